@@ -1,0 +1,459 @@
+//! The one source of truth for holdback's host register map (PCIe BAR0) and the
+//! layout of a TCP control block (TCB).
+//!
+//! The RTL decode (`holdback-hdl`), the driver's typed registers
+//! (`holdback-driver`), the simulated card (`holdback-sim`) and the README table
+//! are all derived from the tables in this crate; `tests` in each of those crates
+//! check that they agree with it.
+//!
+//! Addresses are byte addresses into a 1 MiB BAR; every register is 32 bits wide
+//! and accessed with aligned 32-bit reads and writes.
+#![forbid(unsafe_code)]
+
+/// Width of the register bus byte address (1 MiB BAR0).
+pub const ADDR_BITS: usize = 20;
+
+/// `"HLDB"` — the first word of the ID block.
+pub const MAGIC: u32 = 0x484C_4442;
+/// Bumped whenever a register or TCB field moves or changes meaning.
+pub const VERSION: u32 = 1;
+
+/// Generation parameters of the core. The Verilog is generated for one set of
+/// these; the ID block reports them so the driver can adapt or refuse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CoreParams {
+    /// Number of TCBs (connections) as a power of two: `1 << conn_bits`.
+    pub conn_bits: usize,
+    /// Per-connection receive ring size as a power of two in bytes.
+    pub ring_bits: usize,
+}
+
+impl CoreParams {
+    pub const DEFAULT: CoreParams = CoreParams { conn_bits: 6, ring_bits: 13 };
+    pub const fn conns(&self) -> usize {
+        1 << self.conn_bits
+    }
+    pub const fn ring_bytes(&self) -> usize {
+        1 << self.ring_bits
+    }
+}
+
+impl Default for CoreParams {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// How the host may access a register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Read only.
+    Ro,
+    /// Read and write.
+    Rw,
+    /// Read only; reading has a side effect (pops a FIFO).
+    RoPop,
+}
+
+/// One fixed 32-bit register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reg {
+    pub name: &'static str,
+    pub offset: u32,
+    pub access: Access,
+    pub doc: &'static str,
+}
+
+macro_rules! regs {
+    ($( $ident:ident = $off:literal, $acc:ident, $doc:literal; )*) => {
+        $( #[doc = $doc] pub const $ident: Reg = Reg { name: stringify!($ident), offset: $off, access: Access::$acc, doc: $doc }; )*
+        /// Every fixed register, in address order.
+        pub const FIXED_REGS: &[Reg] = &[$($ident),*];
+    };
+}
+
+regs! {
+    ID_MAGIC      = 0x0000, Ro, "Magic 0x484C4442 (\"HLDB\"); the driver checks it before anything else.";
+    ID_VERSION    = 0x0004, Ro, "Register-map/TCB-layout version (regmap::VERSION).";
+    ID_CONNS      = 0x0008, Ro, "Number of TCBs N (generation parameter).";
+    ID_RING_BYTES = 0x000C, Ro, "Receive ring size per connection in bytes (generation parameter).";
+    ID_TCB_WORDS  = 0x0010, Ro, "32-bit words per TCB in the TCB window.";
+    ID_BUILD      = 0x0014, Ro, "Build id: low 32 bits of the hash of the generated Verilog.";
+    CTRL          = 0x0100, Rw, "bit0 enable (core drops everything while 0); bit1 holdback on for new connections; bit2 standby (silent on the wire, TCB writes allowed).";
+    MAC_HI        = 0x0104, Rw, "Our MAC address, bytes 0-1 (big-endian in bits 15:0).";
+    MAC_LO        = 0x0108, Rw, "Our MAC address, bytes 2-5 (big-endian).";
+    IPV4_ADDR     = 0x010C, Rw, "Our IPv4 address (big-endian: 198.18.0.2 = 0xC6120002).";
+    LISTEN0       = 0x0110, Rw, "Listening port slot 0: bit16 enable, bits 15:0 TCP port.";
+    LISTEN1       = 0x0114, Rw, "Listening port slot 1 (as LISTEN0).";
+    LISTEN2       = 0x0118, Rw, "Listening port slot 2 (as LISTEN0).";
+    LISTEN3       = 0x011C, Rw, "Listening port slot 3 (as LISTEN0).";
+    OUR_MSS       = 0x0120, Rw, "MSS we announce in SYN-ACKs (bits 15:0).";
+    RTO_US        = 0x0124, Rw, "Retransmission timeout for our SYN-ACK and FIN, in microseconds.";
+    STATUS        = 0x0128, Ro, "bit0 idle (nothing in flight); bits 31:16 connections not CLOSED.";
+    NOW_US        = 0x012C, Ro, "The core's microsecond clock (advanced by the tick input).";
+    CHLOG_POP     = 0x0300, RoPop, "Change log: bit31 valid, bits 15:0 id of a connection whose TCB changed. Reading pops.";
+    HOST_STATUS   = 0x0304, Ro, "Reserved for the host-op engine: bit0 host op in progress.";
+}
+
+/// Counters in the stats block, one 32-bit register each at
+/// `STATS_BASE + 4 * index`, wrapping. Drop reasons are named `Drop*`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Stat {
+    RxFrames = 0,
+    TxFrames = 1,
+    DropBadIpChecksum = 2,
+    DropBadTcpChecksum = 3,
+    DropTruncated = 4,
+    DropBadIpHeader = 5,
+    DropIpFragment = 6,
+    DropUnknownEthertype = 7,
+    DropNotOurAddress = 8,
+    DropTcbFull = 9,
+    DropOutOfOrder = 10,
+    DropOutOfWindow = 11,
+    DropNoConnection = 12,
+    DropUnsupported = 13,
+    ArpReplies = 14,
+    IcmpEchoReplies = 15,
+    RstSent = 16,
+    RxPayloadBytes = 17,
+    Retransmits = 18,
+    ConnsOpened = 19,
+}
+
+impl Stat {
+    pub const ALL: [Stat; 20] = [
+        Stat::RxFrames,
+        Stat::TxFrames,
+        Stat::DropBadIpChecksum,
+        Stat::DropBadTcpChecksum,
+        Stat::DropTruncated,
+        Stat::DropBadIpHeader,
+        Stat::DropIpFragment,
+        Stat::DropUnknownEthertype,
+        Stat::DropNotOurAddress,
+        Stat::DropTcbFull,
+        Stat::DropOutOfOrder,
+        Stat::DropOutOfWindow,
+        Stat::DropNoConnection,
+        Stat::DropUnsupported,
+        Stat::ArpReplies,
+        Stat::IcmpEchoReplies,
+        Stat::RstSent,
+        Stat::RxPayloadBytes,
+        Stat::Retransmits,
+        Stat::ConnsOpened,
+    ];
+    pub const COUNT: usize = Self::ALL.len();
+
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+    pub const fn offset(self) -> u32 {
+        STATS_BASE + 4 * self as u32
+    }
+    /// snake_case name used in JSON, metrics and the README.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Stat::RxFrames => "rx_frames",
+            Stat::TxFrames => "tx_frames",
+            Stat::DropBadIpChecksum => "drop_bad_ip_checksum",
+            Stat::DropBadTcpChecksum => "drop_bad_tcp_checksum",
+            Stat::DropTruncated => "drop_truncated",
+            Stat::DropBadIpHeader => "drop_bad_ip_header",
+            Stat::DropIpFragment => "drop_ip_fragment",
+            Stat::DropUnknownEthertype => "drop_unknown_ethertype",
+            Stat::DropNotOurAddress => "drop_not_our_address",
+            Stat::DropTcbFull => "drop_tcb_full",
+            Stat::DropOutOfOrder => "drop_out_of_order",
+            Stat::DropOutOfWindow => "drop_out_of_window",
+            Stat::DropNoConnection => "drop_no_connection",
+            Stat::DropUnsupported => "drop_unsupported",
+            Stat::ArpReplies => "arp_replies",
+            Stat::IcmpEchoReplies => "icmp_echo_replies",
+            Stat::RstSent => "rst_sent",
+            Stat::RxPayloadBytes => "rx_payload_bytes",
+            Stat::Retransmits => "retransmits",
+            Stat::ConnsOpened => "conns_opened",
+        }
+    }
+    pub const fn doc(self) -> &'static str {
+        match self {
+            Stat::RxFrames => "Frames accepted from the MAC.",
+            Stat::TxFrames => "Frames sent to the MAC.",
+            Stat::DropBadIpChecksum => "Dropped: IPv4 header checksum wrong.",
+            Stat::DropBadTcpChecksum => "Dropped: TCP checksum (with pseudo-header) wrong.",
+            Stat::DropTruncated => "Dropped: frame shorter than its headers or its IPv4 total length.",
+            Stat::DropBadIpHeader => "Dropped: IPv4 version not 4, IHL < 5, total length < header, or TCP data offset < 5.",
+            Stat::DropIpFragment => "Dropped: IPv4 fragment (MF set or fragment offset non-zero).",
+            Stat::DropUnknownEthertype => "Dropped: ethertype neither IPv4 nor ARP (IPv6 noise lands here).",
+            Stat::DropNotOurAddress => "Dropped: destination MAC or IPv4 (or ARP target) not ours.",
+            Stat::DropTcbFull => "Dropped: SYN for a listening port with no free TCB.",
+            Stat::DropOutOfOrder => "Dropped: in-window segment beyond rcv_nxt (answered by a duplicate ACK).",
+            Stat::DropOutOfWindow => "Dropped: segment failing the RFC 9293 acceptability test (answered by an ACK).",
+            Stat::DropNoConnection => "Dropped: segment for no connection (answered by RST unless it was one).",
+            Stat::DropUnsupported => "Dropped: IPv4 protocol or ICMP type the core does not serve.",
+            Stat::ArpReplies => "ARP replies sent.",
+            Stat::IcmpEchoReplies => "ICMP echo replies sent.",
+            Stat::RstSent => "RST segments sent.",
+            Stat::RxPayloadBytes => "In-order payload bytes written to receive rings.",
+            Stat::Retransmits => "SYN-ACK or FIN retransmissions.",
+            Stat::ConnsOpened => "Connections that reached SYN-RECEIVED.",
+        }
+    }
+}
+
+pub const STATS_BASE: u32 = 0x0200;
+
+/// Per-connection release registers: writing `RELEASE_BASE + 4*id` sets the
+/// released point R of connection `id` (ACK holdback, invariant 1 of
+/// `failover.md`); R only moves forward (wrapping compare). Reading returns R.
+/// R also frees receive-ring space: the advertised right edge is `R + ring`.
+pub const RELEASE_BASE: u32 = 0x1_0000;
+
+/// TCB window: word `w` of connection `id` at `TCB_BASE + id*TCB_STRIDE + 4*w`.
+/// Readable always; writable while the card is in standby (CTRL bit2).
+pub const TCB_BASE: u32 = 0x2_0000;
+/// Bytes between consecutive TCBs in the window (room for growth).
+pub const TCB_STRIDE: u32 = 0x80;
+
+/// Receive-ring window: byte `b` of connection `id`'s ring at
+/// `RING_BASE + id*ring_bytes + b`, read as aligned 32-bit little-endian words
+/// (ring byte b at bits 7:0). The byte at stream offset `o` (the first payload
+/// byte has offset 0, sequence number irs+1) lives at ring byte `o % ring_bytes`.
+pub const RING_BASE: u32 = 0x8_0000;
+
+pub const CTRL_ENABLE: u32 = 1 << 0;
+pub const CTRL_HOLDBACK: u32 = 1 << 1;
+pub const CTRL_STANDBY: u32 = 1 << 2;
+pub const LISTEN_ENABLE: u32 = 1 << 16;
+pub const CHLOG_VALID: u32 = 1 << 31;
+pub const LISTEN_SLOTS: [Reg; 4] = [LISTEN0, LISTEN1, LISTEN2, LISTEN3];
+
+/// RFC 9293 connection states as the core encodes them in TCB `state`.
+/// The core implements passive open and passive close only, so
+/// SYN-SENT, FIN-WAIT-*, CLOSING and TIME-WAIT are reserved codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum TcpState {
+    Closed = 0,
+    Listen = 1,
+    SynSent = 2,
+    SynReceived = 3,
+    Established = 4,
+    FinWait1 = 5,
+    FinWait2 = 6,
+    CloseWait = 7,
+    Closing = 8,
+    LastAck = 9,
+    TimeWait = 10,
+}
+
+impl TcpState {
+    pub const fn from_code(code: u32) -> Option<TcpState> {
+        Some(match code {
+            0 => TcpState::Closed,
+            1 => TcpState::Listen,
+            2 => TcpState::SynSent,
+            3 => TcpState::SynReceived,
+            4 => TcpState::Established,
+            5 => TcpState::FinWait1,
+            6 => TcpState::FinWait2,
+            7 => TcpState::CloseWait,
+            8 => TcpState::Closing,
+            9 => TcpState::LastAck,
+            10 => TcpState::TimeWait,
+            _ => return None,
+        })
+    }
+    /// The RFC 9293 name, as used in logs, tables and JSON.
+    pub const fn rfc_name(self) -> &'static str {
+        match self {
+            TcpState::Closed => "CLOSED",
+            TcpState::Listen => "LISTEN",
+            TcpState::SynSent => "SYN-SENT",
+            TcpState::SynReceived => "SYN-RECEIVED",
+            TcpState::Established => "ESTABLISHED",
+            TcpState::FinWait1 => "FIN-WAIT-1",
+            TcpState::FinWait2 => "FIN-WAIT-2",
+            TcpState::CloseWait => "CLOSE-WAIT",
+            TcpState::Closing => "CLOSING",
+            TcpState::LastAck => "LAST-ACK",
+            TcpState::TimeWait => "TIME-WAIT",
+        }
+    }
+}
+
+/// One field of the TCB. The TCB is `TCB_WORDS` 32-bit words; in the RTL it is
+/// one `TCB_BITS`-wide block-RAM word where TCB word `w` is bits `32w+31:32w`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcbField {
+    pub name: &'static str,
+    pub word: u32,
+    /// Lowest bit inside the word.
+    pub shift: u32,
+    pub width: u32,
+    pub doc: &'static str,
+}
+
+impl TcbField {
+    /// Bit position inside the whole TCB.
+    pub const fn bit(&self) -> usize {
+        (self.word * 32 + self.shift) as usize
+    }
+    pub const fn mask(&self) -> u32 {
+        if self.width == 32 { u32::MAX } else { ((1u32 << self.width) - 1) << self.shift }
+    }
+    /// Extract this field from the TCB words.
+    pub fn get(&self, words: &[u32]) -> u32 {
+        (words[self.word as usize] & self.mask()) >> self.shift
+    }
+    pub fn set(&self, words: &mut [u32], value: u32) {
+        let w = &mut words[self.word as usize];
+        *w = (*w & !self.mask()) | ((value << self.shift) & self.mask());
+    }
+}
+
+pub const TCB_WORDS: usize = 20;
+pub const TCB_BITS: usize = TCB_WORDS * 32;
+
+macro_rules! tcb_fields {
+    ($( $ident:ident: word $w:literal, shift $s:literal, width $wd:literal, $doc:literal; )*) => {
+        pub mod tcb {
+            use super::TcbField;
+            $( #[doc = $doc] pub const $ident: TcbField = TcbField { name: stringify!($ident), word: $w, shift: $s, width: $wd, doc: $doc }; )*
+            /// Every TCB field in layout order.
+            pub const FIELDS: &[TcbField] = &[$($ident),*];
+        }
+    };
+}
+
+tcb_fields! {
+    STATE:       word 0,  shift 0,  width 4,  "RFC 9293 state (TcpState code). CLOSED means the slot is free.";
+    HOLDBACK:    word 0,  shift 4,  width 1,  "ACK holdback on: every ACK sent is min(rcv_nxt, rel) (invariant 1).";
+    FIN_RCVD:    word 0,  shift 5,  width 1,  "The peer's FIN was received in order (rcv_nxt counts it).";
+    RETRIES:     word 0,  shift 8,  width 4,  "Retransmissions of our SYN-ACK or FIN since the last progress.";
+    PEER_MSS:    word 0,  shift 16, width 16, "MSS the peer announced (536 if absent); honoured by the send side.";
+    LOCAL_PORT:  word 1,  shift 0,  width 16, "Our TCP port.";
+    REMOTE_PORT: word 1,  shift 16, width 16, "The peer's TCP port.";
+    REMOTE_IP:   word 2,  shift 0,  width 32, "The peer's IPv4 address.";
+    REMOTE_MAC_LO: word 3, shift 0, width 32, "Next-hop MAC bytes 2-5 (from the SYN's source MAC).";
+    REMOTE_MAC_HI: word 4, shift 0, width 16, "Next-hop MAC bytes 0-1.";
+    PEER_LINK:   word 4,  shift 16, width 16, "Relay mode: id of the spliced connection (0xFFFF: none).";
+    IRS:         word 5,  shift 0,  width 32, "Initial receive sequence number; stream offset o is at seq irs+1+o.";
+    RCV_NXT:     word 6,  shift 0,  width 32, "Next sequence number expected; every byte below it is in the ring.";
+    REL:         word 7,  shift 0,  width 32, "Released point R: highest ACK allowed (holdback register). Only moves forward.";
+    RCV_ADV:     word 8,  shift 0,  width 32, "Right edge of the window last advertised; never moves left (RFC 9293 3.8.6, invariant 5).";
+    ACK_SENT:    word 9,  shift 0,  width 32, "A: highest ACK put on the wire; A <= R while holdback is on (invariant 1).";
+    ISS:         word 10, shift 0,  width 32, "Initial send sequence number.";
+    SND_UNA:     word 11, shift 0,  width 32, "Oldest unacknowledged sequence number we sent; snd_una <= snd_nxt.";
+    SND_NXT:     word 12, shift 0,  width 32, "Next sequence number to send; snd_nxt <= snd_max.";
+    SND_MAX:     word 13, shift 0,  width 32, "Highest sequence number sent (relay: replicated so the standby accepts ACKs up to it, invariant 4).";
+    SND_WND:     word 14, shift 0,  width 16, "The peer's advertised window (unscaled).";
+    TIMER_DUE:   word 15, shift 0,  width 32, "NOW_US value at which the retransmission timer fires (SYN-RECEIVED, LAST-ACK).";
+    SEQ_OFFSET:  word 16, shift 0,  width 32, "Relay mode: fixed offset between this connection's and its peer link's sequence space.";
+    TX_END:      word 17, shift 0,  width 32, "Relay mode: stream offset up to which the host filled the transmit ring.";
+    GEN:         word 18, shift 0,  width 32, "Change generation: incremented on every TCB write by the core; replication orders copies by it.";
+    EPOCH:       word 19, shift 0,  width 32, "Failover epoch of the card that last wrote this TCB.";
+}
+
+/// The TCP options the core puts in its SYN-ACK: MSS only (no window scaling,
+/// SACK or timestamps), so windows are at most 65535 and ring_bytes < 65536.
+pub const MAX_RING_BITS: usize = 15;
+
+/// Byte address of a stats counter, a TCB word, a release register, a ring word.
+pub fn tcb_word_addr(id: u32, word: u32) -> u32 {
+    TCB_BASE + id * TCB_STRIDE + 4 * word
+}
+pub fn release_addr(id: u32) -> u32 {
+    RELEASE_BASE + 4 * id
+}
+pub fn ring_addr(params: &CoreParams, id: u32, byte: u32) -> u32 {
+    RING_BASE + id * params.ring_bytes() as u32 + byte
+}
+
+/// Markdown table of the whole map, for the README (kept in sync by a test).
+pub fn markdown_table(params: &CoreParams) -> String {
+    let mut s = String::from("| offset | name | access | meaning |\n|---|---|---|---|\n");
+    for r in FIXED_REGS {
+        s += &format!("| 0x{:05X} | {} | {:?} | {} |\n", r.offset, r.name, r.access, r.doc);
+    }
+    for st in Stat::ALL {
+        s += &format!("| 0x{:05X} | STAT_{} | Ro | {} |\n", st.offset(), st.name().to_uppercase(), st.doc());
+    }
+    s += &format!("| 0x{:05X} + 4·id | RELEASE[id] | Rw | Released point R of connection id (ACK holdback). |\n", RELEASE_BASE);
+    s += &format!(
+        "| 0x{:05X} + 0x{:X}·id + 4·w | TCB[id].word[w] | Ro (Rw in standby) | {} words per TCB, fields below. |\n",
+        TCB_BASE, TCB_STRIDE, TCB_WORDS
+    );
+    s += &format!(
+        "| 0x{:05X} + {}·id + b | RING[id] | Ro | Receive ring, {} bytes per connection. |\n",
+        RING_BASE,
+        params.ring_bytes(),
+        params.ring_bytes()
+    );
+    s += "\n| TCB field | word | bits | meaning |\n|---|---|---|---|\n";
+    for f in tcb::FIELDS {
+        s += &format!("| {} | {} | {}:{} | {} |\n", f.name.to_lowercase(), f.word, f.shift + f.width - 1, f.shift, f.doc);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_registers_are_aligned_and_distinct() {
+        let mut seen = std::collections::HashSet::new();
+        for r in FIXED_REGS {
+            assert_eq!(r.offset % 4, 0, "{} unaligned", r.name);
+            assert!(r.offset < STATS_BASE || r.offset >= STATS_BASE + 4 * Stat::COUNT as u32, "{} overlaps stats", r.name);
+            assert!(seen.insert(r.offset), "{} shares an offset", r.name);
+            assert!(r.offset < RELEASE_BASE);
+        }
+    }
+
+    #[test]
+    fn stats_are_dense_in_declaration_order() {
+        for (i, s) in Stat::ALL.iter().enumerate() {
+            assert_eq!(s.index(), i);
+        }
+    }
+
+    #[test]
+    fn tcb_fields_do_not_overlap_and_fit() {
+        let mut used = vec![false; TCB_BITS];
+        for f in tcb::FIELDS {
+            assert!(f.shift + f.width <= 32, "{} crosses a word", f.name);
+            assert!((f.word as usize) < TCB_WORDS);
+            for b in f.bit()..f.bit() + f.width as usize {
+                assert!(!used[b], "{} overlaps at bit {b}", f.name);
+                used[b] = true;
+            }
+        }
+        assert!(TCB_WORDS as u32 * 4 <= TCB_STRIDE);
+    }
+
+    #[test]
+    fn windows_fit_the_bar() {
+        let p = CoreParams::DEFAULT;
+        assert!(p.ring_bits <= MAX_RING_BITS);
+        assert!(RELEASE_BASE + 4 * p.conns() as u32 <= TCB_BASE);
+        assert!(TCB_BASE + TCB_STRIDE * p.conns() as u32 <= RING_BASE);
+        assert!(RING_BASE as u64 + (p.conns() * p.ring_bytes()) as u64 <= 1 << ADDR_BITS);
+    }
+
+    #[test]
+    fn field_get_set_round_trip() {
+        let mut w = [0u32; TCB_WORDS];
+        tcb::PEER_MSS.set(&mut w, 1460);
+        tcb::STATE.set(&mut w, TcpState::Established as u32);
+        tcb::RCV_NXT.set(&mut w, 0xFFFF_FFFF);
+        assert_eq!(tcb::PEER_MSS.get(&w), 1460);
+        assert_eq!(TcpState::from_code(tcb::STATE.get(&w)), Some(TcpState::Established));
+        assert_eq!(tcb::RCV_NXT.get(&w), 0xFFFF_FFFF);
+        assert_eq!(w[0], (1460 << 16) | 4);
+    }
+}

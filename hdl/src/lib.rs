@@ -1,0 +1,19 @@
+//! The holdback TCP offload core, described in RustHDL.
+//!
+//! One block per file, each with a lint/synthesis test beside it; behavioural
+//! testbenches run on the Verilated Verilog in `sim/tests/` (Verilator is the
+//! truth: rust-hdl's simulator and the generated Verilog can disagree).
+//!
+//! Stream convention everywhere: valid/ready, a beat moves when both are high;
+//! on the Ethernet ports byte 0 of a frame is `tdata[7:0]` (AXI-Stream).
+//! Frame buffers hold 64-bit words in network order: frame byte `8w` is bits
+//! 63:56 of word `w`, so big-endian header fields are contiguous bit ranges.
+pub mod check;
+pub mod core;
+pub mod generate;
+pub mod ring_writer;
+pub mod rx_parser;
+pub mod seq_cmp;
+pub mod tx_builder;
+
+pub use holdback_regmap as regmap;
