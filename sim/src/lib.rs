@@ -1,1 +1,17 @@
-//! placeholder
+//! The holdback core verilated and driven from Rust.
+//!
+//! - [`model`]: any generated model (the core or one block), one FFI call per cycle.
+//! - [`core_sim`]: the whole core, deterministic and single-threaded, for tests.
+//! - [`card`]: the simulated card: clock thread, wall-clock ticks, TAP port, register bus.
+//! - [`wire`]: Ethernet/ARP/IPv4/TCP/ICMP frames built and parsed with checksums.
+//! - [`refmodel`]: the sans-I/O reference model of the core's segment handling.
+pub mod card;
+pub mod core_sim;
+pub mod error;
+pub mod model;
+pub mod pcap;
+pub mod refmodel;
+pub mod tap;
+pub mod wire;
+
+pub use error::SimError;

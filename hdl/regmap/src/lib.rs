@@ -120,10 +120,11 @@ pub enum Stat {
     RxPayloadBytes = 17,
     Retransmits = 18,
     ConnsOpened = 19,
+    DropOversize = 20,
 }
 
 impl Stat {
-    pub const ALL: [Stat; 20] = [
+    pub const ALL: [Stat; 21] = [
         Stat::RxFrames,
         Stat::TxFrames,
         Stat::DropBadIpChecksum,
@@ -144,6 +145,7 @@ impl Stat {
         Stat::RxPayloadBytes,
         Stat::Retransmits,
         Stat::ConnsOpened,
+        Stat::DropOversize,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -176,6 +178,7 @@ impl Stat {
             Stat::RxPayloadBytes => "rx_payload_bytes",
             Stat::Retransmits => "retransmits",
             Stat::ConnsOpened => "conns_opened",
+            Stat::DropOversize => "drop_oversize",
         }
     }
     pub const fn doc(self) -> &'static str {
@@ -200,6 +203,7 @@ impl Stat {
             Stat::RxPayloadBytes => "In-order payload bytes written to receive rings.",
             Stat::Retransmits => "SYN-ACK or FIN retransmissions.",
             Stat::ConnsOpened => "Connections that reached SYN-RECEIVED.",
+            Stat::DropOversize => "Dropped: frame longer than the 2048-byte frame buffer.",
         }
     }
 }

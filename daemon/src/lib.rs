@@ -1,0 +1,1 @@
+//! The holdback daemon library: lab, control socket, sink, CLI plumbing.
