@@ -1,0 +1,328 @@
+//! The TCP control block as the host sees it: decoded from (and encoded to)
+//! the TCB window words with the field table of `holdback_regmap::tcb`.
+//!
+//! The same struct, serde-serialisable and stamped with the layout version,
+//! is what the daemon shows in `holdback conns --json` and what it will ship
+//! to the standby. Member names are the lower-cased regmap field names (a test
+//! checks that they agree one to one).
+use std::net::Ipv4Addr;
+
+use holdback_regmap::{self as regmap, tcb, TcpState};
+use serde::{Deserialize, Serialize};
+
+use crate::SeqNum;
+
+/// Why TCB words could not be decoded or a [`Tcb`] not encoded.
+#[derive(Debug, thiserror::Error)]
+pub enum TcbError {
+    #[error("TCB state code {code} is not an RFC 9293 state (expected 0..=10)")]
+    UnknownState { code: u32 },
+    #[error("TCB has {found} words, the layout needs {expected}")]
+    WrongLength { found: usize, expected: usize },
+    #[error("TCB is of layout version {found}, this driver writes version {expected}")]
+    WrongVersion { found: u32, expected: u32 },
+}
+
+/// One connection's control block. Field invariants are those documented in
+/// `holdback_regmap::tcb` (each member repeats the gist).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tcb {
+    /// Layout version (`holdback_regmap::VERSION`) the words were decoded with.
+    pub version: u32,
+    /// RFC 9293 state; serialised as its RFC name ("SYN-RECEIVED").
+    #[serde(with = "state_name")]
+    pub state: TcpState,
+    /// ACK holdback on: every ACK sent is min(rcv_nxt, rel).
+    pub holdback: bool,
+    /// The peer's FIN was received in order (rcv_nxt counts it).
+    pub fin_rcvd: bool,
+    /// Retransmissions of our SYN-ACK or FIN since the last progress.
+    pub retries: u8,
+    /// MSS the peer announced (536 if absent).
+    pub peer_mss: u16,
+    pub local_port: u16,
+    pub remote_port: u16,
+    pub remote_ip: Ipv4Addr,
+    /// Next-hop MAC bytes 2-5 (big-endian); see [`Tcb::remote_mac`].
+    pub remote_mac_lo: u32,
+    /// Next-hop MAC bytes 0-1 (big-endian).
+    pub remote_mac_hi: u16,
+    /// Relay mode: id of the spliced connection (0xFFFF: none).
+    pub peer_link: u16,
+    /// Initial receive sequence number; stream offset o is at irs+1+o.
+    pub irs: SeqNum,
+    /// Next sequence number expected; every byte below it is in the ring.
+    pub rcv_nxt: SeqNum,
+    /// Released point R: highest ACK allowed. Only moves forward.
+    pub rel: SeqNum,
+    /// Right edge of the window last advertised; never moves left.
+    pub rcv_adv: SeqNum,
+    /// A: highest ACK put on the wire; A <= R while holdback is on.
+    pub ack_sent: SeqNum,
+    pub iss: SeqNum,
+    /// snd_una <= snd_nxt.
+    pub snd_una: SeqNum,
+    /// snd_nxt <= snd_max.
+    pub snd_nxt: SeqNum,
+    pub snd_max: SeqNum,
+    /// The peer's advertised window (unscaled).
+    pub snd_wnd: u16,
+    /// NOW_US value at which the retransmission timer fires.
+    pub timer_due: u32,
+    /// Relay mode: sequence offset to the peer link.
+    pub seq_offset: u32,
+    /// Relay mode: stream offset up to which the host filled the TX ring.
+    pub tx_end: u32,
+    /// Incremented on every TCB write by the core.
+    pub gen: u32,
+    /// Failover epoch of the card that last wrote this TCB.
+    pub epoch: u32,
+}
+
+impl Tcb {
+    /// A free (CLOSED, all-zero) TCB of the current layout.
+    pub fn closed() -> Tcb {
+        Tcb::decode(&[0; regmap::TCB_WORDS]).expect("all-zero words decode (state 0 is CLOSED)")
+    }
+
+    /// Decode the words of one TCB as read from the TCB window.
+    pub fn decode(words: &[u32]) -> Result<Tcb, TcbError> {
+        if words.len() != regmap::TCB_WORDS {
+            return Err(TcbError::WrongLength { found: words.len(), expected: regmap::TCB_WORDS });
+        }
+        let code = tcb::STATE.get(words);
+        let state = TcpState::from_code(code).ok_or(TcbError::UnknownState { code })?;
+        let seq = |f: regmap::TcbField| SeqNum(f.get(words));
+        Ok(Tcb {
+            version: regmap::VERSION,
+            state,
+            holdback: tcb::HOLDBACK.get(words) != 0,
+            fin_rcvd: tcb::FIN_RCVD.get(words) != 0,
+            retries: tcb::RETRIES.get(words) as u8,
+            peer_mss: tcb::PEER_MSS.get(words) as u16,
+            local_port: tcb::LOCAL_PORT.get(words) as u16,
+            remote_port: tcb::REMOTE_PORT.get(words) as u16,
+            remote_ip: Ipv4Addr::from(tcb::REMOTE_IP.get(words)),
+            remote_mac_lo: tcb::REMOTE_MAC_LO.get(words),
+            remote_mac_hi: tcb::REMOTE_MAC_HI.get(words) as u16,
+            peer_link: tcb::PEER_LINK.get(words) as u16,
+            irs: seq(tcb::IRS),
+            rcv_nxt: seq(tcb::RCV_NXT),
+            rel: seq(tcb::REL),
+            rcv_adv: seq(tcb::RCV_ADV),
+            ack_sent: seq(tcb::ACK_SENT),
+            iss: seq(tcb::ISS),
+            snd_una: seq(tcb::SND_UNA),
+            snd_nxt: seq(tcb::SND_NXT),
+            snd_max: seq(tcb::SND_MAX),
+            snd_wnd: tcb::SND_WND.get(words) as u16,
+            timer_due: tcb::TIMER_DUE.get(words),
+            seq_offset: tcb::SEQ_OFFSET.get(words),
+            tx_end: tcb::TX_END.get(words),
+            gen: tcb::GEN.get(words),
+            epoch: tcb::EPOCH.get(words),
+        })
+    }
+
+    /// Encode into TCB window words. Refuses a TCB of another layout version
+    /// (e.g. received from a standby running other firmware): its fields may
+    /// not mean what this layout says.
+    pub fn encode(&self) -> Result<[u32; regmap::TCB_WORDS], TcbError> {
+        if self.version != regmap::VERSION {
+            return Err(TcbError::WrongVersion { found: self.version, expected: regmap::VERSION });
+        }
+        let mut w = [0u32; regmap::TCB_WORDS];
+        tcb::STATE.set(&mut w, self.state as u32);
+        tcb::HOLDBACK.set(&mut w, self.holdback as u32);
+        tcb::FIN_RCVD.set(&mut w, self.fin_rcvd as u32);
+        tcb::RETRIES.set(&mut w, self.retries as u32);
+        tcb::PEER_MSS.set(&mut w, self.peer_mss as u32);
+        tcb::LOCAL_PORT.set(&mut w, self.local_port as u32);
+        tcb::REMOTE_PORT.set(&mut w, self.remote_port as u32);
+        tcb::REMOTE_IP.set(&mut w, u32::from(self.remote_ip));
+        tcb::REMOTE_MAC_LO.set(&mut w, self.remote_mac_lo);
+        tcb::REMOTE_MAC_HI.set(&mut w, self.remote_mac_hi as u32);
+        tcb::PEER_LINK.set(&mut w, self.peer_link as u32);
+        tcb::IRS.set(&mut w, self.irs.0);
+        tcb::RCV_NXT.set(&mut w, self.rcv_nxt.0);
+        tcb::REL.set(&mut w, self.rel.0);
+        tcb::RCV_ADV.set(&mut w, self.rcv_adv.0);
+        tcb::ACK_SENT.set(&mut w, self.ack_sent.0);
+        tcb::ISS.set(&mut w, self.iss.0);
+        tcb::SND_UNA.set(&mut w, self.snd_una.0);
+        tcb::SND_NXT.set(&mut w, self.snd_nxt.0);
+        tcb::SND_MAX.set(&mut w, self.snd_max.0);
+        tcb::SND_WND.set(&mut w, self.snd_wnd as u32);
+        tcb::TIMER_DUE.set(&mut w, self.timer_due);
+        tcb::SEQ_OFFSET.set(&mut w, self.seq_offset);
+        tcb::TX_END.set(&mut w, self.tx_end);
+        tcb::GEN.set(&mut w, self.gen);
+        tcb::EPOCH.set(&mut w, self.epoch);
+        Ok(w)
+    }
+
+    /// The slot holds a connection (any state but CLOSED).
+    pub fn is_open(&self) -> bool {
+        self.state != TcpState::Closed
+    }
+
+    /// The next-hop MAC address.
+    pub fn remote_mac(&self) -> [u8; 6] {
+        let hi = self.remote_mac_hi.to_be_bytes();
+        let lo = self.remote_mac_lo.to_be_bytes();
+        [hi[0], hi[1], lo[0], lo[1], lo[2], lo[3]]
+    }
+
+    /// The ACK value the core puts on the wire now: `min(rcv_nxt, rel)` with
+    /// holdback on (invariant 1 of failover.md), `rcv_nxt` with it off.
+    pub fn ack_value(&self) -> SeqNum {
+        if self.holdback { self.rcv_nxt.earliest(self.rel) } else { self.rcv_nxt }
+    }
+
+    /// Bytes received (rcv_nxt) but not yet released (R), which the peer still
+    /// holds because they are not ACKed. 0 with holdback off: the core ACKs on
+    /// receipt. Counts the peer's FIN as one byte once received.
+    pub fn held_back_bytes(&self) -> u32 {
+        if self.holdback { self.rcv_nxt.bytes_since(self.rel) } else { 0 }
+    }
+
+    /// Window last put on the wire: right edge minus the ACK it went with.
+    pub fn advertised_window(&self) -> u32 {
+        self.rcv_adv.bytes_since(self.ack_sent)
+    }
+
+    /// Sequence number of stream offset `offset` (first payload byte: 0).
+    pub fn seq_of_offset(&self, offset: u64) -> SeqNum {
+        self.irs + 1 + offset as u32
+    }
+
+    /// Stream offset (mod 2^32) of sequence number `seq`.
+    pub fn offset_of_seq(&self, seq: SeqNum) -> u32 {
+        seq.0.wrapping_sub(self.irs.0).wrapping_sub(1)
+    }
+
+    /// Stream bytes in the ring: received, counted from the first payload
+    /// byte, mod 2^32 (the daemon extends it to 64 bits as it follows the
+    /// connection). Excludes a received FIN.
+    pub fn received_bytes(&self) -> u32 {
+        self.offset_of_seq(self.rcv_nxt).wrapping_sub(self.fin_rcvd as u32)
+    }
+}
+
+/// Serialises [`TcpState`] as its RFC 9293 name ("CLOSE-WAIT") — the same
+/// string the logs and tables use.
+pub mod state_name {
+    use holdback_regmap::TcpState;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(state: &TcpState, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(state.rfc_name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<TcpState, D::Error> {
+        let name = String::deserialize(d)?;
+        from_rfc_name(&name).ok_or_else(|| D::Error::custom(format!("`{name}` is not an RFC 9293 state name")))
+    }
+
+    /// The state with RFC name `name`, if any.
+    pub fn from_rfc_name(name: &str) -> Option<TcpState> {
+        (0..=15).filter_map(TcpState::from_code).find(|s| s.rfc_name() == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Tcb {
+        Tcb {
+            state: TcpState::CloseWait,
+            holdback: true,
+            fin_rcvd: true,
+            retries: 3,
+            peer_mss: 1460,
+            local_port: 5001,
+            remote_port: 40000,
+            remote_ip: Ipv4Addr::new(198, 18, 0, 1),
+            remote_mac_lo: 0x0304_0506,
+            remote_mac_hi: 0x0102,
+            peer_link: 0xFFFF,
+            irs: SeqNum(0xFFFF_FF00),
+            rcv_nxt: SeqNum(0x0000_0101),
+            rel: SeqNum(0xFFFF_FFF0),
+            rcv_adv: SeqNum(0x0000_2000),
+            ack_sent: SeqNum(0xFFFF_FFF0),
+            iss: SeqNum(1000),
+            snd_una: SeqNum(1001),
+            snd_nxt: SeqNum(1001),
+            snd_max: SeqNum(1001),
+            snd_wnd: 64240,
+            timer_due: 123_456,
+            seq_offset: 0,
+            tx_end: 0,
+            gen: 42,
+            epoch: 1,
+            version: regmap::VERSION,
+        }
+    }
+
+    #[test]
+    fn encode_decode_round_trip() {
+        let t = sample();
+        let words = t.encode().unwrap();
+        assert_eq!(Tcb::decode(&words).unwrap(), t);
+        assert_eq!(tcb::STATE.get(&words), TcpState::CloseWait as u32);
+        assert_eq!(tcb::REL.get(&words), 0xFFFF_FFF0);
+    }
+
+    #[test]
+    fn derived_views_straddle_the_wrap() {
+        let t = sample();
+        // rel = irs + 0xF0; rcv_nxt = irs + 1 + 0x1FF bytes + FIN.
+        assert_eq!(t.held_back_bytes(), 0x111);
+        assert_eq!(t.ack_value(), t.rel);
+        assert_eq!(t.advertised_window(), 0x2010);
+        assert_eq!(t.received_bytes(), 0x1FF);
+        assert_eq!(t.offset_of_seq(t.rel), 0xEF);
+        assert_eq!(t.seq_of_offset(0xEF), t.rel);
+        assert_eq!(t.remote_mac(), [1, 2, 3, 4, 5, 6]);
+        let off = Tcb { holdback: false, ..t };
+        assert_eq!(off.held_back_bytes(), 0);
+        assert_eq!(off.ack_value(), off.rcv_nxt);
+    }
+
+    #[test]
+    fn json_uses_rfc_state_names_and_round_trips() {
+        let t = sample();
+        let json = serde_json::to_value(&t).unwrap();
+        assert_eq!(json["state"], "CLOSE-WAIT");
+        assert_eq!(json["remote_ip"], "198.18.0.1");
+        let back: Tcb = serde_json::from_value(json).unwrap();
+        assert_eq!(back, t);
+        let bad = serde_json::json!({"state": "ESTABLISHED-ISH"});
+        assert!(serde_json::from_value::<Tcb>(bad).is_err());
+    }
+
+    #[test]
+    fn decode_refuses_unknown_state_and_wrong_length() {
+        let mut w = [0u32; regmap::TCB_WORDS];
+        tcb::STATE.set(&mut w, 14);
+        assert!(matches!(Tcb::decode(&w), Err(TcbError::UnknownState { code: 14 })));
+        assert!(matches!(Tcb::decode(&w[..3]), Err(TcbError::WrongLength { found: 3, .. })));
+    }
+
+    #[test]
+    fn encode_refuses_other_layout_version() {
+        let t = Tcb { version: regmap::VERSION + 1, ..sample() };
+        assert!(matches!(t.encode(), Err(TcbError::WrongVersion { .. })));
+    }
+
+    #[test]
+    fn every_rfc_name_parses_back() {
+        for code in 0..=10 {
+            let s = TcpState::from_code(code).unwrap();
+            assert_eq!(state_name::from_rfc_name(s.rfc_name()), Some(s));
+        }
+    }
+}
