@@ -168,7 +168,7 @@ impl MemBar {
     }
 
     fn index(&self, offset: u32, len: u32) -> Result<usize, BarError> {
-        if offset % 4 != 0 {
+        if offset & 3 != 0 {
             return Err(BarError::Unaligned { bar: self.describe(), offset });
         }
         let end = offset as u64 + len as u64;

@@ -328,6 +328,11 @@ impl<B: Bar> CardHandle<B> {
         Ok(Ctrl::from_bits(self.read(regmap::CTRL)?))
     }
 
+    /// Our IPv4 address as programmed (the local half of every 4-tuple).
+    pub fn our_ip(&self) -> Result<Ipv4Addr, CardError> {
+        Ok(Ipv4Addr::from(self.read(regmap::IPV4_ADDR)?))
+    }
+
     /// STATUS, NOW_US and CTRL.
     pub fn status(&self) -> Result<CardStatus, CardError> {
         let status = self.read(regmap::STATUS)?;

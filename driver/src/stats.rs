@@ -96,7 +96,7 @@ mod tests {
         let json = serde_json::to_string(&stats).unwrap();
         let mut last = 0;
         for s in Stat::ALL {
-            let pos = json.find(&format!("\"{}\":{}", s.name(), 100 + s.index())).expect(s.name());
+            let pos = json.find(&format!("\"{}\":{}", s.name(), 100 + s.index())).unwrap_or_else(|| panic!("{} missing or out of place", s.name()));
             assert!(pos >= last, "{} out of order", s.name());
             last = pos;
         }

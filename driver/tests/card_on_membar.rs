@@ -92,6 +92,7 @@ fn configure_programs_every_register_and_enable_keeps_holdback() {
     assert_eq!(bar.peek(regmap::MAC_HI.offset), 0x0000_0200);
     assert_eq!(bar.peek(regmap::MAC_LO.offset), 0xC612_0002);
     assert_eq!(bar.peek(regmap::IPV4_ADDR.offset), 0xC612_0002);
+    assert_eq!(card.our_ip().unwrap(), Ipv4Addr::new(198, 18, 0, 2));
     assert_eq!(bar.peek(regmap::LISTEN0.offset), regmap::LISTEN_ENABLE | 5001);
     assert_eq!(bar.peek(regmap::LISTEN1.offset), regmap::LISTEN_ENABLE | 5002);
     assert_eq!(bar.peek(regmap::LISTEN2.offset), 0);
@@ -213,7 +214,7 @@ fn write_tcb_needs_standby_then_round_trips() {
 fn change_log_drain_stops_at_the_first_invalid_entry() {
     let card = card();
     let v = regmap::CHLOG_VALID;
-    card.bar().push_pop_fifo(regmap::CHLOG_POP.offset, [v | 3, v | 7, v | 0, 0, v | 9]);
+    card.bar().push_pop_fifo(regmap::CHLOG_POP.offset, [v | 3, v | 7, v, 0, v | 9]);
     assert_eq!(card.drain_change_log().unwrap(), vec![3, 7, 0]);
     assert_eq!(card.drain_change_log().unwrap(), vec![9]);
     assert_eq!(card.drain_change_log().unwrap(), Vec::<u16>::new());
