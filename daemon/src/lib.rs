@@ -1,1 +1,3 @@
 //! The holdback daemon library: lab, control socket, sink, CLI plumbing.
+pub mod control;
+pub mod tables;
