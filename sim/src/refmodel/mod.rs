@@ -1,0 +1,575 @@
+//! The sans-I/O reference model of the core's frame handling (PLAN.md,
+//! "Engine behaviour"). Time and frames are arguments; frames the core must
+//! emit are return values. The Verilator tests feed the same inputs to the
+//! model and the RTL and [`score`] the RTL's output against the model's.
+//!
+//! Two things are the core's own choice and are *learned*, not predicted: the
+//! ISS (from the SYN-ACK the RTL emits: [`RefModel::learn_iss_from`] before
+//! [`RefModel::on_frame`]) and nothing else — slots follow PLAN.md's hash.
+//!
+//! Segment handling follows RFC 9293 §3.10.7.4 as PLAN.md narrows it: an
+//! *acceptability* check first, then the transition steps, each opening with
+//! the step it implements.
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use holdback_regmap::{CoreParams, Stat, TcpState};
+use tracing::{debug, warn};
+
+use crate::wire::{self, Endpoint, IcmpEchoRepr, MacAddr, SeqNum, TcpFlags, TcpRepr};
+
+pub mod parse;
+pub mod score;
+pub mod tcb;
+
+pub use parse::{classify, Accepted, RxSegment};
+pub use score::{score, Mismatch};
+pub use tcb::{diff_tcb, Tcb};
+
+/// MSS assumed when the SYN carries none (RFC 9293 §3.7.1).
+pub const DEFAULT_PEER_MSS: u16 = 536;
+/// Retransmissions of a SYN-ACK or FIN before the connection is dropped.
+pub const MAX_RETRIES: u32 = 7;
+
+/// What the host configured through the registers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub mac: MacAddr,
+    pub ip: Ipv4Addr,
+    /// Enabled listening ports (LISTEN0..3 with bit 16 set).
+    pub listen: Vec<u16>,
+    /// CTRL.enable.
+    pub enable: bool,
+    /// CTRL.holdback: holdback for connections opened from now on.
+    pub holdback: bool,
+    /// CTRL.standby: silent on the wire.
+    pub standby: bool,
+    /// Receive ring per connection (generation parameter).
+    pub ring_bytes: u32,
+    /// Number of TCBs (generation parameter).
+    pub conns: usize,
+    /// OUR_MSS.
+    pub our_mss: u16,
+    /// RTO_US.
+    pub rto_us: u32,
+}
+
+impl Config {
+    /// A config for the core generated with `params`; enabled, holdback off.
+    pub fn new(params: &CoreParams, mac: MacAddr, ip: Ipv4Addr, listen: &[u16], our_mss: u16, rto_us: u32) -> Config {
+        Config {
+            mac,
+            ip,
+            listen: listen.to_vec(),
+            enable: true,
+            holdback: false,
+            standby: false,
+            ring_bytes: params.ring_bytes() as u32,
+            conns: params.conns(),
+            our_mss,
+            rto_us,
+        }
+    }
+    fn us(&self) -> Endpoint {
+        Endpoint { mac: self.mac, ip: self.ip }
+    }
+}
+
+/// Identifies a connection as the core's lookup does: (peer IP, peer port, our port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnKey {
+    pub remote_ip: Ipv4Addr,
+    pub remote_port: u16,
+    pub local_port: u16,
+}
+
+/// The slots probed for `key`, in order (PLAN.md: h = src_ip ^ (src_port << 16
+/// | dst_port); h16 = h[31:16] ^ h[15:0]; slots (h16 + k) mod N, k = 0..7).
+pub fn probe_slots(key: ConnKey, conns: usize) -> impl Iterator<Item = usize> {
+    let h = u32::from(key.remote_ip) ^ ((u32::from(key.remote_port) << 16) | u32::from(key.local_port));
+    let h16 = ((h >> 16) ^ (h & 0xffff)) as usize;
+    (0..8usize.min(conns)).map(move |k| (h16 + k) % conns)
+}
+
+/// Counter increments caused by one input, indexed by `Stat::index()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StatDelta(pub [u32; Stat::COUNT]);
+
+impl StatDelta {
+    pub fn get(&self, s: Stat) -> u32 {
+        self.0[s.index()]
+    }
+    /// Non-zero counters, for messages.
+    pub fn nonzero(&self) -> Vec<(Stat, u32)> {
+        Stat::ALL.iter().filter(|s| self.get(**s) != 0).map(|s| (*s, self.get(*s))).collect()
+    }
+}
+
+/// What one input made the core do.
+#[derive(Debug, Clone, Default)]
+pub struct Step {
+    /// Frames the core must emit, in order.
+    pub frames: Vec<Vec<u8>>,
+    pub stats: StatDelta,
+}
+
+/// The reference model: configuration, TCB table, rings, counters.
+#[derive(Debug, Clone)]
+pub struct RefModel {
+    pub cfg: Config,
+    tcbs: Vec<Tcb>,
+    rings: Vec<Vec<u8>>,
+    stats: [u32; Stat::COUNT],
+    /// ISS values seen in the RTL's SYN-ACKs, by connection, not yet used.
+    learned_iss: HashMap<ConnKey, SeqNum>,
+    now_us: u32,
+    /// The step being built by the current input.
+    step: Step,
+}
+
+impl RefModel {
+    pub fn new(cfg: Config) -> RefModel {
+        let (n, ring) = (cfg.conns, cfg.ring_bytes as usize);
+        RefModel {
+            cfg,
+            tcbs: vec![Tcb::default(); n],
+            rings: vec![vec![0; ring]; n],
+            stats: [0; Stat::COUNT],
+            learned_iss: HashMap::new(),
+            now_us: 0,
+            step: Step::default(),
+        }
+    }
+
+    pub fn tcb(&self, id: usize) -> &Tcb {
+        &self.tcbs[id]
+    }
+    pub fn tcbs(&self) -> &[Tcb] {
+        &self.tcbs
+    }
+    /// Connection `id`'s receive ring (byte at stream offset o is at o % ring_bytes).
+    pub fn ring(&self, id: usize) -> &[u8] {
+        &self.rings[id]
+    }
+    /// Cumulative counters since `new`, indexed by `Stat::index()`.
+    pub fn stats(&self) -> &[u32; Stat::COUNT] {
+        &self.stats
+    }
+    pub fn stat(&self, s: Stat) -> u32 {
+        self.stats[s.index()]
+    }
+
+    /// The slot of the open (not CLOSED) connection `key`, if any.
+    pub fn lookup(&self, key: ConnKey) -> Option<usize> {
+        probe_slots(key, self.cfg.conns).find(|&id| {
+            let t = &self.tcbs[id];
+            t.state != TcpState::Closed
+                && t.remote_ip == key.remote_ip
+                && t.remote_port == key.remote_port
+                && t.local_port == key.local_port
+        })
+    }
+
+    /// Remember the ISS of every SYN-ACK in `core_frames` (what the RTL
+    /// emitted for the input about to be given to `on_frame`), so a TCB the
+    /// model creates for that input uses the RTL's ISS.
+    pub fn learn_iss_from(&mut self, core_frames: &[Vec<u8>]) {
+        for f in core_frames {
+            let Ok(frame) = wire::Frame::parse(f) else { continue };
+            let Some((ip, tcp, _)) = frame.tcp() else { continue };
+            if tcp.flags.syn() && tcp.flags.ack() && ip.src == self.cfg.ip {
+                let key = ConnKey { remote_ip: ip.dst, remote_port: tcp.dst_port, local_port: tcp.src_port };
+                self.learned_iss.insert(key, tcp.seq);
+            }
+        }
+    }
+
+    /// One frame from the MAC at `now_us` (the core's NOW_US).
+    pub fn on_frame(&mut self, now_us: u32, frame: &[u8]) -> Step {
+        self.now_us = now_us;
+        self.count(Stat::RxFrames);
+        // CTRL.enable=0: popped and dropped, only RxFrames counts.
+        if self.cfg.enable {
+            match classify(frame, self.cfg.mac, self.cfg.ip) {
+                Err(reason) => self.count(reason),
+                Ok(Accepted::ArpRequest { sha, spa }) => {
+                    let reply = wire::arp_reply(self.cfg.us(), Endpoint { mac: sha, ip: spa });
+                    self.send(reply, Some(Stat::ArpReplies));
+                }
+                Ok(Accepted::IcmpEcho { src_mac, src_ip, message }) => self.icmp_echo(src_mac, src_ip, &message),
+                Ok(Accepted::Tcp(seg)) => self.on_segment(&seg),
+            }
+        }
+        self.finish()
+    }
+
+    /// The host writes `RELEASE[id] = value` at `now_us`.
+    pub fn on_release(&mut self, now_us: u32, id: usize, value: u32) -> Step {
+        self.now_us = now_us;
+        let before = self.tcbs[id].clone();
+        let t = &mut self.tcbs[id];
+        // R only moves forward (serial max).
+        t.rel = t.rel.max(SeqNum(value));
+        if matches!(t.state, TcpState::Established | TcpState::CloseWait) {
+            let (ack, right) = ack_and_edge(t, self.cfg.ring_bytes);
+            if (ack, right) != (t.ack_sent, t.rcv_adv) {
+                self.send_ack(id);
+            }
+        }
+        self.close_if_released(id);
+        self.bump_gen(id, &before);
+        self.finish()
+    }
+
+    /// The core's clock reached `now_us` and its timer scan ran.
+    pub fn on_time(&mut self, now_us: u32) -> Step {
+        self.now_us = now_us;
+        for id in 0..self.tcbs.len() {
+            let t = &self.tcbs[id];
+            if !matches!(t.state, TcpState::SynReceived | TcpState::LastAck) || (now_us.wrapping_sub(t.timer_due) as i32) < 0 {
+                continue;
+            }
+            let before = t.clone();
+            if t.retries >= MAX_RETRIES {
+                // Give up: the peer never answered our SYN-ACK / FIN.
+                self.set_state(id, TcpState::Closed);
+            } else {
+                let retries = t.retries + 1;
+                if t.state == TcpState::SynReceived {
+                    self.send_syn_ack(id);
+                } else {
+                    self.send_fin(id, true);
+                }
+                let t = &mut self.tcbs[id];
+                t.retries = retries;
+                t.timer_due = now_us.wrapping_add(self.cfg.rto_us << retries);
+                self.count(Stat::Retransmits);
+            }
+            self.bump_gen(id, &before);
+        }
+        self.finish()
+    }
+
+    // ------------------------------------------------------------ segments
+
+    fn on_segment(&mut self, seg: &RxSegment) {
+        let key = ConnKey { remote_ip: seg.src_ip, remote_port: seg.src_port, local_port: seg.dst_port };
+        let Some(id) = self.lookup(key) else {
+            self.no_connection(key, seg);
+            return;
+        };
+        let before = self.tcbs[id].clone();
+        match self.tcbs[id].state {
+            TcpState::SynReceived => self.syn_received(id, seg),
+            TcpState::Established | TcpState::CloseWait | TcpState::LastAck => self.synchronized(id, seg),
+            other => warn!(id, state = other.rfc_name(), "segment for a TCB in a state the core never enters"),
+        }
+        self.bump_gen(id, &before);
+    }
+
+    /// No TCB: open on a SYN to a listening port, else answer with RST
+    /// (RFC 9293 §3.10.7.1) unless the segment is one.
+    fn no_connection(&mut self, key: ConnKey, seg: &RxSegment) {
+        if seg.flags.rst() {
+            self.count(Stat::DropNoConnection);
+            return;
+        }
+        if seg.flags.syn() && !seg.flags.ack() && self.cfg.listen.contains(&seg.dst_port) {
+            let Some(id) = probe_slots(key, self.cfg.conns).find(|&id| self.tcbs[id].state == TcpState::Closed) else {
+                self.count(Stat::DropTcbFull);
+                return;
+            };
+            self.open(id, key, seg);
+            return;
+        }
+        self.count(Stat::DropNoConnection);
+        let to = Endpoint { mac: seg.src_mac, ip: seg.src_ip };
+        let rst = if seg.flags.ack() {
+            TcpRepr::new(seg.dst_port, seg.src_port, seg.ack, SeqNum(0), TcpFlags::RST, 0)
+        } else {
+            TcpRepr::new(seg.dst_port, seg.src_port, SeqNum(0), seg.seq + seg.seq_len(), TcpFlags::RST | TcpFlags::ACK, 0)
+        };
+        self.send(wire::tcp_frame(self.cfg.us(), to, &rst, &[]), Some(Stat::RstSent));
+    }
+
+    /// Passive open: LISTEN → SYN-RECEIVED, answer SYN-ACK.
+    fn open(&mut self, id: usize, key: ConnKey, seg: &RxSegment) {
+        let iss = self.learned_iss.remove(&key).unwrap_or_else(|| {
+            warn!(?key, "no SYN-ACK from the core to learn the ISS from; using 0");
+            SeqNum(0)
+        });
+        let old_gen = self.tcbs[id].gen;
+        let rel = seg.seq + 1;
+        self.tcbs[id] = Tcb {
+            state: TcpState::SynReceived,
+            holdback: self.cfg.holdback,
+            fin_rcvd: false,
+            retries: 0,
+            peer_mss: if seg.mss == 0 { DEFAULT_PEER_MSS } else { seg.mss },
+            local_port: key.local_port,
+            remote_port: key.remote_port,
+            remote_ip: key.remote_ip,
+            remote_mac: seg.src_mac,
+            peer_link: 0xffff,
+            irs: seg.seq,
+            rcv_nxt: seg.seq + 1,
+            rel,
+            rcv_adv: rel + self.cfg.ring_bytes,
+            ack_sent: seg.seq + 1,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss + 1,
+            snd_max: iss + 1,
+            snd_wnd: seg.window,
+            timer_due: self.now_us.wrapping_add(self.cfg.rto_us),
+            seq_offset: 0,
+            tx_end: 0,
+            gen: old_gen,
+            epoch: 0,
+        };
+        self.rings[id].fill(0);
+        debug!(id, ?key, "CLOSED => SYN-RECEIVED");
+        self.count(Stat::ConnsOpened);
+        self.send_syn_ack(id);
+    }
+
+    fn syn_received(&mut self, id: usize, seg: &RxSegment) {
+        let t = &self.tcbs[id];
+        if seg.flags.rst() {
+            // RFC 9293 §3.10.7.4 step 2: an in-window RST closes; others are dropped.
+            if in_window(t, seg.seq) {
+                self.set_state(id, TcpState::Closed);
+            } else {
+                self.count(Stat::DropOutOfWindow);
+            }
+            return;
+        }
+        if seg.flags.syn() {
+            // A retransmitted SYN (seq == irs): our SYN-ACK was lost, send it again.
+            if seg.seq == t.irs && !seg.flags.ack() {
+                self.send_syn_ack(id);
+            } else {
+                self.count(Stat::DropOutOfWindow);
+            }
+            return;
+        }
+        if !seg.flags.ack() {
+            return;
+        }
+        if seg.ack != t.iss + 1 {
+            // RFC 9293 §3.10.7.4 step 5 (SYN-RECEIVED): unacceptable ACK → RST.
+            let t = t.clone();
+            let rst = TcpRepr::new(t.local_port, t.remote_port, seg.ack, SeqNum(0), TcpFlags::RST, 0);
+            let to = Endpoint { mac: t.remote_mac, ip: t.remote_ip };
+            self.send(wire::tcp_frame(self.cfg.us(), to, &rst, &[]), Some(Stat::RstSent));
+            return;
+        }
+        // The handshake completes; the rest of the segment is processed as ESTABLISHED.
+        self.tcbs[id].snd_una = seg.ack;
+        self.set_state(id, TcpState::Established);
+        self.synchronized(id, seg);
+    }
+
+    /// ESTABLISHED, CLOSE-WAIT, LAST-ACK (RFC 9293 §3.10.7.4, steps as PLAN.md numbers them).
+    fn synchronized(&mut self, id: usize, seg: &RxSegment) {
+        let ring = self.cfg.ring_bytes;
+        let t = &self.tcbs[id];
+        // Step 1: acceptability test against RCV.WND = rcv_adv - rcv_nxt.
+        if !acceptable(t, seg) {
+            if !seg.flags.rst() {
+                self.send_ack(id);
+            }
+            self.count(Stat::DropOutOfWindow);
+            return;
+        }
+        // Step 2: RST — exactly at rcv_nxt closes, elsewhere in the window a challenge ACK (RFC 5961).
+        if seg.flags.rst() {
+            if seg.seq == t.rcv_nxt {
+                self.set_state(id, TcpState::Closed);
+            } else {
+                self.send_ack(id);
+            }
+            return;
+        }
+        // Step 3: SYN in a synchronized state — challenge ACK, drop.
+        if seg.flags.syn() {
+            self.send_ack(id);
+            return;
+        }
+        // Step 4: segments without ACK are dropped; a new ACK advances snd_una.
+        if !seg.flags.ack() {
+            return;
+        }
+        let t = &mut self.tcbs[id];
+        if seg.ack > t.snd_una && seg.ack <= t.snd_nxt {
+            t.snd_una = seg.ack;
+        }
+        t.snd_wnd = seg.window;
+        if t.state == TcpState::LastAck && seg.ack == t.snd_nxt {
+            // Our FIN is acknowledged.
+            self.set_state(id, TcpState::Closed);
+            return;
+        }
+        if t.state == TcpState::Established && (!seg.payload.is_empty() || seg.flags.fin()) {
+            // Step 5: a segment beyond rcv_nxt is dropped with a duplicate ACK.
+            if seg.seq > t.rcv_nxt {
+                self.send_ack(id);
+                self.count(Stat::DropOutOfOrder);
+                return;
+            }
+            // In-order bytes [rcv_nxt, min(seq+len, rcv_adv)) go to the ring.
+            let seg_end = seg.seq + seg.payload.len() as u32;
+            let end = seg_end.min(t.rcv_adv);
+            let skip = (t.rcv_nxt.diff(seg.seq).max(0) as usize).min(seg.payload.len());
+            let take = (end.diff(t.rcv_nxt).max(0) as u32).min((seg.payload.len() - skip) as u32);
+            let offset = t.rcv_nxt.diff(t.irs + 1) as u32;
+            for (i, b) in seg.payload[skip..skip + take as usize].iter().enumerate() {
+                self.rings[id][(offset.wrapping_add(i as u32) % ring) as usize] = *b;
+            }
+            t.rcv_nxt += take;
+            self.stats[Stat::RxPayloadBytes.index()] += take;
+            self.step.stats.0[Stat::RxPayloadBytes.index()] += take;
+            // Step 6: a FIN counts once all of the segment's data was taken.
+            if seg.flags.fin() && t.rcv_nxt == seg_end {
+                t.rcv_nxt += 1;
+                t.fin_rcvd = true;
+                self.set_state(id, TcpState::CloseWait);
+            }
+            // Step 7: ACK at once without holdback, else only when (ack, right edge) moved.
+            let t = &self.tcbs[id];
+            let (ack, right) = ack_and_edge(t, ring);
+            if !t.holdback || (ack, right) != (t.ack_sent, t.rcv_adv) {
+                self.send_ack(id);
+            }
+        }
+        // Step 8: CLOSE-WAIT with everything released: send our FIN.
+        self.close_if_released(id);
+    }
+
+    /// PLAN.md rule 8: CLOSE-WAIT and rel ≥ rcv_nxt → FIN|ACK, LAST-ACK.
+    fn close_if_released(&mut self, id: usize) {
+        let t = &self.tcbs[id];
+        if t.state == TcpState::CloseWait && t.rel >= t.rcv_nxt {
+            self.send_fin(id, false);
+            let t = &mut self.tcbs[id];
+            t.snd_nxt += 1;
+            t.snd_max = t.snd_nxt;
+            t.timer_due = self.now_us.wrapping_add(self.cfg.rto_us);
+            self.set_state(id, TcpState::LastAck);
+        }
+    }
+
+    // ------------------------------------------------------------ output
+
+    fn send_syn_ack(&mut self, id: usize) {
+        let t = &self.tcbs[id];
+        let window = self.cfg.ring_bytes.min(65535) as u16;
+        let seg = TcpRepr::new(t.local_port, t.remote_port, t.iss, t.irs + 1, TcpFlags::SYN | TcpFlags::ACK, window)
+            .with_mss(self.cfg.our_mss);
+        let to = Endpoint { mac: t.remote_mac, ip: t.remote_ip };
+        self.send(wire::tcp_frame(self.cfg.us(), to, &seg, &[]), None);
+    }
+
+    /// An ACK at snd_nxt carrying the current ack value and window; records
+    /// them as sent (ack_sent, rcv_adv).
+    fn send_ack(&mut self, id: usize) {
+        self.send_with_flags(id, self.tcbs[id].snd_nxt, TcpFlags::ACK);
+    }
+
+    /// Our FIN|ACK: at snd_nxt when first sent, at snd_nxt - 1 when retransmitted.
+    fn send_fin(&mut self, id: usize, retransmit: bool) {
+        let t = &self.tcbs[id];
+        let seq = if retransmit { t.snd_nxt - 1 } else { t.snd_nxt };
+        self.send_with_flags(id, seq, TcpFlags::FIN | TcpFlags::ACK);
+    }
+
+    fn send_with_flags(&mut self, id: usize, seq: SeqNum, flags: TcpFlags) {
+        let ring = self.cfg.ring_bytes;
+        let t = &mut self.tcbs[id];
+        let (ack, right) = ack_and_edge(t, ring);
+        let window = right.diff(ack).clamp(0, 65535) as u16;
+        t.ack_sent = ack;
+        t.rcv_adv = right;
+        let seg = TcpRepr::new(t.local_port, t.remote_port, seq, ack, flags, window);
+        let to = Endpoint { mac: t.remote_mac, ip: t.remote_ip };
+        let f = wire::tcp_frame(self.cfg.us(), to, &seg, &[]);
+        self.send(f, None);
+    }
+
+    fn icmp_echo(&mut self, src_mac: MacAddr, src_ip: Ipv4Addr, message: &[u8]) {
+        let reply = parse::icmp_reply_message(message);
+        // Built field by field (not via IcmpEchoRepr) so a request with a wrong
+        // checksum yields the same adjusted, still-wrong checksum the core sends.
+        let to = Endpoint { mac: src_mac, ip: src_ip };
+        let mut f = wire::icmp_echo_frame(self.cfg.us(), to, &IcmpEchoRepr { request: false, ident: 0, seq_no: 0, data: vec![] });
+        f.truncate(wire::ETH_HEADER_LEN + wire::IPV4_HEADER_LEN);
+        f.extend_from_slice(&reply);
+        let total = (wire::IPV4_HEADER_LEN + reply.len()) as u16;
+        let mut ip = wire::Ipv4Packet::new_unchecked(&mut f[wire::ETH_HEADER_LEN..]);
+        ip.set_total_len(total);
+        ip.fill_checksum();
+        self.send(f, Some(Stat::IcmpEchoReplies));
+    }
+
+    /// Emit `frame` (unless in standby) and count it.
+    fn send(&mut self, frame: Vec<u8>, what: Option<Stat>) {
+        if self.cfg.standby {
+            return;
+        }
+        if let Some(s) = what {
+            self.count(s);
+        }
+        self.count(Stat::TxFrames);
+        self.step.frames.push(frame);
+    }
+
+    fn count(&mut self, s: Stat) {
+        self.stats[s.index()] = self.stats[s.index()].wrapping_add(1);
+        self.step.stats.0[s.index()] += 1;
+    }
+
+    fn set_state(&mut self, id: usize, new: TcpState) {
+        let old = self.tcbs[id].state;
+        debug!(id, "{} => {}", old.rfc_name(), new.rfc_name());
+        self.tcbs[id].state = new;
+    }
+
+    /// Every TCB change by the engine bumps `gen`.
+    fn bump_gen(&mut self, id: usize, before: &Tcb) {
+        if self.tcbs[id] != *before {
+            self.tcbs[id].gen = before.gen.wrapping_add(1);
+        }
+    }
+
+    fn finish(&mut self) -> Step {
+        std::mem::take(&mut self.step)
+    }
+}
+
+/// PLAN.md rule 7: the ACK value (holdback: min(rcv_nxt, rel)) and the right
+/// edge max(rcv_adv, rel + ring) — the edge never moves left.
+fn ack_and_edge(t: &Tcb, ring_bytes: u32) -> (SeqNum, SeqNum) {
+    let ack = if t.holdback { t.rcv_nxt.min(t.rel) } else { t.rcv_nxt };
+    (ack, t.rcv_adv.max(t.rel + ring_bytes))
+}
+
+/// `seq` inside [rcv_nxt, rcv_adv).
+fn in_window(t: &Tcb, seq: SeqNum) -> bool {
+    seq >= t.rcv_nxt && seq < t.rcv_adv
+}
+
+/// RFC 9293 §3.10.7.4 acceptability: the four cases of segment length and
+/// receive window (RCV.WND = rcv_adv - rcv_nxt).
+fn acceptable(t: &Tcb, seg: &RxSegment) -> bool {
+    let wnd = t.rcv_adv.diff(t.rcv_nxt).max(0) as u32;
+    let len = seg.seq_len();
+    match (len, wnd) {
+        (0, 0) => seg.seq == t.rcv_nxt,
+        (0, _) => in_window(t, seg.seq),
+        (_, 0) => false,
+        (_, _) => in_window(t, seg.seq) || in_window(t, seg.seq + (len - 1)),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,166 @@
+//! What the core's `rx_parser` decides about a frame: accepted (and as what)
+//! or dropped for a reason, checked in PLAN.md's order — the first reason that
+//! applies wins, so the order below is part of the contract.
+use std::net::Ipv4Addr;
+
+use holdback_regmap::Stat;
+
+use crate::wire::{
+    checksum, ethertype, icmp_type, ip_protocol, tcp_options_mss, ArpPacket, EthernetFrame, Ipv4Packet, MacAddr, SeqNum,
+    TcpFlags, TcpSegment, ARP_LEN, IPV4_HEADER_LEN, TCP_HEADER_LEN,
+};
+
+/// Largest frame the core's frame buffer holds.
+pub const MAX_FRAME: usize = 2048;
+
+/// A TCP segment addressed to us, as the parser's descriptor presents it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RxSegment {
+    pub src_mac: MacAddr,
+    pub src_ip: Ipv4Addr,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq: SeqNum,
+    pub ack: SeqNum,
+    pub flags: TcpFlags,
+    pub window: u16,
+    /// The MSS option value; 0 when absent (as `desc_mss`).
+    pub mss: u16,
+    pub payload: Vec<u8>,
+}
+
+impl RxSegment {
+    /// Sequence space occupied: payload plus SYN and FIN.
+    pub fn seq_len(&self) -> u32 {
+        self.payload.len() as u32 + u32::from(self.flags.syn()) + u32::from(self.flags.fin())
+    }
+}
+
+/// A frame the parser accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    Tcp(RxSegment),
+    /// ARP request for our IPv4 address.
+    ArpRequest { sha: MacAddr, spa: Ipv4Addr },
+    /// ICMP echo request for us; `message` is the whole ICMP message
+    /// (`total_len - ihl*4` bytes, header included).
+    IcmpEcho { src_mac: MacAddr, src_ip: Ipv4Addr, message: Vec<u8> },
+}
+
+/// Classify `f` as the rx_parser does. `Err` is the drop reason's counter.
+pub fn classify(f: &[u8], our_mac: MacAddr, our_ip: Ipv4Addr) -> Result<Accepted, Stat> {
+    if f.len() > MAX_FRAME {
+        return Err(Stat::DropOversize);
+    }
+    // Shorter than its headers: Ethernet; then per ethertype the fixed header,
+    // the IHL-sized header, the total length and the TCP header (doff*4).
+    let Ok(eth) = EthernetFrame::new_checked(f) else { return Err(Stat::DropTruncated) };
+    let et = eth.ethertype();
+    let l3 = eth.payload();
+    match et {
+        ethertype::ARP if l3.len() < ARP_LEN => return Err(Stat::DropTruncated),
+        ethertype::IPV4 => {
+            if l3.len() < IPV4_HEADER_LEN {
+                return Err(Stat::DropTruncated);
+            }
+            let ip = Ipv4Packet::new_unchecked(l3);
+            let hl = ip.header_len();
+            if l3.len() < hl || l3.len() < usize::from(ip.total_len()) {
+                return Err(Stat::DropTruncated);
+            }
+            if ip.protocol() == ip_protocol::TCP {
+                let tcp_at = hl;
+                if l3.len() < tcp_at + TCP_HEADER_LEN {
+                    return Err(Stat::DropTruncated);
+                }
+                let doff_len = usize::from(l3[tcp_at + 12] >> 4) * 4;
+                if l3.len() < tcp_at + doff_len {
+                    return Err(Stat::DropTruncated);
+                }
+            }
+        }
+        _ => {}
+    }
+    if eth.dst_addr() != our_mac && eth.dst_addr() != MacAddr::BROADCAST {
+        return Err(Stat::DropNotOurAddress);
+    }
+    match et {
+        ethertype::ARP => {
+            let a = ArpPacket::new_unchecked(l3);
+            if a.htype() != 1 || a.ptype() != ethertype::IPV4 || a.hlen() != 6 || a.plen() != 4 || a.oper() != 1 {
+                return Err(Stat::DropUnsupported);
+            }
+            if a.tpa() != our_ip {
+                return Err(Stat::DropNotOurAddress);
+            }
+            Ok(Accepted::ArpRequest { sha: a.sha(), spa: a.spa() })
+        }
+        ethertype::IPV4 => classify_ipv4(eth.src_addr(), l3, our_ip),
+        _ => Err(Stat::DropUnknownEthertype),
+    }
+}
+
+/// The IPv4 part, after every length check passed.
+fn classify_ipv4(src_mac: MacAddr, l3: &[u8], our_ip: Ipv4Addr) -> Result<Accepted, Stat> {
+    let ip = Ipv4Packet::new_unchecked(l3);
+    let hl = ip.header_len();
+    let total = usize::from(ip.total_len());
+    if ip.version() != 4 || ip.ihl() < 5 || total < hl {
+        return Err(Stat::DropBadIpHeader);
+    }
+    let l4 = &l3[hl..total];
+    if ip.protocol() == ip_protocol::TCP {
+        let doff = l4.get(12).map_or(0, |b| b >> 4);
+        if doff < 5 || usize::from(doff) * 4 > l4.len() {
+            return Err(Stat::DropBadIpHeader);
+        }
+    }
+    if !ip.verify_checksum() {
+        return Err(Stat::DropBadIpChecksum);
+    }
+    if ip.dst_addr() != our_ip {
+        return Err(Stat::DropNotOurAddress);
+    }
+    if ip.more_frags() || ip.frag_offset() != 0 {
+        return Err(Stat::DropIpFragment);
+    }
+    match ip.protocol() {
+        ip_protocol::TCP => {
+            let s = TcpSegment::new_unchecked(l4);
+            if !s.verify_checksum(ip.src_addr(), ip.dst_addr()) {
+                return Err(Stat::DropBadTcpChecksum);
+            }
+            Ok(Accepted::Tcp(RxSegment {
+                src_mac,
+                src_ip: ip.src_addr(),
+                src_port: s.src_port(),
+                dst_port: s.dst_port(),
+                seq: s.seq(),
+                ack: s.ack(),
+                flags: s.flags(),
+                window: s.window(),
+                mss: tcp_options_mss(s.options()).unwrap_or(0),
+                payload: s.payload().to_vec(),
+            }))
+        }
+        ip_protocol::ICMP if l4.len() >= 4 && l4[0] == icmp_type::ECHO_REQUEST && l4[1] == 0 => {
+            Ok(Accepted::IcmpEcho { src_mac, src_ip: ip.src_addr(), message: l4.to_vec() })
+        }
+        _ => Err(Stat::DropUnsupported),
+    }
+}
+
+/// The ICMP echo reply message for a request message: type 0, checksum
+/// adjusted incrementally (RFC 1624) from the request's, the rest copied.
+pub fn icmp_reply_message(request: &[u8]) -> Vec<u8> {
+    let mut m = request.to_vec();
+    if m.len() >= 4 {
+        let old = u16::from_be_bytes([m[2], m[3]]);
+        let old_word = u16::from_be_bytes([m[0], m[1]]);
+        m[0] = icmp_type::ECHO_REPLY;
+        m[1] = 0;
+        let c = checksum::adjust(old, old_word, 0x0000);
+        m[2..4].copy_from_slice(&c.to_be_bytes());
+    }
+    m
+}

@@ -1,0 +1,282 @@
+//! Self-tests of the reference model: scripted conversations whose every
+//! expected frame is written out from PLAN.md's rules, independently of the
+//! model's code paths. Sequence numbers straddle the 32-bit wrap.
+use super::*;
+use crate::wire::{arp_request, icmp_echo_frame, tcp_frame, Frame};
+
+const CORE: Endpoint = Endpoint { mac: MacAddr([0x02, 0, 0, 0, 0, 0x02]), ip: Ipv4Addr::new(198, 18, 0, 2) };
+const PEER: Endpoint = Endpoint { mac: MacAddr([0x02, 0, 0, 0, 0, 0x01]), ip: Ipv4Addr::new(198, 18, 0, 1) };
+const PORT: u16 = 5001;
+const PEER_PORT: u16 = 40000;
+/// Peer's initial sequence number: the stream crosses 2^32 after 16 bytes.
+const IRS: u32 = 0xffff_ffef;
+const ISS: u32 = 0x7000_0000;
+const RTO: u32 = 200_000;
+const RING: u32 = 8192;
+
+fn model(holdback: bool) -> RefModel {
+    let mut cfg = Config::new(&CoreParams::DEFAULT, CORE.mac, CORE.ip, &[PORT], 1460, RTO);
+    cfg.holdback = holdback;
+    RefModel::new(cfg)
+}
+
+fn from_peer(seq: u32, ack: u32, flags: TcpFlags, payload: &[u8]) -> Vec<u8> {
+    tcp_frame(PEER, CORE, &TcpRepr::new(PEER_PORT, PORT, SeqNum(seq), SeqNum(ack), flags, 64240), payload)
+}
+
+fn to_peer(seq: u32, ack: u32, flags: TcpFlags, window: u16) -> Vec<u8> {
+    tcp_frame(CORE, PEER, &TcpRepr::new(PORT, PEER_PORT, SeqNum(seq), SeqNum(ack), flags, window), &[])
+}
+
+fn syn_ack() -> Vec<u8> {
+    tcp_frame(CORE, PEER, &TcpRepr::new(PORT, PEER_PORT, SeqNum(ISS), SeqNum(IRS.wrapping_add(1)), TcpFlags::SYN | TcpFlags::ACK, 8192).with_mss(1460), &[])
+}
+
+fn key() -> ConnKey {
+    ConnKey { remote_ip: PEER.ip, remote_port: PEER_PORT, local_port: PORT }
+}
+
+fn expect(step: Step, frames: &[Vec<u8>]) -> StatDelta {
+    if let Err(m) = score(frames, &step.frames) {
+        panic!("model deviates from the script:\n{m}");
+    }
+    step.stats
+}
+
+/// Handshake with the ISS learned from a (scripted) core SYN-ACK; returns the slot.
+fn open(m: &mut RefModel) -> usize {
+    let syn = tcp_frame(PEER, CORE, &TcpRepr::new(PEER_PORT, PORT, SeqNum(IRS), SeqNum(0), TcpFlags::SYN, 64240).with_mss(1400), &[]);
+    m.learn_iss_from(&[syn_ack()]);
+    let d = expect(m.on_frame(0, &syn), &[syn_ack()]);
+    assert_eq!(d.get(Stat::ConnsOpened), 1);
+    let id = m.lookup(key()).expect("TCB exists");
+    assert_eq!(Some(id), probe_slots(key(), 64).next(), "first probe slot");
+    let t = m.tcb(id);
+    assert_eq!((t.state, t.peer_mss, t.iss, t.snd_nxt, t.rcv_adv), (TcpState::SynReceived, 1400, SeqNum(ISS), SeqNum(ISS + 1), SeqNum(IRS) + 1 + RING));
+    expect(m.on_frame(10, &from_peer(IRS.wrapping_add(1), ISS + 1, TcpFlags::ACK, &[])), &[]);
+    assert_eq!(m.tcb(id).state, TcpState::Established);
+    id
+}
+
+#[test]
+fn data_is_acked_at_once_without_holdback_and_lands_in_the_ring_across_the_wrap() {
+    let mut m = model(false);
+    let id = open(&mut m);
+    let data: Vec<u8> = (0..100u8).collect();
+    let s1 = IRS.wrapping_add(1);
+    // ack = rcv_nxt = s1+100, right edge unchanged = s1 + RING → window RING - 100.
+    let d = expect(m.on_frame(20, &from_peer(s1, ISS + 1, TcpFlags::ACK | TcpFlags::PSH, &data)), &[to_peer(ISS + 1, s1.wrapping_add(100), TcpFlags::ACK, (RING - 100) as u16)]);
+    assert_eq!(d.get(Stat::RxPayloadBytes), 100);
+    assert_eq!(&m.ring(id)[..100], &data[..]);
+    assert_eq!(m.tcb(id).rcv_nxt, SeqNum(s1.wrapping_add(100)));
+    // Overlapping retransmission: bytes 50..150, only 100..150 are new.
+    let more: Vec<u8> = (50..150u8).collect();
+    let d = expect(m.on_frame(30, &from_peer(s1.wrapping_add(50), ISS + 1, TcpFlags::ACK, &more)), &[to_peer(ISS + 1, s1.wrapping_add(150), TcpFlags::ACK, (RING - 150) as u16)]);
+    assert_eq!(d.get(Stat::RxPayloadBytes), 50);
+    assert_eq!(&m.ring(id)[..150], &(0..150u8).collect::<Vec<_>>()[..]);
+    // A release moves the right edge: window update ACK.
+    let d = expect(m.on_release(40, id, s1.wrapping_add(150)), &[to_peer(ISS + 1, s1.wrapping_add(150), TcpFlags::ACK, RING as u16)]);
+    assert_eq!(d.get(Stat::TxFrames), 1);
+}
+
+#[test]
+fn holdback_withholds_the_ack_until_release_and_never_passes_it() {
+    let mut m = model(true);
+    let id = open(&mut m);
+    let s1 = IRS.wrapping_add(1);
+    // Data with holdback: ack stays min(rcv_nxt, rel) = s1, edge unchanged → silence.
+    expect(m.on_frame(20, &from_peer(s1, ISS + 1, TcpFlags::ACK, &[7; 300])), &[]);
+    assert_eq!(m.tcb(id).rcv_nxt, SeqNum(s1.wrapping_add(300)));
+    assert_eq!(m.tcb(id).ack_sent, SeqNum(s1));
+    // Release 200: ack s1+200, right edge s1+200+RING → window RING.
+    expect(m.on_release(30, id, s1.wrapping_add(200)), &[to_peer(ISS + 1, s1.wrapping_add(200), TcpFlags::ACK, RING as u16)]);
+    // Release beyond rcv_nxt: ack capped at rcv_nxt (invariant 1 is about R, so rcv_nxt ≤ R here is fine).
+    expect(m.on_release(40, id, s1.wrapping_add(1000)), &[to_peer(ISS + 1, s1.wrapping_add(300), TcpFlags::ACK, (RING + 700) as u16)]);
+    // Releasing backwards changes nothing.
+    expect(m.on_release(50, id, s1), &[]);
+    assert_eq!(m.tcb(id).rel, SeqNum(s1.wrapping_add(1000)));
+}
+
+#[test]
+fn out_of_order_gets_a_duplicate_ack_and_out_of_window_an_ack() {
+    let mut m = model(false);
+    let id = open(&mut m);
+    let s1 = IRS.wrapping_add(1);
+    let dup = to_peer(ISS + 1, s1, TcpFlags::ACK, RING as u16);
+    let d = expect(m.on_frame(20, &from_peer(s1.wrapping_add(10), ISS + 1, TcpFlags::ACK, &[1; 10])), std::slice::from_ref(&dup));
+    assert_eq!(d.get(Stat::DropOutOfOrder), 1);
+    let d = expect(m.on_frame(21, &from_peer(s1.wrapping_add(RING), ISS + 1, TcpFlags::ACK, &[1; 10])), std::slice::from_ref(&dup));
+    assert_eq!(d.get(Stat::DropOutOfWindow), 1);
+    // Entirely old data (before rcv_nxt) is unacceptable too.
+    let d = expect(m.on_frame(22, &from_peer(s1.wrapping_sub(20), ISS + 1, TcpFlags::ACK, &[1; 10])), &[dup]);
+    assert_eq!(d.get(Stat::DropOutOfWindow), 1);
+    assert_eq!(m.tcb(id).rcv_nxt, SeqNum(s1));
+    // Fill the window to 1000 bytes short, then overrun it: trimmed at rcv_adv.
+    let mut at = 0u32;
+    while at + 1000 < RING {
+        let n = (RING - 1000 - at).min(1460);
+        let ack = to_peer(ISS + 1, s1.wrapping_add(at + n), TcpFlags::ACK, (RING - at - n) as u16);
+        expect(m.on_frame(23, &from_peer(s1.wrapping_add(at), ISS + 1, TcpFlags::ACK, &vec![9u8; n as usize])), &[ack]);
+        at += n;
+    }
+    let d = expect(m.on_frame(23, &from_peer(s1.wrapping_add(at), ISS + 1, TcpFlags::ACK, &[8u8; 1200])), &[to_peer(ISS + 1, s1.wrapping_add(RING), TcpFlags::ACK, 0)]);
+    assert_eq!(d.get(Stat::RxPayloadBytes), 1000);
+    assert_eq!(m.ring(id)[(RING - 1) as usize], 8);
+    // Zero window: only seq == rcv_nxt with no data is acceptable.
+    expect(m.on_frame(24, &from_peer(s1.wrapping_add(RING), ISS + 1, TcpFlags::ACK, &[])), &[]);
+    let d = expect(m.on_frame(25, &from_peer(s1.wrapping_add(RING), ISS + 1, TcpFlags::ACK, &[1])), &[to_peer(ISS + 1, s1.wrapping_add(RING), TcpFlags::ACK, 0)]);
+    assert_eq!(d.get(Stat::DropOutOfWindow), 1);
+}
+
+#[test]
+fn passive_close_after_release_then_last_ack_closes() {
+    let mut m = model(true);
+    let id = open(&mut m);
+    let s1 = IRS.wrapping_add(1);
+    // 5 bytes + FIN: rcv_nxt = s1+6; holdback keeps the ack at s1 → no ACK (nothing moved).
+    expect(m.on_frame(20, &from_peer(s1, ISS + 1, TcpFlags::ACK | TcpFlags::FIN, b"hello")), &[]);
+    assert_eq!((m.tcb(id).state, m.tcb(id).fin_rcvd), (TcpState::CloseWait, true));
+    // Release the bytes only: ACK s1+5; not yet past the FIN so no FIN of ours.
+    expect(m.on_release(30, id, s1.wrapping_add(5)), &[to_peer(ISS + 1, s1.wrapping_add(5), TcpFlags::ACK, RING as u16)]);
+    // Release past the FIN: ACK s1+6 then our FIN|ACK.
+    expect(
+        m.on_release(40, id, s1.wrapping_add(6)),
+        &[to_peer(ISS + 1, s1.wrapping_add(6), TcpFlags::ACK, RING as u16), to_peer(ISS + 1, s1.wrapping_add(6), TcpFlags::FIN | TcpFlags::ACK, RING as u16)],
+    );
+    assert_eq!((m.tcb(id).state, m.tcb(id).snd_nxt, m.tcb(id).timer_due), (TcpState::LastAck, SeqNum(ISS + 2), 40 + RTO));
+    // The FIN is retransmitted at its own sequence number when the timer fires.
+    let d = expect(m.on_time(40 + RTO), &[to_peer(ISS + 1, s1.wrapping_add(6), TcpFlags::FIN | TcpFlags::ACK, RING as u16)]);
+    assert_eq!(d.get(Stat::Retransmits), 1);
+    assert_eq!(m.tcb(id).timer_due, 40 + RTO + (RTO << 1));
+    // The peer ACKs our FIN: CLOSED, slot free.
+    expect(m.on_frame(50 + RTO, &from_peer(s1.wrapping_add(6), ISS + 2, TcpFlags::ACK, &[])), &[]);
+    assert_eq!(m.tcb(id).state, TcpState::Closed);
+    assert_eq!(m.lookup(key()), None);
+}
+
+#[test]
+fn fin_without_holdback_is_acked_and_our_fin_waits_for_release() {
+    let mut m = model(false);
+    let id = open(&mut m);
+    let s1 = IRS.wrapping_add(1);
+    expect(m.on_frame(20, &from_peer(s1, ISS + 1, TcpFlags::ACK | TcpFlags::FIN, &[])), &[to_peer(ISS + 1, s1.wrapping_add(1), TcpFlags::ACK, (RING - 1) as u16)]);
+    expect(m.on_release(30, id, s1.wrapping_add(1)), &[to_peer(ISS + 1, s1.wrapping_add(1), TcpFlags::ACK, RING as u16), to_peer(ISS + 1, s1.wrapping_add(1), TcpFlags::FIN | TcpFlags::ACK, RING as u16)]);
+}
+
+#[test]
+fn rst_handling_and_segments_for_no_connection() {
+    let mut m = model(false);
+    let id = open(&mut m);
+    let s1 = IRS.wrapping_add(1);
+    // In-window RST not at rcv_nxt: challenge ACK.
+    expect(m.on_frame(20, &from_peer(s1.wrapping_add(5), 0, TcpFlags::RST, &[])), &[to_peer(ISS + 1, s1, TcpFlags::ACK, RING as u16)]);
+    // SYN on an established connection: challenge ACK.
+    expect(m.on_frame(21, &from_peer(s1, 0, TcpFlags::SYN, &[])), &[to_peer(ISS + 1, s1, TcpFlags::ACK, RING as u16)]);
+    // Out-of-window RST: dropped silently.
+    let d = expect(m.on_frame(22, &from_peer(s1.wrapping_add(RING + 5), 0, TcpFlags::RST, &[])), &[]);
+    assert_eq!(d.get(Stat::DropOutOfWindow), 1);
+    // Exact RST closes.
+    expect(m.on_frame(23, &from_peer(s1, 0, TcpFlags::RST, &[])), &[]);
+    assert_eq!(m.tcb(id).state, TcpState::Closed);
+    // Now there is no connection: an ACK segment gets RST seq=its ack.
+    let d = expect(m.on_frame(24, &from_peer(s1, 1234, TcpFlags::ACK, &[1, 2, 3])), &[to_peer(1234, 0, TcpFlags::RST, 0)]);
+    assert_eq!((d.get(Stat::RstSent), d.get(Stat::DropNoConnection)), (1, 1));
+    // A SYN to a closed port gets RST|ACK acking the SYN; a RST gets nothing.
+    let syn = tcp_frame(PEER, CORE, &TcpRepr::new(PEER_PORT, 9, SeqNum(100), SeqNum(0), TcpFlags::SYN, 1000), &[]);
+    let rst_ack = tcp_frame(CORE, PEER, &TcpRepr::new(9, PEER_PORT, SeqNum(0), SeqNum(101), TcpFlags::RST | TcpFlags::ACK, 0), &[]);
+    expect(m.on_frame(25, &syn), &[rst_ack]);
+    let d = expect(m.on_frame(26, &from_peer(5, 0, TcpFlags::RST, &[])), &[]);
+    assert_eq!(d.get(Stat::DropNoConnection), 1);
+}
+
+#[test]
+fn syn_received_retransmits_resends_and_gives_up() {
+    let mut m = model(false);
+    let syn = from_peer(IRS, 0, TcpFlags::SYN, &[]);
+    m.learn_iss_from(&[syn_ack()]);
+    let sa = tcp_frame(CORE, PEER, &TcpRepr::new(PORT, PEER_PORT, SeqNum(ISS), SeqNum(IRS.wrapping_add(1)), TcpFlags::SYN | TcpFlags::ACK, 8192).with_mss(1460), &[]);
+    expect(m.on_frame(0, &syn), std::slice::from_ref(&sa));
+    let id = m.lookup(key()).expect("open");
+    assert_eq!(m.tcb(id).peer_mss, DEFAULT_PEER_MSS);
+    // A retransmitted SYN is answered again.
+    expect(m.on_frame(5, &syn), std::slice::from_ref(&sa));
+    // A wrong ACK gets a RST at its ack.
+    expect(m.on_frame(6, &from_peer(IRS.wrapping_add(1), 99, TcpFlags::ACK, &[])), &[to_peer(99, 0, TcpFlags::RST, 0)]);
+    let mut now = 0u32;
+    for retry in 0..MAX_RETRIES {
+        now = m.tcb(id).timer_due;
+        expect(m.on_time(now - 1), &[]);
+        expect(m.on_time(now), std::slice::from_ref(&sa));
+        assert_eq!(m.tcb(id).retries, retry + 1);
+    }
+    expect(m.on_time(m.tcb(id).timer_due), &[]);
+    assert_eq!(m.tcb(id).state, TcpState::Closed);
+    assert!(now > 0);
+}
+
+#[test]
+fn handshake_ack_with_data_completes_and_delivers() {
+    let mut m = model(false);
+    m.learn_iss_from(&[syn_ack()]);
+    expect(m.on_frame(0, &from_peer(IRS, 0, TcpFlags::SYN, &[])), &[syn_ack()]);
+    let s1 = IRS.wrapping_add(1);
+    expect(m.on_frame(1, &from_peer(s1, ISS + 1, TcpFlags::ACK, b"abc")), &[to_peer(ISS + 1, s1.wrapping_add(3), TcpFlags::ACK, (RING - 3) as u16)]);
+}
+
+#[test]
+fn table_full_after_eight_probes_and_arp_icmp_answered() {
+    let mut m = model(false);
+    // Fill the 8 probe slots of `key()` with other connections hashed onto them.
+    let probes: Vec<usize> = probe_slots(key(), 64).collect();
+    for p in &probes {
+        let mut t = Tcb { state: TcpState::Established, ..Tcb::default() };
+        t.remote_port = 1;
+        m.tcbs[*p] = t;
+    }
+    let d = expect(m.on_frame(0, &from_peer(IRS, 0, TcpFlags::SYN, &[])), &[]);
+    assert_eq!(d.get(Stat::DropTcbFull), 1);
+
+    let d = expect(m.on_frame(1, &arp_request(PEER, CORE.ip)), &[wire::arp_reply(CORE, PEER)]);
+    assert_eq!(d.get(Stat::ArpReplies), 1);
+    let d = expect(m.on_frame(2, &arp_request(PEER, Ipv4Addr::new(198, 18, 0, 77))), &[]);
+    assert_eq!(d.get(Stat::DropNotOurAddress), 1);
+
+    let req = IcmpEchoRepr { request: true, ident: 7, seq_no: 1, data: b"ping payload".to_vec() };
+    let rep = IcmpEchoRepr { request: false, ..req.clone() };
+    let d = expect(m.on_frame(3, &icmp_echo_frame(PEER, CORE, &req)), &[icmp_echo_frame(CORE, PEER, &rep)]);
+    assert_eq!(d.get(Stat::IcmpEchoReplies), 1);
+    assert!(Frame::parse(&icmp_echo_frame(CORE, PEER, &rep)).is_ok());
+}
+
+#[test]
+fn disabled_core_counts_only_rx_frames() {
+    let mut m = model(false);
+    m.cfg.enable = false;
+    let d = expect(m.on_frame(0, &arp_request(PEER, CORE.ip)), &[]);
+    assert_eq!(d.nonzero(), vec![(Stat::RxFrames, 1)]);
+}
+
+#[test]
+fn parser_drop_reasons_in_plan_order() {
+    use crate::wire::corrupt;
+    let good = from_peer(IRS, 0, TcpFlags::SYN, &[]);
+    let c = |f: &[u8]| classify(f, CORE.mac, CORE.ip).err();
+    assert_eq!(c(&good), None);
+    assert_eq!(c(&vec![0; 2049]), Some(Stat::DropOversize));
+    assert_eq!(c(&good[..13]), Some(Stat::DropTruncated));
+    assert_eq!(c(&good[..40]), Some(Stat::DropTruncated));
+    assert_eq!(c(&corrupt::set_total_len(good.clone(), 100)), Some(Stat::DropTruncated));
+    assert_eq!(c(&corrupt::set_dst_mac(good.clone(), MacAddr([2, 9, 9, 9, 9, 9]))), Some(Stat::DropNotOurAddress));
+    assert_eq!(c(&corrupt::set_dst_mac(good.clone(), MacAddr::BROADCAST)), None);
+    assert_eq!(c(&corrupt::set_ethertype(good.clone(), 0x86dd)), Some(Stat::DropUnknownEthertype));
+    assert_eq!(c(&corrupt::set_ihl(good.clone(), 4)), Some(Stat::DropBadIpHeader));
+    assert_eq!(c(&corrupt::set_ip_version(good.clone(), 6)), Some(Stat::DropBadIpHeader));
+    assert_eq!(c(&corrupt::set_tcp_doff(good.clone(), 4)), Some(Stat::DropBadIpHeader));
+    assert_eq!(c(&corrupt::bad_ip_checksum(good.clone())), Some(Stat::DropBadIpChecksum));
+    assert_eq!(c(&corrupt::set_dst_ip(good.clone(), Ipv4Addr::new(198, 18, 0, 3))), Some(Stat::DropNotOurAddress));
+    assert_eq!(c(&corrupt::fragment(good.clone(), true, 0)), Some(Stat::DropIpFragment));
+    assert_eq!(c(&corrupt::bad_tcp_checksum(good.clone())), Some(Stat::DropBadTcpChecksum));
+    assert_eq!(c(&corrupt::set_protocol(good.clone(), 17)), Some(Stat::DropUnsupported));
+    // Padding beyond the total length is ignored.
+    assert_eq!(c(&corrupt::pad(good, 6, 0xee)), None);
+}
