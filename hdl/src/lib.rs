@@ -13,7 +13,9 @@ pub mod core;
 pub mod generate;
 pub mod ring_writer;
 pub mod rx_parser;
+pub mod regbus;
 pub mod seq_cmp;
+pub mod tcb_engine;
 pub mod tx_builder;
 
 pub use holdback_regmap as regmap;

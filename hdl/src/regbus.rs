@@ -1,0 +1,528 @@
+//! The host register block standing for PCIe BAR0: address decode, the
+//! self-describing ID block, control registers, wrapping statistics counters,
+//! the change-log FIFO, and forwarding of TCB / release / ring accesses.
+//!
+//! Every address and bit position comes from `holdback_regmap` through
+//! `Constant` fields; a Verilated test reads each register back through the
+//! driver's view of the same map.
+//!
+//! Bus handshake (Wishbone-like): the host holds `reg_re` or `reg_we` with a
+//! stable address until it sees `reg_ack`, then drops the request for at least
+//! one cycle. Latency is variable: TCB and release accesses wait for the engine.
+use holdback_regmap as map;
+use holdback_regmap::Stat;
+use rust_hdl::prelude::*;
+
+#[derive(Copy, Clone, PartialEq, Debug, LogicState)]
+pub enum RegBusState {
+    Idle,
+    HopWait,
+    RingWait,
+    ChlogWait,
+    ChlogRead,
+    Ack,
+    Release,
+}
+
+pub const STAT_COUNT: usize = Stat::COUNT;
+
+#[derive(LogicBlock)]
+pub struct RegBus<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> {
+    pub clock: Signal<In, Clock>,
+    pub reg_addr: Signal<In, Bits<20>>,
+    pub reg_wdata: Signal<In, Bits<32>>,
+    pub reg_we: Signal<In, Bit>,
+    pub reg_re: Signal<In, Bit>,
+    pub reg_rdata: Signal<Out, Bits<32>>,
+    pub reg_ack: Signal<Out, Bit>,
+    // Configuration outputs.
+    pub enable: Signal<Out, Bit>,
+    pub standby: Signal<Out, Bit>,
+    pub holdback_default: Signal<Out, Bit>,
+    pub our_mac: Signal<Out, Bits<48>>,
+    pub our_ip: Signal<Out, Bits<32>>,
+    pub listen0: Signal<Out, Bits<17>>,
+    pub listen1: Signal<Out, Bits<17>>,
+    pub listen2: Signal<Out, Bits<17>>,
+    pub listen3: Signal<Out, Bits<17>>,
+    pub our_mss: Signal<Out, Bits<16>>,
+    pub rto_us: Signal<Out, Bits<32>>,
+    // Events and status from the datapath.
+    pub stat_inc: Signal<In, Bits<STAT_COUNT>>,
+    pub stat_bytes: Signal<In, Bits<16>>,
+    pub now_us: Signal<In, Bits<32>>,
+    pub open_conns: Signal<In, Bits<16>>,
+    pub core_idle: Signal<In, Bit>,
+    pub chlog_push: Signal<In, Bit>,
+    pub chlog_id: Signal<In, Bits<CONN_BITS>>,
+    // Host operations executed by the engine.
+    pub hop_valid: Signal<Out, Bit>,
+    pub hop_kind: Signal<Out, Bits<2>>,
+    pub hop_conn: Signal<Out, Bits<CONN_BITS>>,
+    pub hop_word: Signal<Out, Bits<5>>,
+    pub hop_wdata: Signal<Out, Bits<32>>,
+    pub hop_done: Signal<In, Bit>,
+    pub hop_rdata: Signal<In, Bits<32>>,
+    // Receive-ring read port (32-bit words).
+    pub ring_raddr: Signal<Out, Bits<RING_WORD_BITS>>,
+    pub ring_rdata: Signal<In, Bits<32>>,
+    pub idle: Signal<Out, Bit>,
+
+    state: DFF<RegBusState>,
+    rdata: DFF<Bits<32>>,
+    ctrl: DFF<Bits<32>>,
+    mac_hi: DFF<Bits<16>>,
+    mac_lo: DFF<Bits<32>>,
+    ipv4: DFF<Bits<32>>,
+    listen: [DFF<Bits<32>>; 4],
+    mss: DFFWithInit<Bits<32>>,
+    rto: DFFWithInit<Bits<32>>,
+    hop_kind_r: DFF<Bits<2>>,
+    hop_conn_r: DFF<Bits<CONN_BITS>>,
+    hop_word_r: DFF<Bits<5>>,
+    ring_addr_r: DFF<Bits<RING_WORD_BITS>>,
+    stat: [DFF<Bits<32>>; STAT_COUNT],
+    chlog_ram: RAM<Bits<CONN_BITS>, CONN_BITS>,
+    chlog_head: DFF<Bits<CONN_BITS>>,
+    chlog_tail: DFF<Bits<CONN_BITS>>,
+    chlog_count: DFF<Bits<16>>,
+    dirty: DFF<Bits<NCONN>>,
+
+    fixed_rdata: Signal<Local, Bits<32>>,
+    stat_index: Signal<Local, Bits<20>>,
+    stat_sel: Signal<Local, Bits<STAT_COUNT>>,
+    rel_off: Signal<Local, Bits<20>>,
+    tcb_off: Signal<Local, Bits<20>>,
+    ring_off: Signal<Local, Bits<20>>,
+    pop_ok: Signal<Local, Bit>,
+    push_ok: Signal<Local, Bit>,
+    dirty_cleared: Signal<Local, Bits<NCONN>>,
+
+    a_magic: Constant<Bits<20>>,
+    a_version: Constant<Bits<20>>,
+    a_conns: Constant<Bits<20>>,
+    a_ring_bytes: Constant<Bits<20>>,
+    a_tcb_words: Constant<Bits<20>>,
+    a_build: Constant<Bits<20>>,
+    a_ctrl: Constant<Bits<20>>,
+    a_mac_hi: Constant<Bits<20>>,
+    a_mac_lo: Constant<Bits<20>>,
+    a_ipv4: Constant<Bits<20>>,
+    a_listen0: Constant<Bits<20>>,
+    a_listen1: Constant<Bits<20>>,
+    a_listen2: Constant<Bits<20>>,
+    a_listen3: Constant<Bits<20>>,
+    a_mss: Constant<Bits<20>>,
+    a_rto: Constant<Bits<20>>,
+    a_status: Constant<Bits<20>>,
+    a_now: Constant<Bits<20>>,
+    a_chlog: Constant<Bits<20>>,
+    a_host_status: Constant<Bits<20>>,
+    a_stats: Constant<Bits<20>>,
+    stats_span: Constant<Bits<20>>,
+    a_release: Constant<Bits<20>>,
+    release_span: Constant<Bits<20>>,
+    a_tcb: Constant<Bits<20>>,
+    tcb_span: Constant<Bits<20>>,
+    tcb_stride_shift: Constant<Bits<5>>,
+    a_ring: Constant<Bits<20>>,
+    ring_span: Constant<Bits<20>>,
+    v_magic: Constant<Bits<32>>,
+    v_version: Constant<Bits<32>>,
+    v_conns: Constant<Bits<32>>,
+    v_ring_bytes: Constant<Bits<32>>,
+    v_tcb_words: Constant<Bits<32>>,
+    v_build: Constant<Bits<32>>,
+    v_chlog_valid: Constant<Bits<32>>,
+    v_unmapped: Constant<Bits<32>>,
+    bytes_stat: Constant<Bits<STAT_COUNT>>,
+    one_stat: Constant<Bits<STAT_COUNT>>,
+    one_slot: Constant<Bits<CONN_BITS>>,
+    zero_word: Constant<Bits<5>>,
+    one_dirty: Constant<Bits<NCONN>>,
+    hop_tcb_read: Constant<Bits<2>>,
+    hop_tcb_write: Constant<Bits<2>>,
+    hop_release_write: Constant<Bits<2>>,
+    hop_release_read: Constant<Bits<2>>,
+}
+
+fn addr(a: u32) -> Constant<Bits<20>> {
+    Constant::new(Bits::<20>::from(a as u64))
+}
+fn word(v: u64) -> Constant<Bits<32>> {
+    Constant::new(Bits::<32>::from(v))
+}
+
+impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> RegBus<CONN_BITS, NCONN, RING_WORD_BITS> {
+    pub fn new(params: map::CoreParams, build_id: u32) -> Self {
+        assert_eq!(params.conn_bits, CONN_BITS);
+        assert_eq!(params.conns(), NCONN);
+        assert_eq!(params.conn_bits + params.ring_bits - 2, RING_WORD_BITS);
+        let conns = params.conns() as u32;
+        let ring_span = conns as u64 * params.ring_bytes() as u64;
+        // The span must fit the 20-bit offset compare; the ring is the last region.
+        assert!(map::RING_BASE as u64 + ring_span <= 1 << map::ADDR_BITS && ring_span < 1 << 20);
+        Self {
+            clock: Default::default(),
+            reg_addr: Default::default(),
+            reg_wdata: Default::default(),
+            reg_we: Default::default(),
+            reg_re: Default::default(),
+            reg_rdata: Default::default(),
+            reg_ack: Default::default(),
+            enable: Default::default(),
+            standby: Default::default(),
+            holdback_default: Default::default(),
+            our_mac: Default::default(),
+            our_ip: Default::default(),
+            listen0: Default::default(),
+            listen1: Default::default(),
+            listen2: Default::default(),
+            listen3: Default::default(),
+            our_mss: Default::default(),
+            rto_us: Default::default(),
+            stat_inc: Default::default(),
+            stat_bytes: Default::default(),
+            now_us: Default::default(),
+            open_conns: Default::default(),
+            core_idle: Default::default(),
+            chlog_push: Default::default(),
+            chlog_id: Default::default(),
+            hop_valid: Default::default(),
+            hop_kind: Default::default(),
+            hop_conn: Default::default(),
+            hop_word: Default::default(),
+            hop_wdata: Default::default(),
+            hop_done: Default::default(),
+            hop_rdata: Default::default(),
+            ring_raddr: Default::default(),
+            ring_rdata: Default::default(),
+            idle: Default::default(),
+            state: Default::default(),
+            rdata: Default::default(),
+            ctrl: Default::default(),
+            mac_hi: Default::default(),
+            mac_lo: Default::default(),
+            ipv4: Default::default(),
+            listen: Default::default(),
+            // Safe values until the host configures the card.
+            mss: DFFWithInit::new(Bits::<32>::from(1460u64)),
+            rto: DFFWithInit::new(Bits::<32>::from(200_000u64)),
+            hop_kind_r: Default::default(),
+            hop_conn_r: Default::default(),
+            hop_word_r: Default::default(),
+            ring_addr_r: Default::default(),
+            stat: Default::default(),
+            chlog_ram: Default::default(),
+            chlog_head: Default::default(),
+            chlog_tail: Default::default(),
+            chlog_count: Default::default(),
+            dirty: Default::default(),
+            fixed_rdata: Default::default(),
+            stat_index: Default::default(),
+            stat_sel: Default::default(),
+            rel_off: Default::default(),
+            tcb_off: Default::default(),
+            ring_off: Default::default(),
+            pop_ok: Default::default(),
+            push_ok: Default::default(),
+            dirty_cleared: Default::default(),
+            a_magic: addr(map::ID_MAGIC.offset),
+            a_version: addr(map::ID_VERSION.offset),
+            a_conns: addr(map::ID_CONNS.offset),
+            a_ring_bytes: addr(map::ID_RING_BYTES.offset),
+            a_tcb_words: addr(map::ID_TCB_WORDS.offset),
+            a_build: addr(map::ID_BUILD.offset),
+            a_ctrl: addr(map::CTRL.offset),
+            a_mac_hi: addr(map::MAC_HI.offset),
+            a_mac_lo: addr(map::MAC_LO.offset),
+            a_ipv4: addr(map::IPV4_ADDR.offset),
+            a_listen0: addr(map::LISTEN0.offset),
+            a_listen1: addr(map::LISTEN1.offset),
+            a_listen2: addr(map::LISTEN2.offset),
+            a_listen3: addr(map::LISTEN3.offset),
+            a_mss: addr(map::OUR_MSS.offset),
+            a_rto: addr(map::RTO_US.offset),
+            a_status: addr(map::STATUS.offset),
+            a_now: addr(map::NOW_US.offset),
+            a_chlog: addr(map::CHLOG_POP.offset),
+            a_host_status: addr(map::HOST_STATUS.offset),
+            a_stats: addr(map::STATS_BASE),
+            stats_span: addr(4 * Stat::COUNT as u32),
+            a_release: addr(map::RELEASE_BASE),
+            release_span: addr(4 * conns),
+            a_tcb: addr(map::TCB_BASE),
+            tcb_span: addr(map::TCB_STRIDE * conns),
+            tcb_stride_shift: Constant::new(Bits::<5>::from(map::TCB_STRIDE.trailing_zeros() as u64)),
+            a_ring: addr(map::RING_BASE),
+            ring_span: Constant::new(Bits::<20>::from(ring_span)),
+            v_magic: word(map::MAGIC as u64),
+            v_version: word(map::VERSION as u64),
+            v_conns: word(conns as u64),
+            v_ring_bytes: word(params.ring_bytes() as u64),
+            v_tcb_words: word(map::TCB_WORDS as u64),
+            v_build: word(build_id as u64),
+            v_chlog_valid: word(map::CHLOG_VALID as u64),
+            v_unmapped: word(0xFFFF_FFFF),
+            bytes_stat: Constant::new(Bits::<STAT_COUNT>::from(1u64 << Stat::RxPayloadBytes.index())),
+            one_stat: Constant::new(Bits::<STAT_COUNT>::from(1u64)),
+            one_slot: Constant::new(Bits::<CONN_BITS>::from(1u64)),
+            zero_word: Constant::new(Bits::<5>::from(0u64)),
+            one_dirty: Constant::new(Bits::<NCONN>::from(1u64)),
+            hop_tcb_read: Constant::new(Bits::<2>::from(0u64)),
+            hop_tcb_write: Constant::new(Bits::<2>::from(1u64)),
+            hop_release_write: Constant::new(Bits::<2>::from(2u64)),
+            hop_release_read: Constant::new(Bits::<2>::from(3u64)),
+        }
+    }
+}
+
+impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Logic
+    for RegBus<CONN_BITS, NCONN, RING_WORD_BITS>
+{
+    #[allow(unreachable_patterns)]
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self, clock, state, rdata, ctrl, mac_hi, mac_lo, ipv4, mss, rto, hop_kind_r, hop_conn_r,
+            hop_word_r, ring_addr_r, chlog_head, chlog_tail, chlog_count, dirty
+        );
+        for i in 0..4 {
+            self.listen[i].clock.next = self.clock.val();
+            self.listen[i].d.next = self.listen[i].q.val();
+        }
+        // Wrapping event counters; rx_payload_bytes adds stat_bytes instead of one.
+        for i in 0..STAT_COUNT {
+            self.stat[i].clock.next = self.clock.val();
+            self.stat[i].d.next = self.stat[i].q.val();
+            if self.stat_inc.val().get_bit(i) {
+                if self.bytes_stat.val().get_bit(i) {
+                    self.stat[i].d.next = self.stat[i].q.val() + bit_cast::<32, 16>(self.stat_bytes.val());
+                } else {
+                    self.stat[i].d.next = self.stat[i].q.val() + 1_u32.to_bits();
+                }
+            }
+        }
+
+        // Configuration outputs.
+        self.enable.next = self.ctrl.q.val().get_bit(0);
+        self.holdback_default.next = self.ctrl.q.val().get_bit(1);
+        self.standby.next = self.ctrl.q.val().get_bit(2);
+        self.our_mac.next = (bit_cast::<48, 16>(self.mac_hi.q.val()) << 32) | bit_cast::<48, 32>(self.mac_lo.q.val());
+        self.our_ip.next = self.ipv4.q.val();
+        self.listen0.next = self.listen[0].q.val().get_bits::<17>(0);
+        self.listen1.next = self.listen[1].q.val().get_bits::<17>(0);
+        self.listen2.next = self.listen[2].q.val().get_bits::<17>(0);
+        self.listen3.next = self.listen[3].q.val().get_bits::<17>(0);
+        self.our_mss.next = self.mss.q.val().get_bits::<16>(0);
+        self.rto_us.next = self.rto.q.val();
+
+        // Decode.
+        self.stat_index.next = (self.reg_addr.val() - self.a_stats.val()) >> 2;
+        self.stat_sel.next = self.one_stat.val() << self.stat_index.val();
+        self.rel_off.next = self.reg_addr.val() - self.a_release.val();
+        self.tcb_off.next = self.reg_addr.val() - self.a_tcb.val();
+        self.ring_off.next = self.reg_addr.val() - self.a_ring.val();
+        self.fixed_rdata.next = self.v_unmapped.val();
+        if self.reg_addr.val() == self.a_magic.val() {
+            self.fixed_rdata.next = self.v_magic.val();
+        } else if self.reg_addr.val() == self.a_version.val() {
+            self.fixed_rdata.next = self.v_version.val();
+        } else if self.reg_addr.val() == self.a_conns.val() {
+            self.fixed_rdata.next = self.v_conns.val();
+        } else if self.reg_addr.val() == self.a_ring_bytes.val() {
+            self.fixed_rdata.next = self.v_ring_bytes.val();
+        } else if self.reg_addr.val() == self.a_tcb_words.val() {
+            self.fixed_rdata.next = self.v_tcb_words.val();
+        } else if self.reg_addr.val() == self.a_build.val() {
+            self.fixed_rdata.next = self.v_build.val();
+        } else if self.reg_addr.val() == self.a_ctrl.val() {
+            self.fixed_rdata.next = self.ctrl.q.val();
+        } else if self.reg_addr.val() == self.a_mac_hi.val() {
+            self.fixed_rdata.next = bit_cast::<32, 16>(self.mac_hi.q.val());
+        } else if self.reg_addr.val() == self.a_mac_lo.val() {
+            self.fixed_rdata.next = self.mac_lo.q.val();
+        } else if self.reg_addr.val() == self.a_ipv4.val() {
+            self.fixed_rdata.next = self.ipv4.q.val();
+        } else if self.reg_addr.val() == self.a_listen0.val() {
+            self.fixed_rdata.next = self.listen[0].q.val();
+        } else if self.reg_addr.val() == self.a_listen1.val() {
+            self.fixed_rdata.next = self.listen[1].q.val();
+        } else if self.reg_addr.val() == self.a_listen2.val() {
+            self.fixed_rdata.next = self.listen[2].q.val();
+        } else if self.reg_addr.val() == self.a_listen3.val() {
+            self.fixed_rdata.next = self.listen[3].q.val();
+        } else if self.reg_addr.val() == self.a_mss.val() {
+            self.fixed_rdata.next = self.mss.q.val();
+        } else if self.reg_addr.val() == self.a_rto.val() {
+            self.fixed_rdata.next = self.rto.q.val();
+        } else if self.reg_addr.val() == self.a_status.val() {
+            self.fixed_rdata.next = (bit_cast::<32, 16>(self.open_conns.val()) << 16) | bit_cast::<32, 1>(self.core_idle.val().into());
+        } else if self.reg_addr.val() == self.a_now.val() {
+            self.fixed_rdata.next = self.now_us.val();
+        } else if self.reg_addr.val() == self.a_host_status.val() {
+            self.fixed_rdata.next = 0_u32.to_bits();
+        } else if (self.reg_addr.val() >= self.a_stats.val()) & (self.stat_index.val() < self.stats_span.val()) {
+            self.fixed_rdata.next = 0_u32.to_bits();
+            for i in 0..STAT_COUNT {
+                if self.stat_sel.val().get_bit(i) {
+                    self.fixed_rdata.next = self.stat[i].q.val();
+                }
+            }
+        }
+
+        // Change-log FIFO: an id is queued once until the host pops it (dirty bit),
+        // so N entries always suffice and no change is ever lost.
+        self.chlog_ram.read_clock.next = self.clock.val();
+        self.chlog_ram.write_clock.next = self.clock.val();
+        self.chlog_ram.read_address.next = self.chlog_head.q.val();
+        self.chlog_ram.write_address.next = self.chlog_tail.q.val();
+        self.chlog_ram.write_data.next = self.chlog_id.val();
+        self.pop_ok.next = (self.state.q.val() == RegBusState::ChlogRead) & self.chlog_count.q.val().any();
+        self.dirty_cleared.next = self.dirty.q.val();
+        if self.pop_ok.val() {
+            self.dirty_cleared.next = self.dirty.q.val() & !(self.one_dirty.val() << self.chlog_ram.read_data.val());
+        }
+        self.push_ok.next = self.chlog_push.val() & !self.dirty_cleared.val().get_bit(self.chlog_id.val().index());
+        self.chlog_ram.write_enable.next = self.push_ok.val();
+        self.dirty.d.next = self.dirty_cleared.val();
+        if self.push_ok.val() {
+            self.dirty.d.next = self.dirty_cleared.val() | (self.one_dirty.val() << self.chlog_id.val());
+            self.chlog_tail.d.next = self.chlog_tail.q.val() + self.one_slot.val();
+        }
+        if self.pop_ok.val() {
+            self.chlog_head.d.next = self.chlog_head.q.val() + self.one_slot.val();
+        }
+        if self.push_ok.val() & !self.pop_ok.val() {
+            self.chlog_count.d.next = self.chlog_count.q.val() + 1_u16.to_bits();
+        } else if self.pop_ok.val() & !self.push_ok.val() {
+            self.chlog_count.d.next = self.chlog_count.q.val() - 1_u16.to_bits();
+        }
+
+        // Defaults.
+        self.reg_ack.next = false;
+        self.reg_rdata.next = self.rdata.q.val();
+        self.hop_valid.next = false;
+        self.hop_kind.next = self.hop_kind_r.q.val();
+        self.hop_conn.next = self.hop_conn_r.q.val();
+        self.hop_word.next = self.hop_word_r.q.val();
+        self.hop_wdata.next = self.reg_wdata.val();
+        self.ring_raddr.next = self.ring_addr_r.q.val();
+
+        match self.state.q.val() {
+            RegBusState::Idle => {
+                if self.reg_re.val() | self.reg_we.val() {
+                    self.state.d.next = RegBusState::Ack;
+                    self.rdata.d.next = self.fixed_rdata.val();
+                    if (self.reg_addr.val() >= self.a_release.val()) & (self.rel_off.val() < self.release_span.val()) {
+                        self.hop_conn_r.d.next = self.rel_off.val().get_bits::<CONN_BITS>(2);
+                        self.hop_word_r.d.next = self.zero_word.val();
+                        self.hop_kind_r.d.next = self.hop_release_read.val();
+                        if self.reg_we.val() {
+                            self.hop_kind_r.d.next = self.hop_release_write.val();
+                        }
+                        self.state.d.next = RegBusState::HopWait;
+                    } else if (self.reg_addr.val() >= self.a_tcb.val()) & (self.tcb_off.val() < self.tcb_span.val()) {
+                        self.hop_conn_r.d.next = self.tcb_off.val().get_bits::<CONN_BITS>(self.tcb_stride_shift.val().index());
+                        self.hop_word_r.d.next = self.tcb_off.val().get_bits::<5>(2);
+                        self.hop_kind_r.d.next = self.hop_tcb_read.val();
+                        if self.reg_we.val() {
+                            self.hop_kind_r.d.next = self.hop_tcb_write.val();
+                        }
+                        self.state.d.next = RegBusState::HopWait;
+                    } else if (self.reg_addr.val() >= self.a_ring.val()) & (self.ring_off.val() < self.ring_span.val()) {
+                        self.ring_addr_r.d.next = self.ring_off.val().get_bits::<RING_WORD_BITS>(2);
+                        self.state.d.next = RegBusState::RingWait;
+                    } else if self.reg_re.val() & (self.reg_addr.val() == self.a_chlog.val()) {
+                        self.state.d.next = RegBusState::ChlogWait;
+                    } else if self.reg_we.val() {
+                        // Writes to read-only or unmapped addresses are ignored.
+                        if self.reg_addr.val() == self.a_ctrl.val() {
+                            self.ctrl.d.next = self.reg_wdata.val();
+                        }
+                        if self.reg_addr.val() == self.a_mac_hi.val() {
+                            self.mac_hi.d.next = self.reg_wdata.val().get_bits::<16>(0);
+                        }
+                        if self.reg_addr.val() == self.a_mac_lo.val() {
+                            self.mac_lo.d.next = self.reg_wdata.val();
+                        }
+                        if self.reg_addr.val() == self.a_ipv4.val() {
+                            self.ipv4.d.next = self.reg_wdata.val();
+                        }
+                        if self.reg_addr.val() == self.a_listen0.val() {
+                            self.listen[0].d.next = self.reg_wdata.val() & 0x1_FFFF_u32.to_bits();
+                        }
+                        if self.reg_addr.val() == self.a_listen1.val() {
+                            self.listen[1].d.next = self.reg_wdata.val() & 0x1_FFFF_u32.to_bits();
+                        }
+                        if self.reg_addr.val() == self.a_listen2.val() {
+                            self.listen[2].d.next = self.reg_wdata.val() & 0x1_FFFF_u32.to_bits();
+                        }
+                        if self.reg_addr.val() == self.a_listen3.val() {
+                            self.listen[3].d.next = self.reg_wdata.val() & 0x1_FFFF_u32.to_bits();
+                        }
+                        if self.reg_addr.val() == self.a_mss.val() {
+                            self.mss.d.next = self.reg_wdata.val() & 0xFFFF_u32.to_bits();
+                        }
+                        if self.reg_addr.val() == self.a_rto.val() {
+                            self.rto.d.next = self.reg_wdata.val();
+                        }
+                    }
+                }
+            }
+            RegBusState::HopWait => {
+                self.hop_valid.next = true;
+                if self.hop_done.val() {
+                    self.rdata.d.next = self.hop_rdata.val();
+                    self.state.d.next = RegBusState::Ack;
+                }
+            }
+            RegBusState::RingWait => {
+                // ring_raddr was registered last cycle; the ring RAM answers this cycle.
+                self.rdata.d.next = self.ring_rdata.val();
+                self.state.d.next = RegBusState::Ack;
+            }
+            RegBusState::ChlogWait => {
+                // One cycle for the FIFO RAM to present the head entry (read-first RAM).
+                self.state.d.next = RegBusState::ChlogRead;
+            }
+            RegBusState::ChlogRead => {
+                self.rdata.d.next = 0_u32.to_bits();
+                if self.chlog_count.q.val().any() {
+                    self.rdata.d.next = self.v_chlog_valid.val() | bit_cast::<32, CONN_BITS>(self.chlog_ram.read_data.val());
+                }
+                self.state.d.next = RegBusState::Ack;
+            }
+            RegBusState::Ack => {
+                self.reg_ack.next = true;
+                self.state.d.next = RegBusState::Release;
+            }
+            RegBusState::Release => {
+                if !self.reg_re.val() & !self.reg_we.val() {
+                    self.state.d.next = RegBusState::Idle;
+                }
+            }
+            _ => {
+                self.state.d.next = RegBusState::Idle;
+            }
+        }
+        self.idle.next = (self.state.q.val() == RegBusState::Idle) & !self.reg_re.val() & !self.reg_we.val();
+    }
+}
+
+/// The register block alone, for its lint/synthesis check.
+pub fn verilog() -> Result<String, crate::generate::GenError> {
+    let p = map::CoreParams::DEFAULT;
+    crate::generate::verilog_named(&mut RegBus::<6, 64, 17>::new(p, 0), "regbus")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn regbus_lints_clean_and_synthesizes() {
+        let v = super::verilog().expect("generates");
+        crate::check::lint("regbus", &v).unwrap_or_else(|e| panic!("lint:\n{e}"));
+        let area = crate::check::synth("regbus", &v).unwrap_or_else(|e| panic!("{e}"));
+        assert!(area.ffs > 0);
+    }
+}
