@@ -188,8 +188,8 @@ impl RefModel {
     pub fn on_frame(&mut self, now_us: u32, frame: &[u8]) -> Step {
         self.now_us = now_us;
         self.count(Stat::RxFrames);
-        // CTRL.enable=0: popped and dropped, only RxFrames counts.
-        if self.cfg.enable {
+        // CTRL.enable=0 or CTRL.standby: popped and dropped, only RxFrames counts.
+        if self.cfg.enable && !self.cfg.standby {
             match classify(frame, self.cfg.mac, self.cfg.ip) {
                 Err(reason) => self.count(reason),
                 Ok(Accepted::ArpRequest { sha, spa }) => {
@@ -206,46 +206,44 @@ impl RefModel {
     /// The host writes `RELEASE[id] = value` at `now_us`.
     pub fn on_release(&mut self, now_us: u32, id: usize, value: u32) -> Step {
         self.now_us = now_us;
-        let before = self.tcbs[id].clone();
         let t = &mut self.tcbs[id];
         // R only moves forward (serial max).
         t.rel = t.rel.max(SeqNum(value));
-        if matches!(t.state, TcpState::Established | TcpState::CloseWait) {
-            let (ack, right) = ack_and_edge(t, self.cfg.ring_bytes);
-            if (ack, right) != (t.ack_sent, t.rcv_adv) {
-                self.send_ack(id);
-            }
-        }
-        self.close_if_released(id);
-        self.bump_gen(id, &before);
+        self.reply(id);
+        // A release always writes the TCB back (rel may not even have moved).
+        self.writeback(id);
         self.finish()
     }
 
-    /// The core's clock reached `now_us` and its timer scan ran.
+    /// The core's timer scan ran at `now_us` (it runs whenever bit 10 of
+    /// NOW_US toggles, i.e. every 1024 µs; in standby it sends nothing).
     pub fn on_time(&mut self, now_us: u32) -> Step {
         self.now_us = now_us;
+        if self.cfg.standby {
+            return self.finish();
+        }
         for id in 0..self.tcbs.len() {
             let t = &self.tcbs[id];
             if !matches!(t.state, TcpState::SynReceived | TcpState::LastAck) || (now_us.wrapping_sub(t.timer_due) as i32) < 0 {
                 continue;
             }
-            let before = t.clone();
             if t.retries >= MAX_RETRIES {
                 // Give up: the peer never answered our SYN-ACK / FIN.
                 self.set_state(id, TcpState::Closed);
             } else {
-                let retries = t.retries + 1;
+                // Back off: the wait after the n-th retransmission is RTO << (n-1).
+                let backoff = self.cfg.rto_us.wrapping_shl(t.retries);
                 if t.state == TcpState::SynReceived {
                     self.send_syn_ack(id);
                 } else {
                     self.send_fin(id, true);
                 }
                 let t = &mut self.tcbs[id];
-                t.retries = retries;
-                t.timer_due = now_us.wrapping_add(self.cfg.rto_us << retries);
+                t.retries += 1;
+                t.timer_due = now_us.wrapping_add(backoff);
                 self.count(Stat::Retransmits);
             }
-            self.bump_gen(id, &before);
+            self.writeback(id);
         }
         self.finish()
     }
@@ -258,13 +256,11 @@ impl RefModel {
             self.no_connection(key, seg);
             return;
         };
-        let before = self.tcbs[id].clone();
         match self.tcbs[id].state {
             TcpState::SynReceived => self.syn_received(id, seg),
             TcpState::Established | TcpState::CloseWait | TcpState::LastAck => self.synchronized(id, seg),
             other => warn!(id, state = other.rfc_name(), "segment for a TCB in a state the core never enters"),
         }
-        self.bump_gen(id, &before);
     }
 
     /// No TCB: open on a SYN to a listening port, else answer with RST
@@ -298,7 +294,7 @@ impl RefModel {
             warn!(?key, "no SYN-ACK from the core to learn the ISS from; using 0");
             SeqNum(0)
         });
-        let old_gen = self.tcbs[id].gen;
+        let gen = self.tcbs[id].gen;
         let rel = seg.seq + 1;
         self.tcbs[id] = Tcb {
             state: TcpState::SynReceived,
@@ -324,36 +320,36 @@ impl RefModel {
             timer_due: self.now_us.wrapping_add(self.cfg.rto_us),
             seq_offset: 0,
             tx_end: 0,
-            gen: old_gen,
+            gen,
             epoch: 0,
         };
         self.rings[id].fill(0);
         debug!(id, ?key, "CLOSED => SYN-RECEIVED");
         self.count(Stat::ConnsOpened);
         self.send_syn_ack(id);
+        self.writeback(id);
     }
 
+    /// SYN-RECEIVED. Where PLAN.md is silent the RTL's choices are mirrored:
+    /// an out-of-window RST is dropped uncounted, any SYN (not only seq == irs)
+    /// gets the SYN-ACK again, a segment without SYN/RST/ACK is DropUnsupported.
     fn syn_received(&mut self, id: usize, seg: &RxSegment) {
         let t = &self.tcbs[id];
         if seg.flags.rst() {
             // RFC 9293 §3.10.7.4 step 2: an in-window RST closes; others are dropped.
             if in_window(t, seg.seq) {
                 self.set_state(id, TcpState::Closed);
-            } else {
-                self.count(Stat::DropOutOfWindow);
+                self.writeback(id);
             }
             return;
         }
         if seg.flags.syn() {
-            // A retransmitted SYN (seq == irs): our SYN-ACK was lost, send it again.
-            if seg.seq == t.irs && !seg.flags.ack() {
-                self.send_syn_ack(id);
-            } else {
-                self.count(Stat::DropOutOfWindow);
-            }
+            // A retransmitted SYN: our SYN-ACK was lost, send it again.
+            self.send_syn_ack(id);
             return;
         }
         if !seg.flags.ack() {
+            self.count(Stat::DropUnsupported);
             return;
         }
         if seg.ack != t.iss + 1 {
@@ -366,20 +362,25 @@ impl RefModel {
         }
         // The handshake completes; the rest of the segment is processed as ESTABLISHED.
         self.tcbs[id].snd_una = seg.ack;
+        self.tcbs[id].retries = 0;
         self.set_state(id, TcpState::Established);
         self.synchronized(id, seg);
     }
 
-    /// ESTABLISHED, CLOSE-WAIT, LAST-ACK (RFC 9293 §3.10.7.4, steps as PLAN.md numbers them).
+    /// ESTABLISHED, CLOSE-WAIT, LAST-ACK (RFC 9293 §3.10.7.4, steps as PLAN.md
+    /// numbers them). Where PLAN.md is silent the RTL's choices are mirrored: a
+    /// segment without ACK is DropUnsupported; an ACK beyond snd_max is answered
+    /// by an ACK and dropped (DropOutOfWindow).
     fn synchronized(&mut self, id: usize, seg: &RxSegment) {
         let ring = self.cfg.ring_bytes;
         let t = &self.tcbs[id];
         // Step 1: acceptability test against RCV.WND = rcv_adv - rcv_nxt.
         if !acceptable(t, seg) {
+            self.count(Stat::DropOutOfWindow);
             if !seg.flags.rst() {
                 self.send_ack(id);
+                self.writeback(id);
             }
-            self.count(Stat::DropOutOfWindow);
             return;
         }
         // Step 2: RST — exactly at rcv_nxt closes, elsewhere in the window a challenge ACK (RFC 5961).
@@ -389,15 +390,25 @@ impl RefModel {
             } else {
                 self.send_ack(id);
             }
+            self.writeback(id);
             return;
         }
         // Step 3: SYN in a synchronized state — challenge ACK, drop.
         if seg.flags.syn() {
             self.send_ack(id);
+            self.writeback(id);
             return;
         }
         // Step 4: segments without ACK are dropped; a new ACK advances snd_una.
         if !seg.flags.ack() {
+            self.count(Stat::DropUnsupported);
+            return;
+        }
+        if seg.ack.diff(t.snd_una) as u32 > t.snd_max.diff(t.snd_una) as u32 {
+            // RFC 9293: an ACK of something never sent is answered and dropped.
+            self.count(Stat::DropOutOfWindow);
+            self.send_ack(id);
+            self.writeback(id);
             return;
         }
         let t = &mut self.tcbs[id];
@@ -408,18 +419,20 @@ impl RefModel {
         if t.state == TcpState::LastAck && seg.ack == t.snd_nxt {
             // Our FIN is acknowledged.
             self.set_state(id, TcpState::Closed);
+            self.writeback(id);
             return;
         }
-        if t.state == TcpState::Established && (!seg.payload.is_empty() || seg.flags.fin()) {
-            // Step 5: a segment beyond rcv_nxt is dropped with a duplicate ACK.
+        let established = t.state == TcpState::Established;
+        if established && !seg.payload.is_empty() {
+            // Step 5: data beyond rcv_nxt is dropped with a duplicate ACK.
             if seg.seq > t.rcv_nxt {
-                self.send_ack(id);
                 self.count(Stat::DropOutOfOrder);
+                self.send_ack(id);
+                self.writeback(id);
                 return;
             }
             // In-order bytes [rcv_nxt, min(seq+len, rcv_adv)) go to the ring.
-            let seg_end = seg.seq + seg.payload.len() as u32;
-            let end = seg_end.min(t.rcv_adv);
+            let end = (seg.seq + seg.payload.len() as u32).min(t.rcv_adv);
             let skip = (t.rcv_nxt.diff(seg.seq).max(0) as usize).min(seg.payload.len());
             let take = (end.diff(t.rcv_nxt).max(0) as u32).min((seg.payload.len() - skip) as u32);
             let offset = t.rcv_nxt.diff(t.irs + 1) as u32;
@@ -427,35 +440,50 @@ impl RefModel {
                 self.rings[id][(offset.wrapping_add(i as u32) % ring) as usize] = *b;
             }
             t.rcv_nxt += take;
-            self.stats[Stat::RxPayloadBytes.index()] += take;
+            self.stats[Stat::RxPayloadBytes.index()] = self.stats[Stat::RxPayloadBytes.index()].wrapping_add(take);
             self.step.stats.0[Stat::RxPayloadBytes.index()] += take;
-            // Step 6: a FIN counts once all of the segment's data was taken.
-            if seg.flags.fin() && t.rcv_nxt == seg_end {
-                t.rcv_nxt += 1;
-                t.fin_rcvd = true;
-                self.set_state(id, TcpState::CloseWait);
-            }
-            // Step 7: ACK at once without holdback, else only when (ack, right edge) moved.
-            let t = &self.tcbs[id];
+        }
+        // Step 6: a FIN counts once all of the segment's data was taken.
+        let t = &mut self.tcbs[id];
+        if established && seg.flags.fin() && t.rcv_nxt == seg.seq + seg.payload.len() as u32 {
+            t.rcv_nxt += 1;
+            t.fin_rcvd = true;
+            self.set_state(id, TcpState::CloseWait);
+        }
+        // Step 7 without holdback: every segment with data or FIN is ACKed,
+        // even when (ack, right edge) did not move (an out-of-order FIN).
+        let t = &self.tcbs[id];
+        let must_ack = established && !t.holdback && (!seg.payload.is_empty() || seg.flags.fin());
+        if must_ack && !(t.state == TcpState::CloseWait && t.rel >= t.rcv_nxt) {
             let (ack, right) = ack_and_edge(t, ring);
-            if !t.holdback || (ack, right) != (t.ack_sent, t.rcv_adv) {
+            if (ack, right) == (t.ack_sent, t.rcv_adv) {
                 self.send_ack(id);
             }
         }
-        // Step 8: CLOSE-WAIT with everything released: send our FIN.
-        self.close_if_released(id);
+        // Steps 7 and 8.
+        self.reply(id);
+        self.writeback(id);
     }
 
-    /// PLAN.md rule 8: CLOSE-WAIT and rel ≥ rcv_nxt → FIN|ACK, LAST-ACK.
-    fn close_if_released(&mut self, id: usize) {
+    /// PLAN.md rules 7 and 8 after a segment or a release: in CLOSE-WAIT with
+    /// everything released (rel ≥ rcv_nxt) our FIN|ACK (which carries the
+    /// ACK); else in ESTABLISHED / CLOSE-WAIT an ACK when (ack, right edge)
+    /// moved since last sent.
+    fn reply(&mut self, id: usize) {
         let t = &self.tcbs[id];
         if t.state == TcpState::CloseWait && t.rel >= t.rcv_nxt {
             self.send_fin(id, false);
             let t = &mut self.tcbs[id];
             t.snd_nxt += 1;
             t.snd_max = t.snd_nxt;
+            t.retries = 0;
             t.timer_due = self.now_us.wrapping_add(self.cfg.rto_us);
             self.set_state(id, TcpState::LastAck);
+        } else if matches!(t.state, TcpState::Established | TcpState::CloseWait) {
+            let (ack, right) = ack_and_edge(t, self.cfg.ring_bytes);
+            if (ack, right) != (t.ack_sent, t.rcv_adv) {
+                self.send_ack(id);
+            }
         }
     }
 
@@ -534,11 +562,11 @@ impl RefModel {
         self.tcbs[id].state = new;
     }
 
-    /// Every TCB change by the engine bumps `gen`.
-    fn bump_gen(&mut self, id: usize, before: &Tcb) {
-        if self.tcbs[id] != *before {
-            self.tcbs[id].gen = before.gen.wrapping_add(1);
-        }
+    /// The engine writes the TCB back to its table: `gen` counts every write
+    /// (the RTL writes back after each handled segment, release and timer
+    /// action, whether or not a field changed).
+    fn writeback(&mut self, id: usize) {
+        self.tcbs[id].gen = self.tcbs[id].gen.wrapping_add(1);
     }
 
     fn finish(&mut self) -> Step {

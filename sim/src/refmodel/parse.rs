@@ -1,13 +1,15 @@
 //! What the core's `rx_parser` decides about a frame: accepted (and as what)
 //! or dropped for a reason, checked in PLAN.md's order — the first reason that
-//! applies wins, so the order below is part of the contract.
+//! applies wins, so the order below is part of the contract. Where PLAN.md is
+//! silent the rx_parser's documented choices are mirrored: a TCP length below
+//! 20 is a bad header, an ICMP message below 8 bytes is truncated.
 use std::net::Ipv4Addr;
 
 use holdback_regmap::Stat;
 
 use crate::wire::{
     checksum, ethertype, icmp_type, ip_protocol, tcp_options_mss, ArpPacket, EthernetFrame, Ipv4Packet, MacAddr, SeqNum,
-    TcpFlags, TcpSegment, ARP_LEN, IPV4_HEADER_LEN, TCP_HEADER_LEN,
+    TcpFlags, TcpSegment, ARP_LEN, ICMP_ECHO_HEADER_LEN, IPV4_HEADER_LEN, TCP_HEADER_LEN,
 };
 
 /// Largest frame the core's frame buffer holds.
@@ -65,18 +67,11 @@ pub fn classify(f: &[u8], our_mac: MacAddr, our_ip: Ipv4Addr) -> Result<Accepted
             }
             let ip = Ipv4Packet::new_unchecked(l3);
             let hl = ip.header_len();
+            // The TCP header is checked against the IPv4 length below
+            // (DropBadIpHeader), not against the frame: a frame holding its
+            // total length holds its TCP header.
             if l3.len() < hl || l3.len() < usize::from(ip.total_len()) {
                 return Err(Stat::DropTruncated);
-            }
-            if ip.protocol() == ip_protocol::TCP {
-                let tcp_at = hl;
-                if l3.len() < tcp_at + TCP_HEADER_LEN {
-                    return Err(Stat::DropTruncated);
-                }
-                let doff_len = usize::from(l3[tcp_at + 12] >> 4) * 4;
-                if l3.len() < tcp_at + doff_len {
-                    return Err(Stat::DropTruncated);
-                }
             }
         }
         _ => {}
@@ -111,7 +106,7 @@ fn classify_ipv4(src_mac: MacAddr, l3: &[u8], our_ip: Ipv4Addr) -> Result<Accept
     let l4 = &l3[hl..total];
     if ip.protocol() == ip_protocol::TCP {
         let doff = l4.get(12).map_or(0, |b| b >> 4);
-        if doff < 5 || usize::from(doff) * 4 > l4.len() {
+        if l4.len() < TCP_HEADER_LEN || doff < 5 || usize::from(doff) * 4 > l4.len() {
             return Err(Stat::DropBadIpHeader);
         }
     }
@@ -143,7 +138,9 @@ fn classify_ipv4(src_mac: MacAddr, l3: &[u8], our_ip: Ipv4Addr) -> Result<Accept
                 payload: s.payload().to_vec(),
             }))
         }
-        ip_protocol::ICMP if l4.len() >= 4 && l4[0] == icmp_type::ECHO_REQUEST && l4[1] == 0 => {
+        // An ICMP message shorter than the echo header is truncated.
+        ip_protocol::ICMP if l4.len() < ICMP_ECHO_HEADER_LEN => Err(Stat::DropTruncated),
+        ip_protocol::ICMP if l4[0] == icmp_type::ECHO_REQUEST && l4[1] == 0 => {
             Ok(Accepted::IcmpEcho { src_mac, src_ip: ip.src_addr(), message: l4.to_vec() })
         }
         _ => Err(Stat::DropUnsupported),

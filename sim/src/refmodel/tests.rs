@@ -138,18 +138,18 @@ fn passive_close_after_release_then_last_ack_closes() {
     assert_eq!((m.tcb(id).state, m.tcb(id).fin_rcvd), (TcpState::CloseWait, true));
     // Release the bytes only: ACK s1+5; not yet past the FIN so no FIN of ours.
     expect(m.on_release(30, id, s1.wrapping_add(5)), &[to_peer(ISS + 1, s1.wrapping_add(5), TcpFlags::ACK, RING as u16)]);
-    // Release past the FIN: ACK s1+6 then our FIN|ACK.
-    expect(
-        m.on_release(40, id, s1.wrapping_add(6)),
-        &[to_peer(ISS + 1, s1.wrapping_add(6), TcpFlags::ACK, RING as u16), to_peer(ISS + 1, s1.wrapping_add(6), TcpFlags::FIN | TcpFlags::ACK, RING as u16)],
-    );
+    // Release past the FIN: our FIN|ACK carries the ACK of s1+6 (one frame).
+    expect(m.on_release(40, id, s1.wrapping_add(6)), &[to_peer(ISS + 1, s1.wrapping_add(6), TcpFlags::FIN | TcpFlags::ACK, RING as u16)]);
     assert_eq!((m.tcb(id).state, m.tcb(id).snd_nxt, m.tcb(id).timer_due), (TcpState::LastAck, SeqNum(ISS + 2), 40 + RTO));
-    // The FIN is retransmitted at its own sequence number when the timer fires.
+    // The FIN is retransmitted at its own sequence number when the timer fires;
+    // the next wait is RTO << 0, then RTO << 1.
     let d = expect(m.on_time(40 + RTO), &[to_peer(ISS + 1, s1.wrapping_add(6), TcpFlags::FIN | TcpFlags::ACK, RING as u16)]);
     assert_eq!(d.get(Stat::Retransmits), 1);
-    assert_eq!(m.tcb(id).timer_due, 40 + RTO + (RTO << 1));
+    assert_eq!(m.tcb(id).timer_due, 40 + RTO + RTO);
+    expect(m.on_time(40 + 2 * RTO), &[to_peer(ISS + 1, s1.wrapping_add(6), TcpFlags::FIN | TcpFlags::ACK, RING as u16)]);
+    assert_eq!(m.tcb(id).timer_due, 40 + 2 * RTO + (RTO << 1));
     // The peer ACKs our FIN: CLOSED, slot free.
-    expect(m.on_frame(50 + RTO, &from_peer(s1.wrapping_add(6), ISS + 2, TcpFlags::ACK, &[])), &[]);
+    expect(m.on_frame(50 + 2 * RTO, &from_peer(s1.wrapping_add(6), ISS + 2, TcpFlags::ACK, &[])), &[]);
     assert_eq!(m.tcb(id).state, TcpState::Closed);
     assert_eq!(m.lookup(key()), None);
 }
@@ -160,7 +160,30 @@ fn fin_without_holdback_is_acked_and_our_fin_waits_for_release() {
     let id = open(&mut m);
     let s1 = IRS.wrapping_add(1);
     expect(m.on_frame(20, &from_peer(s1, ISS + 1, TcpFlags::ACK | TcpFlags::FIN, &[])), &[to_peer(ISS + 1, s1.wrapping_add(1), TcpFlags::ACK, (RING - 1) as u16)]);
-    expect(m.on_release(30, id, s1.wrapping_add(1)), &[to_peer(ISS + 1, s1.wrapping_add(1), TcpFlags::ACK, RING as u16), to_peer(ISS + 1, s1.wrapping_add(1), TcpFlags::FIN | TcpFlags::ACK, RING as u16)]);
+    expect(m.on_release(30, id, s1.wrapping_add(1)), &[to_peer(ISS + 1, s1.wrapping_add(1), TcpFlags::FIN | TcpFlags::ACK, RING as u16)]);
+}
+
+#[test]
+fn out_of_order_fin_without_holdback_is_acked() {
+    // PLAN.md rule 7: without holdback every segment with data or FIN is ACKed.
+    let mut m = model(false);
+    let id = open(&mut m);
+    let s1 = IRS.wrapping_add(1);
+    let d = expect(m.on_frame(20, &from_peer(s1.wrapping_add(10), ISS + 1, TcpFlags::ACK | TcpFlags::FIN, &[])), &[to_peer(ISS + 1, s1, TcpFlags::ACK, RING as u16)]);
+    assert_eq!(d.get(Stat::DropOutOfOrder), 0, "rule 5 is about data");
+    assert_eq!(m.tcb(id).state, TcpState::Established);
+}
+
+#[test]
+fn ack_of_unsent_data_is_answered_and_the_segment_dropped() {
+    let mut m = model(false);
+    let id = open(&mut m);
+    let s1 = IRS.wrapping_add(1);
+    let d = expect(m.on_frame(20, &from_peer(s1, ISS + 5, TcpFlags::ACK, b"xyz")), &[to_peer(ISS + 1, s1, TcpFlags::ACK, RING as u16)]);
+    assert_eq!(d.get(Stat::DropOutOfWindow), 1);
+    assert_eq!(m.tcb(id).rcv_nxt, SeqNum(s1));
+    let d = expect(m.on_frame(21, &from_peer(s1, 0, TcpFlags::PSH, b"xyz")), &[]);
+    assert_eq!(d.get(Stat::DropUnsupported), 1);
 }
 
 #[test]
