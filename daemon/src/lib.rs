@@ -1,3 +1,20 @@
 //! The holdback daemon library: lab, control socket, sink, CLI plumbing.
+//!
+//! - [`cli`]: the `holdback` command line.
+//! - [`netns`]: the lab network (namespaces, bridge, veths, TAP), removed on drop.
+//! - [`lab`]: card + sink + clients in that network, and the run's verdict ([`report`]).
+//! - [`lab_up`]: a lab left running in the background (`lab up` / `lab down`).
+//! - [`sink`]: the application that commits received bytes, then releases ACKs.
+//! - [`clients`]: Linux TCP clients sending seeded streams, with TCP_INFO.
+//! - [`control`] / [`tables`]: the control-socket protocol and its output.
+//! - [`verilog_cmd`]: `holdback verilog`.
+pub mod cli;
+pub mod clients;
 pub mod control;
+pub mod lab;
+pub mod lab_up;
+pub mod netns;
+pub mod report;
+pub mod sink;
 pub mod tables;
+pub mod verilog_cmd;

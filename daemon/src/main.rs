@@ -1,1 +1,107 @@
-fn main() {}
+//! The `holdback` binary. Each subcommand is a thin layer over the library:
+//! parse, call, print; errors are printed with their cause chain.
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use holdback_daemon::cli::{Cli, Command, LabAction, LabCmd, QueryArgs, ReleaseAction};
+use holdback_daemon::control::{client, Request, Response};
+use holdback_daemon::lab::{self, LabRunOptions};
+use holdback_daemon::lab_up::{self, UpOptions};
+use holdback_daemon::report::chain;
+use holdback_daemon::{tables, verilog_cmd};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("holdback: error: {}", chain(e.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + 'static>;
+
+fn run(cli: Cli) -> Result<ExitCode, BoxError> {
+    match cli.command {
+        Command::Verilog { out } => {
+            for w in verilog_cmd::write_all(&out)? {
+                println!("{}  ({} bytes, build id {:08x})", w.path.display(), w.bytes, w.build_id);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Lab(LabCmd { action: None, run }) => {
+            lab::install_signal_handlers();
+            let opts = LabRunOptions {
+                conns: run.conns as usize,
+                bytes: run.bytes,
+                seed: run.seed,
+                holdback: run.holdback.on(),
+                pcap: run.pcap,
+                sink_dir: run.sink_dir,
+                stall_timeout: Duration::from_secs(run.stall_timeout.max(1)),
+            };
+            let report = lab::run_lab(&opts)?;
+            if run.json {
+                println!("{}", report.json());
+            } else {
+                print!("{}", report.human());
+            }
+            Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Lab(LabCmd { action: Some(LabAction::Up(a)), .. }) => {
+            let info = lab_up::up(&up_options(&a))?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                print!("{}", info.human());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Lab(LabCmd { action: Some(LabAction::Serve(a)), .. }) => {
+            lab_up::serve(&up_options(&a))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Lab(LabCmd { action: Some(LabAction::Down { name }), .. }) => {
+            let info = lab_up::down(&name)?;
+            println!("lab `{}` is down (namespaces {} and {} removed)", info.name, info.client_ns, info.card_ns);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Conns(q) => query(&q, Request::Conns),
+        Command::Stats(q) => query(&q, Request::Stats),
+        Command::Release { action, socket } => {
+            let req = match action {
+                ReleaseAction::Pause => Request::PauseRelease,
+                ReleaseAction::Resume => Request::ResumeRelease,
+            };
+            match client::call(&socket.socket, &req)? {
+                Response::Done { what } => println!("{what}"),
+                other => return Err(format!("unexpected answer: {other:?}").into()),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn up_options(a: &holdback_daemon::cli::UpArgs) -> UpOptions {
+    UpOptions { name: a.name.clone(), holdback: a.holdback.on(), pcap: a.pcap.clone(), port: a.port }
+}
+
+fn query(q: &QueryArgs, req: Request) -> Result<ExitCode, BoxError> {
+    let text = match client::call(&q.socket.socket, &req)? {
+        Response::Conns(r) if q.json => tables::conns_json(&r),
+        Response::Conns(r) => tables::conns_table(&r),
+        Response::Stats { stats } if q.json => tables::stats_json(&stats),
+        Response::Stats { stats } => tables::stats_table(&stats),
+        other => return Err(format!("unexpected answer: {other:?}").into()),
+    };
+    print!("{text}");
+    if !text.ends_with('\n') {
+        println!();
+    }
+    Ok(ExitCode::SUCCESS)
+}

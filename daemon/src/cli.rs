@@ -1,0 +1,220 @@
+//! Command-line interface of the `holdback` binary (clap derive).
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::lab_up::{DEFAULT_NAME, STATE_ROOT};
+
+/// holdback: a TCP offload core (RustHDL → Verilog → Verilator) whose ACKs the
+/// host holds back until it has committed the bytes.
+#[derive(Debug, Parser)]
+#[command(name = "holdback", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write the core's Verilog (the whole core and every block) to DIR/<model>.v.
+    Verilog {
+        /// Output directory (created if missing).
+        #[arg(long, value_name = "DIR", default_value = "target/hdl")]
+        out: PathBuf,
+    },
+    /// Run the lab: namespaces + bridge + simulated card on a TAP + sink +
+    /// Linux TCP clients; verify every byte (SHA-256) and report. Needs root.
+    /// `lab up` / `lab down` keep a lab running in the background instead.
+    Lab(LabCmd),
+    /// One row per connection from the card's control-block memory (via the
+    /// control socket of a running `holdback lab up`).
+    Conns(QueryArgs),
+    /// The card's counters (via the control socket).
+    Stats(QueryArgs),
+    /// Pause or resume the sink's release-register writes (ACK holdback
+    /// demonstration): while paused the card ACKs nothing beyond the last
+    /// released point.
+    Release {
+        #[arg(value_enum)]
+        action: ReleaseAction,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct LabCmd {
+    #[command(subcommand)]
+    pub action: Option<LabAction>,
+    #[command(flatten)]
+    pub run: LabRunArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LabRunArgs {
+    /// Concurrent client connections.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub conns: u16,
+    /// Bytes each client sends, e.g. 1048576, 512K, 8MiB, 1G.
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
+    pub bytes: u64,
+    /// Seed of the clients' random streams (logged in the report).
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub seed: u64,
+    /// ACK holdback: `on` ACKs only what the sink released, `off` ACKs on receipt.
+    #[arg(long, value_enum, value_name = "on|off", default_value_t = OnOff::On)]
+    pub holdback: OnOff,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Record the card's port (both directions) to this pcap file.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+    /// Keep the sink's files in DIR (default: a temporary directory, removed
+    /// after a passing run).
+    #[arg(long, value_name = "DIR")]
+    pub sink_dir: Option<PathBuf>,
+    /// Fail a client that makes no progress for this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub stall_timeout: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabAction {
+    /// Build the lab and leave it running in the background; print its
+    /// namespaces, addresses and control socket.
+    Up(UpArgs),
+    /// Stop a lab started with `lab up` and remove its namespaces.
+    Down {
+        /// Name given to `lab up`.
+        #[arg(long, default_value = DEFAULT_NAME)]
+        name: String,
+    },
+    /// (internal) the background process of `lab up`.
+    #[command(hide = true)]
+    Serve(UpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Name of the lab (state in /run/holdback/NAME/).
+    #[arg(long, default_value = DEFAULT_NAME)]
+    pub name: String,
+    /// ACK holdback for new connections.
+    #[arg(long, value_enum, value_name = "on|off", default_value_t = OnOff::On)]
+    pub holdback: OnOff,
+    /// TCP port the card listens on.
+    #[arg(long, default_value_t = crate::lab::DEFAULT_PORT)]
+    pub port: u16,
+    /// Record the card's port to this pcap file.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+    /// Print what was started as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SocketArg {
+    /// Control socket of the lab (`lab up` prints it).
+    #[arg(long, value_name = "PATH", env = "HOLDBACK_SOCKET", default_value_os_t = default_socket())]
+    pub socket: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub socket: SocketArg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+impl OnOff {
+    pub fn on(self) -> bool {
+        self == OnOff::On
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReleaseAction {
+    Pause,
+    Resume,
+}
+
+pub fn default_socket() -> PathBuf {
+    PathBuf::from(STATE_ROOT).join(DEFAULT_NAME).join("control.sock")
+}
+
+/// Parses "1048576", "512K", "512KiB", "8M", "8MiB", "1G" (binary multiples;
+/// "kB"/"MB"/"GB" are decimal).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    if num.is_empty() {
+        return Err(format!("`{s}` is not a size: expected a number with an optional unit (K, M, G, KiB, MiB, GiB, kB, MB, GB)"));
+    }
+    let n: u64 = num.parse().map_err(|e| format!("`{s}`: {e}"))?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "K" | "k" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        "kB" | "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => return Err(format!("`{s}`: unknown unit `{other}` (use K, M, G, KiB, MiB, GiB, kB, MB or GB)")),
+    };
+    let v = n.checked_mul(mult).ok_or_else(|| format!("`{s}` overflows 64 bits"))?;
+    if v == 0 {
+        return Err("the size must be at least 1 byte".to_string());
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("8MiB"), Ok(8 << 20));
+        assert_eq!(parse_size("8M"), Ok(8 << 20));
+        assert_eq!(parse_size("512K"), Ok(512 << 10));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("2MB"), Ok(2_000_000));
+        assert!(parse_size("").is_err());
+        assert!(parse_size("MiB").is_err());
+        assert!(parse_size("8 parsecs").is_err());
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("99999999999999999999G").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed_and_parses_the_documented_forms() {
+        Cli::command().debug_assert();
+        let c = Cli::try_parse_from(["holdback", "lab", "--conns", "8", "--bytes", "8MiB", "--json"]).unwrap();
+        match c.command {
+            Command::Lab(LabCmd { action: None, run }) => {
+                assert_eq!((run.conns, run.bytes, run.json), (8, 8 << 20, true));
+                assert!(run.holdback.on());
+            }
+            other => panic!("{other:?}"),
+        }
+        let c = Cli::try_parse_from(["holdback", "lab", "up", "--name", "x", "--holdback", "off"]).unwrap();
+        assert!(matches!(c.command, Command::Lab(LabCmd { action: Some(LabAction::Up(ref u)), .. }) if u.name == "x" && !u.holdback.on()));
+        assert!(Cli::try_parse_from(["holdback", "lab", "--conns", "0"]).is_err());
+        assert!(Cli::try_parse_from(["holdback", "lab", "--holdback", "maybe"]).is_err());
+        assert!(Cli::try_parse_from(["holdback", "conns", "--json", "--socket", "/tmp/x"]).is_ok());
+        assert!(Cli::try_parse_from(["holdback", "release", "pause"]).is_ok());
+    }
+}

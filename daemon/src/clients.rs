@@ -1,0 +1,341 @@
+//! Linux TCP clients of the lab: each connects from the client namespace to
+//! the card, sends a seeded-random stream, half-closes, waits for the card's
+//! FIN and records what Linux believes the card acknowledged (TCP_INFO).
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddrV4, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::{RngCore, SeedableRng};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::netns;
+
+/// Bytes generated, hashed and written per `write` call.
+const CHUNK: usize = 64 * 1024;
+
+/// The byte stream client `index` sends under `seed`: reproducible from the
+/// two numbers alone (logged in the report), different per client.
+pub fn stream_rng(seed: u64, index: usize) -> SmallRng {
+    // Mix the index in with a large odd constant so neighbouring seeds and
+    // neighbouring clients do not share streams.
+    SmallRng::seed_from_u64(seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// SHA-256 of the first `len` bytes of client `index`'s stream.
+pub fn expected_sha256(seed: u64, index: usize, len: u64) -> [u8; 32] {
+    let mut rng = stream_rng(seed, index);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(CHUNK as u64) as usize;
+        rng.fill_bytes(&mut buf[..n]);
+        hasher.update(&buf[..n]);
+        left -= n as u64;
+    }
+    hasher.finalize().into()
+}
+
+/// What one client did and saw.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ClientOutcome {
+    pub index: usize,
+    /// Our (client-side) port: the card's `remote_port` for this connection.
+    pub local_port: u16,
+    pub bytes_sent: u64,
+    /// Hex SHA-256 of everything written.
+    pub sha256: String,
+    /// `tcpi_bytes_acked` after the card's FIN (Linux counts our SYN and,
+    /// once acknowledged, our FIN: a full transfer shows bytes + 2).
+    pub bytes_acked: u64,
+    /// Linux's own retransmission count (`tcpi_total_retrans`).
+    pub total_retrans: u32,
+    /// The connection was reset (ECONNRESET, ECONNABORTED, EPIPE, refused).
+    pub reset: bool,
+    /// First error, if the client failed.
+    pub error: Option<String>,
+    pub elapsed_ms: u64,
+}
+
+/// Parameters shared by all clients of one run.
+#[derive(Clone, Debug)]
+pub struct ClientPlan {
+    pub target: SocketAddrV4,
+    pub bytes: u64,
+    pub seed: u64,
+    /// Give up on a connection making no progress for this long.
+    pub stall_timeout: Duration,
+}
+
+/// The subset of Linux `struct tcp_info` the lab reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcpInfo {
+    pub state: u8,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+    pub total_retrans: u32,
+    pub unacked: u32,
+    pub snd_cwnd: u32,
+    pub rtt_us: u32,
+}
+
+/// `getsockopt(TCP_INFO)` on `stream`.
+pub fn tcp_info(stream: &TcpStream) -> std::io::Result<TcpInfo> {
+    // SAFETY: tcp_info is plain old data; all-zero is a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: the pointer and length describe `info`, which outlives the call;
+    // the kernel writes at most `len` bytes and updates `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // tcpi_bytes_acked and tcpi_bytes_received sit at bytes 120..136 (Linux ≥ 4.1).
+    if (len as usize) < 136 {
+        return Err(std::io::Error::other(format!(
+            "TCP_INFO returned {len} bytes; this kernel is too old to report tcpi_bytes_acked (needs Linux 4.1+)"
+        )));
+    }
+    Ok(TcpInfo {
+        state: info.tcpi_state,
+        bytes_acked: info.tcpi_bytes_acked,
+        bytes_received: info.tcpi_bytes_received,
+        total_retrans: info.tcpi_total_retrans,
+        unacked: info.tcpi_unacked,
+        snd_cwnd: info.tcpi_snd_cwnd,
+        rtt_us: info.tcpi_rtt,
+    })
+}
+
+/// Errors that mean the peer (or the path) reset the connection.
+pub fn is_reset(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe | ErrorKind::ConnectionRefused
+    )
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A client thread started by [`spawn_clients`].
+pub struct ClientHandle {
+    index: usize,
+    thread: Result<std::thread::JoinHandle<Result<ClientOutcome, netns::NetnsError>>, String>,
+}
+
+impl ClientHandle {
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().map_or(true, |t| t.is_finished())
+    }
+}
+
+/// Starts `n` clients, each on its own thread inside namespace `ns`, so
+/// they run concurrently. (No start barrier: a thread that fails to enter
+/// the namespace would leave the others waiting at it.) `cancel` makes them
+/// give up early (Ctrl-C, a dead card).
+pub fn spawn_clients(ns: &str, n: usize, plan: &ClientPlan, cancel: Arc<AtomicBool>) -> Vec<ClientHandle> {
+    (0..n)
+        .map(|index| {
+            let plan = plan.clone();
+            let cancel = cancel.clone();
+            let thread = netns::spawn_in_netns(ns, move || run_one(index, &plan, &cancel));
+            ClientHandle { index, thread: thread.map_err(|e| e.to_string()) }
+        })
+        .collect()
+}
+
+/// Waits for every client and returns what each did.
+pub fn collect(handles: Vec<ClientHandle>) -> Vec<ClientOutcome> {
+    handles
+        .into_iter()
+        .map(|h| {
+            let failed = |error: String| ClientOutcome {
+                index: h.index,
+                local_port: 0,
+                bytes_sent: 0,
+                sha256: String::new(),
+                bytes_acked: 0,
+                total_retrans: 0,
+                reset: false,
+                error: Some(error),
+                elapsed_ms: 0,
+            };
+            match h.thread {
+                Err(e) => failed(e),
+                Ok(t) => match t.join() {
+                    Ok(Ok(outcome)) => outcome,
+                    Ok(Err(e)) => failed(e.to_string()),
+                    Err(_) => failed("client thread panicked".to_string()),
+                },
+            }
+        })
+        .collect()
+}
+
+/// One client, in the calling thread's namespace.
+pub fn run_one(index: usize, plan: &ClientPlan, cancel: &AtomicBool) -> ClientOutcome {
+    let start = Instant::now();
+    let mut out = ClientOutcome {
+        index,
+        local_port: 0,
+        bytes_sent: 0,
+        sha256: String::new(),
+        bytes_acked: 0,
+        total_retrans: 0,
+        reset: false,
+        error: None,
+        elapsed_ms: 0,
+    };
+    let mut hasher = Sha256::new();
+    let result = transfer(index, plan, cancel, &mut out, &mut hasher);
+    out.sha256 = hex(&hasher.finalize());
+    out.elapsed_ms = start.elapsed().as_millis() as u64;
+    if let Err(e) = result {
+        out.reset = is_reset(&e);
+        tracing::warn!(client = index, port = out.local_port, sent = out.bytes_sent, error = %e, "client failed");
+        out.error = Some(e.to_string());
+    }
+    out
+}
+
+fn transfer(
+    index: usize,
+    plan: &ClientPlan,
+    cancel: &AtomicBool,
+    out: &mut ClientOutcome,
+    hasher: &mut Sha256,
+) -> std::io::Result<()> {
+    let ctx = |what: &str, e: std::io::Error| std::io::Error::new(e.kind(), format!("{what}: {e}"));
+    let mut stream = TcpStream::connect_timeout(&plan.target.into(), plan.stall_timeout)
+        .map_err(|e| ctx(&format!("connecting to {}", plan.target), e))?;
+    out.local_port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
+    // Short timeouts so a stalled card or Ctrl-C is noticed; progress resets
+    // the stall clock.
+    let poll = Duration::from_millis(200);
+    stream.set_write_timeout(Some(poll))?;
+    stream.set_read_timeout(Some(poll))?;
+    tracing::debug!(client = index, port = out.local_port, "connected");
+
+    let mut rng = stream_rng(plan.seed, index);
+    let mut buf = vec![0u8; CHUNK];
+    let mut left = plan.bytes;
+    let mut last_progress = Instant::now();
+    while left > 0 {
+        let n = left.min(CHUNK as u64) as usize;
+        rng.fill_bytes(&mut buf[..n]);
+        hasher.update(&buf[..n]);
+        let mut off = 0;
+        while off < n {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(std::io::Error::new(ErrorKind::Interrupted, "cancelled"));
+            }
+            match stream.write(&buf[off..n]) {
+                Ok(0) => return Err(std::io::Error::new(ErrorKind::WriteZero, "socket accepted no bytes")),
+                Ok(k) => {
+                    off += k;
+                    out.bytes_sent += k as u64;
+                    last_progress = Instant::now();
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
+                    stall_check(&stream, last_progress, plan.stall_timeout, "sending")?;
+                }
+                Err(e) => return Err(ctx("sending", e)),
+            }
+        }
+        left -= n as u64;
+    }
+    stream.shutdown(Shutdown::Write).map_err(|e| ctx("half-closing", e))?;
+    // The card sends nothing but its FIN, which comes once the sink released
+    // past ours: read() returning 0.
+    let mut sink = [0u8; 256];
+    let fin_wait_start = Instant::now();
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(std::io::Error::new(ErrorKind::Interrupted, "cancelled"));
+        }
+        match stream.read(&mut sink) {
+            Ok(0) => break,
+            Ok(k) => {
+                return Err(std::io::Error::new(
+                    ErrorKind::InvalidData,
+                    format!("the card sent {k} payload bytes; it only receives"),
+                ))
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
+                stall_check(&stream, fin_wait_start.max(last_progress), plan.stall_timeout, "waiting for the card's FIN")?;
+            }
+            Err(e) => return Err(ctx("waiting for the card's FIN", e)),
+        }
+    }
+    let info = tcp_info(&stream).map_err(|e| ctx("reading TCP_INFO", e))?;
+    out.bytes_acked = info.bytes_acked;
+    out.total_retrans = info.total_retrans;
+    tracing::debug!(client = index, port = out.local_port, ?info, "client done");
+    Ok(())
+}
+
+fn stall_check(stream: &TcpStream, since: Instant, limit: Duration, what: &str) -> std::io::Result<()> {
+    if since.elapsed() < limit {
+        return Ok(());
+    }
+    let info = tcp_info(stream).ok();
+    Err(std::io::Error::new(
+        ErrorKind::TimedOut,
+        format!("{what}: no progress for {:.1} s (TCP_INFO: {info:?})", since.elapsed().as_secs_f64()),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_are_reproducible_and_distinct() {
+        let a = expected_sha256(7, 0, 100_000);
+        assert_eq!(a, expected_sha256(7, 0, 100_000));
+        assert_ne!(a, expected_sha256(7, 1, 100_000));
+        assert_ne!(a, expected_sha256(8, 0, 100_000));
+    }
+
+    #[test]
+    fn tcp_info_reads_bytes_acked_on_loopback() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = listener.local_addr().unwrap();
+        let t = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut v = Vec::new();
+            s.read_to_end(&mut v).unwrap();
+            v.len()
+        });
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.write_all(&[1u8; 1000]).unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        assert_eq!(t.join().unwrap(), 1000);
+        // The peer's ACK of our FIN may trail read_to_end by a moment.
+        let mut info = tcp_info(&c).unwrap();
+        for _ in 0..100 {
+            if info.bytes_acked >= 1001 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+            info = tcp_info(&c).unwrap();
+        }
+        // SYN counts 1, the data 1000, our FIN 1 once acknowledged.
+        assert!((1001..=1002).contains(&info.bytes_acked), "{info:?}");
+    }
+}

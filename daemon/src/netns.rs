@@ -1,0 +1,348 @@
+//! The lab's network: two network namespaces joined by a bridge, built with
+//! iproute2 and torn down on `Drop`.
+//!
+//! ```text
+//!  client netns                      card netns
+//!  [cli0 198.18.0.1/24] --veth-- [brp0]--[br0]--[tap0] <- simulated card (198.18.0.2)
+//! ```
+//!
+//! Names carry a prefix, the pid and a counter, so parallel tests and a
+//! long-running `holdback lab up` never collide. Addresses come from
+//! 198.18.0.0/15 (RFC 2544 benchmarking) only, and only inside namespaces we
+//! create. IPv6 is disabled in both namespaces so no router/neighbour
+//! solicitations reach the card.
+use std::fs::File;
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+/// Prefix of every namespace a lab creates; `reap_stale` only touches these.
+pub const NS_PREFIX: &str = "hblab";
+/// Name of the card's TAP inside the card namespace.
+pub const TAP_NAME: &str = "hbtap0";
+const BRIDGE_NAME: &str = "hbbr0";
+const VETH_CLIENT: &str = "hbcli0";
+const VETH_BRIDGE_PORT: &str = "hbbrp0";
+
+static LAB_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetnsError {
+    #[error(
+        "building the lab needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN to create network namespaces, \
+         a bridge, veths and a TAP); running as uid {uid}. Re-run with sudo."
+    )]
+    NotRoot { uid: u32 },
+    #[error("`{tool}` was not found: {source}. Install iproute2 (Debian: apt-get install iproute2).")]
+    ToolMissing {
+        tool: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{command}` failed ({status}): {stderr}")]
+    CommandFailed { command: String, status: String, stderr: String },
+    #[error("namespace name `{0}` is not usable (empty, contains '/', or too long)")]
+    BadName(String),
+    #[error("cannot enter network namespace `{name}` ({path}): {source}")]
+    Enter {
+        name: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("setting sysctl {key} in namespace `{ns}`: {source}")]
+    Sysctl {
+        ns: String,
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the thread running in namespace `{0}` panicked")]
+    ThreadPanicked(String),
+}
+
+/// Addresses and names of one lab; serialisable so `lab up` can print it and
+/// `lab down` can find what to remove.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LabTopology {
+    /// Namespace of the Linux TCP clients.
+    pub client_ns: String,
+    /// Namespace holding the bridge and the card's TAP.
+    pub card_ns: String,
+    pub client_if: String,
+    pub tap: String,
+    pub bridge: String,
+    pub client_ip: Ipv4Addr,
+    pub card_ip: Ipv4Addr,
+    pub prefix_len: u8,
+    /// The card's MAC (locally administered).
+    pub card_mac: [u8; 6],
+}
+
+impl LabTopology {
+    /// Names and addresses for a new lab, unique within this host: the tag is
+    /// a free-form label (`lab up --name`), then pid and a process counter.
+    pub fn unique(tag: &str) -> LabTopology {
+        let n = LAB_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let base = format!("{NS_PREFIX}-{tag}-{}-{n}", std::process::id());
+        LabTopology {
+            client_ns: format!("{base}-cli"),
+            card_ns: format!("{base}-card"),
+            client_if: VETH_CLIENT.to_string(),
+            tap: TAP_NAME.to_string(),
+            bridge: BRIDGE_NAME.to_string(),
+            client_ip: Ipv4Addr::new(198, 18, 0, 1),
+            card_ip: Ipv4Addr::new(198, 18, 0, 2),
+            prefix_len: 24,
+            card_mac: [0x02, 0x48, 0x4c, 0x44, 0x42, 0x02],
+        }
+    }
+}
+
+/// Fails with a clear message unless we are root.
+pub fn require_root() -> Result<(), NetnsError> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    if uid == 0 {
+        Ok(())
+    } else {
+        Err(NetnsError::NotRoot { uid })
+    }
+}
+
+/// Runs `ip <args>`, returning its stdout, or an error carrying its stderr.
+pub fn ip(args: &[&str]) -> Result<String, NetnsError> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|source| NetnsError::ToolMissing { tool: "ip", source })?;
+    if !out.status.success() {
+        return Err(NetnsError::CommandFailed {
+            command: format!("ip {}", args.join(" ")),
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn ns_path(name: &str) -> PathBuf {
+    Path::new("/run/netns").join(name)
+}
+
+fn check_ns_name(name: &str) -> Result<(), NetnsError> {
+    if name.is_empty() || name.contains('/') || name.len() > 200 || name == "." || name == ".." {
+        return Err(NetnsError::BadName(name.to_string()));
+    }
+    Ok(())
+}
+
+/// Moves the calling thread into network namespace `name` (under /run/netns).
+/// Only this thread changes namespace; sockets it creates live there and
+/// stay there when used from other threads.
+pub fn enter_netns(name: &str) -> Result<(), NetnsError> {
+    check_ns_name(name)?;
+    let path = ns_path(name);
+    let enter_err = |source| NetnsError::Enter { name: name.to_string(), path: path.clone(), source };
+    let file = File::open(&path).map_err(enter_err)?;
+    // SAFETY: setns on a valid open namespace fd; it only changes this
+    // thread's network namespace.
+    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    if rc != 0 {
+        return Err(enter_err(std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Runs `f` on a new thread inside network namespace `ns` and waits for it.
+pub fn run_in_netns<T, F>(ns: &str, f: F) -> Result<T, NetnsError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    spawn_in_netns(ns, f)?.join().map_err(|_| NetnsError::ThreadPanicked(ns.to_string()))?
+}
+
+/// Spawns a thread that enters namespace `ns` and then runs `f`. The join
+/// handle yields `Err` when entering the namespace failed.
+pub fn spawn_in_netns<T, F>(ns: &str, f: F) -> Result<std::thread::JoinHandle<Result<T, NetnsError>>, NetnsError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    check_ns_name(ns)?;
+    let ns = ns.to_string();
+    std::thread::Builder::new()
+        .name(format!("netns:{}", short(&ns)))
+        .spawn(move || {
+            enter_netns(&ns)?;
+            Ok(f())
+        })
+        .map_err(|source| NetnsError::Enter { name: "thread spawn".into(), path: PathBuf::new(), source })
+}
+
+fn short(ns: &str) -> &str {
+    // Thread names are truncated to 15 bytes by the kernel; keep the tail.
+    let start = ns.len().saturating_sub(15);
+    ns.get(start..).unwrap_or(ns)
+}
+
+/// Writes a sysctl under /proc/sys/net as seen from inside namespace `ns`
+/// (procfs shows the net sysctls of the reading thread's namespace).
+pub fn set_net_sysctl(ns: &str, key: &str, value: &str) -> Result<(), NetnsError> {
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    let value = value.to_string();
+    let result = run_in_netns(ns, move || std::fs::write(&path, value))?;
+    result.map_err(|source| NetnsError::Sysctl { ns: ns.to_string(), key: key.to_string(), source })
+}
+
+/// The live lab network. Dropping it deletes both namespaces, which removes
+/// the veth pair, the bridge and the TAP inside them (also on panic).
+#[derive(Debug)]
+pub struct LabNet {
+    topo: LabTopology,
+    /// Namespaces created so far (so a half-built lab is still removed).
+    created: Vec<String>,
+    /// `lab up` hands ownership to the background process; `lab down` deletes.
+    keep: bool,
+}
+
+impl LabNet {
+    /// Builds the namespaces, bridge, veth pair and a persistent TAP (the
+    /// simulated card attaches to it by name).
+    pub fn create(topo: LabTopology) -> Result<LabNet, NetnsError> {
+        require_root()?;
+        check_ns_name(&topo.client_ns)?;
+        check_ns_name(&topo.card_ns)?;
+        reap_stale();
+        let mut net = LabNet { topo, created: Vec::new(), keep: false };
+        net.build()?;
+        Ok(net)
+    }
+
+    fn build(&mut self) -> Result<(), NetnsError> {
+        let t = self.topo.clone();
+        for ns in [&t.client_ns, &t.card_ns] {
+            ip(&["netns", "add", ns])?;
+            self.created.push(ns.clone());
+            // Before any interface exists, so new ones inherit it via `default`.
+            set_net_sysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1")?;
+            set_net_sysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1")?;
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        }
+        ip(&["-n", &t.card_ns, "link", "add", &t.bridge, "type", "bridge"])?;
+        // Frames must reach the card at once, not after STP learning/forward delay.
+        ip(&["-n", &t.card_ns, "link", "set", &t.bridge, "type", "bridge", "forward_delay", "0", "stp_state", "0"])?;
+        ip(&[
+            "link", "add", &t.client_if, "netns", &t.client_ns, "type", "veth", "peer", "name", VETH_BRIDGE_PORT,
+            "netns", &t.card_ns,
+        ])?;
+        ip(&["-n", &t.card_ns, "link", "set", VETH_BRIDGE_PORT, "master", &t.bridge, "up"])?;
+        ip(&["-n", &t.card_ns, "tuntap", "add", "dev", &t.tap, "mode", "tap"])?;
+        ip(&["-n", &t.card_ns, "link", "set", &t.tap, "master", &t.bridge, "up"])?;
+        ip(&["-n", &t.card_ns, "link", "set", &t.bridge, "up"])?;
+        let addr = format!("{}/{}", t.client_ip, t.prefix_len);
+        ip(&["-n", &t.client_ns, "addr", "add", &addr, "dev", &t.client_if])?;
+        ip(&["-n", &t.client_ns, "link", "set", &t.client_if, "up"])?;
+        tracing::info!(client_ns = %t.client_ns, card_ns = %t.card_ns, "lab network up");
+        Ok(())
+    }
+
+    pub fn topology(&self) -> &LabTopology {
+        &self.topo
+    }
+
+    /// Leaves the namespaces in place when dropped (for `lab up`); they are
+    /// removed later by [`destroy_topology`].
+    pub fn keep_on_drop(&mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for LabNet {
+    fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
+        for ns in self.created.iter().rev() {
+            if let Err(e) = ip(&["netns", "del", ns]) {
+                tracing::warn!(%ns, error = %e, "could not remove lab namespace");
+            }
+        }
+        tracing::info!(client_ns = %self.topo.client_ns, card_ns = %self.topo.card_ns, "lab network removed");
+    }
+}
+
+/// Removes the namespaces of a lab that some other process built.
+pub fn destroy_topology(topo: &LabTopology) -> Result<(), NetnsError> {
+    let mut first_err = None;
+    for ns in [&topo.client_ns, &topo.card_ns] {
+        if ns_path(ns).exists() {
+            if let Err(e) = ip(&["netns", "del", ns]) {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+/// Deletes lab namespaces left behind by processes that no longer exist
+/// (killed with SIGKILL, so their `Drop` never ran). Names are
+/// `hblab-<tag>-<pid>-<n>-<role>`; only those with a dead pid are removed.
+pub fn reap_stale() {
+    let Ok(entries) = std::fs::read_dir("/run/netns") else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = owner_pid(&name) else { continue };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            tracing::info!(ns = %name, pid, "removing namespace of a dead lab");
+            if let Err(e) = ip(&["netns", "del", &name]) {
+                tracing::warn!(ns = %name, error = %e, "could not remove stale namespace");
+            }
+        }
+    }
+}
+
+/// The pid embedded in a lab namespace name, if it is one of ours.
+fn owner_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(NS_PREFIX)?.strip_prefix('-')?;
+    // <tag>-<pid>-<n>-<role>; the tag may itself contain '-', so parse from the end.
+    let mut parts = rest.rsplitn(4, '-');
+    let role = parts.next()?;
+    if role != "cli" && role != "card" {
+        return None;
+    }
+    let _counter: u32 = parts.next()?.parse().ok()?;
+    parts.next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_topologies_differ_and_parse_back_to_our_pid() {
+        let a = LabTopology::unique("t");
+        let b = LabTopology::unique("t");
+        assert_ne!(a.client_ns, b.client_ns);
+        assert_eq!(owner_pid(&a.client_ns), Some(std::process::id()));
+        assert_eq!(owner_pid(&b.card_ns), Some(std::process::id()));
+        assert_eq!(owner_pid("hblab-my-lab-12-3-card"), Some(12));
+        assert_eq!(owner_pid("other-12-3-card"), None);
+        assert_eq!(owner_pid("hblab-x-12-3-foo"), None);
+    }
+
+    #[test]
+    fn addresses_are_in_the_benchmarking_range() {
+        let t = LabTopology::unique("t");
+        for ip in [t.client_ip, t.card_ip] {
+            let o = ip.octets();
+            assert!(o[0] == 198 && (o[1] == 18 || o[1] == 19), "{ip} outside 198.18.0.0/15");
+        }
+        assert!(t.client_if.len() < 16 && t.tap.len() < 16 && t.bridge.len() < 16);
+    }
+}

@@ -1,0 +1,179 @@
+//! The lab's report: JSON for scripts and tests, a short text for people.
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use holdback_driver::Stats;
+use holdback_sim::card::CardReport;
+use serde::{Deserialize, Serialize};
+
+use crate::netns::LabTopology;
+use crate::sink::SinkStats;
+
+/// One client connection, as sent and as delivered.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ConnResult {
+    pub index: usize,
+    pub client_port: u16,
+    pub bytes_sent: u64,
+    /// Length of the sink file.
+    pub bytes_delivered: u64,
+    pub sha256_sent: String,
+    pub sha256_delivered: String,
+    /// The whole stream was sent and the sink file is byte-identical.
+    pub sha256_match: bool,
+    /// The sink committed the peer's FIN (and released past it).
+    pub fin_committed: bool,
+    /// What Linux believes the card ACKed (TCP_INFO; counts SYN and FIN).
+    pub tcpi_bytes_acked: u64,
+    pub linux_retransmits: u32,
+    pub reset: bool,
+    pub elapsed_ms: u64,
+    pub sink_file: Option<PathBuf>,
+    pub error: Option<String>,
+}
+
+/// The simulated card's own figures.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct CardFigures {
+    pub cycles: u64,
+    /// Simulated cycles per second of wall time spent running (not sleeping).
+    pub cycles_per_busy_second: f64,
+    pub frames_in: u64,
+    pub frames_out: u64,
+    pub frames_out_dropped: u64,
+    pub reg_ops: u64,
+    pub wall_s: f64,
+    pub idle_wall_s: f64,
+}
+
+impl From<&CardReport> for CardFigures {
+    fn from(r: &CardReport) -> CardFigures {
+        CardFigures {
+            cycles: r.cycles,
+            cycles_per_busy_second: r.cycles_per_busy_second(),
+            frames_in: r.frames_in,
+            frames_out: r.frames_out,
+            frames_out_dropped: r.frames_out_dropped,
+            reg_ops: r.reg_ops,
+            wall_s: r.wall.as_secs_f64(),
+            idle_wall_s: r.idle_wall.as_secs_f64(),
+        }
+    }
+}
+
+/// `holdback lab --json`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct LabReport {
+    pub conns: usize,
+    pub bytes_per_conn: u64,
+    pub bytes_sent: u64,
+    pub bytes_delivered: u64,
+    /// Every connection sent everything and its sink file matches.
+    pub sha256_match: bool,
+    /// Connections the clients saw reset.
+    pub resets_seen: u64,
+    /// Delivered bytes over the clients' wall time, in 10^6 bit/s.
+    pub goodput_mbps: f64,
+    pub duration_s: f64,
+    pub seed: u64,
+    pub holdback: bool,
+    pub topology: LabTopology,
+    pub sink_dir: PathBuf,
+    pub pcap: Option<PathBuf>,
+    pub clients: Vec<ConnResult>,
+    /// The card's counters over the run.
+    pub stats: Stats,
+    pub sink: SinkStats,
+    pub card: CardFigures,
+    pub errors: Vec<String>,
+}
+
+impl LabReport {
+    /// The run counts as a pass: every stream arrived intact, nobody reset.
+    pub fn passed(&self) -> bool {
+        self.sha256_match && self.resets_seen == 0
+    }
+
+    pub fn json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"report not serialisable: {e}\"}}"))
+    }
+
+    /// The human summary.
+    pub fn human(&self) -> String {
+        let mut s = String::new();
+        let verdict = if self.passed() { "PASS" } else { "FAIL" };
+        let _ = writeln!(
+            s,
+            "holdback lab: {verdict} — {} connections × {} bytes (seed {}, holdback {})",
+            self.conns,
+            self.bytes_per_conn,
+            self.seed,
+            if self.holdback { "on" } else { "off" }
+        );
+        let _ = writeln!(
+            s,
+            "  sent {} B, delivered {} B in {:.2} s: goodput {:.1} Mbit/s; sha256 {}; resets seen {}",
+            self.bytes_sent,
+            self.bytes_delivered,
+            self.duration_s,
+            self.goodput_mbps,
+            if self.sha256_match { "match" } else { "MISMATCH" },
+            self.resets_seen
+        );
+        let _ = writeln!(
+            s,
+            "  card: {} cycles ({:.2} M cycles/s busy), {} frames in, {} out; sink: {} group commits, {} fsyncs, {} releases",
+            self.card.cycles,
+            self.card.cycles_per_busy_second / 1e6,
+            self.card.frames_in,
+            self.card.frames_out,
+            self.sink.commits,
+            self.sink.fsyncs,
+            self.sink.release_writes
+        );
+        let nonzero: Vec<String> = self.stats.iter().filter(|(_, v)| *v != 0).map(|(k, v)| format!("{}={v}", k.name())).collect();
+        let _ = writeln!(s, "  card counters: {}", nonzero.join(" "));
+        let _ = writeln!(
+            s,
+            "  lab: client netns {} ({}) → card {}:{} in netns {}",
+            self.topology.client_ns,
+            self.topology.client_ip,
+            self.topology.card_ip,
+            crate::lab::DEFAULT_PORT,
+            self.topology.card_ns
+        );
+        for c in &self.clients {
+            if !c.sha256_match || c.error.is_some() {
+                let _ = writeln!(
+                    s,
+                    "  client {} (port {}): sent {} delivered {} acked {} {}",
+                    c.index,
+                    c.client_port,
+                    c.bytes_sent,
+                    c.bytes_delivered,
+                    c.tcpi_bytes_acked,
+                    c.error.as_deref().unwrap_or("content differs")
+                );
+            }
+        }
+        if let Some(p) = &self.pcap {
+            let _ = writeln!(s, "  capture: {}", p.display());
+        }
+        if !self.passed() {
+            let _ = writeln!(s, "  sink files kept in {}", self.sink_dir.display());
+        }
+        s
+    }
+}
+
+/// An error and its causes on one line: "a: b: c".
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
