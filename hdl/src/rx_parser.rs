@@ -387,6 +387,11 @@ impl Logic for RxParser {
         self.fin_now.next = self.fin_pending.q.val() && !self.d_valid.q.val();
         self.s_tready.next = !self.fin_pending.q.val() || !self.d_valid.q.val();
         self.take.next = self.s_tvalid.val() && (!self.fin_pending.q.val() || !self.d_valid.q.val());
+        // Cleared before the beat logic below: a one-beat frame taken in the
+        // finish cycle sets it again.
+        if self.fin_now.val() {
+            self.fin_pending.d.next = false;
+        }
         // AXI byte 0 (tdata[7:0]) becomes bits 63:56: network order.
         self.cur.next = ((self.s_tdata.val() & 0xFF_u64.to_bits()) << 56)
             | ((self.s_tdata.val() & 0xFF00_u64.to_bits()) << 40)
@@ -676,7 +681,6 @@ impl Logic for RxParser {
             self.d_valid.d.next = false;
         }
         if self.fin_now.val() {
-            self.fin_pending.d.next = false;
             self.d_valid.d.next = true;
             self.rsel.d.next = self.wsel.q.val();
             self.wsel.d.next = !self.wsel.q.val();
