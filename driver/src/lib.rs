@@ -27,6 +27,6 @@ pub use holdback_regmap as regmap;
 pub use mmio::MmioBar;
 pub use seq::SeqNum;
 #[cfg(feature = "sim")]
-pub use sim_bar::SimBar;
+pub use sim_bar::{CoreSimBar, SimBar};
 pub use stats::Stats;
 pub use tcb::{Tcb, TcbError};

@@ -53,3 +53,29 @@ fn configure_enable_and_read_back_on_the_rtl() {
     h.read_ring(1, h.info().ring_bytes as u64 - 5, &mut buf).expect("ring read across the wrap");
     card.shutdown().expect("clean shutdown");
 }
+
+#[test]
+fn typed_layer_over_the_cycle_exact_core() {
+    use holdback_driver::CoreSimBar;
+    use holdback_sim::core_sim::CoreSim;
+    let h = CardHandle::open(CoreSimBar::new(CoreSim::new().expect("core builds"))).expect("ID block accepted");
+    assert_eq!(h.info().conns as usize, CoreParams::DEFAULT.conns());
+    h.configure(&CardSettings {
+        mac: [0x02, 0, 0, 0, 0, 0x02],
+        ip: Ipv4Addr::new(198, 18, 0, 2),
+        listen_ports: vec![5001],
+        holdback: false,
+        our_mss: 1460,
+        rto_us: 1000,
+    })
+    .expect("configure");
+    h.enable().expect("enable");
+    let now0 = h.status().unwrap().now_us;
+    h.bar().with_sim(|s| {
+        s.advance_us(500);
+        s.run(2000);
+    });
+    let now1 = h.status().unwrap().now_us;
+    assert!(now1.wrapping_sub(now0) >= 500, "NOW_US follows tick_us: {now0} -> {now1}");
+    assert_eq!(h.stats().unwrap().get(Stat::RxFrames), 0);
+}
