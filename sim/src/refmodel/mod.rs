@@ -18,6 +18,7 @@ use tracing::{debug, warn};
 
 use crate::wire::{self, Endpoint, IcmpEchoRepr, MacAddr, SeqNum, TcpFlags, TcpRepr};
 
+pub mod lockstep;
 pub mod parse;
 pub mod score;
 pub mod tcb;
@@ -157,6 +158,10 @@ impl RefModel {
     }
     pub fn stat(&self, s: Stat) -> u32 {
         self.stats[s.index()]
+    }
+    /// Start the counters from the device's values (they are never reset).
+    pub fn set_stats(&mut self, stats: [u32; Stat::COUNT]) {
+        self.stats = stats;
     }
 
     /// The slot of the open (not CLOSED) connection `key`, if any.

@@ -1,0 +1,344 @@
+//! Driving a device under test and the reference model with the same inputs
+//! and scoring every frame the device emits — the scoreboard of the Verilator
+//! tests. The device is anything that implements [`Dut`]; [`CoreSim`] does.
+//!
+//! Time: the model is told the device's own clock (the NOW_US register) for
+//! every input. [`Lockstep::advance`] moves time in steps of at most 1024 µs
+//! and tells the model about a timer scan whenever bit 10 of NOW_US toggles,
+//! which is when the core scans its TCBs.
+use holdback_regmap::{self as regmap, Stat, TCB_WORDS};
+use tracing::debug;
+
+use super::score::{score, summary, Mismatch};
+use super::tcb::diff_tcb;
+use super::{Config, RefModel, Step};
+use crate::core_sim::CoreSim;
+use crate::wire::MacAddr;
+use crate::SimError;
+
+/// Cycles any single input may take to settle.
+pub const SETTLE_CYCLES: u64 = 200_000;
+/// The core's timer scan period (NOW_US bit 10).
+pub const SCAN_PERIOD_US: u32 = 1024;
+
+/// What the lockstep harness needs from a device.
+pub trait Dut {
+    fn push_frame(&mut self, frame: &[u8]);
+    fn pop_tx_frame(&mut self) -> Option<Vec<u8>>;
+    fn advance_us(&mut self, us: u32);
+    /// Run until nothing is in flight.
+    fn settle(&mut self, max_cycles: u64) -> Result<u64, SimError>;
+    fn reg_read(&mut self, addr: u32) -> Result<u32, SimError>;
+    fn reg_write(&mut self, addr: u32, v: u32) -> Result<(), SimError>;
+}
+
+impl Dut for CoreSim {
+    fn push_frame(&mut self, frame: &[u8]) {
+        CoreSim::push_frame(self, frame)
+    }
+    fn pop_tx_frame(&mut self) -> Option<Vec<u8>> {
+        CoreSim::pop_tx_frame(self)
+    }
+    fn advance_us(&mut self, us: u32) {
+        CoreSim::advance_us(self, us)
+    }
+    fn settle(&mut self, max_cycles: u64) -> Result<u64, SimError> {
+        self.run_until_idle(max_cycles)
+    }
+    fn reg_read(&mut self, addr: u32) -> Result<u32, SimError> {
+        CoreSim::reg_read(self, addr)
+    }
+    fn reg_write(&mut self, addr: u32, v: u32) -> Result<(), SimError> {
+        CoreSim::reg_write(self, addr, v)
+    }
+}
+
+/// Why a lockstep run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum LockstepError {
+    #[error("simulation: {0}")]
+    Sim(#[from] SimError),
+    #[error("after {input}: the core's frames differ from the model's\n{mismatch}")]
+    Frames { input: String, mismatch: Mismatch },
+    #[error("the core is generated for {what} = {core}, the model was configured with {model}")]
+    Params { what: &'static str, core: u32, model: u32 },
+    #[error("stats differ from the model's (core vs model):\n{0}")]
+    Stats(String),
+    #[error("TCB {id} differs from the model's:\n{diffs}")]
+    Tcb { id: usize, diffs: String },
+    #[error("ring of connection {id} differs from the model's at ring bytes {first}..{last}")]
+    Ring { id: usize, first: usize, last: usize },
+}
+
+/// The device and the model, fed in lockstep.
+pub struct Lockstep<D: Dut> {
+    pub dut: D,
+    pub model: RefModel,
+    /// The device's NOW_US after the last input.
+    now_us: u32,
+    /// Inputs so far, one line each (printed with a mismatch).
+    history: Vec<String>,
+}
+
+impl<D: Dut> Lockstep<D> {
+    /// Check the device's generation parameters against `cfg`, configure its
+    /// registers from `cfg` and start the model from the same.
+    pub fn new(mut dut: D, cfg: Config) -> Result<Lockstep<D>, LockstepError> {
+        let conns = dut.reg_read(regmap::ID_CONNS.offset)?;
+        if conns as usize != cfg.conns {
+            return Err(LockstepError::Params { what: "ID_CONNS", core: conns, model: cfg.conns as u32 });
+        }
+        let ring = dut.reg_read(regmap::ID_RING_BYTES.offset)?;
+        if ring != cfg.ring_bytes {
+            return Err(LockstepError::Params { what: "ID_RING_BYTES", core: ring, model: cfg.ring_bytes });
+        }
+        let mac = cfg.mac.to_u64();
+        dut.reg_write(regmap::MAC_HI.offset, (mac >> 32) as u32)?;
+        dut.reg_write(regmap::MAC_LO.offset, mac as u32)?;
+        dut.reg_write(regmap::IPV4_ADDR.offset, u32::from(cfg.ip))?;
+        for (i, slot) in regmap::LISTEN_SLOTS.iter().enumerate() {
+            let v = cfg.listen.get(i).map_or(0, |p| regmap::LISTEN_ENABLE | u32::from(*p));
+            dut.reg_write(slot.offset, v)?;
+        }
+        dut.reg_write(regmap::OUR_MSS.offset, u32::from(cfg.our_mss))?;
+        dut.reg_write(regmap::RTO_US.offset, cfg.rto_us)?;
+        dut.reg_write(regmap::CTRL.offset, ctrl_bits(&cfg))?;
+        dut.settle(SETTLE_CYCLES)?;
+        let now_us = dut.reg_read(regmap::NOW_US.offset)?;
+        let mut model = RefModel::new(cfg);
+        // The model's counters start where the device's are.
+        let mut ls = Lockstep { dut, model: model.clone(), now_us, history: Vec::new() };
+        let stats = ls.read_stats()?;
+        model.set_stats(stats);
+        ls.model = model;
+        Ok(ls)
+    }
+
+    pub fn now_us(&self) -> u32 {
+        self.now_us
+    }
+
+    /// Change CTRL (holdback for new connections, enable, standby) on both.
+    pub fn set_ctrl(&mut self, enable: bool, holdback: bool, standby: bool) -> Result<(), LockstepError> {
+        self.model.cfg.enable = enable;
+        self.model.cfg.holdback = holdback;
+        self.model.cfg.standby = standby;
+        self.dut.reg_write(regmap::CTRL.offset, ctrl_bits(&self.model.cfg))?;
+        self.history.push(format!("CTRL enable={enable} holdback={holdback} standby={standby}"));
+        Ok(())
+    }
+
+    /// One frame into both; the device's output must equal the model's.
+    /// Returns the frames emitted.
+    pub fn frame(&mut self, frame: &[u8]) -> Result<Vec<Vec<u8>>, LockstepError> {
+        let input = format!("frame {}", summary(frame));
+        self.dut.push_frame(frame);
+        let actual = self.collect()?;
+        self.model.learn_iss_from(&actual);
+        let step = self.model.on_frame(self.now_us, frame);
+        self.check(input, step, actual)
+    }
+
+    /// `RELEASE[id] = value` on both.
+    pub fn release(&mut self, id: usize, value: u32) -> Result<Vec<Vec<u8>>, LockstepError> {
+        let input = format!("RELEASE[{id}] = {value}");
+        self.dut.reg_write(regmap::release_addr(id as u32), value)?;
+        let actual = self.collect()?;
+        let step = self.model.on_release(self.now_us, id, value);
+        self.check(input, step, actual)
+    }
+
+    /// Let `us` microseconds pass, in steps of at most one scan period, with
+    /// the model told of every timer scan. Returns every frame emitted.
+    pub fn advance(&mut self, us: u32) -> Result<Vec<Vec<u8>>, LockstepError> {
+        let mut all = Vec::new();
+        let mut left = us;
+        while left > 0 {
+            let step_us = left.min(SCAN_PERIOD_US);
+            left -= step_us;
+            let before = self.now_us;
+            self.dut.advance_us(step_us);
+            let actual = self.collect()?;
+            let scanned = (before ^ self.now_us) & SCAN_PERIOD_US != 0;
+            let step = if scanned { self.model.on_time(self.now_us) } else { Step::default() };
+            all.extend(self.check(format!("time {before} -> {} µs", self.now_us), step, actual)?);
+        }
+        Ok(all)
+    }
+
+    fn collect(&mut self) -> Result<Vec<Vec<u8>>, LockstepError> {
+        self.dut.settle(SETTLE_CYCLES)?;
+        let mut out = Vec::new();
+        while let Some(f) = self.dut.pop_tx_frame() {
+            out.push(f);
+        }
+        self.now_us = self.dut.reg_read(regmap::NOW_US.offset)?;
+        Ok(out)
+    }
+
+    fn check(&mut self, input: String, step: Step, actual: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, LockstepError> {
+        debug!(%input, frames = actual.len(), "lockstep");
+        self.history.push(input.clone());
+        match score(&step.frames, &actual) {
+            Ok(()) => Ok(actual),
+            Err(mismatch) => {
+                let recent: Vec<&String> = self.history.iter().rev().take(12).rev().collect();
+                let input = format!("{input}\n  (last inputs: {recent:#?})");
+                Err(LockstepError::Frames { input, mismatch })
+            }
+        }
+    }
+
+    /// Every counter of the device, indexed by `Stat::index()`.
+    pub fn read_stats(&mut self) -> Result<[u32; Stat::COUNT], LockstepError> {
+        let mut out = [0u32; Stat::COUNT];
+        for s in Stat::ALL {
+            out[s.index()] = self.dut.reg_read(s.offset())?;
+        }
+        Ok(out)
+    }
+
+    /// The device's counters must equal the model's.
+    pub fn check_stats(&mut self) -> Result<(), LockstepError> {
+        let core = self.read_stats()?;
+        let model = *self.model.stats();
+        let diffs: Vec<String> = Stat::ALL
+            .iter()
+            .filter(|s| core[s.index()] != model[s.index()])
+            .map(|s| format!("  {}: core {} model {}", s.name(), core[s.index()], model[s.index()]))
+            .collect();
+        if diffs.is_empty() { Ok(()) } else { Err(LockstepError::Stats(diffs.join("\n"))) }
+    }
+
+    /// The device's TCB words of connection `id`.
+    pub fn read_tcb(&mut self, id: usize) -> Result<[u32; TCB_WORDS], LockstepError> {
+        let mut w = [0u32; TCB_WORDS];
+        for (i, word) in w.iter_mut().enumerate() {
+            *word = self.dut.reg_read(regmap::tcb_word_addr(id as u32, i as u32))?;
+        }
+        Ok(w)
+    }
+
+    /// The device's TCB `id` must equal the model's, fields in `skip` aside.
+    pub fn check_tcb(&mut self, id: usize, skip: &[regmap::TcbField]) -> Result<(), LockstepError> {
+        let core = self.read_tcb(id)?;
+        let diffs = diff_tcb(self.model.tcb(id), &core, skip);
+        if diffs.is_empty() { Ok(()) } else { Err(LockstepError::Tcb { id, diffs: diffs.join("\n") }) }
+    }
+
+    /// Ring bytes `[from, from + len)` (ring offsets, wrapping) of connection
+    /// `id` must equal the model's.
+    pub fn check_ring(&mut self, id: usize, from: usize, len: usize) -> Result<(), LockstepError> {
+        let ring = self.model.cfg.ring_bytes as usize;
+        let params = regmap::CoreParams { conn_bits: self.model.cfg.conns.trailing_zeros() as usize, ring_bits: ring.trailing_zeros() as usize };
+        let mut mismatched: Option<(usize, usize)> = None;
+        let mut word_cache: Option<(usize, u32)> = None;
+        for k in 0..len {
+            let b = (from + k) % ring;
+            let word_at = b & !3;
+            let word = match word_cache {
+                Some((at, w)) if at == word_at => w,
+                _ => {
+                    let w = self.dut.reg_read(regmap::ring_addr(&params, id as u32, word_at as u32))?;
+                    word_cache = Some((word_at, w));
+                    w
+                }
+            };
+            let core_byte = (word >> (8 * (b & 3))) as u8;
+            if core_byte != self.model.ring(id)[b] {
+                mismatched = Some(mismatched.map_or((b, b), |(f, _)| (f, b)));
+            }
+        }
+        match mismatched {
+            None => Ok(()),
+            Some((first, last)) => Err(LockstepError::Ring { id, first, last }),
+        }
+    }
+}
+
+fn ctrl_bits(cfg: &Config) -> u32 {
+    let mut v = 0;
+    if cfg.enable {
+        v |= regmap::CTRL_ENABLE;
+    }
+    if cfg.holdback {
+        v |= regmap::CTRL_HOLDBACK;
+    }
+    if cfg.standby {
+        v |= regmap::CTRL_STANDBY;
+    }
+    v
+}
+
+/// A locally administered MAC for test peers: 02:00:00:00:hi:lo.
+pub fn test_mac(n: u16) -> MacAddr {
+    let [hi, lo] = n.to_be_bytes();
+    MacAddr([0x02, 0, 0, 0, hi, lo])
+}
+
+/// The test's side of one TCP connection to the device: builds the peer's
+/// segments and tracks its sequence numbers.
+#[derive(Debug, Clone)]
+pub struct PeerConn {
+    pub peer: crate::wire::Endpoint,
+    pub core: crate::wire::Endpoint,
+    pub peer_port: u16,
+    pub local_port: u16,
+    /// The device's TCB slot.
+    pub id: usize,
+    /// The peer's next sequence number to send.
+    pub snd_nxt: crate::wire::SeqNum,
+    /// The device's next sequence number (what the peer acknowledges).
+    pub rcv_nxt: crate::wire::SeqNum,
+}
+
+impl PeerConn {
+    /// Open a connection from `peer:peer_port` to the device's `local_port`
+    /// with initial sequence number `isn` (the device's SYN-ACK and the
+    /// handshake ACK both scored against the model).
+    pub fn open<D: Dut>(
+        ls: &mut Lockstep<D>,
+        peer: crate::wire::Endpoint,
+        peer_port: u16,
+        local_port: u16,
+        isn: u32,
+    ) -> Result<PeerConn, LockstepError> {
+        use crate::wire::{tcp_frame, Endpoint, Frame, SeqNum, TcpFlags, TcpRepr};
+        let core = Endpoint { mac: ls.model.cfg.mac, ip: ls.model.cfg.ip };
+        let syn = tcp_frame(peer, core, &TcpRepr::new(peer_port, local_port, SeqNum(isn), SeqNum(0), TcpFlags::SYN, 64240).with_mss(1460), &[]);
+        let out = ls.frame(&syn)?;
+        let key = super::ConnKey { remote_ip: peer.ip, remote_port: peer_port, local_port };
+        let id = ls.model.lookup(key).ok_or_else(|| LockstepError::Stats(format!("no TCB opened for {key:?} (table full?)")))?;
+        let iss = out
+            .iter()
+            .filter_map(|f| Frame::parse(f).ok())
+            .find_map(|f| f.tcp().map(|(_, t, _)| t.seq))
+            .unwrap_or(ls.model.tcb(id).iss);
+        let mut c = PeerConn { peer, core, peer_port, local_port, id, snd_nxt: SeqNum(isn) + 1, rcv_nxt: iss + 1 };
+        let ack = c.segment(c.snd_nxt, TcpFlags::ACK, &[]);
+        ls.frame(&ack)?;
+        c.rcv_nxt = ls.model.tcb(id).snd_nxt;
+        Ok(c)
+    }
+
+    /// A segment from the peer at `seq` acknowledging the device's `rcv_nxt`.
+    pub fn segment(&self, seq: crate::wire::SeqNum, flags: crate::wire::TcpFlags, payload: &[u8]) -> Vec<u8> {
+        use crate::wire::{tcp_frame, TcpRepr};
+        tcp_frame(self.peer, self.core, &TcpRepr::new(self.peer_port, self.local_port, seq, self.rcv_nxt, flags, 64240), payload)
+    }
+
+    /// The next in-order data segment (ACK|PSH); does not advance `snd_nxt`.
+    pub fn data(&self, payload: &[u8]) -> Vec<u8> {
+        use crate::wire::TcpFlags;
+        self.segment(self.snd_nxt, TcpFlags::ACK | TcpFlags::PSH, payload)
+    }
+
+    /// Send the next in-order data segment through the lockstep harness and
+    /// advance `snd_nxt`. Returns the device's frames.
+    pub fn send<D: Dut>(&mut self, ls: &mut Lockstep<D>, payload: &[u8]) -> Result<Vec<Vec<u8>>, LockstepError> {
+        let f = self.data(payload);
+        let out = ls.frame(&f)?;
+        self.snd_nxt += payload.len() as u32;
+        Ok(out)
+    }
+}
