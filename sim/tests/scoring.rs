@@ -1,0 +1,327 @@
+//! Acceptance (d) of issue 2: the Verilated core scored against the sans-I/O
+//! reference model. Scripted and seeded-random conversations are fed to both;
+//! every frame the core emits must equal the model's byte for byte (a
+//! field-by-field diff is printed otherwise), and counters, TCBs (all fields,
+//! read through the TCB window) and receive rings are compared along the way.
+//!
+//! Needs verilator (the sim crate's build verilates the core): install with
+//! `apt-get install verilator`.
+use std::net::Ipv4Addr;
+
+use holdback_regmap::{CoreParams, TcpState};
+use holdback_sim::core_sim::CoreSim;
+use holdback_sim::refmodel::lockstep::{test_mac, Lockstep, LockstepError, PeerConn};
+use holdback_sim::refmodel::Config;
+use holdback_sim::wire::{
+    self, arp_request, fuzz::FrameFuzzer, fuzz::SplitMix64, icmp_echo_frame, Endpoint, IcmpEchoRepr, MacAddr, SeqNum,
+    TcpFlags, TcpRepr,
+};
+
+const CORE: Endpoint = Endpoint { mac: MacAddr([0x02, 0x00, 0x5e, 0x00, 0x00, 0x02]), ip: Ipv4Addr::new(198, 18, 0, 2) };
+const LISTEN: u16 = 5001;
+const RTO_US: u32 = 3000;
+
+fn peer(n: u16) -> Endpoint {
+    Endpoint { mac: test_mac(n), ip: Ipv4Addr::new(198, 18, 2 + (n >> 8) as u8, n as u8) }
+}
+
+fn start(holdback: bool) -> Lockstep<CoreSim> {
+    let core = CoreSim::new().unwrap_or_else(|e| panic!("cannot start the Verilated core ({e}); the sim crate needs verilator: apt-get install verilator"));
+    let mut cfg = Config::new(&CoreParams::DEFAULT, CORE.mac, CORE.ip, &[LISTEN, 80], 1460, RTO_US);
+    cfg.holdback = holdback;
+    Lockstep::new(core, cfg).unwrap_or_else(|e| panic!("configure: {e}"))
+}
+
+/// Unwrap with the lockstep report (which carries the field diff).
+trait OrPanic<T> {
+    fn or_panic(self, what: &str) -> T;
+}
+impl<T> OrPanic<T> for Result<T, LockstepError> {
+    fn or_panic(self, what: &str) -> T {
+        self.unwrap_or_else(|e| panic!("{what}: {e}"))
+    }
+}
+
+/// Every TCB, every counter, and the received part of `c`'s ring agree.
+fn check_all(ls: &mut Lockstep<CoreSim>, conns: &[&PeerConn], what: &str) {
+    ls.check_stats().or_panic(what);
+    for c in conns {
+        ls.check_tcb(c.id, &[]).or_panic(what);
+        let t = ls.model.tcb(c.id).clone();
+        let received = (t.rcv_nxt.diff(t.irs + 1).max(0) as usize).min(ls.model.cfg.ring_bytes as usize);
+        ls.check_ring(c.id, 0, received).or_panic(what);
+    }
+}
+
+#[test]
+fn conversation_without_holdback_data_reorder_overlap_window_and_close() {
+    let mut ls = start(false);
+    // The peer's sequence numbers cross 2^32 inside the first segment.
+    let mut c = PeerConn::open(&mut ls, peer(1), 40000, LISTEN, 0xffff_fff0).or_panic("open");
+    let data: Vec<u8> = (0..4000u32).map(|i| (i * 7 + 3) as u8).collect();
+    c.send(&mut ls, &data[..1000]).or_panic("in order");
+    // Out of order: bytes 2000..2500 before 1000..2000 (duplicate ACK, dropped).
+    ls.frame(&c.segment(c.snd_nxt + 1000, TcpFlags::ACK, &data[2000..2500])).or_panic("out of order");
+    c.send(&mut ls, &data[1000..2000]).or_panic("fill the hole");
+    // Overlap: 1500..2600 (1500..2000 already received).
+    ls.frame(&c.segment(c.snd_nxt - 500, TcpFlags::ACK | TcpFlags::PSH, &data[1500..2600])).or_panic("overlap");
+    c.snd_nxt += 600;
+    // Exact duplicate of old data: unacceptable, answered by an ACK.
+    ls.frame(&c.segment(c.snd_nxt - 600, TcpFlags::ACK, &data[2000..2600])).or_panic("duplicate");
+    // Beyond the window.
+    ls.frame(&c.segment(c.snd_nxt + 9000, TcpFlags::ACK, &data[..10])).or_panic("out of window");
+    // Pure ACK with nothing new: silence.
+    ls.frame(&c.segment(c.snd_nxt, TcpFlags::ACK, &[])).or_panic("pure ACK");
+    check_all(&mut ls, &[&c], "mid-stream");
+    // The host releases what it consumed: window update.
+    let rel = (c.snd_nxt).0;
+    ls.release(c.id, rel).or_panic("release");
+    // Peer closes with the last bytes.
+    ls.frame(&c.segment(c.snd_nxt, TcpFlags::ACK | TcpFlags::FIN | TcpFlags::PSH, &data[2600..4000])).or_panic("data+FIN");
+    c.snd_nxt += 1400 + 1;
+    assert_eq!(ls.model.tcb(c.id).state, TcpState::CloseWait);
+    check_all(&mut ls, &[&c], "close-wait");
+    // Release past the FIN: our FIN|ACK.
+    ls.release(c.id, c.snd_nxt.0).or_panic("release past FIN");
+    assert_eq!(ls.model.tcb(c.id).state, TcpState::LastAck);
+    c.rcv_nxt = ls.model.tcb(c.id).snd_nxt;
+    ls.frame(&c.segment(c.snd_nxt, TcpFlags::ACK, &[])).or_panic("ACK of our FIN");
+    assert_eq!(ls.model.tcb(c.id).state, TcpState::Closed);
+    check_all(&mut ls, &[&c], "closed");
+}
+
+#[test]
+fn holdback_acks_only_released_bytes() {
+    let mut ls = start(true);
+    let mut c = PeerConn::open(&mut ls, peer(2), 40001, LISTEN, 1_000_000).or_panic("open");
+    for i in 0..4 {
+        let out = c.send(&mut ls, &[i as u8; 1000]).or_panic("data under holdback");
+        assert!(out.is_empty(), "no ACK before release");
+    }
+    // Release half, then all, then backwards (no-op), then far ahead.
+    let base = ls.model.tcb(c.id).irs + 1;
+    for (i, r) in [2000u32, 4000, 1000, 9000].into_iter().enumerate() {
+        ls.release(c.id, (base + r).0).or_panic(&format!("release {i}"));
+        check_all(&mut ls, &[&c], &format!("after release {i}"));
+    }
+    // Holdback off for new connections only: c keeps holding back.
+    ls.set_ctrl(true, false, false).or_panic("ctrl");
+    let mut d = PeerConn::open(&mut ls, peer(3), 40002, LISTEN, 5).or_panic("open d");
+    assert_eq!(d.send(&mut ls, b"acked at once").or_panic("d data").len(), 1);
+    c.send(&mut ls, &[9; 10]).or_panic("c data after ctrl change");
+    // The FIN under holdback: released only up to the data, then past the FIN.
+    ls.frame(&c.segment(c.snd_nxt, TcpFlags::ACK | TcpFlags::FIN, &[])).or_panic("FIN");
+    c.snd_nxt += 1;
+    ls.release(c.id, (c.snd_nxt - 1).0).or_panic("release to FIN");
+    ls.release(c.id, c.snd_nxt.0).or_panic("release past FIN");
+    check_all(&mut ls, &[&c, &d], "end");
+}
+
+#[test]
+fn rst_syn_and_acks_of_unsent_data() {
+    let mut ls = start(false);
+    let c = PeerConn::open(&mut ls, peer(4), 40003, LISTEN, 77).or_panic("open");
+    ls.frame(&c.segment(c.snd_nxt + 10, TcpFlags::RST, &[])).or_panic("RST in window, not at rcv_nxt: challenge ACK");
+    ls.frame(&c.segment(c.snd_nxt, TcpFlags::SYN, &[])).or_panic("SYN on an established connection: challenge ACK");
+    let mut bogus = c.clone();
+    bogus.rcv_nxt = c.rcv_nxt + 1000;
+    ls.frame(&bogus.data(b"acks the future")).or_panic("ACK beyond snd_max");
+    ls.frame(&c.segment(c.snd_nxt, TcpFlags::PSH, b"no ack bit")).or_panic("no ACK bit");
+    check_all(&mut ls, &[&c], "before RST");
+    ls.frame(&c.segment(c.snd_nxt, TcpFlags::RST, &[])).or_panic("RST at rcv_nxt closes");
+    assert_eq!(ls.model.tcb(c.id).state, TcpState::Closed);
+    ls.frame(&c.data(b"after reset")).or_panic("data after reset: RST");
+    check_all(&mut ls, &[&c], "after RST");
+}
+
+#[test]
+fn closed_ports_arp_and_icmp() {
+    let mut ls = start(false);
+    let p = peer(5);
+    for (flags, payload) in [(TcpFlags::SYN, &b""[..]), (TcpFlags::ACK, &b"x"[..]), (TcpFlags::FIN | TcpFlags::ACK, &b""[..]), (TcpFlags::SYN | TcpFlags::FIN, &b"data"[..]), (TcpFlags::RST, &b""[..])] {
+        let f = wire::tcp_frame(p, CORE, &TcpRepr::new(1234, 9, SeqNum(0xffff_fffe), SeqNum(42), flags, 100), payload);
+        ls.frame(&f).or_panic(&format!("{flags} to a closed port"));
+    }
+    ls.frame(&arp_request(p, CORE.ip)).or_panic("ARP");
+    let mut bcast_ip = arp_request(p, CORE.ip);
+    bcast_ip[0..6].copy_from_slice(&CORE.mac.0);
+    ls.frame(&bcast_ip).or_panic("unicast ARP");
+    for n in [0usize, 1, 7, 56, 1472] {
+        let echo = IcmpEchoRepr { request: true, ident: n as u16, seq_no: 1, data: (0..n).map(|i| i as u8).collect() };
+        ls.frame(&icmp_echo_frame(p, CORE, &echo)).or_panic(&format!("ICMP echo with {n} data bytes"));
+    }
+    // An echo request with IP options: the reply has a plain 20-byte header.
+    let echo = icmp_echo_frame(p, CORE, &IcmpEchoRepr { request: true, ident: 1, seq_no: 2, data: b"opts".to_vec() });
+    let mut with_opts = echo[..34].to_vec();
+    with_opts.extend_from_slice(&[1, 1, 1, 0]); // NOP NOP NOP EOL
+    with_opts.extend_from_slice(&echo[34..]);
+    with_opts[14] = 0x46;
+    let total = (with_opts.len() - 14) as u16;
+    with_opts[16..18].copy_from_slice(&total.to_be_bytes());
+    ls.frame(&wire::corrupt::fix_checksums(with_opts)).or_panic("ICMP echo with IP options");
+    ls.check_stats().or_panic("stats");
+}
+
+#[test]
+fn syn_ack_retransmits_then_gives_up() {
+    let mut ls = start(false);
+    let p = peer(6);
+    let syn = wire::tcp_frame(p, CORE, &TcpRepr::new(40004, LISTEN, SeqNum(9), SeqNum(0), TcpFlags::SYN, 100), &[]);
+    ls.frame(&syn).or_panic("SYN");
+    ls.frame(&syn).or_panic("retransmitted SYN");
+    let key = holdback_sim::refmodel::ConnKey { remote_ip: p.ip, remote_port: 40004, local_port: LISTEN };
+    let id = ls.model.lookup(key).expect("SYN-RECEIVED");
+    // 7 retransmissions with backoff RTO << 0..6, then the slot is freed.
+    // Due after RTO, then RTO << 0..6 (plus up to one scan period each).
+    let total: u32 = 130 * RTO_US + 10 * 1024;
+    let sent = ls.advance(total).or_panic("timer");
+    assert_eq!(sent.len(), 7, "seven SYN-ACK retransmissions");
+    assert_eq!(ls.model.tcb(id).state, TcpState::Closed);
+    check_all(&mut ls, &[], "after giving up");
+    ls.check_tcb(id, &[]).or_panic("freed TCB");
+}
+
+#[test]
+fn fin_retransmits_in_last_ack() {
+    let mut ls = start(false);
+    let mut c = PeerConn::open(&mut ls, peer(7), 40005, LISTEN, 1).or_panic("open");
+    ls.frame(&c.segment(c.snd_nxt, TcpFlags::ACK | TcpFlags::FIN, &[])).or_panic("FIN");
+    c.snd_nxt += 1;
+    ls.release(c.id, c.snd_nxt.0).or_panic("release past FIN");
+    let sent = ls.advance(RTO_US + 2048).or_panic("FIN timer");
+    assert_eq!(sent.len(), 1, "one FIN retransmission");
+    check_all(&mut ls, &[&c], "LAST-ACK");
+    c.rcv_nxt = ls.model.tcb(c.id).snd_nxt;
+    ls.frame(&c.segment(c.snd_nxt, TcpFlags::ACK, &[])).or_panic("ACK of FIN");
+    check_all(&mut ls, &[&c], "closed");
+}
+
+#[test]
+fn out_of_order_fin_without_holdback_is_acked() {
+    // PLAN.md rule 7: without holdback every segment with data or FIN is ACKed.
+    let mut ls = start(false);
+    let c = PeerConn::open(&mut ls, peer(8), 40006, LISTEN, 1).or_panic("open");
+    ls.frame(&c.segment(c.snd_nxt + 10, TcpFlags::ACK | TcpFlags::FIN, &[])).or_panic("FIN ahead of rcv_nxt");
+}
+
+/// Seed from HOLDBACK_SEED, else from the clock; always printed.
+fn seed() -> u64 {
+    let s = std::env::var("HOLDBACK_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
+    });
+    println!("seed: {s} (rerun with HOLDBACK_SEED={s})");
+    s
+}
+
+#[test]
+fn seeded_random_conversations_match_the_model() {
+    let seed = seed();
+    let mut r = SplitMix64(seed);
+    let mut ls = start(r.chance(50));
+    let mut conns: Vec<PeerConn> = Vec::new();
+    let mut next_port = 20000u16;
+    let stream: Vec<u8> = (0..70_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let ctx = |step: usize, what: &str| format!("seed {seed} step {step}: {what}");
+    for step in 0..1500 {
+        // Keep a few connections open; reopen closed ones under new ports.
+        conns.retain(|c| ls.model.tcb(c.id).state != TcpState::Closed);
+        if conns.len() < 4 {
+            if r.chance(50) {
+                let hb = r.chance(50);
+                ls.set_ctrl(true, hb, false).or_panic(&ctx(step, "ctrl"));
+            }
+            next_port = next_port.wrapping_add(1);
+            let isn = r.next_u64() as u32;
+            let c = PeerConn::open(&mut ls, peer(1 + (next_port % 200)), next_port, LISTEN, isn).or_panic(&ctx(step, "open"));
+            conns.push(c);
+            continue;
+        }
+        let i = r.below(conns.len());
+        let c = &mut conns[i];
+        let t = ls.model.tcb(c.id).clone();
+        let off = c.snd_nxt.diff(t.irs + 1).max(0) as usize % 60_000;
+        let len = 1 + r.below(1460);
+        let payload = &stream[off..off + len];
+        match r.below(100) {
+            0..=39 if t.state == TcpState::Established => {
+                let _ = c.send(&mut ls, payload).or_panic(&ctx(step, "in-order data"));
+                // The model says how much was taken (the window may cut it).
+                c.snd_nxt = ls.model.tcb(c.id).rcv_nxt;
+            }
+            40..=49 => {
+                let ahead = 1 + r.below(3000) as u32;
+                ls.frame(&c.segment(c.snd_nxt + ahead, TcpFlags::ACK, payload)).or_panic(&ctx(step, "out of order"));
+            }
+            50..=57 => {
+                let back = 1 + r.below(2000) as u32;
+                ls.frame(&c.segment(c.snd_nxt - back, TcpFlags::ACK | TcpFlags::PSH, payload)).or_panic(&ctx(step, "overlap/duplicate"));
+                c.snd_nxt = ls.model.tcb(c.id).rcv_nxt.max(c.snd_nxt);
+            }
+            58..=61 => {
+                let far = 9000 + r.below(1 << 30) as u32;
+                ls.frame(&c.segment(c.snd_nxt + far, TcpFlags::ACK, payload)).or_panic(&ctx(step, "out of window"));
+            }
+            62..=79 => {
+                let rel = t.rel + r.below(3000) as u32;
+                ls.release(c.id, rel.0).or_panic(&ctx(step, "release"));
+            }
+            80..=83 if t.state == TcpState::Established => {
+                ls.frame(&c.segment(c.snd_nxt, TcpFlags::ACK | TcpFlags::FIN, &[])).or_panic(&ctx(step, "FIN"));
+                c.snd_nxt = ls.model.tcb(c.id).rcv_nxt;
+            }
+            84..=86 => {
+                ls.advance(1024 * (1 + r.below(4) as u32)).or_panic(&ctx(step, "time"));
+            }
+            87 => {
+                let seq = if r.chance(50) { c.snd_nxt } else { c.snd_nxt + r.below(20_000) as u32 };
+                ls.frame(&c.segment(seq, TcpFlags::RST, &[])).or_panic(&ctx(step, "RST"));
+            }
+            88..=89 => {
+                ls.frame(&c.segment(c.snd_nxt, TcpFlags::SYN, &[])).or_panic(&ctx(step, "SYN in a synchronized state"));
+            }
+            90..=92 if t.state == TcpState::LastAck => {
+                c.rcv_nxt = t.snd_nxt;
+                ls.frame(&c.segment(c.snd_nxt, TcpFlags::ACK, &[])).or_panic(&ctx(step, "ACK of our FIN"));
+            }
+            93..=95 => {
+                ls.frame(&arp_request(c.peer, CORE.ip)).or_panic(&ctx(step, "ARP"));
+            }
+            96..=98 => {
+                let n = r.below(200);
+                let echo = IcmpEchoRepr { request: true, ident: step as u16, seq_no: n as u16, data: stream[..n].to_vec() };
+                ls.frame(&icmp_echo_frame(c.peer, CORE, &echo)).or_panic(&ctx(step, "ICMP"));
+            }
+            _ => {
+                ls.frame(&c.segment(c.snd_nxt, TcpFlags::ACK, &[])).or_panic(&ctx(step, "pure ACK"));
+            }
+        }
+        if step % 100 == 99 {
+            let refs: Vec<&PeerConn> = conns.iter().collect();
+            check_all(&mut ls, &refs, &ctx(step, "periodic check"));
+        }
+    }
+    let refs: Vec<&PeerConn> = conns.iter().collect();
+    check_all(&mut ls, &refs, &format!("seed {seed}: end"));
+}
+
+#[test]
+fn seeded_random_frames_are_classified_like_the_model() {
+    let seed = seed();
+    let mut ls = start(false);
+    let c = PeerConn::open(&mut ls, peer(9), 40007, LISTEN, 3).or_panic("open");
+    let templates = vec![
+        c.data(&[0x11; 100]),
+        wire::tcp_frame(peer(10), CORE, &TcpRepr::new(41000, 9, SeqNum(5), SeqNum(9), TcpFlags::ACK, 1000), b"closed port"),
+        arp_request(peer(11), CORE.ip),
+        icmp_echo_frame(peer(12), CORE, &IcmpEchoRepr { request: true, ident: 3, seq_no: 4, data: (0..40).collect() }),
+    ];
+    let mut fuzz = FrameFuzzer::new(seed, templates);
+    for n in 0..3000 {
+        let (kind, f) = fuzz.next_frame();
+        ls.frame(&f).unwrap_or_else(|e| panic!("seed {seed} frame {n} ({kind:?}, {} bytes {}): {e}", f.len(), wire::hex(&f)));
+        if n % 500 == 499 {
+            ls.check_stats().unwrap_or_else(|e| panic!("seed {seed} after frame {n}: {e}"));
+        }
+    }
+    ls.check_stats().unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+}
