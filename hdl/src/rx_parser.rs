@@ -21,7 +21,8 @@
 //!
 //! TCP options: `opt_scan` walks the options one beat behind the stream,
 //! following kind/length through up to eight option starts per word, and
-//! records the MSS option (kind 2, length 4) wherever it lies in the header.
+//! records the first MSS option (kind 2, length 4) wherever it lies in the
+//! header; an option running past the header end stops the scan.
 //!
 //! Drop reasons, first that applies (the MODEL mirrors this order):
 //! 1. more than 2048 bytes → DropOversize (consumed to tlast, not stored past 2048);
@@ -359,10 +360,46 @@ impl Logic for RxParser {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, wsel, rsel, in_frame, beat_no, oversize, frame_len, fin_pending, prev, w0, w1, w2, w3, w4,
-            w5, tcp_a, tcp_b, ip_sum, tcp_sum, opt_pos, opt_done, mss, d_valid, d_reason, d_kind, d_src_mac,
-            d_src_ip, d_total_len, d_hdr_len, d_sport, d_dport, d_seq, d_ack, d_flags, d_window, d_mss, d_poff,
-            d_plen, d_icmp_csum
+            self,
+            clock,
+            wsel,
+            rsel,
+            in_frame,
+            beat_no,
+            oversize,
+            frame_len,
+            fin_pending,
+            prev,
+            w0,
+            w1,
+            w2,
+            w3,
+            w4,
+            w5,
+            tcp_a,
+            tcp_b,
+            ip_sum,
+            tcp_sum,
+            opt_pos,
+            opt_done,
+            mss,
+            d_valid,
+            d_reason,
+            d_kind,
+            d_src_mac,
+            d_src_ip,
+            d_total_len,
+            d_hdr_len,
+            d_sport,
+            d_dport,
+            d_seq,
+            d_ack,
+            d_flags,
+            d_window,
+            d_mss,
+            d_poff,
+            d_plen,
+            d_icmp_csum
         );
         self.fb0.read_clock.next = self.clock.val();
         self.fb0.write_clock.next = self.clock.val();
@@ -570,6 +607,8 @@ impl Logic for RxParser {
                         && (self.wb[i + 1].val() == 4_u16.to_bits())
                         && (self.opt_mss_end[i].val() <= self.hdr_end.val())
                     {
+                        // The first MSS option counts (as wire::tcp_options_mss).
+                        self.opt_end[i + 1].next = true;
                         self.mss_hit[i + 1].next = true;
                         self.mss_val[i + 1].next = (self.wb[i + 2].val() << 8) | self.wb[i + 3].val();
                     }

@@ -6,8 +6,12 @@
 //! throughput figures.
 //!
 //! Seed: `RX_SEED=<n>` reproduces a run (each test prints the seed it used).
+use std::net::Ipv4Addr;
+
 use holdback_regmap::Stat;
 use holdback_sim::model::{Model, PortId};
+use holdback_sim::refmodel::{classify, Accepted};
+use holdback_sim::wire::MacAddr;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -214,7 +218,7 @@ fn accepted(kind: u64) -> Desc {
 
 /// MSS from the TCP options in f[start..end], scanned as RFC 9293 §3.1 says.
 fn scan_mss(f: &[u8], start: usize, end: usize) -> u16 {
-    let (mut p, mut mss) = (start, 0);
+    let mut p = start;
     while p < end {
         match f[p] {
             0 => break,
@@ -225,13 +229,13 @@ fn scan_mss(f: &[u8], start: usize, end: usize) -> u16 {
                 }
                 let len = f[p + 1] as usize;
                 if kind == 2 && len == 4 && p + 4 <= end {
-                    mss = be16(f, p + 2);
+                    return be16(f, p + 2); // the first MSS option counts
                 }
                 p += len;
             }
         }
     }
-    mss
+    0
 }
 
 /// The software reference of the parser's rules (independent of the RTL).
@@ -243,9 +247,8 @@ fn reference(f: &[u8]) -> Desc {
     let et = if len >= 14 { be16(f, 12) } else { 0 };
     let (ihl, tl) = if len >= 18 { ((f[14] & 15) as usize, be16(f, 16) as usize) } else { (0, 0) };
     let hl = ihl * 4;
-    let truncated = len < 14
-        || (et == 0x0806 && len < 42)
-        || (et == 0x0800 && (len < 34 || len < 14 + hl || len < 14 + tl));
+    let truncated =
+        len < 14 || (et == 0x0806 && len < 42) || (et == 0x0800 && (len < 34 || len < 14 + hl || len < 14 + tl));
     if truncated {
         return dropped(Stat::DropTruncated);
     }
@@ -355,7 +358,8 @@ const FIELD_PORTS: [&str; 16] = [
 ];
 
 fn dut() -> (Model, Ports) {
-    let mut m = Model::new("rx_parser").unwrap_or_else(|e| panic!("{e} (is verilator installed? apt-get install -y verilator)"));
+    let mut m = Model::new("rx_parser")
+        .unwrap_or_else(|e| panic!("{e} (is verilator installed? apt-get install -y verilator)"));
     let p = |m: &Model, n: &str| m.port(n).unwrap_or_else(|e| panic!("{e}"));
     let ports = Ports {
         tdata: p(&m, "s_tdata"),
@@ -517,6 +521,7 @@ fn check(frames: &[Vec<u8>], popped: &[Popped], read_back: bool) {
             }
             assert_eq!(got_d, want, "descriptor of {}", ctx());
         }
+        agree_with_refmodel(f, &got.desc, &ctx);
         if read_back {
             let n = f.len().min(2048);
             assert_eq!(&got.buffer[..n], &f[..n], "frame buffer of {}", ctx());
@@ -524,10 +529,52 @@ fn check(frames: &[Vec<u8>], popped: &[Popped], read_back: bool) {
     }
 }
 
+/// The block must also agree with the team's reference model
+/// (`refmodel::classify`), which the whole-core tests score against.
+fn agree_with_refmodel(f: &[u8], got: &Desc, ctx: &dyn Fn() -> String) {
+    let ours = MacAddr::from_u64(mac_u64(&OUR_MAC));
+    let payload = || &f[got.poff as usize..(got.poff + got.plen) as usize];
+    match classify(f, ours, Ipv4Addr::from(OUR_IP)) {
+        Err(stat) => assert_eq!(got.reason, stat.index() as u64, "refmodel drop reason of {}", ctx()),
+        Ok(accepted) => {
+            assert_eq!(got.reason, 0, "refmodel accepts {}", ctx());
+            let (kind, src_mac, src_ip) = match &accepted {
+                Accepted::Tcp(seg) => {
+                    let fields = (seg.src_port, seg.dst_port, seg.seq.0, seg.ack.0, seg.flags.0, seg.window, seg.mss);
+                    let g = (
+                        got.sport as u16,
+                        got.dport as u16,
+                        got.seq as u32,
+                        got.ack as u32,
+                        got.flags as u8,
+                        got.window as u16,
+                        got.mss as u16,
+                    );
+                    assert_eq!(g, fields, "refmodel TCP fields of {}", ctx());
+                    assert_eq!(payload(), &seg.payload[..], "refmodel payload of {}", ctx());
+                    (KIND_TCP, seg.src_mac, u32::from(seg.src_ip))
+                }
+                Accepted::ArpRequest { sha, spa } => (KIND_ARP, *sha, u32::from(*spa)),
+                Accepted::IcmpEcho { src_mac, src_ip, message } => {
+                    assert_eq!(payload(), &message[..], "refmodel ICMP message of {}", ctx());
+                    (KIND_ICMP, *src_mac, u32::from(*src_ip))
+                }
+            };
+            assert_eq!(
+                (got.kind, got.src_mac, got.src_ip),
+                (kind, src_mac.to_u64(), src_ip as u64),
+                "refmodel addresses of {}",
+                ctx()
+            );
+        }
+    }
+}
+
 fn directed() -> Vec<(&'static str, Vec<u8>, Option<Stat>)> {
     let syn = Seg { flags: 0x02, tcp_opts: LINUX_SYN_OPTS.to_vec(), ..Seg::default() };
     let data = Seg { payload: (0..100u8).collect(), flags: 0x18, ..Seg::default() };
-    let ihl6 = Seg { ip_opts: vec![1, 1, 1, 0], tcp_opts: LINUX_SYN_OPTS.to_vec(), payload: vec![9; 13], ..Seg::default() };
+    let ihl6 =
+        Seg { ip_opts: vec![1, 1, 1, 0], tcp_opts: LINUX_SYN_OPTS.to_vec(), payload: vec![9; 13], ..Seg::default() };
     let odd = Seg { payload: (0..37u8).map(|b| b.wrapping_mul(13)).collect(), ..Seg::default() };
     let padded = Seg { pad: vec![0xee; 6], ..Seg::default() };
     // MSS after NOPs, crossing a word boundary, at the end of 40 option bytes.
@@ -535,6 +582,7 @@ fn directed() -> Vec<(&'static str, Vec<u8>, Option<Stat>)> {
     late.extend_from_slice(&[2, 4, 0x23, 0x45]);
     let mss_late = Seg { tcp_opts: late, flags: 0x02, ..Seg::default() };
     let mss_ihl7 = Seg { ip_opts: vec![1; 8], tcp_opts: vec![1, 1, 1, 2, 4, 0x05, 0x78, 0], ..Seg::default() };
+    let two_mss = Seg { tcp_opts: vec![2, 4, 0x11, 0x11, 2, 4, 0x22, 0x22], ..Seg::default() };
     let mut bad_ip = tcp_frame(&data);
     bad_ip[24] ^= 0x40;
     let mut bad_tcp = tcp_frame(&data);
@@ -552,6 +600,7 @@ fn directed() -> Vec<(&'static str, Vec<u8>, Option<Stat>)> {
         ("padded short frame", tcp_frame(&padded), None),
         ("MSS late in 40 option bytes", tcp_frame(&mss_late), None),
         ("MSS with IHL 7", tcp_frame(&mss_ihl7), None),
+        ("two MSS options", tcp_frame(&two_mss), None),
         ("ARP for us", arp_request(OUR_IP), None),
         ("ARP for another IP", arp_request([198, 18, 0, 9]), Some(Stat::DropNotOurAddress)),
         ("ICMP echo", icmp_echo(&Seg::default(), 56), None),
@@ -608,8 +657,9 @@ fn rx_parser_directed_frames() {
     assert_eq!(popped[4].desc.plen, 0);
     assert_eq!(popped[5].desc.mss, 0x2345);
     assert_eq!(popped[6].desc.mss, 0x0578);
-    assert_eq!((popped[7].desc.kind, popped[7].desc.src_ip), (KIND_ARP, u32::from_be_bytes(PEER_IP) as u64));
-    assert_eq!((popped[9].desc.kind, popped[9].desc.poff, popped[9].desc.plen), (KIND_ICMP, 34, 64));
+    assert_eq!(popped[7].desc.mss, 0x1111);
+    assert_eq!((popped[8].desc.kind, popped[8].desc.src_ip), (KIND_ARP, u32::from_be_bytes(PEER_IP) as u64));
+    assert_eq!((popped[10].desc.kind, popped[10].desc.poff, popped[10].desc.plen), (KIND_ICMP, 34, 64));
 }
 
 /// A random frame: a valid TCP/ICMP/ARP frame with random sizes and options,
