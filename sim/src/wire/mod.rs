@@ -1444,8 +1444,9 @@ pub mod fuzz {
         pub fn next_frame(&mut self) -> (FuzzKind, Vec<u8>) {
             let r = &mut self.rng;
             let pick = r.below(100);
+            // Never empty: a stream cannot carry a zero-byte frame.
             if pick < 10 || self.templates.is_empty() {
-                let n = r.below(200);
+                let n = 1 + r.below(200);
                 return (FuzzKind::RandomBytes, r.bytes(n));
             }
             if pick < 12 {
@@ -1453,8 +1454,8 @@ pub mod fuzz {
                 return (FuzzKind::Oversize, r.bytes(n));
             }
             let mut f = self.templates[r.below(self.templates.len())].clone();
-            if pick < 30 {
-                let n = r.below(f.len());
+            if pick < 30 && f.len() > 1 {
+                let n = 1 + r.below(f.len() - 1);
                 f.truncate(n);
                 return (FuzzKind::Truncated, f);
             }
