@@ -14,7 +14,7 @@ use std::{
 };
 
 /// Bump when the generated shim or Rust table changes shape.
-const GENERATOR_VERSION: u32 = 3;
+const GENERATOR_VERSION: u32 = 4;
 
 const VERILATOR_FLAGS: &[&str] = &[
     "--cc",
@@ -70,15 +70,29 @@ macro_rules! bail {
     ($($t:tt)*) => { return Err(BuildError(format!($($t)*))) };
 }
 
+/// The normal model, and (feature `vcd`) a `--trace` build of it for waveforms.
+struct Variant {
+    /// Appended to the model name for the class (`V<name><suffix>`), library and C symbols.
+    suffix: &'static str,
+    template: String,
+    traced: bool,
+}
+
 fn main() -> Result<(), BuildError> {
     let out = PathBuf::from(env::var("OUT_DIR").map_err(|_| BuildError("OUT_DIR not set (run through cargo)".into()))?);
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").map_err(|_| BuildError("CARGO_MANIFEST_DIR not set".into()))?);
     let csrc = manifest.join("csrc");
     println!("cargo:rerun-if-changed={}", csrc.display());
     println!("cargo:rerun-if-env-changed=VERILATOR_ROOT");
-    let template_path = csrc.join("model_shim.cpp.in");
-    let template = fs::read_to_string(&template_path)
-        .map_err(|e| BuildError(format!("reading {}: {e}", template_path.display())))?;
+    let read = |f: &str| {
+        let p = csrc.join(f);
+        fs::read_to_string(&p).map_err(|e| BuildError(format!("reading {}: {e}", p.display())))
+    };
+    let mut variants = vec![Variant { suffix: "", template: read("model_shim.cpp.in")?, traced: false }];
+    let vcd = env::var_os("CARGO_FEATURE_VCD").is_some();
+    if vcd {
+        variants.push(Variant { suffix: "_vcdtrace", template: read("model_trace_shim.cpp.in")?, traced: true });
+    }
 
     let verilator_version = verilator_version()?;
     let include = verilator_include()?;
@@ -89,58 +103,81 @@ fn main() -> Result<(), BuildError> {
     let mut table = Vec::new();
     let mut first_mdir = None;
     for m in &models {
-        let key = cache_key(&[
-            m.verilog.as_bytes(),
-            template.as_bytes(),
-            verilator_version.as_bytes(),
-            VERILATOR_FLAGS.join(" ").as_bytes(),
-            &GENERATOR_VERSION.to_le_bytes(),
-        ]);
-        let dir = out.join(format!("m_{}", m.name));
-        let mdir = dir.join("obj");
-        let libdir = dir.join("lib");
-        let stamp = dir.join("stamp");
-        let lib_name = format!("V{}", m.name);
-        let cached = fs::read_to_string(&stamp).ok().as_deref() == Some(key.as_str())
-            && libdir.join(format!("lib{lib_name}.a")).exists();
-        if !cached {
-            let _ = fs::remove_dir_all(&dir); // DepSet file names are hashed: start clean
-            fs::create_dir_all(&mdir).map_err(|e| BuildError(format!("creating {}: {e}", mdir.display())))?;
-            fs::create_dir_all(&libdir).map_err(|e| BuildError(format!("creating {}: {e}", libdir.display())))?;
-            verilate(m.name, &m.verilog, &dir, &mdir)?;
+        let mut ports = None;
+        for v in &variants {
+            let (p, mdir) = build_model(&out, &include, &verilator_version, m.name, &m.verilog, v)?;
+            first_mdir.get_or_insert((mdir, format!("{}{}", m.name, v.suffix)));
+            ports.get_or_insert(p);
         }
-        let ports = parse_ports(m.name, &mdir)?;
-        if !cached {
-            let shim = generate_shim(m.name, &ports, &template);
-            let shim_path = mdir.join("holdback_shim.cpp");
-            fs::write(&shim_path, shim).map_err(|e| BuildError(format!("writing {}: {e}", shim_path.display())))?;
-            let mut b = cxx_build(&include);
-            b.include(&mdir).out_dir(&libdir).file(&shim_path);
-            let mk = read_classes_mk(m.name, &mdir)?;
-            for v in ["VM_CLASSES_FAST", "VM_CLASSES_SLOW", "VM_SUPPORT_FAST", "VM_SUPPORT_SLOW"] {
-                for c in mk_list(&mk, v) {
-                    b.file(mdir.join(format!("{c}.cpp")));
-                }
-            }
-            b.try_compile(&lib_name)
-                .map_err(|e| BuildError(format!("g++ failed on the Verilated model `{}`: {e}\n({INSTALL_HINT} if g++ is missing)", m.name)))?;
-            fs::write(&stamp, &key).map_err(|e| BuildError(format!("writing {}: {e}", stamp.display())))?;
+        if let Some(p) = ports {
+            table.push((m.name, p));
         }
-        println!("cargo:rustc-link-search=native={}", libdir.display());
-        println!("cargo:rustc-link-lib=static={lib_name}");
-        first_mdir.get_or_insert(mdir.clone());
-        table.push((m.name, ports));
     }
 
-    if let Some(mdir) = &first_mdir {
-        build_runtime(&out, &include, &verilator_version, mdir, models[0].name)?;
+    if let Some((mdir, prefix)) = &first_mdir {
+        build_runtime(&out, &include, &verilator_version, mdir, prefix, vcd)?;
     }
     println!("cargo:rustc-link-lib=stdc++");
 
-    let rust = generate_rust_table(&table);
+    let rust = generate_rust_table(&table, vcd);
     let rs_path = out.join("models.rs");
     fs::write(&rs_path, rust).map_err(|e| BuildError(format!("writing {}: {e}", rs_path.display())))?;
     Ok(())
+}
+
+/// Verilates and compiles one model variant (cached by a hash of everything
+/// that goes into it); emits its link lines; returns its ports and Mdir.
+fn build_model(
+    out: &Path,
+    include: &Path,
+    verilator_version: &str,
+    name: &str,
+    verilog: &str,
+    v: &Variant,
+) -> Result<(Vec<Port>, PathBuf), BuildError> {
+    let prefix = format!("{name}{}", v.suffix);
+    let key = cache_key(&[
+        verilog.as_bytes(),
+        v.template.as_bytes(),
+        verilator_version.as_bytes(),
+        VERILATOR_FLAGS.join(" ").as_bytes(),
+        &[v.traced as u8],
+        &GENERATOR_VERSION.to_le_bytes(),
+    ]);
+    let dir = out.join(format!("m_{prefix}"));
+    let mdir = dir.join("obj");
+    let libdir = dir.join("lib");
+    let stamp = dir.join("stamp");
+    let lib_name = format!("V{prefix}");
+    let cached = fs::read_to_string(&stamp).ok().as_deref() == Some(key.as_str())
+        && libdir.join(format!("lib{lib_name}.a")).exists();
+    if !cached {
+        let _ = fs::remove_dir_all(&dir); // DepSet file names are hashed: start clean
+        fs::create_dir_all(&mdir).map_err(|e| BuildError(format!("creating {}: {e}", mdir.display())))?;
+        fs::create_dir_all(&libdir).map_err(|e| BuildError(format!("creating {}: {e}", libdir.display())))?;
+        verilate(name, &prefix, verilog, v.traced, &dir, &mdir)?;
+    }
+    let ports = parse_ports(name, &prefix, &mdir)?;
+    if !cached {
+        let shim = generate_shim(name, &ports, &v.template, v.traced);
+        let shim_path = mdir.join("holdback_shim.cpp");
+        fs::write(&shim_path, shim).map_err(|e| BuildError(format!("writing {}: {e}", shim_path.display())))?;
+        let mut b = cxx_build(include, v.traced);
+        b.include(&mdir).out_dir(&libdir).file(&shim_path);
+        let mk = read_classes_mk(&prefix, &mdir)?;
+        for var in ["VM_CLASSES_FAST", "VM_CLASSES_SLOW", "VM_SUPPORT_FAST", "VM_SUPPORT_SLOW"] {
+            for c in mk_list(&mk, var) {
+                b.file(mdir.join(format!("{c}.cpp")));
+            }
+        }
+        b.try_compile(&lib_name).map_err(|e| {
+            BuildError(format!("g++ failed on the Verilated model `{prefix}`: {e}\n({INSTALL_HINT} if g++ is missing)"))
+        })?;
+        fs::write(&stamp, &key).map_err(|e| BuildError(format!("writing {}: {e}", stamp.display())))?;
+    }
+    println!("cargo:rustc-link-search=native={}", libdir.display());
+    println!("cargo:rustc-link-lib=static={lib_name}");
+    Ok((ports, mdir))
 }
 
 fn verilator_version() -> Result<String, BuildError> {
@@ -172,15 +209,16 @@ fn cache_key(parts: &[&[u8]]) -> String {
     format!("{h:016x}")
 }
 
-fn verilate(name: &str, verilog: &str, dir: &Path, mdir: &Path) -> Result<(), BuildError> {
+fn verilate(name: &str, prefix: &str, verilog: &str, traced: bool, dir: &Path, mdir: &Path) -> Result<(), BuildError> {
     let vfile = dir.join(format!("{name}.v"));
     fs::write(&vfile, verilog).map_err(|e| BuildError(format!("writing {}: {e}", vfile.display())))?;
     let out = Command::new("verilator")
         .args(VERILATOR_FLAGS)
+        .args(if traced { &["--trace"][..] } else { &[][..] })
         .arg("--top-module")
         .arg(name)
         .arg("--prefix")
-        .arg(format!("V{name}"))
+        .arg(format!("V{prefix}"))
         .arg("--Mdir")
         .arg(mdir)
         .arg(&vfile)
@@ -191,7 +229,7 @@ fn verilate(name: &str, verilog: &str, dir: &Path, mdir: &Path) -> Result<(), Bu
     let _ = fs::write(&log, &text);
     if !out.status.success() {
         bail!(
-            "verilator failed on model `{name}` ({}), Verilog in {}:\n{text}",
+            "verilator failed on model `{prefix}` ({}), Verilog in {}:\n{text}",
             out.status,
             vfile.display()
         );
@@ -199,8 +237,8 @@ fn verilate(name: &str, verilog: &str, dir: &Path, mdir: &Path) -> Result<(), Bu
     Ok(())
 }
 
-fn read_classes_mk(name: &str, mdir: &Path) -> Result<String, BuildError> {
-    let p = mdir.join(format!("V{name}_classes.mk"));
+fn read_classes_mk(prefix: &str, mdir: &Path) -> Result<String, BuildError> {
+    let p = mdir.join(format!("V{prefix}_classes.mk"));
     fs::read_to_string(&p).map_err(|e| BuildError(format!("reading {}: {e}", p.display())))
 }
 
@@ -214,8 +252,8 @@ fn mk_list(mk: &str, var: &str) -> Vec<String> {
 }
 
 /// Ports from the `VL_IN8(&clock,0,0);` / `VL_OUTW(&z,69,0,3);` lines of V<name>.h.
-fn parse_ports(name: &str, mdir: &Path) -> Result<Vec<Port>, BuildError> {
-    let hp = mdir.join(format!("V{name}.h"));
+fn parse_ports(name: &str, prefix: &str, mdir: &Path) -> Result<Vec<Port>, BuildError> {
+    let hp = mdir.join(format!("V{prefix}.h"));
     let h = fs::read_to_string(&hp).map_err(|e| BuildError(format!("reading {}: {e}", hp.display())))?;
     let mut ports = Vec::new();
     for line in h.lines() {
@@ -266,7 +304,7 @@ fn layout(ports: &[Port], dir: Dir) -> Vec<(&Port, usize)> {
     v
 }
 
-fn generate_shim(name: &str, ports: &[Port], template: &str) -> String {
+fn generate_shim(name: &str, ports: &[Port], template: &str, traced: bool) -> String {
     let has_clock = ports.iter().any(|p| p.name == "clock");
     let mut apply = String::new();
     for (p, w) in layout(ports, Dir::In) {
@@ -301,13 +339,22 @@ fn generate_shim(name: &str, ports: &[Port], template: &str) -> String {
             sample += &format!("    out[{w}] = t->{n};\n", n = p.name);
         }
     }
+    // Traced variant: dump at 2n after the clock-low eval, 2n+1 after the edge.
+    let (dump_low, dump_high) = if traced {
+        ("    s->vcd->dump(2 * s->time);\n", "    s->vcd->dump(2 * s->time + 1);\n")
+    } else {
+        ("", "")
+    };
+    let tick = if traced { "    s->time++;\n" } else { "" };
     let (clock_low, body) = if has_clock {
         (
-            "    s->top->clock = 0;".to_string(),
-            "    t->clock = 0;\n    t->eval();\n    sample_@M@(t, out);\n    t->clock = 1;\n    t->eval();".to_string(),
+            "    t->clock = 0;".to_string(),
+            format!(
+                "    t->clock = 0;\n    t->eval();\n{dump_low}    sample_@M@(t, out);\n    t->clock = 1;\n    t->eval();\n{dump_high}{tick}"
+            ),
         )
     } else {
-        (String::new(), "    t->eval();\n    sample_@M@(t, out);".to_string())
+        (String::new(), format!("    t->eval();\n{dump_low}    sample_@M@(t, out);\n{tick}"))
     };
     template
         .replace("@APPLY@", &apply)
@@ -317,7 +364,7 @@ fn generate_shim(name: &str, ports: &[Port], template: &str) -> String {
         .replace("@M@", name)
 }
 
-fn cxx_build(include: &Path) -> cc::Build {
+fn cxx_build(include: &Path, traced: bool) -> cc::Build {
     let mut b = cc::Build::new();
     b.cpp(true)
         .std("c++17")
@@ -329,7 +376,8 @@ fn cxx_build(include: &Path) -> cc::Build {
         .cargo_metadata(false)
         .include(include)
         .include(include.join("vltstd"))
-        .define("VM_TRACE", "0")
+        .define("VM_TRACE", if traced { "1" } else { "0" })
+        .define("VM_TRACE_VCD", if traced { "1" } else { "0" })
         .define("VM_COVERAGE", "0")
         .define("VM_SC", "0")
         .flag("-faligned-new");
@@ -337,11 +385,16 @@ fn cxx_build(include: &Path) -> cc::Build {
 }
 
 /// verilated.cpp + verilated_threads.cpp (5.x references VlThreadPool even
-/// single-threaded), as listed by VM_GLOBAL_* of the first model.
-fn build_runtime(out: &Path, include: &Path, version: &str, mdir: &Path, name: &str) -> Result<(), BuildError> {
-    let mk = read_classes_mk(name, mdir)?;
-    let globals: Vec<String> = mk_list(&mk, "VM_GLOBAL_FAST").into_iter().chain(mk_list(&mk, "VM_GLOBAL_SLOW")).collect();
-    let key = cache_key(&[version.as_bytes(), globals.join(" ").as_bytes(), &GENERATOR_VERSION.to_le_bytes()]);
+/// single-threaded), as listed by VM_GLOBAL_* of the first model; plus the VCD
+/// writer when the traced variants are built.
+fn build_runtime(out: &Path, include: &Path, version: &str, mdir: &Path, prefix: &str, vcd: bool) -> Result<(), BuildError> {
+    let mk = read_classes_mk(prefix, mdir)?;
+    let mut globals: Vec<String> =
+        mk_list(&mk, "VM_GLOBAL_FAST").into_iter().chain(mk_list(&mk, "VM_GLOBAL_SLOW")).collect();
+    if vcd && !globals.iter().any(|g| g == "verilated_vcd_c") {
+        globals.push("verilated_vcd_c".into());
+    }
+    let key = cache_key(&[version.as_bytes(), globals.join(" ").as_bytes(), &[vcd as u8], &GENERATOR_VERSION.to_le_bytes()]);
     let dir = out.join("verilated_rt");
     let stamp = dir.join("stamp");
     let lib = "holdback_verilated_rt";
@@ -349,7 +402,7 @@ fn build_runtime(out: &Path, include: &Path, version: &str, mdir: &Path, name: &
     if !cached {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).map_err(|e| BuildError(format!("creating {}: {e}", dir.display())))?;
-        let mut b = cxx_build(include);
+        let mut b = cxx_build(include, vcd);
         b.out_dir(&dir);
         for g in &globals {
             b.file(include.join(format!("{g}.cpp")));
@@ -363,13 +416,18 @@ fn build_runtime(out: &Path, include: &Path, version: &str, mdir: &Path, name: &
     Ok(())
 }
 
-fn generate_rust_table(models: &[(&str, Vec<Port>)]) -> String {
+fn generate_rust_table(models: &[(&str, Vec<Port>)], vcd: bool) -> String {
     let mut s = String::from("// @generated by sim/build.rs: the Verilated models linked into this crate.\n");
     s += "extern \"C\" {\n";
     for (name, _) in models {
         s += &format!(
             "    fn {name}_new() -> *mut ::std::ffi::c_void;\n    fn {name}_free(h: *mut ::std::ffi::c_void);\n    fn {name}_cycle(h: *mut ::std::ffi::c_void, inputs: *const u64, outputs: *mut u64);\n"
         );
+        if vcd {
+            s += &format!(
+                "    fn {name}_vcdtrace_new(path: *const ::std::ffi::c_char) -> *mut ::std::ffi::c_void;\n    fn {name}_vcdtrace_free(h: *mut ::std::ffi::c_void);\n    fn {name}_vcdtrace_cycle(h: *mut ::std::ffi::c_void, inputs: *const u64, outputs: *mut u64);\n"
+            );
+        }
     }
     s += "}\n\n/// Every model built from `holdback_hdl::generate::all_models()`.\npub(crate) static MODELS: &[ModelInfo] = &[\n";
     for (name, ports) in models {
@@ -385,8 +443,13 @@ fn generate_rust_table(models: &[(&str, Vec<Port>)]) -> String {
         };
         let (inputs, in_words) = fmt_ports(Dir::In);
         let (outputs, out_words) = fmt_ports(Dir::Out);
+        let trace = if vcd {
+            format!("Some(TraceFns {{ new: {name}_vcdtrace_new, free: {name}_vcdtrace_free, cycle: {name}_vcdtrace_cycle }})")
+        } else {
+            "None".to_string()
+        };
         s += &format!(
-            "    ModelInfo {{\n        name: {name:?},\n        has_clock: {has_clock},\n        inputs: {inputs},\n        input_words: {in_words},\n        outputs: {outputs},\n        output_words: {out_words},\n        new: {name}_new,\n        free: {name}_free,\n        cycle: {name}_cycle,\n    }},\n"
+            "    ModelInfo {{\n        name: {name:?},\n        has_clock: {has_clock},\n        inputs: {inputs},\n        input_words: {in_words},\n        outputs: {outputs},\n        output_words: {out_words},\n        new: {name}_new,\n        free: {name}_free,\n        cycle: {name}_cycle,\n        trace: {trace},\n    }},\n"
         );
     }
     s += "];\n";

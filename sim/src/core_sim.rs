@@ -122,7 +122,16 @@ impl CoreSim {
     /// Instantiates the core. Fails with [`SimError::MissingPorts`] if the
     /// `holdback_core` model lacks the fixed top-level ports.
     pub fn new() -> Result<CoreSim, SimError> {
-        let mut model = Model::new(CORE_MODEL)?;
+        CoreSim::from_model(Model::new(CORE_MODEL)?)
+    }
+
+    /// As [`CoreSim::new`], on the `--trace` build of the core, writing every
+    /// signal to the VCD file `vcd` (feature `vcd`; ~1 KB per cycle).
+    pub fn new_traced(vcd: &Path) -> Result<CoreSim, SimError> {
+        CoreSim::from_model(Model::new_traced(CORE_MODEL, vcd)?)
+    }
+
+    fn from_model(mut model: Model) -> Result<CoreSim, SimError> {
         let p = CorePorts::resolve(&model)?;
         model.set(p.m_tready, 1); // the sim's MAC never back-pressures
         let bus_bits = p.reg_addr.width();

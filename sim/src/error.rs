@@ -35,6 +35,6 @@ pub enum SimError {
     ThreadPanicked(String),
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
-    #[error("VCD tracing was requested ({0}) but this build has no traced core model")]
+    #[error("VCD tracing was requested ({0}) but this build has no traced model: build holdback-sim with `--features vcd`")]
     VcdUnsupported(PathBuf),
 }

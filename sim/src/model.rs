@@ -32,6 +32,23 @@ pub struct ModelInfo {
     new: unsafe extern "C" fn() -> *mut c_void,
     free: unsafe extern "C" fn(*mut c_void),
     cycle: unsafe extern "C" fn(*mut c_void, *const u64, *mut u64),
+    /// The `--trace` build of the model (feature `vcd`).
+    trace: Option<TraceFns>,
+}
+
+impl ModelInfo {
+    /// Whether this build has a VCD-tracing variant of the model (feature `vcd`).
+    pub fn can_trace(&self) -> bool {
+        self.trace.is_some()
+    }
+}
+
+/// Entry points of a model's `--trace` variant; same port layout as the plain one.
+#[derive(Debug)]
+struct TraceFns {
+    new: unsafe extern "C" fn(*const std::ffi::c_char) -> *mut c_void,
+    free: unsafe extern "C" fn(*mut c_void),
+    cycle: unsafe extern "C" fn(*mut c_void, *const u64, *mut u64),
 }
 
 include!(concat!(env!("OUT_DIR"), "/models.rs"));
@@ -91,6 +108,9 @@ fn mask(width: u32) -> u64 {
 pub struct Model {
     info: &'static ModelInfo,
     handle: *mut c_void,
+    /// The plain or the traced variant's entry points, matching `handle`.
+    free: unsafe extern "C" fn(*mut c_void),
+    cycle_fn: unsafe extern "C" fn(*mut c_void, *const u64, *mut u64),
     inputs: Vec<u64>,
     outputs: Vec<u64>,
     cycles: u64,
@@ -110,9 +130,45 @@ impl Model {
         // arguments and returns an owned heap object (C++ `new` aborts rather
         // than return null).
         let handle = unsafe { (info.new)() };
+        Ok(Model::from_handle(info, handle, info.free, info.cycle))
+    }
+
+    /// Instantiates the `--trace` variant of `name`, dumping every signal to a
+    /// VCD file at `vcd` (times 2n and 2n+1 for cycle n). Needs the `vcd`
+    /// feature; large: use it on short runs.
+    pub fn new_traced(name: &str, vcd: &std::path::Path) -> Result<Model, SimError> {
+        let info = model_info(name)?;
+        let Some(trace) = &info.trace else {
+            return Err(SimError::VcdUnsupported(vcd.to_path_buf()));
+        };
+        let bad_path = || SimError::Io {
+            what: format!("VCD path {}", vcd.display()),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "path contains a NUL byte"),
+        };
+        let path = std::ffi::CString::new(vcd.as_os_str().as_encoded_bytes()).map_err(|_| bad_path())?;
+        // SAFETY: `path` is a valid NUL-terminated string for the duration of the
+        // call (Verilator copies it); the result is null only if the file can't be opened.
+        let handle = unsafe { (trace.new)(path.as_ptr()) };
+        if handle.is_null() {
+            return Err(SimError::Io {
+                what: format!("opening VCD file {}", vcd.display()),
+                source: std::io::Error::other("Verilator could not open it"),
+            });
+        }
+        Ok(Model::from_handle(info, handle, trace.free, trace.cycle))
+    }
+
+    fn from_handle(
+        info: &'static ModelInfo,
+        handle: *mut c_void,
+        free: unsafe extern "C" fn(*mut c_void),
+        cycle_fn: unsafe extern "C" fn(*mut c_void, *const u64, *mut u64),
+    ) -> Model {
         let mut model = Model {
             info,
             handle,
+            free,
+            cycle_fn,
             inputs: vec![0; info.input_words],
             outputs: vec![0; info.output_words],
             cycles: 0,
@@ -122,7 +178,7 @@ impl Model {
             model.cycle();
             model.cycles = 0;
         }
-        Ok(model)
+        model
     }
 
     pub fn info(&self) -> &'static ModelInfo {
@@ -202,7 +258,7 @@ impl Model {
         // SAFETY: `handle` is live (freed only in Drop); `inputs`/`outputs` have
         // exactly `input_words`/`output_words` elements, which is what the
         // generated shim reads and writes for this model.
-        unsafe { (self.info.cycle)(self.handle, self.inputs.as_ptr(), self.outputs.as_mut_ptr()) };
+        unsafe { (self.cycle_fn)(self.handle, self.inputs.as_ptr(), self.outputs.as_mut_ptr()) };
         self.cycles += 1;
     }
 
@@ -214,8 +270,9 @@ impl Model {
 
 impl Drop for Model {
     fn drop(&mut self) {
-        // SAFETY: `handle` came from this model's `new` and is freed exactly once.
-        unsafe { (self.info.free)(self.handle) };
+        // SAFETY: `handle` came from the matching variant's `new` (`free` is
+        // that variant's) and is freed exactly once.
+        unsafe { (self.free)(self.handle) };
     }
 }
 

@@ -103,3 +103,26 @@ fn core_consumes_a_frame_while_disabled_and_goes_idle() {
     assert_eq!(sim.counters().bytes_in, 60);
     assert_eq!(sim.pop_tx_frame(), None, "a disabled core sends nothing");
 }
+
+#[test]
+fn traced_model_writes_a_vcd_with_feature_vcd_and_says_how_to_get_one_without() {
+    let path = std::env::temp_dir().join(format!("holdback-seq_cmp-{}.vcd", std::process::id()));
+    let result = Model::new_traced("seq_cmp", &path);
+    if !cfg!(feature = "vcd") {
+        let err = result.expect_err("no traced variant without the vcd feature");
+        assert!(err.to_string().contains("--features vcd"), "{err}");
+        return;
+    }
+    let mut m = result.unwrap_or_else(|e| panic!("{e}"));
+    let a = m.port("a").expect("port a");
+    for i in 0..4 {
+        m.set(a, i);
+        m.cycle();
+    }
+    drop(m); // closes the VCD
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let _ = std::fs::remove_file(&path);
+    assert!(text.contains("$var") && text.contains("a_before_b"), "VCD lacks the signals:\n{text}");
+    // Cycle n is dumped at time 2n; the settle cycle of `new` is cycle 0.
+    assert!(text.contains("#8\nb00000000000000000000000000000011"), "VCD lacks the 4th cycle:\n{text}");
+}
