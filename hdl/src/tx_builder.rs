@@ -431,7 +431,7 @@ impl Logic for TxBuilder {
                     + (self.ack.q.val() & 0xFFFF_u32.to_bits())
                     + bit_cast::<32, 8>(self.flags.q.val());
                 if self.with_mss.q.val() {
-                    self.l4_part_b.d.next = 0x621E_u32.to_bits()
+                    self.l4_part_b.d.next = 0x6222_u32.to_bits()
                         + bit_cast::<32, 16>(self.our_mss.val())
                         + (self.seq.q.val() >> 16)
                         + (self.seq.q.val() & 0xFFFF_u32.to_bits())

@@ -530,17 +530,7 @@ impl RefModel {
     }
 
     fn icmp_echo(&mut self, src_mac: MacAddr, src_ip: Ipv4Addr, message: &[u8]) {
-        let reply = parse::icmp_reply_message(message);
-        // Built field by field (not via IcmpEchoRepr) so a request with a wrong
-        // checksum yields the same adjusted, still-wrong checksum the core sends.
-        let to = Endpoint { mac: src_mac, ip: src_ip };
-        let mut f = wire::icmp_echo_frame(self.cfg.us(), to, &IcmpEchoRepr { request: false, ident: 0, seq_no: 0, data: vec![] });
-        f.truncate(wire::ETH_HEADER_LEN + wire::IPV4_HEADER_LEN);
-        f.extend_from_slice(&reply);
-        let total = (wire::IPV4_HEADER_LEN + reply.len()) as u16;
-        let mut ip = wire::Ipv4Packet::new_unchecked(&mut f[wire::ETH_HEADER_LEN..]);
-        ip.set_total_len(total);
-        ip.fill_checksum();
+        let f = icmp_reply_frame(self.cfg.us(), Endpoint { mac: src_mac, ip: src_ip }, message);
         self.send(f, Some(Stat::IcmpEchoReplies));
     }
 
@@ -577,6 +567,23 @@ impl RefModel {
     fn finish(&mut self) -> Step {
         std::mem::take(&mut self.step)
     }
+}
+
+/// The echo reply the core sends for the ICMP echo request `message` (the
+/// whole ICMP message as received): a fresh IPv4 header (ID 0, DF, TTL 64)
+/// and the message with type 0 and the checksum adjusted incrementally.
+/// Built field by field (not via `IcmpEchoRepr`) so a request with a wrong
+/// checksum yields the same adjusted, still-wrong checksum the core sends.
+pub fn icmp_reply_frame(us: Endpoint, to: Endpoint, message: &[u8]) -> Vec<u8> {
+    let reply = parse::icmp_reply_message(message);
+    let mut f = wire::icmp_echo_frame(us, to, &IcmpEchoRepr { request: false, ident: 0, seq_no: 0, data: vec![] });
+    f.truncate(wire::ETH_HEADER_LEN + wire::IPV4_HEADER_LEN);
+    f.extend_from_slice(&reply);
+    let total = (wire::IPV4_HEADER_LEN + reply.len()) as u16;
+    let mut ip = wire::Ipv4Packet::new_unchecked(&mut f[wire::ETH_HEADER_LEN..]);
+    ip.set_total_len(total);
+    ip.fill_checksum();
+    f
 }
 
 /// PLAN.md rule 7: the ACK value (holdback: min(rcv_nxt, rel)) and the right
