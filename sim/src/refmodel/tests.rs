@@ -303,3 +303,40 @@ fn parser_drop_reasons_in_plan_order() {
     // Padding beyond the total length is ignored.
     assert_eq!(c(&corrupt::pad(good, 6, 0xee)), None);
 }
+
+#[test]
+fn model_survives_fuzzed_frames_releases_and_time() {
+    use crate::wire::fuzz::FrameFuzzer;
+    let mut m = model(false);
+    let id = open(&mut m);
+    let s1 = IRS.wrapping_add(1);
+    let templates = vec![
+        from_peer(s1, ISS + 1, TcpFlags::ACK | TcpFlags::PSH, &[3; 200]),
+        from_peer(IRS, 0, TcpFlags::SYN, &[]),
+        arp_request(PEER, CORE.ip),
+        icmp_echo_frame(PEER, CORE, &IcmpEchoRepr { request: true, ident: 1, seq_no: 2, data: vec![9; 30] }),
+    ];
+    let mut fuzz = FrameFuzzer::new(0x5eed, templates);
+    for n in 0..20_000u32 {
+        let (_, f) = fuzz.next_frame();
+        let step = m.on_frame(n, &f);
+        for out in &step.frames {
+            // Replies are well-formed (ICMP replies to corrupt requests keep the
+            // request's wrong checksum, so only their IPv4 header is checked).
+            if out[12..14] == [0x08, 0x00] {
+                let ip = wire::Ipv4Packet::new_checked(&out[14..]).expect("reply has a valid IPv4 header");
+                assert!(ip.verify_checksum());
+            } else {
+                assert!(Frame::parse(out).is_ok(), "ARP reply parses");
+            }
+        }
+        if n % 97 == 0 {
+            m.on_release(n, (n as usize) % 64, fuzz.rng.next_u64() as u32);
+        }
+        if n % 1000 == 0 {
+            m.on_time(n.wrapping_mul(1024));
+        }
+    }
+    assert_eq!(m.stat(Stat::RxFrames), 20_002, "the handshake's two frames and the fuzzed ones");
+    let _ = m.tcb(id);
+}
