@@ -374,8 +374,9 @@ impl RefModel {
 
     /// ESTABLISHED, CLOSE-WAIT, LAST-ACK (RFC 9293 §3.10.7.4, steps as PLAN.md
     /// numbers them). Where PLAN.md is silent the RTL's choices are mirrored: a
-    /// segment without ACK is DropUnsupported; an ACK beyond snd_max is answered
-    /// by an ACK and dropped (DropOutOfWindow).
+    /// segment without ACK is DropUnsupported; an ACK outside [snd_una, snd_max]
+    /// (beyond what we sent, or older than snd_una — RFC 5961 §5.2 with no
+    /// data sent) is answered by an ACK and dropped (DropOutOfWindow).
     fn synchronized(&mut self, id: usize, seg: &RxSegment) {
         let ring = self.cfg.ring_bytes;
         let t = &self.tcbs[id];
@@ -410,7 +411,7 @@ impl RefModel {
             return;
         }
         if seg.ack.diff(t.snd_una) as u32 > t.snd_max.diff(t.snd_una) as u32 {
-            // RFC 9293: an ACK of something never sent is answered and dropped.
+            // RFC 5961 §5.2: an unacceptable ACK value is answered and dropped.
             self.count(Stat::DropOutOfWindow);
             self.send_ack(id);
             self.writeback(id);
