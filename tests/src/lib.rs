@@ -1,1 +1,166 @@
-//! placeholder
+//! Shared helpers of the end-to-end tests: checks for root and tools (a
+//! missing one FAILS the test with the install command, never skips), the
+//! built `holdback` binary, a `lab up` guard that always runs `lab down`.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub use holdback_daemon::lab_up::LabUpInfo;
+
+/// Panics unless we run as root (namespaces, TAP and bridge need it).
+pub fn require_root() {
+    if let Err(e) = holdback_daemon::netns::require_root() {
+        panic!("this test builds a network lab: {e}");
+    }
+}
+
+/// Panics with the install command unless `tool` runs (`tool --version` or `-V`).
+pub fn require_tool(tool: &str, debian_package: &str) {
+    let ok = ["--version", "-V"].iter().any(|flag| {
+        Command::new(tool).arg(flag).output().map(|o| o.status.success()).unwrap_or(false)
+    });
+    if !ok {
+        panic!("this test needs `{tool}`; install it with: apt-get install -y {debian_package}");
+    }
+}
+
+/// Root plus the tools every lab test uses.
+pub fn require_lab_prerequisites() {
+    require_root();
+    require_tool("ip", "iproute2");
+    if !Path::new("/dev/net/tun").exists() {
+        panic!("/dev/net/tun is missing: create it with `mkdir -p /dev/net && mknod /dev/net/tun c 10 200`");
+    }
+}
+
+/// The target directory and profile this test binary was built into:
+/// `<target>/<profile>/deps/<test>-<hash>`.
+fn target_and_profile() -> (PathBuf, String) {
+    let exe = std::env::current_exe().expect("path of the running test binary");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("test binary lives in <target>/<profile>/deps");
+    let target = profile_dir.parent().expect("<target> above <profile>").to_path_buf();
+    let profile = profile_dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "debug".into());
+    (target, profile)
+}
+
+/// Path of the `holdback` binary, built (once per test process) with the
+/// same cargo, target directory and profile as this test, so it is never a
+/// stale copy. `cargo build` is a no-op when it is up to date.
+pub fn holdback_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let (target, profile) = target_and_profile();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace");
+        let mut cmd = Command::new(&cargo);
+        cmd.current_dir(workspace)
+            .args(["build", "-p", "holdback-daemon", "--bin", "holdback", "--message-format=json-render-diagnostics"])
+            .env("CARGO_TARGET_DIR", &target);
+        match profile.as_str() {
+            "debug" => {}
+            "release" => {
+                cmd.arg("--release");
+            }
+            other => {
+                cmd.args(["--profile", other]);
+            }
+        }
+        let out = cmd.output().unwrap_or_else(|e| panic!("running {cargo:?} to build the holdback binary: {e}"));
+        if !out.status.success() {
+            panic!("building the holdback binary failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let exe = stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "holdback")
+            .find_map(|v| v["executable"].as_str().map(PathBuf::from))
+            .unwrap_or_else(|| panic!("cargo built no `holdback` executable; its output:\n{stdout}"));
+        assert!(exe.exists(), "{} was reported built but does not exist", exe.display());
+        exe
+    })
+}
+
+/// Runs `holdback <args>` and returns its output (whatever the exit status).
+pub fn holdback(args: &[&str]) -> Output {
+    Command::new(holdback_bin())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running holdback {}: {e}", args.join(" ")))
+}
+
+/// Runs `holdback <args>` and panics with its stderr unless it succeeds.
+pub fn holdback_ok(args: &[&str]) -> String {
+    let out = holdback(args);
+    if !out.status.success() {
+        panic!(
+            "holdback {} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A lab started with `holdback lab up`; `Drop` runs `holdback lab down`
+/// (also when the test panics).
+pub struct LabUp {
+    pub info: LabUpInfo,
+}
+
+impl LabUp {
+    /// `holdback lab up --name <unique> --json [--holdback off]`.
+    pub fn start(tag: &str, holdback: bool) -> LabUp {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!("t{}-{}-{tag}", std::process::id() % 100_000, N.fetch_add(1, Ordering::Relaxed));
+        let name: String = name.chars().take(24).collect();
+        let out = holdback_ok(&["lab", "up", "--name", &name, "--json", "--holdback", if holdback { "on" } else { "off" }]);
+        let info: LabUpInfo =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("`lab up --json` printed no lab description ({e}):\n{out}"));
+        LabUp { info }
+    }
+
+    pub fn socket(&self) -> &str {
+        self.info.socket.to_str().expect("socket path is UTF-8")
+    }
+
+    /// `holdback conns --json` of this lab.
+    pub fn conns_json(&self) -> serde_json::Value {
+        let out = holdback_ok(&["conns", "--json", "--socket", self.socket()]);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("`holdback conns --json` is not JSON ({e}):\n{out}"))
+    }
+
+    /// The row of `holdback conns --json` for the client port `port`.
+    pub fn conn_row(&self, port: u16) -> Option<serde_json::Value> {
+        let v = self.conns_json();
+        v["conns"].as_array()?.iter().find(|r| r["remote_port"] == port).cloned()
+    }
+}
+
+impl Drop for LabUp {
+    fn drop(&mut self) {
+        let out = holdback(&["lab", "down", "--name", &self.info.name]);
+        if !out.status.success() {
+            eprintln!("holdback lab down --name {} failed: {}", self.info.name, String::from_utf8_lossy(&out.stderr));
+        }
+    }
+}
+
+/// Polls `f` every 20 ms until it returns `Some`, or panics after `timeout`
+/// with `what` and the last value seen by `describe`.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -1,0 +1,141 @@
+//! Acceptance b: holdback is real as the peer sees it. With the sink's
+//! release paused, the client's `tcpi_bytes_acked` (TCP_INFO) stays at the
+//! released point while `holdback conns --json` shows the card's rcv_nxt
+//! ahead of it; after resuming the transfer completes. With holdback off the
+//! ACK follows rcv_nxt even while the release is paused.
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddrV4, TcpStream};
+use std::time::Duration;
+
+use holdback_daemon::clients::tcp_info;
+use holdback_daemon::netns::run_in_netns;
+use holdback_tests::{holdback_ok, require_lab_prerequisites, wait_for, LabUp};
+
+/// Bytes sent while the sink releases normally.
+const BEFORE_PAUSE: usize = 3000;
+/// Bytes sent while the release is paused (less than the 8 KiB ring, so the
+/// window never closes).
+const DURING_PAUSE: usize = 5000;
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+fn payload(len: usize, salt: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(salt)).collect()
+}
+
+/// The card's view of the connection, from `holdback conns --json`.
+struct Row {
+    state: String,
+    holdback: bool,
+    /// Stream bytes received (rcv_nxt − irs − 1).
+    received: u64,
+    /// Released point as a stream offset (R − irs − 1).
+    released: u64,
+    /// ACK the core sends now, as a stream offset.
+    ack: u64,
+}
+
+fn row(lab: &LabUp, port: u16) -> Option<Row> {
+    let r = lab.conn_row(port)?;
+    let num = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("conns row lacks `{k}`: {r}"));
+    let (rcv_nxt, received) = (num("rcv_nxt") as u32, num("received") as u32);
+    let irs1 = rcv_nxt.wrapping_sub(received); // irs + 1
+    Some(Row {
+        state: r["state"].as_str().unwrap_or("?").to_string(),
+        holdback: r["holdback"].as_bool().unwrap_or_else(|| panic!("conns row lacks `holdback`: {r}")),
+        received: received as u64,
+        released: (num("released") as u32).wrapping_sub(irs1) as u64,
+        ack: (num("ack") as u32).wrapping_sub(irs1) as u64,
+    })
+}
+
+fn acked(s: &TcpStream) -> u64 {
+    tcp_info(s).expect("TCP_INFO").bytes_acked
+}
+
+fn scenario(holdback_on: bool) {
+    require_lab_prerequisites();
+    let lab = LabUp::start(if holdback_on { "hb-on" } else { "hb-off" }, holdback_on);
+    let target = SocketAddrV4::new(lab.info.card_ip, lab.info.card_port);
+    let mut s = run_in_netns(&lab.info.client_ns, move || TcpStream::connect_timeout(&target.into(), TIMEOUT))
+        .expect("enter client namespace")
+        .expect("connect to the card");
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let port = s.local_addr().unwrap().port();
+
+    // Phase 1: release running. Linux counts its SYN in bytes_acked.
+    let first = payload(BEFORE_PAUSE, 1);
+    s.write_all(&first).unwrap();
+    wait_for(TIMEOUT, "the first bytes to be ACKed", || (acked(&s) == BEFORE_PAUSE as u64 + 1).then_some(()));
+    let r = row(&lab, port).expect("connection listed by holdback conns");
+    assert_eq!(r.holdback, holdback_on);
+    assert_eq!((r.received, r.released), (BEFORE_PAUSE as u64, BEFORE_PAUSE as u64));
+
+    // Phase 2: release paused, more bytes.
+    holdback_ok(&["release", "pause", "--socket", lab.socket()]);
+    let second = payload(DURING_PAUSE, 2);
+    s.write_all(&second).unwrap();
+    let total = (BEFORE_PAUSE + DURING_PAUSE) as u64;
+    let r = wait_for(TIMEOUT, "the card to receive the bytes sent while paused", || {
+        row(&lab, port).filter(|r| r.received == total)
+    });
+    assert_eq!(r.released, BEFORE_PAUSE as u64, "nothing released while paused");
+    if holdback_on {
+        // Give the card every chance to (wrongly) ACK: Linux would retransmit
+        // unacknowledged data after its RTO (≥ 200 ms), and we watch across it.
+        std::thread::sleep(Duration::from_millis(600));
+        let a = acked(&s);
+        let r = row(&lab, port).unwrap();
+        assert_eq!(a, BEFORE_PAUSE as u64 + 1, "peer's bytes_acked must stay at the released point");
+        assert_eq!(r.ack, r.released, "the core's ACK is the released point");
+        assert!(r.received > r.released, "rcv_nxt ({}) ahead of the released point ({})", r.received, r.released);
+        let info = tcp_info(&s).unwrap();
+        assert!(info.unacked > 0, "Linux still holds unacknowledged segments: {info:?}");
+        eprintln!(
+            "holdback on, paused: tcpi_bytes_acked {a} (released {} + SYN), card rcv_nxt at {} ({} bytes held back)",
+            r.released,
+            r.received,
+            r.received - r.released
+        );
+    } else {
+        let a = wait_for(TIMEOUT, "the ACK to follow rcv_nxt", || {
+            let a = acked(&s);
+            (a == total + 1).then_some(a)
+        });
+        let r = row(&lab, port).unwrap();
+        assert_eq!(r.ack, r.received, "with holdback off the core ACKs rcv_nxt");
+        assert_eq!(r.released, BEFORE_PAUSE as u64);
+        eprintln!("holdback off, paused: tcpi_bytes_acked {a} follows rcv_nxt ({}) past released ({})", r.received, r.released);
+    }
+    assert_eq!(r.state, "ESTABLISHED");
+
+    // Phase 3: resume; the transfer completes and the card closes after the sink
+    // committed the FIN.
+    holdback_ok(&["release", "resume", "--socket", lab.socket()]);
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).expect("the card's FIN arrives after resume");
+    assert!(rest.is_empty(), "the card sends no payload");
+    wait_for(TIMEOUT, "our FIN to be ACKed", || (acked(&s) == total + 2).then_some(()));
+
+    // The sink file holds exactly what was sent.
+    let file = std::fs::read_dir(&lab.info.sink_dir)
+        .expect("sink directory")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains(&format!("-{port}-"))))
+        .expect("a sink file for our connection");
+    let got = std::fs::read(&file).unwrap();
+    let mut want = first;
+    want.extend_from_slice(&second);
+    assert!(got == want, "sink file {} differs ({} bytes, expected {})", file.display(), got.len(), want.len());
+}
+
+#[test]
+fn held_back_ack_stays_at_the_released_point_until_resumed() {
+    scenario(true);
+}
+
+#[test]
+fn without_holdback_the_ack_follows_rcv_nxt() {
+    scenario(false);
+}
