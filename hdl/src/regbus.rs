@@ -17,6 +17,7 @@ use rust_hdl::prelude::*;
 pub enum RegBusState {
     Idle,
     HopWait,
+    RingAddr,
     RingWait,
     ChlogWait,
     ChlogRead,
@@ -432,7 +433,7 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
                         self.state.d.next = RegBusState::HopWait;
                     } else if (self.reg_addr.val() >= self.a_ring.val()) & (self.ring_off.val() < self.ring_span.val()) {
                         self.ring_addr_r.d.next = self.ring_off.val().get_bits::<RING_WORD_BITS>(2);
-                        self.state.d.next = RegBusState::RingWait;
+                        self.state.d.next = RegBusState::RingAddr;
                     } else if self.reg_re.val() & (self.reg_addr.val() == self.a_chlog.val()) {
                         self.state.d.next = RegBusState::ChlogWait;
                     } else if self.reg_we.val() {
@@ -477,8 +478,12 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
                     self.state.d.next = RegBusState::Ack;
                 }
             }
+            RegBusState::RingAddr => {
+                // ring_raddr (registered at decode) is presented; the ring RAM latches it.
+                self.state.d.next = RegBusState::RingWait;
+            }
             RegBusState::RingWait => {
-                // ring_raddr was registered last cycle; the ring RAM answers this cycle.
+                // The registered-read RAM answers one cycle after it latched the address.
                 self.rdata.d.next = self.ring_rdata.val();
                 self.state.d.next = RegBusState::Ack;
             }

@@ -98,7 +98,7 @@ pub struct TcbEngine<const CONN_BITS: usize> {
     pub rw_done: Signal<In, Bit>,
     pub rw_fb_off: Signal<Out, Bits<11>>,
     pub rw_len: Signal<Out, Bits<11>>,
-    pub rw_conn: Signal<Out, Bits<16>>,
+    pub rw_conn: Signal<Out, Bits<CONN_BITS>>,
     pub rw_ring_off: Signal<Out, Bits<16>>,
     /// Frame-buffer read port goes to the ring writer (else to the TX builder).
     pub fb_sel_ring: Signal<Out, Bit>,
@@ -711,7 +711,7 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
         self.skip.next = self.w_rcv_nxt.q.val().get_bits::<11>(0) - self.d_seq.val().get_bits::<11>(0);
         self.rw_fb_off.next = self.d_payload_off.val() + self.skip.val();
         self.rw_len.next = self.take.q.val();
-        self.rw_conn.next = bit_cast::<16, CONN_BITS>(self.cur_id.q.val());
+        self.rw_conn.next = self.cur_id.q.val();
         self.rw_ring_off.next = self.ring_pos.val();
         self.fb_sel_ring.next = false;
         self.hop_done.next = false;
