@@ -7,7 +7,12 @@
 //!   back-to-back stream of 60-byte and 1514-byte frames on s_axis.
 use std::time::Instant;
 
-use holdback_sim::{core_sim::CoreSim, model::Model, SimError};
+use holdback_sim::{
+    card::{Card, CardConfig},
+    core_sim::CoreSim,
+    model::Model,
+    SimError,
+};
 
 fn rate(cycles: u64, secs: f64) -> String {
     format!("{:.2} M cycles/s", cycles as f64 / secs / 1e6)
@@ -103,5 +108,31 @@ fn main() -> Result<(), SimError> {
         );
         core.run_until_idle(1_000_000)?;
     }
+    drop(core);
+
+    // The threaded card (no TAP): what a host register access costs.
+    let card = Card::start(CardConfig::default())?;
+    let regs = card.regs();
+    let n = 2000;
+    let t = Instant::now();
+    for _ in 0..n {
+        regs.read32(holdback_regmap::ID_MAGIC.offset)?;
+    }
+    let single = t.elapsed().as_secs_f64() / n as f64;
+    let mut block = vec![0u32; 256];
+    let t = Instant::now();
+    for _ in 0..20 {
+        regs.read_block(holdback_regmap::ID_MAGIC.offset, &mut block)?;
+    }
+    let per_word = t.elapsed().as_secs_f64() / (20.0 * 256.0);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let report = card.shutdown()?;
+    println!("card RegPort read32 round trip          {:.1} us", single * 1e6);
+    println!("card RegPort read_block(256)            {:.2} us per word", per_word * 1e6);
+    println!(
+        "card idle: {:.0}% of wall time asleep in poll(), {:.2} M cycles/s while awake",
+        100.0 * report.idle_wall.as_secs_f64() / report.wall.as_secs_f64(),
+        report.cycles_per_busy_second() / 1e6
+    );
     Ok(())
 }
