@@ -48,6 +48,11 @@ pub struct LoadArgs {
     /// nothing. Problems a real run would stop at are listed, not fatal.
     #[arg(long)]
     pub dry_run: bool,
+    /// Do not program the FPGA (it was loaded another way, e.g. with Vivado's
+    /// hardware manager using the script `--dry-run` prints); do the rest of
+    /// the dance: unbind, remove, rescan, bind to vfio-pci, check.
+    #[arg(long)]
+    pub no_program: bool,
     /// Root of sysfs (tests point it at a scratch tree).
     #[arg(long, value_name = "DIR", default_value = "/sys", hide = true)]
     pub sysfs_root: PathBuf,
@@ -287,15 +292,18 @@ impl fmt::Display for Step {
 impl Plan {
     /// The plan as printed by `--dry-run`: numbered steps with commands.
     pub fn render(&self) -> String {
-        let card = match &self.card {
-            CardAt::Known(a) => a.to_string(),
-            CardAt::AfterRescan => format!(
-                "<found by ID {:04x}:{:04x} after the rescan>",
-                self.board.vendor_id, self.board.device_id
+        let (card, card_note) = match &self.card {
+            CardAt::Known(a) => (a.to_string(), a.to_string()),
+            CardAt::AfterRescan => (
+                "$BDF".to_string(),
+                format!(
+                    "$BDF = the {:04x}:{:04x} device found after the rescan (not enumerated now)",
+                    self.board.vendor_id, self.board.device_id
+                ),
             ),
         };
         let mut out = format!(
-            "holdback load plan: board {} ({}), bitstream {}, card {card}\n",
+            "holdback load plan: board {} ({}), bitstream {}, card {card_note}\n",
             self.board.name,
             self.board.part,
             self.bitstream.display()
@@ -304,13 +312,14 @@ impl Plan {
             let text = step.to_string().replace("<BDF>", card.as_str());
             out.push_str(&format!("  {:>2}. {text}\n", i + 1));
         }
-        let program_step = self
-            .steps
-            .iter()
-            .position(|s| matches!(&s.action, Action::Run { program, .. } if program == PROGRAMMER))
-            .map_or(0, |i| i + 1);
+        let program_step =
+            self.steps.iter().position(|s| matches!(&s.action, Action::Run { program, .. } if program == PROGRAMMER));
+        let alternative = match program_step {
+            Some(i) => format!("vendor alternative to step {}", i + 1),
+            None => "FPGA programming skipped (--no-program); program it first, e.g.".to_string(),
+        };
         out.push_str(&format!(
-            "  vendor alternative to step {program_step}: Vivado's hardware manager (hw_server), with this program.tcl:\n      $ vivado -mode batch -source program.tcl\n"
+            "  {alternative}: Vivado's hardware manager (hw_server), with this program.tcl, then `holdback load --no-program`:\n      $ vivado -mode batch -source program.tcl\n"
         ));
         for line in vivado_program_tcl(self.board, &self.bitstream).lines() {
             out.push_str(&format!("        {line}\n"));
@@ -341,7 +350,9 @@ pub fn find_cards(sysfs: &Path, vendor: u16, device: u16) -> Vec<PciAddr> {
     let Ok(entries) = std::fs::read_dir(sysfs.join("bus/pci/devices")) else { return Vec::new() };
     let mut found: Vec<PciAddr> = entries
         .filter_map(|e| e.ok())
-        .filter(|e| read_id(&e.path().join("vendor")) == Some(vendor) && read_id(&e.path().join("device")) == Some(device))
+        .filter(|e| {
+            read_id(&e.path().join("vendor")) == Some(vendor) && read_id(&e.path().join("device")) == Some(device)
+        })
         .filter_map(|e| PciAddr::parse(&e.file_name().to_string_lossy()).ok())
         .collect();
     found.sort_by(|a, b| a.0.cmp(&b.0));
@@ -373,14 +384,16 @@ pub fn plan(args: &LoadArgs) -> Result<Plan, LoadError> {
 
     match std::fs::metadata(&args.bitstream) {
         Ok(m) if m.is_file() && m.len() > 0 => {}
-        Ok(m) if m.is_file() => problem(LoadError::Bitstream { path: args.bitstream.clone(), why: "file is empty".into() })?,
+        Ok(m) if m.is_file() => {
+            problem(LoadError::Bitstream { path: args.bitstream.clone(), why: "file is empty".into() })?
+        }
         Ok(_) => problem(LoadError::Bitstream { path: args.bitstream.clone(), why: "not a regular file".into() })?,
         Err(e) => problem(LoadError::Bitstream { path: args.bitstream.clone(), why: e.to_string() })?,
     }
-    if !tool_on_path(PROGRAMMER) {
+    if !args.no_program && !tool_on_path(PROGRAMMER) {
         problem(LoadError::ToolMissing {
             program: PROGRAMMER.into(),
-            remedy: "`apt-get install openfpgaloader`, or program with Vivado (`vivado -mode batch -source program.tcl`, see the board README) and rerun without the FPGA step".into(),
+            remedy: "`apt-get install openfpgaloader`; or program with Vivado (`vivado -mode batch -source program.tcl`, the script `--dry-run` prints) and run `holdback load --no-program` for the rest".into(),
         })?;
     }
 
@@ -439,12 +452,14 @@ pub fn plan(args: &LoadArgs) -> Result<Plan, LoadError> {
             action: Action::SysfsWrite { path: dir.join("remove"), value: "1".into(), only_if: None },
         });
     }
-    let mut programmer_args: Vec<String> = board.programmer_args.iter().map(|s| s.to_string()).collect();
-    programmer_args.push(args.bitstream.display().to_string());
-    steps.push(Step {
-        what: format!("program the FPGA ({}) over JTAG, volatile (SRAM)", board.part),
-        action: Action::Run { program: PROGRAMMER.into(), args: programmer_args, only_if_missing: None },
-    });
+    if !args.no_program {
+        let mut programmer_args: Vec<String> = board.programmer_args.iter().map(|s| s.to_string()).collect();
+        programmer_args.push(args.bitstream.display().to_string());
+        steps.push(Step {
+            what: format!("program the FPGA ({}) over JTAG, volatile (SRAM)", board.part),
+            action: Action::Run { program: PROGRAMMER.into(), args: programmer_args, only_if_missing: None },
+        });
+    }
     steps.push(Step {
         what: "let the new PCIe endpoint train its link".into(),
         action: Action::Sleep(board.link_settle),
@@ -479,7 +494,10 @@ pub fn plan(args: &LoadArgs) -> Result<Plan, LoadError> {
         what: "ask the kernel to probe the card again (binds vfio-pci)".into(),
         action: Action::SysfsWrite { path: sysfs.join("bus/pci/drivers_probe"), value: "<BDF>".into(), only_if: None },
     });
-    steps.push(Step { what: "confirm the card is bound to vfio-pci".into(), action: Action::ExpectVfio { device_dir: bdf_dir } });
+    steps.push(Step {
+        what: "confirm the card is bound to vfio-pci".into(),
+        action: Action::ExpectVfio { device_dir: bdf_dir },
+    });
     steps.push(Step { what: "check the card's ID block through VFIO".into(), action: Action::CheckIdBlock });
 
     Ok(Plan { board, bitstream: args.bitstream.clone(), card, present, steps, problems })
@@ -592,12 +610,19 @@ fn execute(plan: &Plan, sysfs: &Path) -> Result<Loaded, LoadError> {
 
 fn sysfs_write(path: &Path, value: &str) -> Result<(), LoadError> {
     tracing::debug!(path = %path.display(), value, "sysfs write");
-    std::fs::write(path, value).map_err(|source| LoadError::SysfsWrite { path: path.to_path_buf(), value: value.to_string(), source })
+    std::fs::write(path, value).map_err(|source| LoadError::SysfsWrite {
+        path: path.to_path_buf(),
+        value: value.to_string(),
+        source,
+    })
 }
 
 fn run_command(program: &str, args: &[String]) -> Result<(), LoadError> {
     let command = format!("{program} {}", args.join(" "));
-    let out = Command::new(program).args(args).output().map_err(|source| LoadError::Spawn { command: command.clone(), source })?;
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|source| LoadError::Spawn { command: command.clone(), source })?;
     if out.status.success() {
         Ok(())
     } else {
@@ -628,7 +653,11 @@ fn wait_for_card(
             Some(a) => found.iter().find(|f| *f == a).cloned(),
             None if found.len() == 1 => Some(found[0].clone()),
             None if found.len() > 1 => {
-                return Err(LoadError::AmbiguousCard { vendor, device, found: found.iter().map(|a| a.to_string()).collect() })
+                return Err(LoadError::AmbiguousCard {
+                    vendor,
+                    device,
+                    found: found.iter().map(|a| a.to_string()).collect(),
+                })
             }
             None => None,
         };
@@ -639,7 +668,13 @@ fn wait_for_card(
             let remedy = "check the FPGA's DONE LED and the programmer output; some hosts need a secondary-bus reset of the upstream bridge (`setpci` on its BRIDGE_CONTROL) or a warm reboot before a reprogrammed endpoint enumerates; the bitstream's PCI IDs must match the board table".to_string();
             return match expected {
                 Some(a) => Err(LoadError::NotEnumerated { pci: a.to_string(), timeout, remedy }),
-                None => Err(LoadError::CardNotFound { board: board.name, vendor, device, sysfs: sysfs.to_path_buf(), remedy }),
+                None => Err(LoadError::CardNotFound {
+                    board: board.name,
+                    vendor,
+                    device,
+                    sysfs: sysfs.to_path_buf(),
+                    remedy,
+                }),
             };
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -763,6 +798,7 @@ mod tests {
             board: "kcu105".into(),
             pci: pci.map(str::to_string),
             dry_run,
+            no_program: false,
             sysfs_root: sysfs.to_path_buf(),
         }
     }
@@ -871,7 +907,8 @@ mod tests {
         assert!(!p.present);
         assert!(!p.steps.iter().any(|s| s.what.starts_with("unbind") || s.what.starts_with("remove")));
         let text = p.render();
-        assert!(text.contains("<found by ID 10ee:4842 after the rescan>"), "{text}");
+        assert!(text.contains("$BDF = the 10ee:4842 device found after the rescan"), "{text}");
+        assert!(text.contains("/bus/pci/devices/$BDF/driver_override"), "{text}");
         let _ = std::fs::remove_file(bit);
     }
 
@@ -883,6 +920,21 @@ mod tests {
         assert!(!p.present);
         assert_eq!(p.card, CardAt::Known(PciAddr::parse("65:00.0").unwrap()));
         assert!(p.render().contains("drivers_probe"));
+        let _ = std::fs::remove_file(bit);
+    }
+
+    #[test]
+    fn no_program_skips_the_programmer_and_its_check() {
+        let fs = FakeSysfs::new("noprog");
+        fs.add_device("0000:03:00.0", 0x10ee, 0x4842, Some("vfio-pci"));
+        let bit = bitstream("noprog");
+        let mut a = args(&bit, &fs.root, None, true);
+        a.no_program = true;
+        let p = plan(&a).unwrap();
+        assert!(!p.steps.iter().any(|s| matches!(&s.action, Action::Run { program, .. } if program == PROGRAMMER)));
+        assert!(p.problems.iter().all(|pr| !pr.contains(PROGRAMMER)), "{:?}", p.problems);
+        let text = p.render();
+        assert!(text.contains("skipped (--no-program)") && text.contains("drivers_probe"), "{text}");
         let _ = std::fs::remove_file(bit);
     }
 
