@@ -98,6 +98,44 @@ fn kernel_frames_reach_the_card_through_the_tap() {
 }
 
 #[test]
+fn configured_card_answers_arp_and_ping_through_the_tap() {
+    require_root_and_ip();
+    let ns = Netns::new();
+    let card = Card::start(CardConfig {
+        tap: Some(TapSpec { name: "hbtap1".into(), netns: Some(ns.0.clone()) }),
+        pcap: None,
+        vcd: None,
+    })
+    .unwrap_or_else(|e| panic!("Card::start: {e}"));
+    let regs = card.regs();
+    // 02:00:00:00:00:02 at 198.18.0.2.
+    regs.write32(holdback_regmap::MAC_HI.offset, 0x0200).expect("MAC_HI");
+    regs.write32(holdback_regmap::MAC_LO.offset, 0x0000_0002).expect("MAC_LO");
+    regs.write32(holdback_regmap::IPV4_ADDR.offset, 0xC612_0002).expect("IPV4_ADDR");
+    regs.write32(holdback_regmap::CTRL.offset, holdback_regmap::CTRL_ENABLE).expect("CTRL");
+    let _ = Command::new("ip")
+        .args(["netns", "exec", &ns.0, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])
+        .status();
+    ip(&["-n", &ns.0, "addr", "add", "198.18.0.1/24", "dev", "hbtap1"]);
+    ip(&["-n", &ns.0, "link", "set", "hbtap1", "up"]);
+    let ping = Command::new("ip")
+        .args(["netns", "exec", &ns.0, "ping", "-c", "3", "-i", "0.2", "-W", "2", "198.18.0.2"])
+        .output()
+        .expect("running ping");
+    let neigh = Command::new("ip").args(["-n", &ns.0, "neigh", "show", "198.18.0.2"]).output().expect("ip neigh");
+    let report = card.shutdown().unwrap_or_else(|e| panic!("shutdown: {e}"));
+    let ping_out = String::from_utf8_lossy(&ping.stdout);
+    eprintln!("{ping_out}{report:?}");
+    assert!(
+        String::from_utf8_lossy(&neigh.stdout).contains("02:00:00:00:00:02"),
+        "no ARP entry for the card: {}; report {report:?}",
+        String::from_utf8_lossy(&neigh.stdout)
+    );
+    assert!(ping.status.success(), "ping through the card failed:\n{ping_out}\nreport {report:?}");
+    assert!(report.frames_out >= 4, "ARP reply + 3 echo replies expected: {report:?}");
+}
+
+#[test]
 fn register_port_is_shared_across_threads_and_reports_a_stopped_card() {
     let card = Card::start(CardConfig::default()).unwrap_or_else(|e| panic!("Card::start: {e}"));
     let regs = card.regs();
