@@ -20,6 +20,8 @@ pub mod seq;
 pub mod sim_bar;
 pub mod stats;
 pub mod tcb;
+#[cfg(feature = "vfio")]
+pub mod vfio;
 
 pub use bar::{Bar, BarError, MemBar, BAR_SIZE};
 pub use card::{CardError, CardHandle, CardInfo, CardSettings, CardStatus, Ctrl, OpenError, SettingsError};
