@@ -48,6 +48,12 @@ pub struct HoldbackCore {
     engine: TcbEngine<CONN_BITS>,
     regs: RegBus<CONN_BITS, NCONN, RING_WORD_BITS>,
     tx_frame_done: Signal<Local, Bit>,
+    rx_frame_in: Signal<Local, Bit>,
+    rx_frame_out: Signal<Local, Bit>,
+    /// Frames whose last beat entered the parser but whose descriptor the engine
+    /// has not consumed yet: the parser is still verifying checksums.
+    rx_in_flight: DFF<Bits<8>>,
+    one8: Constant<Bits<8>>,
     m_tx_frames: Constant<Bits<STAT_COUNT>>,
 }
 
@@ -80,6 +86,10 @@ impl HoldbackCore {
             engine: TcbEngine::new(RING_BITS),
             regs: RegBus::new(params, build_id),
             tx_frame_done: Default::default(),
+            rx_frame_in: Default::default(),
+            rx_frame_out: Default::default(),
+            rx_in_flight: Default::default(),
+            one8: Constant::new(Bits::<8>::from(1u64)),
             m_tx_frames: Constant::new(Bits::<STAT_COUNT>::from(1u64 << Stat::TxFrames.index())),
         }
     }
@@ -94,6 +104,7 @@ impl Logic for HoldbackCore {
     #[hdl_gen]
     fn update(&mut self) {
         clock!(self, clock, rx, tx, ring, engine, regs);
+        dff_setup!(self, clock, rx_in_flight);
 
         // MAC receive side -> parser.
         self.rx.s_tdata.next = self.s_tdata.val();
@@ -205,9 +216,20 @@ impl Logic for HoldbackCore {
         // Idle: nothing in flight anywhere, so the simulator may sleep until the next
         // frame, register access or tick. The register block's own state is left out
         // of STATUS.idle to keep the status path free of a combinational loop.
-        self.regs.core_idle.next = self.engine.idle.val() & !self.rx.desc_valid.val() & !self.tx.busy.val() & self.ring.cmd_ready.val();
+        // Every frame, dropped or not, ends as one descriptor the engine pops.
+        self.rx_frame_in.next = self.s_tvalid.val() & self.rx.s_tready.val() & self.s_tlast.val();
+        self.rx_frame_out.next = self.rx.desc_valid.val() & self.engine.d_pop.val();
+        if self.rx_frame_in.val() & !self.rx_frame_out.val() {
+            self.rx_in_flight.d.next = self.rx_in_flight.q.val() + self.one8.val();
+        } else if self.rx_frame_out.val() & !self.rx_frame_in.val() {
+            self.rx_in_flight.d.next = self.rx_in_flight.q.val() - self.one8.val();
+        }
+        self.regs.core_idle.next = self.engine.idle.val()
+            & !self.rx_in_flight.q.val().any()
+            & !self.tx.busy.val()
+            & self.ring.cmd_ready.val();
         self.idle.next = self.engine.idle.val()
-            & !self.rx.desc_valid.val()
+            & !self.rx_in_flight.q.val().any()
             & !self.tx.busy.val()
             & self.ring.cmd_ready.val()
             & self.regs.idle.val();

@@ -249,7 +249,7 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Re
             a_chlog: addr(map::CHLOG_POP.offset),
             a_host_status: addr(map::HOST_STATUS.offset),
             a_stats: addr(map::STATS_BASE),
-            stats_span: addr(4 * Stat::COUNT as u32),
+            stats_span: addr(Stat::COUNT as u32),
             a_release: addr(map::RELEASE_BASE),
             release_span: addr(4 * conns),
             a_tcb: addr(map::TCB_BASE),
