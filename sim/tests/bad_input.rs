@@ -14,7 +14,7 @@ use std::net::Ipv4Addr;
 
 use holdback_regmap::{CoreParams, Stat, TCB_WORDS};
 use holdback_sim::core_sim::CoreSim;
-use holdback_sim::refmodel::lockstep::{test_mac, Lockstep, PeerConn};
+use holdback_sim::refmodel::lockstep::{test_mac, Dut, Lockstep, PeerConn};
 use holdback_sim::refmodel::{tcb::TIMING_FIELDS, Config};
 use holdback_sim::wire::{
     self, arp_request, corrupt, ethertype, fuzz::FrameFuzzer, icmp_echo_frame, ip_protocol, Endpoint, IcmpEchoRepr,
@@ -292,11 +292,11 @@ fn ten_thousand_random_frames_leave_the_core_answering() {
         b.ls.dut.push_frame(&f);
         // Settle in small batches: back-to-back frames, but bounded queues.
         if n % 8 == 7 {
-            b.ls.dut.run_until_idle(1_000_000).unwrap_or_else(|e| panic!("seed {seed}: core stuck after frame {n}: {e}"));
+            b.ls.dut.settle(1_000_000).unwrap_or_else(|e| panic!("seed {seed}: core stuck after frame {n}: {e}"));
             while b.ls.dut.pop_tx_frame().is_some() {}
         }
     }
-    b.ls.dut.run_until_idle(1_000_000).unwrap_or_else(|e| panic!("seed {seed}: core stuck at the end: {e}"));
+    b.ls.dut.settle(1_000_000).unwrap_or_else(|e| panic!("seed {seed}: core stuck at the end: {e}"));
     while b.ls.dut.pop_tx_frame().is_some() {}
     println!("frames by kind: {kinds:?}");
     let stats = b.ls.read_stats().expect("stats");
@@ -307,7 +307,7 @@ fn ten_thousand_random_frames_leave_the_core_answering() {
     // model's view of the fuzzed stray connections is not needed for these.
     let probe = |b: &mut Bench, f: &[u8]| -> Vec<Vec<u8>> {
         b.ls.dut.push_frame(f);
-        b.ls.dut.run_until_idle(1_000_000).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        b.ls.dut.settle(1_000_000).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         std::iter::from_fn(|| b.ls.dut.pop_tx_frame()).collect()
     };
     let arp = probe(&mut b, &arp_request(peer(7), CORE.ip));

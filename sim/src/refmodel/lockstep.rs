@@ -42,8 +42,28 @@ impl Dut for CoreSim {
     fn advance_us(&mut self, us: u32) {
         CoreSim::advance_us(self, us)
     }
+    /// `run_until_idle`, then a grace period: the core's `idle` output has
+    /// been seen high for a few cycles between a frame's last beat and the
+    /// parser's descriptor (reported; `scoring::core_idle_covers_frames_in_flight`
+    /// checks the contract itself), so idle must hold for `GRACE` cycles.
     fn settle(&mut self, max_cycles: u64) -> Result<u64, SimError> {
-        self.run_until_idle(max_cycles)
+        const GRACE: u64 = 64;
+        let mut total = 0;
+        loop {
+            total += self.run_until_idle(max_cycles)?;
+            let mut steady = true;
+            for _ in 0..GRACE {
+                self.cycle();
+                total += 1;
+                steady &= self.is_quiescent();
+            }
+            if steady {
+                return Ok(total);
+            }
+            if total > max_cycles {
+                return Err(SimError::NotIdle { cycles: total });
+            }
+        }
     }
     fn reg_read(&mut self, addr: u32) -> Result<u32, SimError> {
         CoreSim::reg_read(self, addr)
@@ -66,8 +86,8 @@ pub enum LockstepError {
     Stats(String),
     #[error("TCB {id} differs from the model's:\n{diffs}")]
     Tcb { id: usize, diffs: String },
-    #[error("ring of connection {id} differs from the model's at ring bytes {first}..{last}")]
-    Ring { id: usize, first: usize, last: usize },
+    #[error("ring of connection {id} differs from the model's at {count} byte(s) in ring offsets {first}..={last}; first: core {core:#04x} model {model:#04x}")]
+    Ring { id: usize, first: usize, last: usize, count: usize, core: u8, model: u8 },
 }
 
 /// The device and the model, fed in lockstep.
@@ -116,6 +136,11 @@ impl<D: Dut> Lockstep<D> {
 
     pub fn now_us(&self) -> u32 {
         self.now_us
+    }
+
+    /// The last `n` inputs, oldest first (for failure messages).
+    pub fn recent_inputs(&self, n: usize) -> Vec<String> {
+        self.history.iter().rev().take(n).rev().cloned().collect()
     }
 
     /// Change CTRL (holdback for new connections, enable, standby) on both.
@@ -182,8 +207,13 @@ impl<D: Dut> Lockstep<D> {
         match score(&step.frames, &actual) {
             Ok(()) => Ok(actual),
             Err(mismatch) => {
+                // The counters usually say why (a drop reason the model did not expect).
+                let stats = match self.check_stats() {
+                    Ok(()) => "counters agree".to_string(),
+                    Err(e) => e.to_string(),
+                };
                 let recent: Vec<&String> = self.history.iter().rev().take(12).rev().collect();
-                let input = format!("{input}\n  (last inputs: {recent:#?})");
+                let input = format!("{input}\n  (last inputs: {recent:#?})\n  {stats}");
                 Err(LockstepError::Frames { input, mismatch })
             }
         }
@@ -232,6 +262,7 @@ impl<D: Dut> Lockstep<D> {
         let ring = self.model.cfg.ring_bytes as usize;
         let params = regmap::CoreParams { conn_bits: self.model.cfg.conns.trailing_zeros() as usize, ring_bits: ring.trailing_zeros() as usize };
         let mut mismatched: Option<(usize, usize)> = None;
+        let (mut count, mut first_core, mut first_model) = (0, 0u8, 0u8);
         let mut word_cache: Option<(usize, u32)> = None;
         for k in 0..len {
             let b = (from + k) % ring;
@@ -246,12 +277,16 @@ impl<D: Dut> Lockstep<D> {
             };
             let core_byte = (word >> (8 * (b & 3))) as u8;
             if core_byte != self.model.ring(id)[b] {
+                if mismatched.is_none() {
+                    (first_core, first_model) = (core_byte, self.model.ring(id)[b]);
+                }
+                count += 1;
                 mismatched = Some(mismatched.map_or((b, b), |(f, _)| (f, b)));
             }
         }
         match mismatched {
             None => Ok(()),
-            Some((first, last)) => Err(LockstepError::Ring { id, first, last }),
+            Some((first, last)) => Err(LockstepError::Ring { id, first, last, count, core: first_core, model: first_model }),
         }
     }
 }
