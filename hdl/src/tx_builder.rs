@@ -9,12 +9,17 @@
 //!   incrementally from the request's (RFC 1624 eqn. 3), and the rest of the
 //!   request message copied from the frame buffer, realigned by any byte offset.
 //!
-//! Flow: `Idle` accepts a request and latches it; `Sum` adds the 16-bit words
-//! of the IPv4 header and of the TCP pseudo-header + header into two partial
-//! sums (ICMP: the RFC 1624 terms) and addresses the first payload word; `Fold`
-//! folds the carries into the final checksums and primes the payload pipeline;
-//! `Send` loads one beat per cycle into the output register whenever that
-//! register is empty or being taken (`m_tready`).
+//! Flow: a request is accepted when idle or in the cycle that loads the last
+//! beat of the previous frame, so frames go out back to back (a 54-byte ACK
+//! every 7 cycles). `Send` loads one beat per cycle into the output register
+//! whenever that register is empty or being taken (`m_tready`). Beat k can't
+//! load before the (k+1)th cycle of the frame, which leaves room to compute
+//! beside beats 0 and 1: in the first cycle (`in_sum`) the 16-bit words of
+//! the IPv4 header and of the TCP pseudo-header + header are added into
+//! partial sums (ICMP: the RFC 1624 terms) and the first payload word is
+//! addressed; in the second (`in_fold`) the carries are folded into the final
+//! checksums (first needed by beat 3) and the payload pipeline is primed
+//! (first needed by beat 4).
 //!
 //! Header beats are composed in network order (frame byte 8w is bits 63:56,
 //! like the frame buffer) and byte-swapped once into AXI order (byte 0 at
@@ -30,11 +35,7 @@ pub const KIND_ICMP: u64 = 2;
 pub enum TxBuilderState {
     /// Waiting for a request (`req_ready`).
     Idle,
-    /// Partial checksum sums; first payload word addressed.
-    Sum,
-    /// Final checksums; payload pipeline primed.
-    Fold,
-    /// Streaming beats.
+    /// Streaming beats (checksums computed beside the first two).
     Send,
 }
 
@@ -78,6 +79,10 @@ pub struct TxBuilder {
     seven_64: Constant<Bits<7>>,
 
     state: DFF<TxBuilderState>,
+    /// First cycle of a frame: partial sums, first payload word addressed.
+    in_sum: DFF<Bit>,
+    /// Second cycle: checksums folded, payload pipeline primed.
+    in_fold: DFF<Bit>,
     // The latched request.
     is_arp: DFF<Bit>,
     is_icmp: DFF<Bit>,
@@ -93,14 +98,14 @@ pub struct TxBuilder {
     icmp_off: DFF<Bits<11>>,
     icmp_len: DFF<Bits<11>>,
     icmp_csum: DFF<Bits<16>>,
-    // Derived in `Sum`.
+    // Derived in the first cycle of a frame (`in_sum`).
     ip_total_len: DFF<Bits<16>>,
     last_beat: DFF<Bits<8>>,
     last_keep: DFF<Bits<8>>,
     ip_part: DFF<Bits<32>>,
     l4_part_a: DFF<Bits<32>>,
     l4_part_b: DFF<Bits<32>>,
-    // Derived in `Fold`.
+    // Derived in the second (`in_fold`).
     ip_csum: DFF<Bits<16>>,
     l4_csum: DFF<Bits<16>>,
     // Streaming.
@@ -126,6 +131,7 @@ pub struct TxBuilder {
     l4_fold2: Signal<Local, Bits<16>>,
     can_load: Signal<Local, Bit>,
     advance: Signal<Local, Bit>,
+    last_now: Signal<Local, Bit>,
     hdr: Signal<Local, Bits<64>>,
     pair: Signal<Local, Bits<128>>,
     payload: Signal<Local, Bits<64>>,
@@ -170,6 +176,8 @@ impl Default for TxBuilder {
             eleven_41: Constant::new(41_u64.into()),
             seven_64: Constant::new(64_u64.into()),
             state: Default::default(),
+            in_sum: Default::default(),
+            in_fold: Default::default(),
             is_arp: Default::default(),
             is_icmp: Default::default(),
             dst_mac: Default::default(),
@@ -212,6 +220,7 @@ impl Default for TxBuilder {
             l4_fold2: Default::default(),
             can_load: Default::default(),
             advance: Default::default(),
+            last_now: Default::default(),
             hdr: Default::default(),
             pair: Default::default(),
             payload: Default::default(),
@@ -224,13 +233,13 @@ impl Logic for TxBuilder {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, is_arp, is_icmp, dst_mac, dst_ip, src_port, dst_port, seq, ack,
+            self, clock, state, in_sum, in_fold, is_arp, is_icmp, dst_mac, dst_ip, src_port, dst_port, seq, ack,
             flags, window, with_mss, icmp_off, icmp_len, icmp_csum, ip_total_len, last_beat, last_keep,
             ip_part, l4_part_a, l4_part_b, ip_csum, l4_csum, beat, rd_ptr, prev_word, win_off, o_data,
             o_keep, o_valid, o_last
         );
 
-        // ---- Lengths of the latched request (used in `Sum`). ----
+        // ---- Lengths of the latched request (used in the `in_sum` cycle). ----
         // IPv4 total length: TCP 40 (44 with MSS), ICMP 20 + message.
         self.total_len.next = 40_u16.to_bits();
         if self.with_mss.q.val() {
@@ -251,7 +260,7 @@ impl Logic for TxBuilder {
         // Bit offset of that byte in {prev_word, fb_rdata}: 64 - 8 * (byte & 7).
         self.win_lo3.next = self.win_start.val().get_bits::<3>(0);
 
-        // ---- Checksum folding (used in `Fold`). ----
+        // ---- Checksum folding (used in the `in_fold` cycle). ----
         // Two end-around-carry folds: 32 -> 17 -> 16 bits (the second can't carry).
         self.ip_fold1.next = (self.ip_part.q.val() & 0xFFFF_u32.to_bits()) + (self.ip_part.q.val() >> 16);
         self.ip_fold2.next = self.ip_fold1.val().get_bits::<16>(0) + self.ip_fold1.val().get_bits::<16>(16);
@@ -358,133 +367,145 @@ impl Logic for TxBuilder {
             }
         }
 
-        // ---- FSM. ----
-        self.req_ready.next = false;
+        // ---- Accepting: when idle, or in the cycle that loads the last beat. ----
+        self.last_now.next = (self.beat.q.val() == self.last_beat.q.val()) & !self.in_sum.q.val();
+        self.req_ready.next = (self.state.q.val() == TxBuilderState::Idle)
+            | ((self.state.q.val() == TxBuilderState::Send) & self.can_load.val() & self.last_now.val());
+
+        // ---- Send: beat k loads in the (k+1)th cycle at the earliest, so the
+        // checksums (needed from beat 3 on) and the payload pipeline (beat 4)
+        // are computed beside the first beats: `in_sum` is the first cycle of
+        // a frame, `in_fold` the second. ----
         self.fb_raddr.next = self.rd_ptr.q.val();
-        match self.state.q.val() {
-            TxBuilderState::Idle => {
-                self.req_ready.next = true;
-                if self.req_valid.val() {
-                    self.is_arp.d.next = self.req_kind.val() == self.kind_arp.val();
-                    self.is_icmp.d.next = self.req_kind.val() == self.kind_icmp.val();
-                    self.dst_mac.d.next = self.req_dst_mac.val();
-                    self.dst_ip.d.next = self.req_dst_ip.val();
-                    self.src_port.d.next = self.req_src_port.val();
-                    self.dst_port.d.next = self.req_dst_port.val();
-                    self.seq.d.next = self.req_seq.val();
-                    self.ack.d.next = self.req_ack.val();
-                    self.flags.d.next = self.req_flags.val();
-                    self.window.d.next = self.req_window.val();
-                    self.with_mss.d.next = self.req_with_mss.val() & (self.req_kind.val() == self.kind_tcp.val());
-                    self.icmp_off.d.next = self.req_icmp_off.val();
-                    self.icmp_len.d.next = self.req_icmp_len.val();
-                    self.icmp_csum.d.next = self.req_icmp_csum.val();
-                    // Kind 3 is not defined: accepted and dropped.
-                    if !self.req_kind.val().all() {
-                        self.state.d.next = TxBuilderState::Sum;
+        self.in_sum.d.next = false;
+        self.in_fold.d.next = self.in_sum.q.val();
+        if self.in_sum.q.val() {
+                    self.ip_total_len.d.next = self.total_len.val();
+                    self.last_beat.d.next = self.frame_len_m1.val().get_bits::<8>(3);
+                    match self.frame_len_m1.val().get_bits::<3>(0).index() {
+                        0 => self.last_keep.d.next = 0x01_u8.to_bits(),
+                        1 => self.last_keep.d.next = 0x03_u8.to_bits(),
+                        2 => self.last_keep.d.next = 0x07_u8.to_bits(),
+                        3 => self.last_keep.d.next = 0x0F_u8.to_bits(),
+                        4 => self.last_keep.d.next = 0x1F_u8.to_bits(),
+                        5 => self.last_keep.d.next = 0x3F_u8.to_bits(),
+                        6 => self.last_keep.d.next = 0x7F_u8.to_bits(),
+                        _ => self.last_keep.d.next = 0xFF_u8.to_bits(),
                     }
-                }
-            }
-            TxBuilderState::Sum => {
-                self.ip_total_len.d.next = self.total_len.val();
-                self.last_beat.d.next = self.frame_len_m1.val().get_bits::<8>(3);
-                match self.frame_len_m1.val().get_bits::<3>(0).index() {
-                    0 => self.last_keep.d.next = 0x01_u8.to_bits(),
-                    1 => self.last_keep.d.next = 0x03_u8.to_bits(),
-                    2 => self.last_keep.d.next = 0x07_u8.to_bits(),
-                    3 => self.last_keep.d.next = 0x0F_u8.to_bits(),
-                    4 => self.last_keep.d.next = 0x1F_u8.to_bits(),
-                    5 => self.last_keep.d.next = 0x3F_u8.to_bits(),
-                    6 => self.last_keep.d.next = 0x7F_u8.to_bits(),
-                    _ => self.last_keep.d.next = 0xFF_u8.to_bits(),
-                }
-                // IPv4 header: 0x4500 + 0x4000 (DF) + 0x40pp (TTL, protocol)
-                // + total length + source + destination (ID and checksum 0).
-                self.ip_part.d.next = 0xC506_u32.to_bits()
-                    + bit_cast::<32, 16>(self.total_len.val())
-                    + (self.our_ip.val() >> 16)
-                    + (self.our_ip.val() & 0xFFFF_u32.to_bits())
-                    + (self.dst_ip.q.val() >> 16)
-                    + (self.dst_ip.q.val() & 0xFFFF_u32.to_bits());
-                if self.is_icmp.q.val() {
-                    self.ip_part.d.next = 0xC501_u32.to_bits()
+                    // IPv4 header: 0x4500 + 0x4000 (DF) + 0x40pp (TTL, protocol)
+                    // + total length + source + destination (ID and checksum 0).
+                    self.ip_part.d.next = 0xC506_u32.to_bits()
                         + bit_cast::<32, 16>(self.total_len.val())
                         + (self.our_ip.val() >> 16)
                         + (self.our_ip.val() & 0xFFFF_u32.to_bits())
                         + (self.dst_ip.q.val() >> 16)
                         + (self.dst_ip.q.val() & 0xFFFF_u32.to_bits());
-                }
-                // TCP: pseudo-header (addresses, protocol 6, TCP length) and
-                // the header words; constants folded: 6 + 20 + 0x5000 without
-                // the option, 6 + 24 + 0x6000 + 0x0204 with it.
-                self.l4_part_a.d.next = (self.our_ip.val() >> 16)
-                    + (self.our_ip.val() & 0xFFFF_u32.to_bits())
-                    + (self.dst_ip.q.val() >> 16)
-                    + (self.dst_ip.q.val() & 0xFFFF_u32.to_bits())
-                    + bit_cast::<32, 16>(self.src_port.q.val())
-                    + bit_cast::<32, 16>(self.dst_port.q.val())
-                    + bit_cast::<32, 16>(self.window.q.val());
-                self.l4_part_b.d.next = 0x501A_u32.to_bits()
-                    + (self.seq.q.val() >> 16)
-                    + (self.seq.q.val() & 0xFFFF_u32.to_bits())
-                    + (self.ack.q.val() >> 16)
-                    + (self.ack.q.val() & 0xFFFF_u32.to_bits())
-                    + bit_cast::<32, 8>(self.flags.q.val());
-                if self.with_mss.q.val() {
-                    self.l4_part_b.d.next = 0x6222_u32.to_bits()
-                        + bit_cast::<32, 16>(self.our_mss.val())
+                    if self.is_icmp.q.val() {
+                        self.ip_part.d.next = 0xC501_u32.to_bits()
+                            + bit_cast::<32, 16>(self.total_len.val())
+                            + (self.our_ip.val() >> 16)
+                            + (self.our_ip.val() & 0xFFFF_u32.to_bits())
+                            + (self.dst_ip.q.val() >> 16)
+                            + (self.dst_ip.q.val() & 0xFFFF_u32.to_bits());
+                    }
+                    // TCP: pseudo-header (addresses, protocol 6, TCP length) and
+                    // the header words; constants folded: 6 + 20 + 0x5000 without
+                    // the option, 6 + 24 + 0x6000 + 0x0204 with it.
+                    self.l4_part_a.d.next = (self.our_ip.val() >> 16)
+                        + (self.our_ip.val() & 0xFFFF_u32.to_bits())
+                        + (self.dst_ip.q.val() >> 16)
+                        + (self.dst_ip.q.val() & 0xFFFF_u32.to_bits())
+                        + bit_cast::<32, 16>(self.src_port.q.val())
+                        + bit_cast::<32, 16>(self.dst_port.q.val())
+                        + bit_cast::<32, 16>(self.window.q.val());
+                    self.l4_part_b.d.next = 0x501A_u32.to_bits()
                         + (self.seq.q.val() >> 16)
                         + (self.seq.q.val() & 0xFFFF_u32.to_bits())
                         + (self.ack.q.val() >> 16)
                         + (self.ack.q.val() & 0xFFFF_u32.to_bits())
                         + bit_cast::<32, 8>(self.flags.q.val());
-                }
-                if self.is_icmp.q.val() {
-                    // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), m = 0x0800
-                    // (type 8 code 0), m' = 0x0000 (type 0 code 0).
-                    self.l4_part_a.d.next = bit_cast::<32, 16>(self.icmp_csum_inv.val());
-                    self.l4_part_b.d.next = 0xF7FF_u32.to_bits();
-                }
-                // Address the frame-buffer word holding payload window byte 0.
+                    if self.with_mss.q.val() {
+                        self.l4_part_b.d.next = 0x6222_u32.to_bits()
+                            + bit_cast::<32, 16>(self.our_mss.val())
+                            + (self.seq.q.val() >> 16)
+                            + (self.seq.q.val() & 0xFFFF_u32.to_bits())
+                            + (self.ack.q.val() >> 16)
+                            + (self.ack.q.val() & 0xFFFF_u32.to_bits())
+                            + bit_cast::<32, 8>(self.flags.q.val());
+                    }
+                    if self.is_icmp.q.val() {
+                        // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), m = 0x0800
+                        // (type 8 code 0), m' = 0x0000 (type 0 code 0).
+                        self.l4_part_a.d.next = bit_cast::<32, 16>(self.icmp_csum_inv.val());
+                        self.l4_part_b.d.next = 0xF7FF_u32.to_bits();
+                    }
+                    // Address the frame-buffer word holding payload window byte 0.
+                    self.fb_raddr.next = self.win_start.val().get_bits::<8>(3);
+                    self.rd_ptr.d.next = self.win_start.val().get_bits::<8>(3);
+                    self.win_off.d.next = self.seven_64.val() - (bit_cast::<7, 3>(self.win_lo3.val()) << 3);
                 self.fb_raddr.next = self.win_start.val().get_bits::<8>(3);
                 self.rd_ptr.d.next = self.win_start.val().get_bits::<8>(3);
                 self.win_off.d.next = self.seven_64.val() - (bit_cast::<7, 3>(self.win_lo3.val()) << 3);
-                self.beat.d.next = 0_u8.to_bits();
-                self.state.d.next = TxBuilderState::Fold;
+        }
+        if self.in_fold.q.val() {
+            self.ip_csum.d.next = !self.ip_fold2.val();
+            self.l4_csum.d.next = !self.l4_fold2.val();
+            // RFC 1624 eqn. 3 yields 0x0000 when the rest of the echo message
+            // sums to zero, which can be all-zero data (+0, where only 0xffff
+            // verifies) or data summing to 0xffff (-0, where both verify):
+            // 0xffff is right in both cases.
+            if self.is_icmp.q.val() & self.l4_fold2.val().all() {
+                self.l4_csum.d.next = 0xFFFF_u16.to_bits();
             }
-            TxBuilderState::Fold => {
-                self.ip_csum.d.next = !self.ip_fold2.val();
-                self.l4_csum.d.next = !self.l4_fold2.val();
-                // Prime the payload pipeline: prev_word = window word 0, and
-                // fb_rdata = window word 1 from the next cycle on.
-                self.prev_word.d.next = self.fb_rdata.val();
-                self.fb_raddr.next = self.rd_ptr.q.val() + 1_u8.to_bits();
-                self.rd_ptr.d.next = self.rd_ptr.q.val() + 1_u8.to_bits();
+            // Prime the payload pipeline: prev_word = window word 0, and
+            // fb_rdata = window word 1 from the next cycle on.
+            self.prev_word.d.next = self.fb_rdata.val();
+            self.fb_raddr.next = self.rd_ptr.q.val() + 1_u8.to_bits();
+            self.rd_ptr.d.next = self.rd_ptr.q.val() + 1_u8.to_bits();
+        }
+        if (self.state.q.val() == TxBuilderState::Send) & self.can_load.val() {
+            self.o_valid.d.next = true;
+            self.o_last.d.next = self.last_now.val();
+            self.o_keep.d.next = 0xFF_u8.to_bits();
+            if self.last_now.val() {
+                self.o_keep.d.next = self.last_keep.q.val();
+                self.state.d.next = TxBuilderState::Idle;
+            }
+            self.beat.d.next = self.beat.q.val() + 1_u8.to_bits();
+            self.advance.next = self.is_icmp.q.val() & (self.beat.q.val() >= 4_u8.to_bits());
+            // Byte swap: network order -> AXI order (frame byte 0 at [7:0]).
+            self.o_data.d.next = ((self.beat_net.val() >> 56) & 0xFF_u64.to_bits())
+                | ((self.beat_net.val() >> 40) & 0xFF00_u64.to_bits())
+                | ((self.beat_net.val() >> 24) & 0xFF_0000_u64.to_bits())
+                | ((self.beat_net.val() >> 8) & 0xFF00_0000_u64.to_bits())
+                | ((self.beat_net.val() << 8) & 0xFF_0000_0000_u64.to_bits())
+                | ((self.beat_net.val() << 24) & 0xFF00_0000_0000_u64.to_bits())
+                | ((self.beat_net.val() << 40) & 0xFF_0000_0000_0000_u64.to_bits())
+                | (self.beat_net.val() << 56);
+        }
+
+        // ---- Latch an accepted request. ----
+        if self.req_ready.val() & self.req_valid.val() {
+            self.is_arp.d.next = self.req_kind.val() == self.kind_arp.val();
+            self.is_icmp.d.next = self.req_kind.val() == self.kind_icmp.val();
+            self.dst_mac.d.next = self.req_dst_mac.val();
+            self.dst_ip.d.next = self.req_dst_ip.val();
+            self.src_port.d.next = self.req_src_port.val();
+            self.dst_port.d.next = self.req_dst_port.val();
+            self.seq.d.next = self.req_seq.val();
+            self.ack.d.next = self.req_ack.val();
+            self.flags.d.next = self.req_flags.val();
+            self.window.d.next = self.req_window.val();
+            self.with_mss.d.next = self.req_with_mss.val() & (self.req_kind.val() == self.kind_tcp.val());
+            self.icmp_off.d.next = self.req_icmp_off.val();
+            self.icmp_len.d.next = self.req_icmp_len.val();
+            self.icmp_csum.d.next = self.req_icmp_csum.val();
+            // Kind 3 is not defined: accepted and dropped.
+            if !self.req_kind.val().all() {
                 self.state.d.next = TxBuilderState::Send;
+                self.in_sum.d.next = true;
+                self.beat.d.next = 0_u8.to_bits();
             }
-            TxBuilderState::Send => {
-                if self.can_load.val() {
-                    self.o_valid.d.next = true;
-                    self.o_last.d.next = self.beat.q.val() == self.last_beat.q.val();
-                    self.o_keep.d.next = 0xFF_u8.to_bits();
-                    if self.beat.q.val() == self.last_beat.q.val() {
-                        self.o_keep.d.next = self.last_keep.q.val();
-                        self.state.d.next = TxBuilderState::Idle;
-                    }
-                    self.beat.d.next = self.beat.q.val() + 1_u8.to_bits();
-                    self.advance.next = self.is_icmp.q.val() & (self.beat.q.val() >= 4_u8.to_bits());
-                    // Byte swap: network order -> AXI order (frame byte 0 at [7:0]).
-                    self.o_data.d.next = ((self.beat_net.val() >> 56) & 0xFF_u64.to_bits())
-                        | ((self.beat_net.val() >> 40) & 0xFF00_u64.to_bits())
-                        | ((self.beat_net.val() >> 24) & 0xFF_0000_u64.to_bits())
-                        | ((self.beat_net.val() >> 8) & 0xFF00_0000_u64.to_bits())
-                        | ((self.beat_net.val() << 8) & 0xFF_0000_0000_u64.to_bits())
-                        | ((self.beat_net.val() << 24) & 0xFF00_0000_0000_u64.to_bits())
-                        | ((self.beat_net.val() << 40) & 0xFF_0000_0000_0000_u64.to_bits())
-                        | (self.beat_net.val() << 56);
-                }
-            }
-            _ => {}
         }
 
         // ---- Payload pipeline: hold the read address unless a payload beat moved. ----
