@@ -662,3 +662,21 @@ fn reopened_slot_gen_keeps_counting() {
     assert!(ls.model.tcb(c.id).gen > gen_before);
     ls.check_tcb(c.id, &[]).or_panic("reopened TCB: gen must continue from the slot's own value");
 }
+
+/// A retransmitted FIN|ACK advertises the current right edge; the TCB must
+/// record it (RCV_ADV is "the right edge last advertised", which a standby
+/// uses so the edge never moves left across a failover — invariant 5).
+#[test]
+fn fin_retransmit_records_the_window_it_advertises() {
+    let mut ls = start(false);
+    let mut c = PeerConn::open(&mut ls, peer(32), 40300, LISTEN, 7).or_panic("open");
+    c.send(&mut ls, &[1; 500]).or_panic("data");
+    ls.frame(&c.segment(c.snd_nxt, TcpFlags::ACK | TcpFlags::FIN, &[])).or_panic("FIN");
+    c.snd_nxt += 1;
+    ls.release(c.id, c.snd_nxt.0).or_panic("release past FIN: our FIN");
+    // The host releases further while we wait in LAST-ACK: the right edge grows.
+    ls.release(c.id, (c.snd_nxt + 3000).0).or_panic("release in LAST-ACK");
+    let sent = ls.advance(RTO_US + 2048).or_panic("FIN retransmission");
+    assert_eq!(sent.len(), 1);
+    ls.check_tcb(c.id, &[]).or_panic("after the FIN retransmission");
+}
