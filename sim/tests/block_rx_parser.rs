@@ -592,6 +592,13 @@ fn directed() -> Vec<(&'static str, Vec<u8>, Option<Stat>)> {
     let mut ipv6 = tcp_frame(&data);
     ipv6[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
     let big = Seg { payload: vec![0x5a; 2100], ..Seg::default() };
+    // The largest frame the buffer holds, and one byte more.
+    let max_fit = Seg { payload: (0..1994u32).map(|i| i as u8).collect(), ..Seg::default() };
+    let one_over = Seg { payload: vec![0x33; 1995], ..Seg::default() };
+    // The longest headers: IHL 15 and data offset 15, MSS the last option.
+    let mut long_opts = vec![1u8; 36];
+    long_opts.extend_from_slice(&[2, 4, 0x0f, 0xa0]);
+    let longest = Seg { ip_opts: vec![1; 40], tcp_opts: long_opts, payload: vec![7; 3], ..Seg::default() };
     vec![
         ("SYN with Linux options", tcp_frame(&syn), None),
         ("data segment", tcp_frame(&data), None),
@@ -623,6 +630,11 @@ fn directed() -> Vec<(&'static str, Vec<u8>, Option<Stat>)> {
         ("one-beat runt", vec![0xff; 6], Some(Stat::DropTruncated)),
         ("another one-beat runt", vec![0x01; 8], Some(Stat::DropTruncated)),
         ("data segment after runts", tcp_frame(&data), None),
+        ("2048-byte frame", tcp_frame(&max_fit), None),
+        ("2049-byte frame", tcp_frame(&one_over), Some(Stat::DropOversize)),
+        ("IHL 15, doff 15, MSS last", tcp_frame(&longest), None),
+        ("jumbo frame", tcp_frame(&Seg { payload: vec![1; 9000], ..Seg::default() }), Some(Stat::DropOversize)),
+        ("data segment after a jumbo", tcp_frame(&data), None),
     ]
 }
 
@@ -660,6 +672,11 @@ fn rx_parser_directed_frames() {
     assert_eq!(popped[7].desc.mss, 0x1111);
     assert_eq!((popped[8].desc.kind, popped[8].desc.src_ip), (KIND_ARP, u32::from_be_bytes(PEER_IP) as u64));
     assert_eq!((popped[10].desc.kind, popped[10].desc.poff, popped[10].desc.plen), (KIND_ICMP, 34, 64));
+    let at = |name: &str| cases.iter().position(|c| c.0 == name).expect("case exists");
+    assert_eq!(frames[at("2048-byte frame")].len(), 2048);
+    assert_eq!(frames[at("2049-byte frame")].len(), 2049);
+    let longest = &popped[at("IHL 15, doff 15, MSS last")].desc;
+    assert_eq!((longest.hdr_len, longest.poff, longest.plen, longest.mss), (60, 134, 3, 4000));
 }
 
 /// A random frame: a valid TCP/ICMP/ARP frame with random sizes and options,
