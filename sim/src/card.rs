@@ -27,6 +27,11 @@ pub use crate::tap::TapSpec;
 /// (~60 µs of wall time at ~4 M cycles/s; an idle TAP read costs ~235 ns).
 pub const BATCH_CYCLES: u64 = 256;
 
+/// Cycles run after waking from an idle sleep with nothing to do but feed
+/// the elapsed time: enough for the tick to land and `idle` to be re-sampled,
+/// so an idle card costs little even when the core simulates slowly.
+pub const IDLE_BATCH_CYCLES: u64 = 8;
+
 /// Longest idle sleep: bounds the latency of noticing wall time for the core's timers.
 pub const IDLE_SLEEP: Duration = Duration::from_millis(1);
 
@@ -292,6 +297,7 @@ impl ClockLoop {
         let mut fed_us: u64 = 0;
         let mut requests_open = true;
         while !self.stop.load(Ordering::Acquire) {
+            let was_quiet = self.sim.is_quiescent();
             // Feed the wall time that passed since the last look.
             let wall_us = start.elapsed().as_micros() as u64;
             if wall_us > fed_us {
@@ -313,7 +319,8 @@ impl ClockLoop {
                     Err(mpsc::TryRecvError::Disconnected) => requests_open = false,
                 }
             }
-            self.sim.run(BATCH_CYCLES);
+            let batch = if was_quiet && !served && self.sim.rx_pending() == 0 { IDLE_BATCH_CYCLES } else { BATCH_CYCLES };
+            self.sim.run(batch);
             self.send_tx()?;
             if !served && self.sim.is_quiescent() {
                 self.idle_sleep()?;
