@@ -35,6 +35,8 @@ pub enum SinkError {
         #[source]
         source: std::io::Error,
     },
+    #[error("TCB {id} changed during each of {reads} reads; no consistent snapshot")]
+    UnstableTcb { id: u16, reads: u32 },
     #[error(
         "connection {id} ({peer}): {new} new bytes exceed the {ring}-byte ring; \
          the core accepted beyond released + ring (rcv_nxt {rcv_nxt}, committed to {committed})"
@@ -156,6 +158,10 @@ impl Active {
     }
 }
 
+/// Reads of one TCB before giving up on a stable snapshot (each is a few
+/// hundred cycles; a connection changes at most once per frame).
+const MAX_TCB_READS: u32 = 16;
+
 /// How often connections are polled even without a change-log entry
 /// (belt and braces: the change log is the primary trigger).
 const POLL_ALL_EVERY: Duration = Duration::from_millis(50);
@@ -223,7 +229,7 @@ impl<B: Bar> Sink<B> {
         // 1. Read: every changed connection's new bytes go to its file.
         let mut touched: Vec<u16> = Vec::new();
         for id in ids {
-            let tcb = self.card.read_tcb(id)?;
+            let tcb = self.read_tcb_stable(id)?;
             if self.follow(id, &tcb)? {
                 touched.push(id);
             }
@@ -254,6 +260,25 @@ impl<B: Bar> Sink<B> {
             ledger.upsert(&a.rec);
         }
         Ok(worked)
+    }
+
+    /// A TCB read is 20 bus reads while the engine keeps running, so a
+    /// segment processed in between tears it — seen in the lab: FIN_RCVD
+    /// (word 0) read before the FIN and RCV_NXT (word 6) after it, which
+    /// would commit one stale ring byte as data. Two equal reads in a row are
+    /// a consistent snapshot: the engine bumps GEN (word 18, read late) on
+    /// every TCB write, so a write during the second read would make its GEN
+    /// differ from the first's.
+    fn read_tcb_stable(&self, id: u16) -> Result<Tcb, SinkError> {
+        let mut prev = self.card.read_tcb(id)?;
+        for _ in 0..MAX_TCB_READS {
+            let next = self.card.read_tcb(id)?;
+            if next == prev {
+                return Ok(next);
+            }
+            prev = next;
+        }
+        Err(SinkError::UnstableTcb { id, reads: MAX_TCB_READS + 1 })
     }
 
     /// Track TCB `id`: open/close records and pwrite new bytes (not yet
