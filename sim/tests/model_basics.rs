@@ -95,13 +95,22 @@ fn core_register_address_beyond_the_bus_is_refused() {
 #[test]
 fn core_consumes_a_frame_while_disabled_and_goes_idle() {
     let mut sim = core();
+    let pcap = std::env::temp_dir().join(format!("holdback-coresim-{}.pcap", std::process::id()));
+    sim.record_pcap(&pcap).expect("pcap file");
     // CTRL.enable is 0 at power-on: the frame is popped, counted, dropped.
     let frame: Vec<u8> = (0..60u8).collect();
+    sim.advance_us(1500);
     sim.push_frame(&frame);
     sim.run_until_idle(100_000).expect("idle after one frame");
     assert_eq!(sim.counters().frames_in, 1);
     assert_eq!(sim.counters().bytes_in, 60);
     assert_eq!(sim.pop_tx_frame(), None, "a disabled core sends nothing");
+    let rx_frames = sim.reg_read(holdback_regmap::Stat::RxFrames.offset()).expect("RxFrames");
+    assert_eq!(rx_frames, 1, "RxFrames counts the dropped frame");
+    let records = holdback_sim::pcap::read_all(&pcap).unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::fs::remove_file(&pcap);
+    assert_eq!(records.len(), 1, "one frame in, none out");
+    assert_eq!(records[0].1, frame);
 }
 
 #[test]
