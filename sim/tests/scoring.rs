@@ -154,6 +154,9 @@ fn closed_ports_arp_and_icmp() {
     let mut bcast_ip = arp_request(p, CORE.ip);
     bcast_ip[0..6].copy_from_slice(&CORE.mac.0);
     ls.frame(&bcast_ip).or_panic("unicast ARP");
+    // All-zero echo: the adjusted checksum would be 0x0000, only 0xffff verifies.
+    let zero = IcmpEchoRepr { request: true, ident: 0, seq_no: 0, data: vec![0; 8] };
+    ls.frame(&icmp_echo_frame(p, CORE, &zero)).or_panic("all-zero ICMP echo");
     for n in [0usize, 1, 7, 56, 1472] {
         let echo = IcmpEchoRepr { request: true, ident: n as u16, seq_no: 1, data: (0..n).map(|i| i as u8).collect() };
         ls.frame(&icmp_echo_frame(p, CORE, &echo)).or_panic(&format!("ICMP echo with {n} data bytes"));

@@ -156,7 +156,13 @@ pub fn icmp_reply_message(request: &[u8]) -> Vec<u8> {
         let old_word = u16::from_be_bytes([m[0], m[1]]);
         m[0] = icmp_type::ECHO_REPLY;
         m[1] = 0;
-        let c = checksum::adjust(old, old_word, 0x0000);
+        // RFC 1624 eqn. 3 gives 0x0000 when the rest of the message sums to
+        // zero; only 0xffff verifies for all-zero data, and both do otherwise,
+        // so the core (and the model) send 0xffff.
+        let c = match checksum::adjust(old, old_word, 0x0000) {
+            0x0000 => 0xffff,
+            c => c,
+        };
         m[2..4].copy_from_slice(&c.to_be_bytes());
     }
     m
