@@ -297,6 +297,8 @@ struct Tx {
     fb_addr_q: u64,
     frame: Vec<u8>,
     frames: VecDeque<Vec<u8>>,
+    /// (tdata, tkeep, tlast) of a beat offered without m_tready.
+    stalled: Option<(u64, u64, u64)>,
 }
 
 impl Tx {
@@ -331,7 +333,7 @@ impl Tx {
             fb_rdata: port("fb_rdata"),
             busy: port("busy"),
         };
-        let mut tx = Tx { m, p, fb: vec![0; 2048], fb_addr_q: 0, frame: Vec::new(), frames: VecDeque::new() };
+        let mut tx = Tx { m, p, fb: vec![0; 2048], fb_addr_q: 0, frame: Vec::new(), frames: VecDeque::new(), stalled: None };
         tx.m.set(tx.p.our_mac, mac_u64(&OUR_MAC));
         tx.m.set(tx.p.our_ip, ip_u32(&OUR_IP) as u64);
         tx.m.set(tx.p.our_mss, OUR_MSS as u64);
@@ -346,6 +348,15 @@ impl Tx {
         self.m.set(self.p.m_tready, ready as u64);
         self.m.cycle();
         self.fb_addr_q = self.m.get(self.p.fb_raddr);
+        let beat = (self.m.get(self.p.m_tdata), self.m.get(self.p.m_tkeep), self.m.get(self.p.m_tlast));
+        if let Some(held) = self.stalled.take() {
+            // AXI: a beat offered and not taken stays offered, unchanged.
+            assert_eq!(self.m.get(self.p.m_tvalid), 1, "m_tvalid dropped without m_tready");
+            assert_eq!(beat, held, "beat changed while stalled");
+        }
+        if !ready && self.m.get(self.p.m_tvalid) == 1 {
+            self.stalled = Some(beat);
+        }
         if ready && self.m.get(self.p.m_tvalid) == 1 {
             let data = self.m.get(self.p.m_tdata);
             let keep = self.m.get(self.p.m_tkeep);
