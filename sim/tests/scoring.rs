@@ -683,3 +683,57 @@ fn fin_retransmit_records_the_window_it_advertises() {
     assert_eq!(sent.len(), 1);
     ls.check_tcb(c.id, &[]).or_panic("after the FIN retransmission");
 }
+
+/// Keys that all hash to the same first probe slot (h16 = ip_hi ^ ip_lo ^
+/// port ^ listen port held constant): probe chains, holes left by closed
+/// connections, reuse of the first free slot, lookups past the hole.
+#[test]
+fn colliding_connections_share_a_probe_chain() {
+    let mut ls = start(false);
+    let ip_hi = 0xc612u16;
+    let target = 0x0a30u16; // h16; first probe slot target % 64
+    let endpoint = |i: u16| {
+        let port = 30000 + i;
+        let ip_lo = target ^ ip_hi ^ port ^ LISTEN;
+        (Endpoint { mac: test_mac(0x200 + i), ip: Ipv4Addr::from((u32::from(ip_hi) << 16) | u32::from(ip_lo)) }, port)
+    };
+    let mut conns = Vec::new();
+    for i in 0..5u16 {
+        let (p, port) = endpoint(i);
+        conns.push(PeerConn::open(&mut ls, p, port, LISTEN, 1000 * u32::from(i)).or_panic(&format!("open {i}")));
+    }
+    let slots: Vec<usize> = conns.iter().map(|c| c.id).collect();
+    let first = usize::from(target) % 64;
+    assert_eq!(slots, (first..first + 5).collect::<Vec<_>>(), "consecutive probe slots");
+    // Close the second one: a hole in the chain.
+    let hole = conns.remove(1);
+    ls.frame(&hole.segment(hole.snd_nxt, TcpFlags::RST, &[])).or_panic("RST closes #1");
+    // Connections past the hole are still found.
+    for c in conns.iter_mut() {
+        c.send(&mut ls, b"past the hole").or_panic("data past the hole");
+    }
+    // A new colliding connection takes the hole.
+    let (p, port) = endpoint(9);
+    let newcomer = PeerConn::open(&mut ls, p, port, LISTEN, 77).or_panic("open into the hole");
+    assert_eq!(newcomer.id, hole.id);
+    let mut all: Vec<&PeerConn> = conns.iter().collect();
+    all.push(&newcomer);
+    check_all(&mut ls, &all, "probe chain");
+}
+
+/// CTRL.standby: frames are dropped (only RxFrames counts) and nothing is
+/// sent — not even for a release; leaving standby resumes.
+#[test]
+fn standby_is_silent() {
+    let mut ls = start(false);
+    let mut c = PeerConn::open(&mut ls, peer(33), 40400, LISTEN, 5).or_panic("open");
+    c.send(&mut ls, b"before standby").or_panic("data");
+    ls.set_ctrl(true, false, true).or_panic("standby");
+    ls.frame(&c.data(b"during standby")).or_panic("data in standby: dropped, no ACK");
+    ls.frame(&arp_request(c.peer, CORE.ip)).or_panic("ARP in standby: no reply");
+    let rel = ls.model.tcb(c.id).rcv_nxt + 100;
+    ls.release(c.id, rel.0).or_panic("release in standby: nothing sent");
+    ls.set_ctrl(true, false, false).or_panic("active again");
+    c.send(&mut ls, b"after standby").or_panic("data after standby");
+    check_all(&mut ls, &[&c], "after standby");
+}

@@ -214,7 +214,10 @@ impl RefModel {
         let t = &mut self.tcbs[id];
         // R only moves forward (serial max).
         t.rel = t.rel.max(SeqNum(value));
-        self.reply(id);
+        // In standby the card is silent: R moves, nothing is sent or changed.
+        if !self.cfg.standby {
+            self.reply(id);
+        }
         // A release always writes the TCB back (rel may not even have moved).
         self.writeback(id);
         self.finish()
