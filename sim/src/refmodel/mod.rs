@@ -10,6 +10,26 @@
 //! Segment handling follows RFC 9293 §3.10.7.4 as PLAN.md narrows it: an
 //! *acceptability* check first, then the transition steps, each opening with
 //! the step it implements.
+//!
+//! Where PLAN.md is explicit the model follows PLAN.md, so a difference is an
+//! RTL finding. Where PLAN.md is silent the model mirrors the RTL's choice:
+//! - standby: frames dropped like CTRL.enable=0, no timer retransmissions, and
+//!   a release only moves R (nothing sent);
+//! - SYN-RECEIVED: any SYN gets the SYN-ACK again; an out-of-window RST is
+//!   dropped uncounted; a bad ACK gets RST (RstSent only); no ACK/SYN/RST →
+//!   DropUnsupported;
+//! - synchronized: no ACK bit → DropUnsupported; an ACK outside
+//!   [snd_una, snd_max] → ACK + DropOutOfWindow, segment dropped;
+//! - an out-of-order check only for segments with payload (rule 5 says "data");
+//! - our FIN|ACK carries the ACK (one frame, not ACK then FIN|ACK);
+//! - retransmission backoff `RTO << retries` with the count *before* the
+//!   increment; retries reset on reaching ESTABLISHED and when the FIN is sent;
+//! - `gen` counts TCB write-backs (every handled segment except those dropped
+//!   before the TCB is touched, every release, every timer action), and a
+//!   reused slot continues its own `gen`;
+//! - every segment sent records its ACK and right edge (ack_sent, rcv_adv),
+//!   retransmitted FINs included (the regmap's definition of RCV_ADV);
+//! - ICMP reply checksum 0x0000 is sent as 0xffff.
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
