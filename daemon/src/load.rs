@@ -19,6 +19,9 @@
 //!    `driver_override` and the address to `/sys/bus/pci/drivers_probe`;
 //! 6. check the ID block (magic, version) through the driver's VFIO backend.
 //!
+//! Stop the daemon first (`systemctl stop holdback`): unbinding a device from
+//! vfio-pci blocks until every process holding it open lets go.
+//!
 //! Limits, stated plainly: no step here has run against real hardware on this
 //! project's machines. Some hosts need a secondary-bus reset of the upstream
 //! bridge, or a reboot, before a reprogrammed endpoint enumerates; a rescan
@@ -440,7 +443,9 @@ pub fn plan(args: &LoadArgs) -> Result<Plan, LoadError> {
     if let (CardAt::Known(pci), true) = (&card, present) {
         let dir = dev_dir(sysfs, pci);
         steps.push(Step {
-            what: format!("unbind {pci} from its current driver"),
+            what: format!(
+                "unbind {pci} from its current driver (stop `holdback daemon` first: a vfio-pci unbind waits for it)"
+            ),
             action: Action::SysfsWrite {
                 path: dir.join("driver/unbind"),
                 value: pci.to_string(),
