@@ -17,7 +17,8 @@
 //! 5. bind it to `vfio-pci`: `modprobe vfio-pci` if the driver is missing,
 //!    unbind whatever driver the rescan attached, write `vfio-pci` to
 //!    `driver_override` and the address to `/sys/bus/pci/drivers_probe`;
-//! 6. check the ID block (magic, version) through the driver's VFIO backend.
+//! 6. check the ID block (magic, version) through holdback-driver's VFIO
+//!    backend (`open_card`), then close the device again for the daemon.
 //!
 //! Stop the daemon first (`systemctl stop holdback`): unbinding a device from
 //! vfio-pci blocks until every process holding it open lets go.
@@ -178,8 +179,12 @@ pub enum LoadError {
     NotEnumerated { pci: String, timeout: Duration, remedy: String },
     #[error("{pci} is bound to `{driver}` instead of vfio-pci after drivers_probe; is vfio-pci loaded and the IOMMU on (intel_iommu=on / amd_iommu=on)?")]
     NotBoundToVfio { pci: PciAddr, driver: String },
-    #[error("{pci} is bound to vfio-pci but its ID block could not be checked: {reason}")]
-    IdCheckUnavailable { pci: PciAddr, reason: String },
+    #[error("{pci} is bound to vfio-pci but its ID block check failed")]
+    IdCheck {
+        pci: PciAddr,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
 }
 
 fn board_list() -> String {
@@ -686,21 +691,17 @@ fn wait_for_card(
     }
 }
 
-/// Reads and checks the ID block of the card bound to vfio-pci at `pci`.
-///
-/// The VFIO backend of holdback-driver (`driver/src/vfio`) is not part of
-/// the driver crate yet, so there is nothing to open the device with. This
-/// reports that as an error, never as a pass: a load whose card was not
-/// checked has not succeeded. Once `holdback_driver` exports the VFIO bar,
-/// this becomes: open `vfio:<pci>`, `CardHandle::open(bar)` (which checks
-/// magic and version), return its ID fields.
+/// Reads and checks the ID block of the card bound to vfio-pci at `pci`
+/// through holdback-driver's VFIO backend: `open_card` maps BAR0 and
+/// `CardHandle::open` refuses a wrong magic or version. The device is closed
+/// again before returning, so the daemon can open it next.
 pub fn check_id_block_via_vfio(pci: &PciAddr) -> Result<IdBlock, LoadError> {
-    Err(LoadError::IdCheckUnavailable {
-        pci: pci.clone(),
-        reason: "not available: holdback-driver has no VFIO backend in this build, so BAR0 cannot be opened; \
-                 check it by hand once the driver lands (`holdback status` on a daemon with card = \"vfio:<BDF>\")"
-            .to_string(),
-    })
+    let spec = format!("vfio:{pci}");
+    let card = holdback_driver::vfio::open_card(&spec)
+        .map_err(|source| LoadError::IdCheck { pci: pci.clone(), source: Box::new(source) })?;
+    let info = *card.info();
+    card.into_bar().close().map_err(|source| LoadError::IdCheck { pci: pci.clone(), source: Box::new(source) })?;
+    Ok(IdBlock { magic: holdback_regmap::MAGIC, version: info.version, build: info.build_id })
 }
 
 /// A Vivado batch script that programs the board's FPGA: the vendor
@@ -968,10 +969,16 @@ mod tests {
     }
 
     #[test]
-    fn id_check_without_vfio_backend_is_an_error_not_a_pass() {
-        let e = check_id_block_via_vfio(&PciAddr::parse("03:00.0").unwrap()).unwrap_err();
-        assert!(matches!(e, LoadError::IdCheckUnavailable { .. }));
-        assert!(e.to_string().contains("not available"), "{e}");
+    fn id_check_of_a_missing_device_is_an_error_naming_it() {
+        let e = check_id_block_via_vfio(&PciAddr::parse("ffff:ff:1f.7").unwrap()).unwrap_err();
+        assert!(matches!(e, LoadError::IdCheck { .. }));
+        let mut chain = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            chain.push_str(&format!(": {s}"));
+            src = s.source();
+        }
+        assert!(chain.contains("ffff:ff:1f.7"), "{chain}");
     }
 
     #[test]
