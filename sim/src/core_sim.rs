@@ -18,6 +18,11 @@ pub const CORE_MODEL: &str = "holdback_core";
 /// promises 1..~100 cycles; this leaves room for an engine busy with a frame.
 pub const REG_TIMEOUT_CYCLES: u64 = 100_000;
 
+/// Consecutive quiet cycles (core says idle, we drive nothing) before the
+/// core counts as quiescent: one sample of `idle` could race a block handing a
+/// frame to the next one; a few cycles of margin cost nothing.
+pub const IDLE_CONFIRM_CYCLES: u32 = 4;
+
 /// `tick_us` is 16 bits wide: at most this many microseconds per cycle.
 const MAX_TICK_PER_CYCLE: u64 = 0xffff;
 
@@ -113,8 +118,9 @@ pub struct CoreSim {
     pcap_origin: Duration,
     pcap: Option<PcapWriter>,
     counters: PortCounters,
-    /// Whether the last cycle drove s_tvalid, a nonzero tick or a register request.
-    last_cycle_drove_inputs: bool,
+    /// Consecutive cycles in which the core said idle and we drove no frame
+    /// beat, tick or register request.
+    quiet_cycles: u32,
     bus_bits: u32,
 }
 
@@ -147,7 +153,7 @@ impl CoreSim {
             pcap_origin: crate::pcap::unix_now(),
             pcap: None,
             counters: PortCounters::default(),
-            last_cycle_drove_inputs: false,
+            quiet_cycles: 0,
             bus_bits,
         })
     }
@@ -209,12 +215,11 @@ impl CoreSim {
         self.model.get(self.p.idle) == 1
     }
 
-    /// Nothing left to do: the core said idle in a cycle where we drove nothing
-    /// into it (so nothing started at that edge), no frame is queued or half
-    /// emitted, and no time is pending.
+    /// Nothing left to do: the core said idle for [`IDLE_CONFIRM_CYCLES`]
+    /// cycles in which we drove nothing into it (so nothing started at those
+    /// edges), no frame is queued or half emitted, and no time is pending.
     pub fn is_quiescent(&self) -> bool {
-        self.core_idle()
-            && !self.last_cycle_drove_inputs
+        self.quiet_cycles >= IDLE_CONFIRM_CYCLES
             && self.rx_queue.is_empty()
             && self.tx_partial.is_empty()
             && self.pending_us == 0
@@ -260,7 +265,11 @@ impl CoreSim {
         drove |= self.model.get(p.reg_re) == 1 || self.model.get(p.reg_we) == 1;
 
         self.model.cycle();
-        self.last_cycle_drove_inputs = drove;
+        if drove || self.model.get(p.idle) == 0 {
+            self.quiet_cycles = 0;
+        } else {
+            self.quiet_cycles = self.quiet_cycles.saturating_add(1);
+        }
 
         if beat_len > 0 && self.model.get(p.s_tready) == 1 {
             self.rx_pos += beat_len;
