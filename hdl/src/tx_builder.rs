@@ -14,12 +14,13 @@
 //! every 7 cycles). `Send` loads one beat per cycle into the output register
 //! whenever that register is empty or being taken (`m_tready`). Beat k can't
 //! load before the (k+1)th cycle of the frame, which leaves room to compute
-//! beside beats 0 and 1: in the first cycle (`in_sum`) the 16-bit words of
-//! the IPv4 header and of the TCP pseudo-header + header are added into
+//! beside beats 0-2: in the first cycle (`in_sum`) the 16-bit words of the
+//! IPv4 header and of the TCP pseudo-header + header are added into 20-bit
 //! partial sums (ICMP: the RFC 1624 terms) and the first payload word is
-//! addressed; in the second (`in_fold`) the carries are folded into the final
-//! checksums (first needed by beat 3) and the payload pipeline is primed
-//! (first needed by beat 4).
+//! addressed; in the second (`in_fold`) the carries are folded once and the
+//! payload pipeline is primed (first needed by beat 4); in the third
+//! (`in_fin`) the second fold and the complement give the checksums (first
+//! needed by beat 3). Short adder chains per cycle keep the clock fast.
 //!
 //! Header beats are composed in network order (frame byte 8w is bits 63:56,
 //! like the frame buffer) and byte-swapped once into AXI order (byte 0 at
@@ -77,12 +78,20 @@ pub struct TxBuilder {
     eleven_13: Constant<Bits<11>>,
     eleven_41: Constant<Bits<11>>,
     seven_64: Constant<Bits<7>>,
+    // Checksum constants (see the sums in the `in_sum` cycle).
+    c_ip_tcp: Constant<Bits<20>>,
+    c_ip_icmp: Constant<Bits<20>>,
+    c_tcp: Constant<Bits<20>>,
+    c_tcp_mss: Constant<Bits<20>>,
+    c_icmp: Constant<Bits<20>>,
 
     state: DFF<TxBuilderState>,
     /// First cycle of a frame: partial sums, first payload word addressed.
     in_sum: DFF<Bit>,
     /// Second cycle: checksums folded, payload pipeline primed.
     in_fold: DFF<Bit>,
+    /// Third cycle: checksums complemented.
+    in_fin: DFF<Bit>,
     // The latched request.
     is_arp: DFF<Bit>,
     is_icmp: DFF<Bit>,
@@ -102,10 +111,13 @@ pub struct TxBuilder {
     ip_total_len: DFF<Bits<16>>,
     last_beat: DFF<Bits<8>>,
     last_keep: DFF<Bits<8>>,
-    ip_part: DFF<Bits<32>>,
-    l4_part_a: DFF<Bits<32>>,
-    l4_part_b: DFF<Bits<32>>,
+    ip_part: DFF<Bits<20>>,
+    l4_part_a: DFF<Bits<20>>,
+    l4_part_b: DFF<Bits<20>>,
     // Derived in the second (`in_fold`).
+    ip_fold1: DFF<Bits<17>>,
+    l4_fold1: DFF<Bits<17>>,
+    // Derived in the third (`in_fin`).
     ip_csum: DFF<Bits<16>>,
     l4_csum: DFF<Bits<16>>,
     // Streaming.
@@ -122,13 +134,25 @@ pub struct TxBuilder {
     total_len: Signal<Local, Bits<16>>,
     frame_len_m1: Signal<Local, Bits<11>>,
     win_start: Signal<Local, Bits<11>>,
-    ip_fold1: Signal<Local, Bits<32>>,
+    our_ip_hi: Signal<Local, Bits<16>>,
+    our_ip_lo: Signal<Local, Bits<16>>,
+    dst_ip_hi: Signal<Local, Bits<16>>,
+    dst_ip_lo: Signal<Local, Bits<16>>,
+    seq_hi: Signal<Local, Bits<16>>,
+    seq_lo: Signal<Local, Bits<16>>,
+    ack_hi: Signal<Local, Bits<16>>,
+    ack_lo: Signal<Local, Bits<16>>,
+    ip_part_lo: Signal<Local, Bits<16>>,
+    ip_part_hi: Signal<Local, Bits<4>>,
+    l4_sum: Signal<Local, Bits<20>>,
+    l4_sum_lo: Signal<Local, Bits<16>>,
+    l4_sum_hi: Signal<Local, Bits<4>>,
+    ip_carry: Signal<Local, Bits<16>>,
     ip_fold2: Signal<Local, Bits<16>>,
-    l4_sum: Signal<Local, Bits<32>>,
-    l4_fold1: Signal<Local, Bits<32>>,
+    l4_carry: Signal<Local, Bits<16>>,
+    l4_fold2: Signal<Local, Bits<16>>,
     icmp_csum_inv: Signal<Local, Bits<16>>,
     win_lo3: Signal<Local, Bits<3>>,
-    l4_fold2: Signal<Local, Bits<16>>,
     can_load: Signal<Local, Bit>,
     advance: Signal<Local, Bit>,
     last_now: Signal<Local, Bit>,
@@ -175,9 +199,15 @@ impl Default for TxBuilder {
             eleven_13: Constant::new(13_u64.into()),
             eleven_41: Constant::new(41_u64.into()),
             seven_64: Constant::new(64_u64.into()),
+            c_ip_tcp: Constant::new(0xC506_u64.into()),
+            c_ip_icmp: Constant::new(0xC501_u64.into()),
+            c_tcp: Constant::new(0x501A_u64.into()),
+            c_tcp_mss: Constant::new(0x6222_u64.into()),
+            c_icmp: Constant::new(0xF7FF_u64.into()),
             state: Default::default(),
             in_sum: Default::default(),
             in_fold: Default::default(),
+            in_fin: Default::default(),
             is_arp: Default::default(),
             is_icmp: Default::default(),
             dst_mac: Default::default(),
@@ -196,6 +226,8 @@ impl Default for TxBuilder {
             last_beat: Default::default(),
             last_keep: Default::default(),
             ip_part: Default::default(),
+            ip_fold1: Default::default(),
+            l4_fold1: Default::default(),
             l4_part_a: Default::default(),
             l4_part_b: Default::default(),
             ip_csum: Default::default(),
@@ -211,13 +243,25 @@ impl Default for TxBuilder {
             total_len: Default::default(),
             frame_len_m1: Default::default(),
             win_start: Default::default(),
-            ip_fold1: Default::default(),
-            ip_fold2: Default::default(),
+            our_ip_hi: Default::default(),
+            our_ip_lo: Default::default(),
+            dst_ip_hi: Default::default(),
+            dst_ip_lo: Default::default(),
+            seq_hi: Default::default(),
+            seq_lo: Default::default(),
+            ack_hi: Default::default(),
+            ack_lo: Default::default(),
+            ip_part_lo: Default::default(),
+            ip_part_hi: Default::default(),
             l4_sum: Default::default(),
-            l4_fold1: Default::default(),
+            l4_sum_lo: Default::default(),
+            l4_sum_hi: Default::default(),
+            ip_carry: Default::default(),
+            ip_fold2: Default::default(),
+            l4_carry: Default::default(),
+            l4_fold2: Default::default(),
             icmp_csum_inv: Default::default(),
             win_lo3: Default::default(),
-            l4_fold2: Default::default(),
             can_load: Default::default(),
             advance: Default::default(),
             last_now: Default::default(),
@@ -233,9 +277,9 @@ impl Logic for TxBuilder {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, in_sum, in_fold, is_arp, is_icmp, dst_mac, dst_ip, src_port, dst_port, seq, ack,
+            self, clock, state, in_sum, in_fold, in_fin, is_arp, is_icmp, dst_mac, dst_ip, src_port, dst_port, seq, ack,
             flags, window, with_mss, icmp_off, icmp_len, icmp_csum, ip_total_len, last_beat, last_keep,
-            ip_part, l4_part_a, l4_part_b, ip_csum, l4_csum, beat, rd_ptr, prev_word, win_off, o_data,
+            ip_part, l4_part_a, l4_part_b, ip_fold1, l4_fold1, ip_csum, l4_csum, beat, rd_ptr, prev_word, win_off, o_data,
             o_keep, o_valid, o_last
         );
 
@@ -260,13 +304,31 @@ impl Logic for TxBuilder {
         // Bit offset of that byte in {prev_word, fb_rdata}: 64 - 8 * (byte & 7).
         self.win_lo3.next = self.win_start.val().get_bits::<3>(0);
 
-        // ---- Checksum folding (used in the `in_fold` cycle). ----
-        // Two end-around-carry folds: 32 -> 17 -> 16 bits (the second can't carry).
-        self.ip_fold1.next = (self.ip_part.q.val() & 0xFFFF_u32.to_bits()) + (self.ip_part.q.val() >> 16);
-        self.ip_fold2.next = self.ip_fold1.val().get_bits::<16>(0) + self.ip_fold1.val().get_bits::<16>(16);
+        // ---- Checksum operands and folds (`in_sum`, `in_fold`, `in_fin` cycles). ----
+        // 16-bit halves as Locals: Verilator flags a part-select widened by bit_cast.
+        self.our_ip_hi.next = self.our_ip.val().get_bits::<16>(16);
+        self.our_ip_lo.next = self.our_ip.val().get_bits::<16>(0);
+        self.dst_ip_hi.next = self.dst_ip.q.val().get_bits::<16>(16);
+        self.dst_ip_lo.next = self.dst_ip.q.val().get_bits::<16>(0);
+        self.seq_hi.next = self.seq.q.val().get_bits::<16>(16);
+        self.seq_lo.next = self.seq.q.val().get_bits::<16>(0);
+        self.ack_hi.next = self.ack.q.val().get_bits::<16>(16);
+        self.ack_lo.next = self.ack.q.val().get_bits::<16>(0);
+        self.ip_part_lo.next = self.ip_part.q.val().get_bits::<16>(0);
+        self.ip_part_hi.next = self.ip_part.q.val().get_bits::<4>(16);
         self.l4_sum.next = self.l4_part_a.q.val() + self.l4_part_b.q.val();
-        self.l4_fold1.next = (self.l4_sum.val() & 0xFFFF_u32.to_bits()) + (self.l4_sum.val() >> 16);
-        self.l4_fold2.next = self.l4_fold1.val().get_bits::<16>(0) + self.l4_fold1.val().get_bits::<16>(16);
+        self.l4_sum_lo.next = self.l4_sum.val().get_bits::<16>(0);
+        self.l4_sum_hi.next = self.l4_sum.val().get_bits::<4>(16);
+        self.ip_carry.next = 0_u16.to_bits();
+        if self.ip_fold1.q.val().get_bit(16) {
+            self.ip_carry.next = 1_u16.to_bits();
+        }
+        self.ip_fold2.next = self.ip_fold1.q.val().get_bits::<16>(0) + self.ip_carry.val();
+        self.l4_carry.next = 0_u16.to_bits();
+        if self.l4_fold1.q.val().get_bit(16) {
+            self.l4_carry.next = 1_u16.to_bits();
+        }
+        self.l4_fold2.next = self.l4_fold1.q.val().get_bits::<16>(0) + self.l4_carry.val();
         // A Local, not `bit_cast(!x)`: Verilog widens before inverting.
         self.icmp_csum_inv.next = !self.icmp_csum.q.val();
 
@@ -375,79 +437,89 @@ impl Logic for TxBuilder {
         // ---- Send: beat k loads in the (k+1)th cycle at the earliest, so the
         // checksums (needed from beat 3 on) and the payload pipeline (beat 4)
         // are computed beside the first beats: `in_sum` is the first cycle of
-        // a frame, `in_fold` the second. ----
+        // a frame, `in_fold` the second, `in_fin` the third. ----
         self.fb_raddr.next = self.rd_ptr.q.val();
         self.in_sum.d.next = false;
         self.in_fold.d.next = self.in_sum.q.val();
+        self.in_fin.d.next = self.in_fold.q.val();
         if self.in_sum.q.val() {
-                    self.ip_total_len.d.next = self.total_len.val();
-                    self.last_beat.d.next = self.frame_len_m1.val().get_bits::<8>(3);
-                    match self.frame_len_m1.val().get_bits::<3>(0).index() {
-                        0 => self.last_keep.d.next = 0x01_u8.to_bits(),
-                        1 => self.last_keep.d.next = 0x03_u8.to_bits(),
-                        2 => self.last_keep.d.next = 0x07_u8.to_bits(),
-                        3 => self.last_keep.d.next = 0x0F_u8.to_bits(),
-                        4 => self.last_keep.d.next = 0x1F_u8.to_bits(),
-                        5 => self.last_keep.d.next = 0x3F_u8.to_bits(),
-                        6 => self.last_keep.d.next = 0x7F_u8.to_bits(),
-                        _ => self.last_keep.d.next = 0xFF_u8.to_bits(),
-                    }
-                    // IPv4 header: 0x4500 + 0x4000 (DF) + 0x40pp (TTL, protocol)
-                    // + total length + source + destination (ID and checksum 0).
-                    self.ip_part.d.next = 0xC506_u32.to_bits()
-                        + bit_cast::<32, 16>(self.total_len.val())
-                        + (self.our_ip.val() >> 16)
-                        + (self.our_ip.val() & 0xFFFF_u32.to_bits())
-                        + (self.dst_ip.q.val() >> 16)
-                        + (self.dst_ip.q.val() & 0xFFFF_u32.to_bits());
-                    if self.is_icmp.q.val() {
-                        self.ip_part.d.next = 0xC501_u32.to_bits()
-                            + bit_cast::<32, 16>(self.total_len.val())
-                            + (self.our_ip.val() >> 16)
-                            + (self.our_ip.val() & 0xFFFF_u32.to_bits())
-                            + (self.dst_ip.q.val() >> 16)
-                            + (self.dst_ip.q.val() & 0xFFFF_u32.to_bits());
-                    }
-                    // TCP: pseudo-header (addresses, protocol 6, TCP length) and
-                    // the header words; constants folded: 6 + 20 + 0x5000 without
-                    // the option, 6 + 24 + 0x6000 + 0x0204 with it.
-                    self.l4_part_a.d.next = (self.our_ip.val() >> 16)
-                        + (self.our_ip.val() & 0xFFFF_u32.to_bits())
-                        + (self.dst_ip.q.val() >> 16)
-                        + (self.dst_ip.q.val() & 0xFFFF_u32.to_bits())
-                        + bit_cast::<32, 16>(self.src_port.q.val())
-                        + bit_cast::<32, 16>(self.dst_port.q.val())
-                        + bit_cast::<32, 16>(self.window.q.val());
-                    self.l4_part_b.d.next = 0x501A_u32.to_bits()
-                        + (self.seq.q.val() >> 16)
-                        + (self.seq.q.val() & 0xFFFF_u32.to_bits())
-                        + (self.ack.q.val() >> 16)
-                        + (self.ack.q.val() & 0xFFFF_u32.to_bits())
-                        + bit_cast::<32, 8>(self.flags.q.val());
-                    if self.with_mss.q.val() {
-                        self.l4_part_b.d.next = 0x6222_u32.to_bits()
-                            + bit_cast::<32, 16>(self.our_mss.val())
-                            + (self.seq.q.val() >> 16)
-                            + (self.seq.q.val() & 0xFFFF_u32.to_bits())
-                            + (self.ack.q.val() >> 16)
-                            + (self.ack.q.val() & 0xFFFF_u32.to_bits())
-                            + bit_cast::<32, 8>(self.flags.q.val());
-                    }
-                    if self.is_icmp.q.val() {
-                        // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), m = 0x0800
-                        // (type 8 code 0), m' = 0x0000 (type 0 code 0).
-                        self.l4_part_a.d.next = bit_cast::<32, 16>(self.icmp_csum_inv.val());
-                        self.l4_part_b.d.next = 0xF7FF_u32.to_bits();
-                    }
-                    // Address the frame-buffer word holding payload window byte 0.
-                    self.fb_raddr.next = self.win_start.val().get_bits::<8>(3);
-                    self.rd_ptr.d.next = self.win_start.val().get_bits::<8>(3);
-                    self.win_off.d.next = self.seven_64.val() - (bit_cast::<7, 3>(self.win_lo3.val()) << 3);
-                self.fb_raddr.next = self.win_start.val().get_bits::<8>(3);
-                self.rd_ptr.d.next = self.win_start.val().get_bits::<8>(3);
-                self.win_off.d.next = self.seven_64.val() - (bit_cast::<7, 3>(self.win_lo3.val()) << 3);
+            self.ip_total_len.d.next = self.total_len.val();
+            self.last_beat.d.next = self.frame_len_m1.val().get_bits::<8>(3);
+            match self.frame_len_m1.val().get_bits::<3>(0).index() {
+                0 => self.last_keep.d.next = 0x01_u8.to_bits(),
+                1 => self.last_keep.d.next = 0x03_u8.to_bits(),
+                2 => self.last_keep.d.next = 0x07_u8.to_bits(),
+                3 => self.last_keep.d.next = 0x0F_u8.to_bits(),
+                4 => self.last_keep.d.next = 0x1F_u8.to_bits(),
+                5 => self.last_keep.d.next = 0x3F_u8.to_bits(),
+                6 => self.last_keep.d.next = 0x7F_u8.to_bits(),
+                _ => self.last_keep.d.next = 0xFF_u8.to_bits(),
+            }
+            // Sums of at most seven 16-bit words fit in 19 bits; two of them in 20.
+            // IPv4 header: 0x4500 + 0x4000 (DF) + 0x40pp (TTL, protocol)
+            // + total length + source + destination (ID and checksum 0).
+            self.ip_part.d.next = self.c_ip_tcp.val()
+                + bit_cast::<20, 16>(self.total_len.val())
+                + bit_cast::<20, 16>(self.our_ip_hi.val())
+                + bit_cast::<20, 16>(self.our_ip_lo.val())
+                + bit_cast::<20, 16>(self.dst_ip_hi.val())
+                + bit_cast::<20, 16>(self.dst_ip_lo.val());
+            if self.is_icmp.q.val() {
+                self.ip_part.d.next = self.c_ip_icmp.val()
+                    + bit_cast::<20, 16>(self.total_len.val())
+                    + bit_cast::<20, 16>(self.our_ip_hi.val())
+                    + bit_cast::<20, 16>(self.our_ip_lo.val())
+                    + bit_cast::<20, 16>(self.dst_ip_hi.val())
+                    + bit_cast::<20, 16>(self.dst_ip_lo.val());
+            }
+            // TCP: pseudo-header (addresses, protocol 6, TCP length) and the
+            // header words; constants folded: 6 + 20 + 0x5000 without the
+            // option, 6 + 24 + 0x6000 + 0x0204 with it.
+            self.l4_part_a.d.next = bit_cast::<20, 16>(self.our_ip_hi.val())
+                + bit_cast::<20, 16>(self.our_ip_lo.val())
+                + bit_cast::<20, 16>(self.dst_ip_hi.val())
+                + bit_cast::<20, 16>(self.dst_ip_lo.val())
+                + bit_cast::<20, 16>(self.src_port.q.val())
+                + bit_cast::<20, 16>(self.dst_port.q.val())
+                + bit_cast::<20, 16>(self.window.q.val());
+            self.l4_part_b.d.next = self.c_tcp.val()
+                + bit_cast::<20, 16>(self.seq_hi.val())
+                + bit_cast::<20, 16>(self.seq_lo.val())
+                + bit_cast::<20, 16>(self.ack_hi.val())
+                + bit_cast::<20, 16>(self.ack_lo.val())
+                + bit_cast::<20, 8>(self.flags.q.val());
+            if self.with_mss.q.val() {
+                self.l4_part_b.d.next = self.c_tcp_mss.val()
+                    + bit_cast::<20, 16>(self.our_mss.val())
+                    + bit_cast::<20, 16>(self.seq_hi.val())
+                    + bit_cast::<20, 16>(self.seq_lo.val())
+                    + bit_cast::<20, 16>(self.ack_hi.val())
+                    + bit_cast::<20, 16>(self.ack_lo.val())
+                    + bit_cast::<20, 8>(self.flags.q.val());
+            }
+            if self.is_icmp.q.val() {
+                // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), m = 0x0800
+                // (type 8 code 0), m' = 0x0000 (type 0 code 0).
+                self.l4_part_a.d.next = bit_cast::<20, 16>(self.icmp_csum_inv.val());
+                self.l4_part_b.d.next = self.c_icmp.val();
+            }
+            // Address the frame-buffer word holding payload window byte 0.
+            self.fb_raddr.next = self.win_start.val().get_bits::<8>(3);
+            self.rd_ptr.d.next = self.win_start.val().get_bits::<8>(3);
+            self.win_off.d.next = self.seven_64.val() - (bit_cast::<7, 3>(self.win_lo3.val()) << 3);
         }
         if self.in_fold.q.val() {
+            // First end-around-carry fold: 20 -> 17 bits.
+            self.ip_fold1.d.next = bit_cast::<17, 16>(self.ip_part_lo.val()) + bit_cast::<17, 4>(self.ip_part_hi.val());
+            self.l4_fold1.d.next = bit_cast::<17, 16>(self.l4_sum_lo.val()) + bit_cast::<17, 4>(self.l4_sum_hi.val());
+            // Prime the payload pipeline: prev_word = window word 0, and
+            // fb_rdata = window word 1 from the next cycle on.
+            self.prev_word.d.next = self.fb_rdata.val();
+            self.fb_raddr.next = self.rd_ptr.q.val() + 1_u8.to_bits();
+            self.rd_ptr.d.next = self.rd_ptr.q.val() + 1_u8.to_bits();
+        }
+        if self.in_fin.q.val() {
+            // Second fold (17 -> 16 bits, can't carry again) and complement.
             self.ip_csum.d.next = !self.ip_fold2.val();
             self.l4_csum.d.next = !self.l4_fold2.val();
             // RFC 1624 eqn. 3 yields 0x0000 when the rest of the echo message
@@ -457,11 +529,6 @@ impl Logic for TxBuilder {
             if self.is_icmp.q.val() & self.l4_fold2.val().all() {
                 self.l4_csum.d.next = 0xFFFF_u16.to_bits();
             }
-            // Prime the payload pipeline: prev_word = window word 0, and
-            // fb_rdata = window word 1 from the next cycle on.
-            self.prev_word.d.next = self.fb_rdata.val();
-            self.fb_raddr.next = self.rd_ptr.q.val() + 1_u8.to_bits();
-            self.rd_ptr.d.next = self.rd_ptr.q.val() + 1_u8.to_bits();
         }
         if (self.state.q.val() == TxBuilderState::Send) & self.can_load.val() {
             self.o_valid.d.next = true;
