@@ -139,6 +139,7 @@ pub struct TcbEngine<const CONN_BITS: usize> {
     probe_left: DFF<Bits<4>>,
     free_found: DFF<Bit>,
     free_slot: DFF<Bits<CONN_BITS>>,
+    free_gen: DFF<Bits<32>>,
     take: DFF<Bits<11>>,
     open_count: DFF<Bits<16>>,
     hop_result: DFF<Bits<32>>,
@@ -387,6 +388,7 @@ impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
             probe_left: Default::default(),
             free_found: Default::default(),
             free_slot: Default::default(),
+            free_gen: Default::default(),
             take: Default::default(),
             open_count: Default::default(),
             hop_result: Default::default(),
@@ -540,7 +542,7 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, tx_next, wb_next, now, last_ms_bit, scan_pending, scan_id, cur_id,
-            probe_slot, probe_left, free_found, free_slot, take, open_count, hop_result, raw,
+            probe_slot, probe_left, free_found, free_slot, free_gen, take, open_count, hop_result, raw,
             w_state, w_holdback, w_fin_rcvd, w_retries, w_peer_mss, w_local_port, w_remote_port,
             w_remote_ip, w_mac_lo, w_mac_hi, w_peer_link, w_irs, w_rcv_nxt, w_rel, w_rcv_adv,
             w_ack_sent, w_iss, w_snd_una, w_snd_nxt, w_snd_max, w_snd_wnd, w_timer_due,
@@ -780,6 +782,8 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                     if self.slot_free.val() & !self.free_found.q.val() {
                         self.free_found.d.next = true;
                         self.free_slot.d.next = self.probe_slot.q.val();
+                        // A reused slot keeps counting its own generation.
+                        self.free_gen.d.next = self.rd.val().get_bits::<32>(self.o_gen.val().index());
                     }
                     self.probe_slot.d.next = self.probe_slot.q.val() + self.one_slot.val();
                     self.cur_id.d.next = self.probe_slot.q.val() + self.one_slot.val();
@@ -862,6 +866,7 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                         self.w_seq_offset.d.next = 0_u32.to_bits();
                         self.w_tx_end.d.next = 0_u32.to_bits();
                         self.w_epoch.d.next = 0_u32.to_bits();
+                        self.w_gen.d.next = self.free_gen.q.val();
                         self.t_seq.d.next = self.iss_gen.val();
                         self.t_ack.d.next = self.d_seq.val() + 1_u32.to_bits();
                         self.t_flags.d.next = 0x12_u8.to_bits();
@@ -996,9 +1001,9 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
             }
             EngineState::TcpData => {
                 self.take.d.next = self.take_calc.val().get_bits::<11>(0);
-                if (self.w_state.q.val() == self.st_established.val()) & self.d_payload_len.val().any() {
+                if (self.w_state.q.val() == self.st_established.val()) & (self.d_payload_len.val().any() | self.f_fin.val()) {
                     if self.out_of_order.val() {
-                        // Not the next byte: drop it and repeat our ACK (a duplicate ACK).
+                        // Data or FIN beyond rcv_nxt: drop it and repeat our ACK (a duplicate ACK).
                         self.stats.next = self.m_out_of_order.val();
                         self.w_ack_sent.d.next = self.ack_val.val();
                         self.w_rcv_adv.d.next = self.right.val();
@@ -1048,7 +1053,10 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                 self.t_flags.d.next = 0x10_u8.to_bits();
                 self.tx_next.d.next = EngineState::WriteBack;
                 self.state.d.next = EngineState::WriteBack;
-                if (self.w_state.q.val() == self.st_close_wait.val()) & self.cmp_rel.a_not_after_b.val() {
+                if self.standby.val() {
+                    // A standby card is silent on the wire (it only stores replicated state).
+                    self.state.d.next = EngineState::WriteBack;
+                } else if (self.w_state.q.val() == self.st_close_wait.val()) & self.cmp_rel.a_not_after_b.val() {
                     // Everything up to and including the peer's FIN is released: close our side.
                     self.t_flags.d.next = 0x11_u8.to_bits();
                     self.w_snd_nxt.d.next = self.w_snd_nxt.q.val() + 1_u32.to_bits();
@@ -1224,6 +1232,9 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                             self.t_seq.d.next = self.w_snd_nxt.q.val() - 1_u32.to_bits();
                             self.t_flags.d.next = 0x11_u8.to_bits();
                             self.t_with_mss.d.next = false;
+                            // The FIN|ACK advertises the current edge: record it (invariant 5).
+                            self.w_ack_sent.d.next = self.ack_val.val();
+                            self.w_rcv_adv.d.next = self.right.val();
                         }
                         self.state.d.next = EngineState::TxSend;
                     }
