@@ -20,7 +20,8 @@
 #
 # Environment: HOLDBACK_QEMU_CACHE (default /var/cache/holdback-qemu),
 # HOLDBACK_QEMU_TIMEOUT (seconds per boot, default 240),
-# HOLDBACK_GUEST_TARGET_DIR (cargo target dir for the static guest binary).
+# HOLDBACK_GUEST_TARGET_DIR (cargo target dir for the static guest binary,
+# default $HOLDBACK_QEMU_CACHE/guest-target).
 set -euo pipefail
 
 MODE=${1:-all}
@@ -29,7 +30,8 @@ case $MODE in all | iommu | no-iommu) ;; *) echo "usage: $0 [all|iommu|no-iommu]
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${HOLDBACK_QEMU_CACHE:-/var/cache/holdback-qemu}
 BOOT_TIMEOUT=${HOLDBACK_QEMU_TIMEOUT:-240}
-GUEST_TARGET=${HOLDBACK_GUEST_TARGET_DIR:-$ROOT/target/vfio-guest}
+# Outside the checkout so CI's fresh clones reuse the compiled dependencies.
+GUEST_TARGET=${HOLDBACK_GUEST_TARGET_DIR:-$CACHE/guest-target}
 WORK=$(mktemp -d /tmp/holdback-vfio-guest.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 T0=$(date +%s.%N)
@@ -89,10 +91,21 @@ apt_update_if_stale() {
     fi
 }
 
+# (Outputs are captured first: `cmd | grep -q` under pipefail fails when
+# grep exits early and cmd gets SIGPIPE.)
 qemu_ok() {
-    command -v qemu-system-x86_64 >/dev/null &&
-        qemu-system-x86_64 -device help 2>/dev/null | grep -q '"edu"' &&
-        qemu-system-x86_64 -device help 2>/dev/null | grep -q '"intel-iommu"'
+    command -v qemu-system-x86_64 >/dev/null || return 1
+    local devices
+    devices=$(qemu-system-x86_64 -device help 2>/dev/null || true)
+    grep -q '"edu"' <<<"$devices" && grep -q '"intel-iommu"' <<<"$devices"
+}
+
+busybox_ok() {
+    [ -x /bin/busybox ] || return 1
+    local applets linkage
+    applets=$(/bin/busybox --list 2>/dev/null || true)
+    linkage=$(ldd /bin/busybox 2>&1 || true)
+    grep -qx insmod <<<"$applets" && grep -qx cpio <<<"$applets" && grep -qE 'not a dynamic|statically linked' <<<"$linkage"
 }
 
 apt_install() {
@@ -107,8 +120,7 @@ apt_install() {
 STEP=$(date +%s.%N)
 need=()
 qemu_ok || need+=(qemu-system-x86)
-[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx insmod && ldd /bin/busybox 2>&1 | grep -qE 'not a dynamic|statically linked' ||
-    need+=(busybox-static)
+busybox_ok || need+=(busybox-static)
 if [ ${#need[@]} -gt 0 ]; then
     apt_update_if_stale
     apt_install "${need[@]}"
@@ -147,7 +159,8 @@ STEP=$(date +%s.%N)
     cargo build -q --release --target x86_64-unknown-linux-gnu -p holdback-driver --bin vfio-guest-test) ||
     die "building the static guest test binary failed"
 GUEST_BIN=$GUEST_TARGET/x86_64-unknown-linux-gnu/release/vfio-guest-test
-ldd "$GUEST_BIN" 2>&1 | grep -qE 'not a dynamic|statically linked' || die "$GUEST_BIN is not static"
+linkage=$(ldd "$GUEST_BIN" 2>&1 || true)
+grep -qE 'not a dynamic|statically linked' <<<"$linkage" || die "$GUEST_BIN is not static: $linkage"
 log "guest binary built in $(since "$STEP") s"
 
 # ------------------------------------------------------------------- initramfs
