@@ -3,13 +3,13 @@
 //! The JSON forms are what tests and scripts read, so their keys are stable:
 //! `conns --json` is `{"local_ip": …, "conns": [ConnRow…]}` and
 //! `stats --json` is `{"stats": {name: value…}}` with the regmap's counter
-//! names in register order.
+//! names in register order; `status --json` is the daemon's `StatusReport`.
 use std::net::Ipv4Addr;
 
 use holdback_driver::{Bar, CardError, CardHandle, Stats};
 use serde::{Deserialize, Serialize};
 
-use crate::control::{ConnEntry, ConnsReport};
+use crate::control::{ConnEntry, ConnsReport, StatusReport};
 
 /// Every open connection of `card`, for a [`crate::control::Request::Conns`] answer.
 pub fn snapshot_conns<B: Bar>(card: &CardHandle<B>) -> Result<ConnsReport, CardError> {
@@ -123,6 +123,33 @@ pub fn stats_table(stats: &Stats) -> String {
     let rows: Vec<Vec<String>> =
         stats.iter().map(|(s, v)| vec![s.name().to_string(), v.to_string(), s.doc().to_string()]).collect();
     render(&["COUNTER", "VALUE", "MEANING"], &rows, &[1])
+}
+
+/// `holdback status --json`: the [`StatusReport`] as the daemon sent it.
+pub fn status_json(report: &StatusReport) -> String {
+    to_json(report)
+}
+
+/// `holdback status`: one `key  value` line per fact.
+pub fn status_table(r: &StatusReport) -> String {
+    let flag = |b: bool| if b { "yes" } else { "no" }.to_string();
+    let rows: Vec<Vec<String>> = [
+        ("daemon", format!("holdback {} (pid {}), up {:.1} s", r.daemon_version, r.pid, r.uptime_ms as f64 / 1000.0)),
+        ("card", r.card.clone()),
+        ("register map", format!("version {}, build {:#010x}", r.info.version, r.info.build_id)),
+        ("connections", format!("{} open of {} TCBs", r.status.open_conns, r.info.conns)),
+        ("ring", format!("{} bytes per connection", r.info.ring_bytes)),
+        ("enabled", flag(r.status.ctrl.enabled)),
+        ("holdback", flag(r.status.ctrl.holdback)),
+        ("standby", flag(r.status.ctrl.standby)),
+        ("release paused", flag(r.release_paused)),
+        ("core idle", flag(r.status.idle)),
+        ("core clock", format!("{} us", r.status.now_us)),
+    ]
+    .into_iter()
+    .map(|(k, v)| vec![k.to_string(), v])
+    .collect();
+    render(&["STATUS", "VALUE"], &rows, &[])
 }
 
 fn to_json(v: &impl Serialize) -> String {
@@ -248,6 +275,27 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&stats_json(&stats)).unwrap();
         assert_eq!(v["stats"]["drop_tcb_full"], 7);
         assert_eq!(v["stats"].as_object().unwrap().len(), Stat::COUNT);
+    }
+
+    #[test]
+    fn status_renders_and_round_trips() {
+        let card = CardHandle::open(MemBar::with_id_block(&CoreParams::DEFAULT)).unwrap();
+        card.enable().unwrap();
+        let r = StatusReport {
+            daemon_version: "0.1.0".into(),
+            pid: 42,
+            uptime_ms: 1500,
+            card: card.bar().describe(),
+            info: *card.info(),
+            status: card.status().unwrap(),
+            release_paused: true,
+        };
+        let table = status_table(&r);
+        assert!(table.contains("release paused  yes"), "{table}");
+        assert!(table.contains("0 open of 64 TCBs"), "{table}");
+        assert!(table.lines().any(|l| l.starts_with("enabled") && l.ends_with("yes")), "{table}");
+        let back: StatusReport = serde_json::from_str(&status_json(&r)).unwrap();
+        assert_eq!(back, r);
     }
 
     #[test]
