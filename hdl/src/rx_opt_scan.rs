@@ -9,6 +9,11 @@
 //! starts at `pos = 14 + ihl*4 + 20`. The scan stops at the header end
 //! (`hdr_end = 14 + ihl*4 + doff*4`), at EOL, at a length below 2 and after
 //! the MSS option; an MSS option running past the header end is ignored.
+//!
+//! Depth: everything about "an option starts at lane i" (where the next one
+//! starts, whether it stops the scan, whether it is the MSS) is computed for
+//! all eight lanes in parallel from the bytes alone; only a one-hot "next
+//! option start" vector then ripples through the lanes, one 2:1 mux per lane.
 use rust_hdl::prelude::*;
 
 #[derive(LogicBlock)]
@@ -33,13 +38,30 @@ pub struct RxOptScan {
     lane_no: [Constant<Bits<16>>; 8],
     /// Window bytes zero-extended: 0..7 the word, 8..10 the look-ahead.
     wb: [Signal<Local, Bits<16>>; 11],
-    /// The scan state entering lane i (index 8: leaving the word).
+    /// Where `pos` lies relative to the word.
+    rel: Signal<Local, Bits<16>>,
+    /// Per lane, if an option starts there: its frame offset, whether it
+    /// ends the scan, whether it is the MSS option, the next option's start
+    /// relative to the word, and that start as a one-hot lane (0 if beyond
+    /// the word or the scan ends).
+    lane_at: [Signal<Local, Bits<16>>; 8],
+    lane_mss_end: [Signal<Local, Bits<16>>; 8],
+    stop: [Signal<Local, Bit>; 8],
+    is_mss: [Signal<Local, Bit>; 8],
+    nxt_rel: [Signal<Local, Bits<16>>; 8],
+    /// (Lane 7's successor always lies beyond the word.)
+    nxt_lane: [Signal<Local, Bits<8>>; 7],
+    /// One-hot option starts not yet passed, entering lane i.
+    starts: [Signal<Local, Bits<8>>; 8],
+    /// Results accumulated over the lanes where an option starts.
     at: [Signal<Local, Bits<16>>; 9],
     end: [Signal<Local, Bit>; 9],
     hit: [Signal<Local, Bit>; 9],
     val: [Signal<Local, Bits<16>>; 9],
-    after: [Signal<Local, Bits<16>>; 8],
-    mss_end: [Signal<Local, Bits<16>>; 8],
+    /// Entering lane 7 only bit 7 of `starts` matters; reduced so that
+    /// Verilator's UNUSED check (which skips names matching *unused*) sees the
+    /// other bits read. Synthesis removes it.
+    spare_unused: Signal<Local, Bit>,
 }
 
 impl Default for RxOptScan {
@@ -58,12 +80,19 @@ impl Default for RxOptScan {
             mss: Default::default(),
             lane_no: std::array::from_fn(|j| Constant::new(bits(j as u64))),
             wb: Default::default(),
+            rel: Default::default(),
+            lane_at: Default::default(),
+            lane_mss_end: Default::default(),
+            stop: Default::default(),
+            is_mss: Default::default(),
+            nxt_rel: Default::default(),
+            nxt_lane: Default::default(),
+            starts: Default::default(),
             at: Default::default(),
             end: Default::default(),
             hit: Default::default(),
             val: Default::default(),
-            after: Default::default(),
-            mss_end: Default::default(),
+            spare_unused: Default::default(),
         }
     }
 }
@@ -81,40 +110,65 @@ impl Logic for RxOptScan {
         self.wb[9].next = self.look.val().get_bits::<16>(8) & 0x00FF_u16.to_bits();
         self.wb[10].next = self.look.val().get_bits::<16>(0) & 0x00FF_u16.to_bits();
 
+        // Every lane as a possible option start, in parallel.
+        for i in 0..8 {
+            self.lane_at[i].next = self.word_base.val() + self.lane_no[i].val();
+            self.lane_mss_end[i].next = self.lane_at[i].val() + 4_u16.to_bits();
+            // The first MSS option counts (as wire::tcp_options_mss) and ends the scan.
+            self.is_mss[i].next = (self.lane_at[i].val() < self.hdr_end.val())
+                && (self.wb[i].val() == 2_u16.to_bits())
+                && (self.wb[i + 1].val() == 4_u16.to_bits())
+                && (self.lane_mss_end[i].val() <= self.hdr_end.val());
+            // Past the header, EOL, or a length below 2 (malformed: stop
+            // rather than loop).
+            self.stop[i].next = (self.lane_at[i].val() >= self.hdr_end.val())
+                || (self.wb[i].val() == 0_u16.to_bits())
+                || ((self.wb[i].val() != 1_u16.to_bits()) && (self.wb[i + 1].val() < 2_u16.to_bits()))
+                || self.is_mss[i].val();
+            self.nxt_rel[i].next = self.lane_no[i].val() + self.wb[i + 1].val();
+            if self.wb[i].val() == 1_u16.to_bits() {
+                // No-operation: one byte.
+                self.nxt_rel[i].next = self.lane_no[i].val() + 1_u16.to_bits();
+            }
+        }
+        for i in 0..7 {
+            self.nxt_lane[i].next = 0_u8.to_bits();
+            if !self.stop[i].val() && (self.nxt_rel[i].val() < 8_u16.to_bits()) {
+                self.nxt_lane[i].next = 1_u8.to_bits() << self.nxt_rel[i].val().get_bits::<3>(0);
+            }
+        }
+
+        // Where the scan enters the word.
+        self.rel.next = self.pos.val() - self.word_base.val();
+        self.starts[0].next = 0_u8.to_bits();
+        if self.enable.val() && !self.done.val() && (self.rel.val() < 8_u16.to_bits()) {
+            self.starts[0].next = 1_u8.to_bits() << self.rel.val().get_bits::<3>(0);
+        }
+        // The ripple: an option starting at lane i replaces the pending starts
+        // by its successor (starts only move forward, so one is pending).
+        for i in 0..7 {
+            self.starts[i + 1].next = self.starts[i].val();
+            if self.starts[i].val().get_bit(i) {
+                self.starts[i + 1].next = self.nxt_lane[i].val();
+            }
+        }
         self.at[0].next = self.pos.val();
-        self.end[0].next = self.done.val() || !self.enable.val();
+        self.end[0].next = self.done.val();
         self.hit[0].next = false;
         self.val[0].next = 0_u16.to_bits();
         for i in 0..8 {
-            self.after[i].next = self.at[i].val() + self.wb[i + 1].val();
-            self.mss_end[i].next = self.at[i].val() + 4_u16.to_bits();
             self.at[i + 1].next = self.at[i].val();
             self.end[i + 1].next = self.end[i].val();
             self.hit[i + 1].next = self.hit[i].val();
             self.val[i + 1].next = self.val[i].val();
-            if !self.end[i].val() && (self.at[i].val() == (self.word_base.val() + self.lane_no[i].val())) {
-                if self.at[i].val() >= self.hdr_end.val() {
+            if self.starts[i].val().get_bit(i) {
+                self.at[i + 1].next = self.word_base.val() + self.nxt_rel[i].val();
+                if self.stop[i].val() {
                     self.end[i + 1].next = true;
-                } else if self.wb[i].val() == 0_u16.to_bits() {
-                    // End of option list.
-                    self.end[i + 1].next = true;
-                } else if self.wb[i].val() == 1_u16.to_bits() {
-                    // No-operation.
-                    self.at[i + 1].next = self.at[i].val() + 1_u16.to_bits();
-                } else if self.wb[i + 1].val() < 2_u16.to_bits() {
-                    // Malformed length: stop rather than loop.
-                    self.end[i + 1].next = true;
-                } else {
-                    self.at[i + 1].next = self.after[i].val();
-                    if (self.wb[i].val() == 2_u16.to_bits())
-                        && (self.wb[i + 1].val() == 4_u16.to_bits())
-                        && (self.mss_end[i].val() <= self.hdr_end.val())
-                    {
-                        // The first MSS option counts (as wire::tcp_options_mss).
-                        self.end[i + 1].next = true;
-                        self.hit[i + 1].next = true;
-                        self.val[i + 1].next = (self.wb[i + 2].val() << 8) | self.wb[i + 3].val();
-                    }
+                }
+                if self.is_mss[i].val() {
+                    self.hit[i + 1].next = true;
+                    self.val[i + 1].next = (self.wb[i + 2].val() << 8) | self.wb[i + 3].val();
                 }
             }
         }
@@ -122,6 +176,7 @@ impl Logic for RxOptScan {
         self.next_done.next = self.end[8].val();
         self.mss_found.next = self.hit[8].val();
         self.mss.next = self.val[8].val();
+        self.spare_unused.next = self.starts[7].val().xor();
     }
 }
 

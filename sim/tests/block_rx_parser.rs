@@ -687,13 +687,20 @@ fn random_frame(rng: &mut SmallRng) -> Vec<u8> {
         s.ip_opts = vec![1; 4 * rng.gen_range(1..=10)];
     }
     let mut opts = vec![];
-    for _ in 0..rng.gen_range(0..6) {
-        match rng.gen_range(0..5) {
-            0 => opts.push(1),
-            1 => opts.extend_from_slice(&[2, 4, rng.gen(), rng.gen()]),
-            2 => opts.extend_from_slice(&[3, 3, rng.gen()]),
-            3 => opts.extend_from_slice(&[8, 10, 1, 2, 3, 4, 5, 6, 7, 8]),
-            _ => opts.push(0),
+    for _ in 0..rng.gen_range(0..8) {
+        match rng.gen_range(0..8) {
+            0 | 1 => opts.push(1),
+            2 => opts.extend_from_slice(&[2, 4, rng.gen(), rng.gen()]),
+            3 => opts.extend_from_slice(&[3, 3, rng.gen()]),
+            4 => opts.extend_from_slice(&[8, 10, 1, 2, 3, 4, 5, 6, 7, 8]),
+            5 => opts.push(0),
+            // Any kind with any length, malformed or running past the header
+            // end included (the checksum stays right, so the scan decides).
+            _ => {
+                let len: u8 = rng.gen_range(0..14);
+                opts.extend_from_slice(&[rng.gen_range(2..40), len]);
+                opts.extend((2..len).map(|_| rng.gen::<u8>()));
+            }
         }
     }
     opts.truncate(40);
@@ -735,7 +742,9 @@ fn rx_parser_random_frames() {
     let mut rng = SmallRng::seed_from_u64(seed);
     let frames: Vec<Vec<u8>> = (0..600).map(|_| random_frame(&mut rng)).collect();
     let accepted = frames.iter().filter(|f| reference(f).reason == 0).count();
-    eprintln!("{} random frames, {accepted} acceptable by the reference", frames.len());
+    let with_mss = frames.iter().map(|f| reference(f)).filter(|d| d.reason == 0 && d.mss != 0).count();
+    eprintln!("{} random frames, {accepted} acceptable by the reference, {with_mss} with an MSS", frames.len());
+    assert!(with_mss > 30, "the generator should exercise the option scan");
     assert!(accepted > 200 && accepted < 550, "the generator should mix accepted and dropped frames");
     let (popped, cycles) = run(&frames, Drive { idle: 0.2, stall: 0.3, read_back: true }, &mut rng);
     eprintln!("{cycles} cycles");
