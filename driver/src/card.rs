@@ -48,6 +48,8 @@ pub enum CardError {
         #[source]
         source: TcbError,
     },
+    #[error("TCB {id} changed during each of {tries} consecutive reads; no consistent copy")]
+    TcbUnstable { id: u16, tries: u32 },
     #[error("writing TCB {id} needs standby mode (CTRL.standby); the card is active")]
     NotStandby { id: u16 },
     #[error("reading {len} ring bytes of connection {id}: the ring holds only {ring_bytes}")]
@@ -185,6 +187,10 @@ pub struct CardStatus {
 /// FIFO (valid stuck at 1) from hanging the service loop; ids left behind
 /// are picked up by the next drain.
 const CHLOG_DRAIN_FACTOR: usize = 2;
+
+/// Block reads [`CardHandle::read_tcb_stable`] tries before giving up: a TCB
+/// changing on every one of them means a connection busier than the bus.
+pub const TCB_STABLE_TRIES: u32 = 8;
 
 /// An opened card: the BAR plus what its ID block said.
 pub struct CardHandle<B: Bar> {
@@ -352,6 +358,26 @@ impl<B: Bar> CardHandle<B> {
             .read_block(regmap::tcb_word_addr(id as u32, 0), &mut words)
             .ctx(|| format!("reading TCB {id}"))?;
         Tcb::decode(&words).map_err(|source| CardError::Tcb { id, source })
+    }
+
+    /// Read TCB `id` until two consecutive block reads agree word for word
+    /// (at most `TCB_STABLE_TRIES` reads). The TCB window is read one bus
+    /// word at a time, so a read racing the engine can mix two versions of a
+    /// TCB (new rcv_nxt, old rel); replication must not ship such a copy.
+    pub fn read_tcb_stable(&self, id: u16) -> Result<Tcb, CardError> {
+        self.check_id(id)?;
+        let addr = regmap::tcb_word_addr(id as u32, 0);
+        let mut prev = [0u32; regmap::TCB_WORDS];
+        self.bar.read_block(addr, &mut prev).ctx(|| format!("reading TCB {id}"))?;
+        for _ in 1..TCB_STABLE_TRIES {
+            let mut next = [0u32; regmap::TCB_WORDS];
+            self.bar.read_block(addr, &mut next).ctx(|| format!("reading TCB {id}"))?;
+            if next == prev {
+                return Tcb::decode(&next).map_err(|source| CardError::Tcb { id, source });
+            }
+            prev = next;
+        }
+        Err(CardError::TcbUnstable { id, tries: TCB_STABLE_TRIES })
     }
 
     /// Every TCB not CLOSED, by id.

@@ -333,3 +333,47 @@ fn errors_carry_context_down_to_the_bar() {
     let chain = format!("{err}: {}", std::error::Error::source(&err).unwrap());
     assert!(chain.contains("reading TCB 1") && chain.contains("outside"), "{chain}");
 }
+
+/// A BAR whose TCB gen word changes on the first `churn` reads of it, like
+/// an engine updating the TCB while the host reads the window.
+struct ChurningBar {
+    mem: MemBar,
+    churn: std::sync::atomic::AtomicU32,
+    gen_addr: u32,
+}
+impl Bar for ChurningBar {
+    fn read32(&self, offset: u32) -> Result<u32, holdback_driver::BarError> {
+        if offset == self.gen_addr {
+            let left = self.churn.load(std::sync::atomic::Ordering::SeqCst);
+            if left > 0 {
+                self.churn.store(left - 1, std::sync::atomic::Ordering::SeqCst);
+                self.mem.poke(offset, self.mem.peek(offset) + 1);
+            }
+        }
+        self.mem.read32(offset)
+    }
+    fn write32(&self, offset: u32, value: u32) -> Result<(), holdback_driver::BarError> {
+        self.mem.write32(offset, value)
+    }
+    fn describe(&self) -> String {
+        "churning".into()
+    }
+}
+
+#[test]
+fn stable_tcb_read_retries_until_two_reads_agree() {
+    let gen_addr = regmap::tcb_word_addr(6, tcb::GEN.word);
+    let bar = |churn| ChurningBar {
+        mem: MemBar::with_id_block(&CoreParams::DEFAULT),
+        churn: std::sync::atomic::AtomicU32::new(churn),
+        gen_addr,
+    };
+    let card = CardHandle::open(bar(3)).unwrap();
+    let t = card.read_tcb_stable(6).unwrap();
+    assert_eq!(t.gen, 3, "the copy after the churn stopped");
+    let card = CardHandle::open(bar(1000)).unwrap();
+    match card.read_tcb_stable(6) {
+        Err(CardError::TcbUnstable { id: 6, tries }) => assert_eq!(tries, holdback_driver::card::TCB_STABLE_TRIES),
+        other => panic!("{other:?}"),
+    }
+}
