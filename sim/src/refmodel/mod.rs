@@ -20,7 +20,8 @@
 //!   DropUnsupported;
 //! - synchronized: no ACK bit → DropUnsupported; an ACK outside
 //!   [snd_una, snd_max] → ACK + DropOutOfWindow, segment dropped;
-//! - an out-of-order check only for segments with payload (rule 5 says "data");
+//! - a FIN beyond rcv_nxt is out of order like data (duplicate ACK,
+//!   DropOutOfOrder), with or without holdback;
 //! - our FIN|ACK carries the ACK (one frame, not ACK then FIN|ACK);
 //! - retransmission backoff `RTO << retries` with the count *before* the
 //!   increment; retries reset on reaching ESTABLISHED and when the FIN is sent;
@@ -452,14 +453,14 @@ impl RefModel {
             return;
         }
         let established = t.state == TcpState::Established;
+        // Step 5: data (or a FIN) beyond rcv_nxt is dropped with a duplicate ACK.
+        if established && (!seg.payload.is_empty() || seg.flags.fin()) && seg.seq > t.rcv_nxt {
+            self.count(Stat::DropOutOfOrder);
+            self.send_ack(id);
+            self.writeback(id);
+            return;
+        }
         if established && !seg.payload.is_empty() {
-            // Step 5: data beyond rcv_nxt is dropped with a duplicate ACK.
-            if seg.seq > t.rcv_nxt {
-                self.count(Stat::DropOutOfOrder);
-                self.send_ack(id);
-                self.writeback(id);
-                return;
-            }
             // In-order bytes [rcv_nxt, min(seq+len, rcv_adv)) go to the ring.
             let end = (seg.seq + seg.payload.len() as u32).min(t.rcv_adv);
             let skip = (t.rcv_nxt.diff(seg.seq).max(0) as usize).min(seg.payload.len());
