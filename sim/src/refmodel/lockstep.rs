@@ -84,6 +84,8 @@ pub enum LockstepError {
     Params { what: &'static str, core: u32, model: u32 },
     #[error("stats differ from the model's (core vs model):\n{0}")]
     Stats(String),
+    #[error("the SYN from {key:?} opened no TCB (the model counted {tcb_full} DropTcbFull so far)")]
+    NotOpened { key: super::ConnKey, tcb_full: u32 },
     #[error("TCB {id} differs from the model's:\n{diffs}")]
     Tcb { id: usize, diffs: String },
     #[error("ring of connection {id} differs from the model's at {count} byte(s) in ring offsets {first}..={last}; first: core {core:#04x} model {model:#04x}")]
@@ -343,7 +345,7 @@ impl PeerConn {
         let syn = tcp_frame(peer, core, &TcpRepr::new(peer_port, local_port, SeqNum(isn), SeqNum(0), TcpFlags::SYN, 64240).with_mss(1460), &[]);
         let out = ls.frame(&syn)?;
         let key = super::ConnKey { remote_ip: peer.ip, remote_port: peer_port, local_port };
-        let id = ls.model.lookup(key).ok_or_else(|| LockstepError::Stats(format!("no TCB opened for {key:?} (table full?)")))?;
+        let id = ls.model.lookup(key).ok_or(LockstepError::NotOpened { key, tcb_full: ls.model.stat(holdback_regmap::Stat::DropTcbFull) })?;
         let iss = out
             .iter()
             .filter_map(|f| Frame::parse(f).ok())
