@@ -97,7 +97,7 @@ impl Rw {
     /// Reads `len` bytes (multiple of 4) from byte address `addr` (multiple of 4)
     /// through the host port, one 32-bit word per cycle, pipelined.
     fn read_host(&mut self, addr: usize, len: usize) -> Vec<u8> {
-        assert!(addr % 4 == 0 && len % 4 == 0);
+        assert!(addr.is_multiple_of(4) && len.is_multiple_of(4));
         let words = len / 4;
         let mut out = Vec::with_capacity(len);
         for k in 0..=words {
@@ -159,7 +159,7 @@ impl Rw {
     /// (wrapping, widened to 32-bit words) with the mirror.
     fn check_ring(&mut self, conn: usize, from: isize, len: usize, what: &str) {
         let start = (from.rem_euclid(RING as isize) as usize) & !3;
-        let words = (len + (from.rem_euclid(RING as isize) as usize - start) + 3) / 4;
+        let words = (len + (from.rem_euclid(RING as isize) as usize - start)).div_ceil(4);
         for k in 0..words {
             let off = (start + 4 * k) % RING;
             let addr = (conn << RING_BITS) | off;
@@ -313,7 +313,7 @@ fn back_to_back_commands_with_no_gap() {
     for c in &cmds {
         let base = ((c.conn as usize) & ((1 << CONN_BITS) - 1)) << RING_BITS;
         for i in 0..c.len {
-            rw.mirror[base | (c.ring_off as usize + i) % RING] = rw.fb[c.fb_off + i];
+            rw.mirror[base | ((c.ring_off as usize + i) % RING)] = rw.fb[c.fb_off + i];
         }
     }
     rw.check_all("after back-to-back commands");

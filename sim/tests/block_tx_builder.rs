@@ -247,7 +247,7 @@ fn echo_request(rng: &mut SmallRng, ip_opts: usize, data_len: usize) -> Req {
     f.extend_from_slice(&[0x45, 0, 0, 0, 0, 1, 0, 0, 64, 1, 0, 0]);
     f.extend_from_slice(&PEER_IP);
     f.extend_from_slice(&OUR_IP);
-    f.extend(std::iter::repeat(1u8).take(ip_opts)); // NOP options
+    f.extend(std::iter::repeat_n(1u8, ip_opts)); // NOP options
     let mut m = vec![8, 0, 0, 0];
     m.extend_from_slice(&rng.gen::<u32>().to_be_bytes()); // identifier, sequence
     m.extend((0..data_len).map(|_| rng.gen::<u8>()));
