@@ -46,6 +46,7 @@ impl<T> OrPanic<T> for Result<T, LockstepError> {
 fn check_all(ls: &mut Lockstep<CoreSim>, conns: &[&PeerConn], what: &str) {
     let what = &format!("{what} (last inputs: {:#?})", ls.recent_inputs(6));
     ls.check_stats().or_panic(what);
+    ls.check_change_log().or_panic(what);
     // HOLDBACK_SKIP_FIELDS=GEN,RCV_ADV skips TCB fields with a known,
     // reported divergence, to look for the next one.
     let skip: Vec<holdback_regmap::TcbField> = std::env::var("HOLDBACK_SKIP_FIELDS")

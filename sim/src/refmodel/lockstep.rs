@@ -84,6 +84,8 @@ pub enum LockstepError {
     Params { what: &'static str, core: u32, model: u32 },
     #[error("stats differ from the model's (core vs model):\n{0}")]
     Stats(String),
+    #[error("change log differs: core popped {core:?}, model {model:?}")]
+    ChangeLog { core: Vec<usize>, model: Vec<usize> },
     #[error("the SYN from {key:?} opened no TCB (the model counted {tcb_full} DropTcbFull so far)")]
     NotOpened { key: super::ConnKey, tcb_full: u32 },
     #[error("TCB {id} differs from the model's:\n{diffs}")]
@@ -240,6 +242,25 @@ impl<D: Dut> Lockstep<D> {
             .map(|s| format!("  {}: core {} model {}", s.name(), core[s.index()], model[s.index()]))
             .collect();
         if diffs.is_empty() { Ok(()) } else { Err(LockstepError::Stats(diffs.join("\n"))) }
+    }
+
+    /// Drain the device's change log (CHLOG_POP) and the model's: the same
+    /// ids in the same order.
+    pub fn check_change_log(&mut self) -> Result<(), LockstepError> {
+        let mut core = Vec::new();
+        loop {
+            let v = self.dut.reg_read(regmap::CHLOG_POP.offset)?;
+            if v & regmap::CHLOG_VALID == 0 || core.len() > self.model.cfg.conns {
+                break;
+            }
+            core.push((v & 0xffff) as usize);
+        }
+        let model: Vec<usize> = std::iter::from_fn(|| self.model.pop_change_log()).collect();
+        if core == model {
+            Ok(())
+        } else {
+            Err(LockstepError::ChangeLog { core, model })
+        }
     }
 
     /// The device's TCB words of connection `id`.

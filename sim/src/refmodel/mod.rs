@@ -142,6 +142,10 @@ pub struct RefModel {
     tcbs: Vec<Tcb>,
     rings: Vec<Vec<u8>>,
     stats: [u32; Stat::COUNT],
+    /// Change log: ids whose TCB was written back, each queued once until
+    /// popped (the regbus FIFO with its dirty bits).
+    change_log: std::collections::VecDeque<usize>,
+    dirty: Vec<bool>,
     /// ISS values seen in the RTL's SYN-ACKs, by connection, not yet used.
     learned_iss: HashMap<ConnKey, SeqNum>,
     now_us: u32,
@@ -157,6 +161,8 @@ impl RefModel {
             tcbs: vec![Tcb::default(); n],
             rings: vec![vec![0; ring]; n],
             stats: [0; Stat::COUNT],
+            change_log: std::collections::VecDeque::new(),
+            dirty: vec![false; n],
             learned_iss: HashMap::new(),
             now_us: 0,
             step: Step::default(),
@@ -587,6 +593,17 @@ impl RefModel {
     /// action, whether or not a field changed).
     fn writeback(&mut self, id: usize) {
         self.tcbs[id].gen = self.tcbs[id].gen.wrapping_add(1);
+        if !self.dirty[id] {
+            self.dirty[id] = true;
+            self.change_log.push_back(id);
+        }
+    }
+
+    /// Pop the change log (CHLOG_POP): the oldest id whose TCB changed.
+    pub fn pop_change_log(&mut self) -> Option<usize> {
+        let id = self.change_log.pop_front()?;
+        self.dirty[id] = false;
+        Some(id)
     }
 
     fn finish(&mut self) -> Step {
