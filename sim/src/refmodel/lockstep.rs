@@ -84,6 +84,8 @@ pub enum LockstepError {
     Params { what: &'static str, core: u32, model: u32 },
     #[error("stats differ from the model's (core vs model):\n{0}")]
     Stats(String),
+    #[error("invariant violated: {0}")]
+    Invariant(String),
     #[error("change log differs: core popped {core:?}, model {model:?}")]
     ChangeLog { core: Vec<usize>, model: Vec<usize> },
     #[error("the SYN from {key:?} opened no TCB (the model counted {tcb_full} DropTcbFull so far)")]
@@ -102,6 +104,8 @@ pub struct Lockstep<D: Dut> {
     now_us: u32,
     /// Inputs so far, one line each (printed with a mismatch).
     history: Vec<String>,
+    /// Highest right edge (ack + window) each connection advertised.
+    right_edges: std::collections::HashMap<super::ConnKey, crate::wire::SeqNum>,
 }
 
 impl<D: Dut> Lockstep<D> {
@@ -131,7 +135,7 @@ impl<D: Dut> Lockstep<D> {
         let now_us = dut.reg_read(regmap::NOW_US.offset)?;
         let mut model = RefModel::new(cfg);
         // The model's counters start where the device's are.
-        let mut ls = Lockstep { dut, model: model.clone(), now_us, history: Vec::new() };
+        let mut ls = Lockstep { dut, model: model.clone(), now_us, history: Vec::new(), right_edges: Default::default() };
         let stats = ls.read_stats()?;
         model.set_stats(stats);
         ls.model = model;
@@ -208,6 +212,7 @@ impl<D: Dut> Lockstep<D> {
     fn check(&mut self, input: String, step: Step, actual: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, LockstepError> {
         debug!(%input, frames = actual.len(), "lockstep");
         self.history.push(input.clone());
+        self.check_invariants(&input, &actual)?;
         match score(&step.frames, &actual) {
             Ok(()) => Ok(actual),
             Err(mismatch) => {
@@ -221,6 +226,43 @@ impl<D: Dut> Lockstep<D> {
                 Err(LockstepError::Frames { input, mismatch })
             }
         }
+    }
+
+    /// failover.md invariants on what the device sent, independent of the
+    /// model's frames: (1) with holdback on, no ACK passes the released point
+    /// R; (5) a connection's advertised right edge never moves left.
+    fn check_invariants(&mut self, input: &str, frames: &[Vec<u8>]) -> Result<(), LockstepError> {
+        use crate::wire::Frame;
+        for f in frames {
+            let Ok(frame) = Frame::parse(f) else { continue };
+            let Some((ip, tcp, _)) = frame.tcp() else { continue };
+            if !tcp.flags.ack() || ip.src != self.model.cfg.ip {
+                continue;
+            }
+            let key = super::ConnKey { remote_ip: ip.dst, remote_port: tcp.dst_port, local_port: tcp.src_port };
+            let right = tcp.ack + u32::from(tcp.window);
+            if tcp.flags.syn() {
+                // A new connection (or its SYN-ACK again): its edge starts here.
+                self.right_edges.insert(key, right);
+            } else if let Some(prev) = self.right_edges.get(&key) {
+                if right < *prev {
+                    return Err(LockstepError::Invariant(format!(
+                        "after {input}: {key:?} advertised right edge {right} left of {prev} (invariant 5)"
+                    )));
+                }
+                self.right_edges.insert(key, right);
+            }
+            if let Some(id) = self.model.lookup(key) {
+                let t = self.model.tcb(id);
+                if t.holdback && tcp.ack > t.rel {
+                    return Err(LockstepError::Invariant(format!(
+                        "after {input}: {key:?} ACKed {} past the released point {} (invariant 1)",
+                        tcp.ack, t.rel
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Every counter of the device, indexed by `Stat::index()`.
