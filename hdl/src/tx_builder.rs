@@ -5,9 +5,13 @@
 //! - TCP control segment (no payload): IPv4 (20 B, ID 0, DF, TTL 64) + TCP
 //!   header, optionally with the MSS option (data offset 6): 54 or 58 bytes.
 //! - ARP reply: 42 bytes, oper 2, sender = us, target = the requester.
-//! - ICMP echo reply: a fresh IPv4 header, type 0 code 0, the checksum adjusted
-//!   incrementally from the request's (RFC 1624 eqn. 3), and the rest of the
-//!   request message copied from the frame buffer, realigned by any byte offset.
+//! - ICMP echo reply: a fresh IPv4 header (ID 0, DF, TTL 64), type 0 code 0,
+//!   the checksum adjusted incrementally from the request's (RFC 1624 eqn. 3;
+//!   a 0x0000 result is sent as 0xffff, the only value that verifies for an
+//!   all-zero echo), and the rest of the request message copied from the frame
+//!   buffer, realigned by any byte offset. The buffer must stay unchanged
+//!   while `busy` (the engine holds the descriptor until then).
+//! - `req_kind` 3 is accepted and dropped.
 //!
 //! Flow: a request is accepted when idle or in the cycle that loads the last
 //! beat of the previous frame, so frames go out back to back (a 54-byte ACK
@@ -36,7 +40,7 @@ pub const KIND_ICMP: u64 = 2;
 pub enum TxBuilderState {
     /// Waiting for a request (`req_ready`).
     Idle,
-    /// Streaming beats (checksums computed beside the first two).
+    /// Streaming beats (checksums computed beside the first three).
     Send,
 }
 
