@@ -31,6 +31,10 @@ pub enum Command {
     Conns(QueryArgs),
     /// The card's counters (via the control socket).
     Stats(QueryArgs),
+    /// Put a bitstream on a PCIe FPGA board and hand the card to vfio-pci
+    /// (unbind, remove, program, rescan, bind, check the ID block). Untested
+    /// on hardware here; `--dry-run` prints every step and changes nothing.
+    Load(crate::load::LoadArgs),
     /// Pause or resume the sink's release-register writes (ACK holdback
     /// demonstration): while paused the card ACKs nothing beyond the last
     /// released point.

@@ -7,12 +7,13 @@
 //! - [`sink`]: the application that commits received bytes, then releases ACKs.
 //! - [`clients`]: Linux TCP clients sending seeded streams, with TCP_INFO.
 //! - [`control`] / [`tables`]: the control-socket protocol and its output.
-//! - [`verilog_cmd`]: `holdback verilog`.
+//! - [`verilog_cmd`]: `holdback verilog`; [`load`]: `holdback load` (bitstream → vfio-pci).
 pub mod cli;
 pub mod clients;
 pub mod control;
 pub mod lab;
 pub mod lab_up;
+pub mod load;
 pub mod netns;
 pub mod report;
 pub mod sink;

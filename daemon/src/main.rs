@@ -9,7 +9,7 @@ use holdback_daemon::control::{client, Request, Response};
 use holdback_daemon::lab::{self, LabRunOptions};
 use holdback_daemon::lab_up::{self, UpOptions};
 use holdback_daemon::report::chain;
-use holdback_daemon::{tables, verilog_cmd};
+use holdback_daemon::{load, tables, verilog_cmd};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -69,6 +69,16 @@ fn run(cli: Cli) -> Result<ExitCode, BoxError> {
         Command::Lab(LabCmd { action: Some(LabAction::Down { name }), .. }) => {
             let info = lab_up::down(&name)?;
             println!("lab `{}` is down (namespaces {} and {} removed)", info.name, info.client_ns, info.card_ns);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Load(args) => {
+            match load::run(&args)? {
+                load::Outcome::DryRun(plan) => print!("{}", plan.render()),
+                load::Outcome::Loaded(l) => println!(
+                    "card {} ({}) is bound to vfio-pci; ID block: magic {:#010x}, version {}, build {:08x}",
+                    l.pci, l.board, l.id.magic, l.id.version, l.id.build
+                ),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Conns(q) => query(&q, Request::Conns),

@@ -117,6 +117,12 @@ fn scenario(holdback_on: bool) {
     assert!(rest.is_empty(), "the card sends no payload");
     wait_for(TIMEOUT, "our FIN to be ACKed", || (acked(&s) == total + 2).then_some(()));
 
+    // The card counted the payload (`holdback stats --json`, same socket).
+    let stats: serde_json::Value = serde_json::from_str(&holdback_ok(&["stats", "--json", "--socket", lab.socket()]))
+        .expect("stats --json is JSON");
+    let payload = stats["stats"]["rx_payload_bytes"].as_u64().unwrap_or_else(|| panic!("no rx_payload_bytes: {stats}"));
+    assert_eq!(payload, total, "rx_payload_bytes counts every in-order byte once");
+
     // The sink file holds exactly what was sent.
     let file = std::fs::read_dir(&lab.info.sink_dir)
         .expect("sink directory")
