@@ -97,6 +97,8 @@ pub struct RxParser {
     tcp_b: DFF<Bits<64>>,
     ip_sum: DFF<Bits<32>>,
     tcp_sum: DFF<Bits<32>>,
+    /// TCP pseudo-header sum, registered at beat 5 (words 1..4 are in).
+    pseudo_sum: DFF<Bits<32>>,
     opt_pos: DFF<Bits<16>>,
     opt_done: DFF<Bit>,
     mss: DFF<Bits<16>>,
@@ -150,6 +152,7 @@ impl Logic for RxParser {
             tcp_b,
             ip_sum,
             tcp_sum,
+            pseudo_sum,
             opt_pos,
             opt_done,
             mss,
@@ -187,6 +190,7 @@ impl Logic for RxParser {
         self.verdict.icmp_type_code.next = self.tcp_a.q.val().get_bits::<16>(48);
         self.verdict.ip_sum.next = self.ip_sum.q.val();
         self.verdict.tcp_sum.next = self.tcp_sum.q.val();
+        self.verdict.pseudo_sum.next = self.pseudo_sum.q.val();
         self.verdict.frame_len.next = self.frame_len.q.val();
         self.verdict.oversize.next = self.oversize.q.val();
         self.verdict.our_mac.next = self.our_mac.val();
@@ -251,6 +255,8 @@ impl Logic for RxParser {
             }
             if self.front.idx.val() == 5_u16.to_bits() {
                 self.w5.d.next = self.front.word.val();
+                // A TCP segment for us has at least 7 beats (54 bytes).
+                self.pseudo_sum.d.next = self.verdict.pseudo.val();
             }
             if self.front.idx.val() >= 256_u16.to_bits() {
                 self.oversize.d.next = true;

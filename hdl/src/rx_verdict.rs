@@ -43,6 +43,9 @@ pub struct RxVerdict {
     /// Lane sums of the IPv4 header and the TCP segment (no pseudo-header).
     pub ip_sum: Signal<In, Bits<32>>,
     pub tcp_sum: Signal<In, Bits<32>>,
+    /// `pseudo` as the parser registered it once words 1..4 were in (so the
+    /// finish path has one add before the fold, not eight).
+    pub pseudo_sum: Signal<In, Bits<32>>,
     pub frame_len: Signal<In, Bits<16>>,
     pub oversize: Signal<In, Bit>,
     pub our_mac: Signal<In, Bits<48>>,
@@ -52,6 +55,8 @@ pub struct RxVerdict {
     pub kind: Signal<Out, Bits<2>>,
     /// IPv4 and protocol TCP: the MSS option scan applies.
     pub is_tcp: Signal<Out, Bit>,
+    /// Sum of the TCP pseudo-header words (addresses, protocol 6, TCP length).
+    pub pseudo: Signal<Out, Bits<32>>,
     /// Ethernet source, or the ARP sender addresses for ARP.
     pub src_mac: Signal<Out, Bits<48>>,
     pub src_ip: Signal<Out, Bits<32>>,
@@ -122,6 +127,7 @@ impl Default for RxVerdict {
             icmp_type_code: Default::default(),
             ip_sum: Default::default(),
             tcp_sum: Default::default(),
+            pseudo_sum: Default::default(),
             frame_len: Default::default(),
             oversize: Default::default(),
             our_mac: Default::default(),
@@ -129,6 +135,7 @@ impl Default for RxVerdict {
             reason: Default::default(),
             kind: Default::default(),
             is_tcp: Default::default(),
+            pseudo: Default::default(),
             src_mac: Default::default(),
             src_ip: Default::default(),
             hdr_len: Default::default(),
@@ -211,7 +218,8 @@ impl Logic for RxVerdict {
             - ((self.w1.val() >> 6) & 0x3C_u64.to_bits());
         self.ip_fold1.next = (self.ip_sum.val() & 0xFFFF_u32.to_bits()) + (self.ip_sum.val() >> 16);
         self.ip_fold2.next = (self.ip_fold1.val() & 0xFFFF_u32.to_bits()) + (self.ip_fold1.val() >> 16);
-        self.tcp_total.next = self.tcp_sum.val() + self.pseudo_wide.val().get_bits::<32>(0);
+        self.pseudo.next = self.pseudo_wide.val().get_bits::<32>(0);
+        self.tcp_total.next = self.tcp_sum.val() + self.pseudo_sum.val();
         self.tcp_fold1.next = (self.tcp_total.val() & 0xFFFF_u32.to_bits()) + (self.tcp_total.val() >> 16);
         self.tcp_fold2.next = (self.tcp_fold1.val() & 0xFFFF_u32.to_bits()) + (self.tcp_fold1.val() >> 16);
         self.len_m14.next = self.frame_len.val() - 14_u16.to_bits();
