@@ -156,6 +156,9 @@ pub struct TxBuilder {
     l4_carry: Signal<Local, Bits<16>>,
     l4_fold2: Signal<Local, Bits<16>>,
     icmp_csum_inv: Signal<Local, Bits<16>>,
+    ip_const: Signal<Local, Bits<20>>,
+    tcp_const: Signal<Local, Bits<20>>,
+    mss_term: Signal<Local, Bits<16>>,
     win_lo3: Signal<Local, Bits<3>>,
     can_load: Signal<Local, Bit>,
     advance: Signal<Local, Bit>,
@@ -265,6 +268,9 @@ impl Default for TxBuilder {
             l4_carry: Default::default(),
             l4_fold2: Default::default(),
             icmp_csum_inv: Default::default(),
+            ip_const: Default::default(),
+            tcp_const: Default::default(),
+            mss_term: Default::default(),
             win_lo3: Default::default(),
             can_load: Default::default(),
             advance: Default::default(),
@@ -333,6 +339,19 @@ impl Logic for TxBuilder {
             self.l4_carry.next = 1_u16.to_bits();
         }
         self.l4_fold2.next = self.l4_fold1.q.val().get_bits::<16>(0) + self.l4_carry.val();
+        // Constant words of the sums: IPv4 protocol 6 or 1; TCP 6 (protocol)
+        // + 20 (length) + 0x5000 (data offset) without the option, 6 + 24 +
+        // 0x6000 + 0x0204 (option kind, length) with it.
+        self.ip_const.next = self.c_ip_tcp.val();
+        if self.is_icmp.q.val() {
+            self.ip_const.next = self.c_ip_icmp.val();
+        }
+        self.tcp_const.next = self.c_tcp.val();
+        self.mss_term.next = 0_u16.to_bits();
+        if self.with_mss.q.val() {
+            self.tcp_const.next = self.c_tcp_mss.val();
+            self.mss_term.next = self.our_mss.val();
+        }
         // A Local, not `bit_cast(!x)`: Verilog widens before inverting.
         self.icmp_csum_inv.next = !self.icmp_csum.q.val();
 
@@ -459,26 +478,18 @@ impl Logic for TxBuilder {
                 6 => self.last_keep.d.next = 0x7F_u8.to_bits(),
                 _ => self.last_keep.d.next = 0xFF_u8.to_bits(),
             }
-            // Sums of at most seven 16-bit words fit in 19 bits; two of them in 20.
+            // Sums of at most seven 16-bit words fit in 19 bits; two of them in
+            // 20. One adder chain per sum: the kind only selects operands.
             // IPv4 header: 0x4500 + 0x4000 (DF) + 0x40pp (TTL, protocol)
             // + total length + source + destination (ID and checksum 0).
-            self.ip_part.d.next = self.c_ip_tcp.val()
+            self.ip_part.d.next = self.ip_const.val()
                 + bit_cast::<20, 16>(self.total_len.val())
                 + bit_cast::<20, 16>(self.our_ip_hi.val())
                 + bit_cast::<20, 16>(self.our_ip_lo.val())
                 + bit_cast::<20, 16>(self.dst_ip_hi.val())
                 + bit_cast::<20, 16>(self.dst_ip_lo.val());
-            if self.is_icmp.q.val() {
-                self.ip_part.d.next = self.c_ip_icmp.val()
-                    + bit_cast::<20, 16>(self.total_len.val())
-                    + bit_cast::<20, 16>(self.our_ip_hi.val())
-                    + bit_cast::<20, 16>(self.our_ip_lo.val())
-                    + bit_cast::<20, 16>(self.dst_ip_hi.val())
-                    + bit_cast::<20, 16>(self.dst_ip_lo.val());
-            }
             // TCP: pseudo-header (addresses, protocol 6, TCP length) and the
-            // header words; constants folded: 6 + 20 + 0x5000 without the
-            // option, 6 + 24 + 0x6000 + 0x0204 with it.
+            // header words, the option's MSS included.
             self.l4_part_a.d.next = bit_cast::<20, 16>(self.our_ip_hi.val())
                 + bit_cast::<20, 16>(self.our_ip_lo.val())
                 + bit_cast::<20, 16>(self.dst_ip_hi.val())
@@ -486,21 +497,13 @@ impl Logic for TxBuilder {
                 + bit_cast::<20, 16>(self.src_port.q.val())
                 + bit_cast::<20, 16>(self.dst_port.q.val())
                 + bit_cast::<20, 16>(self.window.q.val());
-            self.l4_part_b.d.next = self.c_tcp.val()
+            self.l4_part_b.d.next = self.tcp_const.val()
+                + bit_cast::<20, 16>(self.mss_term.val())
                 + bit_cast::<20, 16>(self.seq_hi.val())
                 + bit_cast::<20, 16>(self.seq_lo.val())
                 + bit_cast::<20, 16>(self.ack_hi.val())
                 + bit_cast::<20, 16>(self.ack_lo.val())
                 + bit_cast::<20, 8>(self.flags.q.val());
-            if self.with_mss.q.val() {
-                self.l4_part_b.d.next = self.c_tcp_mss.val()
-                    + bit_cast::<20, 16>(self.our_mss.val())
-                    + bit_cast::<20, 16>(self.seq_hi.val())
-                    + bit_cast::<20, 16>(self.seq_lo.val())
-                    + bit_cast::<20, 16>(self.ack_hi.val())
-                    + bit_cast::<20, 16>(self.ack_lo.val())
-                    + bit_cast::<20, 8>(self.flags.q.val());
-            }
             if self.is_icmp.q.val() {
                 // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), m = 0x0800
                 // (type 8 code 0), m' = 0x0000 (type 0 code 0).
