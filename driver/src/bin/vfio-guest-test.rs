@@ -38,7 +38,7 @@ const IOVA_ROUND_TRIP: u64 = 0x10_0000;
 const IOVA_UNMAPPED: u64 = 0x20_0000;
 const IOVA_VIRTQ: u64 = 0x30_0000;
 const DMA_LEN: usize = 1024;
-const PATTERN_SEED: u64 = 0x5eed_0f_b01d;
+const PATTERN_SEED: u64 = 0x005e_ed0f_b01d;
 
 type Check = Result<String, String>;
 

@@ -89,7 +89,7 @@ impl VfioPciDevice {
         let addr = *addr;
         let pre = sysfs.preflight(&addr)?;
         let group = pre.group;
-        let group_node = PathBuf::from("/dev/vfio").join(group.to_string());
+        let group_node = sysfs.group_node(group);
         // Open the group node once ourselves: the kernel's errno here is the
         // clearest sign of permission/module problems. Closed again at once
         // (a group can be open only once).
@@ -334,3 +334,43 @@ macro_rules! from_bytes {
     )*};
 }
 from_bytes!(u8, u16, u32, u64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    /// Bound to vfio-pci, viable group, but no /dev/vfio/<group> node: the
+    /// error says to load the module / mount devtmpfs (checked before any
+    /// ioctl, so it runs here without VFIO).
+    #[test]
+    fn missing_group_node_is_reported_before_any_ioctl() {
+        let root = std::env::temp_dir().join(format!("holdback-fake-devvfio-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let dev = root.join("sys/devices/pci0000:00/0000:03:00.0");
+        let group = root.join("sys/kernel/iommu_groups/12");
+        let driver = root.join("sys/bus/pci/drivers/vfio-pci");
+        for d in [&dev, &group.join("devices"), &driver, &root.join("sys/bus/pci/devices"), &root.join("dev/vfio")] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        symlink(&dev, root.join("sys/bus/pci/devices/0000:03:00.0")).unwrap();
+        symlink(&group, dev.join("iommu_group")).unwrap();
+        symlink(&dev, group.join("devices/0000:03:00.0")).unwrap();
+        symlink(&driver, dev.join("driver")).unwrap();
+        let sysfs = Sysfs::at(root.join("sys")).with_dev_vfio(root.join("dev/vfio"));
+        let e = VfioPciDevice::open_in(&sysfs, &"0000:03:00.0".parse().unwrap()).unwrap_err();
+        let _ = std::fs::remove_dir_all(&root);
+        assert!(matches!(e, VfioError::GroupNodeMissing { group: 12, .. }), "{e}");
+        assert!(e.to_string().contains("modprobe vfio-pci"), "{e}");
+    }
+
+    #[test]
+    fn permission_and_memlock_errors_name_the_fix() {
+        let addr: PciAddress = "0000:03:00.0".parse().unwrap();
+        let e = VfioError::GroupPermission { addr, group: 5, path: PathBuf::from("/dev/vfio/5") };
+        let msg = e.to_string();
+        assert!(msg.contains("permission denied opening /dev/vfio/5") && msg.contains("DeviceAllow=/dev/vfio/5 rw"), "{msg}");
+        let msg = VfioError::MemlockTooLow { requested: 1 << 20, limit: "65536 bytes".into() }.to_string();
+        assert!(msg.contains("ulimit -l unlimited") && msg.contains("LimitMEMLOCK=infinity"), "{msg}");
+    }
+}

@@ -44,7 +44,7 @@ fn memlock_limit() -> String {
 impl DmaBuffer {
     pub(crate) fn new(device: Arc<DeviceInner>, iova: u64, len: usize) -> Result<DmaBuffer, VfioError> {
         let addr = device.addr;
-        if len == 0 || iova % PAGE as u64 != 0 {
+        if len == 0 || iova & (PAGE as u64 - 1) != 0 {
             return Err(VfioError::Os {
                 addr,
                 op: format!("DMA buffer of {len} bytes at IOVA {iova:#x}"),

@@ -37,7 +37,8 @@ impl RegValue for u64 {
 /// Check that a `width`-byte access at `offset` is naturally aligned and
 /// lies inside `size` bytes (shared by BAR mappings and DMA buffers).
 pub(crate) fn check_access(region: &str, offset: u64, width: u32, size: u64) -> Result<(), RegisterError> {
-    if offset % width as u64 != 0 {
+    // Widths are powers of two.
+    if offset & (width as u64 - 1) != 0 {
         return Err(RegisterError::Unaligned { region: region.to_string(), offset, width });
     }
     if offset.checked_add(width as u64).is_none_or(|end| end > size) {

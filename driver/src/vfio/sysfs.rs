@@ -66,15 +66,17 @@ impl fmt::Display for PciAddress {
     }
 }
 
-/// Where sysfs is mounted (`/sys`; a temporary tree in tests).
+/// Where sysfs is mounted (`/sys`) and where the VFIO group nodes live
+/// (`/dev/vfio`); temporary trees in tests.
 #[derive(Debug, Clone)]
 pub struct Sysfs {
     root: PathBuf,
+    dev_vfio: PathBuf,
 }
 
 impl Default for Sysfs {
     fn default() -> Sysfs {
-        Sysfs { root: PathBuf::from("/sys") }
+        Sysfs { root: PathBuf::from("/sys"), dev_vfio: PathBuf::from("/dev/vfio") }
     }
 }
 
@@ -92,8 +94,20 @@ pub struct Preflight {
 }
 
 impl Sysfs {
+    /// Sysfs at `root`, group nodes still under /dev/vfio.
     pub fn at(root: impl Into<PathBuf>) -> Sysfs {
-        Sysfs { root: root.into() }
+        Sysfs { root: root.into(), ..Sysfs::default() }
+    }
+
+    /// Look for group nodes under `dir` instead of /dev/vfio.
+    pub fn with_dev_vfio(mut self, dir: impl Into<PathBuf>) -> Sysfs {
+        self.dev_vfio = dir.into();
+        self
+    }
+
+    /// `/dev/vfio/<group>`.
+    pub fn group_node(&self, group: u32) -> PathBuf {
+        self.dev_vfio.join(group.to_string())
     }
 
     pub fn device_path(&self, addr: &PciAddress) -> PathBuf {
