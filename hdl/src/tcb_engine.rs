@@ -185,7 +185,6 @@ pub struct TcbEngine<const CONN_BITS: usize> {
 
     // Combinational intermediates.
     rd: Signal<Local, Bits<TCB_W>>,
-    wdata: Signal<Local, Bits<TCB_W>>,
     stats: Signal<Local, Bits<STAT_COUNT>>,
     open_inc: Signal<Local, Bit>,
     open_dec: Signal<Local, Bit>,
@@ -219,7 +218,6 @@ pub struct TcbEngine<const CONN_BITS: usize> {
     tuple_match: Signal<Local, Bit>,
     slot_free: Signal<Local, Bit>,
     word_shift: Signal<Local, Bits<10>>,
-    word_mask: Signal<Local, Bits<TCB_W>>,
     backoff: Signal<Local, Bits<32>>,
     iss_gen: Signal<Local, Bits<32>>,
     gen_next: Signal<Local, Bits<32>>,
@@ -430,7 +428,6 @@ impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
             t_window: Default::default(),
             t_with_mss: Default::default(),
             rd: Default::default(),
-            wdata: Default::default(),
             stats: Default::default(),
             open_inc: Default::default(),
             open_dec: Default::default(),
@@ -464,7 +461,6 @@ impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
             tuple_match: Default::default(),
             slot_free: Default::default(),
             word_shift: Default::default(),
-            word_mask: Default::default(),
             backoff: Default::default(),
             iss_gen: Default::default(),
             gen_next: Default::default(),
@@ -659,38 +655,12 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
             & (self.rd.val().get_bits::<16>(self.o_remote_port.val().index()) == self.d_src_port.val())
             & (self.rd.val().get_bits::<16>(self.o_local_port.val().index()) == self.d_dst_port.val());
         self.word_shift.next = bit_cast::<10, 5>(self.hop_word.val()) << 5;
-        self.word_mask.next = self.word_ones.val() << self.word_shift.val();
 
         // Computed in 32 bits: inside the 640-bit pack the carry would spill into the next field.
         self.gen_next.next = self.w_gen.q.val() + 1_u32.to_bits();
-        // The working TCB packed back into its block-RAM word; gen counts every write.
-        self.wdata.next = (bit_cast::<TCB_W, 4>(self.w_state.q.val()) << self.o_state.val())
-            | (bit_cast::<TCB_W, 1>(self.w_holdback.q.val()) << self.o_holdback.val())
-            | (bit_cast::<TCB_W, 1>(self.w_fin_rcvd.q.val()) << self.o_fin_rcvd.val())
-            | (bit_cast::<TCB_W, 4>(self.w_retries.q.val()) << self.o_retries.val())
-            | (bit_cast::<TCB_W, 16>(self.w_peer_mss.q.val()) << self.o_peer_mss.val())
-            | (bit_cast::<TCB_W, 16>(self.w_local_port.q.val()) << self.o_local_port.val())
-            | (bit_cast::<TCB_W, 16>(self.w_remote_port.q.val()) << self.o_remote_port.val())
-            | (bit_cast::<TCB_W, 32>(self.w_remote_ip.q.val()) << self.o_remote_ip.val())
-            | (bit_cast::<TCB_W, 32>(self.w_mac_lo.q.val()) << self.o_mac_lo.val())
-            | (bit_cast::<TCB_W, 16>(self.w_mac_hi.q.val()) << self.o_mac_hi.val())
-            | (bit_cast::<TCB_W, 16>(self.w_peer_link.q.val()) << self.o_peer_link.val())
-            | (bit_cast::<TCB_W, 32>(self.w_irs.q.val()) << self.o_irs.val())
-            | (bit_cast::<TCB_W, 32>(self.w_rcv_nxt.q.val()) << self.o_rcv_nxt.val())
-            | (bit_cast::<TCB_W, 32>(self.w_rel.q.val()) << self.o_rel.val())
-            | (bit_cast::<TCB_W, 32>(self.w_rcv_adv.q.val()) << self.o_rcv_adv.val())
-            | (bit_cast::<TCB_W, 32>(self.w_ack_sent.q.val()) << self.o_ack_sent.val())
-            | (bit_cast::<TCB_W, 32>(self.w_iss.q.val()) << self.o_iss.val())
-            | (bit_cast::<TCB_W, 32>(self.w_snd_una.q.val()) << self.o_snd_una.val())
-            | (bit_cast::<TCB_W, 32>(self.w_snd_nxt.q.val()) << self.o_snd_nxt.val())
-            | (bit_cast::<TCB_W, 32>(self.w_snd_max.q.val()) << self.o_snd_max.val())
-            | (bit_cast::<TCB_W, 16>(self.w_snd_wnd.q.val()) << self.o_snd_wnd.val())
-            | (bit_cast::<TCB_W, 32>(self.w_timer_due.q.val()) << self.o_timer_due.val())
-            | (bit_cast::<TCB_W, 32>(self.w_seq_offset.q.val()) << self.o_seq_offset.val())
-            | (bit_cast::<TCB_W, 32>(self.w_tx_end.q.val()) << self.o_tx_end.val())
-            | (bit_cast::<TCB_W, 32>(self.gen_next.val()) << self.o_gen.val())
-            | (bit_cast::<TCB_W, 32>(self.w_epoch.q.val()) << self.o_epoch.val());
-        self.tcb_ram.write_data.next = self.wdata.val();
+        // Wide (640-bit) work happens only in the states that need it: Verilator runs
+        // the kernel as written, so unconditional wide logic costs every cycle.
+        self.tcb_ram.write_data.next = self.raw.q.val();
 
         // Output defaults.
         self.d_pop.next = false;
@@ -922,6 +892,7 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                         // Our SYN-ACK was lost: the peer's SYN again gets it again.
                         self.t_seq.d.next = self.w_iss.q.val();
                         self.t_flags.d.next = 0x12_u8.to_bits();
+                        self.t_window.d.next = self.syn_window.val();
                         self.t_with_mss.d.next = true;
                         self.tx_next.d.next = EngineState::PopFrame;
                         self.state.d.next = EngineState::TxSend;
@@ -1083,6 +1054,32 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
             }
             EngineState::WriteBack => {
                 self.tcb_ram.write_enable.next = true;
+                self.tcb_ram.write_data.next = (bit_cast::<TCB_W, 4>(self.w_state.q.val()) << self.o_state.val())
+                    | (bit_cast::<TCB_W, 1>(self.w_holdback.q.val()) << self.o_holdback.val())
+                    | (bit_cast::<TCB_W, 1>(self.w_fin_rcvd.q.val()) << self.o_fin_rcvd.val())
+                    | (bit_cast::<TCB_W, 4>(self.w_retries.q.val()) << self.o_retries.val())
+                    | (bit_cast::<TCB_W, 16>(self.w_peer_mss.q.val()) << self.o_peer_mss.val())
+                    | (bit_cast::<TCB_W, 16>(self.w_local_port.q.val()) << self.o_local_port.val())
+                    | (bit_cast::<TCB_W, 16>(self.w_remote_port.q.val()) << self.o_remote_port.val())
+                    | (bit_cast::<TCB_W, 32>(self.w_remote_ip.q.val()) << self.o_remote_ip.val())
+                    | (bit_cast::<TCB_W, 32>(self.w_mac_lo.q.val()) << self.o_mac_lo.val())
+                    | (bit_cast::<TCB_W, 16>(self.w_mac_hi.q.val()) << self.o_mac_hi.val())
+                    | (bit_cast::<TCB_W, 16>(self.w_peer_link.q.val()) << self.o_peer_link.val())
+                    | (bit_cast::<TCB_W, 32>(self.w_irs.q.val()) << self.o_irs.val())
+                    | (bit_cast::<TCB_W, 32>(self.w_rcv_nxt.q.val()) << self.o_rcv_nxt.val())
+                    | (bit_cast::<TCB_W, 32>(self.w_rel.q.val()) << self.o_rel.val())
+                    | (bit_cast::<TCB_W, 32>(self.w_rcv_adv.q.val()) << self.o_rcv_adv.val())
+                    | (bit_cast::<TCB_W, 32>(self.w_ack_sent.q.val()) << self.o_ack_sent.val())
+                    | (bit_cast::<TCB_W, 32>(self.w_iss.q.val()) << self.o_iss.val())
+                    | (bit_cast::<TCB_W, 32>(self.w_snd_una.q.val()) << self.o_snd_una.val())
+                    | (bit_cast::<TCB_W, 32>(self.w_snd_nxt.q.val()) << self.o_snd_nxt.val())
+                    | (bit_cast::<TCB_W, 32>(self.w_snd_max.q.val()) << self.o_snd_max.val())
+                    | (bit_cast::<TCB_W, 16>(self.w_snd_wnd.q.val()) << self.o_snd_wnd.val())
+                    | (bit_cast::<TCB_W, 32>(self.w_timer_due.q.val()) << self.o_timer_due.val())
+                    | (bit_cast::<TCB_W, 32>(self.w_seq_offset.q.val()) << self.o_seq_offset.val())
+                    | (bit_cast::<TCB_W, 32>(self.w_tx_end.q.val()) << self.o_tx_end.val())
+                    | (bit_cast::<TCB_W, 32>(self.gen_next.val()) << self.o_gen.val())
+                    | (bit_cast::<TCB_W, 32>(self.w_epoch.q.val()) << self.o_epoch.val());
                 self.w_gen.d.next = self.gen_next.val();
                 self.chlog_push.next = true;
                 self.state.d.next = self.wb_next.q.val();
@@ -1161,7 +1158,7 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
             EngineState::HopWrite => {
                 // Standby: the host installs a replicated TCB word by word (no change-log entry).
                 self.tcb_ram.write_enable.next = true;
-                self.tcb_ram.write_data.next = (self.raw.q.val() & !self.word_mask.val())
+                self.tcb_ram.write_data.next = (self.raw.q.val() & !(self.word_ones.val() << self.word_shift.val()))
                     | (bit_cast::<TCB_W, 32>(self.hop_wdata.val()) << self.word_shift.val());
                 self.state.d.next = EngineState::HopDone;
             }
@@ -1225,8 +1222,10 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                         self.w_retries.d.next = self.w_retries.q.val() + self.one4.val();
                         self.w_timer_due.d.next = self.now.q.val() + self.backoff.val();
                         if self.w_state.q.val() == self.st_syn_rcvd.val() {
+                            // A SYN-ACK always offers the ring, as the first one did (rcv_adv).
                             self.t_seq.d.next = self.w_iss.q.val();
                             self.t_flags.d.next = 0x12_u8.to_bits();
+                            self.t_window.d.next = self.syn_window.val();
                             self.t_with_mss.d.next = true;
                         } else {
                             self.t_seq.d.next = self.w_snd_nxt.q.val() - 1_u32.to_bits();
