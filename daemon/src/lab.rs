@@ -254,6 +254,20 @@ pub fn run_lab(opts: &LabRunOptions) -> Result<LabReport, LabError> {
         Some(d) => (d.clone(), false),
         None => (temp_sink_dir(), true),
     };
+    let result = run_lab_into(opts, &sink_dir);
+    // A temporary sink directory survives only a completed run that failed
+    // its checks (the report names it, for inspection).
+    let keep = matches!(&result, Ok(r) if !r.passed());
+    if temp_dir && !keep && sink_dir.exists() {
+        if let Err(e) = std::fs::remove_dir_all(&sink_dir) {
+            tracing::warn!(dir = %sink_dir.display(), error = %e, "could not remove the sink directory");
+        }
+    }
+    result
+}
+
+fn run_lab_into(opts: &LabRunOptions, sink_dir: &Path) -> Result<LabReport, LabError> {
+    let sink_dir = sink_dir.to_path_buf();
     tracing::info!(conns = opts.conns, bytes = opts.bytes, seed = opts.seed, holdback = opts.holdback,
         sink_dir = %sink_dir.display(), "lab run");
     let mut config = LabConfig::new("run", sink_dir.clone());
@@ -293,13 +307,7 @@ pub fn run_lab(opts: &LabRunOptions) -> Result<LabReport, LabError> {
     }
     let card_report = card_report?;
     let stats = stats_after.map(|s| s.delta_since(&stats_before))?;
-    let report = build_report(opts, topo, results, duration, stats, sink_stats, &card_report, &sink_dir);
-    if temp_dir && report.passed() {
-        if let Err(e) = std::fs::remove_dir_all(&sink_dir) {
-            tracing::warn!(dir = %sink_dir.display(), error = %e, "could not remove the sink directory");
-        }
-    }
-    Ok(report)
+    Ok(build_report(opts, topo, results, duration, stats, sink_stats, &card_report, &sink_dir))
 }
 
 fn sha256_file(path: &Path) -> std::io::Result<(u64, String)> {

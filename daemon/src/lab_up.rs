@@ -92,7 +92,7 @@ impl LabUpInfo {
              \x20 sink files:       {sink}\n\
              \x20 log:              {log}\n\
              try:  ip netns exec {cns} ping -c 3 {kip}\n\
-             \x20     ip netns exec {cns} sh -c 'head -c 1M /dev/urandom > /dev/tcp/{kip}/{port}'\n\
+             \x20     ip netns exec {cns} bash -c 'head -c 1M /dev/urandom > /dev/tcp/{kip}/{port}'\n\
              \x20     holdback conns --socket {sock}\n\
              stop: holdback lab down --name {name}\n",
             name = self.name,
