@@ -492,7 +492,7 @@ fn run(frames: &[Vec<u8>], drive: Drive, rng: &mut SmallRng) -> (Vec<Popped>, u6
             let buffer = reading.take().map(|(_, _, b)| b).unwrap_or_default();
             out.push(Popped { desc: read_desc(&m, &p), buffer });
         }
-        last_valid = valid && !(ready && valid);
+        last_valid = valid && !ready;
     }
     let cycles = m.cycles();
     (out, cycles)
