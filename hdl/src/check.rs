@@ -72,8 +72,11 @@ pub fn synth(name: &str, verilog: &str) -> Result<Area, String> {
 }
 
 fn parse_stat(log: &str) -> Area {
+    // synth_xilinx prints its own statistics and our `stat` prints them again:
+    // count only the last report.
+    let last = log.rfind("Printing statistics.").map_or(log, |i| &log[i..]);
     let mut a = Area::default();
-    for line in log.lines() {
+    for line in last.lines() {
         let mut it = line.split_whitespace();
         let (Some(cell), Some(n)) = (it.next(), it.next()) else { continue };
         let Ok(n) = n.parse::<u64>() else { continue };

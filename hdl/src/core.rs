@@ -53,6 +53,15 @@ pub struct HoldbackCore {
     /// Frames whose last beat entered the parser but whose descriptor the engine
     /// has not consumed yet: the parser is still verifying checksums.
     rx_in_flight: DFF<Bits<8>>,
+    // Host-side inputs registered at the core boundary: the engine and register
+    // block then depend on no top-level input combinationally, which Verilator
+    // rewards (their logic runs once per cycle instead of on every input change)
+    // and which costs one cycle of bus latency and of tick delay.
+    tick_r: DFF<Bits<16>>,
+    reg_addr_r: DFF<Bits<20>>,
+    reg_wdata_r: DFF<Bits<32>>,
+    reg_we_r: DFF<Bit>,
+    reg_re_r: DFF<Bit>,
     one8: Constant<Bits<8>>,
     m_tx_frames: Constant<Bits<STAT_COUNT>>,
 }
@@ -89,6 +98,11 @@ impl HoldbackCore {
             rx_frame_in: Default::default(),
             rx_frame_out: Default::default(),
             rx_in_flight: Default::default(),
+            tick_r: Default::default(),
+            reg_addr_r: Default::default(),
+            reg_wdata_r: Default::default(),
+            reg_we_r: Default::default(),
+            reg_re_r: Default::default(),
             one8: Constant::new(Bits::<8>::from(1u64)),
             m_tx_frames: Constant::new(Bits::<STAT_COUNT>::from(1u64 << Stat::TxFrames.index())),
         }
@@ -104,7 +118,12 @@ impl Logic for HoldbackCore {
     #[hdl_gen]
     fn update(&mut self) {
         clock!(self, clock, rx, tx, ring, engine, regs);
-        dff_setup!(self, clock, rx_in_flight);
+        dff_setup!(self, clock, rx_in_flight, tick_r, reg_addr_r, reg_wdata_r, reg_we_r, reg_re_r);
+        self.tick_r.d.next = self.tick_us.val();
+        self.reg_addr_r.d.next = self.reg_addr.val();
+        self.reg_wdata_r.d.next = self.reg_wdata.val();
+        self.reg_we_r.d.next = self.reg_we.val();
+        self.reg_re_r.d.next = self.reg_re.val();
 
         // MAC receive side -> parser.
         self.rx.s_tdata.next = self.s_tdata.val();
@@ -179,13 +198,13 @@ impl Logic for HoldbackCore {
         self.tx_frame_done.next = self.tx.m_tvalid.val() & self.m_tready.val() & self.tx.m_tlast.val();
 
         // Register block: configuration, statistics, change log, host operations.
-        self.regs.reg_addr.next = self.reg_addr.val();
-        self.regs.reg_wdata.next = self.reg_wdata.val();
-        self.regs.reg_we.next = self.reg_we.val();
-        self.regs.reg_re.next = self.reg_re.val();
+        self.regs.reg_addr.next = self.reg_addr_r.q.val();
+        self.regs.reg_wdata.next = self.reg_wdata_r.q.val();
+        self.regs.reg_we.next = self.reg_we_r.q.val();
+        self.regs.reg_re.next = self.reg_re_r.q.val();
         self.reg_rdata.next = self.regs.reg_rdata.val();
         self.reg_ack.next = self.regs.reg_ack.val();
-        self.engine.tick_us.next = self.tick_us.val();
+        self.engine.tick_us.next = self.tick_r.q.val();
         self.engine.enable.next = self.regs.enable.val();
         self.engine.standby.next = self.regs.standby.val();
         self.engine.holdback_default.next = self.regs.holdback_default.val();
