@@ -122,12 +122,18 @@ impl LabReport {
         );
         let _ = writeln!(
             s,
-            "  card: {} cycles ({:.2} M cycles/s busy), {} frames in, {} out; sink: {} group commits, {} fsyncs, {} releases",
+            "  card: {} cycles ({:.2} M cycles/s busy), {} frames in, {} out",
             self.card.cycles,
             self.card.cycles_per_busy_second / 1e6,
             self.card.frames_in,
             self.card.frames_out,
+        );
+        let _ = writeln!(
+            s,
+            "  sink: {} group commits ({:.1} ms mean, {:.1} ms max: read ring, write, fsync, release), {} fsyncs, {} releases",
             self.sink.commits,
+            self.sink.commit_us_mean() as f64 / 1e3,
+            self.sink.commit_us_max as f64 / 1e3,
             self.sink.fsyncs,
             self.sink.release_writes
         );

@@ -116,6 +116,18 @@ pub struct SinkStats {
     pub release_writes: u64,
     pub bytes_committed: u64,
     pub conns_seen: u64,
+    /// Sum and maximum over group commits of the time from the pass's first
+    /// TCB read to its last release write: the gate latency holdback adds to
+    /// every ACK (read ring + write + fsync + release).
+    pub commit_us_total: u64,
+    pub commit_us_max: u64,
+}
+
+impl SinkStats {
+    /// Mean time of a group commit, microseconds.
+    pub fn commit_us_mean(&self) -> u64 {
+        self.commit_us_total.checked_div(self.commits).unwrap_or(0)
+    }
 }
 
 /// Handles the lab and the control socket use while the sink runs.
@@ -217,6 +229,7 @@ impl<B: Bar> Sink<B> {
 
     /// One group-commit pass. Returns whether anything happened.
     pub fn step(&mut self) -> Result<bool, SinkError> {
+        let pass_start = Instant::now();
         let mut ids = self.card.drain_change_log()?;
         if self.last_poll_all.elapsed() >= POLL_ALL_EVERY {
             self.last_poll_all = Instant::now();
@@ -254,6 +267,12 @@ impl<B: Bar> Sink<B> {
         // 3. Release: everything committed (and past the FIN when it is in).
         if !self.shared.is_paused() {
             worked |= self.release_all()?;
+        }
+        if !touched.is_empty() {
+            let us = pass_start.elapsed().as_micros() as u64;
+            let mut st = self.shared.stats.lock().unwrap_or_else(|p| p.into_inner());
+            st.commit_us_total += us;
+            st.commit_us_max = st.commit_us_max.max(us);
         }
         let mut ledger = self.shared.ledger();
         for a in self.active.values() {
