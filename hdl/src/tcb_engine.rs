@@ -188,6 +188,7 @@ pub struct TcbEngine<const CONN_BITS: usize> {
     stats: Signal<Local, Bits<STAT_COUNT>>,
     open_inc: Signal<Local, Bit>,
     open_dec: Signal<Local, Bit>,
+    load_tcb: Signal<Local, Bit>,
     f_fin: Signal<Local, Bit>,
     f_syn: Signal<Local, Bit>,
     f_rst: Signal<Local, Bit>,
@@ -431,6 +432,7 @@ impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
             stats: Default::default(),
             open_inc: Default::default(),
             open_dec: Default::default(),
+            load_tcb: Default::default(),
             f_fin: Default::default(),
             f_syn: Default::default(),
             f_rst: Default::default(),
@@ -694,6 +696,7 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
         self.chlog_id.next = self.cur_id.q.val();
         self.open_inc.next = false;
         self.open_dec.next = false;
+        self.load_tcb.next = false;
 
         match self.state.q.val() {
             EngineState::Idle => {
@@ -764,32 +767,7 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                     }
                 }
                 // Load the working copy from whatever slot was read; only a match uses it.
-                self.w_state.d.next = self.rd.val().get_bits::<4>(self.o_state.val().index());
-                self.w_holdback.d.next = self.rd.val().get_bits::<1>(self.o_holdback.val().index());
-                self.w_fin_rcvd.d.next = self.rd.val().get_bits::<1>(self.o_fin_rcvd.val().index());
-                self.w_retries.d.next = self.rd.val().get_bits::<4>(self.o_retries.val().index());
-                self.w_peer_mss.d.next = self.rd.val().get_bits::<16>(self.o_peer_mss.val().index());
-                self.w_local_port.d.next = self.rd.val().get_bits::<16>(self.o_local_port.val().index());
-                self.w_remote_port.d.next = self.rd.val().get_bits::<16>(self.o_remote_port.val().index());
-                self.w_remote_ip.d.next = self.rd.val().get_bits::<32>(self.o_remote_ip.val().index());
-                self.w_mac_lo.d.next = self.rd.val().get_bits::<32>(self.o_mac_lo.val().index());
-                self.w_mac_hi.d.next = self.rd.val().get_bits::<16>(self.o_mac_hi.val().index());
-                self.w_peer_link.d.next = self.rd.val().get_bits::<16>(self.o_peer_link.val().index());
-                self.w_irs.d.next = self.rd.val().get_bits::<32>(self.o_irs.val().index());
-                self.w_rcv_nxt.d.next = self.rd.val().get_bits::<32>(self.o_rcv_nxt.val().index());
-                self.w_rel.d.next = self.rd.val().get_bits::<32>(self.o_rel.val().index());
-                self.w_rcv_adv.d.next = self.rd.val().get_bits::<32>(self.o_rcv_adv.val().index());
-                self.w_ack_sent.d.next = self.rd.val().get_bits::<32>(self.o_ack_sent.val().index());
-                self.w_iss.d.next = self.rd.val().get_bits::<32>(self.o_iss.val().index());
-                self.w_snd_una.d.next = self.rd.val().get_bits::<32>(self.o_snd_una.val().index());
-                self.w_snd_nxt.d.next = self.rd.val().get_bits::<32>(self.o_snd_nxt.val().index());
-                self.w_snd_max.d.next = self.rd.val().get_bits::<32>(self.o_snd_max.val().index());
-                self.w_snd_wnd.d.next = self.rd.val().get_bits::<16>(self.o_snd_wnd.val().index());
-                self.w_timer_due.d.next = self.rd.val().get_bits::<32>(self.o_timer_due.val().index());
-                self.w_seq_offset.d.next = self.rd.val().get_bits::<32>(self.o_seq_offset.val().index());
-                self.w_tx_end.d.next = self.rd.val().get_bits::<32>(self.o_tx_end.val().index());
-                self.w_gen.d.next = self.rd.val().get_bits::<32>(self.o_gen.val().index());
-                self.w_epoch.d.next = self.rd.val().get_bits::<32>(self.o_epoch.val().index());
+                self.load_tcb.next = true;
             }
             EngineState::NotFound => {
                 self.t_kind.d.next = self.kind_tcp.val();
@@ -1100,32 +1078,7 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                 if self.hop_word.val() < self.tcb_words.val() {
                     self.hop_result.d.next = self.rd.val().get_bits::<32>(self.word_shift.val().index());
                 }
-                self.w_state.d.next = self.rd.val().get_bits::<4>(self.o_state.val().index());
-                self.w_holdback.d.next = self.rd.val().get_bits::<1>(self.o_holdback.val().index());
-                self.w_fin_rcvd.d.next = self.rd.val().get_bits::<1>(self.o_fin_rcvd.val().index());
-                self.w_retries.d.next = self.rd.val().get_bits::<4>(self.o_retries.val().index());
-                self.w_peer_mss.d.next = self.rd.val().get_bits::<16>(self.o_peer_mss.val().index());
-                self.w_local_port.d.next = self.rd.val().get_bits::<16>(self.o_local_port.val().index());
-                self.w_remote_port.d.next = self.rd.val().get_bits::<16>(self.o_remote_port.val().index());
-                self.w_remote_ip.d.next = self.rd.val().get_bits::<32>(self.o_remote_ip.val().index());
-                self.w_mac_lo.d.next = self.rd.val().get_bits::<32>(self.o_mac_lo.val().index());
-                self.w_mac_hi.d.next = self.rd.val().get_bits::<16>(self.o_mac_hi.val().index());
-                self.w_peer_link.d.next = self.rd.val().get_bits::<16>(self.o_peer_link.val().index());
-                self.w_irs.d.next = self.rd.val().get_bits::<32>(self.o_irs.val().index());
-                self.w_rcv_nxt.d.next = self.rd.val().get_bits::<32>(self.o_rcv_nxt.val().index());
-                self.w_rel.d.next = self.rd.val().get_bits::<32>(self.o_rel.val().index());
-                self.w_rcv_adv.d.next = self.rd.val().get_bits::<32>(self.o_rcv_adv.val().index());
-                self.w_ack_sent.d.next = self.rd.val().get_bits::<32>(self.o_ack_sent.val().index());
-                self.w_iss.d.next = self.rd.val().get_bits::<32>(self.o_iss.val().index());
-                self.w_snd_una.d.next = self.rd.val().get_bits::<32>(self.o_snd_una.val().index());
-                self.w_snd_nxt.d.next = self.rd.val().get_bits::<32>(self.o_snd_nxt.val().index());
-                self.w_snd_max.d.next = self.rd.val().get_bits::<32>(self.o_snd_max.val().index());
-                self.w_snd_wnd.d.next = self.rd.val().get_bits::<16>(self.o_snd_wnd.val().index());
-                self.w_timer_due.d.next = self.rd.val().get_bits::<32>(self.o_timer_due.val().index());
-                self.w_seq_offset.d.next = self.rd.val().get_bits::<32>(self.o_seq_offset.val().index());
-                self.w_tx_end.d.next = self.rd.val().get_bits::<32>(self.o_tx_end.val().index());
-                self.w_gen.d.next = self.rd.val().get_bits::<32>(self.o_gen.val().index());
-                self.w_epoch.d.next = self.rd.val().get_bits::<32>(self.o_epoch.val().index());
+                self.load_tcb.next = true;
                 if self.hop_kind.val() == self.hop_tcb_read.val() {
                     self.state.d.next = EngineState::HopDone;
                 } else if self.hop_kind.val() == self.hop_tcb_write.val() {
@@ -1169,32 +1122,7 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                 }
             }
             EngineState::ScanLoad => {
-                self.w_state.d.next = self.rd.val().get_bits::<4>(self.o_state.val().index());
-                self.w_holdback.d.next = self.rd.val().get_bits::<1>(self.o_holdback.val().index());
-                self.w_fin_rcvd.d.next = self.rd.val().get_bits::<1>(self.o_fin_rcvd.val().index());
-                self.w_retries.d.next = self.rd.val().get_bits::<4>(self.o_retries.val().index());
-                self.w_peer_mss.d.next = self.rd.val().get_bits::<16>(self.o_peer_mss.val().index());
-                self.w_local_port.d.next = self.rd.val().get_bits::<16>(self.o_local_port.val().index());
-                self.w_remote_port.d.next = self.rd.val().get_bits::<16>(self.o_remote_port.val().index());
-                self.w_remote_ip.d.next = self.rd.val().get_bits::<32>(self.o_remote_ip.val().index());
-                self.w_mac_lo.d.next = self.rd.val().get_bits::<32>(self.o_mac_lo.val().index());
-                self.w_mac_hi.d.next = self.rd.val().get_bits::<16>(self.o_mac_hi.val().index());
-                self.w_peer_link.d.next = self.rd.val().get_bits::<16>(self.o_peer_link.val().index());
-                self.w_irs.d.next = self.rd.val().get_bits::<32>(self.o_irs.val().index());
-                self.w_rcv_nxt.d.next = self.rd.val().get_bits::<32>(self.o_rcv_nxt.val().index());
-                self.w_rel.d.next = self.rd.val().get_bits::<32>(self.o_rel.val().index());
-                self.w_rcv_adv.d.next = self.rd.val().get_bits::<32>(self.o_rcv_adv.val().index());
-                self.w_ack_sent.d.next = self.rd.val().get_bits::<32>(self.o_ack_sent.val().index());
-                self.w_iss.d.next = self.rd.val().get_bits::<32>(self.o_iss.val().index());
-                self.w_snd_una.d.next = self.rd.val().get_bits::<32>(self.o_snd_una.val().index());
-                self.w_snd_nxt.d.next = self.rd.val().get_bits::<32>(self.o_snd_nxt.val().index());
-                self.w_snd_max.d.next = self.rd.val().get_bits::<32>(self.o_snd_max.val().index());
-                self.w_snd_wnd.d.next = self.rd.val().get_bits::<16>(self.o_snd_wnd.val().index());
-                self.w_timer_due.d.next = self.rd.val().get_bits::<32>(self.o_timer_due.val().index());
-                self.w_seq_offset.d.next = self.rd.val().get_bits::<32>(self.o_seq_offset.val().index());
-                self.w_tx_end.d.next = self.rd.val().get_bits::<32>(self.o_tx_end.val().index());
-                self.w_gen.d.next = self.rd.val().get_bits::<32>(self.o_gen.val().index());
-                self.w_epoch.d.next = self.rd.val().get_bits::<32>(self.o_epoch.val().index());
+                self.load_tcb.next = true;
                 self.state.d.next = EngineState::ScanDecide;
             }
             EngineState::ScanDecide => {
@@ -1251,6 +1179,35 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
             }
         }
 
+        // One place loads the working TCB from the block RAM's read data.
+        if self.load_tcb.val() {
+                    self.w_state.d.next = self.rd.val().get_bits::<4>(self.o_state.val().index());
+                    self.w_holdback.d.next = self.rd.val().get_bits::<1>(self.o_holdback.val().index());
+                    self.w_fin_rcvd.d.next = self.rd.val().get_bits::<1>(self.o_fin_rcvd.val().index());
+                    self.w_retries.d.next = self.rd.val().get_bits::<4>(self.o_retries.val().index());
+                    self.w_peer_mss.d.next = self.rd.val().get_bits::<16>(self.o_peer_mss.val().index());
+                    self.w_local_port.d.next = self.rd.val().get_bits::<16>(self.o_local_port.val().index());
+                    self.w_remote_port.d.next = self.rd.val().get_bits::<16>(self.o_remote_port.val().index());
+                    self.w_remote_ip.d.next = self.rd.val().get_bits::<32>(self.o_remote_ip.val().index());
+                    self.w_mac_lo.d.next = self.rd.val().get_bits::<32>(self.o_mac_lo.val().index());
+                    self.w_mac_hi.d.next = self.rd.val().get_bits::<16>(self.o_mac_hi.val().index());
+                    self.w_peer_link.d.next = self.rd.val().get_bits::<16>(self.o_peer_link.val().index());
+                    self.w_irs.d.next = self.rd.val().get_bits::<32>(self.o_irs.val().index());
+                    self.w_rcv_nxt.d.next = self.rd.val().get_bits::<32>(self.o_rcv_nxt.val().index());
+                    self.w_rel.d.next = self.rd.val().get_bits::<32>(self.o_rel.val().index());
+                    self.w_rcv_adv.d.next = self.rd.val().get_bits::<32>(self.o_rcv_adv.val().index());
+                    self.w_ack_sent.d.next = self.rd.val().get_bits::<32>(self.o_ack_sent.val().index());
+                    self.w_iss.d.next = self.rd.val().get_bits::<32>(self.o_iss.val().index());
+                    self.w_snd_una.d.next = self.rd.val().get_bits::<32>(self.o_snd_una.val().index());
+                    self.w_snd_nxt.d.next = self.rd.val().get_bits::<32>(self.o_snd_nxt.val().index());
+                    self.w_snd_max.d.next = self.rd.val().get_bits::<32>(self.o_snd_max.val().index());
+                    self.w_snd_wnd.d.next = self.rd.val().get_bits::<16>(self.o_snd_wnd.val().index());
+                    self.w_timer_due.d.next = self.rd.val().get_bits::<32>(self.o_timer_due.val().index());
+                    self.w_seq_offset.d.next = self.rd.val().get_bits::<32>(self.o_seq_offset.val().index());
+                    self.w_tx_end.d.next = self.rd.val().get_bits::<32>(self.o_tx_end.val().index());
+                    self.w_gen.d.next = self.rd.val().get_bits::<32>(self.o_gen.val().index());
+                    self.w_epoch.d.next = self.rd.val().get_bits::<32>(self.o_epoch.val().index());
+        }
         if self.open_inc.val() & !self.open_dec.val() {
             self.open_count.d.next = self.open_count.q.val() + 1_u16.to_bits();
         } else if self.open_dec.val() & !self.open_inc.val() {
