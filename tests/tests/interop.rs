@@ -22,6 +22,10 @@ fn tshark_count(pcap: &Path, filter: &str) -> (usize, String) {
         .arg("-r")
         .arg(pcap)
         .args(["-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE", "-Y", filter])
+        // The streams are random bytes: decode them as plain data, or a heuristic
+        // dissector (Thrift, seen here) may parse a segment and report its own
+        // "malformed" error about our random payload, not about TCP/IP.
+        .args(["-d", &format!("tcp.port=={},data", holdback_daemon::lab::DEFAULT_PORT)])
         .args(["-T", "fields", "-e", "frame.number", "-e", "_ws.col.Info"])
         .output()
         .expect("running tshark");
