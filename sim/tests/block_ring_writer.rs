@@ -6,6 +6,8 @@
 //! through the 32-bit port, and the copy rate in bytes per cycle.
 //!
 //! Seed: `RW_SEED=<n>` reproduces a run (each random test prints its seed).
+mod common;
+
 use holdback_sim::model::{Model, PortId};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -15,13 +17,6 @@ const RING_BITS: usize = 13;
 const RING: usize = 1 << RING_BITS;
 const MEM: usize = RING << CONN_BITS;
 
-fn seed() -> u64 {
-    let s = std::env::var("RW_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
-    });
-    eprintln!("seed {s} (rerun with RW_SEED={s})");
-    s
-}
 
 struct Ports {
     cmd_valid: PortId,
@@ -184,7 +179,7 @@ impl Rw {
 
 #[test]
 fn every_alignment_and_short_length_lands_exactly() {
-    let s = seed();
+    let s = common::seed("RW_SEED");
     let mut rng = SmallRng::seed_from_u64(s);
     let mut rw = Rw::new(&mut rng);
     let mut n = 0;
@@ -207,7 +202,7 @@ fn every_alignment_and_short_length_lands_exactly() {
 
 #[test]
 fn wraps_at_the_ring_end_without_touching_the_neighbours() {
-    let s = seed();
+    let s = common::seed("RW_SEED");
     let mut rng = SmallRng::seed_from_u64(s);
     let mut rw = Rw::new(&mut rng);
     for src in 0..8 {
@@ -247,7 +242,7 @@ fn zero_length_writes_nothing_and_still_strobes_done() {
 
 #[test]
 fn random_commands_match_the_mirror_and_rate() {
-    let s = seed();
+    let s = common::seed("RW_SEED");
     let mut rng = SmallRng::seed_from_u64(s);
     let mut rw = Rw::new(&mut rng);
     let (mut bytes, mut cycles) = (0u64, 0u64);
@@ -273,7 +268,7 @@ fn random_commands_match_the_mirror_and_rate() {
 
 #[test]
 fn back_to_back_commands_with_no_gap() {
-    let s = seed();
+    let s = common::seed("RW_SEED");
     let mut rng = SmallRng::seed_from_u64(s);
     let mut rw = Rw::new(&mut rng);
     // cmd_valid stays high: each command is offered in the cycle after the

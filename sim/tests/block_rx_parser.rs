@@ -6,6 +6,9 @@
 //! throughput figures.
 //!
 //! Seed: `RX_SEED=<n>` reproduces a run (each test prints the seed it used).
+mod common;
+use common::{be16, be32, mac_u64};
+
 use std::net::Ipv4Addr;
 
 use holdback_regmap::Stat;
@@ -25,25 +28,9 @@ const KIND_ICMP: u64 = 2;
 /// The Linux SYN option block: MSS 1460, SACK permitted, timestamps, NOP, window scale 7.
 const LINUX_SYN_OPTS: [u8; 20] = [2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 1, 2, 3, 0, 0, 0, 0, 1, 3, 3, 7];
 
-fn seed() -> u64 {
-    let s = std::env::var("RX_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
-    });
-    eprintln!("seed {s} (rerun with RX_SEED={s})");
-    s
-}
 
 // ---------------------------------------------------------------- frames ---
 
-fn be16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
-}
-fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-fn mac_u64(m: &[u8]) -> u64 {
-    m[..6].iter().fold(0, |a, &b| (a << 8) | b as u64)
-}
 
 /// One's-complement sum of big-endian 16-bit words (odd tail padded with zero).
 fn ones_sum(data: &[u8]) -> u32 {
@@ -648,7 +635,7 @@ fn rx_parser_directed_frames() {
         assert_eq!(r.reason, want, "reference disagrees with case `{name}`");
     }
     let frames: Vec<Vec<u8>> = cases.iter().map(|c| c.1.clone()).collect();
-    let seed = seed();
+    let seed = common::seed("RX_SEED");
     for (drive, what) in [
         (Drive { idle: 0.0, stall: 0.0, read_back: false }, "back-to-back"),
         (Drive { idle: 0.3, stall: 0.5, read_back: true }, "idle gaps, back-pressure, read-back"),
@@ -741,7 +728,7 @@ fn random_frame(rng: &mut SmallRng) -> Vec<u8> {
 
 #[test]
 fn rx_parser_random_frames() {
-    let seed = seed();
+    let seed = common::seed("RX_SEED");
     let mut rng = SmallRng::seed_from_u64(seed);
     let frames: Vec<Vec<u8>> = (0..600).map(|_| random_frame(&mut rng)).collect();
     let accepted = frames.iter().filter(|f| reference(f).reason == 0).count();

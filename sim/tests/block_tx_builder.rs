@@ -7,6 +7,9 @@
 //! and the cycles per frame of back-to-back pure ACKs.
 //!
 //! Seed: `TX_SEED=<n>` reproduces a run (each random test prints its seed).
+mod common;
+use common::{be16, be32, mac_u64};
+
 use std::collections::VecDeque;
 use std::process::Command;
 
@@ -28,23 +31,7 @@ const SYN: u8 = 0x02;
 const RST: u8 = 0x04;
 const ACK: u8 = 0x10;
 
-fn seed() -> u64 {
-    let s = std::env::var("TX_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
-    });
-    eprintln!("seed {s} (rerun with TX_SEED={s})");
-    s
-}
 
-fn be16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
-}
-fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-fn mac_u64(m: &[u8]) -> u64 {
-    m[..6].iter().fold(0, |a, &b| (a << 8) | b as u64)
-}
 fn ip_u32(ip: &[u8]) -> u32 {
     u32::from_be_bytes([ip[0], ip[1], ip[2], ip[3]])
 }
@@ -491,7 +478,7 @@ fn arp_reply_is_exact() {
 
 #[test]
 fn icmp_echo_reply_from_every_alignment_and_length() {
-    let s = seed();
+    let s = common::seed("TX_SEED");
     let mut rng = SmallRng::seed_from_u64(s);
     let mut tx = Tx::new();
     // Real frames put the ICMP header at 34 + 4k (IPv4 options); the block
@@ -511,7 +498,7 @@ fn icmp_echo_reply_from_every_alignment_and_length() {
 
 #[test]
 fn random_backpressure_and_gaps_keep_frames_exact() {
-    let s = seed();
+    let s = common::seed("TX_SEED");
     let mut rng = SmallRng::seed_from_u64(s);
     let mut tx = Tx::new();
     let mut sent = Vec::new();
@@ -633,7 +620,7 @@ fn back_to_back_pure_acks_cycles_per_frame() {
 
 #[test]
 fn icmp_and_tcp_back_to_back_under_backpressure() {
-    let s = seed();
+    let s = common::seed("TX_SEED");
     let mut rng = SmallRng::seed_from_u64(s);
     let mut tx = Tx::new();
     // One frame buffer for the whole run (the engine keeps the echo request
