@@ -24,6 +24,8 @@ use serde::{Deserialize, Serialize};
 pub const NS_PREFIX: &str = "hblab";
 /// Name of the card's TAP inside the card namespace.
 pub const TAP_NAME: &str = "hbtap0";
+/// Name of the standby card's TAP (failover labs).
+pub const STANDBY_TAP_NAME: &str = "hbtap1";
 const BRIDGE_NAME: &str = "hbbr0";
 const VETH_CLIENT: &str = "hbcli0";
 const VETH_BRIDGE_PORT: &str = "hbbrp0";
@@ -61,6 +63,8 @@ pub enum NetnsError {
         #[source]
         source: std::io::Error,
     },
+    #[error("lab `{0}` has no standby card (built without one)")]
+    NoStandby(String),
     #[error("the thread running in namespace `{0}` panicked")]
     ThreadPanicked(String),
 }
@@ -81,6 +85,33 @@ pub struct LabTopology {
     pub prefix_len: u8,
     /// The card's MAC (locally administered).
     pub card_mac: [u8; 6],
+    /// The hot-standby half of a failover lab (issue 4), if this lab has one.
+    #[serde(default)]
+    pub standby: Option<StandbyTopology>,
+}
+
+/// A failover lab's second card and the replication link between the two
+/// daemons. Both cards carry the same service MAC and IP (like a VRRP
+/// virtual address): the bridge sends the address to whichever port spoke
+/// last, so the standby's gratuitous ARP moves it (invariant 8).
+///
+/// ```text
+///  primary netns [hbrep0 198.19.0.1/30] --veth-- [hbrep1 198.19.0.2/30] standby netns
+///  card netns: [br0] -- [tap0] primary card, [tap1] standby card
+/// ```
+/// Each daemon runs inside its own namespace, so the replication link can be
+/// cut (link down) without touching anything else.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StandbyTopology {
+    pub primary_ns: String,
+    pub standby_ns: String,
+    /// The standby card's TAP on the lab bridge (the primary card uses `tap`).
+    pub standby_tap: String,
+    pub primary_repl_if: String,
+    pub standby_repl_if: String,
+    pub primary_repl_ip: Ipv4Addr,
+    pub standby_repl_ip: Ipv4Addr,
+    pub repl_prefix_len: u8,
 }
 
 impl LabTopology {
@@ -99,7 +130,35 @@ impl LabTopology {
             card_ip: Ipv4Addr::new(198, 18, 0, 2),
             prefix_len: 24,
             card_mac: [0x02, 0x48, 0x4c, 0x44, 0x42, 0x02],
+            standby: None,
         }
+    }
+
+    /// A unique topology with a standby card and a replication link.
+    pub fn unique_with_standby(tag: &str) -> LabTopology {
+        let mut t = LabTopology::unique(tag);
+        let base = t.client_ns.trim_end_matches("-cli").to_string();
+        t.standby = Some(StandbyTopology {
+            primary_ns: format!("{base}-pri"),
+            standby_ns: format!("{base}-sby"),
+            standby_tap: STANDBY_TAP_NAME.to_string(),
+            primary_repl_if: "hbrep0".to_string(),
+            standby_repl_if: "hbrep1".to_string(),
+            primary_repl_ip: Ipv4Addr::new(198, 19, 0, 1),
+            standby_repl_ip: Ipv4Addr::new(198, 19, 0, 2),
+            repl_prefix_len: 30,
+        });
+        t
+    }
+
+    /// Every namespace of this lab, in creation order.
+    pub fn namespaces(&self) -> Vec<&str> {
+        let mut v = vec![self.client_ns.as_str(), self.card_ns.as_str()];
+        if let Some(s) = &self.standby {
+            v.push(&s.primary_ns);
+            v.push(&s.standby_ns);
+        }
+        v
     }
 }
 
@@ -226,9 +285,9 @@ impl LabNet {
 
     fn build(&mut self) -> Result<(), NetnsError> {
         let t = self.topo.clone();
-        for ns in [&t.client_ns, &t.card_ns] {
+        for ns in t.namespaces() {
             ip(&["netns", "add", ns])?;
-            self.created.push(ns.clone());
+            self.created.push(ns.to_string());
             // Before any interface exists, so new ones inherit it via `default`.
             set_net_sysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1")?;
             set_net_sysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1")?;
@@ -248,8 +307,35 @@ impl LabNet {
         let addr = format!("{}/{}", t.client_ip, t.prefix_len);
         ip(&["-n", &t.client_ns, "addr", "add", &addr, "dev", &t.client_if])?;
         ip(&["-n", &t.client_ns, "link", "set", &t.client_if, "up"])?;
-        tracing::info!(client_ns = %t.client_ns, card_ns = %t.card_ns, "lab network up");
+        if let Some(s) = &t.standby {
+            ip(&["-n", &t.card_ns, "tuntap", "add", "dev", &s.standby_tap, "mode", "tap"])?;
+            ip(&["-n", &t.card_ns, "link", "set", &s.standby_tap, "master", &t.bridge, "up"])?;
+            ip(&[
+                "link", "add", &s.primary_repl_if, "netns", &s.primary_ns, "type", "veth", "peer", "name",
+                &s.standby_repl_if, "netns", &s.standby_ns,
+            ])?;
+            for (ns, ifname, addr) in [
+                (&s.primary_ns, &s.primary_repl_if, s.primary_repl_ip),
+                (&s.standby_ns, &s.standby_repl_if, s.standby_repl_ip),
+            ] {
+                ip(&["-n", ns, "addr", "add", &format!("{addr}/{}", s.repl_prefix_len), "dev", ifname])?;
+                ip(&["-n", ns, "link", "set", ifname, "up"])?;
+            }
+        }
+        tracing::info!(client_ns = %t.client_ns, card_ns = %t.card_ns, standby = t.standby.is_some(), "lab network up");
         Ok(())
+    }
+
+    /// Cuts (or restores) the replication link between the two daemons
+    /// (failover labs only): the primary keeps running, the link is down.
+    pub fn set_replication_link(&self, up: bool) -> Result<(), NetnsError> {
+        let s = self.standby_part()?;
+        ip(&["-n", &s.primary_ns, "link", "set", &s.primary_repl_if, if up { "up" } else { "down" }])?;
+        Ok(())
+    }
+
+    fn standby_part(&self) -> Result<&StandbyTopology, NetnsError> {
+        self.topo.standby.as_ref().ok_or_else(|| NetnsError::NoStandby(self.topo.card_ns.clone()))
     }
 
     pub fn topology(&self) -> &LabTopology {
@@ -273,14 +359,45 @@ impl Drop for LabNet {
                 tracing::warn!(%ns, error = %e, "could not remove lab namespace");
             }
         }
-        tracing::info!(client_ns = %self.topo.client_ns, card_ns = %self.topo.card_ns, "lab network removed");
+        tracing::info!(namespaces = ?self.topo.namespaces(), "lab network removed");
     }
+}
+
+/// The lab's switch, as an external failure detector commands it (claims
+/// 38-40): take the primary card's port off the bridge, so nothing it still
+/// sends reaches a peer (invariant 8), and point the service MAC at the
+/// standby's port, so traffic reaches the promoted card before its own
+/// gratuitous ARP does.
+pub fn switch_to_standby(topo: &LabTopology) -> Result<(), NetnsError> {
+    let s = topo.standby.as_ref().ok_or_else(|| NetnsError::NoStandby(topo.card_ns.clone()))?;
+    ip(&["-n", &topo.card_ns, "link", "set", "dev", &topo.tap, "nomaster"])?;
+    let m = topo.card_mac;
+    let mac = format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]);
+    bridge(&["-n", &topo.card_ns, "fdb", "replace", &mac, "dev", &s.standby_tap, "master", "static"])?;
+    tracing::info!(primary_port = %topo.tap, standby_port = %s.standby_tap, %mac, "switch: primary port blocked, service MAC moved");
+    Ok(())
+}
+
+/// Runs `bridge <args>` (iproute2).
+fn bridge(args: &[&str]) -> Result<String, NetnsError> {
+    let out = Command::new("bridge")
+        .args(args)
+        .output()
+        .map_err(|source| NetnsError::ToolMissing { tool: "bridge", source })?;
+    if !out.status.success() {
+        return Err(NetnsError::CommandFailed {
+            command: format!("bridge {}", args.join(" ")),
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Removes the namespaces of a lab that some other process built.
 pub fn destroy_topology(topo: &LabTopology) -> Result<(), NetnsError> {
     let mut first_err = None;
-    for ns in [&topo.client_ns, &topo.card_ns] {
+    for ns in topo.namespaces() {
         if ns_path(ns).exists() {
             if let Err(e) = ip(&["netns", "del", ns]) {
                 first_err.get_or_insert(e);
@@ -313,7 +430,7 @@ fn owner_pid(name: &str) -> Option<u32> {
     // <tag>-<pid>-<n>-<role>; the tag may itself contain '-', so parse from the end.
     let mut parts = rest.rsplitn(4, '-');
     let role = parts.next()?;
-    if role != "cli" && role != "card" {
+    if !matches!(role, "cli" | "card" | "pri" | "sby") {
         return None;
     }
     let _counter: u32 = parts.next()?.parse().ok()?;
