@@ -76,8 +76,21 @@ pub fn unix_now() -> Duration {
 }
 
 /// Reads back a classic little-endian microsecond pcap: (timestamp, frame) records.
-/// For tests and tools; rejects other formats.
+/// For tests and tools; rejects other formats and a truncated record.
 pub fn read_all(path: &Path) -> Result<Vec<(Duration, Vec<u8>)>, SimError> {
+    let (records, truncated) = read_complete_records(path)?;
+    if truncated {
+        return Err(SimError::Pcap {
+            path: path.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::InvalidData, "truncated record"),
+        });
+    }
+    Ok(records)
+}
+
+/// Like [`read_all`], but a capture whose writer was killed mid-record (a
+/// SIGKILLed card in a failover lab) yields its complete records and `true`.
+pub fn read_complete_records(path: &Path) -> Result<(Vec<(Duration, Vec<u8>)>, bool), SimError> {
     let err = |source| SimError::Pcap { path: path.to_path_buf(), source };
     let data = std::fs::read(path).map_err(err)?;
     let bad = |what: &str| err(io::Error::new(io::ErrorKind::InvalidData, what.to_string()));
@@ -89,14 +102,17 @@ pub fn read_all(path: &Path) -> Result<Vec<(Duration, Vec<u8>)>, SimError> {
     let mut out = Vec::new();
     while off < data.len() {
         let (Some(sec), Some(usec), Some(incl)) = (u32_at(off), u32_at(off + 4), u32_at(off + 8)) else {
-            return Err(bad("truncated record header"));
+            return Ok((out, true));
         };
+        if incl > SNAPLEN {
+            return Err(bad("record longer than the snap length"));
+        }
         let start = off + 16;
         let Some(frame) = data.get(start..start + incl as usize) else {
-            return Err(bad("truncated record"));
+            return Ok((out, true));
         };
         out.push((Duration::new(sec as u64, usec.saturating_mul(1000)), frame.to_vec()));
         off = start + incl as usize;
     }
-    Ok(out)
+    Ok((out, false))
 }

@@ -1,0 +1,132 @@
+//! Reading the failover lab's captures: each simulated card records its own
+//! port (both directions, wall-clock stamps), so the primary's and the
+//! standby's captures give "last frame the primary sent" and "first frame
+//! the standby sent" on one clock — the failover time of issue 4 — and
+//! every RST either side put on the wire.
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use holdback_sim::wire::{Frame, FrameBody, Ipv4Body};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("reading capture {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: holdback_sim::SimError,
+    },
+}
+
+/// What one card's capture shows.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CardCapture {
+    /// Frames the card sent (source MAC = the card's).
+    pub frames_sent: u64,
+    pub frames_received: u64,
+    /// Wall-clock time (since the Unix epoch) of the first and last frame the card sent.
+    pub first_sent: Option<Duration>,
+    pub last_sent: Option<Duration>,
+    /// TCP segments with RST, by direction.
+    pub rst_sent: u64,
+    pub rst_received: u64,
+    /// Gratuitous ARPs the card sent (sender IP = target IP).
+    pub gratuitous_arps_sent: u64,
+    /// Pure ACKs the card sent (no payload, no SYN/FIN/RST).
+    pub acks_sent: u64,
+    /// The writer was killed in the middle of a record (expected for a
+    /// SIGKILLed primary).
+    pub truncated: bool,
+}
+
+impl CardCapture {
+    /// Reads `path`, classifying frames by whether their source MAC is `card_mac`.
+    pub fn read(path: &Path, card_mac: [u8; 6]) -> Result<CardCapture, CaptureError> {
+        let (records, truncated) = holdback_sim::pcap::read_complete_records(path)
+            .map_err(|source| CaptureError::Read { path: path.to_path_buf(), source })?;
+        let mut c = CardCapture { truncated, ..CardCapture::default() };
+        for (at, bytes) in &records {
+            let sent = bytes.get(6..12) == Some(&card_mac[..]);
+            if sent {
+                c.frames_sent += 1;
+                c.first_sent.get_or_insert(*at);
+                c.last_sent = Some(*at);
+            } else {
+                c.frames_received += 1;
+            }
+            // Frames that do not parse (the peer's garbage, a torn record) are
+            // not ours to judge here; tshark checks the wire elsewhere.
+            let Ok(frame) = Frame::parse(bytes) else { continue };
+            match frame.body {
+                FrameBody::Ipv4 { body: Ipv4Body::Tcp { tcp, payload }, .. } => {
+                    if tcp.flags.rst() {
+                        if sent {
+                            c.rst_sent += 1;
+                        } else {
+                            c.rst_received += 1;
+                        }
+                    } else if sent && payload.is_empty() && !tcp.flags.syn() && !tcp.flags.fin() {
+                        c.acks_sent += 1;
+                    }
+                }
+                FrameBody::Arp(arp) if sent && arp.spa == arp.tpa => c.gratuitous_arps_sent += 1,
+                _ => {}
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// The gap between the last frame the primary sent and the first frame the
+/// standby sent after it, in milliseconds (`None` if either never sent).
+pub fn failover_ms(primary: &CardCapture, standby: &CardCapture) -> Option<f64> {
+    let last = primary.last_sent?;
+    let first = standby.first_sent?;
+    Some(first.saturating_sub(last).as_secs_f64() * 1e3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use holdback_sim::pcap::PcapWriter;
+    use holdback_sim::wire::{self, MacAddr};
+
+    const CARD: [u8; 6] = [0x02, 0x48, 0x4c, 0x44, 0x42, 0x02];
+    const PEER: [u8; 6] = [0x02, 0, 0, 0, 0, 1];
+
+    fn temp(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("holdback-capture-{}-{name}.pcap", std::process::id()))
+    }
+
+    #[test]
+    fn counts_directions_rsts_garps_and_tolerates_a_torn_tail() {
+        let path = temp("a");
+        let mut w = PcapWriter::create(&path).unwrap();
+        let card_ip = std::net::Ipv4Addr::new(198, 18, 0, 2);
+        let peer_ip = std::net::Ipv4Addr::new(198, 18, 0, 1);
+        let card = wire::Endpoint { mac: MacAddr(CARD), ip: card_ip };
+        let peer = wire::Endpoint { mac: MacAddr(PEER), ip: peer_ip };
+        let garp = wire::arp_request(card, card_ip);
+        let ack = wire::tcp_frame(card, peer, &wire::TcpRepr::new(5001, 40000, wire::SeqNum(1), wire::SeqNum(100), wire::TcpFlags::ACK, 1000), &[]);
+        let rst = wire::tcp_frame(peer, card, &wire::TcpRepr::new(40000, 5001, wire::SeqNum(100), wire::SeqNum(0), wire::TcpFlags::RST, 0), &[]);
+        w.write(Duration::from_millis(1000), &garp).unwrap();
+        w.write(Duration::from_millis(1010), &ack).unwrap();
+        w.write(Duration::from_millis(1020), &rst).unwrap();
+        drop(w);
+        // A record header promising more bytes than were written.
+        let mut data = std::fs::read(&path).unwrap();
+        data.extend_from_slice(&[0u8, 0, 0, 0, 0, 0, 0, 0, 60, 0, 0, 0, 60, 0, 0, 0, 1, 2, 3]);
+        std::fs::write(&path, &data).unwrap();
+
+        let c = CardCapture::read(&path, CARD).unwrap();
+        assert_eq!((c.frames_sent, c.frames_received), (2, 1));
+        assert_eq!((c.rst_sent, c.rst_received, c.gratuitous_arps_sent, c.acks_sent), (0, 1, 1, 1));
+        assert_eq!(c.first_sent, Some(Duration::from_millis(1000)));
+        assert_eq!(c.last_sent, Some(Duration::from_millis(1010)));
+        assert!(c.truncated);
+        let standby = CardCapture { first_sent: Some(Duration::from_millis(1260)), ..CardCapture::default() };
+        assert_eq!(failover_ms(&c, &standby).map(|v| v.round()), Some(250.0));
+        let _ = std::fs::remove_file(&path);
+    }
+}
