@@ -5,9 +5,11 @@
 //! - [`lab`]: card + sink + clients in that network, and the run's verdict ([`report`]).
 //! - [`lab_up`]: a lab left running in the background (`lab up` / `lab down`).
 //! - [`sink`]: the application that commits received bytes, then releases ACKs.
+//! - [`capture`]: the failover lab's per-card captures (failover time, RSTs).
 //! - [`clients`]: Linux TCP clients sending seeded streams, with TCP_INFO.
 //! - [`control`] / [`tables`]: the control-socket protocol and its output.
 //! - [`verilog_cmd`]: `holdback verilog`; [`load`]: `holdback load` (bitstream → vfio-pci).
+pub mod capture;
 pub mod cli;
 pub mod clients;
 pub mod control;
