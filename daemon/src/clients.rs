@@ -4,7 +4,7 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddrV4, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -60,6 +60,11 @@ pub struct ClientOutcome {
     /// First error, if the client failed.
     pub error: Option<String>,
     pub elapsed_ms: u64,
+    /// Longest time the client's application waited with no progress: no
+    /// bytes accepted by its socket, or (after the last byte) no FIN. A
+    /// failover shows up here as the stall the peer's application sees.
+    #[serde(default)]
+    pub max_stall_ms: u64,
 }
 
 /// Parameters shared by all clients of one run.
@@ -149,11 +154,25 @@ impl ClientHandle {
 /// the namespace would leave the others waiting at it.) `cancel` makes them
 /// give up early (Ctrl-C, a dead card).
 pub fn spawn_clients(ns: &str, n: usize, plan: &ClientPlan, cancel: Arc<AtomicBool>) -> Vec<ClientHandle> {
+    spawn_clients_counting(ns, n, plan, cancel, Arc::new(AtomicU64::new(0)))
+}
+
+/// [`spawn_clients`], adding every byte a client's socket accepts to
+/// `sent_total` as it happens (the failover lab kills the primary when it
+/// reaches a fraction of the whole).
+pub fn spawn_clients_counting(
+    ns: &str,
+    n: usize,
+    plan: &ClientPlan,
+    cancel: Arc<AtomicBool>,
+    sent_total: Arc<AtomicU64>,
+) -> Vec<ClientHandle> {
     (0..n)
         .map(|index| {
             let plan = plan.clone();
             let cancel = cancel.clone();
-            let thread = netns::spawn_in_netns(ns, move || run_one(index, &plan, &cancel));
+            let sent_total = sent_total.clone();
+            let thread = netns::spawn_in_netns(ns, move || run_counting(index, &plan, &cancel, &sent_total));
             ClientHandle { index, thread: thread.map_err(|e| e.to_string()) }
         })
         .collect()
@@ -174,6 +193,7 @@ pub fn collect(handles: Vec<ClientHandle>) -> Vec<ClientOutcome> {
                 reset: false,
                 error: Some(error),
                 elapsed_ms: 0,
+                max_stall_ms: 0,
             };
             match h.thread {
                 Err(e) => failed(e),
@@ -189,6 +209,10 @@ pub fn collect(handles: Vec<ClientHandle>) -> Vec<ClientOutcome> {
 
 /// One client, in the calling thread's namespace.
 pub fn run_one(index: usize, plan: &ClientPlan, cancel: &AtomicBool) -> ClientOutcome {
+    run_counting(index, plan, cancel, &AtomicU64::new(0))
+}
+
+fn run_counting(index: usize, plan: &ClientPlan, cancel: &AtomicBool, sent_total: &AtomicU64) -> ClientOutcome {
     let start = Instant::now();
     let mut out = ClientOutcome {
         index,
@@ -200,9 +224,10 @@ pub fn run_one(index: usize, plan: &ClientPlan, cancel: &AtomicBool) -> ClientOu
         reset: false,
         error: None,
         elapsed_ms: 0,
+        max_stall_ms: 0,
     };
     let mut hasher = Sha256::new();
-    let result = transfer(index, plan, cancel, &mut out, &mut hasher);
+    let result = transfer(index, plan, cancel, sent_total, &mut out, &mut hasher);
     out.sha256 = hex(&hasher.finalize());
     out.elapsed_ms = start.elapsed().as_millis() as u64;
     if let Err(e) = result {
@@ -217,6 +242,7 @@ fn transfer(
     index: usize,
     plan: &ClientPlan,
     cancel: &AtomicBool,
+    sent_total: &AtomicU64,
     out: &mut ClientOutcome,
     hasher: &mut Sha256,
 ) -> std::io::Result<()> {
@@ -249,6 +275,8 @@ fn transfer(
                 Ok(k) => {
                     off += k;
                     out.bytes_sent += k as u64;
+                    sent_total.fetch_add(k as u64, Ordering::Relaxed);
+                    note_stall(out, last_progress);
                     last_progress = Instant::now();
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
@@ -269,7 +297,10 @@ fn transfer(
             return Err(std::io::Error::new(ErrorKind::Interrupted, "cancelled"));
         }
         match stream.read(&mut sink) {
-            Ok(0) => break,
+            Ok(0) => {
+                note_stall(out, last_progress);
+                break;
+            }
             Ok(k) => {
                 return Err(std::io::Error::new(
                     ErrorKind::InvalidData,
@@ -287,6 +318,10 @@ fn transfer(
     out.total_retrans = info.total_retrans;
     tracing::debug!(client = index, port = out.local_port, ?info, "client done");
     Ok(())
+}
+
+fn note_stall(out: &mut ClientOutcome, since: Instant) {
+    out.max_stall_ms = out.max_stall_ms.max(since.elapsed().as_millis() as u64);
 }
 
 fn stall_check(stream: &TcpStream, since: Instant, limit: Duration, what: &str) -> std::io::Result<()> {
