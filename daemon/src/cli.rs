@@ -26,11 +26,26 @@ pub enum Command {
     /// Linux TCP clients; verify every byte (SHA-256) and report. Needs root.
     /// `lab up` / `lab down` keep a lab running in the background instead.
     Lab(LabCmd),
+    /// Run the card as a service from a config file: open and enable the
+    /// card, run the sink (commit, then release ACKs), serve the control
+    /// socket and the metrics endpoint; SIGTERM/SIGINT stop it cleanly.
+    Daemon(DaemonArgs),
+    /// The daemon and its card: version, uptime, register map, CTRL bits,
+    /// open connections (via the control socket of `holdback daemon` or
+    /// `holdback lab up`).
+    Status(QueryArgs),
     /// One row per connection from the card's control-block memory (via the
-    /// control socket of a running `holdback lab up`).
+    /// control socket of `holdback daemon` or `holdback lab up`).
     Conns(QueryArgs),
     /// The card's counters (via the control socket).
     Stats(QueryArgs),
+    /// Print a shell completion script, e.g.
+    /// `holdback completions bash > /etc/bash_completion.d/holdback`.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Put a bitstream on a PCIe FPGA board and hand the card to vfio-pci
     /// (unbind, remove, program, rescan, bind, check the ID block). Untested
     /// on hardware here; `--dry-run` prints every step and changes nothing.
@@ -39,6 +54,8 @@ pub enum Command {
     /// demonstration): while paused the card ACKs nothing beyond the last
     /// released point.
     Release {
+        /// `pause`: stop writing release registers; `resume`: release
+        /// everything committed and carry on.
         #[arg(value_enum)]
         action: ReleaseAction,
         #[command(flatten)]
@@ -120,8 +137,21 @@ pub struct UpArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// The configuration file (TOML; see daemon/holdback.example.toml). It is
+    /// validated completely before anything starts.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Validate the file, print the effective configuration (defaults filled
+    /// in) and exit without starting anything.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct SocketArg {
-    /// Control socket of the lab (`lab up` prints it).
+    /// Control socket of the daemon (`socket` in its config) or of a lab
+    /// (`lab up` prints it).
     #[arg(long, value_name = "PATH", env = "HOLDBACK_SOCKET", default_value_os_t = default_socket())]
     pub socket: PathBuf,
 }
@@ -188,6 +218,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+    use std::path::Path;
 
     #[test]
     fn sizes_parse() {
@@ -220,5 +251,32 @@ mod tests {
         assert!(Cli::try_parse_from(["holdback", "lab", "--holdback", "maybe"]).is_err());
         assert!(Cli::try_parse_from(["holdback", "conns", "--json", "--socket", "/tmp/x"]).is_ok());
         assert!(Cli::try_parse_from(["holdback", "release", "pause"]).is_ok());
+        let c = Cli::try_parse_from(["holdback", "daemon", "--check", "--config", "/etc/holdback/holdback.toml"]).unwrap();
+        assert!(matches!(c.command, Command::Daemon(ref d) if d.check && d.config == Path::new("/etc/holdback/holdback.toml")));
+        assert!(Cli::try_parse_from(["holdback", "daemon"]).is_err(), "--config is required");
+        assert!(Cli::try_parse_from(["holdback", "status", "--json"]).is_ok());
+        assert!(Cli::try_parse_from(["holdback", "completions", "zsh"]).is_ok());
+        assert!(Cli::try_parse_from(["holdback", "completions", "cmd.exe"]).is_err());
+    }
+
+    #[test]
+    fn every_flag_and_subcommand_has_help() {
+        fn walk(cmd: &clap::Command, path: &str) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                assert!(arg.get_help().is_some() || arg.get_long_help().is_some(), "{path} {id} has no help");
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.is_hide_set() || sub.get_name() == "help" {
+                    continue;
+                }
+                assert!(sub.get_about().is_some(), "{path} {} has no help", sub.get_name());
+                walk(sub, &format!("{path} {}", sub.get_name()));
+            }
+        }
+        walk(&Cli::command(), "holdback");
     }
 }

@@ -133,7 +133,7 @@ pub struct ConnEntry {
 pub enum ServeError {
     #[error(
         "another holdback daemon (pid {pid}) serves {socket}: lock {lock} is held; \
-         stop it or give this one another --socket"
+         stop it, or give this one another socket path (`--socket`, or `socket =` in the daemon's config)"
     )]
     InUse { socket: PathBuf, lock: PathBuf, pid: String },
     #[error("{path} exists and is not a socket; refusing to replace it")]
@@ -159,13 +159,17 @@ pub fn lock_path(path: &Path) -> PathBuf {
 }
 
 /// An exclusive `flock` on the lock file, released when dropped (or when
-/// the process dies, so a crashed daemon never blocks its successor).
-struct SocketLock {
+/// the process dies, so a crashed daemon never blocks its successor). The
+/// daemon takes it before it opens the card, so a second daemon on the same
+/// socket is refused before it touches anything.
+pub struct SocketLock {
     _file: File,
 }
 
 impl SocketLock {
-    fn acquire(socket: &Path) -> Result<SocketLock, ServeError> {
+    /// Lock `<socket>.lock`, or fail with [`ServeError::InUse`] naming the
+    /// holder's pid.
+    pub fn acquire(socket: &Path) -> Result<SocketLock, ServeError> {
         let path = lock_path(socket);
         let mut file = OpenOptions::new()
             .read(true)
@@ -223,7 +227,15 @@ impl ControlServer {
         H: Fn(Request) -> F + Send + Sync + 'static,
         F: Future<Output = Response> + Send + 'static,
     {
-        let lock = SocketLock::acquire(path)?;
+        ControlServer::bind_locked(SocketLock::acquire(path)?, path, handler).await
+    }
+
+    /// [`ControlServer::bind`] with the lock of `path` already held.
+    pub async fn bind_locked<H, F>(lock: SocketLock, path: &Path, handler: H) -> Result<ControlServer, ServeError>
+    where
+        H: Fn(Request) -> F + Send + Sync + 'static,
+        F: Future<Output = Response> + Send + 'static,
+    {
         // We hold the lock, so a socket file at `path` is a dead daemon's.
         match fs::symlink_metadata(path) {
             Ok(m) if m.file_type().is_socket() => {

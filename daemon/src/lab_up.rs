@@ -6,17 +6,15 @@
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use holdback_driver::{Bar, CardHandle, SimBar};
 use serde::{Deserialize, Serialize};
 
-use crate::control::{ControlServer, Request, Response, StatusReport};
+use crate::control::{ControlServer, Request};
 use crate::lab::{interrupted, LabConfig, LabError, LabRuntime};
 use crate::netns::{self, LabTopology};
-use crate::sink::SinkShared;
+use crate::service::{control_handler, StopSignal};
 
 /// Parent of every named lab's state directory.
 pub const STATE_ROOT: &str = "/run/holdback";
@@ -263,12 +261,12 @@ pub fn serve(opts: &UpOptions) -> Result<(), LabUpError> {
     let lab = LabRuntime::start(config)?;
     let topo = lab.topology().clone();
     let socket = socket_path(&opts.name);
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(StopSignal::default());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|source| LabUpError::Io { what: "starting the async runtime for", path: socket.clone(), source })?;
-    let handler = handler(lab.card().clone(), lab.sink().clone(), stop.clone());
+    let handler = control_handler(lab.card().clone(), lab.sink().clone(), stop.clone());
     let server = runtime.block_on(ControlServer::bind(&socket, handler))?;
 
     let m = topo.card_mac;
@@ -294,7 +292,7 @@ pub fn serve(opts: &UpOptions) -> Result<(), LabUpError> {
     // Serve until asked to stop, signalled, or the card/sink dies.
     runtime.block_on(async {
         loop {
-            if stop.load(Ordering::SeqCst) || interrupted() {
+            if stop.is_requested() || interrupted() {
                 break;
             }
             if lab.sink_ended() || !lab.card_running() {
@@ -321,51 +319,4 @@ fn write_info(info: &LabUpInfo) -> Result<(), LabUpError> {
     let text = serde_json::to_string_pretty(info).map_err(|source| LabUpError::BadState { path: path.clone(), source })?;
     std::fs::write(&tmp, text).map_err(|source| LabUpError::Io { what: "writing", path: tmp.clone(), source })?;
     std::fs::rename(&tmp, &path).map_err(|source| LabUpError::Io { what: "writing", path, source })
-}
-
-type Handler = dyn Fn(Request) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>> + Send + Sync;
-
-/// The control-socket handler of a running lab: card reads run on a blocking
-/// thread (each is a round trip to the card's clock thread).
-fn handler(card: Arc<CardHandle<SimBar>>, sink: SinkShared, stop: Arc<AtomicBool>) -> Box<Handler> {
-    let started = Instant::now();
-    Box::new(move |req: Request| {
-        let (card, sink, stop) = (card.clone(), sink.clone(), stop.clone());
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || answer(req, &card, &sink, &stop, started))
-                .await
-                .unwrap_or_else(|e| Response::error(format!("request handler failed: {e}")))
-        })
-    })
-}
-
-fn answer(req: Request, card: &CardHandle<SimBar>, sink: &SinkShared, stop: &AtomicBool, started: Instant) -> Response {
-    let result: Result<Response, holdback_driver::CardError> = (|| {
-        Ok(match req {
-            Request::Status => Response::Status(StatusReport {
-                daemon_version: env!("CARGO_PKG_VERSION").to_string(),
-                pid: std::process::id(),
-                uptime_ms: started.elapsed().as_millis() as u64,
-                card: card.bar().describe(),
-                info: *card.info(),
-                status: card.status()?,
-                release_paused: sink.is_paused(),
-            }),
-            Request::Conns => Response::Conns(crate::tables::snapshot_conns(card)?),
-            Request::Stats => Response::Stats { stats: card.stats()? },
-            Request::PauseRelease => {
-                sink.set_paused(true);
-                Response::Done { what: "release paused: the card holds ACKs at the last released point".into() }
-            }
-            Request::ResumeRelease => {
-                sink.set_paused(false);
-                Response::Done { what: "release resumed".into() }
-            }
-            Request::Shutdown => {
-                stop.store(true, Ordering::SeqCst);
-                Response::Done { what: "lab shutting down".into() }
-            }
-        })
-    })();
-    result.unwrap_or_else(|e| Response::from_error(&e))
 }

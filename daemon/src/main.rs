@@ -3,17 +3,23 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use holdback_daemon::cli::{Cli, Command, LabAction, LabCmd, QueryArgs, ReleaseAction};
 use holdback_daemon::control::{client, Request, Response};
 use holdback_daemon::lab::{self, LabRunOptions};
 use holdback_daemon::lab_up::{self, UpOptions};
 use holdback_daemon::report::chain;
-use holdback_daemon::{load, tables, verilog_cmd};
+use holdback_daemon::{config, load, service, tables, verilog_cmd};
+
+/// Exit status of a refused configuration file (sysexits.h EX_CONFIG): the
+/// systemd unit does not restart on it, since a restart cannot fix the file.
+const EXIT_CONFIG: u8 = 78;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    // The daemon logs what it does; the other commands only what goes wrong.
+    let default_level = if matches!(cli.command, Command::Daemon(ref d) if !d.check) { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_level.into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     match run(cli) {
         Ok(code) => code,
@@ -81,6 +87,27 @@ fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Daemon(args) => {
+            let config = match config::load(&args.config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("holdback: error: {}", chain(&e));
+                    return Ok(ExitCode::from(EXIT_CONFIG));
+                }
+            };
+            if args.check {
+                println!("# {}: valid; the effective configuration:", config.path.display());
+                print!("{}", config.effective_toml());
+                return Ok(ExitCode::SUCCESS);
+            }
+            service::run(&config)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "holdback", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status(q) => query(&q, Request::Status),
         Command::Conns(q) => query(&q, Request::Conns),
         Command::Stats(q) => query(&q, Request::Stats),
         Command::Release { action, socket } => {
@@ -107,6 +134,8 @@ fn query(q: &QueryArgs, req: Request) -> Result<ExitCode, BoxError> {
         Response::Conns(r) => tables::conns_table(&r),
         Response::Stats { stats } if q.json => tables::stats_json(&stats),
         Response::Stats { stats } => tables::stats_table(&stats),
+        Response::Status(r) if q.json => tables::status_json(&r),
+        Response::Status(r) => tables::status_table(&r),
         other => return Err(format!("unexpected answer: {other:?}").into()),
     };
     print!("{text}");

@@ -11,7 +11,7 @@
 //! One pass ([`Sink::step`]) is a group commit: read every connection with new
 //! bytes, write them all, fsync each touched file once, then release all of
 //! them. The release can be paused (control socket) to show holdback at work.
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::net::Ipv4Addr;
 use std::os::unix::fs::FileExt;
@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 use holdback_driver::{Bar, CardError, CardHandle, SeqNum, Tcb};
 use holdback_regmap::TcpState;
 use serde::{Deserialize, Serialize};
+
+use crate::metrics::Histogram;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -137,6 +139,14 @@ pub struct SinkShared {
     /// While set, no release register is written (bytes are still committed).
     pub paused: Arc<AtomicBool>,
     pub stats: Arc<Mutex<SinkStats>>,
+    /// The last consistent TCB of every connection that is not CLOSED, by
+    /// id, as the sink read it after draining the change log: the daemon's
+    /// per-connection view (metrics) without a second drain, which would
+    /// steal the sink's entries.
+    pub tcbs: Arc<Mutex<BTreeMap<u16, Tcb>>>,
+    /// Distribution of the group-commit time ([`SinkStats::commit_us_total`]
+    /// is its sum): the release latency holdback adds to an ACK.
+    pub commit_latency: Arc<Mutex<Histogram>>,
 }
 
 impl SinkShared {
@@ -153,6 +163,21 @@ impl SinkShared {
     }
     pub fn is_paused(&self) -> bool {
         self.paused.load(Ordering::SeqCst)
+    }
+    /// A copy of the per-connection TCB view.
+    pub fn tcbs(&self) -> BTreeMap<u16, Tcb> {
+        self.tcbs.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    pub fn commit_latency(&self) -> Histogram {
+        self.commit_latency.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    fn record_tcb(&self, id: u16, tcb: &Tcb) {
+        let mut tcbs = self.tcbs.lock().unwrap_or_else(|p| p.into_inner());
+        if tcb.is_open() {
+            tcbs.insert(id, tcb.clone());
+        } else {
+            tcbs.remove(&id);
+        }
     }
 }
 
@@ -243,6 +268,7 @@ impl<B: Bar> Sink<B> {
         let mut touched: Vec<u16> = Vec::new();
         for id in ids {
             let tcb = self.read_tcb_stable(id)?;
+            self.shared.record_tcb(id, &tcb);
             if self.follow(id, &tcb)? {
                 touched.push(id);
             }
@@ -265,6 +291,9 @@ impl<B: Bar> Sink<B> {
             }
         }
         // 3. Release: everything committed (and past the FIN when it is in).
+        // The gates of claim 2 stand between these two steps: "app" is the
+        // fsync above; a "replica" gate (issue 4) waits here for the
+        // standby's acknowledgement of what step 2 committed.
         if !self.shared.is_paused() {
             worked |= self.release_all()?;
         }
@@ -273,6 +302,8 @@ impl<B: Bar> Sink<B> {
             let mut st = self.shared.stats.lock().unwrap_or_else(|p| p.into_inner());
             st.commit_us_total += us;
             st.commit_us_max = st.commit_us_max.max(us);
+            drop(st);
+            self.shared.commit_latency.lock().unwrap_or_else(|p| p.into_inner()).observe_us(us);
         }
         let mut ledger = self.shared.ledger();
         for a in self.active.values() {
@@ -403,7 +434,8 @@ impl<B: Bar> Sink<B> {
     }
 
     /// Writes the release register of every connection whose committed
-    /// point is ahead of its last release.
+    /// point is ahead of its last release. The one place release registers
+    /// are written: every ACK the card sends beyond what it had is allowed here.
     fn release_all(&mut self) -> Result<bool, SinkError> {
         let mut wrote = false;
         for (id, a) in self.active.iter_mut() {

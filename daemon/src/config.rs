@@ -1,0 +1,603 @@
+//! `holdback daemon --config FILE`: the TOML configuration, parsed strictly
+//! and validated completely before anything starts, so a bad file never
+//! leaves a half-configured daemon behind.
+//!
+//! ```toml
+//! card = "vfio:0000:03:00.0"          # or "sim" (with a [sim] section)
+//! socket = "/run/holdback/default/control.sock"
+//! role = "active"
+//! gates = ["app"]
+//! sink_dir = "/var/lib/holdback/sink"
+//! [network]
+//! mac = "02:48:4c:44:42:01"
+//! ip = "198.18.0.2"
+//! listen_ports = [5001]
+//! [metrics]
+//! listen = "127.0.0.1:9464"
+//! ```
+//!
+//! Every error names the file, the field (as a dotted key path) and what is
+//! wrong; syntax and type errors add the line and column.
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use holdback_driver::vfio::PciAddress;
+use holdback_driver::CardSettings;
+use serde::{Deserialize, Serialize};
+
+/// Where the sink writes when `sink_dir` is not given.
+pub const DEFAULT_SINK_DIR: &str = "/var/lib/holdback/sink";
+/// MSS announced when `network.our_mss` is not given (Ethernet MTU 1500).
+pub const DEFAULT_MSS: u16 = crate::lab::OUR_MSS;
+/// SYN-ACK/FIN retransmission timeout when `network.rto_us` is not given.
+pub const DEFAULT_RTO_US: u32 = crate::lab::RTO_US;
+/// Listening slots of the card (`holdback_regmap::LISTEN_SLOTS`).
+pub const MAX_LISTEN_PORTS: usize = holdback_driver::regmap::LISTEN_SLOTS.len();
+/// Longest Linux interface name (IFNAMSIZ − 1).
+const MAX_IFNAME: usize = 15;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read the config file")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: `{field}`: {message}")]
+    Parse { path: PathBuf, line: usize, column: usize, field: String, message: String },
+    #[error("{path}: `{field}`: {message}")]
+    Invalid { path: PathBuf, field: String, message: String },
+}
+
+impl ConfigError {
+    /// The dotted key path the error is about (`network.listen_ports`).
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ConfigError::Read { .. } => None,
+            ConfigError::Parse { field, .. } | ConfigError::Invalid { field, .. } => Some(field),
+        }
+    }
+}
+
+/// The daemon's role in a failover pair (failover.md). Only `active` runs
+/// today; `standby` (CTRL.standby, TCBs installed by replication) comes
+/// with issue 4 and is refused by [`load`] until then.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Active,
+    Standby,
+}
+
+/// A condition that must hold before the sink writes a release register
+/// (the ACK holdback gates, claim 2). `app`: the sink committed the bytes
+/// (written and fsynced). `replica`: the standby acknowledged them — parsed
+/// so the error can say it is not there yet; it lands with issue 4 and sits
+/// between the sink's commit and its release (see `Sink::release_all`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Gate {
+    App,
+    Replica,
+}
+
+/// The file as written (serde's view); [`load`] turns it into a [`Config`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    card: String,
+    socket: Option<PathBuf>,
+    #[serde(default = "default_role")]
+    role: Role,
+    #[serde(default = "default_gates")]
+    gates: Vec<Gate>,
+    sink_dir: Option<PathBuf>,
+    sim: Option<RawSim>,
+    network: RawNetwork,
+    metrics: Option<RawMetrics>,
+}
+
+fn default_role() -> Role {
+    Role::Active
+}
+fn default_gates() -> Vec<Gate> {
+    vec![Gate::App]
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSim {
+    tap: String,
+    netns: Option<String>,
+    pcap: Option<PathBuf>,
+}
+
+/// Integers are read wide and range-checked here, so "port 70000" gets its
+/// own message instead of serde's "expected u16".
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    mac: String,
+    ip: Ipv4Addr,
+    listen_ports: Vec<i64>,
+    #[serde(default = "default_true")]
+    holdback: bool,
+    our_mss: Option<i64>,
+    rto_us: Option<i64>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: SocketAddr,
+}
+
+/// Which card the daemon drives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CardSpec {
+    /// The Verilated card on a TAP.
+    Sim(SimCard),
+    /// A real card bound to vfio-pci.
+    Vfio(PciAddress),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SimCard {
+    /// TAP the simulated card's Ethernet port attaches to (created if missing).
+    pub tap: String,
+    /// Network namespace the TAP lives in (`ip netns` name); None: ours.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netns: Option<String>,
+    /// Record the card's port to this pcap file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pcap: Option<PathBuf>,
+}
+
+/// A validated configuration: everything the daemon needs, nothing unchecked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The file it came from (for messages).
+    pub path: PathBuf,
+    pub card: CardSpec,
+    pub socket: PathBuf,
+    pub role: Role,
+    /// Non-empty, no duplicates; today exactly `[App]`.
+    pub gates: Vec<Gate>,
+    pub sink_dir: PathBuf,
+    /// MAC, IP, ports, holdback, MSS, RTO; passes `CardSettings::validate`.
+    pub network: CardSettings,
+    /// Loopback address of the Prometheus endpoint, if any.
+    pub metrics: Option<SocketAddr>,
+}
+
+/// Read, parse and validate `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    parse(path, &text)
+}
+
+/// Parse and validate `text` (the contents of `path`).
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| parse_error(path, text, &e))?;
+    validate(path, raw)
+}
+
+fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
+    let message = e.message().trim().to_string();
+    let span = e.span().unwrap_or(0..0);
+    let start = span.start.min(text.len());
+    let (line, column) = line_col(text, start);
+    // "missing field `x`" points at the table that lacks it.
+    let mut field = match backticked_after(&message, "missing field ") {
+        Some(missing) => match table_at(text, start) {
+            t if t.is_empty() => missing.to_string(),
+            t => format!("{t}.{missing}"),
+        },
+        None => key_path_at(text, start),
+    };
+    if field.is_empty() {
+        field = "(top level)".to_string();
+    }
+    ConfigError::Parse { path: path.to_path_buf(), line, column, field, message }
+}
+
+/// The text between the backticks following `prefix` in `message`.
+fn backticked_after<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = &message[message.find(prefix)? + prefix.len()..];
+    let rest = rest.strip_prefix('`')?;
+    Some(&rest[..rest.find('`')?])
+}
+
+/// 1-based line and column (in characters) of byte offset `at`.
+fn line_col(text: &str, at: usize) -> (usize, usize) {
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, text[line_start..at].chars().count() + 1)
+}
+
+/// The table name of a `[table]` (or `[[array]]`) header line.
+fn header(line: &str) -> Option<String> {
+    let inner = line.trim().strip_prefix('[')?.trim_start_matches('[');
+    let end = inner.find(']')?;
+    Some(inner[..end].trim().to_string())
+}
+
+/// The line around byte `at` and where it starts.
+fn line_at(text: &str, at: usize) -> (&str, usize) {
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    (text[line_start..line_end].trim(), line_start)
+}
+
+/// The table byte `at` is in ("" for the top level).
+fn table_at(text: &str, at: usize) -> String {
+    let (line, line_start) = line_at(text, at);
+    header(line).or_else(|| text[..line_start].lines().rev().find_map(header)).unwrap_or_default()
+}
+
+/// The dotted key path of whatever starts at byte `at`: the enclosing
+/// `[table]` plus the key of that line (or the table itself for a header).
+fn key_path_at(text: &str, at: usize) -> String {
+    let (line, line_start) = line_at(text, at);
+    if let Some(h) = header(line) {
+        return h;
+    }
+    let table = text[..line_start].lines().rev().find_map(header).unwrap_or_default();
+    let key = line.split('=').next().unwrap_or("").trim().trim_matches('"');
+    match (table.is_empty(), key.is_empty() || !line.contains('=')) {
+        (_, true) => table,
+        (true, false) => key.to_string(),
+        (false, false) => format!("{table}.{key}"),
+    }
+}
+
+fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
+    let bad = |field: &str, message: String| ConfigError::Invalid { path: path.to_path_buf(), field: field.into(), message };
+
+    let card = parse_card(&raw.card).map_err(|m| bad("card", m))?;
+    let card = match (card, raw.sim) {
+        (ParsedCard::Sim, Some(sim)) => CardSpec::Sim(validate_sim(sim).map_err(|(f, m)| bad(f, m))?),
+        (ParsedCard::Sim, None) => {
+            return Err(bad("sim", "card = \"sim\" needs a [sim] section naming the TAP (tap = \"hbtap0\")".into()))
+        }
+        (ParsedCard::Vfio(_), Some(_)) => {
+            return Err(bad("sim", format!("a [sim] section is only allowed with card = \"sim\", not card = \"{}\"", raw.card)))
+        }
+        (ParsedCard::Vfio(addr), None) => CardSpec::Vfio(addr),
+    };
+
+    let socket = raw.socket.unwrap_or_else(crate::cli::default_socket);
+    check_absolute(&socket).map_err(|m| bad("socket", m))?;
+    if socket.file_name().is_none() {
+        return Err(bad("socket", format!("{} names no file", socket.display())));
+    }
+
+    if raw.role == Role::Standby {
+        return Err(bad(
+            "role",
+            "\"standby\" is not supported yet: this daemon runs its card active; the standby role \
+             (CTRL.standby, TCBs installed by replication) lands with issue 4"
+                .into(),
+        ));
+    }
+
+    if raw.gates.is_empty() {
+        return Err(bad("gates", "must list at least \"app\": with no gate nothing would release ACKs".into()));
+    }
+    for (i, g) in raw.gates.iter().enumerate() {
+        if raw.gates[..i].contains(g) {
+            return Err(bad("gates", format!("{} listed twice", gate_name(*g))));
+        }
+        if *g == Gate::Replica {
+            return Err(bad(
+                "gates",
+                "\"replica\" is not implemented yet (replication lands with issue 4); only \"app\" is".into(),
+            ));
+        }
+    }
+
+    let sink_dir = raw.sink_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_SINK_DIR));
+    check_absolute(&sink_dir).map_err(|m| bad("sink_dir", m))?;
+
+    let network = validate_network(raw.network).map_err(|(f, m)| bad(f, m))?;
+
+    let metrics = match raw.metrics {
+        None => None,
+        Some(m) => {
+            if !m.listen.ip().is_loopback() {
+                return Err(bad(
+                    "metrics.listen",
+                    format!("{} is not a loopback address; the metrics endpoint serves only 127.0.0.0/8 or [::1]", m.listen),
+                ));
+            }
+            if m.listen.port() == 0 {
+                return Err(bad("metrics.listen", "port 0 would pick a random port nobody can scrape".into()));
+            }
+            Some(m.listen)
+        }
+    };
+
+    Ok(Config { path: path.to_path_buf(), card, socket, role: raw.role, gates: raw.gates, sink_dir, network, metrics })
+}
+
+enum ParsedCard {
+    Sim,
+    Vfio(PciAddress),
+}
+
+fn parse_card(card: &str) -> Result<ParsedCard, String> {
+    if card == "sim" {
+        return Ok(ParsedCard::Sim);
+    }
+    if card.starts_with("vfio:") {
+        return PciAddress::parse_card_spec(card).map(ParsedCard::Vfio).map_err(|e| e.to_string());
+    }
+    Err(format!(
+        "\"{card}\" is not a card: expected \"sim\" (the Verilated card) or \"vfio:<PCI address>\" such as \"vfio:0000:03:00.0\""
+    ))
+}
+
+fn validate_sim(sim: RawSim) -> Result<SimCard, (&'static str, String)> {
+    let t = &sim.tap;
+    if t.is_empty() || t.len() > MAX_IFNAME || t.contains(['/', ' ', '\t', ':']) {
+        return Err(("sim.tap", format!("\"{t}\" is not an interface name (1-{MAX_IFNAME} characters, no '/', ':' or spaces)")));
+    }
+    if let Some(ns) = &sim.netns {
+        if ns.is_empty() || ns.contains('/') || ns == "." || ns == ".." {
+            return Err(("sim.netns", format!("\"{ns}\" is not a network namespace name (as `ip netns list` shows)")));
+        }
+    }
+    Ok(SimCard { tap: sim.tap, netns: sim.netns, pcap: sim.pcap })
+}
+
+fn validate_network(n: RawNetwork) -> Result<CardSettings, (&'static str, String)> {
+    let mac = parse_mac(&n.mac).map_err(|m| ("network.mac", m))?;
+    let ip = n.ip;
+    if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
+        return Err(("network.ip", format!("{ip} is not a unicast host address the card can own")));
+    }
+    if n.listen_ports.is_empty() {
+        return Err(("network.listen_ports", "at least one port is needed, or the card accepts no connection".into()));
+    }
+    if n.listen_ports.len() > MAX_LISTEN_PORTS {
+        return Err((
+            "network.listen_ports",
+            format!("{} ports given, the card has {MAX_LISTEN_PORTS} listening slots", n.listen_ports.len()),
+        ));
+    }
+    let mut ports = Vec::with_capacity(n.listen_ports.len());
+    for p in &n.listen_ports {
+        let port = u16::try_from(*p).ok().filter(|p| *p != 0);
+        let Some(port) = port else {
+            return Err(("network.listen_ports", format!("port {p} is out of range 1..=65535")));
+        };
+        if ports.contains(&port) {
+            return Err(("network.listen_ports", format!("port {port} listed twice")));
+        }
+        ports.push(port);
+    }
+    let our_mss = match n.our_mss {
+        None => DEFAULT_MSS,
+        Some(m) => u16::try_from(m)
+            .ok()
+            .filter(|m| (64..=9000).contains(m))
+            .ok_or(("network.our_mss", format!("{m} is out of range 64..=9000")))?,
+    };
+    let rto_us = match n.rto_us {
+        None => DEFAULT_RTO_US,
+        Some(r) => u32::try_from(r)
+            .ok()
+            .filter(|r| *r > 0)
+            .ok_or(("network.rto_us", format!("{r} is out of range 1..={}", u32::MAX)))?,
+    };
+    let settings = CardSettings { mac, ip, listen_ports: ports, holdback: n.holdback, our_mss, rto_us };
+    // The driver's own check; everything it refuses was refused above with a
+    // field name, so this only guards against the two drifting apart.
+    settings.validate().map_err(|e| ("network", e.to_string()))?;
+    Ok(settings)
+}
+
+/// `02:48:4c:44:42:01` → bytes; refuses group (multicast/broadcast) and all-zero addresses.
+fn parse_mac(s: &str) -> Result<[u8; 6], String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let bytes: Option<Vec<u8>> = (parts.len() == 6)
+        .then(|| parts.iter().map(|p| (p.len() == 2).then(|| u8::from_str_radix(p, 16).ok()).flatten()).collect())
+        .flatten();
+    let Some(bytes) = bytes else {
+        return Err(format!("\"{s}\" is not a MAC address: expected six two-digit hex bytes like \"02:48:4c:44:42:01\""));
+    };
+    let mac: [u8; 6] = [bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5]];
+    if mac[0] & 1 != 0 {
+        return Err(format!("{s} is a group (multicast/broadcast) address; the card needs a unicast MAC (first byte even)"));
+    }
+    if mac == [0; 6] {
+        return Err("00:00:00:00:00:00 is not a usable MAC address".into());
+    }
+    Ok(mac)
+}
+
+fn check_absolute(p: &Path) -> Result<(), String> {
+    if p.is_absolute() {
+        Ok(())
+    } else {
+        Err(format!("{} must be an absolute path (the daemon's working directory is not defined)", p.display()))
+    }
+}
+
+fn gate_name(g: Gate) -> &'static str {
+    match g {
+        Gate::App => "\"app\"",
+        Gate::Replica => "\"replica\"",
+    }
+}
+
+pub fn format_mac(m: &[u8; 6]) -> String {
+    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+}
+
+/// The effective configuration, defaults filled in (`daemon --check`).
+#[derive(Serialize)]
+struct Effective<'a> {
+    card: String,
+    socket: &'a Path,
+    role: Role,
+    gates: &'a [Gate],
+    sink_dir: &'a Path,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sim: Option<&'a SimCard>,
+    network: EffectiveNetwork,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics: Option<EffectiveMetrics>,
+}
+
+#[derive(Serialize)]
+struct EffectiveNetwork {
+    mac: String,
+    ip: Ipv4Addr,
+    listen_ports: Vec<u16>,
+    holdback: bool,
+    our_mss: u16,
+    rto_us: u32,
+}
+
+#[derive(Serialize)]
+struct EffectiveMetrics {
+    listen: SocketAddr,
+}
+
+impl Config {
+    /// The card as written in the file (`sim` or `vfio:<address>`).
+    pub fn card_spec(&self) -> String {
+        match &self.card {
+            CardSpec::Sim(_) => "sim".to_string(),
+            CardSpec::Vfio(addr) => format!("vfio:{addr}"),
+        }
+    }
+
+    /// The configuration as TOML with every default filled in; parsing it
+    /// gives the same [`Config`].
+    pub fn effective_toml(&self) -> String {
+        let n = &self.network;
+        let eff = Effective {
+            card: self.card_spec(),
+            socket: &self.socket,
+            role: self.role,
+            gates: &self.gates,
+            sink_dir: &self.sink_dir,
+            sim: match &self.card {
+                CardSpec::Sim(s) => Some(s),
+                CardSpec::Vfio(_) => None,
+            },
+            network: EffectiveNetwork {
+                mac: format_mac(&n.mac),
+                ip: n.ip,
+                listen_ports: n.listen_ports.clone(),
+                holdback: n.holdback,
+                our_mss: n.our_mss,
+                rto_us: n.rto_us,
+            },
+            metrics: self.metrics.map(|listen| EffectiveMetrics { listen }),
+        };
+        // Plain strings, integers, booleans and tables: serialising cannot fail.
+        toml::to_string(&eff).unwrap_or_else(|e| format!("# the effective configuration is not printable: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+card = "sim"
+socket = "/run/holdback/t/control.sock"
+sink_dir = "/tmp/holdback-sink"
+
+[sim]
+tap = "hbtap0"
+netns = "hblab-x-card"
+
+[network]
+mac = "02:48:4c:44:42:02"
+ip = "198.18.0.2"
+listen_ports = [5001, 5002]
+
+[metrics]
+listen = "127.0.0.1:9464"
+"#;
+
+    fn err(text: &str) -> ConfigError {
+        parse(Path::new("/etc/holdback/t.toml"), text).expect_err("must be refused")
+    }
+
+    #[test]
+    fn a_good_file_gets_defaults_and_round_trips_through_the_effective_form() {
+        let c = parse(Path::new("t.toml"), GOOD).expect("valid");
+        assert_eq!(c.role, Role::Active);
+        assert_eq!(c.gates, vec![Gate::App]);
+        assert_eq!(c.network.our_mss, DEFAULT_MSS);
+        assert_eq!(c.network.rto_us, DEFAULT_RTO_US);
+        assert!(c.network.holdback);
+        assert_eq!(c.network.listen_ports, vec![5001, 5002]);
+        assert!(matches!(&c.card, CardSpec::Sim(s) if s.tap == "hbtap0" && s.netns.as_deref() == Some("hblab-x-card")));
+        let again = parse(Path::new("t.toml"), &c.effective_toml()).expect("effective config parses");
+        assert_eq!(again, c);
+    }
+
+    #[test]
+    fn the_example_file_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("holdback.example.toml");
+        let c = load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(c.card, CardSpec::Vfio(_)));
+        assert_eq!(c.socket, crate::cli::default_socket());
+    }
+
+    #[test]
+    fn errors_name_file_field_and_problem() {
+        let cases: &[(&str, &str, &str)] = &[
+            (&GOOD.replace("card = \"sim\"", "card = \"sim\"\ncolour = \"blue\""), "colour", "unknown field `colour`"),
+            (&GOOD.replace("[5001, 5002]", "\"5001\""), "network.listen_ports", "invalid type"),
+            (&GOOD.replace("[5001, 5002]", "[5001, 70000]"), "network.listen_ports", "port 70000 is out of range 1..=65535"),
+            (&GOOD.replace("[5001, 5002]", "[0]"), "network.listen_ports", "port 0 is out of range"),
+            (&GOOD.replace("[5001, 5002]", "[1, 2, 3, 4, 5]"), "network.listen_ports", "5 ports given, the card has 4"),
+            (&GOOD.replace("card = \"sim\"\n", ""), "card", "missing field `card`"),
+            (&GOOD.replace("127.0.0.1:9464", "0.0.0.0:9464"), "metrics.listen", "not a loopback address"),
+            (&GOOD.replace("02:48:4c:44:42:02", "03:48:4c:44:42:02"), "network.mac", "group (multicast/broadcast)"),
+            (&GOOD.replace("02:48:4c:44:42:02", "02:48:4c"), "network.mac", "is not a MAC address"),
+            (&GOOD.replace("198.18.0.2", "198.18.0"), "network.ip", "invalid IPv4 address syntax"),
+            (&GOOD.replace("[sim]\ntap = \"hbtap0\"\nnetns = \"hblab-x-card\"\n", ""), "sim", "needs a [sim] section"),
+            (&GOOD.replace("card = \"sim\"", "card = \"vfio:0000:03:00.0\""), "sim", "only allowed with card = \"sim\""),
+            (&GOOD.replace("card = \"sim\"", "card = \"pcie\""), "card", "expected \"sim\""),
+            (&GOOD.replace("card = \"sim\"", "card = \"sim\"\ngates = [\"app\", \"replica\"]"), "gates", "\"replica\" is not implemented yet"),
+            (&GOOD.replace("card = \"sim\"", "card = \"sim\"\ngates = [\"disk\"]"), "gates", "unknown variant `disk`"),
+            (&GOOD.replace("card = \"sim\"", "card = \"sim\"\nrole = \"standby\""), "role", "not supported yet"),
+            (&GOOD.replace("[metrics]", "[metrics]\nscrape = 1"), "metrics.scrape", "unknown field `scrape`"),
+            (&GOOD.replace("[network]", "[network]\nour_mss = 10"), "network.our_mss", "out of range 64..=9000"),
+            (&GOOD.replace("/tmp/holdback-sink", "sink"), "sink_dir", "absolute path"),
+            (&format!("{GOOD}\n[replication]\npeer = \"x\"\n"), "replication", "unknown field `replication`"),
+            ("card = \"sim\"\n[sim]\ntap = \"t\"\n", "network", "missing field `network`"),
+            ("card = \"sim\"\n[sim]\ntap = \"t\"\n[network]\nmac = \"02:00:00:00:00:01\"\nip = \"198.18.0.2\"\n", "network.listen_ports", "missing field `listen_ports`"),
+            ("card = \n", "card", "invalid string"),
+        ];
+        for (text, field, what) in cases {
+            let e = err(text);
+            let msg = e.to_string();
+            assert_eq!(e.field(), Some(*field), "field of: {msg}");
+            assert!(msg.starts_with("/etc/holdback/t.toml"), "{msg}");
+            assert!(msg.contains(what), "`{what}` not in: {msg}");
+        }
+    }
+
+    #[test]
+    fn parse_errors_carry_line_and_column() {
+        match err(&GOOD.replace("[5001, 5002]", "\"5001\"")) {
+            ConfigError::Parse { line, column, .. } => assert_eq!((line, column), (13, 16)),
+            other => panic!("{other}"),
+        }
+    }
+}

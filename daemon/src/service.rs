@@ -1,0 +1,405 @@
+//! `holdback daemon --config FILE`: the card's service loop.
+//!
+//! Start order (each step only after the previous succeeded; a failure
+//! undoes what was started and exits non-zero):
+//! 1. the configuration was validated completely ([`crate::config::load`]);
+//! 2. the control socket's lock is taken — a second daemon on the same
+//!    socket stops here, before it touches a card;
+//! 3. the metrics port is bound (a taken port fails here too);
+//! 4. the card is opened (simulated on a TAP, or `vfio:` + ID-block check),
+//!    configured and enabled;
+//! 5. the sink runs on its own thread: it drains the change log, commits,
+//!    and writes the release registers (`Sink::release_all`, the one place
+//!    ACKs are allowed forward; the gates of claim 2 sit just before it);
+//! 6. the control socket and the metrics endpoint serve; the card's counters
+//!    are read every second into 64-bit totals.
+//!
+//! SIGTERM, SIGINT or a `shutdown` request stop it: the control socket is
+//! removed, the sink stopped, the card disabled and closed; exit 0. The card
+//! or the sink dying ends it with an error (exit 1).
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use holdback_driver::vfio::OpenCardError;
+use holdback_driver::{Bar, CardError, CardHandle, OpenError, SimBar};
+use holdback_sim::card::{Card, CardConfig, TapSpec};
+use holdback_sim::SimError;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::Notify;
+
+use crate::config::{CardSpec, Config};
+use crate::control::{ControlServer, Request, Response, ServeError, SocketLock, StatusReport};
+use crate::metrics::{self, CardCounters};
+use crate::sink::{Sink, SinkError, SinkShared};
+
+/// How often the card's 32-bit counters are folded into 64-bit totals, and
+/// the card and sink checked for life. Must stay below the fastest wrap
+/// (`rx_payload_bytes`: 2^32 bytes at 10 Gbit/s is 3.4 s).
+pub const POLL_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("control socket")]
+    Control(#[from] ServeError),
+    #[error("binding the metrics endpoint {addr}")]
+    Metrics {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("starting the simulated card on TAP {tap}")]
+    Sim {
+        tap: String,
+        #[source]
+        source: SimError,
+    },
+    #[error("the simulated card's register map")]
+    SimId(#[from] OpenError),
+    #[error("opening card {spec}")]
+    Vfio {
+        spec: String,
+        #[source]
+        source: OpenCardError,
+    },
+    #[error("configuring and enabling the card")]
+    Card(#[from] CardError),
+    #[error("sink application")]
+    Sink(#[from] SinkError),
+    #[error("the sink thread panicked")]
+    SinkPanicked,
+    #[error("the simulated card stopped while serving")]
+    CardStopped,
+    #[error("the simulated card's clock thread")]
+    SimShutdown(#[source] SimError),
+    #[error("{what} {path}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A stop request shared by the control handler (`shutdown`) and whoever
+/// waits for it (the daemon awaits it, `lab serve` polls it).
+#[derive(Debug, Default)]
+pub struct StopSignal {
+    requested: AtomicBool,
+    notify: Notify,
+}
+
+impl StopSignal {
+    pub fn request(&self) {
+        self.requested.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+    pub fn is_requested(&self) -> bool {
+        self.requested.load(Ordering::SeqCst)
+    }
+    pub async fn wait(&self) {
+        let notified = self.notify.notified();
+        tokio::pin!(notified);
+        // Register before checking the flag, so a request in between is not lost.
+        notified.as_mut().enable();
+        if self.is_requested() {
+            return;
+        }
+        notified.await;
+    }
+}
+
+pub type Handler = dyn Fn(Request) -> Pin<Box<dyn std::future::Future<Output = Response> + Send>> + Send + Sync;
+
+/// The control-socket handler of a running card (daemon and `lab serve`):
+/// card reads run on a blocking thread (each is a bus round trip; on the
+/// simulated card, a round trip to its clock thread).
+pub fn control_handler<B: Bar + 'static>(card: Arc<CardHandle<B>>, sink: SinkShared, stop: Arc<StopSignal>) -> Box<Handler> {
+    let started = Instant::now();
+    Box::new(move |req: Request| {
+        let (card, sink, stop) = (card.clone(), sink.clone(), stop.clone());
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || answer(req, &card, &sink, &stop, started))
+                .await
+                .unwrap_or_else(|e| Response::error(format!("request handler failed: {e}")))
+        })
+    })
+}
+
+fn answer<B: Bar>(req: Request, card: &CardHandle<B>, sink: &SinkShared, stop: &StopSignal, started: Instant) -> Response {
+    let result: Result<Response, CardError> = (|| {
+        Ok(match req {
+            Request::Status => Response::Status(StatusReport {
+                daemon_version: env!("CARGO_PKG_VERSION").to_string(),
+                pid: std::process::id(),
+                uptime_ms: started.elapsed().as_millis() as u64,
+                card: card.bar().describe(),
+                info: *card.info(),
+                status: card.status()?,
+                release_paused: sink.is_paused(),
+            }),
+            Request::Conns => Response::Conns(crate::tables::snapshot_conns(card)?),
+            Request::Stats => Response::Stats { stats: card.stats()? },
+            Request::PauseRelease => {
+                sink.set_paused(true);
+                Response::Done { what: "release paused: the card holds ACKs at the last released point".into() }
+            }
+            Request::ResumeRelease => {
+                sink.set_paused(false);
+                Response::Done { what: "release resumed".into() }
+            }
+            Request::Shutdown => {
+                stop.request();
+                Response::Done { what: "shutting down".into() }
+            }
+        })
+    })();
+    result.unwrap_or_else(|e| Response::from_error(&e))
+}
+
+/// Run the daemon for `config` until a signal or a `shutdown` request.
+pub fn run(config: &Config) -> Result<(), ServiceError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("holdback-daemon")
+        .enable_all()
+        .build()
+        .map_err(|source| ServiceError::Io { what: "starting the async runtime for", path: config.path.clone(), source })?;
+    let _enter = runtime.enter();
+    // First, so a SIGTERM during the start is handled (not fatal) and acted
+    // on as soon as the card is up.
+    let signals = Signals::install()?;
+    create_socket_dir(&config.socket)?;
+    let lock = SocketLock::acquire(&config.socket)?;
+    let metrics_listener = match config.metrics {
+        Some(addr) => {
+            let l = metrics::bind(addr).map_err(|source| ServiceError::Metrics { addr, source })?;
+            Some(tokio::net::TcpListener::from_std(l).map_err(|source| ServiceError::Metrics { addr, source })?)
+        }
+        None => None,
+    };
+    let parts = Parts { lock, metrics_listener, signals };
+    match &config.card {
+        CardSpec::Sim(sim) => {
+            let card = Card::start(CardConfig {
+                tap: Some(TapSpec { name: sim.tap.clone(), netns: sim.netns.clone() }),
+                pcap: sim.pcap.clone(),
+                vcd: None,
+            })
+            .map_err(|source| ServiceError::Sim { tap: sim.tap.clone(), source })?;
+            let handle = match CardHandle::open(SimBar::new(card.regs())) {
+                Ok(h) => Arc::new(h),
+                Err(e) => {
+                    let _ = card.shutdown();
+                    return Err(e.into());
+                }
+            };
+            let result = runtime.block_on(serve(config, handle, Some(&card), parts));
+            let sim_end = card.shutdown().map_err(ServiceError::SimShutdown);
+            result.and(sim_end.map(|r| tracing::info!(cycles = r.cycles, frames_in = r.frames_in, frames_out = r.frames_out, "simulated card stopped")))
+        }
+        CardSpec::Vfio(_) => {
+            let spec = config.card_spec();
+            let handle = holdback_driver::vfio::open_card(&spec).map_err(|source| ServiceError::Vfio { spec, source })?;
+            // Dropped (unmapped, device closed) when serve returns, before the process exits.
+            runtime.block_on(serve(config, Arc::new(handle), None, parts))
+        }
+    }
+}
+
+/// What is set up before the card: lock, metrics port, signal streams.
+struct Parts {
+    lock: SocketLock,
+    metrics_listener: Option<tokio::net::TcpListener>,
+    signals: Signals,
+}
+
+struct Signals {
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, ServiceError> {
+        let io = |source| ServiceError::Io { what: "installing signal handlers", path: PathBuf::new(), source };
+        Ok(Signals { term: signal(SignalKind::terminate()).map_err(io)?, int: signal(SignalKind::interrupt()).map_err(io)? })
+    }
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
+}
+
+/// The socket's directory (`/run/holdback/<name>`), mode 0700 when we create it.
+fn create_socket_dir(socket: &Path) -> Result<(), ServiceError> {
+    let Some(dir) = socket.parent() else { return Ok(()) };
+    if dir.exists() {
+        return Ok(());
+    }
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| ServiceError::Io { what: "creating the control socket's directory", path: dir.to_path_buf(), source })
+}
+
+/// The sink on its thread.
+struct SinkThread {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<(), SinkError>>>,
+}
+
+impl SinkThread {
+    fn start<B: Bar + 'static>(card: Arc<CardHandle<B>>, dir: &Path, shared: SinkShared) -> Result<SinkThread, ServiceError> {
+        let mut sink = Sink::new(card, dir, shared)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("holdback-sink".into())
+            .spawn(move || {
+                let r = sink.run(&flag);
+                if let Err(e) = &r {
+                    tracing::error!(error = %crate::report::chain(e), "sink stopped");
+                }
+                r
+            })
+            .map_err(|source| ServiceError::Io { what: "spawning the sink thread for", path: dir.to_path_buf(), source })?;
+        Ok(SinkThread { stop, thread: Some(thread) })
+    }
+
+    fn ended(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    fn stop(&mut self) -> Result<(), ServiceError> {
+        self.stop.store(true, Ordering::SeqCst);
+        match self.thread.take() {
+            Some(t) => t.join().map_err(|_| ServiceError::SinkPanicked)?.map_err(ServiceError::from),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for SinkThread {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop() {
+            tracing::warn!(error = %crate::report::chain(&e), "sink ended with an error");
+        }
+    }
+}
+
+/// Why the serve loop ended.
+enum End {
+    Signal(&'static str),
+    ShutdownRequest,
+    Failed(ServiceError),
+}
+
+async fn serve<B: Bar + 'static>(
+    config: &Config,
+    card: Arc<CardHandle<B>>,
+    sim: Option<&Card>,
+    parts: Parts,
+) -> Result<(), ServiceError> {
+    let Parts { lock, metrics_listener, mut signals } = parts;
+    let c = card.clone();
+    let settings = config.network.clone();
+    blocking(move || {
+        c.configure(&settings)?;
+        c.enable()
+    })
+    .await?;
+    let n = &config.network;
+    tracing::info!(card = %card.bar().describe(), ip = %n.ip, ports = ?n.listen_ports, holdback = n.holdback,
+        gates = ?config.gates, "card configured and enabled");
+
+    let shared = SinkShared::default();
+    let mut sink = SinkThread::start(card.clone(), &config.sink_dir, shared.clone())?;
+    let stop = Arc::new(StopSignal::default());
+    let server = ControlServer::bind_locked(lock, &config.socket, control_handler(card.clone(), shared.clone(), stop.clone())).await?;
+
+    let counters = Arc::new(Mutex::new(CardCounters::default()));
+    let started = Instant::now();
+    let metrics_stop = Arc::new(Notify::new());
+    let metrics_task = metrics_listener.map(|listener| {
+        let (counters, shared) = (counters.clone(), shared.clone());
+        let render = Arc::new(move || {
+            metrics::render(&metrics::Snapshot {
+                counters: counters.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                tcbs: shared.tcbs().into_values().collect(),
+                sink: shared.stats(),
+                commit_latency: shared.commit_latency(),
+                release_paused: shared.is_paused(),
+                uptime: started.elapsed(),
+            })
+        });
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "metrics endpoint listening");
+        }
+        let stop = metrics_stop.clone();
+        tokio::spawn(metrics::serve(listener, render, async move { stop.notified().await }))
+    });
+    tracing::info!(socket = %config.socket.display(), pid = std::process::id(), "holdback daemon serving");
+
+    let mut poll = tokio::time::interval(POLL_EVERY);
+    let end = loop {
+        tokio::select! {
+            sig = signals.recv() => break End::Signal(sig),
+            _ = stop.wait() => break End::ShutdownRequest,
+            _ = poll.tick() => {
+                if sink.ended() {
+                    break End::Failed(sink.stop().err().unwrap_or(ServiceError::SinkPanicked));
+                }
+                if sim.is_some_and(|s| !s.is_running()) {
+                    break End::Failed(ServiceError::CardStopped);
+                }
+                let c = card.clone();
+                match blocking(move || c.stats()).await {
+                    Ok(stats) => counters.lock().unwrap_or_else(|p| p.into_inner()).update(&stats),
+                    Err(e) => tracing::warn!(error = %crate::report::chain(&e), "reading the card's counters"),
+                }
+            }
+        }
+    };
+    match &end {
+        End::Signal(sig) => tracing::info!(signal = sig, "stopping"),
+        End::ShutdownRequest => tracing::info!("stopping on a shutdown request"),
+        End::Failed(e) => tracing::error!(error = %crate::report::chain(e), "stopping after a failure"),
+    }
+
+    // Take the socket away first, so no client talks to a daemon going down.
+    let served = server.shutdown().await;
+    metrics_stop.notify_waiters();
+    if let Some(t) = metrics_task {
+        let _ = t.await;
+    }
+    let sink_end = sink.stop();
+    let c = card.clone();
+    let disabled = blocking(move || c.disable()).await;
+    if let Err(e) = &disabled {
+        tracing::warn!(error = %crate::report::chain(e), "disabling the card");
+    }
+    if let End::Failed(e) = end {
+        return Err(e);
+    }
+    served?;
+    sink_end?;
+    disabled?;
+    tracing::info!("holdback daemon stopped");
+    Ok(())
+}
+
+/// Run a bus operation on a blocking thread.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, CardError> + Send + 'static) -> Result<T, CardError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
