@@ -188,7 +188,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 }
 
 fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
-    let message = e.message().trim().to_string();
+    // toml's messages may span lines ("invalid string\nexpected ..."); keep one line.
+    let message = e.message().trim().lines().map(str::trim).collect::<Vec<_>>().join("; ");
     let span = e.span().unwrap_or(0..0);
     let start = span.start.min(text.len());
     let (line, column) = line_col(text, start);
