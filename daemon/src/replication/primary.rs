@@ -1,0 +1,568 @@
+//! The primary's end of the replication link: dials the standby, ships a full
+//! sync and then deltas, and lets the sink wait for the standby's
+//! acknowledgement before it writes a release (invariant 2, claim 24).
+//!
+//! Group commit: call [`Primary::send`] for every changed TCB of a pass (it
+//! does not block), keep the highest sequence it returned, then wait once
+//! with [`Primary::wait_acked_blocking`] (sink thread) or
+//! [`Primary::wait_acked`] (async). Acknowledgements are cumulative.
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use holdback_driver::{Tcb, TcbError};
+use rand::RngCore;
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch, Notify};
+
+use super::delta::TcbDelta;
+use super::wire::{self, Direction, FrameCodec, Hello, Msg, ResumePoint, Role, Start, Update};
+use super::{lock, AbortOnDrop, ConfigError, Counters, EpochWatch, Events, LinkConfig, LinkEvent, LinkStats, Liveness};
+
+/// Updates encoded into one write to the socket at most.
+const WRITE_BATCH: usize = 256;
+
+/// Where the primary's link stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkState {
+    /// No authenticated standby: nothing gets acknowledged.
+    Down,
+    /// Connected; a full sync is not acknowledged yet.
+    Syncing,
+    /// Connected and in sync: updates are acknowledged as they are stored.
+    Replicating,
+    /// The standby runs a newer epoch (invariant 8): this primary must stop;
+    /// nothing will be acknowledged any more.
+    Fenced,
+    Shutdown,
+}
+
+/// The acknowledged point and the link state, published together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AckView {
+    /// Highest replication sequence the standby stored (cumulative).
+    pub acked: u64,
+    pub state: LinkState,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("TCB {id} cannot be replicated: {source}")]
+    Tcb { id: u16, source: TcbError },
+    #[error("this primary is fenced: the standby runs a newer epoch (invariant 8)")]
+    Fenced,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WaitError {
+    #[error("update {rseq} not acknowledged within {timeout:?} (acknowledged up to {acked})")]
+    Timeout { rseq: u64, acked: u64, timeout: Duration },
+    #[error("no standby connected: update {rseq} cannot be acknowledged now (acknowledged up to {acked})")]
+    Disconnected { rseq: u64, acked: u64 },
+    #[error("this primary is fenced: the standby runs a newer epoch (invariant 8)")]
+    Fenced,
+    #[error("the replication link was shut down")]
+    Shutdown,
+}
+
+/// The outgoing stream: the unacknowledged updates, kept for a resume.
+struct Log {
+    /// Every TCB as of the end of the stream: the base of the next delta and
+    /// the content of a full sync.
+    tail: HashMap<u16, Tcb>,
+    /// Unacknowledged updates, contiguous and ascending by sequence.
+    entries: VecDeque<(u64, Update)>,
+    next_rseq: u64,
+    acked: u64,
+    /// Updates were dropped (more than `max_unacked`): the standby can only
+    /// catch up with a full sync.
+    overflowed: bool,
+    /// Sequence of the SyncEnd in flight, and how many TCBs it covers.
+    sync_end: Option<(u64, usize)>,
+}
+
+impl Log {
+    fn push(&mut self, update: Update, max_unacked: usize) -> u64 {
+        let rseq = self.next_rseq;
+        self.next_rseq += 1;
+        if !self.overflowed {
+            self.entries.push_back((rseq, update));
+            if self.entries.len() > max_unacked {
+                tracing::warn!(max_unacked, "standby too far behind; it will be resynchronised in full");
+                self.overflowed = true;
+                self.entries.clear();
+            }
+        }
+        rseq
+    }
+
+    /// Raise the acknowledged point; drop what it covers. Returns the end of
+    /// a full sync it completed, if any.
+    fn ack(&mut self, applied: u64) -> Option<usize> {
+        if applied <= self.acked {
+            return None;
+        }
+        self.acked = applied;
+        while self.entries.front().is_some_and(|(rseq, _)| *rseq <= applied) {
+            self.entries.pop_front();
+        }
+        match self.sync_end {
+            Some((end, count)) if applied >= end => {
+                self.sync_end = None;
+                Some(count)
+            }
+            _ => None,
+        }
+    }
+
+    /// Up to `max` updates from sequence `from` on.
+    fn from(&self, from: u64, max: usize) -> Vec<(u64, Update)> {
+        let Some(&(front, _)) = self.entries.front() else { return Vec::new() };
+        let skip = from.saturating_sub(front) as usize;
+        self.entries.iter().skip(skip).take(max).cloned().collect()
+    }
+}
+
+struct Shared {
+    cfg: LinkConfig,
+    peer: SocketAddr,
+    /// Random per primary: a standby's resume point from another primary
+    /// (or an earlier run of this one) never matches.
+    session: u64,
+    log: Mutex<Log>,
+    /// New updates (or an epoch notice) for the writer.
+    wake: Notify,
+    epoch_notice: std::sync::atomic::AtomicBool,
+    view: Mutex<AckView>,
+    view_changed: Condvar,
+    view_tx: watch::Sender<AckView>,
+    counters: Counters,
+    events: Events,
+    liveness: Arc<Liveness>,
+    epoch: EpochWatch,
+}
+
+impl Shared {
+    fn publish(&self, change: impl FnOnce(&mut AckView)) {
+        let mut v = lock(&self.view);
+        // Terminal states stay.
+        let before = *v;
+        change(&mut v);
+        if matches!(before.state, LinkState::Fenced | LinkState::Shutdown) {
+            v.state = before.state;
+        }
+        let now = *v;
+        drop(v);
+        self.view_changed.notify_all();
+        self.view_tx.send_replace(now);
+    }
+
+    fn state(&self) -> LinkState {
+        lock(&self.view).state
+    }
+
+    fn on_ack(&self, applied: u64) -> Result<(), String> {
+        let mut log = lock(&self.log);
+        if applied >= log.next_rseq {
+            return Err(format!("standby acknowledged {applied}, beyond the last update sent ({})", log.next_rseq - 1));
+        }
+        let synced = log.ack(applied);
+        let acked = log.acked;
+        drop(log);
+        self.publish(|v| {
+            v.acked = acked;
+            if synced.is_some() {
+                v.state = LinkState::Replicating;
+            }
+        });
+        if let Some(tcbs) = synced {
+            tracing::info!(tcbs, "standby acknowledged the full sync");
+            self.events.emit(LinkEvent::Synced { tcbs });
+        }
+        Ok(())
+    }
+
+    /// After the handshake: resume from the standby's point if it is ours and
+    /// we still hold what follows it, else queue a full sync (claim 33).
+    /// Returns the Start message and the first sequence to send.
+    fn start(&self, resume: Option<ResumePoint>) -> (Start, u64) {
+        let mut log = lock(&self.log);
+        let front = log.entries.front().map_or(log.next_rseq, |(rseq, _)| *rseq);
+        if let Some(rp) = resume {
+            if rp.session == self.session
+                && rp.epoch == self.epoch.own()
+                && !log.overflowed
+                && rp.applied < log.next_rseq
+                && rp.applied + 1 >= front
+            {
+                let synced = log.ack(rp.applied);
+                let acked = log.acked;
+                let sync_pending = log.sync_end.is_some();
+                drop(log);
+                self.publish(|v| {
+                    v.acked = acked;
+                    v.state = if sync_pending { LinkState::Syncing } else { LinkState::Replicating };
+                });
+                if let Some(tcbs) = synced {
+                    self.events.emit(LinkEvent::Synced { tcbs });
+                }
+                self.counters.resumes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return (Start::Resume { from: rp.applied + 1 }, rp.applied + 1);
+            }
+        }
+        log.entries.clear();
+        log.overflowed = false;
+        let mut ids: Vec<u16> = log.tail.keys().copied().collect();
+        ids.sort_unstable();
+        let count = ids.len();
+        let begin = log.next_rseq;
+        let max = usize::MAX;
+        log.push(Update::SyncBegin { count: count as u32 }, max);
+        for chunk in ids.chunks(self.cfg.sync_chunk) {
+            let tcbs = chunk.iter().map(|id| (*id, log.tail[id].clone())).collect();
+            log.push(Update::SyncChunk { tcbs }, max);
+        }
+        let end = log.push(Update::SyncEnd, max);
+        log.sync_end = Some((end, count));
+        drop(log);
+        self.publish(|v| v.state = LinkState::Syncing);
+        self.counters.full_syncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        (Start::FullSync, begin)
+    }
+
+    /// Invariant 8: a newer epoch exists, so this primary must not get
+    /// anything acknowledged any more.
+    fn fence(&self) {
+        self.publish(|v| v.state = LinkState::Fenced);
+        self.wake.notify_one();
+    }
+}
+
+/// The primary's link. Dropping it stops the link.
+pub struct Primary {
+    shared: Arc<Shared>,
+    task: AbortOnDrop<()>,
+}
+
+impl Primary {
+    /// Start replicating to the standby listening at `peer`, as epoch `epoch`.
+    /// Must be called inside a tokio runtime; the link runs on it and
+    /// reconnects by itself. Events (connected, synced, lost, newer epoch)
+    /// arrive on the returned receiver.
+    pub fn start(cfg: LinkConfig, peer: SocketAddr, epoch: u32) -> Result<(Primary, mpsc::Receiver<LinkEvent>), ConfigError> {
+        cfg.validate()?;
+        let (events, rx) = Events::channel();
+        let initial = AckView { acked: 0, state: LinkState::Down };
+        let shared = Arc::new(Shared {
+            session: rand::rngs::OsRng.next_u64(),
+            cfg,
+            peer,
+            log: Mutex::new(Log {
+                tail: HashMap::new(),
+                entries: VecDeque::new(),
+                next_rseq: 1,
+                acked: 0,
+                overflowed: false,
+                sync_end: None,
+            }),
+            wake: Notify::new(),
+            epoch_notice: false.into(),
+            view: Mutex::new(initial),
+            view_changed: Condvar::new(),
+            view_tx: watch::Sender::new(initial),
+            counters: Counters::default(),
+            events,
+            liveness: Arc::new(Liveness::new()),
+            epoch: EpochWatch::new(epoch),
+        });
+        let task = AbortOnDrop(tokio::spawn(run(shared.clone())));
+        Ok((Primary { shared, task }, rx))
+    }
+
+    /// Queue TCB `id` for the standby: its first copy in full, afterwards
+    /// only the fields changed since the last copy queued (claims 34, 35).
+    /// Never blocks; works while the link is down (a reconnect resumes or
+    /// resynchronises). Returns the sequence to wait for: acknowledging it
+    /// means the standby stored this copy. An unchanged TCB queues nothing
+    /// and returns the latest sequence.
+    pub fn send(&self, id: u16, tcb: &Tcb) -> Result<u64, SendError> {
+        if self.shared.state() == LinkState::Fenced {
+            return Err(SendError::Fenced);
+        }
+        let mut log = lock(&self.shared.log);
+        let update = match log.tail.get(&id) {
+            Some(prev) => {
+                let delta = TcbDelta::between(prev, tcb).map_err(|source| SendError::Tcb { id, source })?;
+                if delta.is_empty() {
+                    return Ok(log.next_rseq - 1);
+                }
+                Update::Delta { id, delta }
+            }
+            None => {
+                tcb.encode().map_err(|source| SendError::Tcb { id, source })?;
+                Update::Full { id, tcb: tcb.clone() }
+            }
+        };
+        log.tail.insert(id, tcb.clone());
+        let rseq = log.push(update, self.shared.cfg.max_unacked);
+        drop(log);
+        self.shared.wake.notify_one();
+        Ok(rseq)
+    }
+
+    /// Block the calling (non-async) thread until the standby acknowledged
+    /// `rseq`, the link is down, or `timeout` passed. For the sink thread.
+    pub fn wait_acked_blocking(&self, rseq: u64, timeout: Duration) -> Result<(), WaitError> {
+        let deadline = Instant::now() + timeout;
+        let mut v = lock(&self.shared.view);
+        loop {
+            if let Some(done) = verdict(&v, rseq) {
+                return done;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(WaitError::Timeout { rseq, acked: v.acked, timeout });
+            }
+            v = match self.shared.view_changed.wait_timeout(v, deadline - now) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+
+    /// [`Primary::wait_acked_blocking`] for async callers.
+    pub async fn wait_acked(&self, rseq: u64, timeout: Duration) -> Result<(), WaitError> {
+        let mut rx = self.shared.view_tx.subscribe();
+        let waited = tokio::time::timeout(timeout, rx.wait_for(|v| verdict(v, rseq).is_some())).await;
+        match waited {
+            Ok(Ok(v)) => verdict(&v, rseq).expect("wait_for returned on a verdict"),
+            Ok(Err(_)) => Err(WaitError::Shutdown),
+            Err(_) => Err(WaitError::Timeout { rseq, acked: self.acked(), timeout }),
+        }
+    }
+
+    /// Highest sequence the standby acknowledged.
+    pub fn acked(&self) -> u64 {
+        lock(&self.shared.view).acked
+    }
+
+    pub fn state(&self) -> LinkState {
+        self.shared.state()
+    }
+
+    /// Watch acknowledged point and state change (async).
+    pub fn subscribe(&self) -> watch::Receiver<AckView> {
+        self.shared.view_tx.subscribe()
+    }
+
+    /// Change our epoch and tell the standby at once (heartbeats carry it).
+    /// A changed epoch ends resumability: the next connection full-syncs.
+    pub fn set_epoch(&self, epoch: u32) {
+        self.shared.epoch.set(epoch);
+        self.shared.epoch_notice.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.shared.wake.notify_one();
+    }
+
+    pub fn epoch(&self) -> u32 {
+        self.shared.epoch.own()
+    }
+
+    pub fn stats(&self) -> LinkStats {
+        self.shared.counters.snapshot()
+    }
+
+    /// Stop the link; waiters get [`WaitError::Shutdown`].
+    pub fn shutdown(&self) {
+        self.shared.publish(|v| v.state = LinkState::Shutdown);
+        self.task.0.abort();
+    }
+}
+
+impl Drop for Primary {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The answer to a wait for `rseq`, or `None` to keep waiting. Syncing
+/// keeps waiting: the full sync's end covers every earlier update.
+fn verdict(v: &AckView, rseq: u64) -> Option<Result<(), WaitError>> {
+    if v.acked >= rseq {
+        return Some(Ok(()));
+    }
+    match v.state {
+        LinkState::Down => Some(Err(WaitError::Disconnected { rseq, acked: v.acked })),
+        LinkState::Fenced => Some(Err(WaitError::Fenced)),
+        LinkState::Shutdown => Some(Err(WaitError::Shutdown)),
+        LinkState::Syncing | LinkState::Replicating => None,
+    }
+}
+
+async fn run(shared: Arc<Shared>) {
+    let _monitor = AbortOnDrop(tokio::spawn(super::monitor_liveness(
+        shared.cfg.clone(),
+        shared.events.clone(),
+        shared.liveness.clone(),
+    )));
+    loop {
+        match session(&shared).await {
+            Ok(()) => {}
+            Err(reason) => {
+                tracing::warn!(peer = %shared.peer, %reason, "replication link to the standby down");
+            }
+        }
+        shared.publish(|v| v.state = LinkState::Down);
+        if shared.state() == LinkState::Fenced {
+            tracing::error!("replication stopped: the standby runs a newer epoch (invariant 8)");
+            return;
+        }
+        tokio::time::sleep(shared.cfg.reconnect_delay).await;
+    }
+}
+
+/// One connection: handshake, then write updates and heartbeats while a
+/// reader task takes acknowledgements. Returns why it ended.
+async fn session(shared: &Arc<Shared>) -> Result<(), String> {
+    let cfg = &shared.cfg;
+    let stream = tokio::time::timeout(cfg.handshake_timeout, TcpStream::connect(shared.peer))
+        .await
+        .map_err(|_| format!("connecting to {} timed out", shared.peer))?
+        .map_err(|e| format!("connecting to {}: {e}", shared.peer))?;
+    stream.set_nodelay(true).map_err(|e| format!("setting TCP_NODELAY: {e}"))?;
+    let (rd, mut wr) = stream.into_split();
+    let mut rd = BufReader::with_capacity(64 * 1024, rd);
+
+    let mut nonce = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let mut out = FrameCodec::new(&wire::hello_key(&cfg.secret), Direction::PrimaryToStandby);
+    let mut inn = FrameCodec::new(&wire::welcome_key(&cfg.secret, &nonce), Direction::StandbyToPrimary);
+    let hello = Hello {
+        node_id: cfg.node_id,
+        epoch: shared.epoch.own(),
+        role: Role::Primary,
+        layout: holdback_driver::regmap::VERSION,
+        session: shared.session,
+        nonce,
+    };
+    let mut buf = Vec::new();
+    out.encode(&Msg::Hello(hello), &mut buf).map_err(|e| e.to_string())?;
+    write(shared, &mut wr, &mut buf, 1).await?;
+    let welcome = match tokio::time::timeout(cfg.handshake_timeout, inn.read(&mut rd)).await {
+        Err(_) => return Err("the standby did not answer the Hello in time".into()),
+        Ok(Err(e)) => return Err(format!("handshake refused: {e}")),
+        Ok(Ok((Msg::Welcome(w), _))) if w.role == Role::Standby => w,
+        Ok(Ok((other, _))) => return Err(format!("expected a standby's Welcome, got {}", kind(&other))),
+    };
+    shared.liveness.heard();
+    if shared.epoch.hear(welcome.epoch, &shared.events) {
+        shared.fence();
+        return Err(format!("the standby runs epoch {}, newer than ours", welcome.epoch));
+    }
+    let key = wire::connection_key(&cfg.secret, &nonce, &welcome.nonce);
+    out.rekey(&key);
+    inn.rekey(&key);
+    let (start, mut pos) = shared.start(welcome.resume);
+    out.encode(&Msg::Start(start), &mut buf).map_err(|e| e.to_string())?;
+    write(shared, &mut wr, &mut buf, 1).await?;
+    let resumed = matches!(start, Start::Resume { .. });
+    tracing::info!(peer = %shared.peer, standby = welcome.node_id, resumed, from = pos, "replicating to the standby");
+    shared.events.emit(LinkEvent::Connected {
+        peer: shared.peer,
+        peer_node: welcome.node_id,
+        peer_epoch: welcome.epoch,
+        resumed,
+    });
+
+    let mut reader = AbortOnDrop(tokio::spawn(read_acks(shared.clone(), rd, inn)));
+    let mut tick = tokio::time::interval(cfg.heartbeat_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let batch = {
+            let log = lock(&shared.log);
+            if log.overflowed {
+                return Err(format!("more than {} updates unacknowledged; resynchronising", cfg.max_unacked));
+            }
+            log.from(pos, WRITE_BATCH)
+        };
+        if let Some((last, _)) = batch.last() {
+            pos = last + 1;
+            let frames = batch.len() as u64;
+            for (rseq, update) in batch {
+                out.encode(&Msg::Update { rseq, update }, &mut buf).map_err(|e| e.to_string())?;
+            }
+            write(shared, &mut wr, &mut buf, frames).await?;
+            continue;
+        }
+        if shared.state() == LinkState::Fenced {
+            return Err("fenced by a newer epoch".into());
+        }
+        if shared.epoch_notice.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            out.encode(&Msg::Heartbeat { epoch: shared.epoch.own() }, &mut buf).map_err(|e| e.to_string())?;
+            write(shared, &mut wr, &mut buf, 1).await?;
+        }
+        tokio::select! {
+            _ = shared.wake.notified() => {}
+            _ = tick.tick() => {
+                if let Some(silent) = shared.liveness.silent_for().filter(|s| *s >= cfg.peer_timeout()) {
+                    return Err(format!("nothing heard from the standby for {silent:?}"));
+                }
+                out.encode(&Msg::Heartbeat { epoch: shared.epoch.own() }, &mut buf).map_err(|e| e.to_string())?;
+                write(shared, &mut wr, &mut buf, 1).await?;
+            }
+            ended = &mut reader.0 => {
+                return Err(match ended {
+                    Ok(reason) => reason,
+                    Err(e) => format!("ack reader failed: {e}"),
+                });
+            }
+        }
+    }
+}
+
+async fn write(shared: &Shared, wr: &mut OwnedWriteHalf, buf: &mut Vec<u8>, frames: u64) -> Result<(), String> {
+    wr.write_all(buf).await.map_err(|e| format!("writing to the standby: {e}"))?;
+    shared.counters.sent(frames, buf.len() as u64);
+    buf.clear();
+    Ok(())
+}
+
+/// Take acknowledgements and heartbeats until the connection fails; returns why.
+async fn read_acks(shared: Arc<Shared>, mut rd: BufReader<OwnedReadHalf>, mut inn: FrameCodec) -> String {
+    loop {
+        let (msg, size) = match inn.read(&mut rd).await {
+            Ok(m) => m,
+            Err(e) => return format!("reading from the standby: {e}"),
+        };
+        shared.liveness.heard();
+        shared.counters.received(size as u64);
+        match msg {
+            Msg::Ack { applied } => {
+                if let Err(reason) = shared.on_ack(applied) {
+                    return reason;
+                }
+            }
+            Msg::Heartbeat { epoch } => {
+                if shared.epoch.hear(epoch, &shared.events) {
+                    shared.fence();
+                    return format!("the standby runs epoch {epoch}, newer than ours");
+                }
+            }
+            other => return format!("unexpected {} from the standby", kind(&other)),
+        }
+    }
+}
+
+/// A message's name for logs (never its content: a chunk is large).
+pub(crate) fn kind(msg: &Msg) -> &'static str {
+    match msg {
+        Msg::Hello(_) => "Hello",
+        Msg::Welcome(_) => "Welcome",
+        Msg::Start(_) => "Start",
+        Msg::Update { .. } => "Update",
+        Msg::Ack { .. } => "Ack",
+        Msg::Heartbeat { .. } => "Heartbeat",
+    }
+}

@@ -1,0 +1,542 @@
+//! The standby's end of the replication link: listens for the primary, keeps
+//! every TCB copy in memory (claim 23), writes each into its card through a
+//! [`StoreHook`] and acknowledges only after the hook returned (invariant 2).
+//!
+//! A connection becomes the session only after it completed the handshake;
+//! until then it cannot touch the store, the running session or the
+//! liveness clock, so a hostile peer is refused (logged, counted, reported)
+//! while the real primary keeps replicating.
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use holdback_driver::Tcb;
+use rand::RngCore;
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Notify, Semaphore};
+
+use super::delta::DeltaError;
+use super::primary::kind;
+use super::wire::{self, Direction, FrameCodec, Msg, ResumePoint, Role, Start, Update, Welcome};
+use super::{lock, AbortOnDrop, ConfigError, Counters, EpochWatch, Events, LinkConfig, LinkEvent, LinkStats, Liveness, RefuseReason};
+
+/// Handshakes in progress at once; more connections are refused at once.
+const MAX_HANDSHAKES: usize = 16;
+/// Updates handed to the hook in one blocking call at most.
+const APPLY_BATCH: usize = 1024;
+
+pub type HookError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Installs replicated copies into the standby's card. The daemon implements
+/// it with `CardHandle::write_tcb`. Called on a blocking thread, in stream
+/// order; the acknowledgement covering a copy goes out only after `install`
+/// returned `Ok` for it (invariant 2).
+pub trait StoreHook: Send + 'static {
+    fn install(&mut self, id: u16, tcb: &Tcb) -> Result<(), HookError>;
+    /// TCB `id` is gone on the primary (absent from a full sync): free the slot.
+    fn remove(&mut self, id: u16) -> Result<(), HookError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StandbyError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("listening for the primary on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+/// Why applying an update failed.
+#[derive(Debug, thiserror::Error)]
+enum ApplyError {
+    #[error("installing TCB {id} into the card failed: {error}")]
+    Hook { id: u16, error: HookError },
+    #[error("update {rseq} does not fit the stored copies: {why}")]
+    Inconsistent { rseq: u64, why: String },
+}
+
+/// The copies and how far they go.
+struct Replica {
+    hook: Box<dyn StoreHook>,
+    tcbs: HashMap<u16, Tcb>,
+    /// The primary's (session, epoch) whose stream `applied` counts in;
+    /// `None` until a full sync completed (then nothing can be resumed).
+    session: Option<(u64, u32)>,
+    /// Highest replication sequence stored (and installed by the hook).
+    applied: u64,
+    /// Ids received so far in a running full sync.
+    sync: Option<HashSet<u16>>,
+}
+
+struct Applied {
+    applied: u64,
+    synced: Option<usize>,
+    error: Option<ApplyError>,
+}
+
+impl Replica {
+    fn resume_point(&self) -> Option<ResumePoint> {
+        self.session.map(|(session, epoch)| ResumePoint { session, epoch, applied: self.applied })
+    }
+
+    fn apply_batch(&mut self, from: (u64, u32), batch: Vec<(u64, Update)>) -> Applied {
+        let mut synced = None;
+        for (rseq, update) in batch {
+            match self.apply(from, rseq, update) {
+                Ok(Some(n)) => synced = Some(n),
+                Ok(None) => {}
+                Err(error) => {
+                    if matches!(error, ApplyError::Inconsistent { .. }) {
+                        // Nothing after this can be trusted: the next
+                        // connection must full-sync.
+                        self.session = None;
+                    }
+                    return Applied { applied: self.applied, synced, error: Some(error) };
+                }
+            }
+        }
+        Applied { applied: self.applied, synced, error: None }
+    }
+
+    /// Store one update; `Some(n)` when it completed a full sync of n TCBs.
+    fn apply(&mut self, from: (u64, u32), rseq: u64, update: Update) -> Result<Option<usize>, ApplyError> {
+        let in_stream = self.session == Some(from);
+        if in_stream && rseq <= self.applied && !matches!(update, Update::SyncBegin { .. }) {
+            // Already stored: the primary resumed from a point that an
+            // earlier connection had already passed.
+            return Ok(None);
+        }
+        let inconsistent = |why: &str| ApplyError::Inconsistent { rseq, why: why.into() };
+        match update {
+            Update::SyncBegin { count } => {
+                self.session = None;
+                self.sync = Some(HashSet::with_capacity(count as usize));
+                Ok(None)
+            }
+            Update::SyncChunk { tcbs } => {
+                if self.sync.is_none() {
+                    return Err(inconsistent("sync chunk outside a full sync"));
+                }
+                for (id, tcb) in tcbs {
+                    self.hook.install(id, &tcb).map_err(|error| ApplyError::Hook { id, error })?;
+                    self.tcbs.insert(id, tcb);
+                    self.sync.as_mut().expect("checked above").insert(id);
+                }
+                Ok(None)
+            }
+            Update::SyncEnd => {
+                let Some(seen) = self.sync.take() else { return Err(inconsistent("sync end outside a full sync")) };
+                let gone: Vec<u16> = self.tcbs.keys().filter(|id| !seen.contains(id)).copied().collect();
+                for id in gone {
+                    self.hook.remove(id).map_err(|error| ApplyError::Hook { id, error })?;
+                    self.tcbs.remove(&id);
+                }
+                self.session = Some(from);
+                self.applied = rseq;
+                Ok(Some(seen.len()))
+            }
+            Update::Full { id, tcb } => {
+                if !in_stream {
+                    return Err(inconsistent("update before a full sync"));
+                }
+                self.hook.install(id, &tcb).map_err(|error| ApplyError::Hook { id, error })?;
+                self.tcbs.insert(id, tcb);
+                self.applied = rseq;
+                Ok(None)
+            }
+            Update::Delta { id, delta } => {
+                if !in_stream {
+                    return Err(inconsistent("update before a full sync"));
+                }
+                let base = self.tcbs.get(&id).ok_or_else(|| inconsistent(&format!("delta for TCB {id}, which was never sent in full")))?;
+                let new = delta.apply(base).map_err(|e: DeltaError| inconsistent(&e.to_string()))?;
+                self.hook.install(id, &new).map_err(|error| ApplyError::Hook { id, error })?;
+                self.tcbs.insert(id, new);
+                self.applied = rseq;
+                Ok(None)
+            }
+        }
+    }
+}
+
+struct Shared {
+    cfg: LinkConfig,
+    replica: Arc<Mutex<Replica>>,
+    counters: Counters,
+    events: Events,
+    liveness: Arc<Liveness>,
+    epoch: EpochWatch,
+    /// Our epoch changed: sessions send a heartbeat at once (the notice).
+    epoch_changed: Notify,
+    /// The authenticated session, if any.
+    current: Mutex<Option<(SocketAddr, AbortOnDrop<()>)>>,
+}
+
+impl Shared {
+    fn refuse(&self, peer: SocketAddr, reason: RefuseReason, detail: String) {
+        tracing::warn!(%peer, reason = reason.name(), %detail, "replication connection refused");
+        self.counters.refused(reason);
+        self.events.emit(LinkEvent::Refused { peer, reason, detail });
+    }
+}
+
+/// A connection that completed the handshake.
+struct Authenticated {
+    peer: SocketAddr,
+    rd: BufReader<OwnedReadHalf>,
+    wr: OwnedWriteHalf,
+    inn: FrameCodec,
+    out: FrameCodec,
+    /// The primary's (session, epoch).
+    stream: (u64, u32),
+    peer_node: u64,
+    peer_epoch: u32,
+    /// First replication sequence expected (`None`: a full sync begins, at
+    /// whatever sequence the primary is at).
+    expect: Option<u64>,
+}
+
+/// The standby's link. Dropping it stops listening and ends the session.
+pub struct Standby {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    _accept: AbortOnDrop<()>,
+    _monitor: AbortOnDrop<()>,
+}
+
+impl Standby {
+    /// Listen for the primary on `addr` as epoch `epoch`, installing copies
+    /// with `hook`. Must be called inside a tokio runtime.
+    pub async fn bind(
+        cfg: LinkConfig,
+        addr: SocketAddr,
+        epoch: u32,
+        hook: impl StoreHook,
+    ) -> Result<(Standby, mpsc::Receiver<LinkEvent>), StandbyError> {
+        cfg.validate()?;
+        let listener = TcpListener::bind(addr).await.map_err(|source| StandbyError::Bind { addr, source })?;
+        let local_addr = listener.local_addr().map_err(|source| StandbyError::Bind { addr, source })?;
+        let (events, rx) = Events::channel();
+        let shared = Arc::new(Shared {
+            replica: Arc::new(Mutex::new(Replica {
+                hook: Box::new(hook),
+                tcbs: HashMap::new(),
+                session: None,
+                applied: 0,
+                sync: None,
+            })),
+            counters: Counters::default(),
+            events: events.clone(),
+            liveness: Arc::new(Liveness::new()),
+            epoch: EpochWatch::new(epoch),
+            epoch_changed: Notify::new(),
+            current: Mutex::new(None),
+            cfg: cfg.clone(),
+        });
+        let monitor = AbortOnDrop(tokio::spawn(super::monitor_liveness(cfg, events, shared.liveness.clone())));
+        let accept = AbortOnDrop(tokio::spawn(accept_loop(shared.clone(), listener)));
+        tracing::info!(%local_addr, epoch, "standby listening for the primary");
+        Ok((Standby { shared, local_addr, _accept: accept, _monitor: monitor }, rx))
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The stored copies (claim 23), as installed into the card.
+    pub fn tcbs(&self) -> HashMap<u16, Tcb> {
+        lock(&self.shared.replica).tcbs.clone()
+    }
+
+    /// Highest replication sequence stored.
+    pub fn applied(&self) -> u64 {
+        lock(&self.shared.replica).applied
+    }
+
+    /// An authenticated primary is connected.
+    pub fn connected(&self) -> bool {
+        lock(&self.shared.current).as_ref().is_some_and(|(_, task)| !task.0.is_finished())
+    }
+
+    /// Change our epoch and tell the primary at once. A primary older than
+    /// our epoch is refused from then on (invariant 8).
+    pub fn set_epoch(&self, epoch: u32) {
+        self.shared.epoch.set(epoch);
+        self.shared.epoch_changed.notify_waiters();
+    }
+
+    pub fn epoch(&self) -> u32 {
+        self.shared.epoch.own()
+    }
+
+    pub fn stats(&self) -> LinkStats {
+        self.shared.counters.snapshot()
+    }
+
+    /// Stop listening, end the session, and hand back the copies — on
+    /// promotion, the state the card resumes from (invariant 3). Waits for
+    /// an install in progress to finish.
+    pub fn stop(self) -> HashMap<u16, Tcb> {
+        if let Some((_, session)) = lock(&self.shared.current).take() {
+            drop(session);
+        }
+        let copies = lock(&self.shared.replica).tcbs.clone();
+        copies
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accepting a replication connection");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+            shared.refuse(peer, RefuseReason::Busy, format!("{MAX_HANDSHAKES} handshakes already in progress"));
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let outcome = tokio::time::timeout(shared.cfg.handshake_timeout, handshake(&shared, stream, peer)).await;
+            drop(permit);
+            match outcome {
+                Ok(Ok(conn)) => install_session(&shared, conn),
+                Ok(Err((reason, detail))) => shared.refuse(peer, reason, detail),
+                Err(_) => shared.refuse(peer, RefuseReason::Timeout, format!("no handshake within {:?}", shared.cfg.handshake_timeout)),
+            }
+        });
+    }
+}
+
+type Refusal = (RefuseReason, String);
+
+fn frame_refusal(e: wire::FrameError) -> Refusal {
+    (RefuseReason::from(&e), e.to_string())
+}
+
+/// Hello → Welcome → Start. Only a peer holding the secret gets through:
+/// the Start must carry an HMAC under a key bound to our fresh nonce.
+async fn handshake(shared: &Shared, stream: TcpStream, peer: SocketAddr) -> Result<Authenticated, Refusal> {
+    let cfg = &shared.cfg;
+    stream.set_nodelay(true).map_err(|e| (RefuseReason::Io, e.to_string()))?;
+    let (rd, mut wr) = stream.into_split();
+    let mut rd = BufReader::with_capacity(64 * 1024, rd);
+    let mut inn = FrameCodec::new(&wire::hello_key(&cfg.secret), Direction::PrimaryToStandby);
+    let (msg, size) = inn.read(&mut rd).await.map_err(frame_refusal)?;
+    shared.counters.received(size as u64);
+    let hello = match msg {
+        Msg::Hello(h) if h.role == Role::Primary => h,
+        other => return Err((RefuseReason::Protocol, format!("expected a primary's Hello, got {}", kind(&other)))),
+    };
+    if hello.layout != holdback_driver::regmap::VERSION {
+        return Err((
+            RefuseReason::LayoutMismatch,
+            format!("TCB layout {} on the primary, {} here", hello.layout, holdback_driver::regmap::VERSION),
+        ));
+    }
+    let own = shared.epoch.own();
+    if hello.epoch < own {
+        return Err((RefuseReason::StaleEpoch, format!("primary runs epoch {}, ours is {own}", hello.epoch)));
+    }
+    let mut nonce = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let resume = lock(&shared.replica).resume_point();
+    let mut out = FrameCodec::new(&wire::welcome_key(&cfg.secret, &hello.nonce), Direction::StandbyToPrimary);
+    let welcome = Welcome { node_id: cfg.node_id, epoch: own, role: Role::Standby, nonce, resume };
+    let mut buf = Vec::new();
+    out.encode(&Msg::Welcome(welcome), &mut buf).map_err(frame_refusal)?;
+    wr.write_all(&buf).await.map_err(|e| (RefuseReason::Io, e.to_string()))?;
+    shared.counters.sent(1, buf.len() as u64);
+    let key = wire::connection_key(&cfg.secret, &hello.nonce, &nonce);
+    out.rekey(&key);
+    inn.rekey(&key);
+    let (msg, size) = inn.read(&mut rd).await.map_err(frame_refusal)?;
+    shared.counters.received(size as u64);
+    let expect = match msg {
+        Msg::Start(Start::FullSync) => None,
+        Msg::Start(Start::Resume { from }) => match resume {
+            Some(rp) if rp.session == hello.session && rp.epoch == hello.epoch && from == rp.applied + 1 => Some(from),
+            _ => return Err((RefuseReason::Protocol, format!("primary resumes from {from}, but our resume point is {resume:?}"))),
+        },
+        other => return Err((RefuseReason::Protocol, format!("expected Start, got {}", kind(&other)))),
+    };
+    // Authenticated: only now may this peer count as heard, or report an epoch.
+    shared.epoch.hear(hello.epoch, &shared.events);
+    Ok(Authenticated {
+        peer,
+        rd,
+        wr,
+        inn,
+        out,
+        stream: (hello.session, hello.epoch),
+        peer_node: hello.node_id,
+        peer_epoch: hello.epoch,
+        expect,
+    })
+}
+
+/// A newly authenticated primary replaces the running session (the primary
+/// dials again only after it gave up the previous connection).
+fn install_session(shared: &Arc<Shared>, conn: Authenticated) {
+    let mut current = lock(&shared.current);
+    if let Some((old_peer, old)) = current.take() {
+        if !old.0.is_finished() {
+            tracing::info!(%old_peer, new_peer = %conn.peer, "a newly authenticated primary replaces the running session");
+            shared.events.emit(LinkEvent::Disconnected { peer: old_peer, reason: "replaced by a new connection".into() });
+        }
+        drop(old);
+    }
+    let peer = conn.peer;
+    let task = tokio::spawn(run_session(shared.clone(), conn));
+    *current = Some((peer, AbortOnDrop(task)));
+}
+
+async fn run_session(shared: Arc<Shared>, conn: Authenticated) {
+    let peer = conn.peer;
+    let reason = session(&shared, conn).await;
+    tracing::warn!(%peer, %reason, "replication session with the primary ended");
+    shared.events.emit(LinkEvent::Disconnected { peer, reason });
+}
+
+/// Receive updates, install them in order on a blocking thread, acknowledge
+/// what is installed, and heartbeat. Returns why the session ended.
+async fn session(shared: &Arc<Shared>, conn: Authenticated) -> String {
+    let Authenticated { peer, rd, mut wr, inn, mut out, stream, peer_node, peer_epoch, mut expect } = conn;
+    shared.liveness.heard();
+    shared.events.emit(LinkEvent::Connected { peer, peer_node, peer_epoch, resumed: expect.is_some() });
+    tracing::info!(%peer, primary = peer_node, resumed = expect.is_some(), "replicating from the primary");
+
+    let (tx, mut rx) = mpsc::channel(APPLY_BATCH);
+    let mut reader = AbortOnDrop(tokio::spawn(read_frames(shared.clone(), rd, inn, tx)));
+    let mut pending: Vec<(u64, Update)> = Vec::new();
+    let mut applying: Option<tokio::task::JoinHandle<Applied>> = None;
+    let mut acked = 0u64;
+    let mut buf = Vec::new();
+    let mut tick = tokio::time::interval(shared.cfg.heartbeat_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        if applying.is_none() && !pending.is_empty() {
+            let batch = std::mem::take(&mut pending);
+            let replica = shared.replica.clone();
+            applying = Some(tokio::task::spawn_blocking(move || lock(&replica).apply_batch(stream, batch)));
+        }
+        let send_heartbeat = tokio::select! {
+            msg = rx.recv(), if pending.len() < APPLY_BATCH => {
+                let Some(mut msg) = msg else {
+                    return match (&mut reader.0).await {
+                        Ok(reason) => reason,
+                        Err(e) => format!("frame reader failed: {e}"),
+                    };
+                };
+                loop {
+                    match msg {
+                        Msg::Update { rseq, update } => {
+                            if let Some(e) = expect.filter(|e| *e != rseq) {
+                                return format!("update {rseq} arrived, expected {e}");
+                            }
+                            if expect.is_none() && !matches!(update, Update::SyncBegin { .. }) {
+                                return format!("update {rseq} is not the SyncBegin the full sync starts with");
+                            }
+                            expect = Some(rseq + 1);
+                            pending.push((rseq, update));
+                        }
+                        Msg::Heartbeat { epoch } => {
+                            shared.epoch.hear(epoch, &shared.events);
+                        }
+                        other => return format!("unexpected {} from the primary", kind(&other)),
+                    }
+                    if pending.len() >= APPLY_BATCH {
+                        break;
+                    }
+                    match rx.try_recv() {
+                        Ok(next) => msg = next,
+                        Err(_) => break,
+                    }
+                }
+                false
+            }
+            done = async { applying.as_mut().expect("guarded by is_some").await }, if applying.is_some() => {
+                applying = None;
+                let done = match done {
+                    Ok(done) => done,
+                    Err(e) => return format!("installing copies failed: {e}"),
+                };
+                if done.applied > acked {
+                    // Invariant 2: the hook returned Ok for everything up to
+                    // `applied`; only now does the acknowledgement go out.
+                    acked = done.applied;
+                    if let Err(e) = out.encode(&Msg::Ack { applied: acked }, &mut buf) {
+                        return e.to_string();
+                    }
+                    if let Err(reason) = write(shared, &mut wr, &mut buf).await {
+                        return reason;
+                    }
+                }
+                if let Some(tcbs) = done.synced {
+                    tracing::info!(tcbs, "full sync stored");
+                    shared.events.emit(LinkEvent::Synced { tcbs });
+                }
+                if let Some(error) = done.error {
+                    return error.to_string();
+                }
+                false
+            }
+            _ = tick.tick() => {
+                if let Some(silent) = shared.liveness.silent_for().filter(|s| *s >= shared.cfg.peer_timeout()) {
+                    return format!("nothing heard from the primary for {silent:?}");
+                }
+                true
+            }
+            _ = shared.epoch_changed.notified() => true,
+        };
+        if send_heartbeat {
+            if let Err(e) = out.encode(&Msg::Heartbeat { epoch: shared.epoch.own() }, &mut buf) {
+                return e.to_string();
+            }
+            if let Err(reason) = write(shared, &mut wr, &mut buf).await {
+                return reason;
+            }
+        }
+    }
+}
+
+async fn write(shared: &Shared, wr: &mut OwnedWriteHalf, buf: &mut Vec<u8>) -> Result<(), String> {
+    wr.write_all(buf).await.map_err(|e| format!("writing to the primary: {e}"))?;
+    shared.counters.sent(1, buf.len() as u64);
+    buf.clear();
+    Ok(())
+}
+
+/// Read frames of the authenticated session into the queue; returns why
+/// reading stopped.
+async fn read_frames(shared: Arc<Shared>, mut rd: BufReader<OwnedReadHalf>, mut inn: FrameCodec, tx: mpsc::Sender<Msg>) -> String {
+    loop {
+        let (msg, size) = match inn.read(&mut rd).await {
+            Ok(m) => m,
+            Err(e) => return format!("reading from the primary: {e}"),
+        };
+        shared.liveness.heard();
+        shared.counters.received(size as u64);
+        // While the installer is behind, the queue is full and this waits.
+        // The primary is not silent then — its frames are waiting on us —
+        // so keep its liveness fresh rather than declare it lost.
+        let mut send = std::pin::pin!(tx.send(msg));
+        loop {
+            tokio::select! {
+                sent = &mut send => {
+                    if sent.is_err() {
+                        return "session ended".into();
+                    }
+                    break;
+                }
+                _ = tokio::time::sleep(shared.cfg.heartbeat_interval) => shared.liveness.heard(),
+            }
+        }
+    }
+}
