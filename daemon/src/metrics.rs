@@ -322,7 +322,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
     pub name: String,
-    pub labels: Vec<(String, String)>,
+    pub labels: Labels,
     pub value: f64,
 }
 
@@ -411,8 +411,11 @@ fn valid_name(n: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
+/// Label pairs of a sample, in order.
+type Labels = Vec<(String, String)>;
+
 /// `k="v",k2="v2"}rest` → labels and `rest`.
-fn parse_labels(mut s: &str) -> Result<(Vec<(String, String)>, &str), String> {
+fn parse_labels(mut s: &str) -> Result<(Labels, &str), String> {
     let mut labels = Vec::new();
     loop {
         if let Some(rest) = s.strip_prefix('}') {
@@ -432,8 +435,10 @@ fn parse_labels(mut s: &str) -> Result<(Vec<(String, String)>, &str), String> {
         let mut escaped = false;
         for (i, c) in chars {
             match (escaped, c) {
-                (true, 'n') => (value.push('\n'), escaped = false).1,
-                (true, c) => (value.push(c), escaped = false).1,
+                (true, c) => {
+                    value.push(if c == 'n' { '\n' } else { c });
+                    escaped = false;
+                }
                 (false, '\\') => escaped = true,
                 (false, '"') => {
                     end = Some(eq + 1 + i + 1);
