@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use holdback_daemon::clients::tcp_info;
+use holdback_daemon::config::format_mac;
 use holdback_daemon::metrics::{parse_exposition, Sample};
 use holdback_daemon::netns::{run_in_netns, LabNet, LabTopology};
 use holdback_driver::regmap::Stat;
@@ -162,7 +163,6 @@ fn payload(len: usize) -> Vec<u8> {
 }
 
 fn sim_config(topo: &LabTopology, socket: &Path, sink_dir: &Path, metrics_port: u16) -> String {
-    let m = topo.card_mac;
     format!(
         r#"card = "sim"
 socket = "{socket}"
@@ -187,7 +187,7 @@ listen = "127.0.0.1:{metrics_port}"
         sink = sink_dir.display(),
         tap = topo.tap,
         ns = topo.card_ns,
-        mac = format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]),
+        mac = format_mac(&topo.card_mac),
         ip = topo.card_ip,
     )
 }
