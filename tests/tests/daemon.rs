@@ -371,6 +371,13 @@ fn daemon_serves_the_simulated_card_from_a_config_file() {
     let got = std::fs::read(&file).unwrap();
     assert!(got == data, "sink file {} differs ({} bytes, sent {})", file.display(), got.len(), data.len());
 
+    // The closed connection leaves the per-connection view (CLOSED slots are free).
+    wait_for(TIMEOUT, "the closed connection to leave holdback_connections", || {
+        let m = scrape(metrics_port);
+        m.iter().filter(|s| s.name == "holdback_connections").all(|s| s.value == 0.0).then_some(())
+    });
+    assert_eq!(json(&["status", "--json", "--socket", &socket])["status"]["open_conns"], 0);
+
     // SIGTERM: exit 0, socket removed.
     let t_stop = Instant::now();
     let status = daemon.signal_and_wait(libc::SIGTERM);
@@ -484,4 +491,29 @@ fn daemon_help_and_completions() {
         let script = holdback_ok(&["completions", shell]);
         assert!(script.contains("daemon") && script.contains("status"), "{shell} completion lacks subcommands");
     }
+}
+
+/// No root needed: a taken metrics port fails the start after the lock and
+/// before the card (a TAP that cannot be created here is never tried), and
+/// leaves no control socket behind.
+#[test]
+fn a_taken_metrics_port_fails_the_start_before_the_card() {
+    let dir = TempDir::new("port");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    let port = taken.local_addr().unwrap().port();
+    let socket = dir.0.join("control.sock");
+    let text = format!(
+        "card = \"sim\"\nsocket = \"{}\"\nsink_dir = \"{}\"\n[sim]\ntap = \"hbtap9\"\nnetns = \"hblab-never-there\"\n\
+         [network]\nmac = \"02:48:4c:44:42:02\"\nip = \"198.18.0.2\"\nlisten_ports = [5001]\n\
+         [metrics]\nlisten = \"127.0.0.1:{port}\"\n",
+        socket.display(),
+        dir.0.join("sink").display()
+    );
+    let (code, _, stderr) = run_daemon_on(&dir.0, "taken.toml", &text, false);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("binding the metrics endpoint 127.0.0.1:{port}")), "{stderr}");
+    assert!(stderr.contains("Address already in use"), "{stderr}");
+    assert!(!stderr.contains("TAP"), "the card was tried: {stderr}");
+    assert!(!socket.exists(), "a failed start left its socket");
+    drop(taken);
 }
