@@ -72,6 +72,8 @@ pub enum ServiceError {
     Sink(#[from] SinkError),
     #[error("the sink thread panicked")]
     SinkPanicked,
+    #[error("the sink stopped while the daemon served")]
+    SinkEnded,
     #[error("the simulated card stopped while serving")]
     CardStopped,
     #[error("the simulated card's clock thread")]
@@ -355,7 +357,7 @@ async fn serve<B: Bar + 'static>(
             _ = stop.wait() => break End::ShutdownRequest,
             _ = poll.tick() => {
                 if sink.ended() {
-                    break End::Failed(sink.stop().err().unwrap_or(ServiceError::SinkPanicked));
+                    break End::Failed(sink.stop().err().unwrap_or(ServiceError::SinkEnded));
                 }
                 if sim.is_some_and(|s| !s.is_running()) {
                     break End::Failed(ServiceError::CardStopped);
@@ -396,10 +398,60 @@ async fn serve<B: Bar + 'static>(
     Ok(())
 }
 
-/// Run a bus operation on a blocking thread.
+/// Run a bus operation on a blocking thread. A panic there is re-raised
+/// here; the runtime outlives every call, so the task is never cancelled.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, CardError> + Send + 'static) -> Result<T, CardError> {
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => r,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("a blocking card operation was cancelled: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use holdback_driver::regmap::CoreParams;
+    use holdback_driver::MemBar;
+
+    #[tokio::test]
+    async fn a_stop_request_wakes_a_waiter_before_or_after_it_waits() {
+        let early = StopSignal::default();
+        early.request();
+        tokio::time::timeout(Duration::from_secs(1), early.wait()).await.expect("already requested");
+
+        let late = Arc::new(StopSignal::default());
+        let waiter = tokio::spawn({
+            let late = late.clone();
+            async move { late.wait().await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished());
+        late.request();
+        tokio::time::timeout(Duration::from_secs(1), waiter).await.expect("woken").unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_shared_handler_answers_from_the_card_and_the_sink() {
+        let card = Arc::new(CardHandle::open(MemBar::with_id_block(&CoreParams::DEFAULT)).unwrap());
+        card.enable().unwrap();
+        let (sink, stop) = (SinkShared::default(), Arc::new(StopSignal::default()));
+        let handler = control_handler(card.clone(), sink.clone(), stop.clone());
+        match handler(Request::Status).await {
+            Response::Status(s) => {
+                assert!(s.status.ctrl.enabled && !s.release_paused);
+                assert_eq!(s.pid, std::process::id());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(handler(Request::Conns).await, Response::Conns(c) if c.conns.is_empty()));
+        assert!(matches!(handler(Request::Stats).await, Response::Stats { .. }));
+        assert!(matches!(handler(Request::PauseRelease).await, Response::Done { .. }));
+        assert!(sink.is_paused());
+        assert!(matches!(handler(Request::ResumeRelease).await, Response::Done { .. }));
+        assert!(!sink.is_paused());
+        assert!(!stop.is_requested());
+        assert!(matches!(handler(Request::Shutdown).await, Response::Done { .. }));
+        assert!(stop.is_requested());
     }
 }
