@@ -279,11 +279,14 @@ impl Events {
 /// loss was reported; the heartbeat monitor reads it (claim 37).
 struct Liveness {
     state: Mutex<(Option<Instant>, bool)>,
+    /// Woken when the loss is declared: the session closes at once, so the
+    /// link is down by the time the daemon sees PeerLost.
+    lost: tokio::sync::Notify,
 }
 
 impl Liveness {
     fn new() -> Liveness {
-        Liveness { state: Mutex::new((None, false)) }
+        Liveness { state: Mutex::new((None, false)), lost: tokio::sync::Notify::new() }
     }
 
     fn heard(&self) {
@@ -353,6 +356,7 @@ async fn monitor_liveness(cfg: LinkConfig, events: Events, liveness: std::sync::
     loop {
         tick.tick().await;
         if let Some(silent_for) = liveness.check_lost(timeout) {
+            liveness.lost.notify_waiters();
             tracing::error!(?silent_for, misses = cfg.heartbeat_misses, "replication peer lost");
             events.emit(LinkEvent::PeerLost { silent_for });
         }

@@ -233,6 +233,17 @@ impl Shared {
         (Start::FullSync, begin)
     }
 
+    /// Invariant 8: fence first, then report, so whoever acts on the
+    /// report finds this primary already stopped.
+    fn fence_if_newer(&self, peer_epoch: u32) -> bool {
+        if peer_epoch <= self.epoch.own() {
+            return false;
+        }
+        self.fence();
+        self.epoch.hear(peer_epoch, &self.events);
+        true
+    }
+
     /// Invariant 8: a newer epoch exists, so this primary must not get
     /// anything acknowledged any more.
     fn fence(&self) {
@@ -457,8 +468,7 @@ async fn session(shared: &Arc<Shared>) -> Result<(), String> {
         Ok(Ok((other, _))) => return Err(format!("expected a standby's Welcome, got {}", kind(&other))),
     };
     shared.liveness.heard();
-    if shared.epoch.hear(welcome.epoch, &shared.events) {
-        shared.fence();
+    if shared.fence_if_newer(welcome.epoch) {
         return Err(format!("the standby runs epoch {}, newer than ours", welcome.epoch));
     }
     let key = wire::connection_key(&cfg.secret, &nonce, &welcome.nonce);
@@ -512,6 +522,9 @@ async fn session(shared: &Arc<Shared>) -> Result<(), String> {
                 out.encode(&Msg::Heartbeat { epoch: shared.epoch.own() }, &mut buf).map_err(|e| e.to_string())?;
                 write(shared, &mut wr, &mut buf, 1).await?;
             }
+            _ = shared.liveness.lost.notified() => {
+                return Err(format!("nothing heard from the standby for {:?}", cfg.peer_timeout()));
+            }
             ended = &mut reader.0 => {
                 return Err(match ended {
                     Ok(reason) => reason,
@@ -545,8 +558,7 @@ async fn read_acks(shared: Arc<Shared>, mut rd: BufReader<OwnedReadHalf>, mut in
                 }
             }
             Msg::Heartbeat { epoch } => {
-                if shared.epoch.hear(epoch, &shared.events) {
-                    shared.fence();
+                if shared.fence_if_newer(epoch) {
                     return format!("the standby runs epoch {epoch}, newer than ours");
                 }
             }

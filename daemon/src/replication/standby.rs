@@ -494,6 +494,9 @@ async fn session(shared: &Arc<Shared>, conn: Authenticated) -> String {
                 true
             }
             _ = shared.epoch_changed.notified() => true,
+            _ = shared.liveness.lost.notified() => {
+                return format!("nothing heard from the primary for {:?}", shared.cfg.peer_timeout());
+            }
         };
         if send_heartbeat {
             if let Err(e) = out.encode(&Msg::Heartbeat { epoch: shared.epoch.own() }, &mut buf) {

@@ -1,1 +1,473 @@
-//! Loopback tests of the replication link.
+//! Loopback tests of the replication link: a primary and a standby in one
+//! process, optionally through a proxy that can record, pause or cut the link.
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use holdback_driver::{SeqNum, Tcb};
+use holdback_regmap::TcpState;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+
+use super::wire::{self, Direction, FrameCodec, FrameError, Msg};
+use super::*;
+
+const SECRET: &[u8] = b"holdback test secret";
+
+fn config(node_id: u64) -> LinkConfig {
+    LinkConfig {
+        heartbeat_interval: Duration::from_millis(50),
+        heartbeat_misses: 3,
+        handshake_timeout: Duration::from_secs(1),
+        reconnect_delay: Duration::from_millis(30),
+        ..LinkConfig::new(SECRET, node_id)
+    }
+}
+
+/// The standby's card, in memory: what the hook installed, and switches to
+/// make it fail or block.
+#[derive(Clone, Default)]
+struct MemCard {
+    copies: Arc<Mutex<HashMap<u16, Tcb>>>,
+    fail: Arc<AtomicBool>,
+    block: Arc<AtomicBool>,
+}
+
+impl StoreHook for MemCard {
+    fn install(&mut self, id: u16, tcb: &Tcb) -> Result<(), HookError> {
+        while self.block.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(format!("card refused TCB {id}").into());
+        }
+        self.copies.lock().unwrap().insert(id, tcb.clone());
+        Ok(())
+    }
+
+    fn remove(&mut self, id: u16) -> Result<(), HookError> {
+        self.copies.lock().unwrap().remove(&id);
+        Ok(())
+    }
+}
+
+fn tcb(id: u16, rng: &mut SmallRng) -> Tcb {
+    let irs = SeqNum(rng.gen());
+    Tcb {
+        state: TcpState::Established,
+        holdback: true,
+        peer_mss: 1460,
+        local_port: 5001,
+        remote_port: 40_000 + id,
+        remote_ip: std::net::Ipv4Addr::new(198, 18, 0, 1),
+        irs,
+        rcv_nxt: irs + 1,
+        rel: irs + 1,
+        ack_sent: irs + 1,
+        rcv_adv: irs + 1 + 65_535,
+        iss: SeqNum(rng.gen()),
+        epoch: 1,
+        ..Tcb::closed()
+    }
+}
+
+/// One stream update (data in, released, ACKed, window moved) or, now and
+/// then, a state change.
+fn step(t: &mut Tcb, rng: &mut SmallRng) {
+    let n = rng.gen_range(1..=1460u32);
+    t.rcv_nxt += n;
+    t.rel += n;
+    t.ack_sent += n;
+    t.rcv_adv += n;
+    t.gen = t.gen.wrapping_add(1);
+    if rng.gen_bool(0.02) {
+        t.state = TcpState::CloseWait;
+        t.fin_rcvd = true;
+    }
+}
+
+/// `n` connections, each sent once; returns the truth and the last sequence.
+fn open_all(primary: &Primary, n: u16, rng: &mut SmallRng) -> (HashMap<u16, Tcb>, u64) {
+    let mut truth = HashMap::new();
+    let mut last = 0;
+    for id in 0..n {
+        let t = tcb(id, rng);
+        last = primary.send(id, &t).unwrap();
+        truth.insert(id, t);
+    }
+    (truth, last)
+}
+
+/// `rounds` passes updating random connections; returns the last sequence.
+fn churn(primary: &Primary, truth: &mut HashMap<u16, Tcb>, rounds: usize, rng: &mut SmallRng) -> u64 {
+    let mut last = 0;
+    let n = truth.len() as u16;
+    for _ in 0..rounds {
+        let id = rng.gen_range(0..n);
+        let t = truth.get_mut(&id).unwrap();
+        step(t, rng);
+        last = primary.send(id, t).unwrap();
+    }
+    last
+}
+
+async fn next_event(rx: &mut mpsc::Receiver<LinkEvent>, within: Duration, what: impl Fn(&LinkEvent) -> bool) -> LinkEvent {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(e)) if what(&e) => return e,
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("event channel closed"),
+            Err(_) => panic!("no matching event within {within:?}"),
+        }
+    }
+}
+
+async fn pair(epoch: u32, card: MemCard) -> (Standby, mpsc::Receiver<LinkEvent>, Primary, mpsc::Receiver<LinkEvent>) {
+    let (standby, sev) = Standby::bind(config(2), "127.0.0.1:0".parse().unwrap(), epoch, card).await.unwrap();
+    let (primary, pev) = Primary::start(config(1), standby.local_addr(), epoch).unwrap();
+    (standby, sev, primary, pev)
+}
+
+const WAIT: Duration = Duration::from_secs(5);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_sync_then_deltas_reproduce_the_primary_exactly() {
+    // Claims 33-35, 23: 64 TCBs in full, then seeded random stream updates.
+    let card = MemCard::default();
+    let (standby, _sev, primary, mut pev) = pair(1, card.clone()).await;
+    let mut rng = SmallRng::seed_from_u64(33);
+    let (mut truth, _) = open_all(&primary, 64, &mut rng);
+    next_event(&mut pev, WAIT, |e| matches!(e, LinkEvent::Synced { tcbs: 64 })).await;
+    for _ in 0..20 {
+        let last = churn(&primary, &mut truth, 500, &mut rng);
+        primary.wait_acked(last, WAIT).await.unwrap();
+    }
+    assert_eq!(standby.tcbs(), truth);
+    assert_eq!(*card.copies.lock().unwrap(), truth, "the card holds what the store holds");
+    let stats = primary.stats();
+    assert_eq!((stats.full_syncs, stats.resumes), (1, 0));
+    // Deltas, not full copies: far below a full TCB (~80 bytes) per update.
+    let per_update = stats.bytes_sent as f64 / stats.frames_sent as f64;
+    assert!(per_update < 75.0, "{per_update:.1} bytes per frame");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ack_comes_only_after_the_hook_stored_the_copy() {
+    // Invariant 2: a blocked or failing install is never acknowledged.
+    let card = MemCard::default();
+    let (standby, _sev, primary, mut pev) = pair(1, card.clone()).await;
+    let mut rng = SmallRng::seed_from_u64(2);
+    let (mut truth, _) = open_all(&primary, 4, &mut rng);
+    next_event(&mut pev, WAIT, |e| matches!(e, LinkEvent::Synced { .. })).await;
+
+    card.block.store(true, Ordering::SeqCst);
+    let rseq = churn(&primary, &mut truth, 1, &mut rng);
+    let waited = primary.wait_acked(rseq, Duration::from_millis(400)).await;
+    assert!(matches!(waited, Err(WaitError::Timeout { .. })), "{waited:?}");
+    assert!(primary.acked() < rseq);
+    assert_eq!(primary.state(), LinkState::Replicating, "a slow card is not a lost peer");
+    card.block.store(false, Ordering::SeqCst);
+    primary.wait_acked(rseq, WAIT).await.unwrap();
+
+    // A failing install: no ack; the session ends; once the card works again
+    // the primary reconnects, resumes, and the copy is acknowledged.
+    card.fail.store(true, Ordering::SeqCst);
+    let rseq = churn(&primary, &mut truth, 1, &mut rng);
+    let blocking_primary = Arc::new(primary);
+    let p = blocking_primary.clone();
+    let waited = tokio::task::spawn_blocking(move || p.wait_acked_blocking(rseq, Duration::from_secs(2))).await.unwrap();
+    assert!(waited.is_err(), "{waited:?}");
+    assert!(blocking_primary.acked() < rseq);
+    card.fail.store(false, Ordering::SeqCst);
+    let p = blocking_primary.clone();
+    let deadline = Instant::now() + WAIT;
+    tokio::task::spawn_blocking(move || loop {
+        match p.wait_acked_blocking(rseq, Duration::from_millis(100)) {
+            Ok(()) => break,
+            Err(e) if Instant::now() > deadline => panic!("{e}"),
+            Err(_) => {}
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(standby.tcbs(), truth);
+}
+
+/// What the primary sent, one buffer per proxied connection.
+type Recording = Arc<Mutex<Vec<Vec<u8>>>>;
+
+/// A TCP proxy between primary and standby that can pause (stop forwarding,
+/// keep the sockets) or cut (close every connection) the link, and records
+/// what the primary sent on each connection.
+struct Proxy {
+    addr: SocketAddr,
+    paused: watch::Sender<bool>,
+    cut: watch::Sender<u64>,
+    recorded: Recording,
+}
+
+impl Proxy {
+    async fn start(target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (paused, _) = watch::channel(false);
+        let (cut, _) = watch::channel(0u64);
+        let recorded = Arc::new(Mutex::new(Vec::new()));
+        let (p, c, r) = (paused.clone(), cut.clone(), recorded.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect(target).await else { continue };
+                let conn = {
+                    let mut r = r.lock().unwrap();
+                    r.push(Vec::new());
+                    r.len() - 1
+                };
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                tokio::spawn(pump(cr, sw, p.subscribe(), c.subscribe(), Some((r.clone(), conn))));
+                tokio::spawn(pump(sr, cw, p.subscribe(), c.subscribe(), None));
+            }
+        });
+        Proxy { addr, paused, cut, recorded }
+    }
+
+    fn cut(&self) {
+        self.cut.send_modify(|g| *g += 1);
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut paused: watch::Receiver<bool>,
+    mut cut: watch::Receiver<u64>,
+    record: Option<(Recording, usize)>,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        if *paused.borrow() {
+            tokio::select! {
+                _ = paused.changed() => continue,
+                _ = cut.changed() => return,
+            }
+        }
+        let n = tokio::select! {
+            n = from.read(&mut buf) => match n { Ok(0) | Err(_) => return, Ok(n) => n },
+            _ = cut.changed() => return,
+            _ = paused.changed() => continue,
+        };
+        if let Some((rec, conn)) = &record {
+            rec.lock().unwrap()[*conn].extend_from_slice(&buf[..n]);
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn proxied_pair(card: MemCard, cfg: LinkConfig) -> (Standby, mpsc::Receiver<LinkEvent>, Primary, mpsc::Receiver<LinkEvent>, Proxy) {
+    let (standby, sev) = Standby::bind(config(2), "127.0.0.1:0".parse().unwrap(), 1, card).await.unwrap();
+    let proxy = Proxy::start(standby.local_addr()).await;
+    let (primary, pev) = Primary::start(cfg, proxy.addr, 1).unwrap();
+    (standby, sev, primary, pev, proxy)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_resumes_or_resyncs_and_the_store_converges() {
+    let card = MemCard::default();
+    let cfg = LinkConfig { max_unacked: 200, ..config(1) };
+    let (standby, _sev, primary, mut pev, proxy) = proxied_pair(card.clone(), cfg).await;
+    let mut rng = SmallRng::seed_from_u64(9);
+    let (mut truth, _) = open_all(&primary, 16, &mut rng);
+    next_event(&mut pev, WAIT, |e| matches!(e, LinkEvent::Synced { tcbs: 16 })).await;
+
+    // Cut with few updates in flight: the primary still holds them → resume.
+    proxy.cut();
+    let last = churn(&primary, &mut truth, 50, &mut rng);
+    next_event(&mut pev, WAIT, |e| matches!(e, LinkEvent::Connected { resumed: true, .. })).await;
+    primary.wait_acked(last, WAIT).await.unwrap();
+    assert_eq!(standby.tcbs(), truth);
+    assert_eq!(primary.stats().resumes, 1);
+
+    // Cut, then more updates than the primary keeps → full resync.
+    proxy.paused.send_replace(true);
+    proxy.cut();
+    let last = churn(&primary, &mut truth, 500, &mut rng);
+    proxy.paused.send_replace(false);
+    next_event(&mut pev, WAIT, |e| matches!(e, LinkEvent::Connected { resumed: false, .. })).await;
+    primary.wait_acked(last, WAIT).await.unwrap();
+    assert_eq!(standby.tcbs(), truth);
+    assert_eq!(*card.copies.lock().unwrap(), truth);
+    assert_eq!(primary.stats().full_syncs, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silence_for_interval_times_misses_reports_peer_lost() {
+    // Claims 36, 37: pause the link (sockets stay open, nothing flows).
+    let (standby, mut sev, primary, mut pev, proxy) = proxied_pair(MemCard::default(), config(1)).await;
+    next_event(&mut sev, WAIT, |e| matches!(e, LinkEvent::Connected { .. })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let timeout = config(1).peer_timeout();
+    let paused_at = Instant::now();
+    proxy.paused.send_replace(true);
+    let lost = next_event(&mut sev, WAIT, |e| matches!(e, LinkEvent::PeerLost { .. })).await;
+    let after = paused_at.elapsed();
+    assert!(after >= timeout.saturating_sub(Duration::from_millis(60)), "lost after {after:?}");
+    assert!(after <= timeout + Duration::from_millis(150), "lost only after {after:?}: {lost:?}");
+    next_event(&mut pev, WAIT, |e| matches!(e, LinkEvent::PeerLost { .. })).await;
+    // The session closes on the same loss: waits fail fast from then on.
+    let mut view = primary.subscribe();
+    tokio::time::timeout(Duration::from_millis(100), view.wait_for(|v| v.state == LinkState::Down)).await.unwrap().unwrap();
+    drop(primary);
+
+    // Drop the link: the primary process is gone.
+    proxy.paused.send_replace(false);
+    let (primary, _pev) = Primary::start(config(1), standby.local_addr(), 1).unwrap();
+    next_event(&mut sev, WAIT, |e| matches!(e, LinkEvent::Connected { .. })).await;
+    let dropped_at = Instant::now();
+    drop(primary);
+    next_event(&mut sev, WAIT, |e| matches!(e, LinkEvent::PeerLost { .. })).await;
+    let after = dropped_at.elapsed();
+    assert!(after <= timeout + Duration::from_millis(150), "lost only after {after:?}");
+}
+
+/// Connect and write `bytes`; return when the standby closed the connection.
+async fn hostile(addr: SocketAddr, bytes: &[u8]) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let _ = s.write_all(bytes).await;
+    let mut sink = Vec::new();
+    let _ = tokio::time::timeout(WAIT, s.read_to_end(&mut sink)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_peers_are_refused_while_the_pair_keeps_replicating() {
+    let card = MemCard::default();
+    let (standby, mut sev, primary, mut pev, proxy) = proxied_pair(card, config(1)).await;
+    let mut rng = SmallRng::seed_from_u64(5);
+    let (mut truth, _) = open_all(&primary, 8, &mut rng);
+    next_event(&mut pev, WAIT, |e| matches!(e, LinkEvent::Synced { .. })).await;
+    next_event(&mut sev, WAIT, |e| matches!(e, LinkEvent::Connected { .. })).await;
+
+    // The legit pair replicates throughout.
+    let primary = Arc::new(primary);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (p, s) = (primary.clone(), stop.clone());
+    let writer = tokio::spawn(async move {
+        let mut acked = 0;
+        while !s.load(Ordering::SeqCst) {
+            let last = churn(&p, &mut truth, 20, &mut rng);
+            p.wait_acked(last, WAIT).await.expect("the legit pair keeps replicating");
+            acked += 1;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        (acked, truth)
+    });
+
+    let target = standby.local_addr();
+    // Wrong secret: a real primary with another key.
+    let (intruder, _ie) = Primary::start(LinkConfig::new("not the secret", 66), target, 1).unwrap();
+    next_event(&mut sev, WAIT, |e| matches!(e, LinkEvent::Refused { reason: RefuseReason::BadMac, .. })).await;
+    drop(intruder);
+    // Garbage: an HTTP request (its first four bytes are a 1.2 GB length).
+    hostile(target, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    next_event(&mut sev, WAIT, |e| matches!(e, LinkEvent::Refused { reason: RefuseReason::Oversized, .. })).await;
+    // Oversized length prefix, refused before any allocation.
+    hostile(target, &u32::MAX.to_be_bytes()).await;
+    next_event(&mut sev, WAIT, |e| matches!(e, LinkEvent::Refused { reason: RefuseReason::Oversized, .. })).await;
+    // Random bytes with a plausible length: the MAC fails.
+    let mut garbled = 100u32.to_be_bytes().to_vec();
+    garbled.extend_from_slice(&wire::PROTOCOL_VERSION.to_be_bytes());
+    garbled.extend((0..98).map(|i| (i * 37) as u8));
+    hostile(target, &garbled).await;
+    next_event(&mut sev, WAIT, |e| matches!(e, LinkEvent::Refused { reason: RefuseReason::BadMac, .. })).await;
+    // An old (0) and an unknown (99) protocol version.
+    for version in [0u16, 99] {
+        let mut frame = 60u32.to_be_bytes().to_vec();
+        frame.extend_from_slice(&version.to_be_bytes());
+        frame.extend_from_slice(&[0; 58]);
+        hostile(target, &frame).await;
+        next_event(&mut sev, WAIT, |e| matches!(e, LinkEvent::Refused { reason: RefuseReason::UnknownVersion, .. })).await;
+    }
+    // A replay of the legit primary's recorded connection: the Hello is
+    // accepted, but the recorded Start answers another nonce.
+    let recorded = proxy.recorded.lock().unwrap()[0].clone();
+    assert!(recorded.len() > 1000);
+    hostile(target, &recorded).await;
+    next_event(&mut sev, WAIT, |e| matches!(e, LinkEvent::Refused { reason: RefuseReason::BadMac, .. })).await;
+    // A peer that connects and says nothing.
+    let idle = TcpStream::connect(target).await.unwrap();
+    next_event(&mut sev, WAIT, |e| matches!(e, LinkEvent::Refused { reason: RefuseReason::Timeout, .. })).await;
+    drop(idle);
+
+    stop.store(true, Ordering::SeqCst);
+    let (rounds, truth) = writer.await.unwrap();
+    assert!(rounds > 10, "{rounds} acknowledged rounds during the attacks");
+    assert_eq!(standby.tcbs(), truth);
+    // No legit session was disturbed: one connection, one full sync.
+    while let Ok(e) = sev.try_recv() {
+        assert!(!matches!(e, LinkEvent::Disconnected { .. } | LinkEvent::Connected { .. }), "{e:?}");
+    }
+    assert_eq!(primary.stats().full_syncs, 1);
+    let refused = standby.stats().refused;
+    assert_eq!(refused.get("bad_mac"), Some(&3), "{refused:?}");
+    assert_eq!(refused.get("oversized"), Some(&2), "{refused:?}");
+    assert_eq!(refused.get("unknown_version"), Some(&2), "{refused:?}");
+    assert_eq!(refused.get("timeout"), Some(&1), "{refused:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_epoch_is_reported_and_fences_the_primary() {
+    // Invariant 8.
+    let (standby, mut sev, primary, mut pev) = pair(1, MemCard::default()).await;
+    let mut rng = SmallRng::seed_from_u64(8);
+    open_all(&primary, 2, &mut rng);
+    next_event(&mut pev, WAIT, |e| matches!(e, LinkEvent::Synced { .. })).await;
+    standby.set_epoch(2);
+    assert_eq!(
+        next_event(&mut pev, WAIT, |e| matches!(e, LinkEvent::NewerEpoch { .. })).await,
+        LinkEvent::NewerEpoch { own: 1, peer: 2 }
+    );
+    let rseq = primary.send(0, &tcb(0, &mut rng));
+    assert!(matches!(rseq, Err(SendError::Fenced)), "{rseq:?}");
+    assert_eq!(primary.wait_acked(u64::MAX, WAIT).await, Err(WaitError::Fenced));
+    drop(primary);
+
+    // A primary older than the standby is refused; a newer one is reported.
+    let (stale, _e) = Primary::start(config(1), standby.local_addr(), 1).unwrap();
+    next_event(&mut sev, WAIT, |e| matches!(e, LinkEvent::Refused { reason: RefuseReason::StaleEpoch, .. })).await;
+    drop(stale);
+    let (_newer, _e) = Primary::start(config(1), standby.local_addr(), 3).unwrap();
+    next_event(&mut sev, WAIT, |e| matches!(e, LinkEvent::NewerEpoch { own: 2, peer: 3 })).await;
+}
+
+#[tokio::test]
+async fn frames_replayed_reordered_or_from_another_connection_are_refused() {
+    let key_a = wire::connection_key(SECRET, &[1; 32], &[2; 32]);
+    let key_b = wire::connection_key(SECRET, &[1; 32], &[3; 32]);
+    let mut out = FrameCodec::new(&key_a, Direction::PrimaryToStandby);
+    let (mut f0, mut f1) = (Vec::new(), Vec::new());
+    out.encode(&Msg::Heartbeat { epoch: 1 }, &mut f0).unwrap();
+    out.encode(&Msg::Ack { applied: 7 }, &mut f1).unwrap();
+
+    let mut inn = FrameCodec::new(&key_a, Direction::PrimaryToStandby);
+    let (msg, size) = inn.read(&mut &f0[..]).await.unwrap();
+    assert_eq!((msg, size), (Msg::Heartbeat { epoch: 1 }, f0.len()));
+    assert!(matches!(inn.read(&mut &f0[..]).await, Err(FrameError::OutOfOrder { expected: 1, found: 0 })));
+    assert_eq!(inn.read(&mut &f1[..]).await.unwrap().0, Msg::Ack { applied: 7 });
+
+    let mut other = FrameCodec::new(&key_b, Direction::PrimaryToStandby);
+    assert!(matches!(other.read(&mut &f0[..]).await, Err(FrameError::BadMac)));
+    let mut reflected = FrameCodec::new(&key_a, Direction::StandbyToPrimary);
+    assert!(matches!(reflected.read(&mut &f0[..]).await, Err(FrameError::BadMac)));
+    let mut flipped = f0.clone();
+    flipped[15] ^= 1;
+    let mut inn = FrameCodec::new(&key_a, Direction::PrimaryToStandby);
+    assert!(matches!(inn.read(&mut &flipped[..]).await, Err(FrameError::BadMac)));
+    assert!(matches!(inn.read(&mut &[0u8, 0, 0, 3][..]).await, Err(FrameError::TooShort { len: 3 })));
+}
