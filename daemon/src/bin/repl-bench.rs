@@ -135,7 +135,7 @@ async fn sustained(conns: u16, group: usize, secs: f64) -> Result<(f64, Duration
 fn arg(name: &str, default: f64) -> Result<f64> {
     let args: Vec<String> = std::env::args().collect();
     match args.iter().position(|a| a == name) {
-        Some(i) => args.get(i + 1).with_context(|| format!("{name} needs a value"))?.parse().with_context(|| format!("{name}")),
+        Some(i) => args.get(i + 1).with_context(|| format!("{name} needs a value"))?.parse().with_context(|| format!("{name} takes a number")),
         None => Ok(default),
     }
 }
