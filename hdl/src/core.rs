@@ -213,6 +213,13 @@ impl Logic for HoldbackCore {
         self.engine.listen2.next = self.regs.listen2.val();
         self.engine.listen3.next = self.regs.listen3.val();
         self.engine.rto_us.next = self.regs.rto_us.val();
+        self.engine.dup_acks.next = self.regs.dup_acks.val();
+        self.engine.hold_synack.next = self.regs.hold_synack.val();
+        self.engine.epoch.next = self.regs.epoch.val();
+        self.engine.promote_req.next = self.regs.promote_req.val();
+        self.regs.promote_start.next = self.engine.promote_start.val();
+        self.regs.promote_end.next = self.engine.promote_end.val();
+        self.regs.promoting.next = self.engine.promoting.val();
         self.regs.stat_inc.next = self.engine.stat_inc.val();
         if self.tx_frame_done.val() {
             self.regs.stat_inc.next = self.engine.stat_inc.val() | self.m_tx_frames.val();

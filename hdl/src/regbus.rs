@@ -48,6 +48,15 @@ pub struct RegBus<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BI
     pub listen3: Signal<Out, Bits<17>>,
     pub our_mss: Signal<Out, Bits<16>>,
     pub rto_us: Signal<Out, Bits<32>>,
+    pub dup_acks: Signal<Out, Bit>,
+    pub hold_synack: Signal<Out, Bit>,
+    /// The EPOCH register.
+    pub epoch: Signal<Out, Bits<32>>,
+    // Promotion handshake with the engine: the request stays up until taken.
+    pub promote_req: Signal<Out, Bit>,
+    pub promote_start: Signal<In, Bit>,
+    pub promote_end: Signal<In, Bit>,
+    pub promoting: Signal<In, Bit>,
     // Events and status from the datapath.
     pub stat_inc: Signal<In, Bits<STAT_COUNT>>,
     pub stat_bytes: Signal<In, Bits<16>>,
@@ -78,6 +87,9 @@ pub struct RegBus<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BI
     listen: [DFF<Bits<32>>; 4],
     mss: DFFWithInit<Bits<32>>,
     rto: DFFWithInit<Bits<32>>,
+    epoch_r: DFF<Bits<32>>,
+    prom_req: DFF<Bit>,
+    prom_done: DFF<Bit>,
     hop_kind_r: DFF<Bits<2>>,
     hop_conn_r: DFF<Bits<CONN_BITS>>,
     hop_word_r: DFF<Bits<5>>,
@@ -90,6 +102,8 @@ pub struct RegBus<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BI
     dirty: DFF<Bits<NCONN>>,
 
     fixed_rdata: Signal<Local, Bits<32>>,
+    ctrl_next: Signal<Local, Bits<32>>,
+    prom_busy: Signal<Local, Bit>,
     stat_index: Signal<Local, Bits<20>>,
     stat_sel: Signal<Local, Bits<STAT_COUNT>>,
     rel_off: Signal<Local, Bits<20>>,
@@ -117,6 +131,9 @@ pub struct RegBus<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BI
     a_rto: Constant<Bits<20>>,
     a_status: Constant<Bits<20>>,
     a_now: Constant<Bits<20>>,
+    a_epoch: Constant<Bits<20>>,
+    a_promote: Constant<Bits<20>>,
+    v_not_standby: Constant<Bits<32>>,
     a_chlog: Constant<Bits<20>>,
     a_host_status: Constant<Bits<20>>,
     a_stats: Constant<Bits<20>>,
@@ -182,6 +199,13 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Re
             listen3: Default::default(),
             our_mss: Default::default(),
             rto_us: Default::default(),
+            dup_acks: Default::default(),
+            hold_synack: Default::default(),
+            epoch: Default::default(),
+            promote_req: Default::default(),
+            promote_start: Default::default(),
+            promote_end: Default::default(),
+            promoting: Default::default(),
             stat_inc: Default::default(),
             stat_bytes: Default::default(),
             now_us: Default::default(),
@@ -209,6 +233,9 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Re
             // Safe values until the host configures the card.
             mss: DFFWithInit::new(Bits::<32>::from(1460u64)),
             rto: DFFWithInit::new(Bits::<32>::from(200_000u64)),
+            epoch_r: Default::default(),
+            prom_req: Default::default(),
+            prom_done: Default::default(),
             hop_kind_r: Default::default(),
             hop_conn_r: Default::default(),
             hop_word_r: Default::default(),
@@ -220,6 +247,8 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Re
             chlog_count: Default::default(),
             dirty: Default::default(),
             fixed_rdata: Default::default(),
+            ctrl_next: Default::default(),
+            prom_busy: Default::default(),
             stat_index: Default::default(),
             stat_sel: Default::default(),
             rel_off: Default::default(),
@@ -246,6 +275,9 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Re
             a_rto: addr(map::RTO_US.offset),
             a_status: addr(map::STATUS.offset),
             a_now: addr(map::NOW_US.offset),
+            a_epoch: addr(map::EPOCH.offset),
+            a_promote: addr(map::PROMOTE.offset),
+            v_not_standby: word(!map::CTRL_STANDBY as u64),
             a_chlog: addr(map::CHLOG_POP.offset),
             a_host_status: addr(map::HOST_STATUS.offset),
             a_stats: addr(map::STATS_BASE),
@@ -285,7 +317,7 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, rdata, ctrl, mac_hi, mac_lo, ipv4, mss, rto, hop_kind_r, hop_conn_r,
+            self, clock, state, rdata, ctrl, mac_hi, mac_lo, ipv4, mss, rto, epoch_r, prom_req, prom_done, hop_kind_r, hop_conn_r,
             hop_word_r, ring_addr_r, chlog_head, chlog_tail, chlog_count, dirty
         );
         for i in 0..4 {
@@ -317,6 +349,12 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
         self.listen3.next = self.listen[3].q.val().get_bits::<17>(0);
         self.our_mss.next = self.mss.q.val().get_bits::<16>(0);
         self.rto_us.next = self.rto.q.val();
+        self.dup_acks.next = self.ctrl.q.val().get_bit(3);
+        self.hold_synack.next = self.ctrl.q.val().get_bit(4);
+        self.epoch.next = self.epoch_r.q.val();
+        self.promote_req.next = self.prom_req.q.val();
+        self.ctrl_next.next = self.ctrl.q.val();
+        self.prom_busy.next = self.prom_req.q.val() | self.promoting.val();
 
         // Decode.
         self.stat_index.next = (self.reg_addr.val() - self.a_stats.val()) >> 2;
@@ -361,6 +399,11 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
             self.fixed_rdata.next = (bit_cast::<32, 16>(self.open_conns.val()) << 16) | bit_cast::<32, 1>(self.core_idle.val().into());
         } else if self.reg_addr.val() == self.a_now.val() {
             self.fixed_rdata.next = self.now_us.val();
+        } else if self.reg_addr.val() == self.a_epoch.val() {
+            self.fixed_rdata.next = self.epoch_r.q.val();
+        } else if self.reg_addr.val() == self.a_promote.val() {
+            self.fixed_rdata.next = (bit_cast::<32, 1>(self.prom_done.q.val().into()) << 1)
+                | bit_cast::<32, 1>(self.prom_busy.val().into());
         } else if self.reg_addr.val() == self.a_host_status.val() {
             self.fixed_rdata.next = 0_u32.to_bits();
         } else if (self.reg_addr.val() >= self.a_stats.val()) & (self.stat_index.val() < self.stats_span.val()) {
@@ -439,7 +482,21 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
                     } else if self.reg_we.val() {
                         // Writes to read-only or unmapped addresses are ignored.
                         if self.reg_addr.val() == self.a_ctrl.val() {
-                            self.ctrl.d.next = self.reg_wdata.val();
+                            self.ctrl_next.next = self.reg_wdata.val();
+                        }
+                        if self.reg_addr.val() == self.a_epoch.val() {
+                            self.epoch_r.d.next = self.reg_wdata.val();
+                        }
+                        // PROMOTE: only a standby, enabled card with no promotion under way.
+                        if (self.reg_addr.val() == self.a_promote.val())
+                            & self.ctrl.q.val().get_bit(0)
+                            & self.ctrl.q.val().get_bit(2)
+                            & !self.prom_req.q.val()
+                            & !self.promoting.val()
+                        {
+                            self.epoch_r.d.next = self.reg_wdata.val();
+                            self.prom_req.d.next = true;
+                            self.prom_done.d.next = false;
                         }
                         if self.reg_addr.val() == self.a_mac_hi.val() {
                             self.mac_hi.d.next = self.reg_wdata.val().get_bits::<16>(0);
@@ -511,6 +568,16 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
                 self.state.d.next = RegBusState::Idle;
             }
         }
+        // Promotion handshake: the request drops when the engine takes it; the
+        // walk's end makes the card active (after any CTRL write of that cycle).
+        if self.promote_start.val() {
+            self.prom_req.d.next = false;
+        }
+        if self.promote_end.val() {
+            self.prom_done.d.next = true;
+            self.ctrl_next.next = self.ctrl_next.val() & self.v_not_standby.val();
+        }
+        self.ctrl.d.next = self.ctrl_next.val();
         self.idle.next = (self.state.q.val() == RegBusState::Idle) & !self.reg_re.val() & !self.reg_we.val();
     }
 }

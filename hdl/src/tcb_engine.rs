@@ -9,6 +9,16 @@
 //! The advertised right edge is `max(rcv_adv, rel + ring)`, so it never moves
 //! left (invariant 5) and unreleased bytes keep occupying the ring.
 //!
+//! Card roles (issue 4; failover.md): in standby the engine is silent (frames
+//! dropped, no timers, a release only moves R) and takes the host's TCB
+//! writes. PROMOTE sends a gratuitous ARP, then walks every slot: each open
+//! TCB resumes from R (rcv_nxt := ack_sent := R, invariant 3), keeps its
+//! right edge (invariant 5), gets its timer re-armed on this card's clock, and
+//! sends what a release would — or, with CTRL bit3, one ACK at R plus three
+//! duplicates when ESTABLISHED. Every write-back stamps the EPOCH register.
+//! With CTRL bit4 a new connection's R and ack_sent start at irs and its
+//! SYN-ACK waits for the release that moves R past irs (claim 31).
+//!
 //! Field positions inside the 640-bit TCB word come from `holdback_regmap::tcb`
 //! as `Constant` offsets, so the RTL, the driver and the docs share one layout.
 use crate::seq_cmp::SeqCmp;
@@ -41,6 +51,12 @@ pub enum EngineState {
     ScanLoad,
     ScanDecide,
     ScanNext,
+    PromLoad,
+    PromFix,
+    PromSend,
+    PromDup,
+    PromNext,
+    PromEnd,
 }
 
 pub const TCB_W: usize = TCB_BITS;
@@ -58,6 +74,20 @@ pub struct TcbEngine<const CONN_BITS: usize> {
     pub listen2: Signal<In, Bits<17>>,
     pub listen3: Signal<In, Bits<17>>,
     pub rto_us: Signal<In, Bits<32>>,
+    /// CTRL bit3: after a promotion, an ACK at R plus three duplicates per connection.
+    pub dup_acks: Signal<In, Bit>,
+    /// CTRL bit4: hold a new connection's SYN-ACK until R passes irs (claim 31).
+    pub hold_synack: Signal<In, Bit>,
+    /// EPOCH register: stamped into every TCB the engine writes back.
+    pub epoch: Signal<In, Bits<32>>,
+    /// A PROMOTE write is pending (held until `promote_start`).
+    pub promote_req: Signal<In, Bit>,
+    /// The walk took the request (one cycle).
+    pub promote_start: Signal<Out, Bit>,
+    /// The walk finished: every TCB resumed from R (one cycle).
+    pub promote_end: Signal<Out, Bit>,
+    /// The walk is running.
+    pub promoting: Signal<Out, Bit>,
     // Parsed frame descriptor (stable while d_valid; d_pop releases it).
     pub d_valid: Signal<In, Bit>,
     pub d_pop: Signal<Out, Bit>,
@@ -142,6 +172,8 @@ pub struct TcbEngine<const CONN_BITS: usize> {
     free_gen: DFF<Bits<32>>,
     take: DFF<Bits<11>>,
     open_count: DFF<Bits<16>>,
+    prom_active: DFF<Bit>,
+    dup_left: DFF<Bits<2>>,
     hop_result: DFF<Bits<32>>,
     raw: DFF<Bits<TCB_W>>,
     // Working copy of the current TCB, one register per regmap field.
@@ -170,7 +202,6 @@ pub struct TcbEngine<const CONN_BITS: usize> {
     w_seq_offset: DFF<Bits<32>>,
     w_tx_end: DFF<Bits<32>>,
     w_gen: DFF<Bits<32>>,
-    w_epoch: DFF<Bits<32>>,
     // The transmit request being offered.
     t_kind: DFF<Bits<2>>,
     t_dst_mac: DFF<Bits<48>>,
@@ -222,6 +253,8 @@ pub struct TcbEngine<const CONN_BITS: usize> {
     backoff: Signal<Local, Bits<32>>,
     iss_gen: Signal<Local, Bits<32>>,
     gen_next: Signal<Local, Bits<32>>,
+    silent: Signal<Local, Bit>,
+    synack_held: Signal<Local, Bit>,
 
     // Constants from the one register map / TCB layout.
     o_state: Constant<Bits<10>>,
@@ -268,6 +301,11 @@ pub struct TcbEngine<const CONN_BITS: usize> {
     kind_tcp: Constant<Bits<2>>,
     kind_arp: Constant<Bits<2>>,
     kind_icmp: Constant<Bits<2>>,
+    kind_garp: Constant<Bits<2>>,
+    bcast_mac: Constant<Bits<48>>,
+    dup_count: Constant<Bits<2>>,
+    zero2: Constant<Bits<2>>,
+    one2: Constant<Bits<2>>,
     hop_tcb_read: Constant<Bits<2>>,
     hop_tcb_write: Constant<Bits<2>>,
     hop_release: Constant<Bits<2>>,
@@ -315,6 +353,13 @@ impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
             listen2: Default::default(),
             listen3: Default::default(),
             rto_us: Default::default(),
+            dup_acks: Default::default(),
+            hold_synack: Default::default(),
+            epoch: Default::default(),
+            promote_req: Default::default(),
+            promote_start: Default::default(),
+            promote_end: Default::default(),
+            promoting: Default::default(),
             d_valid: Default::default(),
             d_pop: Default::default(),
             d_reason: Default::default(),
@@ -390,6 +435,8 @@ impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
             free_gen: Default::default(),
             take: Default::default(),
             open_count: Default::default(),
+            prom_active: Default::default(),
+            dup_left: Default::default(),
             hop_result: Default::default(),
             raw: Default::default(),
             w_state: Default::default(),
@@ -417,7 +464,6 @@ impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
             w_seq_offset: Default::default(),
             w_tx_end: Default::default(),
             w_gen: Default::default(),
-            w_epoch: Default::default(),
             t_kind: Default::default(),
             t_dst_mac: Default::default(),
             t_dst_ip: Default::default(),
@@ -466,6 +512,8 @@ impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
             backoff: Default::default(),
             iss_gen: Default::default(),
             gen_next: Default::default(),
+            silent: Default::default(),
+            synack_held: Default::default(),
             word_ones: Constant::new(Bits::<TCB_W>::from(0xFFFF_FFFFu64)),
             o_state: off(tcb::STATE),
             o_holdback: off(tcb::HOLDBACK),
@@ -510,6 +558,11 @@ impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
             kind_tcp: Constant::new(Bits::<2>::from(0u64)),
             kind_arp: Constant::new(Bits::<2>::from(1u64)),
             kind_icmp: Constant::new(Bits::<2>::from(2u64)),
+            kind_garp: Constant::new(Bits::<2>::from(crate::tx_builder::KIND_GARP)),
+            bcast_mac: Constant::new(Bits::<48>::from(0xFFFF_FFFF_FFFFu64)),
+            dup_count: Constant::new(Bits::<2>::from(holdback_regmap::PROMOTE_DUP_ACKS as u64)),
+            zero2: Constant::new(Bits::<2>::from(0u64)),
+            one2: Constant::new(Bits::<2>::from(1u64)),
             hop_tcb_read: Constant::new(Bits::<2>::from(0u64)),
             hop_tcb_write: Constant::new(Bits::<2>::from(1u64)),
             hop_release: Constant::new(Bits::<2>::from(2u64)),
@@ -540,11 +593,11 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, tx_next, wb_next, now, last_ms_bit, scan_pending, scan_id, cur_id,
-            probe_slot, probe_left, free_found, free_slot, free_gen, take, open_count, hop_result, raw,
+            probe_slot, probe_left, free_found, free_slot, free_gen, take, open_count, prom_active, dup_left, hop_result, raw,
             w_state, w_holdback, w_fin_rcvd, w_retries, w_peer_mss, w_local_port, w_remote_port,
             w_remote_ip, w_mac_lo, w_mac_hi, w_peer_link, w_irs, w_rcv_nxt, w_rel, w_rcv_adv,
             w_ack_sent, w_iss, w_snd_una, w_snd_nxt, w_snd_max, w_snd_wnd, w_timer_due,
-            w_seq_offset, w_tx_end, w_gen, w_epoch, t_kind, t_dst_mac, t_dst_ip, t_src_port,
+            w_seq_offset, w_tx_end, w_gen, t_kind, t_dst_mac, t_dst_ip, t_src_port,
             t_dst_port, t_seq, t_ack, t_flags, t_window, t_with_mss
         );
         self.tcb_ram.read_clock.next = self.clock.val();
@@ -660,6 +713,10 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
 
         // Computed in 32 bits: inside the 640-bit pack the carry would spill into the next field.
         self.gen_next.next = self.w_gen.q.val() + 1_u32.to_bits();
+        // Standby is silent, except for the promotion walk that ends it.
+        self.silent.next = self.standby.val() & !self.prom_active.q.val();
+        // SYN-RECEIVED with nothing ACKed yet: its SYN-ACK is held (claim 31).
+        self.synack_held.next = self.w_ack_sent.q.val() == self.w_irs.q.val();
         // Wide (640-bit) work happens only in the states that need it: Verilator runs
         // the kernel as written, so unconditional wide logic costs every cycle.
         self.tcb_ram.write_data.next = self.raw.q.val();
@@ -697,6 +754,9 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
         self.open_inc.next = false;
         self.open_dec.next = false;
         self.load_tcb.next = false;
+        self.promote_start.next = false;
+        self.promote_end.next = false;
+        self.promoting.next = self.prom_active.q.val();
 
         match self.state.q.val() {
             EngineState::Idle => {
@@ -704,6 +764,18 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                     self.cur_id.d.next = self.hop_conn.val();
                     self.tcb_ram.read_address.next = self.hop_conn.val();
                     self.state.d.next = EngineState::HopLoad;
+                } else if self.promote_req.val() & !self.prom_active.q.val() {
+                    // PROMOTE (invariants 3, 5, 8): announce the service address
+                    // first (gratuitous ARP), then walk every TCB from slot 0.
+                    self.promote_start.next = true;
+                    self.prom_active.d.next = true;
+                    // The host's TCB writes did not count: the walk recounts open TCBs.
+                    self.open_count.d.next = 0_u16.to_bits();
+                    self.cur_id.d.next = self.zero_slot.val();
+                    self.t_kind.d.next = self.kind_garp.val();
+                    self.t_dst_mac.d.next = self.bcast_mac.val();
+                    self.tx_next.d.next = EngineState::PromLoad;
+                    self.state.d.next = EngineState::TxSend;
                 } else if self.d_valid.val() {
                     self.state.d.next = EngineState::RxDispatch;
                 } else if self.scan_pending.q.val() {
@@ -813,7 +885,6 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                         self.w_timer_due.d.next = self.now.q.val() + self.rto_us.val();
                         self.w_seq_offset.d.next = 0_u32.to_bits();
                         self.w_tx_end.d.next = 0_u32.to_bits();
-                        self.w_epoch.d.next = 0_u32.to_bits();
                         self.w_gen.d.next = self.free_gen.q.val();
                         self.t_seq.d.next = self.iss_gen.val();
                         self.t_ack.d.next = self.d_seq.val() + 1_u32.to_bits();
@@ -823,6 +894,13 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                         self.wb_next.d.next = EngineState::PopFrame;
                         self.tx_next.d.next = EngineState::WriteBack;
                         self.state.d.next = EngineState::TxSend;
+                        if self.hold_synack.val() {
+                            // Claim 31, invariant 6: R starts at irs and nothing is ACKed;
+                            // the SYN-ACK (which ACKs irs+1) waits for the release (Reply).
+                            self.w_rel.d.next = self.d_seq.val();
+                            self.w_ack_sent.d.next = self.d_seq.val();
+                            self.state.d.next = EngineState::WriteBack;
+                        }
                     } else {
                         self.stats.next = self.m_tcb_full.val();
                         self.state.d.next = EngineState::PopFrame;
@@ -866,6 +944,9 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                         } else {
                             self.state.d.next = EngineState::PopFrame;
                         }
+                    } else if self.f_syn.val() & self.synack_held.val() {
+                        // The SYN-ACK is held until released (invariant 1): nothing to repeat.
+                        self.state.d.next = EngineState::PopFrame;
                     } else if self.f_syn.val() {
                         // Our SYN-ACK was lost: the peer's SYN again gets it again.
                         self.t_seq.d.next = self.w_iss.q.val();
@@ -1002,9 +1083,20 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                 self.t_flags.d.next = 0x10_u8.to_bits();
                 self.tx_next.d.next = EngineState::WriteBack;
                 self.state.d.next = EngineState::WriteBack;
-                if self.standby.val() {
+                if self.silent.val() {
                     // A standby card is silent on the wire (it only stores replicated state).
                     self.state.d.next = EngineState::WriteBack;
+                } else if (self.w_state.q.val() == self.st_syn_rcvd.val()) & self.synack_held.val() & (self.w_rel.q.val() != self.w_irs.q.val()) {
+                    // Claim 31: R now covers the peer's SYN, so the held SYN-ACK may ACK irs+1
+                    // (invariant 1); its retransmission timer starts now.
+                    self.t_seq.d.next = self.w_iss.q.val();
+                    self.t_flags.d.next = 0x12_u8.to_bits();
+                    self.t_window.d.next = self.syn_window.val();
+                    self.t_with_mss.d.next = true;
+                    self.w_ack_sent.d.next = self.ack_val.val();
+                    self.w_timer_due.d.next = self.now.q.val() + self.rto_us.val();
+                    self.w_retries.d.next = self.zero4.val();
+                    self.state.d.next = EngineState::TxSend;
                 } else if (self.w_state.q.val() == self.st_close_wait.val()) & self.cmp_rel.a_not_after_b.val() {
                     // Everything up to and including the peer's FIN is released: close our side.
                     self.t_flags.d.next = 0x11_u8.to_bits();
@@ -1057,7 +1149,7 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                     | (bit_cast::<TCB_W, 32>(self.w_seq_offset.q.val()) << self.o_seq_offset.val())
                     | (bit_cast::<TCB_W, 32>(self.w_tx_end.q.val()) << self.o_tx_end.val())
                     | (bit_cast::<TCB_W, 32>(self.gen_next.val()) << self.o_gen.val())
-                    | (bit_cast::<TCB_W, 32>(self.w_epoch.q.val()) << self.o_epoch.val());
+                    | (bit_cast::<TCB_W, 32>(self.epoch.val()) << self.o_epoch.val());
                 self.w_gen.d.next = self.gen_next.val();
                 self.chlog_push.next = true;
                 self.state.d.next = self.wb_next.q.val();
@@ -1139,6 +1231,7 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                 if ((self.w_state.q.val() == self.st_syn_rcvd.val()) | (self.w_state.q.val() == self.st_last_ack.val()))
                     & !self.cmp_timer.a_before_b.val()
                     & !self.standby.val()
+                    & !((self.w_state.q.val() == self.st_syn_rcvd.val()) & self.synack_held.val())
                 {
                     if self.max_retries.val() <= self.w_retries.q.val() {
                         // The peer is gone: give the slot back.
@@ -1166,6 +1259,82 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                         self.state.d.next = EngineState::TxSend;
                     }
                 }
+            }
+            EngineState::PromLoad => {
+                self.load_tcb.next = true;
+                self.state.d.next = EngineState::PromFix;
+            }
+            EngineState::PromFix => {
+                self.state.d.next = EngineState::PromNext;
+                if self.w_state.q.val() != self.st_closed.val() {
+                    self.open_inc.next = true;
+                    // Invariant 5: advertise at least up to the replicated right edge.
+                    self.w_rcv_adv.d.next = self.right.val();
+                    if self.w_state.q.val() == self.st_syn_rcvd.val() {
+                        // The primary's timer_due is in its own clock: re-arm on ours.
+                        self.w_timer_due.d.next = self.now.q.val() + self.rto_us.val();
+                    } else {
+                        // Invariant 3: resume from the released point R, not the primary's
+                        // rcv_nxt; bytes above R were never ACKed and come again.
+                        self.w_rcv_nxt.d.next = self.w_rel.q.val();
+                        self.w_ack_sent.d.next = self.w_rel.q.val();
+                        if (self.w_state.q.val() == self.st_close_wait.val()) & !self.cmp_rel.a_not_after_b.val() {
+                            // The peer's FIN lies above R: it comes again.
+                            self.w_state.d.next = self.st_established.val();
+                            self.w_fin_rcvd.d.next = false.into();
+                        }
+                        if self.w_state.q.val() == self.st_last_ack.val() {
+                            self.w_timer_due.d.next = self.now.q.val() + self.rto_us.val();
+                        }
+                    }
+                    self.state.d.next = EngineState::PromSend;
+                }
+            }
+            EngineState::PromSend => {
+                self.t_kind.d.next = self.kind_tcp.val();
+                self.t_dst_mac.d.next = (bit_cast::<48, 16>(self.w_mac_hi.q.val()) << 32) | bit_cast::<48, 32>(self.w_mac_lo.q.val());
+                self.t_dst_ip.d.next = self.w_remote_ip.q.val();
+                self.t_src_port.d.next = self.w_local_port.q.val();
+                self.t_dst_port.d.next = self.w_remote_port.q.val();
+                self.t_with_mss.d.next = false;
+                self.t_seq.d.next = self.w_snd_nxt.q.val();
+                self.t_ack.d.next = self.ack_val.val();
+                self.t_flags.d.next = 0x10_u8.to_bits();
+                self.t_window.d.next = self.wnd_val.val();
+                self.wb_next.d.next = EngineState::PromNext;
+                if self.dup_acks.val() & (self.w_state.q.val() == self.st_established.val()) {
+                    // failover.md "Speed of recovery": one ACK at R, then three identical
+                    // ones, so the peer fast-retransmits from R instead of waiting for its RTO.
+                    self.dup_left.d.next = self.dup_count.val();
+                    self.tx_next.d.next = EngineState::PromDup;
+                    self.state.d.next = EngineState::TxSend;
+                } else {
+                    // Whatever a release would send now: a released FIN, a held SYN-ACK.
+                    self.state.d.next = EngineState::Reply;
+                }
+            }
+            EngineState::PromDup => {
+                if self.dup_left.q.val() == self.zero2.val() {
+                    self.state.d.next = EngineState::WriteBack;
+                } else {
+                    self.dup_left.d.next = self.dup_left.q.val() - self.one2.val();
+                    self.tx_next.d.next = EngineState::PromDup;
+                    self.state.d.next = EngineState::TxSend;
+                }
+            }
+            EngineState::PromNext => {
+                self.cur_id.d.next = self.cur_id.q.val() + self.one_slot.val();
+                self.tcb_ram.read_address.next = self.cur_id.q.val() + self.one_slot.val();
+                self.state.d.next = EngineState::PromLoad;
+                if (self.cur_id.q.val() + self.one_slot.val()) == self.zero_slot.val() {
+                    self.state.d.next = EngineState::PromEnd;
+                }
+            }
+            EngineState::PromEnd => {
+                // The register block clears CTRL.standby on this pulse.
+                self.promote_end.next = true;
+                self.prom_active.d.next = false;
+                self.state.d.next = EngineState::Idle;
             }
             EngineState::ScanNext => {
                 self.scan_id.d.next = self.scan_id.q.val() + self.one_slot.val();
@@ -1206,7 +1375,6 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                     self.w_seq_offset.d.next = self.rd.val().get_bits::<32>(self.o_seq_offset.val().index());
                     self.w_tx_end.d.next = self.rd.val().get_bits::<32>(self.o_tx_end.val().index());
                     self.w_gen.d.next = self.rd.val().get_bits::<32>(self.o_gen.val().index());
-                    self.w_epoch.d.next = self.rd.val().get_bits::<32>(self.o_epoch.val().index());
         }
         if self.open_inc.val() & !self.open_dec.val() {
             self.open_count.d.next = self.open_count.q.val() + 1_u16.to_bits();
@@ -1216,7 +1384,11 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
         self.stat_inc.next = self.stats.val();
         self.now_us.next = self.now.q.val();
         self.open_conns.next = self.open_count.q.val();
-        self.idle.next = (self.state.q.val() == EngineState::Idle) & !self.scan_pending.q.val() & !self.d_valid.val() & !self.hop_valid.val();
+        self.idle.next = (self.state.q.val() == EngineState::Idle)
+            & !self.scan_pending.q.val()
+            & !self.d_valid.val()
+            & !self.hop_valid.val()
+            & !self.promote_req.val();
     }
 }
 

@@ -11,7 +11,11 @@
 //!   all-zero echo), and the rest of the request message copied from the frame
 //!   buffer, realigned by any byte offset. The buffer must stay unchanged
 //!   while `busy` (the engine holds the descriptor until then).
-//! - `req_kind` 3 is accepted and dropped.
+//! - Gratuitous ARP (`req_kind` 3, sent on promotion so the switch and the
+//!   peers move the service address to this card, invariant 8): 42 bytes to
+//!   `req_dst_mac` (the engine gives broadcast), an ARP request (oper 1, the
+//!   RFC 5227 announcement Linux treats as gratuitous) with sender = target
+//!   IP = ours and a zero target MAC.
 //!
 //! Flow: a request is accepted when idle or in the cycle that loads the last
 //! beat of the previous frame, so frames go out back to back (a 54-byte ACK
@@ -35,6 +39,7 @@ use rust_hdl::prelude::*;
 pub const KIND_TCP: u64 = 0;
 pub const KIND_ARP: u64 = 1;
 pub const KIND_ICMP: u64 = 2;
+pub const KIND_GARP: u64 = 3;
 
 #[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
 pub enum TxBuilderState {
@@ -78,6 +83,7 @@ pub struct TxBuilder {
     kind_tcp: Constant<Bits<2>>,
     kind_arp: Constant<Bits<2>>,
     kind_icmp: Constant<Bits<2>>,
+    kind_garp: Constant<Bits<2>>,
     eleven_2: Constant<Bits<11>>,
     eleven_13: Constant<Bits<11>>,
     eleven_41: Constant<Bits<11>>,
@@ -98,6 +104,8 @@ pub struct TxBuilder {
     in_fin: DFF<Bit>,
     // The latched request.
     is_arp: DFF<Bit>,
+    /// An ARP announcement (kind 3) rather than a reply.
+    is_garp: DFF<Bit>,
     is_icmp: DFF<Bit>,
     dst_mac: DFF<Bits<48>>,
     dst_ip: DFF<Bits<32>>,
@@ -202,6 +210,7 @@ impl Default for TxBuilder {
             kind_tcp: Constant::new(KIND_TCP.into()),
             kind_arp: Constant::new(KIND_ARP.into()),
             kind_icmp: Constant::new(KIND_ICMP.into()),
+            kind_garp: Constant::new(KIND_GARP.into()),
             eleven_2: Constant::new(2_u64.into()),
             eleven_13: Constant::new(13_u64.into()),
             eleven_41: Constant::new(41_u64.into()),
@@ -216,6 +225,7 @@ impl Default for TxBuilder {
             in_fold: Default::default(),
             in_fin: Default::default(),
             is_arp: Default::default(),
+            is_garp: Default::default(),
             is_icmp: Default::default(),
             dst_mac: Default::default(),
             dst_ip: Default::default(),
@@ -287,7 +297,7 @@ impl Logic for TxBuilder {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, in_sum, in_fold, in_fin, is_arp, is_icmp, dst_mac, dst_ip, src_port, dst_port, seq, ack,
+            self, clock, state, in_sum, in_fold, in_fin, is_arp, is_garp, is_icmp, dst_mac, dst_ip, src_port, dst_port, seq, ack,
             flags, window, with_mss, icmp_off, icmp_len, icmp_csum, ip_total_len, last_beat, last_keep,
             ip_part, l4_part_a, l4_part_b, ip_fold1, l4_fold1, ip_csum, l4_csum, beat, rd_ptr, prev_word, win_off, o_data,
             o_keep, o_valid, o_last
@@ -387,6 +397,11 @@ impl Logic for TxBuilder {
                     // ptype 0x0800, hlen 6, plen 4, oper 2 (reply), sha[47:32].
                     self.hdr.next = 0x0800_0604_0002_0000_u64.to_bits()
                         | (bit_cast::<64, 48>(self.our_mac.val()) >> 32);
+                    if self.is_garp.q.val() {
+                        // oper 1: an announcement.
+                        self.hdr.next = 0x0800_0604_0001_0000_u64.to_bits()
+                            | (bit_cast::<64, 48>(self.our_mac.val()) >> 32);
+                    }
                 }
             }
             3 => {
@@ -411,6 +426,10 @@ impl Logic for TxBuilder {
                 if self.is_arp.q.val() {
                     self.hdr.next = (bit_cast::<64, 48>(self.dst_mac.q.val()) << 16)
                         | (bit_cast::<64, 32>(self.dst_ip.q.val()) >> 16);
+                    if self.is_garp.q.val() {
+                        // Target MAC zero (RFC 5227); dst_ip holds our address.
+                        self.hdr.next = bit_cast::<64, 32>(self.dst_ip.q.val()) >> 16;
+                    }
                 }
             }
             5 => {
@@ -560,10 +579,15 @@ impl Logic for TxBuilder {
 
         // ---- Latch an accepted request. ----
         if self.req_ready.val() & self.req_valid.val() {
-            self.is_arp.d.next = self.req_kind.val() == self.kind_arp.val();
+            self.is_arp.d.next = (self.req_kind.val() == self.kind_arp.val()) | (self.req_kind.val() == self.kind_garp.val());
+            self.is_garp.d.next = self.req_kind.val() == self.kind_garp.val();
             self.is_icmp.d.next = self.req_kind.val() == self.kind_icmp.val();
             self.dst_mac.d.next = self.req_dst_mac.val();
             self.dst_ip.d.next = self.req_dst_ip.val();
+            if self.req_kind.val() == self.kind_garp.val() {
+                // A gratuitous ARP's target IP is our own.
+                self.dst_ip.d.next = self.our_ip.val();
+            }
             self.src_port.d.next = self.req_src_port.val();
             self.dst_port.d.next = self.req_dst_port.val();
             self.seq.d.next = self.req_seq.val();
@@ -574,12 +598,9 @@ impl Logic for TxBuilder {
             self.icmp_off.d.next = self.req_icmp_off.val();
             self.icmp_len.d.next = self.req_icmp_len.val();
             self.icmp_csum.d.next = self.req_icmp_csum.val();
-            // Kind 3 is not defined: accepted and dropped.
-            if !self.req_kind.val().all() {
-                self.state.d.next = TxBuilderState::Send;
-                self.in_sum.d.next = true;
-                self.beat.d.next = 0_u8.to_bits();
-            }
+            self.state.d.next = TxBuilderState::Send;
+            self.in_sum.d.next = true;
+            self.beat.d.next = 0_u8.to_bits();
         }
 
         // ---- Payload pipeline: hold the read address unless a payload beat moved. ----

@@ -16,7 +16,8 @@ pub const ADDR_BITS: usize = 20;
 /// `"HLDB"` — the first word of the ID block.
 pub const MAGIC: u32 = 0x484C_4442;
 /// Bumped whenever a register or TCB field moves or changes meaning.
-pub const VERSION: u32 = 1;
+/// 2: card roles (EPOCH, PROMOTE, CTRL bits 3-4; the core stamps EPOCH into every TCB it writes).
+pub const VERSION: u32 = 2;
 
 /// Generation parameters of the core. The Verilog is generated for one set of
 /// these; the ID block reports them so the driver can adapt or refuse.
@@ -79,7 +80,7 @@ regs! {
     ID_RING_BYTES = 0x000C, Ro, "Receive ring size per connection in bytes (generation parameter).";
     ID_TCB_WORDS  = 0x0010, Ro, "32-bit words per TCB in the TCB window.";
     ID_BUILD      = 0x0014, Ro, "Build id: low 32 bits of the hash of the generated Verilog.";
-    CTRL          = 0x0100, Rw, "bit0 enable (core drops everything while 0); bit1 holdback on for new connections; bit2 standby (silent on the wire, TCB writes allowed).";
+    CTRL          = 0x0100, Rw, "bit0 enable (core drops everything while 0); bit1 holdback on for new connections; bit2 standby (silent on the wire: received frames dropped, no timers, TCB writes allowed; cleared by a finished PROMOTE); bit3 after a PROMOTE, send one ACK at R and three identical duplicates on each ESTABLISHED connection (peers fast-retransmit); bit4 hold each new connection's SYN-ACK until its release moves R past irs (replicate = at-setup, claim 31, invariant 6).";
     MAC_HI        = 0x0104, Rw, "Our MAC address, bytes 0-1 (big-endian in bits 15:0).";
     MAC_LO        = 0x0108, Rw, "Our MAC address, bytes 2-5 (big-endian).";
     IPV4_ADDR     = 0x010C, Rw, "Our IPv4 address (big-endian: 198.18.0.2 = 0xC6120002).";
@@ -91,6 +92,8 @@ regs! {
     RTO_US        = 0x0124, Rw, "Retransmission timeout for our SYN-ACK and FIN, in microseconds.";
     STATUS        = 0x0128, Ro, "bit0 idle (nothing in flight); bits 31:16 connections not CLOSED.";
     NOW_US        = 0x012C, Ro, "The core's microsecond clock (advanced by the tick input).";
+    EPOCH         = 0x0130, Rw, "The card's failover epoch (invariant 8): stamped into the EPOCH field of every TCB the core writes. PROMOTE sets it; the host writes it when the card joins as standby.";
+    PROMOTE       = 0x0134, Rw, "Write the new epoch to promote a standby card (CTRL bit0 and bit2 set; ignored otherwise): EPOCH := value, a gratuitous ARP, then every open TCB resumes from R (rcv_nxt := ack_sent := R, invariant 3), timers re-armed on this card's clock, right edge kept (invariant 5); then CTRL.standby clears. Read: bit0 in progress, bit1 done (the last PROMOTE finished).";
     CHLOG_POP     = 0x0300, RoPop, "Change log: bit31 valid, bits 15:0 id of a connection whose TCB changed. Reading pops.";
     HOST_STATUS   = 0x0304, Ro, "Reserved for the host-op engine: bit0 host op in progress.";
 }
@@ -231,6 +234,17 @@ pub const RING_BASE: u32 = 0x8_0000;
 pub const CTRL_ENABLE: u32 = 1 << 0;
 pub const CTRL_HOLDBACK: u32 = 1 << 1;
 pub const CTRL_STANDBY: u32 = 1 << 2;
+/// After a PROMOTE: one ACK at R plus [`PROMOTE_DUP_ACKS`] duplicates per synchronised connection.
+pub const CTRL_PROMOTE_DUP_ACKS: u32 = 1 << 3;
+/// Hold a new connection's SYN-ACK until the host's release moves R to irs+1 (claim 31).
+pub const CTRL_HOLD_SYNACK: u32 = 1 << 4;
+/// Duplicate ACKs sent after the first ACK at R when [`CTRL_PROMOTE_DUP_ACKS`] is set:
+/// three duplicates trigger the peer's fast retransmit (failover.md, "Speed of recovery").
+pub const PROMOTE_DUP_ACKS: u32 = 3;
+/// PROMOTE read: a promotion was requested or is walking the TCBs.
+pub const PROMOTE_BUSY: u32 = 1 << 0;
+/// PROMOTE read: the last promotion finished (cleared by the next PROMOTE write).
+pub const PROMOTE_DONE: u32 = 1 << 1;
 pub const LISTEN_ENABLE: u32 = 1 << 16;
 pub const CHLOG_VALID: u32 = 1 << 31;
 pub const LISTEN_SLOTS: [Reg; 4] = [LISTEN0, LISTEN1, LISTEN2, LISTEN3];
@@ -355,11 +369,11 @@ tcb_fields! {
     SND_NXT:     word 12, shift 0,  width 32, "Next sequence number to send; snd_nxt <= snd_max.";
     SND_MAX:     word 13, shift 0,  width 32, "Highest sequence number sent (relay: replicated so the standby accepts ACKs up to it, invariant 4).";
     SND_WND:     word 14, shift 0,  width 16, "The peer's advertised window (unscaled).";
-    TIMER_DUE:   word 15, shift 0,  width 32, "NOW_US value at which the retransmission timer fires (SYN-RECEIVED, LAST-ACK).";
+    TIMER_DUE:   word 15, shift 0,  width 32, "NOW_US value at which the retransmission timer fires (SYN-RECEIVED once its SYN-ACK is sent, LAST-ACK); in this card's clock, so PROMOTE re-arms it.";
     SEQ_OFFSET:  word 16, shift 0,  width 32, "Relay mode: fixed offset between this connection's and its peer link's sequence space.";
     TX_END:      word 17, shift 0,  width 32, "Relay mode: stream offset up to which the host filled the transmit ring.";
     GEN:         word 18, shift 0,  width 32, "Change generation: incremented on every TCB write by the core; replication orders copies by it.";
-    EPOCH:       word 19, shift 0,  width 32, "Failover epoch of the card that last wrote this TCB.";
+    EPOCH:       word 19, shift 0,  width 32, "Failover epoch of the card that last wrote this TCB (its EPOCH register; a host write stores what the host wrote).";
 }
 
 /// The TCP options the core puts in its SYN-ACK: MSS only (no window scaling,
