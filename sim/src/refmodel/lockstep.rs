@@ -161,6 +161,54 @@ impl<D: Dut> Lockstep<D> {
         Ok(())
     }
 
+    /// CTRL's failover settings on both: duplicate ACKs after a promotion
+    /// (bit3) and hold-synack (bit4); enable/holdback/standby unchanged.
+    pub fn set_failover(&mut self, dup_acks: bool, hold_synack: bool) -> Result<(), LockstepError> {
+        self.model.cfg.dup_acks = dup_acks;
+        self.model.cfg.hold_synack = hold_synack;
+        self.dut.reg_write(regmap::CTRL.offset, ctrl_bits(&self.model.cfg))?;
+        self.history.push(format!("CTRL dup_acks={dup_acks} hold_synack={hold_synack}"));
+        Ok(())
+    }
+
+    /// EPOCH = `epoch` on both.
+    pub fn set_epoch(&mut self, epoch: u32) -> Result<(), LockstepError> {
+        self.model.cfg.epoch = epoch;
+        self.dut.reg_write(regmap::EPOCH.offset, epoch)?;
+        self.history.push(format!("EPOCH = {epoch}"));
+        Ok(())
+    }
+
+    /// The host writes every word of TCB `id` (a replicated copy) into both;
+    /// only a standby card takes them.
+    pub fn write_tcb(&mut self, id: usize, words: &[u32; TCB_WORDS]) -> Result<(), LockstepError> {
+        for (w, v) in words.iter().enumerate() {
+            self.dut.reg_write(regmap::tcb_word_addr(id as u32, w as u32), *v)?;
+            self.model.on_tcb_write(id, w, *v);
+        }
+        self.history.push(format!("TCB[{id}] written"));
+        Ok(())
+    }
+
+    /// PROMOTE = `epoch` on both; the device's frames (gratuitous ARP, then
+    /// the walk's ACKs) must equal the model's. Waits for PROMOTE.done when
+    /// the write was accepted.
+    pub fn promote(&mut self, epoch: u32) -> Result<Vec<Vec<u8>>, LockstepError> {
+        let input = format!("PROMOTE = {epoch}");
+        let accepted = self.model.cfg.enable && self.model.cfg.standby;
+        self.dut.reg_write(regmap::PROMOTE.offset, epoch)?;
+        let actual = self.collect()?;
+        // Accepted: done and no longer busy. Refused: nothing started, the
+        // done bit of an earlier promotion stays.
+        let status = self.dut.reg_read(regmap::PROMOTE.offset)?;
+        let finished = status & regmap::PROMOTE_BUSY == 0 && (!accepted || status & regmap::PROMOTE_DONE != 0);
+        if !finished {
+            return Err(LockstepError::Invariant(format!("after {input}: PROMOTE reads {status:#x} (accepted: {accepted})")));
+        }
+        let step = self.model.on_promote(self.now_us, epoch);
+        self.check(input, step, actual)
+    }
+
     /// One frame into both; the device's output must equal the model's.
     /// Returns the frames emitted.
     pub fn frame(&mut self, frame: &[u8]) -> Result<Vec<Vec<u8>>, LockstepError> {
@@ -177,6 +225,8 @@ impl<D: Dut> Lockstep<D> {
         let input = format!("RELEASE[{id}] = {value}");
         self.dut.reg_write(regmap::release_addr(id as u32), value)?;
         let actual = self.collect()?;
+        // A held SYN-ACK (claim 31) goes out on a release: learn its ISS.
+        self.model.learn_iss_from(&actual);
         let step = self.model.on_release(self.now_us, id, value);
         self.check(input, step, actual)
     }
@@ -254,7 +304,9 @@ impl<D: Dut> Lockstep<D> {
             }
             if let Some(id) = self.model.lookup(key) {
                 let t = self.model.tcb(id);
-                if t.holdback && tcp.ack > t.rel {
+                // Claim 31: a held SYN-ACK obeys R too, whatever the holdback bit.
+                let bound = t.holdback || (tcp.flags.syn() && self.model.cfg.hold_synack);
+                if bound && tcp.ack > t.rel {
                     return Err(LockstepError::Invariant(format!(
                         "after {input}: {key:?} ACKed {} past the released point {} (invariant 1)",
                         tcp.ack, t.rel
@@ -366,6 +418,12 @@ fn ctrl_bits(cfg: &Config) -> u32 {
     }
     if cfg.standby {
         v |= regmap::CTRL_STANDBY;
+    }
+    if cfg.dup_acks {
+        v |= regmap::CTRL_PROMOTE_DUP_ACKS;
+    }
+    if cfg.hold_synack {
+        v |= regmap::CTRL_HOLD_SYNACK;
     }
     v
 }

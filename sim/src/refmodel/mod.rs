@@ -30,7 +30,18 @@
 //!   reused slot continues its own `gen`;
 //! - every segment sent records its ACK and right edge (ack_sent, rcv_adv),
 //!   retransmitted FINs included (the regmap's definition of RCV_ADV);
-//! - ICMP reply checksum 0x0000 is sent as 0xffff.
+//! - ICMP reply checksum 0x0000 is sent as 0xffff;
+//! - card roles (issue 4; failover.md): PROMOTE on an enabled standby card
+//!   sends a gratuitous ARP, then walks the TCBs in slot order; each open one
+//!   gets rcv_adv := max(rcv_adv, rel + ring) and, unless SYN-RECEIVED,
+//!   rcv_nxt := ack_sent := rel (a CLOSE-WAIT whose FIN lies above rel goes
+//!   back to ESTABLISHED); SYN-RECEIVED and LAST-ACK timers are re-armed at
+//!   now + RTO; then ESTABLISHED ones send 1 + 3 ACKs (CTRL bit3) and the
+//!   others whatever a release would send; one write-back each;
+//! - every write-back stamps the card's EPOCH into the TCB;
+//! - hold-synack (CTRL bit4): R and ack_sent start at irs, no SYN-ACK until a
+//!   release moves R (then it is sent and its timer starts), the peer's
+//!   repeated SYN is dropped uncounted and the timer does not run.
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
@@ -74,6 +85,12 @@ pub struct Config {
     pub our_mss: u16,
     /// RTO_US.
     pub rto_us: u32,
+    /// CTRL bit3: 1 + 3 ACKs at R per ESTABLISHED connection after a promotion.
+    pub dup_acks: bool,
+    /// CTRL bit4: hold each new connection's SYN-ACK until released (claim 31).
+    pub hold_synack: bool,
+    /// The EPOCH register.
+    pub epoch: u32,
 }
 
 impl Config {
@@ -90,6 +107,9 @@ impl Config {
             conns: params.conns(),
             our_mss,
             rto_us,
+            dup_acks: false,
+            hold_synack: false,
+            epoch: 0,
         }
     }
     fn us(&self) -> Endpoint {
@@ -250,6 +270,63 @@ impl RefModel {
         self.finish()
     }
 
+    /// The host writes TCB word `word` of `id` (applied only in standby, as the core does).
+    pub fn on_tcb_write(&mut self, id: usize, word: usize, value: u32) {
+        if !self.cfg.standby || word >= holdback_regmap::TCB_WORDS {
+            return;
+        }
+        let mut w = self.tcbs[id].to_words();
+        w[word] = value;
+        self.tcbs[id] = Tcb::from_words(&w);
+    }
+
+    /// The host writes PROMOTE = `epoch` at `now_us` (ignored unless the card
+    /// is enabled and in standby). See the module notes for the walk.
+    pub fn on_promote(&mut self, now_us: u32, epoch: u32) -> Step {
+        self.now_us = now_us;
+        if !(self.cfg.enable && self.cfg.standby) {
+            return self.finish();
+        }
+        self.cfg.epoch = epoch;
+        // The walk speaks; the card is active once it ends.
+        self.cfg.standby = false;
+        let us = self.cfg.us();
+        self.send(wire::gratuitous_arp(us), None);
+        let ring = self.cfg.ring_bytes;
+        for id in 0..self.tcbs.len() {
+            let t = &mut self.tcbs[id];
+            if t.state == TcpState::Closed {
+                continue;
+            }
+            // Invariant 5: advertise at least up to the replicated right edge.
+            t.rcv_adv = ack_and_edge(t, ring).1;
+            if t.state == TcpState::SynReceived {
+                t.timer_due = now_us.wrapping_add(self.cfg.rto_us);
+            } else {
+                // Invariant 3: resume from R, not from the primary's rcv_nxt.
+                let fin_above_r = t.rel < t.rcv_nxt;
+                t.rcv_nxt = t.rel;
+                t.ack_sent = t.rel;
+                if t.state == TcpState::CloseWait && fin_above_r {
+                    t.state = TcpState::Established;
+                    t.fin_rcvd = false;
+                }
+                if t.state == TcpState::LastAck {
+                    t.timer_due = now_us.wrapping_add(self.cfg.rto_us);
+                }
+            }
+            if self.cfg.dup_acks && self.tcbs[id].state == TcpState::Established {
+                for _ in 0..=holdback_regmap::PROMOTE_DUP_ACKS {
+                    self.send_ack(id);
+                }
+            } else {
+                self.reply(id);
+            }
+            self.writeback(id);
+        }
+        self.finish()
+    }
+
     /// The core's timer scan ran at `now_us` (it runs whenever bit 10 of
     /// NOW_US toggles, i.e. every 1024 µs; in standby it sends nothing).
     pub fn on_time(&mut self, now_us: u32) -> Step {
@@ -260,6 +337,10 @@ impl RefModel {
         for id in 0..self.tcbs.len() {
             let t = &self.tcbs[id];
             if !matches!(t.state, TcpState::SynReceived | TcpState::LastAck) || (now_us.wrapping_sub(t.timer_due) as i32) < 0 {
+                continue;
+            }
+            if synack_held(t) {
+                // The timer starts when the held SYN-ACK goes out.
                 continue;
             }
             if t.retries >= MAX_RETRIES {
@@ -325,12 +406,16 @@ impl RefModel {
 
     /// Passive open: LISTEN → SYN-RECEIVED, answer SYN-ACK.
     fn open(&mut self, id: usize, key: ConnKey, seg: &RxSegment) {
+        // A held SYN-ACK (claim 31) goes out later: its ISS is learned then.
         let iss = self.learned_iss.remove(&key).unwrap_or_else(|| {
-            warn!(?key, "no SYN-ACK from the core to learn the ISS from; using 0");
+            if !self.cfg.hold_synack {
+                warn!(?key, "no SYN-ACK from the core to learn the ISS from; using 0");
+            }
             SeqNum(0)
         });
         let gen = self.tcbs[id].gen;
-        let rel = seg.seq + 1;
+        // Claim 31: with hold-synack R starts at irs and nothing is ACKed yet.
+        let rel = if self.cfg.hold_synack { seg.seq } else { seg.seq + 1 };
         self.tcbs[id] = Tcb {
             state: TcpState::SynReceived,
             holdback: self.cfg.holdback,
@@ -345,8 +430,8 @@ impl RefModel {
             irs: seg.seq,
             rcv_nxt: seg.seq + 1,
             rel,
-            rcv_adv: rel + self.cfg.ring_bytes,
-            ack_sent: seg.seq + 1,
+            rcv_adv: seg.seq + 1 + self.cfg.ring_bytes,
+            ack_sent: rel,
             iss,
             snd_una: iss,
             snd_nxt: iss + 1,
@@ -361,7 +446,9 @@ impl RefModel {
         self.rings[id].fill(0);
         debug!(id, ?key, "CLOSED => SYN-RECEIVED");
         self.count(Stat::ConnsOpened);
-        self.send_syn_ack(id);
+        if !self.cfg.hold_synack {
+            self.send_syn_ack(id);
+        }
         self.writeback(id);
     }
 
@@ -379,8 +466,11 @@ impl RefModel {
             return;
         }
         if seg.flags.syn() {
-            // A retransmitted SYN: our SYN-ACK was lost, send it again.
-            self.send_syn_ack(id);
+            // A retransmitted SYN: our SYN-ACK was lost, send it again —
+            // unless it is still held (invariant 1 for the SYN-ACK).
+            if !synack_held(t) {
+                self.send_syn_ack(id);
+            }
             return;
         }
         if !seg.flags.ack() {
@@ -507,7 +597,20 @@ impl RefModel {
     /// moved since last sent.
     fn reply(&mut self, id: usize) {
         let t = &self.tcbs[id];
-        if t.state == TcpState::CloseWait && t.rel >= t.rcv_nxt {
+        if t.state == TcpState::SynReceived && synack_held(t) && t.rel != t.irs {
+            // Claim 31: R covers the SYN now, so the held SYN-ACK may go; its timer starts.
+            let ack = ack_and_edge(t, self.cfg.ring_bytes).0;
+            let key = ConnKey { remote_ip: t.remote_ip, remote_port: t.remote_port, local_port: t.local_port };
+            if let Some(iss) = self.learned_iss.remove(&key) {
+                let t = &mut self.tcbs[id];
+                (t.iss, t.snd_una, t.snd_nxt, t.snd_max) = (iss, iss, iss + 1, iss + 1);
+            }
+            self.send_syn_ack(id);
+            let t = &mut self.tcbs[id];
+            t.ack_sent = ack;
+            t.timer_due = self.now_us.wrapping_add(self.cfg.rto_us);
+            t.retries = 0;
+        } else if t.state == TcpState::CloseWait && t.rel >= t.rcv_nxt {
             self.send_fin(id, false);
             let t = &mut self.tcbs[id];
             t.snd_nxt += 1;
@@ -593,6 +696,7 @@ impl RefModel {
     /// action, whether or not a field changed).
     fn writeback(&mut self, id: usize) {
         self.tcbs[id].gen = self.tcbs[id].gen.wrapping_add(1);
+        self.tcbs[id].epoch = self.cfg.epoch;
         if !self.dirty[id] {
             self.dirty[id] = true;
             self.change_log.push_back(id);
@@ -633,6 +737,11 @@ pub fn icmp_reply_frame(us: Endpoint, to: Endpoint, message: &[u8]) -> Vec<u8> {
 fn ack_and_edge(t: &Tcb, ring_bytes: u32) -> (SeqNum, SeqNum) {
     let ack = if t.holdback { t.rcv_nxt.min(t.rel) } else { t.rcv_nxt };
     (ack, t.rcv_adv.max(t.rel + ring_bytes))
+}
+
+/// SYN-RECEIVED whose SYN-ACK was never sent: nothing ACKed (ack_sent == irs).
+fn synack_held(t: &Tcb) -> bool {
+    t.state == TcpState::SynReceived && t.ack_sent == t.irs
 }
 
 /// `seq` inside [rcv_nxt, rcv_adv).

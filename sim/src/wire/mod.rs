@@ -1071,6 +1071,19 @@ pub fn arp_request(from: Endpoint, target: Ipv4Addr) -> Vec<u8> {
     .emit()
 }
 
+/// The gratuitous ARP a card sends when it is promoted (failover.md,
+/// invariant 8): a broadcast ARP request announcing `from.ip` at `from.mac`
+/// (RFC 5227 announcement: sender IP = target IP, target MAC zero), which
+/// Linux peers and the switch take as the address having moved.
+pub fn gratuitous_arp(from: Endpoint) -> Vec<u8> {
+    Frame {
+        eth: EthernetRepr { src: from.mac, dst: MacAddr::BROADCAST, ethertype: ethertype::ARP },
+        body: FrameBody::Arp(ArpRepr { oper: arp_oper::REQUEST, sha: from.mac, spa: from.ip, tha: MacAddr::ZERO, tpa: from.ip }),
+        padding: Vec::new(),
+    }
+    .emit()
+}
+
 /// The ARP reply `from` sends to the requester `to` (42 bytes, no padding).
 pub fn arp_reply(from: Endpoint, to: Endpoint) -> Vec<u8> {
     Frame {
