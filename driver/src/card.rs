@@ -3,6 +3,7 @@
 //!
 //! Every address comes from `holdback_regmap`; nothing here knows an offset.
 use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
 
 use holdback_regmap::{self as regmap, CoreParams, Stat};
 use serde::{Deserialize, Serialize};
@@ -58,6 +59,12 @@ pub enum CardError {
     Settings(#[from] SettingsError),
     #[error("{reg} did not keep its value: wrote {wrote:#010x}, read back {read:#010x}")]
     NotApplied { reg: &'static str, wrote: u32, read: u32 },
+    #[error("promoting to epoch {epoch} needs an enabled card in standby; CTRL is {ctrl:?}")]
+    PromoteNotStandby { epoch: u32, ctrl: Ctrl },
+    #[error("promoting to epoch {epoch}: a promotion is already under way")]
+    PromoteBusy { epoch: u32 },
+    #[error("promoting to epoch {epoch}: not done after {waited:?} (PROMOTE reads {status:#x})")]
+    PromoteTimeout { epoch: u32, waited: Duration, status: u32 },
 }
 
 /// What is wrong with a [`CardSettings`].
@@ -157,6 +164,10 @@ pub struct Ctrl {
     pub enabled: bool,
     pub holdback: bool,
     pub standby: bool,
+    /// After a promotion: one ACK at R plus three duplicates per connection.
+    pub dup_acks: bool,
+    /// New connections' SYN-ACKs wait for their release (claim 31).
+    pub hold_synack: bool,
 }
 
 impl Ctrl {
@@ -165,9 +176,35 @@ impl Ctrl {
             enabled: v & regmap::CTRL_ENABLE != 0,
             holdback: v & regmap::CTRL_HOLDBACK != 0,
             standby: v & regmap::CTRL_STANDBY != 0,
+            dup_acks: v & regmap::CTRL_PROMOTE_DUP_ACKS != 0,
+            hold_synack: v & regmap::CTRL_HOLD_SYNACK != 0,
         }
     }
 }
+
+/// The PROMOTE register, decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Promotion {
+    /// A promotion was requested or the card is walking its TCBs.
+    pub busy: bool,
+    /// The last promotion finished (the card is active in its epoch).
+    pub done: bool,
+}
+
+/// What [`CardHandle::promote`] saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PromoteReport {
+    /// The card's epoch now (the one asked for).
+    pub epoch: u32,
+    /// From the PROMOTE write to PROMOTE.done.
+    pub took: Duration,
+    /// PROMOTE reads until done.
+    pub polls: u32,
+}
+
+/// Pause between PROMOTE reads while a promotion runs (the walk over N TCBs
+/// takes microseconds on hardware, longer on the simulated card).
+const PROMOTE_POLL: Duration = Duration::from_micros(200);
 
 /// A snapshot of the card's status registers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -317,6 +354,80 @@ impl<B: Bar> CardHandle<B> {
         self.update_ctrl(0, regmap::CTRL_ENABLE)?;
         tracing::info!("card disabled");
         Ok(())
+    }
+
+    /// The card's failover epoch (EPOCH register, invariant 8).
+    pub fn epoch(&self) -> Result<u32, CardError> {
+        self.read(regmap::EPOCH)
+    }
+
+    /// Set the card's epoch: when it joins as standby, or when the host learns
+    /// of a newer epoch (then also [`CardHandle::set_standby`]`(true)`: a card
+    /// that knows a newer epoch stops transmitting, invariant 8).
+    pub fn set_epoch(&self, epoch: u32) -> Result<(), CardError> {
+        self.write_checked(regmap::EPOCH, epoch)?;
+        tracing::info!(epoch, "card epoch set");
+        Ok(())
+    }
+
+    /// Hold each new connection's SYN-ACK until its release moves R past irs
+    /// (`replicate = at-setup`, claim 31, invariant 6); off: SYN-ACK at once.
+    pub fn set_hold_synack(&self, on: bool) -> Result<(), CardError> {
+        if on {
+            self.update_ctrl(regmap::CTRL_HOLD_SYNACK, 0)?;
+        } else {
+            self.update_ctrl(0, regmap::CTRL_HOLD_SYNACK)?;
+        }
+        tracing::info!(on, "hold SYN-ACK until released");
+        Ok(())
+    }
+
+    /// PROMOTE's status bits.
+    pub fn promotion(&self) -> Result<Promotion, CardError> {
+        let v = self.read(regmap::PROMOTE)?;
+        Ok(Promotion { busy: v & regmap::PROMOTE_BUSY != 0, done: v & regmap::PROMOTE_DONE != 0 })
+    }
+
+    /// Promote this standby card to active in `epoch` and wait (up to
+    /// `timeout`) until it is done: the card sends a gratuitous ARP, resumes
+    /// every connection from its released point R (invariant 3) and leaves
+    /// standby. With `dup_acks` it also sends one ACK at R and three
+    /// duplicates on each established connection, so the peers
+    /// fast-retransmit (CTRL bit3 is set or cleared to match).
+    pub fn promote(&self, epoch: u32, dup_acks: bool, timeout: Duration) -> Result<PromoteReport, CardError> {
+        let ctrl = self.ctrl()?;
+        if !(ctrl.enabled && ctrl.standby) {
+            return Err(CardError::PromoteNotStandby { epoch, ctrl });
+        }
+        if self.promotion()?.busy {
+            return Err(CardError::PromoteBusy { epoch });
+        }
+        if dup_acks {
+            self.update_ctrl(regmap::CTRL_PROMOTE_DUP_ACKS, 0)?;
+        } else {
+            self.update_ctrl(0, regmap::CTRL_PROMOTE_DUP_ACKS)?;
+        }
+        let start = Instant::now();
+        self.write(regmap::PROMOTE, epoch)?;
+        let mut polls = 0;
+        loop {
+            let status = self.read(regmap::PROMOTE)?;
+            polls += 1;
+            if status & regmap::PROMOTE_DONE != 0 && status & regmap::PROMOTE_BUSY == 0 {
+                let took = start.elapsed();
+                let now = self.epoch()?;
+                if now != epoch {
+                    return Err(CardError::NotApplied { reg: "EPOCH", wrote: epoch, read: now });
+                }
+                tracing::info!(epoch, dup_acks, ?took, "card promoted to active");
+                return Ok(PromoteReport { epoch, took, polls });
+            }
+            let waited = start.elapsed();
+            if waited >= timeout {
+                return Err(CardError::PromoteTimeout { epoch, waited, status });
+            }
+            std::thread::sleep(PROMOTE_POLL);
+        }
     }
 
     /// Standby: silent on the wire, TCB writes allowed.

@@ -24,7 +24,7 @@ pub mod tcb;
 pub mod vfio;
 
 pub use bar::{Bar, BarError, MemBar, BAR_SIZE};
-pub use card::{CardError, CardHandle, CardInfo, CardSettings, CardStatus, Ctrl, OpenError, SettingsError};
+pub use card::{CardError, CardHandle, CardInfo, CardSettings, CardStatus, Ctrl, OpenError, PromoteReport, Promotion, SettingsError};
 pub use holdback_regmap as regmap;
 pub use mmio::MmioBar;
 pub use seq::SeqNum;
