@@ -60,9 +60,10 @@ impl ConfigError {
     }
 }
 
-/// The daemon's role in a failover pair (failover.md). Only `active` runs
-/// today; `standby` (CTRL.standby, TCBs installed by replication) comes
-/// with issue 4 and is refused by [`load`] until then.
+/// The daemon's role in a failover pair (failover.md): `active` runs the
+/// card and (with `[replication]`) ships its TCBs; `standby` keeps its card
+/// silent (CTRL.standby), installs the copies it receives and is promoted
+/// when the primary fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -72,9 +73,9 @@ pub enum Role {
 
 /// A condition that must hold before the sink writes a release register
 /// (the ACK holdback gates, claim 2). `app`: the sink committed the bytes
-/// (written and fsynced). `replica`: the standby acknowledged them — parsed
-/// so the error can say it is not there yet; it lands with issue 4 and sits
-/// between the sink's commit and its release (see `Sink::release_all`).
+/// (written and fsynced). `replica`: the standby acknowledged a TCB copy
+/// covering them (claim 24, invariant 2); it sits between the sink's commit
+/// and its release (see `Sink::release_all`) and needs `[replication]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Gate {
@@ -96,7 +97,113 @@ struct RawConfig {
     sim: Option<RawSim>,
     network: RawNetwork,
     metrics: Option<RawMetrics>,
+    replication: Option<RawReplication>,
 }
+
+/// `[replication]`: the link to the other daemon of a failover pair (issue 4).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReplication {
+    listen: SocketAddr,
+    peer: SocketAddr,
+    secret_file: PathBuf,
+    #[serde(default = "default_sync")]
+    sync: SyncMode,
+    #[serde(default = "default_replicate")]
+    replicate: ReplicateMode,
+    #[serde(default = "default_detector")]
+    detector: Detector,
+    heartbeat_ms: Option<i64>,
+    heartbeat_misses: Option<i64>,
+    #[serde(default = "default_true")]
+    dup_acks: bool,
+    /// Longest the sink waits for the standby's acknowledgement per group commit.
+    ack_timeout_ms: Option<i64>,
+}
+
+fn default_sync() -> SyncMode {
+    SyncMode::BeforeAck
+}
+fn default_replicate() -> ReplicateMode {
+    ReplicateMode::AtSetup
+}
+fn default_detector() -> Detector {
+    Detector::Heartbeat
+}
+
+/// When the primary may release bytes covered by the `replica` gate (claim 32).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum SyncMode {
+    /// Only after the standby acknowledged a TCB copy covering them (invariant 2).
+    BeforeAck,
+    /// Ship the copy and release at once: faster, and a failover may lose
+    /// what the standby had not stored yet.
+    Async,
+}
+
+/// When a new connection is first replicated (claims 30, 31; invariant 6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReplicateMode {
+    /// The SYN-ACK waits until the standby stored the new TCB.
+    AtSetup,
+    /// Replicated with its first data; a connection opened in the last
+    /// moment before a failure is reset by the standby.
+    AfterData,
+}
+
+/// Who promotes the standby (issue 4, part 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Detector {
+    /// The standby promotes itself after `heartbeat_misses` silent intervals (claims 36, 37).
+    Heartbeat,
+    /// Only `holdback promote` (or `holdback watch`) promotes (claims 21, 22, 38-40).
+    External,
+}
+
+/// Validated `[replication]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Replication {
+    pub listen: SocketAddr,
+    pub peer: SocketAddr,
+    pub secret_file: PathBuf,
+    /// The shared secret, read from `secret_file` at load time.
+    pub secret: Vec<u8>,
+    pub sync: SyncMode,
+    pub replicate: ReplicateMode,
+    pub detector: Detector,
+    pub heartbeat: std::time::Duration,
+    pub heartbeat_misses: u32,
+    pub dup_acks: bool,
+    pub ack_timeout: std::time::Duration,
+}
+
+impl std::fmt::Debug for Replication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replication")
+            .field("listen", &self.listen)
+            .field("peer", &self.peer)
+            .field("secret_file", &self.secret_file)
+            .field("secret", &"<redacted>")
+            .field("sync", &self.sync)
+            .field("replicate", &self.replicate)
+            .field("detector", &self.detector)
+            .field("heartbeat", &self.heartbeat)
+            .field("heartbeat_misses", &self.heartbeat_misses)
+            .field("dup_acks", &self.dup_acks)
+            .field("ack_timeout", &self.ack_timeout)
+            .finish()
+    }
+}
+
+/// Heartbeat interval when `replication.heartbeat_ms` is not given.
+pub const DEFAULT_HEARTBEAT_MS: u64 = 100;
+/// Silent intervals before the peer is declared lost.
+pub const DEFAULT_HEARTBEAT_MISSES: u32 = 3;
+/// Longest a group commit waits for the standby's acknowledgement.
+pub const DEFAULT_ACK_TIMEOUT_MS: u64 = 200;
 
 fn default_role() -> Role {
     Role::Active
@@ -173,6 +280,14 @@ pub struct Config {
     pub network: CardSettings,
     /// Loopback address of the Prometheus endpoint, if any.
     pub metrics: Option<SocketAddr>,
+    /// The failover pair's link, if this daemon is one of a pair.
+    pub replication: Option<Replication>,
+}
+
+impl Config {
+    pub fn has_gate(&self, g: Gate) -> bool {
+        self.gates.contains(&g)
+    }
 }
 
 /// Read, parse and validate `path`.
@@ -279,12 +394,10 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         return Err(bad("socket", format!("{} names no file", socket.display())));
     }
 
-    if raw.role == Role::Standby {
+    if raw.role == Role::Standby && raw.replication.is_none() {
         return Err(bad(
             "role",
-            "\"standby\" is not supported yet: this daemon runs its card active; the standby role \
-             (CTRL.standby, TCBs installed by replication) lands with issue 4"
-                .into(),
+            "\"standby\" needs a [replication] section: a standby receives its connections from the primary".into(),
         ));
     }
 
@@ -295,11 +408,8 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         if raw.gates[..i].contains(g) {
             return Err(bad("gates", format!("{} listed twice", gate_name(*g))));
         }
-        if *g == Gate::Replica {
-            return Err(bad(
-                "gates",
-                "\"replica\" is not implemented yet (replication lands with issue 4); only \"app\" is".into(),
-            ));
+        if *g == Gate::Replica && raw.replication.is_none() {
+            return Err(bad("gates", "\"replica\" needs a [replication] section naming the standby".into()));
         }
     }
 
@@ -324,7 +434,64 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         }
     };
 
-    Ok(Config { path: path.to_path_buf(), card, socket, role: raw.role, gates: raw.gates, sink_dir, network, metrics })
+    let replication = match raw.replication {
+        None => None,
+        Some(r) => Some(validate_replication(path, r).map_err(|(f, m)| bad(f, m))?),
+    };
+
+    Ok(Config {
+        path: path.to_path_buf(),
+        card,
+        socket,
+        role: raw.role,
+        gates: raw.gates,
+        sink_dir,
+        network,
+        metrics,
+        replication,
+    })
+}
+
+fn validate_replication(config_path: &Path, r: RawReplication) -> Result<Replication, (&'static str, String)> {
+    if r.listen.port() == 0 || r.peer.port() == 0 {
+        return Err(("replication", "listen and peer need a port (not 0)".into()));
+    }
+    if r.listen == r.peer {
+        return Err(("replication.peer", format!("{} is our own listen address; the peer is the other daemon", r.peer)));
+    }
+    let secret_path =
+        if r.secret_file.is_absolute() { r.secret_file.clone() } else { config_path.parent().unwrap_or(Path::new("/")).join(&r.secret_file) };
+    let secret = std::fs::read(&secret_path)
+        .map_err(|e| ("replication.secret_file", format!("cannot read {}: {e}", secret_path.display())))?;
+    let secret = secret.trim_ascii().to_vec();
+    if secret.len() < 16 {
+        return Err((
+            "replication.secret_file",
+            format!("{} holds {} bytes; a shared secret needs at least 16 (e.g. `head -c 32 /dev/urandom | xxd -p -c 64`)", secret_path.display(), secret.len()),
+        ));
+    }
+    let ms = |v: Option<i64>, default: u64, field: &'static str, max: u64| -> Result<u64, (&'static str, String)> {
+        match v {
+            None => Ok(default),
+            Some(v) => u64::try_from(v).ok().filter(|v| (1..=max).contains(v)).ok_or((field, format!("{v} is out of range 1..={max}"))),
+        }
+    };
+    let heartbeat_ms = ms(r.heartbeat_ms, DEFAULT_HEARTBEAT_MS, "replication.heartbeat_ms", 60_000)?;
+    let misses = ms(r.heartbeat_misses, DEFAULT_HEARTBEAT_MISSES as u64, "replication.heartbeat_misses", 100)? as u32;
+    let ack_timeout_ms = ms(r.ack_timeout_ms, DEFAULT_ACK_TIMEOUT_MS, "replication.ack_timeout_ms", 60_000)?;
+    Ok(Replication {
+        listen: r.listen,
+        peer: r.peer,
+        secret_file: secret_path,
+        secret,
+        sync: r.sync,
+        replicate: r.replicate,
+        detector: r.detector,
+        heartbeat: std::time::Duration::from_millis(heartbeat_ms),
+        heartbeat_misses: misses,
+        dup_acks: r.dup_acks,
+        ack_timeout: std::time::Duration::from_millis(ack_timeout_ms),
+    })
 }
 
 enum ParsedCard {
@@ -455,6 +622,23 @@ struct Effective<'a> {
     network: EffectiveNetwork,
     #[serde(skip_serializing_if = "Option::is_none")]
     metrics: Option<EffectiveMetrics>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replication: Option<EffectiveReplication<'a>>,
+}
+
+/// `[replication]` as printed: the secret's file, never the secret.
+#[derive(Serialize)]
+struct EffectiveReplication<'a> {
+    listen: SocketAddr,
+    peer: SocketAddr,
+    secret_file: &'a Path,
+    sync: SyncMode,
+    replicate: ReplicateMode,
+    detector: Detector,
+    heartbeat_ms: u64,
+    heartbeat_misses: u32,
+    dup_acks: bool,
+    ack_timeout_ms: u64,
 }
 
 #[derive(Serialize)]
@@ -504,6 +688,18 @@ impl Config {
                 rto_us: n.rto_us,
             },
             metrics: self.metrics.map(|listen| EffectiveMetrics { listen }),
+            replication: self.replication.as_ref().map(|r| EffectiveReplication {
+                listen: r.listen,
+                peer: r.peer,
+                secret_file: &r.secret_file,
+                sync: r.sync,
+                replicate: r.replicate,
+                detector: r.detector,
+                heartbeat_ms: r.heartbeat.as_millis() as u64,
+                heartbeat_misses: r.heartbeat_misses,
+                dup_acks: r.dup_acks,
+                ack_timeout_ms: r.ack_timeout.as_millis() as u64,
+            }),
         };
         // Plain strings, integers, booleans and tables: serialising cannot fail.
         toml::to_string(&eff).unwrap_or_else(|e| format!("# the effective configuration is not printable: {e}\n"))
@@ -574,13 +770,16 @@ listen = "127.0.0.1:9464"
             (&GOOD.replace("[sim]\ntap = \"hbtap0\"\nnetns = \"hblab-x-card\"\n", ""), "sim", "needs a [sim] section"),
             (&GOOD.replace("card = \"sim\"", "card = \"vfio:0000:03:00.0\""), "sim", "only allowed with card = \"sim\""),
             (&GOOD.replace("card = \"sim\"", "card = \"pcie\""), "card", "expected \"sim\""),
-            (&GOOD.replace("card = \"sim\"", "card = \"sim\"\ngates = [\"app\", \"replica\"]"), "gates", "\"replica\" is not implemented yet"),
+            (&GOOD.replace("card = \"sim\"", "card = \"sim\"\ngates = [\"app\", \"replica\"]"), "gates", "\"replica\" needs a [replication] section"),
             (&GOOD.replace("card = \"sim\"", "card = \"sim\"\ngates = [\"disk\"]"), "gates", "unknown variant `disk`"),
-            (&GOOD.replace("card = \"sim\"", "card = \"sim\"\nrole = \"standby\""), "role", "not supported yet"),
+            (&GOOD.replace("card = \"sim\"", "card = \"sim\"\nrole = \"standby\""), "role", "needs a [replication] section"),
             (&GOOD.replace("[metrics]", "[metrics]\nscrape = 1"), "metrics.scrape", "unknown field `scrape`"),
             (&GOOD.replace("[network]", "[network]\nour_mss = 10"), "network.our_mss", "out of range 64..=9000"),
             (&GOOD.replace("/tmp/holdback-sink", "sink"), "sink_dir", "absolute path"),
-            (&format!("{GOOD}\n[replication]\npeer = \"x\"\n"), "replication", "unknown field `replication`"),
+            (&format!("{GOOD}\n[replication]\npeer = \"x\"\n"), "replication.peer", "invalid socket address"),
+            (&format!("{GOOD}\n[replication]\nlisten = \"198.19.0.1:7400\"\npeer = \"198.19.0.2:7400\"\nsecret_file = \"/nonexistent/secret\"\n"), "replication.secret_file", "cannot read /nonexistent/secret"),
+            (&format!("{GOOD}\n[replication]\nlisten = \"198.19.0.1:7400\"\npeer = \"198.19.0.2:7400\"\nsecret_file = \"/x\"\nsync = \"later\"\n"), "replication.sync", "unknown variant `later`"),
+            (&format!("{GOOD}\n[replication]\nlisten = \"198.19.0.1:7400\"\npeer = \"198.19.0.1:7400\"\nsecret_file = \"/x\"\n"), "replication.peer", "our own listen address"),
             ("card = \"sim\"\n[sim]\ntap = \"t\"\n", "network", "missing field `network`"),
             ("card = \"sim\"\n[sim]\ntap = \"t\"\n[network]\nmac = \"02:00:00:00:00:01\"\nip = \"198.18.0.2\"\n", "network.listen_ports", "missing field `listen_ports`"),
             ("card = \n", "card", "invalid string"),

@@ -50,6 +50,10 @@ pub enum Request {
     ResumeRelease,
     /// Shut the daemon down cleanly.
     Shutdown,
+    /// Promote this standby to active (`holdback promote`; `holdback watch`
+    /// sends it when the primary fails): a new epoch, the card resumes every
+    /// connection from R (invariant 3) and the sink starts.
+    Promote,
 }
 
 impl Request {
@@ -112,6 +116,44 @@ pub struct StatusReport {
     pub status: CardStatus,
     /// Release registers are not being written (see [`Request::PauseRelease`]).
     pub release_paused: bool,
+    /// The failover pair, when the daemon is one of a pair (`[replication]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair: Option<PairStatus>,
+}
+
+/// Where this daemon stands in its failover pair.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PairStatus {
+    /// "active", "standby", "promoted" (was standby, now active) or
+    /// "fenced" (learnt of a newer epoch: silent, releases nothing).
+    pub role: String,
+    pub epoch: u32,
+    /// Primary: Down / Syncing / Replicating / Fenced. Standby: connected or not.
+    pub link: String,
+    /// Primary: highest update the standby acknowledged. Standby: highest stored.
+    pub replicated_seq: u64,
+    /// Copies the standby holds (standby only).
+    pub stored_tcbs: u64,
+    pub frames_sent: u64,
+    pub bytes_sent: u64,
+    pub frames_received: u64,
+    pub bytes_received: u64,
+    pub full_syncs: u64,
+    pub resumes: u64,
+    /// Connections refused on the replication port, by reason.
+    pub refused: std::collections::BTreeMap<String, u64>,
+    /// Primary: link bytes sent per acknowledged update (deltas, heartbeats
+    /// and full syncs included).
+    pub bytes_per_update: Option<f64>,
+    /// When the last promotion happened and how long the card took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_unix_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promote_took_us: Option<u64>,
+    /// Sink gate figures (primary): group commits held for the standby.
+    pub replica_waits: u64,
+    pub replica_wait_us_total: u64,
+    pub replica_waits_failed: u64,
 }
 
 /// Answer to [`Request::Conns`]: every open TCB, by id.

@@ -266,7 +266,7 @@ pub fn serve(opts: &UpOptions) -> Result<(), LabUpError> {
         .enable_all()
         .build()
         .map_err(|source| LabUpError::Io { what: "starting the async runtime for", path: socket.clone(), source })?;
-    let handler = control_handler(lab.card().clone(), lab.sink().clone(), stop.clone());
+    let handler = control_handler(lab.card().clone(), lab.sink().clone(), stop.clone(), None);
     let server = runtime.block_on(ControlServer::bind(&socket, handler))?;
 
     let m = topo.card_mac;

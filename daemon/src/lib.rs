@@ -21,6 +21,7 @@ pub mod lab_up;
 pub mod load;
 pub mod metrics;
 pub mod netns;
+pub mod pair;
 pub mod replication;
 pub mod report;
 pub mod service;

@@ -33,9 +33,10 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::Notify;
 
 use crate::config::{CardSpec, Config};
-use crate::control::{ControlServer, Request, Response, ServeError, SocketLock, StatusReport};
+use crate::control::{ControlServer, PairStatus, Request, Response, ServeError, SocketLock, StatusReport};
+use crate::pair::{self, Pair, PairError, PromoteRequest};
 use crate::metrics::{self, CardCounters};
-use crate::sink::{Sink, SinkError, SinkShared};
+use crate::sink::{ReplicaGate, Sink, SinkError, SinkShared, SinkStats};
 
 /// How often the card's 32-bit counters are folded into 64-bit totals, and
 /// the card and sink checked for life. Must stay below the fastest wrap
@@ -70,6 +71,8 @@ pub enum ServiceError {
     Card(#[from] CardError),
     #[error("sink application")]
     Sink(#[from] SinkError),
+    #[error("failover pair")]
+    Pair(#[from] PairError),
     #[error("the sink thread panicked")]
     SinkPanicked,
     #[error("the sink stopped while the daemon served")]
@@ -117,22 +120,42 @@ impl StopSignal {
 
 pub type Handler = dyn Fn(Request) -> Pin<Box<dyn std::future::Future<Output = Response> + Send>> + Send + Sync;
 
+/// What the control handler of a pair member can do beyond a lone card:
+/// report the pair and ask the serve loop to promote.
+#[derive(Clone)]
+pub struct PairHooks {
+    pub status: Arc<dyn Fn(&SinkStats) -> PairStatus + Send + Sync>,
+    pub promote: tokio::sync::mpsc::Sender<PromoteRequest>,
+}
+
 /// The control-socket handler of a running card (daemon and `lab serve`):
 /// card reads run on a blocking thread (each is a bus round trip; on the
 /// simulated card, a round trip to its clock thread).
-pub fn control_handler<B: Bar + 'static>(card: Arc<CardHandle<B>>, sink: SinkShared, stop: Arc<StopSignal>) -> Box<Handler> {
+pub fn control_handler<B: Bar + 'static>(
+    card: Arc<CardHandle<B>>,
+    sink: SinkShared,
+    stop: Arc<StopSignal>,
+    pair: Option<PairHooks>,
+) -> Box<Handler> {
     let started = Instant::now();
     Box::new(move |req: Request| {
-        let (card, sink, stop) = (card.clone(), sink.clone(), stop.clone());
+        let (card, sink, stop, pair) = (card.clone(), sink.clone(), stop.clone(), pair.clone());
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || answer(req, &card, &sink, &stop, started))
+            tokio::task::spawn_blocking(move || answer(req, &card, &sink, &stop, pair.as_ref(), started))
                 .await
                 .unwrap_or_else(|e| Response::error(format!("request handler failed: {e}")))
         })
     })
 }
 
-fn answer<B: Bar>(req: Request, card: &CardHandle<B>, sink: &SinkShared, stop: &StopSignal, started: Instant) -> Response {
+fn answer<B: Bar>(
+    req: Request,
+    card: &CardHandle<B>,
+    sink: &SinkShared,
+    stop: &StopSignal,
+    pair: Option<&PairHooks>,
+    started: Instant,
+) -> Response {
     let result: Result<Response, CardError> = (|| {
         Ok(match req {
             Request::Status => Response::Status(StatusReport {
@@ -143,6 +166,7 @@ fn answer<B: Bar>(req: Request, card: &CardHandle<B>, sink: &SinkShared, stop: &
                 info: *card.info(),
                 status: card.status()?,
                 release_paused: sink.is_paused(),
+                pair: pair.map(|p| (p.status)(&sink.stats())),
             }),
             Request::Conns => Response::Conns(crate::tables::snapshot_conns(card)?),
             Request::Stats => Response::Stats { stats: card.stats()? },
@@ -157,6 +181,20 @@ fn answer<B: Bar>(req: Request, card: &CardHandle<B>, sink: &SinkShared, stop: &
             Request::Shutdown => {
                 stop.request();
                 Response::Done { what: "shutting down".into() }
+            }
+            Request::Promote => {
+                let Some(p) = pair else {
+                    return Ok(Response::error("this daemon is not part of a failover pair (no [replication] section)"));
+                };
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                if p.promote.blocking_send(tx).is_err() {
+                    return Ok(Response::error("the daemon is shutting down"));
+                }
+                match rx.blocking_recv() {
+                    Ok(Ok(what)) => Response::Done { what },
+                    Ok(Err(e)) => Response::error(format!("promotion failed: {e}")),
+                    Err(_) => Response::error("the daemon is shutting down"),
+                }
             }
         })
     })();
@@ -259,8 +297,17 @@ struct SinkThread {
 }
 
 impl SinkThread {
-    fn start<B: Bar + 'static>(card: Arc<CardHandle<B>>, dir: &Path, shared: SinkShared) -> Result<SinkThread, ServiceError> {
+    fn start<B: Bar + 'static>(
+        card: Arc<CardHandle<B>>,
+        dir: &Path,
+        shared: SinkShared,
+        gate: Option<ReplicaGate>,
+    ) -> Result<SinkThread, ServiceError> {
         let mut sink = Sink::new(card, dir, shared)?;
+        if let Some(gate) = gate {
+            tracing::info!(wait_for_standby = gate.wait, hold_synack = gate.hold_synack, "sink ships TCB copies to the standby");
+            sink = sink.with_replica_gate(gate);
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -313,19 +360,48 @@ async fn serve<B: Bar + 'static>(
     let Parts { lock, metrics_listener, mut signals } = parts;
     let c = card.clone();
     let settings = config.network.clone();
+    blocking(move || c.configure(&settings)).await?;
+    // A pair member takes its role before the card is enabled: a standby
+    // card must never speak (CTRL.standby first), an active one holds its
+    // SYN-ACKs for the standby from the first connection (at-setup).
+    let (pair, pair_events) = match &config.replication {
+        Some(r) => {
+            let (p, ev) = Pair::start(card.clone(), r, config.role, config.network.ip).await?;
+            (Some(p), Some(ev))
+        }
+        None => (None, None),
+    };
+    let hold_synack = pair.as_ref().is_some_and(|p| p.holds_synack(&config.gates));
+    let c = card.clone();
     blocking(move || {
-        c.configure(&settings)?;
+        c.set_hold_synack(hold_synack)?;
         c.enable()
     })
     .await?;
     let n = &config.network;
     tracing::info!(card = %card.bar().describe(), ip = %n.ip, ports = ?n.listen_ports, holdback = n.holdback,
-        gates = ?config.gates, "card configured and enabled");
+        gates = ?config.gates, role = ?config.role, "card configured and enabled");
 
     let shared = SinkShared::default();
-    let mut sink = SinkThread::start(card.clone(), &config.sink_dir, shared.clone())?;
+    let sink_gate = || pair.as_ref().and_then(|p| p.sink_gate(&config.gates));
+    let mut sink = if pair.as_ref().is_none_or(|p| p.runs_sink()) {
+        Some(SinkThread::start(card.clone(), &config.sink_dir, shared.clone(), sink_gate())?)
+    } else {
+        None
+    };
     let stop = Arc::new(StopSignal::default());
-    let server = ControlServer::bind_locked(lock, &config.socket, control_handler(card.clone(), shared.clone(), stop.clone())).await?;
+    let (promote_tx, mut promote_rx) = tokio::sync::mpsc::channel::<PromoteRequest>(4);
+    let hooks = pair.as_ref().map(|p| {
+        let p = p.clone();
+        PairHooks { status: Arc::new(move |s: &SinkStats| p.status(s)), promote: promote_tx.clone() }
+    });
+    let events_task = match (&pair, pair_events) {
+        (Some(p), Some(ev)) => Some(tokio::spawn(pair::run_events(p.clone(), ev, promote_tx.clone()))),
+        _ => None,
+    };
+    drop(promote_tx);
+    let server =
+        ControlServer::bind_locked(lock, &config.socket, control_handler(card.clone(), shared.clone(), stop.clone(), hooks)).await?;
 
     let counters = Arc::new(Mutex::new(CardCounters::default()));
     let started = Instant::now();
@@ -355,9 +431,30 @@ async fn serve<B: Bar + 'static>(
         tokio::select! {
             sig = signals.recv() => break End::Signal(sig),
             _ = stop.wait() => break End::ShutdownRequest,
+            Some(reply) = promote_rx.recv() => {
+                let Some(p) = pair.clone() else { continue };
+                let outcome = tokio::task::spawn_blocking(move || p.promote()).await;
+                let answer = match outcome {
+                    Ok(Ok(what)) => {
+                        if sink.is_none() {
+                            // The promoted card's sink resumes each connection at R.
+                            match SinkThread::start(card.clone(), &config.sink_dir, shared.clone(), None) {
+                                Ok(t) => sink = Some(t),
+                                Err(e) => break End::Failed(e),
+                            }
+                        }
+                        Ok(what)
+                    }
+                    Ok(Err(e)) => Err(crate::report::chain(&e)),
+                    Err(e) => Err(format!("promotion task failed: {e}")),
+                };
+                let _ = reply.send(answer);
+            }
             _ = poll.tick() => {
-                if sink.ended() {
-                    break End::Failed(sink.stop().err().unwrap_or(ServiceError::SinkEnded));
+                if let Some(t) = sink.as_mut() {
+                    if t.ended() {
+                        break End::Failed(t.stop().err().unwrap_or(ServiceError::SinkEnded));
+                    }
                 }
                 if sim.is_some_and(|s| !s.is_running()) {
                     break End::Failed(ServiceError::CardStopped);
@@ -382,7 +479,10 @@ async fn serve<B: Bar + 'static>(
     if let Some(t) = metrics_task {
         let _ = t.await;
     }
-    let sink_end = sink.stop();
+    if let Some(t) = events_task {
+        t.abort();
+    }
+    let sink_end = sink.as_mut().map_or(Ok(()), SinkThread::stop);
     let c = card.clone();
     let disabled = blocking(move || c.disable()).await;
     if let Err(e) = &disabled {
@@ -436,7 +536,7 @@ mod tests {
         let card = Arc::new(CardHandle::open(MemBar::with_id_block(&CoreParams::DEFAULT)).unwrap());
         card.enable().unwrap();
         let (sink, stop) = (SinkShared::default(), Arc::new(StopSignal::default()));
-        let handler = control_handler(card.clone(), sink.clone(), stop.clone());
+        let handler = control_handler(card.clone(), sink.clone(), stop.clone(), None);
         match handler(Request::Status).await {
             Response::Status(s) => {
                 assert!(s.status.ctrl.enabled && !s.release_paused);

@@ -25,6 +25,7 @@ use holdback_regmap::TcpState;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::Histogram;
+use crate::replication::{Primary, WaitError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -123,6 +124,16 @@ pub struct SinkStats {
     /// every ACK (read ring + write + fsync + release).
     pub commit_us_total: u64,
     pub commit_us_max: u64,
+    /// Group commits the replica gate held until the standby acknowledged,
+    /// and their total wait (the replication round trip holdback adds).
+    #[serde(default)]
+    pub replica_waits: u64,
+    #[serde(default)]
+    pub replica_wait_us_total: u64,
+    /// Passes whose releases the replica gate refused (standby silent,
+    /// disconnected or newer): nothing was released in them.
+    #[serde(default)]
+    pub replica_waits_failed: u64,
 }
 
 impl SinkStats {
@@ -186,6 +197,9 @@ struct Active {
     rec: ConnRecord,
     file: File,
     irs: SeqNum,
+    /// The last consistent TCB read: the base of the copy the replica gate
+    /// ships with a new R.
+    last: Tcb,
 }
 
 impl Active {
@@ -203,6 +217,34 @@ const MAX_TCB_READS: u32 = 16;
 /// (belt and braces: the change log is the primary trigger).
 const POLL_ALL_EVERY: Duration = Duration::from_millis(50);
 
+/// The `replica` gate (claim 24, invariant 2): before a release register is
+/// written, a TCB copy carrying the new R goes to the standby, and (with
+/// `wait`, i.e. `sync = before-ack`, claim 32) the release waits until the
+/// standby acknowledged storing it. Copies of every TCB the change log
+/// names go along (claims 34, 35: the link sends only changed fields).
+pub struct ReplicaGate {
+    pub link: Arc<Primary>,
+    /// `sync = before-ack`: hold the release for the acknowledgement.
+    pub wait: bool,
+    /// Longest one group commit waits; then the pass releases nothing and
+    /// the next pass tries again (a partitioned primary releases nothing).
+    pub timeout: Duration,
+    /// `replicate = at-setup` (claim 31, invariant 6): the card holds each
+    /// SYN-ACK until R moves to irs+1, which this gate does only once the
+    /// standby stored the new TCB.
+    pub hold_synack: bool,
+}
+
+/// One release the pass intends to write.
+struct PlannedRelease {
+    id: u16,
+    r: SeqNum,
+    /// Covers the peer's FIN (data committed and the FIN with it).
+    past_fin: bool,
+    /// Releases a held SYN-ACK (R := irs+1); no data involved.
+    synack: bool,
+}
+
 pub struct Sink<B: Bar> {
     card: Arc<CardHandle<B>>,
     dir: PathBuf,
@@ -211,6 +253,7 @@ pub struct Sink<B: Bar> {
     ring_bytes: u32,
     last_poll_all: Instant,
     buf: Vec<u8>,
+    replica: Option<ReplicaGate>,
 }
 
 impl<B: Bar> Sink<B> {
@@ -230,7 +273,14 @@ impl<B: Bar> Sink<B> {
             ring_bytes,
             last_poll_all: Instant::now(),
             buf: vec![0; ring_bytes as usize],
+            replica: None,
         })
+    }
+
+    /// Put the `replica` gate in front of every release.
+    pub fn with_replica_gate(mut self, gate: ReplicaGate) -> Sink<B> {
+        self.replica = Some(gate);
+        self
     }
 
     pub fn shared(&self) -> &SinkShared {
@@ -266,11 +316,15 @@ impl<B: Bar> Sink<B> {
 
         // 1. Read: every changed connection's new bytes go to its file.
         let mut touched: Vec<u16> = Vec::new();
+        let mut changed: Vec<(u16, Tcb)> = Vec::new();
         for id in ids {
             let tcb = self.read_tcb_stable(id)?;
             self.shared.record_tcb(id, &tcb);
             if self.follow(id, &tcb)? {
                 touched.push(id);
+            }
+            if self.replica.is_some() {
+                changed.push((id, tcb));
             }
         }
         // 2. Durable: fsync every touched file, in parallel — the filesystem
@@ -292,10 +346,18 @@ impl<B: Bar> Sink<B> {
         }
         // 3. Release: everything committed (and past the FIN when it is in).
         // The gates of claim 2 stand between these two steps: "app" is the
-        // fsync above; a "replica" gate (issue 4) waits here for the
-        // standby's acknowledgement of what step 2 committed.
+        // fsync above; the "replica" gate ships the new R to the standby and
+        // (sync = before-ack) waits for its acknowledgement (invariant 2).
         if !self.shared.is_paused() {
-            worked |= self.release_all()?;
+            let plan = self.plan_releases(&changed);
+            if self.replica_gate(&changed, &plan) {
+                worked |= self.release_all(&plan)?;
+            } else {
+                worked = false;
+            }
+        } else if !changed.is_empty() {
+            // Paused: nothing is released, but the standby still follows.
+            self.replica_gate(&changed, &[]);
         }
         if !touched.is_empty() {
             let us = pass_start.elapsed().as_micros() as u64;
@@ -357,6 +419,7 @@ impl<B: Bar> Sink<B> {
         let ring = self.ring_bytes;
         let a = self.active.get_mut(&id).expect("inserted above");
         a.rec.last_state = tcb.state.rfc_name().to_string();
+        a.last = tcb.clone();
         // Data ends at rcv_nxt, or one before it once the FIN is counted.
         let data_end = tcb.rcv_nxt - tcb.fin_rcvd as u32;
         let new = data_end.bytes_since(a.seq_at(a.rec.committed));
@@ -403,21 +466,32 @@ impl<B: Bar> Sink<B> {
         tracing::info!(id, peer = %format!("{}:{}", tcb.remote_ip, tcb.remote_port), irs = tcb.irs.0,
             path = %path.display(), "sink follows a new connection");
         self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).conns_seen += 1;
+        // Everything below R was released, so committed — by us, or by the
+        // primary before a failover (invariant 3: a promoted card resumes
+        // each connection at R, and the shared store already holds the
+        // bytes below it). A fresh connection has R = irs + 1: offset 0.
+        let data_start = tcb.irs + 1;
+        let fin_released = tcb.fin_rcvd && tcb.rel == tcb.rcv_nxt && data_start.before(tcb.rel);
+        let released_bytes = if data_start.before(tcb.rel) { tcb.rel.bytes_since(data_start) - fin_released as u32 } else { 0 };
+        if released_bytes > 0 {
+            tracing::info!(id, released_bytes, fin_released, "sink resumes a connection at its released point");
+        }
         Ok(Active {
             rec: ConnRecord {
                 id,
                 key: ConnKey::of(tcb),
                 path,
-                committed: 0,
-                released: 0,
-                fin_committed: false,
-                fin_released: false,
+                committed: released_bytes as u64,
+                released: released_bytes as u64,
+                fin_committed: fin_released,
+                fin_released,
                 closed: false,
                 aborted: false,
                 last_state: tcb.state.rfc_name().to_string(),
             },
             file,
             irs: tcb.irs,
+            last: tcb.clone(),
         })
     }
 
@@ -433,22 +507,97 @@ impl<B: Bar> Sink<B> {
         self.shared.ledger().upsert(&a.rec);
     }
 
-    /// Writes the release register of every connection whose committed
-    /// point is ahead of its last release. The one place release registers
-    /// are written: every ACK the card sends beyond what it had is allowed here.
-    fn release_all(&mut self) -> Result<bool, SinkError> {
-        let mut wrote = false;
-        for (id, a) in self.active.iter_mut() {
-            let past_fin = a.rec.fin_committed && !a.rec.fin_released;
-            if a.rec.committed > a.rec.released || past_fin {
-                // claim 2: R = irs + 1 + committed (+1 for the FIN).
-                let r = a.seq_at(a.rec.committed) + past_fin as u32;
-                self.card.release(*id, r)?;
-                a.rec.released = a.rec.committed;
-                a.rec.fin_released |= past_fin;
-                self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).release_writes += 1;
-                wrote = true;
+    /// The releases this pass may write: every connection whose committed
+    /// point is ahead of its last release (claim 2: R = irs + 1 + committed,
+    /// +1 once the FIN is committed), and every held SYN-ACK (R = irs + 1).
+    fn plan_releases(&self, changed: &[(u16, Tcb)]) -> Vec<PlannedRelease> {
+        let mut plan: Vec<PlannedRelease> = self
+            .active
+            .iter()
+            .filter_map(|(id, a)| {
+                let past_fin = a.rec.fin_committed && !a.rec.fin_released;
+                (a.rec.committed > a.rec.released || past_fin).then(|| PlannedRelease {
+                    id: *id,
+                    r: a.seq_at(a.rec.committed) + past_fin as u32,
+                    past_fin,
+                    synack: false,
+                })
+            })
+            .collect();
+        if self.replica.as_ref().is_some_and(|g| g.hold_synack) {
+            // A held SYN-ACK: the card keeps R at irs until we move it.
+            plan.extend(changed.iter().filter(|(_, t)| t.state == TcpState::SynReceived && t.rel == t.irs).map(
+                |(id, t)| PlannedRelease { id: *id, r: t.irs + 1, past_fin: false, synack: true },
+            ));
+        }
+        plan.sort_by_key(|p| p.id);
+        plan
+    }
+
+    /// Ships this pass's copies through the replica gate, if there is one;
+    /// returns whether the planned releases may be written.
+    fn replica_gate(&mut self, changed: &[(u16, Tcb)], plan: &[PlannedRelease]) -> bool {
+        let Some(gate) = &self.replica else { return true };
+        let mut copies: std::collections::BTreeMap<u16, Tcb> = changed.iter().cloned().collect();
+        for p in plan {
+            let base = copies.get(&p.id).cloned().or_else(|| self.active.get(&p.id).map(|a| a.last.clone()));
+            if let Some(mut tcb) = base {
+                // The copy carries the R about to be written (invariant 2:
+                // the standby's R may run ahead of what we ACK, never behind).
+                tcb.rel = p.r;
+                copies.insert(p.id, tcb);
             }
+        }
+        let mut last = 0;
+        for (id, tcb) in &copies {
+            match gate.link.send(*id, tcb) {
+                Ok(rseq) => last = last.max(rseq),
+                Err(e) => {
+                    tracing::error!(error = %e, id, "replication refused a TCB copy; releasing nothing");
+                    self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).replica_waits_failed += 1;
+                    return false;
+                }
+            }
+        }
+        if !gate.wait || plan.is_empty() {
+            return true;
+        }
+        let waited = Instant::now();
+        match gate.link.wait_acked_blocking(last, gate.timeout) {
+            Ok(()) => {
+                let mut st = self.shared.stats.lock().unwrap_or_else(|p| p.into_inner());
+                st.replica_waits += 1;
+                st.replica_wait_us_total += waited.elapsed().as_micros() as u64;
+                true
+            }
+            Err(e) => {
+                // Invariant 2 and 8: a primary whose standby does not answer
+                // releases nothing, so it never ACKs what the standby lacks.
+                tracing::warn!(error = %e, "replica gate closed: the standby did not acknowledge; releases held");
+                self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).replica_waits_failed += 1;
+                if matches!(e, WaitError::Disconnected { .. } | WaitError::Fenced | WaitError::Shutdown) {
+                    // Nothing will change for a while: do not spin.
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                false
+            }
+        }
+    }
+
+    /// Writes the planned release registers. The one place release registers
+    /// are written: every ACK the card sends beyond what it had is allowed here.
+    fn release_all(&mut self, plan: &[PlannedRelease]) -> Result<bool, SinkError> {
+        let mut wrote = false;
+        for p in plan {
+            self.card.release(p.id, p.r)?;
+            if let Some(a) = self.active.get_mut(&p.id) {
+                if !p.synack {
+                    a.rec.released = a.rec.committed;
+                    a.rec.fin_released |= p.past_fin;
+                }
+            }
+            self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).release_writes += 1;
+            wrote = true;
         }
         Ok(wrote)
     }
@@ -541,6 +690,9 @@ mod tests {
         tcb::LOCAL_PORT.set(w, 5001);
         tcb::IRS.set(w, IRS);
         tcb::RCV_NXT.set(w, rcv_nxt);
+        // A fresh connection's R: nothing released yet (the fake card does
+        // not fold release writes back into the TCB).
+        tcb::REL.set(w, IRS.wrapping_add(1));
     }
 
     fn sink_on(fake: &FakeCard, tag: &str) -> (Sink<Arc<MemBar>>, SinkShared, PathBuf) {
@@ -626,6 +778,74 @@ mod tests {
         let new = ledger.by_peer(PEER, 40001).unwrap();
         assert!(!new.closed && new.committed == 0, "{new:?}");
         drop(ledger);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Invariant 3 on the host side: a promoted card's connection is first
+    /// seen with R past irs+1 (the primary released up to there, so the
+    /// shared store holds those bytes); the sink resumes at R, reads the
+    /// ring only from there, and a released FIN stays released.
+    #[test]
+    fn a_connection_first_seen_after_promotion_resumes_at_its_released_point() {
+        let fake = FakeCard::new();
+        let (mut sink, shared, dir) = sink_on(&fake, "resume");
+        fake.put_ring(4, 3000, &[0x5Au8; 500]);
+        fake.set_tcb(4, |w| {
+            conn(w, IRS.wrapping_add(1 + 3500), false, TcpState::Established);
+            tcb::REL.set(w, IRS.wrapping_add(1 + 3000));
+        });
+        sink.step().unwrap();
+        let rec = shared.ledger().by_peer(PEER, 40000).cloned().unwrap();
+        assert_eq!((rec.committed, rec.released), (3500, 3500), "{rec:?}");
+        assert_eq!(fake.released(4), IRS.wrapping_add(3501));
+        let file = std::fs::read(&rec.path).unwrap();
+        assert_eq!(file.len(), 3500);
+        assert!(file[..3000].iter().all(|b| *b == 0) && file[3000..].iter().all(|b| *b == 0x5A), "only bytes from R were read");
+        // Another slot: everything including the FIN was released before the failover.
+        fake.set_tcb(5, |w| {
+            conn(w, IRS.wrapping_add(2 + 100), true, TcpState::LastAck);
+            tcb::REMOTE_PORT.set(w, 40005);
+            tcb::REL.set(w, IRS.wrapping_add(2 + 100));
+        });
+        sink.step().unwrap();
+        let rec = shared.ledger().by_peer(PEER, 40005).cloned().unwrap();
+        assert!(rec.fin_committed && rec.fin_released && rec.committed == 100, "{rec:?}");
+        assert_eq!(fake.released(5), 0, "nothing new to release");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Invariant 2: with the replica gate waiting and no standby reachable,
+    /// the sink commits but writes no release (the card ACKs nothing new).
+    #[test]
+    fn replica_gate_without_a_standby_commits_but_releases_nothing() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let _enter = runtime.enter();
+        // Nothing listens on the discard port of loopback: the link stays down.
+        let mut cfg = crate::replication::LinkConfig::new(b"0123456789abcdef0123456789abcdef".to_vec(), 1);
+        cfg.reconnect_delay = Duration::from_secs(60);
+        let (link, _events) = Primary::start(cfg, "127.0.0.1:9".parse().unwrap(), 1).unwrap();
+        let fake = FakeCard::new();
+        let (sink, shared, dir) = sink_on(&fake, "gate");
+        let mut sink = sink.with_replica_gate(ReplicaGate {
+            link: Arc::new(link),
+            wait: true,
+            timeout: Duration::from_millis(50),
+            hold_synack: true,
+        });
+        fake.put_ring(6, 0, &[7u8; 1000]);
+        fake.set_tcb(6, |w| conn(w, IRS.wrapping_add(1 + 1000), false, TcpState::Established));
+        sink.step().unwrap();
+        assert_eq!(shared.ledger().by_peer(PEER, 40000).unwrap().committed, 1000, "committed");
+        assert_eq!(fake.released(6), 0, "no release without the standby's acknowledgement");
+        // A held SYN-ACK stays held too.
+        fake.set_tcb(8, |w| {
+            conn(w, IRS.wrapping_add(1), false, TcpState::SynReceived);
+            tcb::REMOTE_PORT.set(w, 40008);
+            tcb::REL.set(w, IRS);
+        });
+        sink.step().unwrap();
+        assert_eq!(fake.released(8), 0, "SYN-ACK held until the standby has the TCB");
+        assert!(shared.stats().replica_waits_failed >= 2);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

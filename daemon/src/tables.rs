@@ -133,7 +133,7 @@ pub fn status_json(report: &StatusReport) -> String {
 /// `holdback status`: one `key  value` line per fact.
 pub fn status_table(r: &StatusReport) -> String {
     let flag = |b: bool| if b { "yes" } else { "no" }.to_string();
-    let rows: Vec<Vec<String>> = [
+    let mut rows: Vec<(&str, String)> = vec![
         ("daemon", format!("holdback {} (pid {}), up {:.1} s", r.daemon_version, r.pid, r.uptime_ms as f64 / 1000.0)),
         ("card", r.card.clone()),
         ("register map", format!("version {}, build {:#010x}", r.info.version, r.info.build_id)),
@@ -145,10 +145,40 @@ pub fn status_table(r: &StatusReport) -> String {
         ("release paused", flag(r.release_paused)),
         ("core idle", flag(r.status.idle)),
         ("core clock", format!("{} us", r.status.now_us)),
-    ]
-    .into_iter()
-    .map(|(k, v)| vec![k.to_string(), v])
-    .collect();
+    ];
+    if let Some(p) = &r.pair {
+        rows.push(("pair role", format!("{} in epoch {}", p.role, p.epoch)));
+        rows.push(("replication", format!("{}, seq {} ({} TCB copies stored)", p.link, p.replicated_seq, p.stored_tcbs)));
+        rows.push((
+            "link traffic",
+            format!(
+                "{} frames / {} B out, {} frames / {} B in; {} full syncs, {} resumes{}",
+                p.frames_sent,
+                p.bytes_sent,
+                p.frames_received,
+                p.bytes_received,
+                p.full_syncs,
+                p.resumes,
+                p.bytes_per_update.map_or(String::new(), |b| format!("; {b:.1} B per update")),
+            ),
+        ));
+        if !p.refused.is_empty() {
+            let refused: Vec<String> = p.refused.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            rows.push(("refused peers", refused.join(" ")));
+        }
+        if p.replica_waits + p.replica_waits_failed > 0 {
+            rows.push((
+                "replica gate",
+                format!(
+                    "{} commits waited {:.2} ms mean; {} passes held (standby silent)",
+                    p.replica_waits,
+                    p.replica_wait_us_total.checked_div(p.replica_waits).unwrap_or(0) as f64 / 1e3,
+                    p.replica_waits_failed
+                ),
+            ));
+        }
+    }
+    let rows: Vec<Vec<String>> = rows.into_iter().map(|(k, v)| vec![k.to_string(), v]).collect();
     render(&["STATUS", "VALUE"], &rows, &[])
 }
 
@@ -289,8 +319,19 @@ mod tests {
             info: *card.info(),
             status: card.status().unwrap(),
             release_paused: true,
+            pair: Some(crate::control::PairStatus {
+                role: "active".into(),
+                epoch: 1,
+                link: "Replicating".into(),
+                replicated_seq: 10,
+                bytes_sent: 660,
+                bytes_per_update: Some(66.0),
+                ..Default::default()
+            }),
         };
         let table = status_table(&r);
+        assert!(table.contains("active in epoch 1"), "{table}");
+        assert!(table.contains("66.0 B per update"), "{table}");
         assert!(table.contains("release paused  yes"), "{table}");
         assert!(table.contains("0 open of 64 TCBs"), "{table}");
         assert!(table.lines().any(|l| l.starts_with("enabled") && l.ends_with("yes")), "{table}");

@@ -428,7 +428,10 @@ listen = "127.0.0.1:9464"
     );
     let cases: Vec<(&str, String, &str, &str)> = vec![
         ("unknown field", good.replace("[network]", "[network]\nspeed = 10"), "network.speed", "unknown field `speed`"),
-        ("unknown section", format!("{good}[replication]\npeer = \"198.19.0.2\"\n"), "replication", "unknown field `replication`"),
+        ("unknown section", format!("{good}[replicas]\npeer = \"198.19.0.2\"\n"), "replicas", "unknown field `replicas`"),
+        ("replication peer without a port", format!("{good}[replication]\npeer = \"198.19.0.2\"\n"), "replication.peer", "invalid socket address syntax"),
+        ("unreadable secret", format!("{good}[replication]\nlisten = \"198.19.0.1:7400\"\npeer = \"198.19.0.2:7400\"\nsecret_file = \"/nonexistent/holdback.secret\"\n"), "replication.secret_file", "cannot read /nonexistent/holdback.secret"),
+        ("empty secret", format!("{good}[replication]\nlisten = \"198.19.0.1:7400\"\npeer = \"198.19.0.2:7400\"\nsecret_file = \"/dev/null\"\n"), "replication.secret_file", "holds 0 bytes; a shared secret needs at least 16"),
         ("wrong type", good.replace("listen_ports = [5001]", "listen_ports = \"5001\""), "network.listen_ports", "invalid type: string \"5001\", expected a sequence"),
         ("wrong type (bool)", good.replace("[network]", "[network]\nholdback = \"yes\""), "network.holdback", "invalid type: string \"yes\", expected a boolean"),
         ("port out of range", good.replace("[5001]", "[5001, 65536]"), "network.listen_ports", "port 65536 is out of range 1..=65535"),
@@ -440,8 +443,8 @@ listen = "127.0.0.1:9464"
         ("non-loopback metrics", good.replace("127.0.0.1:9464", "0.0.0.0:9464"), "metrics.listen", "0.0.0.0:9464 is not a loopback address"),
         ("multicast MAC", good.replace("02:48:4c:44:42:02", "01:00:5e:00:00:01"), "network.mac", "group (multicast/broadcast) address"),
         ("bad IP", good.replace("198.18.0.2", "198.18.0.256"), "network.ip", "invalid IPv4 address syntax"),
-        ("replica gate", good.replace("card = \"sim\"", "card = \"sim\"\ngates = [\"app\", \"replica\"]"), "gates", "\"replica\" is not implemented yet"),
-        ("standby role", good.replace("card = \"sim\"", "card = \"sim\"\nrole = \"standby\""), "role", "\"standby\" is not supported yet"),
+        ("replica gate", good.replace("card = \"sim\"", "card = \"sim\"\ngates = [\"app\", \"replica\"]"), "gates", "\"replica\" needs a [replication] section"),
+        ("standby role", good.replace("card = \"sim\"", "card = \"sim\"\nrole = \"standby\""), "role", "\"standby\" needs a [replication] section"),
         ("not TOML", "card = = \"sim\"\n".to_string(), "card", "invalid string; expected"),
     ];
     let mut failures = Vec::new();
