@@ -50,6 +50,17 @@ pub enum Command {
     /// (unbind, remove, program, rescan, bind, check the ID block). Untested
     /// on hardware here; `--dry-run` prints every step and changes nothing.
     Load(crate::load::LoadArgs),
+    /// Promote a standby daemon's card to active now (the manual form of
+    /// failover): new epoch, every connection resumes from its released
+    /// point, gratuitous ARP; its sink starts.
+    Promote {
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// External failure detector: probe the primary daemon every interval;
+    /// after MISSES failed probes in a row, command the switch (with
+    /// --switch: the lab's Linux bridge) and promote the standby.
+    Watch(WatchArgs),
     /// Pause or resume the sink's release-register writes (ACK holdback
     /// demonstration): while paused the card ACKs nothing beyond the last
     /// released point.
@@ -61,6 +72,27 @@ pub enum Command {
         #[command(flatten)]
         socket: SocketArg,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Control socket of the primary daemon (the probe target).
+    #[arg(long, value_name = "PATH")]
+    pub primary: PathBuf,
+    /// Control socket of the standby daemon (promoted on failure).
+    #[arg(long, value_name = "PATH")]
+    pub standby: PathBuf,
+    /// Probe interval in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub interval_ms: u64,
+    /// Failed probes in a row that count as a failure.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub misses: u32,
+    /// A failover lab's topology.json (written in its work directory): on
+    /// failure, detach the primary's bridge port and pin the service MAC on
+    /// the standby's port before promoting.
+    #[arg(long, value_name = "FILE")]
+    pub switch: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -99,6 +131,62 @@ pub struct LabRunArgs {
     /// Fail a client that makes no progress for this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub stall_timeout: u64,
+    #[command(flatten)]
+    pub pair: LabPairArgs,
+}
+
+/// The hot-standby lab (issue 4): two daemons, each with its own simulated
+/// card, replicating over their own link.
+#[derive(Debug, Args)]
+pub struct LabPairArgs {
+    /// Run a primary and a standby (separate processes). Implied by --failover-at.
+    #[arg(long)]
+    pub standby: bool,
+    /// Kill the primary (SIGKILL) when this fraction of all bytes was sent (0.0-1.0).
+    #[arg(long, value_name = "F", value_parser = parse_fraction)]
+    pub failover_at: Option<f64>,
+    /// ACK holdback gates of the primary, comma-separated: app, replica.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "app,replica")]
+    pub gates: Vec<crate::config::Gate>,
+    /// before-ack: release only what the standby stored; async: ship and release at once.
+    #[arg(long, value_enum, default_value_t = crate::config::SyncMode::BeforeAck)]
+    pub sync: crate::config::SyncMode,
+    /// at-setup: hold each SYN-ACK until the standby has the TCB; after-data: replicate with the first data.
+    #[arg(long, value_enum, default_value_t = crate::config::ReplicateMode::AtSetup)]
+    pub replicate: crate::config::ReplicateMode,
+    /// heartbeat: the standby promotes itself; external: `holdback watch` moves the switch and promotes.
+    #[arg(long, value_enum, default_value_t = crate::config::Detector::Heartbeat)]
+    pub detector: crate::config::Detector,
+    /// After promotion, one ACK at R plus three duplicates per connection (peers fast-retransmit).
+    #[arg(long, value_enum, value_name = "on|off", default_value_t = OnOff::On)]
+    pub dup_acks: OnOff,
+    /// Heartbeat (and external probe) interval, milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub heartbeat_ms: u64,
+    /// Silent intervals before the peer counts as failed.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub heartbeat_misses: u32,
+    /// tc netem arguments for the clients' link, e.g. "loss 1% reorder 1% delay 1ms".
+    #[arg(long, value_name = "ARGS")]
+    pub netem: Option<String>,
+    /// Open one more connection right before the kill (does it survive?).
+    #[arg(long)]
+    pub late_conn: bool,
+}
+
+impl LabPairArgs {
+    pub fn wanted(&self) -> bool {
+        self.standby || self.failover_at.is_some()
+    }
+}
+
+/// A fraction in [0, 1].
+pub fn parse_fraction(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|e| format!("`{s}` is not a number: {e}"))?;
+    if !(0.0..=1.0).contains(&v) {
+        return Err(format!("{v} is outside 0.0..=1.0"));
+    }
+    Ok(v)
 }
 
 #[derive(Debug, Subcommand)]

@@ -76,7 +76,7 @@ pub enum Role {
 /// (written and fsynced). `replica`: the standby acknowledged a TCB copy
 /// covering them (claim 24, invariant 2); it sits between the sink's commit
 /// and its release (see `Sink::release_all`) and needs `[replication]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Gate {
     App,

@@ -41,6 +41,10 @@ pub enum LabError {
     Sink(#[from] SinkError),
     #[error("the sink thread panicked")]
     SinkPanicked,
+    #[error("the {name} daemon {what}; its log {log}:\n{tail}")]
+    Daemon { name: &'static str, what: String, log: PathBuf, tail: String },
+    #[error("the {name} daemon: {what}")]
+    Pair { name: &'static str, what: String },
     #[error("interrupted (Ctrl-C or SIGTERM); the lab was torn down")]
     Interrupted,
     #[error("{what} {path}")]

@@ -40,6 +40,34 @@ fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Lab(LabCmd { action: None, run }) if run.pair.wanted() => {
+            lab::install_signal_handlers();
+            let p = &run.pair;
+            let opts = holdback_daemon::lab_failover::FailoverOptions {
+                conns: run.conns as usize,
+                bytes: run.bytes,
+                seed: run.seed,
+                failover_at: p.failover_at,
+                gates: p.gates.clone(),
+                sync: p.sync,
+                replicate: p.replicate,
+                detector: p.detector,
+                dup_acks: p.dup_acks.on(),
+                heartbeat_ms: p.heartbeat_ms,
+                heartbeat_misses: p.heartbeat_misses,
+                netem: p.netem.clone(),
+                late_conn: p.late_conn,
+                stall_timeout: Duration::from_secs(run.stall_timeout.max(1)),
+                keep_dir: run.sink_dir.clone(),
+            };
+            let report = holdback_daemon::lab_failover::run_failover_lab(&opts)?;
+            if run.json {
+                println!("{}", report.json());
+            } else {
+                print!("{}", report.human());
+            }
+            Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
         Command::Lab(LabCmd { action: None, run }) => {
             lab::install_signal_handlers();
             let opts = LabRunOptions {
@@ -110,6 +138,37 @@ fn run(cli: Cli) -> Result<ExitCode, BoxError> {
         Command::Status(q) => query(&q, Request::Status),
         Command::Conns(q) => query(&q, Request::Conns),
         Command::Stats(q) => query(&q, Request::Stats),
+        Command::Promote { socket } => match client::call(&socket.socket, &Request::Promote)? {
+            Response::Done { what } => {
+                println!("{what}");
+                Ok(ExitCode::SUCCESS)
+            }
+            other => Err(format!("unexpected answer: {other:?}").into()),
+        },
+        Command::Watch(w) => {
+            lab::install_signal_handlers();
+            let topo = match &w.switch {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+                    Some(serde_json::from_str::<holdback_daemon::netns::LabTopology>(&text)
+                        .map_err(|e| format!("{} is not a lab topology: {e}", path.display()))?)
+                }
+                None => None,
+            };
+            let plan = holdback_daemon::watch::WatchPlan {
+                primary_socket: &w.primary,
+                standby_socket: &w.standby,
+                switch: topo.as_ref(),
+                interval: Duration::from_millis(w.interval_ms),
+                misses: w.misses,
+            };
+            let outcome = holdback_daemon::watch::run(&plan, &lab::interrupted)?;
+            println!(
+                "primary failed after {} probes; switch moved; standby: {} ({:?} from the first missed probe)",
+                outcome.probes, outcome.standby_answer, outcome.detect_to_promoted
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Release { action, socket } => {
             let req = match action {
                 ReleaseAction::Pause => Request::PauseRelease,

@@ -1,0 +1,718 @@
+//! `holdback lab --failover-at F`: the hot-standby lab of issue 4. Two
+//! separate `holdback daemon` processes, each with its own simulated card on
+//! the lab bridge (same service MAC and IP, like a VRRP virtual address), a
+//! replication link between them on its own veth, the sink files in one
+//! directory both reach (the shared store the application commits to), and
+//! real Linux clients. When fraction F of all bytes has been sent, the
+//! primary process is killed with SIGKILL; the standby (heartbeat or
+//! external detector) promotes itself and the clients' own retransmissions
+//! fill the gap. The report says what the peers saw: every stream's
+//! SHA-256, bytes lost, duplicated, resets, the failover time from the
+//! cards' captures and the longest stall a client's application saw.
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::capture::{self, CardCapture};
+pub use crate::config::{Detector, Gate, ReplicateMode, SyncMode};
+use crate::clients::{self, ClientOutcome, ClientPlan};
+use crate::control::{client, Request, Response};
+use crate::lab::{interrupted, LabError, DEFAULT_PORT, OUR_MSS, RTO_US};
+use crate::netns::{LabNet, LabTopology, NetnsError};
+
+/// TCP port of the replication link (on the lab's own 198.19.0.0/30 veth).
+pub const REPLICATION_PORT: u16 = 7400;
+/// Bytes the late connection (acceptance e) sends.
+const LATE_BYTES: u64 = 256 << 10;
+/// The late connection's stream seed: not any regular client's stream.
+fn late_seed(seed: u64) -> u64 {
+    seed ^ 0x1a7e_c0de
+}
+/// How long a daemon gets to come up (Verilator model start, TAP, socket).
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What a failover lab run does.
+#[derive(Clone, Debug)]
+pub struct FailoverOptions {
+    pub conns: usize,
+    pub bytes: u64,
+    pub seed: u64,
+    /// Kill the primary when this fraction of all bytes was sent; `None`
+    /// runs the pair without a failure (baseline goodput).
+    pub failover_at: Option<f64>,
+    /// Gates of the primary: "app", "replica".
+    pub gates: Vec<Gate>,
+    pub sync: SyncMode,
+    pub replicate: ReplicateMode,
+    pub detector: Detector,
+    pub dup_acks: bool,
+    pub heartbeat_ms: u64,
+    pub heartbeat_misses: u32,
+    /// tc netem arguments for the client's link, e.g. "loss 1% reorder 1% delay 1ms".
+    pub netem: Option<String>,
+    /// Open one more connection right before the kill (acceptance e).
+    pub late_conn: bool,
+    pub stall_timeout: Duration,
+    /// Keep the work directory (configs, logs, captures, sink files).
+    pub keep_dir: Option<PathBuf>,
+}
+
+impl Default for FailoverOptions {
+    fn default() -> Self {
+        FailoverOptions {
+            conns: 4,
+            bytes: 1 << 20,
+            seed: 1,
+            failover_at: Some(0.5),
+            gates: vec![Gate::App, Gate::Replica],
+            sync: SyncMode::BeforeAck,
+            replicate: ReplicateMode::AtSetup,
+            detector: Detector::Heartbeat,
+            dup_acks: true,
+            heartbeat_ms: 50,
+            heartbeat_misses: 3,
+            netem: None,
+            late_conn: false,
+            stall_timeout: Duration::from_secs(60),
+            keep_dir: None,
+        }
+    }
+}
+
+/// One stream's verdict.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct StreamResult {
+    pub index: usize,
+    pub client_port: u16,
+    pub bytes_sent: u64,
+    /// Length of the sink file.
+    pub bytes_delivered: u64,
+    pub sha256_match: bool,
+    /// Sent bytes not in the sink file at their offset (the first
+    /// differing byte onwards, counted up to what was sent).
+    pub bytes_lost: u64,
+    /// Bytes in the sink file beyond what was sent.
+    pub duplicate_bytes: u64,
+    pub reset: bool,
+    pub max_stall_ms: u64,
+    pub linux_retransmits: u32,
+    pub tcpi_bytes_acked: u64,
+    /// Opened right before the kill (acceptance e).
+    pub late: bool,
+    pub error: Option<String>,
+}
+
+/// `holdback lab --failover-at F --json`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FailoverReport {
+    pub conns: usize,
+    pub bytes_per_conn: u64,
+    pub seed: u64,
+    pub gates: Vec<Gate>,
+    pub sync: SyncMode,
+    pub replicate: ReplicateMode,
+    pub detector: Detector,
+    pub dup_acks: bool,
+    pub failover_at: Option<f64>,
+    pub netem: Option<String>,
+    /// Every stream (the late one included) arrived complete and intact.
+    pub sha256_match: bool,
+    pub bytes_sent: u64,
+    pub bytes_lost: u64,
+    pub duplicate_bytes: u64,
+    /// Connections the clients saw reset, and RST segments on either card's port.
+    pub resets_seen: u64,
+    pub rst_segments: u64,
+    /// Last frame the primary sent → first frame the standby sent (captures).
+    pub failover_ms: Option<f64>,
+    /// Longest time any client's application made no progress.
+    pub max_stall_ms: u64,
+    /// Bytes on the replication link per TCB update (the primary's count).
+    pub replication_bytes_per_update: Option<f64>,
+    pub goodput_mbps: f64,
+    pub duration_s: f64,
+    /// The standby's card sent gratuitous ARPs / pure ACKs after promotion.
+    pub standby_garps: u64,
+    pub standby_acks: u64,
+    pub streams: Vec<StreamResult>,
+    pub work_dir: PathBuf,
+    pub errors: Vec<String>,
+}
+
+impl FailoverReport {
+    pub fn passed(&self) -> bool {
+        self.sha256_match && self.bytes_lost == 0 && self.duplicate_bytes == 0 && self.resets_seen == 0 && self.errors.is_empty()
+    }
+
+    pub fn json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"report not serialisable: {e}\"}}"))
+    }
+
+    pub fn human(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "holdback failover lab: {} — {} connections × {} bytes, gates {:?}, sync {:?}, replicate {:?}, detector {:?}, dup-ACKs {}",
+            if self.passed() { "PASS" } else { "FAIL" },
+            self.conns,
+            self.bytes_per_conn,
+            self.gates,
+            self.sync,
+            self.replicate,
+            self.detector,
+            if self.dup_acks { "on" } else { "off" },
+        );
+        let fo = self.failover_ms.map_or("-".to_string(), |v| format!("{v:.1} ms"));
+        let _ = writeln!(
+            s,
+            "  failover at {:?}: failover {fo}, max stall {} ms; lost {} B, duplicate {} B, resets {} (RST segments {}); sha256 {}",
+            self.failover_at,
+            self.max_stall_ms,
+            self.bytes_lost,
+            self.duplicate_bytes,
+            self.resets_seen,
+            self.rst_segments,
+            if self.sha256_match { "match" } else { "MISMATCH" },
+        );
+        let _ = writeln!(
+            s,
+            "  goodput {:.1} Mbit/s over {:.2} s; replication {} B/update",
+            self.goodput_mbps,
+            self.duration_s,
+            self.replication_bytes_per_update.map_or("-".into(), |v| format!("{v:.1}"))
+        );
+        for e in &self.errors {
+            let _ = writeln!(s, "  error: {e}");
+        }
+        for c in self.streams.iter().filter(|c| !c.sha256_match || c.error.is_some()) {
+            let _ = writeln!(
+                s,
+                "  client {} (port {}{}): sent {} delivered {} lost {} {}",
+                c.index,
+                c.client_port,
+                if c.late { ", late" } else { "" },
+                c.bytes_sent,
+                c.bytes_delivered,
+                c.bytes_lost,
+                c.error.as_deref().unwrap_or("content differs")
+            );
+        }
+        let _ = writeln!(s, "  work directory: {}", self.work_dir.display());
+        s
+    }
+}
+
+/// A `holdback daemon` child process; killed (SIGKILL) on drop if still running.
+pub struct DaemonProcess {
+    pub name: &'static str,
+    pub child: Child,
+    pub socket: PathBuf,
+    pub log: PathBuf,
+    pub config: PathBuf,
+}
+
+impl DaemonProcess {
+    /// Starts `holdback daemon --config CONFIG` inside network namespace `ns`.
+    pub fn start(name: &'static str, ns: &str, config: &Path, socket: &Path, log: &Path) -> Result<DaemonProcess, LabError> {
+        let exe = std::env::current_exe()
+            .map_err(|source| LabError::Io { what: "finding our own binary", path: PathBuf::new(), source })?;
+        let out = std::fs::File::create(log).map_err(|source| LabError::Io { what: "creating", path: log.into(), source })?;
+        let err = out.try_clone().map_err(|source| LabError::Io { what: "opening", path: log.into(), source })?;
+        let mut cmd = Command::new("ip");
+        // `ip netns exec` execs the daemon in place: the child's pid is the daemon's.
+        cmd.args(["netns", "exec", ns]).arg(&exe).arg("daemon").arg("--config").arg(config);
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "info");
+        }
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0).stdin(Stdio::null()).stdout(out).stderr(err);
+        let child = cmd.spawn().map_err(|source| LabError::Io { what: "starting the daemon with", path: config.into(), source })?;
+        tracing::info!(name, pid = child.id(), config = %config.display(), "daemon started");
+        Ok(DaemonProcess { name, child, socket: socket.to_path_buf(), log: log.to_path_buf(), config: config.to_path_buf() })
+    }
+
+    /// Waits until the daemon answers a status request.
+    pub fn wait_ready(&mut self) -> Result<(), LabError> {
+        let start = Instant::now();
+        loop {
+            if client::call(&self.socket, &Request::Status).is_ok() {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(self.died(format!("exited before it was ready ({status})")));
+            }
+            if start.elapsed() > READY_TIMEOUT {
+                return Err(self.died(format!("not ready after {READY_TIMEOUT:?}")));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// An error carrying the tail of the daemon's log.
+    pub fn died(&self, what: String) -> LabError {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(25).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        LabError::Daemon { name: self.name, what, log: self.log.clone(), tail: tail.join("\n") }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGKILL: the card dies with its process, mid-whatever (the failure under test).
+    pub fn kill_hard(&mut self) {
+        // SAFETY: kill() with our own child's pid and a signal number.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait (clean shutdown); SIGKILL after `grace`.
+    pub fn stop(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
+        if !self.is_running() {
+            return self.child.try_wait().ok().flatten();
+        }
+        // SAFETY: as in kill_hard.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let start = Instant::now();
+        while start.elapsed() < grace {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill_hard();
+        None
+    }
+}
+
+impl Drop for DaemonProcess {
+    fn drop(&mut self) {
+        if self.is_running() {
+            self.kill_hard();
+        }
+    }
+}
+
+fn mac_text(m: [u8; 6]) -> String {
+    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+}
+
+/// The two daemons' config files (the same schema an operator writes).
+#[allow(clippy::too_many_arguments)]
+pub fn daemon_config(
+    role: &str,
+    topo: &LabTopology,
+    tap: &str,
+    socket: &Path,
+    sink_dir: &Path,
+    pcap: &Path,
+    listen: SocketAddrV4,
+    peer: SocketAddrV4,
+    secret_file: &Path,
+    opts: &FailoverOptions,
+) -> String {
+    let enum_name = |v: &dyn erased::KebabName| v.kebab();
+    let gates: Vec<String> = opts.gates.iter().map(|g| format!("\"{}\"", enum_name(g))).collect();
+    format!(
+        r#"# Written by `holdback lab` for its {role} card.
+card = "sim"
+socket = "{socket}"
+role = "{role}"
+gates = [{gates}]
+sink_dir = "{sink}"
+
+[sim]
+tap = "{tap}"
+netns = "{card_ns}"
+pcap = "{pcap}"
+
+[network]
+mac = "{mac}"
+ip = "{ip}"
+listen_ports = [{port}]
+holdback = true
+our_mss = {mss}
+rto_us = {rto}
+
+[replication]
+listen = "{listen}"
+peer = "{peer}"
+secret_file = "{secret}"
+sync = "{sync}"
+replicate = "{replicate}"
+detector = "{detector}"
+heartbeat_ms = {hb}
+heartbeat_misses = {misses}
+dup_acks = {dup}
+"#,
+        socket = socket.display(),
+        gates = gates.join(", "),
+        sink = sink_dir.display(),
+        card_ns = topo.card_ns,
+        pcap = pcap.display(),
+        mac = mac_text(topo.card_mac),
+        ip = topo.card_ip,
+        port = DEFAULT_PORT,
+        mss = OUR_MSS,
+        rto = RTO_US,
+        secret = secret_file.display(),
+        sync = enum_name(&opts.sync),
+        replicate = enum_name(&opts.replicate),
+        detector = enum_name(&opts.detector),
+        hb = opts.heartbeat_ms,
+        misses = opts.heartbeat_misses,
+        dup = opts.dup_acks,
+    )
+}
+
+/// Config values as they are spelt in the TOML (serde's kebab-case).
+mod erased {
+    pub trait KebabName {
+        fn kebab(&self) -> String;
+    }
+    impl<T: serde::Serialize> KebabName for T {
+        fn kebab(&self) -> String {
+            serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+        }
+    }
+}
+
+/// Sent bytes missing from `file` (first differing offset onwards), and
+/// bytes in the file beyond what was sent.
+fn compare_stream(file: &Path, seed: u64, index: usize, sent: u64) -> std::io::Result<(u64, u64, bool)> {
+    use rand::RngCore;
+    use std::io::Read;
+    let mut f = std::fs::File::open(file)?;
+    let len = f.metadata()?.len();
+    let mut rng = clients::stream_rng(seed, index);
+    let mut want = vec![0u8; 1 << 16];
+    let mut got = vec![0u8; 1 << 16];
+    let mut off = 0u64;
+    while off < sent {
+        let n = (sent - off).min(want.len() as u64) as usize;
+        rng.fill_bytes(&mut want[..n]);
+        let mut have = 0;
+        while have < n {
+            let k = f.read(&mut got[have..n])?;
+            if k == 0 {
+                break;
+            }
+            have += k;
+        }
+        if let Some(i) = (0..have).find(|&i| got[i] != want[i]) {
+            return Ok((sent - off - i as u64, len.saturating_sub(sent), false));
+        }
+        if have < n {
+            return Ok((sent - off - have as u64, 0, false));
+        }
+        off += n as u64;
+    }
+    Ok((0, len.saturating_sub(sent), len == sent))
+}
+
+/// The sink file of the connection from `client_ip:port` (the file name
+/// carries the peer's ISN, which only the card saw).
+fn find_sink_file(dir: &Path, client_ip: Ipv4Addr, port: u16) -> Option<PathBuf> {
+    let prefix = format!("conn-{client_ip}-{port}-");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix)))
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+fn random_secret() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The lab's work directory: removed after a passing run unless kept.
+fn work_dir(opts: &FailoverOptions) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    opts.keep_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("holdback-failover-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)))
+    })
+}
+
+/// Runs one failover lab.
+pub fn run_failover_lab(opts: &FailoverOptions) -> Result<FailoverReport, LabError> {
+    let dir = work_dir(opts);
+    let result = run_in(opts, &dir);
+    let keep = opts.keep_dir.is_some() || !matches!(&result, Ok(r) if r.passed());
+    if !keep {
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            tracing::warn!(dir = %dir.display(), error = %e, "could not remove the work directory");
+        }
+    }
+    result
+}
+
+fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError> {
+    let io = |what: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| LabError::Io { what, path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+    let sink_dir = dir.join("sink");
+    std::fs::create_dir_all(&sink_dir).map_err(io("creating", &sink_dir))?;
+    let secret = dir.join("replication.secret");
+    std::fs::write(&secret, random_secret()).map_err(io("writing", &secret))?;
+    let net = LabNet::create(LabTopology::unique_with_standby("fo"))?;
+    let topo = net.topology().clone();
+    let sb = topo.standby.clone().ok_or_else(|| LabError::Net(NetnsError::NoStandby(topo.card_ns.clone())))?;
+    if let Some(netem) = &opts.netem {
+        let mut args = vec!["-n", &topo.client_ns, "qdisc", "add", "dev", &topo.client_if, "root", "netem"];
+        args.extend(netem.split_whitespace());
+        netem_cmd(&args)?;
+    }
+    let primary_addr = SocketAddrV4::new(sb.primary_repl_ip, REPLICATION_PORT);
+    let standby_addr = SocketAddrV4::new(sb.standby_repl_ip, REPLICATION_PORT);
+    let mut daemons = Vec::new();
+    for (name, role, ns, tap, listen, peer) in [
+        ("primary", "active", &sb.primary_ns, &topo.tap, primary_addr, standby_addr),
+        ("standby", "standby", &sb.standby_ns, &sb.standby_tap, standby_addr, primary_addr),
+    ] {
+        let socket = dir.join(format!("{name}.sock"));
+        let config = dir.join(format!("{name}.toml"));
+        let text = daemon_config(role, &topo, tap, &socket, &sink_dir, &dir.join(format!("{name}.pcap")), listen, peer, &secret, opts);
+        std::fs::write(&config, text).map_err(io("writing", &config))?;
+        daemons.push(DaemonProcess::start(name, ns, &config, &socket, &dir.join(format!("{name}.log")))?);
+    }
+    for d in daemons.iter_mut() {
+        d.wait_ready()?;
+    }
+    let mut standby = daemons.pop().ok_or(LabError::Interrupted)?;
+    let mut primary = daemons.pop().ok_or(LabError::Interrupted)?;
+    wait_replicating(&primary)?;
+
+    let target = SocketAddrV4::new(topo.card_ip, DEFAULT_PORT);
+    let plan = ClientPlan { target, bytes: opts.bytes, seed: opts.seed, stall_timeout: opts.stall_timeout };
+    let cancel = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut handles = clients::spawn_clients_counting(&topo.client_ns, opts.conns, &plan, cancel.clone(), sent.clone());
+    let total = opts.bytes * opts.conns as u64;
+    let kill_at = opts.failover_at.map(|f| (total as f64 * f.clamp(0.0, 1.0)) as u64);
+    let mut killed = false;
+    let mut late_index = None;
+    let mut watcher: Option<std::thread::JoinHandle<Result<(), String>>> = None;
+    let _ = std::fs::write(dir.join("topology.json"), serde_json::to_string_pretty(&topo).unwrap_or_default());
+    let mut problem = None;
+    while !handles.iter().all(|h| h.is_finished()) {
+        if interrupted() {
+            cancel.store(true, Ordering::SeqCst);
+            problem.get_or_insert(LabError::Interrupted);
+        }
+        if let Some(at) = kill_at {
+            if !killed && sent.load(Ordering::Relaxed) >= at {
+                if opts.late_conn {
+                    // Its SYN goes out just before the kill: the connection
+                    // is set up (or not) in the primary's last moments.
+                    let late_plan = ClientPlan { bytes: LATE_BYTES.min(opts.bytes), seed: late_seed(opts.seed), ..plan.clone() };
+                    let h = clients::spawn_clients_counting(&topo.client_ns, 1, &late_plan, cancel.clone(), Arc::new(AtomicU64::new(0)));
+                    late_index = Some(handles.len());
+                    handles.extend(h);
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                tracing::info!(sent = sent.load(Ordering::Relaxed), "killing the primary (SIGKILL)");
+                primary.kill_hard();
+                killed = true;
+                if opts.detector == Detector::External {
+                    watcher = Some(spawn_external_detector(&topo, &primary.socket, &standby.socket, opts.heartbeat_ms, opts.heartbeat_misses));
+                }
+            }
+        }
+        if !standby.is_running() {
+            cancel.store(true, Ordering::SeqCst);
+            problem.get_or_insert(standby.died("the standby daemon died".into()));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let outcomes = clients::collect(handles);
+    let duration = started.elapsed();
+    let mut errors = Vec::new();
+    if let Some(w) = watcher {
+        match w.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => errors.push(format!("external detector: {e}")),
+            Err(_) => errors.push("external detector thread panicked".into()),
+        }
+    }
+    let repl_per_update = replication_bytes_per_update(if killed { &standby } else { &primary });
+    // Clean shutdown of whoever is alive: its sink finishes, captures flush.
+    for d in [&mut primary, &mut standby] {
+        if d.is_running() {
+            match d.stop(Duration::from_secs(20)) {
+                Some(st) if st.success() => {}
+                other => errors.push(format!("{} daemon did not exit cleanly on SIGTERM: {other:?}", d.name)),
+            }
+        }
+    }
+    if let Some(p) = problem {
+        return Err(p);
+    }
+    let streams: Vec<StreamResult> = outcomes
+        .iter()
+        .enumerate()
+        .map(|(i, o)| stream_result(&sink_dir, topo.client_ip, opts, o, late_index == Some(i)))
+        .collect();
+    let primary_cap = CardCapture::read(&dir.join("primary.pcap"), topo.card_mac).map_err(capture_err)?;
+    let standby_cap = CardCapture::read(&dir.join("standby.pcap"), topo.card_mac).map_err(capture_err)?;
+    drop(net);
+    let bytes_sent: u64 = streams.iter().map(|s| s.bytes_sent).sum();
+    let delivered: u64 = streams.iter().map(|s| s.bytes_delivered.min(s.bytes_sent)).sum();
+    let secs = duration.as_secs_f64().max(1e-9);
+    errors.extend(streams.iter().filter_map(|s| s.error.as_ref().map(|e| format!("client {}: {e}", s.index))));
+    Ok(FailoverReport {
+        conns: opts.conns,
+        bytes_per_conn: opts.bytes,
+        seed: opts.seed,
+        gates: opts.gates.clone(),
+        sync: opts.sync,
+        replicate: opts.replicate,
+        detector: opts.detector,
+        dup_acks: opts.dup_acks,
+        failover_at: opts.failover_at,
+        netem: opts.netem.clone(),
+        sha256_match: streams.iter().all(|s| s.sha256_match),
+        bytes_sent,
+        bytes_lost: streams.iter().map(|s| s.bytes_lost).sum(),
+        duplicate_bytes: streams.iter().map(|s| s.duplicate_bytes).sum(),
+        resets_seen: streams.iter().filter(|s| s.reset).count() as u64,
+        rst_segments: primary_cap.rst_sent + primary_cap.rst_received + standby_cap.rst_sent + standby_cap.rst_received,
+        failover_ms: if killed { capture::failover_ms(&primary_cap, &standby_cap) } else { None },
+        max_stall_ms: streams.iter().map(|s| s.max_stall_ms).max().unwrap_or(0),
+        replication_bytes_per_update: repl_per_update,
+        goodput_mbps: delivered as f64 * 8.0 / secs / 1e6,
+        duration_s: secs,
+        standby_garps: standby_cap.gratuitous_arps_sent,
+        standby_acks: standby_cap.acks_sent,
+        streams,
+        work_dir: dir.to_path_buf(),
+        errors,
+    })
+}
+
+/// Waits until the primary reports its link to the standby in sync
+/// (`Replicating`): before that, the replica gate releases nothing.
+fn wait_replicating(primary: &DaemonProcess) -> Result<(), LabError> {
+    let start = Instant::now();
+    let mut last = String::new();
+    while start.elapsed() < READY_TIMEOUT {
+        if let Ok(Response::Status(s)) = client::call(&primary.socket, &Request::Status) {
+            if let Some(p) = s.pair {
+                if crate::pair::link_is_replicating(&p.link) {
+                    return Ok(());
+                }
+                last = p.link;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(LabError::Pair { name: primary.name, what: format!("the replication link did not come up within {READY_TIMEOUT:?} (last: {last})") })
+}
+
+/// Link bytes per update as `daemon` counts them (the primary's figure,
+/// or the promoted standby's receive side if the primary is gone).
+fn replication_bytes_per_update(daemon: &DaemonProcess) -> Option<f64> {
+    match client::call(&daemon.socket, &Request::Status) {
+        Ok(Response::Status(s)) => s.pair.and_then(|p| {
+            p.bytes_per_update.or_else(|| (p.replicated_seq > 0).then(|| p.bytes_received as f64 / p.replicated_seq as f64))
+        }),
+        _ => None,
+    }
+}
+
+/// The external detector of `--detector external`: `holdback watch`'s loop
+/// on a thread of the lab (the same code the CLI runs).
+fn spawn_external_detector(
+    topo: &LabTopology,
+    primary_socket: &Path,
+    standby_socket: &Path,
+    interval_ms: u64,
+    misses: u32,
+) -> std::thread::JoinHandle<Result<(), String>> {
+    let (topo, p, s) = (topo.clone(), primary_socket.to_path_buf(), standby_socket.to_path_buf());
+    std::thread::spawn(move || {
+        let plan = crate::watch::WatchPlan {
+            primary_socket: &p,
+            standby_socket: &s,
+            switch: Some(&topo),
+            interval: Duration::from_millis(interval_ms),
+            misses,
+        };
+        crate::watch::run(&plan, &|| interrupted()).map(|_| ()).map_err(|e| crate::report::chain(&e))
+    })
+}
+
+fn capture_err(e: capture::CaptureError) -> LabError {
+    LabError::Io { what: "reading capture", path: PathBuf::new(), source: std::io::Error::other(crate::report::chain(&e)) }
+}
+
+fn netem_cmd(args: &[&str]) -> Result<(), LabError> {
+    let out = Command::new("tc")
+        .args(args)
+        .output()
+        .map_err(|source| LabError::Net(NetnsError::ToolMissing { tool: "tc", source }))?;
+    if !out.status.success() {
+        return Err(LabError::Net(NetnsError::CommandFailed {
+            command: format!("tc {}", args.join(" ")),
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        }));
+    }
+    Ok(())
+}
+
+fn stream_result(sink_dir: &Path, client_ip: Ipv4Addr, opts: &FailoverOptions, o: &ClientOutcome, late: bool) -> StreamResult {
+    let mut error = o.error.clone();
+    let (lost, dup, intact, delivered) = match find_sink_file(sink_dir, client_ip, o.local_port) {
+        Some(path) => match compare_stream(&path, if late { late_seed(opts.seed) } else { opts.seed }, o.index, o.bytes_sent) {
+            Ok((lost, dup, intact)) => {
+                (lost, dup, intact, std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0))
+            }
+            Err(e) => {
+                error.get_or_insert(format!("reading {}: {e}", path.display()));
+                (o.bytes_sent, 0, false, 0)
+            }
+        },
+        None => {
+            if o.bytes_sent > 0 {
+                error.get_or_insert("no sink file for this connection".into());
+            }
+            (o.bytes_sent, 0, false, 0)
+        }
+    };
+    let expected = if late { LATE_BYTES.min(opts.bytes) } else { opts.bytes };
+    StreamResult {
+        index: o.index,
+        client_port: o.local_port,
+        bytes_sent: o.bytes_sent,
+        bytes_delivered: delivered,
+        sha256_match: intact && o.error.is_none() && o.bytes_sent == expected,
+        bytes_lost: lost,
+        duplicate_bytes: dup,
+        reset: o.reset,
+        max_stall_ms: o.max_stall_ms,
+        linux_retransmits: o.total_retrans,
+        tcpi_bytes_acked: o.bytes_acked,
+        late,
+        error,
+    }
+}
