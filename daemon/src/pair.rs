@@ -80,6 +80,8 @@ impl PairRole {
 struct State {
     role: PairRole,
     epoch: u32,
+    /// The standby link's last figures, kept when promotion closes it.
+    closed_link: Option<(u64, u64, replication::LinkStats)>,
     promoted_unix_ms: Option<u64>,
     promote_took_us: Option<u64>,
 }
@@ -124,7 +126,7 @@ impl<B: Bar + 'static> Pair<B> {
                 let pair = Pair {
                     card,
                     cfg: cfg.clone(),
-                    state: Mutex::new(State { role: PairRole::Active, epoch, promoted_unix_ms: None, promote_took_us: None }),
+                    state: Mutex::new(State { role: PairRole::Active, epoch, closed_link: None, promoted_unix_ms: None, promote_took_us: None }),
                     primary: Some(Arc::new(primary)),
                     standby: Mutex::new(None),
                 };
@@ -138,7 +140,7 @@ impl<B: Bar + 'static> Pair<B> {
                 let pair = Pair {
                     card,
                     cfg: cfg.clone(),
-                    state: Mutex::new(State { role: PairRole::Standby, epoch, promoted_unix_ms: None, promote_took_us: None }),
+                    state: Mutex::new(State { role: PairRole::Standby, epoch, closed_link: None, promoted_unix_ms: None, promote_took_us: None }),
                     primary: None,
                     standby: Mutex::new(Some(standby)),
                 };
@@ -188,7 +190,15 @@ impl<B: Bar + 'static> Pair<B> {
         }
         // Stop listening first: from here on no primary may install copies
         // (a stale one would be refused by epoch anyway, invariant 8).
-        let copies = lock(&self.standby).take().map(|s| s.stop()).unwrap_or_default();
+        let standby = lock(&self.standby).take();
+        let copies = match standby {
+            Some(s) => {
+                let figures = (s.applied(), s.tcbs().len() as u64, s.stats());
+                lock(&self.state).closed_link = Some(figures);
+                s.stop()
+            }
+            None => Default::default(),
+        };
         let epoch = {
             let highest = copies.values().map(|t| t.epoch).max().unwrap_or(0);
             lock(&self.state).epoch.max(highest) + 1
@@ -230,7 +240,10 @@ impl<B: Bar + 'static> Pair<B> {
                 s.tcbs().len() as u64,
                 s.stats(),
             ),
-            (None, None) => ("Closed".to_string(), 0, 0, replication::LinkStats::default()),
+            (None, None) => match &st.closed_link {
+                Some((applied, stored, stats)) => ("Closed".to_string(), *applied, *stored, stats.clone()),
+                None => ("Closed".to_string(), 0, 0, replication::LinkStats::default()),
+            },
         };
         PairStatus {
             role: st.role.name().to_string(),
