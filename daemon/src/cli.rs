@@ -172,11 +172,18 @@ pub struct LabPairArgs {
     /// Open one more connection right before the kill (does it survive?).
     #[arg(long)]
     pub late_conn: bool,
+    /// Cut the replication link (primary alive) when this fraction of all
+    /// bytes was sent; use with --detector external.
+    #[arg(long, value_name = "F", value_parser = parse_fraction)]
+    pub cut_replication_at: Option<f64>,
+    /// How long the replication link stays cut.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub cut_for_ms: u64,
 }
 
 impl LabPairArgs {
     pub fn wanted(&self) -> bool {
-        self.standby || self.failover_at.is_some()
+        self.standby || self.failover_at.is_some() || self.cut_replication_at.is_some()
     }
 }
 

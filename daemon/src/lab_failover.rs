@@ -36,6 +36,18 @@ fn late_seed(seed: u64) -> u64 {
 /// How long a daemon gets to come up (Verilator model start, TAP, socket).
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Something a test does to the running pair, called on every pass of the
+/// lab's loop with the fraction of all bytes sent so far (e.g. hostile
+/// connections to the standby's replication port, acceptance d).
+#[derive(Clone)]
+pub struct Disturbance(pub Arc<dyn Fn(f64, &LabTopology) + Send + Sync>);
+
+impl std::fmt::Debug for Disturbance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Disturbance(..)")
+    }
+}
+
 /// What a failover lab run does.
 #[derive(Clone, Debug)]
 pub struct FailoverOptions {
@@ -51,8 +63,15 @@ pub struct FailoverOptions {
     pub replicate: ReplicateMode,
     pub detector: Detector,
     pub dup_acks: bool,
+    /// ACK holdback on both cards; off: ACK on receipt (the goodput
+    /// baseline — a failover then loses what the sink had not committed).
+    pub holdback: bool,
     pub heartbeat_ms: u64,
     pub heartbeat_misses: u32,
+    /// Cut the replication link when this fraction of all bytes was sent,
+    /// for this long, with the primary alive (acceptance c). Use with
+    /// `detector = external`, or the standby promotes itself.
+    pub cut_replication: Option<(f64, Duration)>,
     /// tc netem arguments for the client's link, e.g. "loss 1% reorder 1% delay 1ms".
     pub netem: Option<String>,
     /// Open one more connection right before the kill (acceptance e).
@@ -60,6 +79,7 @@ pub struct FailoverOptions {
     pub stall_timeout: Duration,
     /// Keep the work directory (configs, logs, captures, sink files).
     pub keep_dir: Option<PathBuf>,
+    pub disturbance: Option<Disturbance>,
 }
 
 impl Default for FailoverOptions {
@@ -74,12 +94,15 @@ impl Default for FailoverOptions {
             replicate: ReplicateMode::AtSetup,
             detector: Detector::Heartbeat,
             dup_acks: true,
+            holdback: true,
             heartbeat_ms: 50,
+            cut_replication: None,
             heartbeat_misses: 3,
             netem: None,
             late_conn: false,
             stall_timeout: Duration::from_secs(60),
             keep_dir: None,
+            disturbance: None,
         }
     }
 }
@@ -105,6 +128,24 @@ pub struct StreamResult {
     /// Opened right before the kill (acceptance e).
     pub late: bool,
     pub error: Option<String>,
+}
+
+/// What happened while the replication link was cut (primary alive).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct CutReport {
+    pub duration_ms: u64,
+    /// Comparisons of every connection's R on the primary card with the
+    /// copy the standby card holds, and how many found the primary ahead
+    /// (invariant 2 says: none).
+    pub samples: u64,
+    pub primary_ahead_of_standby: u64,
+    /// Bytes the clients got accepted during the cut (their socket buffers
+    /// fill; nothing new is ACKed).
+    pub bytes_sent_during_cut: u64,
+    /// Resumes + full syncs the primary ran after the link came back.
+    pub reconnects: u64,
+    /// Bytes the clients sent after the link came back.
+    pub bytes_sent_after: u64,
 }
 
 /// `holdback lab --failover-at F --json`.
@@ -139,6 +180,15 @@ pub struct FailoverReport {
     /// The standby's card sent gratuitous ARPs / pure ACKs after promotion.
     pub standby_garps: u64,
     pub standby_acks: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_cut: Option<CutReport>,
+    /// Connections the standby refused on its replication port, by reason
+    /// (hostile peers; read before the run ends).
+    #[serde(default)]
+    pub standby_refused: std::collections::BTreeMap<String, u64>,
+    /// Full syncs + resumes the standby's link counted (1 for an undisturbed run).
+    #[serde(default)]
+    pub standby_sessions: u64,
     pub streams: Vec<StreamResult>,
     pub work_dir: PathBuf,
     pub errors: Vec<String>,
@@ -341,7 +391,7 @@ pcap = "{pcap}"
 mac = "{mac}"
 ip = "{ip}"
 listen_ports = [{port}]
-holdback = true
+holdback = {holdback}
 our_mss = {mss}
 rto_us = {rto}
 
@@ -373,6 +423,7 @@ dup_acks = {dup}
         hb = opts.heartbeat_ms,
         misses = opts.heartbeat_misses,
         dup = opts.dup_acks,
+        holdback = opts.holdback,
     )
 }
 
@@ -514,7 +565,35 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
     let mut watcher: Option<std::thread::JoinHandle<Result<(), String>>> = None;
     let _ = std::fs::write(dir.join("topology.json"), serde_json::to_string_pretty(&topo).unwrap_or_default());
     let mut problem = None;
+    let mut cut: Option<(Instant, u64, u64)> = None;
+    let mut cut_report: Option<CutReport> = None;
     while !handles.iter().all(|h| h.is_finished()) {
+        if let Some(d) = &opts.disturbance {
+            (d.0)(sent.load(Ordering::Relaxed) as f64 / total.max(1) as f64, &topo);
+        }
+        if let Some((at, length)) = opts.cut_replication {
+            let now_sent = sent.load(Ordering::Relaxed);
+            match (&cut, &mut cut_report) {
+                (None, None) if now_sent as f64 >= total as f64 * at => {
+                    net.set_replication_link(false)?;
+                    tracing::info!(sent = now_sent, ?length, "replication link cut (primary alive)");
+                    let before = link_reconnects(&primary);
+                    cut = Some((Instant::now(), now_sent, before));
+                    cut_report = Some(CutReport::default());
+                }
+                (Some((since, sent_at_cut, before)), Some(r)) if r.duration_ms == 0 => {
+                    compare_released_points(&primary, &standby, r);
+                    if since.elapsed() >= length {
+                        r.duration_ms = since.elapsed().as_millis() as u64;
+                        r.bytes_sent_during_cut = now_sent - sent_at_cut;
+                        net.set_replication_link(true)?;
+                        tracing::info!("replication link restored");
+                        cut = Some((Instant::now(), now_sent, *before));
+                    }
+                }
+                _ => {}
+            }
+        }
         if interrupted() {
             cancel.store(true, Ordering::SeqCst);
             problem.get_or_insert(LabError::Interrupted);
@@ -546,6 +625,10 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
     }
     let outcomes = clients::collect(handles);
     let duration = started.elapsed();
+    if let (Some((_, sent_at_restore, before)), Some(r)) = (&cut, &mut cut_report) {
+        r.bytes_sent_after = sent.load(Ordering::Relaxed).saturating_sub(*sent_at_restore);
+        r.reconnects = link_reconnects(&primary).saturating_sub(*before);
+    }
     let mut errors = Vec::new();
     if let Some(w) = watcher {
         match w.join() {
@@ -555,6 +638,10 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
         }
     }
     let repl_per_update = replication_bytes_per_update(if killed { &standby } else { &primary });
+    let (standby_refused, standby_sessions) = match client::call(&standby.socket, &Request::Status) {
+        Ok(Response::Status(s)) => s.pair.map_or_else(Default::default, |p| (p.refused, p.full_syncs + p.resumes)),
+        _ => Default::default(),
+    };
     // Clean shutdown of whoever is alive: its sink finishes, captures flush.
     for d in [&mut primary, &mut standby] {
         if d.is_running() {
@@ -603,6 +690,9 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
         duration_s: secs,
         standby_garps: standby_cap.gratuitous_arps_sent,
         standby_acks: standby_cap.acks_sent,
+        replication_cut: cut_report,
+        standby_refused,
+        standby_sessions,
         streams,
         work_dir: dir.to_path_buf(),
         errors,
@@ -626,6 +716,32 @@ fn wait_replicating(primary: &DaemonProcess) -> Result<(), LabError> {
         std::thread::sleep(Duration::from_millis(50));
     }
     Err(LabError::Pair { name: primary.name, what: format!("the replication link did not come up within {READY_TIMEOUT:?} (last: {last})") })
+}
+
+/// Resumes plus full syncs the daemon's link has run.
+fn link_reconnects(daemon: &DaemonProcess) -> u64 {
+    match client::call(&daemon.socket, &Request::Status) {
+        Ok(Response::Status(s)) => s.pair.map_or(0, |p| p.resumes + p.full_syncs),
+        _ => 0,
+    }
+}
+
+/// Invariant 2 while the link is cut: for every connection the primary
+/// card's R must not be ahead of the R in the standby's copy.
+fn compare_released_points(primary: &DaemonProcess, standby: &DaemonProcess, r: &mut CutReport) {
+    let conns = |d: &DaemonProcess| match client::call(&d.socket, &Request::Conns) {
+        Ok(Response::Conns(c)) => Some(c.conns),
+        _ => None,
+    };
+    let (Some(p), Some(s)) = (conns(primary), conns(standby)) else { return };
+    for pc in &p {
+        let Some(sc) = s.iter().find(|c| c.id == pc.id && c.tcb.irs == pc.tcb.irs) else { continue };
+        r.samples += 1;
+        if sc.tcb.rel.before(pc.tcb.rel) {
+            tracing::error!(id = pc.id, primary_r = %pc.tcb.rel, standby_r = %sc.tcb.rel, "primary released beyond the standby's copy");
+            r.primary_ahead_of_standby += 1;
+        }
+    }
 }
 
 /// Link bytes per update as `daemon` counts them (the primary's figure,

@@ -53,12 +53,15 @@ fn run(cli: Cli) -> Result<ExitCode, BoxError> {
                 replicate: p.replicate,
                 detector: p.detector,
                 dup_acks: p.dup_acks.on(),
+                holdback: run.holdback.on(),
+                cut_replication: p.cut_replication_at.map(|f| (f, Duration::from_millis(p.cut_for_ms))),
                 heartbeat_ms: p.heartbeat_ms,
                 heartbeat_misses: p.heartbeat_misses,
                 netem: p.netem.clone(),
                 late_conn: p.late_conn,
                 stall_timeout: Duration::from_secs(run.stall_timeout.max(1)),
                 keep_dir: run.sink_dir.clone(),
+                disturbance: None,
             };
             let report = holdback_daemon::lab_failover::run_failover_lab(&opts)?;
             if run.json {
