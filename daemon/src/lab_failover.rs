@@ -80,6 +80,9 @@ pub struct FailoverOptions {
     /// Keep the work directory (configs, logs, captures, sink files).
     pub keep_dir: Option<PathBuf>,
     pub disturbance: Option<Disturbance>,
+    /// The `holdback` binary the daemons run; None: this process's own
+    /// executable (right for the CLI; a test passes the built binary).
+    pub holdback_exe: Option<PathBuf>,
 }
 
 impl Default for FailoverOptions {
@@ -103,6 +106,7 @@ impl Default for FailoverOptions {
             stall_timeout: Duration::from_secs(60),
             keep_dir: None,
             disturbance: None,
+            holdback_exe: None,
         }
     }
 }
@@ -269,9 +273,19 @@ pub struct DaemonProcess {
 
 impl DaemonProcess {
     /// Starts `holdback daemon --config CONFIG` inside network namespace `ns`.
-    pub fn start(name: &'static str, ns: &str, config: &Path, socket: &Path, log: &Path) -> Result<DaemonProcess, LabError> {
-        let exe = std::env::current_exe()
-            .map_err(|source| LabError::Io { what: "finding our own binary", path: PathBuf::new(), source })?;
+    pub fn start(
+        name: &'static str,
+        exe: Option<&Path>,
+        ns: &str,
+        config: &Path,
+        socket: &Path,
+        log: &Path,
+    ) -> Result<DaemonProcess, LabError> {
+        let exe = match exe {
+            Some(p) => p.to_path_buf(),
+            None => std::env::current_exe()
+                .map_err(|source| LabError::Io { what: "finding our own binary", path: PathBuf::new(), source })?,
+        };
         let out = std::fs::File::create(log).map_err(|source| LabError::Io { what: "creating", path: log.into(), source })?;
         let err = out.try_clone().map_err(|source| LabError::Io { what: "opening", path: log.into(), source })?;
         let mut cmd = Command::new("ip");
@@ -543,7 +557,7 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
         let config = dir.join(format!("{name}.toml"));
         let text = daemon_config(role, &topo, tap, &socket, &sink_dir, &dir.join(format!("{name}.pcap")), listen, peer, &secret, opts);
         std::fs::write(&config, text).map_err(io("writing", &config))?;
-        daemons.push(DaemonProcess::start(name, ns, &config, &socket, &dir.join(format!("{name}.log")))?);
+        daemons.push(DaemonProcess::start(name, opts.holdback_exe.as_deref(), ns, &config, &socket, &dir.join(format!("{name}.log")))?);
     }
     for d in daemons.iter_mut() {
         d.wait_ready()?;

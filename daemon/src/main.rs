@@ -62,6 +62,7 @@ fn run(cli: Cli) -> Result<ExitCode, BoxError> {
                 stall_timeout: Duration::from_secs(run.stall_timeout.max(1)),
                 keep_dir: run.sink_dir.clone(),
                 disturbance: None,
+                holdback_exe: None,
             };
             let report = holdback_daemon::lab_failover::run_failover_lab(&opts)?;
             if run.json {
