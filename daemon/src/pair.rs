@@ -1,25 +1,40 @@
 //! The daemon's half of a failover pair (issue 4, `../shared/design/failover.md`).
 //!
-//! - **Active** (`role = "active"` with `[replication]`): a [`Primary`]
-//!   dials the standby; the sink ships every changed TCB through it and,
-//!   with the `replica` gate, writes a release only after the standby
-//!   acknowledged the copy carrying it (claim 24, invariant 2). Hearing of a
-//!   newer epoch puts the card back in standby — silent — and the gate then
-//!   releases nothing (invariant 8).
-//! - **Standby** (`role = "standby"`): the card is silent (CTRL.standby); a
-//!   [`Standby`] accepts the primary, keeps the copies in memory (claim 23)
-//!   and writes each into the card before acknowledging it. Heartbeat loss
-//!   (claims 36, 37; `detector = "heartbeat"`) or a `promote` request
-//!   (`holdback promote` / `holdback watch`, claims 21, 22) promotes it: a
-//!   new epoch, the card's PROMOTE walk resumes every connection from R
-//!   (invariant 3), announces the address with a gratuitous ARP and — with
-//!   `dup_acks` — sends one ACK at R and three duplicates per connection;
-//!   then the daemon's sink starts.
+//! - **Active** (`role = "active"` with `[replication]`): first listens as
+//!   a standby for one rejoin window (peer timeout + a reconnect + a
+//!   heartbeat, [`rejoin_window`]): if an authenticated primary connects —
+//!   its epoch is never older than ours, the handshake refuses that — a
+//!   promoted peer is running, so this daemon is a returning old primary
+//!   and stays a standby (invariant 8: only one card speaks; issue 4 part 4).
+//!   Otherwise a [`Primary`] dials the standby; the sink ships every changed
+//!   TCB through it and, with the `replica` gate, writes a release only
+//!   after the standby acknowledged the copy carrying it (claim 24,
+//!   invariant 2). Hearing of a newer epoch puts the card back in standby —
+//!   silent — and the gate then releases nothing (invariant 8).
+//! - **Standby** (`role = "standby"`, or a returning active): the card is
+//!   silent (CTRL.standby, set before the card is enabled); a [`Standby`]
+//!   accepts the primary, keeps the copies in memory (claim 23) and writes
+//!   each into the card before acknowledging it; it adopts the primary's
+//!   epoch, so its own promotion goes one higher. Heartbeat loss (claims 36,
+//!   37; `detector = "heartbeat"`) or a `promote` request (`holdback
+//!   promote` / `holdback watch`, claims 21, 22) promotes it: a new epoch,
+//!   the card's PROMOTE walk resumes every connection from R (invariant 3),
+//!   announces the address with a gratuitous ARP and — with `dup_acks` —
+//!   sends one ACK at R and three duplicates per connection; then the
+//!   daemon's sink starts.
+//! - **Promoted**: replicates to its configured `peer` (the old primary's
+//!   `listen`) at the new epoch — full sync, then deltas — so a returning
+//!   old primary joins as its standby. Until that standby is `Replicating`
+//!   the pair is *degraded*: releases are not held for an acknowledgement
+//!   nobody can give (the service keeps serving; status says so). Once it
+//!   is, the configured gate applies again (the serve loop restarts the sink
+//!   with [`Pair::end_degraded`]'s gate): a second failover is then as safe
+//!   as the first.
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use holdback_driver::{Bar, CardError, CardHandle, Tcb};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::config::{Detector, Gate, Replication, ReplicateMode, Role, SyncMode};
 use crate::control::PairStatus;
@@ -31,6 +46,8 @@ pub const FIRST_EPOCH: u32 = 1;
 /// Longest the card's PROMOTE walk may take (N TCBs; the simulated card is
 /// slower than hardware).
 const PROMOTE_TIMEOUT: Duration = Duration::from_secs(10);
+/// What status says while a promoted daemon has no standby acknowledging.
+const DEGRADED: &str = "degraded: no standby acknowledgement (releases are not held for a standby until one is Replicating again)";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PairError {
@@ -84,15 +101,26 @@ struct State {
     closed_link: Option<(u64, u64, replication::LinkStats)>,
     promoted_unix_ms: Option<u64>,
     promote_took_us: Option<u64>,
+    /// Promoted and the configured gate would wait for a standby, but none
+    /// is `Replicating` yet: the sink ships copies without waiting.
+    degraded: bool,
+    /// Why the promoted daemon does not replicate at all (its link could
+    /// not start), for status.
+    not_replicating: Option<String>,
 }
 
 /// One daemon's pair membership.
 pub struct Pair<B: Bar> {
     card: Arc<CardHandle<B>>,
     cfg: Replication,
+    link: LinkConfig,
     state: Mutex<State>,
-    primary: Option<Arc<Primary>>,
+    /// The link to the standby (active, or promoted: to the returning peer).
+    primary: Mutex<Option<Arc<Primary>>>,
     standby: Mutex<Option<Standby>>,
+    /// Woken when a promoted daemon's new standby finished its full sync:
+    /// the serve loop then ends the degraded mode ([`Pair::end_degraded`]).
+    standby_back: Notify,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -106,10 +134,83 @@ fn link_config(cfg: &Replication, card_ip: std::net::Ipv4Addr) -> LinkConfig {
     link
 }
 
+/// How long a daemon configured active listens as a standby before it takes
+/// the active role: a promoted peer dials at least every `reconnect_delay`
+/// and its heartbeats come every interval, so one peer timeout plus one
+/// reconnect plus one heartbeat covers a running peer (with the defaults,
+/// 300 + 100 + 100 = 500 ms of first-start cost; the lab's 3 × 50 ms: 300 ms).
+pub fn rejoin_window(link: &LinkConfig) -> Duration {
+    link.peer_timeout() + link.reconnect_delay + link.heartbeat_interval
+}
+
+/// What [`Pair::promote`] did; `link_events` come from the new link to
+/// the configured peer (hand them to [`run_events`]).
+pub struct Promotion {
+    pub what: String,
+    pub link_events: Option<mpsc::Receiver<LinkEvent>>,
+}
+
+/// How the rejoin window ended.
+enum Heard {
+    /// An authenticated primary connected in this epoch.
+    Primary { epoch: u32 },
+    Nobody,
+}
+
+/// Waits up to `window` for an authenticated primary on the standby
+/// listener; every event is logged as [`run_events`] would.
+async fn listen_for_primary(standby: &Standby, events: &mut mpsc::Receiver<LinkEvent>, window: Duration) -> Heard {
+    let deadline = tokio::time::Instant::now() + window;
+    let mut newer: Option<u32> = None;
+    loop {
+        tokio::select! {
+            ev = events.recv() => {
+                let Some(ev) = ev else { break };
+                log_event(&ev);
+                match ev {
+                    LinkEvent::Connected { peer_epoch, .. } => return Heard::Primary { epoch: peer_epoch },
+                    // Reported only once the peer authenticated (its Start
+                    // was good): a primary in a newer epoch is there even if
+                    // its session has not begun yet.
+                    LinkEvent::NewerEpoch { peer, .. } => newer = Some(newer.unwrap_or(0).max(peer)),
+                    _ => {}
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => break,
+        }
+    }
+    if standby.connected() || newer.is_some() {
+        return Heard::Primary { epoch: newer.unwrap_or(standby.epoch()) };
+    }
+    Heard::Nobody
+}
+
 impl<B: Bar + 'static> Pair<B> {
-    /// Joins the pair in `role`, with the card configured (not yet enabled
-    /// for a standby: the caller enables it after this put it in standby).
-    /// Must run inside the tokio runtime.
+    fn new(card: Arc<CardHandle<B>>, cfg: &Replication, link: LinkConfig, role: PairRole, epoch: u32) -> Pair<B> {
+        Pair {
+            card,
+            cfg: cfg.clone(),
+            link,
+            state: Mutex::new(State {
+                role,
+                epoch,
+                closed_link: None,
+                promoted_unix_ms: None,
+                promote_took_us: None,
+                degraded: false,
+                not_replicating: None,
+            }),
+            primary: Mutex::new(None),
+            standby: Mutex::new(None),
+            standby_back: Notify::new(),
+        }
+    }
+
+    /// Joins the pair. The card is configured, not yet enabled: a standby
+    /// card is put in CTRL.standby here, before the caller enables it.
+    /// `role = active` first listens for a running primary for the
+    /// [`rejoin_window`] and stays a standby if one connects (issue 4
+    /// part 4; invariant 8). Must run inside the tokio runtime.
     pub async fn start(
         card: Arc<CardHandle<B>>,
         cfg: &Replication,
@@ -118,35 +219,39 @@ impl<B: Bar + 'static> Pair<B> {
     ) -> Result<(Arc<Pair<B>>, mpsc::Receiver<LinkEvent>), PairError> {
         let link = link_config(cfg, card_ip);
         let epoch = FIRST_EPOCH;
-        match role {
-            Role::Active => {
-                card.set_epoch(epoch)?;
-                let (primary, events) = Primary::start(link, cfg.peer, epoch)?;
-                tracing::info!(peer = %cfg.peer, epoch, sync = ?cfg.sync, replicate = ?cfg.replicate, "replicating to the standby");
-                let pair = Pair {
-                    card,
-                    cfg: cfg.clone(),
-                    state: Mutex::new(State { role: PairRole::Active, epoch, closed_link: None, promoted_unix_ms: None, promote_took_us: None }),
-                    primary: Some(Arc::new(primary)),
-                    standby: Mutex::new(None),
-                };
-                Ok((Arc::new(pair), events))
+        // Silent until we know no other card speaks for the address.
+        card.set_standby(true)?;
+        card.set_epoch(epoch)?;
+        let (standby, mut events) = Standby::bind(link.clone(), cfg.listen, epoch, CardStore { card: card.clone() }).await?;
+        let mut joined_epoch = None;
+        if role == Role::Active {
+            let window = rejoin_window(&link);
+            tracing::info!(listen = %standby.local_addr(), ?window, "role active: listening for a running (promoted) primary before taking the active role");
+            match listen_for_primary(&standby, &mut events, window).await {
+                Heard::Primary { epoch: peer_epoch } => {
+                    tracing::warn!(peer_epoch, "a primary is running: this daemon (configured active) joins as its standby; card silent");
+                    joined_epoch = Some(peer_epoch);
+                }
+                Heard::Nobody => {
+                    drop(standby);
+                    card.set_standby(false)?;
+                    let (primary, events) = Primary::start(link.clone(), cfg.peer, epoch)?;
+                    tracing::info!(?window, peer = %cfg.peer, epoch, sync = ?cfg.sync, replicate = ?cfg.replicate,
+                        "no primary connected within the rejoin window: taking the active role, replicating to the standby");
+                    let pair = Pair::new(card, cfg, link, PairRole::Active, epoch);
+                    *lock(&pair.primary) = Some(Arc::new(primary));
+                    return Ok((Arc::new(pair), events));
+                }
             }
-            Role::Standby => {
-                card.set_standby(true)?;
-                card.set_epoch(epoch)?;
-                let (standby, events) = Standby::bind(link, cfg.listen, epoch, CardStore { card: card.clone() }).await?;
-                tracing::info!(listen = %standby.local_addr(), epoch, detector = ?cfg.detector, "standby: card silent, waiting for the primary");
-                let pair = Pair {
-                    card,
-                    cfg: cfg.clone(),
-                    state: Mutex::new(State { role: PairRole::Standby, epoch, closed_link: None, promoted_unix_ms: None, promote_took_us: None }),
-                    primary: None,
-                    standby: Mutex::new(Some(standby)),
-                };
-                Ok((Arc::new(pair), events))
-            }
+        } else {
+            tracing::info!(listen = %standby.local_addr(), epoch, detector = ?cfg.detector, "standby: card silent, waiting for the primary");
         }
+        let pair = Pair::new(card, cfg, link, PairRole::Standby, epoch);
+        *lock(&pair.standby) = Some(standby);
+        if let Some(peer_epoch) = joined_epoch {
+            pair.adopt_epoch(peer_epoch);
+        }
+        Ok((Arc::new(pair), events))
     }
 
     /// Whether this daemon runs its sink now (active or promoted).
@@ -154,27 +259,31 @@ impl<B: Bar + 'static> Pair<B> {
         matches!(lock(&self.state).role, PairRole::Active | PairRole::Promoted)
     }
 
-    /// The sink's gate (active side). `replica` in `gates` with
-    /// `sync = before-ack` waits for acknowledgements; otherwise copies are
-    /// shipped without holding the release (claim 32's asynchronous mode).
+    /// The configured gate waits for the standby's acknowledgement.
+    fn gate_waits(&self, gates: &[Gate]) -> bool {
+        gates.contains(&Gate::Replica) && self.cfg.sync == SyncMode::BeforeAck
+    }
+
+    /// The sink's gate (active or promoted side). `replica` in `gates` with
+    /// `sync = before-ack` waits for acknowledgements — except while a
+    /// promoted daemon is degraded; otherwise copies are shipped without
+    /// holding the release (claim 32's asynchronous mode).
     pub fn sink_gate(&self, gates: &[Gate]) -> Option<ReplicaGate> {
-        let link = self.primary.clone()?;
-        let wait = gates.contains(&Gate::Replica) && self.cfg.sync == SyncMode::BeforeAck;
+        let link = lock(&self.primary).clone()?;
+        let wait = self.gate_waits(gates) && !lock(&self.state).degraded;
         Some(ReplicaGate {
             link,
             wait,
             timeout: self.cfg.ack_timeout,
             hold_synack: wait && self.cfg.replicate == ReplicateMode::AtSetup,
+            durable: gates.contains(&Gate::App),
         })
     }
 
     /// `replicate = at-setup` under a waiting replica gate: the card holds
     /// SYN-ACKs until the standby has the TCB (claim 31, invariant 6).
     pub fn holds_synack(&self, gates: &[Gate]) -> bool {
-        self.primary.is_some()
-            && gates.contains(&Gate::Replica)
-            && self.cfg.sync == SyncMode::BeforeAck
-            && self.cfg.replicate == ReplicateMode::AtSetup
+        self.sink_gate(gates).is_some_and(|g| g.hold_synack)
     }
 
     /// Whether a heartbeat loss promotes this daemon by itself.
@@ -182,8 +291,48 @@ impl<B: Bar + 'static> Pair<B> {
         self.cfg.detector == Detector::Heartbeat
     }
 
-    /// Promote the standby card (blocking: card register round trips).
-    pub fn promote(&self) -> Result<String, PairError> {
+    /// Resolves when a promoted daemon's returning standby finished its
+    /// full sync (then call [`Pair::end_degraded`]).
+    pub async fn standby_returned(&self) {
+        self.standby_back.notified().await
+    }
+
+    /// A promoted daemon whose standby is `Replicating` again leaves the
+    /// degraded mode: returns the configured (waiting) gate for a new sink,
+    /// or `None` if there is nothing to change.
+    pub fn end_degraded(&self, gates: &[Gate]) -> Option<ReplicaGate> {
+        let replicating = lock(&self.primary).as_ref().is_some_and(|p| p.state() == LinkState::Replicating);
+        {
+            let mut st = lock(&self.state);
+            if !(st.role == PairRole::Promoted && st.degraded && replicating) {
+                return None;
+            }
+            st.degraded = false;
+        }
+        tracing::info!("the standby is replicating again: releases wait for its acknowledgement (invariant 2), no longer degraded");
+        self.sink_gate(gates)
+    }
+
+    /// A primary in `epoch` replicates to this standby: adopt it, so a
+    /// stale primary is refused from now on and our own promotion goes one
+    /// higher (invariant 8).
+    fn adopt_epoch(&self, epoch: u32) {
+        let mut st = lock(&self.state);
+        if st.role != PairRole::Standby || epoch <= st.epoch {
+            return;
+        }
+        tracing::info!(from = st.epoch, to = epoch, "standby adopts the primary's epoch");
+        st.epoch = epoch;
+        if let Some(s) = lock(&self.standby).as_ref() {
+            s.set_epoch(epoch);
+        }
+    }
+
+    /// Promote the standby card (blocking: card register round trips), then
+    /// start replicating to the configured peer at the new epoch so the
+    /// old primary can come back as our standby. Call on a blocking thread
+    /// of the tokio runtime (the new link runs on it).
+    pub fn promote(&self, gates: &[Gate]) -> Result<Promotion, PairError> {
         let role = lock(&self.state).role;
         if role != PairRole::Standby {
             return Err(PairError::NotStandby(role.name().to_string()));
@@ -205,19 +354,56 @@ impl<B: Bar + 'static> Pair<B> {
         };
         let started = Instant::now();
         let report = self.card.promote(epoch, self.cfg.dup_acks, PROMOTE_TIMEOUT)?;
-        let mut st = lock(&self.state);
-        st.role = PairRole::Promoted;
-        st.epoch = epoch;
-        st.promoted_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).ok().map(|d| d.as_millis() as u64);
-        st.promote_took_us = Some(report.took.as_micros() as u64);
+        {
+            let mut st = lock(&self.state);
+            st.role = PairRole::Promoted;
+            st.epoch = epoch;
+            st.promoted_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).ok().map(|d| d.as_millis() as u64);
+            st.promote_took_us = Some(report.took.as_micros() as u64);
+            st.degraded = self.gate_waits(gates);
+        }
+        let link_events = self.replicate_after_promotion(epoch, copies.keys().copied());
         let what = format!(
-            "promoted to active in epoch {epoch}: {} connections resume from their released point; card walk {:?}, total {:?}",
+            "promoted to active in epoch {epoch}: {} connections resume from their released point; card walk {:?}, total {:?}; replicating to {} for a returning standby",
             copies.values().filter(|t| t.is_open()).count(),
             report.took,
-            started.elapsed()
+            started.elapsed(),
+            self.cfg.peer,
         );
         tracing::warn!("{what}");
-        Ok(what)
+        Ok(Promotion { what, link_events })
+    }
+
+    /// After promotion: a [`Primary`] to the configured peer at the new
+    /// epoch, seeded with every TCB the card resumed (as the card holds it
+    /// now: rcv_nxt at R, the new epoch), so the first full sync covers
+    /// idle connections too; the sink ships the changes from then on.
+    fn replicate_after_promotion(&self, epoch: u32, ids: impl Iterator<Item = u16>) -> Option<mpsc::Receiver<LinkEvent>> {
+        let (primary, events) = match Primary::start(self.link.clone(), self.cfg.peer, epoch) {
+            Ok(p) => p,
+            Err(e) => {
+                let why = crate::report::chain(&e);
+                tracing::error!(error = %why, "promoted, but the replication link to the peer cannot start: running without a standby");
+                lock(&self.state).not_replicating = Some(why);
+                return None;
+            }
+        };
+        for id in ids {
+            match self.card.read_tcb_stable(id) {
+                Ok(tcb) if tcb.is_open() => {
+                    if let Err(e) = primary.send(id, &tcb) {
+                        tracing::warn!(id, error = %e, "TCB not seeded into the new replication link; the sink ships it on its next change");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(id, error = %crate::report::chain(&e), "reading a resumed TCB to seed the new replication link")
+                }
+            }
+        }
+        tracing::info!(peer = %self.cfg.peer, epoch, "replicating to the configured peer: a returning old primary joins as standby");
+        *lock(&self.primary) = Some(Arc::new(primary));
+        Some(events)
     }
 
     /// Invariant 8: a newer epoch exists, so this card must stop speaking.
@@ -230,20 +416,38 @@ impl<B: Bar + 'static> Pair<B> {
         tracing::error!(own = st.epoch, peer = peer_epoch, "a newer epoch exists: card silenced, nothing more is released");
     }
 
+    /// Pair status. A promoted daemon reports its link to the returning
+    /// standby in `link` and `degraded`; the counters stay those of the
+    /// standby link it replicated on before promotion (the failover's figures).
     pub fn status(&self, sink: &SinkStats) -> PairStatus {
         let st = lock(&self.state);
-        let (link, replicated_seq, stored, stats) = match (&self.primary, &*lock(&self.standby)) {
-            (Some(p), _) => (format!("{:?}", p.state()), p.acked(), 0, p.stats()),
-            (None, Some(s)) => (
+        let primary = lock(&self.primary).clone();
+        let closed = || match &st.closed_link {
+            Some((applied, stored, stats)) => (*applied, *stored, stats.clone()),
+            None => (0, 0, replication::LinkStats::default()),
+        };
+        let (link, replicated_seq, stored, stats, sender) = match (st.role, &primary, &*lock(&self.standby)) {
+            (PairRole::Promoted, p, _) => {
+                let (applied, stored, stats) = closed();
+                (p.as_ref().map_or_else(|| "Closed".to_string(), |p| format!("{:?}", p.state())), applied, stored, stats, false)
+            }
+            (_, Some(p), _) => (format!("{:?}", p.state()), p.acked(), 0, p.stats(), true),
+            (_, None, Some(s)) => (
                 if s.connected() { "Connected" } else { "Waiting" }.to_string(),
                 s.applied(),
                 s.tcbs().len() as u64,
                 s.stats(),
+                false,
             ),
-            (None, None) => match &st.closed_link {
-                Some((applied, stored, stats)) => ("Closed".to_string(), *applied, *stored, stats.clone()),
-                None => ("Closed".to_string(), 0, 0, replication::LinkStats::default()),
-            },
+            (_, None, None) => {
+                let (applied, stored, stats) = closed();
+                ("Closed".to_string(), applied, stored, stats, false)
+            }
+        };
+        let degraded = match (&st.not_replicating, st.degraded) {
+            (Some(why), _) => Some(format!("degraded: not replicating ({why})")),
+            (None, true) => Some(DEGRADED.to_string()),
+            (None, false) => None,
         };
         PairStatus {
             role: st.role.name().to_string(),
@@ -258,10 +462,10 @@ impl<B: Bar + 'static> Pair<B> {
             full_syncs: stats.full_syncs,
             resumes: stats.resumes,
             refused: stats.refused.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            bytes_per_update: (self.primary.is_some() && replicated_seq > 0)
-                .then(|| stats.bytes_sent as f64 / replicated_seq as f64),
+            bytes_per_update: (sender && replicated_seq > 0).then(|| stats.bytes_sent as f64 / replicated_seq as f64),
             promoted_unix_ms: st.promoted_unix_ms,
             promote_took_us: st.promote_took_us,
+            degraded,
             replica_waits: sink.replica_waits,
             replica_wait_us_total: sink.replica_wait_us_total,
             replica_waits_failed: sink.replica_waits_failed,
@@ -273,31 +477,50 @@ impl<B: Bar + 'static> Pair<B> {
 /// and starts the sink; the answer goes back on the oneshot.
 pub type PromoteRequest = oneshot::Sender<Result<String, String>>;
 
+fn log_event(ev: &LinkEvent) {
+    match ev {
+        LinkEvent::Connected { peer, peer_node, peer_epoch, resumed } => {
+            tracing::info!(%peer, peer_node, peer_epoch, resumed, "replication peer connected")
+        }
+        LinkEvent::Synced { tcbs } => tracing::info!(tcbs, "replication full sync done"),
+        LinkEvent::Disconnected { peer, reason } => tracing::warn!(%peer, %reason, "replication peer disconnected"),
+        LinkEvent::Refused { peer, reason, detail } => {
+            tracing::warn!(%peer, reason = reason.name(), %detail, "replication connection refused")
+        }
+        LinkEvent::NewerEpoch { own, peer } => tracing::warn!(own, peer, "a newer epoch was announced"),
+        LinkEvent::PeerLost { silent_for } => tracing::error!(?silent_for, "replication peer lost"),
+    }
+}
+
 /// Acts on the link's events: logs them, fences on a newer epoch, and on a
 /// standby with the heartbeat detector asks the serve loop to promote when
-/// the primary is lost (claims 5, 10, 36, 37).
+/// the primary is lost (claims 5, 10, 36, 37); a promoted daemon's returning
+/// standby wakes [`Pair::standby_returned`].
 pub async fn run_events<B: Bar + 'static>(pair: Arc<Pair<B>>, mut events: mpsc::Receiver<LinkEvent>, promote: mpsc::Sender<PromoteRequest>) {
     while let Some(ev) = events.recv().await {
+        let role = lock(&pair.state).role;
         match ev {
-            LinkEvent::Connected { peer, peer_node, peer_epoch, resumed } => {
-                tracing::info!(%peer, peer_node, peer_epoch, resumed, "replication peer connected")
+            LinkEvent::Connected { peer_epoch, .. } if role == PairRole::Standby => {
+                log_event(&ev);
+                pair.adopt_epoch(peer_epoch);
             }
-            LinkEvent::Synced { tcbs } => tracing::info!(tcbs, "replication full sync done"),
-            LinkEvent::Disconnected { peer, reason } => tracing::warn!(%peer, %reason, "replication peer disconnected"),
-            LinkEvent::Refused { peer, reason, detail } => {
-                tracing::warn!(%peer, reason = reason.name(), %detail, "replication connection refused")
+            LinkEvent::Synced { .. } if role == PairRole::Promoted => {
+                log_event(&ev);
+                pair.standby_back.notify_one();
             }
-            LinkEvent::NewerEpoch { own, peer } => {
-                if pair.primary.is_some() {
+            LinkEvent::NewerEpoch { own, peer } => match role {
+                PairRole::Active | PairRole::Promoted => {
                     let p = pair.clone();
                     let _ = tokio::task::spawn_blocking(move || p.fence(peer)).await;
-                } else {
-                    tracing::warn!(own, peer, "a newer epoch was announced to this standby");
                 }
-            }
+                PairRole::Standby => {
+                    tracing::warn!(own, peer, "a newer epoch was announced to this standby");
+                    pair.adopt_epoch(peer);
+                }
+                PairRole::Fenced => log_event(&ev),
+            },
             LinkEvent::PeerLost { silent_for } => {
-                let standby = lock(&pair.state).role == PairRole::Standby;
-                if standby && pair.self_promotes() {
+                if role == PairRole::Standby && pair.self_promotes() {
                     tracing::error!(?silent_for, "primary lost (heartbeats): promoting");
                     let (tx, rx) = oneshot::channel();
                     if promote.send(tx).await.is_err() {
@@ -308,12 +531,15 @@ pub async fn run_events<B: Bar + 'static>(pair: Arc<Pair<B>>, mut events: mpsc::
                         Ok(Err(e)) => tracing::error!(error = %e, "self-promotion failed"),
                         Err(_) => return,
                     }
-                } else if standby {
+                } else if role == PairRole::Standby {
                     tracing::error!(?silent_for, "primary lost (heartbeats); detector = external: waiting for `holdback promote`");
+                } else if lock(&pair.state).degraded {
+                    tracing::error!(?silent_for, "standby lost; degraded: releasing without a standby acknowledgement");
                 } else {
                     tracing::error!(?silent_for, "standby lost: with the replica gate nothing is released until it returns");
                 }
             }
+            other => log_event(&other),
         }
     }
 }

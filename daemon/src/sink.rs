@@ -233,6 +233,11 @@ pub struct ReplicaGate {
     /// SYN-ACK until R moves to irs+1, which this gate does only once the
     /// standby stored the new TCB.
     pub hold_synack: bool,
+    /// The `app` gate is on too: fsync before releasing. Without it
+    /// (`gates = ["replica"]`) the release waits for the standby only and
+    /// the bytes are written but not fsynced: a failover keeps every
+    /// connection, a host crash may lose the tail of the store.
+    pub durable: bool,
 }
 
 /// One release the pass intends to write.
@@ -335,7 +340,12 @@ impl<B: Bar> Sink<B> {
             .filter_map(|id| self.active.get(id))
             .map(|a| (&a.file, a.rec.path.as_path()))
             .collect();
-        sync_all(&files)?;
+        // Without the app gate the bytes stay in the page cache (they
+        // survive the daemon's death, not the host's) and the release waits
+        // for the standby only.
+        if self.replica.as_ref().is_none_or(|g| g.durable) {
+            sync_all(&files)?;
+        }
         {
             let mut st = self.shared.stats.lock().unwrap_or_else(|p| p.into_inner());
             st.passes += 1;
@@ -831,6 +841,7 @@ mod tests {
             wait: true,
             timeout: Duration::from_millis(50),
             hold_synack: true,
+            durable: true,
         });
         fake.put_ring(6, 0, &[7u8; 1000]);
         fake.set_tcb(6, |w| conn(w, IRS.wrapping_add(1 + 1000), false, TcpState::Established));
