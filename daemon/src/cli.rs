@@ -169,6 +169,10 @@ pub struct LabPairArgs {
     /// tc netem arguments for the clients' link, e.g. "loss 1% reorder 1% delay 1ms".
     #[arg(long, value_name = "ARGS")]
     pub netem: Option<String>,
+    /// Seeded loss/reordering of frames arriving at the cards' ports, netem
+    /// spelling ("loss 1% reorder 1%"); works without sch_netem in the kernel.
+    #[arg(long, value_name = "ARGS")]
+    pub impair: Option<String>,
     /// Open one more connection right before the kill (does it survive?).
     #[arg(long)]
     pub late_conn: bool,

@@ -218,6 +218,7 @@ struct RawSim {
     tap: String,
     netns: Option<String>,
     pcap: Option<PathBuf>,
+    impair: Option<String>,
 }
 
 /// Integers are read wide and range-checked here, so "port 70000" gets its
@@ -245,7 +246,7 @@ struct RawMetrics {
 }
 
 /// Which card the daemon drives.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum CardSpec {
     /// The Verilated card on a TAP.
     Sim(SimCard),
@@ -253,7 +254,7 @@ pub enum CardSpec {
     Vfio(PciAddress),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SimCard {
     /// TAP the simulated card's Ethernet port attaches to (created if missing).
     pub tap: String,
@@ -263,10 +264,21 @@ pub struct SimCard {
     /// Record the card's port to this pcap file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pcap: Option<PathBuf>,
+    /// Seeded loss/reordering of arriving frames, netem-style
+    /// ("loss 1% reorder 1%"), for kernels without sch_netem.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "display_impairment")]
+    pub impair: Option<holdback_sim::impair::Impairment>,
+}
+
+fn display_impairment<S: serde::Serializer>(v: &Option<holdback_sim::impair::Impairment>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(i) => s.serialize_str(&i.to_string()),
+        None => s.serialize_none(),
+    }
 }
 
 /// A validated configuration: everything the daemon needs, nothing unchecked.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// The file it came from (for messages).
     pub path: PathBuf,
@@ -521,7 +533,11 @@ fn validate_sim(sim: RawSim) -> Result<SimCard, (&'static str, String)> {
             return Err(("sim.netns", format!("\"{ns}\" is not a network namespace name (as `ip netns list` shows)")));
         }
     }
-    Ok(SimCard { tap: sim.tap, netns: sim.netns, pcap: sim.pcap })
+    let impair = match &sim.impair {
+        None => None,
+        Some(text) => Some(text.parse().map_err(|e: holdback_sim::impair::ImpairmentError| ("sim.impair", e.to_string()))?),
+    };
+    Ok(SimCard { tap: sim.tap, netns: sim.netns, pcap: sim.pcap, impair })
 }
 
 fn validate_network(n: RawNetwork) -> Result<CardSettings, (&'static str, String)> {

@@ -120,6 +120,7 @@ impl LabRuntime {
             tap: Some(TapSpec { name: topo.tap.clone(), netns: Some(topo.card_ns.clone()) }),
             pcap: config.pcap.clone(),
             vcd: None,
+            impair: None,
         })?;
         let card = Arc::new(CardHandle::open(SimBar::new(sim.regs()))?);
         card.configure(&CardSettings {

@@ -72,8 +72,13 @@ pub struct FailoverOptions {
     /// for this long, with the primary alive (acceptance c). Use with
     /// `detector = external`, or the standby promotes itself.
     pub cut_replication: Option<(f64, Duration)>,
-    /// tc netem arguments for the client's link, e.g. "loss 1% reorder 1% delay 1ms".
+    /// tc netem arguments for the client's link, e.g. "loss 1% reorder 1% delay 1ms"
+    /// (needs a kernel with sch_netem).
     pub netem: Option<String>,
+    /// Seeded loss/reordering of the frames arriving at both cards' ports
+    /// ("loss 1% reorder 1%"): netem's effect on the client→card direction,
+    /// on kernels without sch_netem.
+    pub impair: Option<String>,
     /// Open one more connection right before the kill (acceptance e).
     pub late_conn: bool,
     pub stall_timeout: Duration,
@@ -102,6 +107,7 @@ impl Default for FailoverOptions {
             cut_replication: None,
             heartbeat_misses: 3,
             netem: None,
+            impair: None,
             late_conn: false,
             stall_timeout: Duration::from_secs(60),
             keep_dir: None,
@@ -165,6 +171,8 @@ pub struct FailoverReport {
     pub dup_acks: bool,
     pub failover_at: Option<f64>,
     pub netem: Option<String>,
+    #[serde(default)]
+    pub impair: Option<String>,
     /// Every stream (the late one included) arrived complete and intact.
     pub sha256_match: bool,
     pub bytes_sent: u64,
@@ -400,7 +408,7 @@ sink_dir = "{sink}"
 tap = "{tap}"
 netns = "{card_ns}"
 pcap = "{pcap}"
-
+{impair}
 [network]
 mac = "{mac}"
 ip = "{ip}"
@@ -438,6 +446,7 @@ dup_acks = {dup}
         misses = opts.heartbeat_misses,
         dup = opts.dup_acks,
         holdback = opts.holdback,
+        impair = opts.impair.as_ref().map_or(String::new(), |i| format!("impair = \"{i} seed {}\"\n", opts.seed)),
     )
 }
 
@@ -691,6 +700,7 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
         dup_acks: opts.dup_acks,
         failover_at: opts.failover_at,
         netem: opts.netem.clone(),
+        impair: opts.impair.clone(),
         sha256_match: streams.iter().all(|s| s.sha256_match),
         bytes_sent,
         bytes_lost: streams.iter().map(|s| s.bytes_lost).sum(),

@@ -58,6 +58,7 @@ fn run(cli: Cli) -> Result<ExitCode, BoxError> {
                 heartbeat_ms: p.heartbeat_ms,
                 heartbeat_misses: p.heartbeat_misses,
                 netem: p.netem.clone(),
+                impair: p.impair.clone(),
                 late_conn: p.late_conn,
                 stall_timeout: Duration::from_secs(run.stall_timeout.max(1)),
                 keep_dir: run.sink_dir.clone(),

@@ -229,6 +229,7 @@ pub fn run(config: &Config) -> Result<(), ServiceError> {
                 tap: Some(TapSpec { name: sim.tap.clone(), netns: sim.netns.clone() }),
                 pcap: sim.pcap.clone(),
                 vcd: None,
+                impair: sim.impair,
             })
             .map_err(|source| ServiceError::Sim { tap: sim.tap.clone(), source })?;
             let handle = match CardHandle::open(SimBar::new(card.regs())) {

@@ -9,7 +9,7 @@ use holdback_driver::{CardHandle, CardSettings, SimBar, Tcb};
 use holdback_sim::card::{Card, CardConfig};
 
 fn start() -> (Card, CardHandle<SimBar>) {
-    let card = Card::start(CardConfig { tap: None, pcap: None, vcd: None }).expect("simulated card starts");
+    let card = Card::start(CardConfig { tap: None, pcap: None, vcd: None, impair: None }).expect("simulated card starts");
     let handle = CardHandle::open(SimBar::new(card.regs())).expect("the RTL's ID block is accepted");
     (card, handle)
 }

@@ -50,6 +50,8 @@ pub struct CardConfig {
     /// VCD waveform of the core (needs the `vcd` feature; big: ~1 KB per cycle,
     /// and the idle card still runs ~256 cycles per ms).
     pub vcd: Option<PathBuf>,
+    /// Seeded loss/reordering of arriving frames ([`crate::impair`]).
+    pub impair: Option<crate::impair::Impairment>,
 }
 
 /// What the card did, returned by [`Card::shutdown`].
@@ -214,6 +216,7 @@ impl Card {
             frames_out_dropped: 0,
             idle_wall: Duration::ZERO,
             rx_buf: vec![0u8; 65536],
+            impair: cfg.impair.map(crate::impair::Impairer::new),
         };
         let reason = exit_reason.clone();
         let thread = std::thread::Builder::new()
@@ -289,6 +292,7 @@ struct ClockLoop {
     frames_out_dropped: u64,
     idle_wall: Duration,
     rx_buf: Vec<u8>,
+    impair: Option<crate::impair::Impairer>,
 }
 
 impl ClockLoop {
@@ -344,10 +348,24 @@ impl ClockLoop {
     /// TAP → RX queue, emitted frames → TAP.
     fn service_io(&mut self) -> Result<(), SimError> {
         if let Some(tap) = &self.tap {
+            let mut arrived = 0;
             for _ in 0..MAX_RX_PER_LOOK {
                 match tap.recv(&mut self.rx_buf)? {
                     Some(0) | None => break,
-                    Some(n) => self.sim.push_frame(&self.rx_buf[..n]),
+                    Some(n) => {
+                        arrived += 1;
+                        let (sim, frame) = (&mut self.sim, &self.rx_buf[..n]);
+                        match &mut self.impair {
+                            Some(imp) => imp.arrive(frame, &mut |f| sim.push_frame(f)),
+                            None => sim.push_frame(frame),
+                        }
+                    }
+                }
+            }
+            if arrived == 0 {
+                if let Some(imp) = &mut self.impair {
+                    let sim = &mut self.sim;
+                    imp.flush(&mut |f| sim.push_frame(f));
                 }
             }
         }

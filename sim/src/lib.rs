@@ -8,6 +8,7 @@
 pub mod card;
 pub mod core_sim;
 pub mod error;
+pub mod impair;
 pub mod model;
 pub mod pcap;
 pub mod refmodel;

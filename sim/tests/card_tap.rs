@@ -55,6 +55,7 @@ fn kernel_frames_reach_the_card_through_the_tap() {
         tap: Some(TapSpec { name: "hbtap0".into(), netns: Some(ns.0.clone()) }),
         pcap: Some(pcap.clone()),
         vcd: None,
+        impair: None,
     })
     .unwrap_or_else(|e| panic!("Card::start: {e}"));
     assert_eq!(card.tap_name(), Some("hbtap0"));
@@ -105,6 +106,7 @@ fn configured_card_answers_arp_and_ping_through_the_tap() {
         tap: Some(TapSpec { name: "hbtap1".into(), netns: Some(ns.0.clone()) }),
         pcap: None,
         vcd: None,
+        impair: None,
     })
     .unwrap_or_else(|e| panic!("Card::start: {e}"));
     let regs = card.regs();
