@@ -150,6 +150,10 @@ pub struct PairStatus {
     pub promoted_unix_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promote_took_us: Option<u64>,
+    /// A promoted daemon whose releases are not held for a standby (none is
+    /// `Replicating` yet, or its link could not start): why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
     /// Sink gate figures (primary): group commits held for the standby.
     pub replica_waits: u64,
     pub replica_wait_us_total: u64,

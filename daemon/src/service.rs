@@ -396,11 +396,10 @@ async fn serve<B: Bar + 'static>(
         let p = p.clone();
         PairHooks { status: Arc::new(move |s: &SinkStats| p.status(s)), promote: promote_tx.clone() }
     });
-    let events_task = match (&pair, pair_events) {
-        (Some(p), Some(ev)) => Some(tokio::spawn(pair::run_events(p.clone(), ev, promote_tx.clone()))),
-        _ => None,
-    };
-    drop(promote_tx);
+    let mut event_tasks = Vec::new();
+    if let (Some(p), Some(ev)) = (&pair, pair_events) {
+        event_tasks.push(tokio::spawn(pair::run_events(p.clone(), ev, promote_tx.clone())));
+    }
     let server =
         ControlServer::bind_locked(lock, &config.socket, control_handler(card.clone(), shared.clone(), stop.clone(), hooks)).await?;
 
@@ -434,22 +433,51 @@ async fn serve<B: Bar + 'static>(
             _ = stop.wait() => break End::ShutdownRequest,
             Some(reply) = promote_rx.recv() => {
                 let Some(p) = pair.clone() else { continue };
-                let outcome = tokio::task::spawn_blocking(move || p.promote()).await;
+                let (gates, promoting) = (config.gates.clone(), p.clone());
+                let outcome = tokio::task::spawn_blocking(move || promoting.promote(&gates)).await;
                 let answer = match outcome {
-                    Ok(Ok(what)) => {
+                    Ok(Ok(promotion)) => {
+                        if let Some(ev) = promotion.link_events {
+                            event_tasks.push(tokio::spawn(pair::run_events(p.clone(), ev, promote_tx.clone())));
+                        }
                         if sink.is_none() {
-                            // The promoted card's sink resumes each connection at R.
-                            match SinkThread::start(card.clone(), &config.sink_dir, shared.clone(), None) {
+                            // The promoted card's sink resumes each connection
+                            // at R and ships copies to a returning standby
+                            // without waiting for it (degraded) until it is
+                            // Replicating again.
+                            match SinkThread::start(card.clone(), &config.sink_dir, shared.clone(), sink_gate()) {
                                 Ok(t) => sink = Some(t),
                                 Err(e) => break End::Failed(e),
                             }
                         }
-                        Ok(what)
+                        Ok(promotion.what)
                     }
                     Ok(Err(e)) => Err(crate::report::chain(&e)),
                     Err(e) => Err(format!("promotion task failed: {e}")),
                 };
                 let _ = reply.send(answer);
+            }
+            _ = standby_returned(pair.as_deref()) => {
+                // A promoted daemon's returning standby is Replicating:
+                // restart the sink with the configured gate, so releases
+                // wait for its acknowledgement again (invariant 2). The new
+                // sink resumes each connection at its released point; bytes
+                // committed above it are rewritten at the same offsets.
+                let Some(gate) = pair.as_ref().and_then(|p| p.end_degraded(&config.gates)) else { continue };
+                let hold_synack = gate.hold_synack;
+                if let Some(mut old) = sink.take() {
+                    if let Err(e) = old.stop() {
+                        break End::Failed(e);
+                    }
+                }
+                let c = card.clone();
+                if let Err(e) = blocking(move || c.set_hold_synack(hold_synack)).await {
+                    break End::Failed(e.into());
+                }
+                match SinkThread::start(card.clone(), &config.sink_dir, shared.clone(), Some(gate)) {
+                    Ok(t) => sink = Some(t),
+                    Err(e) => break End::Failed(e),
+                }
             }
             _ = poll.tick() => {
                 if let Some(t) = sink.as_mut() {
@@ -480,7 +508,7 @@ async fn serve<B: Bar + 'static>(
     if let Some(t) = metrics_task {
         let _ = t.await;
     }
-    if let Some(t) = events_task {
+    for t in event_tasks {
         t.abort();
     }
     let sink_end = sink.as_mut().map_or(Ok(()), SinkThread::stop);
@@ -497,6 +525,15 @@ async fn serve<B: Bar + 'static>(
     disabled?;
     tracing::info!("holdback daemon stopped");
     Ok(())
+}
+
+/// Resolves when a promoted daemon's returning standby is Replicating;
+/// never without a pair.
+async fn standby_returned<B: Bar + 'static>(pair: Option<&Pair<B>>) {
+    match pair {
+        Some(p) => p.standby_returned().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Run a bus operation on a blocking thread. A panic there is re-raised
