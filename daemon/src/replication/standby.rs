@@ -409,6 +409,9 @@ async fn run_session(shared: Arc<Shared>, conn: Authenticated) {
 async fn session(shared: &Arc<Shared>, conn: Authenticated) -> String {
     let Authenticated { peer, rd, mut wr, inn, mut out, stream, peer_node, peer_epoch, mut expect } = conn;
     shared.liveness.heard();
+    // Counted when the session starts, as the primary counts its side.
+    let started = if expect.is_some() { &shared.counters.resumes } else { &shared.counters.full_syncs };
+    started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     shared.events.emit(LinkEvent::Connected { peer, peer_node, peer_epoch, resumed: expect.is_some() });
     tracing::info!(%peer, primary = peer_node, resumed = expect.is_some(), "replicating from the primary");
 

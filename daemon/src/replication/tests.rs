@@ -305,6 +305,7 @@ async fn reconnect_resumes_or_resyncs_and_the_store_converges() {
     assert_eq!(standby.tcbs(), truth);
     assert_eq!(*card.copies.lock().unwrap(), truth);
     assert_eq!(primary.stats().full_syncs, 2);
+    assert_eq!((standby.stats().full_syncs, standby.stats().resumes), (2, 1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -414,6 +415,7 @@ async fn hostile_peers_are_refused_while_the_pair_keeps_replicating() {
         assert!(!matches!(e, LinkEvent::Disconnected { .. } | LinkEvent::Connected { .. }), "{e:?}");
     }
     assert_eq!(primary.stats().full_syncs, 1);
+    assert_eq!((standby.stats().full_syncs, standby.stats().resumes), (1, 0));
     let refused = standby.stats().refused;
     assert_eq!(refused.get("bad_mac"), Some(&3), "{refused:?}");
     assert_eq!(refused.get("oversized"), Some(&2), "{refused:?}");
