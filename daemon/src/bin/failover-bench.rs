@@ -1,0 +1,517 @@
+//! Figures of the hot-standby pair (issue 4, Benchmarks), from the failover
+//! lab itself (`lab_failover::run_failover_lab`, real Linux clients, two
+//! daemons with their own simulated cards):
+//!
+//! 1. `failover_ms` and `max_stall_ms` with the duplicate-ACK trick on and
+//!    off (heartbeat detector), several seeded runs each, plus one run with
+//!    the external detector (`holdback watch`'s loop);
+//! 2. goodput of the pair without a failure: holdback off, gates `app`,
+//!    `app,replica` before-ack and `app,replica` async, back to back;
+//! 3. replication link bytes per update as the lab reports them.
+//!
+//! Besides the lab's `max_stall_ms` (the client application's longest wait,
+//! which also counts the drain of its socket buffer before the card's FIN)
+//! it reads both cards' captures for `wire_gap_ms`: the last client data
+//! segment the primary received → the first one the promoted standby
+//! received, i.e. how long the client's byte stream stopped on the wire —
+//! what the duplicate ACKs are meant to shorten (fast retransmit, not RTO).
+//!
+//! Prints a Markdown table, then the same figures as JSON. Needs root.
+//!
+//! `cargo run --release -p holdback-daemon --bin failover-bench [-- --runs 3 --conns 4 --bytes 2MiB]`
+//!
+//! The lab starts its two daemons by re-executing the running binary as
+//! `<exe> daemon --config FILE`; this binary answers that the same way the
+//! `holdback` binary does (`config::load`, `service::run`).
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use holdback_daemon::cli::{parse_fraction, parse_size, DaemonArgs};
+use holdback_daemon::config::{self, Detector, Gate, SyncMode};
+use holdback_daemon::lab;
+use holdback_daemon::lab_failover::{run_failover_lab, FailoverOptions, FailoverReport};
+use holdback_daemon::report::chain;
+use holdback_daemon::service;
+use holdback_sim::wire::{Frame, FrameBody, Ipv4Body};
+use serde::Serialize;
+
+/// Exit status of a refused configuration file, as `holdback daemon` uses it.
+const EXIT_CONFIG: u8 = 78;
+
+#[derive(Debug, Parser)]
+#[command(about = "Failover and goodput figures of the hot-standby lab (issue 4)")]
+struct BenchArgs {
+    #[command(subcommand)]
+    daemon: Option<Internal>,
+    /// Seeded failover runs per duplicate-ACK setting.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=50))]
+    runs: u32,
+    /// Client connections of every run.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    conns: u16,
+    /// Bytes each client sends in a failover run, e.g. 2MiB.
+    #[arg(long, value_name = "SIZE", default_value = "2MiB", value_parser = parse_size)]
+    bytes: u64,
+    /// Bytes each client sends in a goodput run (default: --bytes).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    goodput_bytes: Option<u64>,
+    /// Rounds of the four goodput configurations (interleaved; the median is reported).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+    goodput_rounds: u32,
+    /// Fraction of all bytes sent when the primary is killed.
+    #[arg(long, value_name = "F", default_value_t = 0.5, value_parser = parse_fraction)]
+    failover_at: f64,
+    /// Heartbeat (and external probe) interval, milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    heartbeat_ms: u64,
+    /// Silent intervals before the primary counts as failed.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    heartbeat_misses: u32,
+    /// Seed of the first run; run i uses seed + i.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    seed: u64,
+    /// Skip the external-detector run.
+    #[arg(long)]
+    no_external: bool,
+    /// Skip the goodput runs.
+    #[arg(long)]
+    no_goodput: bool,
+    /// Also write every run's full lab report (JSON array) to this file.
+    #[arg(long, value_name = "FILE")]
+    reports: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Internal {
+    /// (internal) one daemon of the lab's pair, started by the lab itself.
+    #[command(hide = true)]
+    Daemon(DaemonArgs),
+}
+
+/// One lab run, reduced to the figures this bench reports.
+#[derive(Debug, Serialize)]
+struct Run {
+    label: String,
+    seed: u64,
+    passed: bool,
+    failover_ms: Option<f64>,
+    max_stall_ms: u64,
+    /// Last client data segment at the primary → first at the promoted standby.
+    wire_gap_ms: Option<f64>,
+    goodput_mbps: f64,
+    duration_s: f64,
+    replication_bytes_per_update: Option<f64>,
+    bytes_lost: u64,
+    duplicate_bytes: u64,
+    resets_seen: u64,
+    /// Linux retransmissions summed over the clients.
+    linux_retransmits: u64,
+    errors: Vec<String>,
+}
+
+impl Run {
+    fn from_report(label: &str, r: &FailoverReport, wire_gap_ms: Option<f64>) -> Run {
+        Run {
+            label: label.into(),
+            seed: r.seed,
+            passed: r.passed(),
+            failover_ms: r.failover_ms,
+            max_stall_ms: r.max_stall_ms,
+            wire_gap_ms,
+            goodput_mbps: r.goodput_mbps,
+            duration_s: r.duration_s,
+            replication_bytes_per_update: r.replication_bytes_per_update,
+            bytes_lost: r.bytes_lost,
+            duplicate_bytes: r.duplicate_bytes,
+            resets_seen: r.resets_seen,
+            linux_retransmits: r.streams.iter().map(|s| u64::from(s.linux_retransmits)).sum(),
+            errors: r.errors.clone(),
+        }
+    }
+
+    fn failed_to_run(label: &str, seed: u64, error: String) -> Run {
+        Run {
+            label: label.into(),
+            seed,
+            passed: false,
+            failover_ms: None,
+            max_stall_ms: 0,
+            wire_gap_ms: None,
+            goodput_mbps: 0.0,
+            duration_s: 0.0,
+            replication_bytes_per_update: None,
+            bytes_lost: 0,
+            duplicate_bytes: 0,
+            resets_seen: 0,
+            linux_retransmits: 0,
+            errors: vec![error],
+        }
+    }
+}
+
+/// Median and maximum of the values present (`None`: no value at all).
+fn median_max(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    let median = if v.len() % 2 == 1 { v[mid] } else { (v[mid - 1] + v[mid]) / 2.0 };
+    Some((median, v[v.len() - 1]))
+}
+
+/// A group of runs of one configuration.
+#[derive(Debug, Serialize)]
+struct Group {
+    label: String,
+    runs: Vec<Run>,
+    passed: usize,
+    failover_ms_median: Option<f64>,
+    failover_ms_max: Option<f64>,
+    max_stall_ms_median: Option<f64>,
+    max_stall_ms_max: Option<f64>,
+    wire_gap_ms_median: Option<f64>,
+    wire_gap_ms_max: Option<f64>,
+    goodput_mbps_median: Option<f64>,
+    /// Goodput median over the "holdback off" group's median (goodput groups only).
+    goodput_ratio_to_off: Option<f64>,
+    replication_bytes_per_update_median: Option<f64>,
+}
+
+impl Group {
+    fn new(label: &str, runs: Vec<Run>) -> Group {
+        // A lab that could not run at all has no figures (duration 0).
+        let ran = || runs.iter().filter(|r| r.duration_s > 0.0);
+        let fo = median_max(ran().filter_map(|r| r.failover_ms));
+        let stall = median_max(ran().map(|r| r.max_stall_ms as f64));
+        let gap = median_max(ran().filter_map(|r| r.wire_gap_ms));
+        let goodput = median_max(ran().map(|r| r.goodput_mbps));
+        let repl = median_max(runs.iter().filter_map(|r| r.replication_bytes_per_update));
+        Group {
+            label: label.into(),
+            passed: runs.iter().filter(|r| r.passed).count(),
+            failover_ms_median: fo.map(|x| x.0),
+            failover_ms_max: fo.map(|x| x.1),
+            max_stall_ms_median: stall.map(|x| x.0),
+            max_stall_ms_max: stall.map(|x| x.1),
+            wire_gap_ms_median: gap.map(|x| x.0),
+            wire_gap_ms_max: gap.map(|x| x.1),
+            goodput_mbps_median: goodput.map(|x| x.0),
+            goodput_ratio_to_off: None,
+            replication_bytes_per_update_median: repl.map(|x| x.0),
+            runs,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct BenchReport {
+    conns: u16,
+    failover_bytes_per_conn: u64,
+    goodput_bytes_per_conn: u64,
+    failover_at: f64,
+    heartbeat_ms: u64,
+    heartbeat_misses: u32,
+    /// The goal of issue 4 for failover_ms: 3 heartbeat intervals.
+    failover_goal_ms: u64,
+    failover: Vec<Group>,
+    goodput: Vec<Group>,
+    total_s: f64,
+}
+
+fn main() -> ExitCode {
+    let args = BenchArgs::parse();
+    // The daemons log what they do (to their log files); the bench only what goes wrong.
+    let default_level = if args.daemon.is_some() { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_level.into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match args.daemon {
+        Some(Internal::Daemon(d)) => run_daemon(&d),
+        None => bench(&args),
+    }
+}
+
+/// `<exe> daemon --config FILE`, as the lab starts each card's daemon.
+fn run_daemon(args: &DaemonArgs) -> ExitCode {
+    let config = match config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("failover-bench daemon: error: {}", chain(&e));
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match service::run(&config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("failover-bench daemon: error: {}", chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn gate_text(gates: &[Gate], sync: SyncMode, holdback: bool) -> String {
+    if !holdback {
+        return "holdback off".into();
+    }
+    let names: Vec<&str> = gates.iter().map(|g| if *g == Gate::App { "app" } else { "replica" }).collect();
+    let sync = if gates.contains(&Gate::Replica) { if sync == SyncMode::Async { " async" } else { " before-ack" } } else { "" };
+    format!("gates {}{sync}", names.join("+"))
+}
+
+/// Client TCP segments with payload that the card with `card_mac` received,
+/// by capture time.
+fn client_data_times(pcap: &Path, card_mac: [u8; 6]) -> Result<Vec<Duration>, String> {
+    let (records, _torn_tail) = holdback_sim::pcap::read_complete_records(pcap).map_err(|e| chain(&e))?;
+    Ok(records
+        .iter()
+        .filter(|(_, bytes)| bytes.get(0..6) == Some(&card_mac[..]))
+        .filter(|(_, bytes)| {
+            matches!(Frame::parse(bytes), Ok(Frame { body: FrameBody::Ipv4 { body: Ipv4Body::Tcp { payload, .. }, .. }, .. }) if !payload.is_empty())
+        })
+        .map(|(at, _)| *at)
+        .collect())
+}
+
+/// `wire_gap_ms` of a failover run from its kept work directory: the last
+/// client data at the primary → the first client data at the standby after
+/// the standby's first own frame (before promotion it may see floods).
+fn wire_gap_ms(dir: &Path, card_mac: [u8; 6]) -> Result<Option<f64>, String> {
+    let primary = client_data_times(&dir.join("primary.pcap"), card_mac)?;
+    let standby_pcap = dir.join("standby.pcap");
+    let standby = holdback_daemon::capture::CardCapture::read(&standby_pcap, card_mac).map_err(|e| chain(&e))?;
+    let (Some(last_at_primary), Some(promoted)) = (primary.last().copied(), standby.first_sent) else { return Ok(None) };
+    let resumed = client_data_times(&standby_pcap, card_mac)?.into_iter().find(|t| *t >= promoted);
+    Ok(resumed.map(|t| t.saturating_sub(last_at_primary).as_secs_f64() * 1e3))
+}
+
+/// The lab's service MAC, as its topology.json records it.
+fn card_mac(dir: &Path) -> Result<[u8; 6], String> {
+    let text = std::fs::read_to_string(dir.join("topology.json")).map_err(|e| format!("reading topology.json: {e}"))?;
+    let topo: holdback_daemon::netns::LabTopology = serde_json::from_str(&text).map_err(|e| format!("topology.json: {e}"))?;
+    Ok(topo.card_mac)
+}
+
+/// Runs one lab in a work directory of ours (so its captures survive the
+/// run), measures the wire gap of a failover, then removes the directory.
+fn one_run(label: &str, opts: &FailoverOptions, reports: &mut Vec<FailoverReport>) -> Run {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    eprintln!("failover-bench: {label}, seed {} …", opts.seed);
+    let dir = std::env::temp_dir().join(format!(
+        "holdback-failover-bench-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let opts = FailoverOptions { keep_dir: Some(dir.clone()), ..opts.clone() };
+    let started = Instant::now();
+    let run = match run_failover_lab(&opts) {
+        Ok(r) => {
+            let gap = if r.failover_ms.is_some() {
+                card_mac(&dir).and_then(|mac| wire_gap_ms(&dir, mac)).unwrap_or_else(|e| {
+                    eprintln!("failover-bench:   no wire gap from {}: {e}", dir.display());
+                    None
+                })
+            } else {
+                None
+            };
+            let run = Run::from_report(label, &r, gap);
+            reports.push(r);
+            run
+        }
+        Err(e) => Run::failed_to_run(label, opts.seed, chain(&e)),
+    };
+    if run.passed {
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            eprintln!("failover-bench:   could not remove {}: {e}", dir.display());
+        }
+    } else {
+        eprintln!("failover-bench:   kept {} (configs, logs, captures, sink files)", dir.display());
+    }
+    let fo = run.failover_ms.map_or("-".into(), |v| format!("{v:.1} ms"));
+    let gap = run.wire_gap_ms.map_or("-".into(), |v| format!("{v:.1} ms"));
+    eprintln!(
+        "failover-bench:   {} in {:.1} s: failover {fo}, wire gap {gap}, max stall {} ms, goodput {:.2} Mbit/s, lost {} B, resets {}{}",
+        if run.passed { "pass" } else { "FAIL" },
+        started.elapsed().as_secs_f64(),
+        run.max_stall_ms,
+        run.goodput_mbps,
+        run.bytes_lost,
+        run.resets_seen,
+        run.errors.first().map_or(String::new(), |e| format!("; {e}")),
+    );
+    run
+}
+
+fn bench(args: &BenchArgs) -> ExitCode {
+    lab::install_signal_handlers();
+    let started = Instant::now();
+    let goodput_bytes = args.goodput_bytes.unwrap_or(args.bytes);
+    let base = FailoverOptions {
+        conns: args.conns as usize,
+        bytes: args.bytes,
+        seed: args.seed,
+        failover_at: Some(args.failover_at),
+        heartbeat_ms: args.heartbeat_ms,
+        heartbeat_misses: args.heartbeat_misses,
+        stall_timeout: Duration::from_secs(30),
+        ..FailoverOptions::default()
+    };
+    let mut reports = Vec::new();
+
+    // (1) Failover: dup-ACKs on/off alternate per seed, so both settings see
+    // the same seeds and the same background load on this shared machine.
+    let mut on_runs = Vec::new();
+    let mut off_runs = Vec::new();
+    for i in 0..args.runs {
+        let seed = args.seed + u64::from(i);
+        for dup_acks in [true, false] {
+            let opts = FailoverOptions { seed, dup_acks, ..base.clone() };
+            let label = format!("heartbeat, dup-ACKs {}", if dup_acks { "on" } else { "off" });
+            let run = one_run(&label, &opts, &mut reports);
+            if dup_acks { on_runs.push(run) } else { off_runs.push(run) }
+            if lab::interrupted() {
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let mut failover = vec![Group::new("heartbeat, dup-ACKs on", on_runs), Group::new("heartbeat, dup-ACKs off", off_runs)];
+    if !args.no_external {
+        let opts = FailoverOptions { detector: Detector::External, ..base.clone() };
+        let label = "external detector, dup-ACKs on";
+        failover.push(Group::new(label, vec![one_run(label, &opts, &mut reports)]));
+    }
+
+    // (2) Goodput without a failure, the four configurations back to back.
+    let configs: [(Vec<Gate>, SyncMode, bool); 4] = [
+        (vec![Gate::App], SyncMode::BeforeAck, false),
+        (vec![Gate::App], SyncMode::BeforeAck, true),
+        (vec![Gate::App, Gate::Replica], SyncMode::BeforeAck, true),
+        (vec![Gate::App, Gate::Replica], SyncMode::Async, true),
+    ];
+    let mut goodput = Vec::new();
+    if !args.no_goodput {
+        let mut per_config: Vec<Vec<Run>> = configs.iter().map(|_| Vec::new()).collect();
+        for round in 0..args.goodput_rounds {
+            for (i, (gates, sync, holdback)) in configs.iter().enumerate() {
+                if lab::interrupted() {
+                    return ExitCode::FAILURE;
+                }
+                let opts = FailoverOptions {
+                    bytes: goodput_bytes,
+                    seed: args.seed + u64::from(round),
+                    failover_at: None,
+                    gates: gates.clone(),
+                    sync: *sync,
+                    holdback: *holdback,
+                    ..base.clone()
+                };
+                per_config[i].push(one_run(&gate_text(gates, *sync, *holdback), &opts, &mut reports));
+            }
+        }
+        for ((gates, sync, holdback), runs) in configs.iter().zip(per_config) {
+            goodput.push(Group::new(&gate_text(gates, *sync, *holdback), runs));
+        }
+        let off = goodput[0].goodput_mbps_median;
+        for g in goodput.iter_mut() {
+            g.goodput_ratio_to_off = match (g.goodput_mbps_median, off) {
+                (Some(x), Some(o)) if o > 0.0 => Some(x / o),
+                _ => None,
+            };
+        }
+    }
+
+    let report = BenchReport {
+        conns: args.conns,
+        failover_bytes_per_conn: args.bytes,
+        goodput_bytes_per_conn: goodput_bytes,
+        failover_at: args.failover_at,
+        heartbeat_ms: args.heartbeat_ms,
+        heartbeat_misses: args.heartbeat_misses,
+        failover_goal_ms: args.heartbeat_ms * 3,
+        failover,
+        goodput,
+        total_s: started.elapsed().as_secs_f64(),
+    };
+    print!("{}", markdown(&report));
+    match serde_json::to_string_pretty(&report) {
+        Ok(j) => println!("\n```json\n{j}\n```"),
+        Err(e) => eprintln!("failover-bench: the summary is not serialisable: {e}"),
+    }
+    if let Some(path) = &args.reports {
+        let written = serde_json::to_string_pretty(&reports)
+            .map_err(|e| e.to_string())
+            .and_then(|j| std::fs::write(path, j).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            eprintln!("failover-bench: writing {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    let all_passed = report.failover.iter().chain(&report.goodput).all(|g| g.passed == g.runs.len());
+    if all_passed { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or("-".into(), |x| format!("{x:.1}"))
+}
+
+fn markdown(r: &BenchReport) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "failover: {} conns × {} B, primary killed at {:.0} % of the bytes; heartbeat {} ms × {} misses (goal: failover ≤ {} ms)\n",
+        r.conns,
+        r.failover_bytes_per_conn,
+        r.failover_at * 100.0,
+        r.heartbeat_ms,
+        r.heartbeat_misses,
+        r.failover_goal_ms
+    );
+    let _ = writeln!(s, "| failover | runs passed | failover_ms median / max | wire_gap_ms median / max | max_stall_ms median / max | lost B | resets | Linux retransmits | repl. B/update |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+    for g in &r.failover {
+        let _ = writeln!(
+            s,
+            "| {} | {}/{} | {} / {} | {} / {} | {} / {} | {} | {} | {} | {} |",
+            g.label,
+            g.passed,
+            g.runs.len(),
+            ms(g.failover_ms_median),
+            ms(g.failover_ms_max),
+            ms(g.wire_gap_ms_median),
+            ms(g.wire_gap_ms_max),
+            ms(g.max_stall_ms_median),
+            ms(g.max_stall_ms_max),
+            g.runs.iter().map(|x| x.bytes_lost).sum::<u64>(),
+            g.runs.iter().map(|x| x.resets_seen).sum::<u64>(),
+            g.runs.iter().map(|x| x.linux_retransmits).sum::<u64>(),
+            ms(g.replication_bytes_per_update_median),
+        );
+    }
+    if !r.goodput.is_empty() {
+        let _ = writeln!(s, "\ngoodput without a failure: {} conns × {} B, pair lab (primary + standby)\n", r.conns, r.goodput_bytes_per_conn);
+        let _ = writeln!(s, "| configuration | runs passed | goodput Mbit/s (median) | ratio to holdback off | repl. B/update |");
+        let _ = writeln!(s, "|---|---|---|---|---|");
+        for g in &r.goodput {
+            let _ = writeln!(
+                s,
+                "| {} | {}/{} | {} | {} | {} |",
+                g.label,
+                g.passed,
+                g.runs.len(),
+                g.goodput_mbps_median.map_or("-".into(), |x| format!("{x:.2}")),
+                g.goodput_ratio_to_off.map_or("-".into(), |x| format!("{:.0} %", x * 100.0)),
+                ms(g.replication_bytes_per_update_median),
+            );
+        }
+    }
+    for g in r.failover.iter().chain(&r.goodput) {
+        for run in g.runs.iter().filter(|x| !x.errors.is_empty()) {
+            let _ = writeln!(s, "\n- {} (seed {}): {}", run.label, run.seed, run.errors.join("; "));
+        }
+    }
+    let _ = writeln!(s, "\ntotal {:.0} s", r.total_s);
+    s
+}
