@@ -1,0 +1,223 @@
+//! Issue 4 part 4, invariant 8 of `failover.md`: "a returning old primary
+//! joins as standby". A pair streams to real Linux clients; the primary is
+//! killed with SIGKILL and the standby promotes itself (epoch 2). The old
+//! primary's daemon is then restarted with its original config (`role =
+//! "active"`): it must come up as a standby — its card silent, CTRL.standby
+//! set, in the promoted node's epoch — while the promoted node replicates to
+//! it (full sync, then deltas). Then the promoted node is killed too and the
+//! returned node promotes in epoch 3. Every stream must arrive intact, with
+//! no reset: the Linux peers never see the two failovers.
+//! Needs root (network namespaces, TAPs); fails loudly without it.
+use std::net::SocketAddrV4;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use holdback_daemon::capture::CardCapture;
+use holdback_daemon::clients::{self, ClientPlan};
+use holdback_daemon::control::{client, PairStatus, Request, Response, StatusReport};
+use holdback_daemon::lab::DEFAULT_PORT;
+use holdback_daemon::lab_failover::{daemon_config, DaemonProcess, FailoverOptions, REPLICATION_PORT};
+use holdback_daemon::netns::{LabNet, LabTopology};
+use holdback_driver::regmap::Stat;
+use holdback_tests::{holdback_bin, require_lab_prerequisites, wait_for};
+use sha2::{Digest, Sha256};
+
+const CONNS: usize = 4;
+/// Per connection: at the lab's ~7 Mbit/s this streams for about 40 s, long
+/// enough to span the kill, the promotion, the restart of a Verilated card,
+/// the full sync and the second kill.
+const BYTES: u64 = 8 << 20;
+const STATE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A scratch directory, removed on drop unless the test failed.
+struct WorkDir(PathBuf);
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("work directory kept: {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn status(socket: &Path) -> Option<StatusReport> {
+    match client::call(socket, &Request::Status) {
+        Ok(Response::Status(s)) => Some(s),
+        _ => None,
+    }
+}
+
+fn pair_status(socket: &Path) -> Option<PairStatus> {
+    status(socket).and_then(|s| s.pair)
+}
+
+fn frames_sent_by_card(socket: &Path) -> u32 {
+    match client::call(socket, &Request::Stats) {
+        Ok(Response::Stats { stats }) => stats.get(Stat::TxFrames),
+        other => panic!("stats of {}: {other:?}", socket.display()),
+    }
+}
+
+fn now_since_epoch() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970")
+}
+
+fn sha256_of(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sink_file(dir: &Path, client_ip: std::net::Ipv4Addr, port: u16) -> Option<PathBuf> {
+    let prefix = format!("conn-{client_ip}-{port}-");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix)))
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+#[test]
+fn a_restarted_old_primary_joins_as_standby_and_is_promoted_in_epoch_3() {
+    require_lab_prerequisites();
+    let bin = holdback_bin();
+    let dir = WorkDir(std::env::temp_dir().join(format!("holdback-rejoin-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&dir.0);
+    let sink_dir = dir.0.join("sink");
+    std::fs::create_dir_all(&sink_dir).expect("sink directory");
+    let secret = dir.0.join("replication.secret");
+    std::fs::write(&secret, "rejoin-test-secret-0123456789abcdef").expect("secret file");
+
+    let net = LabNet::create(LabTopology::unique_with_standby("rj")).expect("lab network");
+    let topo = net.topology().clone();
+    let sb = topo.standby.clone().expect("standby topology");
+    let opts = FailoverOptions { conns: CONNS, bytes: BYTES, ..FailoverOptions::default() };
+    let primary_addr = SocketAddrV4::new(sb.primary_repl_ip, REPLICATION_PORT);
+    let standby_addr = SocketAddrV4::new(sb.standby_repl_ip, REPLICATION_PORT);
+    let mut files = Vec::new();
+    for (name, role, tap, listen, peer) in
+        [("primary", "active", &topo.tap, primary_addr, standby_addr), ("standby", "standby", &sb.standby_tap, standby_addr, primary_addr)]
+    {
+        let socket = dir.0.join(format!("{name}.sock"));
+        let config = dir.0.join(format!("{name}.toml"));
+        let pcap = dir.0.join(format!("{name}.pcap"));
+        std::fs::write(&config, daemon_config(role, &topo, tap, &socket, &sink_dir, &pcap, listen, peer, &secret, &opts))
+            .expect("config file");
+        files.push((socket, config, pcap));
+    }
+    let (p_socket, p_config, p_pcap) = files[0].clone();
+    let (s_socket, s_config, _) = files[1].clone();
+    let start = |name: &'static str, ns: &str, config: &Path, socket: &Path, log: &str| {
+        let mut d = DaemonProcess::start(name, Some(bin), ns, config, socket, &dir.0.join(log)).expect("daemon starts");
+        d.wait_ready().unwrap_or_else(|e| panic!("{name} daemon: {}", holdback_daemon::report::chain(&e)));
+        d
+    };
+    let mut primary = start("primary", &sb.primary_ns, &p_config, &p_socket, "primary.log");
+    let mut standby = start("standby", &sb.standby_ns, &s_config, &s_socket, "standby.log");
+    let first = pair_status(&p_socket).expect("primary pair status");
+    assert_eq!((first.role.as_str(), first.epoch), ("active", 1), "nobody was running: the primary takes the active role");
+    wait_for(STATE_TIMEOUT, "the primary replicating to the standby", || {
+        pair_status(&p_socket).filter(|p| holdback_daemon::pair::link_is_replicating(&p.link))
+    });
+
+    let plan = ClientPlan {
+        target: SocketAddrV4::new(topo.card_ip, DEFAULT_PORT),
+        bytes: BYTES,
+        seed: 0x5e70_7e1f,
+        stall_timeout: Duration::from_secs(60),
+    };
+    let (cancel, sent) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    let total = BYTES * CONNS as u64;
+    let began = Instant::now();
+    let handles = clients::spawn_clients_counting(&topo.client_ns, CONNS, &plan, cancel.clone(), sent.clone());
+    let sent_fraction = || sent.load(Ordering::Relaxed) as f64 / total as f64;
+    wait_for(Duration::from_secs(120), "15 % of the bytes sent", || (sent_fraction() >= 0.15).then_some(()));
+
+    // 1. The primary dies; the standby promotes itself in epoch 2 and
+    //    replicates (degraded, not waiting) toward the dead primary's address.
+    primary.kill_hard();
+    eprintln!("primary killed at {:.0} % sent, {:?} in", sent_fraction() * 100.0, began.elapsed());
+    let promoted = wait_for(STATE_TIMEOUT, "the standby promoted in epoch 2", || {
+        pair_status(&s_socket).filter(|p| p.role == "promoted" && p.epoch == 2)
+    });
+    assert!(promoted.degraded.is_some(), "a promoted node without a standby says it is degraded: {promoted:?}");
+
+    // 2. The old primary comes back with its original config (role = active).
+    std::fs::rename(&p_pcap, dir.0.join("primary-before-kill.pcap")).expect("keeping the first capture");
+    let restarted_at = Instant::now();
+    let mut returned = start("primary", &sb.primary_ns, &p_config, &p_socket, "primary-restart.log");
+    eprintln!("old primary restarted and serving in {:?}", restarted_at.elapsed());
+    let back = status(&p_socket).expect("returned node status");
+    let back_pair = back.pair.clone().expect("returned node pair status");
+    assert_eq!(back_pair.role, "standby", "a returning old primary joins as standby: {back_pair:?}");
+    assert!(back.status.ctrl.standby && back.status.ctrl.enabled, "its card is enabled and silent: {:?}", back.status.ctrl);
+    assert_eq!(back_pair.epoch, 2, "it adopted the promoted node's epoch (invariant 8)");
+    wait_for(STATE_TIMEOUT, "the promoted node's link to the returned node Replicating, no longer degraded", || {
+        pair_status(&s_socket).filter(|p| holdback_daemon::pair::link_is_replicating(&p.link) && p.degraded.is_none())
+    });
+    let stored = wait_for(STATE_TIMEOUT, "the returned node storing the open connections' TCBs", || {
+        pair_status(&p_socket).filter(|p| p.link == "Connected" && p.stored_tcbs >= CONNS as u64)
+    });
+    assert_eq!(frames_sent_by_card(&p_socket), 0, "the returned standby's card sent nothing");
+    let rejoined_at = sent_fraction();
+    eprintln!(
+        "returned node: standby in epoch {}, {} TCBs stored, replicated up to {}; {:.0} % sent",
+        stored.epoch,
+        stored.stored_tcbs,
+        stored.replicated_seq,
+        rejoined_at * 100.0
+    );
+    assert!(rejoined_at < 0.85, "the streams were nearly over before the rejoin ({:.0} %): make BYTES larger", rejoined_at * 100.0);
+
+    // 3. The promoted node dies too; the returned node promotes in epoch 3.
+    wait_for(Duration::from_secs(120), "a further 5 % sent with the rejoined pair", || {
+        (sent_fraction() >= rejoined_at + 0.05).then_some(())
+    });
+    assert_eq!(frames_sent_by_card(&p_socket), 0, "the returned standby's card still sent nothing");
+    let second_kill = now_since_epoch();
+    standby.kill_hard();
+    eprintln!("promoted node killed at {:.0} % sent", sent_fraction() * 100.0);
+    let again = wait_for(STATE_TIMEOUT, "the returned node promoted in epoch 3", || {
+        pair_status(&p_socket).filter(|p| p.role == "promoted" && p.epoch == 3)
+    });
+    eprintln!("returned node promoted: {again:?}");
+
+    let outcomes = clients::collect(handles);
+    cancel.store(true, Ordering::SeqCst);
+    let took = began.elapsed();
+    let exit = returned.stop(Duration::from_secs(20));
+    assert!(exit.is_some_and(|s| s.success()), "the twice-promoted daemon exits cleanly on SIGTERM: {exit:?}");
+
+    let mut bad = Vec::new();
+    for o in &outcomes {
+        let file = sink_file(&sink_dir, topo.client_ip, o.local_port);
+        let intact = file.as_deref().is_some_and(|f| sha256_of(f) == o.sha256);
+        if o.error.is_some() || o.reset || o.bytes_sent != BYTES || !intact {
+            bad.push(format!("client {}: sent {} reset {} error {:?} sink file {file:?} intact {intact}", o.index, o.bytes_sent, o.reset, o.error));
+        }
+    }
+    assert!(bad.is_empty(), "streams across two failovers and a rejoin: {bad:#?}");
+    let retrans: u32 = outcomes.iter().map(|o| o.total_retrans).sum();
+    eprintln!(
+        "{CONNS} x {} MiB intact across two failovers and a rejoin in {took:?} ({:.1} Mbit/s), Linux retransmits {retrans}",
+        BYTES >> 20,
+        total as f64 * 8.0 / took.as_secs_f64() / 1e6
+    );
+
+    // The returned card's capture: nothing sent before its own promotion.
+    let cap = CardCapture::read(&p_pcap, topo.card_mac).expect("the returned card's capture");
+    let first_sent = cap.first_sent.expect("the returned card spoke after its promotion");
+    assert!(
+        first_sent >= second_kill,
+        "the returned card sent a frame {:?} before the promoted node was killed (invariant 8)",
+        second_kill - first_sent
+    );
+    assert!(cap.gratuitous_arps_sent >= 1, "its promotion announced the address: {cap:?}");
+    drop(net);
+}
