@@ -40,7 +40,10 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// lab's loop with the fraction of all bytes sent so far (e.g. hostile
 /// connections to the standby's replication port, acceptance d).
 #[derive(Clone)]
-pub struct Disturbance(pub Arc<dyn Fn(f64, &LabTopology) + Send + Sync>);
+pub struct Disturbance(pub Arc<DisturbFn>);
+
+/// Called with (fraction of all bytes sent, the lab's topology).
+pub type DisturbFn = dyn Fn(f64, &LabTopology) + Send + Sync;
 
 impl std::fmt::Debug for Disturbance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -47,7 +47,7 @@ impl FromStr for Impairment {
     fn from_str(s: &str) -> Result<Impairment, ImpairmentError> {
         let mut imp = Impairment { loss: 0.0, reorder: 0.0, seed: 1 };
         let words: Vec<&str> = s.split_whitespace().collect();
-        if words.is_empty() || words.len() % 2 != 0 {
+        if words.is_empty() || !words.len().is_multiple_of(2) {
             return Err(ImpairmentError::Syntax(s.to_string()));
         }
         for pair in words.chunks(2) {

@@ -88,9 +88,12 @@ pub fn read_all(path: &Path) -> Result<Vec<(Duration, Vec<u8>)>, SimError> {
     Ok(records)
 }
 
+/// One captured frame: its wall-clock stamp (since the Unix epoch) and bytes.
+pub type PcapRecord = (Duration, Vec<u8>);
+
 /// Like [`read_all`], but a capture whose writer was killed mid-record (a
 /// SIGKILLed card in a failover lab) yields its complete records and `true`.
-pub fn read_complete_records(path: &Path) -> Result<(Vec<(Duration, Vec<u8>)>, bool), SimError> {
+pub fn read_complete_records(path: &Path) -> Result<(Vec<PcapRecord>, bool), SimError> {
     let err = |source| SimError::Pcap { path: path.to_path_buf(), source };
     let data = std::fs::read(path).map_err(err)?;
     let bad = |what: &str| err(io::Error::new(io::ErrorKind::InvalidData, what.to_string()));
