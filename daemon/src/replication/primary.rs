@@ -418,11 +418,21 @@ async fn run(shared: Arc<Shared>) {
         shared.events.clone(),
         shared.liveness.clone(),
     )));
+    // A standby that stays away is retried every reconnect delay; say so at
+    // WARN once per change of reason (and every 10 s), the rest at DEBUG.
+    let mut last_warned: Option<(String, std::time::Instant)> = None;
     loop {
         match session(&shared).await {
-            Ok(()) => {}
+            Ok(()) => last_warned = None,
             Err(reason) => {
-                tracing::warn!(peer = %shared.peer, %reason, "replication link to the standby down");
+                let text = reason.to_string();
+                let repeat = last_warned.as_ref().is_some_and(|(r, at)| *r == text && at.elapsed() < Duration::from_secs(10));
+                if repeat {
+                    tracing::debug!(peer = %shared.peer, %reason, "replication link to the standby still down");
+                } else {
+                    tracing::warn!(peer = %shared.peer, %reason, "replication link to the standby down");
+                    last_warned = Some((text, std::time::Instant::now()));
+                }
             }
         }
         shared.publish(|v| v.state = LinkState::Down);
