@@ -241,6 +241,11 @@ pub struct DaemonArgs {
     /// validated completely before anything starts.
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
+    /// Drive this card instead of the file's `card`: `vfio:<PCI address>`
+    /// (e.g. vfio:0000:03:00.0, bound to vfio-pci; see `holdback load`) or
+    /// `sim` (needs the file's [sim] section). Validated like the file.
+    #[arg(long, value_name = "SPEC")]
+    pub card: Option<String>,
     /// Validate the file, print the effective configuration (defaults filled
     /// in) and exit without starting anything.
     #[arg(long)]

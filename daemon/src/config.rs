@@ -310,7 +310,22 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Parse and validate `text` (the contents of `path`).
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-    let raw: RawConfig = toml::from_str(text).map_err(|e| parse_error(path, text, &e))?;
+    parse_with_card(path, text, None)
+}
+
+/// [`load`], with the file's `card` replaced by `card` (`holdback daemon
+/// --card vfio:0000:03:00.0`) before validation, so the override is checked
+/// exactly like the file (a `[sim]` section still needs `card = "sim"`).
+pub fn load_with_card(path: &Path, card: Option<&str>) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    parse_with_card(path, &text, card)
+}
+
+fn parse_with_card(path: &Path, text: &str, card: Option<&str>) -> Result<Config, ConfigError> {
+    let mut raw: RawConfig = toml::from_str(text).map_err(|e| parse_error(path, text, &e))?;
+    if let Some(card) = card {
+        raw.card = card.to_string();
+    }
     validate(path, raw)
 }
 
@@ -807,6 +822,22 @@ listen = "127.0.0.1:9464"
             assert!(msg.starts_with("/etc/holdback/t.toml"), "{msg}");
             assert!(msg.contains(what), "`{what}` not in: {msg}");
         }
+    }
+
+    #[test]
+    fn a_card_given_on_the_command_line_replaces_the_file_and_is_validated_alike() {
+        let dir = std::env::temp_dir().join(format!("holdback-cfg-card-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.toml");
+        let vfio = GOOD.replace("[sim]\ntap = \"hbtap0\"\nnetns = \"hblab-x-card\"\n", "").replace("card = \"sim\"", "card = \"vfio:0000:03:00.0\"");
+        std::fs::write(&path, &vfio).unwrap();
+        let c = load_with_card(&path, Some("vfio:0000:81:00.1")).expect("override valid");
+        assert_eq!(c.card_spec(), "vfio:0000:81:00.1");
+        let e = load_with_card(&path, Some("sim")).expect_err("sim needs [sim]");
+        assert_eq!(e.field(), Some("sim"), "{e}");
+        let e = load_with_card(&path, Some("vfio:zz")).expect_err("not a PCI address");
+        assert_eq!(e.field(), Some("card"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -121,7 +121,7 @@ fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Daemon(args) => {
-            let config = match config::load(&args.config) {
+            let config = match config::load_with_card(&args.config, args.card.as_deref()) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("holdback: error: {}", chain(&e));

@@ -20,31 +20,25 @@
 //!
 //! `cargo run --release -p holdback-daemon --bin failover-bench [-- --runs 3 --conns 4 --bytes 2MiB]`
 //!
-//! The lab starts its two daemons by re-executing the running binary as
-//! `<exe> daemon --config FILE`; this binary answers that the same way the
-//! `holdback` binary does (`config::load`, `service::run`).
+//! The lab's two daemons run the `holdback` binary built beside this one
+//! (`cargo build --release -p holdback-daemon` builds both).
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{Parser, Subcommand};
-use holdback_daemon::cli::{parse_fraction, parse_size, DaemonArgs};
-use holdback_daemon::config::{self, Detector, Gate, SyncMode};
+use clap::Parser;
+use holdback_daemon::cli::{parse_fraction, parse_size};
+use holdback_daemon::config::{Detector, Gate, SyncMode};
 use holdback_daemon::lab;
 use holdback_daemon::lab_failover::{run_failover_lab, FailoverOptions, FailoverReport};
 use holdback_daemon::report::chain;
-use holdback_daemon::service;
 use holdback_sim::wire::{Frame, FrameBody, Ipv4Body};
 use serde::Serialize;
 
-/// Exit status of a refused configuration file, as `holdback daemon` uses it.
-const EXIT_CONFIG: u8 = 78;
 
 #[derive(Debug, Parser)]
 #[command(about = "Failover and goodput figures of the hot-standby lab (issue 4)")]
 struct BenchArgs {
-    #[command(subcommand)]
-    daemon: Option<Internal>,
     /// Seeded failover runs per duplicate-ACK setting.
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=50))]
     runs: u32,
@@ -81,13 +75,6 @@ struct BenchArgs {
     /// Also write every run's full lab report (JSON array) to this file.
     #[arg(long, value_name = "FILE")]
     reports: Option<PathBuf>,
-}
-
-#[derive(Debug, Subcommand)]
-enum Internal {
-    /// (internal) one daemon of the lab's pair, started by the lab itself.
-    #[command(hide = true)]
-    Daemon(DaemonArgs),
 }
 
 /// One lab run, reduced to the figures this bench reports.
@@ -224,32 +211,17 @@ struct BenchReport {
 
 fn main() -> ExitCode {
     let args = BenchArgs::parse();
-    // The daemons log what they do (to their log files); the bench only what goes wrong.
-    let default_level = if args.daemon.is_some() { "info" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_level.into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    match args.daemon {
-        Some(Internal::Daemon(d)) => run_daemon(&d),
-        None => bench(&args),
-    }
+    bench(&args)
 }
 
-/// `<exe> daemon --config FILE`, as the lab starts each card's daemon.
-fn run_daemon(args: &DaemonArgs) -> ExitCode {
-    let config = match config::load(&args.config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("failover-bench daemon: error: {}", chain(&e));
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
-    match service::run(&config) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("failover-bench daemon: error: {}", chain(&e));
-            ExitCode::FAILURE
-        }
-    }
+/// The `holdback` binary built beside this bench (`cargo build --release
+/// -p holdback-daemon` builds both): the lab's two daemons run it.
+fn holdback_beside_us() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let sibling = exe.parent()?.join("holdback");
+    sibling.is_file().then_some(sibling)
 }
 
 fn gate_text(gates: &[Gate], sync: SyncMode, holdback: bool) -> String {
@@ -348,6 +320,10 @@ fn bench(args: &BenchArgs) -> ExitCode {
     lab::install_signal_handlers();
     let started = Instant::now();
     let goodput_bytes = args.goodput_bytes.unwrap_or(args.bytes);
+    let Some(holdback) = holdback_beside_us() else {
+        eprintln!("failover-bench: no `holdback` binary beside this one; build it: cargo build --release -p holdback-daemon");
+        return ExitCode::FAILURE;
+    };
     let base = FailoverOptions {
         conns: args.conns as usize,
         bytes: args.bytes,
@@ -356,6 +332,7 @@ fn bench(args: &BenchArgs) -> ExitCode {
         heartbeat_ms: args.heartbeat_ms,
         heartbeat_misses: args.heartbeat_misses,
         stall_timeout: Duration::from_secs(30),
+        holdback_exe: Some(holdback),
         ..FailoverOptions::default()
     };
     let mut reports = Vec::new();
