@@ -60,11 +60,15 @@ pub struct ClientOutcome {
     /// First error, if the client failed.
     pub error: Option<String>,
     pub elapsed_ms: u64,
-    /// Longest time the client's application waited with no progress: no
-    /// bytes accepted by its socket, or (after the last byte) no FIN. A
-    /// failover shows up here as the stall the peer's application sees.
+    /// Longest time the client's application waited, while sending, for its
+    /// socket to accept more bytes. A failover shows up here as the stall
+    /// the peer's application sees.
     #[serde(default)]
     pub max_stall_ms: u64,
+    /// From the last byte accepted by the socket to the card's FIN (the sink
+    /// committing the tail, then releasing past the client's FIN).
+    #[serde(default)]
+    pub fin_wait_ms: u64,
 }
 
 /// Parameters shared by all clients of one run.
@@ -194,6 +198,7 @@ pub fn collect(handles: Vec<ClientHandle>) -> Vec<ClientOutcome> {
                 error: Some(error),
                 elapsed_ms: 0,
                 max_stall_ms: 0,
+                fin_wait_ms: 0,
             };
             match h.thread {
                 Err(e) => failed(e),
@@ -225,6 +230,7 @@ fn run_counting(index: usize, plan: &ClientPlan, cancel: &AtomicBool, sent_total
         error: None,
         elapsed_ms: 0,
         max_stall_ms: 0,
+        fin_wait_ms: 0,
     };
     let mut hasher = Sha256::new();
     let result = transfer(index, plan, cancel, sent_total, &mut out, &mut hasher);
@@ -298,7 +304,7 @@ fn transfer(
         }
         match stream.read(&mut sink) {
             Ok(0) => {
-                note_stall(out, last_progress);
+                out.fin_wait_ms = last_progress.elapsed().as_millis() as u64;
                 break;
             }
             Ok(k) => {

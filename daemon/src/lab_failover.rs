@@ -136,6 +136,9 @@ pub struct StreamResult {
     pub duplicate_bytes: u64,
     pub reset: bool,
     pub max_stall_ms: u64,
+    /// Last byte accepted → the card's FIN.
+    #[serde(default)]
+    pub fin_wait_ms: u64,
     pub linux_retransmits: u32,
     pub tcpi_bytes_acked: u64,
     /// Opened right before the kill (acceptance e).
@@ -186,8 +189,12 @@ pub struct FailoverReport {
     pub rst_segments: u64,
     /// Last frame the primary sent → first frame the standby sent (captures).
     pub failover_ms: Option<f64>,
-    /// Longest time any client's application made no progress.
+    /// Longest time any client's application waited to send more (the
+    /// stall a failover causes; the wait for the card's FIN is apart).
     pub max_stall_ms: u64,
+    /// Longest wait from a client's last byte to the card's FIN.
+    #[serde(default)]
+    pub max_fin_wait_ms: u64,
     /// Bytes on the replication link per TCB update (the primary's count).
     pub replication_bytes_per_update: Option<f64>,
     pub goodput_mbps: f64,
@@ -712,6 +719,7 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
         rst_segments: primary_cap.rst_sent + primary_cap.rst_received + standby_cap.rst_sent + standby_cap.rst_received,
         failover_ms: if killed { capture::failover_ms(&primary_cap, &standby_cap) } else { None },
         max_stall_ms: streams.iter().map(|s| s.max_stall_ms).max().unwrap_or(0),
+        max_fin_wait_ms: streams.iter().map(|s| s.fin_wait_ms).max().unwrap_or(0),
         replication_bytes_per_update: repl_per_update,
         goodput_mbps: delivered as f64 * 8.0 / secs / 1e6,
         duration_s: secs,
@@ -853,6 +861,7 @@ fn stream_result(sink_dir: &Path, client_ip: Ipv4Addr, opts: &FailoverOptions, o
         duplicate_bytes: dup,
         reset: o.reset,
         max_stall_ms: o.max_stall_ms,
+        fin_wait_ms: o.fin_wait_ms,
         linux_retransmits: o.total_retrans,
         tcpi_bytes_acked: o.bytes_acked,
         late,
