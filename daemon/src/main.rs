@@ -41,6 +41,11 @@ fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Lab(LabCmd { action: None, run }) if run.pair.wanted() => {
+            if run.pcap.is_some() {
+                return Err("--pcap records the single card; in the pair lab each card records its own port to \
+                            primary.pcap and standby.pcap in the work directory (keep it with --sink-dir DIR)"
+                    .into());
+            }
             lab::install_signal_handlers();
             let p = &run.pair;
             let opts = holdback_daemon::lab_failover::FailoverOptions {

@@ -148,6 +148,15 @@ pub fn status_table(r: &StatusReport) -> String {
     ];
     if let Some(p) = &r.pair {
         rows.push(("pair role", format!("{} in epoch {}", p.role, p.epoch)));
+        if let Some(d) = &p.degraded {
+            rows.push(("degraded", d.clone()));
+        }
+        if let (Some(at), Some(took)) = (p.promoted_unix_ms, p.promote_took_us) {
+            rows.push(("promoted", format!("at unix {:.3} s, card walk {} us", at as f64 / 1e3, took)));
+        }
+        if let Some(why) = &p.reason {
+            rows.push(("role reason", why.clone()));
+        }
         rows.push(("replication", format!("{}, seq {} ({} TCB copies stored)", p.link, p.replicated_seq, p.stored_tcbs)));
         rows.push((
             "link traffic",
