@@ -119,6 +119,7 @@ struct RawReplication {
     dup_acks: bool,
     /// Longest the sink waits for the standby's acknowledgement per group commit.
     ack_timeout_ms: Option<i64>,
+    state_file: Option<PathBuf>,
 }
 
 fn default_sync() -> SyncMode {
@@ -178,6 +179,17 @@ pub struct Replication {
     pub heartbeat_misses: u32,
     pub dup_acks: bool,
     pub ack_timeout: std::time::Duration,
+    /// `state_file`: this daemon's record of the pair's epoch (the highest
+    /// it has seen, the highest it held active; `crate::pair_epoch`),
+    /// written before it acts on a new epoch and read at start, so a
+    /// restart keeps its epoch and a daemon that learnt of a newer primary
+    /// does not come up active (invariant 8). Absolute; default
+    /// [`DEFAULT_STATE_FILE`], in the persistent state directory beside the
+    /// default `sink_dir` — not next to the control socket, whose runtime
+    /// directory (`/run`) is emptied on reboot and, under systemd, when the
+    /// unit stops. One file per daemon: two daemons on one host, or sharing
+    /// a directory between hosts, need two different paths.
+    pub state_file: PathBuf,
 }
 
 impl std::fmt::Debug for Replication {
@@ -194,6 +206,7 @@ impl std::fmt::Debug for Replication {
             .field("heartbeat_misses", &self.heartbeat_misses)
             .field("dup_acks", &self.dup_acks)
             .field("ack_timeout", &self.ack_timeout)
+            .field("state_file", &self.state_file)
             .finish()
     }
 }
@@ -204,6 +217,8 @@ pub const DEFAULT_HEARTBEAT_MS: u64 = 100;
 pub const DEFAULT_HEARTBEAT_MISSES: u32 = 3;
 /// Longest a group commit waits for the standby's acknowledgement.
 pub const DEFAULT_ACK_TIMEOUT_MS: u64 = 200;
+/// The pair's epoch record when `replication.state_file` is not given.
+pub const DEFAULT_STATE_FILE: &str = "/var/lib/holdback/pair-epoch";
 
 fn default_role() -> Role {
     Role::Active
@@ -506,6 +521,11 @@ fn validate_replication(config_path: &Path, r: RawReplication) -> Result<Replica
     let heartbeat_ms = ms(r.heartbeat_ms, DEFAULT_HEARTBEAT_MS, "replication.heartbeat_ms", 60_000)?;
     let misses = ms(r.heartbeat_misses, DEFAULT_HEARTBEAT_MISSES as u64, "replication.heartbeat_misses", 100)? as u32;
     let ack_timeout_ms = ms(r.ack_timeout_ms, DEFAULT_ACK_TIMEOUT_MS, "replication.ack_timeout_ms", 60_000)?;
+    let state_file = r.state_file.unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_FILE));
+    check_absolute(&state_file).map_err(|m| ("replication.state_file", m))?;
+    if state_file.file_name().is_none() {
+        return Err(("replication.state_file", format!("{} names no file", state_file.display())));
+    }
     Ok(Replication {
         listen: r.listen,
         peer: r.peer,
@@ -518,6 +538,7 @@ fn validate_replication(config_path: &Path, r: RawReplication) -> Result<Replica
         heartbeat_misses: misses,
         dup_acks: r.dup_acks,
         ack_timeout: std::time::Duration::from_millis(ack_timeout_ms),
+        state_file,
     })
 }
 
@@ -670,6 +691,7 @@ struct EffectiveReplication<'a> {
     heartbeat_misses: u32,
     dup_acks: bool,
     ack_timeout_ms: u64,
+    state_file: &'a Path,
 }
 
 #[derive(Serialize)]
@@ -730,6 +752,7 @@ impl Config {
                 heartbeat_misses: r.heartbeat_misses,
                 dup_acks: r.dup_acks,
                 ack_timeout_ms: r.ack_timeout.as_millis() as u64,
+                state_file: &r.state_file,
             }),
         };
         // Plain strings, integers, booleans and tables: serialising cannot fail.
@@ -837,6 +860,30 @@ listen = "127.0.0.1:9464"
         assert_eq!(e.field(), Some("sim"), "{e}");
         let e = load_with_card(&path, Some("vfio:zz")).expect_err("not a PCI address");
         assert_eq!(e.field(), Some("card"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_state_file_defaults_to_the_state_directory_must_be_absolute_and_round_trips() {
+        let dir = std::env::temp_dir().join(format!("holdback-cfg-state-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("s");
+        std::fs::write(&secret, "0123456789abcdef0123").unwrap();
+        let pair = format!(
+            "{GOOD}\n[replication]\nlisten = \"198.19.0.1:7400\"\npeer = \"198.19.0.2:7400\"\nsecret_file = \"{}\"\n",
+            secret.display()
+        );
+        let c = parse(Path::new("/etc/holdback/t.toml"), &pair).expect("valid");
+        let r = c.replication.as_ref().expect("pair");
+        assert_eq!(r.state_file, Path::new(DEFAULT_STATE_FILE));
+        let custom = parse(Path::new("/etc/holdback/t.toml"), &format!("{pair}state_file = \"/srv/hb/epoch\"\n")).expect("valid");
+        assert_eq!(custom.replication.as_ref().unwrap().state_file, Path::new("/srv/hb/epoch"));
+        assert_eq!(parse(Path::new("/etc/holdback/t.toml"), &custom.effective_toml()).expect("effective parses"), custom);
+        for (value, what) in [("epoch", "must be an absolute path"), ("/", "names no file")] {
+            let e = err(&format!("{pair}state_file = \"{value}\"\n"));
+            assert_eq!(e.field(), Some("replication.state_file"), "{e}");
+            assert!(e.to_string().contains(what), "`{what}` not in: {e}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 

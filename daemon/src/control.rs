@@ -157,6 +157,12 @@ pub struct PairStatus {
     /// `Replicating` yet, or its link could not start): why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub degraded: Option<String>,
+    /// Why the daemon holds this role when it is not the configured one or
+    /// the obvious one: a daemon configured active that stays standby (it
+    /// knows of a newer epoch than it last held active, or joined a running
+    /// primary), or a fenced one (invariant 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Sink gate figures (primary): group commits held for the standby.
     pub replica_waits: u64,
     pub replica_wait_us_total: u64,

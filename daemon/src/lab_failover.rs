@@ -437,6 +437,7 @@ detector = "{detector}"
 heartbeat_ms = {hb}
 heartbeat_misses = {misses}
 dup_acks = {dup}
+state_file = "{state}"
 "#,
         socket = socket.display(),
         gates = gates.join(", "),
@@ -449,6 +450,9 @@ dup_acks = {dup}
         mss = OUR_MSS,
         rto = RTO_US,
         secret = secret_file.display(),
+        // Beside the daemon's socket in the lab's own directory: each daemon
+        // keeps its epoch record, and nothing is left in /var/lib.
+        state = socket.with_extension("epoch").display(),
         sync = enum_name(&opts.sync),
         replicate = enum_name(&opts.replicate),
         detector = enum_name(&opts.detector),

@@ -23,6 +23,7 @@ pub mod load;
 pub mod metrics;
 pub mod netns;
 pub mod pair;
+pub mod pair_epoch;
 pub mod replication;
 pub mod report;
 pub mod service;

@@ -30,6 +30,39 @@
 //!   is, the configured gate applies again (the serve loop restarts the sink
 //!   with [`Pair::end_degraded`]'s gate): a second failover is then as safe
 //!   as the first.
+//!
+//! ## The epoch on disk
+//!
+//! Each daemon keeps `seen` (the highest epoch it has seen or held) and
+//! `held_active` (the highest it held as active or promoted) in its
+//! `[replication] state_file` ([`crate::pair_epoch`]), written atomically
+//! *before* the epoch is acted on: before the card is promoted (a failed
+//! write refuses the promotion), before taking the active role after an
+//! empty rejoin window (a failed write fails the start), when a standby
+//! adopts a primary's epoch (a failed write is logged; the epoch is adopted
+//! in memory anyway, which only refuses more). A primary that hears of a
+//! newer epoch silences its card first and then records the epoch: every
+//! moment its card speaks beside a newer primary breaks invariant 8, and a
+//! crash between the two steps leaves the same record either way. A
+//! corrupt file stops the start with an error naming it, never epoch 1.
+//!
+//! A daemon starts in epoch `max(seen, 1)`; its standby listener refuses
+//! primaries older than that (`StaleEpoch`), and its own promotion goes one
+//! higher. Then, by configured role and record:
+//!
+//! | configured | record | rejoin window | result |
+//! |---|---|---|---|
+//! | standby | any | — | standby in `seen` (a promoted node restarted keeps its epoch; an older primary is refused and, told our epoch, fences itself) |
+//! | active | any | a primary (epoch ≥ `seen`) connects | standby, adopts its epoch, status reason "joined a running primary" |
+//! | active | `seen == held_active` (or no file) | empty | active in `max(seen, 1)`, recorded first |
+//! | active | `seen > held_active` | empty | **standby, silent**, reason in log and status: it was fenced, or it returned, joined a promoted node and restarted — that node may still speak for the address. It waits for a primary to connect, or `holdback promote` (epoch `seen + 1`); the heartbeat detector cannot promote it, as it never heard a primary |
+//!
+//! What the file cannot close: a primary killed before it learnt of the
+//! promotion (`seen == held_active`) whose promoted peer cannot reach it
+//! for the whole window still comes up active in its old epoch, and an
+//! active daemon no longer listens, so the two may not learn of each other
+//! over the link; the switch-side detector (claims 38-40) or a longer
+//! window has to cover that. Deleting the file makes a daemon fresh again.
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -38,6 +71,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::config::{Detector, Gate, Replication, ReplicateMode, Role, SyncMode};
 use crate::control::PairStatus;
+use crate::pair_epoch::{EpochFile, EpochFileError, EpochRecord};
 use crate::replication::{self, HookError, LinkConfig, LinkEvent, LinkState, Primary, Standby, StoreHook};
 use crate::sink::{ReplicaGate, SinkStats};
 
@@ -59,6 +93,8 @@ pub enum PairError {
     Card(#[from] CardError),
     #[error("this daemon is {0}, not a standby: nothing to promote")]
     NotStandby(String),
+    #[error("the pair's epoch record (invariant 8)")]
+    Epoch(#[from] EpochFileError),
 }
 
 /// Installs replicated copies into the standby card (claim 23 → card).
@@ -107,6 +143,8 @@ struct State {
     /// Why the promoted daemon does not replicate at all (its link could
     /// not start), for status.
     not_replicating: Option<String>,
+    /// Why this role (configured active but standby; fenced), for status.
+    reason: Option<String>,
 }
 
 /// One daemon's pair membership.
@@ -114,6 +152,8 @@ pub struct Pair<B: Bar> {
     card: Arc<CardHandle<B>>,
     cfg: Replication,
     link: LinkConfig,
+    /// `seen` / `held_active` on disk, written before acting on an epoch.
+    epochs: EpochFile,
     state: Mutex<State>,
     /// The link to the standby (active, or promoted: to the returning peer).
     primary: Mutex<Option<Arc<Primary>>>,
@@ -148,6 +188,34 @@ pub fn rejoin_window(link: &LinkConfig) -> Duration {
 pub struct Promotion {
     pub what: String,
     pub link_events: Option<mpsc::Receiver<LinkEvent>>,
+}
+
+/// What a daemon configured active does when no primary connected within
+/// its rejoin window, by its record.
+#[derive(Debug, PartialEq, Eq)]
+enum EmptyWindow {
+    /// It was the last active card it knows of (or is fresh).
+    TakeActive { epoch: u32 },
+    /// It knows of a newer epoch than it last held active: another card
+    /// was promoted and may still speak (invariant 8).
+    StayStandby { reason: String },
+}
+
+fn after_an_empty_window(record: EpochRecord, file: &std::path::Path) -> EmptyWindow {
+    if !record.knows_a_newer_primary() {
+        return EmptyWindow::TakeActive { epoch: record.seen.max(FIRST_EPOCH) };
+    }
+    let held = match record.held_active {
+        0 => "never held the active role".to_string(),
+        e => format!("last held the active role in epoch {e}"),
+    };
+    EmptyWindow::StayStandby {
+        reason: format!(
+            "configured active, but this daemon {held} and has seen epoch {} since ({}): a promoted card may still speak for the address, so this one stays a silent standby until a primary connects or `holdback promote`",
+            record.seen,
+            file.display()
+        ),
+    }
 }
 
 /// How the rejoin window ended.
@@ -186,11 +254,12 @@ async fn listen_for_primary(standby: &Standby, events: &mut mpsc::Receiver<LinkE
 }
 
 impl<B: Bar + 'static> Pair<B> {
-    fn new(card: Arc<CardHandle<B>>, cfg: &Replication, link: LinkConfig, role: PairRole, epoch: u32) -> Pair<B> {
+    fn new(card: Arc<CardHandle<B>>, cfg: &Replication, link: LinkConfig, epochs: EpochFile, role: PairRole, epoch: u32) -> Pair<B> {
         Pair {
             card,
             cfg: cfg.clone(),
             link,
+            epochs,
             state: Mutex::new(State {
                 role,
                 epoch,
@@ -199,6 +268,7 @@ impl<B: Bar + 'static> Pair<B> {
                 promote_took_us: None,
                 degraded: false,
                 not_replicating: None,
+                reason: None,
             }),
             primary: Mutex::new(None),
             standby: Mutex::new(None),
@@ -210,7 +280,9 @@ impl<B: Bar + 'static> Pair<B> {
     /// card is put in CTRL.standby here, before the caller enables it.
     /// `role = active` first listens for a running primary for the
     /// [`rejoin_window`] and stays a standby if one connects (issue 4
-    /// part 4; invariant 8). Must run inside the tokio runtime.
+    /// part 4; invariant 8), or if its epoch record says another card was
+    /// promoted after it last held the role (see the module docs). Must run
+    /// inside the tokio runtime.
     pub async fn start(
         card: Arc<CardHandle<B>>,
         cfg: &Replication,
@@ -218,12 +290,16 @@ impl<B: Bar + 'static> Pair<B> {
         card_ip: std::net::Ipv4Addr,
     ) -> Result<(Arc<Pair<B>>, mpsc::Receiver<LinkEvent>), PairError> {
         let link = link_config(cfg, card_ip);
-        let epoch = FIRST_EPOCH;
+        let epochs = EpochFile::open(&cfg.state_file)?;
+        let record = epochs.record();
+        let epoch = record.seen.max(FIRST_EPOCH);
+        tracing::info!(file = %cfg.state_file.display(), seen = record.seen, held_active = record.held_active, epoch, "pair epoch record read");
         // Silent until we know no other card speaks for the address.
         card.set_standby(true)?;
         card.set_epoch(epoch)?;
         let (standby, mut events) = Standby::bind(link.clone(), cfg.listen, epoch, CardStore { card: card.clone() }).await?;
         let mut joined_epoch = None;
+        let mut reason = None;
         if role == Role::Active {
             let window = rejoin_window(&link);
             tracing::info!(listen = %standby.local_addr(), ?window, "role active: listening for a running (promoted) primary before taking the active role");
@@ -231,22 +307,32 @@ impl<B: Bar + 'static> Pair<B> {
                 Heard::Primary { epoch: peer_epoch } => {
                     tracing::warn!(peer_epoch, "a primary is running: this daemon (configured active) joins as its standby; card silent");
                     joined_epoch = Some(peer_epoch);
+                    reason = Some(format!("configured active; a primary in epoch {peer_epoch} was running when this daemon started: joined it as standby"));
                 }
-                Heard::Nobody => {
-                    drop(standby);
-                    card.set_standby(false)?;
-                    let (primary, events) = Primary::start(link.clone(), cfg.peer, epoch)?;
-                    tracing::info!(?window, peer = %cfg.peer, epoch, sync = ?cfg.sync, replicate = ?cfg.replicate,
-                        "no primary connected within the rejoin window: taking the active role, replicating to the standby");
-                    let pair = Pair::new(card, cfg, link, PairRole::Active, epoch);
-                    *lock(&pair.primary) = Some(Arc::new(primary));
-                    return Ok((Arc::new(pair), events));
-                }
+                Heard::Nobody => match after_an_empty_window(record, &cfg.state_file) {
+                    EmptyWindow::StayStandby { reason: why } => {
+                        tracing::warn!(?window, reason = %why, "no primary connected within the rejoin window, and this daemon must not take the active role (invariant 8): standby, card silent");
+                        reason = Some(why);
+                    }
+                    EmptyWindow::TakeActive { epoch } => {
+                        // Recorded before the card speaks in this epoch.
+                        epochs.note_active(epoch)?;
+                        drop(standby);
+                        card.set_standby(false)?;
+                        let (primary, events) = Primary::start(link.clone(), cfg.peer, epoch)?;
+                        tracing::info!(?window, peer = %cfg.peer, epoch, sync = ?cfg.sync, replicate = ?cfg.replicate,
+                            "no primary connected within the rejoin window: taking the active role, replicating to the standby");
+                        let pair = Pair::new(card, cfg, link, epochs, PairRole::Active, epoch);
+                        *lock(&pair.primary) = Some(Arc::new(primary));
+                        return Ok((Arc::new(pair), events));
+                    }
+                },
             }
         } else {
             tracing::info!(listen = %standby.local_addr(), epoch, detector = ?cfg.detector, "standby: card silent, waiting for the primary");
         }
-        let pair = Pair::new(card, cfg, link, PairRole::Standby, epoch);
+        let pair = Pair::new(card, cfg, link, epochs, PairRole::Standby, epoch);
+        lock(&pair.state).reason = reason;
         *lock(&pair.standby) = Some(standby);
         if let Some(peer_epoch) = joined_epoch {
             pair.adopt_epoch(peer_epoch);
@@ -315,11 +401,16 @@ impl<B: Bar + 'static> Pair<B> {
 
     /// A primary in `epoch` replicates to this standby: adopt it, so a
     /// stale primary is refused from now on and our own promotion goes one
-    /// higher (invariant 8).
+    /// higher (invariant 8). Recorded on disk first (blocking: fsync), so a
+    /// restart does not start below it.
     fn adopt_epoch(&self, epoch: u32) {
         let mut st = lock(&self.state);
         if st.role != PairRole::Standby || epoch <= st.epoch {
             return;
+        }
+        if let Err(e) = self.epochs.note_seen(epoch) {
+            tracing::error!(epoch, error = %crate::report::chain(&e),
+                "could not record the adopted epoch: adopting it in memory only (a restart would start from the older one)");
         }
         tracing::info!(from = st.epoch, to = epoch, "standby adopts the primary's epoch");
         st.epoch = epoch;
@@ -337,7 +428,14 @@ impl<B: Bar + 'static> Pair<B> {
         if role != PairRole::Standby {
             return Err(PairError::NotStandby(role.name().to_string()));
         }
-        // Stop listening first: from here on no primary may install copies
+        // The new epoch is recorded before anything acts on it (invariant
+        // 8): if it cannot be, this daemon stays the standby it is.
+        let mut epoch = {
+            let highest = lock(&self.standby).as_ref().map_or(0, |s| s.tcbs().values().map(|t| t.epoch).max().unwrap_or(0).max(s.epoch()));
+            lock(&self.state).epoch.max(highest) + 1
+        };
+        self.epochs.note_active(epoch)?;
+        // Stop listening: from here on no primary may install copies
         // (a stale one would be refused by epoch anyway, invariant 8).
         let standby = lock(&self.standby).take();
         let copies = match standby {
@@ -348,10 +446,12 @@ impl<B: Bar + 'static> Pair<B> {
             }
             None => Default::default(),
         };
-        let epoch = {
-            let highest = copies.values().map(|t| t.epoch).max().unwrap_or(0);
-            lock(&self.state).epoch.max(highest) + 1
-        };
+        // A copy that came in from a newer primary while we were recording.
+        let highest = copies.values().map(|t| t.epoch).max().unwrap_or(0);
+        if highest >= epoch {
+            epoch = highest + 1;
+            self.epochs.note_active(epoch)?;
+        }
         let started = Instant::now();
         let report = self.card.promote(epoch, self.cfg.dup_acks, PROMOTE_TIMEOUT)?;
         {
@@ -361,6 +461,7 @@ impl<B: Bar + 'static> Pair<B> {
             st.promoted_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).ok().map(|d| d.as_millis() as u64);
             st.promote_took_us = Some(report.took.as_micros() as u64);
             st.degraded = self.gate_waits(gates);
+            st.reason = None;
         }
         let link_events = self.replicate_after_promotion(epoch, copies.keys().copied());
         let what = format!(
@@ -407,12 +508,19 @@ impl<B: Bar + 'static> Pair<B> {
     }
 
     /// Invariant 8: a newer epoch exists, so this card must stop speaking.
+    /// Silenced first, then recorded (see the module docs), so a restart
+    /// does not take the active role on an empty rejoin window.
     fn fence(&self, peer_epoch: u32) {
         if let Err(e) = self.card.set_standby(true) {
             tracing::error!(error = %crate::report::chain(&e), "could not silence the card after learning of a newer epoch");
         }
+        if let Err(e) = self.epochs.note_seen(peer_epoch) {
+            tracing::error!(peer_epoch, error = %crate::report::chain(&e),
+                "could not record the newer epoch: a restart may take the active role in the old one if no primary is heard");
+        }
         let mut st = lock(&self.state);
         st.role = PairRole::Fenced;
+        st.reason = Some(format!("epoch {peer_epoch} exists, newer than this daemon's {}: card silenced, nothing more is released", st.epoch));
         tracing::error!(own = st.epoch, peer = peer_epoch, "a newer epoch exists: card silenced, nothing more is released");
     }
 
@@ -466,6 +574,7 @@ impl<B: Bar + 'static> Pair<B> {
             promoted_unix_ms: st.promoted_unix_ms,
             promote_took_us: st.promote_took_us,
             degraded,
+            reason: st.reason.clone(),
             replica_waits: sink.replica_waits,
             replica_wait_us_total: sink.replica_wait_us_total,
             replica_waits_failed: sink.replica_waits_failed,
@@ -502,7 +611,7 @@ pub async fn run_events<B: Bar + 'static>(pair: Arc<Pair<B>>, mut events: mpsc::
         match ev {
             LinkEvent::Connected { peer_epoch, .. } if role == PairRole::Standby => {
                 log_event(&ev);
-                pair.adopt_epoch(peer_epoch);
+                adopt_on_blocking_thread(&pair, peer_epoch).await;
             }
             LinkEvent::Synced { .. } if role == PairRole::Promoted => {
                 log_event(&ev);
@@ -515,7 +624,7 @@ pub async fn run_events<B: Bar + 'static>(pair: Arc<Pair<B>>, mut events: mpsc::
                 }
                 PairRole::Standby => {
                     tracing::warn!(own, peer, "a newer epoch was announced to this standby");
-                    pair.adopt_epoch(peer);
+                    adopt_on_blocking_thread(&pair, peer).await;
                 }
                 PairRole::Fenced => log_event(&ev),
             },
@@ -544,7 +653,38 @@ pub async fn run_events<B: Bar + 'static>(pair: Arc<Pair<B>>, mut events: mpsc::
     }
 }
 
+/// [`Pair::adopt_epoch`] fsyncs the epoch record: off the async workers.
+async fn adopt_on_blocking_thread<B: Bar + 'static>(pair: &Arc<Pair<B>>, epoch: u32) {
+    let p = pair.clone();
+    let _ = tokio::task::spawn_blocking(move || p.adopt_epoch(epoch)).await;
+}
+
 /// Whether a link state lets the replica gate pass (for status readers).
 pub fn link_is_replicating(link: &str) -> bool {
     link == format!("{:?}", LinkState::Replicating)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn an_empty_rejoin_window_takes_the_active_role_only_for_the_last_active_card() {
+        let file = Path::new("/var/lib/holdback/pair-epoch");
+        let rec = |seen, held_active| EpochRecord { seen, held_active };
+        // Fresh daemon (no file): epoch 1, as before.
+        assert_eq!(after_an_empty_window(rec(0, 0), file), EmptyWindow::TakeActive { epoch: FIRST_EPOCH });
+        // Last active in epoch 3 (e.g. a returned node promoted again): keeps 3.
+        assert_eq!(after_an_empty_window(rec(3, 3), file), EmptyWindow::TakeActive { epoch: 3 });
+        // Fenced in 1 by epoch 2, or returned and joined a node promoted in 2.
+        match after_an_empty_window(rec(2, 1), file) {
+            EmptyWindow::StayStandby { reason } => {
+                assert!(reason.contains("last held the active role in epoch 1") && reason.contains("seen epoch 2"), "{reason}");
+                assert!(reason.contains("/var/lib/holdback/pair-epoch") && reason.contains("holdback promote"), "{reason}");
+            }
+            other => panic!("must stay standby: {other:?}"),
+        }
+        assert!(matches!(after_an_empty_window(rec(2, 0), file), EmptyWindow::StayStandby { reason } if reason.contains("never held")));
+    }
 }

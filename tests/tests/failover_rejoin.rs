@@ -6,7 +6,10 @@
 //! set, in the promoted node's epoch — while the promoted node replicates to
 //! it (full sync, then deltas). Then the promoted node is killed too and the
 //! returned node promotes in epoch 3. Every stream must arrive intact, with
-//! no reset: the Linux peers never see the two failovers.
+//! no reset: the Linux peers never see the two failovers. The returned
+//! node's epoch record (`[replication] state_file`) follows: epoch 2 seen
+//! but never held after the rejoin, 3 held after its promotion — and a
+//! restart alone keeps epoch 3 instead of falling back to 1.
 //! Needs root (network namespaces, TAPs); fails loudly without it.
 use std::net::SocketAddrV4;
 use std::path::{Path, PathBuf};
@@ -20,6 +23,7 @@ use holdback_daemon::control::{client, PairStatus, Request, Response, StatusRepo
 use holdback_daemon::lab::DEFAULT_PORT;
 use holdback_daemon::lab_failover::{daemon_config, DaemonProcess, FailoverOptions, REPLICATION_PORT};
 use holdback_daemon::netns::{LabNet, LabTopology};
+use holdback_daemon::pair_epoch::{self, EpochRecord};
 use holdback_driver::regmap::Stat;
 use holdback_tests::{holdback_bin, require_lab_prerequisites, wait_for};
 use sha2::{Digest, Sha256};
@@ -165,6 +169,14 @@ fn a_restarted_old_primary_joins_as_standby_and_is_promoted_in_epoch_3() {
         pair_status(&p_socket).filter(|p| p.link == "Connected" && p.stored_tcbs >= CONNS as u64)
     });
     assert_eq!(frames_sent_by_card(&p_socket), 0, "the returned standby's card sent nothing");
+    // The lab puts each daemon's epoch record beside its socket.
+    let p_epoch_file = p_socket.with_extension("epoch");
+    let record = |path: &Path| pair_epoch::read(path).unwrap_or_else(|e| panic!("{}", holdback_daemon::report::chain(&e)));
+    assert_eq!(
+        record(&p_epoch_file),
+        EpochRecord { seen: 2, held_active: 1 },
+        "the returned node recorded the adopted epoch: restarted alone now, it would stay standby"
+    );
     let rejoined_at = sent_fraction();
     eprintln!(
         "returned node: standby in epoch {}, {} TCBs stored, replicated up to {}; {:.0} % sent",
@@ -187,6 +199,8 @@ fn a_restarted_old_primary_joins_as_standby_and_is_promoted_in_epoch_3() {
         pair_status(&p_socket).filter(|p| p.role == "promoted" && p.epoch == 3)
     });
     eprintln!("returned node promoted: {again:?}");
+    assert_eq!(record(&p_epoch_file), EpochRecord { seen: 3, held_active: 3 }, "the promotion was recorded");
+    assert_eq!(record(&s_socket.with_extension("epoch")), EpochRecord { seen: 2, held_active: 2 }, "the killed node's record");
 
     let outcomes = clients::collect(handles);
     cancel.store(true, Ordering::SeqCst);
@@ -219,5 +233,13 @@ fn a_restarted_old_primary_joins_as_standby_and_is_promoted_in_epoch_3() {
         second_kill - first_sent
     );
     assert!(cap.gratuitous_arps_sent >= 1, "its promotion announced the address: {cap:?}");
+
+    // Restarted alone, the node last active in epoch 3 takes the active
+    // role in epoch 3 again, not 1 (a returning peer older than 3 is refused).
+    let mut alone = start("primary", &sb.primary_ns, &p_config, &p_socket, "primary-alone.log");
+    let p = pair_status(&p_socket).expect("restarted node pair status");
+    assert_eq!((p.role.as_str(), p.epoch), ("active", 3), "the epoch survives the restart: {p:?}");
+    let exit = alone.stop(Duration::from_secs(20));
+    assert!(exit.is_some_and(|s| s.success()), "{exit:?}");
     drop(net);
 }
