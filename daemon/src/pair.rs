@@ -10,7 +10,8 @@
 //!   TCB through it and, with the `replica` gate, writes a release only
 //!   after the standby acknowledged the copy carrying it (claim 24,
 //!   invariant 2). Hearing of a newer epoch puts the card back in standby —
-//!   silent — and the gate then releases nothing (invariant 8).
+//!   silent — and the gate then releases nothing (invariant 8). Its
+//!   listener stays up (refusing copies): see *Two actives* below.
 //! - **Standby** (`role = "standby"`, or a returning active): the card is
 //!   silent (CTRL.standby, set before the card is enabled); a [`Standby`]
 //!   accepts the primary, keeps the copies in memory (claim 23) and writes
@@ -29,7 +30,29 @@
 //!   nobody can give (the service keeps serving; status says so). Once it
 //!   is, the configured gate applies again (the serve loop restarts the sink
 //!   with [`Pair::end_degraded`]'s gate): a second failover is then as safe
-//!   as the first.
+//!   as the first. Its listener stays up in the new epoch (see below).
+//!
+//! ## Two actives (split brain, invariant 8)
+//!
+//! The heartbeat detector promotes a standby whose link was cut while the
+//! primary lives, and an old primary can come back active after an empty
+//! rejoin window: two active cards, one address. So an active or promoted
+//! daemon keeps its replication listener on `listen`; its store refuses
+//! copies while the card speaks. The promoted node's [`Primary`] dials
+//! `peer` — the old primary's listener — and once the link is back, that
+//! primary authenticates there ([`Pair::primary_heard`]): its epoch is
+//! never older than the listener's (the handshake refuses `StaleEpoch`).
+//! Newer: this daemon yields — card silent, the epoch recorded, its own
+//! [`Primary`] shut down (the sink's waits end, nothing more is released),
+//! then the serve loop stops the sink and it becomes that primary's
+//! standby ([`Pair::rejoin_as_standby`]: takes its copies, promotable
+//! again). Equal epochs (both came up active): the daemon whose `listen`
+//! address is lower than its `peer` yields — both compute the same answer
+//! when each one's `peer` is the other's `listen` (an unspecified `listen`
+//! makes both yield: silent, safe, promoted again by the detector or an
+//! operator). The old primary's own [`Primary`] dialling the promoted node
+//! learns nothing: the refusal of a stale Hello closes the connection
+//! before the Welcome that would carry the epoch.
 //!
 //! ## The epoch on disk
 //!
@@ -59,10 +82,12 @@
 //!
 //! What the file cannot close: a primary killed before it learnt of the
 //! promotion (`seen == held_active`) whose promoted peer cannot reach it
-//! for the whole window still comes up active in its old epoch, and an
-//! active daemon no longer listens, so the two may not learn of each other
-//! over the link; the switch-side detector (claims 38-40) or a longer
-//! window has to cover that. Deleting the file makes a daemon fresh again.
+//! for the whole window still comes up active in its old epoch; it yields
+//! as soon as the promoted node's link reaches its listener (*Two actives*),
+//! but until then both speak — the switch-side detector (claims 38-40) or
+//! a longer window has to cover that gap. Deleting the file makes a daemon
+//! fresh again.
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -98,15 +123,36 @@ pub enum PairError {
 }
 
 /// Installs replicated copies into the standby card (claim 23 → card).
+/// The listener stays up while this daemon is active or promoted, so a
+/// newer primary can reach it; until it has yielded (card silent, sink
+/// stopped), `accepts` is false and every copy is refused: the session
+/// ends and that primary dials again.
 struct CardStore<B: Bar> {
     card: Arc<CardHandle<B>>,
+    accepts: Arc<AtomicBool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("this card is active: it takes a primary's copies only after it has yielded to it (invariant 8)")]
+struct CardIsActive;
+
+impl<B: Bar + 'static> CardStore<B> {
+    fn check(&self) -> Result<(), HookError> {
+        if self.accepts.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(Box::new(CardIsActive))
+        }
+    }
 }
 
 impl<B: Bar + 'static> StoreHook for CardStore<B> {
     fn install(&mut self, id: u16, tcb: &Tcb) -> Result<(), HookError> {
+        self.check()?;
         self.card.write_tcb(id, tcb).map_err(|e| Box::new(e) as HookError)
     }
     fn remove(&mut self, id: u16) -> Result<(), HookError> {
+        self.check()?;
         self.card.write_tcb(id, &Tcb::closed()).map_err(|e| Box::new(e) as HookError)
     }
 }
@@ -145,6 +191,9 @@ struct State {
     not_replicating: Option<String>,
     /// Why this role (configured active but standby; fenced), for status.
     reason: Option<String>,
+    /// Fenced by a primary that reached our listener, in this epoch: the
+    /// serve loop stops the sink, then [`Pair::rejoin_as_standby`].
+    yielding: Option<u32>,
 }
 
 /// One daemon's pair membership.
@@ -157,10 +206,18 @@ pub struct Pair<B: Bar> {
     state: Mutex<State>,
     /// The link to the standby (active, or promoted: to the returning peer).
     primary: Mutex<Option<Arc<Primary>>>,
+    /// The replication listener, kept in every role: as a standby it takes
+    /// the primary's copies; active or promoted, it is how a newer primary
+    /// (or an equal one that wins the tie-break) reaches and fences us.
     standby: Mutex<Option<Standby>>,
+    /// The listener's [`CardStore`] installs copies (standby roles only).
+    accepts_copies: Arc<AtomicBool>,
     /// Woken when a promoted daemon's new standby finished its full sync:
     /// the serve loop then ends the degraded mode ([`Pair::end_degraded`]).
     standby_back: Notify,
+    /// Woken when this daemon yielded to a primary on its listener: the
+    /// serve loop stops the sink, then calls [`Pair::rejoin_as_standby`].
+    yielded: Notify,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -218,6 +275,13 @@ fn after_an_empty_window(record: EpochRecord, file: &std::path::Path) -> EmptyWi
     }
 }
 
+/// Two actives in one epoch: the one whose `listen` is lower than its
+/// `peer` yields. Each daemon's `peer` is the other's `listen`, so exactly
+/// one of them yields (the config refuses `listen == peer`).
+fn yields_an_epoch_tie(listen: std::net::SocketAddr, peer: std::net::SocketAddr) -> bool {
+    listen < peer
+}
+
 /// How the rejoin window ended.
 enum Heard {
     /// An authenticated primary connected in this epoch.
@@ -254,7 +318,15 @@ async fn listen_for_primary(standby: &Standby, events: &mut mpsc::Receiver<LinkE
 }
 
 impl<B: Bar + 'static> Pair<B> {
-    fn new(card: Arc<CardHandle<B>>, cfg: &Replication, link: LinkConfig, epochs: EpochFile, role: PairRole, epoch: u32) -> Pair<B> {
+    fn new(
+        card: Arc<CardHandle<B>>,
+        cfg: &Replication,
+        link: LinkConfig,
+        epochs: EpochFile,
+        (role, epoch): (PairRole, u32),
+        standby: Standby,
+        accepts_copies: Arc<AtomicBool>,
+    ) -> Pair<B> {
         Pair {
             card,
             cfg: cfg.clone(),
@@ -269,10 +341,13 @@ impl<B: Bar + 'static> Pair<B> {
                 degraded: false,
                 not_replicating: None,
                 reason: None,
+                yielding: None,
             }),
             primary: Mutex::new(None),
-            standby: Mutex::new(None),
+            standby: Mutex::new(Some(standby)),
+            accepts_copies,
             standby_back: Notify::new(),
+            yielded: Notify::new(),
         }
     }
 
@@ -288,7 +363,7 @@ impl<B: Bar + 'static> Pair<B> {
         cfg: &Replication,
         role: Role,
         card_ip: std::net::Ipv4Addr,
-    ) -> Result<(Arc<Pair<B>>, mpsc::Receiver<LinkEvent>), PairError> {
+    ) -> Result<(Arc<Pair<B>>, PairEvents), PairError> {
         let link = link_config(cfg, card_ip);
         let epochs = EpochFile::open(&cfg.state_file)?;
         let record = epochs.record();
@@ -297,7 +372,9 @@ impl<B: Bar + 'static> Pair<B> {
         // Silent until we know no other card speaks for the address.
         card.set_standby(true)?;
         card.set_epoch(epoch)?;
-        let (standby, mut events) = Standby::bind(link.clone(), cfg.listen, epoch, CardStore { card: card.clone() }).await?;
+        let accepts = Arc::new(AtomicBool::new(true));
+        let store = CardStore { card: card.clone(), accepts: accepts.clone() };
+        let (standby, mut events) = Standby::bind(link.clone(), cfg.listen, epoch, store).await?;
         let mut joined_epoch = None;
         let mut reason = None;
         if role == Role::Active {
@@ -317,27 +394,28 @@ impl<B: Bar + 'static> Pair<B> {
                     EmptyWindow::TakeActive { epoch } => {
                         // Recorded before the card speaks in this epoch.
                         epochs.note_active(epoch)?;
-                        drop(standby);
+                        // The listener stays, refusing copies, so a newer
+                        // primary can still fence us (invariant 8).
+                        accepts.store(false, Ordering::SeqCst);
                         card.set_standby(false)?;
-                        let (primary, events) = Primary::start(link.clone(), cfg.peer, epoch)?;
+                        let (primary, primary_events) = Primary::start(link.clone(), cfg.peer, epoch)?;
                         tracing::info!(?window, peer = %cfg.peer, epoch, sync = ?cfg.sync, replicate = ?cfg.replicate,
                             "no primary connected within the rejoin window: taking the active role, replicating to the standby");
-                        let pair = Pair::new(card, cfg, link, epochs, PairRole::Active, epoch);
+                        let pair = Pair::new(card, cfg, link, epochs, (PairRole::Active, epoch), standby, accepts);
                         *lock(&pair.primary) = Some(Arc::new(primary));
-                        return Ok((Arc::new(pair), events));
+                        return Ok((Arc::new(pair), PairEvents { listener: events, primary: Some(primary_events) }));
                     }
                 },
             }
         } else {
             tracing::info!(listen = %standby.local_addr(), epoch, detector = ?cfg.detector, "standby: card silent, waiting for the primary");
         }
-        let pair = Pair::new(card, cfg, link, epochs, PairRole::Standby, epoch);
+        let pair = Pair::new(card, cfg, link, epochs, (PairRole::Standby, epoch), standby, accepts);
         lock(&pair.state).reason = reason;
-        *lock(&pair.standby) = Some(standby);
         if let Some(peer_epoch) = joined_epoch {
             pair.adopt_epoch(peer_epoch);
         }
-        Ok((Arc::new(pair), events))
+        Ok((Arc::new(pair), PairEvents { listener: events, primary: None }))
     }
 
     /// Whether this daemon runs its sink now (active or promoted).
@@ -435,25 +513,40 @@ impl<B: Bar + 'static> Pair<B> {
             lock(&self.state).epoch.max(highest) + 1
         };
         self.epochs.note_active(epoch)?;
-        // Stop listening: from here on no primary may install copies
-        // (a stale one would be refused by epoch anyway, invariant 8).
-        let standby = lock(&self.standby).take();
-        let copies = match standby {
+        // From here on no primary may install copies: the session ends, but
+        // the listener stays, in the new epoch, so an older primary is
+        // refused and a newer one can still fence us (invariant 8).
+        self.accepts_copies.store(false, Ordering::SeqCst);
+        let copies = match lock(&self.standby).as_ref() {
             Some(s) => {
-                let figures = (s.applied(), s.tcbs().len() as u64, s.stats());
-                lock(&self.state).closed_link = Some(figures);
-                s.stop()
+                s.end_session();
+                let copies = s.tcbs();
+                lock(&self.state).closed_link = Some((s.applied(), copies.len() as u64, s.stats()));
+                copies
             }
             None => Default::default(),
         };
         // A copy that came in from a newer primary while we were recording.
         let highest = copies.values().map(|t| t.epoch).max().unwrap_or(0);
-        if highest >= epoch {
+        let recorded = if highest >= epoch {
             epoch = highest + 1;
-            self.epochs.note_active(epoch)?;
-        }
+            self.epochs.note_active(epoch).map_err(PairError::from)
+        } else {
+            Ok(())
+        };
         let started = Instant::now();
-        let report = self.card.promote(epoch, self.cfg.dup_acks, PROMOTE_TIMEOUT)?;
+        let promoted = recorded.and_then(|()| Ok(self.card.promote(epoch, self.cfg.dup_acks, PROMOTE_TIMEOUT)?));
+        let report = match promoted {
+            Ok(report) => report,
+            Err(e) => {
+                // Still the standby it was: it takes copies again.
+                self.accepts_copies.store(true, Ordering::SeqCst);
+                return Err(e);
+            }
+        };
+        if let Some(s) = lock(&self.standby).as_ref() {
+            s.set_epoch(epoch);
+        }
         {
             let mut st = lock(&self.state);
             st.role = PairRole::Promoted;
@@ -524,6 +617,109 @@ impl<B: Bar + 'static> Pair<B> {
         tracing::error!(own = st.epoch, peer = peer_epoch, "a newer epoch exists: card silenced, nothing more is released");
     }
 
+    /// An authenticated primary in `peer_epoch` reached our listener while
+    /// this daemon is active, promoted or fenced (invariant 8, issue 4).
+    /// The handshake refuses primaries older than the listener's epoch, so
+    /// `peer_epoch` ≥ ours. Newer: we yield. Equal — two actives in one
+    /// epoch, e.g. both came up active — the tie-break both sides compute
+    /// alike: the daemon whose `listen` address is lower than its `peer`
+    /// (the other's `listen`) yields. Fenced: already silent, it yields to
+    /// any primary that gets through. Blocking (card, fsync).
+    fn primary_heard(&self, peer_epoch: u32) {
+        let (role, own) = {
+            let st = lock(&self.state);
+            if st.yielding.is_some() {
+                return;
+            }
+            (st.role, st.epoch)
+        };
+        let yields = match role {
+            PairRole::Fenced => true,
+            PairRole::Active | PairRole::Promoted if peer_epoch > own => true,
+            PairRole::Active | PairRole::Promoted if peer_epoch == own => {
+                let yields = yields_an_epoch_tie(self.cfg.listen, self.cfg.peer);
+                if !yields {
+                    tracing::warn!(epoch = own, listen = %self.cfg.listen, peer = %self.cfg.peer,
+                        "another primary in our own epoch connected: the tie-break (the lower listen address yields) keeps this daemon active; its copies are refused until it yields");
+                }
+                yields
+            }
+            _ => false,
+        };
+        if yields {
+            self.yield_to(peer_epoch, own);
+        }
+    }
+
+    /// Invariant 8: another primary speaks for the address. Card silent
+    /// first, the epoch recorded, our own replication stopped (the sink's
+    /// waits end; nothing more is released), then the serve loop stops the
+    /// sink and [`Pair::rejoin_as_standby`] opens the listener to that
+    /// primary's copies.
+    fn yield_to(&self, peer_epoch: u32, own: u32) {
+        if let Err(e) = self.card.set_standby(true) {
+            tracing::error!(error = %crate::report::chain(&e), "could not silence the card while yielding to another primary");
+        }
+        if let Err(e) = self.epochs.note_seen(peer_epoch) {
+            tracing::error!(peer_epoch, error = %crate::report::chain(&e),
+                "could not record the other primary's epoch: a restart may take the active role in the old one if no primary is heard");
+        }
+        if let Some(p) = lock(&self.primary).take() {
+            p.shutdown();
+        }
+        let mut st = lock(&self.state);
+        let was = st.role;
+        st.role = PairRole::Fenced;
+        st.yielding = Some(peer_epoch);
+        st.degraded = false;
+        st.not_replicating = None;
+        st.reason = Some(format!(
+            "was {} in epoch {own}; a primary in epoch {peer_epoch} reached this daemon's listener: card silenced, joining it as standby",
+            was.name()
+        ));
+        drop(st);
+        tracing::error!(own, peer = peer_epoch, was = was.name(), "another primary reached our listener: card silenced, yielding to it as standby (invariant 8)");
+        self.yielded.notify_one();
+    }
+
+    /// Resolves when this daemon yielded to another primary: stop the
+    /// sink, then call [`Pair::rejoin_as_standby`].
+    pub async fn yielded(&self) {
+        self.yielded.notified().await
+    }
+
+    /// After a yield, once the sink is stopped: a standby in the other
+    /// primary's epoch, taking its copies and promotable again. Every TCB
+    /// slot is cleared first: a connection this card held as active that
+    /// the other primary does not replicate must not be resumed by a later
+    /// promotion. Blocking (card writes); if a slot cannot be cleared the
+    /// daemon stays fenced (silent) and takes no copies.
+    pub fn rejoin_as_standby(&self) -> Result<(), CardError> {
+        let Some(peer_epoch) = lock(&self.state).yielding.take() else { return Ok(()) };
+        // The register map's TCB ids are u16.
+        let slots = u16::try_from(self.card.info().conns).unwrap_or(u16::MAX);
+        for id in 0..slots {
+            if let Err(e) = self.card.write_tcb(id, &Tcb::closed()) {
+                lock(&self.state).reason = Some(format!(
+                    "fenced by a primary in epoch {peer_epoch}; clearing TCB {id} before taking its copies failed: stays silent and takes no copies"
+                ));
+                return Err(e);
+            }
+        }
+        let mut st = lock(&self.state);
+        st.role = PairRole::Standby;
+        st.epoch = st.epoch.max(peer_epoch);
+        st.promoted_unix_ms = None;
+        st.promote_took_us = None;
+        st.reason = Some(format!("yielded to a primary in epoch {peer_epoch} that reached this daemon's listener: its standby now"));
+        if let Some(s) = lock(&self.standby).as_ref() {
+            s.set_epoch(st.epoch);
+        }
+        self.accepts_copies.store(true, Ordering::SeqCst);
+        tracing::warn!(epoch = st.epoch, "yielded: standby of the other primary, card silent, taking its copies");
+        Ok(())
+    }
+
     /// Pair status. A promoted daemon reports its link to the returning
     /// standby in `link` and `degraded`; the counters stay those of the
     /// standby link it replicated on before promotion (the failover's figures).
@@ -582,6 +778,22 @@ impl<B: Bar + 'static> Pair<B> {
     }
 }
 
+/// The link's event channels from [`Pair::start`]: the listener's (every
+/// role) and, for a daemon that took the active role, its primary's.
+pub struct PairEvents {
+    pub listener: mpsc::Receiver<LinkEvent>,
+    pub primary: Option<mpsc::Receiver<LinkEvent>>,
+}
+
+/// Which end of the replication link a channel of events comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventSource {
+    /// Our listener: a primary dialled us.
+    Listener,
+    /// Our [`Primary`]: we dialled the peer.
+    Primary,
+}
+
 /// A promotion request to the daemon's serve loop, which promotes the card
 /// and starts the sink; the answer goes back on the oneshot.
 pub type PromoteRequest = oneshot::Sender<Result<String, String>>;
@@ -604,20 +816,40 @@ fn log_event(ev: &LinkEvent) {
 /// Acts on the link's events: logs them, fences on a newer epoch, and on a
 /// standby with the heartbeat detector asks the serve loop to promote when
 /// the primary is lost (claims 5, 10, 36, 37); a promoted daemon's returning
-/// standby wakes [`Pair::standby_returned`].
-pub async fn run_events<B: Bar + 'static>(pair: Arc<Pair<B>>, mut events: mpsc::Receiver<LinkEvent>, promote: mpsc::Sender<PromoteRequest>) {
+/// standby wakes [`Pair::standby_returned`]. On the listener of an active,
+/// promoted or fenced daemon, an authenticated primary makes it yield
+/// ([`Pair::primary_heard`], invariant 8). Run one per channel, saying
+/// which end it comes from: only the listener's events adopt an epoch or
+/// promote.
+pub async fn run_events<B: Bar + 'static>(
+    pair: Arc<Pair<B>>,
+    mut events: mpsc::Receiver<LinkEvent>,
+    source: EventSource,
+    promote: mpsc::Sender<PromoteRequest>,
+) {
+    let listener = source == EventSource::Listener;
     while let Some(ev) = events.recv().await {
         let role = lock(&pair.state).role;
         match ev {
-            LinkEvent::Connected { peer_epoch, .. } if role == PairRole::Standby => {
+            LinkEvent::Connected { peer_epoch, .. } if listener => {
                 log_event(&ev);
-                adopt_on_blocking_thread(&pair, peer_epoch).await;
+                if role == PairRole::Standby {
+                    adopt_on_blocking_thread(&pair, peer_epoch).await;
+                } else {
+                    let p = pair.clone();
+                    let _ = tokio::task::spawn_blocking(move || p.primary_heard(peer_epoch)).await;
+                }
             }
-            LinkEvent::Synced { .. } if role == PairRole::Promoted => {
+            LinkEvent::Synced { .. } if role == PairRole::Promoted && !listener => {
                 log_event(&ev);
                 pair.standby_back.notify_one();
             }
             LinkEvent::NewerEpoch { own, peer } => match role {
+                PairRole::Active | PairRole::Promoted | PairRole::Fenced if listener => {
+                    log_event(&ev);
+                    let p = pair.clone();
+                    let _ = tokio::task::spawn_blocking(move || p.primary_heard(peer)).await;
+                }
                 PairRole::Active | PairRole::Promoted => {
                     let p = pair.clone();
                     let _ = tokio::task::spawn_blocking(move || p.fence(peer)).await;
@@ -628,7 +860,7 @@ pub async fn run_events<B: Bar + 'static>(pair: Arc<Pair<B>>, mut events: mpsc::
                 }
                 PairRole::Fenced => log_event(&ev),
             },
-            LinkEvent::PeerLost { silent_for } => {
+            LinkEvent::PeerLost { silent_for } if listener => {
                 if role == PairRole::Standby && pair.self_promotes() {
                     tracing::error!(?silent_for, "primary lost (heartbeats): promoting");
                     let (tx, rx) = oneshot::channel();
@@ -642,7 +874,12 @@ pub async fn run_events<B: Bar + 'static>(pair: Arc<Pair<B>>, mut events: mpsc::
                     }
                 } else if role == PairRole::Standby {
                     tracing::error!(?silent_for, "primary lost (heartbeats); detector = external: waiting for `holdback promote`");
-                } else if lock(&pair.state).degraded {
+                } else {
+                    tracing::info!(?silent_for, role = role.name(), "the primary that last dialled this daemon's listener went silent");
+                }
+            }
+            LinkEvent::PeerLost { silent_for } if matches!(role, PairRole::Active | PairRole::Promoted) => {
+                if lock(&pair.state).degraded {
                     tracing::error!(?silent_for, "standby lost; degraded: releasing without a standby acknowledgement");
                 } else {
                     tracing::error!(?silent_for, "standby lost: with the replica gate nothing is released until it returns");
@@ -668,6 +905,15 @@ pub fn link_is_replicating(link: &str) -> bool {
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn exactly_one_of_two_actives_in_one_epoch_yields() {
+        let a: std::net::SocketAddr = "198.18.1.1:7400".parse().expect("address");
+        let b: std::net::SocketAddr = "198.18.1.2:7400".parse().expect("address");
+        assert!(yields_an_epoch_tie(a, b) && !yields_an_epoch_tie(b, a));
+        let c: std::net::SocketAddr = "198.18.1.1:7401".parse().expect("address");
+        assert_ne!(yields_an_epoch_tie(a, c), yields_an_epoch_tie(c, a), "same address, other port");
+    }
 
     #[test]
     fn an_empty_rejoin_window_takes_the_active_role_only_for_the_last_active_card() {

@@ -34,7 +34,7 @@ use tokio::sync::Notify;
 
 use crate::config::{CardSpec, Config};
 use crate::control::{ControlServer, PairStatus, Request, Response, ServeError, SocketLock, StatusReport};
-use crate::pair::{self, Pair, PairError, PromoteRequest};
+use crate::pair::{self, EventSource, Pair, PairError, PromoteRequest};
 use crate::metrics::{self, CardCounters};
 use crate::sink::{ReplicaGate, Sink, SinkError, SinkShared, SinkStats};
 
@@ -398,7 +398,10 @@ async fn serve<B: Bar + 'static>(
     });
     let mut event_tasks = Vec::new();
     if let (Some(p), Some(ev)) = (&pair, pair_events) {
-        event_tasks.push(tokio::spawn(pair::run_events(p.clone(), ev, promote_tx.clone())));
+        event_tasks.push(tokio::spawn(pair::run_events(p.clone(), ev.listener, EventSource::Listener, promote_tx.clone())));
+        if let Some(primary) = ev.primary {
+            event_tasks.push(tokio::spawn(pair::run_events(p.clone(), primary, EventSource::Primary, promote_tx.clone())));
+        }
     }
     let server =
         ControlServer::bind_locked(lock, &config.socket, control_handler(card.clone(), shared.clone(), stop.clone(), hooks)).await?;
@@ -438,7 +441,7 @@ async fn serve<B: Bar + 'static>(
                 let answer = match outcome {
                     Ok(Ok(promotion)) => {
                         if let Some(ev) = promotion.link_events {
-                            event_tasks.push(tokio::spawn(pair::run_events(p.clone(), ev, promote_tx.clone())));
+                            event_tasks.push(tokio::spawn(pair::run_events(p.clone(), ev, EventSource::Primary, promote_tx.clone())));
                         }
                         if sink.is_none() {
                             // The promoted card's sink resumes each connection
@@ -477,6 +480,25 @@ async fn serve<B: Bar + 'static>(
                 match SinkThread::start(card.clone(), &config.sink_dir, shared.clone(), Some(gate)) {
                     Ok(t) => sink = Some(t),
                     Err(e) => break End::Failed(e),
+                }
+            }
+            _ = yielded(pair.as_deref()) => {
+                // Another primary reached our listener and this daemon
+                // yielded (card already silent, invariant 8): no sink on a
+                // standby — the copies it takes now are the other
+                // primary's — and no SYN-ACK holding until it promotes.
+                let Some(p) = pair.clone() else { continue };
+                if let Some(mut old) = sink.take() {
+                    if let Err(e) = old.stop() {
+                        break End::Failed(e);
+                    }
+                }
+                let c = card.clone();
+                if let Err(e) = blocking(move || c.set_hold_synack(false)).await {
+                    break End::Failed(e.into());
+                }
+                if let Err(e) = blocking(move || p.rejoin_as_standby()).await {
+                    tracing::error!(error = %crate::report::chain(&e), "could not clear the card for the other primary's copies: staying fenced (silent)");
                 }
             }
             _ = poll.tick() => {
@@ -532,6 +554,15 @@ async fn serve<B: Bar + 'static>(
 async fn standby_returned<B: Bar + 'static>(pair: Option<&Pair<B>>) {
     match pair {
         Some(p) => p.standby_returned().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves when the pair member yielded to another primary; never
+/// without a pair.
+async fn yielded<B: Bar + 'static>(pair: Option<&Pair<B>>) {
+    match pair {
+        Some(p) => p.yielded().await,
         None => std::future::pending().await,
     }
 }

@@ -274,15 +274,14 @@ impl Standby {
         self.shared.counters.snapshot()
     }
 
-    /// Stop listening, end the session, and hand back the copies — on
-    /// promotion, the state the card resumes from (invariant 3). Waits for
-    /// an install in progress to finish.
-    pub fn stop(self) -> HashMap<u16, Tcb> {
+    /// End the running session (if any) but keep listening: on promotion,
+    /// the old primary's stream ends while a newer primary can still reach
+    /// this node and fence it (invariant 8). [`Standby::tcbs`] afterwards
+    /// waits for an install in progress to finish.
+    pub fn end_session(&self) {
         if let Some((_, session)) = lock(&self.shared.current).take() {
             drop(session);
         }
-        let copies = lock(&self.shared.replica).tcbs.clone();
-        copies
     }
 }
 

@@ -1,0 +1,200 @@
+//! Issue 4, invariant 8 of `failover.md` ("only one card speaks … a card
+//! that learns of a newer epoch stops transmitting"): the split brain the
+//! heartbeat detector can cause. A pair streams to real Linux clients; the
+//! replication link is cut with the primary alive, so the standby promotes
+//! itself (epoch 2) while the old primary still runs active in epoch 1 —
+//! two active cards, one address. When the link comes back, the promoted
+//! node's replication (which dials the old primary's `listen`) reaches the
+//! listener an active daemon keeps: the old primary learns of epoch 2,
+//! silences its card, records the epoch and continues as the promoted
+//! node's standby (full sync, then deltas). Every stream must arrive
+//! intact, with no reset.
+//! Needs root (network namespaces, TAPs); fails loudly without it.
+use std::net::SocketAddrV4;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use holdback_daemon::clients::{self, ClientPlan};
+use holdback_daemon::control::{client, PairStatus, Request, Response, StatusReport};
+use holdback_daemon::lab::DEFAULT_PORT;
+use holdback_daemon::lab_failover::{daemon_config, DaemonProcess, FailoverOptions, REPLICATION_PORT};
+use holdback_daemon::netns::{LabNet, LabTopology};
+use holdback_daemon::pair_epoch::{self, EpochRecord};
+use holdback_driver::regmap::Stat;
+use holdback_tests::{holdback_bin, require_lab_prerequisites, wait_for};
+use sha2::{Digest, Sha256};
+
+const CONNS: usize = 4;
+/// Per connection: at the lab's ~7 Mbit/s about 20 s, long enough to span
+/// the cut, the promotion, the fence and the full sync to the old primary.
+const BYTES: u64 = 4 << 20;
+const STATE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the link stays cut after the standby promoted: the two cards
+/// both speak for the address meanwhile (what this test ends).
+const SPLIT_FOR: Duration = Duration::from_millis(500);
+
+/// A scratch directory, removed on drop unless the test failed.
+struct WorkDir(PathBuf);
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("work directory kept: {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn status(socket: &Path) -> Option<StatusReport> {
+    match client::call(socket, &Request::Status) {
+        Ok(Response::Status(s)) => Some(s),
+        _ => None,
+    }
+}
+
+fn pair_status(socket: &Path) -> Option<PairStatus> {
+    status(socket).and_then(|s| s.pair)
+}
+
+fn frames_sent_by_card(socket: &Path) -> u32 {
+    match client::call(socket, &Request::Stats) {
+        Ok(Response::Stats { stats }) => stats.get(Stat::TxFrames),
+        other => panic!("stats of {}: {other:?}", socket.display()),
+    }
+}
+
+fn sha256_of(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sink_file(dir: &Path, client_ip: std::net::Ipv4Addr, port: u16) -> Option<PathBuf> {
+    let prefix = format!("conn-{client_ip}-{port}-");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix)))
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+#[test]
+fn an_old_primary_still_alive_after_a_heartbeat_promotion_is_fenced_when_the_link_returns() {
+    require_lab_prerequisites();
+    let bin = holdback_bin();
+    let dir = WorkDir(std::env::temp_dir().join(format!("holdback-split-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&dir.0);
+    let sink_dir = dir.0.join("sink");
+    std::fs::create_dir_all(&sink_dir).expect("sink directory");
+    let secret = dir.0.join("replication.secret");
+    std::fs::write(&secret, "split-test-secret-0123456789abcdef").expect("secret file");
+
+    let net = LabNet::create(LabTopology::unique_with_standby("sp")).expect("lab network");
+    let topo = net.topology().clone();
+    let sb = topo.standby.clone().expect("standby topology");
+    // The heartbeat detector (the default): a cut link alone promotes.
+    let opts = FailoverOptions { conns: CONNS, bytes: BYTES, ..FailoverOptions::default() };
+    let primary_addr = SocketAddrV4::new(sb.primary_repl_ip, REPLICATION_PORT);
+    let standby_addr = SocketAddrV4::new(sb.standby_repl_ip, REPLICATION_PORT);
+    let mut daemons = Vec::new();
+    for (name, role, ns, tap, listen, peer) in [
+        ("primary", "active", &sb.primary_ns, &topo.tap, primary_addr, standby_addr),
+        ("standby", "standby", &sb.standby_ns, &sb.standby_tap, standby_addr, primary_addr),
+    ] {
+        let socket = dir.0.join(format!("{name}.sock"));
+        let config = dir.0.join(format!("{name}.toml"));
+        let pcap = dir.0.join(format!("{name}.pcap"));
+        std::fs::write(&config, daemon_config(role, &topo, tap, &socket, &sink_dir, &pcap, listen, peer, &secret, &opts))
+            .expect("config file");
+        let mut d = DaemonProcess::start(name, Some(bin), ns, &config, &socket, &dir.0.join(format!("{name}.log"))).expect("daemon starts");
+        d.wait_ready().unwrap_or_else(|e| panic!("{name} daemon: {}", holdback_daemon::report::chain(&e)));
+        daemons.push(d);
+    }
+    let mut standby = daemons.pop().expect("standby daemon");
+    let mut primary = daemons.pop().expect("primary daemon");
+    wait_for(STATE_TIMEOUT, "the primary replicating to the standby", || {
+        pair_status(&primary.socket).filter(|p| holdback_daemon::pair::link_is_replicating(&p.link))
+    });
+
+    let plan = ClientPlan {
+        target: SocketAddrV4::new(topo.card_ip, DEFAULT_PORT),
+        bytes: BYTES,
+        seed: 0x5b11_7b4a,
+        stall_timeout: Duration::from_secs(60),
+    };
+    let (cancel, sent) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    let total = BYTES * CONNS as u64;
+    let began = Instant::now();
+    let handles = clients::spawn_clients_counting(&topo.client_ns, CONNS, &plan, cancel.clone(), sent.clone());
+    let sent_fraction = || sent.load(Ordering::Relaxed) as f64 / total as f64;
+    wait_for(Duration::from_secs(120), "20 % of the bytes sent", || (sent_fraction() >= 0.2).then_some(()));
+
+    // 1. The link is cut, the primary alive: the standby promotes itself.
+    net.set_replication_link(false).expect("cutting the replication link");
+    let cut_at = Instant::now();
+    let promoted = wait_for(STATE_TIMEOUT, "the standby promoted in epoch 2", || {
+        pair_status(&standby.socket).filter(|p| p.role == "promoted" && p.epoch == 2)
+    });
+    eprintln!("standby promoted {:?} after the cut, {:.0} % sent: {:?}", cut_at.elapsed(), sent_fraction() * 100.0, promoted.degraded);
+    let old = status(&primary.socket).expect("old primary status");
+    let old_pair = old.pair.clone().expect("old primary pair status");
+    assert_eq!((old_pair.role.as_str(), old_pair.epoch), ("active", 1), "the old primary never heard of epoch 2 over the cut link");
+    assert!(!old.status.ctrl.standby, "the old primary's card still speaks: the split this test ends");
+    std::thread::sleep(SPLIT_FOR);
+
+    // 2. The link returns: the promoted node's replication reaches the old
+    //    primary's listener, which learns of epoch 2 and yields.
+    net.set_replication_link(true).expect("restoring the replication link");
+    let restored_at = Instant::now();
+    let fenced = wait_for(STATE_TIMEOUT, "the old primary silenced and a standby in epoch 2", || {
+        status(&primary.socket).filter(|s| {
+            s.status.ctrl.standby && s.pair.as_ref().is_some_and(|p| p.role == "standby" && p.epoch == 2)
+        })
+    });
+    eprintln!("old primary yielded {:?} after the link returned: {:?}", restored_at.elapsed(), fenced.pair.as_ref().and_then(|p| p.reason.clone()));
+    let silent_from = frames_sent_by_card(&primary.socket);
+    let record = pair_epoch::read(&primary.socket.with_extension("epoch")).unwrap_or_else(|e| panic!("{}", holdback_daemon::report::chain(&e)));
+    assert_eq!(record, EpochRecord { seen: 2, held_active: 1 }, "the old primary recorded epoch 2 before acting on it");
+    wait_for(STATE_TIMEOUT, "the promoted node replicating to the old primary, no longer degraded", || {
+        pair_status(&standby.socket).filter(|p| holdback_daemon::pair::link_is_replicating(&p.link) && p.degraded.is_none())
+    });
+    let stored = wait_for(STATE_TIMEOUT, "the old primary storing the open connections' TCBs", || {
+        pair_status(&primary.socket).filter(|p| p.link == "Connected" && p.stored_tcbs >= 1)
+    });
+    let rejoined_at = sent_fraction();
+    eprintln!("old primary is the promoted node's standby: {} TCBs stored; {:.0} % sent", stored.stored_tcbs, rejoined_at * 100.0);
+    assert!(rejoined_at < 0.95, "the streams were nearly over before the fence ({:.0} %): make BYTES larger", rejoined_at * 100.0);
+
+    let outcomes = clients::collect(handles);
+    cancel.store(true, Ordering::SeqCst);
+    let took = began.elapsed();
+    let end = pair_status(&primary.socket).expect("old primary status at the end");
+    assert_eq!((end.role.as_str(), end.epoch), ("standby", 2), "the old primary stayed the standby: {end:?}");
+    assert_eq!(frames_sent_by_card(&primary.socket), silent_from, "the fenced card sent nothing more (invariant 8)");
+    for d in [&mut primary, &mut standby] {
+        let exit = d.stop(Duration::from_secs(20));
+        assert!(exit.is_some_and(|s| s.success()), "{} exits cleanly on SIGTERM: {exit:?}", d.name);
+    }
+
+    let mut bad = Vec::new();
+    for o in &outcomes {
+        let file = sink_file(&sink_dir, topo.client_ip, o.local_port);
+        let intact = file.as_deref().is_some_and(|f| sha256_of(f) == o.sha256);
+        if o.error.is_some() || o.reset || o.bytes_sent != BYTES || !intact {
+            bad.push(format!("client {}: sent {} reset {} error {:?} sink file {file:?} intact {intact}", o.index, o.bytes_sent, o.reset, o.error));
+        }
+    }
+    assert!(bad.is_empty(), "streams across a split brain and its fence: {bad:#?}");
+    let retrans: u32 = outcomes.iter().map(|o| o.total_retrans).sum();
+    eprintln!(
+        "{CONNS} x {} MiB intact across the split in {took:?} ({:.1} Mbit/s), Linux retransmits {retrans}",
+        BYTES >> 20,
+        total as f64 * 8.0 / took.as_secs_f64() / 1e6
+    );
+    drop(net);
+}
