@@ -96,6 +96,8 @@ pub struct Snapshot {
     pub commit_latency: Histogram,
     pub release_paused: bool,
     pub uptime: Duration,
+    /// The failover pair, when the daemon is one of a pair.
+    pub pair: Option<crate::control::PairStatus>,
 }
 
 /// Connection states a live card reports (CLOSED slots are free TCBs).
@@ -191,7 +193,51 @@ pub fn render(s: &Snapshot) -> String {
     }
     e.family("holdback_release_paused", "gauge", "1 while release-register writes are paused (holdback release pause).")
         .sample(format_args!("holdback_release_paused {}", s.release_paused as u8));
+    if let Some(p) = &s.pair {
+        render_pair(&mut e, p);
+    }
     e.out
+}
+
+/// Roles a pair member can be in (`PairStatus::role`).
+const PAIR_ROLES: [&str; 4] = ["active", "standby", "promoted", "fenced"];
+
+/// The failover pair (issue 4): role, epoch, the replication link and the
+/// replica gate — what an operator alerts on (a standby that stopped
+/// acknowledging, a fenced card, a degraded primary).
+fn render_pair(e: &mut Exposition, p: &crate::control::PairStatus) {
+    e.family("holdback_pair_role", "gauge", "1 for this daemon's current role in its failover pair.");
+    for role in PAIR_ROLES {
+        e.sample(format_args!("holdback_pair_role{{role=\"{role}\"}} {}", (p.role == role) as u8));
+    }
+    e.family("holdback_pair_epoch", "gauge", "The pair's failover epoch this daemon is in (invariant 8).")
+        .sample(format_args!("holdback_pair_epoch {}", p.epoch));
+    e.family(
+        "holdback_pair_link_replicating",
+        "gauge",
+        "1 while the replication link is in sync (primary: Replicating; standby: a primary connected).",
+    )
+    .sample(format_args!("holdback_pair_link_replicating {}", matches!(p.link.as_str(), "Replicating" | "Connected") as u8));
+    e.family("holdback_pair_degraded", "gauge", "1 while releases are not held for a standby's acknowledgement after a failover.")
+        .sample(format_args!("holdback_pair_degraded {}", p.degraded.is_some() as u8));
+    e.family("holdback_pair_replicated_seq", "gauge", "Primary: highest update the standby acknowledged. Standby: highest stored.")
+        .sample(format_args!("holdback_pair_replicated_seq {}", p.replicated_seq));
+    for (name, help, v) in [
+        ("holdback_pair_link_sent_bytes_total", "Bytes sent on the replication link.", p.bytes_sent),
+        ("holdback_pair_link_received_bytes_total", "Bytes received on the replication link.", p.bytes_received),
+        ("holdback_pair_full_syncs_total", "Full synchronisations of every TCB (claim 33).", p.full_syncs),
+        ("holdback_pair_resumes_total", "Reconnects resumed without a full sync.", p.resumes),
+        ("holdback_pair_replica_waits_total", "Group commits the replica gate held for the standby's acknowledgement.", p.replica_waits),
+        ("holdback_pair_replica_waits_failed_total", "Sink passes the replica gate released nothing in (standby silent).", p.replica_waits_failed),
+    ] {
+        e.family(name, "counter", help).sample(format_args!("{name} {v}"));
+    }
+    e.family("holdback_pair_replica_wait_seconds_total", "counter", "Total time group commits waited for the standby.")
+        .sample(format_args!("holdback_pair_replica_wait_seconds_total {}", p.replica_wait_us_total as f64 / 1e6));
+    e.family("holdback_pair_refused_total", "counter", "Connections the replication listener refused, by reason.");
+    for (reason, n) in &p.refused {
+        e.sample(format_args!("holdback_pair_refused_total{{reason=\"{}\"}} {n}", escape_label(reason)));
+    }
 }
 
 fn escape_help(s: &str) -> String {
@@ -486,6 +532,7 @@ mod tests {
             commit_latency,
             release_paused: false,
             uptime: Duration::from_millis(1500),
+            pair: None,
         }
     }
 
@@ -514,6 +561,30 @@ mod tests {
         assert_eq!(value(&samples, "holdback_release_latency_seconds_count", None), 4.0);
         assert!((value(&samples, "holdback_release_latency_seconds_sum", None) - 2.0101).abs() < 1e-9);
         assert_eq!(value(&samples, "holdback_sink_committed_bytes_total", None), 9.0);
+        assert!(!samples.iter().any(|s| s.name.starts_with("holdback_pair_")), "no pair families for a lone card");
+    }
+
+    #[test]
+    fn a_pair_member_exports_its_role_epoch_link_and_gate() {
+        let mut snap = snapshot();
+        snap.pair = Some(crate::control::PairStatus {
+            role: "promoted".into(),
+            epoch: 2,
+            link: "Down".into(),
+            degraded: Some("degraded: no standby acknowledgement".into()),
+            replica_wait_us_total: 1_500_000,
+            refused: [("bad_mac".to_string(), 3u64), ("stale_epoch".to_string(), 1)].into_iter().collect(),
+            ..Default::default()
+        });
+        let text = render(&snap);
+        let samples = parse_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(value(&samples, "holdback_pair_role", Some(("role", "promoted"))), 1.0);
+        assert_eq!(value(&samples, "holdback_pair_role", Some(("role", "active"))), 0.0);
+        assert_eq!(value(&samples, "holdback_pair_epoch", None), 2.0);
+        assert_eq!(value(&samples, "holdback_pair_link_replicating", None), 0.0);
+        assert_eq!(value(&samples, "holdback_pair_degraded", None), 1.0);
+        assert_eq!(value(&samples, "holdback_pair_refused_total", Some(("reason", "bad_mac"))), 3.0);
+        assert_eq!(value(&samples, "holdback_pair_replica_wait_seconds_total", None), 1.5);
     }
 
     #[test]

@@ -410,12 +410,14 @@ async fn serve<B: Bar + 'static>(
     let started = Instant::now();
     let metrics_stop = Arc::new(Notify::new());
     let metrics_task = metrics_listener.map(|listener| {
-        let (counters, shared) = (counters.clone(), shared.clone());
+        let (counters, shared, pair) = (counters.clone(), shared.clone(), pair.clone());
         let render = Arc::new(move || {
+            let sink = shared.stats();
             metrics::render(&metrics::Snapshot {
+                pair: pair.as_ref().map(|p| p.status(&sink)),
                 counters: counters.lock().unwrap_or_else(|p| p.into_inner()).clone(),
                 tcbs: shared.tcbs().into_values().collect(),
-                sink: shared.stats(),
+                sink,
                 commit_latency: shared.commit_latency(),
                 release_paused: shared.is_paused(),
                 uptime: started.elapsed(),
