@@ -315,7 +315,8 @@ fn run_lab_into(opts: &LabRunOptions, sink_dir: &Path) -> Result<LabReport, LabE
     Ok(build_report(opts, topo, results, duration, stats, sink_stats, &card_report, &sink_dir))
 }
 
-fn sha256_file(path: &Path) -> std::io::Result<(u64, String)> {
+/// Length and hex SHA-256 of a file (a sink file, to compare with what a client sent).
+pub fn sha256_file(path: &Path) -> std::io::Result<(u64, String)> {
     use std::io::Read;
     let mut f = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();

@@ -404,8 +404,7 @@ pub fn daemon_config(
     secret_file: &Path,
     opts: &FailoverOptions,
 ) -> String {
-    let enum_name = |v: &dyn erased::KebabName| v.kebab();
-    let gates: Vec<String> = opts.gates.iter().map(|g| format!("\"{}\"", enum_name(g))).collect();
+    let gates: Vec<String> = opts.gates.iter().map(|g| format!("\"{}\"", toml_name(g))).collect();
     format!(
         r#"# Written by `holdback lab` for its {role} card.
 card = "sim"
@@ -453,9 +452,9 @@ state_file = "{state}"
         // Beside the daemon's socket in the lab's own directory: each daemon
         // keeps its epoch record, and nothing is left in /var/lib.
         state = socket.with_extension("epoch").display(),
-        sync = enum_name(&opts.sync),
-        replicate = enum_name(&opts.replicate),
-        detector = enum_name(&opts.detector),
+        sync = toml_name(&opts.sync),
+        replicate = toml_name(&opts.replicate),
+        detector = toml_name(&opts.detector),
         hb = opts.heartbeat_ms,
         misses = opts.heartbeat_misses,
         dup = opts.dup_acks,
@@ -464,16 +463,10 @@ state_file = "{state}"
     )
 }
 
-/// Config values as they are spelt in the TOML (serde's kebab-case).
-mod erased {
-    pub trait KebabName {
-        fn kebab(&self) -> String;
-    }
-    impl<T: serde::Serialize> KebabName for T {
-        fn kebab(&self) -> String {
-            serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
-        }
-    }
+/// A config enum as the TOML spells it: its serde name (the same derive the
+/// daemon parses it with, so the two cannot drift).
+fn toml_name<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 /// Sent bytes missing from `file` (first differing offset onwards), and
@@ -507,20 +500,6 @@ fn compare_stream(file: &Path, seed: u64, index: usize, sent: u64) -> std::io::R
         off += n as u64;
     }
     Ok((0, len.saturating_sub(sent), len == sent))
-}
-
-/// The sink file of the connection from `client_ip:port` (the file name
-/// carries the peer's ISN, which only the card saw).
-fn find_sink_file(dir: &Path, client_ip: Ipv4Addr, port: u16) -> Option<PathBuf> {
-    let prefix = format!("conn-{client_ip}-{port}-");
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix)))
-        .collect();
-    found.sort();
-    found.pop()
 }
 
 fn random_secret() -> String {
@@ -837,7 +816,7 @@ fn netem_cmd(args: &[&str]) -> Result<(), LabError> {
 
 fn stream_result(sink_dir: &Path, client_ip: Ipv4Addr, opts: &FailoverOptions, o: &ClientOutcome, late: bool) -> StreamResult {
     let mut error = o.error.clone();
-    let (lost, dup, intact, delivered) = match find_sink_file(sink_dir, client_ip, o.local_port) {
+    let (lost, dup, intact, delivered) = match crate::sink::find_sink_file(sink_dir, client_ip, o.local_port) {
         Some(path) => match compare_stream(&path, if late { late_seed(opts.seed) } else { opts.seed }, o.index, o.bytes_sent) {
             Ok((lost, dup, intact)) => {
                 (lost, dup, intact, std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0))

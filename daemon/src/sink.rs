@@ -636,6 +636,21 @@ pub fn sink_file_name(remote_ip: Ipv4Addr, remote_port: u16, irs: u32) -> String
     format!("conn-{remote_ip}-{remote_port}-{irs:08x}.bin")
 }
 
+/// The sink file of the most recent connection from `remote_ip:remote_port`
+/// in `dir`: the name also carries the peer's ISN, which only the card saw,
+/// so a reader that knows only the client's address looks it up by prefix.
+pub fn find_sink_file(dir: &Path, remote_ip: Ipv4Addr, remote_port: u16) -> Option<PathBuf> {
+    let prefix = format!("conn-{remote_ip}-{remote_port}-");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix)))
+        .collect();
+    found.sort();
+    found.pop()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -164,3 +164,48 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A scratch directory, removed on drop unless the test is failing (then
+/// its path is printed, for the logs and captures in it).
+pub struct WorkDir(pub PathBuf);
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("work directory kept: {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A running daemon's status over its control socket (`None` while it does not answer).
+pub fn daemon_status(socket: &Path) -> Option<holdback_daemon::control::StatusReport> {
+    use holdback_daemon::control::{client, Request, Response};
+    match client::call(socket, &Request::Status) {
+        Ok(Response::Status(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// The failover-pair part of a daemon's status.
+pub fn pair_status(socket: &Path) -> Option<holdback_daemon::control::PairStatus> {
+    daemon_status(socket).and_then(|s| s.pair)
+}
+
+/// Frames the daemon's card has sent (its TX counter), read over the control socket.
+pub fn frames_sent_by_card(socket: &Path) -> u32 {
+    use holdback_daemon::control::{client, Request, Response};
+    match client::call(socket, &Request::Stats) {
+        Ok(Response::Stats { stats }) => stats.get(holdback_driver::regmap::Stat::TxFrames),
+        other => panic!("stats of {}: {other:?}", socket.display()),
+    }
+}
+
+/// Whether the sink file of the client at `client_ip:port` in `sink_dir`
+/// holds exactly the stream whose hex SHA-256 is `sha256`; and the file.
+pub fn sink_file_matches(sink_dir: &Path, client_ip: std::net::Ipv4Addr, port: u16, sha256: &str) -> (bool, Option<PathBuf>) {
+    let file = holdback_daemon::sink::find_sink_file(sink_dir, client_ip, port);
+    let intact = file.as_deref().and_then(|f| holdback_daemon::lab::sha256_file(f).ok()).is_some_and(|(_, sha)| sha == sha256);
+    (intact, file)
+}

@@ -12,21 +12,21 @@
 //! restart alone keeps epoch 3 instead of falling back to 1.
 //! Needs root (network namespaces, TAPs); fails loudly without it.
 use std::net::SocketAddrV4;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use holdback_daemon::capture::CardCapture;
 use holdback_daemon::clients::{self, ClientPlan};
-use holdback_daemon::control::{client, PairStatus, Request, Response, StatusReport};
 use holdback_daemon::lab::DEFAULT_PORT;
 use holdback_daemon::lab_failover::{daemon_config, DaemonProcess, FailoverOptions, REPLICATION_PORT};
 use holdback_daemon::netns::{LabNet, LabTopology};
 use holdback_daemon::pair_epoch::{self, EpochRecord};
-use holdback_driver::regmap::Stat;
-use holdback_tests::{holdback_bin, require_lab_prerequisites, wait_for};
-use sha2::{Digest, Sha256};
+use holdback_tests::{
+    daemon_status as status, frames_sent_by_card, holdback_bin, pair_status, require_lab_prerequisites, sink_file_matches,
+    wait_for, WorkDir,
+};
 
 const CONNS: usize = 4;
 /// Per connection: at the lab's ~7 Mbit/s this streams for about 40 s, long
@@ -35,56 +35,8 @@ const CONNS: usize = 4;
 const BYTES: u64 = 8 << 20;
 const STATE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A scratch directory, removed on drop unless the test failed.
-struct WorkDir(PathBuf);
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("work directory kept: {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-fn status(socket: &Path) -> Option<StatusReport> {
-    match client::call(socket, &Request::Status) {
-        Ok(Response::Status(s)) => Some(s),
-        _ => None,
-    }
-}
-
-fn pair_status(socket: &Path) -> Option<PairStatus> {
-    status(socket).and_then(|s| s.pair)
-}
-
-fn frames_sent_by_card(socket: &Path) -> u32 {
-    match client::call(socket, &Request::Stats) {
-        Ok(Response::Stats { stats }) => stats.get(Stat::TxFrames),
-        other => panic!("stats of {}: {other:?}", socket.display()),
-    }
-}
-
 fn now_since_epoch() -> Duration {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970")
-}
-
-fn sha256_of(path: &Path) -> String {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn sink_file(dir: &Path, client_ip: std::net::Ipv4Addr, port: u16) -> Option<PathBuf> {
-    let prefix = format!("conn-{client_ip}-{port}-");
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix)))
-        .collect();
-    found.sort();
-    found.pop()
 }
 
 #[test]
@@ -210,8 +162,7 @@ fn a_restarted_old_primary_joins_as_standby_and_is_promoted_in_epoch_3() {
 
     let mut bad = Vec::new();
     for o in &outcomes {
-        let file = sink_file(&sink_dir, topo.client_ip, o.local_port);
-        let intact = file.as_deref().is_some_and(|f| sha256_of(f) == o.sha256);
+        let (intact, file) = sink_file_matches(&sink_dir, topo.client_ip, o.local_port, &o.sha256);
         if o.error.is_some() || o.reset || o.bytes_sent != BYTES || !intact {
             bad.push(format!("client {}: sent {} reset {} error {:?} sink file {file:?} intact {intact}", o.index, o.bytes_sent, o.reset, o.error));
         }

@@ -11,20 +11,19 @@
 //! intact, with no reset.
 //! Needs root (network namespaces, TAPs); fails loudly without it.
 use std::net::SocketAddrV4;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use holdback_daemon::clients::{self, ClientPlan};
-use holdback_daemon::control::{client, PairStatus, Request, Response, StatusReport};
 use holdback_daemon::lab::DEFAULT_PORT;
 use holdback_daemon::lab_failover::{daemon_config, DaemonProcess, FailoverOptions, REPLICATION_PORT};
 use holdback_daemon::netns::{LabNet, LabTopology};
 use holdback_daemon::pair_epoch::{self, EpochRecord};
-use holdback_driver::regmap::Stat;
-use holdback_tests::{holdback_bin, require_lab_prerequisites, wait_for};
-use sha2::{Digest, Sha256};
+use holdback_tests::{
+    daemon_status as status, frames_sent_by_card, holdback_bin, pair_status, require_lab_prerequisites, sink_file_matches,
+    wait_for, WorkDir,
+};
 
 const CONNS: usize = 4;
 /// Per connection: at the lab's ~7 Mbit/s about 20 s, long enough to span
@@ -34,54 +33,6 @@ const STATE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the link stays cut after the standby promoted: the two cards
 /// both speak for the address meanwhile (what this test ends).
 const SPLIT_FOR: Duration = Duration::from_millis(500);
-
-/// A scratch directory, removed on drop unless the test failed.
-struct WorkDir(PathBuf);
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("work directory kept: {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-fn status(socket: &Path) -> Option<StatusReport> {
-    match client::call(socket, &Request::Status) {
-        Ok(Response::Status(s)) => Some(s),
-        _ => None,
-    }
-}
-
-fn pair_status(socket: &Path) -> Option<PairStatus> {
-    status(socket).and_then(|s| s.pair)
-}
-
-fn frames_sent_by_card(socket: &Path) -> u32 {
-    match client::call(socket, &Request::Stats) {
-        Ok(Response::Stats { stats }) => stats.get(Stat::TxFrames),
-        other => panic!("stats of {}: {other:?}", socket.display()),
-    }
-}
-
-fn sha256_of(path: &Path) -> String {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn sink_file(dir: &Path, client_ip: std::net::Ipv4Addr, port: u16) -> Option<PathBuf> {
-    let prefix = format!("conn-{client_ip}-{port}-");
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix)))
-        .collect();
-    found.sort();
-    found.pop()
-}
 
 #[test]
 fn an_old_primary_still_alive_after_a_heartbeat_promotion_is_fenced_when_the_link_returns() {
@@ -183,8 +134,7 @@ fn an_old_primary_still_alive_after_a_heartbeat_promotion_is_fenced_when_the_lin
 
     let mut bad = Vec::new();
     for o in &outcomes {
-        let file = sink_file(&sink_dir, topo.client_ip, o.local_port);
-        let intact = file.as_deref().is_some_and(|f| sha256_of(f) == o.sha256);
+        let (intact, file) = sink_file_matches(&sink_dir, topo.client_ip, o.local_port, &o.sha256);
         if o.error.is_some() || o.reset || o.bytes_sent != BYTES || !intact {
             bad.push(format!("client {}: sent {} reset {} error {:?} sink file {file:?} intact {intact}", o.index, o.bytes_sent, o.reset, o.error));
         }
