@@ -35,6 +35,12 @@ pub struct CardCapture {
     pub gratuitous_arps_sent: u64,
     /// Pure ACKs the card sent (no payload, no SYN/FIN/RST).
     pub acks_sent: u64,
+    /// The last TCP segment with payload the card received (a client's data).
+    pub last_data_received: Option<Duration>,
+    /// The first TCP segment with payload received after the card first
+    /// sent anything: for a promoted standby, the first client data it took
+    /// over (before promotion it may see flooded frames it drops).
+    pub first_data_received_after_sending: Option<Duration>,
     /// The writer was killed in the middle of a record (expected for a
     /// SIGKILLed primary).
     pub truncated: bool,
@@ -69,6 +75,12 @@ impl CardCapture {
                     } else if sent && payload.is_empty() && !tcp.flags.syn() && !tcp.flags.fin() {
                         c.acks_sent += 1;
                     }
+                    if !sent && !payload.is_empty() {
+                        c.last_data_received = Some(*at);
+                        if c.first_sent.is_some() {
+                            c.first_data_received_after_sending.get_or_insert(*at);
+                        }
+                    }
                 }
                 FrameBody::Arp(arp) if sent && arp.spa == arp.tpa => c.gratuitous_arps_sent += 1,
                 _ => {}
@@ -83,6 +95,14 @@ impl CardCapture {
 pub fn failover_ms(primary: &CardCapture, standby: &CardCapture) -> Option<f64> {
     let last = primary.last_sent?;
     let first = standby.first_sent?;
+    Some(first.saturating_sub(last).as_secs_f64() * 1e3)
+}
+
+/// The gap the clients' data saw: the last data segment the primary
+/// received → the first the promoted standby received, in milliseconds.
+pub fn wire_gap_ms(primary: &CardCapture, standby: &CardCapture) -> Option<f64> {
+    let last = primary.last_data_received?;
+    let first = standby.first_data_received_after_sending?;
     Some(first.saturating_sub(last).as_secs_f64() * 1e3)
 }
 
@@ -113,6 +133,8 @@ mod tests {
         w.write(Duration::from_millis(1000), &garp).unwrap();
         w.write(Duration::from_millis(1010), &ack).unwrap();
         w.write(Duration::from_millis(1020), &rst).unwrap();
+        let data = wire::tcp_frame(peer, card, &wire::TcpRepr::new(40000, 5001, wire::SeqNum(100), wire::SeqNum(1), wire::TcpFlags::ACK, 1000), &[7u8; 100]);
+        w.write(Duration::from_millis(1030), &data).unwrap();
         drop(w);
         // A record header promising more bytes than were written.
         let mut data = std::fs::read(&path).unwrap();
@@ -120,13 +142,17 @@ mod tests {
         std::fs::write(&path, &data).unwrap();
 
         let c = CardCapture::read(&path, CARD).unwrap();
-        assert_eq!((c.frames_sent, c.frames_received), (2, 1));
+        assert_eq!((c.frames_sent, c.frames_received), (2, 2));
+        assert_eq!(c.last_data_received, Some(Duration::from_millis(1030)));
+        assert_eq!(c.first_data_received_after_sending, Some(Duration::from_millis(1030)));
         assert_eq!((c.rst_sent, c.rst_received, c.gratuitous_arps_sent, c.acks_sent), (0, 1, 1, 1));
         assert_eq!(c.first_sent, Some(Duration::from_millis(1000)));
         assert_eq!(c.last_sent, Some(Duration::from_millis(1010)));
         assert!(c.truncated);
         let standby = CardCapture { first_sent: Some(Duration::from_millis(1260)), ..CardCapture::default() };
         assert_eq!(failover_ms(&c, &standby).map(|v| v.round()), Some(250.0));
+        let resumed = CardCapture { first_data_received_after_sending: Some(Duration::from_millis(1100)), ..CardCapture::default() };
+        assert_eq!(wire_gap_ms(&c, &resumed).map(|v| v.round()), Some(70.0));
         let _ = std::fs::remove_file(&path);
     }
 }

@@ -189,6 +189,10 @@ pub struct FailoverReport {
     pub rst_segments: u64,
     /// Last frame the primary sent → first frame the standby sent (captures).
     pub failover_ms: Option<f64>,
+    /// Last client data the primary received → first client data the
+    /// promoted standby received (captures): the gap the peers' data saw.
+    #[serde(default)]
+    pub wire_gap_ms: Option<f64>,
     /// Longest time any client's application waited to send more (the
     /// stall a failover causes; the wait for the card's FIN is apart).
     pub max_stall_ms: u64,
@@ -701,6 +705,7 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
         resets_seen: streams.iter().filter(|s| s.reset).count() as u64,
         rst_segments: primary_cap.rst_sent + primary_cap.rst_received + standby_cap.rst_sent + standby_cap.rst_received,
         failover_ms: if killed { capture::failover_ms(&primary_cap, &standby_cap) } else { None },
+        wire_gap_ms: if killed { capture::wire_gap_ms(&primary_cap, &standby_cap) } else { None },
         max_stall_ms: streams.iter().map(|s| s.max_stall_ms).max().unwrap_or(0),
         max_fin_wait_ms: streams.iter().map(|s| s.fin_wait_ms).max().unwrap_or(0),
         replication_bytes_per_update: repl_per_update,

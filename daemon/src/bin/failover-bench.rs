@@ -9,12 +9,12 @@
 //!    `app,replica` before-ack and `app,replica` async, back to back;
 //! 3. replication link bytes per update as the lab reports them.
 //!
-//! Besides the lab's `max_stall_ms` (the client application's longest wait,
-//! which also counts the drain of its socket buffer before the card's FIN)
-//! it reads both cards' captures for `wire_gap_ms`: the last client data
-//! segment the primary received → the first one the promoted standby
-//! received, i.e. how long the client's byte stream stopped on the wire —
-//! what the duplicate ACKs are meant to shorten (fast retransmit, not RTO).
+//! Besides the lab's `max_stall_ms` (the client application's longest wait
+//! to send) it reports the lab's `wire_gap_ms`, from both cards' captures:
+//! the last client data segment the primary received → the first one the
+//! promoted standby received, i.e. how long the client's byte stream stopped
+//! on the wire — what the duplicate ACKs are meant to shorten (fast
+//! retransmit, not RTO).
 //!
 //! Prints a Markdown table, then the same figures as JSON. Needs root.
 //!
@@ -22,7 +22,7 @@
 //!
 //! The lab's two daemons run the `holdback` binary built beside this one
 //! (`cargo build --release -p holdback-daemon` builds both).
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -32,7 +32,6 @@ use holdback_daemon::config::{Detector, Gate, SyncMode};
 use holdback_daemon::lab;
 use holdback_daemon::lab_failover::{run_failover_lab, FailoverOptions, FailoverReport};
 use holdback_daemon::report::chain;
-use holdback_sim::wire::{Frame, FrameBody, Ipv4Body};
 use serde::Serialize;
 
 
@@ -99,14 +98,14 @@ struct Run {
 }
 
 impl Run {
-    fn from_report(label: &str, r: &FailoverReport, wire_gap_ms: Option<f64>) -> Run {
+    fn from_report(label: &str, r: &FailoverReport) -> Run {
         Run {
             label: label.into(),
             seed: r.seed,
             passed: r.passed(),
             failover_ms: r.failover_ms,
             max_stall_ms: r.max_stall_ms,
-            wire_gap_ms,
+            wire_gap_ms: r.wire_gap_ms,
             goodput_mbps: r.goodput_mbps,
             duration_s: r.duration_s,
             replication_bytes_per_update: r.replication_bytes_per_update,
@@ -233,74 +232,21 @@ fn gate_text(gates: &[Gate], sync: SyncMode, holdback: bool) -> String {
     format!("gates {}{sync}", names.join("+"))
 }
 
-/// Client TCP segments with payload that the card with `card_mac` received,
-/// by capture time.
-fn client_data_times(pcap: &Path, card_mac: [u8; 6]) -> Result<Vec<Duration>, String> {
-    let (records, _torn_tail) = holdback_sim::pcap::read_complete_records(pcap).map_err(|e| chain(&e))?;
-    Ok(records
-        .iter()
-        .filter(|(_, bytes)| bytes.get(0..6) == Some(&card_mac[..]))
-        .filter(|(_, bytes)| {
-            matches!(Frame::parse(bytes), Ok(Frame { body: FrameBody::Ipv4 { body: Ipv4Body::Tcp { payload, .. }, .. }, .. }) if !payload.is_empty())
-        })
-        .map(|(at, _)| *at)
-        .collect())
-}
-
-/// `wire_gap_ms` of a failover run from its kept work directory: the last
-/// client data at the primary → the first client data at the standby after
-/// the standby's first own frame (before promotion it may see floods).
-fn wire_gap_ms(dir: &Path, card_mac: [u8; 6]) -> Result<Option<f64>, String> {
-    let primary = client_data_times(&dir.join("primary.pcap"), card_mac)?;
-    let standby_pcap = dir.join("standby.pcap");
-    let standby = holdback_daemon::capture::CardCapture::read(&standby_pcap, card_mac).map_err(|e| chain(&e))?;
-    let (Some(last_at_primary), Some(promoted)) = (primary.last().copied(), standby.first_sent) else { return Ok(None) };
-    let resumed = client_data_times(&standby_pcap, card_mac)?.into_iter().find(|t| *t >= promoted);
-    Ok(resumed.map(|t| t.saturating_sub(last_at_primary).as_secs_f64() * 1e3))
-}
-
-/// The lab's service MAC, as its topology.json records it.
-fn card_mac(dir: &Path) -> Result<[u8; 6], String> {
-    let text = std::fs::read_to_string(dir.join("topology.json")).map_err(|e| format!("reading topology.json: {e}"))?;
-    let topo: holdback_daemon::netns::LabTopology = serde_json::from_str(&text).map_err(|e| format!("topology.json: {e}"))?;
-    Ok(topo.card_mac)
-}
-
-/// Runs one lab in a work directory of ours (so its captures survive the
-/// run), measures the wire gap of a failover, then removes the directory.
+/// Runs one lab (which keeps its work directory only when a run fails).
 fn one_run(label: &str, opts: &FailoverOptions, reports: &mut Vec<FailoverReport>) -> Run {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     eprintln!("failover-bench: {label}, seed {} …", opts.seed);
-    let dir = std::env::temp_dir().join(format!(
-        "holdback-failover-bench-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    let opts = FailoverOptions { keep_dir: Some(dir.clone()), ..opts.clone() };
     let started = Instant::now();
-    let run = match run_failover_lab(&opts) {
+    let run = match run_failover_lab(opts) {
         Ok(r) => {
-            let gap = if r.failover_ms.is_some() {
-                card_mac(&dir).and_then(|mac| wire_gap_ms(&dir, mac)).unwrap_or_else(|e| {
-                    eprintln!("failover-bench:   no wire gap from {}: {e}", dir.display());
-                    None
-                })
-            } else {
-                None
-            };
-            let run = Run::from_report(label, &r, gap);
+            let run = Run::from_report(label, &r);
+            if !run.passed {
+                eprintln!("failover-bench:   kept {} (configs, logs, captures, sink files)", r.work_dir.display());
+            }
             reports.push(r);
             run
         }
         Err(e) => Run::failed_to_run(label, opts.seed, chain(&e)),
     };
-    if run.passed {
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            eprintln!("failover-bench:   could not remove {}: {e}", dir.display());
-        }
-    } else {
-        eprintln!("failover-bench:   kept {} (configs, logs, captures, sink files)", dir.display());
-    }
     let fo = run.failover_ms.map_or("-".into(), |v| format!("{v:.1} ms"));
     let gap = run.wire_gap_ms.map_or("-".into(), |v| format!("{v:.1} ms"));
     eprintln!(
