@@ -249,6 +249,23 @@ pub const LISTEN_ENABLE: u32 = 1 << 16;
 pub const CHLOG_VALID: u32 = 1 << 31;
 pub const LISTEN_SLOTS: [Reg; 4] = [LISTEN0, LISTEN1, LISTEN2, LISTEN3];
 
+/// TCP header flags (RFC 9293 §3.1): masks of the flags byte, and the bit
+/// index of each for the RTL, which tests one bit of that byte at a time.
+pub mod tcp_flags {
+    pub const FIN: u8 = 1 << FIN_BIT;
+    pub const SYN: u8 = 1 << SYN_BIT;
+    pub const RST: u8 = 1 << RST_BIT;
+    pub const PSH: u8 = 1 << PSH_BIT;
+    pub const ACK: u8 = 1 << ACK_BIT;
+    pub const URG: u8 = 1 << URG_BIT;
+    pub const FIN_BIT: usize = 0;
+    pub const SYN_BIT: usize = 1;
+    pub const RST_BIT: usize = 2;
+    pub const PSH_BIT: usize = 3;
+    pub const ACK_BIT: usize = 4;
+    pub const URG_BIT: usize = 5;
+}
+
 /// RFC 9293 connection states as the core encodes them in TCB `state`.
 /// The core implements passive open and passive close only, so
 /// SYN-SENT, FIN-WAIT-*, CLOSING and TIME-WAIT are reserved codes.
