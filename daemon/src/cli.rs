@@ -3,7 +3,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::lab_up::{DEFAULT_NAME, STATE_ROOT};
+pub use crate::config::default_socket;
+use crate::config::DEFAULT_NAME;
 
 /// holdback: a TCP offload core (RustHDL → Verilog → Verilator) whose ACKs the
 /// host holds back until it has committed the bytes.
@@ -216,6 +217,9 @@ pub enum LabAction {
     Serve(UpArgs),
 }
 
+/// TCP port the lab's card listens on.
+pub const LAB_PORT: u16 = 5001;
+
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// Name of the lab (state in /run/holdback/NAME/).
@@ -225,7 +229,7 @@ pub struct UpArgs {
     #[arg(long, value_enum, value_name = "on|off", default_value_t = OnOff::On)]
     pub holdback: OnOff,
     /// TCP port the card listens on.
-    #[arg(long, default_value_t = crate::lab::DEFAULT_PORT)]
+    #[arg(long, default_value_t = LAB_PORT)]
     pub port: u16,
     /// Record the card's port to this pcap file.
     #[arg(long, value_name = "FILE")]
@@ -285,10 +289,6 @@ impl OnOff {
 pub enum ReleaseAction {
     Pause,
     Resume,
-}
-
-pub fn default_socket() -> PathBuf {
-    PathBuf::from(STATE_ROOT).join(DEFAULT_NAME).join("control.sock")
 }
 
 /// Parses "1048576", "512K", "512KiB", "8M", "8MiB", "1G" (binary multiples;

@@ -3,7 +3,6 @@
 //! FIN and records what Linux believes the card acknowledged (TCP_INFO).
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddrV4, TcpStream};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -82,52 +81,7 @@ pub struct ClientPlan {
 }
 
 /// The subset of Linux `struct tcp_info` the lab reads.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TcpInfo {
-    pub state: u8,
-    pub bytes_acked: u64,
-    pub bytes_received: u64,
-    pub total_retrans: u32,
-    pub unacked: u32,
-    pub snd_cwnd: u32,
-    pub rtt_us: u32,
-}
-
-/// `getsockopt(TCP_INFO)` on `stream`.
-pub fn tcp_info(stream: &TcpStream) -> std::io::Result<TcpInfo> {
-    // SAFETY: tcp_info is plain old data; all-zero is a valid value.
-    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-    // SAFETY: the pointer and length describe `info`, which outlives the call;
-    // the kernel writes at most `len` bytes and updates `len`.
-    let rc = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            (&mut info as *mut libc::tcp_info).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // tcpi_bytes_acked and tcpi_bytes_received sit at bytes 120..136 (Linux ≥ 4.1).
-    if (len as usize) < 136 {
-        return Err(std::io::Error::other(format!(
-            "TCP_INFO returned {len} bytes; this kernel is too old to report tcpi_bytes_acked (needs Linux 4.1+)"
-        )));
-    }
-    Ok(TcpInfo {
-        state: info.tcpi_state,
-        bytes_acked: info.tcpi_bytes_acked,
-        bytes_received: info.tcpi_bytes_received,
-        total_retrans: info.tcpi_total_retrans,
-        unacked: info.tcpi_unacked,
-        snd_cwnd: info.tcpi_snd_cwnd,
-        rtt_us: info.tcpi_rtt,
-    })
-}
+pub use crate::sys::{tcp_info, TcpInfo};
 
 /// Errors that mean the peer (or the path) reset the connection.
 pub fn is_reset(e: &std::io::Error) -> bool {

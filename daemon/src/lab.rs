@@ -19,13 +19,8 @@ use crate::netns::{LabNet, LabTopology, NetnsError};
 use crate::report::{CardFigures, ConnResult, LabReport};
 use crate::sink::{Sink, SinkError, SinkShared};
 
-/// TCP port the card listens on in the lab.
-pub const DEFAULT_PORT: u16 = 5001;
-/// MSS the card announces (Ethernet MTU 1500).
-pub const OUR_MSS: u16 = 1460;
-/// RTO of the card's SYN-ACK and FIN: Linux's initial RTO is 1 s; 200 ms
-/// keeps a lost FIN from stretching a lab run.
-pub const RTO_US: u32 = 200_000;
+pub use crate::cli::LAB_PORT as DEFAULT_PORT;
+use crate::config::{DEFAULT_MSS as OUR_MSS, DEFAULT_RTO_US as RTO_US};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
@@ -47,38 +42,14 @@ pub enum LabError {
     Pair { name: &'static str, what: String },
     #[error("interrupted (Ctrl-C or SIGTERM); the lab was torn down")]
     Interrupted,
-    #[error("{what} {path}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::error::IoError),
 }
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_sig: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    INTERRUPTED.store(true, Ordering::SeqCst);
-}
-
-/// Make SIGINT and SIGTERM set a flag the lab polls, so it can tear the
-/// namespaces down instead of dying with them in place.
-pub fn install_signal_handlers() {
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: installs a handler that only stores to an atomic, which is
-        // async-signal-safe; the function pointer has the C ABI signal() expects.
-        unsafe {
-            libc::signal(sig, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
-        }
-    }
-}
-
-/// A signal asked us to stop.
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
-}
+/// A signal asked us to stop (see [`crate::sys::install_stop_signals`]):
+/// the lab polls it, so it can tear the namespaces down instead of dying
+/// with them in place.
+pub use crate::sys::stop_requested as interrupted;
 
 /// How the lab's card and sink are set up.
 #[derive(Clone, Debug)]
@@ -141,11 +112,11 @@ impl LabRuntime {
             .spawn(move || {
                 let r = sink.run(&stop);
                 if let Err(e) = &r {
-                    tracing::error!(error = %crate::report::chain(e), "sink stopped");
+                    tracing::error!(error = %crate::error::chain(e), "sink stopped");
                 }
                 r
             })
-            .map_err(|source| LabError::Io { what: "spawning the sink thread in", path: config.sink_dir.clone(), source })?;
+            .map_err(|source| LabError::Io(crate::error::IoError { what: "spawning the sink thread in", path: config.sink_dir.clone(), source }))?;
         tracing::info!(card = %topo.card_ip, port = config.port, holdback = config.holdback, "lab running");
         Ok(LabRuntime { config, shared, card, sink_stop, sink_thread: Some(sink_thread), sim: Some(sim), net })
     }
@@ -202,7 +173,7 @@ impl LabRuntime {
 impl Drop for LabRuntime {
     fn drop(&mut self) {
         if let Err(e) = self.stop_sink() {
-            tracing::warn!(error = %crate::report::chain(&e), "sink ended with an error");
+            tracing::warn!(error = %crate::error::chain(&e), "sink ended with an error");
         }
         if let Some(c) = self.sim.take() {
             if let Err(e) = c.shutdown() {
@@ -253,7 +224,7 @@ fn temp_sink_dir() -> PathBuf {
 
 /// Runs one lab: N clients × SIZE bytes through the card into the sink, then
 /// verifies every file. Teardown happens on every path (also on error and
-/// on Ctrl-C, via [`install_signal_handlers`]).
+/// on Ctrl-C, via [`crate::sys::install_stop_signals`]).
 pub fn run_lab(opts: &LabRunOptions) -> Result<LabReport, LabError> {
     let (sink_dir, temp_dir) = match &opts.sink_dir {
         Some(d) => (d.clone(), false),

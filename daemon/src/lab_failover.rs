@@ -21,8 +21,9 @@ use serde::{Deserialize, Serialize};
 use crate::capture::{self, CardCapture};
 pub use crate::config::{Detector, Gate, ReplicateMode, SyncMode};
 use crate::clients::{self, ClientOutcome, ClientPlan};
-use crate::control::{client, Request, Response};
-use crate::lab::{interrupted, LabError, DEFAULT_PORT, OUR_MSS, RTO_US};
+use crate::control::{client, PairLink, Request, Response};
+use crate::config::{DEFAULT_MSS as OUR_MSS, DEFAULT_RTO_US as RTO_US};
+use crate::lab::{interrupted, LabError, DEFAULT_PORT};
 use crate::netns::{LabNet, LabTopology, NetnsError};
 
 /// TCP port of the replication link (on the lab's own 198.19.0.0/30 veth).
@@ -306,10 +307,10 @@ impl DaemonProcess {
         let exe = match exe {
             Some(p) => p.to_path_buf(),
             None => std::env::current_exe()
-                .map_err(|source| LabError::Io { what: "finding our own binary", path: PathBuf::new(), source })?,
+                .map_err(|source| LabError::Io(crate::error::IoError { what: "finding our own binary", path: PathBuf::new(), source }))?,
         };
-        let out = std::fs::File::create(log).map_err(|source| LabError::Io { what: "creating", path: log.into(), source })?;
-        let err = out.try_clone().map_err(|source| LabError::Io { what: "opening", path: log.into(), source })?;
+        let out = std::fs::File::create(log).map_err(|source| LabError::Io(crate::error::IoError { what: "creating", path: log.into(), source }))?;
+        let err = out.try_clone().map_err(|source| LabError::Io(crate::error::IoError { what: "opening", path: log.into(), source }))?;
         let mut cmd = Command::new("ip");
         // `ip netns exec` execs the daemon in place: the child's pid is the daemon's.
         cmd.args(["netns", "exec", ns]).arg(&exe).arg("daemon").arg("--config").arg(config);
@@ -318,7 +319,7 @@ impl DaemonProcess {
         }
         use std::os::unix::process::CommandExt;
         cmd.process_group(0).stdin(Stdio::null()).stdout(out).stderr(err);
-        let child = cmd.spawn().map_err(|source| LabError::Io { what: "starting the daemon with", path: config.into(), source })?;
+        let child = cmd.spawn().map_err(|source| LabError::Io(crate::error::IoError { what: "starting the daemon with", path: config.into(), source }))?;
         tracing::info!(name, pid = child.id(), config = %config.display(), "daemon started");
         Ok(DaemonProcess { name, child, socket: socket.to_path_buf(), log: log.to_path_buf(), config: config.to_path_buf() })
     }
@@ -354,9 +355,8 @@ impl DaemonProcess {
 
     /// SIGKILL: the card dies with its process, mid-whatever (the failure under test).
     pub fn kill_hard(&mut self) {
-        // SAFETY: kill() with our own child's pid and a signal number.
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGKILL);
+        if let Err(e) = self.child.kill() {
+            tracing::warn!(name = self.name, error = %e, "SIGKILL");
         }
         let _ = self.child.wait();
     }
@@ -366,9 +366,8 @@ impl DaemonProcess {
         if !self.is_running() {
             return self.child.try_wait().ok().flatten();
         }
-        // SAFETY: as in kill_hard.
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        if let Err(e) = crate::sys::terminate_child(&self.child) {
+            tracing::warn!(name = self.name, error = %e, "SIGTERM");
         }
         let start = Instant::now();
         while start.elapsed() < grace {
@@ -535,10 +534,7 @@ pub fn run_failover_lab(opts: &FailoverOptions) -> Result<FailoverReport, LabErr
 }
 
 fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError> {
-    let io = |what: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| LabError::Io { what, path, source }
-    };
+    use crate::error::io;
     std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
     let sink_dir = dir.join("sink");
     std::fs::create_dir_all(&sink_dir).map_err(io("creating", &sink_dir))?;
@@ -726,19 +722,19 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
 /// (`Replicating`): before that, the replica gate releases nothing.
 fn wait_replicating(primary: &DaemonProcess) -> Result<(), LabError> {
     let start = Instant::now();
-    let mut last = String::new();
+    let mut last = None;
     while start.elapsed() < READY_TIMEOUT {
         if let Ok(Response::Status(s)) = client::call(&primary.socket, &Request::Status) {
             if let Some(p) = s.pair {
-                if crate::pair::link_is_replicating(&p.link) {
+                if p.link == PairLink::Replicating {
                     return Ok(());
                 }
-                last = p.link;
+                last = Some(p.link);
             }
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Err(LabError::Pair { name: primary.name, what: format!("the replication link did not come up within {READY_TIMEOUT:?} (last: {last})") })
+    Err(LabError::Pair { name: primary.name, what: format!("the replication link did not come up within {READY_TIMEOUT:?} (last: {last:?})") })
 }
 
 /// Resumes plus full syncs the daemon's link has run.
@@ -792,16 +788,16 @@ fn spawn_external_detector(
         let plan = crate::watch::WatchPlan {
             primary_socket: &p,
             standby_socket: &s,
-            switch: Some(&topo),
+            switch: Some(&topo as &dyn crate::watch::Switch),
             interval: Duration::from_millis(interval_ms),
             misses,
         };
-        crate::watch::run(&plan, &|| interrupted()).map(|_| ()).map_err(|e| crate::report::chain(&e))
+        crate::watch::run(&plan, &|| interrupted()).map(|_| ()).map_err(|e| crate::error::chain(&e))
     })
 }
 
 fn capture_err(e: capture::CaptureError) -> LabError {
-    LabError::Io { what: "reading capture", path: PathBuf::new(), source: std::io::Error::other(crate::report::chain(&e)) }
+    LabError::Io(crate::error::IoError { what: "reading capture", path: PathBuf::new(), source: std::io::Error::other(crate::error::chain(&e)) })
 }
 
 fn netem_cmd(args: &[&str]) -> Result<(), LabError> {

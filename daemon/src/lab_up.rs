@@ -16,10 +16,7 @@ use crate::lab::{interrupted, LabConfig, LabError, LabRuntime};
 use crate::netns::{self, LabTopology};
 use crate::service::{control_handler, StopSignal};
 
-/// Parent of every named lab's state directory.
-pub const STATE_ROOT: &str = "/run/holdback";
-/// Name used when `--name` is not given.
-pub const DEFAULT_NAME: &str = "default";
+pub use crate::config::{DEFAULT_NAME, STATE_ROOT};
 /// How long `lab up` waits for the background process to report ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long `lab down` waits for it to exit before removing things itself.
@@ -37,13 +34,8 @@ pub enum LabUpError {
     DiedEarly { status: String, log: PathBuf, tail: String },
     #[error("the lab process did not report ready within {0:?}; see its log {1}")]
     NotReady(Duration, PathBuf),
-    #[error("{what} {path}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::error::IoError),
     #[error("{path} is not a lab state file")]
     BadState {
         path: PathBuf,
@@ -142,7 +134,7 @@ pub fn read_info(name: &str) -> Result<LabUpInfo, LabUpError> {
     let path = info_path(name);
     let text = std::fs::read_to_string(&path).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => LabUpError::NotRunning { name: name.to_string(), path: path.clone() },
-        _ => LabUpError::Io { what: "reading", path: path.clone(), source },
+        _ => LabUpError::Io(crate::error::IoError { what: "reading", path: path.clone(), source }),
     })?;
     serde_json::from_str(&text).map_err(|source| LabUpError::BadState { path, source })
 }
@@ -171,13 +163,13 @@ pub fn up(opts: &UpOptions) -> Result<LabUpInfo, LabUpError> {
     }
     let dir = state_dir(&opts.name);
     let _ = std::fs::remove_file(info_path(&opts.name));
-    std::fs::create_dir_all(&dir).map_err(|source| LabUpError::Io { what: "creating", path: dir.clone(), source })?;
+    std::fs::create_dir_all(&dir).map_err(|source| LabUpError::Io(crate::error::IoError { what: "creating", path: dir.clone(), source }))?;
     let log = dir.join("lab.log");
     let log_file =
-        std::fs::File::create(&log).map_err(|source| LabUpError::Io { what: "creating", path: log.clone(), source })?;
-    let log_err = log_file.try_clone().map_err(|source| LabUpError::Io { what: "opening", path: log.clone(), source })?;
+        std::fs::File::create(&log).map_err(|source| LabUpError::Io(crate::error::IoError { what: "creating", path: log.clone(), source }))?;
+    let log_err = log_file.try_clone().map_err(|source| LabUpError::Io(crate::error::IoError { what: "opening", path: log.clone(), source }))?;
     let exe = std::env::current_exe()
-        .map_err(|source| LabUpError::Io { what: "finding our own binary", path: PathBuf::new(), source })?;
+        .map_err(|source| LabUpError::Io(crate::error::IoError { what: "finding our own binary", path: PathBuf::new(), source }))?;
     let mut cmd = Command::new(&exe);
     cmd.args(["lab", "serve", "--name", &opts.name, "--port", &opts.port.to_string()]);
     cmd.args(["--holdback", if opts.holdback { "on" } else { "off" }]);
@@ -190,7 +182,7 @@ pub fn up(opts: &UpOptions) -> Result<LabUpInfo, LabUpError> {
     if std::env::var_os("RUST_LOG").is_none() {
         cmd.env("RUST_LOG", "info");
     }
-    let mut child = cmd.spawn().map_err(|source| LabUpError::Io { what: "starting", path: exe.clone(), source })?;
+    let mut child = cmd.spawn().map_err(|source| LabUpError::Io(crate::error::IoError { what: "starting", path: exe.clone(), source }))?;
     let start = Instant::now();
     loop {
         if let Ok(info) = read_info(&opts.name) {
@@ -219,10 +211,9 @@ pub fn down(name: &str) -> Result<LabUpInfo, LabUpError> {
     let info = read_info(name)?;
     if pid_alive(info.pid) {
         if let Err(e) = crate::control::client::call(&info.socket, &Request::Shutdown) {
-            tracing::warn!(error = %crate::report::chain(&e), pid = info.pid, "shutdown request failed; sending SIGTERM");
-            // SAFETY: kill() with a pid and a signal number; no memory involved.
-            unsafe {
-                libc::kill(info.pid as libc::pid_t, libc::SIGTERM);
+            tracing::warn!(error = %crate::error::chain(&e), pid = info.pid, "shutdown request failed; sending SIGTERM");
+            if let Err(e) = crate::sys::terminate(info.pid) {
+                tracing::warn!(pid = info.pid, error = %e, "SIGTERM");
             }
         }
         let start = Instant::now();
@@ -231,28 +222,22 @@ pub fn down(name: &str) -> Result<LabUpInfo, LabUpError> {
         }
         if pid_alive(info.pid) {
             tracing::warn!(pid = info.pid, "lab process still alive after {EXIT_TIMEOUT:?}; killing it");
-            // SAFETY: as above.
-            unsafe {
-                libc::kill(info.pid as libc::pid_t, libc::SIGKILL);
+            if let Err(e) = crate::sys::kill(info.pid) {
+                tracing::warn!(pid = info.pid, error = %e, "SIGKILL");
             }
         }
     }
     netns::destroy_topology(&info.topology)?;
     let dir = state_dir(name);
     // Keep the log and sink files? They are in /run (tmpfs): remove all.
-    std::fs::remove_dir_all(&dir).map_err(|source| LabUpError::Io { what: "removing", path: dir, source })?;
+    std::fs::remove_dir_all(&dir).map_err(|source| LabUpError::Io(crate::error::IoError { what: "removing", path: dir, source }))?;
     Ok(info)
 }
 
 /// `holdback lab serve` (hidden): the background process of `lab up`.
 pub fn serve(opts: &UpOptions) -> Result<(), LabUpError> {
     check_name(&opts.name)?;
-    crate::lab::install_signal_handlers();
-    // A background lab outlives the terminal that started it.
-    // SAFETY: setting a signal's disposition to SIG_IGN has no memory effects.
-    unsafe {
-        libc::signal(libc::SIGHUP, libc::SIG_IGN);
-    }
+    crate::sys::install_stop_signals();
     let dir = state_dir(&opts.name);
     let mut config = LabConfig::new(&opts.name, dir.join("sink"));
     config.holdback = opts.holdback;
@@ -265,7 +250,7 @@ pub fn serve(opts: &UpOptions) -> Result<(), LabUpError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|source| LabUpError::Io { what: "starting the async runtime for", path: socket.clone(), source })?;
+        .map_err(|source| LabUpError::Io(crate::error::IoError { what: "starting the async runtime for", path: socket.clone(), source }))?;
     let handler = control_handler(lab.card().clone(), lab.sink().clone(), stop.clone(), None);
     let server = runtime.block_on(ControlServer::bind(&socket, handler))?;
 
@@ -307,7 +292,7 @@ pub fn serve(opts: &UpOptions) -> Result<(), LabUpError> {
     let report = lab.shutdown();
     match &report {
         Ok(r) => tracing::info!(cycles = r.cycles, frames_in = r.frames_in, frames_out = r.frames_out, "lab down"),
-        Err(e) => tracing::error!(error = %crate::report::chain(e), "lab ended with an error"),
+        Err(e) => tracing::error!(error = %crate::error::chain(e), "lab ended with an error"),
     }
     served?;
     report.map(|_| ()).map_err(LabUpError::from)
@@ -317,6 +302,6 @@ fn write_info(info: &LabUpInfo) -> Result<(), LabUpError> {
     let path = info_path(&info.name);
     let tmp = path.with_extension("json.tmp");
     let text = serde_json::to_string_pretty(info).map_err(|source| LabUpError::BadState { path: path.clone(), source })?;
-    std::fs::write(&tmp, text).map_err(|source| LabUpError::Io { what: "writing", path: tmp.clone(), source })?;
-    std::fs::rename(&tmp, &path).map_err(|source| LabUpError::Io { what: "writing", path, source })
+    std::fs::write(&tmp, text).map_err(|source| LabUpError::Io(crate::error::IoError { what: "writing", path: tmp.clone(), source }))?;
+    std::fs::rename(&tmp, &path).map_err(|source| LabUpError::Io(crate::error::IoError { what: "writing", path, source }))
 }

@@ -1,33 +1,51 @@
-//! The holdback daemon library: lab, control socket, sink, CLI plumbing.
+//! The holdback daemon library. Its layers, each using only those above it:
 //!
-//! - [`cli`]: the `holdback` command line.
-//! - [`netns`]: the lab network (namespaces, bridge, veths, TAP), removed on drop.
-//! - [`lab`]: card + sink + clients in that network, and the run's verdict ([`report`]).
-//! - [`lab_up`]: a lab left running in the background (`lab up` / `lab down`).
-//! - [`sink`]: the application that commits received bytes, then releases ACKs.
-//! - [`capture`]: the failover lab's per-card captures (failover time, RSTs).
-//! - [`clients`]: Linux TCP clients sending seeded streams, with TCP_INFO.
-//! - [`control`] / [`tables`]: the control-socket protocol and its output.
-//! - [`config`] / [`service`] / [`metrics`]: `holdback daemon --config`: the
-//!   validated config file, the card's service loop, the Prometheus endpoint.
-//! - [`verilog_cmd`]: `holdback verilog`; [`load`]: `holdback load` (bitstream → vfio-pci).
-pub mod capture;
+//! - the daemon (`holdback daemon --config`): [`config`] (the validated
+//!   file), [`service`] (the card's service loop), [`sink`] (commit, then
+//!   release ACKs), [`pair`] / [`pair_epoch`] / [`replication`] (the
+//!   failover pair), [`control`] / [`tables`] (the control socket and its
+//!   output), [`metrics`] (Prometheus), [`cli`], and [`error`] / [`sys`]
+//!   (shared errors; the one module with system calls);
+//! - operator tools: [`watch`] (external failure detector), [`load`]
+//!   (bitstream → vfio-pci), `verilog_cmd` (`holdback verilog`, feature
+//!   `verilog`);
+//! - the lab (feature `lab`): `netns` (namespaces, bridge, TAPs), `clients`
+//!   (Linux TCP clients), `lab` (the single-card run), `lab_up` (`lab up` /
+//!   `lab down`), `lab_failover` (the pair), `capture` and `report`. The lab
+//!   runs the daemon as a process from a generated [`config::Config`]; the
+//!   daemon's modules never name it (a test keeps it so).
+#![deny(unsafe_code)]
+
 pub mod cli;
-pub mod clients;
 pub mod config;
 pub mod control;
-pub mod lab;
-pub mod lab_failover;
-pub mod lab_up;
-pub mod load;
+pub mod error;
 pub mod metrics;
-pub mod netns;
 pub mod pair;
 pub mod pair_epoch;
 pub mod replication;
-pub mod report;
 pub mod service;
 pub mod sink;
+#[allow(unsafe_code)]
+pub mod sys;
 pub mod tables;
+
+pub mod load;
+#[cfg(feature = "verilog")]
 pub mod verilog_cmd;
 pub mod watch;
+
+#[cfg(feature = "lab")]
+pub mod capture;
+#[cfg(feature = "lab")]
+pub mod clients;
+#[cfg(feature = "lab")]
+pub mod lab;
+#[cfg(feature = "lab")]
+pub mod lab_failover;
+#[cfg(feature = "lab")]
+pub mod lab_up;
+#[cfg(feature = "lab")]
+pub mod netns;
+#[cfg(feature = "lab")]
+pub mod report;

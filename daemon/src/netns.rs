@@ -11,9 +11,7 @@
 //! 198.18.0.0/15 (RFC 2544 benchmarking) only, and only inside namespaces we
 //! create. IPv6 is disabled in both namespaces so no router/neighbour
 //! solicitations reach the card.
-use std::fs::File;
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -164,8 +162,7 @@ impl LabTopology {
 
 /// Fails with a clear message unless we are root.
 pub fn require_root() -> Result<(), NetnsError> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::geteuid() };
+    let uid = crate::sys::effective_uid();
     if uid == 0 {
         Ok(())
     } else {
@@ -205,16 +202,11 @@ fn check_ns_name(name: &str) -> Result<(), NetnsError> {
 /// stay there when used from other threads.
 pub fn enter_netns(name: &str) -> Result<(), NetnsError> {
     check_ns_name(name)?;
-    let path = ns_path(name);
-    let enter_err = |source| NetnsError::Enter { name: name.to_string(), path: path.clone(), source };
-    let file = File::open(&path).map_err(enter_err)?;
-    // SAFETY: setns on a valid open namespace fd; it only changes this
-    // thread's network namespace.
-    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    if rc != 0 {
-        return Err(enter_err(std::io::Error::last_os_error()));
-    }
-    Ok(())
+    // The simulated card's TAP enters namespaces the same way: one setns.
+    holdback_sim::tap::enter_netns(name).map_err(|e| match e {
+        holdback_sim::SimError::Netns { path, source, .. } => NetnsError::Enter { name: name.to_string(), path, source },
+        other => NetnsError::Enter { name: name.to_string(), path: ns_path(name), source: std::io::Error::other(other.to_string()) },
+    })
 }
 
 /// Runs `f` on a new thread inside network namespace `ns` and waits for it.
@@ -392,6 +384,13 @@ fn bridge(args: &[&str]) -> Result<String, NetnsError> {
         });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The lab's bridge is the external detector's switch (`holdback watch --switch`).
+impl crate::watch::Switch for LabTopology {
+    fn move_to_standby(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        switch_to_standby(self).map_err(Into::into)
+    }
 }
 
 /// Removes the namespaces of a lab that some other process built.

@@ -3,7 +3,6 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use holdback_driver::Stats;
-use holdback_sim::card::CardReport;
 use serde::{Deserialize, Serialize};
 
 use crate::netns::LabTopology;
@@ -32,34 +31,7 @@ pub struct ConnResult {
     pub error: Option<String>,
 }
 
-/// The simulated card's own figures.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct CardFigures {
-    pub cycles: u64,
-    /// Simulated cycles per second of wall time spent running (not sleeping).
-    pub cycles_per_busy_second: f64,
-    pub frames_in: u64,
-    pub frames_out: u64,
-    pub frames_out_dropped: u64,
-    pub reg_ops: u64,
-    pub wall_s: f64,
-    pub idle_wall_s: f64,
-}
-
-impl From<&CardReport> for CardFigures {
-    fn from(r: &CardReport) -> CardFigures {
-        CardFigures {
-            cycles: r.cycles,
-            cycles_per_busy_second: r.cycles_per_busy_second(),
-            frames_in: r.frames_in,
-            frames_out: r.frames_out,
-            frames_out_dropped: r.frames_out_dropped,
-            reg_ops: r.reg_ops,
-            wall_s: r.wall.as_secs_f64(),
-            idle_wall_s: r.idle_wall.as_secs_f64(),
-        }
-    }
-}
+pub use crate::service::CardFigures;
 
 /// `holdback lab --json`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -170,16 +142,4 @@ impl LabReport {
         }
         s
     }
-}
-
-/// An error and its causes on one line: "a: b: c".
-pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
 }

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use holdback_daemon::capture::CardCapture;
 use holdback_daemon::clients::{self, ClientPlan};
+use holdback_daemon::control::{PairLink, PairRole};
 use holdback_daemon::lab::DEFAULT_PORT;
 use holdback_daemon::lab_failover::{daemon_config, DaemonProcess, FailoverOptions, REPLICATION_PORT};
 use holdback_daemon::netns::{LabNet, LabTopology};
@@ -71,15 +72,15 @@ fn a_restarted_old_primary_joins_as_standby_and_is_promoted_in_epoch_3() {
     let (s_socket, s_config, _) = files[1].clone();
     let start = |name: &'static str, ns: &str, config: &Path, socket: &Path, log: &str| {
         let mut d = DaemonProcess::start(name, Some(bin), ns, config, socket, &dir.0.join(log)).expect("daemon starts");
-        d.wait_ready().unwrap_or_else(|e| panic!("{name} daemon: {}", holdback_daemon::report::chain(&e)));
+        d.wait_ready().unwrap_or_else(|e| panic!("{name} daemon: {}", holdback_daemon::error::chain(&e)));
         d
     };
     let mut primary = start("primary", &sb.primary_ns, &p_config, &p_socket, "primary.log");
     let mut standby = start("standby", &sb.standby_ns, &s_config, &s_socket, "standby.log");
     let first = pair_status(&p_socket).expect("primary pair status");
-    assert_eq!((first.role.as_str(), first.epoch), ("active", 1), "nobody was running: the primary takes the active role");
+    assert_eq!((first.role, first.epoch), (PairRole::Active, 1), "nobody was running: the primary takes the active role");
     wait_for(STATE_TIMEOUT, "the primary replicating to the standby", || {
-        pair_status(&p_socket).filter(|p| holdback_daemon::pair::link_is_replicating(&p.link))
+        pair_status(&p_socket).filter(|p| p.link == PairLink::Replicating)
     });
 
     let plan = ClientPlan {
@@ -100,7 +101,7 @@ fn a_restarted_old_primary_joins_as_standby_and_is_promoted_in_epoch_3() {
     primary.kill_hard();
     eprintln!("primary killed at {:.0} % sent, {:?} in", sent_fraction() * 100.0, began.elapsed());
     let promoted = wait_for(STATE_TIMEOUT, "the standby promoted in epoch 2", || {
-        pair_status(&s_socket).filter(|p| p.role == "promoted" && p.epoch == 2)
+        pair_status(&s_socket).filter(|p| p.role == PairRole::Promoted && p.epoch == 2)
     });
     assert!(promoted.degraded.is_some(), "a promoted node without a standby says it is degraded: {promoted:?}");
 
@@ -111,19 +112,19 @@ fn a_restarted_old_primary_joins_as_standby_and_is_promoted_in_epoch_3() {
     eprintln!("old primary restarted and serving in {:?}", restarted_at.elapsed());
     let back = status(&p_socket).expect("returned node status");
     let back_pair = back.pair.clone().expect("returned node pair status");
-    assert_eq!(back_pair.role, "standby", "a returning old primary joins as standby: {back_pair:?}");
+    assert_eq!(back_pair.role, PairRole::Standby, "a returning old primary joins as standby: {back_pair:?}");
     assert!(back.status.ctrl.standby && back.status.ctrl.enabled, "its card is enabled and silent: {:?}", back.status.ctrl);
     assert_eq!(back_pair.epoch, 2, "it adopted the promoted node's epoch (invariant 8)");
     wait_for(STATE_TIMEOUT, "the promoted node's link to the returned node Replicating, no longer degraded", || {
-        pair_status(&s_socket).filter(|p| holdback_daemon::pair::link_is_replicating(&p.link) && p.degraded.is_none())
+        pair_status(&s_socket).filter(|p| p.link == PairLink::Replicating && p.degraded.is_none())
     });
     let stored = wait_for(STATE_TIMEOUT, "the returned node storing the open connections' TCBs", || {
-        pair_status(&p_socket).filter(|p| p.link == "Connected" && p.stored_tcbs >= CONNS as u64)
+        pair_status(&p_socket).filter(|p| p.link == PairLink::Connected && p.stored_tcbs >= CONNS as u64)
     });
     assert_eq!(frames_sent_by_card(&p_socket), 0, "the returned standby's card sent nothing");
     // The lab puts each daemon's epoch record beside its socket.
     let p_epoch_file = p_socket.with_extension("epoch");
-    let record = |path: &Path| pair_epoch::read(path).unwrap_or_else(|e| panic!("{}", holdback_daemon::report::chain(&e)));
+    let record = |path: &Path| pair_epoch::read(path).unwrap_or_else(|e| panic!("{}", holdback_daemon::error::chain(&e)));
     assert_eq!(
         record(&p_epoch_file),
         EpochRecord { seen: 2, held_active: 1 },
@@ -148,7 +149,7 @@ fn a_restarted_old_primary_joins_as_standby_and_is_promoted_in_epoch_3() {
     standby.kill_hard();
     eprintln!("promoted node killed at {:.0} % sent", sent_fraction() * 100.0);
     let again = wait_for(STATE_TIMEOUT, "the returned node promoted in epoch 3", || {
-        pair_status(&p_socket).filter(|p| p.role == "promoted" && p.epoch == 3)
+        pair_status(&p_socket).filter(|p| p.role == PairRole::Promoted && p.epoch == 3)
     });
     eprintln!("returned node promoted: {again:?}");
     assert_eq!(record(&p_epoch_file), EpochRecord { seen: 3, held_active: 3 }, "the promotion was recorded");
@@ -189,7 +190,7 @@ fn a_restarted_old_primary_joins_as_standby_and_is_promoted_in_epoch_3() {
     // role in epoch 3 again, not 1 (a returning peer older than 3 is refused).
     let mut alone = start("primary", &sb.primary_ns, &p_config, &p_socket, "primary-alone.log");
     let p = pair_status(&p_socket).expect("restarted node pair status");
-    assert_eq!((p.role.as_str(), p.epoch), ("active", 3), "the epoch survives the restart: {p:?}");
+    assert_eq!((p.role, p.epoch), (PairRole::Active, 3), "the epoch survives the restart: {p:?}");
     let exit = alone.stop(Duration::from_secs(20));
     assert!(exit.is_some_and(|s| s.success()), "{exit:?}");
     drop(net);

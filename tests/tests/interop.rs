@@ -51,7 +51,7 @@ fn eight_clients_of_8mib_arrive_intact_with_clean_checksums() {
         stall_timeout: Duration::from_secs(60),
     };
     eprintln!("interop: seed {SEED:#x}, capture {}", pcap.display());
-    let report = run_lab(&opts).unwrap_or_else(|e| panic!("lab run failed: {}", holdback_daemon::report::chain(&e)));
+    let report = run_lab(&opts).unwrap_or_else(|e| panic!("lab run failed: {}", holdback_daemon::error::chain(&e)));
     eprint!("{}", report.human());
     assert!(report.sha256_match, "some sink file differs from what its client sent:\n{}", report.json());
     assert_eq!(report.resets_seen, 0, "clients saw resets:\n{}", report.json());
