@@ -192,7 +192,7 @@ pub struct Replication {
     pub dup_acks: bool,
     pub ack_timeout: std::time::Duration,
     /// `state_file`: this daemon's record of the pair's epoch (the highest
-    /// it has seen, the highest it held active; `crate::pair_epoch`),
+    /// it has seen, the highest it held active; `crate::pair::epoch`),
     /// written before it acts on a new epoch and read at start, so a
     /// restart keeps its epoch and a daemon that learnt of a newer primary
     /// does not come up active (invariant 8). Absolute; default

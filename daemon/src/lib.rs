@@ -1,19 +1,20 @@
-//! The holdback daemon library. Its layers, each using only those above it:
+//! The holdback daemon library, in three layers; each uses only those
+//! before it, and the daemon's modules never name the lab or the tools (a
+//! test below keeps it so):
 //!
-//! - the daemon (`holdback daemon --config`): [`config`] (the validated
-//!   file), [`service`] (the card's service loop), [`sink`] (commit, then
-//!   release ACKs), [`pair`] / [`pair_epoch`] / [`replication`] (the
-//!   failover pair), [`control`] / [`tables`] (the control socket and its
-//!   output), [`metrics`] (Prometheus), [`cli`], and [`error`] / [`sys`]
-//!   (shared errors; the one module with system calls);
-//! - operator tools: [`watch`] (external failure detector), [`load`]
-//!   (bitstream → vfio-pci), `verilog_cmd` (`holdback verilog`, feature
-//!   `verilog`);
-//! - the lab (feature `lab`): `netns` (namespaces, bridge, TAPs), `clients`
-//!   (Linux TCP clients), `lab` (the single-card run), `lab_up` (`lab up` /
-//!   `lab down`), `lab_failover` (the pair), `capture` and `report`. The lab
-//!   runs the daemon as a process from a generated [`config::Config`]; the
-//!   daemon's modules never name it (a test keeps it so).
+//! - the daemon (`holdback daemon --config`), at the top level: [`config`]
+//!   (the validated file), [`service`] (the card's service loop), [`sink`]
+//!   (commit, then release ACKs), [`pair`] and [`replication`] (the
+//!   failover pair), [`control`] and [`tables`] (the control socket and its
+//!   output), [`metrics`] (Prometheus), [`error`] (shared error parts) and
+//!   [`sys`] (the one module with system calls);
+//! - [`tools`], for operators: `holdback watch`, `holdback load`,
+//!   `holdback verilog` (feature `verilog`);
+//! - `lab` (feature `lab`): namespaces, Linux clients, the single-card and
+//!   pair labs, `lab up`; it runs the daemon as a process, from a
+//!   generated [`config::Config`].
+//!
+//! [`cli`] is the `holdback` command line of all three.
 #![deny(unsafe_code)]
 
 pub mod cli;
@@ -22,7 +23,6 @@ pub mod control;
 pub mod error;
 pub mod metrics;
 pub mod pair;
-pub mod pair_epoch;
 pub mod replication;
 pub mod service;
 pub mod sink;
@@ -30,22 +30,58 @@ pub mod sink;
 pub mod sys;
 pub mod tables;
 
-pub mod load;
-#[cfg(feature = "verilog")]
-pub mod verilog_cmd;
-pub mod watch;
+pub mod tools;
 
 #[cfg(feature = "lab")]
-pub mod capture;
-#[cfg(feature = "lab")]
-pub mod clients;
-#[cfg(feature = "lab")]
 pub mod lab;
-#[cfg(feature = "lab")]
-pub mod lab_failover;
-#[cfg(feature = "lab")]
-pub mod lab_up;
-#[cfg(feature = "lab")]
-pub mod netns;
-#[cfg(feature = "lab")]
-pub mod report;
+
+#[cfg(test)]
+mod layering {
+    use std::path::{Path, PathBuf};
+
+    /// What only the lab and the tools may name.
+    const ABOVE_THE_DAEMON: [&str; 4] = ["crate::lab", "crate::tools", "holdback_hdl", "super::lab"];
+
+    fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    /// The daemon is every source file outside `lab/`, `tools/`, `bin/`,
+    /// `main.rs` and `cli.rs` (the binary and its command line reach all
+    /// three layers).
+    #[test]
+    fn no_daemon_module_names_the_lab_or_the_tools() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        let daemon: Vec<PathBuf> = files
+            .into_iter()
+            .filter(|f| {
+                let rel = f.strip_prefix(&src).expect("under src");
+                !["lab", "tools", "bin"].iter().any(|d| rel.starts_with(d)) && rel != Path::new("main.rs") && rel != Path::new("cli.rs")
+            })
+            .collect();
+        assert!(daemon.len() >= 11, "the daemon's modules were not found: {daemon:?}");
+        let mut offences = Vec::new();
+        for f in &daemon {
+            let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            for (n, line) in text.lines().enumerate() {
+                // This test names them, in its list.
+                if f.ends_with("lib.rs") && line.contains("ABOVE_THE_DAEMON") {
+                    continue;
+                }
+                if let Some(name) = ABOVE_THE_DAEMON.iter().find(|name| line.contains(*name)) {
+                    offences.push(format!("{}:{}: names {name}: {}", f.display(), n + 1, line.trim()));
+                }
+            }
+        }
+        assert!(offences.is_empty(), "the daemon must not use the lab or the tools:\n{}", offences.join("\n"));
+    }
+}

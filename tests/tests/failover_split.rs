@@ -15,12 +15,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use holdback_daemon::clients::{self, ClientPlan};
+use holdback_daemon::lab::clients::{self, ClientPlan};
 use holdback_daemon::control::{PairLink, PairRole};
 use holdback_daemon::lab::DEFAULT_PORT;
-use holdback_daemon::lab_failover::{daemon_config, DaemonProcess, FailoverOptions, REPLICATION_PORT};
-use holdback_daemon::netns::{LabNet, LabTopology};
-use holdback_daemon::pair_epoch::{self, EpochRecord};
+use holdback_daemon::lab::pair::{FailoverOptions, PairSetup};
+use holdback_daemon::lab::netns::{LabNet, LabTopology};
+use holdback_daemon::pair::epoch::{self, EpochRecord};
 use holdback_tests::{
     daemon_status as status, frames_sent_by_card, holdback_bin, pair_status, require_lab_prerequisites, sink_file_matches,
     wait_for, WorkDir,
@@ -41,34 +41,15 @@ fn an_old_primary_still_alive_after_a_heartbeat_promotion_is_fenced_when_the_lin
     let bin = holdback_bin();
     let dir = WorkDir(std::env::temp_dir().join(format!("holdback-split-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&dir.0);
-    let sink_dir = dir.0.join("sink");
-    std::fs::create_dir_all(&sink_dir).expect("sink directory");
-    let secret = dir.0.join("replication.secret");
-    std::fs::write(&secret, "split-test-secret-0123456789abcdef").expect("secret file");
 
     let net = LabNet::create(LabTopology::unique_with_standby("sp")).expect("lab network");
     let topo = net.topology().clone();
-    let sb = topo.standby.clone().expect("standby topology");
     // The heartbeat detector (the default): a cut link alone promotes.
     let opts = FailoverOptions { conns: CONNS, bytes: BYTES, ..FailoverOptions::default() };
-    let primary_addr = SocketAddrV4::new(sb.primary_repl_ip, REPLICATION_PORT);
-    let standby_addr = SocketAddrV4::new(sb.standby_repl_ip, REPLICATION_PORT);
-    let mut daemons = Vec::new();
-    for (name, role, ns, tap, listen, peer) in [
-        ("primary", "active", &sb.primary_ns, &topo.tap, primary_addr, standby_addr),
-        ("standby", "standby", &sb.standby_ns, &sb.standby_tap, standby_addr, primary_addr),
-    ] {
-        let socket = dir.0.join(format!("{name}.sock"));
-        let config = dir.0.join(format!("{name}.toml"));
-        let pcap = dir.0.join(format!("{name}.pcap"));
-        std::fs::write(&config, daemon_config(role, &topo, tap, &socket, &sink_dir, &pcap, listen, peer, &secret, &opts))
-            .expect("config file");
-        let mut d = DaemonProcess::start(name, Some(bin), ns, &config, &socket, &dir.0.join(format!("{name}.log"))).expect("daemon starts");
-        d.wait_ready().unwrap_or_else(|e| panic!("{name} daemon: {}", holdback_daemon::error::chain(&e)));
-        daemons.push(d);
-    }
-    let mut standby = daemons.pop().expect("standby daemon");
-    let mut primary = daemons.pop().expect("primary daemon");
+    let pair = PairSetup::write(&dir.0, &topo, &opts).unwrap_or_else(|e| panic!("pair configs: {}", holdback_daemon::error::chain(&e)));
+    let sink_dir = pair.sink_dir.clone();
+    let (mut primary, mut standby) =
+        pair.start_both(Some(bin)).unwrap_or_else(|e| panic!("pair daemons: {}", holdback_daemon::error::chain(&e)));
     wait_for(STATE_TIMEOUT, "the primary replicating to the standby", || {
         pair_status(&primary.socket).filter(|p| p.link == PairLink::Replicating)
     });
@@ -110,7 +91,7 @@ fn an_old_primary_still_alive_after_a_heartbeat_promotion_is_fenced_when_the_lin
     });
     eprintln!("old primary yielded {:?} after the link returned: {:?}", restored_at.elapsed(), fenced.pair.as_ref().and_then(|p| p.reason.clone()));
     let silent_from = frames_sent_by_card(&primary.socket);
-    let record = pair_epoch::read(&primary.socket.with_extension("epoch")).unwrap_or_else(|e| panic!("{}", holdback_daemon::error::chain(&e)));
+    let record = epoch::read(&pair.primary.epoch_file).unwrap_or_else(|e| panic!("{}", holdback_daemon::error::chain(&e)));
     assert_eq!(record, EpochRecord { seen: 2, held_active: 1 }, "the old primary recorded epoch 2 before acting on it");
     wait_for(STATE_TIMEOUT, "the promoted node replicating to the old primary, no longer degraded", || {
         pair_status(&standby.socket).filter(|p| p.link == PairLink::Replicating && p.degraded.is_none())

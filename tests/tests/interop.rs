@@ -49,6 +49,7 @@ fn eight_clients_of_8mib_arrive_intact_with_clean_checksums() {
         pcap: Some(pcap.clone()),
         sink_dir: None,
         stall_timeout: Duration::from_secs(60),
+        ..LabRunOptions::default()
     };
     eprintln!("interop: seed {SEED:#x}, capture {}", pcap.display());
     let report = run_lab(&opts).unwrap_or_else(|e| panic!("lab run failed: {}", holdback_daemon::error::chain(&e)));

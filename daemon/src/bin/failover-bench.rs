@@ -1,5 +1,5 @@
 //! Figures of the hot-standby pair (issue 4, Benchmarks), from the failover
-//! lab itself (`lab_failover::run_failover_lab`, real Linux clients, two
+//! lab itself (`lab::pair::run_failover_lab`, real Linux clients, two
 //! daemons with their own simulated cards):
 //!
 //! 1. `failover_ms` and `max_stall_ms` with the duplicate-ACK trick on and
@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use holdback_daemon::cli::{parse_fraction, parse_size};
 use holdback_daemon::config::{Detector, Gate, SyncMode};
-use holdback_daemon::lab_failover::{run_failover_lab, FailoverOptions, FailoverReport};
+use holdback_daemon::lab::pair::{run_failover_lab, FailoverOptions, FailoverReport};
 use holdback_daemon::error::chain;
 use serde::Serialize;
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::control::{ControlServer, Request};
 use crate::lab::{interrupted, LabConfig, LabError, LabRuntime};
-use crate::netns::{self, LabTopology};
+use crate::lab::netns::{self, LabTopology};
 use crate::service::{control_handler, StopSignal};
 
 pub use crate::config::{DEFAULT_NAME, STATE_ROOT};

@@ -12,7 +12,7 @@ use rand::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::netns;
+use crate::lab::netns;
 
 /// Bytes generated, hashed and written per `write` call.
 const CHUNK: usize = 64 * 1024;

@@ -386,8 +386,25 @@ fn bridge(args: &[&str]) -> Result<String, NetnsError> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// `tc qdisc add … netem ARGS` on the clients' link ("loss 1% delay 1ms"):
+/// the kernel's impairment of what the clients send and receive (needs
+/// sch_netem).
+pub fn add_netem(topo: &LabTopology, netem: &str) -> Result<(), NetnsError> {
+    let mut args = vec!["-n", &topo.client_ns, "qdisc", "add", "dev", &topo.client_if, "root", "netem"];
+    args.extend(netem.split_whitespace());
+    let out = Command::new("tc").args(&args).output().map_err(|source| NetnsError::ToolMissing { tool: "tc", source })?;
+    if !out.status.success() {
+        return Err(NetnsError::CommandFailed {
+            command: format!("tc {}", args.join(" ")),
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(())
+}
+
 /// The lab's bridge is the external detector's switch (`holdback watch --switch`).
-impl crate::watch::Switch for LabTopology {
+impl crate::tools::watch::Switch for LabTopology {
     fn move_to_standby(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         switch_to_standby(self).map_err(Into::into)
     }

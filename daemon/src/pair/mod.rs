@@ -58,7 +58,7 @@
 //!
 //! Each daemon keeps `seen` (the highest epoch it has seen or held) and
 //! `held_active` (the highest it held as active or promoted) in its
-//! `[replication] state_file` ([`crate::pair_epoch`]), written atomically
+//! `[replication] state_file` ([`crate::pair::epoch`]), written atomically
 //! *before* the epoch is acted on: before the card is promoted (a failed
 //! write refuses the promotion), before taking the active role after an
 //! empty rejoin window (a failed write fails the start), when a standby
@@ -87,6 +87,8 @@
 //! but until then both speak — the switch-side detector (claims 38-40) or
 //! a longer window has to cover that gap. Deleting the file makes a daemon
 //! fresh again.
+pub mod epoch;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -96,7 +98,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::config::{Detector, Gate, Replication, ReplicateMode, Role, SyncMode};
 use crate::control::{PairLink, PairRole, PairStatus};
-use crate::pair_epoch::{EpochFile, EpochFileError, EpochRecord};
+use crate::pair::epoch::{EpochFile, EpochFileError, EpochRecord};
 use crate::replication::{self, HookError, LinkConfig, LinkEvent, LinkState, Primary, Standby, StoreHook};
 use crate::sink::{ReplicaGate, SinkStats};
 

@@ -1,7 +1,15 @@
 //! `holdback lab`: the whole system on one machine. Namespaces and a bridge
-//! ([`crate::netns`]), the simulated card on a TAP, the sink application
-//! ([`crate::sink`]) and Linux TCP clients ([`crate::clients`]); then the
+//! ([`crate::lab::netns`]), the simulated card on a TAP, the sink application
+//! ([`crate::sink`]) and Linux TCP clients ([`crate::lab::clients`]); then the
 //! check that every byte the clients sent is in the sink's files.
+pub mod capture;
+pub mod clients;
+pub mod daemon;
+pub mod netns;
+pub mod pair;
+pub mod report;
+pub mod up;
+
 use std::net::SocketAddrV4;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -14,9 +22,9 @@ use holdback_sim::card::{Card, CardConfig, CardReport, TapSpec};
 use holdback_sim::SimError;
 use sha2::{Digest, Sha256};
 
-use crate::clients::{self, ClientOutcome, ClientPlan};
-use crate::netns::{LabNet, LabTopology, NetnsError};
-use crate::report::{CardFigures, ConnResult, LabReport};
+use clients::{ClientOutcome, ClientPlan};
+use crate::lab::netns::{LabNet, LabTopology, NetnsError};
+use crate::lab::report::{CardFigures, ConnResult, LabReport};
 use crate::sink::{Sink, SinkError, SinkShared};
 
 pub use crate::cli::LAB_PORT as DEFAULT_PORT;
@@ -34,6 +42,8 @@ pub enum LabError {
     Card(#[from] CardError),
     #[error("sink application")]
     Sink(#[from] SinkError),
+    #[error("--impair")]
+    Impair(#[from] holdback_sim::impair::ImpairmentError),
     #[error("the sink thread panicked")]
     SinkPanicked,
     #[error("the {name} daemon {what}; its log {log}:\n{tail}")]
@@ -61,11 +71,15 @@ pub struct LabConfig {
     pub port: u16,
     /// Where the sink writes one file per connection.
     pub sink_dir: PathBuf,
+    /// Seeded loss/reordering of the frames arriving at the card.
+    pub impair: Option<holdback_sim::impair::Impairment>,
+    /// tc netem arguments for the clients' link.
+    pub netem: Option<String>,
 }
 
 impl LabConfig {
     pub fn new(tag: &str, sink_dir: PathBuf) -> LabConfig {
-        LabConfig { tag: tag.to_string(), holdback: true, pcap: None, port: DEFAULT_PORT, sink_dir }
+        LabConfig { tag: tag.to_string(), holdback: true, pcap: None, port: DEFAULT_PORT, sink_dir, impair: None, netem: None }
     }
 }
 
@@ -87,11 +101,14 @@ impl LabRuntime {
     pub fn start(config: LabConfig) -> Result<LabRuntime, LabError> {
         let net = LabNet::create(LabTopology::unique(&config.tag))?;
         let topo = net.topology().clone();
+        if let Some(netem) = &config.netem {
+            crate::lab::netns::add_netem(&topo, netem)?;
+        }
         let sim = Card::start(CardConfig {
             tap: Some(TapSpec { name: topo.tap.clone(), netns: Some(topo.card_ns.clone()) }),
             pcap: config.pcap.clone(),
             vcd: None,
-            impair: None,
+            impair: config.impair,
         })?;
         let card = Arc::new(CardHandle::open(SimBar::new(sim.regs()))?);
         card.configure(&CardSettings {
@@ -191,6 +208,11 @@ pub struct LabRunOptions {
     pub bytes: u64,
     pub seed: u64,
     pub holdback: bool,
+    /// tc netem arguments for the clients' link (`--netem`).
+    pub netem: Option<String>,
+    /// Seeded loss/reordering of frames arriving at the card (`--impair`),
+    /// seeded from `seed` unless it names its own.
+    pub impair: Option<String>,
     pub pcap: Option<PathBuf>,
     /// Keep the sink files here (default: a temporary directory removed after a passing run).
     pub sink_dir: Option<PathBuf>,
@@ -205,6 +227,8 @@ impl Default for LabRunOptions {
             bytes: 1 << 20,
             seed: 1,
             holdback: true,
+            netem: None,
+            impair: None,
             pcap: None,
             sink_dir: None,
             stall_timeout: Duration::from_secs(30),
@@ -249,6 +273,8 @@ fn run_lab_into(opts: &LabRunOptions, sink_dir: &Path) -> Result<LabReport, LabE
     let mut config = LabConfig::new("run", sink_dir.clone());
     config.holdback = opts.holdback;
     config.pcap = opts.pcap.clone();
+    config.netem = opts.netem.clone();
+    config.impair = opts.impair.as_deref().map(|i| impairment(i, opts.seed)).transpose()?;
     let lab = LabRuntime::start(config)?;
     let topo = lab.topology().clone();
     let stats_before = lab.card().stats()?;
@@ -284,6 +310,16 @@ fn run_lab_into(opts: &LabRunOptions, sink_dir: &Path) -> Result<LabReport, LabE
     let card_report = card_report?;
     let stats = stats_after.map(|s| s.delta_since(&stats_before))?;
     Ok(build_report(opts, topo, results, duration, stats, sink_stats, &card_report, &sink_dir))
+}
+
+/// `--impair` text as the card takes it: seeded from the run's seed unless
+/// it names its own ("loss 1% seed 7").
+pub fn impairment(text: &str, seed: u64) -> Result<holdback_sim::impair::Impairment, holdback_sim::impair::ImpairmentError> {
+    if text.split_whitespace().any(|w| w == "seed") {
+        text.parse()
+    } else {
+        format!("{text} seed {seed}").parse()
+    }
 }
 
 /// Length and hex SHA-256 of a file (a sink file, to compare with what a client sent).
@@ -387,6 +423,8 @@ fn build_report(
         duration_s: secs,
         seed: opts.seed,
         holdback: opts.holdback,
+        netem: opts.netem.clone(),
+        impair: opts.impair.clone(),
         topology,
         sink_dir: sink_dir.to_path_buf(),
         pcap: opts.pcap.clone(),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use holdback_driver::Stats;
 use serde::{Deserialize, Serialize};
 
-use crate::netns::LabTopology;
+use crate::lab::netns::LabTopology;
 use crate::sink::SinkStats;
 
 /// One client connection, as sent and as delivered.
@@ -49,6 +49,12 @@ pub struct LabReport {
     pub duration_s: f64,
     pub seed: u64,
     pub holdback: bool,
+    /// `--netem` on the clients' link.
+    #[serde(default)]
+    pub netem: Option<String>,
+    /// `--impair` of the frames arriving at the card.
+    #[serde(default)]
+    pub impair: Option<String>,
     pub topology: LabTopology,
     pub sink_dir: PathBuf,
     pub pcap: Option<PathBuf>,
@@ -76,21 +82,24 @@ impl LabReport {
         let verdict = if self.passed() { "PASS" } else { "FAIL" };
         let _ = writeln!(
             s,
-            "holdback lab: {verdict} — {} connections × {} bytes (seed {}, holdback {})",
+            "holdback lab: {verdict} — {} connections × {} bytes (seed {}, holdback {}{}{})",
             self.conns,
             self.bytes_per_conn,
             self.seed,
-            if self.holdback { "on" } else { "off" }
+            if self.holdback { "on" } else { "off" },
+            self.netem.as_ref().map_or(String::new(), |n| format!(", netem {n}")),
+            self.impair.as_ref().map_or(String::new(), |i| format!(", impair {i}")),
         );
         let _ = writeln!(
             s,
-            "  sent {} B, delivered {} B in {:.2} s: goodput {:.1} Mbit/s; sha256 {}; resets seen {}",
+            "  sent {} B, delivered {} B in {:.2} s: goodput {:.1} Mbit/s; sha256 {}; resets seen {}; Linux retransmits {}",
             self.bytes_sent,
             self.bytes_delivered,
             self.duration_s,
             self.goodput_mbps,
             if self.sha256_match { "match" } else { "MISMATCH" },
-            self.resets_seen
+            self.resets_seen,
+            self.clients.iter().map(|c| u64::from(c.linux_retransmits)).sum::<u64>(),
         );
         let _ = writeln!(
             s,
