@@ -265,9 +265,6 @@ pub enum LabAction {
         #[arg(long, default_value = DEFAULT_NAME)]
         name: String,
     },
-    /// (internal) the background process of `lab up`.
-    #[command(hide = true)]
-    Serve(UpArgs),
 }
 
 /// TCP port the lab's card listens on.

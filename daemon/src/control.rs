@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use holdback_driver::{CardInfo, CardStatus, Stats, Tcb};
+
+use crate::sink::{ConnRecord, SinkStats};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
@@ -42,6 +44,9 @@ pub enum Request {
     Conns,
     /// The card's counters.
     Stats,
+    /// The sink's own counters and its record of every connection it has
+    /// seen (file, committed, FIN committed): what the lab checks files by.
+    Sink,
     /// Stop writing release registers (the sink keeps committing bytes; the
     /// card keeps holding ACKs back at the last released point).
     PauseRelease,
@@ -83,6 +88,7 @@ pub enum Response {
     Status(StatusReport),
     Conns(ConnsReport),
     Stats { stats: Stats },
+    Sink(SinkReport),
     /// The request was carried out (pause, resume, shutdown).
     Done { what: String },
     Error { message: String, causes: Vec<String> },
@@ -234,6 +240,13 @@ pub struct PairStatus {
     pub replica_waits: u64,
     pub replica_wait_us_total: u64,
     pub replica_waits_failed: u64,
+}
+
+/// Answer to [`Request::Sink`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SinkReport {
+    pub stats: SinkStats,
+    pub conns: Vec<ConnRecord>,
 }
 
 /// Answer to [`Request::Conns`]: every open TCB, by id.

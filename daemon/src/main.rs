@@ -180,6 +180,7 @@ mod lab_cmd {
                         pcap: run.pcap,
                         sink_dir: run.sink_dir,
                         stall_timeout: Duration::from_secs(run.stall_timeout.max(1)),
+                        holdback_exe: None,
                     };
                     let report = lab::run_lab(&opts)?;
                     if run.json {
@@ -196,10 +197,6 @@ mod lab_cmd {
                     } else {
                         print!("{}", info.human());
                     }
-                    Ok(ExitCode::SUCCESS)
-                }
-                LabCmd { action: Some(LabAction::Serve(a)), .. } => {
-                    lab_up::serve(&up_options(&a))?;
                     Ok(ExitCode::SUCCESS)
                 }
                 LabCmd { action: Some(LabAction::Down { name }), .. } => {

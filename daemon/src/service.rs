@@ -179,6 +179,7 @@ fn answer<B: Bar>(
             }),
             Request::Conns => Response::Conns(crate::tables::snapshot_conns(card)?),
             Request::Stats => Response::Stats { stats: card.stats()? },
+            Request::Sink => Response::Sink(crate::control::SinkReport { stats: sink.stats(), conns: sink.ledger().records().to_vec() }),
             Request::PauseRelease => {
                 sink.set_paused(true);
                 Response::Done { what: "release paused: the card holds ACKs at the last released point".into() }
@@ -679,6 +680,7 @@ mod tests {
         }
         assert!(matches!(handler(Request::Conns).await, Response::Conns(c) if c.conns.is_empty()));
         assert!(matches!(handler(Request::Stats).await, Response::Stats { .. }));
+        assert!(matches!(handler(Request::Sink).await, Response::Sink(s) if s.conns.is_empty() && s.stats.commits == 0));
         assert!(matches!(handler(Request::PauseRelease).await, Response::Done { .. }));
         assert!(sink.is_paused());
         assert!(matches!(handler(Request::ResumeRelease).await, Response::Done { .. }));

@@ -88,6 +88,13 @@ pub struct Ledger {
     records: Vec<ConnRecord>,
 }
 
+impl From<Vec<ConnRecord>> for Ledger {
+    /// A ledger as the control socket reports it (`Request::Sink`).
+    fn from(records: Vec<ConnRecord>) -> Ledger {
+        Ledger { records }
+    }
+}
+
 impl Ledger {
     pub fn records(&self) -> &[ConnRecord] {
         &self.records

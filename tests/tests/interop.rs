@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use holdback_daemon::lab::{run_lab, LabRunOptions};
-use holdback_tests::{require_lab_prerequisites, require_tool};
+use holdback_tests::{holdback_bin, require_lab_prerequisites, require_tool};
 
 const SEED: u64 = 0x5EED_A001;
 
@@ -49,6 +49,7 @@ fn eight_clients_of_8mib_arrive_intact_with_clean_checksums() {
         pcap: Some(pcap.clone()),
         sink_dir: None,
         stall_timeout: Duration::from_secs(60),
+        holdback_exe: Some(holdback_bin().to_path_buf()),
         ..LabRunOptions::default()
     };
     eprintln!("interop: seed {SEED:#x}, capture {}", pcap.display());

@@ -1,7 +1,9 @@
 //! `holdback lab`: the whole system on one machine. Namespaces and a bridge
-//! ([`crate::lab::netns`]), the simulated card on a TAP, the sink application
-//! ([`crate::sink`]) and Linux TCP clients ([`crate::lab::clients`]); then the
-//! check that every byte the clients sent is in the sink's files.
+//! ([`netns`]), a `holdback daemon` running the simulated card on a TAP and
+//! its sink ([`daemon`]: the same service an operator runs, from a
+//! generated config), and Linux TCP clients ([`clients`]); then the check
+//! that every byte the clients sent is in the sink's files. [`pair`] runs
+//! two daemons (failover), [`up`] leaves one running.
 pub mod capture;
 pub mod clients;
 pub mod daemon;
@@ -10,46 +12,47 @@ pub mod pair;
 pub mod report;
 pub mod up;
 
-use std::net::SocketAddrV4;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use holdback_driver::{CardError, CardHandle, CardSettings, OpenError, SimBar, Stats};
-use holdback_sim::card::{Card, CardConfig, CardReport, TapSpec};
-use holdback_sim::SimError;
+use holdback_driver::Stats;
 use sha2::{Digest, Sha256};
 
+use crate::control::{client, Request, Response, SinkReport};
+use crate::error::io;
+use crate::sink::{Ledger, SinkStats};
 use clients::{ClientOutcome, ClientPlan};
-use crate::lab::netns::{LabNet, LabTopology, NetnsError};
-use crate::lab::report::{CardFigures, ConnResult, LabReport};
-use crate::sink::{Sink, SinkError, SinkShared};
+use daemon::{card_config, write_config, CardPlan, DaemonProcess};
+use netns::{LabNet, LabTopology, NetnsError};
+use report::{CardFigures, ConnResult, LabReport};
 
 pub use crate::cli::LAB_PORT as DEFAULT_PORT;
-use crate::config::{DEFAULT_MSS as OUR_MSS, DEFAULT_RTO_US as RTO_US};
+
+/// How long the lab's daemon gets to exit after SIGTERM (its sink finishes,
+/// its card stops and writes its figures).
+const STOP_GRACE: Duration = Duration::from_secs(20);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
     #[error("lab network")]
     Net(#[from] NetnsError),
-    #[error("starting the simulated card")]
-    Sim(#[from] SimError),
-    #[error("opening the simulated card")]
-    Open(#[from] OpenError),
-    #[error("card access")]
-    Card(#[from] CardError),
-    #[error("sink application")]
-    Sink(#[from] SinkError),
     #[error("--impair")]
     Impair(#[from] holdback_sim::impair::ImpairmentError),
-    #[error("the sink thread panicked")]
-    SinkPanicked,
+    #[error("asking the lab's daemon")]
+    Control(#[from] client::ClientError),
     #[error("the {name} daemon {what}; its log {log}:\n{tail}")]
     Daemon { name: &'static str, what: String, log: PathBuf, tail: String },
     #[error("the {name} daemon: {what}")]
     Pair { name: &'static str, what: String },
+    #[error("the card's figures {path}")]
+    Figures {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("interrupted (Ctrl-C or SIGTERM); the lab was torn down")]
     Interrupted,
     #[error(transparent)]
@@ -60,146 +63,6 @@ pub enum LabError {
 /// the lab polls it, so it can tear the namespaces down instead of dying
 /// with them in place.
 pub use crate::sys::stop_requested as interrupted;
-
-/// How the lab's card and sink are set up.
-#[derive(Clone, Debug)]
-pub struct LabConfig {
-    /// Label in the namespace names (`lab up --name`, or "run").
-    pub tag: String,
-    pub holdback: bool,
-    pub pcap: Option<PathBuf>,
-    pub port: u16,
-    /// Where the sink writes one file per connection.
-    pub sink_dir: PathBuf,
-    /// Seeded loss/reordering of the frames arriving at the card.
-    pub impair: Option<holdback_sim::impair::Impairment>,
-    /// tc netem arguments for the clients' link.
-    pub netem: Option<String>,
-}
-
-impl LabConfig {
-    pub fn new(tag: &str, sink_dir: PathBuf) -> LabConfig {
-        LabConfig { tag: tag.to_string(), holdback: true, pcap: None, port: DEFAULT_PORT, sink_dir, impair: None, netem: None }
-    }
-}
-
-/// A running lab: network, card, sink. Dropping it stops the sink, shuts the
-/// card down and removes the namespaces, in that order.
-pub struct LabRuntime {
-    config: LabConfig,
-    shared: SinkShared,
-    card: Arc<CardHandle<SimBar>>,
-    sink_stop: Arc<AtomicBool>,
-    sink_thread: Option<JoinHandle<Result<(), SinkError>>>,
-    sim: Option<Card>,
-    net: LabNet,
-}
-
-impl LabRuntime {
-    /// Builds the network, starts the card on its TAP, configures and
-    /// enables it, and starts the sink.
-    pub fn start(config: LabConfig) -> Result<LabRuntime, LabError> {
-        let net = LabNet::create(LabTopology::unique(&config.tag))?;
-        let topo = net.topology().clone();
-        if let Some(netem) = &config.netem {
-            crate::lab::netns::add_netem(&topo, netem)?;
-        }
-        let sim = Card::start(CardConfig {
-            tap: Some(TapSpec { name: topo.tap.clone(), netns: Some(topo.card_ns.clone()) }),
-            pcap: config.pcap.clone(),
-            vcd: None,
-            impair: config.impair,
-        })?;
-        let card = Arc::new(CardHandle::open(SimBar::new(sim.regs()))?);
-        card.configure(&CardSettings {
-            mac: topo.card_mac,
-            ip: topo.card_ip,
-            listen_ports: vec![config.port],
-            holdback: config.holdback,
-            our_mss: OUR_MSS,
-            rto_us: RTO_US,
-        })?;
-        card.enable()?;
-        let shared = SinkShared::default();
-        let mut sink = Sink::new(card.clone(), &config.sink_dir, shared.clone())?;
-        let sink_stop = Arc::new(AtomicBool::new(false));
-        let stop = sink_stop.clone();
-        let sink_thread = std::thread::Builder::new()
-            .name("holdback-sink".into())
-            .spawn(move || {
-                let r = sink.run(&stop);
-                if let Err(e) = &r {
-                    tracing::error!(error = %crate::error::chain(e), "sink stopped");
-                }
-                r
-            })
-            .map_err(|source| LabError::Io(crate::error::IoError { what: "spawning the sink thread in", path: config.sink_dir.clone(), source }))?;
-        tracing::info!(card = %topo.card_ip, port = config.port, holdback = config.holdback, "lab running");
-        Ok(LabRuntime { config, shared, card, sink_stop, sink_thread: Some(sink_thread), sim: Some(sim), net })
-    }
-
-    pub fn topology(&self) -> &LabTopology {
-        self.net.topology()
-    }
-    pub fn config(&self) -> &LabConfig {
-        &self.config
-    }
-    pub fn card(&self) -> &Arc<CardHandle<SimBar>> {
-        &self.card
-    }
-    pub fn sink(&self) -> &SinkShared {
-        &self.shared
-    }
-    /// Where clients connect.
-    pub fn target(&self) -> SocketAddrV4 {
-        SocketAddrV4::new(self.topology().card_ip, self.config.port)
-    }
-
-    /// The sink thread ended (it only does on error or stop).
-    pub fn sink_ended(&self) -> bool {
-        self.sink_thread.as_ref().is_none_or(|t| t.is_finished())
-    }
-
-    /// Whether the card's clock thread still runs.
-    pub fn card_running(&self) -> bool {
-        self.sim.as_ref().is_some_and(|c| c.is_running())
-    }
-
-    fn stop_sink(&mut self) -> Result<(), LabError> {
-        self.sink_stop.store(true, Ordering::SeqCst);
-        match self.sink_thread.take() {
-            Some(t) => t.join().map_err(|_| LabError::SinkPanicked)?.map_err(LabError::from),
-            None => Ok(()),
-        }
-    }
-
-    /// Stops the sink and the card and removes the network. Returns the
-    /// card's report, or the first error of the sink or card.
-    pub fn shutdown(mut self) -> Result<CardReport, LabError> {
-        let sink = self.stop_sink();
-        let card = match self.sim.take() {
-            Some(c) => c.shutdown().map_err(LabError::from),
-            None => Err(LabError::Sim(SimError::CardStopped { reason: Some("already shut down".into()) })),
-        };
-        // `self.net` drops with `self`, removing the namespaces.
-        sink?;
-        card
-    }
-}
-
-impl Drop for LabRuntime {
-    fn drop(&mut self) {
-        if let Err(e) = self.stop_sink() {
-            tracing::warn!(error = %crate::error::chain(&e), "sink ended with an error");
-        }
-        if let Some(c) = self.sim.take() {
-            if let Err(e) = c.shutdown() {
-                tracing::warn!(error = %e, "card shutdown");
-            }
-        }
-        // Then the fields drop; `net` removes the namespaces.
-    }
-}
 
 /// What `holdback lab` runs.
 #[derive(Clone, Debug)]
@@ -214,10 +77,14 @@ pub struct LabRunOptions {
     /// seeded from `seed` unless it names its own.
     pub impair: Option<String>,
     pub pcap: Option<PathBuf>,
-    /// Keep the sink files here (default: a temporary directory removed after a passing run).
+    /// Keep the sink files here (default: in a temporary work directory,
+    /// removed after a passing run).
     pub sink_dir: Option<PathBuf>,
     /// A client making no progress this long fails.
     pub stall_timeout: Duration,
+    /// The `holdback` binary the daemon runs; None: this process's own
+    /// executable (right for the CLI; a test passes the built binary).
+    pub holdback_exe: Option<PathBuf>,
 }
 
 impl Default for LabRunOptions {
@@ -232,54 +99,70 @@ impl Default for LabRunOptions {
             pcap: None,
             sink_dir: None,
             stall_timeout: Duration::from_secs(30),
+            holdback_exe: None,
         }
     }
 }
 
 static RUN_COUNTER: AtomicU32 = AtomicU32::new(0);
 
-fn temp_sink_dir() -> PathBuf {
-    std::env::temp_dir().join(format!(
-        "holdback-lab-sink-{}-{}",
-        std::process::id(),
-        RUN_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ))
+fn temp_work_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("holdback-lab-{}-{}", std::process::id(), RUN_COUNTER.fetch_add(1, Ordering::Relaxed)))
 }
 
 /// Runs one lab: N clients × SIZE bytes through the card into the sink, then
 /// verifies every file. Teardown happens on every path (also on error and
 /// on Ctrl-C, via [`crate::sys::install_stop_signals`]).
 pub fn run_lab(opts: &LabRunOptions) -> Result<LabReport, LabError> {
-    let (sink_dir, temp_dir) = match &opts.sink_dir {
-        Some(d) => (d.clone(), false),
-        None => (temp_sink_dir(), true),
+    let work = temp_work_dir();
+    let sink_dir = opts.sink_dir.clone().unwrap_or_else(|| work.join("sink"));
+    let result = run_lab_into(opts, &work, &sink_dir);
+    // The work directory (config, daemon log, sink files unless kept
+    // elsewhere) survives a run that failed its checks or its daemon, for
+    // inspection; the report or the error names it.
+    let keep = match &result {
+        Ok(r) => !r.passed(),
+        Err(LabError::Interrupted) => false,
+        Err(_) => true,
     };
-    let result = run_lab_into(opts, &sink_dir);
-    // A temporary sink directory survives only a completed run that failed
-    // its checks (the report names it, for inspection).
-    let keep = matches!(&result, Ok(r) if !r.passed());
-    if temp_dir && !keep && sink_dir.exists() {
-        if let Err(e) = std::fs::remove_dir_all(&sink_dir) {
-            tracing::warn!(dir = %sink_dir.display(), error = %e, "could not remove the sink directory");
+    if !keep && work.exists() {
+        if let Err(e) = std::fs::remove_dir_all(&work) {
+            tracing::warn!(dir = %work.display(), error = %e, "could not remove the lab's work directory");
         }
     }
     result
 }
 
-fn run_lab_into(opts: &LabRunOptions, sink_dir: &Path) -> Result<LabReport, LabError> {
-    let sink_dir = sink_dir.to_path_buf();
+fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<LabReport, LabError> {
     tracing::info!(conns = opts.conns, bytes = opts.bytes, seed = opts.seed, holdback = opts.holdback,
-        sink_dir = %sink_dir.display(), "lab run");
-    let mut config = LabConfig::new("run", sink_dir.clone());
-    config.holdback = opts.holdback;
-    config.pcap = opts.pcap.clone();
-    config.netem = opts.netem.clone();
-    config.impair = opts.impair.as_deref().map(|i| impairment(i, opts.seed)).transpose()?;
-    let lab = LabRuntime::start(config)?;
-    let topo = lab.topology().clone();
-    let stats_before = lab.card().stats()?;
+        sink_dir = %sink_dir.display(), work = %work.display(), "lab run");
+    std::fs::create_dir_all(work).map_err(io("creating", work))?;
+    let net = LabNet::create(LabTopology::unique("run"))?;
+    let topo = net.topology().clone();
+    if let Some(netem) = &opts.netem {
+        netns::add_netem(&topo, netem)?;
+    }
+    let figures_file = work.join("card.json");
+    let card = CardPlan {
+        topo: &topo,
+        tap: &topo.tap,
+        port: DEFAULT_PORT,
+        holdback: opts.holdback,
+        pcap: opts.pcap.clone(),
+        impair: opts.impair.as_deref().map(|i| impairment(i, opts.seed)).transpose()?,
+        report: Some(figures_file.clone()),
+    };
+    let config = card_config(work.join("card.toml"), work.join("control.sock"), sink_dir.to_path_buf(), &card);
+    write_config(&config, "`holdback lab` for its card")?;
+    let mut daemon = DaemonProcess::start_ready("card", opts.holdback_exe.as_deref(), &topo.card_ns, &config, &work.join("daemon.log"))?;
+    let stats_before = card_stats(&daemon)?;
 
-    let plan = ClientPlan { target: lab.target(), bytes: opts.bytes, seed: opts.seed, stall_timeout: opts.stall_timeout };
+    let plan = ClientPlan {
+        target: std::net::SocketAddrV4::new(topo.card_ip, DEFAULT_PORT),
+        bytes: opts.bytes,
+        seed: opts.seed,
+        stall_timeout: opts.stall_timeout,
+    };
     let cancel = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let handles = clients::spawn_clients(&topo.client_ns, opts.conns, &plan, cancel.clone());
@@ -289,27 +172,47 @@ fn run_lab_into(opts: &LabRunOptions, sink_dir: &Path) -> Result<LabReport, LabE
             cancel.store(true, Ordering::SeqCst);
             problem.get_or_insert(LabError::Interrupted);
         }
-        if lab.sink_ended() || !lab.card_running() {
-            // The sink or the card died: the clients would only stall.
+        if !daemon.is_running() {
+            // The card or its sink died: the clients would only stall.
             cancel.store(true, Ordering::SeqCst);
+            problem.get_or_insert_with(|| daemon.died("stopped while the clients sent".into()));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     let outcomes = clients::collect(handles);
     let duration = started.elapsed();
-
-    // The card's FIN reached every finished client, so the sink released past
-    // its FIN: everything is committed. Check each file against its sender.
-    let results = verify(&lab.sink().clone(), &topo, &outcomes, opts.bytes);
-    let stats_after = lab.card().stats();
-    let sink_stats = lab.sink().stats();
-    let card_report = lab.shutdown();
     if let Some(p) = problem {
         return Err(p);
     }
-    let card_report = card_report?;
-    let stats = stats_after.map(|s| s.delta_since(&stats_before))?;
-    Ok(build_report(opts, topo, results, duration, stats, sink_stats, &card_report, &sink_dir))
+
+    // The card's FIN reached every finished client, so the sink released past
+    // its FIN: everything is committed. Check each file against its sender.
+    let (results, sink) = verify(&daemon, topo.client_ip, &outcomes, opts.bytes)?;
+    let stats_after = card_stats(&daemon)?;
+    match daemon.stop(STOP_GRACE) {
+        Some(status) if status.success() => {}
+        other => return Err(daemon.died(format!("did not exit cleanly on SIGTERM ({other:?})"))),
+    }
+    let text = std::fs::read_to_string(&figures_file).map_err(io("reading the card's figures from", &figures_file))?;
+    let card: CardFigures = serde_json::from_str(&text).map_err(|source| LabError::Figures { path: figures_file, source })?;
+    drop(net);
+    Ok(build_report(opts, topo, results, duration, stats_after.delta_since(&stats_before), sink, &card, sink_dir))
+}
+
+/// The card's counters, from its daemon.
+fn card_stats(daemon: &DaemonProcess) -> Result<Stats, LabError> {
+    match client::call(&daemon.socket, &Request::Stats)? {
+        Response::Stats { stats } => Ok(stats),
+        other => Err(LabError::Pair { name: daemon.name, what: format!("answered a stats request with {other:?}") }),
+    }
+}
+
+/// The sink's counters and connection records, from its daemon.
+fn sink_report(daemon: &DaemonProcess) -> Result<SinkReport, LabError> {
+    match client::call(&daemon.socket, &Request::Sink)? {
+        Response::Sink(r) => Ok(r),
+        other => Err(LabError::Pair { name: daemon.name, what: format!("answered a sink request with {other:?}") }),
+    }
 }
 
 /// `--impair` text as the card takes it: seeded from the run's seed unless
@@ -340,24 +243,28 @@ pub fn sha256_file(path: &Path) -> std::io::Result<(u64, String)> {
     Ok((len, hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()))
 }
 
-fn verify(shared: &SinkShared, topo: &LabTopology, outcomes: &[ClientOutcome], bytes: u64) -> Vec<ConnResult> {
+fn verify(
+    daemon: &DaemonProcess,
+    client_ip: Ipv4Addr,
+    outcomes: &[ClientOutcome],
+    bytes: u64,
+) -> Result<(Vec<ConnResult>, SinkStats), LabError> {
     // A client that saw the card's FIN is committed; give stragglers (a
     // failed client whose bytes still trickle in) a moment, not forever.
     let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        let ledger = shared.ledger();
-        let all = outcomes.iter().all(|o| ledger.by_peer(topo.client_ip, o.local_port).is_some_and(|r| r.fin_committed));
+    let (ledger, sink) = loop {
+        let report = sink_report(daemon)?;
+        let ledger = Ledger::from(report.conns);
+        let all = outcomes.iter().all(|o| ledger.by_peer(client_ip, o.local_port).is_some_and(|r| r.fin_committed));
         if all || Instant::now() >= deadline {
-            break;
+            break (ledger, report.stats);
         }
-        drop(ledger);
         std::thread::sleep(Duration::from_millis(20));
-    }
-    let ledger = shared.ledger();
-    outcomes
+    };
+    let results = outcomes
         .iter()
         .map(|o| {
-            let rec = if o.local_port == 0 { None } else { ledger.by_peer(topo.client_ip, o.local_port) };
+            let rec = if o.local_port == 0 { None } else { ledger.by_peer(client_ip, o.local_port) };
             let mut error = o.error.clone();
             let (delivered, sha_delivered, sink_file) = match rec {
                 Some(r) => match sha256_file(&r.path) {
@@ -390,8 +297,10 @@ fn verify(shared: &SinkShared, topo: &LabTopology, outcomes: &[ClientOutcome], b
                 error,
             }
         })
-        .collect()
+        .collect();
+    Ok((results, sink))
 }
+
 
 #[allow(clippy::too_many_arguments)]
 fn build_report(
@@ -400,8 +309,8 @@ fn build_report(
     clients: Vec<ConnResult>,
     duration: Duration,
     stats: Stats,
-    sink: crate::sink::SinkStats,
-    card: &CardReport,
+    sink: SinkStats,
+    card: &CardFigures,
     sink_dir: &Path,
 ) -> LabReport {
     let bytes_sent: u64 = clients.iter().map(|c| c.bytes_sent).sum();
@@ -431,7 +340,7 @@ fn build_report(
         clients,
         stats,
         sink,
-        card: CardFigures::from(card),
+        card: card.clone(),
         errors,
     }
 }

@@ -1,24 +1,21 @@
-//! `holdback lab up` / `lab down`: a lab left running in a background
-//! process (`holdback lab serve`, started by `up`), which holds the simulated
-//! card, runs the sink and serves the control socket. Its state lives in
+//! `holdback lab up` / `lab down`: a lab left running in the background —
+//! its network, and a `holdback daemon` process on its simulated card (the
+//! daemon serves the control socket and runs the sink). Its state lives in
 //! `/run/holdback/<name>/`: `lab.json` (what `up` prints and `down` reads),
-//! `control.sock`, `lab.log`, `sink/`.
+//! `daemon.toml`, `control.sock`, `lab.log` (the daemon's), `sink/`.
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::control::{ControlServer, Request};
-use crate::lab::{interrupted, LabConfig, LabError, LabRuntime};
-use crate::lab::netns::{self, LabTopology};
-use crate::service::{control_handler, StopSignal};
+use crate::control::Request;
+use crate::error::io;
+use crate::lab::daemon::{card_config, write_config, CardPlan, DaemonProcess};
+use crate::lab::netns::{self, LabNet, LabTopology};
+use crate::lab::LabError;
 
 pub use crate::config::{DEFAULT_NAME, STATE_ROOT};
-/// How long `lab up` waits for the background process to report ready.
-const READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long `lab down` waits for it to exit before removing things itself.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -30,10 +27,6 @@ pub enum LabUpError {
     AlreadyRunning { name: String, pid: u32 },
     #[error("no lab named `{name}` is running ({path} does not exist)")]
     NotRunning { name: String, path: PathBuf },
-    #[error("the lab process exited before it was ready ({status}); its log {log}:\n{tail}")]
-    DiedEarly { status: String, log: PathBuf, tail: String },
-    #[error("the lab process did not report ready within {0:?}; see its log {1}")]
-    NotReady(Duration, PathBuf),
     #[error(transparent)]
     Io(#[from] crate::error::IoError),
     #[error("{path} is not a lab state file")]
@@ -46,8 +39,6 @@ pub enum LabUpError {
     Net(#[from] netns::NetnsError),
     #[error(transparent)]
     Lab(#[from] LabError),
-    #[error("control socket")]
-    Serve(#[from] crate::control::ServeError),
 }
 
 /// What `lab up` prints and `lab down` reads.
@@ -148,8 +139,9 @@ pub struct UpOptions {
     pub port: u16,
 }
 
-/// `holdback lab up`: start `holdback lab serve` in the background and wait
-/// until it wrote `lab.json`.
+/// `holdback lab up`: build the network, start `holdback daemon` on its
+/// card in the background (its own process group, outliving us) and wait
+/// until it serves; then record it in `lab.json`.
 pub fn up(opts: &UpOptions) -> Result<LabUpInfo, LabUpError> {
     check_name(&opts.name)?;
     netns::require_root()?;
@@ -163,44 +155,36 @@ pub fn up(opts: &UpOptions) -> Result<LabUpInfo, LabUpError> {
     }
     let dir = state_dir(&opts.name);
     let _ = std::fs::remove_file(info_path(&opts.name));
-    std::fs::create_dir_all(&dir).map_err(|source| LabUpError::Io(crate::error::IoError { what: "creating", path: dir.clone(), source }))?;
-    let log = dir.join("lab.log");
-    let log_file =
-        std::fs::File::create(&log).map_err(|source| LabUpError::Io(crate::error::IoError { what: "creating", path: log.clone(), source }))?;
-    let log_err = log_file.try_clone().map_err(|source| LabUpError::Io(crate::error::IoError { what: "opening", path: log.clone(), source }))?;
-    let exe = std::env::current_exe()
-        .map_err(|source| LabUpError::Io(crate::error::IoError { what: "finding our own binary", path: PathBuf::new(), source }))?;
-    let mut cmd = Command::new(&exe);
-    cmd.args(["lab", "serve", "--name", &opts.name, "--port", &opts.port.to_string()]);
-    cmd.args(["--holdback", if opts.holdback { "on" } else { "off" }]);
-    if let Some(p) = &opts.pcap {
-        cmd.arg("--pcap").arg(p);
-    }
-    // Its own process group: Ctrl-C in this terminal must not reach it.
-    use std::os::unix::process::CommandExt;
-    cmd.process_group(0).stdin(Stdio::null()).stdout(log_file).stderr(log_err);
-    if std::env::var_os("RUST_LOG").is_none() {
-        cmd.env("RUST_LOG", "info");
-    }
-    let mut child = cmd.spawn().map_err(|source| LabUpError::Io(crate::error::IoError { what: "starting", path: exe.clone(), source }))?;
-    let start = Instant::now();
-    loop {
-        if let Ok(info) = read_info(&opts.name) {
-            if info.pid == child.id() {
-                return Ok(info);
-            }
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            let tail = std::fs::read_to_string(&log).unwrap_or_default();
-            let tail: Vec<&str> = tail.lines().rev().take(20).collect();
-            let tail = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
-            return Err(LabUpError::DiedEarly { status: status.to_string(), log, tail });
-        }
-        if start.elapsed() > READY_TIMEOUT {
-            return Err(LabUpError::NotReady(READY_TIMEOUT, log));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    std::fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
+    let mut net = LabNet::create(LabTopology::unique(&opts.name))?;
+    let topo = net.topology().clone();
+    let card = CardPlan { topo: &topo, tap: &topo.tap, port: opts.port, holdback: opts.holdback, pcap: opts.pcap.clone(), impair: None, report: None };
+    let config = card_config(dir.join("daemon.toml"), socket_path(&opts.name), dir.join("sink"), &card);
+    write_config(&config, "`holdback lab up`")?;
+    let daemon = DaemonProcess::start_ready("lab", None, &topo.card_ns, &config, &dir.join("lab.log"))?;
+    let info = LabUpInfo {
+        name: opts.name.clone(),
+        pid: daemon.child.id(),
+        socket: config.socket.clone(),
+        log: dir.join("lab.log"),
+        sink_dir: config.sink_dir.clone(),
+        client_ns: topo.client_ns.clone(),
+        card_ns: topo.card_ns.clone(),
+        client_ip: topo.client_ip,
+        card_ip: topo.card_ip,
+        card_port: opts.port,
+        card_mac: crate::config::format_mac(&topo.card_mac),
+        holdback: opts.holdback,
+        pcap: opts.pcap.clone(),
+        topology: topo,
+    };
+    write_info(&info)?;
+    // Only now, with everything recorded for `lab down`, are the daemon
+    // and the network left behind.
+    daemon.detach();
+    net.keep_on_drop();
+    tracing::info!(name = %opts.name, pid = info.pid, socket = %info.socket.display(), "lab up");
+    Ok(info)
 }
 
 /// `holdback lab down`: ask the lab process to stop, wait, and remove
@@ -230,78 +214,15 @@ pub fn down(name: &str) -> Result<LabUpInfo, LabUpError> {
     netns::destroy_topology(&info.topology)?;
     let dir = state_dir(name);
     // Keep the log and sink files? They are in /run (tmpfs): remove all.
-    std::fs::remove_dir_all(&dir).map_err(|source| LabUpError::Io(crate::error::IoError { what: "removing", path: dir, source }))?;
+    std::fs::remove_dir_all(&dir).map_err(io("removing", &dir))?;
     Ok(info)
-}
-
-/// `holdback lab serve` (hidden): the background process of `lab up`.
-pub fn serve(opts: &UpOptions) -> Result<(), LabUpError> {
-    check_name(&opts.name)?;
-    crate::sys::install_stop_signals();
-    let dir = state_dir(&opts.name);
-    let mut config = LabConfig::new(&opts.name, dir.join("sink"));
-    config.holdback = opts.holdback;
-    config.pcap = opts.pcap.clone();
-    config.port = opts.port;
-    let lab = LabRuntime::start(config)?;
-    let topo = lab.topology().clone();
-    let socket = socket_path(&opts.name);
-    let stop = Arc::new(StopSignal::default());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| LabUpError::Io(crate::error::IoError { what: "starting the async runtime for", path: socket.clone(), source }))?;
-    let handler = control_handler(lab.card().clone(), lab.sink().clone(), stop.clone(), None);
-    let server = runtime.block_on(ControlServer::bind(&socket, handler))?;
-
-    let m = topo.card_mac;
-    let info = LabUpInfo {
-        name: opts.name.clone(),
-        pid: std::process::id(),
-        socket: socket.clone(),
-        log: dir.join("lab.log"),
-        sink_dir: dir.join("sink"),
-        client_ns: topo.client_ns.clone(),
-        card_ns: topo.card_ns.clone(),
-        client_ip: topo.client_ip,
-        card_ip: topo.card_ip,
-        card_port: opts.port,
-        card_mac: format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]),
-        holdback: opts.holdback,
-        pcap: opts.pcap.clone(),
-        topology: topo,
-    };
-    write_info(&info)?;
-    tracing::info!(name = %opts.name, socket = %socket.display(), "lab up");
-
-    // Serve until asked to stop, signalled, or the card/sink dies.
-    runtime.block_on(async {
-        loop {
-            if stop.is_requested() || interrupted() {
-                break;
-            }
-            if lab.sink_ended() || !lab.card_running() {
-                tracing::error!("the sink or the card stopped; taking the lab down");
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    });
-    let served = runtime.block_on(server.shutdown());
-    let _ = std::fs::remove_file(info_path(&opts.name));
-    let report = lab.shutdown();
-    match &report {
-        Ok(r) => tracing::info!(cycles = r.cycles, frames_in = r.frames_in, frames_out = r.frames_out, "lab down"),
-        Err(e) => tracing::error!(error = %crate::error::chain(e), "lab ended with an error"),
-    }
-    served?;
-    report.map(|_| ()).map_err(LabUpError::from)
 }
 
 fn write_info(info: &LabUpInfo) -> Result<(), LabUpError> {
     let path = info_path(&info.name);
     let tmp = path.with_extension("json.tmp");
     let text = serde_json::to_string_pretty(info).map_err(|source| LabUpError::BadState { path: path.clone(), source })?;
-    std::fs::write(&tmp, text).map_err(|source| LabUpError::Io(crate::error::IoError { what: "writing", path: tmp.clone(), source }))?;
-    std::fs::rename(&tmp, &path).map_err(|source| LabUpError::Io(crate::error::IoError { what: "writing", path, source }))
+    std::fs::write(&tmp, text).map_err(io("writing", &tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io("writing", &path))?;
+    Ok(())
 }
