@@ -245,6 +245,8 @@ struct RawSim {
     tap: String,
     netns: Option<String>,
     pcap: Option<PathBuf>,
+    // Parsed only where the simulator is built in (without it, `card = "sim"` is refused first).
+    #[cfg_attr(not(feature = "sim"), allow(dead_code))]
     impair: Option<String>,
     report: Option<PathBuf>,
 }

@@ -84,4 +84,21 @@ mod layering {
         }
         assert!(offences.is_empty(), "the daemon must not use the lab or the tools:\n{}", offences.join("\n"));
     }
+
+    /// `--no-default-features` leaves the simulator and rust-hdl out of
+    /// the daemon's build (cargo tree resolves; nothing is compiled).
+    #[test]
+    fn without_default_features_the_daemon_depends_on_neither_the_simulator_nor_rust_hdl() {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = std::process::Command::new(&cargo)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["tree", "--offline", "-p", "holdback-daemon", "--no-default-features", "-e", "normal", "--prefix", "none"])
+            .output()
+            .unwrap_or_else(|e| panic!("running {cargo:?} tree: {e}"));
+        let tree = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && tree.contains("holdback-driver"), "cargo tree failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        for unwanted in ["holdback-sim", "holdback-hdl", "rust-hdl"] {
+            assert!(!tree.lines().any(|l| l.starts_with(unwanted)), "{unwanted} is in the daemon's build without default features:\n{tree}");
+        }
+    }
 }
