@@ -33,14 +33,7 @@ pub fn stop_requested() -> bool {
 /// child (a background lab's daemon, found by its pid); a child is better
 /// stopped through [`terminate_child`] or `Child::kill`.
 pub fn terminate(pid: u32) -> std::io::Result<()> {
-    let pid = libc::pid_t::try_from(pid).map_err(|_| std::io::Error::other(format!("pid {pid} is out of range")))?;
-    // SAFETY: kill() takes a pid and a signal number; no memory is involved.
-    let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    send_signal(pid, libc::SIGTERM)
 }
 
 /// SIGTERM to our own child (std offers only SIGKILL): while it is not
@@ -51,9 +44,13 @@ pub fn terminate_child(child: &std::process::Child) -> std::io::Result<()> {
 
 /// Kills process `pid` (SIGKILL): the last resort after [`terminate`].
 pub fn kill(pid: u32) -> std::io::Result<()> {
+    send_signal(pid, libc::SIGKILL)
+}
+
+fn send_signal(pid: u32, sig: libc::c_int) -> std::io::Result<()> {
     let pid = libc::pid_t::try_from(pid).map_err(|_| std::io::Error::other(format!("pid {pid} is out of range")))?;
-    // SAFETY: as in terminate.
-    let rc = unsafe { libc::kill(pid, libc::SIGKILL) };
+    // SAFETY: kill() takes a pid and a signal number; no memory is involved.
+    let rc = unsafe { libc::kill(pid, sig) };
     if rc == 0 {
         Ok(())
     } else {

@@ -172,13 +172,16 @@ pub fn require_root() -> Result<(), NetnsError> {
 
 /// Runs `ip <args>`, returning its stdout, or an error carrying its stderr.
 pub fn ip(args: &[&str]) -> Result<String, NetnsError> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|source| NetnsError::ToolMissing { tool: "ip", source })?;
+    run_tool("ip", args)
+}
+
+/// Runs `tool <args>` (iproute2's `ip`, `bridge`, `tc`), returning its
+/// stdout, or an error carrying its stderr.
+fn run_tool(tool: &'static str, args: &[&str]) -> Result<String, NetnsError> {
+    let out = Command::new(tool).args(args).output().map_err(|source| NetnsError::ToolMissing { tool, source })?;
     if !out.status.success() {
         return Err(NetnsError::CommandFailed {
-            command: format!("ip {}", args.join(" ")),
+            command: format!("{tool} {}", args.join(" ")),
             status: out.status.to_string(),
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         });
@@ -372,18 +375,7 @@ pub fn switch_to_standby(topo: &LabTopology) -> Result<(), NetnsError> {
 
 /// Runs `bridge <args>` (iproute2).
 fn bridge(args: &[&str]) -> Result<String, NetnsError> {
-    let out = Command::new("bridge")
-        .args(args)
-        .output()
-        .map_err(|source| NetnsError::ToolMissing { tool: "bridge", source })?;
-    if !out.status.success() {
-        return Err(NetnsError::CommandFailed {
-            command: format!("bridge {}", args.join(" ")),
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    run_tool("bridge", args)
 }
 
 /// `tc qdisc add … netem ARGS` on the clients' link ("loss 1% delay 1ms"):
@@ -392,15 +384,7 @@ fn bridge(args: &[&str]) -> Result<String, NetnsError> {
 pub fn add_netem(topo: &LabTopology, netem: &str) -> Result<(), NetnsError> {
     let mut args = vec!["-n", &topo.client_ns, "qdisc", "add", "dev", &topo.client_if, "root", "netem"];
     args.extend(netem.split_whitespace());
-    let out = Command::new("tc").args(&args).output().map_err(|source| NetnsError::ToolMissing { tool: "tc", source })?;
-    if !out.status.success() {
-        return Err(NetnsError::CommandFailed {
-            command: format!("tc {}", args.join(" ")),
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    Ok(())
+    run_tool("tc", &args).map(|_| ())
 }
 
 /// The lab's bridge is the external detector's switch (`holdback watch --switch`).

@@ -327,10 +327,10 @@ impl<B: Bar + 'static> Pair<B> {
         cfg: &Replication,
         link: LinkConfig,
         epochs: EpochFile,
-        (role, epoch): (PairRole, u32),
+        // The role it starts in, its epoch, and why (when not the configured one).
+        (role, epoch, reason): (PairRole, u32, Option<String>),
         standby: Standby,
         accepts_copies: Arc<AtomicBool>,
-        reason: Option<String>,
     ) -> Pair<B> {
         tracing::warn!("role=none=>{role} epoch={epoch} reason={}", reason.as_deref().unwrap_or("configured"));
         Pair {
@@ -407,7 +407,7 @@ impl<B: Bar + 'static> Pair<B> {
                         let (primary, primary_events) = Primary::start(link.clone(), cfg.peer, epoch)?;
                         tracing::info!(?window, peer = %cfg.peer, epoch, sync = ?cfg.sync, replicate = ?cfg.replicate,
                             "no primary connected within the rejoin window: taking the active role, replicating to the standby");
-                        let pair = Pair::new(card, cfg, link, epochs, (PairRole::Active, epoch), standby, accepts, None);
+                        let pair = Pair::new(card, cfg, link, epochs, (PairRole::Active, epoch, None), standby, accepts);
                         *lock(&pair.primary) = Some(Arc::new(primary));
                         return Ok((Arc::new(pair), PairEvents { listener: events, primary: Some(primary_events) }));
                     }
@@ -416,7 +416,7 @@ impl<B: Bar + 'static> Pair<B> {
         } else {
             tracing::info!(listen = %standby.local_addr(), epoch, detector = ?cfg.detector, "standby: card silent, waiting for the primary");
         }
-        let pair = Pair::new(card, cfg, link, epochs, (PairRole::Standby, epoch), standby, accepts, reason);
+        let pair = Pair::new(card, cfg, link, epochs, (PairRole::Standby, epoch, reason), standby, accepts);
         if let Some(peer_epoch) = joined_epoch {
             pair.adopt_epoch(peer_epoch);
         }

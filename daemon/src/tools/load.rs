@@ -388,7 +388,7 @@ pub fn plan(args: &LoadArgs) -> Result<Plan, LoadError> {
             let found = find_cards(sysfs, board.vendor_id, board.device_id);
             match found.len() {
                 0 => (CardAt::AfterRescan, false),
-                1 => (CardAt::Known(found[0].clone()), true),
+                1 => (CardAt::Known(found[0]), true),
                 _ => {
                     return Err(LoadError::AmbiguousCard {
                         vendor: board.vendor_id,
@@ -508,7 +508,7 @@ pub fn run(args: &LoadArgs) -> Result<Outcome, LoadError> {
 fn execute(plan: &Plan, sysfs: &Path) -> Result<Loaded, LoadError> {
     let board = plan.board;
     let mut pci: Option<PciAddress> = match &plan.card {
-        CardAt::Known(a) => Some(a.clone()),
+        CardAt::Known(a) => Some(*a),
         CardAt::AfterRescan => None,
     };
     let substitute = |p: &Path, pci: &Option<PciAddress>| -> PathBuf {
@@ -562,14 +562,14 @@ fn execute(plan: &Plan, sysfs: &Path) -> Result<Loaded, LoadError> {
                     Some(d) if d == "vfio-pci" => {}
                     other => {
                         return Err(LoadError::NotBoundToVfio {
-                            pci: a.clone(),
+                            pci: *a,
                             driver: other.unwrap_or_else(|| "no driver".into()),
                         })
                     }
                 }
             }
             Action::CheckIdBlock => {
-                let a = pci.clone().expect("the card was found before this step");
+                let a = pci.expect("the card was found before this step");
                 let id = check_id_block_via_vfio(&a)?;
                 return Ok(Loaded { pci: a, board: board.name, id });
             }
@@ -621,7 +621,7 @@ fn wait_for_card(
         let found = find_cards(sysfs, vendor, device);
         let hit = match expected {
             Some(a) => found.iter().find(|f| *f == a).cloned(),
-            None if found.len() == 1 => Some(found[0].clone()),
+            None if found.len() == 1 => Some(found[0]),
             None if found.len() > 1 => {
                 return Err(LoadError::AmbiguousCard {
                     vendor,
@@ -658,9 +658,9 @@ fn wait_for_card(
 pub fn check_id_block_via_vfio(pci: &PciAddress) -> Result<IdBlock, LoadError> {
     let spec = format!("vfio:{pci}");
     let card = holdback_driver::vfio::open_card(&spec)
-        .map_err(|source| LoadError::IdCheck { pci: pci.clone(), source: Box::new(source) })?;
+        .map_err(|source| LoadError::IdCheck { pci: *pci, source: Box::new(source) })?;
     let info = *card.info();
-    card.into_bar().close().map_err(|source| LoadError::IdCheck { pci: pci.clone(), source: Box::new(source) })?;
+    card.into_bar().close().map_err(|source| LoadError::IdCheck { pci: *pci, source: Box::new(source) })?;
     Ok(IdBlock { magic: holdback_regmap::MAGIC, version: info.version, build: info.build_id })
 }
 
