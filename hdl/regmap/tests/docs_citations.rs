@@ -184,7 +184,7 @@ fn citing_files(dir: &Path, out: &mut Vec<PathBuf>) {
             if name != "target" && (!name.starts_with('.') || name == ".ci") {
                 citing_files(&path, out);
             }
-        } else if dir.ends_with(".ci") || path.extension().and_then(|e| e.to_str()).is_some_and(|e| CITING_EXTENSIONS.contains(&e)) {
+        } else if dir.file_name().is_some_and(|d| d == ".ci") || path.extension().and_then(|e| e.to_str()).is_some_and(|e| CITING_EXTENSIONS.contains(&e)) {
             out.push(path);
         }
     }
