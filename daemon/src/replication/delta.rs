@@ -140,7 +140,7 @@ mod tests {
 
     #[test]
     fn unchanged_tcb_gives_an_empty_delta() {
-        let mut rng = SmallRng::seed_from_u64(holdback_sim::test_seed(7));
+        let mut rng = SmallRng::seed_from_u64(7);
         let t = random_tcb(&mut rng);
         let d = TcbDelta::between(&t, &t).unwrap();
         assert!(d.is_empty());

@@ -141,7 +141,7 @@ async fn full_sync_then_deltas_reproduce_the_primary_exactly() {
     // Claims 33-35, 23: 64 TCBs in full, then seeded random stream updates.
     let card = MemCard::default();
     let (standby, _sev, primary, mut pev) = pair(1, card.clone()).await;
-    let mut rng = SmallRng::seed_from_u64(holdback_sim::test_seed(33));
+    let mut rng = SmallRng::seed_from_u64(33);
     let (mut truth, _) = open_all(&primary, 64, &mut rng);
     next_event(&mut pev, WAIT, |e| matches!(e, LinkEvent::Synced { tcbs: 64 })).await;
     for _ in 0..20 {
@@ -162,7 +162,7 @@ async fn ack_comes_only_after_the_hook_stored_the_copy() {
     // Invariant 2: a blocked or failing install is never acknowledged.
     let card = MemCard::default();
     let (standby, _sev, primary, mut pev) = pair(1, card.clone()).await;
-    let mut rng = SmallRng::seed_from_u64(holdback_sim::test_seed(2));
+    let mut rng = SmallRng::seed_from_u64(2);
     let (mut truth, _) = open_all(&primary, 4, &mut rng);
     next_event(&mut pev, WAIT, |e| matches!(e, LinkEvent::Synced { .. })).await;
 
@@ -283,7 +283,7 @@ async fn reconnect_resumes_or_resyncs_and_the_store_converges() {
     let card = MemCard::default();
     let cfg = LinkConfig { max_unacked: 200, ..config(1) };
     let (standby, _sev, primary, mut pev, proxy) = proxied_pair(card.clone(), cfg).await;
-    let mut rng = SmallRng::seed_from_u64(holdback_sim::test_seed(9));
+    let mut rng = SmallRng::seed_from_u64(9);
     let (mut truth, _) = open_all(&primary, 16, &mut rng);
     next_event(&mut pev, WAIT, |e| matches!(e, LinkEvent::Synced { tcbs: 16 })).await;
 
@@ -350,7 +350,7 @@ async fn hostile(addr: SocketAddr, bytes: &[u8]) {
 async fn hostile_peers_are_refused_while_the_pair_keeps_replicating() {
     let card = MemCard::default();
     let (standby, mut sev, primary, mut pev, proxy) = proxied_pair(card, config(1)).await;
-    let mut rng = SmallRng::seed_from_u64(holdback_sim::test_seed(5));
+    let mut rng = SmallRng::seed_from_u64(5);
     let (mut truth, _) = open_all(&primary, 8, &mut rng);
     next_event(&mut pev, WAIT, |e| matches!(e, LinkEvent::Synced { .. })).await;
     next_event(&mut sev, WAIT, |e| matches!(e, LinkEvent::Connected { .. })).await;
@@ -427,7 +427,7 @@ async fn hostile_peers_are_refused_while_the_pair_keeps_replicating() {
 async fn a_newer_epoch_is_reported_and_fences_the_primary() {
     // Invariant 8.
     let (standby, mut sev, primary, mut pev) = pair(1, MemCard::default()).await;
-    let mut rng = SmallRng::seed_from_u64(holdback_sim::test_seed(8));
+    let mut rng = SmallRng::seed_from_u64(8);
     open_all(&primary, 2, &mut rng);
     next_event(&mut pev, WAIT, |e| matches!(e, LinkEvent::Synced { .. })).await;
     standby.set_epoch(2);
