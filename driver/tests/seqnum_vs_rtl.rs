@@ -59,8 +59,7 @@ fn exactly_half_the_circle_apart_is_decided_as_the_rtl_decides() {
 
 #[test]
 fn seqnum_matches_rtl_on_seeded_pairs() {
-    let seed: u64 = std::env::var("HOLDBACK_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0xD51E_5EED);
-    eprintln!("seed = {seed:#x} (rerun with HOLDBACK_SEED={seed})");
+    let seed = holdback_sim::test_seed(0xD51E_5EED);
     // xorshift64*: enough for test vectors, no extra dependency.
     let mut s = seed | 1;
     let mut next = move || {

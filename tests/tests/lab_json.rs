@@ -5,7 +5,8 @@ use holdback_tests::{holdback, require_lab_prerequisites};
 #[test]
 fn lab_json_reports_a_clean_run() {
     require_lab_prerequisites();
-    let out = holdback(&["lab", "--json", "--conns", "4", "--bytes", "1MiB", "--seed", "42"]);
+    let seed = holdback_sim::test_seed(42).to_string();
+    let out = holdback(&["lab", "--json", "--conns", "4", "--bytes", "1MiB", "--seed", &seed]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "holdback lab --json failed ({}):\n{stdout}\n{stderr}", out.status);
