@@ -99,8 +99,8 @@ pub enum ServiceError {
     Io(#[from] crate::error::IoError),
 }
 
-/// A stop request shared by the control handler (`shutdown`) and whoever
-/// waits for it (the daemon awaits it, `lab serve` polls it).
+/// A stop request shared by the control handler (`shutdown`) and the serve
+/// loop that awaits it.
 #[derive(Debug, Default)]
 pub struct StopSignal {
     requested: AtomicBool,
@@ -137,7 +137,7 @@ pub struct PairHooks {
     pub promote: tokio::sync::mpsc::Sender<PromoteRequest>,
 }
 
-/// The control-socket handler of a running card (daemon and `lab serve`):
+/// The control-socket handler of a running card:
 /// card reads run on a blocking thread (each is a bus round trip; on the
 /// simulated card, a round trip to its clock thread).
 pub fn control_handler<B: Bar + 'static>(

@@ -5,6 +5,7 @@
 //! - [`card`]: the simulated card: clock thread, wall-clock ticks, TAP port, register bus.
 //! - [`wire`]: Ethernet/ARP/IPv4/TCP/ICMP frames built and parsed with checksums.
 //! - [`refmodel`]: the sans-I/O reference model of the core's segment handling.
+//! - [`seeds`]: the seed of a randomised test, fixed unless `HOLDBACK_TEST_SEED` is set.
 pub mod card;
 pub mod core_sim;
 pub mod error;
@@ -12,7 +13,9 @@ pub mod impair;
 pub mod model;
 pub mod pcap;
 pub mod refmodel;
+pub mod seeds;
 pub mod tap;
 pub mod wire;
 
 pub use error::SimError;
+pub use seeds::test_seed;

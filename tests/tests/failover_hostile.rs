@@ -151,7 +151,7 @@ fn hello_frame(key: &[u8; 32], nonce: [u8; 32]) -> Vec<u8> {
 
 /// Every attack, one connection each, in order. `secret` is the lab's.
 fn run_attacks(secret: &[u8], target: SocketAddr) -> Result<Vec<Outcome>, String> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(0xd);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(holdback_sim::test_seed(0xd));
     let hello_key = wire::hello_key(secret);
     let nonce: [u8; 32] = rng.gen();
     let genuine_hello = hello_frame(&hello_key, nonce);
@@ -306,7 +306,7 @@ fn hostile_peers_are_refused_while_the_pair_keeps_replicating() {
     let opts = FailoverOptions {
         conns: 4,
         bytes: 1 << 20,
-        seed: 0xd,
+        seed: holdback_sim::test_seed(0xd),
         failover_at: None,
         stall_timeout: Duration::from_secs(30),
         keep_dir: Some(work_dir.clone()),

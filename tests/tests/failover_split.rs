@@ -57,7 +57,7 @@ fn an_old_primary_still_alive_after_a_heartbeat_promotion_is_fenced_when_the_lin
     let plan = ClientPlan {
         target: SocketAddrV4::new(topo.card_ip, DEFAULT_PORT),
         bytes: BYTES,
-        seed: 0x5b11_7b4a,
+        seed: holdback_sim::test_seed(0x5b11_7b4a),
         stall_timeout: Duration::from_secs(60),
     };
     let (cancel, sent) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));

@@ -8,7 +8,8 @@ use holdback_tests::{holdback, require_lab_prerequisites};
 #[test]
 fn lab_json_reports_a_clean_run() {
     require_lab_prerequisites();
-    let out = holdback(&["lab", "--json", "--conns", "4", "--bytes", "1MiB", "--seed", "42"]);
+    let seed = holdback_sim::test_seed(42).to_string();
+    let out = holdback(&["lab", "--json", "--conns", "4", "--bytes", "1MiB", "--seed", &seed]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "holdback lab --json failed ({}):\n{stdout}\n{stderr}", out.status);
@@ -40,7 +41,8 @@ fn lab_rejects_bad_arguments_with_a_reason() {
 #[test]
 fn impair_in_the_single_card_lab_loses_frames_the_peers_retransmit() {
     require_lab_prerequisites();
-    let out = holdback(&["lab", "--json", "--conns", "2", "--bytes", "256KiB", "--seed", "7", "--impair", "loss 3%"]);
+    let seed = holdback_sim::test_seed(7).to_string();
+    let out = holdback(&["lab", "--json", "--conns", "2", "--bytes", "256KiB", "--seed", &seed, "--impair", "loss 3%"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "holdback lab --impair failed ({}):\n{stdout}\n{stderr}", out.status);

@@ -173,7 +173,7 @@ pub fn up(opts: &UpOptions) -> Result<LabUpInfo, LabUpError> {
         client_ip: topo.client_ip,
         card_ip: topo.card_ip,
         card_port: opts.port,
-        card_mac: crate::config::format_mac(&topo.card_mac),
+        card_mac: holdback_driver::MacAddr(topo.card_mac).to_string(),
         holdback: opts.holdback,
         pcap: opts.pcap.clone(),
         topology: topo,

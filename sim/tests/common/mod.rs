@@ -3,15 +3,6 @@
 //! checked against the same code that built its stimulus.
 #![allow(dead_code)] // each test binary uses its own subset
 
-/// The test's seed: `$var` if set, else the clock; printed so a failure can be rerun.
-pub fn seed(var: &str) -> u64 {
-    let s = std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
-    });
-    eprintln!("seed {s} (rerun with {var}={s})");
-    s
-}
-
 pub fn be16(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])
 }
