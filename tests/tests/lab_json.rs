@@ -2,7 +2,8 @@
 //! resets_seen 0 (the built binary, as a user runs it). And the lab's flags
 //! in the single-card mode: `--impair` takes effect (the Linux peers
 //! retransmit, the card counts the gaps), a pair-only flag is refused with
-//! its reason. (`cli.rs` checks every flag is one or the other.)
+//! its reason, `--netem` shapes the clients' link or is refused with tc's
+//! reason. (`cli.rs` checks every flag is one or the other.)
 use holdback_tests::{holdback, require_lab_prerequisites};
 
 #[test]
@@ -63,4 +64,24 @@ fn a_pair_only_flag_in_the_single_card_lab_is_refused_with_the_reason() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "--heartbeat-ms was accepted without a pair");
     assert!(stderr.contains("--heartbeat-ms") && stderr.contains("--standby"), "{stderr}");
+}
+
+/// `--netem` in the single-card lab shapes the clients' link with tc; on a
+/// kernel without sch_netem (this machine's) the run is refused with tc's
+/// reason instead of passing unshaped.
+#[test]
+fn netem_in_the_single_card_lab_takes_effect_or_is_refused_with_tc_s_reason() {
+    require_lab_prerequisites();
+    let out = holdback(&["lab", "--json", "--conns", "1", "--bytes", "64KiB", "--netem", "delay 5ms"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        let v: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}"));
+        // tc accepted the qdisc (the run fails otherwise) and the report says so.
+        assert_eq!(v["netem"], "delay 5ms", "{stdout}");
+        assert_eq!(v["sha256_match"], true, "{stdout}");
+    } else {
+        assert!(stderr.contains("tc ") && stderr.contains("netem"), "refused without tc's reason:\n{stderr}");
+        eprintln!("--netem refused: {}", stderr.trim());
+    }
 }
