@@ -41,7 +41,7 @@ pub fn expected_sha256(seed: u64, index: usize, len: u64) -> [u8; 32] {
 }
 
 /// What one client did and saw.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ClientOutcome {
     pub index: usize,
     /// Our (client-side) port: the card's `remote_port` for this connection.
@@ -141,19 +141,7 @@ pub fn collect(handles: Vec<ClientHandle>) -> Vec<ClientOutcome> {
     handles
         .into_iter()
         .map(|h| {
-            let failed = |error: String| ClientOutcome {
-                index: h.index,
-                local_port: 0,
-                bytes_sent: 0,
-                sha256: String::new(),
-                bytes_acked: 0,
-                total_retrans: 0,
-                reset: false,
-                error: Some(error),
-                elapsed_ms: 0,
-                max_stall_ms: 0,
-                fin_wait_ms: 0,
-            };
+            let failed = |error: String| ClientOutcome { index: h.index, error: Some(error), ..ClientOutcome::default() };
             match h.thread {
                 Err(e) => failed(e),
                 Ok(t) => match t.join() {
@@ -173,19 +161,7 @@ pub fn run_one(index: usize, plan: &ClientPlan, cancel: &AtomicBool) -> ClientOu
 
 fn run_counting(index: usize, plan: &ClientPlan, cancel: &AtomicBool, sent_total: &AtomicU64) -> ClientOutcome {
     let start = Instant::now();
-    let mut out = ClientOutcome {
-        index,
-        local_port: 0,
-        bytes_sent: 0,
-        sha256: String::new(),
-        bytes_acked: 0,
-        total_retrans: 0,
-        reset: false,
-        error: None,
-        elapsed_ms: 0,
-        max_stall_ms: 0,
-        fin_wait_ms: 0,
-    };
+    let mut out = ClientOutcome { index, ..ClientOutcome::default() };
     let mut hasher = Sha256::new();
     let result = transfer(index, plan, cancel, sent_total, &mut out, &mut hasher);
     out.sha256 = hex(&hasher.finalize());
