@@ -6,6 +6,20 @@ use super::*;
 
 /// Byte offset of the IPv4 header in an Ethernet frame.
 const IP: usize = ETH_HEADER_LEN;
+/// Offset of the checksum in the IPv4 header (RFC 791) and the TCP header (RFC 9293).
+const IP_CHECKSUM: usize = 10;
+const TCP_CHECKSUM: usize = 16;
+
+fn put16(b: &mut [u8], at: usize, v: u16) {
+    b[at..at + 2].copy_from_slice(&v.to_be_bytes());
+}
+
+/// Checksum of the fixed 20-byte IPv4 header, whatever its IHL says.
+fn fill_fixed_ip_checksum(f: &mut [u8]) {
+    put16(f, IP + IP_CHECKSUM, 0);
+    let c = checksum::of(&f[IP..IP + IPV4_HEADER_LEN]);
+    put16(f, IP + IP_CHECKSUM, c);
+}
 
 fn ip_header_ok(f: &[u8]) -> bool {
     f.len() >= IP + IPV4_HEADER_LEN && f[12..14] == ethertype::IPV4.to_be_bytes()
@@ -19,7 +33,7 @@ pub fn fix_checksums(mut f: Vec<u8>) -> Vec<u8> {
     }
     let (ihl, total) = {
         let p = Ipv4Packet::new_unchecked(&f[IP..]);
-        (p.header_len(), usize::from(p.total_len()))
+        (usize::from(p.header_len()), usize::from(p.total_len()))
     };
     if ihl >= IPV4_HEADER_LEN && f.len() >= IP + ihl {
         Ipv4Packet::new_unchecked(&mut f[IP..]).fill_checksum();
@@ -29,16 +43,12 @@ pub fn fix_checksums(mut f: Vec<u8>) -> Vec<u8> {
     }
     let (src, dst, proto) = {
         let p = Ipv4Packet::new_unchecked(&f[IP..]);
-        (p.src_addr(), p.dst_addr(), p.protocol())
+        (p.src_addr(), p.dst_addr(), u8::from(p.next_header()))
     };
     let l4 = &mut f[IP + ihl..IP + total];
     match proto {
-        ip_protocol::TCP if l4.len() >= TCP_HEADER_LEN => TcpSegment::new_unchecked(l4).fill_checksum(src, dst),
-        ip_protocol::ICMP if l4.len() >= 4 => {
-            put16(l4, 2, 0);
-            let c = checksum::of(l4);
-            put16(l4, 2, c);
-        }
+        ip_protocol::TCP if l4.len() >= TCP_HEADER_LEN => TcpPacket::new_unchecked(l4).fill_checksum(&ip_addr(src), &ip_addr(dst)),
+        ip_protocol::ICMP if l4.len() >= 4 => Icmpv4Packet::new_unchecked(l4).fill_checksum(),
         _ => {}
     }
     f
@@ -47,7 +57,7 @@ pub fn fix_checksums(mut f: Vec<u8>) -> Vec<u8> {
 /// Flip the IPv4 header checksum (everything else valid).
 pub fn bad_ip_checksum(mut f: Vec<u8>) -> Vec<u8> {
     if ip_header_ok(&f) {
-        f[IP + ip_field::CHECKSUM] ^= 0x5a;
+        f[IP + IP_CHECKSUM] ^= 0x5a;
     }
     f
 }
@@ -55,7 +65,7 @@ pub fn bad_ip_checksum(mut f: Vec<u8>) -> Vec<u8> {
 /// Flip the TCP checksum (IPv4 header still valid).
 pub fn bad_tcp_checksum(mut f: Vec<u8>) -> Vec<u8> {
     if ip_header_ok(&f) {
-        let at = IP + Ipv4Packet::new_unchecked(&f[IP..]).header_len() + tcp_field::CHECKSUM;
+        let at = IP + usize::from(Ipv4Packet::new_unchecked(&f[IP..]).header_len()) + TCP_CHECKSUM;
         if at < f.len() {
             f[at] ^= 0x5a;
         }
@@ -79,9 +89,7 @@ pub fn set_ihl(mut f: Vec<u8>, ihl: u8) -> Vec<u8> {
             Ipv4Packet::new_unchecked(&mut f[IP..]).fill_checksum();
         } else {
             // Checksum over the fixed 20 bytes: only the IHL is wrong.
-            put16(&mut f, IP + ip_field::CHECKSUM, 0);
-            let c = checksum::of(&f[IP..IP + IPV4_HEADER_LEN]);
-            put16(&mut f, IP + ip_field::CHECKSUM, c);
+            fill_fixed_ip_checksum(&mut f);
         }
     }
     f
@@ -91,9 +99,7 @@ pub fn set_ihl(mut f: Vec<u8>, ihl: u8) -> Vec<u8> {
 pub fn set_ip_version(mut f: Vec<u8>, version: u8) -> Vec<u8> {
     if ip_header_ok(&f) {
         f[IP] = (version << 4) | (f[IP] & 0xf);
-        put16(&mut f, IP + ip_field::CHECKSUM, 0);
-        let c = checksum::of(&f[IP..IP + IPV4_HEADER_LEN]);
-        put16(&mut f, IP + ip_field::CHECKSUM, c);
+        fill_fixed_ip_checksum(&mut f);
     }
     f
 }
@@ -104,7 +110,7 @@ pub fn set_total_len(mut f: Vec<u8>, total_len: u16) -> Vec<u8> {
     if ip_header_ok(&f) {
         let mut p = Ipv4Packet::new_unchecked(&mut f[IP..]);
         p.set_total_len(total_len);
-        if f.len() >= IP + Ipv4Packet::new_unchecked(&f[IP..]).header_len() {
+        if f.len() >= IP + usize::from(Ipv4Packet::new_unchecked(&f[IP..]).header_len()) {
             Ipv4Packet::new_unchecked(&mut f[IP..]).fill_checksum();
         }
     }
@@ -114,7 +120,10 @@ pub fn set_total_len(mut f: Vec<u8>, total_len: u16) -> Vec<u8> {
 /// Make the packet a fragment (MF and/or offset), checksums repaired.
 pub fn fragment(mut f: Vec<u8>, more_frags: bool, offset: u16) -> Vec<u8> {
     if ip_header_ok(&f) {
-        Ipv4Packet::new_unchecked(&mut f[IP..]).set_flags_frag(false, more_frags, offset);
+        let mut p = Ipv4Packet::new_unchecked(&mut f[IP..]);
+        p.clear_flags();
+        p.set_more_frags(more_frags);
+        p.set_frag_offset((offset & 0x1fff) << 3);
     }
     fix_checksums(f)
 }
@@ -122,7 +131,7 @@ pub fn fragment(mut f: Vec<u8>, more_frags: bool, offset: u16) -> Vec<u8> {
 /// Replace the ethertype.
 pub fn set_ethertype(mut f: Vec<u8>, ethertype: u16) -> Vec<u8> {
     if f.len() >= ETH_HEADER_LEN {
-        EthernetFrame::new_unchecked(&mut f[..]).set_ethertype(ethertype);
+        EthernetFrame::new_unchecked(&mut f[..]).set_ethertype(ethertype.into());
     }
     f
 }
@@ -130,7 +139,7 @@ pub fn set_ethertype(mut f: Vec<u8>, ethertype: u16) -> Vec<u8> {
 /// Replace the destination MAC.
 pub fn set_dst_mac(mut f: Vec<u8>, mac: MacAddr) -> Vec<u8> {
     if f.len() >= ETH_HEADER_LEN {
-        EthernetFrame::new_unchecked(&mut f[..]).set_dst_addr(mac);
+        EthernetFrame::new_unchecked(&mut f[..]).set_dst_addr(EthernetAddress(mac.0));
     }
     f
 }
@@ -146,7 +155,7 @@ pub fn set_dst_ip(mut f: Vec<u8>, ip: Ipv4Addr) -> Vec<u8> {
 /// Replace the IPv4 protocol, checksums repaired.
 pub fn set_protocol(mut f: Vec<u8>, protocol: u8) -> Vec<u8> {
     if ip_header_ok(&f) {
-        Ipv4Packet::new_unchecked(&mut f[IP..]).set_protocol(protocol);
+        Ipv4Packet::new_unchecked(&mut f[IP..]).set_next_header(protocol.into());
     }
     fix_checksums(f)
 }
@@ -154,9 +163,9 @@ pub fn set_protocol(mut f: Vec<u8>, protocol: u8) -> Vec<u8> {
 /// Set the TCP data offset (words), checksums repaired.
 pub fn set_tcp_doff(mut f: Vec<u8>, doff: u8) -> Vec<u8> {
     if ip_header_ok(&f) {
-        let at = IP + Ipv4Packet::new_unchecked(&f[IP..]).header_len();
+        let at = IP + usize::from(Ipv4Packet::new_unchecked(&f[IP..]).header_len());
         if f.len() >= at + TCP_HEADER_LEN {
-            TcpSegment::new_unchecked(&mut f[at..]).set_doff(doff);
+            TcpPacket::new_unchecked(&mut f[at..]).set_header_len((doff & 0xf) * 4);
         }
     }
     fix_checksums(f)
