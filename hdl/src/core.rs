@@ -3,10 +3,10 @@
 //! register block, wired together. Top-level ports are the ones the sim, the
 //! board wrapper and PLAN agree on (MAC-side 64-bit streams, a Wishbone-like
 //! register bus standing for BAR0, a microsecond tick input, `idle`).
-use crate::regbus::{RegBus, STAT_COUNT};
+use crate::regbus::{RegBus, LISTEN_PORTS, STAT_COUNT};
 use crate::ring_writer::RingWriter;
 use crate::rx_parser::RxParser;
-use crate::tcb_engine::TcbEngine;
+use crate::engine::TcbEngine;
 use crate::tx_builder::TxBuilder;
 use holdback_regmap::{CoreParams, Stat};
 use rust_hdl::prelude::*;
@@ -208,10 +208,9 @@ impl Logic for HoldbackCore {
         self.engine.enable.next = self.regs.enable.val();
         self.engine.standby.next = self.regs.standby.val();
         self.engine.holdback_default.next = self.regs.holdback_default.val();
-        self.engine.listen0.next = self.regs.listen0.val();
-        self.engine.listen1.next = self.regs.listen1.val();
-        self.engine.listen2.next = self.regs.listen2.val();
-        self.engine.listen3.next = self.regs.listen3.val();
+        for i in 0..LISTEN_PORTS {
+            self.engine.listen_ports[i].next = self.regs.listen_ports[i].val();
+        }
         self.engine.rto_us.next = self.regs.rto_us.val();
         self.engine.dup_acks.next = self.regs.dup_acks.val();
         self.engine.hold_synack.next = self.regs.hold_synack.val();

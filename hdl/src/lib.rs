@@ -10,12 +10,12 @@
 //! 63:56 of word `w`, so big-endian header fields are contiguous bit ranges.
 pub mod check;
 pub mod core;
+pub mod engine;
 pub mod generate;
 pub mod ring_writer;
 pub mod rx_parser;
 pub mod regbus;
 pub mod seq_cmp;
-pub mod tcb_engine;
 pub mod tx_builder;
 
 pub use holdback_regmap as regmap;

@@ -26,6 +26,8 @@ pub enum RegBusState {
 }
 
 pub const STAT_COUNT: usize = Stat::COUNT;
+/// Listening-port slots (the LISTEN0..3 registers).
+pub const LISTEN_PORTS: usize = map::LISTEN_SLOTS.len();
 
 #[derive(LogicBlock)]
 pub struct RegBus<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> {
@@ -42,10 +44,8 @@ pub struct RegBus<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BI
     pub holdback_default: Signal<Out, Bit>,
     pub our_mac: Signal<Out, Bits<48>>,
     pub our_ip: Signal<Out, Bits<32>>,
-    pub listen0: Signal<Out, Bits<17>>,
-    pub listen1: Signal<Out, Bits<17>>,
-    pub listen2: Signal<Out, Bits<17>>,
-    pub listen3: Signal<Out, Bits<17>>,
+    /// The LISTEN registers' enable bit and port, one per slot.
+    pub listen_ports: [Signal<Out, Bits<17>>; LISTEN_PORTS],
     pub our_mss: Signal<Out, Bits<16>>,
     pub rto_us: Signal<Out, Bits<32>>,
     pub dup_acks: Signal<Out, Bit>,
@@ -84,7 +84,7 @@ pub struct RegBus<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BI
     mac_hi: DFF<Bits<16>>,
     mac_lo: DFF<Bits<32>>,
     ipv4: DFF<Bits<32>>,
-    listen: [DFF<Bits<32>>; 4],
+    listen: [DFF<Bits<32>>; LISTEN_PORTS],
     mss: DFFWithInit<Bits<32>>,
     rto: DFFWithInit<Bits<32>>,
     epoch_r: DFF<Bits<32>>,
@@ -193,10 +193,7 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Re
             holdback_default: Default::default(),
             our_mac: Default::default(),
             our_ip: Default::default(),
-            listen0: Default::default(),
-            listen1: Default::default(),
-            listen2: Default::default(),
-            listen3: Default::default(),
+            listen_ports: Default::default(),
             our_mss: Default::default(),
             rto_us: Default::default(),
             dup_acks: Default::default(),
@@ -320,7 +317,7 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
             self, clock, state, rdata, ctrl, mac_hi, mac_lo, ipv4, mss, rto, epoch_r, prom_req, prom_done, hop_kind_r, hop_conn_r,
             hop_word_r, ring_addr_r, chlog_head, chlog_tail, chlog_count, dirty
         );
-        for i in 0..4 {
+        for i in 0..LISTEN_PORTS {
             self.listen[i].clock.next = self.clock.val();
             self.listen[i].d.next = self.listen[i].q.val();
         }
@@ -343,10 +340,9 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
         self.standby.next = self.ctrl.q.val().get_bit(2);
         self.our_mac.next = (bit_cast::<48, 16>(self.mac_hi.q.val()) << 32) | bit_cast::<48, 32>(self.mac_lo.q.val());
         self.our_ip.next = self.ipv4.q.val();
-        self.listen0.next = self.listen[0].q.val().get_bits::<17>(0);
-        self.listen1.next = self.listen[1].q.val().get_bits::<17>(0);
-        self.listen2.next = self.listen[2].q.val().get_bits::<17>(0);
-        self.listen3.next = self.listen[3].q.val().get_bits::<17>(0);
+        for i in 0..LISTEN_PORTS {
+            self.listen_ports[i].next = self.listen[i].q.val().get_bits::<17>(0);
+        }
         self.our_mss.next = self.mss.q.val().get_bits::<16>(0);
         self.rto_us.next = self.rto.q.val();
         self.dup_acks.next = self.ctrl.q.val().get_bit(3);
