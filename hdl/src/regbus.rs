@@ -9,6 +9,7 @@
 //! Bus handshake (Wishbone-like): the host holds `reg_re` or `reg_we` with a
 //! stable address until it sees `reg_ack`, then drops the request for at least
 //! one cycle. Latency is variable: TCB and release accesses wait for the engine.
+use crate::channels::HostOpSource;
 use holdback_regmap as map;
 use holdback_regmap::Stat;
 use rust_hdl::prelude::*;
@@ -65,14 +66,8 @@ pub struct RegBus<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BI
     pub core_idle: Signal<In, Bit>,
     pub chlog_push: Signal<In, Bit>,
     pub chlog_id: Signal<In, Bits<CONN_BITS>>,
-    // Host operations executed by the engine.
-    pub hop_valid: Signal<Out, Bit>,
-    pub hop_kind: Signal<Out, Bits<2>>,
-    pub hop_conn: Signal<Out, Bits<CONN_BITS>>,
-    pub hop_word: Signal<Out, Bits<5>>,
-    pub hop_wdata: Signal<Out, Bits<32>>,
-    pub hop_done: Signal<In, Bit>,
-    pub hop_rdata: Signal<In, Bits<32>>,
+    /// Host operations executed by the engine.
+    pub hop: HostOpSource<CONN_BITS>,
     // Receive-ring read port (32-bit words).
     pub ring_raddr: Signal<Out, Bits<RING_WORD_BITS>>,
     pub ring_rdata: Signal<In, Bits<32>>,
@@ -182,6 +177,7 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Re
         assert!(map::RING_BASE as u64 + ring_span <= 1 << map::ADDR_BITS && ring_span < 1 << 20);
         Self {
             clock: Default::default(),
+            hop: Default::default(),
             reg_addr: Default::default(),
             reg_wdata: Default::default(),
             reg_we: Default::default(),
@@ -210,13 +206,6 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Re
             core_idle: Default::default(),
             chlog_push: Default::default(),
             chlog_id: Default::default(),
-            hop_valid: Default::default(),
-            hop_kind: Default::default(),
-            hop_conn: Default::default(),
-            hop_word: Default::default(),
-            hop_wdata: Default::default(),
-            hop_done: Default::default(),
-            hop_rdata: Default::default(),
             ring_raddr: Default::default(),
             ring_rdata: Default::default(),
             idle: Default::default(),
@@ -442,11 +431,11 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
         // Defaults.
         self.reg_ack.next = false;
         self.reg_rdata.next = self.rdata.q.val();
-        self.hop_valid.next = false;
-        self.hop_kind.next = self.hop_kind_r.q.val();
-        self.hop_conn.next = self.hop_conn_r.q.val();
-        self.hop_word.next = self.hop_word_r.q.val();
-        self.hop_wdata.next = self.reg_wdata.val();
+        self.hop.valid.next = false;
+        self.hop.kind.next = self.hop_kind_r.q.val();
+        self.hop.conn.next = self.hop_conn_r.q.val();
+        self.hop.word.next = self.hop_word_r.q.val();
+        self.hop.wdata.next = self.reg_wdata.val();
         self.ring_raddr.next = self.ring_addr_r.q.val();
 
         match self.state.q.val() {
@@ -525,9 +514,9 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
                 }
             }
             RegBusState::HopWait => {
-                self.hop_valid.next = true;
-                if self.hop_done.val() {
-                    self.rdata.d.next = self.hop_rdata.val();
+                self.hop.valid.next = true;
+                if self.hop.done.val() {
+                    self.rdata.d.next = self.hop.rdata.val();
                     self.state.d.next = RegBusState::Ack;
                 }
             }

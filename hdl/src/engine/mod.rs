@@ -37,11 +37,12 @@
 //! | `Reply`, `TxSend`, `WriteBack` | the shared tail: the ACK / FIN / SYN-ACK a change calls for, offering the transmit request (then `tx_next`), writing the TCB back (then `wb_next`) |
 //!
 //! Field prefixes:
-//! - `d_*` ports: the parser's descriptor of the frame being handled (held until `d_pop`);
-//! - `tx_*` / `rw_*` / `hop_*` ports: the transmit-request, ring-copy and host-operation channels;
+//! - `desc`, `tx`, `ring`, `hop`: the channels (bundles of `crate::channels`) from the
+//!   parser (the frame being handled, popped by `desc.ready`), to the frame builder, to
+//!   the ring writer, and from the register block;
 //! - `w_*`: the working copy of the current TCB, one register per `holdback_regmap::tcb` field,
 //!   loaded from the table in one place (`load_tcb`) and packed back in `WriteBack`;
-//! - `t_*`: the transmit request being built, presented on `tx_*`;
+//! - `t_*`: the transmit request being built, presented on `tx`;
 //! - `f_*`: the received segment's flags;
 //! - `o_*`: bit offsets of the TCB fields in the 640-bit table word (from `holdback_regmap::tcb`);
 //! - `st_*`: TCP state codes (`holdback_regmap::TcpState`); `m_*`: one-hot statistics masks
@@ -53,6 +54,7 @@
 //! ACK value, window), [`lookup`] (probe start, slot match, listening ports, ISS),
 //! and the sequential [`timebase`] (time and the timer-scan cursor).
 use crate::seq_cmp::SeqCmp;
+use crate::channels::{HostOpSink, RingCopySource, RxDescSink, TxReqSource};
 use crate::regbus::{LISTEN_PORTS, STAT_COUNT};
 use holdback_regmap::{tcb, tcp_flags, Stat, TcpState, TCB_BITS};
 use lookup::ConnLookup;
@@ -103,6 +105,14 @@ pub const TCB_W: usize = TCB_BITS;
 #[derive(LogicBlock)]
 pub struct TcbEngine<const CONN_BITS: usize> {
     pub clock: Signal<In, Clock>,
+    /// Parsed frames from the receive parser.
+    pub desc: RxDescSink,
+    /// Frames to send, to the frame builder.
+    pub tx: TxReqSource,
+    /// Payload copies into the receive rings.
+    pub ring: RingCopySource<CONN_BITS>,
+    /// TCB and release operations from the register block.
+    pub hop: HostOpSink<CONN_BITS>,
     pub tick_us: Signal<In, Bits<16>>,
     // Configuration from the register block.
     pub enable: Signal<In, Bit>,
@@ -113,7 +123,7 @@ pub struct TcbEngine<const CONN_BITS: usize> {
     pub rto_us: Signal<In, Bits<32>>,
     /// CTRL bit3: after a promotion, an ACK at R plus three duplicates per connection.
     pub dup_acks: Signal<In, Bit>,
-    /// CTRL bit4: hold a new connection's SYN-ACK until R passes irs (claim 31).
+    /// CTRL bit4: hold a new connection's SYN-ACK until R passes irs.
     pub hold_synack: Signal<In, Bit>,
     /// EPOCH register: stamped into every TCB the engine writes back.
     pub epoch: Signal<In, Bits<32>>,
@@ -126,58 +136,11 @@ pub struct TcbEngine<const CONN_BITS: usize> {
     /// The walk is running.
     pub promoting: Signal<Out, Bit>,
     // Parsed frame descriptor (stable while d_valid; d_pop releases it).
-    pub d_valid: Signal<In, Bit>,
-    pub d_pop: Signal<Out, Bit>,
-    pub d_reason: Signal<In, Bits<5>>,
-    pub d_kind: Signal<In, Bits<2>>,
-    pub d_src_mac: Signal<In, Bits<48>>,
-    pub d_src_ip: Signal<In, Bits<32>>,
-    pub d_src_port: Signal<In, Bits<16>>,
-    pub d_dst_port: Signal<In, Bits<16>>,
-    pub d_seq: Signal<In, Bits<32>>,
-    pub d_ack: Signal<In, Bits<32>>,
-    pub d_flags: Signal<In, Bits<8>>,
-    pub d_window: Signal<In, Bits<16>>,
-    pub d_mss: Signal<In, Bits<16>>,
-    pub d_payload_off: Signal<In, Bits<11>>,
-    pub d_payload_len: Signal<In, Bits<11>>,
-    pub d_icmp_csum: Signal<In, Bits<16>>,
     // Transmit requests to the frame builder.
-    pub tx_valid: Signal<Out, Bit>,
-    pub tx_ready: Signal<In, Bit>,
-    pub tx_busy: Signal<In, Bit>,
-    pub tx_kind: Signal<Out, Bits<2>>,
-    pub tx_dst_mac: Signal<Out, Bits<48>>,
-    pub tx_dst_ip: Signal<Out, Bits<32>>,
-    pub tx_src_port: Signal<Out, Bits<16>>,
-    pub tx_dst_port: Signal<Out, Bits<16>>,
-    pub tx_seq: Signal<Out, Bits<32>>,
-    pub tx_ack: Signal<Out, Bits<32>>,
-    pub tx_flags: Signal<Out, Bits<8>>,
-    pub tx_window: Signal<Out, Bits<16>>,
-    pub tx_with_mss: Signal<Out, Bit>,
-    pub tx_icmp_off: Signal<Out, Bits<11>>,
-    pub tx_icmp_len: Signal<Out, Bits<11>>,
-    pub tx_icmp_csum: Signal<Out, Bits<16>>,
     // Payload copies into the receive rings.
-    pub rw_valid: Signal<Out, Bit>,
-    pub rw_ready: Signal<In, Bit>,
-    pub rw_done: Signal<In, Bit>,
-    pub rw_fb_off: Signal<Out, Bits<11>>,
-    pub rw_len: Signal<Out, Bits<11>>,
-    pub rw_conn: Signal<Out, Bits<CONN_BITS>>,
-    pub rw_ring_off: Signal<Out, Bits<16>>,
     /// Frame-buffer read port goes to the ring writer (else to the TX builder).
     pub fb_sel_ring: Signal<Out, Bit>,
     // Host operations forwarded by the register block.
-    pub hop_valid: Signal<In, Bit>,
-    /// 0 TCB word read, 1 TCB word write (standby only), 2 release write, 3 release read.
-    pub hop_kind: Signal<In, Bits<2>>,
-    pub hop_conn: Signal<In, Bits<CONN_BITS>>,
-    pub hop_word: Signal<In, Bits<5>>,
-    pub hop_wdata: Signal<In, Bits<32>>,
-    pub hop_done: Signal<Out, Bit>,
-    pub hop_rdata: Signal<Out, Bits<32>>,
     // Statistics, change log, status.
     pub stat_inc: Signal<Out, Bits<STAT_COUNT>>,
     pub stat_bytes: Signal<Out, Bits<16>>,
@@ -253,6 +216,8 @@ pub struct TcbEngine<const CONN_BITS: usize> {
     open_inc: Signal<Local, Bit>,
     open_dec: Signal<Local, Bit>,
     load_tcb: Signal<Local, Bit>,
+    /// The transmit request goes to the working TCB's peer.
+    to_peer: Signal<Local, Bit>,
     f_fin: Signal<Local, Bit>,
     f_syn: Signal<Local, Bit>,
     f_rst: Signal<Local, Bit>,
@@ -370,6 +335,10 @@ impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
         let ring = 1u64 << ring_bits;
         Self {
             clock: Default::default(),
+            desc: Default::default(),
+            tx: Default::default(),
+            ring: Default::default(),
+            hop: Default::default(),
             tick_us: Default::default(),
             enable: Default::default(),
             standby: Default::default(),
@@ -383,53 +352,7 @@ impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
             promote_start: Default::default(),
             promote_end: Default::default(),
             promoting: Default::default(),
-            d_valid: Default::default(),
-            d_pop: Default::default(),
-            d_reason: Default::default(),
-            d_kind: Default::default(),
-            d_src_mac: Default::default(),
-            d_src_ip: Default::default(),
-            d_src_port: Default::default(),
-            d_dst_port: Default::default(),
-            d_seq: Default::default(),
-            d_ack: Default::default(),
-            d_flags: Default::default(),
-            d_window: Default::default(),
-            d_mss: Default::default(),
-            d_payload_off: Default::default(),
-            d_payload_len: Default::default(),
-            d_icmp_csum: Default::default(),
-            tx_valid: Default::default(),
-            tx_ready: Default::default(),
-            tx_busy: Default::default(),
-            tx_kind: Default::default(),
-            tx_dst_mac: Default::default(),
-            tx_dst_ip: Default::default(),
-            tx_src_port: Default::default(),
-            tx_dst_port: Default::default(),
-            tx_seq: Default::default(),
-            tx_ack: Default::default(),
-            tx_flags: Default::default(),
-            tx_window: Default::default(),
-            tx_with_mss: Default::default(),
-            tx_icmp_off: Default::default(),
-            tx_icmp_len: Default::default(),
-            tx_icmp_csum: Default::default(),
-            rw_valid: Default::default(),
-            rw_ready: Default::default(),
-            rw_done: Default::default(),
-            rw_fb_off: Default::default(),
-            rw_len: Default::default(),
-            rw_conn: Default::default(),
-            rw_ring_off: Default::default(),
             fb_sel_ring: Default::default(),
-            hop_valid: Default::default(),
-            hop_kind: Default::default(),
-            hop_conn: Default::default(),
-            hop_word: Default::default(),
-            hop_wdata: Default::default(),
-            hop_done: Default::default(),
-            hop_rdata: Default::default(),
             stat_inc: Default::default(),
             stat_bytes: Default::default(),
             chlog_push: Default::default(),
@@ -498,6 +421,7 @@ impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
             open_inc: Default::default(),
             open_dec: Default::default(),
             load_tcb: Default::default(),
+            to_peer: Default::default(),
             f_fin: Default::default(),
             f_syn: Default::default(),
             f_rst: Default::default(),
