@@ -50,7 +50,7 @@ pub fn card_config(path: PathBuf, socket: PathBuf, sink_dir: PathBuf, card: &Car
         gates: vec![Gate::App],
         sink_dir,
         network: CardSettings {
-            mac: topo.card_mac,
+            mac: holdback_driver::MacAddr(topo.card_mac),
             ip: topo.card_ip,
             listen_ports: vec![card.port],
             holdback: card.holdback,
