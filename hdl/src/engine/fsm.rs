@@ -1,5 +1,6 @@
 //! The engine's kernel: defaults first, then one `match` on the state; the
 //! state groups and field prefixes are listed in the module's legend.
+use super::tx_request::{TxAddressState, TxSegmentState};
 use super::{EngineState, TcbEngine, TCB_W};
 use crate::regbus::LISTEN_PORTS;
 use rust_hdl::prelude::*;
@@ -14,8 +15,7 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
             w_state, w_holdback, w_fin_rcvd, w_retries, w_peer_mss, w_local_port, w_remote_port,
             w_remote_ip, w_mac_lo, w_mac_hi, w_peer_link, w_irs, w_rcv_nxt, w_rel, w_rcv_adv,
             w_ack_sent, w_iss, w_snd_una, w_snd_nxt, w_snd_max, w_snd_wnd, w_timer_due,
-            w_seq_offset, w_tx_end, w_gen, t_kind, t_dst_mac, t_dst_ip, t_src_port,
-            t_dst_port, t_seq, t_ack, t_flags, t_window, t_with_mss
+            w_seq_offset, w_tx_end, w_gen
         );
         self.tcb_ram.read_clock.next = self.clock.val();
         self.tcb_ram.write_clock.next = self.clock.val();
@@ -27,6 +27,26 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
         self.timebase.clock.next = self.clock.val();
         self.timebase.tick_us.next = self.tick_us.val();
         self.timebase.scan_step.next = false;
+
+        self.txr.clock.next = self.clock.val();
+        self.txr.address.next = TxAddressState::Keep;
+        self.txr.segment.next = TxSegmentState::Keep;
+        self.txr.sender_mac.next = self.desc.src_mac.val();
+        self.txr.sender_ip.next = self.desc.src_ip.val();
+        self.txr.sender_port.next = self.desc.src_port.val();
+        self.txr.sender_dst_port.next = self.desc.dst_port.val();
+        self.txr.seg_seq.next = self.desc.seq.val();
+        self.txr.seg_ack.next = self.desc.ack.val();
+        self.txr.seg_len.next = self.seg.seg_len.val();
+        self.txr.peer_mac.next = (bit_cast::<48, 16>(self.w_mac_hi.q.val()) << 32) | bit_cast::<48, 32>(self.w_mac_lo.q.val());
+        self.txr.peer_ip.next = self.w_remote_ip.q.val();
+        self.txr.local_port.next = self.w_local_port.q.val();
+        self.txr.remote_port.next = self.w_remote_port.q.val();
+        self.txr.snd_nxt.next = self.w_snd_nxt.q.val();
+        self.txr.iss.next = self.w_iss.q.val();
+        self.txr.new_iss.next = self.lookup.iss.val();
+        self.txr.ack.next = self.seg.ack.val();
+        self.txr.window.next = self.seg.window.val();
 
         // Segment facts, all from the descriptor and the working TCB.
         self.f_fin.next = self.desc.flags.val().get_bit(self.bit_fin.val().index());
@@ -81,16 +101,16 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
         // Output defaults.
         self.desc.ready.next = false;
         self.tx.valid.next = false;
-        self.tx.kind.next = self.t_kind.q.val();
-        self.tx.dst_mac.next = self.t_dst_mac.q.val();
-        self.tx.dst_ip.next = self.t_dst_ip.q.val();
-        self.tx.src_port.next = self.t_src_port.q.val();
-        self.tx.dst_port.next = self.t_dst_port.q.val();
-        self.tx.seq.next = self.t_seq.q.val();
-        self.tx.ack.next = self.t_ack.q.val();
-        self.tx.flags.next = self.t_flags.q.val();
-        self.tx.window.next = self.t_window.q.val();
-        self.tx.with_mss.next = self.t_with_mss.q.val();
+        self.tx.kind.next = self.txr.kind.val();
+        self.tx.dst_mac.next = self.txr.dst_mac.val();
+        self.tx.dst_ip.next = self.txr.dst_ip.val();
+        self.tx.src_port.next = self.txr.src_port.val();
+        self.tx.dst_port.next = self.txr.dst_port.val();
+        self.tx.seq.next = self.txr.seq.val();
+        self.tx.ack.next = self.txr.ack_no.val();
+        self.tx.flags.next = self.txr.flags.val();
+        self.tx.window.next = self.txr.wnd.val();
+        self.tx.with_mss.next = self.txr.with_mss.val();
         self.tx.icmp_off.next = self.desc.payload_off.val();
         self.tx.icmp_len.next = self.desc.payload_len.val();
         self.tx.icmp_csum.next = self.desc.icmp_csum.val();
@@ -110,7 +130,6 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
         self.open_inc.next = false;
         self.open_dec.next = false;
         self.load_tcb.next = false;
-        self.to_peer.next = false;
         self.promote_start.next = false;
         self.promote_end.next = false;
         self.promoting.next = self.prom_active.q.val();
@@ -130,8 +149,7 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                     // The host's TCB writes did not count: the walk recounts open TCBs.
                     self.open_count.d.next = 0_u16.to_bits();
                     self.cur_id.d.next = self.zero_slot.val();
-                    self.t_kind.d.next = self.kind_garp.val();
-                    self.t_dst_mac.d.next = self.bcast_mac.val();
+                    self.txr.address.next = TxAddressState::Garp;
                     self.tx_next.d.next = EngineState::PromLoad;
                     self.state.d.next = EngineState::TxSend;
                 } else if self.desc.valid.val() {
@@ -152,16 +170,12 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                     self.state.d.next = EngineState::PopFrame;
                 } else if self.desc.kind.val() == self.kind_arp.val() {
                     self.stats.next = self.m_rx_frames.val() | self.m_arp_replies.val();
-                    self.t_kind.d.next = self.kind_arp.val();
-                    self.t_dst_mac.d.next = self.desc.src_mac.val();
-                    self.t_dst_ip.d.next = self.desc.src_ip.val();
+                    self.txr.address.next = TxAddressState::ArpReply;
                     self.tx_next.d.next = EngineState::PopFrame;
                     self.state.d.next = EngineState::TxSend;
                 } else if self.desc.kind.val() == self.kind_icmp.val() {
                     self.stats.next = self.m_rx_frames.val() | self.m_icmp_replies.val();
-                    self.t_kind.d.next = self.kind_icmp.val();
-                    self.t_dst_mac.d.next = self.desc.src_mac.val();
-                    self.t_dst_ip.d.next = self.desc.src_ip.val();
+                    self.txr.address.next = TxAddressState::IcmpReply;
                     self.tx_next.d.next = EngineState::IcmpWait;
                     self.state.d.next = EngineState::TxSend;
                 } else if self.desc.kind.val() == self.kind_tcp.val() {
@@ -200,12 +214,8 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                 self.load_tcb.next = true;
             }
             EngineState::NotFound => {
-                self.t_kind.d.next = self.kind_tcp.val();
-                self.t_dst_mac.d.next = self.desc.src_mac.val();
-                self.t_dst_ip.d.next = self.desc.src_ip.val();
-                self.t_src_port.d.next = self.desc.dst_port.val();
-                self.t_dst_port.d.next = self.desc.src_port.val();
-                self.t_with_mss.d.next = false;
+                self.txr.address.next = TxAddressState::TcpToSender;
+                self.txr.segment.next = TxSegmentState::NoMss;
                 if self.f_rst.val() {
                     // RFC 9293 3.10.7.1: an incoming RST to no connection is discarded.
                     self.stats.next = self.m_no_connection.val();
@@ -244,11 +254,7 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                         self.w_seq_offset.d.next = 0_u32.to_bits();
                         self.w_tx_end.d.next = 0_u32.to_bits();
                         self.w_gen.d.next = self.free_gen.q.val();
-                        self.t_seq.d.next = self.lookup.iss.val();
-                        self.t_ack.d.next = self.desc.seq.val() + 1_u32.to_bits();
-                        self.t_flags.d.next = self.flags_syn_ack.val();
-                        self.t_window.d.next = self.syn_window.val();
-                        self.t_with_mss.d.next = true;
+                        self.txr.segment.next = TxSegmentState::SynAckNew;
                         self.wb_next.d.next = EngineState::PopFrame;
                         self.tx_next.d.next = EngineState::WriteBack;
                         self.state.d.next = EngineState::TxSend;
@@ -266,27 +272,17 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                 } else {
                     // RFC 9293 3.10.7.1: anything else to no connection is answered by RST.
                     self.stats.next = self.m_no_connection.val() | self.m_rst_sent.val();
+                    self.txr.segment.next = TxSegmentState::RstAck;
                     if self.f_ack.val() {
-                        self.t_seq.d.next = self.desc.ack.val();
-                        self.t_ack.d.next = 0_u32.to_bits();
-                        self.t_flags.d.next = self.flags_rst.val();
-                    } else {
-                        self.t_seq.d.next = 0_u32.to_bits();
-                        self.t_ack.d.next = self.desc.seq.val() + self.seg.seg_len.val();
-                        self.t_flags.d.next = self.flags_rst_ack.val();
+                        self.txr.segment.next = TxSegmentState::Rst;
                     }
-                    self.t_window.d.next = 0_u16.to_bits();
                     self.tx_next.d.next = EngineState::PopFrame;
                     self.state.d.next = EngineState::TxSend;
                 }
             }
             EngineState::TcpCheck => {
-                self.to_peer.next = true;
-                self.t_with_mss.d.next = false;
-                self.t_seq.d.next = self.w_snd_nxt.q.val();
-                self.t_ack.d.next = self.seg.ack.val();
-                self.t_flags.d.next = self.flags_ack.val();
-                self.t_window.d.next = self.seg.window.val();
+                self.txr.address.next = TxAddressState::TcpToPeer;
+                self.txr.segment.next = TxSegmentState::Ack;
                 self.wb_next.d.next = EngineState::PopFrame;
                 if self.w_state.q.val() == self.st_syn_rcvd.val() {
                     if self.f_rst.val() {
@@ -302,10 +298,7 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                         self.state.d.next = EngineState::PopFrame;
                     } else if self.f_syn.val() {
                         // Our SYN-ACK was lost: the peer's SYN again gets it again.
-                        self.t_seq.d.next = self.w_iss.q.val();
-                        self.t_flags.d.next = self.flags_syn_ack.val();
-                        self.t_window.d.next = self.syn_window.val();
-                        self.t_with_mss.d.next = true;
+                        self.txr.segment.next = TxSegmentState::SynAck;
                         self.tx_next.d.next = EngineState::PopFrame;
                         self.state.d.next = EngineState::TxSend;
                     } else if self.f_ack.val() {
@@ -316,10 +309,7 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                             self.state.d.next = EngineState::TcpAccept;
                         } else {
                             self.stats.next = self.m_rst_sent.val();
-                            self.t_seq.d.next = self.desc.ack.val();
-                            self.t_ack.d.next = 0_u32.to_bits();
-                            self.t_flags.d.next = self.flags_rst.val();
-                            self.t_window.d.next = 0_u16.to_bits();
+                            self.txr.segment.next = TxSegmentState::Rst;
                             self.tx_next.d.next = EngineState::PopFrame;
                             self.state.d.next = EngineState::TxSend;
                         }
@@ -332,7 +322,7 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                 }
             }
             EngineState::TcpAccept => {
-                // t_* already hold a plain ACK at (ack_val, wnd_val) from TcpCheck.
+                // The request already holds TcpCheck's plain ACK.
                 self.tx_next.d.next = EngineState::WriteBack;
                 if !self.seg.acceptable.val() {
                     self.stats.next = self.m_out_of_window.val();
@@ -427,10 +417,9 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                 self.state.d.next = EngineState::Reply;
             }
             EngineState::Reply => {
-                self.t_seq.d.next = self.w_snd_nxt.q.val();
-                self.t_ack.d.next = self.seg.ack.val();
-                self.t_window.d.next = self.seg.window.val();
-                self.t_flags.d.next = self.flags_ack.val();
+                // Every way here (TcpCheck, HopRelease, PromSend) already cleared the MSS option,
+                // so the plain ACK command clearing it again changes nothing.
+                self.txr.segment.next = TxSegmentState::Ack;
                 self.tx_next.d.next = EngineState::WriteBack;
                 self.state.d.next = EngineState::WriteBack;
                 if self.silent.val() {
@@ -439,17 +428,14 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                 } else if (self.w_state.q.val() == self.st_syn_rcvd.val()) & self.synack_held.val() & (self.w_rel.q.val() != self.w_irs.q.val()) {
                     // R now covers the peer's SYN, so the held SYN-ACK may ACK irs+1;
                     // its retransmission timer starts now.
-                    self.t_seq.d.next = self.w_iss.q.val();
-                    self.t_flags.d.next = self.flags_syn_ack.val();
-                    self.t_window.d.next = self.syn_window.val();
-                    self.t_with_mss.d.next = true;
+                    self.txr.segment.next = TxSegmentState::SynAck;
                     self.w_ack_sent.d.next = self.seg.ack.val();
                     self.w_timer_due.d.next = self.timebase.now_us.val() + self.rto_us.val();
                     self.w_retries.d.next = self.zero4.val();
                     self.state.d.next = EngineState::TxSend;
                 } else if (self.w_state.q.val() == self.st_close_wait.val()) & self.seg.all_released.val() {
                     // Everything up to and including the peer's FIN is released: close our side.
-                    self.t_flags.d.next = self.flags_fin_ack.val();
+                    self.txr.segment.next = TxSegmentState::FinAck;
                     self.w_snd_nxt.d.next = self.w_snd_nxt.q.val() + 1_u32.to_bits();
                     self.w_snd_max.d.next = self.w_snd_nxt.q.val() + 1_u32.to_bits();
                     self.w_state.d.next = self.st_last_ack.val();
@@ -541,8 +527,8 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                 if self.cmp_newrel.a_before_b.val() {
                     self.w_rel.d.next = self.hop.wdata.val();
                 }
-                self.to_peer.next = true;
-                self.t_with_mss.d.next = false;
+                self.txr.address.next = TxAddressState::TcpToPeer;
+                self.txr.segment.next = TxSegmentState::NoMss;
                 self.wb_next.d.next = EngineState::HopDone;
                 self.state.d.next = EngineState::Reply;
             }
@@ -564,9 +550,8 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                 self.state.d.next = EngineState::ScanDecide;
             }
             EngineState::ScanDecide => {
-                self.to_peer.next = true;
-                self.t_ack.d.next = self.seg.ack.val();
-                self.t_window.d.next = self.seg.window.val();
+                self.txr.address.next = TxAddressState::TcpToPeer;
+                self.txr.segment.next = TxSegmentState::AckWindow;
                 self.wb_next.d.next = EngineState::ScanNext;
                 self.tx_next.d.next = EngineState::WriteBack;
                 self.state.d.next = EngineState::ScanNext;
@@ -586,14 +571,9 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                         self.w_timer_due.d.next = self.timebase.now_us.val() + self.backoff.val();
                         if self.w_state.q.val() == self.st_syn_rcvd.val() {
                             // A SYN-ACK always offers the ring, as the first one did (rcv_adv).
-                            self.t_seq.d.next = self.w_iss.q.val();
-                            self.t_flags.d.next = self.flags_syn_ack.val();
-                            self.t_window.d.next = self.syn_window.val();
-                            self.t_with_mss.d.next = true;
+                            self.txr.segment.next = TxSegmentState::SynAck;
                         } else {
-                            self.t_seq.d.next = self.w_snd_nxt.q.val() - 1_u32.to_bits();
-                            self.t_flags.d.next = self.flags_fin_ack.val();
-                            self.t_with_mss.d.next = false;
+                            self.txr.segment.next = TxSegmentState::FinAgain;
                             // The FIN|ACK advertises the current edge: record it (the edge never moves left).
                             self.w_ack_sent.d.next = self.seg.ack.val();
                             self.w_rcv_adv.d.next = self.seg.right.val();
@@ -633,12 +613,8 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                 }
             }
             EngineState::PromSend => {
-                self.to_peer.next = true;
-                self.t_with_mss.d.next = false;
-                self.t_seq.d.next = self.w_snd_nxt.q.val();
-                self.t_ack.d.next = self.seg.ack.val();
-                self.t_flags.d.next = self.flags_ack.val();
-                self.t_window.d.next = self.seg.window.val();
+                self.txr.address.next = TxAddressState::TcpToPeer;
+                self.txr.segment.next = TxSegmentState::Ack;
                 self.wb_next.d.next = EngineState::PromNext;
                 if self.dup_acks.val() & (self.w_state.q.val() == self.st_established.val()) {
                     // One ACK at R, then three identical ones, so the peer fast-retransmits
@@ -683,14 +659,6 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
             }
         }
 
-        // Replies on a known connection go to its recorded peer.
-        if self.to_peer.val() {
-            self.t_kind.d.next = self.kind_tcp.val();
-            self.t_dst_mac.d.next = (bit_cast::<48, 16>(self.w_mac_hi.q.val()) << 32) | bit_cast::<48, 32>(self.w_mac_lo.q.val());
-            self.t_dst_ip.d.next = self.w_remote_ip.q.val();
-            self.t_src_port.d.next = self.w_local_port.q.val();
-            self.t_dst_port.d.next = self.w_remote_port.q.val();
-        }
         // One place loads the working TCB from the block RAM's read data.
         if self.load_tcb.val() {
             self.w_state.d.next = self.rd.val().get_bits::<4>(self.o_state.val().index());

@@ -42,17 +42,19 @@
 //!   the ring writer, and from the register block;
 //! - `w_*`: the working copy of the current TCB, one register per `holdback_regmap::tcb` field,
 //!   loaded from the table in one place (`load_tcb`) and packed back in `WriteBack`;
-//! - `t_*`: the transmit request being built, presented on `tx`;
+//! - `txr`: the transmit request presented on `tx`, loaded by where-to (`TxAddressState`)
+//!   and which-segment (`TxSegmentState`) commands (see [`tx_request`]);
 //! - `f_*`: the received segment's flags;
 //! - `o_*`: bit offsets of the TCB fields in the 640-bit table word (from `holdback_regmap::tcb`);
 //! - `st_*`: TCP state codes (`holdback_regmap::TcpState`); `m_*`: one-hot statistics masks
-//!   (`holdback_regmap::Stat`); `flags_*` / `bit_*`: TCP flag bytes and bit indices
-//!   (`holdback_regmap::tcp_flags`); `kind_*`: transmit request kinds;
+//!   (`holdback_regmap::Stat`); `bit_*`: TCP flag bit indices (`holdback_regmap::tcp_flags`);
+//!   `kind_*`: frame kinds of the descriptor;
 //! - `hop`: host operation; `prom`: the promotion walk; `cmp_*`: serial-number comparators.
 //!
 //! Combinational helpers, each its own block: [`seg_check`] (segment acceptability,
 //! ACK value, window), [`lookup`] (probe start, slot match, listening ports, ISS),
-//! and the sequential [`timebase`] (time and the timer-scan cursor).
+//! and the sequential [`timebase`] (time and the timer-scan cursor) and
+//! [`tx_request`] (the transmit request's registers, composed from a command).
 use crate::seq_cmp::SeqCmp;
 use crate::channels::{HostOpSink, RingCopySource, RxDescSink, TxReqSource};
 use crate::regbus::{LISTEN_PORTS, STAT_COUNT};
@@ -61,11 +63,13 @@ use lookup::ConnLookup;
 use rust_hdl::prelude::*;
 use seg_check::SegCheck;
 use timebase::TimeBase;
+use tx_request::TxRequest;
 
 mod fsm;
 pub mod lookup;
 pub mod seg_check;
 pub mod timebase;
+pub mod tx_request;
 
 /// Engine sequencing. Named uniquely: rust-hdl emits one localparam per variant.
 #[derive(Copy, Clone, PartialEq, Debug, LogicState)]
@@ -101,6 +105,10 @@ pub enum EngineState {
 }
 
 pub const TCB_W: usize = TCB_BITS;
+/// Request kinds on the `tx` channel (the descriptor's `kind` uses the same codes).
+const KIND_TCP: u64 = 0;
+const KIND_ARP: u64 = 1;
+const KIND_ICMP: u64 = 2;
 
 #[derive(LogicBlock)]
 pub struct TcbEngine<const CONN_BITS: usize> {
@@ -154,6 +162,7 @@ pub struct TcbEngine<const CONN_BITS: usize> {
     seg: SegCheck,
     lookup: ConnLookup<CONN_BITS>,
     timebase: TimeBase<CONN_BITS>,
+    txr: TxRequest,
     cmp_newrel: SeqCmp,
     cmp_timer: SeqCmp,
 
@@ -198,17 +207,6 @@ pub struct TcbEngine<const CONN_BITS: usize> {
     w_seq_offset: DFF<Bits<32>>,
     w_tx_end: DFF<Bits<32>>,
     w_gen: DFF<Bits<32>>,
-    // The transmit request being offered.
-    t_kind: DFF<Bits<2>>,
-    t_dst_mac: DFF<Bits<48>>,
-    t_dst_ip: DFF<Bits<32>>,
-    t_src_port: DFF<Bits<16>>,
-    t_dst_port: DFF<Bits<16>>,
-    t_seq: DFF<Bits<32>>,
-    t_ack: DFF<Bits<32>>,
-    t_flags: DFF<Bits<8>>,
-    t_window: DFF<Bits<16>>,
-    t_with_mss: DFF<Bit>,
 
     // Combinational intermediates.
     rd: Signal<Local, Bits<TCB_W>>,
@@ -216,8 +214,6 @@ pub struct TcbEngine<const CONN_BITS: usize> {
     open_inc: Signal<Local, Bit>,
     open_dec: Signal<Local, Bit>,
     load_tcb: Signal<Local, Bit>,
-    /// The transmit request goes to the working TCB's peer.
-    to_peer: Signal<Local, Bit>,
     f_fin: Signal<Local, Bit>,
     f_syn: Signal<Local, Bit>,
     f_rst: Signal<Local, Bit>,
@@ -268,7 +264,6 @@ pub struct TcbEngine<const CONN_BITS: usize> {
     tcb_words: Constant<Bits<5>>,
     ring_bytes: Constant<Bits<32>>,
     ring_mask: Constant<Bits<16>>,
-    syn_window: Constant<Bits<16>>,
     one_slot: Constant<Bits<CONN_BITS>>,
     word_ones: Constant<Bits<TCB_W>>,
     zero_slot: Constant<Bits<CONN_BITS>>,
@@ -278,16 +273,9 @@ pub struct TcbEngine<const CONN_BITS: usize> {
     bit_syn: Constant<Bits<3>>,
     bit_rst: Constant<Bits<3>>,
     bit_ack: Constant<Bits<3>>,
-    flags_ack: Constant<Bits<8>>,
-    flags_syn_ack: Constant<Bits<8>>,
-    flags_fin_ack: Constant<Bits<8>>,
-    flags_rst: Constant<Bits<8>>,
-    flags_rst_ack: Constant<Bits<8>>,
     kind_tcp: Constant<Bits<2>>,
     kind_arp: Constant<Bits<2>>,
     kind_icmp: Constant<Bits<2>>,
-    kind_garp: Constant<Bits<2>>,
-    bcast_mac: Constant<Bits<48>>,
     dup_count: Constant<Bits<2>>,
     zero2: Constant<Bits<2>>,
     one2: Constant<Bits<2>>,
@@ -321,9 +309,6 @@ fn st(s: TcpState) -> Constant<Bits<4>> {
 }
 fn flag_bit(bit: usize) -> Constant<Bits<3>> {
     Constant::new(Bits::<3>::from(bit as u64))
-}
-fn flags(f: u8) -> Constant<Bits<8>> {
-    Constant::new(Bits::<8>::from(u64::from(f)))
 }
 fn mask(s: Stat) -> Constant<Bits<STAT_COUNT>> {
     Constant::new(Bits::<STAT_COUNT>::from(1u64 << s.index()))
@@ -364,6 +349,7 @@ impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
             seg: SegCheck::new(ring_bits),
             lookup: Default::default(),
             timebase: Default::default(),
+            txr: TxRequest::new(ring_bits, [KIND_TCP, KIND_ARP, KIND_ICMP, crate::tx_builder::KIND_GARP]),
             cmp_newrel: Default::default(),
             cmp_timer: Default::default(),
             state: Default::default(),
@@ -406,23 +392,12 @@ impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
             w_seq_offset: Default::default(),
             w_tx_end: Default::default(),
             w_gen: Default::default(),
-            t_kind: Default::default(),
-            t_dst_mac: Default::default(),
-            t_dst_ip: Default::default(),
-            t_src_port: Default::default(),
-            t_dst_port: Default::default(),
-            t_seq: Default::default(),
-            t_ack: Default::default(),
-            t_flags: Default::default(),
-            t_window: Default::default(),
-            t_with_mss: Default::default(),
-            rd: Default::default(),
+                                                                                            rd: Default::default(),
             stats: Default::default(),
             open_inc: Default::default(),
             open_dec: Default::default(),
             load_tcb: Default::default(),
-            to_peer: Default::default(),
-            f_fin: Default::default(),
+                    f_fin: Default::default(),
             f_syn: Default::default(),
             f_rst: Default::default(),
             f_ack: Default::default(),
@@ -471,8 +446,7 @@ impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
             tcb_words: Constant::new(Bits::<5>::from(holdback_regmap::TCB_WORDS as u64)),
             ring_bytes: Constant::new(Bits::<32>::from(ring)),
             ring_mask: Constant::new(Bits::<16>::from(ring - 1)),
-            syn_window: Constant::new(Bits::<16>::from(ring.min(65535))),
-            one_slot: Constant::new(Bits::<CONN_BITS>::from(1u64)),
+                    one_slot: Constant::new(Bits::<CONN_BITS>::from(1u64)),
             zero_slot: Constant::new(Bits::<CONN_BITS>::from(0u64)),
             zero4: Constant::new(Bits::<4>::from(0u64)),
             one4: Constant::new(Bits::<4>::from(1u64)),
@@ -480,17 +454,10 @@ impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
             bit_syn: flag_bit(tcp_flags::SYN_BIT),
             bit_rst: flag_bit(tcp_flags::RST_BIT),
             bit_ack: flag_bit(tcp_flags::ACK_BIT),
-            flags_ack: flags(tcp_flags::ACK),
-            flags_syn_ack: flags(tcp_flags::SYN | tcp_flags::ACK),
-            flags_fin_ack: flags(tcp_flags::FIN | tcp_flags::ACK),
-            flags_rst: flags(tcp_flags::RST),
-            flags_rst_ack: flags(tcp_flags::RST | tcp_flags::ACK),
-            kind_tcp: Constant::new(Bits::<2>::from(0u64)),
-            kind_arp: Constant::new(Bits::<2>::from(1u64)),
-            kind_icmp: Constant::new(Bits::<2>::from(2u64)),
-            kind_garp: Constant::new(Bits::<2>::from(crate::tx_builder::KIND_GARP)),
-            bcast_mac: Constant::new(Bits::<48>::from(0xFFFF_FFFF_FFFFu64)),
-            dup_count: Constant::new(Bits::<2>::from(holdback_regmap::PROMOTE_DUP_ACKS as u64)),
+                                                    kind_tcp: Constant::new(Bits::<2>::from(KIND_TCP)),
+            kind_arp: Constant::new(Bits::<2>::from(KIND_ARP)),
+            kind_icmp: Constant::new(Bits::<2>::from(KIND_ICMP)),
+                            dup_count: Constant::new(Bits::<2>::from(holdback_regmap::PROMOTE_DUP_ACKS as u64)),
             zero2: Constant::new(Bits::<2>::from(0u64)),
             one2: Constant::new(Bits::<2>::from(1u64)),
             hop_tcb_read: Constant::new(Bits::<2>::from(0u64)),

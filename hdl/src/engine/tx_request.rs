@@ -1,0 +1,285 @@
+//! The transmit request the engine offers to the frame builder: one register
+//! per field, loaded from two small commands, where to send (`TxAddressState`)
+//! and which TCP segment (`TxSegmentState`). Every path that answers composes
+//! its ACK, SYN-ACK, FIN or RST here, so the receive path, a release, the timer
+//! scan and the promotion walk cannot drift apart in how they fill a reply.
+//!
+//! Sequential on purpose: the outputs are registers, so the engine may pick a
+//! command from anything, its own Locals included, without a combinational
+//! loop; a field loads on the same clock edge as the engine's own registers.
+use rust_hdl::prelude::*;
+
+/// Where the request goes. Named `…State`, as every LogicState enum here:
+/// rust-hdl copies the variants into each module as localparams (see `hdl/lint.vlt`).
+#[derive(Copy, Clone, PartialEq, Debug, LogicState)]
+pub enum TxAddressState {
+    /// The addressing fields hold their values.
+    Keep,
+    /// Gratuitous ARP to the broadcast address.
+    Garp,
+    /// ARP reply to the received frame's sender.
+    ArpReply,
+    /// ICMP echo reply to the received frame's sender.
+    IcmpReply,
+    /// TCP segment to the received segment's sender, ports swapped (no TCB).
+    TcpToSender,
+    /// TCP segment to the working TCB's recorded peer.
+    TcpToPeer,
+}
+
+/// Which TCP segment; the five sequence/flag fields load together.
+#[derive(Copy, Clone, PartialEq, Debug, LogicState)]
+pub enum TxSegmentState {
+    /// The segment fields hold their values.
+    Keep,
+    /// Only the MSS option is cleared.
+    NoMss,
+    /// Only ACK and window are refreshed (the timer scan's default).
+    AckWindow,
+    /// ACK at `snd_nxt`, acknowledging `ack` with `window`.
+    Ack,
+    /// Our SYN-ACK again, from `iss`, offering the ring with the MSS option.
+    SynAck,
+    /// A passive open's first SYN-ACK: `new_iss`, acknowledging the SYN.
+    SynAckNew,
+    /// FIN|ACK at `snd_nxt` (the FIN takes that number).
+    FinAck,
+    /// Our FIN|ACK again, at `snd_nxt - 1`.
+    FinAgain,
+    /// RFC 9293 3.10.7.1/3.10.7.3: RST at the segment's ACK number.
+    Rst,
+    /// RFC 9293 3.10.7.1: RST|ACK acknowledging the segment (it had no ACK).
+    RstAck,
+}
+
+#[derive(LogicBlock)]
+pub struct TxRequest {
+    pub clock: Signal<In, Clock>,
+    pub address: Signal<In, TxAddressState>,
+    pub segment: Signal<In, TxSegmentState>,
+    // The received segment (from the parser's descriptor).
+    pub sender_mac: Signal<In, Bits<48>>,
+    pub sender_ip: Signal<In, Bits<32>>,
+    pub sender_port: Signal<In, Bits<16>>,
+    pub sender_dst_port: Signal<In, Bits<16>>,
+    pub seg_seq: Signal<In, Bits<32>>,
+    pub seg_ack: Signal<In, Bits<32>>,
+    /// SEG.LEN of the received segment (SYN and FIN count).
+    pub seg_len: Signal<In, Bits<32>>,
+    // The working TCB.
+    pub peer_mac: Signal<In, Bits<48>>,
+    pub peer_ip: Signal<In, Bits<32>>,
+    pub local_port: Signal<In, Bits<16>>,
+    pub remote_port: Signal<In, Bits<16>>,
+    pub snd_nxt: Signal<In, Bits<32>>,
+    pub iss: Signal<In, Bits<32>>,
+    /// The ISS a connection opened now gets.
+    pub new_iss: Signal<In, Bits<32>>,
+    /// The ACK number and window to send (holdback applied).
+    pub ack: Signal<In, Bits<32>>,
+    pub window: Signal<In, Bits<16>>,
+
+    pub kind: Signal<Out, Bits<2>>,
+    pub dst_mac: Signal<Out, Bits<48>>,
+    pub dst_ip: Signal<Out, Bits<32>>,
+    pub src_port: Signal<Out, Bits<16>>,
+    pub dst_port: Signal<Out, Bits<16>>,
+    pub seq: Signal<Out, Bits<32>>,
+    pub ack_no: Signal<Out, Bits<32>>,
+    pub flags: Signal<Out, Bits<8>>,
+    pub wnd: Signal<Out, Bits<16>>,
+    pub with_mss: Signal<Out, Bit>,
+
+    t_kind: DFF<Bits<2>>,
+    t_dst_mac: DFF<Bits<48>>,
+    t_dst_ip: DFF<Bits<32>>,
+    t_src_port: DFF<Bits<16>>,
+    t_dst_port: DFF<Bits<16>>,
+    t_seq: DFF<Bits<32>>,
+    t_ack: DFF<Bits<32>>,
+    t_flags: DFF<Bits<8>>,
+    t_window: DFF<Bits<16>>,
+    t_with_mss: DFF<Bit>,
+
+    syn_window: Constant<Bits<16>>,
+    kind_tcp: Constant<Bits<2>>,
+    kind_arp: Constant<Bits<2>>,
+    kind_icmp: Constant<Bits<2>>,
+    kind_garp: Constant<Bits<2>>,
+    bcast_mac: Constant<Bits<48>>,
+    flags_ack: Constant<Bits<8>>,
+    flags_syn_ack: Constant<Bits<8>>,
+    flags_fin_ack: Constant<Bits<8>>,
+    flags_rst: Constant<Bits<8>>,
+    flags_rst_ack: Constant<Bits<8>>,
+}
+
+impl TxRequest {
+    /// `kind_*` are the frame builder's request kinds; a SYN-ACK offers the
+    /// whole receive ring (`2^ring_bits`, capped at 65535) as its window.
+    pub fn new(ring_bits: usize, kinds: [u64; 4]) -> Self {
+        use holdback_regmap::tcp_flags::{ACK, FIN, RST, SYN};
+        let flags = |f: u8| Constant::new(Bits::<8>::from(u64::from(f)));
+        let kind = |k: u64| Constant::new(Bits::<2>::from(k));
+        Self {
+            clock: Default::default(),
+            address: Default::default(),
+            segment: Default::default(),
+            sender_mac: Default::default(),
+            sender_ip: Default::default(),
+            sender_port: Default::default(),
+            sender_dst_port: Default::default(),
+            seg_seq: Default::default(),
+            seg_ack: Default::default(),
+            seg_len: Default::default(),
+            peer_mac: Default::default(),
+            peer_ip: Default::default(),
+            local_port: Default::default(),
+            remote_port: Default::default(),
+            snd_nxt: Default::default(),
+            iss: Default::default(),
+            new_iss: Default::default(),
+            ack: Default::default(),
+            window: Default::default(),
+            kind: Default::default(),
+            dst_mac: Default::default(),
+            dst_ip: Default::default(),
+            src_port: Default::default(),
+            dst_port: Default::default(),
+            seq: Default::default(),
+            ack_no: Default::default(),
+            flags: Default::default(),
+            wnd: Default::default(),
+            with_mss: Default::default(),
+            t_kind: Default::default(),
+            t_dst_mac: Default::default(),
+            t_dst_ip: Default::default(),
+            t_src_port: Default::default(),
+            t_dst_port: Default::default(),
+            t_seq: Default::default(),
+            t_ack: Default::default(),
+            t_flags: Default::default(),
+            t_window: Default::default(),
+            t_with_mss: Default::default(),
+            syn_window: Constant::new(Bits::<16>::from((1u64 << ring_bits).min(65535))),
+            kind_tcp: kind(kinds[0]),
+            kind_arp: kind(kinds[1]),
+            kind_icmp: kind(kinds[2]),
+            kind_garp: kind(kinds[3]),
+            bcast_mac: Constant::new(Bits::<48>::from(0xFFFF_FFFF_FFFFu64)),
+            flags_ack: flags(ACK),
+            flags_syn_ack: flags(SYN | ACK),
+            flags_fin_ack: flags(FIN | ACK),
+            flags_rst: flags(RST),
+            flags_rst_ack: flags(RST | ACK),
+        }
+    }
+}
+
+impl Logic for TxRequest {
+    #[allow(unreachable_patterns)]
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, t_kind, t_dst_mac, t_dst_ip, t_src_port, t_dst_port, t_seq, t_ack, t_flags, t_window, t_with_mss);
+        match self.address.val() {
+            TxAddressState::Garp => {
+                self.t_kind.d.next = self.kind_garp.val();
+                self.t_dst_mac.d.next = self.bcast_mac.val();
+            }
+            TxAddressState::ArpReply => {
+                self.t_kind.d.next = self.kind_arp.val();
+                self.t_dst_mac.d.next = self.sender_mac.val();
+                self.t_dst_ip.d.next = self.sender_ip.val();
+            }
+            TxAddressState::IcmpReply => {
+                self.t_kind.d.next = self.kind_icmp.val();
+                self.t_dst_mac.d.next = self.sender_mac.val();
+                self.t_dst_ip.d.next = self.sender_ip.val();
+            }
+            TxAddressState::TcpToSender => {
+                self.t_kind.d.next = self.kind_tcp.val();
+                self.t_dst_mac.d.next = self.sender_mac.val();
+                self.t_dst_ip.d.next = self.sender_ip.val();
+                self.t_src_port.d.next = self.sender_dst_port.val();
+                self.t_dst_port.d.next = self.sender_port.val();
+            }
+            TxAddressState::TcpToPeer => {
+                self.t_kind.d.next = self.kind_tcp.val();
+                self.t_dst_mac.d.next = self.peer_mac.val();
+                self.t_dst_ip.d.next = self.peer_ip.val();
+                self.t_src_port.d.next = self.local_port.val();
+                self.t_dst_port.d.next = self.remote_port.val();
+            }
+            _ => {}
+        }
+        match self.segment.val() {
+            TxSegmentState::NoMss => {
+                self.t_with_mss.d.next = false;
+            }
+            TxSegmentState::AckWindow => {
+                self.t_ack.d.next = self.ack.val();
+                self.t_window.d.next = self.window.val();
+            }
+            TxSegmentState::Ack => {
+                self.t_seq.d.next = self.snd_nxt.val();
+                self.t_ack.d.next = self.ack.val();
+                self.t_flags.d.next = self.flags_ack.val();
+                self.t_window.d.next = self.window.val();
+                self.t_with_mss.d.next = false;
+            }
+            TxSegmentState::SynAck => {
+                self.t_seq.d.next = self.iss.val();
+                self.t_ack.d.next = self.ack.val();
+                self.t_flags.d.next = self.flags_syn_ack.val();
+                self.t_window.d.next = self.syn_window.val();
+                self.t_with_mss.d.next = true;
+            }
+            TxSegmentState::SynAckNew => {
+                self.t_seq.d.next = self.new_iss.val();
+                self.t_ack.d.next = self.seg_seq.val() + 1_u32.to_bits();
+                self.t_flags.d.next = self.flags_syn_ack.val();
+                self.t_window.d.next = self.syn_window.val();
+                self.t_with_mss.d.next = true;
+            }
+            TxSegmentState::FinAck => {
+                self.t_seq.d.next = self.snd_nxt.val();
+                self.t_ack.d.next = self.ack.val();
+                self.t_flags.d.next = self.flags_fin_ack.val();
+                self.t_window.d.next = self.window.val();
+                self.t_with_mss.d.next = false;
+            }
+            TxSegmentState::FinAgain => {
+                self.t_seq.d.next = self.snd_nxt.val() - 1_u32.to_bits();
+                self.t_ack.d.next = self.ack.val();
+                self.t_flags.d.next = self.flags_fin_ack.val();
+                self.t_window.d.next = self.window.val();
+                self.t_with_mss.d.next = false;
+            }
+            TxSegmentState::Rst => {
+                self.t_seq.d.next = self.seg_ack.val();
+                self.t_ack.d.next = 0_u32.to_bits();
+                self.t_flags.d.next = self.flags_rst.val();
+                self.t_window.d.next = 0_u16.to_bits();
+                self.t_with_mss.d.next = false;
+            }
+            TxSegmentState::RstAck => {
+                self.t_seq.d.next = 0_u32.to_bits();
+                self.t_ack.d.next = self.seg_seq.val() + self.seg_len.val();
+                self.t_flags.d.next = self.flags_rst_ack.val();
+                self.t_window.d.next = 0_u16.to_bits();
+                self.t_with_mss.d.next = false;
+            }
+            _ => {}
+        }
+        self.kind.next = self.t_kind.q.val();
+        self.dst_mac.next = self.t_dst_mac.q.val();
+        self.dst_ip.next = self.t_dst_ip.q.val();
+        self.src_port.next = self.t_src_port.q.val();
+        self.dst_port.next = self.t_dst_port.q.val();
+        self.seq.next = self.t_seq.q.val();
+        self.ack_no.next = self.t_ack.q.val();
+        self.flags.next = self.t_flags.q.val();
+        self.wnd.next = self.t_window.q.val();
+        self.with_mss.next = self.t_with_mss.q.val();
+    }
+}
