@@ -143,7 +143,7 @@ fn anchors_in(text: &str) -> BTreeSet<String> {
 
 /// Relative links `](target)` / `](target#anchor)` / `](#anchor)` in a docs
 /// page that point at no file or no heading.
-fn broken_links(page: &Path, text: &str) -> Vec<String> {
+fn broken_links(root: &Path, page: &Path, text: &str) -> Vec<String> {
     let mut broken = Vec::new();
     for (i, line) in text.lines().enumerate() {
         for piece in line.split("](").skip(1) {
@@ -153,7 +153,7 @@ fn broken_links(page: &Path, text: &str) -> Vec<String> {
             }
             let (file, anchor) = target.split_once('#').map_or((target, None), |(f, a)| (f, Some(a)));
             let path = if file.is_empty() { page.to_path_buf() } else { page.parent().unwrap_or(page).join(file) };
-            let at = format!("{}:{}: {target}", page.display(), i + 1);
+            let at = format!("{}:{}: {target}", page.strip_prefix(root).unwrap_or(page).display(), i + 1);
             match std::fs::read_to_string(&path) {
                 Ok(linked) => {
                     if let Some(anchor) = anchor {
@@ -179,7 +179,7 @@ fn missing_paths(root: &Path, page: &Path, text: &str) -> Vec<String> {
     for (i, line) in text.lines().enumerate() {
         for span in line.split('`').skip(1).step_by(2) {
             if TOP.iter().any(|t| span.starts_with(t)) && !span.contains(char::is_whitespace) && !root.join(span).exists() {
-                missing.push(format!("{}:{}: {span}", page.display(), i + 1));
+                missing.push(format!("{}:{}: {span}", page.strip_prefix(root).unwrap_or(page).display(), i + 1));
             }
         }
     }
@@ -187,7 +187,8 @@ fn missing_paths(root: &Path, page: &Path, text: &str) -> Vec<String> {
 }
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
 }
 
 /// Text files under `dir` that may cite, skipping build output and hidden
@@ -259,7 +260,7 @@ fn every_cited_invariant_and_claim_is_defined_in_docs() {
 #[test]
 fn links_between_docs_pages_resolve() {
     let root = repo_root();
-    let broken: Vec<String> = docs_pages(&root).iter().flat_map(|p| broken_links(p, &read(p))).collect();
+    let broken: Vec<String> = docs_pages(&root).iter().flat_map(|p| broken_links(&root, p, &read(p))).collect();
     assert!(broken.is_empty(), "broken links in docs/:\n{}", broken.join("\n"));
 }
 
