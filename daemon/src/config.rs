@@ -22,7 +22,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use holdback_driver::vfio::PciAddress;
-use holdback_driver::CardSettings;
+use holdback_driver::{CardSettings, MacAddr, MacParseError};
 use serde::{Deserialize, Serialize};
 
 /// Where the sink writes when `sink_dir` is not given.
@@ -577,7 +577,7 @@ fn validate_sim(sim: RawSim) -> Result<SimCard, (&'static str, String)> {
 }
 
 fn validate_network(n: RawNetwork) -> Result<CardSettings, (&'static str, String)> {
-    let mac = parse_mac(&n.mac).map_err(|m| ("network.mac", m))?;
+    let mac = parse_mac(&n.mac).map_err(|m| ("network.mac", m))?.0;
     let ip = n.ip;
     if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
         return Err(("network.ip", format!("{ip} is not a unicast host address the card can own")));
@@ -623,21 +623,15 @@ fn validate_network(n: RawNetwork) -> Result<CardSettings, (&'static str, String
     Ok(settings)
 }
 
-/// `02:48:4c:44:42:01` → bytes; refuses group (multicast/broadcast) and all-zero addresses.
-fn parse_mac(s: &str) -> Result<[u8; 6], String> {
-    let parts: Vec<&str> = s.split(':').collect();
-    let bytes: Option<Vec<u8>> = (parts.len() == 6)
-        .then(|| parts.iter().map(|p| (p.len() == 2).then(|| u8::from_str_radix(p, 16).ok()).flatten()).collect())
-        .flatten();
-    let Some(bytes) = bytes else {
-        return Err(format!("\"{s}\" is not a MAC address: expected six two-digit hex bytes like \"02:48:4c:44:42:01\""));
-    };
-    let mac: [u8; 6] = [bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5]];
-    if mac[0] & 1 != 0 {
+/// `02:48:4c:44:42:01` → the card's address; refuses group (multicast/broadcast)
+/// and all-zero addresses, which no station can own.
+fn parse_mac(s: &str) -> Result<MacAddr, String> {
+    let mac: MacAddr = s.parse().map_err(|e: MacParseError| e.to_string())?;
+    if mac.is_group() {
         return Err(format!("{s} is a group (multicast/broadcast) address; the card needs a unicast MAC (first byte even)"));
     }
-    if mac == [0; 6] {
-        return Err("00:00:00:00:00:00 is not a usable MAC address".into());
+    if mac == MacAddr::ZERO {
+        return Err(format!("{} is not a usable MAC address", MacAddr::ZERO));
     }
     Ok(mac)
 }
@@ -655,10 +649,6 @@ fn gate_name(g: Gate) -> &'static str {
         Gate::App => "\"app\"",
         Gate::Replica => "\"replica\"",
     }
-}
-
-pub fn format_mac(m: &[u8; 6]) -> String {
-    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
 }
 
 /// The effective configuration, defaults filled in (`daemon --check`).
@@ -696,7 +686,7 @@ struct EffectiveReplication<'a> {
 
 #[derive(Serialize)]
 struct EffectiveNetwork {
-    mac: String,
+    mac: MacAddr,
     ip: Ipv4Addr,
     listen_ports: Vec<u16>,
     holdback: bool,
@@ -733,7 +723,7 @@ impl Config {
                 CardSpec::Vfio(_) => None,
             },
             network: EffectiveNetwork {
-                mac: format_mac(&n.mac),
+                mac: MacAddr(n.mac),
                 ip: n.ip,
                 listen_ports: n.listen_ports.clone(),
                 holdback: n.holdback,

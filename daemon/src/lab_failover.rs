@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use holdback_driver::MacAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::capture::{self, CardCapture};
@@ -390,10 +391,6 @@ impl Drop for DaemonProcess {
     }
 }
 
-fn mac_text(m: [u8; 6]) -> String {
-    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
-}
-
 /// The two daemons' config files (the same schema an operator writes).
 #[allow(clippy::too_many_arguments)]
 pub fn daemon_config(
@@ -447,7 +444,7 @@ state_file = "{state}"
         sink = sink_dir.display(),
         card_ns = topo.card_ns,
         pcap = pcap.display(),
-        mac = mac_text(topo.card_mac),
+        mac = MacAddr(topo.card_mac),
         ip = topo.card_ip,
         port = DEFAULT_PORT,
         mss = OUR_MSS,

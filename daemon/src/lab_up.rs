@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use holdback_driver::MacAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::control::{ControlServer, Request};
@@ -269,7 +270,6 @@ pub fn serve(opts: &UpOptions) -> Result<(), LabUpError> {
     let handler = control_handler(lab.card().clone(), lab.sink().clone(), stop.clone(), None);
     let server = runtime.block_on(ControlServer::bind(&socket, handler))?;
 
-    let m = topo.card_mac;
     let info = LabUpInfo {
         name: opts.name.clone(),
         pid: std::process::id(),
@@ -281,7 +281,7 @@ pub fn serve(opts: &UpOptions) -> Result<(), LabUpError> {
         client_ip: topo.client_ip,
         card_ip: topo.card_ip,
         card_port: opts.port,
-        card_mac: format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]),
+        card_mac: MacAddr(topo.card_mac).to_string(),
         holdback: opts.holdback,
         pcap: opts.pcap.clone(),
         topology: topo,

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use holdback_driver::MacAddr;
 use serde::{Deserialize, Serialize};
 
 /// Prefix of every namespace a lab creates; `reap_stale` only touches these.
@@ -371,8 +372,7 @@ impl Drop for LabNet {
 pub fn switch_to_standby(topo: &LabTopology) -> Result<(), NetnsError> {
     let s = topo.standby.as_ref().ok_or_else(|| NetnsError::NoStandby(topo.card_ns.clone()))?;
     ip(&["-n", &topo.card_ns, "link", "set", "dev", &topo.tap, "nomaster"])?;
-    let m = topo.card_mac;
-    let mac = format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]);
+    let mac = MacAddr(topo.card_mac).to_string();
     bridge(&["-n", &topo.card_ns, "fdb", "replace", &mac, "dev", &s.standby_tap, "master", "static"])?;
     tracing::info!(primary_port = %topo.tap, standby_port = %s.standby_tap, %mac, "switch: primary port blocked, service MAC moved");
     Ok(())

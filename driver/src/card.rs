@@ -10,8 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bar::{Bar, BarError, BAR_SIZE};
 use crate::stats::Stats;
-use crate::tcb::{Tcb, TcbError};
-use crate::SeqNum;
+use crate::{MacAddr, SeqNum, Tcb, TcbError};
 
 /// Why [`CardHandle::open`] refused the BAR.
 #[derive(Debug, thiserror::Error)]
@@ -318,9 +317,9 @@ impl<B: Bar> CardHandle<B> {
     /// Leaves enable/standby as they are; call [`CardHandle::enable`] after.
     pub fn configure(&self, s: &CardSettings) -> Result<(), CardError> {
         s.validate()?;
-        let m = s.mac;
-        self.write_checked(regmap::MAC_HI, u32::from_be_bytes([0, 0, m[0], m[1]]))?;
-        self.write_checked(regmap::MAC_LO, u32::from_be_bytes([m[2], m[3], m[4], m[5]]))?;
+        let (mac_hi, mac_lo) = MacAddr(s.mac).to_words();
+        self.write_checked(regmap::MAC_HI, u32::from(mac_hi))?;
+        self.write_checked(regmap::MAC_LO, mac_lo)?;
         self.write_checked(regmap::IPV4_ADDR, u32::from(s.ip))?;
         for (i, slot) in regmap::LISTEN_SLOTS.iter().enumerate() {
             let v = s.listen_ports.get(i).map_or(0, |p| regmap::LISTEN_ENABLE | *p as u32);

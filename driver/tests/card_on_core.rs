@@ -67,7 +67,7 @@ fn handshake_data_holdback_and_release_as_the_driver_sees_them() {
     let t = card.read_tcb(id).unwrap();
     assert_eq!(t.state, TcpState::SynReceived);
     assert_eq!((t.remote_ip, t.remote_port, t.local_port), (PEER.ip, 40000, 5001));
-    assert_eq!(t.remote_mac(), PEER.mac.0);
+    assert_eq!(t.remote_mac(), PEER.mac);
     assert_eq!(t.irs, SeqNum(IRS));
     assert_eq!(t.rcv_nxt, SeqNum(IRS) + 1);
     assert_eq!(t.rel, SeqNum(IRS) + 1);

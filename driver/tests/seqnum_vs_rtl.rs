@@ -1,6 +1,8 @@
-//! `SeqNum` against the Verilated comparator `hdl/src/seq_cmp.rs` (feature
-//! `sim`): the driver's ordering, min and "not after" agree bit for bit with
-//! the RTL around the 2^31 and 2^32 edges and on seeded random pairs.
+//! `SeqNum` (the register map's one type, which the driver, the reference
+//! model and the daemon all use) against the Verilated comparator
+//! `hdl/src/seq_cmp.rs` (feature `sim`): its order, earliest, latest and
+//! "not after" agree bit for bit with the RTL at exactly 2^31 apart, around
+//! the 2^31 and 2^32 edges and on seeded random pairs.
 #![cfg(feature = "sim")]
 
 use holdback_driver::SeqNum;
@@ -19,6 +21,9 @@ fn check_all(pairs: impl Iterator<Item = (u32, u32)>) {
         assert_eq!(m.get(before) == 1, sx.before(sy), "before({x:#010x}, {y:#010x})");
         assert_eq!(m.get(not_after) == 1, sx.not_after(sy), "not_after({x:#010x}, {y:#010x})");
         assert_eq!(m.get(earlier) as u32, sx.earliest(sy).0, "earliest({x:#010x}, {y:#010x})");
+        // The RTL's serial maximum is `a_before_b ? b : a` (how R and the right edge move).
+        let rtl_latest = if m.get(before) == 1 { y } else { x };
+        assert_eq!(sx.latest(sy).0, rtl_latest, "latest({x:#010x}, {y:#010x})");
         // PartialOrd agrees with the RTL wherever RFC 1982 defines an order.
         if let Some(ord) = sx.partial_cmp(&sy) {
             assert_eq!(ord == std::cmp::Ordering::Less, m.get(before) == 1, "partial_cmp({x:#010x}, {y:#010x})");
@@ -37,6 +42,19 @@ fn seqnum_matches_rtl_around_the_wraps() {
         .flat_map(|b| deltas.iter().flat_map(move |d| [(b.wrapping_add(*d), *b), (*b, b.wrapping_add(*d))]))
         .collect();
     check_all(pairs.into_iter());
+}
+
+/// RFC 1982 leaves numbers exactly 2^31 apart unordered; the RTL decides
+/// them by the sign bit, "before" both ways round, and so does `SeqNum`.
+#[test]
+fn exactly_half_the_circle_apart_is_decided_as_the_rtl_decides() {
+    let bases = [0u32, 1, 5, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFF0, 0xFFFF_FFFF];
+    for b in bases {
+        let (x, y) = (SeqNum(b), SeqNum(b) + 0x8000_0000);
+        assert!(x.before(y) && y.before(x), "{x:?} and {y:?} are each before the other");
+        assert!(x.partial_cmp(&y).is_none(), "{x:?} and {y:?} have no RFC 1982 order");
+    }
+    check_all(bases.iter().flat_map(|b| [(*b, b.wrapping_add(0x8000_0000)), (b.wrapping_add(0x8000_0000), *b)]));
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Serial-number comparison of 32-bit TCP sequence numbers (RFC 1982 /
 //! RFC 9293 §3.4): `a` is before `b` when the wrapping difference `a - b` is
-//! negative. The same rule as `holdback_driver::SeqNum`; `sim/tests` checks the
+//! negative. The same rule as `holdback_regmap::SeqNum`; `sim/tests` checks the
 //! Verilated block against it around the wrap.
 use rust_hdl::prelude::*;
 

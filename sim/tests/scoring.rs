@@ -322,7 +322,7 @@ fn random_conversation(seed: u64) {
             50..=57 => {
                 let back = 1 + r.below(2000) as u32;
                 ls.frame(&c.segment(c.snd_nxt - back, TcpFlags::ACK | TcpFlags::PSH, payload)).or_panic(&ctx(step, "overlap/duplicate"));
-                c.snd_nxt = ls.model.tcb(c.id).rcv_nxt.max(c.snd_nxt);
+                c.snd_nxt = ls.model.tcb(c.id).rcv_nxt.latest(c.snd_nxt);
             }
             58..=61 => {
                 let far = 9000 + r.below(1 << 30) as u32;

@@ -19,10 +19,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use holdback_daemon::clients::tcp_info;
-use holdback_daemon::config::format_mac;
 use holdback_daemon::metrics::{parse_exposition, Sample};
 use holdback_daemon::netns::{run_in_netns, LabNet, LabTopology};
 use holdback_driver::regmap::Stat;
+use holdback_driver::MacAddr;
 use holdback_tests::{holdback, holdback_bin, holdback_ok, require_lab_prerequisites, wait_for};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -187,7 +187,7 @@ listen = "127.0.0.1:{metrics_port}"
         sink = sink_dir.display(),
         tap = topo.tap,
         ns = topo.card_ns,
-        mac = format_mac(&topo.card_mac),
+        mac = MacAddr(topo.card_mac),
         ip = topo.card_ip,
     )
 }

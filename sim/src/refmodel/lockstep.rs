@@ -295,7 +295,7 @@ impl<D: Dut> Lockstep<D> {
                 // A new connection (or its SYN-ACK again): its edge starts here.
                 self.right_edges.insert(key, right);
             } else if let Some(prev) = self.right_edges.get(&key) {
-                if right < *prev {
+                if right.before(*prev) {
                     return Err(LockstepError::Invariant(format!(
                         "after {input}: {key:?} advertised right edge {right} left of {prev} (invariant 5)"
                     )));

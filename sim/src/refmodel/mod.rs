@@ -62,7 +62,7 @@ pub use tcb::{diff_tcb, Tcb};
 /// MSS assumed when the SYN carries none (RFC 9293 §3.7.1).
 pub const DEFAULT_PEER_MSS: u16 = 536;
 /// Retransmissions of a SYN-ACK or FIN before the connection is dropped.
-pub const MAX_RETRIES: u32 = 7;
+pub const MAX_RETRIES: u8 = 7;
 
 /// What the host configured through the registers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,8 +259,8 @@ impl RefModel {
     pub fn on_release(&mut self, now_us: u32, id: usize, value: u32) -> Step {
         self.now_us = now_us;
         let t = &mut self.tcbs[id];
-        // R only moves forward (serial max).
-        t.rel = t.rel.max(SeqNum(value));
+        // R only moves forward: replaced when it is before the value (cmp_newrel).
+        t.rel = t.rel.latest(SeqNum(value));
         // In standby the card is silent: R moves, nothing is sent or changed.
         if !self.cfg.standby {
             self.reply(id);
@@ -277,7 +277,13 @@ impl RefModel {
         }
         let mut w = self.tcbs[id].to_words();
         w[word] = value;
-        self.tcbs[id] = Tcb::from_words(&w);
+        match Tcb::decode(&w) {
+            Ok(t) => self.tcbs[id] = t,
+            // The core stores the code and treats the slot as taken but in no
+            // state it handles; a `Tcb` cannot say that, so the model keeps
+            // its TCB and the scorer's word-by-word comparison shows the write.
+            Err(e) => warn!(id, word, value, "host TCB write the model cannot follow: {e}"),
+        }
     }
 
     /// The host writes PROMOTE = `epoch` at `now_us` (ignored unless the card
@@ -304,7 +310,7 @@ impl RefModel {
                 t.timer_due = now_us.wrapping_add(self.cfg.rto_us);
             } else {
                 // Invariant 3: resume from R, not from the primary's rcv_nxt.
-                let fin_above_r = t.rel < t.rcv_nxt;
+                let fin_above_r = !t.rcv_nxt.not_after(t.rel);
                 t.rcv_nxt = t.rel;
                 t.ack_sent = t.rel;
                 if t.state == TcpState::CloseWait && fin_above_r {
@@ -348,7 +354,7 @@ impl RefModel {
                 self.set_state(id, TcpState::Closed);
             } else {
                 // Back off: the wait after the n-th retransmission is RTO << (n-1).
-                let backoff = self.cfg.rto_us.wrapping_shl(t.retries);
+                let backoff = self.cfg.rto_us.wrapping_shl(u32::from(t.retries));
                 if t.state == TcpState::SynReceived {
                     self.send_syn_ack(id);
                 } else {
@@ -416,7 +422,9 @@ impl RefModel {
         let gen = self.tcbs[id].gen;
         // Claim 31: with hold-synack R starts at irs and nothing is ACKed yet.
         let rel = if self.cfg.hold_synack { seg.seq } else { seg.seq + 1 };
+        let (remote_mac_hi, remote_mac_lo) = seg.src_mac.to_words();
         self.tcbs[id] = Tcb {
+            version: holdback_regmap::VERSION,
             state: TcpState::SynReceived,
             holdback: self.cfg.holdback,
             fin_rcvd: false,
@@ -425,7 +433,8 @@ impl RefModel {
             local_port: key.local_port,
             remote_port: key.remote_port,
             remote_ip: key.remote_ip,
-            remote_mac: seg.src_mac,
+            remote_mac_lo,
+            remote_mac_hi,
             peer_link: 0xffff,
             irs: seg.seq,
             rcv_nxt: seg.seq + 1,
@@ -481,7 +490,7 @@ impl RefModel {
             // RFC 9293 §3.10.7.4 step 5 (SYN-RECEIVED): unacceptable ACK → RST.
             let t = t.clone();
             let rst = TcpRepr::new(t.local_port, t.remote_port, seg.ack, SeqNum(0), TcpFlags::RST, 0);
-            let to = Endpoint { mac: t.remote_mac, ip: t.remote_ip };
+            let to = Endpoint { mac: t.remote_mac(), ip: t.remote_ip };
             self.send(wire::tcp_frame(self.cfg.us(), to, &rst, &[]), Some(Stat::RstSent));
             return;
         }
@@ -538,7 +547,7 @@ impl RefModel {
             return;
         }
         let t = &mut self.tcbs[id];
-        if seg.ack > t.snd_una && seg.ack <= t.snd_nxt {
+        if seg.ack > t.snd_una && seg.ack.not_after(t.snd_nxt) {
             t.snd_una = seg.ack;
         }
         t.snd_wnd = seg.window;
@@ -558,7 +567,7 @@ impl RefModel {
         }
         if established && !seg.payload.is_empty() {
             // In-order bytes [rcv_nxt, min(seq+len, rcv_adv)) go to the ring.
-            let end = (seg.seq + seg.payload.len() as u32).min(t.rcv_adv);
+            let end = (seg.seq + seg.payload.len() as u32).earliest(t.rcv_adv);
             let skip = (t.rcv_nxt.diff(seg.seq).max(0) as usize).min(seg.payload.len());
             let take = (end.diff(t.rcv_nxt).max(0) as u32).min((seg.payload.len() - skip) as u32);
             let offset = t.rcv_nxt.diff(t.irs + 1) as u32;
@@ -580,7 +589,7 @@ impl RefModel {
         // even when (ack, right edge) did not move (an out-of-order FIN).
         let t = &self.tcbs[id];
         let must_ack = established && !t.holdback && (!seg.payload.is_empty() || seg.flags.fin());
-        if must_ack && !(t.state == TcpState::CloseWait && t.rel >= t.rcv_nxt) {
+        if must_ack && !(t.state == TcpState::CloseWait && t.rcv_nxt.not_after(t.rel)) {
             let (ack, right) = ack_and_edge(t, ring);
             if (ack, right) == (t.ack_sent, t.rcv_adv) {
                 self.send_ack(id);
@@ -610,7 +619,7 @@ impl RefModel {
             t.ack_sent = ack;
             t.timer_due = self.now_us.wrapping_add(self.cfg.rto_us);
             t.retries = 0;
-        } else if t.state == TcpState::CloseWait && t.rel >= t.rcv_nxt {
+        } else if t.state == TcpState::CloseWait && t.rcv_nxt.not_after(t.rel) {
             self.send_fin(id, false);
             let t = &mut self.tcbs[id];
             t.snd_nxt += 1;
@@ -633,7 +642,7 @@ impl RefModel {
         let window = self.cfg.ring_bytes.min(65535) as u16;
         let seg = TcpRepr::new(t.local_port, t.remote_port, t.iss, t.irs + 1, TcpFlags::SYN | TcpFlags::ACK, window)
             .with_mss(self.cfg.our_mss);
-        let to = Endpoint { mac: t.remote_mac, ip: t.remote_ip };
+        let to = Endpoint { mac: t.remote_mac(), ip: t.remote_ip };
         self.send(wire::tcp_frame(self.cfg.us(), to, &seg, &[]), None);
     }
 
@@ -658,7 +667,7 @@ impl RefModel {
         t.ack_sent = ack;
         t.rcv_adv = right;
         let seg = TcpRepr::new(t.local_port, t.remote_port, seq, ack, flags, window);
-        let to = Endpoint { mac: t.remote_mac, ip: t.remote_ip };
+        let to = Endpoint { mac: t.remote_mac(), ip: t.remote_ip };
         let f = wire::tcp_frame(self.cfg.us(), to, &seg, &[]);
         self.send(f, None);
     }
@@ -735,8 +744,8 @@ pub fn icmp_reply_frame(us: Endpoint, to: Endpoint, message: &[u8]) -> Vec<u8> {
 /// PLAN.md rule 7: the ACK value (holdback: min(rcv_nxt, rel)) and the right
 /// edge max(rcv_adv, rel + ring) — the edge never moves left.
 fn ack_and_edge(t: &Tcb, ring_bytes: u32) -> (SeqNum, SeqNum) {
-    let ack = if t.holdback { t.rcv_nxt.min(t.rel) } else { t.rcv_nxt };
-    (ack, t.rcv_adv.max(t.rel + ring_bytes))
+    let ack = if t.holdback { t.rcv_nxt.earliest(t.rel) } else { t.rcv_nxt };
+    (ack, t.rcv_adv.latest(t.rel + ring_bytes))
 }
 
 /// SYN-RECEIVED whose SYN-ACK was never sent: nothing ACKed (ack_sent == irs).
@@ -746,7 +755,7 @@ fn synack_held(t: &Tcb) -> bool {
 
 /// `seq` inside [rcv_nxt, rcv_adv).
 fn in_window(t: &Tcb, seq: SeqNum) -> bool {
-    seq >= t.rcv_nxt && seq < t.rcv_adv
+    seq >= t.rcv_nxt && seq.before(t.rcv_adv)
 }
 
 /// RFC 9293 §3.10.7.4 acceptability: the four cases of segment length and

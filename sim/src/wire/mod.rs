@@ -13,6 +13,8 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
+use holdback_regmap::tcp_flags;
+
 /// Why a frame could not be parsed. Each variant carries what was found, so a
 /// failing test says which byte was wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,89 +72,9 @@ fn put32(b: &mut [u8], at: usize, v: u32) {
 
 // ---------------------------------------------------------------- addresses, sequence numbers
 
-/// A 48-bit Ethernet address.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct MacAddr(pub [u8; 6]);
-
-impl MacAddr {
-    pub const BROADCAST: MacAddr = MacAddr([0xff; 6]);
-    pub const ZERO: MacAddr = MacAddr([0; 6]);
-    /// As the core's 48-bit registers hold it: byte 0 in bits 47:40.
-    pub fn to_u64(self) -> u64 {
-        self.0.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
-    }
-    pub fn from_u64(v: u64) -> MacAddr {
-        let b = v.to_be_bytes();
-        MacAddr([b[2], b[3], b[4], b[5], b[6], b[7]])
-    }
-}
-
-impl fmt::Display for MacAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = self.0;
-        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
-    }
-}
-impl fmt::Debug for MacAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-/// A TCP sequence number, ordered by the sign of the wrapping difference
-/// (RFC 9293 §3.4, RFC 1982) — the same rule as `holdback_driver::SeqNum` and
-/// the RTL's `seq_cmp` block. Only `PartialOrd`: the order is not transitive
-/// across half the space, so it must never be used as a sort key.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct SeqNum(pub u32);
-
-impl SeqNum {
-    /// `self - other` as a signed distance.
-    pub fn diff(self, other: SeqNum) -> i32 {
-        self.0.wrapping_sub(other.0) as i32
-    }
-    /// The later of the two in sequence space.
-    pub fn max(self, other: SeqNum) -> SeqNum {
-        if self.diff(other) >= 0 { self } else { other }
-    }
-    /// The earlier of the two in sequence space.
-    pub fn min(self, other: SeqNum) -> SeqNum {
-        if self.diff(other) <= 0 { self } else { other }
-    }
-}
-
-impl std::ops::Add<u32> for SeqNum {
-    type Output = SeqNum;
-    fn add(self, n: u32) -> SeqNum {
-        SeqNum(self.0.wrapping_add(n))
-    }
-}
-impl std::ops::Sub<u32> for SeqNum {
-    type Output = SeqNum;
-    fn sub(self, n: u32) -> SeqNum {
-        SeqNum(self.0.wrapping_sub(n))
-    }
-}
-impl std::ops::AddAssign<u32> for SeqNum {
-    fn add_assign(&mut self, n: u32) {
-        self.0 = self.0.wrapping_add(n);
-    }
-}
-impl PartialOrd for SeqNum {
-    fn partial_cmp(&self, other: &SeqNum) -> Option<std::cmp::Ordering> {
-        Some(self.diff(*other).cmp(&0))
-    }
-}
-impl fmt::Display for SeqNum {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-impl fmt::Debug for SeqNum {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SeqNum({})", self.0)
-    }
-}
+/// The register map's own types: one definition for the RTL's tests, the
+/// model, the driver and the daemon.
+pub use holdback_regmap::{MacAddr, SeqNum};
 
 // ---------------------------------------------------------------- checksums
 
@@ -637,14 +559,14 @@ pub const TCP_HEADER_LEN: usize = 20;
 pub struct TcpFlags(pub u8);
 
 impl TcpFlags {
-    pub const FIN: TcpFlags = TcpFlags(0x01);
-    pub const SYN: TcpFlags = TcpFlags(0x02);
-    pub const RST: TcpFlags = TcpFlags(0x04);
-    pub const PSH: TcpFlags = TcpFlags(0x08);
-    pub const ACK: TcpFlags = TcpFlags(0x10);
-    pub const URG: TcpFlags = TcpFlags(0x20);
-    pub const ECE: TcpFlags = TcpFlags(0x40);
-    pub const CWR: TcpFlags = TcpFlags(0x80);
+    pub const FIN: TcpFlags = TcpFlags(tcp_flags::FIN);
+    pub const SYN: TcpFlags = TcpFlags(tcp_flags::SYN);
+    pub const RST: TcpFlags = TcpFlags(tcp_flags::RST);
+    pub const PSH: TcpFlags = TcpFlags(tcp_flags::PSH);
+    pub const ACK: TcpFlags = TcpFlags(tcp_flags::ACK);
+    pub const URG: TcpFlags = TcpFlags(tcp_flags::URG);
+    pub const ECE: TcpFlags = TcpFlags(tcp_flags::ECE);
+    pub const CWR: TcpFlags = TcpFlags(tcp_flags::CWR);
     pub const NONE: TcpFlags = TcpFlags(0);
 
     pub fn contains(self, f: TcpFlags) -> bool {

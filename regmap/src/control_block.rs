@@ -1,16 +1,30 @@
-//! The TCP control block as the host sees it: decoded from (and encoded to)
-//! the TCB window words with the field table of `holdback_regmap::tcb`.
+//! The TCP control block as one typed value: decoded from (and packed to) the
+//! TCB window's words with the field table of [`crate::tcb`], so no offset is
+//! repeated here.
 //!
-//! The same struct, serde-serialisable and stamped with the layout version,
-//! is what the daemon shows in `holdback conns --json` and what it will ship
-//! to the standby. Member names are the lower-cased regmap field names (a test
-//! checks that they agree one to one).
+//! This one struct is what the driver reads from the card, what the
+//! reference model keeps per connection, what the daemon shows in
+//! `holdback conns --json` and what the replication link ships to the
+//! standby (serde, stamped with the layout version). Member names are the
+//! lower-cased field names of [`crate::tcb::FIELDS`], one to one (the driver's
+//! `regmap_agreement` test checks it), so the JSON and the register map
+//! cannot drift apart.
+//!
+//! Where the driver's and the model's former copies differed, this type
+//! follows the RTL:
+//! - `retries` is a `u8`: the RTL's field is 4 bits and it gives up after 7.
+//! - the next-hop MAC is the two registers the RTL keeps (`remote_mac_hi`,
+//!   `remote_mac_lo`); [`Tcb::remote_mac`] joins them into a [`MacAddr`].
+//! - decoding is strict: a state code outside RFC 9293's eleven is refused
+//!   ([`TcbError::UnknownState`]). The RTL has no meaning for codes 11-15 —
+//!   such a slot is neither free nor in any state it handles — so a decoder
+//!   that mapped them to CLOSED would describe a free slot the RTL treats as
+//!   taken.
 use std::net::Ipv4Addr;
 
-use holdback_regmap::{self as regmap, tcb, TcpState};
 use serde::{Deserialize, Serialize};
 
-use crate::SeqNum;
+use crate::{tcb, MacAddr, SeqNum, TcbField, TcpState, TCB_WORDS, VERSION};
 
 /// Why TCB words could not be decoded or a [`Tcb`] not encoded.
 #[derive(Debug, thiserror::Error)]
@@ -19,83 +33,114 @@ pub enum TcbError {
     UnknownState { code: u32 },
     #[error("TCB has {found} words, the layout needs {expected}")]
     WrongLength { found: usize, expected: usize },
-    #[error("TCB is of layout version {found}, this driver writes version {expected}")]
+    #[error("TCB is of layout version {found}, this build uses version {expected}")]
     WrongVersion { found: u32, expected: u32 },
 }
 
-/// One connection's control block. Field invariants are those documented in
-/// `holdback_regmap::tcb` (each member repeats the gist).
+/// One connection's control block. Each member is the register-map field of
+/// the same name; sequence-space relations hold in wrapping order
+/// ([`SeqNum`]). The invariants are those the core keeps (`docs/` and the
+/// field docs of [`crate::tcb`]); a TCB read mid-update or written by a host
+/// may break them, which is why they are stated, not enforced, here.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tcb {
-    /// Layout version (`holdback_regmap::VERSION`) the words were decoded with.
+    /// Layout version ([`VERSION`]) the words were decoded with or are meant
+    /// for; [`Tcb::encode`] refuses any other.
     pub version: u32,
-    /// RFC 9293 state; serialised as its RFC name ("SYN-RECEIVED").
+    /// RFC 9293 state; `Closed` means the slot is free. Serialised as its RFC
+    /// name ("SYN-RECEIVED").
     #[serde(with = "state_name")]
     pub state: TcpState,
-    /// ACK holdback on: every ACK sent is min(rcv_nxt, rel).
+    /// ACK holdback on: every ACK sent is `min(rcv_nxt, rel)` (invariant 1).
     pub holdback: bool,
-    /// The peer's FIN was received in order (rcv_nxt counts it).
+    /// The peer's FIN was received in order; `rcv_nxt` counts it.
     pub fin_rcvd: bool,
-    /// Retransmissions of our SYN-ACK or FIN since the last progress.
+    /// Retransmissions of our SYN-ACK or FIN since the last progress;
+    /// at most 7 (the core then gives up), 4 bits in the RTL.
     pub retries: u8,
-    /// MSS the peer announced (536 if absent).
+    /// MSS the peer announced, 536 if its SYN carried none.
     pub peer_mss: u16,
+    /// Our TCP port (one of the listening ports).
     pub local_port: u16,
+    /// The peer's TCP port.
     pub remote_port: u16,
+    /// The peer's IPv4 address.
     pub remote_ip: Ipv4Addr,
-    /// Next-hop MAC bytes 2-5 (big-endian); see [`Tcb::remote_mac`].
+    /// Next-hop MAC bytes 2-5, big-endian (from the SYN's source MAC); see
+    /// [`Tcb::remote_mac`].
     pub remote_mac_lo: u32,
-    /// Next-hop MAC bytes 0-1 (big-endian).
+    /// Next-hop MAC bytes 0-1, big-endian.
     pub remote_mac_hi: u16,
-    /// Relay mode: id of the spliced connection (0xFFFF: none).
+    /// Relay mode: id of the spliced connection; 0xFFFF when none (the
+    /// passive-open engine always sets none).
     pub peer_link: u16,
-    /// Initial receive sequence number; stream offset o is at irs+1+o.
+    /// Initial receive sequence number; stream offset `o` is at `irs + 1 + o`.
     pub irs: SeqNum,
-    /// Next sequence number expected; every byte below it is in the ring.
+    /// Next sequence number expected; every byte before it is in the ring;
+    /// `rcv_nxt <= rcv_adv`.
     pub rcv_nxt: SeqNum,
-    /// Released point R: highest ACK allowed. Only moves forward.
+    /// Released point R: the highest ACK the host allows. Only moves forward.
     pub rel: SeqNum,
-    /// Right edge of the window last advertised; never moves left.
+    /// Right edge of the window last advertised; never moves left
+    /// (RFC 9293 §3.8.6, invariant 5).
     pub rcv_adv: SeqNum,
-    /// A: highest ACK put on the wire; A <= R while holdback is on.
+    /// A: the highest ACK put on the wire; `ack_sent <= rel` while holdback
+    /// is on (invariant 1).
     pub ack_sent: SeqNum,
+    /// Initial send sequence number (the core's choice).
     pub iss: SeqNum,
-    /// snd_una <= snd_nxt.
+    /// Oldest unacknowledged sequence number we sent;
+    /// `iss <= snd_una <= snd_nxt`.
     pub snd_una: SeqNum,
-    /// snd_nxt <= snd_max.
+    /// Next sequence number to send; `snd_nxt <= snd_max`.
     pub snd_nxt: SeqNum,
+    /// Highest sequence number sent (replicated so a standby accepts ACKs up
+    /// to it, invariant 4).
     pub snd_max: SeqNum,
-    /// The peer's advertised window (unscaled).
+    /// The peer's advertised window as last seen (unscaled: no window scaling).
     pub snd_wnd: u16,
-    /// NOW_US value at which the retransmission timer fires.
+    /// NOW_US value at which the retransmission timer fires (SYN-RECEIVED
+    /// once its SYN-ACK is sent, LAST-ACK); in the writing card's clock.
     pub timer_due: u32,
-    /// Relay mode: sequence offset to the peer link.
+    /// Relay mode: fixed offset between this connection's and its peer
+    /// link's sequence space.
     pub seq_offset: u32,
-    /// Relay mode: stream offset up to which the host filled the TX ring.
+    /// Relay mode: stream offset up to which the host filled the transmit ring.
     pub tx_end: u32,
-    /// Incremented on every TCB write by the core.
+    /// Change generation: +1 on every TCB write-back by the core (wrapping);
+    /// replication orders copies by it.
     pub gen: u32,
-    /// Failover epoch of the card that last wrote this TCB.
+    /// Failover epoch of the card that last wrote this TCB (invariant 8).
     pub epoch: u32,
 }
 
+impl Default for Tcb {
+    /// A free (CLOSED, all-zero) TCB of this layout.
+    fn default() -> Tcb {
+        Tcb::closed()
+    }
+}
+
 impl Tcb {
-    /// A free (CLOSED, all-zero) TCB of the current layout.
+    /// A free (CLOSED, all-zero) TCB of this layout.
     pub fn closed() -> Tcb {
-        Tcb::decode(&[0; regmap::TCB_WORDS]).expect("all-zero words decode (state 0 is CLOSED)")
+        Tcb::decode(&[0; TCB_WORDS]).expect("all-zero words decode (state 0 is CLOSED)")
     }
 
     /// Decode the words of one TCB as read from the TCB window.
     pub fn decode(words: &[u32]) -> Result<Tcb, TcbError> {
-        if words.len() != regmap::TCB_WORDS {
-            return Err(TcbError::WrongLength { found: words.len(), expected: regmap::TCB_WORDS });
+        if words.len() != TCB_WORDS {
+            return Err(TcbError::WrongLength {
+                found: words.len(),
+                expected: TCB_WORDS,
+            });
         }
         let code = tcb::STATE.get(words);
         let state = TcpState::from_code(code).ok_or(TcbError::UnknownState { code })?;
-        let seq = |f: regmap::TcbField| SeqNum(f.get(words));
+        let seq = |f: TcbField| SeqNum(f.get(words));
         Ok(Tcb {
-            version: regmap::VERSION,
+            version: VERSION,
             state,
             holdback: tcb::HOLDBACK.get(words) != 0,
             fin_rcvd: tcb::FIN_RCVD.get(words) != 0,
@@ -128,11 +173,21 @@ impl Tcb {
     /// Encode into TCB window words. Refuses a TCB of another layout version
     /// (e.g. received from a standby running other firmware): its fields may
     /// not mean what this layout says.
-    pub fn encode(&self) -> Result<[u32; regmap::TCB_WORDS], TcbError> {
-        if self.version != regmap::VERSION {
-            return Err(TcbError::WrongVersion { found: self.version, expected: regmap::VERSION });
+    pub fn encode(&self) -> Result<[u32; TCB_WORDS], TcbError> {
+        if self.version != VERSION {
+            return Err(TcbError::WrongVersion {
+                found: self.version,
+                expected: VERSION,
+            });
         }
-        let mut w = [0u32; regmap::TCB_WORDS];
+        Ok(self.to_words())
+    }
+
+    /// The words of this TCB in this build's layout, whatever `version` says
+    /// (for TCBs made here, like the reference model's; [`Tcb::encode`] is the
+    /// checked form for TCBs from elsewhere).
+    pub fn to_words(&self) -> [u32; TCB_WORDS] {
+        let mut w = [0u32; TCB_WORDS];
         tcb::STATE.set(&mut w, self.state as u32);
         tcb::HOLDBACK.set(&mut w, self.holdback as u32);
         tcb::FIN_RCVD.set(&mut w, self.fin_rcvd as u32);
@@ -159,7 +214,7 @@ impl Tcb {
         tcb::TX_END.set(&mut w, self.tx_end);
         tcb::GEN.set(&mut w, self.gen);
         tcb::EPOCH.set(&mut w, self.epoch);
-        Ok(w)
+        w
     }
 
     /// The slot holds a connection (any state but CLOSED).
@@ -168,23 +223,29 @@ impl Tcb {
     }
 
     /// The next-hop MAC address.
-    pub fn remote_mac(&self) -> [u8; 6] {
-        let hi = self.remote_mac_hi.to_be_bytes();
-        let lo = self.remote_mac_lo.to_be_bytes();
-        [hi[0], hi[1], lo[0], lo[1], lo[2], lo[3]]
+    pub fn remote_mac(&self) -> MacAddr {
+        MacAddr::from_words(self.remote_mac_hi, self.remote_mac_lo)
     }
 
-    /// The ACK value the core puts on the wire now: `min(rcv_nxt, rel)` with
-    /// holdback on (invariant 1 of failover.md), `rcv_nxt` with it off.
+    /// The ACK value the core puts on the wire now: `min(rcv_nxt, rel)` in
+    /// sequence space with holdback on (invariant 1), `rcv_nxt` with it off.
     pub fn ack_value(&self) -> SeqNum {
-        if self.holdback { self.rcv_nxt.earliest(self.rel) } else { self.rcv_nxt }
+        if self.holdback {
+            self.rcv_nxt.earliest(self.rel)
+        } else {
+            self.rcv_nxt
+        }
     }
 
     /// Bytes received (rcv_nxt) but not yet released (R), which the peer still
     /// holds because they are not ACKed. 0 with holdback off: the core ACKs on
     /// receipt. Counts the peer's FIN as one byte once received.
     pub fn held_back_bytes(&self) -> u32 {
-        if self.holdback { self.rcv_nxt.bytes_since(self.rel) } else { 0 }
+        if self.holdback {
+            self.rcv_nxt.bytes_since(self.rel)
+        } else {
+            0
+        }
     }
 
     /// Window last put on the wire: right edge minus the ACK it went with.
@@ -206,14 +267,15 @@ impl Tcb {
     /// byte, mod 2^32 (the daemon extends it to 64 bits as it follows the
     /// connection). Excludes a received FIN.
     pub fn received_bytes(&self) -> u32 {
-        self.offset_of_seq(self.rcv_nxt).wrapping_sub(self.fin_rcvd as u32)
+        self.offset_of_seq(self.rcv_nxt)
+            .wrapping_sub(self.fin_rcvd as u32)
     }
 }
 
 /// Serialises [`TcpState`] as its RFC 9293 name ("CLOSE-WAIT") — the same
 /// string the logs and tables use.
 pub mod state_name {
-    use holdback_regmap::TcpState;
+    use crate::TcpState;
     use serde::{de::Error, Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(state: &TcpState, s: S) -> Result<S::Ok, S::Error> {
@@ -222,12 +284,15 @@ pub mod state_name {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<TcpState, D::Error> {
         let name = String::deserialize(d)?;
-        from_rfc_name(&name).ok_or_else(|| D::Error::custom(format!("`{name}` is not an RFC 9293 state name")))
+        from_rfc_name(&name)
+            .ok_or_else(|| D::Error::custom(format!("`{name}` is not an RFC 9293 state name")))
     }
 
     /// The state with RFC name `name`, if any.
     pub fn from_rfc_name(name: &str) -> Option<TcpState> {
-        (0..=15).filter_map(TcpState::from_code).find(|s| s.rfc_name() == name)
+        (0..=15)
+            .filter_map(TcpState::from_code)
+            .find(|s| s.rfc_name() == name)
     }
 }
 
@@ -263,7 +328,7 @@ mod tests {
             tx_end: 0,
             gen: 42,
             epoch: 1,
-            version: regmap::VERSION,
+            version: VERSION,
         }
     }
 
@@ -277,6 +342,32 @@ mod tests {
     }
 
     #[test]
+    fn words_round_trip_every_field() {
+        let t = Tcb {
+            retries: 7,
+            remote_mac_hi: 0x0200,
+            remote_mac_lo: 0x0000_abcd,
+            irs: SeqNum(0xffff_fff0),
+            rcv_nxt: SeqNum(5),
+            rel: SeqNum(3),
+            rcv_adv: SeqNum(8000),
+            ack_sent: SeqNum(3),
+            iss: SeqNum(77),
+            snd_una: SeqNum(78),
+            snd_nxt: SeqNum(79),
+            snd_max: SeqNum(79),
+            seq_offset: 9,
+            tx_end: 10,
+            gen: 11,
+            epoch: 12,
+            ..sample()
+        };
+        let w = t.to_words();
+        assert_eq!(Tcb::decode(&w).unwrap(), t);
+        assert_eq!(t.remote_mac(), MacAddr([2, 0, 0, 0, 0xab, 0xcd]));
+    }
+
+    #[test]
     fn derived_views_straddle_the_wrap() {
         let t = sample();
         // rel = irs + 0xF0; rcv_nxt = irs + 1 + 0x1FF bytes + FIN.
@@ -286,8 +377,11 @@ mod tests {
         assert_eq!(t.received_bytes(), 0x1FF);
         assert_eq!(t.offset_of_seq(t.rel), 0xEF);
         assert_eq!(t.seq_of_offset(0xEF), t.rel);
-        assert_eq!(t.remote_mac(), [1, 2, 3, 4, 5, 6]);
-        let off = Tcb { holdback: false, ..t };
+        assert_eq!(t.remote_mac(), MacAddr([1, 2, 3, 4, 5, 6]));
+        let off = Tcb {
+            holdback: false,
+            ..t
+        };
         assert_eq!(off.held_back_bytes(), 0);
         assert_eq!(off.ack_value(), off.rcv_nxt);
     }
@@ -306,15 +400,24 @@ mod tests {
 
     #[test]
     fn decode_refuses_unknown_state_and_wrong_length() {
-        let mut w = [0u32; regmap::TCB_WORDS];
+        let mut w = [0u32; TCB_WORDS];
         tcb::STATE.set(&mut w, 14);
-        assert!(matches!(Tcb::decode(&w), Err(TcbError::UnknownState { code: 14 })));
-        assert!(matches!(Tcb::decode(&w[..3]), Err(TcbError::WrongLength { found: 3, .. })));
+        assert!(matches!(
+            Tcb::decode(&w),
+            Err(TcbError::UnknownState { code: 14 })
+        ));
+        assert!(matches!(
+            Tcb::decode(&w[..3]),
+            Err(TcbError::WrongLength { found: 3, .. })
+        ));
     }
 
     #[test]
     fn encode_refuses_other_layout_version() {
-        let t = Tcb { version: regmap::VERSION + 1, ..sample() };
+        let t = Tcb {
+            version: VERSION + 1,
+            ..sample()
+        };
         assert!(matches!(t.encode(), Err(TcbError::WrongVersion { .. })));
     }
 

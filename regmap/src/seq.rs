@@ -5,15 +5,23 @@ use std::ops::{Add, AddAssign, Sub};
 
 use serde::{Deserialize, Serialize};
 
-/// A 32-bit TCP sequence number. Ordered by the sign of the wrapping
-/// difference — exactly the rule of the RTL comparator `hdl/src/seq_cmp.rs`:
-/// `a` is before `b` when bit 31 of `a - b` is set.
+/// A 32-bit TCP sequence number, ordered by the sign of the wrapping
+/// difference: `a` is before `b` when bit 31 of `a - b` is set. That is the
+/// whole rule of the RTL comparator block `seq_cmp` (`hdl/src/seq_cmp.rs`),
+/// and [`SeqNum::before`], [`SeqNum::not_after`], [`SeqNum::earliest`] and
+/// [`SeqNum::latest`] are its outputs, bit for bit, for every pair —
+/// including the pairs exactly 2^31 apart.
 ///
-/// Two numbers exactly 2^31 apart have no order in RFC 1982; `partial_cmp`
-/// returns `None` for them, while [`SeqNum::before`] / [`SeqNum::earliest`]
-/// reproduce the RTL bit for bit (which calls each "before" the other).
-/// `SeqNum` is deliberately not `Ord`: the relation is not transitive around
-/// the circle, so it must not key a `BTreeMap` or be sorted.
+/// Those pairs have no order in RFC 1982. The RTL decides them by the sign
+/// bit, which is set both ways round: each is "before" the other, `earliest`
+/// returns its first operand and `latest` its second. [`PartialOrd`] does not
+/// pretend otherwise and returns `None` for them (so `<`, `<=`, `>`, `>=` are
+/// all false there): an operator cannot give the RTL's answer without breaking
+/// `a < b ⇔ b > a`. Code that mirrors an RTL comparison therefore calls the
+/// method named after the comparator output it mirrors.
+///
+/// Deliberately not `Ord`: the relation is not transitive around the circle,
+/// so a `SeqNum` must not key a `BTreeMap` or be sorted.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct SeqNum(pub u32);
@@ -27,26 +35,41 @@ impl SeqNum {
     pub const fn before(self, other: SeqNum) -> bool {
         self.diff(other) < 0
     }
-    /// The RTL's `a_not_after_b`.
+    /// The RTL's `a_not_after_b`: before or equal.
     pub const fn not_after(self, other: SeqNum) -> bool {
         self.diff(other) <= 0
     }
     /// The RTL's `earlier`: `self` if it is before `other`, else `other`.
     pub const fn earliest(self, other: SeqNum) -> SeqNum {
-        if self.before(other) { self } else { other }
+        if self.before(other) {
+            self
+        } else {
+            other
+        }
     }
-    /// The later of the two in sequence space (`other` when equal or unordered
-    /// the RTL way round: `self` only if `other` is before it).
+    /// What the RTL computes as a serial maximum (`x := y if x before y`, as
+    /// the right edge and R move): `other` if `self` is before it, else
+    /// `self`. Always the operand `earliest` did not return.
     pub const fn latest(self, other: SeqNum) -> SeqNum {
-        if other.before(self) { self } else { other }
+        if self.before(other) {
+            other
+        } else {
+            self
+        }
     }
     /// Bytes from `earlier` up to `self`, or 0 if `self` is not after it.
     pub const fn bytes_since(self, earlier: SeqNum) -> u32 {
         let d = self.diff(earlier);
-        if d > 0 { d as u32 } else { 0 }
+        if d > 0 {
+            d as u32
+        } else {
+            0
+        }
     }
 }
 
+/// RFC 1982 order: agrees with [`SeqNum::before`] wherever it answers, and
+/// answers `None` exactly when the two are 2^31 apart.
 impl PartialOrd for SeqNum {
     fn partial_cmp(&self, other: &SeqNum) -> Option<Ordering> {
         match self.diff(*other) {
@@ -134,6 +157,19 @@ mod tests {
     }
 
     #[test]
+    fn orders_across_the_wrap() {
+        let a = SeqNum(u32::MAX - 1);
+        let b = a + 4; // wraps to 2
+        assert_eq!(b, SeqNum(2));
+        assert!(a < b);
+        assert!(b > a);
+        assert_eq!(b.diff(a), 4);
+        assert_eq!(a.latest(b), b);
+        assert_eq!(a.earliest(b), a);
+        assert!(SeqNum(0) > SeqNum(0x8000_0001));
+    }
+
+    #[test]
     fn add_assign_wraps() {
         let mut s = SeqNum(u32::MAX);
         s += 2;
@@ -151,6 +187,8 @@ mod tests {
         assert!(a.before(b) && b.before(a));
         assert_eq!(a.earliest(b), a);
         assert_eq!(b.earliest(a), b);
+        assert_eq!(a.latest(b), b);
+        assert_eq!(b.latest(a), a);
     }
 
     #[test]
@@ -164,6 +202,9 @@ mod tests {
     #[test]
     fn serialises_as_plain_number() {
         assert_eq!(serde_json::to_string(&SeqNum(7)).unwrap(), "7");
-        assert_eq!(serde_json::from_str::<SeqNum>("4294967295").unwrap(), SeqNum(u32::MAX));
+        assert_eq!(
+            serde_json::from_str::<SeqNum>("4294967295").unwrap(),
+            SeqNum(u32::MAX)
+        );
     }
 }

@@ -8,7 +8,19 @@
 //!
 //! Addresses are byte addresses into a 1 MiB BAR; every register is 32 bits wide
 //! and accessed with aligned 32-bit reads and writes.
+//!
+//! The types every user of the map shares live here too, defined once: the
+//! control block [`Tcb`], sequence numbers [`SeqNum`] (the RTL comparator's
+//! rule), Ethernet addresses [`MacAddr`] and the TCP flag bits [`tcp_flags`].
 #![forbid(unsafe_code)]
+
+mod control_block;
+mod mac;
+mod seq;
+
+pub use control_block::{state_name, Tcb, TcbError};
+pub use mac::{MacAddr, MacParseError};
+pub use seq::SeqNum;
 
 /// Width of the register bus byte address (1 MiB BAR0).
 pub const ADDR_BITS: usize = 20;
@@ -258,6 +270,10 @@ pub mod tcp_flags {
     pub const PSH: u8 = 1 << PSH_BIT;
     pub const ACK: u8 = 1 << ACK_BIT;
     pub const URG: u8 = 1 << URG_BIT;
+    /// ECN-Echo and Congestion Window Reduced (RFC 3168 §6.1): the core
+    /// neither sets nor honours them; named so frames showing them can be.
+    pub const ECE: u8 = 1 << 6;
+    pub const CWR: u8 = 1 << 7;
     pub const FIN_BIT: usize = 0;
     pub const SYN_BIT: usize = 1;
     pub const RST_BIT: usize = 2;

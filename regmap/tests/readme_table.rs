@@ -5,7 +5,7 @@ use holdback_regmap::{markdown_table, CoreParams};
 
 #[test]
 fn hdl_readme_carries_the_generated_register_map() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../hdl/README.md");
     let readme = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
     let table = markdown_table(&CoreParams::DEFAULT);
     assert!(
