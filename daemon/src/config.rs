@@ -577,7 +577,7 @@ fn validate_sim(sim: RawSim) -> Result<SimCard, (&'static str, String)> {
 }
 
 fn validate_network(n: RawNetwork) -> Result<CardSettings, (&'static str, String)> {
-    let mac = parse_mac(&n.mac).map_err(|m| ("network.mac", m))?.0;
+    let mac = parse_mac(&n.mac).map_err(|m| ("network.mac", m))?;
     let ip = n.ip;
     if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
         return Err(("network.ip", format!("{ip} is not a unicast host address the card can own")));
@@ -723,7 +723,7 @@ impl Config {
                 CardSpec::Vfio(_) => None,
             },
             network: EffectiveNetwork {
-                mac: MacAddr(n.mac),
+                mac: n.mac,
                 ip: n.ip,
                 listen_ports: n.listen_ports.clone(),
                 holdback: n.holdback,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use holdback_driver::{CardError, CardHandle, CardSettings, OpenError, SimBar, Stats};
+use holdback_driver::{CardError, CardHandle, CardSettings, MacAddr, OpenError, SimBar, Stats};
 use holdback_sim::card::{Card, CardConfig, CardReport, TapSpec};
 use holdback_sim::SimError;
 use sha2::{Digest, Sha256};
@@ -124,7 +124,7 @@ impl LabRuntime {
         })?;
         let card = Arc::new(CardHandle::open(SimBar::new(sim.regs()))?);
         card.configure(&CardSettings {
-            mac: topo.card_mac,
+            mac: MacAddr(topo.card_mac),
             ip: topo.card_ip,
             listen_ports: vec![config.port],
             holdback: config.holdback,

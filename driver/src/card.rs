@@ -120,7 +120,7 @@ impl CardInfo {
 #[serde(deny_unknown_fields)]
 pub struct CardSettings {
     /// Our MAC address.
-    pub mac: [u8; 6],
+    pub mac: MacAddr,
     /// Our IPv4 address.
     pub ip: Ipv4Addr,
     /// Up to 4 listening TCP ports.
@@ -317,7 +317,7 @@ impl<B: Bar> CardHandle<B> {
     /// Leaves enable/standby as they are; call [`CardHandle::enable`] after.
     pub fn configure(&self, s: &CardSettings) -> Result<(), CardError> {
         s.validate()?;
-        let (mac_hi, mac_lo) = MacAddr(s.mac).to_words();
+        let (mac_hi, mac_lo) = s.mac.to_words();
         self.write_checked(regmap::MAC_HI, u32::from(mac_hi))?;
         self.write_checked(regmap::MAC_LO, mac_lo)?;
         self.write_checked(regmap::IPV4_ADDR, u32::from(s.ip))?;

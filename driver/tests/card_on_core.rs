@@ -46,7 +46,7 @@ fn segment(seq: u32, ack: SeqNum, flags: TcpFlags, payload: &[u8]) -> Vec<u8> {
 fn handshake_data_holdback_and_release_as_the_driver_sees_them() {
     let card = CardHandle::open(CoreSimBar::new(CoreSim::new().expect("core builds (needs verilator)"))).unwrap();
     card.configure(&CardSettings {
-        mac: CORE.mac.0,
+        mac: CORE.mac,
         ip: CORE.ip,
         listen_ports: vec![5001],
         holdback: true,

@@ -3,7 +3,7 @@
 use std::net::Ipv4Addr;
 
 use holdback_driver::regmap::{self, tcb, CoreParams, Stat, TcpState};
-use holdback_driver::{Bar, CardError, CardHandle, CardSettings, MemBar, OpenError, SeqNum, SettingsError, Tcb};
+use holdback_driver::{Bar, CardError, CardHandle, CardSettings, MacAddr, MemBar, OpenError, SeqNum, SettingsError, Tcb};
 
 fn card() -> CardHandle<MemBar> {
     CardHandle::open(MemBar::with_id_block(&CoreParams::DEFAULT)).expect("a well-formed ID block opens")
@@ -75,7 +75,7 @@ fn open_reports_a_bar_too_small_for_the_id_block() {
 
 fn settings() -> CardSettings {
     CardSettings {
-        mac: [0x02, 0x00, 0xC6, 0x12, 0x00, 0x02],
+        mac: MacAddr([0x02, 0x00, 0xC6, 0x12, 0x00, 0x02]),
         ip: Ipv4Addr::new(198, 18, 0, 2),
         listen_ports: vec![5001, 5002],
         holdback: true,

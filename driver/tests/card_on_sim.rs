@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 
 use holdback_driver::regmap::{self, CoreParams, Stat};
-use holdback_driver::{CardHandle, CardSettings, SimBar, Tcb};
+use holdback_driver::{CardHandle, CardSettings, MacAddr, SimBar, Tcb};
 use holdback_sim::card::{Card, CardConfig};
 
 fn start() -> (Card, CardHandle<SimBar>) {
@@ -29,7 +29,7 @@ fn rtl_id_block_matches_the_regmap() {
 fn configure_enable_and_read_back_on_the_rtl() {
     let (card, h) = start();
     let settings = CardSettings {
-        mac: [0x02, 0x00, 0xC6, 0x12, 0x00, 0x02],
+        mac: MacAddr([0x02, 0x00, 0xC6, 0x12, 0x00, 0x02]),
         ip: Ipv4Addr::new(198, 18, 0, 2),
         listen_ports: vec![5001, 5002, 5003, 5004],
         holdback: true,
@@ -61,7 +61,7 @@ fn typed_layer_over_the_cycle_exact_core() {
     let h = CardHandle::open(CoreSimBar::new(CoreSim::new().expect("core builds"))).expect("ID block accepted");
     assert_eq!(h.info().conns as usize, CoreParams::DEFAULT.conns());
     h.configure(&CardSettings {
-        mac: [0x02, 0, 0, 0, 0, 0x02],
+        mac: MacAddr([0x02, 0, 0, 0, 0, 0x02]),
         ip: Ipv4Addr::new(198, 18, 0, 2),
         listen_ports: vec![5001],
         holdback: false,

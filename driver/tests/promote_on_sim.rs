@@ -17,7 +17,7 @@ const IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 
 fn standby_card() -> CardHandle<CoreSimBar> {
     let h = CardHandle::open(CoreSimBar::new(CoreSim::new().expect("core builds"))).expect("ID block accepted");
-    h.configure(&CardSettings { mac: MAC, ip: IP, listen_ports: vec![5001], holdback: true, our_mss: 1460, rto_us: 3000 })
+    h.configure(&CardSettings { mac: MacAddr(MAC), ip: IP, listen_ports: vec![5001], holdback: true, our_mss: 1460, rto_us: 3000 })
         .expect("configure");
     h.set_standby(true).expect("standby");
     h.enable().expect("enable");

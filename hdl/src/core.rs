@@ -3,10 +3,11 @@
 //! register block, wired together. Top-level ports are the ones the sim, the
 //! board wrapper and PLAN agree on (MAC-side 64-bit streams, a Wishbone-like
 //! register bus standing for BAR0, a microsecond tick input, `idle`).
-use crate::regbus::{RegBus, STAT_COUNT};
+use crate::regbus::{RegBus, LISTEN_PORTS, STAT_COUNT};
 use crate::ring_writer::RingWriter;
-use crate::rx_parser::RxParser;
-use crate::tcb_engine::TcbEngine;
+use crate::rx::RxParser;
+use crate::channels::{HostOpSource, RingCopySource, RxDescSource, TxReqSource};
+use crate::engine::TcbEngine;
 use crate::tx_builder::TxBuilder;
 use holdback_regmap::{CoreParams, Stat};
 use rust_hdl::prelude::*;
@@ -134,23 +135,11 @@ impl Logic for HoldbackCore {
         self.rx.our_mac.next = self.regs.our_mac.val();
         self.rx.our_ip.next = self.regs.our_ip.val();
 
-        // Parser descriptor -> engine.
-        self.engine.d_valid.next = self.rx.desc_valid.val();
-        self.rx.desc_ready.next = self.engine.d_pop.val();
-        self.engine.d_reason.next = self.rx.desc_reason.val();
-        self.engine.d_kind.next = self.rx.desc_kind.val();
-        self.engine.d_src_mac.next = self.rx.desc_src_mac.val();
-        self.engine.d_src_ip.next = self.rx.desc_src_ip.val();
-        self.engine.d_src_port.next = self.rx.desc_src_port.val();
-        self.engine.d_dst_port.next = self.rx.desc_dst_port.val();
-        self.engine.d_seq.next = self.rx.desc_seq.val();
-        self.engine.d_ack.next = self.rx.desc_ack.val();
-        self.engine.d_flags.next = self.rx.desc_flags.val();
-        self.engine.d_window.next = self.rx.desc_window.val();
-        self.engine.d_mss.next = self.rx.desc_mss.val();
-        self.engine.d_payload_off.next = self.rx.desc_payload_off.val();
-        self.engine.d_payload_len.next = self.rx.desc_payload_len.val();
-        self.engine.d_icmp_csum.next = self.rx.desc_icmp_csum.val();
+        // The internal channels, one bundle each.
+        RxDescSource::join(&mut self.rx.desc, &mut self.engine.desc);
+        TxReqSource::join(&mut self.engine.tx, &mut self.tx.req);
+        RingCopySource::<CONN_BITS>::join(&mut self.engine.ring, &mut self.ring.cmd);
+        HostOpSource::<CONN_BITS>::join(&mut self.regs.hop, &mut self.engine.hop);
 
         // The frame buffer's one read port: the ring writer while copying payload,
         // the frame builder otherwise (ICMP echo payload).
@@ -161,32 +150,7 @@ impl Logic for HoldbackCore {
         self.tx.fb_rdata.next = self.rx.fb_rdata.val();
         self.ring.fb_rdata.next = self.rx.fb_rdata.val();
 
-        // Engine -> ring writer.
-        self.ring.cmd_valid.next = self.engine.rw_valid.val();
-        self.engine.rw_ready.next = self.ring.cmd_ready.val();
-        self.engine.rw_done.next = self.ring.done.val();
-        self.ring.cmd_fb_off.next = self.engine.rw_fb_off.val();
-        self.ring.cmd_len.next = self.engine.rw_len.val();
-        self.ring.cmd_conn.next = bit_cast::<16, CONN_BITS>(self.engine.rw_conn.val());
-        self.ring.cmd_ring_off.next = self.engine.rw_ring_off.val();
-
-        // Engine -> frame builder -> MAC transmit side.
-        self.tx.req_valid.next = self.engine.tx_valid.val();
-        self.engine.tx_ready.next = self.tx.req_ready.val();
-        self.engine.tx_busy.next = self.tx.busy.val();
-        self.tx.req_kind.next = self.engine.tx_kind.val();
-        self.tx.req_dst_mac.next = self.engine.tx_dst_mac.val();
-        self.tx.req_dst_ip.next = self.engine.tx_dst_ip.val();
-        self.tx.req_src_port.next = self.engine.tx_src_port.val();
-        self.tx.req_dst_port.next = self.engine.tx_dst_port.val();
-        self.tx.req_seq.next = self.engine.tx_seq.val();
-        self.tx.req_ack.next = self.engine.tx_ack.val();
-        self.tx.req_flags.next = self.engine.tx_flags.val();
-        self.tx.req_window.next = self.engine.tx_window.val();
-        self.tx.req_with_mss.next = self.engine.tx_with_mss.val();
-        self.tx.req_icmp_off.next = self.engine.tx_icmp_off.val();
-        self.tx.req_icmp_len.next = self.engine.tx_icmp_len.val();
-        self.tx.req_icmp_csum.next = self.engine.tx_icmp_csum.val();
+        // Frame builder -> MAC transmit side.
         self.tx.our_mac.next = self.regs.our_mac.val();
         self.tx.our_ip.next = self.regs.our_ip.val();
         self.tx.our_mss.next = self.regs.our_mss.val();
@@ -208,10 +172,9 @@ impl Logic for HoldbackCore {
         self.engine.enable.next = self.regs.enable.val();
         self.engine.standby.next = self.regs.standby.val();
         self.engine.holdback_default.next = self.regs.holdback_default.val();
-        self.engine.listen0.next = self.regs.listen0.val();
-        self.engine.listen1.next = self.regs.listen1.val();
-        self.engine.listen2.next = self.regs.listen2.val();
-        self.engine.listen3.next = self.regs.listen3.val();
+        for i in 0..LISTEN_PORTS {
+            self.engine.listen_ports[i].next = self.regs.listen_ports[i].val();
+        }
         self.engine.rto_us.next = self.regs.rto_us.val();
         self.engine.dup_acks.next = self.regs.dup_acks.val();
         self.engine.hold_synack.next = self.regs.hold_synack.val();
@@ -229,13 +192,6 @@ impl Logic for HoldbackCore {
         self.regs.open_conns.next = self.engine.open_conns.val();
         self.regs.chlog_push.next = self.engine.chlog_push.val();
         self.regs.chlog_id.next = self.engine.chlog_id.val();
-        self.engine.hop_valid.next = self.regs.hop_valid.val();
-        self.engine.hop_kind.next = self.regs.hop_kind.val();
-        self.engine.hop_conn.next = self.regs.hop_conn.val();
-        self.engine.hop_word.next = self.regs.hop_word.val();
-        self.engine.hop_wdata.next = self.regs.hop_wdata.val();
-        self.regs.hop_done.next = self.engine.hop_done.val();
-        self.regs.hop_rdata.next = self.engine.hop_rdata.val();
         self.ring.host_raddr.next = self.regs.ring_raddr.val();
         self.regs.ring_rdata.next = self.ring.host_rdata.val();
 
@@ -244,7 +200,7 @@ impl Logic for HoldbackCore {
         // of STATUS.idle to keep the status path free of a combinational loop.
         // Every frame, dropped or not, ends as one descriptor the engine pops.
         self.rx_frame_in.next = self.s_tvalid.val() & self.rx.s_tready.val() & self.s_tlast.val();
-        self.rx_frame_out.next = self.rx.desc_valid.val() & self.engine.d_pop.val();
+        self.rx_frame_out.next = self.rx.desc.valid.val() & self.engine.desc.ready.val();
         if self.rx_frame_in.val() & !self.rx_frame_out.val() {
             self.rx_in_flight.d.next = self.rx_in_flight.q.val() + self.one8.val();
         } else if self.rx_frame_out.val() & !self.rx_frame_in.val() {
@@ -252,12 +208,12 @@ impl Logic for HoldbackCore {
         }
         self.regs.core_idle.next = self.engine.idle.val()
             & !self.rx_in_flight.q.val().any()
-            & !self.tx.busy.val()
-            & self.ring.cmd_ready.val();
+            & !self.tx.req.busy.val()
+            & self.ring.cmd.ready.val();
         self.idle.next = self.engine.idle.val()
             & !self.rx_in_flight.q.val().any()
-            & !self.tx.busy.val()
-            & self.ring.cmd_ready.val()
+            & !self.tx.req.busy.val()
+            & self.ring.cmd.ready.val()
             & self.regs.idle.val();
     }
 }

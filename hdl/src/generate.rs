@@ -43,7 +43,8 @@ pub fn verilog_named<U: Block>(uut: &mut U, name: &'static str) -> Result<String
 pub fn all_models() -> Result<Vec<ModelSource>, GenError> {
     let mut out = vec![ModelSource { name: "holdback_core", verilog: crate::core::verilog()? }];
     out.push(ModelSource { name: "seq_cmp", verilog: crate::seq_cmp::verilog()? });
-    out.push(ModelSource { name: "rx_parser", verilog: crate::rx_parser::verilog()? });
+    out.push(ModelSource { name: "seg_check", verilog: crate::engine::seg_check::verilog()? });
+    out.push(ModelSource { name: "rx_parser", verilog: crate::rx::verilog()? });
     out.push(ModelSource { name: "tx_builder", verilog: crate::tx_builder::verilog()? });
     out.push(ModelSource { name: "ring_writer", verilog: crate::ring_writer::verilog()? });
     Ok(out)

@@ -8,14 +8,15 @@
 //! on the Ethernet ports byte 0 of a frame is `tdata[7:0]` (AXI-Stream).
 //! Frame buffers hold 64-bit words in network order: frame byte `8w` is bits
 //! 63:56 of word `w`, so big-endian header fields are contiguous bit ranges.
+pub mod channels;
 pub mod check;
 pub mod core;
+pub mod engine;
 pub mod generate;
 pub mod ring_writer;
-pub mod rx_parser;
 pub mod regbus;
+pub mod rx;
 pub mod seq_cmp;
-pub mod tcb_engine;
 pub mod tx_builder;
 
 pub use holdback_regmap as regmap;

@@ -9,6 +9,7 @@
 //! Bus handshake (Wishbone-like): the host holds `reg_re` or `reg_we` with a
 //! stable address until it sees `reg_ack`, then drops the request for at least
 //! one cycle. Latency is variable: TCB and release accesses wait for the engine.
+use crate::channels::HostOpSource;
 use holdback_regmap as map;
 use holdback_regmap::Stat;
 use rust_hdl::prelude::*;
@@ -26,6 +27,8 @@ pub enum RegBusState {
 }
 
 pub const STAT_COUNT: usize = Stat::COUNT;
+/// Listening-port slots (the LISTEN0..3 registers).
+pub const LISTEN_PORTS: usize = map::LISTEN_SLOTS.len();
 
 #[derive(LogicBlock)]
 pub struct RegBus<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> {
@@ -42,10 +45,8 @@ pub struct RegBus<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BI
     pub holdback_default: Signal<Out, Bit>,
     pub our_mac: Signal<Out, Bits<48>>,
     pub our_ip: Signal<Out, Bits<32>>,
-    pub listen0: Signal<Out, Bits<17>>,
-    pub listen1: Signal<Out, Bits<17>>,
-    pub listen2: Signal<Out, Bits<17>>,
-    pub listen3: Signal<Out, Bits<17>>,
+    /// The LISTEN registers' enable bit and port, one per slot.
+    pub listen_ports: [Signal<Out, Bits<17>>; LISTEN_PORTS],
     pub our_mss: Signal<Out, Bits<16>>,
     pub rto_us: Signal<Out, Bits<32>>,
     pub dup_acks: Signal<Out, Bit>,
@@ -65,14 +66,8 @@ pub struct RegBus<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BI
     pub core_idle: Signal<In, Bit>,
     pub chlog_push: Signal<In, Bit>,
     pub chlog_id: Signal<In, Bits<CONN_BITS>>,
-    // Host operations executed by the engine.
-    pub hop_valid: Signal<Out, Bit>,
-    pub hop_kind: Signal<Out, Bits<2>>,
-    pub hop_conn: Signal<Out, Bits<CONN_BITS>>,
-    pub hop_word: Signal<Out, Bits<5>>,
-    pub hop_wdata: Signal<Out, Bits<32>>,
-    pub hop_done: Signal<In, Bit>,
-    pub hop_rdata: Signal<In, Bits<32>>,
+    /// Host operations executed by the engine.
+    pub hop: HostOpSource<CONN_BITS>,
     // Receive-ring read port (32-bit words).
     pub ring_raddr: Signal<Out, Bits<RING_WORD_BITS>>,
     pub ring_rdata: Signal<In, Bits<32>>,
@@ -84,7 +79,7 @@ pub struct RegBus<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BI
     mac_hi: DFF<Bits<16>>,
     mac_lo: DFF<Bits<32>>,
     ipv4: DFF<Bits<32>>,
-    listen: [DFF<Bits<32>>; 4],
+    listen: [DFF<Bits<32>>; LISTEN_PORTS],
     mss: DFFWithInit<Bits<32>>,
     rto: DFFWithInit<Bits<32>>,
     epoch_r: DFF<Bits<32>>,
@@ -182,6 +177,7 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Re
         assert!(map::RING_BASE as u64 + ring_span <= 1 << map::ADDR_BITS && ring_span < 1 << 20);
         Self {
             clock: Default::default(),
+            hop: Default::default(),
             reg_addr: Default::default(),
             reg_wdata: Default::default(),
             reg_we: Default::default(),
@@ -193,10 +189,7 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Re
             holdback_default: Default::default(),
             our_mac: Default::default(),
             our_ip: Default::default(),
-            listen0: Default::default(),
-            listen1: Default::default(),
-            listen2: Default::default(),
-            listen3: Default::default(),
+            listen_ports: Default::default(),
             our_mss: Default::default(),
             rto_us: Default::default(),
             dup_acks: Default::default(),
@@ -213,13 +206,6 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Re
             core_idle: Default::default(),
             chlog_push: Default::default(),
             chlog_id: Default::default(),
-            hop_valid: Default::default(),
-            hop_kind: Default::default(),
-            hop_conn: Default::default(),
-            hop_word: Default::default(),
-            hop_wdata: Default::default(),
-            hop_done: Default::default(),
-            hop_rdata: Default::default(),
             ring_raddr: Default::default(),
             ring_rdata: Default::default(),
             idle: Default::default(),
@@ -320,7 +306,7 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
             self, clock, state, rdata, ctrl, mac_hi, mac_lo, ipv4, mss, rto, epoch_r, prom_req, prom_done, hop_kind_r, hop_conn_r,
             hop_word_r, ring_addr_r, chlog_head, chlog_tail, chlog_count, dirty
         );
-        for i in 0..4 {
+        for i in 0..LISTEN_PORTS {
             self.listen[i].clock.next = self.clock.val();
             self.listen[i].d.next = self.listen[i].q.val();
         }
@@ -343,10 +329,9 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
         self.standby.next = self.ctrl.q.val().get_bit(2);
         self.our_mac.next = (bit_cast::<48, 16>(self.mac_hi.q.val()) << 32) | bit_cast::<48, 32>(self.mac_lo.q.val());
         self.our_ip.next = self.ipv4.q.val();
-        self.listen0.next = self.listen[0].q.val().get_bits::<17>(0);
-        self.listen1.next = self.listen[1].q.val().get_bits::<17>(0);
-        self.listen2.next = self.listen[2].q.val().get_bits::<17>(0);
-        self.listen3.next = self.listen[3].q.val().get_bits::<17>(0);
+        for i in 0..LISTEN_PORTS {
+            self.listen_ports[i].next = self.listen[i].q.val().get_bits::<17>(0);
+        }
         self.our_mss.next = self.mss.q.val().get_bits::<16>(0);
         self.rto_us.next = self.rto.q.val();
         self.dup_acks.next = self.ctrl.q.val().get_bit(3);
@@ -446,11 +431,11 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
         // Defaults.
         self.reg_ack.next = false;
         self.reg_rdata.next = self.rdata.q.val();
-        self.hop_valid.next = false;
-        self.hop_kind.next = self.hop_kind_r.q.val();
-        self.hop_conn.next = self.hop_conn_r.q.val();
-        self.hop_word.next = self.hop_word_r.q.val();
-        self.hop_wdata.next = self.reg_wdata.val();
+        self.hop.valid.next = false;
+        self.hop.kind.next = self.hop_kind_r.q.val();
+        self.hop.conn.next = self.hop_conn_r.q.val();
+        self.hop.word.next = self.hop_word_r.q.val();
+        self.hop.wdata.next = self.reg_wdata.val();
         self.ring_raddr.next = self.ring_addr_r.q.val();
 
         match self.state.q.val() {
@@ -529,9 +514,9 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
                 }
             }
             RegBusState::HopWait => {
-                self.hop_valid.next = true;
-                if self.hop_done.val() {
-                    self.rdata.d.next = self.hop_rdata.val();
+                self.hop.valid.next = true;
+                if self.hop.done.val() {
+                    self.rdata.d.next = self.hop.rdata.val();
                     self.state.d.next = RegBusState::Ack;
                 }
             }

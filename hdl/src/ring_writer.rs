@@ -20,11 +20,12 @@
 //! `Copy` writes one row per cycle; `done` strobes the cycle after the last row
 //! was written. A command of `n` bytes at destination alignment `a` takes
 //! `ceil((a + n) / 8)` copy cycles plus 2.
+use crate::channels::RingCopySink;
 use rust_hdl::prelude::*;
 
 #[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
 pub enum RingWriterState {
-    /// `cmd_ready`; an accepted command addresses its first frame-buffer word.
+    /// `cmd.ready`; an accepted command addresses its first frame-buffer word.
     Idle,
     /// First window word arrives; second one addressed.
     Prime,
@@ -39,15 +40,10 @@ pub enum RingWriterState {
 pub struct RingWriter<const CONN_BITS: usize, const RING_BITS: usize, const ROW_BITS: usize, const WORD_BITS: usize = 17>
 {
     pub clock: Signal<In, Clock>,
-    pub cmd_valid: Signal<In, Bit>,
-    pub cmd_ready: Signal<Out, Bit>,
-    pub cmd_fb_off: Signal<In, Bits<11>>,
-    pub cmd_len: Signal<In, Bits<11>>,
-    pub cmd_conn: Signal<In, Bits<16>>,
-    pub cmd_ring_off: Signal<In, Bits<16>>,
+    /// Copy commands from the engine.
+    pub cmd: RingCopySink<CONN_BITS>,
     pub fb_raddr: Signal<Out, Bits<8>>,
     pub fb_rdata: Signal<In, Bits<64>>,
-    pub done: Signal<Out, Bit>,
     pub host_raddr: Signal<In, Bits<WORD_BITS>>,
     pub host_rdata: Signal<Out, Bits<32>>,
 
@@ -98,18 +94,12 @@ impl<const CONN_BITS: usize, const RING_BITS: usize, const ROW_BITS: usize, cons
         assert!(RING_BITS >= 3, "ring_writer: a ring must hold at least one 8-byte row");
         assert_eq!(ROW_BITS, CONN_BITS + RING_BITS - 3, "ring_writer: ROW_BITS must be CONN_BITS + RING_BITS - 3");
         assert_eq!(WORD_BITS, ROW_BITS + 1, "ring_writer: WORD_BITS must be ROW_BITS + 1");
-        assert!(CONN_BITS <= 16 && RING_BITS <= 16, "ring_writer: conn id and ring offset ports are 16 bits");
+        assert!(RING_BITS <= 16, "ring_writer: the ring offset port is 16 bits");
         Self {
             clock: Default::default(),
-            cmd_valid: Default::default(),
-            cmd_ready: Default::default(),
-            cmd_fb_off: Default::default(),
-            cmd_len: Default::default(),
-            cmd_conn: Default::default(),
-            cmd_ring_off: Default::default(),
+            cmd: Default::default(),
             fb_raddr: Default::default(),
             fb_rdata: Default::default(),
-            done: Default::default(),
             host_raddr: Default::default(),
             host_rdata: Default::default(),
             lanes: Default::default(),
@@ -164,8 +154,8 @@ impl<const CONN_BITS: usize, const RING_BITS: usize, const ROW_BITS: usize, cons
         }
 
         // ---- Command decode (valid in the accepting cycle). ----
-        self.dst_lo3.next = self.cmd_ring_off.val().get_bits::<3>(0);
-        self.src_start.next = self.cmd_fb_off.val() - bit_cast::<11, 3>(self.dst_lo3.val());
+        self.dst_lo3.next = self.cmd.ring_off.val().get_bits::<3>(0);
+        self.src_start.next = self.cmd.fb_off.val() - bit_cast::<11, 3>(self.dst_lo3.val());
         self.src_lo3.next = self.src_start.val().get_bits::<3>(0);
 
         // ---- The 8 frame bytes of the current row, and which lanes take them. ----
@@ -194,19 +184,19 @@ impl<const CONN_BITS: usize, const RING_BITS: usize, const ROW_BITS: usize, cons
         }
 
         // ---- FSM. ----
-        self.cmd_ready.next = false;
+        self.cmd.ready.next = false;
         self.fb_raddr.next = self.src_word.q.val();
         self.done_q.d.next = false;
         match self.state.q.val() {
             RingWriterState::Idle => {
-                self.cmd_ready.next = true;
+                self.cmd.ready.next = true;
                 self.fb_raddr.next = self.src_start.val().get_bits::<8>(3);
-                if self.cmd_valid.val() {
+                if self.cmd.valid.val() {
                     self.src_word.d.next = self.src_start.val().get_bits::<8>(3) + 1_u8.to_bits();
                     self.win_off.d.next = self.sixty_four7.val() - (bit_cast::<7, 3>(self.src_lo3.val()) << 3);
-                    self.conn_row.d.next = bit_cast::<ROW_BITS, 16>(self.cmd_conn.val()) << self.ring_row_shift.val();
-                    self.ring_row.d.next = (bit_cast::<ROW_BITS, 16>(self.cmd_ring_off.val()) >> 3) & self.ring_row_mask.val();
-                    self.left.d.next = bit_cast::<12, 3>(self.dst_lo3.val()) + bit_cast::<12, 11>(self.cmd_len.val());
+                    self.conn_row.d.next = bit_cast::<ROW_BITS, CONN_BITS>(self.cmd.conn.val()) << self.ring_row_shift.val();
+                    self.ring_row.d.next = (bit_cast::<ROW_BITS, 16>(self.cmd.ring_off.val()) >> 3) & self.ring_row_mask.val();
+                    self.left.d.next = bit_cast::<12, 3>(self.dst_lo3.val()) + bit_cast::<12, 11>(self.cmd.len.val());
                     match self.dst_lo3.val().index() {
                         0 => self.first_mask.d.next = 0xFF_u8.to_bits(),
                         1 => self.first_mask.d.next = 0xFE_u8.to_bits(),
@@ -244,7 +234,7 @@ impl<const CONN_BITS: usize, const RING_BITS: usize, const ROW_BITS: usize, cons
         for l in 0..8 {
             self.lanes[l].write_enable.next = self.lane_we.val().get_bit(l);
         }
-        self.done.next = self.done_q.q.val();
+        self.cmd.done.next = self.done_q.q.val();
 
         // ---- Host read port: 32-bit word k = row k >> 1, lanes 4(k & 1)..+3, little-endian. ----
         self.host_half.d.next = self.host_raddr.val().get_bit(0);

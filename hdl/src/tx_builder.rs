@@ -33,6 +33,7 @@
 //! Header beats are composed in network order (frame byte 8w is bits 63:56,
 //! like the frame buffer) and byte-swapped once into AXI order (byte 0 at
 //! `m_tdata[7:0]`).
+use crate::channels::TxReqSink;
 use rust_hdl::prelude::*;
 
 /// Request kinds on `req_kind`.
@@ -52,21 +53,8 @@ pub enum TxBuilderState {
 #[derive(LogicBlock)]
 pub struct TxBuilder {
     pub clock: Signal<In, Clock>,
-    pub req_valid: Signal<In, Bit>,
-    pub req_ready: Signal<Out, Bit>,
-    pub req_kind: Signal<In, Bits<2>>,
-    pub req_dst_mac: Signal<In, Bits<48>>,
-    pub req_dst_ip: Signal<In, Bits<32>>,
-    pub req_src_port: Signal<In, Bits<16>>,
-    pub req_dst_port: Signal<In, Bits<16>>,
-    pub req_seq: Signal<In, Bits<32>>,
-    pub req_ack: Signal<In, Bits<32>>,
-    pub req_flags: Signal<In, Bits<8>>,
-    pub req_window: Signal<In, Bits<16>>,
-    pub req_with_mss: Signal<In, Bit>,
-    pub req_icmp_off: Signal<In, Bits<11>>,
-    pub req_icmp_len: Signal<In, Bits<11>>,
-    pub req_icmp_csum: Signal<In, Bits<16>>,
+    /// Frames to build, from the engine.
+    pub req: TxReqSink,
     pub our_mac: Signal<In, Bits<48>>,
     pub our_ip: Signal<In, Bits<32>>,
     pub our_mss: Signal<In, Bits<16>>,
@@ -77,7 +65,6 @@ pub struct TxBuilder {
     pub m_tready: Signal<In, Bit>,
     pub fb_raddr: Signal<Out, Bits<8>>,
     pub fb_rdata: Signal<In, Bits<64>>,
-    pub busy: Signal<Out, Bit>,
 
     // Request codes (sized localparams, so comparisons stay 2 bits wide).
     kind_tcp: Constant<Bits<2>>,
@@ -181,21 +168,7 @@ impl Default for TxBuilder {
     fn default() -> Self {
         Self {
             clock: Default::default(),
-            req_valid: Default::default(),
-            req_ready: Default::default(),
-            req_kind: Default::default(),
-            req_dst_mac: Default::default(),
-            req_dst_ip: Default::default(),
-            req_src_port: Default::default(),
-            req_dst_port: Default::default(),
-            req_seq: Default::default(),
-            req_ack: Default::default(),
-            req_flags: Default::default(),
-            req_window: Default::default(),
-            req_with_mss: Default::default(),
-            req_icmp_off: Default::default(),
-            req_icmp_len: Default::default(),
-            req_icmp_csum: Default::default(),
+            req: Default::default(),
             our_mac: Default::default(),
             our_ip: Default::default(),
             our_mss: Default::default(),
@@ -206,7 +179,6 @@ impl Default for TxBuilder {
             m_tready: Default::default(),
             fb_raddr: Default::default(),
             fb_rdata: Default::default(),
-            busy: Default::default(),
             kind_tcp: Constant::new(KIND_TCP.into()),
             kind_arp: Constant::new(KIND_ARP.into()),
             kind_icmp: Constant::new(KIND_ICMP.into()),
@@ -473,7 +445,7 @@ impl Logic for TxBuilder {
 
         // ---- Accepting: when idle, or in the cycle that loads the last beat. ----
         self.last_now.next = (self.beat.q.val() == self.last_beat.q.val()) & !self.in_sum.q.val();
-        self.req_ready.next = (self.state.q.val() == TxBuilderState::Idle)
+        self.req.ready.next = (self.state.q.val() == TxBuilderState::Idle)
             | ((self.state.q.val() == TxBuilderState::Send) & self.can_load.val() & self.last_now.val());
 
         // ---- Send: beat k loads in the (k+1)th cycle at the earliest, so the
@@ -578,26 +550,26 @@ impl Logic for TxBuilder {
         }
 
         // ---- Latch an accepted request. ----
-        if self.req_ready.val() & self.req_valid.val() {
-            self.is_arp.d.next = (self.req_kind.val() == self.kind_arp.val()) | (self.req_kind.val() == self.kind_garp.val());
-            self.is_garp.d.next = self.req_kind.val() == self.kind_garp.val();
-            self.is_icmp.d.next = self.req_kind.val() == self.kind_icmp.val();
-            self.dst_mac.d.next = self.req_dst_mac.val();
-            self.dst_ip.d.next = self.req_dst_ip.val();
-            if self.req_kind.val() == self.kind_garp.val() {
+        if self.req.ready.val() & self.req.valid.val() {
+            self.is_arp.d.next = (self.req.kind.val() == self.kind_arp.val()) | (self.req.kind.val() == self.kind_garp.val());
+            self.is_garp.d.next = self.req.kind.val() == self.kind_garp.val();
+            self.is_icmp.d.next = self.req.kind.val() == self.kind_icmp.val();
+            self.dst_mac.d.next = self.req.dst_mac.val();
+            self.dst_ip.d.next = self.req.dst_ip.val();
+            if self.req.kind.val() == self.kind_garp.val() {
                 // A gratuitous ARP's target IP is our own.
                 self.dst_ip.d.next = self.our_ip.val();
             }
-            self.src_port.d.next = self.req_src_port.val();
-            self.dst_port.d.next = self.req_dst_port.val();
-            self.seq.d.next = self.req_seq.val();
-            self.ack.d.next = self.req_ack.val();
-            self.flags.d.next = self.req_flags.val();
-            self.window.d.next = self.req_window.val();
-            self.with_mss.d.next = self.req_with_mss.val() & (self.req_kind.val() == self.kind_tcp.val());
-            self.icmp_off.d.next = self.req_icmp_off.val();
-            self.icmp_len.d.next = self.req_icmp_len.val();
-            self.icmp_csum.d.next = self.req_icmp_csum.val();
+            self.src_port.d.next = self.req.src_port.val();
+            self.dst_port.d.next = self.req.dst_port.val();
+            self.seq.d.next = self.req.seq.val();
+            self.ack.d.next = self.req.ack.val();
+            self.flags.d.next = self.req.flags.val();
+            self.window.d.next = self.req.window.val();
+            self.with_mss.d.next = self.req.with_mss.val() & (self.req.kind.val() == self.kind_tcp.val());
+            self.icmp_off.d.next = self.req.icmp_off.val();
+            self.icmp_len.d.next = self.req.icmp_len.val();
+            self.icmp_csum.d.next = self.req.icmp_csum.val();
             self.state.d.next = TxBuilderState::Send;
             self.in_sum.d.next = true;
             self.beat.d.next = 0_u8.to_bits();
@@ -614,7 +586,7 @@ impl Logic for TxBuilder {
         self.m_tkeep.next = self.o_keep.q.val();
         self.m_tvalid.next = self.o_valid.q.val();
         self.m_tlast.next = self.o_last.q.val();
-        self.busy.next = (self.state.q.val() != TxBuilderState::Idle) | self.o_valid.q.val();
+        self.req.busy.next = (self.state.q.val() != TxBuilderState::Idle) | self.o_valid.q.val();
     }
 }
 

@@ -39,8 +39,8 @@ pub enum TcbError {
 
 /// One connection's control block. Each member is the register-map field of
 /// the same name; sequence-space relations hold in wrapping order
-/// ([`SeqNum`]). The invariants are those the core keeps (`docs/` and the
-/// field docs of [`crate::tcb`]); a TCB read mid-update or written by a host
+/// ([`SeqNum`]). The invariants are those the core keeps (as the field docs
+/// of [`crate::tcb`] state them); a TCB read mid-update or written by a host
 /// may break them, which is why they are stated, not enforced, here.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

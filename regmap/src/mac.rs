@@ -2,7 +2,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Serialize, Serializer};
+use serde::{de::Error as _, Deserialize, Deserializer, Serialize, Serializer};
 
 /// A 48-bit Ethernet (MAC) address, byte 0 first on the wire. Shown and
 /// parsed as six two-digit lower-case hex bytes: `02:48:4c:44:42:01`.
@@ -112,6 +112,13 @@ impl Serialize for MacAddr {
     }
 }
 
+impl<'de> Deserialize<'de> for MacAddr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<MacAddr, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(D::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +130,8 @@ mod tests {
         assert_eq!(format!("{m:?}"), "02:48:4c:44:42:ab");
         assert_eq!("02:48:4C:44:42:AB".parse::<MacAddr>(), Ok(m));
         assert_eq!(serde_json::to_value(m).unwrap(), "02:48:4c:44:42:ab");
+        assert_eq!(serde_json::from_str::<MacAddr>("\"02:48:4c:44:42:ab\"").unwrap(), m);
+        assert!(serde_json::from_str::<MacAddr>("\"02:48:4c\"").is_err());
     }
 
     #[test]

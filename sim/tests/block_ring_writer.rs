@@ -1,7 +1,7 @@
 //! The Verilated `ring_writer` block (default instance: 64 connections x 8 KiB
 //! rings) against a byte-array mirror of the ring memory: every source x
 //! destination byte alignment with lengths 1..=20 and 1460, the wrap at the
-//! ring end, the unused high bits of `cmd_conn`/`cmd_ring_off`, neighbouring
+//! ring end, the unused high bits of `cmd.ring_off`, neighbouring
 //! connections left untouched, `done` exactly once per command, host read-back
 //! through the 32-bit port, and the copy rate in bytes per cycle.
 //!
@@ -59,15 +59,16 @@ impl Rw {
         let m = Model::new("ring_writer").expect("ring_writer is built");
         let port = |n: &str| m.port(n).unwrap_or_else(|e| panic!("{e}"));
         let p = Ports {
-            cmd_valid: port("cmd_valid"),
-            cmd_ready: port("cmd_ready"),
-            cmd_fb_off: port("cmd_fb_off"),
-            cmd_len: port("cmd_len"),
-            cmd_conn: port("cmd_conn"),
-            cmd_ring_off: port("cmd_ring_off"),
+            // Bundle members are `cmd$<member>` in the Verilog; Verilator's C++ spells `$` as `__024`.
+            cmd_valid: port("cmd__024valid"),
+            cmd_ready: port("cmd__024ready"),
+            cmd_fb_off: port("cmd__024fb_off"),
+            cmd_len: port("cmd__024len"),
+            cmd_conn: port("cmd__024conn"),
+            cmd_ring_off: port("cmd__024ring_off"),
             fb_raddr: port("fb_raddr"),
             fb_rdata: port("fb_rdata"),
-            done: port("done"),
+            done: port("cmd__024done"),
             host_raddr: port("host_raddr"),
             host_rdata: port("host_rdata"),
         };
@@ -209,7 +210,8 @@ fn wraps_at_the_ring_end_without_touching_the_neighbours() {
         for back in 1..=12 {
             for len in [1usize, 7, 8, 9, 13, 20, 64, 1460] {
                 // Start `back` bytes before the end of connection 5's ring; the
-                // high bits of ring_off and conn must be ignored.
+                // high bits of ring_off must be ignored (the conn port is
+                // CONN_BITS wide, so the model drops 0xFFC0 before the RTL).
                 let ring_off = (0xE000 | (RING - back)) as u16;
                 let c = Cmd { fb_off: 100 + src, len, conn: 0xFFC0 | 5, ring_off };
                 rw.run(c);

@@ -1,5 +1,5 @@
 //! The Verilated `rx_parser` block against a software reference of its drop
-//! rules (the order documented at the top of `hdl/src/rx_parser.rs`): directed
+//! rules (the order documented at the top of `hdl/src/rx/mod.rs`): directed
 //! frames for every accept path and every drop reason, a seeded random-frame
 //! test, idle gaps on `s_tvalid`, back-pressure on `desc_ready`, the frame
 //! buffer read back through `fb_raddr` while the next frame streams in, and
@@ -326,22 +326,22 @@ struct Ports {
 }
 
 const FIELD_PORTS: [&str; 16] = [
-    "desc_reason",
-    "desc_kind",
-    "desc_src_mac",
-    "desc_src_ip",
+    "desc__024reason",
+    "desc__024kind",
+    "desc__024src_mac",
+    "desc__024src_ip",
     "desc_ip_total_len",
     "desc_ip_hdr_len",
-    "desc_src_port",
-    "desc_dst_port",
-    "desc_seq",
-    "desc_ack",
-    "desc_flags",
-    "desc_window",
-    "desc_mss",
-    "desc_payload_off",
-    "desc_payload_len",
-    "desc_icmp_csum",
+    "desc__024src_port",
+    "desc__024dst_port",
+    "desc__024seq",
+    "desc__024ack",
+    "desc__024flags",
+    "desc__024window",
+    "desc__024mss",
+    "desc__024payload_off",
+    "desc__024payload_len",
+    "desc__024icmp_csum",
 ];
 
 fn dut() -> (Model, Ports) {
@@ -354,8 +354,9 @@ fn dut() -> (Model, Ports) {
         tvalid: p(&m, "s_tvalid"),
         tlast: p(&m, "s_tlast"),
         tready: p(&m, "s_tready"),
-        desc_valid: p(&m, "desc_valid"),
-        desc_ready: p(&m, "desc_ready"),
+        // Bundle members are `desc$<member>` in the Verilog; Verilator's C++ spells `$` as `__024`.
+        desc_valid: p(&m, "desc__024valid"),
+        desc_ready: p(&m, "desc__024ready"),
         fb_raddr: p(&m, "fb_raddr"),
         fb_rdata: p(&m, "fb_rdata"),
         fields: FIELD_PORTS.iter().map(|n| p(&m, n)).collect(),

@@ -293,21 +293,22 @@ impl Tx {
         let m = Model::new("tx_builder").expect("tx_builder is built");
         let port = |n: &str| m.port(n).unwrap_or_else(|e| panic!("{e}"));
         let p = Ports {
-            req_valid: port("req_valid"),
-            req_ready: port("req_ready"),
-            req_kind: port("req_kind"),
-            req_dst_mac: port("req_dst_mac"),
-            req_dst_ip: port("req_dst_ip"),
-            req_src_port: port("req_src_port"),
-            req_dst_port: port("req_dst_port"),
-            req_seq: port("req_seq"),
-            req_ack: port("req_ack"),
-            req_flags: port("req_flags"),
-            req_window: port("req_window"),
-            req_with_mss: port("req_with_mss"),
-            req_icmp_off: port("req_icmp_off"),
-            req_icmp_len: port("req_icmp_len"),
-            req_icmp_csum: port("req_icmp_csum"),
+            // Bundle members are `req$<member>` in the Verilog; Verilator's C++ spells `$` as `__024`.
+            req_valid: port("req__024valid"),
+            req_ready: port("req__024ready"),
+            req_kind: port("req__024kind"),
+            req_dst_mac: port("req__024dst_mac"),
+            req_dst_ip: port("req__024dst_ip"),
+            req_src_port: port("req__024src_port"),
+            req_dst_port: port("req__024dst_port"),
+            req_seq: port("req__024seq"),
+            req_ack: port("req__024ack"),
+            req_flags: port("req__024flags"),
+            req_window: port("req__024window"),
+            req_with_mss: port("req__024with_mss"),
+            req_icmp_off: port("req__024icmp_off"),
+            req_icmp_len: port("req__024icmp_len"),
+            req_icmp_csum: port("req__024icmp_csum"),
             our_mac: port("our_mac"),
             our_ip: port("our_ip"),
             our_mss: port("our_mss"),
@@ -318,7 +319,7 @@ impl Tx {
             m_tready: port("m_tready"),
             fb_raddr: port("fb_raddr"),
             fb_rdata: port("fb_rdata"),
-            busy: port("busy"),
+            busy: port("req__024busy"),
         };
         let mut tx = Tx { m, p, fb: vec![0; 2048], fb_addr_q: 0, frame: Vec::new(), frames: VecDeque::new(), stalled: None };
         tx.m.set(tx.p.our_mac, mac_u64(&OUR_MAC));

@@ -404,6 +404,20 @@ struct ParserBench {
     descs: Vec<Vec<u64>>,
 }
 
+/// The C++ name Verilator gives a port: the parser's `desc` and the builder's
+/// `req` channels are bundles, whose members are `desc$seq`, `req$kind`, … in
+/// the Verilog, and `$` is `__024` in C++. The tables here keep the flat names.
+fn verilated(port: &str) -> String {
+    for bundle in ["desc", "req"] {
+        if let Some(member) = port.strip_prefix(bundle).and_then(|m| m.strip_prefix('_')) {
+            if !matches!(member, "ip_total_len" | "ip_hdr_len") {
+                return format!("{bundle}__024{member}");
+            }
+        }
+    }
+    port.to_string()
+}
+
 const DESC_FIELDS: [&str; 14] = [
     "desc_reason", "desc_kind", "desc_src_mac", "desc_src_ip", "desc_src_port", "desc_dst_port", "desc_seq", "desc_ack",
     "desc_flags", "desc_window", "desc_mss", "desc_payload_off", "desc_payload_len", "desc_icmp_csum",
@@ -413,7 +427,7 @@ impl ParserBench {
     fn new() -> ParserBench {
         use holdback_sim::model::Model;
         let mut m = Model::new("rx_parser").unwrap_or_else(|e| panic!("rx_parser model ({e}); the sim crate needs verilator: apt-get install verilator"));
-        let port = |m: &Model, n: &str| m.port(n).unwrap_or_else(|e| panic!("{e}"));
+        let port = |m: &Model, n: &str| m.port(&verilated(n)).unwrap_or_else(|e| panic!("{e}"));
         let ports = ["s_tdata", "s_tkeep", "s_tvalid", "s_tlast", "s_tready"].map(|n| port(&m, n));
         let fields = DESC_FIELDS.iter().map(|n| port(&m, n)).collect();
         let (our_mac, our_ip, dready, dvalid) = (port(&m, "our_mac"), port(&m, "our_ip"), port(&m, "desc_ready"), port(&m, "desc_valid"));
@@ -581,7 +595,7 @@ fn tx_builder_block_builds_frames_like_the_model() {
     let seed = holdback_sim::test_seed(0x7_B17D);
     let mut r = SplitMix64(seed);
     let mut m = Model::new("tx_builder").unwrap_or_else(|e| panic!("tx_builder model ({e}); the sim crate needs verilator: apt-get install verilator"));
-    let port = |m: &Model, n: &str| m.port(n).unwrap_or_else(|e| panic!("{e}"));
+    let port = |m: &Model, n: &str| m.port(&verilated(n)).unwrap_or_else(|e| panic!("{e}"));
     let names = [
         "req_valid", "req_ready", "req_kind", "req_dst_mac", "req_dst_ip", "req_src_port", "req_dst_port", "req_seq", "req_ack",
         "req_flags", "req_window", "req_with_mss", "req_icmp_off", "req_icmp_len", "req_icmp_csum", "m_tdata", "m_tkeep",

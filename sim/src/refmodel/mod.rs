@@ -566,10 +566,7 @@ impl RefModel {
             return;
         }
         if established && !seg.payload.is_empty() {
-            // In-order bytes [rcv_nxt, min(seq+len, rcv_adv)) go to the ring.
-            let end = (seg.seq + seg.payload.len() as u32).earliest(t.rcv_adv);
-            let skip = (t.rcv_nxt.diff(seg.seq).max(0) as usize).min(seg.payload.len());
-            let take = (end.diff(t.rcv_nxt).max(0) as u32).min((seg.payload.len() - skip) as u32);
+            let (skip, take) = in_order_span(t, seg);
             let offset = t.rcv_nxt.diff(t.irs + 1) as u32;
             for (i, b) in seg.payload[skip..skip + take as usize].iter().enumerate() {
                 self.rings[id][(offset.wrapping_add(i as u32) % ring) as usize] = *b;
@@ -743,7 +740,7 @@ pub fn icmp_reply_frame(us: Endpoint, to: Endpoint, message: &[u8]) -> Vec<u8> {
 
 /// PLAN.md rule 7: the ACK value (holdback: min(rcv_nxt, rel)) and the right
 /// edge max(rcv_adv, rel + ring) — the edge never moves left.
-fn ack_and_edge(t: &Tcb, ring_bytes: u32) -> (SeqNum, SeqNum) {
+pub fn ack_and_edge(t: &Tcb, ring_bytes: u32) -> (SeqNum, SeqNum) {
     let ack = if t.holdback { t.rcv_nxt.earliest(t.rel) } else { t.rcv_nxt };
     (ack, t.rcv_adv.latest(t.rel + ring_bytes))
 }
@@ -754,13 +751,13 @@ fn synack_held(t: &Tcb) -> bool {
 }
 
 /// `seq` inside [rcv_nxt, rcv_adv).
-fn in_window(t: &Tcb, seq: SeqNum) -> bool {
+pub fn in_window(t: &Tcb, seq: SeqNum) -> bool {
     seq >= t.rcv_nxt && seq.before(t.rcv_adv)
 }
 
 /// RFC 9293 §3.10.7.4 acceptability: the four cases of segment length and
 /// receive window (RCV.WND = rcv_adv - rcv_nxt).
-fn acceptable(t: &Tcb, seg: &RxSegment) -> bool {
+pub fn acceptable(t: &Tcb, seg: &RxSegment) -> bool {
     let wnd = t.rcv_adv.diff(t.rcv_nxt).max(0) as u32;
     let len = seg.seq_len();
     match (len, wnd) {
@@ -769,6 +766,16 @@ fn acceptable(t: &Tcb, seg: &RxSegment) -> bool {
         (_, 0) => false,
         (_, _) => in_window(t, seg.seq) || in_window(t, seg.seq + (len - 1)),
     }
+}
+
+/// The in-order part of an acceptable segment's payload, `[rcv_nxt,
+/// min(seq + len, rcv_adv))`: how many leading bytes lie below rcv_nxt
+/// (`skip`) and how many follow them into the ring (`take`).
+pub fn in_order_span(t: &Tcb, seg: &RxSegment) -> (usize, u32) {
+    let end = (seg.seq + seg.payload.len() as u32).earliest(t.rcv_adv);
+    let skip = (t.rcv_nxt.diff(seg.seq).max(0) as usize).min(seg.payload.len());
+    let take = (end.diff(t.rcv_nxt).max(0) as u32).min((seg.payload.len() - skip) as u32);
+    (skip, take)
 }
 
 #[cfg(test)]

@@ -8,8 +8,9 @@ use std::net::Ipv4Addr;
 use holdback_regmap::Stat;
 
 use crate::wire::{
-    checksum, ethertype, icmp_type, ip_protocol, tcp_options_mss, ArpPacket, EthernetFrame, Ipv4Packet, MacAddr, SeqNum,
-    TcpFlags, TcpSegment, ARP_LEN, ICMP_ECHO_HEADER_LEN, IPV4_HEADER_LEN, TCP_HEADER_LEN,
+    checksum, ethertype, icmp_type, ip_protocol, mac_from_wire, seq_from_wire, tcp_options_mss, verify_tcp_checksum, ArpPacket,
+    ArpRepr, EthernetFrame, Ipv4Packet, MacAddr, SeqNum, TcpFlags, TcpPacket, ARP_LEN, ETH_HEADER_LEN, ICMP_ECHO_HEADER_LEN,
+    IPV4_HEADER_LEN, TCP_HEADER_LEN,
 };
 
 /// Largest frame the core's frame buffer holds.
@@ -57,8 +58,8 @@ pub fn classify(f: &[u8], our_mac: MacAddr, our_ip: Ipv4Addr) -> Result<Accepted
     // Shorter than its headers: Ethernet; then per ethertype the fixed header,
     // the IHL-sized header, the total length and the TCP header (doff*4).
     let Ok(eth) = EthernetFrame::new_checked(f) else { return Err(Stat::DropTruncated) };
-    let et = eth.ethertype();
-    let l3 = eth.payload();
+    let et = u16::from(eth.ethertype());
+    let l3 = &f[ETH_HEADER_LEN..];
     match et {
         ethertype::ARP if l3.len() < ARP_LEN => return Err(Stat::DropTruncated),
         ethertype::IPV4 => {
@@ -66,7 +67,7 @@ pub fn classify(f: &[u8], our_mac: MacAddr, our_ip: Ipv4Addr) -> Result<Accepted
                 return Err(Stat::DropTruncated);
             }
             let ip = Ipv4Packet::new_unchecked(l3);
-            let hl = ip.header_len();
+            let hl = usize::from(ip.header_len());
             // The TCP header is checked against the IPv4 length below
             // (DropBadIpHeader), not against the frame: a frame holding its
             // total length holds its TCP header.
@@ -76,21 +77,23 @@ pub fn classify(f: &[u8], our_mac: MacAddr, our_ip: Ipv4Addr) -> Result<Accepted
         }
         _ => {}
     }
-    if eth.dst_addr() != our_mac && eth.dst_addr() != MacAddr::BROADCAST {
+    let dst = mac_from_wire(eth.dst_addr());
+    if dst != our_mac && dst != MacAddr::BROADCAST {
         return Err(Stat::DropNotOurAddress);
     }
     match et {
         ethertype::ARP => {
-            let a = ArpPacket::new_unchecked(l3);
-            if a.htype() != 1 || a.ptype() != ethertype::IPV4 || a.hlen() != 6 || a.plen() != 4 || a.oper() != 1 {
+            // Anything but an Ethernet/IPv4 request is unsupported.
+            let Ok(a) = ArpRepr::parse(&ArpPacket::new_unchecked(l3)) else { return Err(Stat::DropUnsupported) };
+            if a.oper != crate::wire::arp_oper::REQUEST {
                 return Err(Stat::DropUnsupported);
             }
-            if a.tpa() != our_ip {
+            if a.tpa != our_ip {
                 return Err(Stat::DropNotOurAddress);
             }
-            Ok(Accepted::ArpRequest { sha: a.sha(), spa: a.spa() })
+            Ok(Accepted::ArpRequest { sha: a.sha, spa: a.spa })
         }
-        ethertype::IPV4 => classify_ipv4(eth.src_addr(), l3, our_ip),
+        ethertype::IPV4 => classify_ipv4(mac_from_wire(eth.src_addr()), l3, our_ip),
         _ => Err(Stat::DropUnknownEthertype),
     }
 }
@@ -98,13 +101,14 @@ pub fn classify(f: &[u8], our_mac: MacAddr, our_ip: Ipv4Addr) -> Result<Accepted
 /// The IPv4 part, after every length check passed.
 fn classify_ipv4(src_mac: MacAddr, l3: &[u8], our_ip: Ipv4Addr) -> Result<Accepted, Stat> {
     let ip = Ipv4Packet::new_unchecked(l3);
-    let hl = ip.header_len();
+    let hl = usize::from(ip.header_len());
     let total = usize::from(ip.total_len());
-    if ip.version() != 4 || ip.ihl() < 5 || total < hl {
+    if ip.version() != 4 || hl < IPV4_HEADER_LEN || total < hl {
         return Err(Stat::DropBadIpHeader);
     }
     let l4 = &l3[hl..total];
-    if ip.protocol() == ip_protocol::TCP {
+    let protocol = u8::from(ip.next_header());
+    if protocol == ip_protocol::TCP {
         let doff = l4.get(12).map_or(0, |b| b >> 4);
         if l4.len() < TCP_HEADER_LEN || doff < 5 || usize::from(doff) * 4 > l4.len() {
             return Err(Stat::DropBadIpHeader);
@@ -119,10 +123,10 @@ fn classify_ipv4(src_mac: MacAddr, l3: &[u8], our_ip: Ipv4Addr) -> Result<Accept
     if ip.more_frags() || ip.frag_offset() != 0 {
         return Err(Stat::DropIpFragment);
     }
-    match ip.protocol() {
+    match protocol {
         ip_protocol::TCP => {
-            let s = TcpSegment::new_unchecked(l4);
-            if !s.verify_checksum(ip.src_addr(), ip.dst_addr()) {
+            let s = TcpPacket::new_unchecked(l4);
+            if !verify_tcp_checksum(&s, ip.src_addr(), ip.dst_addr()) {
                 return Err(Stat::DropBadTcpChecksum);
             }
             Ok(Accepted::Tcp(RxSegment {
@@ -130,10 +134,10 @@ fn classify_ipv4(src_mac: MacAddr, l3: &[u8], our_ip: Ipv4Addr) -> Result<Accept
                 src_ip: ip.src_addr(),
                 src_port: s.src_port(),
                 dst_port: s.dst_port(),
-                seq: s.seq(),
-                ack: s.ack(),
-                flags: s.flags(),
-                window: s.window(),
+                seq: seq_from_wire(s.seq_number()),
+                ack: seq_from_wire(s.ack_number()),
+                flags: TcpFlags::of(&s),
+                window: s.window_len(),
                 mss: tcp_options_mss(s.options()).unwrap_or(0),
                 payload: s.payload().to_vec(),
             }))

@@ -18,15 +18,12 @@
 //! - [`RxBeatSum`]: per-beat IPv4 and TCP one's-complement lane sums;
 //! - [`RxOptScan`]: the TCP option walk for MSS, one word behind the stream;
 //! - [`RxVerdict`]: header decode and the drop rules, in their priority order.
+use crate::channels::RxDescSource;
 use rust_hdl::prelude::*;
 
-#[path = "rx_csum.rs"]
 pub mod csum;
-#[path = "rx_front.rs"]
 pub mod front;
-#[path = "rx_opt_scan.rs"]
 pub mod opt_scan;
-#[path = "rx_verdict.rs"]
 pub mod verdict;
 
 pub use csum::RxBeatSum;
@@ -45,24 +42,11 @@ pub struct RxParser {
     pub s_tready: Signal<Out, Bit>,
     pub our_mac: Signal<In, Bits<48>>,
     pub our_ip: Signal<In, Bits<32>>,
-    pub desc_valid: Signal<Out, Bit>,
-    pub desc_ready: Signal<In, Bit>,
-    pub desc_reason: Signal<Out, Bits<5>>,
-    pub desc_kind: Signal<Out, Bits<2>>,
-    pub desc_src_mac: Signal<Out, Bits<48>>,
-    pub desc_src_ip: Signal<Out, Bits<32>>,
+    /// The descriptor: what the engine needs of each frame.
+    pub desc: RxDescSource,
+    /// IPv4 total and header length of the presented frame, for the block's testbench.
     pub desc_ip_total_len: Signal<Out, Bits<16>>,
     pub desc_ip_hdr_len: Signal<Out, Bits<6>>,
-    pub desc_src_port: Signal<Out, Bits<16>>,
-    pub desc_dst_port: Signal<Out, Bits<16>>,
-    pub desc_seq: Signal<Out, Bits<32>>,
-    pub desc_ack: Signal<Out, Bits<32>>,
-    pub desc_flags: Signal<Out, Bits<8>>,
-    pub desc_window: Signal<Out, Bits<16>>,
-    pub desc_mss: Signal<Out, Bits<16>>,
-    pub desc_payload_off: Signal<Out, Bits<11>>,
-    pub desc_payload_len: Signal<Out, Bits<11>>,
-    pub desc_icmp_csum: Signal<Out, Bits<16>>,
     pub fb_raddr: Signal<In, Bits<8>>,
     pub fb_rdata: Signal<Out, Bits<64>>,
 
@@ -324,7 +308,7 @@ impl Logic for RxParser {
         }
 
         // ---- Descriptor slot ----
-        if self.d_valid.q.val() && self.desc_ready.val() {
+        if self.d_valid.q.val() && self.desc.ready.val() {
             self.d_valid.d.next = false;
         }
         if self.front.fin_now.val() {
@@ -351,23 +335,23 @@ impl Logic for RxParser {
                 self.d_mss.d.next = self.mss_now.val();
             }
         }
-        self.desc_valid.next = self.d_valid.q.val();
-        self.desc_reason.next = self.d_reason.q.val();
-        self.desc_kind.next = self.d_kind.q.val();
-        self.desc_src_mac.next = self.d_src_mac.q.val();
-        self.desc_src_ip.next = self.d_src_ip.q.val();
+        self.desc.valid.next = self.d_valid.q.val();
+        self.desc.reason.next = self.d_reason.q.val();
+        self.desc.kind.next = self.d_kind.q.val();
+        self.desc.src_mac.next = self.d_src_mac.q.val();
+        self.desc.src_ip.next = self.d_src_ip.q.val();
         self.desc_ip_total_len.next = self.d_total_len.q.val();
         self.desc_ip_hdr_len.next = self.d_hdr_len.q.val().get_bits::<6>(0);
-        self.desc_src_port.next = self.d_sport.q.val();
-        self.desc_dst_port.next = self.d_dport.q.val();
-        self.desc_seq.next = self.d_seq.q.val();
-        self.desc_ack.next = self.d_ack.q.val();
-        self.desc_flags.next = self.d_flags.q.val();
-        self.desc_window.next = self.d_window.q.val();
-        self.desc_mss.next = self.d_mss.q.val();
-        self.desc_payload_off.next = self.d_poff.q.val().get_bits::<11>(0);
-        self.desc_payload_len.next = self.d_plen.q.val().get_bits::<11>(0);
-        self.desc_icmp_csum.next = self.d_icmp_csum.q.val();
+        self.desc.src_port.next = self.d_sport.q.val();
+        self.desc.dst_port.next = self.d_dport.q.val();
+        self.desc.seq.next = self.d_seq.q.val();
+        self.desc.ack.next = self.d_ack.q.val();
+        self.desc.flags.next = self.d_flags.q.val();
+        self.desc.window.next = self.d_window.q.val();
+        self.desc.mss.next = self.d_mss.q.val();
+        self.desc.payload_off.next = self.d_poff.q.val().get_bits::<11>(0);
+        self.desc.payload_len.next = self.d_plen.q.val().get_bits::<11>(0);
+        self.desc.icmp_csum.next = self.d_icmp_csum.q.val();
     }
 }
 

@@ -1,0 +1,153 @@
+//! The core's internal channels, each one rust-hdl interface bundle with one
+//! name on both sides: the producer holds the `*Source` half, the consumer
+//! the mirrored `*Sink` half, and `core.rs` joins the two in one line.
+//! valid/ready as everywhere: a transfer happens when both are high.
+use rust_hdl::prelude::*;
+
+/// Parser -> engine: the descriptor of one received frame, stable while
+/// `valid`; `ready` pops it. `reason` is the drop reason (a `Stat` index,
+/// 0 = accepted); the header fields are those of `kind`.
+#[derive(LogicInterface, Default)]
+#[join = "RxDescSink"]
+pub struct RxDescSource {
+    pub valid: Signal<Out, Bit>,
+    pub ready: Signal<In, Bit>,
+    pub reason: Signal<Out, Bits<5>>,
+    pub kind: Signal<Out, Bits<2>>,
+    pub src_mac: Signal<Out, Bits<48>>,
+    pub src_ip: Signal<Out, Bits<32>>,
+    pub src_port: Signal<Out, Bits<16>>,
+    pub dst_port: Signal<Out, Bits<16>>,
+    pub seq: Signal<Out, Bits<32>>,
+    pub ack: Signal<Out, Bits<32>>,
+    pub flags: Signal<Out, Bits<8>>,
+    pub window: Signal<Out, Bits<16>>,
+    /// MSS option value, 0 when absent.
+    pub mss: Signal<Out, Bits<16>>,
+    /// Frame-buffer byte offset and length of the TCP payload (or ICMP message).
+    pub payload_off: Signal<Out, Bits<11>>,
+    pub payload_len: Signal<Out, Bits<11>>,
+    pub icmp_csum: Signal<Out, Bits<16>>,
+}
+
+#[derive(LogicInterface, Default)]
+#[join = "RxDescSource"]
+pub struct RxDescSink {
+    pub valid: Signal<In, Bit>,
+    pub ready: Signal<Out, Bit>,
+    pub reason: Signal<In, Bits<5>>,
+    pub kind: Signal<In, Bits<2>>,
+    pub src_mac: Signal<In, Bits<48>>,
+    pub src_ip: Signal<In, Bits<32>>,
+    pub src_port: Signal<In, Bits<16>>,
+    pub dst_port: Signal<In, Bits<16>>,
+    pub seq: Signal<In, Bits<32>>,
+    pub ack: Signal<In, Bits<32>>,
+    pub flags: Signal<In, Bits<8>>,
+    pub window: Signal<In, Bits<16>>,
+    pub mss: Signal<In, Bits<16>>,
+    pub payload_off: Signal<In, Bits<11>>,
+    pub payload_len: Signal<In, Bits<11>>,
+    pub icmp_csum: Signal<In, Bits<16>>,
+}
+
+/// Engine -> frame builder: one frame to send. `busy` is high while the
+/// builder still reads the frame buffer (an ICMP echo's payload).
+#[derive(LogicInterface, Default)]
+#[join = "TxReqSink"]
+pub struct TxReqSource {
+    pub valid: Signal<Out, Bit>,
+    pub ready: Signal<In, Bit>,
+    pub busy: Signal<In, Bit>,
+    /// 0 TCP, 1 ARP reply, 2 ICMP echo reply, 3 gratuitous ARP.
+    pub kind: Signal<Out, Bits<2>>,
+    pub dst_mac: Signal<Out, Bits<48>>,
+    pub dst_ip: Signal<Out, Bits<32>>,
+    pub src_port: Signal<Out, Bits<16>>,
+    pub dst_port: Signal<Out, Bits<16>>,
+    pub seq: Signal<Out, Bits<32>>,
+    pub ack: Signal<Out, Bits<32>>,
+    pub flags: Signal<Out, Bits<8>>,
+    pub window: Signal<Out, Bits<16>>,
+    /// Append the MSS option (SYN-ACK).
+    pub with_mss: Signal<Out, Bit>,
+    /// The echo request's message in the frame buffer, and its checksum.
+    pub icmp_off: Signal<Out, Bits<11>>,
+    pub icmp_len: Signal<Out, Bits<11>>,
+    pub icmp_csum: Signal<Out, Bits<16>>,
+}
+
+#[derive(LogicInterface, Default)]
+#[join = "TxReqSource"]
+pub struct TxReqSink {
+    pub valid: Signal<In, Bit>,
+    pub ready: Signal<Out, Bit>,
+    pub busy: Signal<Out, Bit>,
+    pub kind: Signal<In, Bits<2>>,
+    pub dst_mac: Signal<In, Bits<48>>,
+    pub dst_ip: Signal<In, Bits<32>>,
+    pub src_port: Signal<In, Bits<16>>,
+    pub dst_port: Signal<In, Bits<16>>,
+    pub seq: Signal<In, Bits<32>>,
+    pub ack: Signal<In, Bits<32>>,
+    pub flags: Signal<In, Bits<8>>,
+    pub window: Signal<In, Bits<16>>,
+    pub with_mss: Signal<In, Bit>,
+    pub icmp_off: Signal<In, Bits<11>>,
+    pub icmp_len: Signal<In, Bits<11>>,
+    pub icmp_csum: Signal<In, Bits<16>>,
+}
+
+/// Engine -> ring writer: copy `len` payload bytes from frame-buffer offset
+/// `fb_off` into connection `conn`'s receive ring at `ring_off`; `done`
+/// pulses when the last byte is written.
+#[derive(LogicInterface, Default)]
+#[join = "RingCopySink"]
+pub struct RingCopySource<const CONN_BITS: usize> {
+    pub valid: Signal<Out, Bit>,
+    pub ready: Signal<In, Bit>,
+    pub done: Signal<In, Bit>,
+    pub fb_off: Signal<Out, Bits<11>>,
+    pub len: Signal<Out, Bits<11>>,
+    pub conn: Signal<Out, Bits<CONN_BITS>>,
+    pub ring_off: Signal<Out, Bits<16>>,
+}
+
+#[derive(LogicInterface, Default)]
+#[join = "RingCopySource"]
+pub struct RingCopySink<const CONN_BITS: usize> {
+    pub valid: Signal<In, Bit>,
+    pub ready: Signal<Out, Bit>,
+    pub done: Signal<Out, Bit>,
+    pub fb_off: Signal<In, Bits<11>>,
+    pub len: Signal<In, Bits<11>>,
+    pub conn: Signal<In, Bits<CONN_BITS>>,
+    pub ring_off: Signal<In, Bits<16>>,
+}
+
+/// Register block -> engine: one host operation on one TCB, held while
+/// `valid`; the engine raises `done` with `rdata` until `valid` drops.
+#[derive(LogicInterface, Default)]
+#[join = "HostOpSink"]
+pub struct HostOpSource<const CONN_BITS: usize> {
+    pub valid: Signal<Out, Bit>,
+    /// 0 TCB word read, 1 TCB word write (standby only), 2 release write, 3 release read.
+    pub kind: Signal<Out, Bits<2>>,
+    pub conn: Signal<Out, Bits<CONN_BITS>>,
+    pub word: Signal<Out, Bits<5>>,
+    pub wdata: Signal<Out, Bits<32>>,
+    pub done: Signal<In, Bit>,
+    pub rdata: Signal<In, Bits<32>>,
+}
+
+#[derive(LogicInterface, Default)]
+#[join = "HostOpSource"]
+pub struct HostOpSink<const CONN_BITS: usize> {
+    pub valid: Signal<In, Bit>,
+    pub kind: Signal<In, Bits<2>>,
+    pub conn: Signal<In, Bits<CONN_BITS>>,
+    pub word: Signal<In, Bits<5>>,
+    pub wdata: Signal<In, Bits<32>>,
+    pub done: Signal<Out, Bit>,
+    pub rdata: Signal<Out, Bits<32>>,
+}
