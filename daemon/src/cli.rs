@@ -3,7 +3,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::lab_up::{DEFAULT_NAME, STATE_ROOT};
+pub use crate::config::default_socket;
+use crate::config::DEFAULT_NAME;
 
 /// holdback: a TCP offload core (RustHDL → Verilog → Verilator) whose ACKs the
 /// host holds back until it has committed the bytes.
@@ -49,7 +50,7 @@ pub enum Command {
     /// Put a bitstream on a PCIe FPGA board and hand the card to vfio-pci
     /// (unbind, remove, program, rescan, bind, check the ID block). Untested
     /// on hardware here; `--dry-run` prints every step and changes nothing.
-    Load(crate::load::LoadArgs),
+    Load(crate::tools::load::LoadArgs),
     /// Promote a standby daemon's card to active now (the manual form of
     /// failover): new epoch, every connection resumes from its released
     /// point, gratuitous ARP; its sink starts.
@@ -136,7 +137,9 @@ pub struct LabRunArgs {
 }
 
 /// The hot-standby lab (issue 4): two daemons, each with its own simulated
-/// card, replicating over their own link.
+/// card, replicating over their own link. Flags with a default are
+/// `Option`s, so a flag the chosen mode would not use is refused
+/// ([`LabRunArgs::check`]) rather than silently ignored.
 #[derive(Debug, Args)]
 pub struct LabPairArgs {
     /// Run a primary and a standby (separate processes). Implied by --failover-at.
@@ -145,51 +148,102 @@ pub struct LabPairArgs {
     /// Kill the primary (SIGKILL) when this fraction of all bytes was sent (0.0-1.0).
     #[arg(long, value_name = "F", value_parser = parse_fraction)]
     pub failover_at: Option<f64>,
-    /// ACK holdback gates of the primary, comma-separated: app, replica.
-    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "app,replica")]
-    pub gates: Vec<crate::config::Gate>,
-    /// before-ack: release only what the standby stored; async: ship and release at once.
-    #[arg(long, value_enum, default_value_t = crate::config::SyncMode::BeforeAck)]
-    pub sync: crate::config::SyncMode,
-    /// at-setup: hold each SYN-ACK until the standby has the TCB; after-data: replicate with the first data.
-    #[arg(long, value_enum, default_value_t = crate::config::ReplicateMode::AtSetup)]
-    pub replicate: crate::config::ReplicateMode,
-    /// heartbeat: the standby promotes itself; external: `holdback watch` moves the switch and promotes.
-    #[arg(long, value_enum, default_value_t = crate::config::Detector::Heartbeat)]
-    pub detector: crate::config::Detector,
-    /// After promotion, one ACK at R plus three duplicates per connection (peers fast-retransmit).
-    #[arg(long, value_enum, value_name = "on|off", default_value_t = OnOff::On)]
-    pub dup_acks: OnOff,
-    /// Heartbeat (and external probe) interval, milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
-    pub heartbeat_ms: u64,
-    /// Silent intervals before the peer counts as failed.
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub heartbeat_misses: u32,
-    /// tc netem arguments for the clients' link, e.g. "loss 1% reorder 1% delay 1ms".
+    /// ACK holdback gates of the primary, comma-separated: app, replica [default: app,replica].
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub gates: Option<Vec<crate::config::Gate>>,
+    /// before-ack: release only what the standby stored; async: ship and release at once [default: before-ack].
+    #[arg(long, value_enum)]
+    pub sync: Option<crate::config::SyncMode>,
+    /// at-setup: hold each SYN-ACK until the standby has the TCB; after-data: replicate with the first data [default: at-setup].
+    #[arg(long, value_enum)]
+    pub replicate: Option<crate::config::ReplicateMode>,
+    /// heartbeat: the standby promotes itself; external: `holdback watch` moves the switch and promotes [default: heartbeat].
+    #[arg(long, value_enum)]
+    pub detector: Option<crate::config::Detector>,
+    /// After promotion, one ACK at R plus three duplicates per connection (peers fast-retransmit) [default: on].
+    #[arg(long, value_enum, value_name = "on|off")]
+    pub dup_acks: Option<OnOff>,
+    /// Heartbeat (and external probe) interval, milliseconds [default: 50].
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub heartbeat_ms: Option<u64>,
+    /// Silent intervals before the peer counts as failed [default: 3].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub heartbeat_misses: Option<u32>,
+    /// tc netem arguments for the clients' link, e.g. "loss 1% reorder 1% delay 1ms"
+    /// (single-card and pair lab; needs sch_netem in the kernel).
     #[arg(long, value_name = "ARGS")]
     pub netem: Option<String>,
-    /// Seeded loss/reordering of frames arriving at the cards' ports, netem
-    /// spelling ("loss 1% reorder 1%"); works without sch_netem in the kernel.
+    /// Seeded loss/reordering of frames arriving at the card's port (both
+    /// cards' in the pair lab), netem spelling ("loss 1% reorder 1%");
+    /// works without sch_netem in the kernel.
     #[arg(long, value_name = "ARGS")]
     pub impair: Option<String>,
-    /// Open one more connection right before the kill (does it survive?).
+    /// Open one more connection right before the kill (does it survive?); needs --failover-at.
     #[arg(long)]
     pub late_conn: bool,
     /// Cut the replication link (primary alive) when this fraction of all
     /// bytes was sent; use with --detector external.
     #[arg(long, value_name = "F", value_parser = parse_fraction)]
     pub cut_replication_at: Option<f64>,
-    /// How long the replication link stays cut.
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
-    pub cut_for_ms: u64,
+    /// How long the replication link stays cut, milliseconds; needs --cut-replication-at [default: 1000 (DEFAULT_CUT_FOR_MS)].
+    #[arg(long, value_name = "MS")]
+    pub cut_for_ms: Option<u64>,
 }
 
 impl LabPairArgs {
     pub fn wanted(&self) -> bool {
         self.standby || self.failover_at.is_some() || self.cut_replication_at.is_some()
     }
+
+    /// The flags given that only the pair lab uses.
+    fn pair_only_given(&self) -> Vec<&'static str> {
+        let given = [
+            ("--gates", self.gates.is_some()),
+            ("--sync", self.sync.is_some()),
+            ("--replicate", self.replicate.is_some()),
+            ("--detector", self.detector.is_some()),
+            ("--dup-acks", self.dup_acks.is_some()),
+            ("--heartbeat-ms", self.heartbeat_ms.is_some()),
+            ("--heartbeat-misses", self.heartbeat_misses.is_some()),
+            ("--late-conn", self.late_conn),
+            ("--cut-for-ms", self.cut_for_ms.is_some()),
+        ];
+        given.into_iter().filter(|(_, g)| *g).map(|(flag, _)| flag).collect()
+    }
 }
+
+impl LabRunArgs {
+    /// Every flag given takes effect in the mode it selects, or the run is
+    /// refused here with the reason (before anything is built).
+    pub fn check(&self) -> Result<(), String> {
+        let p = &self.pair;
+        if !p.wanted() {
+            let unused = p.pair_only_given();
+            if !unused.is_empty() {
+                return Err(format!(
+                    "{} only apply to the pair lab (a primary and a standby daemon); add --standby, --failover-at F or --cut-replication-at F",
+                    unused.join(", ")
+                ));
+            }
+            return Ok(());
+        }
+        if self.pcap.is_some() {
+            return Err("--pcap records the single card; in the pair lab each card records its own port to \
+                        primary.pcap and standby.pcap in the work directory (keep it with --sink-dir DIR)"
+                .into());
+        }
+        if p.late_conn && p.failover_at.is_none() {
+            return Err("--late-conn opens its connection right before the primary is killed: give --failover-at F".into());
+        }
+        if p.cut_for_ms.is_some() && p.cut_replication_at.is_none() {
+            return Err("--cut-for-ms is how long --cut-replication-at F cuts the link: give --cut-replication-at F".into());
+        }
+        Ok(())
+    }
+}
+
+/// How long `--cut-replication-at` cuts the link when `--cut-for-ms` is not given.
+pub const DEFAULT_CUT_FOR_MS: u64 = 1000;
 
 /// A fraction in [0, 1].
 pub fn parse_fraction(s: &str) -> Result<f64, String> {
@@ -211,10 +265,10 @@ pub enum LabAction {
         #[arg(long, default_value = DEFAULT_NAME)]
         name: String,
     },
-    /// (internal) the background process of `lab up`.
-    #[command(hide = true)]
-    Serve(UpArgs),
 }
+
+/// TCP port the lab's card listens on.
+pub const LAB_PORT: u16 = 5001;
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -225,7 +279,7 @@ pub struct UpArgs {
     #[arg(long, value_enum, value_name = "on|off", default_value_t = OnOff::On)]
     pub holdback: OnOff,
     /// TCP port the card listens on.
-    #[arg(long, default_value_t = crate::lab::DEFAULT_PORT)]
+    #[arg(long, default_value_t = LAB_PORT)]
     pub port: u16,
     /// Record the card's port to this pcap file.
     #[arg(long, value_name = "FILE")]
@@ -285,10 +339,6 @@ impl OnOff {
 pub enum ReleaseAction {
     Pause,
     Resume,
-}
-
-pub fn default_socket() -> PathBuf {
-    PathBuf::from(STATE_ROOT).join(DEFAULT_NAME).join("control.sock")
 }
 
 /// Parses "1048576", "512K", "512KiB", "8M", "8MiB", "1G" (binary multiples;
@@ -361,6 +411,69 @@ mod tests {
         assert!(Cli::try_parse_from(["holdback", "status", "--json"]).is_ok());
         assert!(Cli::try_parse_from(["holdback", "completions", "zsh"]).is_ok());
         assert!(Cli::try_parse_from(["holdback", "completions", "cmd.exe"]).is_err());
+    }
+
+    /// Each `holdback lab` flag either takes effect in the single-card lab
+    /// (the lab tests show it) or, given there, refuses the run naming it;
+    /// a new flag fails here until it is one or the other.
+    #[test]
+    fn every_lab_flag_takes_effect_in_the_single_card_lab_or_is_refused() {
+        // Used by the single-card run (LabRunOptions), or selecting the pair lab.
+        const SINGLE_CARD: [&str; 13] = [
+            "conns", "bytes", "seed", "holdback", "json", "pcap", "sink_dir", "stall_timeout", "netem", "impair",
+            "standby", "failover_at", "cut_replication_at",
+        ];
+        // A value each pair-only flag accepts.
+        let sample = |id: &str| match id {
+            "gates" => "app",
+            "sync" => "async",
+            "replicate" => "after-data",
+            "detector" => "external",
+            "dup_acks" => "off",
+            "heartbeat_ms" => "10",
+            "heartbeat_misses" => "2",
+            "cut_for_ms" => "5",
+            other => panic!("`holdback lab --{other}`: give it a sample value here, or use it in the single-card lab"),
+        };
+        let cmd = Cli::command();
+        let lab = cmd.find_subcommand("lab").expect("lab subcommand");
+        let mut refused = 0;
+        for arg in lab.get_arguments() {
+            let id = arg.get_id().as_str();
+            if matches!(id, "help" | "version") || SINGLE_CARD.contains(&id) {
+                continue;
+            }
+            let long = format!("--{}", arg.get_long().expect("lab flags are long"));
+            let mut argv = vec!["holdback".to_string(), "lab".into(), long.clone()];
+            if arg.get_action().takes_values() {
+                argv.push(sample(id).into());
+            }
+            let Command::Lab(LabCmd { action: None, run }) = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}")).command
+            else {
+                panic!("{argv:?} is not a lab run")
+            };
+            let why = run.check().expect_err(&format!("{argv:?} must be refused in the single-card lab"));
+            assert!(why.contains(&long) && why.contains("pair lab"), "{argv:?}: {why}");
+            refused += 1;
+        }
+        assert_eq!(refused, 9, "the pair-only flags");
+        // In the pair lab, a flag that needs another says which.
+        for (args, needs) in [
+            (&["--standby", "--late-conn"][..], "--failover-at"),
+            (&["--standby", "--cut-for-ms", "5"][..], "--cut-replication-at"),
+            (&["--failover-at", "0.5", "--pcap", "/tmp/x.pcap"][..], "primary.pcap"),
+        ] {
+            let argv: Vec<&str> = ["holdback", "lab"].into_iter().chain(args.iter().copied()).collect();
+            let Command::Lab(LabCmd { action: None, run }) = Cli::try_parse_from(&argv).unwrap().command else { panic!() };
+            let why = run.check().expect_err(&format!("{argv:?} must be refused"));
+            assert!(why.contains(needs), "{argv:?}: {why}");
+        }
+        // Accepted combinations stay accepted.
+        for args in [&["--impair", "loss 1%", "--netem", "delay 1ms"][..], &["--failover-at", "0.5", "--late-conn", "--gates", "app"][..]] {
+            let argv: Vec<&str> = ["holdback", "lab"].into_iter().chain(args.iter().copied()).collect();
+            let Command::Lab(LabCmd { action: None, run }) = Cli::try_parse_from(&argv).unwrap().command else { panic!() };
+            assert_eq!(run.check(), Ok(()), "{argv:?}");
+        }
     }
 
     #[test]

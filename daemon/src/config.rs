@@ -28,9 +28,21 @@ use serde::{Deserialize, Serialize};
 /// Where the sink writes when `sink_dir` is not given.
 pub const DEFAULT_SINK_DIR: &str = "/var/lib/holdback/sink";
 /// MSS announced when `network.our_mss` is not given (Ethernet MTU 1500).
-pub const DEFAULT_MSS: u16 = crate::lab::OUR_MSS;
-/// SYN-ACK/FIN retransmission timeout when `network.rto_us` is not given.
-pub const DEFAULT_RTO_US: u32 = crate::lab::RTO_US;
+pub const DEFAULT_MSS: u16 = 1460;
+/// SYN-ACK/FIN retransmission timeout when `network.rto_us` is not given:
+/// Linux's initial RTO is 1 s; 200 ms keeps a lost FIN from stretching a
+/// connection's end.
+pub const DEFAULT_RTO_US: u32 = 200_000;
+/// Parent of the runtime directories (`/run/holdback/<name>/`) of daemons
+/// and background labs.
+pub const STATE_ROOT: &str = "/run/holdback";
+/// The name used when none is given (`/run/holdback/default/`).
+pub const DEFAULT_NAME: &str = "default";
+
+/// The control socket when `socket` is not given: `/run/holdback/default/control.sock`.
+pub fn default_socket() -> PathBuf {
+    PathBuf::from(STATE_ROOT).join(DEFAULT_NAME).join("control.sock")
+}
 /// Listening slots of the card (`holdback_regmap::LISTEN_SLOTS`).
 pub const MAX_LISTEN_PORTS: usize = holdback_driver::regmap::LISTEN_SLOTS.len();
 /// Longest Linux interface name (IFNAMSIZ − 1).
@@ -180,7 +192,7 @@ pub struct Replication {
     pub dup_acks: bool,
     pub ack_timeout: std::time::Duration,
     /// `state_file`: this daemon's record of the pair's epoch (the highest
-    /// it has seen, the highest it held active; `crate::pair_epoch`),
+    /// it has seen, the highest it held active; `crate::pair::epoch`),
     /// written before it acts on a new epoch and read at start, so a
     /// restart keeps its epoch and a daemon that learnt of a newer primary
     /// does not come up active (invariant 8). Absolute; default
@@ -233,7 +245,10 @@ struct RawSim {
     tap: String,
     netns: Option<String>,
     pcap: Option<PathBuf>,
+    // Parsed only where the simulator is built in (without it, `card = "sim"` is refused first).
+    #[cfg_attr(not(feature = "sim"), allow(dead_code))]
     impair: Option<String>,
+    report: Option<PathBuf>,
 }
 
 /// Integers are read wide and range-checked here, so "port 70000" gets its
@@ -281,10 +296,16 @@ pub struct SimCard {
     pub pcap: Option<PathBuf>,
     /// Seeded loss/reordering of arriving frames, netem-style
     /// ("loss 1% reorder 1%"), for kernels without sch_netem.
+    #[cfg(feature = "sim")]
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "display_impairment")]
     pub impair: Option<holdback_sim::impair::Impairment>,
+    /// On a clean stop, write the simulated card's own figures (cycles,
+    /// frames in and out, frames the kernel refused) here as JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<PathBuf>,
 }
 
+#[cfg(feature = "sim")]
 fn display_impairment<S: serde::Serializer>(v: &Option<holdback_sim::impair::Impairment>, s: S) -> Result<S::Ok, S::Error> {
     match v {
         Some(i) => s.serialize_str(&i.to_string()),
@@ -430,7 +451,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         (ParsedCard::Vfio(addr), None) => CardSpec::Vfio(addr),
     };
 
-    let socket = raw.socket.unwrap_or_else(crate::cli::default_socket);
+    let socket = raw.socket.unwrap_or_else(default_socket);
     check_absolute(&socket).map_err(|m| bad("socket", m))?;
     if socket.file_name().is_none() {
         return Err(bad("socket", format!("{} names no file", socket.display())));
@@ -560,6 +581,9 @@ fn parse_card(card: &str) -> Result<ParsedCard, String> {
 }
 
 fn validate_sim(sim: RawSim) -> Result<SimCard, (&'static str, String)> {
+    if !cfg!(feature = "sim") {
+        return Err(("card", "this holdback was built without the simulated card (cargo feature `sim`); use a vfio: card".into()));
+    }
     let t = &sim.tap;
     if t.is_empty() || t.len() > MAX_IFNAME || t.contains(['/', ' ', '\t', ':']) {
         return Err(("sim.tap", format!("\"{t}\" is not an interface name (1-{MAX_IFNAME} characters, no '/', ':' or spaces)")));
@@ -569,11 +593,22 @@ fn validate_sim(sim: RawSim) -> Result<SimCard, (&'static str, String)> {
             return Err(("sim.netns", format!("\"{ns}\" is not a network namespace name (as `ip netns list` shows)")));
         }
     }
+    if let Some(report) = &sim.report {
+        check_absolute(report).map_err(|m| ("sim.report", m))?;
+    }
+    #[cfg(feature = "sim")]
     let impair = match &sim.impair {
         None => None,
         Some(text) => Some(text.parse().map_err(|e: holdback_sim::impair::ImpairmentError| ("sim.impair", e.to_string()))?),
     };
-    Ok(SimCard { tap: sim.tap, netns: sim.netns, pcap: sim.pcap, impair })
+    Ok(SimCard {
+        tap: sim.tap,
+        netns: sim.netns,
+        pcap: sim.pcap,
+        #[cfg(feature = "sim")]
+        impair,
+        report: sim.report,
+    })
 }
 
 fn validate_network(n: RawNetwork) -> Result<CardSettings, (&'static str, String)> {
@@ -795,7 +830,7 @@ listen = "127.0.0.1:9464"
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("holdback.example.toml");
         let c = load(&path).unwrap_or_else(|e| panic!("{e}"));
         assert!(matches!(c.card, CardSpec::Vfio(_)));
-        assert_eq!(c.socket, crate::cli::default_socket());
+        assert_eq!(c.socket, default_socket());
     }
 
     #[test]

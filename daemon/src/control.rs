@@ -20,11 +20,12 @@ use std::future::Future;
 use std::io::{Read, Seek, Write};
 use std::net::Ipv4Addr;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use holdback_driver::{CardInfo, CardStatus, Stats, Tcb};
+
+use crate::sink::{ConnRecord, SinkStats};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
@@ -43,6 +44,9 @@ pub enum Request {
     Conns,
     /// The card's counters.
     Stats,
+    /// The sink's own counters and its record of every connection it has
+    /// seen (file, committed, FIN committed): what the lab checks files by.
+    Sink,
     /// Stop writing release registers (the sink keeps committing bytes; the
     /// card keeps holding ACKs back at the last released point).
     PauseRelease,
@@ -84,6 +88,7 @@ pub enum Response {
     Status(StatusReport),
     Conns(ConnsReport),
     Stats { stats: Stats },
+    Sink(SinkReport),
     /// The request was carried out (pause, resume, shutdown).
     Done { what: String },
     Error { message: String, causes: Vec<String> },
@@ -124,15 +129,83 @@ pub struct StatusReport {
     pub pair: Option<PairStatus>,
 }
 
+/// A pair member's role.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PairRole {
+    /// Configured active and nobody else was: runs the sink, replicates.
+    Active,
+    /// Card silent, installs the primary's copies; promotable.
+    #[default]
+    Standby,
+    /// Was standby, now active in a newer epoch.
+    Promoted,
+    /// Learnt of a newer epoch: card silent, releases nothing (invariant 8).
+    Fenced,
+}
+
+impl PairRole {
+    pub const ALL: [PairRole; 4] = [PairRole::Active, PairRole::Standby, PairRole::Promoted, PairRole::Fenced];
+
+    /// The name on the wire, in logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            PairRole::Active => "active",
+            PairRole::Standby => "standby",
+            PairRole::Promoted => "promoted",
+            PairRole::Fenced => "fenced",
+        }
+    }
+}
+
+impl std::fmt::Display for PairRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The replication link as one pair member sees it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PairLink {
+    /// Sending side (active or promoted): no authenticated standby.
+    Down,
+    /// Sending side: connected; the full sync is not acknowledged yet.
+    Syncing,
+    /// Sending side: in sync; updates are acknowledged as they are stored.
+    /// The only state in which the replica gate passes.
+    Replicating,
+    /// Sending side: the standby runs a newer epoch; nothing more is acknowledged.
+    Fenced,
+    /// Sending side: the link was shut down.
+    Shutdown,
+    /// Receiving side (standby): a primary is connected.
+    Connected,
+    /// Receiving side: no primary connected.
+    Waiting,
+    /// No link at all (a promoted daemon whose link could not start).
+    #[default]
+    Closed,
+}
+
+impl PairLink {
+    /// In sync: the sender's standby acknowledges, or a primary is connected to the standby.
+    pub fn in_sync(self) -> bool {
+        matches!(self, PairLink::Replicating | PairLink::Connected)
+    }
+}
+
+impl std::fmt::Display for PairLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
 /// Where this daemon stands in its failover pair.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PairStatus {
-    /// "active", "standby", "promoted" (was standby, now active) or
-    /// "fenced" (learnt of a newer epoch: silent, releases nothing).
-    pub role: String,
+    pub role: PairRole,
     pub epoch: u32,
-    /// Primary: Down / Syncing / Replicating / Fenced. Standby: connected or not.
-    pub link: String,
+    pub link: PairLink,
     /// Primary: highest update the standby acknowledged. Standby: highest stored.
     pub replicated_seq: u64,
     /// Copies the standby holds (standby only).
@@ -169,6 +242,13 @@ pub struct PairStatus {
     pub replica_waits_failed: u64,
 }
 
+/// Answer to [`Request::Sink`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SinkReport {
+    pub stats: SinkStats,
+    pub conns: Vec<ConnRecord>,
+}
+
 /// Answer to [`Request::Conns`]: every open TCB, by id.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConnsReport {
@@ -193,17 +273,12 @@ pub enum ServeError {
     InUse { socket: PathBuf, lock: PathBuf, pid: String },
     #[error("{path} exists and is not a socket; refusing to replace it")]
     NotASocket { path: PathBuf },
-    #[error("{what} {path}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::error::IoError),
 }
 
 fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> ServeError + 'a {
-    move |source| ServeError::Io { what, path: path.to_path_buf(), source }
+    move |source| ServeError::Io(crate::error::io(what, path)(source))
 }
 
 /// The lock file path guarding socket `path`.
@@ -234,18 +309,11 @@ impl SocketLock {
             .mode_0600()
             .open(&path)
             .map_err(io_err("opening lock file", &path))?;
-        // SAFETY: flock on a file descriptor we own and keep open; it takes
-        // no pointers and cannot violate memory safety.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
-            let err = std::io::Error::last_os_error();
-            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-                let mut pid = String::new();
-                let _ = file.read_to_string(&mut pid);
-                let pid = if pid.trim().is_empty() { "unknown".to_string() } else { pid.trim().to_string() };
-                return Err(ServeError::InUse { socket: socket.to_path_buf(), lock: path, pid });
-            }
-            return Err(ServeError::Io { what: "locking", path, source: err });
+        if !crate::sys::try_lock_exclusive(&file).map_err(io_err("locking", &path))? {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let pid = if pid.trim().is_empty() { "unknown".to_string() } else { pid.trim().to_string() };
+            return Err(ServeError::InUse { socket: socket.to_path_buf(), lock: path, pid });
         }
         file.set_len(0).map_err(io_err("writing lock file", &path))?;
         file.rewind().map_err(io_err("writing lock file", &path))?;
@@ -299,7 +367,7 @@ impl ControlServer {
             }
             Ok(_) => return Err(ServeError::NotASocket { path: path.to_path_buf() }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(ServeError::Io { what: "inspecting", path: path.to_path_buf(), source: e }),
+            Err(e) => return Err(ServeError::Io(crate::error::IoError { what: "inspecting", path: path.to_path_buf(), source: e })),
         }
         // Bind under a temporary name and chmod before the rename, so the
         // socket is never reachable at `path` with the umask's mode.
@@ -335,7 +403,7 @@ impl ControlServer {
         match fs::remove_file(&self.path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(ServeError::Io { what: "removing control socket", path: self.path.clone(), source: e }),
+            Err(e) => Err(ServeError::Io(crate::error::IoError { what: "removing control socket", path: self.path.clone(), source: e })),
         }
     }
 }
@@ -699,7 +767,7 @@ mod tests {
     #[test]
     fn error_reply_lists_causes() {
         let inner = std::io::Error::other("bus timeout");
-        let outer = ServeError::Io { what: "binding", path: "/x".into(), source: inner };
+        let outer = ServeError::Io(crate::error::IoError { what: "binding", path: "/x".into(), source: inner });
         match Response::from_error(&outer) {
             Response::Error { message, causes } => {
                 assert_eq!(message, "binding /x");

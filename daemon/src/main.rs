@@ -4,12 +4,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
-use holdback_daemon::cli::{Cli, Command, LabAction, LabCmd, QueryArgs, ReleaseAction};
+use holdback_daemon::cli::{Cli, Command, QueryArgs, ReleaseAction};
 use holdback_daemon::control::{client, Request, Response};
-use holdback_daemon::lab::{self, LabRunOptions};
-use holdback_daemon::lab_up::{self, UpOptions};
-use holdback_daemon::report::chain;
-use holdback_daemon::{config, load, service, tables, verilog_cmd};
+use holdback_daemon::error::chain;
+use holdback_daemon::tools::load;
+use holdback_daemon::{config, service, sys, tables};
 
 /// Exit status of a refused configuration file (sysexits.h EX_CONFIG): the
 /// systemd unit does not restart on it, since a restart cannot fix the file.
@@ -34,87 +33,8 @@ type BoxError = Box<dyn std::error::Error + 'static>;
 
 fn run(cli: Cli) -> Result<ExitCode, BoxError> {
     match cli.command {
-        Command::Verilog { out } => {
-            for w in verilog_cmd::write_all(&out)? {
-                println!("{}  ({} bytes, build id {:08x})", w.path.display(), w.bytes, w.build_id);
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Lab(LabCmd { action: None, run }) if run.pair.wanted() => {
-            if run.pcap.is_some() {
-                return Err("--pcap records the single card; in the pair lab each card records its own port to \
-                            primary.pcap and standby.pcap in the work directory (keep it with --sink-dir DIR)"
-                    .into());
-            }
-            lab::install_signal_handlers();
-            let p = &run.pair;
-            let opts = holdback_daemon::lab_failover::FailoverOptions {
-                conns: run.conns as usize,
-                bytes: run.bytes,
-                seed: run.seed,
-                failover_at: p.failover_at,
-                gates: p.gates.clone(),
-                sync: p.sync,
-                replicate: p.replicate,
-                detector: p.detector,
-                dup_acks: p.dup_acks.on(),
-                holdback: run.holdback.on(),
-                cut_replication: p.cut_replication_at.map(|f| (f, Duration::from_millis(p.cut_for_ms))),
-                heartbeat_ms: p.heartbeat_ms,
-                heartbeat_misses: p.heartbeat_misses,
-                netem: p.netem.clone(),
-                impair: p.impair.clone(),
-                late_conn: p.late_conn,
-                stall_timeout: Duration::from_secs(run.stall_timeout.max(1)),
-                keep_dir: run.sink_dir.clone(),
-                disturbance: None,
-                holdback_exe: None,
-            };
-            let report = holdback_daemon::lab_failover::run_failover_lab(&opts)?;
-            if run.json {
-                println!("{}", report.json());
-            } else {
-                print!("{}", report.human());
-            }
-            Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-        }
-        Command::Lab(LabCmd { action: None, run }) => {
-            lab::install_signal_handlers();
-            let opts = LabRunOptions {
-                conns: run.conns as usize,
-                bytes: run.bytes,
-                seed: run.seed,
-                holdback: run.holdback.on(),
-                pcap: run.pcap,
-                sink_dir: run.sink_dir,
-                stall_timeout: Duration::from_secs(run.stall_timeout.max(1)),
-            };
-            let report = lab::run_lab(&opts)?;
-            if run.json {
-                println!("{}", report.json());
-            } else {
-                print!("{}", report.human());
-            }
-            Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-        }
-        Command::Lab(LabCmd { action: Some(LabAction::Up(a)), .. }) => {
-            let info = lab_up::up(&up_options(&a))?;
-            if a.json {
-                println!("{}", serde_json::to_string_pretty(&info)?);
-            } else {
-                print!("{}", info.human());
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Lab(LabCmd { action: Some(LabAction::Serve(a)), .. }) => {
-            lab_up::serve(&up_options(&a))?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Lab(LabCmd { action: Some(LabAction::Down { name }), .. }) => {
-            let info = lab_up::down(&name)?;
-            println!("lab `{}` is down (namespaces {} and {} removed)", info.name, info.client_ns, info.card_ns);
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Verilog { out } => verilog(&out),
+        Command::Lab(cmd) => lab_cmd::run(cmd),
         Command::Load(args) => {
             match load::run(&args)? {
                 load::Outcome::DryRun(plan) => print!("{}", plan.render()),
@@ -156,23 +76,19 @@ fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             other => Err(format!("unexpected answer: {other:?}").into()),
         },
         Command::Watch(w) => {
-            lab::install_signal_handlers();
-            let topo = match &w.switch {
-                Some(path) => {
-                    let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-                    Some(serde_json::from_str::<holdback_daemon::netns::LabTopology>(&text)
-                        .map_err(|e| format!("{} is not a lab topology: {e}", path.display()))?)
-                }
+            sys::install_stop_signals();
+            let switch = match &w.switch {
+                Some(path) => Some(lab_cmd::switch(path)?),
                 None => None,
             };
-            let plan = holdback_daemon::watch::WatchPlan {
+            let plan = holdback_daemon::tools::watch::WatchPlan {
                 primary_socket: &w.primary,
                 standby_socket: &w.standby,
-                switch: topo.as_ref(),
+                switch: switch.as_deref(),
                 interval: Duration::from_millis(w.interval_ms),
                 misses: w.misses,
             };
-            let outcome = holdback_daemon::watch::run(&plan, &lab::interrupted)?;
+            let outcome = holdback_daemon::tools::watch::run(&plan, &sys::stop_requested)?;
             println!(
                 "primary failed after {} probes; switch moved; standby: {} ({:?} from the first missed probe)",
                 outcome.probes, outcome.standby_answer, outcome.detect_to_promoted
@@ -193,8 +109,130 @@ fn run(cli: Cli) -> Result<ExitCode, BoxError> {
     }
 }
 
-fn up_options(a: &holdback_daemon::cli::UpArgs) -> UpOptions {
-    UpOptions { name: a.name.clone(), holdback: a.holdback.on(), pcap: a.pcap.clone(), port: a.port }
+#[cfg(feature = "verilog")]
+fn verilog(out: &std::path::Path) -> Result<ExitCode, BoxError> {
+    for w in holdback_daemon::tools::verilog::write_all(out)? {
+        println!("{}  ({} bytes, build id {:08x})", w.path.display(), w.bytes, w.build_id);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(feature = "verilog"))]
+fn verilog(_out: &std::path::Path) -> Result<ExitCode, BoxError> {
+    Err("this holdback was built without the Verilog generator (cargo feature `verilog`)".into())
+}
+
+/// `holdback lab` and the lab's switch for `watch --switch` (feature `lab`).
+#[cfg(feature = "lab")]
+mod lab_cmd {
+    use super::*;
+    use holdback_daemon::cli::{LabAction, LabCmd};
+    use holdback_daemon::lab::{self, LabRunOptions};
+    use holdback_daemon::lab::up::{self as lab_up, UpOptions};
+
+    pub fn run(cmd: LabCmd) -> Result<ExitCode, BoxError> {
+        match cmd {
+                LabCmd { action: None, run } if run.pair.wanted() => {
+                    run.check()?;
+                    sys::install_stop_signals();
+                    let p = &run.pair;
+                    let d = holdback_daemon::lab::pair::FailoverOptions::default();
+                    let opts = holdback_daemon::lab::pair::FailoverOptions {
+                        conns: run.conns as usize,
+                        bytes: run.bytes,
+                        seed: run.seed,
+                        failover_at: p.failover_at,
+                        gates: p.gates.clone().unwrap_or(d.gates),
+                        sync: p.sync.unwrap_or(d.sync),
+                        replicate: p.replicate.unwrap_or(d.replicate),
+                        detector: p.detector.unwrap_or(d.detector),
+                        dup_acks: p.dup_acks.map_or(d.dup_acks, |o| o.on()),
+                        holdback: run.holdback.on(),
+                        cut_replication: p.cut_replication_at.map(|f| (f, Duration::from_millis(p.cut_for_ms.unwrap_or(holdback_daemon::cli::DEFAULT_CUT_FOR_MS)))),
+                        heartbeat_ms: p.heartbeat_ms.unwrap_or(d.heartbeat_ms),
+                        heartbeat_misses: p.heartbeat_misses.unwrap_or(d.heartbeat_misses),
+                        netem: p.netem.clone(),
+                        impair: p.impair.clone(),
+                        late_conn: p.late_conn,
+                        stall_timeout: Duration::from_secs(run.stall_timeout.max(1)),
+                        keep_dir: run.sink_dir.clone(),
+                        disturbance: None,
+                        holdback_exe: None,
+                    };
+                    let report = holdback_daemon::lab::pair::run_failover_lab(&opts)?;
+                    if run.json {
+                        println!("{}", report.json());
+                    } else {
+                        print!("{}", report.human());
+                    }
+                    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+                }
+                LabCmd { action: None, run } => {
+                    run.check()?;
+                    sys::install_stop_signals();
+                    let opts = LabRunOptions {
+                        conns: run.conns as usize,
+                        bytes: run.bytes,
+                        seed: run.seed,
+                        holdback: run.holdback.on(),
+                        netem: run.pair.netem,
+                        impair: run.pair.impair,
+                        pcap: run.pcap,
+                        sink_dir: run.sink_dir,
+                        stall_timeout: Duration::from_secs(run.stall_timeout.max(1)),
+                        holdback_exe: None,
+                    };
+                    let report = lab::run_lab(&opts)?;
+                    if run.json {
+                        println!("{}", report.json());
+                    } else {
+                        print!("{}", report.human());
+                    }
+                    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+                }
+                LabCmd { action: Some(LabAction::Up(a)), .. } => {
+                    let info = lab_up::up(&up_options(&a))?;
+                    if a.json {
+                        println!("{}", serde_json::to_string_pretty(&info)?);
+                    } else {
+                        print!("{}", info.human());
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                LabCmd { action: Some(LabAction::Down { name }), .. } => {
+                    let info = lab_up::down(&name)?;
+                    println!("lab `{}` is down (namespaces {} and {} removed)", info.name, info.client_ns, info.card_ns);
+                    Ok(ExitCode::SUCCESS)
+                }
+        }
+    }
+
+    fn up_options(a: &holdback_daemon::cli::UpArgs) -> UpOptions {
+        UpOptions { name: a.name.clone(), holdback: a.holdback.on(), pcap: a.pcap.clone(), port: a.port }
+    }
+
+    /// A failover lab's topology.json as the switch `watch` moves.
+    pub fn switch(path: &std::path::Path) -> Result<Box<dyn holdback_daemon::tools::watch::Switch>, BoxError> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        let topo = serde_json::from_str::<holdback_daemon::lab::netns::LabTopology>(&text)
+            .map_err(|e| format!("{} is not a lab topology: {e}", path.display()))?;
+        Ok(Box::new(topo))
+    }
+}
+
+#[cfg(not(feature = "lab"))]
+mod lab_cmd {
+    use super::*;
+
+    const NO_LAB: &str = "this holdback was built without the lab (cargo feature `lab`)";
+
+    pub fn run(_cmd: holdback_daemon::cli::LabCmd) -> Result<ExitCode, BoxError> {
+        Err(NO_LAB.into())
+    }
+
+    pub fn switch(_path: &std::path::Path) -> Result<Box<dyn holdback_daemon::tools::watch::Switch>, BoxError> {
+        Err(format!("--switch drives the lab's bridge: {NO_LAB}").into())
+    }
 }
 
 fn query(q: &QueryArgs, req: Request) -> Result<ExitCode, BoxError> {

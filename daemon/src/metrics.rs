@@ -199,15 +199,12 @@ pub fn render(s: &Snapshot) -> String {
     e.out
 }
 
-/// Roles a pair member can be in (`PairStatus::role`).
-const PAIR_ROLES: [&str; 4] = ["active", "standby", "promoted", "fenced"];
-
 /// The failover pair (issue 4): role, epoch, the replication link and the
 /// replica gate — what an operator alerts on (a standby that stopped
 /// acknowledging, a fenced card, a degraded primary).
 fn render_pair(e: &mut Exposition, p: &crate::control::PairStatus) {
     e.family("holdback_pair_role", "gauge", "1 for this daemon's current role in its failover pair.");
-    for role in PAIR_ROLES {
+    for role in crate::control::PairRole::ALL {
         e.sample(format_args!("holdback_pair_role{{role=\"{role}\"}} {}", (p.role == role) as u8));
     }
     e.family("holdback_pair_epoch", "gauge", "The pair's failover epoch this daemon is in (invariant 8).")
@@ -217,7 +214,7 @@ fn render_pair(e: &mut Exposition, p: &crate::control::PairStatus) {
         "gauge",
         "1 while the replication link is in sync (primary: Replicating; standby: a primary connected).",
     )
-    .sample(format_args!("holdback_pair_link_replicating {}", matches!(p.link.as_str(), "Replicating" | "Connected") as u8));
+    .sample(format_args!("holdback_pair_link_replicating {}", p.link.in_sync() as u8));
     e.family("holdback_pair_degraded", "gauge", "1 while releases are not held for a standby's acknowledgement after a failover.")
         .sample(format_args!("holdback_pair_degraded {}", p.degraded.is_some() as u8));
     e.family("holdback_pair_replicated_seq", "gauge", "Primary: highest update the standby acknowledged. Standby: highest stored.")
@@ -568,9 +565,9 @@ mod tests {
     fn a_pair_member_exports_its_role_epoch_link_and_gate() {
         let mut snap = snapshot();
         snap.pair = Some(crate::control::PairStatus {
-            role: "promoted".into(),
+            role: crate::control::PairRole::Promoted,
             epoch: 2,
-            link: "Down".into(),
+            link: crate::control::PairLink::Down,
             degraded: Some("degraded: no standby acknowledgement".into()),
             replica_wait_us_total: 1_500_000,
             refused: [("bad_mac".to_string(), 3u64), ("stale_epoch".to_string(), 1)].into_iter().collect(),

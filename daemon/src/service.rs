@@ -26,9 +26,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use holdback_driver::vfio::OpenCardError;
-use holdback_driver::{Bar, CardError, CardHandle, OpenError, SimBar};
-use holdback_sim::card::{Card, CardConfig, TapSpec};
-use holdback_sim::SimError;
+use holdback_driver::{Bar, CardError, CardHandle, OpenError};
+#[cfg(feature = "sim")]
+use holdback_sim::{
+    card::{Card, CardConfig, CardReport, TapSpec},
+    SimError,
+};
+use serde::{Deserialize, Serialize};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::Notify;
 
@@ -53,12 +57,15 @@ pub enum ServiceError {
         #[source]
         source: std::io::Error,
     },
+    #[cfg(feature = "sim")]
     #[error("starting the simulated card on TAP {tap}")]
     Sim {
         tap: String,
         #[source]
         source: SimError,
     },
+    #[error("this holdback was built without the simulated card (cargo feature `sim`)")]
+    NoSim,
     #[error("the simulated card's register map")]
     SimId(#[from] OpenError),
     #[error("opening card {spec}")]
@@ -79,19 +86,21 @@ pub enum ServiceError {
     SinkEnded,
     #[error("the simulated card stopped while serving")]
     CardStopped,
+    #[cfg(feature = "sim")]
     #[error("the simulated card's clock thread")]
     SimShutdown(#[source] SimError),
-    #[error("{what} {path}")]
-    Io {
-        what: &'static str,
+    #[error("writing the simulated card's figures to {path}")]
+    SimReport {
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: serde_json::Error,
     },
+    #[error(transparent)]
+    Io(#[from] crate::error::IoError),
 }
 
-/// A stop request shared by the control handler (`shutdown`) and whoever
-/// waits for it (the daemon awaits it, `lab serve` polls it).
+/// A stop request shared by the control handler (`shutdown`) and the serve
+/// loop that awaits it.
 #[derive(Debug, Default)]
 pub struct StopSignal {
     requested: AtomicBool,
@@ -128,7 +137,7 @@ pub struct PairHooks {
     pub promote: tokio::sync::mpsc::Sender<PromoteRequest>,
 }
 
-/// The control-socket handler of a running card (daemon and `lab serve`):
+/// The control-socket handler of a running card:
 /// card reads run on a blocking thread (each is a bus round trip; on the
 /// simulated card, a round trip to its clock thread).
 pub fn control_handler<B: Bar + 'static>(
@@ -170,6 +179,7 @@ fn answer<B: Bar>(
             }),
             Request::Conns => Response::Conns(crate::tables::snapshot_conns(card)?),
             Request::Stats => Response::Stats { stats: card.stats()? },
+            Request::Sink => Response::Sink(crate::control::SinkReport { stats: sink.stats(), conns: sink.ledger().records().to_vec() }),
             Request::PauseRelease => {
                 sink.set_paused(true);
                 Response::Done { what: "release paused: the card holds ACKs at the last released point".into() }
@@ -208,7 +218,7 @@ pub fn run(config: &Config) -> Result<(), ServiceError> {
         .thread_name("holdback-daemon")
         .enable_all()
         .build()
-        .map_err(|source| ServiceError::Io { what: "starting the async runtime for", path: config.path.clone(), source })?;
+        .map_err(|source| ServiceError::Io(crate::error::IoError { what: "starting the async runtime for", path: config.path.clone(), source }))?;
     let _enter = runtime.enter();
     // First, so a SIGTERM during the start is handled (not fatal) and acted
     // on as soon as the card is up.
@@ -224,6 +234,7 @@ pub fn run(config: &Config) -> Result<(), ServiceError> {
     };
     let parts = Parts { lock, metrics_listener, signals };
     match &config.card {
+        #[cfg(feature = "sim")]
         CardSpec::Sim(sim) => {
             let card = Card::start(CardConfig {
                 tap: Some(TapSpec { name: sim.tap.clone(), netns: sim.netns.clone() }),
@@ -232,17 +243,26 @@ pub fn run(config: &Config) -> Result<(), ServiceError> {
                 impair: sim.impair,
             })
             .map_err(|source| ServiceError::Sim { tap: sim.tap.clone(), source })?;
-            let handle = match CardHandle::open(SimBar::new(card.regs())) {
+            let handle = match CardHandle::open(holdback_driver::SimBar::new(card.regs())) {
                 Ok(h) => Arc::new(h),
                 Err(e) => {
                     let _ = card.shutdown();
                     return Err(e.into());
                 }
             };
-            let result = runtime.block_on(serve(config, handle, Some(&card), parts));
-            let sim_end = card.shutdown().map_err(ServiceError::SimShutdown);
-            result.and(sim_end.map(|r| tracing::info!(cycles = r.cycles, frames_in = r.frames_in, frames_out = r.frames_out, "simulated card stopped")))
+            let running = || card.is_running();
+            let result = runtime.block_on(serve(config, handle, Some(&running), parts));
+            let report = card.shutdown().map_err(ServiceError::SimShutdown);
+            result?;
+            let figures = CardFigures::from(&report?);
+            tracing::info!(cycles = figures.cycles, frames_in = figures.frames_in, frames_out = figures.frames_out, "simulated card stopped");
+            match &sim.report {
+                Some(path) => write_figures(path, &figures),
+                None => Ok(()),
+            }
         }
+        #[cfg(not(feature = "sim"))]
+        CardSpec::Sim(_) => Err(ServiceError::NoSim),
         CardSpec::Vfio(_) => {
             let spec = config.card_spec();
             let handle = holdback_driver::vfio::open_card(&spec).map_err(|source| ServiceError::Vfio { spec, source })?;
@@ -250,6 +270,48 @@ pub fn run(config: &Config) -> Result<(), ServiceError> {
             runtime.block_on(serve(config, Arc::new(handle), None, parts))
         }
     }
+}
+
+/// The simulated card's own figures (`[sim] report`, and the lab's report).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct CardFigures {
+    pub cycles: u64,
+    /// Simulated cycles per second of wall time spent running (not sleeping).
+    pub cycles_per_busy_second: f64,
+    pub frames_in: u64,
+    pub frames_out: u64,
+    pub frames_out_dropped: u64,
+    pub reg_ops: u64,
+    pub wall_s: f64,
+    pub idle_wall_s: f64,
+}
+
+#[cfg(feature = "sim")]
+impl From<&CardReport> for CardFigures {
+    fn from(r: &CardReport) -> CardFigures {
+        CardFigures {
+            cycles: r.cycles,
+            cycles_per_busy_second: r.cycles_per_busy_second(),
+            frames_in: r.frames_in,
+            frames_out: r.frames_out,
+            frames_out_dropped: r.frames_out_dropped,
+            reg_ops: r.reg_ops,
+            wall_s: r.wall.as_secs_f64(),
+            idle_wall_s: r.idle_wall.as_secs_f64(),
+        }
+    }
+}
+
+/// Writes `figures` to `path` (JSON), whole or not at all.
+#[cfg(feature = "sim")]
+fn write_figures(path: &Path, figures: &CardFigures) -> Result<(), ServiceError> {
+    let text = serde_json::to_string_pretty(figures).map_err(|source| ServiceError::SimReport { path: path.to_path_buf(), source })?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, text).map_err(crate::error::io("writing", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(crate::error::io("renaming into place", path))?;
+    Ok(())
 }
 
 /// What is set up before the card: lock, metrics port, signal streams.
@@ -266,7 +328,7 @@ struct Signals {
 
 impl Signals {
     fn install() -> Result<Signals, ServiceError> {
-        let io = |source| ServiceError::Io { what: "installing signal handlers", path: PathBuf::new(), source };
+        let io = |source| ServiceError::Io(crate::error::IoError { what: "installing signal handlers", path: PathBuf::new(), source });
         Ok(Signals { term: signal(SignalKind::terminate()).map_err(io)?, int: signal(SignalKind::interrupt()).map_err(io)? })
     }
     async fn recv(&mut self) -> &'static str {
@@ -288,7 +350,7 @@ fn create_socket_dir(socket: &Path) -> Result<(), ServiceError> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|source| ServiceError::Io { what: "creating the control socket's directory", path: dir.to_path_buf(), source })
+        .map_err(|source| ServiceError::Io(crate::error::IoError { what: "creating the control socket's directory", path: dir.to_path_buf(), source }))
 }
 
 /// The sink on its thread.
@@ -316,11 +378,11 @@ impl SinkThread {
             .spawn(move || {
                 let r = sink.run(&flag);
                 if let Err(e) = &r {
-                    tracing::error!(error = %crate::report::chain(e), "sink stopped");
+                    tracing::error!(error = %crate::error::chain(e), "sink stopped");
                 }
                 r
             })
-            .map_err(|source| ServiceError::Io { what: "spawning the sink thread for", path: dir.to_path_buf(), source })?;
+            .map_err(|source| ServiceError::Io(crate::error::IoError { what: "spawning the sink thread for", path: dir.to_path_buf(), source }))?;
         Ok(SinkThread { stop, thread: Some(thread) })
     }
 
@@ -340,7 +402,7 @@ impl SinkThread {
 impl Drop for SinkThread {
     fn drop(&mut self) {
         if let Err(e) = self.stop() {
-            tracing::warn!(error = %crate::report::chain(&e), "sink ended with an error");
+            tracing::warn!(error = %crate::error::chain(&e), "sink ended with an error");
         }
     }
 }
@@ -355,7 +417,8 @@ enum End {
 async fn serve<B: Bar + 'static>(
     config: &Config,
     card: Arc<CardHandle<B>>,
-    sim: Option<&Card>,
+    // Whether the simulated card's clock thread still runs (None: a real card).
+    sim_running: Option<&dyn Fn() -> bool>,
     parts: Parts,
 ) -> Result<(), ServiceError> {
     let Parts { lock, metrics_listener, mut signals } = parts;
@@ -457,7 +520,7 @@ async fn serve<B: Bar + 'static>(
                         }
                         Ok(promotion.what)
                     }
-                    Ok(Err(e)) => Err(crate::report::chain(&e)),
+                    Ok(Err(e)) => Err(crate::error::chain(&e)),
                     Err(e) => Err(format!("promotion task failed: {e}")),
                 };
                 let _ = reply.send(answer);
@@ -500,7 +563,7 @@ async fn serve<B: Bar + 'static>(
                     break End::Failed(e.into());
                 }
                 if let Err(e) = blocking(move || p.rejoin_as_standby()).await {
-                    tracing::error!(error = %crate::report::chain(&e), "could not clear the card for the other primary's copies: staying fenced (silent)");
+                    tracing::error!(error = %crate::error::chain(&e), "could not clear the card for the other primary's copies: staying fenced (silent)");
                 }
             }
             _ = poll.tick() => {
@@ -509,13 +572,13 @@ async fn serve<B: Bar + 'static>(
                         break End::Failed(t.stop().err().unwrap_or(ServiceError::SinkEnded));
                     }
                 }
-                if sim.is_some_and(|s| !s.is_running()) {
+                if sim_running.is_some_and(|running| !running()) {
                     break End::Failed(ServiceError::CardStopped);
                 }
                 let c = card.clone();
                 match blocking(move || c.stats()).await {
                     Ok(stats) => counters.lock().unwrap_or_else(|p| p.into_inner()).update(&stats),
-                    Err(e) => tracing::warn!(error = %crate::report::chain(&e), "reading the card's counters"),
+                    Err(e) => tracing::warn!(error = %crate::error::chain(&e), "reading the card's counters"),
                 }
             }
         }
@@ -523,7 +586,7 @@ async fn serve<B: Bar + 'static>(
     match &end {
         End::Signal(sig) => tracing::info!(signal = sig, "stopping"),
         End::ShutdownRequest => tracing::info!("stopping on a shutdown request"),
-        End::Failed(e) => tracing::error!(error = %crate::report::chain(e), "stopping after a failure"),
+        End::Failed(e) => tracing::error!(error = %crate::error::chain(e), "stopping after a failure"),
     }
 
     // Take the socket away first, so no client talks to a daemon going down.
@@ -539,7 +602,7 @@ async fn serve<B: Bar + 'static>(
     let c = card.clone();
     let disabled = blocking(move || c.disable()).await;
     if let Err(e) = &disabled {
-        tracing::warn!(error = %crate::report::chain(e), "disabling the card");
+        tracing::warn!(error = %crate::error::chain(e), "disabling the card");
     }
     if let End::Failed(e) = end {
         return Err(e);
@@ -617,6 +680,7 @@ mod tests {
         }
         assert!(matches!(handler(Request::Conns).await, Response::Conns(c) if c.conns.is_empty()));
         assert!(matches!(handler(Request::Stats).await, Response::Stats { .. }));
+        assert!(matches!(handler(Request::Sink).await, Response::Sink(s) if s.conns.is_empty() && s.stats.commits == 0));
         assert!(matches!(handler(Request::PauseRelease).await, Response::Done { .. }));
         assert!(sink.is_paused());
         assert!(matches!(handler(Request::ResumeRelease).await, Response::Done { .. }));

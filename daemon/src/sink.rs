@@ -31,13 +31,8 @@ use crate::replication::{Primary, WaitError};
 pub enum SinkError {
     #[error("card access")]
     Card(#[from] CardError),
-    #[error("{what} {path}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::error::IoError),
     #[error("TCB {id} changed during each of {reads} reads; no consistent snapshot")]
     UnstableTcb { id: u16, reads: u32 },
     #[error(
@@ -91,6 +86,13 @@ pub struct ConnRecord {
 #[derive(Debug, Default)]
 pub struct Ledger {
     records: Vec<ConnRecord>,
+}
+
+impl From<Vec<ConnRecord>> for Ledger {
+    /// A ledger as the control socket reports it (`Request::Sink`).
+    fn from(records: Vec<ConnRecord>) -> Ledger {
+        Ledger { records }
+    }
 }
 
 impl Ledger {
@@ -264,11 +266,7 @@ pub struct Sink<B: Bar> {
 impl<B: Bar> Sink<B> {
     /// A sink writing its files under `dir` (created if missing).
     pub fn new(card: Arc<CardHandle<B>>, dir: &Path, shared: SinkShared) -> Result<Sink<B>, SinkError> {
-        std::fs::create_dir_all(dir).map_err(|source| SinkError::Io {
-            what: "creating sink directory",
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir).map_err(crate::error::io("creating sink directory", dir))?;
         let ring_bytes = card.info().ring_bytes;
         Ok(Sink {
             card,
@@ -447,11 +445,7 @@ impl<B: Bar> Sink<B> {
         if new > 0 {
             let buf = &mut self.buf[..new as usize];
             self.card.read_ring(id, a.rec.committed, buf)?;
-            a.file.write_all_at(buf, a.rec.committed).map_err(|source| SinkError::Io {
-                what: "writing",
-                path: a.rec.path.clone(),
-                source,
-            })?;
+            a.file.write_all_at(buf, a.rec.committed).map_err(crate::error::io("writing", &a.rec.path))?;
             // Committed once the fsync of this pass succeeds; the pass
             // aborts on an fsync error before any release is written.
             a.rec.committed += new as u64;
@@ -472,7 +466,7 @@ impl<B: Bar> Sink<B> {
             .write(true)
             .read(true)
             .open(&path)
-            .map_err(|source| SinkError::Io { what: "creating sink file", path: path.clone(), source })?;
+            .map_err(|source| SinkError::Io(crate::error::IoError { what: "creating sink file", path: path.clone(), source }))?;
         tracing::info!(id, peer = %format!("{}:{}", tcb.remote_ip, tcb.remote_port), irs = tcb.irs.0,
             path = %path.display(), "sink follows a new connection");
         self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).conns_seen += 1;
@@ -616,7 +610,7 @@ impl<B: Bar> Sink<B> {
 /// `fdatasync` every file, concurrently when there is more than one.
 fn sync_all(files: &[(&File, &Path)]) -> Result<(), SinkError> {
     let sync = |(file, path): &(&File, &Path)| {
-        file.sync_data().map_err(|source| SinkError::Io { what: "fsync of", path: path.to_path_buf(), source })
+        file.sync_data().map_err(|source| SinkError::Io(crate::error::IoError { what: "fsync of", path: path.to_path_buf(), source }))
     };
     if files.len() <= 1 {
         return files.iter().try_for_each(sync);
@@ -625,7 +619,7 @@ fn sync_all(files: &[(&File, &Path)]) -> Result<(), SinkError> {
         let handles: Vec<_> = files.iter().map(|f| s.spawn(move || sync(f))).collect();
         handles.into_iter().try_for_each(|h| {
             h.join().unwrap_or_else(|_| {
-                Err(SinkError::Io { what: "fsync thread panicked for", path: PathBuf::new(), source: std::io::Error::other("panic") })
+                Err(SinkError::Io(crate::error::IoError { what: "fsync thread panicked for", path: PathBuf::new(), source: std::io::Error::other("panic") }))
             })
         })
     })

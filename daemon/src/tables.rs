@@ -329,9 +329,9 @@ mod tests {
             status: card.status().unwrap(),
             release_paused: true,
             pair: Some(crate::control::PairStatus {
-                role: "active".into(),
+                role: crate::control::PairRole::Active,
                 epoch: 1,
-                link: "Replicating".into(),
+                link: crate::control::PairLink::Replicating,
                 replicated_seq: 10,
                 bytes_sent: 660,
                 bytes_per_update: Some(66.0),

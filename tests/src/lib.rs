@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-pub use holdback_daemon::lab_up::LabUpInfo;
+pub use holdback_daemon::lab::up::LabUpInfo;
 
 /// Panics unless we run as root (namespaces, TAP and bridge need it).
 pub fn require_root() {
-    if let Err(e) = holdback_daemon::netns::require_root() {
+    if let Err(e) = holdback_daemon::lab::netns::require_root() {
         panic!("this test builds a network lab: {e}");
     }
 }

@@ -18,9 +18,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use holdback_daemon::clients::tcp_info;
+use holdback_daemon::lab::clients::tcp_info;
 use holdback_daemon::metrics::{parse_exposition, Sample};
-use holdback_daemon::netns::{run_in_netns, LabNet, LabTopology};
+use holdback_daemon::lab::netns::{run_in_netns, LabNet, LabTopology};
 use holdback_driver::regmap::Stat;
 use holdback_driver::MacAddr;
 use holdback_tests::{holdback, holdback_bin, holdback_ok, require_lab_prerequisites, wait_for};

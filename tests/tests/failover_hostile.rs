@@ -24,8 +24,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use holdback_daemon::lab_failover::{run_failover_lab, Disturbance, FailoverOptions, REPLICATION_PORT};
-use holdback_daemon::netns::{spawn_in_netns, NetnsError};
+use holdback_daemon::lab::pair::{run_failover_lab, Disturbance, FailoverOptions, REPLICATION_PORT};
+use holdback_daemon::lab::netns::{spawn_in_netns, NetnsError};
 use holdback_daemon::pair::FIRST_EPOCH;
 use holdback_daemon::replication::wire::{
     self, Direction, FrameCodec, FrameError, Hello, Msg, Role, Start, LEN_BYTES, MAC_BYTES, MAX_FRAME, PROTOCOL_VERSION,

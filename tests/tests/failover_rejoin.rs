@@ -17,12 +17,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use holdback_daemon::capture::CardCapture;
-use holdback_daemon::clients::{self, ClientPlan};
+use holdback_daemon::lab::capture::CardCapture;
+use holdback_daemon::lab::clients::{self, ClientPlan};
+use holdback_daemon::control::{PairLink, PairRole};
 use holdback_daemon::lab::DEFAULT_PORT;
-use holdback_daemon::lab_failover::{daemon_config, DaemonProcess, FailoverOptions, REPLICATION_PORT};
-use holdback_daemon::netns::{LabNet, LabTopology};
-use holdback_daemon::pair_epoch::{self, EpochRecord};
+use holdback_daemon::lab::pair::{FailoverOptions, PairMember, PairSetup};
+use holdback_daemon::lab::netns::{LabNet, LabTopology};
+use holdback_daemon::pair::epoch::{self, EpochRecord};
 use holdback_tests::{
     daemon_status as status, frames_sent_by_card, holdback_bin, pair_status, require_lab_prerequisites, sink_file_matches,
     wait_for, WorkDir,
@@ -45,41 +46,23 @@ fn a_restarted_old_primary_joins_as_standby_and_is_promoted_in_epoch_3() {
     let bin = holdback_bin();
     let dir = WorkDir(std::env::temp_dir().join(format!("holdback-rejoin-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&dir.0);
-    let sink_dir = dir.0.join("sink");
-    std::fs::create_dir_all(&sink_dir).expect("sink directory");
-    let secret = dir.0.join("replication.secret");
-    std::fs::write(&secret, "rejoin-test-secret-0123456789abcdef").expect("secret file");
 
     let net = LabNet::create(LabTopology::unique_with_standby("rj")).expect("lab network");
     let topo = net.topology().clone();
-    let sb = topo.standby.clone().expect("standby topology");
     let opts = FailoverOptions { conns: CONNS, bytes: BYTES, ..FailoverOptions::default() };
-    let primary_addr = SocketAddrV4::new(sb.primary_repl_ip, REPLICATION_PORT);
-    let standby_addr = SocketAddrV4::new(sb.standby_repl_ip, REPLICATION_PORT);
-    let mut files = Vec::new();
-    for (name, role, tap, listen, peer) in
-        [("primary", "active", &topo.tap, primary_addr, standby_addr), ("standby", "standby", &sb.standby_tap, standby_addr, primary_addr)]
-    {
-        let socket = dir.0.join(format!("{name}.sock"));
-        let config = dir.0.join(format!("{name}.toml"));
-        let pcap = dir.0.join(format!("{name}.pcap"));
-        std::fs::write(&config, daemon_config(role, &topo, tap, &socket, &sink_dir, &pcap, listen, peer, &secret, &opts))
-            .expect("config file");
-        files.push((socket, config, pcap));
-    }
-    let (p_socket, p_config, p_pcap) = files[0].clone();
-    let (s_socket, s_config, _) = files[1].clone();
-    let start = |name: &'static str, ns: &str, config: &Path, socket: &Path, log: &str| {
-        let mut d = DaemonProcess::start(name, Some(bin), ns, config, socket, &dir.0.join(log)).expect("daemon starts");
-        d.wait_ready().unwrap_or_else(|e| panic!("{name} daemon: {}", holdback_daemon::report::chain(&e)));
-        d
+    let pair = PairSetup::write(&dir.0, &topo, &opts).unwrap_or_else(|e| panic!("pair configs: {}", holdback_daemon::error::chain(&e)));
+    let sink_dir = pair.sink_dir.clone();
+    let (p_socket, p_pcap) = (pair.primary.socket().to_path_buf(), pair.primary.pcap.clone());
+    let s_socket = pair.standby.socket().to_path_buf();
+    let start = |member: &PairMember, log: &str| {
+        member.start(Some(bin), &dir.0.join(log)).unwrap_or_else(|e| panic!("{} daemon: {}", member.name, holdback_daemon::error::chain(&e)))
     };
-    let mut primary = start("primary", &sb.primary_ns, &p_config, &p_socket, "primary.log");
-    let mut standby = start("standby", &sb.standby_ns, &s_config, &s_socket, "standby.log");
+    let mut primary = start(&pair.primary, "primary.log");
+    let mut standby = start(&pair.standby, "standby.log");
     let first = pair_status(&p_socket).expect("primary pair status");
-    assert_eq!((first.role.as_str(), first.epoch), ("active", 1), "nobody was running: the primary takes the active role");
+    assert_eq!((first.role, first.epoch), (PairRole::Active, 1), "nobody was running: the primary takes the active role");
     wait_for(STATE_TIMEOUT, "the primary replicating to the standby", || {
-        pair_status(&p_socket).filter(|p| holdback_daemon::pair::link_is_replicating(&p.link))
+        pair_status(&p_socket).filter(|p| p.link == PairLink::Replicating)
     });
 
     let plan = ClientPlan {
@@ -100,30 +83,29 @@ fn a_restarted_old_primary_joins_as_standby_and_is_promoted_in_epoch_3() {
     primary.kill_hard();
     eprintln!("primary killed at {:.0} % sent, {:?} in", sent_fraction() * 100.0, began.elapsed());
     let promoted = wait_for(STATE_TIMEOUT, "the standby promoted in epoch 2", || {
-        pair_status(&s_socket).filter(|p| p.role == "promoted" && p.epoch == 2)
+        pair_status(&s_socket).filter(|p| p.role == PairRole::Promoted && p.epoch == 2)
     });
     assert!(promoted.degraded.is_some(), "a promoted node without a standby says it is degraded: {promoted:?}");
 
     // 2. The old primary comes back with its original config (role = active).
     std::fs::rename(&p_pcap, dir.0.join("primary-before-kill.pcap")).expect("keeping the first capture");
     let restarted_at = Instant::now();
-    let mut returned = start("primary", &sb.primary_ns, &p_config, &p_socket, "primary-restart.log");
+    let mut returned = start(&pair.primary, "primary-restart.log");
     eprintln!("old primary restarted and serving in {:?}", restarted_at.elapsed());
     let back = status(&p_socket).expect("returned node status");
     let back_pair = back.pair.clone().expect("returned node pair status");
-    assert_eq!(back_pair.role, "standby", "a returning old primary joins as standby: {back_pair:?}");
+    assert_eq!(back_pair.role, PairRole::Standby, "a returning old primary joins as standby: {back_pair:?}");
     assert!(back.status.ctrl.standby && back.status.ctrl.enabled, "its card is enabled and silent: {:?}", back.status.ctrl);
     assert_eq!(back_pair.epoch, 2, "it adopted the promoted node's epoch (invariant 8)");
     wait_for(STATE_TIMEOUT, "the promoted node's link to the returned node Replicating, no longer degraded", || {
-        pair_status(&s_socket).filter(|p| holdback_daemon::pair::link_is_replicating(&p.link) && p.degraded.is_none())
+        pair_status(&s_socket).filter(|p| p.link == PairLink::Replicating && p.degraded.is_none())
     });
     let stored = wait_for(STATE_TIMEOUT, "the returned node storing the open connections' TCBs", || {
-        pair_status(&p_socket).filter(|p| p.link == "Connected" && p.stored_tcbs >= CONNS as u64)
+        pair_status(&p_socket).filter(|p| p.link == PairLink::Connected && p.stored_tcbs >= CONNS as u64)
     });
     assert_eq!(frames_sent_by_card(&p_socket), 0, "the returned standby's card sent nothing");
-    // The lab puts each daemon's epoch record beside its socket.
-    let p_epoch_file = p_socket.with_extension("epoch");
-    let record = |path: &Path| pair_epoch::read(path).unwrap_or_else(|e| panic!("{}", holdback_daemon::report::chain(&e)));
+    let p_epoch_file = pair.primary.epoch_file.clone();
+    let record = |path: &Path| epoch::read(path).unwrap_or_else(|e| panic!("{}", holdback_daemon::error::chain(&e)));
     assert_eq!(
         record(&p_epoch_file),
         EpochRecord { seen: 2, held_active: 1 },
@@ -148,11 +130,11 @@ fn a_restarted_old_primary_joins_as_standby_and_is_promoted_in_epoch_3() {
     standby.kill_hard();
     eprintln!("promoted node killed at {:.0} % sent", sent_fraction() * 100.0);
     let again = wait_for(STATE_TIMEOUT, "the returned node promoted in epoch 3", || {
-        pair_status(&p_socket).filter(|p| p.role == "promoted" && p.epoch == 3)
+        pair_status(&p_socket).filter(|p| p.role == PairRole::Promoted && p.epoch == 3)
     });
     eprintln!("returned node promoted: {again:?}");
     assert_eq!(record(&p_epoch_file), EpochRecord { seen: 3, held_active: 3 }, "the promotion was recorded");
-    assert_eq!(record(&s_socket.with_extension("epoch")), EpochRecord { seen: 2, held_active: 2 }, "the killed node's record");
+    assert_eq!(record(&pair.standby.epoch_file), EpochRecord { seen: 2, held_active: 2 }, "the killed node's record");
 
     let outcomes = clients::collect(handles);
     cancel.store(true, Ordering::SeqCst);
@@ -187,9 +169,9 @@ fn a_restarted_old_primary_joins_as_standby_and_is_promoted_in_epoch_3() {
 
     // Restarted alone, the node last active in epoch 3 takes the active
     // role in epoch 3 again, not 1 (a returning peer older than 3 is refused).
-    let mut alone = start("primary", &sb.primary_ns, &p_config, &p_socket, "primary-alone.log");
+    let mut alone = start(&pair.primary, "primary-alone.log");
     let p = pair_status(&p_socket).expect("restarted node pair status");
-    assert_eq!((p.role.as_str(), p.epoch), ("active", 3), "the epoch survives the restart: {p:?}");
+    assert_eq!((p.role, p.epoch), (PairRole::Active, 3), "the epoch survives the restart: {p:?}");
     let exit = alone.stop(Duration::from_secs(20));
     assert!(exit.is_some_and(|s| s.success()), "{exit:?}");
     drop(net);

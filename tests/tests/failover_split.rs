@@ -15,11 +15,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use holdback_daemon::clients::{self, ClientPlan};
+use holdback_daemon::lab::clients::{self, ClientPlan};
+use holdback_daemon::control::{PairLink, PairRole};
 use holdback_daemon::lab::DEFAULT_PORT;
-use holdback_daemon::lab_failover::{daemon_config, DaemonProcess, FailoverOptions, REPLICATION_PORT};
-use holdback_daemon::netns::{LabNet, LabTopology};
-use holdback_daemon::pair_epoch::{self, EpochRecord};
+use holdback_daemon::lab::pair::{FailoverOptions, PairSetup};
+use holdback_daemon::lab::netns::{LabNet, LabTopology};
+use holdback_daemon::pair::epoch::{self, EpochRecord};
 use holdback_tests::{
     daemon_status as status, frames_sent_by_card, holdback_bin, pair_status, require_lab_prerequisites, sink_file_matches,
     wait_for, WorkDir,
@@ -40,36 +41,17 @@ fn an_old_primary_still_alive_after_a_heartbeat_promotion_is_fenced_when_the_lin
     let bin = holdback_bin();
     let dir = WorkDir(std::env::temp_dir().join(format!("holdback-split-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&dir.0);
-    let sink_dir = dir.0.join("sink");
-    std::fs::create_dir_all(&sink_dir).expect("sink directory");
-    let secret = dir.0.join("replication.secret");
-    std::fs::write(&secret, "split-test-secret-0123456789abcdef").expect("secret file");
 
     let net = LabNet::create(LabTopology::unique_with_standby("sp")).expect("lab network");
     let topo = net.topology().clone();
-    let sb = topo.standby.clone().expect("standby topology");
     // The heartbeat detector (the default): a cut link alone promotes.
     let opts = FailoverOptions { conns: CONNS, bytes: BYTES, ..FailoverOptions::default() };
-    let primary_addr = SocketAddrV4::new(sb.primary_repl_ip, REPLICATION_PORT);
-    let standby_addr = SocketAddrV4::new(sb.standby_repl_ip, REPLICATION_PORT);
-    let mut daemons = Vec::new();
-    for (name, role, ns, tap, listen, peer) in [
-        ("primary", "active", &sb.primary_ns, &topo.tap, primary_addr, standby_addr),
-        ("standby", "standby", &sb.standby_ns, &sb.standby_tap, standby_addr, primary_addr),
-    ] {
-        let socket = dir.0.join(format!("{name}.sock"));
-        let config = dir.0.join(format!("{name}.toml"));
-        let pcap = dir.0.join(format!("{name}.pcap"));
-        std::fs::write(&config, daemon_config(role, &topo, tap, &socket, &sink_dir, &pcap, listen, peer, &secret, &opts))
-            .expect("config file");
-        let mut d = DaemonProcess::start(name, Some(bin), ns, &config, &socket, &dir.0.join(format!("{name}.log"))).expect("daemon starts");
-        d.wait_ready().unwrap_or_else(|e| panic!("{name} daemon: {}", holdback_daemon::report::chain(&e)));
-        daemons.push(d);
-    }
-    let mut standby = daemons.pop().expect("standby daemon");
-    let mut primary = daemons.pop().expect("primary daemon");
+    let pair = PairSetup::write(&dir.0, &topo, &opts).unwrap_or_else(|e| panic!("pair configs: {}", holdback_daemon::error::chain(&e)));
+    let sink_dir = pair.sink_dir.clone();
+    let (mut primary, mut standby) =
+        pair.start_both(Some(bin)).unwrap_or_else(|e| panic!("pair daemons: {}", holdback_daemon::error::chain(&e)));
     wait_for(STATE_TIMEOUT, "the primary replicating to the standby", || {
-        pair_status(&primary.socket).filter(|p| holdback_daemon::pair::link_is_replicating(&p.link))
+        pair_status(&primary.socket).filter(|p| p.link == PairLink::Replicating)
     });
 
     let plan = ClientPlan {
@@ -89,12 +71,12 @@ fn an_old_primary_still_alive_after_a_heartbeat_promotion_is_fenced_when_the_lin
     net.set_replication_link(false).expect("cutting the replication link");
     let cut_at = Instant::now();
     let promoted = wait_for(STATE_TIMEOUT, "the standby promoted in epoch 2", || {
-        pair_status(&standby.socket).filter(|p| p.role == "promoted" && p.epoch == 2)
+        pair_status(&standby.socket).filter(|p| p.role == PairRole::Promoted && p.epoch == 2)
     });
     eprintln!("standby promoted {:?} after the cut, {:.0} % sent: {:?}", cut_at.elapsed(), sent_fraction() * 100.0, promoted.degraded);
     let old = status(&primary.socket).expect("old primary status");
     let old_pair = old.pair.clone().expect("old primary pair status");
-    assert_eq!((old_pair.role.as_str(), old_pair.epoch), ("active", 1), "the old primary never heard of epoch 2 over the cut link");
+    assert_eq!((old_pair.role, old_pair.epoch), (PairRole::Active, 1), "the old primary never heard of epoch 2 over the cut link");
     assert!(!old.status.ctrl.standby, "the old primary's card still speaks: the split this test ends");
     std::thread::sleep(SPLIT_FOR);
 
@@ -104,18 +86,18 @@ fn an_old_primary_still_alive_after_a_heartbeat_promotion_is_fenced_when_the_lin
     let restored_at = Instant::now();
     let fenced = wait_for(STATE_TIMEOUT, "the old primary silenced and a standby in epoch 2", || {
         status(&primary.socket).filter(|s| {
-            s.status.ctrl.standby && s.pair.as_ref().is_some_and(|p| p.role == "standby" && p.epoch == 2)
+            s.status.ctrl.standby && s.pair.as_ref().is_some_and(|p| p.role == PairRole::Standby && p.epoch == 2)
         })
     });
     eprintln!("old primary yielded {:?} after the link returned: {:?}", restored_at.elapsed(), fenced.pair.as_ref().and_then(|p| p.reason.clone()));
     let silent_from = frames_sent_by_card(&primary.socket);
-    let record = pair_epoch::read(&primary.socket.with_extension("epoch")).unwrap_or_else(|e| panic!("{}", holdback_daemon::report::chain(&e)));
+    let record = epoch::read(&pair.primary.epoch_file).unwrap_or_else(|e| panic!("{}", holdback_daemon::error::chain(&e)));
     assert_eq!(record, EpochRecord { seen: 2, held_active: 1 }, "the old primary recorded epoch 2 before acting on it");
     wait_for(STATE_TIMEOUT, "the promoted node replicating to the old primary, no longer degraded", || {
-        pair_status(&standby.socket).filter(|p| holdback_daemon::pair::link_is_replicating(&p.link) && p.degraded.is_none())
+        pair_status(&standby.socket).filter(|p| p.link == PairLink::Replicating && p.degraded.is_none())
     });
     let stored = wait_for(STATE_TIMEOUT, "the old primary storing the open connections' TCBs", || {
-        pair_status(&primary.socket).filter(|p| p.link == "Connected" && p.stored_tcbs >= 1)
+        pair_status(&primary.socket).filter(|p| p.link == PairLink::Connected && p.stored_tcbs >= 1)
     });
     let rejoined_at = sent_fraction();
     eprintln!("old primary is the promoted node's standby: {} TCBs stored; {:.0} % sent", stored.stored_tcbs, rejoined_at * 100.0);
@@ -125,7 +107,7 @@ fn an_old_primary_still_alive_after_a_heartbeat_promotion_is_fenced_when_the_lin
     cancel.store(true, Ordering::SeqCst);
     let took = began.elapsed();
     let end = pair_status(&primary.socket).expect("old primary status at the end");
-    assert_eq!((end.role.as_str(), end.epoch), ("standby", 2), "the old primary stayed the standby: {end:?}");
+    assert_eq!((end.role, end.epoch), (PairRole::Standby, 2), "the old primary stayed the standby: {end:?}");
     assert_eq!(frames_sent_by_card(&primary.socket), silent_from, "the fenced card sent nothing more (invariant 8)");
     for d in [&mut primary, &mut standby] {
         let exit = d.stop(Duration::from_secs(20));

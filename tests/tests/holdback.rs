@@ -7,8 +7,8 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddrV4, TcpStream};
 use std::time::Duration;
 
-use holdback_daemon::clients::tcp_info;
-use holdback_daemon::netns::run_in_netns;
+use holdback_daemon::lab::clients::tcp_info;
+use holdback_daemon::lab::netns::run_in_netns;
 use holdback_tests::{holdback_ok, require_lab_prerequisites, wait_for, LabUp};
 
 /// Bytes sent while the sink releases normally.

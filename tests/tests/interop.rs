@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use holdback_daemon::lab::{run_lab, LabRunOptions};
-use holdback_tests::{require_lab_prerequisites, require_tool};
+use holdback_tests::{holdback_bin, require_lab_prerequisites, require_tool};
 
 /// The clients' stream seed unless `HOLDBACK_TEST_SEED` replaces it.
 const DEFAULT_SEED: u64 = 0x5EED_A001;
@@ -51,9 +51,11 @@ fn eight_clients_of_8mib_arrive_intact_with_clean_checksums() {
         pcap: Some(pcap.clone()),
         sink_dir: None,
         stall_timeout: Duration::from_secs(60),
+        holdback_exe: Some(holdback_bin().to_path_buf()),
+        ..LabRunOptions::default()
     };
     eprintln!("interop: capture {}", pcap.display());
-    let report = run_lab(&opts).unwrap_or_else(|e| panic!("lab run failed: {}", holdback_daemon::report::chain(&e)));
+    let report = run_lab(&opts).unwrap_or_else(|e| panic!("lab run failed: {}", holdback_daemon::error::chain(&e)));
     eprint!("{}", report.human());
     assert!(report.sha256_match, "some sink file differs from what its client sent:\n{}", report.json());
     assert_eq!(report.resets_seen, 0, "clients saw resets:\n{}", report.json());

@@ -2,7 +2,7 @@
 //! off, and everything is gone after `Drop` — also when the test panics.
 use std::path::Path;
 
-use holdback_daemon::netns::{ip, run_in_netns, LabNet, LabTopology};
+use holdback_daemon::lab::netns::{ip, run_in_netns, LabNet, LabTopology};
 use holdback_tests::require_lab_prerequisites;
 
 #[test]
@@ -57,7 +57,7 @@ fn failover_lab_network_has_a_standby_port_and_a_cuttable_replication_link() {
         net.set_replication_link(true).unwrap();
         assert!(ping("1").status.success(), "a restored replication link carries traffic again");
 
-        holdback_daemon::netns::switch_to_standby(&topo).expect("switch command");
+        holdback_daemon::lab::netns::switch_to_standby(&topo).expect("switch command");
         let bridge_ports = ip(&["-n", &topo.card_ns, "-o", "link", "show", "master", &topo.bridge]).unwrap();
         assert!(!bridge_ports.contains(&format!(" {}:", topo.tap)), "primary port still on the bridge: {bridge_ports}");
         let fdb = std::process::Command::new("bridge")

@@ -1,5 +1,5 @@
 //! Figures of the hot-standby pair (issue 4, Benchmarks), from the failover
-//! lab itself (`lab_failover::run_failover_lab`, real Linux clients, two
+//! lab itself (`lab::pair::run_failover_lab`, real Linux clients, two
 //! daemons with their own simulated cards):
 //!
 //! 1. `failover_ms` and `max_stall_ms` with the duplicate-ACK trick on and
@@ -29,9 +29,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use holdback_daemon::cli::{parse_fraction, parse_size};
 use holdback_daemon::config::{Detector, Gate, SyncMode};
-use holdback_daemon::lab;
-use holdback_daemon::lab_failover::{run_failover_lab, FailoverOptions, FailoverReport};
-use holdback_daemon::report::chain;
+use holdback_daemon::lab::pair::{run_failover_lab, FailoverOptions, FailoverReport};
+use holdback_daemon::error::chain;
 use serde::Serialize;
 
 
@@ -263,7 +262,7 @@ fn one_run(label: &str, opts: &FailoverOptions, reports: &mut Vec<FailoverReport
 }
 
 fn bench(args: &BenchArgs) -> ExitCode {
-    lab::install_signal_handlers();
+    holdback_daemon::sys::install_stop_signals();
     let started = Instant::now();
     let goodput_bytes = args.goodput_bytes.unwrap_or(args.bytes);
     let Some(holdback) = holdback_beside_us() else {
@@ -294,7 +293,7 @@ fn bench(args: &BenchArgs) -> ExitCode {
             let label = format!("heartbeat, dup-ACKs {}", if dup_acks { "on" } else { "off" });
             let run = one_run(&label, &opts, &mut reports);
             if dup_acks { on_runs.push(run) } else { off_runs.push(run) }
-            if lab::interrupted() {
+            if holdback_daemon::sys::stop_requested() {
                 return ExitCode::FAILURE;
             }
         }
@@ -318,7 +317,7 @@ fn bench(args: &BenchArgs) -> ExitCode {
         let mut per_config: Vec<Vec<Run>> = configs.iter().map(|_| Vec::new()).collect();
         for round in 0..args.goodput_rounds {
             for (i, (gates, sync, holdback)) in configs.iter().enumerate() {
-                if lab::interrupted() {
+                if holdback_daemon::sys::stop_requested() {
                     return ExitCode::FAILURE;
                 }
                 let opts = FailoverOptions {

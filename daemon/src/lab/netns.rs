@@ -11,9 +11,7 @@
 //! 198.18.0.0/15 (RFC 2544 benchmarking) only, and only inside namespaces we
 //! create. IPv6 is disabled in both namespaces so no router/neighbour
 //! solicitations reach the card.
-use std::fs::File;
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -165,8 +163,7 @@ impl LabTopology {
 
 /// Fails with a clear message unless we are root.
 pub fn require_root() -> Result<(), NetnsError> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::geteuid() };
+    let uid = crate::sys::effective_uid();
     if uid == 0 {
         Ok(())
     } else {
@@ -176,13 +173,16 @@ pub fn require_root() -> Result<(), NetnsError> {
 
 /// Runs `ip <args>`, returning its stdout, or an error carrying its stderr.
 pub fn ip(args: &[&str]) -> Result<String, NetnsError> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|source| NetnsError::ToolMissing { tool: "ip", source })?;
+    run_tool("ip", args)
+}
+
+/// Runs `tool <args>` (iproute2's `ip`, `bridge`, `tc`), returning its
+/// stdout, or an error carrying its stderr.
+fn run_tool(tool: &'static str, args: &[&str]) -> Result<String, NetnsError> {
+    let out = Command::new(tool).args(args).output().map_err(|source| NetnsError::ToolMissing { tool, source })?;
     if !out.status.success() {
         return Err(NetnsError::CommandFailed {
-            command: format!("ip {}", args.join(" ")),
+            command: format!("{tool} {}", args.join(" ")),
             status: out.status.to_string(),
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         });
@@ -206,16 +206,11 @@ fn check_ns_name(name: &str) -> Result<(), NetnsError> {
 /// stay there when used from other threads.
 pub fn enter_netns(name: &str) -> Result<(), NetnsError> {
     check_ns_name(name)?;
-    let path = ns_path(name);
-    let enter_err = |source| NetnsError::Enter { name: name.to_string(), path: path.clone(), source };
-    let file = File::open(&path).map_err(enter_err)?;
-    // SAFETY: setns on a valid open namespace fd; it only changes this
-    // thread's network namespace.
-    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    if rc != 0 {
-        return Err(enter_err(std::io::Error::last_os_error()));
-    }
-    Ok(())
+    // The simulated card's TAP enters namespaces the same way: one setns.
+    holdback_sim::tap::enter_netns(name).map_err(|e| match e {
+        holdback_sim::SimError::Netns { path, source, .. } => NetnsError::Enter { name: name.to_string(), path, source },
+        other => NetnsError::Enter { name: name.to_string(), path: ns_path(name), source: std::io::Error::other(other.to_string()) },
+    })
 }
 
 /// Runs `f` on a new thread inside network namespace `ns` and waits for it.
@@ -380,18 +375,23 @@ pub fn switch_to_standby(topo: &LabTopology) -> Result<(), NetnsError> {
 
 /// Runs `bridge <args>` (iproute2).
 fn bridge(args: &[&str]) -> Result<String, NetnsError> {
-    let out = Command::new("bridge")
-        .args(args)
-        .output()
-        .map_err(|source| NetnsError::ToolMissing { tool: "bridge", source })?;
-    if !out.status.success() {
-        return Err(NetnsError::CommandFailed {
-            command: format!("bridge {}", args.join(" ")),
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
+    run_tool("bridge", args)
+}
+
+/// `tc qdisc add … netem ARGS` on the clients' link ("loss 1% delay 1ms"):
+/// the kernel's impairment of what the clients send and receive (needs
+/// sch_netem).
+pub fn add_netem(topo: &LabTopology, netem: &str) -> Result<(), NetnsError> {
+    let mut args = vec!["-n", &topo.client_ns, "qdisc", "add", "dev", &topo.client_if, "root", "netem"];
+    args.extend(netem.split_whitespace());
+    run_tool("tc", &args).map(|_| ())
+}
+
+/// The lab's bridge is the external detector's switch (`holdback watch --switch`).
+impl crate::tools::watch::Switch for LabTopology {
+    fn move_to_standby(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        switch_to_standby(self).map_err(Into::into)
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Removes the namespaces of a lab that some other process built.

@@ -33,6 +33,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use holdback_driver::vfio::{PciAddress, Sysfs};
 
 /// Arguments of `holdback load`.
 #[derive(Debug, Clone, Args)]
@@ -97,50 +98,9 @@ pub const BOARDS: &[Board] = &[Board {
 const ENUMERATE_TIMEOUT: Duration = Duration::from_secs(5);
 const PROGRAMMER: &str = "openFPGALoader";
 
-/// A PCI address `domain:bus:device.function`, kept in sysfs spelling.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PciAddr(String);
-
-impl PciAddr {
-    /// Accepts `DDDD:BB:DD.F` or `BB:DD.F` (hex, any case); device < 32,
-    /// function < 8.
-    pub fn parse(s: &str) -> Result<PciAddr, LoadError> {
-        let bad = |why: &str| LoadError::BadPciAddress { given: s.to_string(), why: why.to_string() };
-        let parts: Vec<&str> = s.split(':').collect();
-        let (domain, bus, devfn) = match parts.as_slice() {
-            [d, b, df] => (*d, *b, *df),
-            [b, df] => ("0000", *b, *df),
-            _ => return Err(bad("expected DDDD:BB:DD.F or BB:DD.F")),
-        };
-        let (dev, func) = devfn.split_once('.').ok_or_else(|| bad("missing `.function`"))?;
-        let hex = |field: &str, max_digits: usize, what: &str| -> Result<u32, LoadError> {
-            if field.is_empty() || field.len() > max_digits {
-                return Err(bad(&format!("{what} must be 1 to {max_digits} hex digits")));
-            }
-            u32::from_str_radix(field, 16).map_err(|_| bad(&format!("{what} `{field}` is not hex")))
-        };
-        let domain = hex(domain, 4, "domain")?;
-        let bus = hex(bus, 2, "bus")?;
-        let dev = hex(dev, 2, "device")?;
-        let func = hex(func, 1, "function")?;
-        if dev > 0x1f {
-            return Err(bad("device must be below 0x20"));
-        }
-        if func > 7 {
-            return Err(bad("function must be below 8"));
-        }
-        Ok(PciAddr(format!("{domain:04x}:{bus:02x}:{dev:02x}.{func:x}")))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for PciAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// `DDDD:BB:DD.F` or `BB:DD.F` (hex, any case), with the driver's parser.
+pub fn parse_pci(s: &str) -> Result<PciAddress, LoadError> {
+    s.parse().map_err(|e: holdback_driver::vfio::VfioError| LoadError::BadPciAddress { given: s.to_string(), why: e.to_string() })
 }
 
 /// Everything `holdback load` can fail at; each names what to do.
@@ -159,7 +119,7 @@ pub enum LoadError {
     #[error("several {vendor:04x}:{device:04x} devices ({}); choose one with --pci", found.join(", "))]
     AmbiguousCard { vendor: u16, device: u16, found: Vec<String> },
     #[error("{pci} is {found}, not the {board}'s {vendor:04x}:{device:04x}; check --pci")]
-    WrongDevice { pci: PciAddr, found: String, board: &'static str, vendor: u16, device: u16 },
+    WrongDevice { pci: PciAddress, found: String, board: &'static str, vendor: u16, device: u16 },
     #[error("writing `{value}` to {}", path.display())]
     SysfsWrite {
         path: PathBuf,
@@ -178,10 +138,10 @@ pub enum LoadError {
     #[error("after the rescan {pci} did not appear within {}s; {remedy}", timeout.as_secs())]
     NotEnumerated { pci: String, timeout: Duration, remedy: String },
     #[error("{pci} is bound to `{driver}` instead of vfio-pci after drivers_probe; is vfio-pci loaded and the IOMMU on (intel_iommu=on / amd_iommu=on)?")]
-    NotBoundToVfio { pci: PciAddr, driver: String },
+    NotBoundToVfio { pci: PciAddress, driver: String },
     #[error("{pci} is bound to vfio-pci but its ID block check failed")]
     IdCheck {
-        pci: PciAddr,
+        pci: PciAddress,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
@@ -233,7 +193,7 @@ pub struct Step {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CardAt {
     /// Given with --pci or found by its IDs before programming.
-    Known(PciAddr),
+    Known(PciAddress),
     /// Not enumerated now (blank FPGA): found by its IDs after the rescan.
     AfterRescan,
 }
@@ -317,7 +277,7 @@ impl Plan {
             self.bitstream.display()
         );
         for (i, step) in self.steps.iter().enumerate() {
-            let text = step.to_string().replace("<BDF>", card.as_str());
+            let text = step.to_string().replace("<BDF>", &card.to_string());
             out.push_str(&format!("  {:>2}. {text}\n", i + 1));
         }
         let program_step =
@@ -344,8 +304,8 @@ impl Plan {
     }
 }
 
-fn dev_dir(sysfs: &Path, pci: &PciAddr) -> PathBuf {
-    sysfs.join("bus/pci/devices").join(pci.as_str())
+fn dev_dir(sysfs: &Path, pci: &PciAddress) -> PathBuf {
+    Sysfs::at(sysfs).device_path(pci)
 }
 
 fn read_id(path: &Path) -> Option<u16> {
@@ -354,16 +314,16 @@ fn read_id(path: &Path) -> Option<u16> {
 }
 
 /// The devices in sysfs with the given vendor:device ID, sorted.
-pub fn find_cards(sysfs: &Path, vendor: u16, device: u16) -> Vec<PciAddr> {
+pub fn find_cards(sysfs: &Path, vendor: u16, device: u16) -> Vec<PciAddress> {
     let Ok(entries) = std::fs::read_dir(sysfs.join("bus/pci/devices")) else { return Vec::new() };
-    let mut found: Vec<PciAddr> = entries
+    let mut found: Vec<PciAddress> = entries
         .filter_map(|e| e.ok())
         .filter(|e| {
             read_id(&e.path().join("vendor")) == Some(vendor) && read_id(&e.path().join("device")) == Some(device)
         })
-        .filter_map(|e| PciAddr::parse(&e.file_name().to_string_lossy()).ok())
+        .filter_map(|e| parse_pci(&e.file_name().to_string_lossy()).ok())
         .collect();
-    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found.sort_by_key(|a| a.to_string());
     found
 }
 
@@ -378,7 +338,7 @@ fn tool_on_path(program: &str) -> bool {
 /// dry run, so `--dry-run` always shows the whole sequence.
 pub fn plan(args: &LoadArgs) -> Result<Plan, LoadError> {
     let board = find_board(&args.board)?;
-    let given = args.pci.as_deref().map(PciAddr::parse).transpose()?;
+    let given = args.pci.as_deref().map(parse_pci).transpose()?;
     let sysfs = args.sysfs_root.as_path();
     let mut problems = Vec::new();
     let mut problem = |e: LoadError| -> Result<(), LoadError> {
@@ -428,7 +388,7 @@ pub fn plan(args: &LoadArgs) -> Result<Plan, LoadError> {
             let found = find_cards(sysfs, board.vendor_id, board.device_id);
             match found.len() {
                 0 => (CardAt::AfterRescan, false),
-                1 => (CardAt::Known(found[0].clone()), true),
+                1 => (CardAt::Known(found[0]), true),
                 _ => {
                     return Err(LoadError::AmbiguousCard {
                         vendor: board.vendor_id,
@@ -516,7 +476,7 @@ pub fn plan(args: &LoadArgs) -> Result<Plan, LoadError> {
 /// What a finished load reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loaded {
-    pub pci: PciAddr,
+    pub pci: PciAddress,
     pub board: &'static str,
     pub id: IdBlock,
 }
@@ -547,13 +507,13 @@ pub fn run(args: &LoadArgs) -> Result<Outcome, LoadError> {
 
 fn execute(plan: &Plan, sysfs: &Path) -> Result<Loaded, LoadError> {
     let board = plan.board;
-    let mut pci: Option<PciAddr> = match &plan.card {
-        CardAt::Known(a) => Some(a.clone()),
+    let mut pci: Option<PciAddress> = match &plan.card {
+        CardAt::Known(a) => Some(*a),
         CardAt::AfterRescan => None,
     };
-    let substitute = |p: &Path, pci: &Option<PciAddr>| -> PathBuf {
+    let substitute = |p: &Path, pci: &Option<PciAddress>| -> PathBuf {
         match pci {
-            Some(a) => PathBuf::from(p.display().to_string().replace("<BDF>", a.as_str())),
+            Some(a) => PathBuf::from(p.display().to_string().replace("<BDF>", &a.to_string())),
             None => p.to_path_buf(),
         }
     };
@@ -571,7 +531,7 @@ fn execute(plan: &Plan, sysfs: &Path) -> Result<Loaded, LoadError> {
                 }
                 let path = substitute(path, &pci);
                 let value = match &pci {
-                    Some(a) => value.replace("<BDF>", a.as_str()),
+                    Some(a) => value.replace("<BDF>", &a.to_string()),
                     None => value.clone(),
                 };
                 sysfs_write(&path, &value)?;
@@ -592,7 +552,7 @@ fn execute(plan: &Plan, sysfs: &Path) -> Result<Loaded, LoadError> {
                 let a = pci.as_ref().expect("the card was found before this step");
                 if let Some(driver) = bound_driver(sysfs, a) {
                     if driver != "vfio-pci" {
-                        sysfs_write(&dev_dir(sysfs, a).join("driver/unbind"), a.as_str())?;
+                        sysfs_write(&dev_dir(sysfs, a).join("driver/unbind"), &a.to_string())?;
                     }
                 }
             }
@@ -602,14 +562,14 @@ fn execute(plan: &Plan, sysfs: &Path) -> Result<Loaded, LoadError> {
                     Some(d) if d == "vfio-pci" => {}
                     other => {
                         return Err(LoadError::NotBoundToVfio {
-                            pci: a.clone(),
+                            pci: *a,
                             driver: other.unwrap_or_else(|| "no driver".into()),
                         })
                     }
                 }
             }
             Action::CheckIdBlock => {
-                let a = pci.clone().expect("the card was found before this step");
+                let a = pci.expect("the card was found before this step");
                 let id = check_id_block_via_vfio(&a)?;
                 return Ok(Loaded { pci: a, board: board.name, id });
             }
@@ -643,25 +603,25 @@ fn run_command(program: &str, args: &[String]) -> Result<(), LoadError> {
     }
 }
 
-fn bound_driver(sysfs: &Path, pci: &PciAddr) -> Option<String> {
+fn bound_driver(sysfs: &Path, pci: &PciAddress) -> Option<String> {
     let link = std::fs::read_link(dev_dir(sysfs, pci).join("driver")).ok()?;
     link.file_name().map(|n| n.to_string_lossy().into_owned())
 }
 
 fn wait_for_card(
     sysfs: &Path,
-    expected: Option<&PciAddr>,
+    expected: Option<&PciAddress>,
     board: &'static Board,
     vendor: u16,
     device: u16,
     timeout: Duration,
-) -> Result<PciAddr, LoadError> {
+) -> Result<PciAddress, LoadError> {
     let deadline = Instant::now() + timeout;
     loop {
         let found = find_cards(sysfs, vendor, device);
         let hit = match expected {
             Some(a) => found.iter().find(|f| *f == a).cloned(),
-            None if found.len() == 1 => Some(found[0].clone()),
+            None if found.len() == 1 => Some(found[0]),
             None if found.len() > 1 => {
                 return Err(LoadError::AmbiguousCard {
                     vendor,
@@ -695,12 +655,12 @@ fn wait_for_card(
 /// through holdback-driver's VFIO backend: `open_card` maps BAR0 and
 /// `CardHandle::open` refuses a wrong magic or version. The device is closed
 /// again before returning, so the daemon can open it next.
-pub fn check_id_block_via_vfio(pci: &PciAddr) -> Result<IdBlock, LoadError> {
+pub fn check_id_block_via_vfio(pci: &PciAddress) -> Result<IdBlock, LoadError> {
     let spec = format!("vfio:{pci}");
     let card = holdback_driver::vfio::open_card(&spec)
-        .map_err(|source| LoadError::IdCheck { pci: pci.clone(), source: Box::new(source) })?;
+        .map_err(|source| LoadError::IdCheck { pci: *pci, source: Box::new(source) })?;
     let info = *card.info();
-    card.into_bar().close().map_err(|source| LoadError::IdCheck { pci: pci.clone(), source: Box::new(source) })?;
+    card.into_bar().close().map_err(|source| LoadError::IdCheck { pci: *pci, source: Box::new(source) })?;
     Ok(IdBlock { magic: holdback_regmap::MAGIC, version: info.version, build: info.build_id })
 }
 
@@ -811,11 +771,11 @@ mod tests {
 
     #[test]
     fn pci_addresses_parse_and_normalise() {
-        assert_eq!(PciAddr::parse("0000:03:00.0").unwrap().as_str(), "0000:03:00.0");
-        assert_eq!(PciAddr::parse("3:0.1").unwrap().as_str(), "0000:03:00.1");
-        assert_eq!(PciAddr::parse("0001:AF:1f.7").unwrap().as_str(), "0001:af:1f.7");
+        assert_eq!(parse_pci("0000:03:00.0").unwrap().to_string(), "0000:03:00.0");
+        assert_eq!(parse_pci("3:0.1").unwrap().to_string(), "0000:03:00.1");
+        assert_eq!(parse_pci("0001:AF:1f.7").unwrap().to_string(), "0001:af:1f.7");
         for bad in ["", "03:00", "0000:03:00:0", "zz:00.0", "03:20.0", "03:00.8", "00000:03:00.0", "03:00."] {
-            assert!(matches!(PciAddr::parse(bad), Err(LoadError::BadPciAddress { .. })), "{bad:?} accepted");
+            assert!(matches!(parse_pci(bad), Err(LoadError::BadPciAddress { .. })), "{bad:?} accepted");
         }
     }
 
@@ -873,7 +833,7 @@ mod tests {
         let bit = bitstream("full");
         let a = args(&bit, &fs.root, None, true);
         let p = plan(&a).unwrap();
-        assert_eq!(p.card, CardAt::Known(PciAddr::parse("0000:03:00.0").unwrap()));
+        assert_eq!(p.card, CardAt::Known(parse_pci("0000:03:00.0").unwrap()));
         assert!(p.present);
         let text = p.render();
         let r = fs.root.display();
@@ -924,7 +884,7 @@ mod tests {
         let bit = bitstream("explicit");
         let p = plan(&args(&bit, &fs.root, Some("0000:65:00.0"), true)).unwrap();
         assert!(!p.present);
-        assert_eq!(p.card, CardAt::Known(PciAddr::parse("65:00.0").unwrap()));
+        assert_eq!(p.card, CardAt::Known(parse_pci("65:00.0").unwrap()));
         assert!(p.render().contains("drivers_probe"));
         let _ = std::fs::remove_file(bit);
     }
@@ -970,7 +930,7 @@ mod tests {
 
     #[test]
     fn id_check_of_a_missing_device_is_an_error_naming_it() {
-        let e = check_id_block_via_vfio(&PciAddr::parse("ffff:ff:1f.7").unwrap()).unwrap_err();
+        let e = check_id_block_via_vfio(&parse_pci("ffff:ff:1f.7").unwrap()).unwrap_err();
         assert!(matches!(e, LoadError::IdCheck { .. }));
         let mut chain = e.to_string();
         let mut src = std::error::Error::source(&e);

@@ -11,12 +11,19 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::control::{client, Request, Response};
-use crate::netns::{self, LabTopology};
+
+/// The switch in front of the pair's two cards (in the lab: its Linux
+/// bridge; in a deployment, whatever its own tooling commands).
+pub trait Switch {
+    /// Stop forwarding to the primary's port and send the service address
+    /// to the standby's.
+    fn move_to_standby(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
     #[error("commanding the switch")]
-    Switch(#[source] netns::NetnsError),
+    Switch(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("promoting the standby via {socket}")]
     Promote {
         socket: PathBuf,
@@ -33,9 +40,8 @@ pub enum WatchError {
 pub struct WatchPlan<'a> {
     pub primary_socket: &'a Path,
     pub standby_socket: &'a Path,
-    /// The lab's switch; `None` skips the switch step (a real deployment's
-    /// switch is commanded by its own tooling, hooked in here).
-    pub switch: Option<&'a LabTopology>,
+    /// The switch; `None` skips the switch step.
+    pub switch: Option<&'a dyn Switch>,
     pub interval: Duration,
     pub misses: u32,
 }
@@ -80,8 +86,8 @@ pub fn run(plan: &WatchPlan<'_>, stop: &dyn Fn() -> bool) -> Result<WatchOutcome
         }
         std::thread::sleep(plan.interval.saturating_sub(t.elapsed()));
     }
-    if let Some(topo) = plan.switch {
-        netns::switch_to_standby(topo).map_err(WatchError::Switch)?;
+    if let Some(switch) = plan.switch {
+        switch.move_to_standby().map_err(WatchError::Switch)?;
     }
     let answer = client::call(plan.standby_socket, &Request::Promote)
         .map_err(|source| WatchError::Promote { socket: plan.standby_socket.to_path_buf(), source })?;

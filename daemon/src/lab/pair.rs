@@ -9,22 +9,24 @@
 //! fill the gap. The report says what the peers saw: every stream's
 //! SHA-256, bytes lost, duplicated, resets, the failover time from the
 //! cards' captures and the longest stall a client's application saw.
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use holdback_driver::MacAddr;
 use serde::{Deserialize, Serialize};
 
-use crate::capture::{self, CardCapture};
 pub use crate::config::{Detector, Gate, ReplicateMode, SyncMode};
-use crate::clients::{self, ClientOutcome, ClientPlan};
-use crate::control::{client, Request, Response};
-use crate::lab::{interrupted, LabError, DEFAULT_PORT, OUR_MSS, RTO_US};
-use crate::netns::{LabNet, LabTopology, NetnsError};
+use crate::config::{Config, Replication, Role, DEFAULT_ACK_TIMEOUT_MS};
+use crate::control::{client, PairLink, Request, Response};
+use crate::error::io;
+use crate::lab::capture::{self, CardCapture};
+use crate::lab::clients::{self, ClientOutcome, ClientPlan};
+pub use crate::lab::daemon::DaemonProcess;
+use crate::lab::daemon::{card_config, write_config, CardPlan, READY_TIMEOUT};
+use crate::lab::netns::{LabNet, LabTopology, NetnsError};
+use crate::lab::{interrupted, LabError, DEFAULT_PORT};
 
 /// TCP port of the replication link (on the lab's own 198.19.0.0/30 veth).
 pub const REPLICATION_PORT: u16 = 7400;
@@ -34,8 +36,6 @@ const LATE_BYTES: u64 = 256 << 10;
 fn late_seed(seed: u64) -> u64 {
     seed ^ 0x1a7e_c0de
 }
-/// How long a daemon gets to come up (Verilator model start, TAP, socket).
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Something a test does to the running pair, called on every pass of the
 /// lab's loop with the fraction of all bytes sent so far (e.g. hostile
@@ -285,191 +285,6 @@ impl FailoverReport {
     }
 }
 
-/// A `holdback daemon` child process; killed (SIGKILL) on drop if still running.
-pub struct DaemonProcess {
-    pub name: &'static str,
-    pub child: Child,
-    pub socket: PathBuf,
-    pub log: PathBuf,
-    pub config: PathBuf,
-}
-
-impl DaemonProcess {
-    /// Starts `holdback daemon --config CONFIG` inside network namespace `ns`.
-    pub fn start(
-        name: &'static str,
-        exe: Option<&Path>,
-        ns: &str,
-        config: &Path,
-        socket: &Path,
-        log: &Path,
-    ) -> Result<DaemonProcess, LabError> {
-        let exe = match exe {
-            Some(p) => p.to_path_buf(),
-            None => std::env::current_exe()
-                .map_err(|source| LabError::Io { what: "finding our own binary", path: PathBuf::new(), source })?,
-        };
-        let out = std::fs::File::create(log).map_err(|source| LabError::Io { what: "creating", path: log.into(), source })?;
-        let err = out.try_clone().map_err(|source| LabError::Io { what: "opening", path: log.into(), source })?;
-        let mut cmd = Command::new("ip");
-        // `ip netns exec` execs the daemon in place: the child's pid is the daemon's.
-        cmd.args(["netns", "exec", ns]).arg(&exe).arg("daemon").arg("--config").arg(config);
-        if std::env::var_os("RUST_LOG").is_none() {
-            cmd.env("RUST_LOG", "info");
-        }
-        use std::os::unix::process::CommandExt;
-        cmd.process_group(0).stdin(Stdio::null()).stdout(out).stderr(err);
-        let child = cmd.spawn().map_err(|source| LabError::Io { what: "starting the daemon with", path: config.into(), source })?;
-        tracing::info!(name, pid = child.id(), config = %config.display(), "daemon started");
-        Ok(DaemonProcess { name, child, socket: socket.to_path_buf(), log: log.to_path_buf(), config: config.to_path_buf() })
-    }
-
-    /// Waits until the daemon answers a status request.
-    pub fn wait_ready(&mut self) -> Result<(), LabError> {
-        let start = Instant::now();
-        loop {
-            if client::call(&self.socket, &Request::Status).is_ok() {
-                return Ok(());
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(self.died(format!("exited before it was ready ({status})")));
-            }
-            if start.elapsed() > READY_TIMEOUT {
-                return Err(self.died(format!("not ready after {READY_TIMEOUT:?}")));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// An error carrying the tail of the daemon's log.
-    pub fn died(&self, what: String) -> LabError {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(25).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        LabError::Daemon { name: self.name, what, log: self.log.clone(), tail: tail.join("\n") }
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// SIGKILL: the card dies with its process, mid-whatever (the failure under test).
-    pub fn kill_hard(&mut self) {
-        // SAFETY: kill() with our own child's pid and a signal number.
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGKILL);
-        }
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM and wait (clean shutdown); SIGKILL after `grace`.
-    pub fn stop(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
-        if !self.is_running() {
-            return self.child.try_wait().ok().flatten();
-        }
-        // SAFETY: as in kill_hard.
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
-        }
-        let start = Instant::now();
-        while start.elapsed() < grace {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                return Some(st);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.kill_hard();
-        None
-    }
-}
-
-impl Drop for DaemonProcess {
-    fn drop(&mut self) {
-        if self.is_running() {
-            self.kill_hard();
-        }
-    }
-}
-
-/// The two daemons' config files (the same schema an operator writes).
-#[allow(clippy::too_many_arguments)]
-pub fn daemon_config(
-    role: &str,
-    topo: &LabTopology,
-    tap: &str,
-    socket: &Path,
-    sink_dir: &Path,
-    pcap: &Path,
-    listen: SocketAddrV4,
-    peer: SocketAddrV4,
-    secret_file: &Path,
-    opts: &FailoverOptions,
-) -> String {
-    let gates: Vec<String> = opts.gates.iter().map(|g| format!("\"{}\"", toml_name(g))).collect();
-    format!(
-        r#"# Written by `holdback lab` for its {role} card.
-card = "sim"
-socket = "{socket}"
-role = "{role}"
-gates = [{gates}]
-sink_dir = "{sink}"
-
-[sim]
-tap = "{tap}"
-netns = "{card_ns}"
-pcap = "{pcap}"
-{impair}
-[network]
-mac = "{mac}"
-ip = "{ip}"
-listen_ports = [{port}]
-holdback = {holdback}
-our_mss = {mss}
-rto_us = {rto}
-
-[replication]
-listen = "{listen}"
-peer = "{peer}"
-secret_file = "{secret}"
-sync = "{sync}"
-replicate = "{replicate}"
-detector = "{detector}"
-heartbeat_ms = {hb}
-heartbeat_misses = {misses}
-dup_acks = {dup}
-state_file = "{state}"
-"#,
-        socket = socket.display(),
-        gates = gates.join(", "),
-        sink = sink_dir.display(),
-        card_ns = topo.card_ns,
-        pcap = pcap.display(),
-        mac = MacAddr(topo.card_mac),
-        ip = topo.card_ip,
-        port = DEFAULT_PORT,
-        mss = OUR_MSS,
-        rto = RTO_US,
-        secret = secret_file.display(),
-        // Beside the daemon's socket in the lab's own directory: each daemon
-        // keeps its epoch record, and nothing is left in /var/lib.
-        state = socket.with_extension("epoch").display(),
-        sync = toml_name(&opts.sync),
-        replicate = toml_name(&opts.replicate),
-        detector = toml_name(&opts.detector),
-        hb = opts.heartbeat_ms,
-        misses = opts.heartbeat_misses,
-        dup = opts.dup_acks,
-        holdback = opts.holdback,
-        impair = opts.impair.as_ref().map_or(String::new(), |i| format!("impair = \"{i} seed {}\"\n", opts.seed)),
-    )
-}
-
-/// A config enum as the TOML spells it: its serde name (the same derive the
-/// daemon parses it with, so the two cannot drift).
-fn toml_name<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
-}
-
 /// Sent bytes missing from `file` (first differing offset onwards), and
 /// bytes in the file beyond what was sent.
 fn compare_stream(file: &Path, seed: u64, index: usize, sent: u64) -> std::io::Result<(u64, u64, bool)> {
@@ -503,6 +318,109 @@ fn compare_stream(file: &Path, seed: u64, index: usize, sent: u64) -> std::io::R
     Ok((0, len.saturating_sub(sent), len == sent))
 }
 
+/// A pair lab's two daemons, their configs written in the work directory
+/// (`primary.toml`, `standby.toml`; sockets, logs, captures and epoch
+/// records beside them), a shared secret and one sink directory both reach.
+/// The pair lab and the pair tests set a pair up through this alone.
+pub struct PairSetup {
+    /// The work directory.
+    pub dir: PathBuf,
+    pub sink_dir: PathBuf,
+    pub primary: PairMember,
+    pub standby: PairMember,
+}
+
+/// One daemon of a [`PairSetup`].
+pub struct PairMember {
+    pub name: &'static str,
+    /// The namespace it runs in (its end of the replication link).
+    pub netns: String,
+    pub config: Config,
+    /// Its card's capture.
+    pub pcap: PathBuf,
+    /// Its `[replication] state_file`.
+    pub epoch_file: PathBuf,
+}
+
+impl PairMember {
+    /// Starts this member's daemon (logging to `log` in the work
+    /// directory) and waits until it serves.
+    pub fn start(&self, exe: Option<&Path>, log: &Path) -> Result<DaemonProcess, LabError> {
+        DaemonProcess::start_ready(self.name, exe, &self.netns, &self.config, log)
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.config.socket
+    }
+}
+
+impl PairSetup {
+    /// Writes the secret and both configs into `dir` for the pair network `topo`.
+    pub fn write(dir: &Path, topo: &LabTopology, opts: &FailoverOptions) -> Result<PairSetup, LabError> {
+        std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+        let sink_dir = dir.join("sink");
+        std::fs::create_dir_all(&sink_dir).map_err(io("creating", &sink_dir))?;
+        let secret_file = dir.join("replication.secret");
+        let secret = random_secret();
+        std::fs::write(&secret_file, &secret).map_err(io("writing", &secret_file))?;
+        let sb = topo.standby.clone().ok_or_else(|| LabError::Net(NetnsError::NoStandby(topo.card_ns.clone())))?;
+        let impair = opts.impair.as_deref().map(|i| crate::lab::impairment(i, opts.seed)).transpose()?;
+        let primary_addr = SocketAddr::V4(SocketAddrV4::new(sb.primary_repl_ip, REPLICATION_PORT));
+        let standby_addr = SocketAddr::V4(SocketAddrV4::new(sb.standby_repl_ip, REPLICATION_PORT));
+        let member = |name: &'static str, role: Role, netns: &str, tap: &str, listen: SocketAddr, peer: SocketAddr| {
+            let socket = dir.join(format!("{name}.sock"));
+            let pcap = dir.join(format!("{name}.pcap"));
+            // Beside the daemon's socket in the lab's own directory: each
+            // daemon keeps its epoch record, and nothing is left in /var/lib.
+            let epoch_file = socket.with_extension("epoch");
+            let card = CardPlan { topo, tap, port: DEFAULT_PORT, holdback: opts.holdback, pcap: Some(pcap.clone()), impair, report: None };
+            let mut config = card_config(dir.join(format!("{name}.toml")), socket, sink_dir.clone(), &card);
+            config.role = role;
+            config.gates = opts.gates.clone();
+            config.replication = Some(Replication {
+                listen,
+                peer,
+                secret_file: secret_file.clone(),
+                secret: secret.clone().into_bytes(),
+                sync: opts.sync,
+                replicate: opts.replicate,
+                detector: opts.detector,
+                heartbeat: Duration::from_millis(opts.heartbeat_ms),
+                heartbeat_misses: opts.heartbeat_misses,
+                dup_acks: opts.dup_acks,
+                ack_timeout: Duration::from_millis(DEFAULT_ACK_TIMEOUT_MS),
+                state_file: epoch_file.clone(),
+            });
+            write_config(&config, &format!("`holdback lab` for its {name} card"))?;
+            Ok::<_, LabError>(PairMember { name, netns: netns.to_string(), config, pcap, epoch_file })
+        };
+        Ok(PairSetup {
+            primary: member("primary", Role::Active, &sb.primary_ns, &topo.tap, primary_addr, standby_addr)?,
+            standby: member("standby", Role::Standby, &sb.standby_ns, &sb.standby_tap, standby_addr, primary_addr)?,
+            sink_dir,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Starts both daemons (logs `primary.log`, `standby.log`), waits until
+    /// both serve and the primary replicates to the standby.
+    pub fn start_both(&self, exe: Option<&Path>) -> Result<(DaemonProcess, DaemonProcess), LabError> {
+        let dir = &self.dir;
+        let mut started = Vec::new();
+        // Both Verilated models come up at once; then both must serve.
+        for m in [&self.primary, &self.standby] {
+            started.push(DaemonProcess::start(m.name, exe, &m.netns, &m.config.path, &m.config.socket, &dir.join(format!("{}.log", m.name)))?);
+        }
+        for d in started.iter_mut() {
+            d.wait_ready()?;
+        }
+        let standby = started.pop().ok_or(LabError::Interrupted)?;
+        let primary = started.pop().ok_or(LabError::Interrupted)?;
+        wait_replicating(&primary)?;
+        Ok((primary, standby))
+    }
+}
+
 fn random_secret() -> String {
     use rand::RngCore;
     let mut b = [0u8; 32];
@@ -532,42 +450,14 @@ pub fn run_failover_lab(opts: &FailoverOptions) -> Result<FailoverReport, LabErr
 }
 
 fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError> {
-    let io = |what: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| LabError::Io { what, path, source }
-    };
-    std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
-    let sink_dir = dir.join("sink");
-    std::fs::create_dir_all(&sink_dir).map_err(io("creating", &sink_dir))?;
-    let secret = dir.join("replication.secret");
-    std::fs::write(&secret, random_secret()).map_err(io("writing", &secret))?;
     let net = LabNet::create(LabTopology::unique_with_standby("fo"))?;
     let topo = net.topology().clone();
-    let sb = topo.standby.clone().ok_or_else(|| LabError::Net(NetnsError::NoStandby(topo.card_ns.clone())))?;
     if let Some(netem) = &opts.netem {
-        let mut args = vec!["-n", &topo.client_ns, "qdisc", "add", "dev", &topo.client_if, "root", "netem"];
-        args.extend(netem.split_whitespace());
-        netem_cmd(&args)?;
+        crate::lab::netns::add_netem(&topo, netem)?;
     }
-    let primary_addr = SocketAddrV4::new(sb.primary_repl_ip, REPLICATION_PORT);
-    let standby_addr = SocketAddrV4::new(sb.standby_repl_ip, REPLICATION_PORT);
-    let mut daemons = Vec::new();
-    for (name, role, ns, tap, listen, peer) in [
-        ("primary", "active", &sb.primary_ns, &topo.tap, primary_addr, standby_addr),
-        ("standby", "standby", &sb.standby_ns, &sb.standby_tap, standby_addr, primary_addr),
-    ] {
-        let socket = dir.join(format!("{name}.sock"));
-        let config = dir.join(format!("{name}.toml"));
-        let text = daemon_config(role, &topo, tap, &socket, &sink_dir, &dir.join(format!("{name}.pcap")), listen, peer, &secret, opts);
-        std::fs::write(&config, text).map_err(io("writing", &config))?;
-        daemons.push(DaemonProcess::start(name, opts.holdback_exe.as_deref(), ns, &config, &socket, &dir.join(format!("{name}.log")))?);
-    }
-    for d in daemons.iter_mut() {
-        d.wait_ready()?;
-    }
-    let mut standby = daemons.pop().ok_or(LabError::Interrupted)?;
-    let mut primary = daemons.pop().ok_or(LabError::Interrupted)?;
-    wait_replicating(&primary)?;
+    let pair = PairSetup::write(dir, &topo, opts)?;
+    let sink_dir = pair.sink_dir.clone();
+    let (mut primary, mut standby) = pair.start_both(opts.holdback_exe.as_deref())?;
 
     let target = SocketAddrV4::new(topo.card_ip, DEFAULT_PORT);
     let plan = ClientPlan { target, bytes: opts.bytes, seed: opts.seed, stall_timeout: opts.stall_timeout };
@@ -723,19 +613,19 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
 /// (`Replicating`): before that, the replica gate releases nothing.
 fn wait_replicating(primary: &DaemonProcess) -> Result<(), LabError> {
     let start = Instant::now();
-    let mut last = String::new();
+    let mut last = None;
     while start.elapsed() < READY_TIMEOUT {
         if let Ok(Response::Status(s)) = client::call(&primary.socket, &Request::Status) {
             if let Some(p) = s.pair {
-                if crate::pair::link_is_replicating(&p.link) {
+                if p.link == PairLink::Replicating {
                     return Ok(());
                 }
-                last = p.link;
+                last = Some(p.link);
             }
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Err(LabError::Pair { name: primary.name, what: format!("the replication link did not come up within {READY_TIMEOUT:?} (last: {last})") })
+    Err(LabError::Pair { name: primary.name, what: format!("the replication link did not come up within {READY_TIMEOUT:?} (last: {last:?})") })
 }
 
 /// Resumes plus full syncs the daemon's link has run.
@@ -786,34 +676,19 @@ fn spawn_external_detector(
 ) -> std::thread::JoinHandle<Result<(), String>> {
     let (topo, p, s) = (topo.clone(), primary_socket.to_path_buf(), standby_socket.to_path_buf());
     std::thread::spawn(move || {
-        let plan = crate::watch::WatchPlan {
+        let plan = crate::tools::watch::WatchPlan {
             primary_socket: &p,
             standby_socket: &s,
-            switch: Some(&topo),
+            switch: Some(&topo as &dyn crate::tools::watch::Switch),
             interval: Duration::from_millis(interval_ms),
             misses,
         };
-        crate::watch::run(&plan, &|| interrupted()).map(|_| ()).map_err(|e| crate::report::chain(&e))
+        crate::tools::watch::run(&plan, &|| interrupted()).map(|_| ()).map_err(|e| crate::error::chain(&e))
     })
 }
 
 fn capture_err(e: capture::CaptureError) -> LabError {
-    LabError::Io { what: "reading capture", path: PathBuf::new(), source: std::io::Error::other(crate::report::chain(&e)) }
-}
-
-fn netem_cmd(args: &[&str]) -> Result<(), LabError> {
-    let out = Command::new("tc")
-        .args(args)
-        .output()
-        .map_err(|source| LabError::Net(NetnsError::ToolMissing { tool: "tc", source }))?;
-    if !out.status.success() {
-        return Err(LabError::Net(NetnsError::CommandFailed {
-            command: format!("tc {}", args.join(" ")),
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        }));
-    }
-    Ok(())
+    LabError::Io(crate::error::IoError { what: "reading capture", path: PathBuf::new(), source: std::io::Error::other(crate::error::chain(&e)) })
 }
 
 fn stream_result(sink_dir: &Path, client_ip: Ipv4Addr, opts: &FailoverOptions, o: &ClientOutcome, late: bool) -> StreamResult {

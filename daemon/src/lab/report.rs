@@ -3,10 +3,9 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use holdback_driver::Stats;
-use holdback_sim::card::CardReport;
 use serde::{Deserialize, Serialize};
 
-use crate::netns::LabTopology;
+use crate::lab::netns::LabTopology;
 use crate::sink::SinkStats;
 
 /// One client connection, as sent and as delivered.
@@ -32,34 +31,7 @@ pub struct ConnResult {
     pub error: Option<String>,
 }
 
-/// The simulated card's own figures.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct CardFigures {
-    pub cycles: u64,
-    /// Simulated cycles per second of wall time spent running (not sleeping).
-    pub cycles_per_busy_second: f64,
-    pub frames_in: u64,
-    pub frames_out: u64,
-    pub frames_out_dropped: u64,
-    pub reg_ops: u64,
-    pub wall_s: f64,
-    pub idle_wall_s: f64,
-}
-
-impl From<&CardReport> for CardFigures {
-    fn from(r: &CardReport) -> CardFigures {
-        CardFigures {
-            cycles: r.cycles,
-            cycles_per_busy_second: r.cycles_per_busy_second(),
-            frames_in: r.frames_in,
-            frames_out: r.frames_out,
-            frames_out_dropped: r.frames_out_dropped,
-            reg_ops: r.reg_ops,
-            wall_s: r.wall.as_secs_f64(),
-            idle_wall_s: r.idle_wall.as_secs_f64(),
-        }
-    }
-}
+pub use crate::service::CardFigures;
 
 /// `holdback lab --json`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -77,6 +49,12 @@ pub struct LabReport {
     pub duration_s: f64,
     pub seed: u64,
     pub holdback: bool,
+    /// `--netem` on the clients' link.
+    #[serde(default)]
+    pub netem: Option<String>,
+    /// `--impair` of the frames arriving at the card.
+    #[serde(default)]
+    pub impair: Option<String>,
     pub topology: LabTopology,
     pub sink_dir: PathBuf,
     pub pcap: Option<PathBuf>,
@@ -104,21 +82,24 @@ impl LabReport {
         let verdict = if self.passed() { "PASS" } else { "FAIL" };
         let _ = writeln!(
             s,
-            "holdback lab: {verdict} — {} connections × {} bytes (seed {}, holdback {})",
+            "holdback lab: {verdict} — {} connections × {} bytes (seed {}, holdback {}{}{})",
             self.conns,
             self.bytes_per_conn,
             self.seed,
-            if self.holdback { "on" } else { "off" }
+            if self.holdback { "on" } else { "off" },
+            self.netem.as_ref().map_or(String::new(), |n| format!(", netem {n}")),
+            self.impair.as_ref().map_or(String::new(), |i| format!(", impair {i}")),
         );
         let _ = writeln!(
             s,
-            "  sent {} B, delivered {} B in {:.2} s: goodput {:.1} Mbit/s; sha256 {}; resets seen {}",
+            "  sent {} B, delivered {} B in {:.2} s: goodput {:.1} Mbit/s; sha256 {}; resets seen {}; Linux retransmits {}",
             self.bytes_sent,
             self.bytes_delivered,
             self.duration_s,
             self.goodput_mbps,
             if self.sha256_match { "match" } else { "MISMATCH" },
-            self.resets_seen
+            self.resets_seen,
+            self.clients.iter().map(|c| u64::from(c.linux_retransmits)).sum::<u64>(),
         );
         let _ = writeln!(
             s,
@@ -170,16 +151,4 @@ impl LabReport {
         }
         s
     }
-}
-
-/// An error and its causes on one line: "a: b: c".
-pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
 }

@@ -58,7 +58,7 @@
 //!
 //! Each daemon keeps `seen` (the highest epoch it has seen or held) and
 //! `held_active` (the highest it held as active or promoted) in its
-//! `[replication] state_file` ([`crate::pair_epoch`]), written atomically
+//! `[replication] state_file` ([`crate::pair::epoch`]), written atomically
 //! *before* the epoch is acted on: before the card is promoted (a failed
 //! write refuses the promotion), before taking the active role after an
 //! empty rejoin window (a failed write fails the start), when a standby
@@ -87,6 +87,8 @@
 //! but until then both speak — the switch-side detector (claims 38-40) or
 //! a longer window has to cover that gap. Deleting the file makes a daemon
 //! fresh again.
+pub mod epoch;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -95,8 +97,8 @@ use holdback_driver::{Bar, CardError, CardHandle, Tcb};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::config::{Detector, Gate, Replication, ReplicateMode, Role, SyncMode};
-use crate::control::PairStatus;
-use crate::pair_epoch::{EpochFile, EpochFileError, EpochRecord};
+use crate::control::{PairLink, PairRole, PairStatus};
+use crate::pair::epoch::{EpochFile, EpochFileError, EpochRecord};
 use crate::replication::{self, HookError, LinkConfig, LinkEvent, LinkState, Primary, Standby, StoreHook};
 use crate::sink::{ReplicaGate, SinkStats};
 
@@ -117,7 +119,7 @@ pub enum PairError {
     #[error("card")]
     Card(#[from] CardError),
     #[error("this daemon is {0}, not a standby: nothing to promote")]
-    NotStandby(String),
+    NotStandby(PairRole),
     #[error("the pair's epoch record (invariant 8)")]
     Epoch(#[from] EpochFileError),
 }
@@ -157,21 +159,14 @@ impl<B: Bar + 'static> StoreHook for CardStore<B> {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum PairRole {
-    Active,
-    Standby,
-    Promoted,
-    Fenced,
-}
-
-impl PairRole {
-    fn name(self) -> &'static str {
-        match self {
-            PairRole::Active => "active",
-            PairRole::Standby => "standby",
-            PairRole::Promoted => "promoted",
-            PairRole::Fenced => "fenced",
+impl From<LinkState> for PairLink {
+    fn from(s: LinkState) -> PairLink {
+        match s {
+            LinkState::Down => PairLink::Down,
+            LinkState::Syncing => PairLink::Syncing,
+            LinkState::Replicating => PairLink::Replicating,
+            LinkState::Fenced => PairLink::Fenced,
+            LinkState::Shutdown => PairLink::Shutdown,
         }
     }
 }
@@ -194,6 +189,15 @@ struct State {
     /// Fenced by a primary that reached our listener, in this epoch: the
     /// serve loop stops the sink, then [`Pair::rejoin_as_standby`].
     yielding: Option<u32>,
+}
+
+impl State {
+    /// The one place the role changes, logged `role=standby=>promoted epoch=2 reason=…`
+    /// (the epoch is the one the new role holds).
+    fn set_role(&mut self, role: PairRole, reason: &str) {
+        tracing::warn!("role={}=>{} epoch={} reason={reason}", self.role, role, self.epoch);
+        self.role = role;
+    }
 }
 
 /// One daemon's pair membership.
@@ -323,10 +327,12 @@ impl<B: Bar + 'static> Pair<B> {
         cfg: &Replication,
         link: LinkConfig,
         epochs: EpochFile,
-        (role, epoch): (PairRole, u32),
+        // The role it starts in, its epoch, and why (when not the configured one).
+        (role, epoch, reason): (PairRole, u32, Option<String>),
         standby: Standby,
         accepts_copies: Arc<AtomicBool>,
     ) -> Pair<B> {
+        tracing::warn!("role=none=>{role} epoch={epoch} reason={}", reason.as_deref().unwrap_or("configured"));
         Pair {
             card,
             cfg: cfg.clone(),
@@ -340,7 +346,7 @@ impl<B: Bar + 'static> Pair<B> {
                 promote_took_us: None,
                 degraded: false,
                 not_replicating: None,
-                reason: None,
+                reason,
                 yielding: None,
             }),
             primary: Mutex::new(None),
@@ -401,7 +407,7 @@ impl<B: Bar + 'static> Pair<B> {
                         let (primary, primary_events) = Primary::start(link.clone(), cfg.peer, epoch)?;
                         tracing::info!(?window, peer = %cfg.peer, epoch, sync = ?cfg.sync, replicate = ?cfg.replicate,
                             "no primary connected within the rejoin window: taking the active role, replicating to the standby");
-                        let pair = Pair::new(card, cfg, link, epochs, (PairRole::Active, epoch), standby, accepts);
+                        let pair = Pair::new(card, cfg, link, epochs, (PairRole::Active, epoch, None), standby, accepts);
                         *lock(&pair.primary) = Some(Arc::new(primary));
                         return Ok((Arc::new(pair), PairEvents { listener: events, primary: Some(primary_events) }));
                     }
@@ -410,8 +416,7 @@ impl<B: Bar + 'static> Pair<B> {
         } else {
             tracing::info!(listen = %standby.local_addr(), epoch, detector = ?cfg.detector, "standby: card silent, waiting for the primary");
         }
-        let pair = Pair::new(card, cfg, link, epochs, (PairRole::Standby, epoch), standby, accepts);
-        lock(&pair.state).reason = reason;
+        let pair = Pair::new(card, cfg, link, epochs, (PairRole::Standby, epoch, reason), standby, accepts);
         if let Some(peer_epoch) = joined_epoch {
             pair.adopt_epoch(peer_epoch);
         }
@@ -487,7 +492,7 @@ impl<B: Bar + 'static> Pair<B> {
             return;
         }
         if let Err(e) = self.epochs.note_seen(epoch) {
-            tracing::error!(epoch, error = %crate::report::chain(&e),
+            tracing::error!(epoch, error = %crate::error::chain(&e),
                 "could not record the adopted epoch: adopting it in memory only (a restart would start from the older one)");
         }
         tracing::info!(from = st.epoch, to = epoch, "standby adopts the primary's epoch");
@@ -504,7 +509,7 @@ impl<B: Bar + 'static> Pair<B> {
     pub fn promote(&self, gates: &[Gate]) -> Result<Promotion, PairError> {
         let role = lock(&self.state).role;
         if role != PairRole::Standby {
-            return Err(PairError::NotStandby(role.name().to_string()));
+            return Err(PairError::NotStandby(role));
         }
         // The new epoch is recorded before anything acts on it (invariant
         // 8): if it cannot be, this daemon stays the standby it is.
@@ -549,8 +554,8 @@ impl<B: Bar + 'static> Pair<B> {
         }
         {
             let mut st = lock(&self.state);
-            st.role = PairRole::Promoted;
             st.epoch = epoch;
+            st.set_role(PairRole::Promoted, "promotion (the primary failed, or `holdback promote`)");
             st.promoted_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).ok().map(|d| d.as_millis() as u64);
             st.promote_took_us = Some(report.took.as_micros() as u64);
             st.degraded = self.gate_waits(gates);
@@ -576,7 +581,7 @@ impl<B: Bar + 'static> Pair<B> {
         let (primary, events) = match Primary::start(self.link.clone(), self.cfg.peer, epoch) {
             Ok(p) => p,
             Err(e) => {
-                let why = crate::report::chain(&e);
+                let why = crate::error::chain(&e);
                 tracing::error!(error = %why, "promoted, but the replication link to the peer cannot start: running without a standby");
                 lock(&self.state).not_replicating = Some(why);
                 return None;
@@ -591,7 +596,7 @@ impl<B: Bar + 'static> Pair<B> {
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(id, error = %crate::report::chain(&e), "reading a resumed TCB to seed the new replication link")
+                    tracing::warn!(id, error = %crate::error::chain(&e), "reading a resumed TCB to seed the new replication link")
                 }
             }
         }
@@ -605,15 +610,16 @@ impl<B: Bar + 'static> Pair<B> {
     /// does not take the active role on an empty rejoin window.
     fn fence(&self, peer_epoch: u32) {
         if let Err(e) = self.card.set_standby(true) {
-            tracing::error!(error = %crate::report::chain(&e), "could not silence the card after learning of a newer epoch");
+            tracing::error!(error = %crate::error::chain(&e), "could not silence the card after learning of a newer epoch");
         }
         if let Err(e) = self.epochs.note_seen(peer_epoch) {
-            tracing::error!(peer_epoch, error = %crate::report::chain(&e),
+            tracing::error!(peer_epoch, error = %crate::error::chain(&e),
                 "could not record the newer epoch: a restart may take the active role in the old one if no primary is heard");
         }
         let mut st = lock(&self.state);
-        st.role = PairRole::Fenced;
-        st.reason = Some(format!("epoch {peer_epoch} exists, newer than this daemon's {}: card silenced, nothing more is released", st.epoch));
+        let why = format!("epoch {peer_epoch} exists, newer than this daemon's {}: card silenced, nothing more is released", st.epoch);
+        st.set_role(PairRole::Fenced, &why);
+        st.reason = Some(why);
         tracing::error!(own = st.epoch, peer = peer_epoch, "a newer epoch exists: card silenced, nothing more is released");
     }
 
@@ -658,10 +664,10 @@ impl<B: Bar + 'static> Pair<B> {
     /// primary's copies.
     fn yield_to(&self, peer_epoch: u32, own: u32) {
         if let Err(e) = self.card.set_standby(true) {
-            tracing::error!(error = %crate::report::chain(&e), "could not silence the card while yielding to another primary");
+            tracing::error!(error = %crate::error::chain(&e), "could not silence the card while yielding to another primary");
         }
         if let Err(e) = self.epochs.note_seen(peer_epoch) {
-            tracing::error!(peer_epoch, error = %crate::report::chain(&e),
+            tracing::error!(peer_epoch, error = %crate::error::chain(&e),
                 "could not record the other primary's epoch: a restart may take the active role in the old one if no primary is heard");
         }
         if let Some(p) = lock(&self.primary).take() {
@@ -669,16 +675,16 @@ impl<B: Bar + 'static> Pair<B> {
         }
         let mut st = lock(&self.state);
         let was = st.role;
-        st.role = PairRole::Fenced;
+        let why = format!(
+            "was {was} in epoch {own}; a primary in epoch {peer_epoch} reached this daemon's listener: card silenced, joining it as standby"
+        );
+        st.set_role(PairRole::Fenced, &why);
         st.yielding = Some(peer_epoch);
         st.degraded = false;
         st.not_replicating = None;
-        st.reason = Some(format!(
-            "was {} in epoch {own}; a primary in epoch {peer_epoch} reached this daemon's listener: card silenced, joining it as standby",
-            was.name()
-        ));
+        st.reason = Some(why);
         drop(st);
-        tracing::error!(own, peer = peer_epoch, was = was.name(), "another primary reached our listener: card silenced, yielding to it as standby (invariant 8)");
+        tracing::error!(own, peer = peer_epoch, was = %was, "another primary reached our listener: card silenced, yielding to it as standby (invariant 8)");
         self.yielded.notify_one();
     }
 
@@ -707,11 +713,12 @@ impl<B: Bar + 'static> Pair<B> {
             }
         }
         let mut st = lock(&self.state);
-        st.role = PairRole::Standby;
         st.epoch = st.epoch.max(peer_epoch);
+        let why = format!("yielded to a primary in epoch {peer_epoch} that reached this daemon's listener: its standby now");
+        st.set_role(PairRole::Standby, &why);
         st.promoted_unix_ms = None;
         st.promote_took_us = None;
-        st.reason = Some(format!("yielded to a primary in epoch {peer_epoch} that reached this daemon's listener: its standby now"));
+        st.reason = Some(why);
         if let Some(s) = lock(&self.standby).as_ref() {
             s.set_epoch(st.epoch);
         }
@@ -733,11 +740,11 @@ impl<B: Bar + 'static> Pair<B> {
         let (link, replicated_seq, stored, stats, sender) = match (st.role, &primary, &*lock(&self.standby)) {
             (PairRole::Promoted, p, _) => {
                 let (applied, stored, stats) = closed();
-                (p.as_ref().map_or_else(|| "Closed".to_string(), |p| format!("{:?}", p.state())), applied, stored, stats, false)
+                (p.as_ref().map_or(PairLink::Closed, |p| p.state().into()), applied, stored, stats, false)
             }
-            (_, Some(p), _) => (format!("{:?}", p.state()), p.acked(), 0, p.stats(), true),
+            (_, Some(p), _) => (p.state().into(), p.acked(), 0, p.stats(), true),
             (_, None, Some(s)) => (
-                if s.connected() { "Connected" } else { "Waiting" }.to_string(),
+                if s.connected() { PairLink::Connected } else { PairLink::Waiting },
                 s.applied(),
                 s.tcbs().len() as u64,
                 s.stats(),
@@ -745,7 +752,7 @@ impl<B: Bar + 'static> Pair<B> {
             ),
             (_, None, None) => {
                 let (applied, stored, stats) = closed();
-                ("Closed".to_string(), applied, stored, stats, false)
+                (PairLink::Closed, applied, stored, stats, false)
             }
         };
         let degraded = match (&st.not_replicating, st.degraded) {
@@ -754,7 +761,7 @@ impl<B: Bar + 'static> Pair<B> {
             (None, false) => None,
         };
         PairStatus {
-            role: st.role.name().to_string(),
+            role: st.role,
             epoch: st.epoch,
             link,
             replicated_seq,
@@ -894,11 +901,6 @@ pub async fn run_events<B: Bar + 'static>(
 async fn adopt_on_blocking_thread<B: Bar + 'static>(pair: &Arc<Pair<B>>, epoch: u32) {
     let p = pair.clone();
     let _ = tokio::task::spawn_blocking(move || p.adopt_epoch(epoch)).await;
-}
-
-/// Whether a link state lets the replica gate pass (for status readers).
-pub fn link_is_replicating(link: &str) -> bool {
-    link == format!("{:?}", LinkState::Replicating)
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 //! FIN and records what Linux believes the card acknowledged (TCP_INFO).
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddrV4, TcpStream};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +12,7 @@ use rand::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::netns;
+use crate::lab::netns;
 
 /// Bytes generated, hashed and written per `write` call.
 const CHUNK: usize = 64 * 1024;
@@ -42,7 +41,7 @@ pub fn expected_sha256(seed: u64, index: usize, len: u64) -> [u8; 32] {
 }
 
 /// What one client did and saw.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ClientOutcome {
     pub index: usize,
     /// Our (client-side) port: the card's `remote_port` for this connection.
@@ -82,52 +81,7 @@ pub struct ClientPlan {
 }
 
 /// The subset of Linux `struct tcp_info` the lab reads.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TcpInfo {
-    pub state: u8,
-    pub bytes_acked: u64,
-    pub bytes_received: u64,
-    pub total_retrans: u32,
-    pub unacked: u32,
-    pub snd_cwnd: u32,
-    pub rtt_us: u32,
-}
-
-/// `getsockopt(TCP_INFO)` on `stream`.
-pub fn tcp_info(stream: &TcpStream) -> std::io::Result<TcpInfo> {
-    // SAFETY: tcp_info is plain old data; all-zero is a valid value.
-    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-    // SAFETY: the pointer and length describe `info`, which outlives the call;
-    // the kernel writes at most `len` bytes and updates `len`.
-    let rc = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            (&mut info as *mut libc::tcp_info).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // tcpi_bytes_acked and tcpi_bytes_received sit at bytes 120..136 (Linux ≥ 4.1).
-    if (len as usize) < 136 {
-        return Err(std::io::Error::other(format!(
-            "TCP_INFO returned {len} bytes; this kernel is too old to report tcpi_bytes_acked (needs Linux 4.1+)"
-        )));
-    }
-    Ok(TcpInfo {
-        state: info.tcpi_state,
-        bytes_acked: info.tcpi_bytes_acked,
-        bytes_received: info.tcpi_bytes_received,
-        total_retrans: info.tcpi_total_retrans,
-        unacked: info.tcpi_unacked,
-        snd_cwnd: info.tcpi_snd_cwnd,
-        rtt_us: info.tcpi_rtt,
-    })
-}
+pub use crate::sys::{tcp_info, TcpInfo};
 
 /// Errors that mean the peer (or the path) reset the connection.
 pub fn is_reset(e: &std::io::Error) -> bool {
@@ -187,19 +141,7 @@ pub fn collect(handles: Vec<ClientHandle>) -> Vec<ClientOutcome> {
     handles
         .into_iter()
         .map(|h| {
-            let failed = |error: String| ClientOutcome {
-                index: h.index,
-                local_port: 0,
-                bytes_sent: 0,
-                sha256: String::new(),
-                bytes_acked: 0,
-                total_retrans: 0,
-                reset: false,
-                error: Some(error),
-                elapsed_ms: 0,
-                max_stall_ms: 0,
-                fin_wait_ms: 0,
-            };
+            let failed = |error: String| ClientOutcome { index: h.index, error: Some(error), ..ClientOutcome::default() };
             match h.thread {
                 Err(e) => failed(e),
                 Ok(t) => match t.join() {
@@ -219,19 +161,7 @@ pub fn run_one(index: usize, plan: &ClientPlan, cancel: &AtomicBool) -> ClientOu
 
 fn run_counting(index: usize, plan: &ClientPlan, cancel: &AtomicBool, sent_total: &AtomicU64) -> ClientOutcome {
     let start = Instant::now();
-    let mut out = ClientOutcome {
-        index,
-        local_port: 0,
-        bytes_sent: 0,
-        sha256: String::new(),
-        bytes_acked: 0,
-        total_retrans: 0,
-        reset: false,
-        error: None,
-        elapsed_ms: 0,
-        max_stall_ms: 0,
-        fin_wait_ms: 0,
-    };
+    let mut out = ClientOutcome { index, ..ClientOutcome::default() };
     let mut hasher = Sha256::new();
     let result = transfer(index, plan, cancel, sent_total, &mut out, &mut hasher);
     out.sha256 = hex(&hasher.finalize());

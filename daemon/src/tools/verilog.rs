@@ -7,13 +7,8 @@ use std::path::{Path, PathBuf};
 pub enum VerilogError {
     #[error("generating Verilog")]
     Generate(#[from] holdback_hdl::generate::GenError),
-    #[error("{what} {path}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::error::IoError),
 }
 
 /// One written file.
@@ -30,12 +25,12 @@ pub struct Written {
 pub fn write_all(out: &Path) -> Result<Vec<Written>, VerilogError> {
     let models = holdback_hdl::generate::all_models()?;
     std::fs::create_dir_all(out)
-        .map_err(|source| VerilogError::Io { what: "creating output directory", path: out.to_path_buf(), source })?;
+        .map_err(|source| VerilogError::Io(crate::error::IoError { what: "creating output directory", path: out.to_path_buf(), source }))?;
     let mut written = Vec::with_capacity(models.len());
     for m in models {
         let path = out.join(format!("{}.v", m.name));
         std::fs::write(&path, &m.verilog)
-            .map_err(|source| VerilogError::Io { what: "writing", path: path.clone(), source })?;
+            .map_err(|source| VerilogError::Io(crate::error::IoError { what: "writing", path: path.clone(), source }))?;
         written.push(Written {
             model: m.name,
             path,

@@ -1,0 +1,346 @@
+//! `holdback lab`: the whole system on one machine. Namespaces and a bridge
+//! ([`netns`]), a `holdback daemon` running the simulated card on a TAP and
+//! its sink ([`daemon`]: the same service an operator runs, from a
+//! generated config), and Linux TCP clients ([`clients`]); then the check
+//! that every byte the clients sent is in the sink's files. [`pair`] runs
+//! two daemons (failover), [`up`] leaves one running.
+pub mod capture;
+pub mod clients;
+pub mod daemon;
+pub mod netns;
+pub mod pair;
+pub mod report;
+pub mod up;
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use holdback_driver::Stats;
+use sha2::{Digest, Sha256};
+
+use crate::control::{client, Request, Response, SinkReport};
+use crate::error::io;
+use crate::sink::{Ledger, SinkStats};
+use clients::{ClientOutcome, ClientPlan};
+use daemon::{card_config, write_config, CardPlan, DaemonProcess};
+use netns::{LabNet, LabTopology, NetnsError};
+use report::{CardFigures, ConnResult, LabReport};
+
+pub use crate::cli::LAB_PORT as DEFAULT_PORT;
+
+/// How long the lab's daemon gets to exit after SIGTERM (its sink finishes,
+/// its card stops and writes its figures).
+const STOP_GRACE: Duration = Duration::from_secs(20);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error("lab network")]
+    Net(#[from] NetnsError),
+    #[error("--impair")]
+    Impair(#[from] holdback_sim::impair::ImpairmentError),
+    #[error("asking the lab's daemon")]
+    Control(#[from] client::ClientError),
+    #[error("the {name} daemon {what}; its log {log}:\n{tail}")]
+    Daemon { name: &'static str, what: String, log: PathBuf, tail: String },
+    #[error("the {name} daemon: {what}")]
+    Pair { name: &'static str, what: String },
+    #[error("the card's figures {path}")]
+    Figures {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("interrupted (Ctrl-C or SIGTERM); the lab was torn down")]
+    Interrupted,
+    #[error(transparent)]
+    Io(#[from] crate::error::IoError),
+}
+
+/// A signal asked us to stop (see [`crate::sys::install_stop_signals`]):
+/// the lab polls it, so it can tear the namespaces down instead of dying
+/// with them in place.
+pub use crate::sys::stop_requested as interrupted;
+
+/// What `holdback lab` runs.
+#[derive(Clone, Debug)]
+pub struct LabRunOptions {
+    pub conns: usize,
+    pub bytes: u64,
+    pub seed: u64,
+    pub holdback: bool,
+    /// tc netem arguments for the clients' link (`--netem`).
+    pub netem: Option<String>,
+    /// Seeded loss/reordering of frames arriving at the card (`--impair`),
+    /// seeded from `seed` unless it names its own.
+    pub impair: Option<String>,
+    pub pcap: Option<PathBuf>,
+    /// Keep the sink files here (default: in a temporary work directory,
+    /// removed after a passing run).
+    pub sink_dir: Option<PathBuf>,
+    /// A client making no progress this long fails.
+    pub stall_timeout: Duration,
+    /// The `holdback` binary the daemon runs; None: this process's own
+    /// executable (right for the CLI; a test passes the built binary).
+    pub holdback_exe: Option<PathBuf>,
+}
+
+impl Default for LabRunOptions {
+    fn default() -> Self {
+        LabRunOptions {
+            conns: 4,
+            bytes: 1 << 20,
+            seed: 1,
+            holdback: true,
+            netem: None,
+            impair: None,
+            pcap: None,
+            sink_dir: None,
+            stall_timeout: Duration::from_secs(30),
+            holdback_exe: None,
+        }
+    }
+}
+
+static RUN_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn temp_work_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("holdback-lab-{}-{}", std::process::id(), RUN_COUNTER.fetch_add(1, Ordering::Relaxed)))
+}
+
+/// Runs one lab: N clients × SIZE bytes through the card into the sink, then
+/// verifies every file. Teardown happens on every path (also on error and
+/// on Ctrl-C, via [`crate::sys::install_stop_signals`]).
+pub fn run_lab(opts: &LabRunOptions) -> Result<LabReport, LabError> {
+    let work = temp_work_dir();
+    let sink_dir = opts.sink_dir.clone().unwrap_or_else(|| work.join("sink"));
+    let result = run_lab_into(opts, &work, &sink_dir);
+    // The work directory (config, daemon log, sink files unless kept
+    // elsewhere) survives a run that failed its checks or its daemon, for
+    // inspection; the report or the error names it.
+    let keep = match &result {
+        Ok(r) => !r.passed(),
+        Err(LabError::Interrupted) => false,
+        Err(_) => true,
+    };
+    if !keep && work.exists() {
+        if let Err(e) = std::fs::remove_dir_all(&work) {
+            tracing::warn!(dir = %work.display(), error = %e, "could not remove the lab's work directory");
+        }
+    }
+    result
+}
+
+fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<LabReport, LabError> {
+    tracing::info!(conns = opts.conns, bytes = opts.bytes, seed = opts.seed, holdback = opts.holdback,
+        sink_dir = %sink_dir.display(), work = %work.display(), "lab run");
+    std::fs::create_dir_all(work).map_err(io("creating", work))?;
+    let net = LabNet::create(LabTopology::unique("run"))?;
+    let topo = net.topology().clone();
+    if let Some(netem) = &opts.netem {
+        netns::add_netem(&topo, netem)?;
+    }
+    let figures_file = work.join("card.json");
+    let card = CardPlan {
+        topo: &topo,
+        tap: &topo.tap,
+        port: DEFAULT_PORT,
+        holdback: opts.holdback,
+        pcap: opts.pcap.clone(),
+        impair: opts.impair.as_deref().map(|i| impairment(i, opts.seed)).transpose()?,
+        report: Some(figures_file.clone()),
+    };
+    let config = card_config(work.join("card.toml"), work.join("control.sock"), sink_dir.to_path_buf(), &card);
+    write_config(&config, "`holdback lab` for its card")?;
+    let mut daemon = DaemonProcess::start_ready("card", opts.holdback_exe.as_deref(), &topo.card_ns, &config, &work.join("daemon.log"))?;
+    let stats_before = card_stats(&daemon)?;
+
+    let plan = ClientPlan {
+        target: std::net::SocketAddrV4::new(topo.card_ip, DEFAULT_PORT),
+        bytes: opts.bytes,
+        seed: opts.seed,
+        stall_timeout: opts.stall_timeout,
+    };
+    let cancel = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let handles = clients::spawn_clients(&topo.client_ns, opts.conns, &plan, cancel.clone());
+    let mut problem: Option<LabError> = None;
+    while !handles.iter().all(|h| h.is_finished()) {
+        if interrupted() {
+            cancel.store(true, Ordering::SeqCst);
+            problem.get_or_insert(LabError::Interrupted);
+        }
+        if !daemon.is_running() {
+            // The card or its sink died: the clients would only stall.
+            cancel.store(true, Ordering::SeqCst);
+            problem.get_or_insert_with(|| daemon.died("stopped while the clients sent".into()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let outcomes = clients::collect(handles);
+    let duration = started.elapsed();
+    if let Some(p) = problem {
+        return Err(p);
+    }
+
+    // The card's FIN reached every finished client, so the sink released past
+    // its FIN: everything is committed. Check each file against its sender.
+    let (results, sink) = verify(&daemon, topo.client_ip, &outcomes, opts.bytes)?;
+    let stats_after = card_stats(&daemon)?;
+    match daemon.stop(STOP_GRACE) {
+        Some(status) if status.success() => {}
+        other => return Err(daemon.died(format!("did not exit cleanly on SIGTERM ({other:?})"))),
+    }
+    let text = std::fs::read_to_string(&figures_file).map_err(io("reading the card's figures from", &figures_file))?;
+    let card: CardFigures = serde_json::from_str(&text).map_err(|source| LabError::Figures { path: figures_file, source })?;
+    drop(net);
+    Ok(build_report(opts, topo, results, duration, stats_after.delta_since(&stats_before), sink, &card, sink_dir))
+}
+
+/// The card's counters, from its daemon.
+fn card_stats(daemon: &DaemonProcess) -> Result<Stats, LabError> {
+    match client::call(&daemon.socket, &Request::Stats)? {
+        Response::Stats { stats } => Ok(stats),
+        other => Err(LabError::Pair { name: daemon.name, what: format!("answered a stats request with {other:?}") }),
+    }
+}
+
+/// The sink's counters and connection records, from its daemon.
+fn sink_report(daemon: &DaemonProcess) -> Result<SinkReport, LabError> {
+    match client::call(&daemon.socket, &Request::Sink)? {
+        Response::Sink(r) => Ok(r),
+        other => Err(LabError::Pair { name: daemon.name, what: format!("answered a sink request with {other:?}") }),
+    }
+}
+
+/// `--impair` text as the card takes it: seeded from the run's seed unless
+/// it names its own ("loss 1% seed 7").
+pub fn impairment(text: &str, seed: u64) -> Result<holdback_sim::impair::Impairment, holdback_sim::impair::ImpairmentError> {
+    if text.split_whitespace().any(|w| w == "seed") {
+        text.parse()
+    } else {
+        format!("{text} seed {seed}").parse()
+    }
+}
+
+/// Length and hex SHA-256 of a file (a sink file, to compare with what a client sent).
+pub fn sha256_file(path: &Path) -> std::io::Result<(u64, String)> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut len = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        len += n as u64;
+    }
+    Ok((len, hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()))
+}
+
+fn verify(
+    daemon: &DaemonProcess,
+    client_ip: Ipv4Addr,
+    outcomes: &[ClientOutcome],
+    bytes: u64,
+) -> Result<(Vec<ConnResult>, SinkStats), LabError> {
+    // A client that saw the card's FIN is committed; give stragglers (a
+    // failed client whose bytes still trickle in) a moment, not forever.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let (ledger, sink) = loop {
+        let report = sink_report(daemon)?;
+        let ledger = Ledger::from(report.conns);
+        let all = outcomes.iter().all(|o| ledger.by_peer(client_ip, o.local_port).is_some_and(|r| r.fin_committed));
+        if all || Instant::now() >= deadline {
+            break (ledger, report.stats);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let results = outcomes
+        .iter()
+        .map(|o| {
+            let rec = if o.local_port == 0 { None } else { ledger.by_peer(client_ip, o.local_port) };
+            let mut error = o.error.clone();
+            let (delivered, sha_delivered, sink_file) = match rec {
+                Some(r) => match sha256_file(&r.path) {
+                    Ok((len, sha)) => (len, sha, Some(r.path.clone())),
+                    Err(e) => {
+                        error.get_or_insert(format!("reading sink file {}: {e}", r.path.display()));
+                        (0, String::new(), Some(r.path.clone()))
+                    }
+                },
+                None => {
+                    error.get_or_insert("the sink never saw this connection".to_string());
+                    (0, String::new(), None)
+                }
+            };
+            let complete = o.error.is_none() && o.bytes_sent == bytes;
+            ConnResult {
+                index: o.index,
+                client_port: o.local_port,
+                bytes_sent: o.bytes_sent,
+                bytes_delivered: delivered,
+                sha256_sent: o.sha256.clone(),
+                sha256_delivered: sha_delivered.clone(),
+                sha256_match: complete && delivered == o.bytes_sent && sha_delivered == o.sha256,
+                fin_committed: rec.is_some_and(|r| r.fin_committed),
+                tcpi_bytes_acked: o.bytes_acked,
+                linux_retransmits: o.total_retrans,
+                reset: o.reset,
+                elapsed_ms: o.elapsed_ms,
+                sink_file,
+                error,
+            }
+        })
+        .collect();
+    Ok((results, sink))
+}
+
+
+#[allow(clippy::too_many_arguments)]
+fn build_report(
+    opts: &LabRunOptions,
+    topology: LabTopology,
+    clients: Vec<ConnResult>,
+    duration: Duration,
+    stats: Stats,
+    sink: SinkStats,
+    card: &CardFigures,
+    sink_dir: &Path,
+) -> LabReport {
+    let bytes_sent: u64 = clients.iter().map(|c| c.bytes_sent).sum();
+    let bytes_delivered: u64 = clients.iter().map(|c| c.bytes_delivered).sum();
+    let secs = duration.as_secs_f64().max(1e-9);
+    let mut errors: Vec<String> =
+        clients.iter().filter_map(|c| c.error.as_ref().map(|e| format!("client {}: {e}", c.index))).collect();
+    if card.frames_out_dropped > 0 {
+        errors.push(format!("the kernel refused {} frames the card sent", card.frames_out_dropped));
+    }
+    LabReport {
+        conns: opts.conns,
+        bytes_per_conn: opts.bytes,
+        bytes_sent,
+        bytes_delivered,
+        sha256_match: clients.len() == opts.conns && clients.iter().all(|c| c.sha256_match),
+        resets_seen: clients.iter().filter(|c| c.reset).count() as u64,
+        goodput_mbps: bytes_delivered as f64 * 8.0 / secs / 1e6,
+        duration_s: secs,
+        seed: opts.seed,
+        holdback: opts.holdback,
+        netem: opts.netem.clone(),
+        impair: opts.impair.clone(),
+        topology,
+        sink_dir: sink_dir.to_path_buf(),
+        pcap: opts.pcap.clone(),
+        clients,
+        stats,
+        sink,
+        card: card.clone(),
+        errors,
+    }
+}

@@ -1,0 +1,7 @@
+//! Operator tools beside the daemon: `holdback watch` (the external
+//! failure detector), `holdback load` (bitstream → vfio-pci) and
+//! `holdback verilog` (the RustHDL generator, feature `verilog`).
+pub mod load;
+#[cfg(feature = "verilog")]
+pub mod verilog;
+pub mod watch;
