@@ -136,7 +136,7 @@ pub struct LabRunArgs {
     pub pair: LabPairArgs,
 }
 
-/// The hot-standby lab (issue 4): two daemons, each with its own simulated
+/// The hot-standby lab: two daemons, each with its own simulated
 /// card, replicating over their own link. Flags with a default are
 /// `Option`s, so a flag the chosen mode would not use is refused
 /// ([`LabRunArgs::check`]) rather than silently ignored.

@@ -72,7 +72,7 @@ impl ConfigError {
     }
 }
 
-/// The daemon's role in a failover pair (failover.md): `active` runs the
+/// The daemon's role in a failover pair (invariants 2, 3, 8): `active` runs the
 /// card and (with `[replication]`) ships its TCBs; `standby` keeps its card
 /// silent (CTRL.standby), installs the copies it receives and is promoted
 /// when the primary fails.
@@ -112,7 +112,7 @@ struct RawConfig {
     replication: Option<RawReplication>,
 }
 
-/// `[replication]`: the link to the other daemon of a failover pair (issue 4).
+/// `[replication]`: the link to the other daemon of a failover pair.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawReplication {
@@ -166,7 +166,7 @@ pub enum ReplicateMode {
     AfterData,
 }
 
-/// Who promotes the standby (issue 4, part 4).
+/// Who promotes the standby (claims 36-40).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Detector {

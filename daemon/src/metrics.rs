@@ -199,7 +199,7 @@ pub fn render(s: &Snapshot) -> String {
     e.out
 }
 
-/// The failover pair (issue 4): role, epoch, the replication link and the
+/// The failover pair: role, epoch, the replication link and the
 /// replica gate — what an operator alerts on (a standby that stopped
 /// acknowledging, a fenced card, a degraded primary).
 fn render_pair(e: &mut Exposition, p: &crate::control::PairStatus) {

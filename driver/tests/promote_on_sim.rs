@@ -1,7 +1,7 @@
-//! The driver's card-role calls (issue 4) on the cycle-exact Verilated core:
+//! The driver's card-role calls (standby, promotion) on the cycle-exact Verilated core:
 //! epoch, hold-synack, and `promote`, which waits for PROMOTE.done; a
 //! replicated TCB installed in standby resumes from its released point R
-//! (failover.md invariant 3) in the new epoch, after a gratuitous ARP.
+//! (invariant 3) in the new epoch, after a gratuitous ARP.
 #![cfg(feature = "sim")]
 
 use std::net::Ipv4Addr;

@@ -1,7 +1,7 @@
 //! The whole TCP offload core, `module holdback_core`: receive parser, protocol
 //! engine with the TCB table, receive-ring writer, frame builder and the host
 //! register block, wired together. Top-level ports are the ones the sim, the
-//! board wrapper and PLAN agree on (MAC-side 64-bit streams, a Wishbone-like
+//! board wrapper rely on (MAC-side 64-bit streams, a Wishbone-like
 //! register bus standing for BAR0, a microsecond tick input, `idle`).
 use crate::regbus::{RegBus, LISTEN_PORTS, STAT_COUNT};
 use crate::ring_writer::RingWriter;

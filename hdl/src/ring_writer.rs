@@ -254,7 +254,7 @@ impl<const CONN_BITS: usize, const RING_BITS: usize, const ROW_BITS: usize, cons
     }
 }
 
-/// The instance the core uses (PLAN.md): 64 connections of 8 KiB rings.
+/// The instance the core uses: 64 connections of 8 KiB rings.
 pub type DefaultRingWriter = RingWriter<6, 13, 16, 17>;
 
 pub fn verilog() -> Result<String, crate::generate::GenError> {

@@ -1,7 +1,7 @@
 //! TX frame builder: turns one request from the TCB engine into one complete
 //! Ethernet frame on a 64-bit AXI-Stream-style output.
 //!
-//! Three kinds of frame (PLAN.md, tx_builder):
+//! The kinds of frame:
 //! - TCP control segment (no payload): IPv4 (20 B, ID 0, DF, TTL 64) + TCP
 //!   header, optionally with the MSS option (data offset 6): 54 or 58 bytes.
 //! - ARP reply: 42 bytes, oper 2, sender = us, target = the requester.

@@ -226,8 +226,8 @@ impl Stat {
 pub const STATS_BASE: u32 = 0x0200;
 
 /// Per-connection release registers: writing `RELEASE_BASE + 4*id` sets the
-/// released point R of connection `id` (ACK holdback, invariant 1 of
-/// `failover.md`); R only moves forward (wrapping compare). Reading returns R.
+/// released point R of connection `id` (ACK holdback,
+/// invariant 1); R only moves forward (wrapping compare). Reading returns R.
 /// R also frees receive-ring space: the advertised right edge is `R + ring`.
 pub const RELEASE_BASE: u32 = 0x1_0000;
 
@@ -251,7 +251,7 @@ pub const CTRL_PROMOTE_DUP_ACKS: u32 = 1 << 3;
 /// Hold a new connection's SYN-ACK until the host's release moves R to irs+1 (claim 31).
 pub const CTRL_HOLD_SYNACK: u32 = 1 << 4;
 /// Duplicate ACKs sent after the first ACK at R when [`CTRL_PROMOTE_DUP_ACKS`] is set:
-/// three duplicates trigger the peer's fast retransmit (failover.md, "Speed of recovery").
+/// three duplicates trigger the peer's fast retransmit instead of waiting for its RTO.
 pub const PROMOTE_DUP_ACKS: u32 = 3;
 /// PROMOTE read: a promotion was requested or is walking the TCBs.
 pub const PROMOTE_BUSY: u32 = 1 << 0;

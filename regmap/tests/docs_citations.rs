@@ -1,7 +1,8 @@
 //! Every "invariant N" and "claim N" cited anywhere in the tree resolves in
 //! `docs/`: an invariant is defined by a heading `Invariant N — …` in a docs
 //! page, a claim by a row `| N | …` of the table in `docs/claims.md`. Links
-//! between the docs pages, anchors included, must resolve too.
+//! between the docs pages, anchors included, must resolve too, and every
+//! repository path the docs name must exist.
 //!
 //! It lives in this crate because the crate has no dependencies: the check
 //! builds in seconds and reads only text files.
@@ -142,7 +143,7 @@ fn anchors_in(text: &str) -> BTreeSet<String> {
 
 /// Relative links `](target)` / `](target#anchor)` / `](#anchor)` in a docs
 /// page that point at no file or no heading.
-fn broken_links(page: &Path, text: &str) -> Vec<String> {
+fn broken_links(root: &Path, page: &Path, text: &str) -> Vec<String> {
     let mut broken = Vec::new();
     for (i, line) in text.lines().enumerate() {
         for piece in line.split("](").skip(1) {
@@ -152,7 +153,7 @@ fn broken_links(page: &Path, text: &str) -> Vec<String> {
             }
             let (file, anchor) = target.split_once('#').map_or((target, None), |(f, a)| (f, Some(a)));
             let path = if file.is_empty() { page.to_path_buf() } else { page.parent().unwrap_or(page).join(file) };
-            let at = format!("{}:{}: {target}", page.display(), i + 1);
+            let at = format!("{}:{}: {target}", page.strip_prefix(root).unwrap_or(page).display(), i + 1);
             match std::fs::read_to_string(&path) {
                 Ok(linked) => {
                     if let Some(anchor) = anchor {
@@ -169,8 +170,25 @@ fn broken_links(page: &Path, text: &str) -> Vec<String> {
     broken
 }
 
+/// Repository paths a docs page names in backticks (`hdl/src/core.rs`,
+/// `daemon/src/replication/`) that do not exist: the docs say where things
+/// live, so a file that moved must take its mention along.
+fn missing_paths(root: &Path, page: &Path, text: &str) -> Vec<String> {
+    const TOP: &[&str] = &["hdl/", "regmap/", "sim/", "daemon/", "driver/", "tests/", "docs/", ".ci/"];
+    let mut missing = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        for span in line.split('`').skip(1).step_by(2) {
+            if TOP.iter().any(|t| span.starts_with(t)) && !span.contains(char::is_whitespace) && !root.join(span).exists() {
+                missing.push(format!("{}:{}: {span}", page.strip_prefix(root).unwrap_or(page).display(), i + 1));
+            }
+        }
+    }
+    missing
+}
+
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    root.canonicalize().unwrap_or(root)
 }
 
 /// Text files under `dir` that may cite, skipping build output and hidden
@@ -242,8 +260,15 @@ fn every_cited_invariant_and_claim_is_defined_in_docs() {
 #[test]
 fn links_between_docs_pages_resolve() {
     let root = repo_root();
-    let broken: Vec<String> = docs_pages(&root).iter().flat_map(|p| broken_links(p, &read(p))).collect();
+    let broken: Vec<String> = docs_pages(&root).iter().flat_map(|p| broken_links(&root, p, &read(p))).collect();
     assert!(broken.is_empty(), "broken links in docs/:\n{}", broken.join("\n"));
+}
+
+#[test]
+fn paths_named_in_docs_exist() {
+    let root = repo_root();
+    let missing: Vec<String> = docs_pages(&root).iter().flat_map(|p| missing_paths(&root, p, &read(p))).collect();
+    assert!(missing.is_empty(), "docs/ names files that do not exist:\n{}", missing.join("\n"));
 }
 
 #[test]

@@ -26,7 +26,7 @@ pub const IDLE_CONFIRM_CYCLES: u32 = 4;
 /// `tick_us` is 16 bits wide: at most this many microseconds per cycle.
 const MAX_TICK_PER_CYCLE: u64 = 0xffff;
 
-/// The fixed top-level ports of the core (PLAN.md), `clock` excepted.
+/// The fixed top-level ports of the core (`hdl/src/core.rs`), `clock` excepted.
 const CORE_PORTS: &[&str] = &[
     "tick_us", "s_tdata", "s_tkeep", "s_tvalid", "s_tlast", "s_tready", "m_tdata", "m_tkeep", "m_tvalid",
     "m_tlast", "m_tready", "reg_addr", "reg_wdata", "reg_we", "reg_re", "reg_rdata", "reg_ack", "idle",
@@ -327,7 +327,7 @@ impl CoreSim {
         self.reg_access("write", addr, Some(v)).map(|_| ())
     }
 
-    /// The Wishbone-like handshake of PLAN.md: drive addr/wdata and exactly one
+    /// The core's Wishbone-like bus handshake: drive addr/wdata and exactly one
     /// of re/we, hold until reg_ack is sampled 1 (rdata valid in that cycle),
     /// then drop re/we for one cycle before anything else.
     fn reg_access(&mut self, op: &'static str, addr: u32, write: Option<u32>) -> Result<u32, SimError> {

@@ -1,4 +1,4 @@
-//! Acceptance (c) of issue 2: bad input into the Verilated core.
+//! Bad input into the Verilated core: every drop reason.
 //!
 //! Each test configures the core through its registers, opens two real
 //! connections (A, the bystander, and B), then drives crafted frames for one

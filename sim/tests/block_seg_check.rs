@@ -251,8 +251,7 @@ fn seg_check_matches_the_model_across_sequence_space_edges() {
 
 #[test]
 fn seg_check_matches_the_model_on_seeded_random_cases() {
-    let seed: u64 = std::env::var("HOLDBACK_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5e6c_4ec4);
-    eprintln!("seed = {seed} (rerun with HOLDBACK_SEED={seed})");
+    let seed = holdback_sim::test_seed(0x5e6c_4ec4);
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut dut = SegCheck::new();
     for _ in 0..200_000 {

@@ -126,7 +126,7 @@ fn expected(r: &Req) -> Vec<u8> {
             ipv4(&mut f, &fb[6..12], 20 + len, 1, &fb[26..30]);
             let mut m = vec![0, 0, 0, 0];
             m.extend_from_slice(&fb[off + 4..off + len]);
-            // PLAN.md asks for the RFC 1624 update of the request's checksum.
+            // The design asks for the RFC 1624 update of the request's checksum.
             // It equals a fresh checksum except when the rest of the message
             // sums to -0 (0xffff): then the block sends 0xffff and a fresh sum
             // gives 0x0000 (both verify); `verify_fields` checks validity on its own.

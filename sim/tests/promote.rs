@@ -1,7 +1,7 @@
-//! Card roles (issue 4, scope 1) on the Verilated core, scored against the
+//! Card roles (standby, promotion) on the Verilated core, scored against the
 //! reference model: a standby card holding the primary's TCB copies is
-//! silent; PROMOTE makes it active from the released point R (failover.md
-//! invariant 3) with a new epoch, announces the address by gratuitous ARP
+//! silent; PROMOTE makes it active from the released point R 
+//! (invariant 3) with a new epoch, announces the address by gratuitous ARP
 //! first (invariant 8), keeps the advertised right edge (invariant 5) and,
 //! with CTRL bit3, sends one ACK at R plus three duplicates per connection;
 //! hold-synack (claim 31, invariant 6) keeps the SYN-ACK until the release.

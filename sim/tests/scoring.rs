@@ -1,4 +1,4 @@
-//! Acceptance (d) of issue 2: the Verilated core scored against the sans-I/O
+//! The Verilated core scored against the sans-I/O
 //! reference model. Scripted and seeded-random conversations are fed to both;
 //! every frame the core emits must equal the model's byte for byte (a
 //! field-by-field diff is printed otherwise), and counters, TCBs (all fields,
@@ -210,7 +210,7 @@ fn fin_retransmits_in_last_ack() {
 
 #[test]
 fn out_of_order_fin_without_holdback_is_acked() {
-    // PLAN.md rule 7: without holdback every segment with data or FIN is ACKed.
+    // Without holdback every segment with data or FIN is ACKed.
     let mut ls = start(false);
     let c = PeerConn::open(&mut ls, peer(8), 40006, LISTEN, 1).or_panic("open");
     ls.frame(&c.segment(c.snd_nxt + 10, TcpFlags::ACK | TcpFlags::FIN, &[])).or_panic("FIN ahead of rcv_nxt");
@@ -697,7 +697,7 @@ fn tx_builder_block_builds_frames_like_the_model() {
     assert!(failures.is_empty(), "seed {seed}: {} of 600 frames differ:\n{}", failures.len(), failures[..failures.len().min(if std::env::var("HOLDBACK_ALL").is_ok() { 1000 } else { 5 })].join("\n"));
 }
 
-/// The `idle` contract the sim harness relies on (PLAN.md: "nothing in
+/// The `idle` contract the sim harness relies on ("nothing in
 /// flight"): once `run_until_idle` returns after a frame was pushed, the
 /// core's reply has already been emitted.
 #[test]
@@ -808,7 +808,7 @@ fn standby_is_silent() {
     check_all(&mut ls, &[&c], "after standby");
 }
 
-/// PLAN.md: the SYN-ACK carries window = min(ring_bytes, 65535), and a
+/// The SYN-ACK carries window = min(ring_bytes, 65535), and a
 /// retransmission resends it. A release while still in SYN-RECEIVED (R moved
 /// past irs+1) must not change what the SYN-ACK advertises unless the TCB
 /// also records the new right edge (RCV_ADV, invariant 5).

@@ -1,12 +1,12 @@
-//! Issue 3, acceptance b and c: `holdback daemon --config FILE` on the
+//! `holdback daemon --config FILE` on the
 //! simulated card.
 //!
-//! b. The daemon runs the card on a TAP in a lab namespace while a Linux
+//! - The daemon runs the card on a TAP in a lab namespace while a Linux
 //!    client streams to it; `holdback status --json` and `holdback conns
 //!    --json` match the card's state, the metrics endpoint is scraped and
 //!    every line parses as Prometheus text; SIGTERM ends it with exit 0 and
 //!    removes its socket. (Needs root; fails loudly without it.)
-//! c. Broken configs each give their error (file, field, what is wrong) and a
+//! - Broken configs each give their error (file, field, what is wrong) and a
 //!    non-zero exit before anything starts (no root needed); a second daemon
 //!    on the same socket is refused; garbage on the control socket gets an
 //!    error reply and the daemon keeps serving.

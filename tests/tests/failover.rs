@@ -1,10 +1,10 @@
-//! Hot standby end to end (issue 4): `holdback lab` runs a primary and a
+//! Hot standby end to end: `holdback lab` runs a primary and a
 //! standby daemon as separate processes, each with its own simulated card on
 //! the lab bridge, real Linux clients stream to the service address, and the
 //! primary is killed with SIGKILL part-way. What the peers saw is the verdict:
 //! every stream's SHA-256, bytes lost or duplicated, connections reset.
-//! Claims 1, 5, 8-10, 14-17, 21-24, 27-29, 30-37; invariants 1-8 of
-//! `failover.md`. The labs in this file run one at a time (each runs two
+//! Claims 1, 5, 8-10, 14-17, 21-24, 27-29, 30-37; invariants 1-8.
+//! The labs in this file run one at a time (each runs two
 //! Verilated cards; timing-sensitive heartbeats must not starve).
 use std::process::Command;
 use std::sync::Mutex;
@@ -49,7 +49,7 @@ fn lab(args: &[&str]) -> Value {
     report
 }
 
-/// The acceptance verdict: every stream intact, nothing lost, duplicated or reset.
+/// The verdict of every failover run: every stream intact, nothing lost, duplicated or reset.
 fn assert_no_loss(r: &Value, what: &str) {
     let bad: Vec<&Value> = r["streams"].as_array().map(|s| s.iter().filter(|s| s["sha256_match"] != true).collect()).unwrap_or_default();
     assert!(
@@ -65,7 +65,7 @@ fn assert_no_loss(r: &Value, what: &str) {
     assert_eq!(r["errors"].as_array().map_or(0, |e| e.len()), 0, "{what}: {}", r["errors"]);
 }
 
-/// Acceptance a: 16 connections × 8 MiB, gates app+replica, the primary
+/// 16 connections × 8 MiB, gates app+replica, the primary
 /// killed half-way: no acknowledged byte lost, none duplicated, no reset.
 #[test]
 fn failover_at_half_of_16_streams_of_8mib_loses_nothing() {
@@ -75,7 +75,7 @@ fn failover_at_half_of_16_streams_of_8mib_loses_nothing() {
     assert!(r["standby_garps"].as_u64() >= Some(1), "the promoted card announced the address (gratuitous ARP)");
 }
 
-/// Acceptance a, repeated: 20 seeded random failover points, 16
+/// The same, repeated: 20 seeded random failover points, 16
 /// connections each. 1 MiB streams instead of 8 MiB keep the 20 runs at
 /// ~8 minutes of CI's 90 (the 8 MiB run above takes ~2-4 minutes alone);
 /// each run still kills the primary with data in flight on all 16.
@@ -91,7 +91,7 @@ fn twenty_seeded_random_failover_points_lose_nothing() {
     }
 }
 
-/// Acceptance b: gate `replica` only with `sync = async` — the primary
+/// Gate `replica` only with `sync = async` (claim 32) — the primary
 /// releases without waiting for the standby, so a failover may leave the
 /// peer's acknowledged bytes missing on the standby; the report says what
 /// it lost. The run must end (no hang) and report; nothing is asserted
@@ -109,7 +109,7 @@ fn replica_gate_with_async_sync_reports_what_a_failover_loses() {
     assert!(r["bytes_lost"].as_u64().is_some() && r["streams"].as_array().map_or(0, |s| s.len()) == 4, "{r}");
 }
 
-/// Acceptance b: gate `replica` only with `sync = before-ack` keeps every
+/// Gate `replica` only with `sync = before-ack` keeps every
 /// byte (the release waits for the standby; no fsync in front of it).
 #[test]
 fn replica_gate_alone_before_ack_loses_nothing() {
@@ -117,7 +117,7 @@ fn replica_gate_alone_before_ack_loses_nothing() {
     assert_no_loss(&r, "gate replica, before-ack");
 }
 
-/// Acceptance b: 1 % loss and 1 % reordering of what the clients send.
+/// 1 % loss and 1 % reordering of what the clients send.
 /// The CI kernel has no sch_netem (`tc ... netem` fails with "Specified
 /// qdisc kind is unknown"), so the cards' ports impair arriving frames
 /// with netem's spelling and a seed (`--impair`; `--netem` uses tc where
@@ -128,7 +128,7 @@ fn failover_under_loss_and_reordering_loses_nothing() {
     assert_no_loss(&r, "1% loss + 1% reorder");
 }
 
-/// Acceptance c: the replication link is cut with the primary alive (the
+/// The replication link is cut with the primary alive (the
 /// external detector, so nobody promotes): the primary stops releasing and
 /// never has an R ahead of the standby's copy (invariant 2); when the link
 /// returns the pair resynchronises and the streams finish intact.
@@ -148,7 +148,7 @@ fn cutting_the_replication_link_holds_releases_and_resyncs() {
     assert!(cut["bytes_sent_during_cut"].as_u64() < Some(4 * (4 << 20)), "{cut}");
 }
 
-/// Acceptance e: a connection opened just before the kill. With
+/// A connection opened just before the kill (invariant 6). With
 /// `replicate = at-setup` its SYN-ACK waits for the standby, so it survives.
 #[test]
 fn a_connection_opened_just_before_the_kill_survives_with_at_setup() {
@@ -158,7 +158,7 @@ fn a_connection_opened_just_before_the_kill_survives_with_at_setup() {
     assert_eq!(late["sha256_match"], true, "{late}");
 }
 
-/// Acceptance e: with `replicate = after-data` the SYN-ACK goes out at once;
+/// With `replicate = after-data` the SYN-ACK goes out at once;
 /// a connection the standby never heard of is reset after the failover.
 /// The report counts it (whether it happened depends on the timing).
 #[test]

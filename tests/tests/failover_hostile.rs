@@ -1,4 +1,4 @@
-//! Issue 4, acceptance d (scope 2; claims 27, 28): while a primary/standby
+//! Hostile peers on the replication link (claims 27, 28): while a primary/standby
 //! pair serves real Linux connections with the `replica` gate, hostile peers
 //! dial the standby's replication port from the primary's namespace — a
 //! Hello under the wrong secret, an HTTP request, oversized and too-short
@@ -357,7 +357,7 @@ fn hostile_peers_are_refused_while_the_pair_keeps_replicating() {
     }
     assert_eq!(report.standby_refused, expected, "refusals by reason on the standby");
 
-    // The pair was not disturbed (scope 2): one session, one full sync, and
+    // The pair was not disturbed: one session, one full sync, and
     // what the Linux peers saw is intact.
     assert_eq!(report.standby_sessions, 1, "the authenticated session was replaced or dropped");
     assert!(report.sha256_match, "a stream's SHA-256 differs:\n{}", report.human());

@@ -1,5 +1,4 @@
-//! Issue 4 part 4, invariant 8 of `failover.md`: "a returning old primary
-//! joins as standby". A pair streams to real Linux clients; the primary is
+//! Invariant 8: a returning old primary joins as standby. A pair streams to real Linux clients; the primary is
 //! killed with SIGKILL and the standby promotes itself (epoch 2). The old
 //! primary's daemon is then restarted with its original config (`role =
 //! "active"`): it must come up as a standby — its card silent, CTRL.standby

@@ -1,4 +1,4 @@
-//! Issue 4, invariant 8 of `failover.md` ("only one card speaks … a card
+//! Invariant 8 ("only one card speaks … a card
 //! that learns of a newer epoch stops transmitting"): the split brain the
 //! heartbeat detector can cause. A pair streams to real Linux clients; the
 //! replication link is cut with the primary alive, so the standby promotes

@@ -1,4 +1,4 @@
-//! Acceptance b: holdback is real as the peer sees it. With the sink's
+//! Holdback is real as the peer sees it. With the sink's
 //! release paused, the client's `tcpi_bytes_acked` (TCP_INFO) stays at the
 //! released point while `holdback conns --json` shows the card's rcv_nxt
 //! ahead of it; after resuming the transfer completes. With holdback off the

@@ -1,4 +1,4 @@
-//! Acceptance a: 8 concurrent Linux client connections each send 8 MiB of
+//! 8 concurrent Linux client connections each send 8 MiB of
 //! seeded random bytes through the simulated card; every sink file's SHA-256
 //! matches, and a capture of the card's port, checked by tshark with IP and
 //! TCP checksum validation on, has no bad or unverified checksum and no

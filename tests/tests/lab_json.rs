@@ -1,4 +1,4 @@
-//! Acceptance e: `holdback lab --json` exits 0 with sha256_match true and
+//! `holdback lab --json` exits 0 with sha256_match true and
 //! resets_seen 0 (the built binary, as a user runs it). And the lab's flags
 //! in the single-card mode: `--impair` takes effect (the Linux peers
 //! retransmit, the card counts the gaps), a pair-only flag is refused with

@@ -30,7 +30,7 @@ fn lab_network_is_built_and_removed_even_on_panic() {
     }
 }
 
-/// The failover lab's network (issue 4): a second TAP on the bridge, the two
+/// The failover lab's network: a second TAP on the bridge, the two
 /// daemons' namespaces joined by the replication link, which can be cut and
 /// restored; the external detector's switch command detaches the primary's
 /// port and pins the service MAC on the standby's port. All of it is removed

@@ -1,4 +1,4 @@
-//! The VFIO backend against a real kernel (issue 5): runs
+//! The VFIO backend against a real kernel: runs
 //! tests/qemu/vfio-guest.sh, which boots a QEMU guest with an emulated IOMMU,
 //! runs the guest test binary on `edu` and virtio-rng, then boots without
 //! the IOMMU and expects the documented "no IOMMU group" error.

@@ -1,7 +1,7 @@
 //! Reading the failover lab's captures: each simulated card records its own
 //! port (both directions, wall-clock stamps), so the primary's and the
 //! standby's captures give "last frame the primary sent" and "first frame
-//! the standby sent" on one clock — the failover time of issue 4 — and
+//! the standby sent" on one clock — the failover time — and
 //! every RST either side put on the wire.
 use std::path::{Path, PathBuf};
 use std::time::Duration;

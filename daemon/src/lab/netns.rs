@@ -84,7 +84,7 @@ pub struct LabTopology {
     pub prefix_len: u8,
     /// The card's MAC (locally administered).
     pub card_mac: [u8; 6],
-    /// The hot-standby half of a failover lab (issue 4), if this lab has one.
+    /// The hot-standby half of a failover lab, if this lab has one.
     #[serde(default)]
     pub standby: Option<StandbyTopology>,
 }

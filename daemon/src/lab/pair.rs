@@ -1,4 +1,4 @@
-//! `holdback lab --failover-at F`: the hot-standby lab of issue 4. Two
+//! `holdback lab --failover-at F`: the hot-standby lab. Two
 //! separate `holdback daemon` processes, each with its own simulated card on
 //! the lab bridge (same service MAC and IP, like a VRRP virtual address), a
 //! replication link between them on its own veth, the sink files in one
@@ -30,7 +30,7 @@ use crate::lab::{interrupted, LabError, DEFAULT_PORT};
 
 /// TCP port of the replication link (on the lab's own 198.19.0.0/30 veth).
 pub const REPLICATION_PORT: u16 = 7400;
-/// Bytes the late connection (acceptance e) sends.
+/// Bytes the late connection (opened right before the kill, invariant 6) sends.
 const LATE_BYTES: u64 = 256 << 10;
 /// The late connection's stream seed: not any regular client's stream.
 fn late_seed(seed: u64) -> u64 {
@@ -39,7 +39,7 @@ fn late_seed(seed: u64) -> u64 {
 
 /// Something a test does to the running pair, called on every pass of the
 /// lab's loop with the fraction of all bytes sent so far (e.g. hostile
-/// connections to the standby's replication port, acceptance d).
+/// connections to the standby's replication port).
 #[derive(Clone)]
 pub struct Disturbance(pub Arc<DisturbFn>);
 
@@ -73,7 +73,7 @@ pub struct FailoverOptions {
     pub heartbeat_ms: u64,
     pub heartbeat_misses: u32,
     /// Cut the replication link when this fraction of all bytes was sent,
-    /// for this long, with the primary alive (acceptance c). Use with
+    /// for this long, with the primary alive (invariant 2). Use with
     /// `detector = external`, or the standby promotes itself.
     pub cut_replication: Option<(f64, Duration)>,
     /// tc netem arguments for the client's link, e.g. "loss 1% reorder 1% delay 1ms"
@@ -83,7 +83,7 @@ pub struct FailoverOptions {
     /// ("loss 1% reorder 1%"): netem's effect on the client→card direction,
     /// on kernels without sch_netem.
     pub impair: Option<String>,
-    /// Open one more connection right before the kill (acceptance e).
+    /// Open one more connection right before the kill (invariant 6).
     pub late_conn: bool,
     pub stall_timeout: Duration,
     /// Keep the work directory (configs, logs, captures, sink files).
@@ -142,7 +142,7 @@ pub struct StreamResult {
     pub fin_wait_ms: u64,
     pub linux_retransmits: u32,
     pub tcpi_bytes_acked: u64,
-    /// Opened right before the kill (acceptance e).
+    /// Opened right before the kill (invariant 6).
     pub late: bool,
     pub error: Option<String>,
 }

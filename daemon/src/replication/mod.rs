@@ -4,7 +4,7 @@
 //! connecting (claim 33), then only the changed fields of each change-log
 //! entry (claims 34, 35); the standby keeps the copies in memory (claim 23),
 //! writes each into its card through a [`StoreHook`], and only then
-//! acknowledges it. That order is invariant 2 of `failover.md`: the primary
+//! acknowledges it. That order is invariant 2: the primary
 //! writes a release covered by the `replica` gate (claim 24) only after
 //! [`Primary::wait_acked`] returned for an update carrying it.
 //!

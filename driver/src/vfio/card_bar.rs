@@ -98,7 +98,7 @@ pub fn open_card(spec: &str) -> Result<CardHandle<VfioBar>, OpenCardError> {
 mod tests {
     use super::*;
 
-    /// Acceptance (issue 3a): `vfio:` on a PCI address that does not exist
+    /// `vfio:` on a PCI address that does not exist
     /// gives the documented error, without root, hardware or QEMU.
     #[test]
     fn vfio_open_of_a_missing_pci_address_names_the_remedy() {

@@ -31,7 +31,7 @@ pub use front::RxFront;
 pub use opt_scan::RxOptScan;
 pub use verdict::{RxVerdict, KIND_ARP, KIND_ICMP, KIND_TCP};
 
-/// The RX parser; port list and descriptor semantics in PLAN.md "rx_parser".
+/// The RX parser: frames in, one descriptor (header fields and drop reason) per frame out.
 #[derive(LogicBlock, Default)]
 pub struct RxParser {
     pub clock: Signal<In, Clock>,

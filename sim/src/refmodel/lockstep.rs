@@ -278,7 +278,7 @@ impl<D: Dut> Lockstep<D> {
         }
     }
 
-    /// failover.md invariants on what the device sent, independent of the
+    /// The failover invariants on what the device sent, independent of the
     /// model's frames: (1) with holdback on, no ACK passes the released point
     /// R; (5) a connection's advertised right edge never moves left.
     fn check_invariants(&mut self, input: &str, frames: &[Vec<u8>]) -> Result<(), LockstepError> {

@@ -1,18 +1,18 @@
-//! The sans-I/O reference model of the core's frame handling (PLAN.md,
-//! "Engine behaviour"). Time and frames are arguments; frames the core must
+//! The sans-I/O reference model of the core's frame handling (the behaviour
+//! docs/ describes). Time and frames are arguments; frames the core must
 //! emit are return values. The Verilator tests feed the same inputs to the
 //! model and the RTL and [`score`] the RTL's output against the model's.
 //!
 //! Two things are the core's own choice and are *learned*, not predicted: the
 //! ISS (from the SYN-ACK the RTL emits: [`RefModel::learn_iss_from`] before
-//! [`RefModel::on_frame`]) and nothing else — slots follow PLAN.md's hash.
+//! [`RefModel::on_frame`]) and nothing else — slots follow the core's lookup hash.
 //!
-//! Segment handling follows RFC 9293 §3.10.7.4 as PLAN.md narrows it: an
+//! Segment handling follows RFC 9293 §3.10.7.4 as the core narrows it: an
 //! *acceptability* check first, then the transition steps, each opening with
 //! the step it implements.
 //!
-//! Where PLAN.md is explicit the model follows PLAN.md, so a difference is an
-//! RTL finding. Where PLAN.md is silent the model mirrors the RTL's choice:
+//! What the design fixes the model follows, so a difference is an RTL
+//! finding. Where the design left a choice to the RTL, the model mirrors it:
 //! - standby: frames dropped like CTRL.enable=0, no timer retransmissions, and
 //!   a release only moves R (nothing sent);
 //! - SYN-RECEIVED: any SYN gets the SYN-ACK again; an out-of-window RST is
@@ -31,7 +31,7 @@
 //! - every segment sent records its ACK and right edge (ack_sent, rcv_adv),
 //!   retransmitted FINs included (the regmap's definition of RCV_ADV);
 //! - ICMP reply checksum 0x0000 is sent as 0xffff;
-//! - card roles (issue 4; failover.md): PROMOTE on an enabled standby card
+//! - card roles: PROMOTE on an enabled standby card
 //!   sends a gratuitous ARP, then walks the TCBs in slot order; each open one
 //!   gets rcv_adv := max(rcv_adv, rel + ring) and, unless SYN-RECEIVED,
 //!   rcv_nxt := ack_sent := rel (a CLOSE-WAIT whose FIN lies above rel goes
@@ -125,7 +125,7 @@ pub struct ConnKey {
     pub local_port: u16,
 }
 
-/// The slots probed for `key`, in order (PLAN.md: h = src_ip ^ (src_port << 16
+/// The slots probed for `key`, in order (h = src_ip ^ (src_port << 16
 /// | dst_port); h16 = h[31:16] ^ h[15:0]; slots (h16 + k) mod N, k = 0..7).
 pub fn probe_slots(key: ConnKey, conns: usize) -> impl Iterator<Item = usize> {
     let h = u32::from(key.remote_ip) ^ ((u32::from(key.remote_port) << 16) | u32::from(key.local_port));
@@ -461,7 +461,7 @@ impl RefModel {
         self.writeback(id);
     }
 
-    /// SYN-RECEIVED. Where PLAN.md is silent the RTL's choices are mirrored:
+    /// SYN-RECEIVED. Where the design left a choice to the RTL it is mirrored:
     /// an out-of-window RST is dropped uncounted, any SYN (not only seq == irs)
     /// gets the SYN-ACK again, a segment without SYN/RST/ACK is DropUnsupported.
     fn syn_received(&mut self, id: usize, seg: &RxSegment) {
@@ -501,8 +501,8 @@ impl RefModel {
         self.synchronized(id, seg);
     }
 
-    /// ESTABLISHED, CLOSE-WAIT, LAST-ACK (RFC 9293 §3.10.7.4, steps as PLAN.md
-    /// numbers them). Where PLAN.md is silent the RTL's choices are mirrored: a
+    /// ESTABLISHED, CLOSE-WAIT, LAST-ACK (RFC 9293 §3.10.7.4, steps numbered
+    /// as below). Where the design left a choice to the RTL it is mirrored: a
     /// segment without ACK is DropUnsupported; an ACK outside [snd_una, snd_max]
     /// (beyond what we sent, or older than snd_una — RFC 5961 §5.2 with no
     /// data sent) is answered by an ACK and dropped (DropOutOfWindow).
@@ -597,7 +597,7 @@ impl RefModel {
         self.writeback(id);
     }
 
-    /// PLAN.md rules 7 and 8 after a segment or a release: in CLOSE-WAIT with
+    /// Steps 7 and 8 after a segment or a release: in CLOSE-WAIT with
     /// everything released (rel ≥ rcv_nxt) our FIN|ACK (which carries the
     /// ACK); else in ESTABLISHED / CLOSE-WAIT an ACK when (ack, right edge)
     /// moved since last sent.
@@ -738,7 +738,7 @@ pub fn icmp_reply_frame(us: Endpoint, to: Endpoint, message: &[u8]) -> Vec<u8> {
     f
 }
 
-/// PLAN.md rule 7: the ACK value (holdback: min(rcv_nxt, rel)) and the right
+/// Step 7: the ACK value (holdback: min(rcv_nxt, rel)) and the right
 /// edge max(rcv_adv, rel + ring) — the edge never moves left.
 pub fn ack_and_edge(t: &Tcb, ring_bytes: u32) -> (SeqNum, SeqNum) {
     let ack = if t.holdback { t.rcv_nxt.earliest(t.rel) } else { t.rcv_nxt };

@@ -1,6 +1,6 @@
 //! What the core's `rx_parser` decides about a frame: accepted (and as what)
-//! or dropped for a reason, checked in PLAN.md's order — the first reason that
-//! applies wins, so the order below is part of the contract. Where PLAN.md is
+//! or dropped for a reason, checked in the core's order — the first reason that
+//! applies wins, so the order below is part of the contract. Where the design is
 //! silent the rx_parser's documented choices are mirrored: a TCP length below
 //! 20 is a bad header, an ICMP message below 8 bytes is truncated.
 use std::net::Ipv4Addr;

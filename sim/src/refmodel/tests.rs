@@ -1,5 +1,5 @@
 //! Self-tests of the reference model: scripted conversations whose every
-//! expected frame is written out from PLAN.md's rules, independently of the
+//! expected frame is written out from the core's rules, independently of the
 //! model's code paths. Sequence numbers straddle the 32-bit wrap.
 use super::*;
 use crate::wire::{arp_request, icmp_echo_frame, tcp_frame, Frame};
@@ -165,7 +165,7 @@ fn fin_without_holdback_is_acked_and_our_fin_waits_for_release() {
 
 #[test]
 fn out_of_order_fin_without_holdback_is_acked() {
-    // PLAN.md rule 7: without holdback every segment with data or FIN is ACKed.
+    // Without holdback every segment with data or FIN is ACKed.
     let mut m = model(false);
     let id = open(&mut m);
     let s1 = IRS.wrapping_add(1);

@@ -691,8 +691,8 @@ pub fn arp_request(from: Endpoint, target: Ipv4Addr) -> Vec<u8> {
     .emit()
 }
 
-/// The gratuitous ARP a card sends when it is promoted (failover.md,
-/// invariant 8): a broadcast ARP request announcing `from.ip` at `from.mac`
+/// The gratuitous ARP a card sends when it is promoted
+/// (invariant 8): a broadcast ARP request announcing `from.ip` at `from.mac`
 /// (RFC 5227 announcement: sender IP = target IP, target MAC zero), which
 /// Linux peers and the switch take as the address having moved.
 pub fn gratuitous_arp(from: Endpoint) -> Vec<u8> {

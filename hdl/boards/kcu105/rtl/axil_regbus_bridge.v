@@ -1,7 +1,7 @@
 // holdback board adapter: AXI4-Lite slave (the PCIe bridge's BAR master, on
 // its own clock) -> holdback_core's register bus (on the core clock).
 //
-// Register bus contract (PLAN.md): the host drives reg_addr/reg_wdata and
+// Register bus contract (the core's, see hdl/src/core.rs): the host drives reg_addr/reg_wdata and
 // exactly one of reg_re/reg_we, holds them until it samples reg_ack=1
 // (reg_rdata valid in that cycle), then drops re/we for at least one cycle.
 //
