@@ -161,8 +161,10 @@ pub struct State {
     /// A promoted daemon released while degraded (no standby acknowledging;
     /// the gap invariant 2 of `docs/failover.md` documents).
     pub degraded_release: bool,
-    /// The peer reached one card while the other still spoke (the split
-    /// brain invariant 8 of `docs/failover.md` lists as not closed).
+    /// The peer reached a card while the other still spoke, or after the
+    /// other spoke in a newer epoch: an old primary that never learnt of
+    /// the promotion (the split brain invariant 8 of `docs/failover.md`
+    /// lists as not closed).
     pub split_brain_answer: bool,
     /// Per node, the epochs its card transmitted in (bit e).
     pub spoke: [u32; 2],
@@ -538,7 +540,8 @@ impl Model for FailoverModel {
             Action::PeerResolves(n) => {
                 s.spoke[n] |= 1 << s.nodes[n].card.epoch;
                 let left = &s.nodes[s.switch];
-                s.split_brain_answer |= left.up && left.card.speaks;
+                let newer_spoke = s.spoke[other(n)] >> (s.nodes[n].card.epoch + 1) != 0;
+                s.split_brain_answer |= (left.up && left.card.speaks) || newer_spoke;
                 s.switch = n;
             }
             Action::CardAcks(n) => {

@@ -9,7 +9,7 @@ use stateright::{Checker, Model};
 const FAULTS: Faults = Faults { crashes: 2, cuts: 1, losses: 1, duplicates: 1 };
 /// The depth bound; `HOLDBACK_MODEL_DEPTH` deepens the check (slower).
 fn depth() -> usize {
-    std::env::var("HOLDBACK_MODEL_DEPTH").ok().and_then(|d| d.parse().ok()).unwrap_or(14)
+    std::env::var("HOLDBACK_MODEL_DEPTH").ok().and_then(|d| d.parse().ok()).unwrap_or(15)
 }
 
 #[test]
