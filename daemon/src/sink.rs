@@ -25,6 +25,7 @@ use holdback_regmap::TcpState;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::Histogram;
+use crate::pair::decide::{ReleaseStep, RULES};
 use crate::replication::{Primary, WaitError};
 
 #[derive(Debug, thiserror::Error)]
@@ -563,11 +564,12 @@ impl<B: Bar> Sink<B> {
                 }
             }
         }
-        if !gate.wait || plan.is_empty() {
+        if plan.is_empty() {
             return true;
         }
+        let ReleaseStep::AwaitAck(copy) = RULES.before_release(gate.wait, last) else { return true };
         let waited = Instant::now();
-        match gate.link.wait_acked_blocking(last, gate.timeout) {
+        match gate.link.wait_acked_blocking(copy, gate.timeout) {
             Ok(()) => {
                 let mut st = self.shared.stats.lock().unwrap_or_else(|p| p.into_inner());
                 st.replica_waits += 1;

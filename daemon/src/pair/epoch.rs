@@ -39,7 +39,7 @@ pub enum EpochFileError {
 
 /// What the file records. A missing file reads as all zeros (a daemon
 /// that never was in a pair).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EpochRecord {
     /// Highest epoch this daemon has seen (adopted from a primary, heard

@@ -87,6 +87,7 @@
 //! but until then both speak — the switch-side detector (claims 38-40) or
 //! a longer window has to cover that gap. Deleting the file makes a daemon
 //! fresh again.
+pub mod decide;
 pub mod epoch;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -98,6 +99,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::config::{Detector, Gate, Replication, ReplicateMode, Role, SyncMode};
 use crate::control::{PairLink, PairRole, PairStatus};
+use crate::pair::decide::{EpochHeard, HeardOn, RULES};
 use crate::pair::epoch::{EpochFile, EpochFileError, EpochRecord};
 use crate::replication::{self, HookError, LinkConfig, LinkEvent, LinkState, Primary, Standby, StoreHook};
 use crate::sink::{ReplicaGate, SinkStats};
@@ -263,8 +265,8 @@ enum EmptyWindow {
 }
 
 fn after_an_empty_window(record: EpochRecord, file: &std::path::Path) -> EmptyWindow {
-    if !record.knows_a_newer_primary() {
-        return EmptyWindow::TakeActive { epoch: record.seen.max(FIRST_EPOCH) };
+    if let Some(epoch) = RULES.active_after_empty_window(record) {
+        return EmptyWindow::TakeActive { epoch };
     }
     let held = match record.held_active {
         0 => "never held the active role".to_string(),
@@ -439,7 +441,7 @@ impl<B: Bar + 'static> Pair<B> {
     /// holding the release (claim 32's asynchronous mode).
     pub fn sink_gate(&self, gates: &[Gate]) -> Option<ReplicaGate> {
         let link = lock(&self.primary).clone()?;
-        let wait = self.gate_waits(gates) && !lock(&self.state).degraded;
+        let wait = RULES.gate_waits(self.gate_waits(gates), lock(&self.state).degraded);
         Some(ReplicaGate {
             link,
             wait,
@@ -488,7 +490,7 @@ impl<B: Bar + 'static> Pair<B> {
     /// restart does not start below it.
     fn adopt_epoch(&self, epoch: u32) {
         let mut st = lock(&self.state);
-        if st.role != PairRole::Standby || epoch <= st.epoch {
+        if RULES.epoch_heard(st.role, st.epoch, epoch, HeardOn::Listener, false) != EpochHeard::Adopt {
             return;
         }
         if let Err(e) = self.epochs.note_seen(epoch) {
@@ -514,8 +516,9 @@ impl<B: Bar + 'static> Pair<B> {
         // The new epoch is recorded before anything acts on it (invariant
         // 8): if it cannot be, this daemon stays the standby it is.
         let mut epoch = {
-            let highest = lock(&self.standby).as_ref().map_or(0, |s| s.tcbs().values().map(|t| t.epoch).max().unwrap_or(0).max(s.epoch()));
-            lock(&self.state).epoch.max(highest) + 1
+            let (listener, highest_copy) =
+                lock(&self.standby).as_ref().map_or((0, 0), |s| (s.epoch(), s.tcbs().values().map(|t| t.epoch).max().unwrap_or(0)));
+            RULES.promotion_epoch(lock(&self.state).epoch, listener, highest_copy)
         };
         self.epochs.note_active(epoch)?;
         // From here on no primary may install copies: the session ends, but
@@ -534,7 +537,7 @@ impl<B: Bar + 'static> Pair<B> {
         // A copy that came in from a newer primary while we were recording.
         let highest = copies.values().map(|t| t.epoch).max().unwrap_or(0);
         let recorded = if highest >= epoch {
-            epoch = highest + 1;
+            epoch = RULES.promotion_epoch(epoch, 0, highest);
             self.epochs.note_active(epoch).map_err(PairError::from)
         } else {
             Ok(())
@@ -639,19 +642,12 @@ impl<B: Bar + 'static> Pair<B> {
             }
             (st.role, st.epoch)
         };
-        let yields = match role {
-            PairRole::Fenced => true,
-            PairRole::Active | PairRole::Promoted if peer_epoch > own => true,
-            PairRole::Active | PairRole::Promoted if peer_epoch == own => {
-                let yields = yields_an_epoch_tie(self.cfg.listen, self.cfg.peer);
-                if !yields {
-                    tracing::warn!(epoch = own, listen = %self.cfg.listen, peer = %self.cfg.peer,
-                        "another primary in our own epoch connected: the tie-break (the lower listen address yields) keeps this daemon active; its copies are refused until it yields");
-                }
-                yields
-            }
-            _ => false,
-        };
+        let tie_yields = yields_an_epoch_tie(self.cfg.listen, self.cfg.peer);
+        let yields = RULES.epoch_heard(role, own, peer_epoch, HeardOn::Listener, tie_yields) == EpochHeard::Yield;
+        if matches!(role, PairRole::Active | PairRole::Promoted) && peer_epoch == own && !yields {
+            tracing::warn!(epoch = own, listen = %self.cfg.listen, peer = %self.cfg.peer,
+                "another primary in our own epoch connected: the tie-break (the lower listen address yields) keeps this daemon active; its copies are refused until it yields");
+        }
         if yields {
             self.yield_to(peer_epoch, own);
         }
@@ -858,8 +854,10 @@ pub async fn run_events<B: Bar + 'static>(
                     let _ = tokio::task::spawn_blocking(move || p.primary_heard(peer)).await;
                 }
                 PairRole::Active | PairRole::Promoted => {
-                    let p = pair.clone();
-                    let _ = tokio::task::spawn_blocking(move || p.fence(peer)).await;
+                    if RULES.epoch_heard(role, own, peer, HeardOn::OwnPrimary, false) == EpochHeard::Fence {
+                        let p = pair.clone();
+                        let _ = tokio::task::spawn_blocking(move || p.fence(peer)).await;
+                    }
                 }
                 PairRole::Standby => {
                     tracing::warn!(own, peer, "a newer epoch was announced to this standby");
@@ -868,7 +866,7 @@ pub async fn run_events<B: Bar + 'static>(
                 PairRole::Fenced => log_event(&ev),
             },
             LinkEvent::PeerLost { silent_for } if listener => {
-                if role == PairRole::Standby && pair.self_promotes() {
+                if RULES.promotes_on_peer_lost(role, pair.self_promotes()) {
                     tracing::error!(?silent_for, "primary lost (heartbeats): promoting");
                     let (tx, rx) = oneshot::channel();
                     if promote.send(tx).await.is_err() {

@@ -17,6 +17,8 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify, Semaphore};
 
+use crate::pair::decide::RULES;
+
 use super::delta::DeltaError;
 use super::primary::kind;
 use super::wire::{self, Direction, FrameCodec, Msg, ResumePoint, Role, Start, Update, Welcome};
@@ -340,7 +342,7 @@ async fn handshake(shared: &Shared, stream: TcpStream, peer: SocketAddr) -> Resu
         ));
     }
     let own = shared.epoch.own();
-    if hello.epoch < own {
+    if !RULES.admits_primary(own, hello.epoch) {
         return Err((RefuseReason::StaleEpoch, format!("primary runs epoch {}, ours is {own}", hello.epoch)));
     }
     let mut nonce = [0u8; 32];
