@@ -5,7 +5,7 @@
 //! the peer's permission to forget the bytes — never runs ahead of the disk.
 //!
 //! Writing at the offset (not appending) makes the commit idempotent: when
-//! bytes arrive again after a failover (invariant 3 of failover.md) they land
+//! bytes arrive again after a failover (invariant 3) they land
 //! on top of themselves.
 //!
 //! One pass ([`Sink::step`]) is a group commit: read every connection with new

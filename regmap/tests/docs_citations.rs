@@ -301,3 +301,53 @@ fn anchors_follow_github() {
     assert_eq!(anchor_of(" Invariant 3 — the standby resumes from R, not from the primary's rcv_nxt"), "invariant-3--the-standby-resumes-from-r-not-from-the-primarys-rcv_nxt");
     assert_eq!(anchor_of("Relay mode and the `peer` gate"), "relay-mode-and-the-peer-gate");
 }
+
+/// What a line says that only resolves outside the repository: the plan and
+/// design notes the project started from, and its issue tracker. Outside
+/// `docs/` the sentence is written out instead, or an invariant or claim
+/// cited. (The patterns are assembled so this file does not match itself.)
+fn outside_references(line: &str) -> Vec<String> {
+    // The repository's own design pages are named by their path under docs/.
+    let lower = line.to_lowercase().replace(&["docs/", "failover", ".md"].concat(), "docs/");
+    let mut found: Vec<String> = [["plan", ".md"].concat(), ["failover", ".md"].concat(), ["../", "shared"].concat()]
+        .into_iter()
+        .filter(|p| lower.contains(p.as_str()))
+        .collect();
+    let issue = ["issue", " "].concat();
+    let mut from = 0;
+    while let Some(at) = lower[from..].find(&issue).map(|i| i + from) {
+        from = at + issue.len();
+        let starts_word = lower[..at].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
+        if starts_word && lower[from..].starts_with(|c: char| c.is_ascii_digit()) {
+            found.push(format!("{issue}N"));
+        }
+    }
+    found
+}
+
+#[test]
+fn nothing_outside_docs_cites_a_document_or_issue_outside_the_repository() {
+    let root = repo_root();
+    let mut files = Vec::new();
+    citing_files(&root, &mut files);
+    let docs = root.join("docs");
+    let mut found = Vec::new();
+    for path in files.iter().filter(|p| !p.starts_with(&docs)) {
+        let Ok(text) = std::fs::read_to_string(path) else { continue };
+        for (i, line) in text.lines().enumerate() {
+            for what in outside_references(line) {
+                found.push(format!("{}:{}: {what}", path.strip_prefix(&root).unwrap_or(path).display(), i + 1));
+            }
+        }
+    }
+    assert!(found.is_empty(), "references a reader of the repository cannot follow (write the sentence, or cite docs/):\n{}", found.join("\n"));
+}
+
+#[test]
+fn outside_references_are_recognised() {
+    assert_eq!(outside_references(&["// see PLAN", ".md rule 7"].concat()), vec![["plan", ".md"].concat()]);
+    assert_eq!(outside_references(&["(Issue", " 4, part 4)"].concat()), vec![["issue", " N"].concat()]);
+    assert!(outside_references(&["see docs/failover", ".md"].concat()).is_empty());
+    assert_eq!(outside_references(&["see ../design/failover", ".md"].concat()), vec![["failover", ".md"].concat()]);
+    assert!(outside_references(&["an issue with 4 frames; tis", "sue 3; invariant 3"].concat()).is_empty());
+}

@@ -1,4 +1,4 @@
-//! The failover pair's epoch on disk (invariant 8 of `failover.md`, issue 4).
+//! The failover pair's epoch on disk (invariant 8).
 //!
 //! One small file per daemon (`[replication] state_file`) holding two
 //! numbers: `seen`, the highest epoch this daemon has seen or held, and

@@ -1,11 +1,11 @@
-//! The daemon's half of a failover pair (issue 4, `../shared/design/failover.md`).
+//! The daemon's half of a failover pair (the invariants in docs/).
 //!
 //! - **Active** (`role = "active"` with `[replication]`): first listens as
 //!   a standby for one rejoin window (peer timeout + a reconnect + a
 //!   heartbeat, [`rejoin_window`]): if an authenticated primary connects —
 //!   its epoch is never older than ours, the handshake refuses that — a
 //!   promoted peer is running, so this daemon is a returning old primary
-//!   and stays a standby (invariant 8: only one card speaks; issue 4 part 4).
+//!   and stays a standby (invariant 8: only one card speaks).
 //!   Otherwise a [`Primary`] dials the standby; the sink ships every changed
 //!   TCB through it and, with the `replica` gate, writes a release only
 //!   after the standby acknowledged the copy carrying it (claim 24,
@@ -362,8 +362,8 @@ impl<B: Bar + 'static> Pair<B> {
     /// Joins the pair. The card is configured, not yet enabled: a standby
     /// card is put in CTRL.standby here, before the caller enables it.
     /// `role = active` first listens for a running primary for the
-    /// [`rejoin_window`] and stays a standby if one connects (issue 4
-    /// part 4; invariant 8), or if its epoch record says another card was
+    /// [`rejoin_window`] and stays a standby if one connects
+    /// (invariant 8), or if its epoch record says another card was
     /// promoted after it last held the role (see the module docs). Must run
     /// inside the tokio runtime.
     pub async fn start(
@@ -627,7 +627,7 @@ impl<B: Bar + 'static> Pair<B> {
     }
 
     /// An authenticated primary in `peer_epoch` reached our listener while
-    /// this daemon is active, promoted or fenced (invariant 8, issue 4).
+    /// this daemon is active, promoted or fenced (invariant 8).
     /// The handshake refuses primaries older than the listener's epoch, so
     /// `peer_epoch` ≥ ours. Newer: we yield. Equal — two actives in one
     /// epoch, e.g. both came up active — the tie-break both sides compute
