@@ -463,6 +463,11 @@ impl Model for FailoverModel {
             }
             return;
         }
+        if s.since_death.is_some() {
+            // Time passes towards the heartbeat timeout even when nothing
+            // else can happen (the primary is dead and the link is quiet).
+            actions.push(Action::Tick);
+        }
         let target = &s.nodes[s.switch];
         if let Some(tcb) = target.card.tcb.filter(|_| target.up && target.card.speaks) {
             let offset = tcb.rcv_nxt;

@@ -67,3 +67,10 @@ fn taking_the_active_role_despite_a_newer_epoch_on_record_is_caught() {
         "{violated}"
     );
 }
+
+#[test]
+fn a_standby_that_does_not_promote_when_the_heartbeats_stop_is_caught() {
+    let variant = Variant { rules: Rules::broken(Mutation::NoPromotionOnPeerLost), ..Variant::CORRECT };
+    let violated = counterexample("no promotion on peer lost", variant);
+    assert_eq!(violated, "within the bound after the primary's death the standby is active");
+}

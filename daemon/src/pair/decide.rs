@@ -29,6 +29,9 @@ pub enum Mutation {
     /// it last held: it accepts its own, lower, standing (breaks
     /// invariant 8).
     ActiveDespiteNewerEpoch,
+    /// A standby whose detector is the heartbeat does not promote when the
+    /// primary's heartbeats stop (breaks recovery).
+    NoPromotionOnPeerLost,
 }
 
 /// Which decisions apply: the production ones, or one broken variant.
@@ -133,7 +136,7 @@ impl Rules {
     /// a standby whose detector is the heartbeat (otherwise `holdback
     /// watch` or an operator promotes it).
     pub fn promotes_on_peer_lost(&self, role: PairRole, heartbeat_detector: bool) -> bool {
-        role == PairRole::Standby && heartbeat_detector
+        role == PairRole::Standby && heartbeat_detector && !self.is(Mutation::NoPromotionOnPeerLost)
     }
 
     /// The epoch a promotion takes: one above every epoch this standby has
