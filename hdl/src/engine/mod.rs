@@ -143,12 +143,10 @@ pub struct TcbEngine<const CONN_BITS: usize> {
     pub promote_end: Signal<Out, Bit>,
     /// The walk is running.
     pub promoting: Signal<Out, Bit>,
-    // Parsed frame descriptor (stable while d_valid; d_pop releases it).
-    // Transmit requests to the frame builder.
-    // Payload copies into the receive rings.
+    // The descriptor, transmit-request, ring and host-operation channels are
+    // the bundles in crate::channels, declared above.
     /// Frame-buffer read port goes to the ring writer (else to the TX builder).
     pub fb_sel_ring: Signal<Out, Bit>,
-    // Host operations forwarded by the register block.
     // Statistics, change log, status.
     pub stat_inc: Signal<Out, Bits<STAT_COUNT>>,
     pub stat_bytes: Signal<Out, Bits<16>>,
