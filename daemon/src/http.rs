@@ -7,8 +7,8 @@
 //! hyper parses every request and answers the malformed ones itself (400,
 //! 431 for a head over [`MAX_REQUEST_HEAD`]); axum routes (404 for other
 //! paths, 405 with `Allow` for other methods). A client that has not sent a
-//! complete request head within [`HEADER_READ_TIMEOUT`] of connecting (or of
-//! its previous response) is disconnected, so clients that dribble a header
+//! complete request head within [`HEADER_READ_TIMEOUT`] of connecting is
+//! disconnected (one request per connection), so clients that dribble a header
 //! byte at a time (slow loris) cost a task each for a few seconds and never
 //! hold up a scrape.
 use std::future::Future;
@@ -115,7 +115,12 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 pub async fn serve(listener: TcpListener, endpoints: Endpoints, stop: impl Future<Output = ()>) {
     let service = TowerToHyperService::new(router(endpoints));
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).max_buf_size(MAX_REQUEST_HEAD);
+    // One request per connection: a scrape or a probe every few seconds
+    // gains nothing from keep-alive, and no idle connection lingers.
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_REQUEST_HEAD)
+        .keep_alive(false);
     let mut conns = tokio::task::JoinSet::new();
     tokio::pin!(stop);
     loop {
@@ -194,7 +199,7 @@ mod tests {
     #[tokio::test]
     async fn the_endpoint_answers_200_404_405_400_431_and_keeps_serving() {
         let (addr, stop, server) = start(true).await;
-        let ok = ask(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+        let ok = ask(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
         assert!(ok.to_ascii_lowercase().contains("content-type: application/openmetrics-text"), "{ok}");
         crate::metrics::parse_exposition(ok.split_once("\r\n\r\n").unwrap().1).unwrap();

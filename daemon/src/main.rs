@@ -77,21 +77,21 @@ fn run(cli: Cli) -> Result<ExitCode, BoxError> {
         },
         Command::Watch(w) => {
             sys::install_stop_signals();
-            let switch = match &w.switch {
-                Some(path) => Some(lab_cmd::switch(path)?),
-                None => None,
-            };
+            let hook = w.switch_hook();
             let plan = holdback_daemon::tools::watch::WatchPlan {
-                primary_socket: &w.primary,
+                primary: w.primary.clone(),
                 standby_socket: &w.standby,
-                switch: switch.as_deref(),
+                switch: hook.as_ref().map(|h| h as &dyn holdback_daemon::tools::watch::Switch),
                 interval: Duration::from_millis(w.interval_ms),
                 misses: w.misses,
             };
             let outcome = holdback_daemon::tools::watch::run(&plan, &sys::stop_requested)?;
             println!(
-                "primary failed after {} probes; switch moved; standby: {} ({:?} from the first missed probe)",
-                outcome.probes, outcome.standby_answer, outcome.detect_to_promoted
+                "primary failed after {} probes; {}; standby: {} ({:?} from the first missed probe)",
+                outcome.probes,
+                if hook.is_some() { "switch hook succeeded" } else { "no switch hook" },
+                outcome.standby_answer,
+                outcome.detect_to_promoted
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -122,7 +122,7 @@ fn verilog(_out: &std::path::Path) -> Result<ExitCode, BoxError> {
     Err("this holdback was built without the Verilog generator (cargo feature `verilog`)".into())
 }
 
-/// `holdback lab` and the lab's switch for `watch --switch` (feature `lab`).
+/// `holdback lab`, `lab up|down|switch` (feature `lab`).
 #[cfg(feature = "lab")]
 mod lab_cmd {
     use super::*;
@@ -199,6 +199,11 @@ mod lab_cmd {
                     }
                     Ok(ExitCode::SUCCESS)
                 }
+                LabCmd { action: Some(LabAction::Switch { topology }), .. } => {
+                    holdback_daemon::lab::netns::switch_from_file(&topology)?;
+                    println!("switch moved: primary port detached, service MAC pinned on the standby's port");
+                    Ok(ExitCode::SUCCESS)
+                }
                 LabCmd { action: Some(LabAction::Down { name }), .. } => {
                     let info = lab_up::down(&name)?;
                     println!("lab `{}` is down (namespaces {} and {} removed)", info.name, info.client_ns, info.card_ns);
@@ -210,14 +215,6 @@ mod lab_cmd {
     fn up_options(a: &holdback_daemon::cli::UpArgs) -> UpOptions {
         UpOptions { name: a.name.clone(), holdback: a.holdback.on(), pcap: a.pcap.clone(), port: a.port }
     }
-
-    /// A failover lab's topology.json as the switch `watch` moves.
-    pub fn switch(path: &std::path::Path) -> Result<Box<dyn holdback_daemon::tools::watch::Switch>, BoxError> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-        let topo = serde_json::from_str::<holdback_daemon::lab::netns::LabTopology>(&text)
-            .map_err(|e| format!("{} is not a lab topology: {e}", path.display()))?;
-        Ok(Box::new(topo))
-    }
 }
 
 #[cfg(not(feature = "lab"))]
@@ -228,10 +225,6 @@ mod lab_cmd {
 
     pub fn run(_cmd: holdback_daemon::cli::LabCmd) -> Result<ExitCode, BoxError> {
         Err(NO_LAB.into())
-    }
-
-    pub fn switch(_path: &std::path::Path) -> Result<Box<dyn holdback_daemon::tools::watch::Switch>, BoxError> {
-        Err(format!("--switch drives the lab's bridge: {NO_LAB}").into())
     }
 }
 
