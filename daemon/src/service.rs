@@ -717,6 +717,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn health_serves_only_with_a_running_loop_and_an_enabled_card() {
+        let card = Arc::new(CardHandle::open(MemBar::with_id_block(&CoreParams::DEFAULT)).unwrap());
+        let handler = control_handler(card.clone(), SinkShared::default(), Arc::new(StopSignal::default()), None);
+        let (started, loop_ran_ms) = (Instant::now(), AtomicU64::new(0));
+        let h = health_check(&*handler, &loop_ran_ms, started).await;
+        assert!(!h.serving && !h.card_enabled && h.problem.as_deref() == Some("the card is not enabled"), "{h:?}");
+        card.enable().unwrap();
+        let h = health_check(&*handler, &loop_ran_ms, started).await;
+        assert!(h.serving && h.card_enabled && h.problem.is_none(), "{h:?}");
+        assert_eq!((h.role, h.epoch), (None, None), "a lone card has no pair role");
+        let long_ago = Instant::now().checked_sub(http::LOOP_STALE_AFTER + Duration::from_millis(50)).expect("uptime");
+        let h = health_check(&*handler, &AtomicU64::new(0), long_ago).await;
+        assert!(!h.serving && h.problem.as_deref().is_some_and(|p| p.contains("service loop has not run")), "{h:?}");
+    }
+
+    #[tokio::test]
     async fn the_shared_handler_answers_from_the_card_and_the_sink() {
         let card = Arc::new(CardHandle::open(MemBar::with_id_block(&CoreParams::DEFAULT)).unwrap());
         card.enable().unwrap();

@@ -150,7 +150,9 @@ impl CommandHook {
             .args(&self.args)
             .envs(ctx.env())
             .stdin(Stdio::null())
-            .stdout(Stdio::inherit())
+            // Our stdout carries watch's one-line verdict; the hook's chatter
+            // belongs with the log.
+            .stdout(std::io::stderr())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|source| HookError::Start { program: program.clone(), source })?;
