@@ -73,6 +73,36 @@ pub enum Command {
         #[command(flatten)]
         socket: SocketArg,
     },
+    /// The core's figures: simulated cycles per received frame from 64 to
+    /// 1518 bytes against the 10 GbE budget, bytes per cycle, release write
+    /// to ACK, the simulator's speed, the core's area (yosys) and the lab's
+    /// goodput with holdback on and off. The lab needs root.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Frames per frame size.
+    #[arg(long, value_name = "N", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(10..=1_000_000))]
+    pub frames: u64,
+    /// Skip the synthesis (yosys takes about a minute).
+    #[arg(long)]
+    pub no_area: bool,
+    /// Skip the lab runs (they need root).
+    #[arg(long)]
+    pub no_lab: bool,
+    /// Connections of each lab run.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub lab_conns: u16,
+    /// Bytes per connection of each lab run (e.g. 512KiB, 8MiB).
+    #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size)]
+    pub lab_bytes: u64,
+    /// Draw cycles per frame against frame size, with the line-rate budget, as SVG.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -35,6 +35,7 @@ fn run(cli: Cli) -> Result<ExitCode, BoxError> {
     match cli.command {
         Command::Verilog { out } => verilog(&out),
         Command::Lab(cmd) => lab_cmd::run(cmd),
+        Command::Bench(args) => lab_cmd::bench(args),
         Command::Load(args) => {
             match load::run(&args)? {
                 load::Outcome::DryRun(plan) => print!("{}", plan.render()),
@@ -212,6 +213,31 @@ mod lab_cmd {
         }
     }
 
+    #[cfg(feature = "verilog")]
+    pub fn bench(a: holdback_daemon::cli::BenchArgs) -> Result<ExitCode, BoxError> {
+        use holdback_daemon::lab::bench::{self, BenchOptions};
+        sys::install_stop_signals();
+        let opts = BenchOptions {
+            frames: a.frames,
+            area: !a.no_area,
+            lab: (!a.no_lab).then_some((usize::from(a.lab_conns), a.lab_bytes)),
+            plot: a.plot,
+            holdback_exe: None,
+        };
+        let report = bench::run(&opts)?;
+        if a.json {
+            println!("{}", report.json());
+        } else {
+            print!("{}", report.human());
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    #[cfg(not(feature = "verilog"))]
+    pub fn bench(_a: holdback_daemon::cli::BenchArgs) -> Result<ExitCode, BoxError> {
+        Err("`holdback bench` synthesizes the generated core: this holdback was built without the Verilog generator (cargo feature `verilog`)".into())
+    }
+
     fn up_options(a: &holdback_daemon::cli::UpArgs) -> UpOptions {
         UpOptions { name: a.name.clone(), holdback: a.holdback.on(), pcap: a.pcap.clone(), port: a.port }
     }
@@ -225,6 +251,10 @@ mod lab_cmd {
 
     pub fn run(_cmd: holdback_daemon::cli::LabCmd) -> Result<ExitCode, BoxError> {
         Err(NO_LAB.into())
+    }
+
+    pub fn bench(_a: holdback_daemon::cli::BenchArgs) -> Result<ExitCode, BoxError> {
+        Err(format!("`holdback bench` runs the simulated core and the lab: {NO_LAB}").into())
     }
 }
 
