@@ -24,10 +24,12 @@
 use rust_hdl::prelude::*;
 
 pub mod burst;
+pub mod event_queue;
 pub mod read;
 pub mod write;
 
 pub use burst::BurstSplit;
+pub use event_queue::{EventQueueOverDma, EventQueueWriter};
 pub use read::DmaReader;
 pub use write::DmaWriter;
 
