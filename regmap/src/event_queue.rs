@@ -200,6 +200,27 @@ impl EventRing {
     }
 }
 
+/// Markdown table of the record layout, for docs/dma.md (kept in sync by
+/// `regmap/tests/event_record_table.rs`).
+pub fn record_table() -> String {
+    let mut s = String::from("| field | bytes | word | bits | meaning |\n|---|---|---|---|---|\n");
+    for f in event::FIELDS {
+        let first = f.bit() / 8;
+        let last = (f.bit() + f.width as usize - 1) / 8;
+        let bytes = if first == last { format!("{first}") } else { format!("{first}-{last}") };
+        s += &format!(
+            "| {} | {} | {} | {}:{} | {} |\n",
+            f.name.to_lowercase(),
+            bytes,
+            f.word,
+            f.shift + f.width - 1,
+            f.shift,
+            f.doc
+        );
+    }
+    s
+}
+
 /// Where the consumer reads the ring from: plain memory in tests, the
 /// driver's DMA buffer (volatile reads) on a card.
 pub trait RecordMemory {
