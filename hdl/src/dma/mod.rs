@@ -28,7 +28,7 @@ pub mod event_queue;
 pub mod read;
 pub mod write;
 
-pub use burst::BurstSplit;
+pub use burst::{BurstIssuer, BurstSplit, CmdBeats};
 pub use event_queue::{EventQueueOverDma, EventQueueWriter};
 pub use read::DmaReader;
 pub use write::DmaWriter;

@@ -16,7 +16,7 @@
 //! done when every burst has one. W leaves through a register (full rate:
 //! it reloads in the cycle the slave takes it), so `w.valid` never depends on
 //! an input in the same cycle.
-use super::{AxiAddrSource, AxiBSink, AxiWSource, BurstSplit, DmaStreamSink, DmaWrCmdSink, BEAT_BITS};
+use super::{AxiAddrSource, AxiBSink, AxiWSource, BurstIssuer, BurstSplit, CmdBeats, DmaStreamSink, DmaWrCmdSink, BEAT_BITS};
 use rust_hdl::prelude::*;
 
 #[derive(LogicBlock)]
@@ -28,7 +28,8 @@ pub struct DmaWriter {
     pub w: AxiWSource,
     pub b: AxiBSink,
 
-    aw_split: BurstSplit,
+    beats: CmdBeats,
+    aw_issue: BurstIssuer,
     w_split: BurstSplit,
 
     busy: DFF<Bit>,
@@ -36,9 +37,6 @@ pub struct DmaWriter {
     lane: DFF<Bits<3>>,
     first_strb: DFF<Bits<8>>,
     last_strb: DFF<Bits<8>>,
-    /// Address of the next AW burst (the command's own address for the first).
-    aw_addr: DFF<Bits<64>>,
-    aw_left: DFF<Bits<BEAT_BITS>>,
     /// Bits 11:3 of the next W beat's address.
     w_row: DFF<Bits<9>>,
     w_left: DFF<Bits<BEAT_BITS>>,
@@ -61,24 +59,15 @@ pub struct DmaWriter {
 
     all_lanes: Constant<Bits<8>>,
     one_beat: Constant<Bits<BEAT_BITS>>,
-    zero_beats: Constant<Bits<BEAT_BITS>>,
     zero10: Constant<Bits<10>>,
     one10: Constant<Bits<10>>,
     one9: Constant<Bits<9>>,
     sixty_four7: Constant<Bits<7>>,
-    row_base_mask: Constant<Bits<64>>,
 
     cmd_lane: Signal<Local, Bits<3>>,
-    end_sum: Signal<Local, Bits<17>>,
     end_lane: Signal<Local, Bits<3>>,
-    end_whole: Signal<Local, Bits<BEAT_BITS>>,
-    bus_beats: Signal<Local, Bits<BEAT_BITS>>,
-    len_whole: Signal<Local, Bits<13>>,
     len_lane: Signal<Local, Bits<3>>,
-    stream_beats: Signal<Local, Bits<BEAT_BITS>>,
     aw_fire: Signal<Local, Bit>,
-    aw_beats8: Signal<Local, Bits<8>>,
-    aw_step: Signal<Local, Bits<64>>,
     b_fire: Signal<Local, Bit>,
     need_stream: Signal<Local, Bit>,
     burst_start: Signal<Local, Bit>,
@@ -104,14 +93,13 @@ impl DmaWriter {
             aw: Default::default(),
             w: Default::default(),
             b: Default::default(),
-            aw_split: BurstSplit::new(max_beats),
+            beats: CmdBeats::default(),
+            aw_issue: BurstIssuer::new(max_beats),
             w_split: BurstSplit::new(max_beats),
             busy: Default::default(),
             lane: Default::default(),
             first_strb: Default::default(),
             last_strb: Default::default(),
-            aw_addr: Default::default(),
-            aw_left: Default::default(),
             w_row: Default::default(),
             w_left: Default::default(),
             w_burst_left: Default::default(),
@@ -128,23 +116,14 @@ impl DmaWriter {
             w_last: Default::default(),
             all_lanes: Constant::new(0xFF_u64.into()),
             one_beat: Constant::new(1_u64.into()),
-            zero_beats: Constant::new(0_u64.into()),
             zero10: Constant::new(0_u64.into()),
             one10: Constant::new(1_u64.into()),
             one9: Constant::new(1_u64.into()),
             sixty_four7: Constant::new(64_u64.into()),
-            row_base_mask: Constant::new((!7_u64).into()),
             cmd_lane: Default::default(),
-            end_sum: Default::default(),
             end_lane: Default::default(),
-            end_whole: Default::default(),
-            bus_beats: Default::default(),
-            len_whole: Default::default(),
             len_lane: Default::default(),
-            stream_beats: Default::default(),
             aw_fire: Default::default(),
-            aw_beats8: Default::default(),
-            aw_step: Default::default(),
             b_fire: Default::default(),
             need_stream: Default::default(),
             burst_start: Default::default(),
@@ -165,67 +144,44 @@ impl Logic for DmaWriter {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, busy, lane, first_strb, last_strb, aw_addr, aw_left, w_row, w_left, w_burst_left, w_first,
-            s_left, prev, bursts_ahead, b_pending, err, done_q, w_valid, w_data, w_strb, w_last
+            self, clock, busy, lane, first_strb, last_strb, w_row, w_left, w_burst_left, w_first, s_left, prev,
+            bursts_ahead, b_pending, err, done_q, w_valid, w_data, w_strb, w_last
         );
+        clock!(self, clock, aw_issue);
 
         // ---- Command decode (used in the accepting cycle). ----
         self.cmd_lane.next = self.cmd.addr.val().get_bits::<3>(0);
-        self.end_sum.next = bit_cast::<17, 3>(self.cmd_lane.val()) + bit_cast::<17, 16>(self.cmd.len.val());
-        self.end_lane.next = self.end_sum.val().get_bits::<3>(0);
-        // Beats = ceil(bytes / 8): whole rows, plus one for a partial last row.
-        self.end_whole.next = self.end_sum.val().get_bits::<14>(3);
-        self.bus_beats.next = self.end_whole.val();
-        if self.end_lane.val().any() {
-            self.bus_beats.next = self.end_whole.val() + self.one_beat.val();
-        }
-        self.len_whole.next = self.cmd.len.val().get_bits::<13>(3);
+        self.beats.lane.next = self.cmd_lane.val();
+        self.beats.len.next = self.cmd.len.val();
         self.len_lane.next = self.cmd.len.val().get_bits::<3>(0);
-        self.stream_beats.next = bit_cast::<14, 13>(self.len_whole.val());
-        if self.len_lane.val().any() {
-            self.stream_beats.next = bit_cast::<14, 13>(self.len_whole.val()) + self.one_beat.val();
-        }
+        // Lane after the last byte: (addr + len) & 7.
+        self.end_lane.next = self.cmd_lane.val() + self.len_lane.val();
 
         self.cmd.ready.next = !self.busy.q.val();
         self.done_q.d.next = false;
+        self.aw_issue.load.next = false;
+        self.aw_issue.load_addr.next = self.cmd.addr.val();
+        self.aw_issue.load_beats.next = self.beats.bus_beats.val();
         if self.cmd.valid.val() & !self.busy.q.val() {
             self.busy.d.next = true;
+            self.aw_issue.load.next = true;
             self.lane.d.next = self.cmd_lane.val();
             self.first_strb.d.next = self.all_lanes.val() << bit_cast::<8, 3>(self.cmd_lane.val());
             self.last_strb.d.next = self.all_lanes.val();
             if self.end_lane.val().any() {
                 self.last_strb.d.next = !(self.all_lanes.val() << bit_cast::<8, 3>(self.end_lane.val()));
             }
-            self.aw_addr.d.next = self.cmd.addr.val();
-            // A zero-length command has no beats at all (not one beat with no strobes).
-            self.aw_left.d.next = self.zero_beats.val();
-            self.w_left.d.next = self.zero_beats.val();
-            if self.cmd.len.val().any() {
-                self.aw_left.d.next = self.bus_beats.val();
-                self.w_left.d.next = self.bus_beats.val();
-            }
-            self.s_left.d.next = self.stream_beats.val();
+            self.w_left.d.next = self.beats.bus_beats.val();
+            self.s_left.d.next = self.beats.stream_beats.val();
             self.w_row.d.next = self.cmd.addr.val().get_bits::<9>(3);
             self.w_burst_left.d.next = self.zero10.val();
             self.w_first.d.next = true;
             self.err.d.next = false;
         }
 
-        // ---- AW: one burst per handshake. ----
-        self.aw_split.row.next = self.aw_addr.q.val().get_bits::<9>(3);
-        self.aw_split.left.next = self.aw_left.q.val();
-        self.aw.valid.next = self.busy.q.val() & self.aw_left.q.val().any();
-        self.aw.addr.next = self.aw_addr.q.val();
-        // At most 256 beats: the low 8 bits minus one wrap 256 to AxLEN 255.
-        self.aw_beats8.next = self.aw_split.beats.val().get_bits::<8>(0);
-        self.aw.len.next = self.aw_beats8.val() - 1_u8.to_bits();
-        self.aw_fire.next = self.aw.valid.val() & self.aw.ready.val();
-        self.aw_step.next = bit_cast::<64, 10>(self.aw_split.beats.val()) << 3;
-        if self.aw_fire.val() {
-            // Later bursts start on the 8-byte row after the previous one.
-            self.aw_addr.d.next = (self.aw_addr.q.val() & self.row_base_mask.val()) + self.aw_step.val();
-            self.aw_left.d.next = self.aw_left.q.val() - bit_cast::<14, 10>(self.aw_split.beats.val());
-        }
+        // ---- AW: the command's bursts, back to back. ----
+        AxiAddrSource::link(&mut self.aw, &mut self.aw_issue.bursts);
+        self.aw_fire.next = self.aw_issue.left.val().any() & self.aw.ready.val();
 
         // ---- B: always taken; counted against the bursts sent. ----
         self.b.ready.next = true;
@@ -302,7 +258,7 @@ impl Logic for DmaWriter {
 
         // ---- Done once every beat left and every burst is acknowledged. ----
         if self.busy.q.val()
-            & !self.aw_left.q.val().any()
+            & !self.aw_issue.left.val().any()
             & !self.w_left.q.val().any()
             & !self.w_valid.q.val()
             & !self.b_pending.q.val().any()
