@@ -40,6 +40,7 @@ struct Ports {
     cons_idx: PortId,
     prod_idx: PortId,
     dma_err: PortId,
+    active: PortId,
     tcb_valid: PortId,
     tcb_conn: PortId,
     tcb_done: PortId,
@@ -64,6 +65,7 @@ impl Ports {
             cons_idx: p("cons_idx"),
             prod_idx: p("prod_idx"),
             dma_err: p("dma_err"),
+            active: p("active"),
             tcb_valid: p("tcb__024valid"),
             tcb_conn: p("tcb__024conn"),
             tcb_done: p("tcb__024done"),
@@ -285,6 +287,30 @@ impl Bench {
         }
     }
 
+    /// The host's restart: with the writer disabled and quiet and every
+    /// record up to its count taken, zero the ring, reset the consumer and
+    /// the consumer register; the caller then raises `enable`.
+    fn restart_ring(&mut self) {
+        self.host.mem.fill(0);
+        self.consumer = EventQueueConsumer::new(self.ring);
+        self.cons_in_flight.clear();
+        self.cons_published = 0;
+        self.records_started = 0;
+    }
+
+    /// Changes stop; runs until the host has seen every connection's last
+    /// state and taken every record. Returns the cycles it took.
+    fn drain(&mut self) -> u64 {
+        let drain = Phase { cycles: 0, change: 0.0, hot: CONNS, poll: 0.2 };
+        let mut waited = 0;
+        while !self.behind().is_empty() || self.m.get(self.p.prod_idx) as u16 != self.consumer.consumed() {
+            self.cycle(&drain, true);
+            waited += 1;
+            assert!(waited < 200_000, "the host never saw the final state of connections {:?}", self.behind());
+        }
+        waited
+    }
+
     /// Connections that changed and whose last state the host has not seen.
     fn behind(&self) -> Vec<usize> {
         (0..CONNS).filter(|&c| self.touched[c] && self.seen[c] != Some(self.tcbs[c].gen)).collect()
@@ -304,14 +330,7 @@ fn run(seed: u64, phases: &[Phase]) -> Bench {
             b.cycle(ph, true);
         }
     }
-    // Changes stop; the host catches up.
-    let drain = Phase { cycles: 0, change: 0.0, hot: CONNS, poll: 0.2 };
-    let mut waited = 0;
-    while !b.behind().is_empty() || b.m.get(b.p.prod_idx) as u16 != b.consumer.consumed() {
-        b.cycle(&drain, true);
-        waited += 1;
-        assert!(waited < 200_000, "the host never saw the final state of connections {:?}", b.behind());
-    }
+    let waited = b.drain();
     assert!(b.touched.iter().all(|&t| t), "some connection never changed: the run is too short");
     eprintln!(
         "{} changes, {} records ({} cycles; drained in {waited})",
@@ -363,4 +382,42 @@ fn every_change_gets_a_record_when_the_host_keeps_up() {
         }
     }
     assert_eq!(b.records, b.changes);
+}
+
+#[test]
+fn the_host_restarts_the_ring_after_draining_it() {
+    let seed = holdback_sim::test_seed(0xE7E7_0003);
+    let mut b = Bench::new(seed);
+    let busy = Phase { cycles: 5_000, change: 0.3, hot: CONNS, poll: 0.02 };
+    let off = Phase { cycles: 0, change: 0.3, hot: CONNS, poll: 0.0 };
+    for round in 0..3 {
+        for _ in 0..busy.cycles {
+            b.cycle(&busy, true);
+        }
+        // Drop enable (changes go on) and wait for the writer to go quiet.
+        let mut waited = 0;
+        while {
+            b.cycle(&off, false);
+            b.m.get(b.p.active) == 1
+        } {
+            waited += 1;
+            assert!(waited < 1_000, "round {round}: the writer stays active with enable low");
+        }
+        let prod = b.m.get(b.p.prod_idx) as u16;
+        for _ in 0..100 {
+            b.cycle(&off, false);
+        }
+        assert_eq!(b.m.get(b.p.prod_idx) as u16, prod, "round {round}: records written with enable low");
+        assert_eq!(b.records_started, prod, "round {round}: a record started but not counted");
+        // Take every record up to the count, then start a fresh ring.
+        let mut polls = 0;
+        while b.consumer.consumed() != prod {
+            b.poll(8);
+            polls += 1;
+            assert!(polls < 1_000, "round {round}: records up to {prod} are not all in the ring");
+        }
+        b.restart_ring();
+    }
+    b.drain();
+    assert!(b.touched.iter().all(|&t| t));
 }

@@ -18,6 +18,11 @@
 //! while `prod - cons_idx < entries`: the writer never overwrites a record
 //! the host has not consumed. `ring_base` must be 32-byte aligned (a record
 //! then never straddles a 4 KiB page, so it is one burst and one TLP).
+//!
+//! Restarting the ring (the host's protocol): drop `enable`, wait for
+//! `active` low, take the records up to `prod_idx` (it no longer moves),
+//! zero the ring, raise `enable`: the writer starts again at record 0 with
+//! phase 1. Changes meanwhile stay queued.
 use super::{AxiAddrSource, AxiBSink, AxiWSource, DmaStreamSource, DmaWrCmdSource, DmaWriter};
 use holdback_regmap::event_queue::{event, EVENT_RECORD_BYTES, MAX_EVENT_RING_BITS};
 use holdback_regmap::TcbField;
@@ -83,8 +88,8 @@ pub struct EventQueueWriter<const CONN_BITS: usize, const NCONN: usize, const RI
     pub changed: Signal<In, Bit>,
     pub changed_conn: Signal<In, Bits<CONN_BITS>>,
     pub tcb: TcbSnapSource<CONN_BITS>,
-    /// Low: no record is started and the producer count returns to 0 (the
-    /// host sets up the ring, then raises it). Changes still queue meanwhile.
+    /// Low: no record is started (one in flight finishes); changes still
+    /// queue. Rising: the writer starts a fresh ring, producer count 0.
     pub enable: Signal<In, Bit>,
     /// Host byte address of the ring's slot 0 (32-byte aligned).
     pub ring_base: Signal<In, Bits<64>>,
@@ -94,6 +99,9 @@ pub struct EventQueueWriter<const CONN_BITS: usize, const NCONN: usize, const RI
     pub prod_idx: Signal<Out, Bits<16>>,
     /// Some record write got a non-OKAY response since `enable` rose.
     pub dma_err: Signal<Out, Bit>,
+    /// A record is being read or written. With `enable` low and this low
+    /// the writer is quiet: `prod_idx` stays put until `enable` rises.
+    pub active: Signal<Out, Bit>,
     pub dma: DmaWrCmdSource,
     pub data: DmaStreamSource,
 
@@ -115,6 +123,9 @@ pub struct EventQueueWriter<const CONN_BITS: usize, const NCONN: usize, const RI
     prod: DFF<Bits<16>>,
     beat: DFF<Bits<2>>,
     err: DFF<Bit>,
+    enable_q: DFF<Bit>,
+    /// `enable` rose: start a fresh ring once idle.
+    restart: DFF<Bit>,
 
     // Bit positions of the record's fields (holdback_regmap::event_queue::event).
     at_rcv_nxt: Constant<Bits<8>>,
@@ -181,6 +192,7 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> EventQu
             cons_idx: Default::default(),
             prod_idx: Default::default(),
             dma_err: Default::default(),
+            active: Default::default(),
             dma: Default::default(),
             data: Default::default(),
             pending: Default::default(),
@@ -201,6 +213,8 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> EventQu
             prod: Default::default(),
             beat: Default::default(),
             err: Default::default(),
+            enable_q: Default::default(),
+            restart: Default::default(),
             at_rcv_nxt: at(event::RCV_NXT),
             at_rel: at(event::REL),
             at_ack_sent: at(event::ACK_SENT),
@@ -248,7 +262,7 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> Logic
     fn update(&mut self) {
         dff_setup!(
             self, clock, head, tail, count, dirty, state, snap_conn, snap_state, snap_holdback, snap_fin_rcvd,
-            snap_rcv_nxt, snap_rel, snap_ack_sent, snap_epoch, snap_gen, prod, beat, err
+            snap_rcv_nxt, snap_rel, snap_ack_sent, snap_epoch, snap_gen, prod, beat, err, enable_q, restart
         );
 
         // ---- Pending ids: each queued at most once (dirty bit), so N slots suffice. ----
@@ -318,10 +332,16 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> Logic
         }
         match self.state.q.val() {
             EventQueueState::Idle => {
-                if !self.enable.val() {
+                if self.restart.q.val() {
                     self.prod.d.next = 0_u16.to_bits();
                     self.err.d.next = false;
-                } else if self.count.q.val().any() & (self.in_use.val() < self.entries.val()) {
+                    self.restart.d.next = false;
+                } else if self.enable.val()
+                    & self.enable_q.q.val()
+                    & self.count.q.val().any()
+                    & (self.in_use.val() < self.entries.val())
+                {
+                    // enable_q: not in the cycle enable rises (the restart goes first).
                     self.state.d.next = EventQueueState::Pop;
                 }
             }
@@ -369,8 +389,15 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> Logic
             }
             _ => {}
         }
+        // A rise of `enable` (the host zeroed the ring) restarts the count,
+        // after the record in flight, if any.
+        self.enable_q.d.next = self.enable.val();
+        if self.enable.val() & !self.enable_q.q.val() {
+            self.restart.d.next = true;
+        }
         self.prod_idx.next = self.prod.q.val();
         self.dma_err.next = self.err.q.val();
+        self.active.next = self.state.q.val() != EventQueueState::Idle;
     }
 }
 
@@ -387,6 +414,7 @@ pub struct EventQueueOverDma<const CONN_BITS: usize, const NCONN: usize, const R
     pub cons_idx: Signal<In, Bits<16>>,
     pub prod_idx: Signal<Out, Bits<16>>,
     pub dma_err: Signal<Out, Bit>,
+    pub active: Signal<Out, Bit>,
     pub aw: AxiAddrSource,
     pub w: AxiWSource,
     pub b: AxiBSink,
@@ -407,6 +435,7 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> EventQu
             cons_idx: Default::default(),
             prod_idx: Default::default(),
             dma_err: Default::default(),
+            active: Default::default(),
             aw: Default::default(),
             w: Default::default(),
             b: Default::default(),
@@ -429,6 +458,7 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> Logic
         self.writer.cons_idx.next = self.cons_idx.val();
         self.prod_idx.next = self.writer.prod_idx.val();
         self.dma_err.next = self.writer.dma_err.val();
+        self.active.next = self.writer.active.val();
         TcbSnapSource::<CONN_BITS>::link(&mut self.tcb, &mut self.writer.tcb);
         DmaWrCmdSource::join(&mut self.writer.dma, &mut self.dma.cmd);
         DmaStreamSource::join(&mut self.writer.data, &mut self.dma.data);
