@@ -14,6 +14,7 @@
 
 pub mod bar;
 pub mod card;
+pub mod event_queue;
 #[cfg(feature = "sim")]
 pub mod sim_bar;
 pub mod stats;

@@ -11,6 +11,7 @@
 pub mod channels;
 pub mod check;
 pub mod core;
+pub mod dma;
 pub mod engine;
 pub mod generate;
 pub mod ring_writer;

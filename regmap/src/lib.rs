@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod control_block;
+pub mod event_queue;
 mod mac;
 mod seq;
 

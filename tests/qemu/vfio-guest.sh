@@ -230,7 +230,7 @@ boot() {
     echo "$mode boot: PASS"
 }
 
-[ "$MODE" = no-iommu ] || boot iommu 7
+[ "$MODE" = no-iommu ] || boot iommu 8
 [ "$MODE" = iommu ] || boot no-iommu 2
 echo "initramfs size: $INITRD_BYTES bytes (gzip)"
 echo "total script time: $(since "$T0") s"

@@ -36,7 +36,7 @@ fn vfio_backend_passes_in_a_qemu_guest_with_and_without_iommu() {
         out.status,
         stderr.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
     );
-    for want in ["iommu boot: PASS", "no-iommu boot: PASS", "7 passed, 0 failed", "2 passed, 0 failed", "VFIO QEMU TEST: PASS"] {
+    for want in ["iommu boot: PASS", "no-iommu boot: PASS", "8 passed, 0 failed", "2 passed, 0 failed", "VFIO QEMU TEST: PASS"] {
         assert!(stdout.contains(want), "script output lacks {want:?}");
     }
     for check in [

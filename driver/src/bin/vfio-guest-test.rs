@@ -11,9 +11,11 @@ use std::process::ExitCode;
 use std::sync::atomic::{fence, Ordering};
 use std::time::{Duration, Instant};
 
+use holdback_driver::event_queue::{DmaEventRing, EventRecord, EventRing};
 use holdback_driver::vfio::{
     open_card, BarMapping, DmaBuffer, IrqKind, OpenCardError, PciAddress, VfioError, VfioPciDevice,
 };
+use holdback_driver::regmap::{SeqNum, TcpState};
 
 const EDU: &str = "0000:00:04.0";
 const RNG: &str = "0000:00:05.0";
@@ -37,6 +39,8 @@ const EDU_BUFFER: u64 = 0x40000;
 const IOVA_ROUND_TRIP: u64 = 0x10_0000;
 const IOVA_UNMAPPED: u64 = 0x20_0000;
 const IOVA_VIRTQ: u64 = 0x30_0000;
+const IOVA_EVENT_RING: u64 = 0x40_0000;
+const IOVA_EVENT_STAGE: u64 = 0x50_0000;
 const DMA_LEN: usize = 1024;
 const PATTERN_SEED: u64 = 0x005e_ed0f_b01d;
 
@@ -133,7 +137,7 @@ fn edu_checks(report: &mut Report) {
         Ok(x) => x,
         Err(why) => {
             for name in ["edu identification", "edu liveness inversion", "edu 64-bit register", "edu DMA round trip",
-                "edu DMA to an unmapped IOVA is blocked", "edu MSI"]
+                "edu DMA to an unmapped IOVA is blocked", "event ring in DMA memory, written by the device", "edu MSI"]
             {
                 report.record(name, Err(format!("opening {EDU}: {why}")));
             }
@@ -219,6 +223,8 @@ fn edu_checks(report: &mut Report) {
     })());
     drop(buf);
 
+    report.record("event ring in DMA memory, written by the device", event_ring_check(&dev, &bar));
+
     report.record("edu MSI", (|| {
         let irqs = dev.enable_interrupts(IrqKind::Msi, 1).map_err(err)?;
         let e = |e: holdback_driver::vfio::RegisterError| e.to_string();
@@ -238,6 +244,46 @@ fn edu_checks(report: &mut Report) {
     if let Err(e) = dev.close() {
         println!("# closing {EDU}: {}", err(e));
     }
+}
+
+/// The host's event ring (holdback_driver::event_queue) as the card will
+/// fill it: edu writes each 32-byte record into its slot by DMA, as the
+/// card's event-queue writer would, and the consumer must take records only
+/// by their phase bit, across a lap of a two-slot ring.
+fn event_ring_check(dev: &VfioPciDevice, bar: &BarMapping) -> Check {
+    let ring = EventRing::new(1).map_err(|e| e.to_string())?;
+    let mut events = DmaEventRing::new(dev, IOVA_EVENT_RING, ring).map_err(err)?;
+    let stage = dev.dma_alloc(IOVA_EVENT_STAGE, 0x1000).map_err(err)?;
+    let poll = |events: &mut DmaEventRing| events.poll().map_err(|e| e.to_string());
+    for k in 0..3u16 {
+        if let Some(r) = poll(&mut events)? {
+            return Err(format!("record {k} taken before the device wrote it: {r:?}"));
+        }
+        let rec = EventRecord {
+            conn: k,
+            state: TcpState::Established,
+            holdback: true,
+            fin_rcvd: k == 2,
+            rcv_nxt: SeqNum(0xffff_fff0 + k as u32),
+            rel: SeqNum(0xffff_ff00),
+            ack_sent: SeqNum(0xffff_ff00),
+            epoch: 7,
+            gen: 100 + k as u32,
+        };
+        stage.write_bytes(0, &rec.to_bytes(ring.phase(k))).map_err(err)?;
+        edu_dma(bar, IOVA_EVENT_STAGE, EDU_BUFFER, 32, false)?;
+        edu_dma(bar, EDU_BUFFER, events.iova() + ring.offset(k) as u64, 32, true)?;
+        match poll(&mut events)? {
+            Some(got) if got == rec => {}
+            other => return Err(format!("after the device wrote record {k}: got {other:?}, want {rec:?}")),
+        }
+    }
+    Ok(format!(
+        "3 records DMA'd by the device into a {}-slot ring at IOVA {:#x}, each taken once by its phase bit (consumed {})",
+        ring.entries(),
+        events.iova(),
+        events.consumed()
+    ))
 }
 
 /// virtio-pci modern capability (virtio 1.x §4.1.4).
