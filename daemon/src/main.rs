@@ -128,6 +128,7 @@ mod lab_cmd {
     use super::*;
     use holdback_daemon::cli::{LabAction, LabCmd};
     use holdback_daemon::lab::{self, LabRunOptions};
+    use holdback_daemon::lab::progress::Progress;
     use holdback_daemon::lab::up::{self as lab_up, UpOptions};
 
     pub fn run(cmd: LabCmd) -> Result<ExitCode, BoxError> {
@@ -158,6 +159,8 @@ mod lab_cmd {
                         keep_dir: run.sink_dir.clone(),
                         disturbance: None,
                         holdback_exe: None,
+                        plot: run.plot.clone(),
+                        progress: progress(run.json),
                     };
                     let report = holdback_daemon::lab::pair::run_failover_lab(&opts)?;
                     if run.json {
@@ -181,6 +184,8 @@ mod lab_cmd {
                         sink_dir: run.sink_dir,
                         stall_timeout: Duration::from_secs(run.stall_timeout.max(1)),
                         holdback_exe: None,
+                        plot: run.plot,
+                        progress: progress(run.json),
                     };
                     let report = lab::run_lab(&opts)?;
                     if run.json {
@@ -204,6 +209,15 @@ mod lab_cmd {
                     println!("lab `{}` is down (namespaces {} and {} removed)", info.name, info.client_ns, info.card_ns);
                     Ok(ExitCode::SUCCESS)
                 }
+        }
+    }
+
+    /// A progress bar on a terminal, none under `--json`: the report is the whole output.
+    fn progress(json: bool) -> Progress {
+        if json {
+            Progress::hidden()
+        } else {
+            Progress::on_terminal("")
         }
     }
 
