@@ -59,7 +59,7 @@ impl Progress {
         )
         // The template is a constant; should indicatif reject it, a plain bar is still progress.
         .unwrap_or_else(|_| ProgressStyle::default_bar());
-        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr()).with_style(style);
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(style);
         bar.set_prefix(prefix.to_string());
         // The spinner and the elapsed time move while the daemons start, before any byte.
         bar.enable_steady_tick(Duration::from_millis(200));
