@@ -14,7 +14,7 @@ pub enum Phase {
     Starting,
     /// The clients stream to the card.
     Sending,
-    /// The primary was killed; the standby takes over.
+    /// The primary was killed: the standby takes over, the clients go on.
     FailingOver,
     /// The replication link is cut, the primary alive.
     LinkCut,
@@ -29,7 +29,7 @@ impl Phase {
         match self {
             Phase::Starting => "starting",
             Phase::Sending => "sending",
-            Phase::FailingOver => "failing over",
+            Phase::FailingOver => "failed over",
             Phase::LinkCut => "link cut",
             Phase::Verifying => "verifying",
             Phase::Plotting => "plotting",
