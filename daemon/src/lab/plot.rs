@@ -64,7 +64,10 @@ fn draw_err<E: std::fmt::Debug>(e: E) -> PlotError {
 
 /// When what happened in a failover, in milliseconds after `t0_unix_ms`
 /// (the first frame either card captured). `holdback lab --plot` draws each
-/// of these with this value as its `data-t`.
+/// of these with this value as its `data-t`. Capture times run on the
+/// simulated cards' clocks (wall-clock start + simulated time), detection
+/// and PROMOTE on the host's wall clock: they can disagree by a few
+/// milliseconds.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct FailoverTimeline {
     /// Wall-clock origin of every other time here, ms since the Unix epoch.
@@ -719,10 +722,11 @@ fn failover_svg(report: &FailoverReport, tl: &FailoverTimeline, traces: &Traces)
             }
         }
 
-        // The legend of the markers, and the client's longest stall as a figure.
-        let (xr, yr) = near.plotting_area().get_pixel_range();
+        // The legend of the markers and the client's longest stall as a
+        // figure, in the whole run's lower right, which the rising curves leave empty.
+        let (xr, yr) = whole.plotting_area().get_pixel_range();
         let lx = xr.end - 390;
-        let ly = yr.end - 76;
+        let ly = yr.end - 62;
         let legend = [
             "▼ PROMOTE's ACK and duplicates (per connection)",
             "× a peer's retransmission",
