@@ -504,7 +504,7 @@ fn vertical_event(o: &mut Overlay, chart: &Chart<'_, '_>, event: &str, t: f64, l
 }
 
 /// A horizontal bracket from `from` to `from + ms` at pixel row `y`, for a figure of the report.
-fn bracket(o: &mut Overlay, chart: &Chart<'_, '_>, figure: &str, from: f64, ms: f64, y: i32, label: &str, color: &str) {
+fn bracket(o: &mut Overlay, chart: &Chart<'_, '_>, figure: &str, (from, ms): (f64, f64), y: i32, label: &str, color: &str) {
     let (x1, _) = chart.backend_coord(&(from, 0.0));
     let (x2, _) = chart.backend_coord(&(from + ms, 0.0));
     let body = format!(
@@ -683,10 +683,10 @@ fn failover_svg(report: &FailoverReport, tl: &FailoverTimeline, traces: &Traces)
         let (_, yr) = near.plotting_area().get_pixel_range();
         let figure_row = yr.start + 14 * (row + 2);
         if let (Some(from), Some(ms)) = (tl.primary_last_frame_ms, report.failover_ms) {
-            bracket(&mut o, &near, "failover_ms", from, ms, figure_row, &format!("failover {ms:.1} ms"), "#c0392b");
+            bracket(&mut o, &near, "failover_ms", (from, ms), figure_row, &format!("failover {ms:.1} ms"), "#c0392b");
         }
         if let (Some(from), Some(ms)) = (tl.primary_last_data_ms, report.wire_gap_ms) {
-            bracket(&mut o, &near, "wire_gap_ms", from, ms, figure_row + 30, &format!("wire gap {ms:.1} ms"), "#d35400");
+            bracket(&mut o, &near, "wire_gap_ms", (from, ms), figure_row + 30, &format!("wire gap {ms:.1} ms"), "#d35400");
         }
 
         // Each connection's own events, on its curve.
