@@ -5,6 +5,8 @@
 //! that every byte the clients sent is in the sink's files. [`pair`] runs
 //! two daemons (failover), [`up`] leaves one running. [`progress`] shows a
 //! run on a terminal, [`plot`] draws it (`--plot`).
+#[cfg(feature = "verilog")]
+pub mod bench;
 pub mod capture;
 pub mod clients;
 pub mod daemon;
