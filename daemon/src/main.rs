@@ -237,6 +237,7 @@ mod lab_cmd {
             lab: (!a.no_lab).then_some((usize::from(a.lab_conns), a.lab_bytes)),
             plot: a.plot,
             holdback_exe: None,
+            progress: !a.json,
         };
         let report = bench::run(&opts)?;
         if a.json {

@@ -66,6 +66,28 @@ impl Progress {
         Progress { bar: Some(bar) }
     }
 
+    /// A spinner on stderr if it is a terminal, for steps without a byte
+    /// count (`holdback bench` measuring the core); hidden otherwise.
+    pub fn spinner_on_terminal(prefix: &str) -> Progress {
+        if !std::io::stderr().is_terminal() {
+            return Progress::hidden();
+        }
+        let style = ProgressStyle::with_template("{prefix}{spinner} {msg} [{elapsed_precise}]")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(style);
+        bar.set_prefix(prefix.to_string());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Progress { bar: Some(bar) }
+    }
+
+    /// A step that is not one of the lab's phases ("64-byte frames").
+    pub fn step(&self, what: &str) {
+        tracing::info!(step = what, "bench");
+        if let Some(bar) = &self.bar {
+            bar.set_message(what.to_string());
+        }
+    }
+
     pub fn is_shown(&self) -> bool {
         self.bar.is_some()
     }
