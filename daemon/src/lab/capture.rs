@@ -163,7 +163,7 @@ impl CardCapture {
 pub fn failover_ms(primary: &CardCapture, standby: &CardCapture) -> Option<f64> {
     let last = primary.last_sent?;
     let first = standby.first_sent?;
-    Some(first.saturating_sub(last).as_secs_f64() * 1e3)
+    Some(micros_as_ms(first.saturating_sub(last)))
 }
 
 /// The gap the clients' data saw: the last data segment the primary
@@ -171,7 +171,13 @@ pub fn failover_ms(primary: &CardCapture, standby: &CardCapture) -> Option<f64> 
 pub fn wire_gap_ms(primary: &CardCapture, standby: &CardCapture) -> Option<f64> {
     let last = primary.last_data_received?;
     let first = standby.first_data_received_after_sending?;
-    Some(first.saturating_sub(last).as_secs_f64() * 1e3)
+    Some(micros_as_ms(first.saturating_sub(last)))
+}
+
+/// Milliseconds with the captures' microsecond resolution and no more
+/// digits: the number reads back exactly from JSON and the plot.
+fn micros_as_ms(d: Duration) -> f64 {
+    d.as_micros() as f64 / 1e3
 }
 
 #[cfg(test)]
@@ -218,9 +224,9 @@ mod tests {
         assert_eq!(c.last_sent, Some(Duration::from_millis(1010)));
         assert!(c.truncated);
         let standby = CardCapture { first_sent: Some(Duration::from_millis(1260)), ..CardCapture::default() };
-        assert_eq!(failover_ms(&c, &standby).map(|v| v.round()), Some(250.0));
+        assert_eq!(failover_ms(&c, &standby), Some(250.0));
         let resumed = CardCapture { first_data_received_after_sending: Some(Duration::from_millis(1100)), ..CardCapture::default() };
-        assert_eq!(wire_gap_ms(&c, &resumed).map(|v| v.round()), Some(70.0));
+        assert_eq!(wire_gap_ms(&c, &resumed), Some(70.0));
         let _ = std::fs::remove_file(&path);
     }
 }
