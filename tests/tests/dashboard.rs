@@ -44,7 +44,7 @@ fn queried_names(dashboard: &serde_json::Value) -> BTreeSet<String> {
 fn sample_names(body: &str) -> BTreeSet<String> {
     body.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .filter_map(|l| l.split(|c: char| c == '{' || c == ' ').next())
+        .filter_map(|l| l.split(['{', ' ']).next())
         .map(str::to_string)
         .collect()
 }
