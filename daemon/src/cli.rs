@@ -15,6 +15,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size of the lab's many flags does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write the core's Verilog (the whole core and every block) to DIR/<model>.v.
@@ -168,9 +170,15 @@ pub struct LabRunArgs {
     /// ACK holdback: `on` ACKs only what the sink released, `off` ACKs on receipt.
     #[arg(long, value_enum, value_name = "on|off", default_value_t = OnOff::On)]
     pub holdback: OnOff,
-    /// Print the report as JSON.
+    /// Print the report as JSON (and no progress bar).
     #[arg(long)]
     pub json: bool,
+    /// Draw the run to this SVG file: with --failover-at, each connection's
+    /// acknowledged bytes and the failover's events (primary's last frame,
+    /// detection, PROMOTE, GARP, duplicate ACKs, retransmissions, catch-up);
+    /// otherwise goodput and held-back bytes over time.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
     /// Record the card's port (both directions) to this pcap file.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
@@ -499,8 +507,8 @@ mod tests {
     #[test]
     fn every_lab_flag_takes_effect_in_the_single_card_lab_or_is_refused() {
         // Used by the single-card run (LabRunOptions), or selecting the pair lab.
-        const SINGLE_CARD: [&str; 13] = [
-            "conns", "bytes", "seed", "holdback", "json", "pcap", "sink_dir", "stall_timeout", "netem", "impair",
+        const SINGLE_CARD: [&str; 14] = [
+            "conns", "bytes", "seed", "holdback", "json", "plot", "pcap", "sink_dir", "stall_timeout", "netem", "impair",
             "standby", "failover_at", "cut_replication_at",
         ];
         // A value each pair-only flag accepts.

@@ -129,6 +129,7 @@ mod lab_cmd {
     use super::*;
     use holdback_daemon::cli::{LabAction, LabCmd};
     use holdback_daemon::lab::{self, LabRunOptions};
+    use holdback_daemon::lab::progress::Progress;
     use holdback_daemon::lab::up::{self as lab_up, UpOptions};
 
     pub fn run(cmd: LabCmd) -> Result<ExitCode, BoxError> {
@@ -159,6 +160,8 @@ mod lab_cmd {
                         keep_dir: run.sink_dir.clone(),
                         disturbance: None,
                         holdback_exe: None,
+                        plot: run.plot.clone(),
+                        progress: progress(run.json),
                     };
                     let report = holdback_daemon::lab::pair::run_failover_lab(&opts)?;
                     if run.json {
@@ -182,6 +185,8 @@ mod lab_cmd {
                         sink_dir: run.sink_dir,
                         stall_timeout: Duration::from_secs(run.stall_timeout.max(1)),
                         holdback_exe: None,
+                        plot: run.plot,
+                        progress: progress(run.json),
                     };
                     let report = lab::run_lab(&opts)?;
                     if run.json {
@@ -213,6 +218,15 @@ mod lab_cmd {
         }
     }
 
+    /// A progress bar on a terminal, none under `--json`: the report is the whole output.
+    fn progress(json: bool) -> Progress {
+        if json {
+            Progress::hidden()
+        } else {
+            Progress::on_terminal("")
+        }
+    }
+
     #[cfg(feature = "verilog")]
     pub fn bench(a: holdback_daemon::cli::BenchArgs) -> Result<ExitCode, BoxError> {
         use holdback_daemon::lab::bench::{self, BenchOptions};
@@ -223,6 +237,7 @@ mod lab_cmd {
             lab: (!a.no_lab).then_some((usize::from(a.lab_conns), a.lab_bytes)),
             plot: a.plot,
             holdback_exe: None,
+            progress: !a.json,
         };
         let report = bench::run(&opts)?;
         if a.json {

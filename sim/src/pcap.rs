@@ -1,23 +1,33 @@
 //! Classic pcap (libpcap 2.4, microsecond timestamps, LINKTYPE_ETHERNET) of the
-//! frames on the card's port, readable by tshark/wireshark while it grows:
-//! every record is flushed as it is written.
+//! frames on the card's port, through the `pcap-file` crate. Readable by
+//! tshark/wireshark while it grows: the writer does not buffer, so every
+//! record is in the file once [`PcapWriter::write`] returns.
 use std::{
     fs::File,
-    io::{self, BufWriter, Write},
+    io,
     path::{Path, PathBuf},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+use pcap_file::pcap::{PcapHeader, PcapPacket, PcapParser};
+use pcap_file::{DataLink, Endianness, PcapError, TsResolution};
+
 use crate::SimError;
 
-const MAGIC_MICROS: u32 = 0xa1b2_c3d4;
-const LINKTYPE_ETHERNET: u32 = 1;
 const SNAPLEN: u32 = 65535;
 
 pub struct PcapWriter {
     path: PathBuf,
-    out: BufWriter<File>,
+    out: pcap_file::pcap::PcapWriter<File>,
     frames: u64,
+}
+
+/// A pcap-file error as the I/O error [`SimError::Pcap`] carries.
+fn io_error(e: PcapError) -> io::Error {
+    match e {
+        PcapError::IoError(e) => e,
+        other => io::Error::new(io::ErrorKind::InvalidData, other),
+    }
 }
 
 impl PcapWriter {
@@ -25,33 +35,28 @@ impl PcapWriter {
     pub fn create(path: &Path) -> Result<PcapWriter, SimError> {
         let err = |source| SimError::Pcap { path: path.to_path_buf(), source };
         let file = File::create(path).map_err(err)?;
-        let mut out = BufWriter::new(file);
-        let mut hdr = Vec::with_capacity(24);
-        hdr.extend_from_slice(&MAGIC_MICROS.to_le_bytes());
-        hdr.extend_from_slice(&2u16.to_le_bytes()); // version 2.4
-        hdr.extend_from_slice(&4u16.to_le_bytes());
-        hdr.extend_from_slice(&0i32.to_le_bytes()); // thiszone: UTC
-        hdr.extend_from_slice(&0u32.to_le_bytes()); // sigfigs
-        hdr.extend_from_slice(&SNAPLEN.to_le_bytes());
-        hdr.extend_from_slice(&LINKTYPE_ETHERNET.to_le_bytes());
-        out.write_all(&hdr).and_then(|()| out.flush()).map_err(err)?;
+        // Little-endian and microseconds: what tshark and the lab's readers
+        // have always been given (the crate's default is the host's order).
+        let header = PcapHeader {
+            snaplen: SNAPLEN,
+            datalink: DataLink::ETHERNET,
+            ts_resolution: TsResolution::MicroSecond,
+            endianness: Endianness::Little,
+            ..PcapHeader::default()
+        };
+        let out = pcap_file::pcap::PcapWriter::with_header(file, header).map_err(|e| err(io_error(e)))?;
         Ok(PcapWriter { path: path.to_path_buf(), out, frames: 0 })
     }
 
-    /// Appends one Ethernet frame (no FCS) stamped `at` (time since the Unix epoch).
+    /// Appends one Ethernet frame (no FCS) stamped `at` (time since the Unix
+    /// epoch; classic pcap has 32-bit seconds: fine until 2106). A frame
+    /// longer than the snap length is cut to it, its original length kept.
     pub fn write(&mut self, at: Duration, frame: &[u8]) -> Result<(), SimError> {
         let incl = frame.len().min(SNAPLEN as usize);
-        let mut rec = Vec::with_capacity(16 + incl);
-        // Classic pcap has 32-bit seconds: fine until 2106.
-        rec.extend_from_slice(&(at.as_secs() as u32).to_le_bytes());
-        rec.extend_from_slice(&at.subsec_micros().to_le_bytes());
-        rec.extend_from_slice(&(incl as u32).to_le_bytes());
-        rec.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        rec.extend_from_slice(&frame[..incl]);
+        let packet = PcapPacket::new(at, frame.len() as u32, &frame[..incl]);
         self.out
-            .write_all(&rec)
-            .and_then(|()| self.out.flush())
-            .map_err(|source| SimError::Pcap { path: self.path.clone(), source })?;
+            .write_packet(&packet)
+            .map_err(|e| SimError::Pcap { path: self.path.clone(), source: io_error(e) })?;
         self.frames += 1;
         Ok(())
     }
@@ -75,8 +80,8 @@ pub fn unix_now() -> Duration {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
-/// Reads back a classic little-endian microsecond pcap: (timestamp, frame) records.
-/// For tests and tools; rejects other formats and a truncated record.
+/// Reads back a classic Ethernet pcap: (timestamp, frame) records.
+/// For tests and tools; rejects other link types and a truncated record.
 pub fn read_all(path: &Path) -> Result<Vec<(Duration, Vec<u8>)>, SimError> {
     let (records, truncated) = read_complete_records(path)?;
     if truncated {
@@ -96,26 +101,58 @@ pub type PcapRecord = (Duration, Vec<u8>);
 pub fn read_complete_records(path: &Path) -> Result<(Vec<PcapRecord>, bool), SimError> {
     let err = |source| SimError::Pcap { path: path.to_path_buf(), source };
     let data = std::fs::read(path).map_err(err)?;
-    let bad = |what: &str| err(io::Error::new(io::ErrorKind::InvalidData, what.to_string()));
-    let u32_at = |off: usize| -> Option<u32> { Some(u32::from_le_bytes(data.get(off..off + 4)?.try_into().ok()?)) };
-    if data.len() < 24 || u32_at(0) != Some(MAGIC_MICROS) || u32_at(20) != Some(LINKTYPE_ETHERNET) {
-        return Err(bad("not a little-endian microsecond Ethernet pcap"));
+    let (mut rest, parser) = PcapParser::new(&data).map_err(|e| err(io_error(e)))?;
+    if parser.header().datalink != DataLink::ETHERNET {
+        return Err(err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("link type {:?}, not Ethernet", parser.header().datalink),
+        )));
     }
-    let mut off = 24;
     let mut out = Vec::new();
-    while off < data.len() {
-        let (Some(sec), Some(usec), Some(incl)) = (u32_at(off), u32_at(off + 4), u32_at(off + 8)) else {
-            return Ok((out, true));
-        };
-        if incl > SNAPLEN {
-            return Err(bad("record longer than the snap length"));
+    while !rest.is_empty() {
+        match parser.next_packet(rest) {
+            Ok((next, packet)) => {
+                out.push((packet.timestamp, packet.data.into_owned()));
+                rest = next;
+            }
+            // The writer died between a record's header and its end.
+            Err(PcapError::IncompleteBuffer) => return Ok((out, true)),
+            Err(e) => return Err(err(io_error(e))),
         }
-        let start = off + 16;
-        let Some(frame) = data.get(start..start + incl as usize) else {
-            return Ok((out, true));
-        };
-        out.push((Duration::new(sec as u64, usec.saturating_mul(1000)), frame.to_vec()));
-        off = start + incl as usize;
     }
     Ok((out, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_a_torn_tail_is_reported() {
+        let path = std::env::temp_dir().join(format!("holdback-pcap-{}.pcap", std::process::id()));
+        let mut w = PcapWriter::create(&path).unwrap();
+        let frames = [vec![0xaa; 60], vec![0x55; 1514]];
+        let stamps = [Duration::new(1_700_000_000, 123_000), Duration::new(1_700_000_001, 999_999_000)];
+        for (at, f) in stamps.iter().zip(&frames) {
+            w.write(*at, f).unwrap();
+        }
+        assert_eq!(w.frames(), 2);
+        let bytes = std::fs::read(&path).unwrap();
+        // The classic little-endian microsecond magic tshark expects.
+        assert_eq!(bytes[..4], [0xd4, 0xc3, 0xb2, 0xa1]);
+        let back = read_all(&path).unwrap();
+        assert_eq!(back, stamps.iter().copied().zip(frames.iter().cloned()).collect::<Vec<_>>());
+
+        // A record header promising more bytes than were written.
+        let mut torn = bytes.clone();
+        torn.extend_from_slice(&[0u8, 0, 0, 0, 0, 0, 0, 0, 60, 0, 0, 0, 60, 0, 0, 0, 1, 2, 3]);
+        std::fs::write(&path, &torn).unwrap();
+        let (records, truncated) = read_complete_records(&path).unwrap();
+        assert_eq!((records.len(), truncated), (2, true));
+        assert!(read_all(&path).is_err());
+
+        std::fs::write(&path, b"not a pcap at all, longer than a header").unwrap();
+        assert!(read_complete_records(&path).is_err());
+        let _ = std::fs::remove_file(&path);
+    }
 }

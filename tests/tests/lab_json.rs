@@ -3,8 +3,10 @@
 //! in the single-card mode: `--impair` takes effect (the Linux peers
 //! retransmit, the card counts the gaps), a pair-only flag is refused with
 //! its reason, `--netem` shapes the clients' link or is refused with tc's
-//! reason. (`cli.rs` checks every flag is one or the other.)
-use holdback_tests::{holdback, require_lab_prerequisites};
+//! reason. (`cli.rs` checks every flag is one or the other.) On a
+//! terminal (a pty from `script`) the run shows a progress bar; with
+//! `--json` it shows none and stdout is the JSON alone.
+use holdback_tests::{holdback, holdback_bin, require_lab_prerequisites, require_tool};
 
 #[test]
 fn lab_json_reports_a_clean_run() {
@@ -84,4 +86,41 @@ fn netem_in_the_single_card_lab_takes_effect_or_is_refused_with_tc_s_reason() {
         assert!(stderr.contains("tc ") && stderr.contains("netem"), "refused without tc's reason:\n{stderr}");
         eprintln!("--netem refused: {}", stderr.trim());
     }
+}
+
+/// Runs `command` (a shell command line) on a pseudo-terminal with
+/// `script`, and returns everything the terminal showed.
+fn on_a_terminal(command: &str) -> String {
+    require_tool("script", "bsdutils");
+    let out = std::process::Command::new("script")
+        .args(["--quiet", "--return", "--command", command, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running script: {e}"));
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "`{command}` on a terminal failed ({}):\n{shown}", out.status);
+    shown
+}
+
+#[test]
+fn on_a_terminal_the_lab_shows_progress_and_json_stays_pure() {
+    require_lab_prerequisites();
+    let seed = holdback_sim::test_seed(11).to_string();
+    let bin = holdback_bin().to_str().expect("UTF-8 path of the binary");
+    let lab = format!("'{bin}' lab --conns 1 --bytes 256KiB --seed {seed}");
+
+    let shown = on_a_terminal(&lab);
+    // The bar: the phase, bytes of the total, a rate; then the report.
+    for needle in ["sending", "/256.00 KiB", "KiB/s", "holdback lab: PASS"] {
+        assert!(shown.contains(needle), "the terminal never showed `{needle}`:\n{shown}");
+    }
+
+    let dir = holdback_tests::WorkDir(std::env::temp_dir().join(format!("holdback-lab-pty-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).expect("work directory");
+    let json_file = dir.0.join("report.json");
+    let shown = on_a_terminal(&format!("{lab} --json > '{}'", json_file.display()));
+    assert!(!shown.contains("sending") && !shown.contains("KiB/s"), "--json drew a progress bar on the terminal:\n{shown}");
+    let stdout = std::fs::read_to_string(&json_file).expect("the JSON report");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("stdout is not JSON alone ({e}):\n{stdout}"));
+    assert_eq!(v["sha256_match"], true, "{stdout}");
 }

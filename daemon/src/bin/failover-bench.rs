@@ -30,6 +30,7 @@ use clap::Parser;
 use holdback_daemon::cli::{parse_fraction, parse_size};
 use holdback_daemon::config::{Detector, Gate, SyncMode};
 use holdback_daemon::lab::pair::{run_failover_lab, FailoverOptions, FailoverReport};
+use holdback_daemon::lab::progress::Progress;
 use holdback_daemon::error::chain;
 use serde::Serialize;
 
@@ -235,7 +236,9 @@ fn gate_text(gates: &[Gate], sync: SyncMode, holdback: bool) -> String {
 fn one_run(label: &str, opts: &FailoverOptions, reports: &mut Vec<FailoverReport>) -> Run {
     eprintln!("failover-bench: {label}, seed {} …", opts.seed);
     let started = Instant::now();
-    let run = match run_failover_lab(opts) {
+    // On a terminal, the run's bytes, rate and phase while it runs.
+    let opts = FailoverOptions { progress: Progress::on_terminal("failover-bench "), ..opts.clone() };
+    let run = match run_failover_lab(&opts) {
         Ok(r) => {
             let run = Run::from_report(label, &r);
             if !run.passed {

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use holdback_sim::bench::{self as core_bench, BenchError};
 use serde::{Deserialize, Serialize};
 
+use crate::lab::progress::Progress;
 use crate::lab::{self, LabError, LabRunOptions};
 
 /// What `holdback bench` measures.
@@ -23,6 +24,8 @@ pub struct BenchOptions {
     pub plot: Option<PathBuf>,
     /// The `holdback` binary the lab's daemon runs (None: this executable).
     pub holdback_exe: Option<PathBuf>,
+    /// Show each step's progress on a terminal (off under `--json`).
+    pub progress: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,9 +104,17 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 pub fn run(opts: &BenchOptions) -> Result<BenchReport, BenchRunError> {
+    let steps = if opts.progress { Progress::spinner_on_terminal("bench ") } else { Progress::hidden() };
+    let result = measure(opts, &steps);
+    steps.finish();
+    result
+}
+
+fn measure(opts: &BenchOptions, steps: &Progress) -> Result<BenchReport, BenchRunError> {
     let mut rx = Vec::new();
     let mut speeds = Vec::new();
     for size in core_bench::FRAME_SIZES {
+        steps.step(&format!("receive throughput, {size}-byte frames"));
         tracing::info!(size, frames = opts.frames, "receive throughput");
         let f = core_bench::rx_frames(size, opts.frames, true)?;
         speeds.push(f.sim_cycles_per_second);
@@ -114,13 +125,24 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, BenchRunError> {
             bytes_per_cycle: f.bytes_per_cycle,
         });
     }
+    steps.step("cycles per minimum frame");
     let min_frame_cycles = core_bench::min_frame_cycles(opts.frames)?;
+    steps.step("release write to ACK");
     let lat = core_bench::release_to_ack(50)?;
+    if opts.area {
+        steps.step("synthesizing the core with yosys");
+    }
     let area = if opts.area { vec![synthesize()?] } else { Vec::new() };
+    steps.finish();
     let mut labs = Vec::new();
     if let Some((conns, bytes)) = opts.lab {
         for holdback in [true, false] {
-            labs.push(lab_figure(conns, bytes, holdback, opts.holdback_exe.clone())?);
+            let progress = if opts.progress {
+                Progress::on_terminal(&format!("bench: lab, holdback {} ", if holdback { "on" } else { "off" }))
+            } else {
+                Progress::hidden()
+            };
+            labs.push(lab_figure(conns, bytes, holdback, opts.holdback_exe.clone(), progress)?);
         }
     }
     let report = BenchReport {
@@ -147,9 +169,15 @@ fn synthesize() -> Result<Area, BenchRunError> {
     Ok(Area { conns: holdback_hdl::core::NCONN, luts: a.luts, ffs: a.ffs, bram18: a.bram18, lutram: a.lutram })
 }
 
-fn lab_figure(conns: usize, bytes: u64, holdback: bool, holdback_exe: Option<PathBuf>) -> Result<LabFigure, BenchRunError> {
+fn lab_figure(
+    conns: usize,
+    bytes: u64,
+    holdback: bool,
+    holdback_exe: Option<PathBuf>,
+    progress: Progress,
+) -> Result<LabFigure, BenchRunError> {
     tracing::info!(conns, bytes, holdback, "lab goodput");
-    let opts = LabRunOptions { conns, bytes, holdback, holdback_exe, ..LabRunOptions::default() };
+    let opts = LabRunOptions { conns, bytes, holdback, holdback_exe, progress, ..LabRunOptions::default() };
     let r = lab::run_lab(&opts).map_err(|source| BenchRunError::Lab { holdback, source })?;
     if !r.passed() {
         return Err(BenchRunError::LabFailed { holdback, errors: r.errors });

@@ -19,6 +19,74 @@ pub enum CaptureError {
     },
 }
 
+/// One frame of a card's capture, classified.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FrameSeen {
+    /// Wall-clock stamp (since the Unix epoch).
+    pub at: Duration,
+    /// The card sent it (its source MAC is the card's); else it arrived at the card.
+    pub sent: bool,
+    pub what: Seen,
+}
+
+/// What a captured frame is, as far as the lab's figures care.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Seen {
+    Tcp(Segment),
+    /// An ARP whose sender IP is its target IP.
+    GratuitousArp,
+    /// Anything else, including frames that do not parse (the peer's
+    /// garbage, a torn record): not ours to judge here; tshark checks the
+    /// wire elsewhere.
+    Other,
+}
+
+/// A TCP segment's header fields, from the capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// The peer's port: the source port of a segment the card received,
+    /// the destination port of one it sent.
+    pub peer_port: u16,
+    pub seq: u32,
+    /// The acknowledgment field (meaningful with `ack_flag`).
+    pub ack: u32,
+    pub syn: bool,
+    pub fin: bool,
+    pub rst: bool,
+    pub ack_flag: bool,
+    pub payload_len: u32,
+}
+
+/// Every frame of the capture at `path`, classified by whether its source
+/// MAC is `card_mac`; `true` if the writer was killed in the middle of a
+/// record (expected for a SIGKILLed primary).
+pub fn read_frames(path: &Path, card_mac: [u8; 6]) -> Result<(Vec<FrameSeen>, bool), CaptureError> {
+    let (records, truncated) = holdback_sim::pcap::read_complete_records(path)
+        .map_err(|source| CaptureError::Read { path: path.to_path_buf(), source })?;
+    let frames = records
+        .iter()
+        .map(|(at, bytes)| {
+            let sent = bytes.get(6..12) == Some(&card_mac[..]);
+            let what = match Frame::parse(bytes).map(|f| f.body) {
+                Ok(FrameBody::Ipv4 { body: Ipv4Body::Tcp { tcp, payload }, .. }) => Seen::Tcp(Segment {
+                    peer_port: if sent { tcp.dst_port } else { tcp.src_port },
+                    seq: tcp.seq.0,
+                    ack: tcp.ack.0,
+                    syn: tcp.flags.syn(),
+                    fin: tcp.flags.fin(),
+                    rst: tcp.flags.rst(),
+                    ack_flag: tcp.flags.ack(),
+                    payload_len: payload.len() as u32,
+                }),
+                Ok(FrameBody::Arp(arp)) if arp.spa == arp.tpa => Seen::GratuitousArp,
+                _ => Seen::Other,
+            };
+            FrameSeen { at: *at, sent, what }
+        })
+        .collect();
+    Ok((frames, truncated))
+}
+
 /// What one card's capture shows.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CardCapture {
@@ -49,44 +117,44 @@ pub struct CardCapture {
 impl CardCapture {
     /// Reads `path`, classifying frames by whether their source MAC is `card_mac`.
     pub fn read(path: &Path, card_mac: [u8; 6]) -> Result<CardCapture, CaptureError> {
-        let (records, truncated) = holdback_sim::pcap::read_complete_records(path)
-            .map_err(|source| CaptureError::Read { path: path.to_path_buf(), source })?;
+        let (frames, truncated) = read_frames(path, card_mac)?;
+        Ok(CardCapture::of(&frames, truncated))
+    }
+
+    /// The counts and moments of already classified frames.
+    pub fn of(frames: &[FrameSeen], truncated: bool) -> CardCapture {
         let mut c = CardCapture { truncated, ..CardCapture::default() };
-        for (at, bytes) in &records {
-            let sent = bytes.get(6..12) == Some(&card_mac[..]);
-            if sent {
+        for f in frames {
+            if f.sent {
                 c.frames_sent += 1;
-                c.first_sent.get_or_insert(*at);
-                c.last_sent = Some(*at);
+                c.first_sent.get_or_insert(f.at);
+                c.last_sent = Some(f.at);
             } else {
                 c.frames_received += 1;
             }
-            // Frames that do not parse (the peer's garbage, a torn record) are
-            // not ours to judge here; tshark checks the wire elsewhere.
-            let Ok(frame) = Frame::parse(bytes) else { continue };
-            match frame.body {
-                FrameBody::Ipv4 { body: Ipv4Body::Tcp { tcp, payload }, .. } => {
-                    if tcp.flags.rst() {
-                        if sent {
+            match f.what {
+                Seen::Tcp(seg) => {
+                    if seg.rst {
+                        if f.sent {
                             c.rst_sent += 1;
                         } else {
                             c.rst_received += 1;
                         }
-                    } else if sent && payload.is_empty() && !tcp.flags.syn() && !tcp.flags.fin() {
+                    } else if f.sent && seg.payload_len == 0 && !seg.syn && !seg.fin {
                         c.acks_sent += 1;
                     }
-                    if !sent && !payload.is_empty() {
-                        c.last_data_received = Some(*at);
+                    if !f.sent && seg.payload_len > 0 {
+                        c.last_data_received = Some(f.at);
                         if c.first_sent.is_some() {
-                            c.first_data_received_after_sending.get_or_insert(*at);
+                            c.first_data_received_after_sending.get_or_insert(f.at);
                         }
                     }
                 }
-                FrameBody::Arp(arp) if sent && arp.spa == arp.tpa => c.gratuitous_arps_sent += 1,
+                Seen::GratuitousArp if f.sent => c.gratuitous_arps_sent += 1,
                 _ => {}
             }
         }
-        Ok(c)
+        c
     }
 }
 
@@ -95,7 +163,7 @@ impl CardCapture {
 pub fn failover_ms(primary: &CardCapture, standby: &CardCapture) -> Option<f64> {
     let last = primary.last_sent?;
     let first = standby.first_sent?;
-    Some(first.saturating_sub(last).as_secs_f64() * 1e3)
+    Some(micros_as_ms(first.saturating_sub(last)))
 }
 
 /// The gap the clients' data saw: the last data segment the primary
@@ -103,7 +171,13 @@ pub fn failover_ms(primary: &CardCapture, standby: &CardCapture) -> Option<f64> 
 pub fn wire_gap_ms(primary: &CardCapture, standby: &CardCapture) -> Option<f64> {
     let last = primary.last_data_received?;
     let first = standby.first_data_received_after_sending?;
-    Some(first.saturating_sub(last).as_secs_f64() * 1e3)
+    Some(micros_as_ms(first.saturating_sub(last)))
+}
+
+/// Milliseconds with the captures' microsecond resolution and no more
+/// digits: the number reads back exactly from JSON and the plot.
+fn micros_as_ms(d: Duration) -> f64 {
+    d.as_micros() as f64 / 1e3
 }
 
 #[cfg(test)]
@@ -150,9 +224,9 @@ mod tests {
         assert_eq!(c.last_sent, Some(Duration::from_millis(1010)));
         assert!(c.truncated);
         let standby = CardCapture { first_sent: Some(Duration::from_millis(1260)), ..CardCapture::default() };
-        assert_eq!(failover_ms(&c, &standby).map(|v| v.round()), Some(250.0));
+        assert_eq!(failover_ms(&c, &standby), Some(250.0));
         let resumed = CardCapture { first_data_received_after_sending: Some(Duration::from_millis(1100)), ..CardCapture::default() };
-        assert_eq!(wire_gap_ms(&c, &resumed).map(|v| v.round()), Some(70.0));
+        assert_eq!(wire_gap_ms(&c, &resumed), Some(70.0));
         let _ = std::fs::remove_file(&path);
     }
 }

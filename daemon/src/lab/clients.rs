@@ -64,6 +64,10 @@ pub struct ClientOutcome {
     /// the peer's application sees.
     #[serde(default)]
     pub max_stall_ms: u64,
+    /// When that longest wait began: wall-clock microseconds since the Unix
+    /// epoch (the clock the cards' captures are stamped with).
+    #[serde(default)]
+    pub max_stall_from_unix_us: Option<u64>,
     /// From the last byte accepted by the socket to the card's FIN (the sink
     /// committing the tail, then releasing past the client's FIN).
     #[serde(default)]
@@ -95,7 +99,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A client thread started by [`spawn_clients`].
+/// A client thread started by [`spawn_clients_counting`].
 pub struct ClientHandle {
     index: usize,
     thread: Result<std::thread::JoinHandle<Result<ClientOutcome, netns::NetnsError>>, String>,
@@ -110,14 +114,9 @@ impl ClientHandle {
 /// Starts `n` clients, each on its own thread inside namespace `ns`, so
 /// they run concurrently. (No start barrier: a thread that fails to enter
 /// the namespace would leave the others waiting at it.) `cancel` makes them
-/// give up early (Ctrl-C, a dead card).
-pub fn spawn_clients(ns: &str, n: usize, plan: &ClientPlan, cancel: Arc<AtomicBool>) -> Vec<ClientHandle> {
-    spawn_clients_counting(ns, n, plan, cancel, Arc::new(AtomicU64::new(0)))
-}
-
-/// [`spawn_clients`], adding every byte a client's socket accepts to
-/// `sent_total` as it happens (the failover lab kills the primary when it
-/// reaches a fraction of the whole).
+/// give up early (Ctrl-C, a dead card). Every byte a client's socket
+/// accepts is added to `sent_total` as it happens (the progress bar; the
+/// failover lab kills the primary when it reaches a fraction of the whole).
 pub fn spawn_clients_counting(
     ns: &str,
     n: usize,
@@ -197,6 +196,7 @@ fn transfer(
     let mut buf = vec![0u8; CHUNK];
     let mut left = plan.bytes;
     let mut last_progress = Instant::now();
+    let mut last_progress_wall = holdback_sim::pcap::unix_now();
     while left > 0 {
         let n = left.min(CHUNK as u64) as usize;
         rng.fill_bytes(&mut buf[..n]);
@@ -212,8 +212,9 @@ fn transfer(
                     off += k;
                     out.bytes_sent += k as u64;
                     sent_total.fetch_add(k as u64, Ordering::Relaxed);
-                    note_stall(out, last_progress);
+                    note_stall(out, last_progress, last_progress_wall);
                     last_progress = Instant::now();
+                    last_progress_wall = holdback_sim::pcap::unix_now();
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
                     stall_check(&stream, last_progress, plan.stall_timeout, "sending")?;
@@ -256,8 +257,13 @@ fn transfer(
     Ok(())
 }
 
-fn note_stall(out: &mut ClientOutcome, since: Instant) {
-    out.max_stall_ms = out.max_stall_ms.max(since.elapsed().as_millis() as u64);
+/// A wait that began at `since` (`since_wall` on the wall clock) just ended.
+fn note_stall(out: &mut ClientOutcome, since: Instant, since_wall: Duration) {
+    let waited = since.elapsed().as_millis() as u64;
+    if waited > out.max_stall_ms || out.max_stall_from_unix_us.is_none() {
+        out.max_stall_ms = waited;
+        out.max_stall_from_unix_us = Some(since_wall.as_micros() as u64);
+    }
 }
 
 fn stall_check(stream: &TcpStream, since: Instant, limit: Duration, what: &str) -> std::io::Result<()> {

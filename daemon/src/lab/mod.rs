@@ -3,7 +3,8 @@
 //! its sink ([`daemon`]: the same service an operator runs, from a
 //! generated config), and Linux TCP clients ([`clients`]); then the check
 //! that every byte the clients sent is in the sink's files. [`pair`] runs
-//! two daemons (failover), [`up`] leaves one running.
+//! two daemons (failover), [`up`] leaves one running. [`progress`] shows a
+//! run on a terminal, [`plot`] draws it (`--plot`).
 #[cfg(feature = "verilog")]
 pub mod bench;
 pub mod capture;
@@ -11,12 +12,14 @@ pub mod clients;
 pub mod daemon;
 pub mod netns;
 pub mod pair;
+pub mod plot;
+pub mod progress;
 pub mod report;
 pub mod up;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,6 +32,7 @@ use crate::sink::{Ledger, SinkStats};
 use clients::{ClientOutcome, ClientPlan};
 use daemon::{card_config, write_config, CardPlan, DaemonProcess};
 use netns::{LabNet, LabTopology, NetnsError};
+use progress::{Phase, Progress};
 use report::{CardFigures, ConnResult, LabReport};
 
 pub use crate::cli::LAB_PORT as DEFAULT_PORT;
@@ -55,6 +59,10 @@ pub enum LabError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("--plot")]
+    Plot(#[from] plot::PlotError),
+    #[error("reading the card's capture for --plot")]
+    Capture(#[from] capture::CaptureError),
     #[error("interrupted (Ctrl-C or SIGTERM); the lab was torn down")]
     Interrupted,
     #[error(transparent)]
@@ -87,6 +95,9 @@ pub struct LabRunOptions {
     /// The `holdback` binary the daemon runs; None: this process's own
     /// executable (right for the CLI; a test passes the built binary).
     pub holdback_exe: Option<PathBuf>,
+    /// Draw the run (goodput, held-back bytes) to this SVG file.
+    pub plot: Option<PathBuf>,
+    pub progress: Progress,
 }
 
 impl Default for LabRunOptions {
@@ -102,6 +113,8 @@ impl Default for LabRunOptions {
             sink_dir: None,
             stall_timeout: Duration::from_secs(30),
             holdback_exe: None,
+            plot: None,
+            progress: Progress::hidden(),
         }
     }
 }
@@ -118,7 +131,9 @@ fn temp_work_dir() -> PathBuf {
 pub fn run_lab(opts: &LabRunOptions) -> Result<LabReport, LabError> {
     let work = temp_work_dir();
     let sink_dir = opts.sink_dir.clone().unwrap_or_else(|| work.join("sink"));
+    opts.progress.phase(Phase::Starting);
     let result = run_lab_into(opts, &work, &sink_dir);
+    opts.progress.finish();
     // The work directory (config, daemon log, sink files unless kept
     // elsewhere) survives a run that failed its checks or its daemon, for
     // inspection; the report or the error names it.
@@ -145,12 +160,14 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
         netns::add_netem(&topo, netem)?;
     }
     let figures_file = work.join("card.json");
+    // The plot is drawn from the capture: the one asked for, or one of our own.
+    let capture = opts.pcap.clone().or_else(|| opts.plot.as_ref().map(|_| work.join("card.pcap")));
     let card = CardPlan {
         topo: &topo,
         tap: &topo.tap,
         port: DEFAULT_PORT,
         holdback: opts.holdback,
-        pcap: opts.pcap.clone(),
+        pcap: capture.clone(),
         impair: opts.impair.as_deref().map(|i| impairment(i, opts.seed)).transpose()?,
         report: Some(figures_file.clone()),
     };
@@ -166,10 +183,14 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
         stall_timeout: opts.stall_timeout,
     };
     let cancel = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    opts.progress.set_total(opts.bytes * opts.conns as u64);
+    opts.progress.phase(Phase::Sending);
     let started = Instant::now();
-    let handles = clients::spawn_clients(&topo.client_ns, opts.conns, &plan, cancel.clone());
+    let handles = clients::spawn_clients_counting(&topo.client_ns, opts.conns, &plan, cancel.clone(), sent.clone());
     let mut problem: Option<LabError> = None;
     while !handles.iter().all(|h| h.is_finished()) {
+        opts.progress.sent(sent.load(Ordering::Relaxed));
         if interrupted() {
             cancel.store(true, Ordering::SeqCst);
             problem.get_or_insert(LabError::Interrupted);
@@ -186,6 +207,8 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
     if let Some(p) = problem {
         return Err(p);
     }
+    opts.progress.sent(sent.load(Ordering::Relaxed));
+    opts.progress.phase(Phase::Verifying);
 
     // The card's FIN reached every finished client, so the sink released past
     // its FIN: everything is committed. Check each file against its sender.
@@ -198,7 +221,13 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
     let text = std::fs::read_to_string(&figures_file).map_err(io("reading the card's figures from", &figures_file))?;
     let card: CardFigures = serde_json::from_str(&text).map_err(|source| LabError::Figures { path: figures_file, source })?;
     drop(net);
-    Ok(build_report(opts, topo, results, duration, stats_after.delta_since(&stats_before), sink, &card, sink_dir))
+    let report = build_report(opts, topo, results, duration, stats_after.delta_since(&stats_before), sink, &card, sink_dir);
+    if let (Some(path), Some(capture)) = (&opts.plot, &capture) {
+        opts.progress.phase(Phase::Plotting);
+        let (frames, _) = capture::read_frames(capture, report.topology.card_mac)?;
+        plot::plot_single(path, &report, &frames, capture)?;
+    }
+    Ok(report)
 }
 
 /// The card's counters, from its daemon.

@@ -26,6 +26,8 @@ use crate::lab::clients::{self, ClientOutcome, ClientPlan};
 pub use crate::lab::daemon::DaemonProcess;
 use crate::lab::daemon::{card_config, write_config, CardPlan, READY_TIMEOUT};
 use crate::lab::netns::{LabNet, LabTopology, NetnsError};
+use crate::lab::plot::{self, FailoverTimeline, PairEvidence};
+use crate::lab::progress::{Phase, Progress};
 use crate::lab::{interrupted, LabError, DEFAULT_PORT};
 
 /// TCP port of the replication link (on the lab's own 198.19.0.0/30 veth).
@@ -92,6 +94,10 @@ pub struct FailoverOptions {
     /// The `holdback` binary the daemons run; None: this process's own
     /// executable (right for the CLI; a test passes the built binary).
     pub holdback_exe: Option<PathBuf>,
+    /// Draw the run to this SVG file (the failover's timeline, or goodput
+    /// and held-back bytes without one).
+    pub plot: Option<PathBuf>,
+    pub progress: Progress,
 }
 
 impl Default for FailoverOptions {
@@ -117,6 +123,8 @@ impl Default for FailoverOptions {
             keep_dir: None,
             disturbance: None,
             holdback_exe: None,
+            plot: None,
+            progress: Progress::hidden(),
         }
     }
 }
@@ -216,6 +224,10 @@ pub struct FailoverReport {
     /// Full syncs + resumes the standby's link counted (1 for an undisturbed run).
     #[serde(default)]
     pub standby_sessions: u64,
+    /// When what happened, from the captures and the standby's log and
+    /// status (a run whose primary was killed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<FailoverTimeline>,
     pub streams: Vec<StreamResult>,
     pub work_dir: PathBuf,
     pub errors: Vec<String>,
@@ -439,7 +451,9 @@ fn work_dir(opts: &FailoverOptions) -> PathBuf {
 /// Runs one failover lab.
 pub fn run_failover_lab(opts: &FailoverOptions) -> Result<FailoverReport, LabError> {
     let dir = work_dir(opts);
+    opts.progress.phase(Phase::Starting);
     let result = run_in(opts, &dir);
+    opts.progress.finish();
     let keep = opts.keep_dir.is_some() || !matches!(&result, Ok(r) if r.passed());
     if !keep {
         if let Err(e) = std::fs::remove_dir_all(&dir) {
@@ -466,6 +480,8 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
     let started = Instant::now();
     let mut handles = clients::spawn_clients_counting(&topo.client_ns, opts.conns, &plan, cancel.clone(), sent.clone());
     let total = opts.bytes * opts.conns as u64;
+    opts.progress.set_total(total);
+    opts.progress.phase(Phase::Sending);
     let kill_at = opts.failover_at.map(|f| (total as f64 * f.clamp(0.0, 1.0)) as u64);
     let mut killed = false;
     let mut late_index = None;
@@ -475,6 +491,7 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
     let mut cut: Option<(Instant, u64, u64)> = None;
     let mut cut_report: Option<CutReport> = None;
     while !handles.iter().all(|h| h.is_finished()) {
+        opts.progress.sent(sent.load(Ordering::Relaxed));
         if let Some(d) = &opts.disturbance {
             (d.0)(sent.load(Ordering::Relaxed) as f64 / total.max(1) as f64, &topo);
         }
@@ -483,6 +500,7 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
             match (&cut, &mut cut_report) {
                 (None, None) if now_sent as f64 >= total as f64 * at => {
                     net.set_replication_link(false)?;
+                    opts.progress.phase(Phase::LinkCut);
                     tracing::info!(sent = now_sent, ?length, "replication link cut (primary alive)");
                     let before = link_reconnects(&primary);
                     cut = Some((Instant::now(), now_sent, before));
@@ -494,6 +512,7 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
                         r.duration_ms = since.elapsed().as_millis() as u64;
                         r.bytes_sent_during_cut = now_sent - sent_at_cut;
                         net.set_replication_link(true)?;
+                        opts.progress.phase(Phase::Sending);
                         tracing::info!("replication link restored");
                         cut = Some((Instant::now(), now_sent, *before));
                     }
@@ -519,6 +538,7 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
                 tracing::info!(sent = sent.load(Ordering::Relaxed), "killing the primary (SIGKILL)");
                 primary.kill_hard();
                 killed = true;
+                opts.progress.phase(Phase::FailingOver);
                 if opts.detector == Detector::External {
                     watcher = Some(spawn_external_detector(&topo, &primary.socket, &standby.socket, opts.heartbeat_ms, opts.heartbeat_misses));
                 }
@@ -532,6 +552,8 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
     }
     let outcomes = clients::collect(handles);
     let duration = started.elapsed();
+    opts.progress.sent(sent.load(Ordering::Relaxed));
+    opts.progress.phase(Phase::Verifying);
     if let (Some((_, sent_at_restore, before)), Some(r)) = (&cut, &mut cut_report) {
         r.bytes_sent_after = sent.load(Ordering::Relaxed).saturating_sub(*sent_at_restore);
         r.reconnects = link_reconnects(&primary).saturating_sub(*before);
@@ -545,10 +567,12 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
         }
     }
     let repl_per_update = replication_bytes_per_update(if killed { &standby } else { &primary });
-    let (standby_refused, standby_sessions) = match client::call(&standby.socket, &Request::Status) {
-        Ok(Response::Status(s)) => s.pair.map_or_else(Default::default, |p| (p.refused, p.full_syncs + p.resumes)),
-        _ => Default::default(),
+    let standby_pair = match client::call(&standby.socket, &Request::Status) {
+        Ok(Response::Status(s)) => s.pair,
+        _ => None,
     };
+    let (standby_refused, standby_sessions) =
+        standby_pair.as_ref().map_or_else(Default::default, |p| (p.refused.clone(), p.full_syncs + p.resumes));
     // Clean shutdown of whoever is alive: its sink finishes, captures flush.
     for d in [&mut primary, &mut standby] {
         if d.is_running() {
@@ -566,14 +590,16 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
         .enumerate()
         .map(|(i, o)| stream_result(&sink_dir, topo.client_ip, opts, o, late_index == Some(i)))
         .collect();
-    let primary_cap = CardCapture::read(&dir.join("primary.pcap"), topo.card_mac).map_err(capture_err)?;
-    let standby_cap = CardCapture::read(&dir.join("standby.pcap"), topo.card_mac).map_err(capture_err)?;
+    let (primary_frames, primary_torn) = capture::read_frames(&dir.join("primary.pcap"), topo.card_mac).map_err(capture_err)?;
+    let (standby_frames, standby_torn) = capture::read_frames(&dir.join("standby.pcap"), topo.card_mac).map_err(capture_err)?;
+    let primary_cap = CardCapture::of(&primary_frames, primary_torn);
+    let standby_cap = CardCapture::of(&standby_frames, standby_torn);
     drop(net);
     let bytes_sent: u64 = streams.iter().map(|s| s.bytes_sent).sum();
     let delivered: u64 = streams.iter().map(|s| s.bytes_delivered.min(s.bytes_sent)).sum();
     let secs = duration.as_secs_f64().max(1e-9);
     errors.extend(streams.iter().filter_map(|s| s.error.as_ref().map(|e| format!("client {}: {e}", s.index))));
-    Ok(FailoverReport {
+    let mut report = FailoverReport {
         conns: opts.conns,
         bytes_per_conn: opts.bytes,
         seed: opts.seed,
@@ -603,10 +629,21 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
         replication_cut: cut_report,
         standby_refused,
         standby_sessions,
+        timeline: None,
         streams,
         work_dir: dir.to_path_buf(),
         errors,
-    })
+    };
+    let evidence = PairEvidence {
+        primary: &primary_frames,
+        standby: &standby_frames,
+        standby_log: &dir.join("standby.log"),
+        standby_pair: standby_pair.as_ref(),
+        outcomes: &outcomes,
+        killed,
+    };
+    plot::finish_pair_report(&mut report, &evidence, opts.plot.as_deref(), &opts.progress)?;
+    Ok(report)
 }
 
 /// Waits until the primary reports its link to the standby in sync
