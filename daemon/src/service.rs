@@ -142,8 +142,11 @@ pub struct PairHooks {
     /// The primary's half of a planned switchover (the serve loop owns the sink).
     pub hand_over: tokio::sync::mpsc::Sender<HandOverRequest>,
     /// The standby's half: may it take over on this hand-over?
-    pub check_takeover: Arc<dyn Fn(&HandOver) -> Result<(), TakeOverRefusal> + Send + Sync>,
+    pub check_takeover: Arc<TakeOverCheck>,
 }
+
+/// [`PairHooks::check_takeover`]: `Pair::check_takeover` of the daemon's pair.
+pub type TakeOverCheck = dyn Fn(&HandOver) -> Result<(), TakeOverRefusal> + Send + Sync;
 
 /// Asks the serve loop to promote this standby; its answer as a response.
 fn promote_via(p: &PairHooks) -> Response {
