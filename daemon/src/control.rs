@@ -126,6 +126,9 @@ pub enum Response {
     Error { message: String, causes: Vec<String> },
     /// The answer to [`Request::HandOver`].
     HandedOver(HandOver),
+    /// A standby's answer to a [`Request::TakeOver`] it refused: it did not
+    /// promote, so the old primary may speak again.
+    TakeOverRefused { refusal: crate::pair::decide::TakeOverRefusal },
 }
 
 impl Response {

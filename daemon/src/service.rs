@@ -234,7 +234,7 @@ fn answer<B: Bar>(
                     Request::ResumeActive => hand_over_via(p, HandOverStep::Resume),
                     Request::TakeOver { handover } => match (p.check_takeover)(&handover) {
                         Ok(()) => promote_via(p),
-                        Err(refusal) => Response::error(format!("takeover refused: {refusal}")),
+                        Err(refusal) => Response::TakeOverRefused { refusal },
                     },
                     _ => promote_via(p),
                 }

@@ -89,3 +89,72 @@ fn a_switchover_and_a_kill_in_one_run_are_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--switchover-at") && stderr.contains("--failover-at"), "{stderr}");
 }
+
+/// `holdback switchover` on an idle pair, the real CLI both ways: refused
+/// with the sockets swapped and on a hand-over that does not hold (old card
+/// speaking, the standby behind), each refusal leaving the pair as it was;
+/// then a switchover (epoch 2, the old primary its standby) and one back
+/// (epoch 3, the roles as configured).
+#[test]
+fn the_cli_refuses_a_switchover_that_does_not_hold_and_switches_over_and_back() {
+    use holdback_daemon::control::{client, HandOver, PairLink, PairRole, Request, Response};
+    use holdback_daemon::lab::netns::{LabNet, LabTopology};
+    use holdback_daemon::lab::pair::{FailoverOptions, PairSetup};
+    use holdback_daemon::pair::decide::TakeOverRefusal;
+    use holdback_tests::{pair_status, wait_for, WorkDir};
+    use std::time::Duration;
+
+    require_lab_prerequisites();
+    let dir = WorkDir(std::env::temp_dir().join(format!("holdback-switch-cli-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&dir.0);
+    let net = LabNet::create(LabTopology::unique_with_standby("swc")).expect("lab network");
+    let opts = FailoverOptions { detector: holdback_daemon::config::Detector::External, ..FailoverOptions::default() };
+    let pair = PairSetup::write(&dir.0, net.topology(), &opts).unwrap_or_else(|e| panic!("pair configs: {}", holdback_daemon::error::chain(&e)));
+    let (mut a, mut b) = pair.start_both(Some(holdback_bin())).unwrap_or_else(|e| panic!("pair: {}", holdback_daemon::error::chain(&e)));
+    let (a_sock, b_sock) = (a.socket.clone(), b.socket.clone());
+    let (a_str, b_str) = (a_sock.to_str().expect("UTF-8 path"), b_sock.to_str().expect("UTF-8 path"));
+    let role = |sock: &std::path::Path| pair_status(sock).map(|p| (p.role, p.epoch));
+    let switchover = |primary: &str, standby: &str| {
+        Command::new(holdback_bin()).args(["switchover", "--primary", primary, "--standby", standby, "--json"]).output().expect("holdback switchover runs")
+    };
+
+    // The sockets swapped: the "primary" is a standby. Nothing happens.
+    let out = switchover(b_str, a_str);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("not ready for a switchover"), "{stderr}");
+    assert_eq!((role(&a_sock), role(&b_sock)), (Some((PairRole::Active, 1)), Some((PairRole::Standby, 1))));
+
+    // Hand-overs that do not hold, sent straight to the standby.
+    let take_over = |handover: HandOver| match client::call(&b_sock, &Request::TakeOver { handover }) {
+        Ok(Response::TakeOverRefused { refusal }) => refusal,
+        other => panic!("the standby must refuse {handover:?}: {other:?}"),
+    };
+    let holds = HandOver { epoch: 1, through: 0, conns: 0, silent: true, silenced_unix_us: 0, took_us: 0 };
+    assert_eq!(take_over(HandOver { silent: false, ..holds }), TakeOverRefusal::PrimaryStillSpeaks);
+    assert!(matches!(take_over(HandOver { through: u64::MAX, ..holds }), TakeOverRefusal::Behind { through: u64::MAX, .. }));
+    assert_eq!(take_over(HandOver { epoch: 7, ..holds }), TakeOverRefusal::OtherEpoch { own: 1, handed: 7 });
+    assert_eq!((role(&a_sock), role(&b_sock)), (Some((PairRole::Active, 1)), Some((PairRole::Standby, 1))));
+
+    // Over: B promoted in epoch 2, A its standby.
+    let out = switchover(a_str, b_str);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).expect("switchover --json prints JSON");
+    assert_eq!((outcome["handover"]["epoch"].as_u64(), outcome["new_epoch"].as_u64()), (Some(1), Some(2)), "{outcome}");
+    assert!(outcome["old_primary_rejoined_ms"].is_number(), "{outcome}");
+    assert_eq!((role(&a_sock), role(&b_sock)), (Some((PairRole::Standby, 2)), Some((PairRole::Promoted, 2))));
+    wait_for(Duration::from_secs(20), "the promoted node replicating to the old primary", || {
+        pair_status(&b_sock).filter(|p| p.link == PairLink::Replicating && p.degraded.is_none())
+    });
+
+    // And back: A promoted in epoch 3.
+    let out = switchover(b_str, a_str);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!((role(&a_sock), role(&b_sock)), (Some((PairRole::Promoted, 3)), Some((PairRole::Standby, 3))));
+    let status = holdback_tests::daemon_status(&b_sock).expect("B answers");
+    assert!(status.status.ctrl.standby, "B's card is silent again: {:?}", status.status.ctrl);
+    for d in [&mut a, &mut b] {
+        let stopped = d.stop(Duration::from_secs(20));
+        assert!(stopped.is_some_and(|st| st.success()), "{} daemon did not exit cleanly: {stopped:?}", d.name);
+    }
+    drop(net);
+}

@@ -72,7 +72,8 @@ pub enum EpochHeard {
 
 /// Why a standby refuses the second half of a planned switchover
 /// (`holdback switchover`): taking over from a primary that handed over.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TakeOverRefusal {
     #[error("this daemon is {0}, not a standby")]
     NotStandby(PairRole),

@@ -18,10 +18,11 @@
 //!    silent, yields to it and becomes its standby. This tool waits for
 //!    that and reports it.
 //!
-//! If the standby refuses the takeover, the primary is told to speak again
-//! ([`Request::ResumeActive`]) and nothing changed but a pause in the ACKs.
-//! If the standby's answer is lost (its socket failed), the primary stays
-//! silent: the standby may have promoted, and two cards must never speak.
+//! If the standby refuses the takeover ([`Response::TakeOverRefused`]), the
+//! primary is told to speak again ([`Request::ResumeActive`]) and nothing
+//! changed but a pause in the ACKs. Any other outcome (its promotion
+//! failed, its answer was lost) leaves the primary silent: the standby's
+//! card may speak, and two cards must never answer at once.
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -46,7 +47,7 @@ pub enum SwitchoverError {
     #[error("the standby refused to take over: {refusal}; the primary speaks again: {resumed}")]
     TakeOverRefused { refusal: String, resumed: String },
     #[error(
-        "the standby's answer to the takeover was lost ({0}); the old primary stays silent. \
+        "the standby neither took over nor refused cleanly ({0}); the old primary stays silent, since the standby's card may speak. \
          Check `holdback status` on the standby: if it is not promoted, `holdback promote` it"
     )]
     TakeOverUnknown(String),
@@ -129,14 +130,18 @@ pub fn run(plan: &SwitchoverPlan<'_>) -> Result<SwitchoverOutcome, SwitchoverErr
     tracing::info!(?handover, "primary handed over: card silent, the standby acknowledged every final copy");
     let promoted = match client::call(plan.standby_socket, &Request::TakeOver { handover }) {
         Ok(Response::Done { what }) => what,
-        Ok(refused) => {
+        // A clean refusal: the standby did not promote, the primary may speak again.
+        Ok(Response::TakeOverRefused { refusal }) => {
             let resumed = match call(plan.primary_socket, &Request::ResumeActive) {
                 Ok(Response::Done { what }) => what,
                 Ok(other) => format!("resume refused: {}", error_text(other)),
                 Err(e) => format!("resume failed: {}", crate::error::chain(&e)),
             };
-            return Err(SwitchoverError::TakeOverRefused { refusal: error_text(refused), resumed });
+            return Err(SwitchoverError::TakeOverRefused { refusal: refusal.to_string(), resumed });
         }
+        // Anything else (a failed promotion, a lost answer): the standby's
+        // card may speak, so the old one stays silent.
+        Ok(other) => return Err(SwitchoverError::TakeOverUnknown(error_text(other))),
         Err(e) => return Err(SwitchoverError::TakeOverUnknown(crate::error::chain(&e))),
     };
     let took = started.elapsed();
