@@ -32,7 +32,8 @@ fn lab(args: &[&str]) -> Value {
 
 /// 4 streams of 2 MiB, switchover half-way: every stream intact, nothing
 /// lost, duplicated or reset; the old card's last frame is older than the
-/// new card's first; the old primary is the new one's standby afterwards.
+/// new card's first (captures) and its TX counter stood still from the
+/// hand-over on; the old primary is the new one's standby afterwards.
 #[test]
 fn a_switchover_under_four_streams_loses_nothing_and_never_has_two_cards_answering() {
     let seed = holdback_sim::test_seed(0x5c);
@@ -72,6 +73,10 @@ fn a_switchover_under_four_streams_loses_nothing_and_never_has_two_cards_answeri
     let first_new = sw["new_card_first_sent_unix_us"].as_u64().expect("the new primary's card sent frames after the switchover");
     assert!(last_old < first_new, "the old card sent at {last_old} µs, after the new card's first frame at {first_new} µs: {sw}");
     assert_eq!(sw["cards_overlapped"], false, "{sw}");
+    // The old card's own frame counter, read over its control socket: not
+    // one frame from the hand-over until after the takeover.
+    let tx = &sw["outcome"]["old_card_tx_frames"];
+    assert!(tx[0].is_number() && tx[0] == tx[1], "the old card sent frames after it handed over: {tx}");
     // The old card went silent when it said it did, before the new one spoke.
     let silenced = handover["silenced_unix_us"].as_u64().expect("silenced_unix_us");
     assert!(silenced <= first_new, "the hand-over silenced the card at {silenced} µs, after the new card spoke at {first_new} µs");

@@ -248,10 +248,37 @@ pub struct SwitchoverReport {
     pub cards_overlapped: bool,
 }
 
+/// When the cards of a switchover sent their frames: the old card's last
+/// and the new card's first, from their captures (`old_pcap`, `new_pcap`).
+/// Both cards use the service MAC, so a card's capture holds, besides its
+/// own frames, the broadcasts the other card sent (the bridge floods them:
+/// the new card's gratuitous ARP lands in the old card's capture with the
+/// card's source MAC). A broadcast found byte for byte in the other
+/// capture is counted for neither card here; unicast frames reach one
+/// port only, so those with the card's source MAC are the card's own.
+fn switchover_frames(old_pcap: &Path, new_pcap: &Path, mac: [u8; 6]) -> Result<(Option<Duration>, Option<Duration>), LabError> {
+    let read = |path: &Path| {
+        holdback_sim::pcap::read_complete_records(path)
+            .map(|(records, _)| records.into_iter().filter(|(_, f)| f.get(6..12) == Some(&mac[..])).collect::<Vec<_>>())
+            .map_err(|e| capture_err(capture::CaptureError::Read { path: path.to_path_buf(), source: e }))
+    };
+    let (old, new) = (read(old_pcap)?, read(new_pcap)?);
+    let own = |mine: &[(Duration, Vec<u8>)], other: &[(Duration, Vec<u8>)]| -> Vec<Duration> {
+        mine.iter()
+            .filter(|(_, f)| !(f.get(..6) == Some(&[0xff; 6][..]) && other.iter().any(|(_, o)| o == f)))
+            .map(|(at, _)| *at)
+            .collect()
+    };
+    Ok((own(&old, &new).into_iter().max(), own(&new, &old).into_iter().min()))
+}
+
 impl SwitchoverReport {
-    fn from_captures(at: f64, run: Result<crate::tools::switchover::SwitchoverOutcome, String>, old: &CardCapture, new: &CardCapture) -> SwitchoverReport {
+    fn from_captures(
+        at: f64,
+        run: Result<crate::tools::switchover::SwitchoverOutcome, String>,
+        (last, first): (Option<Duration>, Option<Duration>),
+    ) -> SwitchoverReport {
         let us = |d: Duration| d.as_micros() as u64;
-        let (last, first) = (old.last_sent, new.first_sent);
         let (outcome, error) = match run {
             Ok(o) => (Some(o), None),
             Err(e) => (None, Some(e)),
@@ -653,6 +680,10 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
         .collect();
     let primary_cap = CardCapture::read(&dir.join("primary.pcap"), topo.card_mac).map_err(capture_err)?;
     let standby_cap = CardCapture::read(&dir.join("standby.pcap"), topo.card_mac).map_err(capture_err)?;
+    let frames = match switched {
+        Some(_) => switchover_frames(&dir.join("primary.pcap"), &dir.join("standby.pcap"), topo.card_mac)?,
+        None => (None, None),
+    };
     drop(net);
     let bytes_sent: u64 = streams.iter().map(|s| s.bytes_sent).sum();
     let delivered: u64 = streams.iter().map(|s| s.bytes_delivered.min(s.bytes_sent)).sum();
@@ -691,7 +722,7 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
         streams,
         work_dir: dir.to_path_buf(),
         errors,
-        switchover: switched.map(|(at, run)| SwitchoverReport::from_captures(at, run, &primary_cap, &standby_cap)),
+        switchover: switched.map(|(at, run)| SwitchoverReport::from_captures(at, run, frames)),
     })
 }
 

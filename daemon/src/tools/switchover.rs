@@ -79,6 +79,18 @@ pub struct SwitchoverOutcome {
     /// The old primary joined the new one as standby within the timeout,
     /// and after how long (ms from the promotion).
     pub old_primary_rejoined_ms: Option<f64>,
+    /// The old primary's card's frame counter (TX) right after the
+    /// hand-over, and once the takeover and the rejoin wait are over: equal
+    /// when the old card sent nothing while the new one took over.
+    pub old_card_tx_frames: (Option<u32>, Option<u32>),
+}
+
+/// The card's count of frames sent (its TX counter), if the daemon answers.
+fn tx_frames(socket: &Path) -> Option<u32> {
+    match client::call(socket, &Request::Stats) {
+        Ok(Response::Stats { stats }) => Some(stats.get(holdback_driver::regmap::Stat::TxFrames)),
+        _ => None,
+    }
 }
 
 fn call(socket: &Path, req: &Request) -> Result<Response, SwitchoverError> {
@@ -127,6 +139,7 @@ pub fn run(plan: &SwitchoverPlan<'_>) -> Result<SwitchoverOutcome, SwitchoverErr
         Response::HandedOver(h) => h,
         other => return Err(SwitchoverError::HandOver(error_text(other))),
     };
+    let tx_at_hand_over = tx_frames(plan.primary_socket);
     tracing::info!(?handover, "primary handed over: card silent, the standby acknowledged every final copy");
     let promoted = match client::call(plan.standby_socket, &Request::TakeOver { handover }) {
         Ok(Response::Done { what }) => what,
@@ -160,5 +173,12 @@ pub fn run(plan: &SwitchoverPlan<'_>) -> Result<SwitchoverOutcome, SwitchoverErr
     if rejoined.is_none() {
         tracing::warn!(timeout = ?plan.rejoin_timeout, "the old primary has not joined the promoted node as standby yet (it stays silent meanwhile)");
     }
-    Ok(SwitchoverOutcome { handover, promoted, new_epoch, took_ms: took.as_secs_f64() * 1e3, old_primary_rejoined_ms: rejoined })
+    Ok(SwitchoverOutcome {
+        handover,
+        promoted,
+        new_epoch,
+        took_ms: took.as_secs_f64() * 1e3,
+        old_primary_rejoined_ms: rejoined,
+        old_card_tx_frames: (tx_at_hand_over, tx_frames(plan.primary_socket)),
+    })
 }
