@@ -58,9 +58,9 @@ pub enum Command {
         #[command(flatten)]
         socket: SocketArg,
     },
-    /// External failure detector: probe the primary daemon every interval;
-    /// after MISSES failed probes in a row, command the switch (with
-    /// --switch: the lab's Linux bridge) and promote the standby.
+    /// External failure detector: probe the primary daemon's /health every
+    /// interval from another host; after MISSES failed probes in a row, run
+    /// the switch hook (--switch-cmd) and promote the standby.
     Watch(WatchArgs),
     /// Pause or resume the sink's release-register writes (ACK holdback
     /// demonstration): while paused the card ACKs nothing beyond the last
@@ -73,6 +73,11 @@ pub enum Command {
         #[command(flatten)]
         socket: SocketArg,
     },
+    /// The core's figures: simulated cycles per received frame from 64 to
+    /// 1518 bytes against the 10 GbE budget, bytes per cycle, release write
+    /// to ACK, the simulator's speed, the core's area (yosys) and the lab's
+    /// goodput with holdback on and off. The lab needs root.
+    Bench(BenchArgs),
     /// Planned switchover (maintenance, upgrades): the primary stops
     /// releasing, silences its card and hands its last released points to
     /// the standby, which then promotes; the old primary joins it as
@@ -97,10 +102,36 @@ pub struct SwitchoverArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Frames per frame size.
+    #[arg(long, value_name = "N", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(10..=1_000_000))]
+    pub frames: u64,
+    /// Skip the synthesis (yosys takes about a minute).
+    #[arg(long)]
+    pub no_area: bool,
+    /// Skip the lab runs (they need root).
+    #[arg(long)]
+    pub no_lab: bool,
+    /// Connections of each lab run.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub lab_conns: u16,
+    /// Bytes per connection of each lab run (e.g. 512KiB, 8MiB).
+    #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size)]
+    pub lab_bytes: u64,
+    /// Draw cycles per frame against frame size, with the line-rate budget, as SVG.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct WatchArgs {
-    /// Control socket of the primary daemon (the probe target).
-    #[arg(long, value_name = "PATH")]
-    pub primary: PathBuf,
+    /// The primary daemon's health endpoint, http://IP:PORT[/health] (its
+    /// `[metrics] listen`); or its control socket's PATH, on its own host.
+    #[arg(long, value_name = "URL|PATH")]
+    pub primary: crate::tools::watch::Probe,
     /// Control socket of the standby daemon (promoted on failure).
     #[arg(long, value_name = "PATH")]
     pub standby: PathBuf,
@@ -110,11 +141,29 @@ pub struct WatchArgs {
     /// Failed probes in a row that count as a failure.
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub misses: u32,
-    /// A failover lab's topology.json (written in its work directory): on
-    /// failure, detach the primary's bridge port and pin the service MAC on
-    /// the standby's port before promoting.
-    #[arg(long, value_name = "FILE")]
-    pub switch: Option<PathBuf>,
+    /// The switch hook, run once when the primary failed and before the
+    /// standby is promoted; PROGRAM and its arguments, last on the command
+    /// line. Environment: HOLDBACK_WATCH_PRIMARY, HOLDBACK_WATCH_PRIMARY_EPOCH,
+    /// HOLDBACK_WATCH_STANDBY, HOLDBACK_WATCH_MISSES, HOLDBACK_WATCH_LAST_ERROR.
+    /// Exit 0: the switch moved; anything else is an error and nothing is
+    /// promoted. Without it the switch is left to the gratuitous ARP.
+    #[arg(long, value_name = "PROGRAM [ARGS]", num_args = 1.., allow_hyphen_values = true)]
+    pub switch_cmd: Option<Vec<String>>,
+    /// Longest the switch hook may run before it is killed (a failure).
+    #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub switch_timeout_ms: u64,
+}
+
+impl WatchArgs {
+    /// The switch hook of `--switch-cmd`.
+    pub fn switch_hook(&self) -> Option<crate::tools::watch::CommandHook> {
+        let (program, args) = self.switch_cmd.as_ref()?.split_first()?;
+        Some(crate::tools::watch::CommandHook {
+            program: PathBuf::from(program),
+            args: args.to_vec(),
+            timeout: std::time::Duration::from_millis(self.switch_timeout_ms),
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -293,6 +342,14 @@ pub enum LabAction {
         #[arg(long, default_value = DEFAULT_NAME)]
         name: String,
     },
+    /// The lab bridge as a switch hook for `holdback watch --switch-cmd`:
+    /// detach the primary card's port, pin the service MAC on the
+    /// standby's port.
+    Switch {
+        /// A failover lab's topology.json (in its work directory).
+        #[arg(value_name = "TOPOLOGY")]
+        topology: PathBuf,
+    },
 }
 
 /// TCP port the lab's card listens on.
@@ -414,6 +471,29 @@ mod tests {
         assert!(parse_size("8 parsecs").is_err());
         assert!(parse_size("0").is_err());
         assert!(parse_size("99999999999999999999G").is_err());
+    }
+
+    #[test]
+    fn watch_takes_a_health_url_and_a_switch_hook_with_its_arguments_last() {
+        use crate::tools::watch::Probe;
+        let c = Cli::try_parse_from([
+            "holdback", "watch", "--primary", "http://198.19.1.2:9464/health", "--standby", "/run/s.sock", "--misses", "2",
+            "--switch-cmd", "holdback", "lab", "switch", "--to", "b", "-v",
+        ])
+        .unwrap();
+        let Command::Watch(w) = c.command else { panic!("{:?}", c.command) };
+        assert_eq!(w.primary, Probe::Health("198.19.1.2:9464".parse().unwrap()));
+        assert_eq!(w.misses, 2);
+        let hook = w.switch_hook().expect("a hook");
+        assert_eq!(hook.program, Path::new("holdback"));
+        assert_eq!(hook.args, ["lab", "switch", "--to", "b", "-v"]);
+        assert_eq!(hook.timeout, std::time::Duration::from_secs(10));
+        let c = Cli::try_parse_from(["holdback", "watch", "--primary", "/run/p.sock", "--standby", "/run/s.sock"]).unwrap();
+        assert!(matches!(c.command, Command::Watch(ref w) if w.switch_hook().is_none() && w.primary == Probe::ControlSocket("/run/p.sock".into())));
+        assert!(Cli::try_parse_from(["holdback", "watch", "--primary", "https://198.19.1.2", "--standby", "/s"]).is_err());
+        assert!(Cli::try_parse_from(["holdback", "watch", "--primary", "/p", "--standby", "/s", "--switch-cmd"]).is_err());
+        let c = Cli::try_parse_from(["holdback", "lab", "switch", "/tmp/lab/topology.json"]).unwrap();
+        assert!(matches!(c.command, Command::Lab(LabCmd { action: Some(LabAction::Switch { ref topology }), .. }) if topology == Path::new("/tmp/lab/topology.json")));
     }
 
     #[test]

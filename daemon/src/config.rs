@@ -12,7 +12,7 @@
 //! mac = "02:48:4c:44:42:01"
 //! ip = "198.18.0.2"
 //! listen_ports = [5001]
-//! [metrics]
+//! [metrics]                          # the HTTP endpoint: /metrics and /health
 //! listen = "127.0.0.1:9464"
 //! ```
 //!
@@ -326,7 +326,8 @@ pub struct Config {
     pub sink_dir: PathBuf,
     /// MAC, IP, ports, holdback, MSS, RTO; passes `CardSettings::validate`.
     pub network: CardSettings,
-    /// Loopback address of the Prometheus endpoint, if any.
+    /// Address of the HTTP endpoint (`/metrics`, `/health`), if any: loopback,
+    /// or one management address of this host.
     pub metrics: Option<SocketAddr>,
     /// The failover pair's link, if this daemon is one of a pair.
     pub replication: Option<Replication>,
@@ -484,10 +485,17 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
     let metrics = match raw.metrics {
         None => None,
         Some(m) => {
-            if !m.listen.ip().is_loopback() {
+            // Read-only endpoints (/metrics, /health) may face a management
+            // network, where `holdback watch` probes /health from another
+            // host; every interface at once is never meant.
+            if m.listen.ip().is_unspecified() || m.listen.ip().is_multicast() {
                 return Err(bad(
                     "metrics.listen",
-                    format!("{} is not a loopback address; the metrics endpoint serves only 127.0.0.0/8 or [::1]", m.listen),
+                    format!(
+                        "{} is not a loopback address nor one address of this host: the endpoint answers whoever \
+                         reaches it, so give the loopback or management address it should serve on",
+                        m.listen
+                    ),
                 ));
             }
             if m.listen.port() == 0 {
@@ -823,6 +831,16 @@ listen = "127.0.0.1:9464"
         assert!(matches!(&c.card, CardSpec::Sim(s) if s.tap == "hbtap0" && s.netns.as_deref() == Some("hblab-x-card")));
         let again = parse(Path::new("t.toml"), &c.effective_toml()).expect("effective config parses");
         assert_eq!(again, c);
+    }
+
+    #[test]
+    fn the_http_endpoint_may_listen_on_a_management_address_but_not_everywhere() {
+        let c = parse(Path::new("t.toml"), &GOOD.replace("127.0.0.1:9464", "198.19.1.2:9464")).expect("a management address");
+        assert_eq!(c.metrics, Some("198.19.1.2:9464".parse().unwrap()));
+        for everywhere in ["[::]:9464", "0.0.0.0:9464", "224.0.0.1:9464"] {
+            let e = err(&GOOD.replace("127.0.0.1:9464", everywhere)).to_string();
+            assert!(e.contains("metrics.listen") && e.contains("not a loopback address nor one address"), "{everywhere}: {e}");
+        }
     }
 
     #[test]

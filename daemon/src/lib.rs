@@ -6,7 +6,8 @@
 //!   (the validated file), [`service`] (the card's service loop), [`sink`]
 //!   (commit, then release ACKs), [`pair`] and [`replication`] (the
 //!   failover pair), [`control`] and [`tables`] (the control socket and its
-//!   output), [`metrics`] (Prometheus), [`error`] (shared error parts) and
+//!   output), [`metrics`] (Prometheus) and [`http`] (the HTTP endpoint:
+//!   metrics and health), [`error`] (shared error parts) and
 //!   [`sys`] (the one module with system calls);
 //! - [`tools`], for operators: `holdback watch`, `holdback load`,
 //!   `holdback verilog` (feature `verilog`);
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod error;
+pub mod http;
 pub mod metrics;
 pub mod pair;
 pub mod replication;

@@ -35,6 +35,7 @@ fn run(cli: Cli) -> Result<ExitCode, BoxError> {
     match cli.command {
         Command::Verilog { out } => verilog(&out),
         Command::Lab(cmd) => lab_cmd::run(cmd),
+        Command::Bench(args) => lab_cmd::bench(args),
         Command::Load(args) => {
             match load::run(&args)? {
                 load::Outcome::DryRun(plan) => print!("{}", plan.render()),
@@ -77,21 +78,21 @@ fn run(cli: Cli) -> Result<ExitCode, BoxError> {
         },
         Command::Watch(w) => {
             sys::install_stop_signals();
-            let switch = match &w.switch {
-                Some(path) => Some(lab_cmd::switch(path)?),
-                None => None,
-            };
+            let hook = w.switch_hook();
             let plan = holdback_daemon::tools::watch::WatchPlan {
-                primary_socket: &w.primary,
+                primary: w.primary.clone(),
                 standby_socket: &w.standby,
-                switch: switch.as_deref(),
+                switch: hook.as_ref().map(|h| h as &dyn holdback_daemon::tools::watch::Switch),
                 interval: Duration::from_millis(w.interval_ms),
                 misses: w.misses,
             };
             let outcome = holdback_daemon::tools::watch::run(&plan, &sys::stop_requested)?;
             println!(
-                "primary failed after {} probes; switch moved; standby: {} ({:?} from the first missed probe)",
-                outcome.probes, outcome.standby_answer, outcome.detect_to_promoted
+                "primary failed after {} probes; {}; standby: {} ({:?} from the first missed probe)",
+                outcome.probes,
+                if hook.is_some() { "switch hook succeeded" } else { "no switch hook" },
+                outcome.standby_answer,
+                outcome.detect_to_promoted
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -144,7 +145,7 @@ fn verilog(_out: &std::path::Path) -> Result<ExitCode, BoxError> {
     Err("this holdback was built without the Verilog generator (cargo feature `verilog`)".into())
 }
 
-/// `holdback lab` and the lab's switch for `watch --switch` (feature `lab`).
+/// `holdback lab`, `lab up|down|switch` (feature `lab`).
 #[cfg(feature = "lab")]
 mod lab_cmd {
     use super::*;
@@ -222,6 +223,11 @@ mod lab_cmd {
                     }
                     Ok(ExitCode::SUCCESS)
                 }
+                LabCmd { action: Some(LabAction::Switch { topology }), .. } => {
+                    holdback_daemon::lab::netns::switch_from_file(&topology)?;
+                    println!("switch moved: primary port detached, service MAC pinned on the standby's port");
+                    Ok(ExitCode::SUCCESS)
+                }
                 LabCmd { action: Some(LabAction::Down { name }), .. } => {
                     let info = lab_up::down(&name)?;
                     println!("lab `{}` is down (namespaces {} and {} removed)", info.name, info.client_ns, info.card_ns);
@@ -230,16 +236,33 @@ mod lab_cmd {
         }
     }
 
-    fn up_options(a: &holdback_daemon::cli::UpArgs) -> UpOptions {
-        UpOptions { name: a.name.clone(), holdback: a.holdback.on(), pcap: a.pcap.clone(), port: a.port }
+    #[cfg(feature = "verilog")]
+    pub fn bench(a: holdback_daemon::cli::BenchArgs) -> Result<ExitCode, BoxError> {
+        use holdback_daemon::lab::bench::{self, BenchOptions};
+        sys::install_stop_signals();
+        let opts = BenchOptions {
+            frames: a.frames,
+            area: !a.no_area,
+            lab: (!a.no_lab).then_some((usize::from(a.lab_conns), a.lab_bytes)),
+            plot: a.plot,
+            holdback_exe: None,
+        };
+        let report = bench::run(&opts)?;
+        if a.json {
+            println!("{}", report.json());
+        } else {
+            print!("{}", report.human());
+        }
+        Ok(ExitCode::SUCCESS)
     }
 
-    /// A failover lab's topology.json as the switch `watch` moves.
-    pub fn switch(path: &std::path::Path) -> Result<Box<dyn holdback_daemon::tools::watch::Switch>, BoxError> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-        let topo = serde_json::from_str::<holdback_daemon::lab::netns::LabTopology>(&text)
-            .map_err(|e| format!("{} is not a lab topology: {e}", path.display()))?;
-        Ok(Box::new(topo))
+    #[cfg(not(feature = "verilog"))]
+    pub fn bench(_a: holdback_daemon::cli::BenchArgs) -> Result<ExitCode, BoxError> {
+        Err("`holdback bench` synthesizes the generated core: this holdback was built without the Verilog generator (cargo feature `verilog`)".into())
+    }
+
+    fn up_options(a: &holdback_daemon::cli::UpArgs) -> UpOptions {
+        UpOptions { name: a.name.clone(), holdback: a.holdback.on(), pcap: a.pcap.clone(), port: a.port }
     }
 }
 
@@ -253,8 +276,8 @@ mod lab_cmd {
         Err(NO_LAB.into())
     }
 
-    pub fn switch(_path: &std::path::Path) -> Result<Box<dyn holdback_daemon::tools::watch::Switch>, BoxError> {
-        Err(format!("--switch drives the lab's bridge: {NO_LAB}").into())
+    pub fn bench(_a: holdback_daemon::cli::BenchArgs) -> Result<ExitCode, BoxError> {
+        Err(format!("`holdback bench` runs the simulated core and the lab: {NO_LAB}").into())
     }
 }
 

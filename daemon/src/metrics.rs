@@ -1,5 +1,7 @@
-//! The daemon's Prometheus endpoint: text exposition format 0.0.4 over a
-//! minimal HTTP/1.1 server on a loopback port (`[metrics] listen`).
+//! The daemon's Prometheus metrics: what one scrape shows ([`Snapshot`]) and
+//! its OpenMetrics text exposition, encoded by `prometheus-client`. The HTTP
+//! side (`GET /metrics` beside `GET /health`, one server) is in
+//! [`crate::http`].
 //!
 //! What it exports: the card's counters (drops per reason as
 //! `holdback_drops_total{reason=…}`, the rest as `holdback_card_<name>_total`),
@@ -7,30 +9,28 @@
 //! open connections, serial arithmetic), the release latency (the sink's
 //! group-commit time, a histogram), the sink's own counters.
 //!
+//! The values come from the card and the sink as a snapshot taken at scrape
+//! time, so every family is encoded by a [`Collector`] from that snapshot
+//! rather than kept in live metric objects: the card's 32-bit counters are
+//! read over the bus, and the sink keeps its own tallies.
+//!
 //! The card's counters are 32 bits and wrap (`rx_payload_bytes` every 4 GiB,
 //! seconds at 10 Gbit/s); [`CardCounters`] folds periodic reads into 64-bit
 //! totals so the exported counters only ever go up.
-use std::fmt::Write as _;
-use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use holdback_driver::regmap::{Stat, TcpState};
 use holdback_driver::{Stats, Tcb};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeCounterValue, EncodeGaugeValue, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 
 use crate::sink::SinkStats;
 
 /// Upper bounds of the release-latency buckets, microseconds.
 pub const LATENCY_BUCKETS_US: [u64; 12] =
     [250, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000];
-
-/// Longest request head the endpoint reads before answering 400.
-const MAX_REQUEST_HEAD: usize = 8 * 1024;
-/// A client that has not sent its request head by then is dropped.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A latency histogram with fixed buckets ([`LATENCY_BUCKETS_US`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -114,251 +114,167 @@ const OPEN_STATES: [TcpState; 10] = [
     TcpState::TimeWait,
 ];
 
-/// Exposition text under construction: a family's `# HELP`/`# TYPE`, then its samples.
-struct Exposition {
-    out: String,
-}
+/// The `Content-Type` of [`render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-impl Exposition {
-    fn family(&mut self, name: &str, kind: &str, help: &str) -> &mut Self {
-        let _ = writeln!(self.out, "# HELP {name} {}", escape_help(help));
-        let _ = writeln!(self.out, "# TYPE {name} {kind}");
-        self
-    }
-    fn sample(&mut self, line: std::fmt::Arguments<'_>) -> &mut Self {
-        let _ = self.out.write_fmt(line);
-        self.out.push('\n');
-        self
-    }
-}
-
-/// The exposition text of `s`.
+/// The OpenMetrics text of `s` (ends with `# EOF`).
 pub fn render(s: &Snapshot) -> String {
-    let mut e = Exposition { out: String::with_capacity(8 * 1024) };
-    e.family("holdback_up", "gauge", "1 while the daemon serves its card.").sample(format_args!("holdback_up 1"));
-    e.family("holdback_uptime_seconds", "gauge", "Seconds since the daemon started serving.")
-        .sample(format_args!("holdback_uptime_seconds {}", s.uptime.as_secs_f64()));
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(SnapshotCollector(s.clone())));
+    let mut out = String::with_capacity(8 * 1024);
+    // The encoder writes into a String, which cannot fail, and every name
+    // and label below is a valid constant: an error here is a bug in this
+    // module, and the scrape says so instead of taking the daemon down.
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &registry) {
+        tracing::error!(error = %e, "encoding the metrics failed");
+        out.clear();
+    }
+    out
+}
+
+/// Encodes every family from one snapshot, at scrape time.
+#[derive(Debug)]
+struct SnapshotCollector(Snapshot);
+
+impl Collector for SnapshotCollector {
+    fn encode(&self, mut e: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        encode_snapshot(&self.0, &mut e)
+    }
+}
+
+/// A counter family of one sample; `name` without the `_total` the encoder adds.
+fn counter(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: impl EncodeCounterValue) -> Result<(), std::fmt::Error> {
+    e.encode_descriptor(name, help, None, MetricType::Counter)?.encode_counter::<NoLabelSet, _, u64>(&v, None)
+}
+
+/// A gauge family of one sample.
+fn gauge(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: impl EncodeGaugeValue) -> Result<(), std::fmt::Error> {
+    e.encode_descriptor(name, help, None, MetricType::Gauge)?.encode_gauge(&v)
+}
+
+fn encode_snapshot(s: &Snapshot, e: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+    gauge(e, "holdback_up", "1 while the daemon serves its card.", 1u32)?;
+    gauge(e, "holdback_uptime_seconds", "Seconds since the daemon started serving.", s.uptime.as_secs_f64())?;
 
     if s.counters.is_read() {
-        e.family("holdback_drops_total", "counter", "Frames the card dropped, by reason (the regmap's drop counters).");
+        let mut drops = e.encode_descriptor(
+            "holdback_drops",
+            "Frames the card dropped, by reason (the regmap's drop counters).",
+            None,
+            MetricType::Counter,
+        )?;
         for st in Stat::ALL {
             if let Some(reason) = st.name().strip_prefix("drop_") {
-                e.sample(format_args!("holdback_drops_total{{reason=\"{}\"}} {}", escape_label(reason), s.counters.total(st)));
+                drops.encode_family(&[("reason", reason)])?.encode_counter::<NoLabelSet, _, u64>(&s.counters.total(st), None)?;
             }
         }
         for st in Stat::ALL.iter().filter(|st| !st.name().starts_with("drop_")) {
-            let name = format!("holdback_card_{}_total", st.name());
-            e.family(&name, "counter", st.doc()).sample(format_args!("{name} {}", s.counters.total(*st)));
+            counter(e, &format!("holdback_card_{}", st.name()), &single_line(st.doc()), s.counters.total(*st))?;
         }
     }
 
-    e.family("holdback_connections", "gauge", "Connections on the card by RFC 9293 state (CLOSED slots are free).");
+    let mut conns = e.encode_descriptor(
+        "holdback_connections",
+        "Connections on the card by RFC 9293 state (CLOSED slots are free).",
+        None,
+        MetricType::Gauge,
+    )?;
     for st in OPEN_STATES {
-        let n = s.tcbs.iter().filter(|t| t.state == st).count();
-        e.sample(format_args!("holdback_connections{{state=\"{}\"}} {n}", st.rfc_name()));
+        let n = s.tcbs.iter().filter(|t| t.state == st).count() as u64;
+        conns.encode_family(&[("state", st.rfc_name())])?.encode_gauge(&n)?;
     }
 
     let held: u64 = s.tcbs.iter().map(|t| t.held_back_bytes() as u64).sum();
-    e.family(
+    gauge(
+        e,
         "holdback_held_back_bytes",
-        "gauge",
         "Bytes received but not yet released (sum over connections of rcv_nxt - R): what peers still hold unacknowledged.",
-    )
-    .sample(format_args!("holdback_held_back_bytes {held}"));
+        held,
+    )?;
 
-    e.family(
+    let h = &s.commit_latency;
+    let buckets: Vec<(f64, u64)> = LATENCY_BUCKETS_US
+        .iter()
+        .map(|bound| *bound as f64 / 1e6)
+        // The encoder writes an upper bound of f64::MAX as "+Inf".
+        .chain([f64::MAX])
+        .zip(h.buckets)
+        .collect();
+    e.encode_descriptor(
         "holdback_release_latency_seconds",
-        "histogram",
         "Time of a sink group commit, first TCB read to last release write (ring read + write + fsync + release): \
          the delay holdback adds to an ACK.",
-    );
-    let mut cumulative = 0;
-    for (i, bound) in LATENCY_BUCKETS_US.iter().enumerate() {
-        cumulative += s.commit_latency.buckets[i];
-        e.sample(format_args!("holdback_release_latency_seconds_bucket{{le=\"{}\"}} {cumulative}", *bound as f64 / 1e6));
-    }
-    let h = &s.commit_latency;
-    e.sample(format_args!("holdback_release_latency_seconds_bucket{{le=\"+Inf\"}} {}", h.count))
-        .sample(format_args!("holdback_release_latency_seconds_sum {}", h.sum_us as f64 / 1e6))
-        .sample(format_args!("holdback_release_latency_seconds_count {}", h.count));
+        None,
+        MetricType::Histogram,
+    )?
+    .encode_histogram::<NoLabelSet>(h.sum_us as f64 / 1e6, h.count, &buckets, None)?;
 
     for (name, help, v) in [
-        ("holdback_sink_committed_bytes_total", "Bytes the sink wrote and fsynced.", s.sink.bytes_committed),
-        ("holdback_sink_group_commits_total", "Sink passes that committed something.", s.sink.commits),
-        ("holdback_sink_fsyncs_total", "Files fsynced by the sink.", s.sink.fsyncs),
-        ("holdback_sink_release_writes_total", "Release-register writes.", s.sink.release_writes),
-        ("holdback_sink_connections_total", "Connections the sink has followed.", s.sink.conns_seen),
+        ("holdback_sink_committed_bytes", "Bytes the sink wrote and fsynced.", s.sink.bytes_committed),
+        ("holdback_sink_group_commits", "Sink passes that committed something.", s.sink.commits),
+        ("holdback_sink_fsyncs", "Files fsynced by the sink.", s.sink.fsyncs),
+        ("holdback_sink_release_writes", "Release-register writes.", s.sink.release_writes),
+        ("holdback_sink_connections", "Connections the sink has followed.", s.sink.conns_seen),
     ] {
-        e.family(name, "counter", help).sample(format_args!("{name} {v}"));
+        counter(e, name, help, v)?;
     }
-    e.family("holdback_release_paused", "gauge", "1 while release-register writes are paused (holdback release pause).")
-        .sample(format_args!("holdback_release_paused {}", s.release_paused as u8));
+    gauge(e, "holdback_release_paused", "1 while release-register writes are paused (holdback release pause).", s.release_paused as u32)?;
     if let Some(p) = &s.pair {
-        render_pair(&mut e, p);
+        encode_pair(e, p)?;
     }
-    e.out
+    Ok(())
 }
 
 /// The failover pair: role, epoch, the replication link and the
 /// replica gate — what an operator alerts on (a standby that stopped
 /// acknowledging, a fenced card, a degraded primary).
-fn render_pair(e: &mut Exposition, p: &crate::control::PairStatus) {
-    e.family("holdback_pair_role", "gauge", "1 for this daemon's current role in its failover pair.");
+fn encode_pair(e: &mut DescriptorEncoder<'_>, p: &crate::control::PairStatus) -> Result<(), std::fmt::Error> {
+    let mut roles = e.encode_descriptor("holdback_pair_role", "1 for this daemon's current role in its failover pair.", None, MetricType::Gauge)?;
     for role in crate::control::PairRole::ALL {
-        e.sample(format_args!("holdback_pair_role{{role=\"{role}\"}} {}", (p.role == role) as u8));
+        roles.encode_family(&[("role", role.name())])?.encode_gauge(&((p.role == role) as u32))?;
     }
-    e.family("holdback_pair_epoch", "gauge", "The pair's failover epoch this daemon is in (invariant 8).")
-        .sample(format_args!("holdback_pair_epoch {}", p.epoch));
-    e.family(
+    gauge(e, "holdback_pair_epoch", "The pair's failover epoch this daemon is in (invariant 8).", p.epoch)?;
+    gauge(
+        e,
         "holdback_pair_link_replicating",
-        "gauge",
         "1 while the replication link is in sync (primary: Replicating; standby: a primary connected).",
-    )
-    .sample(format_args!("holdback_pair_link_replicating {}", p.link.in_sync() as u8));
-    e.family("holdback_pair_degraded", "gauge", "1 while releases are not held for a standby's acknowledgement after a failover.")
-        .sample(format_args!("holdback_pair_degraded {}", p.degraded.is_some() as u8));
-    e.family("holdback_pair_replicated_seq", "gauge", "Primary: highest update the standby acknowledged. Standby: highest stored.")
-        .sample(format_args!("holdback_pair_replicated_seq {}", p.replicated_seq));
+        p.link.in_sync() as u32,
+    )?;
+    gauge(
+        e,
+        "holdback_pair_degraded",
+        "1 while releases are not held for a standby's acknowledgement after a failover.",
+        p.degraded.is_some() as u32,
+    )?;
+    gauge(e, "holdback_pair_replicated_seq", "Primary: highest update the standby acknowledged. Standby: highest stored.", p.replicated_seq)?;
     for (name, help, v) in [
-        ("holdback_pair_link_sent_bytes_total", "Bytes sent on the replication link.", p.bytes_sent),
-        ("holdback_pair_link_received_bytes_total", "Bytes received on the replication link.", p.bytes_received),
-        ("holdback_pair_full_syncs_total", "Full synchronisations of every TCB (claim 33).", p.full_syncs),
-        ("holdback_pair_resumes_total", "Reconnects resumed without a full sync.", p.resumes),
-        ("holdback_pair_replica_waits_total", "Group commits the replica gate held for the standby's acknowledgement.", p.replica_waits),
-        ("holdback_pair_replica_waits_failed_total", "Sink passes the replica gate released nothing in (standby silent).", p.replica_waits_failed),
+        ("holdback_pair_link_sent_bytes", "Bytes sent on the replication link.", p.bytes_sent),
+        ("holdback_pair_link_received_bytes", "Bytes received on the replication link.", p.bytes_received),
+        ("holdback_pair_full_syncs", "Full synchronisations of every TCB (claim 33).", p.full_syncs),
+        ("holdback_pair_resumes", "Reconnects resumed without a full sync.", p.resumes),
+        ("holdback_pair_replica_waits", "Group commits the replica gate held for the standby's acknowledgement.", p.replica_waits),
+        ("holdback_pair_replica_waits_failed", "Sink passes the replica gate released nothing in (standby silent).", p.replica_waits_failed),
     ] {
-        e.family(name, "counter", help).sample(format_args!("{name} {v}"));
+        counter(e, name, help, v)?;
     }
-    e.family("holdback_pair_replica_wait_seconds_total", "counter", "Total time group commits waited for the standby.")
-        .sample(format_args!("holdback_pair_replica_wait_seconds_total {}", p.replica_wait_us_total as f64 / 1e6));
-    e.family("holdback_pair_refused_total", "counter", "Connections the replication listener refused, by reason.");
+    counter(
+        e,
+        "holdback_pair_replica_wait_seconds",
+        "Total time group commits waited for the standby.",
+        p.replica_wait_us_total as f64 / 1e6,
+    )?;
+    let mut refused =
+        e.encode_descriptor("holdback_pair_refused", "Connections the replication listener refused, by reason.", None, MetricType::Counter)?;
     for (reason, n) in &p.refused {
-        e.sample(format_args!("holdback_pair_refused_total{{reason=\"{}\"}} {n}", escape_label(reason)));
+        refused.encode_family(&[("reason", reason.as_str())])?.encode_counter::<NoLabelSet, _, u64>(n, None)?;
     }
+    Ok(())
 }
 
-fn escape_help(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('\n', "\\n")
-}
-
-fn escape_label(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
-}
-
-/// Serve `GET /metrics` on `listener` with the text `render` produces, until
-/// `stop` completes. Other paths get 404, other methods 405, anything that
-/// is not an HTTP/1.x request head 400; one request per connection.
-pub async fn serve(
-    listener: TcpListener,
-    render: Arc<dyn Fn() -> String + Send + Sync>,
-    stop: impl Future<Output = ()>,
-) {
-    let mut conns = tokio::task::JoinSet::new();
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            _ = &mut stop => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let render = render.clone();
-                    conns.spawn(async move {
-                        if let Err(e) = answer(stream, render).await {
-                            tracing::debug!(%peer, "metrics connection: {e}");
-                        }
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!("metrics accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-        }
-    }
-    conns.abort_all();
-}
-
-/// What a request head asks for.
-#[derive(Debug, PartialEq, Eq)]
-enum Route {
-    Metrics { head_only: bool },
-    NotFound,
-    MethodNotAllowed,
-    BadRequest(&'static str),
-}
-
-fn route(head: &[u8]) -> Route {
-    let Ok(head) = std::str::from_utf8(head) else { return Route::BadRequest("request head is not UTF-8") };
-    let Some(request_line) = head.lines().next() else { return Route::BadRequest("empty request") };
-    let mut parts = request_line.split(' ');
-    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Route::BadRequest("request line is not `METHOD TARGET HTTP/1.x`");
-    };
-    if !version.starts_with("HTTP/1.") || method.is_empty() || !target.starts_with('/') {
-        return Route::BadRequest("request line is not `METHOD TARGET HTTP/1.x`");
-    }
-    let path = target.split('?').next().unwrap_or(target);
-    match (method, path) {
-        ("GET", "/metrics") => Route::Metrics { head_only: false },
-        ("HEAD", "/metrics") => Route::Metrics { head_only: true },
-        ("GET" | "HEAD", _) => Route::NotFound,
-        _ => Route::MethodNotAllowed,
-    }
-}
-
-async fn answer(mut stream: TcpStream, render: Arc<dyn Fn() -> String + Send + Sync>) -> std::io::Result<()> {
-    let mut head = Vec::with_capacity(1024);
-    let mut buf = [0u8; 1024];
-    let complete = tokio::time::timeout(REQUEST_TIMEOUT, async {
-        loop {
-            let n = stream.read(&mut buf).await?;
-            if n == 0 {
-                return Ok::<bool, std::io::Error>(false);
-            }
-            head.extend_from_slice(&buf[..n]);
-            if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n") {
-                return Ok(true);
-            }
-            if head.len() > MAX_REQUEST_HEAD {
-                return Ok(false);
-            }
-        }
-    })
-    .await;
-    let route = match complete {
-        Err(_) => return Ok(()), // timed out: nothing to answer
-        Ok(Err(e)) => return Err(e),
-        Ok(Ok(true)) => route(&head),
-        Ok(Ok(false)) if head.is_empty() => return Ok(()),
-        Ok(Ok(false)) => Route::BadRequest("incomplete or oversized request head"),
-    };
-    let (status, content_type, body, head_only, extra) = match route {
-        Route::Metrics { head_only } => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", render(), head_only, ""),
-        Route::NotFound => ("404 Not Found", "text/plain; charset=utf-8", "not found: the metrics are at /metrics\n".into(), false, ""),
-        Route::MethodNotAllowed => {
-            ("405 Method Not Allowed", "text/plain; charset=utf-8", "only GET /metrics\n".into(), false, "Allow: GET, HEAD\r\n")
-        }
-        Route::BadRequest(why) => ("400 Bad Request", "text/plain; charset=utf-8", format!("bad request: {why}\n"), false, ""),
-    };
-    let mut response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    if !head_only {
-        response.extend_from_slice(body.as_bytes());
-    }
-    stream.write_all(&response).await?;
-    stream.shutdown().await
-}
-
-/// Bind the metrics endpoint (before the card is opened, so a taken port
-/// fails the start cleanly).
-pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let l = std::net::TcpListener::bind(addr)?;
-    l.set_nonblocking(true)?;
-    Ok(l)
+/// HELP text on one line: the encoder writes it as given, and a line break
+/// would end the line early.
+fn single_line(help: &str) -> String {
+    help.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// One sample of a parsed exposition.
@@ -375,16 +291,27 @@ impl Sample {
     }
 }
 
-/// Parse (and check) text exposition format: every line is a `# HELP`,
-/// `# TYPE` or other comment, or a sample `name{labels} value [timestamp]`
-/// whose family was declared by a `# TYPE` before it. For the tests and for
-/// anyone checking a scrape by script.
+/// Parse (and check) a text exposition, Prometheus 0.0.4 or OpenMetrics:
+/// every line is a `# HELP`, `# TYPE`, `# UNIT` or other comment, or a
+/// sample `name{labels} value [timestamp]` whose family was declared by a
+/// `# TYPE` before it (an OpenMetrics counter `x` has samples `x_total` and
+/// `x_created`); nothing may follow `# EOF`. Independent of the encoder, so
+/// a test of [`render`] checks the library's output rather than trusting it;
+/// for the tests and for anyone checking a scrape by script.
 pub fn parse_exposition(text: &str) -> Result<Vec<Sample>, String> {
     let mut typed: Vec<(String, String)> = Vec::new();
     let mut samples = Vec::new();
+    let mut eof = false;
     for (i, line) in text.lines().enumerate() {
         let at = |m: &str| format!("line {}: {m}: {line}", i + 1);
+        if eof {
+            return Err(at("text after # EOF"));
+        }
         if line.is_empty() {
+            continue;
+        }
+        if line == "# EOF" {
+            eof = true;
             continue;
         }
         if let Some(rest) = line.strip_prefix('#') {
@@ -393,7 +320,10 @@ pub fn parse_exposition(text: &str) -> Result<Vec<Sample>, String> {
                 Some("TYPE") => {
                     let name = words.next().filter(|n| valid_name(n)).ok_or_else(|| at("TYPE without a valid name"))?;
                     let kind = words.next().unwrap_or("");
-                    if !matches!(kind, "counter" | "gauge" | "histogram" | "summary" | "untyped") {
+                    if !matches!(
+                        kind,
+                        "counter" | "gauge" | "histogram" | "gaugehistogram" | "summary" | "info" | "stateset" | "untyped" | "unknown"
+                    ) {
                         return Err(at("unknown metric type"));
                     }
                     if typed.iter().any(|(n, _)| n == name) {
@@ -401,7 +331,7 @@ pub fn parse_exposition(text: &str) -> Result<Vec<Sample>, String> {
                     }
                     typed.push((name.to_string(), kind.to_string()));
                 }
-                Some("HELP") => {
+                Some("HELP" | "UNIT") => {
                     words.next().filter(|n| valid_name(n)).ok_or_else(|| at("HELP without a valid name"))?;
                 }
                 _ => {}
@@ -429,13 +359,14 @@ pub fn parse_exposition(text: &str) -> Result<Vec<Sample>, String> {
             v => v.parse::<f64>().map_err(|_| at("value is not a number"))?,
         };
         if let Some(ts) = fields.next() {
-            ts.parse::<i64>().map_err(|_| at("timestamp is not an integer"))?;
+            ts.parse::<f64>().map_err(|_| at("timestamp is not a number"))?;
         }
         if fields.next().is_some() {
             return Err(at("trailing text after the value"));
         }
         let family_declared = typed.iter().any(|(fam, kind)| {
             name == fam
+                || (kind == "counter" && ["_total", "_created"].iter().any(|sfx| name.strip_suffix(sfx) == Some(fam.as_str())))
                 || (kind == "histogram"
                     && ["_bucket", "_sum", "_count"].iter().any(|sfx| name.strip_suffix(sfx) == Some(fam.as_str())))
                 || (kind == "summary" && ["_sum", "_count"].iter().any(|sfx| name.strip_suffix(sfx) == Some(fam.as_str())))
@@ -544,6 +475,7 @@ mod tests {
     #[test]
     fn render_is_valid_exposition_with_every_family() {
         let text = render(&snapshot());
+        assert!(text.ends_with("# EOF\n"), "{text}");
         let samples = parse_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(value(&samples, "holdback_drops_total", Some(("reason", "tcb_full"))), 3.0);
         let drops = samples.iter().filter(|s| s.name == "holdback_drops_total").count();
@@ -594,50 +526,14 @@ mod tests {
             "# TYPE x counter\nx{a=1} 1",                // unquoted
             "# TYPE x kounter\nx 1",                     // bad type
             "# TYPE x counter\nx 1 2 3",                 // trailing
+            "# TYPE x counter\nx_total 1\n# EOF\nx_total 2", // after EOF
+            "# TYPE x counter\nx_sum 1",                // not a counter's sample
         ] {
             assert!(parse_exposition(bad).is_err(), "accepted: {bad}");
         }
         let ok = parse_exposition("# TYPE h histogram\nh_bucket{le=\"+Inf\",a=\"q\\\"\"} 2\nh_sum 1.5\nh_count 2 1700000000\n").unwrap();
         assert_eq!(ok[0].label("a"), Some("q\""));
-    }
-
-    #[test]
-    fn routes() {
-        assert_eq!(route(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"), Route::Metrics { head_only: false });
-        assert_eq!(route(b"GET /metrics?x=1 HTTP/1.0\r\n\r\n"), Route::Metrics { head_only: false });
-        assert_eq!(route(b"HEAD /metrics HTTP/1.1\r\n\r\n"), Route::Metrics { head_only: true });
-        assert_eq!(route(b"GET / HTTP/1.1\r\n\r\n"), Route::NotFound);
-        assert_eq!(route(b"POST /metrics HTTP/1.1\r\n\r\n"), Route::MethodNotAllowed);
-        assert!(matches!(route(b"hello\r\n\r\n"), Route::BadRequest(_)));
-        assert!(matches!(route(b"GET /metrics SMTP\r\n\r\n"), Route::BadRequest(_)));
-        assert!(matches!(route(b"\xff\xfe\r\n\r\n"), Route::BadRequest(_)));
-    }
-
-    #[tokio::test]
-    async fn the_endpoint_answers_200_404_400_and_keeps_serving() {
-        let listener = TcpListener::from_std(bind("127.0.0.1:0".parse().unwrap()).unwrap()).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, Arc::new(|| render(&snapshot())), async {
-            let _ = rx.await;
-        }));
-        async fn ask(addr: SocketAddr, req: &[u8]) -> String {
-            let mut s = TcpStream::connect(addr).await.unwrap();
-            s.write_all(req).await.unwrap();
-            let mut out = String::new();
-            s.read_to_string(&mut out).await.unwrap();
-            out
-        }
-        let ok = ask(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
-        assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
-        let body = ok.split_once("\r\n\r\n").unwrap().1;
-        parse_exposition(body).unwrap();
-        assert!(ask(addr, b"GET /nope HTTP/1.1\r\n\r\n").await.starts_with("HTTP/1.1 404"));
-        assert!(ask(addr, b"\x00\x01garbage\r\n\r\n").await.starts_with("HTTP/1.1 400"));
-        assert!(ask(addr, &[b'A'; MAX_REQUEST_HEAD + 100]).await.starts_with("HTTP/1.1 400"));
-        assert!(ask(addr, b"DELETE /metrics HTTP/1.1\r\n\r\n").await.starts_with("HTTP/1.1 405"));
-        assert!(ask(addr, b"GET /metrics HTTP/1.1\r\n\r\n").await.starts_with("HTTP/1.1 200"));
-        tx.send(()).unwrap();
-        server.await.unwrap();
+        let open_metrics = parse_exposition("# HELP c C.\n# TYPE c counter\nc_total{r=\"x\"} 3\nc_created 1.7e9\n# EOF\n").unwrap();
+        assert_eq!(open_metrics[0].name, "c_total");
     }
 }

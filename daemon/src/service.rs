@@ -5,14 +5,16 @@
 //! 1. the configuration was validated completely ([`crate::config::load`]);
 //! 2. the control socket's lock is taken — a second daemon on the same
 //!    socket stops here, before it touches a card;
-//! 3. the metrics port is bound (a taken port fails here too);
+//! 3. the HTTP endpoint's port is bound (`[metrics] listen`: `/metrics` and
+//!    `/health`; a taken port fails here too);
 //! 4. the card is opened (simulated on a TAP, or `vfio:` + ID-block check),
 //!    configured and enabled;
 //! 5. the sink runs on its own thread: it drains the change log, commits,
 //!    and writes the release registers (`Sink::release_all`, the one place
 //!    ACKs are allowed forward; the gates of claim 2 sit just before it);
-//! 6. the control socket and the metrics endpoint serve; the card's counters
-//!    are read every second into 64-bit totals.
+//! 6. the control socket and the HTTP endpoint serve; the card's counters
+//!    are read every second into 64-bit totals, and each such pass counts as
+//!    the service loop's sign of life in `/health`.
 //!
 //! SIGTERM, SIGINT or a `shutdown` request stop it: the control socket is
 //! removed, the sink stopped, the card disabled and closed; exit 0. The card
@@ -20,7 +22,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -38,6 +40,7 @@ use tokio::sync::Notify;
 
 use crate::config::{CardSpec, Config};
 use crate::control::{ControlServer, HandOver, PairStatus, Request, Response, ServeError, SocketLock, StatusReport};
+use crate::http;
 use crate::pair::decide::TakeOverRefusal;
 use crate::pair::{self, EventSource, HandOverRequest, HandOverStep, Pair, PairError, PromoteRequest};
 use crate::metrics::{self, CardCounters};
@@ -260,7 +263,7 @@ pub fn run(config: &Config) -> Result<(), ServiceError> {
     let lock = SocketLock::acquire(&config.socket)?;
     let metrics_listener = match config.metrics {
         Some(addr) => {
-            let l = metrics::bind(addr).map_err(|source| ServiceError::Metrics { addr, source })?;
+            let l = http::bind(addr).map_err(|source| ServiceError::Metrics { addr, source })?;
             Some(tokio::net::TcpListener::from_std(l).map_err(|source| ServiceError::Metrics { addr, source })?)
         }
         None => None,
@@ -505,11 +508,15 @@ async fn serve<B: Bar + 'static>(
             event_tasks.push(tokio::spawn(pair::run_events(p.clone(), primary, EventSource::Primary, promote_tx.clone())));
         }
     }
+    // `/health` asks the same status a control-socket client gets.
+    let status_handler: Arc<Handler> = Arc::from(control_handler(card.clone(), shared.clone(), stop.clone(), hooks.clone()));
     let server =
         ControlServer::bind_locked(lock, &config.socket, control_handler(card.clone(), shared.clone(), stop.clone(), hooks)).await?;
 
     let counters = Arc::new(Mutex::new(CardCounters::default()));
     let started = Instant::now();
+    // Milliseconds after `started` at which the service loop last ran.
+    let loop_ran_ms = Arc::new(AtomicU64::new(0));
     let metrics_stop = Arc::new(Notify::new());
     let metrics_task = metrics_listener.map(|listener| {
         let (counters, shared, pair) = (counters.clone(), shared.clone(), pair.clone());
@@ -525,11 +532,16 @@ async fn serve<B: Bar + 'static>(
                 uptime: started.elapsed(),
             })
         });
+        let loop_ran_ms = loop_ran_ms.clone();
+        let health = Arc::new(move || -> http::HealthFuture {
+            let (handler, loop_ran_ms) = (status_handler.clone(), loop_ran_ms.clone());
+            Box::pin(async move { health_check(&*handler, &loop_ran_ms, started).await })
+        });
         if let Ok(addr) = listener.local_addr() {
-            tracing::info!(%addr, "metrics endpoint listening");
+            tracing::info!(%addr, "HTTP endpoint listening: /metrics, /health");
         }
         let stop = metrics_stop.clone();
-        tokio::spawn(metrics::serve(listener, render, async move { stop.notified().await }))
+        tokio::spawn(http::serve(listener, http::Endpoints { metrics: render, health }, async move { stop.notified().await }))
     });
     tracing::info!(socket = %config.socket.display(), pid = std::process::id(), "holdback daemon serving");
 
@@ -655,6 +667,7 @@ async fn serve<B: Bar + 'static>(
                     Ok(stats) => counters.lock().unwrap_or_else(|p| p.into_inner()).update(&stats),
                     Err(e) => tracing::warn!(error = %crate::error::chain(&e), "reading the card's counters"),
                 }
+                loop_ran_ms.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
             }
         }
     };
@@ -687,6 +700,44 @@ async fn serve<B: Bar + 'static>(
     disabled?;
     tracing::info!("holdback daemon stopped");
     Ok(())
+}
+
+/// `GET /health`: the status a control-socket client gets (the card read
+/// over its bus on a blocking thread) and how long ago the service loop
+/// last ran; serving only when both are fine.
+async fn health_check(status: &Handler, loop_ran_ms: &AtomicU64, started: Instant) -> http::Health {
+    let uptime_ms = started.elapsed().as_millis() as u64;
+    let age_ms = uptime_ms.saturating_sub(loop_ran_ms.load(Ordering::Relaxed));
+    let mut h = http::Health {
+        serving: false,
+        problem: None,
+        role: None,
+        epoch: None,
+        card_enabled: false,
+        service_loop_age_ms: age_ms,
+        uptime_ms,
+        pid: std::process::id(),
+        daemon_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    h.problem = match tokio::time::timeout(http::LOOP_STALE_AFTER, status(Request::Status)).await {
+        Err(_) => Some(format!("the card did not answer a status read within {:?}", http::LOOP_STALE_AFTER)),
+        Ok(Response::Status(s)) => {
+            h.card_enabled = s.status.ctrl.enabled;
+            h.role = s.pair.as_ref().map(|p| p.role);
+            h.epoch = s.pair.as_ref().map(|p| p.epoch);
+            if Duration::from_millis(age_ms) >= http::LOOP_STALE_AFTER {
+                Some(format!("the service loop has not run for {age_ms} ms"))
+            } else if !h.card_enabled {
+                Some("the card is not enabled".to_string())
+            } else {
+                None
+            }
+        }
+        Ok(Response::Error { message, causes }) => Some(std::iter::once(message).chain(causes).collect::<Vec<_>>().join(": ")),
+        Ok(other) => Some(format!("unexpected answer to a status request: {other:?}")),
+    };
+    h.serving = h.problem.is_none();
+    h
 }
 
 /// Resolves when a promoted daemon's returning standby is Replicating;
@@ -738,6 +789,22 @@ mod tests {
         assert!(!waiter.is_finished());
         late.request();
         tokio::time::timeout(Duration::from_secs(1), waiter).await.expect("woken").unwrap();
+    }
+
+    #[tokio::test]
+    async fn health_serves_only_with_a_running_loop_and_an_enabled_card() {
+        let card = Arc::new(CardHandle::open(MemBar::with_id_block(&CoreParams::DEFAULT)).unwrap());
+        let handler = control_handler(card.clone(), SinkShared::default(), Arc::new(StopSignal::default()), None);
+        let (started, loop_ran_ms) = (Instant::now(), AtomicU64::new(0));
+        let h = health_check(&*handler, &loop_ran_ms, started).await;
+        assert!(!h.serving && !h.card_enabled && h.problem.as_deref() == Some("the card is not enabled"), "{h:?}");
+        card.enable().unwrap();
+        let h = health_check(&*handler, &loop_ran_ms, started).await;
+        assert!(h.serving && h.card_enabled && h.problem.is_none(), "{h:?}");
+        assert_eq!((h.role, h.epoch), (None, None), "a lone card has no pair role");
+        let long_ago = Instant::now().checked_sub(http::LOOP_STALE_AFTER + Duration::from_millis(50)).expect("uptime");
+        let h = health_check(&*handler, &AtomicU64::new(0), long_ago).await;
+        assert!(!h.serving && h.problem.as_deref().is_some_and(|p| p.contains("service loop has not run")), "{h:?}");
     }
 
     #[tokio::test]

@@ -5,7 +5,9 @@
 //! - [`card`]: the simulated card: clock thread, wall-clock ticks, TAP port, register bus.
 //! - [`wire`]: Ethernet/ARP/IPv4/TCP/ICMP frames built and parsed with checksums.
 //! - [`refmodel`]: the sans-I/O reference model of the core's segment handling.
+//! - [`bench`]: the core's cycles per frame, bytes per cycle and release-to-ACK latency.
 //! - [`seeds`]: the seed of a randomised test, fixed unless `HOLDBACK_TEST_SEED` is set.
+pub mod bench;
 pub mod card;
 pub mod core_sim;
 pub mod error;

@@ -4,8 +4,10 @@
 //! - The daemon runs the card on a TAP in a lab namespace while a Linux
 //!    client streams to it; `holdback status --json` and `holdback conns
 //!    --json` match the card's state, the metrics endpoint is scraped and
-//!    every line parses as Prometheus text; SIGTERM ends it with exit 0 and
-//!    removes its socket. (Needs root; fails loudly without it.)
+//!    every line parses as Prometheus (OpenMetrics) text, malformed requests
+//!    get 400, and slow-loris clients neither hold up scrapes nor outlive
+//!    the header read timeout; SIGTERM ends it with exit 0 and removes its
+//!    socket. (Needs root; fails loudly without it.)
 //! - Broken configs each give their error (file, field, what is wrong) and a
 //!    non-zero exit before anything starts (no root needed); a second daemon
 //!    on the same socket is refused; garbage on the control socket gets an
@@ -19,6 +21,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use holdback_daemon::lab::clients::tcp_info;
+use holdback_daemon::http::HEADER_READ_TIMEOUT;
 use holdback_daemon::metrics::{parse_exposition, Sample};
 use holdback_daemon::lab::netns::{run_in_netns, LabNet, LabTopology};
 use holdback_driver::regmap::Stat;
@@ -31,6 +34,8 @@ const STREAM_BYTES: usize = 256 * 1024;
 const CARD_PORT: u16 = 5001;
 /// EX_CONFIG: the daemon's exit status for a refused config file.
 const EXIT_CONFIG: i32 = 78;
+/// Slow-loris clients connected while the metrics are scraped.
+const SLOW_LORIS_CLIENTS: usize = 8;
 
 /// A scratch directory, removed on drop.
 struct TempDir(PathBuf);
@@ -146,6 +151,29 @@ fn http(port: u16, request: &[u8]) -> (String, String) {
     s.read_to_string(&mut out).expect("read response");
     let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
     (head.lines().next().unwrap_or("").to_string(), body.to_string())
+}
+
+/// Opens a connection to the metrics endpoint and sends a request head one
+/// byte per second, never finishing it; how long until the server closed
+/// the connection (`None`: still open after 20 s).
+fn slow_loris(port: u16) -> Option<Duration> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the metrics endpoint");
+    s.set_read_timeout(Some(Duration::from_millis(1000))).unwrap();
+    let opened = Instant::now();
+    let head = b"GET /metrics HTTP/1.1\r\nX-Slow: ";
+    let mut buf = [0u8; 256];
+    for i in 0..20 {
+        if s.write_all(&[head.get(i).copied().unwrap_or(b'a')]).is_err() {
+            return Some(opened.elapsed());
+        }
+        // Waits up to a second for the server's close (or anything it says).
+        match s.read(&mut buf) {
+            Ok(_) => return Some(opened.elapsed()),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => return Some(opened.elapsed()),
+        }
+    }
+    None
 }
 
 fn scrape(port: u16) -> Vec<Sample> {
@@ -327,6 +355,35 @@ fn daemon_serves_the_simulated_card_from_a_config_file() {
     assert!(http(metrics_port, b"GET /other HTTP/1.1\r\n\r\n").0.starts_with("HTTP/1.1 404"));
     assert!(http(metrics_port, b"\x16\x03\x01 not http\r\n\r\n").0.starts_with("HTTP/1.1 400"));
     scrape(metrics_port);
+
+    // Slow loris: clients that dribble a header byte per second hold up no
+    // scrape, and each is disconnected once the header read timeout passes.
+    let loris: Vec<_> = (0..SLOW_LORIS_CLIENTS).map(|_| std::thread::spawn(move || slow_loris(metrics_port))).collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let scrape_bound = HEADER_READ_TIMEOUT / 2;
+    let mut slowest_scrape = Duration::ZERO;
+    for _ in 0..5 {
+        let t = Instant::now();
+        scrape(metrics_port);
+        assert!(t.elapsed() < scrape_bound, "a scrape took {:?} beside {SLOW_LORIS_CLIENTS} slow clients", t.elapsed());
+        slowest_scrape = slowest_scrape.max(t.elapsed());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let mut held_for = Vec::new();
+    for l in loris {
+        let held = l.join().expect("slow-loris thread");
+        assert!(
+            held.is_some_and(|h| h >= HEADER_READ_TIMEOUT - Duration::from_millis(500) && h < HEADER_READ_TIMEOUT + Duration::from_secs(3)),
+            "a slow client was held {held:?}; the header read timeout is {HEADER_READ_TIMEOUT:?}"
+        );
+        held_for.extend(held);
+    }
+    scrape(metrics_port);
+    eprintln!(
+        "slow loris: {SLOW_LORIS_CLIENTS} clients cut off after {:?}..{:?}; slowest of 5 scrapes beside them {slowest_scrape:?}",
+        held_for.iter().min().copied().unwrap_or_default(),
+        held_for.iter().max().copied().unwrap_or_default()
+    );
 
     // Garbage on the control socket: an error reply, and the daemon serves on.
     let mut raw = UnixStream::connect(&socket_path).expect("connect to the control socket");

@@ -4,6 +4,8 @@
 //! generated config), and Linux TCP clients ([`clients`]); then the check
 //! that every byte the clients sent is in the sink's files. [`pair`] runs
 //! two daemons (failover), [`up`] leaves one running.
+#[cfg(feature = "verilog")]
+pub mod bench;
 pub mod capture;
 pub mod clients;
 pub mod daemon;

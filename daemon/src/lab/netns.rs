@@ -66,6 +66,8 @@ pub enum NetnsError {
     NoStandby(String),
     #[error("the thread running in namespace `{0}` panicked")]
     ThreadPanicked(String),
+    #[error("reading the lab topology {path}: {reason}")]
+    Topology { path: PathBuf, reason: String },
 }
 
 /// Addresses and names of one lab; serialisable so `lab up` can print it and
@@ -322,6 +324,26 @@ impl LabNet {
         Ok(())
     }
 
+    /// Adds a watcher namespace (`…-wat`) linked to the primary's namespace
+    /// by a veth on 198.19.1.0/30 (failover labs only); removed with the lab.
+    pub fn add_watcher(&mut self) -> Result<WatcherNet, NetnsError> {
+        let s = self.standby_part()?.clone();
+        let base = self.topo.client_ns.trim_end_matches("-cli").to_string();
+        let w = WatcherNet { ns: format!("{base}-wat"), watcher_ip: Ipv4Addr::new(198, 19, 1, 1), primary_ip: Ipv4Addr::new(198, 19, 1, 2) };
+        check_ns_name(&w.ns)?;
+        ip(&["netns", "add", &w.ns])?;
+        self.created.push(w.ns.clone());
+        set_net_sysctl(&w.ns, "net.ipv6.conf.all.disable_ipv6", "1")?;
+        set_net_sysctl(&w.ns, "net.ipv6.conf.default.disable_ipv6", "1")?;
+        ip(&["-n", &w.ns, "link", "set", "lo", "up"])?;
+        ip(&["link", "add", WATCHER_IF, "netns", &w.ns, "type", "veth", "peer", "name", PRIMARY_MGMT_IF, "netns", &s.primary_ns])?;
+        for (ns, ifname, addr) in [(&w.ns, WATCHER_IF, w.watcher_ip), (&s.primary_ns, PRIMARY_MGMT_IF, w.primary_ip)] {
+            ip(&["-n", ns, "addr", "add", &format!("{addr}/30"), "dev", ifname])?;
+            ip(&["-n", ns, "link", "set", ifname, "up"])?;
+        }
+        Ok(w)
+    }
+
     /// Cuts (or restores) the replication link between the two daemons
     /// (failover labs only): the primary keeps running, the link is down.
     pub fn set_replication_link(&self, up: bool) -> Result<(), NetnsError> {
@@ -387,12 +409,37 @@ pub fn add_netem(topo: &LabTopology, netem: &str) -> Result<(), NetnsError> {
     run_tool("tc", &args).map(|_| ())
 }
 
-/// The lab's bridge is the external detector's switch (`holdback watch --switch`).
+/// The lab's bridge is the external detector's switch: in process for the
+/// pair lab's own detector, and as the hook program `holdback lab switch
+/// TOPOLOGY` for `holdback watch --switch-cmd` ([`switch_from_file`]).
 impl crate::tools::watch::Switch for LabTopology {
-    fn move_to_standby(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    fn move_to_standby(&self, _ctx: &crate::tools::watch::SwitchContext) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         switch_to_standby(self).map_err(Into::into)
     }
 }
+
+/// `holdback lab switch TOPOLOGY`: [`switch_to_standby`] on the failover lab
+/// described by its `topology.json` (in the lab's work directory).
+pub fn switch_from_file(path: &Path) -> Result<(), NetnsError> {
+    let bad = |reason: String| NetnsError::Topology { path: path.to_path_buf(), reason };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let topo: LabTopology = serde_json::from_str(&text).map_err(|e| bad(format!("not a lab topology: {e}")))?;
+    switch_to_standby(&topo)
+}
+
+/// A namespace for an external failure detector, reaching the primary's
+/// namespace only over its own management link, as a third host would.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatcherNet {
+    pub ns: String,
+    pub watcher_ip: Ipv4Addr,
+    /// The primary daemon's end of the management link.
+    pub primary_ip: Ipv4Addr,
+}
+
+/// The management link's interfaces: the watcher's end and the primary's.
+const WATCHER_IF: &str = "hbwat0";
+const PRIMARY_MGMT_IF: &str = "hbmgt0";
 
 /// Removes the namespaces of a lab that some other process built.
 pub fn destroy_topology(topo: &LabTopology) -> Result<(), NetnsError> {
@@ -430,7 +477,7 @@ fn owner_pid(name: &str) -> Option<u32> {
     // <tag>-<pid>-<n>-<role>; the tag may itself contain '-', so parse from the end.
     let mut parts = rest.rsplitn(4, '-');
     let role = parts.next()?;
-    if !matches!(role, "cli" | "card" | "pri" | "sby") {
+    if !matches!(role, "cli" | "card" | "pri" | "sby" | "wat") {
         return None;
     }
     let _counter: u32 = parts.next()?.parse().ok()?;

@@ -794,7 +794,7 @@ fn spawn_external_detector(
     let (topo, p, s) = (topo.clone(), primary_socket.to_path_buf(), standby_socket.to_path_buf());
     std::thread::spawn(move || {
         let plan = crate::tools::watch::WatchPlan {
-            primary_socket: &p,
+            primary: crate::tools::watch::Probe::ControlSocket(p),
             standby_socket: &s,
             switch: Some(&topo as &dyn crate::tools::watch::Switch),
             interval: Duration::from_millis(interval_ms),

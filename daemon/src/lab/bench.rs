@@ -1,0 +1,249 @@
+//! `holdback bench`: the core's figures in one report — cycles per received
+//! frame from 64 to 1518 bytes with the 10 GbE line-rate budget beside each,
+//! bytes per cycle, release-write to ACK, the simulator's speed, the core's
+//! area from yosys, and the lab's goodput and card cycles per delivered byte
+//! with holdback on and off. Cycles are the hardware's figure and the same on
+//! every machine; goodput and cycles/s are the simulator's and are not.
+use std::path::{Path, PathBuf};
+
+use holdback_sim::bench::{self as core_bench, BenchError};
+use serde::{Deserialize, Serialize};
+
+use crate::lab::{self, LabError, LabRunOptions};
+
+/// What `holdback bench` measures.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// Frames per frame size.
+    pub frames: u64,
+    /// Synthesize the core with yosys (about a minute).
+    pub area: bool,
+    /// Run the lab with holdback on and off: (connections, bytes each).
+    pub lab: Option<(usize, u64)>,
+    pub plot: Option<PathBuf>,
+    /// The `holdback` binary the lab's daemon runs (None: this executable).
+    pub holdback_exe: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchRunError {
+    #[error("measuring the core")]
+    Core(#[from] BenchError),
+    #[error("generating the core's Verilog for yosys")]
+    Generate(#[from] holdback_hdl::generate::GenError),
+    #[error("synthesizing the core: {0}")]
+    Synth(String),
+    #[error("the lab (holdback {}) for its goodput", if *holdback { "on" } else { "off" })]
+    Lab {
+        holdback: bool,
+        #[source]
+        source: LabError,
+    },
+    #[error("the lab (holdback {}) did not deliver every stream intact: {errors:?}", if *holdback { "on" } else { "off" })]
+    LabFailed { holdback: bool, errors: Vec<String> },
+    #[error("drawing {path}: {reason}")]
+    Plot { path: PathBuf, reason: String },
+}
+
+/// One frame size.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RxRow {
+    /// On the wire, FCS included.
+    pub wire_bytes: usize,
+    pub cycles_per_frame: f64,
+    /// The 10 GbE budget: (size + preamble + gap) / 8 bytes per cycle.
+    pub line_rate_cycles: f64,
+    pub bytes_per_cycle: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Area {
+    /// Connections (TCBs) of the generated core.
+    pub conns: usize,
+    pub luts: u64,
+    pub ffs: u64,
+    /// In RAMB18 units (a RAMB36 counts two).
+    pub bram18: u64,
+    pub lutram: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct LabFigure {
+    pub holdback: bool,
+    pub conns: usize,
+    pub bytes_per_conn: u64,
+    pub goodput_mbps: f64,
+    /// The card's simulated cycles over the bytes delivered: what the whole
+    /// data path (frames, register reads of the ring, releases) costs.
+    pub card_cycles_per_byte: f64,
+    /// Register operations over the bytes delivered.
+    pub reg_ops_per_byte: f64,
+}
+
+/// `holdback bench --json`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BenchReport {
+    pub frames_per_size: u64,
+    pub rx: Vec<RxRow>,
+    /// 60-byte pure ACKs (64 on the wire), all queued at once.
+    pub min_frame_cycles: f64,
+    pub release_to_ack_median_cycles: u64,
+    pub release_to_ack_max_cycles: u64,
+    /// Median over the frame sizes' runs.
+    pub sim_cycles_per_second: f64,
+    pub area: Vec<Area>,
+    pub lab: Vec<LabFigure>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+pub fn run(opts: &BenchOptions) -> Result<BenchReport, BenchRunError> {
+    let mut rx = Vec::new();
+    let mut speeds = Vec::new();
+    for size in core_bench::FRAME_SIZES {
+        tracing::info!(size, frames = opts.frames, "receive throughput");
+        let f = core_bench::rx_frames(size, opts.frames, true)?;
+        speeds.push(f.sim_cycles_per_second);
+        rx.push(RxRow {
+            wire_bytes: f.wire_bytes,
+            cycles_per_frame: f.cycles_per_frame,
+            line_rate_cycles: f.line_rate_cycles,
+            bytes_per_cycle: f.bytes_per_cycle,
+        });
+    }
+    let min_frame_cycles = core_bench::min_frame_cycles(opts.frames)?;
+    let lat = core_bench::release_to_ack(50)?;
+    let area = if opts.area { vec![synthesize()?] } else { Vec::new() };
+    let mut labs = Vec::new();
+    if let Some((conns, bytes)) = opts.lab {
+        for holdback in [true, false] {
+            labs.push(lab_figure(conns, bytes, holdback, opts.holdback_exe.clone())?);
+        }
+    }
+    let report = BenchReport {
+        frames_per_size: opts.frames,
+        rx,
+        min_frame_cycles,
+        release_to_ack_median_cycles: lat[lat.len() / 2],
+        release_to_ack_max_cycles: lat[lat.len() - 1],
+        sim_cycles_per_second: median(speeds),
+        area,
+        lab: labs,
+    };
+    if let Some(path) = &opts.plot {
+        plot(&report, path).map_err(|reason| BenchRunError::Plot { path: path.clone(), reason })?;
+    }
+    Ok(report)
+}
+
+/// The generated core as shipped (the generator makes one size today).
+fn synthesize() -> Result<Area, BenchRunError> {
+    tracing::info!("synthesizing the core with yosys");
+    let verilog = holdback_hdl::core::verilog()?;
+    let a = holdback_hdl::check::synth("holdback_core", &verilog).map_err(BenchRunError::Synth)?;
+    Ok(Area { conns: holdback_hdl::core::NCONN, luts: a.luts, ffs: a.ffs, bram18: a.bram18, lutram: a.lutram })
+}
+
+fn lab_figure(conns: usize, bytes: u64, holdback: bool, holdback_exe: Option<PathBuf>) -> Result<LabFigure, BenchRunError> {
+    tracing::info!(conns, bytes, holdback, "lab goodput");
+    let opts = LabRunOptions { conns, bytes, holdback, holdback_exe, ..LabRunOptions::default() };
+    let r = lab::run_lab(&opts).map_err(|source| BenchRunError::Lab { holdback, source })?;
+    if !r.passed() {
+        return Err(BenchRunError::LabFailed { holdback, errors: r.errors });
+    }
+    let delivered = r.bytes_delivered.max(1) as f64;
+    Ok(LabFigure {
+        holdback,
+        conns,
+        bytes_per_conn: bytes,
+        goodput_mbps: r.goodput_mbps,
+        card_cycles_per_byte: r.card.cycles as f64 / delivered,
+        reg_ops_per_byte: r.card.reg_ops as f64 / delivered,
+    })
+}
+
+/// Cycles per frame against frame size, with the line-rate budget drawn in.
+fn plot(report: &BenchReport, path: &Path) -> Result<(), String> {
+    use plotters::prelude::*;
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let root = SVGBackend::new(path, (800, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(&x))?;
+    let top = report.rx.iter().map(|r| r.cycles_per_frame.max(r.line_rate_cycles)).fold(0.0, f64::max) * 1.1;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("holdback core: cycles per received frame (holdback on)", ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0.0..1600.0, 0.0..top.max(1.0))
+        .map_err(|x| e(&x))?;
+    chart
+        .configure_mesh()
+        .x_desc("frame size on the wire, FCS included (bytes)")
+        .y_desc("core cycles per frame (64 bit, 156.25 MHz)")
+        .draw()
+        .map_err(|x| e(&x))?;
+    let line_rate: Vec<(f64, f64)> = (64..=1518).step_by(2).map(|s| (s as f64, core_bench::line_rate_cycles(s))).collect();
+    chart
+        .draw_series(LineSeries::new(line_rate, RED.stroke_width(2)))
+        .map_err(|x| e(&x))?
+        .label("10 GbE line rate (fewer cycles is faster)")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
+    let measured: Vec<(f64, f64)> = report.rx.iter().map(|r| (r.wire_bytes as f64, r.cycles_per_frame)).collect();
+    chart
+        .draw_series(LineSeries::new(measured.clone(), BLUE.stroke_width(2)))
+        .map_err(|x| e(&x))?
+        .label("measured on the Verilated core")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
+    chart.draw_series(measured.into_iter().map(|p| Circle::new(p, 4, BLUE.filled()))).map_err(|x| e(&x))?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.9))
+        .draw()
+        .map_err(|x| e(&x))?;
+    root.present().map_err(|x| e(&x))
+}
+
+impl BenchReport {
+    pub fn json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"report not serialisable: {e}\"}}"))
+    }
+
+    pub fn human(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let _ = writeln!(s, "holdback bench: {} frames per size, holdback on", self.frames_per_size);
+        let _ = writeln!(s, "  frame (B)  cycles/frame  line rate  bytes/cycle");
+        for r in &self.rx {
+            let mark = if r.cycles_per_frame <= r.line_rate_cycles { "" } else { "  (slower than line rate)" };
+            let _ = writeln!(s, "  {:>9}  {:>12.1}  {:>9.2}  {:>11.2}{mark}", r.wire_bytes, r.cycles_per_frame, r.line_rate_cycles, r.bytes_per_cycle);
+        }
+        let _ = writeln!(s, "  60-byte pure ACKs: {:.1} cycles/frame", self.min_frame_cycles);
+        let _ = writeln!(
+            s,
+            "  release write -> first ACK beat: median {} cycles, max {}",
+            self.release_to_ack_median_cycles, self.release_to_ack_max_cycles
+        );
+        let _ = writeln!(s, "  simulator: {:.2} M cycles/s", self.sim_cycles_per_second / 1e6);
+        for a in &self.area {
+            let _ = writeln!(s, "  area, {} connections: {} LUT, {} FF, {} RAMB18, {} LUTRAM (yosys synth_xilinx)", a.conns, a.luts, a.ffs, a.bram18, a.lutram);
+        }
+        for l in &self.lab {
+            let _ = writeln!(
+                s,
+                "  lab {} x {} B, holdback {}: {:.1} Mbit/s, {:.3} card cycles and {:.3} register operations per delivered byte",
+                l.conns,
+                l.bytes_per_conn,
+                if l.holdback { "on" } else { "off" },
+                l.goodput_mbps,
+                l.card_cycles_per_byte,
+                l.reg_ops_per_byte
+            );
+        }
+        s
+    }
+}

@@ -1,0 +1,219 @@
+//! The core's hardware figures, measured on the Verilated core with real TCP
+//! frames: simulated cycles per received frame for every frame size, bytes per
+//! cycle, the cycles from a release-register write to the ACK it lets out, and
+//! how fast the simulator itself runs. `core-bench` prints them and
+//! `holdback bench` reports them with the area and the lab's goodput.
+//!
+//! Cycles are the hardware figure (the core's clock is 156.25 MHz with a
+//! 64-bit datapath, so 10 GbE line rate is 8 bytes of wire per cycle); wall
+//! time only tells how fast the simulator is.
+use std::net::Ipv4Addr;
+use std::time::Instant;
+
+use holdback_regmap as map;
+
+use crate::core_sim::CoreSim;
+use crate::wire::{self, Endpoint, MacAddr, SeqNum, TcpFlags, TcpRepr};
+use crate::SimError;
+
+const CORE: Endpoint = Endpoint { mac: MacAddr([0x02, 0, 0x5e, 0, 0, 2]), ip: Ipv4Addr::new(198, 18, 0, 2) };
+const PEER: Endpoint = Endpoint { mac: MacAddr([0x02, 0, 0x5e, 0, 0, 9]), ip: Ipv4Addr::new(198, 18, 0, 9) };
+const PORT: u16 = 5001;
+const PEER_PORT: u16 = 40000;
+
+/// Ethernet + IPv4 + TCP headers (no options) and the FCS: a frame of
+/// `wire_bytes` on the wire carries `wire_bytes - FRAME_OVERHEAD` payload bytes.
+pub const FRAME_OVERHEAD: usize = 14 + 20 + 20 + 4;
+/// Preamble, start delimiter and the minimum inter-frame gap: what a frame
+/// occupies on the wire beyond its own bytes.
+pub const WIRE_GAP: usize = 8 + 12;
+/// Bytes of wire per core cycle at 10 GbE (64 bits at 156.25 MHz).
+pub const LINE_BYTES_PER_CYCLE: f64 = 8.0;
+/// The frame sizes (on the wire, FCS included) `holdback bench` sweeps.
+pub const FRAME_SIZES: [usize; 7] = [64, 128, 256, 512, 1024, 1280, 1518];
+
+/// The cycles a frame of `wire_bytes` occupies at 10 GbE line rate: a core
+/// slower than this per frame drops frames at full load.
+pub fn line_rate_cycles(wire_bytes: usize) -> f64 {
+    (wire_bytes + WIRE_GAP) as f64 / LINE_BYTES_PER_CYCLE
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Sim(#[from] SimError),
+    #[error("a {wire_bytes}-byte frame is below the 64-byte Ethernet minimum or above 1518")]
+    FrameSize { wire_bytes: usize },
+    #[error("the handshake did not reach ESTABLISHED: {0}")]
+    Handshake(String),
+    #[error("the core took {taken} of {sent} payload bytes in order: it dropped or refused segments")]
+    Incomplete { sent: u32, taken: u32 },
+    #[error("no ACK within {cycles} cycles of a release")]
+    NoAck { cycles: u64 },
+}
+
+/// Receive throughput at one frame size.
+#[derive(Clone, Copy, Debug)]
+pub struct RxFigure {
+    /// Frame size on the wire, FCS included.
+    pub wire_bytes: usize,
+    pub frames: u64,
+    /// Core cycles per frame, excluding the host's release-register writes.
+    pub cycles_per_frame: f64,
+    /// The line-rate budget for this size ([`line_rate_cycles`]).
+    pub line_rate_cycles: f64,
+    /// Frame bytes (FCS excluded, as the MAC hands them over) per cycle.
+    pub bytes_per_cycle: f64,
+    /// Simulated core cycles per wall-clock second while measuring.
+    pub sim_cycles_per_second: f64,
+}
+
+struct Conn {
+    id: u32,
+    seq: SeqNum,
+    ack: SeqNum,
+}
+
+fn configure(sim: &mut CoreSim, holdback: bool) -> Result<(), SimError> {
+    sim.reg_write(map::MAC_HI.offset, u32::from(CORE.mac.0[0]) << 8 | u32::from(CORE.mac.0[1]))?;
+    sim.reg_write(map::MAC_LO.offset, u32::from_be_bytes([CORE.mac.0[2], CORE.mac.0[3], CORE.mac.0[4], CORE.mac.0[5]]))?;
+    sim.reg_write(map::IPV4_ADDR.offset, u32::from(CORE.ip))?;
+    sim.reg_write(map::LISTEN0.offset, map::LISTEN_ENABLE | u32::from(PORT))?;
+    let hb = if holdback { map::CTRL_HOLDBACK } else { 0 };
+    sim.reg_write(map::CTRL.offset, map::CTRL_ENABLE | hb)
+}
+
+fn segment(c: &Conn, flags: TcpFlags, payload: &[u8]) -> Vec<u8> {
+    wire::tcp_frame(PEER, CORE, &TcpRepr::new(PEER_PORT, PORT, c.seq, c.ack, flags, 64240), payload)
+}
+
+fn open(sim: &mut CoreSim) -> Result<Conn, BenchError> {
+    let syn = TcpRepr::new(PEER_PORT, PORT, SeqNum(1000), SeqNum(0), TcpFlags::SYN, 64240).with_mss(1460);
+    sim.push_frame(&wire::tcp_frame(PEER, CORE, &syn, &[]));
+    sim.run_until_idle(100_000)?;
+    let f = sim.pop_tx_frame().ok_or_else(|| BenchError::Handshake("no SYN-ACK".into()))?;
+    let parsed = wire::Frame::parse(&f).map_err(|e| BenchError::Handshake(format!("the SYN-ACK does not parse: {e}")))?;
+    let (_, synack, _) = parsed.tcp().ok_or_else(|| BenchError::Handshake("the SYN-ACK is not TCP".into()))?;
+    let c = Conn { id: 0, seq: SeqNum(1001), ack: synack.seq + 1 };
+    sim.push_frame(&segment(&c, TcpFlags::ACK, &[]));
+    sim.run_until_idle(100_000)?;
+    for id in 0..map::CoreParams::DEFAULT.conns() as u32 {
+        let port = sim.reg_read(map::tcb_word_addr(id, map::tcb::REMOTE_PORT.word))?;
+        let state = sim.reg_read(map::tcb_word_addr(id, map::tcb::STATE.word))?;
+        if map::tcb::REMOTE_PORT.get(&[port; map::TCB_WORDS]) == u32::from(PEER_PORT)
+            && map::tcb::STATE.get(&[state; map::TCB_WORDS]) == map::TcpState::Established as u32
+        {
+            return Ok(Conn { id, ..c });
+        }
+    }
+    Err(BenchError::Handshake("no TCB in ESTABLISHED for the peer's port".into()))
+}
+
+/// A fresh core with one established connection to the bench's peer.
+fn established(holdback: bool) -> Result<(CoreSim, Conn), BenchError> {
+    let mut sim = CoreSim::new()?;
+    configure(&mut sim, holdback)?;
+    let c = open(&mut sim)?;
+    Ok((sim, c))
+}
+
+/// `frames` in-order data segments of `wire_bytes` each into one established
+/// connection, each frame pushed as soon as the previous one has entered the
+/// core. The host releases about once per 1460 payload bytes, as a sink
+/// committing MSS-sized chunks would (with holdback on, each release lets an
+/// ACK out, so the transmit side works too); the bus cycles of those writes are
+/// the host's, not the datapath's, and are excluded.
+pub fn rx_frames(wire_bytes: usize, frames: u64, holdback: bool) -> Result<RxFigure, BenchError> {
+    if !(64..=1518).contains(&wire_bytes) {
+        return Err(BenchError::FrameSize { wire_bytes });
+    }
+    let payload_len = wire_bytes - FRAME_OVERHEAD;
+    let payload: Vec<u8> = (0..payload_len).map(|i| i as u8).collect();
+    let frames_per_release = 1460usize.div_ceil(payload_len) as u64;
+    let (mut sim, mut c) = established(holdback)?;
+    let first_seq = c.seq;
+    let (c0, b0, t0) = (sim.cycles(), sim.counters().bytes_in, Instant::now());
+    let mut host_cycles = 0u64;
+    for n in 1..=frames {
+        sim.push_frame(&segment(&c, TcpFlags::ACK | TcpFlags::PSH, &payload));
+        c.seq += payload_len as u32;
+        while sim.rx_pending() > 0 {
+            sim.cycle();
+        }
+        if n % frames_per_release == 0 || n == frames {
+            let h = sim.cycles();
+            sim.reg_write(map::release_addr(c.id), c.seq.0)?;
+            host_cycles += sim.cycles() - h;
+        }
+        while sim.pop_tx_frame().is_some() {}
+    }
+    sim.run_until_idle(1_000_000)?;
+    let (cycles, bytes, secs) = (sim.cycles() - c0, sim.counters().bytes_in - b0, t0.elapsed().as_secs_f64());
+    let rcv_nxt = sim.reg_read(map::tcb_word_addr(c.id, map::tcb::RCV_NXT.word))?;
+    if rcv_nxt != c.seq.0 {
+        return Err(BenchError::Incomplete { sent: c.seq.0.wrapping_sub(first_seq.0), taken: rcv_nxt.wrapping_sub(first_seq.0) });
+    }
+    let datapath = (cycles - host_cycles).max(1);
+    Ok(RxFigure {
+        wire_bytes,
+        frames,
+        cycles_per_frame: datapath as f64 / frames as f64,
+        line_rate_cycles: line_rate_cycles(wire_bytes),
+        bytes_per_cycle: bytes as f64 / datapath as f64,
+        sim_cycles_per_second: cycles as f64 / secs.max(1e-9),
+    })
+}
+
+/// Cycles per minimum-size frame: `frames` 60-byte pure ACKs (64 on the wire)
+/// back to back into an established connection, all queued at once.
+pub fn min_frame_cycles(frames: u64) -> Result<f64, BenchError> {
+    let (mut sim, c) = established(false)?;
+    let mut ack = segment(&c, TcpFlags::ACK, &[]);
+    ack.resize(60, 0);
+    let c0 = sim.cycles();
+    for _ in 0..frames {
+        sim.push_frame(&ack);
+    }
+    sim.run_until_idle(100 * frames.max(1))?;
+    Ok((sim.cycles() - c0) as f64 / frames.max(1) as f64)
+}
+
+/// Cycles from a release-register write to the first beat of the ACK it lets
+/// out (holdback on), bus handshake included, for `samples` releases; sorted.
+pub fn release_to_ack(samples: usize) -> Result<Vec<u64>, BenchError> {
+    const LIMIT: u64 = 10_000;
+    let (mut sim, mut c) = established(true)?;
+    let m_tvalid = sim.model().port("m_tvalid")?;
+    let payload = [0x5au8; 100];
+    let mut lat = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        sim.push_frame(&segment(&c, TcpFlags::ACK | TcpFlags::PSH, &payload));
+        c.seq += payload.len() as u32;
+        sim.run_until_idle(100_000)?;
+        while sim.pop_tx_frame().is_some() {}
+        let start = sim.cycles();
+        sim.reg_write(map::release_addr(c.id), c.seq.0)?;
+        while sim.model().get(m_tvalid) == 0 {
+            if sim.cycles() - start > LIMIT {
+                return Err(BenchError::NoAck { cycles: LIMIT });
+            }
+            sim.cycle();
+        }
+        lat.push(sim.cycles() - start);
+        sim.run_until_idle(100_000)?;
+        while sim.pop_tx_frame().is_some() {}
+    }
+    lat.sort_unstable();
+    Ok(lat)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_rate_budget_is_ten_and_a_half_cycles_for_the_smallest_frame() {
+        assert_eq!(line_rate_cycles(64), 10.5);
+        assert_eq!(line_rate_cycles(1518), 192.25);
+    }
+}

@@ -1,0 +1,29 @@
+//! The bench's measurements run on the Verilated core and refuse a run in
+//! which the core did not take every segment: a bench figure is only quoted
+//! for traffic the core handled completely.
+use holdback_sim::bench;
+
+#[test]
+fn every_frame_size_is_taken_in_order_within_the_parsers_floor() {
+    for size in [64, 1518] {
+        let f = bench::rx_frames(size, 200, true).expect("the core takes every in-order segment");
+        // The parser accepts one 64-bit beat per cycle: no frame can pass in
+        // fewer cycles than it has beats.
+        let beats = (size - 4).div_ceil(8) as f64;
+        assert!(f.cycles_per_frame >= beats, "{size}-byte frames at {:.2} cycles, below {beats} beats", f.cycles_per_frame);
+        assert!(f.bytes_per_cycle <= 8.0, "{:.2} bytes/cycle exceeds the 64-bit datapath", f.bytes_per_cycle);
+    }
+}
+
+#[test]
+fn a_release_lets_its_ack_out_within_a_bounded_number_of_cycles() {
+    let lat = bench::release_to_ack(5).expect("every release lets an ACK out");
+    assert_eq!(lat.len(), 5);
+    assert!(lat.windows(2).all(|w| w[0] <= w[1]), "sorted: {lat:?}");
+}
+
+#[test]
+fn sizes_outside_ethernet_are_refused() {
+    assert!(matches!(bench::rx_frames(63, 1, true), Err(bench::BenchError::FrameSize { wire_bytes: 63 })));
+    assert!(matches!(bench::rx_frames(1519, 1, true), Err(bench::BenchError::FrameSize { wire_bytes: 1519 })));
+}
