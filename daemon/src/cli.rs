@@ -80,6 +80,27 @@ pub enum Command {
     /// to ACK, the simulator's speed, the core's area (yosys) and the lab's
     /// goodput with holdback on and off. The lab needs root.
     Bench(BenchArgs),
+    /// Planned switchover (maintenance, upgrades): the primary stops
+    /// releasing, silences its card and hands its last released points to
+    /// the standby, which then promotes; the old primary joins it as
+    /// standby. The two cards never answer at once.
+    Switchover(SwitchoverArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SwitchoverArgs {
+    /// Control socket of the primary daemon (hands over).
+    #[arg(long, value_name = "PATH")]
+    pub primary: PathBuf,
+    /// Control socket of the standby daemon (takes over).
+    #[arg(long, value_name = "PATH")]
+    pub standby: PathBuf,
+    /// How long to wait for the old primary to join the new one as standby, milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    pub rejoin_timeout_ms: u64,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -245,11 +266,15 @@ pub struct LabPairArgs {
     /// How long the replication link stays cut, milliseconds; needs --cut-replication-at [default: 1000 (DEFAULT_CUT_FOR_MS)].
     #[arg(long, value_name = "MS")]
     pub cut_for_ms: Option<u64>,
+    /// Planned switchover (`holdback switchover`, primary alive) when this
+    /// fraction of all bytes was sent (0.0-1.0); the report's `switchover`.
+    #[arg(long, value_name = "F", value_parser = parse_fraction)]
+    pub switchover_at: Option<f64>,
 }
 
 impl LabPairArgs {
     pub fn wanted(&self) -> bool {
-        self.standby || self.failover_at.is_some() || self.cut_replication_at.is_some()
+        self.standby || self.failover_at.is_some() || self.cut_replication_at.is_some() || self.switchover_at.is_some()
     }
 
     /// The flags given that only the pair lab uses.
@@ -291,6 +316,9 @@ impl LabRunArgs {
         }
         if p.late_conn && p.failover_at.is_none() {
             return Err("--late-conn opens its connection right before the primary is killed: give --failover-at F".into());
+        }
+        if p.switchover_at.is_some() && p.failover_at.is_some() {
+            return Err("--switchover-at hands over from a live primary, --failover-at kills it: give one of them".into());
         }
         if p.cut_for_ms.is_some() && p.cut_replication_at.is_none() {
             return Err("--cut-for-ms is how long --cut-replication-at F cuts the link: give --cut-replication-at F".into());
@@ -507,9 +535,9 @@ mod tests {
     #[test]
     fn every_lab_flag_takes_effect_in_the_single_card_lab_or_is_refused() {
         // Used by the single-card run (LabRunOptions), or selecting the pair lab.
-        const SINGLE_CARD: [&str; 14] = [
+        const SINGLE_CARD: [&str; 15] = [
             "conns", "bytes", "seed", "holdback", "json", "plot", "pcap", "sink_dir", "stall_timeout", "netem", "impair",
-            "standby", "failover_at", "cut_replication_at",
+            "standby", "failover_at", "cut_replication_at", "switchover_at",
         ];
         // A value each pair-only flag accepts.
         let sample = |id: &str| match id {
@@ -550,6 +578,7 @@ mod tests {
             (&["--standby", "--late-conn"][..], "--failover-at"),
             (&["--standby", "--cut-for-ms", "5"][..], "--cut-replication-at"),
             (&["--failover-at", "0.5", "--pcap", "/tmp/x.pcap"][..], "primary.pcap"),
+            (&["--failover-at", "0.5", "--switchover-at", "0.5"][..], "--switchover-at"),
         ] {
             let argv: Vec<&str> = ["holdback", "lab"].into_iter().chain(args.iter().copied()).collect();
             let Command::Lab(LabCmd { action: None, run }) = Cli::try_parse_from(&argv).unwrap().command else { panic!() };

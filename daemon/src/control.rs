@@ -58,6 +58,38 @@ pub enum Request {
     /// sends it when the primary fails): a new epoch, the card resumes every
     /// connection from R (invariant 3) and the sink starts.
     Promote,
+    /// Planned switchover, the primary's half (`holdback switchover`): stop
+    /// releasing, silence the card, ship a final copy of every connection
+    /// and wait for the standby's acknowledgement. Answers
+    /// [`Response::HandedOver`]; the card stays silent until the promoted
+    /// standby reaches this daemon's listener (it then joins as standby) or
+    /// [`Request::ResumeActive`].
+    HandOver,
+    /// Undo a [`Request::HandOver`] whose takeover did not happen: the card
+    /// speaks again and the sink restarts.
+    ResumeActive,
+    /// Planned switchover, the standby's half: promote, but only if this
+    /// standby holds everything `handover` covers and the old card is silent
+    /// (`Rules::takes_over`).
+    TakeOver { handover: HandOver },
+}
+
+/// What a primary reports when it handed over (planned switchover).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandOver {
+    /// The epoch the primary held.
+    pub epoch: u32,
+    /// Replication sequence the standby acknowledged: it covers the final
+    /// copy of every connection, with its last released point R.
+    pub through: u64,
+    /// Connections whose final copy was shipped.
+    pub conns: u64,
+    /// The primary's card is silent (CTRL.standby).
+    pub silent: bool,
+    /// When the card went silent (Unix time, microseconds).
+    pub silenced_unix_us: u64,
+    /// Sink stopped → hand-over acknowledged, microseconds.
+    pub took_us: u64,
 }
 
 impl Request {
@@ -92,6 +124,11 @@ pub enum Response {
     /// The request was carried out (pause, resume, shutdown).
     Done { what: String },
     Error { message: String, causes: Vec<String> },
+    /// The answer to [`Request::HandOver`].
+    HandedOver(HandOver),
+    /// A standby's answer to a [`Request::TakeOver`] it refused: it did not
+    /// promote, so the old primary may speak again.
+    TakeOverRefused { refusal: crate::pair::decide::TakeOverRefusal },
 }
 
 impl Response {
@@ -240,6 +277,10 @@ pub struct PairStatus {
     pub replica_waits: u64,
     pub replica_wait_us_total: u64,
     pub replica_waits_failed: u64,
+    /// The replication protocol version the link runs (an upgrade: both
+    /// daemons use the highest version both speak; docs/upgrade.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol_version: Option<u16>,
 }
 
 /// Answer to [`Request::Sink`].

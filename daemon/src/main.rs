@@ -96,6 +96,28 @@ fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Switchover(a) => {
+            let plan = holdback_daemon::tools::switchover::SwitchoverPlan {
+                primary_socket: &a.primary,
+                standby_socket: &a.standby,
+                rejoin_timeout: Duration::from_millis(a.rejoin_timeout_ms),
+            };
+            let outcome = holdback_daemon::tools::switchover::run(&plan)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&outcome)?);
+            } else {
+                println!(
+                    "switched over in {:.1} ms: epoch {} handed over through update {} ({} connections); {}; old primary {}",
+                    outcome.took_ms,
+                    outcome.handover.epoch,
+                    outcome.handover.through,
+                    outcome.handover.conns,
+                    outcome.promoted,
+                    outcome.old_primary_rejoined_ms.map_or("not yet its standby".to_string(), |ms| format!("its standby after {ms:.0} ms"))
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Release { action, socket } => {
             let req = match action {
                 ReleaseAction::Pause => Request::PauseRelease,
@@ -162,6 +184,7 @@ mod lab_cmd {
                         holdback_exe: None,
                         plot: run.plot.clone(),
                         progress: progress(run.json),
+                        switchover_at: p.switchover_at,
                     };
                     let report = holdback_daemon::lab::pair::run_failover_lab(&opts)?;
                     if run.json {

@@ -39,9 +39,10 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::Notify;
 
 use crate::config::{CardSpec, Config};
-use crate::control::{ControlServer, PairStatus, Request, Response, ServeError, SocketLock, StatusReport};
-use crate::pair::{self, EventSource, Pair, PairError, PromoteRequest};
+use crate::control::{ControlServer, HandOver, PairStatus, Request, Response, ServeError, SocketLock, StatusReport};
 use crate::http;
+use crate::pair::decide::TakeOverRefusal;
+use crate::pair::{self, EventSource, HandOverRequest, HandOverStep, Pair, PairError, PromoteRequest};
 use crate::metrics::{self, CardCounters};
 use crate::sink::{ReplicaGate, Sink, SinkError, SinkShared, SinkStats};
 
@@ -49,6 +50,9 @@ use crate::sink::{ReplicaGate, Sink, SinkError, SinkShared, SinkStats};
 /// the card and sink checked for life. Must stay below the fastest wrap
 /// (`rx_payload_bytes`: 2^32 bytes at 10 Gbit/s is 3.4 s).
 pub const POLL_EVERY: Duration = Duration::from_secs(1);
+/// Longest a switchover's hand-over waits for the standby to acknowledge
+/// the final copies before the primary speaks again.
+pub const HAND_OVER_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -138,6 +142,35 @@ pub type Handler = dyn Fn(Request) -> Pin<Box<dyn std::future::Future<Output = R
 pub struct PairHooks {
     pub status: Arc<dyn Fn(&SinkStats) -> PairStatus + Send + Sync>,
     pub promote: tokio::sync::mpsc::Sender<PromoteRequest>,
+    /// The primary's half of a planned switchover (the serve loop owns the sink).
+    pub hand_over: tokio::sync::mpsc::Sender<HandOverRequest>,
+    /// The standby's half: may it take over on this hand-over?
+    pub check_takeover: Arc<TakeOverCheck>,
+}
+
+/// [`PairHooks::check_takeover`]: `Pair::check_takeover` of the daemon's pair.
+pub type TakeOverCheck = dyn Fn(&HandOver) -> Result<(), TakeOverRefusal> + Send + Sync;
+
+/// Asks the serve loop to promote this standby; its answer as a response.
+fn promote_via(p: &PairHooks) -> Response {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    if p.promote.blocking_send(tx).is_err() {
+        return Response::error("the daemon is shutting down");
+    }
+    match rx.blocking_recv() {
+        Ok(Ok(what)) => Response::Done { what },
+        Ok(Err(e)) => Response::error(format!("promotion failed: {e}")),
+        Err(_) => Response::error("the daemon is shutting down"),
+    }
+}
+
+/// Asks the serve loop to carry out a hand-over step.
+fn hand_over_via(p: &PairHooks, step: HandOverStep) -> Response {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    if p.hand_over.blocking_send((step, tx)).is_err() {
+        return Response::error("the daemon is shutting down");
+    }
+    rx.blocking_recv().unwrap_or_else(|_| Response::error("the daemon is shutting down"))
 }
 
 /// The control-socket handler of a running card:
@@ -195,18 +228,18 @@ fn answer<B: Bar>(
                 stop.request();
                 Response::Done { what: "shutting down".into() }
             }
-            Request::Promote => {
+            Request::Promote | Request::HandOver | Request::ResumeActive | Request::TakeOver { .. } => {
                 let Some(p) = pair else {
                     return Ok(Response::error("this daemon is not part of a failover pair (no [replication] section)"));
                 };
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                if p.promote.blocking_send(tx).is_err() {
-                    return Ok(Response::error("the daemon is shutting down"));
-                }
-                match rx.blocking_recv() {
-                    Ok(Ok(what)) => Response::Done { what },
-                    Ok(Err(e)) => Response::error(format!("promotion failed: {e}")),
-                    Err(_) => Response::error("the daemon is shutting down"),
+                match req {
+                    Request::HandOver => hand_over_via(p, HandOverStep::HandOver),
+                    Request::ResumeActive => hand_over_via(p, HandOverStep::Resume),
+                    Request::TakeOver { handover } => match (p.check_takeover)(&handover) {
+                        Ok(()) => promote_via(p),
+                        Err(refusal) => Response::TakeOverRefused { refusal },
+                    },
+                    _ => promote_via(p),
                 }
             }
         })
@@ -458,9 +491,15 @@ async fn serve<B: Bar + 'static>(
     };
     let stop = Arc::new(StopSignal::default());
     let (promote_tx, mut promote_rx) = tokio::sync::mpsc::channel::<PromoteRequest>(4);
+    let (hand_over_tx, mut hand_over_rx) = tokio::sync::mpsc::channel::<HandOverRequest>(4);
     let hooks = pair.as_ref().map(|p| {
-        let p = p.clone();
-        PairHooks { status: Arc::new(move |s: &SinkStats| p.status(s)), promote: promote_tx.clone() }
+        let (p, checking) = (p.clone(), p.clone());
+        PairHooks {
+            status: Arc::new(move |s: &SinkStats| p.status(s)),
+            promote: promote_tx.clone(),
+            hand_over: hand_over_tx.clone(),
+            check_takeover: Arc::new(move |h: &HandOver| checking.check_takeover(h)),
+        }
     });
     let mut event_tasks = Vec::new();
     if let (Some(p), Some(ev)) = (&pair, pair_events) {
@@ -535,6 +574,42 @@ async fn serve<B: Bar + 'static>(
                     Ok(Err(e)) => Err(crate::error::chain(&e)),
                     Err(e) => Err(format!("promotion task failed: {e}")),
                 };
+                let _ = reply.send(answer);
+            }
+            Some((step, reply)) = hand_over_rx.recv() => {
+                // A planned switchover (`holdback switchover`), the
+                // primary's half. The sink stops first: no release after
+                // this point, so the final copies carry every last R.
+                let Some(p) = pair.clone() else { continue };
+                if step == HandOverStep::HandOver {
+                    if let Some(mut old) = sink.take() {
+                        if let Err(e) = old.stop() {
+                            let _ = reply.send(Response::from_error(&e));
+                            break End::Failed(e);
+                        }
+                    }
+                }
+                let stepping = p.clone();
+                let answer = match tokio::task::spawn_blocking(move || match step {
+                    HandOverStep::HandOver => stepping.hand_over(HAND_OVER_TIMEOUT).map(Response::HandedOver),
+                    HandOverStep::Resume => stepping.resume_after_hand_over().map(|what| Response::Done { what }),
+                })
+                .await
+                {
+                    Ok(Ok(answer)) => answer,
+                    Ok(Err(e)) => Response::from_error(&e),
+                    Err(e) => Response::error(format!("hand-over task failed: {e}")),
+                };
+                // Still (or again) the primary, card speaking: release again.
+                if sink.is_none() && p.runs_sink() {
+                    match SinkThread::start(card.clone(), &config.sink_dir, shared.clone(), sink_gate()) {
+                        Ok(t) => sink = Some(t),
+                        Err(e) => {
+                            let _ = reply.send(answer);
+                            break End::Failed(e);
+                        }
+                    }
+                }
                 let _ = reply.send(answer);
             }
             _ = standby_returned(pair.as_deref()) => {

@@ -53,6 +53,8 @@ pub struct Faults {
     pub cuts: u8,
     pub losses: u8,
     pub duplicates: u8,
+    /// Planned switchovers (`holdback switchover`) an operator starts.
+    pub switchovers: u8,
 }
 
 /// Which decisions the model runs: the daemon's production rules, a
@@ -124,6 +126,9 @@ pub struct Node {
     pub applied: (u32, u8, u8),
     /// Standby side: highest epoch of a stored copy.
     pub copy_epoch: u32,
+    /// A planned switchover's hand-over is under way: the sink stopped,
+    /// the final copy went out with this sequence.
+    pub drain: Option<u8>,
 }
 
 /// A replication message (a set: duplicates merge, order is free).
@@ -168,6 +173,11 @@ pub struct State {
     pub split_brain_answer: bool,
     /// Per node, the epochs its card transmitted in (bit e).
     pub spoke: [u32; 2],
+    /// A planned switchover promoted a standby while the other card still
+    /// spoke (invariant 8: the old card must be silent first).
+    pub takeover_beside_a_speaking_card: bool,
+    /// A planned switchover's takeover happened.
+    pub switched_over: bool,
     pub faults_left: Faults,
     /// Steps since the active node died with no fault after it.
     pub since_death: Option<u8>,
@@ -199,6 +209,17 @@ pub enum Action {
     PeerLost(NodeId),
     /// The clock: the heartbeat timeout passes with nobody acting on it.
     Tick,
+    /// Planned switchover, the primary's half begins: its sink stops and
+    /// the final copy of the connection goes to the standby.
+    HandOver(NodeId),
+    /// The hand-over completes once the standby acknowledged the final
+    /// copy (`Rules::hand_over_complete`): the card goes silent, the daemon
+    /// reports the hand-over.
+    HandedOver(NodeId),
+    /// The operator's takeover request reaches this standby, carrying what
+    /// the other node reports (its epoch, the final copy's sequence,
+    /// whether its card is silent); `Rules::takes_over` decides.
+    TakeOver(NodeId),
 }
 
 pub struct FailoverModel {
@@ -233,6 +254,7 @@ impl Node {
             last_copy: None,
             applied: (0, 0, 0),
             copy_epoch: 0,
+            drain: None,
         }
     }
 
@@ -284,6 +306,7 @@ impl FailoverModel {
                 node.card.tcb = None;
                 node.card.ring = [0; SEGMENTS as usize];
                 node.degraded = false;
+                node.drain = None;
             }
         }
     }
@@ -447,6 +470,8 @@ impl Model for FailoverModel {
             degraded_release: false,
             split_brain_answer: false,
             spoke: [0; 2],
+            takeover_beside_a_speaking_card: false,
+            switched_over: false,
             faults_left: self.faults,
             since_death: None,
         }]
@@ -493,13 +518,23 @@ impl Model for FailoverModel {
             }
             if node.primary() {
                 if let Some(tcb) = node.card.tcb {
-                    if node.pending.is_none() && (node.committed < tcb.rcv_nxt || node.committed > tcb.r) {
+                    if node.drain.is_none() && node.pending.is_none() && (node.committed < tcb.rcv_nxt || node.committed > tcb.r) {
                         actions.push(Action::SinkPass(n));
                     }
+                }
+                let standby = &s.nodes[other(n)];
+                if s.faults_left.switchovers > 0 && node.drain.is_none() && !node.degraded && standby.up && standby.role == PairRole::Standby {
+                    actions.push(Action::HandOver(n));
+                }
+                if node.drain.is_some_and(|seq| self.rules().hand_over_complete(u64::from(node.acked), u64::from(seq))) {
+                    actions.push(Action::HandedOver(n));
                 }
                 if node.seq < MAX_SEQ && node.card.tcb.is_some() {
                     actions.push(Action::Replicate(n));
                 }
+            }
+            if node.role == PairRole::Standby && s.nodes[other(n)].up && s.nodes[other(n)].drain.is_some() {
+                actions.push(Action::TakeOver(n));
             }
             if node.rejoin_window && (!s.link_up || !s.nodes[other(n)].primary()) {
                 actions.push(Action::WindowEnds(n));
@@ -644,6 +679,33 @@ impl Model for FailoverModel {
                 s.since_death = None;
             }
             Action::Tick => {}
+            Action::HandOver(n) => {
+                s.faults_left.switchovers -= 1;
+                let tcb = s.nodes[n].card.tcb?;
+                // The sink stops: a release waiting for an ack is not written.
+                s.nodes[n].pending = None;
+                let seq = Self::ship(&mut s, n, tcb)?;
+                s.nodes[n].drain = Some(seq);
+            }
+            Action::HandedOver(n) => {
+                let node = &mut s.nodes[n];
+                node.card.speaks = false;
+                node.role = PairRole::Fenced;
+            }
+            Action::TakeOver(m) => {
+                let old = &s.nodes[other(m)];
+                let through = old.drain?;
+                let node = &s.nodes[m];
+                let applied = match node.applied {
+                    (epoch, session, seq) if (epoch, session) == (old.epoch, old.incarnation) => seq,
+                    _ => 0,
+                };
+                let report = (old.epoch, u64::from(through), !old.card.speaks);
+                self.rules().takes_over(node.role, node.epoch, u64::from(applied), report).ok()?;
+                s.takeover_beside_a_speaking_card |= old.card.speaks;
+                s.switched_over = true;
+                self.promote(&mut s, m);
+            }
         }
         Some(s)
     }
@@ -666,6 +728,9 @@ impl Model for FailoverModel {
             Property::always("a card that saw a newer epoch never transmits", |_, s: &State| {
                 s.nodes.iter().all(|n| !(n.up && n.card.speaks) || n.record.seen <= n.card.epoch)
             }),
+            Property::always("a switchover's new card speaks only after the old one is silent", |_, s: &State| {
+                !s.takeover_beside_a_speaking_card
+            }),
             // Invariant 5.
             Property::always("the advertised right edge never moves left", |_, s: &State| {
                 s.in_documented_gap() || !s.peer.edge_went_left
@@ -677,6 +742,11 @@ impl Model for FailoverModel {
             // Not vacuous: a failover that carries the whole stream happens.
             Property::sometimes("a promoted card acknowledges the whole stream", |_, s: &State| {
                 s.peer.snd_una == SEGMENTS && s.nodes.iter().any(|n| n.up && n.role == PairRole::Promoted && n.card.speaks)
+            }),
+            // Not vacuous either: a planned switchover carries the stream
+            // (only reachable with a switchover in the fault budget).
+            Property::sometimes("a switchover's new card acknowledges the whole stream", |_, s: &State| {
+                s.switched_over && s.peer.snd_una == SEGMENTS && s.nodes.iter().any(|n| n.up && n.role == PairRole::Promoted && n.card.speaks)
             }),
             // The known gap: a promoted daemon releases before its standby
             // is back; a second failover then loses what it acknowledged.
@@ -700,7 +770,7 @@ impl State {
 
 /// The properties that are examples to reach, not failures.
 pub fn is_example(property: &str) -> bool {
-    property.starts_with("a promoted card") || property.starts_with("known gap")
+    property.starts_with("a promoted card") || property.starts_with("a switchover's new card acknowledges") || property.starts_with("known gap")
 }
 
 /// One line per node, the peer and the network, for a readable trace.

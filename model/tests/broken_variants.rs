@@ -7,7 +7,9 @@ use holdback_daemon::pair::decide::{Mutation, Rules};
 use holdback_model::{is_example, trace, FailoverModel, Faults, Variant};
 use stateright::{Checker, HasDiscoveries, Model};
 
-const FAULTS: Faults = Faults { crashes: 2, cuts: 1, losses: 1, duplicates: 1 };
+const FAULTS: Faults = Faults { crashes: 2, cuts: 1, losses: 1, duplicates: 1, switchovers: 0 };
+/// A planned switchover and nothing else going wrong.
+const SWITCHOVER: Faults = Faults { crashes: 0, cuts: 0, losses: 0, duplicates: 0, switchovers: 1 };
 /// Deep enough for the longest counterexample (taking the active role on
 /// a stale record needs a cut, a promotion, a fence, both nodes crashing
 /// and a restart: 12 steps).
@@ -16,8 +18,12 @@ const DEPTH: usize = 16;
 /// Runs the checker until the first failing property; returns its name
 /// after printing the trace.
 fn counterexample(name: &str, variant: Variant) -> &'static str {
+    counterexample_with(name, variant, FAULTS)
+}
+
+fn counterexample_with(name: &str, variant: Variant, faults: Faults) -> &'static str {
     let started = Instant::now();
-    let checker = FailoverModel::new(variant, FAULTS)
+    let checker = FailoverModel::new(variant, faults)
         .checker()
         .target_max_depth(DEPTH)
         .finish_when(HasDiscoveries::AnyFailures)
@@ -73,4 +79,11 @@ fn a_standby_that_does_not_promote_when_the_heartbeats_stop_is_caught() {
     let variant = Variant { rules: Rules::broken(Mutation::NoPromotionOnPeerLost), ..Variant::CORRECT };
     let violated = counterexample("no promotion on peer lost", variant);
     assert_eq!(violated, "within the bound after the primary's death the standby is active");
+}
+
+#[test]
+fn a_takeover_before_the_old_card_is_silent_is_caught() {
+    let variant = Variant { rules: Rules::broken(Mutation::TakeOverBeforeSilence), ..Variant::CORRECT };
+    let violated = counterexample_with("take over before the old card is silent", variant, SWITCHOVER);
+    assert_eq!(violated, "a switchover's new card speaks only after the old one is silent");
 }

@@ -98,6 +98,9 @@ pub struct FailoverOptions {
     /// and held-back bytes without one).
     pub plot: Option<PathBuf>,
     pub progress: Progress,
+    /// A planned switchover (`holdback switchover`, the primary alive) when
+    /// this fraction of all bytes was sent.
+    pub switchover_at: Option<f64>,
 }
 
 impl Default for FailoverOptions {
@@ -125,6 +128,7 @@ impl Default for FailoverOptions {
             holdback_exe: None,
             plot: None,
             progress: Progress::hidden(),
+            switchover_at: None,
         }
     }
 }
@@ -231,11 +235,86 @@ pub struct FailoverReport {
     pub streams: Vec<StreamResult>,
     pub work_dir: PathBuf,
     pub errors: Vec<String>,
+    /// `--switchover-at`: what the planned switchover did and what the
+    /// cards' captures show of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switchover: Option<SwitchoverReport>,
+}
+
+/// The planned switchover of a pair lab run (`--switchover-at F`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SwitchoverReport {
+    /// The fraction of all bytes sent when it started.
+    pub at: f64,
+    pub outcome: Option<crate::tools::switchover::SwitchoverOutcome>,
+    pub error: Option<String>,
+    /// Last frame the old primary's card sent → first frame the new
+    /// primary's card sent, from the two captures (ms; negative if they
+    /// overlapped).
+    pub switchover_ms: Option<f64>,
+    /// The same two instants, Unix time in microseconds.
+    pub old_card_last_sent_unix_us: Option<u64>,
+    pub new_card_first_sent_unix_us: Option<u64>,
+    /// A frame of the old card is not older than the new card's first:
+    /// both answered at once (invariant 8 broken).
+    pub cards_overlapped: bool,
+}
+
+/// When the cards of a switchover sent their frames: the old card's last
+/// and the new card's first, from their captures (`old_pcap`, `new_pcap`).
+/// Both cards use the service MAC, so a card's capture holds, besides its
+/// own frames, the broadcasts the other card sent (the bridge floods them:
+/// the new card's gratuitous ARP lands in the old card's capture with the
+/// card's source MAC). A broadcast found byte for byte in the other
+/// capture is counted for neither card here; unicast frames reach one
+/// port only, so those with the card's source MAC are the card's own.
+fn switchover_frames(old_pcap: &Path, new_pcap: &Path, mac: [u8; 6]) -> Result<(Option<Duration>, Option<Duration>), LabError> {
+    let read = |path: &Path| {
+        holdback_sim::pcap::read_complete_records(path)
+            .map(|(records, _)| records.into_iter().filter(|(_, f)| f.get(6..12) == Some(&mac[..])).collect::<Vec<_>>())
+            .map_err(|e| capture_err(capture::CaptureError::Read { path: path.to_path_buf(), source: e }))
+    };
+    let (old, new) = (read(old_pcap)?, read(new_pcap)?);
+    let own = |mine: &[(Duration, Vec<u8>)], other: &[(Duration, Vec<u8>)]| -> Vec<Duration> {
+        mine.iter()
+            .filter(|(_, f)| !(f.get(..6) == Some(&[0xff; 6][..]) && other.iter().any(|(_, o)| o == f)))
+            .map(|(at, _)| *at)
+            .collect()
+    };
+    Ok((own(&old, &new).into_iter().max(), own(&new, &old).into_iter().min()))
+}
+
+impl SwitchoverReport {
+    fn from_captures(
+        at: f64,
+        run: Result<crate::tools::switchover::SwitchoverOutcome, String>,
+        (last, first): (Option<Duration>, Option<Duration>),
+    ) -> SwitchoverReport {
+        let us = |d: Duration| d.as_micros() as u64;
+        let (outcome, error) = match run {
+            Ok(o) => (Some(o), None),
+            Err(e) => (None, Some(e)),
+        };
+        SwitchoverReport {
+            at,
+            outcome,
+            error,
+            switchover_ms: last.zip(first).map(|(l, f)| (f.as_secs_f64() - l.as_secs_f64()) * 1e3),
+            old_card_last_sent_unix_us: last.map(us),
+            new_card_first_sent_unix_us: first.map(us),
+            cards_overlapped: last.zip(first).is_some_and(|(l, f)| l >= f),
+        }
+    }
 }
 
 impl FailoverReport {
     pub fn passed(&self) -> bool {
-        self.sha256_match && self.bytes_lost == 0 && self.duplicate_bytes == 0 && self.resets_seen == 0 && self.errors.is_empty()
+        self.sha256_match
+            && self.bytes_lost == 0
+            && self.duplicate_bytes == 0
+            && self.resets_seen == 0
+            && self.errors.is_empty()
+            && !self.switchover.as_ref().is_some_and(|s| s.cards_overlapped)
     }
 
     pub fn json(&self) -> String {
@@ -269,6 +348,15 @@ impl FailoverReport {
             self.rst_segments,
             if self.sha256_match { "match" } else { "MISMATCH" },
         );
+        if let Some(sw) = &self.switchover {
+            let _ = writeln!(
+                s,
+                "  switchover at {}: last old-card frame → first new-card frame {}{}",
+                sw.at,
+                sw.switchover_ms.map_or("-".to_string(), |v| format!("{v:.1} ms")),
+                if sw.cards_overlapped { " — BOTH CARDS ANSWERED AT ONCE" } else { "" }
+            );
+        }
         let _ = writeln!(
             s,
             "  goodput {:.1} Mbit/s over {:.2} s; replication {} B/update",
@@ -490,8 +578,24 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
     let mut problem = None;
     let mut cut: Option<(Instant, u64, u64)> = None;
     let mut cut_report: Option<CutReport> = None;
+    let switch_at = opts.switchover_at.map(|f| (total as f64 * f.clamp(0.0, 1.0)) as u64);
+    let mut switching: Option<std::thread::JoinHandle<Result<crate::tools::switchover::SwitchoverOutcome, String>>> = None;
     while !handles.iter().all(|h| h.is_finished()) {
         opts.progress.sent(sent.load(Ordering::Relaxed));
+        if let Some(at) = switch_at {
+            if switching.is_none() && sent.load(Ordering::Relaxed) >= at {
+                tracing::info!(sent = sent.load(Ordering::Relaxed), "planned switchover (`holdback switchover`)");
+                let (p, s) = (primary.socket.clone(), standby.socket.clone());
+                switching = Some(std::thread::spawn(move || {
+                    let plan = crate::tools::switchover::SwitchoverPlan {
+                        primary_socket: &p,
+                        standby_socket: &s,
+                        rejoin_timeout: Duration::from_secs(5),
+                    };
+                    crate::tools::switchover::run(&plan).map_err(|e| crate::error::chain(&e))
+                }));
+            }
+        }
         if let Some(d) = &opts.disturbance {
             (d.0)(sent.load(Ordering::Relaxed) as f64 / total.max(1) as f64, &topo);
         }
@@ -566,6 +670,14 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
             Err(_) => errors.push("external detector thread panicked".into()),
         }
     }
+    let switched = match (opts.switchover_at, switching) {
+        (Some(at), Some(t)) => Some((at, t.join().unwrap_or_else(|_| Err("the switchover thread panicked".into())))),
+        (Some(at), None) => Some((at, Err("the transfer ended before the switchover point".to_string()))),
+        _ => None,
+    };
+    if let Some((_, Err(e))) = &switched {
+        errors.push(format!("switchover: {e}"));
+    }
     let repl_per_update = replication_bytes_per_update(if killed { &standby } else { &primary });
     let standby_pair = match client::call(&standby.socket, &Request::Status) {
         Ok(Response::Status(s)) => s.pair,
@@ -594,6 +706,10 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
     let (standby_frames, standby_torn) = capture::read_frames(&dir.join("standby.pcap"), topo.card_mac).map_err(capture_err)?;
     let primary_cap = CardCapture::of(&primary_frames, primary_torn);
     let standby_cap = CardCapture::of(&standby_frames, standby_torn);
+    let frames = match switched {
+        Some(_) => switchover_frames(&dir.join("primary.pcap"), &dir.join("standby.pcap"), topo.card_mac)?,
+        None => (None, None),
+    };
     drop(net);
     let bytes_sent: u64 = streams.iter().map(|s| s.bytes_sent).sum();
     let delivered: u64 = streams.iter().map(|s| s.bytes_delivered.min(s.bytes_sent)).sum();
@@ -633,6 +749,7 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
         streams,
         work_dir: dir.to_path_buf(),
         errors,
+        switchover: switched.map(|(at, run)| SwitchoverReport::from_captures(at, run, frames)),
     };
     let evidence = PairEvidence {
         primary: &primary_frames,

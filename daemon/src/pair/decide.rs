@@ -1,7 +1,8 @@
 //! The pair's decisions, without I/O: when a release may be written, what
 //! an epoch heard from the other node does to this one, which primary a
-//! standby takes copies from, the epoch a promotion takes, and whether an
-//! empty rejoin window lets a daemon take the active role.
+//! standby takes copies from, the epoch a promotion takes, whether an
+//! empty rejoin window lets a daemon take the active role, and the two
+//! halves of a planned switchover.
 //!
 //! The daemon ([`crate::pair`], [`crate::sink`], the standby's handshake in
 //! [`crate::replication::standby`]) calls these, and so does the model
@@ -32,6 +33,9 @@ pub enum Mutation {
     /// A standby whose detector is the heartbeat does not promote when the
     /// primary's heartbeats stop (breaks recovery).
     NoPromotionOnPeerLost,
+    /// A planned switchover promotes the standby before the old primary's
+    /// card is silent: both cards answer at once (breaks invariant 8).
+    TakeOverBeforeSilence,
 }
 
 /// Which decisions apply: the production ones, or one broken variant.
@@ -64,6 +68,21 @@ pub enum EpochHeard {
     Fence,
     /// Card silent, epoch recorded, then become that primary's standby.
     Yield,
+}
+
+/// Why a standby refuses the second half of a planned switchover
+/// (`holdback switchover`): taking over from a primary that handed over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TakeOverRefusal {
+    #[error("this daemon is {0}, not a standby")]
+    NotStandby(PairRole),
+    #[error("the old primary's card still speaks: promoting now would put two cards on the address (invariant 8)")]
+    PrimaryStillSpeaks,
+    #[error("the primary handed over in epoch {handed}, this standby follows epoch {own}: it is not that primary's standby")]
+    OtherEpoch { own: u32, handed: u32 },
+    #[error("this standby stored the primary's stream up to {applied}, the primary handed over at {through}: it lacks the last released points")]
+    Behind { applied: u64, through: u64 },
 }
 
 /// Where an epoch was heard.
@@ -145,6 +164,45 @@ impl Rules {
         own.max(listener).max(highest_copy) + 1
     }
 
+    /// The primary's half of a planned switchover: its sink stopped and its
+    /// card silenced, it shipped a final copy of every connection (the last
+    /// R of each); the hand-over is complete once the standby acknowledged
+    /// the last of them (`acked` ≥ `last_copy`). Until then it must not
+    /// report the hand-over, and if the acknowledgement never comes it
+    /// speaks again.
+    pub fn hand_over_complete(&self, acked: u64, last_copy: u64) -> bool {
+        acked >= last_copy
+    }
+
+    /// The standby's half of a planned switchover: promote only a standby
+    /// that follows the primary which handed over (same epoch), stored its
+    /// stream at least up to the point the hand-over covers (every final
+    /// R), and only once that primary's card is silent — the old card goes
+    /// quiet before the new one speaks, so the two never answer at once
+    /// and the new card's gratuitous ARP is the last word the switch hears
+    /// (invariant 8).
+    pub fn takes_over(
+        &self,
+        role: PairRole,
+        own_epoch: u32,
+        applied: u64,
+        (handed_epoch, through, silent): (u32, u64, bool),
+    ) -> Result<(), TakeOverRefusal> {
+        if role != PairRole::Standby {
+            return Err(TakeOverRefusal::NotStandby(role));
+        }
+        if !silent && !self.is(Mutation::TakeOverBeforeSilence) {
+            return Err(TakeOverRefusal::PrimaryStillSpeaks);
+        }
+        if own_epoch != handed_epoch {
+            return Err(TakeOverRefusal::OtherEpoch { own: own_epoch, handed: handed_epoch });
+        }
+        if applied < through {
+            return Err(TakeOverRefusal::Behind { applied, through });
+        }
+        Ok(())
+    }
+
     /// A daemon configured active whose rejoin window stayed empty: the
     /// epoch it takes the active role in, or `None` when its record says
     /// another card was promoted after it last held the role (it stays a
@@ -191,5 +249,15 @@ mod tests {
         assert!(RULES.promotes_on_peer_lost(PairRole::Standby, true));
         assert!(!RULES.promotes_on_peer_lost(PairRole::Standby, false));
         assert!(!RULES.promotes_on_peer_lost(PairRole::Fenced, true));
+    }
+
+    #[test]
+    fn a_switchover_completes_after_the_ack_and_takes_over_only_from_a_silent_primary_it_caught_up_with() {
+        assert!(!RULES.hand_over_complete(6, 7) && RULES.hand_over_complete(7, 7));
+        assert_eq!(RULES.takes_over(PairRole::Standby, 2, 7, (2, 7, true)), Ok(()));
+        assert_eq!(RULES.takes_over(PairRole::Standby, 2, 7, (2, 7, false)), Err(TakeOverRefusal::PrimaryStillSpeaks));
+        assert_eq!(RULES.takes_over(PairRole::Standby, 2, 6, (2, 7, true)), Err(TakeOverRefusal::Behind { applied: 6, through: 7 }));
+        assert_eq!(RULES.takes_over(PairRole::Standby, 3, 7, (2, 7, true)), Err(TakeOverRefusal::OtherEpoch { own: 3, handed: 2 }));
+        assert_eq!(RULES.takes_over(PairRole::Promoted, 2, 7, (2, 7, true)), Err(TakeOverRefusal::NotStandby(PairRole::Promoted)));
     }
 }

@@ -98,8 +98,8 @@ use holdback_driver::{Bar, CardError, CardHandle, Tcb};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::config::{Detector, Gate, Replication, ReplicateMode, Role, SyncMode};
-use crate::control::{PairLink, PairRole, PairStatus};
-use crate::pair::decide::{EpochHeard, HeardOn, RULES};
+use crate::control::{HandOver, PairLink, PairRole, PairStatus, Response};
+use crate::pair::decide::{EpochHeard, HeardOn, TakeOverRefusal, RULES};
 use crate::pair::epoch::{EpochFile, EpochFileError, EpochRecord};
 use crate::replication::{self, HookError, LinkConfig, LinkEvent, LinkState, Primary, Standby, StoreHook};
 use crate::sink::{ReplicaGate, SinkStats};
@@ -124,6 +124,8 @@ pub enum PairError {
     NotStandby(PairRole),
     #[error("the pair's epoch record (invariant 8)")]
     Epoch(#[from] EpochFileError),
+    #[error("no hand-over to the standby: {0}")]
+    HandOver(String),
 }
 
 /// Installs replicated copies into the standby card (claim 23 → card).
@@ -191,6 +193,10 @@ struct State {
     /// Fenced by a primary that reached our listener, in this epoch: the
     /// serve loop stops the sink, then [`Pair::rejoin_as_standby`].
     yielding: Option<u32>,
+    /// Handed over to the standby (planned switchover) from this role: the
+    /// card is silent until the promoted standby reaches our listener, or
+    /// [`Pair::resume_after_hand_over`] if the takeover did not happen.
+    handed_over: Option<PairRole>,
 }
 
 impl State {
@@ -350,6 +356,7 @@ impl<B: Bar + 'static> Pair<B> {
                 not_replicating: None,
                 reason,
                 yielding: None,
+                handed_over: None,
             }),
             primary: Mutex::new(None),
             standby: Mutex::new(Some(standby)),
@@ -676,6 +683,7 @@ impl<B: Bar + 'static> Pair<B> {
         );
         st.set_role(PairRole::Fenced, &why);
         st.yielding = Some(peer_epoch);
+        st.handed_over = None;
         st.degraded = false;
         st.not_replicating = None;
         st.reason = Some(why);
@@ -721,6 +729,125 @@ impl<B: Bar + 'static> Pair<B> {
         self.accepts_copies.store(true, Ordering::SeqCst);
         tracing::warn!(epoch = st.epoch, "yielded: standby of the other primary, card silent, taking its copies");
         Ok(())
+    }
+
+    /// Planned switchover, the primary's half (`holdback switchover`). The
+    /// serve loop stopped the sink first, so no release is in flight and
+    /// every R is final. The card goes silent first (invariant 8: from here
+    /// on it answers nothing, so the switch hears only the standby's
+    /// gratuitous ARP after this), then a final copy of every open
+    /// connection goes to the standby — with its last R, and connections
+    /// opened since the sink's last pass — and the hand-over completes once
+    /// the standby acknowledged all of them (`Rules::hand_over_complete`).
+    /// If it does not within `timeout`, the card speaks again and this
+    /// daemon stays the primary. Blocking (card reads, the wait).
+    pub fn hand_over(&self, timeout: Duration) -> Result<HandOver, PairError> {
+        let started = Instant::now();
+        let (role, epoch) = {
+            let st = lock(&self.state);
+            (st.role, st.epoch)
+        };
+        if !matches!(role, PairRole::Active | PairRole::Promoted) {
+            return Err(PairError::HandOver(format!("this daemon is {role}, not the primary")));
+        }
+        let Some(primary) = lock(&self.primary).clone() else {
+            return Err(PairError::HandOver("this primary has no replication link".into()));
+        };
+        if primary.state() != LinkState::Replicating || lock(&self.state).degraded {
+            return Err(PairError::HandOver(format!(
+                "the standby is not replicating (link {}): it may lack released points, so it must not take over",
+                PairLink::from(primary.state())
+            )));
+        }
+        self.card.set_standby(true)?;
+        let silenced_unix_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+        tracing::warn!(epoch, "switchover: sink stopped, card silent; shipping the final copy of every connection to the standby");
+        let shipped = self.ship_final_copies(&primary).and_then(|(last, conns)| {
+            primary
+                .wait_acked_blocking(last, timeout)
+                .map_err(|e| PairError::HandOver(format!("the standby did not acknowledge the final copies: {e}")))?;
+            Ok((last, conns))
+        });
+        match shipped {
+            Ok((last, conns)) if RULES.hand_over_complete(primary.acked(), last) => {
+                let mut st = lock(&self.state);
+                let why = format!(
+                    "handed over to the standby in epoch {epoch} (switchover): card silent, {conns} connections acknowledged through {last}; joins the promoted standby as its standby"
+                );
+                st.set_role(PairRole::Fenced, &why);
+                st.reason = Some(why);
+                st.handed_over = Some(role);
+                Ok(HandOver {
+                    epoch,
+                    through: last,
+                    conns,
+                    silent: true,
+                    silenced_unix_us,
+                    took_us: started.elapsed().as_micros() as u64,
+                })
+            }
+            outcome => {
+                // Still the primary: speak again, the serve loop restarts the sink.
+                self.card.set_standby(false)?;
+                let e = match outcome {
+                    Err(e) => e,
+                    Ok((last, _)) => PairError::HandOver(format!("acknowledged {} of {last}", primary.acked())),
+                };
+                tracing::error!(error = %crate::error::chain(&e), "switchover abandoned: the card speaks again, this daemon stays the primary");
+                Err(e)
+            }
+        }
+    }
+
+    /// Ships the card's current copy of every open connection; returns the
+    /// last replication sequence (it covers every earlier update too) and
+    /// how many connections were shipped.
+    fn ship_final_copies(&self, primary: &Primary) -> Result<(u64, u64), PairError> {
+        // The register map's TCB ids are u16.
+        let slots = u16::try_from(self.card.info().conns).unwrap_or(u16::MAX);
+        let mut conns = 0;
+        for id in 0..slots {
+            let tcb = self.card.read_tcb_stable(id)?;
+            if tcb.is_open() {
+                primary.send(id, &tcb).map_err(|e| PairError::HandOver(format!("shipping TCB {id}: {e}")))?;
+                conns += 1;
+            }
+        }
+        Ok((primary.last_sent(), conns))
+    }
+
+    /// Undo a hand-over whose takeover did not happen: the card speaks again
+    /// in the role it had (the serve loop restarts the sink). Refused once
+    /// a newer epoch is on record (the standby promoted after all) or the
+    /// daemon already yielded to the promoted standby.
+    pub fn resume_after_hand_over(&self) -> Result<String, PairError> {
+        let mut st = lock(&self.state);
+        let Some(was) = st.handed_over else {
+            return Err(PairError::HandOver("this daemon has not handed over (or already joined the promoted standby)".into()));
+        };
+        let seen = self.epochs.record().seen;
+        if seen > st.epoch || st.role != PairRole::Fenced {
+            return Err(PairError::HandOver(format!(
+                "epoch {seen} is on record and this daemon is {} in epoch {}: another card may speak, so this one stays silent",
+                st.role, st.epoch
+            )));
+        }
+        self.card.set_standby(false)?;
+        st.handed_over = None;
+        st.set_role(was, "the switchover's takeover did not happen: the card speaks again");
+        st.reason = None;
+        Ok(format!("{was} again in epoch {}: card speaks, releases resume", st.epoch))
+    }
+
+    /// The standby's half of a planned switchover: may this daemon promote
+    /// on `handover` (`Rules::takes_over`)?
+    pub fn check_takeover(&self, handover: &HandOver) -> Result<(), TakeOverRefusal> {
+        let (role, epoch) = {
+            let st = lock(&self.state);
+            (st.role, st.epoch)
+        };
+        let applied = lock(&self.standby).as_ref().map_or(0, |s| s.applied());
+        RULES.takes_over(role, epoch, applied, (handover.epoch, handover.through, handover.silent))
     }
 
     /// Pair status. A promoted daemon reports its link to the returning
@@ -777,6 +904,10 @@ impl<B: Bar + 'static> Pair<B> {
             replica_waits: sink.replica_waits,
             replica_wait_us_total: sink.replica_wait_us_total,
             replica_waits_failed: sink.replica_waits_failed,
+            protocol_version: primary
+                .as_ref()
+                .and_then(|p| p.protocol_version())
+                .or_else(|| lock(&self.standby).as_ref().and_then(|s| s.protocol_version())),
         }
     }
 }
@@ -800,6 +931,20 @@ pub enum EventSource {
 /// A promotion request to the daemon's serve loop, which promotes the card
 /// and starts the sink; the answer goes back on the oneshot.
 pub type PromoteRequest = oneshot::Sender<Result<String, String>>;
+
+/// The primary's steps of a planned switchover, carried out by the serve
+/// loop (it owns the sink).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandOverStep {
+    /// Stop the sink, then [`Pair::hand_over`].
+    HandOver,
+    /// [`Pair::resume_after_hand_over`], then restart the sink.
+    Resume,
+}
+
+/// A hand-over step for the serve loop; its control-socket answer goes back
+/// on the oneshot.
+pub type HandOverRequest = (HandOverStep, oneshot::Sender<Response>);
 
 fn log_event(ev: &LinkEvent) {
     match ev {

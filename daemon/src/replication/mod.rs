@@ -39,7 +39,7 @@ use tokio::sync::mpsc;
 pub use delta::TcbDelta;
 pub use primary::{LinkState, Primary, SendError, WaitError};
 pub use standby::{HookError, Standby, StoreHook};
-pub use wire::{FrameError, PROTOCOL_VERSION};
+pub use wire::{FrameError, Versions, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 
 /// Settings shared by both ends.
 #[derive(Clone)]
@@ -61,6 +61,9 @@ pub struct LinkConfig {
     pub max_unacked: usize,
     /// TCBs per full-sync message.
     pub sync_chunk: usize,
+    /// The protocol versions this node speaks ([`wire::Versions::BUILT`];
+    /// a test sets another range to play an older or newer daemon).
+    pub versions: wire::Versions,
 }
 
 impl std::fmt::Debug for LinkConfig {
@@ -74,6 +77,7 @@ impl std::fmt::Debug for LinkConfig {
             .field("reconnect_delay", &self.reconnect_delay)
             .field("max_unacked", &self.max_unacked)
             .field("sync_chunk", &self.sync_chunk)
+            .field("versions", &self.versions)
             .finish()
     }
 }
@@ -87,6 +91,8 @@ pub enum ConfigError {
     Heartbeat { interval: Duration, misses: u32 },
     #[error("sync_chunk and max_unacked must be ≥ 1")]
     Zero,
+    #[error("protocol versions {0} are not a range of versions ≥ 1")]
+    Versions(wire::Versions),
 }
 
 impl LinkConfig {
@@ -101,6 +107,7 @@ impl LinkConfig {
             reconnect_delay: Duration::from_millis(100),
             max_unacked: 1 << 16,
             sync_chunk: 32,
+            versions: wire::Versions::BUILT,
         }
     }
 
@@ -113,6 +120,9 @@ impl LinkConfig {
         }
         if self.sync_chunk == 0 || self.max_unacked == 0 {
             return Err(ConfigError::Zero);
+        }
+        if self.versions.min == 0 || self.versions.min > self.versions.max {
+            return Err(ConfigError::Versions(self.versions));
         }
         Ok(())
     }

@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch, Notify};
 
 use super::delta::TcbDelta;
-use super::wire::{self, Direction, FrameCodec, Hello, Msg, ResumePoint, Role, Start, Update};
+use super::wire::{self, Direction, FrameCodec, FrameError, Hello, Msg, ResumePoint, Role, Start, Update};
 use super::{lock, AbortOnDrop, ConfigError, Counters, EpochWatch, Events, LinkConfig, LinkEvent, LinkStats, Liveness};
 
 /// Updates encoded into one write to the socket at most.
@@ -143,6 +143,10 @@ struct Shared {
     events: Events,
     liveness: Arc<Liveness>,
     epoch: EpochWatch,
+    /// The protocol version the next Hello goes out in (wire.rs, Versions).
+    hello_version: std::sync::atomic::AtomicU16,
+    /// The version the current connection runs in (0: none).
+    session_version: std::sync::atomic::AtomicU16,
 }
 
 impl Shared {
@@ -265,6 +269,7 @@ impl Primary {
     /// arrive on the returned receiver.
     pub fn start(cfg: LinkConfig, peer: SocketAddr, epoch: u32) -> Result<(Primary, mpsc::Receiver<LinkEvent>), ConfigError> {
         cfg.validate()?;
+        let cfg_versions = cfg.versions;
         let (events, rx) = Events::channel();
         let initial = AckView { acked: 0, state: LinkState::Down };
         let shared = Arc::new(Shared {
@@ -288,6 +293,8 @@ impl Primary {
             events,
             liveness: Arc::new(Liveness::new()),
             epoch: EpochWatch::new(epoch),
+            hello_version: cfg_versions.max.into(),
+            session_version: 0.into(),
         });
         let task = AbortOnDrop(tokio::spawn(run(shared.clone())));
         Ok((Primary { shared, task }, rx))
@@ -353,6 +360,17 @@ impl Primary {
             Ok(Err(_)) => Err(WaitError::Shutdown),
             Err(_) => Err(WaitError::Timeout { rseq, acked: self.acked(), timeout }),
         }
+    }
+
+    /// The latest replication sequence queued: acknowledging it covers
+    /// every update sent so far.
+    pub fn last_sent(&self) -> u64 {
+        lock(&self.shared.log).next_rseq - 1
+    }
+
+    /// The protocol version of the connection to the standby, if connected.
+    pub fn protocol_version(&self) -> Option<u16> {
+        Some(self.shared.session_version.load(std::sync::atomic::Ordering::Relaxed)).filter(|v| *v != 0)
     }
 
     /// Highest sequence the standby acknowledged.
@@ -435,6 +453,7 @@ async fn run(shared: Arc<Shared>) {
                 }
             }
         }
+        shared.session_version.store(0, std::sync::atomic::Ordering::Relaxed);
         shared.publish(|v| v.state = LinkState::Down);
         if shared.state() == LinkState::Fenced {
             tracing::error!("replication stopped: the standby runs a newer epoch (invariant 8)");
@@ -458,8 +477,10 @@ async fn session(shared: &Arc<Shared>) -> Result<(), String> {
 
     let mut nonce = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let mut out = FrameCodec::new(&wire::hello_key(&cfg.secret), Direction::PrimaryToStandby);
-    let mut inn = FrameCodec::new(&wire::welcome_key(&cfg.secret, &nonce), Direction::StandbyToPrimary);
+    // The standby answers in the Hello's version or closes (wire.rs, Versions).
+    let version = shared.hello_version.load(std::sync::atomic::Ordering::Relaxed);
+    let mut out = FrameCodec::new(&wire::hello_key(&cfg.secret), Direction::PrimaryToStandby).in_version(version);
+    let mut inn = FrameCodec::new(&wire::welcome_key(&cfg.secret, &nonce), Direction::StandbyToPrimary).in_version(version);
     let hello = Hello {
         node_id: cfg.node_id,
         epoch: shared.epoch.own(),
@@ -473,11 +494,13 @@ async fn session(shared: &Arc<Shared>) -> Result<(), String> {
     write(shared, &mut wr, &mut buf, 1).await?;
     let welcome = match tokio::time::timeout(cfg.handshake_timeout, inn.read(&mut rd)).await {
         Err(_) => return Err("the standby did not answer the Hello in time".into()),
+        Ok(Err(FrameError::Closed | FrameError::Io(_))) => return Err(hello_closed(shared, version)),
         Ok(Err(e)) => return Err(format!("handshake refused: {e}")),
         Ok(Ok((Msg::Welcome(w), _))) if w.role == Role::Standby => w,
         Ok(Ok((other, _))) => return Err(format!("expected a standby's Welcome, got {}", kind(&other))),
     };
     shared.liveness.heard();
+    shared.session_version.store(version, std::sync::atomic::Ordering::Relaxed);
     if shared.fence_if_newer(welcome.epoch) {
         return Err(format!("the standby runs epoch {}, newer than ours", welcome.epoch));
     }
@@ -541,6 +564,28 @@ async fn session(shared: &Arc<Shared>) -> Result<(), String> {
                     Err(e) => format!("ack reader failed: {e}"),
                 });
             }
+        }
+    }
+}
+
+/// The standby closed the connection after our Hello in `version` without
+/// a Welcome: it does not speak that version (or refused us for another
+/// reason, which its log and `refused` counters name). The next Hello goes
+/// out one version lower; below our oldest, back at our newest.
+fn hello_closed(shared: &Shared, version: u16) -> String {
+    let ours = shared.cfg.versions;
+    match ours.below(version) {
+        Some(lower) => {
+            shared.hello_version.store(lower, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(version, next = lower, speaks = %ours, "the standby closed the handshake of protocol version {version}: trying {lower}");
+            format!("the standby closed the handshake of protocol version {version}; trying version {lower} next")
+        }
+        None => {
+            shared.hello_version.store(ours.max, std::sync::atomic::Ordering::Relaxed);
+            tracing::error!(speaks = %ours, "no protocol version in common with the standby: it closed the handshake in every version this node speaks (or refused it for a stale epoch or a wrong secret: its log says which); see docs/upgrade.md");
+            format!(
+                "the standby closed the handshake in every protocol version this node speaks ({ours}): no version in common, a stale epoch or a wrong secret (its log and refused counters say which)"
+            )
         }
     }
 }

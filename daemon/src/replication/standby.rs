@@ -173,6 +173,8 @@ struct Shared {
     epoch_changed: Notify,
     /// The authenticated session, if any.
     current: Mutex<Option<(SocketAddr, AbortOnDrop<()>)>>,
+    /// The protocol version of the last authenticated connection.
+    session_version: std::sync::atomic::AtomicU16,
 }
 
 impl Shared {
@@ -234,6 +236,7 @@ impl Standby {
             epoch: EpochWatch::new(epoch),
             epoch_changed: Notify::new(),
             current: Mutex::new(None),
+            session_version: 0.into(),
             cfg: cfg.clone(),
         });
         let monitor = AbortOnDrop(tokio::spawn(super::monitor_liveness(cfg, events, shared.liveness.clone())));
@@ -270,6 +273,12 @@ impl Standby {
 
     pub fn epoch(&self) -> u32 {
         self.shared.epoch.own()
+    }
+
+    /// The protocol version of the connected primary's session, if any.
+    pub fn protocol_version(&self) -> Option<u16> {
+        let v = self.shared.session_version.load(std::sync::atomic::Ordering::Relaxed);
+        (v != 0 && self.connected()).then_some(v)
     }
 
     pub fn stats(&self) -> LinkStats {
@@ -328,9 +337,12 @@ async fn handshake(shared: &Shared, stream: TcpStream, peer: SocketAddr) -> Resu
     stream.set_nodelay(true).map_err(|e| (RefuseReason::Io, e.to_string()))?;
     let (rd, mut wr) = stream.into_split();
     let mut rd = BufReader::with_capacity(64 * 1024, rd);
-    let mut inn = FrameCodec::new(&wire::hello_key(&cfg.secret), Direction::PrimaryToStandby);
+    // A Hello in any version we speak; the connection then runs in it (wire.rs, Versions).
+    let mut inn = FrameCodec::new(&wire::hello_key(&cfg.secret), Direction::PrimaryToStandby).accepting(cfg.versions);
     let (msg, size) = inn.read(&mut rd).await.map_err(frame_refusal)?;
     shared.counters.received(size as u64);
+    let version = inn.last_read_version().unwrap_or(cfg.versions.max);
+    inn.set_version(version);
     let hello = match msg {
         Msg::Hello(h) if h.role == Role::Primary => h,
         other => return Err((RefuseReason::Protocol, format!("expected a primary's Hello, got {}", kind(&other)))),
@@ -348,7 +360,7 @@ async fn handshake(shared: &Shared, stream: TcpStream, peer: SocketAddr) -> Resu
     let mut nonce = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let resume = lock(&shared.replica).resume_point();
-    let mut out = FrameCodec::new(&wire::welcome_key(&cfg.secret, &hello.nonce), Direction::StandbyToPrimary);
+    let mut out = FrameCodec::new(&wire::welcome_key(&cfg.secret, &hello.nonce), Direction::StandbyToPrimary).in_version(version);
     let welcome = Welcome { node_id: cfg.node_id, epoch: own, role: Role::Standby, nonce, resume };
     let mut buf = Vec::new();
     out.encode(&Msg::Welcome(welcome), &mut buf).map_err(frame_refusal)?;
@@ -369,6 +381,8 @@ async fn handshake(shared: &Shared, stream: TcpStream, peer: SocketAddr) -> Resu
     };
     // Authenticated: only now may this peer count as heard, or report an epoch.
     shared.epoch.hear(hello.epoch, &shared.events);
+    shared.session_version.store(version, std::sync::atomic::Ordering::Relaxed);
+    tracing::info!(%peer, version, speaks = %cfg.versions, "replication handshake: the connection runs protocol version {version}");
     Ok(Authenticated {
         peer,
         rd,

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! len: u32 BE   bytes that follow (version .. mac), at most MAX_FRAME
-//! version: u16 BE   PROTOCOL_VERSION
+//! version: u16 BE   the protocol version the frame is written in
 //! seq: u64 BE   frame number on this connection and direction: 0, 1, 2, ...
 //! payload       postcard-encoded `Msg`
 //! mac: [u8; 32] HMAC-SHA256(key, direction || len || version || seq || payload)
@@ -19,6 +19,23 @@
 //! on any other, and the strict frame numbering refuses a frame replayed
 //! within a connection. The direction byte stops a frame from being reflected
 //! back to its sender.
+//!
+//! ## Versions (an upgrade meets an older and a newer daemon)
+//!
+//! Each build speaks a range of protocol versions, [`Versions::BUILT`]:
+//! [`MIN_PROTOCOL_VERSION`]`..=`[`PROTOCOL_VERSION`]. The primary writes its
+//! Hello in the highest version it speaks; the standby accepts a Hello in
+//! any version it speaks and then the whole connection runs in that
+//! version, both directions. A Hello in a version the standby does not
+//! speak is refused: logged with both ranges, counted as `unknown_version`,
+//! connection closed. A primary whose Hello was closed without a Welcome
+//! tries its next lower version on the next connection, down to its
+//! oldest, and then starts again from its newest, logging that no version
+//! in common was found. So two daemons use the highest version both speak,
+//! or never connect, with the reason in both logs and the standby's
+//! `refused{reason="unknown_version"}`. Version 1 is the first one; version
+//! 2 adds this negotiation only (a version-1 primary's Hello is accepted by
+//! a version-2 standby as version 1). docs/upgrade.md is the procedure.
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -28,8 +45,43 @@ use holdback_driver::Tcb;
 
 use super::delta::TcbDelta;
 
-/// The protocol this code speaks. A peer announcing any other is refused.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The newest protocol version this code speaks (its Hello goes out in it).
+pub const PROTOCOL_VERSION: u16 = 2;
+/// The oldest protocol version this code still speaks.
+pub const MIN_PROTOCOL_VERSION: u16 = 1;
+
+/// The protocol versions a node speaks, a contiguous range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Versions {
+    pub min: u16,
+    pub max: u16,
+}
+
+impl Versions {
+    /// What this build speaks.
+    pub const BUILT: Versions = Versions { min: MIN_PROTOCOL_VERSION, max: PROTOCOL_VERSION };
+
+    /// Exactly one version (a connection after its handshake).
+    pub const fn only(version: u16) -> Versions {
+        Versions { min: version, max: version }
+    }
+
+    pub fn contains(self, version: u16) -> bool {
+        (self.min..=self.max).contains(&version)
+    }
+
+    /// The version a primary tries after `tried` was closed without a
+    /// Welcome: the next lower one, or `None` below the oldest.
+    pub fn below(self, tried: u16) -> Option<u16> {
+        tried.checked_sub(1).filter(|v| self.contains(*v))
+    }
+}
+
+impl std::fmt::Display for Versions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}..={}", self.min, self.max)
+    }
+}
 /// Largest frame accepted (bytes after the length prefix). A full-sync chunk
 /// of 32 TCBs is about 3 KiB; the limit leaves room and bounds what a peer
 /// can make us allocate.
@@ -145,8 +197,8 @@ pub enum FrameError {
     Oversized { len: u32 },
     #[error("frame length {len} is shorter than header and MAC ({MIN_FRAME} bytes)")]
     TooShort { len: u32 },
-    #[error("protocol version {found} is not the version {PROTOCOL_VERSION} this node speaks")]
-    UnknownVersion { found: u16 },
+    #[error("protocol version {found} is outside the versions this node speaks ({speaks})")]
+    UnknownVersion { found: u16, speaks: Versions },
     #[error("HMAC does not verify (wrong secret, a frame from another connection, or corruption)")]
     BadMac,
     #[error("frame number {found}, expected {expected} (replayed or reordered frame)")]
@@ -187,6 +239,12 @@ pub struct FrameCodec {
     mac: HmacSha256,
     direction: Direction,
     next_seq: u64,
+    /// The version frames are written in.
+    version: u16,
+    /// The versions a frame read may carry.
+    accepts: Versions,
+    /// The version of the last frame read.
+    last_read: Option<u16>,
 }
 
 impl FrameCodec {
@@ -195,7 +253,34 @@ impl FrameCodec {
             mac: HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length"),
             direction,
             next_seq: 0,
+            version: PROTOCOL_VERSION,
+            accepts: Versions::BUILT,
+            last_read: None,
         }
+    }
+
+    /// Writes in `version` and reads only frames in it (a connection whose
+    /// version is settled, or a primary's Hello attempt in that version).
+    pub fn in_version(mut self, version: u16) -> FrameCodec {
+        self.set_version(version);
+        self
+    }
+
+    /// Reads frames in any of `versions` (a standby waiting for a Hello).
+    pub fn accepting(mut self, versions: Versions) -> FrameCodec {
+        self.accepts = versions;
+        self
+    }
+
+    /// Settle the connection's version: written and the only one read.
+    pub fn set_version(&mut self, version: u16) {
+        self.version = version;
+        self.accepts = Versions::only(version);
+    }
+
+    /// The version of the last frame read (the Hello's: the connection's).
+    pub fn last_read_version(&self) -> Option<u16> {
+        self.last_read
     }
 
     /// Switch to a new key, keeping the frame numbering.
@@ -221,9 +306,9 @@ impl FrameCodec {
             return Err(FrameError::Oversized { len });
         }
         let seq = self.next_seq;
-        let tag = self.tag(len, PROTOCOL_VERSION, seq, &payload).finalize().into_bytes();
+        let tag = self.tag(len, self.version, seq, &payload).finalize().into_bytes();
         out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
+        out.extend_from_slice(&self.version.to_be_bytes());
         out.extend_from_slice(&seq.to_be_bytes());
         out.extend_from_slice(&payload);
         out.extend_from_slice(&tag);
@@ -251,8 +336,8 @@ impl FrameCodec {
         }
         r.read_exact(&mut head[LEN_BYTES..]).await?;
         let version = u16::from_be_bytes([head[4], head[5]]);
-        if version != PROTOCOL_VERSION {
-            return Err(FrameError::UnknownVersion { found: version });
+        if !self.accepts.contains(version) {
+            return Err(FrameError::UnknownVersion { found: version, speaks: self.accepts });
         }
         let seq = u64::from_be_bytes(head[6..14].try_into().expect("8 header bytes"));
         let mut body = vec![0u8; len as usize - HEADER_BYTES];
@@ -263,7 +348,119 @@ impl FrameCodec {
             return Err(FrameError::OutOfOrder { expected: self.next_seq, found: seq });
         }
         self.next_seq += 1;
+        self.last_read = Some(version);
         let msg = postcard::from_bytes(payload).map_err(FrameError::Garbled)?;
         Ok((msg, LEN_BYTES + len as usize))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! An older and a newer daemon meet during every upgrade: the link ends
+    //! of two builds, played by giving each end the versions it speaks
+    //! (`LinkConfig::versions`), over loopback.
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::replication::{HookError, LinkConfig, LinkState, Primary, Standby, StoreHook};
+
+    const SECRET: &[u8] = b"holdback version test secret";
+
+    struct Discard;
+
+    impl StoreHook for Discard {
+        fn install(&mut self, _id: u16, _tcb: &Tcb) -> Result<(), HookError> {
+            Ok(())
+        }
+        fn remove(&mut self, _id: u16) -> Result<(), HookError> {
+            Ok(())
+        }
+    }
+
+    fn config(node_id: u64, versions: Versions) -> LinkConfig {
+        LinkConfig {
+            heartbeat_interval: Duration::from_millis(50),
+            handshake_timeout: Duration::from_secs(1),
+            reconnect_delay: Duration::from_millis(30),
+            versions,
+            ..LinkConfig::new(SECRET, node_id)
+        }
+    }
+
+    /// A standby speaking `standby`, a primary speaking `primary` dialling it;
+    /// waits up to `within` for the primary to replicate. Returns both ends
+    /// and their event receivers (kept, so no event is lost).
+    async fn meet(
+        primary: Versions,
+        standby: Versions,
+        within: Duration,
+    ) -> (Primary, Standby, Vec<tokio::sync::mpsc::Receiver<crate::replication::LinkEvent>>) {
+        let addr = "127.0.0.1:0".parse().expect("loopback address");
+        let (s, sev) = Standby::bind(config(2, standby), addr, 1, Discard).await.expect("standby listens");
+        let (p, pev) = Primary::start(config(1, primary), s.local_addr(), 1).expect("primary starts");
+        let started = Instant::now();
+        while p.state() != LinkState::Replicating && started.elapsed() < within {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        (p, s, vec![sev, pev])
+    }
+
+    fn refused_unknown_version(s: &Standby) -> u64 {
+        s.stats().refused.get("unknown_version").copied().unwrap_or(0)
+    }
+
+    #[test]
+    fn a_frame_is_read_in_any_version_accepted_and_refused_outside_them() {
+        let key = [7u8; 32];
+        let mut buf = Vec::new();
+        FrameCodec::new(&key, Direction::PrimaryToStandby).in_version(1).encode(&Msg::Heartbeat { epoch: 1 }, &mut buf).unwrap();
+        let mut reader = FrameCodec::new(&key, Direction::PrimaryToStandby).accepting(Versions { min: 1, max: 2 });
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let (msg, _) = rt.block_on(reader.read(&mut buf.as_slice())).unwrap();
+        assert_eq!((msg, reader.last_read_version()), (Msg::Heartbeat { epoch: 1 }, Some(1)));
+        let mut newer = Vec::new();
+        FrameCodec::new(&key, Direction::PrimaryToStandby).in_version(3).encode(&Msg::Heartbeat { epoch: 1 }, &mut newer).unwrap();
+        let mut reader = FrameCodec::new(&key, Direction::PrimaryToStandby).accepting(Versions { min: 1, max: 2 });
+        match rt.block_on(reader.read(&mut newer.as_slice())) {
+            Err(e @ FrameError::UnknownVersion { found: 3, .. }) => {
+                assert_eq!(e.to_string(), "protocol version 3 is outside the versions this node speaks (1..=2)")
+            }
+            other => panic!("a version-3 frame must be refused by a 1..=2 reader: {other:?}"),
+        }
+        assert_eq!(Versions { min: 1, max: 3 }.below(3), Some(2));
+        assert_eq!(Versions { min: 2, max: 3 }.below(2), None);
+    }
+
+    /// N = 2 (this build), N+1 = 3: the newer primary's Hello in 3 is
+    /// refused by the older standby (counted), its next Hello in 2 is taken,
+    /// and the link runs version 2 both ways.
+    #[tokio::test]
+    async fn a_newer_primary_and_an_older_standby_settle_on_the_highest_version_both_speak() {
+        let (p, s, _events) = meet(Versions { min: 2, max: 3 }, Versions { min: 1, max: 2 }, Duration::from_secs(5)).await;
+        assert_eq!(p.state(), LinkState::Replicating, "the link came up");
+        assert_eq!((p.protocol_version(), s.protocol_version()), (Some(2), Some(2)));
+        assert_eq!(refused_unknown_version(&s), 1, "the Hello in version 3 was refused once: {:?}", s.stats().refused);
+    }
+
+    /// The upgrade's first step: the standby is the newer build (1..=3),
+    /// the primary an old one speaking version 1 only: version 1, at once.
+    #[tokio::test]
+    async fn an_older_primary_and_a_newer_standby_run_the_older_version_without_a_refusal() {
+        let (p, s, _events) = meet(Versions::only(1), Versions { min: 1, max: 3 }, Duration::from_secs(5)).await;
+        assert_eq!(p.state(), LinkState::Replicating, "the link came up");
+        assert_eq!((p.protocol_version(), s.protocol_version()), (Some(1), Some(1)));
+        assert_eq!(refused_unknown_version(&s), 0);
+    }
+
+    /// No version in common (a primary speaking only 3, a standby 1..=2):
+    /// they never connect, every Hello is refused and counted by reason,
+    /// and the primary keeps trying rather than giving up on the pair.
+    #[tokio::test]
+    async fn daemons_without_a_common_version_never_connect_and_count_why() {
+        let (p, s, _events) = meet(Versions::only(3), Versions { min: 1, max: 2 }, Duration::from_millis(600)).await;
+        assert_eq!(p.state(), LinkState::Down);
+        assert_eq!((p.protocol_version(), s.protocol_version()), (None, None));
+        assert!(refused_unknown_version(&s) >= 2, "each Hello refused as unknown_version: {:?}", s.stats().refused);
+        assert_eq!(s.stats().refused.keys().copied().collect::<Vec<_>>(), vec!["unknown_version"]);
     }
 }
