@@ -158,6 +158,8 @@ mod lab_cmd {
                         keep_dir: run.sink_dir.clone(),
                         disturbance: None,
                         holdback_exe: None,
+                        store: d.store,
+                        lag_at_kill: d.lag_at_kill,
                     };
                     let report = holdback_daemon::lab::pair::run_failover_lab(&opts)?;
                     if run.json {
