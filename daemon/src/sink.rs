@@ -206,6 +206,10 @@ struct Active {
     /// Stream bytes [0, shipped) are queued for the standby's own store on
     /// the link's current sync generation (`store = "replicated"`).
     shipped: u64,
+    /// The last R this sink wrote for the connection: no copy the standby
+    /// gets carries less, even one read before the card folded the write
+    /// into the TCB (invariant 2).
+    r_written: Option<SeqNum>,
 }
 
 impl Active {
@@ -516,6 +520,7 @@ impl<B: Bar> Sink<B> {
             // bytes from offset 0: a sink started after a promotion or a
             // resync cannot know what that standby already holds.
             shipped: 0,
+            r_written: None,
             rec: ConnRecord {
                 id,
                 key: ConnKey::of(tcb),
@@ -621,7 +626,7 @@ impl<B: Bar> Sink<B> {
             if !self.replicates(*id, tcb) {
                 continue;
             }
-            match link.send(*id, tcb) {
+            match link.send(*id, &self.covering_release(*id, tcb)) {
                 Ok(rseq) => last = last.max(rseq),
                 Err(e) => return self.link_refused(*id, &e),
             }
@@ -652,6 +657,17 @@ impl<B: Bar> Sink<B> {
         Some(last)
     }
 
+    /// `tcb` as a copy for the standby: its R raised to the last one this
+    /// sink wrote for the connection, if the card's TCB does not show it yet.
+    fn covering_release(&self, id: u16, tcb: &Tcb) -> Tcb {
+        let mut copy = tcb.clone();
+        let written = self.active.get(&id).filter(|a| a.rec.key == ConnKey::of(tcb)).and_then(|a| a.r_written);
+        if let Some(r) = written.filter(|r| copy.rel.before(*r)) {
+            copy.rel = r;
+        }
+        copy
+    }
+
     fn note_copied(&mut self, id: u16, tcb: &Tcb) {
         if tcb.state == TcpState::Closed {
             self.copied.remove(&id);
@@ -674,7 +690,7 @@ impl<B: Bar> Sink<B> {
     fn replica_gate(&mut self, changed: &[(u16, Tcb)], plan: &[PlannedRelease], ahead: u64) -> bool {
         let Some(gate) = &self.replica else { return true };
         let mut copies: std::collections::BTreeMap<u16, Tcb> =
-            changed.iter().filter(|(id, t)| self.replicates(*id, t)).cloned().collect();
+            changed.iter().filter(|(id, t)| self.replicates(*id, t)).map(|(id, t)| (*id, self.covering_release(*id, t))).collect();
         for p in plan {
             let base = copies.get(&p.id).cloned().or_else(|| self.active.get(&p.id).map(|a| a.last.clone()));
             if let Some(mut tcb) = base {
@@ -737,6 +753,7 @@ impl<B: Bar> Sink<B> {
                 if !p.synack {
                     a.rec.released = p.upto;
                     a.rec.fin_released |= p.past_fin;
+                    a.r_written = Some(p.r);
                 }
             }
             self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).release_writes += 1;
@@ -1194,6 +1211,20 @@ mod tests {
         assert_eq!(blocked, IRS.wrapping_add(1 + off as u32), "no release while the standby has not stored the bytes");
         assert_eq!(fake.released(3), IRS.wrapping_add(1 + off as u32 + 100));
         assert_eq!(g.shared.stats().bytes_committed, 12_100);
+        // Invariant 2: a copy read before the card shows the last release
+        // (this fake card never folds release writes into the TCB) still
+        // carries that R, never a lower one.
+        g.shared.set_paused(true);
+        fake.put_ring(3, off as u64 + 100, &[8u8; 50]);
+        fake.set_tcb(3, |w| conn(w, IRS.wrapping_add(1 + off as u32 + 150), false, TcpState::Established));
+        g.sink.step().unwrap();
+        // Paused, the copies go without a wait for their acknowledgement.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while g.standby.tcbs()[&3].rcv_nxt != SeqNum(IRS.wrapping_add(1 + off as u32 + 150)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let copy = g.standby.tcbs()[&3].clone();
+        assert_eq!((copy.rcv_nxt, copy.rel), (SeqNum(IRS.wrapping_add(1 + off as u32 + 150)), SeqNum(IRS.wrapping_add(1 + off as u32 + 100))));
         let _ = std::fs::remove_dir_all(&g.dir);
         let _ = std::fs::remove_dir_all(&g.store);
     }
