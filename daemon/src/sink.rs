@@ -1134,7 +1134,7 @@ mod tests {
     }
 
     /// A sink on a fake card whose replica gate reaches a real standby over
-    /// loopback: (runtime, sink, shared, sink dir, standby, its hook, its store dir).
+    /// loopback, which keeps its copies and its own store.
     struct GatedSink {
         _runtime: tokio::runtime::Runtime,
         sink: Sink<Arc<MemBar>>,
@@ -1143,6 +1143,25 @@ mod tests {
         standby: crate::replication::Standby,
         hook: LoopbackStandby,
         store: PathBuf,
+    }
+
+    impl GatedSink {
+        /// One pass while the standby's installs are held (`hook.block`
+        /// set): returns TCB `id`'s release register 300 ms into the pass,
+        /// then lets the standby store.
+        fn step_while_the_standby_holds(&mut self, fake: &FakeCard, id: u32) -> u32 {
+            let (sink, block) = (&mut self.sink, &self.hook.block);
+            std::thread::scope(|s| {
+                let h = s.spawn(|| {
+                    std::thread::sleep(Duration::from_millis(300));
+                    let r = fake.released(id);
+                    block.store(false, Ordering::SeqCst);
+                    r
+                });
+                sink.step().unwrap();
+                h.join().unwrap()
+            })
+        }
     }
 
     fn gated_sink(fake: &FakeCard, tag: &str, replicate_after_data: bool) -> GatedSink {
@@ -1198,16 +1217,7 @@ mod tests {
         g.hook.block.store(true, Ordering::SeqCst);
         fake.put_ring(3, off as u64, &[9u8; 100]);
         fake.set_tcb(3, |w| conn(w, IRS.wrapping_add(1 + off as u32 + 100), false, TcpState::Established));
-        let blocked = std::thread::scope(|s| {
-            let h = s.spawn(|| {
-                std::thread::sleep(Duration::from_millis(300));
-                let r = fake.released(3);
-                g.hook.block.store(false, Ordering::SeqCst);
-                r
-            });
-            g.sink.step().unwrap();
-            h.join().unwrap()
-        });
+        let blocked = g.step_while_the_standby_holds(&fake, 3);
         assert_eq!(blocked, IRS.wrapping_add(1 + off as u32), "no release while the standby has not stored the bytes");
         assert_eq!(fake.released(3), IRS.wrapping_add(1 + off as u32 + 100));
         assert_eq!(g.shared.stats().bytes_committed, 12_100);
@@ -1268,16 +1278,7 @@ mod tests {
             syn(w);
             tcb::REMOTE_PORT.set(w, 40006);
         });
-        let held = std::thread::scope(|s| {
-            let h = s.spawn(|| {
-                std::thread::sleep(Duration::from_millis(300));
-                let r = fake.released(6);
-                g.hook.block.store(false, Ordering::SeqCst);
-                r
-            });
-            g.sink.step().unwrap();
-            h.join().unwrap()
-        });
+        let held = g.step_while_the_standby_holds(&fake, 6);
         assert_eq!(held, 0, "the SYN-ACK stays held while the standby has not stored the TCB");
         assert_eq!(fake.released(6), IRS.wrapping_add(1), "then released");
         assert_eq!(g.hook.copies.lock().unwrap()[&6].state, TcpState::SynReceived, "the standby stored it in SYN-RECEIVED");

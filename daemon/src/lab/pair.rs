@@ -283,10 +283,12 @@ impl FailoverReport {
         );
         let _ = writeln!(
             s,
-            "  goodput {:.1} Mbit/s over {:.2} s; replication {} B/update",
+            "  goodput {:.1} Mbit/s over {:.2} s; replication {} B/update, {} link B per delivered B (store {:?})",
             self.goodput_mbps,
             self.duration_s,
-            self.replication_bytes_per_update.map_or("-".into(), |v| format!("{v:.1}"))
+            self.replication_bytes_per_update.map_or("-".into(), |v| format!("{v:.1}")),
+            self.replication_bytes_per_delivered_byte.map_or("-".into(), |v| format!("{v:.3}")),
+            self.store,
         );
         for e in &self.errors {
             let _ = writeln!(s, "  error: {e}");
