@@ -316,7 +316,11 @@ fn bench(args: &BenchArgs) -> ExitCode {
             }
         }
     }
-    let mut failover = vec![Group::new("heartbeat, dup-ACKs on", on_runs), Group::new("heartbeat, dup-ACKs off", off_runs)];
+    let mut failover = if args.no_failover {
+        Vec::new()
+    } else {
+        vec![Group::new("heartbeat, dup-ACKs on", on_runs), Group::new("heartbeat, dup-ACKs off", off_runs)]
+    };
     if !args.no_external && !args.no_failover {
         let opts = FailoverOptions { detector: Detector::External, ..base.clone() };
         let label = "external detector, dup-ACKs on";
@@ -401,36 +405,38 @@ fn ms(v: Option<f64>) -> String {
 fn markdown(r: &BenchReport) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "failover: {} conns × {} B, primary killed at {:.0} % of the bytes; heartbeat {} ms × {} misses (goal: failover ≤ {} ms)\n",
-        r.conns,
-        r.failover_bytes_per_conn,
-        r.failover_at * 100.0,
-        r.heartbeat_ms,
-        r.heartbeat_misses,
-        r.failover_goal_ms
-    );
-    let _ = writeln!(s, "| failover | runs passed | failover_ms median / max | wire_gap_ms median / max | max_stall_ms median / max | lost B | resets | Linux retransmits | repl. B/update |");
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
-    for g in &r.failover {
+    if !r.failover.is_empty() {
         let _ = writeln!(
             s,
-            "| {} | {}/{} | {} / {} | {} / {} | {} / {} | {} | {} | {} | {} |",
-            g.label,
-            g.passed,
-            g.runs.len(),
-            ms(g.failover_ms_median),
-            ms(g.failover_ms_max),
-            ms(g.wire_gap_ms_median),
-            ms(g.wire_gap_ms_max),
-            ms(g.max_stall_ms_median),
-            ms(g.max_stall_ms_max),
-            g.runs.iter().map(|x| x.bytes_lost).sum::<u64>(),
-            g.runs.iter().map(|x| x.resets_seen).sum::<u64>(),
-            g.runs.iter().map(|x| x.linux_retransmits).sum::<u64>(),
-            ms(g.replication_bytes_per_update_median),
+            "failover: {} conns × {} B, primary killed at {:.0} % of the bytes; heartbeat {} ms × {} misses (goal: failover ≤ {} ms)\n",
+            r.conns,
+            r.failover_bytes_per_conn,
+            r.failover_at * 100.0,
+            r.heartbeat_ms,
+            r.heartbeat_misses,
+            r.failover_goal_ms
         );
+        let _ = writeln!(s, "| failover | runs passed | failover_ms median / max | wire_gap_ms median / max | max_stall_ms median / max | lost B | resets | Linux retransmits | repl. B/update |");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+        for g in &r.failover {
+            let _ = writeln!(
+                s,
+                "| {} | {}/{} | {} / {} | {} / {} | {} / {} | {} | {} | {} | {} |",
+                g.label,
+                g.passed,
+                g.runs.len(),
+                ms(g.failover_ms_median),
+                ms(g.failover_ms_max),
+                ms(g.wire_gap_ms_median),
+                ms(g.wire_gap_ms_max),
+                ms(g.max_stall_ms_median),
+                ms(g.max_stall_ms_max),
+                g.runs.iter().map(|x| x.bytes_lost).sum::<u64>(),
+                g.runs.iter().map(|x| x.resets_seen).sum::<u64>(),
+                g.runs.iter().map(|x| x.linux_retransmits).sum::<u64>(),
+                ms(g.replication_bytes_per_update_median),
+            );
+        }
     }
     if !r.goodput.is_empty() {
         let _ = writeln!(s, "\ngoodput without a failure: {} conns × {} B, pair lab (primary + standby)\n", r.conns, r.goodput_bytes_per_conn);
