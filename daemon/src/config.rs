@@ -946,6 +946,28 @@ listen = "127.0.0.1:9464"
     }
 
     #[test]
+    fn the_store_defaults_to_one_per_host_in_the_sink_dir_and_round_trips() {
+        let dir = std::env::temp_dir().join(format!("holdback-cfg-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("s");
+        std::fs::write(&secret, "0123456789abcdef0123").unwrap();
+        let pair = format!(
+            "{GOOD}\n[replication]\nlisten = \"198.19.0.1:7400\"\npeer = \"198.19.0.2:7400\"\nsecret_file = \"{}\"\n",
+            secret.display()
+        );
+        let c = parse(Path::new("/etc/holdback/t.toml"), &pair).expect("valid");
+        let r = c.replication.as_ref().expect("pair");
+        assert_eq!((r.store, r.store_dir.as_path()), (StoreMode::Replicated, Path::new("/tmp/holdback-sink")));
+        let shared = parse(Path::new("/etc/holdback/t.toml"), &format!("{pair}store = \"shared\"\n")).expect("valid");
+        assert_eq!(shared.replication.as_ref().unwrap().store, StoreMode::Shared);
+        assert_eq!(parse(Path::new("/etc/holdback/t.toml"), &shared.effective_toml()).expect("effective parses"), shared);
+        let e = err(&format!("{pair}store = \"nfs\"\n"));
+        assert_eq!(e.field(), Some("replication.store"), "{e}");
+        assert!(e.to_string().contains("unknown variant `nfs`"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn parse_errors_carry_line_and_column() {
         match err(&GOOD.replace("[5001, 5002]", "\"5001\"")) {
             ConfigError::Parse { line, column, .. } => assert_eq!((line, column), (13, 16)),
