@@ -921,9 +921,10 @@ listen = "127.0.0.1:9464"
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    #[test]
-    fn the_state_file_defaults_to_the_state_directory_must_be_absolute_and_round_trips() {
-        let dir = std::env::temp_dir().join(format!("holdback-cfg-state-{}", std::process::id()));
+    /// `GOOD` with a `[replication]` section whose secret file exists in a
+    /// fresh directory (returned, for removal).
+    fn pair_config(tag: &str) -> (PathBuf, String) {
+        let dir = std::env::temp_dir().join(format!("holdback-cfg-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let secret = dir.join("s");
         std::fs::write(&secret, "0123456789abcdef0123").unwrap();
@@ -931,6 +932,12 @@ listen = "127.0.0.1:9464"
             "{GOOD}\n[replication]\nlisten = \"198.19.0.1:7400\"\npeer = \"198.19.0.2:7400\"\nsecret_file = \"{}\"\n",
             secret.display()
         );
+        (dir, pair)
+    }
+
+    #[test]
+    fn the_state_file_defaults_to_the_state_directory_must_be_absolute_and_round_trips() {
+        let (dir, pair) = pair_config("state");
         let c = parse(Path::new("/etc/holdback/t.toml"), &pair).expect("valid");
         let r = c.replication.as_ref().expect("pair");
         assert_eq!(r.state_file, Path::new(DEFAULT_STATE_FILE));
@@ -947,14 +954,7 @@ listen = "127.0.0.1:9464"
 
     #[test]
     fn the_store_defaults_to_one_per_host_in_the_sink_dir_and_round_trips() {
-        let dir = std::env::temp_dir().join(format!("holdback-cfg-store-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let secret = dir.join("s");
-        std::fs::write(&secret, "0123456789abcdef0123").unwrap();
-        let pair = format!(
-            "{GOOD}\n[replication]\nlisten = \"198.19.0.1:7400\"\npeer = \"198.19.0.2:7400\"\nsecret_file = \"{}\"\n",
-            secret.display()
-        );
+        let (dir, pair) = pair_config("store");
         let c = parse(Path::new("/etc/holdback/t.toml"), &pair).expect("valid");
         let r = c.replication.as_ref().expect("pair");
         assert_eq!((r.store, r.store_dir.as_path()), (StoreMode::Replicated, Path::new("/tmp/holdback-sink")));
