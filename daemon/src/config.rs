@@ -132,6 +132,8 @@ struct RawReplication {
     /// Longest the sink waits for the standby's acknowledgement per group commit.
     ack_timeout_ms: Option<i64>,
     state_file: Option<PathBuf>,
+    #[serde(default = "default_store")]
+    store: StoreMode,
 }
 
 fn default_sync() -> SyncMode {
@@ -142,6 +144,25 @@ fn default_replicate() -> ReplicateMode {
 }
 fn default_detector() -> Detector {
     Detector::Heartbeat
+}
+fn default_store() -> StoreMode {
+    StoreMode::Replicated
+}
+
+/// Where the standby finds the bytes below R after a promotion
+/// (invariant 3: the peer never sends them again).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreMode {
+    /// Each daemon keeps its own `sink_dir`: the primary ships the
+    /// committed bytes over the replication link, and the standby writes
+    /// them at their offset and fsyncs before acknowledging, so they are
+    /// on its disk before any release covers them.
+    Replicated,
+    /// Both daemons' `sink_dir` is one store both hosts reach (the
+    /// application brings it, e.g. a network filesystem): no stream bytes
+    /// cross the replication link.
+    Shared,
 }
 
 /// When the primary may release bytes covered by the `replica` gate (claim 32).
@@ -202,6 +223,12 @@ pub struct Replication {
     /// unit stops. One file per daemon: two daemons on one host, or sharing
     /// a directory between hosts, need two different paths.
     pub state_file: PathBuf,
+    /// `store`: how the standby gets the bytes below R.
+    pub store: StoreMode,
+    /// Where a standby with `store = "replicated"` writes the bytes it
+    /// receives: this daemon's own `sink_dir` (its sink continues the same
+    /// files after a promotion).
+    pub store_dir: PathBuf,
 }
 
 impl std::fmt::Debug for Replication {
@@ -219,6 +246,8 @@ impl std::fmt::Debug for Replication {
             .field("dup_acks", &self.dup_acks)
             .field("ack_timeout", &self.ack_timeout)
             .field("state_file", &self.state_file)
+            .field("store", &self.store)
+            .field("store_dir", &self.store_dir)
             .finish()
     }
 }
@@ -507,7 +536,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
 
     let replication = match raw.replication {
         None => None,
-        Some(r) => Some(validate_replication(path, r).map_err(|(f, m)| bad(f, m))?),
+        Some(r) => Some(validate_replication(path, r, &sink_dir).map_err(|(f, m)| bad(f, m))?),
     };
 
     Ok(Config {
@@ -523,7 +552,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
     })
 }
 
-fn validate_replication(config_path: &Path, r: RawReplication) -> Result<Replication, (&'static str, String)> {
+fn validate_replication(config_path: &Path, r: RawReplication, sink_dir: &Path) -> Result<Replication, (&'static str, String)> {
     if r.listen.port() == 0 || r.peer.port() == 0 {
         return Err(("replication", "listen and peer need a port (not 0)".into()));
     }
@@ -568,6 +597,8 @@ fn validate_replication(config_path: &Path, r: RawReplication) -> Result<Replica
         dup_acks: r.dup_acks,
         ack_timeout: std::time::Duration::from_millis(ack_timeout_ms),
         state_file,
+        store: r.store,
+        store_dir: sink_dir.to_path_buf(),
     })
 }
 
@@ -725,6 +756,7 @@ struct EffectiveReplication<'a> {
     dup_acks: bool,
     ack_timeout_ms: u64,
     state_file: &'a Path,
+    store: StoreMode,
 }
 
 #[derive(Serialize)]
@@ -786,6 +818,7 @@ impl Config {
                 dup_acks: r.dup_acks,
                 ack_timeout_ms: r.ack_timeout.as_millis() as u64,
                 state_file: &r.state_file,
+                store: r.store,
             }),
         };
         // Plain strings, integers, booleans and tables: serialising cannot fail.
@@ -906,9 +939,10 @@ listen = "127.0.0.1:9464"
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    #[test]
-    fn the_state_file_defaults_to_the_state_directory_must_be_absolute_and_round_trips() {
-        let dir = std::env::temp_dir().join(format!("holdback-cfg-state-{}", std::process::id()));
+    /// `GOOD` with a `[replication]` section whose secret file exists in a
+    /// fresh directory (returned, for removal).
+    fn pair_config(tag: &str) -> (PathBuf, String) {
+        let dir = std::env::temp_dir().join(format!("holdback-cfg-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let secret = dir.join("s");
         std::fs::write(&secret, "0123456789abcdef0123").unwrap();
@@ -916,6 +950,12 @@ listen = "127.0.0.1:9464"
             "{GOOD}\n[replication]\nlisten = \"198.19.0.1:7400\"\npeer = \"198.19.0.2:7400\"\nsecret_file = \"{}\"\n",
             secret.display()
         );
+        (dir, pair)
+    }
+
+    #[test]
+    fn the_state_file_defaults_to_the_state_directory_must_be_absolute_and_round_trips() {
+        let (dir, pair) = pair_config("state");
         let c = parse(Path::new("/etc/holdback/t.toml"), &pair).expect("valid");
         let r = c.replication.as_ref().expect("pair");
         assert_eq!(r.state_file, Path::new(DEFAULT_STATE_FILE));
@@ -927,6 +967,21 @@ listen = "127.0.0.1:9464"
             assert_eq!(e.field(), Some("replication.state_file"), "{e}");
             assert!(e.to_string().contains(what), "`{what}` not in: {e}");
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_store_defaults_to_one_per_host_in_the_sink_dir_and_round_trips() {
+        let (dir, pair) = pair_config("store");
+        let c = parse(Path::new("/etc/holdback/t.toml"), &pair).expect("valid");
+        let r = c.replication.as_ref().expect("pair");
+        assert_eq!((r.store, r.store_dir.as_path()), (StoreMode::Replicated, Path::new("/tmp/holdback-sink")));
+        let shared = parse(Path::new("/etc/holdback/t.toml"), &format!("{pair}store = \"shared\"\n")).expect("valid");
+        assert_eq!(shared.replication.as_ref().unwrap().store, StoreMode::Shared);
+        assert_eq!(parse(Path::new("/etc/holdback/t.toml"), &shared.effective_toml()).expect("effective parses"), shared);
+        let e = err(&format!("{pair}store = \"nfs\"\n"));
+        assert_eq!(e.field(), Some("replication.store"), "{e}");
+        assert!(e.to_string().contains("unknown variant `nfs`"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -404,7 +404,8 @@ impl SinkThread {
     ) -> Result<SinkThread, ServiceError> {
         let mut sink = Sink::new(card, dir, shared)?;
         if let Some(gate) = gate {
-            tracing::info!(wait_for_standby = gate.wait, hold_synack = gate.hold_synack, "sink ships TCB copies to the standby");
+            tracing::info!(wait_for_standby = gate.wait, hold_synack = gate.hold_synack, ship_data = gate.ship_data, after_data = gate.after_data,
+                "sink ships TCB copies to the standby");
             sink = sink.with_replica_gate(gate);
         }
         let stop = Arc::new(AtomicBool::new(false));

@@ -203,6 +203,13 @@ struct Active {
     /// The last consistent TCB read: the base of the copy the replica gate
     /// ships with a new R.
     last: Tcb,
+    /// Stream bytes [0, shipped) are queued for the standby's own store on
+    /// the link's current sync generation (`store = "replicated"`).
+    shipped: u64,
+    /// The last R this sink wrote for the connection: no copy the standby
+    /// gets carries less, even one read before the card folded the write
+    /// into the TCB (invariant 2).
+    r_written: Option<SeqNum>,
 }
 
 impl Active {
@@ -241,12 +248,29 @@ pub struct ReplicaGate {
     /// the bytes are written but not fsynced: a failover keeps every
     /// connection, a host crash may lose the tail of the store.
     pub durable: bool,
+    /// `store = "replicated"` (invariant 3 across two hosts): the committed
+    /// bytes go to the standby's own store over the link, after a copy
+    /// whose rcv_nxt covers them and before the copy whose R does; with
+    /// `wait`, R never passes the bytes the standby acknowledged holding.
+    pub ship_data: bool,
+    /// `replicate = "after-data"` (claim 30): a connection's first copy
+    /// goes out only once the peer sent something past its SYN.
+    pub after_data: bool,
 }
+
+/// Stream bytes one [`Update::Data`](crate::replication::wire::Update) carries at most.
+const DATA_CHUNK: usize = 64 << 10;
+/// Stream bytes one pass ships per connection at most: a store shipped
+/// again after a full sync goes in slices, so it does not stall the
+/// other connections' releases.
+const DATA_PER_CONN_PER_PASS: u64 = 256 << 10;
 
 /// One release the pass intends to write.
 struct PlannedRelease {
     id: u16,
     r: SeqNum,
+    /// Stream bytes below `r` (not counting a FIN).
+    upto: u64,
     /// Covers the peer's FIN (data committed and the FIN with it).
     past_fin: bool,
     /// Releases a held SYN-ACK (R := irs+1); no data involved.
@@ -262,6 +286,11 @@ pub struct Sink<B: Bar> {
     last_poll_all: Instant,
     buf: Vec<u8>,
     replica: Option<ReplicaGate>,
+    /// The link's sync generation the `shipped` offsets count in.
+    sync_generation: u64,
+    /// Connections whose first copy went to the standby, by slot: with
+    /// `after-data` the rest are not replicated yet.
+    copied: HashMap<u16, ConnKey>,
 }
 
 impl<B: Bar> Sink<B> {
@@ -278,6 +307,8 @@ impl<B: Bar> Sink<B> {
             last_poll_all: Instant::now(),
             buf: vec![0; ring_bytes as usize],
             replica: None,
+            sync_generation: 0,
+            copied: HashMap::new(),
         })
     }
 
@@ -357,16 +388,19 @@ impl<B: Bar> Sink<B> {
         // The gates of claim 2 stand between these two steps: "app" is the
         // fsync above; the "replica" gate ships the new R to the standby and
         // (sync = before-ack) waits for its acknowledgement (invariant 2).
+        // With a replicated store the standby first gets copies whose
+        // rcv_nxt covers the committed bytes, then the bytes themselves.
+        let ahead = self.ship_ahead_of_release(&changed);
         if !self.shared.is_paused() {
             let plan = self.plan_releases(&changed);
-            if self.replica_gate(&changed, &plan) {
+            if ahead.is_some_and(|last| self.replica_gate(&changed, &plan, last)) {
                 worked |= self.release_all(&plan)?;
             } else {
                 worked = false;
             }
         } else if !changed.is_empty() {
             // Paused: nothing is released, but the standby still follows.
-            self.replica_gate(&changed, &[]);
+            self.replica_gate(&changed, &[], ahead.unwrap_or(0));
         }
         if !touched.is_empty() {
             let us = pass_start.elapsed().as_micros() as u64;
@@ -482,6 +516,11 @@ impl<B: Bar> Sink<B> {
             tracing::info!(id, released_bytes, fin_released, "sink resumes a connection at its released point");
         }
         Ok(Active {
+            // A standby that keeps its own store gets this connection's
+            // bytes from offset 0: a sink started after a promotion or a
+            // resync cannot know what that standby already holds.
+            shipped: 0,
+            r_written: None,
             rec: ConnRecord {
                 id,
                 key: ConnKey::of(tcb),
@@ -516,14 +555,19 @@ impl<B: Bar> Sink<B> {
     /// point is ahead of its last release (claim 2: R = irs + 1 + committed,
     /// +1 once the FIN is committed), and every held SYN-ACK (R = irs + 1).
     fn plan_releases(&self, changed: &[(u16, Tcb)]) -> Vec<PlannedRelease> {
+        // A replicated store under a waiting gate: R covers only bytes the
+        // standby is sent (and, by the wait, acknowledges) for its own disk.
+        let shipped_only = self.replica.as_ref().is_some_and(|g| g.ship_data && g.wait);
         let mut plan: Vec<PlannedRelease> = self
             .active
             .iter()
             .filter_map(|(id, a)| {
-                let past_fin = a.rec.fin_committed && !a.rec.fin_released;
-                (a.rec.committed > a.rec.released || past_fin).then(|| PlannedRelease {
+                let upto = if shipped_only { a.rec.committed.min(a.shipped) } else { a.rec.committed };
+                let past_fin = a.rec.fin_committed && !a.rec.fin_released && upto == a.rec.committed;
+                (upto > a.rec.released || past_fin).then(|| PlannedRelease {
                     id: *id,
-                    r: a.seq_at(a.rec.committed) + past_fin as u32,
+                    r: a.seq_at(upto) + past_fin as u32,
+                    upto,
                     past_fin,
                     synack: false,
                 })
@@ -532,18 +576,121 @@ impl<B: Bar> Sink<B> {
         if self.replica.as_ref().is_some_and(|g| g.hold_synack) {
             // A held SYN-ACK: the card keeps R at irs until we move it.
             plan.extend(changed.iter().filter(|(_, t)| t.state == TcpState::SynReceived && t.rel == t.irs).map(
-                |(id, t)| PlannedRelease { id: *id, r: t.irs + 1, past_fin: false, synack: true },
+                |(id, t)| PlannedRelease { id: *id, r: t.irs + 1, upto: 0, past_fin: false, synack: true },
             ));
         }
         plan.sort_by_key(|p| p.id);
         plan
     }
 
-    /// Ships this pass's copies through the replica gate, if there is one;
-    /// returns whether the planned releases may be written.
-    fn replica_gate(&mut self, changed: &[(u16, Tcb)], plan: &[PlannedRelease]) -> bool {
+    /// With `after-data` (claim 30), whether TCB `id` as `tcb` may go to
+    /// the standby: a connection already replicated always, a new one only
+    /// once its peer sent data (or its FIN) past the SYN — never in
+    /// SYN-RECEIVED — and a slot's closing only if its connection went.
+    fn replicates(&self, id: u16, tcb: &Tcb) -> bool {
+        if !self.replica.as_ref().is_some_and(|g| g.after_data) {
+            return true;
+        }
+        match (tcb.state, self.copied.get(&id)) {
+            (_, Some(key)) if *key == ConnKey::of(tcb) => true,
+            (TcpState::Closed, copied) => copied.is_some(),
+            (TcpState::Listen | TcpState::SynReceived, _) => false,
+            _ => tcb.rcv_nxt != tcb.irs + 1,
+        }
+    }
+
+    /// `store = "replicated"`: ship this pass's copies as read (their
+    /// rcv_nxt covers what was committed), then every connection's
+    /// committed bytes the standby's store has not been sent, from the
+    /// sink's own fsynced file, at most [`DATA_PER_CONN_PER_PASS`] each.
+    /// Returns the last sequence queued (0: none), or `None` if the link
+    /// refused: then nothing may be released. A full sync since the last
+    /// pass (a new sync generation) starts every connection over from 0.
+    fn ship_ahead_of_release(&mut self, changed: &[(u16, Tcb)]) -> Option<u64> {
+        let Some(gate) = self.replica.as_ref().filter(|g| g.ship_data) else { return Some(0) };
+        let link = gate.link.clone();
+        let generation = link.sync_generation();
+        if generation != self.sync_generation {
+            self.sync_generation = generation;
+            for a in self.active.values_mut() {
+                a.shipped = 0;
+            }
+        }
+        // Nothing is connected to take the bytes: keep them for a resume
+        // or a full sync rather than fill the link's log.
+        if matches!(link.state(), crate::replication::LinkState::Down | crate::replication::LinkState::Fenced) {
+            return Some(0);
+        }
+        let mut last = 0;
+        for (id, tcb) in changed {
+            if !self.replicates(*id, tcb) {
+                continue;
+            }
+            match link.send(*id, &self.covering_release(*id, tcb)) {
+                Ok(rseq) => last = last.max(rseq),
+                Err(e) => return self.link_refused(*id, &e),
+            }
+            self.note_copied(*id, tcb);
+        }
+        let ids: Vec<u16> = self.active.iter().filter(|(_, a)| a.shipped < a.rec.committed).map(|(id, _)| *id).collect();
+        for id in ids {
+            let a = self.active.get_mut(&id).expect("listed above");
+            let until = a.rec.committed.min(a.shipped + DATA_PER_CONN_PER_PASS);
+            while a.shipped < until {
+                let n = (until - a.shipped).min(DATA_CHUNK as u64) as usize;
+                let mut bytes = vec![0u8; n];
+                if let Err(e) = a.file.read_exact_at(&mut bytes, a.shipped) {
+                    tracing::error!(id, path = %a.rec.path.display(), error = %e, "reading committed bytes to ship to the standby's store");
+                    return None;
+                }
+                match link.send_data(id, a.shipped, bytes) {
+                    Ok(rseq) => last = last.max(rseq),
+                    Err(e) => {
+                        tracing::error!(error = %e, id, "replication refused stream bytes; releasing nothing");
+                        self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).replica_waits_failed += 1;
+                        return None;
+                    }
+                }
+                a.shipped += n as u64;
+            }
+        }
+        Some(last)
+    }
+
+    /// `tcb` as a copy for the standby: its R raised to the last one this
+    /// sink wrote for the connection, if the card's TCB does not show it yet.
+    fn covering_release(&self, id: u16, tcb: &Tcb) -> Tcb {
+        let mut copy = tcb.clone();
+        let written = self.active.get(&id).filter(|a| a.rec.key == ConnKey::of(tcb)).and_then(|a| a.r_written);
+        if let Some(r) = written.filter(|r| copy.rel.before(*r)) {
+            copy.rel = r;
+        }
+        copy
+    }
+
+    fn note_copied(&mut self, id: u16, tcb: &Tcb) {
+        if tcb.state == TcpState::Closed {
+            self.copied.remove(&id);
+        } else {
+            self.copied.insert(id, ConnKey::of(tcb));
+        }
+    }
+
+    fn link_refused(&self, id: u16, e: &crate::replication::SendError) -> Option<u64> {
+        tracing::error!(error = %e, id, "replication refused a TCB copy; releasing nothing");
+        self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).replica_waits_failed += 1;
+        None
+    }
+
+    /// Ships this pass's copies through the replica gate, if there is one,
+    /// and waits (before-ack) for the standby to acknowledge them and
+    /// everything queued before, up to `ahead` (what
+    /// [`Sink::ship_ahead_of_release`] queued); returns whether the
+    /// planned releases may be written.
+    fn replica_gate(&mut self, changed: &[(u16, Tcb)], plan: &[PlannedRelease], ahead: u64) -> bool {
         let Some(gate) = &self.replica else { return true };
-        let mut copies: std::collections::BTreeMap<u16, Tcb> = changed.iter().cloned().collect();
+        let mut copies: std::collections::BTreeMap<u16, Tcb> =
+            changed.iter().filter(|(id, t)| self.replicates(*id, t)).map(|(id, t)| (*id, self.covering_release(*id, t))).collect();
         for p in plan {
             let base = copies.get(&p.id).cloned().or_else(|| self.active.get(&p.id).map(|a| a.last.clone()));
             if let Some(mut tcb) = base {
@@ -553,23 +700,29 @@ impl<B: Bar> Sink<B> {
                 copies.insert(p.id, tcb);
             }
         }
-        let mut last = 0;
+        let link = gate.link.clone();
+        let (wait, timeout, ship_data) = (gate.wait, gate.timeout, gate.ship_data);
+        let mut last = ahead;
         for (id, tcb) in &copies {
-            match gate.link.send(*id, tcb) {
+            match link.send(*id, tcb) {
                 Ok(rseq) => last = last.max(rseq),
-                Err(e) => {
-                    tracing::error!(error = %e, id, "replication refused a TCB copy; releasing nothing");
-                    self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).replica_waits_failed += 1;
-                    return false;
-                }
+                Err(e) => return self.link_refused(*id, &e).is_some(),
             }
+            self.note_copied(*id, tcb);
         }
         if plan.is_empty() {
             return true;
         }
-        let ReleaseStep::AwaitAck(copy) = RULES.before_release(gate.wait, last) else { return true };
+        let ReleaseStep::AwaitAck(copy) = RULES.before_release(wait, last) else { return true };
         let waited = Instant::now();
-        match gate.link.wait_acked_blocking(copy, gate.timeout) {
+        match link.wait_acked_blocking(copy, timeout) {
+            Ok(()) if ship_data && link.sync_generation() != self.sync_generation => {
+                // A full sync ran while we waited and dropped the bytes
+                // not yet acknowledged: the acknowledgement of its end does
+                // not say they are on the standby's disk. Ship again.
+                tracing::warn!("the standby was resynchronised during the wait: shipping the store again before releasing");
+                false
+            }
             Ok(()) => {
                 let mut st = self.shared.stats.lock().unwrap_or_else(|p| p.into_inner());
                 st.replica_waits += 1;
@@ -598,8 +751,9 @@ impl<B: Bar> Sink<B> {
             self.card.release(p.id, p.r)?;
             if let Some(a) = self.active.get_mut(&p.id) {
                 if !p.synack {
-                    a.rec.released = a.rec.committed;
+                    a.rec.released = p.upto;
                     a.rec.fin_released |= p.past_fin;
+                    a.r_written = Some(p.r);
                 }
             }
             self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).release_writes += 1;
@@ -645,6 +799,83 @@ pub fn find_sink_file(dir: &Path, remote_ip: Ipv4Addr, remote_port: u16) -> Opti
         .collect();
     found.sort();
     found.pop()
+}
+
+/// Why the standby's own store did not take stream bytes.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Io(#[from] crate::error::IoError),
+    #[error(
+        "{path}: bytes at offset {offset} would leave a hole after the {len} bytes stored; \
+         the primary ships each connection's bytes in order from offset 0"
+    )]
+    Gap { path: PathBuf, offset: u64, len: u64 },
+}
+
+/// The standby's own copy of the sink's store (`store = "replicated"`):
+/// the stream bytes that arrive on the replication link, written at their
+/// offset into the file the sink would write for that connection
+/// ([`sink_file_name`]) in this daemon's `sink_dir`, so that after a
+/// promotion this daemon's sink continues the same files — every byte
+/// below R already on its own disk (invariant 3).
+pub struct StoreFiles {
+    dir: PathBuf,
+    open: HashMap<ConnKey, (File, PathBuf)>,
+    /// Written since the last [`StoreFiles::sync`].
+    dirty: Vec<ConnKey>,
+}
+
+/// Files [`StoreFiles`] keeps open between syncs; beyond, clean ones close.
+const STORE_OPEN_FILES: usize = 128;
+
+impl StoreFiles {
+    pub fn new(dir: &Path) -> Result<StoreFiles, StoreError> {
+        std::fs::create_dir_all(dir).map_err(crate::error::io("creating the standby's store directory", dir))?;
+        Ok(StoreFiles { dir: dir.to_path_buf(), open: HashMap::new(), dirty: Vec::new() })
+    }
+
+    /// Write `bytes` at stream `offset` of the connection `tcb` (not yet
+    /// durable: [`StoreFiles::sync`]). Refuses an offset past the end of
+    /// what is stored: the bytes before it would be missing.
+    pub fn write_at(&mut self, tcb: &Tcb, offset: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        let key = ConnKey::of(tcb);
+        if !self.open.contains_key(&key) {
+            let path = self.dir.join(sink_file_name(tcb.remote_ip, tcb.remote_port, tcb.irs.0));
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(crate::error::io("creating the standby's store file", &path))?;
+            self.open.insert(key, (file, path));
+        }
+        let (file, path) = self.open.get(&key).expect("opened above");
+        let len = file.metadata().map_err(crate::error::io("reading the size of", path))?.len();
+        if offset > len {
+            return Err(StoreError::Gap { path: path.clone(), offset, len });
+        }
+        file.write_all_at(bytes, offset).map_err(crate::error::io("writing", path))?;
+        if !self.dirty.contains(&key) {
+            self.dirty.push(key);
+        }
+        Ok(())
+    }
+
+    /// fsync every file written since the last call, in parallel.
+    pub fn sync(&mut self) -> Result<(), StoreError> {
+        let files: Vec<(&File, &Path)> =
+            self.dirty.iter().filter_map(|k| self.open.get(k)).map(|(f, p)| (f, p.as_path())).collect();
+        sync_all(&files).map_err(|e| match e {
+            SinkError::Io(io) => StoreError::Io(io),
+            other => StoreError::Io(crate::error::IoError { what: "fsync of", path: self.dir.clone(), source: std::io::Error::other(other.to_string()) }),
+        })?;
+        self.dirty.clear();
+        if self.open.len() > STORE_OPEN_FILES {
+            self.open.clear();
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -853,6 +1084,8 @@ mod tests {
             timeout: Duration::from_millis(50),
             hold_synack: true,
             durable: true,
+            ship_data: false,
+            after_data: false,
         });
         fake.put_ring(6, 0, &[7u8; 1000]);
         fake.set_tcb(6, |w| conn(w, IRS.wrapping_add(1 + 1000), false, TcpState::Established));
@@ -869,6 +1102,190 @@ mod tests {
         assert_eq!(fake.released(8), 0, "SYN-ACK held until the standby has the TCB");
         assert!(shared.stats().replica_waits_failed >= 2);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A standby on loopback whose hook keeps the copies, writes stream
+    /// bytes into its own store and can be held (installs block).
+    #[derive(Clone)]
+    struct LoopbackStandby {
+        copies: Arc<Mutex<HashMap<u16, Tcb>>>,
+        files: Arc<Mutex<StoreFiles>>,
+        block: Arc<AtomicBool>,
+    }
+
+    impl crate::replication::StoreHook for LoopbackStandby {
+        fn install(&mut self, id: u16, tcb: &Tcb) -> Result<(), crate::replication::HookError> {
+            while self.block.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            self.copies.lock().unwrap().insert(id, tcb.clone());
+            Ok(())
+        }
+        fn remove(&mut self, id: u16) -> Result<(), crate::replication::HookError> {
+            self.copies.lock().unwrap().remove(&id);
+            Ok(())
+        }
+        fn write_data(&mut self, _id: u16, tcb: &Tcb, offset: u64, bytes: &[u8]) -> Result<(), crate::replication::HookError> {
+            Ok(self.files.lock().unwrap().write_at(tcb, offset, bytes)?)
+        }
+        fn sync_data(&mut self) -> Result<(), crate::replication::HookError> {
+            Ok(self.files.lock().unwrap().sync()?)
+        }
+    }
+
+    /// A sink on a fake card whose replica gate reaches a real standby over
+    /// loopback, which keeps its copies and its own store.
+    struct GatedSink {
+        _runtime: tokio::runtime::Runtime,
+        sink: Sink<Arc<MemBar>>,
+        shared: SinkShared,
+        dir: PathBuf,
+        standby: crate::replication::Standby,
+        hook: LoopbackStandby,
+        store: PathBuf,
+    }
+
+    impl GatedSink {
+        /// One pass while the standby's installs are held (`hook.block`
+        /// set): returns TCB `id`'s release register 300 ms into the pass,
+        /// then lets the standby store.
+        fn step_while_the_standby_holds(&mut self, fake: &FakeCard, id: u32) -> u32 {
+            let (sink, block) = (&mut self.sink, &self.hook.block);
+            std::thread::scope(|s| {
+                let h = s.spawn(|| {
+                    std::thread::sleep(Duration::from_millis(300));
+                    let r = fake.released(id);
+                    block.store(false, Ordering::SeqCst);
+                    r
+                });
+                sink.step().unwrap();
+                h.join().unwrap()
+            })
+        }
+    }
+
+    fn gated_sink(fake: &FakeCard, tag: &str, replicate_after_data: bool) -> GatedSink {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let store = temp_dir(&format!("{tag}-standby"));
+        let hook = LoopbackStandby {
+            copies: Default::default(),
+            files: Arc::new(Mutex::new(StoreFiles::new(&store).unwrap())),
+            block: Default::default(),
+        };
+        let cfg = crate::replication::LinkConfig::new(b"0123456789abcdef0123456789abcdef".to_vec(), 1);
+        let (standby, _sev) =
+            runtime.block_on(crate::replication::Standby::bind(cfg.clone(), "127.0.0.1:0".parse().unwrap(), 1, hook.clone())).unwrap();
+        let (link, mut events) = {
+            let _enter = runtime.enter();
+            Primary::start(cfg, standby.local_addr(), 1).unwrap()
+        };
+        runtime.block_on(async {
+            while !matches!(events.recv().await, Some(crate::replication::LinkEvent::Synced { .. })) {}
+        });
+        let (sink, shared, dir) = sink_on(fake, tag);
+        let sink = sink.with_replica_gate(ReplicaGate {
+            link: Arc::new(link),
+            wait: true,
+            timeout: Duration::from_secs(5),
+            hold_synack: !replicate_after_data,
+            durable: true,
+            ship_data: true,
+            after_data: replicate_after_data,
+        });
+        GatedSink { _runtime: runtime, sink, shared, dir, standby, hook, store }
+    }
+
+    /// Invariant 3 across two hosts (`store = "replicated"`): a release is
+    /// written only once the standby's own store holds every byte below it.
+    #[test]
+    fn a_release_waits_until_the_standbys_own_store_holds_the_bytes_below_it() {
+        let fake = FakeCard::new();
+        let mut g = gated_sink(&fake, "store", false);
+        let data: Vec<u8> = (0..12_000u32).map(|i| (i * 31 + 1) as u8).collect();
+        let mut off = 0usize;
+        for chunk in [7000usize, 5000] {
+            fake.put_ring(3, off as u64, &data[off..off + chunk]);
+            off += chunk;
+            fake.set_tcb(3, |w| conn(w, IRS.wrapping_add(1 + off as u32), false, TcpState::Established));
+            g.sink.step().unwrap();
+            assert_eq!(fake.released(3), IRS.wrapping_add(1 + off as u32), "released after {off} bytes");
+            let stored = std::fs::read(g.store.join(sink_file_name(PEER, 40000, IRS))).unwrap();
+            assert_eq!(stored, data[..off], "the standby's store holds every released byte");
+            assert_eq!(g.standby.tcbs()[&3].rel, SeqNum(IRS.wrapping_add(1 + off as u32)), "and the copy with that R");
+        }
+        // The standby holds its installs: nothing more is released.
+        g.hook.block.store(true, Ordering::SeqCst);
+        fake.put_ring(3, off as u64, &[9u8; 100]);
+        fake.set_tcb(3, |w| conn(w, IRS.wrapping_add(1 + off as u32 + 100), false, TcpState::Established));
+        let blocked = g.step_while_the_standby_holds(&fake, 3);
+        assert_eq!(blocked, IRS.wrapping_add(1 + off as u32), "no release while the standby has not stored the bytes");
+        assert_eq!(fake.released(3), IRS.wrapping_add(1 + off as u32 + 100));
+        assert_eq!(g.shared.stats().bytes_committed, 12_100);
+        // Invariant 2: a copy read before the card shows the last release
+        // (this fake card never folds release writes into the TCB) still
+        // carries that R, never a lower one.
+        g.shared.set_paused(true);
+        fake.put_ring(3, off as u64 + 100, &[8u8; 50]);
+        fake.set_tcb(3, |w| conn(w, IRS.wrapping_add(1 + off as u32 + 150), false, TcpState::Established));
+        g.sink.step().unwrap();
+        // Paused, the copies go without a wait for their acknowledgement.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while g.standby.tcbs()[&3].rcv_nxt != SeqNum(IRS.wrapping_add(1 + off as u32 + 150)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let copy = g.standby.tcbs()[&3].clone();
+        assert_eq!((copy.rcv_nxt, copy.rel), (SeqNum(IRS.wrapping_add(1 + off as u32 + 150)), SeqNum(IRS.wrapping_add(1 + off as u32 + 100))));
+        let _ = std::fs::remove_dir_all(&g.dir);
+        let _ = std::fs::remove_dir_all(&g.store);
+    }
+
+    /// Claim 30 as written: with `after-data` no SYN-RECEIVED copy crosses
+    /// the link, and a connection's first copy goes once its peer sent
+    /// data; with `at-setup` (claim 31) the SYN-ACK's release waits until
+    /// the standby stored the SYN-RECEIVED copy.
+    #[test]
+    fn after_data_ships_no_syn_received_copy_and_at_setup_holds_the_synack_until_stored() {
+        let syn = |w: &mut [u32]| {
+            conn(w, IRS.wrapping_add(1), false, TcpState::SynReceived);
+            tcb::REL.set(w, IRS);
+        };
+        let fake = FakeCard::new();
+        let mut g = gated_sink(&fake, "after-data", true);
+        fake.set_tcb(5, syn);
+        g.sink.step().unwrap();
+        fake.set_tcb(5, |w| {
+            conn(w, IRS.wrapping_add(1), false, TcpState::Established);
+            tcb::REL.set(w, IRS.wrapping_add(1));
+        });
+        g.sink.step().unwrap();
+        let link = g.sink.replica.as_ref().unwrap().link.clone();
+        assert_eq!(link.stats().copies_by_state.get("SYN-RECEIVED"), None, "{:?}", link.stats().copies_by_state);
+        assert!(!g.standby.tcbs().contains_key(&5), "no copy before data: {:?}", g.standby.tcbs());
+        assert_eq!(fake.released(5), 0, "after-data does not hold the SYN-ACK");
+        fake.put_ring(5, 0, &[4u8; 500]);
+        fake.set_tcb(5, |w| conn(w, IRS.wrapping_add(501), false, TcpState::Established));
+        g.sink.step().unwrap();
+        assert_eq!(g.standby.tcbs()[&5].rcv_nxt, SeqNum(IRS.wrapping_add(501)), "the first copy came with the first data");
+        assert_eq!(fake.released(5), IRS.wrapping_add(501));
+        assert_eq!(link.stats().copies_by_state.get("SYN-RECEIVED"), None);
+        let _ = std::fs::remove_dir_all(&g.dir);
+        let _ = std::fs::remove_dir_all(&g.store);
+
+        let fake = FakeCard::new();
+        let mut g = gated_sink(&fake, "at-setup", false);
+        g.hook.block.store(true, Ordering::SeqCst);
+        fake.set_tcb(6, |w| {
+            syn(w);
+            tcb::REMOTE_PORT.set(w, 40006);
+        });
+        let held = g.step_while_the_standby_holds(&fake, 6);
+        assert_eq!(held, 0, "the SYN-ACK stays held while the standby has not stored the TCB");
+        assert_eq!(fake.released(6), IRS.wrapping_add(1), "then released");
+        assert_eq!(g.hook.copies.lock().unwrap()[&6].state, TcpState::SynReceived, "the standby stored it in SYN-RECEIVED");
+        let link = g.sink.replica.as_ref().unwrap().link.clone();
+        assert!(link.stats().copies_by_state.get("SYN-RECEIVED").is_some_and(|n| *n >= 1), "{:?}", link.stats().copies_by_state);
+        let _ = std::fs::remove_dir_all(&g.dir);
+        let _ = std::fs::remove_dir_all(&g.store);
     }
 
     #[test]

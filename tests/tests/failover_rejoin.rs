@@ -50,7 +50,10 @@ fn a_restarted_old_primary_joins_as_standby_and_is_promoted_in_epoch_3() {
     let topo = net.topology().clone();
     let opts = FailoverOptions { conns: CONNS, bytes: BYTES, ..FailoverOptions::default() };
     let pair = PairSetup::write(&dir.0, &topo, &opts).unwrap_or_else(|e| panic!("pair configs: {}", holdback_daemon::error::chain(&e)));
-    let sink_dir = pair.sink_dir.clone();
+    // The twice-promoted node ends the run: its own store must hold every
+    // stream (store = "replicated": the promoted node shipped its store to
+    // it when it rejoined, and the peers the rest after its promotion).
+    let sink_dir = pair.primary.sink_dir().to_path_buf();
     let (p_socket, p_pcap) = (pair.primary.socket().to_path_buf(), pair.primary.pcap.clone());
     let s_socket = pair.standby.socket().to_path_buf();
     let start = |member: &PairMember, log: &str| {

@@ -47,7 +47,8 @@ fn an_old_primary_still_alive_after_a_heartbeat_promotion_is_fenced_when_the_lin
     // The heartbeat detector (the default): a cut link alone promotes.
     let opts = FailoverOptions { conns: CONNS, bytes: BYTES, ..FailoverOptions::default() };
     let pair = PairSetup::write(&dir.0, &topo, &opts).unwrap_or_else(|e| panic!("pair configs: {}", holdback_daemon::error::chain(&e)));
-    let sink_dir = pair.sink_dir.clone();
+    // The promoted node's own store holds every stream (store = "replicated").
+    let sink_dir = pair.standby.sink_dir().to_path_buf();
     let (mut primary, mut standby) =
         pair.start_both(Some(bin)).unwrap_or_else(|e| panic!("pair daemons: {}", holdback_daemon::error::chain(&e)));
     wait_for(STATE_TIMEOUT, "the primary replicating to the standby", || {

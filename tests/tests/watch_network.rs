@@ -154,7 +154,7 @@ fn watch_in_its_own_namespace_detects_the_primary_over_the_network_moves_the_bri
     cancel.store(true, Ordering::SeqCst);
     for o in &outcomes {
         assert!(o.error.is_none() && !o.reset && o.bytes_sent == BYTES, "client {}: {o:?}", o.index);
-        let (intact, file) = sink_file_matches(&pair.sink_dir, topo.client_ip, o.local_port, &o.sha256);
+        let (intact, file) = sink_file_matches(pair.standby.sink_dir(), topo.client_ip, o.local_port, &o.sha256);
         assert!(intact, "client {}: sink file {file:?} does not match what it sent", o.index);
     }
     match standby.stop(Duration::from_secs(20)) {

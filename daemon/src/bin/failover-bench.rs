@@ -6,8 +6,12 @@
 //!    off (heartbeat detector), several seeded runs each, plus one run with
 //!    the external detector (`holdback watch`'s loop);
 //! 2. goodput of the pair without a failure: holdback off, gates `app`,
-//!    `app,replica` before-ack and `app,replica` async, back to back;
-//! 3. replication link bytes per update as the lab reports them.
+//!    `app,replica` before-ack and `app,replica` async, back to back (each
+//!    daemon its own store: the committed bytes cross the link), and
+//!    `app,replica` before-ack with one shared directory (`store =
+//!    "shared"`, no bytes on the link): what the store per host costs;
+//! 3. replication link bytes per update and per delivered byte as the lab
+//!    reports them.
 //!
 //! Besides the lab's `max_stall_ms` (the client application's longest wait
 //! to send) it reports the lab's `wire_gap_ms`, from both cards' captures:
@@ -28,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use holdback_daemon::cli::{parse_fraction, parse_size};
-use holdback_daemon::config::{Detector, Gate, SyncMode};
+use holdback_daemon::config::{Detector, Gate, StoreMode, SyncMode};
 use holdback_daemon::lab::pair::{run_failover_lab, FailoverOptions, FailoverReport};
 use holdback_daemon::lab::progress::Progress;
 use holdback_daemon::error::chain;
@@ -71,6 +75,9 @@ struct BenchArgs {
     /// Skip the goodput runs.
     #[arg(long)]
     no_goodput: bool,
+    /// Skip the failover runs (goodput only).
+    #[arg(long)]
+    no_failover: bool,
     /// Also write every run's full lab report (JSON array) to this file.
     #[arg(long, value_name = "FILE")]
     reports: Option<PathBuf>,
@@ -89,6 +96,8 @@ struct Run {
     goodput_mbps: f64,
     duration_s: f64,
     replication_bytes_per_update: Option<f64>,
+    /// Replication link bytes (the primary's) per byte delivered (no-failure runs).
+    replication_bytes_per_delivered_byte: Option<f64>,
     bytes_lost: u64,
     duplicate_bytes: u64,
     resets_seen: u64,
@@ -109,6 +118,7 @@ impl Run {
             goodput_mbps: r.goodput_mbps,
             duration_s: r.duration_s,
             replication_bytes_per_update: r.replication_bytes_per_update,
+            replication_bytes_per_delivered_byte: r.replication_bytes_per_delivered_byte,
             bytes_lost: r.bytes_lost,
             duplicate_bytes: r.duplicate_bytes,
             resets_seen: r.resets_seen,
@@ -128,6 +138,7 @@ impl Run {
             goodput_mbps: 0.0,
             duration_s: 0.0,
             replication_bytes_per_update: None,
+            replication_bytes_per_delivered_byte: None,
             bytes_lost: 0,
             duplicate_bytes: 0,
             resets_seen: 0,
@@ -165,6 +176,7 @@ struct Group {
     /// Goodput median over the "holdback off" group's median (goodput groups only).
     goodput_ratio_to_off: Option<f64>,
     replication_bytes_per_update_median: Option<f64>,
+    replication_bytes_per_delivered_byte_median: Option<f64>,
 }
 
 impl Group {
@@ -176,6 +188,7 @@ impl Group {
         let gap = median_max(ran().filter_map(|r| r.wire_gap_ms));
         let goodput = median_max(ran().map(|r| r.goodput_mbps));
         let repl = median_max(runs.iter().filter_map(|r| r.replication_bytes_per_update));
+        let per_byte = median_max(runs.iter().filter_map(|r| r.replication_bytes_per_delivered_byte));
         Group {
             label: label.into(),
             passed: runs.iter().filter(|r| r.passed).count(),
@@ -188,6 +201,7 @@ impl Group {
             goodput_mbps_median: goodput.map(|x| x.0),
             goodput_ratio_to_off: None,
             replication_bytes_per_update_median: repl.map(|x| x.0),
+            replication_bytes_per_delivered_byte_median: per_byte.map(|x| x.0),
             runs,
         }
     }
@@ -223,13 +237,17 @@ fn holdback_beside_us() -> Option<PathBuf> {
     sibling.is_file().then_some(sibling)
 }
 
-fn gate_text(gates: &[Gate], sync: SyncMode, holdback: bool) -> String {
+fn gate_text(gates: &[Gate], sync: SyncMode, holdback: bool, store: StoreMode) -> String {
     if !holdback {
         return "holdback off".into();
     }
     let names: Vec<&str> = gates.iter().map(|g| if *g == Gate::App { "app" } else { "replica" }).collect();
     let sync = if gates.contains(&Gate::Replica) { if sync == SyncMode::Async { " async" } else { " before-ack" } } else { "" };
-    format!("gates {}{sync}", names.join("+"))
+    let store = match store {
+        StoreMode::Replicated => "",
+        StoreMode::Shared => ", one shared store",
+    };
+    format!("gates {}{sync}{store}", names.join("+"))
 }
 
 /// Runs one lab (which keeps its work directory only when a run fails).
@@ -289,7 +307,7 @@ fn bench(args: &BenchArgs) -> ExitCode {
     // the same seeds and the same background load on this shared machine.
     let mut on_runs = Vec::new();
     let mut off_runs = Vec::new();
-    for i in 0..args.runs {
+    for i in 0..if args.no_failover { 0 } else { args.runs } {
         let seed = args.seed + u64::from(i);
         for dup_acks in [true, false] {
             let opts = FailoverOptions { seed, dup_acks, ..base.clone() };
@@ -301,25 +319,30 @@ fn bench(args: &BenchArgs) -> ExitCode {
             }
         }
     }
-    let mut failover = vec![Group::new("heartbeat, dup-ACKs on", on_runs), Group::new("heartbeat, dup-ACKs off", off_runs)];
-    if !args.no_external {
+    let mut failover = if args.no_failover {
+        Vec::new()
+    } else {
+        vec![Group::new("heartbeat, dup-ACKs on", on_runs), Group::new("heartbeat, dup-ACKs off", off_runs)]
+    };
+    if !args.no_external && !args.no_failover {
         let opts = FailoverOptions { detector: Detector::External, ..base.clone() };
         let label = "external detector, dup-ACKs on";
         failover.push(Group::new(label, vec![one_run(label, &opts, &mut reports)]));
     }
 
     // (2) Goodput without a failure, the four configurations back to back.
-    let configs: [(Vec<Gate>, SyncMode, bool); 4] = [
-        (vec![Gate::App], SyncMode::BeforeAck, false),
-        (vec![Gate::App], SyncMode::BeforeAck, true),
-        (vec![Gate::App, Gate::Replica], SyncMode::BeforeAck, true),
-        (vec![Gate::App, Gate::Replica], SyncMode::Async, true),
+    let configs: [(Vec<Gate>, SyncMode, bool, StoreMode); 5] = [
+        (vec![Gate::App], SyncMode::BeforeAck, false, StoreMode::Replicated),
+        (vec![Gate::App], SyncMode::BeforeAck, true, StoreMode::Replicated),
+        (vec![Gate::App, Gate::Replica], SyncMode::BeforeAck, true, StoreMode::Replicated),
+        (vec![Gate::App, Gate::Replica], SyncMode::Async, true, StoreMode::Replicated),
+        (vec![Gate::App, Gate::Replica], SyncMode::BeforeAck, true, StoreMode::Shared),
     ];
     let mut goodput = Vec::new();
     if !args.no_goodput {
         let mut per_config: Vec<Vec<Run>> = configs.iter().map(|_| Vec::new()).collect();
         for round in 0..args.goodput_rounds {
-            for (i, (gates, sync, holdback)) in configs.iter().enumerate() {
+            for (i, (gates, sync, holdback, store)) in configs.iter().enumerate() {
                 if holdback_daemon::sys::stop_requested() {
                     return ExitCode::FAILURE;
                 }
@@ -330,13 +353,14 @@ fn bench(args: &BenchArgs) -> ExitCode {
                     gates: gates.clone(),
                     sync: *sync,
                     holdback: *holdback,
+                    store: *store,
                     ..base.clone()
                 };
-                per_config[i].push(one_run(&gate_text(gates, *sync, *holdback), &opts, &mut reports));
+                per_config[i].push(one_run(&gate_text(gates, *sync, *holdback, *store), &opts, &mut reports));
             }
         }
-        for ((gates, sync, holdback), runs) in configs.iter().zip(per_config) {
-            goodput.push(Group::new(&gate_text(gates, *sync, *holdback), runs));
+        for ((gates, sync, holdback, store), runs) in configs.iter().zip(per_config) {
+            goodput.push(Group::new(&gate_text(gates, *sync, *holdback, *store), runs));
         }
         let off = goodput[0].goodput_mbps_median;
         for g in goodput.iter_mut() {
@@ -384,51 +408,54 @@ fn ms(v: Option<f64>) -> String {
 fn markdown(r: &BenchReport) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "failover: {} conns × {} B, primary killed at {:.0} % of the bytes; heartbeat {} ms × {} misses (goal: failover ≤ {} ms)\n",
-        r.conns,
-        r.failover_bytes_per_conn,
-        r.failover_at * 100.0,
-        r.heartbeat_ms,
-        r.heartbeat_misses,
-        r.failover_goal_ms
-    );
-    let _ = writeln!(s, "| failover | runs passed | failover_ms median / max | wire_gap_ms median / max | max_stall_ms median / max | lost B | resets | Linux retransmits | repl. B/update |");
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
-    for g in &r.failover {
+    if !r.failover.is_empty() {
         let _ = writeln!(
             s,
-            "| {} | {}/{} | {} / {} | {} / {} | {} / {} | {} | {} | {} | {} |",
-            g.label,
-            g.passed,
-            g.runs.len(),
-            ms(g.failover_ms_median),
-            ms(g.failover_ms_max),
-            ms(g.wire_gap_ms_median),
-            ms(g.wire_gap_ms_max),
-            ms(g.max_stall_ms_median),
-            ms(g.max_stall_ms_max),
-            g.runs.iter().map(|x| x.bytes_lost).sum::<u64>(),
-            g.runs.iter().map(|x| x.resets_seen).sum::<u64>(),
-            g.runs.iter().map(|x| x.linux_retransmits).sum::<u64>(),
-            ms(g.replication_bytes_per_update_median),
+            "failover: {} conns × {} B, primary killed at {:.0} % of the bytes; heartbeat {} ms × {} misses (goal: failover ≤ {} ms)\n",
+            r.conns,
+            r.failover_bytes_per_conn,
+            r.failover_at * 100.0,
+            r.heartbeat_ms,
+            r.heartbeat_misses,
+            r.failover_goal_ms
         );
+        let _ = writeln!(s, "| failover | runs passed | failover_ms median / max | wire_gap_ms median / max | max_stall_ms median / max | lost B | resets | Linux retransmits | repl. B/update |");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+        for g in &r.failover {
+            let _ = writeln!(
+                s,
+                "| {} | {}/{} | {} / {} | {} / {} | {} / {} | {} | {} | {} | {} |",
+                g.label,
+                g.passed,
+                g.runs.len(),
+                ms(g.failover_ms_median),
+                ms(g.failover_ms_max),
+                ms(g.wire_gap_ms_median),
+                ms(g.wire_gap_ms_max),
+                ms(g.max_stall_ms_median),
+                ms(g.max_stall_ms_max),
+                g.runs.iter().map(|x| x.bytes_lost).sum::<u64>(),
+                g.runs.iter().map(|x| x.resets_seen).sum::<u64>(),
+                g.runs.iter().map(|x| x.linux_retransmits).sum::<u64>(),
+                ms(g.replication_bytes_per_update_median),
+            );
+        }
     }
     if !r.goodput.is_empty() {
         let _ = writeln!(s, "\ngoodput without a failure: {} conns × {} B, pair lab (primary + standby)\n", r.conns, r.goodput_bytes_per_conn);
-        let _ = writeln!(s, "| configuration | runs passed | goodput Mbit/s (median) | ratio to holdback off | repl. B/update |");
-        let _ = writeln!(s, "|---|---|---|---|---|");
+        let _ = writeln!(s, "| configuration | runs passed | goodput Mbit/s (median) | ratio to holdback off | repl. B/update | repl. B per delivered B |");
+        let _ = writeln!(s, "|---|---|---|---|---|---|");
         for g in &r.goodput {
             let _ = writeln!(
                 s,
-                "| {} | {}/{} | {} | {} | {} |",
+                "| {} | {}/{} | {} | {} | {} | {} |",
                 g.label,
                 g.passed,
                 g.runs.len(),
                 g.goodput_mbps_median.map_or("-".into(), |x| format!("{x:.2}")),
                 g.goodput_ratio_to_off.map_or("-".into(), |x| format!("{:.0} %", x * 100.0)),
                 ms(g.replication_bytes_per_update_median),
+                g.replication_bytes_per_delivered_byte_median.map_or("-".into(), |x| format!("{x:.3}")),
             );
         }
     }

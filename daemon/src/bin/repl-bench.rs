@@ -1,6 +1,7 @@
 //! Figures of the replication link over loopback: bytes per update (delta vs
 //! full copy), time to full-sync N TCBs, and updates/s sustained with
-//! acknowledgements, per update and group-committed.
+//! acknowledgements, per update and group-committed; and the framing cost of
+//! stream bytes shipped to a standby with its own store.
 //!
 //! `cargo run --release -p holdback-daemon --bin repl-bench [-- --conns 64 --secs 3]`
 use std::collections::HashMap;
@@ -154,6 +155,14 @@ fn main() -> Result<()> {
     println!("bytes per update (rcv_nxt/rel/ack_sent/rcv_adv +1460, gen +1):");
     println!("  delta: payload {delta_payload} B, frame {delta_frame} B (incl. {} B length/version/seq, {} B HMAC)", wire::LEN_BYTES + wire::HEADER_BYTES, wire::MAC_BYTES);
     println!("  full:  payload {full_payload} B, frame {full_frame} B");
+    // store = "replicated": the committed bytes ride the link too.
+    for len in [1460usize, 8 << 10, 64 << 10] {
+        let (_, frame) = frame_size(Update::Data { id: 3, irs: base.irs.0, offset: 1 << 20, bytes: vec![0x5a; len] })?;
+        println!(
+            "  stream bytes: {len} B in a frame of {frame} B ({:.4} link bytes per stream byte)",
+            frame as f64 / len as f64
+        );
+    }
 
     let mut times: Vec<Duration> = Vec::new();
     for _ in 0..10 {

@@ -1,8 +1,9 @@
 //! `holdback lab --failover-at F`: the hot-standby lab. Two
 //! separate `holdback daemon` processes, each with its own simulated card on
 //! the lab bridge (same service MAC and IP, like a VRRP virtual address), a
-//! replication link between them on its own veth, the sink files in one
-//! directory both reach (the shared store the application commits to), and
+//! replication link between them on its own veth, each with its own sink
+//! directory (`store = "replicated"`: the committed bytes cross the link to
+//! the standby's; `--store shared` gives both one directory instead), and
 //! real Linux clients. When fraction F of all bytes has been sent, the
 //! primary process is killed with SIGKILL; the standby (heartbeat or
 //! external detector) promotes itself and the clients' own retransmissions
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::config::{Detector, Gate, ReplicateMode, SyncMode};
+pub use crate::config::{Detector, Gate, ReplicateMode, StoreMode, SyncMode};
 use crate::config::{Config, Replication, Role, DEFAULT_ACK_TIMEOUT_MS};
 use crate::control::{client, PairLink, Request, Response};
 use crate::error::io;
@@ -101,6 +102,12 @@ pub struct FailoverOptions {
     /// A planned switchover (`holdback switchover`, the primary alive) when
     /// this fraction of all bytes was sent.
     pub switchover_at: Option<f64>,
+    /// Each daemon its own sink directory (`replicated`), or one for both.
+    pub store: StoreMode,
+    /// Kill with R behind rcv_nxt (invariant 3): pause the primary's
+    /// releases at the kill point and kill it once the standby's copies
+    /// show bytes received but not released.
+    pub lag_at_kill: bool,
 }
 
 impl Default for FailoverOptions {
@@ -129,6 +136,8 @@ impl Default for FailoverOptions {
             plot: None,
             progress: Progress::hidden(),
             switchover_at: None,
+            store: StoreMode::Replicated,
+            lag_at_kill: false,
         }
     }
 }
@@ -232,6 +241,21 @@ pub struct FailoverReport {
     /// status (a run whose primary was killed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeline: Option<FailoverTimeline>,
+    /// Where the streams were checked: with `replicated` the store of the
+    /// daemon that ran the sink last (the promoted standby's alone after a
+    /// failover), with `shared` the one directory.
+    #[serde(default = "default_store")]
+    pub store: StoreMode,
+    /// Bytes the primary sent on the replication link (TCB copies, stream
+    /// bytes, heartbeats, framing), and per byte delivered to the sink.
+    #[serde(default)]
+    pub replication_bytes: Option<u64>,
+    #[serde(default)]
+    pub replication_bytes_per_delivered_byte: Option<f64>,
+    /// With `lag_at_kill`: Σ (rcv_nxt − R) over the standby's copies when
+    /// the primary was killed — bytes the peers had to send again.
+    #[serde(default)]
+    pub held_back_at_kill: Option<u64>,
     pub streams: Vec<StreamResult>,
     pub work_dir: PathBuf,
     pub errors: Vec<String>,
@@ -359,10 +383,12 @@ impl FailoverReport {
         }
         let _ = writeln!(
             s,
-            "  goodput {:.1} Mbit/s over {:.2} s; replication {} B/update",
+            "  goodput {:.1} Mbit/s over {:.2} s; replication {} B/update, {} link B per delivered B (store {:?})",
             self.goodput_mbps,
             self.duration_s,
-            self.replication_bytes_per_update.map_or("-".into(), |v| format!("{v:.1}"))
+            self.replication_bytes_per_update.map_or("-".into(), |v| format!("{v:.1}")),
+            self.replication_bytes_per_delivered_byte.map_or("-".into(), |v| format!("{v:.3}")),
+            self.store,
         );
         for e in &self.errors {
             let _ = writeln!(s, "  error: {e}");
@@ -383,6 +409,10 @@ impl FailoverReport {
         let _ = writeln!(s, "  work directory: {}", self.work_dir.display());
         s
     }
+}
+
+fn default_store() -> StoreMode {
+    StoreMode::Shared
 }
 
 /// Sent bytes missing from `file` (first differing offset onwards), and
@@ -420,12 +450,12 @@ fn compare_stream(file: &Path, seed: u64, index: usize, sent: u64) -> std::io::R
 
 /// A pair lab's two daemons, their configs written in the work directory
 /// (`primary.toml`, `standby.toml`; sockets, logs, captures and epoch
-/// records beside them), a shared secret and one sink directory both reach.
+/// records beside them), a shared secret, and a sink directory per daemon
+/// (`primary-sink/`, `standby-sink/`; one `sink/` for `store = "shared"`).
 /// The pair lab and the pair tests set a pair up through this alone.
 pub struct PairSetup {
     /// The work directory.
     pub dir: PathBuf,
-    pub sink_dir: PathBuf,
     pub primary: PairMember,
     pub standby: PairMember,
 }
@@ -452,14 +482,22 @@ impl PairMember {
     pub fn socket(&self) -> &Path {
         &self.config.socket
     }
+
+    /// Its own store: where its sink writes, and as a standby with
+    /// `store = "replicated"`, where the bytes from the link go.
+    pub fn sink_dir(&self) -> &Path {
+        &self.config.sink_dir
+    }
 }
 
 impl PairSetup {
     /// Writes the secret and both configs into `dir` for the pair network `topo`.
     pub fn write(dir: &Path, topo: &LabTopology, opts: &FailoverOptions) -> Result<PairSetup, LabError> {
         std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
-        let sink_dir = dir.join("sink");
-        std::fs::create_dir_all(&sink_dir).map_err(io("creating", &sink_dir))?;
+        let sink_dir_of = |name: &str| match opts.store {
+            StoreMode::Replicated => dir.join(format!("{name}-sink")),
+            StoreMode::Shared => dir.join("sink"),
+        };
         let secret_file = dir.join("replication.secret");
         let secret = random_secret();
         std::fs::write(&secret_file, &secret).map_err(io("writing", &secret_file))?;
@@ -474,6 +512,8 @@ impl PairSetup {
             // daemon keeps its epoch record, and nothing is left in /var/lib.
             let epoch_file = socket.with_extension("epoch");
             let card = CardPlan { topo, tap, port: DEFAULT_PORT, holdback: opts.holdback, pcap: Some(pcap.clone()), impair, report: None };
+            let sink_dir = sink_dir_of(name);
+            std::fs::create_dir_all(&sink_dir).map_err(io("creating", &sink_dir))?;
             let mut config = card_config(dir.join(format!("{name}.toml")), socket, sink_dir.clone(), &card);
             config.role = role;
             config.gates = opts.gates.clone();
@@ -490,6 +530,8 @@ impl PairSetup {
                 dup_acks: opts.dup_acks,
                 ack_timeout: Duration::from_millis(DEFAULT_ACK_TIMEOUT_MS),
                 state_file: epoch_file.clone(),
+                store: opts.store,
+                store_dir: sink_dir,
             });
             write_config(&config, &format!("`holdback lab` for its {name} card"))?;
             Ok::<_, LabError>(PairMember { name, netns: netns.to_string(), config, pcap, epoch_file })
@@ -497,7 +539,6 @@ impl PairSetup {
         Ok(PairSetup {
             primary: member("primary", Role::Active, &sb.primary_ns, &topo.tap, primary_addr, standby_addr)?,
             standby: member("standby", Role::Standby, &sb.standby_ns, &sb.standby_tap, standby_addr, primary_addr)?,
-            sink_dir,
             dir: dir.to_path_buf(),
         })
     }
@@ -558,7 +599,6 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
         crate::lab::netns::add_netem(&topo, netem)?;
     }
     let pair = PairSetup::write(dir, &topo, opts)?;
-    let sink_dir = pair.sink_dir.clone();
     let (mut primary, mut standby) = pair.start_both(opts.holdback_exe.as_deref())?;
 
     let target = SocketAddrV4::new(topo.card_ip, DEFAULT_PORT);
@@ -580,6 +620,8 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
     let mut cut_report: Option<CutReport> = None;
     let switch_at = opts.switchover_at.map(|f| (total as f64 * f.clamp(0.0, 1.0)) as u64);
     let mut switching: Option<std::thread::JoinHandle<Result<crate::tools::switchover::SwitchoverOutcome, String>>> = None;
+    let mut paused_at: Option<Instant> = None;
+    let mut held_back_at_kill = None;
     while !handles.iter().all(|h| h.is_finished()) {
         opts.progress.sent(sent.load(Ordering::Relaxed));
         if let Some(at) = switch_at {
@@ -629,7 +671,33 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
             problem.get_or_insert(LabError::Interrupted);
         }
         if let Some(at) = kill_at {
-            if !killed && sent.load(Ordering::Relaxed) >= at {
+            if !killed && sent.load(Ordering::Relaxed) >= at && opts.lag_at_kill && paused_at.is_none() {
+                // Invariant 3: the standby must resume from R, below the
+                // rcv_nxt of its copies. Stop the releases; the primary
+                // keeps receiving (one ring beyond R) and shipping copies.
+                match client::call(&primary.socket, &Request::PauseRelease) {
+                    Ok(_) => paused_at = Some(Instant::now()),
+                    Err(e) => {
+                        cancel.store(true, Ordering::SeqCst);
+                        problem.get_or_insert(LabError::Pair { name: primary.name, what: format!("pausing its releases: {e}") });
+                    }
+                }
+            }
+            let lagging = || match paused_at {
+                None => Some(None),
+                Some(since) => {
+                    let held = held_back_on(&standby);
+                    // Give up waiting after a while and kill anyway: the
+                    // report then shows the lag that was reached.
+                    (held > 0 || since.elapsed() > Duration::from_secs(5)).then_some(Some(held))
+                }
+            };
+            if !killed && sent.load(Ordering::Relaxed) >= at && problem.is_none() {
+                let Some(held) = lagging() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                held_back_at_kill = held;
                 if opts.late_conn {
                     // Its SYN goes out just before the kill: the connection
                     // is set up (or not) in the primary's last moments.
@@ -679,6 +747,7 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
         errors.push(format!("switchover: {e}"));
     }
     let repl_per_update = replication_bytes_per_update(if killed { &standby } else { &primary });
+    let replication_bytes = if killed { None } else { link_bytes_sent(&primary) };
     let standby_pair = match client::call(&standby.socket, &Request::Status) {
         Ok(Response::Status(s)) => s.pair,
         _ => None,
@@ -697,10 +766,16 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
     if let Some(p) = problem {
         return Err(p);
     }
+    // The store of whoever ran the sink last: after a failover or a
+    // switchover the promoted standby's alone must hold every stream — the
+    // bytes below R at the hand-over came over the link, the rest from the
+    // peers afterwards.
+    let took_over = killed || matches!(switched, Some((_, Ok(_))));
+    let sink_dir = if took_over { pair.standby.sink_dir() } else { pair.primary.sink_dir() };
     let streams: Vec<StreamResult> = outcomes
         .iter()
         .enumerate()
-        .map(|(i, o)| stream_result(&sink_dir, topo.client_ip, opts, o, late_index == Some(i)))
+        .map(|(i, o)| stream_result(sink_dir, topo.client_ip, opts, o, late_index == Some(i)))
         .collect();
     let (primary_frames, primary_torn) = capture::read_frames(&dir.join("primary.pcap"), topo.card_mac).map_err(capture_err)?;
     let (standby_frames, standby_torn) = capture::read_frames(&dir.join("standby.pcap"), topo.card_mac).map_err(capture_err)?;
@@ -746,6 +821,10 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
         standby_refused,
         standby_sessions,
         timeline: None,
+        store: opts.store,
+        replication_bytes,
+        replication_bytes_per_delivered_byte: replication_bytes.map(|b| b as f64 / delivered.max(1) as f64),
+        held_back_at_kill,
         streams,
         work_dir: dir.to_path_buf(),
         errors,
@@ -780,6 +859,28 @@ fn wait_replicating(primary: &DaemonProcess) -> Result<(), LabError> {
         std::thread::sleep(Duration::from_millis(50));
     }
     Err(LabError::Pair { name: primary.name, what: format!("the replication link did not come up within {READY_TIMEOUT:?} (last: {last:?})") })
+}
+
+/// Bytes the daemon sent on its replication link.
+fn link_bytes_sent(daemon: &DaemonProcess) -> Option<u64> {
+    match client::call(&daemon.socket, &Request::Status) {
+        Ok(Response::Status(s)) => s.pair.map(|p| p.bytes_sent),
+        _ => None,
+    }
+}
+
+/// Σ (rcv_nxt − R) over the connections the standby's card holds (the
+/// installed copies): bytes the primary received and did not release.
+fn held_back_on(standby: &DaemonProcess) -> u64 {
+    match client::call(&standby.socket, &Request::Conns) {
+        Ok(Response::Conns(c)) => c
+            .conns
+            .iter()
+            .filter(|c| c.tcb.is_open() && c.tcb.rel.before(c.tcb.rcv_nxt))
+            .map(|c| u64::from(c.tcb.rcv_nxt.bytes_since(c.tcb.rel)))
+            .sum(),
+        _ => 0,
+    }
 }
 
 /// Resumes plus full syncs the daemon's link has run.

@@ -97,7 +97,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use holdback_driver::{Bar, CardError, CardHandle, Tcb};
 use tokio::sync::{mpsc, oneshot, Notify};
 
-use crate::config::{Detector, Gate, Replication, ReplicateMode, Role, SyncMode};
+use crate::config::{Detector, Gate, Replication, ReplicateMode, Role, StoreMode, SyncMode};
 use crate::control::{HandOver, PairLink, PairRole, PairStatus, Response};
 use crate::pair::decide::{EpochHeard, HeardOn, TakeOverRefusal, RULES};
 use crate::pair::epoch::{EpochFile, EpochFileError, EpochRecord};
@@ -126,6 +126,8 @@ pub enum PairError {
     Epoch(#[from] EpochFileError),
     #[error("no hand-over to the standby: {0}")]
     HandOver(String),
+    #[error("the standby's own store (`store = \"replicated\"`)")]
+    Store(#[from] crate::sink::StoreError),
 }
 
 /// Installs replicated copies into the standby card (claim 23 → card).
@@ -136,6 +138,9 @@ pub enum PairError {
 struct CardStore<B: Bar> {
     card: Arc<CardHandle<B>>,
     accepts: Arc<AtomicBool>,
+    /// `store = "replicated"`: the stream bytes go into this daemon's own
+    /// `sink_dir` (invariant 3 across two hosts).
+    files: Option<crate::sink::StoreFiles>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -160,6 +165,19 @@ impl<B: Bar + 'static> StoreHook for CardStore<B> {
     fn remove(&mut self, id: u16) -> Result<(), HookError> {
         self.check()?;
         self.card.write_tcb(id, &Tcb::closed()).map_err(|e| Box::new(e) as HookError)
+    }
+    fn write_data(&mut self, id: u16, tcb: &Tcb, offset: u64, bytes: &[u8]) -> Result<(), HookError> {
+        self.check()?;
+        let Some(files) = self.files.as_mut() else {
+            return Err(format!("stream bytes for TCB {id}, but this daemon has store = \"shared\": the primary ships them only with store = \"replicated\" (set the same on both)").into());
+        };
+        files.write_at(tcb, offset, bytes).map_err(|e| crate::error::chain(&e).into())
+    }
+    fn sync_data(&mut self) -> Result<(), HookError> {
+        match self.files.as_mut() {
+            Some(files) => files.sync().map_err(|e| crate::error::chain(&e).into()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -388,7 +406,11 @@ impl<B: Bar + 'static> Pair<B> {
         card.set_standby(true)?;
         card.set_epoch(epoch)?;
         let accepts = Arc::new(AtomicBool::new(true));
-        let store = CardStore { card: card.clone(), accepts: accepts.clone() };
+        let files = match cfg.store {
+            StoreMode::Replicated => Some(crate::sink::StoreFiles::new(&cfg.store_dir)?),
+            StoreMode::Shared => None,
+        };
+        let store = CardStore { card: card.clone(), accepts: accepts.clone(), files };
         let (standby, mut events) = Standby::bind(link.clone(), cfg.listen, epoch, store).await?;
         let mut joined_epoch = None;
         let mut reason = None;
@@ -455,6 +477,8 @@ impl<B: Bar + 'static> Pair<B> {
             timeout: self.cfg.ack_timeout,
             hold_synack: wait && self.cfg.replicate == ReplicateMode::AtSetup,
             durable: gates.contains(&Gate::App),
+            ship_data: self.cfg.store == StoreMode::Replicated,
+            after_data: self.cfg.replicate == ReplicateMode::AfterData,
         })
     }
 

@@ -220,6 +220,13 @@ pub struct LinkStats {
     pub resumes: u64,
     /// Refused connections by reason name.
     pub refused: BTreeMap<&'static str, u64>,
+    /// TCB copies (full or delta) queued for the standby, by the RFC name
+    /// of the state they carry (the primary's count): `after-data` queues
+    /// none in SYN-RECEIVED (claim 30).
+    pub copies_by_state: BTreeMap<&'static str, u64>,
+    /// Stream bytes queued for the standby's own store (`store =
+    /// "replicated"`; the primary's count).
+    pub data_bytes: u64,
 }
 
 #[derive(Default)]
@@ -231,6 +238,8 @@ struct Counters {
     full_syncs: AtomicU64,
     resumes: AtomicU64,
     refused: Mutex<BTreeMap<&'static str, u64>>,
+    copies_by_state: Mutex<BTreeMap<&'static str, u64>>,
+    data_bytes: AtomicU64,
 }
 
 impl Counters {
@@ -242,6 +251,14 @@ impl Counters {
     fn received(&self, bytes: u64) {
         self.frames_received.fetch_add(1, Ordering::Relaxed);
         self.bytes_received.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn copy_queued(&self, state: holdback_regmap::TcpState) {
+        *lock(&self.copies_by_state).entry(state.rfc_name()).or_default() += 1;
+    }
+
+    fn data(&self, bytes: usize) {
+        self.data_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
     fn refused(&self, reason: RefuseReason) {
@@ -257,6 +274,8 @@ impl Counters {
             full_syncs: self.full_syncs.load(Ordering::Relaxed),
             resumes: self.resumes.load(Ordering::Relaxed),
             refused: lock(&self.refused).clone(),
+            copies_by_state: lock(&self.copies_by_state).clone(),
+            data_bytes: self.data_bytes.load(Ordering::Relaxed),
         }
     }
 }

@@ -24,6 +24,11 @@ use super::{lock, AbortOnDrop, ConfigError, Counters, EpochWatch, Events, LinkCo
 
 /// Updates encoded into one write to the socket at most.
 const WRITE_BATCH: usize = 256;
+/// Stream bytes ([`Update::Data`]) the log keeps unacknowledged at most;
+/// beyond, the standby is resynchronised in full and the sink ships its
+/// store again ([`Primary::sync_generation`]). Bounds the memory a slow or
+/// absent standby can make the primary hold.
+const MAX_UNACKED_DATA: usize = 64 << 20;
 
 /// Where the primary's link stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +59,8 @@ pub enum SendError {
     Tcb { id: u16, source: TcbError },
     #[error("this primary is fenced: the standby runs a newer epoch (invariant 8)")]
     Fenced,
+    #[error("stream bytes for TCB {id} before any copy of it: the standby could not tell which connection they belong to")]
+    DataBeforeCopy { id: u16 },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -82,6 +89,15 @@ struct Log {
     overflowed: bool,
     /// Sequence of the SyncEnd in flight, and how many TCBs it covers.
     sync_end: Option<(u64, usize)>,
+    /// Stream bytes in `entries` ([`Update::Data`]).
+    data_bytes: usize,
+}
+
+fn data_len(update: &Update) -> usize {
+    match update {
+        Update::Data { bytes, .. } => bytes.len(),
+        _ => 0,
+    }
 }
 
 impl Log {
@@ -89,11 +105,13 @@ impl Log {
         let rseq = self.next_rseq;
         self.next_rseq += 1;
         if !self.overflowed {
+            self.data_bytes += data_len(&update);
             self.entries.push_back((rseq, update));
-            if self.entries.len() > max_unacked {
-                tracing::warn!(max_unacked, "standby too far behind; it will be resynchronised in full");
+            if self.entries.len() > max_unacked || self.data_bytes > MAX_UNACKED_DATA {
+                tracing::warn!(max_unacked, data_bytes = self.data_bytes, "standby too far behind; it will be resynchronised in full");
                 self.overflowed = true;
                 self.entries.clear();
+                self.data_bytes = 0;
             }
         }
         rseq
@@ -107,7 +125,9 @@ impl Log {
         }
         self.acked = applied;
         while self.entries.front().is_some_and(|(rseq, _)| *rseq <= applied) {
-            self.entries.pop_front();
+            if let Some((_, update)) = self.entries.pop_front() {
+                self.data_bytes -= data_len(&update);
+            }
         }
         match self.sync_end {
             Some((end, count)) if applied >= end => {
@@ -217,7 +237,12 @@ impl Shared {
                 return (Start::Resume { from: rp.applied + 1 }, rp.applied + 1);
             }
         }
+        // Counted before the unacknowledged updates go, under the log's
+        // lock: a sink that sees the same generation after its wait knows
+        // its stream bytes were not dropped ([`Primary::sync_generation`]).
+        self.counters.full_syncs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         log.entries.clear();
+        log.data_bytes = 0;
         log.overflowed = false;
         let mut ids: Vec<u16> = log.tail.keys().copied().collect();
         ids.sort_unstable();
@@ -233,7 +258,6 @@ impl Shared {
         log.sync_end = Some((end, count));
         drop(log);
         self.publish(|v| v.state = LinkState::Syncing);
-        self.counters.full_syncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         (Start::FullSync, begin)
     }
 
@@ -283,6 +307,7 @@ impl Primary {
                 acked: 0,
                 overflowed: false,
                 sync_end: None,
+                data_bytes: 0,
             }),
             wake: Notify::new(),
             epoch_notice: false.into(),
@@ -327,8 +352,35 @@ impl Primary {
         log.tail.insert(id, tcb.clone());
         let rseq = log.push(update, self.shared.cfg.max_unacked);
         drop(log);
+        self.shared.counters.copy_queued(tcb.state);
         self.shared.wake.notify_one();
         Ok(rseq)
+    }
+
+    /// Queue stream bytes `[offset, offset + bytes.len())` of the connection
+    /// in TCB `id` for a standby that keeps its own store. A copy of `id`
+    /// must have been queued first (the standby checks the bytes against
+    /// it), and its rcv_nxt must cover them. Returns the sequence whose
+    /// acknowledgement means the bytes are on the standby's disk.
+    pub fn send_data(&self, id: u16, offset: u64, bytes: Vec<u8>) -> Result<u64, SendError> {
+        if self.shared.state() == LinkState::Fenced {
+            return Err(SendError::Fenced);
+        }
+        let mut log = lock(&self.shared.log);
+        let irs = log.tail.get(&id).ok_or(SendError::DataBeforeCopy { id })?.irs.0;
+        let len = bytes.len();
+        let rseq = log.push(Update::Data { id, irs, offset, bytes }, self.shared.cfg.max_unacked);
+        drop(log);
+        self.shared.counters.data(len);
+        self.shared.wake.notify_one();
+        Ok(rseq)
+    }
+
+    /// Full syncs started on this link so far. A full sync replaces the
+    /// standby's copies and drops the unacknowledged stream bytes, so a
+    /// sink that ships its store starts over when this changes.
+    pub fn sync_generation(&self) -> u64 {
+        self.shared.counters.full_syncs.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Block the calling (non-async) thread until the standby acknowledged

@@ -39,6 +39,51 @@ pub trait StoreHook: Send + 'static {
     fn install(&mut self, id: u16, tcb: &Tcb) -> Result<(), HookError>;
     /// TCB `id` is gone on the primary (absent from a full sync): free the slot.
     fn remove(&mut self, id: u16) -> Result<(), HookError>;
+    /// Write stream bytes of the connection `tcb` (the stored copy of TCB
+    /// `id`, already checked to cover them) at stream `offset` into this
+    /// standby's own store. A standby without one refuses them: the
+    /// primary then ships bytes nobody would keep.
+    fn write_data(&mut self, id: u16, tcb: &Tcb, offset: u64, bytes: &[u8]) -> Result<(), HookError> {
+        let _ = (tcb, offset, bytes);
+        Err(format!("stream bytes for TCB {id}, but this standby keeps no store of its own (store = \"shared\")").into())
+    }
+    /// Make every byte written since the last call durable. Called before
+    /// the acknowledgement that covers them goes out.
+    fn sync_data(&mut self) -> Result<(), HookError> {
+        Ok(())
+    }
+}
+
+/// Why stream bytes on the link do not fit the stored copy of their
+/// connection; `None`: they fit. Bytes are accepted only for a connection
+/// that can carry data, named by the same initial sequence number, and
+/// only up to the copy's rcv_nxt (without its FIN): the primary's card
+/// cannot have received more, so anything beyond is corrupt or hostile.
+pub(super) fn data_misfit(copy: &Tcb, irs: u32, offset: u64, len: usize) -> Option<String> {
+    use holdback_regmap::TcpState;
+    if copy.irs.0 != irs {
+        return Some(format!("for the connection with irs {irs:#010x}, but the stored copy is of irs {:#010x}", copy.irs.0));
+    }
+    if matches!(copy.state, TcpState::Closed | TcpState::Listen | TcpState::SynReceived) {
+        return Some(format!("for a connection in {}, which carries no data", copy.state.rfc_name()));
+    }
+    let Some(end) = offset.checked_add(len as u64) else {
+        return Some(format!("at offset {offset} run past the end of any stream"));
+    };
+    let data_start = copy.irs + 1;
+    let data_end = copy.rcv_nxt - copy.fin_rcvd as u32;
+    // Sequence numbers wrap every 4 GiB: compare the bytes' end with the
+    // copy's serially (end_seq ≤ data_end) and their length with the ring
+    // of any card (≤ 2^31 ahead of the start is already out of range).
+    let end_seq = data_start + end as u32;
+    if len as u64 > (1 << 30) || data_end.before(end_seq) {
+        return Some(format!(
+            "bytes [{offset}, {end}) end beyond what the primary received (rcv_nxt {}: {} bytes of data)",
+            copy.rcv_nxt,
+            data_end.bytes_since(data_start)
+        ));
+    }
+    None
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +101,10 @@ enum ApplyError {
     Hook { id: u16, error: HookError },
     #[error("update {rseq} does not fit the stored copies: {why}")]
     Inconsistent { rseq: u64, why: String },
+    #[error("storing stream bytes for TCB {id}: {error}")]
+    Store { id: u16, error: HookError },
+    #[error("making the stored stream bytes durable (fsync): {error}")]
+    Sync { error: HookError },
 }
 
 /// The copies and how far they go.
@@ -69,6 +118,8 @@ struct Replica {
     applied: u64,
     /// Ids received so far in a running full sync.
     sync: Option<HashSet<u16>>,
+    /// Stream bytes were written since the last fsync.
+    unsynced_data: bool,
 }
 
 struct Applied {
@@ -84,21 +135,36 @@ impl Replica {
 
     fn apply_batch(&mut self, from: (u64, u32), batch: Vec<(u64, Update)>) -> Applied {
         let mut synced = None;
+        let before = self.applied;
+        let mut error = None;
         for (rseq, update) in batch {
             match self.apply(from, rseq, update) {
                 Ok(Some(n)) => synced = Some(n),
                 Ok(None) => {}
-                Err(error) => {
-                    if matches!(error, ApplyError::Inconsistent { .. }) {
+                Err(e) => {
+                    if matches!(e, ApplyError::Inconsistent { .. } | ApplyError::Store { .. }) {
                         // Nothing after this can be trusted: the next
-                        // connection must full-sync.
+                        // connection must full-sync (and the primary then
+                        // ships its store again).
                         self.session = None;
                     }
-                    return Applied { applied: self.applied, synced, error: Some(error) };
+                    error = Some(e);
+                    break;
                 }
             }
         }
-        Applied { applied: self.applied, synced, error: None }
+        // The acknowledgement of `applied` says the stream bytes below it
+        // are on this standby's disk: fsync first. If that fails, nothing
+        // of this batch is acknowledged and the next connection full-syncs.
+        if self.unsynced_data {
+            if let Err(e) = self.hook.sync_data() {
+                self.applied = before;
+                self.session = None;
+                return Applied { applied: before, synced: None, error: Some(ApplyError::Sync { error: e }) };
+            }
+            self.unsynced_data = false;
+        }
+        Applied { applied: self.applied, synced, error }
     }
 
     /// Store one update; `Some(n)` when it completed a full sync of n TCBs.
@@ -155,6 +221,19 @@ impl Replica {
                 let new = delta.apply(base).map_err(|e: DeltaError| inconsistent(&e.to_string()))?;
                 self.hook.install(id, &new).map_err(|error| ApplyError::Hook { id, error })?;
                 self.tcbs.insert(id, new);
+                self.applied = rseq;
+                Ok(None)
+            }
+            Update::Data { id, irs, offset, bytes } => {
+                if !in_stream {
+                    return Err(inconsistent("update before a full sync"));
+                }
+                let copy = self.tcbs.get(&id).ok_or_else(|| inconsistent(&format!("stream bytes for TCB {id}, which was never sent")))?;
+                if let Some(why) = data_misfit(copy, irs, offset, bytes.len()) {
+                    return Err(inconsistent(&format!("stream bytes for TCB {id} {why}")));
+                }
+                self.unsynced_data = true;
+                self.hook.write_data(id, copy, offset, &bytes).map_err(|error| ApplyError::Store { id, error })?;
                 self.applied = rseq;
                 Ok(None)
             }
@@ -229,6 +308,7 @@ impl Standby {
                 session: None,
                 applied: 0,
                 sync: None,
+                unsynced_data: false,
             })),
             counters: Counters::default(),
             events: events.clone(),

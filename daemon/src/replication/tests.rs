@@ -473,3 +473,143 @@ async fn frames_replayed_reordered_or_from_another_connection_are_refused() {
     assert!(matches!(inn.read(&mut &flipped[..]).await, Err(FrameError::BadMac)));
     assert!(matches!(inn.read(&mut &[0u8, 0, 0, 3][..]).await, Err(FrameError::TooShort { len: 3 })));
 }
+
+/// A standby with its own store (`store = "replicated"`): [`MemCard`] for
+/// the copies, [`crate::sink::StoreFiles`] for the stream bytes.
+struct StoringCard {
+    card: MemCard,
+    files: crate::sink::StoreFiles,
+}
+
+impl StoreHook for StoringCard {
+    fn install(&mut self, id: u16, tcb: &Tcb) -> Result<(), HookError> {
+        self.card.install(id, tcb)
+    }
+    fn remove(&mut self, id: u16) -> Result<(), HookError> {
+        self.card.remove(id)
+    }
+    fn write_data(&mut self, _id: u16, tcb: &Tcb, offset: u64, bytes: &[u8]) -> Result<(), HookError> {
+        Ok(self.files.write_at(tcb, offset, bytes)?)
+    }
+    fn sync_data(&mut self) -> Result<(), HookError> {
+        Ok(self.files.sync()?)
+    }
+}
+
+fn store_dir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("holdback-repl-store-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// An established connection that has received `received` bytes.
+fn receiving(id: u16, received: u32, rng: &mut SmallRng) -> Tcb {
+    let mut t = tcb(id, rng);
+    t.rcv_nxt = t.irs + 1 + received;
+    t
+}
+
+async fn storing_pair(tag: &str) -> (Standby, mpsc::Receiver<LinkEvent>, Primary, mpsc::Receiver<LinkEvent>, std::path::PathBuf) {
+    let dir = store_dir(tag);
+    let hook = StoringCard { card: MemCard::default(), files: crate::sink::StoreFiles::new(&dir).unwrap() };
+    let (standby, sev) = Standby::bind(config(2), "127.0.0.1:0".parse().unwrap(), 1, hook).await.unwrap();
+    let (primary, mut pev) = Primary::start(config(1), standby.local_addr(), 1).unwrap();
+    next_event(&mut pev, WAIT, |e| matches!(e, LinkEvent::Synced { .. })).await;
+    (standby, sev, primary, pev, dir)
+}
+
+fn stored_file(dir: &std::path::Path, t: &Tcb) -> Vec<u8> {
+    std::fs::read(dir.join(crate::sink::sink_file_name(t.remote_ip, t.remote_port, t.irs.0))).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_bytes_are_on_the_standbys_disk_when_acknowledged() {
+    // Invariant 3 across two hosts: a copy, the bytes it covers, then the
+    // copy whose R covers them; the acknowledgement of the last one means
+    // the bytes are written at their offset (fsynced) in the standby's store.
+    let (standby, _sev, primary, _pev, dir) = storing_pair("ok").await;
+    let mut rng = SmallRng::seed_from_u64(3);
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i * 13 + 5) as u8).collect();
+    let mut t = receiving(4, 0, &mut rng);
+    primary.send(4, &t).unwrap();
+    for chunk in data.chunks(30_000).enumerate() {
+        let (i, bytes) = chunk;
+        let off = (i * 30_000) as u64;
+        t.rcv_nxt = t.irs + 1 + (off as u32 + bytes.len() as u32);
+        primary.send(4, &t).unwrap();
+        primary.send_data(4, off, bytes.to_vec()).unwrap();
+        t.rel = t.rcv_nxt;
+        let last = primary.send(4, &t).unwrap();
+        primary.wait_acked(last, WAIT).await.unwrap();
+        assert_eq!(stored_file(&dir, &t), data[..off as usize + bytes.len()], "acknowledged ⇒ stored");
+    }
+    // Bytes that come again (a resume, a store shipped again) land on themselves.
+    let last = primary.send_data(4, 0, data[..5000].to_vec()).unwrap();
+    primary.wait_acked(last, WAIT).await.unwrap();
+    assert_eq!(stored_file(&dir, &t), data);
+    assert_eq!(standby.tcbs()[&4], t);
+    assert_eq!(primary.stats().data_bytes, 105_000);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_bytes_the_standby_cannot_accept_are_refused_never_written() {
+    // Each malformed data message ends the session with its reason, is not
+    // acknowledged, and writes nothing; the next session full-syncs.
+    let mut rng = SmallRng::seed_from_u64(4);
+    type Case = (&'static str, fn(&Primary, &Tcb) -> u64, &'static str);
+    let cases: [Case; 3] = [
+        ("beyond", |p, _| p.send_data(1, 900, vec![7; 200]).unwrap(), "beyond what the primary received"),
+        ("gap", |p, _| p.send_data(1, 500, vec![7; 10]).unwrap(), "would leave a hole"),
+        (
+            "syn",
+            |p, t| {
+                let mut syn = t.clone();
+                syn.state = TcpState::SynReceived;
+                p.send(1, &syn).unwrap();
+                p.send_data(1, 0, vec![7; 10]).unwrap()
+            },
+            "carries no data",
+        ),
+    ];
+    for (tag, send_bad, reason) in cases {
+        let (standby, mut sev, primary, _pev, dir) = storing_pair(tag).await;
+        let t = receiving(1, 1000, &mut rng);
+        let good = primary.send(1, &t).unwrap();
+        primary.wait_acked(good, WAIT).await.unwrap();
+        let bad = send_bad(&primary, &t);
+        let ended = next_event(&mut sev, WAIT, |e| matches!(e, LinkEvent::Disconnected { .. })).await;
+        let LinkEvent::Disconnected { reason: why, .. } = ended else { unreachable!() };
+        assert!(why.contains(reason), "{tag}: {why}");
+        assert!(standby.applied() < bad, "{tag}: not acknowledged");
+        assert!(stored_file(&dir, &t).is_empty(), "{tag}: nothing written");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    // A standby without a store of its own refuses stream bytes by name.
+    let (standby, mut sev, primary, mut pev) = pair(1, MemCard::default()).await;
+    next_event(&mut pev, WAIT, |e| matches!(e, LinkEvent::Synced { .. })).await;
+    let t = receiving(2, 100, &mut rng);
+    primary.send(2, &t).unwrap();
+    let bad = primary.send_data(2, 0, vec![1; 100]).unwrap();
+    let ended = next_event(&mut sev, WAIT, |e| matches!(e, LinkEvent::Disconnected { .. })).await;
+    assert!(matches!(&ended, LinkEvent::Disconnected { reason, .. } if reason.contains("no store of its own")), "{ended:?}");
+    assert!(standby.applied() < bad);
+    // Bytes for a slot that never had a copy do not even leave the primary.
+    assert!(matches!(primary.send_data(9, 0, vec![1]), Err(SendError::DataBeforeCopy { id: 9 })));
+}
+
+#[test]
+fn stream_bytes_must_name_their_connection_and_stay_below_its_rcv_nxt_across_the_wrap() {
+    use super::standby::data_misfit;
+    let mut t = tcb(1, &mut SmallRng::seed_from_u64(5));
+    // The stream crosses 2^32: 0x2000 bytes received from irs 0xFFFF_F000.
+    t.irs = SeqNum(0xFFFF_F000);
+    t.rcv_nxt = t.irs + 1 + 0x2000;
+    assert_eq!(data_misfit(&t, t.irs.0, 0, 0x2000), None, "everything received fits");
+    assert_eq!(data_misfit(&t, t.irs.0, 0x1000, 0x1000), None);
+    assert!(data_misfit(&t, t.irs.0, 0x1000, 0x1001).is_some_and(|w| w.contains("beyond")));
+    assert!(data_misfit(&t, t.irs.0 ^ 1, 0, 1).is_some_and(|w| w.contains("irs")), "a reused slot's bytes");
+    assert!(data_misfit(&t, t.irs.0, u64::MAX, 2).is_some_and(|w| w.contains("past the end")));
+    t.fin_rcvd = true;
+    assert!(data_misfit(&t, t.irs.0, 0, 0x2000).is_some(), "the FIN is not a data byte");
+}

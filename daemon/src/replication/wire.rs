@@ -170,6 +170,13 @@ pub enum Update {
     Full { id: u16, tcb: Tcb },
     /// Only the fields that changed since the last copy sent (claims 34, 35).
     Delta { id: u16, delta: TcbDelta },
+    /// Stream bytes `[offset, offset + bytes.len())` of the connection in
+    /// TCB `id` (its peer's initial sequence number `irs` names it, as a
+    /// slot is reused): committed bytes for a standby that keeps its own
+    /// store (`store = "replicated"`). They travel after a copy of `id`
+    /// whose rcv_nxt covers them and before the copy whose R does, and the
+    /// standby writes them at their offset and fsyncs before acknowledging.
+    Data { id: u16, irs: u32, offset: u64, bytes: Vec<u8> },
 }
 
 /// Everything that travels on the link.
