@@ -258,6 +258,7 @@ fn link_config(cfg: &Replication, card_ip: std::net::Ipv4Addr) -> LinkConfig {
     let mut link = LinkConfig::new(cfg.secret.clone(), (u64::from(u32::from(card_ip)) << 32) | u64::from(std::process::id()));
     link.heartbeat_interval = cfg.heartbeat;
     link.heartbeat_misses = cfg.heartbeat_misses;
+    link.versions = replication::wire::Versions::for_store(cfg.store == StoreMode::Replicated);
     link
 }
 

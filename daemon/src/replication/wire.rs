@@ -34,8 +34,12 @@
 //! in common was found. So two daemons use the highest version both speak,
 //! or never connect, with the reason in both logs and the standby's
 //! `refused{reason="unknown_version"}`. Version 1 is the first one; version
-//! 2 adds this negotiation only (a version-1 primary's Hello is accepted by
-//! a version-2 standby as version 1). docs/upgrade.md is the procedure.
+//! 2 adds this negotiation (a version-1 primary's Hello is accepted by a
+//! version-2 standby as version 1) and the stream bytes of a store per host
+//! ([`Update::Data`], [`STREAM_BYTES_VERSION`]): a version-1 node has no
+//! such store and cannot decode them, so a daemon with `store =
+//! "replicated"` speaks only versions from 2 on (`Versions::for_store`) and
+//! a version-1 session never carries them. docs/upgrade.md is the procedure.
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -49,6 +53,8 @@ use super::delta::TcbDelta;
 pub const PROTOCOL_VERSION: u16 = 2;
 /// The oldest protocol version this code still speaks.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;
+/// The first version whose sessions carry stream bytes ([`Update::Data`]).
+pub const STREAM_BYTES_VERSION: u16 = 2;
 
 /// The protocol versions a node speaks, a contiguous range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +66,17 @@ pub struct Versions {
 impl Versions {
     /// What this build speaks.
     pub const BUILT: Versions = Versions { min: MIN_PROTOCOL_VERSION, max: PROTOCOL_VERSION };
+
+    /// What this build speaks with a store of its own: only versions that
+    /// carry stream bytes, because a session without them would leave the
+    /// standby's store without the bytes below R (invariant 3).
+    pub const fn for_store(replicated: bool) -> Versions {
+        if replicated {
+            Versions { min: STREAM_BYTES_VERSION, max: PROTOCOL_VERSION }
+        } else {
+            Versions::BUILT
+        }
+    }
 
     /// Exactly one version (a connection after its handshake).
     pub const fn only(version: u16) -> Versions {
@@ -469,5 +486,19 @@ mod tests {
         assert_eq!((p.protocol_version(), s.protocol_version()), (None, None));
         assert!(refused_unknown_version(&s) >= 2, "each Hello refused as unknown_version: {:?}", s.stats().refused);
         assert_eq!(s.stats().refused.keys().copied().collect::<Vec<_>>(), vec!["unknown_version"]);
+    }
+
+    /// A standby with a store of its own and a version-1 primary (which has
+    /// none and cannot ship stream bytes): no session, counted, rather than
+    /// a standby that would promote without the bytes below R.
+    #[tokio::test]
+    async fn a_standby_with_its_own_store_refuses_a_primary_that_cannot_ship_stream_bytes() {
+        assert_eq!(Versions::for_store(true), Versions { min: STREAM_BYTES_VERSION, max: PROTOCOL_VERSION });
+        assert_eq!(Versions::for_store(false), Versions::BUILT);
+        let (p, s, _events) = meet(Versions::only(1), Versions::for_store(true), Duration::from_millis(600)).await;
+        assert_eq!(p.state(), LinkState::Down);
+        assert!(refused_unknown_version(&s) >= 2, "each version-1 Hello refused as unknown_version: {:?}", s.stats().refused);
+        let (p, s, _events) = meet(Versions::for_store(true), Versions::BUILT, Duration::from_secs(5)).await;
+        assert_eq!((p.protocol_version(), s.protocol_version()), (Some(STREAM_BYTES_VERSION), Some(STREAM_BYTES_VERSION)));
     }
 }
