@@ -5,17 +5,17 @@ use super::{EngineState, TcbEngine, TCB_W};
 use crate::regbus::LISTEN_PORTS;
 use rust_hdl::prelude::*;
 
-impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
+impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BITS, REF_BITS> {
     #[allow(unreachable_patterns)]
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, tx_next, wb_next, cur_id,
-            probe_slot, probe_left, free_found, free_slot, free_gen, take, open_count, prom_active, dup_left, hop_result, raw, w
+            take, open_count, prom_active, dup_left, hop_result, raw, w
         );
         self.tcb_ram.read_clock.next = self.clock.val();
         self.tcb_ram.write_clock.next = self.clock.val();
-        self.tcb_ram.read_address.next = self.cur_id.q.val();
+        self.rd_slot.next = self.cur_id.q.val();
         self.tcb_ram.write_address.next = self.cur_id.q.val();
         self.tcb_ram.write_enable.next = false;
         self.rd.next = self.tcb_ram.read_data.val().into();
@@ -71,6 +71,21 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
         self.lookup.src_ip.next = self.desc.src_ip.val();
         self.lookup.src_port.next = self.desc.src_port.val();
         self.lookup.dst_port.next = self.desc.dst_port.val();
+        self.lookup.hash.next = self.index.hash.val();
+        self.index.clock.next = self.clock.val();
+        self.index.rx_ip.next = self.desc.src_ip.val();
+        self.index.rx_remote_port.next = self.desc.src_port.val();
+        self.index.rx_local_port.next = self.desc.dst_port.val();
+        self.index.tcb_ip.next = self.w.q.val().remote_ip;
+        self.index.tcb_remote_port.next = self.w.q.val().remote_port;
+        self.index.tcb_local_port.next = self.w.q.val().local_port;
+        // The timer scan and the promotion walk index the working TCB's tuple, the receive path the segment's.
+        self.index.by_tcb.next = self.prom_active.q.val() | (self.state.q.val() == EngineState::ScanDecide);
+        self.index.slot.next = self.cur_id.q.val();
+        self.index.take.next = false;
+        self.index.insert.next = (self.state.q.val() == EngineState::OpenSlot) | (self.state.q.val() == EngineState::PromIndex);
+        // The promotion walk gives closed slots back to the free queue.
+        self.index.recycle.next = (self.state.q.val() == EngineState::PromFix) & !self.prom_fix.open.val();
         for i in 0..LISTEN_PORTS {
             self.lookup.listen_ports[i].next = self.listen_ports[i].val();
         }
@@ -92,7 +107,7 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
         self.opener.rto_us.next = self.rto_us.val();
         self.opener.holdback.next = self.holdback_default.val();
         self.opener.hold_synack.next = self.hold_synack.val();
-        self.opener.gen.next = self.free_gen.q.val();
+        self.opener.gen.next = self.tcb_ram.read_data.val().gen;
         self.prom_fix.tcb.next = self.w.q.val();
         self.prom_fix.right.next = self.seg.right.val();
         self.prom_fix.all_released.next = self.seg.all_released.val();
@@ -161,7 +176,7 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
             EngineState::Idle => {
                 if self.hop.valid.val() {
                     self.cur_id.d.next = self.hop.conn.val();
-                    self.tcb_ram.read_address.next = self.hop.conn.val();
+                    self.rd_slot.next = self.hop.conn.val();
                     self.state.d.next = EngineState::HopLoad;
                 } else if self.promote_req.val() & !self.prom_active.q.val() {
                     // PROMOTE: announce the service address first (gratuitous ARP,
@@ -169,7 +184,8 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                     // then walk every TCB from slot 0.
                     self.promote_start.next = true;
                     self.prom_active.d.next = true;
-                    // The host's TCB writes did not count: the walk recounts open TCBs.
+                    // The host's TCB writes did not count: the walk recounts open TCBs
+                    // and rebuilds the connection index from them.
                     self.open_count.d.next = 0_u16.to_bits();
                     self.cur_id.d.next = self.zero_slot.val();
                     self.txr.address.next = TxAddressState::Garp;
@@ -179,7 +195,7 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                     self.state.d.next = EngineState::RxDispatch;
                 } else if self.timebase.scan_due.val() {
                     self.cur_id.d.next = self.timebase.scan_slot.val();
-                    self.tcb_ram.read_address.next = self.timebase.scan_slot.val();
+                    self.rd_slot.next = self.timebase.scan_slot.val();
                     self.state.d.next = EngineState::ScanLoad;
                 }
             }
@@ -202,36 +218,27 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                     self.tx_next.d.next = EngineState::IcmpWait;
                     self.state.d.next = EngineState::TxSend;
                 } else if self.desc.kind.val() == self.kind_tcp.val() {
-                    // Probe the first slot now; ProbeCheck sees its data next cycle.
-                    self.probe_slot.d.next = self.lookup.first_slot.val();
-                    self.cur_id.d.next = self.lookup.first_slot.val();
-                    self.tcb_ram.read_address.next = self.lookup.first_slot.val();
-                    self.probe_left.d.next = self.probes.val();
-                    self.free_found.d.next = false;
-                    self.state.d.next = EngineState::ProbeCheck;
+                    // The bucket's first TCB (if any) is read now; ProbeCheck sees it next cycle.
+                    self.state.d.next = EngineState::NotFound;
+                    if self.index.head_valid.val() {
+                        self.cur_id.d.next = self.index.head_slot.val();
+                        self.rd_slot.next = self.index.head_slot.val();
+                        self.state.d.next = EngineState::ProbeCheck;
+                    }
                 } else {
                     self.stats.next = self.m_rx_frames.val() | self.m_unsupported.val();
                     self.state.d.next = EngineState::PopFrame;
                 }
             }
             EngineState::ProbeCheck => {
+                // Follow the bucket's chain until a TCB holds this segment's connection.
                 if self.lookup.tuple_match.val() {
-                    self.cur_id.d.next = self.probe_slot.q.val();
                     self.state.d.next = EngineState::TcpCheck;
+                } else if self.index.next_valid.val() {
+                    self.cur_id.d.next = self.index.next_slot.val();
+                    self.rd_slot.next = self.index.next_slot.val();
                 } else {
-                    if self.lookup.slot_free.val() & !self.free_found.q.val() {
-                        self.free_found.d.next = true;
-                        self.free_slot.d.next = self.probe_slot.q.val();
-                        // A reused slot keeps counting its own generation.
-                        self.free_gen.d.next = self.tcb_ram.read_data.val().gen;
-                    }
-                    self.probe_slot.d.next = self.probe_slot.q.val() + self.one_slot.val();
-                    self.cur_id.d.next = self.probe_slot.q.val() + self.one_slot.val();
-                    self.tcb_ram.read_address.next = self.probe_slot.q.val() + self.one_slot.val();
-                    self.probe_left.d.next = self.probe_left.q.val() - self.one4.val();
-                    if self.probe_left.q.val() == self.one4.val() {
-                        self.state.d.next = EngineState::NotFound;
-                    }
+                    self.state.d.next = EngineState::NotFound;
                 }
                 // Load the working copy from whatever slot was read; only a match uses it.
                 self.load_tcb.next = true;
@@ -244,20 +251,12 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                     self.stats.next = self.m_no_connection.val();
                     self.state.d.next = EngineState::PopFrame;
                 } else if self.f_syn.val() & !self.f_ack.val() & self.lookup.listening.val() {
-                    if self.free_found.q.val() {
-                        // Passive open: a new TCB in SYN-RECEIVED, answered by SYN-ACK.
-                        self.stats.next = self.m_conns_opened.val();
-                        self.open_inc.next = true;
-                        self.cur_id.d.next = self.free_slot.q.val();
-                        self.w.d.next = self.opener.tcb.val();
-                        self.txr.segment.next = TxSegmentState::SynAckNew;
-                        self.wb_next.d.next = EngineState::PopFrame;
-                        self.tx_next.d.next = EngineState::WriteBack;
-                        self.state.d.next = EngineState::TxSend;
-                        if self.hold_synack.val() {
-                            // The SYN-ACK waits for the release that covers the SYN (Reply).
-                            self.state.d.next = EngineState::WriteBack;
-                        }
+                    if self.index.can_alloc.val() {
+                        // Passive open into a free slot; its generation is read first (OpenSlot).
+                        self.cur_id.d.next = self.index.alloc_slot.val();
+                        self.rd_slot.next = self.index.alloc_slot.val();
+                        self.index.take.next = true;
+                        self.state.d.next = EngineState::OpenSlot;
                     } else {
                         self.stats.next = self.m_tcb_full.val();
                         self.state.d.next = EngineState::PopFrame;
@@ -271,6 +270,21 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                     }
                     self.tx_next.d.next = EngineState::PopFrame;
                     self.state.d.next = EngineState::TxSend;
+                }
+            }
+            EngineState::OpenSlot => {
+                // A new TCB in SYN-RECEIVED, first in its bucket, answered by SYN-ACK; a
+                // reused slot keeps counting its own generation (the opener reads it).
+                self.stats.next = self.m_conns_opened.val();
+                self.open_inc.next = true;
+                self.w.d.next = self.opener.tcb.val();
+                self.txr.segment.next = TxSegmentState::SynAckNew;
+                self.wb_next.d.next = EngineState::PopFrame;
+                self.tx_next.d.next = EngineState::WriteBack;
+                self.state.d.next = EngineState::TxSend;
+                if self.hold_synack.val() {
+                    // The SYN-ACK waits for the release that covers the SYN (Reply).
+                    self.state.d.next = EngineState::WriteBack;
                 }
             }
             EngineState::TcpCheck => {
@@ -515,16 +529,23 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                 }
             }
             EngineState::PromLoad => {
-                self.load_tcb.next = true;
-                self.state.d.next = EngineState::PromFix;
+                // The index is cleared first (2N cycles from PROMOTE).
+                if !self.index.busy.val() {
+                    self.load_tcb.next = true;
+                    self.state.d.next = EngineState::PromFix;
+                }
             }
             EngineState::PromFix => {
                 self.state.d.next = EngineState::PromNext;
                 if self.prom_fix.open.val() {
                     self.open_inc.next = true;
                     self.w.d.next = self.prom_fix.fixed.val();
-                    self.state.d.next = EngineState::PromSend;
+                    self.state.d.next = EngineState::PromIndex;
                 }
+            }
+            EngineState::PromIndex => {
+                // The bucket of the TCB's tuple was read in PromFix: the TCB goes first in it.
+                self.state.d.next = EngineState::PromSend;
             }
             EngineState::PromSend => {
                 self.txr.address.next = TxAddressState::TcpToPeer;
@@ -552,7 +573,7 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
             }
             EngineState::PromNext => {
                 self.cur_id.d.next = self.cur_id.q.val() + self.one_slot.val();
-                self.tcb_ram.read_address.next = self.cur_id.q.val() + self.one_slot.val();
+                self.rd_slot.next = self.cur_id.q.val() + self.one_slot.val();
                 self.state.d.next = EngineState::PromLoad;
                 if (self.cur_id.q.val() + self.one_slot.val()) == self.zero_slot.val() {
                     self.state.d.next = EngineState::PromEnd;
@@ -574,6 +595,11 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
         }
 
         // One place loads the working TCB from the block RAM's read data.
+        self.tcb_ram.read_address.next = self.rd_slot.val();
+        self.index.read_slot.next = self.rd_slot.val();
+        // A connection that closes leaves the index, and its slot is free again.
+        self.index.remove.next = self.open_dec.val();
+        self.index.rebuild.next = self.promote_start.val();
         if self.load_tcb.val() {
             self.w.d.next = self.tcb_ram.read_data.val();
         }

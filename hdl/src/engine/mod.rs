@@ -30,10 +30,10 @@
 //! | States | Job |
 //! |---|---|
 //! | `Idle` | picks the next job: host operation, then promotion, then a frame, then a due timer scan |
-//! | `RxDispatch` … `TcpFin`, `IcmpWait`, `PopFrame` | the receive path: ARP/ICMP replies, connection probe (`ProbeCheck`, `NotFound` = passive open or RST), RFC 9293 §3.10.7.4 checks (`TcpCheck`, `TcpAccept`), payload copy (`CopyIssue`, `CopyWait`), FIN (`TcpFin`) |
+//! | `RxDispatch` … `TcpFin`, `IcmpWait`, `PopFrame` | the receive path: ARP/ICMP replies, connection lookup (`ProbeCheck` walks the bucket's chain; `NotFound` = passive open into a free slot (`OpenSlot`) or RST), RFC 9293 §3.10.7.4 checks (`TcpCheck`, `TcpAccept`), payload copy (`CopyIssue`, `CopyWait`), FIN (`TcpFin`) |
 //! | `Hop*` | host operations from the register block: TCB word read/write, release write/read |
 //! | `Scan*` | the timer scan, one slot per visit (cursor in [`timebase`]): SYN-ACK / FIN retransmission, give-up after seven |
-//! | `Prom*` | the promotion walk over every slot |
+//! | `Prom*` | the promotion walk over every slot (it also rebuilds the connection index: `PromIndex`) |
 //! | `Reply`, `TxSend`, `WriteBack` | the shared tail: the ACK / FIN / SYN-ACK a change calls for, offering the transmit request (then `tx_next`), writing the TCB back (then `wb_next`) |
 //!
 //! Field prefixes:
@@ -51,18 +51,21 @@
 //! - `hop`: host operation; `prom`: the promotion walk; `cmp_*`: serial-number comparators.
 //!
 //! Combinational helpers, each its own block: [`seg_check`] (segment acceptability,
-//! ACK value, window), [`lookup`] (probe start, slot match, listening ports, ISS),
+//! ACK value, window), [`lookup`] (slot match, listening ports, ISS),
 //! and, each computing a whole new working TCB that its state loads in one step,
 //! [`passive_open`] (the TCB a SYN creates), [`reply`] (what a change calls for:
 //! `Reply`), [`retransmit`] (the timer scan's decision: `ScanDecide`) and
 //! [`promote_fix`] (what a promotion does to a replicated TCB: `PromFix`). The
-//! sequential ones are [`timebase`] (time and the timer-scan cursor) and
+//! sequential ones are [`conn_index`] (which slot holds a tuple's connection: a
+//! hash index of 2N chained buckets, and the free-slot queue), [`timebase`] (time
+//! and the timer-scan cursor) and
 //! [`tx_request`] (the transmit request's registers, composed from a command).
 //! [`tcb_fields`] is the TCB's packed layout, shared by the table and all of these.
 use crate::seq_cmp::SeqCmp;
 use crate::channels::{HostOpSink, RingCopySource, RxDescSink, TxReqSource};
 use crate::regbus::{LISTEN_PORTS, STAT_COUNT};
 use holdback_regmap::{tcp_flags, Stat, TcpState, TCB_BITS};
+use conn_index::ConnIndex;
 use lookup::ConnLookup;
 use passive_open::PassiveOpen;
 use promote_fix::PromoteFix;
@@ -75,6 +78,7 @@ use timebase::TimeBase;
 use tx_request::TxRequest;
 
 mod fsm;
+pub mod conn_index;
 pub mod lookup;
 pub mod passive_open;
 pub mod promote_fix;
@@ -83,6 +87,7 @@ pub mod retransmit;
 pub mod seg_check;
 pub mod tcb_fields;
 pub mod timebase;
+pub mod tuple_hash;
 pub mod tx_request;
 
 /// Engine sequencing. Named uniquely: rust-hdl emits one localparam per variant.
@@ -92,6 +97,7 @@ pub enum EngineState {
     RxDispatch,
     ProbeCheck,
     NotFound,
+    OpenSlot,
     TcpCheck,
     TcpAccept,
     TcpData,
@@ -112,6 +118,7 @@ pub enum EngineState {
     ScanNext,
     PromLoad,
     PromFix,
+    PromIndex,
     PromSend,
     PromDup,
     PromNext,
@@ -125,7 +132,7 @@ const KIND_ARP: u64 = 1;
 const KIND_ICMP: u64 = 2;
 
 #[derive(LogicBlock)]
-pub struct TcbEngine<const CONN_BITS: usize> {
+pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     pub clock: Signal<In, Clock>,
     /// Parsed frames from the receive parser.
     pub desc: RxDescSink,
@@ -172,7 +179,8 @@ pub struct TcbEngine<const CONN_BITS: usize> {
 
     tcb_ram: RAM<TcbFields, CONN_BITS>,
     seg: SegCheck,
-    lookup: ConnLookup<CONN_BITS>,
+    lookup: ConnLookup,
+    index: ConnIndex<CONN_BITS, REF_BITS>,
     timebase: TimeBase<CONN_BITS>,
     txr: TxRequest,
     opener: PassiveOpen,
@@ -185,11 +193,6 @@ pub struct TcbEngine<const CONN_BITS: usize> {
     tx_next: DFF<EngineState>,
     wb_next: DFF<EngineState>,
     cur_id: DFF<Bits<CONN_BITS>>,
-    probe_slot: DFF<Bits<CONN_BITS>>,
-    probe_left: DFF<Bits<4>>,
-    free_found: DFF<Bit>,
-    free_slot: DFF<Bits<CONN_BITS>>,
-    free_gen: DFF<Bits<32>>,
     take: DFF<Bits<11>>,
     open_count: DFF<Bits<16>>,
     prom_active: DFF<Bit>,
@@ -201,6 +204,8 @@ pub struct TcbEngine<const CONN_BITS: usize> {
 
     // Combinational intermediates.
     rd: Signal<Local, Bits<TCB_W>>,
+    /// The TCB slot read this cycle (the index reads its links alongside).
+    rd_slot: Signal<Local, Bits<CONN_BITS>>,
     stats: Signal<Local, Bits<STAT_COUNT>>,
     open_inc: Signal<Local, Bit>,
     open_dec: Signal<Local, Bit>,
@@ -231,7 +236,6 @@ pub struct TcbEngine<const CONN_BITS: usize> {
     word_ones: Constant<Bits<TCB_W>>,
     zero_slot: Constant<Bits<CONN_BITS>>,
     zero4: Constant<Bits<4>>,
-    one4: Constant<Bits<4>>,
     bit_fin: Constant<Bits<3>>,
     bit_syn: Constant<Bits<3>>,
     bit_rst: Constant<Bits<3>>,
@@ -245,7 +249,6 @@ pub struct TcbEngine<const CONN_BITS: usize> {
     hop_tcb_read: Constant<Bits<2>>,
     hop_tcb_write: Constant<Bits<2>>,
     hop_release: Constant<Bits<2>>,
-    probes: Constant<Bits<4>>,
     no_stats: Constant<Bits<STAT_COUNT>>,
     m_one: Constant<Bits<STAT_COUNT>>,
     m_payload: Constant<Bits<STAT_COUNT>>,
@@ -272,7 +275,7 @@ fn mask(s: Stat) -> Constant<Bits<STAT_COUNT>> {
     Constant::new(Bits::<STAT_COUNT>::from(1u64 << s.index()))
 }
 
-impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
+impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BITS> {
     pub fn new(ring_bits: usize) -> Self {
         assert!(ring_bits <= holdback_regmap::MAX_RING_BITS);
         let ring = 1u64 << ring_bits;
@@ -306,6 +309,7 @@ impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
             tcb_ram: Default::default(),
             seg: SegCheck::new(ring_bits),
             lookup: Default::default(),
+            index: Default::default(),
             timebase: Default::default(),
             opener: PassiveOpen::new(ring_bits),
             prom_fix: Default::default(),
@@ -317,11 +321,6 @@ impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
             tx_next: Default::default(),
             wb_next: Default::default(),
             cur_id: Default::default(),
-            probe_slot: Default::default(),
-            probe_left: Default::default(),
-            free_found: Default::default(),
-            free_slot: Default::default(),
-            free_gen: Default::default(),
             take: Default::default(),
             open_count: Default::default(),
             prom_active: Default::default(),
@@ -330,6 +329,7 @@ impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
             raw: Default::default(),
             w: Default::default(),
                                                                                             rd: Default::default(),
+            rd_slot: Default::default(),
             stats: Default::default(),
             open_inc: Default::default(),
             open_dec: Default::default(),
@@ -357,7 +357,6 @@ impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
                     one_slot: Constant::new(Bits::<CONN_BITS>::from(1u64)),
             zero_slot: Constant::new(Bits::<CONN_BITS>::from(0u64)),
             zero4: Constant::new(Bits::<4>::from(0u64)),
-            one4: Constant::new(Bits::<4>::from(1u64)),
             bit_fin: flag_bit(tcp_flags::FIN_BIT),
             bit_syn: flag_bit(tcp_flags::SYN_BIT),
             bit_rst: flag_bit(tcp_flags::RST_BIT),
@@ -371,7 +370,6 @@ impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
             hop_tcb_read: Constant::new(Bits::<2>::from(0u64)),
             hop_tcb_write: Constant::new(Bits::<2>::from(1u64)),
             hop_release: Constant::new(Bits::<2>::from(2u64)),
-            probes: Constant::new(Bits::<4>::from(8u64)),
             no_stats: Constant::new(Bits::<STAT_COUNT>::from(0u64)),
             m_one: Constant::new(Bits::<STAT_COUNT>::from(1u64)),
             m_payload: mask(Stat::RxPayloadBytes),
@@ -394,7 +392,7 @@ impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
 pub fn verilog() -> Result<String, crate::generate::GenError> {
     let p = holdback_regmap::CoreParams::DEFAULT;
     assert_eq!(p.conn_bits, 6, "the default instance is generated for 64 connections");
-    crate::generate::verilog_named(&mut TcbEngine::<6>::new(p.ring_bits), "tcb_engine")
+    crate::generate::verilog_named(&mut TcbEngine::<6, 7>::new(p.ring_bits), "tcb_engine")
 }
 
 #[cfg(test)]

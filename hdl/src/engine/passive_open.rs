@@ -6,6 +6,7 @@
 //! With hold-synack (CTRL bit4) R and ack_sent start at irs: nothing, not
 //! even the SYN, is ACKed before the host has it, so the engine holds the
 //! SYN-ACK (which ACKs irs+1) until a release moves R past irs.
+use super::st;
 use super::tcb_fields::TcbFields;
 use holdback_regmap::TcpState;
 use rust_hdl::prelude::*;
@@ -60,7 +61,7 @@ impl PassiveOpen {
             gen: Default::default(),
             tcb: Default::default(),
             blank: Constant::new(TcbFields::default()),
-            st_syn_rcvd: Constant::new(Bits::<4>::from(TcpState::SynReceived as u64)),
+            st_syn_rcvd: st(TcpState::SynReceived),
             // RFC 9293 §3.7.1: 536 when the SYN carries no MSS option.
             default_mss: Constant::new(Bits::<16>::from(536u64)),
             // Relay mode's "no spliced connection".

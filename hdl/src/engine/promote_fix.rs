@@ -10,6 +10,7 @@
 //!   ESTABLISHED, because that FIN comes again too.
 //! - The old primary's timer_due is in its own clock: SYN-RECEIVED and
 //!   LAST-ACK re-arm theirs on this card's.
+use super::st;
 use super::tcb_fields::TcbFields;
 use holdback_regmap::TcpState;
 use rust_hdl::prelude::*;
@@ -33,10 +34,6 @@ pub struct PromoteFix {
     st_established: Constant<Bits<4>>,
     st_close_wait: Constant<Bits<4>>,
     st_last_ack: Constant<Bits<4>>,
-}
-
-fn st(s: TcpState) -> Constant<Bits<4>> {
-    Constant::new(Bits::<4>::from(s as u64))
 }
 
 impl Default for PromoteFix {

@@ -9,6 +9,7 @@
 //! (LAST-ACK, FIN timer armed); otherwise ESTABLISHED and CLOSE-WAIT send an
 //! ACK when the ACK value or the right edge moved. Every segment sent records
 //! the ACK and right edge it carries.
+use super::st;
 use super::tcb_fields::TcbFields;
 use super::tx_request::TxSegmentState;
 use holdback_regmap::TcpState;
@@ -41,10 +42,6 @@ pub struct ReplyChoice {
     st_close_wait: Constant<Bits<4>>,
     st_last_ack: Constant<Bits<4>>,
     zero4: Constant<Bits<4>>,
-}
-
-fn st(s: TcpState) -> Constant<Bits<4>> {
-    Constant::new(Bits::<4>::from(s as u64))
 }
 
 impl Default for ReplyChoice {

@@ -5,6 +5,7 @@
 //! then the peer is gone and the connection is dropped. A standby card runs
 //! no timers, and a held SYN-ACK (nothing ACKed yet) has none running.
 //! Combinational.
+use super::st;
 use super::tcb_fields::TcbFields;
 use super::tx_request::TxSegmentState;
 use crate::seq_cmp::SeqCmp;
@@ -50,8 +51,8 @@ impl Default for Retransmit {
             cmp_timer: Default::default(),
             expired: Default::default(),
             backoff: Default::default(),
-            st_syn_rcvd: Constant::new(Bits::<4>::from(TcpState::SynReceived as u64)),
-            st_last_ack: Constant::new(Bits::<4>::from(TcpState::LastAck as u64)),
+            st_syn_rcvd: st(TcpState::SynReceived),
+            st_last_ack: st(TcpState::LastAck),
             max_retries: Constant::new(Bits::<4>::from(7u64)),
             one4: Constant::new(Bits::<4>::from(1u64)),
         }
