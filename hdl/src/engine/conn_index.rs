@@ -15,9 +15,10 @@
 //!
 //! Reads are the engine's to steer, one cycle ahead like the TCB table's:
 //! `head_*` is the bucket of the tuple selected by `by_tcb` in the previous
-//! cycle, `next_*` the link of the slot presented on `read_slot`. Commands
-//! act on `slot` (one per cycle, and none in the cycle after `insert`, whose
-//! second half links the bucket's old first slot back to the new one).
+//! cycle, `next_*` the link of the slot presented on `slot`. Commands act on
+//! `slot` too: the engine reads the TCB it changes (one command per cycle, and
+//! none in the cycle after `insert`, whose second half links the bucket's old
+//! first slot back to the new one).
 //!
 //! `rebuild` (a promotion) empties the index and the free queue, taking
 //! 2N cycles (`busy`); the promotion walk then inserts every open slot and
@@ -38,9 +39,8 @@ pub struct ConnIndex<const CONN_BITS: usize, const REF_BITS: usize> {
     pub tcb_local_port: Signal<In, Bits<16>>,
     /// Hash the working TCB's tuple (timer scan, promotion), else the segment's.
     pub by_tcb: Signal<In, Bit>,
-    /// The TCB slot the engine reads this cycle: its links are out next cycle.
-    pub read_slot: Signal<In, Bits<CONN_BITS>>,
-    /// The slot a command acts on.
+    /// The TCB slot the engine reads this cycle (its links are out next cycle),
+    /// and the slot a command acts on.
     pub slot: Signal<In, Bits<CONN_BITS>>,
     /// Allocate `alloc_slot` (a passive open).
     pub take: Signal<In, Bit>,
@@ -104,7 +104,6 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Default for ConnIndex<CONN_B
             tcb_remote_port: Default::default(),
             tcb_local_port: Default::default(),
             by_tcb: Default::default(),
-            read_slot: Default::default(),
             slot: Default::default(),
             take: Default::default(),
             insert: Default::default(),
@@ -179,14 +178,14 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for ConnIndex<CONN_BIT
         self.head_valid.next = self.head.read_data.val().get_bit(0);
         self.head_slot.next = self.head.read_data.val().get_bits::<CONN_BITS>(1);
 
-        self.next.read_address.next = self.read_slot.val();
+        self.next.read_address.next = self.slot.val();
         self.next.write_address.next = self.slot.val();
         self.next.write_data.next = self.head.read_data.val();
         self.next.write_enable.next = false;
         self.next_valid.next = self.next.read_data.val().get_bit(0);
         self.next_slot.next = self.next.read_data.val().get_bits::<CONN_BITS>(1);
 
-        self.prev.read_address.next = self.read_slot.val();
+        self.prev.read_address.next = self.slot.val();
         self.prev.write_address.next = self.slot.val();
         self.prev.write_data.next = self.no_ref.val();
         self.prev.write_enable.next = false;

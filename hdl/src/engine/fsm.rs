@@ -2,6 +2,7 @@
 //! state groups and field prefixes are listed in the module's legend.
 use super::tx_request::{TxAddressState, TxSegmentState};
 use super::{EngineState, TcbEngine, TCB_W};
+use crate::channels::TxReqSource;
 use crate::regbus::LISTEN_PORTS;
 use rust_hdl::prelude::*;
 
@@ -81,7 +82,6 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.index.tcb_local_port.next = self.w.q.val().local_port;
         // The timer scan and the promotion walk index the working TCB's tuple, the receive path the segment's.
         self.index.by_tcb.next = self.prom_active.q.val() | (self.state.q.val() == EngineState::ScanDecide);
-        self.index.slot.next = self.cur_id.q.val();
         self.index.take.next = false;
         self.index.insert.next = (self.state.q.val() == EngineState::OpenSlot) | (self.state.q.val() == EngineState::PromIndex);
         // The promotion walk gives closed slots back to the free queue.
@@ -137,20 +137,11 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
 
         // Output defaults.
         self.desc.ready.next = false;
-        self.tx.valid.next = false;
-        self.tx.kind.next = self.txr.kind.val();
-        self.tx.dst_mac.next = self.txr.dst_mac.val();
-        self.tx.dst_ip.next = self.txr.dst_ip.val();
-        self.tx.src_port.next = self.txr.src_port.val();
-        self.tx.dst_port.next = self.txr.dst_port.val();
-        self.tx.seq.next = self.txr.seq.val();
-        self.tx.ack.next = self.txr.ack_no.val();
-        self.tx.flags.next = self.txr.flags.val();
-        self.tx.window.next = self.txr.wnd.val();
-        self.tx.with_mss.next = self.txr.with_mss.val();
-        self.tx.icmp_off.next = self.desc.payload_off.val();
-        self.tx.icmp_len.next = self.desc.payload_len.val();
-        self.tx.icmp_csum.next = self.desc.icmp_csum.val();
+        TxReqSource::link(&mut self.tx, &mut self.txr.tx);
+        self.txr.send.next = self.state.q.val() == EngineState::TxSend;
+        self.txr.icmp_off.next = self.desc.payload_off.val();
+        self.txr.icmp_len.next = self.desc.payload_len.val();
+        self.txr.icmp_csum.next = self.desc.icmp_csum.val();
         self.ring.valid.next = false;
         // The part of the segment below rcv_nxt (a retransmission overlap) is skipped; it is < 2048.
         self.ring.fb_off.next = self.desc.payload_off.val() + self.seg.skip.val();
@@ -430,8 +421,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                 }
             }
             EngineState::TxSend => {
-                self.tx.valid.next = true;
-                if self.tx.ready.val() {
+                if self.txr.sent.val() {
                     self.state.d.next = self.tx_next.q.val();
                 }
             }
@@ -450,7 +440,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             }
             EngineState::IcmpWait => {
                 // The echo payload is read from the frame buffer: keep it until sent.
-                if !self.tx.busy.val() & self.tx.ready.val() {
+                if self.txr.builder_idle.val() {
                     self.state.d.next = EngineState::PopFrame;
                 }
             }
@@ -596,7 +586,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
 
         // One place loads the working TCB from the block RAM's read data.
         self.tcb_ram.read_address.next = self.rd_slot.val();
-        self.index.read_slot.next = self.rd_slot.val();
+        self.index.slot.next = self.rd_slot.val();
         // A connection that closes leaves the index, and its slot is free again.
         self.index.remove.next = self.open_dec.val();
         self.index.rebuild.next = self.promote_start.val();

@@ -59,7 +59,8 @@
 //! sequential ones are [`conn_index`] (which slot holds a tuple's connection: a
 //! hash index of 2N chained buckets, and the free-slot queue), [`timebase`] (time
 //! and the timer-scan cursor) and
-//! [`tx_request`] (the transmit request's registers, composed from a command).
+//! [`tx_request`] (the transmit request's registers, composed from a command, and
+//! the `tx` channel they drive).
 //! [`tcb_fields`] is the TCB's packed layout, shared by the table and all of these.
 use crate::seq_cmp::SeqCmp;
 use crate::channels::{HostOpSink, RingCopySource, RxDescSink, TxReqSource};
