@@ -46,7 +46,7 @@ pub struct HoldbackCore {
     rx: RxParser,
     tx: TxBuilder,
     ring: RingWriter<CONN_BITS, RING_BITS, RING_ROW_BITS, RING_WORD_BITS>,
-    engine: TcbEngine<CONN_BITS>,
+    engine: TcbEngine<CONN_BITS, { CONN_BITS + 1 }>,
     regs: RegBus<CONN_BITS, NCONN, RING_WORD_BITS>,
     tx_frame_done: Signal<Local, Bit>,
     rx_frame_in: Signal<Local, Bit>,

@@ -509,3 +509,17 @@ mod tests {
         assert_eq!(w[0], (1460 << 16) | 4);
     }
 }
+
+/// The hash of a connection's tuple as the core's connection index and ISS
+/// use it: the peer's IPv4 address XOR (peer port << 16 | our port), folded
+/// to 16 bits. The RTL's `TupleHash` block is checked against this function.
+pub fn conn_hash(remote_ip: u32, remote_port: u16, local_port: u16) -> u16 {
+    let h = remote_ip ^ ((u32::from(remote_port) << 16) | u32::from(local_port));
+    ((h >> 16) ^ (h & 0xffff)) as u16
+}
+
+/// The connection-index bucket of a tuple hash: its low `conn_bits + 1` bits
+/// (the index has 2N buckets for N = 2^conn_bits connections).
+pub fn conn_bucket(hash: u16, conn_bits: usize) -> usize {
+    usize::from(hash) & ((2usize << conn_bits) - 1)
+}

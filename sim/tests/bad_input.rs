@@ -228,31 +228,29 @@ fn drop_out_of_order_and_out_of_window() {
 #[test]
 fn drop_tcb_full() {
     let mut b = bench();
-    // Peers whose keys all hash to the same first probe slot: with the
-    // lookup's h16 = ip_hi ^ ip_lo ^ port ^ listen_port fixed, the ninth
-    // open (after eight probes are taken) must find no free slot.
-    // A window of eight slots that A and B do not sit in.
-    let conns = CoreParams::DEFAULT.conns() as u16;
-    let taken = [b.a.id as u16, b.b.id as u16];
-    let target = (0..conns)
-        .step_by(8)
-        .find(|t| taken.iter().all(|id| !(*t..*t + 8).contains(id)))
-        .expect("a free window of eight slots");
-    let ip_hi = 0xc612u16; // 198.18
+    // Peers whose tuples all hash to one bucket of the connection index are
+    // all admitted while a slot is free; A and B hold two of the N slots, so
+    // the (N-1)th of these SYNs finds none.
+    let params = CoreParams::DEFAULT;
+    let free = params.conns() - 2;
+    let bucket = holdback_regmap::conn_bucket(holdback_regmap::conn_hash(u32::from(b.a.peer.ip), b.a.peer_port, LISTEN), params.conn_bits);
     let mut opened = 0;
-    for i in 0..9u16 {
+    for i in 0..=free as u16 {
         let port = 50000 + i;
-        let ip_lo = target ^ ip_hi ^ port ^ LISTEN;
-        let p = Endpoint { mac: test_mac(0x100 + i), ip: Ipv4Addr::from((u32::from(ip_hi) << 16) | u32::from(ip_lo)) };
+        let ip = (0..=u16::MAX)
+            .map(|lo| Ipv4Addr::new(198, 19, (lo >> 8) as u8, lo as u8))
+            .find(|ip| holdback_regmap::conn_bucket(holdback_regmap::conn_hash(u32::from(*ip), port, LISTEN), params.conn_bits) == bucket)
+            .expect("some address in a /16 hashes to any bucket");
+        let p = Endpoint { mac: test_mac(0x100 + i), ip };
         let syn = wire::tcp_frame(p, CORE, &TcpRepr::new(port, LISTEN, SeqNum(7 * u32::from(i)), SeqNum(0), TcpFlags::SYN, 1000), &[]);
-        if i < 8 {
+        if usize::from(i) < free {
             b.ls.frame(&syn).unwrap_or_else(|e| panic!("SYN {i}: {e}"));
             opened += 1;
         } else {
-            b.expect_drop("ninth SYN onto eight taken probe slots", &syn, Stat::DropTcbFull);
+            b.expect_drop("a SYN when every slot is taken", &syn, Stat::DropTcbFull);
         }
     }
-    assert_eq!(opened, 8);
+    assert_eq!(opened, free);
     b.ls.check_stats().unwrap_or_else(|e| panic!("{e}"));
 }
 

@@ -2,27 +2,24 @@
 //! state groups and field prefixes are listed in the module's legend.
 use super::tx_request::{TxAddressState, TxSegmentState};
 use super::{EngineState, TcbEngine, TCB_W};
+use crate::channels::TxReqSource;
 use crate::regbus::LISTEN_PORTS;
 use rust_hdl::prelude::*;
 
-impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
+impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BITS, REF_BITS> {
     #[allow(unreachable_patterns)]
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, tx_next, wb_next, cur_id,
-            probe_slot, probe_left, free_found, free_slot, free_gen, take, open_count, prom_active, dup_left, hop_result, raw,
-            w_state, w_holdback, w_fin_rcvd, w_retries, w_peer_mss, w_local_port, w_remote_port,
-            w_remote_ip, w_mac_lo, w_mac_hi, w_peer_link, w_irs, w_rcv_nxt, w_rel, w_rcv_adv,
-            w_ack_sent, w_iss, w_snd_una, w_snd_nxt, w_snd_max, w_snd_wnd, w_timer_due,
-            w_seq_offset, w_tx_end, w_gen
+            take, open_count, prom_active, dup_left, hop_result, raw, w
         );
         self.tcb_ram.read_clock.next = self.clock.val();
         self.tcb_ram.write_clock.next = self.clock.val();
-        self.tcb_ram.read_address.next = self.cur_id.q.val();
+        self.rd_slot.next = self.cur_id.q.val();
         self.tcb_ram.write_address.next = self.cur_id.q.val();
         self.tcb_ram.write_enable.next = false;
-        self.rd.next = self.tcb_ram.read_data.val();
+        self.rd.next = self.tcb_ram.read_data.val().into();
 
         self.timebase.clock.next = self.clock.val();
         self.timebase.tick_us.next = self.tick_us.val();
@@ -38,12 +35,12 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
         self.txr.seg_seq.next = self.desc.seq.val();
         self.txr.seg_ack.next = self.desc.ack.val();
         self.txr.seg_len.next = self.seg.seg_len.val();
-        self.txr.peer_mac.next = (bit_cast::<48, 16>(self.w_mac_hi.q.val()) << 32) | bit_cast::<48, 32>(self.w_mac_lo.q.val());
-        self.txr.peer_ip.next = self.w_remote_ip.q.val();
-        self.txr.local_port.next = self.w_local_port.q.val();
-        self.txr.remote_port.next = self.w_remote_port.q.val();
-        self.txr.snd_nxt.next = self.w_snd_nxt.q.val();
-        self.txr.iss.next = self.w_iss.q.val();
+        self.txr.peer_mac.next = self.w.q.val().remote_mac;
+        self.txr.peer_ip.next = self.w.q.val().remote_ip;
+        self.txr.local_port.next = self.w.q.val().local_port;
+        self.txr.remote_port.next = self.w.q.val().remote_port;
+        self.txr.snd_nxt.next = self.w.q.val().snd_nxt;
+        self.txr.iss.next = self.w.q.val().iss;
         self.txr.new_iss.next = self.lookup.iss.val();
         self.txr.ack.next = self.seg.ack.val();
         self.txr.window.next = self.seg.window.val();
@@ -59,61 +56,92 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
         // never from this kernel's Locals: Verilator would see a combinational loop.
         self.seg.syn.next = self.desc.flags.val().get_bit(self.bit_syn.val().index());
         self.seg.fin.next = self.desc.flags.val().get_bit(self.bit_fin.val().index());
-        self.seg.rcv_nxt.next = self.w_rcv_nxt.q.val();
-        self.seg.rcv_adv.next = self.w_rcv_adv.q.val();
-        self.seg.rel.next = self.w_rel.q.val();
-        self.seg.holdback.next = self.w_holdback.q.val().any();
-        self.seg.ack_sent.next = self.w_ack_sent.q.val();
+        self.seg.rcv_nxt.next = self.w.q.val().rcv_nxt;
+        self.seg.rcv_adv.next = self.w.q.val().rcv_adv;
+        self.seg.rel.next = self.w.q.val().rel;
+        self.seg.holdback.next = self.w.q.val().holdback.any();
+        self.seg.ack_sent.next = self.w.q.val().ack_sent;
         // Stream offset of rcv_nxt (first payload byte is irs+1), modulo the ring size.
-        self.ring_pos.next = (self.w_rcv_nxt.q.val().get_bits::<16>(0) - self.w_irs.q.val().get_bits::<16>(0) - 1_u16.to_bits()) & self.ring_mask.val();
-        self.ack_minus_una.next = self.desc.ack.val() - self.w_snd_una.q.val();
-        self.nxt_minus_una.next = self.w_snd_nxt.q.val() - self.w_snd_una.q.val();
-        self.max_minus_una.next = self.w_snd_max.q.val() - self.w_snd_una.q.val();
-        self.cmp_newrel.a.next = self.w_rel.q.val();
+        self.ring_pos.next = (self.w.q.val().get_value_rcv_nxt_lo() - self.w.q.val().get_value_irs_lo() - 1_u16.to_bits()) & self.ring_mask.val();
+        self.ack_minus_una.next = self.desc.ack.val() - self.w.q.val().snd_una;
+        self.nxt_minus_una.next = self.w.q.val().snd_nxt - self.w.q.val().snd_una;
+        self.max_minus_una.next = self.w.q.val().snd_max - self.w.q.val().snd_una;
+        self.cmp_newrel.a.next = self.w.q.val().rel;
         self.cmp_newrel.b.next = self.hop.wdata.val();
-        self.cmp_timer.a.next = self.timebase.now_us.val();
-        self.cmp_timer.b.next = self.w_timer_due.q.val();
-        self.backoff.next = self.rto_us.val() << self.w_retries.q.val();
 
         self.lookup.src_ip.next = self.desc.src_ip.val();
         self.lookup.src_port.next = self.desc.src_port.val();
         self.lookup.dst_port.next = self.desc.dst_port.val();
+        self.lookup.hash.next = self.index.hash.val();
+        self.index.clock.next = self.clock.val();
+        self.index.rx_ip.next = self.desc.src_ip.val();
+        self.index.rx_remote_port.next = self.desc.src_port.val();
+        self.index.rx_local_port.next = self.desc.dst_port.val();
+        self.index.tcb_ip.next = self.w.q.val().remote_ip;
+        self.index.tcb_remote_port.next = self.w.q.val().remote_port;
+        self.index.tcb_local_port.next = self.w.q.val().local_port;
+        // The timer scan and the promotion walk index the working TCB's tuple, the receive path the segment's.
+        self.index.by_tcb.next = self.prom_active.q.val() | (self.state.q.val() == EngineState::ScanDecide);
+        self.index.take.next = false;
+        self.index.insert.next = (self.state.q.val() == EngineState::OpenSlot) | (self.state.q.val() == EngineState::PromIndex);
+        // The promotion walk gives closed slots back to the free queue.
+        self.index.recycle.next = (self.state.q.val() == EngineState::PromFix) & !self.prom_fix.open.val();
         for i in 0..LISTEN_PORTS {
             self.lookup.listen_ports[i].next = self.listen_ports[i].val();
         }
         self.lookup.now_us.next = self.timebase.now_us.val();
-        self.lookup.slot_state.next = self.tcb_ram.read_data.val().get_bits::<4>(self.o_state.val().index());
-        self.lookup.slot_remote_ip.next = self.tcb_ram.read_data.val().get_bits::<32>(self.o_remote_ip.val().index());
-        self.lookup.slot_remote_port.next = self.tcb_ram.read_data.val().get_bits::<16>(self.o_remote_port.val().index());
-        self.lookup.slot_local_port.next = self.tcb_ram.read_data.val().get_bits::<16>(self.o_local_port.val().index());
+        self.lookup.slot_state.next = self.tcb_ram.read_data.val().state;
+        self.lookup.slot_remote_ip.next = self.tcb_ram.read_data.val().remote_ip;
+        self.lookup.slot_remote_port.next = self.tcb_ram.read_data.val().remote_port;
+        self.lookup.slot_local_port.next = self.tcb_ram.read_data.val().local_port;
         self.word_shift.next = bit_cast::<10, 5>(self.hop.word.val()) << 5;
+        self.opener.src_mac.next = self.desc.src_mac.val();
+        self.opener.src_ip.next = self.desc.src_ip.val();
+        self.opener.src_port.next = self.desc.src_port.val();
+        self.opener.dst_port.next = self.desc.dst_port.val();
+        self.opener.seq.next = self.desc.seq.val();
+        self.opener.window.next = self.desc.window.val();
+        self.opener.mss.next = self.desc.mss.val();
+        self.opener.iss.next = self.lookup.iss.val();
+        self.opener.now_us.next = self.timebase.now_us.val();
+        self.opener.rto_us.next = self.rto_us.val();
+        self.opener.holdback.next = self.holdback_default.val();
+        self.opener.hold_synack.next = self.hold_synack.val();
+        self.opener.gen.next = self.tcb_ram.read_data.val().gen;
+        self.prom_fix.tcb.next = self.w.q.val();
+        self.prom_fix.right.next = self.seg.right.val();
+        self.prom_fix.all_released.next = self.seg.all_released.val();
+        self.prom_fix.now_us.next = self.timebase.now_us.val();
+        self.prom_fix.rto_us.next = self.rto_us.val();
+        self.retx.tcb.next = self.w.q.val();
+        self.retx.now_us.next = self.timebase.now_us.val();
+        self.retx.rto_us.next = self.rto_us.val();
+        self.retx.standby.next = self.standby.val();
+        self.reply.tcb.next = self.w.q.val();
+        self.reply.standby.next = self.standby.val();
+        self.reply.promoting.next = self.prom_active.q.val();
+        self.reply.all_released.next = self.seg.all_released.val();
+        self.reply.changed.next = self.seg.changed.val();
+        self.reply.ack.next = self.seg.ack.val();
+        self.reply.right.next = self.seg.right.val();
+        self.reply.now_us.next = self.timebase.now_us.val();
+        self.reply.rto_us.next = self.rto_us.val();
 
-        // Computed in 32 bits: inside the 640-bit pack the carry would spill into the next field.
-        self.gen_next.next = self.w_gen.q.val() + 1_u32.to_bits();
-        // Standby is silent, except for the promotion walk that ends it.
-        self.silent.next = self.standby.val() & !self.prom_active.q.val();
+        // The write-back stores it in the table and in the working copy.
+        self.gen_next.next = self.w.q.val().gen + 1_u32.to_bits();
         // SYN-RECEIVED with nothing ACKed yet: its SYN-ACK is held until the host releases the SYN.
-        self.synack_held.next = self.w_ack_sent.q.val() == self.w_irs.q.val();
+        self.synack_held.next = self.w.q.val().ack_sent == self.w.q.val().irs;
         // Wide (640-bit) work happens only in the states that need it: Verilator runs
         // the kernel as written, so unconditional wide logic costs every cycle.
-        self.tcb_ram.write_data.next = self.raw.q.val();
+        self.tcb_ram.write_data.next = self.raw.q.val().into();
 
         // Output defaults.
         self.desc.ready.next = false;
-        self.tx.valid.next = false;
-        self.tx.kind.next = self.txr.kind.val();
-        self.tx.dst_mac.next = self.txr.dst_mac.val();
-        self.tx.dst_ip.next = self.txr.dst_ip.val();
-        self.tx.src_port.next = self.txr.src_port.val();
-        self.tx.dst_port.next = self.txr.dst_port.val();
-        self.tx.seq.next = self.txr.seq.val();
-        self.tx.ack.next = self.txr.ack_no.val();
-        self.tx.flags.next = self.txr.flags.val();
-        self.tx.window.next = self.txr.wnd.val();
-        self.tx.with_mss.next = self.txr.with_mss.val();
-        self.tx.icmp_off.next = self.desc.payload_off.val();
-        self.tx.icmp_len.next = self.desc.payload_len.val();
-        self.tx.icmp_csum.next = self.desc.icmp_csum.val();
+        TxReqSource::link(&mut self.tx, &mut self.txr.tx);
+        self.txr.send.next = self.state.q.val() == EngineState::TxSend;
+        self.txr.icmp_off.next = self.desc.payload_off.val();
+        self.txr.icmp_len.next = self.desc.payload_len.val();
+        self.txr.icmp_csum.next = self.desc.icmp_csum.val();
         self.ring.valid.next = false;
         // The part of the segment below rcv_nxt (a retransmission overlap) is skipped; it is < 2048.
         self.ring.fb_off.next = self.desc.payload_off.val() + self.seg.skip.val();
@@ -130,6 +158,7 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
         self.open_inc.next = false;
         self.open_dec.next = false;
         self.load_tcb.next = false;
+        self.advertise.next = false;
         self.promote_start.next = false;
         self.promote_end.next = false;
         self.promoting.next = self.prom_active.q.val();
@@ -138,7 +167,7 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
             EngineState::Idle => {
                 if self.hop.valid.val() {
                     self.cur_id.d.next = self.hop.conn.val();
-                    self.tcb_ram.read_address.next = self.hop.conn.val();
+                    self.rd_slot.next = self.hop.conn.val();
                     self.state.d.next = EngineState::HopLoad;
                 } else if self.promote_req.val() & !self.prom_active.q.val() {
                     // PROMOTE: announce the service address first (gratuitous ARP,
@@ -146,7 +175,8 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                     // then walk every TCB from slot 0.
                     self.promote_start.next = true;
                     self.prom_active.d.next = true;
-                    // The host's TCB writes did not count: the walk recounts open TCBs.
+                    // The host's TCB writes did not count: the walk recounts open TCBs
+                    // and rebuilds the connection index from them.
                     self.open_count.d.next = 0_u16.to_bits();
                     self.cur_id.d.next = self.zero_slot.val();
                     self.txr.address.next = TxAddressState::Garp;
@@ -156,7 +186,7 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                     self.state.d.next = EngineState::RxDispatch;
                 } else if self.timebase.scan_due.val() {
                     self.cur_id.d.next = self.timebase.scan_slot.val();
-                    self.tcb_ram.read_address.next = self.timebase.scan_slot.val();
+                    self.rd_slot.next = self.timebase.scan_slot.val();
                     self.state.d.next = EngineState::ScanLoad;
                 }
             }
@@ -179,36 +209,27 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                     self.tx_next.d.next = EngineState::IcmpWait;
                     self.state.d.next = EngineState::TxSend;
                 } else if self.desc.kind.val() == self.kind_tcp.val() {
-                    // Probe the first slot now; ProbeCheck sees its data next cycle.
-                    self.probe_slot.d.next = self.lookup.first_slot.val();
-                    self.cur_id.d.next = self.lookup.first_slot.val();
-                    self.tcb_ram.read_address.next = self.lookup.first_slot.val();
-                    self.probe_left.d.next = self.probes.val();
-                    self.free_found.d.next = false;
-                    self.state.d.next = EngineState::ProbeCheck;
+                    // The bucket's first TCB (if any) is read now; ProbeCheck sees it next cycle.
+                    self.state.d.next = EngineState::NotFound;
+                    if self.index.head_valid.val() {
+                        self.cur_id.d.next = self.index.head_slot.val();
+                        self.rd_slot.next = self.index.head_slot.val();
+                        self.state.d.next = EngineState::ProbeCheck;
+                    }
                 } else {
                     self.stats.next = self.m_rx_frames.val() | self.m_unsupported.val();
                     self.state.d.next = EngineState::PopFrame;
                 }
             }
             EngineState::ProbeCheck => {
+                // Follow the bucket's chain until a TCB holds this segment's connection.
                 if self.lookup.tuple_match.val() {
-                    self.cur_id.d.next = self.probe_slot.q.val();
                     self.state.d.next = EngineState::TcpCheck;
+                } else if self.index.next_valid.val() {
+                    self.cur_id.d.next = self.index.next_slot.val();
+                    self.rd_slot.next = self.index.next_slot.val();
                 } else {
-                    if self.lookup.slot_free.val() & !self.free_found.q.val() {
-                        self.free_found.d.next = true;
-                        self.free_slot.d.next = self.probe_slot.q.val();
-                        // A reused slot keeps counting its own generation.
-                        self.free_gen.d.next = self.rd.val().get_bits::<32>(self.o_gen.val().index());
-                    }
-                    self.probe_slot.d.next = self.probe_slot.q.val() + self.one_slot.val();
-                    self.cur_id.d.next = self.probe_slot.q.val() + self.one_slot.val();
-                    self.tcb_ram.read_address.next = self.probe_slot.q.val() + self.one_slot.val();
-                    self.probe_left.d.next = self.probe_left.q.val() - self.one4.val();
-                    if self.probe_left.q.val() == self.one4.val() {
-                        self.state.d.next = EngineState::NotFound;
-                    }
+                    self.state.d.next = EngineState::NotFound;
                 }
                 // Load the working copy from whatever slot was read; only a match uses it.
                 self.load_tcb.next = true;
@@ -221,50 +242,12 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                     self.stats.next = self.m_no_connection.val();
                     self.state.d.next = EngineState::PopFrame;
                 } else if self.f_syn.val() & !self.f_ack.val() & self.lookup.listening.val() {
-                    if self.free_found.q.val() {
-                        // Passive open: a new TCB in SYN-RECEIVED, answered by SYN-ACK.
-                        self.stats.next = self.m_conns_opened.val();
-                        self.open_inc.next = true;
-                        self.cur_id.d.next = self.free_slot.q.val();
-                        self.w_state.d.next = self.st_syn_rcvd.val();
-                        self.w_holdback.d.next = self.holdback_default.val().into();
-                        self.w_fin_rcvd.d.next = false.into();
-                        self.w_retries.d.next = self.zero4.val();
-                        self.w_peer_mss.d.next = self.desc.mss.val();
-                        if !self.desc.mss.val().any() {
-                            self.w_peer_mss.d.next = self.default_mss.val();
-                        }
-                        self.w_local_port.d.next = self.desc.dst_port.val();
-                        self.w_remote_port.d.next = self.desc.src_port.val();
-                        self.w_remote_ip.d.next = self.desc.src_ip.val();
-                        self.w_mac_lo.d.next = self.desc.src_mac.val().get_bits::<32>(0);
-                        self.w_mac_hi.d.next = self.desc.src_mac.val().get_bits::<16>(32);
-                        self.w_peer_link.d.next = self.no_link.val();
-                        self.w_irs.d.next = self.desc.seq.val();
-                        self.w_rcv_nxt.d.next = self.desc.seq.val() + 1_u32.to_bits();
-                        self.w_rel.d.next = self.desc.seq.val() + 1_u32.to_bits();
-                        self.w_rcv_adv.d.next = self.desc.seq.val() + 1_u32.to_bits() + self.ring_bytes.val();
-                        self.w_ack_sent.d.next = self.desc.seq.val() + 1_u32.to_bits();
-                        self.w_iss.d.next = self.lookup.iss.val();
-                        self.w_snd_una.d.next = self.lookup.iss.val();
-                        self.w_snd_nxt.d.next = self.lookup.iss.val() + 1_u32.to_bits();
-                        self.w_snd_max.d.next = self.lookup.iss.val() + 1_u32.to_bits();
-                        self.w_snd_wnd.d.next = self.desc.window.val();
-                        self.w_timer_due.d.next = self.timebase.now_us.val() + self.rto_us.val();
-                        self.w_seq_offset.d.next = 0_u32.to_bits();
-                        self.w_tx_end.d.next = 0_u32.to_bits();
-                        self.w_gen.d.next = self.free_gen.q.val();
-                        self.txr.segment.next = TxSegmentState::SynAckNew;
-                        self.wb_next.d.next = EngineState::PopFrame;
-                        self.tx_next.d.next = EngineState::WriteBack;
-                        self.state.d.next = EngineState::TxSend;
-                        if self.hold_synack.val() {
-                            // Hold-synack: R starts at irs and nothing is ACKed; the SYN-ACK
-                            // (which ACKs irs+1) waits for the release that covers the SYN (Reply).
-                            self.w_rel.d.next = self.desc.seq.val();
-                            self.w_ack_sent.d.next = self.desc.seq.val();
-                            self.state.d.next = EngineState::WriteBack;
-                        }
+                    if self.index.can_alloc.val() {
+                        // Passive open into a free slot; its generation is read first (OpenSlot).
+                        self.cur_id.d.next = self.index.alloc_slot.val();
+                        self.rd_slot.next = self.index.alloc_slot.val();
+                        self.index.take.next = true;
+                        self.state.d.next = EngineState::OpenSlot;
                     } else {
                         self.stats.next = self.m_tcb_full.val();
                         self.state.d.next = EngineState::PopFrame;
@@ -280,14 +263,29 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                     self.state.d.next = EngineState::TxSend;
                 }
             }
+            EngineState::OpenSlot => {
+                // A new TCB in SYN-RECEIVED, first in its bucket, answered by SYN-ACK; a
+                // reused slot keeps counting its own generation (the opener reads it).
+                self.stats.next = self.m_conns_opened.val();
+                self.open_inc.next = true;
+                self.w.d.next = self.opener.tcb.val();
+                self.txr.segment.next = TxSegmentState::SynAckNew;
+                self.wb_next.d.next = EngineState::PopFrame;
+                self.tx_next.d.next = EngineState::WriteBack;
+                self.state.d.next = EngineState::TxSend;
+                if self.hold_synack.val() {
+                    // The SYN-ACK waits for the release that covers the SYN (Reply).
+                    self.state.d.next = EngineState::WriteBack;
+                }
+            }
             EngineState::TcpCheck => {
                 self.txr.address.next = TxAddressState::TcpToPeer;
                 self.txr.segment.next = TxSegmentState::Ack;
                 self.wb_next.d.next = EngineState::PopFrame;
-                if self.w_state.q.val() == self.st_syn_rcvd.val() {
+                if self.w.q.val().state == self.st_syn_rcvd.val() {
                     if self.f_rst.val() {
                         if self.seg.in_window.val() {
-                            self.w_state.d.next = self.st_closed.val();
+                            self.w.d.next.state = self.st_closed.val();
                             self.open_dec.next = true;
                             self.state.d.next = EngineState::WriteBack;
                         } else {
@@ -302,10 +300,10 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                         self.tx_next.d.next = EngineState::PopFrame;
                         self.state.d.next = EngineState::TxSend;
                     } else if self.f_ack.val() {
-                        if self.desc.ack.val() == self.w_snd_nxt.q.val() {
-                            self.w_state.d.next = self.st_established.val();
-                            self.w_snd_una.d.next = self.desc.ack.val();
-                            self.w_retries.d.next = self.zero4.val();
+                        if self.desc.ack.val() == self.w.q.val().snd_nxt {
+                            self.w.d.next.state = self.st_established.val();
+                            self.w.d.next.snd_una = self.desc.ack.val();
+                            self.w.d.next.retries = self.zero4.val();
                             self.state.d.next = EngineState::TcpAccept;
                         } else {
                             self.stats.next = self.m_rst_sent.val();
@@ -329,25 +327,22 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                     if self.f_rst.val() {
                         self.state.d.next = EngineState::PopFrame;
                     } else {
-                        self.w_ack_sent.d.next = self.seg.ack.val();
-                        self.w_rcv_adv.d.next = self.seg.right.val();
+                        self.advertise.next = true;
                         self.state.d.next = EngineState::TxSend;
                     }
                 } else if self.f_rst.val() {
                     if self.seg.at_rcv_nxt.val() {
-                        self.w_state.d.next = self.st_closed.val();
+                        self.w.d.next.state = self.st_closed.val();
                         self.open_dec.next = true;
                         self.state.d.next = EngineState::WriteBack;
                     } else {
                         // RFC 5961 3.2: an in-window RST not at rcv_nxt gets a challenge ACK.
-                        self.w_ack_sent.d.next = self.seg.ack.val();
-                        self.w_rcv_adv.d.next = self.seg.right.val();
+                        self.advertise.next = true;
                         self.state.d.next = EngineState::TxSend;
                     }
                 } else if self.f_syn.val() {
                     // RFC 5961 4.2: a SYN in a synchronized state gets a challenge ACK.
-                    self.w_ack_sent.d.next = self.seg.ack.val();
-                    self.w_rcv_adv.d.next = self.seg.right.val();
+                    self.advertise.next = true;
                     self.state.d.next = EngineState::TxSend;
                 } else if !self.f_ack.val() {
                     self.stats.next = self.m_unsupported.val();
@@ -355,16 +350,15 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                 } else if self.max_minus_una.val() < self.ack_minus_una.val() {
                     // ACK of something we never sent: answer with an ACK, drop.
                     self.stats.next = self.m_out_of_window.val();
-                    self.w_ack_sent.d.next = self.seg.ack.val();
-                    self.w_rcv_adv.d.next = self.seg.right.val();
+                    self.advertise.next = true;
                     self.state.d.next = EngineState::TxSend;
                 } else {
                     if (self.ack_minus_una.val() != 0_u32.to_bits()) & !(self.nxt_minus_una.val() < self.ack_minus_una.val()) {
-                        self.w_snd_una.d.next = self.desc.ack.val();
+                        self.w.d.next.snd_una = self.desc.ack.val();
                     }
-                    self.w_snd_wnd.d.next = self.desc.window.val();
-                    if (self.w_state.q.val() == self.st_last_ack.val()) & (self.desc.ack.val() == self.w_snd_nxt.q.val()) {
-                        self.w_state.d.next = self.st_closed.val();
+                    self.w.d.next.snd_wnd = self.desc.window.val();
+                    if (self.w.q.val().state == self.st_last_ack.val()) & (self.desc.ack.val() == self.w.q.val().snd_nxt) {
+                        self.w.d.next.state = self.st_closed.val();
                         self.open_dec.next = true;
                         self.state.d.next = EngineState::WriteBack;
                     } else {
@@ -374,12 +368,11 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
             }
             EngineState::TcpData => {
                 self.take.d.next = self.seg.take.val().get_bits::<11>(0);
-                if (self.w_state.q.val() == self.st_established.val()) & (self.desc.payload_len.val().any() | self.f_fin.val()) {
+                if (self.w.q.val().state == self.st_established.val()) & (self.desc.payload_len.val().any() | self.f_fin.val()) {
                     if self.seg.out_of_order.val() {
                         // Data or FIN beyond rcv_nxt: drop it and repeat our ACK (a duplicate ACK).
                         self.stats.next = self.m_out_of_order.val();
-                        self.w_ack_sent.d.next = self.seg.ack.val();
-                        self.w_rcv_adv.d.next = self.seg.right.val();
+                        self.advertise.next = true;
                         self.tx_next.d.next = EngineState::WriteBack;
                         self.state.d.next = EngineState::TxSend;
                     } else if self.seg.take.val().any() {
@@ -398,7 +391,7 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                 if self.ring.ready.val() {
                     self.stats.next = self.m_payload.val();
                     self.stat_bytes.next = bit_cast::<16, 11>(self.take.q.val());
-                    self.w_rcv_nxt.d.next = self.w_rcv_nxt.q.val() + bit_cast::<32, 11>(self.take.q.val());
+                    self.w.d.next.rcv_nxt = self.w.q.val().rcv_nxt + bit_cast::<32, 11>(self.take.q.val());
                     self.state.d.next = EngineState::CopyWait;
                 }
             }
@@ -409,90 +402,45 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                 }
             }
             EngineState::TcpFin => {
-                if self.seg.fin_at_rcv_nxt.val() & (self.w_state.q.val() == self.st_established.val()) {
-                    self.w_rcv_nxt.d.next = self.w_rcv_nxt.q.val() + 1_u32.to_bits();
-                    self.w_fin_rcvd.d.next = true.into();
-                    self.w_state.d.next = self.st_close_wait.val();
+                if self.seg.fin_at_rcv_nxt.val() & (self.w.q.val().state == self.st_established.val()) {
+                    self.w.d.next.rcv_nxt = self.w.q.val().rcv_nxt + 1_u32.to_bits();
+                    self.w.d.next.fin_rcvd = true.into();
+                    self.w.d.next.state = self.st_close_wait.val();
                 }
                 self.state.d.next = EngineState::Reply;
             }
             EngineState::Reply => {
                 // Every way here (TcpCheck, HopRelease, PromSend) already cleared the MSS option,
-                // so the plain ACK command clearing it again changes nothing.
-                self.txr.segment.next = TxSegmentState::Ack;
+                // so loading a plain ACK, or the reply block's choice, keeps it cleared.
+                self.txr.segment.next = self.reply.segment.val();
+                self.w.d.next = self.reply.fixed.val();
                 self.tx_next.d.next = EngineState::WriteBack;
                 self.state.d.next = EngineState::WriteBack;
-                if self.silent.val() {
-                    // A standby card is silent on the wire (it only stores replicated state).
-                    self.state.d.next = EngineState::WriteBack;
-                } else if (self.w_state.q.val() == self.st_syn_rcvd.val()) & self.synack_held.val() & (self.w_rel.q.val() != self.w_irs.q.val()) {
-                    // R now covers the peer's SYN, so the held SYN-ACK may ACK irs+1;
-                    // its retransmission timer starts now.
-                    self.txr.segment.next = TxSegmentState::SynAck;
-                    self.w_ack_sent.d.next = self.seg.ack.val();
-                    self.w_timer_due.d.next = self.timebase.now_us.val() + self.rto_us.val();
-                    self.w_retries.d.next = self.zero4.val();
-                    self.state.d.next = EngineState::TxSend;
-                } else if (self.w_state.q.val() == self.st_close_wait.val()) & self.seg.all_released.val() {
-                    // Everything up to and including the peer's FIN is released: close our side.
-                    self.txr.segment.next = TxSegmentState::FinAck;
-                    self.w_snd_nxt.d.next = self.w_snd_nxt.q.val() + 1_u32.to_bits();
-                    self.w_snd_max.d.next = self.w_snd_nxt.q.val() + 1_u32.to_bits();
-                    self.w_state.d.next = self.st_last_ack.val();
-                    self.w_timer_due.d.next = self.timebase.now_us.val() + self.rto_us.val();
-                    self.w_retries.d.next = self.zero4.val();
-                    self.w_ack_sent.d.next = self.seg.ack.val();
-                    self.w_rcv_adv.d.next = self.seg.right.val();
-                    self.state.d.next = EngineState::TxSend;
-                } else if ((self.w_state.q.val() == self.st_established.val()) | (self.w_state.q.val() == self.st_close_wait.val()))
-                    & self.seg.changed.val()
-                {
-                    self.w_ack_sent.d.next = self.seg.ack.val();
-                    self.w_rcv_adv.d.next = self.seg.right.val();
+                if self.reply.send.val() {
                     self.state.d.next = EngineState::TxSend;
                 }
             }
             EngineState::TxSend => {
-                self.tx.valid.next = true;
-                if self.tx.ready.val() {
+                if self.txr.sent.val() {
                     self.state.d.next = self.tx_next.q.val();
                 }
             }
             EngineState::WriteBack => {
                 self.tcb_ram.write_enable.next = true;
-                self.tcb_ram.write_data.next = (bit_cast::<TCB_W, 4>(self.w_state.q.val()) << self.o_state.val())
-                    | (bit_cast::<TCB_W, 1>(self.w_holdback.q.val()) << self.o_holdback.val())
-                    | (bit_cast::<TCB_W, 1>(self.w_fin_rcvd.q.val()) << self.o_fin_rcvd.val())
-                    | (bit_cast::<TCB_W, 4>(self.w_retries.q.val()) << self.o_retries.val())
-                    | (bit_cast::<TCB_W, 16>(self.w_peer_mss.q.val()) << self.o_peer_mss.val())
-                    | (bit_cast::<TCB_W, 16>(self.w_local_port.q.val()) << self.o_local_port.val())
-                    | (bit_cast::<TCB_W, 16>(self.w_remote_port.q.val()) << self.o_remote_port.val())
-                    | (bit_cast::<TCB_W, 32>(self.w_remote_ip.q.val()) << self.o_remote_ip.val())
-                    | (bit_cast::<TCB_W, 32>(self.w_mac_lo.q.val()) << self.o_mac_lo.val())
-                    | (bit_cast::<TCB_W, 16>(self.w_mac_hi.q.val()) << self.o_mac_hi.val())
-                    | (bit_cast::<TCB_W, 16>(self.w_peer_link.q.val()) << self.o_peer_link.val())
-                    | (bit_cast::<TCB_W, 32>(self.w_irs.q.val()) << self.o_irs.val())
-                    | (bit_cast::<TCB_W, 32>(self.w_rcv_nxt.q.val()) << self.o_rcv_nxt.val())
-                    | (bit_cast::<TCB_W, 32>(self.w_rel.q.val()) << self.o_rel.val())
-                    | (bit_cast::<TCB_W, 32>(self.w_rcv_adv.q.val()) << self.o_rcv_adv.val())
-                    | (bit_cast::<TCB_W, 32>(self.w_ack_sent.q.val()) << self.o_ack_sent.val())
-                    | (bit_cast::<TCB_W, 32>(self.w_iss.q.val()) << self.o_iss.val())
-                    | (bit_cast::<TCB_W, 32>(self.w_snd_una.q.val()) << self.o_snd_una.val())
-                    | (bit_cast::<TCB_W, 32>(self.w_snd_nxt.q.val()) << self.o_snd_nxt.val())
-                    | (bit_cast::<TCB_W, 32>(self.w_snd_max.q.val()) << self.o_snd_max.val())
-                    | (bit_cast::<TCB_W, 16>(self.w_snd_wnd.q.val()) << self.o_snd_wnd.val())
-                    | (bit_cast::<TCB_W, 32>(self.w_timer_due.q.val()) << self.o_timer_due.val())
-                    | (bit_cast::<TCB_W, 32>(self.w_seq_offset.q.val()) << self.o_seq_offset.val())
-                    | (bit_cast::<TCB_W, 32>(self.w_tx_end.q.val()) << self.o_tx_end.val())
-                    | (bit_cast::<TCB_W, 32>(self.gen_next.val()) << self.o_gen.val())
-                    | (bit_cast::<TCB_W, 32>(self.epoch.val()) << self.o_epoch.val());
-                self.w_gen.d.next = self.gen_next.val();
+                // Padding is stored as zero; `gen` counts this write; EPOCH stamps the writer.
+                self.tcb_ram.write_data.next = self.w.q.val();
+                self.tcb_ram.write_data.next.pad_w0_6 = self.zero2.val();
+                self.tcb_ram.write_data.next.pad_w0_12 = self.zero4.val();
+                self.tcb_ram.write_data.next.pad_w14_16 = 0_u16.to_bits();
+                self.tcb_ram.write_data.next.gen = self.gen_next.val();
+                self.tcb_ram.write_data.next.epoch = self.epoch.val();
+                self.w.d.next.gen = self.gen_next.val();
                 self.chlog_push.next = true;
                 self.state.d.next = self.wb_next.q.val();
             }
             EngineState::IcmpWait => {
                 // The echo payload is read from the frame buffer: keep it until sent.
-                if !self.tx.busy.val() & self.tx.ready.val() {
+                if self.txr.builder_idle.val() {
                     self.state.d.next = EngineState::PopFrame;
                 }
             }
@@ -518,14 +466,14 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                 } else if self.hop.kind.val() == self.hop_release.val() {
                     self.state.d.next = EngineState::HopRelease;
                 } else {
-                    self.hop_result.d.next = self.rd.val().get_bits::<32>(self.o_rel.val().index());
+                    self.hop_result.d.next = self.tcb_ram.read_data.val().rel;
                     self.state.d.next = EngineState::HopDone;
                 }
             }
             EngineState::HopRelease => {
                 // R only moves forward (serial compare); the ACK and window follow in Reply.
                 if self.cmp_newrel.a_before_b.val() {
-                    self.w_rel.d.next = self.hop.wdata.val();
+                    self.w.d.next.rel = self.hop.wdata.val();
                 }
                 self.txr.address.next = TxAddressState::TcpToPeer;
                 self.txr.segment.next = TxSegmentState::NoMss;
@@ -535,8 +483,9 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
             EngineState::HopWrite => {
                 // Standby: the host installs a replicated TCB word by word (no change-log entry).
                 self.tcb_ram.write_enable.next = true;
-                self.tcb_ram.write_data.next = (self.raw.q.val() & !(self.word_ones.val() << self.word_shift.val()))
-                    | (bit_cast::<TCB_W, 32>(self.hop.wdata.val()) << self.word_shift.val());
+                self.tcb_ram.write_data.next = ((self.raw.q.val() & !(self.word_ones.val() << self.word_shift.val()))
+                    | (bit_cast::<TCB_W, 32>(self.hop.wdata.val()) << self.word_shift.val()))
+                .into();
                 self.state.d.next = EngineState::HopDone;
             }
             EngineState::HopDone => {
@@ -555,68 +504,44 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
                 self.wb_next.d.next = EngineState::ScanNext;
                 self.tx_next.d.next = EngineState::WriteBack;
                 self.state.d.next = EngineState::ScanNext;
-                if ((self.w_state.q.val() == self.st_syn_rcvd.val()) | (self.w_state.q.val() == self.st_last_ack.val()))
-                    & !self.cmp_timer.a_before_b.val()
-                    & !self.standby.val()
-                    & !((self.w_state.q.val() == self.st_syn_rcvd.val()) & self.synack_held.val())
-                {
-                    if self.max_retries.val() <= self.w_retries.q.val() {
-                        // The peer is gone: give the slot back.
-                        self.w_state.d.next = self.st_closed.val();
-                        self.open_dec.next = true;
-                        self.state.d.next = EngineState::WriteBack;
-                    } else {
-                        self.stats.next = self.m_retransmits.val();
-                        self.w_retries.d.next = self.w_retries.q.val() + self.one4.val();
-                        self.w_timer_due.d.next = self.timebase.now_us.val() + self.backoff.val();
-                        if self.w_state.q.val() == self.st_syn_rcvd.val() {
-                            // A SYN-ACK always offers the ring, as the first one did (rcv_adv).
-                            self.txr.segment.next = TxSegmentState::SynAck;
-                        } else {
-                            self.txr.segment.next = TxSegmentState::FinAgain;
-                            // The FIN|ACK advertises the current edge: record it (the edge never moves left).
-                            self.w_ack_sent.d.next = self.seg.ack.val();
-                            self.w_rcv_adv.d.next = self.seg.right.val();
-                        }
-                        self.state.d.next = EngineState::TxSend;
-                    }
+                if self.retx.give_up.val() {
+                    // The peer is gone: give the slot back.
+                    self.w.d.next.state = self.st_closed.val();
+                    self.open_dec.next = true;
+                    self.state.d.next = EngineState::WriteBack;
+                } else if self.retx.due.val() {
+                    self.stats.next = self.m_retransmits.val();
+                    self.w.d.next = self.retx.fixed.val();
+                    self.txr.segment.next = self.retx.segment.val();
+                    // A FIN|ACK advertises the current edge (a SYN-ACK always offers the ring).
+                    self.advertise.next = self.w.q.val().state == self.st_last_ack.val();
+                    self.state.d.next = EngineState::TxSend;
                 }
             }
             EngineState::PromLoad => {
-                self.load_tcb.next = true;
-                self.state.d.next = EngineState::PromFix;
+                // The index is cleared first (2N cycles from PROMOTE).
+                if !self.index.busy.val() {
+                    self.load_tcb.next = true;
+                    self.state.d.next = EngineState::PromFix;
+                }
             }
             EngineState::PromFix => {
                 self.state.d.next = EngineState::PromNext;
-                if self.w_state.q.val() != self.st_closed.val() {
+                if self.prom_fix.open.val() {
                     self.open_inc.next = true;
-                    // Invariant 5: advertise at least up to the replicated right edge.
-                    self.w_rcv_adv.d.next = self.seg.right.val();
-                    if self.w_state.q.val() == self.st_syn_rcvd.val() {
-                        // The primary's timer_due is in its own clock: re-arm on ours.
-                        self.w_timer_due.d.next = self.timebase.now_us.val() + self.rto_us.val();
-                    } else {
-                        // Invariant 3: resume from the released point R, not the primary's
-                        // rcv_nxt; bytes above R were never ACKed and come again.
-                        self.w_rcv_nxt.d.next = self.w_rel.q.val();
-                        self.w_ack_sent.d.next = self.w_rel.q.val();
-                        if (self.w_state.q.val() == self.st_close_wait.val()) & !self.seg.all_released.val() {
-                            // The peer's FIN lies above R: it comes again.
-                            self.w_state.d.next = self.st_established.val();
-                            self.w_fin_rcvd.d.next = false.into();
-                        }
-                        if self.w_state.q.val() == self.st_last_ack.val() {
-                            self.w_timer_due.d.next = self.timebase.now_us.val() + self.rto_us.val();
-                        }
-                    }
-                    self.state.d.next = EngineState::PromSend;
+                    self.w.d.next = self.prom_fix.fixed.val();
+                    self.state.d.next = EngineState::PromIndex;
                 }
+            }
+            EngineState::PromIndex => {
+                // The bucket of the TCB's tuple was read in PromFix: the TCB goes first in it.
+                self.state.d.next = EngineState::PromSend;
             }
             EngineState::PromSend => {
                 self.txr.address.next = TxAddressState::TcpToPeer;
                 self.txr.segment.next = TxSegmentState::Ack;
                 self.wb_next.d.next = EngineState::PromNext;
-                if self.dup_acks.val() & (self.w_state.q.val() == self.st_established.val()) {
+                if self.dup_acks.val() & (self.w.q.val().state == self.st_established.val()) {
                     // One ACK at R, then three identical ones, so the peer fast-retransmits
                     // from R instead of waiting for its RTO.
                     self.dup_left.d.next = self.dup_count.val();
@@ -638,7 +563,7 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
             }
             EngineState::PromNext => {
                 self.cur_id.d.next = self.cur_id.q.val() + self.one_slot.val();
-                self.tcb_ram.read_address.next = self.cur_id.q.val() + self.one_slot.val();
+                self.rd_slot.next = self.cur_id.q.val() + self.one_slot.val();
                 self.state.d.next = EngineState::PromLoad;
                 if (self.cur_id.q.val() + self.one_slot.val()) == self.zero_slot.val() {
                     self.state.d.next = EngineState::PromEnd;
@@ -660,32 +585,18 @@ impl<const CONN_BITS: usize> Logic for TcbEngine<CONN_BITS> {
         }
 
         // One place loads the working TCB from the block RAM's read data.
+        self.tcb_ram.read_address.next = self.rd_slot.val();
+        self.index.slot.next = self.rd_slot.val();
+        // A connection that closes leaves the index, and its slot is free again.
+        self.index.remove.next = self.open_dec.val();
+        self.index.rebuild.next = self.promote_start.val();
         if self.load_tcb.val() {
-            self.w_state.d.next = self.rd.val().get_bits::<4>(self.o_state.val().index());
-            self.w_holdback.d.next = self.rd.val().get_bits::<1>(self.o_holdback.val().index());
-            self.w_fin_rcvd.d.next = self.rd.val().get_bits::<1>(self.o_fin_rcvd.val().index());
-            self.w_retries.d.next = self.rd.val().get_bits::<4>(self.o_retries.val().index());
-            self.w_peer_mss.d.next = self.rd.val().get_bits::<16>(self.o_peer_mss.val().index());
-            self.w_local_port.d.next = self.rd.val().get_bits::<16>(self.o_local_port.val().index());
-            self.w_remote_port.d.next = self.rd.val().get_bits::<16>(self.o_remote_port.val().index());
-            self.w_remote_ip.d.next = self.rd.val().get_bits::<32>(self.o_remote_ip.val().index());
-            self.w_mac_lo.d.next = self.rd.val().get_bits::<32>(self.o_mac_lo.val().index());
-            self.w_mac_hi.d.next = self.rd.val().get_bits::<16>(self.o_mac_hi.val().index());
-            self.w_peer_link.d.next = self.rd.val().get_bits::<16>(self.o_peer_link.val().index());
-            self.w_irs.d.next = self.rd.val().get_bits::<32>(self.o_irs.val().index());
-            self.w_rcv_nxt.d.next = self.rd.val().get_bits::<32>(self.o_rcv_nxt.val().index());
-            self.w_rel.d.next = self.rd.val().get_bits::<32>(self.o_rel.val().index());
-            self.w_rcv_adv.d.next = self.rd.val().get_bits::<32>(self.o_rcv_adv.val().index());
-            self.w_ack_sent.d.next = self.rd.val().get_bits::<32>(self.o_ack_sent.val().index());
-            self.w_iss.d.next = self.rd.val().get_bits::<32>(self.o_iss.val().index());
-            self.w_snd_una.d.next = self.rd.val().get_bits::<32>(self.o_snd_una.val().index());
-            self.w_snd_nxt.d.next = self.rd.val().get_bits::<32>(self.o_snd_nxt.val().index());
-            self.w_snd_max.d.next = self.rd.val().get_bits::<32>(self.o_snd_max.val().index());
-            self.w_snd_wnd.d.next = self.rd.val().get_bits::<16>(self.o_snd_wnd.val().index());
-            self.w_timer_due.d.next = self.rd.val().get_bits::<32>(self.o_timer_due.val().index());
-            self.w_seq_offset.d.next = self.rd.val().get_bits::<32>(self.o_seq_offset.val().index());
-            self.w_tx_end.d.next = self.rd.val().get_bits::<32>(self.o_tx_end.val().index());
-            self.w_gen.d.next = self.rd.val().get_bits::<32>(self.o_gen.val().index());
+            self.w.d.next = self.tcb_ram.read_data.val();
+        }
+        // Every segment sent records the ACK and right edge it carries (the edge never moves left).
+        if self.advertise.val() {
+            self.w.d.next.ack_sent = self.seg.ack.val();
+            self.w.d.next.rcv_adv = self.seg.right.val();
         }
         if self.open_inc.val() & !self.open_dec.val() {
             self.open_count.d.next = self.open_count.q.val() + 1_u16.to_bits();

@@ -30,45 +30,65 @@
 //! | States | Job |
 //! |---|---|
 //! | `Idle` | picks the next job: host operation, then promotion, then a frame, then a due timer scan |
-//! | `RxDispatch` … `TcpFin`, `IcmpWait`, `PopFrame` | the receive path: ARP/ICMP replies, connection probe (`ProbeCheck`, `NotFound` = passive open or RST), RFC 9293 §3.10.7.4 checks (`TcpCheck`, `TcpAccept`), payload copy (`CopyIssue`, `CopyWait`), FIN (`TcpFin`) |
+//! | `RxDispatch` … `TcpFin`, `IcmpWait`, `PopFrame` | the receive path: ARP/ICMP replies, connection lookup (`ProbeCheck` walks the bucket's chain; `NotFound` = passive open into a free slot (`OpenSlot`) or RST), RFC 9293 §3.10.7.4 checks (`TcpCheck`, `TcpAccept`), payload copy (`CopyIssue`, `CopyWait`), FIN (`TcpFin`) |
 //! | `Hop*` | host operations from the register block: TCB word read/write, release write/read |
 //! | `Scan*` | the timer scan, one slot per visit (cursor in [`timebase`]): SYN-ACK / FIN retransmission, give-up after seven |
-//! | `Prom*` | the promotion walk over every slot |
+//! | `Prom*` | the promotion walk over every slot (it also rebuilds the connection index: `PromIndex`) |
 //! | `Reply`, `TxSend`, `WriteBack` | the shared tail: the ACK / FIN / SYN-ACK a change calls for, offering the transmit request (then `tx_next`), writing the TCB back (then `wb_next`) |
 //!
 //! Field prefixes:
 //! - `desc`, `tx`, `ring`, `hop`: the channels (bundles of `crate::channels`) from the
 //!   parser (the frame being handled, popped by `desc.ready`), to the frame builder, to
 //!   the ring writer, and from the register block;
-//! - `w_*`: the working copy of the current TCB, one register per `holdback_regmap::tcb` field,
-//!   loaded from the table in one place (`load_tcb`) and packed back in `WriteBack`;
+//! - `w`: the working copy of the current TCB, one [`TcbFields`] register whose packing is
+//!   the table word's: loaded from the table in one place (`load_tcb`), stored back in `WriteBack`;
 //! - `txr`: the transmit request presented on `tx`, loaded by where-to (`TxAddressState`)
 //!   and which-segment (`TxSegmentState`) commands (see [`tx_request`]);
 //! - `f_*`: the received segment's flags;
-//! - `o_*`: bit offsets of the TCB fields in the 640-bit table word (from `holdback_regmap::tcb`);
 //! - `st_*`: TCP state codes (`holdback_regmap::TcpState`); `m_*`: one-hot statistics masks
 //!   (`holdback_regmap::Stat`); `bit_*`: TCP flag bit indices (`holdback_regmap::tcp_flags`);
 //!   `kind_*`: frame kinds of the descriptor;
 //! - `hop`: host operation; `prom`: the promotion walk; `cmp_*`: serial-number comparators.
 //!
 //! Combinational helpers, each its own block: [`seg_check`] (segment acceptability,
-//! ACK value, window), [`lookup`] (probe start, slot match, listening ports, ISS),
-//! and the sequential [`timebase`] (time and the timer-scan cursor) and
-//! [`tx_request`] (the transmit request's registers, composed from a command).
+//! ACK value, window), [`lookup`] (slot match, listening ports, ISS),
+//! and, each computing a whole new working TCB that its state loads in one step,
+//! [`passive_open`] (the TCB a SYN creates), [`reply`] (what a change calls for:
+//! `Reply`), [`retransmit`] (the timer scan's decision: `ScanDecide`) and
+//! [`promote_fix`] (what a promotion does to a replicated TCB: `PromFix`). The
+//! sequential ones are [`conn_index`] (which slot holds a tuple's connection: a
+//! hash index of 2N chained buckets, and the free-slot queue), [`timebase`] (time
+//! and the timer-scan cursor) and
+//! [`tx_request`] (the transmit request's registers, composed from a command, and
+//! the `tx` channel they drive).
+//! [`tcb_fields`] is the TCB's packed layout, shared by the table and all of these.
 use crate::seq_cmp::SeqCmp;
 use crate::channels::{HostOpSink, RingCopySource, RxDescSink, TxReqSource};
 use crate::regbus::{LISTEN_PORTS, STAT_COUNT};
-use holdback_regmap::{tcb, tcp_flags, Stat, TcpState, TCB_BITS};
+use holdback_regmap::{tcp_flags, Stat, TcpState, TCB_BITS};
+use conn_index::ConnIndex;
 use lookup::ConnLookup;
+use passive_open::PassiveOpen;
+use promote_fix::PromoteFix;
+use reply::ReplyChoice;
+use retransmit::Retransmit;
 use rust_hdl::prelude::*;
 use seg_check::SegCheck;
+use tcb_fields::TcbFields;
 use timebase::TimeBase;
 use tx_request::TxRequest;
 
 mod fsm;
+pub mod conn_index;
 pub mod lookup;
+pub mod passive_open;
+pub mod promote_fix;
+pub mod reply;
+pub mod retransmit;
 pub mod seg_check;
+pub mod tcb_fields;
 pub mod timebase;
+pub mod tuple_hash;
 pub mod tx_request;
 
 /// Engine sequencing. Named uniquely: rust-hdl emits one localparam per variant.
@@ -78,6 +98,7 @@ pub enum EngineState {
     RxDispatch,
     ProbeCheck,
     NotFound,
+    OpenSlot,
     TcpCheck,
     TcpAccept,
     TcpData,
@@ -98,6 +119,7 @@ pub enum EngineState {
     ScanNext,
     PromLoad,
     PromFix,
+    PromIndex,
     PromSend,
     PromDup,
     PromNext,
@@ -111,7 +133,7 @@ const KIND_ARP: u64 = 1;
 const KIND_ICMP: u64 = 2;
 
 #[derive(LogicBlock)]
-pub struct TcbEngine<const CONN_BITS: usize> {
+pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     pub clock: Signal<In, Clock>,
     /// Parsed frames from the receive parser.
     pub desc: RxDescSink,
@@ -156,62 +178,41 @@ pub struct TcbEngine<const CONN_BITS: usize> {
     pub open_conns: Signal<Out, Bits<16>>,
     pub idle: Signal<Out, Bit>,
 
-    tcb_ram: RAM<Bits<TCB_W>, CONN_BITS>,
+    tcb_ram: RAM<TcbFields, CONN_BITS>,
     seg: SegCheck,
-    lookup: ConnLookup<CONN_BITS>,
+    lookup: ConnLookup,
+    index: ConnIndex<CONN_BITS, REF_BITS>,
     timebase: TimeBase<CONN_BITS>,
     txr: TxRequest,
+    opener: PassiveOpen,
+    prom_fix: PromoteFix,
+    reply: ReplyChoice,
+    retx: Retransmit,
     cmp_newrel: SeqCmp,
-    cmp_timer: SeqCmp,
 
     state: DFF<EngineState>,
     tx_next: DFF<EngineState>,
     wb_next: DFF<EngineState>,
     cur_id: DFF<Bits<CONN_BITS>>,
-    probe_slot: DFF<Bits<CONN_BITS>>,
-    probe_left: DFF<Bits<4>>,
-    free_found: DFF<Bit>,
-    free_slot: DFF<Bits<CONN_BITS>>,
-    free_gen: DFF<Bits<32>>,
     take: DFF<Bits<11>>,
     open_count: DFF<Bits<16>>,
     prom_active: DFF<Bit>,
     dup_left: DFF<Bits<2>>,
     hop_result: DFF<Bits<32>>,
     raw: DFF<Bits<TCB_W>>,
-    // Working copy of the current TCB, one register per regmap field.
-    w_state: DFF<Bits<4>>,
-    w_holdback: DFF<Bits<1>>,
-    w_fin_rcvd: DFF<Bits<1>>,
-    w_retries: DFF<Bits<4>>,
-    w_peer_mss: DFF<Bits<16>>,
-    w_local_port: DFF<Bits<16>>,
-    w_remote_port: DFF<Bits<16>>,
-    w_remote_ip: DFF<Bits<32>>,
-    w_mac_lo: DFF<Bits<32>>,
-    w_mac_hi: DFF<Bits<16>>,
-    w_peer_link: DFF<Bits<16>>,
-    w_irs: DFF<Bits<32>>,
-    w_rcv_nxt: DFF<Bits<32>>,
-    w_rel: DFF<Bits<32>>,
-    w_rcv_adv: DFF<Bits<32>>,
-    w_ack_sent: DFF<Bits<32>>,
-    w_iss: DFF<Bits<32>>,
-    w_snd_una: DFF<Bits<32>>,
-    w_snd_nxt: DFF<Bits<32>>,
-    w_snd_max: DFF<Bits<32>>,
-    w_snd_wnd: DFF<Bits<16>>,
-    w_timer_due: DFF<Bits<32>>,
-    w_seq_offset: DFF<Bits<32>>,
-    w_tx_end: DFF<Bits<32>>,
-    w_gen: DFF<Bits<32>>,
+    /// Working copy of the current TCB.
+    w: DFF<TcbFields>,
 
     // Combinational intermediates.
     rd: Signal<Local, Bits<TCB_W>>,
+    /// The TCB slot read this cycle (the index reads its links alongside).
+    rd_slot: Signal<Local, Bits<CONN_BITS>>,
     stats: Signal<Local, Bits<STAT_COUNT>>,
     open_inc: Signal<Local, Bit>,
     open_dec: Signal<Local, Bit>,
     load_tcb: Signal<Local, Bit>,
+    /// The segment being sent records its ACK and right edge in the TCB.
+    advertise: Signal<Local, Bit>,
     f_fin: Signal<Local, Bit>,
     f_syn: Signal<Local, Bit>,
     f_rst: Signal<Local, Bit>,
@@ -221,52 +222,21 @@ pub struct TcbEngine<const CONN_BITS: usize> {
     max_minus_una: Signal<Local, Bits<32>>,
     ring_pos: Signal<Local, Bits<16>>,
     word_shift: Signal<Local, Bits<10>>,
-    backoff: Signal<Local, Bits<32>>,
     gen_next: Signal<Local, Bits<32>>,
-    silent: Signal<Local, Bit>,
     synack_held: Signal<Local, Bit>,
 
-    // Constants from the one register map / TCB layout.
-    o_state: Constant<Bits<10>>,
-    o_holdback: Constant<Bits<10>>,
-    o_fin_rcvd: Constant<Bits<10>>,
-    o_retries: Constant<Bits<10>>,
-    o_peer_mss: Constant<Bits<10>>,
-    o_local_port: Constant<Bits<10>>,
-    o_remote_port: Constant<Bits<10>>,
-    o_remote_ip: Constant<Bits<10>>,
-    o_mac_lo: Constant<Bits<10>>,
-    o_mac_hi: Constant<Bits<10>>,
-    o_peer_link: Constant<Bits<10>>,
-    o_irs: Constant<Bits<10>>,
-    o_rcv_nxt: Constant<Bits<10>>,
-    o_rel: Constant<Bits<10>>,
-    o_rcv_adv: Constant<Bits<10>>,
-    o_ack_sent: Constant<Bits<10>>,
-    o_iss: Constant<Bits<10>>,
-    o_snd_una: Constant<Bits<10>>,
-    o_snd_nxt: Constant<Bits<10>>,
-    o_snd_max: Constant<Bits<10>>,
-    o_snd_wnd: Constant<Bits<10>>,
-    o_timer_due: Constant<Bits<10>>,
-    o_seq_offset: Constant<Bits<10>>,
-    o_tx_end: Constant<Bits<10>>,
-    o_gen: Constant<Bits<10>>,
-    o_epoch: Constant<Bits<10>>,
+    // Constants from the one register map.
     st_closed: Constant<Bits<4>>,
     st_syn_rcvd: Constant<Bits<4>>,
     st_established: Constant<Bits<4>>,
     st_close_wait: Constant<Bits<4>>,
     st_last_ack: Constant<Bits<4>>,
-    max_retries: Constant<Bits<4>>,
     tcb_words: Constant<Bits<5>>,
-    ring_bytes: Constant<Bits<32>>,
     ring_mask: Constant<Bits<16>>,
     one_slot: Constant<Bits<CONN_BITS>>,
     word_ones: Constant<Bits<TCB_W>>,
     zero_slot: Constant<Bits<CONN_BITS>>,
     zero4: Constant<Bits<4>>,
-    one4: Constant<Bits<4>>,
     bit_fin: Constant<Bits<3>>,
     bit_syn: Constant<Bits<3>>,
     bit_rst: Constant<Bits<3>>,
@@ -280,9 +250,6 @@ pub struct TcbEngine<const CONN_BITS: usize> {
     hop_tcb_read: Constant<Bits<2>>,
     hop_tcb_write: Constant<Bits<2>>,
     hop_release: Constant<Bits<2>>,
-    probes: Constant<Bits<4>>,
-    default_mss: Constant<Bits<16>>,
-    no_link: Constant<Bits<16>>,
     no_stats: Constant<Bits<STAT_COUNT>>,
     m_one: Constant<Bits<STAT_COUNT>>,
     m_payload: Constant<Bits<STAT_COUNT>>,
@@ -299,9 +266,6 @@ pub struct TcbEngine<const CONN_BITS: usize> {
     m_conns_opened: Constant<Bits<STAT_COUNT>>,
 }
 
-fn off(f: holdback_regmap::TcbField) -> Constant<Bits<10>> {
-    Constant::new(Bits::<10>::from(f.bit() as u64))
-}
 fn st(s: TcpState) -> Constant<Bits<4>> {
     Constant::new(Bits::<4>::from(s as u64))
 }
@@ -312,7 +276,7 @@ fn mask(s: Stat) -> Constant<Bits<STAT_COUNT>> {
     Constant::new(Bits::<STAT_COUNT>::from(1u64 << s.index()))
 }
 
-impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
+impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BITS> {
     pub fn new(ring_bits: usize) -> Self {
         assert!(ring_bits <= holdback_regmap::MAX_RING_BITS);
         let ring = 1u64 << ring_bits;
@@ -346,55 +310,32 @@ impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
             tcb_ram: Default::default(),
             seg: SegCheck::new(ring_bits),
             lookup: Default::default(),
+            index: Default::default(),
             timebase: Default::default(),
+            opener: PassiveOpen::new(ring_bits),
+            prom_fix: Default::default(),
+            reply: Default::default(),
+            retx: Default::default(),
             txr: TxRequest::new(ring_bits, [KIND_TCP, KIND_ARP, KIND_ICMP, crate::tx_builder::KIND_GARP]),
             cmp_newrel: Default::default(),
-            cmp_timer: Default::default(),
             state: Default::default(),
             tx_next: Default::default(),
             wb_next: Default::default(),
             cur_id: Default::default(),
-            probe_slot: Default::default(),
-            probe_left: Default::default(),
-            free_found: Default::default(),
-            free_slot: Default::default(),
-            free_gen: Default::default(),
             take: Default::default(),
             open_count: Default::default(),
             prom_active: Default::default(),
             dup_left: Default::default(),
             hop_result: Default::default(),
             raw: Default::default(),
-            w_state: Default::default(),
-            w_holdback: Default::default(),
-            w_fin_rcvd: Default::default(),
-            w_retries: Default::default(),
-            w_peer_mss: Default::default(),
-            w_local_port: Default::default(),
-            w_remote_port: Default::default(),
-            w_remote_ip: Default::default(),
-            w_mac_lo: Default::default(),
-            w_mac_hi: Default::default(),
-            w_peer_link: Default::default(),
-            w_irs: Default::default(),
-            w_rcv_nxt: Default::default(),
-            w_rel: Default::default(),
-            w_rcv_adv: Default::default(),
-            w_ack_sent: Default::default(),
-            w_iss: Default::default(),
-            w_snd_una: Default::default(),
-            w_snd_nxt: Default::default(),
-            w_snd_max: Default::default(),
-            w_snd_wnd: Default::default(),
-            w_timer_due: Default::default(),
-            w_seq_offset: Default::default(),
-            w_tx_end: Default::default(),
-            w_gen: Default::default(),
+            w: Default::default(),
                                                                                             rd: Default::default(),
+            rd_slot: Default::default(),
             stats: Default::default(),
             open_inc: Default::default(),
             open_dec: Default::default(),
             load_tcb: Default::default(),
+            advertise: Default::default(),
                     f_fin: Default::default(),
             f_syn: Default::default(),
             f_rst: Default::default(),
@@ -404,50 +345,19 @@ impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
             max_minus_una: Default::default(),
             ring_pos: Default::default(),
             word_shift: Default::default(),
-            backoff: Default::default(),
             gen_next: Default::default(),
-            silent: Default::default(),
             synack_held: Default::default(),
             word_ones: Constant::new(Bits::<TCB_W>::from(0xFFFF_FFFFu64)),
-            o_state: off(tcb::STATE),
-            o_holdback: off(tcb::HOLDBACK),
-            o_fin_rcvd: off(tcb::FIN_RCVD),
-            o_retries: off(tcb::RETRIES),
-            o_peer_mss: off(tcb::PEER_MSS),
-            o_local_port: off(tcb::LOCAL_PORT),
-            o_remote_port: off(tcb::REMOTE_PORT),
-            o_remote_ip: off(tcb::REMOTE_IP),
-            o_mac_lo: off(tcb::REMOTE_MAC_LO),
-            o_mac_hi: off(tcb::REMOTE_MAC_HI),
-            o_peer_link: off(tcb::PEER_LINK),
-            o_irs: off(tcb::IRS),
-            o_rcv_nxt: off(tcb::RCV_NXT),
-            o_rel: off(tcb::REL),
-            o_rcv_adv: off(tcb::RCV_ADV),
-            o_ack_sent: off(tcb::ACK_SENT),
-            o_iss: off(tcb::ISS),
-            o_snd_una: off(tcb::SND_UNA),
-            o_snd_nxt: off(tcb::SND_NXT),
-            o_snd_max: off(tcb::SND_MAX),
-            o_snd_wnd: off(tcb::SND_WND),
-            o_timer_due: off(tcb::TIMER_DUE),
-            o_seq_offset: off(tcb::SEQ_OFFSET),
-            o_tx_end: off(tcb::TX_END),
-            o_gen: off(tcb::GEN),
-            o_epoch: off(tcb::EPOCH),
             st_closed: st(TcpState::Closed),
             st_syn_rcvd: st(TcpState::SynReceived),
             st_established: st(TcpState::Established),
             st_close_wait: st(TcpState::CloseWait),
             st_last_ack: st(TcpState::LastAck),
-            max_retries: Constant::new(Bits::<4>::from(7u64)),
             tcb_words: Constant::new(Bits::<5>::from(holdback_regmap::TCB_WORDS as u64)),
-            ring_bytes: Constant::new(Bits::<32>::from(ring)),
             ring_mask: Constant::new(Bits::<16>::from(ring - 1)),
                     one_slot: Constant::new(Bits::<CONN_BITS>::from(1u64)),
             zero_slot: Constant::new(Bits::<CONN_BITS>::from(0u64)),
             zero4: Constant::new(Bits::<4>::from(0u64)),
-            one4: Constant::new(Bits::<4>::from(1u64)),
             bit_fin: flag_bit(tcp_flags::FIN_BIT),
             bit_syn: flag_bit(tcp_flags::SYN_BIT),
             bit_rst: flag_bit(tcp_flags::RST_BIT),
@@ -461,9 +371,6 @@ impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
             hop_tcb_read: Constant::new(Bits::<2>::from(0u64)),
             hop_tcb_write: Constant::new(Bits::<2>::from(1u64)),
             hop_release: Constant::new(Bits::<2>::from(2u64)),
-            probes: Constant::new(Bits::<4>::from(8u64)),
-            default_mss: Constant::new(Bits::<16>::from(536u64)),
-            no_link: Constant::new(Bits::<16>::from(0xFFFFu64)),
             no_stats: Constant::new(Bits::<STAT_COUNT>::from(0u64)),
             m_one: Constant::new(Bits::<STAT_COUNT>::from(1u64)),
             m_payload: mask(Stat::RxPayloadBytes),
@@ -486,7 +393,7 @@ impl<const CONN_BITS: usize> TcbEngine<CONN_BITS> {
 pub fn verilog() -> Result<String, crate::generate::GenError> {
     let p = holdback_regmap::CoreParams::DEFAULT;
     assert_eq!(p.conn_bits, 6, "the default instance is generated for 64 connections");
-    crate::generate::verilog_named(&mut TcbEngine::<6>::new(p.ring_bits), "tcb_engine")
+    crate::generate::verilog_named(&mut TcbEngine::<6, 7>::new(p.ring_bits), "tcb_engine")
 }
 
 #[cfg(test)]

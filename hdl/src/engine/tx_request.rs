@@ -7,6 +7,7 @@
 //! Sequential on purpose: the outputs are registers, so the engine may pick a
 //! command from anything, its own Locals included, without a combinational
 //! loop; a field loads on the same clock edge as the engine's own registers.
+use crate::channels::TxReqSource;
 use rust_hdl::prelude::*;
 
 /// Where the request goes. Named `…State`, as every LogicState enum here:
@@ -79,16 +80,19 @@ pub struct TxRequest {
     pub ack: Signal<In, Bits<32>>,
     pub window: Signal<In, Bits<16>>,
 
-    pub kind: Signal<Out, Bits<2>>,
-    pub dst_mac: Signal<Out, Bits<48>>,
-    pub dst_ip: Signal<Out, Bits<32>>,
-    pub src_port: Signal<Out, Bits<16>>,
-    pub dst_port: Signal<Out, Bits<16>>,
-    pub seq: Signal<Out, Bits<32>>,
-    pub ack_no: Signal<Out, Bits<32>>,
-    pub flags: Signal<Out, Bits<8>>,
-    pub wnd: Signal<Out, Bits<16>>,
-    pub with_mss: Signal<Out, Bit>,
+    /// Offer the request (the engine's `TxSend`).
+    pub send: Signal<In, Bit>,
+    /// The echo request's message in the frame buffer, and its checksum (ICMP replies).
+    pub icmp_off: Signal<In, Bits<11>>,
+    pub icmp_len: Signal<In, Bits<11>>,
+    pub icmp_csum: Signal<In, Bits<16>>,
+
+    /// The request on its way to the frame builder (the engine's `tx`, linked through).
+    pub tx: TxReqSource,
+    /// The builder took the request this cycle.
+    pub sent: Signal<Out, Bit>,
+    /// The builder is ready and no longer reads the frame buffer (an echo's payload).
+    pub builder_idle: Signal<Out, Bit>,
 
     t_kind: DFF<Bits<2>>,
     t_dst_mac: DFF<Bits<48>>,
@@ -141,16 +145,13 @@ impl TxRequest {
             new_iss: Default::default(),
             ack: Default::default(),
             window: Default::default(),
-            kind: Default::default(),
-            dst_mac: Default::default(),
-            dst_ip: Default::default(),
-            src_port: Default::default(),
-            dst_port: Default::default(),
-            seq: Default::default(),
-            ack_no: Default::default(),
-            flags: Default::default(),
-            wnd: Default::default(),
-            with_mss: Default::default(),
+            send: Default::default(),
+            icmp_off: Default::default(),
+            icmp_len: Default::default(),
+            icmp_csum: Default::default(),
+            tx: Default::default(),
+            sent: Default::default(),
+            builder_idle: Default::default(),
             t_kind: Default::default(),
             t_dst_mac: Default::default(),
             t_dst_ip: Default::default(),
@@ -271,15 +272,21 @@ impl Logic for TxRequest {
             }
             _ => {}
         }
-        self.kind.next = self.t_kind.q.val();
-        self.dst_mac.next = self.t_dst_mac.q.val();
-        self.dst_ip.next = self.t_dst_ip.q.val();
-        self.src_port.next = self.t_src_port.q.val();
-        self.dst_port.next = self.t_dst_port.q.val();
-        self.seq.next = self.t_seq.q.val();
-        self.ack_no.next = self.t_ack.q.val();
-        self.flags.next = self.t_flags.q.val();
-        self.wnd.next = self.t_window.q.val();
-        self.with_mss.next = self.t_with_mss.q.val();
+        self.tx.valid.next = self.send.val();
+        self.tx.kind.next = self.t_kind.q.val();
+        self.tx.dst_mac.next = self.t_dst_mac.q.val();
+        self.tx.dst_ip.next = self.t_dst_ip.q.val();
+        self.tx.src_port.next = self.t_src_port.q.val();
+        self.tx.dst_port.next = self.t_dst_port.q.val();
+        self.tx.seq.next = self.t_seq.q.val();
+        self.tx.ack.next = self.t_ack.q.val();
+        self.tx.flags.next = self.t_flags.q.val();
+        self.tx.window.next = self.t_window.q.val();
+        self.tx.with_mss.next = self.t_with_mss.q.val();
+        self.tx.icmp_off.next = self.icmp_off.val();
+        self.tx.icmp_len.next = self.icmp_len.val();
+        self.tx.icmp_csum.next = self.icmp_csum.val();
+        self.sent.next = self.send.val() & self.tx.ready.val();
+        self.builder_idle.next = !self.tx.busy.val() & self.tx.ready.val();
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! Two things are the core's own choice and are *learned*, not predicted: the
 //! ISS (from the SYN-ACK the RTL emits: [`RefModel::learn_iss_from`] before
-//! [`RefModel::on_frame`]) and nothing else — slots follow the core's lookup hash.
+//! [`RefModel::on_frame`]) and nothing else — slots follow the core's allocator
+//! (a FIFO of freed slots first, then never-used slots in order; see [`SlotAllocator`]).
 //!
 //! Segment handling follows RFC 9293 §3.10.7.4 as the core narrows it: an
 //! *acceptability* check first, then the transition steps, each opening with
@@ -125,12 +126,40 @@ pub struct ConnKey {
     pub local_port: u16,
 }
 
-/// The slots probed for `key`, in order (h = src_ip ^ (src_port << 16
-/// | dst_port); h16 = h[31:16] ^ h[15:0]; slots (h16 + k) mod N, k = 0..7).
-pub fn probe_slots(key: ConnKey, conns: usize) -> impl Iterator<Item = usize> {
-    let h = u32::from(key.remote_ip) ^ ((u32::from(key.remote_port) << 16) | u32::from(key.local_port));
-    let h16 = ((h >> 16) ^ (h & 0xffff)) as usize;
-    (0..8usize.min(conns)).map(move |k| (h16 + k) % conns)
+/// Which slot a passive open gets, as the core's connection index hands them
+/// out (docs/engine.md, "Connection index"): the oldest freed slot first,
+/// else the lowest never used since power-on; none when all N are open. A
+/// promotion rebuilds it: every closed slot in slot order, none unused.
+#[derive(Debug, Clone, Default)]
+pub struct SlotAllocator {
+    freed: std::collections::VecDeque<usize>,
+    fresh: usize,
+    conns: usize,
+}
+
+impl SlotAllocator {
+    pub fn new(conns: usize) -> SlotAllocator {
+        SlotAllocator { freed: Default::default(), fresh: 0, conns }
+    }
+    /// The slot the next passive open takes, if any.
+    pub fn take(&mut self) -> Option<usize> {
+        if let Some(id) = self.freed.pop_front() {
+            return Some(id);
+        }
+        (self.fresh < self.conns).then(|| {
+            self.fresh += 1;
+            self.fresh - 1
+        })
+    }
+    /// A connection closed: its slot is free again.
+    pub fn free(&mut self, id: usize) {
+        self.freed.push_back(id);
+    }
+    /// A promotion's rebuild from the TCB table: every closed slot, in order.
+    pub fn rebuild(&mut self, closed: impl Iterator<Item = usize>) {
+        self.freed = closed.collect();
+        self.fresh = self.conns;
+    }
 }
 
 /// Counter increments caused by one input, indexed by `Stat::index()`.
@@ -160,6 +189,7 @@ pub struct Step {
 pub struct RefModel {
     pub cfg: Config,
     tcbs: Vec<Tcb>,
+    slots: SlotAllocator,
     rings: Vec<Vec<u8>>,
     stats: [u32; Stat::COUNT],
     /// Change log: ids whose TCB was written back, each queued once until
@@ -179,6 +209,7 @@ impl RefModel {
         RefModel {
             cfg,
             tcbs: vec![Tcb::default(); n],
+            slots: SlotAllocator::new(n),
             rings: vec![vec![0; ring]; n],
             stats: [0; Stat::COUNT],
             change_log: std::collections::VecDeque::new(),
@@ -213,7 +244,7 @@ impl RefModel {
 
     /// The slot of the open (not CLOSED) connection `key`, if any.
     pub fn lookup(&self, key: ConnKey) -> Option<usize> {
-        probe_slots(key, self.cfg.conns).find(|&id| {
+        (0..self.tcbs.len()).find(|&id| {
             let t = &self.tcbs[id];
             t.state != TcpState::Closed
                 && t.remote_ip == key.remote_ip
@@ -298,6 +329,8 @@ impl RefModel {
         self.cfg.standby = false;
         let us = self.cfg.us();
         self.send(wire::gratuitous_arp(us), None);
+        let closed: Vec<usize> = (0..self.tcbs.len()).filter(|&id| self.tcbs[id].state == TcpState::Closed).collect();
+        self.slots.rebuild(closed.into_iter());
         let ring = self.cfg.ring_bytes;
         for id in 0..self.tcbs.len() {
             let t = &mut self.tcbs[id];
@@ -393,7 +426,7 @@ impl RefModel {
             return;
         }
         if seg.flags.syn() && !seg.flags.ack() && self.cfg.listen.contains(&seg.dst_port) {
-            let Some(id) = probe_slots(key, self.cfg.conns).find(|&id| self.tcbs[id].state == TcpState::Closed) else {
+            let Some(id) = self.slots.take() else {
                 self.count(Stat::DropTcbFull);
                 return;
             };
@@ -695,6 +728,9 @@ impl RefModel {
         let old = self.tcbs[id].state;
         debug!(id, "{} => {}", old.rfc_name(), new.rfc_name());
         self.tcbs[id].state = new;
+        if new == TcpState::Closed && old != TcpState::Closed {
+            self.slots.free(id);
+        }
     }
 
     /// The engine writes the TCB back to its table: `gen` counts every write

@@ -50,7 +50,7 @@ fn open(m: &mut RefModel) -> usize {
     let d = expect(m.on_frame(0, &syn), &[syn_ack()]);
     assert_eq!(d.get(Stat::ConnsOpened), 1);
     let id = m.lookup(key()).expect("TCB exists");
-    assert_eq!(Some(id), probe_slots(key(), 64).next(), "first probe slot");
+    assert_eq!(id, 0, "a fresh model's first open takes slot 0");
     let t = m.tcb(id);
     assert_eq!((t.state, t.peer_mss, t.iss, t.snd_nxt, t.rcv_adv), (TcpState::SynReceived, 1400, SeqNum(ISS), SeqNum(ISS + 1), SeqNum(IRS) + 1 + RING));
     expect(m.on_frame(10, &from_peer(IRS.wrapping_add(1), ISS + 1, TcpFlags::ACK, &[])), &[]);
@@ -247,14 +247,12 @@ fn handshake_ack_with_data_completes_and_delivers() {
 }
 
 #[test]
-fn table_full_after_eight_probes_and_arp_icmp_answered() {
+fn table_full_when_every_slot_is_open_and_arp_icmp_answered() {
     let mut m = model(false);
-    // Fill the 8 probe slots of `key()` with other connections hashed onto them.
-    let probes: Vec<usize> = probe_slots(key(), 64).collect();
-    for p in &probes {
-        let mut t = Tcb { state: TcpState::Established, ..Tcb::default() };
-        t.remote_port = 1;
-        m.tcbs[*p] = t;
+    // Admission is "fewer than N open": 64 other connections take every slot.
+    for port in 0..64u16 {
+        let syn = tcp_frame(PEER, CORE, &TcpRepr::new(20000 + port, PORT, SeqNum(IRS), SeqNum(0), TcpFlags::SYN, 64240), &[]);
+        assert_eq!(m.on_frame(0, &syn).stats.get(Stat::ConnsOpened), 1, "SYN from port {} admitted", 20000 + port);
     }
     let d = expect(m.on_frame(0, &from_peer(IRS, 0, TcpFlags::SYN, &[])), &[]);
     assert_eq!(d.get(Stat::DropTcbFull), 1);
@@ -339,4 +337,16 @@ fn model_survives_fuzzed_frames_releases_and_time() {
     }
     assert_eq!(m.stat(Stat::RxFrames), 20_002, "the handshake's two frames and the fuzzed ones");
     let _ = m.tcb(id);
+}
+
+#[test]
+fn slots_come_back_oldest_freed_first_then_never_used_ones() {
+    let mut a = SlotAllocator::new(4);
+    assert_eq!((a.take(), a.take()), (Some(0), Some(1)));
+    a.free(1);
+    a.free(0);
+    assert_eq!((a.take(), a.take(), a.take(), a.take(), a.take()), (Some(1), Some(0), Some(2), Some(3), None));
+    // A promotion rebuilds from the table: its closed slots, in slot order.
+    a.rebuild([3, 1].into_iter());
+    assert_eq!((a.take(), a.take(), a.take()), (Some(3), Some(1), None));
 }

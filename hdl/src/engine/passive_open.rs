@@ -1,0 +1,107 @@
+//! The TCB a passive open creates (RFC 9293 §3.10.7.2, a SYN in LISTEN):
+//! SYN-RECEIVED, the peer's addressing and sequence numbers from the SYN, our
+//! ISS, the whole ring offered, the SYN-ACK's retransmission timer armed.
+//! Combinational; the engine loads `tcb` into its working copy in one step.
+//!
+//! With hold-synack (CTRL bit4) R and ack_sent start at irs: nothing, not
+//! even the SYN, is ACKed before the host has it, so the engine holds the
+//! SYN-ACK (which ACKs irs+1) until a release moves R past irs.
+use super::st;
+use super::tcb_fields::TcbFields;
+use holdback_regmap::TcpState;
+use rust_hdl::prelude::*;
+
+#[derive(LogicBlock)]
+pub struct PassiveOpen {
+    // The SYN, from the parser's descriptor.
+    pub src_mac: Signal<In, Bits<48>>,
+    pub src_ip: Signal<In, Bits<32>>,
+    pub src_port: Signal<In, Bits<16>>,
+    pub dst_port: Signal<In, Bits<16>>,
+    pub seq: Signal<In, Bits<32>>,
+    pub window: Signal<In, Bits<16>>,
+    /// MSS option value, 0 when absent.
+    pub mss: Signal<In, Bits<16>>,
+    /// Our initial send sequence number.
+    pub iss: Signal<In, Bits<32>>,
+    pub now_us: Signal<In, Bits<32>>,
+    pub rto_us: Signal<In, Bits<32>>,
+    /// CTRL.holdback: the new connection's holdback bit.
+    pub holdback: Signal<In, Bit>,
+    /// CTRL bit4: R and ack_sent start at irs.
+    pub hold_synack: Signal<In, Bit>,
+    /// The slot's own change generation: a reused slot keeps counting it.
+    pub gen: Signal<In, Bits<32>>,
+
+    pub tcb: Signal<Out, TcbFields>,
+
+    blank: Constant<TcbFields>,
+    st_syn_rcvd: Constant<Bits<4>>,
+    default_mss: Constant<Bits<16>>,
+    no_link: Constant<Bits<16>>,
+    ring_bytes: Constant<Bits<32>>,
+}
+
+impl PassiveOpen {
+    /// For receive rings of `2^ring_bits` bytes.
+    pub fn new(ring_bits: usize) -> Self {
+        Self {
+            src_mac: Default::default(),
+            src_ip: Default::default(),
+            src_port: Default::default(),
+            dst_port: Default::default(),
+            seq: Default::default(),
+            window: Default::default(),
+            mss: Default::default(),
+            iss: Default::default(),
+            now_us: Default::default(),
+            rto_us: Default::default(),
+            holdback: Default::default(),
+            hold_synack: Default::default(),
+            gen: Default::default(),
+            tcb: Default::default(),
+            blank: Constant::new(TcbFields::default()),
+            st_syn_rcvd: st(TcpState::SynReceived),
+            // RFC 9293 §3.7.1: 536 when the SYN carries no MSS option.
+            default_mss: Constant::new(Bits::<16>::from(536u64)),
+            // Relay mode's "no spliced connection".
+            no_link: Constant::new(Bits::<16>::from(0xFFFFu64)),
+            ring_bytes: Constant::new(Bits::<32>::from(1u64 << ring_bits)),
+        }
+    }
+}
+
+impl Logic for PassiveOpen {
+    #[hdl_gen]
+    fn update(&mut self) {
+        // Every field not named below (FIN received, retries, relay offsets) starts at zero.
+        self.tcb.next = self.blank.val();
+        self.tcb.next.state = self.st_syn_rcvd.val();
+        self.tcb.next.holdback = self.holdback.val().into();
+        self.tcb.next.peer_mss = self.mss.val();
+        if !self.mss.val().any() {
+            self.tcb.next.peer_mss = self.default_mss.val();
+        }
+        self.tcb.next.local_port = self.dst_port.val();
+        self.tcb.next.remote_port = self.src_port.val();
+        self.tcb.next.remote_ip = self.src_ip.val();
+        self.tcb.next.remote_mac = self.src_mac.val();
+        self.tcb.next.peer_link = self.no_link.val();
+        self.tcb.next.irs = self.seq.val();
+        self.tcb.next.rcv_nxt = self.seq.val() + 1_u32.to_bits();
+        self.tcb.next.rel = self.seq.val() + 1_u32.to_bits();
+        self.tcb.next.rcv_adv = self.seq.val() + 1_u32.to_bits() + self.ring_bytes.val();
+        self.tcb.next.ack_sent = self.seq.val() + 1_u32.to_bits();
+        if self.hold_synack.val() {
+            self.tcb.next.rel = self.seq.val();
+            self.tcb.next.ack_sent = self.seq.val();
+        }
+        self.tcb.next.iss = self.iss.val();
+        self.tcb.next.snd_una = self.iss.val();
+        self.tcb.next.snd_nxt = self.iss.val() + 1_u32.to_bits();
+        self.tcb.next.snd_max = self.iss.val() + 1_u32.to_bits();
+        self.tcb.next.snd_wnd = self.window.val();
+        self.tcb.next.timer_due = self.now_us.val() + self.rto_us.val();
+        self.tcb.next.gen = self.gen.val();
+    }
+}
