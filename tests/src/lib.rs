@@ -209,3 +209,26 @@ pub fn sink_file_matches(sink_dir: &Path, client_ip: std::net::Ipv4Addr, port: u
     let intact = file.as_deref().and_then(|f| holdback_daemon::lab::sha256_file(f).ok()).is_some_and(|(_, sha)| sha == sha256);
     (intact, file)
 }
+
+/// Runs `holdback lab <args> --json` (after checking the lab's
+/// prerequisites) and returns its report; panics with both output streams
+/// when it prints no JSON.
+pub fn lab_report(args: &[&str]) -> serde_json::Value {
+    require_lab_prerequisites();
+    let out = Command::new(holdback_bin())
+        .arg("lab")
+        .args(args)
+        .arg("--json")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap_or_else(|e| panic!("running holdback lab {}: {e}", args.join(" ")));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "`holdback lab {}` printed no JSON report ({e}); exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}

@@ -6,10 +6,8 @@
 //! Claims 1, 5, 8-10, 14-17, 21-24, 27-29, 30-37; invariants 1-8.
 //! The labs in this file run one at a time (each runs two
 //! Verilated cards; timing-sensitive heartbeats must not starve).
-use std::process::Command;
 use std::sync::Mutex;
 
-use holdback_tests::{holdback_bin, require_lab_prerequisites};
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
@@ -17,24 +15,8 @@ static ONE_LAB_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Runs `holdback lab <args> --json` and returns its report.
 fn lab(args: &[&str]) -> Value {
-    require_lab_prerequisites();
     let _serial = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let out = Command::new(holdback_bin())
-        .arg("lab")
-        .args(args)
-        .arg("--json")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("holdback lab runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "`holdback lab {}` printed no JSON report ({e}); exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let report = holdback_tests::lab_report(args);
     eprintln!(
         "lab {}: failover_ms {} max_stall_ms {} lost {} dup {} resets {} goodput {:.1} Mbit/s, {} B/update",
         args.join(" "),

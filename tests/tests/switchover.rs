@@ -11,23 +11,7 @@ use serde_json::Value;
 
 /// Runs `holdback lab <args> --json` and returns its report.
 fn lab(args: &[&str]) -> Value {
-    require_lab_prerequisites();
-    let out = Command::new(holdback_bin())
-        .arg("lab")
-        .args(args)
-        .arg("--json")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("holdback lab runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "`holdback lab {}` printed no JSON report ({e}); exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    holdback_tests::lab_report(args)
 }
 
 /// 4 streams of 2 MiB, switchover half-way: every stream intact, nothing
