@@ -270,6 +270,16 @@ pub struct LabPairArgs {
     /// fraction of all bytes was sent (0.0-1.0); the report's `switchover`.
     #[arg(long, value_name = "F", value_parser = parse_fraction)]
     pub switchover_at: Option<f64>,
+    /// replicated: each daemon its own sink directory, the committed bytes
+    /// shipped over the replication link; shared: one directory for both
+    /// [default: replicated].
+    #[arg(long, value_enum)]
+    pub store: Option<crate::config::StoreMode>,
+    /// Kill the primary with R behind rcv_nxt: pause its releases at
+    /// --failover-at and kill it once the standby's copies show bytes
+    /// received but not released (the peers must send them again).
+    #[arg(long)]
+    pub lag_at_kill: bool,
 }
 
 impl LabPairArgs {
@@ -289,6 +299,8 @@ impl LabPairArgs {
             ("--heartbeat-misses", self.heartbeat_misses.is_some()),
             ("--late-conn", self.late_conn),
             ("--cut-for-ms", self.cut_for_ms.is_some()),
+            ("--store", self.store.is_some()),
+            ("--lag-at-kill", self.lag_at_kill),
         ];
         given.into_iter().filter(|(_, g)| *g).map(|(flag, _)| flag).collect()
     }
@@ -316,6 +328,9 @@ impl LabRunArgs {
         }
         if p.late_conn && p.failover_at.is_none() {
             return Err("--late-conn opens its connection right before the primary is killed: give --failover-at F".into());
+        }
+        if p.lag_at_kill && p.failover_at.is_none() {
+            return Err("--lag-at-kill holds releases back before the primary is killed: give --failover-at F".into());
         }
         if p.switchover_at.is_some() && p.failover_at.is_some() {
             return Err("--switchover-at hands over from a live primary, --failover-at kills it: give one of them".into());
@@ -549,6 +564,7 @@ mod tests {
             "heartbeat_ms" => "10",
             "heartbeat_misses" => "2",
             "cut_for_ms" => "5",
+            "store" => "shared",
             other => panic!("`holdback lab --{other}`: give it a sample value here, or use it in the single-card lab"),
         };
         let cmd = Cli::command();
@@ -572,11 +588,12 @@ mod tests {
             assert!(why.contains(&long) && why.contains("pair lab"), "{argv:?}: {why}");
             refused += 1;
         }
-        assert_eq!(refused, 9, "the pair-only flags");
+        assert_eq!(refused, 11, "the pair-only flags");
         // In the pair lab, a flag that needs another says which.
         for (args, needs) in [
             (&["--standby", "--late-conn"][..], "--failover-at"),
             (&["--standby", "--cut-for-ms", "5"][..], "--cut-replication-at"),
+            (&["--standby", "--lag-at-kill"][..], "--failover-at"),
             (&["--failover-at", "0.5", "--pcap", "/tmp/x.pcap"][..], "primary.pcap"),
             (&["--failover-at", "0.5", "--switchover-at", "0.5"][..], "--switchover-at"),
         ] {

@@ -185,8 +185,8 @@ mod lab_cmd {
                         plot: run.plot.clone(),
                         progress: progress(run.json),
                         switchover_at: p.switchover_at,
-                        store: d.store,
-                        lag_at_kill: d.lag_at_kill,
+                        store: p.store.unwrap_or(d.store),
+                        lag_at_kill: p.lag_at_kill,
                     };
                     let report = holdback_daemon::lab::pair::run_failover_lab(&opts)?;
                     if run.json {
