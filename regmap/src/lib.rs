@@ -30,7 +30,9 @@ pub const ADDR_BITS: usize = 20;
 pub const MAGIC: u32 = 0x484C_4442;
 /// Bumped whenever a register or TCB field moves or changes meaning.
 /// 2: card roles (EPOCH, PROMOTE, CTRL bits 3-4; the core stamps EPOCH into every TCB it writes).
-pub const VERSION: u32 = 2;
+/// 3: payload and TCB changes reach the host by DMA (receive rings and the event ring in host
+/// memory: RX_RING_*, EQ_*, ID_EQ_ENTRIES, the `dma_errors` counter; ID_RING_BYTES is the largest ring).
+pub const VERSION: u32 = 3;
 
 /// Generation parameters of the core. The Verilog is generated for one set of
 /// these; the ID block reports them so the driver can adapt or refuse.
@@ -90,9 +92,10 @@ regs! {
     ID_MAGIC      = 0x0000, Ro, "Magic 0x484C4442 (\"HLDB\"); the driver checks it before anything else.";
     ID_VERSION    = 0x0004, Ro, "Register-map/TCB-layout version (regmap::VERSION).";
     ID_CONNS      = 0x0008, Ro, "Number of TCBs N (generation parameter).";
-    ID_RING_BYTES = 0x000C, Ro, "Receive ring size per connection in bytes (generation parameter).";
+    ID_RING_BYTES = 0x000C, Ro, "Largest per-connection receive ring the core supports, in bytes (65536); the size in use is RX_RING_LOG2's.";
     ID_TCB_WORDS  = 0x0010, Ro, "32-bit words per TCB in the TCB window.";
     ID_BUILD      = 0x0014, Ro, "Build id: low 32 bits of the hash of the generated Verilog.";
+    ID_EQ_ENTRIES = 0x0018, Ro, "Records in the event ring (generation parameter, at least N).";
     CTRL          = 0x0100, Rw, "bit0 enable (core drops everything while 0); bit1 holdback on for new connections; bit2 standby (silent on the wire: received frames dropped, no timers, TCB writes allowed; cleared by a finished PROMOTE); bit3 after a PROMOTE, send one ACK at R and three identical duplicates on each ESTABLISHED connection (peers fast-retransmit); bit4 hold each new connection's SYN-ACK until its release moves R past irs (replicate = at-setup, claim 31, invariant 6).";
     MAC_HI        = 0x0104, Rw, "Our MAC address, bytes 0-1 (big-endian in bits 15:0).";
     MAC_LO        = 0x0108, Rw, "Our MAC address, bytes 2-5 (big-endian).";
@@ -107,6 +110,14 @@ regs! {
     NOW_US        = 0x012C, Ro, "The core's microsecond clock (advanced by the tick input).";
     EPOCH         = 0x0130, Rw, "The card's failover epoch (invariant 8): stamped into the EPOCH field of every TCB the core writes. PROMOTE sets it; the host writes it when the card joins as standby.";
     PROMOTE       = 0x0134, Rw, "Write the new epoch to promote a standby card (CTRL bit0 and bit2 set; ignored otherwise): EPOCH := value, a gratuitous ARP, then every open TCB resumes from R (rcv_nxt := ack_sent := R, invariant 3), timers re-armed on this card's clock, right edge kept (invariant 5); then CTRL.standby clears. Read: bit0 in progress, bit1 done (the last PROMOTE finished).";
+    RX_RING_BASE_LO = 0x0140, Rw, "Host address (IOVA) of connection 0's receive ring, bits 31:0; 4 KiB aligned (bits 11:0 read as 0). Connection id's ring is at base + (id << RX_RING_LOG2).";
+    RX_RING_BASE_HI = 0x0144, Rw, "Host address of connection 0's receive ring, bits 63:32.";
+    RX_RING_LOG2  = 0x0148, Rw, "log2 of the bytes of every receive ring, 12..=16 (default 16: 64 KiB); other values are refused (the register keeps its value). Write it while CTRL.enable is 0.";
+    EQ_BASE_LO    = 0x0150, Rw, "Host address of the event ring's slot 0, bits 31:0; 4 KiB aligned (bits 11:0 read as 0).";
+    EQ_BASE_HI    = 0x0154, Rw, "Host address of the event ring's slot 0, bits 63:32.";
+    EQ_CTRL       = 0x0158, Rw, "bit0 enable: the event writer writes records while set; a rise starts a fresh ring (record 0, phase 1). Read: bit1 the writer is reading or writing a record.";
+    EQ_CONS       = 0x015C, Rw, "Records the host has consumed from the event ring (16 bits, wrapping): the writer never overwrites a record beyond it.";
+    EQ_PROD       = 0x0160, Ro, "Records the event writer has written and host memory acknowledged since EQ_CTRL.enable rose (16 bits, wrapping).";
     CHLOG_POP     = 0x0300, RoPop, "Change log: bit31 valid, bits 15:0 id of a connection whose TCB changed. Reading pops.";
     HOST_STATUS   = 0x0304, Ro, "Reserved for the host-op engine: bit0 host op in progress.";
 }
@@ -137,10 +148,11 @@ pub enum Stat {
     Retransmits = 18,
     ConnsOpened = 19,
     DropOversize = 20,
+    DmaErrors = 21,
 }
 
 impl Stat {
-    pub const ALL: [Stat; 21] = [
+    pub const ALL: [Stat; 22] = [
         Stat::RxFrames,
         Stat::TxFrames,
         Stat::DropBadIpChecksum,
@@ -162,6 +174,7 @@ impl Stat {
         Stat::Retransmits,
         Stat::ConnsOpened,
         Stat::DropOversize,
+        Stat::DmaErrors,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -195,6 +208,7 @@ impl Stat {
             Stat::Retransmits => "retransmits",
             Stat::ConnsOpened => "conns_opened",
             Stat::DropOversize => "drop_oversize",
+            Stat::DmaErrors => "dma_errors",
         }
     }
     pub const fn doc(self) -> &'static str {
@@ -220,6 +234,7 @@ impl Stat {
             Stat::Retransmits => "SYN-ACK or FIN retransmissions.",
             Stat::ConnsOpened => "Connections that reached SYN-RECEIVED.",
             Stat::DropOversize => "Dropped: frame longer than the 2048-byte frame buffer.",
+            Stat::DmaErrors => "DMA writes (payload or event record) whose write response was not OKAY: host memory outside the bridge's window.",
         }
     }
 }
@@ -260,6 +275,17 @@ pub const PROMOTE_BUSY: u32 = 1 << 0;
 pub const PROMOTE_DONE: u32 = 1 << 1;
 pub const LISTEN_ENABLE: u32 = 1 << 16;
 pub const CHLOG_VALID: u32 = 1 << 31;
+/// EQ_CTRL: the event writer writes records (a rise starts a fresh ring).
+pub const EQ_CTRL_ENABLE: u32 = 1 << 0;
+/// EQ_CTRL read: a record is being read or written.
+pub const EQ_CTRL_ACTIVE: u32 = 1 << 1;
+/// RX_RING_LOG2's range and reset value: rings of 4 KiB to 64 KiB, 64 KiB by default.
+pub const RX_RING_LOG2_MIN: u32 = 12;
+pub const RX_RING_LOG2_MAX: u32 = 16;
+pub const RX_RING_LOG2_DEFAULT: u32 = 16;
+/// Alignment of the host addresses in RX_RING_BASE and EQ_BASE: one page, so
+/// every ring starts a 4 KiB page (bursts never cross one anyway).
+pub const HOST_RING_ALIGN: u64 = 4096;
 pub const LISTEN_SLOTS: [Reg; 4] = [LISTEN0, LISTEN1, LISTEN2, LISTEN3];
 
 /// TCP header flags (RFC 9293 §3.1): masks of the flags byte, and the bit

@@ -6,6 +6,7 @@
 use std::{collections::VecDeque, path::Path, time::Duration};
 
 use crate::{
+    host_mem::{HostMemory, DEFAULT_HOST_MEM_BYTES, DEFAULT_HOST_MEM_IOVA},
     model::{Model, PortId},
     pcap::PcapWriter,
     SimError,
@@ -122,22 +123,29 @@ pub struct CoreSim {
     /// beat, tick or register request.
     quiet_cycles: u32,
     bus_bits: u32,
+    /// The host's DMA memory the core writes payload and event records into.
+    host_mem: HostMemory,
 }
 
 impl CoreSim {
     /// Instantiates the core. Fails with [`SimError::MissingPorts`] if the
     /// `holdback_core` model lacks the fixed top-level ports.
     pub fn new() -> Result<CoreSim, SimError> {
-        CoreSim::from_model(Model::new(CORE_MODEL)?)
+        CoreSim::with_host_memory(HostMemory::new(DEFAULT_HOST_MEM_IOVA, DEFAULT_HOST_MEM_BYTES))
+    }
+
+    /// As [`CoreSim::new`], with the core's DMA writes landing in `host_mem`.
+    pub fn with_host_memory(host_mem: HostMemory) -> Result<CoreSim, SimError> {
+        CoreSim::from_model(Model::new(CORE_MODEL)?, host_mem)
     }
 
     /// As [`CoreSim::new`], on the `--trace` build of the core, writing every
     /// signal to the VCD file `vcd` (feature `vcd`; ~1 KB per cycle).
-    pub fn new_traced(vcd: &Path) -> Result<CoreSim, SimError> {
-        CoreSim::from_model(Model::new_traced(CORE_MODEL, vcd)?)
+    pub fn new_traced(vcd: &Path, host_mem: HostMemory) -> Result<CoreSim, SimError> {
+        CoreSim::from_model(Model::new_traced(CORE_MODEL, vcd)?, host_mem)
     }
 
-    fn from_model(mut model: Model) -> Result<CoreSim, SimError> {
+    fn from_model(mut model: Model, host_mem: HostMemory) -> Result<CoreSim, SimError> {
         let p = CorePorts::resolve(&model)?;
         model.set(p.m_tready, 1); // the sim's MAC never back-pressures
         let bus_bits = p.reg_addr.width();
@@ -155,6 +163,7 @@ impl CoreSim {
             counters: PortCounters::default(),
             quiet_cycles: 0,
             bus_bits,
+            host_mem,
         })
     }
 
@@ -223,6 +232,11 @@ impl CoreSim {
             && self.rx_queue.is_empty()
             && self.tx_partial.is_empty()
             && self.pending_us == 0
+    }
+
+    /// The host memory the core's DMA writes land in (a shared handle).
+    pub fn host_memory(&self) -> HostMemory {
+        self.host_mem.clone()
     }
 
     /// The underlying model, for tests that poke extra ports.

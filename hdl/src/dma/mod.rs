@@ -24,6 +24,7 @@
 use rust_hdl::prelude::*;
 
 pub mod burst;
+pub mod change_queue;
 pub mod event_queue;
 pub mod read;
 pub mod write;
