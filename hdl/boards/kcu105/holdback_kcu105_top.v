@@ -706,18 +706,6 @@ module holdback_kcu105_top (
         .m_axi_bready(dmaw_bready)
     );
 
-    // The core's AXI4 write master (m_axi_*) arrives with the core's DMA
-    // path; until then the DMA side of the converters stays idle.
-    assign dma_awaddr = 64'd0;
-    assign dma_awlen = 8'd0;
-    assign dma_awvalid = 1'b0;
-    assign dma_wdata = 64'd0;
-    assign dma_wstrb = 8'd0;
-    assign dma_wlast = 1'b0;
-    assign dma_wvalid = 1'b0;
-    assign dma_bready = 1'b1;
-    wire unused_dma_idle = &{1'b0, dma_awready, dma_wready, dma_bresp, dma_bvalid};
-
     wire core_idle;
     holdback_core core (
         .clock(coreclk),
@@ -738,6 +726,18 @@ module holdback_kcu105_top (
         .reg_re(reg_re),
         .reg_rdata(reg_rdata),
         .reg_ack(reg_ack),
+        .m_axi_awaddr(dma_awaddr),
+        .m_axi_awlen(dma_awlen),
+        .m_axi_awvalid(dma_awvalid),
+        .m_axi_awready(dma_awready),
+        .m_axi_wdata(dma_wdata),
+        .m_axi_wstrb(dma_wstrb),
+        .m_axi_wlast(dma_wlast),
+        .m_axi_wvalid(dma_wvalid),
+        .m_axi_wready(dma_wready),
+        .m_axi_bresp(dma_bresp),
+        .m_axi_bvalid(dma_bvalid),
+        .m_axi_bready(dma_bready),
         .idle(core_idle)
     );
 
