@@ -83,6 +83,7 @@ pub struct RegBus<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BI
     mss: DFFWithInit<Bits<32>>,
     rto: DFFWithInit<Bits<32>>,
     epoch_r: DFF<Bits<32>>,
+    lease_r: DFF<Bits<32>>,
     prom_req: DFF<Bit>,
     prom_done: DFF<Bit>,
     hop_kind_r: DFF<Bits<2>>,
@@ -99,6 +100,8 @@ pub struct RegBus<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BI
     fixed_rdata: Signal<Local, Bits<32>>,
     ctrl_next: Signal<Local, Bits<32>>,
     prom_busy: Signal<Local, Bit>,
+    lease_age: Signal<Local, Bits<32>>,
+    lease_over: Signal<Local, Bit>,
     stat_index: Signal<Local, Bits<20>>,
     stat_sel: Signal<Local, Bits<STAT_COUNT>>,
     rel_off: Signal<Local, Bits<20>>,
@@ -128,6 +131,8 @@ pub struct RegBus<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BI
     a_now: Constant<Bits<20>>,
     a_epoch: Constant<Bits<20>>,
     a_promote: Constant<Bits<20>>,
+    a_lease: Constant<Bits<20>>,
+    half_clock: Constant<Bits<32>>,
     v_not_standby: Constant<Bits<32>>,
     a_chlog: Constant<Bits<20>>,
     a_host_status: Constant<Bits<20>>,
@@ -220,6 +225,7 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Re
             mss: DFFWithInit::new(Bits::<32>::from(1460u64)),
             rto: DFFWithInit::new(Bits::<32>::from(200_000u64)),
             epoch_r: Default::default(),
+            lease_r: Default::default(),
             prom_req: Default::default(),
             prom_done: Default::default(),
             hop_kind_r: Default::default(),
@@ -235,6 +241,8 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Re
             fixed_rdata: Default::default(),
             ctrl_next: Default::default(),
             prom_busy: Default::default(),
+            lease_age: Default::default(),
+            lease_over: Default::default(),
             stat_index: Default::default(),
             stat_sel: Default::default(),
             rel_off: Default::default(),
@@ -263,6 +271,8 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Re
             a_now: addr(map::NOW_US.offset),
             a_epoch: addr(map::EPOCH.offset),
             a_promote: addr(map::PROMOTE.offset),
+            a_lease: addr(map::LEASE_UNTIL_US.offset),
+            half_clock: word(1 << 31),
             v_not_standby: word(!map::CTRL_STANDBY as u64),
             a_chlog: addr(map::CHLOG_POP.offset),
             a_host_status: addr(map::HOST_STATUS.offset),
@@ -303,7 +313,7 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, rdata, ctrl, mac_hi, mac_lo, ipv4, mss, rto, epoch_r, prom_req, prom_done, hop_kind_r, hop_conn_r,
+            self, clock, state, rdata, ctrl, mac_hi, mac_lo, ipv4, mss, rto, epoch_r, lease_r, prom_req, prom_done, hop_kind_r, hop_conn_r,
             hop_word_r, ring_addr_r, chlog_head, chlog_tail, chlog_count, dirty
         );
         for i in 0..LISTEN_PORTS {
@@ -326,7 +336,11 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
         // Configuration outputs.
         self.enable.next = self.ctrl.q.val().get_bit(0);
         self.holdback_default.next = self.ctrl.q.val().get_bit(1);
-        self.standby.next = self.ctrl.q.val().get_bit(2);
+        // A lease that ran out (NOW_US at or past it, serially) silences the
+        // card exactly as CTRL.standby does, whatever its host does.
+        self.lease_age.next = self.now_us.val() - self.lease_r.q.val();
+        self.lease_over.next = self.lease_r.q.val().any() & (self.lease_age.val() < self.half_clock.val());
+        self.standby.next = self.ctrl.q.val().get_bit(2) | self.lease_over.val();
         self.our_mac.next = (bit_cast::<48, 16>(self.mac_hi.q.val()) << 32) | bit_cast::<48, 32>(self.mac_lo.q.val());
         self.our_ip.next = self.ipv4.q.val();
         for i in 0..LISTEN_PORTS {
@@ -389,6 +403,8 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
         } else if self.reg_addr.val() == self.a_promote.val() {
             self.fixed_rdata.next = (bit_cast::<32, 1>(self.prom_done.q.val().into()) << 1)
                 | bit_cast::<32, 1>(self.prom_busy.val().into());
+        } else if self.reg_addr.val() == self.a_lease.val() {
+            self.fixed_rdata.next = self.lease_r.q.val();
         } else if self.reg_addr.val() == self.a_host_status.val() {
             self.fixed_rdata.next = 0_u32.to_bits();
         } else if (self.reg_addr.val() >= self.a_stats.val()) & (self.stat_index.val() < self.stats_span.val()) {
@@ -471,6 +487,9 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
                         }
                         if self.reg_addr.val() == self.a_epoch.val() {
                             self.epoch_r.d.next = self.reg_wdata.val();
+                        }
+                        if self.reg_addr.val() == self.a_lease.val() {
+                            self.lease_r.d.next = self.reg_wdata.val();
                         }
                         // PROMOTE: only a standby, enabled card with no promotion under way.
                         if (self.reg_addr.val() == self.a_promote.val())

@@ -107,6 +107,7 @@ regs! {
     NOW_US        = 0x012C, Ro, "The core's microsecond clock (advanced by the tick input).";
     EPOCH         = 0x0130, Rw, "The card's failover epoch (invariant 8): stamped into the EPOCH field of every TCB the core writes. PROMOTE sets it; the host writes it when the card joins as standby.";
     PROMOTE       = 0x0134, Rw, "Write the new epoch to promote a standby card (CTRL bit0 and bit2 set; ignored otherwise): EPOCH := value, a gratuitous ARP, then every open TCB resumes from R (rcv_nxt := ack_sent := R, invariant 3), timers re-armed on this card's clock, right edge kept (invariant 5); then CTRL.standby clears. Read: bit0 in progress, bit1 done (the last PROMOTE finished).";
+    LEASE_UNTIL_US = 0x0170, Rw, "The NOW_US time until which the card may speak (invariant 8, docs/authority.md): from that time on it is as silent as in standby (received frames dropped, no timers, nothing sent) until the host writes a later one, whatever the host does meanwhile. Compared in serial arithmetic (within 2^31 us of NOW_US). 0: no lease (the check is off).";
     CHLOG_POP     = 0x0300, RoPop, "Change log: bit31 valid, bits 15:0 id of a connection whose TCB changed. Reading pops.";
     HOST_STATUS   = 0x0304, Ro, "Reserved for the host-op engine: bit0 host op in progress.";
 }
