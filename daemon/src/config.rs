@@ -286,7 +286,7 @@ pub enum AuthorityKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Authority {
     Pair,
-    Etcd(EtcdAuthority),
+    Etcd(Box<EtcdAuthority>),
 }
 
 /// Validated `[authority] kind = "etcd"`.
@@ -749,7 +749,7 @@ fn validate_authority(a: RawAuthority, replication: Option<&Replication>) -> Res
     if name.is_empty() {
         return Err(("authority.name", "the holder's name is empty".into()));
     }
-    Ok(Authority::Etcd(EtcdAuthority {
+    Ok(Authority::Etcd(Box::new(EtcdAuthority {
         endpoints,
         key_prefix,
         lease_ttl_s,
@@ -762,7 +762,7 @@ fn validate_authority(a: RawAuthority, replication: Option<&Replication>) -> Res
         key_file: a.key_file,
         user: a.user,
         password_file: a.password_file,
-    }))
+    })))
 }
 
 fn validate_replication(config_path: &Path, r: RawReplication, sink_dir: &Path) -> Result<Replication, (&'static str, String)> {
