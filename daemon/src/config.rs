@@ -110,6 +110,7 @@ struct RawConfig {
     network: RawNetwork,
     metrics: Option<RawMetrics>,
     replication: Option<RawReplication>,
+    authority: Option<RawAuthority>,
 }
 
 /// `[replication]`: the link to the other daemon of a failover pair.
@@ -252,6 +253,76 @@ impl std::fmt::Debug for Replication {
     }
 }
 
+/// `[authority]`: who may speak for the service address (`docs/authority.md`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuthority {
+    kind: AuthorityKind,
+    endpoints: Option<Vec<String>>,
+    key_prefix: Option<String>,
+    lease_ttl_s: Option<i64>,
+    promise_ms: Option<i64>,
+    confirm_ms: Option<i64>,
+    request_timeout_ms: Option<i64>,
+    name: Option<String>,
+    ca_file: Option<PathBuf>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    user: Option<String>,
+    password_file: Option<PathBuf>,
+}
+
+/// Which authority decides who speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthorityKind {
+    /// The pair's own means: heartbeats, the epoch file, the tie-break.
+    Pair,
+    /// Epochs from etcd, promises on the heartbeats, a lease on the card.
+    Etcd,
+}
+
+/// Validated `[authority]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Authority {
+    Pair,
+    Etcd(Box<EtcdAuthority>),
+}
+
+/// Validated `[authority] kind = "etcd"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EtcdAuthority {
+    /// `http://host:port` or `https://host:port`, at least one.
+    pub endpoints: Vec<String>,
+    /// The keys `<key_prefix>/epoch` and `<key_prefix>/holder`; one prefix per pair.
+    pub key_prefix: String,
+    /// TTL of the holder record's etcd lease: how long after the holder
+    /// stopped keeping it alive a starting node (one that heard no primary)
+    /// may take the next epoch.
+    pub lease_ttl_s: u32,
+    /// P: the standby's promise not to take over, from when it answers a heartbeat.
+    pub promise: std::time::Duration,
+    /// C: how long a confirmation in etcd lets the holder speak.
+    pub confirm: std::time::Duration,
+    /// Longest one request to etcd may take.
+    pub request_timeout: std::time::Duration,
+    /// The name written as holder (default: the replication `listen` address).
+    pub name: String,
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub user: Option<String>,
+    pub password_file: Option<PathBuf>,
+}
+
+/// etcd's shortest useful lease TTL: below ~2 s a lease expires during an
+/// ordinary leader election at etcd's default election timeout.
+pub const MIN_LEASE_TTL_S: i64 = 2;
+/// Holder lease TTL when `authority.lease_ttl_s` is not given.
+pub const DEFAULT_LEASE_TTL_S: u32 = 5;
+/// Longest one etcd request may take when `authority.request_timeout_ms` is not given.
+pub const DEFAULT_ETCD_TIMEOUT_MS: u64 = 1000;
+
 /// Heartbeat interval when `replication.heartbeat_ms` is not given.
 pub const DEFAULT_HEARTBEAT_MS: u64 = 100;
 /// Silent intervals before the peer is declared lost.
@@ -360,6 +431,8 @@ pub struct Config {
     pub metrics: Option<SocketAddr>,
     /// The failover pair's link, if this daemon is one of a pair.
     pub replication: Option<Replication>,
+    /// Who may speak for the service address.
+    pub authority: Authority,
 }
 
 impl Config {
@@ -539,6 +612,11 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         Some(r) => Some(validate_replication(path, r, &sink_dir).map_err(|(f, m)| bad(f, m))?),
     };
 
+    let authority = match raw.authority {
+        None => Authority::Pair,
+        Some(a) => validate_authority(a, replication.as_ref()).map_err(|(f, m)| bad(f, m))?,
+    };
+
     Ok(Config {
         path: path.to_path_buf(),
         card,
@@ -549,7 +627,142 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         network,
         metrics,
         replication,
+        authority,
     })
+}
+
+fn validate_authority(a: RawAuthority, replication: Option<&Replication>) -> Result<Authority, (&'static str, String)> {
+    if a.kind == AuthorityKind::Pair {
+        let etcd_only = [
+            ("endpoints", a.endpoints.is_some()),
+            ("key_prefix", a.key_prefix.is_some()),
+            ("lease_ttl_s", a.lease_ttl_s.is_some()),
+            ("promise_ms", a.promise_ms.is_some()),
+            ("confirm_ms", a.confirm_ms.is_some()),
+            ("request_timeout_ms", a.request_timeout_ms.is_some()),
+            ("name", a.name.is_some()),
+            ("ca_file", a.ca_file.is_some()),
+            ("cert_file", a.cert_file.is_some()),
+            ("key_file", a.key_file.is_some()),
+            ("user", a.user.is_some()),
+            ("password_file", a.password_file.is_some()),
+        ];
+        if let Some((key, _)) = etcd_only.iter().find(|(_, given)| *given) {
+            return Err(("authority.kind", format!("`{key}` is a setting of kind = \"etcd\"; kind = \"pair\" takes none")));
+        }
+        return Ok(Authority::Pair);
+    }
+    let Some(r) = replication else {
+        return Err((
+            "authority",
+            "kind = \"etcd\" needs a [replication] section: the promises travel with the heartbeats and the detector is the standby's".into(),
+        ));
+    };
+    let endpoints = a.endpoints.unwrap_or_default();
+    if endpoints.is_empty() {
+        return Err(("authority.endpoints", "kind = \"etcd\" needs at least one endpoint (\"http://198.18.0.9:2379\")".into()));
+    }
+    let mut tls = None;
+    for e in &endpoints {
+        let (scheme, rest) = e.split_once("://").ok_or(("authority.endpoints", format!("{e:?} needs a scheme: http://HOST:PORT or https://HOST:PORT")))?;
+        let uses_tls = match scheme {
+            "http" => false,
+            "https" => true,
+            _ => return Err(("authority.endpoints", format!("{e:?}: the scheme is http or https, not {scheme:?}"))),
+        };
+        let port = rest.rsplit_once(':').and_then(|(host, port)| (!host.is_empty()).then_some(port)).and_then(|p| p.parse::<u16>().ok());
+        if !matches!(port, Some(p) if p > 0) || rest.contains('/') {
+            return Err(("authority.endpoints", format!("{e:?} is not {scheme}://HOST:PORT")));
+        }
+        if tls.is_some_and(|t| t != uses_tls) {
+            return Err(("authority.endpoints", "mixes http and https endpoints: one client speaks one of them".into()));
+        }
+        tls = Some(uses_tls);
+    }
+    let tls = tls == Some(true);
+    if tls && a.ca_file.is_none() {
+        return Err(("authority.ca_file", "https endpoints need the CA certificate that signed etcd's (PEM)".into()));
+    }
+    if !tls && (a.ca_file.is_some() || a.cert_file.is_some() || a.key_file.is_some()) {
+        return Err(("authority.ca_file", "TLS files are given but the endpoints are http://: use https:// or drop them".into()));
+    }
+    if a.cert_file.is_some() != a.key_file.is_some() {
+        return Err(("authority.cert_file", "a client certificate needs its key: give both cert_file and key_file, or neither".into()));
+    }
+    if a.user.is_some() != a.password_file.is_some() {
+        return Err(("authority.user", "etcd credentials need both `user` and `password_file` (a file, so the password is not in the config)".into()));
+    }
+    for (field, file) in [
+        ("authority.ca_file", &a.ca_file),
+        ("authority.cert_file", &a.cert_file),
+        ("authority.key_file", &a.key_file),
+        ("authority.password_file", &a.password_file),
+    ] {
+        if let Some(f) = file {
+            check_absolute(f).map_err(|m| (field, m))?;
+        }
+    }
+    let key_prefix = a.key_prefix.unwrap_or_else(|| "/holdback/pair".to_string());
+    if !key_prefix.starts_with('/') || key_prefix.trim_end_matches('/').is_empty() {
+        return Err(("authority.key_prefix", format!("{key_prefix:?} must start with / and name something (\"/holdback/<service>\"); one prefix per pair")));
+    }
+    let lease_ttl_s = match a.lease_ttl_s {
+        None => DEFAULT_LEASE_TTL_S,
+        Some(v) if (MIN_LEASE_TTL_S..=3600).contains(&v) => v as u32,
+        Some(v) => return Err(("authority.lease_ttl_s", format!("{v} is out of range {MIN_LEASE_TTL_S}..=3600 (etcd's leases are whole seconds, and shorter ones expire during its own elections)"))),
+    };
+    let heartbeat_ms = r.heartbeat.as_millis() as u64;
+    let detect_ms = heartbeat_ms * u64::from(r.heartbeat_misses);
+    // Promises come with every heartbeat: one must outlast the interval, or
+    // the primary is without one between two; and the standby waits for its
+    // own promise to run out, so beyond the detector's time it would delay
+    // every takeover.
+    let promise_ms = match a.promise_ms {
+        None => 2 * heartbeat_ms,
+        Some(v) => u64::try_from(v).unwrap_or(0),
+    };
+    if promise_ms <= heartbeat_ms || promise_ms > detect_ms {
+        return Err((
+            "authority.promise_ms",
+            format!(
+                "{promise_ms} ms: a promise must last longer than one heartbeat ({heartbeat_ms} ms) and at most the detector's time ({} × {heartbeat_ms} = {detect_ms} ms){}",
+                r.heartbeat_misses,
+                if heartbeat_ms * 2 > detect_ms { "; with heartbeat_misses = 1 no promise fits: use 2 or more" } else { "" }
+            ),
+        ));
+    }
+    let confirm_ms = match a.confirm_ms {
+        None => detect_ms,
+        Some(v) => u64::try_from(v).unwrap_or(0),
+    };
+    if confirm_ms <= heartbeat_ms || confirm_ms > 60_000 {
+        return Err((
+            "authority.confirm_ms",
+            format!("{confirm_ms} ms: confirmations are renewed every heartbeat, so one must last longer than a heartbeat ({heartbeat_ms} ms), and at most 60000 (it adds to every takeover)"),
+        ));
+    }
+    let request_timeout_ms = match a.request_timeout_ms {
+        None => DEFAULT_ETCD_TIMEOUT_MS,
+        Some(v) => u64::try_from(v).ok().filter(|v| (1..=60_000).contains(v)).ok_or(("authority.request_timeout_ms", format!("{v} is out of range 1..=60000")))?,
+    };
+    let name = a.name.unwrap_or_else(|| r.listen.to_string());
+    if name.is_empty() {
+        return Err(("authority.name", "the holder's name is empty".into()));
+    }
+    Ok(Authority::Etcd(Box::new(EtcdAuthority {
+        endpoints,
+        key_prefix,
+        lease_ttl_s,
+        promise: std::time::Duration::from_millis(promise_ms),
+        confirm: std::time::Duration::from_millis(confirm_ms),
+        request_timeout: std::time::Duration::from_millis(request_timeout_ms),
+        name,
+        ca_file: a.ca_file,
+        cert_file: a.cert_file,
+        key_file: a.key_file,
+        user: a.user,
+        password_file: a.password_file,
+    })))
 }
 
 fn validate_replication(config_path: &Path, r: RawReplication, sink_dir: &Path) -> Result<Replication, (&'static str, String)> {
@@ -740,6 +953,36 @@ struct Effective<'a> {
     metrics: Option<EffectiveMetrics>,
     #[serde(skip_serializing_if = "Option::is_none")]
     replication: Option<EffectiveReplication<'a>>,
+    authority: EffectiveAuthority<'a>,
+}
+
+/// `[authority]` as printed: the password's file, never the password.
+#[derive(Serialize)]
+struct EffectiveAuthority<'a> {
+    kind: AuthorityKind,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    etcd: Option<EffectiveEtcd<'a>>,
+}
+
+#[derive(Serialize)]
+struct EffectiveEtcd<'a> {
+    endpoints: &'a [String],
+    key_prefix: &'a str,
+    lease_ttl_s: u32,
+    promise_ms: u64,
+    confirm_ms: u64,
+    request_timeout_ms: u64,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ca_file: Option<&'a Path>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cert_file: Option<&'a Path>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_file: Option<&'a Path>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password_file: Option<&'a Path>,
 }
 
 /// `[replication]` as printed: the secret's file, never the secret.
@@ -820,6 +1063,29 @@ impl Config {
                 state_file: &r.state_file,
                 store: r.store,
             }),
+            authority: EffectiveAuthority {
+                kind: match self.authority {
+                    Authority::Pair => AuthorityKind::Pair,
+                    Authority::Etcd(_) => AuthorityKind::Etcd,
+                },
+                etcd: match &self.authority {
+                    Authority::Pair => None,
+                    Authority::Etcd(e) => Some(EffectiveEtcd {
+                        endpoints: &e.endpoints,
+                        key_prefix: &e.key_prefix,
+                        lease_ttl_s: e.lease_ttl_s,
+                        promise_ms: e.promise.as_millis() as u64,
+                        confirm_ms: e.confirm.as_millis() as u64,
+                        request_timeout_ms: e.request_timeout.as_millis() as u64,
+                        name: &e.name,
+                        ca_file: e.ca_file.as_deref(),
+                        cert_file: e.cert_file.as_deref(),
+                        key_file: e.key_file.as_deref(),
+                        user: e.user.as_deref(),
+                        password_file: e.password_file.as_deref(),
+                    }),
+                },
+            },
         };
         // Plain strings, integers, booleans and tables: serialising cannot fail.
         toml::to_string(&eff).unwrap_or_else(|e| format!("# the effective configuration is not printable: {e}\n"))
@@ -982,6 +1248,62 @@ listen = "127.0.0.1:9464"
         let e = err(&format!("{pair}store = \"nfs\"\n"));
         assert_eq!(e.field(), Some("replication.store"), "{e}");
         assert!(e.to_string().contains("unknown variant `nfs`"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_authority_defaults_to_the_pair_and_etcd_gets_its_settings_and_round_trips() {
+        let (dir, pair) = pair_config("authority");
+        let path = Path::new("/etc/holdback/t.toml");
+        assert_eq!(parse(path, &pair).expect("valid").authority, Authority::Pair);
+        assert_eq!(parse(path, &format!("{pair}[authority]\nkind = \"pair\"\n")).expect("valid").authority, Authority::Pair);
+        let etcd = format!("{pair}[authority]\nkind = \"etcd\"\nendpoints = [\"http://198.18.0.9:2379\", \"http://198.18.0.10:2379\"]\n");
+        let c = parse(path, &etcd).expect("valid");
+        let Authority::Etcd(e) = &c.authority else { panic!("{:?}", c.authority) };
+        // The defaults follow the heartbeat: 100 ms × 3.
+        assert_eq!((e.lease_ttl_s, e.promise.as_millis(), e.confirm.as_millis()), (DEFAULT_LEASE_TTL_S, 200, 300));
+        assert_eq!((e.key_prefix.as_str(), e.name.as_str()), ("/holdback/pair", "198.19.0.1:7400"));
+        assert_eq!(parse(path, &c.effective_toml()).expect("effective parses"), c);
+        let tls = format!(
+            "{pair}[authority]\nkind = \"etcd\"\nendpoints = [\"https://198.18.0.9:2379\"]\nca_file = \"/etc/etcd/ca.pem\"\ncert_file = \"/etc/etcd/c.pem\"\nkey_file = \"/etc/etcd/c.key\"\nuser = \"hb\"\npassword_file = \"/etc/etcd/pw\"\nlease_ttl_s = 3\npromise_ms = 250\nconfirm_ms = 400\nkey_prefix = \"/hb/web\"\nname = \"a\"\n"
+        );
+        let c = parse(path, &tls).expect("valid");
+        assert_eq!(parse(path, &c.effective_toml()).expect("effective parses"), c);
+        assert!(!c.effective_toml().contains("password ="), "the password's file is printed, never a password");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn bad_authority_settings_are_refused_with_the_field_and_the_reason() {
+        let (dir, pair) = pair_config("authority-bad");
+        let etcd = |extra: &str| format!("{pair}[authority]\nkind = \"etcd\"\n{extra}");
+        let ep = "endpoints = [\"http://198.18.0.9:2379\"]\n";
+        for (text, field, why) in [
+            (etcd(""), "authority.endpoints", "at least one endpoint"),
+            (etcd("endpoints = [\"198.18.0.9:2379\"]\n"), "authority.endpoints", "needs a scheme"),
+            (etcd("endpoints = [\"ftp://198.18.0.9:2379\"]\n"), "authority.endpoints", "not \"ftp\""),
+            (etcd("endpoints = [\"http://198.18.0.9\"]\n"), "authority.endpoints", "is not http://HOST:PORT"),
+            (etcd("endpoints = [\"http://a:1\", \"https://b:2\"]\nca_file = \"/ca\"\n"), "authority.endpoints", "mixes http and https"),
+            (etcd("endpoints = [\"https://198.18.0.9:2379\"]\n"), "authority.ca_file", "need the CA certificate"),
+            (etcd(&format!("{ep}ca_file = \"/ca\"\n")), "authority.ca_file", "endpoints are http://"),
+            (etcd(&format!("{ep}user = \"hb\"\n")), "authority.user", "both `user` and `password_file`"),
+            (etcd(&format!("{ep}lease_ttl_s = 1\n")), "authority.lease_ttl_s", "out of range 2..=3600"),
+            (etcd(&format!("{ep}promise_ms = 100\n")), "authority.promise_ms", "longer than one heartbeat (100 ms)"),
+            (etcd(&format!("{ep}promise_ms = 301\n")), "authority.promise_ms", "at most the detector's time (3 × 100 = 300 ms)"),
+            (etcd(&format!("{ep}confirm_ms = 50\n")), "authority.confirm_ms", "longer than a heartbeat"),
+            (etcd(&format!("{ep}key_prefix = \"holdback\"\n")), "authority.key_prefix", "must start with /"),
+            (etcd(&format!("{ep}password_file = \"pw\"\nuser = \"hb\"\n")), "authority.password_file", "absolute path"),
+            (format!("{pair}[authority]\nkind = \"pair\"\n{ep}"), "authority.kind", "`endpoints` is a setting of kind = \"etcd\""),
+            (format!("{pair}[authority]\nkind = \"zookeeper\"\n"), "authority.kind", "unknown variant `zookeeper`"),
+            (format!("{GOOD}[authority]\nkind = \"etcd\"\n{ep}"), "authority", "needs a [replication] section"),
+        ] {
+            let e = err(&text);
+            assert_eq!(e.field(), Some(field), "{e}");
+            assert!(e.to_string().contains(why), "`{why}` not in: {e}");
+        }
+        let one_miss = pair.replace("secret_file", "heartbeat_misses = 1\nsecret_file");
+        let e = err(&format!("{one_miss}[authority]\nkind = \"etcd\"\n{ep}"));
+        assert!(e.to_string().contains("with heartbeat_misses = 1 no promise fits"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

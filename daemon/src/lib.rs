@@ -18,6 +18,7 @@
 //! [`cli`] is the `holdback` command line of all three.
 #![deny(unsafe_code)]
 
+pub mod authority;
 pub mod cli;
 pub mod config;
 pub mod control;

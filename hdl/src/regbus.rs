@@ -97,6 +97,7 @@ pub struct RegBus<const CONN_BITS: usize> {
     eq_base_hi: DFF<Bits<32>>,
     eq_ctrl: DFF<Bit>,
     eq_cons_r: DFF<Bits<16>>,
+    lease_r: DFF<Bits<32>>,
     prom_req: DFF<Bit>,
     prom_done: DFF<Bit>,
     hop_kind_r: DFF<Bits<2>>,
@@ -107,6 +108,8 @@ pub struct RegBus<const CONN_BITS: usize> {
     fixed_rdata: Signal<Local, Bits<32>>,
     ctrl_next: Signal<Local, Bits<32>>,
     prom_busy: Signal<Local, Bit>,
+    lease_age: Signal<Local, Bits<32>>,
+    lease_over: Signal<Local, Bit>,
     stat_index: Signal<Local, Bits<20>>,
     stat_sel: Signal<Local, Bits<STAT_COUNT>>,
     rel_off: Signal<Local, Bits<20>>,
@@ -148,6 +151,8 @@ pub struct RegBus<const CONN_BITS: usize> {
     one32: Constant<Bits<32>>,
     window_cap: Constant<Bits<32>>,
     ring_bytes: Signal<Local, Bits<32>>,
+    a_lease: Constant<Bits<20>>,
+    half_clock: Constant<Bits<32>>,
     v_not_standby: Constant<Bits<32>>,
     a_host_status: Constant<Bits<20>>,
     a_stats: Constant<Bits<20>>,
@@ -243,6 +248,7 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             eq_base_hi: Default::default(),
             eq_ctrl: Default::default(),
             eq_cons_r: Default::default(),
+            lease_r: Default::default(),
             prom_req: Default::default(),
             prom_done: Default::default(),
             hop_kind_r: Default::default(),
@@ -252,6 +258,8 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             fixed_rdata: Default::default(),
             ctrl_next: Default::default(),
             prom_busy: Default::default(),
+            lease_age: Default::default(),
+            lease_over: Default::default(),
             stat_index: Default::default(),
             stat_sel: Default::default(),
             rel_off: Default::default(),
@@ -291,6 +299,8 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             page_mask: word(!(map::HOST_RING_ALIGN as u32 - 1) as u64),
             one32: word(1),
             window_cap: word((params.ring_bytes() as u64).min(65535)),
+            a_lease: addr(map::LEASE_UNTIL_US.offset),
+            half_clock: word(1 << 31),
             v_not_standby: word(!map::CTRL_STANDBY as u64),
             a_host_status: addr(map::HOST_STATUS.offset),
             a_stats: addr(map::STATS_BASE),
@@ -324,7 +334,7 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, rdata, ctrl, mac_hi, mac_lo, ipv4, mss, rto, epoch_r, rx_base_lo, rx_base_hi, rx_log2,
-            window_r, eq_base_lo, eq_base_hi, eq_ctrl, eq_cons_r, prom_req, prom_done, hop_kind_r, hop_conn_r, hop_word_r
+            window_r, eq_base_lo, eq_base_hi, eq_ctrl, eq_cons_r, prom_req, prom_done, hop_kind_r, hop_conn_r, hop_word_r, lease_r
         );
         for i in 0..LISTEN_PORTS {
             self.listen[i].clock.next = self.clock.val();
@@ -346,7 +356,11 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
         // Configuration outputs.
         self.enable.next = self.ctrl.q.val().get_bit(0);
         self.holdback_default.next = self.ctrl.q.val().get_bit(1);
-        self.standby.next = self.ctrl.q.val().get_bit(2);
+        // A lease that ran out (NOW_US at or past it, serially) silences the
+        // card exactly as CTRL.standby does, whatever its host does.
+        self.lease_age.next = self.now_us.val() - self.lease_r.q.val();
+        self.lease_over.next = self.lease_r.q.val().any() & (self.lease_age.val() < self.half_clock.val());
+        self.standby.next = self.ctrl.q.val().get_bit(2) | self.lease_over.val();
         self.our_mac.next = (bit_cast::<48, 16>(self.mac_hi.q.val()) << 32) | bit_cast::<48, 32>(self.mac_lo.q.val());
         self.our_ip.next = self.ipv4.q.val();
         for i in 0..LISTEN_PORTS {
@@ -437,6 +451,8 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
             self.fixed_rdata.next = bit_cast::<32, 16>(self.eq_cons_r.q.val());
         } else if self.reg_addr.val() == self.a_eq_prod.val() {
             self.fixed_rdata.next = bit_cast::<32, 16>(self.eq_prod.val());
+        } else if self.reg_addr.val() == self.a_lease.val() {
+            self.fixed_rdata.next = self.lease_r.q.val();
         } else if self.reg_addr.val() == self.a_host_status.val() {
             self.fixed_rdata.next = 0_u32.to_bits();
         } else if (self.reg_addr.val() >= self.a_stats.val()) & (self.stat_index.val() < self.stats_span.val()) {
@@ -485,6 +501,9 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
                         }
                         if self.reg_addr.val() == self.a_epoch.val() {
                             self.epoch_r.d.next = self.reg_wdata.val();
+                        }
+                        if self.reg_addr.val() == self.a_lease.val() {
+                            self.lease_r.d.next = self.reg_wdata.val();
                         }
                         // PROMOTE: only a standby, enabled card with no promotion under way.
                         if (self.reg_addr.val() == self.a_promote.val())

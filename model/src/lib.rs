@@ -14,6 +14,8 @@
 //!
 //! The properties are the invariants of `docs/failover.md` (see
 //! [`FailoverModel::properties`]).
+pub mod authority;
+
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 

@@ -119,6 +119,7 @@ regs! {
     EQ_CTRL       = 0x0158, Rw, "bit0 enable: the event writer writes records while set; a rise starts a fresh ring (record 0, phase 1). Read: bit1 the writer is reading or writing a record.";
     EQ_CONS       = 0x015C, Rw, "Records the host has consumed from the event ring (16 bits, wrapping): the writer never overwrites a record beyond it.";
     EQ_PROD       = 0x0160, Ro, "Records the event writer has written and host memory acknowledged since EQ_CTRL.enable rose (16 bits, wrapping).";
+    LEASE_UNTIL_US = 0x0170, Rw, "The NOW_US time until which the card may speak (invariant 8, docs/authority.md): from that time on it is as silent as in standby (received frames dropped, no timers, nothing sent) until the host writes a later one, whatever the host does meanwhile. Compared in serial arithmetic (within 2^31 us of NOW_US). 0: no lease (the check is off).";
     HOST_STATUS   = 0x0304, Ro, "Reserved for the host-op engine: bit0 host op in progress.";
 }
 
