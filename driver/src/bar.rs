@@ -130,14 +130,16 @@ impl MemBar {
     }
 
     /// A full-size BAR whose ID block describes a card with `params`, as the
-    /// RTL reports it (magic, version, N, ring size, TCB words; build id 0).
+    /// RTL reports it (magic, version, N, largest ring, TCB words, an event
+    /// ring of N records; build id 0).
     pub fn with_id_block(params: &regmap::CoreParams) -> MemBar {
         let bar = MemBar::new(BAR_SIZE);
         bar.poke(regmap::ID_MAGIC.offset, regmap::MAGIC);
         bar.poke(regmap::ID_VERSION.offset, regmap::VERSION);
         bar.poke(regmap::ID_CONNS.offset, params.conns() as u32);
-        bar.poke(regmap::ID_RING_BYTES.offset, params.ring_bytes() as u32);
+        bar.poke(regmap::ID_RING_BYTES.offset, 1 << regmap::RX_RING_LOG2_MAX);
         bar.poke(regmap::ID_TCB_WORDS.offset, regmap::TCB_WORDS as u32);
+        bar.poke(regmap::ID_EQ_ENTRIES.offset, params.conns() as u32);
         bar
     }
 
