@@ -940,6 +940,7 @@ listen = "127.0.0.1:9464"
         let c = load(&path).unwrap_or_else(|e| panic!("{e}"));
         assert!(matches!(c.card, CardSpec::Vfio(_)));
         assert_eq!(c.socket, default_socket());
+        assert_eq!(c.dma.rx_ring_bytes, 65536);
     }
 
     #[test]
