@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use holdback_regmap::event_queue::{EventQueueConsumer, EventQueueError, EventRing};
+use holdback_regmap::event_queue::{EventQueueConsumer, EventQueueError, EventRecordError, EventRing};
 use holdback_regmap::{self as regmap, Stat};
 use serde::{Deserialize, Serialize};
 
@@ -80,6 +80,8 @@ pub enum CardError {
     EventQueueUnsettled { waited: Duration, produced: u16, consumed: u16 },
     #[error("reading the event ring")]
     EventRing(#[source] EventQueueError),
+    #[error("an event ring of ID_EQ_ENTRIES records")]
+    EventRingGeometry(#[source] EventRecordError),
 }
 
 /// What is wrong with a [`CardSettings`].
@@ -326,10 +328,7 @@ impl<B: Bar> CardHandle<B> {
         if self.ctrl()?.enabled {
             return Err(CardError::AttachWhileEnabled);
         }
-        let event_ring = EventRing::new(self.info.eq_entries.trailing_zeros()).map_err(|e| DmaMemError::Backend {
-            mem: "event ring".into(),
-            source: Box::new(e),
-        })?;
+        let event_ring = EventRing::new(self.info.eq_entries.trailing_zeros()).map_err(CardError::EventRingGeometry)?;
         let layout = RingLayout::new(self.info.conns, rx_ring_bytes, event_ring)?;
         let mut host = self.host();
         *host = None;
