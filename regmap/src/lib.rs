@@ -40,12 +40,13 @@ pub const VERSION: u32 = 3;
 pub struct CoreParams {
     /// Number of TCBs (connections) as a power of two: `1 << conn_bits`.
     pub conn_bits: usize,
-    /// Per-connection receive ring size as a power of two in bytes.
+    /// The largest per-connection receive ring the core supports, as a
+    /// power of two in bytes (ID_RING_BYTES); the ring in use is RX_RING_LOG2's.
     pub ring_bits: usize,
 }
 
 impl CoreParams {
-    pub const DEFAULT: CoreParams = CoreParams { conn_bits: 6, ring_bits: 13 };
+    pub const DEFAULT: CoreParams = CoreParams { conn_bits: 6, ring_bits: RX_RING_LOG2_MAX as usize };
     pub const fn conns(&self) -> usize {
         1 << self.conn_bits
     }
@@ -118,7 +119,6 @@ regs! {
     EQ_CTRL       = 0x0158, Rw, "bit0 enable: the event writer writes records while set; a rise starts a fresh ring (record 0, phase 1). Read: bit1 the writer is reading or writing a record.";
     EQ_CONS       = 0x015C, Rw, "Records the host has consumed from the event ring (16 bits, wrapping): the writer never overwrites a record beyond it.";
     EQ_PROD       = 0x0160, Ro, "Records the event writer has written and host memory acknowledged since EQ_CTRL.enable rose (16 bits, wrapping).";
-    CHLOG_POP     = 0x0300, RoPop, "Change log: bit31 valid, bits 15:0 id of a connection whose TCB changed. Reading pops.";
     HOST_STATUS   = 0x0304, Ro, "Reserved for the host-op engine: bit0 host op in progress.";
 }
 
@@ -244,7 +244,8 @@ pub const STATS_BASE: u32 = 0x0200;
 /// Per-connection release registers: writing `RELEASE_BASE + 4*id` sets the
 /// released point R of connection `id` (ACK holdback,
 /// invariant 1); R only moves forward (wrapping compare). Reading returns R.
-/// R also frees receive-ring space: the advertised right edge is `R + ring`.
+/// R also frees receive-ring space: the advertised right edge is
+/// `R + min(ring, 65535)`, the ring being RX_RING_LOG2's.
 pub const RELEASE_BASE: u32 = 0x1_0000;
 
 /// TCB window: word `w` of connection `id` at `TCB_BASE + id*TCB_STRIDE + 4*w`.
@@ -252,12 +253,6 @@ pub const RELEASE_BASE: u32 = 0x1_0000;
 pub const TCB_BASE: u32 = 0x2_0000;
 /// Bytes between consecutive TCBs in the window (room for growth).
 pub const TCB_STRIDE: u32 = 0x80;
-
-/// Receive-ring window: byte `b` of connection `id`'s ring at
-/// `RING_BASE + id*ring_bytes + b`, read as aligned 32-bit little-endian words
-/// (ring byte b at bits 7:0). The byte at stream offset `o` (the first payload
-/// byte has offset 0, sequence number irs+1) lives at ring byte `o % ring_bytes`.
-pub const RING_BASE: u32 = 0x8_0000;
 
 pub const CTRL_ENABLE: u32 = 1 << 0;
 pub const CTRL_HOLDBACK: u32 = 1 << 1;
@@ -274,7 +269,6 @@ pub const PROMOTE_BUSY: u32 = 1 << 0;
 /// PROMOTE read: the last promotion finished (cleared by the next PROMOTE write).
 pub const PROMOTE_DONE: u32 = 1 << 1;
 pub const LISTEN_ENABLE: u32 = 1 << 16;
-pub const CHLOG_VALID: u32 = 1 << 31;
 /// EQ_CTRL: the event writer writes records (a rise starts a fresh ring).
 pub const EQ_CTRL_ENABLE: u32 = 1 << 0;
 /// EQ_CTRL read: a record is being read or written.
@@ -436,19 +430,17 @@ tcb_fields! {
     EPOCH:       word 19, shift 0,  width 32, "Failover epoch of the card that last wrote this TCB (its EPOCH register; a host write stores what the host wrote).";
 }
 
-/// The TCP options the core puts in its SYN-ACK: MSS only (no window scaling,
-/// SACK or timestamps), so windows are at most 65535 and ring_bytes < 65536.
-pub const MAX_RING_BITS: usize = 15;
+/// The largest receive ring, as a power of two: 64 KiB. The core puts only
+/// the MSS option in its SYN-ACK (no window scaling), so it advertises at
+/// most 65535 of those bytes.
+pub const MAX_RING_BITS: usize = RX_RING_LOG2_MAX as usize;
 
-/// Byte address of a stats counter, a TCB word, a release register, a ring word.
+/// Byte address of a TCB word, a release register.
 pub fn tcb_word_addr(id: u32, word: u32) -> u32 {
     TCB_BASE + id * TCB_STRIDE + 4 * word
 }
 pub fn release_addr(id: u32) -> u32 {
     RELEASE_BASE + 4 * id
-}
-pub fn ring_addr(params: &CoreParams, id: u32, byte: u32) -> u32 {
-    RING_BASE + id * params.ring_bytes() as u32 + byte
 }
 
 /// Markdown table of the whole map, for the README (kept in sync by a test).
@@ -460,16 +452,14 @@ pub fn markdown_table(params: &CoreParams) -> String {
     for st in Stat::ALL {
         s += &format!("| 0x{:05X} | STAT_{} | Ro | {} |\n", st.offset(), st.name().to_uppercase(), st.doc());
     }
-    s += &format!("| 0x{:05X} + 4·id | RELEASE[id] | Rw | Released point R of connection id (ACK holdback). |\n", RELEASE_BASE);
+    let conns = params.conns();
     s += &format!(
-        "| 0x{:05X} + 0x{:X}·id + 4·w | TCB[id].word[w] | Ro (Rw in standby) | {} words per TCB, fields below. |\n",
-        TCB_BASE, TCB_STRIDE, TCB_WORDS
+        "| 0x{:05X} + 4·id | RELEASE[id] | Rw | Released point R of connection id < {conns} (ACK holdback); R + the ring is what the host ring may receive. |\n",
+        RELEASE_BASE
     );
     s += &format!(
-        "| 0x{:05X} + {}·id + b | RING[id] | Ro | Receive ring, {} bytes per connection. |\n",
-        RING_BASE,
-        params.ring_bytes(),
-        params.ring_bytes()
+        "| 0x{:05X} + 0x{:X}·id + 4·w | TCB[id].word[w] | Ro (Rw in standby) | {} words per TCB of connection id < {conns}, fields below; for writes (standby) and diagnostics: in operation the host takes TCBs from the event records. |\n",
+        TCB_BASE, TCB_STRIDE, TCB_WORDS
     );
     s += "\n| TCB field | word | bits | meaning |\n|---|---|---|---|\n";
     for f in tcb::FIELDS {
@@ -518,9 +508,11 @@ mod tests {
     fn windows_fit_the_bar() {
         let p = CoreParams::DEFAULT;
         assert!(p.ring_bits <= MAX_RING_BITS);
-        assert!(RELEASE_BASE + 4 * p.conns() as u32 <= TCB_BASE);
-        assert!(TCB_BASE + TCB_STRIDE * p.conns() as u32 <= RING_BASE);
-        assert!(RING_BASE as u64 + (p.conns() * p.ring_bytes()) as u64 <= 1 << ADDR_BITS);
+        // N = 4096 must fit too: the largest core that still synthesizes.
+        let most = 4096u32;
+        assert!(RELEASE_BASE + 4 * most <= TCB_BASE);
+        assert!(TCB_BASE as u64 + (TCB_STRIDE * most) as u64 <= 1 << ADDR_BITS);
+        assert!(p.conns() as u32 <= most);
     }
 
     #[test]

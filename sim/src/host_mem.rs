@@ -18,6 +18,50 @@ use holdback_regmap::event_queue::{EventQueueError, RecordMemory};
 pub const DEFAULT_HOST_MEM_IOVA: u64 = 0x1_0000_0000;
 pub const DEFAULT_HOST_MEM_BYTES: usize = (1024 << 16) + (8192 * 128);
 
+/// Where the host puts the card's DMA targets in its memory: every
+/// connection's receive ring back to back from the window's base (ring `id`
+/// at `rx_ring_base + (id << ring_log2)`, as RX_RING_BASE and RX_RING_LOG2
+/// say), then the event ring on the next page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DmaLayout {
+    pub rx_ring_base: u64,
+    pub ring_log2: u32,
+    pub eq_base: u64,
+    pub eq_entries: usize,
+}
+
+impl DmaLayout {
+    /// The layout for `conns` rings of `1 << ring_log2` bytes and an event
+    /// ring of `eq_entries` records in `mem`; refused when it does not fit.
+    pub fn new(mem: &HostMemory, conns: usize, ring_log2: u32, eq_entries: usize) -> Result<DmaLayout, HostMemError> {
+        let page = holdback_regmap::HOST_RING_ALIGN;
+        let rx_ring_base = mem.base_iova().next_multiple_of(page);
+        let rings = (conns as u64) << ring_log2;
+        let eq_base = (rx_ring_base + rings).next_multiple_of(page);
+        let layout = DmaLayout { rx_ring_base, ring_log2, eq_base, eq_entries };
+        mem.offset(eq_base, layout.eq_bytes())?;
+        Ok(layout)
+    }
+
+    pub fn ring_bytes(&self) -> usize {
+        1 << self.ring_log2
+    }
+
+    /// Host address of connection `id`'s receive ring.
+    pub fn ring_iova(&self, id: usize) -> u64 {
+        self.rx_ring_base + ((id as u64) << self.ring_log2)
+    }
+
+    /// Host address of stream offset `offset` of connection `id`.
+    pub fn stream_iova(&self, id: usize, offset: u64) -> u64 {
+        self.ring_iova(id) + (offset & (self.ring_bytes() as u64 - 1))
+    }
+
+    pub fn eq_bytes(&self) -> usize {
+        self.eq_entries * holdback_regmap::event_queue::EVENT_RECORD_BYTES
+    }
+}
+
 /// Why a host-memory access was refused.
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum HostMemError {

@@ -79,6 +79,9 @@ pub struct EventQueueWriter<const CONN_BITS: usize, const NCONN: usize, const RI
     /// A record is being read or written. With `enable` low and this low
     /// the writer is quiet: `prod_idx` stays put until `enable` rises.
     pub active: Signal<Out, Bit>,
+    /// Nothing to do: no record in flight and none the writer could start
+    /// (none queued, the writer disabled, or the host ring full).
+    pub idle: Signal<Out, Bit>,
     pub dma: DmaWrCmdSource,
     pub data: DmaStreamSource,
 
@@ -101,6 +104,8 @@ pub struct EventQueueWriter<const CONN_BITS: usize, const NCONN: usize, const RI
     conn_beat: Constant<Bits<4>>,
     phase_beat: Constant<Bits<4>>,
     phase_in_beat: Constant<Bits<64>>,
+    zero_beat: Constant<Bits<4>>,
+    one_beat: Constant<Bits<4>>,
 
     in_use: Signal<Local, Bits<16>>,
     lap: Signal<Local, Bits<16>>,
@@ -136,6 +141,7 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> EventQu
             prod_idx: Default::default(),
             dma_err: Default::default(),
             active: Default::default(),
+            idle: Default::default(),
             dma: Default::default(),
             data: Default::default(),
             changes: Default::default(),
@@ -155,6 +161,8 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> EventQu
             conn_beat: Constant::new((TCB_BEATS as u64).into()),
             phase_beat: Constant::new(((EVENT_RECORD_BYTES / 8 - 1) as u64).into()),
             phase_in_beat: Constant::new((1_u64 << (event::PHASE.bit() % 64)).into()),
+            zero_beat: Constant::new(0_u64.into()),
+            one_beat: Constant::new(1_u64.into()),
             in_use: Default::default(),
             lap: Default::default(),
             slot: Default::default(),
@@ -250,14 +258,14 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> Logic
             EventQueueState::Cmd => {
                 self.dma.valid.next = true;
                 if self.dma.ready.val() {
-                    self.beat.d.next = 0_u64.to_bits();
+                    self.beat.d.next = self.zero_beat.val();
                     self.state.d.next = EventQueueState::Send;
                 }
             }
             EventQueueState::Send => {
                 self.data.valid.next = true;
                 if self.data.ready.val() {
-                    self.beat.d.next = self.beat.q.val() + 1_u64.to_bits();
+                    self.beat.d.next = self.beat.q.val() + self.one_beat.val();
                     if self.beat.q.val() == self.phase_beat.val() {
                         self.state.d.next = EventQueueState::Wait;
                     }
@@ -282,6 +290,9 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> Logic
         }
         self.prod_idx.next = self.prod.q.val();
         self.active.next = self.state.q.val() != EventQueueState::Idle;
+        self.idle.next = (self.state.q.val() == EventQueueState::Idle)
+            & !self.restart.q.val()
+            & !(self.enable.val() & self.changes.head_valid.val() & (self.in_use.val() < self.entries.val()));
     }
 }
 
@@ -301,6 +312,7 @@ pub struct EventQueueOverDma<const CONN_BITS: usize, const NCONN: usize, const R
     pub prod_idx: Signal<Out, Bits<16>>,
     pub dma_err: Signal<Out, Bit>,
     pub active: Signal<Out, Bit>,
+    pub idle: Signal<Out, Bit>,
     pub aw: AxiAddrSource,
     pub w: AxiWSource,
     pub b: AxiBSink,
@@ -324,6 +336,7 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> EventQu
             prod_idx: Default::default(),
             dma_err: Default::default(),
             active: Default::default(),
+            idle: Default::default(),
             aw: Default::default(),
             w: Default::default(),
             b: Default::default(),
@@ -347,6 +360,7 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> Logic
         self.prod_idx.next = self.writer.prod_idx.val();
         self.dma_err.next = self.writer.dma_err.val();
         self.active.next = self.writer.active.val();
+        self.idle.next = self.writer.idle.val();
         self.writer.tcb_we.next = self.tcb_we.val();
         self.writer.tcb_waddr.next = self.tcb_waddr.val();
         self.writer.tcb_wdata.next = self.tcb_wdata.val();
