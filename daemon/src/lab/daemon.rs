@@ -60,6 +60,7 @@ pub fn card_config(path: PathBuf, socket: PathBuf, sink_dir: PathBuf, card: &Car
         metrics: None,
         replication: None,
         authority: crate::config::Authority::Pair,
+        dma: crate::config::DmaSettings::default(),
     }
 }
 
