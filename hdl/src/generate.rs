@@ -49,6 +49,7 @@ pub fn all_models() -> Result<Vec<ModelSource>, GenError> {
     out.push(ModelSource { name: "ring_writer", verilog: crate::ring_writer::verilog()? });
     out.extend(crate::dma::test_models()?);
     out.push(ModelSource { name: "event_queue", verilog: crate::dma::event_queue::verilog()? });
+    out.push(ModelSource { name: "coalesce", verilog: crate::coalesce::verilog()? });
     Ok(out)
 }
 
