@@ -29,12 +29,12 @@ pub struct Coalescer<const ID_BITS: usize, const COUNT_BITS: usize> {
     /// Id `push_id` changed.
     pub push: Signal<In, Bit>,
     pub push_id: Signal<In, Bits<ID_BITS>>,
-    /// The oldest waiting id, on `out_id` while `out_valid`.
-    pub out_valid: Signal<Out, Bit>,
-    pub out_id: Signal<Out, Bits<ID_BITS>>,
-    /// Take `out_id` (ignored while `out_valid` is low).
+    /// The oldest waiting id, on `head_id` while `head_valid`.
+    pub head_valid: Signal<Out, Bit>,
+    pub head_id: Signal<Out, Bits<ID_BITS>>,
+    /// Take `head_id` (ignored while `head_valid` is low).
     pub pop: Signal<In, Bit>,
-    /// Every push so far is visible: `out_valid` is low only if no id waits.
+    /// Every push so far is visible: `head_valid` is low only if no id waits.
     pub settled: Signal<Out, Bit>,
     /// Ids waiting.
     pub queued: Signal<Out, Bits<COUNT_BITS>>,
@@ -76,8 +76,8 @@ impl<const ID_BITS: usize, const COUNT_BITS: usize> Coalescer<ID_BITS, COUNT_BIT
             clock: Default::default(),
             push: Default::default(),
             push_id: Default::default(),
-            out_valid: Default::default(),
-            out_id: Default::default(),
+            head_valid: Default::default(),
+            head_id: Default::default(),
             pop: Default::default(),
             settled: Default::default(),
             queued: Default::default(),
@@ -128,10 +128,10 @@ impl<const ID_BITS: usize, const COUNT_BITS: usize> Logic for Coalescer<ID_BITS,
 
         // The oldest id: fresh on the read port unless the FIFO was empty or popped last cycle.
         self.order.read_address.next = self.head.q.val();
-        self.out_id.next = self.order.read_data.val();
+        self.head_id.next = self.order.read_data.val();
         self.head_fresh.next = self.nonempty_q.q.val() & !self.popped_q.q.val();
-        self.out_valid.next = self.head_fresh.val() & !self.clear_pending.q.val();
-        self.take.next = self.pop.val() & self.out_valid.val();
+        self.head_valid.next = self.head_fresh.val() & !self.clear_pending.q.val();
+        self.take.next = self.pop.val() & self.head_valid.val();
 
         // A push waits one cycle for its id's waiting bit.
         self.stage_valid.d.next = self.push.val();

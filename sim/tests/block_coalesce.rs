@@ -24,8 +24,8 @@ struct Ports {
     push: PortId,
     push_id: PortId,
     pop: PortId,
-    out_valid: PortId,
-    out_id: PortId,
+    head_valid: PortId,
+    head_id: PortId,
     settled: PortId,
     queued: PortId,
 }
@@ -63,8 +63,8 @@ impl Bench {
             push: port("push"),
             push_id: port("push_id"),
             pop: port("pop"),
-            out_valid: port("out_valid"),
-            out_id: port("out_id"),
+            head_valid: port("head_valid"),
+            head_id: port("head_id"),
             settled: port("settled"),
             queued: port("queued"),
         };
@@ -85,7 +85,7 @@ impl Bench {
         self.m.cycle();
         let cycle = self.m.cycles();
 
-        let offered = (self.m.get(self.p.out_valid) == 1).then(|| self.m.get(self.p.out_id) as usize);
+        let offered = (self.m.get(self.p.head_valid) == 1).then(|| self.m.get(self.p.head_id) as usize);
         if self.m.get(self.p.settled) == 1 {
             // Every push of earlier cycles is visible: the block holds exactly what the reference does.
             assert_eq!(
@@ -128,7 +128,7 @@ impl Bench {
             self.cycle(&quiet, &mut offer);
         }
         assert!(self.reference.is_empty(), "after draining, ids still wait in the reference: {:?}", self.reference);
-        assert_eq!(self.m.get(self.p.out_valid), 0, "the block still offers an id after draining");
+        assert_eq!(self.m.get(self.p.head_valid), 0, "the block still offers an id after draining");
         assert_eq!(self.m.get(self.p.settled), 1, "the block is settled once drained");
         assert_eq!(self.m.get(self.p.queued), 0, "the block counts no waiting id once drained");
     }
