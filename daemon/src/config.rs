@@ -14,6 +14,8 @@
 //! listen_ports = [5001]
 //! [metrics]                          # the HTTP endpoint: /metrics and /health
 //! listen = "127.0.0.1:9464"
+//! [dma]                              # host memory the card writes payload into
+//! rx_ring_bytes = 65536              # per connection: 4096..=65536, a power of two
 //! ```
 //!
 //! Every error names the file, the field (as a dotted key path) and what is
@@ -110,6 +112,39 @@ struct RawConfig {
     network: RawNetwork,
     metrics: Option<RawMetrics>,
     replication: Option<RawReplication>,
+    dma: Option<RawDma>,
+}
+
+/// `[dma]`: the host memory the card writes into.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDma {
+    rx_ring_bytes: Option<i64>,
+}
+
+/// The card's host-memory settings (`[dma]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct DmaSettings {
+    /// Bytes of every connection's receive ring in host memory: the most a
+    /// connection's window can offer (65535 at 64 KiB, without window
+    /// scaling). A power of two in 4096..=65536; the card may support less
+    /// (its ID block says), which the daemon reports when it opens the card.
+    pub rx_ring_bytes: u32,
+}
+
+impl Default for DmaSettings {
+    fn default() -> DmaSettings {
+        DmaSettings { rx_ring_bytes: holdback_driver::DEFAULT_RX_RING_BYTES }
+    }
+}
+
+fn validate_dma(d: Option<RawDma>) -> Result<DmaSettings, (&'static str, String)> {
+    let Some(bytes) = d.and_then(|d| d.rx_ring_bytes) else { return Ok(DmaSettings::default()) };
+    let (min, max) = (holdback_driver::host_mem::MIN_RX_RING_BYTES, holdback_driver::host_mem::MAX_RX_RING_BYTES);
+    match u32::try_from(bytes) {
+        Ok(b) if b.is_power_of_two() && (min..=max).contains(&b) => Ok(DmaSettings { rx_ring_bytes: b }),
+        _ => Err(("dma.rx_ring_bytes", format!("{bytes} is not a power of two in {min}..={max} (the card's RX_RING_LOG2 takes 12..=16)"))),
+    }
 }
 
 /// `[replication]`: the link to the other daemon of a failover pair.
@@ -360,6 +395,8 @@ pub struct Config {
     pub metrics: Option<SocketAddr>,
     /// The failover pair's link, if this daemon is one of a pair.
     pub replication: Option<Replication>,
+    /// The card's host memory (`[dma]`).
+    pub dma: DmaSettings,
 }
 
 impl Config {
@@ -539,6 +576,8 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         Some(r) => Some(validate_replication(path, r, &sink_dir).map_err(|(f, m)| bad(f, m))?),
     };
 
+    let dma = validate_dma(raw.dma).map_err(|(f, m)| bad(f, m))?;
+
     Ok(Config {
         path: path.to_path_buf(),
         card,
@@ -549,6 +588,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         network,
         metrics,
         replication,
+        dma,
     })
 }
 
@@ -740,6 +780,7 @@ struct Effective<'a> {
     metrics: Option<EffectiveMetrics>,
     #[serde(skip_serializing_if = "Option::is_none")]
     replication: Option<EffectiveReplication<'a>>,
+    dma: DmaSettings,
 }
 
 /// `[replication]` as printed: the secret's file, never the secret.
@@ -820,6 +861,7 @@ impl Config {
                 state_file: &r.state_file,
                 store: r.store,
             }),
+            dma: self.dma,
         };
         // Plain strings, integers, booleans and tables: serialising cannot fail.
         toml::to_string(&eff).unwrap_or_else(|e| format!("# the effective configuration is not printable: {e}\n"))
@@ -867,6 +909,22 @@ listen = "127.0.0.1:9464"
     }
 
     #[test]
+    fn the_receive_ring_size_defaults_to_64_kib_and_takes_only_what_the_card_can() {
+        assert_eq!(parse(Path::new("t.toml"), GOOD).unwrap().dma.rx_ring_bytes, 65536);
+        let c = parse(Path::new("t.toml"), &format!("{GOOD}\n[dma]\nrx_ring_bytes = 16384\n")).expect("16 KiB rings");
+        assert_eq!(c.dma.rx_ring_bytes, 16384);
+        assert_eq!(parse(Path::new("t.toml"), &c.effective_toml()).expect("effective config parses"), c);
+        for bad in ["5000", "2048", "131072", "0", "-4096", "4294971392"] {
+            let e = err(&format!("{GOOD}\n[dma]\nrx_ring_bytes = {bad}\n"));
+            let msg = e.to_string();
+            assert_eq!(e.field(), Some("dma.rx_ring_bytes"), "{msg}");
+            assert!(msg.contains(&format!("{bad} is not a power of two in 4096..=65536")), "{msg}");
+        }
+        let e = err(&format!("{GOOD}\n[dma]\nring = 4096\n"));
+        assert_eq!(e.field(), Some("dma.ring"), "{e}");
+    }
+
+    #[test]
     fn the_http_endpoint_may_listen_on_a_management_address_but_not_everywhere() {
         let c = parse(Path::new("t.toml"), &GOOD.replace("127.0.0.1:9464", "198.19.1.2:9464")).expect("a management address");
         assert_eq!(c.metrics, Some("198.19.1.2:9464".parse().unwrap()));
@@ -882,6 +940,7 @@ listen = "127.0.0.1:9464"
         let c = load(&path).unwrap_or_else(|e| panic!("{e}"));
         assert!(matches!(c.card, CardSpec::Vfio(_)));
         assert_eq!(c.socket, default_socket());
+        assert_eq!(c.dma.rx_ring_bytes, 65536);
     }
 
     #[test]

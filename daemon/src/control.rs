@@ -159,6 +159,9 @@ pub struct StatusReport {
     pub card: String,
     pub info: CardInfo,
     pub status: CardStatus,
+    /// Bytes of every connection's receive ring in host memory (`[dma]`).
+    #[serde(default)]
+    pub rx_ring_bytes: u32,
     /// Release registers are not being written (see [`Request::PauseRelease`]).
     pub release_paused: bool,
     /// The failover pair, when the daemon is one of a pair (`[replication]`).

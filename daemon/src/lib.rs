@@ -4,7 +4,8 @@
 //!
 //! - the daemon (`holdback daemon --config`), at the top level: [`config`]
 //!   (the validated file), [`service`] (the card's service loop), [`sink`]
-//!   (commit, then release ACKs), [`pair`] and [`replication`] (the
+//!   (commit, then release ACKs), [`events`] (the one consumer of the
+//!   card's event queue, fanning TCB changes out), [`pair`] and [`replication`] (the
 //!   failover pair), [`control`] and [`tables`] (the control socket and its
 //!   output), [`metrics`] (Prometheus) and [`http`] (the HTTP endpoint:
 //!   metrics and health), [`error`] (shared error parts) and
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod pair;
@@ -31,6 +33,8 @@ pub mod sink;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod tables;
+#[cfg(test)]
+mod testcard;
 
 pub mod tools;
 

@@ -90,7 +90,7 @@ impl CardCounters {
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     pub counters: CardCounters,
-    /// Open connections (the sink's change-log view).
+    /// Open connections (the card's TCB mirror, built from its event records).
     pub tcbs: Vec<Tcb>,
     pub sink: SinkStats,
     pub commit_latency: Histogram,

@@ -8,9 +8,11 @@
 //! 3. the HTTP endpoint's port is bound (`[metrics] listen`: `/metrics` and
 //!    `/health`; a taken port fails here too);
 //! 4. the card is opened (simulated on a TAP, or `vfio:` + ID-block check),
-//!    configured and enabled;
-//! 5. the sink runs on its own thread: it drains the change log, commits,
-//!    and writes the release registers (`Sink::release_all`, the one place
+//!    its host memory attached (receive rings of `[dma] rx_ring_bytes` and
+//!    the event queue), configured and enabled;
+//! 5. the sink runs on its own thread: it follows the card's event records
+//!    (the one event pump, [`EventPump`]), copies payload out of the
+//!    receive rings in host memory, commits, and writes the release registers (`Sink::release_all`, the one place
 //!    ACKs are allowed forward; the gates of claim 2 sit just before it);
 //! 6. the control socket and the HTTP endpoint serve; the card's counters
 //!    are read every second into 64-bit totals, and each such pass counts as
@@ -39,6 +41,7 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::Notify;
 
 use crate::config::{CardSpec, Config};
+use crate::events::EventPump;
 use crate::control::{ControlServer, HandOver, PairStatus, Request, Response, ServeError, SocketLock, StatusReport};
 use crate::http;
 use crate::pair::decide::TakeOverRefusal;
@@ -177,16 +180,16 @@ fn hand_over_via(p: &PairHooks, step: HandOverStep) -> Response {
 /// card reads run on a blocking thread (each is a bus round trip; on the
 /// simulated card, a round trip to its clock thread).
 pub fn control_handler<B: Bar + 'static>(
-    card: Arc<CardHandle<B>>,
+    events: Arc<EventPump<B>>,
     sink: SinkShared,
     stop: Arc<StopSignal>,
     pair: Option<PairHooks>,
 ) -> Box<Handler> {
     let started = Instant::now();
     Box::new(move |req: Request| {
-        let (card, sink, stop, pair) = (card.clone(), sink.clone(), stop.clone(), pair.clone());
+        let (events, sink, stop, pair) = (events.clone(), sink.clone(), stop.clone(), pair.clone());
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || answer(req, &card, &sink, &stop, pair.as_ref(), started))
+            tokio::task::spawn_blocking(move || answer(req, &events, &sink, &stop, pair.as_ref(), started))
                 .await
                 .unwrap_or_else(|e| Response::error(format!("request handler failed: {e}")))
         })
@@ -195,12 +198,13 @@ pub fn control_handler<B: Bar + 'static>(
 
 fn answer<B: Bar>(
     req: Request,
-    card: &CardHandle<B>,
+    events: &EventPump<B>,
     sink: &SinkShared,
     stop: &StopSignal,
     pair: Option<&PairHooks>,
     started: Instant,
 ) -> Response {
+    let card = events.card();
     let result: Result<Response, CardError> = (|| {
         Ok(match req {
             Request::Status => Response::Status(StatusReport {
@@ -210,10 +214,15 @@ fn answer<B: Bar>(
                 card: card.bar().describe(),
                 info: *card.info(),
                 status: card.status()?,
+                rx_ring_bytes: card.rx_ring_bytes()?,
                 release_paused: sink.is_paused(),
                 pair: pair.map(|p| (p.status)(&sink.stats())),
             }),
-            Request::Conns => Response::Conns(crate::tables::snapshot_conns(card)?),
+            Request::Conns => {
+                // The mirror as of the card's latest records.
+                events.pump()?;
+                Response::Conns(crate::tables::snapshot_conns(card)?)
+            }
             Request::Stats => Response::Stats { stats: card.stats()? },
             Request::Sink => Response::Sink(crate::control::SinkReport { stats: sink.stats(), conns: sink.ledger().records().to_vec() }),
             Request::PauseRelease => {
@@ -277,13 +286,18 @@ pub fn run(config: &Config) -> Result<(), ServiceError> {
                 pcap: sim.pcap.clone(),
                 vcd: None,
                 impair: sim.impair,
+                ..CardConfig::default()
             })
             .map_err(|source| ServiceError::Sim { tap: sim.tap.clone(), source })?;
-            let handle = match CardHandle::open(holdback_driver::SimBar::new(card.regs())) {
+            let opened = CardHandle::open(holdback_driver::SimBar::new(card.regs())).map_err(ServiceError::from).and_then(|h| {
+                h.attach_host_memory(&card.host_memory(), config.dma.rx_ring_bytes)?;
+                Ok(h)
+            });
+            let handle = match opened {
                 Ok(h) => Arc::new(h),
                 Err(e) => {
                     let _ = card.shutdown();
-                    return Err(e.into());
+                    return Err(e);
                 }
             };
             let running = || card.is_running();
@@ -302,6 +316,8 @@ pub fn run(config: &Config) -> Result<(), ServiceError> {
         CardSpec::Vfio(_) => {
             let spec = config.card_spec();
             let handle = holdback_driver::vfio::open_card(&spec).map_err(|source| ServiceError::Vfio { spec, source })?;
+            let alloc = holdback_driver::host_mem::VfioDmaAllocator { device: handle.bar().device(), iova: holdback_driver::vfio::CARD_DMA_IOVA };
+            handle.attach_host_memory(&alloc, config.dma.rx_ring_bytes)?;
             // Dropped (unmapped, device closed) when serve returns, before the process exits.
             runtime.block_on(serve(config, Arc::new(handle), None, parts))
         }
@@ -397,12 +413,12 @@ struct SinkThread {
 
 impl SinkThread {
     fn start<B: Bar + 'static>(
-        card: Arc<CardHandle<B>>,
+        events: &Arc<EventPump<B>>,
         dir: &Path,
         shared: SinkShared,
         gate: Option<ReplicaGate>,
     ) -> Result<SinkThread, ServiceError> {
-        let mut sink = Sink::new(card, dir, shared)?;
+        let mut sink = Sink::new(events, dir, shared)?;
         if let Some(gate) = gate {
             tracing::info!(wait_for_standby = gate.wait, hold_synack = gate.hold_synack, ship_data = gate.ship_data, after_data = gate.after_data,
                 "sink ships TCB copies to the standby");
@@ -459,6 +475,7 @@ async fn serve<B: Bar + 'static>(
     parts: Parts,
 ) -> Result<(), ServiceError> {
     let Parts { lock, metrics_listener, mut signals } = parts;
+    let events = EventPump::new(card.clone());
     let c = card.clone();
     let settings = config.network.clone();
     blocking(move || c.configure(&settings)).await?;
@@ -467,7 +484,7 @@ async fn serve<B: Bar + 'static>(
     // SYN-ACKs for the standby from the first connection (at-setup).
     let (pair, pair_events) = match &config.replication {
         Some(r) => {
-            let (p, ev) = Pair::start(card.clone(), r, config.role, config.network.ip).await?;
+            let (p, ev) = Pair::start(events.clone(), r, config.role, config.network.ip).await?;
             (Some(p), Some(ev))
         }
         None => (None, None),
@@ -486,7 +503,7 @@ async fn serve<B: Bar + 'static>(
     let shared = SinkShared::default();
     let sink_gate = || pair.as_ref().and_then(|p| p.sink_gate(&config.gates));
     let mut sink = if pair.as_ref().is_none_or(|p| p.runs_sink()) {
-        Some(SinkThread::start(card.clone(), &config.sink_dir, shared.clone(), sink_gate())?)
+        Some(SinkThread::start(&events, &config.sink_dir, shared.clone(), sink_gate())?)
     } else {
         None
     };
@@ -510,9 +527,9 @@ async fn serve<B: Bar + 'static>(
         }
     }
     // `/health` asks the same status a control-socket client gets.
-    let status_handler: Arc<Handler> = Arc::from(control_handler(card.clone(), shared.clone(), stop.clone(), hooks.clone()));
+    let status_handler: Arc<Handler> = Arc::from(control_handler(events.clone(), shared.clone(), stop.clone(), hooks.clone()));
     let server =
-        ControlServer::bind_locked(lock, &config.socket, control_handler(card.clone(), shared.clone(), stop.clone(), hooks)).await?;
+        ControlServer::bind_locked(lock, &config.socket, control_handler(events.clone(), shared.clone(), stop.clone(), hooks)).await?;
 
     let counters = Arc::new(Mutex::new(CardCounters::default()));
     let started = Instant::now();
@@ -520,13 +537,14 @@ async fn serve<B: Bar + 'static>(
     let loop_ran_ms = Arc::new(AtomicU64::new(0));
     let metrics_stop = Arc::new(Notify::new());
     let metrics_task = metrics_listener.map(|listener| {
-        let (counters, shared, pair) = (counters.clone(), shared.clone(), pair.clone());
+        let (counters, shared, pair, card) = (counters.clone(), shared.clone(), pair.clone(), card.clone());
         let render = Arc::new(move || {
             let sink = shared.stats();
             metrics::render(&metrics::Snapshot {
                 pair: pair.as_ref().map(|p| p.status(&sink)),
                 counters: counters.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-                tcbs: shared.tcbs().into_values().collect(),
+                // The mirror as the event pump last left it (no bus access here).
+                tcbs: card.open_connections().map(|c| c.into_iter().map(|(_, t)| t).collect()).unwrap_or_default(),
                 sink,
                 commit_latency: shared.commit_latency(),
                 release_paused: shared.is_paused(),
@@ -565,7 +583,7 @@ async fn serve<B: Bar + 'static>(
                             // at R and ships copies to a returning standby
                             // without waiting for it (degraded) until it is
                             // Replicating again.
-                            match SinkThread::start(card.clone(), &config.sink_dir, shared.clone(), sink_gate()) {
+                            match SinkThread::start(&events, &config.sink_dir, shared.clone(), sink_gate()) {
                                 Ok(t) => sink = Some(t),
                                 Err(e) => break End::Failed(e),
                             }
@@ -603,7 +621,7 @@ async fn serve<B: Bar + 'static>(
                 };
                 // Still (or again) the primary, card speaking: release again.
                 if sink.is_none() && p.runs_sink() {
-                    match SinkThread::start(card.clone(), &config.sink_dir, shared.clone(), sink_gate()) {
+                    match SinkThread::start(&events, &config.sink_dir, shared.clone(), sink_gate()) {
                         Ok(t) => sink = Some(t),
                         Err(e) => {
                             let _ = reply.send(answer);
@@ -630,7 +648,7 @@ async fn serve<B: Bar + 'static>(
                 if let Err(e) = blocking(move || c.set_hold_synack(hold_synack)).await {
                     break End::Failed(e.into());
                 }
-                match SinkThread::start(card.clone(), &config.sink_dir, shared.clone(), Some(gate)) {
+                match SinkThread::start(&events, &config.sink_dir, shared.clone(), Some(gate)) {
                     Ok(t) => sink = Some(t),
                     Err(e) => break End::Failed(e),
                 }
@@ -662,6 +680,12 @@ async fn serve<B: Bar + 'static>(
                 }
                 if sim_running.is_some_and(|running| !running()) {
                     break End::Failed(ServiceError::CardStopped);
+                }
+                // Keeps the event ring drained and the mirror current when
+                // no sink pumps (a standby); a running sink pumps far more often.
+                let pump = events.clone();
+                if let Err(e) = blocking(move || pump.pump()).await {
+                    break End::Failed(e.into());
                 }
                 let c = card.clone();
                 match blocking(move || c.stats()).await {
@@ -772,8 +796,6 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, CardError> + 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use holdback_driver::regmap::CoreParams;
-    use holdback_driver::MemBar;
 
     #[tokio::test]
     async fn a_stop_request_wakes_a_waiter_before_or_after_it_waits() {
@@ -794,8 +816,8 @@ mod tests {
 
     #[tokio::test]
     async fn health_serves_only_with_a_running_loop_and_an_enabled_card() {
-        let card = Arc::new(CardHandle::open(MemBar::with_id_block(&CoreParams::DEFAULT)).unwrap());
-        let handler = control_handler(card.clone(), SinkShared::default(), Arc::new(StopSignal::default()), None);
+        let card = crate::testcard::FakeCard::new().card;
+        let handler = control_handler(EventPump::new(card.clone()), SinkShared::default(), Arc::new(StopSignal::default()), None);
         let (started, loop_ran_ms) = (Instant::now(), AtomicU64::new(0));
         let h = health_check(&*handler, &loop_ran_ms, started).await;
         assert!(!h.serving && !h.card_enabled && h.problem.as_deref() == Some("the card is not enabled"), "{h:?}");
@@ -810,10 +832,10 @@ mod tests {
 
     #[tokio::test]
     async fn the_shared_handler_answers_from_the_card_and_the_sink() {
-        let card = Arc::new(CardHandle::open(MemBar::with_id_block(&CoreParams::DEFAULT)).unwrap());
+        let card = crate::testcard::FakeCard::new().card;
         card.enable().unwrap();
         let (sink, stop) = (SinkShared::default(), Arc::new(StopSignal::default()));
-        let handler = control_handler(card.clone(), sink.clone(), stop.clone(), None);
+        let handler = control_handler(EventPump::new(card.clone()), sink.clone(), stop.clone(), None);
         match handler(Request::Status).await {
             Response::Status(s) => {
                 assert!(s.status.ctrl.enabled && !s.release_paused);

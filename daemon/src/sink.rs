@@ -8,10 +8,15 @@
 //! bytes arrive again after a failover (invariant 3) they land
 //! on top of themselves.
 //!
+//! The sink learns which connections changed from the card's event queue
+//! (a [`ChangeFeed`] of the daemon's [`EventPump`]), takes their TCBs from
+//! the card's mirror of the event records, and copies the payload out of
+//! the receive rings in host memory: no register reads on the data path.
+//!
 //! One pass ([`Sink::step`]) is a group commit: read every connection with new
 //! bytes, write them all, fsync each touched file once, then release all of
 //! them. The release can be paused (control socket) to show holdback at work.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::net::Ipv4Addr;
 use std::os::unix::fs::FileExt;
@@ -24,6 +29,7 @@ use holdback_driver::{Bar, CardError, CardHandle, SeqNum, Tcb};
 use holdback_regmap::TcpState;
 use serde::{Deserialize, Serialize};
 
+use crate::events::{ChangeFeed, EventPump};
 use crate::metrics::Histogram;
 use crate::pair::decide::{ReleaseStep, RULES};
 use crate::replication::{Primary, WaitError};
@@ -34,8 +40,6 @@ pub enum SinkError {
     Card(#[from] CardError),
     #[error(transparent)]
     Io(#[from] crate::error::IoError),
-    #[error("TCB {id} changed during each of {reads} reads; no consistent snapshot")]
-    UnstableTcb { id: u16, reads: u32 },
     #[error(
         "connection {id} ({peer}): {new} new bytes exceed the {ring}-byte ring; \
          the core accepted beyond released + ring (rcv_nxt {rcv_nxt}, committed to {committed})"
@@ -153,11 +157,6 @@ pub struct SinkShared {
     /// While set, no release register is written (bytes are still committed).
     pub paused: Arc<AtomicBool>,
     pub stats: Arc<Mutex<SinkStats>>,
-    /// The last consistent TCB of every connection that is not CLOSED, by
-    /// id, as the sink read it after draining the change log: the daemon's
-    /// per-connection view (metrics) without a second drain, which would
-    /// steal the sink's entries.
-    pub tcbs: Arc<Mutex<BTreeMap<u16, Tcb>>>,
     /// Distribution of the group-commit time ([`SinkStats::commit_us_total`]
     /// is its sum): the release latency holdback adds to an ACK.
     pub commit_latency: Arc<Mutex<Histogram>>,
@@ -178,20 +177,8 @@ impl SinkShared {
     pub fn is_paused(&self) -> bool {
         self.paused.load(Ordering::SeqCst)
     }
-    /// A copy of the per-connection TCB view.
-    pub fn tcbs(&self) -> BTreeMap<u16, Tcb> {
-        self.tcbs.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
     pub fn commit_latency(&self) -> Histogram {
         self.commit_latency.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-    fn record_tcb(&self, id: u16, tcb: &Tcb) {
-        let mut tcbs = self.tcbs.lock().unwrap_or_else(|p| p.into_inner());
-        if tcb.is_open() {
-            tcbs.insert(id, tcb.clone());
-        } else {
-            tcbs.remove(&id);
-        }
     }
 }
 
@@ -200,8 +187,8 @@ struct Active {
     rec: ConnRecord,
     file: File,
     irs: SeqNum,
-    /// The last consistent TCB read: the base of the copy the replica gate
-    /// ships with a new R.
+    /// The last TCB taken from the mirror: the base of the copy the replica
+    /// gate ships with a new R.
     last: Tcb,
     /// Stream bytes [0, shipped) are queued for the standby's own store on
     /// the link's current sync generation (`store = "replicated"`).
@@ -219,19 +206,16 @@ impl Active {
     }
 }
 
-/// Reads of one TCB before giving up on a stable snapshot (each is a few
-/// hundred cycles; a connection changes at most once per frame).
-const MAX_TCB_READS: u32 = 16;
-
-/// How often connections are polled even without a change-log entry
-/// (belt and braces: the change log is the primary trigger).
+/// How often followed connections are looked at even without an event
+/// record (belt and braces: the records are the trigger).
 const POLL_ALL_EVERY: Duration = Duration::from_millis(50);
 
 /// The `replica` gate (claim 24, invariant 2): before a release register is
 /// written, a TCB copy carrying the new R goes to the standby, and (with
 /// `wait`, i.e. `sync = before-ack`, claim 32) the release waits until the
-/// standby acknowledged storing it. Copies of every TCB the change log
-/// names go along (claims 34, 35: the link sends only changed fields).
+/// standby acknowledged storing it. Copies of every TCB the event records
+/// name go along (claims 34, 35: the link sends only changed
+/// fields).
 pub struct ReplicaGate {
     pub link: Arc<Primary>,
     /// `sync = before-ack`: hold the release for the acknowledgement.
@@ -279,6 +263,7 @@ struct PlannedRelease {
 
 pub struct Sink<B: Bar> {
     card: Arc<CardHandle<B>>,
+    changes: ChangeFeed<B>,
     dir: PathBuf,
     shared: SinkShared,
     active: HashMap<u16, Active>,
@@ -294,12 +279,15 @@ pub struct Sink<B: Bar> {
 }
 
 impl<B: Bar> Sink<B> {
-    /// A sink writing its files under `dir` (created if missing).
-    pub fn new(card: Arc<CardHandle<B>>, dir: &Path, shared: SinkShared) -> Result<Sink<B>, SinkError> {
+    /// A sink following the changes `pump` takes from its card, writing its
+    /// files under `dir` (created if missing).
+    pub fn new(pump: &Arc<EventPump<B>>, dir: &Path, shared: SinkShared) -> Result<Sink<B>, SinkError> {
         std::fs::create_dir_all(dir).map_err(crate::error::io("creating sink directory", dir))?;
-        let ring_bytes = card.info().ring_bytes;
+        let card = pump.card().clone();
+        let ring_bytes = card.rx_ring_bytes()?;
         Ok(Sink {
             card,
+            changes: pump.subscribe()?,
             dir: dir.to_path_buf(),
             shared,
             active: HashMap::new(),
@@ -329,7 +317,7 @@ impl<B: Bar> Sink<B> {
             let worked = self.step()?;
             if !worked {
                 // Idle: a short sleep keeps one of the machine's two cores
-                // for the card's clock thread; the ring holds 8 KiB per
+                // for the card's clock thread; a ring holds one window per
                 // connection, so sleeping long would throttle the peer.
                 std::thread::sleep(Duration::from_micros(200));
             }
@@ -340,7 +328,7 @@ impl<B: Bar> Sink<B> {
     /// One group-commit pass. Returns whether anything happened.
     pub fn step(&mut self) -> Result<bool, SinkError> {
         let pass_start = Instant::now();
-        let mut ids = self.card.drain_change_log()?;
+        let mut ids = self.changes.take()?;
         if self.last_poll_all.elapsed() >= POLL_ALL_EVERY {
             self.last_poll_all = Instant::now();
             ids.extend(self.active.keys().copied());
@@ -353,8 +341,7 @@ impl<B: Bar> Sink<B> {
         let mut touched: Vec<u16> = Vec::new();
         let mut changed: Vec<(u16, Tcb)> = Vec::new();
         for id in ids {
-            let tcb = self.read_tcb_stable(id)?;
-            self.shared.record_tcb(id, &tcb);
+            let tcb = self.card.tcb(id)?;
             if self.follow(id, &tcb)? {
                 touched.push(id);
             }
@@ -415,25 +402,6 @@ impl<B: Bar> Sink<B> {
             ledger.upsert(&a.rec);
         }
         Ok(worked)
-    }
-
-    /// A TCB read is 20 bus reads while the engine keeps running, so a
-    /// segment processed in between tears it — seen in the lab: FIN_RCVD
-    /// (word 0) read before the FIN and RCV_NXT (word 6) after it, which
-    /// would commit one stale ring byte as data. Two equal reads in a row are
-    /// a consistent snapshot: the engine bumps GEN (word 18, read late) on
-    /// every TCB write, so a write during the second read would make its GEN
-    /// differ from the first's.
-    fn read_tcb_stable(&self, id: u16) -> Result<Tcb, SinkError> {
-        let mut prev = self.card.read_tcb(id)?;
-        for _ in 0..MAX_TCB_READS {
-            let next = self.card.read_tcb(id)?;
-            if next == prev {
-                return Ok(next);
-            }
-            prev = next;
-        }
-        Err(SinkError::UnstableTcb { id, reads: MAX_TCB_READS + 1 })
     }
 
     /// Track TCB `id`: open/close records and pwrite new bytes (not yet
@@ -881,49 +849,9 @@ impl StoreFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testcard::FakeCard;
     use holdback_driver::MemBar;
-    use holdback_regmap::{self as regmap, tcb, CoreParams};
-
-    /// A MemBar dressed as a card: TCBs, rings and a change log set by hand.
-    struct FakeCard {
-        bar: Arc<MemBar>,
-        params: CoreParams,
-    }
-
-    impl FakeCard {
-        fn new() -> FakeCard {
-            let params = CoreParams::DEFAULT;
-            let bar = Arc::new(MemBar::with_id_block(&params));
-            bar.push_pop_fifo(regmap::CHLOG_POP.offset, []);
-            FakeCard { bar, params }
-        }
-        /// Change TCB `id` and log it, as the engine does.
-        fn set_tcb(&self, id: u32, f: impl Fn(&mut [u32])) {
-            let mut w = [0u32; regmap::TCB_WORDS];
-            for (i, x) in w.iter_mut().enumerate() {
-                *x = self.bar.peek(regmap::tcb_word_addr(id, i as u32));
-            }
-            f(&mut w);
-            for (i, x) in w.iter().enumerate() {
-                self.bar.poke(regmap::tcb_word_addr(id, i as u32), *x);
-            }
-            self.bar.push_pop_fifo(regmap::CHLOG_POP.offset, [regmap::CHLOG_VALID | id]);
-        }
-        /// Put stream bytes [off, off+data.len()) into the ring of `id`.
-        fn put_ring(&self, id: u32, off: u64, data: &[u8]) {
-            let ring = self.params.ring_bytes() as u64;
-            for (i, b) in data.iter().enumerate() {
-                let byte = ((off + i as u64) % ring) as u32;
-                let addr = regmap::ring_addr(&self.params, id, byte & !3);
-                let shift = 8 * (byte & 3);
-                let w = (self.bar.peek(addr) & !(0xFF << shift)) | ((*b as u32) << shift);
-                self.bar.poke(addr, w);
-            }
-        }
-        fn released(&self, id: u32) -> u32 {
-            self.bar.peek(regmap::release_addr(id))
-        }
-    }
+    use holdback_regmap::tcb;
 
     fn temp_dir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("holdback-sink-test-{}-{tag}", std::process::id()));
@@ -948,17 +876,17 @@ mod tests {
     }
 
     fn sink_on(fake: &FakeCard, tag: &str) -> (Sink<Arc<MemBar>>, SinkShared, PathBuf) {
-        let card = Arc::new(CardHandle::open(fake.bar.clone()).expect("fake card opens"));
+        let pump = EventPump::new(fake.card.clone());
         let dir = temp_dir(tag);
         let shared = SinkShared::default();
-        (Sink::new(card, &dir, shared.clone()).unwrap(), shared, dir)
+        (Sink::new(&pump, &dir, shared.clone()).unwrap(), shared, dir)
     }
 
     #[test]
     fn commits_at_offsets_releases_after_fsync_and_past_the_fin() {
         let fake = FakeCard::new();
         let (mut sink, shared, dir) = sink_on(&fake, "basic");
-        let ring = fake.params.ring_bytes();
+        let ring = fake.rx_ring_bytes() as usize;
         let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 + 3) as u8).collect();
 
         fake.set_tcb(7, |w| conn(w, IRS.wrapping_add(1), false, TcpState::SynReceived));
@@ -1292,7 +1220,7 @@ mod tests {
     fn overrun_is_an_error_not_silent_corruption() {
         let fake = FakeCard::new();
         let (mut sink, _shared, dir) = sink_on(&fake, "overrun");
-        let ring = fake.params.ring_bytes() as u32;
+        let ring = fake.rx_ring_bytes();
         fake.set_tcb(1, |w| conn(w, IRS.wrapping_add(2 + ring), false, TcpState::Established));
         assert!(matches!(sink.step(), Err(SinkError::RingOverrun { .. })));
         let _ = std::fs::remove_dir_all(&dir);

@@ -138,7 +138,7 @@ pub fn status_table(r: &StatusReport) -> String {
         ("card", r.card.clone()),
         ("register map", format!("version {}, build {:#010x}", r.info.version, r.info.build_id)),
         ("connections", format!("{} open of {} TCBs", r.status.open_conns, r.info.conns)),
-        ("ring", format!("{} bytes per connection", r.info.ring_bytes)),
+        ("receive ring", format!("{} bytes per connection in host memory (the card takes up to {})", r.rx_ring_bytes, r.info.ring_bytes)),
         ("enabled", flag(r.status.ctrl.enabled)),
         ("holdback", flag(r.status.ctrl.holdback)),
         ("standby", flag(r.status.ctrl.standby)),
@@ -327,6 +327,7 @@ mod tests {
             card: card.bar().describe(),
             info: *card.info(),
             status: card.status().unwrap(),
+            rx_ring_bytes: 65536,
             release_paused: true,
             pair: Some(crate::control::PairStatus {
                 role: crate::control::PairRole::Active,
@@ -343,14 +344,15 @@ mod tests {
         assert!(table.contains("66.0 B per update"), "{table}");
         assert!(table.contains("release paused  yes"), "{table}");
         assert!(table.contains("0 open of 64 TCBs"), "{table}");
+        assert!(table.contains("65536 bytes per connection in host memory"), "{table}");
         assert!(table.lines().any(|l| l.starts_with("enabled") && l.ends_with("yes")), "{table}");
         let back: StatusReport = serde_json::from_str(&status_json(&r)).unwrap();
         assert_eq!(back, r);
     }
 
     #[test]
-    fn snapshot_reads_open_tcbs_from_a_card() {
-        let card = CardHandle::open(MemBar::with_id_block(&CoreParams::DEFAULT)).unwrap();
+    fn snapshot_reads_open_tcbs_from_the_cards_mirror() {
+        let card = crate::testcard::FakeCard::new().card;
         card.bar().poke(holdback_driver::regmap::IPV4_ADDR.offset, 0xC612_0002);
         card.set_standby(true).unwrap();
         let entry = &report().conns[0];

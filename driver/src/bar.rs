@@ -9,9 +9,8 @@
 //! mapping is shared between the service loop and the control socket), and
 //! fallible, because a simulated bus can time out and a mapped BAR can be
 //! shorter than the offset asked for.
-use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use holdback_regmap as regmap;
 
@@ -106,15 +105,12 @@ forward_bar!(Arc);
 /// Size of the whole BAR0 address space (1 MiB).
 pub const BAR_SIZE: u32 = 1 << regmap::ADDR_BITS;
 
-/// A memory-backed BAR: every offset is a plain word of memory, except the
-/// offsets registered with [`MemBar::push_pop_fifo`], where a read pops a
-/// queue (returning 0 once it is empty), like the card's change log.
+/// A memory-backed BAR: every offset is a plain word of memory.
 ///
 /// It stands in for the card in tests of the typed layer; it has no engine, so
 /// writes have no side effects beyond being stored.
 pub struct MemBar {
     words: Vec<AtomicU32>,
-    pop_fifos: Mutex<HashMap<u32, VecDeque<u32>>>,
     name: String,
 }
 
@@ -124,20 +120,21 @@ impl MemBar {
         let words = (size as usize).div_ceil(4);
         MemBar {
             words: (0..words).map(|_| AtomicU32::new(0)).collect(),
-            pop_fifos: Mutex::new(HashMap::new()),
             name: format!("memory BAR ({size:#x} bytes)"),
         }
     }
 
     /// A full-size BAR whose ID block describes a card with `params`, as the
-    /// RTL reports it (magic, version, N, ring size, TCB words; build id 0).
+    /// RTL reports it (magic, version, N, largest ring, TCB words, an event
+    /// ring of N records; build id 0).
     pub fn with_id_block(params: &regmap::CoreParams) -> MemBar {
         let bar = MemBar::new(BAR_SIZE);
         bar.poke(regmap::ID_MAGIC.offset, regmap::MAGIC);
         bar.poke(regmap::ID_VERSION.offset, regmap::VERSION);
         bar.poke(regmap::ID_CONNS.offset, params.conns() as u32);
-        bar.poke(regmap::ID_RING_BYTES.offset, params.ring_bytes() as u32);
+        bar.poke(regmap::ID_RING_BYTES.offset, 1 << regmap::RX_RING_LOG2_MAX);
         bar.poke(regmap::ID_TCB_WORDS.offset, regmap::TCB_WORDS as u32);
+        bar.poke(regmap::ID_EQ_ENTRIES.offset, params.conns() as u32);
         bar
     }
 
@@ -154,12 +151,6 @@ impl MemBar {
             Ok(i) => self.words[i].load(Ordering::SeqCst),
             Err(e) => panic!("MemBar::peek: {e}"),
         }
-    }
-
-    /// Make reads of `offset` pop from a queue; `values` are appended to it.
-    pub fn push_pop_fifo(&self, offset: u32, values: impl IntoIterator<Item = u32>) {
-        let mut fifos = self.pop_fifos.lock().unwrap_or_else(|p| p.into_inner());
-        fifos.entry(offset).or_default().extend(values);
     }
 
     /// Size in bytes.
@@ -182,10 +173,6 @@ impl MemBar {
 impl Bar for MemBar {
     fn read32(&self, offset: u32) -> Result<u32, BarError> {
         let i = self.index(offset, 4)?;
-        let mut fifos = self.pop_fifos.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(queue) = fifos.get_mut(&offset) {
-            return Ok(queue.pop_front().unwrap_or(0));
-        }
         Ok(self.words[i].load(Ordering::SeqCst))
     }
 
@@ -213,15 +200,6 @@ mod tests {
         assert!(matches!(bar.read_block(60, &mut out), Err(BarError::OutOfRange { offset: 64, .. })));
         let msg = bar.read32(2).unwrap_err().to_string();
         assert!(msg.contains("memory BAR") && msg.contains("0x00002"), "{msg}");
-    }
-
-    #[test]
-    fn pop_fifo_pops_then_reads_zero() {
-        let bar = MemBar::new(64);
-        bar.push_pop_fifo(8, [5, 6]);
-        assert_eq!(bar.read32(8).unwrap(), 5);
-        assert_eq!(bar.read32(8).unwrap(), 6);
-        assert_eq!(bar.read32(8).unwrap(), 0);
     }
 
     #[test]

@@ -1,14 +1,18 @@
 //! Typed access to a holdback card through any [`Bar`]: ID block check,
-//! configuration, TCBs, change log, receive rings, release registers, stats.
+//! configuration, release registers, stats over registers; payload and TCB
+//! state from host memory the card writes by DMA ([`CardHandle::attach_host_memory`]).
 //!
 //! Every address comes from `holdback_regmap`; nothing here knows an offset.
 use std::net::Ipv4Addr;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use holdback_regmap::{self as regmap, CoreParams, Stat};
+use holdback_regmap::event_queue::{EventQueueConsumer, EventQueueError, EventRecordError, EventRing};
+use holdback_regmap::{self as regmap, Stat};
 use serde::{Deserialize, Serialize};
 
-use crate::bar::{Bar, BarError, BAR_SIZE};
+use crate::bar::{Bar, BarError};
+use crate::host_mem::{DmaAllocator, DmaMemError, HostRings, RingLayout, MAX_RX_RING_BYTES, MIN_RX_RING_BYTES};
 use crate::stats::Stats;
 use crate::{MacAddr, SeqNum, Tcb, TcbError};
 
@@ -48,8 +52,6 @@ pub enum CardError {
         #[source]
         source: TcbError,
     },
-    #[error("TCB {id} changed during each of {tries} consecutive reads; no consistent copy")]
-    TcbUnstable { id: u16, tries: u32 },
     #[error("writing TCB {id} needs standby mode (CTRL.standby); the card is active")]
     NotStandby { id: u16 },
     #[error("reading {len} ring bytes of connection {id}: the ring holds only {ring_bytes}")]
@@ -64,6 +66,22 @@ pub enum CardError {
     PromoteBusy { epoch: u32 },
     #[error("promoting to epoch {epoch}: not done after {waited:?} (PROMOTE reads {status:#x})")]
     PromoteTimeout { epoch: u32, waited: Duration, status: u32 },
+    #[error("the card's host memory")]
+    HostMemory(#[from] DmaMemError),
+    #[error("no host memory attached: the rings and the event queue are set up by attach_host_memory")]
+    NoHostMemory,
+    #[error("receive rings of {bytes} bytes: the card takes a power of two in {MIN_RX_RING_BYTES}..={max}")]
+    RxRingBytes { bytes: u32, max: u32 },
+    #[error("host memory must be attached while the card is disabled (RX_RING_LOG2 is written with CTRL.enable 0)")]
+    AttachWhileEnabled,
+    #[error("the event queue's writer stayed active {waited:?} after EQ_CTRL.enable fell")]
+    EventQueueBusy { waited: Duration },
+    #[error("the event queue did not settle within {waited:?}: produced {produced}, consumed {consumed}")]
+    EventQueueUnsettled { waited: Duration, produced: u16, consumed: u16 },
+    #[error("reading the event ring")]
+    EventRing(#[source] EventQueueError),
+    #[error("an event ring of ID_EQ_ENTRIES records")]
+    EventRingGeometry(#[source] EventRecordError),
 }
 
 /// What is wrong with a [`CardSettings`].
@@ -98,22 +116,18 @@ pub struct CardInfo {
     pub version: u32,
     /// Number of TCBs N.
     pub conns: u32,
-    /// Receive ring bytes per connection.
+    /// The largest receive ring per connection the card supports (the ring
+    /// in use is [`CardHandle::rx_ring_bytes`]).
     pub ring_bytes: u32,
+    /// Records in the event ring (at least N).
+    #[serde(default)]
+    pub eq_entries: u32,
     /// 32-bit words per TCB.
     pub tcb_words: u32,
     /// Low 32 bits of the hash of the generated Verilog.
     pub build_id: u32,
 }
 
-impl CardInfo {
-    pub fn params(&self) -> CoreParams {
-        CoreParams {
-            conn_bits: self.conns.trailing_zeros() as usize,
-            ring_bits: self.ring_bytes.trailing_zeros() as usize,
-        }
-    }
-}
 
 /// What the host configures before enabling the card.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,21 +231,28 @@ pub struct CardStatus {
     pub ctrl: Ctrl,
 }
 
-/// Upper bound on change-log pops per drain, as a multiple of N. The log is
-/// deduplicated by a dirty bit, so at most N ids are pending when a drain
-/// starts; the engine can add more while we pop. Bounding keeps a wedged
-/// FIFO (valid stuck at 1) from hanging the service loop; ids left behind
-/// are picked up by the next drain.
-const CHLOG_DRAIN_FACTOR: usize = 2;
+/// Longest the event queue's writer may stay active after its enable fell
+/// (one record in flight).
+const EQ_STOP_TIMEOUT: Duration = Duration::from_millis(500);
+/// Pause between register reads while waiting on the event queue.
+const EQ_POLL: Duration = Duration::from_micros(50);
 
-/// Block reads [`CardHandle::read_tcb_stable`] tries before giving up: a TCB
-/// changing on every one of them means a connection busier than the bus.
-pub const TCB_STABLE_TRIES: u32 = 8;
+/// The host's half of the DMA data path: the rings in host memory, the
+/// event ring's consumer, and the mirror of every TCB the records built.
+struct HostPath {
+    rings: HostRings,
+    consumer: EventQueueConsumer,
+    /// Connection `id`'s latest TCB as its last record (or the host's own
+    /// write, on a standby) carried it: whole, never torn.
+    mirror: Vec<Tcb>,
+}
 
-/// An opened card: the BAR plus what its ID block said.
+/// An opened card: the BAR plus what its ID block said, and (once attached)
+/// its host memory.
 pub struct CardHandle<B: Bar> {
     bar: B,
     info: CardInfo,
+    host: Mutex<Option<HostPath>>,
 }
 
 impl<B: Bar> CardHandle<B> {
@@ -250,6 +271,7 @@ impl<B: Bar> CardHandle<B> {
             version,
             conns: bar.read32(regmap::ID_CONNS.offset)?,
             ring_bytes: bar.read32(regmap::ID_RING_BYTES.offset)?,
+            eq_entries: bar.read32(regmap::ID_EQ_ENTRIES.offset)?,
             tcb_words: bar.read32(regmap::ID_TCB_WORDS.offset)?,
             build_id: bar.read32(regmap::ID_BUILD.offset)?,
         };
@@ -258,20 +280,157 @@ impl<B: Bar> CardHandle<B> {
         if !info.conns.is_power_of_two() || info.conns > max_conns || info.conns > 1 << 16 {
             return Err(bad("ID_CONNS", info.conns, format!("N must be a power of two ≤ {max_conns}")));
         }
-        let max_ring = 1u32 << regmap::MAX_RING_BITS;
-        if !info.ring_bytes.is_power_of_two() || info.ring_bytes < 8 || info.ring_bytes > max_ring {
-            return Err(bad("ID_RING_BYTES", info.ring_bytes, format!("the ring must be a power of two in 8..={max_ring}")));
+        if !info.ring_bytes.is_power_of_two() || !(MIN_RX_RING_BYTES..=MAX_RX_RING_BYTES).contains(&info.ring_bytes) {
+            return Err(bad(
+                "ID_RING_BYTES",
+                info.ring_bytes,
+                format!("the largest ring must be a power of two in {MIN_RX_RING_BYTES}..={MAX_RX_RING_BYTES}"),
+            ));
+        }
+        if !info.eq_entries.is_power_of_two()
+            || info.eq_entries < info.conns
+            || info.eq_entries > 1 << regmap::event_queue::MAX_EVENT_RING_BITS
+        {
+            return Err(bad(
+                "ID_EQ_ENTRIES",
+                info.eq_entries,
+                format!("the event ring must hold a power of two of records, at least N = {} and at most 2^{}", info.conns, regmap::event_queue::MAX_EVENT_RING_BITS),
+            ));
         }
         if info.tcb_words != regmap::TCB_WORDS as u32 {
             return Err(bad("ID_TCB_WORDS", info.tcb_words, format!("layout version {version} has {} words", regmap::TCB_WORDS)));
         }
-        if regmap::TCB_BASE + regmap::TCB_STRIDE * info.conns > regmap::RING_BASE
-            || regmap::RING_BASE as u64 + info.conns as u64 * info.ring_bytes as u64 > BAR_SIZE as u64
-        {
-            return Err(bad("ID_CONNS", info.conns, format!("{} rings of {} bytes do not fit the BAR", info.conns, info.ring_bytes)));
+        if regmap::TCB_BASE as u64 + regmap::TCB_STRIDE as u64 * info.conns as u64 > crate::bar::BAR_SIZE as u64 {
+            return Err(bad("ID_CONNS", info.conns, format!("{} TCBs do not fit the BAR", info.conns)));
         }
         tracing::info!(bar = %bar.describe(), ?info, "opened holdback card");
-        Ok(CardHandle { bar, info })
+        Ok(CardHandle { bar, info, host: Mutex::new(None) })
+    }
+
+    fn host(&self) -> MutexGuard<'_, Option<HostPath>> {
+        // The mirror is plain data, updated record by record: a panic while
+        // holding the lock leaves it as consistent as the records were.
+        self.host.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets up the DMA data path: allocates the receive rings
+    /// (`rx_ring_bytes` each) and the event ring from `alloc`, programs
+    /// their addresses and the ring size, and (re)starts the event queue
+    /// as docs/dma.md says: enable low, wait until the writer is idle, a
+    /// zeroed ring, consumer count 0, enable high. The TCB mirror starts
+    /// from one read of the TCB window while the card is disabled (so no
+    /// read can tear), then follows the event records. Call before
+    /// [`CardHandle::enable`].
+    pub fn attach_host_memory(&self, alloc: &dyn DmaAllocator, rx_ring_bytes: u32) -> Result<(), CardError> {
+        if !rx_ring_bytes.is_power_of_two() || !(MIN_RX_RING_BYTES..=self.info.ring_bytes).contains(&rx_ring_bytes) {
+            return Err(CardError::RxRingBytes { bytes: rx_ring_bytes, max: self.info.ring_bytes });
+        }
+        if self.ctrl()?.enabled {
+            return Err(CardError::AttachWhileEnabled);
+        }
+        let event_ring = EventRing::new(self.info.eq_entries.trailing_zeros()).map_err(CardError::EventRingGeometry)?;
+        let layout = RingLayout::new(self.info.conns, rx_ring_bytes, event_ring)?;
+        let mut host = self.host();
+        *host = None;
+        self.stop_event_queue()?;
+        let rings = HostRings::allocate(alloc, layout)?;
+        let (rx, eq) = (rings.rx_ring_iova(), rings.event_ring_iova());
+        self.write_checked(regmap::RX_RING_BASE_LO, rx as u32)?;
+        self.write_checked(regmap::RX_RING_BASE_HI, (rx >> 32) as u32)?;
+        self.write_checked(regmap::RX_RING_LOG2, layout.rx_ring_log2())?;
+        self.write_checked(regmap::EQ_BASE_LO, eq as u32)?;
+        self.write_checked(regmap::EQ_BASE_HI, (eq >> 32) as u32)?;
+        let mut mirror = Vec::with_capacity(self.info.conns as usize);
+        for id in 0..self.info.conns {
+            mirror.push(self.read_tcb(id as u16)?);
+        }
+        self.write(regmap::EQ_CONS, 0)?;
+        self.write(regmap::EQ_CTRL, regmap::EQ_CTRL_ENABLE)?;
+        tracing::info!(memory = %rings.memory().describe(), rx_rings = format_args!("{rx:#x}"), rx_ring_bytes,
+            event_ring = format_args!("{eq:#x}"), records = event_ring.entries(), "host memory attached: receive rings and event queue");
+        *host = Some(HostPath { rings, consumer: EventQueueConsumer::new(event_ring), mirror });
+        Ok(())
+    }
+
+    /// Drops EQ_CTRL.enable and waits until the writer has no record in flight.
+    fn stop_event_queue(&self) -> Result<(), CardError> {
+        self.write(regmap::EQ_CTRL, 0)?;
+        let start = Instant::now();
+        while self.read(regmap::EQ_CTRL)? & regmap::EQ_CTRL_ACTIVE != 0 {
+            if start.elapsed() >= EQ_STOP_TIMEOUT {
+                return Err(CardError::EventQueueBusy { waited: start.elapsed() });
+            }
+            std::thread::sleep(EQ_POLL);
+        }
+        Ok(())
+    }
+
+    /// Bytes of every connection's receive ring in host memory.
+    pub fn rx_ring_bytes(&self) -> Result<u32, CardError> {
+        Ok(self.host().as_ref().ok_or(CardError::NoHostMemory)?.rings.layout().rx_ring_bytes)
+    }
+
+    /// The rings in host memory (a test writes into them as the card would).
+    pub fn host_rings(&self) -> Option<HostRings> {
+        self.host().as_ref().map(|h| h.rings.clone())
+    }
+
+    /// Takes every event record the card has finished, folds each into the
+    /// TCB mirror, and hands the consumer count back (`EQ_CONS`, one
+    /// register write per call that took something). Returns the ids of the
+    /// connections whose TCB changed, in record order. The event ring has
+    /// one consumer: the daemon's event pump. A record that does not decode
+    /// is skipped and logged; the connection's next change repairs the mirror.
+    pub fn poll_events(&self) -> Result<Vec<u16>, CardError> {
+        let mut guard = self.host();
+        let host = guard.as_mut().ok_or(CardError::NoHostMemory)?;
+        let before = host.consumer.consumed();
+        let mut ids = Vec::new();
+        // Bounded by one ring's worth: the writer cannot have more waiting.
+        for _ in 0..host.consumer.ring().entries() {
+            match host.consumer.poll(&host.rings.event_memory()) {
+                Ok(None) => break,
+                Ok(Some(rec)) => {
+                    let Some(slot) = host.mirror.get_mut(rec.conn as usize) else {
+                        tracing::warn!(conn = rec.conn, conns = self.info.conns, "event record names no connection; skipped");
+                        continue;
+                    };
+                    *slot = rec.tcb;
+                    ids.push(rec.conn);
+                }
+                Err(e @ EventQueueError::BadRecord { .. }) => {
+                    tracing::warn!(error = %e, "event record skipped");
+                }
+                Err(e) => return Err(CardError::EventRing(e)),
+            }
+        }
+        let consumed = host.consumer.consumed();
+        if consumed != before {
+            self.write(regmap::EQ_CONS, consumed as u32)?;
+        }
+        Ok(ids)
+    }
+
+    /// [`CardHandle::poll_events`] until the card has nothing more to say:
+    /// every record it produced is consumed and its writer is idle (or
+    /// `timeout`). For a picture of every TCB as the card holds it now
+    /// (after a promotion's walk, before a hand-over's final copies).
+    pub fn settle_events(&self, timeout: Duration) -> Result<Vec<u16>, CardError> {
+        let start = Instant::now();
+        let mut ids = Vec::new();
+        loop {
+            ids.extend(self.poll_events()?);
+            let produced = self.read(regmap::EQ_PROD)? as u16;
+            let active = self.read(regmap::EQ_CTRL)? & regmap::EQ_CTRL_ACTIVE != 0;
+            let consumed = self.host().as_ref().ok_or(CardError::NoHostMemory)?.consumer.consumed();
+            if produced == consumed && !active {
+                return Ok(ids);
+            }
+            if start.elapsed() >= timeout {
+                return Err(CardError::EventQueueUnsettled { waited: start.elapsed(), produced, consumed });
+            }
+            std::thread::sleep(EQ_POLL);
+        }
     }
 
     pub fn info(&self) -> &CardInfo {
@@ -460,7 +619,10 @@ impl<B: Bar> CardHandle<B> {
         })
     }
 
-    /// Decode TCB `id`, read in one block from the TCB window.
+    /// Decode TCB `id` from the TCB window, for diagnostics and the
+    /// mirror's start: the window is read one bus word at a time, so on an
+    /// enabled card a read can mix two versions of a busy TCB. In operation
+    /// the host uses [`CardHandle::tcb`].
     pub fn read_tcb(&self, id: u16) -> Result<Tcb, CardError> {
         self.check_id(id)?;
         let mut words = [0u32; regmap::TCB_WORDS];
@@ -470,36 +632,19 @@ impl<B: Bar> CardHandle<B> {
         Tcb::decode(&words).map_err(|source| CardError::Tcb { id, source })
     }
 
-    /// Read TCB `id` until two consecutive block reads agree word for word
-    /// (at most `TCB_STABLE_TRIES` reads). The TCB window is read one bus
-    /// word at a time, so a read racing the engine can mix two versions of a
-    /// TCB (new rcv_nxt, old rel); replication must not ship such a copy.
-    pub fn read_tcb_stable(&self, id: u16) -> Result<Tcb, CardError> {
+    /// TCB `id` as the mirror holds it: the last record the card wrote for
+    /// it (taken by [`CardHandle::poll_events`]), whole.
+    pub fn tcb(&self, id: u16) -> Result<Tcb, CardError> {
         self.check_id(id)?;
-        let addr = regmap::tcb_word_addr(id as u32, 0);
-        let mut prev = [0u32; regmap::TCB_WORDS];
-        self.bar.read_block(addr, &mut prev).ctx(|| format!("reading TCB {id}"))?;
-        for _ in 1..TCB_STABLE_TRIES {
-            let mut next = [0u32; regmap::TCB_WORDS];
-            self.bar.read_block(addr, &mut next).ctx(|| format!("reading TCB {id}"))?;
-            if next == prev {
-                return Tcb::decode(&next).map_err(|source| CardError::Tcb { id, source });
-            }
-            prev = next;
-        }
-        Err(CardError::TcbUnstable { id, tries: TCB_STABLE_TRIES })
+        let host = self.host();
+        Ok(host.as_ref().ok_or(CardError::NoHostMemory)?.mirror[id as usize].clone())
     }
 
-    /// Every TCB not CLOSED, by id.
+    /// Every TCB of the mirror not CLOSED, by id.
     pub fn open_connections(&self) -> Result<Vec<(u16, Tcb)>, CardError> {
-        let mut out = Vec::new();
-        for id in 0..self.info.conns {
-            let tcb = self.read_tcb(id as u16)?;
-            if tcb.is_open() {
-                out.push((id as u16, tcb));
-            }
-        }
-        Ok(out)
+        let host = self.host();
+        let host = host.as_ref().ok_or(CardError::NoHostMemory)?;
+        Ok(host.mirror.iter().enumerate().filter(|(_, t)| t.is_open()).map(|(id, t)| (id as u16, t.clone())).collect())
     }
 
     /// Overwrite TCB `id` (the standby installing a replicated copy). The card
@@ -513,69 +658,29 @@ impl<B: Bar> CardHandle<B> {
         }
         self.bar
             .write_block(regmap::tcb_word_addr(id as u32, 0), &words)
-            .ctx(|| format!("writing TCB {id}"))
-    }
-
-    /// Pop the change log until its valid bit is clear: ids of connections
-    /// whose TCB changed since they were last popped, in log order. Bounded to
-    /// 2·N pops; ids beyond wait for the next drain. An id ≥ N (a corrupt
-    /// entry) is logged and skipped, so the ids already popped are not lost.
-    pub fn drain_change_log(&self) -> Result<Vec<u16>, CardError> {
-        let bound = CHLOG_DRAIN_FACTOR * self.info.conns as usize;
-        let mut ids = Vec::new();
-        for _ in 0..bound {
-            let v = self.read(regmap::CHLOG_POP)?;
-            if v & regmap::CHLOG_VALID == 0 {
-                return Ok(ids);
-            }
-            let id = (v & 0xFFFF) as u16;
-            if id as u32 >= self.info.conns {
-                tracing::warn!(entry = format_args!("{v:#010x}"), conns = self.info.conns, "change log entry names no connection; skipped");
-                continue;
-            }
-            ids.push(id);
+            .ctx(|| format!("writing TCB {id}"))?;
+        // The host knows what it wrote; the mirror has it before any record
+        // of the card's (a later record carries the same or a newer state).
+        if let Some(host) = self.host().as_mut() {
+            host.mirror[id as usize] = tcb.clone();
         }
-        tracing::debug!(bound, "change log drain hit its bound; the rest waits for the next drain");
-        Ok(ids)
+        Ok(())
     }
 
     /// Copy `buf.len()` bytes of connection `id`'s receive stream starting at
-    /// `stream_offset` (0 = first payload byte) out of its ring. Handles the
-    /// wrap and unaligned starts and ends with at most two block reads. The
-    /// caller knows which bytes are valid (below rcv_nxt, not yet
-    /// overwritten: at most one ring's worth above the released point).
+    /// `stream_offset` (0 = first payload byte) out of its ring in host
+    /// memory, across the wrap. The caller knows which bytes are valid
+    /// (below rcv_nxt in a record already taken — the card writes the
+    /// payload before the record — and at most one ring above the released
+    /// point).
     pub fn read_ring(&self, id: u16, stream_offset: u64, buf: &mut [u8]) -> Result<(), CardError> {
         self.check_id(id)?;
-        let ring = self.info.ring_bytes;
+        let rings = self.host().as_ref().ok_or(CardError::NoHostMemory)?.rings.clone();
+        let ring = rings.layout().rx_ring_bytes;
         if buf.len() > ring as usize {
             return Err(CardError::RingReadTooLong { id, len: buf.len(), ring_bytes: ring });
         }
-        let start = (stream_offset % ring as u64) as u32;
-        let first = buf.len().min((ring - start) as usize);
-        let (head, tail) = buf.split_at_mut(first);
-        self.read_ring_contiguous(id, start, head)?;
-        self.read_ring_contiguous(id, 0, tail)
-    }
-
-    /// Bytes [ring_byte, ring_byte + buf.len()) of the ring, not wrapping.
-    fn read_ring_contiguous(&self, id: u16, ring_byte: u32, buf: &mut [u8]) -> Result<(), CardError> {
-        if buf.is_empty() {
-            return Ok(());
-        }
-        let aligned = ring_byte & !3;
-        let end = ring_byte + buf.len() as u32;
-        let words = (end - aligned).div_ceil(4) as usize;
-        let mut tmp = vec![0u32; words];
-        let addr = regmap::ring_addr(&self.info.params(), id as u32, aligned);
-        self.bar
-            .read_block(addr, &mut tmp)
-            .ctx(|| format!("reading ring of connection {id} at ring byte {ring_byte}"))?;
-        let skip = (ring_byte - aligned) as usize;
-        let bytes = tmp.iter().flat_map(|w| w.to_le_bytes()).skip(skip);
-        for (dst, src) in buf.iter_mut().zip(bytes) {
-            *dst = src;
-        }
-        Ok(())
+        Ok(rings.read_ring(id, stream_offset, buf)?)
     }
 
     /// Set the released point R of connection `id` (the card keeps the

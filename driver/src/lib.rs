@@ -4,8 +4,12 @@
 //!   `sim`, the Verilated card), [`MemBar`] (plain memory, for tests) and
 //!   `vfio::VfioBar` (feature `vfio`: BAR0 mapped from the VFIO device).
 //! - [`CardHandle`]: the typed layer over any `Bar`, every address taken from
-//!   `holdback_regmap`: ID block check, configuration, TCBs, change log,
-//!   receive rings, release registers, stats.
+//!   `holdback_regmap`: ID block check, configuration, release registers,
+//!   stats; with host memory attached, the receive rings and the event
+//!   queue the card writes by DMA, and the TCB mirror built from the events.
+//! - [`host_mem`]: DMA memory ([`DmaMemory`]: the simulator's shared host
+//!   memory, VFIO DMA buffers, a fake for tests) and the card layer's
+//!   allocation of the rings in it ([`HostRings`]).
 //! - [`Stats`]: every counter by name. The control block [`Tcb`], sequence
 //!   numbers [`SeqNum`] and [`MacAddr`] are the register map's own types,
 //!   re-exported.
@@ -15,6 +19,7 @@
 pub mod bar;
 pub mod card;
 pub mod event_queue;
+pub mod host_mem;
 #[cfg(feature = "sim")]
 pub mod sim_bar;
 pub mod stats;
@@ -22,6 +27,7 @@ pub mod stats;
 pub mod vfio;
 
 pub use bar::{Bar, BarError, MemBar, BAR_SIZE};
+pub use host_mem::{DmaAllocator, DmaMemError, DmaMemory, FakeDmaMemory, HostRings, RingLayout, DEFAULT_RX_RING_BYTES};
 pub use card::{CardError, CardHandle, CardInfo, CardSettings, CardStatus, Ctrl, OpenError, PromoteReport, Promotion, SettingsError};
 pub use holdback_regmap as regmap;
 #[cfg(feature = "sim")]

@@ -2,8 +2,13 @@
 //! except the backend itself.
 use std::net::Ipv4Addr;
 
+use std::sync::Arc;
+
+use holdback_driver::event_queue::EventRecord;
 use holdback_driver::regmap::{self, tcb, CoreParams, Stat, TcpState};
-use holdback_driver::{Bar, CardError, CardHandle, CardSettings, MacAddr, MemBar, OpenError, SeqNum, SettingsError, Tcb};
+use holdback_driver::{
+    Bar, CardError, CardHandle, CardSettings, DmaMemError, FakeDmaMemory, MacAddr, MemBar, OpenError, SeqNum, SettingsError, Tcb,
+};
 
 fn card() -> CardHandle<MemBar> {
     CardHandle::open(MemBar::with_id_block(&CoreParams::DEFAULT)).expect("a well-formed ID block opens")
@@ -14,8 +19,8 @@ fn open_reads_the_generation_parameters() {
     let card = card();
     let p = CoreParams::DEFAULT;
     assert_eq!(card.info().conns as usize, p.conns());
-    assert_eq!(card.info().ring_bytes as usize, p.ring_bytes());
-    assert_eq!(card.info().params(), p);
+    assert_eq!(card.info().ring_bytes, 1 << regmap::RX_RING_LOG2_MAX, "the largest ring the card supports");
+    assert_eq!(card.info().eq_entries as usize, p.conns());
 }
 
 #[test]
@@ -31,7 +36,7 @@ fn open_refuses_bad_magic_naming_what_it_found() {
 #[test]
 fn open_checks_magic_before_anything_else() {
     // An all-zero BAR (nothing there) must fail on the magic, not on N = 0.
-    let err = CardHandle::open(MemBar::new(regmap::RING_BASE)).err().expect("refused");
+    let err = CardHandle::open(MemBar::new(regmap::TCB_BASE)).err().expect("refused");
     assert!(matches!(err, OpenError::BadMagic { found: 0, .. }), "{err:?}");
 }
 
@@ -51,6 +56,9 @@ fn open_refuses_nonsense_parameters() {
         (regmap::ID_RING_BYTES, 3000),
         (regmap::ID_RING_BYTES, 1 << 20),
         (regmap::ID_TCB_WORDS, regmap::TCB_WORDS as u32 - 1),
+        // Fewer records than connections, or not a power of two.
+        (regmap::ID_EQ_ENTRIES, CoreParams::DEFAULT.conns() as u32 / 2),
+        (regmap::ID_EQ_ENTRIES, 100),
     ] {
         let bar = MemBar::with_id_block(&CoreParams::DEFAULT);
         bar.poke(reg.offset, value);
@@ -184,8 +192,6 @@ fn read_tcb_decodes_the_window_words() {
     assert_eq!(got, t);
     assert_eq!(got.held_back_bytes(), 0x300);
     assert_eq!(card.read_tcb(4).unwrap(), Tcb::closed());
-    let open = card.open_connections().unwrap();
-    assert_eq!(open, vec![(id, t)]);
 }
 
 #[test]
@@ -210,50 +216,165 @@ fn write_tcb_needs_standby_then_round_trips() {
     assert_eq!(card.bar().peek(regmap::tcb_word_addr(7, tcb::REL.word)), 0x100);
 }
 
-#[test]
-fn change_log_drain_stops_at_the_first_invalid_entry() {
+/// IOVA of the fake host memory: page aligned, above 4 GiB so the high
+/// base registers matter.
+const HOST_IOVA: u64 = 0x1_2345_6000;
+
+/// A card with host memory attached: rings of `ring` bytes in a fake.
+fn attached(ring: u32) -> (CardHandle<MemBar>, Arc<FakeDmaMemory>) {
     let card = card();
-    let v = regmap::CHLOG_VALID;
-    card.bar().push_pop_fifo(regmap::CHLOG_POP.offset, [v | 3, v | 7, v, 0, v | 9]);
-    assert_eq!(card.drain_change_log().unwrap(), vec![3, 7, 0]);
-    assert_eq!(card.drain_change_log().unwrap(), vec![9]);
-    assert_eq!(card.drain_change_log().unwrap(), Vec::<u16>::new());
+    let mem = FakeDmaMemory::new(HOST_IOVA, 16 << 20);
+    card.attach_host_memory(&mem, ring).expect("attaches");
+    (card, mem)
+}
+
+/// Writes record `k` of connection `conn` into the event ring as the
+/// card's writer would, and moves EQ_PROD past it.
+fn card_writes_record(card: &CardHandle<MemBar>, k: u16, conn: u16, tcb: &Tcb) {
+    let rings = card.host_rings().unwrap();
+    let bytes = EventRecord { conn, tcb: tcb.clone() }.to_bytes(rings.layout().event_ring.phase(k));
+    rings.write_event(k, &bytes).unwrap();
+    card.bar().poke(regmap::EQ_PROD.offset, k as u32 + 1);
 }
 
 #[test]
-fn change_log_drain_is_bounded_and_skips_corrupt_ids() {
+fn attach_programs_the_rings_and_starts_a_fresh_event_queue() {
     let card = card();
-    let n = card.info().conns;
-    // Valid bit stuck at 1 (plain memory): the drain must still return.
-    card.bar().poke(regmap::CHLOG_POP.offset, regmap::CHLOG_VALID | 1);
-    let ids = card.drain_change_log().unwrap();
-    assert_eq!(ids.len(), 2 * n as usize);
-    assert!(ids.iter().all(|id| *id == 1));
-
-    let card2 = self::card();
-    let v = regmap::CHLOG_VALID;
-    card2.bar().push_pop_fifo(regmap::CHLOG_POP.offset, [v | 2, v | n, v | 4]);
-    assert_eq!(card2.drain_change_log().unwrap(), vec![2, 4]);
-}
-
-fn fill_ring(card: &CardHandle<MemBar>, id: u32) -> Vec<u8> {
-    let ring = card.info().ring_bytes;
-    let bytes: Vec<u8> = (0..ring).map(|b| (b.wrapping_mul(31) ^ (b >> 8) ^ id) as u8).collect();
-    for (i, chunk) in bytes.chunks(4).enumerate() {
-        let word = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-        card.bar().poke(regmap::ring_addr(&card.info().params(), id, 4 * i as u32), word);
+    // A stale consumer count and an enabled queue from an earlier owner.
+    card.bar().poke(regmap::EQ_CONS.offset, 77);
+    card.bar().poke(regmap::EQ_CTRL.offset, regmap::EQ_CTRL_ENABLE);
+    let t = sample_tcb();
+    for (w, v) in t.encode().unwrap().iter().enumerate() {
+        card.bar().poke(regmap::tcb_word_addr(9, w as u32), *v);
     }
-    bytes
+    assert!(matches!(card.open_connections(), Err(CardError::NoHostMemory)));
+    let mem = FakeDmaMemory::new(HOST_IOVA, 16 << 20);
+    // Dirt where the event ring will be: it must be zeroed before enabling.
+    let n = CoreParams::DEFAULT.conns();
+    mem_write(&mem, n * 16384, &[0xFF; 256]);
+    card.attach_host_memory(&mem, 16384).unwrap();
+    let peek = |r: regmap::Reg| card.bar().peek(r.offset);
+    assert_eq!((peek(regmap::RX_RING_BASE_LO), peek(regmap::RX_RING_BASE_HI)), (0x2345_6000, 1));
+    assert_eq!(peek(regmap::RX_RING_LOG2), 14);
+    let eq = HOST_IOVA + n as u64 * 16384;
+    assert_eq!((peek(regmap::EQ_BASE_LO), peek(regmap::EQ_BASE_HI)), (eq as u32, (eq >> 32) as u32));
+    assert_eq!((peek(regmap::EQ_CONS), peek(regmap::EQ_CTRL)), (0, regmap::EQ_CTRL_ENABLE));
+    assert_eq!(card.host_rings().unwrap().event_ring_iova(), eq);
+    assert_eq!(card.rx_ring_bytes().unwrap(), 16384);
+    let mut ring = [1u8; 256];
+    card.host_rings().unwrap().memory().read(n * 16384, &mut ring).unwrap();
+    assert!(ring.iter().all(|b| *b == 0), "event ring zeroed");
+    // The mirror starts from the window, read while the card was disabled.
+    assert_eq!(card.open_connections().unwrap(), vec![(9, t)]);
+    assert_eq!(card.poll_events().unwrap(), Vec::<u16>::new(), "a fresh ring is empty");
+}
+
+fn mem_write(mem: &FakeDmaMemory, offset: usize, data: &[u8]) {
+    holdback_driver::DmaMemory::write(mem, offset, data).unwrap();
 }
 
 #[test]
-fn ring_read_handles_wrap_and_unaligned_edges() {
+fn attach_refuses_bad_ring_sizes_an_enabled_card_and_too_little_memory() {
     let card = card();
-    let ring = card.info().ring_bytes as u64;
+    let mem = FakeDmaMemory::new(HOST_IOVA, 16 << 20);
+    for bad in [0, 2048, 5000, 1 << 17] {
+        assert!(matches!(card.attach_host_memory(&mem, bad), Err(CardError::RxRingBytes { bytes, .. }) if bytes == bad), "{bad}");
+    }
+    // Larger than the card's largest ring (its ID block says).
+    card.bar().poke(regmap::ID_RING_BYTES.offset, 8192);
+    let small = CardHandle::open(card.into_bar()).unwrap();
+    assert!(matches!(small.attach_host_memory(&mem, 16384), Err(CardError::RxRingBytes { bytes: 16384, max: 8192 })));
+    small.attach_host_memory(&mem, 8192).unwrap();
+    let card = self::card();
+    card.enable().unwrap();
+    assert!(matches!(card.attach_host_memory(&mem, 4096), Err(CardError::AttachWhileEnabled)));
+    let card = self::card();
+    let tiny = FakeDmaMemory::new(HOST_IOVA, 64 * 4096);
+    let err = card.attach_host_memory(&tiny, 4096).unwrap_err();
+    assert!(matches!(err, CardError::HostMemory(DmaMemError::TooSmall { .. })), "{err:?}");
+    assert!(matches!(card.read_ring(0, 0, &mut [0u8; 4]), Err(CardError::NoHostMemory)));
+}
+
+#[test]
+fn event_records_build_the_mirror_and_hand_back_the_consumer_count() {
+    let (card, _mem) = attached(4096);
+    let entries = card.info().eq_entries as u16;
+    let t = sample_tcb();
+    // Two laps of the ring, so the phase flips; connection 3 changes often.
+    let mut k = 0u16;
+    for lap in 0..2u32 {
+        let mut ids = Vec::new();
+        for i in 0..entries {
+            let conn = if i % 2 == 0 { 3 } else { i };
+            let tcb = Tcb { gen: lap * 1000 + i as u32, ..t.clone() };
+            card_writes_record(&card, k, conn, &tcb);
+            k = k.wrapping_add(1);
+            ids.push(conn);
+            if i == entries / 2 {
+                // Half a lap at a time: the rest is not written yet.
+                assert_eq!(card.poll_events().unwrap(), ids, "lap {lap}, first half");
+                assert_eq!(card.bar().peek(regmap::EQ_CONS.offset), k as u32);
+                ids.clear();
+            }
+        }
+        assert_eq!(card.poll_events().unwrap(), ids, "lap {lap}, second half");
+        assert_eq!(card.bar().peek(regmap::EQ_CONS.offset), k as u32, "EQ_CONS after lap {lap}");
+        assert_eq!(card.tcb(3).unwrap().gen, lap * 1000 + entries as u32 - 2, "the last record of a connection wins");
+    }
+    assert_eq!(card.poll_events().unwrap(), Vec::<u16>::new());
+    assert_eq!(card.tcb(5).unwrap(), Tcb { gen: 1005, ..t.clone() });
+    // Connection 3 and every odd one (3 among them).
+    assert_eq!(card.open_connections().unwrap().len(), entries as usize / 2);
+    assert!(matches!(card.tcb(card.info().conns as u16), Err(CardError::NoSuchConnection { .. })));
+}
+
+#[test]
+fn a_record_that_does_not_decode_is_skipped_and_the_next_one_taken() {
+    let (card, _mem) = attached(4096);
+    let rings = card.host_rings().unwrap();
+    let mut bad = EventRecord { conn: 4, tcb: sample_tcb() }.to_bytes(true);
+    let state_byte = tcb::STATE.bit() / 8;
+    bad[state_byte] |= 0xF << (tcb::STATE.bit() % 8);
+    rings.write_event(0, &bad).unwrap();
+    // A record naming no connection.
+    card_writes_record(&card, 1, card.info().conns as u16 + 3, &sample_tcb());
+    card_writes_record(&card, 2, 6, &sample_tcb());
+    assert_eq!(card.poll_events().unwrap(), vec![6]);
+    assert_eq!(card.tcb(4).unwrap(), Tcb::closed(), "the bad record changed nothing");
+    assert_eq!(card.bar().peek(regmap::EQ_CONS.offset), 3, "all three consumed");
+}
+
+#[test]
+fn settle_waits_until_the_card_produced_nothing_more() {
+    let (card, _mem) = attached(4096);
+    card_writes_record(&card, 0, 2, &sample_tcb());
+    assert_eq!(card.settle_events(std::time::Duration::from_millis(100)).unwrap(), vec![2]);
+    // EQ_PROD says a record is done that is not in memory: it never settles.
+    card.bar().poke(regmap::EQ_PROD.offset, 2);
+    let err = card.settle_events(std::time::Duration::from_millis(20)).unwrap_err();
+    assert!(matches!(err, CardError::EventQueueUnsettled { produced: 2, consumed: 1, .. }), "{err:?}");
+}
+
+#[test]
+fn a_standby_hosts_own_tcb_writes_reach_the_mirror() {
+    let (card, _mem) = attached(4096);
+    card.set_standby(true).unwrap();
+    card.write_tcb(11, &sample_tcb()).unwrap();
+    assert_eq!(card.open_connections().unwrap(), vec![(11, sample_tcb())]);
+}
+
+#[test]
+fn ring_read_follows_the_stream_in_host_memory_across_the_wrap() {
+    let (card, _mem) = attached(4096);
+    let rings = card.host_rings().unwrap();
+    let ring = 4096u64;
     let id = 3u16;
-    let mem = fill_ring(&card, id as u32);
-    let _ = fill_ring(&card, 2); // neighbours differ, so a wrong base address shows
-    let _ = fill_ring(&card, 4);
+    let pattern = |id: u16| -> Vec<u8> { (0..ring as u32).map(|b| (b.wrapping_mul(31) ^ (b >> 8) ^ id as u32) as u8).collect() };
+    // Neighbours differ, so a wrong base address shows.
+    for n in [2, 3, 4] {
+        rings.write_ring(n, 0, &pattern(n)).unwrap();
+    }
+    let mem = pattern(id);
     let expect = |offset: u64, len: usize| -> Vec<u8> { (0..len as u64).map(|i| mem[((offset + i) % ring) as usize]).collect() };
     let cases: &[(u64, usize)] = &[
         (0, 0),
@@ -263,9 +384,8 @@ fn ring_read_handles_wrap_and_unaligned_edges() {
         (0, ring as usize),
         (5, ring as usize),
         (ring - 5, 13),
-        (ring - 4, 4),
         (ring - 1, 1),
-        (ring - 3, 3 + 4096 + 2),
+        (ring - 3, 3 + 2048 + 2),
         (7 * ring + 10, 100),
         (u32::MAX as u64 + 3, 1000),
     ];
@@ -274,13 +394,9 @@ fn ring_read_handles_wrap_and_unaligned_edges() {
         card.read_ring(id, offset, &mut buf).unwrap();
         assert_eq!(buf, expect(offset, len), "offset {offset} len {len}");
     }
-}
-
-#[test]
-fn ring_read_refuses_more_than_a_ring() {
-    let card = card();
-    let mut buf = vec![0u8; card.info().ring_bytes as usize + 1];
-    assert!(matches!(card.read_ring(0, 0, &mut buf), Err(CardError::RingReadTooLong { .. })));
+    let mut buf = vec![0u8; ring as usize + 1];
+    assert!(matches!(card.read_ring(0, 0, &mut buf), Err(CardError::RingReadTooLong { ring_bytes: 4096, .. })));
+    assert!(matches!(card.read_ring(card.info().conns as u16, 0, &mut [0u8; 1]), Err(CardError::NoSuchConnection { .. })));
 }
 
 #[test]
@@ -324,7 +440,7 @@ fn status_decodes_status_now_and_ctrl() {
 fn errors_carry_context_down_to_the_bar() {
     // A BAR that ends before the TCB window.
     let bar = MemBar::new(regmap::TCB_BASE);
-    for r in [regmap::ID_MAGIC, regmap::ID_VERSION, regmap::ID_CONNS, regmap::ID_RING_BYTES, regmap::ID_TCB_WORDS] {
+    for r in [regmap::ID_MAGIC, regmap::ID_VERSION, regmap::ID_CONNS, regmap::ID_RING_BYTES, regmap::ID_TCB_WORDS, regmap::ID_EQ_ENTRIES] {
         let v = MemBar::with_id_block(&CoreParams::DEFAULT).peek(r.offset);
         bar.poke(r.offset, v);
     }
@@ -332,48 +448,4 @@ fn errors_carry_context_down_to_the_bar() {
     let err = card.read_tcb(1).unwrap_err();
     let chain = format!("{err}: {}", std::error::Error::source(&err).unwrap());
     assert!(chain.contains("reading TCB 1") && chain.contains("outside"), "{chain}");
-}
-
-/// A BAR whose TCB gen word changes on the first `churn` reads of it, like
-/// an engine updating the TCB while the host reads the window.
-struct ChurningBar {
-    mem: MemBar,
-    churn: std::sync::atomic::AtomicU32,
-    gen_addr: u32,
-}
-impl Bar for ChurningBar {
-    fn read32(&self, offset: u32) -> Result<u32, holdback_driver::BarError> {
-        if offset == self.gen_addr {
-            let left = self.churn.load(std::sync::atomic::Ordering::SeqCst);
-            if left > 0 {
-                self.churn.store(left - 1, std::sync::atomic::Ordering::SeqCst);
-                self.mem.poke(offset, self.mem.peek(offset) + 1);
-            }
-        }
-        self.mem.read32(offset)
-    }
-    fn write32(&self, offset: u32, value: u32) -> Result<(), holdback_driver::BarError> {
-        self.mem.write32(offset, value)
-    }
-    fn describe(&self) -> String {
-        "churning".into()
-    }
-}
-
-#[test]
-fn stable_tcb_read_retries_until_two_reads_agree() {
-    let gen_addr = regmap::tcb_word_addr(6, tcb::GEN.word);
-    let bar = |churn| ChurningBar {
-        mem: MemBar::with_id_block(&CoreParams::DEFAULT),
-        churn: std::sync::atomic::AtomicU32::new(churn),
-        gen_addr,
-    };
-    let card = CardHandle::open(bar(3)).unwrap();
-    let t = card.read_tcb_stable(6).unwrap();
-    assert_eq!(t.gen, 3, "the copy after the churn stopped");
-    let card = CardHandle::open(bar(1000)).unwrap();
-    match card.read_tcb_stable(6) {
-        Err(CardError::TcbUnstable { id: 6, tries }) => assert_eq!(tries, holdback_driver::card::TCB_STABLE_TRIES),
-        other => panic!("{other:?}"),
-    }
 }

@@ -9,8 +9,9 @@ use holdback_driver::{CardHandle, CardSettings, MacAddr, SimBar, Tcb};
 use holdback_sim::card::{Card, CardConfig};
 
 fn start() -> (Card, CardHandle<SimBar>) {
-    let card = Card::start(CardConfig { tap: None, pcap: None, vcd: None, impair: None }).expect("simulated card starts");
+    let card = Card::start(CardConfig::default()).expect("simulated card starts");
     let handle = CardHandle::open(SimBar::new(card.regs())).expect("the RTL's ID block is accepted");
+    handle.attach_host_memory(&card.host_memory(), holdback_driver::DEFAULT_RX_RING_BYTES).expect("host memory attaches");
     (card, handle)
 }
 
@@ -20,7 +21,8 @@ fn rtl_id_block_matches_the_regmap() {
     let p = CoreParams::DEFAULT;
     assert_eq!(h.info().version, regmap::VERSION);
     assert_eq!(h.info().conns as usize, p.conns());
-    assert_eq!(h.info().ring_bytes as usize, p.ring_bytes());
+    assert_eq!(h.info().ring_bytes, 1 << regmap::RX_RING_LOG2_MAX);
+    assert!(h.info().eq_entries >= h.info().conns);
     assert_eq!(h.info().tcb_words as usize, regmap::TCB_WORDS);
     card.shutdown().expect("clean shutdown");
 }
@@ -48,9 +50,10 @@ fn configure_enable_and_read_back_on_the_rtl() {
     for id in 0..h.info().conns as u16 {
         assert_eq!(h.read_tcb(id).expect("TCB"), Tcb::closed(), "TCB {id} not free at reset");
     }
-    assert_eq!(h.drain_change_log().expect("drain"), Vec::<u16>::new());
+    assert_eq!(h.poll_events().expect("events"), Vec::<u16>::new());
+    assert!(h.open_connections().expect("mirror").is_empty());
     let mut buf = vec![0u8; 13];
-    h.read_ring(1, h.info().ring_bytes as u64 - 5, &mut buf).expect("ring read across the wrap");
+    h.read_ring(1, h.rx_ring_bytes().unwrap() as u64 - 5, &mut buf).expect("ring read across the wrap");
     card.shutdown().expect("clean shutdown");
 }
 

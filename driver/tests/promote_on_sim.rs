@@ -17,6 +17,8 @@ const IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 
 fn standby_card() -> CardHandle<CoreSimBar> {
     let h = CardHandle::open(CoreSimBar::new(CoreSim::new().expect("core builds"))).expect("ID block accepted");
+    let host_memory = h.bar().with_sim(|s| s.host_memory());
+    h.attach_host_memory(&host_memory, 4096).expect("host memory");
     h.configure(&CardSettings { mac: MacAddr(MAC), ip: IP, listen_ports: vec![5001], holdback: true, our_mss: 1460, rto_us: 3000 })
         .expect("configure");
     h.set_standby(true).expect("standby");
@@ -64,6 +66,7 @@ fn promote_resumes_a_replicated_tcb_from_r_in_the_new_epoch() {
     let t = replicated(0xFFFF_F000);
     h.write_tcb(7, &t).expect("TCB write in standby");
     assert_eq!(h.read_tcb(7).expect("read back"), t);
+    assert_eq!(h.tcb(7).expect("mirror"), t, "the host's own write is in the mirror");
 
     let report = h.promote(6, true, Duration::from_secs(10)).expect("promote");
     assert_eq!(report.epoch, 6);
@@ -77,6 +80,11 @@ fn promote_resumes_a_replicated_tcb_from_r_in_the_new_epoch() {
     assert_eq!(after.epoch, 6);
     assert!(after.rcv_adv >= t.rcv_adv, "invariant 5: right edge never moves left");
     assert_eq!(after.gen, t.gen + 1);
+    // The walk's write-back reaches the host as an event record: the
+    // mirror a promoted daemon seeds its new replication link from.
+    let changed = h.settle_events(Duration::from_secs(5)).expect("the event queue settles");
+    assert!(changed.contains(&7), "{changed:?}");
+    assert_eq!(h.tcb(7).expect("mirror"), after);
 
     // On the wire: the gratuitous ARP, then one ACK at R and three duplicates.
     let frames: Vec<Vec<u8>> = h.bar().with_sim(|s| {

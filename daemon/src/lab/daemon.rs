@@ -59,6 +59,7 @@ pub fn card_config(path: PathBuf, socket: PathBuf, sink_dir: PathBuf, card: &Car
         },
         metrics: None,
         replication: None,
+        dma: crate::config::DmaSettings::default(),
     }
 }
 

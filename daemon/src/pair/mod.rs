@@ -98,6 +98,7 @@ use holdback_driver::{Bar, CardError, CardHandle, Tcb};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::config::{Detector, Gate, Replication, ReplicateMode, Role, StoreMode, SyncMode};
+use crate::events::EventPump;
 use crate::control::{HandOver, PairLink, PairRole, PairStatus, Response};
 use crate::pair::decide::{EpochHeard, HeardOn, TakeOverRefusal, RULES};
 use crate::pair::epoch::{EpochFile, EpochFileError, EpochRecord};
@@ -109,6 +110,9 @@ pub const FIRST_EPOCH: u32 = 1;
 /// Longest the card's PROMOTE walk may take (N TCBs; the simulated card is
 /// slower than hardware).
 const PROMOTE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a promotion or a hand-over waits for the card's event queue to
+/// bring the mirror up to the card's TCBs.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(2);
 /// What status says while a promoted daemon has no standby acknowledging.
 const DEGRADED: &str = "degraded: no standby acknowledgement (releases are not held for a standby until one is Replicating again)";
 
@@ -229,6 +233,9 @@ impl State {
 /// One daemon's pair membership.
 pub struct Pair<B: Bar> {
     card: Arc<CardHandle<B>>,
+    /// The daemon's event pump: a promotion and a hand-over read TCBs from
+    /// the card's mirror once it has taken every record.
+    events: Arc<EventPump<B>>,
     cfg: Replication,
     link: LinkConfig,
     /// `seen` / `held_active` on disk, written before acting on an epoch.
@@ -350,7 +357,7 @@ async fn listen_for_primary(standby: &Standby, events: &mut mpsc::Receiver<LinkE
 
 impl<B: Bar + 'static> Pair<B> {
     fn new(
-        card: Arc<CardHandle<B>>,
+        events: Arc<EventPump<B>>,
         cfg: &Replication,
         link: LinkConfig,
         epochs: EpochFile,
@@ -361,7 +368,8 @@ impl<B: Bar + 'static> Pair<B> {
     ) -> Pair<B> {
         tracing::warn!("role=none=>{role} epoch={epoch} reason={}", reason.as_deref().unwrap_or("configured"));
         Pair {
-            card,
+            card: events.card().clone(),
+            events,
             cfg: cfg.clone(),
             link,
             epochs,
@@ -393,11 +401,12 @@ impl<B: Bar + 'static> Pair<B> {
     /// promoted after it last held the role (see the module docs). Must run
     /// inside the tokio runtime.
     pub async fn start(
-        card: Arc<CardHandle<B>>,
+        pump: Arc<EventPump<B>>,
         cfg: &Replication,
         role: Role,
         card_ip: std::net::Ipv4Addr,
     ) -> Result<(Arc<Pair<B>>, PairEvents), PairError> {
+        let card = pump.card().clone();
         let link = link_config(cfg, card_ip);
         let epochs = EpochFile::open(&cfg.state_file)?;
         let record = epochs.record();
@@ -439,7 +448,7 @@ impl<B: Bar + 'static> Pair<B> {
                         let (primary, primary_events) = Primary::start(link.clone(), cfg.peer, epoch)?;
                         tracing::info!(?window, peer = %cfg.peer, epoch, sync = ?cfg.sync, replicate = ?cfg.replicate,
                             "no primary connected within the rejoin window: taking the active role, replicating to the standby");
-                        let pair = Pair::new(card, cfg, link, epochs, (PairRole::Active, epoch, None), standby, accepts);
+                        let pair = Pair::new(pump, cfg, link, epochs, (PairRole::Active, epoch, None), standby, accepts);
                         *lock(&pair.primary) = Some(Arc::new(primary));
                         return Ok((Arc::new(pair), PairEvents { listener: events, primary: Some(primary_events) }));
                     }
@@ -448,7 +457,7 @@ impl<B: Bar + 'static> Pair<B> {
         } else {
             tracing::info!(listen = %standby.local_addr(), epoch, detector = ?cfg.detector, "standby: card silent, waiting for the primary");
         }
-        let pair = Pair::new(card, cfg, link, epochs, (PairRole::Standby, epoch, reason), standby, accepts);
+        let pair = Pair::new(pump, cfg, link, epochs, (PairRole::Standby, epoch, reason), standby, accepts);
         if let Some(peer_epoch) = joined_epoch {
             pair.adopt_epoch(peer_epoch);
         }
@@ -622,8 +631,13 @@ impl<B: Bar + 'static> Pair<B> {
                 return None;
             }
         };
+        // The card's walk changed every TCB it resumed: the mirror has them
+        // once the event queue has settled.
+        if let Err(e) = self.events.settle(SETTLE_TIMEOUT) {
+            tracing::warn!(error = %crate::error::chain(&e), "the event queue did not settle after the promotion; seeding from the mirror as it is");
+        }
         for id in ids {
-            match self.card.read_tcb_stable(id) {
+            match self.card.tcb(id) {
                 Ok(tcb) if tcb.is_open() => {
                     if let Err(e) = primary.send(id, &tcb) {
                         tracing::warn!(id, error = %e, "TCB not seeded into the new replication link; the sink ships it on its next change");
@@ -828,15 +842,13 @@ impl<B: Bar + 'static> Pair<B> {
     /// last replication sequence (it covers every earlier update too) and
     /// how many connections were shipped.
     fn ship_final_copies(&self, primary: &Primary) -> Result<(u64, u64), PairError> {
-        // The register map's TCB ids are u16.
-        let slots = u16::try_from(self.card.info().conns).unwrap_or(u16::MAX);
+        // The card is silent: once its event queue settled, the mirror holds
+        // every TCB's final state.
+        self.events.settle(SETTLE_TIMEOUT)?;
         let mut conns = 0;
-        for id in 0..slots {
-            let tcb = self.card.read_tcb_stable(id)?;
-            if tcb.is_open() {
-                primary.send(id, &tcb).map_err(|e| PairError::HandOver(format!("shipping TCB {id}: {e}")))?;
-                conns += 1;
-            }
+        for (id, tcb) in self.card.open_connections()? {
+            primary.send(id, &tcb).map_err(|e| PairError::HandOver(format!("shipping TCB {id}: {e}")))?;
+            conns += 1;
         }
         Ok((primary.last_sent(), conns))
     }

@@ -1,7 +1,7 @@
 //! The replication link: daemon to daemon over TCP (claims 27, 28).
 //!
 //! The primary ships every TCB to the standby — in full once after
-//! connecting (claim 33), then only the changed fields of each change-log
+//! connecting (claim 33), then only the changed fields of each event-record
 //! entry (claims 34, 35); the standby keeps the copies in memory (claim 23),
 //! writes each into its card through a [`StoreHook`], and only then
 //! acknowledges it. That order is invariant 2: the primary

@@ -11,7 +11,10 @@ use std::process::ExitCode;
 use std::sync::atomic::{fence, Ordering};
 use std::time::{Duration, Instant};
 
-use holdback_driver::event_queue::{DmaEventRing, EventRecord, EventRing};
+use holdback_driver::event_queue::{EventQueueConsumer, EventRecord, EventRing};
+use holdback_driver::host_mem::{HostRings, RingLayout, VfioDmaAllocator, MIN_RX_RING_BYTES};
+use holdback_driver::regmap::event_queue::EVENT_RECORD_BYTES;
+use holdback_driver::Tcb;
 use holdback_driver::vfio::{
     open_card, BarMapping, DmaBuffer, IrqKind, OpenCardError, PciAddress, VfioError, VfioPciDevice,
 };
@@ -246,21 +249,24 @@ fn edu_checks(report: &mut Report) {
     }
 }
 
-/// The host's event ring (holdback_driver::event_queue) as the card will
-/// fill it: edu writes each 32-byte record into its slot by DMA, as the
-/// card's event-queue writer would, and the consumer must take records only
-/// by their phase bit, across a lap of a two-slot ring.
+/// The host's event ring as the card layer allocates it
+/// (`HostRings::allocate`, the code `CardHandle::attach_host_memory` runs),
+/// in VFIO DMA memory mapped through the IOMMU: edu writes each record into
+/// its slot by DMA, as the card's event-queue writer would, and the
+/// consumer must take records only by their phase bit, across a lap of a
+/// two-slot ring.
 fn event_ring_check(dev: &VfioPciDevice, bar: &BarMapping) -> Check {
     let ring = EventRing::new(1).map_err(|e| e.to_string())?;
-    let mut events = DmaEventRing::new(dev, IOVA_EVENT_RING, ring).map_err(err)?;
+    let layout = RingLayout::new(2, MIN_RX_RING_BYTES, ring).map_err(|e| chain(&e))?;
+    let rings = HostRings::allocate(&VfioDmaAllocator { device: dev, iova: IOVA_EVENT_RING }, layout).map_err(|e| chain(&e))?;
+    let mut consumer = EventQueueConsumer::new(ring);
     let stage = dev.dma_alloc(IOVA_EVENT_STAGE, 0x1000).map_err(err)?;
-    let poll = |events: &mut DmaEventRing| events.poll().map_err(|e| e.to_string());
+    let poll = |consumer: &mut EventQueueConsumer| consumer.poll(&rings.event_memory()).map_err(|e| e.to_string());
     for k in 0..3u16 {
-        if let Some(r) = poll(&mut events)? {
+        if let Some(r) = poll(&mut consumer)? {
             return Err(format!("record {k} taken before the device wrote it: {r:?}"));
         }
-        let rec = EventRecord {
-            conn: k,
+        let tcb = Tcb {
             state: TcpState::Established,
             holdback: true,
             fin_rcvd: k == 2,
@@ -269,20 +275,22 @@ fn event_ring_check(dev: &VfioPciDevice, bar: &BarMapping) -> Check {
             ack_sent: SeqNum(0xffff_ff00),
             epoch: 7,
             gen: 100 + k as u32,
+            ..Tcb::closed()
         };
+        let rec = EventRecord { conn: k, tcb };
         stage.write_bytes(0, &rec.to_bytes(ring.phase(k))).map_err(err)?;
-        edu_dma(bar, IOVA_EVENT_STAGE, EDU_BUFFER, 32, false)?;
-        edu_dma(bar, EDU_BUFFER, events.iova() + ring.offset(k) as u64, 32, true)?;
-        match poll(&mut events)? {
+        edu_dma(bar, IOVA_EVENT_STAGE, EDU_BUFFER, EVENT_RECORD_BYTES as u64, false)?;
+        edu_dma(bar, EDU_BUFFER, rings.event_ring_iova() + ring.offset(k) as u64, EVENT_RECORD_BYTES as u64, true)?;
+        match poll(&mut consumer)? {
             Some(got) if got == rec => {}
             other => return Err(format!("after the device wrote record {k}: got {other:?}, want {rec:?}")),
         }
     }
     Ok(format!(
-        "3 records DMA'd by the device into a {}-slot ring at IOVA {:#x}, each taken once by its phase bit (consumed {})",
+        "3 records DMA'd by the device into the {}-slot event ring the card layer allocated at IOVA {:#x}, each taken once by its phase bit (consumed {})",
         ring.entries(),
-        events.iova(),
-        events.consumed()
+        rings.event_ring_iova(),
+        consumer.consumed()
     ))
 }
 

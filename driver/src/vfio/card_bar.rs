@@ -78,6 +78,11 @@ impl Bar for VfioBar {
     }
 }
 
+/// The IOVA of the card's host memory (receive rings, event ring): the
+/// bottom of the window the board's AXI BAR aperture translates one to one
+/// (docs/dma.md), above the low 4 GiB that 32-bit devices compete for.
+pub const CARD_DMA_IOVA: u64 = 0x1_0000_0000;
+
 /// Why [`open_card`] failed: the VFIO side or the ID block.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenCardError {

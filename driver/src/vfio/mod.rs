@@ -25,7 +25,7 @@ mod irq;
 mod regs;
 mod sysfs;
 
-pub use card_bar::{open_card, OpenCardError, VfioBar};
+pub use card_bar::{open_card, OpenCardError, VfioBar, CARD_DMA_IOVA};
 pub use device::{FromBytes, RegionInfo, VfioPciDevice, PCI_COMMAND, PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY};
 pub use dma::DmaBuffer;
 pub use error::{bind_commands, GroupMember, RegisterError, VfioError};

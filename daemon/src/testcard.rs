@@ -1,0 +1,68 @@
+//! A card for the daemon's unit tests: a [`MemBar`] with an ID block and
+//! [`FakeDmaMemory`] as host memory, attached by the card layer's own code.
+//! The test plays the card: [`FakeCard::set_tcb`] changes a TCB and writes
+//! its event record into the event ring, [`FakeCard::put_ring`] writes
+//! payload into a receive ring, both where the card would.
+use std::sync::{Arc, Mutex};
+
+use holdback_driver::event_queue::EventRecord;
+use holdback_driver::{CardHandle, FakeDmaMemory, MemBar, Tcb};
+use holdback_regmap::{self as regmap, CoreParams};
+
+/// Receive ring bytes of the fake card: small, so tests wrap it.
+pub const FAKE_RX_RING_BYTES: u32 = 8192;
+
+pub struct FakeCard {
+    pub bar: Arc<MemBar>,
+    pub card: Arc<CardHandle<Arc<MemBar>>>,
+    /// The TCBs as the fake card holds them, and the records it produced.
+    state: Mutex<(Vec<[u32; regmap::TCB_WORDS]>, u16)>,
+}
+
+impl FakeCard {
+    pub fn new() -> FakeCard {
+        let params = CoreParams::DEFAULT;
+        let bar = Arc::new(MemBar::with_id_block(&params));
+        let card = Arc::new(CardHandle::open(bar.clone()).expect("fake card opens"));
+        let closed = Tcb::closed().encode().expect("a closed TCB encodes");
+        let mem = FakeDmaMemory::new(0x1000_0000, 32 << 20);
+        card.attach_host_memory(&mem, FAKE_RX_RING_BYTES).expect("host memory attaches");
+        FakeCard { bar, card, state: Mutex::new((vec![closed; params.conns()], 0)) }
+    }
+
+    /// Change TCB `id` and write its record, as the engine and the event
+    /// queue's writer do.
+    pub fn set_tcb(&self, id: u32, f: impl Fn(&mut [u32])) {
+        let mut st = self.state.lock().unwrap();
+        let words = &mut st.0[id as usize];
+        f(words);
+        for (i, x) in words.iter().enumerate() {
+            self.bar.poke(regmap::tcb_word_addr(id, i as u32), *x);
+        }
+        let tcb = Tcb::decode(words).expect("the test's TCB decodes");
+        let k = st.1;
+        st.1 = k.wrapping_add(1);
+        let rings = self.card.host_rings().expect("attached");
+        let record = EventRecord { conn: id as u16, tcb }.to_bytes(rings.layout().event_ring.phase(k));
+        rings.write_event(k, &record).expect("record fits the ring");
+        self.bar.poke(regmap::EQ_PROD.offset, st.1 as u32);
+    }
+
+    /// Put stream bytes [off, off+data.len()) into the ring of `id`.
+    pub fn put_ring(&self, id: u32, off: u64, data: &[u8]) {
+        self.card.host_rings().expect("attached").write_ring(id as u16, off, data).expect("ring write");
+    }
+
+    pub fn released(&self, id: u32) -> u32 {
+        self.bar.peek(regmap::release_addr(id))
+    }
+
+    pub fn rx_ring_bytes(&self) -> u32 {
+        FAKE_RX_RING_BYTES
+    }
+
+    /// What the host handed back in EQ_CONS.
+    pub fn consumer_count(&self) -> u32 {
+        self.bar.peek(regmap::EQ_CONS.offset)
+    }
+}
