@@ -111,8 +111,8 @@ pub struct BenchArgs {
     /// Skip the synthesis (yosys takes about a minute).
     #[arg(long)]
     pub no_area: bool,
-    /// Also synthesize the engine (TCB table, connection index) for N = 64,
-    /// 1024 and 4096 connections: about three minutes more.
+    /// Also synthesize the core for N = 64 and 4096 connections (the default
+    /// is 1024): several minutes more.
     #[arg(long, conflicts_with = "no_area")]
     pub area_sweep: bool,
     /// Skip the lab runs (they need root).

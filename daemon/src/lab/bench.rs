@@ -19,9 +19,8 @@ pub struct BenchOptions {
     pub frames: u64,
     /// Synthesize the core with yosys (about a minute).
     pub area: bool,
-    /// Also synthesize the part that grows with N, the protocol engine with
-    /// its TCB table and connection index, for N = 64, 1024 and 4096 (about
-    /// three minutes more).
+    /// Also synthesize the core for the other N it is generated for (64 and
+    /// 4096 connections; several minutes more).
     pub area_sweep: bool,
     /// Run the lab with holdback on and off: (connections, bytes each).
     pub lab: Option<(usize, u64)>,
@@ -66,9 +65,7 @@ pub struct RxRow {
 /// One yosys `synth_xilinx` run.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Area {
-    /// The module synthesized: `holdback_core` (the whole core) or
-    /// `tcb_engine` (the protocol engine with the TCB table and the
-    /// connection index: what grows with N).
+    /// The module synthesized (`holdback_core`: the whole core).
     #[serde(default = "core_module")]
     pub module: String,
     /// Connections (TCBs) it is generated for.
@@ -88,7 +85,6 @@ fn core_module() -> String {
 }
 
 const CORE_MODULE: &str = "holdback_core";
-const ENGINE_MODULE: &str = "tcb_engine";
 
 /// The core's area goal at N = 1024: the LUTs of fpga-network-stack's TOE
 /// (13.6 k LUT for 10 k sessions, its buffers in DRAM).
@@ -154,14 +150,11 @@ fn measure(opts: &BenchOptions, steps: &Progress) -> Result<BenchReport, BenchRu
     steps.step("release write to ACK");
     let lat = core_bench::release_to_ack(50)?;
     let mut area = Vec::new();
-    if opts.area {
-        steps.step("synthesizing the core with yosys");
-        area.push(synthesize_core()?);
-    }
-    if opts.area_sweep {
-        for conn_bits in holdback_hdl::engine::CONN_BITS_CHOICES {
-            steps.step(&format!("synthesizing the engine for {} connections", 1usize << conn_bits));
-            area.push(synthesize_engine(conn_bits)?);
+    for conn_bits in holdback_hdl::core::CONN_BITS_CHOICES {
+        let default = conn_bits == holdback_hdl::core::CONN_BITS;
+        if (default && opts.area) || (!default && opts.area_sweep) {
+            steps.step(&format!("synthesizing the core for {} connections with yosys", 1usize << conn_bits));
+            area.push(synthesize_core(conn_bits)?);
         }
     }
     steps.finish();
@@ -192,14 +185,9 @@ fn measure(opts: &BenchOptions, steps: &Progress) -> Result<BenchReport, BenchRu
     Ok(report)
 }
 
-/// The generated core as shipped.
-fn synthesize_core() -> Result<Area, BenchRunError> {
-    synthesize(CORE_MODULE, holdback_hdl::core::NCONN, &holdback_hdl::core::verilog()?)
-}
-
-/// The engine for N = 2^`conn_bits`.
-fn synthesize_engine(conn_bits: usize) -> Result<Area, BenchRunError> {
-    synthesize(ENGINE_MODULE, 1 << conn_bits, &holdback_hdl::engine::verilog_for(conn_bits)?)
+/// The core for N = 2^`conn_bits`.
+fn synthesize_core(conn_bits: usize) -> Result<Area, BenchRunError> {
+    synthesize(CORE_MODULE, 1 << conn_bits, &holdback_hdl::core::verilog_for(conn_bits)?)
 }
 
 fn synthesize(module: &str, conns: usize, verilog: &str) -> Result<Area, BenchRunError> {
