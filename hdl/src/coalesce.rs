@@ -36,8 +36,6 @@ pub struct Coalescer<const ID_BITS: usize, const COUNT_BITS: usize> {
     pub pop: Signal<In, Bit>,
     /// Every push so far is visible: `head_valid` is low only if no id waits.
     pub settled: Signal<Out, Bit>,
-    /// Ids waiting.
-    pub queued: Signal<Out, Bits<COUNT_BITS>>,
 
     order: RAM<Bits<ID_BITS>, ID_BITS>,
     waiting: RAM<Bits<1>, ID_BITS>,
@@ -59,7 +57,6 @@ pub struct Coalescer<const ID_BITS: usize, const COUNT_BITS: usize> {
     was_waiting: Signal<Local, Bit>,
     enqueue: Signal<Local, Bit>,
     take: Signal<Local, Bit>,
-    head_fresh: Signal<Local, Bit>,
     one_id: Constant<Bits<ID_BITS>>,
     one_count: Constant<Bits<COUNT_BITS>>,
     bit_set: Constant<Bits<1>>,
@@ -80,7 +77,6 @@ impl<const ID_BITS: usize, const COUNT_BITS: usize> Coalescer<ID_BITS, COUNT_BIT
             head_id: Default::default(),
             pop: Default::default(),
             settled: Default::default(),
-            queued: Default::default(),
             order: Default::default(),
             // Explicit zeros, so every tool (Verilator, yosys' BRAM INIT) starts with no id waiting.
             waiting: RAM::from((0..1usize << ID_BITS).map(|_| Bits::<1>::from(0u64))),
@@ -99,7 +95,6 @@ impl<const ID_BITS: usize, const COUNT_BITS: usize> Coalescer<ID_BITS, COUNT_BIT
             was_waiting: Default::default(),
             enqueue: Default::default(),
             take: Default::default(),
-            head_fresh: Default::default(),
             one_id: Constant::new(1u64.into()),
             one_count: Constant::new(1u64.into()),
             bit_set: Constant::new(1u64.into()),
@@ -126,12 +121,14 @@ impl<const ID_BITS: usize, const COUNT_BITS: usize> Logic for Coalescer<ID_BITS,
         self.waiting.read_clock.next = self.clock.val();
         self.waiting.write_clock.next = self.clock.val();
 
-        // The oldest id: fresh on the read port unless the FIFO was empty or popped last cycle.
+        // The oldest id: fresh on the read port unless the FIFO was empty or
+        // popped last cycle. From registers only, so a consumer may decide
+        // `pop` from `head_valid` in the same cycle without a combinational loop.
         self.order.read_address.next = self.head.q.val();
         self.head_id.next = self.order.read_data.val();
-        self.head_fresh.next = self.nonempty_q.q.val() & !self.popped_q.q.val();
-        self.head_valid.next = self.head_fresh.val() & !self.clear_pending.q.val();
-        self.take.next = self.pop.val() & self.head_valid.val();
+        self.head_valid.next = self.nonempty_q.q.val() & !self.popped_q.q.val() & !self.clear_pending.q.val();
+        // Not from `head_valid` itself: Verilator would tie that output to `pop`.
+        self.take.next = self.pop.val() & self.nonempty_q.q.val() & !self.popped_q.q.val() & !self.clear_pending.q.val();
 
         // A push waits one cycle for its id's waiting bit.
         self.stage_valid.d.next = self.push.val();
@@ -189,10 +186,9 @@ impl<const ID_BITS: usize, const COUNT_BITS: usize> Logic for Coalescer<ID_BITS,
         }
         self.nonempty_q.d.next = self.count.q.val().any();
         self.popped_q.d.next = self.take.val();
-        self.queued.next = self.count.q.val();
         self.settled.next = !self.stage_valid.q.val()
             & !self.clear_pending.q.val()
-            & (!self.count.q.val().any() | self.head_fresh.val());
+            & (!self.count.q.val().any() | (self.nonempty_q.q.val() & !self.popped_q.q.val()));
     }
 }
 
