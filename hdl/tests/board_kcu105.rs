@@ -136,7 +136,16 @@ fn kcu105_wrapper_synthesizes_with_core() {
     // The black boxes and the core must survive as instances: a stub or a
     // core that yosys optimised away would mean the wrapper no longer
     // connects them.
-    for cell in ["xdma_0", "axi_10g_ethernet_0", "IBUFDS_GTE3", "holdback_core"] {
+    for cell in [
+        "axi_pcie3_0",
+        "dma_clock_converter",
+        "dma_width_converter",
+        "bar_width_converter",
+        "bar_protocol_converter",
+        "axi_10g_ethernet_0",
+        "IBUFDS_GTE3",
+        "holdback_core",
+    ] {
         assert_eq!(count(cell), 1, "synthesized design has no single `{cell}` instance:\n{total}");
     }
     let luts: u64 = total

@@ -88,15 +88,7 @@ struct WriteJob {
 
 impl WriteJob {
     fn new(addr: u64, bytes: Vec<u8>, rng: &mut SmallRng) -> WriteJob {
-        // Lanes past the end of the last beat carry noise: it must not land.
-        let beats = bytes
-            .chunks(8)
-            .map(|c| {
-                let mut b: [u8; 8] = rng.gen();
-                b[..c.len()].copy_from_slice(c);
-                u64::from_le_bytes(b)
-            })
-            .collect();
+        let beats = axi_host::stream_beats(&bytes, rng);
         WriteJob { addr, bytes, beats, sent: 0, accepted: false, dones: 0, err: false }
     }
 }

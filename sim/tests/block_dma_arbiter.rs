@@ -96,15 +96,7 @@ impl Requester {
                 let addr = region + 8 * rng.gen_range(0..(HALF - 2048) / 8) + rng.gen_range(0..8);
                 let mut bytes = vec![0u8; len];
                 rng.fill(&mut bytes[..]);
-                // Lanes past the last byte carry noise: it must not land.
-                let beats = bytes
-                    .chunks(8)
-                    .map(|c| {
-                        let mut b: [u8; 8] = rng.gen();
-                        b[..c.len()].copy_from_slice(c);
-                        u64::from_le_bytes(b)
-                    })
-                    .collect();
+                let beats = axi_host::stream_beats(&bytes, rng);
                 Job { addr, bytes, beats, sent: 0, first_burst: None }
             })
             .collect();

@@ -196,7 +196,7 @@ impl Bench {
 
         if let Some(beat) = self.host.observe_write(&self.m, &self.wp, &mut self.rng, now) {
             let off = beat.row - RING_BASE;
-            if off % EVENT_RECORD_BYTES as u64 == 0 {
+            if off.is_multiple_of(EVENT_RECORD_BYTES as u64) {
                 // The first beat of record `records_started`.
                 let k = self.records_started;
                 assert_eq!(off as usize, self.ring.offset(k), "record {k} written to the wrong slot");

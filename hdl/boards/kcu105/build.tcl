@@ -9,7 +9,7 @@
 # Output: build/kcu105/holdback_kcu105.bit (+ timing/utilization reports).
 # Then: holdback load --bitstream build/kcu105/holdback_kcu105.bit --board kcu105
 #
-# No .xci files are kept in the repository: both vendor IPs are created from
+# No .xci files are kept in the repository: every vendor IP is created from
 # the Tcl below (create_ip + set_property), so the configuration is reviewable
 # text and regenerates with any Vivado version that still has the IP.
 
@@ -42,37 +42,90 @@ add_files -norecurse [list \
 add_files -fileset constrs_1 -norecurse [file join $board_dir holdback_kcu105.xdc]
 set_property top $top [current_fileset]
 
-# ------------------------------------------------------------------- XDMA --
-# PCIe Gen3 x8 endpoint, 256-bit AXI at 250 MHz, AXI-Stream DMA (1 H2C +
-# 1 C2H, unused for now), AXI-Lite master on BAR0 (1 MiB = holdback's
-# 20-bit register space). Device ID 0x4842 so Xilinx's xdma driver leaves the
-# card alone and `holdback load` finds it (daemon/src/load.rs BOARDS).
-create_ip -name xdma -vendor xilinx.com -library ip -module_name xdma_0
-set xdma_cfg [list \
-    CONFIG.mode_selection {Advanced} \
+# ------------------------------------------- AXI Bridge for PCIe Gen3 ------
+# PCIe Gen3 x8 endpoint, 256-bit AXI at 250 MHz (docs/dma.md, "Which PCIe IP").
+# PCIe BAR0 (1 MiB = holdback's 20-bit register space) comes out of M_AXI at
+# AXI address 0. One AXI BAR takes the card's DMA writes on S_AXI: its
+# aperture is the IOVA range the driver maps DMA memory in (48 bits), with an
+# identity translation, so the IOVAs the host writes into the card's
+# registers are the addresses of the TLPs. MSI with one vector. Device ID
+# 0x4842 so no vendor driver claims the card and `holdback load` finds it
+# (daemon/src/load.rs BOARDS).
+# [UNVERIFIED: CONFIG names and values are our reading of PG194's
+# configuration options; none has been through Vivado.]
+create_ip -name axi_pcie3 -vendor xilinx.com -library ip -module_name axi_pcie3_0
+set pcie_cfg [list \
     CONFIG.pl_link_cap_max_link_width {X8} \
     CONFIG.pl_link_cap_max_link_speed {8.0_GT/s} \
     CONFIG.axi_data_width {256_bit} \
     CONFIG.axisten_freq {250} \
-    CONFIG.xdma_axi_intf_mm {AXI_Stream} \
-    CONFIG.xdma_rnum_chnl {1} \
-    CONFIG.xdma_wnum_chnl {1} \
-    CONFIG.xdma_num_usr_irq {1} \
-    CONFIG.axilite_master_en {true} \
-    CONFIG.axilite_master_size {1} \
-    CONFIG.axilite_master_scale {Megabytes} \
-    CONFIG.pciebar2axibar_axil_master {0x00000000} \
-    CONFIG.xdma_axilite_slave {false} \
-    CONFIG.cfg_mgmt_if {false} \
-    CONFIG.pipe_sim {false} \
+    CONFIG.axi_addr_width {64} \
+    CONFIG.en_axi_slave_if {true} \
+    CONFIG.en_axi_master_if {true} \
+    CONFIG.pf0_bar0_64bit {false} \
+    CONFIG.pf0_bar0_scale {Megabytes} \
+    CONFIG.pf0_bar0_size {1} \
+    CONFIG.pciebar2axibar_0 {0x0000000000000000} \
+    CONFIG.axibar_num {1} \
+    CONFIG.axibar_0 {0x0000000000000000} \
+    CONFIG.axibar_highaddr_0 {0x0000FFFFFFFFFFFF} \
+    CONFIG.axibar2pciebar_0 {0x0000000000000000} \
+    CONFIG.pf0_msi_enabled {true} \
     CONFIG.pf0_device_id {4842} \
 ]
 # Board interface selection (lane placement, refclk, PERST#) when the board
 # files are present. [UNVERIFIED: interface names of the KCU105 board file]
 if {[get_property board_part [current_project]] ne ""} {
-    lappend xdma_cfg CONFIG.PCIE_BOARD_INTERFACE {pci_express_x8} CONFIG.SYS_RST_N_BOARD_INTERFACE {pcie_perstn}
+    lappend pcie_cfg CONFIG.PCIE_BOARD_INTERFACE {pci_express_x8} CONFIG.SYS_RST_N_BOARD_INTERFACE {pcie_perstn}
 }
-set_property -dict $xdma_cfg [get_ips xdma_0]
+set_property -dict $pcie_cfg [get_ips axi_pcie3_0]
+
+# ------------------------------------------------ AXI infrastructure --------
+# DMA writes: the core's 64-bit AXI4 write master on coreclk -> clock
+# converter -> 64 -> 256-bit upsizer on axi_aclk -> the bridge's S_AXI. Write
+# channels only (reads come with the TX engine); no IDs (the core uses one).
+# BAR0: the bridge's 256-bit M_AXI -> 32-bit downsizer -> AXI4 to AXI4-Lite
+# protocol converter -> axil_regbus_bridge. The IDs of the host's requests
+# travel through both and come back on B and R.
+# [UNVERIFIED: CONFIG names and values are our reading of PG059.]
+create_ip -name axi_clock_converter -vendor xilinx.com -library ip -module_name dma_clock_converter
+set_property -dict [list \
+    CONFIG.PROTOCOL {AXI4} \
+    CONFIG.ADDR_WIDTH {64} \
+    CONFIG.DATA_WIDTH {64} \
+    CONFIG.ID_WIDTH {0} \
+    CONFIG.READ_WRITE_MODE {WRITE_ONLY} \
+    CONFIG.ACLK_ASYNC {1} \
+] [get_ips dma_clock_converter]
+create_ip -name axi_dwidth_converter -vendor xilinx.com -library ip -module_name dma_width_converter
+set_property -dict [list \
+    CONFIG.PROTOCOL {AXI4} \
+    CONFIG.ADDR_WIDTH {64} \
+    CONFIG.SI_DATA_WIDTH {64} \
+    CONFIG.MI_DATA_WIDTH {256} \
+    CONFIG.SI_ID_WIDTH {0} \
+    CONFIG.READ_WRITE_MODE {WRITE_ONLY} \
+    CONFIG.ACLK_ASYNC {0} \
+] [get_ips dma_width_converter]
+create_ip -name axi_dwidth_converter -vendor xilinx.com -library ip -module_name bar_width_converter
+set_property -dict [list \
+    CONFIG.PROTOCOL {AXI4} \
+    CONFIG.ADDR_WIDTH {64} \
+    CONFIG.SI_DATA_WIDTH {256} \
+    CONFIG.MI_DATA_WIDTH {32} \
+    CONFIG.SI_ID_WIDTH {4} \
+    CONFIG.READ_WRITE_MODE {READ_WRITE} \
+    CONFIG.ACLK_ASYNC {0} \
+] [get_ips bar_width_converter]
+create_ip -name axi_protocol_converter -vendor xilinx.com -library ip -module_name bar_protocol_converter
+set_property -dict [list \
+    CONFIG.SI_PROTOCOL {AXI4} \
+    CONFIG.MI_PROTOCOL {AXI4LITE} \
+    CONFIG.ADDR_WIDTH {64} \
+    CONFIG.DATA_WIDTH {32} \
+    CONFIG.ID_WIDTH {4} \
+    CONFIG.READ_WRITE_MODE {READ_WRITE} \
+] [get_ips bar_protocol_converter]
 
 # ------------------------------------------------------- 10G Ethernet ------
 # MAC + 10GBASE-R PCS/PMA, 64-bit AXI-Stream on coreclk_out (156.25 MHz),
@@ -92,10 +145,11 @@ set_property -dict [list \
 # frequency" option; if Vivado rejects it, drop it and feed dclk 100 MHz from
 # an MMCM instead.]
 
-# Generate both IPs out of context (faster incremental builds), then compare
+# Generate the IPs out of context (faster incremental builds), then compare
 # the port lists Vivado wrote with our lint stubs: a mismatch means the stubs
 # (and possibly the top) are stale, which lint could not have caught.
-set ips [get_ips {xdma_0 axi_10g_ethernet_0}]
+set vendor_ips {axi_pcie3_0 dma_clock_converter dma_width_converter bar_width_converter bar_protocol_converter axi_10g_ethernet_0}
+set ips [get_ips $vendor_ips]
 generate_target all $ips
 foreach ip $ips {
     create_ip_run $ip
@@ -117,7 +171,7 @@ proc only_in {a b} {
     foreach x $a { if {[lsearch -exact $b $x] < 0} { lappend out $x } }
     return $out
 }
-foreach ip {xdma_0 axi_10g_ethernet_0} {
+foreach ip $vendor_ips {
     set real [lindex [get_files -quiet -of_objects [get_files ${ip}.xci] ${ip}_stub.v] 0]
     if {$real eq ""} { puts "WARNING: no synthesis stub for $ip to compare"; continue }
     set ours [port_names [file join $board_dir stubs ${ip}.v]]

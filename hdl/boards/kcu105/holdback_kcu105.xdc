@@ -32,7 +32,7 @@ set_property IOSTANDARD LVCMOS18 [get_ports pcie_perst_n]
 set_property PULLUP true [get_ports pcie_perst_n]
 set_false_path -from [get_ports pcie_perst_n]
 
-# Lanes 0..7. The XDMA IP places its GT channels itself (build.tcl selects the
+# Lanes 0..7. The PCIe bridge IP places its GT channels itself (build.tcl selects the
 # KCU105 PCIe interface), so these only document and cross-check the pins.
 # Lane order as in the board description: rx_p AB2 AD2 AF2 AH2 AJ4 AK2 AM2 AP2,
 # tx_p AC4 AE4 AG4 AH6 AK6 AL4 AM6 AN4. [UNVERIFIED: lane-to-quad mapping]
@@ -102,11 +102,14 @@ set_false_path -to [get_ports {led[*]}]
 # --------------------------------------------------------- clock crossings ----
 # The IPs create their output clocks themselves: axi_aclk (250 MHz, from the
 # PCIe GT) and coreclk_out (156.25 MHz, from the SFP reference clock).
-# The only logic between the two is axil_regbus_bridge: held buses (x_addr,
+# Two things cross between them. axil_regbus_bridge: held buses (x_addr,
 # x_wdata, x_we one way, x_rdata the other) guarded by toggles that pass
 # two-flop synchronizers (sync_bit, ASYNC_REG). A held bus must settle within
 # one period of the faster clock, before the toggle can be seen; bound every
-# path between the domains to that instead of ignoring them.
+# path between the domains to that instead of ignoring them. And the DMA
+# writes' dma_clock_converter (Xilinx AXI clock converter), whose FIFO
+# pointers cross gray-coded: the same bound is what its own constraints ask
+# for. [UNVERIFIED: that this global bound and the IP's scoped XDC agree.]
 set axi_clk  [get_clocks -of_objects [get_pins pcie/axi_aclk]]
 set core_clk [get_clocks -of_objects [get_pins eth/coreclk_out]]
 set_max_delay -datapath_only -from $axi_clk  -to $core_clk 4.000

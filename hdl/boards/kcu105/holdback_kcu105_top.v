@@ -1,16 +1,20 @@
 // holdback on the Xilinx KCU105 (XCKU040-2FFVA1156E): PCIe Gen3 x8 edge
 // connector + SFP+ cage 0 at 10GBASE-R. UNTESTED ON HARDWARE (see README.md).
 //
-//   host --PCIe--> xdma_0 (AXI-Lite master, BAR0, 1 MiB, axi_aclk 250 MHz)
-//        --> axil_regbus_bridge (CDC) --> holdback_core register bus
+//   host --PCIe--> axi_pcie3_0 m_axi (AXI4, BAR0, 1 MiB, axi_aclk 250 MHz)
+//        --> bar_width_converter (256 -> 32 bits) --> bar_protocol_converter
+//        (AXI4 -> AXI4-Lite) --> axil_regbus_bridge (CDC) --> core register bus
+//   core m_axi (AXI4 writes, 64-bit, coreclk) --> dma_clock_converter
+//        --> dma_width_converter (64 -> 256 bits) --> axi_pcie3_0 s_axi --> host memory
 //   SFP+ <--> axi_10g_ethernet_0 (MAC + 10GBASE-R, coreclk_out 156.25 MHz)
 //        RX --> frame_fifo (drop whole bad/overflowing frames) --> core s_t*
 //        TX <-- frame_fifo (store-and-forward, no MAC underrun) <-- core m_t*
 //
 // Clocking: the core, both frame FIFOs and the tick generator run on the
 // MAC's coreclk_out (156.25 MHz), so the Ethernet data path has no clock
-// crossing. The only crossing is the register bus (axi_aclk <-> coreclk),
-// done by a toggle handshake in axil_regbus_bridge. The 10G subsystem's
+// crossing. Two paths cross between axi_aclk and coreclk: the register bus,
+// by a toggle handshake in axil_regbus_bridge, and the DMA writes, by the
+// Xilinx AXI clock converter. The 10G subsystem's
 // management interface and power-on reset run on the free-running 125 MHz
 // board oscillator (dclk).
 //
@@ -46,7 +50,7 @@ module holdback_kcu105_top (
     wire pcie_refclk;      // to the PCIe core logic
     IBUFDS_GTE3 #(
         .REFCLK_EN_TX_PATH(1'b0),
-        .REFCLK_HROW_CK_SEL(2'b00),   // ODIV2 = O (100 MHz), as XDMA expects
+        .REFCLK_HROW_CK_SEL(2'b00),   // ODIV2 = O (100 MHz): the bridge's refclk (PG194)
         .REFCLK_ICNTL_RX(2'b00)
     ) pcie_refclk_buf (
         .O(pcie_refclk_gt),
@@ -70,75 +74,358 @@ module holdback_kcu105_top (
         if (!por_count[16]) por_count <= por_count + 17'd1;
     end
 
-    // ---------------- PCIe: XDMA with an AXI-Lite master BAR ----------------
+    // ---------------- PCIe: AXI Bridge for PCIe Gen3 ----------------
+    // One IP for both directions: the host's BAR0 accesses leave it on its
+    // AXI4 master (m_axi), the card's DMA writes enter it on its AXI4 slave
+    // (s_axi) and become memory-write TLPs (docs/dma.md, "Which PCIe IP").
+    // Both ports are 256 bits wide at axi_aclk (250 MHz, Gen3 x8).
     wire        axi_aclk;
     wire        axi_aresetn;
-    wire        user_lnk_up;
-    wire [31:0] axil_awaddr, axil_wdata, axil_araddr, axil_rdata;
+    wire        user_link_up;
+
+    // BAR0: bridge m_axi (AXI4, 256-bit) -> bar_width_converter (32-bit)
+    // -> bar_protocol_converter (AXI4-Lite, which is 32 or 64 bits wide only)
+    // -> axil_regbus_bridge. The IDs travel with the requests and come back on
+    // B and R through both converters.
+    wire [3:0]   bar_awid, bar_bid, bar_arid, bar_rid;
+    wire [63:0]  bar_awaddr, bar_araddr;
+    wire [7:0]   bar_awlen, bar_arlen;
+    wire [2:0]   bar_awsize, bar_arsize, bar_awprot, bar_arprot;
+    wire [1:0]   bar_awburst, bar_arburst, bar_bresp, bar_rresp;
+    wire         bar_awlock, bar_arlock;
+    wire [3:0]   bar_awcache, bar_arcache;
+    wire         bar_awvalid, bar_awready, bar_arvalid, bar_arready;
+    wire [255:0] bar_wdata, bar_rdata;
+    wire [31:0]  bar_wstrb;
+    wire         bar_wlast, bar_wvalid, bar_wready, bar_bvalid, bar_bready;
+    wire         bar_rlast, bar_rvalid, bar_rready;
+
+    wire [3:0]   bar32_awid, bar32_bid, bar32_arid, bar32_rid;
+    wire [63:0]  bar32_awaddr, bar32_araddr;
+    wire [7:0]   bar32_awlen, bar32_arlen;
+    wire [2:0]   bar32_awsize, bar32_arsize, bar32_awprot, bar32_arprot;
+    wire [1:0]   bar32_awburst, bar32_arburst, bar32_bresp, bar32_rresp;
+    wire [0:0]   bar32_awlock, bar32_arlock;
+    wire [3:0]   bar32_awcache, bar32_arcache, bar32_awregion, bar32_arregion, bar32_awqos, bar32_arqos;
+    wire         bar32_awvalid, bar32_awready, bar32_arvalid, bar32_arready;
+    wire [31:0]  bar32_wdata, bar32_rdata;
+    wire [3:0]   bar32_wstrb;
+    wire         bar32_wlast, bar32_wvalid, bar32_wready, bar32_bvalid, bar32_bready;
+    wire         bar32_rlast, bar32_rvalid, bar32_rready;
+
+    wire [63:0] axil_awaddr, axil_araddr;
+    wire [31:0] axil_wdata, axil_rdata;
     wire [2:0]  axil_awprot, axil_arprot;
     wire [3:0]  axil_wstrb;
     wire [1:0]  axil_bresp, axil_rresp;
     wire        axil_awvalid, axil_awready, axil_wvalid, axil_wready;
     wire        axil_bvalid, axil_bready, axil_arvalid, axil_arready;
     wire        axil_rvalid, axil_rready;
-    wire [0:0]  unused_irq_ack;
-    wire        unused_msi_enable;
-    wire [2:0]  unused_msi_vector_width;
-    wire        unused_c2h_tready;
-    wire [255:0] unused_h2c_tdata;
-    wire [31:0] unused_h2c_tkeep;
-    wire        unused_h2c_tlast, unused_h2c_tvalid;
-    wire [1:0]  unused_qpll1lock, unused_qpll1outrefclk, unused_qpll1outclk;
 
-    xdma_0 pcie (
-        .sys_clk(pcie_refclk),
+    // DMA: the core's AXI4 write master (64-bit, coreclk; reads come with the
+    // TX engine) -> dma_clock_converter (to axi_aclk) -> dma_width_converter
+    // (64 -> 256 bits) -> bridge s_axi. The converters keep every burst inside
+    // its 4 KiB page and its strobes contiguous, as the bridge requires.
+    // AxSIZE = 3 (8-byte beats), INCR, ID 0 and no cache/protection/QoS
+    // attributes are tied here (docs/dma.md, "Master side").
+    wire [63:0]  dma_awaddr;
+    wire [7:0]   dma_awlen;
+    wire         dma_awvalid, dma_awready;
+    wire [63:0]  dma_wdata;
+    wire [7:0]   dma_wstrb;
+    wire         dma_wlast, dma_wvalid, dma_wready;
+    wire [1:0]   dma_bresp;
+    wire         dma_bvalid, dma_bready;
+
+    wire [63:0]  dmaa_awaddr;
+    wire [7:0]   dmaa_awlen;
+    wire [2:0]   dmaa_awsize, dmaa_awprot;
+    wire [1:0]   dmaa_awburst, dmaa_bresp;
+    wire [0:0]   dmaa_awlock;
+    wire [3:0]   dmaa_awcache, dmaa_awregion, dmaa_awqos;
+    wire         dmaa_awvalid, dmaa_awready;
+    wire [63:0]  dmaa_wdata;
+    wire [7:0]   dmaa_wstrb;
+    wire         dmaa_wlast, dmaa_wvalid, dmaa_wready, dmaa_bvalid, dmaa_bready;
+
+    wire [63:0]  dmaw_awaddr;
+    wire [7:0]   dmaw_awlen;
+    wire [2:0]   dmaw_awsize, dmaw_awprot;
+    wire [1:0]   dmaw_awburst, dmaw_bresp;
+    wire [0:0]   dmaw_awlock;
+    wire [3:0]   dmaw_awcache, dmaw_awregion, dmaw_awqos;
+    wire         dmaw_awvalid, dmaw_awready;
+    wire [255:0] dmaw_wdata;
+    wire [31:0]  dmaw_wstrb;
+    wire         dmaw_wlast, dmaw_wvalid, dmaw_wready, dmaw_bvalid, dmaw_bready;
+
+    wire         unused_axi_ctl_aresetn, unused_bridge_irq;
+    wire         unused_msi_grant, unused_msi_enable;
+    wire [2:0]   unused_msi_vector_width;
+    wire [3:0]   unused_s_axi_bid, unused_s_axi_rid;
+    wire         unused_s_axi_arready, unused_s_axi_rlast, unused_s_axi_rvalid;
+    wire [255:0] unused_s_axi_rdata;
+    wire [1:0]   unused_s_axi_rresp;
+    wire         unused_ctl_awready, unused_ctl_wready, unused_ctl_bvalid;
+    wire         unused_ctl_arready, unused_ctl_rvalid;
+    wire [1:0]   unused_ctl_bresp, unused_ctl_rresp;
+    wire [31:0]  unused_ctl_rdata;
+
+    axi_pcie3_0 pcie (
+        .refclk(pcie_refclk),
         .sys_clk_gt(pcie_refclk_gt),
         .sys_rst_n(pcie_perst_n),
-        .user_lnk_up(user_lnk_up),
+        .axi_aclk(axi_aclk),
+        .axi_aresetn(axi_aresetn),
+        .axi_ctl_aresetn(unused_axi_ctl_aresetn),
+        .axi_ctl_aclk(axi_aclk),
+        .user_link_up(user_link_up),
+        .interrupt_out(unused_bridge_irq),
         .pci_exp_txp(pcie_tx_p),
         .pci_exp_txn(pcie_tx_n),
         .pci_exp_rxp(pcie_rx_p),
         .pci_exp_rxn(pcie_rx_n),
-        .axi_aclk(axi_aclk),
-        .axi_aresetn(axi_aresetn),
-        .usr_irq_req(1'b0),
-        .usr_irq_ack(unused_irq_ack),
+        // The core raises no interrupt yet: the host polls the event ring.
+        // An event interrupt would pulse this (edge-detected, MSI vector 0).
+        .intx_msi_request(1'b0),
+        .intx_msi_grant(unused_msi_grant),
         .msi_enable(unused_msi_enable),
+        .msi_vector_num(5'd0),
         .msi_vector_width(unused_msi_vector_width),
-        .m_axil_awaddr(axil_awaddr),
-        .m_axil_awprot(axil_awprot),
-        .m_axil_awvalid(axil_awvalid),
-        .m_axil_awready(axil_awready),
-        .m_axil_wdata(axil_wdata),
-        .m_axil_wstrb(axil_wstrb),
-        .m_axil_wvalid(axil_wvalid),
-        .m_axil_wready(axil_wready),
-        .m_axil_bvalid(axil_bvalid),
-        .m_axil_bresp(axil_bresp),
-        .m_axil_bready(axil_bready),
-        .m_axil_araddr(axil_araddr),
-        .m_axil_arprot(axil_arprot),
-        .m_axil_arvalid(axil_arvalid),
-        .m_axil_arready(axil_arready),
-        .m_axil_rdata(axil_rdata),
-        .m_axil_rresp(axil_rresp),
-        .m_axil_rvalid(axil_rvalid),
-        .m_axil_rready(axil_rready),
-        // DMA is not used yet: nothing to send, and anything the host
-        // pushes is drained.
-        .s_axis_c2h_tdata_0(256'd0),
-        .s_axis_c2h_tlast_0(1'b0),
-        .s_axis_c2h_tvalid_0(1'b0),
-        .s_axis_c2h_tready_0(unused_c2h_tready),
-        .s_axis_c2h_tkeep_0(32'd0),
-        .m_axis_h2c_tdata_0(unused_h2c_tdata),
-        .m_axis_h2c_tlast_0(unused_h2c_tlast),
-        .m_axis_h2c_tvalid_0(unused_h2c_tvalid),
-        .m_axis_h2c_tready_0(1'b1),
-        .m_axis_h2c_tkeep_0(unused_h2c_tkeep),
-        .int_qpll1lock_out(unused_qpll1lock),
-        .int_qpll1outrefclk_out(unused_qpll1outrefclk),
-        .int_qpll1outclk_out(unused_qpll1outclk)
+        // The card's writes into host memory.
+        .s_axi_awid(4'd0),
+        .s_axi_awaddr(dmaw_awaddr),
+        .s_axi_awregion(dmaw_awregion),
+        .s_axi_awlen(dmaw_awlen),
+        .s_axi_awsize(dmaw_awsize),
+        .s_axi_awburst(dmaw_awburst),
+        .s_axi_awvalid(dmaw_awvalid),
+        .s_axi_awready(dmaw_awready),
+        .s_axi_wdata(dmaw_wdata),
+        .s_axi_wstrb(dmaw_wstrb),
+        .s_axi_wlast(dmaw_wlast),
+        .s_axi_wvalid(dmaw_wvalid),
+        .s_axi_wready(dmaw_wready),
+        .s_axi_bid(unused_s_axi_bid),
+        .s_axi_bresp(dmaw_bresp),
+        .s_axi_bvalid(dmaw_bvalid),
+        .s_axi_bready(dmaw_bready),
+        // No reads from host memory yet (they come with the TX engine).
+        .s_axi_arid(4'd0),
+        .s_axi_araddr(64'd0),
+        .s_axi_arregion(4'd0),
+        .s_axi_arlen(8'd0),
+        .s_axi_arsize(3'd3),
+        .s_axi_arburst(2'b01),
+        .s_axi_arvalid(1'b0),
+        .s_axi_arready(unused_s_axi_arready),
+        .s_axi_rid(unused_s_axi_rid),
+        .s_axi_rdata(unused_s_axi_rdata),
+        .s_axi_rresp(unused_s_axi_rresp),
+        .s_axi_rlast(unused_s_axi_rlast),
+        .s_axi_rvalid(unused_s_axi_rvalid),
+        .s_axi_rready(1'b1),
+        // The host's BAR0 accesses.
+        .m_axi_awid(bar_awid),
+        .m_axi_awaddr(bar_awaddr),
+        .m_axi_awlen(bar_awlen),
+        .m_axi_awsize(bar_awsize),
+        .m_axi_awburst(bar_awburst),
+        .m_axi_awprot(bar_awprot),
+        .m_axi_awvalid(bar_awvalid),
+        .m_axi_awready(bar_awready),
+        .m_axi_awlock(bar_awlock),
+        .m_axi_awcache(bar_awcache),
+        .m_axi_wdata(bar_wdata),
+        .m_axi_wstrb(bar_wstrb),
+        .m_axi_wlast(bar_wlast),
+        .m_axi_wvalid(bar_wvalid),
+        .m_axi_wready(bar_wready),
+        .m_axi_bid(bar_bid),
+        .m_axi_bresp(bar_bresp),
+        .m_axi_bvalid(bar_bvalid),
+        .m_axi_bready(bar_bready),
+        .m_axi_arid(bar_arid),
+        .m_axi_araddr(bar_araddr),
+        .m_axi_arlen(bar_arlen),
+        .m_axi_arsize(bar_arsize),
+        .m_axi_arburst(bar_arburst),
+        .m_axi_arprot(bar_arprot),
+        .m_axi_arvalid(bar_arvalid),
+        .m_axi_arready(bar_arready),
+        .m_axi_arlock(bar_arlock),
+        .m_axi_arcache(bar_arcache),
+        .m_axi_rid(bar_rid),
+        .m_axi_rdata(bar_rdata),
+        .m_axi_ruser(32'd0),
+        .m_axi_rresp(bar_rresp),
+        .m_axi_rlast(bar_rlast),
+        .m_axi_rvalid(bar_rvalid),
+        .m_axi_rready(bar_rready),
+        // The bridge's own registers stay unreachable from the card.
+        .s_axi_ctl_awaddr(32'd0),
+        .s_axi_ctl_awvalid(1'b0),
+        .s_axi_ctl_awready(unused_ctl_awready),
+        .s_axi_ctl_wdata(32'd0),
+        .s_axi_ctl_wstrb(4'd0),
+        .s_axi_ctl_wvalid(1'b0),
+        .s_axi_ctl_wready(unused_ctl_wready),
+        .s_axi_ctl_bresp(unused_ctl_bresp),
+        .s_axi_ctl_bvalid(unused_ctl_bvalid),
+        .s_axi_ctl_bready(1'b1),
+        .s_axi_ctl_araddr(32'd0),
+        .s_axi_ctl_arvalid(1'b0),
+        .s_axi_ctl_arready(unused_ctl_arready),
+        .s_axi_ctl_rdata(unused_ctl_rdata),
+        .s_axi_ctl_rresp(unused_ctl_rresp),
+        .s_axi_ctl_rvalid(unused_ctl_rvalid),
+        .s_axi_ctl_rready(1'b1)
+    );
+
+    bar_width_converter bar_width (
+        .s_axi_aclk(axi_aclk),
+        .s_axi_aresetn(axi_aresetn),
+        .s_axi_awid(bar_awid),
+        .s_axi_awaddr(bar_awaddr),
+        .s_axi_awlen(bar_awlen),
+        .s_axi_awsize(bar_awsize),
+        .s_axi_awburst(bar_awburst),
+        .s_axi_awlock(bar_awlock),
+        .s_axi_awcache(bar_awcache),
+        .s_axi_awprot(bar_awprot),
+        .s_axi_awregion(4'd0),
+        .s_axi_awqos(4'd0),
+        .s_axi_awvalid(bar_awvalid),
+        .s_axi_awready(bar_awready),
+        .s_axi_wdata(bar_wdata),
+        .s_axi_wstrb(bar_wstrb),
+        .s_axi_wlast(bar_wlast),
+        .s_axi_wvalid(bar_wvalid),
+        .s_axi_wready(bar_wready),
+        .s_axi_bid(bar_bid),
+        .s_axi_bresp(bar_bresp),
+        .s_axi_bvalid(bar_bvalid),
+        .s_axi_bready(bar_bready),
+        .s_axi_arid(bar_arid),
+        .s_axi_araddr(bar_araddr),
+        .s_axi_arlen(bar_arlen),
+        .s_axi_arsize(bar_arsize),
+        .s_axi_arburst(bar_arburst),
+        .s_axi_arlock(bar_arlock),
+        .s_axi_arcache(bar_arcache),
+        .s_axi_arprot(bar_arprot),
+        .s_axi_arregion(4'd0),
+        .s_axi_arqos(4'd0),
+        .s_axi_arvalid(bar_arvalid),
+        .s_axi_arready(bar_arready),
+        .s_axi_rid(bar_rid),
+        .s_axi_rdata(bar_rdata),
+        .s_axi_rresp(bar_rresp),
+        .s_axi_rlast(bar_rlast),
+        .s_axi_rvalid(bar_rvalid),
+        .s_axi_rready(bar_rready),
+        .m_axi_awid(bar32_awid),
+        .m_axi_awaddr(bar32_awaddr),
+        .m_axi_awlen(bar32_awlen),
+        .m_axi_awsize(bar32_awsize),
+        .m_axi_awburst(bar32_awburst),
+        .m_axi_awlock(bar32_awlock),
+        .m_axi_awcache(bar32_awcache),
+        .m_axi_awprot(bar32_awprot),
+        .m_axi_awregion(bar32_awregion),
+        .m_axi_awqos(bar32_awqos),
+        .m_axi_awvalid(bar32_awvalid),
+        .m_axi_awready(bar32_awready),
+        .m_axi_wdata(bar32_wdata),
+        .m_axi_wstrb(bar32_wstrb),
+        .m_axi_wlast(bar32_wlast),
+        .m_axi_wvalid(bar32_wvalid),
+        .m_axi_wready(bar32_wready),
+        .m_axi_bid(bar32_bid),
+        .m_axi_bresp(bar32_bresp),
+        .m_axi_bvalid(bar32_bvalid),
+        .m_axi_bready(bar32_bready),
+        .m_axi_arid(bar32_arid),
+        .m_axi_araddr(bar32_araddr),
+        .m_axi_arlen(bar32_arlen),
+        .m_axi_arsize(bar32_arsize),
+        .m_axi_arburst(bar32_arburst),
+        .m_axi_arlock(bar32_arlock),
+        .m_axi_arcache(bar32_arcache),
+        .m_axi_arprot(bar32_arprot),
+        .m_axi_arregion(bar32_arregion),
+        .m_axi_arqos(bar32_arqos),
+        .m_axi_arvalid(bar32_arvalid),
+        .m_axi_arready(bar32_arready),
+        .m_axi_rid(bar32_rid),
+        .m_axi_rdata(bar32_rdata),
+        .m_axi_rresp(bar32_rresp),
+        .m_axi_rlast(bar32_rlast),
+        .m_axi_rvalid(bar32_rvalid),
+        .m_axi_rready(bar32_rready)
+    );
+
+    bar_protocol_converter bar_lite (
+        .aclk(axi_aclk),
+        .aresetn(axi_aresetn),
+        .s_axi_awid(bar32_awid),
+        .s_axi_awaddr(bar32_awaddr),
+        .s_axi_awlen(bar32_awlen),
+        .s_axi_awsize(bar32_awsize),
+        .s_axi_awburst(bar32_awburst),
+        .s_axi_awlock(bar32_awlock),
+        .s_axi_awcache(bar32_awcache),
+        .s_axi_awprot(bar32_awprot),
+        .s_axi_awregion(bar32_awregion),
+        .s_axi_awqos(bar32_awqos),
+        .s_axi_awvalid(bar32_awvalid),
+        .s_axi_awready(bar32_awready),
+        .s_axi_wdata(bar32_wdata),
+        .s_axi_wstrb(bar32_wstrb),
+        .s_axi_wlast(bar32_wlast),
+        .s_axi_wvalid(bar32_wvalid),
+        .s_axi_wready(bar32_wready),
+        .s_axi_bid(bar32_bid),
+        .s_axi_bresp(bar32_bresp),
+        .s_axi_bvalid(bar32_bvalid),
+        .s_axi_bready(bar32_bready),
+        .s_axi_arid(bar32_arid),
+        .s_axi_araddr(bar32_araddr),
+        .s_axi_arlen(bar32_arlen),
+        .s_axi_arsize(bar32_arsize),
+        .s_axi_arburst(bar32_arburst),
+        .s_axi_arlock(bar32_arlock),
+        .s_axi_arcache(bar32_arcache),
+        .s_axi_arprot(bar32_arprot),
+        .s_axi_arregion(bar32_arregion),
+        .s_axi_arqos(bar32_arqos),
+        .s_axi_arvalid(bar32_arvalid),
+        .s_axi_arready(bar32_arready),
+        .s_axi_rid(bar32_rid),
+        .s_axi_rdata(bar32_rdata),
+        .s_axi_rresp(bar32_rresp),
+        .s_axi_rlast(bar32_rlast),
+        .s_axi_rvalid(bar32_rvalid),
+        .s_axi_rready(bar32_rready),
+        .m_axi_awaddr(axil_awaddr),
+        .m_axi_awprot(axil_awprot),
+        .m_axi_awvalid(axil_awvalid),
+        .m_axi_awready(axil_awready),
+        .m_axi_wdata(axil_wdata),
+        .m_axi_wstrb(axil_wstrb),
+        .m_axi_wvalid(axil_wvalid),
+        .m_axi_wready(axil_wready),
+        .m_axi_bresp(axil_bresp),
+        .m_axi_bvalid(axil_bvalid),
+        .m_axi_bready(axil_bready),
+        .m_axi_araddr(axil_araddr),
+        .m_axi_arprot(axil_arprot),
+        .m_axi_arvalid(axil_arvalid),
+        .m_axi_arready(axil_arready),
+        .m_axi_rdata(axil_rdata),
+        .m_axi_rresp(axil_rresp),
+        .m_axi_rvalid(axil_rvalid),
+        .m_axi_rready(axil_rready)
     );
 
     // ---------------- 10G Ethernet: MAC + PCS/PMA on SFP+ 0 ----------------
@@ -321,6 +608,104 @@ module holdback_kcu105_top (
         .reg_ack(reg_ack)
     );
 
+    // ---------------- DMA writes: core (coreclk) -> PCIe bridge (axi_aclk) ----------------
+    // Both sides of the clock converter leave reset together (PG059): its
+    // coreclk side takes the bridge's reset through a synchronizer.
+    wire dma_core_aresetn;
+    sync_bit dma_reset_sync (
+        .clk(coreclk),
+        .d_async(axi_aresetn),
+        .q(dma_core_aresetn)
+    );
+
+    dma_clock_converter dma_cdc (
+        .s_axi_aclk(coreclk),
+        .s_axi_aresetn(dma_core_aresetn),
+        .s_axi_awaddr(dma_awaddr),
+        .s_axi_awlen(dma_awlen),
+        .s_axi_awsize(3'd3),
+        .s_axi_awburst(2'b01),
+        .s_axi_awlock(1'b0),
+        .s_axi_awcache(4'd0),
+        .s_axi_awprot(3'd0),
+        .s_axi_awregion(4'd0),
+        .s_axi_awqos(4'd0),
+        .s_axi_awvalid(dma_awvalid),
+        .s_axi_awready(dma_awready),
+        .s_axi_wdata(dma_wdata),
+        .s_axi_wstrb(dma_wstrb),
+        .s_axi_wlast(dma_wlast),
+        .s_axi_wvalid(dma_wvalid),
+        .s_axi_wready(dma_wready),
+        .s_axi_bresp(dma_bresp),
+        .s_axi_bvalid(dma_bvalid),
+        .s_axi_bready(dma_bready),
+        .m_axi_aclk(axi_aclk),
+        .m_axi_aresetn(axi_aresetn),
+        .m_axi_awaddr(dmaa_awaddr),
+        .m_axi_awlen(dmaa_awlen),
+        .m_axi_awsize(dmaa_awsize),
+        .m_axi_awburst(dmaa_awburst),
+        .m_axi_awlock(dmaa_awlock),
+        .m_axi_awcache(dmaa_awcache),
+        .m_axi_awprot(dmaa_awprot),
+        .m_axi_awregion(dmaa_awregion),
+        .m_axi_awqos(dmaa_awqos),
+        .m_axi_awvalid(dmaa_awvalid),
+        .m_axi_awready(dmaa_awready),
+        .m_axi_wdata(dmaa_wdata),
+        .m_axi_wstrb(dmaa_wstrb),
+        .m_axi_wlast(dmaa_wlast),
+        .m_axi_wvalid(dmaa_wvalid),
+        .m_axi_wready(dmaa_wready),
+        .m_axi_bresp(dmaa_bresp),
+        .m_axi_bvalid(dmaa_bvalid),
+        .m_axi_bready(dmaa_bready)
+    );
+
+    dma_width_converter dma_width (
+        .s_axi_aclk(axi_aclk),
+        .s_axi_aresetn(axi_aresetn),
+        .s_axi_awaddr(dmaa_awaddr),
+        .s_axi_awlen(dmaa_awlen),
+        .s_axi_awsize(dmaa_awsize),
+        .s_axi_awburst(dmaa_awburst),
+        .s_axi_awlock(dmaa_awlock),
+        .s_axi_awcache(dmaa_awcache),
+        .s_axi_awprot(dmaa_awprot),
+        .s_axi_awregion(dmaa_awregion),
+        .s_axi_awqos(dmaa_awqos),
+        .s_axi_awvalid(dmaa_awvalid),
+        .s_axi_awready(dmaa_awready),
+        .s_axi_wdata(dmaa_wdata),
+        .s_axi_wstrb(dmaa_wstrb),
+        .s_axi_wlast(dmaa_wlast),
+        .s_axi_wvalid(dmaa_wvalid),
+        .s_axi_wready(dmaa_wready),
+        .s_axi_bresp(dmaa_bresp),
+        .s_axi_bvalid(dmaa_bvalid),
+        .s_axi_bready(dmaa_bready),
+        .m_axi_awaddr(dmaw_awaddr),
+        .m_axi_awlen(dmaw_awlen),
+        .m_axi_awsize(dmaw_awsize),
+        .m_axi_awburst(dmaw_awburst),
+        .m_axi_awlock(dmaw_awlock),
+        .m_axi_awcache(dmaw_awcache),
+        .m_axi_awprot(dmaw_awprot),
+        .m_axi_awregion(dmaw_awregion),
+        .m_axi_awqos(dmaw_awqos),
+        .m_axi_awvalid(dmaw_awvalid),
+        .m_axi_awready(dmaw_awready),
+        .m_axi_wdata(dmaw_wdata),
+        .m_axi_wstrb(dmaw_wstrb),
+        .m_axi_wlast(dmaw_wlast),
+        .m_axi_wvalid(dmaw_wvalid),
+        .m_axi_wready(dmaw_wready),
+        .m_axi_bresp(dmaw_bresp),
+        .m_axi_bvalid(dmaw_bvalid),
+        .m_axi_bready(dmaw_bready)
+    );
+
     wire core_idle;
     holdback_core core (
         .clock(coreclk),
@@ -341,6 +726,18 @@ module holdback_kcu105_top (
         .reg_re(reg_re),
         .reg_rdata(reg_rdata),
         .reg_ack(reg_ack),
+        .m_axi_awaddr(dma_awaddr),
+        .m_axi_awlen(dma_awlen),
+        .m_axi_awvalid(dma_awvalid),
+        .m_axi_awready(dma_awready),
+        .m_axi_wdata(dma_wdata),
+        .m_axi_wstrb(dma_wstrb),
+        .m_axi_wlast(dma_wlast),
+        .m_axi_wvalid(dma_wvalid),
+        .m_axi_wready(dma_wready),
+        .m_axi_bresp(dma_bresp),
+        .m_axi_bvalid(dma_bvalid),
+        .m_axi_bready(dma_bready),
         .idle(core_idle)
     );
 
@@ -365,7 +762,7 @@ module holdback_kcu105_top (
         if (rx_dropped != 16'd0) rx_drop_seen <= 1'b1;
     end
 
-    assign led[0] = user_lnk_up;        // PCIe link up
+    assign led[0] = user_link_up;       // PCIe link up
     assign led[1] = pcspma_status[0];   // 10GBASE-R block lock
     assign led[2] = eth_resetdone;      // 10G subsystem out of reset
     assign led[3] = qplllock;           // SFP reference clock present, QPLL locked
@@ -376,11 +773,16 @@ module holdback_kcu105_top (
 
     // Everything the board does not use yet, in one place, so lint shows that
     // leaving them open is deliberate (Verilator exempts names with "unused").
-    wire unused_ok = &{1'b0, axil_awaddr[31:20], axil_araddr[31:20], axil_awprot, axil_arprot,
-                       unused_irq_ack, unused_msi_enable, unused_msi_vector_width,
-                       unused_c2h_tready, unused_h2c_tdata, unused_h2c_tkeep,
-                       unused_h2c_tlast, unused_h2c_tvalid, unused_qpll1lock,
-                       unused_qpll1outrefclk, unused_qpll1outclk, pcspma_status[7:1],
+    wire unused_ok = &{1'b0, axil_awaddr[63:20], axil_araddr[63:20], axil_awprot, axil_arprot,
+                       unused_axi_ctl_aresetn, unused_bridge_irq, unused_msi_grant,
+                       unused_msi_enable, unused_msi_vector_width, unused_s_axi_bid,
+                       unused_s_axi_rid, unused_s_axi_arready, unused_s_axi_rlast,
+                       unused_s_axi_rvalid, unused_s_axi_rdata, unused_s_axi_rresp,
+                       unused_ctl_awready, unused_ctl_wready, unused_ctl_bvalid,
+                       unused_ctl_arready, unused_ctl_rvalid, unused_ctl_bresp,
+                       unused_ctl_rresp, unused_ctl_rdata,
+                       dmaw_awlock, dmaw_awcache, dmaw_awprot, dmaw_awqos,
+                       pcspma_status[7:1],
                        unused_rxrecclk, unused_xgmacint, unused_areset_dp,
                        unused_txusrclk, unused_txusrclk2, unused_gttxreset, unused_gtrxreset,
                        unused_txuserrdy, unused_reset_counter_done, unused_qplloutclk,

@@ -19,7 +19,7 @@
 use crate::seq_cmp::SeqCmp;
 use rust_hdl::prelude::*;
 
-#[derive(LogicBlock)]
+#[derive(LogicBlock, Default)]
 pub struct SegCheck {
     // The segment, from the parser's descriptor.
     pub seq: Signal<In, Bits<32>>,
@@ -72,45 +72,6 @@ pub struct SegCheck {
     avail: Signal<Local, Bits<32>>,
     end_seq: Signal<Local, Bits<32>>,
     wnd_full: Signal<Local, Bits<32>>,
-}
-
-impl Default for SegCheck {
-    fn default() -> Self {
-        Self {
-            seq: Default::default(),
-            payload_len: Default::default(),
-            syn: Default::default(),
-            fin: Default::default(),
-            rcv_nxt: Default::default(),
-            rcv_adv: Default::default(),
-            rel: Default::default(),
-            holdback: Default::default(),
-            ack_sent: Default::default(),
-            ring_window: Default::default(),
-            seg_len: Default::default(),
-            acceptable: Default::default(),
-            in_window: Default::default(),
-            at_rcv_nxt: Default::default(),
-            out_of_order: Default::default(),
-            skip: Default::default(),
-            take: Default::default(),
-            fin_at_rcv_nxt: Default::default(),
-            all_released: Default::default(),
-            ack: Default::default(),
-            right: Default::default(),
-            window: Default::default(),
-            changed: Default::default(),
-            cmp_ack: Default::default(),
-            cmp_right: Default::default(),
-            len32: Default::default(),
-            rcv_wnd: Default::default(),
-            off_start: Default::default(),
-            off_end: Default::default(),
-            avail: Default::default(),
-            end_seq: Default::default(),
-            wnd_full: Default::default(),
-        }
-    }
 }
 
 impl Logic for SegCheck {

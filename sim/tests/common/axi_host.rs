@@ -137,6 +137,20 @@ pub struct HostMem {
     r_offer: Option<(u64, u8, bool)>,
 }
 
+/// `bytes` as a DMA write stream: 8 per beat, stream byte 0 in bits 7:0. The
+/// lanes past the last byte carry noise, so a master that lets them land is
+/// caught.
+pub fn stream_beats(bytes: &[u8], rng: &mut SmallRng) -> Vec<u64> {
+    bytes
+        .chunks(8)
+        .map(|c| {
+            let mut b: [u8; 8] = rng.gen();
+            b[..c.len()].copy_from_slice(c);
+            u64::from_le_bytes(b)
+        })
+        .collect()
+}
+
 /// Lanes `a..=b` set: the strobe shape the AXI bridge accepts.
 fn contiguous(strb: u8) -> bool {
     let s = strb as u32;
