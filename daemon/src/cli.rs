@@ -111,6 +111,10 @@ pub struct BenchArgs {
     /// Skip the synthesis (yosys takes about a minute).
     #[arg(long)]
     pub no_area: bool,
+    /// Also synthesize the core for N = 64 and 4096 connections (the default
+    /// is 1024): several minutes more.
+    #[arg(long, conflicts_with = "no_area")]
+    pub area_sweep: bool,
     /// Skip the lab runs (they need root).
     #[arg(long)]
     pub no_lab: bool,
@@ -179,8 +183,8 @@ pub struct LabCmd {
 
 #[derive(Debug, Args)]
 pub struct LabRunArgs {
-    /// Concurrent client connections.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    /// Concurrent client connections (at most the core's N; 4096 is the largest N generated).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub conns: u16,
     /// Bytes each client sends, e.g. 1048576, 512K, 8MiB, 1G.
     #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]

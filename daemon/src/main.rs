@@ -270,6 +270,7 @@ mod lab_cmd {
         let opts = BenchOptions {
             frames: a.frames,
             area: !a.no_area,
+            area_sweep: a.area_sweep,
             lab: (!a.no_lab).then_some((usize::from(a.lab_conns), a.lab_bytes)),
             plot: a.plot,
             holdback_exe: None,

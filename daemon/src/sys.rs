@@ -129,3 +129,26 @@ pub fn tcp_info(stream: &std::net::TcpStream) -> std::io::Result<TcpInfo> {
         rtt_us: info.tcpi_rtt,
     })
 }
+
+/// Raises this process's soft limit on open files to `wanted` (at most the
+/// hard limit): a lab with N clients holds N sockets at once, more than the
+/// usual soft limit of 1024. Returns the limit now in force.
+pub fn raise_open_file_limit(wanted: u64) -> std::io::Result<u64> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one rlimit into `lim`, which outlives the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let target = wanted.min(lim.rlim_max as u64);
+    if (lim.rlim_cur as u64) >= target {
+        return Ok(lim.rlim_cur as u64);
+    }
+    lim.rlim_cur = target as libc::rlim_t;
+    // SAFETY: setrlimit reads one valid rlimit from `lim`; only the soft limit
+    // changes, within the hard limit, which needs no privilege.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(target)
+}
+

@@ -15,21 +15,28 @@ use crate::tx_builder::TxBuilder;
 use holdback_regmap::{CoreParams, Stat, MAX_RING_BITS};
 use rust_hdl::prelude::*;
 
-/// Connection-id bits of the generated core (N = 64 TCBs).
-pub const CONN_BITS: usize = 6;
+/// Connection-id bits of the default core (N = 1024 TCBs); [`verilog_for`]
+/// generates the core for any of [`CONN_BITS_CHOICES`].
+pub const CONN_BITS: usize = 10;
 pub const NCONN: usize = 1 << CONN_BITS;
 /// Bits of the engine's ring offset (the stream offset modulo 2^16): the
 /// payload DMA reduces it to the ring size in use, RX_RING_LOG2 <= 16.
 pub const RING_OFF_BITS: usize = 16;
-/// Records in the event ring: 2N, so a ring of records coalesced per
-/// connection (at most N waiting) never stalls a host that keeps up.
+/// Records in the event ring: 2N (`REF_BITS` of the core's parameters), so a
+/// ring of records coalesced per connection (at most N waiting) never stalls
+/// a host that keeps up.
 pub const EQ_BITS: usize = CONN_BITS + 1;
+/// The connection counts the core is generated for: N = 64, 1024 (the
+/// default) and 4096 (each a const-generic instance of its own).
+pub const CONN_BITS_CHOICES: [usize; 3] = crate::engine::CONN_BITS_CHOICES;
 /// Burst limit of the DMA write engine, in 8-byte beats: an event record is
 /// one burst.
 pub const DMA_MAX_BEATS: u32 = 16;
 
 #[derive(LogicBlock)]
-pub struct HoldbackCore {
+/// `REF_BITS` is `CONN_BITS + 1` (2N hash buckets, 2N event records, a count
+/// of 0..=N): a parameter because stable Rust cannot compute it.
+pub struct HoldbackCore<const CONN_BITS: usize, const REF_BITS: usize> {
     pub clock: Signal<In, Clock>,
     pub tick_us: Signal<In, Bits<16>>,
     pub s_tdata: Signal<In, Bits<64>>,
@@ -66,9 +73,9 @@ pub struct HoldbackCore {
     rx: RxParser,
     tx: TxBuilder,
     payload: PayloadDma<CONN_BITS>,
-    engine: TcbEngine<CONN_BITS, { CONN_BITS + 1 }>,
+    engine: TcbEngine<CONN_BITS, REF_BITS>,
     regs: RegBus<CONN_BITS>,
-    events: EventQueueWriter<CONN_BITS, NCONN, EQ_BITS>,
+    events: EventQueueWriter<CONN_BITS, REF_BITS, REF_BITS>,
     arbiter: DmaWriteArbiter,
     dma: DmaWriter,
     tx_frame_done: Signal<Local, Bit>,
@@ -91,7 +98,7 @@ pub struct HoldbackCore {
     m_dma_errors: Constant<Bits<STAT_COUNT>>,
 }
 
-impl HoldbackCore {
+impl<const CONN_BITS: usize, const REF_BITS: usize> HoldbackCore<CONN_BITS, REF_BITS> {
     pub fn new(build_id: u32) -> Self {
         let params = Self::params();
         Self {
@@ -130,7 +137,7 @@ impl HoldbackCore {
             tx: Default::default(),
             payload: PayloadDma::new(),
             engine: TcbEngine::new(RING_OFF_BITS),
-            regs: RegBus::new(params, 1 << EQ_BITS, build_id),
+            regs: RegBus::new(params, 1 << REF_BITS, build_id),
             events: EventQueueWriter::new(),
             arbiter: Default::default(),
             dma: DmaWriter::new(DMA_MAX_BEATS),
@@ -155,7 +162,7 @@ impl HoldbackCore {
     }
 }
 
-impl Logic for HoldbackCore {
+impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for HoldbackCore<CONN_BITS, REF_BITS> {
     #[hdl_gen]
     fn update(&mut self) {
         clock!(self, clock, rx, tx, payload, engine, regs, events, arbiter, dma);
@@ -303,15 +310,33 @@ impl Logic for HoldbackCore {
     }
 }
 
-fn generate(build_id: u32) -> Result<String, crate::generate::GenError> {
-    crate::generate::verilog_named(&mut HoldbackCore::new(build_id), "holdback_core")
+/// The default core: N = 1024.
+pub type DefaultCore = HoldbackCore<CONN_BITS, EQ_BITS>;
+
+fn generate(conn_bits: usize, build_id: u32) -> Result<String, crate::generate::GenError> {
+    use crate::generate::verilog_named;
+    match conn_bits {
+        6 => verilog_named(&mut HoldbackCore::<6, 7>::new(build_id), "holdback_core"),
+        10 => verilog_named(&mut HoldbackCore::<10, 11>::new(build_id), "holdback_core"),
+        12 => verilog_named(&mut HoldbackCore::<12, 13>::new(build_id), "holdback_core"),
+        _ => Err(crate::generate::GenError {
+            block: "holdback_core",
+            cause: format!("no instance for {conn_bits} connection-id bits (generated: {CONN_BITS_CHOICES:?})"),
+        }),
+    }
 }
 
-/// The core's Verilog. ID_BUILD carries the hash of the text generated with a
-/// zero build id, so two different cores report different ids.
+/// The default core's Verilog (N = 1024).
 pub fn verilog() -> Result<String, crate::generate::GenError> {
-    let id = crate::generate::build_id(&generate(0)?);
-    generate(id)
+    verilog_for(CONN_BITS)
+}
+
+/// The core's Verilog for N = 2^`conn_bits` (one of [`CONN_BITS_CHOICES`]).
+/// ID_BUILD carries the hash of the text generated with a zero build id, so
+/// two different cores report different ids; ID_CONNS reports N.
+pub fn verilog_for(conn_bits: usize) -> Result<String, crate::generate::GenError> {
+    let id = crate::generate::build_id(&generate(conn_bits, 0)?);
+    generate(conn_bits, id)
 }
 
 #[cfg(test)]

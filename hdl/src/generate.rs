@@ -50,6 +50,7 @@ pub fn all_models() -> Result<Vec<ModelSource>, GenError> {
     out.push(ModelSource { name: "event_queue", verilog: crate::dma::event_queue::verilog()? });
     out.push(ModelSource { name: "payload_dma", verilog: crate::dma::payload::test_verilog()? });
     out.push(ModelSource { name: "dma_arbiter", verilog: crate::dma::arbiter::test_verilog()? });
+    out.push(ModelSource { name: "coalesce", verilog: crate::coalesce::verilog()? });
     Ok(out)
 }
 

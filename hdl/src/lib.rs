@@ -10,6 +10,7 @@
 //! 63:56 of word `w`, so big-endian header fields are contiguous bit ranges.
 pub mod channels;
 pub mod check;
+pub mod coalesce;
 pub mod core;
 pub mod dma;
 pub mod engine;

@@ -46,7 +46,7 @@ pub struct CoreParams {
 }
 
 impl CoreParams {
-    pub const DEFAULT: CoreParams = CoreParams { conn_bits: 6, ring_bits: RX_RING_LOG2_MAX as usize };
+    pub const DEFAULT: CoreParams = CoreParams { conn_bits: 10, ring_bits: RX_RING_LOG2_MAX as usize };
     pub const fn conns(&self) -> usize {
         1 << self.conn_bits
     }

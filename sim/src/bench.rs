@@ -13,6 +13,7 @@ use std::time::Instant;
 use holdback_regmap as map;
 
 use crate::core_sim::CoreSim;
+use crate::host_mem::{DmaLayout, HostMemError};
 use crate::wire::{self, Endpoint, MacAddr, SeqNum, TcpFlags, TcpRepr};
 use crate::SimError;
 
@@ -42,6 +43,8 @@ pub fn line_rate_cycles(wire_bytes: usize) -> f64 {
 pub enum BenchError {
     #[error(transparent)]
     Sim(#[from] SimError),
+    #[error("laying out the receive rings in the simulated host memory")]
+    HostMemory(#[from] HostMemError),
     #[error("a {wire_bytes}-byte frame is below the 64-byte Ethernet minimum or above 1518")]
     FrameSize { wire_bytes: usize },
     #[error("the handshake did not reach ESTABLISHED: {0}")]
@@ -74,13 +77,22 @@ struct Conn {
     ack: SeqNum,
 }
 
-fn configure(sim: &mut CoreSim, holdback: bool) -> Result<(), SimError> {
+fn configure(sim: &mut CoreSim, holdback: bool) -> Result<(), BenchError> {
+    // The receive rings in the simulated host's memory (64 KiB each), as a
+    // driver lays them out: payload goes there by DMA. The event ring stays
+    // off: nobody would consume it.
+    let conns = map::CoreParams::DEFAULT.conns();
+    let dma = DmaLayout::new(&sim.host_memory(), conns, map::RX_RING_LOG2_MAX, conns)?;
+    sim.reg_write(map::RX_RING_BASE_LO.offset, dma.rx_ring_base as u32)?;
+    sim.reg_write(map::RX_RING_BASE_HI.offset, (dma.rx_ring_base >> 32) as u32)?;
+    sim.reg_write(map::RX_RING_LOG2.offset, dma.ring_log2)?;
     sim.reg_write(map::MAC_HI.offset, u32::from(CORE.mac.0[0]) << 8 | u32::from(CORE.mac.0[1]))?;
     sim.reg_write(map::MAC_LO.offset, u32::from_be_bytes([CORE.mac.0[2], CORE.mac.0[3], CORE.mac.0[4], CORE.mac.0[5]]))?;
     sim.reg_write(map::IPV4_ADDR.offset, u32::from(CORE.ip))?;
     sim.reg_write(map::LISTEN0.offset, map::LISTEN_ENABLE | u32::from(PORT))?;
     let hb = if holdback { map::CTRL_HOLDBACK } else { 0 };
-    sim.reg_write(map::CTRL.offset, map::CTRL_ENABLE | hb)
+    sim.reg_write(map::CTRL.offset, map::CTRL_ENABLE | hb)?;
+    Ok(())
 }
 
 fn segment(c: &Conn, flags: TcpFlags, payload: &[u8]) -> Vec<u8> {

@@ -23,7 +23,7 @@ fn stats(sim: &mut CoreSim) -> String {
 fn id_block_then_syn_gets_syn_ack() {
     let mut sim = CoreSim::new().expect("core model (needs verilator: apt-get install verilator)");
     assert_eq!(sim.reg_read(map::ID_MAGIC.offset).unwrap(), map::MAGIC);
-    assert_eq!(sim.reg_read(map::ID_CONNS.offset).unwrap(), 64);
+    assert_eq!(sim.reg_read(map::ID_CONNS.offset).unwrap(), map::CoreParams::DEFAULT.conns() as u32, "the ID block reports the generated N");
     sim.reg_write(map::MAC_HI.offset, 0x0200).unwrap();
     sim.reg_write(map::MAC_LO.offset, 0x5e00_0002).unwrap();
     sim.reg_write(map::IPV4_ADDR.offset, u32::from(CORE.ip)).unwrap();

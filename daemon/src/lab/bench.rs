@@ -19,6 +19,9 @@ pub struct BenchOptions {
     pub frames: u64,
     /// Synthesize the core with yosys (about a minute).
     pub area: bool,
+    /// Also synthesize the core for the other N it is generated for (64 and
+    /// 4096 connections; several minutes more).
+    pub area_sweep: bool,
     /// Run the lab with holdback on and off: (connections, bytes each).
     pub lab: Option<(usize, u64)>,
     pub plot: Option<PathBuf>,
@@ -59,16 +62,33 @@ pub struct RxRow {
     pub bytes_per_cycle: f64,
 }
 
+/// One yosys `synth_xilinx` run.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Area {
-    /// Connections (TCBs) of the generated core.
+    /// The module synthesized (`holdback_core`: the whole core).
+    #[serde(default = "core_module")]
+    pub module: String,
+    /// Connections (TCBs) it is generated for.
     pub conns: usize,
     pub luts: u64,
     pub ffs: u64,
     /// In RAMB18 units (a RAMB36 counts two).
     pub bram18: u64,
     pub lutram: u64,
+    /// Wall time of the synthesis, seconds.
+    #[serde(default)]
+    pub synth_s: f64,
 }
+
+fn core_module() -> String {
+    CORE_MODULE.to_string()
+}
+
+const CORE_MODULE: &str = "holdback_core";
+
+/// The core's area goal at N = 1024: the LUTs of fpga-network-stack's TOE
+/// (13.6 k LUT for 10 k sessions, its buffers in DRAM).
+pub const LUT_GOAL_1024: u64 = 13_600;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct LabFigure {
@@ -129,10 +149,14 @@ fn measure(opts: &BenchOptions, steps: &Progress) -> Result<BenchReport, BenchRu
     let min_frame_cycles = core_bench::min_frame_cycles(opts.frames)?;
     steps.step("release write to ACK");
     let lat = core_bench::release_to_ack(50)?;
-    if opts.area {
-        steps.step("synthesizing the core with yosys");
+    let mut area = Vec::new();
+    for conn_bits in holdback_hdl::core::CONN_BITS_CHOICES {
+        let default = conn_bits == holdback_hdl::core::CONN_BITS;
+        if (default && opts.area) || (!default && opts.area_sweep) {
+            steps.step(&format!("synthesizing the core for {} connections with yosys", 1usize << conn_bits));
+            area.push(synthesize_core(conn_bits)?);
+        }
     }
-    let area = if opts.area { vec![synthesize()?] } else { Vec::new() };
     steps.finish();
     let mut labs = Vec::new();
     if let Some((conns, bytes)) = opts.lab {
@@ -161,12 +185,18 @@ fn measure(opts: &BenchOptions, steps: &Progress) -> Result<BenchReport, BenchRu
     Ok(report)
 }
 
-/// The generated core as shipped (the generator makes one size today).
-fn synthesize() -> Result<Area, BenchRunError> {
-    tracing::info!("synthesizing the core with yosys");
-    let verilog = holdback_hdl::core::verilog()?;
-    let a = holdback_hdl::check::synth("holdback_core", &verilog).map_err(BenchRunError::Synth)?;
-    Ok(Area { conns: holdback_hdl::core::NCONN, luts: a.luts, ffs: a.ffs, bram18: a.bram18, lutram: a.lutram })
+/// The core for N = 2^`conn_bits`.
+fn synthesize_core(conn_bits: usize) -> Result<Area, BenchRunError> {
+    synthesize(CORE_MODULE, 1 << conn_bits, &holdback_hdl::core::verilog_for(conn_bits)?)
+}
+
+fn synthesize(module: &str, conns: usize, verilog: &str) -> Result<Area, BenchRunError> {
+    tracing::info!(module, conns, "synthesizing with yosys");
+    let started = std::time::Instant::now();
+    let a = holdback_hdl::check::synth(module, verilog).map_err(BenchRunError::Synth)?;
+    let synth_s = started.elapsed().as_secs_f64();
+    tracing::info!(module, conns, luts = a.luts, synth_s, "synthesized");
+    Ok(Area { module: module.to_string(), conns, luts: a.luts, ffs: a.ffs, bram18: a.bram18, lutram: a.lutram, synth_s })
 }
 
 fn lab_figure(
@@ -258,7 +288,16 @@ impl BenchReport {
         );
         let _ = writeln!(s, "  simulator: {:.2} M cycles/s", self.sim_cycles_per_second / 1e6);
         for a in &self.area {
-            let _ = writeln!(s, "  area, {} connections: {} LUT, {} FF, {} RAMB18, {} LUTRAM (yosys synth_xilinx)", a.conns, a.luts, a.ffs, a.bram18, a.lutram);
+            let goal = if a.module == CORE_MODULE && a.conns == 1024 {
+                format!(", goal {} LUT: {}", LUT_GOAL_1024, if a.luts <= LUT_GOAL_1024 { "met" } else { "MISSED" })
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                s,
+                "  area of {}, {} connections: {} LUT, {} FF, {} RAMB18, {} LUTRAM (yosys synth_xilinx, {:.0} s){goal}",
+                a.module, a.conns, a.luts, a.ffs, a.bram18, a.lutram, a.synth_s
+            );
         }
         for l in &self.lab {
             let _ = writeln!(

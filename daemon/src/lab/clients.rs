@@ -1,9 +1,14 @@
 //! Linux TCP clients of the lab: each connects from the client namespace to
 //! the card, sends a seeded-random stream, half-closes, waits for the card's
 //! FIN and records what Linux believes the card acknowledged (TCP_INFO).
+//!
+//! The clients of one run start sending together: each connects, then waits
+//! at a start line until every client of the run has connected (or given up),
+//! so all N connections are open on the card at the same time; the run
+//! records the most that were open at once ([`peak_open`]).
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddrV4, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -103,7 +108,87 @@ fn hex(bytes: &[u8]) -> String {
 pub struct ClientHandle {
     index: usize,
     thread: Result<std::thread::JoinHandle<Result<ClientOutcome, netns::NetnsError>>, String>,
+    group: Arc<ClientGroup>,
 }
+
+/// What the clients of one run share: the start line and the count of
+/// connections open right now.
+#[derive(Debug)]
+struct ClientGroup {
+    clients: usize,
+    /// Clients that connected or gave up trying.
+    arrived: AtomicUsize,
+    open: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl ClientGroup {
+    fn new(clients: usize) -> ClientGroup {
+        ClientGroup { clients, arrived: AtomicUsize::new(0), open: AtomicUsize::new(0), peak: AtomicUsize::new(0) }
+    }
+
+    /// Waits until every client arrived, or `limit` passed, or the run is cancelled.
+    /// A client that never gets here (its thread could not enter the namespace)
+    /// arrives through its [`StartTicket`]'s drop, so nobody waits for it.
+    fn wait_for_all(&self, limit: Duration, cancel: &AtomicBool) {
+        let start = Instant::now();
+        while self.arrived.load(Ordering::Acquire) < self.clients
+            && start.elapsed() < limit
+            && !cancel.load(Ordering::Relaxed)
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+/// A client's place at the start line: arriving once, by hand or when dropped.
+struct StartTicket {
+    group: Arc<ClientGroup>,
+    arrived: bool,
+}
+
+impl StartTicket {
+    fn arrive(&mut self) {
+        if !self.arrived {
+            self.arrived = true;
+            self.group.arrived.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Drop for StartTicket {
+    fn drop(&mut self) {
+        self.arrive();
+    }
+}
+
+/// One open connection of the group, counted until dropped.
+struct OpenConn<'a>(&'a ClientGroup);
+
+impl<'a> OpenConn<'a> {
+    fn count(group: &'a ClientGroup) -> OpenConn<'a> {
+        let now = group.open.fetch_add(1, Ordering::AcqRel) + 1;
+        group.peak.fetch_max(now, Ordering::AcqRel);
+        OpenConn(group)
+    }
+}
+
+impl Drop for OpenConn<'_> {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The most connections of the run (the handles of one
+/// [`spawn_clients_counting`] call) that were open at the same time: from a
+/// client's connect to its socket's close, after the card's FIN.
+pub fn peak_open(handles: &[ClientHandle]) -> usize {
+    handles.first().map_or(0, |h| h.group.peak.load(Ordering::Acquire))
+}
+
+/// File descriptors a run of `n` clients needs besides the sockets: the
+/// namespace handles, the daemon's control connection, logs, captures.
+const FD_HEADROOM: u64 = 256;
 
 impl ClientHandle {
     pub fn is_finished(&self) -> bool {
@@ -112,11 +197,13 @@ impl ClientHandle {
 }
 
 /// Starts `n` clients, each on its own thread inside namespace `ns`, so
-/// they run concurrently. (No start barrier: a thread that fails to enter
-/// the namespace would leave the others waiting at it.) `cancel` makes them
-/// give up early (Ctrl-C, a dead card). Every byte a client's socket
-/// accepts is added to `sent_total` as it happens (the progress bar; the
-/// failover lab kills the primary when it reaches a fraction of the whole).
+/// they run concurrently; they start sending once all `n` have connected (a
+/// client that cannot connect, or whose thread cannot enter the namespace,
+/// counts as arrived; after `plan.stall_timeout` the others go anyway).
+/// `cancel` makes them give up early (Ctrl-C, a dead card). Every byte a
+/// client's socket accepts is added to `sent_total` as it happens (the
+/// progress bar; the failover lab kills the primary when it reaches a
+/// fraction of the whole).
 pub fn spawn_clients_counting(
     ns: &str,
     n: usize,
@@ -124,13 +211,22 @@ pub fn spawn_clients_counting(
     cancel: Arc<AtomicBool>,
     sent_total: Arc<AtomicU64>,
 ) -> Vec<ClientHandle> {
+    match crate::sys::raise_open_file_limit(n as u64 + FD_HEADROOM) {
+        Ok(limit) if limit < n as u64 + FD_HEADROOM => {
+            tracing::warn!(clients = n, limit, "the open-file limit is below what the clients need; some may fail to connect")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(clients = n, error = %e, "could not raise the open-file limit"),
+    }
+    let group = Arc::new(ClientGroup::new(n));
     (0..n)
         .map(|index| {
             let plan = plan.clone();
             let cancel = cancel.clone();
             let sent_total = sent_total.clone();
-            let thread = netns::spawn_in_netns(ns, move || run_counting(index, &plan, &cancel, &sent_total));
-            ClientHandle { index, thread: thread.map_err(|e| e.to_string()) }
+            let ticket = StartTicket { group: group.clone(), arrived: false };
+            let thread = netns::spawn_in_netns(ns, move || run_counting(index, &plan, &cancel, &sent_total, ticket));
+            ClientHandle { index, thread: thread.map_err(|e| e.to_string()), group: group.clone() }
         })
         .collect()
 }
@@ -155,14 +251,15 @@ pub fn collect(handles: Vec<ClientHandle>) -> Vec<ClientOutcome> {
 
 /// One client, in the calling thread's namespace.
 pub fn run_one(index: usize, plan: &ClientPlan, cancel: &AtomicBool) -> ClientOutcome {
-    run_counting(index, plan, cancel, &AtomicU64::new(0))
+    let ticket = StartTicket { group: Arc::new(ClientGroup::new(1)), arrived: false };
+    run_counting(index, plan, cancel, &AtomicU64::new(0), ticket)
 }
 
-fn run_counting(index: usize, plan: &ClientPlan, cancel: &AtomicBool, sent_total: &AtomicU64) -> ClientOutcome {
+fn run_counting(index: usize, plan: &ClientPlan, cancel: &AtomicBool, sent_total: &AtomicU64, ticket: StartTicket) -> ClientOutcome {
     let start = Instant::now();
     let mut out = ClientOutcome { index, ..ClientOutcome::default() };
     let mut hasher = Sha256::new();
-    let result = transfer(index, plan, cancel, sent_total, &mut out, &mut hasher);
+    let result = transfer(index, plan, cancel, sent_total, &mut out, &mut hasher, ticket);
     out.sha256 = hex(&hasher.finalize());
     out.elapsed_ms = start.elapsed().as_millis() as u64;
     if let Err(e) = result {
@@ -180,11 +277,17 @@ fn transfer(
     sent_total: &AtomicU64,
     out: &mut ClientOutcome,
     hasher: &mut Sha256,
+    mut ticket: StartTicket,
 ) -> std::io::Result<()> {
     let ctx = |what: &str, e: std::io::Error| std::io::Error::new(e.kind(), format!("{what}: {e}"));
-    let mut stream = TcpStream::connect_timeout(&plan.target.into(), plan.stall_timeout)
-        .map_err(|e| ctx(&format!("connecting to {}", plan.target), e))?;
+    let connected = TcpStream::connect_timeout(&plan.target.into(), plan.stall_timeout);
+    let group = ticket.group.clone();
+    // Counted before arriving, so the last to arrive finds all of them counted.
+    let _open = connected.is_ok().then(|| OpenConn::count(&group));
+    ticket.arrive();
+    let mut stream = connected.map_err(|e| ctx(&format!("connecting to {}", plan.target), e))?;
     out.local_port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
+    group.wait_for_all(plan.stall_timeout, cancel);
     // Short timeouts so a stalled card or Ctrl-C is noticed; progress resets
     // the stall clock.
     let poll = Duration::from_millis(200);
@@ -287,6 +390,43 @@ mod tests {
         assert_eq!(a, expected_sha256(7, 0, 100_000));
         assert_ne!(a, expected_sha256(7, 1, 100_000));
         assert_ne!(a, expected_sha256(8, 0, 100_000));
+    }
+
+    /// A client whose thread never runs (it could not enter the namespace)
+    /// still arrives, through its ticket's drop, so the others do not wait
+    /// out the limit; the peak counts connections open at the same time.
+    #[test]
+    fn the_start_line_counts_dropped_tickets_and_the_peak_counts_overlap() {
+        let group = Arc::new(ClientGroup::new(3));
+        let mut first = StartTicket { group: group.clone(), arrived: false };
+        first.arrive();
+        first.arrive();
+        drop(first);
+        assert_eq!(group.arrived.load(Ordering::Acquire), 1, "a ticket arrives once");
+        drop(StartTicket { group: group.clone(), arrived: false });
+        let waiter = {
+            let group = group.clone();
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                group.wait_for_all(Duration::from_secs(30), &AtomicBool::new(false));
+                t.elapsed()
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!waiter.is_finished(), "the start line let a client go before all three arrived");
+        drop(StartTicket { group: group.clone(), arrived: false });
+        let waited = waiter.join().expect("the waiter ran");
+        assert!(waited < Duration::from_secs(5), "the waiter was not released by the last arrival: {waited:?}");
+
+        let a = OpenConn::count(&group);
+        let b = OpenConn::count(&group);
+        drop(a);
+        let c = OpenConn::count(&group);
+        drop((b, c));
+        let d = OpenConn::count(&group);
+        drop(d);
+        assert_eq!(group.peak.load(Ordering::Acquire), 2);
+        assert_eq!(group.open.load(Ordering::Acquire), 0);
     }
 
     #[test]

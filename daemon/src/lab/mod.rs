@@ -202,6 +202,7 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    let peak_open = clients::peak_open(&handles);
     let outcomes = clients::collect(handles);
     let duration = started.elapsed();
     if let Some(p) = problem {
@@ -221,7 +222,8 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
     let text = std::fs::read_to_string(&figures_file).map_err(io("reading the card's figures from", &figures_file))?;
     let card: CardFigures = serde_json::from_str(&text).map_err(|source| LabError::Figures { path: figures_file, source })?;
     drop(net);
-    let report = build_report(opts, topo, results, duration, stats_after.delta_since(&stats_before), sink, &card, sink_dir);
+    let mut report = build_report(opts, topo, results, duration, stats_after.delta_since(&stats_before), sink, &card, sink_dir);
+    report.peak_open_conns = peak_open;
     if let (Some(path), Some(capture)) = (&opts.plot, &capture) {
         opts.progress.phase(Phase::Plotting);
         let (frames, _) = capture::read_frames(capture, report.topology.card_mac)?;
@@ -373,5 +375,6 @@ fn build_report(
         sink,
         card: card.clone(),
         errors,
+        peak_open_conns: 0,
     }
 }

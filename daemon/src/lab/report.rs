@@ -64,6 +64,10 @@ pub struct LabReport {
     pub sink: SinkStats,
     pub card: CardFigures,
     pub errors: Vec<String>,
+    /// The most client connections open at the same time (the clients start
+    /// sending once all have connected, so a clean run shows all of them).
+    #[serde(default)]
+    pub peak_open_conns: usize,
 }
 
 impl LabReport {
@@ -118,6 +122,7 @@ impl LabReport {
             self.sink.fsyncs,
             self.sink.release_writes
         );
+        let _ = writeln!(s, "  connections open at the same time: {} of {}", self.peak_open_conns, self.conns);
         let nonzero: Vec<String> = self.stats.iter().filter(|(_, v)| *v != 0).map(|(k, v)| format!("{}={v}", k.name())).collect();
         let _ = writeln!(s, "  card counters: {}", nonzero.join(" "));
         let _ = writeln!(

@@ -11,7 +11,7 @@
 //! cycle without a port on the engine's table and without waiting for the
 //! engine. One read of one word: a record cannot tear.
 //!
-//! Changes coalesce per connection ([`ChangeQueue`]): a "connection c
+//! Changes coalesce per connection ([`Coalescer`], block RAM): a "connection c
 //! changed" strobe queues `c` unless it is already waiting, and `c` leaves
 //! the queue *before* its TCB is read, so a change landing after that read
 //! queues `c` again and the last state of every connection reaches the host.
@@ -27,7 +27,7 @@
 //! `active` low, take the records up to `prod_idx` (it no longer moves),
 //! zero the ring, raise `enable`: the writer starts again at record 0 with
 //! phase 1. Changes meanwhile stay queued.
-use super::change_queue::ChangeQueue;
+use crate::coalesce::Coalescer;
 use super::{AxiAddrSource, AxiBSink, AxiWSource, DmaStreamSource, DmaWrCmdSource, DmaWriter};
 use holdback_regmap::event_queue::{event, EVENT_RECORD_BYTES, MAX_EVENT_RING_BITS};
 use holdback_regmap::TCB_BITS;
@@ -52,10 +52,11 @@ pub enum EventQueueState {
     Wait,
 }
 
-/// `NCONN` must be `1 << CONN_BITS` (a parameter because stable Rust cannot
-/// compute it); the host ring holds `1 << RING_BITS` records, at least N.
+/// `COUNT_BITS` must be `CONN_BITS + 1` (a parameter because stable Rust
+/// cannot compute it: the coalescer counts 0..=N waiting ids); the host ring
+/// holds `1 << RING_BITS` records, at least N.
 #[derive(LogicBlock)]
-pub struct EventQueueWriter<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> {
+pub struct EventQueueWriter<const CONN_BITS: usize, const COUNT_BITS: usize, const RING_BITS: usize> {
     pub clock: Signal<In, Clock>,
     /// Connection `changed_conn`'s TCB changed (one strobe per change, in
     /// the cycle of its table write or later).
@@ -85,7 +86,7 @@ pub struct EventQueueWriter<const CONN_BITS: usize, const NCONN: usize, const RI
     pub dma: DmaWrCmdSource,
     pub data: DmaStreamSource,
 
-    changes: ChangeQueue<CONN_BITS, NCONN>,
+    changes: Coalescer<CONN_BITS, COUNT_BITS>,
     mirror: RAM<Bits<TCB_BITS>, CONN_BITS>,
     state: DFF<EventQueueState>,
     snap_conn: DFF<Bits<CONN_BITS>>,
@@ -113,12 +114,12 @@ pub struct EventQueueWriter<const CONN_BITS: usize, const NCONN: usize, const RI
     slot_off: Signal<Local, Bits<64>>,
 }
 
-impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> EventQueueWriter<CONN_BITS, NCONN, RING_BITS> {
+impl<const CONN_BITS: usize, const COUNT_BITS: usize, const RING_BITS: usize> EventQueueWriter<CONN_BITS, COUNT_BITS, RING_BITS> {
     /// # Panics
     /// If the parameters are inconsistent with each other or with the record
     /// layout (a build-time configuration error).
     pub fn new() -> Self {
-        assert_eq!(NCONN, 1 << CONN_BITS, "event queue: NCONN must be 1 << CONN_BITS");
+        assert_eq!(COUNT_BITS, CONN_BITS + 1, "event queue: COUNT_BITS must be CONN_BITS + 1");
         assert!(RING_BITS >= CONN_BITS, "event queue: the ring must hold at least one record per connection");
         assert!(RING_BITS as u32 <= MAX_EVENT_RING_BITS, "event queue: ring larger than the 16-bit counts allow");
         assert!(CONN_BITS as u32 <= event::CONN.width, "event queue: connection ids do not fit the record");
@@ -171,16 +172,16 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> EventQu
     }
 }
 
-impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> Default
-    for EventQueueWriter<CONN_BITS, NCONN, RING_BITS>
+impl<const CONN_BITS: usize, const COUNT_BITS: usize, const RING_BITS: usize> Default
+    for EventQueueWriter<CONN_BITS, COUNT_BITS, RING_BITS>
 {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> Logic
-    for EventQueueWriter<CONN_BITS, NCONN, RING_BITS>
+impl<const CONN_BITS: usize, const COUNT_BITS: usize, const RING_BITS: usize> Logic
+    for EventQueueWriter<CONN_BITS, COUNT_BITS, RING_BITS>
 {
     #[hdl_gen]
     fn update(&mut self) {
@@ -292,6 +293,7 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> Logic
         self.active.next = self.state.q.val() != EventQueueState::Idle;
         self.idle.next = (self.state.q.val() == EventQueueState::Idle)
             & !self.restart.q.val()
+            & self.changes.settled.val()
             & !(self.enable.val() & self.changes.head_valid.val() & (self.in_use.val() < self.entries.val()));
     }
 }
@@ -299,7 +301,7 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> Logic
 /// The writer with a DMA write engine behind it: what the Verilated test
 /// drives (TCB port and change strobes in, AXI4 write channels out).
 #[derive(LogicBlock)]
-pub struct EventQueueOverDma<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> {
+pub struct EventQueueOverDma<const CONN_BITS: usize, const COUNT_BITS: usize, const RING_BITS: usize> {
     pub clock: Signal<In, Clock>,
     pub changed: Signal<In, Bit>,
     pub changed_conn: Signal<In, Bits<CONN_BITS>>,
@@ -316,11 +318,11 @@ pub struct EventQueueOverDma<const CONN_BITS: usize, const NCONN: usize, const R
     pub aw: AxiAddrSource,
     pub w: AxiWSource,
     pub b: AxiBSink,
-    writer: EventQueueWriter<CONN_BITS, NCONN, RING_BITS>,
+    writer: EventQueueWriter<CONN_BITS, COUNT_BITS, RING_BITS>,
     dma: DmaWriter,
 }
 
-impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> EventQueueOverDma<CONN_BITS, NCONN, RING_BITS> {
+impl<const CONN_BITS: usize, const COUNT_BITS: usize, const RING_BITS: usize> EventQueueOverDma<CONN_BITS, COUNT_BITS, RING_BITS> {
     /// `max_beats`: the DMA engine's burst limit (a record is 16 beats).
     pub fn new(max_beats: u32) -> Self {
         Self {
@@ -346,8 +348,8 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> EventQu
     }
 }
 
-impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> Logic
-    for EventQueueOverDma<CONN_BITS, NCONN, RING_BITS>
+impl<const CONN_BITS: usize, const COUNT_BITS: usize, const RING_BITS: usize> Logic
+    for EventQueueOverDma<CONN_BITS, COUNT_BITS, RING_BITS>
 {
     #[hdl_gen]
     fn update(&mut self) {
@@ -372,12 +374,12 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> Logic
     }
 }
 
-/// The instance the core will take: 64 connections, a ring of 128 records.
-pub type DefaultEventQueueWriter = EventQueueWriter<6, 64, 7>;
+/// The writer alone for its lint/synthesis check: 64 connections, a ring of 128 records.
+pub type DefaultEventQueueWriter = EventQueueWriter<6, 7, 7>;
 
 /// The Verilated test instance: 64 connections, a ring of exactly 64 records
 /// (the smallest allowed, so the ring wraps and fills often), 16-beat bursts.
-pub type TestEventQueue = EventQueueOverDma<6, 64, 6>;
+pub type TestEventQueue = EventQueueOverDma<6, 7, 6>;
 
 pub fn verilog() -> Result<String, crate::generate::GenError> {
     crate::generate::verilog_named(&mut TestEventQueue::new(16), "event_queue")

@@ -25,7 +25,6 @@ use rust_hdl::prelude::*;
 
 pub mod arbiter;
 pub mod burst;
-pub mod change_queue;
 pub mod event_queue;
 pub mod payload;
 pub mod read;

@@ -406,9 +406,25 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
 
 /// The engine alone, for its lint/synthesis check.
 pub fn verilog() -> Result<String, crate::generate::GenError> {
-    let p = holdback_regmap::CoreParams::DEFAULT;
-    assert_eq!(p.conn_bits, 6, "the default instance is generated for 64 connections");
-    crate::generate::verilog_named(&mut TcbEngine::<6, 7>::new(p.ring_bits), "tcb_engine")
+    verilog_for(holdback_regmap::CoreParams::DEFAULT.conn_bits)
+}
+
+/// The connection counts the engine is generated for (N = 2^bits: 64, 1024, 4096).
+pub const CONN_BITS_CHOICES: [usize; 3] = [6, 10, 12];
+
+/// The engine for N = 2^`conn_bits` connections (one of [`CONN_BITS_CHOICES`]:
+/// each needs its own const-generic instance).
+pub fn verilog_for(conn_bits: usize) -> Result<String, crate::generate::GenError> {
+    let ring_bits = holdback_regmap::CoreParams::DEFAULT.ring_bits;
+    match conn_bits {
+        6 => crate::generate::verilog_named(&mut TcbEngine::<6, 7>::new(ring_bits), "tcb_engine"),
+        10 => crate::generate::verilog_named(&mut TcbEngine::<10, 11>::new(ring_bits), "tcb_engine"),
+        12 => crate::generate::verilog_named(&mut TcbEngine::<12, 13>::new(ring_bits), "tcb_engine"),
+        _ => Err(crate::generate::GenError {
+            block: "tcb_engine",
+            cause: format!("no instance for {conn_bits} connection-id bits (generated: {CONN_BITS_CHOICES:?})"),
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -419,5 +435,20 @@ mod tests {
         crate::check::lint("tcb_engine", &v).unwrap_or_else(|e| panic!("lint:\n{e}"));
         let area = crate::check::synth("tcb_engine", &v).unwrap_or_else(|e| panic!("{e}"));
         assert!(area.ffs > 0);
+    }
+
+    /// N = 4096: the TCB table and the connection index are block RAM, and the
+    /// flops do not grow with N (only counters and slot numbers get wider: the
+    /// engine at N = 64 has 2264 FFs, its 64 TCBs in LUT RAM).
+    #[test]
+    fn tcb_engine_for_4096_connections_keeps_per_connection_state_in_block_ram() {
+        let v = super::verilog_for(12).expect("generates");
+        crate::check::lint("tcb_engine", &v).unwrap_or_else(|e| panic!("lint:\n{e}"));
+        let big = crate::check::synth("tcb_engine", &v).unwrap_or_else(|e| panic!("{e}"));
+        eprintln!("tcb_engine (N = 4096) area: {big:?}");
+        // 4096 TCBs of 640 bits: 2.6 Mbit, at least 72 RAMB36 (144 RAMB18).
+        assert!(big.bram18 >= 144, "{big:?}");
+        assert_eq!(big.lutram, 0, "{big:?}");
+        assert!(big.ffs < 2000, "{big:?}");
     }
 }
