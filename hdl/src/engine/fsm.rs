@@ -164,8 +164,14 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
 
         self.accept_now.next = (self.state.q.val() == EngineState::TcpAccept)
             | ((self.state.q.val() == EngineState::TcpCheck) & (self.w.q.val().state != self.st_syn_rcvd.val()));
-        self.write_back.next = (self.state.q.val() == EngineState::WriteBack) | self.wb_pending.q.val();
-        self.wb_pending.d.next = false;
+        // Reply's TCB goes to the table once the segment's payload copy is done, so
+        // whoever reads the table after it (a change record) finds the bytes below
+        // rcv_nxt already on their way ahead of it.
+        self.copy_settled.next = !self.copy_busy.q.val() | self.ring.done.val();
+        self.write_back.next = (self.state.q.val() == EngineState::WriteBack) | (self.wb_pending.q.val() & self.copy_settled.val());
+        if self.write_back.val() {
+            self.wb_pending.d.next = false;
+        }
         match self.state.q.val() {
             EngineState::Idle => {
                 if self.hop.valid.val() {
@@ -342,7 +348,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             EngineState::Reply => {
                 // Every way here (TcpCheck, HopRelease, PromSend) already cleared the MSS option,
                 // so loading a plain ACK, or the reply block's choice, keeps it cleared.
-                // The TCB is written back in the next cycle, whatever state that is.
+                // The TCB is written back from the next cycle on, whatever state that is.
                 self.txr.segment.next = self.upd.reply_segment.val();
                 self.w.d.next = self.upd.replied.val();
                 self.wb_pending.d.next = true;
@@ -369,7 +375,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             }
             EngineState::PopFrame => {
                 // The payload copy reads the frame buffer until its `done`.
-                if !self.copy_busy.q.val() | self.ring.done.val() {
+                if self.copy_settled.val() {
                     self.desc.ready.next = true;
                     self.state.d.next = EngineState::Idle;
                 }

@@ -34,7 +34,7 @@
 //! | `Hop*` | host operations from the register block: TCB word read/write, release write/read |
 //! | `Scan*` | the timer scan, one slot per visit (cursor in [`timebase`]): SYN-ACK / FIN retransmission, give-up after seven |
 //! | `Prom*` | the promotion walk over every slot (it also rebuilds the connection index: `PromIndex`) |
-//! | `Reply`, `TxSend`, `WriteBack` | the shared tail: the ACK / FIN / SYN-ACK a change calls for (its TCB is written back in the next cycle, overlapping `TxSend` or `wb_next`), offering the transmit request (then `tx_next`), writing the TCB back (then `wb_next`) |
+//! | `Reply`, `TxSend`, `WriteBack` | the shared tail: the ACK / FIN / SYN-ACK a change calls for (its TCB is written back from the next cycle on, once the segment's payload copy is done, overlapping `TxSend` or `wb_next`), offering the transmit request (then `tx_next`), writing the TCB back (then `wb_next`) |
 //!
 //! Field prefixes:
 //! - `desc`, `tx`, `ring`, `hop`: the channels (bundles of `crate::channels`) from the
@@ -202,7 +202,7 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     w: DFF<TcbFields>,
     /// A payload copy was issued and its `done` has not come yet: the frame stays.
     copy_busy: DFF<Bit>,
-    /// `Reply` changed the working TCB: it is written back in the next cycle.
+    /// `Reply` changed the working TCB: it is written back once the copy is done.
     wb_pending: DFF<Bit>,
 
     // Combinational intermediates.
@@ -212,6 +212,8 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     /// The payload copy is offered to the ring writer this cycle, with this length.
     copy_req: Signal<Local, Bit>,
     copy_len: Signal<Local, Bits<11>>,
+    /// No payload copy is in flight after this cycle.
+    copy_settled: Signal<Local, Bit>,
     /// The working TCB goes to the table this cycle.
     write_back: Signal<Local, Bit>,
     /// The TCB slot read this cycle (the index reads its links alongside).
@@ -337,6 +339,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             accept_now: Default::default(),
             copy_req: Default::default(),
             copy_len: Default::default(),
+            copy_settled: Default::default(),
             write_back: Default::default(),
             stats: Default::default(),
             open_inc: Default::default(),
