@@ -1,25 +1,32 @@
 //! The whole TCP offload core, `module holdback_core`: receive parser, protocol
-//! engine with the TCB table, receive-ring writer, frame builder and the host
-//! register block, wired together. Top-level ports are the ones the sim, the
-//! board wrapper rely on (MAC-side 64-bit streams, a Wishbone-like
-//! register bus standing for BAR0, a microsecond tick input, `idle`).
+//! engine with the TCB table, frame builder, the host-memory data path (the
+//! payload DMA into the host's receive rings and the event writer, sharing
+//! one DMA write engine through an arbiter) and the host register block,
+//! wired together. Top-level ports are the ones the sim, the board wrapper rely on
+//! (MAC-side 64-bit streams, a Wishbone-like register bus standing for BAR0,
+//! an AXI4 write master towards host memory (`m_axi_*`, docs/dma.md), a
+//! microsecond tick input, `idle`).
 use crate::regbus::{RegBus, LISTEN_PORTS, STAT_COUNT};
-use crate::ring_writer::RingWriter;
 use crate::rx::RxParser;
 use crate::channels::{HostOpSource, RingCopySource, RxDescSource, TxReqSource};
+use crate::dma::{DmaStreamSource, DmaWrCmdSource, DmaWriteArbiter, DmaWriter, EventQueueWriter, PayloadDma};
 use crate::engine::TcbEngine;
 use crate::tx_builder::TxBuilder;
-use holdback_regmap::{CoreParams, Stat};
+use holdback_regmap::{CoreParams, Stat, MAX_RING_BITS};
 use rust_hdl::prelude::*;
 
 /// Connection-id bits of the generated core (N = 64 TCBs).
 pub const CONN_BITS: usize = 6;
 pub const NCONN: usize = 1 << CONN_BITS;
-/// Receive ring of 8 KiB per connection.
-pub const RING_BITS: usize = 13;
-/// Byte-lane row address bits of the ring memory, and its 32-bit word index bits.
-pub const RING_ROW_BITS: usize = CONN_BITS + RING_BITS - 3;
-pub const RING_WORD_BITS: usize = CONN_BITS + RING_BITS - 2;
+/// Bits of the engine's ring offset (the stream offset modulo 2^16): the
+/// payload DMA reduces it to the ring size in use, RX_RING_LOG2 <= 16.
+pub const RING_OFF_BITS: usize = 16;
+/// Records in the event ring: 2N, so a ring of records coalesced per
+/// connection (at most N waiting) never stalls a host that keeps up.
+pub const EQ_BITS: usize = CONN_BITS + 1;
+/// Burst limit of the DMA write engine, in 8-byte beats: an event record is
+/// one burst.
+pub const DMA_MAX_BEATS: u32 = 16;
 
 #[derive(LogicBlock)]
 pub struct HoldbackCore {
@@ -41,13 +48,29 @@ pub struct HoldbackCore {
     pub reg_re: Signal<In, Bit>,
     pub reg_rdata: Signal<Out, Bits<32>>,
     pub reg_ack: Signal<Out, Bit>,
+    // AXI4 write master towards host memory (AxSIZE = 3, INCR, ID 0 tied in the board wrapper).
+    pub m_axi_awaddr: Signal<Out, Bits<64>>,
+    pub m_axi_awlen: Signal<Out, Bits<8>>,
+    pub m_axi_awvalid: Signal<Out, Bit>,
+    pub m_axi_awready: Signal<In, Bit>,
+    pub m_axi_wdata: Signal<Out, Bits<64>>,
+    pub m_axi_wstrb: Signal<Out, Bits<8>>,
+    pub m_axi_wlast: Signal<Out, Bit>,
+    pub m_axi_wvalid: Signal<Out, Bit>,
+    pub m_axi_wready: Signal<In, Bit>,
+    pub m_axi_bresp: Signal<In, Bits<2>>,
+    pub m_axi_bvalid: Signal<In, Bit>,
+    pub m_axi_bready: Signal<Out, Bit>,
     pub idle: Signal<Out, Bit>,
 
     rx: RxParser,
     tx: TxBuilder,
-    ring: RingWriter<CONN_BITS, RING_BITS, RING_ROW_BITS, RING_WORD_BITS>,
+    payload: PayloadDma<CONN_BITS>,
     engine: TcbEngine<CONN_BITS, { CONN_BITS + 1 }>,
-    regs: RegBus<CONN_BITS, NCONN, RING_WORD_BITS>,
+    regs: RegBus<CONN_BITS>,
+    events: EventQueueWriter<CONN_BITS, NCONN, EQ_BITS>,
+    arbiter: DmaWriteArbiter,
+    dma: DmaWriter,
     tx_frame_done: Signal<Local, Bit>,
     rx_frame_in: Signal<Local, Bit>,
     rx_frame_out: Signal<Local, Bit>,
@@ -65,11 +88,12 @@ pub struct HoldbackCore {
     reg_re_r: DFF<Bit>,
     one8: Constant<Bits<8>>,
     m_tx_frames: Constant<Bits<STAT_COUNT>>,
+    m_dma_errors: Constant<Bits<STAT_COUNT>>,
 }
 
 impl HoldbackCore {
     pub fn new(build_id: u32) -> Self {
-        let params = CoreParams { conn_bits: CONN_BITS, ring_bits: RING_BITS };
+        let params = Self::params();
         Self {
             clock: Default::default(),
             tick_us: Default::default(),
@@ -89,12 +113,27 @@ impl HoldbackCore {
             reg_re: Default::default(),
             reg_rdata: Default::default(),
             reg_ack: Default::default(),
+            m_axi_awaddr: Default::default(),
+            m_axi_awlen: Default::default(),
+            m_axi_awvalid: Default::default(),
+            m_axi_awready: Default::default(),
+            m_axi_wdata: Default::default(),
+            m_axi_wstrb: Default::default(),
+            m_axi_wlast: Default::default(),
+            m_axi_wvalid: Default::default(),
+            m_axi_wready: Default::default(),
+            m_axi_bresp: Default::default(),
+            m_axi_bvalid: Default::default(),
+            m_axi_bready: Default::default(),
             idle: Default::default(),
             rx: Default::default(),
             tx: Default::default(),
-            ring: Default::default(),
-            engine: TcbEngine::new(RING_BITS),
-            regs: RegBus::new(params, build_id),
+            payload: PayloadDma::new(),
+            engine: TcbEngine::new(RING_OFF_BITS),
+            regs: RegBus::new(params, 1 << EQ_BITS, build_id),
+            events: EventQueueWriter::new(),
+            arbiter: Default::default(),
+            dma: DmaWriter::new(DMA_MAX_BEATS),
             tx_frame_done: Default::default(),
             rx_frame_in: Default::default(),
             rx_frame_out: Default::default(),
@@ -106,19 +145,20 @@ impl HoldbackCore {
             reg_re_r: Default::default(),
             one8: Constant::new(Bits::<8>::from(1u64)),
             m_tx_frames: Constant::new(Bits::<STAT_COUNT>::from(1u64 << Stat::TxFrames.index())),
+            m_dma_errors: Constant::new(Bits::<STAT_COUNT>::from(1u64 << Stat::DmaErrors.index())),
         }
     }
 
     /// The parameters this core is generated with, as the ID block reports them.
     pub fn params() -> CoreParams {
-        CoreParams { conn_bits: CONN_BITS, ring_bits: RING_BITS }
+        CoreParams { conn_bits: CONN_BITS, ring_bits: MAX_RING_BITS }
     }
 }
 
 impl Logic for HoldbackCore {
     #[hdl_gen]
     fn update(&mut self) {
-        clock!(self, clock, rx, tx, ring, engine, regs);
+        clock!(self, clock, rx, tx, payload, engine, regs, events, arbiter, dma);
         dff_setup!(self, clock, rx_in_flight, tick_r, reg_addr_r, reg_wdata_r, reg_we_r, reg_re_r);
         self.tick_r.d.next = self.tick_us.val();
         self.reg_addr_r.d.next = self.reg_addr.val();
@@ -138,17 +178,17 @@ impl Logic for HoldbackCore {
         // The internal channels, one bundle each.
         RxDescSource::join(&mut self.rx.desc, &mut self.engine.desc);
         TxReqSource::join(&mut self.engine.tx, &mut self.tx.req);
-        RingCopySource::<CONN_BITS>::join(&mut self.engine.ring, &mut self.ring.cmd);
+        RingCopySource::<CONN_BITS>::join(&mut self.engine.ring, &mut self.payload.cmd);
         HostOpSource::<CONN_BITS>::join(&mut self.regs.hop, &mut self.engine.hop);
 
-        // The frame buffer's one read port: the ring writer while copying payload,
+        // The frame buffer's one read port: the payload DMA while copying payload,
         // the frame builder otherwise (ICMP echo payload).
         self.rx.fb_raddr.next = self.tx.fb_raddr.val();
         if self.engine.fb_sel_ring.val() {
-            self.rx.fb_raddr.next = self.ring.fb_raddr.val();
+            self.rx.fb_raddr.next = self.payload.fb_raddr.val();
         }
         self.tx.fb_rdata.next = self.rx.fb_rdata.val();
-        self.ring.fb_rdata.next = self.rx.fb_rdata.val();
+        self.payload.fb_rdata.next = self.rx.fb_rdata.val();
 
         // Frame builder -> MAC transmit side.
         self.tx.our_mac.next = self.regs.our_mac.val();
@@ -179,21 +219,62 @@ impl Logic for HoldbackCore {
         self.engine.dup_acks.next = self.regs.dup_acks.val();
         self.engine.hold_synack.next = self.regs.hold_synack.val();
         self.engine.epoch.next = self.regs.epoch.val();
+        self.engine.ring_window.next = self.regs.ring_window.val();
         self.engine.promote_req.next = self.regs.promote_req.val();
         self.regs.promote_start.next = self.engine.promote_start.val();
         self.regs.promote_end.next = self.engine.promote_end.val();
         self.regs.promoting.next = self.engine.promoting.val();
         self.regs.stat_inc.next = self.engine.stat_inc.val();
-        if self.tx_frame_done.val() {
+        // One write command completes per cycle at most: the two error strobes never coincide.
+        if self.tx_frame_done.val() & (self.events.dma_err.val() | self.payload.err.val()) {
+            self.regs.stat_inc.next = self.engine.stat_inc.val() | self.m_tx_frames.val() | self.m_dma_errors.val();
+        } else if self.tx_frame_done.val() {
             self.regs.stat_inc.next = self.engine.stat_inc.val() | self.m_tx_frames.val();
+        } else if self.events.dma_err.val() | self.payload.err.val() {
+            self.regs.stat_inc.next = self.engine.stat_inc.val() | self.m_dma_errors.val();
         }
         self.regs.stat_bytes.next = self.engine.stat_bytes.val();
         self.regs.now_us.next = self.engine.now_us.val();
         self.regs.open_conns.next = self.engine.open_conns.val();
-        self.regs.chlog_push.next = self.engine.chlog_push.val();
-        self.regs.chlog_id.next = self.engine.chlog_id.val();
-        self.ring.host_raddr.next = self.regs.ring_raddr.val();
-        self.regs.ring_rdata.next = self.ring.host_rdata.val();
+        // Event writer: one record per TCB change, the whole TCB from its copy of the table.
+        self.events.changed.next = self.engine.chlog_push.val();
+        self.events.changed_conn.next = self.engine.chlog_id.val();
+        self.events.tcb_we.next = self.engine.tcb_we.val();
+        self.events.tcb_waddr.next = self.engine.tcb_waddr.val();
+        self.events.tcb_wdata.next = self.engine.tcb_wdata.val();
+        self.events.enable.next = self.regs.eq_enable.val();
+        self.events.ring_base.next = self.regs.eq_base.val();
+        self.events.cons_idx.next = self.regs.eq_cons.val();
+        self.regs.eq_prod.next = self.events.prod_idx.val();
+        self.regs.eq_active.next = self.events.active.val();
+
+        // Payload into the host's receive rings.
+        self.payload.ring_base.next = self.regs.rx_ring_base.val();
+        self.payload.ring_log2.next = self.regs.rx_ring_log2.val();
+
+        // One DMA write engine for both, a whole command at a time: a segment's
+        // payload is in host memory before the record of the TCB write that follows it.
+        DmaWrCmdSource::join(&mut self.payload.wr, &mut self.arbiter.req0_cmd);
+        DmaStreamSource::join(&mut self.payload.data, &mut self.arbiter.req0_data);
+        DmaWrCmdSource::join(&mut self.events.dma, &mut self.arbiter.req1_cmd);
+        DmaStreamSource::join(&mut self.events.data, &mut self.arbiter.req1_data);
+        DmaWrCmdSource::join(&mut self.arbiter.cmd, &mut self.dma.cmd);
+        DmaStreamSource::join(&mut self.arbiter.data, &mut self.dma.data);
+
+        // The DMA write engine's AXI4 master, flattened to the top-level port names.
+        self.m_axi_awaddr.next = self.dma.aw.addr.val();
+        self.m_axi_awlen.next = self.dma.aw.len.val();
+        self.m_axi_awvalid.next = self.dma.aw.valid.val();
+        self.dma.aw.ready.next = self.m_axi_awready.val();
+        self.m_axi_wdata.next = self.dma.w.data.val();
+        self.m_axi_wstrb.next = self.dma.w.strb.val();
+        self.m_axi_wlast.next = self.dma.w.last.val();
+        self.m_axi_wvalid.next = self.dma.w.valid.val();
+        self.dma.w.ready.next = self.m_axi_wready.val();
+        self.dma.b.resp.next = self.m_axi_bresp.val();
+        self.dma.b.valid.next = self.m_axi_bvalid.val();
+        self.m_axi_bready.next = self.dma.b.ready.val();
+
 
         // Idle: nothing in flight anywhere, so the simulator may sleep until the next
         // frame, register access or tick. The register block's own state is left out
@@ -209,11 +290,15 @@ impl Logic for HoldbackCore {
         self.regs.core_idle.next = self.engine.idle.val()
             & !self.rx_in_flight.q.val().any()
             & !self.tx.req.busy.val()
-            & self.ring.cmd.ready.val();
+            & self.payload.cmd.ready.val()
+            & self.events.idle.val()
+            & self.dma.cmd.ready.val();
         self.idle.next = self.engine.idle.val()
             & !self.rx_in_flight.q.val().any()
             & !self.tx.req.busy.val()
-            & self.ring.cmd.ready.val()
+            & self.payload.cmd.ready.val()
+            & self.events.idle.val()
+            & self.dma.cmd.ready.val()
             & self.regs.idle.val();
     }
 }

@@ -46,9 +46,10 @@ pub fn all_models() -> Result<Vec<ModelSource>, GenError> {
     out.push(ModelSource { name: "seg_check", verilog: crate::engine::seg_check::verilog()? });
     out.push(ModelSource { name: "rx_parser", verilog: crate::rx::verilog()? });
     out.push(ModelSource { name: "tx_builder", verilog: crate::tx_builder::verilog()? });
-    out.push(ModelSource { name: "ring_writer", verilog: crate::ring_writer::verilog()? });
     out.extend(crate::dma::test_models()?);
     out.push(ModelSource { name: "event_queue", verilog: crate::dma::event_queue::verilog()? });
+    out.push(ModelSource { name: "payload_dma", verilog: crate::dma::payload::test_verilog()? });
+    out.push(ModelSource { name: "dma_arbiter", verilog: crate::dma::arbiter::test_verilog()? });
     Ok(out)
 }
 

@@ -14,7 +14,6 @@ pub mod core;
 pub mod dma;
 pub mod engine;
 pub mod generate;
-pub mod ring_writer;
 pub mod regbus;
 pub mod rx;
 pub mod seq_cmp;

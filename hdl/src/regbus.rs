@@ -1,6 +1,7 @@
 //! The host register block standing for PCIe BAR0: address decode, the
-//! self-describing ID block, control registers, wrapping statistics counters,
-//! the change-log FIFO, and forwarding of TCB / release / ring accesses.
+//! self-describing ID block, control registers, the host-memory data path's
+//! registers (receive rings and event ring), wrapping statistics counters,
+//! and forwarding of TCB / release accesses to the engine.
 //!
 //! Every address and bit position comes from `holdback_regmap` through
 //! `Constant` fields; a Verilated test reads each register back through the
@@ -18,10 +19,6 @@ use rust_hdl::prelude::*;
 pub enum RegBusState {
     Idle,
     HopWait,
-    RingAddr,
-    RingWait,
-    ChlogWait,
-    ChlogRead,
     Ack,
     Release,
 }
@@ -31,7 +28,7 @@ pub const STAT_COUNT: usize = Stat::COUNT;
 pub const LISTEN_PORTS: usize = map::LISTEN_SLOTS.len();
 
 #[derive(LogicBlock)]
-pub struct RegBus<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> {
+pub struct RegBus<const CONN_BITS: usize> {
     pub clock: Signal<In, Clock>,
     pub reg_addr: Signal<In, Bits<20>>,
     pub reg_wdata: Signal<In, Bits<32>>,
@@ -53,6 +50,20 @@ pub struct RegBus<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BI
     pub hold_synack: Signal<Out, Bit>,
     /// The EPOCH register.
     pub epoch: Signal<Out, Bits<32>>,
+    /// RX_RING_BASE: host address of connection 0's receive ring.
+    pub rx_ring_base: Signal<Out, Bits<64>>,
+    /// RX_RING_LOG2: log2 of every receive ring's bytes (12..=16).
+    pub rx_ring_log2: Signal<Out, Bits<5>>,
+    /// What a receive ring holds, as a window: `1 << RX_RING_LOG2`, capped at
+    /// ID_RING_BYTES and at 65535 (no window scaling). Registered.
+    pub ring_window: Signal<Out, Bits<32>>,
+    /// EQ_BASE, EQ_CTRL.enable, EQ_CONS: the event writer's configuration.
+    pub eq_base: Signal<Out, Bits<64>>,
+    pub eq_enable: Signal<Out, Bit>,
+    pub eq_cons: Signal<Out, Bits<16>>,
+    /// The event writer's state: EQ_PROD and EQ_CTRL's active bit.
+    pub eq_prod: Signal<In, Bits<16>>,
+    pub eq_active: Signal<In, Bit>,
     // Promotion handshake with the engine: the request stays up until taken.
     pub promote_req: Signal<Out, Bit>,
     pub promote_start: Signal<In, Bit>,
@@ -64,13 +75,8 @@ pub struct RegBus<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BI
     pub now_us: Signal<In, Bits<32>>,
     pub open_conns: Signal<In, Bits<16>>,
     pub core_idle: Signal<In, Bit>,
-    pub chlog_push: Signal<In, Bit>,
-    pub chlog_id: Signal<In, Bits<CONN_BITS>>,
     /// Host operations executed by the engine.
     pub hop: HostOpSource<CONN_BITS>,
-    // Receive-ring read port (32-bit words).
-    pub ring_raddr: Signal<Out, Bits<RING_WORD_BITS>>,
-    pub ring_rdata: Signal<In, Bits<32>>,
     pub idle: Signal<Out, Bit>,
 
     state: DFF<RegBusState>,
@@ -83,18 +89,20 @@ pub struct RegBus<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BI
     mss: DFFWithInit<Bits<32>>,
     rto: DFFWithInit<Bits<32>>,
     epoch_r: DFF<Bits<32>>,
+    rx_base_lo: DFF<Bits<32>>,
+    rx_base_hi: DFF<Bits<32>>,
+    rx_log2: DFFWithInit<Bits<5>>,
+    window_r: DFF<Bits<32>>,
+    eq_base_lo: DFF<Bits<32>>,
+    eq_base_hi: DFF<Bits<32>>,
+    eq_ctrl: DFF<Bit>,
+    eq_cons_r: DFF<Bits<16>>,
     prom_req: DFF<Bit>,
     prom_done: DFF<Bit>,
     hop_kind_r: DFF<Bits<2>>,
     hop_conn_r: DFF<Bits<CONN_BITS>>,
     hop_word_r: DFF<Bits<5>>,
-    ring_addr_r: DFF<Bits<RING_WORD_BITS>>,
     stat: [DFF<Bits<32>>; STAT_COUNT],
-    chlog_ram: RAM<Bits<CONN_BITS>, CONN_BITS>,
-    chlog_head: DFF<Bits<CONN_BITS>>,
-    chlog_tail: DFF<Bits<CONN_BITS>>,
-    chlog_count: DFF<Bits<16>>,
-    dirty: DFF<Bits<NCONN>>,
 
     fixed_rdata: Signal<Local, Bits<32>>,
     ctrl_next: Signal<Local, Bits<32>>,
@@ -103,10 +111,6 @@ pub struct RegBus<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BI
     stat_sel: Signal<Local, Bits<STAT_COUNT>>,
     rel_off: Signal<Local, Bits<20>>,
     tcb_off: Signal<Local, Bits<20>>,
-    ring_off: Signal<Local, Bits<20>>,
-    pop_ok: Signal<Local, Bit>,
-    push_ok: Signal<Local, Bit>,
-    dirty_cleared: Signal<Local, Bits<NCONN>>,
 
     a_magic: Constant<Bits<20>>,
     a_version: Constant<Bits<20>>,
@@ -128,8 +132,23 @@ pub struct RegBus<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BI
     a_now: Constant<Bits<20>>,
     a_epoch: Constant<Bits<20>>,
     a_promote: Constant<Bits<20>>,
+    a_eq_entries: Constant<Bits<20>>,
+    a_rx_base_lo: Constant<Bits<20>>,
+    a_rx_base_hi: Constant<Bits<20>>,
+    a_rx_log2: Constant<Bits<20>>,
+    a_eq_base_lo: Constant<Bits<20>>,
+    a_eq_base_hi: Constant<Bits<20>>,
+    a_eq_ctrl: Constant<Bits<20>>,
+    a_eq_cons: Constant<Bits<20>>,
+    a_eq_prod: Constant<Bits<20>>,
+    v_eq_entries: Constant<Bits<32>>,
+    v_log2_min: Constant<Bits<32>>,
+    v_log2_max: Constant<Bits<32>>,
+    page_mask: Constant<Bits<32>>,
+    one32: Constant<Bits<32>>,
+    window_cap: Constant<Bits<32>>,
+    ring_bytes: Signal<Local, Bits<32>>,
     v_not_standby: Constant<Bits<32>>,
-    a_chlog: Constant<Bits<20>>,
     a_host_status: Constant<Bits<20>>,
     a_stats: Constant<Bits<20>>,
     stats_span: Constant<Bits<20>>,
@@ -138,21 +157,16 @@ pub struct RegBus<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BI
     a_tcb: Constant<Bits<20>>,
     tcb_span: Constant<Bits<20>>,
     tcb_stride_shift: Constant<Bits<5>>,
-    a_ring: Constant<Bits<20>>,
-    ring_span: Constant<Bits<20>>,
     v_magic: Constant<Bits<32>>,
     v_version: Constant<Bits<32>>,
     v_conns: Constant<Bits<32>>,
     v_ring_bytes: Constant<Bits<32>>,
     v_tcb_words: Constant<Bits<32>>,
     v_build: Constant<Bits<32>>,
-    v_chlog_valid: Constant<Bits<32>>,
     v_unmapped: Constant<Bits<32>>,
     bytes_stat: Constant<Bits<STAT_COUNT>>,
     one_stat: Constant<Bits<STAT_COUNT>>,
-    one_slot: Constant<Bits<CONN_BITS>>,
     zero_word: Constant<Bits<5>>,
-    one_dirty: Constant<Bits<NCONN>>,
     hop_tcb_read: Constant<Bits<2>>,
     hop_tcb_write: Constant<Bits<2>>,
     hop_release_write: Constant<Bits<2>>,
@@ -166,15 +180,11 @@ fn word(v: u64) -> Constant<Bits<32>> {
     Constant::new(Bits::<32>::from(v))
 }
 
-impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> RegBus<CONN_BITS, NCONN, RING_WORD_BITS> {
-    pub fn new(params: map::CoreParams, build_id: u32) -> Self {
+impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
+    /// `eq_entries`: records in the event ring (ID_EQ_ENTRIES).
+    pub fn new(params: map::CoreParams, eq_entries: u32, build_id: u32) -> Self {
         assert_eq!(params.conn_bits, CONN_BITS);
-        assert_eq!(params.conns(), NCONN);
-        assert_eq!(params.conn_bits + params.ring_bits - 2, RING_WORD_BITS);
         let conns = params.conns() as u32;
-        let ring_span = conns as u64 * params.ring_bytes() as u64;
-        // The span must fit the 20-bit offset compare; the ring is the last region.
-        assert!(map::RING_BASE as u64 + ring_span <= 1 << map::ADDR_BITS && ring_span < 1 << 20);
         Self {
             clock: Default::default(),
             hop: Default::default(),
@@ -195,6 +205,14 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Re
             dup_acks: Default::default(),
             hold_synack: Default::default(),
             epoch: Default::default(),
+            rx_ring_base: Default::default(),
+            rx_ring_log2: Default::default(),
+            ring_window: Default::default(),
+            eq_base: Default::default(),
+            eq_enable: Default::default(),
+            eq_cons: Default::default(),
+            eq_prod: Default::default(),
+            eq_active: Default::default(),
             promote_req: Default::default(),
             promote_start: Default::default(),
             promote_end: Default::default(),
@@ -204,10 +222,6 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Re
             now_us: Default::default(),
             open_conns: Default::default(),
             core_idle: Default::default(),
-            chlog_push: Default::default(),
-            chlog_id: Default::default(),
-            ring_raddr: Default::default(),
-            ring_rdata: Default::default(),
             idle: Default::default(),
             state: Default::default(),
             rdata: Default::default(),
@@ -220,18 +234,21 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Re
             mss: DFFWithInit::new(Bits::<32>::from(1460u64)),
             rto: DFFWithInit::new(Bits::<32>::from(200_000u64)),
             epoch_r: Default::default(),
+            rx_base_lo: Default::default(),
+            rx_base_hi: Default::default(),
+            rx_log2: DFFWithInit::new(Bits::<5>::from(map::RX_RING_LOG2_DEFAULT as u64)),
+            window_r: Default::default(),
+            ring_bytes: Default::default(),
+            eq_base_lo: Default::default(),
+            eq_base_hi: Default::default(),
+            eq_ctrl: Default::default(),
+            eq_cons_r: Default::default(),
             prom_req: Default::default(),
             prom_done: Default::default(),
             hop_kind_r: Default::default(),
             hop_conn_r: Default::default(),
             hop_word_r: Default::default(),
-            ring_addr_r: Default::default(),
             stat: Default::default(),
-            chlog_ram: Default::default(),
-            chlog_head: Default::default(),
-            chlog_tail: Default::default(),
-            chlog_count: Default::default(),
-            dirty: Default::default(),
             fixed_rdata: Default::default(),
             ctrl_next: Default::default(),
             prom_busy: Default::default(),
@@ -239,10 +256,6 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Re
             stat_sel: Default::default(),
             rel_off: Default::default(),
             tcb_off: Default::default(),
-            ring_off: Default::default(),
-            pop_ok: Default::default(),
-            push_ok: Default::default(),
-            dirty_cleared: Default::default(),
             a_magic: addr(map::ID_MAGIC.offset),
             a_version: addr(map::ID_VERSION.offset),
             a_conns: addr(map::ID_CONNS.offset),
@@ -263,8 +276,22 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Re
             a_now: addr(map::NOW_US.offset),
             a_epoch: addr(map::EPOCH.offset),
             a_promote: addr(map::PROMOTE.offset),
+            a_eq_entries: addr(map::ID_EQ_ENTRIES.offset),
+            a_rx_base_lo: addr(map::RX_RING_BASE_LO.offset),
+            a_rx_base_hi: addr(map::RX_RING_BASE_HI.offset),
+            a_rx_log2: addr(map::RX_RING_LOG2.offset),
+            a_eq_base_lo: addr(map::EQ_BASE_LO.offset),
+            a_eq_base_hi: addr(map::EQ_BASE_HI.offset),
+            a_eq_ctrl: addr(map::EQ_CTRL.offset),
+            a_eq_cons: addr(map::EQ_CONS.offset),
+            a_eq_prod: addr(map::EQ_PROD.offset),
+            v_eq_entries: word(eq_entries as u64),
+            v_log2_min: word(map::RX_RING_LOG2_MIN as u64),
+            v_log2_max: word(map::RX_RING_LOG2_MAX as u64),
+            page_mask: word(!(map::HOST_RING_ALIGN as u32 - 1) as u64),
+            one32: word(1),
+            window_cap: word((params.ring_bytes() as u64).min(65535)),
             v_not_standby: word(!map::CTRL_STANDBY as u64),
-            a_chlog: addr(map::CHLOG_POP.offset),
             a_host_status: addr(map::HOST_STATUS.offset),
             a_stats: addr(map::STATS_BASE),
             stats_span: addr(Stat::COUNT as u32),
@@ -273,21 +300,16 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Re
             a_tcb: addr(map::TCB_BASE),
             tcb_span: addr(map::TCB_STRIDE * conns),
             tcb_stride_shift: Constant::new(Bits::<5>::from(map::TCB_STRIDE.trailing_zeros() as u64)),
-            a_ring: addr(map::RING_BASE),
-            ring_span: Constant::new(Bits::<20>::from(ring_span)),
             v_magic: word(map::MAGIC as u64),
             v_version: word(map::VERSION as u64),
             v_conns: word(conns as u64),
             v_ring_bytes: word(params.ring_bytes() as u64),
             v_tcb_words: word(map::TCB_WORDS as u64),
             v_build: word(build_id as u64),
-            v_chlog_valid: word(map::CHLOG_VALID as u64),
             v_unmapped: word(0xFFFF_FFFF),
             bytes_stat: Constant::new(Bits::<STAT_COUNT>::from(1u64 << Stat::RxPayloadBytes.index())),
             one_stat: Constant::new(Bits::<STAT_COUNT>::from(1u64)),
-            one_slot: Constant::new(Bits::<CONN_BITS>::from(1u64)),
             zero_word: Constant::new(Bits::<5>::from(0u64)),
-            one_dirty: Constant::new(Bits::<NCONN>::from(1u64)),
             hop_tcb_read: Constant::new(Bits::<2>::from(0u64)),
             hop_tcb_write: Constant::new(Bits::<2>::from(1u64)),
             hop_release_write: Constant::new(Bits::<2>::from(2u64)),
@@ -296,15 +318,13 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Re
     }
 }
 
-impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Logic
-    for RegBus<CONN_BITS, NCONN, RING_WORD_BITS>
-{
+impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
     #[allow(unreachable_patterns)]
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, rdata, ctrl, mac_hi, mac_lo, ipv4, mss, rto, epoch_r, prom_req, prom_done, hop_kind_r, hop_conn_r,
-            hop_word_r, ring_addr_r, chlog_head, chlog_tail, chlog_count, dirty
+            self, clock, state, rdata, ctrl, mac_hi, mac_lo, ipv4, mss, rto, epoch_r, rx_base_lo, rx_base_hi, rx_log2,
+            window_r, eq_base_lo, eq_base_hi, eq_ctrl, eq_cons_r, prom_req, prom_done, hop_kind_r, hop_conn_r, hop_word_r
         );
         for i in 0..LISTEN_PORTS {
             self.listen[i].clock.next = self.clock.val();
@@ -337,6 +357,17 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
         self.dup_acks.next = self.ctrl.q.val().get_bit(3);
         self.hold_synack.next = self.ctrl.q.val().get_bit(4);
         self.epoch.next = self.epoch_r.q.val();
+        self.rx_ring_base.next = (bit_cast::<64, 32>(self.rx_base_hi.q.val()) << 32) | bit_cast::<64, 32>(self.rx_base_lo.q.val());
+        self.rx_ring_log2.next = self.rx_log2.q.val();
+        self.ring_bytes.next = self.one32.val() << self.rx_log2.q.val();
+        self.window_r.d.next = self.ring_bytes.val();
+        if self.ring_bytes.val() > self.window_cap.val() {
+            self.window_r.d.next = self.window_cap.val();
+        }
+        self.ring_window.next = self.window_r.q.val();
+        self.eq_base.next = (bit_cast::<64, 32>(self.eq_base_hi.q.val()) << 32) | bit_cast::<64, 32>(self.eq_base_lo.q.val());
+        self.eq_enable.next = self.eq_ctrl.q.val();
+        self.eq_cons.next = self.eq_cons_r.q.val();
         self.promote_req.next = self.prom_req.q.val();
         self.ctrl_next.next = self.ctrl.q.val();
         self.prom_busy.next = self.prom_req.q.val() | self.promoting.val();
@@ -346,7 +377,6 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
         self.stat_sel.next = self.one_stat.val() << self.stat_index.val();
         self.rel_off.next = self.reg_addr.val() - self.a_release.val();
         self.tcb_off.next = self.reg_addr.val() - self.a_tcb.val();
-        self.ring_off.next = self.reg_addr.val() - self.a_ring.val();
         self.fixed_rdata.next = self.v_unmapped.val();
         if self.reg_addr.val() == self.a_magic.val() {
             self.fixed_rdata.next = self.v_magic.val();
@@ -389,6 +419,24 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
         } else if self.reg_addr.val() == self.a_promote.val() {
             self.fixed_rdata.next = (bit_cast::<32, 1>(self.prom_done.q.val().into()) << 1)
                 | bit_cast::<32, 1>(self.prom_busy.val().into());
+        } else if self.reg_addr.val() == self.a_eq_entries.val() {
+            self.fixed_rdata.next = self.v_eq_entries.val();
+        } else if self.reg_addr.val() == self.a_rx_base_lo.val() {
+            self.fixed_rdata.next = self.rx_base_lo.q.val();
+        } else if self.reg_addr.val() == self.a_rx_base_hi.val() {
+            self.fixed_rdata.next = self.rx_base_hi.q.val();
+        } else if self.reg_addr.val() == self.a_rx_log2.val() {
+            self.fixed_rdata.next = bit_cast::<32, 5>(self.rx_log2.q.val());
+        } else if self.reg_addr.val() == self.a_eq_base_lo.val() {
+            self.fixed_rdata.next = self.eq_base_lo.q.val();
+        } else if self.reg_addr.val() == self.a_eq_base_hi.val() {
+            self.fixed_rdata.next = self.eq_base_hi.q.val();
+        } else if self.reg_addr.val() == self.a_eq_ctrl.val() {
+            self.fixed_rdata.next = (bit_cast::<32, 1>(self.eq_active.val().into()) << 1) | bit_cast::<32, 1>(self.eq_ctrl.q.val().into());
+        } else if self.reg_addr.val() == self.a_eq_cons.val() {
+            self.fixed_rdata.next = bit_cast::<32, 16>(self.eq_cons_r.q.val());
+        } else if self.reg_addr.val() == self.a_eq_prod.val() {
+            self.fixed_rdata.next = bit_cast::<32, 16>(self.eq_prod.val());
         } else if self.reg_addr.val() == self.a_host_status.val() {
             self.fixed_rdata.next = 0_u32.to_bits();
         } else if (self.reg_addr.val() >= self.a_stats.val()) & (self.stat_index.val() < self.stats_span.val()) {
@@ -400,34 +448,6 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
             }
         }
 
-        // Change-log FIFO: an id is queued once until the host pops it (dirty bit),
-        // so N entries always suffice and no change is ever lost.
-        self.chlog_ram.read_clock.next = self.clock.val();
-        self.chlog_ram.write_clock.next = self.clock.val();
-        self.chlog_ram.read_address.next = self.chlog_head.q.val();
-        self.chlog_ram.write_address.next = self.chlog_tail.q.val();
-        self.chlog_ram.write_data.next = self.chlog_id.val();
-        self.pop_ok.next = (self.state.q.val() == RegBusState::ChlogRead) & self.chlog_count.q.val().any();
-        self.dirty_cleared.next = self.dirty.q.val();
-        if self.pop_ok.val() {
-            self.dirty_cleared.next = self.dirty.q.val() & !(self.one_dirty.val() << self.chlog_ram.read_data.val());
-        }
-        self.push_ok.next = self.chlog_push.val() & !self.dirty_cleared.val().get_bit(self.chlog_id.val().index());
-        self.chlog_ram.write_enable.next = self.push_ok.val();
-        self.dirty.d.next = self.dirty_cleared.val();
-        if self.push_ok.val() {
-            self.dirty.d.next = self.dirty_cleared.val() | (self.one_dirty.val() << self.chlog_id.val());
-            self.chlog_tail.d.next = self.chlog_tail.q.val() + self.one_slot.val();
-        }
-        if self.pop_ok.val() {
-            self.chlog_head.d.next = self.chlog_head.q.val() + self.one_slot.val();
-        }
-        if self.push_ok.val() & !self.pop_ok.val() {
-            self.chlog_count.d.next = self.chlog_count.q.val() + 1_u16.to_bits();
-        } else if self.pop_ok.val() & !self.push_ok.val() {
-            self.chlog_count.d.next = self.chlog_count.q.val() - 1_u16.to_bits();
-        }
-
         // Defaults.
         self.reg_ack.next = false;
         self.reg_rdata.next = self.rdata.q.val();
@@ -436,7 +456,6 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
         self.hop.conn.next = self.hop_conn_r.q.val();
         self.hop.word.next = self.hop_word_r.q.val();
         self.hop.wdata.next = self.reg_wdata.val();
-        self.ring_raddr.next = self.ring_addr_r.q.val();
 
         match self.state.q.val() {
             RegBusState::Idle => {
@@ -459,11 +478,6 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
                             self.hop_kind_r.d.next = self.hop_tcb_write.val();
                         }
                         self.state.d.next = RegBusState::HopWait;
-                    } else if (self.reg_addr.val() >= self.a_ring.val()) & (self.ring_off.val() < self.ring_span.val()) {
-                        self.ring_addr_r.d.next = self.ring_off.val().get_bits::<RING_WORD_BITS>(2);
-                        self.state.d.next = RegBusState::RingAddr;
-                    } else if self.reg_re.val() & (self.reg_addr.val() == self.a_chlog.val()) {
-                        self.state.d.next = RegBusState::ChlogWait;
                     } else if self.reg_we.val() {
                         // Writes to read-only or unmapped addresses are ignored.
                         if self.reg_addr.val() == self.a_ctrl.val() {
@@ -510,6 +524,32 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
                         if self.reg_addr.val() == self.a_rto.val() {
                             self.rto.d.next = self.reg_wdata.val();
                         }
+                        // Host addresses are page aligned: the low bits are not stored.
+                        if self.reg_addr.val() == self.a_rx_base_lo.val() {
+                            self.rx_base_lo.d.next = self.reg_wdata.val() & self.page_mask.val();
+                        }
+                        if self.reg_addr.val() == self.a_rx_base_hi.val() {
+                            self.rx_base_hi.d.next = self.reg_wdata.val();
+                        }
+                        // A ring size outside 4 KiB..64 KiB is refused: the register keeps its value.
+                        if (self.reg_addr.val() == self.a_rx_log2.val())
+                            & (self.reg_wdata.val() >= self.v_log2_min.val())
+                            & (self.reg_wdata.val() <= self.v_log2_max.val())
+                        {
+                            self.rx_log2.d.next = self.reg_wdata.val().get_bits::<5>(0);
+                        }
+                        if self.reg_addr.val() == self.a_eq_base_lo.val() {
+                            self.eq_base_lo.d.next = self.reg_wdata.val() & self.page_mask.val();
+                        }
+                        if self.reg_addr.val() == self.a_eq_base_hi.val() {
+                            self.eq_base_hi.d.next = self.reg_wdata.val();
+                        }
+                        if self.reg_addr.val() == self.a_eq_ctrl.val() {
+                            self.eq_ctrl.d.next = self.reg_wdata.val().get_bit(0);
+                        }
+                        if self.reg_addr.val() == self.a_eq_cons.val() {
+                            self.eq_cons_r.d.next = self.reg_wdata.val().get_bits::<16>(0);
+                        }
                     }
                 }
             }
@@ -519,26 +559,6 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
                     self.rdata.d.next = self.hop.rdata.val();
                     self.state.d.next = RegBusState::Ack;
                 }
-            }
-            RegBusState::RingAddr => {
-                // ring_raddr (registered at decode) is presented; the ring RAM latches it.
-                self.state.d.next = RegBusState::RingWait;
-            }
-            RegBusState::RingWait => {
-                // The registered-read RAM answers one cycle after it latched the address.
-                self.rdata.d.next = self.ring_rdata.val();
-                self.state.d.next = RegBusState::Ack;
-            }
-            RegBusState::ChlogWait => {
-                // One cycle for the FIFO RAM to present the head entry (read-first RAM).
-                self.state.d.next = RegBusState::ChlogRead;
-            }
-            RegBusState::ChlogRead => {
-                self.rdata.d.next = 0_u32.to_bits();
-                if self.chlog_count.q.val().any() {
-                    self.rdata.d.next = self.v_chlog_valid.val() | bit_cast::<32, CONN_BITS>(self.chlog_ram.read_data.val());
-                }
-                self.state.d.next = RegBusState::Ack;
             }
             RegBusState::Ack => {
                 self.reg_ack.next = true;
@@ -570,7 +590,7 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_WORD_BITS: usize> Lo
 /// The register block alone, for its lint/synthesis check.
 pub fn verilog() -> Result<String, crate::generate::GenError> {
     let p = map::CoreParams::DEFAULT;
-    crate::generate::verilog_named(&mut RegBus::<6, 64, 17>::new(p, 0), "regbus")
+    crate::generate::verilog_named(&mut RegBus::<6>::new(p, 128, 0), "regbus")
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::{tcb, MacAddr, SeqNum, TcbField, TcpState, TCB_WORDS, VERSION};
 
 /// Why TCB words could not be decoded or a [`Tcb`] not encoded.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TcbError {
     #[error("TCB state code {code} is not an RFC 9293 state (expected 0..=10)")]
     UnknownState { code: u32 },

@@ -30,7 +30,9 @@ pub const ADDR_BITS: usize = 20;
 pub const MAGIC: u32 = 0x484C_4442;
 /// Bumped whenever a register or TCB field moves or changes meaning.
 /// 2: card roles (EPOCH, PROMOTE, CTRL bits 3-4; the core stamps EPOCH into every TCB it writes).
-pub const VERSION: u32 = 2;
+/// 3: payload and TCB changes reach the host by DMA (receive rings and the event ring in host
+/// memory: RX_RING_*, EQ_*, ID_EQ_ENTRIES, the `dma_errors` counter; ID_RING_BYTES is the largest ring).
+pub const VERSION: u32 = 3;
 
 /// Generation parameters of the core. The Verilog is generated for one set of
 /// these; the ID block reports them so the driver can adapt or refuse.
@@ -38,12 +40,13 @@ pub const VERSION: u32 = 2;
 pub struct CoreParams {
     /// Number of TCBs (connections) as a power of two: `1 << conn_bits`.
     pub conn_bits: usize,
-    /// Per-connection receive ring size as a power of two in bytes.
+    /// The largest per-connection receive ring the core supports, as a
+    /// power of two in bytes (ID_RING_BYTES); the ring in use is RX_RING_LOG2's.
     pub ring_bits: usize,
 }
 
 impl CoreParams {
-    pub const DEFAULT: CoreParams = CoreParams { conn_bits: 6, ring_bits: 13 };
+    pub const DEFAULT: CoreParams = CoreParams { conn_bits: 6, ring_bits: RX_RING_LOG2_MAX as usize };
     pub const fn conns(&self) -> usize {
         1 << self.conn_bits
     }
@@ -90,9 +93,10 @@ regs! {
     ID_MAGIC      = 0x0000, Ro, "Magic 0x484C4442 (\"HLDB\"); the driver checks it before anything else.";
     ID_VERSION    = 0x0004, Ro, "Register-map/TCB-layout version (regmap::VERSION).";
     ID_CONNS      = 0x0008, Ro, "Number of TCBs N (generation parameter).";
-    ID_RING_BYTES = 0x000C, Ro, "Receive ring size per connection in bytes (generation parameter).";
+    ID_RING_BYTES = 0x000C, Ro, "Largest per-connection receive ring the core supports, in bytes (65536); the size in use is RX_RING_LOG2's.";
     ID_TCB_WORDS  = 0x0010, Ro, "32-bit words per TCB in the TCB window.";
     ID_BUILD      = 0x0014, Ro, "Build id: low 32 bits of the hash of the generated Verilog.";
+    ID_EQ_ENTRIES = 0x0018, Ro, "Records in the event ring (generation parameter, at least N).";
     CTRL          = 0x0100, Rw, "bit0 enable (core drops everything while 0); bit1 holdback on for new connections; bit2 standby (silent on the wire: received frames dropped, no timers, TCB writes allowed; cleared by a finished PROMOTE); bit3 after a PROMOTE, send one ACK at R and three identical duplicates on each ESTABLISHED connection (peers fast-retransmit); bit4 hold each new connection's SYN-ACK until its release moves R past irs (replicate = at-setup, claim 31, invariant 6).";
     MAC_HI        = 0x0104, Rw, "Our MAC address, bytes 0-1 (big-endian in bits 15:0).";
     MAC_LO        = 0x0108, Rw, "Our MAC address, bytes 2-5 (big-endian).";
@@ -107,7 +111,14 @@ regs! {
     NOW_US        = 0x012C, Ro, "The core's microsecond clock (advanced by the tick input).";
     EPOCH         = 0x0130, Rw, "The card's failover epoch (invariant 8): stamped into the EPOCH field of every TCB the core writes. PROMOTE sets it; the host writes it when the card joins as standby.";
     PROMOTE       = 0x0134, Rw, "Write the new epoch to promote a standby card (CTRL bit0 and bit2 set; ignored otherwise): EPOCH := value, a gratuitous ARP, then every open TCB resumes from R (rcv_nxt := ack_sent := R, invariant 3), timers re-armed on this card's clock, right edge kept (invariant 5); then CTRL.standby clears. Read: bit0 in progress, bit1 done (the last PROMOTE finished).";
-    CHLOG_POP     = 0x0300, RoPop, "Change log: bit31 valid, bits 15:0 id of a connection whose TCB changed. Reading pops.";
+    RX_RING_BASE_LO = 0x0140, Rw, "Host address (IOVA) of connection 0's receive ring, bits 31:0; 4 KiB aligned (bits 11:0 read as 0). Connection id's ring is at base + (id << RX_RING_LOG2).";
+    RX_RING_BASE_HI = 0x0144, Rw, "Host address of connection 0's receive ring, bits 63:32.";
+    RX_RING_LOG2  = 0x0148, Rw, "log2 of the bytes of every receive ring, 12..=16 (default 16: 64 KiB); other values are refused (the register keeps its value). Write it while CTRL.enable is 0.";
+    EQ_BASE_LO    = 0x0150, Rw, "Host address of the event ring's slot 0, bits 31:0; 4 KiB aligned (bits 11:0 read as 0).";
+    EQ_BASE_HI    = 0x0154, Rw, "Host address of the event ring's slot 0, bits 63:32.";
+    EQ_CTRL       = 0x0158, Rw, "bit0 enable: the event writer writes records while set; a rise starts a fresh ring (record 0, phase 1). Read: bit1 the writer is reading or writing a record.";
+    EQ_CONS       = 0x015C, Rw, "Records the host has consumed from the event ring (16 bits, wrapping): the writer never overwrites a record beyond it.";
+    EQ_PROD       = 0x0160, Ro, "Records the event writer has written and host memory acknowledged since EQ_CTRL.enable rose (16 bits, wrapping).";
     HOST_STATUS   = 0x0304, Ro, "Reserved for the host-op engine: bit0 host op in progress.";
 }
 
@@ -137,10 +148,11 @@ pub enum Stat {
     Retransmits = 18,
     ConnsOpened = 19,
     DropOversize = 20,
+    DmaErrors = 21,
 }
 
 impl Stat {
-    pub const ALL: [Stat; 21] = [
+    pub const ALL: [Stat; 22] = [
         Stat::RxFrames,
         Stat::TxFrames,
         Stat::DropBadIpChecksum,
@@ -162,6 +174,7 @@ impl Stat {
         Stat::Retransmits,
         Stat::ConnsOpened,
         Stat::DropOversize,
+        Stat::DmaErrors,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -195,6 +208,7 @@ impl Stat {
             Stat::Retransmits => "retransmits",
             Stat::ConnsOpened => "conns_opened",
             Stat::DropOversize => "drop_oversize",
+            Stat::DmaErrors => "dma_errors",
         }
     }
     pub const fn doc(self) -> &'static str {
@@ -220,6 +234,7 @@ impl Stat {
             Stat::Retransmits => "SYN-ACK or FIN retransmissions.",
             Stat::ConnsOpened => "Connections that reached SYN-RECEIVED.",
             Stat::DropOversize => "Dropped: frame longer than the 2048-byte frame buffer.",
+            Stat::DmaErrors => "DMA writes (payload or event record) whose write response was not OKAY: host memory outside the bridge's window.",
         }
     }
 }
@@ -229,7 +244,8 @@ pub const STATS_BASE: u32 = 0x0200;
 /// Per-connection release registers: writing `RELEASE_BASE + 4*id` sets the
 /// released point R of connection `id` (ACK holdback,
 /// invariant 1); R only moves forward (wrapping compare). Reading returns R.
-/// R also frees receive-ring space: the advertised right edge is `R + ring`.
+/// R also frees receive-ring space: the advertised right edge is
+/// `R + min(ring, 65535)`, the ring being RX_RING_LOG2's.
 pub const RELEASE_BASE: u32 = 0x1_0000;
 
 /// TCB window: word `w` of connection `id` at `TCB_BASE + id*TCB_STRIDE + 4*w`.
@@ -237,12 +253,6 @@ pub const RELEASE_BASE: u32 = 0x1_0000;
 pub const TCB_BASE: u32 = 0x2_0000;
 /// Bytes between consecutive TCBs in the window (room for growth).
 pub const TCB_STRIDE: u32 = 0x80;
-
-/// Receive-ring window: byte `b` of connection `id`'s ring at
-/// `RING_BASE + id*ring_bytes + b`, read as aligned 32-bit little-endian words
-/// (ring byte b at bits 7:0). The byte at stream offset `o` (the first payload
-/// byte has offset 0, sequence number irs+1) lives at ring byte `o % ring_bytes`.
-pub const RING_BASE: u32 = 0x8_0000;
 
 pub const CTRL_ENABLE: u32 = 1 << 0;
 pub const CTRL_HOLDBACK: u32 = 1 << 1;
@@ -259,7 +269,17 @@ pub const PROMOTE_BUSY: u32 = 1 << 0;
 /// PROMOTE read: the last promotion finished (cleared by the next PROMOTE write).
 pub const PROMOTE_DONE: u32 = 1 << 1;
 pub const LISTEN_ENABLE: u32 = 1 << 16;
-pub const CHLOG_VALID: u32 = 1 << 31;
+/// EQ_CTRL: the event writer writes records (a rise starts a fresh ring).
+pub const EQ_CTRL_ENABLE: u32 = 1 << 0;
+/// EQ_CTRL read: a record is being read or written.
+pub const EQ_CTRL_ACTIVE: u32 = 1 << 1;
+/// RX_RING_LOG2's range and reset value: rings of 4 KiB to 64 KiB, 64 KiB by default.
+pub const RX_RING_LOG2_MIN: u32 = 12;
+pub const RX_RING_LOG2_MAX: u32 = 16;
+pub const RX_RING_LOG2_DEFAULT: u32 = 16;
+/// Alignment of the host addresses in RX_RING_BASE and EQ_BASE: one page, so
+/// every ring starts a 4 KiB page (bursts never cross one anyway).
+pub const HOST_RING_ALIGN: u64 = 4096;
 pub const LISTEN_SLOTS: [Reg; 4] = [LISTEN0, LISTEN1, LISTEN2, LISTEN3];
 
 /// TCP header flags (RFC 9293 §3.1): masks of the flags byte, and the bit
@@ -410,19 +430,17 @@ tcb_fields! {
     EPOCH:       word 19, shift 0,  width 32, "Failover epoch of the card that last wrote this TCB (its EPOCH register; a host write stores what the host wrote).";
 }
 
-/// The TCP options the core puts in its SYN-ACK: MSS only (no window scaling,
-/// SACK or timestamps), so windows are at most 65535 and ring_bytes < 65536.
-pub const MAX_RING_BITS: usize = 15;
+/// The largest receive ring, as a power of two: 64 KiB. The core puts only
+/// the MSS option in its SYN-ACK (no window scaling), so it advertises at
+/// most 65535 of those bytes.
+pub const MAX_RING_BITS: usize = RX_RING_LOG2_MAX as usize;
 
-/// Byte address of a stats counter, a TCB word, a release register, a ring word.
+/// Byte address of a TCB word, a release register.
 pub fn tcb_word_addr(id: u32, word: u32) -> u32 {
     TCB_BASE + id * TCB_STRIDE + 4 * word
 }
 pub fn release_addr(id: u32) -> u32 {
     RELEASE_BASE + 4 * id
-}
-pub fn ring_addr(params: &CoreParams, id: u32, byte: u32) -> u32 {
-    RING_BASE + id * params.ring_bytes() as u32 + byte
 }
 
 /// Markdown table of the whole map, for the README (kept in sync by a test).
@@ -434,16 +452,14 @@ pub fn markdown_table(params: &CoreParams) -> String {
     for st in Stat::ALL {
         s += &format!("| 0x{:05X} | STAT_{} | Ro | {} |\n", st.offset(), st.name().to_uppercase(), st.doc());
     }
-    s += &format!("| 0x{:05X} + 4·id | RELEASE[id] | Rw | Released point R of connection id (ACK holdback). |\n", RELEASE_BASE);
+    let conns = params.conns();
     s += &format!(
-        "| 0x{:05X} + 0x{:X}·id + 4·w | TCB[id].word[w] | Ro (Rw in standby) | {} words per TCB, fields below. |\n",
-        TCB_BASE, TCB_STRIDE, TCB_WORDS
+        "| 0x{:05X} + 4·id | RELEASE[id] | Rw | Released point R of connection id < {conns} (ACK holdback); R + the ring is what the host ring may receive. |\n",
+        RELEASE_BASE
     );
     s += &format!(
-        "| 0x{:05X} + {}·id + b | RING[id] | Ro | Receive ring, {} bytes per connection. |\n",
-        RING_BASE,
-        params.ring_bytes(),
-        params.ring_bytes()
+        "| 0x{:05X} + 0x{:X}·id + 4·w | TCB[id].word[w] | Ro (Rw in standby) | {} words per TCB of connection id < {conns}, fields below; for writes (standby) and diagnostics: in operation the host takes TCBs from the event records. |\n",
+        TCB_BASE, TCB_STRIDE, TCB_WORDS
     );
     s += "\n| TCB field | word | bits | meaning |\n|---|---|---|---|\n";
     for f in tcb::FIELDS {
@@ -492,9 +508,11 @@ mod tests {
     fn windows_fit_the_bar() {
         let p = CoreParams::DEFAULT;
         assert!(p.ring_bits <= MAX_RING_BITS);
-        assert!(RELEASE_BASE + 4 * p.conns() as u32 <= TCB_BASE);
-        assert!(TCB_BASE + TCB_STRIDE * p.conns() as u32 <= RING_BASE);
-        assert!(RING_BASE as u64 + (p.conns() * p.ring_bytes()) as u64 <= 1 << ADDR_BITS);
+        // N = 4096 must fit too: the largest core that still synthesizes.
+        let most = 4096u32;
+        assert!(RELEASE_BASE + 4 * most <= TCB_BASE);
+        assert!(TCB_BASE as u64 + (TCB_STRIDE * most) as u64 <= 1 << ADDR_BITS);
+        assert!(p.conns() as u32 <= most);
     }
 
     #[test]

@@ -19,7 +19,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{core_sim::CoreSim, tap::Tap, SimError};
+use crate::{
+    core_sim::CoreSim,
+    host_mem::{HostMemory, DEFAULT_HOST_MEM_BYTES, DEFAULT_HOST_MEM_IOVA},
+    tap::Tap,
+    SimError,
+};
 
 pub use crate::tap::TapSpec;
 
@@ -41,7 +46,7 @@ const MAX_RX_PER_LOOK: usize = 64;
 /// Register ops of one block request served between two looks at the TAP.
 const OPS_PER_LOOK: usize = 64;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct CardConfig {
     /// The card's Ethernet port; None = no network (register-only card).
     pub tap: Option<TapSpec>,
@@ -52,6 +57,15 @@ pub struct CardConfig {
     pub vcd: Option<PathBuf>,
     /// Seeded loss/reordering of arriving frames ([`crate::impair`]).
     pub impair: Option<crate::impair::Impairment>,
+    /// Bytes of simulated host DMA memory at [`DEFAULT_HOST_MEM_IOVA`]: the
+    /// driver places every connection's receive ring and the event ring in it.
+    pub host_mem_bytes: usize,
+}
+
+impl Default for CardConfig {
+    fn default() -> CardConfig {
+        CardConfig { tap: None, pcap: None, vcd: None, impair: None, host_mem_bytes: DEFAULT_HOST_MEM_BYTES }
+    }
 }
 
 /// What the card did, returned by [`Card::shutdown`].
@@ -189,14 +203,16 @@ pub struct Card {
     stop: Arc<AtomicBool>,
     regs: RegPort,
     tap_name: Option<String>,
+    host_mem: HostMemory,
 }
 
 impl Card {
     /// Builds the core, opens the TAP (and pcap), and starts the clock thread.
     pub fn start(cfg: CardConfig) -> Result<Card, SimError> {
+        let host_mem = HostMemory::new(DEFAULT_HOST_MEM_IOVA, cfg.host_mem_bytes);
         let mut sim = match &cfg.vcd {
-            Some(vcd) => CoreSim::new_traced(vcd)?,
-            None => CoreSim::new()?,
+            Some(vcd) => CoreSim::new_traced(vcd, host_mem.clone())?,
+            None => CoreSim::with_host_memory(host_mem.clone())?,
         };
         if let Some(path) = &cfg.pcap {
             sim.record_pcap(path)?;
@@ -233,12 +249,18 @@ impl Card {
             })
             .map_err(SimError::Thread)?;
         tracing::info!(tap = ?tap_name, pcap = ?cfg.pcap, "simulated card started");
-        Ok(Card { thread: Some(thread), stop, regs: RegPort { tx, wake, exit_reason }, tap_name })
+        Ok(Card { thread: Some(thread), stop, regs: RegPort { tx, wake, exit_reason }, tap_name, host_mem })
     }
 
     /// A handle on the register bus (clone it freely).
     pub fn regs(&self) -> RegPort {
         self.regs.clone()
+    }
+
+    /// The host's DMA memory the card writes payload and event records into
+    /// (a shared handle; the clock thread writes while the host reads).
+    pub fn host_memory(&self) -> HostMemory {
+        self.host_mem.clone()
     }
 
     /// The TAP interface name, if the card has a port.

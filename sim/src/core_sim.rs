@@ -6,6 +6,8 @@
 use std::{collections::VecDeque, path::Path, time::Duration};
 
 use crate::{
+    axi_slave::{AxiCounters, AxiKnobs, AxiWriteSlave, MasterSample},
+    host_mem::{HostMemory, DEFAULT_HOST_MEM_BYTES, DEFAULT_HOST_MEM_IOVA},
     model::{Model, PortId},
     pcap::PcapWriter,
     SimError,
@@ -30,6 +32,8 @@ const MAX_TICK_PER_CYCLE: u64 = 0xffff;
 const CORE_PORTS: &[&str] = &[
     "tick_us", "s_tdata", "s_tkeep", "s_tvalid", "s_tlast", "s_tready", "m_tdata", "m_tkeep", "m_tvalid",
     "m_tlast", "m_tready", "reg_addr", "reg_wdata", "reg_we", "reg_re", "reg_rdata", "reg_ack", "idle",
+    "m_axi_awaddr", "m_axi_awlen", "m_axi_awvalid", "m_axi_awready", "m_axi_wdata", "m_axi_wstrb", "m_axi_wlast",
+    "m_axi_wvalid", "m_axi_wready", "m_axi_bresp", "m_axi_bvalid", "m_axi_bready",
 ];
 
 #[derive(Clone, Copy)]
@@ -52,6 +56,18 @@ struct CorePorts {
     reg_rdata: PortId,
     reg_ack: PortId,
     idle: PortId,
+    m_axi_awaddr: PortId,
+    m_axi_awlen: PortId,
+    m_axi_awvalid: PortId,
+    m_axi_awready: PortId,
+    m_axi_wdata: PortId,
+    m_axi_wstrb: PortId,
+    m_axi_wlast: PortId,
+    m_axi_wvalid: PortId,
+    m_axi_wready: PortId,
+    m_axi_bresp: PortId,
+    m_axi_bvalid: PortId,
+    m_axi_bready: PortId,
 }
 
 impl CorePorts {
@@ -84,6 +100,18 @@ impl CorePorts {
             reg_rdata: p("reg_rdata")?,
             reg_ack: p("reg_ack")?,
             idle: p("idle")?,
+            m_axi_awaddr: p("m_axi_awaddr")?,
+            m_axi_awlen: p("m_axi_awlen")?,
+            m_axi_awvalid: p("m_axi_awvalid")?,
+            m_axi_awready: p("m_axi_awready")?,
+            m_axi_wdata: p("m_axi_wdata")?,
+            m_axi_wstrb: p("m_axi_wstrb")?,
+            m_axi_wlast: p("m_axi_wlast")?,
+            m_axi_wvalid: p("m_axi_wvalid")?,
+            m_axi_wready: p("m_axi_wready")?,
+            m_axi_bresp: p("m_axi_bresp")?,
+            m_axi_bvalid: p("m_axi_bvalid")?,
+            m_axi_bready: p("m_axi_bready")?,
         })
     }
 }
@@ -122,22 +150,29 @@ pub struct CoreSim {
     /// beat, tick or register request.
     quiet_cycles: u32,
     bus_bits: u32,
+    /// The host side of the DMA write port: bursts land in the host memory.
+    axi: AxiWriteSlave,
 }
 
 impl CoreSim {
     /// Instantiates the core. Fails with [`SimError::MissingPorts`] if the
     /// `holdback_core` model lacks the fixed top-level ports.
     pub fn new() -> Result<CoreSim, SimError> {
-        CoreSim::from_model(Model::new(CORE_MODEL)?)
+        CoreSim::with_host_memory(HostMemory::new(DEFAULT_HOST_MEM_IOVA, DEFAULT_HOST_MEM_BYTES))
+    }
+
+    /// As [`CoreSim::new`], with the core's DMA writes landing in `host_mem`.
+    pub fn with_host_memory(host_mem: HostMemory) -> Result<CoreSim, SimError> {
+        CoreSim::from_model(Model::new(CORE_MODEL)?, host_mem)
     }
 
     /// As [`CoreSim::new`], on the `--trace` build of the core, writing every
     /// signal to the VCD file `vcd` (feature `vcd`; ~1 KB per cycle).
-    pub fn new_traced(vcd: &Path) -> Result<CoreSim, SimError> {
-        CoreSim::from_model(Model::new_traced(CORE_MODEL, vcd)?)
+    pub fn new_traced(vcd: &Path, host_mem: HostMemory) -> Result<CoreSim, SimError> {
+        CoreSim::from_model(Model::new_traced(CORE_MODEL, vcd)?, host_mem)
     }
 
-    fn from_model(mut model: Model) -> Result<CoreSim, SimError> {
+    fn from_model(mut model: Model, host_mem: HostMemory) -> Result<CoreSim, SimError> {
         let p = CorePorts::resolve(&model)?;
         model.set(p.m_tready, 1); // the sim's MAC never back-pressures
         let bus_bits = p.reg_addr.width();
@@ -155,6 +190,7 @@ impl CoreSim {
             counters: PortCounters::default(),
             quiet_cycles: 0,
             bus_bits,
+            axi: AxiWriteSlave::new(host_mem),
         })
     }
 
@@ -223,6 +259,23 @@ impl CoreSim {
             && self.rx_queue.is_empty()
             && self.tx_partial.is_empty()
             && self.pending_us == 0
+            && self.axi.is_quiet()
+    }
+
+    /// The host memory the core's DMA writes land in (a shared handle).
+    pub fn host_memory(&self) -> HostMemory {
+        self.axi.memory().clone()
+    }
+
+    /// Makes the host's write path stall and answer late (None: always ready,
+    /// a response the cycle after each burst).
+    pub fn set_axi_knobs(&mut self, knobs: Option<AxiKnobs>) {
+        self.axi.set_knobs(knobs);
+    }
+
+    /// What crossed the DMA write port so far.
+    pub fn axi_counters(&self) -> AxiCounters {
+        self.axi.counters()
     }
 
     /// The underlying model, for tests that poke extra ports.
@@ -264,7 +317,26 @@ impl CoreSim {
         drove |= tick != 0;
         drove |= self.model.get(p.reg_re) == 1 || self.model.get(p.reg_we) == 1;
 
+        let now = self.model.cycles();
+        let slave = self.axi.drive(now);
+        self.model.set(p.m_axi_awready, slave.awready as u64);
+        self.model.set(p.m_axi_wready, slave.wready as u64);
+        self.model.set(p.m_axi_bvalid, slave.bvalid as u64);
+        self.model.set(p.m_axi_bresp, slave.bresp as u64);
+        drove |= slave.bvalid;
+
         self.model.cycle();
+        let master = MasterSample {
+            awvalid: self.model.get(p.m_axi_awvalid) == 1,
+            awaddr: self.model.get(p.m_axi_awaddr),
+            awlen: self.model.get(p.m_axi_awlen) as u8,
+            wvalid: self.model.get(p.m_axi_wvalid) == 1,
+            wdata: self.model.get(p.m_axi_wdata),
+            wstrb: self.model.get(p.m_axi_wstrb) as u8,
+            wlast: self.model.get(p.m_axi_wlast) == 1,
+            bready: self.model.get(p.m_axi_bready) == 1,
+        };
+        self.axi.observe(&master, now);
         if drove || self.model.get(p.idle) == 0 {
             self.quiet_cycles = 0;
         } else {

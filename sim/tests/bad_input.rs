@@ -40,7 +40,9 @@ struct Bench {
 
 fn bench() -> Bench {
     let core = CoreSim::new().unwrap_or_else(|e| panic!("cannot start the Verilated core ({e}); the sim crate needs verilator: apt-get install verilator"));
-    let cfg = Config::new(&CoreParams::DEFAULT, CORE.mac, CORE.ip, &[LISTEN, OTHER_LISTEN], 1460, RTO_US);
+    let mut cfg = Config::new(&CoreParams::DEFAULT, CORE.mac, CORE.ip, &[LISTEN, OTHER_LISTEN], 1460, RTO_US);
+    // 8 KiB rings (RX_RING_LOG2 = 13): the window drops below are placed against an 8 KiB window.
+    cfg.ring_bytes = 8192;
     let mut ls = Lockstep::new(core, cfg).unwrap_or_else(|e| panic!("configure: {e}"));
     // A's sequence space crosses 2^32 after 100 bytes.
     let mut a = PeerConn::open(&mut ls, peer(1), 40001, LISTEN, 0xffff_ff00).unwrap_or_else(|e| panic!("open A: {e}"));

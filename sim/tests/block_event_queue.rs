@@ -1,14 +1,15 @@
 //! The Verilated event-queue writer with its DMA write engine
 //! (`hdl/src/dma/event_queue.rs`, model `event_queue`: 64 connections, a ring
-//! of 64 records) against a Rust TCB table, host memory behind an AXI4 slave
+//! of 64 records, 128-byte records carrying the whole TCB) against a Rust TCB
+//! table whose every write the writer's mirror takes, host memory behind an AXI4 slave
 //! that stalls every channel (`common/axi_host.rs`), and a slow host reading
 //! the ring with the one consumer the host has
 //! (`holdback_regmap::event_queue::EventQueueConsumer`).
 //!
 //! Random bursts of TCB changes across all connections, a host that polls
 //! rarely, stops for long stretches and hands its consumer count back late.
-//! Checked: every record the host takes is a state the TCB really had (all
-//! fields, looked up by connection and generation: a torn record cannot
+//! Checked: every record the host takes is a state the TCB really had (the
+//! whole TCB, looked up by connection and generation: a torn record cannot
 //! match), records of one connection never go back in time, the writer never
 //! writes a record into a slot the host has not given back, every record
 //! lands at its slot, and once the changes stop the host sees the final
@@ -21,16 +22,16 @@ mod axi_host;
 use std::collections::{HashMap, VecDeque};
 
 use axi_host::{HostMem, WritePorts};
-use holdback_regmap::event_queue::{EventQueueConsumer, EventRecord, EventRing, EVENT_RECORD_BYTES};
-use holdback_regmap::{SeqNum, TcpState};
+use holdback_regmap::event_queue::{EventQueueConsumer, EventRing, EVENT_RECORD_BYTES};
+use holdback_regmap::{tcb, SeqNum, Tcb, TCB_WORDS};
 use holdback_sim::model::{Model, PortId};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 const CONNS: usize = 64;
 const RING_BITS: u32 = 6;
-/// The ring straddles the 4 GiB line and a 4 KiB boundary (32-byte aligned).
-const RING_BASE: u64 = 0x1_0000_0000 - 1024;
+/// The ring straddles the 4 GiB line and a 4 KiB boundary (128-byte aligned).
+const RING_BASE: u64 = 0x1_0000_0000 - 4096;
 
 struct Ports {
     changed: PortId,
@@ -41,17 +42,9 @@ struct Ports {
     prod_idx: PortId,
     dma_err: PortId,
     active: PortId,
-    tcb_valid: PortId,
-    tcb_conn: PortId,
-    tcb_done: PortId,
-    tcb_state: PortId,
-    tcb_holdback: PortId,
-    tcb_fin_rcvd: PortId,
-    tcb_rcv_nxt: PortId,
-    tcb_rel: PortId,
-    tcb_ack_sent: PortId,
-    tcb_epoch: PortId,
-    tcb_gen: PortId,
+    tcb_we: PortId,
+    tcb_waddr: PortId,
+    tcb_wdata: PortId,
 }
 
 impl Ports {
@@ -66,17 +59,9 @@ impl Ports {
             prod_idx: p("prod_idx"),
             dma_err: p("dma_err"),
             active: p("active"),
-            tcb_valid: p("tcb__024valid"),
-            tcb_conn: p("tcb__024conn"),
-            tcb_done: p("tcb__024done"),
-            tcb_state: p("tcb__024state"),
-            tcb_holdback: p("tcb__024holdback"),
-            tcb_fin_rcvd: p("tcb__024fin_rcvd"),
-            tcb_rcv_nxt: p("tcb__024rcv_nxt"),
-            tcb_rel: p("tcb__024rel"),
-            tcb_ack_sent: p("tcb__024ack_sent"),
-            tcb_epoch: p("tcb__024epoch"),
-            tcb_gen: p("tcb__024gen"),
+            tcb_we: p("tcb_we"),
+            tcb_waddr: p("tcb_waddr"),
+            tcb_wdata: p("tcb_wdata"),
         }
     }
 }
@@ -101,10 +86,10 @@ struct Bench {
     rng: SmallRng,
     ring: EventRing,
     consumer: EventQueueConsumer,
-    /// The TCB table as the writer may read it (the RTL's fields, as a record).
-    tcbs: Vec<EventRecord>,
+    /// The TCB table whose writes the writer mirrors.
+    tcbs: Vec<Tcb>,
     /// Every state each TCB has had, by (connection, generation).
-    history: HashMap<(u16, u32), EventRecord>,
+    history: HashMap<(u16, u32), Tcb>,
     /// The generation of the last record the host took, per connection.
     seen: Vec<Option<u32>>,
     /// Connections that changed at least once.
@@ -114,8 +99,6 @@ struct Bench {
     /// Consumer counts on their way to the writer's register: (due cycle, count).
     cons_in_flight: VecDeque<(u64, u16)>,
     cons_published: u16,
-    /// Cycles until the pending TCB read is answered.
-    tcb_wait: Option<u32>,
     records_started: u16,
     changes: u64,
     records: u64,
@@ -132,18 +115,9 @@ impl Bench {
         let mut tcbs = Vec::new();
         let mut history = HashMap::new();
         for conn in 0..CONNS as u16 {
-            let t = EventRecord {
-                conn,
-                state: TcpState::Closed,
-                holdback: false,
-                fin_rcvd: false,
-                rcv_nxt: SeqNum(0),
-                rel: SeqNum(0),
-                ack_sent: SeqNum(0),
-                epoch: 0,
-                gen: rng.gen(),
-            };
-            history.insert((conn, t.gen), t);
+            // The mirror starts all zero, like the table at reset: generation 0, CLOSED.
+            let t = Tcb::closed();
+            history.insert((conn, t.gen), t.clone());
             tcbs.push(t);
         }
         let p = Ports::of(&m);
@@ -163,28 +137,26 @@ impl Bench {
             queued_change: None,
             cons_in_flight: VecDeque::new(),
             cons_published: 0,
-            tcb_wait: None,
             records_started: 0,
             changes: 0,
             records: 0,
         }
     }
 
-    /// A new state for `conn`'s TCB (generation + 1, the rest random).
-    fn change(&mut self, conn: usize) {
-        let r = &mut self.rng;
-        let t = &mut self.tcbs[conn];
-        t.gen = t.gen.wrapping_add(1);
-        t.state = TcpState::from_code(r.gen_range(0..=10)).expect("0..=10 are states");
-        t.holdback = r.gen();
-        t.fin_rcvd = r.gen();
-        t.rcv_nxt = SeqNum(r.gen());
-        t.rel = SeqNum(r.gen());
-        t.ack_sent = SeqNum(r.gen());
-        t.epoch = r.gen();
-        self.history.insert((conn as u16, t.gen), *t);
+    /// A new state for `conn`'s TCB: generation + 1, a valid state, every
+    /// other word random. Returns its table words.
+    fn change(&mut self, conn: usize) -> [u32; TCB_WORDS] {
+        let mut words: [u32; TCB_WORDS] = self.rng.gen();
+        tcb::STATE.set(&mut words, self.rng.gen_range(0..=10));
+        tcb::GEN.set(&mut words, self.tcbs[conn].gen.wrapping_add(1));
+        // The table word keeps its unused bits zero, as the engine writes it.
+        let t = Tcb::decode(&words).expect("a valid state decodes");
+        let words = t.to_words();
+        self.history.insert((conn as u16, t.gen), t.clone());
+        self.tcbs[conn] = t;
         self.touched[conn] = true;
         self.changes += 1;
+        words
     }
 
     fn cycle(&mut self, phase: &Phase, enable: bool) {
@@ -192,39 +164,23 @@ impl Bench {
         let p = &self.p;
         self.m.set(p.enable, enable as u64);
         self.m.set(p.ring_base, RING_BASE);
-        // A change and its strobe in the same cycle, as the engine's write-back.
         let mut strobe = self.queued_change.take();
         if strobe.is_none() && self.rng.gen_bool(phase.change) {
             strobe = Some(self.rng.gen_range(0..phase.hot));
         }
+        // The table write and the strobe in the same cycle, as the engine's write-back.
+        let mut wide = [0u64; TCB_WORDS / 2];
         if let Some(conn) = strobe {
-            self.change(conn);
+            let words = self.change(conn);
+            for (w, pair) in wide.iter_mut().zip(words.chunks_exact(2)) {
+                *w = pair[0] as u64 | (pair[1] as u64) << 32;
+            }
         }
         self.m.set(self.p.changed, strobe.is_some() as u64);
         self.m.set(self.p.changed_conn, strobe.unwrap_or(0) as u64);
-        // The TCB read: answered 1-4 cycles after the request was seen, with
-        // the TCB as it is in the answering cycle.
-        let mut done = false;
-        if let Some(w) = self.tcb_wait.as_mut() {
-            if *w == 0 {
-                done = true;
-                self.tcb_wait = None;
-            } else {
-                *w -= 1;
-            }
-        }
-        let p = &self.p;
-        let conn = self.m.get(p.tcb_conn) as usize;
-        let t = self.tcbs[conn];
-        self.m.set(p.tcb_done, done as u64);
-        self.m.set(p.tcb_state, t.state as u64);
-        self.m.set(p.tcb_holdback, t.holdback as u64);
-        self.m.set(p.tcb_fin_rcvd, t.fin_rcvd as u64);
-        self.m.set(p.tcb_rcv_nxt, t.rcv_nxt.0 as u64);
-        self.m.set(p.tcb_rel, t.rel.0 as u64);
-        self.m.set(p.tcb_ack_sent, t.ack_sent.0 as u64);
-        self.m.set(p.tcb_epoch, t.epoch as u64);
-        self.m.set(p.tcb_gen, t.gen as u64);
+        self.m.set(self.p.tcb_we, strobe.is_some() as u64);
+        self.m.set(self.p.tcb_waddr, strobe.unwrap_or(0) as u64);
+        self.m.set_wide(self.p.tcb_wdata, &wide);
         // The consumer count reaches the register some cycles after the host wrote it.
         while let Some(&(due, count)) = self.cons_in_flight.front() {
             if due > now {
@@ -238,9 +194,6 @@ impl Bench {
 
         self.m.cycle();
 
-        if self.m.get(self.p.tcb_valid) == 1 && !done && self.tcb_wait.is_none() {
-            self.tcb_wait = Some(self.rng.gen_range(0..4));
-        }
         if let Some(beat) = self.host.observe_write(&self.m, &self.wp, &mut self.rng, now) {
             let off = beat.row - RING_BASE;
             if off % EVENT_RECORD_BYTES as u64 == 0 {
@@ -267,17 +220,17 @@ impl Bench {
         let before = self.consumer.consumed();
         for _ in 0..max {
             let Some(r) = self.consumer.poll(&self.host.mem[..]).expect("the ring decodes") else { break };
-            let had = self.history.get(&(r.conn, r.gen));
-            assert_eq!(had, Some(&r), "record {} is no state connection {} ever had", self.records, r.conn);
+            let had = self.history.get(&(r.conn, r.tcb.gen));
+            assert_eq!(had, Some(&r.tcb), "record {} is no state connection {} ever had", self.records, r.conn);
             if let Some(prev) = self.seen[r.conn as usize] {
                 assert!(
-                    SeqNum(prev).not_after(SeqNum(r.gen)),
+                    SeqNum(prev).not_after(SeqNum(r.tcb.gen)),
                     "connection {}: a record of generation {} after one of {prev}",
                     r.conn,
-                    r.gen
+                    r.tcb.gen
                 );
             }
-            self.seen[r.conn as usize] = Some(r.gen);
+            self.seen[r.conn as usize] = Some(r.tcb.gen);
             self.records += 1;
         }
         let after = self.consumer.consumed();

@@ -3,14 +3,17 @@
 //! checks of RFC 9293 §3.10.7.4 and the ACK / right edge / window the engine
 //! sends, crossing the sequence-space edges — the 2^32 wrap, segments 2^31
 //! away, zero windows, and SYN and FIN each occupying one sequence number.
-use holdback_regmap::CoreParams;
 use holdback_sim::model::{Model, PortId};
 use holdback_sim::refmodel::{self, RxSegment, Tcb};
 use holdback_sim::wire::{MacAddr, SeqNum, TcpFlags};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use std::net::Ipv4Addr;
 
-const RING_BYTES: u32 = 1 << CoreParams::DEFAULT.ring_bits;
+/// The host ring's window, as the register block derives it from
+/// RX_RING_LOG2 = 12..=16: the ring's bytes, capped at 65535.
+const RING_WINDOWS: [u32; 5] = [4096, 8192, 16384, 32768, 65535];
+/// The random cases' scale of R's distance from rcv_nxt.
+const RING_BYTES: u32 = 65536;
 
 struct Ports {
     seq: PortId,
@@ -22,6 +25,7 @@ struct Ports {
     rel: PortId,
     holdback: PortId,
     ack_sent: PortId,
+    ring_window: PortId,
     seg_len: PortId,
     acceptable: PortId,
     in_window: PortId,
@@ -46,6 +50,8 @@ struct Case {
     rel: u32,
     holdback: bool,
     ack_sent: u32,
+    /// What the host ring holds beyond R (the engine's `ring_window`).
+    ring_window: u32,
     seq: u32,
     len: u16,
     syn: bool,
@@ -85,6 +91,7 @@ impl SegCheck {
             rel: port("rel"),
             holdback: port("holdback"),
             ack_sent: port("ack_sent"),
+            ring_window: port("ring_window"),
             seg_len: port("seg_len"),
             acceptable: port("acceptable"),
             in_window: port("in_window"),
@@ -141,6 +148,7 @@ impl SegCheck {
         self.m.set(p.rel, u64::from(c.rel));
         self.m.set(p.holdback, u64::from(c.holdback));
         self.m.set(p.ack_sent, u64::from(c.ack_sent));
+        self.m.set(p.ring_window, u64::from(c.ring_window));
         self.m.cycle();
         let get = |id: PortId| self.m.get(id);
         let bit = |id: PortId| self.m.get(id) == 1;
@@ -176,7 +184,7 @@ impl SegCheck {
             self.cov.unacceptable += 1;
         }
 
-        let (ack, right) = refmodel::ack_and_edge(&tcb, RING_BYTES);
+        let (ack, right) = refmodel::ack_and_edge(&tcb, c.ring_window);
         assert_eq!(get(p.ack) as u32, ack.0, "ack {c:?}");
         assert_eq!(get(p.right) as u32, right.0, "right edge {c:?}");
         // The window the model puts in every segment it sends.
@@ -201,6 +209,8 @@ const LENS: [u16; 5] = [0, 1, 7, 1460, 2047];
 #[test]
 fn seg_check_matches_the_model_across_sequence_space_edges() {
     let mut dut = SegCheck::new();
+    // The ring size turns with every case, so each size meets every edge kind.
+    let mut windows = RING_WINDOWS.iter().copied().cycle();
     for &rcv_nxt in &BASES {
         for &wnd in &WINDOWS {
             // Segments before, at, inside, at the edge of and beyond the window,
@@ -231,6 +241,7 @@ fn seg_check_matches_the_model_across_sequence_space_edges() {
                                     rel,
                                     holdback,
                                     ack_sent,
+                                    ring_window: windows.next().unwrap_or(65535),
                                     seq: rcv_nxt.wrapping_add(d),
                                     len,
                                     syn,
@@ -277,6 +288,7 @@ fn seg_check_matches_the_model_on_seeded_random_cases() {
             rel,
             holdback: rng.gen(),
             ack_sent,
+            ring_window: RING_WINDOWS[rng.gen_range(0..RING_WINDOWS.len())],
             seq,
             len: rng.gen_range(0..=2047),
             syn: rng.gen_bool(0.1),

@@ -56,6 +56,7 @@ fn kernel_frames_reach_the_card_through_the_tap() {
         pcap: Some(pcap.clone()),
         vcd: None,
         impair: None,
+        ..CardConfig::default()
     })
     .unwrap_or_else(|e| panic!("Card::start: {e}"));
     assert_eq!(card.tap_name(), Some("hbtap0"));
@@ -107,6 +108,7 @@ fn configured_card_answers_arp_and_ping_through_the_tap() {
         pcap: None,
         vcd: None,
         impair: None,
+        ..CardConfig::default()
     })
     .unwrap_or_else(|e| panic!("Card::start: {e}"));
     let regs = card.regs();

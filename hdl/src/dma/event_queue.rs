@@ -1,79 +1,52 @@
 //! The event-queue writer: tells the host which TCBs changed, and how, by
-//! writing one 32-byte record per change into a ring in host memory through
+//! writing one 128-byte record per change into a ring in host memory through
 //! the DMA master's write port. The record layout, the phase bit and the
-//! ring's indexing are `holdback_regmap::event_queue`'s; every field's bit
-//! position comes from there.
+//! ring's indexing are `holdback_regmap::event_queue`'s; every position
+//! comes from there.
 //!
-//! Changes coalesce per connection as in the change log of the register
-//! block: a "connection c changed" strobe queues `c` in a FIFO of N entries
-//! unless `c` is already waiting (a dirty bit per connection), so the FIFO
-//! cannot overflow. The dirty bit clears when `c` leaves the FIFO, *before*
-//! its TCB is read: a change landing after that read queues `c` again, so the
-//! last state of every connection always reaches the host.
+//! The record carries the connection's whole TCB, read from the writer's own
+//! copy of the TCB table (`mirror`): one block-RAM word per connection,
+//! written with every write of the engine's table (`tcb_we`, `tcb_waddr`,
+//! `tcb_wdata` are that table's write port), so the writer reads a TCB in one
+//! cycle without a port on the engine's table and without waiting for the
+//! engine. One read of one word: a record cannot tear.
 //!
-//! Per record: pop an id, read its TCB fields through the snapshot port (all
-//! at once, in the cycle the engine answers), write the record at
-//! `ring_base + 32 * (prod mod entries)` as one four-beat burst, count it in
-//! `prod` once the host memory acknowledged it. A record is started only
-//! while `prod - cons_idx < entries`: the writer never overwrites a record
-//! the host has not consumed. `ring_base` must be 32-byte aligned (a record
-//! then never straddles a 4 KiB page, so it is one burst and one TLP).
+//! Changes coalesce per connection ([`ChangeQueue`]): a "connection c
+//! changed" strobe queues `c` unless it is already waiting, and `c` leaves
+//! the queue *before* its TCB is read, so a change landing after that read
+//! queues `c` again and the last state of every connection reaches the host.
+//!
+//! Per record: pop an id, read its TCB, write the record at
+//! `ring_base + 128 * (prod mod entries)` as one 16-beat burst, count it in
+//! `prod` once host memory acknowledged it. A record is started only while
+//! `prod - cons_idx < entries`: the writer never overwrites a record the host
+//! has not consumed. `ring_base` must be 128-byte aligned (a record then
+//! never straddles a 4 KiB page, so it is one burst and one TLP).
 //!
 //! Restarting the ring (the host's protocol): drop `enable`, wait for
 //! `active` low, take the records up to `prod_idx` (it no longer moves),
 //! zero the ring, raise `enable`: the writer starts again at record 0 with
 //! phase 1. Changes meanwhile stay queued.
+use super::change_queue::ChangeQueue;
 use super::{AxiAddrSource, AxiBSink, AxiWSource, DmaStreamSource, DmaWrCmdSource, DmaWriter};
 use holdback_regmap::event_queue::{event, EVENT_RECORD_BYTES, MAX_EVENT_RING_BITS};
-use holdback_regmap::TcbField;
+use holdback_regmap::TCB_BITS;
 use rust_hdl::prelude::*;
 
-/// Event writer -> TCB owner (the engine): read connection `conn`'s TCB.
-/// `valid` and `conn` stay up until `done`, which comes with every field of
-/// one consistent TCB state.
-#[derive(LogicInterface, Default)]
-#[join = "TcbSnapSink"]
-pub struct TcbSnapSource<const CONN_BITS: usize> {
-    pub valid: Signal<Out, Bit>,
-    pub conn: Signal<Out, Bits<CONN_BITS>>,
-    pub done: Signal<In, Bit>,
-    pub state: Signal<In, Bits<4>>,
-    pub holdback: Signal<In, Bit>,
-    pub fin_rcvd: Signal<In, Bit>,
-    pub rcv_nxt: Signal<In, Bits<32>>,
-    pub rel: Signal<In, Bits<32>>,
-    pub ack_sent: Signal<In, Bits<32>>,
-    pub epoch: Signal<In, Bits<32>>,
-    pub gen: Signal<In, Bits<32>>,
-}
-
-#[derive(LogicInterface, Default)]
-#[join = "TcbSnapSource"]
-pub struct TcbSnapSink<const CONN_BITS: usize> {
-    pub valid: Signal<In, Bit>,
-    pub conn: Signal<In, Bits<CONN_BITS>>,
-    pub done: Signal<Out, Bit>,
-    pub state: Signal<Out, Bits<4>>,
-    pub holdback: Signal<Out, Bit>,
-    pub fin_rcvd: Signal<Out, Bit>,
-    pub rcv_nxt: Signal<Out, Bits<32>>,
-    pub rel: Signal<Out, Bits<32>>,
-    pub ack_sent: Signal<Out, Bits<32>>,
-    pub epoch: Signal<Out, Bits<32>>,
-    pub gen: Signal<Out, Bits<32>>,
-}
+/// Beats of a record that carry the TCB (64 bits each).
+const TCB_BEATS: usize = TCB_BITS / 64;
 
 #[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
 pub enum EventQueueState {
     /// Waiting for a queued id and room in the host ring.
     Idle,
-    /// The FIFO's head id is on its read port: take it, clear its dirty bit.
-    Pop,
-    /// Reading the TCB.
+    /// The mirror latches the popped id's TCB.
     Snap,
+    /// The TCB is on the mirror's read port: keep it.
+    Load,
     /// Offering the record's write command to the DMA master.
     Cmd,
-    /// Sending the record's four beats.
+    /// Sending the record's sixteen beats.
     Send,
     /// Waiting for the host memory's acknowledgement.
     Wait,
@@ -84,83 +57,60 @@ pub enum EventQueueState {
 #[derive(LogicBlock)]
 pub struct EventQueueWriter<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> {
     pub clock: Signal<In, Clock>,
-    /// Connection `changed_conn`'s TCB changed (one strobe per change).
+    /// Connection `changed_conn`'s TCB changed (one strobe per change, in
+    /// the cycle of its table write or later).
     pub changed: Signal<In, Bit>,
     pub changed_conn: Signal<In, Bits<CONN_BITS>>,
-    pub tcb: TcbSnapSource<CONN_BITS>,
+    /// The TCB table's write port, mirrored.
+    pub tcb_we: Signal<In, Bit>,
+    pub tcb_waddr: Signal<In, Bits<CONN_BITS>>,
+    pub tcb_wdata: Signal<In, Bits<TCB_BITS>>,
     /// Low: no record is started (one in flight finishes); changes still
     /// queue. Rising: the writer starts a fresh ring, producer count 0.
     pub enable: Signal<In, Bit>,
-    /// Host byte address of the ring's slot 0 (32-byte aligned).
+    /// Host byte address of the ring's slot 0 (128-byte aligned).
     pub ring_base: Signal<In, Bits<64>>,
     /// Records the host has consumed (wrapping count).
     pub cons_idx: Signal<In, Bits<16>>,
     /// Records written and acknowledged (wrapping count).
     pub prod_idx: Signal<Out, Bits<16>>,
-    /// Some record write got a non-OKAY response since `enable` rose.
+    /// A record write got a non-OKAY response (one cycle per record).
     pub dma_err: Signal<Out, Bit>,
     /// A record is being read or written. With `enable` low and this low
     /// the writer is quiet: `prod_idx` stays put until `enable` rises.
     pub active: Signal<Out, Bit>,
+    /// Nothing to do: no record in flight and none the writer could start
+    /// (none queued, the writer disabled, or the host ring full).
+    pub idle: Signal<Out, Bit>,
     pub dma: DmaWrCmdSource,
     pub data: DmaStreamSource,
 
-    pending: RAM<Bits<CONN_BITS>, CONN_BITS>,
-    head: DFF<Bits<CONN_BITS>>,
-    tail: DFF<Bits<CONN_BITS>>,
-    count: DFF<Bits<16>>,
-    dirty: DFF<Bits<NCONN>>,
+    changes: ChangeQueue<CONN_BITS, NCONN>,
+    mirror: RAM<Bits<TCB_BITS>, CONN_BITS>,
     state: DFF<EventQueueState>,
     snap_conn: DFF<Bits<CONN_BITS>>,
-    snap_state: DFF<Bits<4>>,
-    snap_holdback: DFF<Bit>,
-    snap_fin_rcvd: DFF<Bit>,
-    snap_rcv_nxt: DFF<Bits<32>>,
-    snap_rel: DFF<Bits<32>>,
-    snap_ack_sent: DFF<Bits<32>>,
-    snap_epoch: DFF<Bits<32>>,
-    snap_gen: DFF<Bits<32>>,
+    snap_tcb: DFF<Bits<TCB_BITS>>,
     prod: DFF<Bits<16>>,
-    beat: DFF<Bits<2>>,
-    err: DFF<Bit>,
+    beat: DFF<Bits<4>>,
     enable_q: DFF<Bit>,
     /// `enable` rose: start a fresh ring once idle.
     restart: DFF<Bit>,
 
-    // Bit positions of the record's fields (holdback_regmap::event_queue::event).
-    at_rcv_nxt: Constant<Bits<8>>,
-    at_rel: Constant<Bits<8>>,
-    at_ack_sent: Constant<Bits<8>>,
-    at_epoch: Constant<Bits<8>>,
-    at_gen: Constant<Bits<8>>,
-    at_conn: Constant<Bits<8>>,
-    at_state: Constant<Bits<8>>,
-    at_holdback: Constant<Bits<8>>,
-    at_fin_rcvd: Constant<Bits<8>>,
-    at_phase: Constant<Bits<8>>,
-    one256: Constant<Bits<256>>,
-    one_slot: Constant<Bits<CONN_BITS>>,
-    one_dirty: Constant<Bits<NCONN>>,
     entries: Constant<Bits<16>>,
     slot_mask: Constant<Bits<16>>,
     lap_bit: Constant<Bits<16>>,
     record_len: Constant<Bits<16>>,
-    zero_beat: Constant<Bits<2>>,
-    one_beat: Constant<Bits<2>>,
-    final_beat: Constant<Bits<2>>,
+    slot_shift: Constant<Bits<8>>,
+    conn_beat: Constant<Bits<4>>,
+    phase_beat: Constant<Bits<4>>,
+    phase_in_beat: Constant<Bits<64>>,
+    zero_beat: Constant<Bits<4>>,
+    one_beat: Constant<Bits<4>>,
 
-    pop_ok: Signal<Local, Bit>,
-    push_ok: Signal<Local, Bit>,
-    dirty_cleared: Signal<Local, Bits<NCONN>>,
     in_use: Signal<Local, Bits<16>>,
     lap: Signal<Local, Bits<16>>,
     slot: Signal<Local, Bits<16>>,
     slot_off: Signal<Local, Bits<64>>,
-    record: Signal<Local, Bits<256>>,
-}
-
-fn at(f: TcbField) -> Constant<Bits<8>> {
-    Constant::new((f.bit() as u64).into())
 }
 
 impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> EventQueueWriter<CONN_BITS, NCONN, RING_BITS> {
@@ -172,77 +122,51 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> EventQu
         assert!(RING_BITS >= CONN_BITS, "event queue: the ring must hold at least one record per connection");
         assert!(RING_BITS as u32 <= MAX_EVENT_RING_BITS, "event queue: ring larger than the 16-bit counts allow");
         assert!(CONN_BITS as u32 <= event::CONN.width, "event queue: connection ids do not fit the record");
-        for f in [event::RCV_NXT, event::REL, event::ACK_SENT, event::EPOCH, event::GEN] {
-            assert_eq!(f.width, 32, "event queue: record field {} is not the 32 bits the RTL fills", f.name);
-        }
-        assert_eq!(event::STATE.width, 4, "event queue: the record's state is not the TCB's 4 bits");
-        for f in [event::HOLDBACK, event::FIN_RCVD, event::PHASE] {
-            assert_eq!(f.width, 1, "event queue: record field {} is not one bit", f.name);
-        }
-        assert_eq!(EVENT_RECORD_BYTES, 32, "event queue: the RTL sends records as four 64-bit beats");
-        let mut one256 = Bits::<256>::default();
-        one256 = one256.replace_bit(0, true);
+        assert_eq!(EVENT_RECORD_BYTES, 128, "event queue: the RTL sends records as sixteen 64-bit beats");
+        assert_eq!(TCB_BITS % 64, 0, "event queue: the TCB fills whole beats");
+        assert_eq!(event::TCB_WORD, 0, "event queue: the TCB opens the record");
+        assert_eq!(event::CONN.bit(), TCB_BITS, "event queue: the id follows the TCB, in the beat after it");
+        assert_eq!(event::CONN.shift, 0, "event queue: the id starts its beat");
+        assert_eq!(event::PHASE.bit(), EVENT_RECORD_BYTES * 8 - 1, "event queue: the phase is the record's last bit");
         Self {
             clock: Default::default(),
             changed: Default::default(),
             changed_conn: Default::default(),
-            tcb: Default::default(),
+            tcb_we: Default::default(),
+            tcb_waddr: Default::default(),
+            tcb_wdata: Default::default(),
             enable: Default::default(),
             ring_base: Default::default(),
             cons_idx: Default::default(),
             prod_idx: Default::default(),
             dma_err: Default::default(),
             active: Default::default(),
+            idle: Default::default(),
             dma: Default::default(),
             data: Default::default(),
-            pending: Default::default(),
-            head: Default::default(),
-            tail: Default::default(),
-            count: Default::default(),
-            dirty: Default::default(),
+            changes: Default::default(),
+            mirror: Default::default(),
             state: Default::default(),
             snap_conn: Default::default(),
-            snap_state: Default::default(),
-            snap_holdback: Default::default(),
-            snap_fin_rcvd: Default::default(),
-            snap_rcv_nxt: Default::default(),
-            snap_rel: Default::default(),
-            snap_ack_sent: Default::default(),
-            snap_epoch: Default::default(),
-            snap_gen: Default::default(),
+            snap_tcb: Default::default(),
             prod: Default::default(),
             beat: Default::default(),
-            err: Default::default(),
             enable_q: Default::default(),
             restart: Default::default(),
-            at_rcv_nxt: at(event::RCV_NXT),
-            at_rel: at(event::REL),
-            at_ack_sent: at(event::ACK_SENT),
-            at_epoch: at(event::EPOCH),
-            at_gen: at(event::GEN),
-            at_conn: at(event::CONN),
-            at_state: at(event::STATE),
-            at_holdback: at(event::HOLDBACK),
-            at_fin_rcvd: at(event::FIN_RCVD),
-            at_phase: at(event::PHASE),
-            one256: Constant::new(one256),
-            one_slot: Constant::new(1_u64.into()),
-            one_dirty: Constant::new(1_u64.into()),
             entries: Constant::new((1_u64 << RING_BITS).into()),
             slot_mask: Constant::new(((1_u64 << RING_BITS) - 1).into()),
             lap_bit: Constant::new((1_u64 << RING_BITS).into()),
             record_len: Constant::new((EVENT_RECORD_BYTES as u64).into()),
+            slot_shift: Constant::new((EVENT_RECORD_BYTES.trailing_zeros() as u64).into()),
+            conn_beat: Constant::new((TCB_BEATS as u64).into()),
+            phase_beat: Constant::new(((EVENT_RECORD_BYTES / 8 - 1) as u64).into()),
+            phase_in_beat: Constant::new((1_u64 << (event::PHASE.bit() % 64)).into()),
             zero_beat: Constant::new(0_u64.into()),
             one_beat: Constant::new(1_u64.into()),
-            final_beat: Constant::new(3_u64.into()),
-            pop_ok: Default::default(),
-            push_ok: Default::default(),
-            dirty_cleared: Default::default(),
             in_use: Default::default(),
             lap: Default::default(),
             slot: Default::default(),
             slot_off: Default::default(),
-            record: Default::default(),
         }
     }
 }
@@ -260,107 +184,76 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> Logic
 {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(
-            self, clock, head, tail, count, dirty, state, snap_conn, snap_state, snap_holdback, snap_fin_rcvd,
-            snap_rcv_nxt, snap_rel, snap_ack_sent, snap_epoch, snap_gen, prod, beat, err, enable_q, restart
-        );
+        clock!(self, clock, changes);
+        dff_setup!(self, clock, state, snap_conn, snap_tcb, prod, beat, enable_q, restart);
 
-        // ---- Pending ids: each queued at most once (dirty bit), so N slots suffice. ----
-        self.pending.read_clock.next = self.clock.val();
-        self.pending.write_clock.next = self.clock.val();
-        self.pending.read_address.next = self.head.q.val();
-        self.pending.write_address.next = self.tail.q.val();
-        self.pending.write_data.next = self.changed_conn.val();
-        self.pop_ok.next = self.state.q.val() == EventQueueState::Pop;
-        self.dirty_cleared.next = self.dirty.q.val();
-        if self.pop_ok.val() {
-            self.dirty_cleared.next = self.dirty.q.val() & !(self.one_dirty.val() << self.pending.read_data.val());
-        }
-        // A change in the very cycle its id leaves queues it again.
-        self.push_ok.next = self.changed.val() & !self.dirty_cleared.val().get_bit(self.changed_conn.val().index());
-        self.pending.write_enable.next = self.push_ok.val();
-        self.dirty.d.next = self.dirty_cleared.val();
-        if self.push_ok.val() {
-            self.dirty.d.next = self.dirty_cleared.val() | (self.one_dirty.val() << self.changed_conn.val());
-            self.tail.d.next = self.tail.q.val() + self.one_slot.val();
-        }
-        if self.pop_ok.val() {
-            self.head.d.next = self.head.q.val() + self.one_slot.val();
-            self.snap_conn.d.next = self.pending.read_data.val();
-        }
-        if self.push_ok.val() & !self.pop_ok.val() {
-            self.count.d.next = self.count.q.val() + 1_u16.to_bits();
-        } else if self.pop_ok.val() & !self.push_ok.val() {
-            self.count.d.next = self.count.q.val() - 1_u16.to_bits();
-        }
+        self.changes.push.next = self.changed.val();
+        self.changes.push_id.next = self.changed_conn.val();
+        self.changes.pop.next = false;
 
-        // ---- Where record `prod` goes, its phase, its bytes. ----
+        // The copy of the TCB table, read at the popped id.
+        self.mirror.read_clock.next = self.clock.val();
+        self.mirror.write_clock.next = self.clock.val();
+        self.mirror.write_enable.next = self.tcb_we.val();
+        self.mirror.write_address.next = self.tcb_waddr.val();
+        self.mirror.write_data.next = self.tcb_wdata.val();
+        self.mirror.read_address.next = self.snap_conn.q.val();
+
+        // ---- Where record `prod` goes and its phase. ----
         self.in_use.next = self.prod.q.val() - self.cons_idx.val();
         self.lap.next = self.prod.q.val() & self.lap_bit.val();
         self.slot.next = self.prod.q.val() & self.slot_mask.val();
-        self.slot_off.next = bit_cast::<64, 16>(self.slot.val()) << 5;
-        self.record.next = (bit_cast::<256, 32>(self.snap_rcv_nxt.q.val()) << self.at_rcv_nxt.val())
-            | (bit_cast::<256, 32>(self.snap_rel.q.val()) << self.at_rel.val())
-            | (bit_cast::<256, 32>(self.snap_ack_sent.q.val()) << self.at_ack_sent.val())
-            | (bit_cast::<256, 32>(self.snap_epoch.q.val()) << self.at_epoch.val())
-            | (bit_cast::<256, 32>(self.snap_gen.q.val()) << self.at_gen.val())
-            | (bit_cast::<256, CONN_BITS>(self.snap_conn.q.val()) << self.at_conn.val())
-            | (bit_cast::<256, 4>(self.snap_state.q.val()) << self.at_state.val());
-        if self.snap_holdback.q.val() {
-            self.record.next = self.record.val() | (self.one256.val() << self.at_holdback.val());
-        }
-        if self.snap_fin_rcvd.q.val() {
-            self.record.next = self.record.val() | (self.one256.val() << self.at_fin_rcvd.val());
-        }
-        // Phase 1 on even laps: the lap bit of the count, inverted.
-        if !self.lap.val().any() {
-            self.record.next = self.record.val() | (self.one256.val() << self.at_phase.val());
-        }
+        self.slot_off.next = bit_cast::<64, 16>(self.slot.val()) << self.slot_shift.val();
 
         // ---- One record at a time. ----
-        self.tcb.valid.next = false;
-        self.tcb.conn.next = self.snap_conn.q.val();
         self.dma.valid.next = false;
         self.dma.addr.next = self.ring_base.val() + self.slot_off.val();
         self.dma.len.next = self.record_len.val();
         self.data.valid.next = false;
+        // Beats 0-9: the TCB; 10: the id; 15: the phase (1 on even laps); zeros between.
+        self.data.data.next = 0_u64.to_bits();
         match self.beat.q.val().index() {
-            0 => self.data.data.next = self.record.val().get_bits::<64>(0),
-            1 => self.data.data.next = self.record.val().get_bits::<64>(64),
-            2 => self.data.data.next = self.record.val().get_bits::<64>(128),
-            _ => self.data.data.next = self.record.val().get_bits::<64>(192),
+            0 => self.data.data.next = self.snap_tcb.q.val().get_bits::<64>(0),
+            1 => self.data.data.next = self.snap_tcb.q.val().get_bits::<64>(64),
+            2 => self.data.data.next = self.snap_tcb.q.val().get_bits::<64>(128),
+            3 => self.data.data.next = self.snap_tcb.q.val().get_bits::<64>(192),
+            4 => self.data.data.next = self.snap_tcb.q.val().get_bits::<64>(256),
+            5 => self.data.data.next = self.snap_tcb.q.val().get_bits::<64>(320),
+            6 => self.data.data.next = self.snap_tcb.q.val().get_bits::<64>(384),
+            7 => self.data.data.next = self.snap_tcb.q.val().get_bits::<64>(448),
+            8 => self.data.data.next = self.snap_tcb.q.val().get_bits::<64>(512),
+            9 => self.data.data.next = self.snap_tcb.q.val().get_bits::<64>(576),
+            _ => {}
         }
+        if self.beat.q.val() == self.conn_beat.val() {
+            self.data.data.next = bit_cast::<64, CONN_BITS>(self.snap_conn.q.val());
+        }
+        if (self.beat.q.val() == self.phase_beat.val()) & !self.lap.val().any() {
+            self.data.data.next = self.phase_in_beat.val();
+        }
+        self.dma_err.next = false;
         match self.state.q.val() {
             EventQueueState::Idle => {
                 if self.restart.q.val() {
                     self.prod.d.next = 0_u16.to_bits();
-                    self.err.d.next = false;
                     self.restart.d.next = false;
                 } else if self.enable.val()
                     & self.enable_q.q.val()
-                    & self.count.q.val().any()
+                    & self.changes.head_valid.val()
                     & (self.in_use.val() < self.entries.val())
                 {
                     // enable_q: not in the cycle enable rises (the restart goes first).
-                    self.state.d.next = EventQueueState::Pop;
+                    self.changes.pop.next = true;
+                    self.snap_conn.d.next = self.changes.head_id.val();
+                    self.state.d.next = EventQueueState::Snap;
                 }
-            }
-            EventQueueState::Pop => {
-                self.state.d.next = EventQueueState::Snap;
             }
             EventQueueState::Snap => {
-                self.tcb.valid.next = true;
-                if self.tcb.done.val() {
-                    self.snap_state.d.next = self.tcb.state.val();
-                    self.snap_holdback.d.next = self.tcb.holdback.val();
-                    self.snap_fin_rcvd.d.next = self.tcb.fin_rcvd.val();
-                    self.snap_rcv_nxt.d.next = self.tcb.rcv_nxt.val();
-                    self.snap_rel.d.next = self.tcb.rel.val();
-                    self.snap_ack_sent.d.next = self.tcb.ack_sent.val();
-                    self.snap_epoch.d.next = self.tcb.epoch.val();
-                    self.snap_gen.d.next = self.tcb.gen.val();
-                    self.state.d.next = EventQueueState::Cmd;
-                }
+                self.state.d.next = EventQueueState::Load;
+            }
+            EventQueueState::Load => {
+                self.snap_tcb.d.next = self.mirror.read_data.val();
+                self.state.d.next = EventQueueState::Cmd;
             }
             EventQueueState::Cmd => {
                 self.dma.valid.next = true;
@@ -373,7 +266,7 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> Logic
                 self.data.valid.next = true;
                 if self.data.ready.val() {
                     self.beat.d.next = self.beat.q.val() + self.one_beat.val();
-                    if self.beat.q.val() == self.final_beat.val() {
+                    if self.beat.q.val() == self.phase_beat.val() {
                         self.state.d.next = EventQueueState::Wait;
                     }
                 }
@@ -381,13 +274,13 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> Logic
             EventQueueState::Wait => {
                 if self.dma.done.val() {
                     self.prod.d.next = self.prod.q.val() + 1_u16.to_bits();
-                    if self.dma.err.val() {
-                        self.err.d.next = true;
-                    }
+                    self.dma_err.next = self.dma.err.val();
                     self.state.d.next = EventQueueState::Idle;
                 }
             }
-            _ => {}
+            _ => {
+                self.state.d.next = EventQueueState::Idle;
+            }
         }
         // A rise of `enable` (the host zeroed the ring) restarts the count,
         // after the record in flight, if any.
@@ -396,8 +289,10 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> Logic
             self.restart.d.next = true;
         }
         self.prod_idx.next = self.prod.q.val();
-        self.dma_err.next = self.err.q.val();
         self.active.next = self.state.q.val() != EventQueueState::Idle;
+        self.idle.next = (self.state.q.val() == EventQueueState::Idle)
+            & !self.restart.q.val()
+            & !(self.enable.val() & self.changes.head_valid.val() & (self.in_use.val() < self.entries.val()));
     }
 }
 
@@ -408,13 +303,16 @@ pub struct EventQueueOverDma<const CONN_BITS: usize, const NCONN: usize, const R
     pub clock: Signal<In, Clock>,
     pub changed: Signal<In, Bit>,
     pub changed_conn: Signal<In, Bits<CONN_BITS>>,
-    pub tcb: TcbSnapSource<CONN_BITS>,
+    pub tcb_we: Signal<In, Bit>,
+    pub tcb_waddr: Signal<In, Bits<CONN_BITS>>,
+    pub tcb_wdata: Signal<In, Bits<TCB_BITS>>,
     pub enable: Signal<In, Bit>,
     pub ring_base: Signal<In, Bits<64>>,
     pub cons_idx: Signal<In, Bits<16>>,
     pub prod_idx: Signal<Out, Bits<16>>,
     pub dma_err: Signal<Out, Bit>,
     pub active: Signal<Out, Bit>,
+    pub idle: Signal<Out, Bit>,
     pub aw: AxiAddrSource,
     pub w: AxiWSource,
     pub b: AxiBSink,
@@ -423,19 +321,22 @@ pub struct EventQueueOverDma<const CONN_BITS: usize, const NCONN: usize, const R
 }
 
 impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> EventQueueOverDma<CONN_BITS, NCONN, RING_BITS> {
-    /// `max_beats`: the DMA engine's burst limit (a record is 4 beats).
+    /// `max_beats`: the DMA engine's burst limit (a record is 16 beats).
     pub fn new(max_beats: u32) -> Self {
         Self {
             clock: Default::default(),
             changed: Default::default(),
             changed_conn: Default::default(),
-            tcb: Default::default(),
+            tcb_we: Default::default(),
+            tcb_waddr: Default::default(),
+            tcb_wdata: Default::default(),
             enable: Default::default(),
             ring_base: Default::default(),
             cons_idx: Default::default(),
             prod_idx: Default::default(),
             dma_err: Default::default(),
             active: Default::default(),
+            idle: Default::default(),
             aw: Default::default(),
             w: Default::default(),
             b: Default::default(),
@@ -459,7 +360,10 @@ impl<const CONN_BITS: usize, const NCONN: usize, const RING_BITS: usize> Logic
         self.prod_idx.next = self.writer.prod_idx.val();
         self.dma_err.next = self.writer.dma_err.val();
         self.active.next = self.writer.active.val();
-        TcbSnapSource::<CONN_BITS>::link(&mut self.tcb, &mut self.writer.tcb);
+        self.idle.next = self.writer.idle.val();
+        self.writer.tcb_we.next = self.tcb_we.val();
+        self.writer.tcb_waddr.next = self.tcb_waddr.val();
+        self.writer.tcb_wdata.next = self.tcb_wdata.val();
         DmaWrCmdSource::join(&mut self.writer.dma, &mut self.dma.cmd);
         DmaStreamSource::join(&mut self.writer.data, &mut self.dma.data);
         AxiAddrSource::link(&mut self.aw, &mut self.dma.aw);

@@ -23,13 +23,18 @@
 //! address goes out while the data of the current burst still flows).
 use rust_hdl::prelude::*;
 
+pub mod arbiter;
 pub mod burst;
+pub mod change_queue;
 pub mod event_queue;
+pub mod payload;
 pub mod read;
 pub mod write;
 
 pub use burst::{BurstIssuer, BurstSplit, CmdBeats};
+pub use arbiter::DmaWriteArbiter;
 pub use event_queue::{EventQueueOverDma, EventQueueWriter};
+pub use payload::PayloadDma;
 pub use read::DmaReader;
 pub use write::DmaWriter;
 

@@ -44,6 +44,10 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.txr.new_iss.next = self.lookup.iss.val();
         self.txr.ack.next = self.seg.ack.val();
         self.txr.window.next = self.seg.window.val();
+        // The host ring's size, as a window (RX_RING_LOG2 capped at 65535).
+        self.txr.syn_window.next = self.ring_window.val().get_bits::<16>(0);
+        self.seg.ring_window.next = self.ring_window.val();
+        self.upd.ring_window.next = self.ring_window.val();
 
         // Segment facts, all from the descriptor and the working TCB.
         self.f_syn.next = self.desc.flags.val().get_bit(self.bit_syn.val().index());
@@ -591,5 +595,9 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             & !self.desc.valid.val()
             & !self.hop.valid.val()
             & !self.promote_req.val();
+        // Every table write, for the event writer's copy of the table.
+        self.tcb_we.next = self.tcb_ram.write_enable.val();
+        self.tcb_waddr.next = self.tcb_ram.write_address.val();
+        self.tcb_wdata.next = self.tcb_ram.write_data.val().into();
     }
 }

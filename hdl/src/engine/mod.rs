@@ -7,7 +7,8 @@
 //! ACK holdback: every ACK the engine sends carries `min(rcv_nxt, rel)` while
 //! the connection's holdback bit is set, where `rel` (R) only moves forward
 //! through the host's release register. The advertised right edge is
-//! `max(rcv_adv, rel + ring)`, so it never moves left and unreleased bytes keep
+//! `max(rcv_adv, rel + ring_window)` (`ring_window`: what the host's receive
+//! ring holds, at most 65535), so it never moves left and unreleased bytes keep
 //! occupying the ring ([`seg_check`] computes both).
 //!
 //! Card roles: in standby the engine is silent (frames dropped, no timers, a
@@ -157,6 +158,9 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     pub hold_synack: Signal<In, Bit>,
     /// EPOCH register: stamped into every TCB the engine writes back.
     pub epoch: Signal<In, Bits<32>>,
+    /// What the host's receive ring holds beyond R, as a window: its size
+    /// (RX_RING_LOG2) capped at 65535, since the core does not scale windows.
+    pub ring_window: Signal<In, Bits<32>>,
     /// A PROMOTE write is pending (held until `promote_start`).
     pub promote_req: Signal<In, Bit>,
     /// The walk took the request (one cycle).
@@ -177,6 +181,11 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     pub now_us: Signal<Out, Bits<32>>,
     pub open_conns: Signal<Out, Bits<16>>,
     pub idle: Signal<Out, Bit>,
+    /// The TCB table's write port, for copies of the table (the event
+    /// writer's): every table write, as it happens.
+    pub tcb_we: Signal<Out, Bit>,
+    pub tcb_waddr: Signal<Out, Bits<CONN_BITS>>,
+    pub tcb_wdata: Signal<Out, Bits<TCB_W>>,
 
     tcb_ram: RAM<TcbFields, CONN_BITS>,
     seg: SegCheck,
@@ -282,9 +291,11 @@ fn mask(s: Stat) -> Constant<Bits<STAT_COUNT>> {
 }
 
 impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BITS> {
-    pub fn new(ring_bits: usize) -> Self {
-        assert!(ring_bits <= holdback_regmap::MAX_RING_BITS);
-        let ring = 1u64 << ring_bits;
+    /// `ring_off_bits`: the payload copies' `ring_off` is the stream offset
+    /// modulo `2^ring_off_bits` (the copier reduces it to the ring in use).
+    pub fn new(ring_off_bits: usize) -> Self {
+        assert!(ring_off_bits <= 16, "ring_off is a 16-bit field");
+        let ring = 1u64 << ring_off_bits;
         Self {
             clock: Default::default(),
             desc: Default::default(),
@@ -300,6 +311,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             dup_acks: Default::default(),
             hold_synack: Default::default(),
             epoch: Default::default(),
+            ring_window: Default::default(),
             promote_req: Default::default(),
             promote_start: Default::default(),
             promote_end: Default::default(),
@@ -312,14 +324,17 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             now_us: Default::default(),
             open_conns: Default::default(),
             idle: Default::default(),
+            tcb_we: Default::default(),
+            tcb_waddr: Default::default(),
+            tcb_wdata: Default::default(),
             tcb_ram: Default::default(),
-            seg: SegCheck::new(ring_bits),
+            seg: Default::default(),
             acc: Default::default(),
             lookup: Default::default(),
             index: Default::default(),
             timebase: Default::default(),
-            upd: TcbUpdates::new(ring_bits),
-            txr: TxRequest::new(ring_bits, [KIND_TCP, KIND_ARP, KIND_ICMP, crate::tx_builder::KIND_GARP]),
+            upd: Default::default(),
+            txr: TxRequest::new([KIND_TCP, KIND_ARP, KIND_ICMP, crate::tx_builder::KIND_GARP]),
             cmp_newrel: Default::default(),
             state: Default::default(),
             tx_next: Default::default(),

@@ -1,6 +1,6 @@
 //! The TCB a passive open creates (RFC 9293 §3.10.7.2, a SYN in LISTEN):
 //! SYN-RECEIVED, the peer's addressing and sequence numbers from the SYN, our
-//! ISS, the whole ring offered, the SYN-ACK's retransmission timer armed.
+//! ISS, the whole host ring offered (as a window, at most 65535), the SYN-ACK's retransmission timer armed.
 //! Combinational; the engine loads `tcb` into its working copy in one step.
 //!
 //! With hold-synack (CTRL bit4) R and ack_sent start at irs: nothing, not
@@ -32,6 +32,8 @@ pub struct PassiveOpen {
     pub hold_synack: Signal<In, Bit>,
     /// The slot's own change generation: a reused slot keeps counting it.
     pub gen: Signal<In, Bits<32>>,
+    /// What the host's receive ring holds, as a window (at most 65535).
+    pub ring_window: Signal<In, Bits<32>>,
 
     pub tcb: Signal<Out, TcbFields>,
 
@@ -39,12 +41,10 @@ pub struct PassiveOpen {
     st_syn_rcvd: Constant<Bits<4>>,
     default_mss: Constant<Bits<16>>,
     no_link: Constant<Bits<16>>,
-    ring_bytes: Constant<Bits<32>>,
 }
 
-impl PassiveOpen {
-    /// For receive rings of `2^ring_bits` bytes.
-    pub fn new(ring_bits: usize) -> Self {
+impl Default for PassiveOpen {
+    fn default() -> Self {
         Self {
             src_mac: Default::default(),
             src_ip: Default::default(),
@@ -59,6 +59,7 @@ impl PassiveOpen {
             holdback: Default::default(),
             hold_synack: Default::default(),
             gen: Default::default(),
+            ring_window: Default::default(),
             tcb: Default::default(),
             blank: Constant::new(TcbFields::default()),
             st_syn_rcvd: st(TcpState::SynReceived),
@@ -66,7 +67,6 @@ impl PassiveOpen {
             default_mss: Constant::new(Bits::<16>::from(536u64)),
             // Relay mode's "no spliced connection".
             no_link: Constant::new(Bits::<16>::from(0xFFFFu64)),
-            ring_bytes: Constant::new(Bits::<32>::from(1u64 << ring_bits)),
         }
     }
 }
@@ -90,7 +90,7 @@ impl Logic for PassiveOpen {
         self.tcb.next.irs = self.seq.val();
         self.tcb.next.rcv_nxt = self.seq.val() + 1_u32.to_bits();
         self.tcb.next.rel = self.seq.val() + 1_u32.to_bits();
-        self.tcb.next.rcv_adv = self.seq.val() + 1_u32.to_bits() + self.ring_bytes.val();
+        self.tcb.next.rcv_adv = self.seq.val() + 1_u32.to_bits() + self.ring_window.val();
         self.tcb.next.ack_sent = self.seq.val() + 1_u32.to_bits();
         if self.hold_synack.val() {
             self.tcb.next.rel = self.seq.val();

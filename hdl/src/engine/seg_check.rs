@@ -9,7 +9,8 @@
 //!
 //! What we send back: the ACK value `min(rcv_nxt, rel)` while holdback is on
 //! (no byte is ACKed before the host released it), the right edge
-//! `max(rcv_adv, rel + ring)` (an advertised edge never moves left), the
+//! `max(rcv_adv, rel + ring_window)` (an advertised edge never moves left;
+//! `ring_window` is what the host's receive ring holds, at most 65535), the
 //! 16-bit window between them, and whether either moved since the last ACK on
 //! the wire.
 //!
@@ -31,6 +32,9 @@ pub struct SegCheck {
     pub rel: Signal<In, Bits<32>>,
     pub holdback: Signal<In, Bit>,
     pub ack_sent: Signal<In, Bits<32>>,
+    /// Bytes the host's receive ring holds beyond R, as a window: the ring's
+    /// size (RX_RING_LOG2) capped at 65535 (no window scaling).
+    pub ring_window: Signal<In, Bits<32>>,
 
     /// SEG.LEN: payload bytes plus one for SYN and one for FIN.
     pub seg_len: Signal<Out, Bits<32>>,
@@ -52,7 +56,7 @@ pub struct SegCheck {
     pub all_released: Signal<Out, Bit>,
     /// The ACK value to send: `min(rcv_nxt, rel)` under holdback, else rcv_nxt.
     pub ack: Signal<Out, Bits<32>>,
-    /// The right edge to advertise: `max(rcv_adv, rel + ring)`.
+    /// The right edge to advertise: `max(rcv_adv, rel + ring_window)`.
     pub right: Signal<Out, Bits<32>>,
     /// `right - ack`, saturated to 16 bits (no window scaling).
     pub window: Signal<Out, Bits<16>>,
@@ -68,13 +72,10 @@ pub struct SegCheck {
     avail: Signal<Local, Bits<32>>,
     end_seq: Signal<Local, Bits<32>>,
     wnd_full: Signal<Local, Bits<32>>,
-    ring_bytes: Constant<Bits<32>>,
 }
 
-impl SegCheck {
-    /// A checker for receive rings of `2^ring_bits` bytes.
-    pub fn new(ring_bits: usize) -> Self {
-        assert!(ring_bits <= holdback_regmap::MAX_RING_BITS);
+impl Default for SegCheck {
+    fn default() -> Self {
         Self {
             seq: Default::default(),
             payload_len: Default::default(),
@@ -85,6 +86,7 @@ impl SegCheck {
             rel: Default::default(),
             holdback: Default::default(),
             ack_sent: Default::default(),
+            ring_window: Default::default(),
             seg_len: Default::default(),
             acceptable: Default::default(),
             in_window: Default::default(),
@@ -107,7 +109,6 @@ impl SegCheck {
             avail: Default::default(),
             end_seq: Default::default(),
             wnd_full: Default::default(),
-            ring_bytes: Constant::new(Bits::<32>::from(1u64 << ring_bits)),
         }
     }
 }
@@ -163,10 +164,10 @@ impl Logic for SegCheck {
         // feeding a child whose outputs the kernel reads is a (false)
         // combinational loop for Verilator (UNOPTFLAT).
         self.cmp_right.a.next = self.rcv_adv.val();
-        self.cmp_right.b.next = self.rel.val() + self.ring_bytes.val();
+        self.cmp_right.b.next = self.rel.val() + self.ring_window.val();
         self.right.next = self.rcv_adv.val();
         if self.cmp_right.a_before_b.val() {
-            self.right.next = self.rel.val() + self.ring_bytes.val();
+            self.right.next = self.rel.val() + self.ring_window.val();
         }
         self.wnd_full.next = self.right.val() - self.ack.val();
         self.window.next = self.wnd_full.val().get_bits::<16>(0);
@@ -177,10 +178,9 @@ impl Logic for SegCheck {
     }
 }
 
-/// The checker alone, for its lint/synthesis check and its Verilated testbench,
-/// with the core's ring size.
+/// The checker alone, for its lint/synthesis check and its Verilated testbench.
 pub fn verilog() -> Result<String, crate::generate::GenError> {
-    crate::generate::verilog_named(&mut SegCheck::new(holdback_regmap::CoreParams::DEFAULT.ring_bits), "seg_check")
+    crate::generate::verilog_named(&mut SegCheck::default(), "seg_check")
 }
 
 #[cfg(test)]

@@ -39,6 +39,8 @@ pub struct TcbUpdates {
     pub hold_synack: Signal<In, Bit>,
     /// The free slot's own change generation (a reused slot keeps counting it).
     pub slot_gen: Signal<In, Bits<32>>,
+    /// What the host's receive ring holds, as a window (at most 65535).
+    pub ring_window: Signal<In, Bits<32>>,
 
     /// The TCB a SYN to a listening port creates.
     pub opened: Signal<Out, TcbFields>,
@@ -61,9 +63,8 @@ pub struct TcbUpdates {
     prom_fix: PromoteFix,
 }
 
-impl TcbUpdates {
-    /// For receive rings of `2^ring_bits` bytes.
-    pub fn new(ring_bits: usize) -> Self {
+impl Default for TcbUpdates {
+    fn default() -> Self {
         Self {
             tcb: Default::default(),
             now_us: Default::default(),
@@ -85,6 +86,7 @@ impl TcbUpdates {
             holdback: Default::default(),
             hold_synack: Default::default(),
             slot_gen: Default::default(),
+            ring_window: Default::default(),
             opened: Default::default(),
             reply_send: Default::default(),
             reply_segment: Default::default(),
@@ -95,7 +97,7 @@ impl TcbUpdates {
             retransmitted: Default::default(),
             prom_open: Default::default(),
             promoted: Default::default(),
-            opener: PassiveOpen::new(ring_bits),
+            opener: Default::default(),
             reply: Default::default(),
             retx: Default::default(),
             prom_fix: Default::default(),
@@ -119,6 +121,7 @@ impl Logic for TcbUpdates {
         self.opener.holdback.next = self.holdback.val();
         self.opener.hold_synack.next = self.hold_synack.val();
         self.opener.gen.next = self.slot_gen.val();
+        self.opener.ring_window.next = self.ring_window.val();
         self.opened.next = self.opener.tcb.val();
 
         self.reply.tcb.next = self.tcb.val();

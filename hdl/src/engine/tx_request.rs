@@ -79,6 +79,8 @@ pub struct TxRequest {
     /// The ACK number and window to send (holdback applied).
     pub ack: Signal<In, Bits<32>>,
     pub window: Signal<In, Bits<16>>,
+    /// The window a SYN-ACK offers: the whole host receive ring, at most 65535.
+    pub syn_window: Signal<In, Bits<16>>,
 
     /// Offer the request (the engine's `TxSend`).
     pub send: Signal<In, Bit>,
@@ -105,7 +107,6 @@ pub struct TxRequest {
     t_window: DFF<Bits<16>>,
     t_with_mss: DFF<Bit>,
 
-    syn_window: Constant<Bits<16>>,
     kind_tcp: Constant<Bits<2>>,
     kind_arp: Constant<Bits<2>>,
     kind_icmp: Constant<Bits<2>>,
@@ -119,9 +120,8 @@ pub struct TxRequest {
 }
 
 impl TxRequest {
-    /// `kind_*` are the frame builder's request kinds; a SYN-ACK offers the
-    /// whole receive ring (`2^ring_bits`, capped at 65535) as its window.
-    pub fn new(ring_bits: usize, kinds: [u64; 4]) -> Self {
+    /// `kind_*` are the frame builder's request kinds.
+    pub fn new(kinds: [u64; 4]) -> Self {
         use holdback_regmap::tcp_flags::{ACK, FIN, RST, SYN};
         let flags = |f: u8| Constant::new(Bits::<8>::from(u64::from(f)));
         let kind = |k: u64| Constant::new(Bits::<2>::from(k));
@@ -145,6 +145,7 @@ impl TxRequest {
             new_iss: Default::default(),
             ack: Default::default(),
             window: Default::default(),
+            syn_window: Default::default(),
             send: Default::default(),
             icmp_off: Default::default(),
             icmp_len: Default::default(),
@@ -162,7 +163,6 @@ impl TxRequest {
             t_flags: Default::default(),
             t_window: Default::default(),
             t_with_mss: Default::default(),
-            syn_window: Constant::new(Bits::<16>::from((1u64 << ring_bits).min(65535))),
             kind_tcp: kind(kinds[0]),
             kind_arp: kind(kinds[1]),
             kind_icmp: kind(kinds[2]),

@@ -2,10 +2,17 @@
 //! and scoring every frame the device emits — the scoreboard of the Verilator
 //! tests. The device is anything that implements [`Dut`]; [`CoreSim`] does.
 //!
+//! Host memory: the harness is the host of the card's DMA data path. It lays
+//! out every connection's receive ring and the event ring in the device's
+//! host memory ([`DmaLayout`]), configures the registers, and after every
+//! input takes the event records the device wrote, each of which must be a
+//! state the model's TCB had.
+//!
 //! Time: the model is told the device's own clock (the NOW_US register) for
 //! every input. [`Lockstep::advance`] moves time in steps of at most 1024 µs
 //! and tells the model about a timer scan whenever bit 10 of NOW_US toggles,
 //! which is when the core scans its TCBs.
+use holdback_regmap::event_queue::{EventQueueConsumer, EventQueueError, EventRecord, EventRing};
 use holdback_regmap::{self as regmap, Stat, TCB_WORDS};
 use tracing::debug;
 
@@ -13,6 +20,7 @@ use super::score::{score, summary, Mismatch};
 use super::tcb::diff_tcb;
 use super::{Config, RefModel, Step};
 use crate::core_sim::CoreSim;
+use crate::host_mem::{DmaLayout, HostMemError, HostMemory, HostRegion};
 use crate::wire::MacAddr;
 use crate::SimError;
 
@@ -30,6 +38,8 @@ pub trait Dut {
     fn settle(&mut self, max_cycles: u64) -> Result<u64, SimError>;
     fn reg_read(&mut self, addr: u32) -> Result<u32, SimError>;
     fn reg_write(&mut self, addr: u32, v: u32) -> Result<(), SimError>;
+    /// The host memory the device's DMA writes land in.
+    fn host_memory(&self) -> HostMemory;
 }
 
 impl Dut for CoreSim {
@@ -71,6 +81,9 @@ impl Dut for CoreSim {
     fn reg_write(&mut self, addr: u32, v: u32) -> Result<(), SimError> {
         CoreSim::reg_write(self, addr, v)
     }
+    fn host_memory(&self) -> HostMemory {
+        CoreSim::host_memory(self)
+    }
 }
 
 /// Why a lockstep run stopped.
@@ -86,8 +99,22 @@ pub enum LockstepError {
     Stats(String),
     #[error("invariant violated: {0}")]
     Invariant(String),
-    #[error("change log differs: core popped {core:?}, model {model:?}")]
+    #[error("the connections whose TCB changed differ: core's event records name {core:?} (in order of first record), the model's change log {model:?}")]
     ChangeLog { core: Vec<usize>, model: Vec<usize> },
+    #[error("after {input}: event record of connection {conn} (generation {gen}) is no state the model's TCB had; against its current TCB:\n{diffs}")]
+    Event { input: String, conn: usize, gen: u32, diffs: String },
+    #[error("event record of connection {conn} is not its last state:\n{diffs}")]
+    EventNotLast { conn: usize, diffs: String },
+    #[error("connection {conn} changed but the device wrote no event record of it")]
+    EventMissing { conn: usize },
+    #[error("event ring: {0}")]
+    EventRing(#[from] EventQueueError),
+    #[error("event ring of ID_EQ_ENTRIES records: {0}")]
+    EventRingSize(#[from] holdback_regmap::event_queue::EventRecordError),
+    #[error("host memory: {0}")]
+    HostMemory(#[from] HostMemError),
+    #[error("the model's receive ring of {0} bytes is not a power of two between 4 KiB and 64 KiB (RX_RING_LOG2)")]
+    RingSize(u32),
     #[error("the SYN from {key:?} opened no TCB (the model counted {tcb_full} DropTcbFull so far)")]
     NotOpened { key: super::ConnKey, tcb_full: u32 },
     #[error("TCB {id} differs from the model's:\n{diffs}")]
@@ -106,6 +133,23 @@ pub struct Lockstep<D: Dut> {
     history: Vec<String>,
     /// Highest right edge (ack + window) each connection advertised.
     right_edges: std::collections::HashMap<super::ConnKey, crate::wire::SeqNum>,
+    /// Where the rings and the event ring are in the device's host memory.
+    dma: DmaLayout,
+    mem: HostMemory,
+    events: EventQueueConsumer,
+    eq: HostRegion,
+    /// Records taken after the last input, checked against the model's states.
+    taken: Vec<EventRecord>,
+    /// Records checked since the last `check_change_log`.
+    since_check: Vec<EventRecord>,
+    /// The host takes records and hands EQ_CONS back only every this many
+    /// inputs (1: after every input); meanwhile the ring fills and changes
+    /// coalesce in the writer.
+    events_every: u32,
+    inputs_since_take: u32,
+    /// Every record up to now was taken in the last input: states older
+    /// than the model's current ones can no longer appear.
+    caught_up: bool,
 }
 
 impl<D: Dut> Lockstep<D> {
@@ -116,10 +160,27 @@ impl<D: Dut> Lockstep<D> {
         if conns as usize != cfg.conns {
             return Err(LockstepError::Params { what: "ID_CONNS", core: conns, model: cfg.conns as u32 });
         }
-        let ring = dut.reg_read(regmap::ID_RING_BYTES.offset)?;
-        if ring != cfg.ring_bytes {
-            return Err(LockstepError::Params { what: "ID_RING_BYTES", core: ring, model: cfg.ring_bytes });
+        let max_ring = dut.reg_read(regmap::ID_RING_BYTES.offset)?;
+        if cfg.ring_bytes > max_ring {
+            return Err(LockstepError::Params { what: "ID_RING_BYTES", core: max_ring, model: cfg.ring_bytes });
         }
+        let ring_log2 = cfg.ring_bytes.trailing_zeros();
+        if !cfg.ring_bytes.is_power_of_two() || !(regmap::RX_RING_LOG2_MIN..=regmap::RX_RING_LOG2_MAX).contains(&ring_log2) {
+            return Err(LockstepError::RingSize(cfg.ring_bytes));
+        }
+        let eq_entries = dut.reg_read(regmap::ID_EQ_ENTRIES.offset)?;
+        let ring = EventRing::new(eq_entries.trailing_zeros())?;
+        let mem = dut.host_memory();
+        let dma = DmaLayout::new(&mem, cfg.conns, ring_log2, ring.entries())?;
+        mem.zero(dma.eq_base, dma.eq_bytes())?;
+        let eq = mem.region(dma.eq_base, dma.eq_bytes())?;
+        dut.reg_write(regmap::RX_RING_BASE_LO.offset, dma.rx_ring_base as u32)?;
+        dut.reg_write(regmap::RX_RING_BASE_HI.offset, (dma.rx_ring_base >> 32) as u32)?;
+        dut.reg_write(regmap::RX_RING_LOG2.offset, ring_log2)?;
+        dut.reg_write(regmap::EQ_BASE_LO.offset, dma.eq_base as u32)?;
+        dut.reg_write(regmap::EQ_BASE_HI.offset, (dma.eq_base >> 32) as u32)?;
+        dut.reg_write(regmap::EQ_CONS.offset, 0)?;
+        dut.reg_write(regmap::EQ_CTRL.offset, regmap::EQ_CTRL_ENABLE)?;
         let mac = cfg.mac.to_u64();
         dut.reg_write(regmap::MAC_HI.offset, (mac >> 32) as u32)?;
         dut.reg_write(regmap::MAC_LO.offset, mac as u32)?;
@@ -135,7 +196,22 @@ impl<D: Dut> Lockstep<D> {
         let now_us = dut.reg_read(regmap::NOW_US.offset)?;
         let mut model = RefModel::new(cfg);
         // The model's counters start where the device's are.
-        let mut ls = Lockstep { dut, model: model.clone(), now_us, history: Vec::new(), right_edges: Default::default() };
+        let mut ls = Lockstep {
+            dut,
+            model: model.clone(),
+            now_us,
+            history: Vec::new(),
+            right_edges: Default::default(),
+            dma,
+            mem,
+            events: EventQueueConsumer::new(ring),
+            eq,
+            taken: Vec::new(),
+            since_check: Vec::new(),
+            events_every: 1,
+            inputs_since_take: 0,
+            caught_up: true,
+        };
         let stats = ls.read_stats()?;
         model.set_stats(stats);
         ls.model = model;
@@ -209,6 +285,38 @@ impl<D: Dut> Lockstep<D> {
         self.check(input, step, actual)
     }
 
+    /// A slow host: it takes the event records and hands its consumer count
+    /// back only every `inputs` inputs (at least 1).
+    pub fn set_event_lag(&mut self, inputs: u32) {
+        self.events_every = inputs.max(1);
+    }
+
+    /// The host takes every record now (whatever the lag) and checks them.
+    pub fn catch_up(&mut self) -> Result<(), LockstepError> {
+        self.take_events()?;
+        self.inputs_since_take = 0;
+        self.caught_up = true;
+        self.check_events("catch-up")
+    }
+
+    /// Frames back to back into the device (all queued at once, so each
+    /// follows the previous one's last beat), one after the other into the
+    /// model; the device's output must equal the model's, in order.
+    pub fn burst(&mut self, frames: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, LockstepError> {
+        let input = format!("{} frames back to back, the first {}", frames.len(), frames.first().map_or(String::new(), |f| summary(f)));
+        for f in frames {
+            self.dut.push_frame(f);
+        }
+        let actual = self.collect()?;
+        self.model.learn_iss_from(&actual);
+        let mut step = Step::default();
+        for f in frames {
+            let s = self.model.on_frame(self.now_us, f);
+            step.frames.extend(s.frames);
+        }
+        self.check(input, step, actual)
+    }
+
     /// One frame into both; the device's output must equal the model's.
     /// Returns the frames emitted.
     pub fn frame(&mut self, frame: &[u8]) -> Result<Vec<Vec<u8>>, LockstepError> {
@@ -216,6 +324,7 @@ impl<D: Dut> Lockstep<D> {
         self.dut.push_frame(frame);
         let actual = self.collect()?;
         self.model.learn_iss_from(&actual);
+        self.learn_iss_from_records();
         let step = self.model.on_frame(self.now_us, frame);
         self.check(input, step, actual)
     }
@@ -251,6 +360,12 @@ impl<D: Dut> Lockstep<D> {
 
     fn collect(&mut self) -> Result<Vec<Vec<u8>>, LockstepError> {
         self.dut.settle(SETTLE_CYCLES)?;
+        self.inputs_since_take += 1;
+        self.caught_up = self.inputs_since_take >= self.events_every;
+        if self.caught_up {
+            self.take_events()?;
+            self.inputs_since_take = 0;
+        }
         let mut out = Vec::new();
         while let Some(f) = self.dut.pop_tx_frame() {
             out.push(f);
@@ -259,10 +374,58 @@ impl<D: Dut> Lockstep<D> {
         Ok(out)
     }
 
+    /// The host's side of the event ring: takes every record written, hands
+    /// the consumer count back, and again while that lets the writer go on.
+    fn take_events(&mut self) -> Result<(), LockstepError> {
+        loop {
+            let before = self.events.consumed();
+            while let Some(r) = self.events.poll(&self.eq)? {
+                self.taken.push(r);
+            }
+            if self.events.consumed() == before {
+                return Ok(());
+            }
+            self.dut.reg_write(regmap::EQ_CONS.offset, u32::from(self.events.consumed()))?;
+            self.dut.settle(SETTLE_CYCLES)?;
+        }
+    }
+
+    /// A passive open's ISS from its record, for a SYN-ACK held back (claim
+    /// 31): the model cannot learn it from the wire then.
+    fn learn_iss_from_records(&mut self) {
+        for r in &self.taken {
+            let key = super::ConnKey { remote_ip: r.tcb.remote_ip, remote_port: r.tcb.remote_port, local_port: r.tcb.local_port };
+            // Only a connection the model has yet to open: its SYN is the input at hand.
+            if r.tcb.state == regmap::TcpState::SynReceived && self.model.lookup(key).is_none() {
+                self.model.learn_iss(key, r.tcb.iss);
+            }
+        }
+    }
+
+    /// Every record taken after the last input is a state the model's TCB had.
+    fn check_events(&mut self, input: &str) -> Result<(), LockstepError> {
+        for r in std::mem::take(&mut self.taken) {
+            let conn = usize::from(r.conn);
+            if conn >= self.model.cfg.conns || !self.model.had_state(conn, &r.tcb) {
+                let diffs = match self.model.tcbs().get(conn) {
+                    Some(t) => diff_tcb(t, &r.tcb.to_words(), &[]).join("\n"),
+                    None => format!("no connection {conn}"),
+                };
+                return Err(LockstepError::Event { input: input.to_string(), conn, gen: r.tcb.gen, diffs });
+            }
+            self.since_check.push(r);
+        }
+        if self.caught_up {
+            self.model.forget_states();
+        }
+        Ok(())
+    }
+
     fn check(&mut self, input: String, step: Step, actual: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, LockstepError> {
         debug!(%input, frames = actual.len(), "lockstep");
         self.history.push(input.clone());
         self.check_invariants(&input, &actual)?;
+        self.check_events(&input)?;
         match score(&step.frames, &actual) {
             Ok(()) => Ok(actual),
             Err(mismatch) => {
@@ -338,23 +501,37 @@ impl<D: Dut> Lockstep<D> {
         if diffs.is_empty() { Ok(()) } else { Err(LockstepError::Stats(diffs.join("\n"))) }
     }
 
-    /// Drain the device's change log (CHLOG_POP) and the model's: the same
-    /// ids in the same order.
+    /// The event records since the last call against the model's change log
+    /// (with a slow host, call it after [`Lockstep::catch_up`]):
+    /// the same connections, in the order of their first record (the writer
+    /// queues each id once, as the model's log does), and the last record of
+    /// each is the TCB the model has now.
     pub fn check_change_log(&mut self) -> Result<(), LockstepError> {
-        let mut core = Vec::new();
-        loop {
-            let v = self.dut.reg_read(regmap::CHLOG_POP.offset)?;
-            if v & regmap::CHLOG_VALID == 0 || core.len() > self.model.cfg.conns {
-                break;
+        let records = std::mem::take(&mut self.since_check);
+        let mut core: Vec<usize> = Vec::new();
+        for r in &records {
+            if !core.contains(&usize::from(r.conn)) {
+                core.push(usize::from(r.conn));
             }
-            core.push((v & 0xffff) as usize);
         }
         let model: Vec<usize> = std::iter::from_fn(|| self.model.pop_change_log()).collect();
-        if core == model {
-            Ok(())
-        } else {
-            Err(LockstepError::ChangeLog { core, model })
+        if core != model {
+            return Err(LockstepError::ChangeLog { core, model });
         }
+        for &conn in &model {
+            let last = records.iter().rev().find(|r| usize::from(r.conn) == conn).ok_or(LockstepError::EventMissing { conn })?;
+            let Some(written) = self.model.last_written(conn) else { return Err(LockstepError::EventMissing { conn }) };
+            let diffs = diff_tcb(written, &last.tcb.to_words(), &[]);
+            if !diffs.is_empty() {
+                return Err(LockstepError::EventNotLast { conn, diffs: diffs.join("\n") });
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the device's receive rings and event ring are in host memory.
+    pub fn dma_layout(&self) -> DmaLayout {
+        self.dma
     }
 
     /// The device's TCB words of connection `id`.
@@ -374,28 +551,19 @@ impl<D: Dut> Lockstep<D> {
     }
 
     /// Ring bytes `[from, from + len)` (ring offsets, wrapping) of connection
-    /// `id` must equal the model's.
+    /// `id`'s receive ring in host memory must equal the model's.
     pub fn check_ring(&mut self, id: usize, from: usize, len: usize) -> Result<(), LockstepError> {
         let ring = self.model.cfg.ring_bytes as usize;
-        let params = regmap::CoreParams { conn_bits: self.model.cfg.conns.trailing_zeros() as usize, ring_bits: ring.trailing_zeros() as usize };
+        let mut host = vec![0u8; ring];
+        self.mem.read(self.dma.ring_iova(id), &mut host)?;
+        let model = self.model.ring(id);
         let mut mismatched: Option<(usize, usize)> = None;
         let (mut count, mut first_core, mut first_model) = (0, 0u8, 0u8);
-        let mut word_cache: Option<(usize, u32)> = None;
         for k in 0..len {
             let b = (from + k) % ring;
-            let word_at = b & !3;
-            let word = match word_cache {
-                Some((at, w)) if at == word_at => w,
-                _ => {
-                    let w = self.dut.reg_read(regmap::ring_addr(&params, id as u32, word_at as u32))?;
-                    word_cache = Some((word_at, w));
-                    w
-                }
-            };
-            let core_byte = (word >> (8 * (b & 3))) as u8;
-            if core_byte != self.model.ring(id)[b] {
+            if host[b] != model[b] {
                 if mismatched.is_none() {
-                    (first_core, first_model) = (core_byte, self.model.ring(id)[b]);
+                    (first_core, first_model) = (host[b], model[b]);
                 }
                 count += 1;
                 mismatched = Some(mismatched.map_or((b, b), |(f, _)| (f, b)));

@@ -78,7 +78,7 @@ pub struct Config {
     pub holdback: bool,
     /// CTRL.standby: silent on the wire.
     pub standby: bool,
-    /// Receive ring per connection (generation parameter).
+    /// Receive ring per connection in host memory (RX_RING_LOG2).
     pub ring_bytes: u32,
     /// Number of TCBs (generation parameter).
     pub conns: usize,
@@ -112,6 +112,11 @@ impl Config {
             hold_synack: false,
             epoch: 0,
         }
+    }
+    /// What the host ring holds beyond R, as a window: the ring's bytes
+    /// capped at 65535 (no window scaling), as the register block derives it.
+    pub fn ring_window(&self) -> u32 {
+        self.ring_bytes.min(65535)
     }
     fn us(&self) -> Endpoint {
         Endpoint { mac: self.mac, ip: self.ip }
@@ -196,6 +201,16 @@ pub struct RefModel {
     /// popped (the regbus FIFO with its dirty bits).
     change_log: std::collections::VecDeque<usize>,
     dirty: Vec<bool>,
+    /// Every state each TCB was left in by an input since the host last took
+    /// the event records ([`RefModel::forget_states`]): what an event record
+    /// may carry.
+    states: Vec<Vec<Tcb>>,
+    /// The state each TCB was left in by the last input that wrote it back:
+    /// what the last event record of it carries (a host TCB write in standby
+    /// changes the TCB without a write-back, so without a record).
+    last_written: Vec<Option<Tcb>>,
+    /// TCBs written back by the input being handled.
+    written: Vec<usize>,
     /// ISS values seen in the RTL's SYN-ACKs, by connection, not yet used.
     learned_iss: HashMap<ConnKey, SeqNum>,
     now_us: u32,
@@ -214,6 +229,9 @@ impl RefModel {
             stats: [0; Stat::COUNT],
             change_log: std::collections::VecDeque::new(),
             dirty: vec![false; n],
+            states: vec![Vec::new(); n],
+            last_written: vec![None; n],
+            written: Vec::new(),
             learned_iss: HashMap::new(),
             now_us: 0,
             step: Step::default(),
@@ -331,14 +349,14 @@ impl RefModel {
         self.send(wire::gratuitous_arp(us), None);
         let closed: Vec<usize> = (0..self.tcbs.len()).filter(|&id| self.tcbs[id].state == TcpState::Closed).collect();
         self.slots.rebuild(closed.into_iter());
-        let ring = self.cfg.ring_bytes;
+        let ring_window = self.cfg.ring_window();
         for id in 0..self.tcbs.len() {
             let t = &mut self.tcbs[id];
             if t.state == TcpState::Closed {
                 continue;
             }
             // Invariant 5: advertise at least up to the replicated right edge.
-            t.rcv_adv = ack_and_edge(t, ring).1;
+            t.rcv_adv = ack_and_edge(t, ring_window).1;
             if t.state == TcpState::SynReceived {
                 t.timer_due = now_us.wrapping_add(self.cfg.rto_us);
             } else {
@@ -472,7 +490,7 @@ impl RefModel {
             irs: seg.seq,
             rcv_nxt: seg.seq + 1,
             rel,
-            rcv_adv: seg.seq + 1 + self.cfg.ring_bytes,
+            rcv_adv: seg.seq + 1 + self.cfg.ring_window(),
             ack_sent: rel,
             iss,
             snd_una: iss,
@@ -540,7 +558,7 @@ impl RefModel {
     /// (beyond what we sent, or older than snd_una — RFC 5961 §5.2 with no
     /// data sent) is answered by an ACK and dropped (DropOutOfWindow).
     fn synchronized(&mut self, id: usize, seg: &RxSegment) {
-        let ring = self.cfg.ring_bytes;
+        let (ring, ring_window) = (self.cfg.ring_bytes, self.cfg.ring_window());
         let t = &self.tcbs[id];
         // Step 1: acceptability test against RCV.WND = rcv_adv - rcv_nxt.
         if !acceptable(t, seg) {
@@ -620,7 +638,7 @@ impl RefModel {
         let t = &self.tcbs[id];
         let must_ack = established && !t.holdback && (!seg.payload.is_empty() || seg.flags.fin());
         if must_ack && !(t.state == TcpState::CloseWait && t.rcv_nxt.not_after(t.rel)) {
-            let (ack, right) = ack_and_edge(t, ring);
+            let (ack, right) = ack_and_edge(t, ring_window);
             if (ack, right) == (t.ack_sent, t.rcv_adv) {
                 self.send_ack(id);
             }
@@ -638,7 +656,7 @@ impl RefModel {
         let t = &self.tcbs[id];
         if t.state == TcpState::SynReceived && synack_held(t) && t.rel != t.irs {
             // Claim 31: R covers the SYN now, so the held SYN-ACK may go; its timer starts.
-            let ack = ack_and_edge(t, self.cfg.ring_bytes).0;
+            let ack = ack_and_edge(t, self.cfg.ring_window()).0;
             let key = ConnKey { remote_ip: t.remote_ip, remote_port: t.remote_port, local_port: t.local_port };
             if let Some(iss) = self.learned_iss.remove(&key) {
                 let t = &mut self.tcbs[id];
@@ -658,7 +676,7 @@ impl RefModel {
             t.timer_due = self.now_us.wrapping_add(self.cfg.rto_us);
             self.set_state(id, TcpState::LastAck);
         } else if matches!(t.state, TcpState::Established | TcpState::CloseWait) {
-            let (ack, right) = ack_and_edge(t, self.cfg.ring_bytes);
+            let (ack, right) = ack_and_edge(t, self.cfg.ring_window());
             if (ack, right) != (t.ack_sent, t.rcv_adv) {
                 self.send_ack(id);
             }
@@ -669,7 +687,7 @@ impl RefModel {
 
     fn send_syn_ack(&mut self, id: usize) {
         let t = &self.tcbs[id];
-        let window = self.cfg.ring_bytes.min(65535) as u16;
+        let window = self.cfg.ring_window() as u16;
         let seg = TcpRepr::new(t.local_port, t.remote_port, t.iss, t.irs + 1, TcpFlags::SYN | TcpFlags::ACK, window)
             .with_mss(self.cfg.our_mss);
         let to = Endpoint { mac: t.remote_mac(), ip: t.remote_ip };
@@ -690,9 +708,9 @@ impl RefModel {
     }
 
     fn send_with_flags(&mut self, id: usize, seq: SeqNum, flags: TcpFlags) {
-        let ring = self.cfg.ring_bytes;
+        let ring_window = self.cfg.ring_window();
         let t = &mut self.tcbs[id];
-        let (ack, right) = ack_and_edge(t, ring);
+        let (ack, right) = ack_and_edge(t, ring_window);
         let window = right.diff(ack).clamp(0, 65535) as u16;
         t.ack_sent = ack;
         t.rcv_adv = right;
@@ -743,6 +761,34 @@ impl RefModel {
             self.dirty[id] = true;
             self.change_log.push_back(id);
         }
+        if !self.written.contains(&id) {
+            self.written.push(id);
+        }
+    }
+
+    /// Whether connection `id`'s TCB was ever `tcb` since the last
+    /// [`RefModel::forget_states`] (its current state included): an event
+    /// record must be one of these.
+    pub fn had_state(&self, id: usize, tcb: &Tcb) -> bool {
+        self.tcbs.get(id) == Some(tcb) || self.states.get(id).is_some_and(|s| s.contains(tcb))
+    }
+
+    /// The state connection `id`'s last write-back left, if any.
+    pub fn last_written(&self, id: usize) -> Option<&Tcb> {
+        self.last_written.get(id)?.as_ref()
+    }
+
+    /// The core's ISS of a connection it opened, as its event record shows
+    /// it (a held SYN-ACK puts none on the wire to learn it from).
+    pub fn learn_iss(&mut self, key: ConnKey, iss: SeqNum) {
+        self.learned_iss.insert(key, iss);
+    }
+
+    /// The host took every event record: older states can no longer appear.
+    pub fn forget_states(&mut self) {
+        for s in &mut self.states {
+            s.clear();
+        }
     }
 
     /// Pop the change log (CHLOG_POP): the oldest id whose TCB changed.
@@ -753,6 +799,10 @@ impl RefModel {
     }
 
     fn finish(&mut self) -> Step {
+        for id in std::mem::take(&mut self.written) {
+            self.states[id].push(self.tcbs[id].clone());
+            self.last_written[id] = Some(self.tcbs[id].clone());
+        }
         std::mem::take(&mut self.step)
     }
 }
@@ -775,10 +825,10 @@ pub fn icmp_reply_frame(us: Endpoint, to: Endpoint, message: &[u8]) -> Vec<u8> {
 }
 
 /// Step 7: the ACK value (holdback: min(rcv_nxt, rel)) and the right
-/// edge max(rcv_adv, rel + ring) — the edge never moves left.
-pub fn ack_and_edge(t: &Tcb, ring_bytes: u32) -> (SeqNum, SeqNum) {
+/// edge max(rcv_adv, rel + ring_window) — the edge never moves left.
+pub fn ack_and_edge(t: &Tcb, ring_window: u32) -> (SeqNum, SeqNum) {
     let ack = if t.holdback { t.rcv_nxt.earliest(t.rel) } else { t.rcv_nxt };
-    (ack, t.rcv_adv.latest(t.rel + ring_bytes))
+    (ack, t.rcv_adv.latest(t.rel + ring_window))
 }
 
 /// SYN-RECEIVED whose SYN-ACK was never sent: nothing ACKed (ack_sent == irs).

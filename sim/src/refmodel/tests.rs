@@ -12,11 +12,13 @@ const PEER_PORT: u16 = 40000;
 const IRS: u32 = 0xffff_ffef;
 const ISS: u32 = 0x7000_0000;
 const RTO: u32 = 200_000;
+/// The scripts' receive ring: 8 KiB (RX_RING_LOG2 = 13), so windows stay below 65535.
 const RING: u32 = 8192;
 
 fn model(holdback: bool) -> RefModel {
     let mut cfg = Config::new(&CoreParams::DEFAULT, CORE.mac, CORE.ip, &[PORT], 1460, RTO);
     cfg.holdback = holdback;
+    cfg.ring_bytes = RING;
     RefModel::new(cfg)
 }
 
