@@ -12,7 +12,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, tx_next, wb_next, cur_id,
-            take, open_count, prom_active, dup_left, hop_result, raw, w
+            take, open_count, prom_active, dup_left, hop_result, raw, w, copy_busy, wb_pending
         );
         self.tcb_ram.read_clock.next = self.clock.val();
         self.tcb_ram.write_clock.next = self.clock.val();
@@ -47,10 +47,9 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         // The host ring's size, as a window (RX_RING_LOG2 capped at 65535).
         self.txr.syn_window.next = self.ring_window.val().get_bits::<16>(0);
         self.seg.ring_window.next = self.ring_window.val();
-        self.opener.ring_window.next = self.ring_window.val();
+        self.upd.ring_window.next = self.ring_window.val();
 
         // Segment facts, all from the descriptor and the working TCB.
-        self.f_fin.next = self.desc.flags.val().get_bit(self.bit_fin.val().index());
         self.f_syn.next = self.desc.flags.val().get_bit(self.bit_syn.val().index());
         self.f_rst.next = self.desc.flags.val().get_bit(self.bit_rst.val().index());
         self.f_ack.next = self.desc.flags.val().get_bit(self.bit_ack.val().index());
@@ -67,9 +66,21 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.seg.ack_sent.next = self.w.q.val().ack_sent;
         // Stream offset of rcv_nxt (first payload byte is irs+1), modulo the ring size.
         self.ring_pos.next = (self.w.q.val().get_value_rcv_nxt_lo() - self.w.q.val().get_value_irs_lo() - 1_u16.to_bits()) & self.ring_mask.val();
-        self.ack_minus_una.next = self.desc.ack.val() - self.w.q.val().snd_una;
-        self.nxt_minus_una.next = self.w.q.val().snd_nxt - self.w.q.val().snd_una;
-        self.max_minus_una.next = self.w.q.val().snd_max - self.w.q.val().snd_una;
+        self.acc.state.next = self.w.q.val().state;
+        self.acc.snd_una.next = self.w.q.val().snd_una;
+        self.acc.snd_nxt.next = self.w.q.val().snd_nxt;
+        self.acc.snd_max.next = self.w.q.val().snd_max;
+        self.acc.seg_ack.next = self.desc.ack.val();
+        self.acc.payload_len.next = self.desc.payload_len.val();
+        self.acc.fin.next = self.desc.flags.val().get_bit(self.bit_fin.val().index());
+        self.acc.syn.next = self.desc.flags.val().get_bit(self.bit_syn.val().index());
+        self.acc.rst.next = self.desc.flags.val().get_bit(self.bit_rst.val().index());
+        self.acc.ack.next = self.desc.flags.val().get_bit(self.bit_ack.val().index());
+        self.acc.acceptable.next = self.seg.acceptable.val();
+        self.acc.at_rcv_nxt.next = self.seg.at_rcv_nxt.val();
+        self.acc.out_of_order.next = self.seg.out_of_order.val();
+        self.acc.take.next = self.seg.take.val();
+        self.acc.ring_ready.next = self.ring.ready.val();
         self.cmp_newrel.a.next = self.w.q.val().rel;
         self.cmp_newrel.b.next = self.hop.wdata.val();
 
@@ -89,7 +100,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.index.take.next = false;
         self.index.insert.next = (self.state.q.val() == EngineState::OpenSlot) | (self.state.q.val() == EngineState::PromIndex);
         // The promotion walk gives closed slots back to the free queue.
-        self.index.recycle.next = (self.state.q.val() == EngineState::PromFix) & !self.prom_fix.open.val();
+        self.index.recycle.next = (self.state.q.val() == EngineState::PromFix) & !self.upd.prom_open.val();
         for i in 0..LISTEN_PORTS {
             self.lookup.listen_ports[i].next = self.listen_ports[i].val();
         }
@@ -99,37 +110,26 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.lookup.slot_remote_port.next = self.tcb_ram.read_data.val().remote_port;
         self.lookup.slot_local_port.next = self.tcb_ram.read_data.val().local_port;
         self.word_shift.next = bit_cast::<10, 5>(self.hop.word.val()) << 5;
-        self.opener.src_mac.next = self.desc.src_mac.val();
-        self.opener.src_ip.next = self.desc.src_ip.val();
-        self.opener.src_port.next = self.desc.src_port.val();
-        self.opener.dst_port.next = self.desc.dst_port.val();
-        self.opener.seq.next = self.desc.seq.val();
-        self.opener.window.next = self.desc.window.val();
-        self.opener.mss.next = self.desc.mss.val();
-        self.opener.iss.next = self.lookup.iss.val();
-        self.opener.now_us.next = self.timebase.now_us.val();
-        self.opener.rto_us.next = self.rto_us.val();
-        self.opener.holdback.next = self.holdback_default.val();
-        self.opener.hold_synack.next = self.hold_synack.val();
-        self.opener.gen.next = self.tcb_ram.read_data.val().gen;
-        self.prom_fix.tcb.next = self.w.q.val();
-        self.prom_fix.right.next = self.seg.right.val();
-        self.prom_fix.all_released.next = self.seg.all_released.val();
-        self.prom_fix.now_us.next = self.timebase.now_us.val();
-        self.prom_fix.rto_us.next = self.rto_us.val();
-        self.retx.tcb.next = self.w.q.val();
-        self.retx.now_us.next = self.timebase.now_us.val();
-        self.retx.rto_us.next = self.rto_us.val();
-        self.retx.standby.next = self.standby.val();
-        self.reply.tcb.next = self.w.q.val();
-        self.reply.standby.next = self.standby.val();
-        self.reply.promoting.next = self.prom_active.q.val();
-        self.reply.all_released.next = self.seg.all_released.val();
-        self.reply.changed.next = self.seg.changed.val();
-        self.reply.ack.next = self.seg.ack.val();
-        self.reply.right.next = self.seg.right.val();
-        self.reply.now_us.next = self.timebase.now_us.val();
-        self.reply.rto_us.next = self.rto_us.val();
+        self.upd.tcb.next = self.w.q.val();
+        self.upd.now_us.next = self.timebase.now_us.val();
+        self.upd.rto_us.next = self.rto_us.val();
+        self.upd.standby.next = self.standby.val();
+        self.upd.promoting.next = self.prom_active.q.val();
+        self.upd.all_released.next = self.seg.all_released.val();
+        self.upd.changed.next = self.seg.changed.val();
+        self.upd.ack.next = self.seg.ack.val();
+        self.upd.right.next = self.seg.right.val();
+        self.upd.syn_mac.next = self.desc.src_mac.val();
+        self.upd.syn_ip.next = self.desc.src_ip.val();
+        self.upd.syn_port.next = self.desc.src_port.val();
+        self.upd.syn_dst_port.next = self.desc.dst_port.val();
+        self.upd.syn_seq.next = self.desc.seq.val();
+        self.upd.syn_window.next = self.desc.window.val();
+        self.upd.syn_mss.next = self.desc.mss.val();
+        self.upd.iss.next = self.lookup.iss.val();
+        self.upd.holdback.next = self.holdback_default.val();
+        self.upd.hold_synack.next = self.hold_synack.val();
+        self.upd.slot_gen.next = self.tcb_ram.read_data.val().gen;
 
         // The write-back stores it in the table and in the working copy.
         self.gen_next.next = self.w.q.val().gen + 1_u32.to_bits();
@@ -146,13 +146,12 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.txr.icmp_off.next = self.desc.payload_off.val();
         self.txr.icmp_len.next = self.desc.payload_len.val();
         self.txr.icmp_csum.next = self.desc.icmp_csum.val();
-        self.ring.valid.next = false;
+        self.copy_req.next = false;
+        self.copy_len.next = self.take.q.val();
         // The part of the segment below rcv_nxt (a retransmission overlap) is skipped; it is < 2048.
         self.ring.fb_off.next = self.desc.payload_off.val() + self.seg.skip.val();
-        self.ring.len.next = self.take.q.val();
         self.ring.conn.next = self.cur_id.q.val();
         self.ring.ring_off.next = self.ring_pos.val();
-        self.fb_sel_ring.next = false;
         self.hop.done.next = false;
         self.hop.rdata.next = self.hop_result.q.val();
         self.stats.next = self.no_stats.val();
@@ -167,6 +166,16 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.promote_end.next = false;
         self.promoting.next = self.prom_active.q.val();
 
+        self.accept_now.next = (self.state.q.val() == EngineState::TcpAccept)
+            | ((self.state.q.val() == EngineState::TcpCheck) & (self.w.q.val().state != self.st_syn_rcvd.val()));
+        // Reply's TCB goes to the table once the segment's payload copy is done, so
+        // whoever reads the table after it (a change record) finds the bytes below
+        // rcv_nxt already on their way ahead of it.
+        self.copy_settled.next = !self.copy_busy.q.val() | self.ring.done.val();
+        self.write_back.next = (self.state.q.val() == EngineState::WriteBack) | (self.wb_pending.q.val() & self.copy_settled.val());
+        if self.write_back.val() {
+            self.wb_pending.d.next = false;
+        }
         match self.state.q.val() {
             EngineState::Idle => {
                 if self.hop.valid.val() {
@@ -272,7 +281,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                 // reused slot keeps counting its own generation (the opener reads it).
                 self.stats.next = self.m_conns_opened.val();
                 self.open_inc.next = true;
-                self.w.d.next = self.opener.tcb.val();
+                self.w.d.next = self.upd.opened.val();
                 self.txr.segment.next = TxSegmentState::SynAckNew;
                 self.wb_next.d.next = EngineState::PopFrame;
                 self.tx_next.d.next = EngineState::WriteBack;
@@ -319,89 +328,16 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                         self.stats.next = self.m_unsupported.val();
                         self.state.d.next = EngineState::PopFrame;
                     }
-                } else {
-                    self.state.d.next = EngineState::TcpAccept;
                 }
+                // Any other state takes the accept step below in this same cycle.
             }
             EngineState::TcpAccept => {
-                // The request already holds TcpCheck's plain ACK.
-                self.tx_next.d.next = EngineState::WriteBack;
-                if !self.seg.acceptable.val() {
-                    self.stats.next = self.m_out_of_window.val();
-                    if self.f_rst.val() {
-                        self.state.d.next = EngineState::PopFrame;
-                    } else {
-                        self.advertise.next = true;
-                        self.state.d.next = EngineState::TxSend;
-                    }
-                } else if self.f_rst.val() {
-                    if self.seg.at_rcv_nxt.val() {
-                        self.w.d.next.state = self.st_closed.val();
-                        self.open_dec.next = true;
-                        self.state.d.next = EngineState::WriteBack;
-                    } else {
-                        // RFC 5961 3.2: an in-window RST not at rcv_nxt gets a challenge ACK.
-                        self.advertise.next = true;
-                        self.state.d.next = EngineState::TxSend;
-                    }
-                } else if self.f_syn.val() {
-                    // RFC 5961 4.2: a SYN in a synchronized state gets a challenge ACK.
-                    self.advertise.next = true;
-                    self.state.d.next = EngineState::TxSend;
-                } else if !self.f_ack.val() {
-                    self.stats.next = self.m_unsupported.val();
-                    self.state.d.next = EngineState::PopFrame;
-                } else if self.max_minus_una.val() < self.ack_minus_una.val() {
-                    // ACK of something we never sent: answer with an ACK, drop.
-                    self.stats.next = self.m_out_of_window.val();
-                    self.advertise.next = true;
-                    self.state.d.next = EngineState::TxSend;
-                } else {
-                    if (self.ack_minus_una.val() != 0_u32.to_bits()) & !(self.nxt_minus_una.val() < self.ack_minus_una.val()) {
-                        self.w.d.next.snd_una = self.desc.ack.val();
-                    }
-                    self.w.d.next.snd_wnd = self.desc.window.val();
-                    if (self.w.q.val().state == self.st_last_ack.val()) & (self.desc.ack.val() == self.w.q.val().snd_nxt) {
-                        self.w.d.next.state = self.st_closed.val();
-                        self.open_dec.next = true;
-                        self.state.d.next = EngineState::WriteBack;
-                    } else {
-                        self.state.d.next = EngineState::TcpData;
-                    }
-                }
-            }
-            EngineState::TcpData => {
-                self.take.d.next = self.seg.take.val().get_bits::<11>(0);
-                if (self.w.q.val().state == self.st_established.val()) & (self.desc.payload_len.val().any() | self.f_fin.val()) {
-                    if self.seg.out_of_order.val() {
-                        // Data or FIN beyond rcv_nxt: drop it and repeat our ACK (a duplicate ACK).
-                        self.stats.next = self.m_out_of_order.val();
-                        self.advertise.next = true;
-                        self.tx_next.d.next = EngineState::WriteBack;
-                        self.state.d.next = EngineState::TxSend;
-                    } else if self.seg.take.val().any() {
-                        self.state.d.next = EngineState::CopyIssue;
-                    } else {
-                        self.state.d.next = EngineState::TcpFin;
-                    }
-                } else {
-                    self.state.d.next = EngineState::TcpFin;
-                }
+                // The accept step below the match.
             }
             EngineState::CopyIssue => {
-                // rw_fb_off skips the part of the segment below rcv_nxt.
-                self.fb_sel_ring.next = true;
-                self.ring.valid.next = true;
+                // The ring writer was still busy when the segment was accepted.
+                self.copy_req.next = true;
                 if self.ring.ready.val() {
-                    self.stats.next = self.m_payload.val();
-                    self.stat_bytes.next = bit_cast::<16, 11>(self.take.q.val());
-                    self.w.d.next.rcv_nxt = self.w.q.val().rcv_nxt + bit_cast::<32, 11>(self.take.q.val());
-                    self.state.d.next = EngineState::CopyWait;
-                }
-            }
-            EngineState::CopyWait => {
-                self.fb_sel_ring.next = true;
-                if self.ring.done.val() {
                     self.state.d.next = EngineState::TcpFin;
                 }
             }
@@ -416,11 +352,13 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             EngineState::Reply => {
                 // Every way here (TcpCheck, HopRelease, PromSend) already cleared the MSS option,
                 // so loading a plain ACK, or the reply block's choice, keeps it cleared.
-                self.txr.segment.next = self.reply.segment.val();
-                self.w.d.next = self.reply.fixed.val();
-                self.tx_next.d.next = EngineState::WriteBack;
-                self.state.d.next = EngineState::WriteBack;
-                if self.reply.send.val() {
+                // The TCB is written back from the next cycle on, whatever state that is.
+                self.txr.segment.next = self.upd.reply_segment.val();
+                self.w.d.next = self.upd.replied.val();
+                self.wb_pending.d.next = true;
+                self.tx_next.d.next = self.wb_next.q.val();
+                self.state.d.next = self.wb_next.q.val();
+                if self.upd.reply_send.val() {
                     self.state.d.next = EngineState::TxSend;
                 }
             }
@@ -430,16 +368,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                 }
             }
             EngineState::WriteBack => {
-                self.tcb_ram.write_enable.next = true;
-                // Padding is stored as zero; `gen` counts this write; EPOCH stamps the writer.
-                self.tcb_ram.write_data.next = self.w.q.val();
-                self.tcb_ram.write_data.next.pad_w0_6 = self.zero2.val();
-                self.tcb_ram.write_data.next.pad_w0_12 = self.zero4.val();
-                self.tcb_ram.write_data.next.pad_w14_16 = 0_u16.to_bits();
-                self.tcb_ram.write_data.next.gen = self.gen_next.val();
-                self.tcb_ram.write_data.next.epoch = self.epoch.val();
-                self.w.d.next.gen = self.gen_next.val();
-                self.chlog_push.next = true;
+                // The write itself is below the match (`write_back`).
                 self.state.d.next = self.wb_next.q.val();
             }
             EngineState::IcmpWait => {
@@ -449,8 +378,11 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                 }
             }
             EngineState::PopFrame => {
-                self.desc.ready.next = true;
-                self.state.d.next = EngineState::Idle;
+                // The payload copy reads the frame buffer until its `done`.
+                if self.copy_settled.val() {
+                    self.desc.ready.next = true;
+                    self.state.d.next = EngineState::Idle;
+                }
             }
             EngineState::HopLoad => {
                 self.raw.d.next = self.rd.val();
@@ -508,15 +440,15 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                 self.wb_next.d.next = EngineState::ScanNext;
                 self.tx_next.d.next = EngineState::WriteBack;
                 self.state.d.next = EngineState::ScanNext;
-                if self.retx.give_up.val() {
+                if self.upd.retx_give_up.val() {
                     // The peer is gone: give the slot back.
                     self.w.d.next.state = self.st_closed.val();
                     self.open_dec.next = true;
                     self.state.d.next = EngineState::WriteBack;
-                } else if self.retx.due.val() {
+                } else if self.upd.retx_due.val() {
                     self.stats.next = self.m_retransmits.val();
-                    self.w.d.next = self.retx.fixed.val();
-                    self.txr.segment.next = self.retx.segment.val();
+                    self.w.d.next = self.upd.retransmitted.val();
+                    self.txr.segment.next = self.upd.retx_segment.val();
                     // A FIN|ACK advertises the current edge (a SYN-ACK always offers the ring).
                     self.advertise.next = self.w.q.val().state == self.st_last_ack.val();
                     self.state.d.next = EngineState::TxSend;
@@ -531,9 +463,9 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             }
             EngineState::PromFix => {
                 self.state.d.next = EngineState::PromNext;
-                if self.prom_fix.open.val() {
+                if self.upd.prom_open.val() {
                     self.open_inc.next = true;
-                    self.w.d.next = self.prom_fix.fixed.val();
+                    self.w.d.next = self.upd.promoted.val();
                     self.state.d.next = EngineState::PromIndex;
                 }
             }
@@ -588,6 +520,54 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             }
         }
 
+        // RFC 9293 3.10.7.4 steps 1-6 in one cycle: TcpCheck of a synchronized TCB,
+        // or TcpAccept after the ACK that completed a handshake. The transmit request
+        // already holds TcpCheck's plain ACK; a segment sent from here is written back.
+        if self.accept_now.val() {
+            self.tx_next.d.next = EngineState::WriteBack;
+            self.state.d.next = self.acc.goto.val();
+            self.stats.next = self.acc.stats.val();
+            self.advertise.next = self.acc.advertise.val();
+            self.open_dec.next = self.acc.close.val();
+            if self.acc.close.val() {
+                self.w.d.next.state = self.st_closed.val();
+            }
+            if self.acc.una_moves.val() {
+                self.w.d.next.snd_una = self.desc.ack.val();
+            }
+            if self.acc.ack_taken.val() {
+                self.w.d.next.snd_wnd = self.desc.window.val();
+            }
+            self.copy_req.next = self.acc.copy.val();
+            self.copy_len.next = self.acc.take_len.val();
+            self.take.d.next = self.acc.take_len.val();
+        }
+        // The copy runs while the FIN step, the reply and the write-back go on; the
+        // frame is popped only after its `done` (PopFrame). fb_off skips the part of
+        // the segment below rcv_nxt.
+        self.ring.valid.next = self.copy_req.val();
+        self.ring.len.next = self.copy_len.val();
+        self.fb_sel_ring.next = self.copy_busy.q.val() | self.copy_req.val();
+        if self.copy_req.val() & self.ring.ready.val() {
+            self.stats.next = self.m_payload.val();
+            self.stat_bytes.next = bit_cast::<16, 11>(self.copy_len.val());
+            self.w.d.next.rcv_nxt = self.w.q.val().rcv_nxt + bit_cast::<32, 11>(self.copy_len.val());
+            self.copy_busy.d.next = true;
+        } else if self.ring.done.val() {
+            self.copy_busy.d.next = false;
+        }
+        if self.write_back.val() {
+            self.tcb_ram.write_enable.next = true;
+            // Padding is stored as zero; `gen` counts this write; EPOCH stamps the writer.
+            self.tcb_ram.write_data.next = self.w.q.val();
+            self.tcb_ram.write_data.next.pad_w0_6 = self.zero2.val();
+            self.tcb_ram.write_data.next.pad_w0_12 = self.zero4.val();
+            self.tcb_ram.write_data.next.pad_w14_16 = 0_u16.to_bits();
+            self.tcb_ram.write_data.next.gen = self.gen_next.val();
+            self.tcb_ram.write_data.next.epoch = self.epoch.val();
+            self.w.d.next.gen = self.gen_next.val();
+            self.chlog_push.next = true;
+        }
         // One place loads the working TCB from the block RAM's read data.
         self.tcb_ram.read_address.next = self.rd_slot.val();
         self.index.slot.next = self.rd_slot.val();

@@ -31,11 +31,11 @@
 //! | States | Job |
 //! |---|---|
 //! | `Idle` | picks the next job: host operation, then promotion, then a frame, then a due timer scan |
-//! | `RxDispatch` … `TcpFin`, `IcmpWait`, `PopFrame` | the receive path: ARP/ICMP replies, connection lookup (`ProbeCheck` walks the bucket's chain; `NotFound` = passive open into a free slot (`OpenSlot`) or RST), RFC 9293 §3.10.7.4 checks (`TcpCheck`, `TcpAccept`), payload copy (`CopyIssue`, `CopyWait`), FIN (`TcpFin`) |
+//! | `RxDispatch` … `TcpFin`, `IcmpWait`, `PopFrame` | the receive path: ARP/ICMP replies, connection lookup (`ProbeCheck` walks the bucket's chain; `NotFound` = passive open into a free slot (`OpenSlot`) or RST), RFC 9293 §3.10.7.4 checks and ACK processing in one cycle (`TcpCheck`; `TcpAccept` after a handshake's ACK), the payload copy issued there (`CopyIssue` only while the ring writer is busy) and overlapped with FIN, reply and write-back, the pop once the copy is `done` (`PopFrame`) |
 //! | `Hop*` | host operations from the register block: TCB word read/write, release write/read |
 //! | `Scan*` | the timer scan, one slot per visit (cursor in [`timebase`]): SYN-ACK / FIN retransmission, give-up after seven |
 //! | `Prom*` | the promotion walk over every slot (it also rebuilds the connection index: `PromIndex`) |
-//! | `Reply`, `TxSend`, `WriteBack` | the shared tail: the ACK / FIN / SYN-ACK a change calls for, offering the transmit request (then `tx_next`), writing the TCB back (then `wb_next`) |
+//! | `Reply`, `TxSend`, `WriteBack` | the shared tail: the ACK / FIN / SYN-ACK a change calls for (its TCB is written back from the next cycle on, once the segment's payload copy is done, overlapping `TxSend` or `wb_next`), offering the transmit request (then `tx_next`), writing the TCB back (then `wb_next`) |
 //!
 //! Field prefixes:
 //! - `desc`, `tx`, `ring`, `hop`: the channels (bundles of `crate::channels`) from the
@@ -52,8 +52,10 @@
 //! - `hop`: host operation; `prom`: the promotion walk; `cmp_*`: serial-number comparators.
 //!
 //! Combinational helpers, each its own block: [`seg_check`] (segment acceptability,
-//! ACK value, window), [`lookup`] (slot match, listening ports, ISS),
-//! and, each computing a whole new working TCB that its state loads in one step,
+//! ACK value, window), [`seg_accept`] (RFC 9293 §3.10.7.4 steps 1-6 decided at once,
+//! applied in `TcpCheck`), [`lookup`] (slot match, listening ports, ISS),
+//! and, each computing a whole new working TCB that its state loads in one step and
+//! wired together behind [`tcb_updates`],
 //! [`passive_open`] (the TCB a SYN creates), [`reply`] (what a change calls for:
 //! `Reply`), [`retransmit`] (the timer scan's decision: `ScanDecide`) and
 //! [`promote_fix`] (what a promotion does to a replicated TCB: `PromFix`). The
@@ -69,13 +71,11 @@ use crate::regbus::{LISTEN_PORTS, STAT_COUNT};
 use holdback_regmap::{tcp_flags, Stat, TcpState, TCB_BITS};
 use conn_index::ConnIndex;
 use lookup::ConnLookup;
-use passive_open::PassiveOpen;
-use promote_fix::PromoteFix;
-use reply::ReplyChoice;
-use retransmit::Retransmit;
 use rust_hdl::prelude::*;
+use seg_accept::SegAccept;
 use seg_check::SegCheck;
 use tcb_fields::TcbFields;
+use tcb_updates::TcbUpdates;
 use timebase::TimeBase;
 use tx_request::TxRequest;
 
@@ -86,8 +86,10 @@ pub mod passive_open;
 pub mod promote_fix;
 pub mod reply;
 pub mod retransmit;
+pub mod seg_accept;
 pub mod seg_check;
 pub mod tcb_fields;
+pub mod tcb_updates;
 pub mod timebase;
 pub mod tuple_hash;
 pub mod tx_request;
@@ -102,9 +104,7 @@ pub enum EngineState {
     OpenSlot,
     TcpCheck,
     TcpAccept,
-    TcpData,
     CopyIssue,
-    CopyWait,
     TcpFin,
     Reply,
     WriteBack,
@@ -189,14 +189,12 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
 
     tcb_ram: RAM<TcbFields, CONN_BITS>,
     seg: SegCheck,
+    acc: SegAccept,
     lookup: ConnLookup,
     index: ConnIndex<CONN_BITS, REF_BITS>,
     timebase: TimeBase<CONN_BITS>,
     txr: TxRequest,
-    opener: PassiveOpen,
-    prom_fix: PromoteFix,
-    reply: ReplyChoice,
-    retx: Retransmit,
+    upd: TcbUpdates,
     cmp_newrel: SeqCmp,
 
     state: DFF<EngineState>,
@@ -211,9 +209,22 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     raw: DFF<Bits<TCB_W>>,
     /// Working copy of the current TCB.
     w: DFF<TcbFields>,
+    /// A payload copy was issued and its `done` has not come yet: the frame stays.
+    copy_busy: DFF<Bit>,
+    /// `Reply` changed the working TCB: it is written back once the copy is done.
+    wb_pending: DFF<Bit>,
 
     // Combinational intermediates.
     rd: Signal<Local, Bits<TCB_W>>,
+    /// Segment checks and ACK processing of a synchronized TCB run this cycle.
+    accept_now: Signal<Local, Bit>,
+    /// The payload copy is offered to the ring writer this cycle, with this length.
+    copy_req: Signal<Local, Bit>,
+    copy_len: Signal<Local, Bits<11>>,
+    /// No payload copy is in flight after this cycle.
+    copy_settled: Signal<Local, Bit>,
+    /// The working TCB goes to the table this cycle.
+    write_back: Signal<Local, Bit>,
     /// The TCB slot read this cycle (the index reads its links alongside).
     rd_slot: Signal<Local, Bits<CONN_BITS>>,
     stats: Signal<Local, Bits<STAT_COUNT>>,
@@ -222,13 +233,9 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     load_tcb: Signal<Local, Bit>,
     /// The segment being sent records its ACK and right edge in the TCB.
     advertise: Signal<Local, Bit>,
-    f_fin: Signal<Local, Bit>,
     f_syn: Signal<Local, Bit>,
     f_rst: Signal<Local, Bit>,
     f_ack: Signal<Local, Bit>,
-    ack_minus_una: Signal<Local, Bits<32>>,
-    nxt_minus_una: Signal<Local, Bits<32>>,
-    max_minus_una: Signal<Local, Bits<32>>,
     ring_pos: Signal<Local, Bits<16>>,
     word_shift: Signal<Local, Bits<10>>,
     gen_next: Signal<Local, Bits<32>>,
@@ -264,8 +271,6 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     m_payload: Constant<Bits<STAT_COUNT>>,
     m_rx_frames: Constant<Bits<STAT_COUNT>>,
     m_tcb_full: Constant<Bits<STAT_COUNT>>,
-    m_out_of_order: Constant<Bits<STAT_COUNT>>,
-    m_out_of_window: Constant<Bits<STAT_COUNT>>,
     m_no_connection: Constant<Bits<STAT_COUNT>>,
     m_unsupported: Constant<Bits<STAT_COUNT>>,
     m_arp_replies: Constant<Bits<STAT_COUNT>>,
@@ -324,13 +329,11 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             tcb_wdata: Default::default(),
             tcb_ram: Default::default(),
             seg: Default::default(),
+            acc: Default::default(),
             lookup: Default::default(),
             index: Default::default(),
             timebase: Default::default(),
-            opener: Default::default(),
-            prom_fix: Default::default(),
-            reply: Default::default(),
-            retx: Default::default(),
+            upd: Default::default(),
             txr: TxRequest::new([KIND_TCP, KIND_ARP, KIND_ICMP, crate::tx_builder::KIND_GARP]),
             cmp_newrel: Default::default(),
             state: Default::default(),
@@ -344,20 +347,23 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             hop_result: Default::default(),
             raw: Default::default(),
             w: Default::default(),
+            copy_busy: Default::default(),
+            wb_pending: Default::default(),
                                                                                             rd: Default::default(),
             rd_slot: Default::default(),
+            accept_now: Default::default(),
+            copy_req: Default::default(),
+            copy_len: Default::default(),
+            copy_settled: Default::default(),
+            write_back: Default::default(),
             stats: Default::default(),
             open_inc: Default::default(),
             open_dec: Default::default(),
             load_tcb: Default::default(),
             advertise: Default::default(),
-                    f_fin: Default::default(),
             f_syn: Default::default(),
             f_rst: Default::default(),
             f_ack: Default::default(),
-            ack_minus_una: Default::default(),
-            nxt_minus_una: Default::default(),
-            max_minus_una: Default::default(),
             ring_pos: Default::default(),
             word_shift: Default::default(),
             gen_next: Default::default(),
@@ -391,8 +397,6 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             m_payload: mask(Stat::RxPayloadBytes),
             m_rx_frames: mask(Stat::RxFrames),
             m_tcb_full: mask(Stat::DropTcbFull),
-            m_out_of_order: mask(Stat::DropOutOfOrder),
-            m_out_of_window: mask(Stat::DropOutOfWindow),
             m_no_connection: mask(Stat::DropNoConnection),
             m_unsupported: mask(Stat::DropUnsupported),
             m_arp_replies: mask(Stat::ArpReplies),

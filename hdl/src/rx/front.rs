@@ -20,6 +20,8 @@ pub struct RxFront {
     pub in_frame: Signal<In, Bit>,
     pub fin_pending: Signal<In, Bit>,
     pub slot_full: Signal<In, Bit>,
+    /// The engine pops the slot at this edge: a finished frame may take it at once.
+    pub slot_pop: Signal<In, Bit>,
 
     /// `s_tdata` in network order: AXI byte 0 (tdata[7:0]) in bits 63:56.
     pub word: Signal<Out, Bits<64>>,
@@ -37,6 +39,8 @@ pub struct RxFront {
     /// the previous beat while a frame streams in, the last one at finish.
     pub scan_en: Signal<Out, Bit>,
     pub scan_base: Signal<Out, Bits<16>>,
+
+    slot_free: Signal<Local, Bit>,
 }
 
 impl Logic for RxFront {
@@ -51,10 +55,12 @@ impl Logic for RxFront {
             | ((self.s_tdata.val() >> 40) & 0xFF00_u64.to_bits())
             | (self.s_tdata.val() >> 56);
         // A finished frame may move to the slot in the cycle that takes the
-        // next frame's first beat; only a full slot holds the stream.
-        self.fin_now.next = self.fin_pending.val() && !self.slot_full.val();
-        self.ready.next = !self.fin_pending.val() || !self.slot_full.val();
-        self.take.next = self.s_tvalid.val() && (!self.fin_pending.val() || !self.slot_full.val());
+        // next frame's first beat, and in the cycle the engine pops the slot;
+        // only a slot that stays full holds the stream.
+        self.slot_free.next = !self.slot_full.val() || self.slot_pop.val();
+        self.fin_now.next = self.fin_pending.val() && self.slot_free.val();
+        self.ready.next = !self.fin_pending.val() || self.slot_free.val();
+        self.take.next = self.s_tvalid.val() && (!self.fin_pending.val() || self.slot_free.val());
         self.idx.next = self.beat_no.val();
         if !self.in_frame.val() {
             self.idx.next = 0_u16.to_bits();

@@ -10,7 +10,7 @@
 //! frame N+1 — so back-to-back frames move at one beat per cycle while the
 //! descriptor slot is free. Frame N+1 goes into the other buffer; if frame N's
 //! descriptor is still waiting when N+1 finishes, `s_tready` drops until the
-//! engine pops it.
+//! engine pops it, and N+1's descriptor takes the slot at the edge of that pop.
 //!
 //! Helper blocks, each in its own file with its own tests:
 //! - [`RxFront`]: beat byte order, handshake, beat index (see there why the
@@ -188,6 +188,7 @@ impl Logic for RxParser {
         self.front.in_frame.next = self.in_frame.q.val();
         self.front.fin_pending.next = self.fin_pending.q.val();
         self.front.slot_full.next = self.d_valid.q.val();
+        self.front.slot_pop.next = self.desc.ready.val();
         self.s_tready.next = self.front.ready.val();
         // Cleared before the beat logic below: a one-beat frame taken in the
         // finish cycle sets it again.
