@@ -248,7 +248,7 @@ fn attach_programs_the_rings_and_starts_a_fresh_event_queue() {
         card.bar().poke(regmap::tcb_word_addr(9, w as u32), *v);
     }
     assert!(matches!(card.open_connections(), Err(CardError::NoHostMemory)));
-    let mem = FakeDmaMemory::new(HOST_IOVA, 16 << 20);
+    let mem = FakeDmaMemory::new(HOST_IOVA, 32 << 20);
     // Dirt where the event ring will be: it must be zeroed before enabling.
     let n = CoreParams::DEFAULT.conns();
     mem_write(&mem, n * 16384, &[0xFF; 256]);
