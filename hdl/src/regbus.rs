@@ -608,7 +608,7 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
 
 /// The register block alone, for its lint/synthesis check.
 pub fn verilog() -> Result<String, crate::generate::GenError> {
-    let p = map::CoreParams::DEFAULT;
+    let p = map::CoreParams { conn_bits: 6, ..map::CoreParams::DEFAULT };
     crate::generate::verilog_named(&mut RegBus::<6>::new(p, 128, 0), "regbus")
 }
 
