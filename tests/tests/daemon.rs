@@ -258,7 +258,7 @@ fn daemon_serves_the_simulated_card_from_a_config_file() {
     assert_eq!(status["status"]["ctrl"]["holdback"], true, "{status}");
     assert_eq!(status["status"]["ctrl"]["standby"], false, "{status}");
     assert_eq!(status["release_paused"], false, "{status}");
-    assert_eq!(status["info"]["conns"], 64, "{status}");
+    assert_eq!(status["info"]["conns"], holdback_regmap::CoreParams::DEFAULT.conns(), "{status}");
     assert_eq!(status["status"]["open_conns"], 0, "{status}");
 
     // A Linux client in the client namespace streams to the card.

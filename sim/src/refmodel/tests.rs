@@ -251,8 +251,9 @@ fn handshake_ack_with_data_completes_and_delivers() {
 #[test]
 fn table_full_when_every_slot_is_open_and_arp_icmp_answered() {
     let mut m = model(false);
-    // Admission is "fewer than N open": 64 other connections take every slot.
-    for port in 0..64u16 {
+    // Admission is "fewer than N open": N other connections take every slot.
+    let conns = u16::try_from(m.cfg.conns).expect("N fits a port range");
+    for port in 0..conns {
         let syn = tcp_frame(PEER, CORE, &TcpRepr::new(20000 + port, PORT, SeqNum(IRS), SeqNum(0), TcpFlags::SYN, 64240), &[]);
         assert_eq!(m.on_frame(0, &syn).stats.get(Stat::ConnsOpened), 1, "SYN from port {} admitted", 20000 + port);
     }
