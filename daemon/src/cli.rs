@@ -211,7 +211,7 @@ pub struct LabRunArgs {
     /// after a passing run).
     #[arg(long, value_name = "DIR")]
     pub sink_dir: Option<PathBuf>,
-    /// Fail a client that makes no progress for this many seconds.
+    /// Fail a client on which for this many seconds neither its writes nor the card's ACKs moved.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub stall_timeout: u64,
     #[command(flatten)]

@@ -300,6 +300,7 @@ fn transfer(
     let mut left = plan.bytes;
     let mut last_progress = Instant::now();
     let mut last_progress_wall = holdback_sim::pcap::unix_now();
+    let mut acked = AckProgress::default();
     while left > 0 {
         let n = left.min(CHUNK as u64) as usize;
         rng.fill_bytes(&mut buf[..n]);
@@ -320,7 +321,7 @@ fn transfer(
                     last_progress_wall = holdback_sim::pcap::unix_now();
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
-                    stall_check(&stream, last_progress, plan.stall_timeout, "sending")?;
+                    acked.check(&stream, last_progress, plan.stall_timeout, "sending")?;
                 }
                 Err(e) => return Err(ctx("sending", e)),
             }
@@ -348,7 +349,7 @@ fn transfer(
                 ))
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
-                stall_check(&stream, fin_wait_start.max(last_progress), plan.stall_timeout, "waiting for the card's FIN")?;
+                acked.check(&stream, fin_wait_start.max(last_progress), plan.stall_timeout, "waiting for the card's FIN")?;
             }
             Err(e) => return Err(ctx("waiting for the card's FIN", e)),
         }
@@ -369,15 +370,37 @@ fn note_stall(out: &mut ClientOutcome, since: Instant, since_wall: Duration) {
     }
 }
 
-fn stall_check(stream: &TcpStream, since: Instant, limit: Duration, what: &str) -> std::io::Result<()> {
-    if since.elapsed() < limit {
-        return Ok(());
+/// The peer's side of a connection's progress: the bytes the card
+/// acknowledged (TCP_INFO). A client whose bytes all sit in its socket
+/// buffer makes no progress of its own while the card works through them —
+/// under load (1024 connections, frames lost at the TAP and resent) that
+/// takes longer than the stall timeout — so only a connection on which
+/// neither the application's writes nor the card's ACKs moved is stalled.
+#[derive(Default)]
+struct AckProgress {
+    bytes_acked: u64,
+    at: Option<Instant>,
+}
+
+impl AckProgress {
+    /// Fails once neither a write (`last_write`) nor a new ACK came for `limit`.
+    fn check(&mut self, stream: &TcpStream, last_write: Instant, limit: Duration, what: &str) -> std::io::Result<()> {
+        let info = tcp_info(stream).ok();
+        if let Some(i) = &info {
+            if i.bytes_acked > self.bytes_acked {
+                self.bytes_acked = i.bytes_acked;
+                self.at = Some(Instant::now());
+            }
+        }
+        let since = self.at.map_or(last_write, |at| at.max(last_write));
+        if since.elapsed() < limit {
+            return Ok(());
+        }
+        Err(std::io::Error::new(
+            ErrorKind::TimedOut,
+            format!("{what}: no progress (no write, no new ACK) for {:.1} s (TCP_INFO: {info:?})", since.elapsed().as_secs_f64()),
+        ))
     }
-    let info = tcp_info(stream).ok();
-    Err(std::io::Error::new(
-        ErrorKind::TimedOut,
-        format!("{what}: no progress for {:.1} s (TCP_INFO: {info:?})", since.elapsed().as_secs_f64()),
-    ))
 }
 
 #[cfg(test)]
