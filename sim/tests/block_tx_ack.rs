@@ -3,15 +3,17 @@
 //! RFC 6298 timer) against the reference model's `TxTcb::ack_update`, one
 //! ACK per transaction, every output field compared. Two seeded sources:
 //! arbitrary states and segments (every verdict, the sequence wrap, cwnd at
-//! its ceiling, saturating counts), and a whole connection — the model sends
-//! from its ring to a lossy peer whose cumulative ACKs, duplicate ACKs, zero
-//! windows, timeouts and probes drive the state through slow start,
-//! congestion avoidance, fast retransmit and recovery.
+//! its ceiling, saturating counts), and a whole connection
+//! (`refmodel::tx_peer`): the model sends from its ring to a lossy peer whose
+//! cumulative ACKs, duplicate ACKs, zero windows, timeouts and probes drive
+//! the state through slow start, congestion avoidance, fast retransmit and
+//! recovery.
 use holdback_sim::model::{Model, PortId};
-use holdback_sim::refmodel::tx::{AckSegment, AckVerdict, RtoSettings, TimerAction, TxTcb, TxTimer};
+use holdback_sim::refmodel::tx::{AckSegment, AckVerdict, TxTcb, TxTimer};
+use holdback_sim::refmodel::tx_peer::{run_lossy_connection, RunConfig, TxObserver};
+use holdback_sim::refmodel::tx::RtoSettings;
 use holdback_sim::wire::SeqNum;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
-use std::collections::VecDeque;
 
 const IN_NAMES: [&str; 23] = [
     "snd_una", "snd_nxt", "snd_max", "snd_wnd", "snd_wl1", "snd_wl2", "smss", "cwnd", "ssthresh", "bytes_acked",
@@ -195,107 +197,38 @@ fn tx_ack_matches_the_model_on_arbitrary_states_and_segments() {
     assert!(dut.verdicts.iter().all(|&n| n > 1000), "verdict counts {:?}", dut.verdicts);
 }
 
-/// One connection: the model sends everything the windows allow to a peer
-/// that loses segments, discards out-of-order ones (as the card's own
-/// receive side does), ACKs every segment it gets and sometimes closes its
-/// window; every ACK goes through the block and the model, and the model's
-/// full path (RTT sample, then ACK processing) must agree with the block.
+/// The block's answer to every ACK of a whole connection
+/// (`refmodel::tx_peer`): state just after the RTT sample, as the engine
+/// will chain the two blocks.
+struct AckScorer {
+    dut: Dut,
+    n: u64,
+}
+
+impl TxObserver for AckScorer {
+    fn ack(&mut self, before: &TxTcb, seg: &AckSegment, now: u32, s: &RtoSettings) {
+        let mut pre = *before;
+        if pre.snd_una.before(seg.ack) && seg.ack.not_after(pre.snd_max) {
+            pre.rtt.on_ack(seg.ack, now, s);
+        }
+        self.n += 1;
+        let (_, after) = self.dut.check(&pre, seg, now, pre.rtt.rto_us, &format!("ACK {}", self.n));
+        // The model's full path must agree with the part the block computes.
+        let mut full = *before;
+        full.on_ack(seg, now, s);
+        assert_eq!(full, TxTcb { rtt: full.rtt, ..after }, "ACK {}: on_ack and ack_update disagree", self.n);
+    }
+}
+
 #[test]
 fn tx_ack_matches_the_model_over_a_lossy_connection() {
     let seed = holdback_sim::test_seed(0xac_0002);
-    let mut rng = SmallRng::seed_from_u64(seed);
-    let mut dut = Dut::new();
-    let s = RtoSettings { rto_min_us: 200_000, ..RtoSettings::default() };
-    let ring = 1u32 << 20;
-    let iss = SeqNum(0xFFF0_0000);
-    let mut t = TxTcb::established(iss, 1460, SeqNum(1000), 65_535);
-    let mut written = 0u32;
-    let mut now: u32 = 0xFFFF_0000;
-    // Segments on the wire towards the peer, and ACKs on the way back.
-    let mut to_peer: VecDeque<(SeqNum, u32)> = VecDeque::new();
-    let mut to_us: VecDeque<AckSegment> = VecDeque::new();
-    let mut rcv = iss + 1;
-    let mut peer_seq = SeqNum(1000);
-    let mut peer_wnd: u16 = 65_535;
-    // A peer that closes its window still has room for what was sent before
-    // it could know: everything before this.
-    let mut room_end = iss;
-    let mut loss = 0.02;
-    let (mut acks, mut fast, mut partial, mut timeouts, mut probes) = (0u32, 0u32, 0u32, 0u32, 0u32);
-    for step in 0..600_000u32 {
-        if step % 50_000 == 0 {
-            loss = [0.0, 0.01, 0.03, 0.1][rng.gen_range(0..4)];
-        }
-        now = now.wrapping_add(rng.gen_range(0..2_000));
-        // The host keeps the ring about full.
-        let room = ring - t.snd_tail.bytes_since(t.snd_una);
-        if room > 0 && rng.gen_bool(0.3) {
-            written += rng.gen_range(1..=room.min(20_000));
-            t.set_tail(written, ring).expect("the host stays inside the ring");
-        }
-        while let Some(seg) = t.next_segment(now) {
-            to_peer.push_back((seg.seq, seg.len));
-        }
-        if let Some(action) = t.on_timer(now, &s, 15) {
-            match action {
-                TimerAction::Retransmit(seg) => {
-                    timeouts += 1;
-                    to_peer.push_back((seg.seq, seg.len));
-                }
-                TimerAction::Probe(seg) => {
-                    probes += 1;
-                    to_peer.push_back((seg.seq, seg.len));
-                }
-                TimerAction::GiveUp => panic!("step {step}: the model gave up at {}", t.retries),
-            }
-        }
-        // The peer's application sometimes stops reading: the window closes
-        // (the segments already under way still fit), and opens again later.
-        if peer_wnd != 0 && rng.gen_bool(0.0005) {
-            peer_wnd = 0;
-            room_end = t.snd_max;
-        } else if peer_wnd == 0 && rng.gen_bool(0.0005) {
-            // The application read: a window update.
-            peer_wnd = rng.gen_range(1000..=65_535);
-            peer_seq += 1;
-            to_us.push_back(AckSegment { seq: peer_seq, ack: rcv, wnd: peer_wnd, occupies: false });
-        }
-        if let Some((seq, len)) = (rng.gen_bool(0.6)).then(|| to_peer.pop_front()).flatten() {
-            if !rng.gen_bool(loss) {
-                if seq == rcv && (peer_wnd > 0 || seq.before(room_end)) {
-                    rcv = rcv + len;
-                }
-                peer_seq += u32::from(rng.gen_bool(0.05));
-                to_us.push_back(AckSegment { seq: peer_seq, ack: rcv, wnd: peer_wnd, occupies: rng.gen_bool(0.02) });
-            }
-        }
-        if let Some(seg) = (rng.gen_bool(0.7)).then(|| to_us.pop_front()).flatten() {
-            // What the block sees: the state after the RTT sample, and its RTO.
-            let mut pre = t;
-            if pre.snd_una.before(seg.ack) && seg.ack.not_after(pre.snd_max) {
-                pre.rtt.on_ack(seg.ack, now, &s);
-            }
-            let (v, after) = dut.check(&pre, &seg, now, pre.rtt.rto_us, &format!("step {step}"));
-            let full = t.on_ack(&seg, now, &s);
-            assert_eq!(full, v);
-            assert_eq!((t.snd_una, t.cwnd, t.timer, t.timer_due_us), (after.snd_una, after.cwnd, after.timer, after.timer_due_us));
-            acks += 1;
-            match v {
-                AckVerdict::FastRetransmit => fast += 1,
-                AckVerdict::PartialAck => partial += 1,
-                _ => {}
-            }
-            if v.retransmits() {
-                let seg = t.first_unacked_segment();
-                to_peer.push_back((seg.seq, seg.len));
-            }
-        }
-    }
-    let delivered = rcv.bytes_since(iss + 1);
-    eprintln!(
-        "{acks} ACKs, {delivered} bytes delivered, {fast} fast retransmits, {partial} partial ACKs, {timeouts} timeouts, {probes} probes; verdicts {:?}",
-        dut.verdicts
+    let mut scorer = AckScorer { dut: Dut::new(), n: 0 };
+    let stats = run_lossy_connection(&RunConfig::default(), seed, &mut scorer);
+    eprintln!("{stats:?}; verdicts {:?}", scorer.dut.verdicts);
+    assert!(stats.delivered > 10_000_000, "only {} bytes got through", stats.delivered);
+    assert!(
+        stats.fast_retransmits > 50 && stats.partial_acks > 50 && stats.timeouts > 5 && stats.probes > 5,
+        "too few recoveries to judge: {stats:?}"
     );
-    assert!(delivered > 10_000_000, "only {delivered} bytes got through");
-    assert!(fast > 50 && partial > 50 && timeouts > 5 && probes > 5, "too few recoveries to judge");
 }

@@ -56,6 +56,7 @@ pub mod parse;
 pub mod score;
 pub mod tcb;
 pub mod tx;
+pub mod tx_peer;
 pub mod tx_rtt;
 
 pub use parse::{classify, Accepted, RxSegment};

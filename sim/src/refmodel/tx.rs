@@ -216,16 +216,26 @@ impl TxTcb {
     }
 
     /// An acceptable segment with ACK arrived: the RTT sample first (its RTO
-    /// is the one the restarted timer uses), then [`TxTcb::ack_update`].
+    /// is the one the restarted timer uses), then [`TxTcb::ack_update`]. When
+    /// the verdict [`AckVerdict::retransmits`], the caller sends
+    /// [`TxTcb::retransmit_first`].
     pub fn on_ack(&mut self, seg: &AckSegment, now_us: u32, s: &RtoSettings) -> AckVerdict {
         if self.snd_una.before(seg.ack) && seg.ack.not_after(self.snd_max) {
             self.rtt.on_ack(seg.ack, now_us, s);
         }
-        let verdict = self.ack_update(seg, now_us, self.rtt.rto_us);
-        if verdict.retransmits() {
-            self.rtt.on_send(self.snd_una, true, now_us);
+        self.ack_update(seg, now_us, self.rtt.rto_us)
+    }
+
+    /// Send the first unacknowledged segment again, as fast retransmit or a
+    /// partial ACK asks ([`AckVerdict::retransmits`]); `None` when nothing is
+    /// outstanding.
+    pub fn retransmit_first(&mut self, now_us: u32) -> Option<Segment> {
+        let seg = self.first_unacked_segment();
+        if seg.len == 0 {
+            return None;
         }
-        verdict
+        self.sent(seg, now_us);
+        Some(seg)
     }
 
     /// The ACK processor without the RTT estimate (the RTL block
@@ -440,8 +450,7 @@ impl TxTcb {
 
     /// `seg` went out: move snd_nxt/snd_max, time it (RFC 6298 §3), start
     /// the retransmission timer if it is not running (RFC 6298 §5.1).
-    /// [`TxTcb::on_ack`] and [`TxTcb::on_timer`] account for the segments
-    /// they return themselves.
+    /// [`TxTcb::on_timer`] accounts for the segments it returns itself.
     fn sent(&mut self, seg: Segment, now_us: u32) {
         let end = seg.seq + seg.len;
         if self.snd_nxt.before(end) {

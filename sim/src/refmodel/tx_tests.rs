@@ -124,6 +124,11 @@ fn third_duplicate_ack_starts_fast_retransmit() {
     assert_eq!(t.recover, t.snd_max - 1);
     assert!(t.in_recovery);
     assert_eq!(t.first_unacked_segment(), Segment { seq: una, len: SMSS, retransmission: true });
+    // Sent again, it is not timed (RFC 6298 §3) and the timer keeps running.
+    let (max, due) = (t.snd_max, t.timer_due_us);
+    assert_eq!(t.retransmit_first(4), Some(Segment { seq: una, len: SMSS, retransmission: true }));
+    assert!(!t.rtt.timing);
+    assert_eq!((t.snd_max, t.timer_due_us), (max, due));
     // With little in flight the floor of 2 SMSS holds.
     let mut t = in_flight(2);
     let una = t.snd_una;
