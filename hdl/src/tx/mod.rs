@@ -6,9 +6,11 @@ use rust_hdl::prelude::*;
 
 pub mod ack;
 pub mod rtt;
+pub mod segmenter;
 
 pub use ack::TxAck;
 pub use rtt::TxRtt;
+pub use segmenter::TxSegmenter;
 
 /// Which timer runs (docs/tx.md, "Timers"), the codes of the `timer` ports.
 pub const TIMER_OFF: u64 = 0;
@@ -25,5 +27,6 @@ pub fn test_models() -> Result<Vec<crate::generate::ModelSource>, crate::generat
     Ok(vec![
         crate::generate::ModelSource { name: "tx_rtt", verilog: rtt::verilog()? },
         crate::generate::ModelSource { name: "tx_ack", verilog: ack::verilog()? },
+        crate::generate::ModelSource { name: "tx_segmenter", verilog: segmenter::verilog()? },
     ])
 }

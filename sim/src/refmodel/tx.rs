@@ -362,6 +362,17 @@ impl TxTcb {
         }
     }
 
+    /// The DMA reads that fetch `seg` from the transmit ring at `ring_base`
+    /// (`ring_bytes` a power of two): stream byte `o` = sequence number
+    /// `iss + 1 + o` is at ring byte `o mod ring_bytes`, so a segment that
+    /// crosses the ring's end is two reads, the second from the ring's start
+    /// (its length 0 when there is no crossing). docs/tx.md, "The transmit ring".
+    pub fn ring_reads(&self, seg: &Segment, ring_base: u64, ring_bytes: u32) -> [(u64, u32); 2] {
+        let offset = seg.seq.0.wrapping_sub(self.iss.0).wrapping_sub(1) & (ring_bytes - 1);
+        let first = seg.len.min(ring_bytes - offset);
+        [(ring_base + u64::from(offset), first), (ring_base, seg.len - first)]
+    }
+
     /// The timer, if due at `now_us`, fires.
     ///
     /// Retransmission (RFC 6298 §5.4-§5.6, RFC 5681 §3.1, RFC 6582 §3.2

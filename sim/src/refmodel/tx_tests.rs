@@ -380,3 +380,15 @@ fn send_tail_is_checked_against_the_ring() {
     assert!(matches!(t.set_tail(RING + 1, RING), Err(TailError::BeyondRing { .. })));
     assert_eq!(t.set_tail(RING, RING), Ok(()));
 }
+
+/// docs/tx.md, "The transmit ring": stream offset o is at ring byte
+/// o mod ring; a segment crossing the ring's end is read in two pieces.
+#[test]
+fn ring_reads_split_at_the_ring_end() {
+    let t = conn(0);
+    let base = 0x1_0000_0000u64;
+    let seg = Segment { seq: ISS + 1 + 100, len: 500, retransmission: false };
+    assert_eq!(t.ring_reads(&seg, base, 4096), [(base + 100, 500), (base, 0)]);
+    let seg = Segment { seq: ISS + 1 + 3 * 4096 + 3900, len: 500, retransmission: true };
+    assert_eq!(t.ring_reads(&seg, base, 4096), [(base + 3900, 196), (base, 304)]);
+}
