@@ -9,22 +9,37 @@
 //! the state through slow start, congestion avoidance, fast retransmit and
 //! recovery.
 use holdback_sim::model::{Model, PortId};
-use holdback_sim::refmodel::tx::{AckSegment, AckVerdict, TxTcb, TxTimer};
+use holdback_sim::refmodel::tx::{AckSegment, AckVerdict, RtoSettings, TxTcb, TxTimer};
 use holdback_sim::refmodel::tx_peer::{run_lossy_connection, RunConfig, TxObserver};
-use holdback_sim::refmodel::tx::RtoSettings;
 use holdback_sim::wire::SeqNum;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 
-const IN_NAMES: [&str; 23] = [
-    "snd_una", "snd_nxt", "snd_max", "snd_wnd", "snd_wl1", "snd_wl2", "smss", "cwnd", "ssthresh", "bytes_acked",
-    "dupacks", "recover", "in_recovery", "partial_seen", "timer", "timer_due_us", "retries", "seg_seq", "seg_ack",
-    "seg_wnd", "seg_occupies", "now_us", "rto_us",
-];
-const OUT_NAMES: [&str; 17] = [
-    "verdict", "retransmit", "new_snd_una", "new_snd_nxt", "new_snd_wnd", "new_snd_wl1", "new_snd_wl2", "new_cwnd",
-    "new_ssthresh", "new_bytes_acked", "new_dupacks", "new_recover", "new_in_recovery", "new_partial_seen",
-    "new_timer", "new_timer_due_us", "new_retries",
-];
+/// The state the block reads (port `x`) and, except `smss`, rewrites
+/// (port `new_x`), with the model's value of each.
+fn state_ports(t: &TxTcb) -> [(&'static str, u64); 17] {
+    [
+        ("snd_una", t.snd_una.0.into()),
+        ("snd_nxt", t.snd_nxt.0.into()),
+        ("snd_max", t.snd_max.0.into()),
+        ("snd_wnd", t.snd_wnd.into()),
+        ("snd_wl1", t.snd_wl1.0.into()),
+        ("snd_wl2", t.snd_wl2.0.into()),
+        ("smss", t.smss.into()),
+        ("cwnd", t.cwnd.into()),
+        ("ssthresh", t.ssthresh.into()),
+        ("bytes_acked", t.bytes_acked.into()),
+        ("dupacks", t.dupacks.into()),
+        ("recover", t.recover.0.into()),
+        ("in_recovery", t.in_recovery.into()),
+        ("partial_seen", t.partial_seen.into()),
+        ("timer", timer_code(t.timer)),
+        ("timer_due_us", t.timer_due_us.into()),
+        ("retries", t.retries.into()),
+    ]
+}
+
+/// Fields the block reads but never changes.
+const READ_ONLY: [&str; 2] = ["snd_max", "smss"];
 
 fn timer_code(t: TxTimer) -> u64 {
     match t {
@@ -47,33 +62,14 @@ fn verdict_code(v: AckVerdict) -> u64 {
     }
 }
 
-/// What the block outputs, in `OUT_NAMES` order.
-fn expected(t: &TxTcb, v: AckVerdict) -> [u64; 17] {
-    [
-        verdict_code(v),
-        v.retransmits().into(),
-        t.snd_una.0.into(),
-        t.snd_nxt.0.into(),
-        t.snd_wnd.into(),
-        t.snd_wl1.0.into(),
-        t.snd_wl2.0.into(),
-        t.cwnd.into(),
-        t.ssthresh.into(),
-        t.bytes_acked.into(),
-        t.dupacks.into(),
-        t.recover.0.into(),
-        t.in_recovery.into(),
-        t.partial_seen.into(),
-        timer_code(t.timer),
-        t.timer_due_us.into(),
-        t.retries.into(),
-    ]
-}
-
 struct Dut {
     m: Model,
-    ins: [PortId; 23],
-    outs: [PortId; 17],
+    state_in: Vec<PortId>,
+    /// `new_x` for every state field not in [`READ_ONLY`], by name.
+    state_out: Vec<(&'static str, PortId)>,
+    seg_in: [PortId; 6],
+    verdict: PortId,
+    retransmit: PortId,
     verdicts: [u64; 8],
 }
 
@@ -81,51 +77,43 @@ impl Dut {
     fn new() -> Dut {
         let m = Model::new("tx_ack").expect("tx_ack is built");
         let port = |n: &str| m.port(n).unwrap_or_else(|e| panic!("{e}"));
-        Dut { ins: IN_NAMES.map(port), outs: OUT_NAMES.map(port), m, verdicts: [0; 8] }
+        let names = state_ports(&TxTcb::established(SeqNum(0), 536, SeqNum(0), 0)).map(|(n, _)| n);
+        Dut {
+            state_in: names.iter().map(|n| port(n)).collect(),
+            state_out: names.iter().filter(|n| !READ_ONLY.contains(n)).map(|n| (*n, port(&format!("new_{n}")))).collect(),
+            seg_in: ["seg_seq", "seg_ack", "seg_wnd", "seg_occupies", "now_us", "rto_us"].map(port),
+            verdict: port("verdict"),
+            retransmit: port("retransmit"),
+            m,
+            verdicts: [0; 8],
+        }
     }
 
     /// Score one ACK: the block's outputs against the model's; returns the
     /// model's verdict and state after it.
     fn check(&mut self, t: &TxTcb, seg: &AckSegment, now: u32, rto: u32, what: &str) -> (AckVerdict, TxTcb) {
-        let values: [u64; 23] = [
-            t.snd_una.0.into(),
-            t.snd_nxt.0.into(),
-            t.snd_max.0.into(),
-            t.snd_wnd.into(),
-            t.snd_wl1.0.into(),
-            t.snd_wl2.0.into(),
-            t.smss.into(),
-            t.cwnd.into(),
-            t.ssthresh.into(),
-            t.bytes_acked.into(),
-            t.dupacks.into(),
-            t.recover.0.into(),
-            t.in_recovery.into(),
-            t.partial_seen.into(),
-            timer_code(t.timer),
-            t.timer_due_us.into(),
-            t.retries.into(),
-            seg.seq.0.into(),
-            seg.ack.0.into(),
-            seg.wnd.into(),
-            seg.occupies.into(),
-            now.into(),
-            rto.into(),
-        ];
-        for (p, v) in self.ins.iter().zip(values) {
+        for (p, (_, v)) in self.state_in.iter().zip(state_ports(t)) {
+            self.m.set(*p, v);
+        }
+        let seg_values = [seg.seq.0.into(), seg.ack.0.into(), seg.wnd.into(), seg.occupies.into(), now.into(), rto.into()];
+        for (p, v) in self.seg_in.iter().zip(seg_values) {
             self.m.set(*p, v);
         }
         self.m.cycle();
         let mut after = *t;
         let v = after.ack_update(seg, now, rto);
-        let want = expected(&after, v);
-        for (i, p) in self.outs.iter().enumerate() {
+        let ctx = || format!("(verdict {v:?})\nstate {t:?}\nsegment {seg:?} now {now} rto {rto}");
+        assert_eq!(self.m.get(self.verdict), verdict_code(v), "{what}: verdict {}", ctx());
+        assert_eq!(self.m.get(self.retransmit) == 1, v.retransmits(), "{what}: retransmit {}", ctx());
+        let want = state_ports(&after);
+        for (name, p) in &self.state_out {
+            let model = want.iter().find(|(n, _)| n == name).map(|(_, v)| *v).expect("every output is a state field");
             let got = self.m.get(*p);
-            assert_eq!(
-                got, want[i],
-                "{what}: {} is {got:#x}, the model says {:#x} (verdict {v:?})\nstate {t:?}\nsegment {seg:?} now {now} rto {rto}",
-                OUT_NAMES[i], want[i]
-            );
+            assert_eq!(got, model, "{what}: new_{name} is {got:#x}, the model says {model:#x} {}", ctx());
+        }
+        // What the block does not output, the model must not change.
+        for name in READ_ONLY {
+            assert_eq!(want.iter().find(|(n, _)| *n == name), state_ports(t).iter().find(|(n, _)| *n == name), "{what}: the model changed {name}");
         }
         self.verdicts[verdict_code(v) as usize] += 1;
         (v, after)
