@@ -51,6 +51,7 @@ pub fn all_models() -> Result<Vec<ModelSource>, GenError> {
     out.push(ModelSource { name: "payload_dma", verilog: crate::dma::payload::test_verilog()? });
     out.push(ModelSource { name: "dma_arbiter", verilog: crate::dma::arbiter::test_verilog()? });
     out.push(ModelSource { name: "coalesce", verilog: crate::coalesce::verilog()? });
+    out.extend(crate::tx::test_models()?);
     Ok(out)
 }
 

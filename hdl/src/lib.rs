@@ -18,6 +18,7 @@ pub mod generate;
 pub mod regbus;
 pub mod rx;
 pub mod seq_cmp;
+pub mod tx;
 pub mod tx_builder;
 
 pub use holdback_regmap as regmap;

@@ -55,6 +55,9 @@ pub mod lockstep;
 pub mod parse;
 pub mod score;
 pub mod tcb;
+pub mod tx;
+pub mod tx_peer;
+pub mod tx_rtt;
 
 pub use parse::{classify, Accepted, RxSegment};
 pub use score::{score, Mismatch};
