@@ -1,27 +1,36 @@
 //! Two writers share one DMA write engine: the payload DMA (`req0`) and the
 //! event-queue writer (`req1`) each offer write commands and their streams;
 //! the arbiter hands the [`DmaWriter`](super::DmaWriter) one whole command at a
-//! time (the command, all its stream beats, up to its `done`), so two
-//! commands' bytes never interleave, and returns `done`/`err` to the
-//! requester that owns the command.
+//! time (the command, then all its stream beats), so two commands' bytes
+//! never interleave, and returns each `done`/`err` to the requester that owns
+//! the command.
 //!
-//! Grants alternate when both wait (round-robin), so neither starves: a
-//! stream of payload copies leaves room for an event record after each, and
-//! the other way round. Since both requesters' commands go through one
-//! engine in grant order, a record offered after a payload copy's `done` is
-//! written after that payload, which is the order the host relies on.
+//! The payload goes first when both wait: a frame's payload holds the frame
+//! buffer until it has left, so every cycle it waits stalls the receive path,
+//! while the event writer's changes keep coalescing meanwhile (its queue
+//! holds a connection once and reads the TCB only when its record starts, so
+//! the last state still reaches the host). The records do not starve: a
+//! record passed over twice in a row (`passed`) goes before the next payload
+//! command, so it waits for at most two (a copy that wraps the ring is two).
 //!
-//! The DMA writer takes a new command only once the previous one has all its
-//! write responses, and then in the very cycle its `done` strobes. The
-//! arbiter releases a grant in that same cycle and offers the next command
-//! combinationally, so it adds no cycle between commands. Paths: `cmd.done`
-//! and `cmd.ready` to the requesters' `ready`, `valid` to `cmd.valid`; the
-//! writer's `cmd.ready` and `done` come from its registers, so there is no
-//! loop.
+//! Order: the DMA writer issues commands in grant order on one AXI ID, so
+//! host memory completes them in that order. A record granted after a payload
+//! command is therefore written after that payload, which is the order the
+//! host relies on (docs/dma.md, "Ordering"). The writer takes a new command
+//! once the previous one's data has left, before its responses; `done`
+//! strobes come back in grant order, so the arbiter keeps the owner of every
+//! command in flight in a queue (`owners`, one bit each: the writer has at
+//! most 32 commands in flight, as many as its own queue of owed bursts).
+//!
+//! Paths: `cmd.ready` to the requesters' `ready`, their `valid` (and the
+//! chosen `len`) to `cmd.valid`; the writer's `cmd.ready` depends on `len`
+//! (a zero-length command waits for an empty pipeline) but not on `valid`,
+//! and the requesters' `valid` come from their registers, so there is no loop.
+use super::order::BitQueue;
 use super::{DmaStreamSink, DmaStreamSource, DmaWrCmdSink, DmaWrCmdSource};
 use rust_hdl::prelude::*;
 
-#[derive(LogicBlock, Default)]
+#[derive(LogicBlock)]
 pub struct DmaWriteArbiter {
     pub clock: Signal<In, Clock>,
     /// The payload DMA's commands and stream.
@@ -34,62 +43,94 @@ pub struct DmaWriteArbiter {
     pub cmd: DmaWrCmdSource,
     pub data: DmaStreamSource,
 
-    /// A granted command is in the DMA writer and has not strobed `done`.
-    busy: DFF<Bit>,
-    /// Which requester owns it (after its `done`: which one got the last
-    /// grant, so the other one wins a tie).
+    /// Which requester owns the command whose stream the writer takes (the
+    /// last one granted).
     owner: DFF<Bit>,
+    /// The owner of every command whose `done` is owed, oldest first.
+    owners: BitQueue,
+    /// Payload commands granted while a record waited, since its last grant.
+    passed: DFF<Bits<2>>,
+    two: Constant<Bits<2>>,
 
-    free: Signal<Local, Bit>,
+    tie: Signal<Local, Bit>,
     pick1: Signal<Local, Bit>,
     take: Signal<Local, Bit>,
     done_for0: Signal<Local, Bit>,
     done_for1: Signal<Local, Bit>,
 }
 
+impl Default for DmaWriteArbiter {
+    fn default() -> Self {
+        DmaWriteArbiter {
+            clock: Default::default(),
+            req0_cmd: Default::default(),
+            req0_data: Default::default(),
+            req1_cmd: Default::default(),
+            req1_data: Default::default(),
+            cmd: Default::default(),
+            data: Default::default(),
+            owner: Default::default(),
+            owners: Default::default(),
+            passed: Default::default(),
+            two: Constant::new(2_u64.into()),
+            tie: Default::default(),
+            pick1: Default::default(),
+            take: Default::default(),
+            done_for0: Default::default(),
+            done_for1: Default::default(),
+        }
+    }
+}
+
 impl Logic for DmaWriteArbiter {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, busy, owner);
+        dff_setup!(self, clock, owner, passed);
+        clock!(self, clock, owners);
 
-        // ---- Completion, routed to the owner. ----
-        self.done_for0.next = self.busy.q.val() & !self.owner.q.val() & self.cmd.done.val();
-        self.done_for1.next = self.busy.q.val() & self.owner.q.val() & self.cmd.done.val();
+        // ---- Completion, routed to the oldest command's owner. ----
+        self.owners.pop.next = self.cmd.done.val();
+        self.done_for0.next = self.cmd.done.val() & !self.owners.head.val();
+        self.done_for1.next = self.cmd.done.val() & self.owners.head.val();
         self.req0_cmd.done.next = self.done_for0.val();
         self.req0_cmd.err.next = self.done_for0.val() & self.cmd.err.val();
         self.req1_cmd.done.next = self.done_for1.val();
         self.req1_cmd.err.next = self.done_for1.val() & self.cmd.err.val();
 
-        // ---- Grant: a command is offered once the previous one is done. ----
-        self.free.next = !self.busy.q.val() | self.cmd.done.val();
-        self.pick1.next = self.req1_cmd.valid.val() & (!self.req0_cmd.valid.val() | !self.owner.q.val());
-        self.cmd.valid.next = self.free.val() & (self.req0_cmd.valid.val() | self.req1_cmd.valid.val());
+        // ---- Grant: the payload first, unless the record was passed over twice. ----
+        self.tie.next = self.req0_cmd.valid.val() & self.req1_cmd.valid.val();
+        self.pick1.next = self.req1_cmd.valid.val() & (!self.req0_cmd.valid.val() | (self.passed.q.val() == self.two.val()));
+        self.cmd.valid.next = self.req0_cmd.valid.val() | self.req1_cmd.valid.val();
         self.cmd.addr.next = self.req0_cmd.addr.val();
         self.cmd.len.next = self.req0_cmd.len.val();
         if self.pick1.val() {
             self.cmd.addr.next = self.req1_cmd.addr.val();
             self.cmd.len.next = self.req1_cmd.len.val();
         }
-        self.req0_cmd.ready.next = self.free.val() & !self.pick1.val() & self.cmd.ready.val();
-        self.req1_cmd.ready.next = self.free.val() & self.pick1.val() & self.cmd.ready.val();
+        self.req0_cmd.ready.next = !self.pick1.val() & self.cmd.ready.val();
+        self.req1_cmd.ready.next = self.pick1.val() & self.cmd.ready.val();
         self.take.next = self.cmd.valid.val() & self.cmd.ready.val();
-        if self.cmd.done.val() {
-            self.busy.d.next = false;
-        }
+        self.owners.push.next = self.take.val();
+        self.owners.push_bit.next = self.pick1.val();
         if self.take.val() {
-            self.busy.d.next = true;
             self.owner.d.next = self.pick1.val();
+            if self.pick1.val() {
+                self.passed.d.next = 0_u8.to_bits();
+            } else if self.tie.val() {
+                self.passed.d.next = self.passed.q.val() + 1_u8.to_bits();
+            }
         }
 
-        // ---- Stream: only the owner's, only while its command is in flight. ----
-        self.data.valid.next = self.busy.q.val() & self.req0_data.valid.val();
+        // ---- Stream: the last granted command's owner (the writer takes
+        // beats only while it has a command). ----
+        self.data.valid.next = self.req0_data.valid.val();
         self.data.data.next = self.req0_data.data.val();
         if self.owner.q.val() {
-            self.data.valid.next = self.busy.q.val() & self.req1_data.valid.val();
+            self.data.valid.next = self.req1_data.valid.val();
             self.data.data.next = self.req1_data.data.val();
         }
-        self.req0_data.ready.next = self.busy.q.val() & !self.owner.q.val() & self.data.ready.val();
-        self.req1_data.ready.next = self.busy.q.val() & self.owner.q.val() & self.data.ready.val();
+        self.req0_data.ready.next = !self.owner.q.val() & self.data.ready.val();
+        self.req1_data.ready.next = self.owner.q.val() & self.data.ready.val();
     }
 }
 

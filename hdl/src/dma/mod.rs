@@ -17,8 +17,11 @@
 //! (the AXI bridge for PCIe refuses holes), and the stream is shifted onto the
 //! bus lanes: host byte `A` travels in lane `A & 7`.
 //!
-//! One command at a time per direction: a write command is accepted once the
-//! previous one has all its responses, a read once the previous read's last
+//! Writes are pipelined: a write command is accepted once the previous one's
+//! last data beat has left for the bus, while its responses may still be
+//! owed (up to 32 bursts, all with one AXI ID, so the slave answers and
+//! completes them in issue order), and `done` strobes per command in the order
+//! the commands came. A read command is accepted once the previous read's last
 //! beat has been taken from the bus. Bursts inside a command overlap (the next
 //! address goes out while the data of the current burst still flows).
 use rust_hdl::prelude::*;
@@ -26,6 +29,7 @@ use rust_hdl::prelude::*;
 pub mod arbiter;
 pub mod burst;
 pub mod event_queue;
+pub mod order;
 pub mod payload;
 pub mod read;
 pub mod write;
