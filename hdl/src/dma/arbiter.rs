@@ -39,6 +39,11 @@ pub struct DmaWriteArbiter {
     /// The event-queue writer's commands and stream.
     pub req1_cmd: DmaWrCmdSink,
     pub req1_data: DmaStreamSink,
+    /// Payload write commands queued in the payload DMA, not yet granted.
+    pub req0_queued: Signal<In, Bits<3>>,
+    /// The event writer takes its snapshot of a TCB now: the payload
+    /// commands queued now go before its record.
+    pub req1_snap: Signal<In, Bit>,
     /// To the DMA writer.
     pub cmd: DmaWrCmdSource,
     pub data: DmaStreamSource,
@@ -50,7 +55,10 @@ pub struct DmaWriteArbiter {
     owners: BitQueue,
     /// Payload commands granted while a record waited, since its last grant.
     passed: DFF<Bits<2>>,
+    /// Payload commands still to be granted before the pending record.
+    ahead: DFF<Bits<3>>,
     two: Constant<Bits<2>>,
+    take0: Signal<Local, Bit>,
 
     tie: Signal<Local, Bit>,
     pick1: Signal<Local, Bit>,
@@ -67,12 +75,16 @@ impl Default for DmaWriteArbiter {
             req0_data: Default::default(),
             req1_cmd: Default::default(),
             req1_data: Default::default(),
+            req0_queued: Default::default(),
+            req1_snap: Default::default(),
             cmd: Default::default(),
             data: Default::default(),
             owner: Default::default(),
             owners: Default::default(),
             passed: Default::default(),
+            ahead: Default::default(),
             two: Constant::new(2_u64.into()),
+            take0: Default::default(),
             tie: Default::default(),
             pick1: Default::default(),
             take: Default::default(),
@@ -85,7 +97,7 @@ impl Default for DmaWriteArbiter {
 impl Logic for DmaWriteArbiter {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, owner, passed);
+        dff_setup!(self, clock, owner, passed, ahead);
         clock!(self, clock, owners);
 
         // ---- Completion, routed to the oldest command's owner. ----
@@ -99,7 +111,9 @@ impl Logic for DmaWriteArbiter {
 
         // ---- Grant: the payload first, unless the record was passed over twice. ----
         self.tie.next = self.req0_cmd.valid.val() & self.req1_cmd.valid.val();
-        self.pick1.next = self.req1_cmd.valid.val() & (!self.req0_cmd.valid.val() | (self.passed.q.val() == self.two.val()));
+        self.pick1.next = self.req1_cmd.valid.val()
+            & !self.ahead.q.val().any()
+            & (!self.req0_cmd.valid.val() | (self.passed.q.val() == self.two.val()));
         self.cmd.valid.next = self.req0_cmd.valid.val() | self.req1_cmd.valid.val();
         self.cmd.addr.next = self.req0_cmd.addr.val();
         self.cmd.len.next = self.req0_cmd.len.val();
@@ -110,6 +124,16 @@ impl Logic for DmaWriteArbiter {
         self.req0_cmd.ready.next = !self.pick1.val() & self.cmd.ready.val();
         self.req1_cmd.ready.next = self.pick1.val() & self.cmd.ready.val();
         self.take.next = self.cmd.valid.val() & self.cmd.ready.val();
+        self.take0.next = self.take.val() & !self.pick1.val();
+        // The record's barrier: the payload commands queued at its snapshot.
+        if self.req1_snap.val() {
+            self.ahead.d.next = self.req0_queued.val();
+            if self.take0.val() {
+                self.ahead.d.next = self.req0_queued.val() - 1_u8.to_bits();
+            }
+        } else if self.take0.val() & self.ahead.q.val().any() {
+            self.ahead.d.next = self.ahead.q.val() - 1_u8.to_bits();
+        }
         self.owners.push.next = self.take.val();
         self.owners.push_bit.next = self.pick1.val();
         if self.take.val() {
@@ -143,9 +167,12 @@ pub struct ArbitratedDmaWriter {
     pub req0_data: DmaStreamSink,
     pub req1_cmd: DmaWrCmdSink,
     pub req1_data: DmaStreamSink,
+    pub req0_queued: Signal<In, Bits<3>>,
+    pub req1_snap: Signal<In, Bit>,
     pub aw: super::AxiAddrSource,
     pub w: super::AxiWSource,
     pub b: super::AxiBSink,
+    pub dma_quiet: Signal<Out, Bit>,
     arbiter: DmaWriteArbiter,
     dma: super::DmaWriter,
 }
@@ -159,9 +186,12 @@ impl ArbitratedDmaWriter {
             req0_data: Default::default(),
             req1_cmd: Default::default(),
             req1_data: Default::default(),
+            req0_queued: Default::default(),
+            req1_snap: Default::default(),
             aw: Default::default(),
             w: Default::default(),
             b: Default::default(),
+            dma_quiet: Default::default(),
             arbiter: Default::default(),
             dma: super::DmaWriter::new(max_beats),
         }
@@ -181,6 +211,9 @@ impl Logic for ArbitratedDmaWriter {
         super::AxiAddrSource::link(&mut self.aw, &mut self.dma.aw);
         super::AxiWSource::link(&mut self.w, &mut self.dma.w);
         super::AxiBSink::link(&mut self.b, &mut self.dma.b);
+        self.arbiter.req0_queued.next = self.req0_queued.val();
+        self.arbiter.req1_snap.next = self.req1_snap.val();
+        self.dma_quiet.next = self.dma.quiet.val();
     }
 }
 

@@ -83,6 +83,11 @@ pub struct EventQueueWriter<const CONN_BITS: usize, const COUNT_BITS: usize, con
     /// Nothing to do: no record in flight and none the writer could start
     /// (none queued, the writer disabled, or the host ring full).
     pub idle: Signal<Out, Bit>,
+    /// Strobes in the cycle a record's connection leaves the queue: its TCB
+    /// is read from the mirror next, and holds every table write up to this
+    /// cycle (the arbiter lets the record go only after the payload
+    /// commands queued by then, docs/dma.md "Ordering").
+    pub snap: Signal<Out, Bit>,
     pub dma: DmaWrCmdSource,
     pub data: DmaStreamSource,
 
@@ -143,6 +148,7 @@ impl<const CONN_BITS: usize, const COUNT_BITS: usize, const RING_BITS: usize> Ev
             dma_err: Default::default(),
             active: Default::default(),
             idle: Default::default(),
+            snap: Default::default(),
             dma: Default::default(),
             data: Default::default(),
             changes: Default::default(),
@@ -289,6 +295,7 @@ impl<const CONN_BITS: usize, const COUNT_BITS: usize, const RING_BITS: usize> Lo
         if self.enable.val() & !self.enable_q.q.val() {
             self.restart.d.next = true;
         }
+        self.snap.next = self.changes.pop.val();
         self.prod_idx.next = self.prod.q.val();
         self.active.next = self.state.q.val() != EventQueueState::Idle;
         self.idle.next = (self.state.q.val() == EventQueueState::Idle)
@@ -318,6 +325,10 @@ pub struct EventQueueOverDma<const CONN_BITS: usize, const COUNT_BITS: usize, co
     pub aw: AxiAddrSource,
     pub w: AxiWSource,
     pub b: AxiBSink,
+    /// Every write taken so far is complete.
+    pub dma_quiet: Signal<Out, Bit>,
+    /// The writer's snapshot strobe (see [`EventQueueWriter::snap`]).
+    pub snap: Signal<Out, Bit>,
     writer: EventQueueWriter<CONN_BITS, COUNT_BITS, RING_BITS>,
     dma: DmaWriter,
 }
@@ -342,6 +353,8 @@ impl<const CONN_BITS: usize, const COUNT_BITS: usize, const RING_BITS: usize> Ev
             aw: Default::default(),
             w: Default::default(),
             b: Default::default(),
+            dma_quiet: Default::default(),
+            snap: Default::default(),
             writer: EventQueueWriter::new(),
             dma: DmaWriter::new(max_beats),
         }
@@ -371,6 +384,8 @@ impl<const CONN_BITS: usize, const COUNT_BITS: usize, const RING_BITS: usize> Lo
         AxiAddrSource::link(&mut self.aw, &mut self.dma.aw);
         AxiWSource::link(&mut self.w, &mut self.dma.w);
         AxiBSink::link(&mut self.b, &mut self.dma.b);
+        self.dma_quiet.next = self.dma.quiet.val();
+        self.snap.next = self.writer.snap.val();
     }
 }
 

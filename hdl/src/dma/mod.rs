@@ -225,6 +225,8 @@ pub struct DmaMaster {
     pub b: AxiBSink,
     pub ar: AxiAddrSource,
     pub r: AxiRSink,
+    /// Every write taken so far is complete ([`DmaWriter::quiet`]).
+    pub wr_quiet: Signal<Out, Bit>,
     writer: DmaWriter,
     reader: DmaReader,
 }
@@ -247,6 +249,7 @@ impl DmaMaster {
             b: Default::default(),
             ar: Default::default(),
             r: Default::default(),
+            wr_quiet: Default::default(),
             writer: DmaWriter::new(max_beats),
             reader: DmaReader::new(max_beats),
         }
@@ -262,6 +265,7 @@ impl Logic for DmaMaster {
         AxiAddrSource::link(&mut self.aw, &mut self.writer.aw);
         AxiWSource::link(&mut self.w, &mut self.writer.w);
         AxiBSink::link(&mut self.b, &mut self.writer.b);
+        self.wr_quiet.next = self.writer.quiet.val();
         DmaRdCmdSink::link(&mut self.rd_cmd, &mut self.reader.cmd);
         DmaRdDataSource::link(&mut self.rd_data, &mut self.reader.out);
         AxiAddrSource::link(&mut self.ar, &mut self.reader.ar);

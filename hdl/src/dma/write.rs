@@ -39,6 +39,9 @@ pub struct DmaWriter {
     pub aw: AxiAddrSource,
     pub w: AxiWSource,
     pub b: AxiBSink,
+    /// No command is being issued, no beat waits on W and no response is
+    /// owed: every write taken so far is complete in host memory.
+    pub quiet: Signal<Out, Bit>,
 
     beats: CmdBeats,
     aw_issue: BurstIssuer,
@@ -112,6 +115,7 @@ impl DmaWriter {
             aw: Default::default(),
             w: Default::default(),
             b: Default::default(),
+            quiet: Default::default(),
             beats: CmdBeats::default(),
             aw_issue: BurstIssuer::new(max_beats),
             w_split: BurstSplit::new(max_beats),
@@ -304,5 +308,6 @@ impl Logic for DmaWriter {
         }
         self.cmd.done.next = self.done_q.q.val();
         self.cmd.err.next = self.err.q.val() & self.done_q.q.val();
+        self.quiet.next = !self.busy.q.val() & !self.w_valid.q.val() & self.owed.empty.val() & !self.done_q.q.val();
     }
 }
