@@ -16,7 +16,10 @@
 //! requester whose command is streaming; `done`s come in grant order and
 //! reach only the owner of the oldest command owed, after all its beats;
 //! when both wait the payload requester (`req0`) is granted, unless the
-//! record requester was passed over twice in a row. Every W beat belongs to
+//! record requester was passed over twice in a row. The record's barrier:
+//! `req1_snap` strobes at random (5 % of cycles) with `req0_queued` = req0's
+//! offered command; after a strobe that finds one, req1 is not granted
+//! before req0's command is (and a tie then goes to req0). Every W beat belongs to
 //! the oldest granted command not yet wholly on the bus, every host byte it
 //! writes lies in that command's range and is written once; at the end the
 //! window equals the expected image. One
@@ -177,6 +180,11 @@ fn run(stall: f64, seed: u64) {
     let mut on_bus: VecDeque<(InFlight, usize, bool)> = VecDeque::new();
     let mut last_grant: Option<usize> = None;
     let mut passed = 0u32;
+    let queued0 = m.port("req0_queued").expect("req0_queued");
+    let snap1 = m.port("req1_snap").expect("req1_snap");
+    // req1 snapped while req0's command waited: req0 goes first.
+    let mut barrier = false;
+    let mut barriers_held = 0u64;
     let (mut ties, mut grants, mut alone_again, mut max_owed) = (0u64, 0u64, 0u64, 0usize);
     let mut failed_job: Option<(usize, u64)> = None;
     let mut job_ids = [0u64; 2];
@@ -185,6 +193,9 @@ fn run(stall: f64, seed: u64) {
         let now = m.cycles();
         assert!(now < TIMEOUT, "stall {stall}: not finished within {TIMEOUT} cycles");
         let offers = [reqs[0].drive(&mut m, &mut rng), reqs[1].drive(&mut m, &mut rng)];
+        let snap = rng.gen_bool(0.05);
+        m.set(snap1, snap as u64);
+        m.set(queued0, offers[0] as u64);
         host.drive_write(&mut m, &wp, &mut rng, now);
         m.cycle();
         let beat = host.observe_write(&m, &wp, &mut rng, now);
@@ -226,13 +237,20 @@ fn run(stall: f64, seed: u64) {
         let writer_idle = streaming.is_none() && owed.is_empty();
         if let Some(&r) = taken.first() {
             assert!(streaming.is_none(), "stall {stall}: req{r} granted while {streaming:?} still streams");
+            assert!(!(r == 1 && barrier), "stall {stall}: the record overtook a payload command queued at its snapshot");
             if offers[0] && offers[1] {
                 ties += 1;
-                let want = if passed == 2 { 1 } else { 0 };
+                if barrier {
+                    barriers_held += 1;
+                }
+                let want = if passed == 2 && !barrier { 1 } else { 0 };
                 assert_eq!(r, want, "stall {stall}: tie granted to req{r} with the record passed over {passed} times");
-                passed = if r == 0 { passed + 1 } else { 0 };
+                passed = if r == 0 { (passed + 1).min(2) } else { 0 };
             } else if r == 1 {
                 passed = 0;
+            }
+            if r == 0 {
+                barrier = false;
             }
             if !offers[1 - r] && last_grant == Some(r) {
                 alone_again += 1;
@@ -257,6 +275,9 @@ fn run(stall: f64, seed: u64) {
             expect[i0..i0 + job.bytes.len()].copy_from_slice(&job.bytes);
         } else if writer_idle && (offers[0] || offers[1]) {
             panic!("stall {stall}: a command waited while the writer was idle: the arbiter lost a cycle");
+        }
+        if snap && offers[0] && taken.first() != Some(&0) {
+            barrier = true;
         }
 
         // ---- Stream: only the owner's beats move. ----
@@ -320,6 +341,7 @@ fn run(stall: f64, seed: u64) {
     assert!(reqs[1 - fr].errs.is_empty(), "stall {stall}: err reached the other requester");
     assert_eq!((reqs[0].dones, reqs[1].dones), (JOBS, JOBS));
     assert!(ties > JOBS as u64 / 10, "stall {stall}: only {ties} ties: the priority barely exercised");
+    assert!(barriers_held > 0, "stall {stall}: no tie under a barrier: the barrier was not exercised");
     assert!(max_owed >= 2, "stall {stall}: never more than {max_owed} command owed: the pipelining was not exercised");
     assert!(alone_again > JOBS as u64 / 20, "stall {stall}: only {alone_again} repeated grants to a lone requester");
     eprintln!(

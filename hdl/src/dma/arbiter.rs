@@ -58,6 +58,9 @@ pub struct DmaWriteArbiter {
     /// Payload commands still to be granted before the pending record.
     ahead: DFF<Bits<3>>,
     two: Constant<Bits<2>>,
+    one3: Constant<Bits<3>>,
+    one2: Constant<Bits<2>>,
+    zero2: Constant<Bits<2>>,
     take0: Signal<Local, Bit>,
 
     tie: Signal<Local, Bit>,
@@ -84,6 +87,9 @@ impl Default for DmaWriteArbiter {
             passed: Default::default(),
             ahead: Default::default(),
             two: Constant::new(2_u64.into()),
+            one3: Constant::new(1_u64.into()),
+            one2: Constant::new(1_u64.into()),
+            zero2: Constant::new(0_u64.into()),
             take0: Default::default(),
             tie: Default::default(),
             pick1: Default::default(),
@@ -129,19 +135,20 @@ impl Logic for DmaWriteArbiter {
         if self.req1_snap.val() {
             self.ahead.d.next = self.req0_queued.val();
             if self.take0.val() {
-                self.ahead.d.next = self.req0_queued.val() - 1_u8.to_bits();
+                self.ahead.d.next = self.req0_queued.val() - self.one3.val();
             }
         } else if self.take0.val() & self.ahead.q.val().any() {
-            self.ahead.d.next = self.ahead.q.val() - 1_u8.to_bits();
+            self.ahead.d.next = self.ahead.q.val() - self.one3.val();
         }
         self.owners.push.next = self.take.val();
         self.owners.push_bit.next = self.pick1.val();
         if self.take.val() {
             self.owner.d.next = self.pick1.val();
             if self.pick1.val() {
-                self.passed.d.next = 0_u8.to_bits();
-            } else if self.tie.val() {
-                self.passed.d.next = self.passed.q.val() + 1_u8.to_bits();
+                self.passed.d.next = self.zero2.val();
+            } else if self.tie.val() & (self.passed.q.val() != self.two.val()) {
+                // Saturates: a record held back by its barrier keeps its turn.
+                self.passed.d.next = self.passed.q.val() + self.one2.val();
             }
         }
 

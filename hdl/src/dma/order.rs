@@ -27,6 +27,8 @@ pub struct BitQueue {
     count: DFF<Bits<6>>,
     one32: Constant<Bits<32>>,
     depth: Constant<Bits<6>>,
+    one5: Constant<Bits<5>>,
+    one6: Constant<Bits<6>>,
     do_push: Signal<Local, Bit>,
     do_pop: Signal<Local, Bit>,
 }
@@ -47,6 +49,8 @@ impl Default for BitQueue {
             count: Default::default(),
             one32: Constant::new(1_u64.into()),
             depth: Constant::new((BIT_QUEUE_DEPTH as u64).into()),
+            one5: Constant::new(1_u64.into()),
+            one6: Constant::new(1_u64.into()),
             do_push: Default::default(),
             do_pop: Default::default(),
         }
@@ -67,15 +71,15 @@ impl Logic for BitQueue {
             if self.push_bit.val() {
                 self.bits.d.next = self.bits.q.val() | (self.one32.val() << bit_cast::<32, 5>(self.wr.q.val()));
             }
-            self.wr.d.next = self.wr.q.val() + 1_u8.to_bits();
+            self.wr.d.next = self.wr.q.val() + self.one5.val();
         }
         if self.do_pop.val() {
-            self.rd.d.next = self.rd.q.val() + 1_u8.to_bits();
+            self.rd.d.next = self.rd.q.val() + self.one5.val();
         }
         if self.do_push.val() & !self.do_pop.val() {
-            self.count.d.next = self.count.q.val() + 1_u8.to_bits();
+            self.count.d.next = self.count.q.val() + self.one6.val();
         } else if self.do_pop.val() & !self.do_push.val() {
-            self.count.d.next = self.count.q.val() - 1_u8.to_bits();
+            self.count.d.next = self.count.q.val() - self.one6.val();
         }
     }
 }

@@ -22,7 +22,7 @@
 //!
 //! Timing: the cycle that accepts a copy addresses its first frame word and
 //! queues the write command; `Prime` loads that word; `Stream` moves one
-//! beat per cycle into a four-beat queue in front of the DMA writer, holding
+//! beat per cycle into a sixteen-beat queue in front of the DMA writer, holding
 //! the frame-buffer address while that queue is full. A wrap costs one
 //! `Prime` cycle between the two commands. `done` strobes the cycle after
 //! the copy's last beat entered the queue: the bytes have left the frame
@@ -87,11 +87,11 @@ pub struct PayloadDma<const CONN_BITS: usize> {
     cq_wr: DFF<Bits<2>>,
     cq_rd: DFF<Bits<2>>,
     cq_count: DFF<Bits<3>>,
-    /// The stream-beat queue: four beats, `dq_rd` the oldest.
-    dq: [DFF<Bits<64>>; 4],
-    dq_wr: DFF<Bits<2>>,
-    dq_rd: DFF<Bits<2>>,
-    dq_count: DFF<Bits<3>>,
+    /// The stream-beat queue: sixteen beats (a 128-byte frame's payload), `dq_rd` the oldest.
+    dq: [DFF<Bits<64>>; 16],
+    dq_wr: DFF<Bits<4>>,
+    dq_rd: DFF<Bits<4>>,
+    dq_count: DFF<Bits<5>>,
     /// The copy wraps: a second command from the ring's start follows.
     second: DFF<Bit>,
     second_addr: DFF<Bits<64>>,
@@ -125,14 +125,19 @@ pub struct PayloadDma<const CONN_BITS: usize> {
     cq_in_len: Signal<Local, Bits<LEN_BITS>>,
     cq_pop: Signal<Local, Bit>,
     dq_pop: Signal<Local, Bit>,
-    four: Constant<Bits<3>>,
+    one2: Constant<Bits<2>>,
+    one3: Constant<Bits<3>>,
+    one4b: Constant<Bits<4>>,
+    one5: Constant<Bits<5>>,
+    sixteen: Constant<Bits<5>>,
     two3: Constant<Bits<3>>,
     one4: Constant<Bits<4>>,
     /// The queues' pointers, one-hot.
     cq_wsel: Signal<Local, Bits<4>>,
     cq_rsel: Signal<Local, Bits<4>>,
-    dq_wsel: Signal<Local, Bits<4>>,
-    dq_rsel: Signal<Local, Bits<4>>,
+    dq_wsel: Signal<Local, Bits<16>>,
+    dq_rsel: Signal<Local, Bits<16>>,
+    one16: Constant<Bits<16>>,
 }
 
 impl<const CONN_BITS: usize> PayloadDma<CONN_BITS> {
@@ -201,13 +206,18 @@ impl<const CONN_BITS: usize> PayloadDma<CONN_BITS> {
             cq_in_len: Default::default(),
             cq_pop: Default::default(),
             dq_pop: Default::default(),
-            four: Constant::new(4_u64.into()),
+            one2: Constant::new(1_u64.into()),
+            one3: Constant::new(1_u64.into()),
+            one4b: Constant::new(1_u64.into()),
+            one5: Constant::new(1_u64.into()),
+            sixteen: Constant::new(16_u64.into()),
             two3: Constant::new(2_u64.into()),
             one4: Constant::new(1_u64.into()),
             cq_wsel: Default::default(),
             cq_rsel: Default::default(),
             dq_wsel: Default::default(),
             dq_rsel: Default::default(),
+            one16: Constant::new(1_u64.into()),
         }
     }
 }
@@ -284,14 +294,16 @@ impl<const CONN_BITS: usize> Logic for PayloadDma<CONN_BITS> {
         // ---- The queues' heads go to the write engine. ----
         self.cq_wsel.next = self.one4.val() << bit_cast::<4, 2>(self.cq_wr.q.val());
         self.cq_rsel.next = self.one4.val() << bit_cast::<4, 2>(self.cq_rd.q.val());
-        self.dq_wsel.next = self.one4.val() << bit_cast::<4, 2>(self.dq_wr.q.val());
-        self.dq_rsel.next = self.one4.val() << bit_cast::<4, 2>(self.dq_rd.q.val());
+        self.dq_wsel.next = self.one16.val() << bit_cast::<16, 4>(self.dq_wr.q.val());
+        self.dq_rsel.next = self.one16.val() << bit_cast::<16, 4>(self.dq_rd.q.val());
         for i in 0..4 {
             self.cq_addr[i].clock.next = self.clock.val();
             self.cq_len[i].clock.next = self.clock.val();
-            self.dq[i].clock.next = self.clock.val();
             self.cq_addr[i].d.next = self.cq_addr[i].q.val();
             self.cq_len[i].d.next = self.cq_len[i].q.val();
+        }
+        for i in 0..16 {
+            self.dq[i].clock.next = self.clock.val();
             self.dq[i].d.next = self.dq[i].q.val();
         }
         self.wr.valid.next = self.cq_count.q.val().any();
@@ -304,6 +316,8 @@ impl<const CONN_BITS: usize> Logic for PayloadDma<CONN_BITS> {
                 self.wr.addr.next = self.cq_addr[i].q.val();
                 self.wr.len.next = self.cq_len[i].q.val();
             }
+        }
+        for i in 1..16 {
             if self.dq_rsel.val().get_bit(i) {
                 self.data.data.next = self.dq[i].q.val();
             }
@@ -350,7 +364,7 @@ impl<const CONN_BITS: usize> Logic for PayloadDma<CONN_BITS> {
                 self.state.d.next = PayloadDmaState::Stream;
             }
             PayloadDmaState::Stream => {
-                self.fire.next = self.dq_count.q.val() != self.four.val();
+                self.fire.next = self.dq_count.q.val() != self.sixteen.val();
                 if self.fire.val() {
                     self.prev.d.next = self.fb_rdata.val();
                     self.fb_raddr.next = self.rd_word.q.val() + 1_u8.to_bits();
@@ -388,31 +402,31 @@ impl<const CONN_BITS: usize> Logic for PayloadDma<CONN_BITS> {
                     self.cq_len[i].d.next = self.cq_in_len.val();
                 }
             }
-            self.cq_wr.d.next = self.cq_wr.q.val() + 1_u8.to_bits();
+            self.cq_wr.d.next = self.cq_wr.q.val() + self.one2.val();
         }
         if self.cq_pop.val() {
-            self.cq_rd.d.next = self.cq_rd.q.val() + 1_u8.to_bits();
+            self.cq_rd.d.next = self.cq_rd.q.val() + self.one2.val();
         }
         if self.cq_push.val() & !self.cq_pop.val() {
-            self.cq_count.d.next = self.cq_count.q.val() + 1_u8.to_bits();
+            self.cq_count.d.next = self.cq_count.q.val() + self.one3.val();
         } else if self.cq_pop.val() & !self.cq_push.val() {
-            self.cq_count.d.next = self.cq_count.q.val() - 1_u8.to_bits();
+            self.cq_count.d.next = self.cq_count.q.val() - self.one3.val();
         }
         if self.fire.val() {
-            for i in 0..4 {
+            for i in 0..16 {
                 if self.dq_wsel.val().get_bit(i) {
                     self.dq[i].d.next = self.beat.val();
                 }
             }
-            self.dq_wr.d.next = self.dq_wr.q.val() + 1_u8.to_bits();
+            self.dq_wr.d.next = self.dq_wr.q.val() + self.one4b.val();
         }
         if self.dq_pop.val() {
-            self.dq_rd.d.next = self.dq_rd.q.val() + 1_u8.to_bits();
+            self.dq_rd.d.next = self.dq_rd.q.val() + self.one4b.val();
         }
         if self.fire.val() & !self.dq_pop.val() {
-            self.dq_count.d.next = self.dq_count.q.val() + 1_u8.to_bits();
+            self.dq_count.d.next = self.dq_count.q.val() + self.one5.val();
         } else if self.dq_pop.val() & !self.fire.val() {
-            self.dq_count.d.next = self.dq_count.q.val() - 1_u8.to_bits();
+            self.dq_count.d.next = self.dq_count.q.val() - self.one5.val();
         }
         self.queued.next = self.cq_count.q.val();
         self.idle.next = (self.state.q.val() == PayloadDmaState::Idle)
