@@ -22,10 +22,9 @@
 //! command in flight in a queue (`owners`, one bit each: the writer has at
 //! most 32 commands in flight, as many as its own queue of owed bursts).
 //!
-//! Paths: `cmd.ready` to the requesters' `ready`, their `valid` (and the
-//! chosen `len`) to `cmd.valid`; the writer's `cmd.ready` depends on `len`
-//! (a zero-length command waits for an empty pipeline) but not on `valid`,
-//! and the requesters' `valid` come from their registers, so there is no loop.
+//! Paths: `cmd.ready` to the requesters' `ready`, their `valid` to
+//! `cmd.valid`; the writer's `cmd.ready` comes from its registers, so there
+//! is no loop.
 use super::order::BitQueue;
 use super::{DmaStreamSink, DmaStreamSource, DmaWrCmdSink, DmaWrCmdSource};
 use rust_hdl::prelude::*;
@@ -108,8 +107,8 @@ impl Logic for DmaWriteArbiter {
 
         // ---- Completion, routed to the oldest command's owner. ----
         self.owners.pop.next = self.cmd.done.val();
-        self.done_for0.next = self.cmd.done.val() & !self.owners.head.val();
-        self.done_for1.next = self.cmd.done.val() & self.owners.head.val();
+        self.done_for0.next = self.cmd.done.val() & !self.owners.empty.val() & !self.owners.head.val();
+        self.done_for1.next = self.cmd.done.val() & !self.owners.empty.val() & self.owners.head.val();
         self.req0_cmd.done.next = self.done_for0.val();
         self.req0_cmd.err.next = self.done_for0.val() & self.cmd.err.val();
         self.req1_cmd.done.next = self.done_for1.val();
@@ -120,15 +119,17 @@ impl Logic for DmaWriteArbiter {
         self.pick1.next = self.req1_cmd.valid.val()
             & !self.ahead.q.val().any()
             & (!self.req0_cmd.valid.val() | (self.passed.q.val() == self.two.val()));
-        self.cmd.valid.next = self.req0_cmd.valid.val() | self.req1_cmd.valid.val();
+        // The writer has at most 32 commands in flight, so `owners` is never
+        // full when it takes one; the guard only keeps the queue's contract.
+        self.cmd.valid.next = (self.req0_cmd.valid.val() | self.req1_cmd.valid.val()) & !self.owners.full.val();
         self.cmd.addr.next = self.req0_cmd.addr.val();
         self.cmd.len.next = self.req0_cmd.len.val();
         if self.pick1.val() {
             self.cmd.addr.next = self.req1_cmd.addr.val();
             self.cmd.len.next = self.req1_cmd.len.val();
         }
-        self.req0_cmd.ready.next = !self.pick1.val() & self.cmd.ready.val();
-        self.req1_cmd.ready.next = self.pick1.val() & self.cmd.ready.val();
+        self.req0_cmd.ready.next = !self.pick1.val() & self.cmd.ready.val() & !self.owners.full.val();
+        self.req1_cmd.ready.next = self.pick1.val() & self.cmd.ready.val() & !self.owners.full.val();
         self.take.next = self.cmd.valid.val() & self.cmd.ready.val();
         self.take0.next = self.take.val() & !self.pick1.val();
         // The record's barrier: the payload commands queued at its snapshot.

@@ -83,10 +83,11 @@ pub struct EventQueueWriter<const CONN_BITS: usize, const COUNT_BITS: usize, con
     /// Nothing to do: no record in flight and none the writer could start
     /// (none queued, the writer disabled, or the host ring full).
     pub idle: Signal<Out, Bit>,
-    /// Strobes in the cycle a record's connection leaves the queue: its TCB
-    /// is read from the mirror next, and holds every table write up to this
-    /// cycle (the arbiter lets the record go only after the payload
-    /// commands queued by then, docs/dma.md "Ordering").
+    /// Strobes the cycle after a record's connection left the queue (from a
+    /// register: no combinational path to the arbiter and back): the TCB it
+    /// reads holds every table write up to the leaving cycle, and the
+    /// arbiter lets the record go only after the payload commands still
+    /// queued now (docs/dma.md "Ordering").
     pub snap: Signal<Out, Bit>,
     pub dma: DmaWrCmdSource,
     pub data: DmaStreamSource,
@@ -101,6 +102,7 @@ pub struct EventQueueWriter<const CONN_BITS: usize, const COUNT_BITS: usize, con
     enable_q: DFF<Bit>,
     /// `enable` rose: start a fresh ring once idle.
     restart: DFF<Bit>,
+    snap_q: DFF<Bit>,
 
     entries: Constant<Bits<16>>,
     slot_mask: Constant<Bits<16>>,
@@ -160,6 +162,7 @@ impl<const CONN_BITS: usize, const COUNT_BITS: usize, const RING_BITS: usize> Ev
             beat: Default::default(),
             enable_q: Default::default(),
             restart: Default::default(),
+            snap_q: Default::default(),
             entries: Constant::new((1_u64 << RING_BITS).into()),
             slot_mask: Constant::new(((1_u64 << RING_BITS) - 1).into()),
             lap_bit: Constant::new((1_u64 << RING_BITS).into()),
@@ -192,7 +195,7 @@ impl<const CONN_BITS: usize, const COUNT_BITS: usize, const RING_BITS: usize> Lo
     #[hdl_gen]
     fn update(&mut self) {
         clock!(self, clock, changes);
-        dff_setup!(self, clock, state, snap_conn, snap_tcb, prod, beat, enable_q, restart);
+        dff_setup!(self, clock, state, snap_conn, snap_tcb, prod, beat, enable_q, restart, snap_q);
 
         self.changes.push.next = self.changed.val();
         self.changes.push_id.next = self.changed_conn.val();
@@ -295,7 +298,8 @@ impl<const CONN_BITS: usize, const COUNT_BITS: usize, const RING_BITS: usize> Lo
         if self.enable.val() & !self.enable_q.q.val() {
             self.restart.d.next = true;
         }
-        self.snap.next = self.changes.pop.val();
+        self.snap_q.d.next = self.changes.pop.val();
+        self.snap.next = self.snap_q.q.val();
         self.prod_idx.next = self.prod.q.val();
         self.active.next = self.state.q.val() != EventQueueState::Idle;
         self.idle.next = (self.state.q.val() == EventQueueState::Idle)

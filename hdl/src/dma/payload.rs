@@ -124,6 +124,7 @@ pub struct PayloadDma<const CONN_BITS: usize> {
     cq_in_addr: Signal<Local, Bits<64>>,
     cq_in_len: Signal<Local, Bits<LEN_BITS>>,
     cq_pop: Signal<Local, Bit>,
+    can_take: Signal<Local, Bit>,
     dq_pop: Signal<Local, Bit>,
     one2: Constant<Bits<2>>,
     one3: Constant<Bits<3>>,
@@ -205,6 +206,7 @@ impl<const CONN_BITS: usize> PayloadDma<CONN_BITS> {
             cq_in_addr: Default::default(),
             cq_in_len: Default::default(),
             cq_pop: Default::default(),
+            can_take: Default::default(),
             dq_pop: Default::default(),
             one2: Constant::new(1_u64.into()),
             one3: Constant::new(1_u64.into()),
@@ -311,17 +313,18 @@ impl<const CONN_BITS: usize> Logic for PayloadDma<CONN_BITS> {
         self.wr.len.next = self.cq_len[0].q.val();
         self.data.valid.next = self.dq_count.q.val().any();
         self.data.data.next = self.dq[0].q.val();
-        for i in 1..4 {
+        for i in 0..4 {
             if self.cq_rsel.val().get_bit(i) {
                 self.wr.addr.next = self.cq_addr[i].q.val();
                 self.wr.len.next = self.cq_len[i].q.val();
             }
         }
-        for i in 1..16 {
+        for i in 0..16 {
             if self.dq_rsel.val().get_bit(i) {
                 self.data.data.next = self.dq[i].q.val();
             }
         }
+        self.can_take.next = self.cq_count.q.val() <= self.two3.val();
         self.cq_pop.next = self.cq_count.q.val().any() & self.wr.ready.val();
         self.dq_pop.next = self.dq_count.q.val().any() & self.data.ready.val();
         self.cq_push.next = false;
@@ -338,9 +341,10 @@ impl<const CONN_BITS: usize> Logic for PayloadDma<CONN_BITS> {
         match self.state.q.val() {
             PayloadDmaState::Idle => {
                 // Room for both commands of a wrap.
-                self.cmd.ready.next = self.cq_count.q.val() <= self.two3.val();
+                self.cmd.ready.next = self.can_take.val();
                 self.fb_raddr.next = self.cmd.fb_off.val().get_bits::<8>(3);
-                if self.cmd.valid.val() & self.cmd.ready.val() {
+                // Registers in the condition, not `can_take`: Verilator could not split this block then.
+                if self.cmd.valid.val() & (self.cq_count.q.val() <= self.two3.val()) {
                     if self.cmd.len.val().any() {
                         self.rd_word.d.next = self.cmd.fb_off.val().get_bits::<8>(3);
                         self.win_off.d.next = self.sixty_four7.val() - (bit_cast::<7, 3>(self.src_lo3.val()) << 3);

@@ -25,8 +25,8 @@
 //! one that closes a command strobes its `done` (with `err` if any of its
 //! bursts got a non-OKAY response). At most 32 bursts are owed: AW waits
 //! while `owed` is full, and no command is taken then. A zero-length command
-//! has no burst to answer: it is taken only when nothing is owed, so its
-//! `done` keeps the commands' order.
+//! has no burst to answer: it strobes `done` once nothing is owed, so its
+//! `done` keeps the commands' order. `cmd.ready` comes from registers only.
 use super::order::BitQueue;
 use super::{AxiAddrSource, AxiBSink, AxiWSource, BurstIssuer, BurstSplit, CmdBeats, DmaStreamSink, DmaWrCmdSink, BEAT_BITS};
 use rust_hdl::prelude::*;
@@ -90,7 +90,7 @@ pub struct DmaWriter {
     aw_beats: Signal<Local, Bits<BEAT_BITS>>,
     b_fire: Signal<Local, Bit>,
     b_bad: Signal<Local, Bit>,
-    zero_len: Signal<Local, Bit>,
+    can_take: Signal<Local, Bit>,
     need_stream: Signal<Local, Bit>,
     burst_start: Signal<Local, Bit>,
     burst_ok: Signal<Local, Bit>,
@@ -152,7 +152,7 @@ impl DmaWriter {
             aw_beats: Default::default(),
             b_fire: Default::default(),
             b_bad: Default::default(),
-            zero_len: Default::default(),
+            can_take: Default::default(),
             need_stream: Default::default(),
             burst_start: Default::default(),
             burst_ok: Default::default(),
@@ -185,14 +185,14 @@ impl Logic for DmaWriter {
         // Lane after the last byte: (addr + len) & 7.
         self.end_lane.next = self.cmd_lane.val() + self.len_lane.val();
 
-        self.zero_len.next = !self.cmd.len.val().any();
-        self.cmd.ready.next =
-            !self.busy.q.val() & !self.owed.full.val() & !(self.zero_len.val() & !self.owed.empty.val());
+        self.can_take.next = !self.busy.q.val() & !self.owed.full.val();
+        self.cmd.ready.next = self.can_take.val();
         self.done_q.d.next = false;
         self.aw_issue.load.next = false;
         self.aw_issue.load_addr.next = self.cmd.addr.val();
         self.aw_issue.load_beats.next = self.beats.bus_beats.val();
-        if self.cmd.valid.val() & self.cmd.ready.val() {
+        // Registers in the condition, not `can_take`: Verilator could not split this block then.
+        if self.cmd.valid.val() & !self.busy.q.val() & !self.owed.full.val() {
             self.busy.d.next = true;
             self.aw_issue.load.next = true;
             self.lane.d.next = self.cmd_lane.val();
@@ -301,7 +301,7 @@ impl Logic for DmaWriter {
         if self.w_fire.val() & (self.w_left.q.val() == self.one_beat.val()) {
             self.busy.d.next = false;
         }
-        if self.busy.q.val() & !self.w_left.q.val().any() {
+        if self.busy.q.val() & !self.w_left.q.val().any() & self.owed.empty.val() {
             self.busy.d.next = false;
             self.done_q.d.next = true;
             self.err.d.next = false;
