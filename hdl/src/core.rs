@@ -265,6 +265,8 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for HoldbackCore<CONN_
         DmaStreamSource::join(&mut self.payload.data, &mut self.arbiter.req0_data);
         DmaWrCmdSource::join(&mut self.events.dma, &mut self.arbiter.req1_cmd);
         DmaStreamSource::join(&mut self.events.data, &mut self.arbiter.req1_data);
+        self.arbiter.req0_queued.next = self.payload.queued.val();
+        self.arbiter.req1_snap.next = self.events.snap.val();
         DmaWrCmdSource::join(&mut self.arbiter.cmd, &mut self.dma.cmd);
         DmaStreamSource::join(&mut self.arbiter.data, &mut self.dma.data);
 
@@ -297,15 +299,15 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for HoldbackCore<CONN_
         self.regs.core_idle.next = self.engine.idle.val()
             & !self.rx_in_flight.q.val().any()
             & !self.tx.req.busy.val()
-            & self.payload.cmd.ready.val()
+            & self.payload.idle.val()
             & self.events.idle.val()
-            & self.dma.cmd.ready.val();
+            & self.dma.quiet.val();
         self.idle.next = self.engine.idle.val()
             & !self.rx_in_flight.q.val().any()
             & !self.tx.req.busy.val()
-            & self.payload.cmd.ready.val()
+            & self.payload.idle.val()
             & self.events.idle.val()
-            & self.dma.cmd.ready.val()
+            & self.dma.quiet.val()
             & self.regs.idle.val();
     }
 }

@@ -11,9 +11,10 @@ use std::net::Ipv4Addr;
 use std::time::Instant;
 
 use holdback_regmap as map;
+use holdback_regmap::event_queue::{EventQueueConsumer, EventQueueError, EventRecordError, EventRing};
 
 use crate::core_sim::CoreSim;
-use crate::host_mem::{DmaLayout, HostMemError};
+use crate::host_mem::{DmaLayout, HostMemError, HostRegion};
 use crate::wire::{self, Endpoint, MacAddr, SeqNum, TcpFlags, TcpRepr};
 use crate::SimError;
 
@@ -53,6 +54,20 @@ pub enum BenchError {
     Incomplete { sent: u32, taken: u32 },
     #[error("no ACK within {cycles} cycles of a release")]
     NoAck { cycles: u64 },
+    #[error("the card reports an event ring of {entries} records (ID_EQ_ENTRIES)")]
+    EventRing { entries: u32, source: EventRecordError },
+    #[error("reading the event ring")]
+    EventQueue(#[from] EventQueueError),
+    #[error("the event queue reported no record of the last state (rcv_nxt {rcv_nxt:#x}) of the bench's connection")]
+    StaleEvents { rcv_nxt: u32 },
+}
+
+/// Whether the card writes change records to an event ring the host consumes
+/// (what a driver runs with) or leaves the event queue off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventQueue {
+    On,
+    Off,
 }
 
 /// Receive throughput at one frame size.
@@ -77,12 +92,38 @@ struct Conn {
     ack: SeqNum,
 }
 
-fn configure(sim: &mut CoreSim, holdback: bool) -> Result<(), BenchError> {
+/// The host's side of the event ring: takes every record written and hands
+/// the consumer count back, as a driver's event loop does.
+struct EventHost {
+    ring: HostRegion,
+    consumer: EventQueueConsumer,
+    /// The last record's TCB rcv_nxt for the bench's connection.
+    last_rcv_nxt: Option<u32>,
+}
+
+impl EventHost {
+    /// Takes every finished record; writes EQ_CONS when it took any.
+    fn consume(&mut self, sim: &mut CoreSim, conn: u32) -> Result<(), BenchError> {
+        let before = self.consumer.consumed();
+        while let Some(r) = self.consumer.poll(&self.ring)? {
+            if u32::from(r.conn) == conn {
+                self.last_rcv_nxt = Some(r.tcb.rcv_nxt.0);
+            }
+        }
+        if self.consumer.consumed() != before {
+            sim.reg_write(map::EQ_CONS.offset, u32::from(self.consumer.consumed()))?;
+        }
+        Ok(())
+    }
+}
+
+fn configure(sim: &mut CoreSim, holdback: bool, events: EventQueue) -> Result<Option<EventHost>, BenchError> {
     // The receive rings in the simulated host's memory (64 KiB each), as a
-    // driver lays them out: payload goes there by DMA. The event ring stays
-    // off: nobody would consume it.
+    // driver lays them out: payload goes there by DMA; the event ring after them.
     let conns = map::CoreParams::DEFAULT.conns();
-    let dma = DmaLayout::new(&sim.host_memory(), conns, map::RX_RING_LOG2_MAX, conns)?;
+    let entries = sim.reg_read(map::ID_EQ_ENTRIES.offset)?;
+    let ring = EventRing::new(entries.trailing_zeros()).map_err(|source| BenchError::EventRing { entries, source })?;
+    let dma = DmaLayout::new(&sim.host_memory(), conns, map::RX_RING_LOG2_MAX, entries as usize)?;
     sim.reg_write(map::RX_RING_BASE_LO.offset, dma.rx_ring_base as u32)?;
     sim.reg_write(map::RX_RING_BASE_HI.offset, (dma.rx_ring_base >> 32) as u32)?;
     sim.reg_write(map::RX_RING_LOG2.offset, dma.ring_log2)?;
@@ -92,7 +133,17 @@ fn configure(sim: &mut CoreSim, holdback: bool) -> Result<(), BenchError> {
     sim.reg_write(map::LISTEN0.offset, map::LISTEN_ENABLE | u32::from(PORT))?;
     let hb = if holdback { map::CTRL_HOLDBACK } else { 0 };
     sim.reg_write(map::CTRL.offset, map::CTRL_ENABLE | hb)?;
-    Ok(())
+    if events == EventQueue::Off {
+        return Ok(None);
+    }
+    let mem = sim.host_memory();
+    mem.zero(dma.eq_base, dma.eq_bytes())?;
+    sim.reg_write(map::EQ_BASE_LO.offset, dma.eq_base as u32)?;
+    sim.reg_write(map::EQ_BASE_HI.offset, (dma.eq_base >> 32) as u32)?;
+    sim.reg_write(map::EQ_CONS.offset, 0)?;
+    sim.reg_write(map::EQ_CTRL.offset, map::EQ_CTRL_ENABLE)?;
+    let ring_mem = mem.region(dma.eq_base, dma.eq_bytes())?;
+    Ok(Some(EventHost { ring: ring_mem, consumer: EventQueueConsumer::new(ring), last_rcv_nxt: None }))
 }
 
 fn segment(c: &Conn, flags: TcpFlags, payload: &[u8]) -> Vec<u8> {
@@ -122,11 +173,14 @@ fn open(sim: &mut CoreSim) -> Result<Conn, BenchError> {
 }
 
 /// A fresh core with one established connection to the bench's peer.
-fn established(holdback: bool) -> Result<(CoreSim, Conn), BenchError> {
+fn established(holdback: bool, events: EventQueue) -> Result<(CoreSim, Conn, Option<EventHost>), BenchError> {
     let mut sim = CoreSim::new()?;
-    configure(&mut sim, holdback)?;
+    let mut host = configure(&mut sim, holdback, events)?;
     let c = open(&mut sim)?;
-    Ok((sim, c))
+    if let Some(h) = host.as_mut() {
+        h.consume(&mut sim, c.id)?;
+    }
+    Ok((sim, c, host))
 }
 
 /// `frames` in-order data segments of `wire_bytes` each into one established
@@ -134,15 +188,18 @@ fn established(holdback: bool) -> Result<(CoreSim, Conn), BenchError> {
 /// core. The host releases about once per 1460 payload bytes, as a sink
 /// committing MSS-sized chunks would (with holdback on, each release lets an
 /// ACK out, so the transmit side works too); the bus cycles of those writes are
-/// the host's, not the datapath's, and are excluded.
-pub fn rx_frames(wire_bytes: usize, frames: u64, holdback: bool) -> Result<RxFigure, BenchError> {
+/// the host's, not the datapath's, and are excluded. With the event queue on,
+/// the host also takes the change records at each release and hands EQ_CONS
+/// back (that register write is the host's too), and the run is refused
+/// unless the last record it saw carries the connection's final rcv_nxt.
+pub fn rx_frames(wire_bytes: usize, frames: u64, holdback: bool, events: EventQueue) -> Result<RxFigure, BenchError> {
     if !(64..=1518).contains(&wire_bytes) {
         return Err(BenchError::FrameSize { wire_bytes });
     }
     let payload_len = wire_bytes - FRAME_OVERHEAD;
     let payload: Vec<u8> = (0..payload_len).map(|i| i as u8).collect();
     let frames_per_release = 1460usize.div_ceil(payload_len) as u64;
-    let (mut sim, mut c) = established(holdback)?;
+    let (mut sim, mut c, mut host) = established(holdback, events)?;
     let first_seq = c.seq;
     let (c0, b0, t0) = (sim.cycles(), sim.counters().bytes_in, Instant::now());
     let mut host_cycles = 0u64;
@@ -155,15 +212,29 @@ pub fn rx_frames(wire_bytes: usize, frames: u64, holdback: bool) -> Result<RxFig
         if n % frames_per_release == 0 || n == frames {
             let h = sim.cycles();
             sim.reg_write(map::release_addr(c.id), c.seq.0)?;
+            if let Some(host) = host.as_mut() {
+                host.consume(&mut sim, c.id)?;
+            }
             host_cycles += sim.cycles() - h;
         }
         while sim.pop_tx_frame().is_some() {}
     }
     sim.run_until_idle(1_000_000)?;
+    if let Some(host) = host.as_mut() {
+        // The records still due after the last frame are the datapath's work too.
+        host.consume(&mut sim, c.id)?;
+        sim.run_until_idle(1_000_000)?;
+        host.consume(&mut sim, c.id)?;
+    }
     let (cycles, bytes, secs) = (sim.cycles() - c0, sim.counters().bytes_in - b0, t0.elapsed().as_secs_f64());
     let rcv_nxt = sim.reg_read(map::tcb_word_addr(c.id, map::tcb::RCV_NXT.word))?;
     if rcv_nxt != c.seq.0 {
         return Err(BenchError::Incomplete { sent: c.seq.0.wrapping_sub(first_seq.0), taken: rcv_nxt.wrapping_sub(first_seq.0) });
+    }
+    if let Some(host) = &host {
+        if host.last_rcv_nxt != Some(rcv_nxt) {
+            return Err(BenchError::StaleEvents { rcv_nxt });
+        }
     }
     let datapath = (cycles - host_cycles).max(1);
     Ok(RxFigure {
@@ -179,7 +250,7 @@ pub fn rx_frames(wire_bytes: usize, frames: u64, holdback: bool) -> Result<RxFig
 /// Cycles per minimum-size frame: `frames` 60-byte pure ACKs (64 on the wire)
 /// back to back into an established connection, all queued at once.
 pub fn min_frame_cycles(frames: u64) -> Result<f64, BenchError> {
-    let (mut sim, c) = established(false)?;
+    let (mut sim, c, _) = established(false, EventQueue::Off)?;
     let mut ack = segment(&c, TcpFlags::ACK, &[]);
     ack.resize(60, 0);
     let c0 = sim.cycles();
@@ -194,7 +265,7 @@ pub fn min_frame_cycles(frames: u64) -> Result<f64, BenchError> {
 /// out (holdback on), bus handshake included, for `samples` releases; sorted.
 pub fn release_to_ack(samples: usize) -> Result<Vec<u64>, BenchError> {
     const LIMIT: u64 = 10_000;
-    let (mut sim, mut c) = established(true)?;
+    let (mut sim, mut c, _) = established(true, EventQueue::Off)?;
     let m_tvalid = sim.model().port("m_tvalid")?;
     let payload = [0x5au8; 100];
     let mut lat = Vec::with_capacity(samples);

@@ -9,13 +9,20 @@
 //! requester of 0..=300 bytes (some of 1460) at random lanes, each
 //! requester in its own half of the host window, quiet for up to 60
 //! cycles (scaled by the stall rate) before 30 % of its commands (so that often only one waits). Checked on every cycle:
-//! a command is granted only when no other command is in the writer (the
-//! grant of the next one may come in the cycle the previous `done`
-//! strobes, and must: the arbiter adds no cycle); a stream beat is taken
-//! only from the requester whose command is in the writer; `done` and `err`
-//! reach only that requester, after all its beats; when both wait, grants
-//! alternate. Every host byte a beat writes lies in the command's range and
-//! is written once; at the end the window equals the expected image. One
+//! a command is granted only when the previous one's stream beats have all
+//! been taken (the writer keeps earlier commands' responses owed meanwhile),
+//! and an idle writer (nothing streaming, nothing owed) takes an offered
+//! command in that very cycle; a stream beat is taken only from the
+//! requester whose command is streaming; `done`s come in grant order and
+//! reach only the owner of the oldest command owed, after all its beats;
+//! when both wait the payload requester (`req0`) is granted, unless the
+//! record requester was passed over twice in a row. The record's barrier:
+//! `req1_snap` strobes at random (5 % of cycles) with `req0_queued` = req0's
+//! offered command; after a strobe that finds one, req1 is not granted
+//! before req0's command is (and a tie then goes to req0). Every W beat belongs to
+//! the oldest granted command not yet wholly on the bus, every host byte it
+//! writes lies in that command's range and is written once; at the end the
+//! window equals the expected image. One
 //! write burst per run answers SLVERR: exactly its command sees `err`.
 //!
 //! Seed: `HOLDBACK_TEST_SEED=<n>` reproduces a run (each test prints its seed).
@@ -146,7 +153,7 @@ impl Requester {
     }
 }
 
-/// The command in the writer: which requester, its range.
+/// A granted command: which requester, its range.
 #[derive(Clone, Copy, Debug)]
 struct InFlight {
     req: usize,
@@ -166,9 +173,19 @@ fn run(stall: f64, seed: u64) {
     ];
     let mut expect = host.mem.clone();
     let mut written = vec![0u8; WINDOW];
-    let mut in_flight: Option<InFlight> = None;
+    // The command whose stream the writer takes; the granted commands whose
+    // `done` is owed; the granted commands not yet wholly on the bus (bytes left).
+    let mut streaming: Option<InFlight> = None;
+    let mut owed: VecDeque<InFlight> = VecDeque::new();
+    let mut on_bus: VecDeque<(InFlight, usize, bool)> = VecDeque::new();
     let mut last_grant: Option<usize> = None;
-    let (mut ties, mut grants, mut alone_again) = (0u64, 0u64, 0u64);
+    let mut passed = 0u32;
+    let queued0 = m.port("req0_queued").expect("req0_queued");
+    let snap1 = m.port("req1_snap").expect("req1_snap");
+    // req1 snapped while req0's command waited: req0 goes first.
+    let mut barrier = false;
+    let mut barriers_held = 0u64;
+    let (mut ties, mut grants, mut alone_again, mut max_owed) = (0u64, 0u64, 0u64, 0usize);
     let mut failed_job: Option<(usize, u64)> = None;
     let mut job_ids = [0u64; 2];
 
@@ -176,6 +193,9 @@ fn run(stall: f64, seed: u64) {
         let now = m.cycles();
         assert!(now < TIMEOUT, "stall {stall}: not finished within {TIMEOUT} cycles");
         let offers = [reqs[0].drive(&mut m, &mut rng), reqs[1].drive(&mut m, &mut rng)];
+        let snap = rng.gen_bool(0.05);
+        m.set(snap1, snap as u64);
+        m.set(queued0, offers[0] as u64);
         host.drive_write(&mut m, &wp, &mut rng, now);
         m.cycle();
         let beat = host.observe_write(&m, &wp, &mut rng, now);
@@ -189,9 +209,9 @@ fn run(stall: f64, seed: u64) {
             if !done {
                 continue;
             }
-            let f =
-                in_flight.take().unwrap_or_else(|| panic!("stall {stall}: done to req{r} with no command in flight"));
-            assert_eq!(f.req, r, "stall {stall}: done of req{}'s command went to req{r}", f.req);
+            assert!(!done_now, "stall {stall}: two dones in one cycle");
+            let f = owed.pop_front().unwrap_or_else(|| panic!("stall {stall}: done to req{r} with no command owed"));
+            assert_eq!(f.req, r, "stall {stall}: done of req{}'s command (the oldest owed) went to req{r}", f.req);
             let job = reqs[r]
                 .waiting
                 .pop_front()
@@ -211,14 +231,26 @@ fn run(stall: f64, seed: u64) {
             done_now = true;
         }
 
-        // ---- Grants: one command in the writer at a time, round-robin, no lost cycle. ----
+        // ---- Grants: after the previous command's stream, payload first, no lost cycle. ----
         let taken: Vec<usize> = (0..2).filter(|&r| offers[r] && m.get(reqs[r].p.cmd_ready) == 1).collect();
         assert!(taken.len() <= 1, "stall {stall}: both commands granted in one cycle");
+        let writer_idle = streaming.is_none() && owed.is_empty();
         if let Some(&r) = taken.first() {
-            assert!(in_flight.is_none(), "stall {stall}: req{r} granted while {in_flight:?} is in the writer");
+            assert!(streaming.is_none(), "stall {stall}: req{r} granted while {streaming:?} still streams");
+            assert!(!(r == 1 && barrier), "stall {stall}: the record overtook a payload command queued at its snapshot");
             if offers[0] && offers[1] {
                 ties += 1;
-                assert_ne!(Some(r), last_grant, "stall {stall}: req{r} granted twice in a row while both waited");
+                if barrier {
+                    barriers_held += 1;
+                }
+                let want = if passed == 2 && !barrier { 1 } else { 0 };
+                assert_eq!(r, want, "stall {stall}: tie granted to req{r} with the record passed over {passed} times");
+                passed = if r == 0 { (passed + 1).min(2) } else { 0 };
+            } else if r == 1 {
+                passed = 0;
+            }
+            if r == 0 {
+                barrier = false;
             }
             if !offers[1 - r] && last_grant == Some(r) {
                 alone_again += 1;
@@ -228,24 +260,38 @@ fn run(stall: f64, seed: u64) {
             let (job, accepted) = reqs[r].issuing.as_mut().expect("offered");
             *accepted = true;
             job.first_burst = Some(host.aw_log.len());
-            in_flight = Some(InFlight { req: r, addr: job.addr, len: job.bytes.len() });
-            // Commands may overlap earlier ones: the latest grant's bytes are what must stay.
+            let f = InFlight { req: r, addr: job.addr, len: job.bytes.len() };
+            if !job.beats.is_empty() {
+                streaming = Some(f);
+            }
+            owed.push_back(f);
+            max_owed = max_owed.max(owed.len());
+            if f.len > 0 {
+                on_bus.push_back((f, f.len, false));
+            }
+            // Commands may overlap earlier ones: host memory completes them in
+            // grant order, so the latest grant's bytes are what must stay.
             let i0 = (job.addr - WINDOW_BASE) as usize;
             expect[i0..i0 + job.bytes.len()].copy_from_slice(&job.bytes);
-            written[i0..i0 + job.bytes.len()].fill(0);
-        } else if done_now && (offers[0] || offers[1]) {
-            panic!("stall {stall}: a command waited while the writer finished: the arbiter lost a cycle");
+        } else if writer_idle && (offers[0] || offers[1]) {
+            panic!("stall {stall}: a command waited while the writer was idle: the arbiter lost a cycle");
+        }
+        if snap && offers[0] && taken.first() != Some(&0) {
+            barrier = true;
         }
 
         // ---- Stream: only the owner's beats move. ----
         for r in 0..2 {
             if m.get(reqs[r].p.data_valid) == 1 && m.get(reqs[r].p.data_ready) == 1 {
-                let f = in_flight
-                    .unwrap_or_else(|| panic!("stall {stall}: req{r}'s beat taken with no command in the writer"));
+                let f = streaming
+                    .unwrap_or_else(|| panic!("stall {stall}: req{r}'s beat taken with no command streaming"));
                 assert_eq!(f.req, r, "stall {stall}: req{r}'s beat taken during req{}'s command", f.req);
                 let (job, _) = reqs[r].issuing.as_mut().expect("a beat offered");
                 assert!(job.sent < job.beats.len());
                 job.sent += 1;
+                if job.sent == job.beats.len() {
+                    streaming = None;
+                }
             }
             let issued = matches!(&reqs[r].issuing, Some((j, true)) if j.sent == j.beats.len());
             if issued {
@@ -254,9 +300,15 @@ fn run(stall: f64, seed: u64) {
             }
         }
 
-        // ---- Host bytes: inside the command in the writer, once each. ----
+        // ---- Host bytes: inside the oldest command not wholly on the bus, once each. ----
         if let Some(b) = beat {
-            let f = in_flight.expect("a W beat with no command in the writer");
+            let (f, left, started) = on_bus.front_mut().expect("a W beat with no command granted");
+            if !*started {
+                // Its bytes are counted from its first beat (an earlier overlapping command is done by then).
+                let i0 = (f.addr - WINDOW_BASE) as usize;
+                written[i0..i0 + f.len].fill(0);
+                *started = true;
+            }
             for lane in 0..8 {
                 if b.strb >> lane & 1 == 1 {
                     let a = b.row + lane;
@@ -267,11 +319,15 @@ fn run(stall: f64, seed: u64) {
                     let i = (a - WINDOW_BASE) as usize;
                     written[i] += 1;
                     assert_eq!(written[i], 1, "stall {stall}: byte {a:#x} written twice in {f:?}");
+                    *left -= 1;
                 }
+            }
+            if *left == 0 {
+                on_bus.pop_front();
             }
         }
     }
-    assert!(in_flight.is_none() && host.quiet());
+    assert!(streaming.is_none() && owed.is_empty() && on_bus.is_empty() && host.quiet());
     if let Some(i) = (0..WINDOW).find(|&i| host.mem[i] != expect[i]) {
         panic!(
             "stall {stall}: host byte {:#x} is {:#04x}, want {:#04x}",
@@ -284,10 +340,12 @@ fn run(stall: f64, seed: u64) {
     assert_eq!(reqs[fr].errs, vec![fid], "stall {stall}: err must reach exactly the failing command's requester");
     assert!(reqs[1 - fr].errs.is_empty(), "stall {stall}: err reached the other requester");
     assert_eq!((reqs[0].dones, reqs[1].dones), (JOBS, JOBS));
-    assert!(ties > JOBS as u64 / 10, "stall {stall}: only {ties} ties: round-robin barely exercised");
+    assert!(ties > JOBS as u64 / 10, "stall {stall}: only {ties} ties: the priority barely exercised");
+    assert!(barriers_held > 0, "stall {stall}: no tie under a barrier: the barrier was not exercised");
+    assert!(max_owed >= 2, "stall {stall}: never more than {max_owed} command owed: the pipelining was not exercised");
     assert!(alone_again > JOBS as u64 / 20, "stall {stall}: only {alone_again} repeated grants to a lone requester");
     eprintln!(
-        "stall {stall}: {grants} commands, {ties} with both waiting, {alone_again} repeated to a lone requester, {} cycles",
+        "stall {stall}: {grants} commands, {ties} with both waiting, {alone_again} repeated to a lone requester, up to {max_owed} owed, {} cycles",
         m.cycles()
     );
 }

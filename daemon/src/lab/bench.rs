@@ -1,5 +1,7 @@
 //! `holdback bench`: the core's figures in one report — cycles per received
-//! frame from 64 to 1518 bytes with the 10 GbE line-rate budget beside each,
+//! frame from 64 to 1518 bytes with the 10 GbE line-rate budget beside each
+//! (with the event queue on and a host consuming it, as a driver runs the
+//! card; the same with the event queue off beside it),
 //! bytes per cycle, release-write to ACK, the simulator's speed, the core's
 //! area from yosys, and the lab's goodput and card cycles per delivered byte
 //! with holdback on and off. Cycles are the hardware's figure and the same on
@@ -56,10 +58,15 @@ pub enum BenchRunError {
 pub struct RxRow {
     /// On the wire, FCS included.
     pub wire_bytes: usize,
+    /// With the event queue on and the host consuming its records.
     pub cycles_per_frame: f64,
     /// The 10 GbE budget: (size + preamble + gap) / 8 bytes per cycle.
     pub line_rate_cycles: f64,
+    /// With the event queue on.
     pub bytes_per_cycle: f64,
+    /// The same frames with the event queue off (no change records written).
+    #[serde(default)]
+    pub cycles_per_frame_events_off: f64,
 }
 
 /// One yosys `synth_xilinx` run.
@@ -136,13 +143,15 @@ fn measure(opts: &BenchOptions, steps: &Progress) -> Result<BenchReport, BenchRu
     for size in core_bench::FRAME_SIZES {
         steps.step(&format!("receive throughput, {size}-byte frames"));
         tracing::info!(size, frames = opts.frames, "receive throughput");
-        let f = core_bench::rx_frames(size, opts.frames, true)?;
+        let f = core_bench::rx_frames(size, opts.frames, true, core_bench::EventQueue::On)?;
+        let off = core_bench::rx_frames(size, opts.frames, true, core_bench::EventQueue::Off)?;
         speeds.push(f.sim_cycles_per_second);
         rx.push(RxRow {
             wire_bytes: f.wire_bytes,
             cycles_per_frame: f.cycles_per_frame,
             line_rate_cycles: f.line_rate_cycles,
             bytes_per_cycle: f.bytes_per_cycle,
+            cycles_per_frame_events_off: off.cycles_per_frame,
         });
     }
     steps.step("cycles per minimum frame");
@@ -253,9 +262,15 @@ fn plot(report: &BenchReport, path: &Path) -> Result<(), String> {
     chart
         .draw_series(LineSeries::new(measured.clone(), BLUE.stroke_width(2)))
         .map_err(|x| e(&x))?
-        .label("measured on the Verilated core")
+        .label("measured on the Verilated core (event queue on)")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
     chart.draw_series(measured.into_iter().map(|p| Circle::new(p, 4, BLUE.filled()))).map_err(|x| e(&x))?;
+    let events_off: Vec<(f64, f64)> = report.rx.iter().map(|r| (r.wire_bytes as f64, r.cycles_per_frame_events_off)).collect();
+    chart
+        .draw_series(LineSeries::new(events_off, GREEN.stroke_width(1)))
+        .map_err(|x| e(&x))?
+        .label("event queue off")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], GREEN));
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
@@ -274,11 +289,15 @@ impl BenchReport {
     pub fn human(&self) -> String {
         use std::fmt::Write as _;
         let mut s = String::new();
-        let _ = writeln!(s, "holdback bench: {} frames per size, holdback on", self.frames_per_size);
-        let _ = writeln!(s, "  frame (B)  cycles/frame  line rate  bytes/cycle");
+        let _ = writeln!(s, "holdback bench: {} frames per size, holdback on, event queue on (off beside it)", self.frames_per_size);
+        let _ = writeln!(s, "  frame (B)  cycles/frame  line rate  bytes/cycle  event queue off");
         for r in &self.rx {
             let mark = if r.cycles_per_frame <= r.line_rate_cycles { "" } else { "  (slower than line rate)" };
-            let _ = writeln!(s, "  {:>9}  {:>12.1}  {:>9.2}  {:>11.2}{mark}", r.wire_bytes, r.cycles_per_frame, r.line_rate_cycles, r.bytes_per_cycle);
+            let _ = writeln!(
+                s,
+                "  {:>9}  {:>12.1}  {:>9.2}  {:>11.2}  {:>15.1}{mark}",
+                r.wire_bytes, r.cycles_per_frame, r.line_rate_cycles, r.bytes_per_cycle, r.cycles_per_frame_events_off
+            );
         }
         let _ = writeln!(s, "  60-byte pure ACKs: {:.1} cycles/frame", self.min_frame_cycles);
         let _ = writeln!(

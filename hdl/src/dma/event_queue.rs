@@ -83,6 +83,12 @@ pub struct EventQueueWriter<const CONN_BITS: usize, const COUNT_BITS: usize, con
     /// Nothing to do: no record in flight and none the writer could start
     /// (none queued, the writer disabled, or the host ring full).
     pub idle: Signal<Out, Bit>,
+    /// Strobes the cycle after a record's connection left the queue (from a
+    /// register: no combinational path to the arbiter and back): the TCB it
+    /// reads holds every table write up to the leaving cycle, and the
+    /// arbiter lets the record go only after the payload commands still
+    /// queued now (docs/dma.md "Ordering").
+    pub snap: Signal<Out, Bit>,
     pub dma: DmaWrCmdSource,
     pub data: DmaStreamSource,
 
@@ -96,6 +102,7 @@ pub struct EventQueueWriter<const CONN_BITS: usize, const COUNT_BITS: usize, con
     enable_q: DFF<Bit>,
     /// `enable` rose: start a fresh ring once idle.
     restart: DFF<Bit>,
+    snap_q: DFF<Bit>,
 
     entries: Constant<Bits<16>>,
     slot_mask: Constant<Bits<16>>,
@@ -143,6 +150,7 @@ impl<const CONN_BITS: usize, const COUNT_BITS: usize, const RING_BITS: usize> Ev
             dma_err: Default::default(),
             active: Default::default(),
             idle: Default::default(),
+            snap: Default::default(),
             dma: Default::default(),
             data: Default::default(),
             changes: Default::default(),
@@ -154,6 +162,7 @@ impl<const CONN_BITS: usize, const COUNT_BITS: usize, const RING_BITS: usize> Ev
             beat: Default::default(),
             enable_q: Default::default(),
             restart: Default::default(),
+            snap_q: Default::default(),
             entries: Constant::new((1_u64 << RING_BITS).into()),
             slot_mask: Constant::new(((1_u64 << RING_BITS) - 1).into()),
             lap_bit: Constant::new((1_u64 << RING_BITS).into()),
@@ -186,7 +195,7 @@ impl<const CONN_BITS: usize, const COUNT_BITS: usize, const RING_BITS: usize> Lo
     #[hdl_gen]
     fn update(&mut self) {
         clock!(self, clock, changes);
-        dff_setup!(self, clock, state, snap_conn, snap_tcb, prod, beat, enable_q, restart);
+        dff_setup!(self, clock, state, snap_conn, snap_tcb, prod, beat, enable_q, restart, snap_q);
 
         self.changes.push.next = self.changed.val();
         self.changes.push_id.next = self.changed_conn.val();
@@ -289,6 +298,8 @@ impl<const CONN_BITS: usize, const COUNT_BITS: usize, const RING_BITS: usize> Lo
         if self.enable.val() & !self.enable_q.q.val() {
             self.restart.d.next = true;
         }
+        self.snap_q.d.next = self.changes.pop.val();
+        self.snap.next = self.snap_q.q.val();
         self.prod_idx.next = self.prod.q.val();
         self.active.next = self.state.q.val() != EventQueueState::Idle;
         self.idle.next = (self.state.q.val() == EventQueueState::Idle)
@@ -318,6 +329,10 @@ pub struct EventQueueOverDma<const CONN_BITS: usize, const COUNT_BITS: usize, co
     pub aw: AxiAddrSource,
     pub w: AxiWSource,
     pub b: AxiBSink,
+    /// Every write taken so far is complete.
+    pub dma_quiet: Signal<Out, Bit>,
+    /// The writer's snapshot strobe (see [`EventQueueWriter::snap`]).
+    pub snap: Signal<Out, Bit>,
     writer: EventQueueWriter<CONN_BITS, COUNT_BITS, RING_BITS>,
     dma: DmaWriter,
 }
@@ -342,6 +357,8 @@ impl<const CONN_BITS: usize, const COUNT_BITS: usize, const RING_BITS: usize> Ev
             aw: Default::default(),
             w: Default::default(),
             b: Default::default(),
+            dma_quiet: Default::default(),
+            snap: Default::default(),
             writer: EventQueueWriter::new(),
             dma: DmaWriter::new(max_beats),
         }
@@ -371,6 +388,8 @@ impl<const CONN_BITS: usize, const COUNT_BITS: usize, const RING_BITS: usize> Lo
         AxiAddrSource::link(&mut self.aw, &mut self.dma.aw);
         AxiWSource::link(&mut self.w, &mut self.dma.w);
         AxiBSink::link(&mut self.b, &mut self.dma.b);
+        self.dma_quiet.next = self.dma.quiet.val();
+        self.snap.next = self.writer.snap.val();
     }
 }
 

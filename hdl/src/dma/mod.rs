@@ -17,8 +17,11 @@
 //! (the AXI bridge for PCIe refuses holes), and the stream is shifted onto the
 //! bus lanes: host byte `A` travels in lane `A & 7`.
 //!
-//! One command at a time per direction: a write command is accepted once the
-//! previous one has all its responses, a read once the previous read's last
+//! Writes are pipelined: a write command is accepted once the previous one's
+//! last data beat has left for the bus, while its responses may still be
+//! owed (up to 32 bursts, all with one AXI ID, so the slave answers and
+//! completes them in issue order), and `done` strobes per command in the order
+//! the commands came. A read command is accepted once the previous read's last
 //! beat has been taken from the bus. Bursts inside a command overlap (the next
 //! address goes out while the data of the current burst still flows).
 use rust_hdl::prelude::*;
@@ -26,6 +29,7 @@ use rust_hdl::prelude::*;
 pub mod arbiter;
 pub mod burst;
 pub mod event_queue;
+pub mod order;
 pub mod payload;
 pub mod read;
 pub mod write;
@@ -221,6 +225,8 @@ pub struct DmaMaster {
     pub b: AxiBSink,
     pub ar: AxiAddrSource,
     pub r: AxiRSink,
+    /// Every write taken so far is complete ([`DmaWriter::quiet`]).
+    pub wr_quiet: Signal<Out, Bit>,
     writer: DmaWriter,
     reader: DmaReader,
 }
@@ -243,6 +249,7 @@ impl DmaMaster {
             b: Default::default(),
             ar: Default::default(),
             r: Default::default(),
+            wr_quiet: Default::default(),
             writer: DmaWriter::new(max_beats),
             reader: DmaReader::new(max_beats),
         }
@@ -258,6 +265,7 @@ impl Logic for DmaMaster {
         AxiAddrSource::link(&mut self.aw, &mut self.writer.aw);
         AxiWSource::link(&mut self.w, &mut self.writer.w);
         AxiBSink::link(&mut self.b, &mut self.writer.b);
+        self.wr_quiet.next = self.writer.quiet.val();
         DmaRdCmdSink::link(&mut self.rd_cmd, &mut self.reader.cmd);
         DmaRdDataSource::link(&mut self.rd_data, &mut self.reader.out);
         AxiAddrSource::link(&mut self.ar, &mut self.reader.ar);

@@ -21,13 +21,19 @@
 //! the stream onto the host address's lanes itself.
 //!
 //! Timing: the cycle that accepts a copy addresses its first frame word and
-//! latches the write command; `Prime` loads that word; `Stream` offers one
-//! beat per cycle, holding the frame-buffer address while the DMA writer
-//! stalls. A wrap costs one `Prime` cycle between the two commands. `done`
-//! strobes the cycle after the copy's last beat left: the bytes have left the
-//! frame buffer, so the engine may reuse it; the write response is not waited
-//! for (the DMA writer takes no new command before it anyway). `err` strobes
-//! when a write command of this block completed with a non-OKAY response.
+//! queues the write command; `Prime` loads that word; `Stream` moves one
+//! beat per cycle into a sixteen-beat queue in front of the DMA writer, holding
+//! the frame-buffer address while that queue is full. A wrap costs one
+//! `Prime` cycle between the two commands. `done` strobes the cycle after
+//! the copy's last beat entered the queue: the bytes have left the frame
+//! buffer, so the engine may reuse it, even while the write engine is still
+//! busy with an event record. The write commands wait in a four-entry queue
+//! (a copy is taken only while two entries are free: a wrap needs both), so
+//! a small frame's copy is done in a few cycles whatever the write engine
+//! does; `queued` tells the arbiter how many wait, which is how a record
+//! never overtakes payload queued before its snapshot (docs/dma.md,
+//! "Ordering"). `err` strobes when a write command of this block completed
+//! with a non-OKAY response.
 use super::{DmaStreamSource, DmaWrCmdSource, LEN_BITS};
 use crate::channels::RingCopySink;
 use rust_hdl::prelude::*;
@@ -57,6 +63,10 @@ pub struct PayloadDma<const CONN_BITS: usize> {
     pub data: DmaStreamSource,
     /// A write command of this block got a non-OKAY response (one strobe per command).
     pub err: Signal<Out, Bit>,
+    /// Write commands queued and not yet taken by the write engine (0..=4).
+    pub queued: Signal<Out, Bits<3>>,
+    /// No copy under way and nothing queued.
+    pub idle: Signal<Out, Bit>,
 
     one17: Constant<Bits<17>>,
     seven12: Constant<Bits<12>>,
@@ -71,10 +81,17 @@ pub struct PayloadDma<const CONN_BITS: usize> {
     win_off: DFF<Bits<7>>,
     /// Stream beats of the current write command not yet taken.
     beats_left: DFF<Bits<12>>,
-    /// The current write command, offered while `wr_pending`.
-    wr_addr: DFF<Bits<64>>,
-    wr_len: DFF<Bits<LEN_BITS>>,
-    wr_pending: DFF<Bit>,
+    /// The write-command queue: four entries, `cq_rd` the oldest.
+    cq_addr: [DFF<Bits<64>>; 4],
+    cq_len: [DFF<Bits<LEN_BITS>>; 4],
+    cq_wr: DFF<Bits<2>>,
+    cq_rd: DFF<Bits<2>>,
+    cq_count: DFF<Bits<3>>,
+    /// The stream-beat queue: sixteen beats (a 128-byte frame's payload), `dq_rd` the oldest.
+    dq: [DFF<Bits<64>>; 16],
+    dq_wr: DFF<Bits<4>>,
+    dq_rd: DFF<Bits<4>>,
+    dq_count: DFF<Bits<5>>,
     /// The copy wraps: a second command from the ring's start follows.
     second: DFF<Bit>,
     second_addr: DFF<Bits<64>>,
@@ -102,6 +119,26 @@ pub struct PayloadDma<const CONN_BITS: usize> {
     win_byte: [Signal<Local, Bits<8>>; 8],
     fire: Signal<Local, Bit>,
     last_beat: Signal<Local, Bit>,
+    beat: Signal<Local, Bits<64>>,
+    cq_push: Signal<Local, Bit>,
+    cq_in_addr: Signal<Local, Bits<64>>,
+    cq_in_len: Signal<Local, Bits<LEN_BITS>>,
+    cq_pop: Signal<Local, Bit>,
+    can_take: Signal<Local, Bit>,
+    dq_pop: Signal<Local, Bit>,
+    one2: Constant<Bits<2>>,
+    one3: Constant<Bits<3>>,
+    one4b: Constant<Bits<4>>,
+    one5: Constant<Bits<5>>,
+    sixteen: Constant<Bits<5>>,
+    two3: Constant<Bits<3>>,
+    one4: Constant<Bits<4>>,
+    /// The queues' pointers, one-hot.
+    cq_wsel: Signal<Local, Bits<4>>,
+    cq_rsel: Signal<Local, Bits<4>>,
+    dq_wsel: Signal<Local, Bits<16>>,
+    dq_rsel: Signal<Local, Bits<16>>,
+    one16: Constant<Bits<16>>,
 }
 
 impl<const CONN_BITS: usize> PayloadDma<CONN_BITS> {
@@ -120,6 +157,8 @@ impl<const CONN_BITS: usize> PayloadDma<CONN_BITS> {
             wr: Default::default(),
             data: Default::default(),
             err: Default::default(),
+            queued: Default::default(),
+            idle: Default::default(),
             one17: Constant::new(1_u64.into()),
             seven12: Constant::new(7_u64.into()),
             one12: Constant::new(1_u64.into()),
@@ -129,9 +168,15 @@ impl<const CONN_BITS: usize> PayloadDma<CONN_BITS> {
             prev: Default::default(),
             win_off: Default::default(),
             beats_left: Default::default(),
-            wr_addr: Default::default(),
-            wr_len: Default::default(),
-            wr_pending: Default::default(),
+            cq_addr: Default::default(),
+            cq_len: Default::default(),
+            cq_wr: Default::default(),
+            cq_rd: Default::default(),
+            cq_count: Default::default(),
+            dq: Default::default(),
+            dq_wr: Default::default(),
+            dq_rd: Default::default(),
+            dq_count: Default::default(),
             second: Default::default(),
             second_addr: Default::default(),
             second_len: Default::default(),
@@ -156,6 +201,25 @@ impl<const CONN_BITS: usize> PayloadDma<CONN_BITS> {
             win_byte: Default::default(),
             fire: Default::default(),
             last_beat: Default::default(),
+            beat: Default::default(),
+            cq_push: Default::default(),
+            cq_in_addr: Default::default(),
+            cq_in_len: Default::default(),
+            cq_pop: Default::default(),
+            can_take: Default::default(),
+            dq_pop: Default::default(),
+            one2: Constant::new(1_u64.into()),
+            one3: Constant::new(1_u64.into()),
+            one4b: Constant::new(1_u64.into()),
+            one5: Constant::new(1_u64.into()),
+            sixteen: Constant::new(16_u64.into()),
+            two3: Constant::new(2_u64.into()),
+            one4: Constant::new(1_u64.into()),
+            cq_wsel: Default::default(),
+            cq_rsel: Default::default(),
+            dq_wsel: Default::default(),
+            dq_rsel: Default::default(),
+            one16: Constant::new(1_u64.into()),
         }
     }
 }
@@ -177,9 +241,12 @@ impl<const CONN_BITS: usize> Logic for PayloadDma<CONN_BITS> {
             prev,
             win_off,
             beats_left,
-            wr_addr,
-            wr_len,
-            wr_pending,
+            cq_wr,
+            cq_rd,
+            cq_count,
+            dq_wr,
+            dq_rd,
+            dq_count,
             second,
             second_addr,
             second_len,
@@ -217,7 +284,7 @@ impl<const CONN_BITS: usize> Logic for PayloadDma<CONN_BITS> {
         for l in 0..8 {
             self.win_byte[l].next = self.window.val().get_bits::<8>(56 - 8 * l);
         }
-        self.data.data.next = bit_cast::<64, 8>(self.win_byte[0].val())
+        self.beat.next = bit_cast::<64, 8>(self.win_byte[0].val())
             | (bit_cast::<64, 8>(self.win_byte[1].val()) << 8)
             | (bit_cast::<64, 8>(self.win_byte[2].val()) << 16)
             | (bit_cast::<64, 8>(self.win_byte[3].val()) << 24)
@@ -226,34 +293,63 @@ impl<const CONN_BITS: usize> Logic for PayloadDma<CONN_BITS> {
             | (bit_cast::<64, 8>(self.win_byte[6].val()) << 48)
             | (bit_cast::<64, 8>(self.win_byte[7].val()) << 56);
 
-        // ---- The write command: offered until the DMA writer takes it. ----
-        self.wr.valid.next = self.wr_pending.q.val();
-        self.wr.addr.next = self.wr_addr.q.val();
-        self.wr.len.next = self.wr_len.q.val();
-        if self.wr_pending.q.val() & self.wr.ready.val() {
-            self.wr_pending.d.next = false;
+        // ---- The queues' heads go to the write engine. ----
+        self.cq_wsel.next = self.one4.val() << bit_cast::<4, 2>(self.cq_wr.q.val());
+        self.cq_rsel.next = self.one4.val() << bit_cast::<4, 2>(self.cq_rd.q.val());
+        self.dq_wsel.next = self.one16.val() << bit_cast::<16, 4>(self.dq_wr.q.val());
+        self.dq_rsel.next = self.one16.val() << bit_cast::<16, 4>(self.dq_rd.q.val());
+        for i in 0..4 {
+            self.cq_addr[i].clock.next = self.clock.val();
+            self.cq_len[i].clock.next = self.clock.val();
+            self.cq_addr[i].d.next = self.cq_addr[i].q.val();
+            self.cq_len[i].d.next = self.cq_len[i].q.val();
         }
+        for i in 0..16 {
+            self.dq[i].clock.next = self.clock.val();
+            self.dq[i].d.next = self.dq[i].q.val();
+        }
+        self.wr.valid.next = self.cq_count.q.val().any();
+        self.wr.addr.next = self.cq_addr[0].q.val();
+        self.wr.len.next = self.cq_len[0].q.val();
+        self.data.valid.next = self.dq_count.q.val().any();
+        self.data.data.next = self.dq[0].q.val();
+        for i in 0..4 {
+            if self.cq_rsel.val().get_bit(i) {
+                self.wr.addr.next = self.cq_addr[i].q.val();
+                self.wr.len.next = self.cq_len[i].q.val();
+            }
+        }
+        for i in 0..16 {
+            if self.dq_rsel.val().get_bit(i) {
+                self.data.data.next = self.dq[i].q.val();
+            }
+        }
+        self.can_take.next = self.cq_count.q.val() <= self.two3.val();
+        self.cq_pop.next = self.cq_count.q.val().any() & self.wr.ready.val();
+        self.dq_pop.next = self.dq_count.q.val().any() & self.data.ready.val();
+        self.cq_push.next = false;
+        self.cq_in_addr.next = self.conn_ring.val() + bit_cast::<64, 17>(self.ring_pos.val());
+        self.cq_in_len.next = bit_cast::<LEN_BITS, 11>(self.first_len.val());
         self.err.next = self.wr.done.val() & self.wr.err.val();
 
         // ---- FSM. ----
         self.cmd.ready.next = false;
-        self.data.valid.next = false;
         self.fb_raddr.next = self.rd_word.q.val();
         self.done_q.d.next = false;
         self.fire.next = false;
         self.last_beat.next = self.beats_left.q.val() == self.one12.val();
         match self.state.q.val() {
             PayloadDmaState::Idle => {
-                self.cmd.ready.next = true;
+                // Room for both commands of a wrap.
+                self.cmd.ready.next = self.can_take.val();
                 self.fb_raddr.next = self.cmd.fb_off.val().get_bits::<8>(3);
-                if self.cmd.valid.val() {
+                // Registers in the condition, not `can_take`: Verilator could not split this block then.
+                if self.cmd.valid.val() & (self.cq_count.q.val() <= self.two3.val()) {
                     if self.cmd.len.val().any() {
                         self.rd_word.d.next = self.cmd.fb_off.val().get_bits::<8>(3);
                         self.win_off.d.next = self.sixty_four7.val() - (bit_cast::<7, 3>(self.src_lo3.val()) << 3);
                         self.beats_left.d.next = self.first_beats12.val();
-                        self.wr_addr.d.next = self.conn_ring.val() + bit_cast::<64, 17>(self.ring_pos.val());
-                        self.wr_len.d.next = bit_cast::<LEN_BITS, 11>(self.first_len.val());
-                        self.wr_pending.d.next = true;
+                        self.cq_push.next = true;
                         self.second.d.next = self.wraps.val();
                         self.second_addr.d.next = self.conn_ring.val();
                         self.second_len.d.next = self.cmd.len.val() - self.first_len.val();
@@ -272,8 +368,7 @@ impl<const CONN_BITS: usize> Logic for PayloadDma<CONN_BITS> {
                 self.state.d.next = PayloadDmaState::Stream;
             }
             PayloadDmaState::Stream => {
-                self.data.valid.next = true;
-                self.fire.next = self.data.ready.val();
+                self.fire.next = self.dq_count.q.val() != self.sixteen.val();
                 if self.fire.val() {
                     self.prev.d.next = self.fb_rdata.val();
                     self.fb_raddr.next = self.rd_word.q.val() + 1_u8.to_bits();
@@ -288,9 +383,9 @@ impl<const CONN_BITS: usize> Logic for PayloadDma<CONN_BITS> {
                             self.win_off.d.next =
                                 self.sixty_four7.val() - (bit_cast::<7, 3>(self.second_lo3.val()) << 3);
                             self.beats_left.d.next = self.second_beats12.val();
-                            self.wr_addr.d.next = self.second_addr.q.val();
-                            self.wr_len.d.next = bit_cast::<LEN_BITS, 11>(self.second_len.q.val());
-                            self.wr_pending.d.next = true;
+                            self.cq_push.next = true;
+                            self.cq_in_addr.next = self.second_addr.q.val();
+                            self.cq_in_len.next = bit_cast::<LEN_BITS, 11>(self.second_len.q.val());
                             self.state.d.next = PayloadDmaState::Prime;
                         } else {
                             self.done_q.d.next = true;
@@ -302,6 +397,45 @@ impl<const CONN_BITS: usize> Logic for PayloadDma<CONN_BITS> {
             _ => {}
         }
         self.cmd.done.next = self.done_q.q.val();
+
+        // ---- Queue bookkeeping. ----
+        if self.cq_push.val() {
+            for i in 0..4 {
+                if self.cq_wsel.val().get_bit(i) {
+                    self.cq_addr[i].d.next = self.cq_in_addr.val();
+                    self.cq_len[i].d.next = self.cq_in_len.val();
+                }
+            }
+            self.cq_wr.d.next = self.cq_wr.q.val() + self.one2.val();
+        }
+        if self.cq_pop.val() {
+            self.cq_rd.d.next = self.cq_rd.q.val() + self.one2.val();
+        }
+        if self.cq_push.val() & !self.cq_pop.val() {
+            self.cq_count.d.next = self.cq_count.q.val() + self.one3.val();
+        } else if self.cq_pop.val() & !self.cq_push.val() {
+            self.cq_count.d.next = self.cq_count.q.val() - self.one3.val();
+        }
+        if self.fire.val() {
+            for i in 0..16 {
+                if self.dq_wsel.val().get_bit(i) {
+                    self.dq[i].d.next = self.beat.val();
+                }
+            }
+            self.dq_wr.d.next = self.dq_wr.q.val() + self.one4b.val();
+        }
+        if self.dq_pop.val() {
+            self.dq_rd.d.next = self.dq_rd.q.val() + self.one4b.val();
+        }
+        if self.fire.val() & !self.dq_pop.val() {
+            self.dq_count.d.next = self.dq_count.q.val() + self.one5.val();
+        } else if self.dq_pop.val() & !self.fire.val() {
+            self.dq_count.d.next = self.dq_count.q.val() - self.one5.val();
+        }
+        self.queued.next = self.cq_count.q.val();
+        self.idle.next = (self.state.q.val() == PayloadDmaState::Idle)
+            & !self.cq_count.q.val().any()
+            & !self.dq_count.q.val().any();
     }
 }
 
@@ -321,6 +455,10 @@ pub struct PayloadOverDma<const CONN_BITS: usize> {
     pub err: Signal<Out, Bit>,
     /// The DMA writer's command completion, for the testbench's timing figures.
     pub wr_done: Signal<Out, Bit>,
+    /// The payload DMA is idle and every write is complete.
+    pub quiet: Signal<Out, Bit>,
+    /// Write commands queued in the payload DMA.
+    pub queued: Signal<Out, Bits<3>>,
     pub aw: super::AxiAddrSource,
     pub w: super::AxiWSource,
     pub b: super::AxiBSink,
@@ -340,6 +478,8 @@ impl<const CONN_BITS: usize> PayloadOverDma<CONN_BITS> {
             ring_log2: Default::default(),
             err: Default::default(),
             wr_done: Default::default(),
+            quiet: Default::default(),
+            queued: Default::default(),
             aw: Default::default(),
             w: Default::default(),
             b: Default::default(),
@@ -360,6 +500,8 @@ impl<const CONN_BITS: usize> Logic for PayloadOverDma<CONN_BITS> {
         self.payload.ring_log2.next = self.ring_log2.val();
         self.err.next = self.payload.err.val();
         self.wr_done.next = self.dma.cmd.done.val();
+        self.quiet.next = self.payload.idle.val() & self.dma.quiet.val();
+        self.queued.next = self.payload.queued.val();
         DmaWrCmdSource::join(&mut self.payload.wr, &mut self.dma.cmd);
         DmaStreamSource::join(&mut self.payload.data, &mut self.dma.data);
         super::AxiAddrSource::link(&mut self.aw, &mut self.dma.aw);

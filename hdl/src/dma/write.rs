@@ -11,11 +11,23 @@
 //! end at lane `(a + len - 1) & 7`, every other beat is whole.
 //!
 //! AW and W walk the same burst sequence with a [`BurstSplit`] each. W starts
-//! a burst only after its address went out (`bursts_ahead`), as most AXI
-//! slaves expect; B responses are counted (`b_pending`) and the command is
-//! done when every burst has one. W leaves through a register (full rate:
-//! it reloads in the cycle the slave takes it), so `w.valid` never depends on
-//! an input in the same cycle.
+//! a burst in the cycle its address goes out or later (`bursts_ahead`; the
+//! beat reaches the bus a cycle after the address, as most AXI slaves
+//! expect). W leaves through a register (full rate: it reloads in the cycle
+//! the slave takes it), so `w.valid` never depends on an input in the same
+//! cycle.
+//!
+//! Responses are not waited for: the cycle after a command's last W beat was
+//! loaded, the next command may be taken, so back-to-back commands of `n`
+//! beats cost `n + 1` cycles each whatever the response latency. Every burst
+//! sent leaves an entry in `owed` (does it close its command?); responses
+//! come back in issue order (one AXI ID), so each B pops the head, and the
+//! one that closes a command strobes its `done` (with `err` if any of its
+//! bursts got a non-OKAY response). At most 32 bursts are owed: AW waits
+//! while `owed` is full, and no command is taken then. A zero-length command
+//! has no burst to answer: it strobes `done` once nothing is owed, so its
+//! `done` keeps the commands' order. `cmd.ready` comes from registers only.
+use super::order::BitQueue;
 use super::{AxiAddrSource, AxiBSink, AxiWSource, BurstIssuer, BurstSplit, CmdBeats, DmaStreamSink, DmaWrCmdSink, BEAT_BITS};
 use rust_hdl::prelude::*;
 
@@ -27,11 +39,17 @@ pub struct DmaWriter {
     pub aw: AxiAddrSource,
     pub w: AxiWSource,
     pub b: AxiBSink,
+    /// No command is being issued, no beat waits on W and no response is
+    /// owed: every write taken so far is complete in host memory.
+    pub quiet: Signal<Out, Bit>,
 
     beats: CmdBeats,
     aw_issue: BurstIssuer,
     w_split: BurstSplit,
+    /// One entry per burst whose response is owed: 1 if it closes its command.
+    owed: BitQueue,
 
+    /// A command's bursts and beats are being issued.
     busy: DFF<Bit>,
     /// Lane of the command's first byte, `addr & 7`.
     lane: DFF<Bits<3>>,
@@ -48,8 +66,8 @@ pub struct DmaWriter {
     prev: DFF<Bits<64>>,
     /// AW bursts sent whose W burst has not started.
     bursts_ahead: DFF<Bits<BEAT_BITS>>,
-    /// AW bursts sent whose B response has not come.
-    b_pending: DFF<Bits<BEAT_BITS>>,
+    /// A response of the command at the head of `owed` was not OKAY.
+    err_acc: DFF<Bit>,
     err: DFF<Bit>,
     done_q: DFF<Bit>,
     w_valid: DFF<Bit>,
@@ -68,7 +86,11 @@ pub struct DmaWriter {
     end_lane: Signal<Local, Bits<3>>,
     len_lane: Signal<Local, Bits<3>>,
     aw_fire: Signal<Local, Bit>,
+    aw_last: Signal<Local, Bit>,
+    aw_beats: Signal<Local, Bits<BEAT_BITS>>,
     b_fire: Signal<Local, Bit>,
+    b_bad: Signal<Local, Bit>,
+    can_take: Signal<Local, Bit>,
     need_stream: Signal<Local, Bit>,
     burst_start: Signal<Local, Bit>,
     burst_ok: Signal<Local, Bit>,
@@ -93,9 +115,11 @@ impl DmaWriter {
             aw: Default::default(),
             w: Default::default(),
             b: Default::default(),
+            quiet: Default::default(),
             beats: CmdBeats::default(),
             aw_issue: BurstIssuer::new(max_beats),
             w_split: BurstSplit::new(max_beats),
+            owed: Default::default(),
             busy: Default::default(),
             lane: Default::default(),
             first_strb: Default::default(),
@@ -107,7 +131,7 @@ impl DmaWriter {
             s_left: Default::default(),
             prev: Default::default(),
             bursts_ahead: Default::default(),
-            b_pending: Default::default(),
+            err_acc: Default::default(),
             err: Default::default(),
             done_q: Default::default(),
             w_valid: Default::default(),
@@ -124,7 +148,11 @@ impl DmaWriter {
             end_lane: Default::default(),
             len_lane: Default::default(),
             aw_fire: Default::default(),
+            aw_last: Default::default(),
+            aw_beats: Default::default(),
             b_fire: Default::default(),
+            b_bad: Default::default(),
+            can_take: Default::default(),
             need_stream: Default::default(),
             burst_start: Default::default(),
             burst_ok: Default::default(),
@@ -145,9 +173,9 @@ impl Logic for DmaWriter {
     fn update(&mut self) {
         dff_setup!(
             self, clock, busy, lane, first_strb, last_strb, w_row, w_left, w_burst_left, w_first, s_left, prev,
-            bursts_ahead, b_pending, err, done_q, w_valid, w_data, w_strb, w_last
+            bursts_ahead, err_acc, err, done_q, w_valid, w_data, w_strb, w_last
         );
-        clock!(self, clock, aw_issue);
+        clock!(self, clock, aw_issue, owed);
 
         // ---- Command decode (used in the accepting cycle). ----
         self.cmd_lane.next = self.cmd.addr.val().get_bits::<3>(0);
@@ -157,12 +185,14 @@ impl Logic for DmaWriter {
         // Lane after the last byte: (addr + len) & 7.
         self.end_lane.next = self.cmd_lane.val() + self.len_lane.val();
 
-        self.cmd.ready.next = !self.busy.q.val();
+        self.can_take.next = !self.busy.q.val() & !self.owed.full.val();
+        self.cmd.ready.next = self.can_take.val();
         self.done_q.d.next = false;
         self.aw_issue.load.next = false;
         self.aw_issue.load_addr.next = self.cmd.addr.val();
         self.aw_issue.load_beats.next = self.beats.bus_beats.val();
-        if self.cmd.valid.val() & !self.busy.q.val() {
+        // Registers in the condition, not `can_take`: Verilator could not split this block then.
+        if self.cmd.valid.val() & !self.busy.q.val() & !self.owed.full.val() {
             self.busy.d.next = true;
             self.aw_issue.load.next = true;
             self.lane.d.next = self.cmd_lane.val();
@@ -176,23 +206,33 @@ impl Logic for DmaWriter {
             self.w_row.d.next = self.cmd.addr.val().get_bits::<9>(3);
             self.w_burst_left.d.next = self.zero10.val();
             self.w_first.d.next = true;
-            self.err.d.next = false;
         }
 
-        // ---- AW: the command's bursts, back to back. ----
-        AxiAddrSource::link(&mut self.aw, &mut self.aw_issue.bursts);
-        self.aw_fire.next = self.aw_issue.left.val().any() & self.aw.ready.val();
+        // ---- AW: the command's bursts, back to back, while a response can be owed. ----
+        self.aw.valid.next = self.aw_issue.bursts.valid.val() & !self.owed.full.val();
+        self.aw.addr.next = self.aw_issue.bursts.addr.val();
+        self.aw.len.next = self.aw_issue.bursts.len.val();
+        self.aw_issue.bursts.ready.next = self.aw.ready.val() & !self.owed.full.val();
+        self.aw_fire.next = self.aw_issue.left.val().any() & self.aw.ready.val() & !self.owed.full.val();
+        // The burst closes its command when it carries every beat left.
+        self.aw_beats.next = bit_cast::<BEAT_BITS, 8>(self.aw_issue.bursts.len.val()) + self.one_beat.val();
+        self.aw_last.next = self.aw_issue.left.val() == self.aw_beats.val();
+        self.owed.push.next = self.aw_fire.val();
+        self.owed.push_bit.next = self.aw_last.val();
 
-        // ---- B: always taken; counted against the bursts sent. ----
+        // ---- B: always taken, in issue order; the closing one completes its command. ----
         self.b.ready.next = true;
         self.b_fire.next = self.b.valid.val();
-        if self.b_fire.val() & self.b.resp.val().any() {
-            self.err.d.next = true;
-        }
-        if self.aw_fire.val() & !self.b_fire.val() {
-            self.b_pending.d.next = self.b_pending.q.val() + self.one_beat.val();
-        } else if self.b_fire.val() & !self.aw_fire.val() {
-            self.b_pending.d.next = self.b_pending.q.val() - self.one_beat.val();
+        self.owed.pop.next = self.b_fire.val();
+        self.b_bad.next = self.b.resp.val().any();
+        if self.b_fire.val() {
+            if self.owed.head.val() {
+                self.done_q.d.next = true;
+                self.err.d.next = self.err_acc.q.val() | self.b_bad.val();
+                self.err_acc.d.next = false;
+            } else if self.b_bad.val() {
+                self.err_acc.d.next = true;
+            }
         }
 
         // ---- W: the next bus beat, built from {current stream beat, prev}. ----
@@ -200,7 +240,7 @@ impl Logic for DmaWriter {
         self.w_split.left.next = self.w_left.q.val();
         self.need_stream.next = self.s_left.q.val().any();
         self.burst_start.next = !self.w_burst_left.q.val().any();
-        self.burst_ok.next = !self.burst_start.val() | self.bursts_ahead.q.val().any();
+        self.burst_ok.next = !self.burst_start.val() | self.bursts_ahead.q.val().any() | self.aw_fire.val();
         self.w_free.next = !self.w_valid.q.val() | self.w.ready.val();
         self.w_can.next = self.busy.q.val() & self.w_left.q.val().any() & self.burst_ok.val() & self.w_free.val();
         self.data.ready.next = self.w_can.val() & self.need_stream.val();
@@ -256,17 +296,18 @@ impl Logic for DmaWriter {
         self.w.strb.next = self.w_strb.q.val();
         self.w.last.next = self.w_last.q.val();
 
-        // ---- Done once every beat left and every burst is acknowledged. ----
-        if self.busy.q.val()
-            & !self.aw_issue.left.val().any()
-            & !self.w_left.q.val().any()
-            & !self.w_valid.q.val()
-            & !self.b_pending.q.val().any()
-        {
+        // ---- The next command may come once the last beat is loaded (every
+        // burst's address is out by then); a zero-length one is done at once. ----
+        if self.w_fire.val() & (self.w_left.q.val() == self.one_beat.val()) {
+            self.busy.d.next = false;
+        }
+        if self.busy.q.val() & !self.w_left.q.val().any() & self.owed.empty.val() {
             self.busy.d.next = false;
             self.done_q.d.next = true;
+            self.err.d.next = false;
         }
         self.cmd.done.next = self.done_q.q.val();
-        self.cmd.err.next = self.err.q.val();
+        self.cmd.err.next = self.err.q.val() & self.done_q.q.val();
+        self.quiet.next = !self.busy.q.val() & !self.w_valid.q.val() & self.owed.empty.val() & !self.done_q.q.val();
     }
 }

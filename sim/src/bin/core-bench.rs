@@ -15,15 +15,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     for size in bench::FRAME_SIZES {
-        let f = bench::rx_frames(size, frames, true)?;
-        println!(
-            "rx {:>4}-byte frames, holdback on: {:6.1} cycles/frame (line rate {:6.2}), {:.2} bytes/cycle; simulator {:.2} M cycles/s",
-            f.wire_bytes,
-            f.cycles_per_frame,
-            f.line_rate_cycles,
-            f.bytes_per_cycle,
-            f.sim_cycles_per_second / 1e6
-        );
+        for (events, name) in [(bench::EventQueue::On, "on"), (bench::EventQueue::Off, "off")] {
+            let f = bench::rx_frames(size, frames, true, events)?;
+            println!(
+                "rx {:>4}-byte frames, holdback on, event queue {name:>3}: {:6.1} cycles/frame (line rate {:6.2}), {:.2} bytes/cycle; simulator {:.2} M cycles/s",
+                f.wire_bytes,
+                f.cycles_per_frame,
+                f.line_rate_cycles,
+                f.bytes_per_cycle,
+                f.sim_cycles_per_second / 1e6
+            );
+        }
     }
     println!("rx 60-byte pure ACKs: {:.1} cycles/frame (line rate 10.5)", bench::min_frame_cycles(frames)?);
     let lat = bench::release_to_ack(50)?;
