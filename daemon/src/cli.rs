@@ -255,8 +255,10 @@ pub struct LabPairArgs {
     /// (single-card and pair lab; needs sch_netem in the kernel).
     #[arg(long, value_name = "ARGS")]
     pub netem: Option<String>,
-    /// Seeded loss/reordering of frames arriving at the card's port (both
-    /// cards' in the pair lab), netem spelling ("loss 1% reorder 1%");
+    /// Seeded loss/reordering at the card's port (both cards' in the pair
+    /// lab), netem spelling ("loss 1% reorder 1%") plus the direction:
+    /// "dir in" (frames arriving at the card, the default), "dir out"
+    /// (frames the card sends: ACKs, SYN-ACKs, FINs, RSTs) or "dir both";
     /// works without sch_netem in the kernel.
     #[arg(long, value_name = "ARGS")]
     pub impair: Option<String>,

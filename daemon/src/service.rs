@@ -333,9 +333,30 @@ pub struct CardFigures {
     pub frames_in: u64,
     pub frames_out: u64,
     pub frames_out_dropped: u64,
+    /// What `[sim] impair` did to frames arriving at the card.
+    #[serde(default)]
+    pub impaired_in: ImpairFigures,
+    /// What `[sim] impair` did to frames the card sent.
+    #[serde(default)]
+    pub impaired_out: ImpairFigures,
     pub reg_ops: u64,
     pub wall_s: f64,
     pub idle_wall_s: f64,
+}
+
+/// One direction of the simulated port's impairment: frames dropped, and
+/// frames held back behind the next one.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ImpairFigures {
+    pub dropped: u64,
+    pub reordered: u64,
+}
+
+#[cfg(feature = "sim")]
+impl From<holdback_sim::impair::ImpairCounts> for ImpairFigures {
+    fn from(c: holdback_sim::impair::ImpairCounts) -> ImpairFigures {
+        ImpairFigures { dropped: c.dropped, reordered: c.reordered }
+    }
 }
 
 #[cfg(feature = "sim")]
@@ -347,6 +368,8 @@ impl From<&CardReport> for CardFigures {
             frames_in: r.frames_in,
             frames_out: r.frames_out,
             frames_out_dropped: r.frames_out_dropped,
+            impaired_in: r.impaired_in.into(),
+            impaired_out: r.impaired_out.into(),
             reg_ops: r.reg_ops,
             wall_s: r.wall.as_secs_f64(),
             idle_wall_s: r.idle_wall.as_secs_f64(),
