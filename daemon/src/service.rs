@@ -437,11 +437,12 @@ struct SinkThread {
 impl SinkThread {
     fn start<B: Bar + 'static>(
         events: &Arc<EventPump<B>>,
-        dir: &Path,
+        config: &Config,
         shared: SinkShared,
         gate: Option<ReplicaGate>,
     ) -> Result<SinkThread, ServiceError> {
-        let mut sink = Sink::new(events, dir, shared)?;
+        let dir = &config.sink_dir;
+        let mut sink = Sink::new(events, dir, shared)?.with_port_gates(config.gates.clone(), config.port_gates.clone());
         if let Some(gate) = gate {
             tracing::info!(wait_for_standby = gate.wait, hold_synack = gate.hold_synack, ship_data = gate.ship_data, after_data = gate.after_data,
                 "sink ships TCB copies to the standby");
@@ -512,7 +513,10 @@ async fn serve<B: Bar + 'static>(
         }
         None => (None, None),
     };
-    let hold_synack = pair.as_ref().is_some_and(|p| p.holds_synack(&config.gates));
+    // The replica gate is set up for every gate some port has; the sink
+    // then applies each connection's own (`[[listen]] gates`).
+    let all_gates = config.all_gates();
+    let hold_synack = pair.as_ref().is_some_and(|p| p.holds_synack(&all_gates));
     let c = card.clone();
     blocking(move || {
         c.set_hold_synack(hold_synack)?;
@@ -521,12 +525,13 @@ async fn serve<B: Bar + 'static>(
     .await?;
     let n = &config.network;
     tracing::info!(card = %card.bar().describe(), ip = %n.ip, ports = ?n.listen_ports, holdback = n.holdback,
-        gates = ?config.gates, role = ?config.role, "card configured and enabled");
+        gates = ?config.gates, port_gates = ?config.port_gates, port_holdback = ?n.port_holdback, role = ?config.role,
+        "card configured and enabled");
 
     let shared = SinkShared::default();
-    let sink_gate = || pair.as_ref().and_then(|p| p.sink_gate(&config.gates));
+    let sink_gate = || pair.as_ref().and_then(|p| p.sink_gate(&all_gates));
     let mut sink = if pair.as_ref().is_none_or(|p| p.runs_sink()) {
-        Some(SinkThread::start(&events, &config.sink_dir, shared.clone(), sink_gate())?)
+        Some(SinkThread::start(&events, &config, shared.clone(), sink_gate())?)
     } else {
         None
     };
@@ -594,7 +599,7 @@ async fn serve<B: Bar + 'static>(
             _ = stop.wait() => break End::ShutdownRequest,
             Some(reply) = promote_rx.recv() => {
                 let Some(p) = pair.clone() else { continue };
-                let (gates, promoting) = (config.gates.clone(), p.clone());
+                let (gates, promoting) = (all_gates.clone(), p.clone());
                 let outcome = tokio::task::spawn_blocking(move || promoting.promote(&gates)).await;
                 let answer = match outcome {
                     Ok(Ok(promotion)) => {
@@ -606,7 +611,7 @@ async fn serve<B: Bar + 'static>(
                             // at R and ships copies to a returning standby
                             // without waiting for it (degraded) until it is
                             // Replicating again.
-                            match SinkThread::start(&events, &config.sink_dir, shared.clone(), sink_gate()) {
+                            match SinkThread::start(&events, &config, shared.clone(), sink_gate()) {
                                 Ok(t) => sink = Some(t),
                                 Err(e) => break End::Failed(e),
                             }
@@ -644,7 +649,7 @@ async fn serve<B: Bar + 'static>(
                 };
                 // Still (or again) the primary, card speaking: release again.
                 if sink.is_none() && p.runs_sink() {
-                    match SinkThread::start(&events, &config.sink_dir, shared.clone(), sink_gate()) {
+                    match SinkThread::start(&events, &config, shared.clone(), sink_gate()) {
                         Ok(t) => sink = Some(t),
                         Err(e) => {
                             let _ = reply.send(answer);
@@ -660,7 +665,7 @@ async fn serve<B: Bar + 'static>(
                 // wait for its acknowledgement again (invariant 2). The new
                 // sink resumes each connection at its released point; bytes
                 // committed above it are rewritten at the same offsets.
-                let Some(gate) = pair.as_ref().and_then(|p| p.end_degraded(&config.gates)) else { continue };
+                let Some(gate) = pair.as_ref().and_then(|p| p.end_degraded(&all_gates)) else { continue };
                 let hold_synack = gate.hold_synack;
                 if let Some(mut old) = sink.take() {
                     if let Err(e) = old.stop() {
@@ -671,7 +676,7 @@ async fn serve<B: Bar + 'static>(
                 if let Err(e) = blocking(move || c.set_hold_synack(hold_synack)).await {
                     break End::Failed(e.into());
                 }
-                match SinkThread::start(&events, &config.sink_dir, shared.clone(), Some(gate)) {
+                match SinkThread::start(&events, &config, shared.clone(), Some(gate)) {
                     Ok(t) => sink = Some(t),
                     Err(e) => break End::Failed(e),
                 }

@@ -169,6 +169,7 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
         tap: &topo.tap,
         port: DEFAULT_PORT,
         holdback: opts.holdback,
+        port_holdback: Vec::new(),
         pcap: capture.clone(),
         impair,
         report: Some(figures_file.clone()),
