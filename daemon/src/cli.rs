@@ -255,8 +255,10 @@ pub struct LabPairArgs {
     /// (single-card and pair lab; needs sch_netem in the kernel).
     #[arg(long, value_name = "ARGS")]
     pub netem: Option<String>,
-    /// Seeded loss/reordering of frames arriving at the card's port (both
-    /// cards' in the pair lab), netem spelling ("loss 1% reorder 1%");
+    /// Seeded loss/reordering at the card's port (both cards' in the pair
+    /// lab), netem spelling ("loss 1% reorder 1%") plus the direction:
+    /// "dir in" (frames arriving at the card, the default), "dir out"
+    /// (frames the card sends: ACKs, SYN-ACKs, FINs, RSTs) or "dir both";
     /// works without sch_netem in the kernel.
     #[arg(long, value_name = "ARGS")]
     pub impair: Option<String>,
@@ -382,6 +384,18 @@ pub enum LabAction {
 /// TCP port the lab's card listens on.
 pub const LAB_PORT: u16 = 5001;
 
+/// `5002=off` → port 5002 with holdback off.
+fn parse_port_holdback(s: &str) -> Result<holdback_driver::PortHoldback, String> {
+    let (port, onoff) = s.split_once('=').ok_or_else(|| format!("`{s}` is not PORT=on|off"))?;
+    let port: u16 = port.parse().ok().filter(|p| *p != 0).ok_or_else(|| format!("`{port}` is not a port in 1..=65535"))?;
+    let holdback = match onoff {
+        "on" => true,
+        "off" => false,
+        other => return Err(format!("`{other}` is not on or off")),
+    };
+    Ok(holdback_driver::PortHoldback { port, holdback })
+}
+
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// Name of the lab (state in /run/holdback/NAME/).
@@ -393,6 +407,11 @@ pub struct UpArgs {
     /// TCP port the card listens on.
     #[arg(long, default_value_t = LAB_PORT)]
     pub port: u16,
+    /// A listening port with a holdback of its own, whatever --holdback
+    /// says (repeatable): "5002=off" listens on 5002 too and ACKs its
+    /// connections at rcv_nxt.
+    #[arg(long, value_name = "PORT=on|off", value_parser = parse_port_holdback)]
+    pub port_holdback: Vec<holdback_driver::PortHoldback>,
     /// Record the card's port to this pcap file.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,

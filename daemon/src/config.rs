@@ -12,6 +12,11 @@
 //! mac = "02:48:4c:44:42:01"
 //! ip = "198.18.0.2"
 //! listen_ports = [5001]
+//! # or, per listening port, holdback and gates of its own (either form, not both):
+//! # [[listen]]
+//! # port = 5001
+//! # holdback = true                   # default: network.holdback
+//! # gates = ["app"]                   # default: the top-level gates
 //! [metrics]                          # the HTTP endpoint: /metrics and /health
 //! listen = "127.0.0.1:9464"
 //! [dma]                              # host memory the card writes payload into
@@ -24,7 +29,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use holdback_driver::vfio::PciAddress;
-use holdback_driver::{CardSettings, MacAddr, MacParseError};
+use holdback_driver::{CardSettings, MacAddr, MacParseError, PortHoldback};
 use serde::{Deserialize, Serialize};
 
 /// Where the sink writes when `sink_dir` is not given.
@@ -110,6 +115,10 @@ struct RawConfig {
     sink_dir: Option<PathBuf>,
     sim: Option<RawSim>,
     network: RawNetwork,
+    /// `[[listen]]`: the listening ports one by one, each with its own
+    /// holdback and gates if given (instead of `network.listen_ports`).
+    #[serde(default)]
+    listen: Vec<RawListen>,
     metrics: Option<RawMetrics>,
     replication: Option<RawReplication>,
     authority: Option<RawAuthority>,
@@ -393,6 +402,7 @@ struct RawSim {
 struct RawNetwork {
     mac: String,
     ip: Ipv4Addr,
+    #[serde(default)]
     listen_ports: Vec<i64>,
     #[serde(default = "default_true")]
     holdback: bool,
@@ -402,6 +412,24 @@ struct RawNetwork {
 
 fn default_true() -> bool {
     true
+}
+
+/// One `[[listen]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawListen {
+    port: i64,
+    holdback: Option<bool>,
+    gates: Option<Vec<Gate>>,
+}
+
+/// A listening port's own gates (`[[listen]] gates`): the sink applies
+/// them to the port's connections instead of the top-level `gates`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortGates {
+    pub port: u16,
+    /// Non-empty, no duplicates.
+    pub gates: Vec<Gate>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -456,8 +484,11 @@ pub struct Config {
     pub card: CardSpec,
     pub socket: PathBuf,
     pub role: Role,
-    /// Non-empty, no duplicates; today exactly `[App]`.
+    /// Non-empty, no duplicates: the gates of connections to a port
+    /// without its own (`port_gates`).
     pub gates: Vec<Gate>,
+    /// Listening ports with gates of their own (`[[listen]] gates`).
+    pub port_gates: Vec<PortGates>,
     pub sink_dir: PathBuf,
     /// MAC, IP, ports, holdback, MSS, RTO; passes `CardSettings::validate`.
     pub network: CardSettings,
@@ -604,22 +635,13 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         ));
     }
 
-    if raw.gates.is_empty() {
-        return Err(bad("gates", "must list at least \"app\": with no gate nothing would release ACKs".into()));
-    }
-    for (i, g) in raw.gates.iter().enumerate() {
-        if raw.gates[..i].contains(g) {
-            return Err(bad("gates", format!("{} listed twice", gate_name(*g))));
-        }
-        if *g == Gate::Replica && raw.replication.is_none() {
-            return Err(bad("gates", "\"replica\" needs a [replication] section naming the standby".into()));
-        }
-    }
+    check_gates(&raw.gates, raw.replication.is_some()).map_err(|m| bad("gates", m))?;
 
     let sink_dir = raw.sink_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_SINK_DIR));
     check_absolute(&sink_dir).map_err(|m| bad("sink_dir", m))?;
 
-    let network = validate_network(raw.network).map_err(|(f, m)| bad(f, m))?;
+    let (network, port_gates) = validate_listening(raw.network, raw.listen, raw.replication.is_some())
+        .map_err(|(f, m)| ConfigError::Invalid { path: path.to_path_buf(), field: f, message: m })?;
 
     let metrics = match raw.metrics {
         None => None,
@@ -661,6 +683,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         socket,
         role: raw.role,
         gates: raw.gates,
+        port_gates,
         sink_dir,
         network,
         metrics,
@@ -902,6 +925,60 @@ fn validate_sim(sim: RawSim) -> Result<SimCard, (&'static str, String)> {
     })
 }
 
+fn check_gates(gates: &[Gate], replication: bool) -> Result<(), String> {
+    if gates.is_empty() {
+        return Err("must list at least \"app\": with no gate nothing would release ACKs".into());
+    }
+    for (i, g) in gates.iter().enumerate() {
+        if gates[..i].contains(g) {
+            return Err(format!("{} listed twice", gate_name(*g)));
+        }
+        if *g == Gate::Replica && !replication {
+            return Err("\"replica\" needs a [replication] section naming the standby".into());
+        }
+    }
+    Ok(())
+}
+
+/// `[network]` and the `[[listen]]` entries: the card's settings (ports
+/// with their own holdback included) and the ports' own gates.
+fn validate_listening(
+    mut n: RawNetwork,
+    listen: Vec<RawListen>,
+    replication: bool,
+) -> Result<(CardSettings, Vec<PortGates>), (String, String)> {
+    if listen.is_empty() {
+        let settings = validate_network(n).map_err(|(f, m)| (f.to_string(), m))?;
+        return Ok((settings, Vec::new()));
+    }
+    if !n.listen_ports.is_empty() {
+        return Err((
+            "listen".into(),
+            "the listening ports are given twice: as network.listen_ports and as [[listen]] entries; keep one".into(),
+        ));
+    }
+    let mut port_holdback = Vec::new();
+    let mut port_gates = Vec::new();
+    for (i, l) in listen.iter().enumerate() {
+        let port = u16::try_from(l.port).ok().filter(|p| *p != 0);
+        let Some(port) = port else {
+            return Err((format!("listen[{i}].port"), format!("port {} is out of range 1..=65535", l.port)));
+        };
+        n.listen_ports.push(l.port);
+        if let Some(holdback) = l.holdback {
+            port_holdback.push(PortHoldback { port, holdback });
+        }
+        if let Some(gates) = &l.gates {
+            check_gates(gates, replication).map_err(|m| (format!("listen[{i}].gates"), m))?;
+            port_gates.push(PortGates { port, gates: gates.clone() });
+        }
+    }
+    let mut settings = validate_network(n).map_err(|(f, m)| (f.replace("network.listen_ports", "listen"), m))?;
+    settings.port_holdback = port_holdback;
+    settings.validate().map_err(|e| ("listen".to_string(), e.to_string()))?;
+    Ok((settings, port_gates))
+}
+
 fn validate_network(n: RawNetwork) -> Result<CardSettings, (&'static str, String)> {
     let mac = parse_mac(&n.mac).map_err(|m| ("network.mac", m))?;
     let ip = n.ip;
@@ -909,7 +986,10 @@ fn validate_network(n: RawNetwork) -> Result<CardSettings, (&'static str, String
         return Err(("network.ip", format!("{ip} is not a unicast host address the card can own")));
     }
     if n.listen_ports.is_empty() {
-        return Err(("network.listen_ports", "at least one port is needed, or the card accepts no connection".into()));
+        return Err((
+            "network.listen_ports",
+            "at least one port is needed (here or as [[listen]] entries), or the card accepts no connection".into(),
+        ));
     }
     if n.listen_ports.len() > MAX_LISTEN_PORTS {
         return Err((
@@ -942,7 +1022,7 @@ fn validate_network(n: RawNetwork) -> Result<CardSettings, (&'static str, String
             .filter(|r| *r > 0)
             .ok_or(("network.rto_us", format!("{r} is out of range 1..={}", u32::MAX)))?,
     };
-    let settings = CardSettings { mac, ip, listen_ports: ports, holdback: n.holdback, our_mss, rto_us };
+    let settings = CardSettings { mac, ip, listen_ports: ports, holdback: n.holdback, port_holdback: Vec::new(), our_mss, rto_us };
     // The driver's own check; everything it refuses was refused above with a
     // field name, so this only guards against the two drifting apart.
     settings.validate().map_err(|e| ("network", e.to_string()))?;
@@ -988,6 +1068,8 @@ struct Effective<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     sim: Option<&'a SimCard>,
     network: EffectiveNetwork,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    listen: Vec<EffectiveListen>,
     #[serde(skip_serializing_if = "Option::is_none")]
     metrics: Option<EffectiveMetrics>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1046,10 +1128,21 @@ struct EffectiveReplication<'a> {
 struct EffectiveNetwork {
     mac: MacAddr,
     ip: Ipv4Addr,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     listen_ports: Vec<u16>,
     holdback: bool,
     our_mss: u16,
     rto_us: u32,
+}
+
+/// A `[[listen]]` entry as printed: only what the port sets itself.
+#[derive(Serialize)]
+struct EffectiveListen {
+    port: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    holdback: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gates: Option<Vec<Gate>>,
 }
 
 #[derive(Serialize)]
@@ -1058,6 +1151,24 @@ struct EffectiveMetrics {
 }
 
 impl Config {
+    /// The gates the sink applies to connections to `port`: the port's
+    /// own (`[[listen]] gates`), else the top-level `gates`.
+    pub fn gates_for(&self, port: u16) -> &[Gate] {
+        self.port_gates.iter().find(|g| g.port == port).map_or(&self.gates, |g| &g.gates)
+    }
+
+    /// Every gate some connection has: what the replica gate is set up
+    /// for (it then waits only for the connections whose gates name it).
+    pub fn all_gates(&self) -> Vec<Gate> {
+        let mut all = self.gates.clone();
+        for g in self.port_gates.iter().flat_map(|p| p.gates.iter()) {
+            if !all.contains(g) {
+                all.push(*g);
+            }
+        }
+        all
+    }
+
     /// The card as written in the file (`sim` or `vfio:<address>`).
     pub fn card_spec(&self) -> String {
         match &self.card {
@@ -1080,10 +1191,23 @@ impl Config {
                 CardSpec::Sim(s) => Some(s),
                 CardSpec::Vfio(_) => None,
             },
+            // Ports with settings of their own are printed as [[listen]] entries.
+            listen: if n.port_holdback.is_empty() && self.port_gates.is_empty() {
+                Vec::new()
+            } else {
+                n.listen_ports
+                    .iter()
+                    .map(|&port| EffectiveListen {
+                        port,
+                        holdback: n.own_holdback(port),
+                        gates: self.port_gates.iter().find(|g| g.port == port).map(|g| g.gates.clone()),
+                    })
+                    .collect()
+            },
             network: EffectiveNetwork {
                 mac: n.mac,
                 ip: n.ip,
-                listen_ports: n.listen_ports.clone(),
+                listen_ports: if n.port_holdback.is_empty() && self.port_gates.is_empty() { n.listen_ports.clone() } else { Vec::new() },
                 holdback: n.holdback,
                 our_mss: n.our_mss,
                 rto_us: n.rto_us,
@@ -1173,6 +1297,44 @@ listen = "127.0.0.1:9464"
         assert_eq!(again, c);
     }
 
+    /// `[[listen]]`: holdback and gates per listening port, defaults from
+    /// `network.holdback` and the top-level `gates`; round-trips through the
+    /// effective form; bad entries are refused with their field.
+    #[test]
+    fn listen_entries_give_ports_their_own_holdback_and_gates() {
+        let per_port = GOOD.replace("listen_ports = [5001, 5002]\n", "")
+            + "\n[[listen]]\nport = 5001\ngates = [\"app\"]\n\n[[listen]]\nport = 5002\nholdback = false\n\n[[listen]]\nport = 5003\n";
+        let c = parse(Path::new("t.toml"), &per_port).expect("valid");
+        assert_eq!(c.network.listen_ports, vec![5001, 5002, 5003]);
+        assert!(c.network.holdback, "the default stays network.holdback");
+        assert_eq!(c.network.port_holdback, vec![PortHoldback { port: 5002, holdback: false }]);
+        assert!(c.network.holdback_for(5001) && !c.network.holdback_for(5002) && c.network.holdback_for(5003));
+        assert_eq!(c.port_gates, vec![PortGates { port: 5001, gates: vec![Gate::App] }]);
+        assert_eq!(c.gates_for(5001), &[Gate::App]);
+        assert_eq!(c.gates_for(5003), &c.gates[..]);
+        let again = parse(Path::new("t.toml"), &c.effective_toml()).expect("effective config parses");
+        assert_eq!(again, c);
+
+        // Today's single-port form is still valid and means the same as before.
+        let c = parse(Path::new("t.toml"), GOOD).expect("valid");
+        assert!(c.port_gates.is_empty() && c.network.port_holdback.is_empty());
+
+        let without_ports = GOOD.replace("listen_ports = [5001, 5002]\n", "");
+        for (text, field, needle) in [
+            (format!("{GOOD}\n[[listen]]\nport = 5003\n"), "listen", "given twice"),
+            (format!("{without_ports}\n[[listen]]\nport = 70000\n"), "listen[0].port", "out of range"),
+            (format!("{without_ports}\n[[listen]]\nport = 5001\n[[listen]]\nport = 5001\n"), "listen", "listed twice"),
+            (format!("{without_ports}\n[[listen]]\nport = 5001\ngates = []\n"), "listen[0].gates", "at least"),
+            (format!("{without_ports}\n[[listen]]\nport = 5001\ngates = [\"replica\"]\n"), "listen[0].gates", "[replication]"),
+            (format!("{without_ports}\n[[listen]]\nport = 5001\nholdback = \"yes\"\n"), "listen", "invalid type"),
+        ] {
+            let e = err(&text);
+            let msg = e.to_string();
+            assert!(e.field().is_some_and(|f| f.starts_with(field)), "{field}: {msg}");
+            assert!(msg.contains(needle), "{field}: `{needle}` not in {msg}");
+        }
+    }
+
     #[test]
     fn the_receive_ring_size_defaults_to_64_kib_and_takes_only_what_the_card_can() {
         assert_eq!(parse(Path::new("t.toml"), GOOD).unwrap().dma.rx_ring_bytes, 65536);
@@ -1235,7 +1397,7 @@ listen = "127.0.0.1:9464"
             (&format!("{GOOD}\n[replication]\nlisten = \"198.19.0.1:7400\"\npeer = \"198.19.0.2:7400\"\nsecret_file = \"/x\"\nsync = \"later\"\n"), "replication.sync", "unknown variant `later`"),
             (&format!("{GOOD}\n[replication]\nlisten = \"198.19.0.1:7400\"\npeer = \"198.19.0.1:7400\"\nsecret_file = \"/x\"\n"), "replication.peer", "our own listen address"),
             ("card = \"sim\"\n[sim]\ntap = \"t\"\n", "network", "missing field `network`"),
-            ("card = \"sim\"\n[sim]\ntap = \"t\"\n[network]\nmac = \"02:00:00:00:00:01\"\nip = \"198.18.0.2\"\n", "network.listen_ports", "missing field `listen_ports`"),
+            ("card = \"sim\"\n[sim]\ntap = \"t\"\n[network]\nmac = \"02:00:00:00:00:01\"\nip = \"198.18.0.2\"\n", "network.listen_ports", "at least one port is needed (here or as [[listen]] entries)"),
             ("card = \n", "card", "invalid string"),
         ];
         for (text, field, what) in cases {

@@ -291,7 +291,7 @@ mod lab_cmd {
     }
 
     fn up_options(a: &holdback_daemon::cli::UpArgs) -> UpOptions {
-        UpOptions { name: a.name.clone(), holdback: a.holdback.on(), pcap: a.pcap.clone(), port: a.port }
+        UpOptions { name: a.name.clone(), holdback: a.holdback.on(), port_holdback: a.port_holdback.clone(), pcap: a.pcap.clone(), port: a.port }
     }
 }
 

@@ -333,9 +333,30 @@ pub struct CardFigures {
     pub frames_in: u64,
     pub frames_out: u64,
     pub frames_out_dropped: u64,
+    /// What `[sim] impair` did to frames arriving at the card.
+    #[serde(default)]
+    pub impaired_in: ImpairFigures,
+    /// What `[sim] impair` did to frames the card sent.
+    #[serde(default)]
+    pub impaired_out: ImpairFigures,
     pub reg_ops: u64,
     pub wall_s: f64,
     pub idle_wall_s: f64,
+}
+
+/// One direction of the simulated port's impairment: frames dropped, and
+/// frames held back behind the next one.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ImpairFigures {
+    pub dropped: u64,
+    pub reordered: u64,
+}
+
+#[cfg(feature = "sim")]
+impl From<holdback_sim::impair::ImpairCounts> for ImpairFigures {
+    fn from(c: holdback_sim::impair::ImpairCounts) -> ImpairFigures {
+        ImpairFigures { dropped: c.dropped, reordered: c.reordered }
+    }
 }
 
 #[cfg(feature = "sim")]
@@ -347,6 +368,8 @@ impl From<&CardReport> for CardFigures {
             frames_in: r.frames_in,
             frames_out: r.frames_out,
             frames_out_dropped: r.frames_out_dropped,
+            impaired_in: r.impaired_in.into(),
+            impaired_out: r.impaired_out.into(),
             reg_ops: r.reg_ops,
             wall_s: r.wall.as_secs_f64(),
             idle_wall_s: r.idle_wall.as_secs_f64(),
@@ -414,11 +437,12 @@ struct SinkThread {
 impl SinkThread {
     fn start<B: Bar + 'static>(
         events: &Arc<EventPump<B>>,
-        dir: &Path,
+        config: &Config,
         shared: SinkShared,
         gate: Option<ReplicaGate>,
     ) -> Result<SinkThread, ServiceError> {
-        let mut sink = Sink::new(events, dir, shared)?;
+        let dir = &config.sink_dir;
+        let mut sink = Sink::new(events, dir, shared)?.with_port_gates(config.gates.clone(), config.port_gates.clone());
         if let Some(gate) = gate {
             tracing::info!(wait_for_standby = gate.wait, hold_synack = gate.hold_synack, ship_data = gate.ship_data, after_data = gate.after_data,
                 "sink ships TCB copies to the standby");
@@ -489,7 +513,10 @@ async fn serve<B: Bar + 'static>(
         }
         None => (None, None),
     };
-    let hold_synack = pair.as_ref().is_some_and(|p| p.holds_synack(&config.gates));
+    // The replica gate is set up for every gate some port has; the sink
+    // then applies each connection's own (`[[listen]] gates`).
+    let all_gates = config.all_gates();
+    let hold_synack = pair.as_ref().is_some_and(|p| p.holds_synack(&all_gates));
     let c = card.clone();
     blocking(move || {
         c.set_hold_synack(hold_synack)?;
@@ -498,12 +525,13 @@ async fn serve<B: Bar + 'static>(
     .await?;
     let n = &config.network;
     tracing::info!(card = %card.bar().describe(), ip = %n.ip, ports = ?n.listen_ports, holdback = n.holdback,
-        gates = ?config.gates, role = ?config.role, "card configured and enabled");
+        gates = ?config.gates, port_gates = ?config.port_gates, port_holdback = ?n.port_holdback, role = ?config.role,
+        "card configured and enabled");
 
     let shared = SinkShared::default();
-    let sink_gate = || pair.as_ref().and_then(|p| p.sink_gate(&config.gates));
+    let sink_gate = || pair.as_ref().and_then(|p| p.sink_gate(&all_gates));
     let mut sink = if pair.as_ref().is_none_or(|p| p.runs_sink()) {
-        Some(SinkThread::start(&events, &config.sink_dir, shared.clone(), sink_gate())?)
+        Some(SinkThread::start(&events, &config, shared.clone(), sink_gate())?)
     } else {
         None
     };
@@ -571,7 +599,7 @@ async fn serve<B: Bar + 'static>(
             _ = stop.wait() => break End::ShutdownRequest,
             Some(reply) = promote_rx.recv() => {
                 let Some(p) = pair.clone() else { continue };
-                let (gates, promoting) = (config.gates.clone(), p.clone());
+                let (gates, promoting) = (all_gates.clone(), p.clone());
                 let outcome = tokio::task::spawn_blocking(move || promoting.promote(&gates)).await;
                 let answer = match outcome {
                     Ok(Ok(promotion)) => {
@@ -583,7 +611,7 @@ async fn serve<B: Bar + 'static>(
                             // at R and ships copies to a returning standby
                             // without waiting for it (degraded) until it is
                             // Replicating again.
-                            match SinkThread::start(&events, &config.sink_dir, shared.clone(), sink_gate()) {
+                            match SinkThread::start(&events, &config, shared.clone(), sink_gate()) {
                                 Ok(t) => sink = Some(t),
                                 Err(e) => break End::Failed(e),
                             }
@@ -621,7 +649,7 @@ async fn serve<B: Bar + 'static>(
                 };
                 // Still (or again) the primary, card speaking: release again.
                 if sink.is_none() && p.runs_sink() {
-                    match SinkThread::start(&events, &config.sink_dir, shared.clone(), sink_gate()) {
+                    match SinkThread::start(&events, &config, shared.clone(), sink_gate()) {
                         Ok(t) => sink = Some(t),
                         Err(e) => {
                             let _ = reply.send(answer);
@@ -637,7 +665,7 @@ async fn serve<B: Bar + 'static>(
                 // wait for its acknowledgement again (invariant 2). The new
                 // sink resumes each connection at its released point; bytes
                 // committed above it are rewritten at the same offsets.
-                let Some(gate) = pair.as_ref().and_then(|p| p.end_degraded(&config.gates)) else { continue };
+                let Some(gate) = pair.as_ref().and_then(|p| p.end_degraded(&all_gates)) else { continue };
                 let hold_synack = gate.hold_synack;
                 if let Some(mut old) = sink.take() {
                     if let Err(e) = old.stop() {
@@ -648,7 +676,7 @@ async fn serve<B: Bar + 'static>(
                 if let Err(e) = blocking(move || c.set_hold_synack(hold_synack)).await {
                     break End::Failed(e.into());
                 }
-                match SinkThread::start(&events, &config.sink_dir, shared.clone(), Some(gate)) {
+                match SinkThread::start(&events, &config, shared.clone(), Some(gate)) {
                     Ok(t) => sink = Some(t),
                     Err(e) => break End::Failed(e),
                 }

@@ -97,6 +97,10 @@ pub enum SettingsError {
     Mss(u16),
     #[error("rto_us must be > 0")]
     RtoZero,
+    #[error("port {0} has a holdback setting of its own but is not a listening port")]
+    HoldbackForUnknownPort(u16),
+    #[error("port {0} has two holdback settings of its own")]
+    DuplicateHoldback(u16),
 }
 
 trait Context<T> {
@@ -139,15 +143,37 @@ pub struct CardSettings {
     pub ip: Ipv4Addr,
     /// Up to 4 listening TCP ports.
     pub listen_ports: Vec<u16>,
-    /// ACK holdback on for new connections.
+    /// ACK holdback on for new connections (to ports not in `port_holdback`).
     pub holdback: bool,
+    /// Listening ports that set holdback for their own connections,
+    /// whatever `holdback` says (LISTENn bits 17-18).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub port_holdback: Vec<PortHoldback>,
     /// MSS announced in our SYN-ACKs.
     pub our_mss: u16,
     /// Retransmission timeout for our SYN-ACK and FIN, microseconds.
     pub rto_us: u32,
 }
 
+/// A listening port's own holdback setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortHoldback {
+    pub port: u16,
+    pub holdback: bool,
+}
+
 impl CardSettings {
+    /// The holdback a connection to `port` gets: the port's own, else the default.
+    pub fn holdback_for(&self, port: u16) -> bool {
+        self.own_holdback(port).unwrap_or(self.holdback)
+    }
+
+    /// The port's own holdback setting, if it has one.
+    pub fn own_holdback(&self, port: u16) -> Option<bool> {
+        self.port_holdback.iter().find(|p| p.port == port).map(|p| p.holdback)
+    }
+
     pub fn validate(&self) -> Result<(), SettingsError> {
         let slots = regmap::LISTEN_SLOTS.len();
         if self.listen_ports.len() > slots {
@@ -159,6 +185,14 @@ impl CardSettings {
             }
             if self.listen_ports[..i].contains(p) {
                 return Err(SettingsError::DuplicatePort(*p));
+            }
+        }
+        for (i, p) in self.port_holdback.iter().enumerate() {
+            if !self.listen_ports.contains(&p.port) {
+                return Err(SettingsError::HoldbackForUnknownPort(p.port));
+            }
+            if self.port_holdback[..i].iter().any(|q| q.port == p.port) {
+                return Err(SettingsError::DuplicateHoldback(p.port));
             }
         }
         if !(64..=9000).contains(&self.our_mss) {
@@ -481,7 +515,7 @@ impl<B: Bar> CardHandle<B> {
         self.write_checked(regmap::MAC_LO, mac_lo)?;
         self.write_checked(regmap::IPV4_ADDR, u32::from(s.ip))?;
         for (i, slot) in regmap::LISTEN_SLOTS.iter().enumerate() {
-            let v = s.listen_ports.get(i).map_or(0, |p| regmap::LISTEN_ENABLE | *p as u32);
+            let v = s.listen_ports.get(i).map_or(0, |p| regmap::listen_value(*p, s.own_holdback(*p)));
             self.write_checked(*slot, v)?;
         }
         self.write_checked(regmap::OUR_MSS, s.our_mss as u32)?;
@@ -489,7 +523,7 @@ impl<B: Bar> CardHandle<B> {
         let ctrl = self.read(regmap::CTRL)?;
         let ctrl = if s.holdback { ctrl | regmap::CTRL_HOLDBACK } else { ctrl & !regmap::CTRL_HOLDBACK };
         self.write_checked(regmap::CTRL, ctrl)?;
-        tracing::info!(ip = %s.ip, ports = ?s.listen_ports, holdback = s.holdback, "card configured");
+        tracing::info!(ip = %s.ip, ports = ?s.listen_ports, holdback = s.holdback, port_holdback = ?s.port_holdback, "card configured");
         Ok(())
     }
 

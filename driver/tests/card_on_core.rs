@@ -63,6 +63,7 @@ fn handshake_data_holdback_and_release_as_the_driver_sees_them() {
         ip: CORE.ip,
         listen_ports: vec![5001],
         holdback: true,
+        port_holdback: Vec::new(),
         our_mss: 1460,
         rto_us: 200_000,
     })

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use holdback_driver::event_queue::EventRecord;
 use holdback_driver::regmap::{self, tcb, CoreParams, Stat, TcpState};
 use holdback_driver::{
-    Bar, CardError, CardHandle, CardSettings, DmaMemError, FakeDmaMemory, MacAddr, MemBar, OpenError, SeqNum, SettingsError, Tcb,
+    Bar, CardError, CardHandle, CardSettings, DmaMemError, FakeDmaMemory, MacAddr, MemBar, OpenError, PortHoldback, SeqNum, SettingsError,
+    Tcb,
 };
 
 fn card() -> CardHandle<MemBar> {
@@ -87,6 +88,7 @@ fn settings() -> CardSettings {
         ip: Ipv4Addr::new(198, 18, 0, 2),
         listen_ports: vec![5001, 5002],
         holdback: true,
+        port_holdback: Vec::new(),
         our_mss: 1460,
         rto_us: 200_000,
     }
@@ -117,6 +119,22 @@ fn configure_programs_every_register_and_enable_keeps_holdback() {
 }
 
 #[test]
+fn a_port_with_its_own_holdback_gets_it_in_its_listen_slot() {
+    let card = card();
+    let s = CardSettings { holdback: false, port_holdback: vec![PortHoldback { port: 5001, holdback: true }], ..settings() };
+    card.configure(&s).unwrap();
+    let bar = card.bar();
+    assert_eq!(bar.peek(regmap::LISTEN0.offset), regmap::LISTEN_ENABLE | regmap::LISTEN_OWN_HOLDBACK | regmap::LISTEN_HOLDBACK | 5001);
+    assert_eq!(bar.peek(regmap::LISTEN1.offset), regmap::LISTEN_ENABLE | 5002, "5002 follows CTRL");
+    assert_eq!(bar.peek(regmap::CTRL.offset) & regmap::CTRL_HOLDBACK, 0);
+    assert!(s.holdback_for(5001) && !s.holdback_for(5002));
+    let s = CardSettings { holdback: true, port_holdback: vec![PortHoldback { port: 5002, holdback: false }], ..settings() };
+    card.configure(&s).unwrap();
+    assert_eq!(bar.peek(regmap::LISTEN0.offset), regmap::LISTEN_ENABLE | 5001);
+    assert_eq!(bar.peek(regmap::LISTEN1.offset), regmap::LISTEN_ENABLE | regmap::LISTEN_OWN_HOLDBACK | 5002);
+}
+
+#[test]
 fn configure_refuses_bad_settings_before_writing() {
     let card = card();
     let cases = [
@@ -125,6 +143,17 @@ fn configure_refuses_bad_settings_before_writing() {
         (CardSettings { listen_ports: vec![7, 7], ..settings() }, SettingsError::DuplicatePort(7)),
         (CardSettings { our_mss: 0, ..settings() }, SettingsError::Mss(0)),
         (CardSettings { rto_us: 0, ..settings() }, SettingsError::RtoZero),
+        (
+            CardSettings { port_holdback: vec![PortHoldback { port: 6000, holdback: true }], ..settings() },
+            SettingsError::HoldbackForUnknownPort(6000),
+        ),
+        (
+            CardSettings {
+                port_holdback: vec![PortHoldback { port: 5001, holdback: true }, PortHoldback { port: 5001, holdback: false }],
+                ..settings()
+            },
+            SettingsError::DuplicateHoldback(5001),
+        ),
     ];
     for (s, want) in cases {
         match card.configure(&s) {

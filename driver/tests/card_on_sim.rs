@@ -35,6 +35,7 @@ fn configure_enable_and_read_back_on_the_rtl() {
         ip: Ipv4Addr::new(198, 18, 0, 2),
         listen_ports: vec![5001, 5002, 5003, 5004],
         holdback: true,
+        port_holdback: Vec::new(),
         our_mss: 1460,
         rto_us: 200_000,
     };
@@ -68,6 +69,7 @@ fn typed_layer_over_the_cycle_exact_core() {
         ip: Ipv4Addr::new(198, 18, 0, 2),
         listen_ports: vec![5001],
         holdback: false,
+        port_holdback: Vec::new(),
         our_mss: 1460,
         rto_us: 1000,
     })

@@ -26,6 +26,10 @@ pub enum RegBusState {
 pub const STAT_COUNT: usize = Stat::COUNT;
 /// Listening-port slots (the LISTEN0..3 registers).
 pub const LISTEN_PORTS: usize = map::LISTEN_SLOTS.len();
+/// Bits of a LISTEN register that exist (port, enable, own holdback,
+/// holdback). Kernels slice with the literal 19, which this pins.
+pub const LISTEN_BITS: usize = map::LISTEN_BITS;
+const _: () = assert!(LISTEN_BITS == 19, "the kernels' LISTEN slices say 19 bits");
 
 #[derive(LogicBlock)]
 pub struct RegBus<const CONN_BITS: usize> {
@@ -42,8 +46,8 @@ pub struct RegBus<const CONN_BITS: usize> {
     pub holdback_default: Signal<Out, Bit>,
     pub our_mac: Signal<Out, Bits<48>>,
     pub our_ip: Signal<Out, Bits<32>>,
-    /// The LISTEN registers' enable bit and port, one per slot.
-    pub listen_ports: [Signal<Out, Bits<17>>; LISTEN_PORTS],
+    /// The LISTEN registers, one per slot: port, enable, own holdback, holdback.
+    pub listen_ports: [Signal<Out, Bits<LISTEN_BITS>>; LISTEN_PORTS],
     pub our_mss: Signal<Out, Bits<16>>,
     pub rto_us: Signal<Out, Bits<32>>,
     pub dup_acks: Signal<Out, Bit>,
@@ -125,6 +129,7 @@ pub struct RegBus<const CONN_BITS: usize> {
     a_mac_hi: Constant<Bits<20>>,
     a_mac_lo: Constant<Bits<20>>,
     a_ipv4: Constant<Bits<20>>,
+    listen_mask: Constant<Bits<32>>,
     a_listen0: Constant<Bits<20>>,
     a_listen1: Constant<Bits<20>>,
     a_listen2: Constant<Bits<20>>,
@@ -274,6 +279,7 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             a_mac_hi: addr(map::MAC_HI.offset),
             a_mac_lo: addr(map::MAC_LO.offset),
             a_ipv4: addr(map::IPV4_ADDR.offset),
+            listen_mask: Constant::new(Bits::<32>::from((1u64 << LISTEN_BITS) - 1)),
             a_listen0: addr(map::LISTEN0.offset),
             a_listen1: addr(map::LISTEN1.offset),
             a_listen2: addr(map::LISTEN2.offset),
@@ -364,7 +370,7 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
         self.our_mac.next = (bit_cast::<48, 16>(self.mac_hi.q.val()) << 32) | bit_cast::<48, 32>(self.mac_lo.q.val());
         self.our_ip.next = self.ipv4.q.val();
         for i in 0..LISTEN_PORTS {
-            self.listen_ports[i].next = self.listen[i].q.val().get_bits::<17>(0);
+            self.listen_ports[i].next = self.listen[i].q.val().get_bits::<19>(0);
         }
         self.our_mss.next = self.mss.q.val().get_bits::<16>(0);
         self.rto_us.next = self.rto.q.val();
@@ -526,16 +532,16 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
                             self.ipv4.d.next = self.reg_wdata.val();
                         }
                         if self.reg_addr.val() == self.a_listen0.val() {
-                            self.listen[0].d.next = self.reg_wdata.val() & 0x1_FFFF_u32.to_bits();
+                            self.listen[0].d.next = self.reg_wdata.val() & self.listen_mask.val();
                         }
                         if self.reg_addr.val() == self.a_listen1.val() {
-                            self.listen[1].d.next = self.reg_wdata.val() & 0x1_FFFF_u32.to_bits();
+                            self.listen[1].d.next = self.reg_wdata.val() & self.listen_mask.val();
                         }
                         if self.reg_addr.val() == self.a_listen2.val() {
-                            self.listen[2].d.next = self.reg_wdata.val() & 0x1_FFFF_u32.to_bits();
+                            self.listen[2].d.next = self.reg_wdata.val() & self.listen_mask.val();
                         }
                         if self.reg_addr.val() == self.a_listen3.val() {
-                            self.listen[3].d.next = self.reg_wdata.val() & 0x1_FFFF_u32.to_bits();
+                            self.listen[3].d.next = self.reg_wdata.val() & self.listen_mask.val();
                         }
                         if self.reg_addr.val() == self.a_mss.val() {
                             self.mss.d.next = self.reg_wdata.val() & 0xFFFF_u32.to_bits();

@@ -101,7 +101,7 @@ regs! {
     MAC_HI        = 0x0104, Rw, "Our MAC address, bytes 0-1 (big-endian in bits 15:0).";
     MAC_LO        = 0x0108, Rw, "Our MAC address, bytes 2-5 (big-endian).";
     IPV4_ADDR     = 0x010C, Rw, "Our IPv4 address (big-endian: 198.18.0.2 = 0xC6120002).";
-    LISTEN0       = 0x0110, Rw, "Listening port slot 0: bit16 enable, bits 15:0 TCP port.";
+    LISTEN0       = 0x0110, Rw, "Listening port slot 0: bit16 enable, bits 15:0 TCP port; bit17 the slot sets holdback for its connections (else CTRL bit1 does), bit18 that holdback (copied into each new connection's TCB at its SYN).";
     LISTEN1       = 0x0114, Rw, "Listening port slot 1 (as LISTEN0).";
     LISTEN2       = 0x0118, Rw, "Listening port slot 2 (as LISTEN0).";
     LISTEN3       = 0x011C, Rw, "Listening port slot 3 (as LISTEN0).";
@@ -270,6 +270,24 @@ pub const PROMOTE_BUSY: u32 = 1 << 0;
 /// PROMOTE read: the last promotion finished (cleared by the next PROMOTE write).
 pub const PROMOTE_DONE: u32 = 1 << 1;
 pub const LISTEN_ENABLE: u32 = 1 << 16;
+/// LISTENn: this slot decides holdback for the connections it accepts
+/// ([`LISTEN_HOLDBACK`]); without it they take CTRL bit1 ([`CTRL_HOLDBACK`]).
+pub const LISTEN_OWN_HOLDBACK: u32 = 1 << 17;
+/// LISTENn: holdback on for the slot's connections, when [`LISTEN_OWN_HOLDBACK`] is set.
+pub const LISTEN_HOLDBACK: u32 = 1 << 18;
+/// LISTENn bits that exist (port, enable, own holdback, holdback); the rest read 0.
+pub const LISTEN_BITS: usize = 19;
+
+/// The LISTENn value for `port` (enabled): holdback `Some(on)` of its own,
+/// or `None` to follow CTRL bit1.
+pub fn listen_value(port: u16, holdback: Option<bool>) -> u32 {
+    let own = match holdback {
+        None => 0,
+        Some(false) => LISTEN_OWN_HOLDBACK,
+        Some(true) => LISTEN_OWN_HOLDBACK | LISTEN_HOLDBACK,
+    };
+    LISTEN_ENABLE | own | u32::from(port)
+}
 /// EQ_CTRL: the event writer writes records (a rise starts a fresh ring).
 pub const EQ_CTRL_ENABLE: u32 = 1 << 0;
 /// EQ_CTRL read: a record is being read or written.

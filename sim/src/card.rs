@@ -22,6 +22,7 @@ use std::{
 use crate::{
     core_sim::CoreSim,
     host_mem::{HostMemory, DEFAULT_HOST_MEM_BYTES, DEFAULT_HOST_MEM_IOVA},
+    impair::{ImpairCounts, PortImpairer},
     tap::Tap,
     SimError,
 };
@@ -55,7 +56,8 @@ pub struct CardConfig {
     /// VCD waveform of the core (needs the `vcd` feature; big: ~1 KB per cycle,
     /// and the idle card still runs ~256 cycles per ms).
     pub vcd: Option<PathBuf>,
-    /// Seeded loss/reordering of arriving frames ([`crate::impair`]).
+    /// Seeded loss/reordering of the port's frames, arriving, leaving or
+    /// both ([`crate::impair`]).
     pub impair: Option<crate::impair::Impairment>,
     /// Bytes of simulated host DMA memory at [`DEFAULT_HOST_MEM_IOVA`]: the
     /// driver places every connection's receive ring and the event ring in it.
@@ -78,6 +80,10 @@ pub struct CardReport {
     pub bytes_out: u64,
     /// Frames the kernel refused on TAP write (interface down, queue full).
     pub frames_out_dropped: u64,
+    /// What the impairment did to frames arriving at the card.
+    pub impaired_in: ImpairCounts,
+    /// What the impairment did to frames the card sent (after its pcap).
+    pub impaired_out: ImpairCounts,
     pub reg_ops: u64,
     /// Microseconds fed to the core's tick input.
     pub sim_us: u64,
@@ -232,7 +238,7 @@ impl Card {
             frames_out_dropped: 0,
             idle_wall: Duration::ZERO,
             rx_buf: vec![0u8; 65536],
-            impair: cfg.impair.map(crate::impair::Impairer::new),
+            impair: cfg.impair.map(PortImpairer::new),
         };
         let reason = exit_reason.clone();
         let thread = std::thread::Builder::new()
@@ -314,7 +320,7 @@ struct ClockLoop {
     frames_out_dropped: u64,
     idle_wall: Duration,
     rx_buf: Vec<u8>,
-    impair: Option<crate::impair::Impairer>,
+    impair: Option<PortImpairer>,
 }
 
 impl ClockLoop {
@@ -360,6 +366,8 @@ impl ClockLoop {
             bytes_in: c.bytes_in,
             bytes_out: c.bytes_out,
             frames_out_dropped: self.frames_out_dropped,
+            impaired_in: self.impair.as_ref().map_or_else(ImpairCounts::default, PortImpairer::inbound_counts),
+            impaired_out: self.impair.as_ref().map_or_else(ImpairCounts::default, PortImpairer::outbound_counts),
             reg_ops: c.reg_ops,
             sim_us: self.sim.now_us(),
             wall: start.elapsed(),
@@ -377,7 +385,7 @@ impl ClockLoop {
                     Some(n) => {
                         arrived += 1;
                         let (sim, frame) = (&mut self.sim, &self.rx_buf[..n]);
-                        match &mut self.impair {
+                        match self.impair.as_mut().and_then(|p| p.inbound.as_mut()) {
                             Some(imp) => imp.arrive(frame, &mut |f| sim.push_frame(f)),
                             None => sim.push_frame(frame),
                         }
@@ -385,7 +393,7 @@ impl ClockLoop {
                 }
             }
             if arrived == 0 {
-                if let Some(imp) = &mut self.impair {
+                if let Some(imp) = self.impair.as_mut().and_then(|p| p.inbound.as_mut()) {
                     let sim = &mut self.sim;
                     imp.flush(&mut |f| sim.push_frame(f));
                 }
@@ -394,16 +402,48 @@ impl ClockLoop {
         self.send_tx()
     }
 
+    /// Emitted frames → (outbound impairment) → TAP.
     fn send_tx(&mut self) -> Result<(), SimError> {
-        while let Some(frame) = self.sim.pop_tx_frame() {
-            if let Some(tap) = &self.tap {
-                if !tap.send(&frame)? {
-                    self.frames_out_dropped += 1;
-                    tracing::debug!(len = frame.len(), "TAP refused a frame (interface down or queue full)");
+        let Some(tap) = &self.tap else {
+            while self.sim.pop_tx_frame().is_some() {}
+            return Ok(());
+        };
+        let mut refused = 0u64;
+        let mut failure: Option<SimError> = None;
+        let mut send = |frame: &[u8]| match tap.send(frame) {
+            Ok(true) => {}
+            Ok(false) => {
+                refused += 1;
+                tracing::debug!(len = frame.len(), "TAP refused a frame (interface down or queue full)");
+            }
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
+        };
+        let outbound = self.impair.as_mut().and_then(|p| p.outbound.as_mut());
+        let mut emitted = 0;
+        match outbound {
+            Some(imp) => {
+                while let Some(frame) = self.sim.pop_tx_frame() {
+                    emitted += 1;
+                    imp.arrive(&frame, &mut send);
+                }
+                // No frame followed the held one in this look: let it go now.
+                if emitted == 0 {
+                    imp.flush(&mut send);
+                }
+            }
+            None => {
+                while let Some(frame) = self.sim.pop_tx_frame() {
+                    send(&frame);
                 }
             }
         }
-        Ok(())
+        self.frames_out_dropped += refused;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     fn serve(&mut self, req: RegRequest) -> Result<(), SimError> {

@@ -1,19 +1,68 @@
-//! Seeded loss and reordering of the frames arriving at the simulated
-//! card's port — the lab's stand-in for `tc netem` on kernels built without
+//! Seeded loss and reordering of the frames crossing the simulated card's
+//! port — the lab's stand-in for `tc netem` on kernels built without
 //! `sch_netem` (this project's CI machines among them). It acts where netem
-//! on the client's link would: on the peer → card direction, before the
-//! core (and its pcap) sees the frame.
+//! on the link would: on frames arriving at the card (peer → card), before
+//! the core (and its pcap) sees them, and on frames leaving the card
+//! (card → peer), after the card's pcap recorded them, so the capture shows
+//! what the card sent and the peer sees what the wire delivered.
 //!
-//! Spelled like netem: `"loss 1% reorder 1%"`. A reordered frame is held
-//! back and delivered right after the next frame (or at the next look at
-//! the port if none follows), so the peer's segments arrive swapped.
+//! Spelled like netem: `"loss 1% reorder 1%"`, plus `dir in|out|both` for
+//! the direction (default `in`, arriving frames only). A reordered frame is
+//! held back and delivered right after the next frame of its direction (or
+//! at the next look at the port if none follows), so segments arrive
+//! swapped. Each direction draws from its own seeded stream and counts its
+//! own drops, so a report can tell the peer's losses from the card's.
 use std::fmt;
 use std::str::FromStr;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-/// What to do to arriving frames.
+/// Which frames crossing the card's port are impaired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Direction {
+    /// Frames arriving at the card (the peer's segments).
+    #[default]
+    In,
+    /// Frames leaving the card (its ACKs, SYN-ACKs, FINs, RSTs).
+    Out,
+    /// Both, each with its own random stream and counters.
+    Both,
+}
+
+impl Direction {
+    pub fn inbound(self) -> bool {
+        matches!(self, Direction::In | Direction::Both)
+    }
+
+    pub fn outbound(self) -> bool {
+        matches!(self, Direction::Out | Direction::Both)
+    }
+}
+
+impl FromStr for Direction {
+    type Err = ImpairmentError;
+    fn from_str(s: &str) -> Result<Direction, ImpairmentError> {
+        match s {
+            "in" => Ok(Direction::In),
+            "out" => Ok(Direction::Out),
+            "both" => Ok(Direction::Both),
+            _ => Err(ImpairmentError::Direction(s.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+            Direction::Both => "both",
+        })
+    }
+}
+
+/// What to do to the frames crossing the card's port.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Impairment {
     /// Probability of dropping a frame, 0..=1.
@@ -21,14 +70,20 @@ pub struct Impairment {
     /// Probability of holding a frame back behind the next one, 0..=1.
     pub reorder: f64,
     pub seed: u64,
+    /// Arriving frames, leaving frames, or both.
+    pub dir: Direction,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ImpairmentError {
-    #[error("`{0}` is not an impairment: expected words like \"loss 1% reorder 1%\" (and optionally \"seed 7\")")]
+    #[error("`{0}` is not an impairment: expected words like \"loss 1% reorder 1%\" (and optionally \"dir out\", \"seed 7\")")]
     Syntax(String),
     #[error("`{0}` is not a percentage in 0%..=100%")]
     Percent(String),
+    #[error("`dir {0}` is not a direction: expected `dir in` (frames arriving at the card), `dir out` (frames leaving it) or `dir both`")]
+    Direction(String),
+    #[error("`{0}` is named twice in the impairment")]
+    Repeated(String),
 }
 
 fn percent(word: &str) -> Result<f64, ImpairmentError> {
@@ -45,16 +100,22 @@ fn percent(word: &str) -> Result<f64, ImpairmentError> {
 impl FromStr for Impairment {
     type Err = ImpairmentError;
     fn from_str(s: &str) -> Result<Impairment, ImpairmentError> {
-        let mut imp = Impairment { loss: 0.0, reorder: 0.0, seed: 1 };
+        let mut imp = Impairment { loss: 0.0, reorder: 0.0, seed: 1, dir: Direction::In };
         let words: Vec<&str> = s.split_whitespace().collect();
         if words.is_empty() || !words.len().is_multiple_of(2) {
             return Err(ImpairmentError::Syntax(s.to_string()));
         }
+        let mut seen: Vec<&str> = Vec::new();
         for pair in words.chunks(2) {
+            if seen.contains(&pair[0]) {
+                return Err(ImpairmentError::Repeated(pair[0].to_string()));
+            }
+            seen.push(pair[0]);
             match pair[0] {
                 "loss" => imp.loss = percent(pair[1])?,
                 "reorder" => imp.reorder = percent(pair[1])?,
                 "seed" => imp.seed = pair[1].parse().map_err(|_| ImpairmentError::Syntax(s.to_string()))?,
+                "dir" => imp.dir = pair[1].parse()?,
                 _ => return Err(ImpairmentError::Syntax(s.to_string())),
             }
         }
@@ -64,11 +125,47 @@ impl FromStr for Impairment {
 
 impl fmt::Display for Impairment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "loss {}% reorder {}% seed {}", self.loss * 100.0, self.reorder * 100.0, self.seed)
+        write!(f, "loss {}% reorder {}% seed {} dir {}", self.loss * 100.0, self.reorder * 100.0, self.seed, self.dir)
     }
 }
 
-/// The running impairment: its random stream, the held frame, counters.
+/// What one direction's impairment did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ImpairCounts {
+    pub dropped: u64,
+    pub reordered: u64,
+}
+
+/// The port's impairment: one [`Impairer`] per impaired direction.
+pub struct PortImpairer {
+    /// Frames arriving at the card.
+    pub inbound: Option<Impairer>,
+    /// Frames leaving the card.
+    pub outbound: Option<Impairer>,
+}
+
+/// Mixed into the seed of the outbound stream, so `dir both` does not drop
+/// the n-th frame of each direction together.
+const OUTBOUND_SEED_SALT: u64 = 0x6f75_7462_6f75_6e64;
+
+impl PortImpairer {
+    pub fn new(cfg: Impairment) -> PortImpairer {
+        PortImpairer {
+            inbound: cfg.dir.inbound().then(|| Impairer::new(cfg)),
+            outbound: cfg.dir.outbound().then(|| Impairer::new(Impairment { seed: cfg.seed ^ OUTBOUND_SEED_SALT, ..cfg })),
+        }
+    }
+
+    pub fn inbound_counts(&self) -> ImpairCounts {
+        self.inbound.as_ref().map_or_else(ImpairCounts::default, Impairer::counts)
+    }
+
+    pub fn outbound_counts(&self) -> ImpairCounts {
+        self.outbound.as_ref().map_or_else(ImpairCounts::default, Impairer::counts)
+    }
+}
+
+/// One direction's running impairment: its random stream, the held frame, counters.
 pub struct Impairer {
     cfg: Impairment,
     rng: SmallRng,
@@ -82,7 +179,11 @@ impl Impairer {
         Impairer { cfg, rng: SmallRng::seed_from_u64(cfg.seed), held: None, dropped: 0, reordered: 0 }
     }
 
-    /// Passes `frame` through: `deliver` is called for what reaches the card now.
+    pub fn counts(&self) -> ImpairCounts {
+        ImpairCounts { dropped: self.dropped, reordered: self.reordered }
+    }
+
+    /// Passes `frame` through: `deliver` is called for what reaches the far side now.
     pub fn arrive(&mut self, frame: &[u8], deliver: &mut dyn FnMut(&[u8])) {
         if self.rng.gen_bool(self.cfg.loss) {
             self.dropped += 1;
@@ -120,6 +221,66 @@ mod tests {
         assert!(matches!("loss 1".parse::<Impairment>(), Err(ImpairmentError::Percent(_))));
         assert!(matches!("loss 120%".parse::<Impairment>(), Err(ImpairmentError::Percent(_))));
         assert!(matches!("jitter 1%".parse::<Impairment>(), Err(ImpairmentError::Syntax(_))));
+    }
+
+    #[test]
+    fn direction_is_a_word_of_the_spec_defaulting_to_arriving_frames() {
+        assert_eq!("loss 1%".parse::<Impairment>().unwrap().dir, Direction::In);
+        assert_eq!("loss 1% dir out".parse::<Impairment>().unwrap().dir, Direction::Out);
+        assert_eq!("dir both reorder 2%".parse::<Impairment>().unwrap().dir, Direction::Both);
+        assert_eq!("loss 1% dir sideways".parse::<Impairment>(), Err(ImpairmentError::Direction("sideways".into())));
+        assert_eq!("loss 1% dir in loss 2%".parse::<Impairment>(), Err(ImpairmentError::Repeated("loss".into())));
+        assert_eq!("loss 1% dir".parse::<Impairment>(), Err(ImpairmentError::Syntax("loss 1% dir".into())));
+        // What the daemon's config writes back is read the same way.
+        let i: Impairment = "loss 2% reorder 1% dir both seed 5".parse().unwrap();
+        assert_eq!(i.to_string().parse::<Impairment>().unwrap(), i);
+        let msg = ImpairmentError::Direction("up".into()).to_string();
+        assert!(msg.contains("dir in") && msg.contains("dir out") && msg.contains("dir both"), "{msg}");
+    }
+
+    /// Runs `n` numbered frames each way through a port impaired by `spec`;
+    /// returns what arrived on each side.
+    fn both_ways(spec: &str, n: u32) -> (PortImpairer, Vec<u32>, Vec<u32>) {
+        let mut port = PortImpairer::new(spec.parse().unwrap());
+        let (mut inward, mut outward) = (Vec::new(), Vec::new());
+        let number = |f: &[u8]| u32::from_be_bytes(f.try_into().unwrap());
+        for k in 0..n {
+            match &mut port.inbound {
+                Some(imp) => imp.arrive(&k.to_be_bytes(), &mut |f| inward.push(number(f))),
+                None => inward.push(k),
+            }
+            match &mut port.outbound {
+                Some(imp) => imp.arrive(&k.to_be_bytes(), &mut |f| outward.push(number(f))),
+                None => outward.push(k),
+            }
+        }
+        (port, inward, outward)
+    }
+
+    #[test]
+    fn each_direction_is_impaired_only_when_asked_and_counted_apart() {
+        let all: Vec<u32> = (0..20_000).collect();
+
+        let (port, inward, outward) = both_ways("loss 2% dir out seed 4", 20_000);
+        assert_eq!(inward, all, "dir out touched arriving frames");
+        assert_eq!(port.inbound_counts(), ImpairCounts::default());
+        let out = port.outbound_counts();
+        assert!((300..500).contains(&out.dropped), "{out:?}");
+        assert_eq!(outward.len() as u64 + out.dropped, 20_000);
+
+        let (port, inward, outward) = both_ways("loss 2% seed 4", 20_000);
+        assert_eq!(outward, all, "the default (dir in) touched leaving frames");
+        assert_eq!(port.outbound_counts(), ImpairCounts::default());
+        assert_eq!(inward.len() as u64 + port.inbound_counts().dropped, 20_000);
+
+        let (port, inward, outward) = both_ways("loss 2% reorder 1% dir both seed 4", 20_000);
+        let (i, o) = (port.inbound_counts(), port.outbound_counts());
+        assert!((300..500).contains(&i.dropped) && (300..500).contains(&o.dropped), "{i:?} {o:?}");
+        assert!(i.reordered > 0 && o.reordered > 0, "{i:?} {o:?}");
+        assert_eq!(inward.len() as u64 + i.dropped, 20_000);
+        assert_eq!(outward.len() as u64 + o.dropped, 20_000);
+        // Independent streams: the two directions do not lose the same frames.
+        assert_ne!(inward, outward, "both directions dropped exactly the same frames");
     }
 
     #[test]

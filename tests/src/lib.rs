@@ -115,10 +115,17 @@ pub struct LabUp {
 impl LabUp {
     /// `holdback lab up --name <unique> --json [--holdback off]`.
     pub fn start(tag: &str, holdback: bool) -> LabUp {
+        LabUp::start_with(tag, holdback, &[])
+    }
+
+    /// As [`LabUp::start`], with more `lab up` arguments (`--port-holdback 5002=off`).
+    pub fn start_with(tag: &str, holdback: bool, more: &[&str]) -> LabUp {
         static N: AtomicU32 = AtomicU32::new(0);
         let name = format!("t{}-{}-{tag}", std::process::id() % 100_000, N.fetch_add(1, Ordering::Relaxed));
         let name: String = name.chars().take(24).collect();
-        let out = holdback_ok(&["lab", "up", "--name", &name, "--json", "--holdback", if holdback { "on" } else { "off" }]);
+        let mut args = vec!["lab", "up", "--name", &name, "--json", "--holdback", if holdback { "on" } else { "off" }];
+        args.extend_from_slice(more);
+        let out = holdback_ok(&args);
         let info: LabUpInfo =
             serde_json::from_str(&out).unwrap_or_else(|e| panic!("`lab up --json` printed no lab description ({e}):\n{out}"));
         LabUp { info }

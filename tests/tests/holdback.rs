@@ -2,7 +2,10 @@
 //! release paused, the client's `tcpi_bytes_acked` (TCP_INFO) stays at the
 //! released point while `holdback conns --json` shows the card's rcv_nxt
 //! ahead of it; after resuming the transfer completes. With holdback off the
-//! ACK follows rcv_nxt even while the release is paused.
+//! ACK follows rcv_nxt even while the release is paused. And holdback per
+//! listening port: two clients at once, one to a port holding back and one
+//! to a port that does not; the first's ACK never passes what the sink
+//! committed while the second's runs ahead of it.
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddrV4, TcpStream};
 use std::time::Duration;
@@ -144,4 +147,107 @@ fn held_back_ack_stays_at_the_released_point_until_resumed() {
 #[test]
 fn without_holdback_the_ack_follows_rcv_nxt() {
     scenario(false);
+}
+
+/// Holdback per listening port (`lab up --port-holdback 5002=off`, CTRL
+/// holdback on for 5001): one client to each port, sending at the same
+/// time. Sampled throughout, the 5001 connection's `tcpi_bytes_acked`
+/// never exceeds the released point R the sink wrote after committing
+/// (+1 for the SYN); with the release paused the 5002 connection's ACK runs
+/// on to everything it sent while the 5001 one stays put. Needs root.
+#[test]
+fn holdback_per_listening_port_two_clients_at_once() {
+    require_lab_prerequisites();
+    const FREE_PORT: u16 = 5002;
+    let lab = LabUp::start_with("hb-port", true, &["--port-holdback", "5002=off"]);
+    assert_eq!(lab.info.card_port, 5001);
+    let connect = |port: u16| {
+        let target = SocketAddrV4::new(lab.info.card_ip, port);
+        let s = run_in_netns(&lab.info.client_ns, move || TcpStream::connect_timeout(&target.into(), TIMEOUT))
+            .expect("enter client namespace")
+            .unwrap_or_else(|e| panic!("connect to the card's port {port}: {e}"));
+        s.set_read_timeout(Some(TIMEOUT)).unwrap();
+        s
+    };
+    let mut held = connect(lab.info.card_port);
+    let mut free = connect(FREE_PORT);
+    let (held_port, free_port) = (held.local_addr().unwrap().port(), free.local_addr().unwrap().port());
+    let held_row = || row(&lab, held_port).expect("the held connection in holdback conns");
+    let free_row = || row(&lab, free_port).expect("the free connection in holdback conns");
+    // The ACK of the held connection against what the sink released: read
+    // the ACK first, R after (R only grows), so a != over-ACK is caught.
+    let check_held = |held: &TcpStream, what: &str| {
+        let a = acked(held);
+        let r = held_row();
+        assert!(a <= r.released + 1, "{what}: tcpi_bytes_acked {a} passed the released point {} (+1 SYN)", r.released);
+        a
+    };
+
+    // Phase 1: both send in slices, release running; sample after each slice.
+    let mut sent = 0usize;
+    let mut first = Vec::new();
+    for slice in 0..6u8 {
+        let chunk = payload(500, 10 + slice);
+        held.write_all(&chunk).unwrap();
+        free.write_all(&chunk).unwrap();
+        first.extend_from_slice(&chunk);
+        sent += chunk.len();
+        check_held(&held, &format!("slice {slice}"));
+    }
+    wait_for(TIMEOUT, "both connections' bytes to be ACKed", || (acked(&held) == sent as u64 + 1 && acked(&free) == sent as u64 + 1).then_some(()));
+    let (h, f) = (held_row(), free_row());
+    assert!(h.holdback && !f.holdback, "the TCBs took their ports' holdback: 5001 {}, 5002 {}", h.holdback, f.holdback);
+
+    // Phase 2: release paused, both send more.
+    holdback_ok(&["release", "pause", "--socket", lab.socket()]);
+    let second = payload(DURING_PAUSE, 3);
+    held.write_all(&second).unwrap();
+    free.write_all(&second).unwrap();
+    let total = (sent + DURING_PAUSE) as u64;
+    wait_for(TIMEOUT, "the card to receive both connections' bytes", || {
+        (held_row().received == total && free_row().received == total).then_some(())
+    });
+    let a_free = wait_for(TIMEOUT, "the free connection's ACK to follow rcv_nxt", || {
+        let a = acked(&free);
+        (a == total + 1).then_some(a)
+    });
+    // Watch the held one across Linux's RTO (≥ 200 ms): it must not move.
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_millis(600) {
+        let a = check_held(&held, "release paused");
+        assert_eq!(a, sent as u64 + 1, "the held connection's ACK moved while the release was paused");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (h, f) = (held_row(), free_row());
+    assert_eq!((h.released, f.released), (sent as u64, sent as u64), "nothing released while paused");
+    assert_eq!(h.ack, h.released, "the held connection's ACK is its released point");
+    assert_eq!(f.ack, f.received, "the free connection's ACK is rcv_nxt, {} past its released point", f.received - f.released);
+    eprintln!(
+        "port 5001 (holdback): tcpi_bytes_acked {} = released {} + SYN; port 5002 (no holdback): {a_free} = rcv_nxt {} + SYN, released {}",
+        acked(&held),
+        h.released,
+        f.received,
+        f.released
+    );
+
+    // Phase 3: resume; both complete and their sink files hold what was sent.
+    holdback_ok(&["release", "resume", "--socket", lab.socket()]);
+    for s in [&mut held, &mut free] {
+        s.shutdown(Shutdown::Write).unwrap();
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).expect("the card's FIN arrives after resume");
+    }
+    let mut want = first;
+    want.extend_from_slice(&second);
+    for port in [held_port, free_port] {
+        let file = wait_for(TIMEOUT, "the sink file", || {
+            std::fs::read_dir(&lab.info.sink_dir)
+                .ok()?
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains(&format!("-{port}-"))))
+        });
+        let got = wait_for(TIMEOUT, "the whole stream in the sink file", || std::fs::read(&file).ok().filter(|g| g.len() == want.len()));
+        assert!(got == want, "sink file {} differs", file.display());
+    }
 }

@@ -1,7 +1,8 @@
 //! `holdback lab --json` exits 0 with sha256_match true and
 //! resets_seen 0 (the built binary, as a user runs it). And the lab's flags
 //! in the single-card mode: `--impair` takes effect (the Linux peers
-//! retransmit, the card counts the gaps), a pair-only flag is refused with
+//! retransmit, the card counts the gaps; `dir out`/`dir both` impair the
+//! card's own frames too, counted apart), a pair-only flag is refused with
 //! its reason, `--netem` shapes the clients' link or is refused with tc's
 //! reason. (`cli.rs` checks every flag is one or the other.) On a
 //! terminal (a pty from `script`) the run shows a progress bar; with
@@ -58,6 +59,53 @@ fn impair_in_the_single_card_lab_loses_frames_the_peers_retransmit() {
     let gaps = stat("drop_out_of_order");
     assert!(gaps > 0, "the card saw no gap after a lost frame: {stdout}");
     eprintln!("--impair \"loss 3%\": Linux retransmits {retransmits}, card drop_out_of_order {gaps}");
+}
+
+/// `--impair "... dir out"` drops and reorders frames the card sends (its
+/// ACKs, SYN-ACKs, FINs): the Linux peers recover, every stream arrives
+/// intact, and the report counts the leaving drops apart from the arriving
+/// ones (none with `dir out`). Then `dir both`: both directions lose
+/// frames, each counted on its own. Holdback off, so the card ACKs every
+/// segment and enough of its frames cross the port for the drops to be
+/// certain at these rates. Needs root (namespaces, TAP).
+#[test]
+fn impair_leaving_the_card_is_counted_apart_and_the_streams_still_arrive_intact() {
+    require_lab_prerequisites();
+    let seed = holdback_sim::test_seed(5).to_string();
+    for (spec, arriving_lost) in [("loss 5% reorder 3% dir out", false), ("loss 3% dir both", true)] {
+        let args = ["lab", "--json", "--holdback", "off", "--conns", "2", "--bytes", "256KiB", "--seed", &seed, "--impair", spec, "--stall-timeout", "60"];
+        let out = holdback(&args);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "holdback lab --impair \"{spec}\" failed ({}):\n{stdout}\n{stderr}", out.status);
+        let v: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}"));
+        assert_eq!(v["sha256_match"], true, "{spec}: the streams still arrive intact: {stdout}");
+        assert_eq!(v["resets_seen"], 0, "{spec}: {stdout}");
+        assert_eq!(v["impair"], spec, "{stdout}");
+        let count = |dir: &str, what: &str| {
+            v["card"][dir][what].as_u64().unwrap_or_else(|| panic!("no card.{dir}.{what} in the report: {stdout}"))
+        };
+        let (in_dropped, out_dropped) = (count("impaired_in", "dropped"), count("impaired_out", "dropped"));
+        assert!(out_dropped > 0, "{spec}: no frame leaving the card was dropped: {stdout}");
+        if arriving_lost {
+            assert!(in_dropped > 0, "{spec}: no arriving frame was dropped: {stdout}");
+        } else {
+            assert!(count("impaired_out", "reordered") > 0, "{spec}: no frame leaving the card was reordered: {stdout}");
+            assert_eq!((in_dropped, count("impaired_in", "reordered")), (0, 0), "{spec} touched arriving frames: {stdout}");
+        }
+        let retransmits: u64 = v["clients"].as_array().expect("clients").iter().map(|c| c["linux_retransmits"].as_u64().expect("a count")).sum();
+        eprintln!("--impair \"{spec}\": dropped {in_dropped} arriving, {out_dropped} leaving; Linux retransmits {retransmits}; {} s", v["duration_s"]);
+    }
+}
+
+#[test]
+fn a_bad_impairment_is_refused_with_what_is_wrong() {
+    for (spec, needle) in [("loss 1% dir sideways", "not a direction"), ("loss 1% loss 2%", "named twice"), ("loss 1", "percentage")] {
+        let out = holdback(&["lab", "--impair", spec]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "--impair \"{spec}\" was accepted");
+        assert!(stderr.contains("--impair") && stderr.contains(needle), "--impair \"{spec}\": error does not say `{needle}`:\n{stderr}");
+    }
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use holdback_driver::CardSettings;
+use holdback_driver::{CardSettings, PortHoldback};
 
 use crate::config::{CardSpec, Config, Gate, Role, SimCard, DEFAULT_MSS, DEFAULT_RTO_US};
 use crate::control::{client, Request};
@@ -26,6 +26,9 @@ pub struct CardPlan<'a> {
     pub tap: &'a str,
     pub port: u16,
     pub holdback: bool,
+    /// Ports with a holdback of their own; one that is not `port` is
+    /// listened on too (`lab up --port-holdback`).
+    pub port_holdback: Vec<PortHoldback>,
     pub pcap: Option<PathBuf>,
     pub impair: Option<holdback_sim::impair::Impairment>,
     /// Where the daemon writes the card's own figures when it stops.
@@ -48,12 +51,16 @@ pub fn card_config(path: PathBuf, socket: PathBuf, sink_dir: PathBuf, card: &Car
         socket,
         role: Role::Active,
         gates: vec![Gate::App],
+        port_gates: Vec::new(),
         sink_dir,
         network: CardSettings {
             mac: holdback_driver::MacAddr(topo.card_mac),
             ip: topo.card_ip,
-            listen_ports: vec![card.port],
+            listen_ports: std::iter::once(card.port)
+                .chain(card.port_holdback.iter().map(|p| p.port).filter(|p| *p != card.port))
+                .collect(),
             holdback: card.holdback,
+            port_holdback: card.port_holdback.clone(),
             our_mss: DEFAULT_MSS,
             rto_us: DEFAULT_RTO_US,
         },

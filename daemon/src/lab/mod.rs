@@ -83,8 +83,8 @@ pub struct LabRunOptions {
     pub holdback: bool,
     /// tc netem arguments for the clients' link (`--netem`).
     pub netem: Option<String>,
-    /// Seeded loss/reordering of frames arriving at the card (`--impair`),
-    /// seeded from `seed` unless it names its own.
+    /// Seeded loss/reordering of frames at the card's port (`--impair`,
+    /// `dir in|out|both`), seeded from `seed` unless it names its own.
     pub impair: Option<String>,
     pub pcap: Option<PathBuf>,
     /// Keep the sink files here (default: in a temporary work directory,
@@ -153,6 +153,8 @@ pub fn run_lab(opts: &LabRunOptions) -> Result<LabReport, LabError> {
 fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<LabReport, LabError> {
     tracing::info!(conns = opts.conns, bytes = opts.bytes, seed = opts.seed, holdback = opts.holdback,
         sink_dir = %sink_dir.display(), work = %work.display(), "lab run");
+    // A bad --impair is refused before anything is set up.
+    let impair = opts.impair.as_deref().map(|i| impairment(i, opts.seed)).transpose()?;
     std::fs::create_dir_all(work).map_err(io("creating", work))?;
     let net = LabNet::create(LabTopology::unique("run"))?;
     let topo = net.topology().clone();
@@ -167,8 +169,9 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
         tap: &topo.tap,
         port: DEFAULT_PORT,
         holdback: opts.holdback,
+        port_holdback: Vec::new(),
         pcap: capture.clone(),
-        impair: opts.impair.as_deref().map(|i| impairment(i, opts.seed)).transpose()?,
+        impair,
         report: Some(figures_file.clone()),
     };
     let config = card_config(work.join("card.toml"), work.join("control.sock"), sink_dir.to_path_buf(), &card);

@@ -52,7 +52,8 @@ pub struct LabReport {
     /// `--netem` on the clients' link.
     #[serde(default)]
     pub netem: Option<String>,
-    /// `--impair` of the frames arriving at the card.
+    /// `--impair` of the frames crossing the card's port (`dir in|out|both`;
+    /// what it did is in `card.impaired_in` / `card.impaired_out`).
     #[serde(default)]
     pub impair: Option<String>,
     pub topology: LabTopology,
@@ -113,6 +114,14 @@ impl LabReport {
             self.card.frames_in,
             self.card.frames_out,
         );
+        if self.impair.is_some() {
+            let (i, o) = (&self.card.impaired_in, &self.card.impaired_out);
+            let _ = writeln!(
+                s,
+                "  impair: arriving at the card {} dropped, {} reordered; leaving it {} dropped, {} reordered",
+                i.dropped, i.reordered, o.dropped, o.reordered,
+            );
+        }
         let _ = writeln!(
             s,
             "  sink: {} group commits ({:.1} ms mean, {:.1} ms max: read ring, write, fsync, release), {} fsyncs, {} releases",

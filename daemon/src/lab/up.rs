@@ -57,6 +57,9 @@ pub struct LabUpInfo {
     pub card_port: u16,
     pub card_mac: String,
     pub holdback: bool,
+    /// Listening ports with a holdback of their own (`--port-holdback`).
+    #[serde(default)]
+    pub port_holdback: Vec<holdback_driver::PortHoldback>,
     pub pcap: Option<PathBuf>,
     pub topology: LabTopology,
 }
@@ -135,6 +138,8 @@ pub fn read_info(name: &str) -> Result<LabUpInfo, LabUpError> {
 pub struct UpOptions {
     pub name: String,
     pub holdback: bool,
+    /// Ports with a holdback of their own (listened on too).
+    pub port_holdback: Vec<holdback_driver::PortHoldback>,
     pub pcap: Option<PathBuf>,
     pub port: u16,
 }
@@ -158,7 +163,16 @@ pub fn up(opts: &UpOptions) -> Result<LabUpInfo, LabUpError> {
     std::fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
     let mut net = LabNet::create(LabTopology::unique(&opts.name))?;
     let topo = net.topology().clone();
-    let card = CardPlan { topo: &topo, tap: &topo.tap, port: opts.port, holdback: opts.holdback, pcap: opts.pcap.clone(), impair: None, report: None };
+    let card = CardPlan {
+        topo: &topo,
+        tap: &topo.tap,
+        port: opts.port,
+        holdback: opts.holdback,
+        port_holdback: opts.port_holdback.clone(),
+        pcap: opts.pcap.clone(),
+        impair: None,
+        report: None,
+    };
     let config = card_config(dir.join("daemon.toml"), socket_path(&opts.name), dir.join("sink"), &card);
     write_config(&config, "`holdback lab up`")?;
     let daemon = DaemonProcess::start_ready("lab", None, &topo.card_ns, &config, &dir.join("lab.log"))?;
@@ -175,6 +189,7 @@ pub fn up(opts: &UpOptions) -> Result<LabUpInfo, LabUpError> {
         card_port: opts.port,
         card_mac: holdback_driver::MacAddr(topo.card_mac).to_string(),
         holdback: opts.holdback,
+        port_holdback: opts.port_holdback.clone(),
         pcap: opts.pcap.clone(),
         topology: topo,
     };

@@ -127,7 +127,9 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.upd.syn_window.next = self.desc.window.val();
         self.upd.syn_mss.next = self.desc.mss.val();
         self.upd.iss.next = self.lookup.iss.val();
-        self.upd.holdback.next = self.holdback_default.val();
+        // The listening port's own holdback setting, else CTRL's.
+        self.lookup.holdback_default.next = self.holdback_default.val();
+        self.upd.holdback.next = self.lookup.holdback.val();
         self.upd.hold_synack.next = self.hold_synack.val();
         self.upd.slot_gen.next = self.tcb_ram.read_data.val().gen;
 

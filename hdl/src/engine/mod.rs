@@ -67,7 +67,7 @@
 //! [`tcb_fields`] is the TCB's packed layout, shared by the table and all of these.
 use crate::seq_cmp::SeqCmp;
 use crate::channels::{HostOpSink, RingCopySource, RxDescSink, TxReqSource};
-use crate::regbus::{LISTEN_PORTS, STAT_COUNT};
+use crate::regbus::{LISTEN_BITS, LISTEN_PORTS, STAT_COUNT};
 use holdback_regmap::{tcp_flags, Stat, TcpState, TCB_BITS};
 use conn_index::ConnIndex;
 use lookup::ConnLookup;
@@ -149,8 +149,8 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     pub enable: Signal<In, Bit>,
     pub standby: Signal<In, Bit>,
     pub holdback_default: Signal<In, Bit>,
-    /// The LISTEN registers: bit 16 enables the slot, bits 15:0 are the port.
-    pub listen_ports: [Signal<In, Bits<17>>; LISTEN_PORTS],
+    /// The LISTEN registers: bit 16 enables the slot, bits 15:0 are the port, bits 18:17 its own holdback.
+    pub listen_ports: [Signal<In, Bits<LISTEN_BITS>>; LISTEN_PORTS],
     pub rto_us: Signal<In, Bits<32>>,
     /// CTRL bit3: after a promotion, an ACK at R plus three duplicates per connection.
     pub dup_acks: Signal<In, Bit>,

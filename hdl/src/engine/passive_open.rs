@@ -26,7 +26,9 @@ pub struct PassiveOpen {
     pub iss: Signal<In, Bits<32>>,
     pub now_us: Signal<In, Bits<32>>,
     pub rto_us: Signal<In, Bits<32>>,
-    /// CTRL.holdback: the new connection's holdback bit.
+    /// The new connection's holdback bit: its listening port's own setting
+    /// (LISTEN bits 17-18), else CTRL.holdback. The engine's ACK decision
+    /// reads it from the TCB, so it holds per connection for its life.
     pub holdback: Signal<In, Bit>,
     /// CTRL bit4: R and ack_sent start at irs.
     pub hold_synack: Signal<In, Bit>,

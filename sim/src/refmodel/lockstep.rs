@@ -186,7 +186,7 @@ impl<D: Dut> Lockstep<D> {
         dut.reg_write(regmap::MAC_LO.offset, mac as u32)?;
         dut.reg_write(regmap::IPV4_ADDR.offset, u32::from(cfg.ip))?;
         for (i, slot) in regmap::LISTEN_SLOTS.iter().enumerate() {
-            let v = cfg.listen.get(i).map_or(0, |p| regmap::LISTEN_ENABLE | u32::from(*p));
+            let v = cfg.listen.get(i).map_or(0, |p| regmap::listen_value(*p, cfg.own_holdback(*p)));
             dut.reg_write(slot.offset, v)?;
         }
         dut.reg_write(regmap::OUR_MSS.offset, u32::from(cfg.our_mss))?;

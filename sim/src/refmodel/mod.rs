@@ -77,8 +77,12 @@ pub struct Config {
     pub listen: Vec<u16>,
     /// CTRL.enable.
     pub enable: bool,
-    /// CTRL.holdback: holdback for connections opened from now on.
+    /// CTRL.holdback: holdback for connections opened from now on, to a
+    /// port without a setting of its own in `port_holdback`.
     pub holdback: bool,
+    /// Listening ports that decide holdback for their own connections
+    /// (LISTENn bit 17, the value in bit 18); each is also in `listen`.
+    pub port_holdback: Vec<(u16, bool)>,
     /// CTRL.standby: silent on the wire.
     pub standby: bool,
     /// Receive ring per connection in host memory (RX_RING_LOG2).
@@ -106,6 +110,7 @@ impl Config {
             listen: listen.to_vec(),
             enable: true,
             holdback: false,
+            port_holdback: Vec::new(),
             standby: false,
             ring_bytes: params.ring_bytes() as u32,
             conns: params.conns(),
@@ -116,6 +121,17 @@ impl Config {
             epoch: 0,
         }
     }
+    /// The port's own holdback setting, if it has one.
+    pub fn own_holdback(&self, port: u16) -> Option<bool> {
+        self.port_holdback.iter().find(|(p, _)| *p == port).map(|(_, on)| *on)
+    }
+
+    /// Whether a connection opened now to `port` holds its ACKs back: the
+    /// port's own setting, else CTRL.holdback.
+    pub fn holdback_for(&self, port: u16) -> bool {
+        self.own_holdback(port).unwrap_or(self.holdback)
+    }
+
     /// What the host ring holds beyond R, as a window: the ring's bytes
     /// capped at 65535 (no window scaling), as the register block derives it.
     pub fn ring_window(&self) -> u32 {
@@ -480,7 +496,7 @@ impl RefModel {
         self.tcbs[id] = Tcb {
             version: holdback_regmap::VERSION,
             state: TcpState::SynReceived,
-            holdback: self.cfg.holdback,
+            holdback: self.cfg.holdback_for(key.local_port),
             fin_rcvd: false,
             retries: 0,
             peer_mss: if seg.mss == 0 { DEFAULT_PEER_MSS } else { seg.mss },
