@@ -13,6 +13,8 @@ pub mod rules;
 
 #[cfg(feature = "etcd")]
 pub mod etcd;
+#[cfg(feature = "etcd")]
+pub mod node;
 
 pub use rules::{Grants, SpeaksOn, Timing};
 
