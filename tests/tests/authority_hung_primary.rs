@@ -49,26 +49,39 @@ struct Hung {
 impl Hung {
     fn hang(pid: u32) -> Hung {
         let mut hung = Hung { tids: Vec::new() };
-        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the daemon's threads");
-        for task in tasks {
-            let task = task.expect("a thread entry");
-            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-            if comm.trim() == CARD_THREAD {
-                continue;
+        // Threads come and go (the runtime's blocking pool): list again
+        // until a pass finds none left to stop.
+        loop {
+            let mut stopped_one = false;
+            let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the daemon's threads");
+            for task in tasks.flatten() {
+                let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<libc::pid_t>().ok()) else { continue };
+                let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+                if comm.trim() == CARD_THREAD || hung.tids.contains(&tid) {
+                    continue;
+                }
+                // SAFETY: ptrace on a thread id of a child process we own; the
+                // null address and data are what SEIZE and INTERRUPT take.
+                let seized = unsafe { libc::ptrace(libc::PTRACE_SEIZE, tid, std::ptr::null_mut::<libc::c_void>(), std::ptr::null_mut::<libc::c_void>()) };
+                if seized != 0 {
+                    let e = std::io::Error::last_os_error();
+                    // It ended between the listing and now.
+                    assert_eq!(e.raw_os_error(), Some(libc::ESRCH), "ptrace(SEIZE) of thread {tid} ({}): {e}", comm.trim());
+                    continue;
+                }
+                hung.tids.push(tid);
+                stopped_one = true;
+                // SAFETY: as above, on a thread we just seized.
+                let interrupted = unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, tid, std::ptr::null_mut::<libc::c_void>(), std::ptr::null_mut::<libc::c_void>()) };
+                assert_eq!(interrupted, 0, "ptrace(INTERRUPT) of thread {tid}: {}", std::io::Error::last_os_error());
+                let mut status = 0;
+                // SAFETY: waiting for the ptrace-stop of a thread we trace.
+                let waited = unsafe { libc::waitpid(tid, &mut status, libc::__WALL) };
+                assert_eq!(waited, tid, "waiting for thread {tid} to stop: {}", std::io::Error::last_os_error());
             }
-            let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<libc::pid_t>().ok()) else { continue };
-            // SAFETY: ptrace on a thread id of a child process we own; the
-            // null address and data are what SEIZE and INTERRUPT take.
-            let seized = unsafe { libc::ptrace(libc::PTRACE_SEIZE, tid, std::ptr::null_mut::<libc::c_void>(), std::ptr::null_mut::<libc::c_void>()) };
-            assert_eq!(seized, 0, "ptrace(SEIZE) of thread {tid} ({}): {}", comm.trim(), std::io::Error::last_os_error());
-            hung.tids.push(tid);
-            // SAFETY: as above, on a thread we just seized.
-            let interrupted = unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, tid, std::ptr::null_mut::<libc::c_void>(), std::ptr::null_mut::<libc::c_void>()) };
-            assert_eq!(interrupted, 0, "ptrace(INTERRUPT) of thread {tid}: {}", std::io::Error::last_os_error());
-            let mut status = 0;
-            // SAFETY: waiting for the ptrace-stop of a thread we trace.
-            let waited = unsafe { libc::waitpid(tid, &mut status, libc::__WALL) };
-            assert_eq!(waited, tid, "waiting for thread {tid} to stop: {}", std::io::Error::last_os_error());
+            if !stopped_one {
+                break;
+            }
         }
         assert!(!hung.tids.is_empty(), "no daemon thread besides the card's");
         hung
