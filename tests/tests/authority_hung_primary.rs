@@ -138,6 +138,17 @@ fn a_hung_primarys_card_falls_silent_by_itself_when_its_lease_runs_out() {
     let sent_fraction = || sent.load(Ordering::Relaxed) as f64 / total as f64;
     wait_for(Duration::from_secs(120), "20 % of the bytes sent", || (sent_fraction() >= 0.2).then_some(()));
 
+    // Under the app and replica gates a hung host releases nothing, so its
+    // card ACKs nothing new; echo requests make it answer by itself (the
+    // core replies to ICMP echo without its host) until its lease ends.
+    let mut pings = std::process::Command::new("ip")
+        .args(["netns", "exec", &topo.client_ns, "ping", "-q", "-i", "0.01", "-w", "3"])
+        .arg(topo.card_ip.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ping from the clients' namespace");
+    std::thread::sleep(Duration::from_millis(200));
     let hung_at = wall();
     let hung = Hung::hang(primary.child.id());
     let promoted = wait_for(STATE_TIMEOUT, "the standby promoted in epoch 2", || {
@@ -146,6 +157,8 @@ fn a_hung_primarys_card_falls_silent_by_itself_when_its_lease_runs_out() {
     let promoted_after = wall().saturating_sub(hung_at);
     std::thread::sleep(HUNG_FOR.saturating_sub(promoted_after));
     drop(hung);
+    let _ = pings.kill();
+    let _ = pings.wait();
     eprintln!("primary hung for {HUNG_FOR:?}; standby promoted {promoted_after:?} after the hang: {:?}", promoted.authority);
 
     wait_for(STATE_TIMEOUT, "the thawed old primary a standby in epoch 2", || {
