@@ -284,6 +284,35 @@ pub struct PairStatus {
     /// daemons use the highest version both speak; docs/upgrade.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol_version: Option<u16>,
+    /// `[authority] kind = "etcd"`: who holds which epoch and what lets
+    /// this node speak (docs/authority.md); absent with `kind = "pair"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<AuthorityStatus>,
+}
+
+/// The etcd authority as one daemon sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuthorityStatus {
+    /// The holder record's name, as last read (`None`: nobody holds it).
+    pub holder: Option<String>,
+    /// The highest epoch this node saw in etcd.
+    pub epoch: u32,
+    /// This node holds the epoch.
+    pub holds: bool,
+    /// What lets this node's card speak now.
+    pub speaks_on: crate::authority::SpeaksOn,
+    /// The holder's confirmation: ms left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed_left_ms: Option<u64>,
+    /// The holder: ms left of its standby's freshest promise. A standby:
+    /// ms its own last promise still binds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promise_left_ms: Option<u64>,
+    /// A standby answers the heartbeats with promises now.
+    pub promising: bool,
+    /// etcd's last request failed (no promotion and no start is possible): why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd_unreachable: Option<String>,
 }
 
 /// Answer to [`Request::Sink`].

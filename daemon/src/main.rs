@@ -59,17 +59,6 @@ fn run(cli: Cli) -> Result<ExitCode, BoxError> {
                 print!("{}", config.effective_toml());
                 return Ok(ExitCode::SUCCESS);
             }
-            if let config::Authority::Etcd(_) = config.authority {
-                // Accepted by the file's validation so the settings can be
-                // written and checked now, but a daemon that ran without
-                // acting on them would let an operator believe the pair is
-                // guarded by etcd: refuse instead.
-                eprintln!(
-                    "holdback: error: {}: `authority.kind`: this daemon does not act on kind = \"etcd\" yet (the epoch client, the rules and the card's lease register exist; the standby's promise on the heartbeats and the daemon's use of the authority do not, see docs/authority.md); use kind = \"pair\"",
-                    config.path.display()
-                );
-                return Ok(ExitCode::from(EXIT_CONFIG));
-            }
             service::run(&config)?;
             Ok(ExitCode::SUCCESS)
         }

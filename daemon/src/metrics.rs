@@ -268,7 +268,39 @@ fn encode_pair(e: &mut DescriptorEncoder<'_>, p: &crate::control::PairStatus) ->
     for (reason, n) in &p.refused {
         refused.encode_family(&[("reason", reason.as_str())])?.encode_counter::<NoLabelSet, _, u64>(n, None)?;
     }
+    drop(refused);
+    if let Some(a) = &p.authority {
+        encode_authority(e, a)?;
+    }
     Ok(())
+}
+
+/// The etcd authority (docs/authority.md): what an operator alerts on — a
+/// holder speaking on promises only (etcd away), no promotion possible.
+fn encode_authority(e: &mut DescriptorEncoder<'_>, a: &crate::control::AuthorityStatus) -> Result<(), std::fmt::Error> {
+    use crate::authority::SpeaksOn;
+    gauge(e, "holdback_authority_epoch", "The highest epoch this daemon saw in etcd.", a.epoch)?;
+    gauge(e, "holdback_authority_holds", "1 while this daemon holds the epoch in etcd.", a.holds as u32)?;
+    let mut on = e.encode_descriptor("holdback_authority_speaks_on", "1 for the grant that lets this card speak now (nothing: silent).", None, MetricType::Gauge)?;
+    for (name, v) in [("confirmation", SpeaksOn::Confirmation), ("promise", SpeaksOn::Promise), ("nothing", SpeaksOn::Nothing)] {
+        on.encode_family(&[("grant", name)])?.encode_gauge(&((a.speaks_on == v) as u32))?;
+    }
+    drop(on);
+    let secs = |ms: Option<u64>| ms.unwrap_or(0) as f64 / 1e3;
+    gauge(e, "holdback_authority_confirmation_left_seconds", "Time left of the holder's last confirmation in etcd (0: none).", secs(a.confirmed_left_ms))?;
+    gauge(
+        e,
+        "holdback_authority_promise_left_seconds",
+        "Holder: time left of its standby's freshest promise. Standby: how long its own last promise still binds it.",
+        secs(a.promise_left_ms),
+    )?;
+    gauge(e, "holdback_authority_promising", "1 while this standby answers heartbeats with promises not to take over.", a.promising as u32)?;
+    gauge(
+        e,
+        "holdback_authority_etcd_unreachable",
+        "1 while etcd's last request failed: no promotion and no start is possible.",
+        a.etcd_unreachable.is_some() as u32,
+    )
 }
 
 /// HELP text on one line: the encoder writes it as given, and a line break
@@ -514,6 +546,36 @@ mod tests {
         assert_eq!(value(&samples, "holdback_pair_degraded", None), 1.0);
         assert_eq!(value(&samples, "holdback_pair_refused_total", Some(("reason", "bad_mac"))), 3.0);
         assert_eq!(value(&samples, "holdback_pair_replica_wait_seconds_total", None), 1.5);
+        assert!(!samples.iter().any(|s| s.name.starts_with("holdback_authority_")), "no authority families with kind = pair");
+    }
+
+    #[test]
+    fn an_etcd_pair_member_exports_the_epoch_its_grant_and_what_is_left() {
+        let mut snap = snapshot();
+        snap.pair = Some(crate::control::PairStatus {
+            role: crate::control::PairRole::Active,
+            epoch: 3,
+            authority: Some(crate::control::AuthorityStatus {
+                holder: Some("a".into()),
+                epoch: 3,
+                holds: true,
+                speaks_on: crate::authority::SpeaksOn::Promise,
+                confirmed_left_ms: None,
+                promise_left_ms: Some(150),
+                promising: false,
+                etcd_unreachable: Some("etcd did not answer".into()),
+            }),
+            ..Default::default()
+        });
+        let text = render(&snap);
+        let samples = parse_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(value(&samples, "holdback_authority_epoch", None), 3.0);
+        assert_eq!(value(&samples, "holdback_authority_holds", None), 1.0);
+        assert_eq!(value(&samples, "holdback_authority_speaks_on", Some(("grant", "promise"))), 1.0);
+        assert_eq!(value(&samples, "holdback_authority_speaks_on", Some(("grant", "confirmation"))), 0.0);
+        assert_eq!(value(&samples, "holdback_authority_promise_left_seconds", None), 0.15);
+        assert_eq!(value(&samples, "holdback_authority_confirmation_left_seconds", None), 0.0);
+        assert_eq!(value(&samples, "holdback_authority_etcd_unreachable", None), 1.0);
     }
 
     #[test]

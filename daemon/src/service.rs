@@ -508,7 +508,7 @@ async fn serve<B: Bar + 'static>(
     // SYN-ACKs for the standby from the first connection (at-setup).
     let (pair, pair_events) = match &config.replication {
         Some(r) => {
-            let (p, ev) = Pair::start(events.clone(), r, config.role, config.network.ip).await?;
+            let (p, ev) = Pair::start(events.clone(), r, config.role, config.network.ip, &config.authority).await?;
             (Some(p), Some(ev))
         }
         None => (None, None),

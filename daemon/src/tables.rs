@@ -130,6 +130,26 @@ pub fn status_json(report: &StatusReport) -> String {
     to_json(report)
 }
 
+/// The etcd authority in one line: holder, epoch, and what is left of the
+/// grants that let this node speak (or of the promise that binds it).
+fn authority_line(a: &crate::control::AuthorityStatus) -> String {
+    let left = |what: &str, ms: Option<u64>| ms.map_or(String::new(), |ms| format!(", {what} {ms} ms left"));
+    let holder = a.holder.as_deref().unwrap_or("nobody (no live holder record)");
+    let speaks = match a.speaks_on {
+        crate::authority::SpeaksOn::Confirmation => "speaks on a confirmation",
+        crate::authority::SpeaksOn::Promise => "speaks on its standby's promise only",
+        crate::authority::SpeaksOn::Nothing if a.holds => "holds the epoch but has no fresh grant: card silent",
+        crate::authority::SpeaksOn::Nothing => "does not hold the epoch",
+    };
+    format!(
+        "etcd: epoch {} held by {holder}; this node {speaks}{}{}{}",
+        a.epoch,
+        left("confirmation", a.confirmed_left_ms),
+        left(if a.holds { "promise" } else { "own promise binds" }, a.promise_left_ms),
+        if a.promising { ", promising not to take over" } else { "" },
+    )
+}
+
 /// `holdback status`: one `key  value` line per fact.
 pub fn status_table(r: &StatusReport) -> String {
     let flag = |b: bool| if b { "yes" } else { "no" }.to_string();
@@ -156,6 +176,12 @@ pub fn status_table(r: &StatusReport) -> String {
         }
         if let Some(why) = &p.reason {
             rows.push(("role reason", why.clone()));
+        }
+        if let Some(a) = &p.authority {
+            rows.push(("authority", authority_line(a)));
+            if let Some(why) = &a.etcd_unreachable {
+                rows.push(("authority error", format!("NO PROMOTION OR START POSSIBLE: {why}")));
+            }
         }
         rows.push(("replication", format!("{}, seq {} ({} TCB copies stored)", p.link, p.replicated_seq, p.stored_tcbs)));
         rows.push((

@@ -562,6 +562,18 @@ impl<B: Bar> CardHandle<B> {
         Ok(())
     }
 
+    /// The card's microsecond clock (NOW_US), the clock of its lease.
+    pub fn now_us(&self) -> Result<u32, CardError> {
+        self.read(regmap::NOW_US)
+    }
+
+    /// Let the card speak until NOW_US reaches `until_us` (LEASE_UNTIL_US,
+    /// docs/authority.md): past it the card is as silent as a standby,
+    /// whatever its host does. 0 turns the check off.
+    pub fn set_lease_until(&self, until_us: u32) -> Result<(), CardError> {
+        self.write(regmap::LEASE_UNTIL_US, until_us)
+    }
+
     /// Hold each new connection's SYN-ACK until its release moves R past irs
     /// (`replicate = at-setup`, claim 31, invariant 6); off: SYN-ACK at once.
     pub fn set_hold_synack(&self, on: bool) -> Result<(), CardError> {

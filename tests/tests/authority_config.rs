@@ -1,8 +1,9 @@
 //! `[authority]` through the built binary: `holdback daemon --check` prints
 //! the effective etcd settings (defaults from the heartbeat filled in, the
-//! password's file but never a password), and `holdback daemon` refuses
-//! kind = "etcd" with exit status 78 before it opens any card, because it
-//! does not act on that authority yet (docs/authority.md). Needs no root.
+//! password's file but never a password) and refuses settings outside the
+//! bounds docs/authority.md states. The daemon acting on them is shown by
+//! the lab tests split_brain_etcd.rs and authority_hung_primary.rs.
+//! Needs no root.
 use holdback_tests::{holdback_bin, WorkDir};
 
 fn config(dir: &std::path::Path, authority: &str) -> std::path::PathBuf {
@@ -40,7 +41,7 @@ heartbeat_ms = 50
 }
 
 #[test]
-fn the_etcd_settings_are_checked_and_printed_and_the_daemon_refuses_to_run_on_them_yet() {
+fn the_etcd_settings_are_checked_and_printed() {
     let dir = std::env::temp_dir().join(format!("holdback-authority-config-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("work directory");
@@ -53,12 +54,6 @@ fn the_etcd_settings_are_checked_and_printed_and_the_daemon_refuses_to_run_on_th
     for line in ["kind = \"etcd\"", "promise_ms = 100", "confirm_ms = 150", "lease_ttl_s = 5", "name = \"198.19.0.1:7400\"", "password_file = \"/etc/holdback/etcd.pw\""] {
         assert!(out.contains(line), "`{line}` not in the effective configuration:\n{out}");
     }
-
-    let run = std::process::Command::new(holdback_bin()).args(["daemon", "--config"]).arg(&path).output().expect("run holdback");
-    let err = String::from_utf8_lossy(&run.stderr);
-    assert_eq!(run.status.code(), Some(78), "{err}");
-    assert!(err.contains("`authority.kind`") && err.contains("does not act on kind = \"etcd\" yet"), "{err}");
-    assert!(!dir.0.join("control.sock").exists(), "refused before the control socket (and the card) were touched");
 
     let bad = config(&dir.0, "kind = \"etcd\"\nendpoints = [\"http://198.18.0.9:2379\"]\npromise_ms = 40");
     let run = std::process::Command::new(holdback_bin()).args(["daemon", "--check", "--config"]).arg(&bad).output().expect("run holdback");

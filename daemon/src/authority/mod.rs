@@ -13,5 +13,16 @@ pub mod rules;
 
 #[cfg(feature = "etcd")]
 pub mod etcd;
+#[cfg(feature = "etcd")]
+pub mod node;
 
 pub use rules::{Grants, SpeaksOn, Timing};
+
+/// This process's monotonic clock in microseconds: the time every grant
+/// and wait of [`rules`] is measured in. Never compared with another
+/// node's; a peer only ever echoes a value of ours back to us.
+pub fn now_us() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    // Offset by one second so no real reading is 0 (0 means "never").
+    START.get_or_init(std::time::Instant::now).elapsed().as_micros() as u64 + 1_000_000
+}

@@ -87,6 +87,8 @@
 //! but until then both speak — the switch-side detector (claims 38-40) or
 //! a longer window has to cover that gap. Deleting the file makes a daemon
 //! fresh again.
+#[cfg(feature = "etcd")]
+mod authority;
 pub mod decide;
 pub mod epoch;
 
@@ -97,7 +99,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use holdback_driver::{Bar, CardError, CardHandle, Tcb};
 use tokio::sync::{mpsc, oneshot, Notify};
 
-use crate::config::{Detector, Gate, Replication, ReplicateMode, Role, StoreMode, SyncMode};
+use crate::config::{Authority as AuthorityConfig, Detector, Gate, Replication, ReplicateMode, Role, StoreMode, SyncMode};
 use crate::events::EventPump;
 use crate::control::{HandOver, PairLink, PairRole, PairStatus, Response};
 use crate::pair::decide::{EpochHeard, HeardOn, TakeOverRefusal, RULES};
@@ -132,6 +134,8 @@ pub enum PairError {
     HandOver(String),
     #[error("the standby's own store (`store = \"replicated\"`)")]
     Store(#[from] crate::sink::StoreError),
+    #[error("the etcd authority: {0}")]
+    Authority(String),
 }
 
 /// Installs replicated copies into the standby card (claim 23 → card).
@@ -255,18 +259,49 @@ pub struct Pair<B: Bar> {
     /// Woken when this daemon yielded to a primary on its listener: the
     /// serve loop stops the sink, then calls [`Pair::rejoin_as_standby`].
     yielded: Notify,
+    /// `[authority] kind = "etcd"` (docs/authority.md).
+    #[cfg(feature = "etcd")]
+    etcd: Option<Arc<crate::authority::node::Authority>>,
+    /// The holder's duties (lease register, confirmations, watch).
+    duties: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl<B: Bar> Drop for Pair<B> {
+    fn drop(&mut self) {
+        for task in lock(&self.duties).drain(..) {
+            task.abort();
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn link_config(cfg: &Replication, card_ip: std::net::Ipv4Addr) -> LinkConfig {
+fn link_config(cfg: &Replication, card_ip: std::net::Ipv4Addr, authority: &AuthorityConfig) -> LinkConfig {
     let mut link = LinkConfig::new(cfg.secret.clone(), (u64::from(u32::from(card_ip)) << 32) | u64::from(std::process::id()));
     link.heartbeat_interval = cfg.heartbeat;
     link.heartbeat_misses = cfg.heartbeat_misses;
     link.versions = replication::wire::Versions::for_store(cfg.store == StoreMode::Replicated);
+    if let AuthorityConfig::Etcd(a) = authority {
+        // The active node may speak on its standby's promise alone, so
+        // every session must carry promises (docs/authority.md).
+        link.promise = Some(a.promise);
+        link.versions = link.versions.for_authority(true);
+    }
     link
+}
+
+/// Connects to etcd for `kind = "etcd"`; `None` for the pair authority.
+#[cfg(feature = "etcd")]
+async fn connect_authority(authority: &AuthorityConfig) -> Result<Option<Arc<crate::authority::node::Authority>>, PairError> {
+    match authority {
+        AuthorityConfig::Pair => Ok(None),
+        AuthorityConfig::Etcd(s) => crate::authority::node::Authority::connect(s)
+            .await
+            .map(|a| Some(Arc::new(a)))
+            .map_err(|e| PairError::Authority(crate::error::chain(&e))),
+    }
 }
 
 /// How long a daemon configured active listens as a standby before it takes
@@ -365,6 +400,7 @@ impl<B: Bar + 'static> Pair<B> {
         (role, epoch, reason): (PairRole, u32, Option<String>),
         standby: Standby,
         accepts_copies: Arc<AtomicBool>,
+        #[cfg(feature = "etcd")] etcd: Option<Arc<crate::authority::node::Authority>>,
     ) -> Pair<B> {
         tracing::warn!("role=none=>{role} epoch={epoch} reason={}", reason.as_deref().unwrap_or("configured"));
         Pair {
@@ -390,6 +426,9 @@ impl<B: Bar + 'static> Pair<B> {
             accepts_copies,
             standby_back: Notify::new(),
             yielded: Notify::new(),
+            #[cfg(feature = "etcd")]
+            etcd,
+            duties: Mutex::new(Vec::new()),
         }
     }
 
@@ -405,9 +444,16 @@ impl<B: Bar + 'static> Pair<B> {
         cfg: &Replication,
         role: Role,
         card_ip: std::net::Ipv4Addr,
+        authority: &AuthorityConfig,
     ) -> Result<(Arc<Pair<B>>, PairEvents), PairError> {
         let card = pump.card().clone();
-        let link = link_config(cfg, card_ip);
+        let link = link_config(cfg, card_ip, authority);
+        #[cfg(feature = "etcd")]
+        let etcd = connect_authority(authority).await?;
+        #[cfg(not(feature = "etcd"))]
+        if let AuthorityConfig::Etcd(_) = authority {
+            return Err(PairError::Authority("this daemon was built without the etcd feature".into()));
+        }
         let epochs = EpochFile::open(&cfg.state_file)?;
         let record = epochs.record();
         let epoch = record.seen.max(FIRST_EPOCH);
@@ -439,29 +485,83 @@ impl<B: Bar + 'static> Pair<B> {
                         reason = Some(why);
                     }
                     EmptyWindow::TakeActive { epoch } => {
-                        // Recorded before the card speaks in this epoch.
-                        epochs.note_active(epoch)?;
-                        // The listener stays, refusing copies, so a newer
-                        // primary can still fence us (invariant 8).
-                        accepts.store(false, Ordering::SeqCst);
-                        card.set_standby(false)?;
-                        let (primary, primary_events) = Primary::start(link.clone(), cfg.peer, epoch)?;
-                        tracing::info!(?window, peer = %cfg.peer, epoch, sync = ?cfg.sync, replicate = ?cfg.replicate,
-                            "no primary connected within the rejoin window: taking the active role, replicating to the standby");
-                        let pair = Pair::new(pump, cfg, link, epochs, (PairRole::Active, epoch, None), standby, accepts);
-                        *lock(&pair.primary) = Some(Arc::new(primary));
-                        return Ok((Arc::new(pair), PairEvents { listener: events, primary: Some(primary_events) }));
+                        // With etcd the epoch is etcd's: taken only if nobody
+                        // holds it, and the card speaks only after the wait.
+                        #[cfg(feature = "etcd")]
+                        let epoch = match &etcd {
+                            Some(a) => {
+                                standby.stop_promising();
+                                authority::campaign_to_start(a, &card, record.seen).await
+                            }
+                            None => Ok(epoch),
+                        };
+                        #[cfg(not(feature = "etcd"))]
+                        let epoch: Result<u32, String> = Ok(epoch);
+                        match epoch {
+                            Err(why) => {
+                                tracing::error!(reason = %why, "no primary connected within the rejoin window, and etcd gave this daemon no epoch: standby, card silent");
+                                standby.resume_promising();
+                                reason = Some(why);
+                            }
+                            Ok(epoch) => {
+                                // Recorded before the card speaks in this epoch.
+                                epochs.note_active(epoch)?;
+                                // The listener stays, refusing copies, so a newer
+                                // primary can still fence us (invariant 8).
+                                accepts.store(false, Ordering::SeqCst);
+                                card.set_epoch(epoch)?;
+                                card.set_standby(false)?;
+                                let (primary, primary_events) = Primary::start(link.clone(), cfg.peer, epoch)?;
+                                tracing::info!(?window, peer = %cfg.peer, epoch, sync = ?cfg.sync, replicate = ?cfg.replicate,
+                                    "no primary connected within the rejoin window: taking the active role, replicating to the standby");
+                                let pair = Pair::new(
+                                    pump,
+                                    cfg,
+                                    link,
+                                    epochs,
+                                    (PairRole::Active, epoch, None),
+                                    standby,
+                                    accepts,
+                                    #[cfg(feature = "etcd")]
+                                    etcd,
+                                );
+                                *lock(&pair.primary) = Some(Arc::new(primary));
+                                let pair = Arc::new(pair);
+                                pair.start_duties();
+                                return Ok((pair, PairEvents { listener: events, primary: Some(primary_events) }));
+                            }
+                        }
                     }
                 },
             }
         } else {
             tracing::info!(listen = %standby.local_addr(), epoch, detector = ?cfg.detector, "standby: card silent, waiting for the primary");
         }
-        let pair = Pair::new(pump, cfg, link, epochs, (PairRole::Standby, epoch, reason), standby, accepts);
+        let pair = Pair::new(
+            pump,
+            cfg,
+            link,
+            epochs,
+            (PairRole::Standby, epoch, reason),
+            standby,
+            accepts,
+            #[cfg(feature = "etcd")]
+            etcd,
+        );
         if let Some(peer_epoch) = joined_epoch {
             pair.adopt_epoch(peer_epoch);
         }
-        Ok((Arc::new(pair), PairEvents { listener: events, primary: None }))
+        let pair = Arc::new(pair);
+        pair.start_duties();
+        Ok((pair, PairEvents { listener: events, primary: None }))
+    }
+
+    /// The etcd authority's duties for this pair's life (`authority::spawn_duties`).
+    fn start_duties(self: &Arc<Self>) {
+        #[cfg(feature = "etcd")]
+        if let Some(etcd) = self.etcd.clone() {
+            *lock(&self.duties) = authority::spawn_duties(self, etcd, self.cfg.heartbeat);
+        }
     }
 
     /// Whether this daemon runs its sink now (active or promoted).
@@ -561,6 +661,18 @@ impl<B: Bar + 'static> Pair<B> {
                 lock(&self.standby).as_ref().map_or((0, 0), |s| (s.epoch(), s.tcbs().values().map(|t| t.epoch).max().unwrap_or(0)));
             RULES.promotion_epoch(lock(&self.state).epoch, listener, highest_copy)
         };
+        // With etcd the epoch is the one won there, and the card's lease
+        // register already holds the winner's first confirmation.
+        #[cfg(feature = "etcd")]
+        let from_etcd = match &self.etcd {
+            Some(a) => {
+                epoch = self.campaign_for_promotion(a, epoch - 1)?;
+                true
+            }
+            None => false,
+        };
+        #[cfg(not(feature = "etcd"))]
+        let from_etcd = false;
         self.epochs.note_active(epoch)?;
         // From here on no primary may install copies: the session ends, but
         // the listener stays, in the new epoch, so an older primary is
@@ -577,7 +689,9 @@ impl<B: Bar + 'static> Pair<B> {
         };
         // A copy that came in from a newer primary while we were recording.
         let highest = copies.values().map(|t| t.epoch).max().unwrap_or(0);
-        let recorded = if highest >= epoch {
+        let recorded = if highest >= epoch && from_etcd {
+            Err(PairError::Authority(format!("a copy in epoch {highest} arrived while this node won epoch {epoch} in etcd: a newer primary exists")))
+        } else if highest >= epoch {
             epoch = RULES.promotion_epoch(epoch, 0, highest);
             self.epochs.note_active(epoch).map_err(PairError::from)
         } else {
@@ -766,6 +880,9 @@ impl<B: Bar + 'static> Pair<B> {
             s.set_epoch(st.epoch);
         }
         self.accepts_copies.store(true, Ordering::SeqCst);
+        if let Some(s) = lock(&self.standby).as_ref() {
+            s.resume_promising();
+        }
         tracing::warn!(epoch = st.epoch, "yielded: standby of the other primary, card silent, taking its copies");
         Ok(())
     }
@@ -945,7 +1062,24 @@ impl<B: Bar + 'static> Pair<B> {
                 .as_ref()
                 .and_then(|p| p.protocol_version())
                 .or_else(|| lock(&self.standby).as_ref().and_then(|s| s.protocol_version())),
+            authority: self.authority_status(primary.as_deref()),
         }
+    }
+
+    /// The etcd authority's part of the status (`None` with `kind = "pair"`).
+    fn authority_status(&self, primary: Option<&Primary>) -> Option<crate::control::AuthorityStatus> {
+        #[cfg(feature = "etcd")]
+        if let Some(a) = &self.etcd {
+            let standby = lock(&self.standby);
+            let promising = standby.as_ref().is_some_and(|s| s.promising());
+            let promise = match primary {
+                Some(p) => p.promise_until_us(),
+                None => standby.as_ref().and_then(|s| s.last_promise_sent_us()).map(|t| crate::authority::rules::RULES.promise_binds_until(a.timing(), t)),
+            };
+            return Some(a.status(promise, promising));
+        }
+        let _ = primary;
+        None
     }
 }
 

@@ -64,6 +64,10 @@ pub struct LinkConfig {
     /// The protocol versions this node speaks ([`wire::Versions::BUILT`];
     /// a test sets another range to play an older or newer daemon).
     pub versions: wire::Versions,
+    /// The standby's promise not to take over, given in answer to each of
+    /// the primary's [`wire::Msg::PromiseAsk`] (the etcd authority,
+    /// docs/authority.md); `None`: it promises nothing (the pair authority).
+    pub promise: Option<Duration>,
 }
 
 impl std::fmt::Debug for LinkConfig {
@@ -78,6 +82,7 @@ impl std::fmt::Debug for LinkConfig {
             .field("max_unacked", &self.max_unacked)
             .field("sync_chunk", &self.sync_chunk)
             .field("versions", &self.versions)
+            .field("promise", &self.promise)
             .finish()
     }
 }
@@ -108,6 +113,7 @@ impl LinkConfig {
             max_unacked: 1 << 16,
             sync_chunk: 32,
             versions: wire::Versions::BUILT,
+            promise: None,
         }
     }
 

@@ -29,6 +29,9 @@ const WRITE_BATCH: usize = 256;
 /// store again ([`Primary::sync_generation`]). Bounds the memory a slow or
 /// absent standby can make the primary hold.
 const MAX_UNACKED_DATA: usize = 64 << 20;
+/// The longest promise a standby can be configured to give (the config's
+/// bound on `authority.promise_ms` is far below it).
+const MAX_PROMISE_US: u64 = 60_000_000;
 
 /// Where the primary's link stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,6 +170,9 @@ struct Shared {
     hello_version: std::sync::atomic::AtomicU16,
     /// The version the current connection runs in (0: none).
     session_version: std::sync::atomic::AtomicU16,
+    /// The end of the freshest promise the standby gave not to take over,
+    /// on this node's clock (`authority::now_us`; 0: none yet).
+    promise_until_us: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -320,6 +326,7 @@ impl Primary {
             epoch: EpochWatch::new(epoch),
             hello_version: cfg_versions.max.into(),
             session_version: 0.into(),
+            promise_until_us: 0.into(),
         });
         let task = AbortOnDrop(tokio::spawn(run(shared.clone())));
         Ok((Primary { shared, task }, rx))
@@ -449,6 +456,13 @@ impl Primary {
 
     pub fn epoch(&self) -> u32 {
         self.shared.epoch.own()
+    }
+
+    /// Until when (`authority::now_us`) the standby promised not to take
+    /// over, counted from when this node sent the heartbeat the freshest
+    /// promise answered; `None` if it never promised.
+    pub fn promise_until_us(&self) -> Option<u64> {
+        Some(self.shared.promise_until_us.load(std::sync::atomic::Ordering::SeqCst)).filter(|u| *u != 0)
     }
 
     pub fn stats(&self) -> LinkStats {
@@ -604,7 +618,14 @@ async fn session(shared: &Arc<Shared>) -> Result<(), String> {
                 if let Some(silent) = shared.liveness.silent_for().filter(|s| *s >= cfg.peer_timeout()) {
                     return Err(format!("nothing heard from the standby for {silent:?}"));
                 }
-                out.encode(&Msg::Heartbeat { epoch: shared.epoch.own() }, &mut buf).map_err(|e| e.to_string())?;
+                // From version 3 on the heartbeat asks for the standby's
+                // promise, stamped with our clock (docs/authority.md).
+                let beat = if version >= wire::PROMISE_VERSION {
+                    Msg::PromiseAsk { epoch: shared.epoch.own(), sent_us: crate::authority::now_us() }
+                } else {
+                    Msg::Heartbeat { epoch: shared.epoch.own() }
+                };
+                out.encode(&beat, &mut buf).map_err(|e| e.to_string())?;
                 write(shared, &mut wr, &mut buf, 1).await?;
             }
             _ = shared.liveness.lost.notified() => {
@@ -669,6 +690,19 @@ async fn read_acks(shared: Arc<Shared>, mut rd: BufReader<OwnedReadHalf>, mut in
                     return format!("the standby runs epoch {epoch}, newer than ours");
                 }
             }
+            Msg::Promise { epoch, sent_us, promise_us } => {
+                if shared.fence_if_newer(epoch) {
+                    return format!("the standby runs epoch {epoch}, newer than ours");
+                }
+                // Our own stamp comes back: one from the future, or a promise
+                // longer than any configurable, is not an answer to us.
+                if sent_us > crate::authority::now_us() || promise_us > MAX_PROMISE_US {
+                    return format!("a promise for {promise_us} µs answering a heartbeat stamped {sent_us}: not one this node asked for");
+                }
+                let timing = crate::authority::Timing { promise_us, confirm_us: 0 };
+                let until = crate::authority::rules::RULES.promise_until(timing, sent_us);
+                shared.promise_until_us.fetch_max(until, std::sync::atomic::Ordering::SeqCst);
+            }
             other => return format!("unexpected {} from the standby", kind(&other)),
         }
     }
@@ -683,5 +717,7 @@ pub(crate) fn kind(msg: &Msg) -> &'static str {
         Msg::Update { .. } => "Update",
         Msg::Ack { .. } => "Ack",
         Msg::Heartbeat { .. } => "Heartbeat",
+        Msg::PromiseAsk { .. } => "PromiseAsk",
+        Msg::Promise { .. } => "Promise",
     }
 }

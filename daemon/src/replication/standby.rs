@@ -254,6 +254,19 @@ struct Shared {
     current: Mutex<Option<(SocketAddr, AbortOnDrop<()>)>>,
     /// The protocol version of the last authenticated connection.
     session_version: std::sync::atomic::AtomicU16,
+    /// Whether this standby still promises not to take over, and when it
+    /// last did (docs/authority.md).
+    promises: Mutex<Promising>,
+}
+
+/// The standby's promises not to take over. `on` and `last_sent_us` change
+/// together under one lock: once [`Standby::stop_promising`] returned, no
+/// promise newer than the one it reports can go out.
+#[derive(Clone, Copy, Debug, Default)]
+struct Promising {
+    on: bool,
+    /// `authority::now_us` after the ask it answered arrived (0: never).
+    last_sent_us: u64,
 }
 
 impl Shared {
@@ -317,6 +330,7 @@ impl Standby {
             epoch_changed: Notify::new(),
             current: Mutex::new(None),
             session_version: 0.into(),
+            promises: Mutex::new(Promising { on: cfg.promise.is_some(), last_sent_us: 0 }),
             cfg: cfg.clone(),
         });
         let monitor = AbortOnDrop(tokio::spawn(super::monitor_liveness(cfg, events, shared.liveness.clone())));
@@ -363,6 +377,32 @@ impl Standby {
 
     pub fn stats(&self) -> LinkStats {
         self.shared.counters.snapshot()
+    }
+
+    /// Stop answering the primary's heartbeats with promises (the detector
+    /// fired, or this node is about to ask for the next epoch). Returns
+    /// when the last promise went out (`authority::now_us`), if one did:
+    /// no later one will.
+    pub fn stop_promising(&self) -> Option<u64> {
+        let mut p = lock(&self.shared.promises);
+        p.on = false;
+        Some(p.last_sent_us).filter(|t| *t != 0)
+    }
+
+    /// Promise again (a standby again after a lost or impossible campaign);
+    /// only if this standby gives promises at all (`LinkConfig::promise`).
+    pub fn resume_promising(&self) {
+        lock(&self.shared.promises).on = self.shared.cfg.promise.is_some();
+    }
+
+    /// Whether heartbeats are answered with promises now.
+    pub fn promising(&self) -> bool {
+        lock(&self.shared.promises).on
+    }
+
+    /// When the last promise went out (`authority::now_us`), if ever.
+    pub fn last_promise_sent_us(&self) -> Option<u64> {
+        Some(lock(&self.shared.promises).last_sent_us).filter(|t| *t != 0)
     }
 
     /// End the running session (if any) but keep listening: on promotion,
@@ -518,6 +558,8 @@ async fn session(shared: &Arc<Shared>, conn: Authenticated) -> String {
     let mut buf = Vec::new();
     let mut tick = tokio::time::interval(shared.cfg.heartbeat_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The stamp of the latest PromiseAsk not answered yet.
+    let mut asked: Option<u64> = None;
     loop {
         if applying.is_none() && !pending.is_empty() {
             let batch = std::mem::take(&mut pending);
@@ -546,6 +588,10 @@ async fn session(shared: &Arc<Shared>, conn: Authenticated) -> String {
                         }
                         Msg::Heartbeat { epoch } => {
                             shared.epoch.hear(epoch, &shared.events);
+                        }
+                        Msg::PromiseAsk { epoch, sent_us } => {
+                            shared.epoch.hear(epoch, &shared.events);
+                            asked = Some(sent_us);
                         }
                         other => return format!("unexpected {} from the primary", kind(&other)),
                     }
@@ -596,6 +642,17 @@ async fn session(shared: &Arc<Shared>, conn: Authenticated) -> String {
                 return format!("nothing heard from the primary for {:?}", shared.cfg.peer_timeout());
             }
         };
+        if let Some(sent_us) = asked.take() {
+            if let Some(promise) = promise_now(shared) {
+                let answer = Msg::Promise { epoch: shared.epoch.own(), sent_us, promise_us: promise.as_micros() as u64 };
+                if let Err(e) = out.encode(&answer, &mut buf) {
+                    return e.to_string();
+                }
+                if let Err(reason) = write(shared, &mut wr, &mut buf).await {
+                    return reason;
+                }
+            }
+        }
         if send_heartbeat {
             if let Err(e) = out.encode(&Msg::Heartbeat { epoch: shared.epoch.own() }, &mut buf) {
                 return e.to_string();
@@ -605,6 +662,20 @@ async fn session(shared: &Arc<Shared>, conn: Authenticated) -> String {
             }
         }
     }
+}
+
+/// The promise to give now, if this standby still promises; its time is
+/// recorded under the same lock [`Standby::stop_promising`] takes. It is
+/// taken after the ask arrived, so after the primary sent it: the primary's
+/// end of the promise comes before ours (docs/authority.md, Clocks).
+fn promise_now(shared: &Shared) -> Option<std::time::Duration> {
+    let promise = shared.cfg.promise?;
+    let mut p = lock(&shared.promises);
+    if !p.on {
+        return None;
+    }
+    p.last_sent_us = crate::authority::now_us();
+    Some(promise)
 }
 
 async fn write(shared: &Shared, wr: &mut OwnedWriteHalf, buf: &mut Vec<u8>) -> Result<(), String> {

@@ -613,3 +613,43 @@ fn stream_bytes_must_name_their_connection_and_stay_below_its_rcv_nxt_across_the
     t.fin_rcvd = true;
     assert!(data_misfit(&t, t.irs.0, 0, 0x2000).is_some(), "the FIN is not a data byte");
 }
+
+/// The standby's promise travels on the heartbeats (docs/authority.md):
+/// the primary holds one that ends before the standby's own view of it,
+/// keeps it fresh while the standby promises, and sees it run out once the
+/// standby stopped; a standby that promises nothing gives none.
+#[tokio::test]
+async fn the_standby_promises_on_each_heartbeat_until_it_stops() {
+    let promise = Duration::from_millis(100);
+    let cfg = LinkConfig { promise: Some(promise), ..config(61) };
+    let (standby, _sev) = Standby::bind(cfg.clone(), "127.0.0.1:0".parse().unwrap(), 1, MemCard::default()).await.unwrap();
+    let (primary, _pev) = Primary::start(cfg, standby.local_addr(), 1).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while primary.promise_until_us().is_none() {
+        assert!(Instant::now() < deadline, "no promise reached the primary");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(primary.protocol_version(), Some(wire::PROMISE_VERSION));
+    // Fresh for a while: every heartbeat (50 ms) renews a 100 ms promise.
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = crate::authority::now_us();
+        let until = primary.promise_until_us().unwrap();
+        assert!(until > now, "the promise lapsed while the standby promised: {until} <= {now}");
+    }
+    let last = standby.stop_promising().expect("the standby promised");
+    assert!(!standby.promising());
+    let binds_until = last + promise.as_micros() as u64 * 101 / 100;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let until = primary.promise_until_us().unwrap();
+    assert!(until < crate::authority::now_us(), "no promise after stop_promising");
+    assert!(until <= binds_until, "the primary's end {until} must not pass the standby's {binds_until}");
+    assert_eq!(standby.last_promise_sent_us(), Some(last), "no promise went out after stop_promising");
+
+    let plain = config(62);
+    let (standby, _sev) = Standby::bind(plain.clone(), "127.0.0.1:0".parse().unwrap(), 1, MemCard::default()).await.unwrap();
+    let (primary, _pev) = Primary::start(plain, standby.local_addr(), 1).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(primary.state(), LinkState::Replicating);
+    assert_eq!((primary.promise_until_us(), standby.last_promise_sent_us()), (None, None));
+}

@@ -39,7 +39,11 @@
 //! ([`Update::Data`], [`STREAM_BYTES_VERSION`]): a version-1 node has no
 //! such store and cannot decode them, so a daemon with `store =
 //! "replicated"` speaks only versions from 2 on (`Versions::for_store`) and
-//! a version-1 session never carries them. docs/upgrade.md is the procedure.
+//! a version-1 session never carries them. Version 3 adds the standby's
+//! promise not to take over ([`Msg::PromiseAsk`], [`Msg::Promise`],
+//! [`PROMISE_VERSION`], docs/authority.md): a pair under the etcd authority
+//! speaks only versions from 3 on (`Versions::for_authority`), since its
+//! active node may speak on promises alone. docs/upgrade.md is the procedure.
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -50,11 +54,14 @@ use holdback_driver::Tcb;
 use super::delta::TcbDelta;
 
 /// The newest protocol version this code speaks (its Hello goes out in it).
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 /// The oldest protocol version this code still speaks.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;
 /// The first version whose sessions carry stream bytes ([`Update::Data`]).
 pub const STREAM_BYTES_VERSION: u16 = 2;
+/// The first version whose heartbeats carry the standby's promise not to
+/// take over ([`Msg::PromiseAsk`], [`Msg::Promise`]).
+pub const PROMISE_VERSION: u16 = 3;
 
 /// The protocol versions a node speaks, a contiguous range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +82,17 @@ impl Versions {
             Versions { min: STREAM_BYTES_VERSION, max: PROTOCOL_VERSION }
         } else {
             Versions::BUILT
+        }
+    }
+
+    /// What this build speaks under the etcd authority: only versions whose
+    /// heartbeats carry promises, because the active node may speak on a
+    /// promise alone while etcd is away (docs/authority.md).
+    pub const fn for_authority(self, promises: bool) -> Versions {
+        if promises && self.min < PROMISE_VERSION {
+            Versions { min: PROMISE_VERSION, max: self.max }
+        } else {
+            self
         }
     }
 
@@ -208,6 +226,14 @@ pub enum Msg {
     /// Both directions, every heartbeat interval, and at once when a side's
     /// epoch changes (the epoch notice).
     Heartbeat { epoch: u32 },
+    /// Primary → standby, every heartbeat interval from version 3 on, in
+    /// place of a Heartbeat: `sent_us` is the primary's own monotonic clock
+    /// when it sent this, echoed in the promise that answers it.
+    PromiseAsk { epoch: u32, sent_us: u64 },
+    /// Standby → primary, answering a [`Msg::PromiseAsk`]: "I will not take
+    /// over for `promise_us` from my answer". The primary counts it from
+    /// `sent_us`, before the standby answered (docs/authority.md, Clocks).
+    Promise { epoch: u32, sent_us: u64, promise_us: u64 },
 }
 
 /// Why a frame was not accepted. Each refuses the connection it came on.
@@ -455,7 +481,7 @@ mod tests {
         assert_eq!(Versions { min: 2, max: 3 }.below(2), None);
     }
 
-    /// N = 2 (this build), N+1 = 3: the newer primary's Hello in 3 is
+    /// N = 2, N+1 = 3 (played by the ranges): the newer primary's Hello in 3 is
     /// refused by the older standby (counted), its next Hello in 2 is taken,
     /// and the link runs version 2 both ways.
     #[tokio::test]
@@ -499,6 +525,22 @@ mod tests {
         assert_eq!(p.state(), LinkState::Down);
         assert!(refused_unknown_version(&s) >= 2, "each version-1 Hello refused as unknown_version: {:?}", s.stats().refused);
         let (p, s, _events) = meet(Versions::for_store(true), Versions::BUILT, Duration::from_secs(5)).await;
-        assert_eq!((p.protocol_version(), s.protocol_version()), (Some(STREAM_BYTES_VERSION), Some(STREAM_BYTES_VERSION)));
+        // The highest version both speak, which carries stream bytes.
+        assert!(PROTOCOL_VERSION >= STREAM_BYTES_VERSION);
+        assert_eq!((p.protocol_version(), s.protocol_version()), (Some(PROTOCOL_VERSION), Some(PROTOCOL_VERSION)));
+    }
+
+    /// A standby under the etcd authority (its primary may speak on its
+    /// promises alone) refuses a primary whose heartbeats carry none.
+    #[tokio::test]
+    async fn a_pair_under_the_etcd_authority_speaks_only_versions_with_promises() {
+        let etcd = Versions::for_store(true).for_authority(true);
+        assert_eq!(etcd, Versions { min: PROMISE_VERSION, max: PROTOCOL_VERSION });
+        assert_eq!(Versions::BUILT.for_authority(false), Versions::BUILT);
+        let (p, s, _events) = meet(Versions { min: 1, max: 2 }, etcd, Duration::from_millis(600)).await;
+        assert_eq!(p.state(), LinkState::Down);
+        assert!(refused_unknown_version(&s) >= 2, "each Hello without promises refused as unknown_version: {:?}", s.stats().refused);
+        let (p, s, _events) = meet(Versions::BUILT, etcd, Duration::from_secs(5)).await;
+        assert_eq!((p.protocol_version(), s.protocol_version()), (Some(PROMISE_VERSION), Some(PROMISE_VERSION)));
     }
 }

@@ -1,0 +1,207 @@
+//! A hung primary host under the etcd authority (docs/authority.md, "What
+//! the card adds"): every thread of the primary's daemon is stopped
+//! (ptrace) except the simulated card's own, which keeps receiving and
+//! answering. The daemon then writes no lease, sends no heartbeat and asks
+//! etcd for nothing, so its card must fall silent by itself when the lease
+//! register's time has passed — within max(P, C) of the last grant — and
+//! the standby takes over in epoch 2 only after that. Judged from the
+//! captures: the hung card sent frames after the hang began, its last one
+//! within the bound, and before the promoted card's first. Once thawed,
+//! the old primary learns of epoch 2 and joins as standby; every stream
+//! arrives intact, with no reset.
+//! Needs root (network namespaces, TAPs, ptrace) and etcd; fails loudly without them.
+mod authority_lab;
+
+use std::net::SocketAddrV4;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use holdback_daemon::authority::SpeaksOn;
+use holdback_daemon::control::{PairLink, PairRole};
+use holdback_daemon::lab::capture::CardCapture;
+use holdback_daemon::lab::clients::{self, ClientPlan};
+use holdback_daemon::lab::netns::{LabNet, LabTopology};
+use holdback_daemon::lab::pair::{FailoverOptions, PairSetup};
+use holdback_daemon::lab::DEFAULT_PORT;
+use holdback_tests::{holdback_bin, pair_status, require_lab_prerequisites, sink_file_matches, wait_for, WorkDir};
+
+use authority_lab::{overlap, own_frames, EtcdLab};
+
+const CONNS: usize = 4;
+const BYTES: u64 = 2 << 20;
+const STATE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The simulated card's thread (sim/src/card.rs): the one left running.
+const CARD_THREAD: &str = "holdback-card";
+/// How long the primary stays hung.
+const HUNG_FOR: Duration = Duration::from_secs(2);
+/// The card's clock is the host's wall clock sampled by the card thread;
+/// on a loaded machine its NOW_US and the capture's stamps can lag one
+/// another by up to about a heartbeat interval (the lab's 50 ms).
+const CLOCK_SAMPLING: Duration = Duration::from_millis(50);
+
+/// Every thread of a process but the card's, stopped with ptrace; resumed
+/// (detached) on drop, also when the test fails.
+struct Hung {
+    tids: Vec<libc::pid_t>,
+}
+
+impl Hung {
+    fn hang(pid: u32) -> Hung {
+        let mut hung = Hung { tids: Vec::new() };
+        // Threads come and go (the runtime's blocking pool): list again
+        // until a pass finds none left to stop.
+        loop {
+            let mut stopped_one = false;
+            let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the daemon's threads");
+            for task in tasks.flatten() {
+                let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<libc::pid_t>().ok()) else { continue };
+                let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+                if comm.trim() == CARD_THREAD || hung.tids.contains(&tid) {
+                    continue;
+                }
+                // SAFETY: ptrace on a thread id of a child process we own; the
+                // null address and data are what SEIZE and INTERRUPT take.
+                let seized = unsafe { libc::ptrace(libc::PTRACE_SEIZE, tid, std::ptr::null_mut::<libc::c_void>(), std::ptr::null_mut::<libc::c_void>()) };
+                if seized != 0 {
+                    let e = std::io::Error::last_os_error();
+                    // It ended between the listing and now.
+                    assert_eq!(e.raw_os_error(), Some(libc::ESRCH), "ptrace(SEIZE) of thread {tid} ({}): {e}", comm.trim());
+                    continue;
+                }
+                hung.tids.push(tid);
+                stopped_one = true;
+                // SAFETY: as above, on a thread we just seized.
+                let interrupted = unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, tid, std::ptr::null_mut::<libc::c_void>(), std::ptr::null_mut::<libc::c_void>()) };
+                assert_eq!(interrupted, 0, "ptrace(INTERRUPT) of thread {tid}: {}", std::io::Error::last_os_error());
+                let mut status = 0;
+                // SAFETY: waiting for the ptrace-stop of a thread we trace.
+                let waited = unsafe { libc::waitpid(tid, &mut status, libc::__WALL) };
+                assert_eq!(waited, tid, "waiting for thread {tid} to stop: {}", std::io::Error::last_os_error());
+            }
+            if !stopped_one {
+                break;
+            }
+        }
+        assert!(!hung.tids.is_empty(), "no daemon thread besides the card's");
+        hung
+    }
+}
+
+impl Drop for Hung {
+    fn drop(&mut self) {
+        for &tid in &self.tids {
+            // SAFETY: detaching a thread this thread traces resumes it.
+            unsafe { libc::ptrace(libc::PTRACE_DETACH, tid, std::ptr::null_mut::<libc::c_void>(), std::ptr::null_mut::<libc::c_void>()) };
+        }
+    }
+}
+
+fn wall() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970")
+}
+
+#[test]
+fn a_hung_primarys_card_falls_silent_by_itself_when_its_lease_runs_out() {
+    require_lab_prerequisites();
+    let bin = holdback_bin();
+    let began = Instant::now();
+    let dir = WorkDir(std::env::temp_dir().join(format!("holdback-hung-etcd-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&dir.0);
+
+    let net = LabNet::create(LabTopology::unique_with_standby("hg")).expect("lab network");
+    let topo = net.topology().clone();
+    let opts = FailoverOptions { conns: CONNS, bytes: BYTES, ..FailoverOptions::default() };
+    let mut pair = PairSetup::write(&dir.0, &topo, &opts).unwrap_or_else(|e| panic!("pair configs: {}", holdback_daemon::error::chain(&e)));
+    let etcd = EtcdLab::start(&topo, &dir.0);
+    etcd.configure(&mut pair);
+    let holdback_daemon::config::Authority::Etcd(settings) = &pair.primary.config.authority else { panic!("configured for etcd") };
+    let bound = settings.promise.max(settings.confirm);
+    let sink_dir = pair.standby.sink_dir().to_path_buf();
+    let (mut primary, mut standby) =
+        pair.start_both(Some(bin)).unwrap_or_else(|e| panic!("pair daemons: {}", holdback_daemon::error::chain(&e)));
+    wait_for(STATE_TIMEOUT, "the primary holding the epoch on a confirmation, the standby promising", || {
+        let p = pair_status(&primary.socket)?;
+        let s = pair_status(&standby.socket)?;
+        (p.authority.as_ref()?.speaks_on == SpeaksOn::Confirmation && s.authority.as_ref()?.promising).then_some(())
+    });
+
+    let plan = ClientPlan {
+        target: SocketAddrV4::new(topo.card_ip, DEFAULT_PORT),
+        bytes: BYTES,
+        seed: holdback_sim::test_seed(0x4a46_e7cd),
+        stall_timeout: Duration::from_secs(60),
+    };
+    let (cancel, sent) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    let total = BYTES * CONNS as u64;
+    let handles = clients::spawn_clients_counting(&topo.client_ns, CONNS, &plan, cancel.clone(), sent.clone());
+    let sent_fraction = || sent.load(Ordering::Relaxed) as f64 / total as f64;
+    wait_for(Duration::from_secs(120), "20 % of the bytes sent", || (sent_fraction() >= 0.2).then_some(()));
+
+    // Under the app and replica gates a hung host releases nothing, so its
+    // card ACKs nothing new; echo requests make it answer by itself (the
+    // core replies to ICMP echo without its host) until its lease ends.
+    let mut pings = std::process::Command::new("ip")
+        .args(["netns", "exec", &topo.client_ns, "ping", "-q", "-i", "0.01", "-w", "3"])
+        .arg(topo.card_ip.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ping from the clients' namespace");
+    std::thread::sleep(Duration::from_millis(200));
+    let hung_at = wall();
+    let hung = Hung::hang(primary.child.id());
+    let promoted = wait_for(STATE_TIMEOUT, "the standby promoted in epoch 2", || {
+        pair_status(&standby.socket).filter(|p| p.role == PairRole::Promoted && p.epoch == 2)
+    });
+    let promoted_after = wall().saturating_sub(hung_at);
+    std::thread::sleep(HUNG_FOR.saturating_sub(promoted_after));
+    drop(hung);
+    let _ = pings.kill();
+    let _ = pings.wait();
+    eprintln!("primary hung for {HUNG_FOR:?}; standby promoted {promoted_after:?} after the hang: {:?}", promoted.authority);
+
+    wait_for(STATE_TIMEOUT, "the thawed old primary a standby in epoch 2", || {
+        pair_status(&primary.socket).filter(|p| p.role == PairRole::Standby && p.epoch == 2)
+    });
+    wait_for(STATE_TIMEOUT, "the promoted node replicating to the old primary", || {
+        pair_status(&standby.socket).filter(|p| p.link == PairLink::Replicating)
+    });
+    let outcomes = clients::collect(handles);
+    cancel.store(true, Ordering::SeqCst);
+    for d in [&mut primary, &mut standby] {
+        let exit = d.stop(Duration::from_secs(20));
+        assert!(exit.is_some_and(|s| s.success()), "{} exits cleanly on SIGTERM: {exit:?}", d.name);
+    }
+
+    let old = CardCapture::read(&pair.primary.pcap, topo.card_mac).expect("the hung card's capture");
+    let new = CardCapture::read(&pair.standby.pcap, topo.card_mac).expect("the promoted card's capture");
+    let (old_own, new_own) = own_frames(&pair.primary.pcap, &pair.standby.pcap, topo.card_mac);
+    let after_hang: Vec<Duration> = old_own.iter().copied().filter(|at| *at > hung_at).collect();
+    let spoke_for = after_hang.iter().max().map(|l| l.saturating_sub(hung_at));
+    let both = overlap(&old_own, &new_own);
+    eprintln!(
+        "captures: the hung card sent {} frames after the hang, the last {spoke_for:?} after it (bound {bound:?}); promoted card's first frame {:?} after the hang; overlap {both:?}",
+        after_hang.len(),
+        new_own.iter().min().map(|f| f.saturating_sub(hung_at))
+    );
+    assert!(!after_hang.is_empty(), "the hung card answered nothing after the hang began: this test would not show its lease ending");
+    assert!(
+        spoke_for.is_some_and(|s| s <= bound + CLOCK_SAMPLING),
+        "the hung card spoke for {spoke_for:?} after its host hung: more than max(P, C) = {bound:?} (+ {CLOCK_SAMPLING:?} of clock sampling)"
+    );
+    assert_eq!(both, Duration::ZERO, "two cards answered at once for {both:?}");
+    assert_eq!((old.rst_sent, new.rst_sent), (0, 0), "no card reset a connection");
+
+    let mut bad = Vec::new();
+    for o in &outcomes {
+        let (intact, file) = sink_file_matches(&sink_dir, topo.client_ip, o.local_port, &o.sha256);
+        if o.error.is_some() || o.reset || o.bytes_sent != BYTES || !intact {
+            bad.push(format!("client {}: sent {} reset {} error {:?} sink file {file:?} intact {intact}", o.index, o.bytes_sent, o.reset, o.error));
+        }
+    }
+    assert!(bad.is_empty(), "streams across a hung primary under the etcd authority: {bad:#?}");
+    eprintln!("{CONNS} x {} MiB intact; test wall time {:?}", BYTES >> 20, began.elapsed());
+    drop(etcd);
+    drop(net);
+}

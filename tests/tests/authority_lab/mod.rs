@@ -1,0 +1,187 @@
+//! A failover lab under the etcd authority (docs/authority.md): one real
+//! etcd member (Debian's `etcd-server`) in a namespace of its own, linked
+//! by one veth to each daemon's namespace, so either node's link to etcd
+//! can be cut alone; the pair's configs get `[authority] kind = "etcd"`.
+//! Everything is removed on drop, also when the test fails. Needs root.
+#![allow(dead_code)] // each test binary uses a part
+
+use std::net::Ipv4Addr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use holdback_daemon::config::{Authority, EtcdAuthority};
+use holdback_daemon::lab::daemon::write_config;
+use holdback_daemon::lab::netns::LabTopology;
+use holdback_daemon::lab::pair::PairSetup;
+use holdback_tests::require_tool;
+
+/// etcd's address towards the primary's namespace, and the primary's.
+pub const ETCD_TO_PRIMARY: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 1);
+const PRIMARY_TO_ETCD: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 2);
+/// etcd's address towards the standby's namespace, and the standby's.
+pub const ETCD_TO_STANDBY: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 5);
+const STANDBY_TO_ETCD: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 6);
+const ETCD_PORT: u16 = 2379;
+/// etcd's own interface towards each node (inside the etcd namespace).
+const TO_PRIMARY_IF: &str = "hbetcd0";
+const TO_STANDBY_IF: &str = "hbetcd1";
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip").args(args).output().map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+/// The etcd namespace and its member; killed and removed on drop.
+pub struct EtcdLab {
+    pub netns: String,
+    child: Option<Child>,
+    dir: std::path::PathBuf,
+    /// Holder record TTL and key prefix the configs got.
+    pub key_prefix: String,
+}
+
+impl EtcdLab {
+    /// Creates the namespace beside `topo`'s pair, links it to both daemon
+    /// namespaces and starts etcd in it; waits until it answers.
+    pub fn start(topo: &LabTopology, dir: &std::path::Path) -> EtcdLab {
+        require_tool("etcd", "etcd-server");
+        let sb = topo.standby.as_ref().expect("a pair topology");
+        let netns = format!("{}-etcd", topo.client_ns.trim_end_matches("-cli"));
+        let _ = ip(&["netns", "del", &netns]);
+        ip(&["netns", "add", &netns]).expect("etcd's namespace");
+        let mut lab = EtcdLab { netns: netns.clone(), child: None, dir: dir.join("etcd"), key_prefix: format!("/holdback/{netns}") };
+        let links = [
+            (TO_PRIMARY_IF, &sb.primary_ns, ETCD_TO_PRIMARY, PRIMARY_TO_ETCD),
+            (TO_STANDBY_IF, &sb.standby_ns, ETCD_TO_STANDBY, STANDBY_TO_ETCD),
+        ];
+        ip(&["-n", &netns, "link", "set", "lo", "up"]).expect("etcd namespace loopback");
+        for (ours, node_ns, etcd_ip, node_ip) in links {
+            ip(&["-n", &netns, "link", "add", ours, "type", "veth", "peer", "name", "hbetcd", "netns", node_ns]).expect("veth to a node");
+            ip(&["-n", &netns, "addr", "add", &format!("{etcd_ip}/30"), "dev", ours]).expect("etcd's address");
+            ip(&["-n", node_ns, "addr", "add", &format!("{node_ip}/30"), "dev", "hbetcd"]).expect("the node's address towards etcd");
+            ip(&["-n", &netns, "link", "set", ours, "up"]).expect("etcd's link up");
+            ip(&["-n", node_ns, "link", "set", "hbetcd", "up"]).expect("the node's link up");
+        }
+        let _ = std::fs::remove_dir_all(&lab.dir);
+        std::fs::create_dir_all(&lab.dir).expect("etcd's directory");
+        let clients = format!("http://{ETCD_TO_PRIMARY}:{ETCD_PORT},http://{ETCD_TO_STANDBY}:{ETCD_PORT}");
+        let log = std::fs::File::create(lab.dir.join("etcd.log")).expect("etcd's log");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &netns, "etcd", "--name", "hb", "--data-dir"])
+            .arg(lab.dir.join("data"))
+            .args(["--listen-client-urls", &clients, "--advertise-client-urls", &clients])
+            .args(["--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380"])
+            .args(["--initial-cluster", "hb=http://127.0.0.1:2380", "--initial-cluster-state", "new"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting etcd");
+        lab.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        // Reachable from the primary's namespace: its member is serving.
+        loop {
+            let probe = Command::new("ip")
+                .args(["netns", "exec", &sb.primary_ns, "bash", "-c", &format!("exec 3<>/dev/tcp/{ETCD_TO_PRIMARY}/{ETCD_PORT}")])
+                .output();
+            if probe.is_ok_and(|o| o.status.success()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "etcd did not serve within 20 s; its log: {}", lab.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        lab
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("etcd.log")).unwrap_or_default()
+    }
+
+    /// Kills the etcd member (its data stays until drop).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Cuts (or restores) the primary's link to etcd.
+    pub fn set_primary_link(&self, up: bool) {
+        ip(&["-n", &self.netns, "link", "set", TO_PRIMARY_IF, if up { "up" } else { "down" }]).expect("the primary's link to etcd");
+    }
+
+    /// Rewrites both daemons' configs with `[authority] kind = "etcd"`,
+    /// each reaching etcd over its own link.
+    pub fn configure(&self, pair: &mut PairSetup) {
+        for (member, endpoint) in [(&mut pair.primary, ETCD_TO_PRIMARY), (&mut pair.standby, ETCD_TO_STANDBY)] {
+            let r = member.config.replication.as_ref().expect("a pair member");
+            let heartbeat_ms = r.heartbeat.as_millis() as u64;
+            member.config.authority = Authority::Etcd(Box::new(EtcdAuthority {
+                endpoints: vec![format!("http://{endpoint}:{ETCD_PORT}")],
+                key_prefix: self.key_prefix.clone(),
+                lease_ttl_s: 2,
+                // The documented defaults: P = 2h, C = D = m·h.
+                promise: Duration::from_millis(2 * heartbeat_ms),
+                confirm: r.heartbeat * r.heartbeat_misses,
+                // Its first request also opens the connection, slow on a
+                // loaded machine; safety does not depend on it (grants are
+                // counted from when a request was sent).
+                request_timeout: Duration::from_millis(holdback_daemon::config::DEFAULT_ETCD_TIMEOUT_MS),
+                name: member.name.to_string(),
+                ca_file: None,
+                cert_file: None,
+                key_file: None,
+                user: None,
+                password_file: None,
+            }));
+            write_config(&member.config, "the etcd authority's lab test").expect("rewriting a pair config");
+        }
+    }
+}
+
+impl Drop for EtcdLab {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // Deleting the namespace removes etcd's ends of the veths, and so
+        // their peers in the daemons' namespaces.
+        let _ = ip(&["netns", "del", &self.netns]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// When each card sent its own frames, from the two captures. Both cards
+/// use the service MAC, so a card's capture also holds the broadcasts the
+/// other card sent (the bridge floods them: the promoted card's gratuitous
+/// ARP lands in the old card's capture with the card's source MAC). A
+/// broadcast found byte for byte in the other capture is counted for
+/// neither card; unicast frames reach one port only, so those with the
+/// card's source MAC are the card's own.
+pub fn own_frames(a_pcap: &std::path::Path, b_pcap: &std::path::Path, mac: [u8; 6]) -> (Vec<Duration>, Vec<Duration>) {
+    let read = |path: &std::path::Path| -> Vec<(Duration, Vec<u8>)> {
+        let (records, _) = holdback_sim::pcap::read_complete_records(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        records.into_iter().filter(|(_, f)| f.get(6..12) == Some(&mac[..])).collect()
+    };
+    let (a, b) = (read(a_pcap), read(b_pcap));
+    let own = |mine: &[(Duration, Vec<u8>)], other: &[(Duration, Vec<u8>)]| -> Vec<Duration> {
+        mine.iter()
+            .filter(|(_, f)| !(f.get(..6) == Some(&[0xff; 6][..]) && other.iter().any(|(_, o)| o == f)))
+            .map(|(at, _)| *at)
+            .collect()
+    };
+    (own(&a, &b), own(&b, &a))
+}
+
+/// How long two cards answered at once: the old card's last own frame
+/// after the new card's first (0: never both).
+pub fn overlap(old_own: &[Duration], new_own: &[Duration]) -> Duration {
+    match (old_own.iter().max(), new_own.iter().min()) {
+        (Some(old), Some(new)) => old.saturating_sub(*new),
+        _ => Duration::ZERO,
+    }
+}
