@@ -17,12 +17,10 @@ use holdback_daemon::authority::SpeaksOn;
 use holdback_daemon::control::PairRole;
 use holdback_daemon::lab::capture::CardCapture;
 use holdback_daemon::lab::clients::{self, ClientPlan};
-use holdback_daemon::lab::netns::{LabNet, LabTopology};
-use holdback_daemon::lab::pair::{FailoverOptions, PairSetup};
 use holdback_daemon::lab::DEFAULT_PORT;
-use holdback_tests::{daemon_status as status, holdback_bin, pair_status, require_lab_prerequisites, sink_file_matches, wait_for, WorkDir};
+use holdback_tests::{daemon_status as status, holdback_bin, pair_status, require_lab_prerequisites, sink_file_matches, wait_for};
 
-use authority_lab::EtcdLab;
+use authority_lab::EtcdPairSetup;
 
 const CONNS: usize = 2;
 const BYTES: u64 = 1 << 20;
@@ -33,18 +31,9 @@ fn with_etcd_down_a_pair_that_hears_itself_keeps_serving_and_nobody_new_goes_act
     require_lab_prerequisites();
     let bin = holdback_bin();
     let began = Instant::now();
-    let dir = WorkDir(std::env::temp_dir().join(format!("holdback-etcd-down-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&dir.0);
-
-    let net = LabNet::create(LabTopology::unique_with_standby("ed")).expect("lab network");
-    let topo = net.topology().clone();
-    let opts = FailoverOptions { conns: CONNS, bytes: BYTES, ..FailoverOptions::default() };
-    let mut pair = PairSetup::write(&dir.0, &topo, &opts).unwrap_or_else(|e| panic!("pair configs: {}", holdback_daemon::error::chain(&e)));
-    let mut etcd = EtcdLab::start(&topo, &dir.0);
-    etcd.configure(&mut pair);
+    let (EtcdPairSetup { dir, net, topo, pair, mut etcd }, mut primary, mut standby) =
+        authority_lab::start_pair("holdback-etcd-down", "ed", CONNS, BYTES);
     let sink_dir = pair.primary.sink_dir().to_path_buf();
-    let (mut primary, mut standby) =
-        pair.start_both(Some(bin)).unwrap_or_else(|e| panic!("pair daemons: {}", holdback_daemon::error::chain(&e)));
     wait_for(STATE_TIMEOUT, "the primary holding the epoch, the standby promising", || {
         let p = pair_status(&primary.socket)?;
         let s = pair_status(&standby.socket)?;

@@ -21,12 +21,10 @@ use holdback_daemon::authority::SpeaksOn;
 use holdback_daemon::control::{PairLink, PairRole};
 use holdback_daemon::lab::capture::CardCapture;
 use holdback_daemon::lab::clients::{self, ClientPlan};
-use holdback_daemon::lab::netns::{LabNet, LabTopology};
-use holdback_daemon::lab::pair::{FailoverOptions, PairSetup};
 use holdback_daemon::lab::DEFAULT_PORT;
-use holdback_tests::{holdback_bin, pair_status, require_lab_prerequisites, sink_file_matches, wait_for, WorkDir};
+use holdback_tests::{pair_status, require_lab_prerequisites, sink_file_matches, wait_for};
 
-use authority_lab::{overlap, own_frames, EtcdLab};
+use authority_lab::{overlap, own_frames, EtcdPairSetup};
 
 const CONNS: usize = 4;
 const BYTES: u64 = 2 << 20;
@@ -104,22 +102,12 @@ fn wall() -> Duration {
 #[test]
 fn a_hung_primarys_card_falls_silent_by_itself_when_its_lease_runs_out() {
     require_lab_prerequisites();
-    let bin = holdback_bin();
     let began = Instant::now();
-    let dir = WorkDir(std::env::temp_dir().join(format!("holdback-hung-etcd-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&dir.0);
-
-    let net = LabNet::create(LabTopology::unique_with_standby("hg")).expect("lab network");
-    let topo = net.topology().clone();
-    let opts = FailoverOptions { conns: CONNS, bytes: BYTES, ..FailoverOptions::default() };
-    let mut pair = PairSetup::write(&dir.0, &topo, &opts).unwrap_or_else(|e| panic!("pair configs: {}", holdback_daemon::error::chain(&e)));
-    let etcd = EtcdLab::start(&topo, &dir.0);
-    etcd.configure(&mut pair);
+    let (EtcdPairSetup { dir: _dir, net, topo, pair, etcd }, mut primary, mut standby) =
+        authority_lab::start_pair("holdback-hung-etcd", "hg", CONNS, BYTES);
     let holdback_daemon::config::Authority::Etcd(settings) = &pair.primary.config.authority else { panic!("configured for etcd") };
     let bound = settings.promise.max(settings.confirm);
     let sink_dir = pair.standby.sink_dir().to_path_buf();
-    let (mut primary, mut standby) =
-        pair.start_both(Some(bin)).unwrap_or_else(|e| panic!("pair daemons: {}", holdback_daemon::error::chain(&e)));
     wait_for(STATE_TIMEOUT, "the primary holding the epoch on a confirmation, the standby promising", || {
         let p = pair_status(&primary.socket)?;
         let s = pair_status(&standby.socket)?;

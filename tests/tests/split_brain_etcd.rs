@@ -20,12 +20,10 @@ use holdback_daemon::authority::SpeaksOn;
 use holdback_daemon::control::{PairLink, PairRole};
 use holdback_daemon::lab::capture::CardCapture;
 use holdback_daemon::lab::clients::{self, ClientPlan};
-use holdback_daemon::lab::netns::{LabNet, LabTopology};
-use holdback_daemon::lab::pair::{FailoverOptions, PairSetup};
 use holdback_daemon::lab::DEFAULT_PORT;
-use holdback_tests::{daemon_status as status, holdback_bin, pair_status, require_lab_prerequisites, sink_file_matches, wait_for, WorkDir};
+use holdback_tests::{daemon_status as status, pair_status, require_lab_prerequisites, sink_file_matches, wait_for};
 
-use authority_lab::{overlap, own_frames, EtcdLab};
+use authority_lab::{overlap, own_frames, EtcdPairSetup};
 
 const CONNS: usize = 4;
 /// Per connection: long enough to span the cut, the takeover and the rejoin.
@@ -37,20 +35,10 @@ const SPLIT_FOR: Duration = Duration::from_millis(500);
 #[test]
 fn a_cut_replication_link_with_the_primary_alive_never_lets_two_cards_answer() {
     require_lab_prerequisites();
-    let bin = holdback_bin();
     let began = Instant::now();
-    let dir = WorkDir(std::env::temp_dir().join(format!("holdback-split-etcd-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&dir.0);
-
-    let net = LabNet::create(LabTopology::unique_with_standby("se")).expect("lab network");
-    let topo = net.topology().clone();
-    let opts = FailoverOptions { conns: CONNS, bytes: BYTES, ..FailoverOptions::default() };
-    let mut pair = PairSetup::write(&dir.0, &topo, &opts).unwrap_or_else(|e| panic!("pair configs: {}", holdback_daemon::error::chain(&e)));
-    let etcd = EtcdLab::start(&topo, &dir.0);
-    etcd.configure(&mut pair);
+    let (EtcdPairSetup { dir: _dir, net, topo, pair, etcd }, mut primary, mut standby) =
+        authority_lab::start_pair("holdback-split-etcd", "se", CONNS, BYTES);
     let sink_dir = pair.standby.sink_dir().to_path_buf();
-    let (mut primary, mut standby) =
-        pair.start_both(Some(bin)).unwrap_or_else(|e| panic!("pair daemons: {}", holdback_daemon::error::chain(&e)));
     let held = wait_for(STATE_TIMEOUT, "the primary holding epoch 1 in etcd, speaking on a confirmation", || {
         pair_status(&primary.socket).filter(|p| {
             p.role == PairRole::Active && p.authority.as_ref().is_some_and(|a| a.holds && a.speaks_on == SpeaksOn::Confirmation)

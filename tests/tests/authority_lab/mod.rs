@@ -10,10 +10,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use holdback_daemon::config::{Authority, EtcdAuthority};
-use holdback_daemon::lab::daemon::write_config;
-use holdback_daemon::lab::netns::LabTopology;
-use holdback_daemon::lab::pair::PairSetup;
-use holdback_tests::require_tool;
+use holdback_daemon::lab::daemon::{write_config, DaemonProcess};
+use holdback_daemon::lab::netns::{LabNet, LabTopology};
+use holdback_daemon::lab::pair::{FailoverOptions, PairSetup};
+use holdback_tests::{holdback_bin, require_tool, WorkDir};
 
 /// etcd's address towards the primary's namespace, and the primary's.
 pub const ETCD_TO_PRIMARY: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 1);
@@ -33,6 +33,35 @@ fn ip(args: &[&str]) -> Result<(), String> {
     } else {
         Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
     }
+}
+
+/// Everything an etcd lab test stands on besides the two daemons, in the
+/// order a test binds it (`let (EtcdPairSetup { dir, net, topo, pair, etcd }, primary, standby)`),
+/// so it is taken down in reverse: daemons, etcd, configs, network, files.
+pub struct EtcdPairSetup {
+    pub dir: WorkDir,
+    pub net: LabNet,
+    pub topo: LabTopology,
+    pub pair: PairSetup,
+    pub etcd: EtcdLab,
+}
+
+/// A pair lab under its own etcd with both daemons started: a work
+/// directory `work` (under the temp dir, per process), namespaces tagged
+/// `tag`, `conns` clients of `bytes` planned.
+pub fn start_pair(work: &str, tag: &str, conns: usize, bytes: u64) -> (EtcdPairSetup, DaemonProcess, DaemonProcess) {
+    let bin = holdback_bin();
+    let dir = WorkDir(std::env::temp_dir().join(format!("{work}-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&dir.0);
+    let net = LabNet::create(LabTopology::unique_with_standby(tag)).expect("lab network");
+    let topo = net.topology().clone();
+    let opts = FailoverOptions { conns, bytes, ..FailoverOptions::default() };
+    let mut pair = PairSetup::write(&dir.0, &topo, &opts).unwrap_or_else(|e| panic!("pair configs: {}", holdback_daemon::error::chain(&e)));
+    let etcd = EtcdLab::start(&topo, &dir.0);
+    etcd.configure(&mut pair);
+    let (primary, standby) =
+        pair.start_both(Some(bin)).unwrap_or_else(|e| panic!("pair daemons: {}", holdback_daemon::error::chain(&e)));
+    (EtcdPairSetup { dir, net, topo, pair, etcd }, primary, standby)
 }
 
 /// The etcd namespace and its member; killed and removed on drop.
