@@ -217,6 +217,25 @@ pub fn sink_file_matches(sink_dir: &Path, client_ip: std::net::Ipv4Addr, port: u
     (intact, file)
 }
 
+/// The clients whose stream did not arrive whole: an error, a reset, fewer
+/// than `bytes` sent, or a sink file in `sink_dir` that does not hash to
+/// what the client sent; one line each, for an assertion's message.
+pub fn broken_streams(
+    outcomes: &[holdback_daemon::lab::clients::ClientOutcome],
+    sink_dir: &Path,
+    client_ip: std::net::Ipv4Addr,
+    bytes: u64,
+) -> Vec<String> {
+    let mut bad = Vec::new();
+    for o in outcomes {
+        let (intact, file) = sink_file_matches(sink_dir, client_ip, o.local_port, &o.sha256);
+        if o.error.is_some() || o.reset || o.bytes_sent != bytes || !intact {
+            bad.push(format!("client {}: sent {} reset {} error {:?} sink file {file:?} intact {intact}", o.index, o.bytes_sent, o.reset, o.error));
+        }
+    }
+    bad
+}
+
 /// Runs `holdback lab <args> --json` (after checking the lab's
 /// prerequisites) and returns its report; panics with both output streams
 /// when it prints no JSON.

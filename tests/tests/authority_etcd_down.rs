@@ -18,7 +18,7 @@ use holdback_daemon::control::PairRole;
 use holdback_daemon::lab::capture::CardCapture;
 use holdback_daemon::lab::clients::{self, ClientPlan};
 use holdback_daemon::lab::DEFAULT_PORT;
-use holdback_tests::{daemon_status as status, holdback_bin, pair_status, require_lab_prerequisites, sink_file_matches, wait_for};
+use holdback_tests::{daemon_status as status, holdback_bin, pair_status, require_lab_prerequisites, broken_streams, wait_for};
 
 use authority_lab::EtcdPairSetup;
 
@@ -69,13 +69,7 @@ fn with_etcd_down_a_pair_that_hears_itself_keeps_serving_and_nobody_new_goes_act
         let exit = d.stop(Duration::from_secs(20));
         assert!(exit.is_some_and(|s| s.success()), "{} exits cleanly on SIGTERM: {exit:?}", d.name);
     }
-    let mut bad = Vec::new();
-    for o in &outcomes {
-        let (intact, file) = sink_file_matches(&sink_dir, topo.client_ip, o.local_port, &o.sha256);
-        if o.error.is_some() || o.reset || o.bytes_sent != BYTES || !intact {
-            bad.push(format!("client {}: sent {} reset {} error {:?} sink file {file:?} intact {intact}", o.index, o.bytes_sent, o.reset, o.error));
-        }
-    }
+    let bad = broken_streams(&outcomes, &sink_dir, topo.client_ip, BYTES);
     assert!(bad.is_empty(), "streams while etcd is down: {bad:#?}");
     let cap = CardCapture::read(&pair.primary.pcap, topo.card_mac).expect("the primary's capture");
     assert_eq!(cap.rst_sent, 0, "no reset");

@@ -22,7 +22,7 @@ use holdback_daemon::control::{PairLink, PairRole};
 use holdback_daemon::lab::capture::CardCapture;
 use holdback_daemon::lab::clients::{self, ClientPlan};
 use holdback_daemon::lab::DEFAULT_PORT;
-use holdback_tests::{pair_status, require_lab_prerequisites, sink_file_matches, wait_for};
+use holdback_tests::{pair_status, require_lab_prerequisites, broken_streams, wait_for};
 
 use authority_lab::{overlap, own_frames, EtcdPairSetup};
 
@@ -181,13 +181,7 @@ fn a_hung_primarys_card_falls_silent_by_itself_when_its_lease_runs_out() {
     assert_eq!(both, Duration::ZERO, "two cards answered at once for {both:?}");
     assert_eq!((old.rst_sent, new.rst_sent), (0, 0), "no card reset a connection");
 
-    let mut bad = Vec::new();
-    for o in &outcomes {
-        let (intact, file) = sink_file_matches(&sink_dir, topo.client_ip, o.local_port, &o.sha256);
-        if o.error.is_some() || o.reset || o.bytes_sent != BYTES || !intact {
-            bad.push(format!("client {}: sent {} reset {} error {:?} sink file {file:?} intact {intact}", o.index, o.bytes_sent, o.reset, o.error));
-        }
-    }
+    let bad = broken_streams(&outcomes, &sink_dir, topo.client_ip, BYTES);
     assert!(bad.is_empty(), "streams across a hung primary under the etcd authority: {bad:#?}");
     eprintln!("{CONNS} x {} MiB intact; test wall time {:?}", BYTES >> 20, began.elapsed());
     drop(etcd);

@@ -24,7 +24,7 @@ use holdback_daemon::lab::pair::{FailoverOptions, PairMember, PairSetup};
 use holdback_daemon::lab::netns::{LabNet, LabTopology};
 use holdback_daemon::pair::epoch::{self, EpochRecord};
 use holdback_tests::{
-    daemon_status as status, frames_sent_by_card, holdback_bin, pair_status, require_lab_prerequisites, sink_file_matches,
+    daemon_status as status, frames_sent_by_card, holdback_bin, pair_status, require_lab_prerequisites, broken_streams,
     wait_for, WorkDir,
 };
 
@@ -144,13 +144,7 @@ fn a_restarted_old_primary_joins_as_standby_and_is_promoted_in_epoch_3() {
     let exit = returned.stop(Duration::from_secs(20));
     assert!(exit.is_some_and(|s| s.success()), "the twice-promoted daemon exits cleanly on SIGTERM: {exit:?}");
 
-    let mut bad = Vec::new();
-    for o in &outcomes {
-        let (intact, file) = sink_file_matches(&sink_dir, topo.client_ip, o.local_port, &o.sha256);
-        if o.error.is_some() || o.reset || o.bytes_sent != BYTES || !intact {
-            bad.push(format!("client {}: sent {} reset {} error {:?} sink file {file:?} intact {intact}", o.index, o.bytes_sent, o.reset, o.error));
-        }
-    }
+    let bad = broken_streams(&outcomes, &sink_dir, topo.client_ip, BYTES);
     assert!(bad.is_empty(), "streams across two failovers and a rejoin: {bad:#?}");
     let retrans: u32 = outcomes.iter().map(|o| o.total_retrans).sum();
     eprintln!(

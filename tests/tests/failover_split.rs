@@ -22,7 +22,7 @@ use holdback_daemon::lab::pair::{FailoverOptions, PairSetup};
 use holdback_daemon::lab::netns::{LabNet, LabTopology};
 use holdback_daemon::pair::epoch::{self, EpochRecord};
 use holdback_tests::{
-    daemon_status as status, frames_sent_by_card, holdback_bin, pair_status, require_lab_prerequisites, sink_file_matches,
+    daemon_status as status, frames_sent_by_card, holdback_bin, pair_status, require_lab_prerequisites, broken_streams,
     wait_for, WorkDir,
 };
 
@@ -115,13 +115,7 @@ fn an_old_primary_still_alive_after_a_heartbeat_promotion_is_fenced_when_the_lin
         assert!(exit.is_some_and(|s| s.success()), "{} exits cleanly on SIGTERM: {exit:?}", d.name);
     }
 
-    let mut bad = Vec::new();
-    for o in &outcomes {
-        let (intact, file) = sink_file_matches(&sink_dir, topo.client_ip, o.local_port, &o.sha256);
-        if o.error.is_some() || o.reset || o.bytes_sent != BYTES || !intact {
-            bad.push(format!("client {}: sent {} reset {} error {:?} sink file {file:?} intact {intact}", o.index, o.bytes_sent, o.reset, o.error));
-        }
-    }
+    let bad = broken_streams(&outcomes, &sink_dir, topo.client_ip, BYTES);
     assert!(bad.is_empty(), "streams across a split brain and its fence: {bad:#?}");
     let retrans: u32 = outcomes.iter().map(|o| o.total_retrans).sum();
     eprintln!(

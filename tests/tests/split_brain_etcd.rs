@@ -21,7 +21,7 @@ use holdback_daemon::control::{PairLink, PairRole};
 use holdback_daemon::lab::capture::CardCapture;
 use holdback_daemon::lab::clients::{self, ClientPlan};
 use holdback_daemon::lab::DEFAULT_PORT;
-use holdback_tests::{daemon_status as status, pair_status, require_lab_prerequisites, sink_file_matches, wait_for};
+use holdback_tests::{daemon_status as status, pair_status, require_lab_prerequisites, broken_streams, wait_for};
 
 use authority_lab::{overlap, own_frames, EtcdPairSetup};
 
@@ -122,13 +122,7 @@ fn a_cut_replication_link_with_the_primary_alive_never_lets_two_cards_answer() {
     assert_eq!(both, Duration::ZERO, "two cards answered at once for {both:?} (old {old:?}, new {new:?})");
     assert_eq!((old.rst_sent, new.rst_sent), (0, 0), "no card reset a connection");
 
-    let mut bad = Vec::new();
-    for o in &outcomes {
-        let (intact, file) = sink_file_matches(&sink_dir, topo.client_ip, o.local_port, &o.sha256);
-        if o.error.is_some() || o.reset || o.bytes_sent != BYTES || !intact {
-            bad.push(format!("client {}: sent {} reset {} error {:?} sink file {file:?} intact {intact}", o.index, o.bytes_sent, o.reset, o.error));
-        }
-    }
+    let bad = broken_streams(&outcomes, &sink_dir, topo.client_ip, BYTES);
     assert!(bad.is_empty(), "streams across a cut link under the etcd authority: {bad:#?}");
     eprintln!("{CONNS} x {} MiB intact; test wall time {:?}", BYTES >> 20, began.elapsed());
     drop(etcd);
