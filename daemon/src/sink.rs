@@ -1040,19 +1040,14 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// Invariant 2: with the replica gate waiting and no standby reachable,
-    /// the sink commits but writes no release (the card ACKs nothing new).
-    #[test]
-    fn replica_gate_without_a_standby_commits_but_releases_nothing() {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let _enter = runtime.enter();
-        // Nothing listens on the discard port of loopback: the link stays down.
+    /// A waiting replica gate whose standby never answers: nothing listens
+    /// on loopback's discard port, so the link stays down. Call inside a
+    /// tokio runtime; keep the link's event receiver for the test's length.
+    fn gate_without_a_standby() -> (ReplicaGate, tokio::sync::mpsc::Receiver<crate::replication::LinkEvent>) {
         let mut cfg = crate::replication::LinkConfig::new(b"0123456789abcdef0123456789abcdef".to_vec(), 1);
         cfg.reconnect_delay = Duration::from_secs(60);
-        let (link, _events) = Primary::start(cfg, "127.0.0.1:9".parse().unwrap(), 1).unwrap();
-        let fake = FakeCard::new();
-        let (sink, shared, dir) = sink_on(&fake, "gate");
-        let mut sink = sink.with_replica_gate(ReplicaGate {
+        let (link, events) = Primary::start(cfg, "127.0.0.1:9".parse().unwrap(), 1).unwrap();
+        let gate = ReplicaGate {
             link: Arc::new(link),
             wait: true,
             timeout: Duration::from_millis(50),
@@ -1060,7 +1055,20 @@ mod tests {
             durable: true,
             ship_data: false,
             after_data: false,
-        });
+        };
+        (gate, events)
+    }
+
+    /// Invariant 2: with the replica gate waiting and no standby reachable,
+    /// the sink commits but writes no release (the card ACKs nothing new).
+    #[test]
+    fn replica_gate_without_a_standby_commits_but_releases_nothing() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let _enter = runtime.enter();
+        let fake = FakeCard::new();
+        let (sink, shared, dir) = sink_on(&fake, "gate");
+        let (gate, _events) = gate_without_a_standby();
+        let mut sink = sink.with_replica_gate(gate);
         fake.put_ring(6, 0, &[7u8; 1000]);
         fake.set_tcb(6, |w| conn(w, IRS.wrapping_add(1 + 1000), false, TcpState::Established));
         sink.step().unwrap();
@@ -1086,21 +1094,11 @@ mod tests {
     fn gates_apply_per_listening_port() {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let _enter = runtime.enter();
-        let mut cfg = crate::replication::LinkConfig::new(b"0123456789abcdef0123456789abcdef".to_vec(), 1);
-        cfg.reconnect_delay = Duration::from_secs(60);
-        let (link, _events) = Primary::start(cfg, "127.0.0.1:9".parse().unwrap(), 1).unwrap();
         let fake = FakeCard::new();
         let (sink, shared, dir) = sink_on(&fake, "port-gates");
+        let (gate, _events) = gate_without_a_standby();
         let mut sink = sink
-            .with_replica_gate(ReplicaGate {
-                link: Arc::new(link),
-                wait: true,
-                timeout: Duration::from_millis(50),
-                hold_synack: true,
-                durable: true,
-                ship_data: false,
-                after_data: false,
-            })
+            .with_replica_gate(gate)
             .with_port_gates(vec![Gate::App, Gate::Replica], vec![PortGates { port: 6000, gates: vec![Gate::App] }]);
         // Slot 6 on 5001 (the default gates: app + replica), slot 7 on 6000 (app alone).
         fake.put_ring(6, 0, &[7u8; 1000]);

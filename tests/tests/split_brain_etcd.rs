@@ -11,16 +11,13 @@
 //! Needs root (network namespaces, TAPs) and etcd; fails loudly without them.
 mod authority_lab;
 
-use std::net::SocketAddrV4;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use holdback_daemon::authority::SpeaksOn;
 use holdback_daemon::control::{PairLink, PairRole};
 use holdback_daemon::lab::capture::CardCapture;
-use holdback_daemon::lab::clients::{self, ClientPlan};
-use holdback_daemon::lab::DEFAULT_PORT;
+use holdback_daemon::lab::clients;
 use holdback_tests::{daemon_status as status, pair_status, require_lab_prerequisites, broken_streams, wait_for};
 
 use authority_lab::{overlap, own_frames, EtcdPairSetup};
@@ -50,17 +47,7 @@ fn a_cut_replication_link_with_the_primary_alive_never_lets_two_cards_answer() {
     });
     assert_eq!(promising.protocol_version, Some(3), "promises travel only in protocol version 3");
 
-    let plan = ClientPlan {
-        target: SocketAddrV4::new(topo.card_ip, DEFAULT_PORT),
-        bytes: BYTES,
-        seed: holdback_sim::test_seed(0x5b11_e7cd),
-        stall_timeout: Duration::from_secs(60),
-    };
-    let (cancel, sent) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
-    let total = BYTES * CONNS as u64;
-    let handles = clients::spawn_clients_counting(&topo.client_ns, CONNS, &plan, cancel.clone(), sent.clone());
-    let sent_fraction = || sent.load(Ordering::Relaxed) as f64 / total as f64;
-    wait_for(Duration::from_secs(120), "20 % of the bytes sent", || (sent_fraction() >= 0.2).then_some(()));
+    let (handles, cancel, sent_fraction) = authority_lab::clients_a_fifth_in(&topo, CONNS, BYTES, 0x5b11_e7cd);
 
     // The link is cut, the primary alive: only one of the two may speak.
     net.set_replication_link(false).expect("cutting the replication link");

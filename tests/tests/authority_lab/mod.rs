@@ -5,15 +5,19 @@
 //! Everything is removed on drop, also when the test fails. Needs root.
 #![allow(dead_code)] // each test binary uses a part
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use holdback_daemon::config::{Authority, EtcdAuthority};
+use holdback_daemon::lab::clients::{self, ClientHandle, ClientPlan};
 use holdback_daemon::lab::daemon::{write_config, DaemonProcess};
+use holdback_daemon::lab::DEFAULT_PORT;
 use holdback_daemon::lab::netns::{LabNet, LabTopology};
 use holdback_daemon::lab::pair::{FailoverOptions, PairSetup};
-use holdback_tests::{holdback_bin, require_tool, WorkDir};
+use holdback_tests::{holdback_bin, require_tool, wait_for, WorkDir};
 
 /// etcd's address towards the primary's namespace, and the primary's.
 pub const ETCD_TO_PRIMARY: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 1);
@@ -62,6 +66,30 @@ pub fn start_pair(work: &str, tag: &str, conns: usize, bytes: u64) -> (EtcdPairS
     let (primary, standby) =
         pair.start_both(Some(bin)).unwrap_or_else(|e| panic!("pair daemons: {}", holdback_daemon::error::chain(&e)));
     (EtcdPairSetup { dir, net, topo, pair, etcd }, primary, standby)
+}
+
+/// `conns` Linux clients sending `bytes` each (stream seed `seed`) to the
+/// card's service address, started and waited for until a fifth of all
+/// bytes went out, so a fault comes in the middle of the streams. Returns
+/// their handles, the flag that cancels them, and the fraction sent so far.
+pub fn clients_a_fifth_in(
+    topo: &LabTopology,
+    conns: usize,
+    bytes: u64,
+    seed: u64,
+) -> (Vec<ClientHandle>, Arc<AtomicBool>, impl Fn() -> f64) {
+    let plan = ClientPlan {
+        target: SocketAddrV4::new(topo.card_ip, DEFAULT_PORT),
+        bytes,
+        seed: holdback_sim::test_seed(seed),
+        stall_timeout: Duration::from_secs(60),
+    };
+    let (cancel, sent) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    let handles = clients::spawn_clients_counting(&topo.client_ns, conns, &plan, cancel.clone(), sent.clone());
+    let total = bytes * conns as u64;
+    let sent_fraction = move || sent.load(Ordering::Relaxed) as f64 / total as f64;
+    wait_for(Duration::from_secs(120), "20 % of the bytes sent", || (sent_fraction() >= 0.2).then_some(()));
+    (handles, cancel, sent_fraction)
 }
 
 /// The etcd namespace and its member; killed and removed on drop.
