@@ -153,10 +153,11 @@ pub enum Stat {
     ConnsOpened = 19,
     DropOversize = 20,
     DmaErrors = 21,
+    TxTailRefused = 22,
 }
 
 impl Stat {
-    pub const ALL: [Stat; 22] = [
+    pub const ALL: [Stat; 23] = [
         Stat::RxFrames,
         Stat::TxFrames,
         Stat::DropBadIpChecksum,
@@ -179,6 +180,7 @@ impl Stat {
         Stat::ConnsOpened,
         Stat::DropOversize,
         Stat::DmaErrors,
+        Stat::TxTailRefused,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -213,6 +215,7 @@ impl Stat {
             Stat::ConnsOpened => "conns_opened",
             Stat::DropOversize => "drop_oversize",
             Stat::DmaErrors => "dma_errors",
+            Stat::TxTailRefused => "tx_tail_refused",
         }
     }
     pub const fn doc(self) -> &'static str {
@@ -235,9 +238,10 @@ impl Stat {
             Stat::IcmpEchoReplies => "ICMP echo replies sent.",
             Stat::RstSent => "RST segments sent.",
             Stat::RxPayloadBytes => "In-order payload bytes written to receive rings.",
-            Stat::Retransmits => "SYN-ACK or FIN retransmissions.",
+            Stat::Retransmits => "SYN-ACK, FIN or data retransmissions (timer expiries).",
             Stat::ConnsOpened => "Connections that reached SYN-RECEIVED.",
             Stat::DropOversize => "Dropped: frame longer than the 2048-byte frame buffer.",
+            Stat::TxTailRefused => "Send-tail doorbell writes refused: the tail went backwards or past snd_una + the transmit ring (it would overwrite unacknowledged bytes).",
             Stat::DmaErrors => "DMA writes (payload or event record) whose write response was not OKAY: host memory outside the bridge's window.",
         }
     }
@@ -440,7 +444,7 @@ tcb_fields! {
     STATE:       word 0,  shift 0,  width 4,  "RFC 9293 state (TcpState code). CLOSED means the slot is free.";
     HOLDBACK:    word 0,  shift 4,  width 1,  "ACK holdback on: every ACK sent is min(rcv_nxt, rel) (invariant 1).";
     FIN_RCVD:    word 0,  shift 5,  width 1,  "The peer's FIN was received in order (rcv_nxt counts it).";
-    RETRIES:     word 0,  shift 8,  width 4,  "Retransmissions of our SYN-ACK or FIN since the last progress.";
+    RETRIES:     word 0,  shift 8,  width 4,  "Retransmissions of our SYN-ACK, FIN or data since the last progress.";
     PEER_MSS:    word 0,  shift 16, width 16, "MSS the peer announced (536 if absent); honoured by the send side.";
     LOCAL_PORT:  word 1,  shift 0,  width 16, "Our TCP port.";
     REMOTE_PORT: word 1,  shift 16, width 16, "The peer's TCP port.";
@@ -458,7 +462,7 @@ tcb_fields! {
     SND_NXT:     word 12, shift 0,  width 32, "Next sequence number to send; snd_nxt <= snd_max.";
     SND_MAX:     word 13, shift 0,  width 32, "Highest sequence number sent (relay: replicated so the standby accepts ACKs up to it, invariant 4).";
     SND_WND:     word 14, shift 0,  width 16, "The peer's advertised window (unscaled).";
-    TIMER_DUE:   word 15, shift 0,  width 32, "NOW_US value at which the retransmission timer fires (SYN-RECEIVED once its SYN-ACK is sent, LAST-ACK); in this card's clock, so PROMOTE re-arms it.";
+    TIMER_DUE:   word 15, shift 0,  width 32, "NOW_US value at which the retransmission timer fires (SYN-RECEIVED once its SYN-ACK is sent, LAST-ACK, data in flight); in this card's clock, so PROMOTE re-arms it (not yet for data).";
     SEQ_OFFSET:  word 16, shift 0,  width 32, "Relay mode: fixed offset between this connection's and its peer link's sequence space.";
     TX_END:      word 17, shift 0,  width 32, "Relay mode: stream offset up to which the host filled the transmit ring.";
     GEN:         word 18, shift 0,  width 32, "Change generation: incremented on every TCB write by the core; replication orders copies by it.";
