@@ -155,6 +155,12 @@ struct CardStore<B: Bar> {
 #[error("this card is active: it takes a primary's copies only after it has yielded to it (invariant 8)")]
 struct CardIsActive;
 
+/// A free TCB in the card's own epoch: the card refuses a TCB older than
+/// its EPOCH (docs/authority.md), and a clear is this host's own decision.
+fn cleared_tcb<B: Bar>(card: &CardHandle<B>) -> Result<Tcb, CardError> {
+    Ok(Tcb { epoch: card.epoch()?, ..Tcb::closed() })
+}
+
 impl<B: Bar + 'static> CardStore<B> {
     fn check(&self) -> Result<(), HookError> {
         if self.accepts.load(Ordering::SeqCst) {
@@ -172,7 +178,8 @@ impl<B: Bar + 'static> StoreHook for CardStore<B> {
     }
     fn remove(&mut self, id: u16) -> Result<(), HookError> {
         self.check()?;
-        self.card.write_tcb(id, &Tcb::closed()).map_err(|e| Box::new(e) as HookError)
+        let cleared = cleared_tcb(&self.card).map_err(|e| Box::new(e) as HookError)?;
+        self.card.write_tcb(id, &cleared).map_err(|e| Box::new(e) as HookError)
     }
     fn write_data(&mut self, id: u16, tcb: &Tcb, offset: u64, bytes: &[u8]) -> Result<(), HookError> {
         self.check()?;
@@ -861,8 +868,16 @@ impl<B: Bar + 'static> Pair<B> {
         let Some(peer_epoch) = lock(&self.state).yielding.take() else { return Ok(()) };
         // The register map's TCB ids are u16.
         let slots = u16::try_from(self.card.info().conns).unwrap_or(u16::MAX);
+        let cleared = match cleared_tcb(&self.card) {
+            Ok(t) => t,
+            Err(e) => {
+                lock(&self.state).reason =
+                    Some(format!("fenced by a primary in epoch {peer_epoch}; reading the card's EPOCH before clearing its TCBs failed: stays silent and takes no copies"));
+                return Err(e);
+            }
+        };
         for id in 0..slots {
-            if let Err(e) = self.card.write_tcb(id, &Tcb::closed()) {
+            if let Err(e) = self.card.write_tcb(id, &cleared) {
                 lock(&self.state).reason = Some(format!(
                     "fenced by a primary in epoch {peer_epoch}; clearing TCB {id} before taking its copies failed: stays silent and takes no copies"
                 ));
