@@ -13,7 +13,7 @@
 mod authority_lab;
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use holdback_daemon::authority::SpeaksOn;
 use holdback_daemon::control::{PairLink, PairRole};
@@ -21,80 +21,17 @@ use holdback_daemon::lab::capture::CardCapture;
 use holdback_daemon::lab::clients;
 use holdback_tests::{pair_status, require_lab_prerequisites, broken_streams, wait_for};
 
-use authority_lab::{overlap, own_frames, EtcdPairSetup};
+use authority_lab::{overlap, own_frames, wall, EtcdPairSetup, Hung};
 
 const CONNS: usize = 4;
 const BYTES: u64 = 2 << 20;
 const STATE_TIMEOUT: Duration = Duration::from_secs(30);
-/// The simulated card's thread (sim/src/card.rs): the one left running.
-const CARD_THREAD: &str = "holdback-card";
 /// How long the primary stays hung.
 const HUNG_FOR: Duration = Duration::from_secs(2);
 /// The card's clock is the host's wall clock sampled by the card thread;
 /// on a loaded machine its NOW_US and the capture's stamps can lag one
 /// another by up to about a heartbeat interval (the lab's 50 ms).
 const CLOCK_SAMPLING: Duration = Duration::from_millis(50);
-
-/// Every thread of a process but the card's, stopped with ptrace; resumed
-/// (detached) on drop, also when the test fails.
-struct Hung {
-    tids: Vec<libc::pid_t>,
-}
-
-impl Hung {
-    fn hang(pid: u32) -> Hung {
-        let mut hung = Hung { tids: Vec::new() };
-        // Threads come and go (the runtime's blocking pool): list again
-        // until a pass finds none left to stop.
-        loop {
-            let mut stopped_one = false;
-            let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the daemon's threads");
-            for task in tasks.flatten() {
-                let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<libc::pid_t>().ok()) else { continue };
-                let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-                if comm.trim() == CARD_THREAD || hung.tids.contains(&tid) {
-                    continue;
-                }
-                // SAFETY: ptrace on a thread id of a child process we own; the
-                // null address and data are what SEIZE and INTERRUPT take.
-                let seized = unsafe { libc::ptrace(libc::PTRACE_SEIZE, tid, std::ptr::null_mut::<libc::c_void>(), std::ptr::null_mut::<libc::c_void>()) };
-                if seized != 0 {
-                    let e = std::io::Error::last_os_error();
-                    // It ended between the listing and now.
-                    assert_eq!(e.raw_os_error(), Some(libc::ESRCH), "ptrace(SEIZE) of thread {tid} ({}): {e}", comm.trim());
-                    continue;
-                }
-                hung.tids.push(tid);
-                stopped_one = true;
-                // SAFETY: as above, on a thread we just seized.
-                let interrupted = unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, tid, std::ptr::null_mut::<libc::c_void>(), std::ptr::null_mut::<libc::c_void>()) };
-                assert_eq!(interrupted, 0, "ptrace(INTERRUPT) of thread {tid}: {}", std::io::Error::last_os_error());
-                let mut status = 0;
-                // SAFETY: waiting for the ptrace-stop of a thread we trace.
-                let waited = unsafe { libc::waitpid(tid, &mut status, libc::__WALL) };
-                assert_eq!(waited, tid, "waiting for thread {tid} to stop: {}", std::io::Error::last_os_error());
-            }
-            if !stopped_one {
-                break;
-            }
-        }
-        assert!(!hung.tids.is_empty(), "no daemon thread besides the card's");
-        hung
-    }
-}
-
-impl Drop for Hung {
-    fn drop(&mut self) {
-        for &tid in &self.tids {
-            // SAFETY: detaching a thread this thread traces resumes it.
-            unsafe { libc::ptrace(libc::PTRACE_DETACH, tid, std::ptr::null_mut::<libc::c_void>(), std::ptr::null_mut::<libc::c_void>()) };
-        }
-    }
-}
-
-fn wall() -> Duration {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970")
-}
 
 #[test]
 fn a_hung_primarys_card_falls_silent_by_itself_when_its_lease_runs_out() {

@@ -54,13 +54,17 @@ pub struct EtcdPairSetup {
 /// directory `work` (under the temp dir, per process), namespaces tagged
 /// `tag`, `conns` clients of `bytes` planned.
 pub fn start_pair(work: &str, tag: &str, conns: usize, bytes: u64) -> (EtcdPairSetup, DaemonProcess, DaemonProcess) {
+    start_pair_with(work, tag, &FailoverOptions { conns, bytes, ..FailoverOptions::default() })
+}
+
+/// [`start_pair`] with the pair lab's options `opts` (gates, store, heartbeats).
+pub fn start_pair_with(work: &str, tag: &str, opts: &FailoverOptions) -> (EtcdPairSetup, DaemonProcess, DaemonProcess) {
     let bin = holdback_bin();
     let dir = WorkDir(std::env::temp_dir().join(format!("{work}-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&dir.0);
     let net = LabNet::create(LabTopology::unique_with_standby(tag)).expect("lab network");
     let topo = net.topology().clone();
-    let opts = FailoverOptions { conns, bytes, ..FailoverOptions::default() };
-    let mut pair = PairSetup::write(&dir.0, &topo, &opts).unwrap_or_else(|e| panic!("pair configs: {}", holdback_daemon::error::chain(&e)));
+    let mut pair = PairSetup::write(&dir.0, &topo, opts).unwrap_or_else(|e| panic!("pair configs: {}", holdback_daemon::error::chain(&e)));
     let etcd = EtcdLab::start(&topo, &dir.0);
     etcd.configure(&mut pair);
     let (primary, standby) =
@@ -170,6 +174,11 @@ impl EtcdLab {
         ip(&["-n", &self.netns, "link", "set", TO_PRIMARY_IF, if up { "up" } else { "down" }]).expect("the primary's link to etcd");
     }
 
+    /// Cuts (or restores) the standby's link to etcd.
+    pub fn set_standby_link(&self, up: bool) {
+        ip(&["-n", &self.netns, "link", "set", TO_STANDBY_IF, if up { "up" } else { "down" }]).expect("the standby's link to etcd");
+    }
+
     /// Rewrites both daemons' configs with `[authority] kind = "etcd"`,
     /// each reaching etcd over its own link.
     pub fn configure(&self, pair: &mut PairSetup) {
@@ -234,11 +243,89 @@ pub fn own_frames(a_pcap: &std::path::Path, b_pcap: &std::path::Path, mac: [u8; 
     (own(&a, &b), own(&b, &a))
 }
 
+/// The wall clock, as the captures stamp frames.
+pub fn wall() -> Duration {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970")
+}
+
+/// Echo requests from the clients' namespace to the card every 10 ms for
+/// `secs`: the core answers them without its host, so a card that may
+/// still speak shows it in its capture (under the gates a cut-off host
+/// releases nothing, so its card ACKs nothing new).
+pub fn pings(topo: &LabTopology, secs: u32) -> Child {
+    Command::new("ip")
+        .args(["netns", "exec", &topo.client_ns, "ping", "-q", "-i", "0.01", "-w", &secs.to_string()])
+        .arg(topo.card_ip.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ping from the clients' namespace")
+}
+
 /// How long two cards answered at once: the old card's last own frame
 /// after the new card's first (0: never both).
 pub fn overlap(old_own: &[Duration], new_own: &[Duration]) -> Duration {
     match (old_own.iter().max(), new_own.iter().min()) {
         (Some(old), Some(new)) => old.saturating_sub(*new),
         _ => Duration::ZERO,
+    }
+}
+
+/// The simulated card's thread (sim/src/card.rs): the one left running.
+pub const CARD_THREAD: &str = "holdback-card";
+/// Every thread of a process but the card's, stopped with ptrace; resumed
+/// (detached) on drop, also when the test fails.
+pub struct Hung {
+    tids: Vec<libc::pid_t>,
+}
+
+impl Hung {
+    pub fn hang(pid: u32) -> Hung {
+        let mut hung = Hung { tids: Vec::new() };
+        // Threads come and go (the runtime's blocking pool): list again
+        // until a pass finds none left to stop.
+        loop {
+            let mut stopped_one = false;
+            let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the daemon's threads");
+            for task in tasks.flatten() {
+                let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<libc::pid_t>().ok()) else { continue };
+                let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+                if comm.trim() == CARD_THREAD || hung.tids.contains(&tid) {
+                    continue;
+                }
+                // SAFETY: ptrace on a thread id of a child process we own; the
+                // null address and data are what SEIZE and INTERRUPT take.
+                let seized = unsafe { libc::ptrace(libc::PTRACE_SEIZE, tid, std::ptr::null_mut::<libc::c_void>(), std::ptr::null_mut::<libc::c_void>()) };
+                if seized != 0 {
+                    let e = std::io::Error::last_os_error();
+                    // It ended between the listing and now.
+                    assert_eq!(e.raw_os_error(), Some(libc::ESRCH), "ptrace(SEIZE) of thread {tid} ({}): {e}", comm.trim());
+                    continue;
+                }
+                hung.tids.push(tid);
+                stopped_one = true;
+                // SAFETY: as above, on a thread we just seized.
+                let interrupted = unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, tid, std::ptr::null_mut::<libc::c_void>(), std::ptr::null_mut::<libc::c_void>()) };
+                assert_eq!(interrupted, 0, "ptrace(INTERRUPT) of thread {tid}: {}", std::io::Error::last_os_error());
+                let mut status = 0;
+                // SAFETY: waiting for the ptrace-stop of a thread we trace.
+                let waited = unsafe { libc::waitpid(tid, &mut status, libc::__WALL) };
+                assert_eq!(waited, tid, "waiting for thread {tid} to stop: {}", std::io::Error::last_os_error());
+            }
+            if !stopped_one {
+                break;
+            }
+        }
+        assert!(!hung.tids.is_empty(), "no daemon thread besides the card's");
+        hung
+    }
+}
+
+impl Drop for Hung {
+    fn drop(&mut self) {
+        for &tid in &self.tids {
+            // SAFETY: detaching a thread this thread traces resumes it.
+            unsafe { libc::ptrace(libc::PTRACE_DETACH, tid, std::ptr::null_mut::<libc::c_void>(), std::ptr::null_mut::<libc::c_void>()) };
+        }
     }
 }
