@@ -12,12 +12,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use holdback_daemon::config::{Authority, EtcdAuthority};
+use holdback_daemon::control::{PairLink, PairRole};
+use holdback_daemon::lab::capture::CardCapture;
 use holdback_daemon::lab::clients::{self, ClientHandle, ClientPlan};
 use holdback_daemon::lab::daemon::{write_config, DaemonProcess};
 use holdback_daemon::lab::DEFAULT_PORT;
 use holdback_daemon::lab::netns::{LabNet, LabTopology};
 use holdback_daemon::lab::pair::{FailoverOptions, PairSetup};
-use holdback_tests::{holdback_bin, require_tool, wait_for, WorkDir};
+use holdback_tests::{broken_streams, holdback_bin, pair_status, require_tool, wait_for, WorkDir};
 
 /// etcd's address towards the primary's namespace, and the primary's.
 pub const ETCD_TO_PRIMARY: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 1);
@@ -260,6 +262,68 @@ pub fn pings(topo: &LabTopology, secs: u32) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("ping from the clients' namespace")
+}
+
+/// The card's clock is the host's wall clock sampled by the card thread;
+/// on a loaded machine its NOW_US and the capture's stamps can lag one
+/// another by up to about a heartbeat interval (the lab's 50 ms).
+pub const CLOCK_SAMPLING: Duration = Duration::from_millis(50);
+
+/// The verdict after a fault that leaves the primary's card to fall silent
+/// by itself (its host hung, or cut off from everything) at `fault_at`
+/// (wall clock), once the fault is over: the old primary becomes the
+/// standby in epoch 2 and the promoted node replicates to it; both daemons
+/// stop cleanly. From the captures: the old card answered after the fault
+/// and sent its last frame within `bound` (max(P, C)) + [`CLOCK_SAMPLING`]
+/// of it, never while the promoted card spoke, no RST; every one of the
+/// clients' streams of `bytes` is intact. `what` names the old card in
+/// messages ("hung", "isolated").
+pub fn the_old_card_fell_silent_in_time(
+    setup: &EtcdPairSetup,
+    (primary, standby): (&mut DaemonProcess, &mut DaemonProcess),
+    (handles, cancel): (Vec<ClientHandle>, Arc<AtomicBool>),
+    fault_at: Duration,
+    bound: Duration,
+    what: &str,
+    bytes: u64,
+) {
+    let (pair, topo) = (&setup.pair, &setup.topo);
+    wait_for(Duration::from_secs(30), "the old primary a standby in epoch 2", || {
+        pair_status(&primary.socket).filter(|p| p.role == PairRole::Standby && p.epoch == 2)
+    });
+    wait_for(Duration::from_secs(30), "the promoted node replicating to the old primary", || {
+        pair_status(&standby.socket).filter(|p| p.link == PairLink::Replicating)
+    });
+    let outcomes = clients::collect(handles);
+    cancel.store(true, Ordering::SeqCst);
+    for d in [primary, standby] {
+        let exit = d.stop(Duration::from_secs(20));
+        assert!(exit.is_some_and(|s| s.success()), "{} exits cleanly on SIGTERM: {exit:?}", d.name);
+    }
+
+    let old = CardCapture::read(&pair.primary.pcap, topo.card_mac).expect("the old card's capture");
+    let new = CardCapture::read(&pair.standby.pcap, topo.card_mac).expect("the promoted card's capture");
+    let (old_own, new_own) = own_frames(&pair.primary.pcap, &pair.standby.pcap, topo.card_mac);
+    // Every frame of the old card after the fault counts, also after it
+    // ended: it never speaks again, in epoch 1 or as a standby.
+    let after: Vec<Duration> = old_own.iter().copied().filter(|at| *at > fault_at).collect();
+    let spoke_for = after.iter().max().map(|l| l.saturating_sub(fault_at));
+    let both = overlap(&old_own, &new_own);
+    eprintln!(
+        "captures: the {what} card sent {} frames after the fault, the last {spoke_for:?} after it (bound {bound:?}); promoted card's first frame {:?} after the fault; overlap {both:?}",
+        after.len(),
+        new_own.iter().min().map(|f| f.saturating_sub(fault_at))
+    );
+    assert!(!after.is_empty(), "the {what} card answered nothing after the fault: this test would not show its lease ending");
+    assert!(
+        spoke_for.is_some_and(|s| s <= bound + CLOCK_SAMPLING),
+        "the {what} card spoke for {spoke_for:?} after the fault: more than max(P, C) = {bound:?} (+ {CLOCK_SAMPLING:?} of clock sampling)"
+    );
+    assert_eq!(both, Duration::ZERO, "two cards answered at once for {both:?}");
+    assert_eq!((old.rst_sent, new.rst_sent), (0, 0), "no card reset a connection");
+
+    let bad = broken_streams(&outcomes, pair.standby.sink_dir(), topo.client_ip, bytes);
+    assert!(bad.is_empty(), "streams across the {what} primary under the etcd authority: {bad:#?}");
 }
 
 /// How long two cards answered at once: the old card's last own frame
