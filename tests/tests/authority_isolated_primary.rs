@@ -15,7 +15,6 @@ mod authority_lab;
 
 use std::time::{Duration, Instant};
 
-use holdback_daemon::authority::SpeaksOn;
 use holdback_daemon::control::PairRole;
 use holdback_tests::{pair_status, require_lab_prerequisites, wait_for};
 
@@ -33,13 +32,8 @@ fn a_primary_cut_off_from_etcd_and_its_peer_falls_silent_within_the_bound_and_th
     let began = Instant::now();
     let (EtcdPairSetup { dir, net, topo, pair, etcd }, mut primary, mut standby) =
         authority_lab::start_pair("holdback-isolated-etcd", "ip", CONNS, BYTES);
-    let holdback_daemon::config::Authority::Etcd(settings) = &pair.primary.config.authority else { panic!("configured for etcd") };
-    let bound = settings.promise.max(settings.confirm);
-    wait_for(STATE_TIMEOUT, "the primary holding the epoch on a confirmation, the standby promising", || {
-        let p = pair_status(&primary.socket)?;
-        let s = pair_status(&standby.socket)?;
-        (p.authority.as_ref()?.speaks_on == SpeaksOn::Confirmation && s.authority.as_ref()?.promising).then_some(())
-    });
+    let bound = authority_lab::silence_bound(&pair);
+    authority_lab::wait_until_held_and_promised(&primary, &standby);
 
     let (handles, cancel, sent_fraction) = authority_lab::clients_a_fifth_in(&topo, CONNS, BYTES, 0x150_1a7e);
     let mut pings = authority_lab::pings(&topo, 3);

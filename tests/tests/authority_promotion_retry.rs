@@ -13,7 +13,6 @@ mod authority_lab;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use holdback_daemon::authority::SpeaksOn;
 use holdback_daemon::control::PairRole;
 use holdback_daemon::lab::capture::CardCapture;
 use holdback_daemon::lab::clients;
@@ -38,11 +37,7 @@ fn a_standby_whose_promotion_failed_on_unreachable_etcd_promotes_by_itself_once_
     let holdback_daemon::config::Authority::Etcd(settings) = &pair.standby.config.authority else { panic!("configured for etcd") };
     let (request_timeout, confirm) = (settings.request_timeout, settings.confirm);
     let sink_dir = pair.standby.sink_dir().to_path_buf();
-    wait_for(STATE_TIMEOUT, "the primary holding the epoch on a confirmation, the standby promising", || {
-        let p = pair_status(&primary.socket)?;
-        let s = pair_status(&standby.socket)?;
-        (p.authority.as_ref()?.speaks_on == SpeaksOn::Confirmation && s.authority.as_ref()?.promising).then_some(())
-    });
+    authority_lab::wait_until_held_and_promised(&primary, &standby);
 
     let (handles, cancel, _sent_fraction) = authority_lab::clients_a_fifth_in(&topo, CONNS, BYTES, 0x7e7_a9a1);
 

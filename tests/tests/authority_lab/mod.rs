@@ -245,6 +245,24 @@ pub fn own_frames(a_pcap: &std::path::Path, b_pcap: &std::path::Path, mac: [u8; 
     (own(&a, &b), own(&b, &a))
 }
 
+/// Waits until the primary holds the epoch and speaks on a confirmation
+/// and the standby promises on the heartbeats: the pair under etcd, settled.
+pub fn wait_until_held_and_promised(primary: &DaemonProcess, standby: &DaemonProcess) {
+    wait_for(Duration::from_secs(30), "the primary holding the epoch on a confirmation, the standby promising", || {
+        let p = pair_status(&primary.socket)?;
+        let s = pair_status(&standby.socket)?;
+        (p.authority.as_ref()?.speaks_on == holdback_daemon::authority::SpeaksOn::Confirmation && s.authority.as_ref()?.promising)
+            .then_some(())
+    });
+}
+
+/// max(P, C) of the primary's config: how long its card may speak after
+/// its last answered request (docs/authority.md, The bounds).
+pub fn silence_bound(pair: &PairSetup) -> Duration {
+    let Authority::Etcd(settings) = &pair.primary.config.authority else { panic!("configured for etcd") };
+    settings.promise.max(settings.confirm)
+}
+
 /// The wall clock, as the captures stamp frames.
 pub fn wall() -> Duration {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970")
