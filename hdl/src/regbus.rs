@@ -121,6 +121,10 @@ pub struct RegBus<const CONN_BITS: usize> {
     prom_busy: Signal<Local, Bit>,
     lease_age: Signal<Local, Bits<32>>,
     lease_over: Signal<Local, Bit>,
+    /// This cycle takes a write of EPOCH older than the card's, or a PROMOTE
+    /// not newer: refused and counted (EPOCH only grows, docs/authority.md).
+    stale_epoch_write: Signal<Local, Bit>,
+    m_stale_epoch: Constant<Bits<STAT_COUNT>>,
     stat_index: Signal<Local, Bits<20>>,
     stat_sel: Signal<Local, Bits<STAT_COUNT>>,
     rel_off: Signal<Local, Bits<20>>,
@@ -286,6 +290,8 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             prom_busy: Default::default(),
             lease_age: Default::default(),
             lease_over: Default::default(),
+            stale_epoch_write: Default::default(),
+            m_stale_epoch: Constant::new(Bits::<STAT_COUNT>::from(1u64 << Stat::StaleEpochRefused.index())),
             stat_index: Default::default(),
             stat_sel: Default::default(),
             rel_off: Default::default(),
@@ -377,11 +383,17 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
             self.listen[i].clock.next = self.clock.val();
             self.listen[i].d.next = self.listen[i].q.val();
         }
+        // Epochs compare plainly (not serially): they start at 1 and only grow,
+        // so the order must stay total and transitive (docs/authority.md).
+        self.stale_epoch_write.next = (self.state.q.val() == RegBusState::Idle)
+            & self.reg_we.val()
+            & (((self.reg_addr.val() == self.a_epoch.val()) & (self.reg_wdata.val() < self.epoch_r.q.val()))
+                | ((self.reg_addr.val() == self.a_promote.val()) & (self.reg_wdata.val() <= self.epoch_r.q.val())));
         // Wrapping event counters; rx_payload_bytes adds stat_bytes instead of one.
         for i in 0..STAT_COUNT {
             self.stat[i].clock.next = self.clock.val();
             self.stat[i].d.next = self.stat[i].q.val();
-            if self.stat_inc.val().get_bit(i) {
+            if self.stat_inc.val().get_bit(i) | (self.stale_epoch_write.val() & self.m_stale_epoch.val().get_bit(i)) {
                 if self.bytes_stat.val().get_bit(i) {
                     self.stat[i].d.next = self.stat[i].q.val() + bit_cast::<32, 16>(self.stat_bytes.val());
                 } else {
@@ -554,14 +566,16 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
                         if self.reg_addr.val() == self.a_ctrl.val() {
                             self.ctrl_next.next = self.reg_wdata.val();
                         }
-                        if self.reg_addr.val() == self.a_epoch.val() {
+                        if (self.reg_addr.val() == self.a_epoch.val()) & !self.stale_epoch_write.val() {
                             self.epoch_r.d.next = self.reg_wdata.val();
                         }
                         if self.reg_addr.val() == self.a_lease.val() {
                             self.lease_r.d.next = self.reg_wdata.val();
                         }
-                        // PROMOTE: only a standby, enabled card with no promotion under way.
+                        // PROMOTE: only a standby, enabled card with no promotion under
+                        // way, into a newer epoch.
                         if (self.reg_addr.val() == self.a_promote.val())
+                            & !self.stale_epoch_write.val()
                             & self.ctrl.q.val().get_bit(0)
                             & self.ctrl.q.val().get_bit(2)
                             & !self.prom_req.q.val()

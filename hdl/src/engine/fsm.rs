@@ -156,6 +156,20 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.lookup.slot_remote_port.next = self.tcb_ram.read_data.val().remote_port;
         self.lookup.slot_local_port.next = self.tcb_ram.read_data.val().local_port;
         self.word_shift.next = bit_cast::<10, 5>(self.hop.word.val()) << 5;
+        // A host TCB write is refused when the TCB it leaves would carry an
+        // EPOCH older than the card's (plain compare: epochs only grow; equal
+        // is a copy from a primary in this epoch), and after a refused EPOCH
+        // word to that slot until the next one is taken (the driver writes it first).
+        self.tcb_refusing.clock.next = self.clock.val();
+        self.tcb_refusing.d.next = self.tcb_refusing.q.val();
+        self.refusing_id.clock.next = self.clock.val();
+        self.refusing_id.d.next = self.refusing_id.q.val();
+        self.written_epoch.next = self.raw.q.val().get_bits::<32>(self.epoch_shift.val().index());
+        if self.hop.word.val() == self.epoch_word.val() {
+            self.written_epoch.next = self.hop.wdata.val();
+        }
+        self.stale_tcb_write.next = (self.written_epoch.val() < self.epoch.val())
+            | (self.tcb_refusing.q.val() & (self.hop.conn.val() == self.refusing_id.q.val()) & (self.hop.word.val() != self.epoch_word.val()));
         self.upd.tcb.next = self.w.q.val();
         self.upd.now_us.next = self.timebase.now_us.val();
         self.upd.rto_us.next = self.rto_us.val();
@@ -544,10 +558,25 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             }
             EngineState::HopWrite => {
                 // Standby: the host installs a replicated TCB word by word (no change-log entry).
-                self.tcb_ram.write_enable.next = true;
-                self.tcb_ram.write_data.next = ((self.raw.q.val() & !(self.word_ones.val() << self.word_shift.val()))
-                    | (bit_cast::<TCB_W, 32>(self.hop.wdata.val()) << self.word_shift.val()))
-                .into();
+                if self.stale_tcb_write.val() {
+                    // Counted once per refused TCB: at its EPOCH word, or at a
+                    // lone word into a slot of an older epoch.
+                    if (self.hop.word.val() == self.epoch_word.val())
+                        | !self.tcb_refusing.q.val()
+                        | (self.hop.conn.val() != self.refusing_id.q.val())
+                    {
+                        self.stats.next = self.m_stale_epoch.val();
+                    }
+                } else {
+                    self.tcb_ram.write_enable.next = true;
+                    self.tcb_ram.write_data.next = ((self.raw.q.val() & !(self.word_ones.val() << self.word_shift.val()))
+                        | (bit_cast::<TCB_W, 32>(self.hop.wdata.val()) << self.word_shift.val()))
+                    .into();
+                }
+                if self.hop.word.val() == self.epoch_word.val() {
+                    self.tcb_refusing.d.next = self.stale_tcb_write.val();
+                    self.refusing_id.d.next = self.hop.conn.val();
+                }
                 self.state.d.next = EngineState::HopDone;
             }
             EngineState::HopDone => {

@@ -245,6 +245,18 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     copy_busy: DFF<Bit>,
     /// `Reply` changed the working TCB: it is written back once the copy is done.
     wb_pending: DFF<Bit>,
+    /// The host's last TCB-window write of an EPOCH word, to slot
+    /// `refusing_id`, was refused: the other words of that TCB are refused
+    /// too, until an EPOCH word is taken.
+    tcb_refusing: DFF<Bit>,
+    refusing_id: DFF<Bits<CONN_BITS>>,
+    /// The EPOCH of the TCB a host TCB-window write would leave in the slot.
+    written_epoch: Signal<Local, Bits<32>>,
+    /// This host TCB-window write is refused (EPOCH only grows, docs/authority.md).
+    stale_tcb_write: Signal<Local, Bit>,
+    epoch_word: Constant<Bits<5>>,
+    epoch_shift: Constant<Bits<10>>,
+    m_stale_epoch: Constant<Bits<STAT_COUNT>>,
     /// The connection `TxLoad` read: its transmit ring, SMSS and congestion
     /// window (RFC 5681 §3.1 eq. 1's initial window: no TX table yet).
     tx_conn_base: DFF<Bits<64>>,
@@ -447,6 +459,13 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             gen_next: Default::default(),
             synack_held: Default::default(),
             word_ones: Constant::new(Bits::<TCB_W>::from(0xFFFF_FFFFu64)),
+            tcb_refusing: Default::default(),
+            refusing_id: Default::default(),
+            written_epoch: Default::default(),
+            stale_tcb_write: Default::default(),
+            epoch_word: Constant::new(Bits::<5>::from(holdback_regmap::tcb::EPOCH.word as u64)),
+            epoch_shift: Constant::new(Bits::<10>::from(32 * holdback_regmap::tcb::EPOCH.word as u64 + holdback_regmap::tcb::EPOCH.shift as u64)),
+            m_stale_epoch: mask(Stat::StaleEpochRefused),
             st_closed: st(TcpState::Closed),
             st_syn_rcvd: st(TcpState::SynReceived),
             st_established: st(TcpState::Established),
