@@ -32,7 +32,8 @@ pub const MAGIC: u32 = 0x484C_4442;
 /// 2: card roles (EPOCH, PROMOTE, CTRL bits 3-4; the core stamps EPOCH into every TCB it writes).
 /// 3: payload and TCB changes reach the host by DMA (receive rings and the event ring in host
 /// memory: RX_RING_*, EQ_*, ID_EQ_ENTRIES, the `dma_errors` counter; ID_RING_BYTES is the largest ring).
-pub const VERSION: u32 = 3;
+/// 4: window scaling (RFC 7323 §2): TCB fields SND_WSCALE and RCV_WSCALE in word 14's former padding.
+pub const VERSION: u32 = 4;
 
 /// Generation parameters of the core. The Verilog is generated for one set of
 /// these; the ID block reports them so the driver can adapt or refuse.
@@ -441,7 +442,9 @@ tcb_fields! {
     SND_UNA:     word 11, shift 0,  width 32, "Oldest unacknowledged sequence number we sent; snd_una <= snd_nxt.";
     SND_NXT:     word 12, shift 0,  width 32, "Next sequence number to send; snd_nxt <= snd_max.";
     SND_MAX:     word 13, shift 0,  width 32, "Highest sequence number sent (relay: replicated so the standby accepts ACKs up to it, invariant 4).";
-    SND_WND:     word 14, shift 0,  width 16, "The peer's advertised window (unscaled).";
+    SND_WND:     word 14, shift 0,  width 16, "The peer's advertised window as it sent it; the window in bytes is snd_wnd << snd_wscale.";
+    SND_WSCALE:  word 14, shift 16, width 4,  "The peer's window-scale shift (RFC 7323 §2.3, at most 14); 0 unless both SYNs carried the option.";
+    RCV_WSCALE:  word 14, shift 20, width 4,  "Our window-scale shift: every window we send after the SYN-ACK is (right edge - ack) >> rcv_wscale; 0 unless both SYNs carried the option.";
     TIMER_DUE:   word 15, shift 0,  width 32, "NOW_US value at which the retransmission timer fires (SYN-RECEIVED once its SYN-ACK is sent, LAST-ACK); in this card's clock, so PROMOTE re-arms it.";
     SEQ_OFFSET:  word 16, shift 0,  width 32, "Relay mode: fixed offset between this connection's and its peer link's sequence space.";
     TX_END:      word 17, shift 0,  width 32, "Relay mode: stream offset up to which the host filled the transmit ring.";
@@ -453,6 +456,16 @@ tcb_fields! {
 /// the MSS option in its SYN-ACK (no window scaling), so it advertises at
 /// most 65535 of those bytes.
 pub const MAX_RING_BITS: usize = RX_RING_LOG2_MAX as usize;
+
+/// The largest window-scale shift (RFC 7323 §2.3): a larger one in a SYN is taken as 14.
+pub const MAX_WSCALE: u8 = 14;
+
+/// The window-scale shift the core offers for a receive ring of `ring_bytes`:
+/// the smallest that makes the whole ring fit the 16-bit window field
+/// (`ring_bytes >> shift <= 65535`), at most [`MAX_WSCALE`].
+pub fn wscale_for_ring(ring_bytes: u32) -> u8 {
+    (0..MAX_WSCALE).find(|&s| (u64::from(ring_bytes) >> s) <= 65535).unwrap_or(MAX_WSCALE)
+}
 
 /// Byte address of a TCB word, a release register.
 pub fn tcb_word_addr(id: u32, word: u32) -> u32 {
@@ -544,6 +557,19 @@ mod tests {
         assert_eq!(TcpState::from_code(tcb::STATE.get(&w)), Some(TcpState::Established));
         assert_eq!(tcb::RCV_NXT.get(&w), 0xFFFF_FFFF);
         assert_eq!(w[0], (1460 << 16) | 4);
+    }
+
+    #[test]
+    fn offered_window_scale_makes_the_ring_fit() {
+        assert_eq!(wscale_for_ring(4096), 0);
+        assert_eq!(wscale_for_ring(32768), 0);
+        assert_eq!(wscale_for_ring(65536), 1);
+        assert_eq!(wscale_for_ring(1 << 20), 5);
+        for bits in 12..=30 {
+            let s = wscale_for_ring(1 << bits);
+            assert!((1u64 << bits) >> s <= 65535 || s == MAX_WSCALE);
+            assert!(s == 0 || (1u64 << bits) >> (s - 1) > 65535, "{s} is the smallest shift for 2^{bits}");
+        }
     }
 }
 

@@ -7,9 +7,10 @@
 //! ACK holdback: every ACK the engine sends carries `min(rcv_nxt, rel)` while
 //! the connection's holdback bit is set, where `rel` (R) only moves forward
 //! through the host's release register. The advertised right edge is
-//! `max(rcv_adv, rel + ring_window)` (`ring_window`: what the host's receive
-//! ring holds, at most 65535), so it never moves left and unreleased bytes keep
-//! occupying the ring ([`seg_check`] computes both).
+//! `max(rcv_adv, rel + ring)` (`ring`: what the host's receive ring holds, at
+//! most what the window field says with the connection's scale, `65535 <<
+//! rcv_wscale`, and rounded to what the peer sees), so it never moves left and
+//! unreleased bytes keep occupying the ring ([`seg_check`] computes both).
 //!
 //! Card roles: in standby the engine is silent (frames dropped, no timers, a
 //! release only moves R) and takes the host's TCB writes. PROMOTE sends a
@@ -158,8 +159,8 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     pub hold_synack: Signal<In, Bit>,
     /// EPOCH register: stamped into every TCB the engine writes back.
     pub epoch: Signal<In, Bits<32>>,
-    /// What the host's receive ring holds beyond R, as a window: its size
-    /// (RX_RING_LOG2) capped at 65535, since the core does not scale windows.
+    /// What the host's receive ring holds beyond R: its size (RX_RING_LOG2);
+    /// each connection advertises at most `65535 << rcv_wscale` of it.
     pub ring_window: Signal<In, Bits<32>>,
     /// A PROMOTE write is pending (held until `promote_start`).
     pub promote_req: Signal<In, Bit>,

@@ -427,6 +427,30 @@ pub fn tcp_options_mss(options: &[u8]) -> Option<u16> {
     None
 }
 
+/// Window scaling: the shift of the first Window Scale option (kind 3,
+/// length 3, RFC 7323 §2.2) in raw TCP options, as sent (a receiver caps it
+/// at 14), scanning as [`tcp_options_mss`] does; `None` if there is none.
+pub fn tcp_options_wscale(options: &[u8]) -> Option<u8> {
+    let mut i = 0;
+    while i < options.len() {
+        match options[i] {
+            0 => return None,
+            1 => i += 1,
+            kind => {
+                let len = usize::from(*options.get(i + 1)?);
+                if len < 2 || i + len > options.len() {
+                    return None;
+                }
+                if kind == 3 && len == 3 {
+                    return Some(options[i + 2]);
+                }
+                i += len;
+            }
+        }
+    }
+    None
+}
+
 /// A TCP header as values. `options` are the raw option bytes (a multiple of
 /// four long when emitted), kept raw so that parse → emit is exact.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -452,8 +476,18 @@ impl TcpRepr {
         self.options.extend_from_slice(&mss.to_be_bytes());
         self
     }
+    /// Window scaling: adds NOP and a Window Scale option (kind 3, length 3)
+    /// — four bytes, as the core appends it after the MSS option.
+    pub fn with_wscale(mut self, shift: u8) -> TcpRepr {
+        self.options.extend_from_slice(&[1, 3, 3, shift]);
+        self
+    }
     pub fn mss(&self) -> Option<u16> {
         tcp_options_mss(&self.options)
+    }
+    /// Window scaling: the shift of the segment's Window Scale option, as sent.
+    pub fn wscale(&self) -> Option<u8> {
+        tcp_options_wscale(&self.options)
     }
     pub fn header_len(&self) -> usize {
         TCP_HEADER_LEN + self.options.len()
