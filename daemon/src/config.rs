@@ -153,7 +153,7 @@ fn validate_dma(d: Option<RawDma>) -> Result<DmaSettings, (&'static str, String)
     let (min, max) = (holdback_driver::host_mem::MIN_RX_RING_BYTES, holdback_driver::host_mem::MAX_RX_RING_BYTES);
     match u32::try_from(bytes) {
         Ok(b) if b.is_power_of_two() && (min..=max).contains(&b) => Ok(DmaSettings { rx_ring_bytes: b }),
-        _ => Err(("dma.rx_ring_bytes", format!("{bytes} is not a power of two in {min}..={max} (the card's RX_RING_LOG2 takes 12..=16)"))),
+        _ => Err(("dma.rx_ring_bytes", format!("{bytes} is not a power of two in {min}..={max} (the card's RX_RING_LOG2 takes {}..={})", holdback_regmap::RX_RING_LOG2_MIN, holdback_regmap::RX_RING_LOG2_MAX))),
     }
 }
 

@@ -120,7 +120,8 @@ pub struct RingCopySource<const CONN_BITS: usize> {
     pub fb_off: Signal<Out, Bits<11>>,
     pub len: Signal<Out, Bits<11>>,
     pub conn: Signal<Out, Bits<CONN_BITS>>,
-    pub ring_off: Signal<Out, Bits<16>>,
+    /// The stream offset (window scaling: rings up to 1 MiB; the payload DMA reduces it to the ring in use).
+    pub ring_off: Signal<Out, Bits<32>>,
 }
 
 #[derive(LogicInterface, Default)]
@@ -132,7 +133,7 @@ pub struct RingCopySink<const CONN_BITS: usize> {
     pub fb_off: Signal<In, Bits<11>>,
     pub len: Signal<In, Bits<11>>,
     pub conn: Signal<In, Bits<CONN_BITS>>,
-    pub ring_off: Signal<In, Bits<16>>,
+    pub ring_off: Signal<In, Bits<32>>,
 }
 
 /// Register block -> engine: one host operation on one TCB, held while

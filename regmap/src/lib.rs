@@ -32,7 +32,8 @@ pub const MAGIC: u32 = 0x484C_4442;
 /// 2: card roles (EPOCH, PROMOTE, CTRL bits 3-4; the core stamps EPOCH into every TCB it writes).
 /// 3: payload and TCB changes reach the host by DMA (receive rings and the event ring in host
 /// memory: RX_RING_*, EQ_*, ID_EQ_ENTRIES, the `dma_errors` counter; ID_RING_BYTES is the largest ring).
-/// 4: window scaling (RFC 7323 §2): TCB fields SND_WSCALE and RCV_WSCALE in word 14's former padding.
+/// 4: window scaling (RFC 7323 §2): TCB fields SND_WSCALE and RCV_WSCALE in word 14's former padding;
+/// receive rings up to 1 MiB (RX_RING_LOG2 12..=20, ID_RING_BYTES 1 MiB).
 pub const VERSION: u32 = 4;
 
 /// Generation parameters of the core. The Verilog is generated for one set of
@@ -94,7 +95,7 @@ regs! {
     ID_MAGIC      = 0x0000, Ro, "Magic 0x484C4442 (\"HLDB\"); the driver checks it before anything else.";
     ID_VERSION    = 0x0004, Ro, "Register-map/TCB-layout version (regmap::VERSION).";
     ID_CONNS      = 0x0008, Ro, "Number of TCBs N (generation parameter).";
-    ID_RING_BYTES = 0x000C, Ro, "Largest per-connection receive ring the core supports, in bytes (65536); the size in use is RX_RING_LOG2's.";
+    ID_RING_BYTES = 0x000C, Ro, "Largest per-connection receive ring the core supports, in bytes (1 MiB); the size in use is RX_RING_LOG2's.";
     ID_TCB_WORDS  = 0x0010, Ro, "32-bit words per TCB in the TCB window.";
     ID_BUILD      = 0x0014, Ro, "Build id: low 32 bits of the hash of the generated Verilog.";
     ID_EQ_ENTRIES = 0x0018, Ro, "Records in the event ring (generation parameter, at least N).";
@@ -114,7 +115,7 @@ regs! {
     PROMOTE       = 0x0134, Rw, "Write the new epoch to promote a standby card (CTRL bit0 and bit2 set; ignored otherwise): EPOCH := value, a gratuitous ARP, then every open TCB resumes from R (rcv_nxt := ack_sent := R, invariant 3), timers re-armed on this card's clock, right edge kept (invariant 5); then CTRL.standby clears. Read: bit0 in progress, bit1 done (the last PROMOTE finished).";
     RX_RING_BASE_LO = 0x0140, Rw, "Host address (IOVA) of connection 0's receive ring, bits 31:0; 4 KiB aligned (bits 11:0 read as 0). Connection id's ring is at base + (id << RX_RING_LOG2).";
     RX_RING_BASE_HI = 0x0144, Rw, "Host address of connection 0's receive ring, bits 63:32.";
-    RX_RING_LOG2  = 0x0148, Rw, "log2 of the bytes of every receive ring, 12..=16 (default 16: 64 KiB); other values are refused (the register keeps its value). Write it while CTRL.enable is 0.";
+    RX_RING_LOG2  = 0x0148, Rw, "log2 of the bytes of every receive ring, 12..=20 (default 16: 64 KiB); other values are refused (the register keeps its value). Write it while CTRL.enable is 0.";
     EQ_BASE_LO    = 0x0150, Rw, "Host address of the event ring's slot 0, bits 31:0; 4 KiB aligned (bits 11:0 read as 0).";
     EQ_BASE_HI    = 0x0154, Rw, "Host address of the event ring's slot 0, bits 63:32.";
     EQ_CTRL       = 0x0158, Rw, "bit0 enable: the event writer writes records while set; a rise starts a fresh ring (record 0, phase 1). Read: bit1 the writer is reading or writing a record.";
@@ -247,7 +248,8 @@ pub const STATS_BASE: u32 = 0x0200;
 /// released point R of connection `id` (ACK holdback,
 /// invariant 1); R only moves forward (wrapping compare). Reading returns R.
 /// R also frees receive-ring space: the advertised right edge is
-/// `R + min(ring, 65535)`, the ring being RX_RING_LOG2's.
+/// `R + ring` (the ring being RX_RING_LOG2's; at most 65535 bytes for a
+/// connection that does not scale its window).
 pub const RELEASE_BASE: u32 = 0x1_0000;
 
 /// TCB window: word `w` of connection `id` at `TCB_BASE + id*TCB_STRIDE + 4*w`.
@@ -293,9 +295,10 @@ pub fn listen_value(port: u16, holdback: Option<bool>) -> u32 {
 pub const EQ_CTRL_ENABLE: u32 = 1 << 0;
 /// EQ_CTRL read: a record is being read or written.
 pub const EQ_CTRL_ACTIVE: u32 = 1 << 1;
-/// RX_RING_LOG2's range and reset value: rings of 4 KiB to 64 KiB, 64 KiB by default.
+/// RX_RING_LOG2's range and reset value: rings of 4 KiB to 1 MiB (window
+/// scaling advertises more than 64 KiB), 64 KiB by default.
 pub const RX_RING_LOG2_MIN: u32 = 12;
-pub const RX_RING_LOG2_MAX: u32 = 16;
+pub const RX_RING_LOG2_MAX: u32 = 20;
 pub const RX_RING_LOG2_DEFAULT: u32 = 16;
 /// Alignment of the host addresses in RX_RING_BASE and EQ_BASE: one page, so
 /// every ring starts a 4 KiB page (bursts never cross one anyway).
@@ -452,9 +455,9 @@ tcb_fields! {
     EPOCH:       word 19, shift 0,  width 32, "Failover epoch of the card that last wrote this TCB (its EPOCH register; a host write stores what the host wrote).";
 }
 
-/// The largest receive ring, as a power of two: 64 KiB. The core puts only
-/// the MSS option in its SYN-ACK (no window scaling), so it advertises at
-/// most 65535 of those bytes.
+/// The largest receive ring, as a power of two: 1 MiB. A connection whose
+/// SYN carried a Window Scale option is offered all of it (shift 5); one
+/// without gets at most 65535 bytes of it.
 pub const MAX_RING_BITS: usize = RX_RING_LOG2_MAX as usize;
 
 /// The largest window-scale shift (RFC 7323 §2.3): a larger one in a SYN is taken as 14.

@@ -12,7 +12,8 @@
 //! `apt-get install verilator`.
 use std::net::Ipv4Addr;
 
-use holdback_regmap::{wscale_for_ring, CoreParams, MAX_WSCALE};
+use holdback_regmap::{wscale_for_ring, CoreParams, MAX_WSCALE, RX_RING_LOG2_MAX};
+use holdback_sim::host_mem::{HostMemory, DEFAULT_HOST_MEM_IOVA};
 use holdback_sim::core_sim::CoreSim;
 use holdback_sim::refmodel::lockstep::{test_mac, Lockstep, LockstepError, PeerConn};
 use holdback_sim::refmodel::Config;
@@ -27,7 +28,12 @@ fn peer(n: u16) -> Endpoint {
 }
 
 fn start(holdback: bool, ring_bytes: u32) -> Lockstep<CoreSim> {
-    let core = CoreSim::new().unwrap_or_else(|e| panic!("cannot start the Verilated core ({e}); the sim crate needs verilator: apt-get install verilator"));
+    // Host memory for every connection's ring at the largest size (zeroed
+    // lazily: untouched pages cost nothing) and the event ring.
+    let conns = CoreParams::DEFAULT.conns();
+    let mem = HostMemory::new(DEFAULT_HOST_MEM_IOVA, (conns << RX_RING_LOG2_MAX) + (1 << 20));
+    let core = CoreSim::with_host_memory(mem)
+        .unwrap_or_else(|e| panic!("cannot start the Verilated core ({e}); the sim crate needs verilator: apt-get install verilator"));
     let mut cfg = Config::new(&CoreParams::DEFAULT, CORE.mac, CORE.ip, &[LISTEN], 1460, RTO_US);
     cfg.holdback = holdback;
     cfg.ring_bytes = ring_bytes;
@@ -116,15 +122,24 @@ fn syn_ack_carries_our_window_scale_only_when_the_syn_had_one() {
 }
 
 /// A stream under holdback with the host releasing in random steps: every
-/// ACK's window is the ring beyond R in units of 2 (shift 1), the window the
-/// peer computes exceeds 65535 once everything is released, and the core's
-/// TCB, ring and counters agree with the model throughout.
+/// ACK's window is the ring beyond R in units of 2^shift (1 for a 64 KiB
+/// ring, 5 for 1 MiB), the window the peer computes is the whole ring — more
+/// than the 65535 an unscaled window says — once everything is released,
+/// the stream wraps the ring three times, and the core's TCB, ring and
+/// counters agree with the model throughout.
 #[test]
 fn scaled_window_under_holdback_follows_the_releases() {
-    for peer_shift in [0u8, 7, 14, 200] {
-        let mut ls = start(true, 65536);
+    for (ring, peer_shift) in [(65536u32, 0u8), (65536, 7), (65536, 14), (65536, 200), (1 << 20, 0), (1 << 20, 14)] {
+        scaled_stream(ring, peer_shift);
+    }
+}
+
+fn scaled_stream(ring: u32, peer_shift: u8) {
+    {
+        let mut ls = start(true, ring);
+        let shift = wscale_for_ring(ring);
         let mut c = open(&mut ls, 1, Some(peer_shift));
-        let data: Vec<u8> = (0..200_000u32).map(|i| (i * 13 + u32::from(peer_shift)) as u8).collect();
+        let data: Vec<u8> = (0..3 * ring + 7000).map(|i| (i * 13 + u32::from(peer_shift)) as u8).collect();
         let (mut sent, mut released) = (0usize, 0usize);
         let mut rng = holdback_sim::wire::fuzz::SplitMix64(holdback_sim::test_seed(0x3c7) + u64::from(peer_shift));
         let mut widest = 0u32;
@@ -138,7 +153,7 @@ fn scaled_window_under_holdback_follows_the_releases() {
                 sent += len;
                 for (flags, _, window, _) in segments(&out) {
                     if !flags.syn() {
-                        widest = widest.max(u32::from(window) << 1);
+                        widest = widest.max(u32::from(window) << shift);
                     }
                 }
             }
@@ -151,14 +166,14 @@ fn scaled_window_under_holdback_follows_the_releases() {
                     let r = (ls.model.tcb(c.id).irs + 1 + released as u32).0;
                     for (flags, _, window, _) in segments(&ls.release(c.id, r).or_panic("release")) {
                         if !flags.syn() {
-                            widest = widest.max(u32::from(window) << 1);
+                            widest = widest.max(u32::from(window) << shift);
                         }
                     }
                 }
             }
         }
-        check_conn(&mut ls, &c, &format!("after the stream, peer shift {peer_shift}"));
-        assert_eq!(widest, 65536, "the whole 64 KiB ring is offered (more than the 65535 an unscaled window says)");
+        check_conn(&mut ls, &c, &format!("after the stream, ring {ring}, peer shift {peer_shift}"));
+        assert_eq!(widest, ring, "the whole ring is offered (more than the 65535 an unscaled window says)");
     }
 }
 

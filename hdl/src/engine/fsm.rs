@@ -71,7 +71,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.seg.holdback.next = self.w.q.val().holdback.any();
         self.seg.ack_sent.next = self.w.q.val().ack_sent;
         // Stream offset of rcv_nxt (first payload byte is irs+1), modulo the ring size.
-        self.ring_pos.next = (self.w.q.val().get_value_rcv_nxt_lo() - self.w.q.val().get_value_irs_lo() - 1_u16.to_bits()) & self.ring_mask.val();
+        self.ring_pos.next = (self.w.q.val().rcv_nxt - self.w.q.val().irs - 1_u32.to_bits()) & self.ring_mask.val();
         self.acc.state.next = self.w.q.val().state;
         self.acc.snd_una.next = self.w.q.val().snd_una;
         self.acc.snd_nxt.next = self.w.q.val().snd_nxt;

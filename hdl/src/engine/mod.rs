@@ -237,7 +237,7 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     f_syn: Signal<Local, Bit>,
     f_rst: Signal<Local, Bit>,
     f_ack: Signal<Local, Bit>,
-    ring_pos: Signal<Local, Bits<16>>,
+    ring_pos: Signal<Local, Bits<32>>,
     word_shift: Signal<Local, Bits<10>>,
     gen_next: Signal<Local, Bits<32>>,
     synack_held: Signal<Local, Bit>,
@@ -249,7 +249,7 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     st_close_wait: Constant<Bits<4>>,
     st_last_ack: Constant<Bits<4>>,
     tcb_words: Constant<Bits<5>>,
-    ring_mask: Constant<Bits<16>>,
+    ring_mask: Constant<Bits<32>>,
     one_slot: Constant<Bits<CONN_BITS>>,
     word_ones: Constant<Bits<TCB_W>>,
     zero_slot: Constant<Bits<CONN_BITS>>,
@@ -295,7 +295,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
     /// `ring_off_bits`: the payload copies' `ring_off` is the stream offset
     /// modulo `2^ring_off_bits` (the copier reduces it to the ring in use).
     pub fn new(ring_off_bits: usize) -> Self {
-        assert!(ring_off_bits <= 16, "ring_off is a 16-bit field");
+        assert!(ring_off_bits <= 31, "ring_off is a 32-bit field");
         let ring = 1u64 << ring_off_bits;
         Self {
             clock: Default::default(),
@@ -376,7 +376,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             st_close_wait: st(TcpState::CloseWait),
             st_last_ack: st(TcpState::LastAck),
             tcb_words: Constant::new(Bits::<5>::from(holdback_regmap::TCB_WORDS as u64)),
-            ring_mask: Constant::new(Bits::<16>::from(ring - 1)),
+            ring_mask: Constant::new(Bits::<32>::from(ring - 1)),
                     one_slot: Constant::new(Bits::<CONN_BITS>::from(1u64)),
             zero_slot: Constant::new(Bits::<CONN_BITS>::from(0u64)),
             zero4: Constant::new(Bits::<4>::from(0u64)),

@@ -133,31 +133,6 @@ tcb_fields! {
     epoch [get_my_offset_epoch, get_my_width_epoch]: 32,
 }
 
-/// Sixteen-bit views for ring offsets (a ring is at most 32 KiB, so stream
-/// offsets matter modulo 2^16): `#[hdl_gen]` turns `x.get_value_<view>()`
-/// into a part select from these offsets, where slicing a field would need a
-/// `Local` whose upper half nothing reads.
-impl TcbFields {
-    pub fn get_value_rcv_nxt_lo(&self) -> Bits<16> {
-        self.rcv_nxt.get_bits::<16>(0)
-    }
-    pub fn get_my_offset_rcv_nxt_lo(&self) -> Bits<OFFSET_BITS> {
-        self.get_my_offset_rcv_nxt()
-    }
-    pub fn get_my_width_rcv_nxt_lo(&self) -> usize {
-        16
-    }
-    pub fn get_value_irs_lo(&self) -> Bits<16> {
-        self.irs.get_bits::<16>(0)
-    }
-    pub fn get_my_offset_irs_lo(&self) -> Bits<OFFSET_BITS> {
-        self.get_my_offset_irs()
-    }
-    pub fn get_my_width_irs_lo(&self) -> usize {
-        16
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -113,7 +113,7 @@ pub enum LockstepError {
     EventRingSize(#[from] holdback_regmap::event_queue::EventRecordError),
     #[error("host memory: {0}")]
     HostMemory(#[from] HostMemError),
-    #[error("the model's receive ring of {0} bytes is not a power of two between 4 KiB and 64 KiB (RX_RING_LOG2)")]
+    #[error("the model's receive ring of {0} bytes is not a power of two between 4 KiB and 1 MiB (RX_RING_LOG2)")]
     RingSize(u32),
     #[error("the SYN from {key:?} opened no TCB (the model counted {tcb_full} DropTcbFull so far)")]
     NotOpened { key: super::ConnKey, tcb_full: u32 },
@@ -566,9 +566,11 @@ impl<D: Dut> Lockstep<D> {
         let (mut count, mut first_core, mut first_model) = (0, 0u8, 0u8);
         for k in 0..len {
             let b = (from + k) % ring;
-            if host[b] != model[b] {
+            // A ring the model never wrote (a slot a host TCB write opened) holds zeros.
+            let m = model.get(b).copied().unwrap_or(0);
+            if host[b] != m {
                 if mismatched.is_none() {
-                    (first_core, first_model) = (host[b], model[b]);
+                    (first_core, first_model) = (host[b], m);
                 }
                 count += 1;
                 mismatched = Some(mismatched.map_or((b, b), |(f, _)| (f, b)));

@@ -119,7 +119,8 @@ impl Config {
             holdback: false,
             port_holdback: Vec::new(),
             standby: false,
-            ring_bytes: params.ring_bytes() as u32,
+            // RX_RING_LOG2's reset value (window scaling: the core takes rings up to ID_RING_BYTES).
+            ring_bytes: (params.ring_bytes() as u32).min(1 << holdback_regmap::RX_RING_LOG2_DEFAULT),
             conns: params.conns(),
             our_mss,
             rto_us,
@@ -246,12 +247,13 @@ pub struct RefModel {
 
 impl RefModel {
     pub fn new(cfg: Config) -> RefModel {
-        let (n, ring) = (cfg.conns, cfg.ring_bytes as usize);
+        let n = cfg.conns;
         RefModel {
             cfg,
             tcbs: vec![Tcb::default(); n],
             slots: SlotAllocator::new(n),
-            rings: vec![vec![0; ring]; n],
+            // Window scaling: rings up to 1 MiB, so each is allocated when its slot first opens.
+            rings: vec![Vec::new(); n],
             stats: [0; Stat::COUNT],
             change_log: std::collections::VecDeque::new(),
             dirty: vec![false; n],
@@ -270,9 +272,20 @@ impl RefModel {
     pub fn tcbs(&self) -> &[Tcb] {
         &self.tcbs
     }
-    /// Connection `id`'s receive ring (byte at stream offset o is at o % ring_bytes).
+    /// Connection `id`'s receive ring (byte at stream offset o is at o %
+    /// ring_bytes); empty until a connection used the slot.
     pub fn ring(&self, id: usize) -> &[u8] {
         &self.rings[id]
+    }
+
+    /// Connection `id`'s receive ring, allocated (zeroed) on first use.
+    fn ring_mut(&mut self, id: usize) -> &mut Vec<u8> {
+        let ring = self.cfg.ring_bytes as usize;
+        let r = &mut self.rings[id];
+        if r.len() != ring {
+            r.resize(ring, 0);
+        }
+        r
     }
     /// Cumulative counters since `new`, indexed by `Stat::index()`.
     pub fn stats(&self) -> &[u32; Stat::COUNT] {
@@ -651,9 +664,12 @@ impl RefModel {
             let (skip, take) = in_order_span(t, seg, ring);
             starved = take == 0;
             let offset = t.rcv_nxt.diff(t.irs + 1) as u32;
-            for (i, b) in seg.payload[skip..skip + take as usize].iter().enumerate() {
-                self.rings[id][(offset.wrapping_add(i as u32) % ring) as usize] = *b;
+            let bytes = &seg.payload[skip..skip + take as usize];
+            let r = self.ring_mut(id);
+            for (i, b) in bytes.iter().enumerate() {
+                r[(offset.wrapping_add(i as u32) % ring) as usize] = *b;
             }
+            let t = &mut self.tcbs[id];
             t.rcv_nxt += take;
             self.stats[Stat::RxPayloadBytes.index()] = self.stats[Stat::RxPayloadBytes.index()].wrapping_add(take);
             self.step.stats.0[Stat::RxPayloadBytes.index()] += take;
