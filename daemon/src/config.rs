@@ -1341,11 +1341,14 @@ listen = "127.0.0.1:9464"
         let c = parse(Path::new("t.toml"), &format!("{GOOD}\n[dma]\nrx_ring_bytes = 16384\n")).expect("16 KiB rings");
         assert_eq!(c.dma.rx_ring_bytes, 16384);
         assert_eq!(parse(Path::new("t.toml"), &c.effective_toml()).expect("effective config parses"), c);
-        for bad in ["5000", "2048", "131072", "0", "-4096", "4294971392"] {
+        // Window scaling: rings up to 1 MiB.
+        let c = parse(Path::new("t.toml"), &format!("{GOOD}\n[dma]\nrx_ring_bytes = 1048576\n")).expect("1 MiB rings");
+        assert_eq!(c.dma.rx_ring_bytes, 1 << 20);
+        for bad in ["5000", "2048", "2097152", "0", "-4096", "4294971392"] {
             let e = err(&format!("{GOOD}\n[dma]\nrx_ring_bytes = {bad}\n"));
             let msg = e.to_string();
             assert_eq!(e.field(), Some("dma.rx_ring_bytes"), "{msg}");
-            assert!(msg.contains(&format!("{bad} is not a power of two in 4096..=65536")), "{msg}");
+            assert!(msg.contains(&format!("{bad} is not a power of two in 4096..=1048576")), "{msg}");
         }
         let e = err(&format!("{GOOD}\n[dma]\nring = 4096\n"));
         assert_eq!(e.field(), Some("dma.ring"), "{e}");
