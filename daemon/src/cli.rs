@@ -207,6 +207,11 @@ pub struct LabRunArgs {
     /// Record the card's port (both directions) to this pcap file.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
+    /// The card's receive ring per connection, a power of two from 4KiB to
+    /// 1MiB; above 64KiB only a client that offers window scaling is
+    /// offered more than 65535 bytes.
+    #[arg(long, value_name = "SIZE", default_value = "64KiB", value_parser = parse_ring_size)]
+    pub rx_ring_bytes: u32,
     /// Keep the sink's files in DIR (default: a temporary directory, removed
     /// after a passing run).
     #[arg(long, value_name = "DIR")]
@@ -499,6 +504,16 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(v)
 }
 
+/// A receive-ring size for `--rx-ring-bytes`: a power of two the card's
+/// RX_RING_LOG2 takes (4KiB..=1MiB; window scaling offers rings above 64KiB).
+pub fn parse_ring_size(s: &str) -> Result<u32, String> {
+    let (min, max) = (holdback_driver::host_mem::MIN_RX_RING_BYTES, holdback_driver::host_mem::MAX_RX_RING_BYTES);
+    match u32::try_from(parse_size(s)?) {
+        Ok(b) if b.is_power_of_two() && (min..=max).contains(&b) => Ok(b),
+        _ => Err(format!("`{s}` is not a power of two in {min}..={max} bytes (the card's RX_RING_LOG2)")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -573,8 +588,8 @@ mod tests {
     #[test]
     fn every_lab_flag_takes_effect_in_the_single_card_lab_or_is_refused() {
         // Used by the single-card run (LabRunOptions), or selecting the pair lab.
-        const SINGLE_CARD: [&str; 15] = [
-            "conns", "bytes", "seed", "holdback", "json", "plot", "pcap", "sink_dir", "stall_timeout", "netem", "impair",
+        const SINGLE_CARD: [&str; 16] = [
+            "conns", "bytes", "seed", "holdback", "json", "plot", "pcap", "rx_ring_bytes", "sink_dir", "stall_timeout", "netem", "impair",
             "standby", "failover_at", "cut_replication_at", "switchover_at",
         ];
         // A value each pair-only flag accepts.

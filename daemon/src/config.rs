@@ -153,7 +153,7 @@ fn validate_dma(d: Option<RawDma>) -> Result<DmaSettings, (&'static str, String)
     let (min, max) = (holdback_driver::host_mem::MIN_RX_RING_BYTES, holdback_driver::host_mem::MAX_RX_RING_BYTES);
     match u32::try_from(bytes) {
         Ok(b) if b.is_power_of_two() && (min..=max).contains(&b) => Ok(DmaSettings { rx_ring_bytes: b }),
-        _ => Err(("dma.rx_ring_bytes", format!("{bytes} is not a power of two in {min}..={max} (the card's RX_RING_LOG2 takes 12..=16)"))),
+        _ => Err(("dma.rx_ring_bytes", format!("{bytes} is not a power of two in {min}..={max} (the card's RX_RING_LOG2 takes {}..={})", holdback_regmap::RX_RING_LOG2_MIN, holdback_regmap::RX_RING_LOG2_MAX))),
     }
 }
 
@@ -1341,11 +1341,14 @@ listen = "127.0.0.1:9464"
         let c = parse(Path::new("t.toml"), &format!("{GOOD}\n[dma]\nrx_ring_bytes = 16384\n")).expect("16 KiB rings");
         assert_eq!(c.dma.rx_ring_bytes, 16384);
         assert_eq!(parse(Path::new("t.toml"), &c.effective_toml()).expect("effective config parses"), c);
-        for bad in ["5000", "2048", "131072", "0", "-4096", "4294971392"] {
+        // Window scaling: rings up to 1 MiB.
+        let c = parse(Path::new("t.toml"), &format!("{GOOD}\n[dma]\nrx_ring_bytes = 1048576\n")).expect("1 MiB rings");
+        assert_eq!(c.dma.rx_ring_bytes, 1 << 20);
+        for bad in ["5000", "2048", "2097152", "0", "-4096", "4294971392"] {
             let e = err(&format!("{GOOD}\n[dma]\nrx_ring_bytes = {bad}\n"));
             let msg = e.to_string();
             assert_eq!(e.field(), Some("dma.rx_ring_bytes"), "{msg}");
-            assert!(msg.contains(&format!("{bad} is not a power of two in 4096..=65536")), "{msg}");
+            assert!(msg.contains(&format!("{bad} is not a power of two in 4096..=1048576")), "{msg}");
         }
         let e = err(&format!("{GOOD}\n[dma]\nring = 4096\n"));
         assert_eq!(e.field(), Some("dma.ring"), "{e}");

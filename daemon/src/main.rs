@@ -212,6 +212,7 @@ mod lab_cmd {
                         holdback_exe: None,
                         plot: run.plot,
                         progress: progress(run.json),
+                        rx_ring_bytes: run.rx_ring_bytes,
                     };
                     let report = lab::run_lab(&opts)?;
                     if run.json {

@@ -286,6 +286,10 @@ pub fn run(config: &Config) -> Result<(), ServiceError> {
                 pcap: sim.pcap.clone(),
                 vcd: None,
                 impair: sim.impair,
+                // Window scaling: room for every connection's ring at the configured size
+                // (rings up to 1 MiB; untouched pages of the simulated memory cost nothing).
+                host_mem_bytes: (holdback_regmap::CoreParams::DEFAULT.conns() * config.dma.rx_ring_bytes as usize + (1 << 20))
+                    .max(holdback_sim::host_mem::DEFAULT_HOST_MEM_BYTES),
                 ..CardConfig::default()
             })
             .map_err(|source| ServiceError::Sim { tap: sim.tap.clone(), source })?;

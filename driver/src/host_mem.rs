@@ -16,12 +16,13 @@ use holdback_regmap::event_queue::{EventQueueError, EventRing, RecordMemory, EVE
 /// Alignment the card requires of the receive rings' and the event ring's
 /// base addresses (and a DMA burst never crosses it).
 pub const DMA_PAGE: u64 = 4096;
-/// Smallest and largest receive ring the card takes (`RX_RING_LOG2` 12..=16).
-pub const MIN_RX_RING_BYTES: u32 = 1 << 12;
-pub const MAX_RX_RING_BYTES: u32 = 1 << 16;
-/// The ring size a card gets unless configured otherwise: windows up to
-/// 65535 bytes without window scaling.
-pub const DEFAULT_RX_RING_BYTES: u32 = MAX_RX_RING_BYTES;
+/// Smallest and largest receive ring the card takes (`RX_RING_LOG2`).
+pub const MIN_RX_RING_BYTES: u32 = 1 << holdback_regmap::RX_RING_LOG2_MIN;
+pub const MAX_RX_RING_BYTES: u32 = 1 << holdback_regmap::RX_RING_LOG2_MAX;
+/// The ring size a card gets unless configured otherwise (RX_RING_LOG2's
+/// reset value): the whole 65535-byte window of a peer that does not scale
+/// windows; larger rings need the peer's Window Scale option to be used.
+pub const DEFAULT_RX_RING_BYTES: u32 = 1 << holdback_regmap::RX_RING_LOG2_DEFAULT;
 
 /// Why a DMA memory access or allocation failed.
 #[derive(Debug, thiserror::Error)]
@@ -372,7 +373,7 @@ mod tests {
         assert_eq!(l.event_ring_offset(), 64 << 20);
         assert_eq!(l.bytes(), (64 << 20) + 1024 * EVENT_RECORD_BYTES);
         // A ring smaller than a page would misalign the event ring.
-        for bad in [0, 2048, 3 << 12, 1 << 17] {
+        for bad in [0, 2048, 3 << 12, MAX_RX_RING_BYTES << 1] {
             assert!(matches!(RingLayout::new(4, bad, EventRing::new(2).unwrap()), Err(DmaMemError::RingSize(b)) if b == bad));
         }
         assert_eq!(layout(2, 4096, 1).bytes(), 3 * 4096, "rounded up to a page");

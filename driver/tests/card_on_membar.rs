@@ -55,7 +55,7 @@ fn open_refuses_nonsense_parameters() {
         (regmap::ID_CONNS, 0),
         (regmap::ID_CONNS, 48),
         (regmap::ID_RING_BYTES, 3000),
-        (regmap::ID_RING_BYTES, 1 << 20),
+        (regmap::ID_RING_BYTES, 2 << regmap::RX_RING_LOG2_MAX),
         (regmap::ID_TCB_WORDS, regmap::TCB_WORDS as u32 - 1),
         // Fewer records than connections, or not a power of two.
         (regmap::ID_EQ_ENTRIES, CoreParams::DEFAULT.conns() as u32 / 2),
@@ -306,7 +306,7 @@ fn mem_write(mem: &FakeDmaMemory, offset: usize, data: &[u8]) {
 fn attach_refuses_bad_ring_sizes_an_enabled_card_and_too_little_memory() {
     let card = card();
     let mem = FakeDmaMemory::new(HOST_IOVA, 16 << 20);
-    for bad in [0, 2048, 5000, 1 << 17] {
+    for bad in [0, 2048, 5000, 2 << regmap::RX_RING_LOG2_MAX] {
         assert!(matches!(card.attach_host_memory(&mem, bad), Err(CardError::RxRingBytes { bytes, .. }) if bytes == bad), "{bad}");
     }
     // Larger than the card's largest ring (its ID block says).

@@ -24,6 +24,9 @@ pub struct RxDescSource {
     pub window: Signal<Out, Bits<16>>,
     /// MSS option value, 0 when absent.
     pub mss: Signal<Out, Bits<16>>,
+    /// Window scaling: the segment carried a Window Scale option, and its shift capped at 14.
+    pub ws_ok: Signal<Out, Bit>,
+    pub ws: Signal<Out, Bits<4>>,
     /// Frame-buffer byte offset and length of the TCP payload (or ICMP message).
     pub payload_off: Signal<Out, Bits<11>>,
     pub payload_len: Signal<Out, Bits<11>>,
@@ -46,6 +49,8 @@ pub struct RxDescSink {
     pub flags: Signal<In, Bits<8>>,
     pub window: Signal<In, Bits<16>>,
     pub mss: Signal<In, Bits<16>>,
+    pub ws_ok: Signal<In, Bit>,
+    pub ws: Signal<In, Bits<4>>,
     pub payload_off: Signal<In, Bits<11>>,
     pub payload_len: Signal<In, Bits<11>>,
     pub icmp_csum: Signal<In, Bits<16>>,
@@ -71,6 +76,9 @@ pub struct TxReqSource {
     pub window: Signal<Out, Bits<16>>,
     /// Append the MSS option (SYN-ACK).
     pub with_mss: Signal<Out, Bit>,
+    /// Window scaling: append NOP + Window Scale `ws` after the MSS option (a SYN-ACK to a SYN that carried one).
+    pub with_ws: Signal<Out, Bit>,
+    pub ws: Signal<Out, Bits<4>>,
     /// The echo request's message in the frame buffer, and its checksum.
     pub icmp_off: Signal<Out, Bits<11>>,
     pub icmp_len: Signal<Out, Bits<11>>,
@@ -97,6 +105,8 @@ pub struct TxReqSink {
     pub flags: Signal<In, Bits<8>>,
     pub window: Signal<In, Bits<16>>,
     pub with_mss: Signal<In, Bit>,
+    pub with_ws: Signal<In, Bit>,
+    pub ws: Signal<In, Bits<4>>,
     pub icmp_off: Signal<In, Bits<11>>,
     pub icmp_len: Signal<In, Bits<11>>,
     pub icmp_csum: Signal<In, Bits<16>>,
@@ -116,7 +126,8 @@ pub struct RingCopySource<const CONN_BITS: usize> {
     pub fb_off: Signal<Out, Bits<11>>,
     pub len: Signal<Out, Bits<11>>,
     pub conn: Signal<Out, Bits<CONN_BITS>>,
-    pub ring_off: Signal<Out, Bits<16>>,
+    /// The stream offset (window scaling: rings up to 1 MiB; the payload DMA reduces it to the ring in use).
+    pub ring_off: Signal<Out, Bits<32>>,
 }
 
 #[derive(LogicInterface, Default)]
@@ -128,7 +139,7 @@ pub struct RingCopySink<const CONN_BITS: usize> {
     pub fb_off: Signal<In, Bits<11>>,
     pub len: Signal<In, Bits<11>>,
     pub conn: Signal<In, Bits<CONN_BITS>>,
-    pub ring_off: Signal<In, Bits<16>>,
+    pub ring_off: Signal<In, Bits<32>>,
 }
 
 /// Register block -> engine: one host operation on one TCB, held while

@@ -25,9 +25,9 @@ use rust_hdl::prelude::*;
 /// generates the core for any of [`CONN_BITS_CHOICES`].
 pub const CONN_BITS: usize = 10;
 pub const NCONN: usize = 1 << CONN_BITS;
-/// Bits of the engine's ring offset (the stream offset modulo 2^16): the
-/// payload DMA reduces it to the ring size in use, RX_RING_LOG2 <= 16.
-pub const RING_OFF_BITS: usize = 16;
+/// Bits of the engine's ring offset (the stream offset modulo 2^20): the
+/// payload DMA reduces it to the ring size in use, RX_RING_LOG2 <= 20.
+pub const RING_OFF_BITS: usize = MAX_RING_BITS;
 /// Records in the event ring: 2N (`REF_BITS` of the core's parameters), so a
 /// ring of records coalesced per connection (at most N waiting) never stalls
 /// a host that keeps up.

@@ -62,8 +62,8 @@ pub struct RegBus<const CONN_BITS: usize> {
     pub tx_ring_base: Signal<Out, Bits<64>>,
     /// TX_RING_LOG2: log2 of every transmit ring's bytes (12..=16).
     pub tx_ring_log2: Signal<Out, Bits<5>>,
-    /// What a receive ring holds, as a window: `1 << RX_RING_LOG2`, capped at
-    /// ID_RING_BYTES and at 65535 (no window scaling). Registered.
+    /// What a receive ring holds: `1 << RX_RING_LOG2`, capped at
+    /// ID_RING_BYTES (window scaling lets the engine advertise all of it). Registered.
     pub ring_window: Signal<Out, Bits<32>>,
     /// EQ_BASE, EQ_CTRL.enable, EQ_CONS: the event writer's configuration.
     pub eq_base: Signal<Out, Bits<64>>,
@@ -336,7 +336,7 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             v_tx_log2_max: word(map::TX_RING_LOG2_MAX as u64),
             page_mask: word(!(map::HOST_RING_ALIGN as u32 - 1) as u64),
             one32: word(1),
-            window_cap: word((params.ring_bytes() as u64).min(65535)),
+            window_cap: word(params.ring_bytes() as u64),
             a_lease: addr(map::LEASE_UNTIL_US.offset),
             half_clock: word(1 << 31),
             v_not_standby: word(!map::CTRL_STANDBY as u64),

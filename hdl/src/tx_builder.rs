@@ -3,7 +3,9 @@
 //!
 //! The kinds of frame:
 //! - TCP control segment (no payload): IPv4 (20 B, ID 0, DF, TTL 64) + TCP
-//!   header, optionally with the MSS option (data offset 6): 54 or 58 bytes.
+//!   header, optionally with the MSS option (data offset 6): 54 or 58 bytes;
+//!   a SYN-ACK answering a SYN with a Window Scale option carries NOP and
+//!   our Window Scale after the MSS (RFC 7323 §2.2, data offset 7): 62 bytes.
 //! - TCP data segment (`req_data_len` > 0): the control segment's 54 bytes
 //!   followed by `data_len` payload bytes read from the transmit fetch's
 //!   staging buffer (`pl_raddr`/`pl_rdata`, segment byte 0 at buffer byte 0)
@@ -90,6 +92,8 @@ pub struct TxBuilder {
     c_ip_icmp: Constant<Bits<20>>,
     c_tcp: Constant<Bits<20>>,
     c_tcp_mss: Constant<Bits<20>>,
+    c_tcp_ws: Constant<Bits<20>>,
+    zero4: Constant<Bits<4>>,
     c_icmp: Constant<Bits<20>>,
 
     state: DFF<TxBuilderState>,
@@ -113,6 +117,8 @@ pub struct TxBuilder {
     flags: DFF<Bits<8>>,
     window: DFF<Bits<16>>,
     with_mss: DFF<Bit>,
+    with_ws: DFF<Bit>,
+    ws: DFF<Bits<4>>,
     icmp_off: DFF<Bits<11>>,
     icmp_len: DFF<Bits<11>>,
     icmp_csum: DFF<Bits<16>>,
@@ -213,6 +219,8 @@ impl Default for TxBuilder {
             c_ip_icmp: Constant::new(0xC501_u64.into()),
             c_tcp: Constant::new(0x501A_u64.into()),
             c_tcp_mss: Constant::new(0x6222_u64.into()),
+            c_tcp_ws: Constant::new(0x7629_u64.into()),
+            zero4: Constant::new(0_u64.into()),
             c_icmp: Constant::new(0xF7FF_u64.into()),
             state: Default::default(),
             in_sum: Default::default(),
@@ -230,6 +238,8 @@ impl Default for TxBuilder {
             flags: Default::default(),
             window: Default::default(),
             with_mss: Default::default(),
+            with_ws: Default::default(),
+            ws: Default::default(),
             icmp_off: Default::default(),
             icmp_len: Default::default(),
             icmp_csum: Default::default(),
@@ -300,7 +310,7 @@ impl Logic for TxBuilder {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, in_sum, in_fold, in_fin, is_arp, is_garp, is_icmp, dst_mac, dst_ip, src_port, dst_port, seq, ack,
-            flags, window, with_mss, icmp_off, icmp_len, icmp_csum, is_data, data_len, data_sum, ip_total_len, last_beat, last_keep,
+            flags, window, with_mss, with_ws, ws, icmp_off, icmp_len, icmp_csum, is_data, data_len, data_sum, ip_total_len, last_beat, last_keep,
             ip_part, l4_part_a, l4_part_b, ip_fold1, l4_fold1, ip_csum, l4_csum, beat, rd_ptr, prev_word, win_off, o_data,
             o_keep, o_valid, o_last
         );
@@ -310,6 +320,9 @@ impl Logic for TxBuilder {
         self.total_len.next = 40_u16.to_bits();
         if self.with_mss.q.val() {
             self.total_len.next = 44_u16.to_bits();
+        }
+        if self.with_ws.q.val() {
+            self.total_len.next = 48_u16.to_bits();
         }
         if self.is_icmp.q.val() {
             self.total_len.next = bit_cast::<16, 11>(self.icmp_len.q.val()) + 20_u16.to_bits();
@@ -375,6 +388,10 @@ impl Logic for TxBuilder {
         if self.with_mss.q.val() {
             self.tcp_const.next = self.c_tcp_mss.val();
             self.mss_term.next = self.our_mss.val();
+        }
+        // Window scaling: 6 + 28 + 0x7000 + 0x0204 + 0x0103 (NOP, kind 3) + 0x03ss (length 3, shift).
+        if self.with_ws.q.val() {
+            self.tcp_const.next = self.c_tcp_ws.val();
         }
         // A Local, not `bit_cast(!x)`: Verilog widens before inverting.
         self.icmp_csum_inv.next = !self.icmp_csum.q.val();
@@ -457,6 +474,12 @@ impl Logic for TxBuilder {
                         | 0x6000_u64.to_bits()
                         | bit_cast::<64, 8>(self.flags.q.val());
                 }
+                if self.with_ws.q.val() {
+                    self.hdr.next = (bit_cast::<64, 32>(self.seq.q.val()) << 48)
+                        | (bit_cast::<64, 32>(self.ack.q.val()) << 16)
+                        | 0x7000_u64.to_bits()
+                        | bit_cast::<64, 8>(self.flags.q.val());
+                }
                 if self.is_arp.q.val() {
                     self.hdr.next = bit_cast::<64, 32>(self.dst_ip.q.val()) << 48;
                 }
@@ -469,6 +492,12 @@ impl Logic for TxBuilder {
             }
             7 => {
                 self.hdr.next = bit_cast::<64, 16>(self.our_mss.val()) << 48;
+                if self.with_ws.q.val() {
+                    // Window scaling: NOP, kind 3, length 3, shift.
+                    self.hdr.next = (bit_cast::<64, 16>(self.our_mss.val()) << 48)
+                        | 0x0103_0300_0000_u64.to_bits()
+                        | (bit_cast::<64, 4>(self.ws.q.val()) << 16);
+                }
             }
             _ => {}
         }
@@ -537,6 +566,7 @@ impl Logic for TxBuilder {
                 + bit_cast::<20, 16>(self.window.q.val());
             self.l4_part_b.d.next = self.tcp_const.val()
                 + bit_cast::<20, 16>(self.mss_term.val())
+                + bit_cast::<20, 4>(self.ws.q.val())
                 + bit_cast::<20, 16>(self.seq_hi.val())
                 + bit_cast::<20, 16>(self.seq_lo.val())
                 + bit_cast::<20, 16>(self.ack_hi.val())
@@ -614,6 +644,11 @@ impl Logic for TxBuilder {
             self.flags.d.next = self.req.flags.val();
             self.window.d.next = self.req.window.val();
             self.with_mss.d.next = self.req.with_mss.val() & (self.req.kind.val() == self.kind_tcp.val());
+            self.with_ws.d.next = self.req.with_ws.val() & self.req.with_mss.val() & (self.req.kind.val() == self.kind_tcp.val());
+            self.ws.d.next = self.zero4.val();
+            if self.req.with_ws.val() & self.req.with_mss.val() & (self.req.kind.val() == self.kind_tcp.val()) {
+                self.ws.d.next = self.req.ws.val();
+            }
             self.icmp_off.d.next = self.req.icmp_off.val();
             self.icmp_len.d.next = self.req.icmp_len.val();
             self.icmp_csum.d.next = self.req.icmp_csum.val();

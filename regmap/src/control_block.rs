@@ -98,8 +98,15 @@ pub struct Tcb {
     /// Highest sequence number sent (replicated so a standby accepts ACKs up
     /// to it, invariant 4).
     pub snd_max: SeqNum,
-    /// The peer's advertised window as last seen (unscaled: no window scaling).
+    /// The peer's advertised window as last seen, as it sent it: in bytes
+    /// it is `snd_wnd << snd_wscale` (RFC 7323 §2.3).
     pub snd_wnd: u16,
+    /// The peer's window-scale shift (at most 14); 0 unless both SYNs
+    /// carried the option.
+    pub snd_wscale: u8,
+    /// Our window-scale shift: the windows we send after the SYN-ACK are
+    /// `(right edge - ack) >> rcv_wscale`; 0 unless both SYNs carried it.
+    pub rcv_wscale: u8,
     /// NOW_US value at which the retransmission timer fires (SYN-RECEIVED
     /// once its SYN-ACK is sent, LAST-ACK); in the writing card's clock.
     pub timer_due: u32,
@@ -162,6 +169,8 @@ impl Tcb {
             snd_nxt: seq(tcb::SND_NXT),
             snd_max: seq(tcb::SND_MAX),
             snd_wnd: tcb::SND_WND.get(words) as u16,
+            snd_wscale: tcb::SND_WSCALE.get(words) as u8,
+            rcv_wscale: tcb::RCV_WSCALE.get(words) as u8,
             timer_due: tcb::TIMER_DUE.get(words),
             seq_offset: tcb::SEQ_OFFSET.get(words),
             tx_end: tcb::TX_END.get(words),
@@ -209,6 +218,8 @@ impl Tcb {
         tcb::SND_NXT.set(&mut w, self.snd_nxt.0);
         tcb::SND_MAX.set(&mut w, self.snd_max.0);
         tcb::SND_WND.set(&mut w, self.snd_wnd as u32);
+        tcb::SND_WSCALE.set(&mut w, self.snd_wscale as u32);
+        tcb::RCV_WSCALE.set(&mut w, self.rcv_wscale as u32);
         tcb::TIMER_DUE.set(&mut w, self.timer_due);
         tcb::SEQ_OFFSET.set(&mut w, self.seq_offset);
         tcb::TX_END.set(&mut w, self.tx_end);
@@ -323,6 +334,8 @@ mod tests {
             snd_nxt: SeqNum(1001),
             snd_max: SeqNum(1001),
             snd_wnd: 64240,
+            snd_wscale: 7,
+            rcv_wscale: 5,
             timer_due: 123_456,
             seq_offset: 0,
             tx_end: 0,

@@ -32,7 +32,9 @@ pub const MAGIC: u32 = 0x484C_4442;
 /// 2: card roles (EPOCH, PROMOTE, CTRL bits 3-4; the core stamps EPOCH into every TCB it writes).
 /// 3: payload and TCB changes reach the host by DMA (receive rings and the event ring in host
 /// memory: RX_RING_*, EQ_*, ID_EQ_ENTRIES, the `dma_errors` counter; ID_RING_BYTES is the largest ring).
-pub const VERSION: u32 = 3;
+/// 4: window scaling (RFC 7323 §2): TCB fields SND_WSCALE and RCV_WSCALE in word 14's former padding;
+/// receive rings up to 1 MiB (RX_RING_LOG2 12..=20, ID_RING_BYTES 1 MiB).
+pub const VERSION: u32 = 4;
 
 /// Generation parameters of the core. The Verilog is generated for one set of
 /// these; the ID block reports them so the driver can adapt or refuse.
@@ -93,7 +95,7 @@ regs! {
     ID_MAGIC      = 0x0000, Ro, "Magic 0x484C4442 (\"HLDB\"); the driver checks it before anything else.";
     ID_VERSION    = 0x0004, Ro, "Register-map/TCB-layout version (regmap::VERSION).";
     ID_CONNS      = 0x0008, Ro, "Number of TCBs N (generation parameter).";
-    ID_RING_BYTES = 0x000C, Ro, "Largest per-connection receive ring the core supports, in bytes (65536); the size in use is RX_RING_LOG2's.";
+    ID_RING_BYTES = 0x000C, Ro, "Largest per-connection receive ring the core supports, in bytes (1 MiB); the size in use is RX_RING_LOG2's.";
     ID_TCB_WORDS  = 0x0010, Ro, "32-bit words per TCB in the TCB window.";
     ID_BUILD      = 0x0014, Ro, "Build id: low 32 bits of the hash of the generated Verilog.";
     ID_EQ_ENTRIES = 0x0018, Ro, "Records in the event ring (generation parameter, at least N).";
@@ -113,7 +115,7 @@ regs! {
     PROMOTE       = 0x0134, Rw, "Write the new epoch to promote a standby card (CTRL bit0 and bit2 set, the epoch above EPOCH; ignored otherwise, and counted in STAT_STALE_EPOCH_REFUSED when not above EPOCH): EPOCH := value, a gratuitous ARP, then every open TCB resumes from R (rcv_nxt := ack_sent := R, invariant 3), timers re-armed on this card's clock, right edge kept (invariant 5); then CTRL.standby clears. Read: bit0 in progress, bit1 done (the last PROMOTE finished).";
     RX_RING_BASE_LO = 0x0140, Rw, "Host address (IOVA) of connection 0's receive ring, bits 31:0; 4 KiB aligned (bits 11:0 read as 0). Connection id's ring is at base + (id << RX_RING_LOG2).";
     RX_RING_BASE_HI = 0x0144, Rw, "Host address of connection 0's receive ring, bits 63:32.";
-    RX_RING_LOG2  = 0x0148, Rw, "log2 of the bytes of every receive ring, 12..=16 (default 16: 64 KiB); other values are refused (the register keeps its value). Write it while CTRL.enable is 0.";
+    RX_RING_LOG2  = 0x0148, Rw, "log2 of the bytes of every receive ring, 12..=20 (default 16: 64 KiB); other values are refused (the register keeps its value). Write it while CTRL.enable is 0.";
     EQ_BASE_LO    = 0x0150, Rw, "Host address of the event ring's slot 0, bits 31:0; 4 KiB aligned (bits 11:0 read as 0).";
     EQ_BASE_HI    = 0x0154, Rw, "Host address of the event ring's slot 0, bits 63:32.";
     EQ_CTRL       = 0x0158, Rw, "bit0 enable: the event writer writes records while set; a rise starts a fresh ring (record 0, phase 1). Read: bit1 the writer is reading or writing a record.";
@@ -257,7 +259,8 @@ pub const STATS_BASE: u32 = 0x0200;
 /// released point R of connection `id` (ACK holdback,
 /// invariant 1); R only moves forward (wrapping compare). Reading returns R.
 /// R also frees receive-ring space: the advertised right edge is
-/// `R + min(ring, 65535)`, the ring being RX_RING_LOG2's.
+/// `R + ring` (the ring being RX_RING_LOG2's; at most 65535 bytes for a
+/// connection that does not scale its window).
 pub const RELEASE_BASE: u32 = 0x1_0000;
 
 /// Per-connection send-tail doorbells: writing `TX_TAIL_BASE + 4*id` sets the
@@ -312,9 +315,10 @@ pub fn listen_value(port: u16, holdback: Option<bool>) -> u32 {
 pub const EQ_CTRL_ENABLE: u32 = 1 << 0;
 /// EQ_CTRL read: a record is being read or written.
 pub const EQ_CTRL_ACTIVE: u32 = 1 << 1;
-/// RX_RING_LOG2's range and reset value: rings of 4 KiB to 64 KiB, 64 KiB by default.
+/// RX_RING_LOG2's range and reset value: rings of 4 KiB to 1 MiB (window
+/// scaling advertises more than 64 KiB), 64 KiB by default.
 pub const RX_RING_LOG2_MIN: u32 = 12;
-pub const RX_RING_LOG2_MAX: u32 = 16;
+pub const RX_RING_LOG2_MAX: u32 = 20;
 pub const RX_RING_LOG2_DEFAULT: u32 = 16;
 /// TX_RING_LOG2's range and reset value: the receive rings' (4 KiB to 64 KiB).
 pub const TX_RING_LOG2_MIN: u32 = 12;
@@ -465,7 +469,9 @@ tcb_fields! {
     SND_UNA:     word 11, shift 0,  width 32, "Oldest unacknowledged sequence number we sent; snd_una <= snd_nxt.";
     SND_NXT:     word 12, shift 0,  width 32, "Next sequence number to send; snd_nxt <= snd_max.";
     SND_MAX:     word 13, shift 0,  width 32, "Highest sequence number sent (relay: replicated so the standby accepts ACKs up to it, invariant 4).";
-    SND_WND:     word 14, shift 0,  width 16, "The peer's advertised window (unscaled).";
+    SND_WND:     word 14, shift 0,  width 16, "The peer's advertised window as it sent it; the window in bytes is snd_wnd << snd_wscale.";
+    SND_WSCALE:  word 14, shift 16, width 4,  "The peer's window-scale shift (RFC 7323 §2.3, at most 14); 0 unless both SYNs carried the option.";
+    RCV_WSCALE:  word 14, shift 20, width 4,  "Our window-scale shift: every window we send after the SYN-ACK is (right edge - ack) >> rcv_wscale; 0 unless both SYNs carried the option.";
     TIMER_DUE:   word 15, shift 0,  width 32, "NOW_US value at which the retransmission timer fires (SYN-RECEIVED once its SYN-ACK is sent, LAST-ACK, data in flight); in this card's clock, so PROMOTE re-arms it (not yet for data).";
     SEQ_OFFSET:  word 16, shift 0,  width 32, "Relay mode: fixed offset between this connection's and its peer link's sequence space.";
     TX_END:      word 17, shift 0,  width 32, "Relay mode: stream offset up to which the host filled the transmit ring.";
@@ -473,10 +479,20 @@ tcb_fields! {
     EPOCH:       word 19, shift 0,  width 32, "Failover epoch of the card that last wrote this TCB (its EPOCH register; a host write stores what the host wrote).";
 }
 
-/// The largest receive ring, as a power of two: 64 KiB. The core puts only
-/// the MSS option in its SYN-ACK (no window scaling), so it advertises at
-/// most 65535 of those bytes.
+/// The largest receive ring, as a power of two: 1 MiB. A connection whose
+/// SYN carried a Window Scale option is offered all of it (shift 5); one
+/// without gets at most 65535 bytes of it.
 pub const MAX_RING_BITS: usize = RX_RING_LOG2_MAX as usize;
+
+/// The largest window-scale shift (RFC 7323 §2.3): a larger one in a SYN is taken as 14.
+pub const MAX_WSCALE: u8 = 14;
+
+/// The window-scale shift the core offers for a receive ring of `ring_bytes`:
+/// the smallest that makes the whole ring fit the 16-bit window field
+/// (`ring_bytes >> shift <= 65535`), at most [`MAX_WSCALE`].
+pub fn wscale_for_ring(ring_bytes: u32) -> u8 {
+    (0..MAX_WSCALE).find(|&s| (u64::from(ring_bytes) >> s) <= 65535).unwrap_or(MAX_WSCALE)
+}
 
 /// Byte address of a TCB word, a release register.
 pub fn tcb_word_addr(id: u32, word: u32) -> u32 {
@@ -576,6 +592,19 @@ mod tests {
         assert_eq!(TcpState::from_code(tcb::STATE.get(&w)), Some(TcpState::Established));
         assert_eq!(tcb::RCV_NXT.get(&w), 0xFFFF_FFFF);
         assert_eq!(w[0], (1460 << 16) | 4);
+    }
+
+    #[test]
+    fn offered_window_scale_makes_the_ring_fit() {
+        assert_eq!(wscale_for_ring(4096), 0);
+        assert_eq!(wscale_for_ring(32768), 0);
+        assert_eq!(wscale_for_ring(65536), 1);
+        assert_eq!(wscale_for_ring(1 << 20), 5);
+        for bits in 12..=30 {
+            let s = wscale_for_ring(1 << bits);
+            assert!((1u64 << bits) >> s <= 65535 || s == MAX_WSCALE);
+            assert!(s == 0 || (1u64 << bits) >> (s - 1) > 65535, "{s} is the smallest shift for 2^{bits}");
+        }
     }
 }
 

@@ -123,7 +123,7 @@ fn configure(sim: &mut CoreSim, holdback: bool, events: EventQueue) -> Result<Op
     let conns = map::CoreParams::DEFAULT.conns();
     let entries = sim.reg_read(map::ID_EQ_ENTRIES.offset)?;
     let ring = EventRing::new(entries.trailing_zeros()).map_err(|source| BenchError::EventRing { entries, source })?;
-    let dma = DmaLayout::new(&sim.host_memory(), conns, map::RX_RING_LOG2_MAX, entries as usize)?;
+    let dma = DmaLayout::new(&sim.host_memory(), conns, map::RX_RING_LOG2_DEFAULT, entries as usize)?;
     sim.reg_write(map::RX_RING_BASE_LO.offset, dma.rx_ring_base as u32)?;
     sim.reg_write(map::RX_RING_BASE_HI.offset, (dma.rx_ring_base >> 32) as u32)?;
     sim.reg_write(map::RX_RING_LOG2.offset, dma.ring_log2)?;

@@ -33,6 +33,8 @@ pub struct CardPlan<'a> {
     pub impair: Option<holdback_sim::impair::Impairment>,
     /// Where the daemon writes the card's own figures when it stops.
     pub report: Option<PathBuf>,
+    /// Window scaling: the card's receive rings (`[dma] rx_ring_bytes`).
+    pub rx_ring_bytes: u32,
 }
 
 /// A lone card's daemon config (the single-card lab, `lab up`): role
@@ -67,7 +69,7 @@ pub fn card_config(path: PathBuf, socket: PathBuf, sink_dir: PathBuf, card: &Car
         metrics: None,
         replication: None,
         authority: crate::config::Authority::Pair,
-        dma: crate::config::DmaSettings::default(),
+        dma: crate::config::DmaSettings { rx_ring_bytes: card.rx_ring_bytes },
     }
 }
 

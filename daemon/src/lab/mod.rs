@@ -98,6 +98,8 @@ pub struct LabRunOptions {
     /// Draw the run (goodput, held-back bytes) to this SVG file.
     pub plot: Option<PathBuf>,
     pub progress: Progress,
+    /// Window scaling: the card's receive rings, bytes (`--rx-ring-bytes`).
+    pub rx_ring_bytes: u32,
 }
 
 impl Default for LabRunOptions {
@@ -115,6 +117,7 @@ impl Default for LabRunOptions {
             holdback_exe: None,
             plot: None,
             progress: Progress::hidden(),
+            rx_ring_bytes: holdback_driver::DEFAULT_RX_RING_BYTES,
         }
     }
 }
@@ -173,6 +176,7 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
         pcap: capture.clone(),
         impair,
         report: Some(figures_file.clone()),
+        rx_ring_bytes: opts.rx_ring_bytes,
     };
     let config = card_config(work.join("card.toml"), work.join("control.sock"), sink_dir.to_path_buf(), &card);
     write_config(&config, "`holdback lab` for its card")?;

@@ -2,13 +2,13 @@
 //! into its connection's receive ring in host memory, through the DMA
 //! master's write port. It takes the engine's ring-copy command unchanged
 //! (`RingCopySink`: frame-buffer offset, length, connection, ring offset =
-//! stream offset mod 2^16) and replaces the on-card ring writer.
+//! stream offset) and replaces the on-card ring writer.
 //!
 //! Connection `c`'s ring is `1 << ring_log2` bytes at
 //! `ring_base + (c << ring_log2)`; stream offset `o` lives at byte
 //! `o mod (1 << ring_log2)` of it (docs/dma.md). A copy that runs past the
 //! ring's end goes out as two write commands, the second one from the ring's
-//! start. `ring_log2` is 12..=16 (the register refuses other values) and must
+//! start. `ring_log2` is 12..=20 (the register refuses other values) and must
 //! not change while a copy is under way.
 //!
 //! The frame buffer's read port has one cycle of latency and holds a frame in
@@ -57,7 +57,7 @@ pub struct PayloadDma<const CONN_BITS: usize> {
     pub fb_rdata: Signal<In, Bits<64>>,
     /// Host address of connection 0's receive ring.
     pub ring_base: Signal<In, Bits<64>>,
-    /// log2 of every ring's bytes, 12..=16.
+    /// log2 of every ring's bytes, 12..=20.
     pub ring_log2: Signal<In, Bits<5>>,
     pub wr: DmaWrCmdSource,
     pub data: DmaStreamSource,
@@ -68,7 +68,7 @@ pub struct PayloadDma<const CONN_BITS: usize> {
     /// No copy under way and nothing queued.
     pub idle: Signal<Out, Bit>,
 
-    one17: Constant<Bits<17>>,
+    one32: Constant<Bits<32>>,
     seven12: Constant<Bits<12>>,
     one12: Constant<Bits<12>>,
     sixty_four7: Constant<Bits<7>>,
@@ -100,11 +100,12 @@ pub struct PayloadDma<const CONN_BITS: usize> {
     second_src: DFF<Bits<11>>,
     done_q: DFF<Bit>,
 
-    ring_bytes: Signal<Local, Bits<17>>,
-    ring_mask: Signal<Local, Bits<17>>,
-    ring_pos: Signal<Local, Bits<17>>,
-    to_end: Signal<Local, Bits<17>>,
-    len17: Signal<Local, Bits<17>>,
+    // Rings up to 1 MiB (window scaling): offsets in 32 bits.
+    ring_bytes: Signal<Local, Bits<32>>,
+    ring_mask: Signal<Local, Bits<32>>,
+    ring_pos: Signal<Local, Bits<32>>,
+    to_end: Signal<Local, Bits<32>>,
+    len32: Signal<Local, Bits<32>>,
     wraps: Signal<Local, Bit>,
     conn_ring: Signal<Local, Bits<64>>,
     first_len: Signal<Local, Bits<11>>,
@@ -159,7 +160,7 @@ impl<const CONN_BITS: usize> PayloadDma<CONN_BITS> {
             err: Default::default(),
             queued: Default::default(),
             idle: Default::default(),
-            one17: Constant::new(1_u64.into()),
+            one32: Constant::new(1_u64.into()),
             seven12: Constant::new(7_u64.into()),
             one12: Constant::new(1_u64.into()),
             sixty_four7: Constant::new(64_u64.into()),
@@ -186,7 +187,7 @@ impl<const CONN_BITS: usize> PayloadDma<CONN_BITS> {
             ring_mask: Default::default(),
             ring_pos: Default::default(),
             to_end: Default::default(),
-            len17: Default::default(),
+            len32: Default::default(),
             wraps: Default::default(),
             conn_ring: Default::default(),
             first_len: Default::default(),
@@ -255,13 +256,13 @@ impl<const CONN_BITS: usize> Logic for PayloadDma<CONN_BITS> {
         );
 
         // ---- Copy decode (used in the accepting cycle). ----
-        self.ring_bytes.next = self.one17.val() << self.ring_log2.val();
-        self.ring_mask.next = self.ring_bytes.val() - self.one17.val();
-        self.ring_pos.next = bit_cast::<17, 16>(self.cmd.ring_off.val()) & self.ring_mask.val();
-        // 1..=65536: the bytes before the ring's end.
+        self.ring_bytes.next = self.one32.val() << self.ring_log2.val();
+        self.ring_mask.next = self.ring_bytes.val() - self.one32.val();
+        self.ring_pos.next = self.cmd.ring_off.val() & self.ring_mask.val();
+        // 1..=ring bytes: the bytes before the ring's end.
         self.to_end.next = self.ring_bytes.val() - self.ring_pos.val();
-        self.len17.next = bit_cast::<17, 11>(self.cmd.len.val());
-        self.wraps.next = self.len17.val() > self.to_end.val();
+        self.len32.next = bit_cast::<32, 11>(self.cmd.len.val());
+        self.wraps.next = self.len32.val() > self.to_end.val();
         self.conn_ring.next =
             self.ring_base.val() + (bit_cast::<64, CONN_BITS>(self.cmd.conn.val()) << self.ring_log2.val());
         self.first_len.next = self.cmd.len.val();
@@ -328,7 +329,7 @@ impl<const CONN_BITS: usize> Logic for PayloadDma<CONN_BITS> {
         self.cq_pop.next = self.cq_count.q.val().any() & self.wr.ready.val();
         self.dq_pop.next = self.dq_count.q.val().any() & self.data.ready.val();
         self.cq_push.next = false;
-        self.cq_in_addr.next = self.conn_ring.val() + bit_cast::<64, 17>(self.ring_pos.val());
+        self.cq_in_addr.next = self.conn_ring.val() + bit_cast::<64, 32>(self.ring_pos.val());
         self.cq_in_len.next = bit_cast::<LEN_BITS, 11>(self.first_len.val());
         self.err.next = self.wr.done.val() & self.wr.err.val();
 

@@ -90,9 +90,15 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.txr.new_iss.next = self.lookup.iss.val();
         self.txr.ack.next = self.seg.ack.val();
         self.txr.window.next = self.seg.window.val();
-        // The host ring's size, as a window (RX_RING_LOG2 capped at 65535).
-        self.txr.syn_window.next = self.ring_window.val().get_bits::<16>(0);
+        // The host ring's size (RX_RING_LOG2); the SYN-ACK offers at most 65535 of it.
+        self.txr.syn_window.next = self.ring_window.val();
         self.seg.ring_window.next = self.ring_window.val();
+        // Window scaling: the shifts of the working TCB and of the TCB a SYN opens.
+        self.seg.rcv_wscale.next = self.w.q.val().rcv_wscale;
+        self.txr.snd_wscale.next = self.w.q.val().snd_wscale;
+        self.txr.rcv_wscale.next = self.w.q.val().rcv_wscale;
+        self.txr.new_snd_wscale.next = self.upd.opened.val().snd_wscale;
+        self.txr.new_rcv_wscale.next = self.upd.opened.val().rcv_wscale;
         self.upd.ring_window.next = self.ring_window.val();
 
         // Segment facts, all from the descriptor and the working TCB.
@@ -111,7 +117,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.seg.holdback.next = self.w.q.val().holdback.any();
         self.seg.ack_sent.next = self.w.q.val().ack_sent;
         // Stream offset of rcv_nxt (first payload byte is irs+1), modulo the ring size.
-        self.ring_pos.next = (self.w.q.val().get_value_rcv_nxt_lo() - self.w.q.val().get_value_irs_lo() - 1_u16.to_bits()) & self.ring_mask.val();
+        self.ring_pos.next = (self.w.q.val().rcv_nxt - self.w.q.val().irs - 1_u32.to_bits()) & self.ring_mask.val();
         self.acc.state.next = self.w.q.val().state;
         self.acc.snd_una.next = self.w.q.val().snd_una;
         self.acc.snd_nxt.next = self.w.q.val().snd_nxt;
@@ -186,6 +192,8 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.upd.syn_seq.next = self.desc.seq.val();
         self.upd.syn_window.next = self.desc.window.val();
         self.upd.syn_mss.next = self.desc.mss.val();
+        self.upd.syn_ws_ok.next = self.desc.ws_ok.val();
+        self.upd.syn_ws.next = self.desc.ws.val();
         self.upd.iss.next = self.lookup.iss.val();
         // The listening port's own holdback setting, else CTRL's.
         self.lookup.holdback_default.next = self.holdback_default.val();
@@ -730,7 +738,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             self.tcb_ram.write_data.next = self.w.q.val();
             self.tcb_ram.write_data.next.pad_w0_6 = self.zero2.val();
             self.tcb_ram.write_data.next.pad_w0_12 = self.zero4.val();
-            self.tcb_ram.write_data.next.pad_w14_16 = 0_u16.to_bits();
+            self.tcb_ram.write_data.next.pad_w14_24 = 0_u8.to_bits(); // window scaling: word 14 bits 23:16 are the shifts
             self.tcb_ram.write_data.next.gen = self.gen_next.val();
             self.tcb_ram.write_data.next.epoch = self.epoch.val();
             self.w.d.next.gen = self.gen_next.val();

@@ -7,9 +7,10 @@
 //! ACK holdback: every ACK the engine sends carries `min(rcv_nxt, rel)` while
 //! the connection's holdback bit is set, where `rel` (R) only moves forward
 //! through the host's release register. The advertised right edge is
-//! `max(rcv_adv, rel + ring_window)` (`ring_window`: what the host's receive
-//! ring holds, at most 65535), so it never moves left and unreleased bytes keep
-//! occupying the ring ([`seg_check`] computes both).
+//! `max(rcv_adv, rel + ring)` (`ring`: what the host's receive ring holds, at
+//! most what the window field says with the connection's scale, `65535 <<
+//! rcv_wscale`, and rounded to what the peer sees), so it never moves left and
+//! unreleased bytes keep occupying the ring ([`seg_check`] computes both).
 //!
 //! Card roles: in standby the engine is silent (frames dropped, no timers, a
 //! release only moves R) and takes the host's TCB writes. PROMOTE sends a
@@ -170,8 +171,8 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     pub hold_synack: Signal<In, Bit>,
     /// EPOCH register: stamped into every TCB the engine writes back.
     pub epoch: Signal<In, Bits<32>>,
-    /// What the host's receive ring holds beyond R, as a window: its size
-    /// (RX_RING_LOG2) capped at 65535, since the core does not scale windows.
+    /// What the host's receive ring holds beyond R: its size (RX_RING_LOG2);
+    /// each connection advertises at most `65535 << rcv_wscale` of it.
     pub ring_window: Signal<In, Bits<32>>,
     /// A PROMOTE write is pending (held until `promote_start`).
     pub promote_req: Signal<In, Bit>,
@@ -285,7 +286,7 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     f_syn: Signal<Local, Bit>,
     f_rst: Signal<Local, Bit>,
     f_ack: Signal<Local, Bit>,
-    ring_pos: Signal<Local, Bits<16>>,
+    ring_pos: Signal<Local, Bits<32>>,
     word_shift: Signal<Local, Bits<10>>,
     gen_next: Signal<Local, Bits<32>>,
     synack_held: Signal<Local, Bit>,
@@ -305,7 +306,7 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     st_close_wait: Constant<Bits<4>>,
     st_last_ack: Constant<Bits<4>>,
     tcb_words: Constant<Bits<5>>,
-    ring_mask: Constant<Bits<16>>,
+    ring_mask: Constant<Bits<32>>,
     one_slot: Constant<Bits<CONN_BITS>>,
     word_ones: Constant<Bits<TCB_W>>,
     zero_slot: Constant<Bits<CONN_BITS>>,
@@ -362,7 +363,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
     /// `ring_off_bits`: the payload copies' `ring_off` is the stream offset
     /// modulo `2^ring_off_bits` (the copier reduces it to the ring in use).
     pub fn new(ring_off_bits: usize) -> Self {
-        assert!(ring_off_bits <= 16, "ring_off is a 16-bit field");
+        assert!(ring_off_bits <= 31, "ring_off is a 32-bit field");
         let ring = 1u64 << ring_off_bits;
         Self {
             clock: Default::default(),
@@ -472,7 +473,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             st_close_wait: st(TcpState::CloseWait),
             st_last_ack: st(TcpState::LastAck),
             tcb_words: Constant::new(Bits::<5>::from(holdback_regmap::TCB_WORDS as u64)),
-            ring_mask: Constant::new(Bits::<16>::from(ring - 1)),
+            ring_mask: Constant::new(Bits::<32>::from(ring - 1)),
                     one_slot: Constant::new(Bits::<CONN_BITS>::from(1u64)),
             zero_slot: Constant::new(Bits::<CONN_BITS>::from(0u64)),
             zero4: Constant::new(Bits::<4>::from(0u64)),

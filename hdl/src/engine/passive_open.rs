@@ -1,6 +1,12 @@
 //! The TCB a passive open creates (RFC 9293 §3.10.7.2, a SYN in LISTEN):
 //! SYN-RECEIVED, the peer's addressing and sequence numbers from the SYN, our
 //! ISS, the whole host ring offered (as a window, at most 65535), the SYN-ACK's retransmission timer armed.
+//!
+//! Window scaling (RFC 7323 §2): a SYN with a Window Scale option gives the
+//! peer's shift (the parser caps it at 14) and ours, the smallest that fits
+//! the ring in the 16-bit window field; without the option both are 0. The
+//! SYN-ACK's own window is never scaled (§2.2), so the edge it records is
+//! irs + 1 + min(ring, 65535) either way.
 //! Combinational; the engine loads `tcb` into its working copy in one step.
 //!
 //! With hold-synack (CTRL bit4) R and ack_sent start at irs: nothing, not
@@ -34,10 +40,19 @@ pub struct PassiveOpen {
     pub hold_synack: Signal<In, Bit>,
     /// The slot's own change generation: a reused slot keeps counting it.
     pub gen: Signal<In, Bits<32>>,
-    /// What the host's receive ring holds, as a window (at most 65535).
+    /// The host's receive ring in bytes (a power of two).
     pub ring_window: Signal<In, Bits<32>>,
+    /// Window scaling: the SYN carried a Window Scale option, with this shift (at most 14).
+    pub ws_ok: Signal<In, Bit>,
+    pub ws: Signal<In, Bits<4>>,
 
     pub tcb: Signal<Out, TcbFields>,
+
+    /// Window scaling: our shift for this ring, and the SYN-ACK's window.
+    our_ws: Signal<Local, Bits<4>>,
+    syn_window: Signal<Local, Bits<32>>,
+    ring_bit_shift: [Constant<Bits<4>>; 15],
+    max16: Constant<Bits<32>>,
 
     blank: Constant<TcbFields>,
     st_syn_rcvd: Constant<Bits<4>>,
@@ -62,7 +77,14 @@ impl Default for PassiveOpen {
             hold_synack: Default::default(),
             gen: Default::default(),
             ring_window: Default::default(),
+            ws_ok: Default::default(),
+            ws: Default::default(),
             tcb: Default::default(),
+            our_ws: Default::default(),
+            syn_window: Default::default(),
+            // Ring bit 15 + k set: shift k makes 2^(15+k) >> k = 32768 fit.
+            ring_bit_shift: std::array::from_fn(|k| Constant::new(Bits::<4>::from(k as u64))),
+            max16: Constant::new(Bits::<32>::from(65535u64)),
             blank: Constant::new(TcbFields::default()),
             st_syn_rcvd: st(TcpState::SynReceived),
             // RFC 9293 §3.7.1: 536 when the SYN carries no MSS option.
@@ -92,7 +114,22 @@ impl Logic for PassiveOpen {
         self.tcb.next.irs = self.seq.val();
         self.tcb.next.rcv_nxt = self.seq.val() + 1_u32.to_bits();
         self.tcb.next.rel = self.seq.val() + 1_u32.to_bits();
-        self.tcb.next.rcv_adv = self.seq.val() + 1_u32.to_bits() + self.ring_window.val();
+        // Window scaling: the smallest shift with ring >> shift <= 65535 (the ring is a power of two).
+        self.our_ws.next = self.ring_bit_shift[0].val();
+        for k in 1..15 {
+            if self.ring_window.val().get_bit(15 + k) {
+                self.our_ws.next = self.ring_bit_shift[k].val();
+            }
+        }
+        if self.ws_ok.val() {
+            self.tcb.next.snd_wscale = self.ws.val();
+            self.tcb.next.rcv_wscale = self.our_ws.val();
+        }
+        self.syn_window.next = self.ring_window.val();
+        if self.ring_window.val() > self.max16.val() {
+            self.syn_window.next = self.max16.val();
+        }
+        self.tcb.next.rcv_adv = self.seq.val() + 1_u32.to_bits() + self.syn_window.val();
         self.tcb.next.ack_sent = self.seq.val() + 1_u32.to_bits();
         if self.hold_synack.val() {
             self.tcb.next.rel = self.seq.val();

@@ -12,7 +12,9 @@
 //!    our FIN closes;
 //! 5. data or a FIN beyond rcv_nxt in ESTABLISHED: a duplicate ACK, `drop_out_of_order`;
 //! 6. new in-order bytes: the payload copy is offered (`CopyIssue` waits while
-//!    the ring writer is busy); then the FIN step (`TcpFin`).
+//!    the ring writer is busy); then the FIN step (`TcpFin`). In-order data
+//!    the ring has no room for (window scaling: an edge rounded up past the
+//!    ring's end) is dropped and answered by an ACK, as out-of-order data is.
 use super::{mask, st, EngineState};
 use crate::regbus::STAT_COUNT;
 use holdback_regmap::{Stat, TcpState};
@@ -159,6 +161,10 @@ impl Logic for SegAccept {
                     if !self.ring_ready.val() {
                         self.goto.next = EngineState::CopyIssue;
                     }
+                } else if self.payload_len.val().any() {
+                    // Window scaling: no room in the ring for any of it.
+                    self.advertise.next = true;
+                    self.goto.next = EngineState::TxSend;
                 }
             }
         }

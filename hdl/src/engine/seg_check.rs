@@ -9,10 +9,19 @@
 //!
 //! What we send back: the ACK value `min(rcv_nxt, rel)` while holdback is on
 //! (no byte is ACKed before the host released it), the right edge
-//! `max(rcv_adv, rel + ring_window)` (an advertised edge never moves left;
-//! `ring_window` is what the host's receive ring holds, at most 65535), the
+//! `max(rcv_adv, rel + ring)` (an advertised edge never moves left; `ring`
+//! is what the host's receive ring holds, at most `65535 << rcv_wscale`), the
 //! 16-bit window between them, and whether either moved since the last ACK on
 //! the wire.
+//!
+//! Window scaling (RFC 7323 §2.3): the window field is `(edge - ack) >>
+//! rcv_wscale` and the peer takes the edge as `ack + (window << rcv_wscale)`,
+//! so `right` is that rounded edge — what the peer sees, and what `rcv_adv`
+//! records. It is rounded down, except where that would put it left of
+//! `rcv_adv` (an ACK that moved by less than 2^rcv_wscale): then up, by less
+//! than 2^rcv_wscale, so the edge never moves left. An edge rounded up may lie
+//! past what the ring holds (`rel + ring`); `take` stops there, so such bytes
+//! are dropped (the peer sends them again), never written over unreleased ones.
 //!
 //! `sim/tests/block_seg_check.rs` checks the Verilated block against the
 //! reference model's functions of the same names.
@@ -32,9 +41,11 @@ pub struct SegCheck {
     pub rel: Signal<In, Bits<32>>,
     pub holdback: Signal<In, Bit>,
     pub ack_sent: Signal<In, Bits<32>>,
-    /// Bytes the host's receive ring holds beyond R, as a window: the ring's
-    /// size (RX_RING_LOG2) capped at 65535 (no window scaling).
+    /// Bytes the host's receive ring holds beyond R: the ring's size (RX_RING_LOG2).
     pub ring_window: Signal<In, Bits<32>>,
+    /// Window scaling: our shift (the TCB's RCV_WSCALE; 0 in SYN-RECEIVED's
+    /// SYN-ACK, which is sent with `syn_window` instead).
+    pub rcv_wscale: Signal<In, Bits<4>>,
 
     /// SEG.LEN: payload bytes plus one for SYN and one for FIN.
     pub seg_len: Signal<Out, Bits<32>>,
@@ -48,7 +59,8 @@ pub struct SegCheck {
     pub out_of_order: Signal<Out, Bit>,
     /// Payload bytes below rcv_nxt (a retransmission overlap), modulo 2048.
     pub skip: Signal<Out, Bits<11>>,
-    /// New payload bytes: from rcv_nxt to the segment's end, cut at rcv_adv.
+    /// New payload bytes: from rcv_nxt to the segment's end, cut at rcv_adv
+    /// and at what the ring holds (`rel + ring_window`).
     pub take: Signal<Out, Bits<32>>,
     /// The segment's FIN sits exactly at rcv_nxt (all its data taken).
     pub fin_at_rcv_nxt: Signal<Out, Bit>,
@@ -56,15 +68,15 @@ pub struct SegCheck {
     pub all_released: Signal<Out, Bit>,
     /// The ACK value to send: `min(rcv_nxt, rel)` under holdback, else rcv_nxt.
     pub ack: Signal<Out, Bits<32>>,
-    /// The right edge to advertise: `max(rcv_adv, rel + ring_window)`.
+    /// The right edge to advertise: `max(rcv_adv, rel + ring)`, rounded to
+    /// what the window field can say (see above).
     pub right: Signal<Out, Bits<32>>,
-    /// `right - ack`, saturated to 16 bits (no window scaling).
+    /// `(right - ack) >> rcv_wscale`, saturated to 16 bits.
     pub window: Signal<Out, Bits<16>>,
     /// The ACK value or the right edge differs from what was last sent.
     pub changed: Signal<Out, Bit>,
 
     cmp_ack: SeqCmp,
-    cmp_right: SeqCmp,
     len32: Signal<Local, Bits<32>>,
     rcv_wnd: Signal<Local, Bits<32>>,
     off_start: Signal<Local, Bits<32>>,
@@ -72,6 +84,20 @@ pub struct SegCheck {
     avail: Signal<Local, Bits<32>>,
     end_seq: Signal<Local, Bits<32>>,
     wnd_full: Signal<Local, Bits<32>>,
+    // Window scaling: the ring as this connection's window can say it, the
+    // unrounded edge, the window in units of 2^rcv_wscale (rounded down, then
+    // up if needed), and the room the ring has beyond rcv_nxt.
+    wnd_cap: Signal<Local, Bits<32>>,
+    ring_conn: Signal<Local, Bits<32>>,
+    edge_cand: Signal<Local, Bits<32>>,
+    adv_minus_cand: Signal<Local, Bits<32>>,
+    edge_raw: Signal<Local, Bits<32>>,
+    units_floor: Signal<Local, Bits<32>>,
+    floor_off: Signal<Local, Bits<32>>,
+    adv_off: Signal<Local, Bits<32>>,
+    units: Signal<Local, Bits<32>>,
+    units_bytes: Signal<Local, Bits<32>>,
+    room: Signal<Local, Bits<32>>,
 }
 
 impl Logic for SegCheck {
@@ -106,10 +132,14 @@ impl Logic for SegCheck {
         // Bytes of this segment beyond rcv_nxt; negative (all old) takes none.
         self.avail.next = self.off_start.val() + self.len32.val();
         self.take.next = self.avail.val();
+        self.room.next = self.rel.val() + self.ring_window.val() - self.rcv_nxt.val();
         if self.avail.val().get_bit(31) {
             self.take.next = 0_u32.to_bits();
-        } else if self.rcv_wnd.val() < self.avail.val() {
+        } else if (self.rcv_wnd.val() < self.avail.val()) & !(self.room.val() < self.rcv_wnd.val()) {
             self.take.next = self.rcv_wnd.val();
+        } else if self.room.val() < self.avail.val() {
+            // Window scaling: an edge rounded up past the ring.
+            self.take.next = self.room.val();
         }
         self.end_seq.next = self.seq.val() + self.len32.val();
         self.fin_at_rcv_nxt.next = self.fin.val() & (self.end_seq.val() == self.rcv_nxt.val());
@@ -121,18 +151,36 @@ impl Logic for SegCheck {
         if self.holdback.val() {
             self.ack.next = self.cmp_ack.earlier.val();
         }
-        // The comparators' inputs come from ports only: a Local of this kernel
-        // feeding a child whose outputs the kernel reads is a (false)
-        // combinational loop for Verilator (UNOPTFLAT).
-        self.cmp_right.a.next = self.rcv_adv.val();
-        self.cmp_right.b.next = self.rel.val() + self.ring_window.val();
-        self.right.next = self.rcv_adv.val();
-        if self.cmp_right.a_before_b.val() {
-            self.right.next = self.rel.val() + self.ring_window.val();
+        // The edge in serial order without a comparator child: a Local feeding
+        // a child whose outputs the kernel reads is a (false) combinational
+        // loop for Verilator (UNOPTFLAT).
+        self.wnd_cap.next = 0xFFFF_u32.to_bits() << self.rcv_wscale.val();
+        self.ring_conn.next = self.ring_window.val();
+        if self.wnd_cap.val() < self.ring_window.val() {
+            self.ring_conn.next = self.wnd_cap.val();
         }
-        self.wnd_full.next = self.right.val() - self.ack.val();
-        self.window.next = self.wnd_full.val().get_bits::<16>(0);
-        if self.wnd_full.val().get_bits::<16>(16).any() {
+        self.edge_cand.next = self.rel.val() + self.ring_conn.val();
+        self.adv_minus_cand.next = self.rcv_adv.val() - self.edge_cand.val();
+        // max(rcv_adv, cand) = cand + max(rcv_adv - cand, 0) in serial order.
+        self.edge_raw.next = self.edge_cand.val();
+        if !self.adv_minus_cand.val().get_bit(31) {
+            self.edge_raw.next = self.edge_cand.val() + self.adv_minus_cand.val();
+        }
+        self.wnd_full.next = self.edge_raw.val() - self.ack.val();
+        self.units_floor.next = self.wnd_full.val() >> self.rcv_wscale.val();
+        self.floor_off.next = self.units_floor.val() << self.rcv_wscale.val();
+        self.adv_off.next = self.rcv_adv.val() - self.ack.val();
+        self.units.next = self.units_floor.val();
+        if self.floor_off.val() < self.adv_off.val() {
+            self.units.next = self.units_floor.val() + 1_u32.to_bits();
+        }
+        self.units_bytes.next = self.units.val() << self.rcv_wscale.val();
+        self.right.next = self.ack.val() + self.units_bytes.val();
+        self.window.next = self.units.val().get_bits::<16>(0);
+        if self.units.val() > 0xFFFF_u32.to_bits() {
+            // More than the field can say (an ACK far behind the edge): the
+            // edge is kept, the window saturates, as without scaling.
+            self.right.next = self.edge_raw.val();
             self.window.next = 0xFFFF_u16.to_bits();
         }
         self.changed.next = (self.ack.val() != self.ack_sent.val()) | (self.right.val() != self.rcv_adv.val());

@@ -120,38 +120,17 @@ tcb_fields! {
     snd_nxt [get_my_offset_snd_nxt, get_my_width_snd_nxt]: 32,
     snd_max [get_my_offset_snd_max, get_my_width_snd_max]: 32,
     snd_wnd [get_my_offset_snd_wnd, get_my_width_snd_wnd]: 16,
-    /// Word 14 bits 31:16, no field: written as zero.
-    pad_w14_16 [get_my_offset_pad_w14_16, get_my_width_pad_w14_16]: 16,
+    /// The peer's window-scale shift (RFC 7323 §2.3); 0 when not negotiated.
+    snd_wscale [get_my_offset_snd_wscale, get_my_width_snd_wscale]: 4,
+    /// Ours: windows after the SYN-ACK are sent as (edge - ack) >> rcv_wscale.
+    rcv_wscale [get_my_offset_rcv_wscale, get_my_width_rcv_wscale]: 4,
+    /// Word 14 bits 31:24, no field: written as zero.
+    pad_w14_24 [get_my_offset_pad_w14_24, get_my_width_pad_w14_24]: 8,
     timer_due [get_my_offset_timer_due, get_my_width_timer_due]: 32,
     seq_offset [get_my_offset_seq_offset, get_my_width_seq_offset]: 32,
     tx_end [get_my_offset_tx_end, get_my_width_tx_end]: 32,
     gen [get_my_offset_gen, get_my_width_gen]: 32,
     epoch [get_my_offset_epoch, get_my_width_epoch]: 32,
-}
-
-/// Sixteen-bit views for ring offsets (a ring is at most 32 KiB, so stream
-/// offsets matter modulo 2^16): `#[hdl_gen]` turns `x.get_value_<view>()`
-/// into a part select from these offsets, where slicing a field would need a
-/// `Local` whose upper half nothing reads.
-impl TcbFields {
-    pub fn get_value_rcv_nxt_lo(&self) -> Bits<16> {
-        self.rcv_nxt.get_bits::<16>(0)
-    }
-    pub fn get_my_offset_rcv_nxt_lo(&self) -> Bits<OFFSET_BITS> {
-        self.get_my_offset_rcv_nxt()
-    }
-    pub fn get_my_width_rcv_nxt_lo(&self) -> usize {
-        16
-    }
-    pub fn get_value_irs_lo(&self) -> Bits<16> {
-        self.irs.get_bits::<16>(0)
-    }
-    pub fn get_my_offset_irs_lo(&self) -> Bits<OFFSET_BITS> {
-        self.get_my_offset_irs()
-    }
-    pub fn get_my_width_irs_lo(&self) -> usize {
-        16
-    }
 }
 
 #[cfg(test)]
@@ -163,7 +142,7 @@ mod tests {
     fn layout_is_the_register_maps() {
         assert_eq!(TcbFields::BITS, TCB_BITS);
         let t = TcbFields::default();
-        let ours: [(TcbField, usize, usize); 26] = [
+        let ours: [(TcbField, usize, usize); 28] = [
             (tcb::STATE, t.get_my_offset_state().index(), t.get_my_width_state()),
             (tcb::HOLDBACK, t.get_my_offset_holdback().index(), t.get_my_width_holdback()),
             (tcb::FIN_RCVD, t.get_my_offset_fin_rcvd().index(), t.get_my_width_fin_rcvd()),
@@ -185,6 +164,8 @@ mod tests {
             (tcb::SND_NXT, t.get_my_offset_snd_nxt().index(), t.get_my_width_snd_nxt()),
             (tcb::SND_MAX, t.get_my_offset_snd_max().index(), t.get_my_width_snd_max()),
             (tcb::SND_WND, t.get_my_offset_snd_wnd().index(), t.get_my_width_snd_wnd()),
+            (tcb::SND_WSCALE, t.get_my_offset_snd_wscale().index(), t.get_my_width_snd_wscale()),
+            (tcb::RCV_WSCALE, t.get_my_offset_rcv_wscale().index(), t.get_my_width_rcv_wscale()),
             (tcb::TIMER_DUE, t.get_my_offset_timer_due().index(), t.get_my_width_timer_due()),
             (tcb::SEQ_OFFSET, t.get_my_offset_seq_offset().index(), t.get_my_width_seq_offset()),
             (tcb::TX_END, t.get_my_offset_tx_end().index(), t.get_my_width_tx_end()),
@@ -203,7 +184,7 @@ mod tests {
         let pads = [
             (t.get_my_offset_pad_w0_6().index(), t.get_my_width_pad_w0_6()),
             (t.get_my_offset_pad_w0_12().index(), t.get_my_width_pad_w0_12()),
-            (t.get_my_offset_pad_w14_16().index(), t.get_my_width_pad_w14_16()),
+            (t.get_my_offset_pad_w14_24().index(), t.get_my_width_pad_w14_24()),
         ];
         let mut padded = vec![false; TCB_BITS];
         for (offset, width) in pads {

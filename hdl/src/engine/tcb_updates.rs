@@ -34,12 +34,15 @@ pub struct TcbUpdates {
     pub syn_seq: Signal<In, Bits<32>>,
     pub syn_window: Signal<In, Bits<16>>,
     pub syn_mss: Signal<In, Bits<16>>,
+    /// Window scaling: the SYN's Window Scale option (present, shift).
+    pub syn_ws_ok: Signal<In, Bit>,
+    pub syn_ws: Signal<In, Bits<4>>,
     pub iss: Signal<In, Bits<32>>,
     pub holdback: Signal<In, Bit>,
     pub hold_synack: Signal<In, Bit>,
     /// The free slot's own change generation (a reused slot keeps counting it).
     pub slot_gen: Signal<In, Bits<32>>,
-    /// What the host's receive ring holds, as a window (at most 65535).
+    /// The host's receive ring in bytes (RX_RING_LOG2).
     pub ring_window: Signal<In, Bits<32>>,
 
     /// The TCB a SYN to a listening port creates.
@@ -84,6 +87,8 @@ impl Default for TcbUpdates {
             syn_seq: Default::default(),
             syn_window: Default::default(),
             syn_mss: Default::default(),
+            syn_ws_ok: Default::default(),
+            syn_ws: Default::default(),
             iss: Default::default(),
             holdback: Default::default(),
             hold_synack: Default::default(),
@@ -125,6 +130,8 @@ impl Logic for TcbUpdates {
         self.opener.hold_synack.next = self.hold_synack.val();
         self.opener.gen.next = self.slot_gen.val();
         self.opener.ring_window.next = self.ring_window.val();
+        self.opener.ws_ok.next = self.syn_ws_ok.val();
+        self.opener.ws.next = self.syn_ws.val();
         self.opened.next = self.opener.tcb.val();
 
         self.reply.tcb.next = self.tcb.val();

@@ -82,8 +82,16 @@ pub struct TxRequest {
     /// The ACK number and window to send (holdback applied).
     pub ack: Signal<In, Bits<32>>,
     pub window: Signal<In, Bits<16>>,
-    /// The window a SYN-ACK offers: the whole host receive ring, at most 65535.
-    pub syn_window: Signal<In, Bits<16>>,
+    /// The host receive ring's bytes: a SYN-ACK offers all of it, at most
+    /// 65535 (its window is never scaled, RFC 7323 §2.2).
+    pub syn_window: Signal<In, Bits<32>>,
+    /// Window scaling: the shifts of the working TCB (a SYN-ACK again) and of
+    /// the TCB a SYN opens now; a SYN-ACK carries our Window Scale unless both
+    /// shifts are 0 (the SYN had none, or neither side scales: the same).
+    pub snd_wscale: Signal<In, Bits<4>>,
+    pub rcv_wscale: Signal<In, Bits<4>>,
+    pub new_snd_wscale: Signal<In, Bits<4>>,
+    pub new_rcv_wscale: Signal<In, Bits<4>>,
 
     /// Offer the request (the engine's `TxSend`).
     pub send: Signal<In, Bit>,
@@ -117,6 +125,11 @@ pub struct TxRequest {
     t_window: DFF<Bits<16>>,
     t_with_mss: DFF<Bit>,
     t_data_len: DFF<Bits<16>>,
+    t_with_ws: DFF<Bit>,
+    t_ws: DFF<Bits<4>>,
+    ws_on: Signal<Local, Bit>,
+    syn_window16: Signal<Local, Bits<16>>,
+    new_ws_on: Signal<Local, Bit>,
 
     kind_tcp: Constant<Bits<2>>,
     kind_arp: Constant<Bits<2>>,
@@ -158,6 +171,10 @@ impl TxRequest {
             ack: Default::default(),
             window: Default::default(),
             syn_window: Default::default(),
+            snd_wscale: Default::default(),
+            rcv_wscale: Default::default(),
+            new_snd_wscale: Default::default(),
+            new_rcv_wscale: Default::default(),
             send: Default::default(),
             icmp_off: Default::default(),
             icmp_len: Default::default(),
@@ -180,6 +197,11 @@ impl TxRequest {
             t_window: Default::default(),
             t_with_mss: Default::default(),
             t_data_len: Default::default(),
+            t_with_ws: Default::default(),
+            t_ws: Default::default(),
+            ws_on: Default::default(),
+            syn_window16: Default::default(),
+            new_ws_on: Default::default(),
             kind_tcp: kind(kinds[0]),
             kind_arp: kind(kinds[1]),
             kind_icmp: kind(kinds[2]),
@@ -200,7 +222,13 @@ impl Logic for TxRequest {
     #[allow(unreachable_patterns)]
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, t_kind, t_dst_mac, t_dst_ip, t_src_port, t_dst_port, t_seq, t_ack, t_flags, t_window, t_with_mss, t_data_len);
+        dff_setup!(self, clock, t_kind, t_dst_mac, t_dst_ip, t_src_port, t_dst_port, t_seq, t_ack, t_flags, t_window, t_with_mss, t_data_len, t_with_ws, t_ws);
+        self.syn_window16.next = self.syn_window.val().get_bits::<16>(0);
+        if self.syn_window.val().get_bits::<16>(16).any() {
+            self.syn_window16.next = 0xFFFF_u16.to_bits();
+        }
+        self.ws_on.next = self.snd_wscale.val().any() | self.rcv_wscale.val().any();
+        self.new_ws_on.next = self.new_snd_wscale.val().any() | self.new_rcv_wscale.val().any();
         match self.address.val() {
             TxAddressState::Garp => {
                 self.t_kind.d.next = self.kind_garp.val();
@@ -255,15 +283,19 @@ impl Logic for TxRequest {
                 self.t_seq.d.next = self.iss.val();
                 self.t_ack.d.next = self.ack.val();
                 self.t_flags.d.next = self.flags_syn_ack.val();
-                self.t_window.d.next = self.syn_window.val();
+                self.t_window.d.next = self.syn_window16.val();
                 self.t_with_mss.d.next = true;
+                self.t_with_ws.d.next = self.ws_on.val();
+                self.t_ws.d.next = self.rcv_wscale.val();
             }
             TxSegmentState::SynAckNew => {
                 self.t_seq.d.next = self.new_iss.val();
                 self.t_ack.d.next = self.seg_seq.val() + 1_u32.to_bits();
                 self.t_flags.d.next = self.flags_syn_ack.val();
-                self.t_window.d.next = self.syn_window.val();
+                self.t_window.d.next = self.syn_window16.val();
                 self.t_with_mss.d.next = true;
+                self.t_with_ws.d.next = self.new_ws_on.val();
+                self.t_ws.d.next = self.new_rcv_wscale.val();
             }
             TxSegmentState::FinAck => {
                 self.t_seq.d.next = self.snd_nxt.val();
@@ -317,6 +349,8 @@ impl Logic for TxRequest {
         self.tx.flags.next = self.t_flags.q.val();
         self.tx.window.next = self.t_window.q.val();
         self.tx.with_mss.next = self.t_with_mss.q.val();
+        self.tx.with_ws.next = self.t_with_ws.q.val();
+        self.tx.ws.next = self.t_ws.q.val();
         self.tx.icmp_off.next = self.icmp_off.val();
         self.tx.icmp_len.next = self.icmp_len.val();
         self.tx.icmp_csum.next = self.icmp_csum.val();

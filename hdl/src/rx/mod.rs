@@ -16,7 +16,7 @@
 //! - [`RxFront`]: beat byte order, handshake, beat index (see there why the
 //!   children's inputs never come from this kernel's Locals);
 //! - [`RxBeatSum`]: per-beat IPv4 and TCP one's-complement lane sums;
-//! - [`RxOptScan`]: the TCP option walk for MSS, one word behind the stream;
+//! - [`RxOptScan`]: the TCP option walk for MSS and window scale, one word behind the stream;
 //! - [`RxVerdict`]: header decode and the drop rules, in their priority order.
 use crate::channels::RxDescSource;
 use rust_hdl::prelude::*;
@@ -86,6 +86,10 @@ pub struct RxParser {
     opt_pos: DFF<Bits<16>>,
     opt_done: DFF<Bit>,
     mss: DFF<Bits<16>>,
+    // Window scaling: the first MSS and window-scale options count (the scanner caps the shift at 14).
+    mss_seen: DFF<Bit>,
+    ws_seen: DFF<Bit>,
+    ws: DFF<Bits<4>>,
 
     // The descriptor slot.
     d_valid: DFF<Bit>,
@@ -102,6 +106,8 @@ pub struct RxParser {
     d_flags: DFF<Bits<8>>,
     d_window: DFF<Bits<16>>,
     d_mss: DFF<Bits<16>>,
+    d_ws_ok: DFF<Bit>,
+    d_ws: DFF<Bits<4>>,
     d_poff: DFF<Bits<16>>,
     d_plen: DFF<Bits<16>>,
     d_icmp_csum: DFF<Bits<16>>,
@@ -110,6 +116,9 @@ pub struct RxParser {
     cap_a_beat: Signal<Local, Bits<16>>,
     cap_b_beat: Signal<Local, Bits<16>>,
     mss_now: Signal<Local, Bits<16>>,
+    mss_seen_now: Signal<Local, Bit>,
+    ws_seen_now: Signal<Local, Bit>,
+    ws_now: Signal<Local, Bits<4>>,
 }
 
 impl Logic for RxParser {
@@ -140,6 +149,9 @@ impl Logic for RxParser {
             opt_pos,
             opt_done,
             mss,
+            mss_seen,
+            ws_seen,
+            ws,
             d_valid,
             d_reason,
             d_kind,
@@ -154,6 +166,8 @@ impl Logic for RxParser {
             d_flags,
             d_window,
             d_mss,
+            d_ws_ok,
+            d_ws,
             d_poff,
             d_plen,
             d_icmp_csum
@@ -291,16 +305,30 @@ impl Logic for RxParser {
         self.scan.word.next = self.prev.q.val();
         self.scan.look.next = self.front.word.val().get_bits::<24>(40);
         self.mss_now.next = self.mss.q.val();
+        self.mss_seen_now.next = self.mss_seen.q.val();
+        self.ws_now.next = self.ws.q.val();
+        self.ws_seen_now.next = self.ws_seen.q.val();
         if self.front.scan_en.val() {
             self.opt_pos.d.next = self.scan.next_pos.val();
             self.opt_done.d.next = self.scan.next_done.val();
-            if self.scan.mss_found.val() {
+            if self.scan.mss_found.val() & !self.mss_seen.q.val() {
                 self.mss_now.next = self.scan.mss.val();
+                self.mss_seen_now.next = true;
+            }
+            if self.scan.ws_found.val() & !self.ws_seen.q.val() {
+                self.ws_now.next = self.scan.ws.val();
+                self.ws_seen_now.next = true;
             }
         }
         self.mss.d.next = self.mss_now.val();
+        self.mss_seen.d.next = self.mss_seen_now.val();
+        self.ws.d.next = self.ws_now.val();
+        self.ws_seen.d.next = self.ws_seen_now.val();
         if self.front.take.val() && (self.front.idx.val() == 0_u16.to_bits()) {
             self.mss.d.next = 0_u16.to_bits();
+            self.mss_seen.d.next = false;
+            // (`ws` is read only while `ws_seen`.)
+            self.ws_seen.d.next = false;
         }
         if self.front.take.val() && (self.front.idx.val() == 2_u16.to_bits()) {
             // ihl arrived with beat 1; options start at T + 20.
@@ -332,9 +360,12 @@ impl Logic for RxParser {
             self.d_poff.d.next = self.verdict.payload_off.val();
             self.d_plen.d.next = self.verdict.payload_len.val();
             self.d_mss.d.next = 0_u16.to_bits();
+            self.d_ws_ok.d.next = false;
             if self.verdict.is_tcp.val() {
                 self.d_mss.d.next = self.mss_now.val();
+                self.d_ws_ok.d.next = self.ws_seen_now.val();
             }
+            self.d_ws.d.next = self.ws_now.val();
         }
         self.desc.valid.next = self.d_valid.q.val();
         self.desc.reason.next = self.d_reason.q.val();
@@ -350,6 +381,8 @@ impl Logic for RxParser {
         self.desc.flags.next = self.d_flags.q.val();
         self.desc.window.next = self.d_window.q.val();
         self.desc.mss.next = self.d_mss.q.val();
+        self.desc.ws_ok.next = self.d_ws_ok.q.val();
+        self.desc.ws.next = self.d_ws.q.val();
         self.desc.payload_off.next = self.d_poff.q.val().get_bits::<11>(0);
         self.desc.payload_len.next = self.d_plen.q.val().get_bits::<11>(0);
         self.desc.icmp_csum.next = self.d_icmp_csum.q.val();

@@ -2,16 +2,19 @@
 //! combinational. It follows the option list kind by kind (EOL ends it, NOP is
 //! one byte, every other option is kind, length, data) through up to eight
 //! option starts in the word, and reports the first MSS option (kind 2,
-//! length 4). Lengths and values that cross the word end come from `look`,
-//! the first three bytes of the next word.
+//! length 4) and the first Window Scale option (kind 3, length 3, RFC 7323
+//! §2.2) in it. Lengths and values that cross the word end come from `look`,
+//! the first three bytes of the next word; the parser keeps the first of each
+//! over the words.
 //!
 //! The parser keeps `pos`/`done` in registers between words; the first option
 //! starts at `pos = 14 + ihl*4 + 20`. The scan stops at the header end
-//! (`hdr_end = 14 + ihl*4 + doff*4`), at EOL, at a length below 2 and after
-//! the MSS option; an MSS option running past the header end is ignored.
+//! (`hdr_end = 14 + ihl*4 + doff*4`), at EOL and at a length below 2; an
+//! MSS or Window Scale option running past the header end is ignored.
 //!
 //! Depth: everything about "an option starts at lane i" (where the next one
-//! starts, whether it stops the scan, whether it is the MSS) is computed for
+//! starts, whether it stops the scan, whether it is the MSS or the window
+//! scale) is computed for
 //! all eight lanes in parallel from the bytes alone; only a one-hot "next
 //! option start" vector then ripples through the lanes, one 2:1 mux per lane.
 use rust_hdl::prelude::*;
@@ -34,6 +37,10 @@ pub struct RxOptScan {
     pub next_done: Signal<Out, Bit>,
     pub mss_found: Signal<Out, Bit>,
     pub mss: Signal<Out, Bits<16>>,
+    /// A Window Scale option in this word, and its shift capped at 14 (RFC 7323 §2.3).
+    pub ws_found: Signal<Out, Bit>,
+    pub ws: Signal<Out, Bits<4>>,
+    ws_max: Constant<Bits<4>>,
     /// Byte number within a word, 0..7.
     lane_no: [Constant<Bits<16>>; 8],
     /// Window bytes zero-extended: 0..7 the word, 8..10 the look-ahead.
@@ -48,6 +55,8 @@ pub struct RxOptScan {
     lane_mss_end: [Signal<Local, Bits<16>>; 8],
     stop: [Signal<Local, Bit>; 8],
     is_mss: [Signal<Local, Bit>; 8],
+    lane_ws_end: [Signal<Local, Bits<16>>; 8],
+    is_ws: [Signal<Local, Bit>; 8],
     nxt_rel: [Signal<Local, Bits<16>>; 8],
     /// (Lane 7's successor always lies beyond the word.)
     nxt_lane: [Signal<Local, Bits<8>>; 7],
@@ -58,6 +67,8 @@ pub struct RxOptScan {
     end: [Signal<Local, Bit>; 9],
     hit: [Signal<Local, Bit>; 9],
     val: [Signal<Local, Bits<16>>; 9],
+    ws_hit: [Signal<Local, Bit>; 9],
+    ws_val: [Signal<Local, Bits<8>>; 9],
     /// Entering lane 7 only bit 7 of `starts` matters; reduced so that
     /// Verilator's UNUSED check (which skips names matching *unused*) sees the
     /// other bits read. Synthesis removes it.
@@ -78,6 +89,9 @@ impl Default for RxOptScan {
             next_done: Default::default(),
             mss_found: Default::default(),
             mss: Default::default(),
+            ws_found: Default::default(),
+            ws: Default::default(),
+            ws_max: Constant::new(Bits::<4>::from(u64::from(holdback_regmap::MAX_WSCALE))),
             lane_no: std::array::from_fn(|j| Constant::new(bits(j as u64))),
             wb: Default::default(),
             rel: Default::default(),
@@ -85,6 +99,8 @@ impl Default for RxOptScan {
             lane_mss_end: Default::default(),
             stop: Default::default(),
             is_mss: Default::default(),
+            lane_ws_end: Default::default(),
+            is_ws: Default::default(),
             nxt_rel: Default::default(),
             nxt_lane: Default::default(),
             starts: Default::default(),
@@ -92,6 +108,8 @@ impl Default for RxOptScan {
             end: Default::default(),
             hit: Default::default(),
             val: Default::default(),
+            ws_hit: Default::default(),
+            ws_val: Default::default(),
             spare_unused: Default::default(),
         }
     }
@@ -114,17 +132,22 @@ impl Logic for RxOptScan {
         for i in 0..8 {
             self.lane_at[i].next = self.word_base.val() + self.lane_no[i].val();
             self.lane_mss_end[i].next = self.lane_at[i].val() + 4_u16.to_bits();
-            // The first MSS option counts (as wire::tcp_options_mss) and ends the scan.
+            // The first MSS option counts (as wire::tcp_options_mss).
             self.is_mss[i].next = (self.lane_at[i].val() < self.hdr_end.val())
                 && (self.wb[i].val() == 2_u16.to_bits())
                 && (self.wb[i + 1].val() == 4_u16.to_bits())
                 && (self.lane_mss_end[i].val() <= self.hdr_end.val());
+            // The first Window Scale option counts (as wire::tcp_options_wscale).
+            self.lane_ws_end[i].next = self.lane_at[i].val() + 3_u16.to_bits();
+            self.is_ws[i].next = (self.lane_at[i].val() < self.hdr_end.val())
+                && (self.wb[i].val() == 3_u16.to_bits())
+                && (self.wb[i + 1].val() == 3_u16.to_bits())
+                && (self.lane_ws_end[i].val() <= self.hdr_end.val());
             // Past the header, EOL, or a length below 2 (malformed: stop
             // rather than loop).
             self.stop[i].next = (self.lane_at[i].val() >= self.hdr_end.val())
                 || (self.wb[i].val() == 0_u16.to_bits())
-                || ((self.wb[i].val() != 1_u16.to_bits()) && (self.wb[i + 1].val() < 2_u16.to_bits()))
-                || self.is_mss[i].val();
+                || ((self.wb[i].val() != 1_u16.to_bits()) && (self.wb[i + 1].val() < 2_u16.to_bits()));
             self.nxt_rel[i].next = self.lane_no[i].val() + self.wb[i + 1].val();
             if self.wb[i].val() == 1_u16.to_bits() {
                 // No-operation: one byte.
@@ -156,19 +179,27 @@ impl Logic for RxOptScan {
         self.end[0].next = self.done.val();
         self.hit[0].next = false;
         self.val[0].next = 0_u16.to_bits();
+        self.ws_hit[0].next = false;
+        self.ws_val[0].next = 0_u8.to_bits();
         for i in 0..8 {
             self.at[i + 1].next = self.at[i].val();
             self.end[i + 1].next = self.end[i].val();
             self.hit[i + 1].next = self.hit[i].val();
             self.val[i + 1].next = self.val[i].val();
+            self.ws_hit[i + 1].next = self.ws_hit[i].val();
+            self.ws_val[i + 1].next = self.ws_val[i].val();
             if self.starts[i].val().get_bit(i) {
                 self.at[i + 1].next = self.word_base.val() + self.nxt_rel[i].val();
                 if self.stop[i].val() {
                     self.end[i + 1].next = true;
                 }
-                if self.is_mss[i].val() {
+                if self.is_mss[i].val() & !self.hit[i].val() {
                     self.hit[i + 1].next = true;
                     self.val[i + 1].next = (self.wb[i + 2].val() << 8) | self.wb[i + 3].val();
+                }
+                if self.is_ws[i].val() & !self.ws_hit[i].val() {
+                    self.ws_hit[i + 1].next = true;
+                    self.ws_val[i + 1].next = self.wb[i + 2].val().get_bits::<8>(0);
                 }
             }
         }
@@ -176,6 +207,11 @@ impl Logic for RxOptScan {
         self.next_done.next = self.end[8].val();
         self.mss_found.next = self.hit[8].val();
         self.mss.next = self.val[8].val();
+        self.ws_found.next = self.ws_hit[8].val();
+        self.ws.next = self.ws_val[8].val().get_bits::<4>(0);
+        if self.ws_val[8].val() > 14_u8.to_bits() {
+            self.ws.next = self.ws_max.val();
+        }
         self.spare_unused.next = self.starts[7].val().xor();
     }
 }
@@ -187,12 +223,18 @@ mod tests {
     /// Scans `opts` (placed at frame offset 54, as with ihl 5) word by word with
     /// the rust-hdl simulator and returns the MSS found.
     fn scan(opts: &[u8]) -> Option<u16> {
+        scan_both(opts).0
+    }
+
+    /// The first MSS and the first window-scale shift, each kept once found
+    /// (as the parser keeps them over the words).
+    fn scan_both(opts: &[u8]) -> (Option<u16>, Option<u8>) {
         let mut frame = vec![0u8; 54];
         frame.extend_from_slice(opts);
         frame.resize(frame.len().div_ceil(8) * 8 + 8, 0xEE);
         let mut uut = RxOptScan::default();
         uut.connect_all();
-        let (mut pos, mut done, mut mss) = (54u64, false, None);
+        let (mut pos, mut done, mut mss, mut ws) = (54u64, false, None, None);
         for w in 0..frame.len() / 8 - 1 {
             let word = u64::from_be_bytes(frame[8 * w..8 * w + 8].try_into().expect("8 bytes"));
             let look = u64::from_be_bytes(frame[8 * w + 8..8 * w + 16].try_into().expect("8 bytes")) >> 40;
@@ -209,8 +251,34 @@ mod tests {
             if uut.mss_found.val() && mss.is_none() {
                 mss = Some(uut.mss.val().index() as u16);
             }
+            if uut.ws_found.val() && ws.is_none() {
+                ws = Some(uut.ws.val().index() as u8);
+            }
         }
-        mss
+        (mss, ws)
+    }
+
+    #[test]
+    fn rx_opt_scan_finds_window_scale_where_linux_and_others_put_it() {
+        // Linux: MSS, SACK-permitted, timestamps, NOP, window scale 7.
+        let linux = [2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 1, 2, 3, 0, 0, 0, 0, 1, 3, 3, 7];
+        assert_eq!(scan_both(&linux), (Some(1460), Some(7)));
+        // Window scale first, MSS after it; the first of two counts.
+        assert_eq!(scan_both(&[3, 3, 14, 2, 4, 0x12, 0x34, 3, 3, 2, 0, 0]), (Some(0x1234), Some(14)));
+        // A shift above 14 is taken as 14 (RFC 7323 §2.3).
+        assert_eq!(scan_both(&[1, 3, 3, 200, 0, 0, 0, 0]).1, Some(14));
+        assert_eq!(scan_both(&[1, 3, 3, 15, 0, 0, 0, 0]).1, Some(14));
+        // Every lane of a word as the option's start, the shift crossing into the look-ahead.
+        for pad in 0..8 {
+            let mut opts = vec![1u8; pad];
+            opts.extend_from_slice(&[3, 3, 9]);
+            opts.resize(opts.len().div_ceil(4) * 4, 0);
+            assert_eq!(scan_both(&opts).1, Some(9), "after {pad} NOPs");
+        }
+        assert_eq!(scan_both(&[0, 0, 0, 0, 3, 3, 7, 0]).1, None, "after EOL");
+        assert_eq!(scan_both(&[3, 4, 7, 0]).1, None, "length 4 is not a window scale");
+        assert_eq!(scan_both(&[1, 1, 1, 1, 1, 1, 3, 3]).1, None, "shift past the header end");
+        assert_eq!(scan_both(&[2, 4, 0x05, 0xb4]), (Some(1460), None));
     }
 
     #[test]

@@ -113,7 +113,7 @@ pub enum LockstepError {
     EventRingSize(#[from] holdback_regmap::event_queue::EventRecordError),
     #[error("host memory: {0}")]
     HostMemory(#[from] HostMemError),
-    #[error("the model's receive ring of {0} bytes is not a power of two between 4 KiB and 64 KiB (RX_RING_LOG2)")]
+    #[error("the model's receive ring of {0} bytes is not a power of two between 4 KiB and 1 MiB (RX_RING_LOG2)")]
     RingSize(u32),
     #[error("the SYN from {key:?} opened no TCB (the model counted {tcb_full} DropTcbFull so far)")]
     NotOpened { key: super::ConnKey, tcb_full: u32 },
@@ -131,8 +131,10 @@ pub struct Lockstep<D: Dut> {
     now_us: u32,
     /// Inputs so far, one line each (printed with a mismatch).
     history: Vec<String>,
-    /// Highest right edge (ack + window) each connection advertised.
-    right_edges: std::collections::HashMap<super::ConnKey, crate::wire::SeqNum>,
+    /// Highest right edge (ack + window) each connection advertised, and
+    /// (window scaling) the shift its windows are scaled by: our Window
+    /// Scale option's in the SYN-ACK, 0 without one.
+    right_edges: std::collections::HashMap<super::ConnKey, (crate::wire::SeqNum, u8)>,
     /// Where the rings and the event ring are in the device's host memory.
     dma: DmaLayout,
     mem: HostMemory,
@@ -458,17 +460,20 @@ impl<D: Dut> Lockstep<D> {
                 continue;
             }
             let key = super::ConnKey { remote_ip: ip.dst, remote_port: tcp.dst_port, local_port: tcp.src_port };
-            let right = tcp.ack + u32::from(tcp.window);
             if tcp.flags.syn() {
-                // A new connection (or its SYN-ACK again): its edge starts here.
-                self.right_edges.insert(key, right);
-            } else if let Some(prev) = self.right_edges.get(&key) {
-                if right.before(*prev) {
+                // A new connection (or its SYN-ACK again): its edge starts
+                // here; a SYN-ACK's window is never scaled (RFC 7323 §2.2).
+                let shift = tcp.wscale().unwrap_or(0).min(holdback_regmap::MAX_WSCALE);
+                self.right_edges.insert(key, (tcp.ack + u32::from(tcp.window), shift));
+            } else if let Some(&(prev, shift)) = self.right_edges.get(&key) {
+                // What the peer computes (RFC 7323 §2.3).
+                let right = tcp.ack + (u32::from(tcp.window) << shift);
+                if right.before(prev) {
                     return Err(LockstepError::Invariant(format!(
-                        "after {input}: {key:?} advertised right edge {right} left of {prev} (invariant 5)"
+                        "after {input}: {key:?} advertised right edge {right} left of {prev} (invariant 5, window scale {shift})"
                     )));
                 }
-                self.right_edges.insert(key, right);
+                self.right_edges.insert(key, (right, shift));
             }
             if let Some(id) = self.model.lookup(key) {
                 let t = self.model.tcb(id);
@@ -566,9 +571,11 @@ impl<D: Dut> Lockstep<D> {
         let (mut count, mut first_core, mut first_model) = (0, 0u8, 0u8);
         for k in 0..len {
             let b = (from + k) % ring;
-            if host[b] != model[b] {
+            // A ring the model never wrote (a slot a host TCB write opened) holds zeros.
+            let m = model.get(b).copied().unwrap_or(0);
+            if host[b] != m {
                 if mismatched.is_none() {
-                    (first_core, first_model) = (host[b], model[b]);
+                    (first_core, first_model) = (host[b], m);
                 }
                 count += 1;
                 mismatched = Some(mismatched.map_or((b, b), |(f, _)| (f, b)));
@@ -634,9 +641,26 @@ impl PeerConn {
         local_port: u16,
         isn: u32,
     ) -> Result<PeerConn, LockstepError> {
+        PeerConn::open_scaled(ls, peer, peer_port, local_port, isn, None)
+    }
+
+    /// [`PeerConn::open`] with (window scaling) a Window Scale option of
+    /// shift `wscale` in the SYN after the MSS, as Linux sends it.
+    pub fn open_scaled<D: Dut>(
+        ls: &mut Lockstep<D>,
+        peer: crate::wire::Endpoint,
+        peer_port: u16,
+        local_port: u16,
+        isn: u32,
+        wscale: Option<u8>,
+    ) -> Result<PeerConn, LockstepError> {
         use crate::wire::{tcp_frame, Endpoint, Frame, SeqNum, TcpFlags, TcpRepr};
         let core = Endpoint { mac: ls.model.cfg.mac, ip: ls.model.cfg.ip };
-        let syn = tcp_frame(peer, core, &TcpRepr::new(peer_port, local_port, SeqNum(isn), SeqNum(0), TcpFlags::SYN, 64240).with_mss(1460), &[]);
+        let mut repr = TcpRepr::new(peer_port, local_port, SeqNum(isn), SeqNum(0), TcpFlags::SYN, 64240).with_mss(1460);
+        if let Some(shift) = wscale {
+            repr = repr.with_wscale(shift);
+        }
+        let syn = tcp_frame(peer, core, &repr, &[]);
         let out = ls.frame(&syn)?;
         let key = super::ConnKey { remote_ip: peer.ip, remote_port: peer_port, local_port };
         let id = ls.model.lookup(key).ok_or(LockstepError::NotOpened { key, tcb_full: ls.model.stat(holdback_regmap::Stat::DropTcbFull) })?;

@@ -42,7 +42,14 @@
 //! - every write-back stamps the card's EPOCH into the TCB;
 //! - hold-synack (CTRL bit4): R and ack_sent start at irs, no SYN-ACK until a
 //!   release moves R (then it is sent and its timer starts), the peer's
-//!   repeated SYN is dropped uncounted and the timer does not run.
+//!   repeated SYN is dropped uncounted and the timer does not run;
+//! - window scaling (RFC 7323 §2): a SYN with a Window Scale option gives
+//!   SND_WSCALE (its shift, at most 14) and RCV_WSCALE (ours, the smallest
+//!   that fits the ring: `wscale_for_ring`); the SYN-ACK carries NOP + Window
+//!   Scale after the MSS unless both shifts are 0 (then the option would
+//!   change nothing), and its window is `min(ring, 65535)`, unscaled. Later
+//!   windows are `(edge - ack) >> rcv_wscale`, the edge rounded to what the
+//!   peer sees (see [`advertise`]); SND_WND is stored as the peer sent it.
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
@@ -112,7 +119,8 @@ impl Config {
             holdback: false,
             port_holdback: Vec::new(),
             standby: false,
-            ring_bytes: params.ring_bytes() as u32,
+            // RX_RING_LOG2's reset value (window scaling: the core takes rings up to ID_RING_BYTES).
+            ring_bytes: (params.ring_bytes() as u32).min(1 << holdback_regmap::RX_RING_LOG2_DEFAULT),
             conns: params.conns(),
             our_mss,
             rto_us,
@@ -132,9 +140,9 @@ impl Config {
         self.own_holdback(port).unwrap_or(self.holdback)
     }
 
-    /// What the host ring holds beyond R, as a window: the ring's bytes
-    /// capped at 65535 (no window scaling), as the register block derives it.
-    pub fn ring_window(&self) -> u32 {
+    /// The window a SYN-ACK offers: the whole ring, at most 65535 (a
+    /// SYN-ACK's window is never scaled, RFC 7323 §2.2).
+    pub fn syn_window(&self) -> u32 {
         self.ring_bytes.min(65535)
     }
     fn us(&self) -> Endpoint {
@@ -242,12 +250,13 @@ pub struct RefModel {
 
 impl RefModel {
     pub fn new(cfg: Config) -> RefModel {
-        let (n, ring) = (cfg.conns, cfg.ring_bytes as usize);
+        let n = cfg.conns;
         RefModel {
             cfg,
             tcbs: vec![Tcb::default(); n],
             slots: SlotAllocator::new(n),
-            rings: vec![vec![0; ring]; n],
+            // Window scaling: rings up to 1 MiB, so each is allocated when its slot first opens.
+            rings: vec![Vec::new(); n],
             stats: [0; Stat::COUNT],
             change_log: std::collections::VecDeque::new(),
             dirty: vec![false; n],
@@ -267,9 +276,20 @@ impl RefModel {
     pub fn tcbs(&self) -> &[Tcb] {
         &self.tcbs
     }
-    /// Connection `id`'s receive ring (byte at stream offset o is at o % ring_bytes).
+    /// Connection `id`'s receive ring (byte at stream offset o is at o %
+    /// ring_bytes); empty until a connection used the slot.
     pub fn ring(&self, id: usize) -> &[u8] {
         &self.rings[id]
+    }
+
+    /// Connection `id`'s receive ring, allocated (zeroed) on first use.
+    fn ring_mut(&mut self, id: usize) -> &mut Vec<u8> {
+        let ring = self.cfg.ring_bytes as usize;
+        let r = &mut self.rings[id];
+        if r.len() != ring {
+            r.resize(ring, 0);
+        }
+        r
     }
     /// Cumulative counters since `new`, indexed by `Stat::index()`.
     pub fn stats(&self) -> &[u32; Stat::COUNT] {
@@ -391,7 +411,7 @@ impl RefModel {
         self.send(wire::gratuitous_arp(us), None);
         let closed: Vec<usize> = (0..self.tcbs.len()).filter(|&id| self.tcbs[id].state == TcpState::Closed).collect();
         self.slots.rebuild(closed.into_iter());
-        let ring_window = self.cfg.ring_window();
+        let ring_window = self.cfg.ring_bytes;
         for id in 0..self.tcbs.len() {
             let t = &mut self.tcbs[id];
             if t.state == TcpState::Closed {
@@ -523,6 +543,8 @@ impl RefModel {
             fin_rcvd: false,
             retries: 0,
             peer_mss: if seg.mss == 0 { DEFAULT_PEER_MSS } else { seg.mss },
+            snd_wscale: seg.wscale.unwrap_or(0),
+            rcv_wscale: seg.wscale.map_or(0, |_| holdback_regmap::wscale_for_ring(self.cfg.ring_bytes)),
             local_port: key.local_port,
             remote_port: key.remote_port,
             remote_ip: key.remote_ip,
@@ -532,7 +554,7 @@ impl RefModel {
             irs: seg.seq,
             rcv_nxt: seg.seq + 1,
             rel,
-            rcv_adv: seg.seq + 1 + self.cfg.ring_window(),
+            rcv_adv: seg.seq + 1 + self.cfg.syn_window(),
             ack_sent: rel,
             iss,
             snd_una: iss,
@@ -600,7 +622,7 @@ impl RefModel {
     /// (beyond what we sent, or older than snd_una — RFC 5961 §5.2 with no
     /// data sent) is answered by an ACK and dropped (DropOutOfWindow).
     fn synchronized(&mut self, id: usize, seg: &RxSegment) {
-        let (ring, ring_window) = (self.cfg.ring_bytes, self.cfg.ring_window());
+        let (ring, ring_window) = (self.cfg.ring_bytes, self.cfg.ring_bytes);
         let t = &self.tcbs[id];
         // Step 1: acceptability test against RCV.WND = rcv_adv - rcv_nxt.
         if !acceptable(t, seg) {
@@ -658,12 +680,19 @@ impl RefModel {
             self.writeback(id);
             return;
         }
+        // Window scaling: in-order data the ring has no room for (an edge
+        // rounded up past its end) is dropped and answered by an ACK.
+        let mut starved = false;
         if established && !seg.payload.is_empty() {
-            let (skip, take) = in_order_span(t, seg);
+            let (skip, take) = in_order_span(t, seg, ring);
+            starved = take == 0;
             let offset = t.rcv_nxt.diff(t.irs + 1) as u32;
-            for (i, b) in seg.payload[skip..skip + take as usize].iter().enumerate() {
-                self.rings[id][(offset.wrapping_add(i as u32) % ring) as usize] = *b;
+            let bytes = &seg.payload[skip..skip + take as usize];
+            let r = self.ring_mut(id);
+            for (i, b) in bytes.iter().enumerate() {
+                r[(offset.wrapping_add(i as u32) % ring) as usize] = *b;
             }
+            let t = &mut self.tcbs[id];
             t.rcv_nxt += take;
             self.stats[Stat::RxPayloadBytes.index()] = self.stats[Stat::RxPayloadBytes.index()].wrapping_add(take);
             self.step.stats.0[Stat::RxPayloadBytes.index()] += take;
@@ -678,6 +707,11 @@ impl RefModel {
         // Step 7 without holdback: every segment with data or FIN is ACKed,
         // even when (ack, right edge) did not move (an out-of-order FIN).
         let t = &self.tcbs[id];
+        if starved {
+            self.send_ack(id);
+            self.writeback(id);
+            return;
+        }
         let must_ack = established && !t.holdback && (!seg.payload.is_empty() || seg.flags.fin());
         if must_ack && !(t.state == TcpState::CloseWait && t.rcv_nxt.not_after(t.rel)) {
             let (ack, right) = ack_and_edge(t, ring_window);
@@ -698,7 +732,7 @@ impl RefModel {
         let t = &self.tcbs[id];
         if t.state == TcpState::SynReceived && synack_held(t) && t.rel != t.irs {
             // Claim 31: R covers the SYN now, so the held SYN-ACK may go; its timer starts.
-            let ack = ack_and_edge(t, self.cfg.ring_window()).0;
+            let ack = ack_and_edge(t, self.cfg.ring_bytes).0;
             let key = ConnKey { remote_ip: t.remote_ip, remote_port: t.remote_port, local_port: t.local_port };
             if let Some(iss) = self.learned_iss.remove(&key) {
                 let t = &mut self.tcbs[id];
@@ -718,7 +752,7 @@ impl RefModel {
             t.timer_due = self.now_us.wrapping_add(self.cfg.rto_us);
             self.set_state(id, TcpState::LastAck);
         } else if matches!(t.state, TcpState::Established | TcpState::CloseWait) {
-            let (ack, right) = ack_and_edge(t, self.cfg.ring_window());
+            let (ack, right) = ack_and_edge(t, self.cfg.ring_bytes);
             if (ack, right) != (t.ack_sent, t.rcv_adv) {
                 self.send_ack(id);
             }
@@ -729,9 +763,12 @@ impl RefModel {
 
     fn send_syn_ack(&mut self, id: usize) {
         let t = &self.tcbs[id];
-        let window = self.cfg.ring_window() as u16;
-        let seg = TcpRepr::new(t.local_port, t.remote_port, t.iss, t.irs + 1, TcpFlags::SYN | TcpFlags::ACK, window)
+        let window = self.cfg.syn_window() as u16;
+        let mut seg = TcpRepr::new(t.local_port, t.remote_port, t.iss, t.irs + 1, TcpFlags::SYN | TcpFlags::ACK, window)
             .with_mss(self.cfg.our_mss);
+        if (t.snd_wscale, t.rcv_wscale) != (0, 0) {
+            seg = seg.with_wscale(t.rcv_wscale);
+        }
         let to = Endpoint { mac: t.remote_mac(), ip: t.remote_ip };
         self.send(wire::tcp_frame(self.cfg.us(), to, &seg, &[]), None);
     }
@@ -750,10 +787,9 @@ impl RefModel {
     }
 
     fn send_with_flags(&mut self, id: usize, seq: SeqNum, flags: TcpFlags) {
-        let ring_window = self.cfg.ring_window();
+        let ring_window = self.cfg.ring_bytes;
         let t = &mut self.tcbs[id];
-        let (ack, right) = ack_and_edge(t, ring_window);
-        let window = right.diff(ack).clamp(0, 65535) as u16;
+        let (ack, right, window) = advertise(t, ring_window);
         t.ack_sent = ack;
         t.rcv_adv = right;
         let seg = TcpRepr::new(t.local_port, t.remote_port, seq, ack, flags, window);
@@ -881,10 +917,41 @@ pub fn icmp_reply_frame(us: Endpoint, to: Endpoint, message: &[u8]) -> Vec<u8> {
 }
 
 /// Step 7: the ACK value (holdback: min(rcv_nxt, rel)) and the right
-/// edge max(rcv_adv, rel + ring_window) — the edge never moves left.
-pub fn ack_and_edge(t: &Tcb, ring_window: u32) -> (SeqNum, SeqNum) {
+/// edge max(rcv_adv, rel + ring) — the edge never moves left — as
+/// [`advertise`] rounds it.
+pub fn ack_and_edge(t: &Tcb, ring_bytes: u32) -> (SeqNum, SeqNum) {
+    let (ack, right, _) = advertise(t, ring_bytes);
+    (ack, right)
+}
+
+/// Window scaling: what connection `t` may offer of a ring of `ring_bytes`,
+/// all of it up to what the window field says with its shift.
+pub fn conn_ring(t: &Tcb, ring_bytes: u32) -> u32 {
+    ring_bytes.min(0xFFFF << t.rcv_wscale)
+}
+
+/// Step 7 with window scaling (RFC 7323 §2.3): the ACK value, the right edge
+/// the peer sees and the window field that says it. The unrounded edge is
+/// `max(rcv_adv, rel + conn_ring)`; the field is `(edge - ack) >> rcv_wscale`
+/// and the peer takes `ack + (field << rcv_wscale)` as the edge, so that is
+/// the edge returned (and recorded in rcv_adv): rounded down, or up by less
+/// than 2^rcv_wscale where down would put it left of rcv_adv (an ACK that
+/// moved by less than one unit). A window the field cannot say (more than
+/// 65535 units) keeps the unrounded edge and sends 65535, as without
+/// scaling; with rcv_wscale 0 nothing is rounded.
+pub fn advertise(t: &Tcb, ring_bytes: u32) -> (SeqNum, SeqNum, u16) {
     let ack = if t.holdback { t.rcv_nxt.earliest(t.rel) } else { t.rcv_nxt };
-    (ack, t.rcv_adv.latest(t.rel + ring_window))
+    let raw = t.rcv_adv.latest(t.rel + conn_ring(t, ring_bytes));
+    let s = u32::from(t.rcv_wscale);
+    let full = raw.0.wrapping_sub(ack.0);
+    let floor = full >> s;
+    let adv_off = t.rcv_adv.0.wrapping_sub(ack.0);
+    let units = if (floor << s) < adv_off { floor + 1 } else { floor };
+    if units > 0xFFFF {
+        (ack, raw, 0xFFFF)
+    } else {
+        (ack, ack + (units << s), units as u16)
+    }
 }
 
 /// SYN-RECEIVED whose SYN-ACK was never sent: nothing ACKed (ack_sent == irs).
@@ -911,12 +978,14 @@ pub fn acceptable(t: &Tcb, seg: &RxSegment) -> bool {
 }
 
 /// The in-order part of an acceptable segment's payload, `[rcv_nxt,
-/// min(seq + len, rcv_adv))`: how many leading bytes lie below rcv_nxt
-/// (`skip`) and how many follow them into the ring (`take`).
-pub fn in_order_span(t: &Tcb, seg: &RxSegment) -> (usize, u32) {
+/// min(seq + len, rcv_adv, rel + ring_bytes))`: how many leading bytes lie
+/// below rcv_nxt (`skip`) and how many follow them into the ring (`take`).
+/// The ring's end matters only for an edge window scaling rounded up.
+pub fn in_order_span(t: &Tcb, seg: &RxSegment, ring_bytes: u32) -> (usize, u32) {
+    let room = (t.rel + ring_bytes).0.wrapping_sub(t.rcv_nxt.0);
     let end = (seg.seq + seg.payload.len() as u32).earliest(t.rcv_adv);
     let skip = (t.rcv_nxt.diff(seg.seq).max(0) as usize).min(seg.payload.len());
-    let take = (end.diff(t.rcv_nxt).max(0) as u32).min((seg.payload.len() - skip) as u32);
+    let take = (end.diff(t.rcv_nxt).max(0) as u32).min(room).min((seg.payload.len() - skip) as u32);
     (skip, take)
 }
 

@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use holdback_regmap::Stat;
 
 use crate::wire::{
-    checksum, ethertype, icmp_type, ip_protocol, mac_from_wire, seq_from_wire, tcp_options_mss, verify_tcp_checksum, ArpPacket,
+    checksum, ethertype, icmp_type, ip_protocol, mac_from_wire, seq_from_wire, tcp_options_mss, tcp_options_wscale, verify_tcp_checksum, ArpPacket,
     ArpRepr, EthernetFrame, Ipv4Packet, MacAddr, SeqNum, TcpFlags, TcpPacket, ARP_LEN, ETH_HEADER_LEN, ICMP_ECHO_HEADER_LEN,
     IPV4_HEADER_LEN, TCP_HEADER_LEN,
 };
@@ -29,6 +29,9 @@ pub struct RxSegment {
     pub window: u16,
     /// The MSS option value; 0 when absent (as `desc_mss`).
     pub mss: u16,
+    /// Window scaling: the Window Scale option's shift capped at 14 (RFC
+    /// 7323 §2.3), `None` when absent (as `desc_ws_ok`/`desc_ws`).
+    pub wscale: Option<u8>,
     pub payload: Vec<u8>,
 }
 
@@ -139,6 +142,7 @@ fn classify_ipv4(src_mac: MacAddr, l3: &[u8], our_ip: Ipv4Addr) -> Result<Accept
                 flags: TcpFlags::of(&s),
                 window: s.window_len(),
                 mss: tcp_options_mss(s.options()).unwrap_or(0),
+                wscale: tcp_options_wscale(s.options()).map(|w| w.min(holdback_regmap::MAX_WSCALE)),
                 payload: s.payload().to_vec(),
             }))
         }

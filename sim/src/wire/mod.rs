@@ -407,20 +407,34 @@ pub fn verify_tcp_checksum<T: AsRef<[u8]>>(s: &TcpPacket<T>, src: Ipv4Addr, dst:
 /// another length is skipped, not fatal), which smoltcp's option parser,
 /// refusing such a list, does not share.
 pub fn tcp_options_mss(options: &[u8]) -> Option<u16> {
+    tcp_option(options, 2, 4).map(|v| be16(v, 0))
+}
+
+/// Window scaling: the shift of the first Window Scale option (kind 3,
+/// length 3, RFC 7323 §2.2) in raw TCP options, as sent (a receiver caps it
+/// at 14), scanning as [`tcp_options_mss`] does; `None` if there is none.
+pub fn tcp_options_wscale(options: &[u8]) -> Option<u8> {
+    tcp_option(options, 3, 3).map(|v| v[0])
+}
+
+/// The value bytes of the first option of `kind` with length `len` (options
+/// of that kind with another length are skipped), as the core's
+/// `rx_opt_scan` walks the list.
+fn tcp_option(options: &[u8], kind: u8, len: usize) -> Option<&[u8]> {
     let mut i = 0;
     while i < options.len() {
         match options[i] {
             0 => return None,
             1 => i += 1,
-            kind => {
-                let len = usize::from(*options.get(i + 1)?);
-                if len < 2 || i + len > options.len() {
+            k => {
+                let l = usize::from(*options.get(i + 1)?);
+                if l < 2 || i + l > options.len() {
                     return None;
                 }
-                if kind == 2 && len == 4 {
-                    return Some(be16(options, i + 2));
+                if k == kind && l == len {
+                    return Some(&options[i + 2..i + l]);
                 }
-                i += len;
+                i += l;
             }
         }
     }
@@ -452,8 +466,18 @@ impl TcpRepr {
         self.options.extend_from_slice(&mss.to_be_bytes());
         self
     }
+    /// Window scaling: adds NOP and a Window Scale option (kind 3, length 3)
+    /// — four bytes, as the core appends it after the MSS option.
+    pub fn with_wscale(mut self, shift: u8) -> TcpRepr {
+        self.options.extend_from_slice(&[1, 3, 3, shift]);
+        self
+    }
     pub fn mss(&self) -> Option<u16> {
         tcp_options_mss(&self.options)
+    }
+    /// Window scaling: the shift of the segment's Window Scale option, as sent.
+    pub fn wscale(&self) -> Option<u8> {
+        tcp_options_wscale(&self.options)
     }
     pub fn header_len(&self) -> usize {
         TCP_HEADER_LEN + self.options.len()

@@ -160,3 +160,16 @@ fn mss_scan_handles_nops_and_malformed_lists() {
     assert_eq!(tcp_options_mss(&[2, 4, 5]), None);
     assert_eq!(tcp_options_mss(&[]), None);
 }
+
+#[test]
+fn window_scale_scan_finds_the_first_well_formed_option() {
+    // Linux's SYN: MSS, SACK-permitted, timestamps, NOP, window scale.
+    let linux = [2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 1, 2, 3, 0, 0, 0, 0, 1, 3, 3, 7];
+    assert_eq!(tcp_options_wscale(&linux), Some(7));
+    assert_eq!(tcp_options_mss(&linux), Some(1460));
+    assert_eq!(tcp_options_wscale(&[3, 4, 1, 1, 3, 3, 9, 0]), Some(9), "a kind-3 option of length 4 is skipped");
+    assert_eq!(tcp_options_wscale(&[0, 3, 3, 7]), None, "after EOL");
+    assert_eq!(tcp_options_wscale(&[1, 3, 3]), None, "past the end");
+    let repr = TcpRepr::new(1, 2, SeqNum(0), SeqNum(0), TcpFlags::SYN, 0).with_mss(1460).with_wscale(14);
+    assert_eq!((repr.mss(), repr.wscale(), repr.header_len()), (Some(1460), Some(14), 28));
+}
