@@ -36,7 +36,14 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.txseg.snd_nxt.next = self.w.q.val().snd_nxt;
         self.txseg.snd_max.next = self.w.q.val().snd_max;
         self.txseg.snd_tail.next = self.w.q.val().iss + self.one32.val() + self.w.q.val().tx_end;
-        self.txseg.snd_wnd.next = self.w.q.val().snd_wnd;
+        // The peer's window in bytes is snd_wnd << snd_wscale (RFC 7323 §2.3);
+        // the segmenter's window is 16 bits, and cwnd (the initial window) is
+        // far below 65535, so saturating there never shrinks what may be sent.
+        self.tx_peer_window.next = bit_cast::<32, 16>(self.w.q.val().snd_wnd) << bit_cast::<32, 4>(self.w.q.val().snd_wscale);
+        self.txseg.snd_wnd.next = self.tx_peer_window.val().get_bits::<16>(0);
+        if self.tx_peer_window.val().get_bits::<16>(16).any() {
+            self.txseg.snd_wnd.next = 0xFFFF_u16.to_bits();
+        }
         self.txseg.smss.next = self.tx_smss.q.val();
         self.txseg.cwnd.next = self.tx_cwnd.q.val();
         self.txseg.timer.next = self.timer_off.val();

@@ -253,6 +253,8 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     refusing_id: DFF<Bits<CONN_BITS>>,
     /// The EPOCH of the TCB a host TCB-window write would leave in the slot.
     written_epoch: Signal<Local, Bits<32>>,
+    /// The peer's window in bytes (snd_wnd scaled by snd_wscale) for the segmenter.
+    tx_peer_window: Signal<Local, Bits<32>>,
     /// This host TCB-window write is refused (EPOCH only grows, docs/authority.md).
     stale_tcb_write: Signal<Local, Bit>,
     epoch_word: Constant<Bits<5>>,
@@ -463,6 +465,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             tcb_refusing: Default::default(),
             refusing_id: Default::default(),
             written_epoch: Default::default(),
+            tx_peer_window: Default::default(),
             stale_tcb_write: Default::default(),
             epoch_word: Constant::new(Bits::<5>::from(holdback_regmap::tcb::EPOCH.word as u64)),
             epoch_shift: Constant::new(Bits::<10>::from(32 * holdback_regmap::tcb::EPOCH.word as u64 + holdback_regmap::tcb::EPOCH.shift as u64)),
