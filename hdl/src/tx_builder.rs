@@ -656,9 +656,13 @@ impl Logic for TxBuilder {
                 (self.req.kind.val() == self.kind_tcp.val()) & !self.req.with_mss.val() & self.req.data_len.val().any();
             self.data_len.d.next = 0_u16.to_bits();
             self.data_sum.d.next = 0_u16.to_bits();
+            // The payload's sum only with a payload: the engine presents the
+            // last fetch's sum on every request, control segments included.
             if (self.req.kind.val() == self.kind_tcp.val()) & !self.req.with_mss.val() {
                 self.data_len.d.next = self.req.data_len.val();
-                self.data_sum.d.next = self.req.data_sum.val();
+                if self.req.data_len.val().any() {
+                    self.data_sum.d.next = self.req.data_sum.val();
+                }
             }
             self.state.d.next = TxBuilderState::Send;
             self.in_sum.d.next = true;

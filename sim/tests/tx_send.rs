@@ -111,6 +111,19 @@ fn data_from_the_transmit_ring_goes_out_as_the_model_segments_it() {
     assert_eq!(card.stat(Stat::DmaErrors), 0);
     eprintln!("{total} bytes in {} segments ({} crossing the ring's end), {rounds} host rounds", score.segments, score.split);
     assert!(score.split > 0, "some segment crossed the ring's end");
+
+    // After data went out, a control segment carries no trace of the last
+    // payload: the card's ACK of the peer's bytes must verify (`frames`
+    // parses and checks every checksum) and carry no payload.
+    let all_acked = SeqNum(iss.0.wrapping_add(1).wrapping_add(total));
+    let request = b"after the stream";
+    card.send(&TcpRepr::new(PEER_PORT, LISTEN, peer_seq, all_acked, TcpFlags::ACK | TcpFlags::PSH, PEER_WINDOW), request);
+    card.idle();
+    let answers = card.frames();
+    assert_eq!(answers.len(), 1, "one ACK for the peer's bytes");
+    let (ack, payload) = &answers[0];
+    assert!(payload.is_empty() && ack.flags == TcpFlags::ACK, "a pure ACK: {ack:?}");
+    assert_eq!((ack.seq, ack.ack), (all_acked, peer_seq + request.len() as u32));
 }
 
 #[test]
