@@ -212,6 +212,7 @@ mod lab_cmd {
                         holdback_exe: None,
                         plot: run.plot,
                         progress: progress(run.json),
+                        app: run.app,
                     };
                     let report = lab::run_lab(&opts)?;
                     if run.json {

@@ -47,7 +47,8 @@ use crate::http;
 use crate::pair::decide::TakeOverRefusal;
 use crate::pair::{self, EventSource, HandOverRequest, HandOverStep, Pair, PairError, PromoteRequest};
 use crate::metrics::{self, CardCounters};
-use crate::sink::{ReplicaGate, Sink, SinkError, SinkShared, SinkStats};
+use crate::app::{AppContext, AppFactory, AppHost, Builtin, ReplicaGate, SinkShared, SinkStats};
+use crate::sink::SinkError;
 
 /// How often the card's 32-bit counters are folded into 64-bit totals, and
 /// the card and sink checked for life. Must stay below the fastest wrap
@@ -86,7 +87,7 @@ pub enum ServiceError {
     },
     #[error("configuring and enabling the card")]
     Card(#[from] CardError),
-    #[error("sink application")]
+    #[error("the application")]
     Sink(#[from] SinkError),
     #[error("failover pair")]
     Pair(#[from] PairError),
@@ -256,8 +257,17 @@ fn answer<B: Bar>(
     result.unwrap_or_else(|e| Response::from_error(&e))
 }
 
-/// Run the daemon for `config` until a signal or a `shutdown` request.
+/// Run the daemon for `config` until a signal or a `shutdown` request,
+/// with the built-in application `[app] kind` names.
 pub fn run(config: &Config) -> Result<(), ServiceError> {
+    run_with(config, &Builtin(config.app.kind))
+}
+
+/// Run the daemon for `config` with the application `app` makes (a
+/// program of its own behind the card: docs/app.md). The daemon owns the
+/// card, the pair and the gates; `app` is asked for a fresh application
+/// whenever the daemon (re)starts it (at start, after a promotion).
+pub fn run_with(config: &Config, app: &dyn AppFactory) -> Result<(), ServiceError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("holdback-daemon")
@@ -301,7 +311,7 @@ pub fn run(config: &Config) -> Result<(), ServiceError> {
                 }
             };
             let running = || card.is_running();
-            let result = runtime.block_on(serve(config, handle, Some(&running), parts));
+            let result = runtime.block_on(serve(config, app, handle, Some(&running), parts));
             let report = card.shutdown().map_err(ServiceError::SimShutdown);
             result?;
             let figures = CardFigures::from(&report?);
@@ -319,7 +329,7 @@ pub fn run(config: &Config) -> Result<(), ServiceError> {
             let alloc = holdback_driver::host_mem::VfioDmaAllocator { device: handle.bar().device(), iova: holdback_driver::vfio::CARD_DMA_IOVA };
             handle.attach_host_memory(&alloc, config.dma.rx_ring_bytes)?;
             // Dropped (unmapped, device closed) when serve returns, before the process exits.
-            runtime.block_on(serve(config, Arc::new(handle), None, parts))
+            runtime.block_on(serve(config, app, Arc::new(handle), None, parts))
         }
     }
 }
@@ -428,7 +438,7 @@ fn create_socket_dir(socket: &Path) -> Result<(), ServiceError> {
         .map_err(|source| ServiceError::Io(crate::error::IoError { what: "creating the control socket's directory", path: dir.to_path_buf(), source }))
 }
 
-/// The sink on its thread.
+/// The application (the sink unless `[app]` says otherwise) on its thread.
 struct SinkThread {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<(), SinkError>>>,
@@ -438,14 +448,17 @@ impl SinkThread {
     fn start<B: Bar + 'static>(
         events: &Arc<EventPump<B>>,
         config: &Config,
+        app: &dyn AppFactory,
         shared: SinkShared,
         gate: Option<ReplicaGate>,
     ) -> Result<SinkThread, ServiceError> {
         let dir = &config.sink_dir;
-        let mut sink = Sink::new(events, dir, shared)?.with_port_gates(config.gates.clone(), config.port_gates.clone());
+        let application = app.make(&AppContext { config, shared: &shared })?;
+        tracing::info!(app = application.name(), "application starts");
+        let mut sink = AppHost::new(events, application, shared)?.with_port_gates(config.gates.clone(), config.port_gates.clone());
         if let Some(gate) = gate {
             tracing::info!(wait_for_standby = gate.wait, hold_synack = gate.hold_synack, ship_data = gate.ship_data, after_data = gate.after_data,
-                "sink ships TCB copies to the standby");
+                "the application's host ships TCB copies to the standby");
             sink = sink.with_replica_gate(gate);
         }
         let stop = Arc::new(AtomicBool::new(false));
@@ -493,6 +506,7 @@ enum End {
 
 async fn serve<B: Bar + 'static>(
     config: &Config,
+    app: &dyn AppFactory,
     card: Arc<CardHandle<B>>,
     // Whether the simulated card's clock thread still runs (None: a real card).
     sim_running: Option<&dyn Fn() -> bool>,
@@ -531,7 +545,7 @@ async fn serve<B: Bar + 'static>(
     let shared = SinkShared::default();
     let sink_gate = || pair.as_ref().and_then(|p| p.sink_gate(&all_gates));
     let mut sink = if pair.as_ref().is_none_or(|p| p.runs_sink()) {
-        Some(SinkThread::start(&events, &config, shared.clone(), sink_gate())?)
+        Some(SinkThread::start(&events, &config, app, shared.clone(), sink_gate())?)
     } else {
         None
     };
@@ -611,7 +625,7 @@ async fn serve<B: Bar + 'static>(
                             // at R and ships copies to a returning standby
                             // without waiting for it (degraded) until it is
                             // Replicating again.
-                            match SinkThread::start(&events, &config, shared.clone(), sink_gate()) {
+                            match SinkThread::start(&events, &config, app, shared.clone(), sink_gate()) {
                                 Ok(t) => sink = Some(t),
                                 Err(e) => break End::Failed(e),
                             }
@@ -649,7 +663,7 @@ async fn serve<B: Bar + 'static>(
                 };
                 // Still (or again) the primary, card speaking: release again.
                 if sink.is_none() && p.runs_sink() {
-                    match SinkThread::start(&events, &config, shared.clone(), sink_gate()) {
+                    match SinkThread::start(&events, &config, app, shared.clone(), sink_gate()) {
                         Ok(t) => sink = Some(t),
                         Err(e) => {
                             let _ = reply.send(answer);
@@ -676,7 +690,7 @@ async fn serve<B: Bar + 'static>(
                 if let Err(e) = blocking(move || c.set_hold_synack(hold_synack)).await {
                     break End::Failed(e.into());
                 }
-                match SinkThread::start(&events, &config, shared.clone(), Some(gate)) {
+                match SinkThread::start(&events, &config, app, shared.clone(), Some(gate)) {
                     Ok(t) => sink = Some(t),
                     Err(e) => break End::Failed(e),
                 }

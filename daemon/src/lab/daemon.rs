@@ -33,6 +33,8 @@ pub struct CardPlan<'a> {
     pub impair: Option<holdback_sim::impair::Impairment>,
     /// Where the daemon writes the card's own figures when it stops.
     pub report: Option<PathBuf>,
+    /// The built-in application behind the card (`[app] kind`).
+    pub app: crate::app::AppKind,
 }
 
 /// A lone card's daemon config (the single-card lab, `lab up`): role
@@ -68,6 +70,7 @@ pub fn card_config(path: PathBuf, socket: PathBuf, sink_dir: PathBuf, card: &Car
         replication: None,
         authority: crate::config::Authority::Pair,
         dma: crate::config::DmaSettings::default(),
+        app: crate::config::AppSettings { kind: card.app },
     }
 }
 

@@ -172,6 +172,7 @@ pub fn up(opts: &UpOptions) -> Result<LabUpInfo, LabUpError> {
         pcap: opts.pcap.clone(),
         impair: None,
         report: None,
+        app: crate::app::AppKind::Sink,
     };
     let config = card_config(dir.join("daemon.toml"), socket_path(&opts.name), dir.join("sink"), &card);
     write_config(&config, "`holdback lab up`")?;
