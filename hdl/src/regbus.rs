@@ -96,6 +96,9 @@ pub struct RegBus<const CONN_BITS: usize> {
     rx_base_lo: DFF<Bits<32>>,
     rx_base_hi: DFF<Bits<32>>,
     rx_log2: DFFWithInit<Bits<5>>,
+    tx_base_lo: DFF<Bits<32>>,
+    tx_base_hi: DFF<Bits<32>>,
+    tx_log2: DFFWithInit<Bits<5>>,
     window_r: DFF<Bits<32>>,
     eq_base_lo: DFF<Bits<32>>,
     eq_base_hi: DFF<Bits<32>>,
@@ -144,6 +147,9 @@ pub struct RegBus<const CONN_BITS: usize> {
     a_rx_base_lo: Constant<Bits<20>>,
     a_rx_base_hi: Constant<Bits<20>>,
     a_rx_log2: Constant<Bits<20>>,
+    a_tx_base_lo: Constant<Bits<20>>,
+    a_tx_base_hi: Constant<Bits<20>>,
+    a_tx_log2: Constant<Bits<20>>,
     a_eq_base_lo: Constant<Bits<20>>,
     a_eq_base_hi: Constant<Bits<20>>,
     a_eq_ctrl: Constant<Bits<20>>,
@@ -152,6 +158,8 @@ pub struct RegBus<const CONN_BITS: usize> {
     v_eq_entries: Constant<Bits<32>>,
     v_log2_min: Constant<Bits<32>>,
     v_log2_max: Constant<Bits<32>>,
+    v_tx_log2_min: Constant<Bits<32>>,
+    v_tx_log2_max: Constant<Bits<32>>,
     page_mask: Constant<Bits<32>>,
     one32: Constant<Bits<32>>,
     window_cap: Constant<Bits<32>>,
@@ -247,6 +255,9 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             rx_base_lo: Default::default(),
             rx_base_hi: Default::default(),
             rx_log2: DFFWithInit::new(Bits::<5>::from(map::RX_RING_LOG2_DEFAULT as u64)),
+            tx_base_lo: Default::default(),
+            tx_base_hi: Default::default(),
+            tx_log2: DFFWithInit::new(Bits::<5>::from(map::TX_RING_LOG2_DEFAULT as u64)),
             window_r: Default::default(),
             ring_bytes: Default::default(),
             eq_base_lo: Default::default(),
@@ -294,6 +305,9 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             a_rx_base_lo: addr(map::RX_RING_BASE_LO.offset),
             a_rx_base_hi: addr(map::RX_RING_BASE_HI.offset),
             a_rx_log2: addr(map::RX_RING_LOG2.offset),
+            a_tx_base_lo: addr(map::TX_RING_BASE_LO.offset),
+            a_tx_base_hi: addr(map::TX_RING_BASE_HI.offset),
+            a_tx_log2: addr(map::TX_RING_LOG2.offset),
             a_eq_base_lo: addr(map::EQ_BASE_LO.offset),
             a_eq_base_hi: addr(map::EQ_BASE_HI.offset),
             a_eq_ctrl: addr(map::EQ_CTRL.offset),
@@ -302,6 +316,8 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             v_eq_entries: word(eq_entries as u64),
             v_log2_min: word(map::RX_RING_LOG2_MIN as u64),
             v_log2_max: word(map::RX_RING_LOG2_MAX as u64),
+            v_tx_log2_min: word(map::TX_RING_LOG2_MIN as u64),
+            v_tx_log2_max: word(map::TX_RING_LOG2_MAX as u64),
             page_mask: word(!(map::HOST_RING_ALIGN as u32 - 1) as u64),
             one32: word(1),
             window_cap: word((params.ring_bytes() as u64).min(65535)),
@@ -340,6 +356,7 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, rdata, ctrl, mac_hi, mac_lo, ipv4, mss, rto, epoch_r, rx_base_lo, rx_base_hi, rx_log2,
+            tx_base_lo, tx_base_hi, tx_log2,
             window_r, eq_base_lo, eq_base_hi, eq_ctrl, eq_cons_r, prom_req, prom_done, hop_kind_r, hop_conn_r, hop_word_r, lease_r
         );
         for i in 0..LISTEN_PORTS {
@@ -447,6 +464,12 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
             self.fixed_rdata.next = self.rx_base_hi.q.val();
         } else if self.reg_addr.val() == self.a_rx_log2.val() {
             self.fixed_rdata.next = bit_cast::<32, 5>(self.rx_log2.q.val());
+        } else if self.reg_addr.val() == self.a_tx_base_lo.val() {
+            self.fixed_rdata.next = self.tx_base_lo.q.val();
+        } else if self.reg_addr.val() == self.a_tx_base_hi.val() {
+            self.fixed_rdata.next = self.tx_base_hi.q.val();
+        } else if self.reg_addr.val() == self.a_tx_log2.val() {
+            self.fixed_rdata.next = bit_cast::<32, 5>(self.tx_log2.q.val());
         } else if self.reg_addr.val() == self.a_eq_base_lo.val() {
             self.fixed_rdata.next = self.eq_base_lo.q.val();
         } else if self.reg_addr.val() == self.a_eq_base_hi.val() {
@@ -562,6 +585,18 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
                             & (self.reg_wdata.val() <= self.v_log2_max.val())
                         {
                             self.rx_log2.d.next = self.reg_wdata.val().get_bits::<5>(0);
+                        }
+                        if self.reg_addr.val() == self.a_tx_base_lo.val() {
+                            self.tx_base_lo.d.next = self.reg_wdata.val() & self.page_mask.val();
+                        }
+                        if self.reg_addr.val() == self.a_tx_base_hi.val() {
+                            self.tx_base_hi.d.next = self.reg_wdata.val();
+                        }
+                        if (self.reg_addr.val() == self.a_tx_log2.val())
+                            & (self.reg_wdata.val() >= self.v_tx_log2_min.val())
+                            & (self.reg_wdata.val() <= self.v_tx_log2_max.val())
+                        {
+                            self.tx_log2.d.next = self.reg_wdata.val().get_bits::<5>(0);
                         }
                         if self.reg_addr.val() == self.a_eq_base_lo.val() {
                             self.eq_base_lo.d.next = self.reg_wdata.val() & self.page_mask.val();

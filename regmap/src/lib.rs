@@ -120,6 +120,9 @@ regs! {
     EQ_CONS       = 0x015C, Rw, "Records the host has consumed from the event ring (16 bits, wrapping): the writer never overwrites a record beyond it.";
     EQ_PROD       = 0x0160, Ro, "Records the event writer has written and host memory acknowledged since EQ_CTRL.enable rose (16 bits, wrapping).";
     LEASE_UNTIL_US = 0x0170, Rw, "The NOW_US time until which the card may speak (invariant 8, docs/authority.md): from that time on it is as silent as in standby (received frames dropped, no timers, nothing sent) until the host writes a later one, whatever the host does meanwhile. Compared in serial arithmetic (within 2^31 us of NOW_US). 0: no lease (the check is off).";
+    TX_RING_BASE_LO = 0x0180, Rw, "Host address (IOVA) of connection 0's transmit ring, bits 31:0; 4 KiB aligned (bits 11:0 read as 0). Connection id's ring is at base + (id << TX_RING_LOG2).";
+    TX_RING_BASE_HI = 0x0184, Rw, "Host address of connection 0's transmit ring, bits 63:32.";
+    TX_RING_LOG2  = 0x0188, Rw, "log2 of the bytes of every transmit ring, 12..=16 (default 16: 64 KiB); other values are refused (the register keeps its value). Write it while CTRL.enable is 0.";
     HOST_STATUS   = 0x0304, Ro, "Reserved for the host-op engine: bit0 host op in progress.";
 }
 
@@ -249,6 +252,15 @@ pub const STATS_BASE: u32 = 0x0200;
 /// `R + min(ring, 65535)`, the ring being RX_RING_LOG2's.
 pub const RELEASE_BASE: u32 = 0x1_0000;
 
+/// Per-connection send-tail doorbells: writing `TX_TAIL_BASE + 4*id` sets the
+/// stream offset (32-bit, wrapping) up to which the host filled connection
+/// `id`'s transmit ring (the TCB's TX_END). Stream offset `o` is sequence
+/// `iss + 1 + o` and ring byte `o mod ring`, the ring being TX_RING_LOG2's.
+/// A tail that goes backwards or past snd_una + ring is refused and counted.
+/// Between the release window and the TCB window: the TCB window of the
+/// largest core (N = 4096) reaches past 0x3_0000.
+pub const TX_TAIL_BASE: u32 = 0x1_8000;
+
 /// TCB window: word `w` of connection `id` at `TCB_BASE + id*TCB_STRIDE + 4*w`.
 /// Readable always; writable while the card is in standby (CTRL bit2).
 pub const TCB_BASE: u32 = 0x2_0000;
@@ -296,6 +308,10 @@ pub const EQ_CTRL_ACTIVE: u32 = 1 << 1;
 pub const RX_RING_LOG2_MIN: u32 = 12;
 pub const RX_RING_LOG2_MAX: u32 = 16;
 pub const RX_RING_LOG2_DEFAULT: u32 = 16;
+/// TX_RING_LOG2's range and reset value: the receive rings' (4 KiB to 64 KiB).
+pub const TX_RING_LOG2_MIN: u32 = 12;
+pub const TX_RING_LOG2_MAX: u32 = 16;
+pub const TX_RING_LOG2_DEFAULT: u32 = 16;
 /// Alignment of the host addresses in RX_RING_BASE and EQ_BASE: one page, so
 /// every ring starts a 4 KiB page (bursts never cross one anyway).
 pub const HOST_RING_ALIGN: u64 = 4096;
@@ -461,6 +477,9 @@ pub fn tcb_word_addr(id: u32, word: u32) -> u32 {
 pub fn release_addr(id: u32) -> u32 {
     RELEASE_BASE + 4 * id
 }
+pub fn tx_tail_addr(id: u32) -> u32 {
+    TX_TAIL_BASE + 4 * id
+}
 
 /// Markdown table of the whole map, for the README (kept in sync by a test).
 pub fn markdown_table(params: &CoreParams) -> String {
@@ -475,6 +494,10 @@ pub fn markdown_table(params: &CoreParams) -> String {
     s += &format!(
         "| 0x{:05X} + 4·id | RELEASE[id] | Rw | Released point R of connection id < {conns} (ACK holdback); R + the ring is what the host ring may receive. |\n",
         RELEASE_BASE
+    );
+    s += &format!(
+        "| 0x{:05X} + 4·id | TX_TAIL[id] | Wo | Send tail of connection id < {conns}: the stream offset up to which the host filled its transmit ring (TCB tx_end); backwards or past snd_una + the ring is refused. |\n",
+        TX_TAIL_BASE
     );
     s += &format!(
         "| 0x{:05X} + 0x{:X}·id + 4·w | TCB[id].word[w] | Ro (Rw in standby) | {} words per TCB of connection id < {conns}, fields below; for writes (standby) and diagnostics: in operation the host takes TCBs from the event records. |\n",
@@ -529,7 +552,8 @@ mod tests {
         assert!(p.ring_bits <= MAX_RING_BITS);
         // N = 4096 must fit too: the largest core that still synthesizes.
         let most = 4096u32;
-        assert!(RELEASE_BASE + 4 * most <= TCB_BASE);
+        assert!(RELEASE_BASE + 4 * most <= TX_TAIL_BASE);
+        assert!(TX_TAIL_BASE + 4 * most <= TCB_BASE);
         assert!(TCB_BASE as u64 + (TCB_STRIDE * most) as u64 <= 1 << ADDR_BITS);
         assert!(p.conns() as u32 <= most);
     }
