@@ -296,6 +296,7 @@ pub fn run_with(config: &Config, app: &dyn AppFactory) -> Result<(), ServiceErro
                 pcap: sim.pcap.clone(),
                 vcd: None,
                 impair: sim.impair,
+                host_mem_bytes: sim_host_memory_bytes(config.dma.rx_ring_bytes),
                 ..CardConfig::default()
             })
             .map_err(|source| ServiceError::Sim { tap: sim.tap.clone(), source })?;
@@ -332,6 +333,15 @@ pub fn run_with(config: &Config, app: &dyn AppFactory) -> Result<(), ServiceErro
             runtime.block_on(serve(config, app, Arc::new(handle), None, parts))
         }
     }
+}
+
+/// Host memory of the simulated card: its N receive rings of the largest
+/// size and its event ring (the simulator's default window), and the N
+/// transmit rings the driver places after the receive rings (as large as
+/// those configured: `[dma] rx_ring_bytes`).
+#[cfg(feature = "sim")]
+fn sim_host_memory_bytes(rx_ring_bytes: u32) -> usize {
+    holdback_sim::host_mem::DEFAULT_HOST_MEM_BYTES + holdback_regmap::CoreParams::DEFAULT.conns() * rx_ring_bytes as usize
 }
 
 /// The simulated card's own figures (`[sim] report`, and the lab's report).

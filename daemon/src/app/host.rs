@@ -220,8 +220,7 @@ impl Active {
 /// What an application reaches of the card during [`Application::pass`].
 trait CardIo {
     fn read_ring(&self, id: u16, stream_offset: u64, buf: &mut [u8]) -> Result<(), CardError>;
-    /// Bytes of every transmit ring; `None`: the card has none.
-    fn tx_ring_bytes(&self) -> Result<Option<u32>, CardError>;
+    fn tx_ring_bytes(&self) -> Result<u32, CardError>;
     fn write_tx_ring(&self, id: u16, stream_offset: u64, data: &[u8]) -> Result<(), CardError>;
     fn send_tail(&self, id: u16, stream_offset: u32) -> Result<(), CardError>;
 }
@@ -230,15 +229,14 @@ impl<B: Bar> CardIo for CardHandle<B> {
     fn read_ring(&self, id: u16, stream_offset: u64, buf: &mut [u8]) -> Result<(), CardError> {
         CardHandle::read_ring(self, id, stream_offset, buf)
     }
-    fn tx_ring_bytes(&self) -> Result<Option<u32>, CardError> {
-        // The register map has no transmit ring registers yet.
-        Ok(None)
+    fn tx_ring_bytes(&self) -> Result<u32, CardError> {
+        CardHandle::tx_ring_bytes(self)
     }
-    fn write_tx_ring(&self, id: u16, _stream_offset: u64, _data: &[u8]) -> Result<(), CardError> {
-        Err(CardError::NoSuchConnection { id, conns: 0 })
+    fn write_tx_ring(&self, id: u16, stream_offset: u64, data: &[u8]) -> Result<(), CardError> {
+        CardHandle::write_tx_ring(self, id, stream_offset, data)
     }
-    fn send_tail(&self, id: u16, _stream_offset: u32) -> Result<(), CardError> {
-        Err(CardError::NoSuchConnection { id, conns: 0 })
+    fn send_tail(&self, id: u16, stream_offset: u32) -> Result<(), CardError> {
+        CardHandle::send_tail(self, id, stream_offset)
     }
 }
 
@@ -315,9 +313,7 @@ impl AppIo<'_> {
     /// Bytes [`AppIo::write`] can take now for `id`: the transmit ring
     /// less what the peer has not acknowledged.
     pub fn writable(&mut self, id: u16) -> Result<usize, AppError> {
-        let Some(ring) = self.card.tx_ring_bytes()? else {
-            return Err(AppError::Unsupported { op: AppOp::Write, why: "this card has no transmit rings" });
-        };
+        let ring = self.card.tx_ring_bytes()?;
         let a = self.active(AppOp::Write, id)?;
         Ok((u64::from(ring) - (a.tx_end - a.tx_acked)) as usize)
     }

@@ -231,3 +231,6 @@ impl AppFactory for Builtin {
 }
 
 pub use host::AppIo;
+
+#[cfg(test)]
+mod tests;
