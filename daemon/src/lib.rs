@@ -37,8 +37,10 @@ pub mod sink;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod tables;
-#[cfg(test)]
-mod testcard;
+/// A card in memory for applications' unit tests (feature `testcard`):
+/// an example application outside this crate tests against it.
+#[cfg(any(test, feature = "testcard"))]
+pub mod testcard;
 
 pub mod tools;
 

@@ -19,6 +19,12 @@ pub struct FakeCard {
     state: Mutex<(Vec<[u32; regmap::TCB_WORDS]>, u16)>,
 }
 
+impl Default for FakeCard {
+    fn default() -> FakeCard {
+        FakeCard::new()
+    }
+}
+
 impl FakeCard {
     pub fn new() -> FakeCard {
         let params = CoreParams::DEFAULT;
