@@ -138,7 +138,8 @@ impl LabReport {
         }
         let _ = writeln!(
             s,
-            "  sink: {} group commits ({:.1} ms mean, {:.1} ms max: read ring, write, fsync, release), {} fsyncs, {} releases",
+            "  {}: {} group commits ({:.1} ms mean, {:.1} ms max: read ring, commit, release), {} fsyncs, {} releases",
+            self.app.name(),
             self.sink.commits,
             self.sink.commit_us_mean() as f64 / 1e3,
             self.sink.commit_us_max as f64 / 1e3,
@@ -175,7 +176,7 @@ impl LabReport {
         if let Some(p) = &self.pcap {
             let _ = writeln!(s, "  capture: {}", p.display());
         }
-        if !self.passed() {
+        if !self.passed() && self.app == crate::app::AppKind::Sink {
             let _ = writeln!(s, "  sink files kept in {}", self.sink_dir.display());
         }
         s
