@@ -34,7 +34,17 @@ impl Application for Echo {
             if self.scratch.is_empty() {
                 continue;
             }
-            let queued = io.write(conn.id, &self.scratch)?;
+            let queued = match io.write(conn.id, &self.scratch) {
+                Ok(n) => n,
+                // The connection may no longer send (it is closing): its
+                // bytes cannot be echoed; leave them uncommitted, the
+                // connection ends without them.
+                Err(AppError::NotWritable { id, state }) => {
+                    tracing::warn!(id, state, bytes = self.scratch.len(), "echo: the connection can no longer send; not echoed");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             io.commit(conn.id, offset + queued as u64)?;
         }
         Ok(())
@@ -82,7 +92,8 @@ mod tests {
     /// offset and the send tail rung with the new end; the card may ACK a
     /// byte only once its echo is queued. A full transmit ring holds the
     /// rest back (not committed, read again) until the peer's ACK frees
-    /// ring space; the FIN is committed once every byte is echoed.
+    /// ring space; the release past the peer's FIN (the card's own FIN)
+    /// waits until the peer acknowledged every echoed byte.
     #[test]
     fn echo_queues_what_it_reads_rings_the_send_tail_and_commits_only_what_it_queued() {
         let fake = FakeCard::new();
@@ -119,7 +130,11 @@ mod tests {
         assert_eq!(tx_ring(&fake, 4000, ring - 4000), data[4000..ring], "unacknowledged bytes untouched");
         assert_eq!(fake.released(ID), IRS.wrapping_add(1 + 11_000));
 
-        // The peer's FIN: released past it, nothing more to send.
+        // The peer's FIN: committed with the data, but released (the card
+        // then sends its own FIN) only once the echo is all acknowledged.
+        fake.set_tcb(ID, |w| conn(w, IRS.wrapping_add(2 + 11_000), acked(10_000), true, TcpState::CloseWait));
+        host.step().unwrap();
+        assert_eq!(fake.released(ID), IRS.wrapping_add(1 + 11_000), "the FIN waits for the echo's last 1000 bytes");
         fake.set_tcb(ID, |w| conn(w, IRS.wrapping_add(2 + 11_000), acked(11_000), true, TcpState::CloseWait));
         host.step().unwrap();
         assert_eq!(fake.released(ID), IRS.wrapping_add(2 + 11_000));

@@ -741,7 +741,11 @@ impl<B: Bar> AppHost<B> {
             .filter_map(|(id, a)| {
                 let port = a.rec.key.local_port;
                 let upto = if shipped_only && self.replica_gate_on(port) { a.rec.committed.min(a.shipped) } else { a.rec.committed };
-                let past_fin = a.rec.fin_committed && !a.rec.fin_released && upto == a.rec.committed;
+                // Releasing the peer's FIN makes the card send its own (the
+                // passive close), which must follow every byte the
+                // application queued: it waits until the peer acknowledged
+                // them all.
+                let past_fin = a.rec.fin_committed && !a.rec.fin_released && upto == a.rec.committed && a.tx_acked == a.tx_end;
                 (upto > a.rec.released || past_fin).then(|| PlannedRelease {
                     id: *id,
                     port,

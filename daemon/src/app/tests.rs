@@ -1,25 +1,21 @@
 //! The application interface on the fake card: offsets, commits, the
 //! read cursor, and the typed refusals of what the card cannot do yet.
+use std::net::SocketAddrV4;
 use std::sync::{Arc, Mutex};
 
 use holdback_regmap::{tcb, TcpState};
 
 use super::*;
 use crate::events::EventPump;
-use crate::testcard::FakeCard;
+use crate::testcard::{FakeCard, TestConn};
 
 const IRS: u32 = 0xFFFF_FF00; // the stream crosses the 2^32 wrap
 const ID: u32 = 9;
 
+const PEER: TestConn = TestConn { remote: SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 7), 41000), local_port: 5001, irs: IRS };
+
 fn conn(w: &mut [u32], rcv_nxt: u32, fin: bool, state: TcpState) {
-    tcb::STATE.set(w, state as u32);
-    tcb::FIN_RCVD.set(w, fin as u32);
-    tcb::REMOTE_IP.set(w, u32::from(Ipv4Addr::new(198, 18, 0, 7)));
-    tcb::REMOTE_PORT.set(w, 41000);
-    tcb::LOCAL_PORT.set(w, 5001);
-    tcb::IRS.set(w, IRS);
-    tcb::RCV_NXT.set(w, rcv_nxt);
-    tcb::REL.set(w, IRS.wrapping_add(1));
+    PEER.set(w, rcv_nxt, fin, state);
 }
 
 /// What the scripted application saw and got, pass by pass.
