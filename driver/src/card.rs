@@ -708,9 +708,20 @@ impl<B: Bar> CardHandle<B> {
         if !self.ctrl()?.standby {
             return Err(CardError::NotStandby { id });
         }
+        // The EPOCH word first: the card judges every word by the epoch the
+        // TCB carries after it, and refuses a TCB older than its own EPOCH
+        // (docs/authority.md).
+        let epoch_word = regmap::tcb::EPOCH.word as usize;
         self.bar
-            .write_block(regmap::tcb_word_addr(id as u32, 0), &words)
-            .ctx(|| format!("writing TCB {id}"))?;
+            .write32(regmap::tcb_word_addr(id as u32, epoch_word as u32), words[epoch_word])
+            .ctx(|| format!("writing TCB {id}'s EPOCH word"))?;
+        for (start, part) in [(0, &words[..epoch_word]), (epoch_word + 1, &words[epoch_word + 1..])] {
+            if !part.is_empty() {
+                self.bar
+                    .write_block(regmap::tcb_word_addr(id as u32, start as u32), part)
+                    .ctx(|| format!("writing TCB {id}"))?;
+            }
+        }
         // The host knows what it wrote; the mirror has it before any record
         // of the card's (a later record carries the same or a newer state).
         if let Some(host) = self.host().as_mut() {

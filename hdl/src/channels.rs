@@ -75,6 +75,10 @@ pub struct TxReqSource {
     pub icmp_off: Signal<Out, Bits<11>>,
     pub icmp_len: Signal<Out, Bits<11>>,
     pub icmp_csum: Signal<Out, Bits<16>>,
+    /// A TCP segment's payload bytes (0: a control segment), staged by the
+    /// transmit fetch, and their one's-complement sum (folded, not complemented).
+    pub data_len: Signal<Out, Bits<16>>,
+    pub data_sum: Signal<Out, Bits<16>>,
 }
 
 #[derive(LogicInterface, Default)]
@@ -96,6 +100,8 @@ pub struct TxReqSink {
     pub icmp_off: Signal<In, Bits<11>>,
     pub icmp_len: Signal<In, Bits<11>>,
     pub icmp_csum: Signal<In, Bits<16>>,
+    pub data_len: Signal<In, Bits<16>>,
+    pub data_sum: Signal<In, Bits<16>>,
 }
 
 /// Engine -> ring writer: copy `len` payload bytes from frame-buffer offset
@@ -131,8 +137,9 @@ pub struct RingCopySink<const CONN_BITS: usize> {
 #[join = "HostOpSink"]
 pub struct HostOpSource<const CONN_BITS: usize> {
     pub valid: Signal<Out, Bit>,
-    /// 0 TCB word read, 1 TCB word write (standby only), 2 release write, 3 release read.
-    pub kind: Signal<Out, Bits<2>>,
+    /// 0 TCB word read, 1 TCB word write (standby only), 2 release write, 3 release read,
+    /// 4 send-tail write (`wdata` is the stream offset the host filled the transmit ring to).
+    pub kind: Signal<Out, Bits<3>>,
     pub conn: Signal<Out, Bits<CONN_BITS>>,
     pub word: Signal<Out, Bits<5>>,
     pub wdata: Signal<Out, Bits<32>>,
@@ -144,7 +151,7 @@ pub struct HostOpSource<const CONN_BITS: usize> {
 #[join = "HostOpSource"]
 pub struct HostOpSink<const CONN_BITS: usize> {
     pub valid: Signal<In, Bit>,
-    pub kind: Signal<In, Bits<2>>,
+    pub kind: Signal<In, Bits<3>>,
     pub conn: Signal<In, Bits<CONN_BITS>>,
     pub word: Signal<In, Bits<5>>,
     pub wdata: Signal<In, Bits<32>>,

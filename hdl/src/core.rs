@@ -1,15 +1,21 @@
 //! The whole TCP offload core, `module holdback_core`: receive parser, protocol
 //! engine with the TCB table, frame builder, the host-memory data path (the
 //! payload DMA into the host's receive rings and the event writer, sharing
-//! one DMA write engine through an arbiter) and the host register block,
+//! one DMA write engine through an arbiter; the transmit fetch reading segment
+//! payload from the host's transmit rings through the DMA read engine) and the
+//! host register block,
 //! wired together. Top-level ports are the ones the sim, the board wrapper rely on
 //! (MAC-side 64-bit streams, a Wishbone-like register bus standing for BAR0,
-//! an AXI4 write master towards host memory (`m_axi_*`, docs/dma.md), a
+//! an AXI4 write master and read master towards host memory (`m_axi_*`, docs/dma.md), a
 //! microsecond tick input, `idle`).
 use crate::regbus::{RegBus, LISTEN_PORTS, STAT_COUNT};
 use crate::rx::RxParser;
 use crate::channels::{HostOpSource, RingCopySource, RxDescSource, TxReqSource};
-use crate::dma::{DmaStreamSource, DmaWrCmdSource, DmaWriteArbiter, DmaWriter, EventQueueWriter, PayloadDma};
+use crate::dma::{
+    DmaRdCmdSource, DmaRdDataSource, DmaReader, DmaStreamSource, DmaWrCmdSource, DmaWriteArbiter, DmaWriter, EventQueueWriter,
+    PayloadDma,
+};
+use crate::tx::TxFetch;
 use crate::engine::TcbEngine;
 use crate::tx_builder::TxBuilder;
 use holdback_regmap::{CoreParams, Stat, MAX_RING_BITS};
@@ -68,6 +74,16 @@ pub struct HoldbackCore<const CONN_BITS: usize, const REF_BITS: usize> {
     pub m_axi_bresp: Signal<In, Bits<2>>,
     pub m_axi_bvalid: Signal<In, Bit>,
     pub m_axi_bready: Signal<Out, Bit>,
+    // AXI4 read master towards host memory (AxSIZE = 3, INCR, ID 0): the transmit rings.
+    pub m_axi_araddr: Signal<Out, Bits<64>>,
+    pub m_axi_arlen: Signal<Out, Bits<8>>,
+    pub m_axi_arvalid: Signal<Out, Bit>,
+    pub m_axi_arready: Signal<In, Bit>,
+    pub m_axi_rdata: Signal<In, Bits<64>>,
+    pub m_axi_rresp: Signal<In, Bits<2>>,
+    pub m_axi_rlast: Signal<In, Bit>,
+    pub m_axi_rvalid: Signal<In, Bit>,
+    pub m_axi_rready: Signal<Out, Bit>,
     pub idle: Signal<Out, Bit>,
 
     rx: RxParser,
@@ -78,6 +94,8 @@ pub struct HoldbackCore<const CONN_BITS: usize, const REF_BITS: usize> {
     events: EventQueueWriter<CONN_BITS, REF_BITS, REF_BITS>,
     arbiter: DmaWriteArbiter,
     dma: DmaWriter,
+    fetch: TxFetch,
+    reader: DmaReader,
     tx_frame_done: Signal<Local, Bit>,
     rx_frame_in: Signal<Local, Bit>,
     rx_frame_out: Signal<Local, Bit>,
@@ -132,6 +150,15 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> HoldbackCore<CONN_BITS, REF_
             m_axi_bresp: Default::default(),
             m_axi_bvalid: Default::default(),
             m_axi_bready: Default::default(),
+            m_axi_araddr: Default::default(),
+            m_axi_arlen: Default::default(),
+            m_axi_arvalid: Default::default(),
+            m_axi_arready: Default::default(),
+            m_axi_rdata: Default::default(),
+            m_axi_rresp: Default::default(),
+            m_axi_rlast: Default::default(),
+            m_axi_rvalid: Default::default(),
+            m_axi_rready: Default::default(),
             idle: Default::default(),
             rx: Default::default(),
             tx: Default::default(),
@@ -141,6 +168,8 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> HoldbackCore<CONN_BITS, REF_
             events: EventQueueWriter::new(),
             arbiter: Default::default(),
             dma: DmaWriter::new(DMA_MAX_BEATS),
+            fetch: Default::default(),
+            reader: DmaReader::new(DMA_MAX_BEATS),
             tx_frame_done: Default::default(),
             rx_frame_in: Default::default(),
             rx_frame_out: Default::default(),
@@ -165,7 +194,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> HoldbackCore<CONN_BITS, REF_
 impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for HoldbackCore<CONN_BITS, REF_BITS> {
     #[hdl_gen]
     fn update(&mut self) {
-        clock!(self, clock, rx, tx, payload, engine, regs, events, arbiter, dma);
+        clock!(self, clock, rx, tx, payload, engine, regs, events, arbiter, dma, fetch, reader);
         dff_setup!(self, clock, rx_in_flight, tick_r, reg_addr_r, reg_wdata_r, reg_we_r, reg_re_r);
         self.tick_r.d.next = self.tick_us.val();
         self.reg_addr_r.d.next = self.reg_addr.val();
@@ -196,6 +225,33 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for HoldbackCore<CONN_
         }
         self.tx.fb_rdata.next = self.rx.fb_rdata.val();
         self.payload.fb_rdata.next = self.rx.fb_rdata.val();
+
+        // The send path: the engine's segment reads go through the transmit fetch to the
+        // DMA read engine; the builder takes the staged payload from the fetch's buffer.
+        self.engine.tx_ring_base.next = self.regs.tx_ring_base.val();
+        self.engine.tx_ring_log2.next = self.regs.tx_ring_log2.val();
+        self.fetch.start.next = self.engine.fetch_start.val();
+        self.fetch.addr0.next = self.engine.fetch_addr0.val();
+        self.fetch.len0.next = self.engine.fetch_len0.val();
+        self.fetch.addr1.next = self.engine.fetch_addr1.val();
+        self.fetch.len1.next = self.engine.fetch_len1.val();
+        self.engine.fetch_idle.next = self.fetch.idle.val();
+        self.engine.fetch_staged.next = self.fetch.staged.val();
+        self.engine.fetch_err.next = self.fetch.err.val();
+        self.engine.fetch_sum.next = self.fetch.sum.val();
+        DmaRdCmdSource::join(&mut self.fetch.cmd, &mut self.reader.cmd);
+        DmaRdDataSource::join(&mut self.reader.out, &mut self.fetch.data);
+        self.fetch.rd_addr.next = self.tx.pl_raddr.val();
+        self.tx.pl_rdata.next = self.fetch.rd_data.val();
+        self.m_axi_araddr.next = self.reader.ar.addr.val();
+        self.m_axi_arlen.next = self.reader.ar.len.val();
+        self.m_axi_arvalid.next = self.reader.ar.valid.val();
+        self.reader.ar.ready.next = self.m_axi_arready.val();
+        self.reader.r.data.next = self.m_axi_rdata.val();
+        self.reader.r.resp.next = self.m_axi_rresp.val();
+        self.reader.r.last.next = self.m_axi_rlast.val();
+        self.reader.r.valid.next = self.m_axi_rvalid.val();
+        self.m_axi_rready.next = self.reader.r.ready.val();
 
         // Frame builder -> MAC transmit side.
         self.tx.our_mac.next = self.regs.our_mac.val();
@@ -297,12 +353,14 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for HoldbackCore<CONN_
             self.rx_in_flight.d.next = self.rx_in_flight.q.val() - self.one8.val();
         }
         self.regs.core_idle.next = self.engine.idle.val()
+            & self.fetch.idle.val()
             & !self.rx_in_flight.q.val().any()
             & !self.tx.req.busy.val()
             & self.payload.idle.val()
             & self.events.idle.val()
             & self.dma.quiet.val();
         self.idle.next = self.engine.idle.val()
+            & self.fetch.idle.val()
             & !self.rx_in_flight.q.val().any()
             & !self.tx.req.busy.val()
             & self.payload.idle.val()

@@ -58,6 +58,10 @@ pub struct RegBus<const CONN_BITS: usize> {
     pub rx_ring_base: Signal<Out, Bits<64>>,
     /// RX_RING_LOG2: log2 of every receive ring's bytes (12..=16).
     pub rx_ring_log2: Signal<Out, Bits<5>>,
+    /// TX_RING_BASE: host address of connection 0's transmit ring.
+    pub tx_ring_base: Signal<Out, Bits<64>>,
+    /// TX_RING_LOG2: log2 of every transmit ring's bytes (12..=16).
+    pub tx_ring_log2: Signal<Out, Bits<5>>,
     /// What a receive ring holds, as a window: `1 << RX_RING_LOG2`, capped at
     /// ID_RING_BYTES and at 65535 (no window scaling). Registered.
     pub ring_window: Signal<Out, Bits<32>>,
@@ -107,7 +111,7 @@ pub struct RegBus<const CONN_BITS: usize> {
     lease_r: DFF<Bits<32>>,
     prom_req: DFF<Bit>,
     prom_done: DFF<Bit>,
-    hop_kind_r: DFF<Bits<2>>,
+    hop_kind_r: DFF<Bits<3>>,
     hop_conn_r: DFF<Bits<CONN_BITS>>,
     hop_word_r: DFF<Bits<5>>,
     stat: [DFF<Bits<32>>; STAT_COUNT],
@@ -117,6 +121,10 @@ pub struct RegBus<const CONN_BITS: usize> {
     prom_busy: Signal<Local, Bit>,
     lease_age: Signal<Local, Bits<32>>,
     lease_over: Signal<Local, Bit>,
+    /// This cycle takes a write of EPOCH older than the card's, or a PROMOTE
+    /// not newer: refused and counted (EPOCH only grows, docs/authority.md).
+    stale_epoch_write: Signal<Local, Bit>,
+    m_stale_epoch: Constant<Bits<STAT_COUNT>>,
     stat_index: Signal<Local, Bits<20>>,
     stat_sel: Signal<Local, Bits<STAT_COUNT>>,
     rel_off: Signal<Local, Bits<20>>,
@@ -185,10 +193,14 @@ pub struct RegBus<const CONN_BITS: usize> {
     bytes_stat: Constant<Bits<STAT_COUNT>>,
     one_stat: Constant<Bits<STAT_COUNT>>,
     zero_word: Constant<Bits<5>>,
-    hop_tcb_read: Constant<Bits<2>>,
-    hop_tcb_write: Constant<Bits<2>>,
-    hop_release_write: Constant<Bits<2>>,
-    hop_release_read: Constant<Bits<2>>,
+    hop_tcb_read: Constant<Bits<3>>,
+    hop_tcb_write: Constant<Bits<3>>,
+    hop_release_write: Constant<Bits<3>>,
+    hop_release_read: Constant<Bits<3>>,
+    hop_tail_write: Constant<Bits<3>>,
+    a_tx_tail: Constant<Bits<20>>,
+    tx_tail_span: Constant<Bits<20>>,
+    tail_off: Signal<Local, Bits<20>>,
 }
 
 fn addr(a: u32) -> Constant<Bits<20>> {
@@ -225,6 +237,8 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             epoch: Default::default(),
             rx_ring_base: Default::default(),
             rx_ring_log2: Default::default(),
+            tx_ring_base: Default::default(),
+            tx_ring_log2: Default::default(),
             ring_window: Default::default(),
             eq_base: Default::default(),
             eq_enable: Default::default(),
@@ -276,6 +290,8 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             prom_busy: Default::default(),
             lease_age: Default::default(),
             lease_over: Default::default(),
+            stale_epoch_write: Default::default(),
+            m_stale_epoch: Constant::new(Bits::<STAT_COUNT>::from(1u64 << Stat::StaleEpochRefused.index())),
             stat_index: Default::default(),
             stat_sel: Default::default(),
             rel_off: Default::default(),
@@ -342,10 +358,14 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             bytes_stat: Constant::new(Bits::<STAT_COUNT>::from(1u64 << Stat::RxPayloadBytes.index())),
             one_stat: Constant::new(Bits::<STAT_COUNT>::from(1u64)),
             zero_word: Constant::new(Bits::<5>::from(0u64)),
-            hop_tcb_read: Constant::new(Bits::<2>::from(0u64)),
-            hop_tcb_write: Constant::new(Bits::<2>::from(1u64)),
-            hop_release_write: Constant::new(Bits::<2>::from(2u64)),
-            hop_release_read: Constant::new(Bits::<2>::from(3u64)),
+            hop_tcb_read: Constant::new(Bits::<3>::from(0u64)),
+            hop_tcb_write: Constant::new(Bits::<3>::from(1u64)),
+            hop_release_write: Constant::new(Bits::<3>::from(2u64)),
+            hop_release_read: Constant::new(Bits::<3>::from(3u64)),
+            hop_tail_write: Constant::new(Bits::<3>::from(4u64)),
+            a_tx_tail: addr(map::TX_TAIL_BASE),
+            tx_tail_span: addr(4 * conns),
+            tail_off: Default::default(),
         }
     }
 }
@@ -363,11 +383,17 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
             self.listen[i].clock.next = self.clock.val();
             self.listen[i].d.next = self.listen[i].q.val();
         }
+        // Epochs compare plainly (not serially): they start at 1 and only grow,
+        // so the order must stay total and transitive (docs/authority.md).
+        self.stale_epoch_write.next = (self.state.q.val() == RegBusState::Idle)
+            & self.reg_we.val()
+            & (((self.reg_addr.val() == self.a_epoch.val()) & (self.reg_wdata.val() < self.epoch_r.q.val()))
+                | ((self.reg_addr.val() == self.a_promote.val()) & (self.reg_wdata.val() <= self.epoch_r.q.val())));
         // Wrapping event counters; rx_payload_bytes adds stat_bytes instead of one.
         for i in 0..STAT_COUNT {
             self.stat[i].clock.next = self.clock.val();
             self.stat[i].d.next = self.stat[i].q.val();
-            if self.stat_inc.val().get_bit(i) {
+            if self.stat_inc.val().get_bit(i) | (self.stale_epoch_write.val() & self.m_stale_epoch.val().get_bit(i)) {
                 if self.bytes_stat.val().get_bit(i) {
                     self.stat[i].d.next = self.stat[i].q.val() + bit_cast::<32, 16>(self.stat_bytes.val());
                 } else {
@@ -396,6 +422,8 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
         self.epoch.next = self.epoch_r.q.val();
         self.rx_ring_base.next = (bit_cast::<64, 32>(self.rx_base_hi.q.val()) << 32) | bit_cast::<64, 32>(self.rx_base_lo.q.val());
         self.rx_ring_log2.next = self.rx_log2.q.val();
+        self.tx_ring_base.next = (bit_cast::<64, 32>(self.tx_base_hi.q.val()) << 32) | bit_cast::<64, 32>(self.tx_base_lo.q.val());
+        self.tx_ring_log2.next = self.tx_log2.q.val();
         self.ring_bytes.next = self.one32.val() << self.rx_log2.q.val();
         self.window_r.d.next = self.ring_bytes.val();
         if self.ring_bytes.val() > self.window_cap.val() {
@@ -414,6 +442,7 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
         self.stat_sel.next = self.one_stat.val() << self.stat_index.val();
         self.rel_off.next = self.reg_addr.val() - self.a_release.val();
         self.tcb_off.next = self.reg_addr.val() - self.a_tcb.val();
+        self.tail_off.next = self.reg_addr.val() - self.a_tx_tail.val();
         self.fixed_rdata.next = self.v_unmapped.val();
         if self.reg_addr.val() == self.a_magic.val() {
             self.fixed_rdata.next = self.v_magic.val();
@@ -515,6 +544,15 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
                             self.hop_kind_r.d.next = self.hop_release_write.val();
                         }
                         self.state.d.next = RegBusState::HopWait;
+                    } else if (self.reg_addr.val() >= self.a_tx_tail.val())
+                        & (self.tail_off.val() < self.tx_tail_span.val())
+                        & self.reg_we.val()
+                    {
+                        // A send-tail doorbell; reads of the window are unmapped (the tail is the TCB's tx_end).
+                        self.hop_conn_r.d.next = self.tail_off.val().get_bits::<CONN_BITS>(2);
+                        self.hop_word_r.d.next = self.zero_word.val();
+                        self.hop_kind_r.d.next = self.hop_tail_write.val();
+                        self.state.d.next = RegBusState::HopWait;
                     } else if (self.reg_addr.val() >= self.a_tcb.val()) & (self.tcb_off.val() < self.tcb_span.val()) {
                         self.hop_conn_r.d.next = self.tcb_off.val().get_bits::<CONN_BITS>(self.tcb_stride_shift.val().index());
                         self.hop_word_r.d.next = self.tcb_off.val().get_bits::<5>(2);
@@ -528,14 +566,16 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
                         if self.reg_addr.val() == self.a_ctrl.val() {
                             self.ctrl_next.next = self.reg_wdata.val();
                         }
-                        if self.reg_addr.val() == self.a_epoch.val() {
+                        if (self.reg_addr.val() == self.a_epoch.val()) & !self.stale_epoch_write.val() {
                             self.epoch_r.d.next = self.reg_wdata.val();
                         }
                         if self.reg_addr.val() == self.a_lease.val() {
                             self.lease_r.d.next = self.reg_wdata.val();
                         }
-                        // PROMOTE: only a standby, enabled card with no promotion under way.
+                        // PROMOTE: only a standby, enabled card with no promotion under
+                        // way, into a newer epoch.
                         if (self.reg_addr.val() == self.a_promote.val())
+                            & !self.stale_epoch_write.val()
                             & self.ctrl.q.val().get_bit(0)
                             & self.ctrl.q.val().get_bit(2)
                             & !self.prom_req.q.val()

@@ -4,6 +4,13 @@
 //! The kinds of frame:
 //! - TCP control segment (no payload): IPv4 (20 B, ID 0, DF, TTL 64) + TCP
 //!   header, optionally with the MSS option (data offset 6): 54 or 58 bytes.
+//! - TCP data segment (`req_data_len` > 0): the control segment's 54 bytes
+//!   followed by `data_len` payload bytes read from the transmit fetch's
+//!   staging buffer (`pl_raddr`/`pl_rdata`, segment byte 0 at buffer byte 0)
+//!   through the same realigning window as the echo payload; the TCP
+//!   checksum adds the request's `data_sum` (the payload's one's-complement
+//!   sum, computed while it was staged) and the payload length to the
+//!   pseudo-header. The staging buffer must stay unchanged while `busy`.
 //! - ARP reply: 42 bytes, oper 2, sender = us, target = the requester.
 //! - ICMP echo reply: a fresh IPv4 header (ID 0, DF, TTL 64), type 0 code 0,
 //!   the checksum adjusted incrementally from the request's (RFC 1624 eqn. 3;
@@ -65,6 +72,9 @@ pub struct TxBuilder {
     pub m_tready: Signal<In, Bit>,
     pub fb_raddr: Signal<Out, Bits<8>>,
     pub fb_rdata: Signal<In, Bits<64>>,
+    /// The transmit fetch's staging buffer (a data segment's payload).
+    pub pl_raddr: Signal<Out, Bits<8>>,
+    pub pl_rdata: Signal<In, Bits<64>>,
 
     // Request codes (sized localparams, so comparisons stay 2 bits wide).
     kind_tcp: Constant<Bits<2>>,
@@ -106,6 +116,10 @@ pub struct TxBuilder {
     icmp_off: DFF<Bits<11>>,
     icmp_len: DFF<Bits<11>>,
     icmp_csum: DFF<Bits<16>>,
+    /// A TCP segment with payload: its length and sum.
+    is_data: DFF<Bit>,
+    data_len: DFF<Bits<16>>,
+    data_sum: DFF<Bits<16>>,
     // Derived in the first cycle of a frame (`in_sum`).
     ip_total_len: DFF<Bits<16>>,
     last_beat: DFF<Bits<8>>,
@@ -162,6 +176,12 @@ pub struct TxBuilder {
     pair: Signal<Local, Bits<128>>,
     payload: Signal<Local, Bits<64>>,
     beat_net: Signal<Local, Bits<64>>,
+    /// The payload source word: the staging buffer's for data, the frame buffer's for an echo.
+    src_word: Signal<Local, Bits<64>>,
+    raddr: Signal<Local, Bits<8>>,
+    first_payload_beat: Signal<Local, Bits<8>>,
+    /// The 11-bit two's complement of 6: a data segment's window starts 6 bytes before buffer byte 0.
+    data_win_start: Constant<Bits<11>>,
 }
 
 impl Default for TxBuilder {
@@ -179,6 +199,8 @@ impl Default for TxBuilder {
             m_tready: Default::default(),
             fb_raddr: Default::default(),
             fb_rdata: Default::default(),
+            pl_raddr: Default::default(),
+            pl_rdata: Default::default(),
             kind_tcp: Constant::new(KIND_TCP.into()),
             kind_arp: Constant::new(KIND_ARP.into()),
             kind_icmp: Constant::new(KIND_ICMP.into()),
@@ -211,6 +233,9 @@ impl Default for TxBuilder {
             icmp_off: Default::default(),
             icmp_len: Default::default(),
             icmp_csum: Default::default(),
+            is_data: Default::default(),
+            data_len: Default::default(),
+            data_sum: Default::default(),
             ip_total_len: Default::default(),
             last_beat: Default::default(),
             last_keep: Default::default(),
@@ -261,6 +286,11 @@ impl Default for TxBuilder {
             pair: Default::default(),
             payload: Default::default(),
             beat_net: Default::default(),
+            src_word: Default::default(),
+            raddr: Default::default(),
+            first_payload_beat: Default::default(),
+            data_win_start: Constant::new(((1u64 << 11) - 6).into()),
+
         }
     }
 }
@@ -270,7 +300,7 @@ impl Logic for TxBuilder {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, in_sum, in_fold, in_fin, is_arp, is_garp, is_icmp, dst_mac, dst_ip, src_port, dst_port, seq, ack,
-            flags, window, with_mss, icmp_off, icmp_len, icmp_csum, ip_total_len, last_beat, last_keep,
+            flags, window, with_mss, icmp_off, icmp_len, icmp_csum, is_data, data_len, data_sum, ip_total_len, last_beat, last_keep,
             ip_part, l4_part_a, l4_part_b, ip_fold1, l4_fold1, ip_csum, l4_csum, beat, rd_ptr, prev_word, win_off, o_data,
             o_keep, o_valid, o_last
         );
@@ -284,6 +314,9 @@ impl Logic for TxBuilder {
         if self.is_icmp.q.val() {
             self.total_len.next = bit_cast::<16, 11>(self.icmp_len.q.val()) + 20_u16.to_bits();
         }
+        if self.is_data.q.val() {
+            self.total_len.next = self.data_len.q.val() + 40_u16.to_bits();
+        }
         // Frame length - 1: ARP 42; IPv4 14 + total length.
         self.frame_len_m1.next = self.total_len.val().get_bits::<11>(0) + self.eleven_13.val();
         if self.is_arp.q.val() {
@@ -293,6 +326,13 @@ impl Logic for TxBuilder {
         // first copied one) must come from icmp_off + 4, so beat 4 (bytes
         // 32..39) reads the 8 bytes from icmp_off - 2.
         self.win_start.next = self.icmp_off.q.val() - self.eleven_2.val();
+        // A data segment's payload starts at frame byte 54, 6 bytes into beat 6:
+        // beat 6 reads the 8 bytes from buffer byte -6.
+        self.first_payload_beat.next = 4_u8.to_bits();
+        if self.is_data.q.val() {
+            self.win_start.next = self.data_win_start.val();
+            self.first_payload_beat.next = 6_u8.to_bits();
+        }
         // Bit offset of that byte in {prev_word, fb_rdata}: 64 - 8 * (byte & 7).
         self.win_lo3.next = self.win_start.val().get_bits::<3>(0);
 
@@ -328,8 +368,10 @@ impl Logic for TxBuilder {
         if self.is_icmp.q.val() {
             self.ip_const.next = self.c_ip_icmp.val();
         }
-        self.tcp_const.next = self.c_tcp.val();
-        self.mss_term.next = 0_u16.to_bits();
+        // A data segment adds its length to the pseudo-header's TCP length
+        // and its payload's sum (both in the `mss_term` slot: never with the option).
+        self.tcp_const.next = self.c_tcp.val() + bit_cast::<20, 16>(self.data_len.q.val());
+        self.mss_term.next = self.data_sum.q.val();
         if self.with_mss.q.val() {
             self.tcp_const.next = self.c_tcp_mss.val();
             self.mss_term.next = self.our_mss.val();
@@ -431,13 +473,18 @@ impl Logic for TxBuilder {
             _ => {}
         }
 
-        // ---- ICMP payload window: 8 frame-buffer bytes from any byte offset. ----
-        self.pair.next = (bit_cast::<128, 64>(self.prev_word.q.val()) << 64) | bit_cast::<128, 64>(self.fb_rdata.val());
+        // ---- Payload window: 8 buffer bytes from any byte offset (an echo's
+        // message from the frame buffer, a segment's payload from the staging buffer). ----
+        self.src_word.next = self.fb_rdata.val();
+        if self.is_data.q.val() {
+            self.src_word.next = self.pl_rdata.val();
+        }
+        self.pair.next = (bit_cast::<128, 64>(self.prev_word.q.val()) << 64) | bit_cast::<128, 64>(self.src_word.val());
         self.payload.next = self.pair.val().get_bits::<64>(self.win_off.q.val().index());
         self.beat_net.next = self.hdr.val();
-        if self.is_icmp.q.val() & (self.beat.q.val() >= 4_u8.to_bits()) {
+        if (self.is_icmp.q.val() | self.is_data.q.val()) & (self.beat.q.val() >= self.first_payload_beat.val()) {
             self.beat_net.next = self.payload.val();
-            if self.beat.q.val() == 4_u8.to_bits() {
+            if self.beat.q.val() == self.first_payload_beat.val() {
                 self.beat_net.next = (self.hdr.val() & 0xFFFF_FFFF_FFFF_0000_u64.to_bits())
                     | (self.payload.val() & 0xFFFF_u64.to_bits());
             }
@@ -452,7 +499,7 @@ impl Logic for TxBuilder {
         // checksums (needed from beat 3 on) and the payload pipeline (beat 4)
         // are computed beside the first beats: `in_sum` is the first cycle of
         // a frame, `in_fold` the second, `in_fin` the third. ----
-        self.fb_raddr.next = self.rd_ptr.q.val();
+        self.raddr.next = self.rd_ptr.q.val();
         self.in_sum.d.next = false;
         self.in_fold.d.next = self.in_sum.q.val();
         self.in_fin.d.next = self.in_fold.q.val();
@@ -502,7 +549,7 @@ impl Logic for TxBuilder {
                 self.l4_part_b.d.next = self.c_icmp.val();
             }
             // Address the frame-buffer word holding payload window byte 0.
-            self.fb_raddr.next = self.win_start.val().get_bits::<8>(3);
+            self.raddr.next = self.win_start.val().get_bits::<8>(3);
             self.rd_ptr.d.next = self.win_start.val().get_bits::<8>(3);
             self.win_off.d.next = self.seven_64.val() - (bit_cast::<7, 3>(self.win_lo3.val()) << 3);
         }
@@ -512,8 +559,8 @@ impl Logic for TxBuilder {
             self.l4_fold1.d.next = bit_cast::<17, 16>(self.l4_sum_lo.val()) + bit_cast::<17, 4>(self.l4_sum_hi.val());
             // Prime the payload pipeline: prev_word = window word 0, and
             // fb_rdata = window word 1 from the next cycle on.
-            self.prev_word.d.next = self.fb_rdata.val();
-            self.fb_raddr.next = self.rd_ptr.q.val() + 1_u8.to_bits();
+            self.prev_word.d.next = self.src_word.val();
+            self.raddr.next = self.rd_ptr.q.val() + 1_u8.to_bits();
             self.rd_ptr.d.next = self.rd_ptr.q.val() + 1_u8.to_bits();
         }
         if self.in_fin.q.val() {
@@ -537,7 +584,7 @@ impl Logic for TxBuilder {
                 self.state.d.next = TxBuilderState::Idle;
             }
             self.beat.d.next = self.beat.q.val() + 1_u8.to_bits();
-            self.advance.next = self.is_icmp.q.val() & (self.beat.q.val() >= 4_u8.to_bits());
+            self.advance.next = (self.is_icmp.q.val() | self.is_data.q.val()) & (self.beat.q.val() >= self.first_payload_beat.val());
             // Byte swap: network order -> AXI order (frame byte 0 at [7:0]).
             self.o_data.d.next = ((self.beat_net.val() >> 56) & 0xFF_u64.to_bits())
                 | ((self.beat_net.val() >> 40) & 0xFF00_u64.to_bits())
@@ -570,6 +617,14 @@ impl Logic for TxBuilder {
             self.icmp_off.d.next = self.req.icmp_off.val();
             self.icmp_len.d.next = self.req.icmp_len.val();
             self.icmp_csum.d.next = self.req.icmp_csum.val();
+            self.is_data.d.next =
+                (self.req.kind.val() == self.kind_tcp.val()) & !self.req.with_mss.val() & self.req.data_len.val().any();
+            self.data_len.d.next = 0_u16.to_bits();
+            self.data_sum.d.next = 0_u16.to_bits();
+            if (self.req.kind.val() == self.kind_tcp.val()) & !self.req.with_mss.val() {
+                self.data_len.d.next = self.req.data_len.val();
+                self.data_sum.d.next = self.req.data_sum.val();
+            }
             self.state.d.next = TxBuilderState::Send;
             self.in_sum.d.next = true;
             self.beat.d.next = 0_u8.to_bits();
@@ -577,10 +632,12 @@ impl Logic for TxBuilder {
 
         // ---- Payload pipeline: hold the read address unless a payload beat moved. ----
         if self.advance.val() {
-            self.fb_raddr.next = self.rd_ptr.q.val() + 1_u8.to_bits();
+            self.raddr.next = self.rd_ptr.q.val() + 1_u8.to_bits();
             self.rd_ptr.d.next = self.rd_ptr.q.val() + 1_u8.to_bits();
-            self.prev_word.d.next = self.fb_rdata.val();
+            self.prev_word.d.next = self.src_word.val();
         }
+        self.fb_raddr.next = self.raddr.val();
+        self.pl_raddr.next = self.raddr.val();
 
         self.m_tdata.next = self.o_data.q.val();
         self.m_tkeep.next = self.o_keep.q.val();

@@ -109,8 +109,8 @@ regs! {
     RTO_US        = 0x0124, Rw, "Retransmission timeout for our SYN-ACK and FIN, in microseconds.";
     STATUS        = 0x0128, Ro, "bit0 idle (nothing in flight); bits 31:16 connections not CLOSED.";
     NOW_US        = 0x012C, Ro, "The core's microsecond clock (advanced by the tick input).";
-    EPOCH         = 0x0130, Rw, "The card's failover epoch (invariant 8): stamped into the EPOCH field of every TCB the core writes. PROMOTE sets it; the host writes it when the card joins as standby.";
-    PROMOTE       = 0x0134, Rw, "Write the new epoch to promote a standby card (CTRL bit0 and bit2 set; ignored otherwise): EPOCH := value, a gratuitous ARP, then every open TCB resumes from R (rcv_nxt := ack_sent := R, invariant 3), timers re-armed on this card's clock, right edge kept (invariant 5); then CTRL.standby clears. Read: bit0 in progress, bit1 done (the last PROMOTE finished).";
+    EPOCH         = 0x0130, Rw, "The card's failover epoch (invariant 8): stamped into the EPOCH field of every TCB the core writes. PROMOTE sets it; the host writes it when the card joins as standby. Only grows: a write below it is refused and counted (STAT_STALE_EPOCH_REFUSED).";
+    PROMOTE       = 0x0134, Rw, "Write the new epoch to promote a standby card (CTRL bit0 and bit2 set, the epoch above EPOCH; ignored otherwise, and counted in STAT_STALE_EPOCH_REFUSED when not above EPOCH): EPOCH := value, a gratuitous ARP, then every open TCB resumes from R (rcv_nxt := ack_sent := R, invariant 3), timers re-armed on this card's clock, right edge kept (invariant 5); then CTRL.standby clears. Read: bit0 in progress, bit1 done (the last PROMOTE finished).";
     RX_RING_BASE_LO = 0x0140, Rw, "Host address (IOVA) of connection 0's receive ring, bits 31:0; 4 KiB aligned (bits 11:0 read as 0). Connection id's ring is at base + (id << RX_RING_LOG2).";
     RX_RING_BASE_HI = 0x0144, Rw, "Host address of connection 0's receive ring, bits 63:32.";
     RX_RING_LOG2  = 0x0148, Rw, "log2 of the bytes of every receive ring, 12..=16 (default 16: 64 KiB); other values are refused (the register keeps its value). Write it while CTRL.enable is 0.";
@@ -153,10 +153,12 @@ pub enum Stat {
     ConnsOpened = 19,
     DropOversize = 20,
     DmaErrors = 21,
+    StaleEpochRefused = 22,
+    TxTailRefused = 23,
 }
 
 impl Stat {
-    pub const ALL: [Stat; 22] = [
+    pub const ALL: [Stat; 24] = [
         Stat::RxFrames,
         Stat::TxFrames,
         Stat::DropBadIpChecksum,
@@ -179,6 +181,8 @@ impl Stat {
         Stat::ConnsOpened,
         Stat::DropOversize,
         Stat::DmaErrors,
+        Stat::StaleEpochRefused,
+        Stat::TxTailRefused,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -213,6 +217,8 @@ impl Stat {
             Stat::ConnsOpened => "conns_opened",
             Stat::DropOversize => "drop_oversize",
             Stat::DmaErrors => "dma_errors",
+            Stat::StaleEpochRefused => "stale_epoch_refused",
+            Stat::TxTailRefused => "tx_tail_refused",
         }
     }
     pub const fn doc(self) -> &'static str {
@@ -235,10 +241,12 @@ impl Stat {
             Stat::IcmpEchoReplies => "ICMP echo replies sent.",
             Stat::RstSent => "RST segments sent.",
             Stat::RxPayloadBytes => "In-order payload bytes written to receive rings.",
-            Stat::Retransmits => "SYN-ACK or FIN retransmissions.",
+            Stat::Retransmits => "SYN-ACK, FIN or data retransmissions (timer expiries).",
             Stat::ConnsOpened => "Connections that reached SYN-RECEIVED.",
             Stat::DropOversize => "Dropped: frame longer than the 2048-byte frame buffer.",
+            Stat::TxTailRefused => "Send-tail doorbell writes refused: the tail went backwards or past snd_una + the transmit ring (it would overwrite unacknowledged bytes).",
             Stat::DmaErrors => "DMA writes (payload or event record) whose write response was not OKAY: host memory outside the bridge's window.",
+            Stat::StaleEpochRefused => "Refused: a write of EPOCH older than the card's, a PROMOTE not newer than it, or a TCB-window write whose TCB would carry an older EPOCH (once per refused TCB).",
         }
     }
 }
@@ -440,7 +448,7 @@ tcb_fields! {
     STATE:       word 0,  shift 0,  width 4,  "RFC 9293 state (TcpState code). CLOSED means the slot is free.";
     HOLDBACK:    word 0,  shift 4,  width 1,  "ACK holdback on: every ACK sent is min(rcv_nxt, rel) (invariant 1).";
     FIN_RCVD:    word 0,  shift 5,  width 1,  "The peer's FIN was received in order (rcv_nxt counts it).";
-    RETRIES:     word 0,  shift 8,  width 4,  "Retransmissions of our SYN-ACK or FIN since the last progress.";
+    RETRIES:     word 0,  shift 8,  width 4,  "Retransmissions of our SYN-ACK, FIN or data since the last progress.";
     PEER_MSS:    word 0,  shift 16, width 16, "MSS the peer announced (536 if absent); honoured by the send side.";
     LOCAL_PORT:  word 1,  shift 0,  width 16, "Our TCP port.";
     REMOTE_PORT: word 1,  shift 16, width 16, "The peer's TCP port.";
@@ -458,7 +466,7 @@ tcb_fields! {
     SND_NXT:     word 12, shift 0,  width 32, "Next sequence number to send; snd_nxt <= snd_max.";
     SND_MAX:     word 13, shift 0,  width 32, "Highest sequence number sent (relay: replicated so the standby accepts ACKs up to it, invariant 4).";
     SND_WND:     word 14, shift 0,  width 16, "The peer's advertised window (unscaled).";
-    TIMER_DUE:   word 15, shift 0,  width 32, "NOW_US value at which the retransmission timer fires (SYN-RECEIVED once its SYN-ACK is sent, LAST-ACK); in this card's clock, so PROMOTE re-arms it.";
+    TIMER_DUE:   word 15, shift 0,  width 32, "NOW_US value at which the retransmission timer fires (SYN-RECEIVED once its SYN-ACK is sent, LAST-ACK, data in flight); in this card's clock, so PROMOTE re-arms it (not yet for data).";
     SEQ_OFFSET:  word 16, shift 0,  width 32, "Relay mode: fixed offset between this connection's and its peer link's sequence space.";
     TX_END:      word 17, shift 0,  width 32, "Relay mode: stream offset up to which the host filled the transmit ring.";
     GEN:         word 18, shift 0,  width 32, "Change generation: incremented on every TCB write by the core; replication orders copies by it.";

@@ -6,6 +6,7 @@
 use std::{collections::VecDeque, path::Path, time::Duration};
 
 use crate::{
+    axi_read_slave::{AxiReadCounters, AxiReadSlave, ReadSample},
     axi_slave::{AxiCounters, AxiKnobs, AxiWriteSlave, MasterSample},
     host_mem::{HostMemory, DEFAULT_HOST_MEM_BYTES, DEFAULT_HOST_MEM_IOVA},
     model::{Model, PortId},
@@ -33,7 +34,8 @@ const CORE_PORTS: &[&str] = &[
     "tick_us", "s_tdata", "s_tkeep", "s_tvalid", "s_tlast", "s_tready", "m_tdata", "m_tkeep", "m_tvalid",
     "m_tlast", "m_tready", "reg_addr", "reg_wdata", "reg_we", "reg_re", "reg_rdata", "reg_ack", "idle",
     "m_axi_awaddr", "m_axi_awlen", "m_axi_awvalid", "m_axi_awready", "m_axi_wdata", "m_axi_wstrb", "m_axi_wlast",
-    "m_axi_wvalid", "m_axi_wready", "m_axi_bresp", "m_axi_bvalid", "m_axi_bready",
+    "m_axi_wvalid", "m_axi_wready", "m_axi_bresp", "m_axi_bvalid", "m_axi_bready", "m_axi_araddr", "m_axi_arlen",
+    "m_axi_arvalid", "m_axi_arready", "m_axi_rdata", "m_axi_rresp", "m_axi_rlast", "m_axi_rvalid", "m_axi_rready",
 ];
 
 #[derive(Clone, Copy)]
@@ -68,6 +70,15 @@ struct CorePorts {
     m_axi_bresp: PortId,
     m_axi_bvalid: PortId,
     m_axi_bready: PortId,
+    m_axi_araddr: PortId,
+    m_axi_arlen: PortId,
+    m_axi_arvalid: PortId,
+    m_axi_arready: PortId,
+    m_axi_rdata: PortId,
+    m_axi_rresp: PortId,
+    m_axi_rlast: PortId,
+    m_axi_rvalid: PortId,
+    m_axi_rready: PortId,
 }
 
 impl CorePorts {
@@ -112,6 +123,15 @@ impl CorePorts {
             m_axi_bresp: p("m_axi_bresp")?,
             m_axi_bvalid: p("m_axi_bvalid")?,
             m_axi_bready: p("m_axi_bready")?,
+            m_axi_araddr: p("m_axi_araddr")?,
+            m_axi_arlen: p("m_axi_arlen")?,
+            m_axi_arvalid: p("m_axi_arvalid")?,
+            m_axi_arready: p("m_axi_arready")?,
+            m_axi_rdata: p("m_axi_rdata")?,
+            m_axi_rresp: p("m_axi_rresp")?,
+            m_axi_rlast: p("m_axi_rlast")?,
+            m_axi_rvalid: p("m_axi_rvalid")?,
+            m_axi_rready: p("m_axi_rready")?,
         })
     }
 }
@@ -152,6 +172,8 @@ pub struct CoreSim {
     bus_bits: u32,
     /// The host side of the DMA write port: bursts land in the host memory.
     axi: AxiWriteSlave,
+    /// The host side of the DMA read port: the transmit rings, read from the same memory.
+    axi_rd: AxiReadSlave,
 }
 
 impl CoreSim {
@@ -190,6 +212,7 @@ impl CoreSim {
             counters: PortCounters::default(),
             quiet_cycles: 0,
             bus_bits,
+            axi_rd: AxiReadSlave::new(host_mem.clone()),
             axi: AxiWriteSlave::new(host_mem),
         })
     }
@@ -260,6 +283,7 @@ impl CoreSim {
             && self.tx_partial.is_empty()
             && self.pending_us == 0
             && self.axi.is_quiet()
+            && self.axi_rd.is_quiet()
     }
 
     /// The host memory the core's DMA writes land in (a shared handle).
@@ -276,6 +300,11 @@ impl CoreSim {
     /// What crossed the DMA write port so far.
     pub fn axi_counters(&self) -> AxiCounters {
         self.axi.counters()
+    }
+
+    /// What crossed the DMA read port so far.
+    pub fn axi_read_counters(&self) -> AxiReadCounters {
+        self.axi_rd.counters()
     }
 
     /// The underlying model, for tests that poke extra ports.
@@ -324,6 +353,13 @@ impl CoreSim {
         self.model.set(p.m_axi_bvalid, slave.bvalid as u64);
         self.model.set(p.m_axi_bresp, slave.bresp as u64);
         drove |= slave.bvalid;
+        let rd = self.axi_rd.drive();
+        self.model.set(p.m_axi_arready, rd.arready as u64);
+        self.model.set(p.m_axi_rvalid, rd.rvalid as u64);
+        self.model.set(p.m_axi_rdata, rd.rdata);
+        self.model.set(p.m_axi_rresp, rd.rresp as u64);
+        self.model.set(p.m_axi_rlast, rd.rlast as u64);
+        drove |= rd.rvalid;
 
         self.model.cycle();
         let master = MasterSample {
@@ -337,6 +373,12 @@ impl CoreSim {
             bready: self.model.get(p.m_axi_bready) == 1,
         };
         self.axi.observe(&master, now);
+        self.axi_rd.observe(&ReadSample {
+            arvalid: self.model.get(p.m_axi_arvalid) == 1,
+            araddr: self.model.get(p.m_axi_araddr),
+            arlen: self.model.get(p.m_axi_arlen) as u8,
+            rready: self.model.get(p.m_axi_rready) == 1,
+        });
         if drove || self.model.get(p.idle) == 0 {
             self.quiet_cycles = 0;
         } else {

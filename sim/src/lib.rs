@@ -9,6 +9,7 @@
 //! - [`refmodel`]: the sans-I/O reference model of the core's segment handling.
 //! - [`bench`]: the core's cycles per frame, bytes per cycle and release-to-ACK latency.
 //! - [`seeds`]: the seed of a randomised test, fixed unless `HOLDBACK_TEST_SEED` is set.
+pub mod axi_read_slave;
 pub mod axi_slave;
 pub mod bench;
 pub mod card;

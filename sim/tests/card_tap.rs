@@ -2,54 +2,22 @@
 //! frames the kernel sends (ARP for the card's address) reach the core, the
 //! register port works while the clock thread runs, pcap records the port.
 //! Needs root (netns + TAP); fails saying so otherwise.
+#[path = "common/netns.rs"]
+mod netns;
+
 use std::{
     process::Command,
-    sync::atomic::{AtomicU32, Ordering},
     time::{Duration, Instant},
 };
 
 use holdback_regmap::Stat;
 use holdback_sim::card::{Card, CardConfig, TapSpec};
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-fn require_root_and_ip() {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(euid, 0, "card_tap tests need root (network namespaces and a TAP device); run them as root");
-    let ok = Command::new("ip").arg("-V").output().map(|o| o.status.success()).unwrap_or(false);
-    assert!(ok, "card_tap tests need `ip`: apt-get install -y iproute2");
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().unwrap_or_else(|e| panic!("running ip {args:?}: {e}"));
-    assert!(out.status.success(), "ip {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// A uniquely named netns, deleted on drop even when the test fails
-/// (deleting it also deletes the TAP inside).
-struct Netns(String);
-
-impl Netns {
-    fn new() -> Netns {
-        let name = format!("hbsim-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
-        ip(&["netns", "add", &name]);
-        let ns = Netns(name);
-        ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
-        ns
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
+use netns::{ip, require_root_and_ip, Netns};
 
 #[test]
 fn kernel_frames_reach_the_card_through_the_tap() {
-    require_root_and_ip();
-    let ns = Netns::new();
+    require_root_and_ip("card_tap");
+    let ns = Netns::new("hbsim");
     let pcap = std::env::temp_dir().join(format!("{}.pcap", ns.0));
     let card = Card::start(CardConfig {
         tap: Some(TapSpec { name: "hbtap0".into(), netns: Some(ns.0.clone()) }),
@@ -101,8 +69,8 @@ fn kernel_frames_reach_the_card_through_the_tap() {
 
 #[test]
 fn configured_card_answers_arp_and_ping_through_the_tap() {
-    require_root_and_ip();
-    let ns = Netns::new();
+    require_root_and_ip("card_tap");
+    let ns = Netns::new("hbsim");
     let card = Card::start(CardConfig {
         tap: Some(TapSpec { name: "hbtap1".into(), netns: Some(ns.0.clone()) }),
         pcap: None,

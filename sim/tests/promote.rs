@@ -72,6 +72,9 @@ struct PrimaryState {
 
 fn primary_state() -> PrimaryState {
     let mut p = start(PRIMARY_MAC);
+    // The standby's card is in its primary's epoch: the copies it takes
+    // must not be older than its EPOCH (docs/authority.md).
+    p.set_epoch(6).or_panic("epoch");
     let mut data = PeerConn::open(&mut p, peer(1), 40001, LISTEN, 1_000).or_panic("open data");
     data.send(&mut p, &[0xA5; 1200]).or_panic("data 1");
     data.send(&mut p, &[0x5A; 800]).or_panic("data 2");
@@ -218,6 +221,8 @@ fn entering_standby_on_an_active_card_is_clean() {
     assert!(ls.advance(10 * RTO_US).or_panic("timers").is_empty(), "no SYN-ACK retransmission in standby");
     let mut words = ls.read_tcb(c.id).or_panic("read");
     tcb::SND_WND.set(&mut words, 1234);
+    // The host's TCB carries the card's epoch: an older one would be refused.
+    tcb::EPOCH.set(&mut words, 3);
     ls.write_tcb(c.id, &words).or_panic("TCB write in standby");
     assert_eq!(ls.read_tcb(c.id).or_panic("read back"), words);
     check_all(&mut ls, &[c.id], "standby");

@@ -12,104 +12,27 @@
 //! Needs root (network namespaces, TAPs, ptrace) and etcd; fails loudly without them.
 mod authority_lab;
 
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use holdback_daemon::authority::SpeaksOn;
-use holdback_daemon::control::{PairLink, PairRole};
-use holdback_daemon::lab::capture::CardCapture;
-use holdback_daemon::lab::clients;
-use holdback_tests::{pair_status, require_lab_prerequisites, broken_streams, wait_for};
+use holdback_daemon::control::PairRole;
+use holdback_tests::{pair_status, require_lab_prerequisites, wait_for};
 
-use authority_lab::{overlap, own_frames, EtcdPairSetup};
+use authority_lab::{wall, EtcdPairSetup, Hung};
 
 const CONNS: usize = 4;
 const BYTES: u64 = 2 << 20;
 const STATE_TIMEOUT: Duration = Duration::from_secs(30);
-/// The simulated card's thread (sim/src/card.rs): the one left running.
-const CARD_THREAD: &str = "holdback-card";
 /// How long the primary stays hung.
 const HUNG_FOR: Duration = Duration::from_secs(2);
-/// The card's clock is the host's wall clock sampled by the card thread;
-/// on a loaded machine its NOW_US and the capture's stamps can lag one
-/// another by up to about a heartbeat interval (the lab's 50 ms).
-const CLOCK_SAMPLING: Duration = Duration::from_millis(50);
-
-/// Every thread of a process but the card's, stopped with ptrace; resumed
-/// (detached) on drop, also when the test fails.
-struct Hung {
-    tids: Vec<libc::pid_t>,
-}
-
-impl Hung {
-    fn hang(pid: u32) -> Hung {
-        let mut hung = Hung { tids: Vec::new() };
-        // Threads come and go (the runtime's blocking pool): list again
-        // until a pass finds none left to stop.
-        loop {
-            let mut stopped_one = false;
-            let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the daemon's threads");
-            for task in tasks.flatten() {
-                let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<libc::pid_t>().ok()) else { continue };
-                let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-                if comm.trim() == CARD_THREAD || hung.tids.contains(&tid) {
-                    continue;
-                }
-                // SAFETY: ptrace on a thread id of a child process we own; the
-                // null address and data are what SEIZE and INTERRUPT take.
-                let seized = unsafe { libc::ptrace(libc::PTRACE_SEIZE, tid, std::ptr::null_mut::<libc::c_void>(), std::ptr::null_mut::<libc::c_void>()) };
-                if seized != 0 {
-                    let e = std::io::Error::last_os_error();
-                    // It ended between the listing and now.
-                    assert_eq!(e.raw_os_error(), Some(libc::ESRCH), "ptrace(SEIZE) of thread {tid} ({}): {e}", comm.trim());
-                    continue;
-                }
-                hung.tids.push(tid);
-                stopped_one = true;
-                // SAFETY: as above, on a thread we just seized.
-                let interrupted = unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, tid, std::ptr::null_mut::<libc::c_void>(), std::ptr::null_mut::<libc::c_void>()) };
-                assert_eq!(interrupted, 0, "ptrace(INTERRUPT) of thread {tid}: {}", std::io::Error::last_os_error());
-                let mut status = 0;
-                // SAFETY: waiting for the ptrace-stop of a thread we trace.
-                let waited = unsafe { libc::waitpid(tid, &mut status, libc::__WALL) };
-                assert_eq!(waited, tid, "waiting for thread {tid} to stop: {}", std::io::Error::last_os_error());
-            }
-            if !stopped_one {
-                break;
-            }
-        }
-        assert!(!hung.tids.is_empty(), "no daemon thread besides the card's");
-        hung
-    }
-}
-
-impl Drop for Hung {
-    fn drop(&mut self) {
-        for &tid in &self.tids {
-            // SAFETY: detaching a thread this thread traces resumes it.
-            unsafe { libc::ptrace(libc::PTRACE_DETACH, tid, std::ptr::null_mut::<libc::c_void>(), std::ptr::null_mut::<libc::c_void>()) };
-        }
-    }
-}
-
-fn wall() -> Duration {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970")
-}
 
 #[test]
 fn a_hung_primarys_card_falls_silent_by_itself_when_its_lease_runs_out() {
     require_lab_prerequisites();
     let began = Instant::now();
-    let (EtcdPairSetup { dir: _dir, net, topo, pair, etcd }, mut primary, mut standby) =
+    let (EtcdPairSetup { dir, net, topo, pair, etcd }, mut primary, mut standby) =
         authority_lab::start_pair("holdback-hung-etcd", "hg", CONNS, BYTES);
-    let holdback_daemon::config::Authority::Etcd(settings) = &pair.primary.config.authority else { panic!("configured for etcd") };
-    let bound = settings.promise.max(settings.confirm);
-    let sink_dir = pair.standby.sink_dir().to_path_buf();
-    wait_for(STATE_TIMEOUT, "the primary holding the epoch on a confirmation, the standby promising", || {
-        let p = pair_status(&primary.socket)?;
-        let s = pair_status(&standby.socket)?;
-        (p.authority.as_ref()?.speaks_on == SpeaksOn::Confirmation && s.authority.as_ref()?.promising).then_some(())
-    });
+    let bound = authority_lab::silence_bound(&pair);
+    authority_lab::wait_until_held_and_promised(&primary, &standby);
 
     let (handles, cancel, _sent_fraction) = authority_lab::clients_a_fifth_in(&topo, CONNS, BYTES, 0x4a46_e7cd);
 
@@ -136,41 +59,8 @@ fn a_hung_primarys_card_falls_silent_by_itself_when_its_lease_runs_out() {
     let _ = pings.wait();
     eprintln!("primary hung for {HUNG_FOR:?}; standby promoted {promoted_after:?} after the hang: {:?}", promoted.authority);
 
-    wait_for(STATE_TIMEOUT, "the thawed old primary a standby in epoch 2", || {
-        pair_status(&primary.socket).filter(|p| p.role == PairRole::Standby && p.epoch == 2)
-    });
-    wait_for(STATE_TIMEOUT, "the promoted node replicating to the old primary", || {
-        pair_status(&standby.socket).filter(|p| p.link == PairLink::Replicating)
-    });
-    let outcomes = clients::collect(handles);
-    cancel.store(true, Ordering::SeqCst);
-    for d in [&mut primary, &mut standby] {
-        let exit = d.stop(Duration::from_secs(20));
-        assert!(exit.is_some_and(|s| s.success()), "{} exits cleanly on SIGTERM: {exit:?}", d.name);
-    }
-
-    let old = CardCapture::read(&pair.primary.pcap, topo.card_mac).expect("the hung card's capture");
-    let new = CardCapture::read(&pair.standby.pcap, topo.card_mac).expect("the promoted card's capture");
-    let (old_own, new_own) = own_frames(&pair.primary.pcap, &pair.standby.pcap, topo.card_mac);
-    let after_hang: Vec<Duration> = old_own.iter().copied().filter(|at| *at > hung_at).collect();
-    let spoke_for = after_hang.iter().max().map(|l| l.saturating_sub(hung_at));
-    let both = overlap(&old_own, &new_own);
-    eprintln!(
-        "captures: the hung card sent {} frames after the hang, the last {spoke_for:?} after it (bound {bound:?}); promoted card's first frame {:?} after the hang; overlap {both:?}",
-        after_hang.len(),
-        new_own.iter().min().map(|f| f.saturating_sub(hung_at))
-    );
-    assert!(!after_hang.is_empty(), "the hung card answered nothing after the hang began: this test would not show its lease ending");
-    assert!(
-        spoke_for.is_some_and(|s| s <= bound + CLOCK_SAMPLING),
-        "the hung card spoke for {spoke_for:?} after its host hung: more than max(P, C) = {bound:?} (+ {CLOCK_SAMPLING:?} of clock sampling)"
-    );
-    assert_eq!(both, Duration::ZERO, "two cards answered at once for {both:?}");
-    assert_eq!((old.rst_sent, new.rst_sent), (0, 0), "no card reset a connection");
-
-    let bad = broken_streams(&outcomes, &sink_dir, topo.client_ip, BYTES);
-    assert!(bad.is_empty(), "streams across a hung primary under the etcd authority: {bad:#?}");
+    let setup = EtcdPairSetup { dir, net, topo, pair, etcd };
+    authority_lab::the_old_card_fell_silent_in_time(&setup, (&mut primary, &mut standby), (handles, cancel), hung_at, bound, "hung", BYTES);
     eprintln!("{CONNS} x {} MiB intact; test wall time {:?}", BYTES >> 20, began.elapsed());
-    drop(etcd);
-    drop(net);
+    drop(setup);
 }

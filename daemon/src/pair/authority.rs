@@ -46,24 +46,41 @@ fn refusal(outcome: Campaigned) -> String {
     }
 }
 
+/// Why a campaign gave this node no epoch to speak in.
+enum NoEpoch {
+    /// etcd answered: another node holds the epoch, or the card failed.
+    Refused(String),
+    /// etcd could not be asked (or did not answer in time): nobody knows
+    /// yet, so a standby whose primary is lost asks again.
+    Unreachable(String),
+}
+
+impl NoEpoch {
+    fn why(self) -> String {
+        match self {
+            NoEpoch::Refused(why) | NoEpoch::Unreachable(why) => why,
+        }
+    }
+}
+
 /// After winning: wait until the old holder's last confirmation has run
 /// out, then take a fresh confirmation of our own and write the card's
 /// lease from it. Returns the epoch, ready for the card to speak in.
-async fn after_winning<B: Bar + 'static>(etcd: &Authority, card: &Arc<CardHandle<B>>, epoch: u32, speaks_from_us: u64) -> Result<u32, String> {
+async fn after_winning<B: Bar + 'static>(etcd: &Authority, card: &Arc<CardHandle<B>>, epoch: u32, speaks_from_us: u64) -> Result<u32, NoEpoch> {
     let wait = speaks_from_us.saturating_sub(now_us());
     tracing::warn!(epoch, wait_us = wait, "authority: won the epoch; waiting out the old holder's last confirmation before the card speaks");
     tokio::time::sleep(Duration::from_micros(wait)).await;
     match etcd.confirm().await {
         Ok(None) => {}
-        Ok(Some(newer)) => return Err(format!("epoch {newer} was taken right after this node won {epoch}: stays a silent standby")),
-        Err(e) => return Err(format!("won epoch {epoch} but could not confirm it: {}", crate::error::chain(&e))),
+        Ok(Some(newer)) => return Err(NoEpoch::Refused(format!("epoch {newer} was taken right after this node won {epoch}: stays a silent standby"))),
+        Err(e) => return Err(NoEpoch::Unreachable(format!("won epoch {epoch} but could not confirm it: {}", crate::error::chain(&e)))),
     }
     let until = RULES.speak_until(etcd.grants(None));
     let c = card.clone();
     tokio::task::spawn_blocking(move || write_lease(&c, until))
         .await
-        .map_err(|e| format!("writing the card's lease: {e}"))?
-        .map_err(|e| format!("writing the card's lease: {}", crate::error::chain(&e)))?;
+        .map_err(|e| NoEpoch::Refused(format!("writing the card's lease: {e}")))?
+        .map_err(|e| NoEpoch::Refused(format!("writing the card's lease: {}", crate::error::chain(&e))))?;
     Ok(epoch)
 }
 
@@ -72,7 +89,7 @@ async fn after_winning<B: Bar + 'static>(etcd: &Authority, card: &Arc<CardHandle
 /// Starting). `Err`: why it stays a silent standby.
 pub(super) async fn campaign_to_start<B: Bar + 'static>(etcd: &Authority, card: &Arc<CardHandle<B>>, known: u32) -> Result<u32, String> {
     match etcd.campaign(Campaign::Start, known).await {
-        Ok(Campaigned::Won { epoch, speaks_from_us }) => after_winning(etcd, card, epoch, speaks_from_us).await,
+        Ok(Campaigned::Won { epoch, speaks_from_us }) => after_winning(etcd, card, epoch, speaks_from_us).await.map_err(NoEpoch::why),
         Ok(lost) => Err(format!("configured active, but {}", refusal(lost))),
         Err(e) => Err(format!("configured active, but {}: a fresh daemon does not go active without etcd", crate::error::chain(&e))),
     }
@@ -83,7 +100,8 @@ impl<B: Bar + 'static> Pair<B> {
     /// stops promising, waits until its own last promise ran out, takes
     /// epoch `known + 1` (or higher) in etcd and waits out the old holder's
     /// last confirmation. Blocking: call on a blocking thread of the
-    /// runtime. On any failure it promises again and stays the standby.
+    /// runtime. On any failure it promises again and stays the standby;
+    /// [`PairError::AuthorityUnreachable`] when etcd could not be asked.
     pub(super) fn campaign_for_promotion(&self, etcd: &Authority, known: u32) -> Result<u32, PairError> {
         let last_promise = lock(&self.standby).as_ref().and_then(|s| s.stop_promising());
         loop {
@@ -100,17 +118,22 @@ impl<B: Bar + 'static> Pair<B> {
         let won = runtime.block_on(async {
             match etcd.campaign(Campaign::Takeover, known).await {
                 Ok(Campaigned::Won { epoch, speaks_from_us }) => after_winning(etcd, &self.card, epoch, speaks_from_us).await,
-                Ok(lost) => Err(refusal(lost)),
-                Err(e) => Err(crate::error::chain(&e)),
+                Ok(lost) => Err(NoEpoch::Refused(refusal(lost))),
+                Err(e) => Err(NoEpoch::Unreachable(crate::error::chain(&e))),
             }
         });
-        won.map_err(|why| {
+        won.map_err(|no| {
             if let Some(s) = lock(&self.standby).as_ref() {
                 s.resume_promising();
             }
-            let why = format!("no promotion: {why}");
+            let unreachable = matches!(no, NoEpoch::Unreachable(_));
+            let why = format!("no promotion: {}", no.why());
             lock(&self.state).reason = Some(why.clone());
-            PairError::Authority(why)
+            if unreachable {
+                PairError::AuthorityUnreachable(why)
+            } else {
+                PairError::Authority(why)
+            }
         })
     }
 }

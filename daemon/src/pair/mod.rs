@@ -115,6 +115,17 @@ const PROMOTE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest a promotion or a hand-over waits for the card's event queue to
 /// bring the mirror up to the card's TCBs.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The longest pause between two promotion attempts of a standby whose
+/// primary is lost while etcd cannot be reached.
+pub const PROMOTION_RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// The pause before the detector's promotion is tried again after etcd
+/// could not be reached `failed` times in a row: one heartbeat interval,
+/// doubling, at most [`PROMOTION_RETRY_MAX`].
+fn promotion_retry_after(heartbeat: Duration, failed: u32) -> Duration {
+    heartbeat.saturating_mul(1 << failed.min(16)).min(PROMOTION_RETRY_MAX)
+}
+
 /// What status says while a promoted daemon has no standby acknowledging.
 const DEGRADED: &str = "degraded: no standby acknowledgement (releases are not held for a standby until one is Replicating again)";
 
@@ -136,6 +147,8 @@ pub enum PairError {
     Store(#[from] crate::sink::StoreError),
     #[error("the etcd authority: {0}")]
     Authority(String),
+    #[error("the etcd authority could not be reached: {0}")]
+    AuthorityUnreachable(String),
 }
 
 /// Installs replicated copies into the standby card (claim 23 → card).
@@ -155,6 +168,12 @@ struct CardStore<B: Bar> {
 #[error("this card is active: it takes a primary's copies only after it has yielded to it (invariant 8)")]
 struct CardIsActive;
 
+/// A free TCB in the card's own epoch: the card refuses a TCB older than
+/// its EPOCH (docs/authority.md), and a clear is this host's own decision.
+fn cleared_tcb<B: Bar>(card: &CardHandle<B>) -> Result<Tcb, CardError> {
+    Ok(Tcb { epoch: card.epoch()?, ..Tcb::closed() })
+}
+
 impl<B: Bar + 'static> CardStore<B> {
     fn check(&self) -> Result<(), HookError> {
         if self.accepts.load(Ordering::SeqCst) {
@@ -172,7 +191,8 @@ impl<B: Bar + 'static> StoreHook for CardStore<B> {
     }
     fn remove(&mut self, id: u16) -> Result<(), HookError> {
         self.check()?;
-        self.card.write_tcb(id, &Tcb::closed()).map_err(|e| Box::new(e) as HookError)
+        let cleared = cleared_tcb(&self.card).map_err(|e| Box::new(e) as HookError)?;
+        self.card.write_tcb(id, &cleared).map_err(|e| Box::new(e) as HookError)
     }
     fn write_data(&mut self, id: u16, tcb: &Tcb, offset: u64, bytes: &[u8]) -> Result<(), HookError> {
         self.check()?;
@@ -223,6 +243,9 @@ struct State {
     /// card is silent until the promoted standby reaches our listener, or
     /// [`Pair::resume_after_hand_over`] if the takeover did not happen.
     handed_over: Option<PairRole>,
+    /// The last promotion failed only because etcd could not be reached:
+    /// a standby whose detector fired tries again by itself.
+    promotion_unreachable: bool,
 }
 
 impl State {
@@ -420,6 +443,7 @@ impl<B: Bar + 'static> Pair<B> {
                 reason,
                 yielding: None,
                 handed_over: None,
+                promotion_unreachable: false,
             }),
             primary: Mutex::new(None),
             standby: Mutex::new(Some(standby)),
@@ -603,6 +627,16 @@ impl<B: Bar + 'static> Pair<B> {
         self.cfg.detector == Detector::Heartbeat
     }
 
+    /// A standby whose last promotion failed only because etcd could not
+    /// be reached, and whose primary is still gone: it should try again.
+    fn promotion_worth_retrying(&self) -> bool {
+        let again = {
+            let st = lock(&self.state);
+            st.promotion_unreachable && st.role == PairRole::Standby
+        };
+        again && !lock(&self.standby).as_ref().is_some_and(|s| s.connected())
+    }
+
     /// Resolves when a promoted daemon's returning standby finished its
     /// full sync (then call [`Pair::end_degraded`]).
     pub async fn standby_returned(&self) {
@@ -666,7 +700,9 @@ impl<B: Bar + 'static> Pair<B> {
         #[cfg(feature = "etcd")]
         let from_etcd = match &self.etcd {
             Some(a) => {
-                epoch = self.campaign_for_promotion(a, epoch - 1)?;
+                let campaign = self.campaign_for_promotion(a, epoch - 1);
+                lock(&self.state).promotion_unreachable = matches!(campaign, Err(PairError::AuthorityUnreachable(_)));
+                epoch = campaign?;
                 true
             }
             None => false,
@@ -861,8 +897,16 @@ impl<B: Bar + 'static> Pair<B> {
         let Some(peer_epoch) = lock(&self.state).yielding.take() else { return Ok(()) };
         // The register map's TCB ids are u16.
         let slots = u16::try_from(self.card.info().conns).unwrap_or(u16::MAX);
+        let cleared = match cleared_tcb(&self.card) {
+            Ok(t) => t,
+            Err(e) => {
+                lock(&self.state).reason =
+                    Some(format!("fenced by a primary in epoch {peer_epoch}; reading the card's EPOCH before clearing its TCBs failed: stays silent and takes no copies"));
+                return Err(e);
+            }
+        };
         for id in 0..slots {
-            if let Err(e) = self.card.write_tcb(id, &Tcb::closed()) {
+            if let Err(e) = self.card.write_tcb(id, &cleared) {
                 lock(&self.state).reason = Some(format!(
                     "fenced by a primary in epoch {peer_epoch}; clearing TCB {id} before taking its copies failed: stays silent and takes no copies"
                 ));
@@ -1184,14 +1228,29 @@ pub async fn run_events<B: Bar + 'static>(
             LinkEvent::PeerLost { silent_for } if listener => {
                 if RULES.promotes_on_peer_lost(role, pair.self_promotes()) {
                     tracing::error!(?silent_for, "primary lost (heartbeats): promoting");
-                    let (tx, rx) = oneshot::channel();
-                    if promote.send(tx).await.is_err() {
-                        return;
-                    }
-                    match rx.await {
-                        Ok(Ok(what)) => tracing::info!(%what, "self-promotion done"),
-                        Ok(Err(e)) => tracing::error!(error = %e, "self-promotion failed"),
-                        Err(_) => return,
+                    // Tried again, with a growing pause, while etcd cannot be
+                    // reached and the primary stays gone.
+                    let mut failed = 0;
+                    loop {
+                        let (tx, rx) = oneshot::channel();
+                        if promote.send(tx).await.is_err() {
+                            return;
+                        }
+                        match rx.await {
+                            Ok(Ok(what)) => tracing::info!(%what, "self-promotion done"),
+                            Ok(Err(e)) => tracing::error!(error = %e, "self-promotion failed"),
+                            Err(_) => return,
+                        }
+                        if !pair.promotion_worth_retrying() {
+                            break;
+                        }
+                        let pause = promotion_retry_after(pair.cfg.heartbeat, failed);
+                        failed += 1;
+                        tracing::warn!(?pause, attempts = failed, "etcd could not be reached and the primary is still gone: promoting again after a pause");
+                        tokio::time::sleep(pause).await;
+                        if !pair.promotion_worth_retrying() {
+                            break;
+                        }
                     }
                 } else if role == PairRole::Standby {
                     tracing::error!(?silent_for, "primary lost (heartbeats); detector = external: waiting for `holdback promote`");
@@ -1221,6 +1280,16 @@ async fn adopt_on_blocking_thread<B: Bar + 'static>(pair: &Arc<Pair<B>>, epoch: 
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn a_failed_promotion_is_retried_after_a_doubling_pause_of_at_most_two_seconds() {
+        let h = Duration::from_millis(50);
+        let pauses: Vec<Duration> = (0..8).map(|n| promotion_retry_after(h, n)).collect();
+        assert_eq!(pauses[..3], [h, 2 * h, 4 * h]);
+        assert!(pauses.windows(2).all(|w| w[0] <= w[1]), "{pauses:?}");
+        assert_eq!(pauses[7], PROMOTION_RETRY_MAX);
+        assert_eq!(promotion_retry_after(h, u32::MAX), PROMOTION_RETRY_MAX, "no overflow");
+    }
 
     #[test]
     fn exactly_one_of_two_actives_in_one_epoch_yields() {

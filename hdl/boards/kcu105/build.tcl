@@ -94,7 +94,7 @@ set_property -dict [list \
     CONFIG.ADDR_WIDTH {64} \
     CONFIG.DATA_WIDTH {64} \
     CONFIG.ID_WIDTH {0} \
-    CONFIG.READ_WRITE_MODE {WRITE_ONLY} \
+    CONFIG.READ_WRITE_MODE {READ_WRITE} \
     CONFIG.ACLK_ASYNC {1} \
 ] [get_ips dma_clock_converter]
 create_ip -name axi_dwidth_converter -vendor xilinx.com -library ip -module_name dma_width_converter
@@ -104,7 +104,7 @@ set_property -dict [list \
     CONFIG.SI_DATA_WIDTH {64} \
     CONFIG.MI_DATA_WIDTH {256} \
     CONFIG.SI_ID_WIDTH {0} \
-    CONFIG.READ_WRITE_MODE {WRITE_ONLY} \
+    CONFIG.READ_WRITE_MODE {READ_WRITE} \
     CONFIG.ACLK_ASYNC {0} \
 ] [get_ips dma_width_converter]
 create_ip -name axi_dwidth_converter -vendor xilinx.com -library ip -module_name bar_width_converter

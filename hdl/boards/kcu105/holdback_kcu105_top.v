@@ -122,8 +122,8 @@ module holdback_kcu105_top (
     wire        axil_bvalid, axil_bready, axil_arvalid, axil_arready;
     wire        axil_rvalid, axil_rready;
 
-    // DMA: the core's AXI4 write master (64-bit, coreclk; reads come with the
-    // TX engine) -> dma_clock_converter (to axi_aclk) -> dma_width_converter
+    // DMA: the core's AXI4 write and read masters (64-bit, coreclk; the reads
+    // fetch the transmit rings) -> dma_clock_converter (to axi_aclk) -> dma_width_converter
     // (64 -> 256 bits) -> bridge s_axi. The converters keep every burst inside
     // its 4 KiB page and its strobes contiguous, as the bridge requires.
     // AxSIZE = 3 (8-byte beats), INCR, ID 0 and no cache/protection/QoS
@@ -136,6 +136,12 @@ module holdback_kcu105_top (
     wire         dma_wlast, dma_wvalid, dma_wready;
     wire [1:0]   dma_bresp;
     wire         dma_bvalid, dma_bready;
+    wire [63:0]  dma_araddr;
+    wire [7:0]   dma_arlen;
+    wire         dma_arvalid, dma_arready;
+    wire [63:0]  dma_rdata;
+    wire [1:0]   dma_rresp;
+    wire         dma_rlast, dma_rvalid, dma_rready;
 
     wire [63:0]  dmaa_awaddr;
     wire [7:0]   dmaa_awlen;
@@ -147,6 +153,15 @@ module holdback_kcu105_top (
     wire [63:0]  dmaa_wdata;
     wire [7:0]   dmaa_wstrb;
     wire         dmaa_wlast, dmaa_wvalid, dmaa_wready, dmaa_bvalid, dmaa_bready;
+    wire [63:0]  dmaa_araddr;
+    wire [7:0]   dmaa_arlen;
+    wire [2:0]   dmaa_arsize, dmaa_arprot;
+    wire [1:0]   dmaa_arburst, dmaa_rresp;
+    wire [0:0]   dmaa_arlock;
+    wire [3:0]   dmaa_arcache, dmaa_arregion, dmaa_arqos;
+    wire         dmaa_arvalid, dmaa_arready;
+    wire [63:0]  dmaa_rdata;
+    wire         dmaa_rlast, dmaa_rvalid, dmaa_rready;
 
     wire [63:0]  dmaw_awaddr;
     wire [7:0]   dmaw_awlen;
@@ -158,14 +173,20 @@ module holdback_kcu105_top (
     wire [255:0] dmaw_wdata;
     wire [31:0]  dmaw_wstrb;
     wire         dmaw_wlast, dmaw_wvalid, dmaw_wready, dmaw_bvalid, dmaw_bready;
+    wire [63:0]  dmaw_araddr;
+    wire [7:0]   dmaw_arlen;
+    wire [2:0]   dmaw_arsize, dmaw_arprot;
+    wire [1:0]   dmaw_arburst, dmaw_rresp;
+    wire [0:0]   dmaw_arlock;
+    wire [3:0]   dmaw_arcache, dmaw_arregion, dmaw_arqos;
+    wire         dmaw_arvalid, dmaw_arready;
+    wire [255:0] dmaw_rdata;
+    wire         dmaw_rlast, dmaw_rvalid, dmaw_rready;
 
     wire         unused_axi_ctl_aresetn, unused_bridge_irq;
     wire         unused_msi_grant, unused_msi_enable;
     wire [2:0]   unused_msi_vector_width;
     wire [3:0]   unused_s_axi_bid, unused_s_axi_rid;
-    wire         unused_s_axi_arready, unused_s_axi_rlast, unused_s_axi_rvalid;
-    wire [255:0] unused_s_axi_rdata;
-    wire [1:0]   unused_s_axi_rresp;
     wire         unused_ctl_awready, unused_ctl_wready, unused_ctl_bvalid;
     wire         unused_ctl_arready, unused_ctl_rvalid;
     wire [1:0]   unused_ctl_bresp, unused_ctl_rresp;
@@ -210,21 +231,21 @@ module holdback_kcu105_top (
         .s_axi_bresp(dmaw_bresp),
         .s_axi_bvalid(dmaw_bvalid),
         .s_axi_bready(dmaw_bready),
-        // No reads from host memory yet (they come with the TX engine).
+        // The card's reads of host memory (the transmit rings).
         .s_axi_arid(4'd0),
-        .s_axi_araddr(64'd0),
-        .s_axi_arregion(4'd0),
-        .s_axi_arlen(8'd0),
-        .s_axi_arsize(3'd3),
-        .s_axi_arburst(2'b01),
-        .s_axi_arvalid(1'b0),
-        .s_axi_arready(unused_s_axi_arready),
+        .s_axi_araddr(dmaw_araddr),
+        .s_axi_arregion(dmaw_arregion),
+        .s_axi_arlen(dmaw_arlen),
+        .s_axi_arsize(dmaw_arsize),
+        .s_axi_arburst(dmaw_arburst),
+        .s_axi_arvalid(dmaw_arvalid),
+        .s_axi_arready(dmaw_arready),
         .s_axi_rid(unused_s_axi_rid),
-        .s_axi_rdata(unused_s_axi_rdata),
-        .s_axi_rresp(unused_s_axi_rresp),
-        .s_axi_rlast(unused_s_axi_rlast),
-        .s_axi_rvalid(unused_s_axi_rvalid),
-        .s_axi_rready(1'b1),
+        .s_axi_rdata(dmaw_rdata),
+        .s_axi_rresp(dmaw_rresp),
+        .s_axi_rlast(dmaw_rlast),
+        .s_axi_rvalid(dmaw_rvalid),
+        .s_axi_rready(dmaw_rready),
         // The host's BAR0 accesses.
         .m_axi_awid(bar_awid),
         .m_axi_awaddr(bar_awaddr),
@@ -640,6 +661,22 @@ module holdback_kcu105_top (
         .s_axi_bresp(dma_bresp),
         .s_axi_bvalid(dma_bvalid),
         .s_axi_bready(dma_bready),
+        .s_axi_araddr(dma_araddr),
+        .s_axi_arlen(dma_arlen),
+        .s_axi_arsize(3'd3),
+        .s_axi_arburst(2'b01),
+        .s_axi_arlock(1'b0),
+        .s_axi_arcache(4'd0),
+        .s_axi_arprot(3'd0),
+        .s_axi_arregion(4'd0),
+        .s_axi_arqos(4'd0),
+        .s_axi_arvalid(dma_arvalid),
+        .s_axi_arready(dma_arready),
+        .s_axi_rdata(dma_rdata),
+        .s_axi_rresp(dma_rresp),
+        .s_axi_rlast(dma_rlast),
+        .s_axi_rvalid(dma_rvalid),
+        .s_axi_rready(dma_rready),
         .m_axi_aclk(axi_aclk),
         .m_axi_aresetn(axi_aresetn),
         .m_axi_awaddr(dmaa_awaddr),
@@ -660,7 +697,23 @@ module holdback_kcu105_top (
         .m_axi_wready(dmaa_wready),
         .m_axi_bresp(dmaa_bresp),
         .m_axi_bvalid(dmaa_bvalid),
-        .m_axi_bready(dmaa_bready)
+        .m_axi_bready(dmaa_bready),
+        .m_axi_araddr(dmaa_araddr),
+        .m_axi_arlen(dmaa_arlen),
+        .m_axi_arsize(dmaa_arsize),
+        .m_axi_arburst(dmaa_arburst),
+        .m_axi_arlock(dmaa_arlock),
+        .m_axi_arcache(dmaa_arcache),
+        .m_axi_arprot(dmaa_arprot),
+        .m_axi_arregion(dmaa_arregion),
+        .m_axi_arqos(dmaa_arqos),
+        .m_axi_arvalid(dmaa_arvalid),
+        .m_axi_arready(dmaa_arready),
+        .m_axi_rdata(dmaa_rdata),
+        .m_axi_rresp(dmaa_rresp),
+        .m_axi_rlast(dmaa_rlast),
+        .m_axi_rvalid(dmaa_rvalid),
+        .m_axi_rready(dmaa_rready)
     );
 
     dma_width_converter dma_width (
@@ -685,6 +738,22 @@ module holdback_kcu105_top (
         .s_axi_bresp(dmaa_bresp),
         .s_axi_bvalid(dmaa_bvalid),
         .s_axi_bready(dmaa_bready),
+        .s_axi_araddr(dmaa_araddr),
+        .s_axi_arlen(dmaa_arlen),
+        .s_axi_arsize(dmaa_arsize),
+        .s_axi_arburst(dmaa_arburst),
+        .s_axi_arlock(dmaa_arlock),
+        .s_axi_arcache(dmaa_arcache),
+        .s_axi_arprot(dmaa_arprot),
+        .s_axi_arregion(dmaa_arregion),
+        .s_axi_arqos(dmaa_arqos),
+        .s_axi_arvalid(dmaa_arvalid),
+        .s_axi_arready(dmaa_arready),
+        .s_axi_rdata(dmaa_rdata),
+        .s_axi_rresp(dmaa_rresp),
+        .s_axi_rlast(dmaa_rlast),
+        .s_axi_rvalid(dmaa_rvalid),
+        .s_axi_rready(dmaa_rready),
         .m_axi_awaddr(dmaw_awaddr),
         .m_axi_awlen(dmaw_awlen),
         .m_axi_awsize(dmaw_awsize),
@@ -703,7 +772,23 @@ module holdback_kcu105_top (
         .m_axi_wready(dmaw_wready),
         .m_axi_bresp(dmaw_bresp),
         .m_axi_bvalid(dmaw_bvalid),
-        .m_axi_bready(dmaw_bready)
+        .m_axi_bready(dmaw_bready),
+        .m_axi_araddr(dmaw_araddr),
+        .m_axi_arlen(dmaw_arlen),
+        .m_axi_arsize(dmaw_arsize),
+        .m_axi_arburst(dmaw_arburst),
+        .m_axi_arlock(dmaw_arlock),
+        .m_axi_arcache(dmaw_arcache),
+        .m_axi_arprot(dmaw_arprot),
+        .m_axi_arregion(dmaw_arregion),
+        .m_axi_arqos(dmaw_arqos),
+        .m_axi_arvalid(dmaw_arvalid),
+        .m_axi_arready(dmaw_arready),
+        .m_axi_rdata(dmaw_rdata),
+        .m_axi_rresp(dmaw_rresp),
+        .m_axi_rlast(dmaw_rlast),
+        .m_axi_rvalid(dmaw_rvalid),
+        .m_axi_rready(dmaw_rready)
     );
 
     wire core_idle;
@@ -738,6 +823,15 @@ module holdback_kcu105_top (
         .m_axi_bresp(dma_bresp),
         .m_axi_bvalid(dma_bvalid),
         .m_axi_bready(dma_bready),
+        .m_axi_araddr(dma_araddr),
+        .m_axi_arlen(dma_arlen),
+        .m_axi_arvalid(dma_arvalid),
+        .m_axi_arready(dma_arready),
+        .m_axi_rdata(dma_rdata),
+        .m_axi_rresp(dma_rresp),
+        .m_axi_rlast(dma_rlast),
+        .m_axi_rvalid(dma_rvalid),
+        .m_axi_rready(dma_rready),
         .idle(core_idle)
     );
 
@@ -776,12 +870,12 @@ module holdback_kcu105_top (
     wire unused_ok = &{1'b0, axil_awaddr[63:20], axil_araddr[63:20], axil_awprot, axil_arprot,
                        unused_axi_ctl_aresetn, unused_bridge_irq, unused_msi_grant,
                        unused_msi_enable, unused_msi_vector_width, unused_s_axi_bid,
-                       unused_s_axi_rid, unused_s_axi_arready, unused_s_axi_rlast,
-                       unused_s_axi_rvalid, unused_s_axi_rdata, unused_s_axi_rresp,
+                       unused_s_axi_rid,
                        unused_ctl_awready, unused_ctl_wready, unused_ctl_bvalid,
                        unused_ctl_arready, unused_ctl_rvalid, unused_ctl_bresp,
                        unused_ctl_rresp, unused_ctl_rdata,
                        dmaw_awlock, dmaw_awcache, dmaw_awprot, dmaw_awqos,
+                       dmaw_arlock, dmaw_arcache, dmaw_arprot, dmaw_arqos,
                        pcspma_status[7:1],
                        unused_rxrecclk, unused_xgmacint, unused_areset_dp,
                        unused_txusrclk, unused_txusrclk2, unused_gttxreset, unused_gtrxreset,

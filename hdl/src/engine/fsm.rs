@@ -12,7 +12,8 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, tx_next, wb_next, cur_id,
-            take, open_count, prom_active, dup_left, hop_result, raw, w, copy_busy, wb_pending
+            take, open_count, prom_active, dup_left, hop_result, raw, w, copy_busy, wb_pending,
+            tx_conn_base, tx_smss, tx_cwnd
         );
         self.tcb_ram.read_clock.next = self.clock.val();
         self.tcb_ram.write_clock.next = self.clock.val();
@@ -20,6 +21,51 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.tcb_ram.write_address.next = self.cur_id.q.val();
         self.tcb_ram.write_enable.next = false;
         self.rd.next = self.tcb_ram.read_data.val().into();
+
+        // The send path: the segmenter sees the working TCB (snd_tail is where the
+        // host's bytes end) and what TxLoad registered: the connection's ring, the
+        // peer's MSS clamped to what a frame holds, the initial window as cwnd
+        // (RFC 5681 §3.1 eq. 1) and no timer yet.
+        self.slot_mss.next = self.tcb_ram.read_data.val().peer_mss;
+        if self.tcb_ram.read_data.val().peer_mss > self.max_seg.val() {
+            self.slot_mss.next = self.max_seg.val();
+        }
+        self.slot_mss32.next = bit_cast::<32, 16>(self.slot_mss.val());
+        self.txseg.iss.next = self.w.q.val().iss;
+        self.txseg.snd_una.next = self.w.q.val().snd_una;
+        self.txseg.snd_nxt.next = self.w.q.val().snd_nxt;
+        self.txseg.snd_max.next = self.w.q.val().snd_max;
+        self.txseg.snd_tail.next = self.w.q.val().iss + self.one32.val() + self.w.q.val().tx_end;
+        self.txseg.snd_wnd.next = self.w.q.val().snd_wnd;
+        self.txseg.smss.next = self.tx_smss.q.val();
+        self.txseg.cwnd.next = self.tx_cwnd.q.val();
+        self.txseg.timer.next = self.timer_off.val();
+        self.txseg.timer_due_us.next = 0_u32.to_bits();
+        self.txseg.rto_us.next = self.rto_us.val();
+        self.txseg.now_us.next = self.timebase.now_us.val();
+        self.txseg.resend_first.next = false;
+        self.txseg.ring_base.next = self.tx_conn_base.q.val();
+        self.txseg.ring_mask.next = (self.one32.val() << self.tx_ring_log2.val()) - self.one32.val();
+        self.txq.clock.next = self.clock.val();
+        self.txq.push.next = false;
+        self.txq.push_id.next = self.cur_id.q.val();
+        self.txq.pop.next = false;
+        self.fetch_start.next = false;
+        // From TxDecide to TxStaged the working TCB stands still, so the
+        // segmenter's answer does too: the fetch and the request take it as is.
+        self.fetch_addr0.next = self.txseg.rd0_addr.val();
+        self.fetch_len0.next = self.txseg.rd0_len.val();
+        self.fetch_addr1.next = self.tx_conn_base.q.val();
+        self.fetch_len1.next = self.txseg.rd1_len.val();
+        self.txr.data_seq.next = self.txseg.seg_seq.val();
+        self.txr.data_len.next = self.txseg.seg_len.val();
+        self.txr.data_push.next = self.txseg.new_snd_nxt.val() == (self.w.q.val().iss + self.one32.val() + self.w.q.val().tx_end);
+        self.txr.data_sum.next = self.fetch_sum.val();
+        self.tx_ring_bytes.next = self.one32.val() << self.tx_ring_log2.val();
+        self.cmp_tail.a.next = self.hop.wdata.val();
+        self.cmp_tail.b.next = self.w.q.val().tx_end;
+        self.tail_span.next = self.w.q.val().iss + self.one32.val() + self.hop.wdata.val() - self.w.q.val().snd_una;
+        self.tx_pending.next = self.w.q.val().snd_nxt != (self.w.q.val().iss + self.one32.val() + self.w.q.val().tx_end);
 
         self.timebase.clock.next = self.clock.val();
         self.timebase.tick_us.next = self.tick_us.val();
@@ -110,6 +156,20 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.lookup.slot_remote_port.next = self.tcb_ram.read_data.val().remote_port;
         self.lookup.slot_local_port.next = self.tcb_ram.read_data.val().local_port;
         self.word_shift.next = bit_cast::<10, 5>(self.hop.word.val()) << 5;
+        // A host TCB write is refused when the TCB it leaves would carry an
+        // EPOCH older than the card's (plain compare: epochs only grow; equal
+        // is a copy from a primary in this epoch), and after a refused EPOCH
+        // word to that slot until the next one is taken (the driver writes it first).
+        self.tcb_refusing.clock.next = self.clock.val();
+        self.tcb_refusing.d.next = self.tcb_refusing.q.val();
+        self.refusing_id.clock.next = self.clock.val();
+        self.refusing_id.d.next = self.refusing_id.q.val();
+        self.written_epoch.next = self.raw.q.val().get_bits::<32>(self.epoch_shift.val().index());
+        if self.hop.word.val() == self.epoch_word.val() {
+            self.written_epoch.next = self.hop.wdata.val();
+        }
+        self.stale_tcb_write.next = (self.written_epoch.val() < self.epoch.val())
+            | (self.tcb_refusing.q.val() & (self.hop.conn.val() == self.refusing_id.q.val()) & (self.hop.word.val() != self.epoch_word.val()));
         self.upd.tcb.next = self.w.q.val();
         self.upd.now_us.next = self.timebase.now_us.val();
         self.upd.rto_us.next = self.rto_us.val();
@@ -203,6 +263,14 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                     self.cur_id.d.next = self.timebase.scan_slot.val();
                     self.rd_slot.next = self.timebase.scan_slot.val();
                     self.state.d.next = EngineState::ScanLoad;
+                } else if self.txq.head_valid.val() {
+                    // A silent (disabled or standby) card forgets who had bytes to send.
+                    self.txq.pop.next = true;
+                    if self.enable.val() & !self.standby.val() {
+                        self.cur_id.d.next = self.txq.head_id.val();
+                        self.rd_slot.next = self.txq.head_id.val();
+                        self.state.d.next = EngineState::TxLoad;
+                    }
                 }
             }
             EngineState::RxDispatch => {
@@ -403,6 +471,8 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                     }
                 } else if self.hop.kind.val() == self.hop_release.val() {
                     self.state.d.next = EngineState::HopRelease;
+                } else if self.hop.kind.val() == self.hop_tail.val() {
+                    self.state.d.next = EngineState::HopTail;
                 } else {
                     self.hop_result.d.next = self.tcb_ram.read_data.val().rel;
                     self.state.d.next = EngineState::HopDone;
@@ -418,12 +488,95 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                 self.wb_next.d.next = EngineState::HopDone;
                 self.state.d.next = EngineState::Reply;
             }
+            EngineState::HopTail => {
+                // The host filled the transmit ring up to stream offset wdata. It may only
+                // append, and never past snd_una + the ring (bytes not yet ACKed stay).
+                if (self.w.q.val().state == self.st_closed.val())
+                    | self.cmp_tail.a_before_b.val()
+                    | (self.tail_span.val() > self.tx_ring_bytes.val())
+                {
+                    self.stats.next = self.m_tail_refused.val();
+                    self.state.d.next = EngineState::HopDone;
+                } else {
+                    self.w.d.next.tx_end = self.hop.wdata.val();
+                    self.txq.push.next = true;
+                    self.wb_next.d.next = EngineState::HopDone;
+                    self.state.d.next = EngineState::WriteBack;
+                }
+            }
+            EngineState::TxLoad => {
+                self.load_tcb.next = true;
+                self.tx_conn_base.d.next =
+                    self.tx_ring_base.val() + (bit_cast::<64, CONN_BITS>(self.cur_id.q.val()) << self.tx_ring_log2.val());
+                self.tx_smss.d.next = self.slot_mss.val();
+                self.tx_cwnd.d.next = self.slot_mss32.val() << 2;
+                if self.slot_mss.val() > self.iw_1095.val() {
+                    self.tx_cwnd.d.next = (self.slot_mss32.val() << 1) + self.slot_mss32.val();
+                }
+                self.state.d.next = EngineState::TxDecide;
+            }
+            EngineState::TxDecide => {
+                // Synchronized states send; the staging buffer is free once the
+                // builder sent the last segment read from it.
+                self.state.d.next = EngineState::Idle;
+                if ((self.w.q.val().state == self.st_established.val()) | (self.w.q.val().state == self.st_close_wait.val()))
+                    & self.txseg.send.val()
+                {
+                    self.state.d.next = EngineState::TxDecide;
+                    if self.fetch_idle.val() & self.txr.builder_idle.val() {
+                        self.state.d.next = EngineState::TxStart;
+                    }
+                }
+            }
+            EngineState::TxStart => {
+                self.fetch_start.next = true;
+                self.state.d.next = EngineState::TxStaged;
+            }
+            EngineState::TxStaged => {
+                if self.fetch_staged.val() {
+                    if self.fetch_err.val() {
+                        // Host memory refused a read: nothing is sent, snd_nxt stays.
+                        self.stats.next = self.m_dma_errors.val();
+                        self.state.d.next = EngineState::Idle;
+                    } else {
+                        self.w.d.next.snd_nxt = self.txseg.new_snd_nxt.val();
+                        self.w.d.next.snd_max = self.txseg.new_snd_max.val();
+                        // RFC 6298 §5.1: the first byte in flight starts the timer.
+                        if self.w.q.val().snd_una == self.w.q.val().snd_max {
+                            self.w.d.next.timer_due = self.timebase.now_us.val() + self.rto_us.val();
+                        }
+                        self.txr.address.next = TxAddressState::TcpToPeer;
+                        self.txr.segment.next = TxSegmentState::Data;
+                        self.advertise.next = true;
+                        // Come back for the next segment.
+                        self.txq.push.next = true;
+                        self.wb_next.d.next = EngineState::Idle;
+                        self.tx_next.d.next = EngineState::WriteBack;
+                        self.state.d.next = EngineState::TxSend;
+                    }
+                }
+            }
             EngineState::HopWrite => {
                 // Standby: the host installs a replicated TCB word by word (no change-log entry).
-                self.tcb_ram.write_enable.next = true;
-                self.tcb_ram.write_data.next = ((self.raw.q.val() & !(self.word_ones.val() << self.word_shift.val()))
-                    | (bit_cast::<TCB_W, 32>(self.hop.wdata.val()) << self.word_shift.val()))
-                .into();
+                if self.stale_tcb_write.val() {
+                    // Counted once per refused TCB: at its EPOCH word, or at a
+                    // lone word into a slot of an older epoch.
+                    if (self.hop.word.val() == self.epoch_word.val())
+                        | !self.tcb_refusing.q.val()
+                        | (self.hop.conn.val() != self.refusing_id.q.val())
+                    {
+                        self.stats.next = self.m_stale_epoch.val();
+                    }
+                } else {
+                    self.tcb_ram.write_enable.next = true;
+                    self.tcb_ram.write_data.next = ((self.raw.q.val() & !(self.word_ones.val() << self.word_shift.val()))
+                        | (bit_cast::<TCB_W, 32>(self.hop.wdata.val()) << self.word_shift.val()))
+                    .into();
+                }
+                if self.hop.word.val() == self.epoch_word.val() {
+                    self.tcb_refusing.d.next = self.stale_tcb_write.val();
+                    self.refusing_id.d.next = self.hop.conn.val();
+                }
                 self.state.d.next = EngineState::HopDone;
             }
             EngineState::HopDone => {
@@ -446,6 +599,12 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                     // The peer is gone: give the slot back.
                     self.w.d.next.state = self.st_closed.val();
                     self.open_dec.next = true;
+                    self.state.d.next = EngineState::WriteBack;
+                } else if self.upd.retx_due.val() & self.upd.retx_data.val() {
+                    // Data: back to snd_una; the send queue sends the segment again.
+                    self.stats.next = self.m_retransmits.val();
+                    self.w.d.next = self.upd.retransmitted.val();
+                    self.txq.push.next = true;
                     self.state.d.next = EngineState::WriteBack;
                 } else if self.upd.retx_due.val() {
                     self.stats.next = self.m_retransmits.val();
@@ -536,9 +695,16 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             }
             if self.acc.una_moves.val() {
                 self.w.d.next.snd_una = self.desc.ack.val();
+                // RFC 6298 §5.3: new data acknowledged restarts the timer, without back-off.
+                if (self.w.q.val().state == self.st_established.val()) | (self.w.q.val().state == self.st_close_wait.val()) {
+                    self.w.d.next.timer_due = self.timebase.now_us.val() + self.rto_us.val();
+                    self.w.d.next.retries = self.zero4.val();
+                }
             }
             if self.acc.ack_taken.val() {
                 self.w.d.next.snd_wnd = self.desc.window.val();
+                // The ACK may have opened the window for bytes that wait.
+                self.txq.push.next = self.tx_pending.val();
             }
             self.copy_req.next = self.acc.copy.val();
             self.copy_len.next = self.acc.take_len.val();
@@ -596,7 +762,9 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             & !self.timebase.scan_due.val()
             & !self.desc.valid.val()
             & !self.hop.valid.val()
-            & !self.promote_req.val();
+            & !self.promote_req.val()
+            & !self.txq.head_valid.val()
+            & self.txq.settled.val();
         // Every table write, for the event writer's copy of the table.
         self.tcb_we.next = self.tcb_ram.write_enable.val();
         self.tcb_waddr.next = self.tcb_ram.write_address.val();

@@ -33,7 +33,8 @@
 //! | `Idle` | picks the next job: host operation, then promotion, then a frame, then a due timer scan |
 //! | `RxDispatch` … `TcpFin`, `IcmpWait`, `PopFrame` | the receive path: ARP/ICMP replies, connection lookup (`ProbeCheck` walks the bucket's chain; `NotFound` = passive open into a free slot (`OpenSlot`) or RST), RFC 9293 §3.10.7.4 checks and ACK processing in one cycle (`TcpCheck`; `TcpAccept` after a handshake's ACK), the payload copy issued there (`CopyIssue` only while the ring writer is busy) and overlapped with FIN, reply and write-back, the pop once the copy is `done` (`PopFrame`) |
 //! | `Hop*` | host operations from the register block: TCB word read/write, release write/read |
-//! | `Scan*` | the timer scan, one slot per visit (cursor in [`timebase`]): SYN-ACK / FIN retransmission, give-up after seven |
+//! | `Scan*` | the timer scan, one slot per visit (cursor in [`timebase`]): SYN-ACK / FIN retransmission, data in flight back to snd_una (the send queue resends), give-up after seven |
+//! | `Tx*` | the send path, one segment per visit: a connection waits in the send queue (`txq`) after a send-tail doorbell (`HopTail`), an ACK that took the peer's window while bytes wait, and each segment sent; `TxLoad` reads its TCB, `TxDecide` asks the segmenter ([`crate::tx::TxSegmenter`]) for the next segment, `TxStart`/`TxStaged` have the transmit fetch stage its payload from the host's transmit ring, then the data segment goes out (`TxSend`) and snd_nxt/snd_max are written back |
 //! | `Prom*` | the promotion walk over every slot (it also rebuilds the connection index: `PromIndex`) |
 //! | `Reply`, `TxSend`, `WriteBack` | the shared tail: the ACK / FIN / SYN-ACK a change calls for (its TCB is written back from the next cycle on, once the segment's payload copy is done, overlapping `TxSend` or `wb_next`), offering the transmit request (then `tx_next`), writing the TCB back (then `wb_next`) |
 //!
@@ -65,7 +66,9 @@
 //! [`tx_request`] (the transmit request's registers, composed from a command, and
 //! the `tx` channel they drive).
 //! [`tcb_fields`] is the TCB's packed layout, shared by the table and all of these.
+use crate::coalesce::Coalescer;
 use crate::seq_cmp::SeqCmp;
+use crate::tx::TxSegmenter;
 use crate::channels::{HostOpSink, RingCopySource, RxDescSink, TxReqSource};
 use crate::regbus::{LISTEN_BITS, LISTEN_PORTS, STAT_COUNT};
 use holdback_regmap::{tcp_flags, Stat, TcpState, TCB_BITS};
@@ -118,6 +121,11 @@ pub enum EngineState {
     ScanLoad,
     ScanDecide,
     ScanNext,
+    HopTail,
+    TxLoad,
+    TxDecide,
+    TxStart,
+    TxStaged,
     PromLoad,
     PromFix,
     PromIndex,
@@ -128,6 +136,10 @@ pub enum EngineState {
 }
 
 pub const TCB_W: usize = TCB_BITS;
+/// The largest payload the card puts in one segment: an Ethernet MTU of 1500
+/// less the IPv4 and TCP headers (the staging buffer and the frame builder
+/// hold 2 KiB frames; a peer MSS above this is clamped to it).
+pub const MAX_SEGMENT: u32 = 1460;
 /// Request kinds on the `tx` channel (the descriptor's `kind` uses the same codes).
 const KIND_TCP: u64 = 0;
 const KIND_ARP: u64 = 1;
@@ -186,6 +198,21 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     pub tcb_we: Signal<Out, Bit>,
     pub tcb_waddr: Signal<Out, Bits<CONN_BITS>>,
     pub tcb_wdata: Signal<Out, Bits<TCB_W>>,
+    /// TX_RING_BASE and TX_RING_LOG2: connection id's transmit ring is at
+    /// `tx_ring_base + (id << tx_ring_log2)`.
+    pub tx_ring_base: Signal<In, Bits<64>>,
+    pub tx_ring_log2: Signal<In, Bits<5>>,
+    /// The transmit fetch ([`crate::tx::TxFetch`]): one segment's reads from
+    /// the ring (the second, at the ring's start, when it wraps).
+    pub fetch_start: Signal<Out, Bit>,
+    pub fetch_addr0: Signal<Out, Bits<64>>,
+    pub fetch_len0: Signal<Out, Bits<16>>,
+    pub fetch_addr1: Signal<Out, Bits<64>>,
+    pub fetch_len1: Signal<Out, Bits<16>>,
+    pub fetch_idle: Signal<In, Bit>,
+    pub fetch_staged: Signal<In, Bit>,
+    pub fetch_err: Signal<In, Bit>,
+    pub fetch_sum: Signal<In, Bits<16>>,
 
     tcb_ram: RAM<TcbFields, CONN_BITS>,
     seg: SegCheck,
@@ -196,6 +223,11 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     txr: TxRequest,
     upd: TcbUpdates,
     cmp_newrel: SeqCmp,
+    /// The send tail the host wrote against the TCB's (it may only move forward).
+    cmp_tail: SeqCmp,
+    txseg: TxSegmenter,
+    /// Connections with bytes to send, each waiting at most once.
+    txq: Coalescer<CONN_BITS, REF_BITS>,
 
     state: DFF<EngineState>,
     tx_next: DFF<EngineState>,
@@ -213,6 +245,23 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     copy_busy: DFF<Bit>,
     /// `Reply` changed the working TCB: it is written back once the copy is done.
     wb_pending: DFF<Bit>,
+    /// The host's last TCB-window write of an EPOCH word, to slot
+    /// `refusing_id`, was refused: the other words of that TCB are refused
+    /// too, until an EPOCH word is taken.
+    tcb_refusing: DFF<Bit>,
+    refusing_id: DFF<Bits<CONN_BITS>>,
+    /// The EPOCH of the TCB a host TCB-window write would leave in the slot.
+    written_epoch: Signal<Local, Bits<32>>,
+    /// This host TCB-window write is refused (EPOCH only grows, docs/authority.md).
+    stale_tcb_write: Signal<Local, Bit>,
+    epoch_word: Constant<Bits<5>>,
+    epoch_shift: Constant<Bits<10>>,
+    m_stale_epoch: Constant<Bits<STAT_COUNT>>,
+    /// The connection `TxLoad` read: its transmit ring, SMSS and congestion
+    /// window (RFC 5681 §3.1 eq. 1's initial window: no TX table yet).
+    tx_conn_base: DFF<Bits<64>>,
+    tx_smss: DFF<Bits<16>>,
+    tx_cwnd: DFF<Bits<32>>,
 
     // Combinational intermediates.
     rd: Signal<Local, Bits<TCB_W>>,
@@ -240,6 +289,14 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     word_shift: Signal<Local, Bits<10>>,
     gen_next: Signal<Local, Bits<32>>,
     synack_held: Signal<Local, Bit>,
+    /// The peer's MSS of the TCB being read, clamped to [`MAX_SEGMENT`], and widened.
+    slot_mss: Signal<Local, Bits<16>>,
+    slot_mss32: Signal<Local, Bits<32>>,
+    /// Send-tail doorbell check: how far past snd_una the new tail ends.
+    tail_span: Signal<Local, Bits<32>>,
+    tx_ring_bytes: Signal<Local, Bits<32>>,
+    /// Bytes written and not yet sent: the connection belongs in the send queue.
+    tx_pending: Signal<Local, Bit>,
 
     // Constants from the one register map.
     st_closed: Constant<Bits<4>>,
@@ -263,9 +320,18 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     dup_count: Constant<Bits<2>>,
     zero2: Constant<Bits<2>>,
     one2: Constant<Bits<2>>,
-    hop_tcb_read: Constant<Bits<2>>,
-    hop_tcb_write: Constant<Bits<2>>,
-    hop_release: Constant<Bits<2>>,
+    hop_tcb_read: Constant<Bits<3>>,
+    hop_tcb_write: Constant<Bits<3>>,
+    hop_release: Constant<Bits<3>>,
+    hop_tail: Constant<Bits<3>>,
+    /// The largest segment the frame buffers hold: 2048 - 54 bytes of headers
+    /// would do, 1460 (an Ethernet MTU of 1500) is what the card sends.
+    max_seg: Constant<Bits<16>>,
+    /// RFC 5681 §3.1 eq. 1's SMSS threshold for three segments (the one for two,
+    /// 2190, lies above MAX_SEGMENT).
+    iw_1095: Constant<Bits<16>>,
+    one32: Constant<Bits<32>>,
+    timer_off: Constant<Bits<2>>,
     no_stats: Constant<Bits<STAT_COUNT>>,
     m_one: Constant<Bits<STAT_COUNT>>,
     m_payload: Constant<Bits<STAT_COUNT>>,
@@ -278,6 +344,8 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     m_rst_sent: Constant<Bits<STAT_COUNT>>,
     m_retransmits: Constant<Bits<STAT_COUNT>>,
     m_conns_opened: Constant<Bits<STAT_COUNT>>,
+    m_tail_refused: Constant<Bits<STAT_COUNT>>,
+    m_dma_errors: Constant<Bits<STAT_COUNT>>,
 }
 
 fn st(s: TcpState) -> Constant<Bits<4>> {
@@ -327,6 +395,17 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             tcb_we: Default::default(),
             tcb_waddr: Default::default(),
             tcb_wdata: Default::default(),
+            tx_ring_base: Default::default(),
+            tx_ring_log2: Default::default(),
+            fetch_start: Default::default(),
+            fetch_addr0: Default::default(),
+            fetch_len0: Default::default(),
+            fetch_addr1: Default::default(),
+            fetch_len1: Default::default(),
+            fetch_idle: Default::default(),
+            fetch_staged: Default::default(),
+            fetch_err: Default::default(),
+            fetch_sum: Default::default(),
             tcb_ram: Default::default(),
             seg: Default::default(),
             acc: Default::default(),
@@ -336,6 +415,8 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             upd: Default::default(),
             txr: TxRequest::new([KIND_TCP, KIND_ARP, KIND_ICMP, crate::tx_builder::KIND_GARP]),
             cmp_newrel: Default::default(),
+            txseg: Default::default(),
+            txq: Coalescer::new(),
             state: Default::default(),
             tx_next: Default::default(),
             wb_next: Default::default(),
@@ -349,6 +430,15 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             w: Default::default(),
             copy_busy: Default::default(),
             wb_pending: Default::default(),
+            tx_conn_base: Default::default(),
+            tx_smss: Default::default(),
+            tx_cwnd: Default::default(),
+            slot_mss: Default::default(),
+            slot_mss32: Default::default(),
+            cmp_tail: Default::default(),
+            tail_span: Default::default(),
+            tx_ring_bytes: Default::default(),
+            tx_pending: Default::default(),
                                                                                             rd: Default::default(),
             rd_slot: Default::default(),
             accept_now: Default::default(),
@@ -369,6 +459,13 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             gen_next: Default::default(),
             synack_held: Default::default(),
             word_ones: Constant::new(Bits::<TCB_W>::from(0xFFFF_FFFFu64)),
+            tcb_refusing: Default::default(),
+            refusing_id: Default::default(),
+            written_epoch: Default::default(),
+            stale_tcb_write: Default::default(),
+            epoch_word: Constant::new(Bits::<5>::from(holdback_regmap::tcb::EPOCH.word as u64)),
+            epoch_shift: Constant::new(Bits::<10>::from(32 * holdback_regmap::tcb::EPOCH.word as u64 + holdback_regmap::tcb::EPOCH.shift as u64)),
+            m_stale_epoch: mask(Stat::StaleEpochRefused),
             st_closed: st(TcpState::Closed),
             st_syn_rcvd: st(TcpState::SynReceived),
             st_established: st(TcpState::Established),
@@ -389,9 +486,14 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
                             dup_count: Constant::new(Bits::<2>::from(holdback_regmap::PROMOTE_DUP_ACKS as u64)),
             zero2: Constant::new(Bits::<2>::from(0u64)),
             one2: Constant::new(Bits::<2>::from(1u64)),
-            hop_tcb_read: Constant::new(Bits::<2>::from(0u64)),
-            hop_tcb_write: Constant::new(Bits::<2>::from(1u64)),
-            hop_release: Constant::new(Bits::<2>::from(2u64)),
+            hop_tcb_read: Constant::new(Bits::<3>::from(0u64)),
+            hop_tcb_write: Constant::new(Bits::<3>::from(1u64)),
+            hop_release: Constant::new(Bits::<3>::from(2u64)),
+            hop_tail: Constant::new(Bits::<3>::from(4u64)),
+            max_seg: Constant::new(Bits::<16>::from(MAX_SEGMENT as u64)),
+            iw_1095: Constant::new(Bits::<16>::from(1095u64)),
+            one32: Constant::new(Bits::<32>::from(1u64)),
+            timer_off: Constant::new(Bits::<2>::from(crate::tx::TIMER_OFF)),
             no_stats: Constant::new(Bits::<STAT_COUNT>::from(0u64)),
             m_one: Constant::new(Bits::<STAT_COUNT>::from(1u64)),
             m_payload: mask(Stat::RxPayloadBytes),
@@ -404,6 +506,8 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             m_rst_sent: mask(Stat::RstSent),
             m_retransmits: mask(Stat::Retransmits),
             m_conns_opened: mask(Stat::ConnsOpened),
+            m_tail_refused: mask(Stat::TxTailRefused),
+            m_dma_errors: mask(Stat::DmaErrors),
         }
     }
 }

@@ -4,6 +4,12 @@
 //! the count before this retry), until seven retries have gone unanswered:
 //! then the peer is gone and the connection is dropped. A standby card runs
 //! no timers, and a held SYN-ACK (nothing ACKed yet) has none running.
+//!
+//! Data in flight (ESTABLISHED or CLOSE-WAIT, snd_una short of snd_max) has
+//! the same timer (RFC 6298 §5): when it expires the sender goes back to
+//! snd_una (§5.4, go-back-N; the send queue sends the segment) and the next
+//! wait is twice the last (§5.5: `RTO << (retries + 1)`, RTO_US being the
+//! first); seven timeouts without an ACK of new data drop the connection.
 //! Combinational.
 use super::st;
 use super::tcb_fields::TcbFields;
@@ -25,12 +31,18 @@ pub struct Retransmit {
     pub give_up: Signal<Out, Bit>,
     /// Our SYN-ACK again (offering the ring, as the first did) or our FIN|ACK again.
     pub segment: Signal<Out, TxSegmentState>,
+    /// The timer was data's: `fixed` goes back to snd_una, the send queue resends.
+    pub data: Signal<Out, Bit>,
     /// `tcb` with the retry counted and the timer re-armed.
     pub fixed: Signal<Out, TcbFields>,
 
     cmp_timer: SeqCmp,
     expired: Signal<Local, Bit>,
     backoff: Signal<Local, Bits<32>>,
+    in_flight: Signal<Local, Bit>,
+    retries_next: Signal<Local, Bits<4>>,
+    st_established: Constant<Bits<4>>,
+    st_close_wait: Constant<Bits<4>>,
     st_syn_rcvd: Constant<Bits<4>>,
     st_last_ack: Constant<Bits<4>>,
     max_retries: Constant<Bits<4>>,
@@ -47,10 +59,15 @@ impl Default for Retransmit {
             due: Default::default(),
             give_up: Default::default(),
             segment: Default::default(),
+            data: Default::default(),
             fixed: Default::default(),
             cmp_timer: Default::default(),
             expired: Default::default(),
             backoff: Default::default(),
+            in_flight: Default::default(),
+            retries_next: Default::default(),
+            st_established: st(TcpState::Established),
+            st_close_wait: st(TcpState::CloseWait),
             st_syn_rcvd: st(TcpState::SynReceived),
             st_last_ack: st(TcpState::LastAck),
             max_retries: Constant::new(Bits::<4>::from(7u64)),
@@ -64,11 +81,19 @@ impl Logic for Retransmit {
     fn update(&mut self) {
         self.cmp_timer.a.next = self.now_us.val();
         self.cmp_timer.b.next = self.tcb.val().timer_due;
+        self.retries_next.next = self.tcb.val().retries + self.one4.val();
+        self.in_flight.next = ((self.tcb.val().state == self.st_established.val()) | (self.tcb.val().state == self.st_close_wait.val()))
+            & (self.tcb.val().snd_una != self.tcb.val().snd_max);
         self.backoff.next = self.rto_us.val() << self.tcb.val().retries;
-        self.expired.next = ((self.tcb.val().state == self.st_syn_rcvd.val()) | (self.tcb.val().state == self.st_last_ack.val()))
+        if self.in_flight.val() {
+            self.backoff.next = self.rto_us.val() << self.retries_next.val();
+        }
+        self.expired.next = ((((self.tcb.val().state == self.st_syn_rcvd.val()) | (self.tcb.val().state == self.st_last_ack.val()))
+            & !((self.tcb.val().state == self.st_syn_rcvd.val()) & (self.tcb.val().ack_sent == self.tcb.val().irs)))
+            | self.in_flight.val())
             & !self.cmp_timer.a_before_b.val()
-            & !self.standby.val()
-            & !((self.tcb.val().state == self.st_syn_rcvd.val()) & (self.tcb.val().ack_sent == self.tcb.val().irs));
+            & !self.standby.val();
+        self.data.next = self.in_flight.val();
         self.give_up.next = self.expired.val() & (self.max_retries.val() <= self.tcb.val().retries);
         self.due.next = self.expired.val() & (self.tcb.val().retries < self.max_retries.val());
         self.segment.next = TxSegmentState::FinAgain;
@@ -76,7 +101,10 @@ impl Logic for Retransmit {
             self.segment.next = TxSegmentState::SynAck;
         }
         self.fixed.next = self.tcb.val();
-        self.fixed.next.retries = self.tcb.val().retries + self.one4.val();
+        self.fixed.next.retries = self.retries_next.val();
         self.fixed.next.timer_due = self.now_us.val() + self.backoff.val();
+        if self.in_flight.val() {
+            self.fixed.next.snd_nxt = self.tcb.val().snd_una;
+        }
     }
 }

@@ -52,6 +52,8 @@ pub struct TcbUpdates {
     pub retx_give_up: Signal<Out, Bit>,
     pub retx_due: Signal<Out, Bit>,
     pub retx_segment: Signal<Out, TxSegmentState>,
+    /// The timer was for data in flight: the send queue resends from snd_una.
+    pub retx_data: Signal<Out, Bit>,
     pub retransmitted: Signal<Out, TcbFields>,
     /// The promotion walk: the TCB holds a connection, and what the walk makes of it.
     pub prom_open: Signal<Out, Bit>,
@@ -94,6 +96,7 @@ impl Default for TcbUpdates {
             retx_give_up: Default::default(),
             retx_due: Default::default(),
             retx_segment: Default::default(),
+            retx_data: Default::default(),
             retransmitted: Default::default(),
             prom_open: Default::default(),
             promoted: Default::default(),
@@ -144,6 +147,7 @@ impl Logic for TcbUpdates {
         self.retx_give_up.next = self.retx.give_up.val();
         self.retx_due.next = self.retx.due.val();
         self.retx_segment.next = self.retx.segment.val();
+        self.retx_data.next = self.retx.data.val();
         self.retransmitted.next = self.retx.fixed.val();
 
         self.prom_fix.tcb.next = self.tcb.val();

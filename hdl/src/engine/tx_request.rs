@@ -51,6 +51,9 @@ pub enum TxSegmentState {
     Rst,
     /// RFC 9293 3.10.7.1: RST|ACK acknowledging the segment (it had no ACK).
     RstAck,
+    /// Payload staged by the transmit fetch: `data_len` bytes at `data_seq`,
+    /// ACK (PSH too when `data_push`: the segment empties the ring).
+    Data,
 }
 
 #[derive(LogicBlock)]
@@ -88,6 +91,13 @@ pub struct TxRequest {
     pub icmp_off: Signal<In, Bits<11>>,
     pub icmp_len: Signal<In, Bits<11>>,
     pub icmp_csum: Signal<In, Bits<16>>,
+    /// A data segment: where it starts, its length, whether it reaches the
+    /// send tail, and its payload's sum (passed through: the fetch holds it
+    /// while the segment waits).
+    pub data_seq: Signal<In, Bits<32>>,
+    pub data_len: Signal<In, Bits<16>>,
+    pub data_push: Signal<In, Bit>,
+    pub data_sum: Signal<In, Bits<16>>,
 
     /// The request on its way to the frame builder (the engine's `tx`, linked through).
     pub tx: TxReqSource,
@@ -106,6 +116,7 @@ pub struct TxRequest {
     t_flags: DFF<Bits<8>>,
     t_window: DFF<Bits<16>>,
     t_with_mss: DFF<Bit>,
+    t_data_len: DFF<Bits<16>>,
 
     kind_tcp: Constant<Bits<2>>,
     kind_arp: Constant<Bits<2>>,
@@ -117,12 +128,13 @@ pub struct TxRequest {
     flags_fin_ack: Constant<Bits<8>>,
     flags_rst: Constant<Bits<8>>,
     flags_rst_ack: Constant<Bits<8>>,
+    flags_psh_ack: Constant<Bits<8>>,
 }
 
 impl TxRequest {
     /// `kind_*` are the frame builder's request kinds.
     pub fn new(kinds: [u64; 4]) -> Self {
-        use holdback_regmap::tcp_flags::{ACK, FIN, RST, SYN};
+        use holdback_regmap::tcp_flags::{ACK, FIN, PSH, RST, SYN};
         let flags = |f: u8| Constant::new(Bits::<8>::from(u64::from(f)));
         let kind = |k: u64| Constant::new(Bits::<2>::from(k));
         Self {
@@ -150,6 +162,10 @@ impl TxRequest {
             icmp_off: Default::default(),
             icmp_len: Default::default(),
             icmp_csum: Default::default(),
+            data_seq: Default::default(),
+            data_len: Default::default(),
+            data_push: Default::default(),
+            data_sum: Default::default(),
             tx: Default::default(),
             sent: Default::default(),
             builder_idle: Default::default(),
@@ -163,6 +179,7 @@ impl TxRequest {
             t_flags: Default::default(),
             t_window: Default::default(),
             t_with_mss: Default::default(),
+            t_data_len: Default::default(),
             kind_tcp: kind(kinds[0]),
             kind_arp: kind(kinds[1]),
             kind_icmp: kind(kinds[2]),
@@ -173,6 +190,8 @@ impl TxRequest {
             flags_fin_ack: flags(FIN | ACK),
             flags_rst: flags(RST),
             flags_rst_ack: flags(RST | ACK),
+            flags_psh_ack: flags(PSH | ACK),
+
         }
     }
 }
@@ -181,7 +200,7 @@ impl Logic for TxRequest {
     #[allow(unreachable_patterns)]
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, t_kind, t_dst_mac, t_dst_ip, t_src_port, t_dst_port, t_seq, t_ack, t_flags, t_window, t_with_mss);
+        dff_setup!(self, clock, t_kind, t_dst_mac, t_dst_ip, t_src_port, t_dst_port, t_seq, t_ack, t_flags, t_window, t_with_mss, t_data_len);
         match self.address.val() {
             TxAddressState::Garp => {
                 self.t_kind.d.next = self.kind_garp.val();
@@ -212,6 +231,10 @@ impl Logic for TxRequest {
                 self.t_dst_port.d.next = self.remote_port.val();
             }
             _ => {}
+        }
+        // Every segment command but `Data` (and `Keep`) composes a control segment.
+        if (self.segment.val() != TxSegmentState::Keep) & (self.segment.val() != TxSegmentState::Data) {
+            self.t_data_len.d.next = 0_u16.to_bits();
         }
         match self.segment.val() {
             TxSegmentState::NoMss => {
@@ -270,6 +293,17 @@ impl Logic for TxRequest {
                 self.t_window.d.next = 0_u16.to_bits();
                 self.t_with_mss.d.next = false;
             }
+            TxSegmentState::Data => {
+                self.t_seq.d.next = self.data_seq.val();
+                self.t_ack.d.next = self.ack.val();
+                self.t_flags.d.next = self.flags_ack.val();
+                if self.data_push.val() {
+                    self.t_flags.d.next = self.flags_psh_ack.val();
+                }
+                self.t_window.d.next = self.window.val();
+                self.t_with_mss.d.next = false;
+                self.t_data_len.d.next = self.data_len.val();
+            }
             _ => {}
         }
         self.tx.valid.next = self.send.val();
@@ -286,6 +320,8 @@ impl Logic for TxRequest {
         self.tx.icmp_off.next = self.icmp_off.val();
         self.tx.icmp_len.next = self.icmp_len.val();
         self.tx.icmp_csum.next = self.icmp_csum.val();
+        self.tx.data_len.next = self.t_data_len.q.val();
+        self.tx.data_sum.next = self.data_sum.val();
         self.sent.next = self.send.val() & self.tx.ready.val();
         self.builder_idle.next = !self.tx.busy.val() & self.tx.ready.val();
     }

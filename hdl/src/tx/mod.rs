@@ -1,14 +1,17 @@
 //! The transmit engine's blocks (docs/tx.md). Each is combinational over one
 //! connection's transmit state, like the engine's `retransmit.rs`: the
 //! engine reads the state, a block computes the whole new state, one engine
-//! state writes it back. None is wired into `holdback_core` yet.
+//! state writes it back. `fetch` is the sequential one: it stages a
+//! segment's payload from the transmit ring for the frame builder.
 use rust_hdl::prelude::*;
 
 pub mod ack;
+pub mod fetch;
 pub mod rtt;
 pub mod segmenter;
 
 pub use ack::TxAck;
+pub use fetch::TxFetch;
 pub use rtt::TxRtt;
 pub use segmenter::TxSegmenter;
 

@@ -249,7 +249,7 @@ impl<D: Dut> Lockstep<D> {
 
     /// EPOCH = `epoch` on both.
     pub fn set_epoch(&mut self, epoch: u32) -> Result<(), LockstepError> {
-        self.model.cfg.epoch = epoch;
+        self.model.on_epoch_write(epoch);
         self.dut.reg_write(regmap::EPOCH.offset, epoch)?;
         self.history.push(format!("EPOCH = {epoch}"));
         Ok(())
@@ -258,7 +258,12 @@ impl<D: Dut> Lockstep<D> {
     /// The host writes every word of TCB `id` (a replicated copy) into both;
     /// only a standby card takes them.
     pub fn write_tcb(&mut self, id: usize, words: &[u32; TCB_WORDS]) -> Result<(), LockstepError> {
-        for (w, v) in words.iter().enumerate() {
+        // The EPOCH word first, as the driver writes it: the core judges
+        // every word by the epoch the TCB carries after it.
+        let epoch_word = regmap::tcb::EPOCH.word as usize;
+        let order = std::iter::once(epoch_word).chain((0..TCB_WORDS).filter(|&w| w != epoch_word));
+        for w in order {
+            let v = &words[w];
             self.dut.reg_write(regmap::tcb_word_addr(id as u32, w as u32), *v)?;
             self.model.on_tcb_write(id, w, *v);
         }
@@ -271,7 +276,7 @@ impl<D: Dut> Lockstep<D> {
     /// the write was accepted.
     pub fn promote(&mut self, epoch: u32) -> Result<Vec<Vec<u8>>, LockstepError> {
         let input = format!("PROMOTE = {epoch}");
-        let accepted = self.model.cfg.enable && self.model.cfg.standby;
+        let accepted = self.model.cfg.enable && self.model.cfg.standby && epoch > self.model.cfg.epoch;
         self.dut.reg_write(regmap::PROMOTE.offset, epoch)?;
         let actual = self.collect()?;
         // Accepted: done and no longer busy. Refused: nothing started, the

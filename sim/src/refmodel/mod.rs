@@ -235,6 +235,9 @@ pub struct RefModel {
     now_us: u32,
     /// The step being built by the current input.
     step: Step,
+    /// The slot whose EPOCH word the host's last such write tried, refused:
+    /// the core refuses the other words of that TCB until it takes an EPOCH word.
+    tcb_refusing: Option<usize>,
 }
 
 impl RefModel {
@@ -254,6 +257,7 @@ impl RefModel {
             learned_iss: HashMap::new(),
             now_us: 0,
             step: Step::default(),
+            tcb_refusing: None,
         }
     }
 
@@ -345,6 +349,20 @@ impl RefModel {
         }
         let mut w = self.tcbs[id].to_words();
         w[word] = value;
+        // EPOCH only grows (docs/authority.md): a TCB that would carry an
+        // older epoch than the card's is refused, counted once per TCB.
+        let epoch_word = holdback_regmap::tcb::EPOCH.word as usize;
+        let rest_of_refused = self.tcb_refusing == Some(id) && word != epoch_word;
+        let refused = w[epoch_word] < self.cfg.epoch || rest_of_refused;
+        if refused && !rest_of_refused {
+            self.count_outside_step(Stat::StaleEpochRefused);
+        }
+        if word == epoch_word {
+            self.tcb_refusing = refused.then_some(id);
+        }
+        if refused {
+            return;
+        }
         match Tcb::decode(&w) {
             Ok(t) => self.tcbs[id] = t,
             // The core stores the code and treats the slot as taken but in no
@@ -358,6 +376,11 @@ impl RefModel {
     /// is enabled and in standby). See the module notes for the walk.
     pub fn on_promote(&mut self, now_us: u32, epoch: u32) -> Step {
         self.now_us = now_us;
+        // Only into a newer epoch (docs/authority.md), whatever else holds.
+        if epoch <= self.cfg.epoch {
+            self.count(Stat::StaleEpochRefused);
+            return self.finish();
+        }
         if !(self.cfg.enable && self.cfg.standby) {
             return self.finish();
         }
@@ -815,6 +838,20 @@ impl RefModel {
         let id = self.change_log.pop_front()?;
         self.dirty[id] = false;
         Some(id)
+    }
+
+    /// The host writes EPOCH = `epoch`: taken unless older than the card's.
+    pub fn on_epoch_write(&mut self, epoch: u32) {
+        if epoch < self.cfg.epoch {
+            self.count_outside_step(Stat::StaleEpochRefused);
+        } else {
+            self.cfg.epoch = epoch;
+        }
+    }
+
+    /// A counter a host register write moved: no step is being built.
+    fn count_outside_step(&mut self, s: Stat) {
+        self.stats[s.index()] = self.stats[s.index()].wrapping_add(1);
     }
 
     fn finish(&mut self) -> Step {

@@ -12,12 +12,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use holdback_daemon::config::{Authority, EtcdAuthority};
+use holdback_daemon::control::{PairLink, PairRole};
+use holdback_daemon::lab::capture::CardCapture;
 use holdback_daemon::lab::clients::{self, ClientHandle, ClientPlan};
 use holdback_daemon::lab::daemon::{write_config, DaemonProcess};
 use holdback_daemon::lab::DEFAULT_PORT;
 use holdback_daemon::lab::netns::{LabNet, LabTopology};
 use holdback_daemon::lab::pair::{FailoverOptions, PairSetup};
-use holdback_tests::{holdback_bin, require_tool, wait_for, WorkDir};
+use holdback_tests::{broken_streams, holdback_bin, pair_status, require_tool, wait_for, WorkDir};
 
 /// etcd's address towards the primary's namespace, and the primary's.
 pub const ETCD_TO_PRIMARY: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 1);
@@ -54,13 +56,17 @@ pub struct EtcdPairSetup {
 /// directory `work` (under the temp dir, per process), namespaces tagged
 /// `tag`, `conns` clients of `bytes` planned.
 pub fn start_pair(work: &str, tag: &str, conns: usize, bytes: u64) -> (EtcdPairSetup, DaemonProcess, DaemonProcess) {
+    start_pair_with(work, tag, &FailoverOptions { conns, bytes, ..FailoverOptions::default() })
+}
+
+/// [`start_pair`] with the pair lab's options `opts` (gates, store, heartbeats).
+pub fn start_pair_with(work: &str, tag: &str, opts: &FailoverOptions) -> (EtcdPairSetup, DaemonProcess, DaemonProcess) {
     let bin = holdback_bin();
     let dir = WorkDir(std::env::temp_dir().join(format!("{work}-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&dir.0);
     let net = LabNet::create(LabTopology::unique_with_standby(tag)).expect("lab network");
     let topo = net.topology().clone();
-    let opts = FailoverOptions { conns, bytes, ..FailoverOptions::default() };
-    let mut pair = PairSetup::write(&dir.0, &topo, &opts).unwrap_or_else(|e| panic!("pair configs: {}", holdback_daemon::error::chain(&e)));
+    let mut pair = PairSetup::write(&dir.0, &topo, opts).unwrap_or_else(|e| panic!("pair configs: {}", holdback_daemon::error::chain(&e)));
     let etcd = EtcdLab::start(&topo, &dir.0);
     etcd.configure(&mut pair);
     let (primary, standby) =
@@ -170,6 +176,11 @@ impl EtcdLab {
         ip(&["-n", &self.netns, "link", "set", TO_PRIMARY_IF, if up { "up" } else { "down" }]).expect("the primary's link to etcd");
     }
 
+    /// Cuts (or restores) the standby's link to etcd.
+    pub fn set_standby_link(&self, up: bool) {
+        ip(&["-n", &self.netns, "link", "set", TO_STANDBY_IF, if up { "up" } else { "down" }]).expect("the standby's link to etcd");
+    }
+
     /// Rewrites both daemons' configs with `[authority] kind = "etcd"`,
     /// each reaching etcd over its own link.
     pub fn configure(&self, pair: &mut PairSetup) {
@@ -234,11 +245,169 @@ pub fn own_frames(a_pcap: &std::path::Path, b_pcap: &std::path::Path, mac: [u8; 
     (own(&a, &b), own(&b, &a))
 }
 
+/// Waits until the primary holds the epoch and speaks on a confirmation
+/// and the standby promises on the heartbeats: the pair under etcd, settled.
+pub fn wait_until_held_and_promised(primary: &DaemonProcess, standby: &DaemonProcess) {
+    wait_for(Duration::from_secs(30), "the primary holding the epoch on a confirmation, the standby promising", || {
+        let p = pair_status(&primary.socket)?;
+        let s = pair_status(&standby.socket)?;
+        (p.authority.as_ref()?.speaks_on == holdback_daemon::authority::SpeaksOn::Confirmation && s.authority.as_ref()?.promising)
+            .then_some(())
+    });
+}
+
+/// max(P, C) of the primary's config: how long its card may speak after
+/// its last answered request (docs/authority.md, The bounds).
+pub fn silence_bound(pair: &PairSetup) -> Duration {
+    let Authority::Etcd(settings) = &pair.primary.config.authority else { panic!("configured for etcd") };
+    settings.promise.max(settings.confirm)
+}
+
+/// The wall clock, as the captures stamp frames.
+pub fn wall() -> Duration {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970")
+}
+
+/// Echo requests from the clients' namespace to the card every 10 ms for
+/// `secs`: the core answers them without its host, so a card that may
+/// still speak shows it in its capture (under the gates a cut-off host
+/// releases nothing, so its card ACKs nothing new).
+pub fn pings(topo: &LabTopology, secs: u32) -> Child {
+    Command::new("ip")
+        .args(["netns", "exec", &topo.client_ns, "ping", "-q", "-i", "0.01", "-w", &secs.to_string()])
+        .arg(topo.card_ip.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ping from the clients' namespace")
+}
+
+/// The card's clock is the host's wall clock sampled by the card thread;
+/// on a loaded machine its NOW_US and the capture's stamps can lag one
+/// another by up to about a heartbeat interval (the lab's 50 ms).
+pub const CLOCK_SAMPLING: Duration = Duration::from_millis(50);
+
+/// The verdict after a fault that leaves the primary's card to fall silent
+/// by itself (its host hung, or cut off from everything) at `fault_at`
+/// (wall clock), once the fault is over: the old primary becomes the
+/// standby in epoch 2 and the promoted node replicates to it; both daemons
+/// stop cleanly. From the captures: the old card answered after the fault
+/// and sent its last frame within `bound` (max(P, C)) + [`CLOCK_SAMPLING`]
+/// of it, never while the promoted card spoke, no RST; every one of the
+/// clients' streams of `bytes` is intact. `what` names the old card in
+/// messages ("hung", "isolated").
+pub fn the_old_card_fell_silent_in_time(
+    setup: &EtcdPairSetup,
+    (primary, standby): (&mut DaemonProcess, &mut DaemonProcess),
+    (handles, cancel): (Vec<ClientHandle>, Arc<AtomicBool>),
+    fault_at: Duration,
+    bound: Duration,
+    what: &str,
+    bytes: u64,
+) {
+    let (pair, topo) = (&setup.pair, &setup.topo);
+    wait_for(Duration::from_secs(30), "the old primary a standby in epoch 2", || {
+        pair_status(&primary.socket).filter(|p| p.role == PairRole::Standby && p.epoch == 2)
+    });
+    wait_for(Duration::from_secs(30), "the promoted node replicating to the old primary", || {
+        pair_status(&standby.socket).filter(|p| p.link == PairLink::Replicating)
+    });
+    let outcomes = clients::collect(handles);
+    cancel.store(true, Ordering::SeqCst);
+    for d in [primary, standby] {
+        let exit = d.stop(Duration::from_secs(20));
+        assert!(exit.is_some_and(|s| s.success()), "{} exits cleanly on SIGTERM: {exit:?}", d.name);
+    }
+
+    let old = CardCapture::read(&pair.primary.pcap, topo.card_mac).expect("the old card's capture");
+    let new = CardCapture::read(&pair.standby.pcap, topo.card_mac).expect("the promoted card's capture");
+    let (old_own, new_own) = own_frames(&pair.primary.pcap, &pair.standby.pcap, topo.card_mac);
+    // Every frame of the old card after the fault counts, also after it
+    // ended: it never speaks again, in epoch 1 or as a standby.
+    let after: Vec<Duration> = old_own.iter().copied().filter(|at| *at > fault_at).collect();
+    let spoke_for = after.iter().max().map(|l| l.saturating_sub(fault_at));
+    let both = overlap(&old_own, &new_own);
+    eprintln!(
+        "captures: the {what} card sent {} frames after the fault, the last {spoke_for:?} after it (bound {bound:?}); promoted card's first frame {:?} after the fault; overlap {both:?}",
+        after.len(),
+        new_own.iter().min().map(|f| f.saturating_sub(fault_at))
+    );
+    assert!(!after.is_empty(), "the {what} card answered nothing after the fault: this test would not show its lease ending");
+    assert!(
+        spoke_for.is_some_and(|s| s <= bound + CLOCK_SAMPLING),
+        "the {what} card spoke for {spoke_for:?} after the fault: more than max(P, C) = {bound:?} (+ {CLOCK_SAMPLING:?} of clock sampling)"
+    );
+    assert_eq!(both, Duration::ZERO, "two cards answered at once for {both:?}");
+    assert_eq!((old.rst_sent, new.rst_sent), (0, 0), "no card reset a connection");
+
+    let bad = broken_streams(&outcomes, pair.standby.sink_dir(), topo.client_ip, bytes);
+    assert!(bad.is_empty(), "streams across the {what} primary under the etcd authority: {bad:#?}");
+}
+
 /// How long two cards answered at once: the old card's last own frame
 /// after the new card's first (0: never both).
 pub fn overlap(old_own: &[Duration], new_own: &[Duration]) -> Duration {
     match (old_own.iter().max(), new_own.iter().min()) {
         (Some(old), Some(new)) => old.saturating_sub(*new),
         _ => Duration::ZERO,
+    }
+}
+
+/// The simulated card's thread (sim/src/card.rs): the one left running.
+pub const CARD_THREAD: &str = "holdback-card";
+/// Every thread of a process but the card's, stopped with ptrace; resumed
+/// (detached) on drop, also when the test fails.
+pub struct Hung {
+    tids: Vec<libc::pid_t>,
+}
+
+impl Hung {
+    pub fn hang(pid: u32) -> Hung {
+        let mut hung = Hung { tids: Vec::new() };
+        // Threads come and go (the runtime's blocking pool): list again
+        // until a pass finds none left to stop.
+        loop {
+            let mut stopped_one = false;
+            let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the daemon's threads");
+            for task in tasks.flatten() {
+                let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<libc::pid_t>().ok()) else { continue };
+                let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+                if comm.trim() == CARD_THREAD || hung.tids.contains(&tid) {
+                    continue;
+                }
+                // SAFETY: ptrace on a thread id of a child process we own; the
+                // null address and data are what SEIZE and INTERRUPT take.
+                let seized = unsafe { libc::ptrace(libc::PTRACE_SEIZE, tid, std::ptr::null_mut::<libc::c_void>(), std::ptr::null_mut::<libc::c_void>()) };
+                if seized != 0 {
+                    let e = std::io::Error::last_os_error();
+                    // It ended between the listing and now.
+                    assert_eq!(e.raw_os_error(), Some(libc::ESRCH), "ptrace(SEIZE) of thread {tid} ({}): {e}", comm.trim());
+                    continue;
+                }
+                hung.tids.push(tid);
+                stopped_one = true;
+                // SAFETY: as above, on a thread we just seized.
+                let interrupted = unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, tid, std::ptr::null_mut::<libc::c_void>(), std::ptr::null_mut::<libc::c_void>()) };
+                assert_eq!(interrupted, 0, "ptrace(INTERRUPT) of thread {tid}: {}", std::io::Error::last_os_error());
+                let mut status = 0;
+                // SAFETY: waiting for the ptrace-stop of a thread we trace.
+                let waited = unsafe { libc::waitpid(tid, &mut status, libc::__WALL) };
+                assert_eq!(waited, tid, "waiting for thread {tid} to stop: {}", std::io::Error::last_os_error());
+            }
+            if !stopped_one {
+                break;
+            }
+        }
+        assert!(!hung.tids.is_empty(), "no daemon thread besides the card's");
+        hung
+    }
+}
+
+impl Drop for Hung {
+    fn drop(&mut self) {
+        for &tid in &self.tids {
+            // SAFETY: detaching a thread this thread traces resumes it.
+            unsafe { libc::ptrace(libc::PTRACE_DETACH, tid, std::ptr::null_mut::<libc::c_void>(), std::ptr::null_mut::<libc::c_void>()) };
+        }
     }
 }

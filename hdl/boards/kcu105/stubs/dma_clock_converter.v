@@ -1,6 +1,6 @@
 // Black-box stand-in for the Xilinx AXI Clock Converter (axi_clock_converter,
 // PG059) instance `dma_clock_converter` that build.tcl generates: AXI4, 64-bit
-// addresses and data, no ID, write channels only, asynchronous clocks (the
+// addresses and data, no ID, read and write channels, asynchronous clocks (the
 // core's 156.25 MHz on s_axi, the PCIe bridge's 250 MHz axi_aclk on m_axi).
 // Only the port list matters: it lets Verilator and yosys check the board
 // top without the vendor IP. Port names follow PG059's tables for the AXI
@@ -32,6 +32,22 @@ module dma_clock_converter (
     output wire [1:0]     s_axi_bresp,
     output wire           s_axi_bvalid,
     input  wire           s_axi_bready,
+    input  wire [63:0]    s_axi_araddr,
+    input  wire [7:0]     s_axi_arlen,
+    input  wire [2:0]     s_axi_arsize,
+    input  wire [1:0]     s_axi_arburst,
+    input  wire [0:0]     s_axi_arlock,
+    input  wire [3:0]     s_axi_arcache,
+    input  wire [2:0]     s_axi_arprot,
+    input  wire [3:0]     s_axi_arregion,
+    input  wire [3:0]     s_axi_arqos,
+    input  wire           s_axi_arvalid,
+    output wire           s_axi_arready,
+    output wire [63:0]    s_axi_rdata,
+    output wire [1:0]     s_axi_rresp,
+    output wire           s_axi_rlast,
+    output wire           s_axi_rvalid,
+    input  wire           s_axi_rready,
     input  wire           m_axi_aclk,
     input  wire           m_axi_aresetn,
     output wire [63:0]    m_axi_awaddr,
@@ -52,7 +68,23 @@ module dma_clock_converter (
     input  wire           m_axi_wready,
     input  wire [1:0]     m_axi_bresp,
     input  wire           m_axi_bvalid,
-    output wire           m_axi_bready
+    output wire           m_axi_bready,
+    output wire [63:0]    m_axi_araddr,
+    output wire [7:0]     m_axi_arlen,
+    output wire [2:0]     m_axi_arsize,
+    output wire [1:0]     m_axi_arburst,
+    output wire [0:0]     m_axi_arlock,
+    output wire [3:0]     m_axi_arcache,
+    output wire [2:0]     m_axi_arprot,
+    output wire [3:0]     m_axi_arregion,
+    output wire [3:0]     m_axi_arqos,
+    output wire           m_axi_arvalid,
+    input  wire           m_axi_arready,
+    input  wire [63:0]    m_axi_rdata,
+    input  wire [1:0]     m_axi_rresp,
+    input  wire           m_axi_rlast,
+    input  wire           m_axi_rvalid,
+    output wire           m_axi_rready
 );
 endmodule
 `default_nettype wire
