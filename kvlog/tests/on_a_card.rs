@@ -2,26 +2,21 @@
 //! committed — and so acknowledged by the card — only once whole and on
 //! disk, a half line waits for its end, the FIN ends the last line, and the
 //! state comes back from the log after a restart.
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use holdback_daemon::app::{AppHost, SinkShared};
 use holdback_daemon::events::EventPump;
-use holdback_daemon::testcard::FakeCard;
-use holdback_regmap::{tcb, TcpState};
+use holdback_daemon::testcard::{FakeCard, TestConn};
+use holdback_regmap::TcpState;
 use kvlog::{KvLog, LOG_FILE};
 
 const IRS: u32 = 0xFFFF_FFF0; // the stream crosses the 2^32 wrap
 const ID: u32 = 12;
 
+const PEER: TestConn = TestConn { remote: SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 9), 42000), local_port: 5001, irs: IRS };
+
 fn conn(w: &mut [u32], rcv_nxt: u32, fin: bool, state: TcpState) {
-    tcb::STATE.set(w, state as u32);
-    tcb::FIN_RCVD.set(w, fin as u32);
-    tcb::REMOTE_IP.set(w, u32::from(Ipv4Addr::new(198, 18, 0, 9)));
-    tcb::REMOTE_PORT.set(w, 42000);
-    tcb::LOCAL_PORT.set(w, 5001);
-    tcb::IRS.set(w, IRS);
-    tcb::RCV_NXT.set(w, rcv_nxt);
-    tcb::REL.set(w, IRS.wrapping_add(1));
+    PEER.set(w, rcv_nxt, fin, state);
 }
 
 #[test]
