@@ -219,6 +219,11 @@ pub struct LabRunArgs {
     /// Fail a client on which for this many seconds neither its writes nor the card's ACKs moved.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub stall_timeout: u64,
+    /// The application behind the card: `sink` writes each stream to a
+    /// file; `echo` sends it back, the clients read the echo while sending
+    /// and the report compares the SHA-256 both ways per connection.
+    #[arg(long, value_enum, value_name = "sink|echo", default_value_t = crate::app::AppKind::Sink)]
+    pub app: crate::app::AppKind,
     #[command(flatten)]
     pub pair: LabPairArgs,
 }
@@ -322,6 +327,13 @@ impl LabRunArgs {
     /// refused here with the reason (before anything is built).
     pub fn check(&self) -> Result<(), String> {
         let p = &self.pair;
+        if self.app != crate::app::AppKind::Sink && p.wanted() {
+            return Err(format!(
+                "--app {} runs in the single-card lab; the pair lab checks every stream against the sink's files \
+                 (drop --standby, --failover-at, --cut-replication-at and --switchover-at)",
+                self.app.name()
+            ));
+        }
         if !p.wanted() {
             let unused = p.pair_only_given();
             if !unused.is_empty() {
@@ -589,7 +601,7 @@ mod tests {
     fn every_lab_flag_takes_effect_in_the_single_card_lab_or_is_refused() {
         // Used by the single-card run (LabRunOptions), or selecting the pair lab.
         const SINGLE_CARD: [&str; 16] = [
-            "conns", "bytes", "seed", "holdback", "json", "plot", "pcap", "rx_ring_bytes", "sink_dir", "stall_timeout", "netem", "impair",
+            "conns", "bytes", "seed", "holdback", "json", "plot", "pcap", "rx_ring_bytes", "sink_dir", "stall_timeout", "netem", "impair", "app",
             "standby", "failover_at", "cut_replication_at", "switchover_at",
         ];
         // A value each pair-only flag accepts.
@@ -646,6 +658,29 @@ mod tests {
             let Command::Lab(LabCmd { action: None, run }) = Cli::try_parse_from(&argv).unwrap().command else { panic!() };
             assert_eq!(run.check(), Ok(()), "{argv:?}");
         }
+    }
+
+    /// `--app` picks the application behind the lab's card: sink by
+    /// default, echo by name, nothing else; echo only in the single-card lab.
+    #[test]
+    fn lab_app_is_sink_by_default_takes_echo_and_refuses_the_rest() {
+        let run_of = |args: &[&str]| {
+            let argv: Vec<&str> = ["holdback", "lab"].into_iter().chain(args.iter().copied()).collect();
+            match Cli::try_parse_from(&argv).map(|c| c.command) {
+                Ok(Command::Lab(LabCmd { action: None, run })) => Ok(run),
+                Ok(other) => panic!("{argv:?} parsed as {other:?}"),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        assert_eq!(run_of(&[]).unwrap().app, crate::app::AppKind::Sink);
+        let echo = run_of(&["--app", "echo", "--conns", "8", "--bytes", "8MiB"]).unwrap();
+        assert_eq!((echo.app, echo.conns, echo.bytes), (crate::app::AppKind::Echo, 8, 8 << 20));
+        assert_eq!(echo.check(), Ok(()));
+        let bad = run_of(&["--app", "relay"]).expect_err("an unknown application is refused");
+        assert!(bad.contains("relay") && bad.contains("sink") && bad.contains("echo"), "{bad}");
+        let pair = run_of(&["--app", "echo", "--failover-at", "0.5"]).unwrap();
+        let why = pair.check().expect_err("echo in the pair lab is refused");
+        assert!(why.contains("--app echo") && why.contains("single-card lab"), "{why}");
     }
 
     #[test]

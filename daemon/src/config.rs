@@ -21,6 +21,8 @@
 //! listen = "127.0.0.1:9464"
 //! [dma]                              # host memory the card writes payload into
 //! rx_ring_bytes = 65536              # per connection: 4096..=65536, a power of two
+//! [app]                              # the built-in application behind the card
+//! kind = "sink"                      # or "echo" (docs/app.md)
 //! ```
 //!
 //! Every error names the file, the field (as a dotted key path) and what is
@@ -31,6 +33,8 @@ use std::path::{Path, PathBuf};
 use holdback_driver::vfio::PciAddress;
 use holdback_driver::{CardSettings, MacAddr, MacParseError, PortHoldback};
 use serde::{Deserialize, Serialize};
+
+use crate::app::AppKind;
 
 /// Where the sink writes when `sink_dir` is not given.
 pub const DEFAULT_SINK_DIR: &str = "/var/lib/holdback/sink";
@@ -123,6 +127,34 @@ struct RawConfig {
     replication: Option<RawReplication>,
     authority: Option<RawAuthority>,
     dma: Option<RawDma>,
+    app: Option<RawApp>,
+}
+
+/// `[app]`: which built-in application runs behind the card.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApp {
+    #[serde(default)]
+    kind: AppKind,
+}
+
+/// `[app]` as validated and printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AppSettings {
+    pub kind: AppKind,
+}
+
+fn validate_app(a: Option<RawApp>, replication: Option<&Replication>) -> Result<AppSettings, (&'static str, String)> {
+    let kind = a.map(|a| a.kind).unwrap_or_default();
+    if kind == AppKind::Echo && replication.is_some_and(|r| r.store == StoreMode::Replicated) {
+        return Err((
+            "app.kind",
+            "\"echo\" keeps no store of the stream to ship to the standby; a pair running it needs \
+             [replication] store = \"shared\""
+                .into(),
+        ));
+    }
+    Ok(AppSettings { kind })
 }
 
 /// `[dma]`: the host memory the card writes into.
@@ -501,6 +533,8 @@ pub struct Config {
     pub dma: DmaSettings,
     /// Who may speak for the service address.
     pub authority: Authority,
+    /// The built-in application (`[app]`); `service::run_with` runs another.
+    pub app: AppSettings,
 }
 
 impl Config {
@@ -672,6 +706,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
     };
 
     let dma = validate_dma(raw.dma).map_err(|(f, m)| bad(f, m))?;
+    let app = validate_app(raw.app, replication.as_ref()).map_err(|(f, m)| bad(f, m))?;
     let authority = match raw.authority {
         None => Authority::Pair,
         Some(a) => validate_authority(a, replication.as_ref()).map_err(|(f, m)| bad(f, m))?,
@@ -690,6 +725,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         replication,
         dma,
         authority,
+        app,
     })
 }
 
@@ -1076,6 +1112,7 @@ struct Effective<'a> {
     replication: Option<EffectiveReplication<'a>>,
     dma: DmaSettings,
     authority: EffectiveAuthority<'a>,
+    app: AppSettings,
 }
 
 /// `[authority]` as printed: the password's file, never the password.
@@ -1228,6 +1265,7 @@ impl Config {
                 store: r.store,
             }),
             dma: self.dma,
+            app: self.app,
             authority: EffectiveAuthority {
                 kind: match self.authority {
                     Authority::Pair => AuthorityKind::Pair,
@@ -1440,6 +1478,33 @@ listen = "127.0.0.1:9464"
             secret.display()
         );
         (dir, pair)
+    }
+
+    /// `[app] kind`: the sink unless the file names echo; anything else,
+    /// an unknown key, and echo in a pair whose standby keeps its own
+    /// store (echo has no store to ship) are refused with file and field.
+    #[test]
+    fn the_app_defaults_to_the_sink_takes_echo_and_refuses_the_rest() {
+        let path = Path::new("/etc/holdback/t.toml");
+        assert_eq!(parse(path, GOOD).expect("valid").app.kind, AppKind::Sink);
+        let echo = parse(path, &format!("{GOOD}\n[app]\nkind = \"echo\"\n")).expect("valid");
+        assert_eq!(echo.app.kind, AppKind::Echo);
+        assert_eq!(parse(path, &echo.effective_toml()).expect("effective parses"), echo);
+        assert_eq!(parse(path, &format!("{GOOD}\n[app]\n")).expect("valid").app.kind, AppKind::Sink, "an empty [app] is the sink");
+        let (dir, pair) = pair_config("app");
+        let shared = parse(path, &format!("{pair}store = \"shared\"\n[app]\nkind = \"echo\"\n")).expect("echo with a shared store");
+        assert_eq!(shared.app.kind, AppKind::Echo);
+        for (text, field, what) in [
+            (format!("{GOOD}\n[app]\nkind = \"relay\"\n"), "app.kind", "unknown variant `relay`, expected `sink` or `echo`"),
+            (format!("{GOOD}\n[app]\nkind = \"echo\"\ncolour = 1\n"), "app.colour", "unknown field `colour`"),
+            (format!("{pair}[app]\nkind = \"echo\"\n"), "app.kind", "keeps no store of the stream"),
+        ] {
+            let e = err(&text);
+            let msg = e.to_string();
+            assert_eq!(e.field(), Some(field), "field of: {msg}");
+            assert!(msg.starts_with("/etc/holdback/t.toml") && msg.contains(what), "`{what}` not in: {msg}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! test below keeps it so):
 //!
 //! - the daemon (`holdback daemon --config`), at the top level: [`config`]
-//!   (the validated file), [`service`] (the card's service loop), [`sink`]
-//!   (commit, then release ACKs), [`events`] (the one consumer of the
+//!   (the validated file), [`service`] (the card's service loop), [`app`]
+//!   (the application interface and its host: commit, then release ACKs),
+//!   [`sink`] and [`echo`] (the built-in applications), [`events`] (the one consumer of the
 //!   card's event queue, fanning TCB changes out), [`pair`] and [`replication`] (the
 //!   failover pair), [`control`] and [`tables`] (the control socket and its
 //!   output), [`metrics`] (Prometheus) and [`http`] (the HTTP endpoint:
@@ -19,10 +20,12 @@
 //! [`cli`] is the `holdback` command line of all three.
 #![deny(unsafe_code)]
 
+pub mod app;
 pub mod authority;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod echo;
 pub mod error;
 pub mod events;
 pub mod http;
@@ -34,8 +37,10 @@ pub mod sink;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod tables;
-#[cfg(test)]
-mod testcard;
+/// A card in memory for applications' unit tests (feature `testcard`):
+/// an example application outside this crate tests against it.
+#[cfg(any(test, feature = "testcard"))]
+pub mod testcard;
 
 pub mod tools;
 

@@ -213,6 +213,7 @@ mod lab_cmd {
                         plot: run.plot,
                         progress: progress(run.json),
                         rx_ring_bytes: run.rx_ring_bytes,
+                        app: run.app,
                     };
                     let report = lab::run_lab(&opts)?;
                     if run.json {

@@ -47,7 +47,8 @@ use crate::http;
 use crate::pair::decide::TakeOverRefusal;
 use crate::pair::{self, EventSource, HandOverRequest, HandOverStep, Pair, PairError, PromoteRequest};
 use crate::metrics::{self, CardCounters};
-use crate::sink::{ReplicaGate, Sink, SinkError, SinkShared, SinkStats};
+use crate::app::{AppContext, AppFactory, AppHost, Builtin, ReplicaGate, SinkShared, SinkStats};
+use crate::sink::SinkError;
 
 /// How often the card's 32-bit counters are folded into 64-bit totals, and
 /// the card and sink checked for life. Must stay below the fastest wrap
@@ -86,7 +87,7 @@ pub enum ServiceError {
     },
     #[error("configuring and enabling the card")]
     Card(#[from] CardError),
-    #[error("sink application")]
+    #[error("the application")]
     Sink(#[from] SinkError),
     #[error("failover pair")]
     Pair(#[from] PairError),
@@ -256,8 +257,17 @@ fn answer<B: Bar>(
     result.unwrap_or_else(|e| Response::from_error(&e))
 }
 
-/// Run the daemon for `config` until a signal or a `shutdown` request.
+/// Run the daemon for `config` until a signal or a `shutdown` request,
+/// with the built-in application `[app] kind` names.
 pub fn run(config: &Config) -> Result<(), ServiceError> {
+    run_with(config, &Builtin(config.app.kind))
+}
+
+/// Run the daemon for `config` with the application `app` makes (a
+/// program of its own behind the card: docs/app.md). The daemon owns the
+/// card, the pair and the gates; `app` is asked for a fresh application
+/// whenever the daemon (re)starts it (at start, after a promotion).
+pub fn run_with(config: &Config, app: &dyn AppFactory) -> Result<(), ServiceError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("holdback-daemon")
@@ -286,10 +296,7 @@ pub fn run(config: &Config) -> Result<(), ServiceError> {
                 pcap: sim.pcap.clone(),
                 vcd: None,
                 impair: sim.impair,
-                // Window scaling: room for every connection's ring at the configured size
-                // (rings up to 1 MiB; untouched pages of the simulated memory cost nothing).
-                host_mem_bytes: (holdback_regmap::CoreParams::DEFAULT.conns() * config.dma.rx_ring_bytes as usize + (1 << 20))
-                    .max(holdback_sim::host_mem::DEFAULT_HOST_MEM_BYTES),
+                host_mem_bytes: sim_host_memory_bytes(config.dma.rx_ring_bytes),
                 ..CardConfig::default()
             })
             .map_err(|source| ServiceError::Sim { tap: sim.tap.clone(), source })?;
@@ -305,7 +312,7 @@ pub fn run(config: &Config) -> Result<(), ServiceError> {
                 }
             };
             let running = || card.is_running();
-            let result = runtime.block_on(serve(config, handle, Some(&running), parts));
+            let result = runtime.block_on(serve(config, app, handle, Some(&running), parts));
             let report = card.shutdown().map_err(ServiceError::SimShutdown);
             result?;
             let figures = CardFigures::from(&report?);
@@ -323,9 +330,24 @@ pub fn run(config: &Config) -> Result<(), ServiceError> {
             let alloc = holdback_driver::host_mem::VfioDmaAllocator { device: handle.bar().device(), iova: holdback_driver::vfio::CARD_DMA_IOVA };
             handle.attach_host_memory(&alloc, config.dma.rx_ring_bytes)?;
             // Dropped (unmapped, device closed) when serve returns, before the process exits.
-            runtime.block_on(serve(config, Arc::new(handle), None, parts))
+            runtime.block_on(serve(config, app, Arc::new(handle), None, parts))
         }
     }
+}
+
+/// Host memory of the simulated card: its N receive rings of the largest
+/// size and its event ring (the simulator's default window), and the N
+/// transmit rings the driver places after the receive rings (as large as
+/// those configured: `[dma] rx_ring_bytes`).
+#[cfg(feature = "sim")]
+fn sim_host_memory_bytes(rx_ring_bytes: u32) -> usize {
+    // Every connection's receive and transmit ring at the configured size
+    // (receive rings up to 1 MiB with window scaling, transmit rings up to
+    // 64 KiB), and the event ring; untouched pages of the simulated memory
+    // cost nothing.
+    let tx_ring_bytes = rx_ring_bytes.min(1 << holdback_regmap::TX_RING_LOG2_MAX);
+    holdback_sim::host_mem::DEFAULT_HOST_MEM_BYTES
+        + holdback_regmap::CoreParams::DEFAULT.conns() * (rx_ring_bytes + tx_ring_bytes) as usize
 }
 
 /// The simulated card's own figures (`[sim] report`, and the lab's report).
@@ -432,7 +454,7 @@ fn create_socket_dir(socket: &Path) -> Result<(), ServiceError> {
         .map_err(|source| ServiceError::Io(crate::error::IoError { what: "creating the control socket's directory", path: dir.to_path_buf(), source }))
 }
 
-/// The sink on its thread.
+/// The application (the sink unless `[app]` says otherwise) on its thread.
 struct SinkThread {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<(), SinkError>>>,
@@ -442,14 +464,17 @@ impl SinkThread {
     fn start<B: Bar + 'static>(
         events: &Arc<EventPump<B>>,
         config: &Config,
+        app: &dyn AppFactory,
         shared: SinkShared,
         gate: Option<ReplicaGate>,
     ) -> Result<SinkThread, ServiceError> {
         let dir = &config.sink_dir;
-        let mut sink = Sink::new(events, dir, shared)?.with_port_gates(config.gates.clone(), config.port_gates.clone());
+        let application = app.make(&AppContext { config, shared: &shared })?;
+        tracing::info!(app = application.name(), "application starts");
+        let mut sink = AppHost::new(events, application, shared)?.with_port_gates(config.gates.clone(), config.port_gates.clone());
         if let Some(gate) = gate {
             tracing::info!(wait_for_standby = gate.wait, hold_synack = gate.hold_synack, ship_data = gate.ship_data, after_data = gate.after_data,
-                "sink ships TCB copies to the standby");
+                "the application's host ships TCB copies to the standby");
             sink = sink.with_replica_gate(gate);
         }
         let stop = Arc::new(AtomicBool::new(false));
@@ -497,6 +522,7 @@ enum End {
 
 async fn serve<B: Bar + 'static>(
     config: &Config,
+    app: &dyn AppFactory,
     card: Arc<CardHandle<B>>,
     // Whether the simulated card's clock thread still runs (None: a real card).
     sim_running: Option<&dyn Fn() -> bool>,
@@ -535,7 +561,7 @@ async fn serve<B: Bar + 'static>(
     let shared = SinkShared::default();
     let sink_gate = || pair.as_ref().and_then(|p| p.sink_gate(&all_gates));
     let mut sink = if pair.as_ref().is_none_or(|p| p.runs_sink()) {
-        Some(SinkThread::start(&events, &config, shared.clone(), sink_gate())?)
+        Some(SinkThread::start(&events, &config, app, shared.clone(), sink_gate())?)
     } else {
         None
     };
@@ -615,7 +641,7 @@ async fn serve<B: Bar + 'static>(
                             // at R and ships copies to a returning standby
                             // without waiting for it (degraded) until it is
                             // Replicating again.
-                            match SinkThread::start(&events, &config, shared.clone(), sink_gate()) {
+                            match SinkThread::start(&events, &config, app, shared.clone(), sink_gate()) {
                                 Ok(t) => sink = Some(t),
                                 Err(e) => break End::Failed(e),
                             }
@@ -653,7 +679,7 @@ async fn serve<B: Bar + 'static>(
                 };
                 // Still (or again) the primary, card speaking: release again.
                 if sink.is_none() && p.runs_sink() {
-                    match SinkThread::start(&events, &config, shared.clone(), sink_gate()) {
+                    match SinkThread::start(&events, &config, app, shared.clone(), sink_gate()) {
                         Ok(t) => sink = Some(t),
                         Err(e) => {
                             let _ = reply.send(answer);
@@ -680,7 +706,7 @@ async fn serve<B: Bar + 'static>(
                 if let Err(e) = blocking(move || c.set_hold_synack(hold_synack)).await {
                     break End::Failed(e.into());
                 }
-                match SinkThread::start(&events, &config, shared.clone(), Some(gate)) {
+                match SinkThread::start(&events, &config, app, shared.clone(), Some(gate)) {
                     Ok(t) => sink = Some(t),
                     Err(e) => break End::Failed(e),
                 }

@@ -1,512 +1,64 @@
 //! The sink application: the host side of claim 2. For every connection the
 //! card receives, it copies new bytes out of the receive ring, writes them at
 //! their stream offset into a per-connection file, makes them durable
-//! (fsync), and only then writes the release register, so the card's ACK —
-//! the peer's permission to forget the bytes — never runs ahead of the disk.
+//! (fsync), and only then commits them, so the card's ACK — the peer's
+//! permission to forget the bytes — never runs ahead of the disk.
 //!
 //! Writing at the offset (not appending) makes the commit idempotent: when
 //! bytes arrive again after a failover (invariant 3) they land
 //! on top of themselves.
 //!
-//! The sink learns which connections changed from the card's event queue
-//! (a [`ChangeFeed`] of the daemon's [`EventPump`]), takes their TCBs from
-//! the card's mirror of the event records, and copies the payload out of
-//! the receive rings in host memory: no register reads on the data path.
+//! The sink is an [`Application`] of the application interface
+//! ([`crate::app`]): the daemon's [`AppHost`] follows the card's event
+//! queue, hands the sink each pass's new bytes, and writes the release
+//! registers once the commits passed the gates.
 //!
-//! One pass ([`Sink::step`]) is a group commit: read every connection with new
-//! bytes, write them all, fsync each touched file once, then release all of
-//! them. The release can be paused (control socket) to show holdback at work.
+//! One pass is a group commit: read every connection with new bytes, write
+//! them all, fsync each touched file once, then commit all of them; the
+//! host releases them together. The release can be paused (control
+//! socket) to show holdback at work.
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::net::Ipv4Addr;
+use std::ops::{Deref, DerefMut};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use holdback_driver::{Bar, CardError, CardHandle, SeqNum, Tcb};
-use holdback_regmap::TcpState;
-use serde::{Deserialize, Serialize};
+use holdback_driver::{Bar, Tcb};
 
-use crate::config::{Gate, PortGates};
-use crate::events::{ChangeFeed, EventPump};
-use crate::metrics::Histogram;
-use crate::pair::decide::{ReleaseStep, RULES};
-use crate::replication::{Primary, WaitError};
+pub use crate::app::{AppError as SinkError, ConnKey, ConnRecord, Ledger, ReplicaGate, SinkShared, SinkStats};
+use crate::app::{AppError, AppHost, AppIo, Application, Conn};
+use crate::events::EventPump;
 
-#[derive(Debug, thiserror::Error)]
-pub enum SinkError {
-    #[error("card access")]
-    Card(#[from] CardError),
-    #[error(transparent)]
-    Io(#[from] crate::error::IoError),
-    #[error(
-        "connection {id} ({peer}): {new} new bytes exceed the {ring}-byte ring; \
-         the core accepted beyond released + ring (rcv_nxt {rcv_nxt}, committed to {committed})"
-    )]
-    RingOverrun { id: u16, peer: String, new: u32, ring: u32, rcv_nxt: SeqNum, committed: u64 },
-}
-
-/// Identity of one connection: a TCB slot is reused by later connections, so
-/// the slot id alone does not name it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ConnKey {
-    pub remote_ip: Ipv4Addr,
-    pub remote_port: u16,
-    pub local_port: u16,
-    pub irs: u32,
-}
-
-impl ConnKey {
-    fn of(tcb: &Tcb) -> ConnKey {
-        ConnKey { remote_ip: tcb.remote_ip, remote_port: tcb.remote_port, local_port: tcb.local_port, irs: tcb.irs.0 }
-    }
-}
-
-/// What the sink knows about one connection; kept after it closes so the lab
-/// can check the file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConnRecord {
-    pub id: u16,
-    pub key: ConnKey,
-    pub path: PathBuf,
-    /// Bytes written and fsynced (stream offsets [0, committed)).
-    pub committed: u64,
-    /// Stream bytes covered by the last release write (≤ committed).
-    pub released: u64,
-    /// The peer's FIN arrived after all data and everything is committed.
-    pub fin_committed: bool,
-    /// The release went past the FIN (the core then sends its own FIN).
-    pub fin_released: bool,
-    /// The slot was seen CLOSED (or reused) after this connection.
-    pub closed: bool,
-    /// Closed before its FIN was committed: reset or timed out.
-    pub aborted: bool,
-    /// Last state seen (RFC name).
-    pub last_state: String,
-}
-
-/// Records of every connection the sink has seen; shared with the lab and
-/// the control socket.
-#[derive(Debug, Default)]
-pub struct Ledger {
-    records: Vec<ConnRecord>,
-}
-
-impl From<Vec<ConnRecord>> for Ledger {
-    /// A ledger as the control socket reports it (`Request::Sink`).
-    fn from(records: Vec<ConnRecord>) -> Ledger {
-        Ledger { records }
-    }
-}
-
-impl Ledger {
-    pub fn records(&self) -> &[ConnRecord] {
-        &self.records
-    }
-    /// The most recent connection from `remote_ip:remote_port`.
-    pub fn by_peer(&self, remote_ip: Ipv4Addr, remote_port: u16) -> Option<&ConnRecord> {
-        self.records.iter().rev().find(|r| r.key.remote_ip == remote_ip && r.key.remote_port == remote_port)
-    }
-    fn upsert(&mut self, rec: &ConnRecord) {
-        match self.records.iter_mut().rev().find(|r| r.key == rec.key && r.id == rec.id) {
-            Some(r) => *r = rec.clone(),
-            None => self.records.push(rec.clone()),
-        }
-    }
-}
-
-/// Counters of the sink's own work, for the report.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SinkStats {
-    pub passes: u64,
-    /// Passes that committed something (group commits).
-    pub commits: u64,
-    pub fsyncs: u64,
-    pub release_writes: u64,
-    pub bytes_committed: u64,
-    pub conns_seen: u64,
-    /// Sum and maximum over group commits of the time from the pass's first
-    /// TCB read to its last release write: the gate latency holdback adds to
-    /// every ACK (read ring + write + fsync + release).
-    pub commit_us_total: u64,
-    pub commit_us_max: u64,
-    /// Group commits the replica gate held until the standby acknowledged,
-    /// and their total wait (the replication round trip holdback adds).
-    #[serde(default)]
-    pub replica_waits: u64,
-    #[serde(default)]
-    pub replica_wait_us_total: u64,
-    /// Passes whose releases the replica gate refused (standby silent,
-    /// disconnected or newer): nothing was released in them.
-    #[serde(default)]
-    pub replica_waits_failed: u64,
-}
-
-impl SinkStats {
-    /// Mean time of a group commit, microseconds.
-    pub fn commit_us_mean(&self) -> u64 {
-        self.commit_us_total.checked_div(self.commits).unwrap_or(0)
-    }
-}
-
-/// Handles the lab and the control socket use while the sink runs.
-#[derive(Clone, Debug, Default)]
-pub struct SinkShared {
-    pub ledger: Arc<Mutex<Ledger>>,
-    /// While set, no release register is written (bytes are still committed).
-    pub paused: Arc<AtomicBool>,
-    pub stats: Arc<Mutex<SinkStats>>,
-    /// Distribution of the group-commit time ([`SinkStats::commit_us_total`]
-    /// is its sum): the release latency holdback adds to an ACK.
-    pub commit_latency: Arc<Mutex<Histogram>>,
-}
-
-impl SinkShared {
-    pub fn ledger(&self) -> MutexGuard<'_, Ledger> {
-        // A panic while holding the lock leaves plain data; keep using it.
-        self.ledger.lock().unwrap_or_else(|p| p.into_inner())
-    }
-    pub fn stats(&self) -> SinkStats {
-        *self.stats.lock().unwrap_or_else(|p| p.into_inner())
-    }
-    pub fn set_paused(&self, paused: bool) {
-        self.paused.store(paused, Ordering::SeqCst);
-        tracing::info!(paused, "sink release paused state changed");
-    }
-    pub fn is_paused(&self) -> bool {
-        self.paused.load(Ordering::SeqCst)
-    }
-    pub fn commit_latency(&self) -> Histogram {
-        self.commit_latency.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-}
-
-/// A connection being followed.
-struct Active {
-    rec: ConnRecord,
-    file: File,
-    irs: SeqNum,
-    /// The last TCB taken from the mirror: the base of the copy the replica
-    /// gate ships with a new R.
-    last: Tcb,
-    /// Stream bytes [0, shipped) are queued for the standby's own store on
-    /// the link's current sync generation (`store = "replicated"`).
-    shipped: u64,
-    /// The last R this sink wrote for the connection: no copy the standby
-    /// gets carries less, even one read before the card folded the write
-    /// into the TCB (invariant 2).
-    r_written: Option<SeqNum>,
-}
-
-impl Active {
-    /// Sequence number of stream offset `off`.
-    fn seq_at(&self, off: u64) -> SeqNum {
-        self.irs + 1 + off as u32
-    }
-}
-
-/// How often followed connections are looked at even without an event
-/// record (belt and braces: the records are the trigger).
-const POLL_ALL_EVERY: Duration = Duration::from_millis(50);
-
-/// The `replica` gate (claim 24, invariant 2): before a release register is
-/// written, a TCB copy carrying the new R goes to the standby, and (with
-/// `wait`, i.e. `sync = before-ack`, claim 32) the release waits until the
-/// standby acknowledged storing it. Copies of every TCB the event records
-/// name go along (claims 34, 35: the link sends only changed
-/// fields).
-pub struct ReplicaGate {
-    pub link: Arc<Primary>,
-    /// `sync = before-ack`: hold the release for the acknowledgement.
-    pub wait: bool,
-    /// Longest one group commit waits; then the pass releases nothing and
-    /// the next pass tries again (a partitioned primary releases nothing).
-    pub timeout: Duration,
-    /// `replicate = at-setup` (claim 31, invariant 6): the card holds each
-    /// SYN-ACK until R moves to irs+1, which this gate does only once the
-    /// standby stored the new TCB.
-    pub hold_synack: bool,
-    /// The `app` gate is on too: fsync before releasing. Without it
-    /// (`gates = ["replica"]`) the release waits for the standby only and
-    /// the bytes are written but not fsynced: a failover keeps every
-    /// connection, a host crash may lose the tail of the store.
-    pub durable: bool,
-    /// `store = "replicated"` (invariant 3 across two hosts): the committed
-    /// bytes go to the standby's own store over the link, after a copy
-    /// whose rcv_nxt covers them and before the copy whose R does; with
-    /// `wait`, R never passes the bytes the standby acknowledged holding.
-    pub ship_data: bool,
-    /// `replicate = "after-data"` (claim 30): a connection's first copy
-    /// goes out only once the peer sent something past its SYN.
-    pub after_data: bool,
-}
-
-/// Stream bytes one [`Update::Data`](crate::replication::wire::Update) carries at most.
-const DATA_CHUNK: usize = 64 << 10;
-/// Stream bytes one pass ships per connection at most: a store shipped
-/// again after a full sync goes in slices, so it does not stall the
-/// other connections' releases.
-const DATA_PER_CONN_PER_PASS: u64 = 256 << 10;
-
-/// One release the pass intends to write.
-struct PlannedRelease {
-    id: u16,
-    /// The connection's local (listening) port: whose gates apply.
-    port: u16,
-    r: SeqNum,
-    /// Stream bytes below `r` (not counting a FIN).
-    upto: u64,
-    /// Covers the peer's FIN (data committed and the FIN with it).
-    past_fin: bool,
-    /// Releases a held SYN-ACK (R := irs+1); no data involved.
-    synack: bool,
-}
-
-pub struct Sink<B: Bar> {
-    card: Arc<CardHandle<B>>,
-    changes: ChangeFeed<B>,
+/// The built-in sink as an [`Application`]: each connection's stream into
+/// its own file in `dir` ([`sink_file_name`]).
+pub struct FileSink {
     dir: PathBuf,
     shared: SinkShared,
-    active: HashMap<u16, Active>,
-    ring_bytes: u32,
-    last_poll_all: Instant,
-    buf: Vec<u8>,
-    replica: Option<ReplicaGate>,
-    /// Listening ports with gates of their own; empty: every connection
-    /// has the sink's one gate set (the replica gate's `wait`, `durable`).
-    port_gates: Vec<PortGates>,
-    /// The gates of connections to ports not in `port_gates`.
-    default_gates: Vec<Gate>,
-    /// The link's sync generation the `shipped` offsets count in.
-    sync_generation: u64,
-    /// Connections whose first copy went to the standby, by slot: with
-    /// `after-data` the rest are not replicated yet.
-    copied: HashMap<u16, ConnKey>,
+    files: HashMap<u16, (File, PathBuf)>,
 }
 
-impl<B: Bar> Sink<B> {
-    /// A sink following the changes `pump` takes from its card, writing its
-    /// files under `dir` (created if missing).
-    pub fn new(pump: &Arc<EventPump<B>>, dir: &Path, shared: SinkShared) -> Result<Sink<B>, SinkError> {
+impl FileSink {
+    /// A sink writing its files under `dir` (created if missing); it counts
+    /// its fsyncs in `shared`.
+    pub fn new(dir: &Path, shared: SinkShared) -> Result<FileSink, SinkError> {
         std::fs::create_dir_all(dir).map_err(crate::error::io("creating sink directory", dir))?;
-        let card = pump.card().clone();
-        let ring_bytes = card.rx_ring_bytes()?;
-        Ok(Sink {
-            card,
-            changes: pump.subscribe()?,
-            dir: dir.to_path_buf(),
-            shared,
-            active: HashMap::new(),
-            ring_bytes,
-            last_poll_all: Instant::now(),
-            buf: vec![0; ring_bytes as usize],
-            replica: None,
-            port_gates: Vec::new(),
-            default_gates: vec![Gate::App],
-            sync_generation: 0,
-            copied: HashMap::new(),
-        })
+        Ok(FileSink { dir: dir.to_path_buf(), shared, files: HashMap::new() })
     }
 
-    /// Put the `replica` gate in front of every release.
-    pub fn with_replica_gate(mut self, gate: ReplicaGate) -> Sink<B> {
-        self.replica = Some(gate);
-        self
+    fn file(&self, conn: &Conn) -> Result<&(File, PathBuf), AppError> {
+        self.files.get(&conn.id).ok_or(AppError::NotOpen { op: crate::app::AppOp::Read, id: conn.id })
+    }
+}
+
+impl Application for FileSink {
+    fn name(&self) -> &'static str {
+        "sink"
     }
 
-    /// Gates per connection: those of its listening port in `ports`, else
-    /// `default`. The replica gate, if any, must be set up for the union
-    /// (it waits only for connections whose gates name `replica`).
-    pub fn with_port_gates(mut self, default: Vec<Gate>, ports: Vec<PortGates>) -> Sink<B> {
-        self.default_gates = default;
-        self.port_gates = ports;
-        self
-    }
-
-    /// The gates of a connection to `port`, when ports have their own.
-    fn gates_of(&self, port: u16) -> Option<&[Gate]> {
-        if self.port_gates.is_empty() {
-            return None;
-        }
-        Some(self.port_gates.iter().find(|g| g.port == port).map_or(&self.default_gates[..], |g| &g.gates[..]))
-    }
-
-    /// The `app` gate: the connection's bytes are fsynced before release.
-    fn app_gate_on(&self, port: u16) -> bool {
-        match self.gates_of(port) {
-            Some(gates) => gates.contains(&Gate::App),
-            None => self.replica.as_ref().is_none_or(|g| g.durable),
-        }
-    }
-
-    /// The `replica` gate stands before the connection's releases.
-    fn replica_gate_on(&self, port: u16) -> bool {
-        self.gates_of(port).is_none_or(|gates| gates.contains(&Gate::Replica))
-    }
-
-    pub fn shared(&self) -> &SinkShared {
-        &self.shared
-    }
-
-    /// Runs passes until `stop` is set, sleeping briefly when idle. Returns
-    /// the first error (the lab then tears down and reports it).
-    pub fn run(&mut self, stop: &AtomicBool) -> Result<(), SinkError> {
-        while !stop.load(Ordering::Relaxed) {
-            let worked = self.step()?;
-            if !worked {
-                // Idle: a short sleep keeps one of the machine's two cores
-                // for the card's clock thread; a ring holds one window per
-                // connection, so sleeping long would throttle the peer.
-                std::thread::sleep(Duration::from_micros(200));
-            }
-        }
-        Ok(())
-    }
-
-    /// One group-commit pass. Returns whether anything happened.
-    pub fn step(&mut self) -> Result<bool, SinkError> {
-        let pass_start = Instant::now();
-        let mut ids = self.changes.take()?;
-        if self.last_poll_all.elapsed() >= POLL_ALL_EVERY {
-            self.last_poll_all = Instant::now();
-            ids.extend(self.active.keys().copied());
-        }
-        ids.sort_unstable();
-        ids.dedup();
-        let mut worked = !ids.is_empty();
-
-        // 1. Read: every changed connection's new bytes go to its file.
-        let mut touched: Vec<u16> = Vec::new();
-        let mut changed: Vec<(u16, Tcb)> = Vec::new();
-        for id in ids {
-            let tcb = self.card.tcb(id)?;
-            if self.follow(id, &tcb)? {
-                touched.push(id);
-            }
-            if self.replica.is_some() {
-                changed.push((id, tcb));
-            }
-        }
-        // 2. Durable: fsync every touched file, in parallel — the filesystem
-        // journal folds concurrent fsyncs into one commit (measured on ext4:
-        // 8 files in ~5 ms together against ~6 ms each one after another).
-        // Without the app gate the bytes stay in the page cache (they
-        // survive the daemon's death, not the host's) and the release waits
-        // for the standby only.
-        let files: Vec<(&File, &Path)> = touched
-            .iter()
-            .filter_map(|id| self.active.get(id))
-            .filter(|a| self.app_gate_on(a.rec.key.local_port))
-            .map(|a| (&a.file, a.rec.path.as_path()))
-            .collect();
-        sync_all(&files)?;
-        {
-            let mut st = self.shared.stats.lock().unwrap_or_else(|p| p.into_inner());
-            st.passes += 1;
-            st.fsyncs += files.len() as u64;
-            if !touched.is_empty() {
-                st.commits += 1;
-            }
-        }
-        // 3. Release: everything committed (and past the FIN when it is in).
-        // The gates of claim 2 stand between these two steps: "app" is the
-        // fsync above; the "replica" gate ships the new R to the standby and
-        // (sync = before-ack) waits for its acknowledgement (invariant 2).
-        // With a replicated store the standby first gets copies whose
-        // rcv_nxt covers the committed bytes, then the bytes themselves.
-        let ahead = self.ship_ahead_of_release(&changed);
-        if !self.shared.is_paused() {
-            let plan = self.plan_releases(&changed);
-            // Connections whose gates do not name `replica` release once
-            // committed; the others wait at the replica gate.
-            let (gated, free): (Vec<PlannedRelease>, Vec<PlannedRelease>) =
-                plan.into_iter().partition(|p| self.replica_gate_on(p.port));
-            let freed = self.release_all(&free)?;
-            if ahead.is_some_and(|last| self.replica_gate(&changed, &gated, last)) {
-                worked |= freed | self.release_all(&gated)?;
-            } else {
-                worked = freed;
-            }
-        } else if !changed.is_empty() {
-            // Paused: nothing is released, but the standby still follows.
-            self.replica_gate(&changed, &[], ahead.unwrap_or(0));
-        }
-        if !touched.is_empty() {
-            let us = pass_start.elapsed().as_micros() as u64;
-            let mut st = self.shared.stats.lock().unwrap_or_else(|p| p.into_inner());
-            st.commit_us_total += us;
-            st.commit_us_max = st.commit_us_max.max(us);
-            drop(st);
-            self.shared.commit_latency.lock().unwrap_or_else(|p| p.into_inner()).observe_us(us);
-        }
-        let mut ledger = self.shared.ledger();
-        for a in self.active.values() {
-            ledger.upsert(&a.rec);
-        }
-        Ok(worked)
-    }
-
-    /// Track TCB `id`: open/close records and pwrite new bytes (not yet
-    /// fsynced). Returns whether bytes were written.
-    fn follow(&mut self, id: u16, tcb: &Tcb) -> Result<bool, SinkError> {
-        let key = ConnKey::of(tcb);
-        let same = self.active.get(&id).is_some_and(|a| a.rec.key == key);
-        if !same || tcb.state == TcpState::Closed {
-            if let Some(old) = self.active.remove(&id) {
-                self.finish(old, tcb.state);
-            }
-        }
-        match tcb.state {
-            TcpState::Closed | TcpState::Listen => return Ok(false),
-            TcpState::SynReceived => {
-                // No data before the handshake completes; the record starts
-                // at ESTABLISHED so a SYN-flood slot leaves no file.
-                return Ok(false);
-            }
-            _ => {}
-        }
-        if !self.active.contains_key(&id) {
-            let a = self.open(id, tcb)?;
-            self.active.insert(id, a);
-        }
-        let ring = self.ring_bytes;
-        let a = self.active.get_mut(&id).expect("inserted above");
-        a.rec.last_state = tcb.state.rfc_name().to_string();
-        a.last = tcb.clone();
-        // Data ends at rcv_nxt, or one before it once the FIN is counted.
-        let data_end = tcb.rcv_nxt - tcb.fin_rcvd as u32;
-        let new = data_end.bytes_since(a.seq_at(a.rec.committed));
-        if new > ring {
-            return Err(SinkError::RingOverrun {
-                id,
-                peer: format!("{}:{}", key.remote_ip, key.remote_port),
-                new,
-                ring,
-                rcv_nxt: tcb.rcv_nxt,
-                committed: a.rec.committed,
-            });
-        }
-        let mut wrote = false;
-        if new > 0 {
-            let buf = &mut self.buf[..new as usize];
-            self.card.read_ring(id, a.rec.committed, buf)?;
-            a.file.write_all_at(buf, a.rec.committed).map_err(crate::error::io("writing", &a.rec.path))?;
-            // Committed once the fsync of this pass succeeds; the pass
-            // aborts on an fsync error before any release is written.
-            a.rec.committed += new as u64;
-            self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).bytes_committed += new as u64;
-            wrote = true;
-        }
-        if tcb.fin_rcvd && data_end.bytes_since(a.seq_at(a.rec.committed)) == 0 {
-            a.rec.fin_committed = true;
-        }
-        Ok(wrote)
-    }
-
-    fn open(&mut self, id: u16, tcb: &Tcb) -> Result<Active, SinkError> {
-        let path = self.dir.join(sink_file_name(tcb.remote_ip, tcb.remote_port, tcb.irs.0));
+    fn accept(&mut self, conn: &Conn) -> Result<Option<PathBuf>, AppError> {
+        let path = self.dir.join(sink_file_name(conn.remote_ip(), conn.remote_port(), conn.key.irs));
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -514,266 +66,87 @@ impl<B: Bar> Sink<B> {
             .read(true)
             .open(&path)
             .map_err(|source| SinkError::Io(crate::error::IoError { what: "creating sink file", path: path.clone(), source }))?;
-        tracing::info!(id, peer = %format!("{}:{}", tcb.remote_ip, tcb.remote_port), irs = tcb.irs.0,
-            path = %path.display(), "sink follows a new connection");
-        self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).conns_seen += 1;
-        // Everything below R was released, so committed — by us, or by the
-        // primary before a failover (invariant 3: a promoted card resumes
-        // each connection at R, and the shared store already holds the
-        // bytes below it). A fresh connection has R = irs + 1: offset 0.
-        let data_start = tcb.irs + 1;
-        let fin_released = tcb.fin_rcvd && tcb.rel == tcb.rcv_nxt && data_start.before(tcb.rel);
-        let released_bytes = if data_start.before(tcb.rel) { tcb.rel.bytes_since(data_start) - fin_released as u32 } else { 0 };
-        if released_bytes > 0 {
-            tracing::info!(id, released_bytes, fin_released, "sink resumes a connection at its released point");
-        }
-        Ok(Active {
-            // A standby that keeps its own store gets this connection's
-            // bytes from offset 0: a sink started after a promotion or a
-            // resync cannot know what that standby already holds.
-            shipped: 0,
-            r_written: None,
-            rec: ConnRecord {
-                id,
-                key: ConnKey::of(tcb),
-                path,
-                committed: released_bytes as u64,
-                released: released_bytes as u64,
-                fin_committed: fin_released,
-                fin_released,
-                closed: false,
-                aborted: false,
-                last_state: tcb.state.rfc_name().to_string(),
-            },
-            file,
-            irs: tcb.irs,
-            last: tcb.clone(),
-        })
+        self.files.insert(conn.id, (file, path.clone()));
+        Ok(Some(path))
     }
 
-    fn finish(&mut self, mut a: Active, now: TcpState) {
-        a.rec.closed = true;
-        a.rec.aborted = !a.rec.fin_released;
-        if a.rec.aborted {
-            tracing::warn!(id = a.rec.id, committed = a.rec.committed, state = now.rfc_name(),
-                "connection ended before its FIN was committed");
-        } else {
-            tracing::info!(id = a.rec.id, committed = a.rec.committed, "connection closed");
-        }
-        self.shared.ledger().upsert(&a.rec);
-    }
-
-    /// The releases this pass may write: every connection whose committed
-    /// point is ahead of its last release (claim 2: R = irs + 1 + committed,
-    /// +1 once the FIN is committed), and every held SYN-ACK (R = irs + 1).
-    fn plan_releases(&self, changed: &[(u16, Tcb)]) -> Vec<PlannedRelease> {
-        // A replicated store under a waiting gate: R covers only bytes the
-        // standby is sent (and, by the wait, acknowledges) for its own disk.
-        let shipped_only = self.replica.as_ref().is_some_and(|g| g.ship_data && g.wait);
-        let mut plan: Vec<PlannedRelease> = self
-            .active
-            .iter()
-            .filter_map(|(id, a)| {
-                let port = a.rec.key.local_port;
-                let upto = if shipped_only && self.replica_gate_on(port) { a.rec.committed.min(a.shipped) } else { a.rec.committed };
-                let past_fin = a.rec.fin_committed && !a.rec.fin_released && upto == a.rec.committed;
-                (upto > a.rec.released || past_fin).then(|| PlannedRelease {
-                    id: *id,
-                    port,
-                    r: a.seq_at(upto) + past_fin as u32,
-                    upto,
-                    past_fin,
-                    synack: false,
-                })
-            })
-            .collect();
-        if self.replica.as_ref().is_some_and(|g| g.hold_synack) {
-            // A held SYN-ACK: the card keeps R at irs until we move it.
-            plan.extend(changed.iter().filter(|(_, t)| t.state == TcpState::SynReceived && t.rel == t.irs).map(
-                |(id, t)| PlannedRelease { id: *id, port: t.local_port, r: t.irs + 1, upto: 0, past_fin: false, synack: true },
-            ));
-        }
-        plan.sort_by_key(|p| p.id);
-        plan
-    }
-
-    /// With `after-data` (claim 30), whether TCB `id` as `tcb` may go to
-    /// the standby: a connection already replicated always, a new one only
-    /// once its peer sent data (or its FIN) past the SYN — never in
-    /// SYN-RECEIVED — and a slot's closing only if its connection went.
-    fn replicates(&self, id: u16, tcb: &Tcb) -> bool {
-        if !self.replica.as_ref().is_some_and(|g| g.after_data) {
-            return true;
-        }
-        match (tcb.state, self.copied.get(&id)) {
-            (_, Some(key)) if *key == ConnKey::of(tcb) => true,
-            (TcpState::Closed, copied) => copied.is_some(),
-            (TcpState::Listen | TcpState::SynReceived, _) => false,
-            _ => tcb.rcv_nxt != tcb.irs + 1,
-        }
-    }
-
-    /// `store = "replicated"`: ship this pass's copies as read (their
-    /// rcv_nxt covers what was committed), then every connection's
-    /// committed bytes the standby's store has not been sent, from the
-    /// sink's own fsynced file, at most [`DATA_PER_CONN_PER_PASS`] each.
-    /// Returns the last sequence queued (0: none), or `None` if the link
-    /// refused: then nothing may be released. A full sync since the last
-    /// pass (a new sync generation) starts every connection over from 0.
-    fn ship_ahead_of_release(&mut self, changed: &[(u16, Tcb)]) -> Option<u64> {
-        let Some(gate) = self.replica.as_ref().filter(|g| g.ship_data) else { return Some(0) };
-        let link = gate.link.clone();
-        let generation = link.sync_generation();
-        if generation != self.sync_generation {
-            self.sync_generation = generation;
-            for a in self.active.values_mut() {
-                a.shipped = 0;
-            }
-        }
-        // Nothing is connected to take the bytes: keep them for a resume
-        // or a full sync rather than fill the link's log.
-        if matches!(link.state(), crate::replication::LinkState::Down | crate::replication::LinkState::Fenced) {
-            return Some(0);
-        }
-        let mut last = 0;
-        for (id, tcb) in changed {
-            if !self.replicates(*id, tcb) {
+    fn pass(&mut self, io: &mut AppIo<'_>) -> Result<(), AppError> {
+        // 1. Read: every changed connection's new bytes go to its file.
+        let mut written: Vec<(u16, u64)> = Vec::new();
+        for conn in io.readable() {
+            let Some(chunk) = io.read(conn.id)? else { continue };
+            if chunk.bytes.is_empty() {
                 continue;
             }
-            match link.send(*id, &self.covering_release(*id, tcb)) {
-                Ok(rseq) => last = last.max(rseq),
-                Err(e) => return self.link_refused(*id, &e),
-            }
-            self.note_copied(*id, tcb);
+            let (file, path) = self.file(&conn)?;
+            file.write_all_at(chunk.bytes, chunk.offset).map_err(crate::error::io("writing", path))?;
+            written.push((conn.id, chunk.end()));
         }
-        let ids: Vec<u16> = self.active.iter().filter(|(_, a)| a.shipped < a.rec.committed).map(|(id, _)| *id).collect();
-        for id in ids {
-            let a = self.active.get_mut(&id).expect("listed above");
-            let until = a.rec.committed.min(a.shipped + DATA_PER_CONN_PER_PASS);
-            while a.shipped < until {
-                let n = (until - a.shipped).min(DATA_CHUNK as u64) as usize;
-                let mut bytes = vec![0u8; n];
-                if let Err(e) = a.file.read_exact_at(&mut bytes, a.shipped) {
-                    tracing::error!(id, path = %a.rec.path.display(), error = %e, "reading committed bytes to ship to the standby's store");
-                    return None;
-                }
-                match link.send_data(id, a.shipped, bytes) {
-                    Ok(rseq) => last = last.max(rseq),
-                    Err(e) => {
-                        tracing::error!(error = %e, id, "replication refused stream bytes; releasing nothing");
-                        self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).replica_waits_failed += 1;
-                        return None;
-                    }
-                }
-                a.shipped += n as u64;
-            }
+        // 2. Durable: fsync every touched file, in parallel — the filesystem
+        // journal folds concurrent fsyncs into one commit (measured on ext4:
+        // 8 files in ~5 ms together against ~6 ms each one after another).
+        // Without the app gate the bytes stay in the page cache (they
+        // survive the daemon's death, not the host's) and the release waits
+        // for the standby only.
+        let files: Vec<(&File, &Path)> = written
+            .iter()
+            .filter(|(id, _)| io.app_gate(*id))
+            .filter_map(|(id, _)| self.files.get(id))
+            .map(|(f, p)| (f, p.as_path()))
+            .collect();
+        sync_all(&files)?;
+        self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).fsyncs += files.len() as u64;
+        // 3. Commit: the pass aborts on an fsync error before this, so no
+        // release covers bytes that are not on disk.
+        for (id, end) in written {
+            io.commit(id, end)?;
         }
-        Some(last)
+        Ok(())
     }
 
-    /// `tcb` as a copy for the standby: its R raised to the last one this
-    /// sink wrote for the connection, if the card's TCB does not show it yet.
-    fn covering_release(&self, id: u16, tcb: &Tcb) -> Tcb {
-        let mut copy = tcb.clone();
-        let written = self.active.get(&id).filter(|a| a.rec.key == ConnKey::of(tcb)).and_then(|a| a.r_written);
-        if let Some(r) = written.filter(|r| copy.rel.before(*r)) {
-            copy.rel = r;
-        }
-        copy
+    fn closed(&mut self, conn: &Conn, _aborted: bool) {
+        self.files.remove(&conn.id);
     }
 
-    fn note_copied(&mut self, id: u16, tcb: &Tcb) {
-        if tcb.state == TcpState::Closed {
-            self.copied.remove(&id);
-        } else {
-            self.copied.insert(id, ConnKey::of(tcb));
-        }
+    fn stored(&mut self, conn: &Conn, offset: u64, buf: &mut [u8]) -> Result<(), AppError> {
+        let (file, path) = self.file(conn)?;
+        file.read_exact_at(buf, offset).map_err(crate::error::io("reading committed bytes to ship to the standby's store from", path))?;
+        Ok(())
+    }
+}
+
+/// The daemon's application host running the built-in [`FileSink`].
+pub struct Sink<B: Bar>(AppHost<B>);
+
+impl<B: Bar> Sink<B> {
+    /// A sink following the changes `pump` takes from its card, writing its
+    /// files under `dir` (created if missing).
+    pub fn new(pump: &Arc<EventPump<B>>, dir: &Path, shared: SinkShared) -> Result<Sink<B>, SinkError> {
+        let app = FileSink::new(dir, shared.clone())?;
+        Ok(Sink(AppHost::new(pump, Box::new(app), shared)?))
     }
 
-    fn link_refused(&self, id: u16, e: &crate::replication::SendError) -> Option<u64> {
-        tracing::error!(error = %e, id, "replication refused a TCB copy; releasing nothing");
-        self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).replica_waits_failed += 1;
-        None
+    /// Put the `replica` gate in front of every release.
+    pub fn with_replica_gate(self, gate: ReplicaGate) -> Sink<B> {
+        Sink(self.0.with_replica_gate(gate))
     }
 
-    /// Ships this pass's copies through the replica gate, if there is one,
-    /// and waits (before-ack) for the standby to acknowledge them and
-    /// everything queued before, up to `ahead` (what
-    /// [`Sink::ship_ahead_of_release`] queued); returns whether the
-    /// planned releases may be written.
-    fn replica_gate(&mut self, changed: &[(u16, Tcb)], plan: &[PlannedRelease], ahead: u64) -> bool {
-        let Some(gate) = &self.replica else { return true };
-        let mut copies: std::collections::BTreeMap<u16, Tcb> =
-            changed.iter().filter(|(id, t)| self.replicates(*id, t)).map(|(id, t)| (*id, self.covering_release(*id, t))).collect();
-        for p in plan {
-            let base = copies.get(&p.id).cloned().or_else(|| self.active.get(&p.id).map(|a| a.last.clone()));
-            if let Some(mut tcb) = base {
-                // The copy carries the R about to be written (invariant 2:
-                // the standby's R may run ahead of what we ACK, never behind).
-                tcb.rel = p.r;
-                copies.insert(p.id, tcb);
-            }
-        }
-        let link = gate.link.clone();
-        let (wait, timeout, ship_data) = (gate.wait, gate.timeout, gate.ship_data);
-        let mut last = ahead;
-        for (id, tcb) in &copies {
-            match link.send(*id, tcb) {
-                Ok(rseq) => last = last.max(rseq),
-                Err(e) => return self.link_refused(*id, &e).is_some(),
-            }
-            self.note_copied(*id, tcb);
-        }
-        if plan.is_empty() {
-            return true;
-        }
-        let ReleaseStep::AwaitAck(copy) = RULES.before_release(wait, last) else { return true };
-        let waited = Instant::now();
-        match link.wait_acked_blocking(copy, timeout) {
-            Ok(()) if ship_data && link.sync_generation() != self.sync_generation => {
-                // A full sync ran while we waited and dropped the bytes
-                // not yet acknowledged: the acknowledgement of its end does
-                // not say they are on the standby's disk. Ship again.
-                tracing::warn!("the standby was resynchronised during the wait: shipping the store again before releasing");
-                false
-            }
-            Ok(()) => {
-                let mut st = self.shared.stats.lock().unwrap_or_else(|p| p.into_inner());
-                st.replica_waits += 1;
-                st.replica_wait_us_total += waited.elapsed().as_micros() as u64;
-                true
-            }
-            Err(e) => {
-                // Invariant 2 and 8: a primary whose standby does not answer
-                // releases nothing, so it never ACKs what the standby lacks.
-                tracing::warn!(error = %e, "replica gate closed: the standby did not acknowledge; releases held");
-                self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).replica_waits_failed += 1;
-                if matches!(e, WaitError::Disconnected { .. } | WaitError::Fenced | WaitError::Shutdown) {
-                    // Nothing will change for a while: do not spin.
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                false
-            }
-        }
+    /// Gates per listening port (see [`AppHost::with_port_gates`]).
+    pub fn with_port_gates(self, default: Vec<crate::config::Gate>, ports: Vec<crate::config::PortGates>) -> Sink<B> {
+        Sink(self.0.with_port_gates(default, ports))
     }
+}
 
-    /// Writes the planned release registers. The one place release registers
-    /// are written: every ACK the card sends beyond what it had is allowed here.
-    fn release_all(&mut self, plan: &[PlannedRelease]) -> Result<bool, SinkError> {
-        let mut wrote = false;
-        for p in plan {
-            self.card.release(p.id, p.r)?;
-            if let Some(a) = self.active.get_mut(&p.id) {
-                if !p.synack {
-                    a.rec.released = p.upto;
-                    a.rec.fin_released |= p.past_fin;
-                    a.r_written = Some(p.r);
-                }
-            }
-            self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).release_writes += 1;
-            wrote = true;
-        }
-        Ok(wrote)
+impl<B: Bar> Deref for Sink<B> {
+    type Target = AppHost<B>;
+    fn deref(&self) -> &AppHost<B> {
+        &self.0
+    }
+}
+
+impl<B: Bar> DerefMut for Sink<B> {
+    fn deref_mut(&mut self) -> &mut AppHost<B> {
+        &mut self.0
     }
 }
 
@@ -898,6 +271,14 @@ mod tests {
     use crate::testcard::FakeCard;
     use holdback_driver::MemBar;
     use holdback_regmap::tcb;
+    // What the tests name besides the sink: the card, the gates, the link.
+    use crate::config::{Gate, PortGates};
+    use crate::replication::Primary;
+    use holdback_driver::SeqNum;
+    use holdback_regmap::TcpState;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
 
     fn temp_dir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("holdback-sink-test-{}-{tag}", std::process::id()));

@@ -5,9 +5,11 @@
 //! payload into a receive ring, both where the card would.
 use std::sync::{Arc, Mutex};
 
+use std::net::SocketAddrV4;
+
 use holdback_driver::event_queue::EventRecord;
 use holdback_driver::{CardHandle, FakeDmaMemory, MemBar, Tcb};
-use holdback_regmap::{self as regmap, CoreParams};
+use holdback_regmap::{self as regmap, tcb, CoreParams, TcpState};
 
 /// Receive ring bytes of the fake card: small, so tests wrap it.
 pub const FAKE_RX_RING_BYTES: u32 = 8192;
@@ -17,6 +19,12 @@ pub struct FakeCard {
     pub card: Arc<CardHandle<Arc<MemBar>>>,
     /// The TCBs as the fake card holds them, and the records it produced.
     state: Mutex<(Vec<[u32; regmap::TCB_WORDS]>, u16)>,
+}
+
+impl Default for FakeCard {
+    fn default() -> FakeCard {
+        FakeCard::new()
+    }
 }
 
 impl FakeCard {
@@ -64,5 +72,29 @@ impl FakeCard {
     /// What the host handed back in EQ_CONS.
     pub fn consumer_count(&self) -> u32 {
         self.bar.peek(regmap::EQ_CONS.offset)
+    }
+}
+
+/// A peer's connection to the fake card, as a test writes its TCB.
+#[derive(Clone, Copy, Debug)]
+pub struct TestConn {
+    pub remote: SocketAddrV4,
+    pub local_port: u16,
+    pub irs: u32,
+}
+
+impl TestConn {
+    /// The TCB words of this connection in `state`, received up to
+    /// `rcv_nxt` (FIN counted if `fin`), with R at irs + 1: nothing
+    /// released (the fake card does not fold release writes into the TCB).
+    pub fn set(&self, w: &mut [u32], rcv_nxt: u32, fin: bool, state: TcpState) {
+        tcb::STATE.set(w, state as u32);
+        tcb::FIN_RCVD.set(w, fin as u32);
+        tcb::REMOTE_IP.set(w, u32::from(*self.remote.ip()));
+        tcb::REMOTE_PORT.set(w, u32::from(self.remote.port()));
+        tcb::LOCAL_PORT.set(w, u32::from(self.local_port));
+        tcb::IRS.set(w, self.irs);
+        tcb::RCV_NXT.set(w, rcv_nxt);
+        tcb::REL.set(w, self.irs.wrapping_add(1));
     }
 }

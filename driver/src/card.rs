@@ -56,6 +56,8 @@ pub enum CardError {
     NotStandby { id: u16 },
     #[error("reading {len} ring bytes of connection {id}: the ring holds only {ring_bytes}")]
     RingReadTooLong { id: u16, len: usize, ring_bytes: u32 },
+    #[error("writing {len} bytes into the transmit ring of connection {id}: the ring holds only {ring_bytes}")]
+    TxRingWriteTooLong { id: u16, len: usize, ring_bytes: u32 },
     #[error("invalid card settings")]
     Settings(#[from] SettingsError),
     #[error("{reg} did not keep its value: wrote {wrote:#010x}, read back {read:#010x}")]
@@ -348,8 +350,8 @@ impl<B: Bar> CardHandle<B> {
     }
 
     /// Sets up the DMA data path: allocates the receive rings
-    /// (`rx_ring_bytes` each) and the event ring from `alloc`, programs
-    /// their addresses and the ring size, and (re)starts the event queue
+    /// (`rx_ring_bytes` each), the transmit rings (as large) and the event
+    /// ring from `alloc`, programs their addresses and the ring sizes, and (re)starts the event queue
     /// as docs/dma.md says: enable low, wait until the writer is idle, a
     /// zeroed ring, consumer count 0, enable high. The TCB mirror starts
     /// from one read of the TCB window while the card is disabled (so no
@@ -368,10 +370,13 @@ impl<B: Bar> CardHandle<B> {
         *host = None;
         self.stop_event_queue()?;
         let rings = HostRings::allocate(alloc, layout)?;
-        let (rx, eq) = (rings.rx_ring_iova(), rings.event_ring_iova());
+        let (rx, tx, eq) = (rings.rx_ring_iova(), rings.tx_ring_iova(), rings.event_ring_iova());
         self.write_checked(regmap::RX_RING_BASE_LO, rx as u32)?;
         self.write_checked(regmap::RX_RING_BASE_HI, (rx >> 32) as u32)?;
         self.write_checked(regmap::RX_RING_LOG2, layout.rx_ring_log2())?;
+        self.write_checked(regmap::TX_RING_BASE_LO, tx as u32)?;
+        self.write_checked(regmap::TX_RING_BASE_HI, (tx >> 32) as u32)?;
+        self.write_checked(regmap::TX_RING_LOG2, layout.tx_ring_log2())?;
         self.write_checked(regmap::EQ_BASE_LO, eq as u32)?;
         self.write_checked(regmap::EQ_BASE_HI, (eq >> 32) as u32)?;
         let mut mirror = Vec::with_capacity(self.info.conns as usize);
@@ -381,7 +386,8 @@ impl<B: Bar> CardHandle<B> {
         self.write(regmap::EQ_CONS, 0)?;
         self.write(regmap::EQ_CTRL, regmap::EQ_CTRL_ENABLE)?;
         tracing::info!(memory = %rings.memory().describe(), rx_rings = format_args!("{rx:#x}"), rx_ring_bytes,
-            event_ring = format_args!("{eq:#x}"), records = event_ring.entries(), "host memory attached: receive rings and event queue");
+            tx_rings = format_args!("{tx:#x}"), tx_ring_bytes = layout.tx_ring_bytes,
+            event_ring = format_args!("{eq:#x}"), records = event_ring.entries(), "host memory attached: receive and transmit rings, event queue");
         *host = Some(HostPath { rings, consumer: EventQueueConsumer::new(event_ring), mirror });
         Ok(())
     }
@@ -738,6 +744,39 @@ impl<B: Bar> CardHandle<B> {
             return Err(CardError::RingReadTooLong { id, len: buf.len(), ring_bytes: ring });
         }
         Ok(rings.read_ring(id, stream_offset, buf)?)
+    }
+
+    /// Bytes of every connection's transmit ring in host memory.
+    pub fn tx_ring_bytes(&self) -> Result<u32, CardError> {
+        Ok(self.host().as_ref().ok_or(CardError::NoHostMemory)?.rings.layout().tx_ring_bytes)
+    }
+
+    /// Copy `data` into connection `id`'s transmit ring at stream offset
+    /// `stream_offset` (0 = the first byte the host sends), across the
+    /// wrap. The caller keeps within snd_una + one ring (bytes below the
+    /// peer's acknowledgement may be overwritten, the others not) and then
+    /// moves the send tail ([`CardHandle::send_tail`]).
+    pub fn write_tx_ring(&self, id: u16, stream_offset: u64, data: &[u8]) -> Result<(), CardError> {
+        self.check_id(id)?;
+        let rings = self.host().as_ref().ok_or(CardError::NoHostMemory)?.rings.clone();
+        let ring = rings.layout().tx_ring_bytes;
+        if data.len() > ring as usize {
+            return Err(CardError::TxRingWriteTooLong { id, len: data.len(), ring_bytes: ring });
+        }
+        Ok(rings.write_tx_ring(id, stream_offset, data)?)
+    }
+
+    /// The send-tail doorbell: the host filled connection `id`'s transmit
+    /// ring up to stream offset `stream_offset` (mod 2^32, the TCB's
+    /// TX_END); the card sends the bytes below it. The card refuses (and
+    /// counts) a tail that goes backwards or past snd_una + the ring.
+    pub fn send_tail(&self, id: u16, stream_offset: u32) -> Result<(), CardError> {
+        self.check_id(id)?;
+        self.bar
+            .write32(regmap::tx_tail_addr(id as u32), stream_offset)
+            .ctx(|| format!("moving connection {id}'s send tail to {stream_offset}"))?;
+        tracing::trace!(id, stream_offset, "send tail");
+        Ok(())
     }
 
     /// Set the released point R of connection `id` (the card keeps the

@@ -213,12 +213,18 @@ pub use vfio_backend::VfioDmaAllocator;
 
 /// The geometry of the host-memory rings: `conns` receive rings of
 /// `rx_ring_bytes` each from the region's start (connection `id`'s at
-/// `id * rx_ring_bytes`, as `RX_RING_BASE` + `id << RX_RING_LOG2` says), then
-/// the event ring of `eq_entries` records on the next page.
+/// `id * rx_ring_bytes`, as `RX_RING_BASE` + `id << RX_RING_LOG2` says),
+/// then `conns` transmit rings of `tx_ring_bytes` (`TX_RING_BASE` +
+/// `id << TX_RING_LOG2`), then the event ring of `eq_entries` records on
+/// the next page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RingLayout {
     pub conns: u32,
     pub rx_ring_bytes: u32,
+    /// The transmit rings are as large as the receive rings (up to
+    /// TX_RING_LOG2's 64 KiB): an echo's
+    /// window of bytes in flight either way fits the same ring.
+    pub tx_ring_bytes: u32,
     pub event_ring: EventRing,
 }
 
@@ -227,7 +233,10 @@ impl RingLayout {
         if !rx_ring_bytes.is_power_of_two() || !(MIN_RX_RING_BYTES..=MAX_RX_RING_BYTES).contains(&rx_ring_bytes) {
             return Err(DmaMemError::RingSize(rx_ring_bytes));
         }
-        Ok(RingLayout { conns, rx_ring_bytes, event_ring })
+        // TX_RING_LOG2 stops at 64 KiB (no TX window scaling yet), where a
+        // receive ring may grow to 1 MiB.
+        let tx_ring_bytes = rx_ring_bytes.min(1 << regmap::TX_RING_LOG2_MAX);
+        Ok(RingLayout { conns, rx_ring_bytes, tx_ring_bytes, event_ring })
     }
 
     /// `RX_RING_LOG2`.
@@ -235,10 +244,20 @@ impl RingLayout {
         self.rx_ring_bytes.trailing_zeros()
     }
 
-    /// Offset of the event ring: right after the receive rings (a whole
-    /// number of pages, as every ring is at least one page).
-    pub fn event_ring_offset(&self) -> usize {
+    /// `TX_RING_LOG2`.
+    pub fn tx_ring_log2(&self) -> u32 {
+        self.tx_ring_bytes.trailing_zeros()
+    }
+
+    /// Offset of connection 0's transmit ring: right after the receive
+    /// rings (whole pages, as every ring is at least one page).
+    pub fn tx_ring_offset(&self) -> usize {
         self.conns as usize * self.rx_ring_bytes as usize
+    }
+
+    /// Offset of the event ring: right after the transmit rings.
+    pub fn event_ring_offset(&self) -> usize {
+        self.tx_ring_offset() + self.conns as usize * self.tx_ring_bytes as usize
     }
 
     /// Bytes of DMA memory the rings take.
@@ -248,8 +267,8 @@ impl RingLayout {
     }
 }
 
-/// The rings in DMA memory: what the card's `RX_RING_BASE` and `EQ_BASE`
-/// registers point at.
+/// The rings in DMA memory: what the card's `RX_RING_BASE`, `TX_RING_BASE`
+/// and `EQ_BASE` registers point at.
 #[derive(Clone)]
 pub struct HostRings {
     mem: Arc<dyn DmaMemory>,
@@ -283,6 +302,11 @@ impl HostRings {
     /// IOVA of connection 0's receive ring (`RX_RING_BASE`).
     pub fn rx_ring_iova(&self) -> u64 {
         self.mem.iova()
+    }
+
+    /// IOVA of connection 0's transmit ring (`TX_RING_BASE`).
+    pub fn tx_ring_iova(&self) -> u64 {
+        self.mem.iova() + self.layout.tx_ring_offset() as u64
     }
 
     /// IOVA of the event ring's slot 0 (`EQ_BASE`).
@@ -331,6 +355,44 @@ impl HostRings {
         Ok(())
     }
 
+    /// Copies `data` into connection `id`'s transmit ring at stream offset
+    /// `stream_offset` (0 = the first byte the host sends): offset `o` is
+    /// at byte `o mod tx_ring_bytes`; at most two copies (the wrap). The
+    /// caller keeps within what the peer acknowledged plus one ring, and
+    /// writes the send tail (`TX_TAIL`) after: the card reads below it.
+    pub fn write_tx_ring(&self, id: u16, stream_offset: u64, data: &[u8]) -> Result<(), DmaMemError> {
+        let (base, start, first) = self.tx_span(id, stream_offset, data.len())?;
+        self.mem.write(base + start, &data[..first])?;
+        if first < data.len() {
+            self.mem.write(base, &data[first..])?;
+        }
+        Ok(())
+    }
+
+    /// Copies `buf.len()` bytes of connection `id`'s transmit ring from
+    /// stream offset `stream_offset`, as the card's DMA reads them.
+    pub fn read_tx_ring(&self, id: u16, stream_offset: u64, buf: &mut [u8]) -> Result<(), DmaMemError> {
+        let (base, start, first) = self.tx_span(id, stream_offset, buf.len())?;
+        let (head, tail) = buf.split_at_mut(first);
+        self.mem.read(base + start, head)?;
+        if !tail.is_empty() {
+            self.mem.read(base, tail)?;
+        }
+        Ok(())
+    }
+
+    /// Where `len` bytes at `stream_offset` of transmit ring `id` lie: the
+    /// ring's offset, the start within it, and the bytes before the wrap.
+    fn tx_span(&self, id: u16, stream_offset: u64, len: usize) -> Result<(usize, usize, usize), DmaMemError> {
+        let ring = self.layout.tx_ring_bytes as usize;
+        let base = self.layout.tx_ring_offset() + id as usize * ring;
+        if id as u32 >= self.layout.conns || len > ring {
+            return Err(DmaMemError::OutOfRange { mem: self.mem.describe(), offset: base, len, size: ring });
+        }
+        let start = (stream_offset % ring as u64) as usize;
+        Ok((base, start, len.min(ring - start)))
+    }
+
     /// Writes record `k`'s bytes into its slot the way the card's writer
     /// does: everything but the last byte, then the last byte (the phase).
     pub fn write_event(&self, k: u16, bytes: &[u8; EVENT_RECORD_BYTES]) -> Result<(), DmaMemError> {
@@ -367,16 +429,17 @@ mod tests {
     }
 
     #[test]
-    fn layout_puts_the_event_ring_on_the_page_after_the_receive_rings() {
+    fn layout_puts_the_transmit_rings_after_the_receive_rings_and_the_event_ring_after_both() {
         let l = layout(1024, 64 << 10, 10);
-        assert_eq!(l.rx_ring_log2(), 16);
-        assert_eq!(l.event_ring_offset(), 64 << 20);
-        assert_eq!(l.bytes(), (64 << 20) + 1024 * EVENT_RECORD_BYTES);
+        assert_eq!((l.rx_ring_log2(), l.tx_ring_log2()), (16, 16));
+        assert_eq!(l.tx_ring_offset(), 64 << 20);
+        assert_eq!(l.event_ring_offset(), 128 << 20);
+        assert_eq!(l.bytes(), (128 << 20) + 1024 * EVENT_RECORD_BYTES);
         // A ring smaller than a page would misalign the event ring.
         for bad in [0, 2048, 3 << 12, MAX_RX_RING_BYTES << 1] {
             assert!(matches!(RingLayout::new(4, bad, EventRing::new(2).unwrap()), Err(DmaMemError::RingSize(b)) if b == bad));
         }
-        assert_eq!(layout(2, 4096, 1).bytes(), 3 * 4096, "rounded up to a page");
+        assert_eq!(layout(2, 4096, 1).bytes(), 5 * 4096, "rounded up to a page");
     }
 
     #[test]
@@ -385,7 +448,10 @@ mod tests {
         assert!(matches!(HostRings::allocate(&FakeDmaMemory::new(0x10_0000, l.bytes() - 1), l), Err(DmaMemError::TooSmall { .. })));
         assert!(matches!(HostRings::allocate(&FakeDmaMemory::new(0x10_0800, l.bytes()), l), Err(DmaMemError::Unaligned { .. })));
         let rings = HostRings::allocate(&FakeDmaMemory::new(0x10_0000, l.bytes()), l).unwrap();
-        assert_eq!((rings.rx_ring_iova(), rings.event_ring_iova()), (0x10_0000, 0x10_0000 + 4 * 4096));
+        assert_eq!(
+            (rings.rx_ring_iova(), rings.tx_ring_iova(), rings.event_ring_iova()),
+            (0x10_0000, 0x10_0000 + 4 * 4096, 0x10_0000 + 8 * 4096)
+        );
     }
 
     #[test]
@@ -406,5 +472,34 @@ mod tests {
         assert!(other.iter().chain(&got).all(|b| *b == 0));
         assert!(rings.read_ring(4, 0, &mut [0u8; 1]).is_err(), "no connection 4");
         assert!(rings.read_ring(0, 0, &mut [0u8; 4097]).is_err(), "longer than the ring");
+    }
+
+    #[test]
+    fn write_tx_ring_wraps_and_stays_out_of_the_receive_rings() {
+        let l = layout(4, 4096, 2);
+        let mem = FakeDmaMemory::new(0x4000_0000, l.bytes());
+        let rings = HostRings::allocate(&mem, l).unwrap();
+        let data: Vec<u8> = (0..4096u32).map(|i| (i * 13 + 5) as u8).collect();
+        // Stream offsets 3000..7096 of connection 1: the ring wraps once.
+        rings.write_tx_ring(1, 3000, &data).unwrap();
+        let mut got = vec![0u8; 4096];
+        rings.read_tx_ring(1, 3000, &mut got).unwrap();
+        assert_eq!(got, data);
+        // Ring byte 0 holds stream offset 4096 (data[1096]).
+        let mut raw = [0u8; 1];
+        mem.read(l.tx_ring_offset() + 4096, &mut raw).unwrap();
+        assert_eq!(raw[0], data[1096]);
+        // Every receive ring and the other transmit rings are untouched.
+        let mut other = vec![0u8; 4096];
+        for id in 0..4 {
+            rings.read_ring(id, 0, &mut other).unwrap();
+            assert!(other.iter().all(|b| *b == 0), "receive ring {id}");
+        }
+        for id in [0u16, 2, 3] {
+            rings.read_tx_ring(id, 0, &mut other).unwrap();
+            assert!(other.iter().all(|b| *b == 0), "transmit ring {id}");
+        }
+        assert!(rings.write_tx_ring(4, 0, &[1]).is_err(), "no connection 4");
+        assert!(rings.write_tx_ring(0, 0, &[0u8; 4097]).is_err(), "longer than the ring");
     }
 }

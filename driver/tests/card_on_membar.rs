@@ -277,21 +277,26 @@ fn attach_programs_the_rings_and_starts_a_fresh_event_queue() {
         card.bar().poke(regmap::tcb_word_addr(9, w as u32), *v);
     }
     assert!(matches!(card.open_connections(), Err(CardError::NoHostMemory)));
-    let mem = FakeDmaMemory::new(HOST_IOVA, 32 << 20);
-    // Dirt where the event ring will be: it must be zeroed before enabling.
+    let mem = FakeDmaMemory::new(HOST_IOVA, 48 << 20);
+    // Dirt where the event ring will be (after N receive and N transmit
+    // rings): it must be zeroed before enabling.
     let n = CoreParams::DEFAULT.conns();
-    mem_write(&mem, n * 16384, &[0xFF; 256]);
+    mem_write(&mem, 2 * n * 16384, &[0xFF; 256]);
     card.attach_host_memory(&mem, 16384).unwrap();
     let peek = |r: regmap::Reg| card.bar().peek(r.offset);
     assert_eq!((peek(regmap::RX_RING_BASE_LO), peek(regmap::RX_RING_BASE_HI)), (0x2345_6000, 1));
     assert_eq!(peek(regmap::RX_RING_LOG2), 14);
-    let eq = HOST_IOVA + n as u64 * 16384;
+    let tx = HOST_IOVA + n as u64 * 16384;
+    assert_eq!((peek(regmap::TX_RING_BASE_LO), peek(regmap::TX_RING_BASE_HI)), (tx as u32, (tx >> 32) as u32));
+    assert_eq!(peek(regmap::TX_RING_LOG2), 14, "transmit rings as large as the receive rings");
+    assert_eq!((card.host_rings().unwrap().tx_ring_iova(), card.tx_ring_bytes().unwrap()), (tx, 16384));
+    let eq = HOST_IOVA + 2 * n as u64 * 16384;
     assert_eq!((peek(regmap::EQ_BASE_LO), peek(regmap::EQ_BASE_HI)), (eq as u32, (eq >> 32) as u32));
     assert_eq!((peek(regmap::EQ_CONS), peek(regmap::EQ_CTRL)), (0, regmap::EQ_CTRL_ENABLE));
     assert_eq!(card.host_rings().unwrap().event_ring_iova(), eq);
     assert_eq!(card.rx_ring_bytes().unwrap(), 16384);
     let mut ring = [1u8; 256];
-    card.host_rings().unwrap().memory().read(n * 16384, &mut ring).unwrap();
+    card.host_rings().unwrap().memory().read(2 * n * 16384, &mut ring).unwrap();
     assert!(ring.iter().all(|b| *b == 0), "event ring zeroed");
     // The mirror starts from the window, read while the card was disabled.
     assert_eq!(card.open_connections().unwrap(), vec![(9, t)]);
@@ -305,7 +310,8 @@ fn mem_write(mem: &FakeDmaMemory, offset: usize, data: &[u8]) {
 #[test]
 fn attach_refuses_bad_ring_sizes_an_enabled_card_and_too_little_memory() {
     let card = card();
-    let mem = FakeDmaMemory::new(HOST_IOVA, 16 << 20);
+    // N receive and N transmit rings of 8 KiB and the event ring.
+    let mem = FakeDmaMemory::new(HOST_IOVA, 17 << 20);
     for bad in [0, 2048, 5000, 2 << regmap::RX_RING_LOG2_MAX] {
         assert!(matches!(card.attach_host_memory(&mem, bad), Err(CardError::RxRingBytes { bytes, .. }) if bytes == bad), "{bad}");
     }
@@ -322,6 +328,36 @@ fn attach_refuses_bad_ring_sizes_an_enabled_card_and_too_little_memory() {
     let err = card.attach_host_memory(&tiny, 4096).unwrap_err();
     assert!(matches!(err, CardError::HostMemory(DmaMemError::TooSmall { .. })), "{err:?}");
     assert!(matches!(card.read_ring(0, 0, &mut [0u8; 4]), Err(CardError::NoHostMemory)));
+}
+
+/// The send-tail doorbell: the host fills a connection's transmit ring in
+/// host memory, then writes the stream offset it filled up to (mod 2^32)
+/// into that connection's TX_TAIL word; bad ids and oversized writes are
+/// refused before anything is written.
+#[test]
+fn write_tx_ring_then_send_tail_rings_the_connections_doorbell() {
+    let (card, mem) = attached(4096);
+    let data: Vec<u8> = (0..3000u32).map(|i| (i * 11 + 2) as u8).collect();
+    // Stream offsets (2^32 + 2000).. of connection 3: past the 32-bit wrap
+    // of the tail and across the ring's end.
+    let offset = (1u64 << 32) + 2000;
+    card.write_tx_ring(3, offset, &data).unwrap();
+    let end = offset + data.len() as u64;
+    card.send_tail(3, end as u32).unwrap();
+    assert_eq!(card.bar().peek(regmap::tx_tail_addr(3)), 5000, "the tail is the stream offset mod 2^32");
+    for other in [0, 2, 4] {
+        assert_eq!(card.bar().peek(regmap::tx_tail_addr(other)), 0, "connection {other}'s doorbell untouched");
+    }
+    let layout = card.host_rings().unwrap().layout();
+    let ring3 = layout.tx_ring_offset() + 3 * 4096;
+    let mut raw = vec![0u8; 4096];
+    holdback_driver::DmaMemory::read(&*mem, ring3, &mut raw).unwrap();
+    assert_eq!(raw[2000..4096], data[..2096], "up to the ring's end");
+    assert_eq!(raw[..904], data[2096..], "then from its start");
+    let conns = card.info().conns as u16;
+    assert!(matches!(card.send_tail(conns, 1), Err(CardError::NoSuchConnection { .. })));
+    assert!(matches!(card.write_tx_ring(conns, 0, &[1]), Err(CardError::NoSuchConnection { .. })));
+    assert!(matches!(card.write_tx_ring(0, 0, &[0u8; 4097]), Err(CardError::TxRingWriteTooLong { len: 4097, ring_bytes: 4096, .. })));
 }
 
 #[test]

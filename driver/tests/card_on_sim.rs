@@ -9,7 +9,11 @@ use holdback_driver::{CardHandle, CardSettings, MacAddr, SimBar, Tcb};
 use holdback_sim::card::{Card, CardConfig};
 
 fn start() -> (Card, CardHandle<SimBar>) {
-    let card = Card::start(CardConfig::default()).expect("simulated card starts");
+    // The default window holds N receive rings of 64 KiB and the event
+    // ring; the driver puts N transmit rings as large beside them.
+    let host_mem_bytes = holdback_sim::host_mem::DEFAULT_HOST_MEM_BYTES
+        + holdback_driver::regmap::CoreParams::DEFAULT.conns() * holdback_driver::DEFAULT_RX_RING_BYTES as usize;
+    let card = Card::start(CardConfig { host_mem_bytes, ..CardConfig::default() }).expect("simulated card starts");
     let handle = CardHandle::open(SimBar::new(card.regs())).expect("the RTL's ID block is accepted");
     handle.attach_host_memory(&card.host_memory(), holdback_driver::DEFAULT_RX_RING_BYTES).expect("host memory attaches");
     (card, handle)

@@ -258,3 +258,27 @@ pub fn lab_report(args: &[&str]) -> serde_json::Value {
         )
     })
 }
+
+/// Frames that fail validation: bad (0) or unverified (2) IP/TCP checksum
+/// status, malformed, or any error-level expert note.
+pub const BAD_FRAMES: &str = "ip.checksum.status==0 || tcp.checksum.status==0 || ip.checksum.status==2 \
+    || tcp.checksum.status==2 || _ws.malformed || _ws.expert.severity==error";
+
+/// Frames of `pcap` matching the display filter `filter` (tshark with IP
+/// and TCP checksum validation on), and their numbers and summaries.
+pub fn tshark_count(pcap: &Path, filter: &str) -> (usize, String) {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(pcap)
+        .args(["-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE", "-Y", filter])
+        // The streams are random bytes: decode them as plain data, or a heuristic
+        // dissector (Thrift, seen here) may parse a segment and report its own
+        // "malformed" error about our random payload, not about TCP/IP.
+        .args(["-d", &format!("tcp.port=={},data", holdback_daemon::lab::DEFAULT_PORT)])
+        .args(["-T", "fields", "-e", "frame.number", "-e", "_ws.col.Info"])
+        .output()
+        .expect("running tshark");
+    assert!(out.status.success(), "tshark failed: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (text.lines().filter(|l| !l.trim().is_empty()).count(), text)
+}

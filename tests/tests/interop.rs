@@ -3,37 +3,13 @@
 //! matches, and a capture of the card's port, checked by tshark with IP and
 //! TCP checksum validation on, has no bad or unverified checksum and no
 //! malformed frame.
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use holdback_daemon::lab::{run_lab, LabRunOptions};
-use holdback_tests::{holdback_bin, require_lab_prerequisites, require_tool};
+use holdback_tests::{holdback_bin, require_lab_prerequisites, require_tool, tshark_count, BAD_FRAMES};
 
 /// The clients' stream seed unless `HOLDBACK_TEST_SEED` replaces it.
 const DEFAULT_SEED: u64 = 0x5EED_A001;
-
-/// Frames that fail validation: bad (0) or unverified (2) IP/TCP checksum
-/// status, malformed, or any error-level expert note.
-const BAD_FRAMES: &str = "ip.checksum.status==0 || tcp.checksum.status==0 || ip.checksum.status==2 \
-    || tcp.checksum.status==2 || _ws.malformed || _ws.expert.severity==error";
-
-fn tshark_count(pcap: &Path, filter: &str) -> (usize, String) {
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(pcap)
-        .args(["-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE", "-Y", filter])
-        // The streams are random bytes: decode them as plain data, or a heuristic
-        // dissector (Thrift, seen here) may parse a segment and report its own
-        // "malformed" error about our random payload, not about TCP/IP.
-        .args(["-d", &format!("tcp.port=={},data", holdback_daemon::lab::DEFAULT_PORT)])
-        .args(["-T", "fields", "-e", "frame.number", "-e", "_ws.col.Info"])
-        .output()
-        .expect("running tshark");
-    assert!(out.status.success(), "tshark failed: {}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    (text.lines().filter(|l| !l.trim().is_empty()).count(), text)
-}
 
 #[test]
 fn eight_clients_of_8mib_arrive_intact_with_clean_checksums() {

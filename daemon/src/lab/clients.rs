@@ -1,6 +1,9 @@
 //! Linux TCP clients of the lab: each connects from the client namespace to
 //! the card, sends a seeded-random stream, half-closes, waits for the card's
 //! FIN and records what Linux believes the card acknowledged (TCP_INFO).
+//! Against the echo application ([`ClientMode::Echo`]) a client reads the
+//! echo while it sends and hashes it, so the report compares the stream
+//! both ways.
 //!
 //! The clients of one run start sending together: each connects, then waits
 //! at a start line until every client of the run has connected (or given up),
@@ -77,6 +80,12 @@ pub struct ClientOutcome {
     /// committing the tail, then releasing past the client's FIN).
     #[serde(default)]
     pub fin_wait_ms: u64,
+    /// Against the echo application: the bytes read back before the card's
+    /// FIN, and their hex SHA-256.
+    #[serde(default)]
+    pub bytes_echoed: u64,
+    #[serde(default)]
+    pub sha256_echoed: Option<String>,
 }
 
 /// Parameters shared by all clients of one run.
@@ -87,6 +96,17 @@ pub struct ClientPlan {
     pub seed: u64,
     /// Give up on a connection making no progress for this long.
     pub stall_timeout: Duration,
+}
+
+/// What the clients expect of the application behind the card.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientMode {
+    /// The card sends nothing but its FIN (the sink).
+    #[default]
+    SendOnly,
+    /// The card echoes the stream (`--app echo`): read it back while
+    /// sending, until the card's FIN.
+    Echo,
 }
 
 /// The subset of Linux `struct tcp_info` the lab reads.
@@ -211,6 +231,18 @@ pub fn spawn_clients_counting(
     cancel: Arc<AtomicBool>,
     sent_total: Arc<AtomicU64>,
 ) -> Vec<ClientHandle> {
+    spawn_clients(ns, n, plan, ClientMode::SendOnly, cancel, sent_total)
+}
+
+/// [`spawn_clients_counting`] against the application `mode` says.
+pub fn spawn_clients(
+    ns: &str,
+    n: usize,
+    plan: &ClientPlan,
+    mode: ClientMode,
+    cancel: Arc<AtomicBool>,
+    sent_total: Arc<AtomicU64>,
+) -> Vec<ClientHandle> {
     match crate::sys::raise_open_file_limit(n as u64 + FD_HEADROOM) {
         Ok(limit) if limit < n as u64 + FD_HEADROOM => {
             tracing::warn!(clients = n, limit, "the open-file limit is below what the clients need; some may fail to connect")
@@ -225,7 +257,7 @@ pub fn spawn_clients_counting(
             let cancel = cancel.clone();
             let sent_total = sent_total.clone();
             let ticket = StartTicket { group: group.clone(), arrived: false };
-            let thread = netns::spawn_in_netns(ns, move || run_counting(index, &plan, &cancel, &sent_total, ticket));
+            let thread = netns::spawn_in_netns(ns, move || run_counting(index, &plan, mode, &cancel, &sent_total, ticket));
             ClientHandle { index, thread: thread.map_err(|e| e.to_string()), group: group.clone() }
         })
         .collect()
@@ -252,14 +284,21 @@ pub fn collect(handles: Vec<ClientHandle>) -> Vec<ClientOutcome> {
 /// One client, in the calling thread's namespace.
 pub fn run_one(index: usize, plan: &ClientPlan, cancel: &AtomicBool) -> ClientOutcome {
     let ticket = StartTicket { group: Arc::new(ClientGroup::new(1)), arrived: false };
-    run_counting(index, plan, cancel, &AtomicU64::new(0), ticket)
+    run_counting(index, plan, ClientMode::SendOnly, cancel, &AtomicU64::new(0), ticket)
 }
 
-fn run_counting(index: usize, plan: &ClientPlan, cancel: &AtomicBool, sent_total: &AtomicU64, ticket: StartTicket) -> ClientOutcome {
+fn run_counting(
+    index: usize,
+    plan: &ClientPlan,
+    mode: ClientMode,
+    cancel: &AtomicBool,
+    sent_total: &AtomicU64,
+    ticket: StartTicket,
+) -> ClientOutcome {
     let start = Instant::now();
     let mut out = ClientOutcome { index, ..ClientOutcome::default() };
     let mut hasher = Sha256::new();
-    let result = transfer(index, plan, cancel, sent_total, &mut out, &mut hasher, ticket);
+    let result = transfer(index, plan, mode, cancel, sent_total, &mut out, &mut hasher, ticket);
     out.sha256 = hex(&hasher.finalize());
     out.elapsed_ms = start.elapsed().as_millis() as u64;
     if let Err(e) = result {
@@ -270,9 +309,11 @@ fn run_counting(index: usize, plan: &ClientPlan, cancel: &AtomicBool, sent_total
     out
 }
 
+#[allow(clippy::too_many_arguments)]
 fn transfer(
     index: usize,
     plan: &ClientPlan,
+    mode: ClientMode,
     cancel: &AtomicBool,
     sent_total: &AtomicU64,
     out: &mut ClientOutcome,
@@ -295,6 +336,45 @@ fn transfer(
     stream.set_read_timeout(Some(poll))?;
     tracing::debug!(client = index, port = out.local_port, "connected");
 
+    let echo_reader = if mode == ClientMode::Echo { Some(stream.try_clone().map_err(|e| ctx("cloning the socket for the echo reader", e))?) } else { None };
+    let sending_done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let reader = echo_reader.map(|r| {
+            let sending_done = &sending_done;
+            s.spawn(move || read_echo(r, cancel, sending_done, plan.stall_timeout))
+        });
+        let sent = send_stream(index, plan, cancel, sent_total, out, hasher, &mut stream);
+        sending_done.store(true, Ordering::SeqCst);
+        let Some(reader) = reader else {
+            let (last_write, acked) = sent?;
+            return wait_for_fin(index, plan, cancel, out, &mut stream, last_write, acked);
+        };
+        let echoed = reader.join().unwrap_or_else(|_| Err(std::io::Error::other("the echo reader panicked")));
+        sent?;
+        let echo = echoed.map_err(|e| ctx("reading the echo", e))?;
+        out.bytes_echoed = echo.bytes;
+        out.sha256_echoed = Some(hex(&echo.sha256));
+        out.fin_wait_ms = echo.fin_after_last_send.as_millis() as u64;
+        let info = tcp_info(&stream).map_err(|e| ctx("reading TCP_INFO", e))?;
+        out.bytes_acked = info.bytes_acked;
+        out.total_retrans = info.total_retrans;
+        tracing::debug!(client = index, port = out.local_port, echoed = out.bytes_echoed, ?info, "client done");
+        Ok(())
+    })
+}
+
+/// Sends the client's stream and half-closes. Returns when the socket
+/// took the last byte, and the card's acknowledgements as last seen.
+fn send_stream(
+    index: usize,
+    plan: &ClientPlan,
+    cancel: &AtomicBool,
+    sent_total: &AtomicU64,
+    out: &mut ClientOutcome,
+    hasher: &mut Sha256,
+    stream: &mut TcpStream,
+) -> std::io::Result<(Instant, AckProgress)> {
+    let ctx = |what: &str, e: std::io::Error| std::io::Error::new(e.kind(), format!("{what}: {e}"));
     let mut rng = stream_rng(plan.seed, index);
     let mut buf = vec![0u8; CHUNK];
     let mut left = plan.bytes;
@@ -321,7 +401,7 @@ fn transfer(
                     last_progress_wall = holdback_sim::pcap::unix_now();
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
-                    acked.check(&stream, last_progress, plan.stall_timeout, "sending")?;
+                    acked.check(stream, last_progress, plan.stall_timeout, "sending")?;
                 }
                 Err(e) => return Err(ctx("sending", e)),
             }
@@ -329,8 +409,21 @@ fn transfer(
         left -= n as u64;
     }
     stream.shutdown(Shutdown::Write).map_err(|e| ctx("half-closing", e))?;
-    // The card sends nothing but its FIN, which comes once the sink released
-    // past ours: read() returning 0.
+    Ok((last_progress, acked))
+}
+
+/// Against the sink: the card sends nothing but its FIN, which comes once
+/// the sink released past ours: read() returning 0.
+fn wait_for_fin(
+    index: usize,
+    plan: &ClientPlan,
+    cancel: &AtomicBool,
+    out: &mut ClientOutcome,
+    stream: &mut TcpStream,
+    last_progress: Instant,
+    mut acked: AckProgress,
+) -> std::io::Result<()> {
+    let ctx = |what: &str, e: std::io::Error| std::io::Error::new(e.kind(), format!("{what}: {e}"));
     let mut sink = [0u8; 256];
     let fin_wait_start = Instant::now();
     loop {
@@ -349,16 +442,63 @@ fn transfer(
                 ))
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
-                acked.check(&stream, fin_wait_start.max(last_progress), plan.stall_timeout, "waiting for the card's FIN")?;
+                acked.check(stream, fin_wait_start.max(last_progress), plan.stall_timeout, "waiting for the card's FIN")?;
             }
             Err(e) => return Err(ctx("waiting for the card's FIN", e)),
         }
     }
-    let info = tcp_info(&stream).map_err(|e| ctx("reading TCP_INFO", e))?;
+    let info = tcp_info(stream).map_err(|e| ctx("reading TCP_INFO", e))?;
     out.bytes_acked = info.bytes_acked;
     out.total_retrans = info.total_retrans;
     tracing::debug!(client = index, port = out.local_port, ?info, "client done");
     Ok(())
+}
+
+/// What came back from the echo application.
+struct Echoed {
+    bytes: u64,
+    sha256: [u8; 32],
+    /// From the client's last write to the card's FIN.
+    fin_after_last_send: Duration,
+}
+
+/// Reads the echo until the card's FIN, hashing it. Fails when nothing
+/// came for `stall` (counted from the end of sending once it ended).
+fn read_echo(mut stream: TcpStream, cancel: &AtomicBool, sending_done: &AtomicBool, stall: Duration) -> std::io::Result<Echoed> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut bytes = 0u64;
+    let mut last_byte = Instant::now();
+    let mut send_end: Option<Instant> = None;
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(std::io::Error::new(ErrorKind::Interrupted, "cancelled"));
+        }
+        if send_end.is_none() && sending_done.load(Ordering::SeqCst) {
+            send_end = Some(Instant::now());
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => {
+                let fin_after_last_send = send_end.map_or(Duration::ZERO, |t| t.elapsed());
+                return Ok(Echoed { bytes, sha256: hasher.finalize().into(), fin_after_last_send });
+            }
+            Ok(k) => {
+                hasher.update(&buf[..k]);
+                bytes += k as u64;
+                last_byte = Instant::now();
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
+                let since = send_end.map_or(last_byte, |t| t.max(last_byte));
+                if since.elapsed() >= stall {
+                    return Err(std::io::Error::new(
+                        ErrorKind::TimedOut,
+                        format!("no echo byte and no FIN for {:.1} s after {bytes} bytes", since.elapsed().as_secs_f64()),
+                    ));
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// A wait that began at `since` (`since_wall` on the wall clock) just ended.

@@ -35,6 +35,8 @@ pub struct CardPlan<'a> {
     pub report: Option<PathBuf>,
     /// Window scaling: the card's receive rings (`[dma] rx_ring_bytes`).
     pub rx_ring_bytes: u32,
+    /// The built-in application behind the card (`[app] kind`).
+    pub app: crate::app::AppKind,
 }
 
 /// A lone card's daemon config (the single-card lab, `lab up`): role
@@ -70,6 +72,7 @@ pub fn card_config(path: PathBuf, socket: PathBuf, sink_dir: PathBuf, card: &Car
         replication: None,
         authority: crate::config::Authority::Pair,
         dma: crate::config::DmaSettings { rx_ring_bytes: card.rx_ring_bytes },
+        app: crate::config::AppSettings { kind: card.app },
     }
 }
 

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use holdback_driver::Stats;
 use sha2::{Digest, Sha256};
 
+use crate::app::AppKind;
 use crate::control::{client, Request, Response, SinkReport};
 use crate::error::io;
 use crate::sink::{Ledger, SinkStats};
@@ -100,6 +101,9 @@ pub struct LabRunOptions {
     pub progress: Progress,
     /// Window scaling: the card's receive rings, bytes (`--rx-ring-bytes`).
     pub rx_ring_bytes: u32,
+    /// The application behind the card (`--app`): with `echo` the clients
+    /// read their stream back and the check compares it both ways.
+    pub app: AppKind,
 }
 
 impl Default for LabRunOptions {
@@ -118,6 +122,7 @@ impl Default for LabRunOptions {
             plot: None,
             progress: Progress::hidden(),
             rx_ring_bytes: holdback_driver::DEFAULT_RX_RING_BYTES,
+            app: AppKind::Sink,
         }
     }
 }
@@ -154,7 +159,7 @@ pub fn run_lab(opts: &LabRunOptions) -> Result<LabReport, LabError> {
 }
 
 fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<LabReport, LabError> {
-    tracing::info!(conns = opts.conns, bytes = opts.bytes, seed = opts.seed, holdback = opts.holdback,
+    tracing::info!(conns = opts.conns, bytes = opts.bytes, seed = opts.seed, holdback = opts.holdback, app = opts.app.name(),
         sink_dir = %sink_dir.display(), work = %work.display(), "lab run");
     // A bad --impair is refused before anything is set up.
     let impair = opts.impair.as_deref().map(|i| impairment(i, opts.seed)).transpose()?;
@@ -177,6 +182,7 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
         impair,
         report: Some(figures_file.clone()),
         rx_ring_bytes: opts.rx_ring_bytes,
+        app: opts.app,
     };
     let config = card_config(work.join("card.toml"), work.join("control.sock"), sink_dir.to_path_buf(), &card);
     write_config(&config, "`holdback lab` for its card")?;
@@ -194,7 +200,11 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
     opts.progress.set_total(opts.bytes * opts.conns as u64);
     opts.progress.phase(Phase::Sending);
     let started = Instant::now();
-    let handles = clients::spawn_clients_counting(&topo.client_ns, opts.conns, &plan, cancel.clone(), sent.clone());
+    let mode = match opts.app {
+        AppKind::Sink => clients::ClientMode::SendOnly,
+        AppKind::Echo => clients::ClientMode::Echo,
+    };
+    let handles = clients::spawn_clients(&topo.client_ns, opts.conns, &plan, mode, cancel.clone(), sent.clone());
     let mut problem: Option<LabError> = None;
     while !handles.iter().all(|h| h.is_finished()) {
         opts.progress.sent(sent.load(Ordering::Relaxed));
@@ -220,7 +230,7 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
 
     // The card's FIN reached every finished client, so the sink released past
     // its FIN: everything is committed. Check each file against its sender.
-    let (results, sink) = verify(&daemon, topo.client_ip, &outcomes, opts.bytes)?;
+    let (results, sink) = verify(&daemon, topo.client_ip, &outcomes, opts.bytes, opts.app)?;
     let stats_after = card_stats(&daemon)?;
     match daemon.stop(STOP_GRACE) {
         Some(status) if status.success() => {}
@@ -288,6 +298,7 @@ fn verify(
     client_ip: Ipv4Addr,
     outcomes: &[ClientOutcome],
     bytes: u64,
+    app: AppKind,
 ) -> Result<(Vec<ConnResult>, SinkStats), LabError> {
     // A client that saw the card's FIN is committed; give stragglers (a
     // failed client whose bytes still trickle in) a moment, not forever.
@@ -306,20 +317,31 @@ fn verify(
         .map(|o| {
             let rec = if o.local_port == 0 { None } else { ledger.by_peer(client_ip, o.local_port) };
             let mut error = o.error.clone();
-            let (delivered, sha_delivered, sink_file) = match rec {
-                Some(r) => match sha256_file(&r.path) {
+            let (delivered, sha_delivered, sink_file) = match (rec, app) {
+                (Some(r), AppKind::Sink) => match sha256_file(&r.path) {
                     Ok((len, sha)) => (len, sha, Some(r.path.clone())),
                     Err(e) => {
                         error.get_or_insert(format!("reading sink file {}: {e}", r.path.display()));
                         (0, String::new(), Some(r.path.clone()))
                     }
                 },
-                None => {
-                    error.get_or_insert("the sink never saw this connection".to_string());
+                // The echo keeps no file: what it received is what it
+                // committed, and the stream came back to the client.
+                (Some(r), AppKind::Echo) => (r.committed, String::new(), None),
+                (None, _) => {
+                    error.get_or_insert("the application never saw this connection".to_string());
                     (0, String::new(), None)
                 }
             };
             let complete = o.error.is_none() && o.bytes_sent == bytes;
+            // Both ways for the echo: the card took every byte sent, and
+            // every byte came back unchanged.
+            let echo_match = (app == AppKind::Echo)
+                .then(|| delivered == o.bytes_sent && o.bytes_echoed == o.bytes_sent && o.sha256_echoed.as_deref() == Some(&o.sha256));
+            let sha_delivered = match app {
+                AppKind::Sink => sha_delivered,
+                AppKind::Echo => o.sha256_echoed.clone().unwrap_or_default(),
+            };
             ConnResult {
                 index: o.index,
                 client_port: o.local_port,
@@ -327,7 +349,8 @@ fn verify(
                 bytes_delivered: delivered,
                 sha256_sent: o.sha256.clone(),
                 sha256_delivered: sha_delivered.clone(),
-                sha256_match: complete && delivered == o.bytes_sent && sha_delivered == o.sha256,
+                sha256_match: complete
+                    && echo_match.unwrap_or(delivered == o.bytes_sent && sha_delivered == o.sha256),
                 fin_committed: rec.is_some_and(|r| r.fin_committed),
                 tcpi_bytes_acked: o.bytes_acked,
                 linux_retransmits: o.total_retrans,
@@ -335,6 +358,8 @@ fn verify(
                 elapsed_ms: o.elapsed_ms,
                 sink_file,
                 error,
+                bytes_echoed: o.sha256_echoed.as_ref().map(|_| o.bytes_echoed),
+                sha256_echoed: o.sha256_echoed.clone(),
             }
         })
         .collect();
@@ -383,5 +408,6 @@ fn build_report(
         card: card.clone(),
         errors,
         peak_open_conns: 0,
+        app: opts.app,
     }
 }

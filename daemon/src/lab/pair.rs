@@ -511,7 +511,7 @@ impl PairSetup {
             // Beside the daemon's socket in the lab's own directory: each
             // daemon keeps its epoch record, and nothing is left in /var/lib.
             let epoch_file = socket.with_extension("epoch");
-            let card = CardPlan { topo, tap, port: DEFAULT_PORT, holdback: opts.holdback, port_holdback: Vec::new(), pcap: Some(pcap.clone()), impair, report: None, rx_ring_bytes: holdback_driver::DEFAULT_RX_RING_BYTES };
+            let card = CardPlan { topo, tap, port: DEFAULT_PORT, holdback: opts.holdback, port_holdback: Vec::new(), pcap: Some(pcap.clone()), impair, report: None, rx_ring_bytes: holdback_driver::DEFAULT_RX_RING_BYTES, app: crate::app::AppKind::Sink };
             let sink_dir = sink_dir_of(name);
             std::fs::create_dir_all(&sink_dir).map_err(io("creating", &sink_dir))?;
             let mut config = card_config(dir.join(format!("{name}.toml")), socket, sink_dir.clone(), &card);

@@ -14,11 +14,16 @@ pub struct ConnResult {
     pub index: usize,
     pub client_port: u16,
     pub bytes_sent: u64,
-    /// Length of the sink file.
+    /// Length of the sink file; with `--app echo`, the bytes the echo
+    /// application committed (took from the card).
     pub bytes_delivered: u64,
     pub sha256_sent: String,
+    /// SHA-256 of the sink file; with `--app echo`, of the echo the client
+    /// read back.
     pub sha256_delivered: String,
-    /// The whole stream was sent and the sink file is byte-identical.
+    /// The whole stream was sent and the sink file is byte-identical; with
+    /// `--app echo`, the application took every byte and the client read
+    /// every one back unchanged (SHA-256 both ways).
     pub sha256_match: bool,
     /// The sink committed the peer's FIN (and released past it).
     pub fin_committed: bool,
@@ -29,6 +34,11 @@ pub struct ConnResult {
     pub elapsed_ms: u64,
     pub sink_file: Option<PathBuf>,
     pub error: Option<String>,
+    /// `--app echo`: the bytes the client read back, and their SHA-256.
+    #[serde(default)]
+    pub bytes_echoed: Option<u64>,
+    #[serde(default)]
+    pub sha256_echoed: Option<String>,
 }
 
 pub use crate::service::CardFigures;
@@ -69,6 +79,9 @@ pub struct LabReport {
     /// sending once all have connected, so a clean run shows all of them).
     #[serde(default)]
     pub peak_open_conns: usize,
+    /// The application behind the card (`--app`).
+    #[serde(default)]
+    pub app: crate::app::AppKind,
 }
 
 impl LabReport {
@@ -87,9 +100,10 @@ impl LabReport {
         let verdict = if self.passed() { "PASS" } else { "FAIL" };
         let _ = writeln!(
             s,
-            "holdback lab: {verdict} — {} connections × {} bytes (seed {}, holdback {}{}{})",
+            "holdback lab: {verdict} — {} connections × {} bytes to the {} application (seed {}, holdback {}{}{})",
             self.conns,
             self.bytes_per_conn,
+            self.app.name(),
             self.seed,
             if self.holdback { "on" } else { "off" },
             self.netem.as_ref().map_or(String::new(), |n| format!(", netem {n}")),
@@ -124,7 +138,8 @@ impl LabReport {
         }
         let _ = writeln!(
             s,
-            "  sink: {} group commits ({:.1} ms mean, {:.1} ms max: read ring, write, fsync, release), {} fsyncs, {} releases",
+            "  {}: {} group commits ({:.1} ms mean, {:.1} ms max: read ring, commit, release), {} fsyncs, {} releases",
+            self.app.name(),
             self.sink.commits,
             self.sink.commit_us_mean() as f64 / 1e3,
             self.sink.commit_us_max as f64 / 1e3,
@@ -147,11 +162,12 @@ impl LabReport {
             if !c.sha256_match || c.error.is_some() {
                 let _ = writeln!(
                     s,
-                    "  client {} (port {}): sent {} delivered {} acked {} {}",
+                    "  client {} (port {}): sent {} delivered {}{} acked {} {}",
                     c.index,
                     c.client_port,
                     c.bytes_sent,
                     c.bytes_delivered,
+                    c.bytes_echoed.map_or(String::new(), |e| format!(" echoed {e}")),
                     c.tcpi_bytes_acked,
                     c.error.as_deref().unwrap_or("content differs")
                 );
@@ -160,7 +176,7 @@ impl LabReport {
         if let Some(p) = &self.pcap {
             let _ = writeln!(s, "  capture: {}", p.display());
         }
-        if !self.passed() {
+        if !self.passed() && self.app == crate::app::AppKind::Sink {
             let _ = writeln!(s, "  sink files kept in {}", self.sink_dir.display());
         }
         s

@@ -1,0 +1,950 @@
+//! The engine behind [`crate::app`]: it follows the card's connections
+//! through the event queue, drives the [`Application`] in passes, and
+//! writes the release registers once a pass's commits passed the
+//! connections' gates (the `replica` gate ships TCB copies, and with
+//! `store = "replicated"` the committed bytes, to the standby first).
+//!
+//! One pass ([`AppHost::step`]) is a group commit: every connection with
+//! new bytes is offered to the application, which commits what it holds;
+//! then all of them are released together. The release can be paused
+//! (control socket) to show holdback at work.
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use holdback_driver::{Bar, CardError, CardHandle, SeqNum, Tcb};
+
+use super::{AppError, AppOp, Application, Chunk, Conn};
+use holdback_regmap::TcpState;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Gate, PortGates};
+use crate::events::{ChangeFeed, EventPump};
+use crate::metrics::Histogram;
+use crate::pair::decide::{ReleaseStep, RULES};
+use crate::replication::{Primary, WaitError};
+
+/// Identity of one connection: a TCB slot is reused by later connections, so
+/// the slot id alone does not name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ConnKey {
+    pub remote_ip: Ipv4Addr,
+    pub remote_port: u16,
+    pub local_port: u16,
+    pub irs: u32,
+}
+
+impl ConnKey {
+    pub fn of(tcb: &Tcb) -> ConnKey {
+        ConnKey { remote_ip: tcb.remote_ip, remote_port: tcb.remote_port, local_port: tcb.local_port, irs: tcb.irs.0 }
+    }
+}
+
+/// What the host knows about one connection; kept after it closes so the lab
+/// can check the file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnRecord {
+    pub id: u16,
+    pub key: ConnKey,
+    /// Where the application keeps the stream (the sink's file); empty
+    /// for an application that keeps none.
+    pub path: PathBuf,
+    /// Bytes the application committed (stream offsets [0, committed)):
+    /// for the sink, written and fsynced.
+    pub committed: u64,
+    /// Stream bytes covered by the last release write (≤ committed).
+    pub released: u64,
+    /// The peer's FIN arrived after all data and everything is committed.
+    pub fin_committed: bool,
+    /// The release went past the FIN (the core then sends its own FIN).
+    pub fin_released: bool,
+    /// The slot was seen CLOSED (or reused) after this connection.
+    pub closed: bool,
+    /// Closed before its FIN was committed: reset or timed out.
+    pub aborted: bool,
+    /// Last state seen (RFC name).
+    pub last_state: String,
+}
+
+/// Records of every connection the application has seen; shared with the lab and
+/// the control socket.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    records: Vec<ConnRecord>,
+}
+
+impl From<Vec<ConnRecord>> for Ledger {
+    /// A ledger as the control socket reports it (`Request::Sink`).
+    fn from(records: Vec<ConnRecord>) -> Ledger {
+        Ledger { records }
+    }
+}
+
+impl Ledger {
+    pub fn records(&self) -> &[ConnRecord] {
+        &self.records
+    }
+    /// The most recent connection from `remote_ip:remote_port`.
+    pub fn by_peer(&self, remote_ip: Ipv4Addr, remote_port: u16) -> Option<&ConnRecord> {
+        self.records.iter().rev().find(|r| r.key.remote_ip == remote_ip && r.key.remote_port == remote_port)
+    }
+    fn upsert(&mut self, rec: &ConnRecord) {
+        match self.records.iter_mut().rev().find(|r| r.key == rec.key && r.id == rec.id) {
+            Some(r) => *r = rec.clone(),
+            None => self.records.push(rec.clone()),
+        }
+    }
+}
+
+/// Counters of the application host's work (the name is the sink's, the
+/// first application, kept for the control socket and the lab's reports).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SinkStats {
+    pub passes: u64,
+    /// Passes that committed something (group commits).
+    pub commits: u64,
+    pub fsyncs: u64,
+    pub release_writes: u64,
+    pub bytes_committed: u64,
+    pub conns_seen: u64,
+    /// Sum and maximum over group commits of the time from the pass's first
+    /// TCB read to its last release write: the gate latency holdback adds to
+    /// every ACK (read ring + write + fsync + release).
+    pub commit_us_total: u64,
+    pub commit_us_max: u64,
+    /// Group commits the replica gate held until the standby acknowledged,
+    /// and their total wait (the replication round trip holdback adds).
+    #[serde(default)]
+    pub replica_waits: u64,
+    #[serde(default)]
+    pub replica_wait_us_total: u64,
+    /// Passes whose releases the replica gate refused (standby silent,
+    /// disconnected or newer): nothing was released in them.
+    #[serde(default)]
+    pub replica_waits_failed: u64,
+}
+
+impl SinkStats {
+    /// Mean time of a group commit, microseconds.
+    pub fn commit_us_mean(&self) -> u64 {
+        self.commit_us_total.checked_div(self.commits).unwrap_or(0)
+    }
+}
+
+/// Handles the lab and the control socket use while the application runs.
+#[derive(Clone, Debug, Default)]
+pub struct SinkShared {
+    pub ledger: Arc<Mutex<Ledger>>,
+    /// While set, no release register is written (bytes are still committed).
+    pub paused: Arc<AtomicBool>,
+    pub stats: Arc<Mutex<SinkStats>>,
+    /// Distribution of the group-commit time ([`SinkStats::commit_us_total`]
+    /// is its sum): the release latency holdback adds to an ACK.
+    pub commit_latency: Arc<Mutex<Histogram>>,
+}
+
+impl SinkShared {
+    pub fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        // A panic while holding the lock leaves plain data; keep using it.
+        self.ledger.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    pub fn stats(&self) -> SinkStats {
+        *self.stats.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::SeqCst);
+        tracing::info!(paused, "sink release paused state changed");
+    }
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
+    }
+    pub fn commit_latency(&self) -> Histogram {
+        self.commit_latency.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// A connection being followed.
+struct Active {
+    rec: ConnRecord,
+    conn: Conn,
+    irs: SeqNum,
+    iss: SeqNum,
+    /// The last TCB taken from the mirror: the base of the copy the replica
+    /// gate ships with a new R.
+    last: Tcb,
+    /// Stream bytes [0, shipped) are queued for the standby's own store on
+    /// the link's current sync generation (`store = "replicated"`).
+    shipped: u64,
+    /// The last R this host wrote for the connection: no copy the standby
+    /// gets carries less, even one read before the card folded the write
+    /// into the TCB (invariant 2).
+    r_written: Option<SeqNum>,
+    /// The connection's gates include `app`: a commit means durable.
+    app_gate: bool,
+    /// Stream offset just past the peer's data in the receive ring.
+    data_end: u64,
+    /// The peer's FIN came after `data_end`.
+    fin: bool,
+    /// The application's read cursor: bytes [committed, read) were handed
+    /// to it; it restarts at the committed point on every pass that looks
+    /// at the connection, so bytes read but not committed come again.
+    read: u64,
+    /// [`AppIo::read`] reported the FIN in this pass.
+    fin_read: bool,
+    /// Transmit: stream offset up to which the host filled the transmit
+    /// ring (the last send tail written).
+    tx_end: u64,
+    /// Transmit: stream offset the peer acknowledged (snd_una); ring bytes
+    /// below it may be overwritten.
+    tx_acked: u64,
+}
+
+impl Active {
+    /// Sequence number of stream offset `off`.
+    fn seq_at(&self, off: u64) -> SeqNum {
+        self.irs + 1 + off as u32
+    }
+
+    /// Where the peer's acknowledgements stand in our stream: bytes not
+    /// after snd_una are acknowledged (our SYN and FIN take a sequence
+    /// number each but no ring byte).
+    fn note_snd_una(&mut self, snd_una: SeqNum) {
+        let outstanding = (self.iss + 1 + self.tx_end as u32).bytes_since(snd_una);
+        self.tx_acked = self.tx_end.saturating_sub(u64::from(outstanding)).max(self.tx_acked);
+    }
+}
+
+/// What an application reaches of the card during [`Application::pass`].
+trait CardIo {
+    fn read_ring(&self, id: u16, stream_offset: u64, buf: &mut [u8]) -> Result<(), CardError>;
+    fn tx_ring_bytes(&self) -> Result<u32, CardError>;
+    fn write_tx_ring(&self, id: u16, stream_offset: u64, data: &[u8]) -> Result<(), CardError>;
+    fn send_tail(&self, id: u16, stream_offset: u32) -> Result<(), CardError>;
+}
+
+impl<B: Bar> CardIo for CardHandle<B> {
+    fn read_ring(&self, id: u16, stream_offset: u64, buf: &mut [u8]) -> Result<(), CardError> {
+        CardHandle::read_ring(self, id, stream_offset, buf)
+    }
+    fn tx_ring_bytes(&self) -> Result<u32, CardError> {
+        CardHandle::tx_ring_bytes(self)
+    }
+    fn write_tx_ring(&self, id: u16, stream_offset: u64, data: &[u8]) -> Result<(), CardError> {
+        CardHandle::write_tx_ring(self, id, stream_offset, data)
+    }
+    fn send_tail(&self, id: u16, stream_offset: u32) -> Result<(), CardError> {
+        CardHandle::send_tail(self, id, stream_offset)
+    }
+}
+
+/// The application's handle on the connections during one pass
+/// ([`Application::pass`]).
+pub struct AppIo<'a> {
+    card: &'a dyn CardIo,
+    conns: &'a mut HashMap<u16, Active>,
+    readable: &'a [u16],
+    buf: &'a mut [u8],
+    /// Bytes committed in this pass (the `bytes_committed` figure).
+    committed: u64,
+}
+
+impl AppIo<'_> {
+    fn active(&mut self, op: AppOp, id: u16) -> Result<&mut Active, AppError> {
+        self.conns.get_mut(&id).ok_or(AppError::NotOpen { op, id })
+    }
+
+    /// The connections that have new bytes (or their FIN) for the
+    /// application in this pass, by id.
+    pub fn readable(&self) -> Vec<Conn> {
+        self.readable.iter().filter_map(|id| self.conns.get(id)).map(|a| a.conn).collect()
+    }
+
+    /// The open connection in slot `id`, if any.
+    pub fn conn(&self, id: u16) -> Option<Conn> {
+        self.conns.get(&id).map(|a| a.conn)
+    }
+
+    /// Whether the connection's gates include `app`: then a commit must
+    /// mean what the application calls durable (the sink: fsynced), as the
+    /// card's ACK follows it and the peer forgets the bytes.
+    pub fn app_gate(&self, id: u16) -> bool {
+        self.conns.get(&id).is_some_and(|a| a.app_gate)
+    }
+
+    /// Every byte of `id` after the read cursor, at its stream offset (at
+    /// most one receive ring), and whether the peer's FIN follows them.
+    /// `None` once there is nothing new in this pass. The cursor starts
+    /// each pass at the committed point.
+    pub fn read(&mut self, id: u16) -> Result<Option<Chunk<'_>>, AppError> {
+        let a = self.conns.get_mut(&id).ok_or(AppError::NotOpen { op: AppOp::Read, id })?;
+        let offset = a.read;
+        let n = (a.data_end - offset) as usize;
+        let fin = a.fin && !a.fin_read;
+        if n == 0 && !fin {
+            return Ok(None);
+        }
+        let bytes = &mut self.buf[..n];
+        self.card.read_ring(id, offset, bytes)?;
+        a.read = a.data_end;
+        a.fin_read |= a.fin;
+        Ok(Some(Chunk { offset, bytes, fin }))
+    }
+
+    /// The application holds `id`'s bytes below stream offset `upto`
+    /// (durably, where [`AppIo::app_gate`] says so): they pass the `app`
+    /// gate, their ring space may be reused, and once every gate passed
+    /// the card acknowledges them. Committing all of the peer's data
+    /// commits its FIN too. `upto` lies between the committed point and
+    /// the bytes read.
+    pub fn commit(&mut self, id: u16, upto: u64) -> Result<(), AppError> {
+        let a = self.active(AppOp::Commit, id)?;
+        if upto < a.rec.committed || upto > a.read {
+            return Err(AppError::CommitOutOfRange { id, upto, committed: a.rec.committed, read: a.read });
+        }
+        let new = upto - a.rec.committed;
+        a.rec.committed = upto;
+        self.committed += new;
+        Ok(())
+    }
+
+    /// Bytes [`AppIo::write`] can take now for `id`: the transmit ring
+    /// less what the peer has not acknowledged.
+    pub fn writable(&mut self, id: u16) -> Result<usize, AppError> {
+        let ring = self.card.tx_ring_bytes()?;
+        let a = self.active(AppOp::Write, id)?;
+        Ok((u64::from(ring) - (a.tx_end - a.tx_acked)) as usize)
+    }
+
+    /// Queues as much of `data` as the transmit ring of `id` takes, after
+    /// what was queued before, then writes the send-tail doorbell. Returns
+    /// the bytes taken (0: the ring is full until the peer acknowledges).
+    /// Only while the connection may still send (ESTABLISHED, CLOSE-WAIT).
+    pub fn write(&mut self, id: u16, data: &[u8]) -> Result<usize, AppError> {
+        let free = self.writable(id)?;
+        let card = self.card;
+        let a = self.active(AppOp::Write, id)?;
+        if !matches!(a.last.state, TcpState::Established | TcpState::CloseWait) {
+            return Err(AppError::NotWritable { id, state: a.last.state.rfc_name() });
+        }
+        let n = free.min(data.len());
+        if n == 0 {
+            return Ok(0);
+        }
+        card.write_tx_ring(id, a.tx_end, &data[..n])?;
+        a.tx_end += n as u64;
+        // The tail is the stream offset modulo 2^32, as TX_END holds it.
+        card.send_tail(id, a.tx_end as u32)?;
+        Ok(n)
+    }
+
+    /// The stream offset up to which `id`'s transmit ring is filled, and
+    /// up to which the peer acknowledged it.
+    pub fn sent(&self, id: u16) -> Option<(u64, u64)> {
+        self.conns.get(&id).map(|a| (a.tx_end, a.tx_acked))
+    }
+
+    /// Active open. Not supported: the card has no SYN-SENT state yet.
+    pub fn connect(&mut self, remote: std::net::SocketAddrV4) -> Result<Conn, AppError> {
+        let _ = remote;
+        Err(AppError::Unsupported { op: AppOp::Connect, why: "the core has no active open (SYN-SENT) yet" })
+    }
+
+    /// The host closing its direction (a FIN after the queued bytes). Not
+    /// supported: the card sends its FIN only once the release passes the
+    /// peer's FIN (passive close).
+    pub fn close(&mut self, id: u16) -> Result<(), AppError> {
+        self.active(AppOp::Close, id)?;
+        Err(AppError::Unsupported { op: AppOp::Close, why: "the core has no host-initiated close yet; it closes after the peer's FIN is released" })
+    }
+
+    /// Reset the connection. Not supported: the card has no host abort yet.
+    pub fn abort(&mut self, id: u16) -> Result<(), AppError> {
+        self.active(AppOp::Abort, id)?;
+        Err(AppError::Unsupported { op: AppOp::Abort, why: "the core has no host abort (RST on request) yet" })
+    }
+}
+
+/// How often followed connections are looked at even without an event
+/// record (belt and braces: the records are the trigger).
+const POLL_ALL_EVERY: Duration = Duration::from_millis(50);
+
+/// The `replica` gate (claim 24, invariant 2): before a release register is
+/// written, a TCB copy carrying the new R goes to the standby, and (with
+/// `wait`, i.e. `sync = before-ack`, claim 32) the release waits until the
+/// standby acknowledged storing it. Copies of every TCB the event records
+/// name go along (claims 34, 35: the link sends only changed
+/// fields).
+pub struct ReplicaGate {
+    pub link: Arc<Primary>,
+    /// `sync = before-ack`: hold the release for the acknowledgement.
+    pub wait: bool,
+    /// Longest one group commit waits; then the pass releases nothing and
+    /// the next pass tries again (a partitioned primary releases nothing).
+    pub timeout: Duration,
+    /// `replicate = at-setup` (claim 31, invariant 6): the card holds each
+    /// SYN-ACK until R moves to irs+1, which this gate does only once the
+    /// standby stored the new TCB.
+    pub hold_synack: bool,
+    /// The `app` gate is on too: fsync before releasing. Without it
+    /// (`gates = ["replica"]`) the release waits for the standby only and
+    /// the bytes are written but not fsynced: a failover keeps every
+    /// connection, a host crash may lose the tail of the store.
+    pub durable: bool,
+    /// `store = "replicated"` (invariant 3 across two hosts): the committed
+    /// bytes go to the standby's own store over the link, after a copy
+    /// whose rcv_nxt covers them and before the copy whose R does; with
+    /// `wait`, R never passes the bytes the standby acknowledged holding.
+    pub ship_data: bool,
+    /// `replicate = "after-data"` (claim 30): a connection's first copy
+    /// goes out only once the peer sent something past its SYN.
+    pub after_data: bool,
+}
+
+/// Stream bytes one [`Update::Data`](crate::replication::wire::Update) carries at most.
+const DATA_CHUNK: usize = 64 << 10;
+/// Stream bytes one pass ships per connection at most: a store shipped
+/// again after a full sync goes in slices, so it does not stall the
+/// other connections' releases.
+const DATA_PER_CONN_PER_PASS: u64 = 256 << 10;
+
+/// One release the pass intends to write.
+struct PlannedRelease {
+    id: u16,
+    /// The connection's local (listening) port: whose gates apply.
+    port: u16,
+    r: SeqNum,
+    /// Stream bytes below `r` (not counting a FIN).
+    upto: u64,
+    /// Covers the peer's FIN (data committed and the FIN with it).
+    past_fin: bool,
+    /// Releases a held SYN-ACK (R := irs+1); no data involved.
+    synack: bool,
+}
+
+pub struct AppHost<B: Bar> {
+    card: Arc<CardHandle<B>>,
+    changes: ChangeFeed<B>,
+    app: Box<dyn Application>,
+    shared: SinkShared,
+    active: HashMap<u16, Active>,
+    ring_bytes: u32,
+    last_poll_all: Instant,
+    buf: Vec<u8>,
+    pub(crate) replica: Option<ReplicaGate>,
+    /// Listening ports with gates of their own; empty: every connection
+    /// has the host's one gate set (the replica gate's `wait`, `durable`).
+    port_gates: Vec<PortGates>,
+    /// The gates of connections to ports not in `port_gates`.
+    default_gates: Vec<Gate>,
+    /// The link's sync generation the `shipped` offsets count in.
+    sync_generation: u64,
+    /// Connections whose first copy went to the standby, by slot: with
+    /// `after-data` the rest are not replicated yet.
+    copied: HashMap<u16, ConnKey>,
+}
+
+impl<B: Bar> AppHost<B> {
+    /// `app` behind the card whose changes `pump` takes; `shared` holds
+    /// the records and figures the control socket reports.
+    pub fn new(pump: &Arc<EventPump<B>>, app: Box<dyn Application>, shared: SinkShared) -> Result<AppHost<B>, AppError> {
+        let card = pump.card().clone();
+        let ring_bytes = card.rx_ring_bytes()?;
+        Ok(AppHost {
+            card,
+            changes: pump.subscribe()?,
+            app,
+            shared,
+            active: HashMap::new(),
+            ring_bytes,
+            last_poll_all: Instant::now(),
+            buf: vec![0; ring_bytes as usize],
+            replica: None,
+            port_gates: Vec::new(),
+            default_gates: vec![Gate::App],
+            sync_generation: 0,
+            copied: HashMap::new(),
+        })
+    }
+
+    /// Put the `replica` gate in front of every release.
+    pub fn with_replica_gate(mut self, gate: ReplicaGate) -> AppHost<B> {
+        self.replica = Some(gate);
+        self
+    }
+
+    /// Gates per connection: those of its listening port in `ports`, else
+    /// `default`. The replica gate, if any, must be set up for the union
+    /// (it waits only for connections whose gates name `replica`).
+    pub fn with_port_gates(mut self, default: Vec<Gate>, ports: Vec<PortGates>) -> AppHost<B> {
+        self.default_gates = default;
+        self.port_gates = ports;
+        self
+    }
+
+    /// The gates of a connection to `port`, when ports have their own.
+    fn gates_of(&self, port: u16) -> Option<&[Gate]> {
+        if self.port_gates.is_empty() {
+            return None;
+        }
+        Some(self.port_gates.iter().find(|g| g.port == port).map_or(&self.default_gates[..], |g| &g.gates[..]))
+    }
+
+    /// The `app` gate: the connection's commits are durable before release.
+    fn app_gate_on(&self, port: u16) -> bool {
+        match self.gates_of(port) {
+            Some(gates) => gates.contains(&Gate::App),
+            None => self.replica.as_ref().is_none_or(|g| g.durable),
+        }
+    }
+
+    /// The `replica` gate stands before the connection's releases.
+    fn replica_gate_on(&self, port: u16) -> bool {
+        self.gates_of(port).is_none_or(|gates| gates.contains(&Gate::Replica))
+    }
+
+    pub fn shared(&self) -> &SinkShared {
+        &self.shared
+    }
+
+    /// The application's name.
+    pub fn app_name(&self) -> &'static str {
+        self.app.name()
+    }
+
+    /// Runs passes until `stop` is set, sleeping briefly when idle. Returns
+    /// the first error (the lab then tears down and reports it).
+    pub fn run(&mut self, stop: &AtomicBool) -> Result<(), AppError> {
+        while !stop.load(Ordering::Relaxed) {
+            let worked = self.step()?;
+            if !worked {
+                // Idle: a short sleep keeps one of the machine's two cores
+                // for the card's clock thread; a ring holds one window per
+                // connection, so sleeping long would throttle the peer.
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+        Ok(())
+    }
+
+    /// One group-commit pass. Returns whether anything happened.
+    pub fn step(&mut self) -> Result<bool, AppError> {
+        let pass_start = Instant::now();
+        let mut ids = self.changes.take()?;
+        if self.last_poll_all.elapsed() >= POLL_ALL_EVERY {
+            self.last_poll_all = Instant::now();
+            ids.extend(self.active.keys().copied());
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let mut worked = !ids.is_empty();
+
+        // 1. Follow: open and close records, note what is new in each ring.
+        let mut readable: Vec<u16> = Vec::new();
+        let mut changed: Vec<(u16, Tcb)> = Vec::new();
+        for id in ids {
+            let tcb = self.card.tcb(id)?;
+            if self.follow(id, &tcb)? {
+                readable.push(id);
+            }
+            if self.replica.is_some() {
+                changed.push((id, tcb));
+            }
+        }
+        // 2. The application reads, commits (the `app` gate: the sink
+        // writes and fsyncs here) and writes its replies.
+        let before: Vec<(u16, u64)> =
+            readable.iter().filter_map(|id| self.active.get(id).map(|a| (*id, a.rec.committed))).collect();
+        let mut io = AppIo { card: &*self.card, conns: &mut self.active, readable: &readable, buf: &mut self.buf, committed: 0 };
+        self.app.pass(&mut io)?;
+        let committed_now = io.committed;
+        let touched = before.iter().any(|(id, was)| self.active.get(id).is_some_and(|a| a.rec.committed > *was));
+        for a in self.active.values_mut() {
+            if a.fin && a.rec.committed == a.data_end {
+                a.rec.fin_committed = true;
+            }
+        }
+        {
+            let mut st = self.shared.stats.lock().unwrap_or_else(|p| p.into_inner());
+            st.passes += 1;
+            st.bytes_committed += committed_now;
+            if touched {
+                st.commits += 1;
+            }
+        }
+        // 3. Release: everything committed (and past the FIN when it is in).
+        // The gates of claim 2 stand between these two steps: "app" is the
+        // application's commit above; the "replica" gate ships the new R to
+        // the standby and (sync = before-ack) waits for its acknowledgement
+        // (invariant 2). With a replicated store the standby first gets
+        // copies whose rcv_nxt covers the committed bytes, then the bytes.
+        let ahead = self.ship_ahead_of_release(&changed);
+        if !self.shared.is_paused() {
+            let plan = self.plan_releases(&changed);
+            // Connections whose gates do not name `replica` release once
+            // committed; the others wait at the replica gate.
+            let (gated, free): (Vec<PlannedRelease>, Vec<PlannedRelease>) =
+                plan.into_iter().partition(|p| self.replica_gate_on(p.port));
+            let freed = self.release_all(&free)?;
+            if ahead.is_some_and(|last| self.replica_gate(&changed, &gated, last)) {
+                worked |= freed | self.release_all(&gated)?;
+            } else {
+                worked = freed;
+            }
+        } else if !changed.is_empty() {
+            // Paused: nothing is released, but the standby still follows.
+            self.replica_gate(&changed, &[], ahead.unwrap_or(0));
+        }
+        if touched {
+            let us = pass_start.elapsed().as_micros() as u64;
+            let mut st = self.shared.stats.lock().unwrap_or_else(|p| p.into_inner());
+            st.commit_us_total += us;
+            st.commit_us_max = st.commit_us_max.max(us);
+            drop(st);
+            self.shared.commit_latency.lock().unwrap_or_else(|p| p.into_inner()).observe_us(us);
+        }
+        let mut ledger = self.shared.ledger();
+        for a in self.active.values() {
+            ledger.upsert(&a.rec);
+        }
+        Ok(worked)
+    }
+
+    /// Track TCB `id`: open and close records, and note the connection's
+    /// new bytes and acknowledgements. Returns whether the application has
+    /// something to read (new bytes, or a FIN not yet committed).
+    fn follow(&mut self, id: u16, tcb: &Tcb) -> Result<bool, AppError> {
+        let key = ConnKey::of(tcb);
+        let same = self.active.get(&id).is_some_and(|a| a.rec.key == key);
+        if !same || tcb.state == TcpState::Closed {
+            if let Some(old) = self.active.remove(&id) {
+                self.finish(old, tcb.state);
+            }
+        }
+        match tcb.state {
+            TcpState::Closed | TcpState::Listen => return Ok(false),
+            TcpState::SynReceived => {
+                // No data before the handshake completes; the record starts
+                // at ESTABLISHED so a SYN-flood slot leaves no record.
+                return Ok(false);
+            }
+            _ => {}
+        }
+        if !self.active.contains_key(&id) {
+            let a = self.open(id, tcb)?;
+            self.active.insert(id, a);
+        }
+        let ring = self.ring_bytes;
+        let a = self.active.get_mut(&id).expect("inserted above");
+        a.rec.last_state = tcb.state.rfc_name().to_string();
+        a.last = tcb.clone();
+        // Data ends at rcv_nxt, or one before it once the FIN is counted.
+        let data_end = tcb.rcv_nxt - tcb.fin_rcvd as u32;
+        let new = data_end.bytes_since(a.seq_at(a.rec.committed));
+        if new > ring {
+            return Err(AppError::RingOverrun {
+                id,
+                peer: format!("{}:{}", key.remote_ip, key.remote_port),
+                new,
+                ring,
+                rcv_nxt: tcb.rcv_nxt,
+                committed: a.rec.committed,
+            });
+        }
+        a.data_end = a.rec.committed + u64::from(new);
+        a.fin = tcb.fin_rcvd;
+        a.read = a.rec.committed;
+        a.fin_read = false;
+        a.note_snd_una(tcb.snd_una);
+        Ok(new > 0 || (a.fin && !a.rec.fin_committed))
+    }
+
+    fn open(&mut self, id: u16, tcb: &Tcb) -> Result<Active, AppError> {
+        // Everything below R was released, so committed — by us, or by the
+        // primary before a failover (invariant 3: a promoted card resumes
+        // each connection at R, and the store already holds the bytes
+        // below it). A fresh connection has R = irs + 1: offset 0.
+        let data_start = tcb.irs + 1;
+        let fin_released = tcb.fin_rcvd && tcb.rel == tcb.rcv_nxt && data_start.before(tcb.rel);
+        let released_bytes = if data_start.before(tcb.rel) { tcb.rel.bytes_since(data_start) - fin_released as u32 } else { 0 };
+        let conn = Conn { id, key: ConnKey::of(tcb), start: u64::from(released_bytes) };
+        let path = self.app.accept(&conn)?.unwrap_or_default();
+        tracing::info!(id, app = self.app.name(), peer = %format!("{}:{}", tcb.remote_ip, tcb.remote_port), irs = tcb.irs.0,
+            path = %path.display(), "application follows a new connection");
+        self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).conns_seen += 1;
+        if released_bytes > 0 {
+            tracing::info!(id, released_bytes, fin_released, "the application resumes a connection at its released point");
+        }
+        let mut a = Active {
+            // A standby that keeps its own store gets this connection's
+            // bytes from offset 0: a host started after a promotion or a
+            // resync cannot know what that standby already holds.
+            shipped: 0,
+            r_written: None,
+            rec: ConnRecord {
+                id,
+                key: conn.key,
+                path,
+                committed: released_bytes as u64,
+                released: released_bytes as u64,
+                fin_committed: fin_released,
+                fin_released,
+                closed: false,
+                aborted: false,
+                last_state: tcb.state.rfc_name().to_string(),
+            },
+            conn,
+            irs: tcb.irs,
+            iss: tcb.iss,
+            last: tcb.clone(),
+            app_gate: self.app_gate_on(tcb.local_port),
+            data_end: released_bytes as u64,
+            fin: tcb.fin_rcvd,
+            read: released_bytes as u64,
+            fin_read: false,
+            // What the card already sent is not this host's to know after
+            // a failover: the transmit side starts where snd_una is.
+            tx_end: 0,
+            tx_acked: 0,
+        };
+        let sent = tcb.snd_una.bytes_since(tcb.iss + 1);
+        a.tx_end = u64::from(sent);
+        a.tx_acked = a.tx_end;
+        Ok(a)
+    }
+
+    fn finish(&mut self, mut a: Active, now: TcpState) {
+        a.rec.closed = true;
+        a.rec.aborted = !a.rec.fin_released;
+        if a.rec.aborted {
+            tracing::warn!(id = a.rec.id, committed = a.rec.committed, state = now.rfc_name(),
+                "connection ended before its FIN was committed");
+        } else {
+            tracing::info!(id = a.rec.id, committed = a.rec.committed, "connection closed");
+        }
+        self.app.closed(&a.conn, a.rec.aborted);
+        self.shared.ledger().upsert(&a.rec);
+    }
+
+    /// The releases this pass may write: every connection whose committed
+    /// point is ahead of its last release (claim 2: R = irs + 1 + committed,
+    /// +1 once the FIN is committed), and every held SYN-ACK (R = irs + 1).
+    fn plan_releases(&self, changed: &[(u16, Tcb)]) -> Vec<PlannedRelease> {
+        // A replicated store under a waiting gate: R covers only bytes the
+        // standby is sent (and, by the wait, acknowledges) for its own disk.
+        let shipped_only = self.replica.as_ref().is_some_and(|g| g.ship_data && g.wait);
+        let mut plan: Vec<PlannedRelease> = self
+            .active
+            .iter()
+            .filter_map(|(id, a)| {
+                let port = a.rec.key.local_port;
+                let upto = if shipped_only && self.replica_gate_on(port) { a.rec.committed.min(a.shipped) } else { a.rec.committed };
+                // Releasing the peer's FIN makes the card send its own (the
+                // passive close), which must follow every byte the
+                // application queued: it waits until the peer acknowledged
+                // them all.
+                let past_fin = a.rec.fin_committed && !a.rec.fin_released && upto == a.rec.committed && a.tx_acked == a.tx_end;
+                (upto > a.rec.released || past_fin).then(|| PlannedRelease {
+                    id: *id,
+                    port,
+                    r: a.seq_at(upto) + past_fin as u32,
+                    upto,
+                    past_fin,
+                    synack: false,
+                })
+            })
+            .collect();
+        if self.replica.as_ref().is_some_and(|g| g.hold_synack) {
+            // A held SYN-ACK: the card keeps R at irs until we move it.
+            plan.extend(changed.iter().filter(|(_, t)| t.state == TcpState::SynReceived && t.rel == t.irs).map(
+                |(id, t)| PlannedRelease { id: *id, port: t.local_port, r: t.irs + 1, upto: 0, past_fin: false, synack: true },
+            ));
+        }
+        plan.sort_by_key(|p| p.id);
+        plan
+    }
+
+    /// With `after-data` (claim 30), whether TCB `id` as `tcb` may go to
+    /// the standby: a connection already replicated always, a new one only
+    /// once its peer sent data (or its FIN) past the SYN — never in
+    /// SYN-RECEIVED — and a slot's closing only if its connection went.
+    fn replicates(&self, id: u16, tcb: &Tcb) -> bool {
+        if !self.replica.as_ref().is_some_and(|g| g.after_data) {
+            return true;
+        }
+        match (tcb.state, self.copied.get(&id)) {
+            (_, Some(key)) if *key == ConnKey::of(tcb) => true,
+            (TcpState::Closed, copied) => copied.is_some(),
+            (TcpState::Listen | TcpState::SynReceived, _) => false,
+            _ => tcb.rcv_nxt != tcb.irs + 1,
+        }
+    }
+
+    /// `store = "replicated"`: ship this pass's copies as read (their
+    /// rcv_nxt covers what was committed), then every connection's
+    /// committed bytes the standby's store has not been sent, from the
+    /// application's own store ([`Application::stored`]: the sink's
+    /// fsynced file), at most [`DATA_PER_CONN_PER_PASS`] each.
+    /// Returns the last sequence queued (0: none), or `None` if the link
+    /// refused: then nothing may be released. A full sync since the last
+    /// pass (a new sync generation) starts every connection over from 0.
+    fn ship_ahead_of_release(&mut self, changed: &[(u16, Tcb)]) -> Option<u64> {
+        let Some(gate) = self.replica.as_ref().filter(|g| g.ship_data) else { return Some(0) };
+        let link = gate.link.clone();
+        let generation = link.sync_generation();
+        if generation != self.sync_generation {
+            self.sync_generation = generation;
+            for a in self.active.values_mut() {
+                a.shipped = 0;
+            }
+        }
+        // Nothing is connected to take the bytes: keep them for a resume
+        // or a full sync rather than fill the link's log.
+        if matches!(link.state(), crate::replication::LinkState::Down | crate::replication::LinkState::Fenced) {
+            return Some(0);
+        }
+        let mut last = 0;
+        for (id, tcb) in changed {
+            if !self.replicates(*id, tcb) {
+                continue;
+            }
+            match link.send(*id, &self.covering_release(*id, tcb)) {
+                Ok(rseq) => last = last.max(rseq),
+                Err(e) => return self.link_refused(*id, &e),
+            }
+            self.note_copied(*id, tcb);
+        }
+        let ids: Vec<u16> = self.active.iter().filter(|(_, a)| a.shipped < a.rec.committed).map(|(id, _)| *id).collect();
+        for id in ids {
+            let a = self.active.get_mut(&id).expect("listed above");
+            let until = a.rec.committed.min(a.shipped + DATA_PER_CONN_PER_PASS);
+            while a.shipped < until {
+                let n = (until - a.shipped).min(DATA_CHUNK as u64) as usize;
+                let mut bytes = vec![0u8; n];
+                if let Err(e) = self.app.stored(&a.conn, a.shipped, &mut bytes) {
+                    tracing::error!(id, path = %a.rec.path.display(), error = %crate::error::chain(&e),
+                        "reading committed bytes to ship to the standby's store");
+                    return None;
+                }
+                match link.send_data(id, a.shipped, bytes) {
+                    Ok(rseq) => last = last.max(rseq),
+                    Err(e) => {
+                        tracing::error!(error = %e, id, "replication refused stream bytes; releasing nothing");
+                        self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).replica_waits_failed += 1;
+                        return None;
+                    }
+                }
+                a.shipped += n as u64;
+            }
+        }
+        Some(last)
+    }
+
+    /// `tcb` as a copy for the standby: its R raised to the last one this
+    /// sink wrote for the connection, if the card's TCB does not show it yet.
+    fn covering_release(&self, id: u16, tcb: &Tcb) -> Tcb {
+        let mut copy = tcb.clone();
+        let written = self.active.get(&id).filter(|a| a.rec.key == ConnKey::of(tcb)).and_then(|a| a.r_written);
+        if let Some(r) = written.filter(|r| copy.rel.before(*r)) {
+            copy.rel = r;
+        }
+        copy
+    }
+
+    fn note_copied(&mut self, id: u16, tcb: &Tcb) {
+        if tcb.state == TcpState::Closed {
+            self.copied.remove(&id);
+        } else {
+            self.copied.insert(id, ConnKey::of(tcb));
+        }
+    }
+
+    fn link_refused(&self, id: u16, e: &crate::replication::SendError) -> Option<u64> {
+        tracing::error!(error = %e, id, "replication refused a TCB copy; releasing nothing");
+        self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).replica_waits_failed += 1;
+        None
+    }
+
+    /// Ships this pass's copies through the replica gate, if there is one,
+    /// and waits (before-ack) for the standby to acknowledge them and
+    /// everything queued before, up to `ahead` (what
+    /// [`AppHost::ship_ahead_of_release`] queued); returns whether the
+    /// planned releases may be written.
+    fn replica_gate(&mut self, changed: &[(u16, Tcb)], plan: &[PlannedRelease], ahead: u64) -> bool {
+        let Some(gate) = &self.replica else { return true };
+        let mut copies: std::collections::BTreeMap<u16, Tcb> =
+            changed.iter().filter(|(id, t)| self.replicates(*id, t)).map(|(id, t)| (*id, self.covering_release(*id, t))).collect();
+        for p in plan {
+            let base = copies.get(&p.id).cloned().or_else(|| self.active.get(&p.id).map(|a| a.last.clone()));
+            if let Some(mut tcb) = base {
+                // The copy carries the R about to be written (invariant 2:
+                // the standby's R may run ahead of what we ACK, never behind).
+                tcb.rel = p.r;
+                copies.insert(p.id, tcb);
+            }
+        }
+        let link = gate.link.clone();
+        let (wait, timeout, ship_data) = (gate.wait, gate.timeout, gate.ship_data);
+        let mut last = ahead;
+        for (id, tcb) in &copies {
+            match link.send(*id, tcb) {
+                Ok(rseq) => last = last.max(rseq),
+                Err(e) => return self.link_refused(*id, &e).is_some(),
+            }
+            self.note_copied(*id, tcb);
+        }
+        if plan.is_empty() {
+            return true;
+        }
+        let ReleaseStep::AwaitAck(copy) = RULES.before_release(wait, last) else { return true };
+        let waited = Instant::now();
+        match link.wait_acked_blocking(copy, timeout) {
+            Ok(()) if ship_data && link.sync_generation() != self.sync_generation => {
+                // A full sync ran while we waited and dropped the bytes
+                // not yet acknowledged: the acknowledgement of its end does
+                // not say they are on the standby's disk. Ship again.
+                tracing::warn!("the standby was resynchronised during the wait: shipping the store again before releasing");
+                false
+            }
+            Ok(()) => {
+                let mut st = self.shared.stats.lock().unwrap_or_else(|p| p.into_inner());
+                st.replica_waits += 1;
+                st.replica_wait_us_total += waited.elapsed().as_micros() as u64;
+                true
+            }
+            Err(e) => {
+                // Invariant 2 and 8: a primary whose standby does not answer
+                // releases nothing, so it never ACKs what the standby lacks.
+                tracing::warn!(error = %e, "replica gate closed: the standby did not acknowledge; releases held");
+                self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).replica_waits_failed += 1;
+                if matches!(e, WaitError::Disconnected { .. } | WaitError::Fenced | WaitError::Shutdown) {
+                    // Nothing will change for a while: do not spin.
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                false
+            }
+        }
+    }
+
+    /// Writes the planned release registers. The one place release registers
+    /// are written: every ACK the card sends beyond what it had is allowed here.
+    fn release_all(&mut self, plan: &[PlannedRelease]) -> Result<bool, AppError> {
+        let mut wrote = false;
+        for p in plan {
+            self.card.release(p.id, p.r)?;
+            if let Some(a) = self.active.get_mut(&p.id) {
+                if !p.synack {
+                    a.rec.released = p.upto;
+                    a.rec.fin_released |= p.past_fin;
+                    a.r_written = Some(p.r);
+                }
+            }
+            self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).release_writes += 1;
+            wrote = true;
+        }
+        Ok(wrote)
+    }
+}
+

@@ -1,0 +1,141 @@
+//! The application interface on the fake card: offsets, commits, the
+//! read cursor, and the typed refusals of what the card cannot do yet.
+use std::net::SocketAddrV4;
+use std::sync::{Arc, Mutex};
+
+use holdback_regmap::{tcb, TcpState};
+
+use super::*;
+use crate::events::EventPump;
+use crate::testcard::{FakeCard, TestConn};
+
+const IRS: u32 = 0xFFFF_FF00; // the stream crosses the 2^32 wrap
+const ID: u32 = 9;
+
+const PEER: TestConn = TestConn { remote: SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 7), 41000), local_port: 5001, irs: IRS };
+
+fn conn(w: &mut [u32], rcv_nxt: u32, fin: bool, state: TcpState) {
+    PEER.set(w, rcv_nxt, fin, state);
+}
+
+/// What the scripted application saw and got, pass by pass.
+#[derive(Default)]
+struct Seen {
+    accepted: Vec<Conn>,
+    chunks: Vec<(u64, Vec<u8>, bool)>,
+    refusals: Vec<String>,
+    closed: Vec<(u16, bool)>,
+}
+
+/// Commits `commit_per_pass` bytes of what it read (all once the FIN is
+/// in), and tries what the card cannot do.
+struct Scripted {
+    seen: Arc<Mutex<Seen>>,
+    commit_per_pass: u64,
+}
+
+impl Application for Scripted {
+    fn name(&self) -> &'static str {
+        "scripted"
+    }
+    fn accept(&mut self, conn: &Conn) -> Result<Option<PathBuf>, AppError> {
+        self.seen.lock().unwrap().accepted.push(*conn);
+        Ok(None)
+    }
+    fn pass(&mut self, io: &mut AppIo<'_>) -> Result<(), AppError> {
+        for c in io.readable() {
+            let Some(chunk) = io.read(c.id)? else { continue };
+            let (offset, end, fin) = (chunk.offset, chunk.end(), chunk.fin);
+            self.seen.lock().unwrap().chunks.push((offset, chunk.bytes.to_vec(), fin));
+            assert!(io.read(c.id)?.is_none(), "one read takes everything new");
+            let mut seen = self.seen.lock().unwrap();
+            for refused in [
+                io.commit(c.id, end + 1).err(),
+                io.commit(c.id, offset.wrapping_sub(1)).err().filter(|_| offset > 0),
+                io.close(c.id).err(),
+                io.abort(c.id).err(),
+                io.connect("198.18.0.7:80".parse().expect("an address")).err(),
+                io.commit(c.id + 1, 0).err(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                seen.refusals.push(refused.to_string());
+            }
+            io.commit(c.id, if fin { end } else { (offset + self.commit_per_pass).min(end) })?;
+        }
+        Ok(())
+    }
+    fn closed(&mut self, conn: &Conn, aborted: bool) {
+        self.seen.lock().unwrap().closed.push((conn.id, aborted));
+    }
+}
+
+#[test]
+fn reads_come_at_their_offsets_uncommitted_bytes_come_again_and_the_release_follows_the_commit() {
+    let fake = FakeCard::new();
+    let pump = EventPump::new(fake.card.clone());
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let shared = SinkShared::default();
+    let mut host = AppHost::new(&pump, Box::new(Scripted { seen: seen.clone(), commit_per_pass: 1000 }), shared.clone()).unwrap();
+    let data: Vec<u8> = (0..2500u32).map(|i| (i * 3 + 1) as u8).collect();
+    fake.put_ring(ID, 0, &data);
+    fake.set_tcb(ID, |w| conn(w, IRS.wrapping_add(1 + 2500), false, TcpState::Established));
+    host.step().unwrap();
+    assert_eq!(fake.released(ID), IRS.wrapping_add(1 + 1000), "released up to the commit, not the bytes read");
+    // Nothing new arrived, but bytes [1000, 2500) were not committed: the
+    // next look at the connection hands them over again.
+    fake.set_tcb(ID, |w| conn(w, IRS.wrapping_add(1 + 2500), false, TcpState::Established));
+    host.step().unwrap();
+    assert_eq!(fake.released(ID), IRS.wrapping_add(1 + 2000));
+    fake.set_tcb(ID, |w| conn(w, IRS.wrapping_add(2 + 2500), true, TcpState::CloseWait));
+    host.step().unwrap();
+    assert_eq!(fake.released(ID), IRS.wrapping_add(2 + 2500), "all data committed: released past the FIN");
+    fake.set_tcb(ID, |w| tcb::STATE.set(w, TcpState::Closed as u32));
+    host.step().unwrap();
+
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.accepted.len(), 1);
+    let c = seen.accepted[0];
+    assert_eq!((c.id, c.remote_port(), c.key.irs, c.start), (ID as u16, 41000, IRS, 0));
+    let offsets: Vec<(u64, usize, bool)> = seen.chunks.iter().map(|(o, b, f)| (*o, b.len(), *f)).collect();
+    assert_eq!(offsets, vec![(0, 2500, false), (1000, 1500, false), (2000, 500, true)]);
+    for (offset, bytes, _) in &seen.chunks {
+        assert_eq!(bytes[..], data[*offset as usize..*offset as usize + bytes.len()], "bytes at offset {offset}");
+    }
+    assert_eq!(seen.closed, vec![(ID as u16, false)]);
+    let rec = shared.ledger().records()[0].clone();
+    assert!(rec.closed && !rec.aborted && rec.committed == 2500 && rec.fin_released, "{rec:?}");
+    assert_eq!(shared.stats().bytes_committed, 2500);
+}
+
+#[test]
+fn what_the_card_cannot_do_and_bad_commits_are_typed_errors_not_successes() {
+    let fake = FakeCard::new();
+    let pump = EventPump::new(fake.card.clone());
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let mut host = AppHost::new(&pump, Box::new(Scripted { seen: seen.clone(), commit_per_pass: 100 }), SinkShared::default()).unwrap();
+    fake.put_ring(ID, 0, &[5u8; 300]);
+    fake.set_tcb(ID, |w| conn(w, IRS.wrapping_add(1 + 300), false, TcpState::Established));
+    host.step().unwrap();
+    fake.set_tcb(ID, |w| conn(w, IRS.wrapping_add(1 + 300), false, TcpState::Established));
+    host.step().unwrap();
+    let seen = seen.lock().unwrap();
+    let first: Vec<&str> = seen.refusals.iter().map(String::as_str).collect();
+    let expected_first = [
+        "connection 9: commit to stream offset 301 is outside [0, 300]",
+        "close is not supported by this card",
+        "abort is not supported by this card",
+        "connect is not supported by this card",
+        "commit on connection 10: no open connection has that id",
+    ];
+    for (got, want) in first.iter().zip(expected_first) {
+        assert!(got.starts_with(want), "`{got}` does not start with `{want}`");
+    }
+    // The second pass starts at offset 100: a commit below it is refused too.
+    assert!(first[5].starts_with("connection 9: commit to stream offset 301 is outside [100, 300]"), "{}", first[5]);
+    assert!(first[6].starts_with("connection 9: commit to stream offset 99 is outside [100, 300]"), "{}", first[6]);
+    assert_eq!(first.len(), 5 + 6, "{first:#?}");
+    // None of them moved the commit: two passes of 100 bytes each.
+    assert_eq!(fake.released(ID), IRS.wrapping_add(1 + 200));
+}
