@@ -600,7 +600,7 @@ mod tests {
     #[test]
     fn every_lab_flag_takes_effect_in_the_single_card_lab_or_is_refused() {
         // Used by the single-card run (LabRunOptions), or selecting the pair lab.
-        const SINGLE_CARD: [&str; 16] = [
+        const SINGLE_CARD: [&str; 17] = [
             "conns", "bytes", "seed", "holdback", "json", "plot", "pcap", "rx_ring_bytes", "sink_dir", "stall_timeout", "netem", "impair", "app",
             "standby", "failover_at", "cut_replication_at", "switchover_at",
         ];

@@ -235,7 +235,7 @@ impl RingLayout {
         }
         // TX_RING_LOG2 stops at 64 KiB (no TX window scaling yet), where a
         // receive ring may grow to 1 MiB.
-        let tx_ring_bytes = rx_ring_bytes.min(1 << regmap::TX_RING_LOG2_MAX);
+        let tx_ring_bytes = rx_ring_bytes.min(1 << holdback_regmap::TX_RING_LOG2_MAX);
         Ok(RingLayout { conns, rx_ring_bytes, tx_ring_bytes, event_ring })
     }
 
