@@ -39,7 +39,9 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         // The peer's window in bytes is snd_wnd << snd_wscale (RFC 7323 §2.3);
         // the segmenter's window is 16 bits, and cwnd (the initial window) is
         // far below 65535, so saturating there never shrinks what may be sent.
-        self.tx_peer_window.next = bit_cast::<32, 16>(self.w.q.val().snd_wnd) << bit_cast::<32, 4>(self.w.q.val().snd_wscale);
+        self.tx_wnd_field.next = self.w.q.val().snd_wnd;
+        self.tx_wnd_shift.next = self.w.q.val().snd_wscale;
+        self.tx_peer_window.next = bit_cast::<32, 16>(self.tx_wnd_field.val()) << self.tx_wnd_shift.val();
         self.txseg.snd_wnd.next = self.tx_peer_window.val().get_bits::<16>(0);
         if self.tx_peer_window.val().get_bits::<16>(16).any() {
             self.txseg.snd_wnd.next = 0xFFFF_u16.to_bits();

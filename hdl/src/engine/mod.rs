@@ -255,6 +255,8 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     written_epoch: Signal<Local, Bits<32>>,
     /// The peer's window in bytes (snd_wnd scaled by snd_wscale) for the segmenter.
     tx_peer_window: Signal<Local, Bits<32>>,
+    tx_wnd_field: Signal<Local, Bits<16>>,
+    tx_wnd_shift: Signal<Local, Bits<4>>,
     /// This host TCB-window write is refused (EPOCH only grows, docs/authority.md).
     stale_tcb_write: Signal<Local, Bit>,
     epoch_word: Constant<Bits<5>>,
@@ -466,6 +468,8 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             refusing_id: Default::default(),
             written_epoch: Default::default(),
             tx_peer_window: Default::default(),
+            tx_wnd_field: Default::default(),
+            tx_wnd_shift: Default::default(),
             stale_tcb_write: Default::default(),
             epoch_word: Constant::new(Bits::<5>::from(holdback_regmap::tcb::EPOCH.word as u64)),
             epoch_shift: Constant::new(Bits::<10>::from(32 * holdback_regmap::tcb::EPOCH.word as u64 + holdback_regmap::tcb::EPOCH.shift as u64)),
