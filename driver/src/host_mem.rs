@@ -329,13 +329,7 @@ impl HostRings {
     /// byte `o mod rx_ring_bytes` of the ring; at most two copies (the wrap).
     /// `buf` must not be longer than the ring.
     pub fn read_ring(&self, id: u16, stream_offset: u64, buf: &mut [u8]) -> Result<(), DmaMemError> {
-        let ring = self.layout.rx_ring_bytes as usize;
-        let base = id as usize * ring;
-        if id as u32 >= self.layout.conns || buf.len() > ring {
-            return Err(DmaMemError::OutOfRange { mem: self.mem.describe(), offset: base, len: buf.len(), size: ring });
-        }
-        let start = (stream_offset % ring as u64) as usize;
-        let first = buf.len().min(ring - start);
+        let (base, start, first) = self.ring_span(0, self.layout.rx_ring_bytes, id, stream_offset, buf.len())?;
         let (head, tail) = buf.split_at_mut(first);
         self.mem.read(base + start, head)?;
         if !tail.is_empty() {
@@ -381,11 +375,24 @@ impl HostRings {
         Ok(())
     }
 
-    /// Where `len` bytes at `stream_offset` of transmit ring `id` lie: the
-    /// ring's offset, the start within it, and the bytes before the wrap.
+    /// [`Self::ring_span`] for transmit ring `id`.
     fn tx_span(&self, id: u16, stream_offset: u64, len: usize) -> Result<(usize, usize, usize), DmaMemError> {
-        let ring = self.layout.tx_ring_bytes as usize;
-        let base = self.layout.tx_ring_offset() + id as usize * ring;
+        self.ring_span(self.layout.tx_ring_offset(), self.layout.tx_ring_bytes, id, stream_offset, len)
+    }
+
+    /// Where `len` bytes at `stream_offset` of ring `id` lie, the rings
+    /// being `ring_bytes` each from `rings_offset` (receive or transmit):
+    /// the ring's offset, the start within it, and the bytes before the wrap.
+    fn ring_span(
+        &self,
+        rings_offset: usize,
+        ring_bytes: u32,
+        id: u16,
+        stream_offset: u64,
+        len: usize,
+    ) -> Result<(usize, usize, usize), DmaMemError> {
+        let ring = ring_bytes as usize;
+        let base = rings_offset + id as usize * ring;
         if id as u32 >= self.layout.conns || len > ring {
             return Err(DmaMemError::OutOfRange { mem: self.mem.describe(), offset: base, len, size: ring });
         }
