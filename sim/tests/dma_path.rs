@@ -13,12 +13,15 @@
 //! over them) and with the model's ring; counters agree, no DMA error.
 //!
 //! Seed: `HOLDBACK_TEST_SEED=<n>` reproduces a run (each test prints its seed).
+#[path = "common/or_panic.rs"]
+mod or_panic;
+use or_panic::OrPanic;
 use std::net::Ipv4Addr;
 
 use holdback_regmap::{CoreParams, Stat};
 use holdback_sim::axi_slave::AxiKnobs;
 use holdback_sim::core_sim::CoreSim;
-use holdback_sim::refmodel::lockstep::{test_mac, Lockstep, LockstepError, PeerConn};
+use holdback_sim::refmodel::lockstep::{test_mac, Lockstep, PeerConn};
 use holdback_sim::refmodel::Config;
 use holdback_sim::wire::{Endpoint, MacAddr};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
@@ -30,15 +33,6 @@ const MSS: usize = 1460;
 
 fn peer(n: u16) -> Endpoint {
     Endpoint { mac: test_mac(n), ip: Ipv4Addr::new(198, 18, 2 + (n >> 8) as u8, n as u8) }
-}
-
-trait OrPanic<T> {
-    fn or_panic(self, what: &str) -> T;
-}
-impl<T> OrPanic<T> for Result<T, LockstepError> {
-    fn or_panic(self, what: &str) -> T {
-        self.unwrap_or_else(|e| panic!("{what}: {e}"))
-    }
 }
 
 /// One connection as the peer drives it: what it sent, what landed.

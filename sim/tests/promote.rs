@@ -8,11 +8,14 @@
 //! Every emitted segment is checked for A ≤ R (invariant 1) by the harness.
 //!
 //! Needs verilator (the sim crate's build verilates the core).
+#[path = "common/or_panic.rs"]
+mod or_panic;
+use or_panic::OrPanic;
 use std::net::Ipv4Addr;
 
 use holdback_regmap::{self as regmap, tcb, CoreParams, TcpState, TCB_WORDS};
 use holdback_sim::core_sim::CoreSim;
-use holdback_sim::refmodel::lockstep::{test_mac, Lockstep, LockstepError, PeerConn};
+use holdback_sim::refmodel::lockstep::{test_mac, Lockstep, PeerConn};
 use holdback_sim::refmodel::Config;
 use holdback_sim::wire::{
     arp_oper, arp_request, tcp_frame, Endpoint, Frame, FrameBody, MacAddr, SeqNum, TcpFlags, TcpRepr,
@@ -33,15 +36,6 @@ fn start(mac: MacAddr) -> Lockstep<CoreSim> {
     let mut cfg = Config::new(&CoreParams::DEFAULT, mac, SERVICE_IP, &[LISTEN], 1460, RTO_US);
     cfg.holdback = true;
     Lockstep::new(core, cfg).unwrap_or_else(|e| panic!("configure: {e}"))
-}
-
-trait OrPanic<T> {
-    fn or_panic(self, what: &str) -> T;
-}
-impl<T> OrPanic<T> for Result<T, LockstepError> {
-    fn or_panic(self, what: &str) -> T {
-        self.unwrap_or_else(|e| panic!("{what}: {e}"))
-    }
 }
 
 fn tcp_of(f: &[u8]) -> (Ipv4Addr, TcpRepr) {

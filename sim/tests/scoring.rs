@@ -6,6 +6,9 @@
 //!
 //! Needs verilator (the sim crate's build verilates the core): install with
 //! `apt-get install verilator`.
+#[path = "common/or_panic.rs"]
+mod or_panic;
+use or_panic::OrPanic;
 use std::net::Ipv4Addr;
 
 use holdback_regmap::{CoreParams, TcpState};
@@ -30,16 +33,6 @@ fn start(holdback: bool) -> Lockstep<CoreSim> {
     let mut cfg = Config::new(&CoreParams::DEFAULT, CORE.mac, CORE.ip, &[LISTEN, 80], 1460, RTO_US);
     cfg.holdback = holdback;
     Lockstep::new(core, cfg).unwrap_or_else(|e| panic!("configure: {e}"))
-}
-
-/// Unwrap with the lockstep report (which carries the field diff).
-trait OrPanic<T> {
-    fn or_panic(self, what: &str) -> T;
-}
-impl<T> OrPanic<T> for Result<T, LockstepError> {
-    fn or_panic(self, what: &str) -> T {
-        self.unwrap_or_else(|e| panic!("{what}: {e}"))
-    }
 }
 
 /// Every TCB, every counter, and the received part of `c`'s ring agree.

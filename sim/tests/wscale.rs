@@ -10,12 +10,15 @@
 //!
 //! Needs verilator (the sim crate's build verilates the core): install with
 //! `apt-get install verilator`.
+#[path = "common/or_panic.rs"]
+mod or_panic;
+use or_panic::OrPanic;
 use std::net::Ipv4Addr;
 
 use holdback_regmap::{wscale_for_ring, CoreParams, MAX_WSCALE, RX_RING_LOG2_MAX};
 use holdback_sim::host_mem::{HostMemory, DEFAULT_HOST_MEM_IOVA};
 use holdback_sim::core_sim::CoreSim;
-use holdback_sim::refmodel::lockstep::{test_mac, Lockstep, LockstepError, PeerConn};
+use holdback_sim::refmodel::lockstep::{test_mac, Lockstep, PeerConn};
 use holdback_sim::refmodel::Config;
 use holdback_sim::wire::{Endpoint, Frame, MacAddr, SeqNum, TcpFlags};
 
@@ -38,15 +41,6 @@ fn start(holdback: bool, ring_bytes: u32) -> Lockstep<CoreSim> {
     cfg.holdback = holdback;
     cfg.ring_bytes = ring_bytes;
     Lockstep::new(core, cfg).unwrap_or_else(|e| panic!("configure: {e}"))
-}
-
-trait OrPanic<T> {
-    fn or_panic(self, what: &str) -> T;
-}
-impl<T> OrPanic<T> for Result<T, LockstepError> {
-    fn or_panic(self, what: &str) -> T {
-        self.unwrap_or_else(|e| panic!("{what}: {e}"))
-    }
 }
 
 /// The TCB (all fields, the shifts included), the counters and the ring agree.
