@@ -261,14 +261,18 @@ pub fn lab_report(args: &[&str]) -> serde_json::Value {
 
 /// Frames that fail validation: bad (0) or unverified (2) IP/TCP checksum
 /// status, malformed, or any error-level expert note. One exception, for
-/// the Linux peers' frames only (never the card's, 198.18.0.2 in the lab):
-/// a TCP checksum of 0xffff where tshark computes 0x0000. Both are zero in
-/// one's complement and verify at any receiver (RFC 1624 §3); Linux writes
-/// 0xffff when it completes a checksum in software for the TAP
-/// (`CSUM_MANGLED_0`), about once in 65 536 segments, and tshark marks it bad.
-pub const BAD_FRAMES: &str = "ip.checksum.status==0 || ip.checksum.status==2 || tcp.checksum.status==2 \
-    || (tcp.checksum.status==0 && !(ip.src!=198.18.0.2 && tcp.checksum==0xffff && tcp.checksum_calculated==0x0000)) \
-    || _ws.malformed || _ws.expert.severity==error";
+/// the Linux peers' frames only (never those from `card_ip`): a TCP
+/// checksum of 0xffff where tshark computes 0x0000. Both are zero in one's
+/// complement and verify at any receiver (RFC 1624 §3); Linux writes 0xffff
+/// when it completes a checksum in software for the TAP (`CSUM_MANGLED_0`),
+/// about once in 65 536 segments, and tshark marks it bad.
+pub fn bad_frames(card_ip: std::net::Ipv4Addr) -> String {
+    format!(
+        "ip.checksum.status==0 || ip.checksum.status==2 || tcp.checksum.status==2 \
+         || (tcp.checksum.status==0 && !(ip.src!={card_ip} && tcp.checksum==0xffff && tcp.checksum_calculated==0x0000)) \
+         || _ws.malformed || _ws.expert.severity==error"
+    )
+}
 
 /// Frames of `pcap` matching the display filter `filter` (tshark with IP
 /// and TCP checksum validation on), and their numbers and summaries.

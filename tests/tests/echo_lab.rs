@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use holdback_daemon::app::AppKind;
 use holdback_daemon::lab::{run_lab, LabRunOptions};
-use holdback_tests::{holdback_bin, require_lab_prerequisites, require_tool, tshark_count, BAD_FRAMES};
+use holdback_tests::{holdback_bin, require_lab_prerequisites, require_tool, tshark_count, bad_frames};
 
 /// The clients' stream seed unless `HOLDBACK_TEST_SEED` replaces it.
 const DEFAULT_SEED: u64 = 0x5EED_EC40;
@@ -45,7 +45,7 @@ fn echo_of_eight_8mib_streams_comes_back_intact_without_resets_and_with_clean_fr
         assert_eq!(c.bytes_echoed, Some(c.bytes_sent), "client {}: every byte came back: {c:?}", c.index);
         assert_eq!(c.sha256_echoed.as_deref(), Some(c.sha256_sent.as_str()), "client {}: unchanged: {c:?}", c.index);
     }
-    let (bad, lines) = tshark_count(&pcap, BAD_FRAMES);
+    let (bad, lines) = tshark_count(&pcap, &bad_frames(report.topology.card_ip));
     assert_eq!(bad, 0, "tshark flags {bad} frames of {}:\n{}", pcap.display(), lines.lines().take(20).collect::<Vec<_>>().join("\n"));
     let (resets, lines) = tshark_count(&pcap, "tcp.flags.reset==1");
     assert_eq!(resets, 0, "resets on the wire:\n{lines}");

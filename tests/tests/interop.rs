@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use holdback_daemon::lab::{run_lab, LabRunOptions};
-use holdback_tests::{holdback_bin, require_lab_prerequisites, require_tool, tshark_count, BAD_FRAMES};
+use holdback_tests::{holdback_bin, require_lab_prerequisites, require_tool, tshark_count, bad_frames};
 
 /// The clients' stream seed unless `HOLDBACK_TEST_SEED` replaces it.
 const DEFAULT_SEED: u64 = 0x5EED_A001;
@@ -41,7 +41,7 @@ fn eight_clients_of_8mib_arrive_intact_with_clean_checksums() {
         assert_eq!(c.tcpi_bytes_acked, c.bytes_sent + 2, "client {} TCP_INFO: {c:?}", c.index);
     }
 
-    let (bad, lines) = tshark_count(&pcap, BAD_FRAMES);
+    let (bad, lines) = tshark_count(&pcap, &bad_frames(report.topology.card_ip));
     assert_eq!(bad, 0, "tshark flags {bad} frames of {}:\n{}", pcap.display(), lines.lines().take(20).collect::<Vec<_>>().join("\n"));
     // Guard against a vacuous pass: the capture holds the transfer and the
     // checksums were really checked (status 1 = good).
