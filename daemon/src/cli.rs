@@ -195,6 +195,14 @@ pub struct LabRunArgs {
     /// ACK holdback: `on` ACKs only what the sink released, `off` ACKs on receipt.
     #[arg(long, value_enum, value_name = "on|off", default_value_t = OnOff::On)]
     pub holdback: OnOff,
+    /// Out-of-order reassembly on the card (`[network] reassembly`): `on`
+    /// holds segments that arrive ahead of a gap, `off` drops them.
+    #[arg(long, value_enum, value_name = "on|off", default_value_t = OnOff::On)]
+    pub reassembly: OnOff,
+    /// SACK on the card (`[network] sack`, RFC 2018): with reassembly `on`,
+    /// our ACKs carry the held ranges as SACK blocks to peers that permit it.
+    #[arg(long, value_enum, value_name = "on|off", default_value_t = OnOff::Off)]
+    pub sack: OnOff,
     /// Print the report as JSON (and no progress bar).
     #[arg(long)]
     pub json: bool,
@@ -269,7 +277,9 @@ pub struct LabPairArgs {
     /// lab), netem spelling ("loss 1% reorder 1%") plus the direction:
     /// "dir in" (frames arriving at the card, the default), "dir out"
     /// (frames the card sends: ACKs, SYN-ACKs, FINs, RSTs) or "dir both";
-    /// works without sch_netem in the kernel.
+    /// "delay 100ms" holds every frame that long, "cut 5s at 1s" drops every
+    /// frame for 5 s from 1 s after the direction's first; works without
+    /// sch_netem in the kernel.
     #[arg(long, value_name = "ARGS")]
     pub impair: Option<String>,
     /// Open one more connection right before the kill (does it survive?); needs --failover-at.
@@ -296,6 +306,17 @@ pub struct LabPairArgs {
     /// received but not released (the peers must send them again).
     #[arg(long)]
     pub lag_at_kill: bool,
+    /// Chaos under the etcd authority: start a real etcd (Debian
+    /// `etcd-server`) beside the pair, stream clients in waves and do N
+    /// seeded faults to whichever node is active (SIGKILL, a hang, a cut of
+    /// its link to etcd, a cut of the replication link), each once the pair
+    /// is Replicating again; report bytes lost, duplicated, resets and the
+    /// longest time two cards answered at once per fault kind.
+    #[arg(long, value_name = "N", value_parser = parse_fault_count)]
+    pub chaos: Option<u32>,
+    /// Seed of the --chaos fault sequence [default: from the clock, printed in the report].
+    #[arg(long, value_name = "S")]
+    pub chaos_seed: Option<u64>,
 }
 
 impl LabPairArgs {
@@ -327,6 +348,12 @@ impl LabRunArgs {
     /// refused here with the reason (before anything is built).
     pub fn check(&self) -> Result<(), String> {
         let p = &self.pair;
+        if p.chaos.is_some() {
+            return self.check_chaos();
+        }
+        if p.chaos_seed.is_some() {
+            return Err("--chaos-seed seeds the faults of --chaos N, the pair lab under etcd: give --chaos N".into());
+        }
         if self.app != crate::app::AppKind::Sink && p.wanted() {
             return Err(format!(
                 "--app {} runs in the single-card lab; the pair lab checks every stream against the sink's files \
@@ -364,6 +391,58 @@ impl LabRunArgs {
         Ok(())
     }
 }
+
+impl LabRunArgs {
+    /// `--chaos N`: the pair's own settings apply; what would fight the
+    /// chaos run's own faults, its one shared store or its captures is refused.
+    fn check_chaos(&self) -> Result<(), String> {
+        let p = &self.pair;
+        if self.app != crate::app::AppKind::Sink {
+            return Err(format!(
+                "--app {} cannot run under --chaos: the chaos run fails the active node over again and again, and an \
+                 application that sends does not survive a failover yet — the card's transmit ring is not replicated, so \
+                 bytes the failed host queued beyond what the peer acknowledged are never sent again (docs/failover.md, \
+                 invariant 9); run the chaos lab with the sink (the default)",
+                self.app.name()
+            ));
+        }
+        let given = [
+            ("--failover-at", p.failover_at.is_some()),
+            ("--cut-replication-at", p.cut_replication_at.is_some()),
+            ("--cut-for-ms", p.cut_for_ms.is_some()),
+            ("--switchover-at", p.switchover_at.is_some()),
+            ("--late-conn", p.late_conn),
+            ("--lag-at-kill", p.lag_at_kill),
+            ("--detector", p.detector.is_some()),
+            ("--store", p.store.is_some()),
+            ("--pcap", self.pcap.is_some()),
+            ("--plot", self.plot.is_some()),
+        ];
+        let clashing: Vec<&str> = given.into_iter().filter(|(_, g)| *g).map(|(flag, _)| flag).collect();
+        if !clashing.is_empty() {
+            return Err(format!(
+                "{} do not apply to --chaos: it does its own faults with the heartbeat detector under the etcd \
+                 authority, into one store both daemons share, and keeps each card's capture in its work directory \
+                 (keep it with --sink-dir DIR)",
+                clashing.join(", ")
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `--chaos N`: at least one fault.
+fn parse_fault_count(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(0) => Err("--chaos needs at least one fault (N ≥ 1)".into()),
+        Ok(n) if n <= MAX_CHAOS_FAULTS => Ok(n),
+        Ok(n) => Err(format!("{n} faults: at most {MAX_CHAOS_FAULTS} in one run")),
+        Err(e) => Err(format!("`{s}` is not a number of faults: {e}")),
+    }
+}
+
+/// The most faults one `--chaos` run does (each takes about two seconds).
+pub const MAX_CHAOS_FAULTS: u32 = 10_000;
 
 /// How long `--cut-replication-at` cuts the link when `--cut-for-ms` is not given.
 pub const DEFAULT_CUT_FOR_MS: u64 = 1000;
@@ -599,10 +678,10 @@ mod tests {
     /// a new flag fails here until it is one or the other.
     #[test]
     fn every_lab_flag_takes_effect_in_the_single_card_lab_or_is_refused() {
-        // Used by the single-card run (LabRunOptions), or selecting the pair lab.
-        const SINGLE_CARD: [&str; 17] = [
-            "conns", "bytes", "seed", "holdback", "json", "plot", "pcap", "rx_ring_bytes", "sink_dir", "stall_timeout", "netem", "impair", "app",
-            "standby", "failover_at", "cut_replication_at", "switchover_at",
+        // Used by the single-card run (LabRunOptions), or selecting the pair lab (or its chaos run).
+        const SINGLE_CARD: [&str; 20] = [
+            "conns", "bytes", "seed", "holdback", "reassembly", "sack", "json", "plot", "pcap", "rx_ring_bytes", "sink_dir", "stall_timeout", "netem", "impair", "app",
+            "standby", "failover_at", "cut_replication_at", "switchover_at", "chaos",
         ];
         // A value each pair-only flag accepts.
         let sample = |id: &str| match id {
@@ -615,6 +694,7 @@ mod tests {
             "heartbeat_misses" => "2",
             "cut_for_ms" => "5",
             "store" => "shared",
+            "chaos_seed" => "7",
             other => panic!("`holdback lab --{other}`: give it a sample value here, or use it in the single-card lab"),
         };
         let cmd = Cli::command();
@@ -638,7 +718,7 @@ mod tests {
             assert!(why.contains(&long) && why.contains("pair lab"), "{argv:?}: {why}");
             refused += 1;
         }
-        assert_eq!(refused, 11, "the pair-only flags");
+        assert_eq!(refused, 12, "the pair-only flags");
         // In the pair lab, a flag that needs another says which.
         for (args, needs) in [
             (&["--standby", "--late-conn"][..], "--failover-at"),
@@ -660,18 +740,20 @@ mod tests {
         }
     }
 
+    /// `holdback lab ARGS` as a lab run, or clap's error.
+    fn run_of(args: &[&str]) -> Result<LabRunArgs, String> {
+        let argv: Vec<&str> = ["holdback", "lab"].into_iter().chain(args.iter().copied()).collect();
+        match Cli::try_parse_from(&argv).map(|c| c.command) {
+            Ok(Command::Lab(LabCmd { action: None, run })) => Ok(run),
+            Ok(other) => panic!("{argv:?} parsed as {other:?}"),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     /// `--app` picks the application behind the lab's card: sink by
     /// default, echo by name, nothing else; echo only in the single-card lab.
     #[test]
     fn lab_app_is_sink_by_default_takes_echo_and_refuses_the_rest() {
-        let run_of = |args: &[&str]| {
-            let argv: Vec<&str> = ["holdback", "lab"].into_iter().chain(args.iter().copied()).collect();
-            match Cli::try_parse_from(&argv).map(|c| c.command) {
-                Ok(Command::Lab(LabCmd { action: None, run })) => Ok(run),
-                Ok(other) => panic!("{argv:?} parsed as {other:?}"),
-                Err(e) => Err(e.to_string()),
-            }
-        };
         assert_eq!(run_of(&[]).unwrap().app, crate::app::AppKind::Sink);
         let echo = run_of(&["--app", "echo", "--conns", "8", "--bytes", "8MiB"]).unwrap();
         assert_eq!((echo.app, echo.conns, echo.bytes), (crate::app::AppKind::Echo, 8, 8 << 20));
@@ -681,6 +763,25 @@ mod tests {
         let pair = run_of(&["--app", "echo", "--failover-at", "0.5"]).unwrap();
         let why = pair.check().expect_err("echo in the pair lab is refused");
         assert!(why.contains("--app echo") && why.contains("single-card lab"), "{why}");
+    }
+
+    /// `--chaos N [--chaos-seed S]`: N ≥ 1, the pair's settings apply, and
+    /// what it cannot run is refused with the reason.
+    #[test]
+    fn lab_chaos_takes_faults_and_a_seed_and_refuses_what_it_cannot_run() {
+        let chaos = run_of(&["--chaos", "20", "--chaos-seed", "7", "--heartbeat-ms", "50", "--bytes", "4MiB"]).unwrap();
+        assert_eq!((chaos.pair.chaos, chaos.pair.chaos_seed, chaos.bytes), (Some(20), Some(7), 4 << 20));
+        assert_eq!(chaos.check(), Ok(()));
+        assert_eq!(run_of(&[]).unwrap().pair.chaos, None);
+
+        let none = run_of(&["--chaos", "0"]).expect_err("no faults is refused");
+        assert!(none.contains("at least one fault"), "{none}");
+        let echo = run_of(&["--chaos", "3", "--app", "echo"]).unwrap().check().expect_err("echo under chaos is refused");
+        assert!(echo.contains("--app echo") && echo.contains("does not survive a failover") && echo.contains("docs/failover.md"), "{echo}");
+        let clash = run_of(&["--chaos", "3", "--failover-at", "0.5", "--store", "replicated"]).unwrap().check().expect_err("its own faults");
+        assert!(clash.contains("--failover-at") && clash.contains("--store") && clash.contains("--chaos"), "{clash}");
+        let seed_alone = run_of(&["--chaos-seed", "3"]).unwrap().check().expect_err("a seed without faults");
+        assert!(seed_alone.contains("--chaos N"), "{seed_alone}");
     }
 
     #[test]

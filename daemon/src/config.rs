@@ -12,6 +12,8 @@
 //! mac = "02:48:4c:44:42:01"
 //! ip = "198.18.0.2"
 //! listen_ports = [5001]
+//! reassembly = true                   # hold out-of-order segments (RX_REASM); false drops them
+//! sack = false                        # with reassembly: SACK blocks of the held ranges (RFC 2018; off: see README)
 //! # or, per listening port, holdback and gates of its own (either form, not both):
 //! # [[listen]]
 //! # port = 5001
@@ -23,6 +25,13 @@
 //! rx_ring_bytes = 65536              # per connection: 4096..=65536, a power of two
 //! [app]                              # the built-in application behind the card
 //! kind = "sink"                      # or "echo" (docs/app.md)
+//! [tcp]                              # the card's connection timers, milliseconds
+//! rto_min_ms = 200                   # RTO floor once sampled (RFC 6298 §2.4); default: network.rto_us
+//! time_wait_ms = 60000               # TIME-WAIT (2 MSL), and the FIN-WAIT-2 bound
+//! keepalive_idle_ms = 0              # keep-alive (RFC 9293 §3.8.4): 0 = off
+//! keepalive_interval_ms = 75000      # between unanswered probes
+//! keepalive_probes = 9               # 1..=15 unanswered probes, then RST
+//! idle_timeout_ms = 0                # without keep-alive: RST a quiet connection; 0 = off
 //! ```
 //!
 //! Every error names the file, the field (as a dotted key path) and what is
@@ -128,6 +137,7 @@ struct RawConfig {
     authority: Option<RawAuthority>,
     dma: Option<RawDma>,
     app: Option<RawApp>,
+    tcp: Option<RawTcp>,
 }
 
 /// `[app]`: which built-in application runs behind the card.
@@ -144,17 +154,11 @@ pub struct AppSettings {
     pub kind: AppKind,
 }
 
-fn validate_app(a: Option<RawApp>, replication: Option<&Replication>) -> Result<AppSettings, (&'static str, String)> {
-    let kind = a.map(|a| a.kind).unwrap_or_default();
-    if kind == AppKind::Echo && replication.is_some_and(|r| r.store == StoreMode::Replicated) {
-        return Err((
-            "app.kind",
-            "\"echo\" keeps no store of the stream to ship to the standby; a pair running it needs \
-             [replication] store = \"shared\""
-                .into(),
-        ));
-    }
-    Ok(AppSettings { kind })
+fn validate_app(a: Option<RawApp>) -> Result<AppSettings, (&'static str, String)> {
+    // Echo in a pair needs no store of its own on either side: its state
+    // is its output, which the standby holds in its transmit ring before
+    // the input is committed (invariant 9).
+    Ok(AppSettings { kind: a.map(|a| a.kind).unwrap_or_default() })
 }
 
 /// `[dma]`: the host memory the card writes into.
@@ -187,6 +191,144 @@ fn validate_dma(d: Option<RawDma>) -> Result<DmaSettings, (&'static str, String)
         Ok(b) if b.is_power_of_two() && (min..=max).contains(&b) => Ok(DmaSettings { rx_ring_bytes: b }),
         _ => Err(("dma.rx_ring_bytes", format!("{bytes} is not a power of two in {min}..={max} (the card's RX_RING_LOG2 takes {}..={})", holdback_regmap::RX_RING_LOG2_MIN, holdback_regmap::RX_RING_LOG2_MAX))),
     }
+}
+
+/// `[tcp]`: the card's connection timers, in milliseconds (the daemon's
+/// other timers are `_ms` too); integers are read wide so a negative or
+/// too-large value gets its own message.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTcp {
+    rto_min_ms: Option<i64>,
+    time_wait_ms: Option<i64>,
+    keepalive_idle_ms: Option<i64>,
+    keepalive_interval_ms: Option<i64>,
+    keepalive_probes: Option<i64>,
+    idle_timeout_ms: Option<i64>,
+}
+
+/// The card's connection timers (`[tcp]`) in microseconds, as its
+/// registers take them; every value came from whole milliseconds. The
+/// defaults are the card's reset values (keep-alive and the idle timeout
+/// off) and, for the RTO floor, whatever the driver's `configure` writes.
+/// The initial RTO is `network.rto_us` (RTO_US).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpSettings {
+    /// RTO_MIN_US: the RTO floor once a connection has an RTT sample (RFC
+    /// 6298 §2.4); in 1 ms..=[`RTO_CEILING_MS`] and at most `network.rto_us`.
+    /// None: not written here, the floor `CardHandle::configure` sets stands.
+    pub rto_min_us: Option<u32>,
+    /// TIME_WAIT_US: how long TIME-WAIT holds a slot, and how long
+    /// FIN-WAIT-2 waits for the peer's FIN; > 0.
+    pub time_wait_us: u32,
+    /// KEEPALIVE_IDLE_US: quiet time before the first keep-alive probe; 0: off.
+    pub keepalive_idle_us: u32,
+    /// KEEPALIVE_INTVL_US: the wait between unanswered probes; > 0.
+    pub keepalive_interval_us: u32,
+    /// KEEPALIVE_PROBES: unanswered probes before the RST, 1..=15.
+    pub keepalive_probes: u8,
+    /// IDLE_TIMEOUT_US: with keep-alive off, quiet time before the RST; 0:
+    /// off. Never set together with `keepalive_idle_us` (the card ignores
+    /// it while keep-alive is on).
+    pub idle_timeout_us: u32,
+}
+
+impl Default for TcpSettings {
+    fn default() -> TcpSettings {
+        TcpSettings {
+            rto_min_us: None,
+            time_wait_us: holdback_regmap::TIME_WAIT_US_DEFAULT,
+            keepalive_idle_us: 0,
+            keepalive_interval_us: holdback_regmap::KEEPALIVE_INTVL_US_DEFAULT,
+            // The register's reset value, 9, fits its 4 bits.
+            keepalive_probes: holdback_regmap::KEEPALIVE_PROBES_DEFAULT as u8,
+            idle_timeout_us: 0,
+        }
+    }
+}
+
+/// RFC 6298 §2.5's RTO ceiling (the card's RTO_MAX): a floor above it
+/// would hold every RTO above the ceiling.
+pub const RTO_CEILING_MS: u32 = 60_000;
+/// The longest timer a 32-bit microsecond register holds, in whole
+/// milliseconds (about 71 min).
+pub const MAX_TIMER_MS: u32 = u32::MAX / 1000;
+/// KEEPALIVE_PROBES holds 1..=15 (bits 3:0).
+const KEEPALIVE_PROBES_RANGE: std::ops::RangeInclusive<i64> = 1..=15;
+
+/// `ms` as the microseconds a timer register takes, at least `min` ms.
+fn timer_us(field: &'static str, ms: i64, min: u32) -> Result<u32, (&'static str, String)> {
+    if ms > i64::from(MAX_TIMER_MS) {
+        return Err((
+            field,
+            format!("{ms} ms does not fit the card's 32-bit microsecond register: at most {MAX_TIMER_MS} ms (about 71 min)"),
+        ));
+    }
+    match u32::try_from(ms) {
+        Ok(m) if m >= min => Ok(m * 1000),
+        _ if min == 0 => Err((field, format!("{ms} is negative: give milliseconds, 0 for off"))),
+        _ => Err((field, format!("{ms} is out of range {min}..={MAX_TIMER_MS} ms"))),
+    }
+}
+
+/// `[tcp]`, given the initial RTO (`network.rto_us`) the floor may not exceed.
+fn validate_tcp(t: Option<RawTcp>, initial_rto_us: u32) -> Result<TcpSettings, (&'static str, String)> {
+    let defaults = TcpSettings::default();
+    let Some(t) = t else { return Ok(defaults) };
+    let given = |v: Option<i64>, default_us: u32| v.unwrap_or(i64::from(default_us / 1000));
+    let rto_min_us = match t.rto_min_ms {
+        None => None,
+        Some(ms) if ms > i64::from(RTO_CEILING_MS) => {
+            return Err((
+                "tcp.rto_min_ms",
+                format!(
+                    "{ms} ms is above the {RTO_CEILING_MS} ms RTO ceiling (RFC 6298 §2.5): every RTO would be the floor, \
+                     however short the round trip"
+                ),
+            ))
+        }
+        Some(ms) => {
+            let us = timer_us("tcp.rto_min_ms", ms, 1)?;
+            if us > initial_rto_us {
+                return Err((
+                    "tcp.rto_min_ms",
+                    format!(
+                        "{ms} ms is above the initial RTO (network.rto_us = {initial_rto_us}): a connection would \
+                         retransmit more slowly once it has measured its round trip than before"
+                    ),
+                ));
+            }
+            Some(us)
+        }
+    };
+    let probes = t.keepalive_probes.unwrap_or(i64::from(defaults.keepalive_probes));
+    if !KEEPALIVE_PROBES_RANGE.contains(&probes) {
+        return Err((
+            "tcp.keepalive_probes",
+            format!("{probes} is out of range 1..=15 (the card's KEEPALIVE_PROBES register has 4 bits)"),
+        ));
+    }
+    let tcp = TcpSettings {
+        rto_min_us,
+        time_wait_us: timer_us("tcp.time_wait_ms", given(t.time_wait_ms, defaults.time_wait_us), 1)?,
+        keepalive_idle_us: timer_us("tcp.keepalive_idle_ms", given(t.keepalive_idle_ms, defaults.keepalive_idle_us), 0)?,
+        keepalive_interval_us: timer_us(
+            "tcp.keepalive_interval_ms",
+            given(t.keepalive_interval_ms, defaults.keepalive_interval_us),
+            1,
+        )?,
+        keepalive_probes: probes as u8,
+        idle_timeout_us: timer_us("tcp.idle_timeout_ms", given(t.idle_timeout_ms, defaults.idle_timeout_us), 0)?,
+    };
+    if tcp.keepalive_idle_us > 0 && tcp.idle_timeout_us > 0 {
+        return Err((
+            "tcp.idle_timeout_ms",
+            "the card applies the idle timeout only with keep-alive off, and keepalive_idle_ms turns keep-alive on; \
+             set one of the two (with keep-alive, keepalive_probes unanswered probes end a dead connection)"
+                .into(),
+        ));
+    }
+    Ok(tcp)
 }
 
 /// `[replication]`: the link to the other daemon of a failover pair.
@@ -440,6 +582,10 @@ struct RawNetwork {
     holdback: bool,
     our_mss: Option<i64>,
     rto_us: Option<i64>,
+    #[serde(default = "default_true")]
+    reassembly: bool,
+    #[serde(default)]
+    sack: bool,
 }
 
 fn default_true() -> bool {
@@ -535,6 +681,8 @@ pub struct Config {
     pub authority: Authority,
     /// The built-in application (`[app]`); `service::run_with` runs another.
     pub app: AppSettings,
+    /// The card's connection timers (`[tcp]`).
+    pub tcp: TcpSettings,
 }
 
 impl Config {
@@ -706,7 +854,8 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
     };
 
     let dma = validate_dma(raw.dma).map_err(|(f, m)| bad(f, m))?;
-    let app = validate_app(raw.app, replication.as_ref()).map_err(|(f, m)| bad(f, m))?;
+    let app = validate_app(raw.app).map_err(|(f, m)| bad(f, m))?;
+    let tcp = validate_tcp(raw.tcp, network.rto_us).map_err(|(f, m)| bad(f, m))?;
     let authority = match raw.authority {
         None => Authority::Pair,
         Some(a) => validate_authority(a, replication.as_ref()).map_err(|(f, m)| bad(f, m))?,
@@ -726,6 +875,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         dma,
         authority,
         app,
+        tcp,
     })
 }
 
@@ -1058,7 +1208,7 @@ fn validate_network(n: RawNetwork) -> Result<CardSettings, (&'static str, String
             .filter(|r| *r > 0)
             .ok_or(("network.rto_us", format!("{r} is out of range 1..={}", u32::MAX)))?,
     };
-    let settings = CardSettings { mac, ip, listen_ports: ports, holdback: n.holdback, port_holdback: Vec::new(), our_mss, rto_us };
+    let settings = CardSettings { mac, ip, listen_ports: ports, holdback: n.holdback, port_holdback: Vec::new(), our_mss, rto_us, reassembly: n.reassembly, sack: n.sack };
     // The driver's own check; everything it refuses was refused above with a
     // field name, so this only guards against the two drifting apart.
     settings.validate().map_err(|e| ("network", e.to_string()))?;
@@ -1113,6 +1263,32 @@ struct Effective<'a> {
     dma: DmaSettings,
     authority: EffectiveAuthority<'a>,
     app: AppSettings,
+    tcp: EffectiveTcp,
+}
+
+/// `[tcp]` as printed: milliseconds, as written; no floor when the file gave none.
+#[derive(Serialize)]
+struct EffectiveTcp {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rto_min_ms: Option<u32>,
+    time_wait_ms: u32,
+    keepalive_idle_ms: u32,
+    keepalive_interval_ms: u32,
+    keepalive_probes: u8,
+    idle_timeout_ms: u32,
+}
+
+impl From<&TcpSettings> for EffectiveTcp {
+    fn from(t: &TcpSettings) -> EffectiveTcp {
+        EffectiveTcp {
+            rto_min_ms: t.rto_min_us.map(|us| us / 1000),
+            time_wait_ms: t.time_wait_us / 1000,
+            keepalive_idle_ms: t.keepalive_idle_us / 1000,
+            keepalive_interval_ms: t.keepalive_interval_us / 1000,
+            keepalive_probes: t.keepalive_probes,
+            idle_timeout_ms: t.idle_timeout_us / 1000,
+        }
+    }
 }
 
 /// `[authority]` as printed: the password's file, never the password.
@@ -1170,6 +1346,8 @@ struct EffectiveNetwork {
     holdback: bool,
     our_mss: u16,
     rto_us: u32,
+    reassembly: bool,
+    sack: bool,
 }
 
 /// A `[[listen]]` entry as printed: only what the port sets itself.
@@ -1248,6 +1426,8 @@ impl Config {
                 holdback: n.holdback,
                 our_mss: n.our_mss,
                 rto_us: n.rto_us,
+                reassembly: n.reassembly,
+                sack: n.sack,
             },
             metrics: self.metrics.map(|listen| EffectiveMetrics { listen }),
             replication: self.replication.as_ref().map(|r| EffectiveReplication {
@@ -1266,6 +1446,7 @@ impl Config {
             }),
             dma: self.dma,
             app: self.app,
+            tcp: EffectiveTcp::from(&self.tcp),
             authority: EffectiveAuthority {
                 kind: match self.authority {
                     Authority::Pair => AuthorityKind::Pair,
@@ -1329,6 +1510,7 @@ listen = "127.0.0.1:9464"
         assert_eq!(c.network.our_mss, DEFAULT_MSS);
         assert_eq!(c.network.rto_us, DEFAULT_RTO_US);
         assert!(c.network.holdback);
+        assert!(c.network.reassembly, "out-of-order reassembly is on unless turned off");
         assert_eq!(c.network.listen_ports, vec![5001, 5002]);
         assert!(matches!(&c.card, CardSpec::Sim(s) if s.tap == "hbtap0" && s.netns.as_deref() == Some("hblab-x-card")));
         let again = parse(Path::new("t.toml"), &c.effective_toml()).expect("effective config parses");
@@ -1373,6 +1555,84 @@ listen = "127.0.0.1:9464"
         }
     }
 
+    /// `[tcp]`: absent, the card's reset values (keep-alive and the idle
+    /// timeout off); given, milliseconds into the registers' microseconds;
+    /// printed in milliseconds and read back the same.
+    #[test]
+    fn tcp_timers_default_to_the_cards_reset_values_and_round_trip() {
+        let c = parse(Path::new("t.toml"), GOOD).expect("valid");
+        assert_eq!(c.tcp, TcpSettings::default());
+        assert_eq!(
+            (c.tcp.rto_min_us, c.tcp.time_wait_us, c.tcp.keepalive_idle_us, c.tcp.idle_timeout_us),
+            (None, 60_000_000, 0, 0)
+        );
+        assert_eq!((c.tcp.keepalive_interval_us, c.tcp.keepalive_probes), (75_000_000, 9));
+        let printed = c.effective_toml();
+        assert!(printed.contains("[tcp]\ntime_wait_ms = 60000\nkeepalive_idle_ms = 0\n"), "{printed}");
+        assert_eq!(parse(Path::new("t.toml"), &printed).expect("effective config parses"), c);
+
+        let text = format!(
+            "{GOOD}\n[tcp]\nrto_min_ms = 150\ntime_wait_ms = 2000\nkeepalive_idle_ms = 30000\n\
+             keepalive_interval_ms = 5000\nkeepalive_probes = 15\n"
+        );
+        let c = parse(Path::new("t.toml"), &text).expect("valid");
+        let want = TcpSettings {
+            rto_min_us: Some(150_000),
+            time_wait_us: 2_000_000,
+            keepalive_idle_us: 30_000_000,
+            keepalive_interval_us: 5_000_000,
+            keepalive_probes: 15,
+            idle_timeout_us: 0,
+        };
+        assert_eq!(c.tcp, want);
+        assert_eq!(parse(Path::new("t.toml"), &c.effective_toml()).expect("effective config parses"), c);
+
+        // The longest timer the registers hold, the idle timeout alone, and
+        // the floor at the ceiling under an initial RTO as long.
+        let text = format!("{GOOD}\n[tcp]\ntime_wait_ms = {MAX_TIMER_MS}\nidle_timeout_ms = 600000\nrto_min_ms = 60000\n")
+            .replace("[network]", "[network]\nrto_us = 60000000");
+        let c = parse(Path::new("t.toml"), &text).expect("valid");
+        assert_eq!((c.tcp.time_wait_us, c.tcp.idle_timeout_us, c.tcp.rto_min_us), (4_294_967_000, 600_000_000, Some(60_000_000)));
+        assert_eq!(c.tcp.keepalive_idle_us, 0, "keep-alive stays off");
+        assert_eq!(parse(Path::new("t.toml"), &c.effective_toml()).expect("effective config parses"), c);
+    }
+
+    #[test]
+    fn bad_tcp_timers_are_refused_with_their_field_and_reason() {
+        for (body, field, needle) in [
+            ("keepalive_probes = 0", "tcp.keepalive_probes", "0 is out of range 1..=15"),
+            ("keepalive_probes = 16", "tcp.keepalive_probes", "16 is out of range 1..=15"),
+            ("time_wait_ms = 4294968", "tcp.time_wait_ms", "4294968 ms does not fit the card's 32-bit microsecond register: at most 4294967 ms"),
+            ("keepalive_idle_ms = 5000000000", "tcp.keepalive_idle_ms", "does not fit the card's 32-bit microsecond register"),
+            ("idle_timeout_ms = 99999999", "tcp.idle_timeout_ms", "about 71 min"),
+            ("keepalive_interval_ms = 4294968", "tcp.keepalive_interval_ms", "does not fit"),
+            ("keepalive_idle_ms = -1", "tcp.keepalive_idle_ms", "-1 is negative"),
+            ("time_wait_ms = 0", "tcp.time_wait_ms", "0 is out of range 1..=4294967 ms"),
+            ("keepalive_interval_ms = 0", "tcp.keepalive_interval_ms", "0 is out of range 1..="),
+            ("rto_min_ms = 0", "tcp.rto_min_ms", "0 is out of range 1..="),
+            ("rto_min_ms = 60001", "tcp.rto_min_ms", "above the 60000 ms RTO ceiling (RFC 6298 §2.5): every RTO would be the floor, however"),
+            ("rto_min_ms = 201", "tcp.rto_min_ms", "201 ms is above the initial RTO (network.rto_us = 200000)"),
+            ("keepalive_idle_ms = 1000\nidle_timeout_ms = 1000", "tcp.idle_timeout_ms", "only with keep-alive off"),
+            ("keepalive_time_ms = 1000", "tcp.keepalive_time_ms", "unknown field"),
+            ("rto_min_ms = \"200ms\"", "tcp.rto_min_ms", "invalid type"),
+        ] {
+            let e = err(&format!("{GOOD}\n[tcp]\n{body}\n"));
+            let msg = e.to_string();
+            assert_eq!(e.field(), Some(field), "{body}: {msg}");
+            assert!(msg.starts_with("/etc/holdback/t.toml"), "{body}: {msg}");
+            assert!(msg.contains(needle), "{body}: `{needle}` not in {msg}");
+        }
+    }
+
+    #[test]
+    fn reassembly_can_be_turned_off_and_stays_off_in_the_effective_form() {
+        let c = parse(Path::new("t.toml"), &GOOD.replace("[network]", "[network]\nreassembly = false")).expect("reassembly off");
+        assert!(!c.network.reassembly);
+        assert_eq!(parse(Path::new("t.toml"), &c.effective_toml()).expect("effective config parses"), c);
+        let e = err(&GOOD.replace("[network]", "[network]\nreassembly = 1"));
+        assert!(e.to_string().contains("reassembly"), "{e}");
+    }
+
     #[test]
     fn the_receive_ring_size_defaults_to_64_kib_and_takes_only_what_the_card_can() {
         assert_eq!(parse(Path::new("t.toml"), GOOD).unwrap().dma.rx_ring_bytes, 65536);
@@ -1409,6 +1669,7 @@ listen = "127.0.0.1:9464"
         assert!(matches!(c.card, CardSpec::Vfio(_)));
         assert_eq!(c.socket, default_socket());
         assert_eq!(c.dma.rx_ring_bytes, 65536);
+        assert_eq!(c.tcp, TcpSettings::default(), "the example's [tcp] shows the defaults");
     }
 
     #[test]
@@ -1480,9 +1741,9 @@ listen = "127.0.0.1:9464"
         (dir, pair)
     }
 
-    /// `[app] kind`: the sink unless the file names echo; anything else,
-    /// an unknown key, and echo in a pair whose standby keeps its own
-    /// store (echo has no store to ship) are refused with file and field.
+    /// `[app] kind`: the sink unless the file names echo; anything else
+    /// and an unknown key are refused with file and field. Echo runs in a
+    /// pair with either store: the standby holds its output (invariant 9).
     #[test]
     fn the_app_defaults_to_the_sink_takes_echo_and_refuses_the_rest() {
         let path = Path::new("/etc/holdback/t.toml");
@@ -1494,10 +1755,11 @@ listen = "127.0.0.1:9464"
         let (dir, pair) = pair_config("app");
         let shared = parse(path, &format!("{pair}store = \"shared\"\n[app]\nkind = \"echo\"\n")).expect("echo with a shared store");
         assert_eq!(shared.app.kind, AppKind::Echo);
+        let replicated = parse(path, &format!("{pair}[app]\nkind = \"echo\"\n")).expect("echo with a store per host");
+        assert_eq!((replicated.app.kind, replicated.replication.as_ref().map(|r| r.store)), (AppKind::Echo, Some(StoreMode::Replicated)));
         for (text, field, what) in [
             (format!("{GOOD}\n[app]\nkind = \"relay\"\n"), "app.kind", "unknown variant `relay`, expected `sink` or `echo`"),
             (format!("{GOOD}\n[app]\nkind = \"echo\"\ncolour = 1\n"), "app.colour", "unknown field `colour`"),
-            (format!("{pair}[app]\nkind = \"echo\"\n"), "app.kind", "keeps no store of the stream"),
         ] {
             let e = err(&text);
             let msg = e.to_string();

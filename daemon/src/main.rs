@@ -156,6 +156,18 @@ mod lab_cmd {
 
     pub fn run(cmd: LabCmd) -> Result<ExitCode, BoxError> {
         match cmd {
+                LabCmd { action: None, run } if run.pair.chaos.is_some() => {
+                    run.check()?;
+                    sys::install_stop_signals();
+                    let opts = chaos_options(&run);
+                    let report = holdback_daemon::lab::chaos::run_chaos(&opts)?;
+                    if run.json {
+                        println!("{}", report.json());
+                    } else {
+                        print!("{}", report.human());
+                    }
+                    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+                }
                 LabCmd { action: None, run } if run.pair.wanted() => {
                     run.check()?;
                     sys::install_stop_signals();
@@ -187,6 +199,7 @@ mod lab_cmd {
                         switchover_at: p.switchover_at,
                         store: p.store.unwrap_or(d.store),
                         lag_at_kill: p.lag_at_kill,
+                        etcd: false,
                     };
                     let report = holdback_daemon::lab::pair::run_failover_lab(&opts)?;
                     if run.json {
@@ -213,6 +226,8 @@ mod lab_cmd {
                         plot: run.plot,
                         progress: progress(run.json),
                         rx_ring_bytes: run.rx_ring_bytes,
+                        reassembly: run.reassembly.on(),
+                        sack: run.sack.on(),
                         app: run.app,
                     };
                     let report = lab::run_lab(&opts)?;
@@ -242,6 +257,35 @@ mod lab_cmd {
                     println!("lab `{}` is down (namespaces {} and {} removed)", info.name, info.client_ns, info.card_ns);
                     Ok(ExitCode::SUCCESS)
                 }
+        }
+    }
+
+    /// `holdback lab --chaos N`: the pair's settings from the flags, the
+    /// chaos run's own defaults for the rest.
+    fn chaos_options(run: &holdback_daemon::cli::LabRunArgs) -> holdback_daemon::lab::chaos::ChaosOptions {
+        let p = &run.pair;
+        let d = holdback_daemon::lab::chaos::ChaosOptions::default();
+        // Unseeded, the faults come from the clock; the report names the seed.
+        let clock_seed = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |t| t.as_nanos() as u64);
+        holdback_daemon::lab::chaos::ChaosOptions {
+            faults: p.chaos.map_or(d.faults, |n| n as usize),
+            chaos_seed: p.chaos_seed.unwrap_or_else(clock_seed),
+            conns: run.conns as usize,
+            bytes: run.bytes,
+            seed: run.seed,
+            holdback: run.holdback.on(),
+            gates: p.gates.clone().unwrap_or(d.gates),
+            sync: p.sync.unwrap_or(d.sync),
+            replicate: p.replicate.unwrap_or(d.replicate),
+            dup_acks: p.dup_acks.map_or(d.dup_acks, |o| o.on()),
+            heartbeat_ms: p.heartbeat_ms.unwrap_or(d.heartbeat_ms),
+            heartbeat_misses: p.heartbeat_misses.unwrap_or(d.heartbeat_misses),
+            impair: p.impair.clone(),
+            netem: p.netem.clone(),
+            stall_timeout: Duration::from_secs(run.stall_timeout.max(1)),
+            keep_dir: run.sink_dir.clone(),
+            progress: if run.json { Progress::hidden() } else { Progress::spinner_on_terminal("chaos ") },
+            ..d
         }
     }
 

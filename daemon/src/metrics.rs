@@ -58,10 +58,17 @@ impl Histogram {
 
 /// 64-bit totals of the card's wrapping 32-bit counters. Read the card at
 /// least once per wrap period (the daemon reads every second).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct CardCounters {
     totals: [u64; Stat::COUNT],
     last: Option<Stats>,
+}
+
+/// By hand: `Default` is derived for arrays of at most 32.
+impl Default for CardCounters {
+    fn default() -> Self {
+        CardCounters { totals: [0; Stat::COUNT], last: None }
+    }
 }
 
 impl CardCounters {

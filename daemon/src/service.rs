@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::Notify;
 
-use crate::config::{CardSpec, Config};
+use crate::config::{CardSpec, Config, TcpSettings};
 use crate::events::EventPump;
 use crate::control::{ControlServer, HandOver, PairStatus, Request, Response, ServeError, SocketLock, StatusReport};
 use crate::http;
@@ -531,14 +531,18 @@ async fn serve<B: Bar + 'static>(
     let Parts { lock, metrics_listener, mut signals } = parts;
     let events = EventPump::new(card.clone());
     let c = card.clone();
-    let settings = config.network.clone();
-    blocking(move || c.configure(&settings)).await?;
+    let (settings, tcp) = (config.network.clone(), config.tcp);
+    blocking(move || {
+        c.configure(&settings)?;
+        set_tcp_timers(&c, &tcp)
+    })
+    .await?;
     // A pair member takes its role before the card is enabled: a standby
     // card must never speak (CTRL.standby first), an active one holds its
     // SYN-ACKs for the standby from the first connection (at-setup).
     let (pair, pair_events) = match &config.replication {
         Some(r) => {
-            let (p, ev) = Pair::start(events.clone(), r, config.role, config.network.ip, &config.authority).await?;
+            let (p, ev) = Pair::start(events.clone(), r, config.role, config.network.ip, &config.authority, config.app.kind.sends()).await?;
             (Some(p), Some(ev))
         }
         None => (None, None),
@@ -547,9 +551,14 @@ async fn serve<B: Bar + 'static>(
     // then applies each connection's own (`[[listen]] gates`).
     let all_gates = config.all_gates();
     let hold_synack = pair.as_ref().is_some_and(|p| p.holds_synack(&all_gates));
+    // Send holdback (invariant 9) where the application sends in a pair:
+    // the card sends only below the send limit the host moves once the
+    // standby holds the bytes (`AppHost`). Off, the card ignores L.
+    let send_holdback = pair.is_some() && config.app.kind.sends();
     let c = card.clone();
     blocking(move || {
         c.set_hold_synack(hold_synack)?;
+        c.set_send_holdback(send_holdback)?;
         c.enable()
     })
     .await?;
@@ -851,9 +860,57 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, CardError> + 
     }
 }
 
+/// The card's connection timers (`[tcp]`), every one written at attach
+/// (the defaults too), so a card that served under other settings before
+/// this daemon started takes this file's.
+fn set_tcp_timers<B: Bar>(card: &CardHandle<B>, t: &TcpSettings) -> Result<(), CardError> {
+    if let Some(us) = t.rto_min_us {
+        card.set_rto_min_us(us)?;
+    }
+    card.set_time_wait_us(t.time_wait_us)?;
+    card.set_keepalive(t.keepalive_idle_us, t.keepalive_interval_us, t.keepalive_probes)?;
+    card.set_idle_timeout_us(t.idle_timeout_us)?;
+    tracing::info!(rto_min_us = ?t.rto_min_us, time_wait_us = t.time_wait_us, keepalive_idle_us = t.keepalive_idle_us,
+        keepalive_interval_us = t.keepalive_interval_us, keepalive_probes = t.keepalive_probes,
+        idle_timeout_us = t.idle_timeout_us, "connection timers set");
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every `[tcp]` timer lands in its own register, zeros (off) too: the
+    /// registers start with a value no setting has, as a card that served
+    /// under other settings would.
+    #[test]
+    fn the_tcp_timers_reach_their_registers() {
+        use holdback_driver::regmap::{
+            Reg, IDLE_TIMEOUT_US, KEEPALIVE_IDLE_US, KEEPALIVE_INTVL_US, KEEPALIVE_PROBES, RTO_MIN_US, TIME_WAIT_US,
+        };
+        const LEFT_OVER: u32 = 0xdead_beef;
+        let fake = crate::testcard::FakeCard::new();
+        let regs = [RTO_MIN_US, TIME_WAIT_US, KEEPALIVE_IDLE_US, KEEPALIVE_INTVL_US, KEEPALIVE_PROBES, IDLE_TIMEOUT_US];
+        let read = |r: Reg| fake.bar.peek(r.offset);
+        // No floor given: RTO_MIN_US keeps what `configure` wrote.
+        for (rto_min_us, keepalive_idle_us, idle_timeout_us) in [(Some(200_000), 30_000_000, 0), (None, 0, 600_000_000)] {
+            for r in regs {
+                fake.bar.poke(r.offset, LEFT_OVER);
+            }
+            let tcp = TcpSettings {
+                rto_min_us,
+                time_wait_us: 2_000_000,
+                keepalive_idle_us,
+                keepalive_interval_us: 5_000_000,
+                keepalive_probes: 4,
+                idle_timeout_us,
+            };
+            set_tcp_timers(&fake.card, &tcp).expect("timers written");
+            let got = regs.map(read);
+            let rto_min = rto_min_us.unwrap_or(LEFT_OVER);
+            assert_eq!(got, [rto_min, 2_000_000, keepalive_idle_us, 5_000_000, 4, idle_timeout_us], "{tcp:?}");
+        }
+    }
 
     #[tokio::test]
     async fn a_stop_request_wakes_a_waiter_before_or_after_it_waits() {

@@ -152,3 +152,38 @@ pub fn raise_open_file_limit(wanted: u64) -> std::io::Result<u64> {
     Ok(target)
 }
 
+
+/// Stops thread `tid` with ptrace (SEIZE, INTERRUPT, then wait for its
+/// stop): the thread that calls this becomes its tracer. The lab's chaos
+/// run hangs a daemon this way while its card thread runs on.
+/// `Ok(false)`: the thread ended before it stopped.
+pub fn ptrace_stop_thread(tid: libc::pid_t) -> Result<bool, (&'static str, std::io::Error)> {
+    let null = std::ptr::null_mut::<libc::c_void>();
+    // SAFETY: PTRACE_SEIZE takes a thread id and a null address and data;
+    // no memory of ours is involved. A wrong id fails with ESRCH or EPERM.
+    if unsafe { libc::ptrace(libc::PTRACE_SEIZE, tid, null, null) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return if e.raw_os_error() == Some(libc::ESRCH) { Ok(false) } else { Err(("SEIZE", e)) };
+    }
+    // SAFETY: as above, on the thread this thread just seized.
+    if unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, tid, null, null) } != 0 {
+        return Err(("INTERRUPT", std::io::Error::last_os_error()));
+    }
+    let mut status = 0;
+    // SAFETY: waits for the ptrace-stop of a thread this thread traces;
+    // `status` is a valid int for the kernel to write.
+    if unsafe { libc::waitpid(tid, &mut status, libc::__WALL) } != tid {
+        let e = std::io::Error::last_os_error();
+        return if e.raw_os_error() == Some(libc::ECHILD) { Ok(false) } else { Err(("waitpid", e)) };
+    }
+    Ok(true)
+}
+
+/// Resumes a thread [`ptrace_stop_thread`] stopped (on the same calling
+/// thread, its tracer); a thread that ended meanwhile is no error.
+pub fn ptrace_detach(tid: libc::pid_t) {
+    let null = std::ptr::null_mut::<libc::c_void>();
+    // SAFETY: PTRACE_DETACH takes a thread id and a null address and data;
+    // it resumes a thread this thread traces and fails harmlessly otherwise.
+    unsafe { libc::ptrace(libc::PTRACE_DETACH, tid, null, null) };
+}

@@ -84,6 +84,8 @@ pub enum CardError {
     EventRing(#[source] EventQueueError),
     #[error("an event ring of ID_EQ_ENTRIES records")]
     EventRingGeometry(#[source] EventRecordError),
+    #[error("the card refused to connect to {remote} from port {local_port}: no free TCB, or the card is disabled or standby")]
+    ConnectRefused { remote: std::net::SocketAddrV4, local_port: u16 },
 }
 
 /// What is wrong with a [`CardSettings`].
@@ -155,6 +157,20 @@ pub struct CardSettings {
     pub our_mss: u16,
     /// Retransmission timeout for our SYN-ACK and FIN, microseconds.
     pub rto_us: u32,
+    /// Out-of-order reassembly (RX_REASM): in-window segments beyond rcv_nxt
+    /// are held in the receive ring instead of dropped.
+    #[serde(default = "reassembly_default")]
+    pub reassembly: bool,
+    /// SACK (RX_REASM bit1, RFC 2018): with reassembly, offered to peers
+    /// whose SYN permits it, and the held ranges go out as SACK blocks. Off
+    /// by default: in the lab Linux peers resent more with it (README).
+    #[serde(default)]
+    pub sack: bool,
+}
+
+/// Reassembly is on unless a config turns it off.
+fn reassembly_default() -> bool {
+    true
 }
 
 /// A listening port's own holdback setting.
@@ -289,6 +305,8 @@ pub struct CardHandle<B: Bar> {
     bar: B,
     info: CardInfo,
     host: Mutex<Option<HostPath>>,
+    /// CONNECT is four register writes and a read: one caller at a time.
+    connect_lock: Mutex<()>,
 }
 
 impl<B: Bar> CardHandle<B> {
@@ -340,7 +358,7 @@ impl<B: Bar> CardHandle<B> {
             return Err(bad("ID_CONNS", info.conns, format!("{} TCBs do not fit the BAR", info.conns)));
         }
         tracing::info!(bar = %bar.describe(), ?info, "opened holdback card");
-        Ok(CardHandle { bar, info, host: Mutex::new(None) })
+        Ok(CardHandle { bar, info, host: Mutex::new(None), connect_lock: Mutex::new(()) })
     }
 
     fn host(&self) -> MutexGuard<'_, Option<HostPath>> {
@@ -526,10 +544,15 @@ impl<B: Bar> CardHandle<B> {
         }
         self.write_checked(regmap::OUR_MSS, s.our_mss as u32)?;
         self.write_checked(regmap::RTO_US, s.rto_us)?;
+        self.write_checked(regmap::RX_REASM, u32::from(s.reassembly) | (u32::from(s.sack) << 1))?;
+        // The same value floors the RTO the card estimates for data (RFC 6298
+        // §2.4 asks for 1 s; Linux, and so the configured 200 ms default, use
+        // less), so recovery after a sample is as quick as before one.
+        self.write_checked(regmap::RTO_MIN_US, s.rto_us)?;
         let ctrl = self.read(regmap::CTRL)?;
         let ctrl = if s.holdback { ctrl | regmap::CTRL_HOLDBACK } else { ctrl & !regmap::CTRL_HOLDBACK };
         self.write_checked(regmap::CTRL, ctrl)?;
-        tracing::info!(ip = %s.ip, ports = ?s.listen_ports, holdback = s.holdback, port_holdback = ?s.port_holdback, "card configured");
+        tracing::info!(ip = %s.ip, ports = ?s.listen_ports, holdback = s.holdback, port_holdback = ?s.port_holdback, reassembly = s.reassembly, sack = s.sack, "card configured");
         Ok(())
     }
 
@@ -589,6 +612,20 @@ impl<B: Bar> CardHandle<B> {
             self.update_ctrl(0, regmap::CTRL_HOLD_SYNACK)?;
         }
         tracing::info!(on, "hold SYN-ACK until released");
+        Ok(())
+    }
+
+    /// Send holdback (SEND_HOLDBACK, invariant 9) for connections opened
+    /// from now on: `on` for every listening slot (none keeps a setting of
+    /// its own). Each connection copies it at its SYN; with it on the card
+    /// sends nothing at or above the connection's send limit
+    /// ([`CardHandle::set_send_limit`]), which starts at 0.
+    pub fn set_send_holdback(&self, on: bool) -> Result<(), CardError> {
+        let v = regmap::send_holdback_value(on, [None; regmap::LISTEN_SLOTS.len()]);
+        self.bar
+            .write32(regmap::SEND_HOLDBACK.offset, v)
+            .ctx(|| format!("setting SEND_HOLDBACK to {v:#x}"))?;
+        tracing::info!(on, "send holdback for new connections");
         Ok(())
     }
 
@@ -777,6 +814,109 @@ impl<B: Bar> CardHandle<B> {
             .ctx(|| format!("moving connection {id}'s send tail to {stream_offset}"))?;
         tracing::trace!(id, stream_offset, "send tail");
         Ok(())
+    }
+
+    /// Move connection `id`'s send limit L (SEND_LIMIT[id], send holdback,
+    /// invariant 9) to transmit-stream offset `limit` (mod 2^32, the units
+    /// of [`CardHandle::send_tail`]). With the connection's send holdback on
+    /// (TCB `send_hold`, from SEND_HOLDBACK at its SYN) the card sends no
+    /// byte at or above L — new data, retransmissions, zero-window probes —
+    /// and its FIN only once L is past it (`limit` = tail + 1); with it off L
+    /// is ignored. A new connection starts at 0 (nothing may go); an active
+    /// card keeps the serial maximum of the writes, so a stale one is
+    /// harmless, while a standby takes the value as written. A daemon with
+    /// the `replica` gate writes L once the standby holds the bytes below it.
+    pub fn set_send_limit(&self, id: u16, limit: u32) -> Result<(), CardError> {
+        self.check_id(id)?;
+        self.bar
+            .write32(regmap::send_limit_addr(u32::from(id)), limit)
+            .ctx(|| format!("moving connection {id}'s send limit to {limit}"))?;
+        tracing::trace!(id, limit, "send limit");
+        Ok(())
+    }
+
+    /// Close our side of connection `id` (CONN_CLOSE, RFC 9293 §3.10.4): from
+    /// ESTABLISHED the card goes to FIN-WAIT-1 and sends its FIN after every
+    /// byte below the send tail; in CLOSE-WAIT the FIN follows the release of
+    /// the peer's FIN as always. Other states ignore it.
+    pub fn close(&self, id: u16) -> Result<(), CardError> {
+        self.check_id(id)?;
+        self.bar
+            .write32(regmap::CONN_CLOSE.offset, u32::from(id))
+            .ctx(|| format!("closing connection {id}"))?;
+        tracing::debug!(id, "close");
+        Ok(())
+    }
+
+    /// Abort connection `id` (CONN_ABORT, RFC 9293 §3.10.5): the card sends a
+    /// RST at snd_nxt and frees the slot. A free slot ignores it.
+    pub fn abort(&self, id: u16) -> Result<(), CardError> {
+        self.check_id(id)?;
+        self.bar
+            .write32(regmap::CONN_ABORT.offset, u32::from(id))
+            .ctx(|| format!("aborting connection {id}"))?;
+        tracing::debug!(id, "abort");
+        Ok(())
+    }
+
+    /// Open a connection to `remote` from our `local_port` (CONNECT, RFC 9293
+    /// §3.10.1 active OPEN): the card takes a free slot, enters SYN-SENT and
+    /// sends its SYN to `next_hop` (the card has no ARP cache). Returns the
+    /// connection id; its event records then say how the handshake goes
+    /// (ESTABLISHED, or CLOSED when refused or given up). The caller picks a
+    /// `local_port` no open connection and no listening port uses.
+    pub fn connect(&self, remote: std::net::SocketAddrV4, local_port: u16, next_hop: MacAddr) -> Result<u16, CardError> {
+        let _one_at_a_time = self.connect_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (mac_hi, mac_lo) = next_hop.to_words();
+        let ports = (u32::from(remote.port()) << 16) | u32::from(local_port);
+        let what = || format!("connecting to {remote} from port {local_port}");
+        self.bar.write32(regmap::CONNECT_IP.offset, u32::from(*remote.ip())).ctx(what)?;
+        self.bar.write32(regmap::CONNECT_PORTS.offset, ports).ctx(what)?;
+        self.bar.write32(regmap::CONNECT_MAC_LO.offset, mac_lo).ctx(what)?;
+        self.bar.write32(regmap::CONNECT.offset, u32::from(mac_hi)).ctx(what)?;
+        let taken = self.bar.read32(regmap::CONNECT.offset).ctx(what)?;
+        if taken == regmap::CONNECT_REFUSED || taken >= self.info.conns {
+            return Err(CardError::ConnectRefused { remote, local_port });
+        }
+        tracing::debug!(id = taken, %remote, local_port, "connect");
+        Ok(taken as u16)
+    }
+
+    /// RTO_MIN_US: the floor of every data connection's RTO once it has an
+    /// RTT sample (RFC 6298 §2.4); before one its RTO is RTO_US (§2.1).
+    pub fn set_rto_min_us(&self, us: u32) -> Result<(), CardError> {
+        self.bar
+            .write32(regmap::RTO_MIN_US.offset, us)
+            .ctx(|| format!("setting RTO_MIN_US to {us}"))
+    }
+
+    /// TIME_WAIT_US: how long TIME-WAIT (and an unanswered FIN-WAIT-2) holds a slot.
+    pub fn set_time_wait_us(&self, us: u32) -> Result<(), CardError> {
+        self.bar
+            .write32(regmap::TIME_WAIT_US.offset, us)
+            .ctx(|| format!("setting TIME_WAIT_US to {us}"))
+    }
+
+    /// Keep-alive (RFC 9293 §3.8.4): probe a quiet connection after `idle_us`
+    /// without an ACK (0: off), every `intvl_us`, and reset it after
+    /// `probes` (1..=15) unanswered probes.
+    pub fn set_keepalive(&self, idle_us: u32, intvl_us: u32, probes: u8) -> Result<(), CardError> {
+        for (reg, v) in [
+            (regmap::KEEPALIVE_INTVL_US, intvl_us),
+            (regmap::KEEPALIVE_PROBES, u32::from(probes.clamp(1, 15))),
+            (regmap::KEEPALIVE_IDLE_US, idle_us),
+        ] {
+            self.bar.write32(reg.offset, v).ctx(|| format!("setting {} to {v}", reg.name))?;
+        }
+        Ok(())
+    }
+
+    /// Without keep-alive: reset a connection that had no ACK from its peer
+    /// and nothing in flight for `us` (0: off).
+    pub fn set_idle_timeout_us(&self, us: u32) -> Result<(), CardError> {
+        self.bar
+            .write32(regmap::IDLE_TIMEOUT_US.offset, us)
+            .ctx(|| format!("setting IDLE_TIMEOUT_US to {us}"))
     }
 
     /// Set the released point R of connection `id` (the card keeps the

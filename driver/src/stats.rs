@@ -9,9 +9,16 @@ use serde::{Deserialize, Serialize};
 
 /// A snapshot of every counter. Serialises as a JSON object `name → value`
 /// in register order, with the regmap's snake_case names.
-#[derive(Clone, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Stats {
     values: [u32; Stat::COUNT],
+}
+
+/// By hand: `Default` is derived for arrays of at most 32.
+impl Default for Stats {
+    fn default() -> Self {
+        Stats { values: [0; Stat::COUNT] }
+    }
 }
 
 impl Stats {

@@ -66,6 +66,8 @@ fn handshake_data_holdback_and_release_as_the_driver_sees_them() {
         port_holdback: Vec::new(),
         our_mss: 1460,
         rto_us: 200_000,
+        reassembly: false,
+        sack: false,
     })
     .unwrap();
     card.enable().unwrap();

@@ -91,6 +91,8 @@ fn settings() -> CardSettings {
         port_holdback: Vec::new(),
         our_mss: 1460,
         rto_us: 200_000,
+        reassembly: false,
+        sack: false,
     }
 }
 
@@ -513,4 +515,30 @@ fn errors_carry_context_down_to_the_bar() {
     let err = card.read_tcb(1).unwrap_err();
     let chain = format!("{err}: {}", std::error::Error::source(&err).unwrap());
     assert!(chain.contains("reading TCB 1") && chain.contains("outside"), "{chain}");
+}
+
+/// The send limit lands in the connection's own SEND_LIMIT word, in the
+/// send tail's units (stream offset mod 2^32); other connections' words stay,
+/// and an id past the card's TCBs is refused before anything is written.
+#[test]
+fn set_send_limit_writes_the_connections_send_limit_word() {
+    let card = card();
+    card.set_send_limit(3, 0xFFFF_FFF0).unwrap();
+    assert_eq!(card.bar().peek(regmap::send_limit_addr(3)), 0xFFFF_FFF0);
+    for other in [0, 2, 4] {
+        assert_eq!(card.bar().peek(regmap::send_limit_addr(other)), 0, "connection {other}'s limit untouched");
+    }
+    let conns = card.info().conns as u16;
+    assert!(matches!(card.set_send_limit(conns, 1), Err(CardError::NoSuchConnection { .. })));
+    assert_eq!(card.bar().peek(regmap::send_limit_addr(u32::from(conns))), 0);
+}
+
+/// SEND_HOLDBACK's default bit, no slot with a setting of its own.
+#[test]
+fn set_send_holdback_writes_the_default_bit() {
+    let card = card();
+    card.set_send_holdback(true).unwrap();
+    assert_eq!(card.bar().peek(regmap::SEND_HOLDBACK.offset), regmap::SEND_HOLDBACK_DEFAULT);
+    card.set_send_holdback(false).unwrap();
+    assert_eq!(card.bar().peek(regmap::SEND_HOLDBACK.offset), 0);
 }

@@ -42,6 +42,8 @@ fn configure_enable_and_read_back_on_the_rtl() {
         port_holdback: Vec::new(),
         our_mss: 1460,
         rto_us: 200_000,
+        reassembly: false,
+        sack: false,
     };
     // configure() reads every register back, so this checks the RTL keeps them.
     h.configure(&settings).expect("configure");
@@ -76,6 +78,8 @@ fn typed_layer_over_the_cycle_exact_core() {
         port_holdback: Vec::new(),
         our_mss: 1460,
         rto_us: 1000,
+        reassembly: false,
+        sack: false,
     })
     .expect("configure");
     h.enable().expect("enable");

@@ -27,6 +27,8 @@ pub struct RxDescSource {
     /// Window scaling: the segment carried a Window Scale option, and its shift capped at 14.
     pub ws_ok: Signal<Out, Bit>,
     pub ws: Signal<Out, Bits<4>>,
+    /// The segment carried a SACK-permitted option (RFC 2018 §2).
+    pub sack_ok: Signal<Out, Bit>,
     /// Frame-buffer byte offset and length of the TCP payload (or ICMP message).
     pub payload_off: Signal<Out, Bits<11>>,
     pub payload_len: Signal<Out, Bits<11>>,
@@ -51,6 +53,7 @@ pub struct RxDescSink {
     pub mss: Signal<In, Bits<16>>,
     pub ws_ok: Signal<In, Bit>,
     pub ws: Signal<In, Bits<4>>,
+    pub sack_ok: Signal<In, Bit>,
     pub payload_off: Signal<In, Bits<11>>,
     pub payload_len: Signal<In, Bits<11>>,
     pub icmp_csum: Signal<In, Bits<16>>,
@@ -79,6 +82,13 @@ pub struct TxReqSource {
     /// Window scaling: append NOP + Window Scale `ws` after the MSS option (a SYN-ACK to a SYN that carried one).
     pub with_ws: Signal<Out, Bit>,
     pub ws: Signal<Out, Bits<4>>,
+    /// SACK (RFC 2018): a SYN-ACK appends NOP, NOP, SACK-permitted; an ACK
+    /// carries `sack_count` blocks (0-4) of `sack_blocks`, block i's left
+    /// edge in bits 255-64i..224-64i and its right edge below it (network
+    /// order, as they go on the wire); blocks past the count are zero.
+    pub with_sackp: Signal<Out, Bit>,
+    pub sack_count: Signal<Out, Bits<3>>,
+    pub sack_blocks: Signal<Out, Bits<256>>,
     /// The echo request's message in the frame buffer, and its checksum.
     pub icmp_off: Signal<Out, Bits<11>>,
     pub icmp_len: Signal<Out, Bits<11>>,
@@ -107,6 +117,9 @@ pub struct TxReqSink {
     pub with_mss: Signal<In, Bit>,
     pub with_ws: Signal<In, Bit>,
     pub ws: Signal<In, Bits<4>>,
+    pub with_sackp: Signal<In, Bit>,
+    pub sack_count: Signal<In, Bits<3>>,
+    pub sack_blocks: Signal<In, Bits<256>>,
     pub icmp_off: Signal<In, Bits<11>>,
     pub icmp_len: Signal<In, Bits<11>>,
     pub icmp_csum: Signal<In, Bits<16>>,
@@ -142,6 +155,21 @@ pub struct RingCopySink<const CONN_BITS: usize> {
     pub ring_off: Signal<In, Bits<32>>,
 }
 
+/// Width of a host operation's kind.
+pub const HOP_KIND_BITS: usize = 4;
+/// Host operation kinds, one number each for the register block and the engine.
+pub const HOP_TCB_READ: u64 = 0;
+pub const HOP_TCB_WRITE: u64 = 1;
+pub const HOP_RELEASE_WRITE: u64 = 2;
+pub const HOP_RELEASE_READ: u64 = 3;
+pub const HOP_TAIL_WRITE: u64 = 4;
+pub const HOP_CLOSE: u64 = 5;
+pub const HOP_ABORT: u64 = 6;
+/// Host operation kind 8: the host's SEND_LIMIT write (`wdata` is the send limit L, a stream offset).
+pub const HOP_SEND_LIMIT: u64 = 8;
+/// Host operation 7: CONNECT, an active open (the engine answers with the slot or CONNECT_REFUSED).
+pub const HOP_CONNECT: u64 = 7;
+
 /// Register block -> engine: one host operation on one TCB, held while
 /// `valid`; the engine raises `done` with `rdata` until `valid` drops.
 #[derive(LogicInterface, Default)]
@@ -149,8 +177,10 @@ pub struct RingCopySink<const CONN_BITS: usize> {
 pub struct HostOpSource<const CONN_BITS: usize> {
     pub valid: Signal<Out, Bit>,
     /// 0 TCB word read, 1 TCB word write (standby only), 2 release write, 3 release read,
-    /// 4 send-tail write (`wdata` is the stream offset the host filled the transmit ring to).
-    pub kind: Signal<Out, Bits<3>>,
+    /// 4 send-tail write (`wdata` is the stream offset the host filled the transmit ring to),
+    /// 5 close, 6 abort (CONN_CLOSE, CONN_ABORT: `conn` is the id written), 7 connect
+    /// ([`HOP_CONNECT`]: `wdata` bits 15:0 are the next hop's MAC bytes 0-1), 8 send limit.
+    pub kind: Signal<Out, Bits<HOP_KIND_BITS>>,
     pub conn: Signal<Out, Bits<CONN_BITS>>,
     pub word: Signal<Out, Bits<5>>,
     pub wdata: Signal<Out, Bits<32>>,
@@ -162,7 +192,7 @@ pub struct HostOpSource<const CONN_BITS: usize> {
 #[join = "HostOpSource"]
 pub struct HostOpSink<const CONN_BITS: usize> {
     pub valid: Signal<In, Bit>,
-    pub kind: Signal<In, Bits<3>>,
+    pub kind: Signal<In, Bits<HOP_KIND_BITS>>,
     pub conn: Signal<In, Bits<CONN_BITS>>,
     pub word: Signal<In, Bits<5>>,
     pub wdata: Signal<In, Bits<32>>,

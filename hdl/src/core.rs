@@ -230,6 +230,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for HoldbackCore<CONN_
         // DMA read engine; the builder takes the staged payload from the fetch's buffer.
         self.engine.tx_ring_base.next = self.regs.tx_ring_base.val();
         self.engine.tx_ring_log2.next = self.regs.tx_ring_log2.val();
+        self.engine.rto_min_us.next = self.regs.rto_min_us.val();
         self.fetch.start.next = self.engine.fetch_start.val();
         self.fetch.addr0.next = self.engine.fetch_addr0.val();
         self.fetch.len0.next = self.engine.fetch_len0.val();
@@ -279,8 +280,19 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for HoldbackCore<CONN_
             self.engine.listen_ports[i].next = self.regs.listen_ports[i].val();
         }
         self.engine.rto_us.next = self.regs.rto_us.val();
+        self.engine.time_wait_us.next = self.regs.time_wait_us.val();
+        self.engine.ka_idle_us.next = self.regs.ka_idle_us.val();
+        self.engine.ka_intvl_us.next = self.regs.ka_intvl_us.val();
+        self.engine.ka_probes.next = self.regs.ka_probes.val();
+        self.engine.idle_timeout_us.next = self.regs.idle_timeout_us.val();
         self.engine.dup_acks.next = self.regs.dup_acks.val();
         self.engine.hold_synack.next = self.regs.hold_synack.val();
+        self.engine.reassembly.next = self.regs.reassembly.val();
+        self.engine.send_holdback.next = self.regs.send_holdback.val();
+        self.engine.connect_ip.next = self.regs.connect_ip.val();
+        self.engine.connect_ports.next = self.regs.connect_ports.val();
+        self.engine.connect_mac_lo.next = self.regs.connect_mac_lo.val();
+        self.engine.sack.next = self.regs.sack.val();
         self.engine.epoch.next = self.regs.epoch.val();
         self.engine.ring_window.next = self.regs.ring_window.val();
         self.engine.promote_req.next = self.regs.promote_req.val();

@@ -44,6 +44,7 @@ pub fn all_models() -> Result<Vec<ModelSource>, GenError> {
     let mut out = vec![ModelSource { name: "holdback_core", verilog: crate::core::verilog()? }];
     out.push(ModelSource { name: "seq_cmp", verilog: crate::seq_cmp::verilog()? });
     out.push(ModelSource { name: "seg_check", verilog: crate::engine::seg_check::verilog()? });
+    out.push(ModelSource { name: "hole_table", verilog: crate::engine::reassembly::test_verilog()? });
     out.push(ModelSource { name: "rx_parser", verilog: crate::rx::verilog()? });
     out.push(ModelSource { name: "tx_builder", verilog: crate::tx_builder::verilog()? });
     out.extend(crate::dma::test_models()?);

@@ -10,7 +10,7 @@
 //! Bus handshake (Wishbone-like): the host holds `reg_re` or `reg_we` with a
 //! stable address until it sees `reg_ack`, then drops the request for at least
 //! one cycle. Latency is variable: TCB and release accesses wait for the engine.
-use crate::channels::HostOpSource;
+use crate::channels::{HostOpSource, HOP_KIND_BITS, HOP_SEND_LIMIT};
 use holdback_regmap as map;
 use holdback_regmap::Stat;
 use rust_hdl::prelude::*;
@@ -30,6 +30,8 @@ pub const LISTEN_PORTS: usize = map::LISTEN_SLOTS.len();
 /// holdback). Kernels slice with the literal 19, which this pins.
 pub const LISTEN_BITS: usize = map::LISTEN_BITS;
 const _: () = assert!(LISTEN_BITS == 19, "the kernels' LISTEN slices say 19 bits");
+/// Bits of the SEND_HOLDBACK register that exist (default, own settings, settings).
+pub const SEND_HOLDBACK_BITS: usize = map::SEND_HOLDBACK_BITS;
 
 #[derive(LogicBlock)]
 pub struct RegBus<const CONN_BITS: usize> {
@@ -50,8 +52,21 @@ pub struct RegBus<const CONN_BITS: usize> {
     pub listen_ports: [Signal<Out, Bits<LISTEN_BITS>>; LISTEN_PORTS],
     pub our_mss: Signal<Out, Bits<16>>,
     pub rto_us: Signal<Out, Bits<32>>,
+    /// TIME_WAIT_US: how long TIME-WAIT (and an unanswered FIN-WAIT-2) holds a slot.
+    pub time_wait_us: Signal<Out, Bits<32>>,
+    /// Keep-alive and the idle timeout (KEEPALIVE_*, IDLE_TIMEOUT_US; 0 = off).
+    pub ka_idle_us: Signal<Out, Bits<32>>,
+    pub ka_intvl_us: Signal<Out, Bits<32>>,
+    pub ka_probes: Signal<Out, Bits<4>>,
+    pub idle_timeout_us: Signal<Out, Bits<32>>,
     pub dup_acks: Signal<Out, Bit>,
     pub hold_synack: Signal<Out, Bit>,
+    /// RX_REASM bit0: out-of-order reassembly.
+    pub reassembly: Signal<Out, Bit>,
+    /// SEND_HOLDBACK: the send-holdback default and the slots' own settings.
+    pub send_holdback: Signal<Out, Bits<SEND_HOLDBACK_BITS>>,
+    /// RX_REASM bit1 (with bit0): SACK offered and sent (RFC 2018).
+    pub sack: Signal<Out, Bit>,
     /// The EPOCH register.
     pub epoch: Signal<Out, Bits<32>>,
     /// RX_RING_BASE: host address of connection 0's receive ring.
@@ -62,6 +77,8 @@ pub struct RegBus<const CONN_BITS: usize> {
     pub tx_ring_base: Signal<Out, Bits<64>>,
     /// TX_RING_LOG2: log2 of every transmit ring's bytes (12..=16).
     pub tx_ring_log2: Signal<Out, Bits<5>>,
+    /// RTO_MIN_US: the RTO floor of data connections (RFC 6298 §2.4).
+    pub rto_min_us: Signal<Out, Bits<32>>,
     /// What a receive ring holds: `1 << RX_RING_LOG2`, capped at
     /// ID_RING_BYTES (window scaling lets the engine advertise all of it). Registered.
     pub ring_window: Signal<Out, Bits<32>>,
@@ -85,6 +102,11 @@ pub struct RegBus<const CONN_BITS: usize> {
     pub core_idle: Signal<In, Bit>,
     /// Host operations executed by the engine.
     pub hop: HostOpSource<CONN_BITS>,
+    /// Active open (CONNECT_*): the remote address, ports and next hop's MAC
+    /// bytes 2-5 of the next CONNECT; its bytes 0-1 travel in the op's `wdata`.
+    pub connect_ip: Signal<Out, Bits<32>>,
+    pub connect_ports: Signal<Out, Bits<32>>,
+    pub connect_mac_lo: Signal<Out, Bits<32>>,
     pub idle: Signal<Out, Bit>,
 
     state: DFF<RegBusState>,
@@ -96,6 +118,13 @@ pub struct RegBus<const CONN_BITS: usize> {
     listen: [DFF<Bits<32>>; LISTEN_PORTS],
     mss: DFFWithInit<Bits<32>>,
     rto: DFFWithInit<Bits<32>>,
+    time_wait: DFFWithInit<Bits<32>>,
+    ka_idle: DFF<Bits<32>>,
+    ka_intvl: DFFWithInit<Bits<32>>,
+    ka_probes_r: DFFWithInit<Bits<4>>,
+    idle_timeout: DFF<Bits<32>>,
+    reasm: DFF<Bits<32>>,
+    send_hold_r: DFF<Bits<SEND_HOLDBACK_BITS>>,
     epoch_r: DFF<Bits<32>>,
     rx_base_lo: DFF<Bits<32>>,
     rx_base_hi: DFF<Bits<32>>,
@@ -103,6 +132,7 @@ pub struct RegBus<const CONN_BITS: usize> {
     tx_base_lo: DFF<Bits<32>>,
     tx_base_hi: DFF<Bits<32>>,
     tx_log2: DFFWithInit<Bits<5>>,
+    rto_min: DFFWithInit<Bits<32>>,
     window_r: DFF<Bits<32>>,
     eq_base_lo: DFF<Bits<32>>,
     eq_base_hi: DFF<Bits<32>>,
@@ -111,9 +141,19 @@ pub struct RegBus<const CONN_BITS: usize> {
     lease_r: DFF<Bits<32>>,
     prom_req: DFF<Bit>,
     prom_done: DFF<Bit>,
-    hop_kind_r: DFF<Bits<3>>,
+    hop_kind_r: DFF<Bits<HOP_KIND_BITS>>,
     hop_conn_r: DFF<Bits<CONN_BITS>>,
     hop_word_r: DFF<Bits<5>>,
+    connect_ip_r: DFF<Bits<32>>,
+    connect_ports_r: DFF<Bits<32>>,
+    connect_mac_lo_r: DFF<Bits<32>>,
+    /// The slot the last CONNECT took, or CONNECT_REFUSED.
+    connect_result: DFFWithInit<Bits<32>>,
+    a_connect_ip: Constant<Bits<20>>,
+    a_connect_ports: Constant<Bits<20>>,
+    a_connect_mac_lo: Constant<Bits<20>>,
+    a_connect: Constant<Bits<20>>,
+    hop_connect: Constant<Bits<HOP_KIND_BITS>>,
     stat: [DFF<Bits<32>>; STAT_COUNT],
 
     fixed_rdata: Signal<Local, Bits<32>>,
@@ -146,6 +186,10 @@ pub struct RegBus<const CONN_BITS: usize> {
     a_listen2: Constant<Bits<20>>,
     a_listen3: Constant<Bits<20>>,
     a_mss: Constant<Bits<20>>,
+    a_reasm: Constant<Bits<20>>,
+    a_send_holdback: Constant<Bits<20>>,
+    a_send_limit: Constant<Bits<20>>,
+    send_limit_off: Signal<Local, Bits<20>>,
     a_rto: Constant<Bits<20>>,
     a_status: Constant<Bits<20>>,
     a_now: Constant<Bits<20>>,
@@ -158,6 +202,7 @@ pub struct RegBus<const CONN_BITS: usize> {
     a_tx_base_lo: Constant<Bits<20>>,
     a_tx_base_hi: Constant<Bits<20>>,
     a_tx_log2: Constant<Bits<20>>,
+    a_rto_min: Constant<Bits<20>>,
     a_eq_base_lo: Constant<Bits<20>>,
     a_eq_base_hi: Constant<Bits<20>>,
     a_eq_ctrl: Constant<Bits<20>>,
@@ -193,11 +238,22 @@ pub struct RegBus<const CONN_BITS: usize> {
     bytes_stat: Constant<Bits<STAT_COUNT>>,
     one_stat: Constant<Bits<STAT_COUNT>>,
     zero_word: Constant<Bits<5>>,
-    hop_tcb_read: Constant<Bits<3>>,
-    hop_tcb_write: Constant<Bits<3>>,
-    hop_release_write: Constant<Bits<3>>,
-    hop_release_read: Constant<Bits<3>>,
-    hop_tail_write: Constant<Bits<3>>,
+    hop_tcb_read: Constant<Bits<HOP_KIND_BITS>>,
+    hop_tcb_write: Constant<Bits<HOP_KIND_BITS>>,
+    hop_release_write: Constant<Bits<HOP_KIND_BITS>>,
+    hop_release_read: Constant<Bits<HOP_KIND_BITS>>,
+    hop_tail_write: Constant<Bits<HOP_KIND_BITS>>,
+    /// Host close and abort (CONN_CLOSE, CONN_ABORT): the connection id is the written value.
+    hop_close: Constant<Bits<HOP_KIND_BITS>>,
+    hop_abort: Constant<Bits<HOP_KIND_BITS>>,
+    hop_send_limit: Constant<Bits<HOP_KIND_BITS>>,
+    a_conn_close: Constant<Bits<20>>,
+    a_conn_abort: Constant<Bits<20>>,
+    a_time_wait: Constant<Bits<20>>,
+    a_ka_idle: Constant<Bits<20>>,
+    a_ka_intvl: Constant<Bits<20>>,
+    a_ka_probes: Constant<Bits<20>>,
+    a_idle_timeout: Constant<Bits<20>>,
     a_tx_tail: Constant<Bits<20>>,
     tx_tail_span: Constant<Bits<20>>,
     tail_off: Signal<Local, Bits<20>>,
@@ -218,6 +274,9 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
         Self {
             clock: Default::default(),
             hop: Default::default(),
+            connect_ip: Default::default(),
+            connect_ports: Default::default(),
+            connect_mac_lo: Default::default(),
             reg_addr: Default::default(),
             reg_wdata: Default::default(),
             reg_we: Default::default(),
@@ -231,7 +290,17 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             our_ip: Default::default(),
             listen_ports: Default::default(),
             our_mss: Default::default(),
+            reassembly: Default::default(),
+            sack: Default::default(),
+            reasm: Default::default(),
+            send_holdback: Default::default(),
+            send_hold_r: Default::default(),
             rto_us: Default::default(),
+            time_wait_us: Default::default(),
+            ka_idle_us: Default::default(),
+            ka_intvl_us: Default::default(),
+            ka_probes: Default::default(),
+            idle_timeout_us: Default::default(),
             dup_acks: Default::default(),
             hold_synack: Default::default(),
             epoch: Default::default(),
@@ -239,6 +308,7 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             rx_ring_log2: Default::default(),
             tx_ring_base: Default::default(),
             tx_ring_log2: Default::default(),
+            rto_min_us: Default::default(),
             ring_window: Default::default(),
             eq_base: Default::default(),
             eq_enable: Default::default(),
@@ -265,6 +335,11 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             // Safe values until the host configures the card.
             mss: DFFWithInit::new(Bits::<32>::from(1460u64)),
             rto: DFFWithInit::new(Bits::<32>::from(200_000u64)),
+            time_wait: DFFWithInit::new(Bits::<32>::from(map::TIME_WAIT_US_DEFAULT as u64)),
+            ka_idle: Default::default(),
+            ka_intvl: DFFWithInit::new(Bits::<32>::from(map::KEEPALIVE_INTVL_US_DEFAULT as u64)),
+            ka_probes_r: DFFWithInit::new(Bits::<4>::from(map::KEEPALIVE_PROBES_DEFAULT as u64)),
+            idle_timeout: Default::default(),
             epoch_r: Default::default(),
             rx_base_lo: Default::default(),
             rx_base_hi: Default::default(),
@@ -272,6 +347,7 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             tx_base_lo: Default::default(),
             tx_base_hi: Default::default(),
             tx_log2: DFFWithInit::new(Bits::<5>::from(map::TX_RING_LOG2_DEFAULT as u64)),
+            rto_min: DFFWithInit::new(Bits::<32>::from(u64::from(map::RTO_MIN_US_DEFAULT))),
             window_r: Default::default(),
             ring_bytes: Default::default(),
             eq_base_lo: Default::default(),
@@ -284,7 +360,17 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             hop_kind_r: Default::default(),
             hop_conn_r: Default::default(),
             hop_word_r: Default::default(),
-            stat: Default::default(),
+            connect_ip_r: Default::default(),
+            connect_ports_r: Default::default(),
+            connect_mac_lo_r: Default::default(),
+            connect_result: DFFWithInit::new(Bits::<32>::from(map::CONNECT_REFUSED as u64)),
+            a_connect_ip: addr(map::CONNECT_IP.offset),
+            a_connect_ports: addr(map::CONNECT_PORTS.offset),
+            a_connect_mac_lo: addr(map::CONNECT_MAC_LO.offset),
+            a_connect: addr(map::CONNECT.offset),
+            hop_connect: Constant::new(Bits::<HOP_KIND_BITS>::from(crate::channels::HOP_CONNECT)),
+            // More counters than `Default` covers for arrays (32).
+            stat: std::array::from_fn(|_| Default::default()),
             fixed_rdata: Default::default(),
             ctrl_next: Default::default(),
             prom_busy: Default::default(),
@@ -312,6 +398,10 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             a_listen2: addr(map::LISTEN2.offset),
             a_listen3: addr(map::LISTEN3.offset),
             a_mss: addr(map::OUR_MSS.offset),
+            a_reasm: addr(map::RX_REASM.offset),
+            a_send_holdback: addr(map::SEND_HOLDBACK.offset),
+            a_send_limit: addr(map::SEND_LIMIT_BASE),
+            send_limit_off: Default::default(),
             a_rto: addr(map::RTO_US.offset),
             a_status: addr(map::STATUS.offset),
             a_now: addr(map::NOW_US.offset),
@@ -324,6 +414,7 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             a_tx_base_lo: addr(map::TX_RING_BASE_LO.offset),
             a_tx_base_hi: addr(map::TX_RING_BASE_HI.offset),
             a_tx_log2: addr(map::TX_RING_LOG2.offset),
+            a_rto_min: addr(map::RTO_MIN_US.offset),
             a_eq_base_lo: addr(map::EQ_BASE_LO.offset),
             a_eq_base_hi: addr(map::EQ_BASE_HI.offset),
             a_eq_ctrl: addr(map::EQ_CTRL.offset),
@@ -358,11 +449,21 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             bytes_stat: Constant::new(Bits::<STAT_COUNT>::from(1u64 << Stat::RxPayloadBytes.index())),
             one_stat: Constant::new(Bits::<STAT_COUNT>::from(1u64)),
             zero_word: Constant::new(Bits::<5>::from(0u64)),
-            hop_tcb_read: Constant::new(Bits::<3>::from(0u64)),
-            hop_tcb_write: Constant::new(Bits::<3>::from(1u64)),
-            hop_release_write: Constant::new(Bits::<3>::from(2u64)),
-            hop_release_read: Constant::new(Bits::<3>::from(3u64)),
-            hop_tail_write: Constant::new(Bits::<3>::from(4u64)),
+            hop_tcb_read: Constant::new(Bits::<HOP_KIND_BITS>::from(crate::channels::HOP_TCB_READ)),
+            hop_tcb_write: Constant::new(Bits::<HOP_KIND_BITS>::from(crate::channels::HOP_TCB_WRITE)),
+            hop_release_write: Constant::new(Bits::<HOP_KIND_BITS>::from(crate::channels::HOP_RELEASE_WRITE)),
+            hop_release_read: Constant::new(Bits::<HOP_KIND_BITS>::from(crate::channels::HOP_RELEASE_READ)),
+            hop_tail_write: Constant::new(Bits::<HOP_KIND_BITS>::from(crate::channels::HOP_TAIL_WRITE)),
+            hop_close: Constant::new(Bits::<HOP_KIND_BITS>::from(crate::channels::HOP_CLOSE)),
+            hop_abort: Constant::new(Bits::<HOP_KIND_BITS>::from(crate::channels::HOP_ABORT)),
+            hop_send_limit: Constant::new(Bits::<HOP_KIND_BITS>::from(HOP_SEND_LIMIT)),
+            a_conn_close: addr(map::CONN_CLOSE.offset),
+            a_conn_abort: addr(map::CONN_ABORT.offset),
+            a_time_wait: addr(map::TIME_WAIT_US.offset),
+            a_ka_idle: addr(map::KEEPALIVE_IDLE_US.offset),
+            a_ka_intvl: addr(map::KEEPALIVE_INTVL_US.offset),
+            a_ka_probes: addr(map::KEEPALIVE_PROBES.offset),
+            a_idle_timeout: addr(map::IDLE_TIMEOUT_US.offset),
             a_tx_tail: addr(map::TX_TAIL_BASE),
             tx_tail_span: addr(4 * conns),
             tail_off: Default::default(),
@@ -375,9 +476,10 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, rdata, ctrl, mac_hi, mac_lo, ipv4, mss, rto, epoch_r, rx_base_lo, rx_base_hi, rx_log2,
-            tx_base_lo, tx_base_hi, tx_log2,
-            window_r, eq_base_lo, eq_base_hi, eq_ctrl, eq_cons_r, prom_req, prom_done, hop_kind_r, hop_conn_r, hop_word_r, lease_r
+            self, clock, state, rdata, ctrl, mac_hi, mac_lo, ipv4, mss, rto, time_wait, ka_idle, ka_intvl, ka_probes_r, idle_timeout, reasm, send_hold_r, epoch_r, rx_base_lo, rx_base_hi, rx_log2,
+            tx_base_lo, tx_base_hi, tx_log2, rto_min,
+            window_r, eq_base_lo, eq_base_hi, eq_ctrl, eq_cons_r, prom_req, prom_done, hop_kind_r, hop_conn_r, hop_word_r, lease_r,
+            connect_ip_r, connect_ports_r, connect_mac_lo_r, connect_result
         );
         for i in 0..LISTEN_PORTS {
             self.listen[i].clock.next = self.clock.val();
@@ -416,7 +518,18 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
             self.listen_ports[i].next = self.listen[i].q.val().get_bits::<19>(0);
         }
         self.our_mss.next = self.mss.q.val().get_bits::<16>(0);
+        self.reassembly.next = self.reasm.q.val().get_bit(0);
+        self.send_holdback.next = self.send_hold_r.q.val();
+        self.connect_ip.next = self.connect_ip_r.q.val();
+        self.connect_ports.next = self.connect_ports_r.q.val();
+        self.connect_mac_lo.next = self.connect_mac_lo_r.q.val();
+        self.sack.next = self.reasm.q.val().get_bit(0) & self.reasm.q.val().get_bit(1);
         self.rto_us.next = self.rto.q.val();
+        self.time_wait_us.next = self.time_wait.q.val();
+        self.ka_idle_us.next = self.ka_idle.q.val();
+        self.ka_intvl_us.next = self.ka_intvl.q.val();
+        self.ka_probes.next = self.ka_probes_r.q.val();
+        self.idle_timeout_us.next = self.idle_timeout.q.val();
         self.dup_acks.next = self.ctrl.q.val().get_bit(3);
         self.hold_synack.next = self.ctrl.q.val().get_bit(4);
         self.epoch.next = self.epoch_r.q.val();
@@ -424,6 +537,7 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
         self.rx_ring_log2.next = self.rx_log2.q.val();
         self.tx_ring_base.next = (bit_cast::<64, 32>(self.tx_base_hi.q.val()) << 32) | bit_cast::<64, 32>(self.tx_base_lo.q.val());
         self.tx_ring_log2.next = self.tx_log2.q.val();
+        self.rto_min_us.next = self.rto_min.q.val();
         self.ring_bytes.next = self.one32.val() << self.rx_log2.q.val();
         self.window_r.d.next = self.ring_bytes.val();
         if self.ring_bytes.val() > self.window_cap.val() {
@@ -443,6 +557,7 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
         self.rel_off.next = self.reg_addr.val() - self.a_release.val();
         self.tcb_off.next = self.reg_addr.val() - self.a_tcb.val();
         self.tail_off.next = self.reg_addr.val() - self.a_tx_tail.val();
+        self.send_limit_off.next = self.reg_addr.val() - self.a_send_limit.val();
         self.fixed_rdata.next = self.v_unmapped.val();
         if self.reg_addr.val() == self.a_magic.val() {
             self.fixed_rdata.next = self.v_magic.val();
@@ -476,6 +591,30 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
             self.fixed_rdata.next = self.mss.q.val();
         } else if self.reg_addr.val() == self.a_rto.val() {
             self.fixed_rdata.next = self.rto.q.val();
+        } else if self.reg_addr.val() == self.a_time_wait.val() {
+            self.fixed_rdata.next = self.time_wait.q.val();
+        } else if self.reg_addr.val() == self.a_ka_idle.val() {
+            self.fixed_rdata.next = self.ka_idle.q.val();
+        } else if self.reg_addr.val() == self.a_ka_intvl.val() {
+            self.fixed_rdata.next = self.ka_intvl.q.val();
+        } else if self.reg_addr.val() == self.a_ka_probes.val() {
+            self.fixed_rdata.next = bit_cast::<32, 4>(self.ka_probes_r.q.val());
+        } else if self.reg_addr.val() == self.a_idle_timeout.val() {
+            self.fixed_rdata.next = self.idle_timeout.q.val();
+        } else if (self.reg_addr.val() == self.a_conn_close.val()) | (self.reg_addr.val() == self.a_conn_abort.val()) {
+            self.fixed_rdata.next = 0_u32.to_bits();
+        } else if self.reg_addr.val() == self.a_reasm.val() {
+            self.fixed_rdata.next = self.reasm.q.val();
+        } else if self.reg_addr.val() == self.a_send_holdback.val() {
+            self.fixed_rdata.next = bit_cast::<32, SEND_HOLDBACK_BITS>(self.send_hold_r.q.val());
+        } else if self.reg_addr.val() == self.a_connect_ip.val() {
+            self.fixed_rdata.next = self.connect_ip_r.q.val();
+        } else if self.reg_addr.val() == self.a_connect_ports.val() {
+            self.fixed_rdata.next = self.connect_ports_r.q.val();
+        } else if self.reg_addr.val() == self.a_connect_mac_lo.val() {
+            self.fixed_rdata.next = self.connect_mac_lo_r.q.val();
+        } else if self.reg_addr.val() == self.a_connect.val() {
+            self.fixed_rdata.next = self.connect_result.q.val();
         } else if self.reg_addr.val() == self.a_status.val() {
             self.fixed_rdata.next = (bit_cast::<32, 16>(self.open_conns.val()) << 16) | bit_cast::<32, 1>(self.core_idle.val().into());
         } else if self.reg_addr.val() == self.a_now.val() {
@@ -499,6 +638,8 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
             self.fixed_rdata.next = self.tx_base_hi.q.val();
         } else if self.reg_addr.val() == self.a_tx_log2.val() {
             self.fixed_rdata.next = bit_cast::<32, 5>(self.tx_log2.q.val());
+        } else if self.reg_addr.val() == self.a_rto_min.val() {
+            self.fixed_rdata.next = self.rto_min.q.val();
         } else if self.reg_addr.val() == self.a_eq_base_lo.val() {
             self.fixed_rdata.next = self.eq_base_lo.q.val();
         } else if self.reg_addr.val() == self.a_eq_base_hi.val() {
@@ -552,6 +693,32 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
                         self.hop_conn_r.d.next = self.tail_off.val().get_bits::<CONN_BITS>(2);
                         self.hop_word_r.d.next = self.zero_word.val();
                         self.hop_kind_r.d.next = self.hop_tail_write.val();
+                        self.state.d.next = RegBusState::HopWait;
+                    } else if (self.reg_addr.val() >= self.a_send_limit.val())
+                        & (self.send_limit_off.val() < self.tx_tail_span.val())
+                        & self.reg_we.val()
+                    {
+                        // A send limit (send holdback); reads of the window are unmapped.
+                        self.hop_conn_r.d.next = self.send_limit_off.val().get_bits::<CONN_BITS>(2);
+                        self.hop_word_r.d.next = self.zero_word.val();
+                        self.hop_kind_r.d.next = self.hop_send_limit.val();
+                        self.state.d.next = RegBusState::HopWait;
+                    } else if ((self.reg_addr.val() == self.a_conn_close.val()) | (self.reg_addr.val() == self.a_conn_abort.val()))
+                        & self.reg_we.val()
+                        & (self.reg_wdata.val() < self.v_conns.val())
+                    {
+                        // Close or abort the connection whose id is written (an id past N is ignored).
+                        self.hop_conn_r.d.next = self.reg_wdata.val().get_bits::<CONN_BITS>(0);
+                        self.hop_word_r.d.next = self.zero_word.val();
+                        self.hop_kind_r.d.next = self.hop_close.val();
+                        if self.reg_addr.val() == self.a_conn_abort.val() {
+                            self.hop_kind_r.d.next = self.hop_abort.val();
+                        }
+                        self.state.d.next = RegBusState::HopWait;
+                    } else if (self.reg_addr.val() == self.a_connect.val()) & self.reg_we.val() {
+                        // Active open: the engine takes a slot and sends our SYN (its answer is the slot).
+                        self.hop_word_r.d.next = self.zero_word.val();
+                        self.hop_kind_r.d.next = self.hop_connect.val();
                         self.state.d.next = RegBusState::HopWait;
                     } else if (self.reg_addr.val() >= self.a_tcb.val()) & (self.tcb_off.val() < self.tcb_span.val()) {
                         self.hop_conn_r.d.next = self.tcb_off.val().get_bits::<CONN_BITS>(self.tcb_stride_shift.val().index());
@@ -612,6 +779,36 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
                         if self.reg_addr.val() == self.a_rto.val() {
                             self.rto.d.next = self.reg_wdata.val();
                         }
+                        if self.reg_addr.val() == self.a_time_wait.val() {
+                            self.time_wait.d.next = self.reg_wdata.val();
+                        }
+                        if self.reg_addr.val() == self.a_ka_idle.val() {
+                            self.ka_idle.d.next = self.reg_wdata.val();
+                        }
+                        if self.reg_addr.val() == self.a_ka_intvl.val() {
+                            self.ka_intvl.d.next = self.reg_wdata.val();
+                        }
+                        if self.reg_addr.val() == self.a_ka_probes.val() {
+                            self.ka_probes_r.d.next = self.reg_wdata.val().get_bits::<4>(0);
+                        }
+                        if self.reg_addr.val() == self.a_idle_timeout.val() {
+                            self.idle_timeout.d.next = self.reg_wdata.val();
+                        }
+                        if self.reg_addr.val() == self.a_connect_ip.val() {
+                            self.connect_ip_r.d.next = self.reg_wdata.val();
+                        }
+                        if self.reg_addr.val() == self.a_connect_ports.val() {
+                            self.connect_ports_r.d.next = self.reg_wdata.val();
+                        }
+                        if self.reg_addr.val() == self.a_connect_mac_lo.val() {
+                            self.connect_mac_lo_r.d.next = self.reg_wdata.val();
+                        }
+                        if self.reg_addr.val() == self.a_reasm.val() {
+                            self.reasm.d.next = self.reg_wdata.val() & 3_u32.to_bits();
+                        }
+                        if self.reg_addr.val() == self.a_send_holdback.val() {
+                            self.send_hold_r.d.next = self.reg_wdata.val().get_bits::<SEND_HOLDBACK_BITS>(0);
+                        }
                         // Host addresses are page aligned: the low bits are not stored.
                         if self.reg_addr.val() == self.a_rx_base_lo.val() {
                             self.rx_base_lo.d.next = self.reg_wdata.val() & self.page_mask.val();
@@ -638,6 +835,9 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
                         {
                             self.tx_log2.d.next = self.reg_wdata.val().get_bits::<5>(0);
                         }
+                        if self.reg_addr.val() == self.a_rto_min.val() {
+                            self.rto_min.d.next = self.reg_wdata.val();
+                        }
                         if self.reg_addr.val() == self.a_eq_base_lo.val() {
                             self.eq_base_lo.d.next = self.reg_wdata.val() & self.page_mask.val();
                         }
@@ -657,6 +857,9 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
                 self.hop.valid.next = true;
                 if self.hop.done.val() {
                     self.rdata.d.next = self.hop.rdata.val();
+                    if self.hop_kind_r.q.val() == self.hop_connect.val() {
+                        self.connect_result.d.next = self.hop.rdata.val();
+                    }
                     self.state.d.next = RegBusState::Ack;
                 }
             }

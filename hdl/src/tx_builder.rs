@@ -6,6 +6,10 @@
 //!   header, optionally with the MSS option (data offset 6): 54 or 58 bytes;
 //!   a SYN-ACK answering a SYN with a Window Scale option carries NOP and
 //!   our Window Scale after the MSS (RFC 7323 §2.2, data offset 7): 62 bytes.
+//!   SACK (RFC 2018): a SYN-ACK offering SACK-permitted appends NOP, NOP,
+//!   kind 4, length 2 after those (4 bytes more); an ACK with `sack_count`
+//!   blocks carries NOP, NOP, kind 5, length 2 + 8n and the blocks (data
+//!   offset 6 + 2n: 66 to 90 bytes). Data segments carry neither.
 //! - TCP data segment (`req_data_len` > 0): the control segment's 54 bytes
 //!   followed by `data_len` payload bytes read from the transmit fetch's
 //!   staging buffer (`pl_raddr`/`pl_rdata`, segment byte 0 at buffer byte 0)
@@ -119,6 +123,11 @@ pub struct TxBuilder {
     with_mss: DFF<Bit>,
     with_ws: DFF<Bit>,
     ws: DFF<Bits<4>>,
+    /// SACK: SACK-permitted in a SYN-ACK; blocks in an ACK, and their words' sum.
+    with_sackp: DFF<Bit>,
+    sack_n: DFF<Bits<3>>,
+    sack_blocks: DFF<Bits<256>>,
+    sack_sum: DFF<Bits<20>>,
     icmp_off: DFF<Bits<11>>,
     icmp_len: DFF<Bits<11>>,
     icmp_csum: DFF<Bits<16>>,
@@ -163,9 +172,25 @@ pub struct TxBuilder {
     ack_lo: Signal<Local, Bits<16>>,
     ip_part_lo: Signal<Local, Bits<16>>,
     ip_part_hi: Signal<Local, Bits<4>>,
-    l4_sum: Signal<Local, Bits<20>>,
+    l4_sum: Signal<Local, Bits<21>>,
     l4_sum_lo: Signal<Local, Bits<16>>,
-    l4_sum_hi: Signal<Local, Bits<4>>,
+    l4_sum_hi: Signal<Local, Bits<5>>,
+    /// The TCP data offset, in words.
+    doff: Signal<Local, Bits<8>>,
+    /// The SACK options' constant words: lengths, data offset, kinds.
+    sack_const: Signal<Local, Bits<20>>,
+    /// The request's SACK blocks as sixteen 16-bit words, for their sum.
+    sack_word: [Signal<Local, Bits<16>>; 16],
+    sack_req_n: Signal<Local, Bits<3>>,
+    /// The first six bytes of the blocks (beat 7) and the last two (beat 11).
+    sack_head: Signal<Local, Bits<48>>,
+    sack_tail: Signal<Local, Bits<16>>,
+    /// `sack_const` for no option and 1-4 blocks; for SACK-permitted.
+    c_sack: [Constant<Bits<20>>; 5],
+    c_sackp: Constant<Bits<20>>,
+    four3: Constant<Bits<3>>,
+    zero3: Constant<Bits<3>>,
+    zero20: Constant<Bits<20>>,
     ip_carry: Signal<Local, Bits<16>>,
     ip_fold2: Signal<Local, Bits<16>>,
     l4_carry: Signal<Local, Bits<16>>,
@@ -240,6 +265,10 @@ impl Default for TxBuilder {
             with_mss: Default::default(),
             with_ws: Default::default(),
             ws: Default::default(),
+            with_sackp: Default::default(),
+            sack_n: Default::default(),
+            sack_blocks: Default::default(),
+            sack_sum: Default::default(),
             icmp_off: Default::default(),
             icmp_len: Default::default(),
             icmp_csum: Default::default(),
@@ -280,6 +309,17 @@ impl Default for TxBuilder {
             l4_sum: Default::default(),
             l4_sum_lo: Default::default(),
             l4_sum_hi: Default::default(),
+            doff: Default::default(),
+            sack_const: Default::default(),
+            sack_word: Default::default(),
+            sack_req_n: Default::default(),
+            sack_head: Default::default(),
+            sack_tail: Default::default(),
+            c_sack: [0u64, 0x3617, 0x5627, 0x7637, 0x9647].map(|v| Constant::new(v.into())),
+            c_sackp: Constant::new(0x1507_u64.into()),
+            four3: Constant::new(4_u64.into()),
+            zero3: Constant::new(0_u64.into()),
+            zero20: Constant::new(0_u64.into()),
             ip_carry: Default::default(),
             ip_fold2: Default::default(),
             l4_carry: Default::default(),
@@ -310,20 +350,29 @@ impl Logic for TxBuilder {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, in_sum, in_fold, in_fin, is_arp, is_garp, is_icmp, dst_mac, dst_ip, src_port, dst_port, seq, ack,
-            flags, window, with_mss, with_ws, ws, icmp_off, icmp_len, icmp_csum, is_data, data_len, data_sum, ip_total_len, last_beat, last_keep,
+            flags, window, with_mss, with_ws, ws, with_sackp, sack_n, sack_blocks, sack_sum, icmp_off, icmp_len, icmp_csum, is_data, data_len, data_sum, ip_total_len, last_beat, last_keep,
             ip_part, l4_part_a, l4_part_b, ip_fold1, l4_fold1, ip_csum, l4_csum, beat, rd_ptr, prev_word, win_off, o_data,
             o_keep, o_valid, o_last
         );
 
         // ---- Lengths of the latched request (used in the `in_sum` cycle). ----
-        // IPv4 total length: TCP 40 (44 with MSS), ICMP 20 + message.
-        self.total_len.next = 40_u16.to_bits();
+        // The TCP header: 5 words, the MSS option 1, NOP + Window Scale 1,
+        // NOP NOP SACK-permitted 1, NOP NOP + SACK of n blocks 1 + 2n.
+        self.doff.next = 5_u8.to_bits();
         if self.with_mss.q.val() {
-            self.total_len.next = 44_u16.to_bits();
+            self.doff.next = 6_u8.to_bits();
+            if self.with_ws.q.val() {
+                self.doff.next = 7_u8.to_bits();
+            }
+            if self.with_sackp.q.val() {
+                self.doff.next = self.doff.val() + 1_u8.to_bits();
+            }
         }
-        if self.with_ws.q.val() {
-            self.total_len.next = 48_u16.to_bits();
+        if self.sack_n.q.val().any() {
+            self.doff.next = 6_u8.to_bits() + (bit_cast::<8, 3>(self.sack_n.q.val()) << 1);
         }
+        // IPv4 total length: TCP 20 + the header, ICMP 20 + message.
+        self.total_len.next = 20_u16.to_bits() + (bit_cast::<16, 8>(self.doff.val()) << 2);
         if self.is_icmp.q.val() {
             self.total_len.next = bit_cast::<16, 11>(self.icmp_len.q.val()) + 20_u16.to_bits();
         }
@@ -361,9 +410,11 @@ impl Logic for TxBuilder {
         self.ack_lo.next = self.ack.q.val().get_bits::<16>(0);
         self.ip_part_lo.next = self.ip_part.q.val().get_bits::<16>(0);
         self.ip_part_hi.next = self.ip_part.q.val().get_bits::<4>(16);
-        self.l4_sum.next = self.l4_part_a.q.val() + self.l4_part_b.q.val();
+        // With SACK blocks the header words sum past 20 bits: one more bit before the fold.
+        self.l4_sum.next = bit_cast::<21, 20>(self.l4_part_a.q.val()) + bit_cast::<21, 20>(self.l4_part_b.q.val())
+            + bit_cast::<21, 20>(self.sack_sum.q.val());
         self.l4_sum_lo.next = self.l4_sum.val().get_bits::<16>(0);
-        self.l4_sum_hi.next = self.l4_sum.val().get_bits::<4>(16);
+        self.l4_sum_hi.next = self.l4_sum.val().get_bits::<5>(16);
         self.ip_carry.next = 0_u16.to_bits();
         if self.ip_fold1.q.val().get_bit(16) {
             self.ip_carry.next = 1_u16.to_bits();
@@ -393,8 +444,47 @@ impl Logic for TxBuilder {
         if self.with_ws.q.val() {
             self.tcp_const.next = self.c_tcp_ws.val();
         }
+        // SACK-permitted: 4 more length, one more header word (0x1000), 0x0101
+        // (NOP NOP) and 0x0402 (kind 4, length 2). SACK blocks: NOP NOP, kind
+        // 5 with length 2 + 8n (0x0502 + 8n), length 4 + 8n and (1 + 2n) words
+        // of data offset: 0x1607 + 0x2010 n; the blocks themselves are `sack_sum`.
+        self.sack_const.next = self.c_sack[0].val();
+        if self.with_sackp.q.val() {
+            self.sack_const.next = self.c_sackp.val();
+        }
+        match self.sack_n.q.val().index() {
+            1 => self.sack_const.next = self.c_sack[1].val(),
+            2 => self.sack_const.next = self.c_sack[2].val(),
+            3 => self.sack_const.next = self.c_sack[3].val(),
+            4 => self.sack_const.next = self.c_sack[4].val(),
+            _ => {}
+        }
+        self.tcp_const.next = self.tcp_const.val() + self.sack_const.val();
         // A Local, not `bit_cast(!x)`: Verilog widens before inverting.
         self.icmp_csum_inv.next = !self.icmp_csum.q.val();
+        // SACK blocks of the offered request: the count (at most four) and the sixteen words to sum.
+        self.sack_req_n.next = self.req.sack_count.val();
+        if self.req.sack_count.val() > self.four3.val() {
+            self.sack_req_n.next = self.four3.val();
+        }
+        self.sack_head.next = self.sack_blocks.q.val().get_bits::<48>(208);
+        self.sack_tail.next = self.sack_blocks.q.val().get_bits::<16>(0);
+        self.sack_word[0].next = self.req.sack_blocks.val().get_bits::<16>(240);
+        self.sack_word[1].next = self.req.sack_blocks.val().get_bits::<16>(224);
+        self.sack_word[2].next = self.req.sack_blocks.val().get_bits::<16>(208);
+        self.sack_word[3].next = self.req.sack_blocks.val().get_bits::<16>(192);
+        self.sack_word[4].next = self.req.sack_blocks.val().get_bits::<16>(176);
+        self.sack_word[5].next = self.req.sack_blocks.val().get_bits::<16>(160);
+        self.sack_word[6].next = self.req.sack_blocks.val().get_bits::<16>(144);
+        self.sack_word[7].next = self.req.sack_blocks.val().get_bits::<16>(128);
+        self.sack_word[8].next = self.req.sack_blocks.val().get_bits::<16>(112);
+        self.sack_word[9].next = self.req.sack_blocks.val().get_bits::<16>(96);
+        self.sack_word[10].next = self.req.sack_blocks.val().get_bits::<16>(80);
+        self.sack_word[11].next = self.req.sack_blocks.val().get_bits::<16>(64);
+        self.sack_word[12].next = self.req.sack_blocks.val().get_bits::<16>(48);
+        self.sack_word[13].next = self.req.sack_blocks.val().get_bits::<16>(32);
+        self.sack_word[14].next = self.req.sack_blocks.val().get_bits::<16>(16);
+        self.sack_word[15].next = self.req.sack_blocks.val().get_bits::<16>(0);
 
         // ---- Output register handshake. ----
         self.can_load.next = !self.o_valid.q.val() | self.m_tready.val();
@@ -466,20 +556,8 @@ impl Logic for TxBuilder {
             5 => {
                 self.hdr.next = (bit_cast::<64, 32>(self.seq.q.val()) << 48)
                     | (bit_cast::<64, 32>(self.ack.q.val()) << 16)
-                    | 0x5000_u64.to_bits()
+                    | (bit_cast::<64, 8>(self.doff.val()) << 12)
                     | bit_cast::<64, 8>(self.flags.q.val());
-                if self.with_mss.q.val() {
-                    self.hdr.next = (bit_cast::<64, 32>(self.seq.q.val()) << 48)
-                        | (bit_cast::<64, 32>(self.ack.q.val()) << 16)
-                        | 0x6000_u64.to_bits()
-                        | bit_cast::<64, 8>(self.flags.q.val());
-                }
-                if self.with_ws.q.val() {
-                    self.hdr.next = (bit_cast::<64, 32>(self.seq.q.val()) << 48)
-                        | (bit_cast::<64, 32>(self.ack.q.val()) << 16)
-                        | 0x7000_u64.to_bits()
-                        | bit_cast::<64, 8>(self.flags.q.val());
-                }
                 if self.is_arp.q.val() {
                     self.hdr.next = bit_cast::<64, 32>(self.dst_ip.q.val()) << 48;
                 }
@@ -489,6 +567,12 @@ impl Logic for TxBuilder {
                 self.hdr.next = (bit_cast::<64, 16>(self.window.q.val()) << 48)
                     | (bit_cast::<64, 16>(self.l4_csum.q.val()) << 32)
                     | 0x0204_u64.to_bits();
+                if self.sack_n.q.val().any() {
+                    // SACK: NOP, NOP.
+                    self.hdr.next = (bit_cast::<64, 16>(self.window.q.val()) << 48)
+                        | (bit_cast::<64, 16>(self.l4_csum.q.val()) << 32)
+                        | 0x0101_u64.to_bits();
+                }
             }
             7 => {
                 self.hdr.next = bit_cast::<64, 16>(self.our_mss.val()) << 48;
@@ -497,7 +581,38 @@ impl Logic for TxBuilder {
                     self.hdr.next = (bit_cast::<64, 16>(self.our_mss.val()) << 48)
                         | 0x0103_0300_0000_u64.to_bits()
                         | (bit_cast::<64, 4>(self.ws.q.val()) << 16);
+                    if self.with_sackp.q.val() {
+                        // NOP, NOP of SACK-permitted (its kind and length in beat 8).
+                        self.hdr.next = self.hdr.val() | 0x0101_u64.to_bits();
+                    }
+                } else if self.with_sackp.q.val() {
+                    // NOP, NOP, SACK-permitted (kind 4, length 2).
+                    self.hdr.next = (bit_cast::<64, 16>(self.our_mss.val()) << 48) | 0x0101_0402_0000_u64.to_bits();
                 }
+                if self.sack_n.q.val().any() {
+                    // Kind 5, length 2 + 8n, then the first six bytes of the blocks.
+                    self.hdr.next = 0x0500_0000_0000_0000_u64.to_bits()
+                        | (bit_cast::<64, 3>(self.sack_n.q.val()) << 51)
+                        | 0x0002_0000_0000_0000_u64.to_bits()
+                        | bit_cast::<64, 48>(self.sack_head.val());
+                }
+            }
+            8 => {
+                if self.with_ws.q.val() & self.with_sackp.q.val() {
+                    self.hdr.next = 0x0402_0000_0000_0000_u64.to_bits();
+                }
+                if self.sack_n.q.val().any() {
+                    self.hdr.next = self.sack_blocks.q.val().get_bits::<64>(144);
+                }
+            }
+            9 => {
+                self.hdr.next = self.sack_blocks.q.val().get_bits::<64>(80);
+            }
+            10 => {
+                self.hdr.next = self.sack_blocks.q.val().get_bits::<64>(16);
+            }
+            11 => {
+                self.hdr.next = bit_cast::<64, 16>(self.sack_tail.val()) << 48;
             }
             _ => {}
         }
@@ -586,7 +701,7 @@ impl Logic for TxBuilder {
         if self.in_fold.q.val() {
             // First end-around-carry fold: 20 -> 17 bits.
             self.ip_fold1.d.next = bit_cast::<17, 16>(self.ip_part_lo.val()) + bit_cast::<17, 4>(self.ip_part_hi.val());
-            self.l4_fold1.d.next = bit_cast::<17, 16>(self.l4_sum_lo.val()) + bit_cast::<17, 4>(self.l4_sum_hi.val());
+            self.l4_fold1.d.next = bit_cast::<17, 16>(self.l4_sum_lo.val()) + bit_cast::<17, 5>(self.l4_sum_hi.val());
             // Prime the payload pipeline: prev_word = window word 0, and
             // fb_rdata = window word 1 from the next cycle on.
             self.prev_word.d.next = self.src_word.val();
@@ -649,6 +764,31 @@ impl Logic for TxBuilder {
             if self.req.with_ws.val() & self.req.with_mss.val() & (self.req.kind.val() == self.kind_tcp.val()) {
                 self.ws.d.next = self.req.ws.val();
             }
+            // SACK: SACK-permitted only beside the MSS (a SYN-ACK), blocks only
+            // in a control segment without it (an ACK).
+            self.with_sackp.d.next = self.req.with_sackp.val() & self.req.with_mss.val() & (self.req.kind.val() == self.kind_tcp.val());
+            self.sack_n.d.next = self.zero3.val();
+            self.sack_sum.d.next = self.zero20.val();
+            if (self.req.kind.val() == self.kind_tcp.val()) & !self.req.with_mss.val() & !self.req.data_len.val().any() {
+                self.sack_n.d.next = self.sack_req_n.val();
+                self.sack_sum.d.next = bit_cast::<20, 16>(self.sack_word[0].val())
+                    + bit_cast::<20, 16>(self.sack_word[1].val())
+                    + bit_cast::<20, 16>(self.sack_word[2].val())
+                    + bit_cast::<20, 16>(self.sack_word[3].val())
+                    + bit_cast::<20, 16>(self.sack_word[4].val())
+                    + bit_cast::<20, 16>(self.sack_word[5].val())
+                    + bit_cast::<20, 16>(self.sack_word[6].val())
+                    + bit_cast::<20, 16>(self.sack_word[7].val())
+                    + bit_cast::<20, 16>(self.sack_word[8].val())
+                    + bit_cast::<20, 16>(self.sack_word[9].val())
+                    + bit_cast::<20, 16>(self.sack_word[10].val())
+                    + bit_cast::<20, 16>(self.sack_word[11].val())
+                    + bit_cast::<20, 16>(self.sack_word[12].val())
+                    + bit_cast::<20, 16>(self.sack_word[13].val())
+                    + bit_cast::<20, 16>(self.sack_word[14].val())
+                    + bit_cast::<20, 16>(self.sack_word[15].val());
+            }
+            self.sack_blocks.d.next = self.req.sack_blocks.val();
             self.icmp_off.d.next = self.req.icmp_off.val();
             self.icmp_len.d.next = self.req.icmp_len.val();
             self.icmp_csum.d.next = self.req.icmp_csum.val();

@@ -15,6 +15,7 @@
 //! The properties are the invariants of `docs/failover.md` (see
 //! [`FailoverModel::properties`]).
 pub mod authority;
+pub mod send_side;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;

@@ -56,6 +56,11 @@ pub struct Tcb {
     pub holdback: bool,
     /// The peer's FIN was received in order; `rcv_nxt` counts it.
     pub fin_rcvd: bool,
+    /// Send holdback on: nothing at or above the connection's send limit
+    /// (SEND_LIMIT) leaves the card (invariant 9). Absent in a TCB from an
+    /// older peer: off.
+    #[serde(default)]
+    pub send_hold: bool,
     /// Retransmissions of our SYN-ACK or FIN since the last progress;
     /// at most 7 (the core then gives up), 4 bits in the RTL.
     pub retries: u8,
@@ -107,6 +112,9 @@ pub struct Tcb {
     /// Our window-scale shift: the windows we send after the SYN-ACK are
     /// `(right edge - ack) >> rcv_wscale`; 0 unless both SYNs carried it.
     pub rcv_wscale: u8,
+    /// SACK (RFC 2018) negotiated: our ACKs carry SACK blocks of the held
+    /// out-of-order ranges.
+    pub sack_ok: bool,
     /// NOW_US value at which the retransmission timer fires (SYN-RECEIVED
     /// once its SYN-ACK is sent, LAST-ACK); in the writing card's clock.
     pub timer_due: u32,
@@ -151,6 +159,7 @@ impl Tcb {
             state,
             holdback: tcb::HOLDBACK.get(words) != 0,
             fin_rcvd: tcb::FIN_RCVD.get(words) != 0,
+            send_hold: tcb::SEND_HOLD.get(words) != 0,
             retries: tcb::RETRIES.get(words) as u8,
             peer_mss: tcb::PEER_MSS.get(words) as u16,
             local_port: tcb::LOCAL_PORT.get(words) as u16,
@@ -171,6 +180,7 @@ impl Tcb {
             snd_wnd: tcb::SND_WND.get(words) as u16,
             snd_wscale: tcb::SND_WSCALE.get(words) as u8,
             rcv_wscale: tcb::RCV_WSCALE.get(words) as u8,
+            sack_ok: tcb::SACK_OK.get(words) != 0,
             timer_due: tcb::TIMER_DUE.get(words),
             seq_offset: tcb::SEQ_OFFSET.get(words),
             tx_end: tcb::TX_END.get(words),
@@ -200,6 +210,7 @@ impl Tcb {
         tcb::STATE.set(&mut w, self.state as u32);
         tcb::HOLDBACK.set(&mut w, self.holdback as u32);
         tcb::FIN_RCVD.set(&mut w, self.fin_rcvd as u32);
+        tcb::SEND_HOLD.set(&mut w, self.send_hold as u32);
         tcb::RETRIES.set(&mut w, self.retries as u32);
         tcb::PEER_MSS.set(&mut w, self.peer_mss as u32);
         tcb::LOCAL_PORT.set(&mut w, self.local_port as u32);
@@ -220,6 +231,7 @@ impl Tcb {
         tcb::SND_WND.set(&mut w, self.snd_wnd as u32);
         tcb::SND_WSCALE.set(&mut w, self.snd_wscale as u32);
         tcb::RCV_WSCALE.set(&mut w, self.rcv_wscale as u32);
+        tcb::SACK_OK.set(&mut w, u32::from(self.sack_ok));
         tcb::TIMER_DUE.set(&mut w, self.timer_due);
         tcb::SEQ_OFFSET.set(&mut w, self.seq_offset);
         tcb::TX_END.set(&mut w, self.tx_end);
@@ -316,6 +328,7 @@ mod tests {
             state: TcpState::CloseWait,
             holdback: true,
             fin_rcvd: true,
+            send_hold: true,
             retries: 3,
             peer_mss: 1460,
             local_port: 5001,
@@ -336,6 +349,7 @@ mod tests {
             snd_wnd: 64240,
             snd_wscale: 7,
             rcv_wscale: 5,
+            sack_ok: true,
             timer_due: 123_456,
             seq_offset: 0,
             tx_end: 0,

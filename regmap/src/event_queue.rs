@@ -285,6 +285,7 @@ mod tests {
             state: TcpState::CloseWait,
             holdback: true,
             fin_rcvd: true,
+            send_hold: false,
             peer_mss: 1460,
             local_port: 5001,
             remote_port: 40_000,

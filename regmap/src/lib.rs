@@ -34,7 +34,10 @@ pub const MAGIC: u32 = 0x484C_4442;
 /// memory: RX_RING_*, EQ_*, ID_EQ_ENTRIES, the `dma_errors` counter; ID_RING_BYTES is the largest ring).
 /// 4: window scaling (RFC 7323 §2): TCB fields SND_WSCALE and RCV_WSCALE in word 14's former padding;
 /// receive rings up to 1 MiB (RX_RING_LOG2 12..=20, ID_RING_BYTES 1 MiB).
-pub const VERSION: u32 = 4;
+/// 5: the sending side and connection life: RTO_MIN_US, CONN_CLOSE/CONN_ABORT, TIME_WAIT_US,
+/// KEEPALIVE_*, IDLE_TIMEOUT_US, RX_REASM; the TCB states FIN-WAIT-1/2, CLOSING and TIME-WAIT
+/// are used; retransmits also count data; new counters after tx_tail_refused.
+pub const VERSION: u32 = 6;
 
 /// Generation parameters of the core. The Verilog is generated for one set of
 /// these; the ID block reports them so the driver can adapt or refuse.
@@ -108,7 +111,7 @@ regs! {
     LISTEN2       = 0x0118, Rw, "Listening port slot 2 (as LISTEN0).";
     LISTEN3       = 0x011C, Rw, "Listening port slot 3 (as LISTEN0).";
     OUR_MSS       = 0x0120, Rw, "MSS we announce in SYN-ACKs (bits 15:0).";
-    RTO_US        = 0x0124, Rw, "Retransmission timeout for our SYN-ACK and FIN, in microseconds.";
+    RTO_US        = 0x0124, Rw, "Retransmission timeout for our SYN-ACK and FIN, and each data connection's RTO before its first RTT sample (RFC 6298 §2.1), in microseconds.";
     STATUS        = 0x0128, Ro, "bit0 idle (nothing in flight); bits 31:16 connections not CLOSED.";
     NOW_US        = 0x012C, Ro, "The core's microsecond clock (advanced by the tick input).";
     EPOCH         = 0x0130, Rw, "The card's failover epoch (invariant 8): stamped into the EPOCH field of every TCB the core writes. PROMOTE sets it; the host writes it when the card joins as standby. Only grows: a write below it is refused and counted (STAT_STALE_EPOCH_REFUSED).";
@@ -125,6 +128,20 @@ regs! {
     TX_RING_BASE_LO = 0x0180, Rw, "Host address (IOVA) of connection 0's transmit ring, bits 31:0; 4 KiB aligned (bits 11:0 read as 0). Connection id's ring is at base + (id << TX_RING_LOG2).";
     TX_RING_BASE_HI = 0x0184, Rw, "Host address of connection 0's transmit ring, bits 63:32.";
     TX_RING_LOG2  = 0x0188, Rw, "log2 of the bytes of every transmit ring, 12..=16 (default 16: 64 KiB); other values are refused (the register keeps its value). Write it while CTRL.enable is 0.";
+    RTO_MIN_US    = 0x0190, Rw, "RTO floor of every data connection, in microseconds (RFC 6298 §2.4; default 1 s, a lab may lower it the way Linux does to 200 ms). RTO_US is the RTO before a connection's first RTT sample (§2.1).";
+    CONN_CLOSE    = 0x01A0, Rw, "Write a connection id to close our side (RFC 9293 §3.10.4 CLOSE): ESTABLISHED goes to FIN-WAIT-1 and the FIN follows the last byte below the send tail; in CLOSE-WAIT the FIN follows once everything is released and sent (LAST-ACK). Ignored in other states. Reads 0.";
+    CONN_ABORT    = 0x01A4, Rw, "Write a connection id to abort it (RFC 9293 §3.10.5 ABORT): a RST at snd_nxt, and the slot is free. Ignored for a closed slot and in standby. Reads 0.";
+    TIME_WAIT_US  = 0x01A8, Rw, "How long TIME-WAIT holds a slot (2 MSL), in microseconds; also how long FIN-WAIT-2 waits for the peer's FIN before freeing the slot. Default 60 000 000 (60 s, as Linux; RFC 9293's 2 MSL of 240 s is a setting away).";
+    KEEPALIVE_IDLE_US = 0x01AC, Rw, "Keep-alive (RFC 9293 §3.8.4): a connection in ESTABLISHED or CLOSE-WAIT with nothing unacknowledged and no ACK from the peer for this long is probed (an ACK at snd_nxt - 1, no data). 0 (default): keep-alive off.";
+    KEEPALIVE_INTVL_US = 0x01B0, Rw, "Keep-alive: the wait between unanswered probes, in microseconds. Default 75 000 000 (75 s, as Linux).";
+    KEEPALIVE_PROBES = 0x01B4, Rw, "Keep-alive: unanswered probes after which the connection is reset (RST) and its slot freed, 1..=15 (bits 3:0). Default 9, as Linux.";
+    IDLE_TIMEOUT_US = 0x01B8, Rw, "Without keep-alive: a connection in ESTABLISHED or CLOSE-WAIT with nothing unacknowledged and no ACK from the peer for this long is reset (RST) and its slot freed. 0 (default): off.";
+    RX_REASM      = 0x01C0, Rw, "bit0: out-of-order reassembly on (default off): in-window segments beyond rcv_nxt are written into the receive ring at their offset and held, up to four ranges per connection (not replicated; docs/engine.md, Reassembly and SACK); off, they are dropped and answered by a duplicate ACK. bit1: SACK (RFC 2018, only with bit0): a SYN-ACK answering a SYN with SACK-permitted offers it, and the connection's ACKs carry SACK blocks of the held ranges.";
+    CONNECT_IP    = 0x01D0, Rw, "Active open (RFC 9293 §3.10.1 OPEN, active): the remote IPv4 address of the next CONNECT (big-endian, as IPV4_ADDR).";
+    CONNECT_PORTS = 0x01D4, Rw, "Active open: bits 31:16 the remote port, bits 15:0 our (local) port of the next CONNECT. The host picks a local port no open connection and no LISTEN slot uses: the core does not look for a duplicate tuple.";
+    CONNECT_MAC_LO = 0x01D8, Rw, "Active open: the next hop's MAC address, bytes 2-5 (big-endian, as MAC_LO); the core has no ARP cache.";
+    CONNECT       = 0x01DC, Rw, "Write the next hop's MAC bytes 0-1 (bits 15:0) to open a connection to CONNECT_IP/CONNECT_PORTS: a free slot enters SYN-SENT and our SYN (MSS, Window Scale) goes out, retransmitted at RTO_US << retries and given up after seven. Read: the slot id the last CONNECT took, or 0xFFFFFFFF when it was refused (no free slot, CTRL.enable clear, standby).";
+    SEND_HOLDBACK = 0x01E0, Rw, "Send holdback (invariant 9) for new connections, copied into each connection's TCB (SEND_HOLD) at its SYN: bit0 on for connections of listening slots without a setting of their own; bit (1+n) slot n has its own setting, bit (5+n) that setting. While a connection's send holdback is on, nothing at or above its SEND_LIMIT leaves the card.";
     HOST_STATUS   = 0x0304, Ro, "Reserved for the host-op engine: bit0 host op in progress.";
 }
 
@@ -157,10 +174,23 @@ pub enum Stat {
     DmaErrors = 21,
     StaleEpochRefused = 22,
     TxTailRefused = 23,
+    FastRetransmits = 24,
+    RtoBackoffs = 25,
+    TimeWaitEntered = 26,
+    GiveUpResets = 27,
+    HostAborts = 28,
+    KeepaliveProbes = 29,
+    KeepaliveDrops = 30,
+    IdleDrops = 31,
+    RxOooHeld = 32,
+    RxOooHolesFilled = 33,
+    DropOooOverLimit = 34,
+    ActiveOpens = 35,
+    ConnectsRefused = 36,
 }
 
 impl Stat {
-    pub const ALL: [Stat; 24] = [
+    pub const ALL: [Stat; 37] = [
         Stat::RxFrames,
         Stat::TxFrames,
         Stat::DropBadIpChecksum,
@@ -185,6 +215,19 @@ impl Stat {
         Stat::DmaErrors,
         Stat::StaleEpochRefused,
         Stat::TxTailRefused,
+        Stat::FastRetransmits,
+        Stat::RtoBackoffs,
+        Stat::TimeWaitEntered,
+        Stat::GiveUpResets,
+        Stat::HostAborts,
+        Stat::KeepaliveProbes,
+        Stat::KeepaliveDrops,
+        Stat::IdleDrops,
+        Stat::RxOooHeld,
+        Stat::RxOooHolesFilled,
+        Stat::DropOooOverLimit,
+        Stat::ActiveOpens,
+        Stat::ConnectsRefused,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -221,6 +264,19 @@ impl Stat {
             Stat::DmaErrors => "dma_errors",
             Stat::StaleEpochRefused => "stale_epoch_refused",
             Stat::TxTailRefused => "tx_tail_refused",
+            Stat::FastRetransmits => "fast_retransmits",
+            Stat::RtoBackoffs => "rto_backoffs",
+            Stat::TimeWaitEntered => "time_wait_entered",
+            Stat::GiveUpResets => "give_up_resets",
+            Stat::HostAborts => "host_aborts",
+            Stat::KeepaliveProbes => "keepalive_probes",
+            Stat::KeepaliveDrops => "keepalive_drops",
+            Stat::IdleDrops => "idle_drops",
+            Stat::RxOooHeld => "rx_ooo_held",
+            Stat::RxOooHolesFilled => "rx_ooo_holes_filled",
+            Stat::DropOooOverLimit => "drop_ooo_over_limit",
+            Stat::ActiveOpens => "active_opens",
+            Stat::ConnectsRefused => "connects_refused",
         }
     }
     pub const fn doc(self) -> &'static str {
@@ -242,13 +298,26 @@ impl Stat {
             Stat::ArpReplies => "ARP replies sent.",
             Stat::IcmpEchoReplies => "ICMP echo replies sent.",
             Stat::RstSent => "RST segments sent.",
-            Stat::RxPayloadBytes => "In-order payload bytes written to receive rings.",
-            Stat::Retransmits => "SYN-ACK, FIN or data retransmissions (timer expiries).",
+            Stat::RxPayloadBytes => "Payload bytes written to receive rings: in-order ones, and out-of-order ones held for reassembly.",
+            Stat::Retransmits => "SYN-ACK or FIN retransmissions on their timer, and data segments sent again (after a timeout, a fast retransmit or a partial ACK).",
+            Stat::FastRetransmits => "Data segments resent without a timeout: RFC 5681 fast retransmit on the third duplicate ACK, and RFC 6582 partial ACKs in recovery (also counted in retransmits).",
+            Stat::RtoBackoffs => "Data timer expiries that doubled the RTO (RFC 6298 §5.5): retransmission timeouts and persist-timer expiries (zero-window probes).",
             Stat::ConnsOpened => "Connections that reached SYN-RECEIVED.",
             Stat::DropOversize => "Dropped: frame longer than the 2048-byte frame buffer.",
             Stat::TxTailRefused => "Send-tail doorbell writes refused: the tail went backwards or past snd_una + the transmit ring (it would overwrite unacknowledged bytes).",
             Stat::DmaErrors => "DMA writes (payload or event record) whose write response was not OKAY: host memory outside the bridge's window.",
+            Stat::TimeWaitEntered => "Connections that entered TIME-WAIT (we closed first, or both at once).",
+            Stat::GiveUpResets => "RSTs sent when a retransmission went unanswered seven times and the connection was dropped (RFC 9293 §3.8.3, R2).",
+            Stat::HostAborts => "Connections the host aborted through CONN_ABORT (each sent a RST).",
+            Stat::KeepaliveProbes => "Keep-alive probes sent (KEEPALIVE_IDLE_US).",
+            Stat::KeepaliveDrops => "Connections reset after KEEPALIVE_PROBES unanswered keep-alive probes.",
+            Stat::IdleDrops => "Connections reset by the idle timeout (IDLE_TIMEOUT_US).",
             Stat::StaleEpochRefused => "Refused: a write of EPOCH older than the card's, a PROMOTE not newer than it, or a TCB-window write whose TCB would carry an older EPOCH (once per refused TCB).",
+            Stat::RxOooHeld => "Out-of-order segments whose new bytes were written into the receive ring and held (reassembly, RX_REASM).",
+            Stat::RxOooHolesFilled => "Times rcv_nxt jumped over a held out-of-order range because the bytes before it arrived.",
+            Stat::DropOooOverLimit => "Dropped: out-of-order segment that would need a fifth held range (answered by a duplicate ACK).",
+            Stat::ActiveOpens => "Connections the host opened through CONNECT (each entered SYN-SENT and sent a SYN).",
+            Stat::ConnectsRefused => "Active opens that ended in SYN-SENT: the peer answered our SYN with a RST (nobody listening), or CONNECT found no free slot.",
         }
     }
 }
@@ -262,6 +331,16 @@ pub const STATS_BASE: u32 = 0x0200;
 /// `R + ring` (the ring being RX_RING_LOG2's; at most 65535 bytes for a
 /// connection that does not scale its window).
 pub const RELEASE_BASE: u32 = 0x1_0000;
+
+/// Per-connection send limits L (send holdback, invariant 9): writing
+/// `SEND_LIMIT_BASE + 4*id` sets the transmit-stream offset (32-bit,
+/// wrapping, the TX_TAIL's units) below which connection `id` may send
+/// while its send holdback (TCB SEND_HOLD) is on: no payload byte at or
+/// above it and no FIN whose sequence number is not below it. An active
+/// card keeps the serial maximum of the writes, a standby the value
+/// written; opening a connection sets 0. Write-only (reads are unmapped).
+/// Between the release registers and the send-tail doorbells (N = 4096 fills it).
+pub const SEND_LIMIT_BASE: u32 = 0x1_4000;
 
 /// Per-connection send-tail doorbells: writing `TX_TAIL_BASE + 4*id` sets the
 /// stream offset (32-bit, wrapping) up to which the host filled connection
@@ -293,6 +372,8 @@ pub const PROMOTE_BUSY: u32 = 1 << 0;
 /// PROMOTE read: the last promotion finished (cleared by the next PROMOTE write).
 pub const PROMOTE_DONE: u32 = 1 << 1;
 pub const LISTEN_ENABLE: u32 = 1 << 16;
+/// What CONNECT reads after a refused connect (no free slot, card disabled or standby).
+pub const CONNECT_REFUSED: u32 = 0xFFFF_FFFF;
 /// LISTENn: this slot decides holdback for the connections it accepts
 /// ([`LISTEN_HOLDBACK`]); without it they take CTRL bit1 ([`CTRL_HOLDBACK`]).
 pub const LISTEN_OWN_HOLDBACK: u32 = 1 << 17;
@@ -324,6 +405,15 @@ pub const RX_RING_LOG2_DEFAULT: u32 = 16;
 pub const TX_RING_LOG2_MIN: u32 = 12;
 pub const TX_RING_LOG2_MAX: u32 = 16;
 pub const TX_RING_LOG2_DEFAULT: u32 = 16;
+/// RTO_MIN_US at reset: RFC 6298 §2.4's one second.
+pub const RTO_MIN_US_DEFAULT: u32 = 1_000_000;
+/// TIME_WAIT_US's reset value: 60 s, Linux's TIME-WAIT (RFC 9293 §3.4.2
+/// asks 2 MSL = 240 s, impractical for a table of N slots and for tests).
+pub const TIME_WAIT_US_DEFAULT: u32 = 60_000_000;
+/// KEEPALIVE_INTVL_US's and KEEPALIVE_PROBES's reset values, Linux's
+/// (`tcp_keepalive_intvl`, `tcp_keepalive_probes`).
+pub const KEEPALIVE_INTVL_US_DEFAULT: u32 = 75_000_000;
+pub const KEEPALIVE_PROBES_DEFAULT: u32 = 9;
 /// Alignment of the host addresses in RX_RING_BASE and EQ_BASE: one page, so
 /// every ring starts a 4 KiB page (bursts never cross one anyway).
 pub const HOST_RING_ALIGN: u64 = 4096;
@@ -351,8 +441,7 @@ pub mod tcp_flags {
 }
 
 /// RFC 9293 connection states as the core encodes them in TCB `state`.
-/// The core implements passive open and passive close only, so
-/// SYN-SENT, FIN-WAIT-*, CLOSING and TIME-WAIT are reserved codes.
+/// The core opens passively only, so SYN-SENT is a reserved code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum TcpState {
@@ -452,6 +541,7 @@ tcb_fields! {
     STATE:       word 0,  shift 0,  width 4,  "RFC 9293 state (TcpState code). CLOSED means the slot is free.";
     HOLDBACK:    word 0,  shift 4,  width 1,  "ACK holdback on: every ACK sent is min(rcv_nxt, rel) (invariant 1).";
     FIN_RCVD:    word 0,  shift 5,  width 1,  "The peer's FIN was received in order (rcv_nxt counts it).";
+    SEND_HOLD:   word 0,  shift 6,  width 1,  "Send holdback on: nothing at or above the connection's SEND_LIMIT leaves the card (invariant 9).";
     RETRIES:     word 0,  shift 8,  width 4,  "Retransmissions of our SYN-ACK, FIN or data since the last progress.";
     PEER_MSS:    word 0,  shift 16, width 16, "MSS the peer announced (536 if absent); honoured by the send side.";
     LOCAL_PORT:  word 1,  shift 0,  width 16, "Our TCP port.";
@@ -472,6 +562,7 @@ tcb_fields! {
     SND_WND:     word 14, shift 0,  width 16, "The peer's advertised window as it sent it; the window in bytes is snd_wnd << snd_wscale.";
     SND_WSCALE:  word 14, shift 16, width 4,  "The peer's window-scale shift (RFC 7323 §2.3, at most 14); 0 unless both SYNs carried the option.";
     RCV_WSCALE:  word 14, shift 20, width 4,  "Our window-scale shift: every window we send after the SYN-ACK is (right edge - ack) >> rcv_wscale; 0 unless both SYNs carried the option.";
+    SACK_OK:     word 14, shift 24, width 1,  "SACK (RFC 2018): the peer's SYN carried SACK-permitted and RX_REASM bits 0-1 were set, so our SYN-ACK offered it and our ACKs carry SACK blocks.";
     TIMER_DUE:   word 15, shift 0,  width 32, "NOW_US value at which the retransmission timer fires (SYN-RECEIVED once its SYN-ACK is sent, LAST-ACK, data in flight); in this card's clock, so PROMOTE re-arms it (not yet for data).";
     SEQ_OFFSET:  word 16, shift 0,  width 32, "Relay mode: fixed offset between this connection's and its peer link's sequence space.";
     TX_END:      word 17, shift 0,  width 32, "Relay mode: stream offset up to which the host filled the transmit ring.";
@@ -504,6 +595,36 @@ pub fn release_addr(id: u32) -> u32 {
 pub fn tx_tail_addr(id: u32) -> u32 {
     TX_TAIL_BASE + 4 * id
 }
+pub fn send_limit_addr(id: u32) -> u32 {
+    SEND_LIMIT_BASE + 4 * id
+}
+
+/// SEND_HOLDBACK: send holdback on for connections of slots without a setting of their own.
+pub const SEND_HOLDBACK_DEFAULT: u32 = 1 << 0;
+/// SEND_HOLDBACK: slot `slot` decides send holdback for its connections itself.
+pub const fn send_holdback_own(slot: usize) -> u32 {
+    1 << (1 + slot)
+}
+/// SEND_HOLDBACK: slot `slot`'s own send holdback setting.
+pub const fn send_holdback_on(slot: usize) -> u32 {
+    1 << (5 + slot)
+}
+/// SEND_HOLDBACK bits that exist (default, four own bits, four settings); the rest read 0.
+pub const SEND_HOLDBACK_BITS: usize = 9;
+
+/// The SEND_HOLDBACK value for a default and per-slot settings of their own
+/// (`None`: the slot follows the default).
+pub fn send_holdback_value(default: bool, slots: [Option<bool>; 4]) -> u32 {
+    let mut v = if default { SEND_HOLDBACK_DEFAULT } else { 0 };
+    for (n, own) in slots.into_iter().enumerate() {
+        match own {
+            None => {}
+            Some(false) => v |= send_holdback_own(n),
+            Some(true) => v |= send_holdback_own(n) | send_holdback_on(n),
+        }
+    }
+    v
+}
 
 /// Markdown table of the whole map, for the README (kept in sync by a test).
 pub fn markdown_table(params: &CoreParams) -> String {
@@ -518,6 +639,10 @@ pub fn markdown_table(params: &CoreParams) -> String {
     s += &format!(
         "| 0x{:05X} + 4·id | RELEASE[id] | Rw | Released point R of connection id < {conns} (ACK holdback); R + the ring is what the host ring may receive. |\n",
         RELEASE_BASE
+    );
+    s += &format!(
+        "| 0x{:05X} + 4·id | SEND_LIMIT[id] | Wo | Send limit L of connection id < {conns}: the transmit-stream offset (TX_TAIL's units) below which the card sends while the connection's send holdback is on (no byte at or above it, a FIN only below it); an active card keeps the serial maximum, a new connection starts at 0. |\n",
+        SEND_LIMIT_BASE
     );
     s += &format!(
         "| 0x{:05X} + 4·id | TX_TAIL[id] | Wo | Send tail of connection id < {conns}: the stream offset up to which the host filled its transmit ring (TCB tx_end); backwards or past snd_una + the ring is refused. |\n",
@@ -576,10 +701,17 @@ mod tests {
         assert!(p.ring_bits <= MAX_RING_BITS);
         // N = 4096 must fit too: the largest core that still synthesizes.
         let most = 4096u32;
-        assert!(RELEASE_BASE + 4 * most <= TX_TAIL_BASE);
+        assert!(RELEASE_BASE + 4 * most <= SEND_LIMIT_BASE);
+        assert!(SEND_LIMIT_BASE + 4 * most <= TX_TAIL_BASE);
         assert!(TX_TAIL_BASE + 4 * most <= TCB_BASE);
         assert!(TCB_BASE as u64 + (TCB_STRIDE * most) as u64 <= 1 << ADDR_BITS);
         assert!(p.conns() as u32 <= most);
+    }
+
+    #[test]
+    fn send_holdback_bits_are_dense() {
+        assert_eq!(send_holdback_value(true, [Some(true); 4]), (1 << SEND_HOLDBACK_BITS) - 1);
+        assert_eq!(send_holdback_value(false, [None; 4]), 0);
     }
 
     #[test]

@@ -6,14 +6,21 @@
 //! (card → peer), after the card's pcap recorded them, so the capture shows
 //! what the card sent and the peer sees what the wire delivered.
 //!
-//! Spelled like netem: `"loss 1% reorder 1%"`, plus `dir in|out|both` for
-//! the direction (default `in`, arriving frames only). A reordered frame is
-//! held back and delivered right after the next frame of its direction (or
-//! at the next look at the port if none follows), so segments arrive
-//! swapped. Each direction draws from its own seeded stream and counts its
-//! own drops, so a report can tell the peer's losses from the card's.
+//! Spelled like netem: `"loss 1% reorder 1% delay 50ms"`, plus
+//! `dir in|out|both` for the direction (default `in`, arriving frames only).
+//! A reordered frame is held back and delivered right after the next frame of
+//! its direction (or at the next look at the port if none follows), so
+//! segments arrive swapped. `delay` holds every frame of the direction that
+//! long (wall time, order kept), so a lab on one machine has a round trip
+//! long enough for a sender's window to matter. `cut 5s at 1s` drops every
+//! frame of the direction for 5 s, starting 1 s after its first frame (a
+//! link pulled and plugged back in). Each direction draws from its own
+//! seeded stream and counts its own drops, so a report can tell the peer's
+//! losses from the card's.
+use std::collections::VecDeque;
 use std::fmt;
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -72,6 +79,18 @@ pub struct Impairment {
     pub seed: u64,
     /// Arriving frames, leaving frames, or both.
     pub dir: Direction,
+    /// Every frame is delivered this long after it crossed the port.
+    pub delay: Duration,
+    /// Every frame is dropped while this window lasts.
+    pub cut: Option<Cut>,
+}
+
+/// A window in which a direction delivers nothing, counted from the first
+/// frame of that direction (the lab's start-up time does not move it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cut {
+    pub at: Duration,
+    pub length: Duration,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -84,6 +103,29 @@ pub enum ImpairmentError {
     Direction(String),
     #[error("`{0}` is named twice in the impairment")]
     Repeated(String),
+    #[error("`{0}` is not a duration: expected a number with `us`, `ms` or `s` (\"50ms\", \"5s\")")]
+    Duration(String),
+    #[error("`at {0}` needs a `cut` (how long the cut lasts)")]
+    AtWithoutCut(String),
+}
+
+fn duration(word: &str) -> Result<Duration, ImpairmentError> {
+    let bad = || ImpairmentError::Duration(word.to_string());
+    let (number, unit_us) = if let Some(n) = word.strip_suffix("us") {
+        (n, 1.0)
+    } else if let Some(n) = word.strip_suffix("ms") {
+        (n, 1e3)
+    } else if let Some(n) = word.strip_suffix('s') {
+        (n, 1e6)
+    } else {
+        return Err(bad());
+    };
+    let v: f64 = number.parse().map_err(|_| bad())?;
+    // An hour bounds any lab run; it also keeps the microseconds exact in an f64.
+    if !(0.0..=3.6e9).contains(&(v * unit_us)) {
+        return Err(bad());
+    }
+    Ok(Duration::from_micros((v * unit_us).round() as u64))
 }
 
 fn percent(word: &str) -> Result<f64, ImpairmentError> {
@@ -100,7 +142,8 @@ fn percent(word: &str) -> Result<f64, ImpairmentError> {
 impl FromStr for Impairment {
     type Err = ImpairmentError;
     fn from_str(s: &str) -> Result<Impairment, ImpairmentError> {
-        let mut imp = Impairment { loss: 0.0, reorder: 0.0, seed: 1, dir: Direction::In };
+        let mut imp = Impairment { loss: 0.0, reorder: 0.0, seed: 1, dir: Direction::In, delay: Duration::ZERO, cut: None };
+        let mut cut_at: Option<&str> = None;
         let words: Vec<&str> = s.split_whitespace().collect();
         if words.is_empty() || !words.len().is_multiple_of(2) {
             return Err(ImpairmentError::Syntax(s.to_string()));
@@ -116,7 +159,16 @@ impl FromStr for Impairment {
                 "reorder" => imp.reorder = percent(pair[1])?,
                 "seed" => imp.seed = pair[1].parse().map_err(|_| ImpairmentError::Syntax(s.to_string()))?,
                 "dir" => imp.dir = pair[1].parse()?,
+                "delay" => imp.delay = duration(pair[1])?,
+                "cut" => imp.cut = Some(Cut { at: Duration::ZERO, length: duration(pair[1])? }),
+                "at" => cut_at = Some(pair[1]),
                 _ => return Err(ImpairmentError::Syntax(s.to_string())),
+            }
+        }
+        if let Some(at) = cut_at {
+            match imp.cut.as_mut() {
+                Some(cut) => cut.at = duration(at)?,
+                None => return Err(ImpairmentError::AtWithoutCut(at.to_string())),
             }
         }
         Ok(imp)
@@ -125,7 +177,14 @@ impl FromStr for Impairment {
 
 impl fmt::Display for Impairment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "loss {}% reorder {}% seed {} dir {}", self.loss * 100.0, self.reorder * 100.0, self.seed, self.dir)
+        write!(f, "loss {}% reorder {}% seed {} dir {}", self.loss * 100.0, self.reorder * 100.0, self.seed, self.dir)?;
+        if !self.delay.is_zero() {
+            write!(f, " delay {}us", self.delay.as_micros())?;
+        }
+        if let Some(cut) = self.cut {
+            write!(f, " cut {}us at {}us", cut.length.as_micros(), cut.at.as_micros())?;
+        }
+        Ok(())
     }
 }
 
@@ -170,13 +229,25 @@ pub struct Impairer {
     cfg: Impairment,
     rng: SmallRng,
     held: Option<Vec<u8>>,
+    /// Frames waiting out `delay`, with the time each is due, oldest first.
+    delayed: VecDeque<(Instant, Vec<u8>)>,
+    /// When the first frame crossed (the cut is counted from it).
+    first_frame: Option<Instant>,
     pub dropped: u64,
     pub reordered: u64,
 }
 
 impl Impairer {
     pub fn new(cfg: Impairment) -> Impairer {
-        Impairer { cfg, rng: SmallRng::seed_from_u64(cfg.seed), held: None, dropped: 0, reordered: 0 }
+        Impairer {
+            cfg,
+            rng: SmallRng::seed_from_u64(cfg.seed),
+            held: None,
+            delayed: VecDeque::new(),
+            first_frame: None,
+            dropped: 0,
+            reordered: 0,
+        }
     }
 
     pub fn counts(&self) -> ImpairCounts {
@@ -185,6 +256,26 @@ impl Impairer {
 
     /// Passes `frame` through: `deliver` is called for what reaches the far side now.
     pub fn arrive(&mut self, frame: &[u8], deliver: &mut dyn FnMut(&[u8])) {
+        self.arrive_at(Instant::now(), frame, deliver);
+    }
+
+    /// No frame followed: let the held one through (a short delay, not a
+    /// loss), and whatever waited out its `delay`.
+    pub fn flush(&mut self, deliver: &mut dyn FnMut(&[u8])) {
+        self.flush_at(Instant::now(), deliver);
+    }
+
+    /// [`Impairer::arrive`] at a given time.
+    pub fn arrive_at(&mut self, now: Instant, frame: &[u8], deliver: &mut dyn FnMut(&[u8])) {
+        self.release_due(now, deliver);
+        let first = *self.first_frame.get_or_insert(now);
+        if let Some(cut) = self.cfg.cut {
+            let since_first = now.saturating_duration_since(first);
+            if since_first >= cut.at && since_first < cut.at + cut.length {
+                self.dropped += 1;
+                return;
+            }
+        }
         if self.rng.gen_bool(self.cfg.loss) {
             self.dropped += 1;
             return;
@@ -194,16 +285,34 @@ impl Impairer {
             self.held = Some(frame.to_vec());
             return;
         }
-        deliver(frame);
+        self.pass(now, frame, deliver);
         if let Some(h) = self.held.take() {
-            deliver(&h);
+            self.pass(now, &h, deliver);
         }
     }
 
-    /// No frame followed: let the held one through (a short delay, not a loss).
-    pub fn flush(&mut self, deliver: &mut dyn FnMut(&[u8])) {
+    /// [`Impairer::flush`] at a given time.
+    pub fn flush_at(&mut self, now: Instant, deliver: &mut dyn FnMut(&[u8])) {
         if let Some(h) = self.held.take() {
-            deliver(&h);
+            self.pass(now, &h, deliver);
+        }
+        self.release_due(now, deliver);
+    }
+
+    /// Delivers `frame` now, or queues it until its delay is over.
+    fn pass(&mut self, now: Instant, frame: &[u8], deliver: &mut dyn FnMut(&[u8])) {
+        if self.cfg.delay.is_zero() {
+            deliver(frame);
+        } else {
+            self.delayed.push_back((now + self.cfg.delay, frame.to_vec()));
+        }
+    }
+
+    fn release_due(&mut self, now: Instant, deliver: &mut dyn FnMut(&[u8])) {
+        while self.delayed.front().is_some_and(|(due, _)| *due <= now) {
+            if let Some((_, frame)) = self.delayed.pop_front() {
+                deliver(&frame);
+            }
         }
     }
 }
@@ -296,5 +405,50 @@ mod tests {
         assert_eq!(got.len() as u64 + imp.dropped, 100_000);
         let swaps = got.windows(2).filter(|w| w[0] > w[1]).count() as u64;
         assert!(swaps <= imp.reordered && swaps + 1 >= imp.reordered, "{swaps} swaps, {} held", imp.reordered);
+    }
+
+    #[test]
+    fn delay_and_cut_parse_with_units_and_round_trip_through_display() {
+        let i: Impairment = "delay 50ms cut 5s at 1.5s dir out".parse().unwrap();
+        assert_eq!(i.delay, Duration::from_millis(50));
+        assert_eq!(i.cut, Some(Cut { at: Duration::from_millis(1500), length: Duration::from_secs(5) }));
+        assert_eq!(i.to_string().parse::<Impairment>().unwrap(), i);
+        assert_eq!("cut 200us".parse::<Impairment>().unwrap().cut, Some(Cut { at: Duration::ZERO, length: Duration::from_micros(200) }));
+        assert_eq!("delay 50".parse::<Impairment>(), Err(ImpairmentError::Duration("50".into())));
+        assert_eq!("delay -1ms".parse::<Impairment>(), Err(ImpairmentError::Duration("-1ms".into())));
+        assert_eq!("at 1s loss 1%".parse::<Impairment>(), Err(ImpairmentError::AtWithoutCut("1s".into())));
+    }
+
+    #[test]
+    fn a_delay_holds_every_frame_that_long_in_order() {
+        let mut imp = Impairer::new("delay 10ms".parse().unwrap());
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut got: Vec<(u64, u8)> = Vec::new();
+        for (at, frame) in [(0u64, 1u8), (3, 2), (12, 3)] {
+            imp.arrive_at(ms(at), &[frame], &mut |f| got.push((at, f[0])));
+        }
+        // At 12 ms the first frame (due at 10) went out; the second is due at 13.
+        assert_eq!(got, vec![(12, 1)]);
+        imp.flush_at(ms(12), &mut |f| got.push((12, f[0])));
+        assert_eq!(got.len(), 1, "nothing else is due at 12 ms");
+        imp.flush_at(ms(22), &mut |f| got.push((22, f[0])));
+        assert_eq!(got, vec![(12, 1), (22, 2), (22, 3)]);
+        assert_eq!(imp.counts(), ImpairCounts::default());
+    }
+
+    #[test]
+    fn a_cut_drops_everything_in_its_window_counted_from_the_first_frame() {
+        let mut imp = Impairer::new("cut 5s at 1s".parse().unwrap());
+        let t0 = Instant::now() + Duration::from_secs(100);
+        let mut got: Vec<u64> = Vec::new();
+        for ms in (0..8000u64).step_by(100) {
+            imp.arrive_at(t0 + Duration::from_millis(ms), &ms.to_be_bytes(), &mut |f| {
+                got.push(u64::from_be_bytes(f.try_into().unwrap()))
+            });
+        }
+        assert!(got.iter().all(|&ms| !(1000..6000).contains(&ms)), "{got:?}");
+        assert_eq!(imp.counts().dropped, 50);
+        assert_eq!(got.len(), 30);
     }
 }

@@ -135,6 +135,7 @@ impl SegCheck {
             src_ip: Ipv4Addr::new(198, 18, 0, 9),
             src_port: 40000,
             dst_port: 5001,
+            sack_permitted: false,
             seq: SeqNum(c.seq),
             ack: SeqNum(0),
             flags,

@@ -220,3 +220,51 @@ fn tx_ack_matches_the_model_over_a_lossy_connection() {
         "too few recoveries to judge: {stats:?}"
     );
 }
+
+/// RFC 6582 §3.2 step 2 starts fast retransmit on the third duplicate ACK
+/// only when the ACK is after `recover`, a serial comparison: a `recover`
+/// that stayed at the ISS while a lossless connection sent 2 GiB would be
+/// "after" the ACK and hold fast retransmit back. `recover` follows the ACKs
+/// of new data (recover := ack - 1 when the ACK is after it), so after
+/// 2.5 GiB without a loss the third duplicate ACK still retransmits.
+#[test]
+fn tx_ack_still_fast_retransmits_after_two_and_a_half_gib_without_a_loss() {
+    const FLIGHT: u32 = 64 * 1024;
+    let mut dut = Dut::new();
+    let iss = SeqNum(0x1234_5678);
+    let mut t = TxTcb::established(iss, 1460, SeqNum(1000), 65535);
+    let (mut now, rto) = (0u32, 200_000u32);
+    let mut sent: u64 = 0;
+    while sent < 5 << 29 {
+        // Send a window's worth, then the peer acknowledges all of it.
+        t.snd_nxt = t.snd_una + FLIGHT;
+        t.snd_max = t.snd_nxt;
+        t.timer = TxTimer::Retransmit;
+        now = now.wrapping_add(1000);
+        let seg = AckSegment { seq: SeqNum(1000), ack: t.snd_max, wnd: 65535, occupies: false };
+        let (v, after) = dut.check(&t, &seg, now, rto, &format!("ACK at {sent} B"));
+        assert_eq!(v, AckVerdict::NewData, "at {sent} B");
+        t = after;
+        sent += u64::from(FLIGHT);
+    }
+    assert!(!t.recover.before(t.snd_una - 1), "recover {:?} fell behind snd_una {:?}", t.recover, t.snd_una);
+    // One more flight, its first segment lost: three duplicate ACKs.
+    t.snd_nxt = t.snd_una + FLIGHT;
+    t.snd_max = t.snd_nxt;
+    t.timer = TxTimer::Retransmit;
+    let dup = AckSegment { seq: SeqNum(1000), ack: t.snd_una, wnd: 65535, occupies: false };
+    let mut verdicts = Vec::new();
+    for k in 0..3 {
+        now = now.wrapping_add(100);
+        let (v, after) = dut.check(&t, &dup, now, rto, &format!("duplicate ACK {k} after {sent} B"));
+        verdicts.push(v);
+        t = after;
+    }
+    assert_eq!(
+        verdicts,
+        [AckVerdict::Duplicate, AckVerdict::Duplicate, AckVerdict::FastRetransmit],
+        "after {sent} B without a loss (recover {:?}, snd_una {:?})",
+        t.recover,
+        t.snd_una
+    );
+}

@@ -72,7 +72,7 @@ impl Dut {
             t.snd_nxt.0.into(),
             t.snd_max.0.into(),
             t.snd_tail.0.into(),
-            t.snd_wnd.into(),
+            t.window_bytes().into(),
             t.cwnd.into(),
             t.smss.into(),
             timer_code(t.timer),
@@ -129,6 +129,8 @@ fn tx_segmenter_matches_the_model_on_arbitrary_states() {
             1 => rng.gen_range(1..2000),
             _ => rng.gen(),
         };
+        // Scaled windows (RFC 7323) beyond 64 KiB, which cwnd may also exceed.
+        t.snd_wscale = if rng.gen_bool(0.3) { rng.gen_range(1..=14) } else { 0 };
         t.cwnd = rng.gen_range(0..1u32 << 18);
         t.timer = [TxTimer::Off, TxTimer::Retransmit, TxTimer::Persist][rng.gen_range(0..3)];
         t.timer_due_us = rng.gen();

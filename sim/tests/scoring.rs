@@ -180,7 +180,10 @@ fn syn_ack_retransmits_then_gives_up() {
     // Due after RTO, then RTO << 0..6 (plus up to one scan period each).
     let total: u32 = 130 * RTO_US + 10 * 1024;
     let sent = ls.advance(total).or_panic("timer");
-    assert_eq!(sent.len(), 7, "seven SYN-ACK retransmissions");
+    // Seven SYN-ACKs again, then the give-up's RST (RFC 9293 §3.8.3, R2).
+    assert_eq!(sent.len(), 8, "seven SYN-ACK retransmissions and a RST");
+    let rst = wire::Frame::parse(&sent[7]).expect("parses");
+    assert_eq!(rst.tcp().expect("TCP").1.flags, TcpFlags::RST, "the last frame resets");
     assert_eq!(ls.model.tcb(id).state, TcpState::Closed);
     check_all(&mut ls, &[], "after giving up");
     ls.check_tcb(id, &[]).or_panic("freed TCB");

@@ -2,10 +2,9 @@
 //! retransmission timer expires (go-back-N from snd_una, RFC 6298 §5.4), each
 //! wait twice the last (§5.5: RTO_US, then 2, 4, 8 × RTO_US), and the first
 //! ACK of new data stops the back-off and lets the rest go. Each
-//! retransmission is scored against the reference model's `TxTcb::on_timer`.
-//! The peer's window is one segment, so the card's fixed congestion window
-//! (the initial window; no TX table yet) and the model's (one SMSS after a
-//! timeout) allow the same segments.
+//! retransmission is scored against the reference model's `TxTcb::on_timer`,
+//! each restarted timer against the model's: the backed-off RTO holds until
+//! an RTT sample of a segment sent once (RFC 6298 §5.7, Karn's rule §3).
 #[path = "common/tx_card.rs"]
 mod tx_card;
 
@@ -83,8 +82,15 @@ fn a_lost_segment_is_sent_again_at_doubling_intervals() {
         assert_eq!(next.len(), 1, "one new segment per ACK");
         let want = model.next_segment(card.sim.now_us() as u32).expect("the model sends");
         assert_eq!((next[0].0.seq, next[0].1.len() as u32), (want.seq, want.len));
-        assert_eq!(card.tcb(map::tcb::TIMER_DUE).wrapping_sub(card.sim.now_us() as u32), RTO_US, "restarted at RTO_US, no back-off left");
+        assert_eq!(
+            card.tcb(map::tcb::TIMER_DUE),
+            model.timer_due_us,
+            "the timer restarted as the model restarts it (RTO {} us)",
+            model.rtt.rto_us
+        );
         acked += want.len;
     }
+    // The segments sent once were timed: the sample undid the back-off, down to the floor.
+    assert_eq!(model.rtt.rto_us, RTO_US, "the model's RTO is back at the floor");
     assert_eq!(card.tcb(map::tcb::RETRIES), 0, "an ACK of new data resets the count");
 }

@@ -45,6 +45,18 @@ fn target_and_profile() -> (PathBuf, String) {
     (target, profile)
 }
 
+/// Variables cargo sets only for the package a test belongs to; see [`holdback_bin`].
+const PACKAGE_ENV_PREFIXES: [&str; 8] = [
+    "CARGO_PKG_",
+    "CARGO_MANIFEST_",
+    "CARGO_CRATE_",
+    "CARGO_BIN_",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_CFG_",
+    "OUT_DIR",
+];
+
 /// Path of the `holdback` binary, built (once per test process) with the
 /// same cargo, target directory and profile as this test, so it is never a
 /// stale copy. `cargo build` is a no-op when it is up to date.
@@ -58,6 +70,17 @@ pub fn holdback_bin() -> &'static Path {
         cmd.current_dir(workspace)
             .args(["build", "-p", "holdback-daemon", "--bin", "holdback", "--message-format=json-render-diagnostics"])
             .env("CARGO_TARGET_DIR", &target);
+        // Cargo gives a test process its package's variables (CARGO_PKG_NAME,
+        // CARGO_MANIFEST_DIR, ...). Build scripts that declare them with
+        // rerun-if-env-changed (ring's does) would see them differ from the
+        // outer `cargo test`'s environment and rebuild ring, rustls and the
+        // daemon here, and again at the next `cargo test`: minutes per run.
+        for (key, _) in std::env::vars_os() {
+            let key_text = key.to_string_lossy();
+            if PACKAGE_ENV_PREFIXES.iter().any(|prefix| key_text.starts_with(prefix)) {
+                cmd.env_remove(&key);
+            }
+        }
         match profile.as_str() {
             "debug" => {}
             "release" => {
@@ -291,4 +314,122 @@ pub fn tshark_count(pcap: &Path, filter: &str) -> (usize, String) {
     assert!(out.status.success(), "tshark failed: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     (text.lines().filter(|l| !l.trim().is_empty()).count(), text)
+}
+
+/// tshark's `fields` of every TCP frame in `pcap` that matches `filter`, one
+/// row per frame (the lab's port decoded as plain data, as in
+/// [`tshark_count`]); an empty field is an empty string.
+pub fn tshark_fields(pcap: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r").arg(pcap);
+    cmd.args(["-d", &format!("tcp.port=={},data", holdback_daemon::lab::DEFAULT_PORT), "-Y", filter]);
+    cmd.args(["-T", "fields", "-E", "separator=,"]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("running tshark");
+    assert!(out.status.success(), "tshark failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+/// A uniquely named network namespace for a test's Linux peer, deleted on
+/// drop (with any TAP moved into it), so it goes even when the test panics.
+pub struct TestNetns(pub String);
+
+impl TestNetns {
+    /// `hb<tag>-<pid>-<n>`, with its loopback up.
+    pub fn new(tag: &str) -> TestNetns {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let name = format!("hb{tag}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let ip = |args: &[&str]| holdback_daemon::lab::netns::ip(args).unwrap_or_else(|e| panic!("{e}"));
+        ip(&["netns", "add", &name]);
+        let ns = TestNetns(name);
+        ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// A command's output inside the namespace; panics when it fails.
+    pub fn run(&self, cmd: &[&str]) -> String {
+        let out = Command::new("ip").args(["netns", "exec", &self.0]).args(cmd).output().unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+        assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The namespace's TCP counter `name` from /proc/net/snmp (`OutRsts`, `EstabResets`, …).
+    pub fn tcp_counter(&self, name: &str) -> u64 {
+        let snmp = self.run(&["cat", "/proc/net/snmp"]);
+        let mut rows = snmp.lines().filter(|l| l.starts_with("Tcp:"));
+        let (names, values) = (rows.next().expect("Tcp: header"), rows.next().expect("Tcp: values"));
+        let at = names.split_whitespace().position(|n| n == name).unwrap_or_else(|| panic!("no Tcp counter {name}"));
+        values.split_whitespace().nth(at).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("Tcp counter {name} unreadable"))
+    }
+
+    /// The MAC address of `dev` in the namespace.
+    pub fn mac_of(&self, dev: &str) -> holdback_regmap::MacAddr {
+        let link = self.run(&["ip", "-o", "link", "show", dev]);
+        let mac = link.split_whitespace().skip_while(|w| *w != "link/ether").nth(1).unwrap_or_else(|| panic!("no link/ether in `{link}`"));
+        mac.parse().unwrap_or_else(|e| panic!("{dev}'s MAC `{mac}`: {e}"))
+    }
+}
+
+impl Drop for TestNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// The simulated card on a TAP in a test's namespace, as `card_on_tap` starts it.
+pub struct TapCard {
+    pub card: holdback_sim::card::Card,
+    /// The test's work directory (the capture is in it).
+    pub dir: PathBuf,
+    /// The card's port capture.
+    pub pcap: PathBuf,
+    /// The TAP's name inside the namespace (still down, without an address).
+    pub tap: String,
+    /// Host address of connection 0's 4 KiB transmit ring.
+    pub tx_base: u64,
+}
+
+/// Starts the simulated card on a TAP inside `ns`, capturing its port into a
+/// work directory named after `tag`, with 4 KiB receive and transmit rings,
+/// the MAC 02:00:00:00:00:02, `card_ip` and OUR_MSS 1460 written; the caller
+/// writes the rest (listening ports, timers, CTRL) and brings the TAP up.
+pub fn card_on_tap(ns: &TestNetns, tag: &str, card_ip: std::net::Ipv4Addr) -> TapCard {
+    use holdback_regmap as map;
+    use holdback_sim::card::{Card, CardConfig, TapSpec};
+    let pid = std::process::id();
+    let dir = std::env::temp_dir().join(format!("holdback-{tag}-linux-{pid}"));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+    let pcap = dir.join("card.pcap");
+    let tap = format!("hb{}{}", &tag[..2], pid % 100_000);
+    let card = Card::start(CardConfig {
+        tap: Some(TapSpec { name: tap.clone(), netns: Some(ns.0.clone()) }),
+        pcap: Some(pcap.clone()),
+        ..CardConfig::default()
+    })
+    .unwrap_or_else(|e| panic!("Card::start: {e}"));
+    let regs = card.regs();
+    let conns = u64::from(regs.read32(map::ID_CONNS.offset).expect("ID_CONNS"));
+    let rx_base = card.host_memory().base_iova().next_multiple_of(map::HOST_RING_ALIGN);
+    let tx_base = rx_base + (conns << 12);
+    for (reg, v) in [
+        (map::RX_RING_BASE_LO, rx_base as u32),
+        (map::RX_RING_BASE_HI, (rx_base >> 32) as u32),
+        (map::RX_RING_LOG2, 12),
+        (map::TX_RING_BASE_LO, tx_base as u32),
+        (map::TX_RING_BASE_HI, (tx_base >> 32) as u32),
+        (map::TX_RING_LOG2, 12),
+        (map::MAC_HI, 0x0200),
+        (map::MAC_LO, 0x0000_0002),
+        (map::IPV4_ADDR, u32::from(card_ip)),
+        (map::OUR_MSS, 1460),
+    ] {
+        regs.write32(reg.offset, v).unwrap_or_else(|e| panic!("write {}: {e}", reg.name));
+    }
+    TapCard { card, dir, pcap, tap, tx_base }
 }

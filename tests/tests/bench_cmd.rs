@@ -1,8 +1,9 @@
 //! `holdback bench`: one command for the core's figures. Its JSON has a row
 //! per frame size from 64 to 1518 bytes with the 10 GbE budget beside each,
-//! and its plot draws the measured curve and the line-rate limit. The lab and
-//! the synthesis parts are the same code the lab and hdl tests run; they are
-//! left out here to keep this test to a second.
+//! and its plot draws the measured curve and the line-rate limit. The
+//! synthesis is the same code the hdl tests run and is left out here; the
+//! first test leaves the lab out too, to take a second, and the last runs
+//! the bench's lab rows small (root).
 use holdback_tests::holdback_ok;
 
 #[test]
@@ -30,4 +31,26 @@ fn bench_refuses_a_frame_count_it_cannot_measure() {
     let out = holdback_tests::holdback(&["bench", "--frames", "0", "--no-lab", "--no-area"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--frames"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The bench's lab rows (root): holdback on and off, the echo against the
+/// sink, and 2 % loss both ways at the card's port against none — each a
+/// run whose streams all arrived intact, with its goodput.
+#[test]
+fn bench_measures_the_lab_with_the_echo_and_under_loss_beside_the_sink() {
+    holdback_tests::require_lab_prerequisites();
+    let text = holdback_ok(&["bench", "--no-area", "--frames", "10", "--lab-conns", "2", "--lab-bytes", "256KiB", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"));
+    let lab = report["lab"].as_array().expect("lab rows");
+    let runs: Vec<(bool, &str, Option<&str>)> =
+        lab.iter().map(|l| (l["holdback"].as_bool().unwrap_or(false), l["app"].as_str().unwrap_or(""), l["impair"].as_str())).collect();
+    assert_eq!(
+        runs,
+        [(true, "sink", None), (false, "sink", None), (true, "echo", None), (true, "sink", Some("loss 2% dir both"))],
+        "{text}"
+    );
+    for l in lab {
+        assert!(l["goodput_mbps"].as_f64().is_some_and(|g| g > 0.0), "a lab row without goodput: {l}");
+        assert_eq!((l["conns"].as_u64(), l["bytes_per_conn"].as_u64()), (Some(2), Some(256 << 10)), "{l}");
+    }
 }

@@ -450,6 +450,82 @@ fn daemon_serves_the_simulated_card_from_a_config_file() {
     drop(net);
 }
 
+/// The idle timeout the `[tcp]` test configures: long beside the engine's
+/// 1024 us timer scan, short for a test.
+const IDLE_TIMEOUT_MS: u64 = 500;
+
+/// `[tcp]` reaches the card: with `idle_timeout_ms` set (off by default) a
+/// Linux client that goes quiet after its data is reset by the card no
+/// sooner than the timeout, counted as an idle drop; the daemon serves on.
+#[test]
+fn the_tcp_settings_reach_the_card_an_idle_connection_is_reset() {
+    require_lab_prerequisites();
+    let t0 = Instant::now();
+    let net = LabNet::create(LabTopology::unique("dtcp")).expect("lab network");
+    let topo = net.topology().clone();
+    let dir = TempDir::new("tcp");
+    let socket_path = dir.0.join("control.sock");
+    let socket = socket_path.to_str().expect("UTF-8 path").to_string();
+    let config = dir.0.join("holdback.toml");
+    let text = sim_config(&topo, &socket_path, &dir.0.join("sink"), free_port())
+        + &format!("\n[tcp]\nidle_timeout_ms = {IDLE_TIMEOUT_MS}\nrto_min_ms = 200\ntime_wait_ms = 2000\n");
+    std::fs::write(&config, text).unwrap();
+    eprintln!("lab network up after {:.1} s", t0.elapsed().as_secs_f64());
+    let mut daemon = Daemon::start(&config, dir.0.join("daemon.log"));
+    daemon.wait_ready(&socket);
+    eprintln!("daemon serving after {:.1} s", t0.elapsed().as_secs_f64());
+
+    let target = SocketAddrV4::new(topo.card_ip, CARD_PORT);
+    let mut stream = run_in_netns(&topo.client_ns, move || TcpStream::connect_timeout(&target.into(), TIMEOUT))
+        .expect("enter the client namespace")
+        .expect("connect to the card");
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let client_port = stream.local_addr().unwrap().port();
+    stream.write_all(&payload(1000)).expect("send");
+    let quiet_from = Instant::now();
+    let mut buf = [0u8; 16];
+    let read = stream.read(&mut buf);
+    let quiet_for = quiet_from.elapsed();
+    match &read {
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("the quiet connection was not reset by the card: {other:?} after {quiet_for:?}; log:\n{}", daemon.log()),
+    }
+    assert!(
+        quiet_for >= Duration::from_millis(IDLE_TIMEOUT_MS),
+        "reset after {quiet_for:?} of quiet, before the {IDLE_TIMEOUT_MS} ms idle timeout"
+    );
+    let stats = json(&["stats", "--json", "--socket", &socket]);
+    assert_eq!(stats["stats"]["idle_drops"], 1, "{stats}");
+    assert_eq!(stats["stats"]["keepalive_probes"], 0, "keep-alive stays off: {stats}");
+    assert!(conn_row(&socket, client_port).is_none(), "the reset connection's slot is free");
+    // The timers not seen on the wire here, as the daemon wrote them.
+    let log = without_colours(&daemon.log());
+    assert!(
+        log.contains("connection timers set") && log.contains("idle_timeout_us=500000") && log.contains("rto_min_us=Some(200000)")
+            && log.contains("time_wait_us=2000000"),
+        "log:\n{log}"
+    );
+
+    let status = daemon.signal_and_wait(libc::SIGTERM);
+    assert_eq!(status.code(), Some(0), "exit status after SIGTERM; log:\n{}", daemon.log());
+    eprintln!("reset after {quiet_for:?} of quiet; whole test {:.1} s", t0.elapsed().as_secs_f64());
+    drop(net);
+}
+
+/// `text` without the ANSI colour sequences tracing puts around field names.
+fn without_colours(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            chars.by_ref().find(|&d| d == 'm');
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+}
+
 /// Writes `text` as a config and runs `holdback daemon --config` on it.
 fn run_daemon_on(dir: &Path, name: &str, text: &str, check: bool) -> (Option<i32>, String, String) {
     let path = dir.join(name);

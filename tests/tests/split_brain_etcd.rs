@@ -45,7 +45,11 @@ fn a_cut_replication_link_with_the_primary_alive_never_lets_two_cards_answer() {
     let promising = wait_for(STATE_TIMEOUT, "the standby promising on the heartbeats", || {
         pair_status(&standby.socket).filter(|p| p.link == PairLink::Connected && p.authority.as_ref().is_some_and(|a| a.promising))
     });
-    assert_eq!(promising.protocol_version, Some(3), "promises travel only in protocol version 3");
+    assert_eq!(
+        promising.protocol_version,
+        Some(holdback_daemon::replication::PROTOCOL_VERSION),
+        "promises travel from protocol version 3 on, and the link runs the highest version both speak"
+    );
 
     let (handles, cancel, sent_fraction) = authority_lab::clients_a_fifth_in(&topo, CONNS, BYTES, 0x5b11_e7cd);
 

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use holdback_driver::{Bar, CardError, CardHandle, SeqNum, Tcb};
+use holdback_driver::{Bar, CardError, CardHandle, MacAddr, SeqNum, Tcb};
 
 use super::{AppError, AppOp, Application, Chunk, Conn};
 use holdback_regmap::TcpState;
@@ -40,6 +40,11 @@ pub struct ConnKey {
 impl ConnKey {
     pub fn of(tcb: &Tcb) -> ConnKey {
         ConnKey { remote_ip: tcb.remote_ip, remote_port: tcb.remote_port, local_port: tcb.local_port, irs: tcb.irs.0 }
+    }
+
+    /// The same (remote address, remote port, local port), whatever the irs.
+    pub fn same_tuple(&self, other: &ConnKey) -> bool {
+        (self.remote_ip, self.remote_port, self.local_port) == (other.remote_ip, other.remote_port, other.local_port)
     }
 }
 
@@ -200,6 +205,18 @@ struct Active {
     /// Transmit: stream offset the peer acknowledged (snd_una); ring bytes
     /// below it may be overwritten.
     tx_acked: u64,
+    /// Transmit: ring bytes [.., tx_shipped) are queued for the standby's
+    /// transmit ring on the link's current sync generation (invariant 9).
+    tx_shipped: u64,
+    /// The last send limit L this host wrote (a transmit-stream offset,
+    /// +1 once it lets the card's FIN go); `None`: none yet (a promoted
+    /// card's SEND_LIMIT was never written: 0 until the first write).
+    limit_written: Option<u64>,
+    /// Input answered by output ([`AppIo::commit_after_output`]): each
+    /// `(upto, output_end)` commits the input below `upto` once the
+    /// transmit stream below `output_end` is held where the card may send
+    /// it from after a failover. Ascending in both.
+    answers: std::collections::VecDeque<(u64, u64)>,
 }
 
 impl Active {
@@ -223,6 +240,9 @@ trait CardIo {
     fn tx_ring_bytes(&self) -> Result<u32, CardError>;
     fn write_tx_ring(&self, id: u16, stream_offset: u64, data: &[u8]) -> Result<(), CardError>;
     fn send_tail(&self, id: u16, stream_offset: u32) -> Result<(), CardError>;
+    fn close(&self, id: u16) -> Result<(), CardError>;
+    fn abort(&self, id: u16) -> Result<(), CardError>;
+    fn connect(&self, remote: std::net::SocketAddrV4, local_port: u16, next_hop: MacAddr) -> Result<u16, CardError>;
 }
 
 impl<B: Bar> CardIo for CardHandle<B> {
@@ -238,6 +258,15 @@ impl<B: Bar> CardIo for CardHandle<B> {
     fn send_tail(&self, id: u16, stream_offset: u32) -> Result<(), CardError> {
         CardHandle::send_tail(self, id, stream_offset)
     }
+    fn close(&self, id: u16) -> Result<(), CardError> {
+        CardHandle::close(self, id)
+    }
+    fn abort(&self, id: u16) -> Result<(), CardError> {
+        CardHandle::abort(self, id)
+    }
+    fn connect(&self, remote: std::net::SocketAddrV4, local_port: u16, next_hop: MacAddr) -> Result<u16, CardError> {
+        CardHandle::connect(self, remote, local_port, next_hop)
+    }
 }
 
 /// The application's handle on the connections during one pass
@@ -249,6 +278,8 @@ pub struct AppIo<'a> {
     buf: &'a mut [u8],
     /// Bytes committed in this pass (the `bytes_committed` figure).
     committed: u64,
+    /// Connections the application opened that have not reached ESTABLISHED.
+    connecting: &'a mut HashMap<u16, Conn>,
 }
 
 impl AppIo<'_> {
@@ -291,6 +322,28 @@ impl AppIo<'_> {
         a.read = a.data_end;
         a.fin_read |= a.fin;
         Ok(Some(Chunk { offset, bytes, fin }))
+    }
+
+    /// The input of `id` below stream offset `upto` is answered by every
+    /// byte written to the connection so far (its output): commit it once
+    /// that output is below the replicated send limit L — held by the
+    /// standby, so a promoted card sends it identically (invariant 9) —
+    /// and not before, so R never runs ahead of what the standby can
+    /// reproduce. Without a waiting `replica` gate the output is held once
+    /// written and the commit takes effect in this pass. An application
+    /// that answers its input (echo, request/response) commits this way
+    /// instead of with [`AppIo::commit`]. `upto` lies between the last
+    /// commit asked for and the bytes read.
+    pub fn commit_after_output(&mut self, id: u16, upto: u64) -> Result<(), AppError> {
+        let a = self.active(AppOp::Commit, id)?;
+        let floor = a.answers.back().map_or(a.rec.committed, |(asked, _)| *asked).max(a.rec.committed);
+        if upto < floor || upto > a.read {
+            return Err(AppError::CommitOutOfRange { id, upto, committed: floor, read: a.read });
+        }
+        if upto > floor {
+            a.answers.push_back((upto, a.tx_end));
+        }
+        Ok(())
     }
 
     /// The application holds `id`'s bytes below stream offset `upto`
@@ -346,24 +399,49 @@ impl AppIo<'_> {
         self.conns.get(&id).map(|a| (a.tx_end, a.tx_acked))
     }
 
-    /// Active open. Not supported: the card has no SYN-SENT state yet.
-    pub fn connect(&mut self, remote: std::net::SocketAddrV4) -> Result<Conn, AppError> {
-        let _ = remote;
-        Err(AppError::Unsupported { op: AppOp::Connect, why: "the core has no active open (SYN-SENT) yet" })
+    /// Active open (RFC 9293 §3.10.1): the card sends a SYN to `remote`
+    /// from our `local_port`, through `next_hop` (the MAC of `remote` on
+    /// the card's link, or of its router: the card has no ARP cache).
+    /// Returns the connection at once, in SYN-SENT (its key's `irs` is 0
+    /// until the peer's SYN-ACK gives one); once the peer's
+    /// SYN-ACK made it ESTABLISHED the application is told as of any
+    /// connection ([`Application::accept`], with this [`Conn`]), and from
+    /// then on reads, writes and closes it as any other. A refused connect
+    /// (the peer's RST: nobody listens), or one the card gave up after
+    /// seven unanswered SYNs, ends in [`Application::closed`] with
+    /// `aborted`, without an `accept`. `local_port` must not be a
+    /// listening port; the tuple must not be in use.
+    pub fn connect(&mut self, remote: std::net::SocketAddrV4, local_port: u16, next_hop: MacAddr) -> Result<Conn, AppError> {
+        // The peer's ISN is not known before its SYN-ACK: 0 until then.
+        let key = ConnKey { remote_ip: *remote.ip(), remote_port: remote.port(), local_port, irs: 0 };
+        let in_use = self.conns.values().any(|a| a.conn.key.same_tuple(&key)) || self.connecting.values().any(|c| c.key.same_tuple(&key));
+        if in_use {
+            return Err(AppError::TupleInUse { remote, local_port });
+        }
+        let id = self.card.connect(remote, local_port, next_hop)?;
+        let conn = Conn { id, key, start: 0 };
+        self.connecting.insert(id, conn);
+        tracing::info!(id, %remote, local_port, "connecting");
+        Ok(conn)
     }
 
-    /// The host closing its direction (a FIN after the queued bytes). Not
-    /// supported: the card sends its FIN only once the release passes the
-    /// peer's FIN (passive close).
+    /// The host closes its direction: the card's FIN follows every byte
+    /// written so far (CONN_CLOSE; FIN-WAIT-1, then FIN-WAIT-2 and TIME-WAIT
+    /// as the peer answers). Nothing can be written after it. A connection
+    /// whose peer closed first (CLOSE-WAIT) closes anyway once the peer's
+    /// FIN is committed and every queued byte acknowledged.
     pub fn close(&mut self, id: u16) -> Result<(), AppError> {
         self.active(AppOp::Close, id)?;
-        Err(AppError::Unsupported { op: AppOp::Close, why: "the core has no host-initiated close yet; it closes after the peer's FIN is released" })
+        self.card.close(id)?;
+        Ok(())
     }
 
-    /// Reset the connection. Not supported: the card has no host abort yet.
+    /// Reset the connection: the card sends a RST and frees the slot
+    /// (CONN_ABORT); the host sees it closed, aborted, in a later pass.
     pub fn abort(&mut self, id: u16) -> Result<(), AppError> {
         self.active(AppOp::Abort, id)?;
-        Err(AppError::Unsupported { op: AppOp::Abort, why: "the core has no host abort (RST on request) yet" })
+        self.card.abort(id)?;
+        Ok(())
     }
 }
 
@@ -444,6 +522,9 @@ pub struct AppHost<B: Bar> {
     /// Connections whose first copy went to the standby, by slot: with
     /// `after-data` the rest are not replicated yet.
     copied: HashMap<u16, ConnKey>,
+    /// Connections the application opened (`AppIo::connect`) still in
+    /// SYN-SENT or SYN-RECEIVED, by slot.
+    connecting: HashMap<u16, Conn>,
 }
 
 impl<B: Bar> AppHost<B> {
@@ -466,6 +547,7 @@ impl<B: Bar> AppHost<B> {
             default_gates: vec![Gate::App],
             sync_generation: 0,
             copied: HashMap::new(),
+            connecting: HashMap::new(),
         })
     }
 
@@ -557,9 +639,23 @@ impl<B: Bar> AppHost<B> {
         // writes and fsyncs here) and writes its replies.
         let before: Vec<(u16, u64)> =
             readable.iter().filter_map(|id| self.active.get(id).map(|a| (*id, a.rec.committed))).collect();
-        let mut io = AppIo { card: &*self.card, conns: &mut self.active, readable: &readable, buf: &mut self.buf, committed: 0 };
+        let mut io = AppIo {
+            card: &*self.card,
+            conns: &mut self.active,
+            readable: &readable,
+            buf: &mut self.buf,
+            committed: 0,
+            connecting: &mut self.connecting,
+        };
         self.app.pass(&mut io)?;
-        let committed_now = io.committed;
+        let mut committed_now = io.committed;
+        // With a replicated store the standby first gets copies whose
+        // rcv_nxt covers the committed bytes, then the bytes; with the
+        // replica gate every connection's new output goes to the standby's
+        // transmit ring (invariant 9). Then input answered by output that
+        // is held by now counts as committed.
+        let ahead = self.ship_ahead_of_release(&changed);
+        committed_now += self.commit_answered();
         let touched = before.iter().any(|(id, was)| self.active.get(id).is_some_and(|a| a.rec.committed > *was));
         for a in self.active.values_mut() {
             if a.fin && a.rec.committed == a.data_end {
@@ -578,24 +674,32 @@ impl<B: Bar> AppHost<B> {
         // The gates of claim 2 stand between these two steps: "app" is the
         // application's commit above; the "replica" gate ships the new R to
         // the standby and (sync = before-ack) waits for its acknowledgement
-        // (invariant 2). With a replicated store the standby first gets
-        // copies whose rcv_nxt covers the committed bytes, then the bytes.
-        let ahead = self.ship_ahead_of_release(&changed);
+        // (invariant 2). The send limit L moves on the same terms, and
+        // before R: a connection's output goes to the standby ahead of the
+        // copy carrying the R that its input's commit allows, so one
+        // acknowledgement covers both (invariant 9).
         if !self.shared.is_paused() {
             let plan = self.plan_releases(&changed);
             // Connections whose gates do not name `replica` release once
             // committed; the others wait at the replica gate.
             let (gated, free): (Vec<PlannedRelease>, Vec<PlannedRelease>) =
                 plan.into_iter().partition(|p| self.replica_gate_on(p.port));
+            self.write_limits(&free, false)?;
             let freed = self.release_all(&free)?;
             if ahead.is_some_and(|last| self.replica_gate(&changed, &gated, last)) {
+                self.write_limits(&gated, true)?;
                 worked |= freed | self.release_all(&gated)?;
             } else {
                 worked = freed;
             }
-        } else if !changed.is_empty() {
-            // Paused: nothing is released, but the standby still follows.
-            self.replica_gate(&changed, &[], ahead.unwrap_or(0));
+        } else {
+            // Paused: nothing is released, but the standby still follows,
+            // and the card may send what the standby acknowledged holding.
+            let acknowledged = self.replica_gate(&changed, &[], ahead.unwrap_or(0));
+            if acknowledged && ahead.is_some() {
+                self.write_limits(&[], true)?;
+            }
+            self.write_limits(&[], false)?;
         }
         if touched {
             let us = pass_start.elapsed().as_micros() as u64;
@@ -617,6 +721,17 @@ impl<B: Bar> AppHost<B> {
     /// something to read (new bytes, or a FIN not yet committed).
     fn follow(&mut self, id: u16, tcb: &Tcb) -> Result<bool, AppError> {
         let key = ConnKey::of(tcb);
+        if let Some(pending) = self.connecting.get(&id).copied() {
+            if !pending.key.same_tuple(&key) || tcb.state == TcpState::Closed {
+                // Refused (the peer's RST), given up, or aborted before the handshake completed.
+                self.connecting.remove(&id);
+                tracing::warn!(id, peer = %format!("{}:{}", pending.key.remote_ip, pending.key.remote_port),
+                    "connect failed before ESTABLISHED");
+                self.app.closed(&pending, true);
+            } else if !matches!(tcb.state, TcpState::SynSent | TcpState::SynReceived) {
+                self.connecting.remove(&id);
+            }
+        }
         let same = self.active.get(&id).is_some_and(|a| a.rec.key == key);
         if !same || tcb.state == TcpState::Closed {
             if let Some(old) = self.active.remove(&id) {
@@ -625,7 +740,7 @@ impl<B: Bar> AppHost<B> {
         }
         match tcb.state {
             TcpState::Closed | TcpState::Listen => return Ok(false),
-            TcpState::SynReceived => {
+            TcpState::SynReceived | TcpState::SynSent => {
                 // No data before the handshake completes; the record starts
                 // at ESTABLISHED so a SYN-flood slot leaves no record.
                 return Ok(false);
@@ -704,14 +819,31 @@ impl<B: Bar> AppHost<B> {
             fin: tcb.fin_rcvd,
             read: released_bytes as u64,
             fin_read: false,
-            // What the card already sent is not this host's to know after
-            // a failover: the transmit side starts where snd_una is.
             tx_end: 0,
             tx_acked: 0,
+            tx_shipped: 0,
+            limit_written: None,
+            answers: std::collections::VecDeque::new(),
         };
-        let sent = tcb.snd_una.bytes_since(tcb.iss + 1);
-        a.tx_end = u64::from(sent);
-        a.tx_acked = a.tx_end;
+        // The transmit side continues at the card's send tail: after a
+        // failover the standby's copy says how far its transmit ring holds
+        // the failed host's output (invariant 9), and the application
+        // continues after it ([`AppIo::sent`]). A tail that is not within
+        // one ring after snd_una cannot be the card's; start at snd_una.
+        let acked = tcb.snd_una.bytes_since(tcb.iss + 1);
+        let queued = tcb.tx_end.wrapping_sub(acked);
+        let ring = self.card.tx_ring_bytes().unwrap_or(0);
+        (a.tx_acked, a.tx_end) = match queued {
+            q if q <= ring => (u64::from(acked), u64::from(acked) + u64::from(q)),
+            // snd_una counts our FIN, one past the tail: nothing queued.
+            u32::MAX => (u64::from(tcb.tx_end), u64::from(tcb.tx_end)),
+            _ => (u64::from(acked), u64::from(acked)),
+        };
+        if a.tx_end > a.tx_acked {
+            tracing::info!(id, acked, tail = tcb.tx_end, "the transmit side resumes at the card's send tail");
+        }
+        // The standby gets every byte the peer has not acknowledged.
+        a.tx_shipped = a.tx_acked;
         Ok(a)
     }
 
@@ -734,7 +866,7 @@ impl<B: Bar> AppHost<B> {
     fn plan_releases(&self, changed: &[(u16, Tcb)]) -> Vec<PlannedRelease> {
         // A replicated store under a waiting gate: R covers only bytes the
         // standby is sent (and, by the wait, acknowledges) for its own disk.
-        let shipped_only = self.replica.as_ref().is_some_and(|g| g.ship_data && g.wait);
+        let shipped_only = self.replica.as_ref().is_some_and(|g| g.ship_data && g.wait) && self.app.keeps_store();
         let mut plan: Vec<PlannedRelease> = self
             .active
             .iter()
@@ -769,7 +901,7 @@ impl<B: Bar> AppHost<B> {
     /// With `after-data` (claim 30), whether TCB `id` as `tcb` may go to
     /// the standby: a connection already replicated always, a new one only
     /// once its peer sent data (or its FIN) past the SYN — never in
-    /// SYN-RECEIVED — and a slot's closing only if its connection went.
+    /// SYN-RECEIVED or SYN-SENT — and a slot's closing only if its connection went.
     fn replicates(&self, id: u16, tcb: &Tcb) -> bool {
         if !self.replica.as_ref().is_some_and(|g| g.after_data) {
             return true;
@@ -777,28 +909,42 @@ impl<B: Bar> AppHost<B> {
         match (tcb.state, self.copied.get(&id)) {
             (_, Some(key)) if *key == ConnKey::of(tcb) => true,
             (TcpState::Closed, copied) => copied.is_some(),
-            (TcpState::Listen | TcpState::SynReceived, _) => false,
+            (TcpState::Listen | TcpState::SynReceived | TcpState::SynSent, _) => false,
             _ => tcb.rcv_nxt != tcb.irs + 1,
         }
     }
 
-    /// `store = "replicated"`: ship this pass's copies as read (their
-    /// rcv_nxt covers what was committed), then every connection's
+    /// Ships what must reach the standby ahead of the copies that carry
+    /// the new R: with `store = "replicated"` this pass's copies as read
+    /// (their rcv_nxt covers what was committed), then every connection's
     /// committed bytes the standby's store has not been sent, from the
     /// application's own store ([`Application::stored`]: the sink's
-    /// fsynced file), at most [`DATA_PER_CONN_PER_PASS`] each.
-    /// Returns the last sequence queued (0: none), or `None` if the link
-    /// refused: then nothing may be released. A full sync since the last
-    /// pass (a new sync generation) starts every connection over from 0.
+    /// fsynced file), at most [`DATA_PER_CONN_PER_PASS`] each; and for
+    /// every connection behind the replica gate the transmit ring's bytes
+    /// not sent to the standby yet (invariant 9), after a copy of the
+    /// connection. Returns the last sequence queued (0: none), or `None`
+    /// if the link refused: then nothing may be released. A full sync
+    /// since the last pass (a new sync generation) starts every
+    /// connection's store over from 0 and its transmit ring from snd_una.
     fn ship_ahead_of_release(&mut self, changed: &[(u16, Tcb)]) -> Option<u64> {
-        let Some(gate) = self.replica.as_ref().filter(|g| g.ship_data) else { return Some(0) };
-        let link = gate.link.clone();
+        let Some(gate) = self.replica.as_ref() else { return Some(0) };
+        let (link, ship_data) = (gate.link.clone(), gate.ship_data && self.app.keeps_store());
         let generation = link.sync_generation();
         if generation != self.sync_generation {
             self.sync_generation = generation;
             for a in self.active.values_mut() {
                 a.shipped = 0;
+                a.tx_shipped = a.tx_acked;
             }
+        }
+        let output: Vec<u16> = self
+            .active
+            .iter()
+            .filter(|(_, a)| a.tx_shipped.max(a.tx_acked) < a.tx_end && self.replica_gate_on(a.rec.key.local_port))
+            .map(|(id, _)| *id)
+            .collect();
+        if !ship_data && output.is_empty() {
+            return Some(0);
         }
         // Nothing is connected to take the bytes: keep them for a resume
         // or a full sync rather than fill the link's log.
@@ -816,7 +962,8 @@ impl<B: Bar> AppHost<B> {
             }
             self.note_copied(*id, tcb);
         }
-        let ids: Vec<u16> = self.active.iter().filter(|(_, a)| a.shipped < a.rec.committed).map(|(id, _)| *id).collect();
+        let ids: Vec<u16> =
+            self.active.iter().filter(|(_, a)| ship_data && a.shipped < a.rec.committed).map(|(id, _)| *id).collect();
         for id in ids {
             let a = self.active.get_mut(&id).expect("listed above");
             let until = a.rec.committed.min(a.shipped + DATA_PER_CONN_PER_PASS);
@@ -839,16 +986,123 @@ impl<B: Bar> AppHost<B> {
                 a.shipped += n as u64;
             }
         }
+        let rings = if output.is_empty() { None } else { self.card.host_rings() };
+        for id in output {
+            let a = self.active.get_mut(&id).expect("listed above");
+            let Some(rings) = rings.as_ref() else {
+                tracing::error!(id, "no transmit ring in host memory to ship to the standby; the send limit stays");
+                return None;
+            };
+            a.tx_shipped = a.tx_shipped.max(a.tx_acked);
+            while a.tx_shipped < a.tx_end {
+                let n = (a.tx_end - a.tx_shipped).min(crate::replication::wire::MAX_SENT_BYTES as u64) as usize;
+                let mut bytes = vec![0u8; n];
+                if let Err(e) = rings.read_tx_ring(id, a.tx_shipped, &mut bytes) {
+                    tracing::error!(id, error = %e, "reading the transmit ring to ship to the standby");
+                    return None;
+                }
+                match link.send_sent(id, a.tx_shipped, bytes) {
+                    Ok(rseq) => last = last.max(rseq),
+                    Err(e) => {
+                        tracing::error!(error = %e, id, "replication refused transmit-ring bytes; the send limit stays");
+                        self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).replica_waits_failed += 1;
+                        return None;
+                    }
+                }
+                a.tx_shipped += n as u64;
+            }
+        }
         Some(last)
+    }
+
+    /// The end of `a`'s transmit stream that the card may send and whose
+    /// input counts as answered: with a waiting `replica` gate what went
+    /// to the standby (its acknowledgement comes before L is written),
+    /// otherwise everything written.
+    fn output_held(&self, a: &Active) -> u64 {
+        let waits = self.replica.as_ref().is_some_and(|g| g.wait) && self.replica_gate_on(a.rec.key.local_port);
+        if waits {
+            a.tx_shipped.max(a.tx_acked).min(a.tx_end)
+        } else {
+            a.tx_end
+        }
+    }
+
+    /// Commits the input whose answer is held ([`AppIo::commit_after_output`]);
+    /// returns the bytes committed.
+    fn commit_answered(&mut self) -> u64 {
+        let held: Vec<(u16, u64)> = self.active.iter().map(|(id, a)| (*id, self.output_held(a))).collect();
+        let mut committed = 0;
+        for (id, held) in held {
+            let a = self.active.get_mut(&id).expect("listed above");
+            while let Some(&(upto, output_end)) = a.answers.front() {
+                if output_end > held {
+                    break;
+                }
+                a.answers.pop_front();
+                if upto > a.rec.committed {
+                    committed += upto - a.rec.committed;
+                    a.rec.committed = upto;
+                }
+            }
+        }
+        committed
+    }
+
+    /// The send limit `a` may have now: its held output, and one more —
+    /// the card's FIN — once every byte is held and the FIN is due (our
+    /// close is in the card's state, or the release past the peer's FIN
+    /// is in `plan` or written).
+    fn limit_for(&self, id: u16, a: &Active, plan: &[PlannedRelease]) -> u64 {
+        let held = self.output_held(a);
+        let closing = matches!(a.last.state, TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck);
+        let fin = a.rec.fin_released || closing || plan.iter().any(|p| p.id == id && p.past_fin);
+        held + (fin && held == a.tx_end) as u64
+    }
+
+    /// Writes the send limits of the connections behind the replica gate
+    /// (`gated`) or not: the one place SEND_LIMIT is written, so every
+    /// byte the card sends beyond what it had is allowed here — for a
+    /// gated connection only after the standby acknowledged holding it.
+    fn write_limits(&mut self, plan: &[PlannedRelease], gated: bool) -> Result<(), AppError> {
+        let due: Vec<(u16, u64)> = self
+            .active
+            .iter()
+            .filter(|(_, a)| self.replica_gate_on(a.rec.key.local_port) == gated)
+            .map(|(id, a)| (*id, self.limit_for(*id, a, plan)))
+            .filter(|(id, l)| *l > self.active[id].limit_written.unwrap_or(0))
+            .collect();
+        for (id, limit) in due {
+            // L is a transmit-stream offset mod 2^32, as the send tail.
+            self.card.set_send_limit(id, limit as u32)?;
+            if let Some(a) = self.active.get_mut(&id) {
+                a.limit_written = Some(limit);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a gated connection's send limit waits for the standby.
+    fn limits_pending(&self) -> bool {
+        self.active.iter().any(|(id, a)| {
+            self.replica_gate_on(a.rec.key.local_port) && self.limit_for(*id, a, &[]) > a.limit_written.unwrap_or(0)
+        })
     }
 
     /// `tcb` as a copy for the standby: its R raised to the last one this
     /// sink wrote for the connection, if the card's TCB does not show it yet.
+    ///
+    /// Its send tail is the end of what went to the standby's transmit
+    /// ring before it (invariant 9): a promoted card sends no further
+    /// than the bytes it holds, and the application continues there.
     fn covering_release(&self, id: u16, tcb: &Tcb) -> Tcb {
         let mut copy = tcb.clone();
-        let written = self.active.get(&id).filter(|a| a.rec.key == ConnKey::of(tcb)).and_then(|a| a.r_written);
-        if let Some(r) = written.filter(|r| copy.rel.before(*r)) {
+        let active = self.active.get(&id).filter(|a| a.rec.key == ConnKey::of(tcb));
+        if let Some(r) = active.and_then(|a| a.r_written).filter(|r| copy.rel.before(*r)) {
             copy.rel = r;
+        }
+        if let Some(a) = active.filter(|a| self.replica_gate_on(a.rec.key.local_port)) {
+            copy.tx_end = a.tx_shipped.max(a.tx_acked).min(a.tx_end) as u32;
         }
         copy
     }
@@ -877,7 +1131,7 @@ impl<B: Bar> AppHost<B> {
         let mut copies: std::collections::BTreeMap<u16, Tcb> =
             changed.iter().filter(|(id, t)| self.replicates(*id, t)).map(|(id, t)| (*id, self.covering_release(*id, t))).collect();
         for p in plan {
-            let base = copies.get(&p.id).cloned().or_else(|| self.active.get(&p.id).map(|a| a.last.clone()));
+            let base = copies.get(&p.id).cloned().or_else(|| self.active.get(&p.id).map(|a| self.covering_release(p.id, &a.last)));
             if let Some(mut tcb) = base {
                 // The copy carries the R about to be written (invariant 2:
                 // the standby's R may run ahead of what we ACK, never behind).
@@ -895,7 +1149,7 @@ impl<B: Bar> AppHost<B> {
             }
             self.note_copied(*id, tcb);
         }
-        if plan.is_empty() {
+        if plan.is_empty() && !self.limits_pending() {
             return true;
         }
         let ReleaseStep::AwaitAck(copy) = RULES.before_release(wait, last) else { return true };

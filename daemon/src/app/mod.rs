@@ -16,9 +16,9 @@
 //! (sequence number irs + 1), and the same in the sending direction (0 is
 //! at iss + 1).
 //!
-//! What the card cannot do yet returns [`AppError::Unsupported`], never a
-//! pretended success: active open ([`AppIo::connect`]), and the host's
-//! close and abort ([`AppIo::close`], [`AppIo::abort`]).
+//! What the card cannot do returns [`AppError::Unsupported`], never a
+//! pretended success. [`AppIo::connect`] opens a connection from the card
+//! (active open); it then reaches the application as any other.
 //!
 //! The built-in applications are [`crate::sink`] (each stream into a file,
 //! fsynced before release) and [`crate::echo`] (every byte written back);
@@ -55,6 +55,12 @@ impl AppKind {
             AppKind::Sink => "sink",
             AppKind::Echo => "echo",
         }
+    }
+
+    /// Whether the application sends payload: then its pair's link must
+    /// carry the transmit ring's bytes (invariant 9).
+    pub fn sends(self) -> bool {
+        self == AppKind::Echo
     }
 }
 
@@ -99,6 +105,8 @@ pub enum AppError {
     /// The card has no way to do this yet; nothing was done.
     #[error("{op} is not supported by this card: {why}")]
     Unsupported { op: AppOp, why: &'static str },
+    #[error("connect to {remote} from port {local_port}: a connection with that tuple is open or opening")]
+    TupleInUse { remote: std::net::SocketAddrV4, local_port: u16 },
     #[error("{op} on connection {id}: no open connection has that id")]
     NotOpen { op: AppOp, id: u16 },
     #[error("write on connection {id}: it may not send in {state}")]
@@ -182,6 +190,17 @@ pub trait Application: Send {
     /// `aborted`) reset or timed out before.
     fn closed(&mut self, conn: &Conn, aborted: bool) {
         let _ = (conn, aborted);
+    }
+
+    /// Whether the application keeps the committed input in a store of its
+    /// own ([`Application::stored`]), which a standby with `store =
+    /// "replicated"` gets a copy of. An application that answers its input
+    /// and keeps nothing else (the echo) has its state in its output
+    /// instead, which the standby holds in its transmit ring before the
+    /// input is committed ([`AppIo::commit_after_output`], invariant 9):
+    /// it ships no store.
+    fn keeps_store(&self) -> bool {
+        true
     }
 
     /// Copies committed bytes `[offset, offset + buf.len())` of `conn` out

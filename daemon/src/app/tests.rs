@@ -1,5 +1,6 @@
 //! The application interface on the fake card: offsets, commits, the
-//! read cursor, and the typed refusals of what the card cannot do yet.
+//! read cursor, close and abort, and the typed refusals of what may not be
+//! done (a commit out of range, an unknown id, a connect to a tuple in use).
 use std::net::SocketAddrV4;
 use std::sync::{Arc, Mutex};
 
@@ -28,7 +29,7 @@ struct Seen {
 }
 
 /// Commits `commit_per_pass` bytes of what it read (all once the FIN is
-/// in), and tries what the card cannot do.
+/// in), and tries what may not be done.
 struct Scripted {
     seen: Arc<Mutex<Seen>>,
     commit_per_pass: u64,
@@ -52,9 +53,8 @@ impl Application for Scripted {
             for refused in [
                 io.commit(c.id, end + 1).err(),
                 io.commit(c.id, offset.wrapping_sub(1)).err().filter(|_| offset > 0),
-                io.close(c.id).err(),
-                io.abort(c.id).err(),
-                io.connect("198.18.0.7:80".parse().expect("an address")).err(),
+                io.close(c.id + 1).err(),
+                io.connect(PEER.remote, PEER.local_port, holdback_driver::MacAddr::ZERO).err(),
                 io.commit(c.id + 1, 0).err(),
             ]
             .into_iter()
@@ -110,7 +110,7 @@ fn reads_come_at_their_offsets_uncommitted_bytes_come_again_and_the_release_foll
 }
 
 #[test]
-fn what_the_card_cannot_do_and_bad_commits_are_typed_errors_not_successes() {
+fn refused_operations_and_bad_commits_are_typed_errors_not_successes() {
     let fake = FakeCard::new();
     let pump = EventPump::new(fake.card.clone());
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -124,18 +124,62 @@ fn what_the_card_cannot_do_and_bad_commits_are_typed_errors_not_successes() {
     let first: Vec<&str> = seen.refusals.iter().map(String::as_str).collect();
     let expected_first = [
         "connection 9: commit to stream offset 301 is outside [0, 300]",
-        "close is not supported by this card",
-        "abort is not supported by this card",
-        "connect is not supported by this card",
+        "close on connection 10: no open connection has that id",
+        "connect to 198.18.0.7:41000 from port 5001: a connection with that tuple is open or opening",
         "commit on connection 10: no open connection has that id",
     ];
     for (got, want) in first.iter().zip(expected_first) {
         assert!(got.starts_with(want), "`{got}` does not start with `{want}`");
     }
     // The second pass starts at offset 100: a commit below it is refused too.
-    assert!(first[5].starts_with("connection 9: commit to stream offset 301 is outside [100, 300]"), "{}", first[5]);
-    assert!(first[6].starts_with("connection 9: commit to stream offset 99 is outside [100, 300]"), "{}", first[6]);
-    assert_eq!(first.len(), 5 + 6, "{first:#?}");
+    assert!(first[4].starts_with("connection 9: commit to stream offset 301 is outside [100, 300]"), "{}", first[4]);
+    assert!(first[5].starts_with("connection 9: commit to stream offset 99 is outside [100, 300]"), "{}", first[5]);
+    assert_eq!(first.len(), 4 + 5, "{first:#?}");
     // None of them moved the commit: two passes of 100 bytes each.
     assert_eq!(fake.released(ID), IRS.wrapping_add(1 + 200));
+}
+
+/// Closes or aborts every connection it is handed, once.
+struct Ender {
+    abort: bool,
+    done: bool,
+}
+
+impl Application for Ender {
+    fn name(&self) -> &'static str {
+        "ender"
+    }
+    fn accept(&mut self, _conn: &Conn) -> Result<Option<PathBuf>, AppError> {
+        Ok(None)
+    }
+    fn pass(&mut self, io: &mut AppIo<'_>) -> Result<(), AppError> {
+        for c in io.readable() {
+            if !self.done {
+                self.done = true;
+                if self.abort {
+                    io.abort(c.id)?;
+                } else {
+                    io.close(c.id)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn close_and_abort_write_the_cards_close_and_abort_registers() {
+    for abort in [false, true] {
+        let fake = FakeCard::new();
+        let pump = EventPump::new(fake.card.clone());
+        let mut host = AppHost::new(&pump, Box::new(Ender { abort, done: false }), SinkShared::default()).unwrap();
+        fake.put_ring(ID, 0, &[1u8; 10]);
+        fake.set_tcb(ID, |w| conn(w, IRS.wrapping_add(1 + 10), false, TcpState::Established));
+        let (closed, aborted) = (fake.bar.peek(holdback_regmap::CONN_CLOSE.offset), fake.bar.peek(holdback_regmap::CONN_ABORT.offset));
+        assert_eq!((closed, aborted), (0, 0), "nothing written before the pass");
+        host.step().unwrap();
+        let (closed, aborted) = (fake.bar.peek(holdback_regmap::CONN_CLOSE.offset), fake.bar.peek(holdback_regmap::CONN_ABORT.offset));
+        let want = if abort { (0, ID) } else { (ID, 0) };
+        assert_eq!((closed, aborted), want, "abort: {abort}");
+    }
 }

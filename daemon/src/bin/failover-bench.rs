@@ -20,7 +20,19 @@
 //! on the wire — what the duplicate ACKs are meant to shorten (fast
 //! retransmit, not RTO).
 //!
-//! Prints a Markdown table, then the same figures as JSON. Needs root.
+//! 4. the etcd authority against the heartbeat-only pair (docs/authority.md):
+//!    the same kill, seeded runs of each interleaved (pair, etcd, pair,
+//!    etcd, …) so both see the same seeds and the same load on this shared
+//!    machine — the failover time from the cards' own frames (the last the
+//!    primary's card sent → the first the standby's sent), medians and
+//!    their ratio; then one chaos run (`lab::chaos`, `holdback lab
+//!    --chaos`): per fault kind the longest time two cards answered at
+//!    once against its stated bound, and the takeover time.
+//!
+//! Prints a Markdown table, then the same figures as JSON. Needs root
+//! (and etcd, Debian `etcd-server`, for 4).
+//!
+//! Only the authority figures: `failover-bench --only-authority [--authority-runs 5 --chaos 20]`.
 //!
 //! `cargo run --release -p holdback-daemon --bin failover-bench [-- --runs 3 --conns 4 --bytes 2MiB]`
 //!
@@ -33,11 +45,12 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use holdback_daemon::cli::{parse_fraction, parse_size};
 use holdback_daemon::config::{Detector, Gate, StoreMode, SyncMode};
+use holdback_daemon::lab::chaos::{self, ChaosOptions, KindReport};
+use holdback_daemon::lab::netns::LabTopology;
 use holdback_daemon::lab::pair::{run_failover_lab, FailoverOptions, FailoverReport};
 use holdback_daemon::lab::progress::Progress;
 use holdback_daemon::error::chain;
 use serde::Serialize;
-
 
 #[derive(Debug, Parser)]
 #[command(about = "Failover and goodput figures of the hot-standby lab")]
@@ -81,6 +94,18 @@ struct BenchArgs {
     /// Also write every run's full lab report (JSON array) to this file.
     #[arg(long, value_name = "FILE")]
     reports: Option<PathBuf>,
+    /// Seeded kill runs of each authority (heartbeat-only pair, etcd), interleaved; 0 skips them.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=50))]
+    authority_runs: u32,
+    /// Faults of the chaos run under the etcd authority; 0 skips it.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    chaos: u32,
+    /// Seed of the chaos run's faults.
+    #[arg(long, value_name = "S", default_value_t = 0xc4a0_5e7d)]
+    chaos_seed: u64,
+    /// Only the authority figures (skip the duplicate-ACK, external-detector and goodput runs).
+    #[arg(long)]
+    only_authority: bool,
 }
 
 /// One lab run, reduced to the figures this bench reports.
@@ -207,6 +232,52 @@ impl Group {
     }
 }
 
+/// One kill run of the authority comparison.
+#[derive(Debug, Serialize)]
+struct AuthorityRun {
+    authority: &'static str,
+    seed: u64,
+    passed: bool,
+    /// The primary card's last own frame → the promoted card's first own
+    /// frame (broadcasts both captures hold counted for neither: the
+    /// primary's gratuitous ARP at its start floods to the standby's port).
+    failover_ms: Option<f64>,
+    wire_gap_ms: Option<f64>,
+    max_stall_ms: u64,
+    bytes_lost: u64,
+    resets_seen: u64,
+    errors: Vec<String>,
+}
+
+/// The etcd authority against the heartbeat-only pair, one kill each per seed.
+#[derive(Debug, Serialize)]
+struct AuthorityComparison {
+    runs: Vec<AuthorityRun>,
+    pair_failover_ms_median: Option<f64>,
+    etcd_failover_ms_median: Option<f64>,
+    /// etcd's median over the pair's.
+    failover_ratio: Option<f64>,
+    pair_wire_gap_ms_median: Option<f64>,
+    etcd_wire_gap_ms_median: Option<f64>,
+    /// What docs/authority.md says etcd costs per takeover: C·(1 + ρ) + r.
+    etcd_extra_bound_ms: f64,
+}
+
+/// The chaos run's verdict per fault kind.
+#[derive(Debug, Serialize)]
+struct ChaosFigures {
+    faults: usize,
+    chaos_seed: u64,
+    passed: bool,
+    bytes_sent: u64,
+    bytes_lost: u64,
+    duplicate_bytes: u64,
+    resets_seen: u64,
+    faults_s: f64,
+    kinds: Vec<KindReport>,
+    errors: Vec<String>,
+}
+
 #[derive(Debug, Serialize)]
 struct BenchReport {
     conns: u16,
@@ -219,6 +290,10 @@ struct BenchReport {
     failover_goal_ms: u64,
     failover: Vec<Group>,
     goodput: Vec<Group>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authority: Option<AuthorityComparison>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chaos: Option<ChaosFigures>,
     total_s: f64,
 }
 
@@ -307,7 +382,8 @@ fn bench(args: &BenchArgs) -> ExitCode {
     // the same seeds and the same background load on this shared machine.
     let mut on_runs = Vec::new();
     let mut off_runs = Vec::new();
-    for i in 0..if args.no_failover { 0 } else { args.runs } {
+    let no_failover = args.no_failover || args.only_authority;
+    for i in 0..if no_failover { 0 } else { args.runs } {
         let seed = args.seed + u64::from(i);
         for dup_acks in [true, false] {
             let opts = FailoverOptions { seed, dup_acks, ..base.clone() };
@@ -319,12 +395,12 @@ fn bench(args: &BenchArgs) -> ExitCode {
             }
         }
     }
-    let mut failover = if args.no_failover {
+    let mut failover = if no_failover {
         Vec::new()
     } else {
         vec![Group::new("heartbeat, dup-ACKs on", on_runs), Group::new("heartbeat, dup-ACKs off", off_runs)]
     };
-    if !args.no_external && !args.no_failover {
+    if !args.no_external && !no_failover {
         let opts = FailoverOptions { detector: Detector::External, ..base.clone() };
         let label = "external detector, dup-ACKs on";
         failover.push(Group::new(label, vec![one_run(label, &opts, &mut reports)]));
@@ -339,7 +415,7 @@ fn bench(args: &BenchArgs) -> ExitCode {
         (vec![Gate::App, Gate::Replica], SyncMode::BeforeAck, true, StoreMode::Shared),
     ];
     let mut goodput = Vec::new();
-    if !args.no_goodput {
+    if !args.no_goodput && !args.only_authority {
         let mut per_config: Vec<Vec<Run>> = configs.iter().map(|_| Vec::new()).collect();
         for round in 0..args.goodput_rounds {
             for (i, (gates, sync, holdback, store)) in configs.iter().enumerate() {
@@ -371,6 +447,13 @@ fn bench(args: &BenchArgs) -> ExitCode {
         }
     }
 
+    // (4) The etcd authority against the heartbeat-only pair, then chaos.
+    let authority = (args.authority_runs > 0).then(|| authority_comparison(args, &base, &mut reports));
+    if holdback_daemon::sys::stop_requested() {
+        return ExitCode::FAILURE;
+    }
+    let chaos = (args.chaos > 0).then(|| chaos_figures(args, &base));
+
     let report = BenchReport {
         conns: args.conns,
         failover_bytes_per_conn: args.bytes,
@@ -381,6 +464,8 @@ fn bench(args: &BenchArgs) -> ExitCode {
         failover_goal_ms: args.heartbeat_ms * 3,
         failover,
         goodput,
+        authority,
+        chaos,
         total_s: started.elapsed().as_secs_f64(),
     };
     print!("{}", markdown(&report));
@@ -397,8 +482,147 @@ fn bench(args: &BenchArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let all_passed = report.failover.iter().chain(&report.goodput).all(|g| g.passed == g.runs.len());
+    let all_passed = report.failover.iter().chain(&report.goodput).all(|g| g.passed == g.runs.len())
+        && report.authority.as_ref().is_none_or(|a| a.runs.iter().all(|r| r.passed))
+        && report.chaos.as_ref().is_none_or(|c| c.passed);
     if all_passed { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// The primary card's last own frame → the promoted card's first own
+/// frame, from a kept work directory's captures.
+fn own_failover_ms(r: &FailoverReport) -> Result<Option<f64>, String> {
+    let topology = r.work_dir.join("topology.json");
+    let text = std::fs::read_to_string(&topology).map_err(|e| format!("reading {}: {e}", topology.display()))?;
+    let topo: LabTopology = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", topology.display()))?;
+    let (primary, standby) = chaos::own_frames(&r.work_dir.join("primary.pcap"), &r.work_dir.join("standby.pcap"), topo.card_mac)
+        .map_err(|e| chain(&e))?;
+    Ok(primary.iter().max().zip(standby.iter().min()).map(|(last, first)| (first.as_secs_f64() - last.as_secs_f64()) * 1e3))
+}
+
+/// (4a) The same kill under the heartbeat-only pair and under etcd, per
+/// seed one of each, back to back.
+fn authority_comparison(args: &BenchArgs, base: &FailoverOptions, reports: &mut Vec<FailoverReport>) -> AuthorityComparison {
+    let mut runs = Vec::new();
+    for i in 0..args.authority_runs {
+        for etcd in [false, true] {
+            if holdback_daemon::sys::stop_requested() {
+                break;
+            }
+            let seed = args.seed + u64::from(i);
+            let authority = if etcd { "etcd" } else { "pair" };
+            let keep = std::env::temp_dir().join(format!("holdback-failover-bench-{}-{authority}-{i}", std::process::id()));
+            let opts = FailoverOptions { seed, etcd, keep_dir: Some(keep.clone()), ..base.clone() };
+            let label = format!("{authority} authority, kill");
+            eprintln!("failover-bench: {label}, seed {seed} …");
+            let run = match run_failover_lab(&opts) {
+                Ok(r) => {
+                    let (failover_ms, mut errors) = match own_failover_ms(&r) {
+                        Ok(f) => (f, r.errors.clone()),
+                        Err(e) => (None, [r.errors.clone(), vec![e]].concat()),
+                    };
+                    errors.extend(r.streams.iter().filter(|s| !s.sha256_match).map(|s| format!("client {} not intact", s.index)));
+                    let run = AuthorityRun {
+                        authority,
+                        seed,
+                        passed: r.passed() && errors.is_empty(),
+                        failover_ms,
+                        wire_gap_ms: r.wire_gap_ms,
+                        max_stall_ms: r.max_stall_ms,
+                        bytes_lost: r.bytes_lost,
+                        resets_seen: r.resets_seen,
+                        errors,
+                    };
+                    reports.push(r);
+                    run
+                }
+                Err(e) => AuthorityRun {
+                    authority,
+                    seed,
+                    passed: false,
+                    failover_ms: None,
+                    wire_gap_ms: None,
+                    max_stall_ms: 0,
+                    bytes_lost: 0,
+                    resets_seen: 0,
+                    errors: vec![chain(&e)],
+                },
+            };
+            eprintln!(
+                "failover-bench:   {}: failover {} ms (own frames), wire gap {} ms, max stall {} ms, lost {} B, resets {}{}",
+                if run.passed { "pass" } else { "FAIL" },
+                ms(run.failover_ms),
+                ms(run.wire_gap_ms),
+                run.max_stall_ms,
+                run.bytes_lost,
+                run.resets_seen,
+                run.errors.first().map_or(String::new(), |e| format!("; {e}")),
+            );
+            if run.passed {
+                let _ = std::fs::remove_dir_all(&keep);
+            } else {
+                eprintln!("failover-bench:   kept {}", keep.display());
+            }
+            runs.push(run);
+        }
+    }
+    let median = |authority: &str, pick: &dyn Fn(&AuthorityRun) -> Option<f64>| {
+        median_max(runs.iter().filter(|r| r.authority == authority).filter_map(pick)).map(|m| m.0)
+    };
+    let (pair_fo, etcd_fo) = (median("pair", &|r| r.failover_ms), median("etcd", &|r| r.failover_ms));
+    // docs/authority.md, The bounds: the price of etcd is C·(1 + ρ) + r, C = D = m·h by default.
+    let confirm_ms = (args.heartbeat_ms * u64::from(args.heartbeat_misses)) as f64;
+    AuthorityComparison {
+        pair_failover_ms_median: pair_fo,
+        etcd_failover_ms_median: etcd_fo,
+        failover_ratio: pair_fo.zip(etcd_fo).filter(|(p, _)| *p > 0.0).map(|(p, e)| e / p),
+        pair_wire_gap_ms_median: median("pair", &|r| r.wire_gap_ms),
+        etcd_wire_gap_ms_median: median("etcd", &|r| r.wire_gap_ms),
+        etcd_extra_bound_ms: confirm_ms * 1.01,
+        runs,
+    }
+}
+
+/// (4b) One chaos run: the longest overlap of two cards per fault kind.
+fn chaos_figures(args: &BenchArgs, base: &FailoverOptions) -> ChaosFigures {
+    eprintln!("failover-bench: chaos, {} faults (seed {:#x}) …", args.chaos, args.chaos_seed);
+    let opts = ChaosOptions {
+        faults: args.chaos as usize,
+        chaos_seed: args.chaos_seed,
+        heartbeat_ms: args.heartbeat_ms,
+        heartbeat_misses: args.heartbeat_misses,
+        holdback_exe: base.holdback_exe.clone(),
+        progress: Progress::spinner_on_terminal("failover-bench chaos "),
+        ..ChaosOptions::default()
+    };
+    match chaos::run_chaos(&opts) {
+        Ok(r) => {
+            eprint!("{}", r.human());
+            ChaosFigures {
+                faults: r.faults,
+                chaos_seed: r.chaos_seed,
+                passed: r.passed(),
+                bytes_sent: r.bytes_sent,
+                bytes_lost: r.bytes_lost,
+                duplicate_bytes: r.duplicate_bytes,
+                resets_seen: r.resets_seen,
+                faults_s: r.faults_s,
+                kinds: r.kinds,
+                errors: [r.errors, r.broken_streams].concat(),
+            }
+        }
+        Err(e) => ChaosFigures {
+            faults: opts.faults,
+            chaos_seed: opts.chaos_seed,
+            passed: false,
+            bytes_sent: 0,
+            bytes_lost: 0,
+            duplicate_bytes: 0,
+            resets_seen: 0,
+            faults_s: 0.0,
+            kinds: Vec::new(),
+            errors: vec![chain(&e)],
+        },
+    }
 }
 
 fn ms(v: Option<f64>) -> String {
@@ -462,6 +686,74 @@ fn markdown(r: &BenchReport) -> String {
     for g in r.failover.iter().chain(&r.goodput) {
         for run in g.runs.iter().filter(|x| !x.errors.is_empty()) {
             let _ = writeln!(s, "\n- {} (seed {}): {}", run.label, run.seed, run.errors.join("; "));
+        }
+    }
+    if let Some(a) = &r.authority {
+        let _ = writeln!(
+            s,
+            "\nthe etcd authority against the heartbeat-only pair: the primary killed at {:.0} % of the bytes, {} seeded runs each, interleaved\n",
+            r.failover_at * 100.0,
+            a.runs.len() / 2
+        );
+        let _ = writeln!(s, "| authority | runs passed | failover_ms (own frames) median | each run | wire_gap_ms median | lost B | resets |");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+        for (name, median, gap) in [
+            ("heartbeat-only pair", a.pair_failover_ms_median, a.pair_wire_gap_ms_median),
+            ("etcd", a.etcd_failover_ms_median, a.etcd_wire_gap_ms_median),
+        ] {
+            let runs: Vec<&AuthorityRun> = a.runs.iter().filter(|x| (x.authority == "etcd") == (name == "etcd")).collect();
+            let _ = writeln!(
+                s,
+                "| {name} | {}/{} | {} | {} | {} | {} | {} |",
+                runs.iter().filter(|x| x.passed).count(),
+                runs.len(),
+                ms(median),
+                runs.iter().map(|x| ms(x.failover_ms)).collect::<Vec<_>>().join(", "),
+                ms(gap),
+                runs.iter().map(|x| x.bytes_lost).sum::<u64>(),
+                runs.iter().map(|x| x.resets_seen).sum::<u64>(),
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\netcd / pair failover median: {} (docs/authority.md: etcd adds C·(1 + ρ) + r = {:.0} ms + one etcd round trip)",
+            a.failover_ratio.map_or("-".into(), |x| format!("{x:.2}")),
+            a.etcd_extra_bound_ms
+        );
+        for run in a.runs.iter().filter(|x| !x.errors.is_empty()) {
+            let _ = writeln!(s, "\n- {} (seed {}): {}", run.authority, run.seed, run.errors.join("; "));
+        }
+    }
+    if let Some(c) = &r.chaos {
+        let _ = writeln!(
+            s,
+            "\nchaos under etcd: {} faults (seed {:#x}) in {:.1} s, {} MiB sent: lost {} B, duplicated {} B, resets {} — {}\n",
+            c.faults,
+            c.chaos_seed,
+            c.faults_s,
+            c.bytes_sent >> 20,
+            c.bytes_lost,
+            c.duplicate_bytes,
+            c.resets_seen,
+            if c.passed { "pass" } else { "FAIL" }
+        );
+        let _ = writeln!(s, "| fault kind | faults | takeovers | longest overlap of two cards (ms) | bound (ms) | takeover median / longest (ms) |");
+        let _ = writeln!(s, "|---|---|---|---|---|---|");
+        for k in &c.kinds {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {:.1} | {:.0} | {} / {} |",
+                k.kind.name(),
+                k.faults,
+                k.takeovers,
+                k.longest_overlap_ms,
+                k.overlap_bound_ms,
+                ms(k.takeover_median_ms),
+                ms(k.takeover_max_ms)
+            );
+        }
+        for e in &c.errors {
+            let _ = writeln!(s, "\n- chaos: {e}");
         }
     }
     let _ = writeln!(s, "\ntotal {:.0} s", r.total_s);

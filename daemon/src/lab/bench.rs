@@ -4,7 +4,9 @@
 //! card; the same with the event queue off beside it),
 //! bytes per cycle, release-write to ACK, the simulator's speed, the core's
 //! area from yosys, and the lab's goodput and card cycles per delivered byte
-//! with holdback on and off. Cycles are the hardware's figure and the same on
+//! with holdback on and off, with the echo application against the sink,
+//! and with 2 % of the frames lost both ways at the card's port against
+//! none ([`LAB_RUNS`], one after the other in one bench). Cycles are the hardware's figure and the same on
 //! every machine; goodput and cycles/s are the simulator's and are not.
 use std::path::{Path, PathBuf};
 
@@ -41,14 +43,14 @@ pub enum BenchRunError {
     Generate(#[from] holdback_hdl::generate::GenError),
     #[error("synthesizing the core: {0}")]
     Synth(String),
-    #[error("the lab (holdback {}) for its goodput", if *holdback { "on" } else { "off" })]
+    #[error("the lab ({run}) for its goodput")]
     Lab {
-        holdback: bool,
+        run: String,
         #[source]
         source: LabError,
     },
-    #[error("the lab (holdback {}) did not deliver every stream intact: {errors:?}", if *holdback { "on" } else { "off" })]
-    LabFailed { holdback: bool, errors: Vec<String> },
+    #[error("the lab ({run}) did not deliver every stream intact: {errors:?}")]
+    LabFailed { run: String, errors: Vec<String> },
     #[error("drawing {path}: {reason}")]
     Plot { path: PathBuf, reason: String },
 }
@@ -97,9 +99,49 @@ const CORE_MODULE: &str = "holdback_core";
 /// (13.6 k LUT for 10 k sessions, its buffers in DRAM).
 pub const LUT_GOAL_1024: u64 = 13_600;
 
+/// One lab run of the bench: holdback, the application, the impairment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LabRun {
+    pub holdback: bool,
+    pub app: crate::app::AppKind,
+    /// `--impair` of the run (both cards' port).
+    pub impair: Option<&'static str>,
+}
+
+impl LabRun {
+    fn describe(&self) -> String {
+        format!(
+            "holdback {}, {}{}",
+            if self.holdback { "on" } else { "off" },
+            self.app.name(),
+            self.impair.map_or(String::new(), |i| format!(", {i}"))
+        )
+    }
+}
+
+/// The lab runs of `holdback bench`: holdback on against off; the echo
+/// (the card sends the stream back) against the sink; 2 % loss in both
+/// directions at the card's port (the card's retransmissions and the
+/// peers') against none.
+pub const LAB_RUNS: [LabRun; 4] = [
+    LabRun { holdback: true, app: crate::app::AppKind::Sink, impair: None },
+    LabRun { holdback: false, app: crate::app::AppKind::Sink, impair: None },
+    LabRun { holdback: true, app: crate::app::AppKind::Echo, impair: None },
+    LabRun { holdback: true, app: crate::app::AppKind::Sink, impair: Some(LOSS_BOTH_WAYS) },
+];
+
+/// The impaired run's `--impair`: 2 % of the frames lost each way.
+pub const LOSS_BOTH_WAYS: &str = "loss 2% dir both";
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct LabFigure {
     pub holdback: bool,
+    /// The application behind the card.
+    #[serde(default)]
+    pub app: crate::app::AppKind,
+    /// The impairment at the card's port, if any.
+    #[serde(default)]
+    pub impair: Option<String>,
     pub conns: usize,
     pub bytes_per_conn: u64,
     pub goodput_mbps: f64,
@@ -169,13 +211,9 @@ fn measure(opts: &BenchOptions, steps: &Progress) -> Result<BenchReport, BenchRu
     steps.finish();
     let mut labs = Vec::new();
     if let Some((conns, bytes)) = opts.lab {
-        for holdback in [true, false] {
-            let progress = if opts.progress {
-                Progress::on_terminal(&format!("bench: lab, holdback {} ", if holdback { "on" } else { "off" }))
-            } else {
-                Progress::hidden()
-            };
-            labs.push(lab_figure(conns, bytes, holdback, opts.holdback_exe.clone(), progress)?);
+        for run in LAB_RUNS {
+            let progress = if opts.progress { Progress::on_terminal(&format!("bench: lab, {} ", run.describe())) } else { Progress::hidden() };
+            labs.push(lab_figure(conns, bytes, run, opts.holdback_exe.clone(), progress)?);
         }
     }
     let report = BenchReport {
@@ -208,22 +246,27 @@ fn synthesize(module: &str, conns: usize, verilog: &str) -> Result<Area, BenchRu
     Ok(Area { module: module.to_string(), conns, luts: a.luts, ffs: a.ffs, bram18: a.bram18, lutram: a.lutram, synth_s })
 }
 
-fn lab_figure(
-    conns: usize,
-    bytes: u64,
-    holdback: bool,
-    holdback_exe: Option<PathBuf>,
-    progress: Progress,
-) -> Result<LabFigure, BenchRunError> {
-    tracing::info!(conns, bytes, holdback, "lab goodput");
-    let opts = LabRunOptions { conns, bytes, holdback, holdback_exe, progress, ..LabRunOptions::default() };
-    let r = lab::run_lab(&opts).map_err(|source| BenchRunError::Lab { holdback, source })?;
+fn lab_figure(conns: usize, bytes: u64, run: LabRun, holdback_exe: Option<PathBuf>, progress: Progress) -> Result<LabFigure, BenchRunError> {
+    tracing::info!(conns, bytes, run = %run.describe(), "lab goodput");
+    let opts = LabRunOptions {
+        conns,
+        bytes,
+        holdback: run.holdback,
+        app: run.app,
+        impair: run.impair.map(str::to_string),
+        holdback_exe,
+        progress,
+        ..LabRunOptions::default()
+    };
+    let r = lab::run_lab(&opts).map_err(|source| BenchRunError::Lab { run: run.describe(), source })?;
     if !r.passed() {
-        return Err(BenchRunError::LabFailed { holdback, errors: r.errors });
+        return Err(BenchRunError::LabFailed { run: run.describe(), errors: r.errors });
     }
     let delivered = r.bytes_delivered.max(1) as f64;
     Ok(LabFigure {
-        holdback,
+        holdback: run.holdback,
+        app: run.app,
+        impair: run.impair.map(str::to_string),
         conns,
         bytes_per_conn: bytes,
         goodput_mbps: r.goodput_mbps,
@@ -321,10 +364,12 @@ impl BenchReport {
         for l in &self.lab {
             let _ = writeln!(
                 s,
-                "  lab {} x {} B, holdback {}: {:.1} Mbit/s, {:.3} card cycles and {:.3} register operations per delivered byte",
+                "  lab {} x {} B, holdback {}, {}{}: {:.1} Mbit/s, {:.3} card cycles and {:.3} register operations per delivered byte",
                 l.conns,
                 l.bytes_per_conn,
                 if l.holdback { "on" } else { "off" },
+                l.app.name(),
+                l.impair.as_deref().map_or(String::new(), |i| format!(", {i}")),
                 l.goodput_mbps,
                 l.card_cycles_per_byte,
                 l.reg_ops_per_byte

@@ -35,6 +35,8 @@ pub struct CardPlan<'a> {
     pub report: Option<PathBuf>,
     /// Window scaling: the card's receive rings (`[dma] rx_ring_bytes`).
     pub rx_ring_bytes: u32,
+    /// Out-of-order reassembly on the card (`[network] reassembly`).
+    pub reassembly: bool,
     /// The built-in application behind the card (`[app] kind`).
     pub app: crate::app::AppKind,
 }
@@ -67,12 +69,15 @@ pub fn card_config(path: PathBuf, socket: PathBuf, sink_dir: PathBuf, card: &Car
             port_holdback: card.port_holdback.clone(),
             our_mss: DEFAULT_MSS,
             rto_us: DEFAULT_RTO_US,
+            reassembly: card.reassembly,
+            sack: false,
         },
         metrics: None,
         replication: None,
         authority: crate::config::Authority::Pair,
         dma: crate::config::DmaSettings { rx_ring_bytes: card.rx_ring_bytes },
         app: crate::config::AppSettings { kind: card.app },
+        tcp: crate::config::TcpSettings::default(),
     }
 }
 

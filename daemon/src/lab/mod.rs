@@ -3,11 +3,13 @@
 //! its sink ([`daemon`]: the same service an operator runs, from a
 //! generated config), and Linux TCP clients ([`clients`]); then the check
 //! that every byte the clients sent is in the sink's files. [`pair`] runs
-//! two daemons (failover), [`up`] leaves one running. [`progress`] shows a
+//! two daemons (failover), [`chaos`] the pair under etcd through seeded
+//! faults, [`up`] leaves one running. [`progress`] shows a
 //! run on a terminal, [`plot`] draws it (`--plot`).
 #[cfg(feature = "verilog")]
 pub mod bench;
 pub mod capture;
+pub mod chaos;
 pub mod clients;
 pub mod daemon;
 pub mod netns;
@@ -101,6 +103,10 @@ pub struct LabRunOptions {
     pub progress: Progress,
     /// Window scaling: the card's receive rings, bytes (`--rx-ring-bytes`).
     pub rx_ring_bytes: u32,
+    /// Out-of-order reassembly on the card (`--reassembly`).
+    pub reassembly: bool,
+    /// SACK on the card (`[network] sack`; only with reassembly).
+    pub sack: bool,
     /// The application behind the card (`--app`): with `echo` the clients
     /// read their stream back and the check compares it both ways.
     pub app: AppKind,
@@ -122,6 +128,8 @@ impl Default for LabRunOptions {
             plot: None,
             progress: Progress::hidden(),
             rx_ring_bytes: holdback_driver::DEFAULT_RX_RING_BYTES,
+            reassembly: true,
+            sack: false,
             app: AppKind::Sink,
         }
     }
@@ -182,9 +190,11 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
         impair,
         report: Some(figures_file.clone()),
         rx_ring_bytes: opts.rx_ring_bytes,
+        reassembly: opts.reassembly,
         app: opts.app,
     };
-    let config = card_config(work.join("card.toml"), work.join("control.sock"), sink_dir.to_path_buf(), &card);
+    let mut config = card_config(work.join("card.toml"), work.join("control.sock"), sink_dir.to_path_buf(), &card);
+    config.network.sack = opts.sack;
     write_config(&config, "`holdback lab` for its card")?;
     let mut daemon = DaemonProcess::start_ready("card", opts.holdback_exe.as_deref(), &topo.card_ns, &config, &work.join("daemon.log"))?;
     let stats_before = card_stats(&daemon)?;
@@ -238,15 +248,47 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
     }
     let text = std::fs::read_to_string(&figures_file).map_err(io("reading the card's figures from", &figures_file))?;
     let card: CardFigures = serde_json::from_str(&text).map_err(|source| LabError::Figures { path: figures_file, source })?;
+    // The Linux clients' own count of segments they sent again (a fresh
+    // namespace counts from zero).
+    let client_retrans_segs = client_nstat(&topo.client_ns, "TcpRetransSegs");
+    // SACK: the clients' loss recoveries driven by our SACK blocks.
+    let client_sack_recoveries = client_nstat(&topo.client_ns, "TcpExtTCPSackRecovery");
     drop(net);
     let mut report = build_report(opts, topo, results, duration, stats_after.delta_since(&stats_before), sink, &card, sink_dir);
     report.peak_open_conns = peak_open;
+    report.client_retrans_segs = client_retrans_segs;
+    report.client_sack_recoveries = client_sack_recoveries;
     if let (Some(path), Some(capture)) = (&opts.plot, &capture) {
         opts.progress.phase(Phase::Plotting);
         let (frames, _) = capture::read_frames(capture, report.topology.card_mac)?;
         plot::plot_single(path, &report, &frames, capture)?;
     }
     Ok(report)
+}
+
+/// Counter `name` of namespace `ns` (`nstat -az`), or None (logged) when
+/// nstat is missing or says something else.
+fn client_nstat(ns: &str, name: &str) -> Option<u64> {
+    let out = match std::process::Command::new("ip").args(["netns", "exec", ns, "nstat", "-az", name]).output() {
+        Ok(o) if o.status.success() => o,
+        Ok(o) => {
+            tracing::warn!(ns, stderr = %String::from_utf8_lossy(&o.stderr), "nstat failed (iproute2 provides it)");
+            return None;
+        }
+        Err(e) => {
+            tracing::warn!(ns, error = %e, "could not run nstat (iproute2 provides it)");
+            return None;
+        }
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let count = text.lines().find_map(|l| {
+        let mut f = l.split_whitespace();
+        (f.next() == Some(name)).then(|| f.next()?.parse().ok()).flatten()
+    });
+    if count.is_none() {
+        tracing::warn!(ns, name, output = %text, "counter not in nstat's output");
+    }
+    count
 }
 
 /// The card's counters, from its daemon.
@@ -409,5 +451,9 @@ fn build_report(
         errors,
         peak_open_conns: 0,
         app: opts.app,
+        reassembly: opts.reassembly,
+        sack: opts.reassembly && opts.sack,
+        client_retrans_segs: None,
+        client_sack_recoveries: None,
     }
 }

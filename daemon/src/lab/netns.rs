@@ -477,7 +477,8 @@ fn owner_pid(name: &str) -> Option<u32> {
     // <tag>-<pid>-<n>-<role>; the tag may itself contain '-', so parse from the end.
     let mut parts = rest.rsplitn(4, '-');
     let role = parts.next()?;
-    if !matches!(role, "cli" | "card" | "pri" | "sby" | "wat") {
+    // `etcd`: the chaos lab's etcd member (lab::chaos::EtcdLab).
+    if !matches!(role, "cli" | "card" | "pri" | "sby" | "wat" | "etcd") {
         return None;
     }
     let _counter: u32 = parts.next()?.parse().ok()?;
@@ -498,6 +499,7 @@ mod tests {
         assert_eq!(owner_pid("hblab-my-lab-12-3-card"), Some(12));
         assert_eq!(owner_pid("other-12-3-card"), None);
         assert_eq!(owner_pid("hblab-x-12-3-foo"), None);
+        assert_eq!(owner_pid("hblab-ch-12-3-etcd"), Some(12), "a dead chaos lab's etcd namespace is reaped too");
     }
 
     #[test]

@@ -108,6 +108,10 @@ pub struct FailoverOptions {
     /// releases at the kill point and kill it once the standby's copies
     /// show bytes received but not released.
     pub lag_at_kill: bool,
+    /// Run the pair under the etcd authority (docs/authority.md), with the
+    /// lab's own etcd member ([`crate::lab::chaos::EtcdLab`]); otherwise
+    /// the pair's own means (`kind = "pair"`).
+    pub etcd: bool,
 }
 
 impl Default for FailoverOptions {
@@ -138,6 +142,7 @@ impl Default for FailoverOptions {
             switchover_at: None,
             store: StoreMode::Replicated,
             lag_at_kill: false,
+            etcd: false,
         }
     }
 }
@@ -285,27 +290,12 @@ pub struct SwitchoverReport {
 }
 
 /// When the cards of a switchover sent their frames: the old card's last
-/// and the new card's first, from their captures (`old_pcap`, `new_pcap`).
-/// Both cards use the service MAC, so a card's capture holds, besides its
-/// own frames, the broadcasts the other card sent (the bridge floods them:
-/// the new card's gratuitous ARP lands in the old card's capture with the
-/// card's source MAC). A broadcast found byte for byte in the other
-/// capture is counted for neither card here; unicast frames reach one
-/// port only, so those with the card's source MAC are the card's own.
+/// and the new card's first own frame, from their captures (`old_pcap`,
+/// `new_pcap`; [`crate::lab::chaos::own_frames`] tells a card's own frames
+/// from the other card's broadcasts the bridge flooded to it).
 fn switchover_frames(old_pcap: &Path, new_pcap: &Path, mac: [u8; 6]) -> Result<(Option<Duration>, Option<Duration>), LabError> {
-    let read = |path: &Path| {
-        holdback_sim::pcap::read_complete_records(path)
-            .map(|(records, _)| records.into_iter().filter(|(_, f)| f.get(6..12) == Some(&mac[..])).collect::<Vec<_>>())
-            .map_err(|e| capture_err(capture::CaptureError::Read { path: path.to_path_buf(), source: e }))
-    };
-    let (old, new) = (read(old_pcap)?, read(new_pcap)?);
-    let own = |mine: &[(Duration, Vec<u8>)], other: &[(Duration, Vec<u8>)]| -> Vec<Duration> {
-        mine.iter()
-            .filter(|(_, f)| !(f.get(..6) == Some(&[0xff; 6][..]) && other.iter().any(|(_, o)| o == f)))
-            .map(|(at, _)| *at)
-            .collect()
-    };
-    Ok((own(&old, &new).into_iter().max(), own(&new, &old).into_iter().min()))
+    let (old, new) = crate::lab::chaos::own_frames(old_pcap, new_pcap, mac).map_err(capture_err)?;
+    Ok((old.into_iter().max(), new.into_iter().min()))
 }
 
 impl SwitchoverReport {
@@ -417,7 +407,7 @@ fn default_store() -> StoreMode {
 
 /// Sent bytes missing from `file` (first differing offset onwards), and
 /// bytes in the file beyond what was sent.
-fn compare_stream(file: &Path, seed: u64, index: usize, sent: u64) -> std::io::Result<(u64, u64, bool)> {
+pub(crate) fn compare_stream(file: &Path, seed: u64, index: usize, sent: u64) -> std::io::Result<(u64, u64, bool)> {
     use rand::RngCore;
     use std::io::Read;
     let mut f = std::fs::File::open(file)?;
@@ -511,7 +501,7 @@ impl PairSetup {
             // Beside the daemon's socket in the lab's own directory: each
             // daemon keeps its epoch record, and nothing is left in /var/lib.
             let epoch_file = socket.with_extension("epoch");
-            let card = CardPlan { topo, tap, port: DEFAULT_PORT, holdback: opts.holdback, port_holdback: Vec::new(), pcap: Some(pcap.clone()), impair, report: None, rx_ring_bytes: holdback_driver::DEFAULT_RX_RING_BYTES, app: crate::app::AppKind::Sink };
+            let card = CardPlan { topo, tap, port: DEFAULT_PORT, holdback: opts.holdback, port_holdback: Vec::new(), pcap: Some(pcap.clone()), impair, report: None, rx_ring_bytes: holdback_driver::DEFAULT_RX_RING_BYTES, reassembly: true, app: crate::app::AppKind::Sink };
             let sink_dir = sink_dir_of(name);
             std::fs::create_dir_all(&sink_dir).map_err(io("creating", &sink_dir))?;
             let mut config = card_config(dir.join(format!("{name}.toml")), socket, sink_dir.clone(), &card);
@@ -598,7 +588,16 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
     if let Some(netem) = &opts.netem {
         crate::lab::netns::add_netem(&topo, netem)?;
     }
-    let pair = PairSetup::write(dir, &topo, opts)?;
+    let mut pair = PairSetup::write(dir, &topo, opts)?;
+    let etcd_failed = |e: crate::lab::chaos::EtcdLabError| LabError::Pair { name: "etcd", what: crate::error::chain(&e) };
+    // Dropped after the daemons (declared before them): etcd outlives its clients.
+    let _etcd = if opts.etcd {
+        let etcd = crate::lab::chaos::EtcdLab::start(&topo, dir).map_err(etcd_failed)?;
+        etcd.configure(&mut pair).map_err(etcd_failed)?;
+        Some(etcd)
+    } else {
+        None
+    };
     let (mut primary, mut standby) = pair.start_both(opts.holdback_exe.as_deref())?;
 
     let target = SocketAddrV4::new(topo.card_ip, DEFAULT_PORT);

@@ -82,6 +82,20 @@ pub struct LabReport {
     /// The application behind the card (`--app`).
     #[serde(default)]
     pub app: crate::app::AppKind,
+    /// Out-of-order reassembly on the card (`--reassembly`).
+    #[serde(default)]
+    pub reassembly: bool,
+    /// Segments the Linux clients sent again (`nstat` TcpRetransSegs in the
+    /// client namespace), if nstat answered.
+    #[serde(default)]
+    pub client_retrans_segs: Option<u64>,
+    /// SACK on the card (with reassembly).
+    #[serde(default)]
+    pub sack: bool,
+    /// The Linux clients' loss recoveries based on SACK (`nstat`
+    /// TcpExtTCPSackRecovery in the client namespace), if nstat answered.
+    #[serde(default)]
+    pub client_sack_recoveries: Option<u64>,
 }
 
 impl LabReport {
@@ -147,6 +161,13 @@ impl LabReport {
             self.sink.release_writes
         );
         let _ = writeln!(s, "  connections open at the same time: {} of {}", self.peak_open_conns, self.conns);
+        let _ = writeln!(
+            s,
+            "  card's loss recovery: {} retransmissions, {} fast retransmits, {} RTO back-offs",
+            self.stats.get(holdback_regmap::Stat::Retransmits),
+            self.stats.get(holdback_regmap::Stat::FastRetransmits),
+            self.stats.get(holdback_regmap::Stat::RtoBackoffs),
+        );
         let nonzero: Vec<String> = self.stats.iter().filter(|(_, v)| *v != 0).map(|(k, v)| format!("{}={v}", k.name())).collect();
         let _ = writeln!(s, "  card counters: {}", nonzero.join(" "));
         let _ = writeln!(

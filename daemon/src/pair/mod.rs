@@ -201,6 +201,16 @@ impl<B: Bar + 'static> StoreHook for CardStore<B> {
         };
         files.write_at(tcb, offset, bytes).map_err(|e| crate::error::chain(&e).into())
     }
+    fn tx_ring_bytes(&self) -> Option<u32> {
+        self.card.tx_ring_bytes().ok()
+    }
+    fn write_sent(&mut self, id: u16, _tcb: &Tcb, offset: u64, bytes: &[u8]) -> Result<(), HookError> {
+        self.check()?;
+        // Into the transmit ring in host memory, where the card reads what
+        // it sends after a promotion (invariant 9); the card itself stays
+        // silent until then.
+        self.card.write_tx_ring(id, offset, bytes).map_err(|e| Box::new(e) as HookError)
+    }
     fn sync_data(&mut self) -> Result<(), HookError> {
         match self.files.as_mut() {
             Some(files) => files.sync().map_err(|e| crate::error::chain(&e).into()),
@@ -301,11 +311,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn link_config(cfg: &Replication, card_ip: std::net::Ipv4Addr, authority: &AuthorityConfig) -> LinkConfig {
+fn link_config(cfg: &Replication, card_ip: std::net::Ipv4Addr, authority: &AuthorityConfig, app_sends: bool) -> LinkConfig {
     let mut link = LinkConfig::new(cfg.secret.clone(), (u64::from(u32::from(card_ip)) << 32) | u64::from(std::process::id()));
     link.heartbeat_interval = cfg.heartbeat;
     link.heartbeat_misses = cfg.heartbeat_misses;
-    link.versions = replication::wire::Versions::for_store(cfg.store == StoreMode::Replicated);
+    link.versions = replication::wire::Versions::for_store(cfg.store == StoreMode::Replicated).for_sending(app_sends);
     if let AuthorityConfig::Etcd(a) = authority {
         // The active node may speak on its standby's promise alone, so
         // every session must carry promises (docs/authority.md).
@@ -469,9 +479,10 @@ impl<B: Bar + 'static> Pair<B> {
         role: Role,
         card_ip: std::net::Ipv4Addr,
         authority: &AuthorityConfig,
+        app_sends: bool,
     ) -> Result<(Arc<Pair<B>>, PairEvents), PairError> {
         let card = pump.card().clone();
-        let link = link_config(cfg, card_ip, authority);
+        let link = link_config(cfg, card_ip, authority, app_sends);
         #[cfg(feature = "etcd")]
         let etcd = connect_authority(authority).await?;
         #[cfg(not(feature = "etcd"))]

@@ -150,6 +150,11 @@ pub enum RefuseReason {
     Garbled,
     /// A well-formed message out of place (e.g. an update before the handshake).
     Protocol,
+    /// An authenticated update that does not fit the stored copies (stream
+    /// or transmit-ring bytes beyond what the connection can hold, of
+    /// another connection, or for a TCB never sent): the session ends,
+    /// nothing of it is acknowledged, the next one full-syncs.
+    Misfit,
     /// The peer's TCB layout differs: deltas by field would mismatch.
     LayoutMismatch,
     /// The peer's epoch is older than ours (invariant 8).
@@ -171,6 +176,7 @@ impl RefuseReason {
             RefuseReason::Replayed => "replayed",
             RefuseReason::Garbled => "garbled",
             RefuseReason::Protocol => "protocol",
+            RefuseReason::Misfit => "misfit",
             RefuseReason::LayoutMismatch => "layout_mismatch",
             RefuseReason::StaleEpoch => "stale_epoch",
             RefuseReason::Timeout => "timeout",
@@ -233,6 +239,9 @@ pub struct LinkStats {
     /// Stream bytes queued for the standby's own store (`store =
     /// "replicated"`; the primary's count).
     pub data_bytes: u64,
+    /// Transmit-ring bytes queued for the standby's transmit ring
+    /// ([`wire::Update::Sent`], invariant 9; the primary's count).
+    pub sent_bytes: u64,
 }
 
 #[derive(Default)]
@@ -246,6 +255,7 @@ struct Counters {
     refused: Mutex<BTreeMap<&'static str, u64>>,
     copies_by_state: Mutex<BTreeMap<&'static str, u64>>,
     data_bytes: AtomicU64,
+    sent_bytes: AtomicU64,
 }
 
 impl Counters {
@@ -267,6 +277,10 @@ impl Counters {
         self.data_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
+    fn sent_bytes(&self, bytes: usize) {
+        self.sent_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
     fn refused(&self, reason: RefuseReason) {
         *lock(&self.refused).entry(reason.name()).or_default() += 1;
     }
@@ -282,6 +296,7 @@ impl Counters {
             refused: lock(&self.refused).clone(),
             copies_by_state: lock(&self.copies_by_state).clone(),
             data_bytes: self.data_bytes.load(Ordering::Relaxed),
+            sent_bytes: self.sent_bytes.load(Ordering::Relaxed),
         }
     }
 }

@@ -24,7 +24,7 @@ use super::{lock, AbortOnDrop, ConfigError, Counters, EpochWatch, Events, LinkCo
 
 /// Updates encoded into one write to the socket at most.
 const WRITE_BATCH: usize = 256;
-/// Stream bytes ([`Update::Data`]) the log keeps unacknowledged at most;
+/// Stream bytes ([`Update::Data`], [`Update::Sent`]) the log keeps unacknowledged at most;
 /// beyond, the standby is resynchronised in full and the sink ships its
 /// store again ([`Primary::sync_generation`]). Bounds the memory a slow or
 /// absent standby can make the primary hold.
@@ -64,6 +64,8 @@ pub enum SendError {
     Fenced,
     #[error("stream bytes for TCB {id} before any copy of it: the standby could not tell which connection they belong to")]
     DataBeforeCopy { id: u16 },
+    #[error("{len} transmit-ring bytes for TCB {id} in one update; at most {max} travel in one")]
+    SentTooLong { id: u16, len: usize, max: usize },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -92,13 +94,13 @@ struct Log {
     overflowed: bool,
     /// Sequence of the SyncEnd in flight, and how many TCBs it covers.
     sync_end: Option<(u64, usize)>,
-    /// Stream bytes in `entries` ([`Update::Data`]).
+    /// Stream bytes in `entries` ([`Update::Data`], [`Update::Sent`]).
     data_bytes: usize,
 }
 
 fn data_len(update: &Update) -> usize {
     match update {
-        Update::Data { bytes, .. } => bytes.len(),
+        Update::Data { bytes, .. } | Update::Sent { bytes, .. } => bytes.len(),
         _ => 0,
     }
 }
@@ -379,6 +381,31 @@ impl Primary {
         let rseq = log.push(Update::Data { id, irs, offset, bytes }, self.shared.cfg.max_unacked);
         drop(log);
         self.shared.counters.data(len);
+        self.shared.wake.notify_one();
+        Ok(rseq)
+    }
+
+    /// Queue transmit-stream bytes `[offset, offset + bytes.len())` of the
+    /// connection in TCB `id`: bytes its application queued in this host's
+    /// transmit ring that the peer has not acknowledged (invariant 9). A
+    /// copy of `id` must have been queued first (the standby checks the
+    /// bytes against its snd_una and its transmit ring). At most
+    /// [`wire::MAX_SENT_BYTES`] per call. Returns the sequence whose
+    /// acknowledgement means the standby holds them in its transmit ring:
+    /// only then may the send limit L pass them.
+    pub fn send_sent(&self, id: u16, offset: u64, bytes: Vec<u8>) -> Result<u64, SendError> {
+        if bytes.len() > wire::MAX_SENT_BYTES {
+            return Err(SendError::SentTooLong { id, len: bytes.len(), max: wire::MAX_SENT_BYTES });
+        }
+        if self.shared.state() == LinkState::Fenced {
+            return Err(SendError::Fenced);
+        }
+        let mut log = lock(&self.shared.log);
+        let iss = log.tail.get(&id).ok_or(SendError::DataBeforeCopy { id })?.iss.0;
+        let len = bytes.len();
+        let rseq = log.push(Update::Sent { id, iss, offset, bytes }, self.shared.cfg.max_unacked);
+        drop(log);
+        self.shared.counters.sent_bytes(len);
         self.shared.wake.notify_one();
         Ok(rseq)
     }

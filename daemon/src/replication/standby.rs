@@ -47,6 +47,21 @@ pub trait StoreHook: Send + 'static {
         let _ = (tcb, offset, bytes);
         Err(format!("stream bytes for TCB {id}, but this standby keeps no store of its own (store = \"shared\")").into())
     }
+    /// Bytes of this standby's transmit ring per connection, if it has
+    /// one; `None` refuses every [`Update::Sent`] (invariant 9: a standby
+    /// that cannot hold what the primary's card may send must not
+    /// acknowledge it).
+    fn tx_ring_bytes(&self) -> Option<u32> {
+        None
+    }
+    /// Write transmit-stream bytes of the connection `tcb` (the stored
+    /// copy of TCB `id`, already checked to fit them) at stream `offset`
+    /// into this standby's transmit ring, where its card sends them from
+    /// after a promotion.
+    fn write_sent(&mut self, id: u16, tcb: &Tcb, offset: u64, bytes: &[u8]) -> Result<(), HookError> {
+        let _ = (tcb, offset, bytes);
+        Err(format!("transmit-ring bytes for TCB {id}, but this standby has no transmit ring").into())
+    }
     /// Make every byte written since the last call durable. Called before
     /// the acknowledgement that covers them goes out.
     fn sync_data(&mut self) -> Result<(), HookError> {
@@ -81,6 +96,46 @@ pub(super) fn data_misfit(copy: &Tcb, irs: u32, offset: u64, len: usize) -> Opti
             "bytes [{offset}, {end}) end beyond what the primary received (rcv_nxt {}: {} bytes of data)",
             copy.rcv_nxt,
             data_end.bytes_since(data_start)
+        ));
+    }
+    None
+}
+
+/// Why transmit-ring bytes on the link do not fit the stored copy of
+/// their connection and a transmit ring of `ring` bytes; `None`: they fit.
+/// Accepted only for a connection that may have sent data, named by the
+/// same initial sequence number, and only within one ring after the
+/// copy's snd_una: the primary's host cannot have queued more (its
+/// transmit ring holds one ring beyond what the peer acknowledged), so
+/// anything else is corrupt or hostile and would overwrite bytes the card
+/// may still have to send.
+pub(super) fn sent_misfit(copy: &Tcb, iss: u32, offset: u64, len: usize, ring: u32) -> Option<String> {
+    use holdback_regmap::TcpState;
+    if copy.iss.0 != iss {
+        return Some(format!("for the connection with iss {iss:#010x}, but the stored copy is of iss {:#010x}", copy.iss.0));
+    }
+    if matches!(copy.state, TcpState::Closed | TcpState::Listen | TcpState::SynReceived | TcpState::TimeWait) {
+        return Some(format!("for a connection in {}, which sends no data", copy.state.rfc_name()));
+    }
+    if len > super::wire::MAX_SENT_BYTES {
+        return Some(format!("{len} bytes in one update, more than {}", super::wire::MAX_SENT_BYTES));
+    }
+    let Some(end) = offset.checked_add(len as u64) else {
+        return Some(format!("at offset {offset} run past the end of any stream"));
+    };
+    // Offsets are 64-bit, sequence numbers wrap: the bytes must lie
+    // serially within [snd_una, snd_una + ring] of the copy (offset 0 is
+    // at iss + 1, just past our SYN).
+    let data_start = copy.iss + 1;
+    let acked = copy.snd_una;
+    let start_seq = data_start + offset as u32;
+    let end_seq = data_start + end as u32;
+    if start_seq.before(acked) {
+        return Some(format!("bytes [{offset}, {end}) start before what the peer acknowledged (snd_una {acked})"));
+    }
+    if len as u64 > u64::from(ring) || end_seq.bytes_since(acked) > ring {
+        return Some(format!(
+            "bytes [{offset}, {end}) end beyond one {ring}-byte transmit ring after what the peer acknowledged (snd_una {acked})"
         ));
     }
     None
@@ -221,6 +276,22 @@ impl Replica {
                 let new = delta.apply(base).map_err(|e: DeltaError| inconsistent(&e.to_string()))?;
                 self.hook.install(id, &new).map_err(|error| ApplyError::Hook { id, error })?;
                 self.tcbs.insert(id, new);
+                self.applied = rseq;
+                Ok(None)
+            }
+            Update::Sent { id, iss, offset, bytes } => {
+                if !in_stream {
+                    return Err(inconsistent("update before a full sync"));
+                }
+                let copy = self.tcbs.get(&id).ok_or_else(|| inconsistent(&format!("transmit-ring bytes for TCB {id}, which was never sent")))?;
+                let ring = self.hook.tx_ring_bytes().ok_or_else(|| ApplyError::Store {
+                    id,
+                    error: format!("transmit-ring bytes for TCB {id}, but this standby has no transmit ring").into(),
+                })?;
+                if let Some(why) = sent_misfit(copy, iss, offset, bytes.len(), ring) {
+                    return Err(inconsistent(&format!("transmit-ring bytes for TCB {id} {why}")));
+                }
+                self.hook.write_sent(id, copy, offset, &bytes).map_err(|error| ApplyError::Store { id, error })?;
                 self.applied = rseq;
                 Ok(None)
             }
@@ -627,6 +698,11 @@ async fn session(shared: &Arc<Shared>, conn: Authenticated) -> String {
                     shared.events.emit(LinkEvent::Synced { tcbs });
                 }
                 if let Some(error) = done.error {
+                    if matches!(error, ApplyError::Inconsistent { .. }) {
+                        // An authenticated peer sent what no primary
+                        // could have: counted, like a refused connection.
+                        shared.counters.refused(RefuseReason::Misfit);
+                    }
                     return error.to_string();
                 }
                 false

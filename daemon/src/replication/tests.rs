@@ -36,6 +36,20 @@ struct MemCard {
     copies: Arc<Mutex<HashMap<u16, Tcb>>>,
     fail: Arc<AtomicBool>,
     block: Arc<AtomicBool>,
+    /// Each connection's transmit ring ([`MEM_TX_RING`] bytes).
+    tx_rings: Arc<Mutex<HashMap<u16, Vec<u8>>>>,
+}
+
+/// Bytes of a [`MemCard`]'s transmit ring per connection.
+const MEM_TX_RING: u32 = 8192;
+
+impl MemCard {
+    /// `len` bytes of connection `id`'s transmit ring from stream offset `from`.
+    fn tx_ring(&self, id: u16, from: u64, len: usize) -> Vec<u8> {
+        let rings = self.tx_rings.lock().unwrap();
+        let Some(ring) = rings.get(&id) else { return Vec::new() };
+        (0..len as u64).map(|i| ring[((from + i) % u64::from(MEM_TX_RING)) as usize]).collect()
+    }
 }
 
 impl StoreHook for MemCard {
@@ -52,6 +66,22 @@ impl StoreHook for MemCard {
 
     fn remove(&mut self, id: u16) -> Result<(), HookError> {
         self.copies.lock().unwrap().remove(&id);
+        Ok(())
+    }
+
+    fn tx_ring_bytes(&self) -> Option<u32> {
+        Some(MEM_TX_RING)
+    }
+
+    fn write_sent(&mut self, id: u16, _tcb: &Tcb, offset: u64, bytes: &[u8]) -> Result<(), HookError> {
+        while self.block.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut rings = self.tx_rings.lock().unwrap();
+        let ring = rings.entry(id).or_insert_with(|| vec![0; MEM_TX_RING as usize]);
+        for (i, b) in bytes.iter().enumerate() {
+            ring[((offset + i as u64) % u64::from(MEM_TX_RING)) as usize] = *b;
+        }
         Ok(())
     }
 }
@@ -614,6 +644,110 @@ fn stream_bytes_must_name_their_connection_and_stay_below_its_rcv_nxt_across_the
     assert!(data_misfit(&t, t.irs.0, 0, 0x2000).is_some(), "the FIN is not a data byte");
 }
 
+/// An established connection whose peer acknowledged `acked` bytes of
+/// our stream, which starts just before the 2^32 wrap.
+fn sending(id: u16, acked: u32, rng: &mut SmallRng) -> Tcb {
+    let mut t = tcb(id, rng);
+    t.iss = SeqNum(0xFFFF_F000);
+    t.snd_una = t.iss + 1 + acked;
+    t
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sent_bytes_are_in_the_standbys_transmit_ring_when_acknowledged() {
+    // Invariant 9: the transmit ring's unacknowledged bytes after a copy of
+    // their connection; their acknowledgement means the standby's ring
+    // holds them at their offsets (the send limit may then pass them), and
+    // a blocked ring write is not acknowledged.
+    let card = MemCard::default();
+    let (standby, _sev, primary, mut pev) = pair(1, card.clone()).await;
+    next_event(&mut pev, WAIT, |e| matches!(e, LinkEvent::Synced { .. })).await;
+    let mut rng = SmallRng::seed_from_u64(9);
+    let out: Vec<u8> = (0..20_000u32).map(|i| (i * 31 + 3) as u8).collect();
+    let mut t = sending(3, 0, &mut rng);
+    primary.send(3, &t).unwrap();
+    // 3000-byte writes while the peer acknowledges up to 5000 bytes behind:
+    // the stream crosses 2^32 and the ring wraps twice.
+    let mut off = 0usize;
+    while off < out.len() {
+        let n = 3000.min(out.len() - off);
+        let last = primary.send_sent(3, off as u64, out[off..off + n].to_vec()).unwrap();
+        primary.wait_acked(last, WAIT).await.unwrap();
+        assert_eq!(card.tx_ring(3, off as u64, n), out[off..off + n], "acknowledged ⇒ in the standby's transmit ring");
+        off += n;
+        t.snd_una = t.iss + 1 + off.saturating_sub(5000) as u32;
+        primary.send(3, &t).unwrap();
+    }
+    card.block.store(true, Ordering::SeqCst);
+    let held = primary.send_sent(3, off as u64, vec![0xAB; 100]).unwrap();
+    let waited = primary.wait_acked(held, Duration::from_millis(300)).await;
+    assert!(matches!(waited, Err(WaitError::Timeout { .. })), "a ring write in progress is not acknowledged: {waited:?}");
+    card.block.store(false, Ordering::SeqCst);
+    primary.wait_acked(held, WAIT).await.unwrap();
+    assert_eq!(standby.tcbs()[&3], t);
+    assert_eq!(primary.stats().sent_bytes, 20_100);
+    assert!(matches!(primary.send_sent(3, 0, vec![0; wire::MAX_SENT_BYTES + 1]), Err(SendError::SentTooLong { id: 3, .. })));
+    assert!(matches!(primary.send_sent(9, 0, vec![1]), Err(SendError::DataBeforeCopy { id: 9 })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sent_bytes_that_do_not_fit_are_refused_counted_and_never_written() {
+    // A primary holding the secret but sending what no primary could have
+    // queued (the wrong connection's bytes: the unit test below): each case ends the session with its reason, is neither
+    // acknowledged nor written, and counts as refused `misfit`.
+    let mut rng = SmallRng::seed_from_u64(10);
+    type Case = (&'static str, fn(&Primary, &Tcb) -> u64, &'static str);
+    let cases: [Case; 4] = [
+        ("beyond the ring", |p, _| p.send_sent(1, 1000 + u64::from(MEM_TX_RING) - 5, vec![7; 10]).unwrap(), "beyond one 8192-byte transmit ring"),
+        ("below snd_una", |p, _| p.send_sent(1, 999, vec![7; 10]).unwrap(), "start before what the peer acknowledged"),
+        (
+            "handshake",
+            |p, t| {
+                let mut syn = t.clone();
+                syn.state = TcpState::SynReceived;
+                p.send(1, &syn).unwrap();
+                p.send_sent(1, 1000, vec![7; 10]).unwrap()
+            },
+            "sends no data",
+        ),
+        ("wrapped offset", |p, _| p.send_sent(1, u64::MAX - 3, vec![7; 10]).unwrap(), "past the end"),
+    ];
+    for (tag, send_bad, reason) in cases {
+        let card = MemCard::default();
+        let (standby, mut sev, primary, mut pev) = pair(1, card.clone()).await;
+        next_event(&mut pev, WAIT, |e| matches!(e, LinkEvent::Synced { .. })).await;
+        let t = sending(1, 1000, &mut rng);
+        let good = primary.send(1, &t).unwrap();
+        primary.wait_acked(good, WAIT).await.unwrap();
+        let bad = send_bad(&primary, &t);
+        let ended = next_event(&mut sev, WAIT, |e| matches!(e, LinkEvent::Disconnected { .. })).await;
+        let LinkEvent::Disconnected { reason: why, .. } = ended else { unreachable!() };
+        assert!(why.contains(reason), "{tag}: {why}");
+        assert!(standby.applied() < bad, "{tag}: not acknowledged");
+        assert!(card.tx_rings.lock().unwrap().is_empty(), "{tag}: nothing written");
+        assert_eq!(standby.stats().refused.get("misfit"), Some(&1), "{tag}: counted");
+    }
+}
+
+#[test]
+fn sent_bytes_must_name_their_connection_and_stay_within_one_ring_after_snd_una_across_the_wrap() {
+    use super::standby::sent_misfit;
+    let mut rng = SmallRng::seed_from_u64(11);
+    // Our stream crosses 2^32; the peer acknowledged 0x1800 bytes.
+    let t = sending(1, 0x1800, &mut rng);
+    let ring = MEM_TX_RING;
+    assert_eq!(sent_misfit(&t, t.iss.0, 0x1800, ring as usize, ring), None, "one whole ring after snd_una fits");
+    assert_eq!(sent_misfit(&t, t.iss.0, 0x2000, 0x1000, ring), None);
+    assert!(sent_misfit(&t, t.iss.0, 0x1800, ring as usize + 1, ring).is_some_and(|w| w.contains("beyond")));
+    assert!(sent_misfit(&t, t.iss.0, 0x17FF, 1, ring).is_some_and(|w| w.contains("before")), "acknowledged bytes are not shipped");
+    assert!(sent_misfit(&t, t.iss.0 ^ 1, 0x1800, 1, ring).is_some_and(|w| w.contains("iss")), "a reused slot's bytes");
+    assert!(sent_misfit(&t, t.iss.0, u64::MAX, 2, ring).is_some_and(|w| w.contains("past the end")));
+    assert!(sent_misfit(&t, t.iss.0, 0x1800, wire::MAX_SENT_BYTES + 1, u32::MAX).is_some_and(|w| w.contains("in one update")));
+    let mut closing = t.clone();
+    closing.state = TcpState::TimeWait;
+    assert!(sent_misfit(&closing, t.iss.0, 0x1800, 1, ring).is_some_and(|w| w.contains("sends no data")));
+}
+
 /// The standby's promise travels on the heartbeats (docs/authority.md):
 /// the primary holds one that ends before the standby's own view of it,
 /// keeps it fresh while the standby promises, and sees it run out once the
@@ -629,7 +763,8 @@ async fn the_standby_promises_on_each_heartbeat_until_it_stops() {
         assert!(Instant::now() < deadline, "no promise reached the primary");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(primary.protocol_version(), Some(wire::PROMISE_VERSION));
+    assert_eq!(primary.protocol_version(), Some(wire::PROTOCOL_VERSION));
+    assert!(wire::PROTOCOL_VERSION >= wire::PROMISE_VERSION);
     // Fresh for a while: every heartbeat (50 ms) renews a 100 ms promise.
     for _ in 0..6 {
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -43,7 +43,11 @@
 //! promise not to take over ([`Msg::PromiseAsk`], [`Msg::Promise`],
 //! [`PROMISE_VERSION`], docs/authority.md): a pair under the etcd authority
 //! speaks only versions from 3 on (`Versions::for_authority`), since its
-//! active node may speak on promises alone. docs/upgrade.md is the procedure.
+//! active node may speak on promises alone. Version 4 adds the transmit
+//! ring's unacknowledged bytes ([`Update::Sent`], [`SEND_BYTES_VERSION`],
+//! invariant 9): a daemon whose application sends speaks only versions from
+//! 4 on (`Versions::for_sending`), since an older standby could not hold
+//! what the card may send. docs/upgrade.md is the procedure.
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -54,7 +58,7 @@ use holdback_driver::Tcb;
 use super::delta::TcbDelta;
 
 /// The newest protocol version this code speaks (its Hello goes out in it).
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 /// The oldest protocol version this code still speaks.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;
 /// The first version whose sessions carry stream bytes ([`Update::Data`]).
@@ -62,6 +66,12 @@ pub const STREAM_BYTES_VERSION: u16 = 2;
 /// The first version whose heartbeats carry the standby's promise not to
 /// take over ([`Msg::PromiseAsk`], [`Msg::Promise`]).
 pub const PROMISE_VERSION: u16 = 3;
+/// The first version whose sessions carry the transmit ring's
+/// unacknowledged bytes ([`Update::Sent`], invariant 9).
+pub const SEND_BYTES_VERSION: u16 = 4;
+/// Transmit-ring bytes one [`Update::Sent`] carries at most; the standby
+/// refuses a longer one (it is far below [`MAX_FRAME`]).
+pub const MAX_SENT_BYTES: usize = 64 << 10;
 
 /// The protocol versions a node speaks, a contiguous range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +101,17 @@ impl Versions {
     pub const fn for_authority(self, promises: bool) -> Versions {
         if promises && self.min < PROMISE_VERSION {
             Versions { min: PROMISE_VERSION, max: self.max }
+        } else {
+            self
+        }
+    }
+
+    /// What this build speaks when its application sends (the echo): only
+    /// versions that carry the transmit ring's bytes, because the send
+    /// limit moves only once the standby holds them (invariant 9).
+    pub const fn for_sending(self, sends: bool) -> Versions {
+        if sends && self.min < SEND_BYTES_VERSION {
+            Versions { min: SEND_BYTES_VERSION, max: self.max }
         } else {
             self
         }
@@ -212,6 +233,16 @@ pub enum Update {
     /// whose rcv_nxt covers them and before the copy whose R does, and the
     /// standby writes them at their offset and fsyncs before acknowledging.
     Data { id: u16, irs: u32, offset: u64, bytes: Vec<u8> },
+    /// Transmit-stream bytes `[offset, offset + bytes.len())` of the
+    /// connection in TCB `id` (named by our initial sequence number `iss`):
+    /// bytes its application queued in the primary's transmit ring that
+    /// the peer has not acknowledged, at most [`MAX_SENT_BYTES`]. They
+    /// travel after a copy of `id` and before the copy whose R covers the
+    /// input they answer; the standby writes them into its own transmit
+    /// ring at their offset before acknowledging, and the primary moves
+    /// the connection's send limit L past them only after that
+    /// acknowledgement (invariant 9). From [`SEND_BYTES_VERSION`] on.
+    Sent { id: u16, iss: u32, offset: u64, bytes: Vec<u8> },
 }
 
 /// Everything that travels on the link.
@@ -541,6 +572,23 @@ mod tests {
         assert_eq!(p.state(), LinkState::Down);
         assert!(refused_unknown_version(&s) >= 2, "each Hello without promises refused as unknown_version: {:?}", s.stats().refused);
         let (p, s, _events) = meet(Versions::BUILT, etcd, Duration::from_secs(5)).await;
-        assert_eq!((p.protocol_version(), s.protocol_version()), (Some(PROMISE_VERSION), Some(PROMISE_VERSION)));
+        // The highest version both speak, which carries promises.
+        assert!(PROTOCOL_VERSION >= PROMISE_VERSION);
+        assert_eq!((p.protocol_version(), s.protocol_version()), (Some(PROTOCOL_VERSION), Some(PROTOCOL_VERSION)));
+    }
+
+    /// A standby whose application sends (invariant 9) refuses a primary
+    /// that cannot ship the transmit ring's bytes, and runs at least
+    /// version 4 with one that can.
+    #[tokio::test]
+    async fn a_pair_whose_application_sends_speaks_only_versions_with_sent_bytes() {
+        let sending = Versions::for_store(true).for_sending(true);
+        assert_eq!(sending, Versions { min: SEND_BYTES_VERSION, max: PROTOCOL_VERSION });
+        assert_eq!(Versions::BUILT.for_sending(false), Versions::BUILT);
+        let (p, s, _events) = meet(Versions { min: 1, max: 3 }, sending, Duration::from_millis(600)).await;
+        assert_eq!(p.state(), LinkState::Down);
+        assert!(refused_unknown_version(&s) >= 2, "each Hello without sent bytes refused as unknown_version: {:?}", s.stats().refused);
+        let (p, s, _events) = meet(Versions::BUILT, sending, Duration::from_secs(5)).await;
+        assert_eq!((p.protocol_version(), s.protocol_version()), (Some(SEND_BYTES_VERSION), Some(SEND_BYTES_VERSION)));
     }
 }

@@ -270,6 +270,7 @@ fn event_ring_check(dev: &VfioPciDevice, bar: &BarMapping) -> Check {
             state: TcpState::Established,
             holdback: true,
             fin_rcvd: k == 2,
+            send_hold: false,
             rcv_nxt: SeqNum(0xffff_fff0 + k as u32),
             rel: SeqNum(0xffff_ff00),
             ack_sent: SeqNum(0xffff_ff00),

@@ -1,6 +1,7 @@
 //! The engine's kernel: defaults first, then one `match` on the state; the
 //! state groups and field prefixes are listed in the module's legend.
 use super::tx_request::{TxAddressState, TxSegmentState};
+use super::reassembly::HOLE_SLOTS;
 use super::{EngineState, TcbEngine, TCB_W};
 use crate::channels::TxReqSource;
 use crate::regbus::LISTEN_PORTS;
@@ -13,7 +14,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         dff_setup!(
             self, clock, state, tx_next, wb_next, cur_id,
             take, open_count, prom_active, dup_left, hop_result, raw, w, copy_busy, wb_pending,
-            tx_conn_base, tx_smss, tx_cwnd
+            tx_conn_base
         );
         self.tcb_ram.read_clock.next = self.clock.val();
         self.tcb_ram.write_clock.next = self.clock.val();
@@ -23,36 +24,37 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.rd.next = self.tcb_ram.read_data.val().into();
 
         // The send path: the segmenter sees the working TCB (snd_tail is where the
-        // host's bytes end) and what TxLoad registered: the connection's ring, the
-        // peer's MSS clamped to what a frame holds, the initial window as cwnd
-        // (RFC 5681 §3.1 eq. 1) and no timer yet.
-        self.slot_mss.next = self.tcb_ram.read_data.val().peer_mss;
-        if self.tcb_ram.read_data.val().peer_mss > self.max_seg.val() {
-            self.slot_mss.next = self.max_seg.val();
-        }
-        self.slot_mss32.next = bit_cast::<32, 16>(self.slot_mss.val());
+        // host's bytes end), the TX table's entry (read with the TCB: SMSS, cwnd,
+        // timer, RTO, a resend or probe asked for) and the connection's ring.
         self.txseg.iss.next = self.w.q.val().iss;
         self.txseg.snd_una.next = self.w.q.val().snd_una;
         self.txseg.snd_nxt.next = self.w.q.val().snd_nxt;
         self.txseg.snd_max.next = self.w.q.val().snd_max;
-        self.txseg.snd_tail.next = self.w.q.val().iss + self.one32.val() + self.w.q.val().tx_end;
-        // The peer's window in bytes is snd_wnd << snd_wscale (RFC 7323 §2.3);
-        // the segmenter's window is 16 bits, and cwnd (the initial window) is
-        // far below 65535, so saturating there never shrinks what may be sent.
+        // Send holdback: with the connection's send_hold set, bytes end at its send limit L.
+        self.txseg.snd_tail.next = self.sendlim.snd_tail.val();
+        // The peer's window in bytes is snd_wnd << snd_wscale (RFC 7323 §2.3).
         self.tx_wnd_field.next = self.w.q.val().snd_wnd;
         self.tx_wnd_shift.next = self.w.q.val().snd_wscale;
         self.tx_peer_window.next = bit_cast::<32, 16>(self.tx_wnd_field.val()) << self.tx_wnd_shift.val();
-        self.txseg.snd_wnd.next = self.tx_peer_window.val().get_bits::<16>(0);
-        if self.tx_peer_window.val().get_bits::<16>(16).any() {
-            self.txseg.snd_wnd.next = 0xFFFF_u16.to_bits();
+        self.txseg.snd_wnd.next = self.tx_peer_window.val();
+        self.tx_smss.next = self.w.q.val().peer_mss;
+        if self.w.q.val().peer_mss > self.max_seg.val() {
+            self.tx_smss.next = self.max_seg.val();
         }
-        self.txseg.smss.next = self.tx_smss.q.val();
-        self.txseg.cwnd.next = self.tx_cwnd.q.val();
-        self.txseg.timer.next = self.timer_off.val();
-        self.txseg.timer_due_us.next = 0_u32.to_bits();
-        self.txseg.rto_us.next = self.rto_us.val();
+        self.txseg.smss.next = self.tx_smss.val();
+        self.txseg.cwnd.next = self.txt.cwnd.val();
+        self.txseg.timer.next = self.txt.timer.val();
+        self.txseg.timer_due_us.next = self.w.q.val().timer_due;
+        self.txseg.rto_us.next = self.txt.rto_us.val();
         self.txseg.now_us.next = self.timebase.now_us.val();
-        self.txseg.resend_first.next = false;
+        self.txseg.resend_first.next = self.txt.resend.val();
+        if self.txt.probe.val() {
+            // A zero-window probe (RFC 9293 §3.8.6.1): one byte beyond the
+            // closed window, or the last probe's byte again while unacknowledged.
+            self.txseg.snd_wnd.next = self.one32.val();
+            self.txseg.timer.next = self.timer_off.val();
+            self.txseg.resend_first.next = self.w.q.val().snd_una != self.w.q.val().snd_max;
+        }
         self.txseg.ring_base.next = self.tx_conn_base.q.val();
         self.txseg.ring_mask.next = (self.one32.val() << self.tx_ring_log2.val()) - self.one32.val();
         self.txq.clock.next = self.clock.val();
@@ -75,6 +77,126 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.cmp_tail.b.next = self.w.q.val().tx_end;
         self.tail_span.next = self.w.q.val().iss + self.one32.val() + self.hop.wdata.val() - self.w.q.val().snd_una;
         self.tx_pending.next = self.w.q.val().snd_nxt != (self.w.q.val().iss + self.one32.val() + self.w.q.val().tx_end);
+
+        // The TX table: read with the TCB table (same slot, same cycle), written
+        // at the current connection by the states below; by default a write
+        // stores the entry as read, so each state names only what it changes.
+        self.txt.clock.next = self.clock.val();
+        self.txt.write_slot.next = self.cur_id.q.val();
+        // Send holdback (send_limit.rs): L is read with the TCB and written at the
+        // current connection (cleared by a passive open, set by the host's op).
+        self.sendlim.clock.next = self.clock.val();
+        self.sendlim.write_slot.next = self.cur_id.q.val();
+        self.sendlim.clear.next = false;
+        self.sendlim.host_we.next = false;
+        self.sendlim.host_value.next = self.hop.wdata.val();
+        self.sendlim.standby.next = self.standby.val();
+        self.sendlim.send_hold.next = self.w.q.val().send_hold.any();
+        self.sendlim.iss.next = self.w.q.val().iss;
+        self.sendlim.tx_end.next = self.w.q.val().tx_end;
+        self.sendlim.send_holdback.next = self.send_holdback.val();
+        for i in 0..LISTEN_PORTS {
+            self.sendlim.listen_ports[i].next = self.listen_ports[i].val();
+        }
+        self.sendlim.dst_port.next = self.desc.dst_port.val();
+        self.txt.we.next = false;
+        self.txt.init.next = false;
+        self.txt.timeout.next = false;
+        self.txt.peer_mss.next = self.w.q.val().peer_mss;
+        self.txt.init_rto_us.next = self.rto_us.val();
+        // A promoted connection (no TX table copy on a standby): `recover` just
+        // below snd_una, SND.WL1 below R, where the peer resumes sending.
+        self.txt.init_recover.next = self.w.q.val().snd_una - 1_u32.to_bits();
+        self.txt.init_wl1.next = self.upd.promoted.val().rcv_nxt - 1_u32.to_bits();
+        self.txt.init_wl2.next = self.w.q.val().snd_una;
+        self.txt.init_timer.next = self.timer_off.val();
+        if self.w.q.val().snd_una != self.w.q.val().snd_max {
+            self.txt.init_timer.next = self.timer_retransmit.val();
+        }
+        if self.state.q.val() == EngineState::OpenSlot {
+            // A passive open: RFC 6582 §3.2 starts `recover` at the ISS; the
+            // SYN's sequence number is the first SND.WL1.
+            self.txt.peer_mss.next = self.upd.opened.val().peer_mss;
+            self.txt.init_recover.next = self.upd.opened.val().iss;
+            self.txt.init_wl1.next = self.desc.seq.val();
+            self.txt.init_wl2.next = self.upd.opened.val().snd_una;
+            self.txt.init_timer.next = self.timer_off.val();
+        }
+        self.txt.flight.next = self.w.q.val().snd_max - self.w.q.val().snd_una;
+        self.txt.snd_max.next = self.w.q.val().snd_max;
+        self.txt.first_timeout.next = self.w.q.val().retries == self.zero4.val();
+        self.txt.w_cwnd.next = self.txt.cwnd.val();
+        self.txt.w_ssthresh.next = self.txt.ssthresh.val();
+        self.txt.w_bytes_acked.next = self.txt.bytes_acked.val();
+        self.txt.w_recover.next = self.txt.recover.val();
+        self.txt.w_srtt8.next = self.txt.srtt8.val();
+        self.txt.w_rttvar4.next = self.txt.rttvar4.val();
+        self.txt.w_rto_us.next = self.txt.rto_us.val();
+        self.txt.w_rtt_seq.next = self.txt.rtt_seq.val();
+        self.txt.w_rtt_start_us.next = self.txt.rtt_start_us.val();
+        self.txt.w_wl1.next = self.txt.wl1.val();
+        self.txt.w_wl2.next = self.txt.wl2.val();
+        self.txt.w_dupacks.next = self.txt.dupacks.val();
+        self.txt.w_in_recovery.next = self.txt.in_recovery.val();
+        self.txt.w_partial_seen.next = self.txt.partial_seen.val();
+        self.txt.w_measured.next = self.txt.measured.val();
+        self.txt.w_timing.next = self.txt.timing.val();
+        self.txt.w_timer.next = self.txt.timer.val();
+        self.txt.w_resend.next = self.txt.resend.val();
+        self.txt.w_probe.next = self.txt.probe.val();
+        // ACK processing (RFC 9293 §3.10.7.4 step 4, RFC 5681, RFC 6582) over
+        // the working TCB's send fields, the TX table's entry and the segment.
+        self.txack.snd_una.next = self.w.q.val().snd_una;
+        self.txack.snd_nxt.next = self.w.q.val().snd_nxt;
+        self.txack.snd_max.next = self.w.q.val().snd_max;
+        self.txack.snd_wnd.next = self.w.q.val().snd_wnd;
+        self.txack.snd_wl1.next = self.txt.wl1.val();
+        self.txack.snd_wl2.next = self.txt.wl2.val();
+        self.txack.smss.next = self.tx_smss.val();
+        self.txack.cwnd.next = self.txt.cwnd.val();
+        self.txack.ssthresh.next = self.txt.ssthresh.val();
+        self.txack.bytes_acked.next = self.txt.bytes_acked.val();
+        self.txack.dupacks.next = self.txt.dupacks.val();
+        self.txack.recover.next = self.txt.recover.val();
+        self.txack.in_recovery.next = self.txt.in_recovery.val();
+        self.txack.partial_seen.next = self.txt.partial_seen.val();
+        self.txack.timer.next = self.txt.timer.val();
+        self.txack.timer_due_us.next = self.w.q.val().timer_due;
+        self.txack.retries.next = self.w.q.val().retries;
+        self.txack.seg_seq.next = self.desc.seq.val();
+        self.txack.seg_ack.next = self.desc.ack.val();
+        self.txack.seg_wnd.next = self.desc.window.val();
+        self.txack.seg_occupies.next = self.desc.payload_len.val().any()
+            | self.desc.flags.val().get_bit(self.bit_syn.val().index())
+            | self.desc.flags.val().get_bit(self.bit_fin.val().index());
+        self.txack.now_us.next = self.timebase.now_us.val();
+        self.txack.rto_us.next = self.txrtt.new_rto_us.val();
+        // The RTT estimator (RFC 6298): an ACK in the accept step, a segment
+        // sent in TxStaged, a timer firing in ScanDecide.
+        self.txrtt.srtt8.next = self.txt.srtt8.val();
+        self.txrtt.rttvar4.next = self.txt.rttvar4.val();
+        self.txrtt.rto_us.next = self.txt.rto_us.val();
+        self.txrtt.measured.next = self.txt.measured.val();
+        self.txrtt.timing.next = self.txt.timing.val();
+        self.txrtt.rtt_seq.next = self.txt.rtt_seq.val();
+        self.txrtt.rtt_start_us.next = self.txt.rtt_start_us.val();
+        self.txrtt.event_kind.next = self.ev_none.val();
+        self.txrtt.seq.next = self.desc.ack.val();
+        if (self.state.q.val() == EngineState::TcpCheck) | (self.state.q.val() == EngineState::TcpAccept) {
+            self.txrtt.event_kind.next = self.ev_ack.val();
+        }
+        if self.state.q.val() == EngineState::TxStaged {
+            self.txrtt.event_kind.next = self.ev_send.val();
+            self.txrtt.seq.next = self.txseg.seg_seq.val();
+        }
+        if self.state.q.val() == EngineState::ScanDecide {
+            self.txrtt.event_kind.next = self.ev_timeout.val();
+        }
+        self.txrtt.retransmission.next = self.txseg.seg_retransmission.val();
+        self.txrtt.now_us.next = self.timebase.now_us.val();
+        self.txrtt.rto_min_us.next = self.rto_min_us.val();
+        self.txrtt.rto_max_us.next = self.rto_max.val();
+        self.txrtt.granularity_us.next = self.rto_granularity.val();
 
         self.timebase.clock.next = self.clock.val();
         self.timebase.tick_us.next = self.tick_us.val();
@@ -140,8 +262,68 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.acc.acceptable.next = self.seg.acceptable.val();
         self.acc.at_rcv_nxt.next = self.seg.at_rcv_nxt.val();
         self.acc.out_of_order.next = self.seg.out_of_order.val();
-        self.acc.take.next = self.seg.take.val();
+        // In-order bytes stop where held out-of-order ones start (reassembly).
+        self.acc.take.next = self.hmerge.take_capped.val();
         self.acc.ring_ready.next = self.ring.ready.val();
+        self.acc.rcv_open.next = self.close.rcv_open.val();
+        // Reassembly (reassembly.rs): the connection's held ranges, read with
+        // its TCB at the same address, against the segment. The entry is
+        // written where the copy is taken (below) and cleared when a
+        // connection opens in the slot or a promotion walks it.
+        self.hmerge.enable.next = self.reassembly.val();
+        // SACK (sack.rs): an out-of-order segment's duplicate ACK is loaded in the
+        // accept step, where its range is inserted; every other ACK reads the entry.
+        self.sacks.sack_ok.next = self.reassembly.val() & self.w.q.val().sack_ok.any();
+        self.sacks.use_ins.next = self.acc.ooo_copy.val()
+            & ((self.state.q.val() == EngineState::TcpCheck) | (self.state.q.val() == EngineState::TcpAccept));
+        for i in 0..HOLE_SLOTS {
+            self.sacks.rd_start[i].next = self.hole_start[i].read_data.val();
+            self.sacks.rd_end[i].next = self.hole_end[i].read_data.val();
+            self.sacks.ins_start[i].next = self.hmerge.ins_start[i].val();
+            self.sacks.ins_end[i].next = self.hmerge.ins_end[i].val();
+        }
+        self.sacks.ack.next = self.seg.ack.val();
+        self.sacks.rcv_nxt.next = self.w.q.val().rcv_nxt;
+        self.sacks.rd_meta.next = self.hole_meta.read_data.val();
+        self.sacks.ins_meta.next = self.hmerge.ins_meta.val();
+        self.txr.sack_count.next = self.sacks.count.val();
+        self.txr.sack_blocks.next = self.sacks.blocks.val();
+        self.txr.sack_ok.next = self.w.q.val().sack_ok.any();
+        self.txr.new_sack_ok.next = self.upd.opened.val().sack_ok.any();
+        for i in 0..HOLE_SLOTS {
+            self.hole_start[i].read_clock.next = self.clock.val();
+            self.hole_start[i].write_clock.next = self.clock.val();
+            self.hole_start[i].write_address.next = self.cur_id.q.val();
+            self.hole_start[i].write_enable.next = false;
+            self.hole_start[i].write_data.next = self.hmerge.ins_start[i].val();
+            self.hole_end[i].read_clock.next = self.clock.val();
+            self.hole_end[i].write_clock.next = self.clock.val();
+            self.hole_end[i].write_address.next = self.cur_id.q.val();
+            self.hole_end[i].write_enable.next = false;
+            self.hole_end[i].write_data.next = self.hmerge.ins_end[i].val();
+            self.hmerge.ent_start[i].next = self.hole_start[i].read_data.val();
+            self.hmerge.ent_end[i].next = self.hole_end[i].read_data.val();
+        }
+        self.hole_meta.read_clock.next = self.clock.val();
+        self.hole_meta.write_clock.next = self.clock.val();
+        self.hole_meta.write_address.next = self.cur_id.q.val();
+        self.hole_meta.write_enable.next = false;
+        self.hole_meta.write_data.next = self.hmerge.ins_meta.val();
+        self.hmerge.ent_meta.next = self.hole_meta.read_data.val();
+        self.hmerge.rcv_nxt.next = self.w.q.val().rcv_nxt;
+        self.hmerge.rcv_adv.next = self.w.q.val().rcv_adv;
+        self.hmerge.rel.next = self.w.q.val().rel;
+        self.hmerge.ring_window.next = self.ring_window.val();
+        self.hmerge.seq.next = self.desc.seq.val();
+        self.hmerge.payload_len.next = self.desc.payload_len.val();
+        self.hmerge.take.next = self.seg.take.val();
+        self.acc.ooo_held.next = self.hmerge.held.val();
+        self.acc.ooo_over.next = self.hmerge.over_limit.val();
+        self.ooo_pos.next = (self.hmerge.new_start.val() - self.w.q.val().irs - 1_u32.to_bits()) & self.ring_mask.val();
+        self.holes_clear.next = (self.state.q.val() == EngineState::OpenSlot)
+            | (self.state.q.val() == EngineState::PromFix)
+            | (self.state.q.val() == EngineState::ConnOpen);
+        self.copy_ooo.next = false;
         self.cmp_newrel.a.next = self.w.q.val().rel;
         self.cmp_newrel.b.next = self.hop.wdata.val();
 
@@ -157,9 +339,15 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.index.tcb_remote_port.next = self.w.q.val().remote_port;
         self.index.tcb_local_port.next = self.w.q.val().local_port;
         // The timer scan and the promotion walk index the working TCB's tuple, the receive path the segment's.
-        self.index.by_tcb.next = self.prom_active.q.val() | (self.state.q.val() == EngineState::ScanDecide);
+        self.index.by_tcb.next = self.prom_active.q.val()
+            | (self.state.q.val() == EngineState::ScanDecide)
+            | (self.state.q.val() == EngineState::HopAbort)
+            | (self.state.q.val() == EngineState::ConnSlot)
+            | (self.state.q.val() == EngineState::ConnOpen);
         self.index.take.next = false;
-        self.index.insert.next = (self.state.q.val() == EngineState::OpenSlot) | (self.state.q.val() == EngineState::PromIndex);
+        self.index.insert.next = (self.state.q.val() == EngineState::OpenSlot)
+            | (self.state.q.val() == EngineState::PromIndex)
+            | (self.state.q.val() == EngineState::ConnOpen);
         // The promotion walk gives closed slots back to the free queue.
         self.index.recycle.next = (self.state.q.val() == EngineState::PromFix) & !self.upd.prom_open.val();
         for i in 0..LISTEN_PORTS {
@@ -188,9 +376,12 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.upd.tcb.next = self.w.q.val();
         self.upd.now_us.next = self.timebase.now_us.val();
         self.upd.rto_us.next = self.rto_us.val();
+        self.upd.tx_timer.next = self.txt.timer.val();
+        self.upd.data_rto_us.next = self.txrtt.new_rto_us.val();
         self.upd.standby.next = self.standby.val();
         self.upd.promoting.next = self.prom_active.q.val();
         self.upd.all_released.next = self.seg.all_released.val();
+        self.upd.fin_allowed.next = self.sendlim.fin_allowed.val();
         self.upd.changed.next = self.seg.changed.val();
         self.upd.ack.next = self.seg.ack.val();
         self.upd.right.next = self.seg.right.val();
@@ -203,12 +394,53 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.upd.syn_mss.next = self.desc.mss.val();
         self.upd.syn_ws_ok.next = self.desc.ws_ok.val();
         self.upd.syn_ws.next = self.desc.ws.val();
+        self.upd.syn_sack_ok.next = self.desc.sack_ok.val() & self.sack.val();
         self.upd.iss.next = self.lookup.iss.val();
         // The listening port's own holdback setting, else CTRL's.
         self.lookup.holdback_default.next = self.holdback_default.val();
         self.upd.holdback.next = self.lookup.holdback.val();
         self.upd.hold_synack.next = self.hold_synack.val();
         self.upd.slot_gen.next = self.tcb_ram.read_data.val().gen;
+        // Connection life (close.rs): our FIN after the data, the peer's in FIN-WAIT, TIME-WAIT.
+        self.close.tcb.next = self.w.q.val();
+        self.close.now_us.next = self.timebase.now_us.val();
+        self.close.rto_us.next = self.rto_us.val();
+        self.close.time_wait_us.next = self.time_wait_us.val();
+        self.close.standby.next = self.standby.val();
+        self.close.fin_at_rcv_nxt.next = self.seg.fin_at_rcv_nxt.val();
+        self.close.all_released.next = self.seg.all_released.val();
+        self.close.seg_seq.next = self.desc.seq.val();
+        self.close.seg_payload_len.next = self.desc.payload_len.val();
+        self.close.seg_fin.next = self.desc.flags.val().get_bit(self.bit_fin.val().index());
+        self.close.fin_allowed.next = self.sendlim.fin_allowed.val();
+        // Active open (active_open.rs): CONNECT's TCB, and a segment to a TCB in SYN-SENT.
+        self.aopen.connect_ip.next = self.connect_ip.val();
+        self.aopen.connect_ports.next = self.connect_ports.val();
+        self.aopen.connect_mac_lo.next = self.connect_mac_lo.val();
+        self.aopen.connect_mac_hi.next = self.hop.wdata.val().get_bits::<16>(0);
+        self.aopen.iss.next = self.lookup.iss.val();
+        self.aopen.gen.next = self.tcb_ram.read_data.val().gen;
+        self.aopen.holdback.next = self.holdback_default.val();
+        self.aopen.now_us.next = self.timebase.now_us.val();
+        self.aopen.rto_us.next = self.rto_us.val();
+        self.aopen.ring_window.next = self.ring_window.val();
+        self.aopen.tcb.next = self.w.q.val();
+        self.aopen.seg_seq.next = self.desc.seq.val();
+        self.aopen.seg_ack.next = self.desc.ack.val();
+        self.aopen.seg_flags.next = self.desc.flags.val();
+        self.aopen.seg_window.next = self.desc.window.val();
+        self.aopen.seg_mss.next = self.desc.mss.val();
+        self.aopen.seg_ws_ok.next = self.desc.ws_ok.val();
+        self.aopen.seg_ws.next = self.desc.ws.val();
+        self.ka.tcb.next = self.w.q.val();
+        self.ka.now_us.next = self.timebase.now_us.val();
+        self.ka.standby.next = self.standby.val();
+        self.ka.idle_us.next = self.ka_idle_us.val();
+        self.ka.intvl_us.next = self.ka_intvl_us.val();
+        self.ka.probes.next = self.ka_probes.val();
+        self.ka.idle_timeout_us.next = self.idle_timeout_us.val();
+        self.ka.seg_ack.next = self.desc.ack.val();
+        self.ka.una_moves.next = self.acc.una_moves.val();
 
         // The write-back stores it in the table and in the working copy.
         self.gen_next.next = self.w.q.val().gen + 1_u32.to_bits();
@@ -246,7 +478,9 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.promoting.next = self.prom_active.q.val();
 
         self.accept_now.next = (self.state.q.val() == EngineState::TcpAccept)
-            | ((self.state.q.val() == EngineState::TcpCheck) & (self.w.q.val().state != self.st_syn_rcvd.val()));
+            | ((self.state.q.val() == EngineState::TcpCheck)
+                & (self.w.q.val().state != self.st_syn_rcvd.val())
+                & (self.w.q.val().state != self.st_syn_sent.val()));
         // Reply's TCB goes to the table once the segment's payload copy is done, so
         // whoever reads the table after it (a change record) finds the bytes below
         // rcv_nxt already on their way ahead of it.
@@ -369,6 +603,10 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                 self.stats.next = self.m_conns_opened.val();
                 self.open_inc.next = true;
                 self.w.d.next = self.upd.opened.val();
+                self.w.d.next.send_hold = self.sendlim.syn_hold.val().into();
+                self.sendlim.clear.next = true;
+                self.txt.we.next = true;
+                self.txt.init.next = true;
                 self.txr.segment.next = TxSegmentState::SynAckNew;
                 self.wb_next.d.next = EngineState::PopFrame;
                 self.tx_next.d.next = EngineState::WriteBack;
@@ -416,6 +654,27 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                         self.state.d.next = EngineState::PopFrame;
                     }
                 }
+                if self.w.q.val().state == self.st_syn_sent.val() {
+                    // RFC 9293 §3.10.7.3 SYN-SENT (active_open.rs).
+                    self.state.d.next = EngineState::PopFrame;
+                    if self.aopen.rst_reply.val() {
+                        self.stats.next = self.m_rst_sent.val();
+                        self.txr.segment.next = TxSegmentState::Rst;
+                        self.tx_next.d.next = EngineState::PopFrame;
+                        self.state.d.next = EngineState::TxSend;
+                    } else if self.aopen.refused.val() {
+                        // Nobody listens there: the slot is free again.
+                        self.stats.next = self.m_connects_refused.val();
+                        self.w.d.next.state = self.st_closed.val();
+                        self.open_dec.next = true;
+                        self.state.d.next = EngineState::WriteBack;
+                    } else if self.aopen.syn_taken.val() {
+                        self.w.d.next = self.aopen.synced.val();
+                        self.state.d.next = EngineState::ConnSynced;
+                    } else if !self.f_rst.val() {
+                        self.stats.next = self.m_unsupported.val();
+                    }
+                }
                 // Any other state takes the accept step below in this same cycle.
             }
             EngineState::TcpAccept => {
@@ -433,6 +692,12 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                     self.w.d.next.rcv_nxt = self.w.q.val().rcv_nxt + 1_u32.to_bits();
                     self.w.d.next.fin_rcvd = true.into();
                     self.w.d.next.state = self.st_close_wait.val();
+                } else if self.close.seg_moves.val() {
+                    // FIN-WAIT-1/2 and CLOSING: the ACK of our FIN, the peer's FIN (close.rs).
+                    self.w.d.next = self.close.seg_next.val();
+                    if self.close.enters_time_wait.val() {
+                        self.stats.next = self.m_time_wait.val();
+                    }
                 }
                 self.state.d.next = EngineState::Reply;
             }
@@ -490,6 +755,18 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                     self.state.d.next = EngineState::HopRelease;
                 } else if self.hop.kind.val() == self.hop_tail.val() {
                     self.state.d.next = EngineState::HopTail;
+                } else if self.hop.kind.val() == self.hop_close.val() {
+                    self.state.d.next = EngineState::HopClose;
+                } else if self.hop.kind.val() == self.hop_abort.val() {
+                    self.state.d.next = EngineState::HopAbort;
+                } else if self.hop.kind.val() == self.hop_send_limit.val() {
+                    // A new send limit (send_limit.rs keeps the serial maximum while
+                    // active): bytes it lets out go through the send queue.
+                    self.sendlim.host_we.next = true;
+                    self.txq.push.next = true;
+                    self.state.d.next = EngineState::HopDone;
+                } else if self.hop.kind.val() == self.hop_connect.val() {
+                    self.state.d.next = EngineState::HopConnect;
                 } else {
                     self.hop_result.d.next = self.tcb_ram.read_data.val().rel;
                     self.state.d.next = EngineState::HopDone;
@@ -508,7 +785,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             EngineState::HopTail => {
                 // The host filled the transmit ring up to stream offset wdata. It may only
                 // append, and never past snd_una + the ring (bytes not yet ACKed stay).
-                if (self.w.q.val().state == self.st_closed.val())
+                if !self.close.may_append.val()
                     | self.cmp_tail.a_before_b.val()
                     | (self.tail_span.val() > self.tx_ring_bytes.val())
                 {
@@ -525,23 +802,32 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                 self.load_tcb.next = true;
                 self.tx_conn_base.d.next =
                     self.tx_ring_base.val() + (bit_cast::<64, CONN_BITS>(self.cur_id.q.val()) << self.tx_ring_log2.val());
-                self.tx_smss.d.next = self.slot_mss.val();
-                self.tx_cwnd.d.next = self.slot_mss32.val() << 2;
-                if self.slot_mss.val() > self.iw_1095.val() {
-                    self.tx_cwnd.d.next = (self.slot_mss32.val() << 1) + self.slot_mss32.val();
-                }
                 self.state.d.next = EngineState::TxDecide;
             }
             EngineState::TxDecide => {
                 // Synchronized states send; the staging buffer is free once the
                 // builder sent the last segment read from it.
                 self.state.d.next = EngineState::Idle;
-                if ((self.w.q.val().state == self.st_established.val()) | (self.w.q.val().state == self.st_close_wait.val()))
-                    & self.txseg.send.val()
-                {
+                if self.close.data_allowed.val() & self.txseg.send.val() {
                     self.state.d.next = EngineState::TxDecide;
                     if self.fetch_idle.val() & self.txr.builder_idle.val() {
                         self.state.d.next = EngineState::TxStart;
+                    }
+                } else if self.close.fin_due.val() {
+                    // Every byte below the send tail is sent: our FIN follows (RFC 9293 §3.10.4).
+                    self.state.d.next = EngineState::CloseFin;
+                } else if (self.w.q.val().state == self.st_established.val()) | (self.w.q.val().state == self.st_close_wait.val()) {
+                    // Nothing goes: a resend or probe asked for lapses, and the
+                    // persist timer may start (RFC 9293 §3.8.6.1: bytes wait
+                    // behind a zero window with nothing in flight).
+                    self.txt.we.next = true;
+                    self.txt.w_resend.next = false;
+                    self.txt.w_probe.next = false;
+                    self.txt.w_timer.next = self.txseg.new_timer.val();
+                    if self.txseg.new_timer.val() != self.txt.timer.val() {
+                        self.w.d.next.timer_due = self.txseg.new_timer_due_us.val();
+                        self.wb_next.d.next = EngineState::Idle;
+                        self.state.d.next = EngineState::WriteBack;
                     }
                 }
             }
@@ -558,9 +844,23 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                     } else {
                         self.w.d.next.snd_nxt = self.txseg.new_snd_nxt.val();
                         self.w.d.next.snd_max = self.txseg.new_snd_max.val();
-                        // RFC 6298 §5.1: the first byte in flight starts the timer.
-                        if self.w.q.val().snd_una == self.w.q.val().snd_max {
-                            self.w.d.next.timer_due = self.timebase.now_us.val() + self.rto_us.val();
+                        self.txt.we.next = true;
+                        self.txt.w_resend.next = false;
+                        self.txt.w_probe.next = false;
+                        if !self.txt.probe.val() {
+                            // RFC 6298 §5.1: the first byte in flight starts the timer
+                            // (a probe leaves the persist timer running); §3: the
+                            // segment is timed unless it is a retransmission (Karn).
+                            self.txt.w_timer.next = self.txseg.new_timer.val();
+                            if self.txseg.new_timer.val() != self.txt.timer.val() {
+                                self.w.d.next.timer_due = self.txseg.new_timer_due_us.val();
+                            }
+                            self.txt.w_timing.next = self.txrtt.new_timing.val();
+                            self.txt.w_rtt_seq.next = self.txrtt.new_rtt_seq.val();
+                            self.txt.w_rtt_start_us.next = self.txrtt.new_rtt_start_us.val();
+                            if self.txseg.seg_retransmission.val() {
+                                self.stats.next = self.m_retransmits.val();
+                            }
                         }
                         self.txr.address.next = TxAddressState::TcpToPeer;
                         self.txr.segment.next = TxSegmentState::Data;
@@ -612,15 +912,56 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                 self.wb_next.d.next = EngineState::ScanNext;
                 self.tx_next.d.next = EngineState::WriteBack;
                 self.state.d.next = EngineState::ScanNext;
-                if self.upd.retx_give_up.val() {
-                    // The peer is gone: give the slot back.
+                if self.close.timer_close.val() {
+                    // TIME-WAIT (or FIN-WAIT-2 without the peer's FIN) ran its time: the slot is free.
                     self.w.d.next.state = self.st_closed.val();
                     self.open_dec.next = true;
                     self.state.d.next = EngineState::WriteBack;
+                } else if self.upd.retx_give_up.val() {
+                    // The peer is gone: tell it so (RFC 9293 §3.8.3, R2), give the slot back.
+                    self.stats.next = self.m_rst_sent.val() | self.m_give_up_resets.val();
+                    self.w.d.next.state = self.st_closed.val();
+                    self.open_dec.next = true;
+                    self.txr.segment.next = TxSegmentState::Rst;
+                    self.txr.seg_ack.next = self.w.q.val().snd_nxt;
+                    self.state.d.next = EngineState::TxSend;
+                } else if self.ka.probe.val() & (self.txt.timer.val() == self.timer_off.val()) {
+                    // RFC 9293 §3.8.4: a keep-alive probe, an ACK at snd_nxt - 1 without data.
+                    self.stats.next = self.m_ka_probes.val();
+                    self.w.d.next = self.ka.probed.val();
+                    self.txr.segment.next = TxSegmentState::Ack;
+                    self.txr.snd_nxt.next = self.w.q.val().snd_nxt - 1_u32.to_bits();
+                    self.advertise.next = true;
+                    self.state.d.next = EngineState::TxSend;
+                } else if self.ka.expire.val() & (self.txt.timer.val() == self.timer_off.val()) {
+                    // Unanswered probes, or the idle timeout: reset, free the slot.
+                    self.stats.next = self.m_rst_sent.val() | self.m_ka_drops.val();
+                    if self.ka.idle_expire.val() {
+                        self.stats.next = self.m_rst_sent.val() | self.m_idle_drops.val();
+                    }
+                    self.w.d.next.state = self.st_closed.val();
+                    self.open_dec.next = true;
+                    self.txr.segment.next = TxSegmentState::Rst;
+                    self.txr.seg_ack.next = self.w.q.val().snd_nxt;
+                    self.state.d.next = EngineState::TxSend;
                 } else if self.upd.retx_due.val() & self.upd.retx_data.val() {
-                    // Data: back to snd_una; the send queue sends the segment again.
-                    self.stats.next = self.m_retransmits.val();
+                    // Data: back to snd_una with the loss response of the TX table's
+                    // `timeout` entry and the RTO backed off; the send path resends.
+                    self.stats.next = self.m_rto_backoffs.val();
                     self.w.d.next = self.upd.retransmitted.val();
+                    self.txt.we.next = true;
+                    self.txt.timeout.next = true;
+                    self.txt.w_rto_us.next = self.txrtt.new_rto_us.val();
+                    self.txq.push.next = true;
+                    self.state.d.next = EngineState::WriteBack;
+                } else if self.upd.retx_due.val() & self.upd.retx_probe.val() {
+                    // Persist: a zero-window probe is due, the RTO backs off.
+                    self.stats.next = self.m_rto_backoffs.val();
+                    self.w.d.next = self.upd.retransmitted.val();
+                    self.txt.we.next = true;
+                    self.txt.w_rto_us.next = self.txrtt.new_rto_us.val();
+                    self.txt.w_timing.next = false;
+                    self.txt.w_probe.next = true;
                     self.txq.push.next = true;
                     self.state.d.next = EngineState::WriteBack;
                 } else if self.upd.retx_due.val() {
@@ -644,6 +985,9 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                 if self.upd.prom_open.val() {
                     self.open_inc.next = true;
                     self.w.d.next = self.upd.promoted.val();
+                    // No TX table copy reaches a standby: start afresh (docs/tx.md).
+                    self.txt.we.next = true;
+                    self.txt.init.next = true;
                     self.state.d.next = EngineState::PromIndex;
                 }
             }
@@ -693,6 +1037,123 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                 self.timebase.scan_step.next = true;
                 self.state.d.next = EngineState::Idle;
             }
+            EngineState::HopClose => {
+                // RFC 9293 §3.10.4 CLOSE. ESTABLISHED: FIN-WAIT-1 at once, the FIN now if
+                // every byte is sent and send holdback lets it out, else after them or
+                // after the send limit passes it (the send queue's CloseFin).
+                // CLOSE-WAIT: the FIN follows once everything is released and sent.
+                // Any other state: nothing to do.
+                self.state.d.next = EngineState::HopDone;
+                self.wb_next.d.next = EngineState::HopDone;
+                if (self.w.q.val().state == self.st_established.val()) & !self.standby.val() {
+                    if self.close.all_sent.val() & self.sendlim.fin_allowed.val() {
+                        self.w.d.next = self.close.fin_sent.val();
+                        self.advertise.next = true;
+                        self.txr.address.next = TxAddressState::TcpToPeer;
+                        self.txr.segment.next = TxSegmentState::FinAck;
+                        self.tx_next.d.next = EngineState::WriteBack;
+                        self.state.d.next = EngineState::TxSend;
+                    } else {
+                        self.w.d.next.state = self.st_fin_wait1.val();
+                        self.txq.push.next = true;
+                        self.state.d.next = EngineState::WriteBack;
+                    }
+                } else if self.w.q.val().state == self.st_close_wait.val() {
+                    self.txq.push.next = true;
+                }
+            }
+            EngineState::HopAbort => {
+                // RFC 9293 §3.10.5 ABORT: a RST at snd_nxt, and the slot is free.
+                self.state.d.next = EngineState::HopDone;
+                if (self.w.q.val().state != self.st_closed.val()) & !self.standby.val() {
+                    self.stats.next = self.m_rst_sent.val() | self.m_host_aborts.val();
+                    self.w.d.next.state = self.st_closed.val();
+                    self.open_dec.next = true;
+                    self.txr.address.next = TxAddressState::TcpToPeer;
+                    self.txr.segment.next = TxSegmentState::Rst;
+                    self.txr.seg_ack.next = self.w.q.val().snd_nxt;
+                    self.wb_next.d.next = EngineState::HopDone;
+                    self.tx_next.d.next = EngineState::WriteBack;
+                    self.state.d.next = EngineState::TxSend;
+                }
+            }
+            EngineState::CloseFin => {
+                // The send queue found every byte sent: our FIN|ACK at the tail.
+                self.w.d.next = self.close.fin_sent.val();
+                self.advertise.next = true;
+                self.txr.address.next = TxAddressState::TcpToPeer;
+                self.txr.segment.next = TxSegmentState::FinAck;
+                self.wb_next.d.next = EngineState::Idle;
+                self.tx_next.d.next = EngineState::WriteBack;
+                self.state.d.next = EngineState::TxSend;
+            }
+            EngineState::HopConnect => {
+                // CONNECT: a free slot, first read for its generation while the
+                // index hashes the new tuple (ConnSlot); refused when none is free
+                // or the card may not speak.
+                self.hop_result.d.next = self.connect_refused.val();
+                self.state.d.next = EngineState::HopDone;
+                if self.enable.val() & !self.standby.val() & self.index.can_alloc.val() {
+                    self.cur_id.d.next = self.index.alloc_slot.val();
+                    self.rd_slot.next = self.index.alloc_slot.val();
+                    self.index.take.next = true;
+                    self.w.d.next = self.aopen.syn_sent.val();
+                    self.state.d.next = EngineState::ConnSlot;
+                } else {
+                    self.stats.next = self.m_connects_refused.val();
+                }
+            }
+            EngineState::ConnSlot => {
+                // The slot's generation and the ISS of the hashed tuple.
+                self.w.d.next = self.aopen.syn_sent.val();
+                self.state.d.next = EngineState::ConnOpen;
+            }
+            EngineState::ConnOpen => {
+                // Linked first in its bucket; SYN-SENT with our SYN on the wire. Send
+                // holdback as SEND_HOLDBACK's default says (no listening slot is
+                // involved), and L starts at 0 as for a passive open.
+                self.stats.next = self.m_active_opens.val();
+                self.w.d.next.send_hold = self.send_holdback.val().get_bit(0).into();
+                self.sendlim.clear.next = true;
+                self.open_inc.next = true;
+                self.txt.we.next = true;
+                self.txt.init.next = true;
+                self.hop_result.d.next = bit_cast::<32, CONN_BITS>(self.cur_id.q.val());
+                self.txr.address.next = TxAddressState::TcpToPeer;
+                self.txr.segment.next = TxSegmentState::Syn;
+                self.wb_next.d.next = EngineState::HopDone;
+                self.tx_next.d.next = EngineState::WriteBack;
+                self.state.d.next = EngineState::TxSend;
+            }
+            EngineState::ConnSynced => {
+                // The SYN-ACK's ACK (ESTABLISHED), or our SYN-ACK after a lone SYN
+                // (simultaneous open). The sending side starts from here (docs/tx.md).
+                self.txt.we.next = true;
+                self.txt.init.next = true;
+                self.txr.address.next = TxAddressState::TcpToPeer;
+                self.txr.segment.next = TxSegmentState::SynAck;
+                if self.w.q.val().state == self.st_established.val() {
+                    self.txr.segment.next = TxSegmentState::Ack;
+                    self.advertise.next = true;
+                    if self.ka.rearm.val() {
+                        self.w.d.next.timer_due = self.ka.rearm_due.val();
+                    }
+                }
+                self.tx_next.d.next = EngineState::WriteBack;
+                self.state.d.next = EngineState::TxSend;
+            }
+            EngineState::OooIssue => {
+                // The ring writer was busy when the out-of-order segment was
+                // accepted; the entry and the TCB stand still until it is
+                // taken, then the duplicate ACK goes out and is recorded.
+                self.copy_req.next = true;
+                self.copy_ooo.next = true;
+                self.copy_len.next = self.hmerge.new_len.val();
+                if self.ring.ready.val() {
+                    self.advertise.next = true;
+                    self.state.d.next = EngineState::TxSend;
+                }
+            }
             _ => {
                 self.state.d.next = EngineState::Idle;
             }
@@ -710,21 +1171,78 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             if self.acc.close.val() {
                 self.w.d.next.state = self.st_closed.val();
             }
+            // TIME-WAIT: the peer's FIN again; the ACK goes out, 2 MSL start over (close.rs).
+            if self.close.fin_again.val() {
+                self.w.d.next.timer_due = self.close.time_wait_due.val();
+            }
             if self.acc.una_moves.val() {
                 self.w.d.next.snd_una = self.desc.ack.val();
                 // RFC 6298 §5.3: new data acknowledged restarts the timer, without back-off.
-                if (self.w.q.val().state == self.st_established.val()) | (self.w.q.val().state == self.st_close_wait.val()) {
+                if self.close.ack_restarts_timer.val() {
                     self.w.d.next.timer_due = self.timebase.now_us.val() + self.rto_us.val();
                     self.w.d.next.retries = self.zero4.val();
                 }
             }
             if self.acc.ack_taken.val() {
                 self.w.d.next.snd_wnd = self.desc.window.val();
+                // Nothing left in flight: the keep-alive / idle timer starts over (keepalive.rs).
+                if self.ka.rearm.val() {
+                    self.w.d.next.timer_due = self.ka.rearm_due.val();
+                    self.w.d.next.retries = self.zero4.val();
+                }
                 // The ACK may have opened the window for bytes that wait.
                 self.txq.push.next = self.tx_pending.val();
             }
-            self.copy_req.next = self.acc.copy.val();
+            if (self.acc.ack_taken.val() | (self.acc.ack_only.val() & (self.txack.verdict.val() >= self.verdict_new_data.val())))
+                & ((self.w.q.val().state == self.st_established.val()) | (self.w.q.val().state == self.st_close_wait.val()))
+            {
+                // The sending side's ACK processing (docs/tx.md): the ACK processor's
+                // send fields and timer, its TX table entry, and the RTT sample of an
+                // ACK of new data. Fast retransmit and partial ACKs resend the first
+                // unacknowledged segment through the send queue.
+                self.w.d.next.snd_una = self.txack.new_snd_una.val();
+                self.w.d.next.snd_nxt = self.txack.new_snd_nxt.val();
+                self.w.d.next.snd_wnd = self.txack.new_snd_wnd.val();
+                self.w.d.next.timer_due = self.txack.new_timer_due_us.val();
+                self.w.d.next.retries = self.txack.new_retries.val();
+                self.txt.we.next = true;
+                self.txt.w_cwnd.next = self.txack.new_cwnd.val();
+                self.txt.w_ssthresh.next = self.txack.new_ssthresh.val();
+                self.txt.w_bytes_acked.next = self.txack.new_bytes_acked.val();
+                self.txt.w_recover.next = self.txack.new_recover.val();
+                self.txt.w_wl1.next = self.txack.new_snd_wl1.val();
+                self.txt.w_wl2.next = self.txack.new_snd_wl2.val();
+                self.txt.w_dupacks.next = self.txack.new_dupacks.val();
+                self.txt.w_in_recovery.next = self.txack.new_in_recovery.val();
+                self.txt.w_partial_seen.next = self.txack.new_partial_seen.val();
+                self.txt.w_timer.next = self.txack.new_timer.val();
+                // With neither timer of the send side running, the keep-alive / idle
+                // timer owns timer_due and retries (keepalive.rs); the persist timer
+                // may run with nothing in flight, so it is asked, not snd_una.
+                if self.ka.rearm.val() & (self.txack.new_timer.val() == self.timer_off.val()) {
+                    self.w.d.next.timer_due = self.ka.rearm_due.val();
+                    self.w.d.next.retries = self.zero4.val();
+                }
+                self.txt.w_probe.next = self.txt.probe.val() & (self.txack.new_timer.val() == self.timer_persist.val());
+                self.txt.w_resend.next = self.txt.resend.val() | self.txack.retransmit.val();
+                if self.txack.verdict.val() >= self.verdict_new_data.val() {
+                    self.txt.w_srtt8.next = self.txrtt.new_srtt8.val();
+                    self.txt.w_rttvar4.next = self.txrtt.new_rttvar4.val();
+                    self.txt.w_rto_us.next = self.txrtt.new_rto_us.val();
+                    self.txt.w_measured.next = self.txrtt.new_measured.val();
+                    self.txt.w_timing.next = self.txrtt.new_timing.val();
+                }
+                if self.txack.retransmit.val() {
+                    self.stats.next = self.acc.stats.val() | self.m_fast_retransmits.val();
+                }
+                self.txq.push.next = self.tx_pending.val() | self.txack.retransmit.val();
+            }
+            self.copy_req.next = self.acc.copy.val() | self.acc.ooo_copy.val();
+            self.copy_ooo.next = self.acc.ooo_copy.val();
             self.copy_len.next = self.acc.take_len.val();
+            if self.acc.ooo_copy.val() {
+                self.copy_len.next = self.hmerge.new_len.val();
+            }
             self.take.d.next = self.acc.take_len.val();
         }
         // The copy runs while the FIN step, the reply and the write-back go on; the
@@ -733,11 +1251,39 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.ring.valid.next = self.copy_req.val();
         self.ring.len.next = self.copy_len.val();
         self.fb_sel_ring.next = self.copy_busy.q.val() | self.copy_req.val();
+        if self.copy_ooo.val() {
+            // Out of order: the new bytes at their own offset, skipping what is held.
+            self.ring.fb_off.next = self.desc.payload_off.val() + self.hmerge.new_skip.val();
+            self.ring.ring_off.next = self.ooo_pos.val();
+        }
         if self.copy_req.val() & self.ring.ready.val() {
             self.stats.next = self.m_payload.val();
             self.stat_bytes.next = bit_cast::<16, 11>(self.copy_len.val());
-            self.w.d.next.rcv_nxt = self.w.q.val().rcv_nxt + bit_cast::<32, 11>(self.copy_len.val());
             self.copy_busy.d.next = true;
+            if self.copy_ooo.val() {
+                // Held beyond rcv_nxt: rcv_nxt (what the host may read) stays.
+                self.stats.next = self.m_payload.val() | self.m_ooo_held.val();
+                self.hole_meta.write_enable.next = true;
+                for i in 0..HOLE_SLOTS {
+                    self.hole_start[i].write_enable.next = true;
+                    self.hole_end[i].write_enable.next = true;
+                }
+            } else {
+                self.w.d.next.rcv_nxt = self.w.q.val().rcv_nxt + bit_cast::<32, 11>(self.copy_len.val());
+                if self.hmerge.jump.val() {
+                    // The gap before the first held range is filled: rcv_nxt jumps over it.
+                    self.w.d.next.rcv_nxt = self.hmerge.jump_to.val();
+                    self.stats.next = self.m_payload.val() | self.m_holes_filled.val();
+                    self.hole_meta.write_enable.next = true;
+                    self.hole_meta.write_data.next = self.hmerge.adv_meta.val();
+                    for i in 0..HOLE_SLOTS {
+                        self.hole_start[i].write_enable.next = true;
+                        self.hole_start[i].write_data.next = self.hmerge.adv_start[i].val();
+                        self.hole_end[i].write_enable.next = true;
+                        self.hole_end[i].write_data.next = self.hmerge.adv_end[i].val();
+                    }
+                }
+            }
         } else if self.ring.done.val() {
             self.copy_busy.d.next = false;
         }
@@ -745,9 +1291,9 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             self.tcb_ram.write_enable.next = true;
             // Padding is stored as zero; `gen` counts this write; EPOCH stamps the writer.
             self.tcb_ram.write_data.next = self.w.q.val();
-            self.tcb_ram.write_data.next.pad_w0_6 = self.zero2.val();
+            self.tcb_ram.write_data.next.pad_w0_7 = false.into();
             self.tcb_ram.write_data.next.pad_w0_12 = self.zero4.val();
-            self.tcb_ram.write_data.next.pad_w14_24 = 0_u8.to_bits(); // window scaling: word 14 bits 23:16 are the shifts
+            self.tcb_ram.write_data.next.pad_w14_25 = self.zero7.val(); // word 14 bits 23:16 the shifts, bit 24 SACK
             self.tcb_ram.write_data.next.gen = self.gen_next.val();
             self.tcb_ram.write_data.next.epoch = self.epoch.val();
             self.w.d.next.gen = self.gen_next.val();
@@ -755,6 +1301,17 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         }
         // One place loads the working TCB from the block RAM's read data.
         self.tcb_ram.read_address.next = self.rd_slot.val();
+        self.txt.read_slot.next = self.rd_slot.val();
+        self.sendlim.read_slot.next = self.rd_slot.val();
+        for i in 0..HOLE_SLOTS {
+            self.hole_start[i].read_address.next = self.rd_slot.val();
+            self.hole_end[i].read_address.next = self.rd_slot.val();
+        }
+        self.hole_meta.read_address.next = self.rd_slot.val();
+        if self.holes_clear.val() {
+            self.hole_meta.write_enable.next = true;
+            self.hole_meta.write_data.next = self.no_holes.val();
+        }
         self.index.slot.next = self.rd_slot.val();
         // A connection that closes leaves the index, and its slot is free again.
         self.index.remove.next = self.open_dec.val();

@@ -45,6 +45,8 @@ pub struct PassiveOpen {
     /// Window scaling: the SYN carried a Window Scale option, with this shift (at most 14).
     pub ws_ok: Signal<In, Bit>,
     pub ws: Signal<In, Bits<4>>,
+    /// SACK (RFC 2018): the SYN carried SACK-permitted and the card sends SACK.
+    pub sack_ok: Signal<In, Bit>,
 
     pub tcb: Signal<Out, TcbFields>,
 
@@ -79,6 +81,7 @@ impl Default for PassiveOpen {
             ring_window: Default::default(),
             ws_ok: Default::default(),
             ws: Default::default(),
+            sack_ok: Default::default(),
             tcb: Default::default(),
             our_ws: Default::default(),
             syn_window: Default::default(),
@@ -125,6 +128,7 @@ impl Logic for PassiveOpen {
             self.tcb.next.snd_wscale = self.ws.val();
             self.tcb.next.rcv_wscale = self.our_ws.val();
         }
+        self.tcb.next.sack_ok = self.sack_ok.val().into();
         self.syn_window.next = self.ring_window.val();
         if self.ring_window.val() > self.max16.val() {
             self.syn_window.next = self.max16.val();

@@ -6,8 +6,11 @@
 //! a held SYN-ACK goes out once R covers the peer's SYN (it may then ACK
 //! irs+1) and its retransmission timer starts; in CLOSE-WAIT with everything
 //! up to and including the peer's FIN released, our FIN|ACK closes our side
-//! (LAST-ACK, FIN timer armed); otherwise ESTABLISHED and CLOSE-WAIT send an
-//! ACK when the ACK value or the right edge moved. Every segment sent records
+//! (LAST-ACK, FIN timer armed) once every byte the host wrote is sent and
+//! acknowledged (so LAST-ACK never has data to resend behind the FIN);
+//! otherwise every synchronized state that still receives or ACKs the
+//! peer's FIN (ESTABLISHED, CLOSE-WAIT, FIN-WAIT-1/2, CLOSING, TIME-WAIT)
+//! sends an ACK when the ACK value or the right edge moved. Every segment sent records
 //! the ACK and right edge it carries.
 use super::st;
 use super::tcb_fields::TcbFields;
@@ -24,6 +27,8 @@ pub struct ReplyChoice {
     pub promoting: Signal<In, Bit>,
     // The segment checks' view of `tcb`.
     pub all_released: Signal<In, Bit>,
+    /// Send holdback lets our FIN out (its sequence number is below the send limit).
+    pub fin_allowed: Signal<In, Bit>,
     pub changed: Signal<In, Bit>,
     pub ack: Signal<In, Bits<32>>,
     pub right: Signal<In, Bits<32>>,
@@ -37,6 +42,14 @@ pub struct ReplyChoice {
     pub fixed: Signal<Out, TcbFields>,
 
     silent: Signal<Local, Bit>,
+    /// Where our FIN goes: after the last byte the host wrote.
+    tail: Signal<Local, Bits<32>>,
+    /// A state that ACKs what it receives (RFC 9293 §3.10.7.4 steps 6-7).
+    acks: Signal<Local, Bit>,
+    st_fin_wait1: Constant<Bits<4>>,
+    st_fin_wait2: Constant<Bits<4>>,
+    st_closing: Constant<Bits<4>>,
+    st_time_wait: Constant<Bits<4>>,
     st_syn_rcvd: Constant<Bits<4>>,
     st_established: Constant<Bits<4>>,
     st_close_wait: Constant<Bits<4>>,
@@ -51,6 +64,7 @@ impl Default for ReplyChoice {
             standby: Default::default(),
             promoting: Default::default(),
             all_released: Default::default(),
+            fin_allowed: Default::default(),
             changed: Default::default(),
             ack: Default::default(),
             right: Default::default(),
@@ -60,6 +74,12 @@ impl Default for ReplyChoice {
             segment: Default::default(),
             fixed: Default::default(),
             silent: Default::default(),
+            tail: Default::default(),
+            acks: Default::default(),
+            st_fin_wait1: st(TcpState::FinWait1),
+            st_fin_wait2: st(TcpState::FinWait2),
+            st_closing: st(TcpState::Closing),
+            st_time_wait: st(TcpState::TimeWait),
             st_syn_rcvd: st(TcpState::SynReceived),
             st_established: st(TcpState::Established),
             st_close_wait: st(TcpState::CloseWait),
@@ -76,6 +96,13 @@ impl Logic for ReplyChoice {
         self.send.next = false;
         self.segment.next = TxSegmentState::Ack;
         self.fixed.next = self.tcb.val();
+        self.tail.next = self.tcb.val().iss + 1_u32.to_bits() + self.tcb.val().tx_end;
+        self.acks.next = (self.tcb.val().state == self.st_established.val())
+            | (self.tcb.val().state == self.st_close_wait.val())
+            | (self.tcb.val().state == self.st_fin_wait1.val())
+            | (self.tcb.val().state == self.st_fin_wait2.val())
+            | (self.tcb.val().state == self.st_closing.val())
+            | (self.tcb.val().state == self.st_time_wait.val());
         if self.silent.val() {
             self.send.next = false;
         } else if (self.tcb.val().state == self.st_syn_rcvd.val())
@@ -87,7 +114,12 @@ impl Logic for ReplyChoice {
             self.fixed.next.ack_sent = self.ack.val();
             self.fixed.next.timer_due = self.now_us.val() + self.rto_us.val();
             self.fixed.next.retries = self.zero4.val();
-        } else if (self.tcb.val().state == self.st_close_wait.val()) & self.all_released.val() {
+        } else if (self.tcb.val().state == self.st_close_wait.val())
+            & self.all_released.val()
+            & (self.tcb.val().snd_una == self.tail.val())
+            & self.fin_allowed.val()
+        {
+            // The FIN after the host's last byte, once it is acknowledged (before that the send queue sends the bytes).
             self.send.next = true;
             self.segment.next = TxSegmentState::FinAck;
             self.fixed.next.snd_nxt = self.tcb.val().snd_nxt + 1_u32.to_bits();
@@ -97,9 +129,7 @@ impl Logic for ReplyChoice {
             self.fixed.next.retries = self.zero4.val();
             self.fixed.next.ack_sent = self.ack.val();
             self.fixed.next.rcv_adv = self.right.val();
-        } else if ((self.tcb.val().state == self.st_established.val()) | (self.tcb.val().state == self.st_close_wait.val()))
-            & self.changed.val()
-        {
+        } else if self.acks.val() & self.changed.val() {
             self.send.next = true;
             self.fixed.next.ack_sent = self.ack.val();
             self.fixed.next.rcv_adv = self.right.val();

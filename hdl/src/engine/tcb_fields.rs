@@ -97,8 +97,10 @@ tcb_fields! {
     state [get_my_offset_state, get_my_width_state]: 4,
     holdback [get_my_offset_holdback, get_my_width_holdback]: 1,
     fin_rcvd [get_my_offset_fin_rcvd, get_my_width_fin_rcvd]: 1,
-    /// Word 0 bits 7:6, no field: written as zero.
-    pad_w0_6 [get_my_offset_pad_w0_6, get_my_width_pad_w0_6]: 2,
+    /// Send holdback on: nothing at or above the connection's send limit leaves (send_limit.rs).
+    send_hold [get_my_offset_send_hold, get_my_width_send_hold]: 1,
+    /// Word 0 bit 7, no field: written as zero.
+    pad_w0_7 [get_my_offset_pad_w0_7, get_my_width_pad_w0_7]: 1,
     retries [get_my_offset_retries, get_my_width_retries]: 4,
     /// Word 0 bits 15:12, no field: written as zero.
     pad_w0_12 [get_my_offset_pad_w0_12, get_my_width_pad_w0_12]: 4,
@@ -124,8 +126,10 @@ tcb_fields! {
     snd_wscale [get_my_offset_snd_wscale, get_my_width_snd_wscale]: 4,
     /// Ours: windows after the SYN-ACK are sent as (edge - ack) >> rcv_wscale.
     rcv_wscale [get_my_offset_rcv_wscale, get_my_width_rcv_wscale]: 4,
-    /// Word 14 bits 31:24, no field: written as zero.
-    pad_w14_24 [get_my_offset_pad_w14_24, get_my_width_pad_w14_24]: 8,
+    /// SACK (RFC 2018) negotiated: ACKs carry the held ranges as SACK blocks.
+    sack_ok [get_my_offset_sack_ok, get_my_width_sack_ok]: 1,
+    /// Word 14 bits 31:25, no field: written as zero.
+    pad_w14_25 [get_my_offset_pad_w14_25, get_my_width_pad_w14_25]: 7,
     timer_due [get_my_offset_timer_due, get_my_width_timer_due]: 32,
     seq_offset [get_my_offset_seq_offset, get_my_width_seq_offset]: 32,
     tx_end [get_my_offset_tx_end, get_my_width_tx_end]: 32,
@@ -142,10 +146,11 @@ mod tests {
     fn layout_is_the_register_maps() {
         assert_eq!(TcbFields::BITS, TCB_BITS);
         let t = TcbFields::default();
-        let ours: [(TcbField, usize, usize); 28] = [
+        let ours: [(TcbField, usize, usize); 30] = [
             (tcb::STATE, t.get_my_offset_state().index(), t.get_my_width_state()),
             (tcb::HOLDBACK, t.get_my_offset_holdback().index(), t.get_my_width_holdback()),
             (tcb::FIN_RCVD, t.get_my_offset_fin_rcvd().index(), t.get_my_width_fin_rcvd()),
+            (tcb::SEND_HOLD, t.get_my_offset_send_hold().index(), t.get_my_width_send_hold()),
             (tcb::RETRIES, t.get_my_offset_retries().index(), t.get_my_width_retries()),
             (tcb::PEER_MSS, t.get_my_offset_peer_mss().index(), t.get_my_width_peer_mss()),
             (tcb::LOCAL_PORT, t.get_my_offset_local_port().index(), t.get_my_width_local_port()),
@@ -166,6 +171,7 @@ mod tests {
             (tcb::SND_WND, t.get_my_offset_snd_wnd().index(), t.get_my_width_snd_wnd()),
             (tcb::SND_WSCALE, t.get_my_offset_snd_wscale().index(), t.get_my_width_snd_wscale()),
             (tcb::RCV_WSCALE, t.get_my_offset_rcv_wscale().index(), t.get_my_width_rcv_wscale()),
+            (tcb::SACK_OK, t.get_my_offset_sack_ok().index(), t.get_my_width_sack_ok()),
             (tcb::TIMER_DUE, t.get_my_offset_timer_due().index(), t.get_my_width_timer_due()),
             (tcb::SEQ_OFFSET, t.get_my_offset_seq_offset().index(), t.get_my_width_seq_offset()),
             (tcb::TX_END, t.get_my_offset_tx_end().index(), t.get_my_width_tx_end()),
@@ -182,9 +188,9 @@ mod tests {
             used[f.bit()..f.bit() + f.width as usize].iter_mut().for_each(|b| *b = true);
         }
         let pads = [
-            (t.get_my_offset_pad_w0_6().index(), t.get_my_width_pad_w0_6()),
+            (t.get_my_offset_pad_w0_7().index(), t.get_my_width_pad_w0_7()),
             (t.get_my_offset_pad_w0_12().index(), t.get_my_width_pad_w0_12()),
-            (t.get_my_offset_pad_w14_24().index(), t.get_my_width_pad_w14_24()),
+            (t.get_my_offset_pad_w14_25().index(), t.get_my_width_pad_w14_25()),
         ];
         let mut padded = vec![false; TCB_BITS];
         for (offset, width) in pads {

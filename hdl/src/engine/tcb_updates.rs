@@ -18,11 +18,16 @@ pub struct TcbUpdates {
     pub tcb: Signal<In, TcbFields>,
     pub now_us: Signal<In, Bits<32>>,
     pub rto_us: Signal<In, Bits<32>>,
+    /// The TX table's timer and the RTO a data timeout backs off to (the timer scan's).
+    pub tx_timer: Signal<In, Bits<2>>,
+    pub data_rto_us: Signal<In, Bits<32>>,
     pub standby: Signal<In, Bit>,
     /// The promotion walk is running (it speaks although still in standby).
     pub promoting: Signal<In, Bit>,
     // The segment checks' view of `tcb`.
     pub all_released: Signal<In, Bit>,
+    /// Send holdback lets our FIN out (its sequence number is below the send limit).
+    pub fin_allowed: Signal<In, Bit>,
     pub changed: Signal<In, Bit>,
     pub ack: Signal<In, Bits<32>>,
     pub right: Signal<In, Bits<32>>,
@@ -37,6 +42,8 @@ pub struct TcbUpdates {
     /// Window scaling: the SYN's Window Scale option (present, shift).
     pub syn_ws_ok: Signal<In, Bit>,
     pub syn_ws: Signal<In, Bits<4>>,
+    /// SACK: the SYN carried SACK-permitted and RX_REASM allows SACK.
+    pub syn_sack_ok: Signal<In, Bit>,
     pub iss: Signal<In, Bits<32>>,
     pub holdback: Signal<In, Bit>,
     pub hold_synack: Signal<In, Bit>,
@@ -57,6 +64,7 @@ pub struct TcbUpdates {
     pub retx_segment: Signal<Out, TxSegmentState>,
     /// The timer was for data in flight: the send queue resends from snd_una.
     pub retx_data: Signal<Out, Bit>,
+    pub retx_probe: Signal<Out, Bit>,
     pub retransmitted: Signal<Out, TcbFields>,
     /// The promotion walk: the TCB holds a connection, and what the walk makes of it.
     pub prom_open: Signal<Out, Bit>,
@@ -74,9 +82,12 @@ impl Default for TcbUpdates {
             tcb: Default::default(),
             now_us: Default::default(),
             rto_us: Default::default(),
+            tx_timer: Default::default(),
+            data_rto_us: Default::default(),
             standby: Default::default(),
             promoting: Default::default(),
             all_released: Default::default(),
+            fin_allowed: Default::default(),
             changed: Default::default(),
             ack: Default::default(),
             right: Default::default(),
@@ -89,6 +100,7 @@ impl Default for TcbUpdates {
             syn_mss: Default::default(),
             syn_ws_ok: Default::default(),
             syn_ws: Default::default(),
+            syn_sack_ok: Default::default(),
             iss: Default::default(),
             holdback: Default::default(),
             hold_synack: Default::default(),
@@ -102,6 +114,7 @@ impl Default for TcbUpdates {
             retx_due: Default::default(),
             retx_segment: Default::default(),
             retx_data: Default::default(),
+            retx_probe: Default::default(),
             retransmitted: Default::default(),
             prom_open: Default::default(),
             promoted: Default::default(),
@@ -132,12 +145,14 @@ impl Logic for TcbUpdates {
         self.opener.ring_window.next = self.ring_window.val();
         self.opener.ws_ok.next = self.syn_ws_ok.val();
         self.opener.ws.next = self.syn_ws.val();
+        self.opener.sack_ok.next = self.syn_sack_ok.val();
         self.opened.next = self.opener.tcb.val();
 
         self.reply.tcb.next = self.tcb.val();
         self.reply.standby.next = self.standby.val();
         self.reply.promoting.next = self.promoting.val();
         self.reply.all_released.next = self.all_released.val();
+        self.reply.fin_allowed.next = self.fin_allowed.val();
         self.reply.changed.next = self.changed.val();
         self.reply.ack.next = self.ack.val();
         self.reply.right.next = self.right.val();
@@ -155,6 +170,9 @@ impl Logic for TcbUpdates {
         self.retx_due.next = self.retx.due.val();
         self.retx_segment.next = self.retx.segment.val();
         self.retx_data.next = self.retx.data.val();
+        self.retx_probe.next = self.retx.probe.val();
+        self.retx.tx_timer.next = self.tx_timer.val();
+        self.retx.data_rto_us.next = self.data_rto_us.val();
         self.retransmitted.next = self.retx.fixed.val();
 
         self.prom_fix.tcb.next = self.tcb.val();

@@ -54,6 +54,9 @@ pub enum TxSegmentState {
     /// Payload staged by the transmit fetch: `data_len` bytes at `data_seq`,
     /// ACK (PSH too when `data_push`: the segment empties the ring).
     Data,
+    /// Active open: our SYN from `iss`, offering the ring with the MSS option and
+    /// always our Window Scale (`rcv_wscale`), first sent or again.
+    Syn,
 }
 
 #[derive(LogicBlock)]
@@ -92,6 +95,13 @@ pub struct TxRequest {
     pub rcv_wscale: Signal<In, Bits<4>>,
     pub new_snd_wscale: Signal<In, Bits<4>>,
     pub new_rcv_wscale: Signal<In, Bits<4>>,
+    /// SACK (RFC 2018): the working TCB's and the new TCB's negotiation (a
+    /// SYN-ACK offers SACK-permitted), and the blocks an ACK carries
+    /// (`sack.rs`: zero past the count, the count 0 without SACK).
+    pub sack_ok: Signal<In, Bit>,
+    pub new_sack_ok: Signal<In, Bit>,
+    pub sack_count: Signal<In, Bits<3>>,
+    pub sack_blocks: Signal<In, Bits<256>>,
 
     /// Offer the request (the engine's `TxSend`).
     pub send: Signal<In, Bit>,
@@ -127,6 +137,11 @@ pub struct TxRequest {
     t_data_len: DFF<Bits<16>>,
     t_with_ws: DFF<Bit>,
     t_ws: DFF<Bits<4>>,
+    t_with_sackp: DFF<Bit>,
+    t_sack_count: DFF<Bits<3>>,
+    t_sack_blocks: DFF<Bits<256>>,
+    no_sack_count: Constant<Bits<3>>,
+    no_sack_blocks: Constant<Bits<256>>,
     ws_on: Signal<Local, Bit>,
     syn_window16: Signal<Local, Bits<16>>,
     new_ws_on: Signal<Local, Bit>,
@@ -142,6 +157,7 @@ pub struct TxRequest {
     flags_rst: Constant<Bits<8>>,
     flags_rst_ack: Constant<Bits<8>>,
     flags_psh_ack: Constant<Bits<8>>,
+    flags_syn: Constant<Bits<8>>,
 }
 
 impl TxRequest {
@@ -175,6 +191,10 @@ impl TxRequest {
             rcv_wscale: Default::default(),
             new_snd_wscale: Default::default(),
             new_rcv_wscale: Default::default(),
+            sack_ok: Default::default(),
+            new_sack_ok: Default::default(),
+            sack_count: Default::default(),
+            sack_blocks: Default::default(),
             send: Default::default(),
             icmp_off: Default::default(),
             icmp_len: Default::default(),
@@ -199,6 +219,11 @@ impl TxRequest {
             t_data_len: Default::default(),
             t_with_ws: Default::default(),
             t_ws: Default::default(),
+            t_with_sackp: Default::default(),
+            t_sack_count: Default::default(),
+            t_sack_blocks: Default::default(),
+            no_sack_count: Constant::new(Bits::<3>::from(0u64)),
+            no_sack_blocks: Constant::new(Bits::<256>::default()),
             ws_on: Default::default(),
             syn_window16: Default::default(),
             new_ws_on: Default::default(),
@@ -213,6 +238,7 @@ impl TxRequest {
             flags_rst: flags(RST),
             flags_rst_ack: flags(RST | ACK),
             flags_psh_ack: flags(PSH | ACK),
+            flags_syn: flags(SYN),
 
         }
     }
@@ -222,7 +248,7 @@ impl Logic for TxRequest {
     #[allow(unreachable_patterns)]
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, t_kind, t_dst_mac, t_dst_ip, t_src_port, t_dst_port, t_seq, t_ack, t_flags, t_window, t_with_mss, t_data_len, t_with_ws, t_ws);
+        dff_setup!(self, clock, t_kind, t_dst_mac, t_dst_ip, t_src_port, t_dst_port, t_seq, t_ack, t_flags, t_window, t_with_mss, t_data_len, t_with_ws, t_ws, t_with_sackp, t_sack_count, t_sack_blocks);
         self.syn_window16.next = self.syn_window.val().get_bits::<16>(0);
         if self.syn_window.val().get_bits::<16>(16).any() {
             self.syn_window16.next = 0xFFFF_u16.to_bits();
@@ -264,6 +290,12 @@ impl Logic for TxRequest {
         if (self.segment.val() != TxSegmentState::Keep) & (self.segment.val() != TxSegmentState::Data) {
             self.t_data_len.d.next = 0_u16.to_bits();
         }
+        // SACK options only where set below: SACK-permitted in a SYN-ACK, blocks in an ACK.
+        if self.segment.val() != TxSegmentState::Keep {
+            self.t_with_sackp.d.next = false;
+            self.t_sack_count.d.next = self.no_sack_count.val();
+            self.t_sack_blocks.d.next = self.no_sack_blocks.val();
+        }
         match self.segment.val() {
             TxSegmentState::NoMss => {
                 self.t_with_mss.d.next = false;
@@ -278,6 +310,8 @@ impl Logic for TxRequest {
                 self.t_flags.d.next = self.flags_ack.val();
                 self.t_window.d.next = self.window.val();
                 self.t_with_mss.d.next = false;
+                self.t_sack_count.d.next = self.sack_count.val();
+                self.t_sack_blocks.d.next = self.sack_blocks.val();
             }
             TxSegmentState::SynAck => {
                 self.t_seq.d.next = self.iss.val();
@@ -287,6 +321,7 @@ impl Logic for TxRequest {
                 self.t_with_mss.d.next = true;
                 self.t_with_ws.d.next = self.ws_on.val();
                 self.t_ws.d.next = self.rcv_wscale.val();
+                self.t_with_sackp.d.next = self.sack_ok.val();
             }
             TxSegmentState::SynAckNew => {
                 self.t_seq.d.next = self.new_iss.val();
@@ -296,6 +331,7 @@ impl Logic for TxRequest {
                 self.t_with_mss.d.next = true;
                 self.t_with_ws.d.next = self.new_ws_on.val();
                 self.t_ws.d.next = self.new_rcv_wscale.val();
+                self.t_with_sackp.d.next = self.new_sack_ok.val();
             }
             TxSegmentState::FinAck => {
                 self.t_seq.d.next = self.snd_nxt.val();
@@ -325,6 +361,15 @@ impl Logic for TxRequest {
                 self.t_window.d.next = 0_u16.to_bits();
                 self.t_with_mss.d.next = false;
             }
+            TxSegmentState::Syn => {
+                self.t_seq.d.next = self.iss.val();
+                self.t_ack.d.next = 0_u32.to_bits();
+                self.t_flags.d.next = self.flags_syn.val();
+                self.t_window.d.next = self.syn_window16.val();
+                self.t_with_mss.d.next = true;
+                self.t_with_ws.d.next = true;
+                self.t_ws.d.next = self.rcv_wscale.val();
+            }
             TxSegmentState::Data => {
                 self.t_seq.d.next = self.data_seq.val();
                 self.t_ack.d.next = self.ack.val();
@@ -351,6 +396,9 @@ impl Logic for TxRequest {
         self.tx.with_mss.next = self.t_with_mss.q.val();
         self.tx.with_ws.next = self.t_with_ws.q.val();
         self.tx.ws.next = self.t_ws.q.val();
+        self.tx.with_sackp.next = self.t_with_sackp.q.val();
+        self.tx.sack_count.next = self.t_sack_count.q.val();
+        self.tx.sack_blocks.next = self.t_sack_blocks.q.val();
         self.tx.icmp_off.next = self.icmp_off.val();
         self.tx.icmp_len.next = self.icmp_len.val();
         self.tx.icmp_csum.next = self.icmp_csum.val();

@@ -90,6 +90,8 @@ pub struct RxParser {
     mss_seen: DFF<Bit>,
     ws_seen: DFF<Bit>,
     ws: DFF<Bits<4>>,
+    /// SACK-permitted seen in this frame's options (RFC 2018 §2).
+    sackp_seen: DFF<Bit>,
 
     // The descriptor slot.
     d_valid: DFF<Bit>,
@@ -108,6 +110,7 @@ pub struct RxParser {
     d_mss: DFF<Bits<16>>,
     d_ws_ok: DFF<Bit>,
     d_ws: DFF<Bits<4>>,
+    d_sack_ok: DFF<Bit>,
     d_poff: DFF<Bits<16>>,
     d_plen: DFF<Bits<16>>,
     d_icmp_csum: DFF<Bits<16>>,
@@ -119,6 +122,7 @@ pub struct RxParser {
     mss_seen_now: Signal<Local, Bit>,
     ws_seen_now: Signal<Local, Bit>,
     ws_now: Signal<Local, Bits<4>>,
+    sackp_seen_now: Signal<Local, Bit>,
 }
 
 impl Logic for RxParser {
@@ -152,6 +156,7 @@ impl Logic for RxParser {
             mss_seen,
             ws_seen,
             ws,
+            sackp_seen,
             d_valid,
             d_reason,
             d_kind,
@@ -168,6 +173,7 @@ impl Logic for RxParser {
             d_mss,
             d_ws_ok,
             d_ws,
+            d_sack_ok,
             d_poff,
             d_plen,
             d_icmp_csum
@@ -308,6 +314,7 @@ impl Logic for RxParser {
         self.mss_seen_now.next = self.mss_seen.q.val();
         self.ws_now.next = self.ws.q.val();
         self.ws_seen_now.next = self.ws_seen.q.val();
+        self.sackp_seen_now.next = self.sackp_seen.q.val() | (self.front.scan_en.val() & self.scan.sackp_found.val());
         if self.front.scan_en.val() {
             self.opt_pos.d.next = self.scan.next_pos.val();
             self.opt_done.d.next = self.scan.next_done.val();
@@ -324,11 +331,13 @@ impl Logic for RxParser {
         self.mss_seen.d.next = self.mss_seen_now.val();
         self.ws.d.next = self.ws_now.val();
         self.ws_seen.d.next = self.ws_seen_now.val();
+        self.sackp_seen.d.next = self.sackp_seen_now.val();
         if self.front.take.val() && (self.front.idx.val() == 0_u16.to_bits()) {
             self.mss.d.next = 0_u16.to_bits();
             self.mss_seen.d.next = false;
             // (`ws` is read only while `ws_seen`.)
             self.ws_seen.d.next = false;
+            self.sackp_seen.d.next = false;
         }
         if self.front.take.val() && (self.front.idx.val() == 2_u16.to_bits()) {
             // ihl arrived with beat 1; options start at T + 20.
@@ -361,7 +370,9 @@ impl Logic for RxParser {
             self.d_plen.d.next = self.verdict.payload_len.val();
             self.d_mss.d.next = 0_u16.to_bits();
             self.d_ws_ok.d.next = false;
+            self.d_sack_ok.d.next = false;
             if self.verdict.is_tcp.val() {
+                self.d_sack_ok.d.next = self.sackp_seen_now.val();
                 self.d_mss.d.next = self.mss_now.val();
                 self.d_ws_ok.d.next = self.ws_seen_now.val();
             }
@@ -383,6 +394,7 @@ impl Logic for RxParser {
         self.desc.mss.next = self.d_mss.q.val();
         self.desc.ws_ok.next = self.d_ws_ok.q.val();
         self.desc.ws.next = self.d_ws.q.val();
+        self.desc.sack_ok.next = self.d_sack_ok.q.val();
         self.desc.payload_off.next = self.d_poff.q.val().get_bits::<11>(0);
         self.desc.payload_len.next = self.d_plen.q.val().get_bits::<11>(0);
         self.desc.icmp_csum.next = self.d_icmp_csum.q.val();

@@ -2,8 +2,8 @@
 //! combinational. It follows the option list kind by kind (EOL ends it, NOP is
 //! one byte, every other option is kind, length, data) through up to eight
 //! option starts in the word, and reports the first MSS option (kind 2,
-//! length 4) and the first Window Scale option (kind 3, length 3, RFC 7323
-//! §2.2) in it. Lengths and values that cross the word end come from `look`,
+//! length 4), the first Window Scale option (kind 3, length 3, RFC 7323
+//! §2.2) and any SACK-permitted option (kind 4, length 2, RFC 2018 §2) in it. Lengths and values that cross the word end come from `look`,
 //! the first three bytes of the next word; the parser keeps the first of each
 //! over the words.
 //!
@@ -40,6 +40,8 @@ pub struct RxOptScan {
     /// A Window Scale option in this word, and its shift capped at 14 (RFC 7323 §2.3).
     pub ws_found: Signal<Out, Bit>,
     pub ws: Signal<Out, Bits<4>>,
+    /// A SACK-permitted option in this word.
+    pub sackp_found: Signal<Out, Bit>,
     ws_max: Constant<Bits<4>>,
     /// Byte number within a word, 0..7.
     lane_no: [Constant<Bits<16>>; 8],
@@ -57,6 +59,8 @@ pub struct RxOptScan {
     is_mss: [Signal<Local, Bit>; 8],
     lane_ws_end: [Signal<Local, Bits<16>>; 8],
     is_ws: [Signal<Local, Bit>; 8],
+    lane_sackp_end: [Signal<Local, Bits<16>>; 8],
+    is_sackp: [Signal<Local, Bit>; 8],
     nxt_rel: [Signal<Local, Bits<16>>; 8],
     /// (Lane 7's successor always lies beyond the word.)
     nxt_lane: [Signal<Local, Bits<8>>; 7],
@@ -69,6 +73,7 @@ pub struct RxOptScan {
     val: [Signal<Local, Bits<16>>; 9],
     ws_hit: [Signal<Local, Bit>; 9],
     ws_val: [Signal<Local, Bits<8>>; 9],
+    sackp_hit: [Signal<Local, Bit>; 9],
     /// Entering lane 7 only bit 7 of `starts` matters; reduced so that
     /// Verilator's UNUSED check (which skips names matching *unused*) sees the
     /// other bits read. Synthesis removes it.
@@ -91,6 +96,7 @@ impl Default for RxOptScan {
             mss: Default::default(),
             ws_found: Default::default(),
             ws: Default::default(),
+            sackp_found: Default::default(),
             ws_max: Constant::new(Bits::<4>::from(u64::from(holdback_regmap::MAX_WSCALE))),
             lane_no: std::array::from_fn(|j| Constant::new(bits(j as u64))),
             wb: Default::default(),
@@ -101,6 +107,8 @@ impl Default for RxOptScan {
             is_mss: Default::default(),
             lane_ws_end: Default::default(),
             is_ws: Default::default(),
+            lane_sackp_end: Default::default(),
+            is_sackp: Default::default(),
             nxt_rel: Default::default(),
             nxt_lane: Default::default(),
             starts: Default::default(),
@@ -110,6 +118,7 @@ impl Default for RxOptScan {
             val: Default::default(),
             ws_hit: Default::default(),
             ws_val: Default::default(),
+            sackp_hit: Default::default(),
             spare_unused: Default::default(),
         }
     }
@@ -143,6 +152,12 @@ impl Logic for RxOptScan {
                 && (self.wb[i].val() == 3_u16.to_bits())
                 && (self.wb[i + 1].val() == 3_u16.to_bits())
                 && (self.lane_ws_end[i].val() <= self.hdr_end.val());
+            // SACK-permitted (RFC 2018 §2): kind 4, length 2, wholly inside the header.
+            self.lane_sackp_end[i].next = self.lane_at[i].val() + 2_u16.to_bits();
+            self.is_sackp[i].next = (self.lane_at[i].val() < self.hdr_end.val())
+                && (self.wb[i].val() == 4_u16.to_bits())
+                && (self.wb[i + 1].val() == 2_u16.to_bits())
+                && (self.lane_sackp_end[i].val() <= self.hdr_end.val());
             // Past the header, EOL, or a length below 2 (malformed: stop
             // rather than loop).
             self.stop[i].next = (self.lane_at[i].val() >= self.hdr_end.val())
@@ -181,6 +196,7 @@ impl Logic for RxOptScan {
         self.val[0].next = 0_u16.to_bits();
         self.ws_hit[0].next = false;
         self.ws_val[0].next = 0_u8.to_bits();
+        self.sackp_hit[0].next = false;
         for i in 0..8 {
             self.at[i + 1].next = self.at[i].val();
             self.end[i + 1].next = self.end[i].val();
@@ -188,6 +204,7 @@ impl Logic for RxOptScan {
             self.val[i + 1].next = self.val[i].val();
             self.ws_hit[i + 1].next = self.ws_hit[i].val();
             self.ws_val[i + 1].next = self.ws_val[i].val();
+            self.sackp_hit[i + 1].next = self.sackp_hit[i].val();
             if self.starts[i].val().get_bit(i) {
                 self.at[i + 1].next = self.word_base.val() + self.nxt_rel[i].val();
                 if self.stop[i].val() {
@@ -196,6 +213,9 @@ impl Logic for RxOptScan {
                 if self.is_mss[i].val() & !self.hit[i].val() {
                     self.hit[i + 1].next = true;
                     self.val[i + 1].next = (self.wb[i + 2].val() << 8) | self.wb[i + 3].val();
+                }
+                if self.is_sackp[i].val() {
+                    self.sackp_hit[i + 1].next = true;
                 }
                 if self.is_ws[i].val() & !self.ws_hit[i].val() {
                     self.ws_hit[i + 1].next = true;
@@ -209,6 +229,7 @@ impl Logic for RxOptScan {
         self.mss.next = self.val[8].val();
         self.ws_found.next = self.ws_hit[8].val();
         self.ws.next = self.ws_val[8].val().get_bits::<4>(0);
+        self.sackp_found.next = self.sackp_hit[8].val();
         if self.ws_val[8].val() > 14_u8.to_bits() {
             self.ws.next = self.ws_max.val();
         }
@@ -229,12 +250,18 @@ mod tests {
     /// The first MSS and the first window-scale shift, each kept once found
     /// (as the parser keeps them over the words).
     fn scan_both(opts: &[u8]) -> (Option<u16>, Option<u8>) {
+        let (mss, ws, _) = scan_all(opts);
+        (mss, ws)
+    }
+
+    /// The first MSS, the first window-scale shift, and whether a SACK-permitted option was seen.
+    fn scan_all(opts: &[u8]) -> (Option<u16>, Option<u8>, bool) {
         let mut frame = vec![0u8; 54];
         frame.extend_from_slice(opts);
         frame.resize(frame.len().div_ceil(8) * 8 + 8, 0xEE);
         let mut uut = RxOptScan::default();
         uut.connect_all();
-        let (mut pos, mut done, mut mss, mut ws) = (54u64, false, None, None);
+        let (mut pos, mut done, mut mss, mut ws, mut sackp) = (54u64, false, None, None, false);
         for w in 0..frame.len() / 8 - 1 {
             let word = u64::from_be_bytes(frame[8 * w..8 * w + 8].try_into().expect("8 bytes"));
             let look = u64::from_be_bytes(frame[8 * w + 8..8 * w + 16].try_into().expect("8 bytes")) >> 40;
@@ -254,8 +281,29 @@ mod tests {
             if uut.ws_found.val() && ws.is_none() {
                 ws = Some(uut.ws.val().index() as u8);
             }
+            sackp |= uut.sackp_found.val();
         }
-        (mss, ws)
+        (mss, ws, sackp)
+    }
+
+    #[test]
+    fn rx_opt_scan_finds_sack_permitted_where_linux_and_others_put_it() {
+        // Linux: MSS, SACK-permitted, timestamps, NOP, window scale 7.
+        let linux = [2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 1, 2, 3, 0, 0, 0, 0, 1, 3, 3, 7];
+        assert_eq!(scan_all(&linux), (Some(1460), Some(7), true));
+        // Every lane of a word as its start, its length crossing into the look-ahead.
+        for pad in 0..8 {
+            let mut opts = vec![1u8; pad];
+            opts.extend_from_slice(&[4, 2]);
+            opts.resize(opts.len().div_ceil(4) * 4, 0);
+            assert!(scan_all(&opts).2, "after {pad} NOPs");
+        }
+        assert!(!scan_all(&[2, 4, 0x05, 0xb4]).2, "none there");
+        assert!(!scan_all(&[0, 0, 0, 0, 4, 2, 0, 0]).2, "after EOL");
+        assert!(!scan_all(&[4, 3, 0, 0]).2, "length 3 is not SACK-permitted");
+        assert!(!scan_all(&[1, 1, 1, 4]).2, "past the header end");
+        // A SACK option's kind 5 is not SACK-permitted.
+        assert!(!scan_all(&[1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2]).2);
     }
 
     #[test]

@@ -357,6 +357,10 @@ impl Logic for TxAck {
                 self.new_dupacks.next = self.zero4.val();
                 self.new_retries.next = self.zero4.val();
                 self.verdict.next = self.v_new_data.val();
+                // recover follows the ACKs that pass it (never stale after 2 GiB; the model's rule).
+                if self.cmp_recover.a_before_b.val() {
+                    self.new_recover.next = self.seg_ack.val() - self.one32.val();
+                }
                 if self.in_recovery.val() {
                     if self.cmp_recover.a_before_b.val() {
                         self.verdict.next = self.v_full.val();

@@ -33,7 +33,8 @@ pub struct TxSegmenter {
     pub snd_max: Signal<In, Bits<32>>,
     /// End of the bytes the host wrote (`iss + 1 + tx_end`).
     pub snd_tail: Signal<In, Bits<32>>,
-    pub snd_wnd: Signal<In, Bits<16>>,
+    /// The peer's window in bytes (scaled: RFC 7323 windows exceed 64 KiB).
+    pub snd_wnd: Signal<In, Bits<32>>,
     pub cwnd: Signal<In, Bits<32>>,
     pub smss: Signal<In, Bits<16>>,
     pub timer: Signal<In, Bits<2>>,
@@ -169,7 +170,7 @@ impl Logic for TxSegmenter {
             self.available.next = self.tail_gap.val();
         }
         // The usable window: snd_una + min(snd_wnd, cwnd) - snd_nxt, or none.
-        self.window.next = bit_cast::<32, 16>(self.snd_wnd.val());
+        self.window.next = self.snd_wnd.val();
         if self.cwnd.val() < self.window.val() {
             self.window.next = self.cwnd.val();
         }

@@ -193,6 +193,13 @@ impl<D: Dut> Lockstep<D> {
         }
         dut.reg_write(regmap::OUR_MSS.offset, u32::from(cfg.our_mss))?;
         dut.reg_write(regmap::RTO_US.offset, cfg.rto_us)?;
+        dut.reg_write(regmap::TIME_WAIT_US.offset, cfg.time_wait_us)?;
+        dut.reg_write(regmap::KEEPALIVE_IDLE_US.offset, cfg.keepalive_idle_us)?;
+        dut.reg_write(regmap::KEEPALIVE_INTVL_US.offset, cfg.keepalive_intvl_us)?;
+        dut.reg_write(regmap::KEEPALIVE_PROBES.offset, u32::from(cfg.keepalive_probes))?;
+        dut.reg_write(regmap::IDLE_TIMEOUT_US.offset, cfg.idle_timeout_us)?;
+        dut.reg_write(regmap::SEND_HOLDBACK.offset, cfg.send_holdback)?;
+        dut.reg_write(regmap::RX_REASM.offset, reasm_bits(&cfg))?;
         dut.reg_write(regmap::CTRL.offset, ctrl_bits(&cfg))?;
         dut.settle(SETTLE_CYCLES)?;
         let now_us = dut.reg_read(regmap::NOW_US.offset)?;
@@ -246,6 +253,22 @@ impl<D: Dut> Lockstep<D> {
         self.model.cfg.hold_synack = hold_synack;
         self.dut.reg_write(regmap::CTRL.offset, ctrl_bits(&self.model.cfg))?;
         self.history.push(format!("CTRL dup_acks={dup_acks} hold_synack={hold_synack}"));
+        Ok(())
+    }
+
+    /// RX_REASM: out-of-order reassembly on or off, on both.
+    pub fn set_reassembly(&mut self, on: bool) -> Result<(), LockstepError> {
+        self.model.cfg.reassembly = on;
+        self.dut.reg_write(regmap::RX_REASM.offset, reasm_bits(&self.model.cfg))?;
+        self.history.push(format!("RX_REASM = {}", reasm_bits(&self.model.cfg)));
+        Ok(())
+    }
+
+    /// RX_REASM bit1: SACK on or off (with reassembly), on both.
+    pub fn set_sack(&mut self, on: bool) -> Result<(), LockstepError> {
+        self.model.cfg.sack = on;
+        self.dut.reg_write(regmap::RX_REASM.offset, reasm_bits(&self.model.cfg))?;
+        self.history.push(format!("RX_REASM = {}", reasm_bits(&self.model.cfg)));
         Ok(())
     }
 
@@ -344,6 +367,54 @@ impl<D: Dut> Lockstep<D> {
         // A held SYN-ACK (claim 31) goes out on a release: learn its ISS.
         self.model.learn_iss_from(&actual);
         let step = self.model.on_release(self.now_us, id, value);
+        self.check(input, step, actual)
+    }
+
+    /// `SEND_LIMIT[id] = value` on both (send holdback: the host moves L).
+    pub fn set_send_limit(&mut self, id: usize, value: u32) -> Result<Vec<Vec<u8>>, LockstepError> {
+        let input = format!("SEND_LIMIT[{id}] = {value}");
+        self.dut.reg_write(regmap::send_limit_addr(id as u32), value)?;
+        let actual = self.collect()?;
+        let step = self.model.on_send_limit(self.now_us, id, value);
+        self.check(input, step, actual)
+    }
+
+    /// `CONN_CLOSE = id` on both (the host closes our side).
+    pub fn close(&mut self, id: usize) -> Result<Vec<Vec<u8>>, LockstepError> {
+        let input = format!("CONN_CLOSE = {id}");
+        self.dut.reg_write(regmap::CONN_CLOSE.offset, id as u32)?;
+        let actual = self.collect()?;
+        let step = self.model.on_close(self.now_us, id);
+        self.check(input, step, actual)
+    }
+
+    /// CONNECT on both (the host opens a connection, active_open.rs): the
+    /// CONNECT_* registers, then the CONNECT write. Returns the frames and the
+    /// slot, which the device's CONNECT read-back must agree on.
+    pub fn connect(&mut self, c: &super::active_open::Connect) -> Result<(Vec<Vec<u8>>, Option<usize>), LockstepError> {
+        let input = format!("CONNECT {c:?}");
+        let (mac_hi, mac_lo) = c.next_hop.to_words();
+        self.dut.reg_write(regmap::CONNECT_IP.offset, u32::from(c.remote_ip))?;
+        self.dut.reg_write(regmap::CONNECT_PORTS.offset, c.ports_word())?;
+        self.dut.reg_write(regmap::CONNECT_MAC_LO.offset, mac_lo)?;
+        self.dut.reg_write(regmap::CONNECT.offset, u32::from(mac_hi))?;
+        let actual = self.collect()?;
+        let taken = self.dut.reg_read(regmap::CONNECT.offset)?;
+        self.model.learn_connect_iss_from(&actual);
+        let (step, id) = self.model.on_connect(self.now_us, c);
+        let core_id = (taken != regmap::CONNECT_REFUSED).then_some(taken as usize);
+        if core_id != id {
+            return Err(LockstepError::Invariant(format!("after {input}: CONNECT reads {taken:#x}, the model took slot {id:?}")));
+        }
+        Ok((self.check(input, step, actual)?, id))
+    }
+
+    /// `CONN_ABORT = id` on both (the host aborts the connection).
+    pub fn abort(&mut self, id: usize) -> Result<Vec<Vec<u8>>, LockstepError> {
+        let input = format!("CONN_ABORT = {id}");
+        self.dut.reg_write(regmap::CONN_ABORT.offset, id as u32)?;
+        let actual = self.collect()?;
+        let step = self.model.on_abort(self.now_us, id);
         self.check(input, step, actual)
     }
 
@@ -450,16 +521,28 @@ impl<D: Dut> Lockstep<D> {
 
     /// The failover invariants on what the device sent, independent of the
     /// model's frames: (1) with holdback on, no ACK passes the released point
-    /// R; (5) a connection's advertised right edge never moves left.
+    /// R; (5) a connection's advertised right edge never moves left; (9) with
+    /// send holdback on, no segment reaches past the send limit L.
     fn check_invariants(&mut self, input: &str, frames: &[Vec<u8>]) -> Result<(), LockstepError> {
         use crate::wire::Frame;
         for f in frames {
             let Ok(frame) = Frame::parse(f) else { continue };
-            let Some((ip, tcp, _)) = frame.tcp() else { continue };
-            if !tcp.flags.ack() || ip.src != self.model.cfg.ip {
+            let Some((ip, tcp, payload)) = frame.tcp() else { continue };
+            if ip.src != self.model.cfg.ip {
                 continue;
             }
             let key = super::ConnKey { remote_ip: ip.dst, remote_port: tcp.dst_port, local_port: tcp.src_port };
+            if let Some(id) = self.model.lookup(key) {
+                let t = self.model.tcb(id);
+                if t.send_hold {
+                    let (syn, fin) = (tcp.flags.syn(), tcp.flags.fin());
+                    super::send_limit::check_segment(t.iss, self.model.send_limit(id), tcp.seq, payload.len() as u32, syn, fin)
+                        .map_err(|e| LockstepError::Invariant(format!("after {input}: {key:?}: {e} (invariant 9)")))?;
+                }
+            }
+            if !tcp.flags.ack() {
+                continue;
+            }
             if tcp.flags.syn() {
                 // A new connection (or its SYN-ACK again): its edge starts
                 // here; a SYN-ACK's window is never scaled (RFC 7323 §2.2).
@@ -588,6 +671,11 @@ impl<D: Dut> Lockstep<D> {
     }
 }
 
+/// RX_REASM: bit0 reassembly, bit1 SACK.
+fn reasm_bits(cfg: &Config) -> u32 {
+    u32::from(cfg.reassembly) | (u32::from(cfg.sack) << 1)
+}
+
 fn ctrl_bits(cfg: &Config) -> u32 {
     let mut v = 0;
     if cfg.enable {
@@ -654,11 +742,28 @@ impl PeerConn {
         isn: u32,
         wscale: Option<u8>,
     ) -> Result<PeerConn, LockstepError> {
+        PeerConn::open_with(ls, peer, peer_port, local_port, isn, wscale, false)
+    }
+
+    /// [`PeerConn::open_scaled`] with (SACK, RFC 2018 §2) NOP, NOP,
+    /// SACK-permitted after the other options when `sack_permitted`.
+    pub fn open_with<D: Dut>(
+        ls: &mut Lockstep<D>,
+        peer: crate::wire::Endpoint,
+        peer_port: u16,
+        local_port: u16,
+        isn: u32,
+        wscale: Option<u8>,
+        sack_permitted: bool,
+    ) -> Result<PeerConn, LockstepError> {
         use crate::wire::{tcp_frame, Endpoint, Frame, SeqNum, TcpFlags, TcpRepr};
         let core = Endpoint { mac: ls.model.cfg.mac, ip: ls.model.cfg.ip };
         let mut repr = TcpRepr::new(peer_port, local_port, SeqNum(isn), SeqNum(0), TcpFlags::SYN, 64240).with_mss(1460);
         if let Some(shift) = wscale {
             repr = repr.with_wscale(shift);
+        }
+        if sack_permitted {
+            repr = repr.with_sack_permitted();
         }
         let syn = tcp_frame(peer, core, &repr, &[]);
         let out = ls.frame(&syn)?;

@@ -19,8 +19,9 @@
 //! - SYN-RECEIVED: any SYN gets the SYN-ACK again; an out-of-window RST is
 //!   dropped uncounted; a bad ACK gets RST (RstSent only); no ACK/SYN/RST →
 //!   DropUnsupported;
-//! - synchronized: no ACK bit → DropUnsupported; an ACK outside
-//!   [snd_una, snd_max] → ACK + DropOutOfWindow, segment dropped;
+//! - synchronized: no ACK bit → DropUnsupported; an ACK after snd_max → ACK +
+//!   DropOutOfWindow, segment dropped; an ACK before snd_una is ignored and
+//!   the segment's text processed (RFC 9293 §3.10.7.4);
 //! - a FIN beyond rcv_nxt is out of order like data (duplicate ACK,
 //!   DropOutOfOrder), with or without holdback;
 //! - our FIN|ACK carries the ACK (one frame, not ACK then FIN|ACK);
@@ -58,14 +59,19 @@ use tracing::{debug, warn};
 
 use crate::wire::{self, Endpoint, IcmpEchoRepr, MacAddr, SeqNum, TcpFlags, TcpRepr};
 
+pub mod active_open;
+pub mod close;
 pub mod lockstep;
+pub mod holes;
 pub mod parse;
 pub mod score;
+pub mod send_limit;
 pub mod tcb;
 pub mod tx;
 pub mod tx_peer;
 pub mod tx_rtt;
 
+pub use holes::HoleList;
 pub use parse::{classify, Accepted, RxSegment};
 pub use score::{score, Mismatch};
 pub use tcb::{diff_tcb, Tcb};
@@ -106,6 +112,19 @@ pub struct Config {
     pub hold_synack: bool,
     /// The EPOCH register.
     pub epoch: u32,
+    /// TIME_WAIT_US: how long TIME-WAIT (and an unanswered FIN-WAIT-2) holds a slot.
+    pub time_wait_us: u32,
+    /// KEEPALIVE_IDLE_US (0: off), KEEPALIVE_INTVL_US, KEEPALIVE_PROBES, IDLE_TIMEOUT_US (0: off).
+    pub keepalive_idle_us: u32,
+    pub keepalive_intvl_us: u32,
+    pub keepalive_probes: u8,
+    pub idle_timeout_us: u32,
+    /// RX_REASM bit0: out-of-order segments are held in the ring (reassembly).
+    pub reassembly: bool,
+    /// SEND_HOLDBACK: the send-holdback default and the listening slots' own settings.
+    pub send_holdback: u32,
+    /// RX_REASM bit1 (with bit0): SACK-permitted offered, SACK blocks sent.
+    pub sack: bool,
 }
 
 impl Config {
@@ -127,6 +146,14 @@ impl Config {
             dup_acks: false,
             hold_synack: false,
             epoch: 0,
+            time_wait_us: holdback_regmap::TIME_WAIT_US_DEFAULT,
+            keepalive_idle_us: 0,
+            keepalive_intvl_us: holdback_regmap::KEEPALIVE_INTVL_US_DEFAULT,
+            keepalive_probes: holdback_regmap::KEEPALIVE_PROBES_DEFAULT as u8,
+            idle_timeout_us: 0,
+            reassembly: false,
+            send_holdback: 0,
+            sack: false,
         }
     }
     /// The port's own holdback setting, if it has one.
@@ -195,8 +222,15 @@ impl SlotAllocator {
 }
 
 /// Counter increments caused by one input, indexed by `Stat::index()`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatDelta(pub [u32; Stat::COUNT]);
+
+/// By hand: `Default` is derived for arrays of at most 32.
+impl Default for StatDelta {
+    fn default() -> Self {
+        StatDelta([0; Stat::COUNT])
+    }
+}
 
 impl StatDelta {
     pub fn get(&self, s: Stat) -> u32 {
@@ -223,6 +257,8 @@ pub struct RefModel {
     tcbs: Vec<Tcb>,
     slots: SlotAllocator,
     rings: Vec<Vec<u8>>,
+    /// Out-of-order ranges held per connection (the hole table: not part of the TCB).
+    holes: Vec<HoleList>,
     stats: [u32; Stat::COUNT],
     /// Change log: ids whose TCB was written back, each queued once until
     /// popped (the regbus FIFO with its dirty bits).
@@ -246,6 +282,8 @@ pub struct RefModel {
     /// The slot whose EPOCH word the host's last such write tried, refused:
     /// the core refuses the other words of that TCB until it takes an EPOCH word.
     tcb_refusing: Option<usize>,
+    /// Every connection's send limit L (send_limit.rs: its own table, not the TCB).
+    send_limits: send_limit::SendLimits,
 }
 
 impl RefModel {
@@ -257,6 +295,7 @@ impl RefModel {
             slots: SlotAllocator::new(n),
             // Window scaling: rings up to 1 MiB, so each is allocated when its slot first opens.
             rings: vec![Vec::new(); n],
+            holes: vec![HoleList::default(); n],
             stats: [0; Stat::COUNT],
             change_log: std::collections::VecDeque::new(),
             dirty: vec![false; n],
@@ -267,6 +306,7 @@ impl RefModel {
             now_us: 0,
             step: Step::default(),
             tcb_refusing: None,
+            send_limits: send_limit::SendLimits::new(n),
         }
     }
 
@@ -280,6 +320,10 @@ impl RefModel {
     /// ring_bytes); empty until a connection used the slot.
     pub fn ring(&self, id: usize) -> &[u8] {
         &self.rings[id]
+    }
+    /// Connection `id`'s held out-of-order ranges.
+    pub fn holes(&self, id: usize) -> &HoleList {
+        &self.holes[id]
     }
 
     /// Connection `id`'s receive ring, allocated (zeroed) on first use.
@@ -410,6 +454,10 @@ impl RefModel {
         let us = self.cfg.us();
         self.send(wire::gratuitous_arp(us), None);
         let closed: Vec<usize> = (0..self.tcbs.len()).filter(|&id| self.tcbs[id].state == TcpState::Closed).collect();
+        // The held ranges are not replicated: the promoted card resumes from R without them.
+        for h in &mut self.holes {
+            h.clear();
+        }
         self.slots.rebuild(closed.into_iter());
         let ring_window = self.cfg.ring_bytes;
         for id in 0..self.tcbs.len() {
@@ -454,8 +502,12 @@ impl RefModel {
             return self.finish();
         }
         for id in 0..self.tcbs.len() {
+            if self.close_timer(id, now_us) || self.keepalive_timer(id, now_us) {
+                continue;
+            }
             let t = &self.tcbs[id];
-            if !matches!(t.state, TcpState::SynReceived | TcpState::LastAck) || (now_us.wrapping_sub(t.timer_due) as i32) < 0 {
+            let timer_runs = matches!(t.state, TcpState::SynReceived | TcpState::SynSent) || close::fin_only_in_flight(t);
+            if !timer_runs || (now_us.wrapping_sub(t.timer_due) as i32) < 0 {
                 continue;
             }
             if synack_held(t) {
@@ -464,12 +516,14 @@ impl RefModel {
             }
             if t.retries >= MAX_RETRIES {
                 // Give up: the peer never answered our SYN-ACK / FIN.
-                self.set_state(id, TcpState::Closed);
+                self.give_up(id);
             } else {
                 // Back off: the wait after the n-th retransmission is RTO << (n-1).
                 let backoff = self.cfg.rto_us.wrapping_shl(u32::from(t.retries));
                 if t.state == TcpState::SynReceived {
                     self.send_syn_ack(id);
+                } else if t.state == TcpState::SynSent {
+                    self.send_syn(id);
                 } else {
                     self.send_fin(id, true);
                 }
@@ -493,7 +547,14 @@ impl RefModel {
         };
         match self.tcbs[id].state {
             TcpState::SynReceived => self.syn_received(id, seg),
-            TcpState::Established | TcpState::CloseWait | TcpState::LastAck => self.synchronized(id, seg),
+            TcpState::SynSent => self.syn_sent(id, seg),
+            TcpState::Established
+            | TcpState::CloseWait
+            | TcpState::LastAck
+            | TcpState::FinWait1
+            | TcpState::FinWait2
+            | TcpState::Closing
+            | TcpState::TimeWait => self.synchronized(id, seg),
             other => warn!(id, state = other.rfc_name(), "segment for a TCB in a state the core never enters"),
         }
     }
@@ -533,6 +594,7 @@ impl RefModel {
             SeqNum(0)
         });
         let gen = self.tcbs[id].gen;
+        self.send_limits.clear(id);
         // Claim 31: with hold-synack R starts at irs and nothing is ACKed yet.
         let rel = if self.cfg.hold_synack { seg.seq } else { seg.seq + 1 };
         let (remote_mac_hi, remote_mac_lo) = seg.src_mac.to_words();
@@ -541,10 +603,12 @@ impl RefModel {
             state: TcpState::SynReceived,
             holdback: self.cfg.holdback_for(key.local_port),
             fin_rcvd: false,
+            send_hold: send_limit::send_hold_for(self.cfg.send_holdback, &self.cfg.listen, key.local_port),
             retries: 0,
             peer_mss: if seg.mss == 0 { DEFAULT_PEER_MSS } else { seg.mss },
             snd_wscale: seg.wscale.unwrap_or(0),
             rcv_wscale: seg.wscale.map_or(0, |_| holdback_regmap::wscale_for_ring(self.cfg.ring_bytes)),
+            sack_ok: seg.sack_permitted && self.cfg.reassembly && self.cfg.sack,
             local_port: key.local_port,
             remote_port: key.remote_port,
             remote_ip: key.remote_ip,
@@ -568,6 +632,7 @@ impl RefModel {
             epoch: 0,
         };
         self.rings[id].fill(0);
+        self.holes[id].clear();
         debug!(id, ?key, "CLOSED => SYN-RECEIVED");
         self.count(Stat::ConnsOpened);
         if !self.cfg.hold_synack {
@@ -618,15 +683,16 @@ impl RefModel {
 
     /// ESTABLISHED, CLOSE-WAIT, LAST-ACK (RFC 9293 §3.10.7.4, steps numbered
     /// as below). Where the design left a choice to the RTL it is mirrored: a
-    /// segment without ACK is DropUnsupported; an ACK outside [snd_una, snd_max]
-    /// (beyond what we sent, or older than snd_una — RFC 5961 §5.2 with no
-    /// data sent) is answered by an ACK and dropped (DropOutOfWindow).
+    /// segment without ACK is DropUnsupported; an ACK beyond what we sent is
+    /// answered by an ACK and dropped (DropOutOfWindow); an ACK older than
+    /// snd_una is ignored and the segment's text still processed.
     fn synchronized(&mut self, id: usize, seg: &RxSegment) {
         let (ring, ring_window) = (self.cfg.ring_bytes, self.cfg.ring_bytes);
         let t = &self.tcbs[id];
         // Step 1: acceptability test against RCV.WND = rcv_adv - rcv_nxt.
         if !acceptable(t, seg) {
             self.count(Stat::DropOutOfWindow);
+            self.time_wait_fin_again(id, seg);
             if !seg.flags.rst() {
                 self.send_ack(id);
                 self.writeback(id);
@@ -654,29 +720,68 @@ impl RefModel {
             self.count(Stat::DropUnsupported);
             return;
         }
-        if seg.ack.diff(t.snd_una) as u32 > t.snd_max.diff(t.snd_una) as u32 {
+        // RFC 9293 §3.10.7.4: "If the ACK is a duplicate (SEG.ACK < SND.UNA),
+        // it can be ignored" — the ACK, not the segment's data or FIN.
+        let old_ack = seg.ack.before(t.snd_una);
+        if !old_ack && seg.ack.diff(t.snd_una) as u32 > t.snd_max.diff(t.snd_una) as u32 {
             // RFC 5961 §5.2: an unacceptable ACK value is answered and dropped.
             self.count(Stat::DropOutOfWindow);
             self.send_ack(id);
             self.writeback(id);
             return;
         }
-        let t = &mut self.tcbs[id];
-        if seg.ack > t.snd_una && seg.ack.not_after(t.snd_nxt) {
-            t.snd_una = seg.ack;
+        let (now, rto) = (self.now_us, self.cfg.rto_us);
+        if !old_ack {
+            let t = &mut self.tcbs[id];
+            if seg.ack > t.snd_una && seg.ack.not_after(t.snd_nxt) {
+                t.snd_una = seg.ack;
+                // RFC 6298 §5.3: new data (or our FIN) acknowledged restarts the timer, without back-off.
+                if close::ack_restarts_timer(t.state) {
+                    t.timer_due = now.wrapping_add(rto);
+                    t.retries = 0;
+                }
+            }
+            t.snd_wnd = seg.window;
+            // Nothing left in flight: the keep-alive / idle timer starts over (close.rs).
+            self.keepalive_rearm(id);
         }
-        t.snd_wnd = seg.window;
+        let t = &mut self.tcbs[id];
         if t.state == TcpState::LastAck && seg.ack == t.snd_nxt {
             // Our FIN is acknowledged.
             self.set_state(id, TcpState::Closed);
             self.writeback(id);
             return;
         }
-        let established = t.state == TcpState::Established;
-        // Step 5: data (or a FIN) beyond rcv_nxt is dropped with a duplicate ACK.
+        // ESTABLISHED, FIN-WAIT-1 and FIN-WAIT-2 take data (close.rs).
+        let established = close::receives_data(t.state);
+        // Step 5: data (or a FIN) beyond rcv_nxt gets a duplicate ACK. With
+        // reassembly on, the new bytes of a data segment without FIN are
+        // written at their offset and held (the first copy wins); else, or
+        // when all are held already or a fifth range would be needed, dropped.
         if established && (!seg.payload.is_empty() || seg.flags.fin()) && seg.seq > t.rcv_nxt {
-            self.count(Stat::DropOutOfOrder);
-            self.send_ack(id);
+            let span = (self.cfg.reassembly && !seg.flags.fin())
+                .then(|| holes::ooo_span(t.rcv_nxt, t.rcv_adv, t.rel, ring_window, seg.seq, seg.payload.len() as u32))
+                .flatten();
+            let rcv_nxt = t.rcv_nxt;
+            let outcome = span.map(|(start, end)| self.holes[id].insert(rcv_nxt, start, end));
+            match outcome {
+                Some(holes::Insert::Held { start, end }) => {
+                    let skip = start.diff(seg.seq) as usize;
+                    let len = end.diff(start) as usize;
+                    let offset = start.diff(self.tcbs[id].irs + 1) as u32;
+                    let r = self.ring_mut(id);
+                    for (i, b) in seg.payload[skip..skip + len].iter().enumerate() {
+                        r[(offset.wrapping_add(i as u32) % ring) as usize] = *b;
+                    }
+                    self.count(Stat::RxOooHeld);
+                    self.count_bytes(Stat::RxPayloadBytes, len as u32);
+                }
+                Some(holes::Insert::OverLimit) => self.count(Stat::DropOooOverLimit),
+                Some(holes::Insert::Duplicate) | None => self.count(Stat::DropOutOfOrder),
+            }
+            // SACK: this ACK's first block is the range the segment went into.
+            let held_now = matches!(outcome, Some(holes::Insert::Held { .. }));
+            self.send_with_sack(id, self.tcbs[id].snd_nxt, TcpFlags::ACK, held_now);
             self.writeback(id);
             return;
         }
@@ -684,8 +789,12 @@ impl RefModel {
         // rounded up past its end) is dropped and answered by an ACK.
         let mut starved = false;
         if established && !seg.payload.is_empty() {
-            let (skip, take) = in_order_span(t, seg, ring);
+            let (skip, mut take) = in_order_span(t, seg, ring);
             starved = take == 0;
+            // Reassembly: in-order bytes stop where held ones start (the first copy wins).
+            if let Some(first) = self.holes[id].first_held() {
+                take = take.min(first.0.wrapping_sub(t.rcv_nxt.0));
+            }
             let offset = t.rcv_nxt.diff(t.irs + 1) as u32;
             let bytes = &seg.payload[skip..skip + take as usize];
             let r = self.ring_mut(id);
@@ -694,15 +803,25 @@ impl RefModel {
             }
             let t = &mut self.tcbs[id];
             t.rcv_nxt += take;
-            self.stats[Stat::RxPayloadBytes.index()] = self.stats[Stat::RxPayloadBytes.index()].wrapping_add(take);
-            self.step.stats.0[Stat::RxPayloadBytes.index()] += take;
+            self.count_bytes(Stat::RxPayloadBytes, take);
+            // Reaching the first held range: rcv_nxt jumps to its end.
+            if take > 0 {
+                if let Some(end) = self.holes[id].advance(self.tcbs[id].rcv_nxt) {
+                    self.tcbs[id].rcv_nxt = end;
+                    self.count(Stat::RxOooHolesFilled);
+                }
+            }
         }
         // Step 6: a FIN counts once all of the segment's data was taken.
         let t = &mut self.tcbs[id];
-        if established && seg.flags.fin() && t.rcv_nxt == seg.seq + seg.payload.len() as u32 {
+        let fin_in_order = established && seg.flags.fin() && t.rcv_nxt == seg.seq + seg.payload.len() as u32;
+        if fin_in_order && t.state == TcpState::Established {
             t.rcv_nxt += 1;
             t.fin_rcvd = true;
             self.set_state(id, TcpState::CloseWait);
+        } else {
+            // FIN-WAIT-1/2, CLOSING: the ACK of our FIN, the peer's FIN.
+            self.close_segment_step(id, fin_in_order);
         }
         // Step 7 without holdback: every segment with data or FIN is ACKed,
         // even when (ack, right edge) did not move (an out-of-order FIN).
@@ -743,15 +862,14 @@ impl RefModel {
             t.ack_sent = ack;
             t.timer_due = self.now_us.wrapping_add(self.cfg.rto_us);
             t.retries = 0;
-        } else if t.state == TcpState::CloseWait && t.rcv_nxt.not_after(t.rel) {
-            self.send_fin(id, false);
-            let t = &mut self.tcbs[id];
-            t.snd_nxt += 1;
-            t.snd_max = t.snd_nxt;
-            t.retries = 0;
-            t.timer_due = self.now_us.wrapping_add(self.cfg.rto_us);
-            self.set_state(id, TcpState::LastAck);
-        } else if matches!(t.state, TcpState::Established | TcpState::CloseWait) {
+        } else if t.state == TcpState::CloseWait
+            && t.rcv_nxt.not_after(t.rel)
+            && t.snd_nxt == close::fin_seq(t)
+            && self.fin_allowed(id)
+        {
+            // Everything released, every byte the host wrote sent, L past the FIN: our FIN.
+            self.send_our_fin(id);
+        } else if close::acks_on_change(t.state) {
             let (ack, right) = ack_and_edge(t, self.cfg.ring_bytes);
             if (ack, right) != (t.ack_sent, t.rcv_adv) {
                 self.send_ack(id);
@@ -768,6 +886,9 @@ impl RefModel {
             .with_mss(self.cfg.our_mss);
         if (t.snd_wscale, t.rcv_wscale) != (0, 0) {
             seg = seg.with_wscale(t.rcv_wscale);
+        }
+        if t.sack_ok {
+            seg = seg.with_sack_permitted();
         }
         let to = Endpoint { mac: t.remote_mac(), ip: t.remote_ip };
         self.send(wire::tcp_frame(self.cfg.us(), to, &seg, &[]), None);
@@ -787,13 +908,47 @@ impl RefModel {
     }
 
     fn send_with_flags(&mut self, id: usize, seq: SeqNum, flags: TcpFlags) {
+        self.send_with_sack(id, seq, flags, false);
+    }
+
+    /// SACK (RFC 2018 §4): the blocks of a plain ACK of a connection that
+    /// negotiated it: the held ranges (the latest segment's first), and, when
+    /// holdback keeps the ACK below rcv_nxt, `[ack, rcv_nxt)` — bytes received
+    /// in order but not yet released, so the peer does not take them for lost
+    /// (a SACK is no acknowledgment: the peer keeps them until the ACK covers
+    /// them). That block goes first, or second when the segment this ACK
+    /// answers was just held (its range must lead, RFC 2018 §4); at most four.
+    /// A promotion clears the table and sets rcv_nxt := R, so a promoted card
+    /// sends none until new out-of-order data arrives (RFC 2018 §8).
+    fn sack_blocks_for(&self, id: usize, ack: SeqNum, held_now: bool) -> Vec<(SeqNum, SeqNum)> {
+        let t = &self.tcbs[id];
+        if !(t.sack_ok && self.cfg.reassembly) {
+            return Vec::new();
+        }
+        let mut blocks = self.holes[id].sack_blocks();
+        if ack != t.rcv_nxt {
+            let at = usize::from(held_now).min(blocks.len());
+            blocks.insert(at, (ack, t.rcv_nxt));
+        }
+        blocks.truncate(holes::HOLE_LIMIT);
+        blocks
+    }
+
+    fn send_with_sack(&mut self, id: usize, seq: SeqNum, flags: TcpFlags, held_now: bool) {
         let ring_window = self.cfg.ring_bytes;
         let t = &mut self.tcbs[id];
         let (ack, right, window) = advertise(t, ring_window);
         t.ack_sent = ack;
         t.rcv_adv = right;
-        let seg = TcpRepr::new(t.local_port, t.remote_port, seq, ack, flags, window);
+        let mut seg = TcpRepr::new(t.local_port, t.remote_port, seq, ack, flags, window);
         let to = Endpoint { mac: t.remote_mac(), ip: t.remote_ip };
+        // Only a plain ACK carries SACK blocks (not FIN|ACK, RST or data).
+        if flags == TcpFlags::ACK {
+            let blocks = self.sack_blocks_for(id, ack, held_now);
+            if !blocks.is_empty() {
+                seg = seg.with_sack_blocks(&blocks);
+            }
+        }
         let f = wire::tcp_frame(self.cfg.us(), to, &seg, &[]);
         self.send(f, None);
     }
@@ -816,8 +971,13 @@ impl RefModel {
     }
 
     fn count(&mut self, s: Stat) {
-        self.stats[s.index()] = self.stats[s.index()].wrapping_add(1);
-        self.step.stats.0[s.index()] += 1;
+        self.count_bytes(s, 1);
+    }
+
+    /// A counter that moves by `n` (a byte count).
+    fn count_bytes(&mut self, s: Stat, n: u32) {
+        self.stats[s.index()] = self.stats[s.index()].wrapping_add(n);
+        self.step.stats.0[s.index()] += n;
     }
 
     fn set_state(&mut self, id: usize, new: TcpState) {

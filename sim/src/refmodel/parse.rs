@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use holdback_regmap::Stat;
 
 use crate::wire::{
-    checksum, ethertype, icmp_type, ip_protocol, mac_from_wire, seq_from_wire, tcp_options_mss, tcp_options_wscale, verify_tcp_checksum, ArpPacket,
+    checksum, ethertype, icmp_type, ip_protocol, mac_from_wire, seq_from_wire, tcp_options_mss, tcp_options_sack_permitted, tcp_options_wscale, verify_tcp_checksum, ArpPacket,
     ArpRepr, EthernetFrame, Ipv4Packet, MacAddr, SeqNum, TcpFlags, TcpPacket, ARP_LEN, ETH_HEADER_LEN, ICMP_ECHO_HEADER_LEN,
     IPV4_HEADER_LEN, TCP_HEADER_LEN,
 };
@@ -32,6 +32,8 @@ pub struct RxSegment {
     /// Window scaling: the Window Scale option's shift capped at 14 (RFC
     /// 7323 §2.3), `None` when absent (as `desc_ws_ok`/`desc_ws`).
     pub wscale: Option<u8>,
+    /// SACK: the segment carried SACK-permitted (RFC 2018 §2; as `desc_sack_ok`).
+    pub sack_permitted: bool,
     pub payload: Vec<u8>,
 }
 
@@ -143,6 +145,7 @@ fn classify_ipv4(src_mac: MacAddr, l3: &[u8], our_ip: Ipv4Addr) -> Result<Accept
                 window: s.window_len(),
                 mss: tcp_options_mss(s.options()).unwrap_or(0),
                 wscale: tcp_options_wscale(s.options()).map(|w| w.min(holdback_regmap::MAX_WSCALE)),
+                sack_permitted: tcp_options_sack_permitted(s.options()),
                 payload: s.payload().to_vec(),
             }))
         }

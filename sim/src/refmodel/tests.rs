@@ -131,6 +131,42 @@ fn out_of_order_gets_a_duplicate_ack_and_out_of_window_an_ack() {
 }
 
 #[test]
+fn reassembly_holds_out_of_order_bytes_and_the_first_copy_wins() {
+    let mut m = model(false);
+    m.cfg.reassembly = true;
+    let id = open(&mut m);
+    let s1 = IRS.wrapping_add(1);
+    // Bytes 100..200 ahead of rcv_nxt: held in the ring at their offset; a
+    // duplicate ACK at rcv_nxt, window unchanged.
+    let dup = to_peer(ISS + 1, s1, TcpFlags::ACK, RING as u16);
+    let d = expect(m.on_frame(20, &from_peer(s1.wrapping_add(100), ISS + 1, TcpFlags::ACK, &[0xaa; 100])), std::slice::from_ref(&dup));
+    assert_eq!((d.get(Stat::RxOooHeld), d.get(Stat::RxPayloadBytes), d.get(Stat::DropOutOfOrder)), (1, 100, 0));
+    assert_eq!(&m.ring(id)[100..200], &[0xaa; 100][..]);
+    assert_eq!(m.tcb(id).rcv_nxt, SeqNum(s1), "held bytes are not delivered");
+    // A conflicting copy of 150..250: only 200..250 is new.
+    let d = expect(m.on_frame(21, &from_peer(s1.wrapping_add(150), ISS + 1, TcpFlags::ACK, &[0xbb; 100])), std::slice::from_ref(&dup));
+    assert_eq!((d.get(Stat::RxOooHeld), d.get(Stat::RxPayloadBytes)), (1, 50));
+    assert_eq!(&m.ring(id)[150..200], &[0xaa; 50][..], "the first copy wins");
+    assert_eq!(&m.ring(id)[200..250], &[0xbb; 50][..]);
+    // Wholly held: dropped as out of order.
+    let d = expect(m.on_frame(22, &from_peer(s1.wrapping_add(120), ISS + 1, TcpFlags::ACK, &[0xcc; 10])), std::slice::from_ref(&dup));
+    assert_eq!((d.get(Stat::DropOutOfOrder), d.get(Stat::RxPayloadBytes)), (1, 0));
+    // In order, running into the held range with other bytes: it stops at
+    // 100, and rcv_nxt jumps to 250; one ACK says so.
+    let d = expect(
+        m.on_frame(23, &from_peer(s1, ISS + 1, TcpFlags::ACK, &[0xdd; 160])),
+        &[to_peer(ISS + 1, s1.wrapping_add(250), TcpFlags::ACK, (RING - 250) as u16)],
+    );
+    assert_eq!((d.get(Stat::RxPayloadBytes), d.get(Stat::RxOooHolesFilled)), (100, 1));
+    assert_eq!(&m.ring(id)[..100], &[0xdd; 100][..]);
+    assert_eq!(&m.ring(id)[100..150], &[0xaa; 50][..]);
+    assert!(m.holes(id).is_empty());
+    // A FIN ahead of rcv_nxt is still out of order: its data is not held.
+    let d = expect(m.on_frame(24, &from_peer(s1.wrapping_add(300), ISS + 1, TcpFlags::ACK | TcpFlags::FIN, &[1; 10])), &[to_peer(ISS + 1, s1.wrapping_add(250), TcpFlags::ACK, (RING - 250) as u16)]);
+    assert_eq!((d.get(Stat::DropOutOfOrder), d.get(Stat::RxOooHeld)), (1, 0));
+}
+
+#[test]
 fn passive_close_after_release_then_last_ack_closes() {
     let mut m = model(true);
     let id = open(&mut m);
@@ -234,7 +270,9 @@ fn syn_received_retransmits_resends_and_gives_up() {
         expect(m.on_time(now), std::slice::from_ref(&sa));
         assert_eq!(m.tcb(id).retries, retry + 1);
     }
-    expect(m.on_time(m.tcb(id).timer_due), &[]);
+    // The give-up resets (RFC 9293 §3.8.3, R2): a RST at snd_nxt, no ACK.
+    let d = expect(m.on_time(m.tcb(id).timer_due), &[to_peer(ISS.wrapping_add(1), 0, TcpFlags::RST, 0)]);
+    assert_eq!((d.get(Stat::RstSent), d.get(Stat::GiveUpResets)), (1, 1));
     assert_eq!(m.tcb(id).state, TcpState::Closed);
     assert!(now > 0);
 }

@@ -121,6 +121,9 @@ pub struct TxTcb {
     /// The peer's window (unscaled) and the seq/ack of the segment that set
     /// it (RFC 9293 §3.10.7.4).
     pub snd_wnd: u16,
+    /// The peer's window-scale shift (RFC 7323 §2.3): the window in bytes is
+    /// `snd_wnd << snd_wscale`; 0 without the option.
+    pub snd_wscale: u8,
     pub snd_wl1: SeqNum,
     pub snd_wl2: SeqNum,
     /// The peer's MSS: SMSS of RFC 5681.
@@ -179,6 +182,7 @@ impl TxTcb {
             snd_max: una,
             snd_tail: una,
             snd_wnd: wnd,
+            snd_wscale: 0,
             snd_wl1: seq,
             snd_wl2: una,
             smss: peer_mss,
@@ -194,6 +198,11 @@ impl TxTcb {
             retries: 0,
             rtt: RttEstimator::default(),
         }
+    }
+
+    /// The peer's window in bytes (RFC 7323 §2.3).
+    pub fn window_bytes(&self) -> u32 {
+        u32::from(self.snd_wnd) << self.snd_wscale
     }
 
     /// Bytes sent and not yet acknowledged: RFC 5681's FlightSize.
@@ -324,6 +333,14 @@ impl TxTcb {
                 }
                 AckVerdict::NewData
             };
+            // `recover` follows the ACKs that pass it, so it stays within
+            // [snd_una - 1, snd_max - 1]: left at the ISS, after 2 GiB the
+            // serial "ack after recover" of RFC 6582 §3.2 step 2 would turn
+            // and hold fast retransmit back. Where it is ahead (after a
+            // loss) it stays, as the RFC's protection needs.
+            if self.recover.before(ack) {
+                self.recover = ack - 1;
+            }
             // RFC 6298 §5.2 / §5.3, and RFC 6582 §3.2 step 3: only the first
             // partial ACK resets the timer.
             if ack == self.snd_max {
@@ -442,7 +459,7 @@ impl TxTcb {
             self.timer_due_us = now_us.wrapping_add(self.rtt.rto_us);
             return None;
         }
-        let window_end = self.snd_una + u32::from(self.snd_wnd).min(self.cwnd);
+        let window_end = self.snd_una + self.window_bytes().min(self.cwnd);
         let usable = window_end.bytes_since(self.snd_nxt);
         let len = u32::from(self.smss).min(usable).min(available);
         if len == 0 {

@@ -73,6 +73,10 @@ fn be16(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])
 }
 
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
 pub mod checksum;
 
 // ---------------------------------------------------------------- addresses, sequence numbers
@@ -417,6 +421,21 @@ pub fn tcp_options_wscale(options: &[u8]) -> Option<u8> {
     tcp_option(options, 3, 3).map(|v| v[0])
 }
 
+/// SACK (RFC 2018 §2): the options hold a SACK-permitted option (kind 4,
+/// length 2), scanning as [`tcp_options_mss`] does.
+pub fn tcp_options_sack_permitted(options: &[u8]) -> bool {
+    tcp_option(options, 4, 2).is_some()
+}
+
+/// SACK (RFC 2018 §3): the blocks of the first SACK option (kind 5), in the
+/// order sent; empty if there is none or its length is not 2 + 8n.
+pub fn tcp_options_sack_blocks(options: &[u8]) -> Vec<(SeqNum, SeqNum)> {
+    (1..=4)
+        .find_map(|n| tcp_option(options, 5, 2 + 8 * n))
+        .map(|v| v.chunks_exact(8).map(|b| (SeqNum(be32(b, 0)), SeqNum(be32(b, 4)))).collect())
+        .unwrap_or_default()
+}
+
 /// The value bytes of the first option of `kind` with length `len` (options
 /// of that kind with another length are skipped), as the core's
 /// `rx_opt_scan` walks the list.
@@ -472,8 +491,31 @@ impl TcpRepr {
         self.options.extend_from_slice(&[1, 3, 3, shift]);
         self
     }
+    /// SACK: NOP, NOP and SACK-permitted (kind 4, length 2) — four bytes, as
+    /// the core appends it to a SYN-ACK after the MSS and Window Scale.
+    pub fn with_sack_permitted(mut self) -> TcpRepr {
+        self.options.extend_from_slice(&[1, 1, 4, 2]);
+        self
+    }
+    /// SACK (RFC 2018 §3): NOP, NOP and a SACK option with `blocks` (1-4), as the core sends it in an ACK.
+    pub fn with_sack_blocks(mut self, blocks: &[(SeqNum, SeqNum)]) -> TcpRepr {
+        self.options.extend_from_slice(&[1, 1, 5, 2 + 8 * blocks.len() as u8]);
+        for (left, right) in blocks {
+            self.options.extend_from_slice(&left.0.to_be_bytes());
+            self.options.extend_from_slice(&right.0.to_be_bytes());
+        }
+        self
+    }
     pub fn mss(&self) -> Option<u16> {
         tcp_options_mss(&self.options)
+    }
+    /// SACK: the segment offers SACK-permitted.
+    pub fn sack_permitted(&self) -> bool {
+        tcp_options_sack_permitted(&self.options)
+    }
+    /// SACK: the blocks of the segment's SACK option, as sent.
+    pub fn sack_blocks(&self) -> Vec<(SeqNum, SeqNum)> {
+        tcp_options_sack_blocks(&self.options)
     }
     /// Window scaling: the shift of the segment's Window Scale option, as sent.
     pub fn wscale(&self) -> Option<u8> {

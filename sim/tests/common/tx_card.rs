@@ -123,3 +123,210 @@ pub fn open(card: &mut Card, isn: u32, window: u16) -> SeqNum {
     iss
 }
 
+
+/// Connection 0 of the card beside the reference model's `TxTcb`, for tests
+/// that score every data segment the card sends against the model's
+/// decisions, frame by frame (the peer is the test: it picks what to
+/// acknowledge, with which window, when).
+pub struct Scored {
+    pub card: Card,
+    pub model: holdback_sim::refmodel::tx::TxTcb,
+    pub rto: holdback_sim::refmodel::tx_rtt::RtoSettings,
+    pub iss: SeqNum,
+    /// The peer's next sequence number (it sends no data).
+    pub peer_seq: SeqNum,
+    /// The stream the host wrote, from offset 0.
+    pub data: Vec<u8>,
+}
+
+impl Scored {
+    /// Open connection 0 with the peer offering `window`, set the card's
+    /// RTO_MIN_US to `rto_min_us` and its initial RTO to the model's, and
+    /// have the host write `bytes` pseudo-random bytes (a `tx_log2` ring
+    /// must hold them) and ring the doorbell. Nothing is sent yet: the first
+    /// [`Scored::expect_sent`] sees the first flight.
+    pub fn new(tx_log2: u32, window: u16, rto_min_us: u32, bytes: usize, seed: u64) -> Scored {
+        use holdback_sim::refmodel::tx::TxTcb;
+        use holdback_sim::refmodel::tx_rtt::{RtoSettings, INITIAL_RTO_US};
+        let mut card = Card::new(tx_log2);
+        card.sim.reg_write(map::RTO_US.offset, INITIAL_RTO_US).expect("RTO_US");
+        card.sim.reg_write(map::RTO_MIN_US.offset, rto_min_us).expect("RTO_MIN_US");
+        let rto = RtoSettings { rto_min_us, ..RtoSettings::default() };
+        let isn = (seed as u32) | 0x8000_0000;
+        let iss = open(&mut card, isn, window);
+        let peer_seq = SeqNum(isn) + 1;
+        let model = TxTcb::established(iss, MSS, peer_seq, window);
+        let data: Vec<u8> = (0..bytes).map(|i| ((i as u64).wrapping_mul(0x9e37_79b9).wrapping_add(seed) >> 7) as u8).collect();
+        assert!(bytes <= 1 << tx_log2, "the ring holds the stream");
+        let mut s = Scored { card, model, rto, iss, peer_seq, data };
+        s.card.write_ring(0, &s.data.clone());
+        s.card.doorbell(bytes as u32);
+        s.model.set_tail(bytes as u32, 1 << tx_log2).expect("tail");
+        s
+    }
+
+    /// Let the card run until idle, and check that the data segments it sent
+    /// are exactly the model's: the segment at snd_una first when
+    /// `resend_first` (a fast retransmit or partial ACK), then each next
+    /// segment until the model sends nothing. Returns them.
+    pub fn expect_sent(&mut self, resend_first: bool, what: &str) -> Vec<holdback_sim::refmodel::tx::Segment> {
+        self.card.idle();
+        let now = self.card.sim.now_us() as u32;
+        let mut want = Vec::new();
+        if resend_first {
+            want.extend(self.model.retransmit_first(now));
+        }
+        while let Some(seg) = self.model.next_segment(now) {
+            want.push(seg);
+        }
+        let sent = self.card.frames();
+        let got: Vec<(SeqNum, u32)> = sent.iter().map(|(t, p)| (t.seq, p.len() as u32)).collect();
+        let exp: Vec<(SeqNum, u32)> = want.iter().map(|s| (s.seq, s.len)).collect();
+        assert_eq!(got, exp, "{what}: the card's data segments (seq, len) against the model's");
+        for (tcp, payload) in &sent {
+            let off = tcp.seq.bytes_since(self.iss + 1) as usize;
+            assert_eq!(payload.as_slice(), &self.data[off..off + payload.len()], "{what}: the ring's bytes at {off}");
+            assert_eq!(tcp.ack, self.peer_seq, "{what}: every segment acknowledges the peer's");
+        }
+        want
+    }
+
+    /// The peer acknowledges `ack` with `wnd` (after `rtt_us` more
+    /// microseconds); the model takes the same ACK. Returns the model's verdict.
+    pub fn ack(&mut self, ack: SeqNum, wnd: u16, rtt_us: u32) -> holdback_sim::refmodel::tx::AckVerdict {
+        use holdback_sim::refmodel::tx::AckSegment;
+        // The ACK's round trip, cut short of the timer's due time: this peer's
+        // ACKs race no timeout (those come when nothing is on the wire).
+        let mut rtt_us = rtt_us;
+        if self.model.timer != holdback_sim::refmodel::tx::TxTimer::Off {
+            let left = self.model.timer_due_us.wrapping_sub(self.card.sim.now_us() as u32) as i32;
+            rtt_us = rtt_us.min(left.saturating_sub(1).max(0) as u32);
+        }
+        if rtt_us > 0 {
+            self.card.sim.advance_us(rtt_us);
+            self.card.idle();
+            assert!(self.card.frames().is_empty(), "nothing is sent while the peer's ACK is on its way");
+        }
+        let now = self.card.sim.now_us() as u32;
+        self.card.send(&TcpRepr::new(PEER_PORT, LISTEN, self.peer_seq, ack, TcpFlags::ACK, wnd), &[]);
+        self.model.on_ack(&AckSegment { seq: self.peer_seq, ack, wnd, occupies: false }, now, &self.rto)
+    }
+
+    /// The card's TIMER_DUE against the model's, when a timer runs.
+    pub fn check_timer(&mut self, what: &str) {
+        use holdback_sim::refmodel::tx::TxTimer;
+        if self.model.timer != TxTimer::Off {
+            assert_eq!(self.card.tcb(map::tcb::TIMER_DUE), self.model.timer_due_us, "{what}: the timer's due time");
+        }
+    }
+}
+
+/// The timer scan visits each connection once per 1024 us: a timer fires
+/// within that much of its due time.
+pub const SCAN_US: u32 = 1024;
+
+impl Scored {
+    /// Nothing is on the wire: let the card's timer (the model's) run out and
+    /// check what it sends, a retransmission of the first unacknowledged
+    /// segment (RFC 6298 §5.4) or a zero-window probe, against the model's
+    /// `on_timer`; then anything the model sends after it. Returns all of it.
+    pub fn expect_timer(&mut self, what: &str) -> Vec<holdback_sim::refmodel::tx::Segment> {
+        use holdback_sim::refmodel::tx::TimerAction;
+        use holdback_sim::refmodel::MAX_RETRIES;
+        self.check_timer(what);
+        let due = self.model.timer_due_us;
+        let now = self.card.sim.now_us() as u32;
+        self.card.sim.advance_us(due.wrapping_sub(now).saturating_sub(1));
+        self.card.idle();
+        assert!(self.card.frames().is_empty(), "{what}: sent before the timer ran out");
+        self.card.sim.advance_us(SCAN_US + 1);
+        self.card.idle();
+        let sent = self.card.frames();
+        // The scan fired at new_due - (the backed-off RTO): within one scan period of due.
+        let mut backed = self.model.rtt;
+        backed.on_timeout(&self.rto);
+        let new_due = self.card.tcb(map::tcb::TIMER_DUE);
+        let fired = new_due.wrapping_sub(backed.rto_us);
+        assert!(fired.wrapping_sub(due) <= SCAN_US + 1, "{what}: the timer fired {} us after its due time", fired.wrapping_sub(due) as i32);
+        let mut want = match self.model.on_timer(fired, &self.rto, MAX_RETRIES) {
+            Some(TimerAction::Retransmit(seg)) | Some(TimerAction::Probe(seg)) => vec![seg],
+            other => panic!("{what}: the model does {other:?}"),
+        };
+        let now = self.card.sim.now_us() as u32;
+        while let Some(seg) = self.model.next_segment(now) {
+            want.push(seg);
+        }
+        let got: Vec<(SeqNum, u32)> = sent.iter().map(|(t, p)| (t.seq, p.len() as u32)).collect();
+        let exp: Vec<(SeqNum, u32)> = want.iter().map(|s| (s.seq, s.len)).collect();
+        assert_eq!(got, exp, "{what}: the card's segments after its timer against the model's");
+        for (tcp, payload) in &sent {
+            let off = tcp.seq.bytes_since(self.iss + 1) as usize;
+            assert_eq!(payload.as_slice(), &self.data[off..off + payload.len()], "{what}: the ring's bytes at {off}");
+        }
+        assert_eq!(new_due, self.model.timer_due_us, "{what}: the timer re-armed with the backed-off RTO");
+        want
+    }
+}
+
+/// What the peer of [`run_peer`] did, for the tests' coverage checks.
+#[derive(Debug, Default)]
+pub struct PeerRun {
+    pub segments: usize,
+    pub dropped: usize,
+    pub timeouts: usize,
+    pub verdicts: std::collections::HashMap<String, usize>,
+}
+
+/// A receiving peer that ACKs every data segment it gets with its rcv_nxt
+/// (keeping out-of-order ones, as Linux does) and a fixed window, each ACK
+/// `rtt_us` after the last; `drop(n, seg)` says whether the n-th segment the
+/// card sends is lost. Every segment the card sends, every ACK's effect and
+/// every timer are scored against the model, until all of the stream is
+/// acknowledged.
+pub fn run_peer(
+    s: &mut Scored,
+    wnd: u16,
+    rtt_us: u32,
+    mut drop: impl FnMut(usize, &holdback_sim::refmodel::tx::Segment) -> bool,
+) -> PeerRun {
+    let end = s.iss + 1 + s.data.len() as u32;
+    let mut run = PeerRun::default();
+    let mut wire: std::collections::VecDeque<holdback_sim::refmodel::tx::Segment> = s.expect_sent(false, "the first flight").into();
+    let mut rcv_nxt = s.iss + 1;
+    let mut held: Vec<(SeqNum, SeqNum)> = Vec::new();
+    let mut n = 0;
+    while s.model.snd_una != end {
+        let Some(seg) = wire.pop_front() else {
+            run.timeouts += 1;
+            let what = format!("timeout {} (snd_una {})", run.timeouts, s.model.snd_una);
+            wire.extend(s.expect_timer(&what));
+            assert!(run.timeouts < 200, "no progress");
+            continue;
+        };
+        n += 1;
+        run.segments += 1;
+        if drop(n, &seg) {
+            run.dropped += 1;
+            continue;
+        }
+        held.push((seg.seq, seg.seq + seg.len));
+        loop {
+            let before = rcv_nxt;
+            for &(a, b) in &held {
+                if a.not_after(rcv_nxt) && rcv_nxt.before(b) {
+                    rcv_nxt = b;
+                }
+            }
+            if rcv_nxt == before {
+                break;
+            }
+        }
+        held.retain(|&(_, b)| rcv_nxt.before(b));
+        let verdict = s.ack(rcv_nxt, wnd, rtt_us);
+        *run.verdicts.entry(format!("{verdict:?}")).or_default() += 1;
+        let what = format!("after ACK {rcv_nxt} ({verdict:?}) of segment {n}");
+        wire.extend(s.expect_sent(verdict.retransmits(), &what));
+        s.check_timer(&what);
+    }
+    run
+}

@@ -1,45 +1,31 @@
-//! A failover lab under the etcd authority (docs/authority.md): one real
-//! etcd member (Debian's `etcd-server`) in a namespace of its own, linked
-//! by one veth to each daemon's namespace, so either node's link to etcd
-//! can be cut alone; the pair's configs get `[authority] kind = "etcd"`.
-//! Everything is removed on drop, also when the test fails. Needs root.
+//! A failover lab under the etcd authority (docs/authority.md) for the
+//! tests: the lab's own etcd member (`holdback_daemon::lab::chaos`, the one
+//! `holdback lab --chaos` runs: Debian's `etcd-server` in a namespace of its
+//! own, one veth to each daemon's namespace, so either node's link to etcd
+//! can be cut alone), the pair's configs with `[authority] kind = "etcd"`,
+//! and the checks the authority tests share. Everything is removed on
+//! drop, also when the test fails. Needs root.
 #![allow(dead_code)] // each test binary uses a part
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use holdback_daemon::config::{Authority, EtcdAuthority};
+use holdback_daemon::config::Authority;
+use holdback_daemon::error::chain;
+use holdback_daemon::lab::chaos;
+#[allow(unused_imports)] // each test binary uses a part
+pub use holdback_daemon::lab::chaos::{overlap, wall};
 use holdback_daemon::control::{PairLink, PairRole};
 use holdback_daemon::lab::capture::CardCapture;
 use holdback_daemon::lab::clients::{self, ClientHandle, ClientPlan};
-use holdback_daemon::lab::daemon::{write_config, DaemonProcess};
+use holdback_daemon::lab::daemon::DaemonProcess;
 use holdback_daemon::lab::DEFAULT_PORT;
 use holdback_daemon::lab::netns::{LabNet, LabTopology};
 use holdback_daemon::lab::pair::{FailoverOptions, PairSetup};
-use holdback_tests::{broken_streams, holdback_bin, pair_status, require_tool, wait_for, WorkDir};
-
-/// etcd's address towards the primary's namespace, and the primary's.
-pub const ETCD_TO_PRIMARY: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 1);
-const PRIMARY_TO_ETCD: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 2);
-/// etcd's address towards the standby's namespace, and the standby's.
-pub const ETCD_TO_STANDBY: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 5);
-const STANDBY_TO_ETCD: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 6);
-const ETCD_PORT: u16 = 2379;
-/// etcd's own interface towards each node (inside the etcd namespace).
-const TO_PRIMARY_IF: &str = "hbetcd0";
-const TO_STANDBY_IF: &str = "hbetcd1";
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip").args(args).output().map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
-    }
-}
+use holdback_tests::{broken_streams, holdback_bin, pair_status, wait_for, WorkDir};
 
 /// Everything an etcd lab test stands on besides the two daemons, in the
 /// order a test binds it (`let (EtcdPairSetup { dir, net, topo, pair, etcd }, primary, standby)`),
@@ -98,151 +84,45 @@ pub fn clients_a_fifth_in(
     (handles, cancel, sent_fraction)
 }
 
-/// The etcd namespace and its member; killed and removed on drop.
-pub struct EtcdLab {
-    pub netns: String,
-    child: Option<Child>,
-    dir: std::path::PathBuf,
-    /// Holder record TTL and key prefix the configs got.
-    pub key_prefix: String,
-}
+/// The lab's etcd member ([`chaos::EtcdLab`], the one `holdback lab
+/// --chaos` runs), with a test's way of failing: at once, saying why.
+pub struct EtcdLab(chaos::EtcdLab);
 
 impl EtcdLab {
-    /// Creates the namespace beside `topo`'s pair, links it to both daemon
-    /// namespaces and starts etcd in it; waits until it answers.
+    /// Starts etcd beside `topo`'s pair (namespace, veths, member).
     pub fn start(topo: &LabTopology, dir: &std::path::Path) -> EtcdLab {
-        require_tool("etcd", "etcd-server");
-        let sb = topo.standby.as_ref().expect("a pair topology");
-        let netns = format!("{}-etcd", topo.client_ns.trim_end_matches("-cli"));
-        let _ = ip(&["netns", "del", &netns]);
-        ip(&["netns", "add", &netns]).expect("etcd's namespace");
-        let mut lab = EtcdLab { netns: netns.clone(), child: None, dir: dir.join("etcd"), key_prefix: format!("/holdback/{netns}") };
-        let links = [
-            (TO_PRIMARY_IF, &sb.primary_ns, ETCD_TO_PRIMARY, PRIMARY_TO_ETCD),
-            (TO_STANDBY_IF, &sb.standby_ns, ETCD_TO_STANDBY, STANDBY_TO_ETCD),
-        ];
-        ip(&["-n", &netns, "link", "set", "lo", "up"]).expect("etcd namespace loopback");
-        for (ours, node_ns, etcd_ip, node_ip) in links {
-            ip(&["-n", &netns, "link", "add", ours, "type", "veth", "peer", "name", "hbetcd", "netns", node_ns]).expect("veth to a node");
-            ip(&["-n", &netns, "addr", "add", &format!("{etcd_ip}/30"), "dev", ours]).expect("etcd's address");
-            ip(&["-n", node_ns, "addr", "add", &format!("{node_ip}/30"), "dev", "hbetcd"]).expect("the node's address towards etcd");
-            ip(&["-n", &netns, "link", "set", ours, "up"]).expect("etcd's link up");
-            ip(&["-n", node_ns, "link", "set", "hbetcd", "up"]).expect("the node's link up");
-        }
-        let _ = std::fs::remove_dir_all(&lab.dir);
-        std::fs::create_dir_all(&lab.dir).expect("etcd's directory");
-        let clients = format!("http://{ETCD_TO_PRIMARY}:{ETCD_PORT},http://{ETCD_TO_STANDBY}:{ETCD_PORT}");
-        let log = std::fs::File::create(lab.dir.join("etcd.log")).expect("etcd's log");
-        let child = Command::new("ip")
-            .args(["netns", "exec", &netns, "etcd", "--name", "hb", "--data-dir"])
-            .arg(lab.dir.join("data"))
-            .args(["--listen-client-urls", &clients, "--advertise-client-urls", &clients])
-            .args(["--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380"])
-            .args(["--initial-cluster", "hb=http://127.0.0.1:2380", "--initial-cluster-state", "new"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("starting etcd");
-        lab.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        // Reachable from the primary's namespace: its member is serving.
-        loop {
-            let probe = Command::new("ip")
-                .args(["netns", "exec", &sb.primary_ns, "bash", "-c", &format!("exec 3<>/dev/tcp/{ETCD_TO_PRIMARY}/{ETCD_PORT}")])
-                .output();
-            if probe.is_ok_and(|o| o.status.success()) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "etcd did not serve within 20 s; its log: {}", lab.log());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        lab
+        EtcdLab(chaos::EtcdLab::start(topo, dir).unwrap_or_else(|e| panic!("etcd for the lab: {}", chain(&e))))
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("etcd.log")).unwrap_or_default()
+        self.0.log()
     }
 
     /// Kills the etcd member (its data stays until drop).
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.0.kill()
     }
 
     /// Cuts (or restores) the primary's link to etcd.
     pub fn set_primary_link(&self, up: bool) {
-        ip(&["-n", &self.netns, "link", "set", TO_PRIMARY_IF, if up { "up" } else { "down" }]).expect("the primary's link to etcd");
+        self.0.set_primary_link(up).unwrap_or_else(|e| panic!("the primary's link to etcd: {}", chain(&e)))
     }
 
     /// Cuts (or restores) the standby's link to etcd.
     pub fn set_standby_link(&self, up: bool) {
-        ip(&["-n", &self.netns, "link", "set", TO_STANDBY_IF, if up { "up" } else { "down" }]).expect("the standby's link to etcd");
+        self.0.set_standby_link(up).unwrap_or_else(|e| panic!("the standby's link to etcd: {}", chain(&e)))
     }
 
-    /// Rewrites both daemons' configs with `[authority] kind = "etcd"`,
-    /// each reaching etcd over its own link.
+    /// Rewrites both daemons' configs with `[authority] kind = "etcd"`.
     pub fn configure(&self, pair: &mut PairSetup) {
-        for (member, endpoint) in [(&mut pair.primary, ETCD_TO_PRIMARY), (&mut pair.standby, ETCD_TO_STANDBY)] {
-            let r = member.config.replication.as_ref().expect("a pair member");
-            let heartbeat_ms = r.heartbeat.as_millis() as u64;
-            member.config.authority = Authority::Etcd(Box::new(EtcdAuthority {
-                endpoints: vec![format!("http://{endpoint}:{ETCD_PORT}")],
-                key_prefix: self.key_prefix.clone(),
-                lease_ttl_s: 2,
-                // The documented defaults: P = 2h, C = D = m·h.
-                promise: Duration::from_millis(2 * heartbeat_ms),
-                confirm: r.heartbeat * r.heartbeat_misses,
-                // Its first request also opens the connection, slow on a
-                // loaded machine; safety does not depend on it (grants are
-                // counted from when a request was sent).
-                request_timeout: Duration::from_millis(holdback_daemon::config::DEFAULT_ETCD_TIMEOUT_MS),
-                name: member.name.to_string(),
-                ca_file: None,
-                cert_file: None,
-                key_file: None,
-                user: None,
-                password_file: None,
-            }));
-            write_config(&member.config, "the etcd authority's lab test").expect("rewriting a pair config");
-        }
+        self.0.configure(pair).unwrap_or_else(|e| panic!("the pair's configs for etcd: {}", chain(&e)))
     }
 }
 
-impl Drop for EtcdLab {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        // Deleting the namespace removes etcd's ends of the veths, and so
-        // their peers in the daemons' namespaces.
-        let _ = ip(&["netns", "del", &self.netns]);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// When each card sent its own frames, from the two captures. Both cards
-/// use the service MAC, so a card's capture also holds the broadcasts the
-/// other card sent (the bridge floods them: the promoted card's gratuitous
-/// ARP lands in the old card's capture with the card's source MAC). A
-/// broadcast found byte for byte in the other capture is counted for
-/// neither card; unicast frames reach one port only, so those with the
-/// card's source MAC are the card's own.
+/// When each card sent its own frames, from the two captures
+/// ([`chaos::own_frames`]).
 pub fn own_frames(a_pcap: &std::path::Path, b_pcap: &std::path::Path, mac: [u8; 6]) -> (Vec<Duration>, Vec<Duration>) {
-    let read = |path: &std::path::Path| -> Vec<(Duration, Vec<u8>)> {
-        let (records, _) = holdback_sim::pcap::read_complete_records(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-        records.into_iter().filter(|(_, f)| f.get(6..12) == Some(&mac[..])).collect()
-    };
-    let (a, b) = (read(a_pcap), read(b_pcap));
-    let own = |mine: &[(Duration, Vec<u8>)], other: &[(Duration, Vec<u8>)]| -> Vec<Duration> {
-        mine.iter()
-            .filter(|(_, f)| !(f.get(..6) == Some(&[0xff; 6][..]) && other.iter().any(|(_, o)| o == f)))
-            .map(|(at, _)| *at)
-            .collect()
-    };
-    (own(&a, &b), own(&b, &a))
+    chaos::own_frames(a_pcap, b_pcap, mac).unwrap_or_else(|e| panic!("reading the cards' captures: {}", chain(&e)))
 }
 
 /// Waits until the primary holds the epoch and speaks on a confirmation
@@ -261,11 +141,6 @@ pub fn wait_until_held_and_promised(primary: &DaemonProcess, standby: &DaemonPro
 pub fn silence_bound(pair: &PairSetup) -> Duration {
     let Authority::Etcd(settings) = &pair.primary.config.authority else { panic!("configured for etcd") };
     settings.promise.max(settings.confirm)
-}
-
-/// The wall clock, as the captures stamp frames.
-pub fn wall() -> Duration {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970")
 }
 
 /// Echo requests from the clients' namespace to the card every 10 ms for
@@ -344,70 +219,12 @@ pub fn the_old_card_fell_silent_in_time(
     assert!(bad.is_empty(), "streams across the {what} primary under the etcd authority: {bad:#?}");
 }
 
-/// How long two cards answered at once: the old card's last own frame
-/// after the new card's first (0: never both).
-pub fn overlap(old_own: &[Duration], new_own: &[Duration]) -> Duration {
-    match (old_own.iter().max(), new_own.iter().min()) {
-        (Some(old), Some(new)) => old.saturating_sub(*new),
-        _ => Duration::ZERO,
-    }
-}
-
-/// The simulated card's thread (sim/src/card.rs): the one left running.
-pub const CARD_THREAD: &str = "holdback-card";
-/// Every thread of a process but the card's, stopped with ptrace; resumed
-/// (detached) on drop, also when the test fails.
-pub struct Hung {
-    tids: Vec<libc::pid_t>,
-}
+/// Every thread of a daemon but its card's, stopped with ptrace
+/// ([`chaos::Hung`]); resumed on drop, also when the test fails.
+pub struct Hung(chaos::Hung);
 
 impl Hung {
     pub fn hang(pid: u32) -> Hung {
-        let mut hung = Hung { tids: Vec::new() };
-        // Threads come and go (the runtime's blocking pool): list again
-        // until a pass finds none left to stop.
-        loop {
-            let mut stopped_one = false;
-            let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the daemon's threads");
-            for task in tasks.flatten() {
-                let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<libc::pid_t>().ok()) else { continue };
-                let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-                if comm.trim() == CARD_THREAD || hung.tids.contains(&tid) {
-                    continue;
-                }
-                // SAFETY: ptrace on a thread id of a child process we own; the
-                // null address and data are what SEIZE and INTERRUPT take.
-                let seized = unsafe { libc::ptrace(libc::PTRACE_SEIZE, tid, std::ptr::null_mut::<libc::c_void>(), std::ptr::null_mut::<libc::c_void>()) };
-                if seized != 0 {
-                    let e = std::io::Error::last_os_error();
-                    // It ended between the listing and now.
-                    assert_eq!(e.raw_os_error(), Some(libc::ESRCH), "ptrace(SEIZE) of thread {tid} ({}): {e}", comm.trim());
-                    continue;
-                }
-                hung.tids.push(tid);
-                stopped_one = true;
-                // SAFETY: as above, on a thread we just seized.
-                let interrupted = unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, tid, std::ptr::null_mut::<libc::c_void>(), std::ptr::null_mut::<libc::c_void>()) };
-                assert_eq!(interrupted, 0, "ptrace(INTERRUPT) of thread {tid}: {}", std::io::Error::last_os_error());
-                let mut status = 0;
-                // SAFETY: waiting for the ptrace-stop of a thread we trace.
-                let waited = unsafe { libc::waitpid(tid, &mut status, libc::__WALL) };
-                assert_eq!(waited, tid, "waiting for thread {tid} to stop: {}", std::io::Error::last_os_error());
-            }
-            if !stopped_one {
-                break;
-            }
-        }
-        assert!(!hung.tids.is_empty(), "no daemon thread besides the card's");
-        hung
-    }
-}
-
-impl Drop for Hung {
-    fn drop(&mut self) {
-        for &tid in &self.tids {
-            // SAFETY: detaching a thread this thread traces resumes it.
-            unsafe { libc::ptrace(libc::PTRACE_DETACH, tid, std::ptr::null_mut::<libc::c_void>(), std::ptr::null_mut::<libc::c_void>()) };
-        }
+        Hung(chaos::Hung::hang(pid).unwrap_or_else(|e| panic!("hanging the daemon: {}", chain(&e))))
     }
 }

@@ -1,0 +1,241 @@
+//! SACK blocks for our ACKs (RFC 2018 §4), from the connection's hole table
+//! entry (`reassembly.rs`): the range holding the latest segment first, then
+//! the others in sequence order, at most four (no timestamps, so four fit the
+//! 40 option bytes: 2 NOPs, kind, length, 4 × 8).
+//!
+//! Which entry: an out-of-order segment's duplicate ACK is composed in the
+//! very cycle its range is inserted, so it takes the entry as the merge
+//! writes it (`ins_*`, `use_ins`); every other ACK is composed at least one
+//! cycle after the last write of the entry, so the table's read port already
+//! has it (`rd_*`). A promotion clears every entry before the walk's ACKs are
+//! composed, so a promoted card sends no SACK block until the peer sends
+//! something out of order to it: blocks the primary sent may be gone
+//! (reneging, RFC 2018 §8), the standby never repeats them.
+//!
+//! Under holdback the ACK (`ack`, at R) may lie below rcv_nxt: the bytes
+//! `[ack, rcv_nxt)` were received in order but not released. Without a
+//! block for them a SACK peer takes them for lost and sends them all again
+//! (measured with Linux: 548 retransmitted segments instead of 30), so they
+//! are reported too — a SACK is no acknowledgment, the peer keeps them until
+//! the ACK covers them, and invariant 1 is about the ACK field. That block
+//! goes first, or second after the range an out-of-order segment just went
+//! into (its block must lead, RFC 2018 §4); four blocks at most.
+//!
+//! The blocks leave packed as the frame builder emits them (network order,
+//! block i's left edge in bits 255-64i..224-64i, its right edge below), and
+//! blocks past `count` are zero so the builder may sum all sixteen words.
+use super::reassembly::{SackBlocks, HOLE_META_BITS, HOLE_SLOTS};
+use rust_hdl::prelude::*;
+
+#[derive(LogicBlock)]
+pub struct SackSource {
+    /// The connection negotiated SACK (TCB `sack_ok`) and reassembly is on.
+    pub sack_ok: Signal<In, Bit>,
+    /// Take the entry being inserted rather than the one on the read port.
+    pub use_ins: Signal<In, Bit>,
+    pub rd_start: [Signal<In, Bits<32>>; HOLE_SLOTS],
+    pub rd_end: [Signal<In, Bits<32>>; HOLE_SLOTS],
+    pub rd_meta: Signal<In, Bits<HOLE_META_BITS>>,
+    pub ins_start: [Signal<In, Bits<32>>; HOLE_SLOTS],
+    pub ins_end: [Signal<In, Bits<32>>; HOLE_SLOTS],
+    pub ins_meta: Signal<In, Bits<HOLE_META_BITS>>,
+    /// The ACK being sent and rcv_nxt: `[ack, rcv_nxt)` is reported when not empty.
+    pub ack: Signal<In, Bits<32>>,
+    pub rcv_nxt: Signal<In, Bits<32>>,
+    /// Blocks to send (0 without SACK or without held ranges).
+    pub count: Signal<Out, Bits<3>>,
+    pub blocks: Signal<Out, Bits<256>>,
+
+    from_rd: SackBlocks,
+    from_ins: SackBlocks,
+    chosen_count: Signal<Local, Bits<3>>,
+    /// The table's blocks, chosen.
+    tstart: [Signal<Local, Bits<32>>; HOLE_SLOTS],
+    tend: [Signal<Local, Bits<32>>; HOLE_SLOTS],
+    /// With `[ack, rcv_nxt)` in place.
+    start: [Signal<Local, Bits<32>>; HOLE_SLOTS],
+    end: [Signal<Local, Bits<32>>; HOLE_SLOTS],
+    lag: Signal<Local, Bit>,
+    total: Signal<Local, Bits<3>>,
+    one3: Constant<Bits<3>>,
+    four3: Constant<Bits<3>>,
+    packed: [Signal<Local, Bits<256>>; 5],
+    n3: [Constant<Bits<3>>; HOLE_SLOTS],
+    none: Constant<Bits<256>>,
+}
+
+impl Default for SackSource {
+    fn default() -> Self {
+        Self {
+            sack_ok: Default::default(),
+            use_ins: Default::default(),
+            rd_start: Default::default(),
+            rd_end: Default::default(),
+            rd_meta: Default::default(),
+            ins_start: Default::default(),
+            ins_end: Default::default(),
+            ins_meta: Default::default(),
+            ack: Default::default(),
+            rcv_nxt: Default::default(),
+            count: Default::default(),
+            blocks: Default::default(),
+            from_rd: Default::default(),
+            from_ins: Default::default(),
+            chosen_count: Default::default(),
+            tstart: Default::default(),
+            tend: Default::default(),
+            lag: Default::default(),
+            total: Default::default(),
+            one3: Constant::new(Bits::<3>::from(1u64)),
+            four3: Constant::new(Bits::<3>::from(4u64)),
+            start: Default::default(),
+            end: Default::default(),
+            packed: Default::default(),
+            n3: core::array::from_fn(|i| Constant::new(Bits::<3>::from(i as u64))),
+            none: Constant::new(Bits::<256>::default()),
+        }
+    }
+}
+
+impl Logic for SackSource {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.from_rd.enable.next = self.sack_ok.val();
+        self.from_ins.enable.next = self.sack_ok.val();
+        self.from_rd.ent_meta.next = self.rd_meta.val();
+        self.from_ins.ent_meta.next = self.ins_meta.val();
+        for i in 0..HOLE_SLOTS {
+            self.from_rd.ent_start[i].next = self.rd_start[i].val();
+            self.from_rd.ent_end[i].next = self.rd_end[i].val();
+            self.from_ins.ent_start[i].next = self.ins_start[i].val();
+            self.from_ins.ent_end[i].next = self.ins_end[i].val();
+        }
+        self.chosen_count.next = self.from_rd.sack_count.val();
+        for i in 0..HOLE_SLOTS {
+            self.tstart[i].next = self.from_rd.sack_start[i].val();
+            self.tend[i].next = self.from_rd.sack_end[i].val();
+        }
+        if self.use_ins.val() {
+            self.chosen_count.next = self.from_ins.sack_count.val();
+            for i in 0..HOLE_SLOTS {
+                self.tstart[i].next = self.from_ins.sack_start[i].val();
+                self.tend[i].next = self.from_ins.sack_end[i].val();
+            }
+        }
+        // Holdback: [ack, rcv_nxt) first, or second behind the range just held.
+        self.lag.next = self.sack_ok.val() & (self.ack.val() != self.rcv_nxt.val());
+        self.total.next = self.chosen_count.val();
+        for i in 0..HOLE_SLOTS {
+            self.start[i].next = self.tstart[i].val();
+            self.end[i].next = self.tend[i].val();
+        }
+        if self.lag.val() {
+            if self.chosen_count.val() != self.four3.val() {
+                self.total.next = self.chosen_count.val() + self.one3.val();
+            }
+            if self.use_ins.val() {
+                self.start[1].next = self.ack.val();
+                self.end[1].next = self.rcv_nxt.val();
+                self.start[2].next = self.tstart[1].val();
+                self.end[2].next = self.tend[1].val();
+                self.start[3].next = self.tstart[2].val();
+                self.end[3].next = self.tend[2].val();
+            } else {
+                self.start[0].next = self.ack.val();
+                self.end[0].next = self.rcv_nxt.val();
+                self.start[1].next = self.tstart[0].val();
+                self.end[1].next = self.tend[0].val();
+                self.start[2].next = self.tstart[1].val();
+                self.end[2].next = self.tend[1].val();
+                self.start[3].next = self.tstart[2].val();
+                self.end[3].next = self.tend[2].val();
+            }
+        }
+        // Block i goes in only when the count reaches past it.
+        self.packed[0].next = self.none.val();
+        self.packed[1].next = self.packed[0].val();
+        if self.total.val() > self.n3[0].val() {
+            self.packed[1].next = self.packed[0].val()
+                | (bit_cast::<256, 32>(self.start[0].val()) << 224)
+                | (bit_cast::<256, 32>(self.end[0].val()) << 192);
+        }
+        self.packed[2].next = self.packed[1].val();
+        if self.total.val() > self.n3[1].val() {
+            self.packed[2].next = self.packed[1].val()
+                | (bit_cast::<256, 32>(self.start[1].val()) << 160)
+                | (bit_cast::<256, 32>(self.end[1].val()) << 128);
+        }
+        self.packed[3].next = self.packed[2].val();
+        if self.total.val() > self.n3[2].val() {
+            self.packed[3].next = self.packed[2].val()
+                | (bit_cast::<256, 32>(self.start[2].val()) << 96)
+                | (bit_cast::<256, 32>(self.end[2].val()) << 64);
+        }
+        self.packed[4].next = self.packed[3].val();
+        if self.total.val() > self.n3[3].val() {
+            self.packed[4].next = self.packed[3].val()
+                | (bit_cast::<256, 32>(self.start[3].val()) << 32)
+                | (bit_cast::<256, 32>(self.end[3].val()) << 0);
+        }
+        self.count.next = self.total.val();
+        self.blocks.next = self.packed[4].val();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Entry ranges [100,200), [300,400), [500,600); the latest segment went into the second.
+    #[test]
+    fn blocks_are_packed_latest_first_and_zero_past_the_count() {
+        let mut uut = SackSource::default();
+        uut.connect_all();
+        let ranges = [(100u64, 200u64), (300, 400), (500, 600), (0, 0)];
+        for (i, (s, e)) in ranges.iter().enumerate() {
+            uut.rd_start[i].next = (*s).into();
+            uut.rd_end[i].next = (*e).into();
+        }
+        // Ranges 0-2 held, the latest (bit 4) is range 1.
+        uut.rd_meta.next = (0b0111u64 | (1 << 4) | (1 << 5)).into();
+        uut.sack_ok.next = true;
+        uut.ack.next = 50u64.into();
+        uut.rcv_nxt.next = 50u64.into();
+        assert!(simulate(&mut uut, 100));
+        assert_eq!(uut.count.val().index(), 3);
+        let b = uut.blocks.val();
+        let edge = |k: usize| b.get_bits::<32>(224 - 32 * k).index() as u64;
+        assert_eq!([edge(0), edge(1), edge(2), edge(3), edge(4), edge(5)], [300, 400, 100, 200, 500, 600]);
+        assert_eq!((edge(6), edge(7)), (0, 0));
+        // Holdback: the ACK at 20 below rcv_nxt 50: [20, 50) leads, the last range drops out.
+        uut.ack.next = 20u64.into();
+        uut.rd_meta.next = (0b1111u64 | (1 << 4) | (1 << 5)).into();
+        assert!(simulate(&mut uut, 100));
+        assert_eq!(uut.count.val().index(), 4);
+        let b = uut.blocks.val();
+        let edge = |k: usize| b.get_bits::<32>(224 - 32 * k).index() as u64;
+        assert_eq!((0..8).map(edge).collect::<Vec<_>>(), [20, 50, 300, 400, 100, 200, 500, 600]);
+        // Just held: that range leads, [20, 50) second.
+        uut.use_ins.next = true;
+        for (i, (s, e)) in ranges.iter().enumerate() {
+            uut.ins_start[i].next = (*s).into();
+            uut.ins_end[i].next = (*e).into();
+        }
+        uut.ins_meta.next = (0b0111u64 | (1 << 4) | (2 << 5)).into();
+        assert!(simulate(&mut uut, 100));
+        let b = uut.blocks.val();
+        let edge = |k: usize| b.get_bits::<32>(224 - 32 * k).index() as u64;
+        assert_eq!(uut.count.val().index(), 4);
+        assert_eq!((0..8).map(edge).collect::<Vec<_>>(), [500, 600, 20, 50, 100, 200, 300, 400]);
+        uut.sack_ok.next = false;
+        assert!(simulate(&mut uut, 100));
+        assert_eq!(uut.count.val().index(), 0);
+        assert!(uut.blocks.val() == Bits::<256>::default());
+    }
+
+    #[test]
+    fn sack_source_lints_clean() {
+        let v = crate::generate::verilog_named(&mut SackSource::default(), "sack_source").expect("generates");
+        crate::check::lint("sack_source", &v).unwrap_or_else(|e| panic!("lint:\n{e}"));
+    }
+}

@@ -1,0 +1,197 @@
+//! SACK (RFC 2018) on the receive side of the Verilated core, scored frame by
+//! frame against the reference model (RX_REASM bits 0 and 1): SACK-permitted
+//! offered only to a SYN that carried it (beside Window Scale or alone), SACK
+//! blocks built from the hole table in every ACK (the latest segment's range
+//! first, at most four), under holdback a block for the in-order bytes above
+//! R, the blocks shrinking as holes fill, none for a
+//! connection that did not negotiate SACK or with SACK off, and none in a
+//! promoted card's ACKs until new out-of-order data arrives (the primary's
+//! blocks may be gone: reneging, RFC 2018 §8).
+//!
+//! Every test checks the blocks the core sent itself, not only that the core
+//! and the model agree.
+//!
+//! Needs verilator (the sim crate's build verilates the core): install with
+//! `apt-get install verilator`.
+#[path = "common/or_panic.rs"]
+mod or_panic;
+use or_panic::OrPanic;
+use std::net::Ipv4Addr;
+
+use holdback_regmap::{CoreParams, Stat};
+use holdback_sim::core_sim::CoreSim;
+use holdback_sim::refmodel::lockstep::{test_mac, Lockstep, PeerConn};
+use holdback_sim::refmodel::Config;
+use holdback_sim::wire::{Endpoint, Frame, MacAddr, SeqNum, TcpFlags, TcpRepr};
+
+const CORE: Endpoint = Endpoint { mac: MacAddr([0x02, 0x00, 0x5e, 0x00, 0x00, 0x02]), ip: Ipv4Addr::new(198, 18, 0, 2) };
+const LISTEN: u16 = 5001;
+const RTO_US: u32 = 3000;
+
+fn peer(n: u16) -> Endpoint {
+    Endpoint { mac: test_mac(n), ip: Ipv4Addr::new(198, 18, 2 + (n >> 8) as u8, n as u8) }
+}
+
+fn start(holdback: bool, sack: bool) -> Lockstep<CoreSim> {
+    let core = CoreSim::new().unwrap_or_else(|e| panic!("cannot start the Verilated core ({e}); the sim crate needs verilator: apt-get install verilator"));
+    let mut cfg = Config::new(&CoreParams::DEFAULT, CORE.mac, CORE.ip, &[LISTEN], 1460, RTO_US);
+    cfg.holdback = holdback;
+    cfg.reassembly = true;
+    cfg.sack = sack;
+    Lockstep::new(core, cfg).unwrap_or_else(|e| panic!("configure: {e}"))
+}
+
+fn stream(len: usize) -> Vec<u8> {
+    (0..len as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect()
+}
+
+/// The TCP headers of the core's frames.
+fn segments(frames: &[Vec<u8>]) -> Vec<TcpRepr> {
+    frames.iter().filter_map(|f| Frame::parse(f).ok()).filter_map(|f| f.tcp().map(|(_, t, _)| t.clone())).collect()
+}
+
+/// The SACK blocks of the one ACK the core answered with, as stream offsets from `base`.
+fn blocks_of(frames: &[Vec<u8>], base: SeqNum, what: &str) -> Vec<(i64, i64)> {
+    let segs = segments(frames);
+    assert_eq!(segs.len(), 1, "{what}: one ACK expected, got {segs:?}");
+    segs[0].sack_blocks().iter().map(|&(l, r)| (l.diff(base) as i64, r.diff(base) as i64)).collect()
+}
+
+/// Opens a connection whose SYN carries SACK-permitted (and Window Scale
+/// when `wscale`); returns it, its stream's first sequence number and the
+/// SYN-ACK's options.
+fn open(ls: &mut Lockstep<CoreSim>, n: u16, isn: u32, wscale: Option<u8>, sack_permitted: bool) -> (PeerConn, SeqNum) {
+    let c = PeerConn::open_with(ls, peer(n), 40000 + n, LISTEN, isn, wscale, sack_permitted).or_panic("open");
+    let base = c.snd_nxt;
+    (c, base)
+}
+
+fn piece(c: &PeerConn, base: SeqNum, data: &[u8], from: usize, to: usize) -> Vec<u8> {
+    c.segment(base + from as u32, TcpFlags::ACK, &data[from..to])
+}
+
+fn check(ls: &mut Lockstep<CoreSim>, c: &PeerConn, what: &str) {
+    ls.check_stats().or_panic(what);
+    ls.check_tcb(c.id, &[]).or_panic(what);
+}
+
+/// The SYN-ACK the core sends to a SYN from peer `n`, captured by sending the SYN alone.
+fn syn_ack_to(ls: &mut Lockstep<CoreSim>, n: u16, wscale: Option<u8>, sack_permitted: bool) -> TcpRepr {
+    let mut syn = TcpRepr::new(40000 + n, LISTEN, SeqNum(1000), SeqNum(0), TcpFlags::SYN, 64240).with_mss(1460);
+    if let Some(s) = wscale {
+        syn = syn.with_wscale(s);
+    }
+    if sack_permitted {
+        syn = syn.with_sack_permitted();
+    }
+    let out = ls.frame(&holdback_sim::wire::tcp_frame(peer(n), CORE, &syn, &[])).or_panic("SYN");
+    let segs = segments(&out);
+    assert_eq!(segs.len(), 1, "one SYN-ACK");
+    segs[0].clone()
+}
+
+#[test]
+fn sack_permitted_is_offered_only_to_a_syn_that_carried_it() {
+    let mut ls = start(false, true);
+    let with_ws = syn_ack_to(&mut ls, 1, Some(7), true);
+    assert!(with_ws.sack_permitted() && with_ws.wscale().is_some() && with_ws.mss() == Some(1460), "{with_ws:?}");
+    let alone = syn_ack_to(&mut ls, 2, None, true);
+    assert!(alone.sack_permitted() && alone.wscale().is_none(), "{alone:?}");
+    let without = syn_ack_to(&mut ls, 3, Some(7), false);
+    assert!(!without.sack_permitted(), "{without:?}");
+    ls.check_stats().or_panic("counters");
+
+    // SACK off (RX_REASM bit1 clear): never offered.
+    let mut off = start(false, false);
+    let refused = syn_ack_to(&mut off, 4, Some(7), true);
+    assert!(!refused.sack_permitted(), "{refused:?}");
+}
+
+#[test]
+fn acks_carry_the_held_ranges_latest_first_and_shrink_as_holes_fill() {
+    let mut ls = start(false, true);
+    let (c, base) = open(&mut ls, 5, 0xffff_f000, Some(7), true);
+    assert!(ls.model.tcb(c.id).sack_ok);
+    let data = stream(12_000);
+    let out = ls.frame(&piece(&c, base, &data, 0, 1000)).or_panic("in order");
+    assert_eq!(blocks_of(&out, base, "in order"), vec![], "nothing held: no blocks");
+    let out = ls.frame(&piece(&c, base, &data, 3000, 4000)).or_panic("held 3000..4000");
+    assert_eq!(blocks_of(&out, base, "first hole"), vec![(3000, 4000)]);
+    let out = ls.frame(&piece(&c, base, &data, 7000, 8000)).or_panic("held 7000..8000");
+    assert_eq!(blocks_of(&out, base, "second"), vec![(7000, 8000), (3000, 4000)]);
+    let out = ls.frame(&piece(&c, base, &data, 5000, 6000)).or_panic("held 5000..6000");
+    assert_eq!(blocks_of(&out, base, "third"), vec![(5000, 6000), (3000, 4000), (7000, 8000)]);
+    let out = ls.frame(&piece(&c, base, &data, 4000, 4500)).or_panic("appended to the first range");
+    assert_eq!(blocks_of(&out, base, "merged"), vec![(3000, 4500), (5000, 6000), (7000, 8000)]);
+    let out = ls.frame(&piece(&c, base, &data, 10_000, 11_000)).or_panic("held 10000..11000");
+    assert_eq!(blocks_of(&out, base, "four"), vec![(10_000, 11_000), (3000, 4500), (5000, 6000), (7000, 8000)]);
+    check(&mut ls, &c, "four ranges");
+    // A fifth range does not fit the table: dropped, and the ACK still lists the four.
+    let out = ls.frame(&piece(&c, base, &data, 9000, 9500)).or_panic("a fifth range");
+    assert_eq!(ls.model.stat(Stat::DropOooOverLimit), 1);
+    assert_eq!(blocks_of(&out, base, "over the limit"), vec![(10_000, 11_000), (3000, 4500), (5000, 6000), (7000, 8000)]);
+    // The first hole fills: rcv_nxt jumps to 4500, that block goes.
+    ls.frame(&piece(&c, base, &data, 1000, 2000)).or_panic("half the first hole");
+    let out = ls.frame(&piece(&c, base, &data, 2000, 3000)).or_panic("the rest of the first hole");
+    assert_eq!(ls.model.tcb(c.id).rcv_nxt, base + 4500);
+    assert_eq!(blocks_of(&out, base, "first hole filled"), vec![(10_000, 11_000), (5000, 6000), (7000, 8000)]);
+    for (from, to) in [(4500, 5000), (6000, 7000), (8000, 9000), (9000, 10_000), (11_000, 12_000)] {
+        ls.frame(&piece(&c, base, &data, from, to)).or_panic("filling");
+    }
+    assert_eq!(ls.model.tcb(c.id).rcv_nxt, base + 12_000);
+    let out = ls.frame(&piece(&c, base, &data, 0, 1000)).or_panic("an old duplicate");
+    assert_eq!(blocks_of(&out, base, "all filled"), vec![]);
+    ls.check_ring(c.id, 0, 12_000).or_panic("the stream");
+    check(&mut ls, &c, "all filled");
+}
+
+#[test]
+fn no_blocks_without_negotiation() {
+    let mut ls = start(false, true);
+    let (c, base) = open(&mut ls, 6, 77, Some(7), false);
+    assert!(!ls.model.tcb(c.id).sack_ok);
+    let data = stream(3000);
+    let out = ls.frame(&piece(&c, base, &data, 2000, 3000)).or_panic("held");
+    assert_eq!(ls.model.stat(Stat::RxOooHeld), 1, "reassembly still holds it");
+    assert_eq!(blocks_of(&out, base, "not negotiated"), vec![]);
+    check(&mut ls, &c, "not negotiated");
+}
+
+#[test]
+fn a_promoted_card_sends_no_block_until_fresh_out_of_order_data() {
+    let mut ls = start(true, true);
+    ls.set_failover(true, false).or_panic("duplicate ACKs after a promotion");
+    let (c, base) = open(&mut ls, 7, 4242, None, true);
+    let data = stream(6000);
+    ls.frame(&piece(&c, base, &data, 0, 1000)).or_panic("in order");
+    ls.release(c.id, (base + 1000).0).or_panic("release");
+    let out = ls.frame(&piece(&c, base, &data, 2000, 3000)).or_panic("held before the failover");
+    assert_eq!(blocks_of(&out, base, "before"), vec![(2000, 3000)]);
+    // Holdback: in-order bytes above R are reported too, so the peer does not
+    // take them for lost; behind the range just held, first otherwise.
+    ls.frame(&piece(&c, base, &data, 1000, 1400)).or_panic("in order, not released");
+    let out = ls.frame(&piece(&c, base, &data, 3500, 4000)).or_panic("held above the lag");
+    assert_eq!(ls.model.tcb(c.id).ack_sent, base + 1000, "the ACK stays at R");
+    assert_eq!(blocks_of(&out, base, "lag behind a new range"), vec![(3500, 4000), (1000, 1400), (2000, 3000)]);
+    let out = ls.frame(&piece(&c, base, &data, 2200, 2300)).or_panic("a duplicate inside a held range");
+    assert_eq!(blocks_of(&out, base, "lag first"), vec![(1000, 1400), (3500, 4000), (2000, 3000)]);
+    ls.set_ctrl(true, true, true).or_panic("standby");
+    let out = ls.promote(2).or_panic("promote");
+    let acks = segments(&out);
+    assert_eq!(acks.len(), 4, "one ACK at R and three duplicates: {acks:?}");
+    for a in &acks {
+        assert_eq!(a.ack, base + 1000, "at R");
+        assert!(a.sack_blocks().is_empty(), "a promoted card's ACK carries no block: {a:?}");
+    }
+    // In order after the promotion: still nothing held, nothing to SACK.
+    let out = ls.frame(&piece(&c, base, &data, 1000, 1500)).or_panic("in order after");
+    // Only what this card received may be reported: the unreleased bytes above R.
+    for s in segments(&out) {
+        let blocks: Vec<(i64, i64)> = s.sack_blocks().iter().map(|&(l, r)| (l.diff(base) as i64, r.diff(base) as i64)).collect();
+        assert!(blocks.is_empty() || blocks == [(1000, 1500)], "in order after: {blocks:?}");
+    }
+    // The peer's retransmission of what the primary held is fresh content now.
+    let out = ls.frame(&piece(&c, base, &data, 2000, 3000)).or_panic("held again");
+    assert_eq!(blocks_of(&out, base, "fresh"), vec![(2000, 3000), (1000, 1500)], "the range just held, then the unreleased in-order bytes");
+    check(&mut ls, &c, "after the promotion");
+}
