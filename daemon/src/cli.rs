@@ -355,11 +355,26 @@ impl LabRunArgs {
             return Err("--chaos-seed seeds the faults of --chaos N, the pair lab under etcd: give --chaos N".into());
         }
         if self.app != crate::app::AppKind::Sink && p.wanted() {
-            return Err(format!(
-                "--app {} runs in the single-card lab; the pair lab checks every stream against the sink's files \
-                 (drop --standby, --failover-at, --cut-replication-at and --switchover-at)",
-                self.app.name()
-            ));
+            // What the pair lab checks of a sending application: every
+            // stream echoed once and in order through a failover (or none).
+            // The other pair modes are about the sink's store or have not
+            // been checked with a sending application.
+            let sink_only = [
+                ("--switchover-at", p.switchover_at.is_some()),
+                ("--cut-replication-at", p.cut_replication_at.is_some()),
+                ("--store", p.store.is_some()),
+                ("--lag-at-kill", p.lag_at_kill),
+                ("--late-conn", p.late_conn),
+            ];
+            let given: Vec<_> = sink_only.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect();
+            if !given.is_empty() {
+                return Err(format!(
+                    "--app {} in the pair lab runs with --standby or --failover-at F; {} check the sink's store or \
+                     are not checked with an application that sends: run them with the sink (the default)",
+                    self.app.name(),
+                    given.join(", ")
+                ));
+            }
         }
         if !p.wanted() {
             let unused = p.pair_only_given();
@@ -399,10 +414,10 @@ impl LabRunArgs {
         let p = &self.pair;
         if self.app != crate::app::AppKind::Sink {
             return Err(format!(
-                "--app {} cannot run under --chaos: the chaos run fails the active node over again and again, and an \
-                 application that sends does not survive a failover yet — the card's transmit ring is not replicated, so \
-                 bytes the failed host queued beyond what the peer acknowledged are never sent again (docs/failover.md, \
-                 invariant 9); run the chaos lab with the sink (the default)",
+                "--app {} cannot run under --chaos: the chaos run checks every stream in the sink's one shared store, \
+                 and an application that sends is checked through single failovers only (`holdback lab --app echo \
+                 --failover-at F`), not through hangs and link cuts (docs/failover.md, invariant 9); run the chaos lab \
+                 with the sink (the default)",
                 self.app.name()
             ));
         }
@@ -751,7 +766,8 @@ mod tests {
     }
 
     /// `--app` picks the application behind the lab's card: sink by
-    /// default, echo by name, nothing else; echo only in the single-card lab.
+    /// default, echo by name, nothing else; echo in the pair lab only with a
+    /// failover or none.
     #[test]
     fn lab_app_is_sink_by_default_takes_echo_and_refuses_the_rest() {
         assert_eq!(run_of(&[]).unwrap().app, crate::app::AppKind::Sink);
@@ -760,9 +776,13 @@ mod tests {
         assert_eq!(echo.check(), Ok(()));
         let bad = run_of(&["--app", "relay"]).expect_err("an unknown application is refused");
         assert!(bad.contains("relay") && bad.contains("sink") && bad.contains("echo"), "{bad}");
-        let pair = run_of(&["--app", "echo", "--failover-at", "0.5"]).unwrap();
-        let why = pair.check().expect_err("echo in the pair lab is refused");
-        assert!(why.contains("--app echo") && why.contains("single-card lab"), "{why}");
+        assert_eq!(run_of(&["--app", "echo", "--failover-at", "0.5"]).unwrap().check(), Ok(()));
+        assert_eq!(run_of(&["--app", "echo", "--standby"]).unwrap().check(), Ok(()));
+        let pair = run_of(&["--app", "echo", "--failover-at", "0.5", "--lag-at-kill", "--store", "shared"]).unwrap();
+        let why = pair.check().expect_err("the sink's own pair modes are refused with the echo");
+        assert!(why.contains("--app echo") && why.contains("--store, --lag-at-kill"), "{why}");
+        let switch = run_of(&["--app", "echo", "--switchover-at", "0.5"]).unwrap().check().expect_err("switchover");
+        assert!(switch.contains("--switchover-at"), "{switch}");
     }
 
     /// `--chaos N [--chaos-seed S]`: N ≥ 1, the pair's settings apply, and
@@ -777,7 +797,7 @@ mod tests {
         let none = run_of(&["--chaos", "0"]).expect_err("no faults is refused");
         assert!(none.contains("at least one fault"), "{none}");
         let echo = run_of(&["--chaos", "3", "--app", "echo"]).unwrap().check().expect_err("echo under chaos is refused");
-        assert!(echo.contains("--app echo") && echo.contains("does not survive a failover") && echo.contains("docs/failover.md"), "{echo}");
+        assert!(echo.contains("--app echo") && echo.contains("single failovers only") && echo.contains("docs/failover.md"), "{echo}");
         let clash = run_of(&["--chaos", "3", "--failover-at", "0.5", "--store", "replicated"]).unwrap().check().expect_err("its own faults");
         assert!(clash.contains("--failover-at") && clash.contains("--store") && clash.contains("--chaos"), "{clash}");
         let seed_alone = run_of(&["--chaos-seed", "3"]).unwrap().check().expect_err("a seed without faults");

@@ -200,6 +200,8 @@ mod lab_cmd {
                         store: p.store.unwrap_or(d.store),
                         lag_at_kill: p.lag_at_kill,
                         etcd: false,
+                        app: run.app,
+                        isolate_before_kill: None,
                     };
                     let report = holdback_daemon::lab::pair::run_failover_lab(&opts)?;
                     if run.json {

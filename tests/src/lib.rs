@@ -433,3 +433,25 @@ pub fn card_on_tap(ns: &TestNetns, tag: &str, card_ip: std::net::Ipv4Addr) -> Ta
     }
     TapCard { card, dir, pcap, tap, tx_base }
 }
+
+/// A process stopped with SIGSTOP (a standby that can acknowledge nothing),
+/// continued on drop — also when the test panics.
+pub struct Frozen(u32);
+
+impl Frozen {
+    pub fn new(pid: u32) -> Frozen {
+        signal("-STOP", pid);
+        Frozen(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        signal("-CONT", self.0);
+    }
+}
+
+fn signal(sig: &str, pid: u32) {
+    let ok = std::process::Command::new("kill").args([sig, &pid.to_string()]).status().is_ok_and(|s| s.success());
+    assert!(ok || std::thread::panicking(), "kill {sig} {pid} failed");
+}

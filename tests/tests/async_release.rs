@@ -18,7 +18,6 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddrV4, TcpStream};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use holdback_daemon::config::{Detector, Gate, SyncMode};
@@ -27,34 +26,13 @@ use holdback_daemon::lab::clients::tcp_info;
 use holdback_daemon::lab::netns::{run_in_netns, LabNet, LabTopology};
 use holdback_daemon::lab::pair::{FailoverOptions, PairSetup};
 use holdback_daemon::lab::DEFAULT_PORT;
-use holdback_tests::{holdback_bin, pair_status, require_lab_prerequisites, wait_for, WorkDir};
+use holdback_tests::{holdback_bin, pair_status, require_lab_prerequisites, wait_for, Frozen, WorkDir};
 
 /// Bytes sent while both daemons run.
 const BEFORE: usize = 3000;
 /// Bytes sent while the standby is frozen (below the card's 8 KiB ring).
 const FROZEN: usize = 5000;
 const TIMEOUT: Duration = Duration::from_secs(20);
-
-/// A stopped process, continued on drop (also when the test panics).
-struct Frozen(u32);
-
-impl Frozen {
-    fn new(pid: u32) -> Frozen {
-        signal("-STOP", pid);
-        Frozen(pid)
-    }
-}
-
-impl Drop for Frozen {
-    fn drop(&mut self) {
-        signal("-CONT", self.0);
-    }
-}
-
-fn signal(sig: &str, pid: u32) {
-    let ok = Command::new("kill").args([sig, &pid.to_string()]).status().is_ok_and(|s| s.success());
-    assert!(ok || std::thread::panicking(), "kill {sig} {pid} failed");
-}
 
 /// The connection's released point R as a stream offset, from the daemon's
 /// `conns` (R − irs − 1).

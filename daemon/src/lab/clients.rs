@@ -86,6 +86,11 @@ pub struct ClientOutcome {
     pub bytes_echoed: u64,
     #[serde(default)]
     pub sha256_echoed: Option<String>,
+    /// The first stream offset at which the echo differs from what this
+    /// client sent (a byte lost, duplicated or out of order); `None` when
+    /// every byte read back matched.
+    #[serde(default)]
+    pub echo_first_mismatch: Option<u64>,
 }
 
 /// Parameters shared by all clients of one run.
@@ -341,7 +346,8 @@ fn transfer(
     std::thread::scope(|s| {
         let reader = echo_reader.map(|r| {
             let sending_done = &sending_done;
-            s.spawn(move || read_echo(r, cancel, sending_done, plan.stall_timeout))
+            let expected = ExpectedStream::new(plan.seed, index, plan.bytes);
+            s.spawn(move || read_echo(r, expected, cancel, sending_done, plan.stall_timeout))
         });
         let sent = send_stream(index, plan, cancel, sent_total, out, hasher, &mut stream);
         sending_done.store(true, Ordering::SeqCst);
@@ -354,6 +360,7 @@ fn transfer(
         let echo = echoed.map_err(|e| ctx("reading the echo", e))?;
         out.bytes_echoed = echo.bytes;
         out.sha256_echoed = Some(hex(&echo.sha256));
+        out.echo_first_mismatch = echo.first_mismatch;
         out.fin_wait_ms = echo.fin_after_last_send.as_millis() as u64;
         let info = tcp_info(&stream).map_err(|e| ctx("reading TCP_INFO", e))?;
         out.bytes_acked = info.bytes_acked;
@@ -454,19 +461,74 @@ fn wait_for_fin(
     Ok(())
 }
 
+/// Client `index`'s stream of `len` bytes generated again, for reads of
+/// any size: the sender draws it in [`CHUNK`]-byte blocks (the last one
+/// shorter), and the generator's bytes depend on how the draws are cut
+/// (a draw's tail of up to 4 bytes comes from a 32-bit word), so the echo
+/// is compared against blocks drawn exactly as the sender drew them.
+struct ExpectedStream {
+    rng: SmallRng,
+    block: Vec<u8>,
+    at: usize,
+    left: u64,
+}
+
+impl ExpectedStream {
+    fn new(seed: u64, index: usize, len: u64) -> ExpectedStream {
+        ExpectedStream { rng: stream_rng(seed, index), block: Vec::with_capacity(CHUNK), at: 0, left: len }
+    }
+
+    /// Consumes `got.len()` expected bytes; the index in `got` of the
+    /// first that differs (or that lies beyond the stream's end).
+    fn first_difference(&mut self, got: &[u8]) -> Option<usize> {
+        let mut checked = 0;
+        while checked < got.len() {
+            if self.at == self.block.len() {
+                if self.left == 0 {
+                    return Some(checked);
+                }
+                let n = self.left.min(CHUNK as u64) as usize;
+                self.block.resize(n, 0);
+                self.rng.fill_bytes(&mut self.block);
+                self.left -= n as u64;
+                self.at = 0;
+            }
+            let n = (got.len() - checked).min(self.block.len() - self.at);
+            if let Some(i) = got[checked..checked + n].iter().zip(&self.block[self.at..self.at + n]).position(|(a, b)| a != b) {
+                return Some(checked + i);
+            }
+            self.at += n;
+            checked += n;
+        }
+        None
+    }
+}
+
 /// What came back from the echo application.
 struct Echoed {
     bytes: u64,
     sha256: [u8; 32],
+    /// Where the echo first differs from the stream sent.
+    first_mismatch: Option<u64>,
     /// From the client's last write to the card's FIN.
     fin_after_last_send: Duration,
 }
 
-/// Reads the echo until the card's FIN, hashing it. Fails when nothing
-/// came for `stall` (counted from the end of sending once it ended).
-fn read_echo(mut stream: TcpStream, cancel: &AtomicBool, sending_done: &AtomicBool, stall: Duration) -> std::io::Result<Echoed> {
+/// Reads the echo until the card's FIN, hashing it and comparing it byte
+/// for byte with the stream `expected` generates (the one this client
+/// sends), so a loss or a duplicate is located, not only detected. Fails
+/// when nothing came for `stall` (counted from the end of sending once it
+/// ended).
+fn read_echo(
+    mut stream: TcpStream,
+    mut expected: ExpectedStream,
+    cancel: &AtomicBool,
+    sending_done: &AtomicBool,
+    stall: Duration,
+) -> std::io::Result<Echoed> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; CHUNK];
+    let mut first_mismatch = None;
     let mut bytes = 0u64;
     let mut last_byte = Instant::now();
     let mut send_end: Option<Instant> = None;
@@ -480,10 +542,13 @@ fn read_echo(mut stream: TcpStream, cancel: &AtomicBool, sending_done: &AtomicBo
         match stream.read(&mut buf) {
             Ok(0) => {
                 let fin_after_last_send = send_end.map_or(Duration::ZERO, |t| t.elapsed());
-                return Ok(Echoed { bytes, sha256: hasher.finalize().into(), fin_after_last_send });
+                return Ok(Echoed { bytes, sha256: hasher.finalize().into(), first_mismatch, fin_after_last_send });
             }
             Ok(k) => {
                 hasher.update(&buf[..k]);
+                if first_mismatch.is_none() {
+                    first_mismatch = expected.first_difference(&buf[..k]).map(|i| bytes + i as u64);
+                }
                 bytes += k as u64;
                 last_byte = Instant::now();
             }
@@ -617,5 +682,52 @@ mod tests {
         }
         // SYN counts 1, the data 1000, our FIN 1 once acknowledged.
         assert!((1001..=1002).contains(&info.bytes_acked), "{info:?}");
+    }
+
+    /// The echo check follows the stream however reads cut it (odd sizes
+    /// across the sender's block boundaries, a short last block whose
+    /// length is not a multiple of 8) and locates a duplicated byte, a
+    /// dropped one and one past the end where they happen.
+    #[test]
+    fn echo_compare_follows_the_stream_and_locates_a_duplicate_and_a_loss() {
+        let len = 3 * CHUNK as u64 + 1234;
+        let mut sent = Vec::new();
+        let mut rng = stream_rng(7, 2);
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(CHUNK as u64) as usize;
+            let mut block = vec![0u8; n];
+            rng.fill_bytes(&mut block);
+            sent.extend_from_slice(&block);
+            left -= n as u64;
+        }
+        let compare = |stream: &[u8]| {
+            let mut expected = ExpectedStream::new(7, 2, len);
+            let mut at = 0;
+            for (i, size) in [1usize, 7, 4093, 65_536, 9, 100_000].iter().cycle().enumerate() {
+                if at >= stream.len() {
+                    return None;
+                }
+                let end = (at + size + i % 3).min(stream.len());
+                if let Some(d) = expected.first_difference(&stream[at..end]) {
+                    return Some(at + d);
+                }
+                at = end;
+            }
+            unreachable!("the cycle ends by returning")
+        };
+        assert_eq!(compare(&sent), None);
+        let mut duplicated = sent.clone();
+        let at = 2 * CHUNK + 17;
+        // A segment resent into the stream: bytes [at-100, at) again at `at`.
+        let again = duplicated[at - 100..at].to_vec();
+        duplicated.splice(at..at, again);
+        assert_eq!(compare(&duplicated), Some(at));
+        let mut lost = sent.clone();
+        lost.drain(CHUNK - 3..CHUNK + 500);
+        assert_eq!(compare(&lost), Some(CHUNK - 3));
+        let mut longer = sent.clone();
+        longer.push(0);
+        assert_eq!(compare(&longer), Some(sent.len()), "a byte past the end is a difference");
     }
 }

@@ -388,10 +388,18 @@ impl Drop for LabNet {
 /// gratuitous ARP does.
 pub fn switch_to_standby(topo: &LabTopology) -> Result<(), NetnsError> {
     let s = topo.standby.as_ref().ok_or_else(|| NetnsError::NoStandby(topo.card_ns.clone()))?;
-    ip(&["-n", &topo.card_ns, "link", "set", "dev", &topo.tap, "nomaster"])?;
+    detach_primary_port(topo)?;
     let mac = MacAddr(topo.card_mac).to_string();
     bridge(&["-n", &topo.card_ns, "fdb", "replace", &mac, "dev", &s.standby_tap, "master", "static"])?;
     tracing::info!(primary_port = %topo.tap, standby_port = %s.standby_tap, %mac, "switch: primary port blocked, service MAC moved");
+    Ok(())
+}
+
+/// Takes the primary card's port off the lab bridge: its TAP stays up, so
+/// the card goes on sending, but nothing it sends reaches a peer and
+/// nothing reaches it.
+pub fn detach_primary_port(topo: &LabTopology) -> Result<(), NetnsError> {
+    ip(&["-n", &topo.card_ns, "link", "set", "dev", &topo.tap, "nomaster"])?;
     Ok(())
 }
 

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 pub use crate::config::{Detector, Gate, ReplicateMode, StoreMode, SyncMode};
+use crate::app::AppKind;
 use crate::config::{Config, Replication, Role, DEFAULT_ACK_TIMEOUT_MS};
 use crate::control::{client, PairLink, Request, Response};
 use crate::error::io;
@@ -112,6 +113,16 @@ pub struct FailoverOptions {
     /// lab's own etcd member ([`crate::lab::chaos::EtcdLab`]); otherwise
     /// the pair's own means (`kind = "pair"`).
     pub etcd: bool,
+    /// The application on both cards: the sink (every stream checked in
+    /// the store), or the echo (every stream checked as it came back to its
+    /// client; the cards' send side then fails over too, docs/failover.md
+    /// invariant 9).
+    pub app: AppKind,
+    /// Take the primary card's port off the bridge this long before the
+    /// kill: what its card sends in between never reaches a peer, as when
+    /// a card dies with frames in flight, so the promoted card must resend
+    /// them from its own copy.
+    pub isolate_before_kill: Option<Duration>,
 }
 
 impl Default for FailoverOptions {
@@ -143,6 +154,8 @@ impl Default for FailoverOptions {
             store: StoreMode::Replicated,
             lag_at_kill: false,
             etcd: false,
+            app: AppKind::Sink,
+            isolate_before_kill: None,
         }
     }
 }
@@ -268,6 +281,16 @@ pub struct FailoverReport {
     /// cards' captures show of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub switchover: Option<SwitchoverReport>,
+    /// The application on both cards.
+    #[serde(default)]
+    pub app: AppKind,
+    /// After a failover, payload segments the promoted standby's card sent
+    /// at sequence numbers the primary's card had sent already: bytes the
+    /// standby resent from its copy of the transmit ring (docs/failover.md,
+    /// invariant 9). `None` without a failover or without an application
+    /// that sends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby_resent_from_copy: Option<u64>,
 }
 
 /// The planned switchover of a pair lab run (`--switchover-at F`).
@@ -340,10 +363,11 @@ impl FailoverReport {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "holdback failover lab: {} — {} connections × {} bytes, gates {:?}, sync {:?}, replicate {:?}, detector {:?}, dup-ACKs {}",
+            "holdback failover lab: {} — {} connections × {} bytes to the {} application, gates {:?}, sync {:?}, replicate {:?}, detector {:?}, dup-ACKs {}",
             if self.passed() { "PASS" } else { "FAIL" },
             self.conns,
             self.bytes_per_conn,
+            self.app.name(),
             self.gates,
             self.sync,
             self.replicate,
@@ -380,6 +404,9 @@ impl FailoverReport {
             self.replication_bytes_per_delivered_byte.map_or("-".into(), |v| format!("{v:.3}")),
             self.store,
         );
+        if let Some(n) = self.standby_resent_from_copy {
+            let _ = writeln!(s, "  the standby resent {n} payload segments from its copy of the transmit ring");
+        }
         for e in &self.errors {
             let _ = writeln!(s, "  error: {e}");
         }
@@ -501,7 +528,7 @@ impl PairSetup {
             // Beside the daemon's socket in the lab's own directory: each
             // daemon keeps its epoch record, and nothing is left in /var/lib.
             let epoch_file = socket.with_extension("epoch");
-            let card = CardPlan { topo, tap, port: DEFAULT_PORT, holdback: opts.holdback, port_holdback: Vec::new(), pcap: Some(pcap.clone()), impair, report: None, rx_ring_bytes: holdback_driver::DEFAULT_RX_RING_BYTES, reassembly: true, app: crate::app::AppKind::Sink };
+            let card = CardPlan { topo, tap, port: DEFAULT_PORT, holdback: opts.holdback, port_holdback: Vec::new(), pcap: Some(pcap.clone()), impair, report: None, rx_ring_bytes: holdback_driver::DEFAULT_RX_RING_BYTES, reassembly: true, app: opts.app };
             let sink_dir = sink_dir_of(name);
             std::fs::create_dir_all(&sink_dir).map_err(io("creating", &sink_dir))?;
             let mut config = card_config(dir.join(format!("{name}.toml")), socket, sink_dir.clone(), &card);
@@ -605,7 +632,11 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
     let cancel = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let mut handles = clients::spawn_clients_counting(&topo.client_ns, opts.conns, &plan, cancel.clone(), sent.clone());
+    let mode = match opts.app {
+        AppKind::Sink => clients::ClientMode::SendOnly,
+        AppKind::Echo => clients::ClientMode::Echo,
+    };
+    let mut handles = clients::spawn_clients(&topo.client_ns, opts.conns, &plan, mode, cancel.clone(), sent.clone());
     let total = opts.bytes * opts.conns as u64;
     opts.progress.set_total(total);
     opts.progress.phase(Phase::Sending);
@@ -706,6 +737,11 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
                     handles.extend(h);
                     std::thread::sleep(Duration::from_millis(5));
                 }
+                if let Some(before) = opts.isolate_before_kill {
+                    crate::lab::netns::detach_primary_port(&topo)?;
+                    tracing::info!(?before, "the primary card's port is off the bridge; killing it after this");
+                    std::thread::sleep(before);
+                }
                 tracing::info!(sent = sent.load(Ordering::Relaxed), "killing the primary (SIGKILL)");
                 primary.kill_hard();
                 killed = true;
@@ -774,7 +810,10 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
     let streams: Vec<StreamResult> = outcomes
         .iter()
         .enumerate()
-        .map(|(i, o)| stream_result(sink_dir, topo.client_ip, opts, o, late_index == Some(i)))
+        .map(|(i, o)| match opts.app {
+            AppKind::Sink => stream_result(sink_dir, topo.client_ip, opts, o, late_index == Some(i)),
+            AppKind::Echo => echo_result(opts, o),
+        })
         .collect();
     let (primary_frames, primary_torn) = capture::read_frames(&dir.join("primary.pcap"), topo.card_mac).map_err(capture_err)?;
     let (standby_frames, standby_torn) = capture::read_frames(&dir.join("standby.pcap"), topo.card_mac).map_err(capture_err)?;
@@ -828,6 +867,8 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
         work_dir: dir.to_path_buf(),
         errors,
         switchover: switched.map(|(at, run)| SwitchoverReport::from_captures(at, run, frames)),
+        app: opts.app,
+        standby_resent_from_copy: (killed && opts.app.sends()).then(|| resent_from_copy(&primary_frames, &standby_frames)),
     };
     let evidence = PairEvidence {
         primary: &primary_frames,
@@ -939,6 +980,67 @@ fn spawn_external_detector(
         };
         crate::tools::watch::run(&plan, &|| interrupted()).map(|_| ()).map_err(|e| crate::error::chain(&e))
     })
+}
+
+/// Payload segments in `standby`'s capture that the standby's card sent
+/// (after the primary's death) starting below the highest sequence number
+/// the primary's card had sent on the same connection: the standby resent
+/// them from its copy of the transmit ring. Connections are told apart by
+/// the peer's port (one client address in the lab).
+fn resent_from_copy(primary: &[capture::FrameSeen], standby: &[capture::FrameSeen]) -> u64 {
+    use std::collections::HashMap;
+    let sent_data = |frames: &[capture::FrameSeen]| {
+        frames
+            .iter()
+            .filter(|f| f.sent)
+            .filter_map(|f| match f.what {
+                capture::Seen::Tcp(seg) if seg.payload_len > 0 => Some(seg),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut primary_end: HashMap<u16, u32> = HashMap::new();
+    for seg in sent_data(primary) {
+        let end = seg.seq.wrapping_add(seg.payload_len);
+        primary_end
+            .entry(seg.peer_port)
+            // Serial-number order (RFC 1982): the stream may wrap.
+            .and_modify(|e| if (end.wrapping_sub(*e) as i32) > 0 { *e = end })
+            .or_insert(end);
+    }
+    sent_data(standby)
+        .into_iter()
+        .filter(|seg| primary_end.get(&seg.peer_port).is_some_and(|end| (end.wrapping_sub(seg.seq) as i32) > 0))
+        .count() as u64
+}
+
+/// An echoed stream's verdict: what came back to the client, compared
+/// byte for byte with what it sent (the echo keeps no file to check).
+fn echo_result(opts: &FailoverOptions, o: &ClientOutcome) -> StreamResult {
+    let echoed = o.sha256_echoed.as_ref().map_or(0, |_| o.bytes_echoed);
+    // Lost: every sent byte from the first that did not come back right.
+    let intact_prefix = o.echo_first_mismatch.unwrap_or(echoed).min(o.bytes_sent);
+    let sha256_match = o.error.is_none()
+        && o.bytes_sent == opts.bytes
+        && echoed == o.bytes_sent
+        && o.echo_first_mismatch.is_none()
+        && o.sha256_echoed.as_deref() == Some(o.sha256.as_str());
+    StreamResult {
+        index: o.index,
+        client_port: o.local_port,
+        bytes_sent: o.bytes_sent,
+        bytes_delivered: echoed,
+        sha256_match,
+        bytes_lost: o.bytes_sent - intact_prefix,
+        duplicate_bytes: echoed.saturating_sub(o.bytes_sent),
+        reset: o.reset,
+        max_stall_ms: o.max_stall_ms,
+        fin_wait_ms: o.fin_wait_ms,
+        linux_retransmits: o.total_retrans,
+        tcpi_bytes_acked: o.bytes_acked,
+        late: false,
+        error: o.error.clone(),
+    }
 }
 
 fn capture_err(e: capture::CaptureError) -> LabError {

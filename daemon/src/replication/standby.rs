@@ -175,6 +175,9 @@ struct Replica {
     sync: Option<HashSet<u16>>,
     /// Stream bytes were written since the last fsync.
     unsynced_data: bool,
+    /// Per connection, its iss and the end of the transmit-stream bytes
+    /// this standby holds in its transmit ring (from [`Update::Sent`]).
+    held_sent: HashMap<u16, (u32, u64)>,
 }
 
 struct Applied {
@@ -184,6 +187,34 @@ struct Applied {
 }
 
 impl Replica {
+    /// `tcb` as this standby's card must hold it. With send holdback the
+    /// old primary's card may have sent any byte this standby holds — its
+    /// send limit L never passed what this standby acknowledged
+    /// (docs/failover.md, invariant 9) — while the primary's last copy may
+    /// predate those bytes. So the send tail is the end of what is held and
+    /// snd_max at least that point: after a promotion the peer's ACK of
+    /// anything the old card sent is acceptable (RFC 9293 §3.10.7.4 takes
+    /// an ACK beyond snd_max as one of data never sent, and drops the
+    /// segment with its data), and the promoted card resends from snd_una.
+    /// The stored copy stays the primary's own: deltas apply to it.
+    fn as_held(&self, id: u16, tcb: &Tcb) -> Tcb {
+        let mut held = tcb.clone();
+        if let Some(&(iss, end)) = self.held_sent.get(&id).filter(|_| tcb.send_hold) {
+            if iss == tcb.iss.0 {
+                // Transmit-stream offsets are mod 2^32, as the send tail.
+                let end = end as u32;
+                if (end.wrapping_sub(held.tx_end) as i32) > 0 {
+                    held.tx_end = end;
+                }
+                let top = holdback_driver::SeqNum(held.iss.0.wrapping_add(1).wrapping_add(held.tx_end));
+                if held.snd_max.before(top) {
+                    held.snd_max = top;
+                }
+            }
+        }
+        held
+    }
+
     fn resume_point(&self) -> Option<ResumePoint> {
         self.session.map(|(session, epoch)| ResumePoint { session, epoch, applied: self.applied })
     }
@@ -242,7 +273,7 @@ impl Replica {
                     return Err(inconsistent("sync chunk outside a full sync"));
                 }
                 for (id, tcb) in tcbs {
-                    self.hook.install(id, &tcb).map_err(|error| ApplyError::Hook { id, error })?;
+                    self.hook.install(id, &self.as_held(id, &tcb)).map_err(|error| ApplyError::Hook { id, error })?;
                     self.tcbs.insert(id, tcb);
                     self.sync.as_mut().expect("checked above").insert(id);
                 }
@@ -254,6 +285,7 @@ impl Replica {
                 for id in gone {
                     self.hook.remove(id).map_err(|error| ApplyError::Hook { id, error })?;
                     self.tcbs.remove(&id);
+                    self.held_sent.remove(&id);
                 }
                 self.session = Some(from);
                 self.applied = rseq;
@@ -263,7 +295,7 @@ impl Replica {
                 if !in_stream {
                     return Err(inconsistent("update before a full sync"));
                 }
-                self.hook.install(id, &tcb).map_err(|error| ApplyError::Hook { id, error })?;
+                self.hook.install(id, &self.as_held(id, &tcb)).map_err(|error| ApplyError::Hook { id, error })?;
                 self.tcbs.insert(id, tcb);
                 self.applied = rseq;
                 Ok(None)
@@ -274,7 +306,7 @@ impl Replica {
                 }
                 let base = self.tcbs.get(&id).ok_or_else(|| inconsistent(&format!("delta for TCB {id}, which was never sent in full")))?;
                 let new = delta.apply(base).map_err(|e: DeltaError| inconsistent(&e.to_string()))?;
-                self.hook.install(id, &new).map_err(|error| ApplyError::Hook { id, error })?;
+                self.hook.install(id, &self.as_held(id, &new)).map_err(|error| ApplyError::Hook { id, error })?;
                 self.tcbs.insert(id, new);
                 self.applied = rseq;
                 Ok(None)
@@ -292,6 +324,16 @@ impl Replica {
                     return Err(inconsistent(&format!("transmit-ring bytes for TCB {id} {why}")));
                 }
                 self.hook.write_sent(id, copy, offset, &bytes).map_err(|error| ApplyError::Store { id, error })?;
+                let end = offset + bytes.len() as u64;
+                let held = match self.held_sent.get(&id) {
+                    Some(&(held_iss, held_end)) if held_iss == iss => held_end.max(end),
+                    _ => end,
+                };
+                self.held_sent.insert(id, (iss, held));
+                // The card's copy shows the new send tail at once: a
+                // promotion may come before the primary's next copy.
+                let installed = self.as_held(id, copy);
+                self.hook.install(id, &installed).map_err(|error| ApplyError::Hook { id, error })?;
                 self.applied = rseq;
                 Ok(None)
             }
@@ -393,6 +435,7 @@ impl Standby {
                 applied: 0,
                 sync: None,
                 unsynced_data: false,
+                held_sent: HashMap::new(),
             })),
             counters: Counters::default(),
             events: events.clone(),

@@ -691,6 +691,46 @@ async fn sent_bytes_are_in_the_standbys_transmit_ring_when_acknowledged() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standbys_card_holds_a_send_tail_and_snd_max_at_the_end_of_the_bytes_it_holds() {
+    // With send holdback the old primary's card may have sent every byte
+    // the standby acknowledged, after the primary's last copy: the copy in
+    // the standby's card ends its send tail and snd_max there (else the
+    // peer's ACK of those bytes is one of data never sent to the promoted
+    // card). The stored copy stays the primary's; without send holdback
+    // nothing is raised.
+    let card = MemCard::default();
+    let (standby, _sev, primary, mut pev) = pair(1, card.clone()).await;
+    next_event(&mut pev, WAIT, |e| matches!(e, LinkEvent::Synced { .. })).await;
+    let mut rng = SmallRng::seed_from_u64(11);
+    for (id, send_hold) in [(4u16, true), (5, false)] {
+        let mut t = sending(id, 1000, &mut rng);
+        t.send_hold = send_hold;
+        t.tx_end = 1500;
+        t.snd_nxt = t.iss + 1 + 1500;
+        t.snd_max = t.snd_nxt;
+        primary.send(id, &t).unwrap();
+        let last = primary.send_sent(id, 1500, vec![9; 2500]).unwrap();
+        primary.wait_acked(last, WAIT).await.unwrap();
+        let installed = card.copies.lock().unwrap()[&id].clone();
+        assert_eq!(standby.tcbs()[&id], t, "the stored copy is the primary's");
+        if send_hold {
+            assert_eq!((installed.tx_end, installed.snd_max), (4000, t.iss + 1 + 4000), "connection {id}");
+            assert_eq!((installed.snd_una, installed.snd_nxt), (t.snd_una, t.snd_nxt), "the rest as the primary sent it");
+        } else {
+            assert_eq!(installed, t, "connection {id}: no send holdback, nothing raised");
+        }
+        // A later copy from before the primary's card sent them (its
+        // send tail lower) still installs with what is held.
+        t.rel = t.rel + 10;
+        let last = primary.send(id, &t).unwrap();
+        primary.wait_acked(last, WAIT).await.unwrap();
+        let installed = card.copies.lock().unwrap()[&id].clone();
+        assert_eq!(installed.tx_end, if send_hold { 4000 } else { 1500 }, "connection {id}");
+        assert_eq!(installed.rel, t.rel);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sent_bytes_that_do_not_fit_are_refused_counted_and_never_written() {
     // A primary holding the secret but sending what no primary could have
     // queued (the wrong connection's bytes: the unit test below): each case ends the session with its reason, is neither
