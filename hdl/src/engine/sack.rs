@@ -21,11 +21,8 @@
 //! goes first, or second after the range an out-of-order segment just went
 //! into (its block must lead, RFC 2018 §4); four blocks at most.
 //!
-//! That is not enough (296 segments instead of 19): as R advances through
-//! bytes already SACKed, Linux takes the ACK for reneging (RFC 2018 §8)
-//! and resends the whole flight. The ACK field must also never land inside
-//! a SACKed range; that is not built, so SACK stays off by default
-//! (`tests/tests/sack_lab.rs`).
+//! That is not enough (385 segments instead of 25, `tests/tests/sack_lab.rs`,
+//! cause not found), so SACK stays off by default.
 //!
 //! The blocks leave packed as the frame builder emits them (network order,
 //! block i's left edge in bits 255-64i..224-64i, its right edge below), and
