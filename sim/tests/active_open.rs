@@ -2,7 +2,8 @@
 //! reference model (RFC 9293 §3.10.1 OPEN, §3.10.7.3 SYN-SENT): CONNECT's
 //! SYN, the SYN-ACK into ESTABLISHED and on through the host's close to
 //! TIME-WAIT; the SYN's retransmissions at doubling intervals and the give-up;
-//! a refused connect (the peer's RST) freeing the slot; a bad ACK in
+//! a refused connect (the peer's RST) freeing the slot; the host's CLOSE in
+//! SYN-SENT freeing it (§3.10.4); a bad ACK in
 //! SYN-SENT; a simultaneous open; a CONNECT on a disabled card. TCBs and
 //! counters are compared along the way.
 //!
@@ -193,6 +194,30 @@ fn refused_connect_frees_the_slot_and_counts() {
     let again = open(&mut ls, 3, 40004);
     assert_eq!(again.id, id, "the refused connect's slot is reused");
     assert_eq!(ls.model.stat(Stat::ActiveOpens), 2);
+}
+
+#[test]
+fn close_in_syn_sent_frees_the_slot() {
+    let mut ls = start();
+    let c = connect_to(5, 40005);
+    let (syn, id) = ls.connect(&c).or_panic("CONNECT");
+    let id = id.expect("a free slot");
+    let iss = only_segment(&syn, server(5), "our SYN").seq;
+
+    // RFC 9293 §3.10.4: CLOSE in SYN-SENT deletes the TCB; nothing was received, so nothing is sent.
+    assert!(ls.close(id).or_panic("CLOSE in SYN-SENT").is_empty(), "CLOSE in SYN-SENT sends nothing");
+    check(&mut ls, id, TcpState::Closed, "closed in SYN-SENT");
+
+    // A SYN-ACK arriving late finds no connection: a RST at its ACK (§3.10.7.1).
+    let late = TcpRepr::new(SERVER_PORT, c.local_port, SeqNum(SERVER_ISN), iss + 1, TcpFlags::SYN | TcpFlags::ACK, 64240);
+    let rst = ls.frame(&tcp_frame(server(5), CORE, &late, &[])).or_panic("late SYN-ACK");
+    let rst = only_segment(&rst, server(5), "RST to a late SYN-ACK");
+    assert_eq!((rst.flags, rst.seq), (TcpFlags::RST, iss + 1));
+    ls.check_stats().or_panic("after the late SYN-ACK");
+
+    // The slot is free: the next connection takes it again.
+    let again = open(&mut ls, 5, 40006);
+    assert_eq!(again.id, id, "the closed SYN-SENT slot is reused");
 }
 
 #[test]

@@ -1042,10 +1042,15 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                 // every byte is sent and send holdback lets it out, else after them or
                 // after the send limit passes it (the send queue's CloseFin).
                 // CLOSE-WAIT: the FIN follows once everything is released and sent.
+                // SYN-SENT (§3.10.4): delete the TCB; nothing was received, so no RST.
                 // Any other state: nothing to do.
                 self.state.d.next = EngineState::HopDone;
                 self.wb_next.d.next = EngineState::HopDone;
-                if (self.w.q.val().state == self.st_established.val()) & !self.standby.val() {
+                if (self.w.q.val().state == self.st_syn_sent.val()) & !self.standby.val() {
+                    self.w.d.next.state = self.st_closed.val();
+                    self.open_dec.next = true;
+                    self.state.d.next = EngineState::WriteBack;
+                } else if (self.w.q.val().state == self.st_established.val()) & !self.standby.val() {
                     if self.close.all_sent.val() & self.sendlim.fin_allowed.val() {
                         self.w.d.next = self.close.fin_sent.val();
                         self.advertise.next = true;

@@ -54,7 +54,11 @@ impl RefModel {
     /// The host writes CONN_CLOSE = `id` at `now_us` (RFC 9293 §3.10.4 CLOSE).
     pub fn on_close(&mut self, now_us: u32, id: usize) -> Step {
         self.now_us = now_us;
-        if id < self.tcbs.len() && !self.cfg.standby && self.tcbs[id].state == TcpState::Established {
+        if id < self.tcbs.len() && !self.cfg.standby && self.tcbs[id].state == TcpState::SynSent {
+            // RFC 9293 §3.10.4 CLOSE in SYN-SENT: delete the TCB (nothing received, so no RST).
+            self.set_state(id, TcpState::Closed);
+            self.writeback(id);
+        } else if id < self.tcbs.len() && !self.cfg.standby && self.tcbs[id].state == TcpState::Established {
             let t = &self.tcbs[id];
             if t.snd_nxt == fin_seq(t) && self.fin_allowed(id) {
                 self.send_our_fin(id);
