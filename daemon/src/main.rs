@@ -287,6 +287,7 @@ mod lab_cmd {
             stall_timeout: Duration::from_secs(run.stall_timeout.max(1)),
             keep_dir: run.sink_dir.clone(),
             progress: if run.json { Progress::hidden() } else { Progress::spinner_on_terminal("chaos ") },
+            app: run.app,
             ..d
         }
     }

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::app::AppKind;
 use crate::config::{Gate, ReplicateMode, StoreMode, SyncMode};
 use crate::control::{client, PairLink, PairRole, PairStatus, Request, Response};
 use crate::lab::capture::CaptureError;
@@ -120,6 +121,9 @@ pub struct ChaosOptions {
     /// The `holdback` binary the daemons run; None: this process's own.
     pub holdback_exe: Option<PathBuf>,
     pub progress: Progress,
+    /// The application on both nodes: every stream checked in the sink's
+    /// shared store, or the echo's checked as it came back to its client.
+    pub app: crate::app::AppKind,
 }
 
 impl Default for ChaosOptions {
@@ -148,6 +152,7 @@ impl Default for ChaosOptions {
             keep_dir: None,
             holdback_exe: None,
             progress: Progress::hidden(),
+            app: crate::app::AppKind::Sink,
         }
     }
 }
@@ -439,6 +444,7 @@ struct Waves {
     plan: ClientPlan,
     first_seed: u64,
     ns: String,
+    mode: clients::ClientMode,
     cancel: Arc<AtomicBool>,
     sent: Arc<AtomicU64>,
     running: Vec<ClientHandle>,
@@ -448,10 +454,10 @@ struct Waves {
 }
 
 impl Waves {
-    fn start(ns: &str, conns: usize, plan: ClientPlan) -> Waves {
+    fn start(ns: &str, conns: usize, plan: ClientPlan, mode: clients::ClientMode) -> Waves {
         let (cancel, sent) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
-        let running = clients::spawn_clients_counting(ns, conns, &plan, cancel.clone(), sent.clone());
-        Waves { first_seed: plan.seed, plan, ns: ns.to_string(), cancel, sent, running, done: Vec::new(), wave: 0 }
+        let running = clients::spawn_clients(ns, conns, &plan, mode, cancel.clone(), sent.clone());
+        Waves { first_seed: plan.seed, plan, ns: ns.to_string(), mode, cancel, sent, running, done: Vec::new(), wave: 0 }
     }
 
     fn finished(&self) -> bool {
@@ -469,7 +475,7 @@ impl Waves {
         // Each wave its own streams, reproducible from the first seed.
         self.plan.seed = self.first_seed ^ self.wave.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         tracing::info!(wave = self.wave, seed = self.plan.seed, "next wave of clients");
-        self.running = clients::spawn_clients_counting(&self.ns, conns, &self.plan, self.cancel.clone(), self.sent.clone());
+        self.running = clients::spawn_clients(&self.ns, conns, &self.plan, self.mode, self.cancel.clone(), self.sent.clone());
     }
 
     fn finish(mut self) -> (Vec<(u64, ClientOutcome)>, usize) {
@@ -529,6 +535,7 @@ fn run_in(opts: &ChaosOptions, dir: &Path) -> Result<ChaosReport, ChaosError> {
         // (README, Not done yet): one store for both keeps this run about
         // who speaks, not about that.
         store: StoreMode::Shared,
+        app: opts.app,
         ..FailoverOptions::default()
     };
     let mut pair = PairSetup::write(dir, &topo, &pair_opts)?;
@@ -546,7 +553,11 @@ fn run_in(opts: &ChaosOptions, dir: &Path) -> Result<ChaosReport, ChaosError> {
         seed: opts.seed,
         stall_timeout: opts.stall_timeout,
     };
-    let mut waves = Waves::start(&topo.client_ns, opts.conns, plan);
+    let mode = match opts.app {
+        AppKind::Sink => clients::ClientMode::SendOnly,
+        AppKind::Echo => clients::ClientMode::Echo,
+    };
+    let mut waves = Waves::start(&topo.client_ns, opts.conns, plan, mode);
     let mut rng = FaultRng::new(opts.chaos_seed);
     let mut done: Vec<Done> = Vec::new();
     let mut errors = Vec::new();
@@ -639,9 +650,12 @@ fn run_in(opts: &ChaosOptions, dir: &Path) -> Result<ChaosReport, ChaosError> {
     opts.progress.step("verifying the streams and the captures");
     let (mut lost, mut duplicated, mut resets, mut broken) = (0u64, 0u64, 0u64, Vec::new());
     for (seed, o) in &outcomes {
-        let (l, d, intact) = match crate::sink::find_sink_file(&sink_dir, topo.client_ip, o.local_port) {
-            Some(file) => pair::compare_stream(&file, *seed, o.index, o.bytes_sent).unwrap_or((o.bytes_sent, 0, false)),
-            None => (o.bytes_sent, 0, false),
+        let (l, d, intact) = match opts.app {
+            AppKind::Sink => match crate::sink::find_sink_file(&sink_dir, topo.client_ip, o.local_port) {
+                Some(file) => pair::compare_stream(&file, *seed, o.index, o.bytes_sent).unwrap_or((o.bytes_sent, 0, false)),
+                None => (o.bytes_sent, 0, false),
+            },
+            AppKind::Echo => pair::echo_verdict(o),
         };
         lost += l;
         duplicated += d;

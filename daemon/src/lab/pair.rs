@@ -1017,22 +1017,15 @@ fn resent_from_copy(primary: &[capture::FrameSeen], standby: &[capture::FrameSee
 /// An echoed stream's verdict: what came back to the client, compared
 /// byte for byte with what it sent (the echo keeps no file to check).
 fn echo_result(opts: &FailoverOptions, o: &ClientOutcome) -> StreamResult {
-    let echoed = o.sha256_echoed.as_ref().map_or(0, |_| o.bytes_echoed);
-    // Lost: every sent byte from the first that did not come back right.
-    let intact_prefix = o.echo_first_mismatch.unwrap_or(echoed).min(o.bytes_sent);
-    let sha256_match = o.error.is_none()
-        && o.bytes_sent == opts.bytes
-        && echoed == o.bytes_sent
-        && o.echo_first_mismatch.is_none()
-        && o.sha256_echoed.as_deref() == Some(o.sha256.as_str());
+    let (lost, duplicate, intact) = echo_verdict(o);
     StreamResult {
         index: o.index,
         client_port: o.local_port,
         bytes_sent: o.bytes_sent,
-        bytes_delivered: echoed,
-        sha256_match,
-        bytes_lost: o.bytes_sent - intact_prefix,
-        duplicate_bytes: echoed.saturating_sub(o.bytes_sent),
+        bytes_delivered: o.sha256_echoed.as_ref().map_or(0, |_| o.bytes_echoed),
+        sha256_match: intact && o.error.is_none() && o.bytes_sent == opts.bytes,
+        bytes_lost: lost,
+        duplicate_bytes: duplicate,
         reset: o.reset,
         max_stall_ms: o.max_stall_ms,
         fin_wait_ms: o.fin_wait_ms,
@@ -1041,6 +1034,16 @@ fn echo_result(opts: &FailoverOptions, o: &ClientOutcome) -> StreamResult {
         late: false,
         error: o.error.clone(),
     }
+}
+
+/// Sent bytes that did not come back right (every one from the first that
+/// differs), bytes that came back beyond what was sent, and whether the
+/// echo is exactly the stream sent.
+pub(crate) fn echo_verdict(o: &ClientOutcome) -> (u64, u64, bool) {
+    let echoed = o.sha256_echoed.as_ref().map_or(0, |_| o.bytes_echoed);
+    let intact_prefix = o.echo_first_mismatch.unwrap_or(echoed).min(o.bytes_sent);
+    let intact = echoed == o.bytes_sent && o.echo_first_mismatch.is_none() && o.sha256_echoed.as_deref() == Some(o.sha256.as_str());
+    (o.bytes_sent - intact_prefix, echoed.saturating_sub(o.bytes_sent), intact)
 }
 
 fn capture_err(e: capture::CaptureError) -> LabError {
