@@ -553,10 +553,7 @@ fn run_in(opts: &ChaosOptions, dir: &Path) -> Result<ChaosReport, ChaosError> {
         seed: opts.seed,
         stall_timeout: opts.stall_timeout,
     };
-    let mode = match opts.app {
-        AppKind::Sink => clients::ClientMode::SendOnly,
-        AppKind::Echo => clients::ClientMode::Echo,
-    };
+    let mode = clients::ClientMode::for_app(opts.app);
     let mut waves = Waves::start(&topo.client_ns, opts.conns, plan, mode);
     let mut rng = FaultRng::new(opts.chaos_seed);
     let mut done: Vec<Done> = Vec::new();

@@ -114,6 +114,16 @@ pub enum ClientMode {
     Echo,
 }
 
+impl ClientMode {
+    /// What the clients expect of `app` behind the card.
+    pub fn for_app(app: crate::app::AppKind) -> ClientMode {
+        match app {
+            crate::app::AppKind::Sink => ClientMode::SendOnly,
+            crate::app::AppKind::Echo => ClientMode::Echo,
+        }
+    }
+}
+
 /// The subset of Linux `struct tcp_info` the lab reads.
 pub use crate::sys::{tcp_info, TcpInfo};
 

@@ -210,10 +210,7 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
     opts.progress.set_total(opts.bytes * opts.conns as u64);
     opts.progress.phase(Phase::Sending);
     let started = Instant::now();
-    let mode = match opts.app {
-        AppKind::Sink => clients::ClientMode::SendOnly,
-        AppKind::Echo => clients::ClientMode::Echo,
-    };
+    let mode = clients::ClientMode::for_app(opts.app);
     let handles = clients::spawn_clients(&topo.client_ns, opts.conns, &plan, mode, cancel.clone(), sent.clone());
     let mut problem: Option<LabError> = None;
     while !handles.iter().all(|h| h.is_finished()) {

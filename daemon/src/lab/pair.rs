@@ -632,10 +632,7 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
     let cancel = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let mode = match opts.app {
-        AppKind::Sink => clients::ClientMode::SendOnly,
-        AppKind::Echo => clients::ClientMode::Echo,
-    };
+    let mode = clients::ClientMode::for_app(opts.app);
     let mut handles = clients::spawn_clients(&topo.client_ns, opts.conns, &plan, mode, cancel.clone(), sent.clone());
     let total = opts.bytes * opts.conns as u64;
     opts.progress.set_total(total);
