@@ -8,7 +8,8 @@ mod tx_card;
 
 use holdback_regmap::Stat;
 use holdback_sim::refmodel::tx::{initial_window, AckVerdict};
-use tx_card::{run_peer, seed, Scored, MSS};
+use holdback_sim::wire::{SeqNum, TcpFlags, TcpRepr};
+use tx_card::{run_peer, seed, Scored, LISTEN, MSS, PEER_PORT};
 
 /// Round trip of the simulated peer: far below the RTO.
 const RTT_US: u32 = 2_000;
@@ -62,4 +63,43 @@ fn three_duplicate_acks_fast_retransmit_and_a_partial_ack_resends_the_next_hole(
     assert_eq!(s.card.stat(Stat::FastRetransmits) - fast, 2, "the fast retransmit and the partial ACK's");
     assert_eq!(s.card.stat(Stat::Retransmits) - retransmits, 2, "two segments sent again");
     assert!(!s.model.in_recovery, "the full ACK ended recovery");
+}
+
+/// A fast retransmit overtaken by the ACK of everything: the third duplicate
+/// ACK asks the send path to resend the segment at snd_una, but the peer's
+/// next ACK covers everything sent before the send path gets to the
+/// connection. Nothing is left to resend; the bytes the host wrote beyond
+/// go out at once. (Found with Linux peers under loss both ways: the card
+/// took the stale request, sent nothing, and with nothing in flight no
+/// timer ran and no ACK came to try again — the echo stalled for good.)
+#[test]
+fn a_resend_overtaken_by_an_ack_of_everything_leaves_new_data_free_to_go() {
+    use holdback_sim::refmodel::tx::AckSegment;
+    let mut s = Scored::new(15, 65_535, RTO_MIN_US, 32_000, seed());
+    let first = s.expect_sent(false, "the first flight");
+    let end = first.last().map(|g| g.seq + g.len).expect("a first flight");
+    assert_eq!(s.ack(end, 65_535, RTT_US), AckVerdict::NewData);
+    let flight = s.expect_sent(false, "the second flight");
+    assert!(flight.len() >= 4, "enough in flight for three duplicate ACKs: {}", flight.len());
+    let una = flight[0].seq;
+    let all = flight.last().map(|g| g.seq + g.len).expect("a second flight");
+    // Three duplicates and the ACK of everything, back to back: the card
+    // takes all four frames before its send path visits the connection.
+    s.card.sim.advance_us(RTT_US);
+    let now = s.card.sim.now_us() as u32;
+    let mut verdicts = Vec::new();
+    for ack in [una, una, una, all] {
+        s.card.send(&TcpRepr::new(PEER_PORT, LISTEN, s.peer_seq, ack, TcpFlags::ACK, 65_535), &[]);
+        verdicts.push(s.model.on_ack(&AckSegment { seq: s.peer_seq, ack, wnd: 65_535, occupies: false }, now, &s.rto));
+    }
+    assert_eq!(verdicts[2], AckVerdict::FastRetransmit, "{verdicts:?}");
+    s.card.idle();
+    let sent = s.card.frames();
+    let got: Vec<(SeqNum, u32)> = sent.iter().map(|(t, p)| (t.seq, p.len() as u32)).collect();
+    let mut want = Vec::new();
+    while let Some(seg) = s.model.next_segment(now) {
+        want.push((seg.seq, seg.len));
+    }
+    assert!(!want.is_empty(), "the model sends new data after the full ACK");
+    assert_eq!(got, want, "after the ACK of everything: new data, no resend (card's (seq, len) against the model's)");
 }

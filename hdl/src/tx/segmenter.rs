@@ -12,7 +12,9 @@
 //!   sends nothing (the timer's probe is the engine's).
 //! - `resend_first` high — the first unacknowledged segment again, as fast
 //!   retransmit or a partial ACK asks (RFC 5681 §3.2, RFC 6582 §3.2):
-//!   `min(SMSS, snd_max - snd_una)` bytes at snd_una.
+//!   `min(SMSS, snd_max - snd_una)` bytes at snd_una; with nothing
+//!   unacknowledged (an ACK of everything overtook the request) the question
+//!   is the first one's.
 //!
 //! A segment sent moves snd_nxt and snd_max past it and starts the
 //! retransmission timer if none runs (RFC 6298 §5.1). Stream byte `o`
@@ -212,7 +214,10 @@ impl Logic for TxSegmenter {
             & self.len_new.val().any()
             & !self.nagle_holds.val();
         self.seg_retransmission.next = self.cmp_resend.a_before_b.val();
-        if self.resend_first.val() {
+        // A resend overtaken by an ACK of everything sent has nothing to
+        // resend: it lapses and new data goes (bytes would otherwise wait
+        // with no timer running and no ACK to come).
+        if self.resend_first.val() & self.flight.val().any() {
             self.seq.next = self.snd_una.val();
             self.len.next = self.len_forced.val();
             self.go.next = self.len_forced.val().any();
@@ -245,7 +250,8 @@ impl Logic for TxSegmenter {
                 self.new_timer.next = self.t_retransmit.val();
                 self.new_timer_due_us.next = self.now_us.val() + self.rto_us.val();
             }
-        } else if self.arm_persist.val() & !self.resend_first.val() {
+        } else if self.arm_persist.val() {
+            // (Nothing in flight: a resend asked for has lapsed.)
             self.new_timer.next = self.t_persist.val();
             self.new_timer_due_us.next = self.now_us.val() + self.rto_us.val();
         }

@@ -236,9 +236,15 @@ impl TxTcb {
     }
 
     /// Send the first unacknowledged segment again, as fast retransmit or a
-    /// partial ACK asks ([`AckVerdict::retransmits`]); `None` when nothing is
-    /// outstanding.
+    /// partial ACK asks ([`AckVerdict::retransmits`]). With nothing
+    /// outstanding the request was overtaken by an ACK of everything sent:
+    /// it lapses and the next new segment goes instead ([`TxTcb::next_segment`],
+    /// `None` when there is none) — taking nothing for it would leave bytes
+    /// waiting with no timer running and no ACK to come.
     pub fn retransmit_first(&mut self, now_us: u32) -> Option<Segment> {
+        if self.snd_una == self.snd_max {
+            return self.next_segment(now_us);
+        }
         let seg = self.first_unacked_segment();
         if seg.len == 0 {
             return None;
