@@ -229,6 +229,7 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
     let peak_open = clients::peak_open(&handles);
     let outcomes = clients::collect(handles);
     let duration = started.elapsed();
+    log_failed_conns(&daemon, &outcomes);
     if let Some(p) = problem {
         return Err(p);
     }
@@ -286,6 +287,32 @@ fn client_nstat(ns: &str, name: &str) -> Option<u64> {
         tracing::warn!(ns, name, output = %text, "counter not in nstat's output");
     }
     count
+}
+
+/// A client that failed is logged with the card's own TCB of its
+/// connection (the clients see only their side: TCP_INFO), so a stall can be
+/// placed on the card's send or receive side from the log alone.
+fn log_failed_conns(daemon: &DaemonProcess, outcomes: &[ClientOutcome]) {
+    if outcomes.iter().all(|o| o.error.is_none()) {
+        return;
+    }
+    let conns = match client::call(&daemon.socket, &Request::Conns) {
+        Ok(Response::Conns(report)) => report.conns,
+        Ok(other) => {
+            tracing::warn!(answer = ?other, "the card's daemon answered a conns request with something else");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %crate::error::chain(&e), "could not read the card's connections of the failed clients");
+            return;
+        }
+    };
+    for o in outcomes.iter().filter(|o| o.error.is_some()) {
+        match conns.iter().find(|c| c.tcb.remote_port == o.local_port) {
+            Some(c) => tracing::warn!(client = o.index, port = o.local_port, id = c.id, tcb = ?c.tcb, "a failed client's connection on the card"),
+            None => tracing::warn!(client = o.index, port = o.local_port, "a failed client has no connection on the card"),
+        }
+    }
 }
 
 /// The card's counters, from its daemon.
