@@ -92,7 +92,6 @@ mod authority;
 pub mod decide;
 pub mod epoch;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -154,11 +153,11 @@ pub enum PairError {
 /// Installs replicated copies into the standby card (claim 23 → card).
 /// The listener stays up while this daemon is active or promoted, so a
 /// newer primary can reach it; until it has yielded (card silent, sink
-/// stopped), `accepts` is false and every copy is refused: the session
+/// stopped), its gate is closed and every copy is refused: the session
 /// ends and that primary dials again.
 struct CardStore<B: Bar> {
     card: Arc<CardHandle<B>>,
-    accepts: Arc<AtomicBool>,
+    accepts: CopyGate,
     /// `store = "replicated"`: the stream bytes go into this daemon's own
     /// `sink_dir` (invariant 3 across two hosts).
     files: Option<crate::sink::StoreFiles>,
@@ -174,42 +173,69 @@ fn cleared_tcb<B: Bar>(card: &CardHandle<B>) -> Result<Tcb, CardError> {
     Ok(Tcb { epoch: card.epoch()?, ..Tcb::closed() })
 }
 
-impl<B: Bar + 'static> CardStore<B> {
-    fn check(&self) -> Result<(), HookError> {
-        if self.accepts.load(Ordering::SeqCst) {
-            Ok(())
-        } else {
-            Err(Box::new(CardIsActive))
+/// Whether the listener's [`CardStore`] may write copies into the card,
+/// and the lock every write of a copy holds. A TCB goes into the card word
+/// by word; closing the gate waits for the write under way, so the card
+/// that starts to speak holds every copy whole — never a copy that a
+/// promotion cut in half, part one copy's words and part another's.
+#[derive(Clone)]
+struct CopyGate(Arc<Mutex<bool>>);
+
+impl CopyGate {
+    fn open_now() -> CopyGate {
+        CopyGate(Arc::new(Mutex::new(true)))
+    }
+
+    /// From now on copies are written (a standby again).
+    fn open(&self) {
+        *lock(&self.0) = true;
+    }
+
+    /// From now on no copy is written; returns once none is being written.
+    fn close(&self) {
+        *lock(&self.0) = false;
+    }
+
+    /// Runs `write` while the gate is open, holding it open until done.
+    fn write<T>(&self, write: impl FnOnce() -> Result<T, HookError>) -> Result<T, HookError> {
+        let open = lock(&self.0);
+        if !*open {
+            return Err(Box::new(CardIsActive));
         }
+        write()
     }
 }
 
 impl<B: Bar + 'static> StoreHook for CardStore<B> {
     fn install(&mut self, id: u16, tcb: &Tcb) -> Result<(), HookError> {
-        self.check()?;
-        self.card.write_tcb(id, tcb).map_err(|e| Box::new(e) as HookError)
+        let card = &self.card;
+        self.accepts.write(|| card.write_tcb(id, tcb).map_err(|e| Box::new(e) as HookError))
     }
     fn remove(&mut self, id: u16) -> Result<(), HookError> {
-        self.check()?;
-        let cleared = cleared_tcb(&self.card).map_err(|e| Box::new(e) as HookError)?;
-        self.card.write_tcb(id, &cleared).map_err(|e| Box::new(e) as HookError)
+        let card = &self.card;
+        self.accepts.write(|| {
+            let cleared = cleared_tcb(card).map_err(|e| Box::new(e) as HookError)?;
+            card.write_tcb(id, &cleared).map_err(|e| Box::new(e) as HookError)
+        })
     }
     fn write_data(&mut self, id: u16, tcb: &Tcb, offset: u64, bytes: &[u8]) -> Result<(), HookError> {
-        self.check()?;
-        let Some(files) = self.files.as_mut() else {
-            return Err(format!("stream bytes for TCB {id}, but this daemon has store = \"shared\": the primary ships them only with store = \"replicated\" (set the same on both)").into());
-        };
-        files.write_at(tcb, offset, bytes).map_err(|e| crate::error::chain(&e).into())
+        let files = &mut self.files;
+        self.accepts.write(|| {
+            let Some(files) = files.as_mut() else {
+                return Err(format!("stream bytes for TCB {id}, but this daemon has store = \"shared\": the primary ships them only with store = \"replicated\" (set the same on both)").into());
+            };
+            files.write_at(tcb, offset, bytes).map_err(|e| crate::error::chain(&e).into())
+        })
     }
     fn tx_ring_bytes(&self) -> Option<u32> {
         self.card.tx_ring_bytes().ok()
     }
     fn write_sent(&mut self, id: u16, _tcb: &Tcb, offset: u64, bytes: &[u8]) -> Result<(), HookError> {
-        self.check()?;
         // Into the transmit ring in host memory, where the card reads what
         // it sends after a promotion (invariant 9); the card itself stays
         // silent until then.
-        self.card.write_tx_ring(id, offset, bytes).map_err(|e| Box::new(e) as HookError)
+        let card = &self.card;
+        self.accepts.write(|| card.write_tx_ring(id, offset, bytes).map_err(|e| Box::new(e) as HookError))
     }
     fn sync_data(&mut self) -> Result<(), HookError> {
         match self.files.as_mut() {
@@ -285,7 +311,7 @@ pub struct Pair<B: Bar> {
     /// (or an equal one that wins the tie-break) reaches and fences us.
     standby: Mutex<Option<Standby>>,
     /// The listener's [`CardStore`] installs copies (standby roles only).
-    accepts_copies: Arc<AtomicBool>,
+    accepts_copies: CopyGate,
     /// Woken when a promoted daemon's new standby finished its full sync:
     /// the serve loop then ends the degraded mode ([`Pair::end_degraded`]).
     standby_back: Notify,
@@ -432,7 +458,7 @@ impl<B: Bar + 'static> Pair<B> {
         // The role it starts in, its epoch, and why (when not the configured one).
         (role, epoch, reason): (PairRole, u32, Option<String>),
         standby: Standby,
-        accepts_copies: Arc<AtomicBool>,
+        accepts_copies: CopyGate,
         #[cfg(feature = "etcd")] etcd: Option<Arc<crate::authority::node::Authority>>,
     ) -> Pair<B> {
         tracing::warn!("role=none=>{role} epoch={epoch} reason={}", reason.as_deref().unwrap_or("configured"));
@@ -496,7 +522,7 @@ impl<B: Bar + 'static> Pair<B> {
         // Silent until we know no other card speaks for the address.
         card.set_standby(true)?;
         card.set_epoch(epoch)?;
-        let accepts = Arc::new(AtomicBool::new(true));
+        let accepts = CopyGate::open_now();
         let files = match cfg.store {
             StoreMode::Replicated => Some(crate::sink::StoreFiles::new(&cfg.store_dir)?),
             StoreMode::Shared => None,
@@ -543,7 +569,7 @@ impl<B: Bar + 'static> Pair<B> {
                                 epochs.note_active(epoch)?;
                                 // The listener stays, refusing copies, so a newer
                                 // primary can still fence us (invariant 8).
-                                accepts.store(false, Ordering::SeqCst);
+                                accepts.close();
                                 card.set_epoch(epoch)?;
                                 card.set_standby(false)?;
                                 let (primary, primary_events) = Primary::start(link.clone(), cfg.peer, epoch)?;
@@ -724,7 +750,7 @@ impl<B: Bar + 'static> Pair<B> {
         // From here on no primary may install copies: the session ends, but
         // the listener stays, in the new epoch, so an older primary is
         // refused and a newer one can still fence us (invariant 8).
-        self.accepts_copies.store(false, Ordering::SeqCst);
+        self.accepts_copies.close();
         let copies = match lock(&self.standby).as_ref() {
             Some(s) => {
                 s.end_session();
@@ -750,7 +776,7 @@ impl<B: Bar + 'static> Pair<B> {
             Ok(report) => report,
             Err(e) => {
                 // Still the standby it was: it takes copies again.
-                self.accepts_copies.store(true, Ordering::SeqCst);
+                self.accepts_copies.open();
                 return Err(e);
             }
         };
@@ -934,7 +960,7 @@ impl<B: Bar + 'static> Pair<B> {
         if let Some(s) = lock(&self.standby).as_ref() {
             s.set_epoch(st.epoch);
         }
-        self.accepts_copies.store(true, Ordering::SeqCst);
+        self.accepts_copies.open();
         if let Some(s) = lock(&self.standby).as_ref() {
             s.resume_promising();
         }
@@ -1291,6 +1317,36 @@ async fn adopt_on_blocking_thread<B: Bar + 'static>(pair: &Arc<Pair<B>>, epoch: 
 mod tests {
     use super::*;
     use std::path::Path;
+
+    /// A promotion closes the gate while a copy is being written word by
+    /// word: it must wait for that write, so the card never starts to speak
+    /// holding a half-written TCB, and no write starts after it.
+    #[test]
+    fn closing_the_copy_gate_waits_for_the_copy_being_written_and_refuses_the_next() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let gate = CopyGate::open_now();
+        let writing = Arc::new(std::sync::Barrier::new(2));
+        let finished = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (gate, writing, finished) = (gate.clone(), writing.clone(), finished.clone());
+            std::thread::spawn(move || {
+                gate.write(|| {
+                    writing.wait();
+                    std::thread::sleep(Duration::from_millis(100));
+                    finished.store(true, Ordering::SeqCst);
+                    Ok(())
+                })
+            })
+        };
+        writing.wait();
+        gate.close();
+        assert!(finished.load(Ordering::SeqCst), "close() returned while a copy was still being written");
+        writer.join().expect("writer thread").expect("the write under way completes");
+        let refused = gate.write(|| Ok(()));
+        assert!(refused.is_err(), "a copy after the close is refused");
+        gate.open();
+        assert!(gate.write(|| Ok(())).is_ok(), "a standby again takes copies");
+    }
 
     #[test]
     fn a_failed_promotion_is_retried_after_a_doubling_pause_of_at_most_two_seconds() {
