@@ -636,6 +636,9 @@ fn run_in(opts: &ChaosOptions, dir: &Path) -> Result<ChaosReport, ChaosError> {
     if interrupted() {
         return Err(ChaosError::Interrupted);
     }
+    for d in daemons.iter() {
+        crate::lab::log_failed_conns(d, outcomes.iter().map(|(_, o)| o));
+    }
     for d in daemons.iter_mut() {
         match d.stop(STOP_GRACE) {
             Some(st) if st.success() => {}

@@ -292,8 +292,9 @@ fn client_nstat(ns: &str, name: &str) -> Option<u64> {
 /// A client that failed is logged with the card's own TCB of its
 /// connection (the clients see only their side: TCP_INFO), so a stall can be
 /// placed on the card's send or receive side from the log alone.
-fn log_failed_conns(daemon: &DaemonProcess, outcomes: &[ClientOutcome]) {
-    if outcomes.iter().all(|o| o.error.is_none()) {
+pub(crate) fn log_failed_conns<'a>(daemon: &DaemonProcess, outcomes: impl IntoIterator<Item = &'a ClientOutcome>) {
+    let failed: Vec<&ClientOutcome> = outcomes.into_iter().filter(|o| o.error.is_some()).collect();
+    if failed.is_empty() {
         return;
     }
     let conns = match client::call(&daemon.socket, &Request::Conns) {
@@ -307,10 +308,11 @@ fn log_failed_conns(daemon: &DaemonProcess, outcomes: &[ClientOutcome]) {
             return;
         }
     };
-    for o in outcomes.iter().filter(|o| o.error.is_some()) {
+    let card = daemon.name;
+    for o in failed {
         match conns.iter().find(|c| c.tcb.remote_port == o.local_port) {
-            Some(c) => tracing::warn!(client = o.index, port = o.local_port, id = c.id, tcb = ?c.tcb, "a failed client's connection on the card"),
-            None => tracing::warn!(client = o.index, port = o.local_port, "a failed client has no connection on the card"),
+            Some(c) => tracing::warn!(card, client = o.index, port = o.local_port, id = c.id, tcb = ?c.tcb, "a failed client's connection on the card"),
+            None => tracing::warn!(card, client = o.index, port = o.local_port, "a failed client has no connection on the card"),
         }
     }
 }
