@@ -92,6 +92,13 @@ pub struct TcpInfo {
     pub unacked: u32,
     pub snd_cwnd: u32,
     pub rtt_us: u32,
+    /// The retransmission timeout now, and how many times it was doubled
+    /// since the last ACK of new data (RFC 6298 §5.5): a peer in deep
+    /// back-off resends only at `rto_us`, up to Linux's 120 s.
+    #[serde(default)]
+    pub rto_us: u32,
+    #[serde(default)]
+    pub backoff: u8,
 }
 
 /// `getsockopt(TCP_INFO)` on `stream`.
@@ -127,6 +134,8 @@ pub fn tcp_info(stream: &std::net::TcpStream) -> std::io::Result<TcpInfo> {
         unacked: info.tcpi_unacked,
         snd_cwnd: info.tcpi_snd_cwnd,
         rtt_us: info.tcpi_rtt,
+        rto_us: info.tcpi_rto,
+        backoff: info.tcpi_backoff,
     })
 }
 

@@ -245,6 +245,12 @@ pub struct ChaosReport {
     pub bytes_lost: u64,
     pub duplicate_bytes: u64,
     pub resets_seen: u64,
+    /// The longest any client's application waited to send more: a
+    /// connection whose resent segment went to a card that then failed
+    /// waits for its peer's next retransmission timeout, doubled for each
+    /// such loss (RFC 6298 §5.5; Linux stops doubling at 120 s).
+    #[serde(default)]
+    pub longest_stall_ms: u64,
     pub kinds: Vec<KindReport>,
     pub log: Vec<FaultRecord>,
     /// The streams that did not arrive whole, one line each.
@@ -286,8 +292,8 @@ impl ChaosReport {
         );
         let _ = writeln!(
             s,
-            "  {} waves, {} streams, {} B sent: lost {} B, duplicated {} B, resets {}",
-            self.waves, self.streams, self.bytes_sent, self.bytes_lost, self.duplicate_bytes, self.resets_seen
+            "  {} waves, {} streams, {} B sent: lost {} B, duplicated {} B, resets {}; longest client stall {} ms",
+            self.waves, self.streams, self.bytes_sent, self.bytes_lost, self.duplicate_bytes, self.resets_seen, self.longest_stall_ms
         );
         let _ = writeln!(
             s,
@@ -719,6 +725,7 @@ fn run_in(opts: &ChaosOptions, dir: &Path) -> Result<ChaosReport, ChaosError> {
         bytes_lost: lost,
         duplicate_bytes: duplicated,
         resets_seen: resets,
+        longest_stall_ms: outcomes.iter().map(|(_, o)| o.max_stall_ms).max().unwrap_or(0),
         kinds,
         log,
         broken_streams: broken,
