@@ -9,7 +9,9 @@
 //! duplicated, 0 resets, and from the captures no fault kind let two cards
 //! answer at once longer than its bound (0). Bad arguments are refused
 //! before anything is built, each with its reason.
-//! `HOLDBACK_CHAOS_FAULTS` and `HOLDBACK_CHAOS_SEED` change the run.
+//! The same run with the echo behind both cards checks every byte coming
+//! back to its client once and in order.
+//! `HOLDBACK_CHAOS_FAULTS` and `HOLDBACK_CHAOS_SEED` change the runs.
 //! Needs root (network namespaces, TAPs, ptrace) and etcd (Debian
 //! `etcd-server`); fails loudly without them.
 use std::process::Command;
@@ -21,6 +23,15 @@ const DEFAULT_FAULTS: usize = 20;
 /// Its 20 faults hold every kind (`lab::chaos` tests the sequence).
 const DEFAULT_SEED: u64 = 0xc4a0_5e7d;
 
+/// One chaos run at a time: two at once on a small machine starve each
+/// other's 50 ms heartbeats, and a chaos run judges takeovers by them.
+static ONE_RUN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_run() -> std::sync::MutexGuard<'static, ()> {
+    // A run that failed still leaves nothing behind: the next may start.
+    ONE_RUN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -31,12 +42,54 @@ fn seeded_faults_to_the_active_node_lose_no_byte_duplicate_none_and_never_let_tw
     let faults: usize = env_or("HOLDBACK_CHAOS_FAULTS", DEFAULT_FAULTS);
     let seed: u64 = env_or("HOLDBACK_CHAOS_SEED", DEFAULT_SEED);
     holdback_bin();
+    let _one = one_run();
     let began = Instant::now();
     let (n, s) = (faults.to_string(), seed.to_string());
     let r = lab_report(&["--chaos", &n, "--chaos-seed", &s, "--conns", "4", "--bytes", "4MiB", "--heartbeat-ms", "50"]);
+    judge("sink", &r, faults, seed, began);
+    if faults == DEFAULT_FAULTS && seed == DEFAULT_SEED {
+        // The run showed something: every kind happened, and every fault
+        // but a cut of the etcd link moved the service to the other card.
+        for k in r["kinds"].as_array().expect("a verdict per fault kind") {
+            assert!(k["faults"].as_u64().is_some_and(|f| f > 0), "no {} fault in the run: {k:#}", k["kind"]);
+            let moved = k["kind"] != "etcd_cut";
+            assert_eq!(k["takeovers"] == k["faults"], moved, "takeovers of {}: {k:#}", k["kind"]);
+        }
+    }
+}
+
+/// The same faults with the echo behind both cards (send holdback,
+/// docs/failover.md invariant 9): each client reads its stream back while
+/// it sends, and every byte must come back once and in order. A client
+/// whose resent head segment went to a card that then failed waits for its
+/// own retransmission timeout, doubled for each such loss (RFC 6298 §5.5),
+/// and duplicate ACKs do not bring that segment back sooner; Linux doubles
+/// up to 120 s, so the clients' stall timeout is above that. The run reports
+/// the longest such wait.
+#[test]
+#[ignore = "a fault right after a degraded period loses the echo's released bytes: the pair reports Replicating once the TCB copies' full sync is acknowledged, before the transmit-ring bytes the card sent while degraded reach the standby (README, Not done yet)"]
+fn seeded_faults_with_the_echo_bring_every_byte_back_once_with_no_reset() {
+    require_tool("etcd", "etcd-server");
+    let faults: usize = env_or("HOLDBACK_CHAOS_FAULTS", DEFAULT_FAULTS);
+    let seed: u64 = env_or("HOLDBACK_CHAOS_SEED", DEFAULT_SEED);
+    holdback_bin();
+    let _one = one_run();
+    let began = Instant::now();
+    let (n, s) = (faults.to_string(), seed.to_string());
+    let r = lab_report(&[
+        "--chaos", &n, "--chaos-seed", &s, "--app", "echo", "--conns", "4", "--bytes", "1MiB", "--heartbeat-ms", "50",
+        "--stall-timeout", "150",
+    ]);
+    judge("echo", &r, faults, seed, began);
+}
+
+/// The verdict both runs share: every fault logged, no error, every stream
+/// whole, nothing lost, duplicated or reset, and no fault kind let two cards
+/// answer at once longer than its bound.
+fn judge(app: &str, r: &serde_json::Value, faults: usize, seed: u64, began: Instant) {
     eprintln!("{}", serde_json::to_string_pretty(&r["kinds"]).unwrap_or_default());
     eprintln!(
-        "chaos: {faults} faults (seed {seed:#x}) in {:.1} s, {} waves, {} streams, {} MiB sent; lost {} B, duplicated {} B, resets {}; test wall time {:?}",
+        "chaos ({app}): {faults} faults (seed {seed:#x}) in {:.1} s, {} waves, {} streams, {} MiB sent; lost {} B, duplicated {} B, resets {}; longest client stall {} ms; test wall time {:?}",
         r["faults_s"].as_f64().unwrap_or(0.0),
         r["waves"],
         r["streams"],
@@ -44,6 +97,7 @@ fn seeded_faults_to_the_active_node_lose_no_byte_duplicate_none_and_never_let_tw
         r["bytes_lost"],
         r["duplicate_bytes"],
         r["resets_seen"],
+        r["longest_stall_ms"],
         began.elapsed()
     );
     assert_eq!(r["faults"], faults, "{r:#}");
@@ -52,19 +106,9 @@ fn seeded_faults_to_the_active_node_lose_no_byte_duplicate_none_and_never_let_tw
     assert_eq!(r["broken_streams"], serde_json::json!([]), "streams across {faults} faults: {r:#}");
     assert!(r["streams"].as_u64().is_some_and(|s| s >= 4), "at least one wave of streams: {r:#}");
     assert_eq!((&r["bytes_lost"], &r["duplicate_bytes"], &r["resets_seen"]), (&0.into(), &0.into(), &0.into()), "{r:#}");
-    let kinds = r["kinds"].as_array().expect("a verdict per fault kind");
-    for k in kinds {
+    for k in r["kinds"].as_array().expect("a verdict per fault kind") {
         let (longest, bound) = (k["longest_overlap_ms"].as_f64(), k["overlap_bound_ms"].as_f64());
         assert!(longest.zip(bound).is_some_and(|(l, b)| l <= b), "two cards answered at once over the bound: {k:#}");
-    }
-    if faults == DEFAULT_FAULTS && seed == DEFAULT_SEED {
-        // The run showed something: every kind happened, and every fault
-        // but a cut of the etcd link moved the service to the other card.
-        for k in kinds {
-            assert!(k["faults"].as_u64().is_some_and(|f| f > 0), "no {} fault in the run: {k:#}", k["kind"]);
-            let moved = k["kind"] != "etcd_cut";
-            assert_eq!(k["takeovers"] == k["faults"], moved, "takeovers of {}: {k:#}", k["kind"]);
-        }
     }
     assert_eq!(r["waves"].as_u64().map(|w| w >= 1), Some(true));
 }
