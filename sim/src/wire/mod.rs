@@ -513,6 +513,18 @@ impl TcpRepr {
         }
         self
     }
+    /// Timestamps: NOP, NOP and a Timestamps option (kind 8, length 10, RFC
+    /// 7323 §3.2) — twelve bytes, the layout of RFC 7323 Appendix A.
+    pub fn with_timestamps(mut self, tsval: u32, tsecr: u32) -> TcpRepr {
+        self.options.extend_from_slice(&[1, 1, 8, 10]);
+        self.options.extend_from_slice(&tsval.to_be_bytes());
+        self.options.extend_from_slice(&tsecr.to_be_bytes());
+        self
+    }
+    /// Timestamps: (TSval, TSecr) of the segment's Timestamps option, as sent.
+    pub fn timestamps(&self) -> Option<(u32, u32)> {
+        tcp_options_timestamps(&self.options)
+    }
     pub fn mss(&self) -> Option<u16> {
         tcp_options_mss(&self.options)
     }
