@@ -29,6 +29,10 @@ pub struct RxDescSource {
     pub ws: Signal<Out, Bits<4>>,
     /// The segment carried a SACK-permitted option (RFC 2018 §2).
     pub sack_ok: Signal<Out, Bit>,
+    /// The segment carried a Timestamps option (RFC 7323 §3.2), and its TSval and TSecr.
+    pub ts_ok: Signal<Out, Bit>,
+    pub tsval: Signal<Out, Bits<32>>,
+    pub tsecr: Signal<Out, Bits<32>>,
     /// Frame-buffer byte offset and length of the TCP payload (or ICMP message).
     pub payload_off: Signal<Out, Bits<11>>,
     pub payload_len: Signal<Out, Bits<11>>,
@@ -54,6 +58,9 @@ pub struct RxDescSink {
     pub ws_ok: Signal<In, Bit>,
     pub ws: Signal<In, Bits<4>>,
     pub sack_ok: Signal<In, Bit>,
+    pub ts_ok: Signal<In, Bit>,
+    pub tsval: Signal<In, Bits<32>>,
+    pub tsecr: Signal<In, Bits<32>>,
     pub payload_off: Signal<In, Bits<11>>,
     pub payload_len: Signal<In, Bits<11>>,
     pub icmp_csum: Signal<In, Bits<16>>,

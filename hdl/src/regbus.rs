@@ -67,6 +67,8 @@ pub struct RegBus<const CONN_BITS: usize> {
     pub send_holdback: Signal<Out, Bits<SEND_HOLDBACK_BITS>>,
     /// RX_REASM bit1 (with bit0): SACK offered and sent (RFC 2018).
     pub sack: Signal<Out, Bit>,
+    /// TIMESTAMPS bit0: TCP timestamps (RFC 7323).
+    pub timestamps: Signal<Out, Bit>,
     /// The EPOCH register.
     pub epoch: Signal<Out, Bits<32>>,
     /// RX_RING_BASE: host address of connection 0's receive ring.
@@ -124,6 +126,7 @@ pub struct RegBus<const CONN_BITS: usize> {
     ka_probes_r: DFFWithInit<Bits<4>>,
     idle_timeout: DFF<Bits<32>>,
     reasm: DFF<Bits<32>>,
+    ts_r: DFF<Bit>,
     send_hold_r: DFF<Bits<SEND_HOLDBACK_BITS>>,
     epoch_r: DFF<Bits<32>>,
     rx_base_lo: DFF<Bits<32>>,
@@ -187,6 +190,7 @@ pub struct RegBus<const CONN_BITS: usize> {
     a_listen3: Constant<Bits<20>>,
     a_mss: Constant<Bits<20>>,
     a_reasm: Constant<Bits<20>>,
+    a_timestamps: Constant<Bits<20>>,
     a_send_holdback: Constant<Bits<20>>,
     a_send_limit: Constant<Bits<20>>,
     send_limit_off: Signal<Local, Bits<20>>,
@@ -292,7 +296,9 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             our_mss: Default::default(),
             reassembly: Default::default(),
             sack: Default::default(),
+            timestamps: Default::default(),
             reasm: Default::default(),
+            ts_r: Default::default(),
             send_holdback: Default::default(),
             send_hold_r: Default::default(),
             rto_us: Default::default(),
@@ -399,6 +405,7 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             a_listen3: addr(map::LISTEN3.offset),
             a_mss: addr(map::OUR_MSS.offset),
             a_reasm: addr(map::RX_REASM.offset),
+            a_timestamps: addr(map::TIMESTAMPS.offset),
             a_send_holdback: addr(map::SEND_HOLDBACK.offset),
             a_send_limit: addr(map::SEND_LIMIT_BASE),
             send_limit_off: Default::default(),
@@ -476,7 +483,7 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, rdata, ctrl, mac_hi, mac_lo, ipv4, mss, rto, time_wait, ka_idle, ka_intvl, ka_probes_r, idle_timeout, reasm, send_hold_r, epoch_r, rx_base_lo, rx_base_hi, rx_log2,
+            self, clock, state, rdata, ctrl, mac_hi, mac_lo, ipv4, mss, rto, time_wait, ka_idle, ka_intvl, ka_probes_r, idle_timeout, reasm, ts_r, send_hold_r, epoch_r, rx_base_lo, rx_base_hi, rx_log2,
             tx_base_lo, tx_base_hi, tx_log2, rto_min,
             window_r, eq_base_lo, eq_base_hi, eq_ctrl, eq_cons_r, prom_req, prom_done, hop_kind_r, hop_conn_r, hop_word_r, lease_r,
             connect_ip_r, connect_ports_r, connect_mac_lo_r, connect_result
@@ -524,6 +531,7 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
         self.connect_ports.next = self.connect_ports_r.q.val();
         self.connect_mac_lo.next = self.connect_mac_lo_r.q.val();
         self.sack.next = self.reasm.q.val().get_bit(0) & self.reasm.q.val().get_bit(1);
+        self.timestamps.next = self.ts_r.q.val();
         self.rto_us.next = self.rto.q.val();
         self.time_wait_us.next = self.time_wait.q.val();
         self.ka_idle_us.next = self.ka_idle.q.val();
@@ -605,6 +613,8 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
             self.fixed_rdata.next = 0_u32.to_bits();
         } else if self.reg_addr.val() == self.a_reasm.val() {
             self.fixed_rdata.next = self.reasm.q.val();
+        } else if self.reg_addr.val() == self.a_timestamps.val() {
+            self.fixed_rdata.next = bit_cast::<32, 1>(self.ts_r.q.val().into());
         } else if self.reg_addr.val() == self.a_send_holdback.val() {
             self.fixed_rdata.next = bit_cast::<32, SEND_HOLDBACK_BITS>(self.send_hold_r.q.val());
         } else if self.reg_addr.val() == self.a_connect_ip.val() {
@@ -805,6 +815,9 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
                         }
                         if self.reg_addr.val() == self.a_reasm.val() {
                             self.reasm.d.next = self.reg_wdata.val() & 3_u32.to_bits();
+                        }
+                        if self.reg_addr.val() == self.a_timestamps.val() {
+                            self.ts_r.d.next = self.reg_wdata.val().get_bit(0);
                         }
                         if self.reg_addr.val() == self.a_send_holdback.val() {
                             self.send_hold_r.d.next = self.reg_wdata.val().get_bits::<SEND_HOLDBACK_BITS>(0);

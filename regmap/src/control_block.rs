@@ -115,6 +115,11 @@ pub struct Tcb {
     /// SACK (RFC 2018) negotiated: our ACKs carry SACK blocks of the held
     /// out-of-order ranges.
     pub sack_ok: bool,
+    /// Timestamps (RFC 7323 §3) negotiated: the peer's SYN carried the option
+    /// and TIMESTAMPS bit0 was set.
+    pub ts_ok: bool,
+    /// TS.Recent (RFC 7323 §4.3): the peer's TSval to echo; 0 unless `ts_ok`.
+    pub ts_recent: u32,
     /// NOW_US value at which the retransmission timer fires (SYN-RECEIVED
     /// once its SYN-ACK is sent, LAST-ACK); in the writing card's clock.
     pub timer_due: u32,
@@ -181,6 +186,8 @@ impl Tcb {
             snd_wscale: tcb::SND_WSCALE.get(words) as u8,
             rcv_wscale: tcb::RCV_WSCALE.get(words) as u8,
             sack_ok: tcb::SACK_OK.get(words) != 0,
+            ts_ok: tcb::TS_OK.get(words) != 0,
+            ts_recent: tcb::TS_RECENT.get(words),
             timer_due: tcb::TIMER_DUE.get(words),
             seq_offset: tcb::SEQ_OFFSET.get(words),
             tx_end: tcb::TX_END.get(words),
@@ -232,6 +239,8 @@ impl Tcb {
         tcb::SND_WSCALE.set(&mut w, self.snd_wscale as u32);
         tcb::RCV_WSCALE.set(&mut w, self.rcv_wscale as u32);
         tcb::SACK_OK.set(&mut w, u32::from(self.sack_ok));
+        tcb::TS_OK.set(&mut w, u32::from(self.ts_ok));
+        tcb::TS_RECENT.set(&mut w, self.ts_recent);
         tcb::TIMER_DUE.set(&mut w, self.timer_due);
         tcb::SEQ_OFFSET.set(&mut w, self.seq_offset);
         tcb::TX_END.set(&mut w, self.tx_end);
@@ -350,6 +359,8 @@ mod tests {
             snd_wscale: 7,
             rcv_wscale: 5,
             sack_ok: true,
+            ts_ok: true,
+            ts_recent: 0xFEDC_BA98,
             timer_due: 123_456,
             seq_offset: 0,
             tx_end: 0,

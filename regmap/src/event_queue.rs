@@ -4,10 +4,10 @@
 //! The layout is declared once, here: the RTL takes every field's bit
 //! position from [`event`], the host decodes with [`EventRecord`].
 //!
-//! A record is 128 bytes. Bytes 0..80 are the connection's whole TCB: the
+//! A record is 128 bytes. Bytes 0..88 are the connection's whole TCB: the
 //! [`TCB_WORDS`] 32-bit words exactly as the TCB window and [`Tcb`] lay them
 //! out, little-endian, read from the TCB table in one block-RAM word so they
-//! cannot tear. Bytes 80..82 are the connection id (u16 little-endian). The
+//! cannot tear. Bytes 88..90 are the connection id (u16 little-endian). The
 //! phase bit is bit 7 of byte 127, the last byte the writer sends; every other
 //! byte is zero. Record `k` (counted from 0 since the writer was enabled)
 //! goes to slot `k mod entries` at `base + 128 * slot` and carries the phase
@@ -317,7 +317,7 @@ mod tests {
         // The phase bit is the last bit of the record: the last one written.
         assert_eq!(event::PHASE.bit(), EVENT_RECORD_BYTES * 8 - 1);
         assert_eq!((PHASE_BYTE, PHASE_MASK), (127, 0x80));
-        assert_eq!(event::CONN.bit(), 80 * 8, "the id follows the 80 bytes of the TCB");
+        assert_eq!(event::CONN.bit(), 88 * 8, "the id follows the 88 bytes of the TCB");
     }
 
     #[test]
@@ -329,17 +329,17 @@ mod tests {
             assert_eq!(EventRecord::from_bytes(&b), Ok(r.clone()));
         }
         // Golden bytes: the TCB window's words little-endian first (word 0:
-        // state, flags, peer MSS; word 6: rcv_nxt), the id at byte 80, the
+        // state, flags, peer MSS; word 6: rcv_nxt), the id at byte 88, the
         // phase in byte 127, zeros between.
         let b = r.to_bytes(true);
         assert_eq!(&b[0..4], &[TcpState::CloseWait as u8 | 0b11_0000, 0, 0xB4, 0x05]);
         assert_eq!(&b[24..28], &[0x01, 0x01, 0, 0]);
         let words = r.tcb.to_words();
-        for (w, chunk) in words.iter().zip(b[..80].chunks_exact(4)) {
+        for (w, chunk) in words.iter().zip(b[..88].chunks_exact(4)) {
             assert_eq!(&w.to_le_bytes()[..], chunk);
         }
-        assert_eq!(&b[80..82], &[0xFF, 0x03]);
-        assert!(b[82..127].iter().all(|&x| x == 0));
+        assert_eq!(&b[88..90], &[0xFF, 0x03]);
+        assert!(b[90..127].iter().all(|&x| x == 0));
         assert_eq!(b[127], 0x80);
     }
 

@@ -37,7 +37,9 @@ pub const MAGIC: u32 = 0x484C_4442;
 /// 5: the sending side and connection life: RTO_MIN_US, CONN_CLOSE/CONN_ABORT, TIME_WAIT_US,
 /// KEEPALIVE_*, IDLE_TIMEOUT_US, RX_REASM; the TCB states FIN-WAIT-1/2, CLOSING and TIME-WAIT
 /// are used; retransmits also count data; new counters after tx_tail_refused.
-pub const VERSION: u32 = 6;
+/// 7: TCP timestamps (RFC 7323 §3-§5): TCB field TS_OK in word 14's padding, TS_RECENT in a new
+/// word 20 (TCB_WORDS 20 -> 22, word 21 reserved for the per-connection TSval offset); TIMESTAMPS.
+pub const VERSION: u32 = 7;
 
 /// Generation parameters of the core. The Verilog is generated for one set of
 /// these; the ID block reports them so the driver can adapt or refuse.
@@ -137,6 +139,7 @@ regs! {
     KEEPALIVE_PROBES = 0x01B4, Rw, "Keep-alive: unanswered probes after which the connection is reset (RST) and its slot freed, 1..=15 (bits 3:0). Default 9, as Linux.";
     IDLE_TIMEOUT_US = 0x01B8, Rw, "Without keep-alive: a connection in ESTABLISHED or CLOSE-WAIT with nothing unacknowledged and no ACK from the peer for this long is reset (RST) and its slot freed. 0 (default): off.";
     RX_REASM      = 0x01C0, Rw, "bit0: out-of-order reassembly on (default off): in-window segments beyond rcv_nxt are written into the receive ring at their offset and held, up to four ranges per connection (not replicated; docs/engine.md, Reassembly and SACK); off, they are dropped and answered by a duplicate ACK. bit1: SACK (RFC 2018, only with bit0): a SYN-ACK answering a SYN with SACK-permitted offers it, and the connection's ACKs carry SACK blocks of the held ranges.";
+    TIMESTAMPS    = 0x01C4, Rw, "bit0: TCP timestamps (RFC 7323, default off): a connection whose SYN carried the Timestamps option records it (TCB TS_OK) and the peer's TSval (TS_RECENT). Not finished: the card does not yet offer the option in its SYN-ACK (docs/engine.md).";
     CONNECT_IP    = 0x01D0, Rw, "Active open (RFC 9293 §3.10.1 OPEN, active): the remote IPv4 address of the next CONNECT (big-endian, as IPV4_ADDR).";
     CONNECT_PORTS = 0x01D4, Rw, "Active open: bits 31:16 the remote port, bits 15:0 our (local) port of the next CONNECT. The host picks a local port no open connection and no LISTEN slot uses: the core does not look for a duplicate tuple.";
     CONNECT_MAC_LO = 0x01D8, Rw, "Active open: the next hop's MAC address, bytes 2-5 (big-endian, as MAC_LO); the core has no ARP cache.";
@@ -523,7 +526,8 @@ impl TcbField {
     }
 }
 
-pub const TCB_WORDS: usize = 20;
+/// Even, so a TCB is a whole number of 64-bit words in host memory (the event record, DMA beats).
+pub const TCB_WORDS: usize = 22;
 pub const TCB_BITS: usize = TCB_WORDS * 32;
 
 macro_rules! tcb_fields {
@@ -563,11 +567,13 @@ tcb_fields! {
     SND_WSCALE:  word 14, shift 16, width 4,  "The peer's window-scale shift (RFC 7323 §2.3, at most 14); 0 unless both SYNs carried the option.";
     RCV_WSCALE:  word 14, shift 20, width 4,  "Our window-scale shift: every window we send after the SYN-ACK is (right edge - ack) >> rcv_wscale; 0 unless both SYNs carried the option.";
     SACK_OK:     word 14, shift 24, width 1,  "SACK (RFC 2018): the peer's SYN carried SACK-permitted and RX_REASM bits 0-1 were set, so our SYN-ACK offered it and our ACKs carry SACK blocks.";
+    TS_OK:       word 14, shift 25, width 1,  "Timestamps (RFC 7323 §3): the peer's SYN carried the option and TIMESTAMPS bit0 was set.";
     TIMER_DUE:   word 15, shift 0,  width 32, "NOW_US value at which the retransmission timer fires (SYN-RECEIVED once its SYN-ACK is sent, LAST-ACK, data in flight); in this card's clock, so PROMOTE re-arms it (not yet for data).";
     SEQ_OFFSET:  word 16, shift 0,  width 32, "Relay mode: fixed offset between this connection's and its peer link's sequence space.";
     TX_END:      word 17, shift 0,  width 32, "Relay mode: stream offset up to which the host filled the transmit ring.";
     GEN:         word 18, shift 0,  width 32, "Change generation: incremented on every TCB write by the core; replication orders copies by it.";
     EPOCH:       word 19, shift 0,  width 32, "Failover epoch of the card that last wrote this TCB (its EPOCH register; a host write stores what the host wrote).";
+    TS_RECENT:   word 20, shift 0,  width 32, "TS.Recent (RFC 7323 §4.3): the peer's TSval to echo in TSecr; from its SYN, 0 unless TS_OK.";
 }
 
 /// The largest receive ring, as a power of two: 1 MiB. A connection whose

@@ -174,6 +174,10 @@ struct Desc {
     flags: u64,
     window: u64,
     mss: u64,
+    /// Timestamps (RFC 7323 §3.2): present, TSval, TSecr (0 when absent).
+    ts_ok: u64,
+    tsval: u64,
+    tsecr: u64,
     poff: u64,
     plen: u64,
     icmp_csum: u64,
@@ -197,6 +201,9 @@ fn accepted(kind: u64) -> Desc {
         flags: 0,
         window: 0,
         mss: 0,
+        ts_ok: 0,
+        tsval: 0,
+        tsecr: 0,
         poff: 0,
         plen: 0,
         icmp_csum: 0,
@@ -223,6 +230,29 @@ fn scan_mss(f: &[u8], start: usize, end: usize) -> u16 {
         }
     }
     0
+}
+
+/// (TSval, TSecr) of the first Timestamps option (kind 8, length 10, RFC
+/// 7323 §3.2) in f[start..end], scanned as [`scan_mss`] scans.
+fn scan_ts(f: &[u8], start: usize, end: usize) -> Option<(u32, u32)> {
+    let mut p = start;
+    while p < end {
+        match f[p] {
+            0 => break,
+            1 => p += 1,
+            kind => {
+                if p + 1 >= end || f[p + 1] < 2 {
+                    break;
+                }
+                let len = f[p + 1] as usize;
+                if kind == 8 && len == 10 && p + 10 <= end {
+                    return Some((be32(f, p + 2), be32(f, p + 6)));
+                }
+                p += len;
+            }
+        }
+    }
+    None
 }
 
 /// The software reference of the parser's rules (independent of the RTL).
@@ -290,6 +320,7 @@ fn reference(f: &[u8]) -> Desc {
                 return dropped(Stat::DropBadTcpChecksum);
             }
             let doff4 = ((f[t + 12] >> 4) as usize) * 4;
+            let ts = scan_ts(f, t + 20, t + doff4);
             Desc {
                 sport: be16(f, t) as u64,
                 dport: be16(f, t + 2) as u64,
@@ -298,6 +329,9 @@ fn reference(f: &[u8]) -> Desc {
                 flags: f[t + 13] as u64,
                 window: be16(f, t + 14) as u64,
                 mss: scan_mss(f, t + 20, t + doff4) as u64,
+                ts_ok: u64::from(ts.is_some()),
+                tsval: ts.map_or(0, |t| u64::from(t.0)),
+                tsecr: ts.map_or(0, |t| u64::from(t.1)),
                 poff: (t + doff4) as u64,
                 plen: (tcp_len - doff4) as u64,
                 ..base
@@ -325,7 +359,7 @@ struct Ports {
     fields: Vec<PortId>,
 }
 
-const FIELD_PORTS: [&str; 16] = [
+const FIELD_PORTS: [&str; 19] = [
     "desc__024reason",
     "desc__024kind",
     "desc__024src_mac",
@@ -339,6 +373,9 @@ const FIELD_PORTS: [&str; 16] = [
     "desc__024flags",
     "desc__024window",
     "desc__024mss",
+    "desc__024ts_ok",
+    "desc__024tsval",
+    "desc__024tsecr",
     "desc__024payload_off",
     "desc__024payload_len",
     "desc__024icmp_csum",
@@ -384,9 +421,14 @@ fn read_desc(m: &Model, p: &Ports) -> Desc {
         flags: v[10],
         window: v[11],
         mss: v[12],
-        poff: v[13],
-        plen: v[14],
-        icmp_csum: v[15],
+        // TSval and TSecr mean something only with ts_ok (the parser keeps
+        // whatever an earlier frame left in them otherwise, as with ws).
+        ts_ok: v[13],
+        tsval: if v[13] == 1 { v[14] } else { 0 },
+        tsecr: if v[13] == 1 { v[15] } else { 0 },
+        poff: v[16],
+        plen: v[17],
+        icmp_csum: v[18],
     }
 }
 
@@ -539,6 +581,8 @@ fn agree_with_refmodel(f: &[u8], got: &Desc, ctx: &dyn Fn() -> String) {
                         got.mss as u16,
                     );
                     assert_eq!(g, fields, "refmodel TCP fields of {}", ctx());
+                    let ts = (got.ts_ok == 1).then_some((got.tsval as u32, got.tsecr as u32));
+                    assert_eq!(ts, seg.timestamps, "refmodel timestamps of {}", ctx());
                     assert_eq!(payload(), &seg.payload[..], "refmodel payload of {}", ctx());
                     (KIND_TCP, seg.src_mac, u32::from(seg.src_ip))
                 }
@@ -653,6 +697,8 @@ fn rx_parser_directed_frames() {
     let at = |name: &str| cases.iter().position(|c| c.0 == name).expect("case exists");
     let got = |name: &str| &popped[at(name)].desc;
     assert_eq!(got("SYN with Linux options").mss, 1460);
+    let linux = got("SYN with Linux options");
+    assert_eq!((linux.ts_ok, linux.tsval, linux.tsecr), (1, 0x0001_0203, 0), "Linux's SYN timestamps");
     assert_eq!((got("data segment").poff, got("data segment").plen), (54, 100));
     let ihl6 = got("IHL 6");
     assert_eq!((ihl6.hdr_len, ihl6.poff, ihl6.mss), (24, 78, 1460));
@@ -683,7 +729,10 @@ fn random_frame(rng: &mut SmallRng) -> Vec<u8> {
             0 | 1 => opts.push(1),
             2 => opts.extend_from_slice(&[2, 4, rng.gen(), rng.gen()]),
             3 => opts.extend_from_slice(&[3, 3, rng.gen()]),
-            4 => opts.extend_from_slice(&[8, 10, 1, 2, 3, 4, 5, 6, 7, 8]),
+            4 => {
+                opts.extend_from_slice(&[8, 10]);
+                opts.extend((0..8).map(|_| rng.gen::<u8>()));
+            }
             5 => opts.push(0),
             // Any kind with any length, malformed or running past the header
             // end included (the checksum stays right, so the scan decides).
@@ -734,7 +783,12 @@ fn rx_parser_random_frames() {
     let frames: Vec<Vec<u8>> = (0..600).map(|_| random_frame(&mut rng)).collect();
     let accepted = frames.iter().filter(|f| reference(f).reason == 0).count();
     let with_mss = frames.iter().map(|f| reference(f)).filter(|d| d.reason == 0 && d.mss != 0).count();
-    eprintln!("{} random frames, {accepted} acceptable by the reference, {with_mss} with an MSS", frames.len());
+    let with_ts = frames.iter().map(|f| reference(f)).filter(|d| d.reason == 0 && d.ts_ok == 1).count();
+    eprintln!(
+        "{} random frames, {accepted} acceptable by the reference, {with_mss} with an MSS, {with_ts} with timestamps",
+        frames.len()
+    );
+    assert!(with_ts > 20, "the random frames exercise the Timestamps option");
     assert!(with_mss > 30, "the generator should exercise the option scan");
     assert!(accepted > 200 && accepted < 550, "the generator should mix accepted and dropped frames");
     let (popped, cycles) = run(&frames, Drive { idle: 0.2, stall: 0.3, read_back: true }, &mut rng);

@@ -136,6 +136,7 @@ impl SegCheck {
             src_port: 40000,
             dst_port: 5001,
             sack_permitted: false,
+            timestamps: None,
             seq: SeqNum(c.seq),
             ack: SeqNum(0),
             flags,

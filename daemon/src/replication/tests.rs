@@ -182,7 +182,7 @@ async fn full_sync_then_deltas_reproduce_the_primary_exactly() {
     assert_eq!(*card.copies.lock().unwrap(), truth, "the card holds what the store holds");
     let stats = primary.stats();
     assert_eq!((stats.full_syncs, stats.resumes), (1, 0));
-    // Deltas, not full copies: far below a full TCB (~80 bytes) per update.
+    // Deltas, not full copies: far below a full TCB (~88 bytes) per update.
     let per_update = stats.bytes_sent as f64 / stats.frames_sent as f64;
     assert!(per_update < 75.0, "{per_update:.1} bytes per frame");
 }

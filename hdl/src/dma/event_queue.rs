@@ -220,7 +220,7 @@ impl<const CONN_BITS: usize, const COUNT_BITS: usize, const RING_BITS: usize> Lo
         self.dma.addr.next = self.ring_base.val() + self.slot_off.val();
         self.dma.len.next = self.record_len.val();
         self.data.valid.next = false;
-        // Beats 0-9: the TCB; 10: the id; 15: the phase (1 on even laps); zeros between.
+        // Beats 0-10: the TCB; 11: the id; 15: the phase (1 on even laps); zeros between.
         self.data.data.next = 0_u64.to_bits();
         match self.beat.q.val().index() {
             0 => self.data.data.next = self.snap_tcb.q.val().get_bits::<64>(0),
@@ -233,6 +233,7 @@ impl<const CONN_BITS: usize, const COUNT_BITS: usize, const RING_BITS: usize> Lo
             7 => self.data.data.next = self.snap_tcb.q.val().get_bits::<64>(448),
             8 => self.data.data.next = self.snap_tcb.q.val().get_bits::<64>(512),
             9 => self.data.data.next = self.snap_tcb.q.val().get_bits::<64>(576),
+            10 => self.data.data.next = self.snap_tcb.q.val().get_bits::<64>(640),
             _ => {}
         }
         if self.beat.q.val() == self.conn_beat.val() {

@@ -395,6 +395,8 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.upd.syn_ws_ok.next = self.desc.ws_ok.val();
         self.upd.syn_ws.next = self.desc.ws.val();
         self.upd.syn_sack_ok.next = self.desc.sack_ok.val() & self.sack.val();
+        self.upd.syn_ts_ok.next = self.desc.ts_ok.val() & self.timestamps.val();
+        self.upd.syn_tsval.next = self.desc.tsval.val();
         self.upd.iss.next = self.lookup.iss.val();
         // The listening port's own holdback setting, else CTRL's.
         self.lookup.holdback_default.next = self.holdback_default.val();
@@ -1298,7 +1300,8 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             self.tcb_ram.write_data.next = self.w.q.val();
             self.tcb_ram.write_data.next.pad_w0_7 = false.into();
             self.tcb_ram.write_data.next.pad_w0_12 = self.zero4.val();
-            self.tcb_ram.write_data.next.pad_w14_25 = self.zero7.val(); // word 14 bits 23:16 the shifts, bit 24 SACK
+            self.tcb_ram.write_data.next.pad_w14_26 = self.zero6.val(); // word 14 bits 23:16 the shifts, 24 SACK, 25 timestamps
+            self.tcb_ram.write_data.next.pad_w21 = 0_u32.to_bits();
             self.tcb_ram.write_data.next.gen = self.gen_next.val();
             self.tcb_ram.write_data.next.epoch = self.epoch.val();
             self.w.d.next.gen = self.gen_next.val();

@@ -376,7 +376,7 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     kind_icmp: Constant<Bits<2>>,
     dup_count: Constant<Bits<2>>,
     zero2: Constant<Bits<2>>,
-    zero7: Constant<Bits<7>>,
+    zero6: Constant<Bits<6>>,
     one2: Constant<Bits<2>>,
     hop_tcb_read: Constant<Bits<HOP_KIND_BITS>>,
     hop_tcb_write: Constant<Bits<HOP_KIND_BITS>>,
@@ -430,6 +430,8 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     pub reassembly: Signal<In, Bit>,
     /// RX_REASM bit1 with bit0: SACK-permitted is offered, SACK blocks sent (sack.rs).
     pub sack: Signal<In, Bit>,
+    /// TIMESTAMPS bit0: a SYN's Timestamps option is taken (TS_OK, TS.Recent; RFC 7323 §3.2).
+    pub timestamps: Signal<In, Bit>,
     hmerge: HoleMerge,
     /// SACK blocks for the ACK being composed (sack.rs).
     sacks: sack::SackSource,
@@ -612,7 +614,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             kind_icmp: Constant::new(Bits::<2>::from(KIND_ICMP)),
                             dup_count: Constant::new(Bits::<2>::from(holdback_regmap::PROMOTE_DUP_ACKS as u64)),
             zero2: Constant::new(Bits::<2>::from(0u64)),
-            zero7: Constant::new(Bits::<7>::from(0u64)),
+            zero6: Constant::new(Bits::<6>::from(0u64)),
             one2: Constant::new(Bits::<2>::from(1u64)),
             hop_tcb_read: Constant::new(Bits::<HOP_KIND_BITS>::from(crate::channels::HOP_TCB_READ)),
             hop_tcb_write: Constant::new(Bits::<HOP_KIND_BITS>::from(crate::channels::HOP_TCB_WRITE)),
@@ -656,6 +658,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             hop_abort: Constant::new(Bits::<HOP_KIND_BITS>::from(crate::channels::HOP_ABORT)),
             reassembly: Default::default(),
             sack: Default::default(),
+            timestamps: Default::default(),
             sacks: Default::default(),
             hmerge: Default::default(),
             hole_start: Default::default(),

@@ -7,6 +7,9 @@
 //! the ring in the 16-bit window field; without the option both are 0. The
 //! SYN-ACK's own window is never scaled (§2.2), so the edge it records is
 //! irs + 1 + min(ring, 65535) either way.
+//!
+//! Timestamps (RFC 7323 §3.2): a SYN with the option, TIMESTAMPS on, gives
+//! TS_OK and TS.Recent = its TSval; otherwise both are 0.
 //! Combinational; the engine loads `tcb` into its working copy in one step.
 //!
 //! With hold-synack (CTRL bit4) R and ack_sent start at irs: nothing, not
@@ -47,6 +50,9 @@ pub struct PassiveOpen {
     pub ws: Signal<In, Bits<4>>,
     /// SACK (RFC 2018): the SYN carried SACK-permitted and the card sends SACK.
     pub sack_ok: Signal<In, Bit>,
+    /// Timestamps (RFC 7323 §3.2): the SYN carried the option and TIMESTAMPS is on, with this TSval.
+    pub ts_ok: Signal<In, Bit>,
+    pub tsval: Signal<In, Bits<32>>,
 
     pub tcb: Signal<Out, TcbFields>,
 
@@ -82,6 +88,8 @@ impl Default for PassiveOpen {
             ws_ok: Default::default(),
             ws: Default::default(),
             sack_ok: Default::default(),
+            ts_ok: Default::default(),
+            tsval: Default::default(),
             tcb: Default::default(),
             our_ws: Default::default(),
             syn_window: Default::default(),
@@ -129,6 +137,11 @@ impl Logic for PassiveOpen {
             self.tcb.next.rcv_wscale = self.our_ws.val();
         }
         self.tcb.next.sack_ok = self.sack_ok.val().into();
+        // RFC 7323 §3.2: TS.Recent starts at the SYN's TSval.
+        if self.ts_ok.val() {
+            self.tcb.next.ts_ok = true.into();
+            self.tcb.next.ts_recent = self.tsval.val();
+        }
         self.syn_window.next = self.ring_window.val();
         if self.ring_window.val() > self.max16.val() {
             self.syn_window.next = self.max16.val();

@@ -128,13 +128,19 @@ tcb_fields! {
     rcv_wscale [get_my_offset_rcv_wscale, get_my_width_rcv_wscale]: 4,
     /// SACK (RFC 2018) negotiated: ACKs carry the held ranges as SACK blocks.
     sack_ok [get_my_offset_sack_ok, get_my_width_sack_ok]: 1,
-    /// Word 14 bits 31:25, no field: written as zero.
-    pad_w14_25 [get_my_offset_pad_w14_25, get_my_width_pad_w14_25]: 7,
+    /// Timestamps (RFC 7323 §3) negotiated.
+    ts_ok [get_my_offset_ts_ok, get_my_width_ts_ok]: 1,
+    /// Word 14 bits 31:26, no field: written as zero.
+    pad_w14_26 [get_my_offset_pad_w14_26, get_my_width_pad_w14_26]: 6,
     timer_due [get_my_offset_timer_due, get_my_width_timer_due]: 32,
     seq_offset [get_my_offset_seq_offset, get_my_width_seq_offset]: 32,
     tx_end [get_my_offset_tx_end, get_my_width_tx_end]: 32,
     gen [get_my_offset_gen, get_my_width_gen]: 32,
     epoch [get_my_offset_epoch, get_my_width_epoch]: 32,
+    /// TS.Recent (RFC 7323 §4.3): the peer's TSval to echo.
+    ts_recent [get_my_offset_ts_recent, get_my_width_ts_recent]: 32,
+    /// Word 21, no field yet (the TCB keeps an even number of words): written as zero.
+    pad_w21 [get_my_offset_pad_w21, get_my_width_pad_w21]: 32,
 }
 
 #[cfg(test)]
@@ -146,7 +152,7 @@ mod tests {
     fn layout_is_the_register_maps() {
         assert_eq!(TcbFields::BITS, TCB_BITS);
         let t = TcbFields::default();
-        let ours: [(TcbField, usize, usize); 30] = [
+        let ours: [(TcbField, usize, usize); 32] = [
             (tcb::STATE, t.get_my_offset_state().index(), t.get_my_width_state()),
             (tcb::HOLDBACK, t.get_my_offset_holdback().index(), t.get_my_width_holdback()),
             (tcb::FIN_RCVD, t.get_my_offset_fin_rcvd().index(), t.get_my_width_fin_rcvd()),
@@ -172,11 +178,13 @@ mod tests {
             (tcb::SND_WSCALE, t.get_my_offset_snd_wscale().index(), t.get_my_width_snd_wscale()),
             (tcb::RCV_WSCALE, t.get_my_offset_rcv_wscale().index(), t.get_my_width_rcv_wscale()),
             (tcb::SACK_OK, t.get_my_offset_sack_ok().index(), t.get_my_width_sack_ok()),
+            (tcb::TS_OK, t.get_my_offset_ts_ok().index(), t.get_my_width_ts_ok()),
             (tcb::TIMER_DUE, t.get_my_offset_timer_due().index(), t.get_my_width_timer_due()),
             (tcb::SEQ_OFFSET, t.get_my_offset_seq_offset().index(), t.get_my_width_seq_offset()),
             (tcb::TX_END, t.get_my_offset_tx_end().index(), t.get_my_width_tx_end()),
             (tcb::GEN, t.get_my_offset_gen().index(), t.get_my_width_gen()),
             (tcb::EPOCH, t.get_my_offset_epoch().index(), t.get_my_width_epoch()),
+            (tcb::TS_RECENT, t.get_my_offset_ts_recent().index(), t.get_my_width_ts_recent()),
         ];
         assert_eq!(ours.len(), tcb::FIELDS.len(), "every register-map field has a place here");
         for (field, offset, width) in ours {
@@ -190,7 +198,8 @@ mod tests {
         let pads = [
             (t.get_my_offset_pad_w0_7().index(), t.get_my_width_pad_w0_7()),
             (t.get_my_offset_pad_w0_12().index(), t.get_my_width_pad_w0_12()),
-            (t.get_my_offset_pad_w14_25().index(), t.get_my_width_pad_w14_25()),
+            (t.get_my_offset_pad_w14_26().index(), t.get_my_width_pad_w14_26()),
+            (t.get_my_offset_pad_w21().index(), t.get_my_width_pad_w21()),
         ];
         let mut padded = vec![false; TCB_BITS];
         for (offset, width) in pads {

@@ -44,6 +44,9 @@ pub struct TcbUpdates {
     pub syn_ws: Signal<In, Bits<4>>,
     /// SACK: the SYN carried SACK-permitted and RX_REASM allows SACK.
     pub syn_sack_ok: Signal<In, Bit>,
+    /// Timestamps: the SYN carried the option and TIMESTAMPS is on, with this TSval.
+    pub syn_ts_ok: Signal<In, Bit>,
+    pub syn_tsval: Signal<In, Bits<32>>,
     pub iss: Signal<In, Bits<32>>,
     pub holdback: Signal<In, Bit>,
     pub hold_synack: Signal<In, Bit>,
@@ -101,6 +104,8 @@ impl Default for TcbUpdates {
             syn_ws_ok: Default::default(),
             syn_ws: Default::default(),
             syn_sack_ok: Default::default(),
+            syn_ts_ok: Default::default(),
+            syn_tsval: Default::default(),
             iss: Default::default(),
             holdback: Default::default(),
             hold_synack: Default::default(),
@@ -146,6 +151,8 @@ impl Logic for TcbUpdates {
         self.opener.ws_ok.next = self.syn_ws_ok.val();
         self.opener.ws.next = self.syn_ws.val();
         self.opener.sack_ok.next = self.syn_sack_ok.val();
+        self.opener.ts_ok.next = self.syn_ts_ok.val();
+        self.opener.tsval.next = self.syn_tsval.val();
         self.opened.next = self.opener.tcb.val();
 
         self.reply.tcb.next = self.tcb.val();

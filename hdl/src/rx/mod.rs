@@ -16,7 +16,7 @@
 //! - [`RxFront`]: beat byte order, handshake, beat index (see there why the
 //!   children's inputs never come from this kernel's Locals);
 //! - [`RxBeatSum`]: per-beat IPv4 and TCP one's-complement lane sums;
-//! - [`RxOptScan`]: the TCP option walk for MSS and window scale, one word behind the stream;
+//! - [`RxOptScan`]: the TCP option walk for MSS, window scale, SACK-permitted and timestamps, one word behind the stream;
 //! - [`RxVerdict`]: header decode and the drop rules, in their priority order.
 use crate::channels::RxDescSource;
 use rust_hdl::prelude::*;
@@ -92,6 +92,11 @@ pub struct RxParser {
     ws: DFF<Bits<4>>,
     /// SACK-permitted seen in this frame's options (RFC 2018 §2).
     sackp_seen: DFF<Bit>,
+    /// Timestamps (RFC 7323 §3.2): the first option seen, its value's frame
+    /// offset, and its value bytes as they arrive (TSval in bits 63:32).
+    ts_seen: DFF<Bit>,
+    ts_at: DFF<Bits<16>>,
+    ts_val: DFF<Bits<64>>,
 
     // The descriptor slot.
     d_valid: DFF<Bit>,
@@ -111,6 +116,8 @@ pub struct RxParser {
     d_ws_ok: DFF<Bit>,
     d_ws: DFF<Bits<4>>,
     d_sack_ok: DFF<Bit>,
+    d_ts_ok: DFF<Bit>,
+    d_ts_val: DFF<Bits<64>>,
     d_poff: DFF<Bits<16>>,
     d_plen: DFF<Bits<16>>,
     d_icmp_csum: DFF<Bits<16>>,
@@ -123,6 +130,8 @@ pub struct RxParser {
     ws_seen_now: Signal<Local, Bit>,
     ws_now: Signal<Local, Bits<4>>,
     sackp_seen_now: Signal<Local, Bit>,
+    ts_seen_now: Signal<Local, Bit>,
+    ts_val_now: Signal<Local, Bits<64>>,
 }
 
 impl Logic for RxParser {
@@ -157,6 +166,9 @@ impl Logic for RxParser {
             ws_seen,
             ws,
             sackp_seen,
+            ts_seen,
+            ts_at,
+            ts_val,
             d_valid,
             d_reason,
             d_kind,
@@ -174,6 +186,8 @@ impl Logic for RxParser {
             d_ws_ok,
             d_ws,
             d_sack_ok,
+            d_ts_ok,
+            d_ts_val,
             d_poff,
             d_plen,
             d_icmp_csum
@@ -315,6 +329,17 @@ impl Logic for RxParser {
         self.ws_now.next = self.ws.q.val();
         self.ws_seen_now.next = self.ws_seen.q.val();
         self.sackp_seen_now.next = self.sackp_seen.q.val() | (self.front.scan_en.val() & self.scan.sackp_found.val());
+        // Timestamps: the scanner places the first option's value bytes that
+        // lie in this word (it gives none while not enabled).
+        self.scan.ts_seen.next = self.ts_seen.q.val();
+        self.scan.ts_seen_at.next = self.ts_at.q.val();
+        self.ts_seen_now.next = self.ts_seen.q.val() | (self.front.scan_en.val() & self.scan.ts_found.val());
+        self.ts_val_now.next = (self.ts_val.q.val() & !self.scan.ts_mask.val()) | (self.scan.ts_bytes.val() & self.scan.ts_mask.val());
+        if self.front.scan_en.val() & self.scan.ts_found.val() {
+            self.ts_at.d.next = self.scan.ts_at.val();
+        }
+        self.ts_seen.d.next = self.ts_seen_now.val();
+        self.ts_val.d.next = self.ts_val_now.val();
         if self.front.scan_en.val() {
             self.opt_pos.d.next = self.scan.next_pos.val();
             self.opt_done.d.next = self.scan.next_done.val();
@@ -338,6 +363,8 @@ impl Logic for RxParser {
             // (`ws` is read only while `ws_seen`.)
             self.ws_seen.d.next = false;
             self.sackp_seen.d.next = false;
+            // (`ts_at` and `ts_val` are read only while `ts_seen`.)
+            self.ts_seen.d.next = false;
         }
         if self.front.take.val() && (self.front.idx.val() == 2_u16.to_bits()) {
             // ihl arrived with beat 1; options start at T + 20.
@@ -371,12 +398,15 @@ impl Logic for RxParser {
             self.d_mss.d.next = 0_u16.to_bits();
             self.d_ws_ok.d.next = false;
             self.d_sack_ok.d.next = false;
+            self.d_ts_ok.d.next = false;
             if self.verdict.is_tcp.val() {
+                self.d_ts_ok.d.next = self.ts_seen_now.val();
                 self.d_sack_ok.d.next = self.sackp_seen_now.val();
                 self.d_mss.d.next = self.mss_now.val();
                 self.d_ws_ok.d.next = self.ws_seen_now.val();
             }
             self.d_ws.d.next = self.ws_now.val();
+            self.d_ts_val.d.next = self.ts_val_now.val();
         }
         self.desc.valid.next = self.d_valid.q.val();
         self.desc.reason.next = self.d_reason.q.val();
@@ -395,6 +425,9 @@ impl Logic for RxParser {
         self.desc.ws_ok.next = self.d_ws_ok.q.val();
         self.desc.ws.next = self.d_ws.q.val();
         self.desc.sack_ok.next = self.d_sack_ok.q.val();
+        self.desc.ts_ok.next = self.d_ts_ok.q.val();
+        self.desc.tsval.next = self.d_ts_val.q.val().get_bits::<32>(32);
+        self.desc.tsecr.next = self.d_ts_val.q.val().get_bits::<32>(0);
         self.desc.payload_off.next = self.d_poff.q.val().get_bits::<11>(0);
         self.desc.payload_len.next = self.d_plen.q.val().get_bits::<11>(0);
         self.desc.icmp_csum.next = self.d_icmp_csum.q.val();

@@ -7,6 +7,13 @@
 //! the first three bytes of the next word; the parser keeps the first of each
 //! over the words.
 //!
+//! The Timestamps option (kind 8, length 10, RFC 7323 §3.2) carries 8 value
+//! bytes, which can span this word and the next two: the scanner reports
+//! where the first one's value starts (`ts_at`), and for that option, found
+//! in this word or an earlier one (`ts_seen`/`ts_seen_at`), which of its
+//! value bytes lie in this word (`ts_bytes` under `ts_mask`, TSval in bits
+//! 63:32, TSecr in 31:0). The parser keeps the bytes over the words.
+//!
 //! The parser keeps `pos`/`done` in registers between words; the first option
 //! starts at `pos = 14 + ihl*4 + 20`. The scan stops at the header end
 //! (`hdr_end = 14 + ihl*4 + doff*4`), at EOL and at a length below 2; an
@@ -42,6 +49,16 @@ pub struct RxOptScan {
     pub ws: Signal<Out, Bits<4>>,
     /// A SACK-permitted option in this word.
     pub sackp_found: Signal<Out, Bit>,
+    /// Timestamps: the first option was found in an earlier word, its value at this frame offset.
+    pub ts_seen: Signal<In, Bit>,
+    pub ts_seen_at: Signal<In, Bits<16>>,
+    /// Timestamps: the first option starts in this word (and not before), its value at `ts_at`.
+    pub ts_found: Signal<Out, Bit>,
+    pub ts_at: Signal<Out, Bits<16>>,
+    /// The first option's value bytes that lie in this word, in value order
+    /// (byte 0, TSval's high byte, in bits 63:56), and which they are.
+    pub ts_bytes: Signal<Out, Bits<64>>,
+    pub ts_mask: Signal<Out, Bits<64>>,
     ws_max: Constant<Bits<4>>,
     /// Byte number within a word, 0..7.
     lane_no: [Constant<Bits<16>>; 8],
@@ -61,6 +78,8 @@ pub struct RxOptScan {
     is_ws: [Signal<Local, Bit>; 8],
     lane_sackp_end: [Signal<Local, Bits<16>>; 8],
     is_sackp: [Signal<Local, Bit>; 8],
+    lane_ts_end: [Signal<Local, Bits<16>>; 8],
+    is_ts: [Signal<Local, Bit>; 8],
     nxt_rel: [Signal<Local, Bits<16>>; 8],
     /// (Lane 7's successor always lies beyond the word.)
     nxt_lane: [Signal<Local, Bits<8>>; 7],
@@ -74,6 +93,16 @@ pub struct RxOptScan {
     ws_hit: [Signal<Local, Bit>; 9],
     ws_val: [Signal<Local, Bits<8>>; 9],
     sackp_hit: [Signal<Local, Bit>; 9],
+    ts_hit: [Signal<Local, Bit>; 9],
+    ts_pos: [Signal<Local, Bits<16>>; 9],
+    /// Timestamps capture: the value's frame offset, and how far it lies
+    /// before (`ts_before`) or after (`ts_after`) the word's start, in bits.
+    ts_val_at: Signal<Local, Bits<16>>,
+    ts_before: Signal<Local, Bits<16>>,
+    ts_after: Signal<Local, Bits<16>>,
+    ts_before_bits: Signal<Local, Bits<16>>,
+    ts_after_bits: Signal<Local, Bits<16>>,
+    all_ones: Constant<Bits<64>>,
     /// Entering lane 7 only bit 7 of `starts` matters; reduced so that
     /// Verilator's UNUSED check (which skips names matching *unused*) sees the
     /// other bits read. Synthesis removes it.
@@ -97,6 +126,12 @@ impl Default for RxOptScan {
             ws_found: Default::default(),
             ws: Default::default(),
             sackp_found: Default::default(),
+            ts_seen: Default::default(),
+            ts_seen_at: Default::default(),
+            ts_found: Default::default(),
+            ts_at: Default::default(),
+            ts_bytes: Default::default(),
+            ts_mask: Default::default(),
             ws_max: Constant::new(Bits::<4>::from(u64::from(holdback_regmap::MAX_WSCALE))),
             lane_no: std::array::from_fn(|j| Constant::new(bits(j as u64))),
             wb: Default::default(),
@@ -109,6 +144,8 @@ impl Default for RxOptScan {
             is_ws: Default::default(),
             lane_sackp_end: Default::default(),
             is_sackp: Default::default(),
+            lane_ts_end: Default::default(),
+            is_ts: Default::default(),
             nxt_rel: Default::default(),
             nxt_lane: Default::default(),
             starts: Default::default(),
@@ -119,6 +156,14 @@ impl Default for RxOptScan {
             ws_hit: Default::default(),
             ws_val: Default::default(),
             sackp_hit: Default::default(),
+            ts_hit: Default::default(),
+            ts_pos: Default::default(),
+            ts_val_at: Default::default(),
+            ts_before: Default::default(),
+            ts_after: Default::default(),
+            ts_before_bits: Default::default(),
+            ts_after_bits: Default::default(),
+            all_ones: Constant::new(Bits::<64>::from(u64::MAX)),
             spare_unused: Default::default(),
         }
     }
@@ -158,6 +203,12 @@ impl Logic for RxOptScan {
                 && (self.wb[i].val() == 4_u16.to_bits())
                 && (self.wb[i + 1].val() == 2_u16.to_bits())
                 && (self.lane_sackp_end[i].val() <= self.hdr_end.val());
+            // Timestamps (RFC 7323 §3.2): kind 8, length 10, wholly inside the header.
+            self.lane_ts_end[i].next = self.lane_at[i].val() + 10_u16.to_bits();
+            self.is_ts[i].next = (self.lane_at[i].val() < self.hdr_end.val())
+                && (self.wb[i].val() == 8_u16.to_bits())
+                && (self.wb[i + 1].val() == 10_u16.to_bits())
+                && (self.lane_ts_end[i].val() <= self.hdr_end.val());
             // Past the header, EOL, or a length below 2 (malformed: stop
             // rather than loop).
             self.stop[i].next = (self.lane_at[i].val() >= self.hdr_end.val())
@@ -197,6 +248,9 @@ impl Logic for RxOptScan {
         self.ws_hit[0].next = false;
         self.ws_val[0].next = 0_u8.to_bits();
         self.sackp_hit[0].next = false;
+        // A Timestamps option already found in an earlier word is the first.
+        self.ts_hit[0].next = self.ts_seen.val();
+        self.ts_pos[0].next = self.ts_seen_at.val();
         for i in 0..8 {
             self.at[i + 1].next = self.at[i].val();
             self.end[i + 1].next = self.end[i].val();
@@ -205,6 +259,8 @@ impl Logic for RxOptScan {
             self.ws_hit[i + 1].next = self.ws_hit[i].val();
             self.ws_val[i + 1].next = self.ws_val[i].val();
             self.sackp_hit[i + 1].next = self.sackp_hit[i].val();
+            self.ts_hit[i + 1].next = self.ts_hit[i].val();
+            self.ts_pos[i + 1].next = self.ts_pos[i].val();
             if self.starts[i].val().get_bit(i) {
                 self.at[i + 1].next = self.word_base.val() + self.nxt_rel[i].val();
                 if self.stop[i].val() {
@@ -221,6 +277,10 @@ impl Logic for RxOptScan {
                     self.ws_hit[i + 1].next = true;
                     self.ws_val[i + 1].next = self.wb[i + 2].val().get_bits::<8>(0);
                 }
+                if self.is_ts[i].val() & !self.ts_hit[i].val() {
+                    self.ts_hit[i + 1].next = true;
+                    self.ts_pos[i + 1].next = self.lane_at[i].val() + 2_u16.to_bits();
+                }
             }
         }
         self.next_pos.next = self.at[8].val();
@@ -232,6 +292,30 @@ impl Logic for RxOptScan {
         self.sackp_found.next = self.sackp_hit[8].val();
         if self.ws_val[8].val() > 14_u8.to_bits() {
             self.ws.next = self.ws_max.val();
+        }
+        self.ts_found.next = self.ts_hit[8].val() & !self.ts_seen.val();
+        self.ts_at.next = self.ts_pos[8].val();
+        // The value's bytes in this word: value byte k is at frame offset
+        // ts_at + k, lane j at word_base + j. A value that began d bytes
+        // before the word starts (d < 8) has bytes d.. here, from lane 0; one
+        // that begins d bytes into the word (0 < d < 8) has bytes 0..8-d,
+        // from lane d. Offsets are 16-bit, so "before" and "after" are the
+        // two wrapping differences, at most one of them below 8.
+        self.ts_val_at.next = self.ts_pos[8].val();
+        self.ts_before.next = self.word_base.val() - self.ts_val_at.val();
+        self.ts_after.next = self.ts_val_at.val() - self.word_base.val();
+        self.ts_before_bits.next = self.ts_before.val() << 3;
+        self.ts_after_bits.next = self.ts_after.val() << 3;
+        self.ts_bytes.next = 0_u64.to_bits();
+        self.ts_mask.next = 0_u64.to_bits();
+        if self.enable.val() & self.ts_hit[8].val() {
+            if self.ts_before.val() < 8_u16.to_bits() {
+                self.ts_bytes.next = self.word.val() >> self.ts_before_bits.val();
+                self.ts_mask.next = self.all_ones.val() >> self.ts_before_bits.val();
+            } else if self.ts_after.val() < 8_u16.to_bits() {
+                self.ts_bytes.next = self.word.val() << self.ts_after_bits.val();
+                self.ts_mask.next = self.all_ones.val() << self.ts_after_bits.val();
+            }
         }
         self.spare_unused.next = self.starts[7].val().xor();
     }
@@ -284,6 +368,69 @@ mod tests {
             sackp |= uut.sackp_found.val();
         }
         (mss, ws, sackp)
+    }
+
+    /// The first Timestamps option's (TSval, TSecr), its value bytes kept over
+    /// the words as the parser keeps them.
+    fn scan_ts(opts: &[u8]) -> Option<(u32, u32)> {
+        let mut frame = vec![0u8; 54];
+        frame.extend_from_slice(opts);
+        frame.resize(frame.len().div_ceil(8) * 8 + 8, 0xEE);
+        let mut uut = RxOptScan::default();
+        uut.connect_all();
+        let (mut pos, mut done) = (54u64, false);
+        let (mut seen, mut at, mut value, mut got) = (false, 0u64, 0u64, 0u64);
+        for w in 0..frame.len() / 8 - 1 {
+            let word = u64::from_be_bytes(frame[8 * w..8 * w + 8].try_into().expect("8 bytes"));
+            let look = u64::from_be_bytes(frame[8 * w + 8..8 * w + 16].try_into().expect("8 bytes")) >> 40;
+            uut.enable.next = true;
+            uut.pos.next = pos.into();
+            uut.done.next = done;
+            uut.word_base.next = (8 * w as u64).into();
+            uut.hdr_end.next = (54 + opts.len() as u64).into();
+            uut.word.next = word.into();
+            uut.look.next = look.into();
+            uut.ts_seen.next = seen;
+            uut.ts_seen_at.next = at.into();
+            assert!(simulate(&mut uut, 100));
+            pos = uut.next_pos.val().index() as u64;
+            done = uut.next_done.val();
+            if uut.ts_found.val() {
+                assert!(!seen, "found twice");
+                seen = true;
+                at = uut.ts_at.val().index() as u64;
+            }
+            let mask = uut.ts_mask.val().to_u64();
+            value = (value & !mask) | (uut.ts_bytes.val().to_u64() & mask);
+            got |= mask;
+        }
+        seen.then(|| {
+            assert_eq!(got, u64::MAX, "every value byte captured");
+            ((value >> 32) as u32, value as u32)
+        })
+    }
+
+    #[test]
+    fn rx_opt_scan_finds_timestamps_where_linux_and_others_put_them() {
+        // Linux's SYN: MSS, SACK-permitted, timestamps, NOP, window scale 7.
+        let linux = [2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 1, 3, 3, 7];
+        assert_eq!(scan_ts(&linux), Some((0x1122_3344, 0x5566_7788)));
+        // Linux's data segments: NOP, NOP, timestamps (RFC 7323 Appendix A).
+        assert_eq!(scan_ts(&[1, 1, 8, 10, 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 1]), Some((0xdead_beef, 1)));
+        // Every lane of a word as the option's start: its value in one, two or three words.
+        for pad in 0..16 {
+            let mut opts = vec![1u8; pad];
+            opts.extend_from_slice(&[8, 10, 1, 2, 3, 4, 0xf5, 0xf6, 0xf7, 0xf8]);
+            opts.resize(opts.len().div_ceil(4) * 4, 0);
+            assert_eq!(scan_ts(&opts), Some((0x0102_0304, 0xf5f6_f7f8)), "after {pad} NOPs");
+        }
+        // The first of two counts.
+        let two = [8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 8, 10, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 0];
+        assert_eq!(scan_ts(&two), Some((1, 2)));
+        assert_eq!(scan_ts(&[0, 0, 0, 0, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0]), None, "after EOL");
+        assert_eq!(scan_ts(&[8, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]), None, "length 9 is not timestamps");
+        assert_eq!(scan_ts(&[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0]), None, "value past the header end");
+        assert_eq!(scan_ts(&[2, 4, 0x05, 0xb4]), None);
     }
 
     #[test]

@@ -83,6 +83,9 @@ impl RefModel {
             rcv_wscale: holdback_regmap::wscale_for_ring(self.cfg.ring_bytes),
             // Our SYN offers no SACK-permitted (docs/engine.md, Active open).
             sack_ok: false,
+            // Our SYN offers no timestamps (not done: docs/engine.md).
+            ts_ok: false,
+            ts_recent: 0,
             local_port: c.local_port,
             remote_port: c.remote_port,
             remote_ip: c.remote_ip,

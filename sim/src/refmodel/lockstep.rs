@@ -200,6 +200,7 @@ impl<D: Dut> Lockstep<D> {
         dut.reg_write(regmap::IDLE_TIMEOUT_US.offset, cfg.idle_timeout_us)?;
         dut.reg_write(regmap::SEND_HOLDBACK.offset, cfg.send_holdback)?;
         dut.reg_write(regmap::RX_REASM.offset, reasm_bits(&cfg))?;
+        dut.reg_write(regmap::TIMESTAMPS.offset, u32::from(cfg.timestamps))?;
         dut.reg_write(regmap::CTRL.offset, ctrl_bits(&cfg))?;
         dut.settle(SETTLE_CYCLES)?;
         let now_us = dut.reg_read(regmap::NOW_US.offset)?;
@@ -269,6 +270,14 @@ impl<D: Dut> Lockstep<D> {
         self.model.cfg.sack = on;
         self.dut.reg_write(regmap::RX_REASM.offset, reasm_bits(&self.model.cfg))?;
         self.history.push(format!("RX_REASM = {}", reasm_bits(&self.model.cfg)));
+        Ok(())
+    }
+
+    /// TIMESTAMPS bit0: the Timestamps option taken from SYNs or not, on both.
+    pub fn set_timestamps(&mut self, on: bool) -> Result<(), LockstepError> {
+        self.model.cfg.timestamps = on;
+        self.dut.reg_write(regmap::TIMESTAMPS.offset, u32::from(on))?;
+        self.history.push(format!("TIMESTAMPS = {}", u32::from(on)));
         Ok(())
     }
 

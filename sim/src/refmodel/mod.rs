@@ -125,6 +125,8 @@ pub struct Config {
     pub send_holdback: u32,
     /// RX_REASM bit1 (with bit0): SACK-permitted offered, SACK blocks sent.
     pub sack: bool,
+    /// TIMESTAMPS bit0: a SYN's Timestamps option gives TS_OK and TS.Recent (RFC 7323 §3.2).
+    pub timestamps: bool,
 }
 
 impl Config {
@@ -154,6 +156,7 @@ impl Config {
             reassembly: false,
             send_holdback: 0,
             sack: false,
+            timestamps: false,
         }
     }
     /// The port's own holdback setting, if it has one.
@@ -609,6 +612,9 @@ impl RefModel {
             snd_wscale: seg.wscale.unwrap_or(0),
             rcv_wscale: seg.wscale.map_or(0, |_| holdback_regmap::wscale_for_ring(self.cfg.ring_bytes)),
             sack_ok: seg.sack_permitted && self.cfg.reassembly && self.cfg.sack,
+            // RFC 7323 §3.2: TS.Recent starts at the SYN's TSval.
+            ts_ok: self.cfg.timestamps && seg.timestamps.is_some(),
+            ts_recent: seg.timestamps.filter(|_| self.cfg.timestamps).map_or(0, |(tsval, _)| tsval),
             local_port: key.local_port,
             remote_port: key.remote_port,
             remote_ip: key.remote_ip,

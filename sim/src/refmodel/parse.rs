@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use holdback_regmap::Stat;
 
 use crate::wire::{
-    checksum, ethertype, icmp_type, ip_protocol, mac_from_wire, seq_from_wire, tcp_options_mss, tcp_options_sack_permitted, tcp_options_wscale, verify_tcp_checksum, ArpPacket,
+    checksum, ethertype, icmp_type, ip_protocol, mac_from_wire, seq_from_wire, tcp_options_mss, tcp_options_sack_permitted, tcp_options_timestamps, tcp_options_wscale, verify_tcp_checksum, ArpPacket,
     ArpRepr, EthernetFrame, Ipv4Packet, MacAddr, SeqNum, TcpFlags, TcpPacket, ARP_LEN, ETH_HEADER_LEN, ICMP_ECHO_HEADER_LEN,
     IPV4_HEADER_LEN, TCP_HEADER_LEN,
 };
@@ -34,6 +34,9 @@ pub struct RxSegment {
     pub wscale: Option<u8>,
     /// SACK: the segment carried SACK-permitted (RFC 2018 §2; as `desc_sack_ok`).
     pub sack_permitted: bool,
+    /// Timestamps (RFC 7323 §3.2): (TSval, TSecr) of the first Timestamps
+    /// option, `None` when absent (as `desc_ts_ok`/`desc_tsval`/`desc_tsecr`).
+    pub timestamps: Option<(u32, u32)>,
     pub payload: Vec<u8>,
 }
 
@@ -146,6 +149,7 @@ fn classify_ipv4(src_mac: MacAddr, l3: &[u8], our_ip: Ipv4Addr) -> Result<Accept
                 mss: tcp_options_mss(s.options()).unwrap_or(0),
                 wscale: tcp_options_wscale(s.options()).map(|w| w.min(holdback_regmap::MAX_WSCALE)),
                 sack_permitted: tcp_options_sack_permitted(s.options()),
+                timestamps: tcp_options_timestamps(s.options()),
                 payload: s.payload().to_vec(),
             }))
         }

@@ -427,6 +427,13 @@ pub fn tcp_options_sack_permitted(options: &[u8]) -> bool {
     tcp_option(options, 4, 2).is_some()
 }
 
+/// Timestamps (RFC 7323 §3.2): (TSval, TSecr) of the first Timestamps
+/// option (kind 8, length 10) in raw TCP options, scanning as
+/// [`tcp_options_mss`] does; `None` if there is none.
+pub fn tcp_options_timestamps(options: &[u8]) -> Option<(u32, u32)> {
+    tcp_option(options, 8, 10).map(|v| (be32(v, 0), be32(v, 4)))
+}
+
 /// SACK (RFC 2018 §3): the blocks of the first SACK option (kind 5), in the
 /// order sent; empty if there is none or its length is not 2 + 8n.
 pub fn tcp_options_sack_blocks(options: &[u8]) -> Vec<(SeqNum, SeqNum)> {
@@ -505,6 +512,18 @@ impl TcpRepr {
             self.options.extend_from_slice(&right.0.to_be_bytes());
         }
         self
+    }
+    /// Timestamps: NOP, NOP and a Timestamps option (kind 8, length 10, RFC
+    /// 7323 §3.2) — twelve bytes, the layout of RFC 7323 Appendix A.
+    pub fn with_timestamps(mut self, tsval: u32, tsecr: u32) -> TcpRepr {
+        self.options.extend_from_slice(&[1, 1, 8, 10]);
+        self.options.extend_from_slice(&tsval.to_be_bytes());
+        self.options.extend_from_slice(&tsecr.to_be_bytes());
+        self
+    }
+    /// Timestamps: (TSval, TSecr) of the segment's Timestamps option, as sent.
+    pub fn timestamps(&self) -> Option<(u32, u32)> {
+        tcp_options_timestamps(&self.options)
     }
     pub fn mss(&self) -> Option<u16> {
         tcp_options_mss(&self.options)

@@ -173,3 +173,16 @@ fn window_scale_scan_finds_the_first_well_formed_option() {
     let repr = TcpRepr::new(1, 2, SeqNum(0), SeqNum(0), TcpFlags::SYN, 0).with_mss(1460).with_wscale(14);
     assert_eq!((repr.mss(), repr.wscale(), repr.header_len()), (Some(1460), Some(14), 28));
 }
+
+#[test]
+fn timestamps_scan_finds_the_first_well_formed_option() {
+    // The vectors of hdl/src/rx/opt_scan.rs's test: the model reads what the core's scanner reads.
+    let linux = [2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 1, 3, 3, 7];
+    assert_eq!(tcp_options_timestamps(&linux), Some((0x1122_3344, 0x5566_7788)));
+    assert_eq!(tcp_options_timestamps(&[1, 1, 8, 10, 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 1]), Some((0xdead_beef, 1)));
+    let two = [8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 8, 10, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 0];
+    assert_eq!(tcp_options_timestamps(&two), Some((1, 2)), "the first of two");
+    assert_eq!(tcp_options_timestamps(&[0, 0, 0, 0, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0]), None, "after EOL");
+    assert_eq!(tcp_options_timestamps(&[8, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]), None, "length 9 is not timestamps");
+    assert_eq!(tcp_options_timestamps(&[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0]), None, "value past the end");
+}
