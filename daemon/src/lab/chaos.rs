@@ -839,6 +839,7 @@ mod tests {
             bytes_lost: 0,
             duplicate_bytes: 0,
             resets_seen: 0,
+            longest_stall_ms: 0,
             kinds: vec![kind.clone()],
             log: Vec::new(),
             broken_streams: Vec::new(),
