@@ -670,7 +670,32 @@ mod tests {
     use std::os::unix::net::UnixStream as StdUnixStream;
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    fn temp_socket(tag: &str) -> PathBuf {
+    /// A socket path in a directory of its own, removed with it when the
+    /// test ends (passed or failed).
+    struct TempSocket(PathBuf);
+
+    impl std::ops::Deref for TempSocket {
+        type Target = PathBuf;
+        fn deref(&self) -> &PathBuf {
+            &self.0
+        }
+    }
+
+    impl AsRef<Path> for TempSocket {
+        fn as_ref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempSocket {
+        fn drop(&mut self) {
+            if let Some(dir) = self.0.parent() {
+                let _ = fs::remove_dir_all(dir);
+            }
+        }
+    }
+
+    fn temp_socket(tag: &str) -> TempSocket {
         static N: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "holdback-ctl-{}-{}-{}",
@@ -680,7 +705,7 @@ mod tests {
         ));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("temp dir");
-        dir.join("holdback.sock")
+        TempSocket(dir.join("holdback.sock"))
     }
 
     /// Answers Stats with counters, Shutdown with Done, the rest with an error.

@@ -172,8 +172,11 @@ async fn full_sync_then_deltas_reproduce_the_primary_exactly() {
     let card = MemCard::default();
     let (standby, _sev, primary, mut pev) = pair(1, card.clone()).await;
     let mut rng = SmallRng::seed_from_u64(33);
-    let (mut truth, _) = open_all(&primary, 64, &mut rng);
-    next_event(&mut pev, WAIT, |e| matches!(e, LinkEvent::Synced { tcbs: 64 })).await;
+    let (mut truth, opened) = open_all(&primary, 64, &mut rng);
+    // The link connects in the background: its full sync may catch some
+    // of the 64 and the rest follow as updates.
+    next_event(&mut pev, WAIT, |e| matches!(e, LinkEvent::Synced { .. })).await;
+    primary.wait_acked(opened, WAIT).await.unwrap();
     for _ in 0..20 {
         let last = churn(&primary, &mut truth, 500, &mut rng);
         primary.wait_acked(last, WAIT).await.unwrap();

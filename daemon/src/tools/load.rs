@@ -752,10 +752,32 @@ mod tests {
         }
     }
 
-    fn bitstream(tag: &str) -> PathBuf {
+    /// A scratch bitstream file, removed when the test ends (passed or failed).
+    struct ScratchBit(PathBuf);
+
+    impl std::ops::Deref for ScratchBit {
+        type Target = PathBuf;
+        fn deref(&self) -> &PathBuf {
+            &self.0
+        }
+    }
+
+    impl AsRef<Path> for ScratchBit {
+        fn as_ref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for ScratchBit {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn bitstream(tag: &str) -> ScratchBit {
         let p = std::env::temp_dir().join(format!("holdback-load-{tag}-{}.bit", std::process::id()));
         std::fs::write(&p, b"\x00\x09\x0f\xf0 not a real bitstream").unwrap();
-        p
+        ScratchBit(p)
     }
 
     fn args(bit: &Path, sysfs: &Path, pci: Option<&str>, dry_run: bool) -> LoadArgs {
@@ -789,7 +811,6 @@ mod tests {
         let text = e.to_string();
         assert!(matches!(e, LoadError::UnknownBoard { .. }));
         assert!(text.contains("zcu999") && text.contains("kcu105"), "{text}");
-        let _ = std::fs::remove_file(bit);
     }
 
     #[test]
@@ -823,7 +844,6 @@ mod tests {
         let bit = bitstream("badpci");
         let a = args(&bit, &fs.root, Some("03-00-0"), true);
         assert!(matches!(plan(&a), Err(LoadError::BadPciAddress { .. })));
-        let _ = std::fs::remove_file(bit);
     }
 
     #[test]
@@ -875,7 +895,6 @@ mod tests {
         let text = p.render();
         assert!(text.contains("$BDF = the 10ee:4842 device found after the rescan"), "{text}");
         assert!(text.contains("/bus/pci/devices/$BDF/driver_override"), "{text}");
-        let _ = std::fs::remove_file(bit);
     }
 
     #[test]
@@ -886,7 +905,6 @@ mod tests {
         assert!(!p.present);
         assert_eq!(p.card, CardAt::Known(parse_pci("65:00.0").unwrap()));
         assert!(p.render().contains("drivers_probe"));
-        let _ = std::fs::remove_file(bit);
     }
 
     #[test]
@@ -901,7 +919,6 @@ mod tests {
         assert!(p.problems.iter().all(|pr| !pr.contains(PROGRAMMER)), "{:?}", p.problems);
         let text = p.render();
         assert!(text.contains("skipped (--no-program)") && text.contains("drivers_probe"), "{text}");
-        let _ = std::fs::remove_file(bit);
     }
 
     #[test]
@@ -913,7 +930,6 @@ mod tests {
         let e = plan(&args(&bit, &fs.root, None, true)).unwrap_err();
         assert!(matches!(e, LoadError::AmbiguousCard { .. }), "{e}");
         assert!(e.to_string().contains("0000:03:00.0, 0000:04:00.0"));
-        let _ = std::fs::remove_file(bit);
     }
 
     #[test]
@@ -925,7 +941,6 @@ mod tests {
         let out = run(&args(&bit, &fs.root, None, true)).unwrap();
         assert!(matches!(out, Outcome::DryRun(_)));
         assert_eq!(before, fs.snapshot());
-        let _ = std::fs::remove_file(bit);
     }
 
     #[test]
