@@ -210,49 +210,38 @@ fn accepted(kind: u64) -> Desc {
     }
 }
 
-/// MSS from the TCP options in f[start..end], scanned as RFC 9293 §3.1 says.
-fn scan_mss(f: &[u8], start: usize, end: usize) -> u16 {
+/// Where the value of the first option of `kind` with length `len` starts
+/// in f[start..end], the options scanned as RFC 9293 §3.1 says.
+fn first_option(f: &[u8], start: usize, end: usize, kind: u8, len: usize) -> Option<usize> {
     let mut p = start;
     while p < end {
         match f[p] {
             0 => break,
             1 => p += 1,
-            kind => {
+            k => {
                 if p + 1 >= end || f[p + 1] < 2 {
                     break;
                 }
-                let len = f[p + 1] as usize;
-                if kind == 2 && len == 4 && p + 4 <= end {
-                    return be16(f, p + 2); // the first MSS option counts
+                let l = f[p + 1] as usize;
+                if k == kind && l == len && p + len <= end {
+                    return Some(p + 2);
                 }
-                p += len;
-            }
-        }
-    }
-    0
-}
-
-/// (TSval, TSecr) of the first Timestamps option (kind 8, length 10, RFC
-/// 7323 §3.2) in f[start..end], scanned as [`scan_mss`] scans.
-fn scan_ts(f: &[u8], start: usize, end: usize) -> Option<(u32, u32)> {
-    let mut p = start;
-    while p < end {
-        match f[p] {
-            0 => break,
-            1 => p += 1,
-            kind => {
-                if p + 1 >= end || f[p + 1] < 2 {
-                    break;
-                }
-                let len = f[p + 1] as usize;
-                if kind == 8 && len == 10 && p + 10 <= end {
-                    return Some((be32(f, p + 2), be32(f, p + 6)));
-                }
-                p += len;
+                p += l;
             }
         }
     }
     None
+}
+
+/// MSS from the TCP options in f[start..end] (the first MSS option counts).
+fn scan_mss(f: &[u8], start: usize, end: usize) -> u16 {
+    first_option(f, start, end, 2, 4).map_or(0, |v| be16(f, v))
+}
+
+/// (TSval, TSecr) of the first Timestamps option (kind 8, length 10, RFC
+/// 7323 §3.2) in f[start..end].
+fn scan_ts(f: &[u8], start: usize, end: usize) -> Option<(u32, u32)> {
+    first_option(f, start, end, 8, 10).map(|v| (be32(f, v), be32(f, v + 4)))
 }
 
 /// The software reference of the parser's rules (independent of the RTL).

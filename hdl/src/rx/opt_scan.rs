@@ -338,14 +338,16 @@ mod tests {
         (mss, ws)
     }
 
-    /// The first MSS, the first window-scale shift, and whether a SACK-permitted option was seen.
-    fn scan_all(opts: &[u8]) -> (Option<u16>, Option<u8>, bool) {
+    /// Runs the scanner over `opts` (after a 54-byte header) word by word as
+    /// the parser feeds it; `before` sets the block's extra inputs of each
+    /// word, `after` reads its outputs.
+    fn scan_words(opts: &[u8], mut before: impl FnMut(&mut RxOptScan), mut after: impl FnMut(&RxOptScan)) {
         let mut frame = vec![0u8; 54];
         frame.extend_from_slice(opts);
         frame.resize(frame.len().div_ceil(8) * 8 + 8, 0xEE);
         let mut uut = RxOptScan::default();
         uut.connect_all();
-        let (mut pos, mut done, mut mss, mut ws, mut sackp) = (54u64, false, None, None, false);
+        let (mut pos, mut done) = (54u64, false);
         for w in 0..frame.len() / 8 - 1 {
             let word = u64::from_be_bytes(frame[8 * w..8 * w + 8].try_into().expect("8 bytes"));
             let look = u64::from_be_bytes(frame[8 * w + 8..8 * w + 16].try_into().expect("8 bytes")) >> 40;
@@ -356,9 +358,18 @@ mod tests {
             uut.hdr_end.next = (54 + opts.len() as u64).into();
             uut.word.next = word.into();
             uut.look.next = look.into();
+            before(&mut uut);
             assert!(simulate(&mut uut, 100));
             pos = uut.next_pos.val().index() as u64;
             done = uut.next_done.val();
+            after(&uut);
+        }
+    }
+
+    /// The first MSS, the first window-scale shift, and whether a SACK-permitted option was seen.
+    fn scan_all(opts: &[u8]) -> (Option<u16>, Option<u8>, bool) {
+        let (mut mss, mut ws, mut sackp) = (None, None, false);
+        scan_words(opts, |_| {}, |uut| {
             if uut.mss_found.val() && mss.is_none() {
                 mss = Some(uut.mss.val().index() as u16);
             }
@@ -366,45 +377,34 @@ mod tests {
                 ws = Some(uut.ws.val().index() as u8);
             }
             sackp |= uut.sackp_found.val();
-        }
+        });
         (mss, ws, sackp)
     }
 
     /// The first Timestamps option's (TSval, TSecr), its value bytes kept over
     /// the words as the parser keeps them.
     fn scan_ts(opts: &[u8]) -> Option<(u32, u32)> {
-        let mut frame = vec![0u8; 54];
-        frame.extend_from_slice(opts);
-        frame.resize(frame.len().div_ceil(8) * 8 + 8, 0xEE);
-        let mut uut = RxOptScan::default();
-        uut.connect_all();
-        let (mut pos, mut done) = (54u64, false);
-        let (mut seen, mut at, mut value, mut got) = (false, 0u64, 0u64, 0u64);
-        for w in 0..frame.len() / 8 - 1 {
-            let word = u64::from_be_bytes(frame[8 * w..8 * w + 8].try_into().expect("8 bytes"));
-            let look = u64::from_be_bytes(frame[8 * w + 8..8 * w + 16].try_into().expect("8 bytes")) >> 40;
-            uut.enable.next = true;
-            uut.pos.next = pos.into();
-            uut.done.next = done;
-            uut.word_base.next = (8 * w as u64).into();
-            uut.hdr_end.next = (54 + opts.len() as u64).into();
-            uut.word.next = word.into();
-            uut.look.next = look.into();
-            uut.ts_seen.next = seen;
-            uut.ts_seen_at.next = at.into();
-            assert!(simulate(&mut uut, 100));
-            pos = uut.next_pos.val().index() as u64;
-            done = uut.next_done.val();
-            if uut.ts_found.val() {
-                assert!(!seen, "found twice");
-                seen = true;
-                at = uut.ts_at.val().index() as u64;
-            }
-            let mask = uut.ts_mask.val().to_u64();
-            value = (value & !mask) | (uut.ts_bytes.val().to_u64() & mask);
-            got |= mask;
-        }
-        seen.then(|| {
+        // The parser's memory of the option between words: whether it was
+        // seen, and where.
+        let seen_at = std::cell::Cell::new(None::<u64>);
+        let (mut value, mut got) = (0u64, 0u64);
+        scan_words(
+            opts,
+            |uut| {
+                uut.ts_seen.next = seen_at.get().is_some();
+                uut.ts_seen_at.next = seen_at.get().unwrap_or(0).into();
+            },
+            |uut| {
+                if uut.ts_found.val() {
+                    assert!(seen_at.get().is_none(), "found twice");
+                    seen_at.set(Some(uut.ts_at.val().index() as u64));
+                }
+                let mask = uut.ts_mask.val().to_u64();
+                value = (value & !mask) | (uut.ts_bytes.val().to_u64() & mask);
+                got |= mask;
+            },
+        );
+        seen_at.get().map(|_| {
             assert_eq!(got, u64::MAX, "every value byte captured");
             ((value >> 32) as u32, value as u32)
         })
