@@ -91,7 +91,7 @@ mod tests {
     use std::collections::HashMap;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     use holdback_driver::{SeqNum, Tcb};
 
@@ -263,6 +263,7 @@ mod tests {
             durable: true,
             ship_data: false,
             after_data: false,
+            caught_up: None,
         });
         let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 + 11) as u8).collect();
         let acked = ISS.wrapping_add(1);
@@ -292,6 +293,68 @@ mod tests {
         assert_eq!(held, (5000, 3000, IRS.wrapping_add(1 + 3000)), "queued, but neither sent nor released while the standby holds");
         assert_eq!((limit(&fake), fake.released(ID)), (5000, IRS.wrapping_add(1 + 5000)));
         assert_eq!(hook.sent(0, 5000), data);
+        drop(host);
+        drop(runtime);
+    }
+
+    /// A full sync carries TCB copies, not transmit-ring bytes. A sink
+    /// that starts behind a synced link — after a degraded period, the
+    /// card's echo of [0, 4000) is queued and allowed but was never
+    /// shipped — marks the standby caught up only once the standby holds
+    /// those bytes; while the standby's stores are held, it does not.
+    #[test]
+    fn the_standby_is_caught_up_only_once_it_holds_the_echo_queued_before_the_sync() {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let hook = LoopbackStandby::default();
+        let cfg = LinkConfig::new(b"0123456789abcdef0123456789abcdef".to_vec(), 1);
+        let (standby, _sev) = runtime.block_on(Standby::bind(cfg.clone(), "127.0.0.1:0".parse().unwrap(), 1, hook.clone())).unwrap();
+        let (link, mut events) = {
+            let _enter = runtime.enter();
+            Primary::start(cfg, standby.local_addr(), 1).unwrap()
+        };
+        let link = Arc::new(link);
+        runtime.block_on(async { while !matches!(events.recv().await, Some(LinkEvent::Synced { .. })) {} });
+        let generation = link.sync_generation();
+
+        let fake = FakeCard::new();
+        let pump = EventPump::new(fake.card.clone());
+        let data: Vec<u8> = (0..4000u32).map(|i| (i * 13 + 5) as u8).collect();
+        fake.card.write_tx_ring(ID as u16, 0, &data).unwrap();
+        fake.put_ring(ID, 0, &data);
+        fake.set_tcb(ID, |w| {
+            conn(w, IRS.wrapping_add(1 + 4000), ISS.wrapping_add(1), false, TcpState::Established);
+            tcb::REL.set(w, IRS.wrapping_add(1 + 4000));
+            tcb::TX_END.set(w, 4000);
+        });
+        let caught_up = crate::sink::StandbyCaughtUp::default();
+        let mut host = AppHost::new(&pump, Box::new(Echo::default()), SinkShared::default()).unwrap().with_replica_gate(ReplicaGate {
+            link: link.clone(),
+            wait: true,
+            timeout: Duration::from_millis(50),
+            hold_synack: false,
+            durable: true,
+            ship_data: false,
+            after_data: false,
+            caught_up: Some(caught_up.clone()),
+        });
+
+        // The standby holds its stores: each pass's wait times out. The
+        // hold ends before any assertion, so a failure cannot hang the
+        // standby's thread (and the test) behind it.
+        hook.block.store(true, Ordering::SeqCst);
+        let marked_while_held = (0..4).any(|_| {
+            host.step().unwrap();
+            caught_up.after(generation)
+        });
+        hook.block.store(false, Ordering::SeqCst);
+        assert!(!marked_while_held, "caught up while the standby's transmit ring was still empty");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !caught_up.after(generation) {
+            assert!(Instant::now() < deadline, "the standby holds the backlog, but the sink never said so");
+            host.step().unwrap();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(hook.sent(0, 4000), data, "caught up means the standby's transmit ring holds the echo");
         drop(host);
         drop(runtime);
     }

@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use holdback_driver::{Bar, Tcb};
 
-pub use crate::app::{AppError as SinkError, ConnKey, ConnRecord, Ledger, ReplicaGate, SinkShared, SinkStats};
+pub use crate::app::{AppError as SinkError, ConnKey, ConnRecord, Ledger, ReplicaGate, SinkShared, SinkStats, StandbyCaughtUp};
 use crate::app::{AppError, AppHost, AppIo, Application, Conn};
 use crate::events::EventPump;
 
@@ -436,6 +436,7 @@ mod tests {
             durable: true,
             ship_data: false,
             after_data: false,
+            caught_up: None,
         };
         (gate, events)
     }
@@ -598,6 +599,7 @@ mod tests {
             durable: true,
             ship_data: true,
             after_data: replicate_after_data,
+            caught_up: None,
         });
         GatedSink { _runtime: runtime, sink, shared, dir, standby, hook, store }
     }

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,7 @@ use crate::config::{Gate, PortGates};
 use crate::events::{ChangeFeed, EventPump};
 use crate::metrics::Histogram;
 use crate::pair::decide::{ReleaseStep, RULES};
-use crate::replication::{Primary, WaitError};
+use crate::replication::{LinkState, Primary, WaitError};
 
 /// Identity of one connection: a TCB slot is reused by later connections, so
 /// the slot id alone does not name it.
@@ -479,6 +479,30 @@ pub struct ReplicaGate {
     /// `replicate = "after-data"` (claim 30): a connection's first copy
     /// goes out only once the peer sent something past its SYN.
     pub after_data: bool,
+    /// Where the sink records that the standby holds its whole backlog
+    /// after a full sync; `None` while the pair is degraded (releases do
+    /// not wait, so the standby never holds all of them).
+    pub caught_up: Option<StandbyCaughtUp>,
+}
+
+/// The sync generation of the primary's link ([`Primary::sync_generation`])
+/// after which the standby acknowledged everything a waiting sink holds
+/// above the full sync: with send holdback the transmit-ring bytes up to
+/// each send tail (a full sync carries TCB copies, not ring bytes), with
+/// `store = "replicated"` the committed bytes. Until then the standby's
+/// card, promoted, would send bytes it does not hold, so the pair is not
+/// `Replicating` for status, the chaos lab or a switchover (docs/failover.md).
+#[derive(Clone, Debug, Default)]
+pub struct StandbyCaughtUp(Arc<AtomicU64>);
+
+impl StandbyCaughtUp {
+    /// Whether the standby caught up after the full sync of `generation`.
+    pub fn after(&self, generation: u64) -> bool {
+        generation > 0 && self.0.load(Ordering::SeqCst) == generation
+    }
+    fn set(&self, generation: u64) {
+        self.0.store(generation, Ordering::SeqCst);
+    }
 }
 
 /// Stream bytes one [`Update::Data`](crate::replication::wire::Update) carries at most.
@@ -525,6 +549,9 @@ pub struct AppHost<B: Bar> {
     /// Connections the application opened (`AppIo::connect`) still in
     /// SYN-SENT or SYN-RECEIVED, by slot.
     connecting: HashMap<u16, Conn>,
+    /// The sync generation and the replication sequence whose
+    /// acknowledgement means the standby caught up ([`StandbyCaughtUp`]).
+    catch_up: Option<(u64, u64)>,
 }
 
 impl<B: Bar> AppHost<B> {
@@ -548,11 +575,17 @@ impl<B: Bar> AppHost<B> {
             sync_generation: 0,
             copied: HashMap::new(),
             connecting: HashMap::new(),
+            catch_up: None,
         })
     }
 
     /// Put the `replica` gate in front of every release.
     pub fn with_replica_gate(mut self, gate: ReplicaGate) -> AppHost<B> {
+        // This sink ships its backlog again from the start: whatever an
+        // earlier sink shipped is not known to cover this one's releases.
+        if let Some(mark) = &gate.caught_up {
+            mark.set(0);
+        }
         self.replica = Some(gate);
         self
     }
@@ -655,6 +688,9 @@ impl<B: Bar> AppHost<B> {
         // transmit ring (invariant 9). Then input answered by output that
         // is held by now counts as committed.
         let ahead = self.ship_ahead_of_release(&changed);
+        if ahead.is_some() {
+            self.note_catch_up();
+        }
         committed_now += self.commit_answered();
         let touched = before.iter().any(|(id, was)| self.active.get(id).is_some_and(|a| a.rec.committed > *was));
         for a in self.active.values_mut() {
@@ -1013,6 +1049,41 @@ impl<B: Bar> AppHost<B> {
             }
         }
         Some(last)
+    }
+
+    /// Records in the gate's [`StandbyCaughtUp`] when the standby holds
+    /// everything this sink shipped after the link's last full sync: once
+    /// a pass left nothing to ship, the last sequence queued is the target,
+    /// and its acknowledgement the mark. Releases and send limits wait for
+    /// the standby from then on, so it stays caught up.
+    fn note_catch_up(&mut self) {
+        let Some(gate) = self.replica.as_ref() else { return };
+        let Some(mark) = gate.caught_up.as_ref() else { return };
+        let link = &gate.link;
+        let generation = link.sync_generation();
+        if link.state() != LinkState::Replicating || generation != self.sync_generation || mark.after(generation) {
+            return;
+        }
+        match self.catch_up {
+            Some((of, target)) if of == generation => {
+                if link.acked() >= target {
+                    mark.set(generation);
+                    tracing::info!(generation, through = target, "the standby holds this primary's backlog since its full sync");
+                }
+            }
+            _ if !self.backlog_left() => self.catch_up = Some((generation, link.last_sent())),
+            _ => {}
+        }
+    }
+
+    /// Whether some bytes the standby must hold are not shipped yet in the
+    /// current sync generation (see [`AppHost::ship_ahead_of_release`]).
+    fn backlog_left(&self) -> bool {
+        let ship_data = self.replica.as_ref().is_some_and(|g| g.ship_data) && self.app.keeps_store();
+        self.active.values().any(|a| {
+            (self.replica_gate_on(a.rec.key.local_port) && a.tx_shipped.max(a.tx_acked) < a.tx_end)
+                || (ship_data && a.shipped < a.rec.committed)
+        })
     }
 
     /// The end of `a`'s transmit stream that the card may send and whose

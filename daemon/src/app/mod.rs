@@ -32,7 +32,7 @@ use std::path::PathBuf;
 use holdback_driver::{CardError, SeqNum};
 use serde::{Deserialize, Serialize};
 
-pub use host::{AppHost, ConnKey, ConnRecord, Ledger, ReplicaGate, SinkShared, SinkStats};
+pub use host::{AppHost, ConnKey, ConnRecord, Ledger, ReplicaGate, SinkShared, SinkStats, StandbyCaughtUp};
 
 use crate::config::Config;
 

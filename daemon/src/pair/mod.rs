@@ -104,7 +104,7 @@ use crate::control::{HandOver, PairLink, PairRole, PairStatus, Response};
 use crate::pair::decide::{EpochHeard, HeardOn, TakeOverRefusal, RULES};
 use crate::pair::epoch::{EpochFile, EpochFileError, EpochRecord};
 use crate::replication::{self, HookError, LinkConfig, LinkEvent, LinkState, Primary, Standby, StoreHook};
-use crate::sink::{ReplicaGate, SinkStats};
+use crate::sink::{ReplicaGate, SinkStats, StandbyCaughtUp};
 
 /// The epoch a pair starts in; each promotion adds one.
 pub const FIRST_EPOCH: u32 = 1;
@@ -312,6 +312,9 @@ pub struct Pair<B: Bar> {
     standby: Mutex<Option<Standby>>,
     /// The listener's [`CardStore`] installs copies (standby roles only).
     accepts_copies: CopyGate,
+    /// Set by the sink once the standby holds its backlog after the last
+    /// full sync: only then is the pair `Replicating` ([`Pair::standby_holds_all`]).
+    caught_up: StandbyCaughtUp,
     /// Woken when a promoted daemon's new standby finished its full sync:
     /// the serve loop then ends the degraded mode ([`Pair::end_degraded`]).
     standby_back: Notify,
@@ -484,6 +487,7 @@ impl<B: Bar + 'static> Pair<B> {
             primary: Mutex::new(None),
             standby: Mutex::new(Some(standby)),
             accepts_copies,
+            caught_up: StandbyCaughtUp::default(),
             standby_back: Notify::new(),
             yielded: Notify::new(),
             #[cfg(feature = "etcd")]
@@ -641,8 +645,10 @@ impl<B: Bar + 'static> Pair<B> {
     /// holding the release (claim 32's asynchronous mode).
     pub fn sink_gate(&self, gates: &[Gate]) -> Option<ReplicaGate> {
         let link = lock(&self.primary).clone()?;
-        let wait = RULES.gate_waits(self.gate_waits(gates), lock(&self.state).degraded);
+        let degraded = lock(&self.state).degraded;
+        let wait = RULES.gate_waits(self.gate_waits(gates), degraded);
         Some(ReplicaGate {
+            caught_up: (!degraded).then(|| self.caught_up.clone()),
             link,
             wait,
             timeout: self.cfg.ack_timeout,
@@ -672,6 +678,15 @@ impl<B: Bar + 'static> Pair<B> {
             st.promotion_unreachable && st.role == PairRole::Standby
         };
         again && !lock(&self.standby).as_ref().is_some_and(|s| s.connected())
+    }
+
+    /// The standby holds everything the primary's card acts on: the link
+    /// acknowledged the full sync, the pair is not degraded, and the sink
+    /// has since shipped what a full sync does not carry (transmit-ring
+    /// bytes, a replicated store) and had it acknowledged. A promotion
+    /// before that would resume connections from state the standby lacks.
+    fn standby_holds_all(&self, primary: &Primary, degraded: bool) -> bool {
+        primary.state() == LinkState::Replicating && !degraded && self.caught_up.after(primary.sync_generation())
     }
 
     /// Resolves when a promoted daemon's returning standby finished its
@@ -990,10 +1005,11 @@ impl<B: Bar + 'static> Pair<B> {
         let Some(primary) = lock(&self.primary).clone() else {
             return Err(PairError::HandOver("this primary has no replication link".into()));
         };
-        if primary.state() != LinkState::Replicating || lock(&self.state).degraded {
+        let degraded = lock(&self.state).degraded;
+        if !self.standby_holds_all(&primary, degraded) {
             return Err(PairError::HandOver(format!(
-                "the standby is not replicating (link {}): it may lack released points, so it must not take over",
-                PairLink::from(primary.state())
+                "the standby is not replicating (link {}): it may lack released points or transmit bytes, so it must not take over",
+                self.link_status(&primary, degraded)
             )));
         }
         self.card.set_standby(true)?;
@@ -1085,6 +1101,15 @@ impl<B: Bar + 'static> Pair<B> {
         RULES.takes_over(role, epoch, applied, (handover.epoch, handover.through, handover.silent))
     }
 
+    /// The primary's link as status shows it: `Syncing` from the full sync
+    /// until the standby also holds the sink's backlog ([`Pair::standby_holds_all`]).
+    fn link_status(&self, primary: &Primary, degraded: bool) -> PairLink {
+        match primary.state() {
+            LinkState::Replicating if !self.standby_holds_all(primary, degraded) => PairLink::Syncing,
+            state => state.into(),
+        }
+    }
+
     /// Pair status. A promoted daemon reports its link to the returning
     /// standby in `link` and `degraded`; the counters stay those of the
     /// standby link it replicated on before promotion (the failover's figures).
@@ -1098,9 +1123,9 @@ impl<B: Bar + 'static> Pair<B> {
         let (link, replicated_seq, stored, stats, sender) = match (st.role, &primary, &*lock(&self.standby)) {
             (PairRole::Promoted, p, _) => {
                 let (applied, stored, stats) = closed();
-                (p.as_ref().map_or(PairLink::Closed, |p| p.state().into()), applied, stored, stats, false)
+                (p.as_ref().map_or(PairLink::Closed, |p| self.link_status(p, st.degraded)), applied, stored, stats, false)
             }
-            (_, Some(p), _) => (p.state().into(), p.acked(), 0, p.stats(), true),
+            (_, Some(p), _) => (self.link_status(p, st.degraded), p.acked(), 0, p.stats(), true),
             (_, None, Some(s)) => (
                 if s.connected() { PairLink::Connected } else { PairLink::Waiting },
                 s.applied(),
