@@ -945,27 +945,40 @@ impl<B: Bar + 'static> Pair<B> {
     /// the other primary does not replicate must not be resumed by a later
     /// promotion. Blocking (card writes); if a slot cannot be cleared the
     /// daemon stays fenced (silent) and takes no copies.
+    ///
+    /// The yield stays pending until the clear is done, so that primary
+    /// connecting again meanwhile starts no second yield: a second clear
+    /// would run while the standby installs that primary's copies and
+    /// leave slots cleared, or half one and half the other, under copies
+    /// the standby believes its card holds. The copy gate stays closed for
+    /// the clear for the same reason.
     pub fn rejoin_as_standby(&self) -> Result<(), CardError> {
-        let Some(peer_epoch) = lock(&self.state).yielding.take() else { return Ok(()) };
+        let Some(peer_epoch) = lock(&self.state).yielding else { return Ok(()) };
+        self.accepts_copies.close();
         // The register map's TCB ids are u16.
         let slots = u16::try_from(self.card.info().conns).unwrap_or(u16::MAX);
         let cleared = match cleared_tcb(&self.card) {
             Ok(t) => t,
             Err(e) => {
-                lock(&self.state).reason =
+                let mut st = lock(&self.state);
+                st.yielding = None;
+                st.reason =
                     Some(format!("fenced by a primary in epoch {peer_epoch}; reading the card's EPOCH before clearing its TCBs failed: stays silent and takes no copies"));
                 return Err(e);
             }
         };
         for id in 0..slots {
             if let Err(e) = self.card.write_tcb(id, &cleared) {
-                lock(&self.state).reason = Some(format!(
+                let mut st = lock(&self.state);
+                st.yielding = None;
+                st.reason = Some(format!(
                     "fenced by a primary in epoch {peer_epoch}; clearing TCB {id} before taking its copies failed: stays silent and takes no copies"
                 ));
                 return Err(e);
             }
         }
         let mut st = lock(&self.state);
+        st.yielding = None;
         st.epoch = st.epoch.max(peer_epoch);
         let why = format!("yielded to a primary in epoch {peer_epoch} that reached this daemon's listener: its standby now");
         st.set_role(PairRole::Standby, &why);
