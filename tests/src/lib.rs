@@ -9,6 +9,18 @@ use std::time::{Duration, Instant};
 
 pub use holdback_daemon::lab::up::LabUpInfo;
 
+/// A Linux client in the namespace `ns`, connected to the card at
+/// `card_ip:port`; its reads time out after `timeout`. Panics, naming both
+/// ends, if the namespace cannot be entered or the card does not accept.
+pub fn connect_from(ns: &str, card_ip: std::net::Ipv4Addr, port: u16, timeout: Duration) -> std::net::TcpStream {
+    let target = std::net::SocketAddrV4::new(card_ip, port);
+    let s = holdback_daemon::lab::netns::run_in_netns(ns, move || std::net::TcpStream::connect_timeout(&target.into(), timeout))
+        .unwrap_or_else(|e| panic!("entering the namespace {ns}: {e}"))
+        .unwrap_or_else(|e| panic!("connecting from {ns} to the card at {target}: {e}"));
+    s.set_read_timeout(Some(timeout)).expect("a read timeout on the client socket");
+    s
+}
+
 /// Panics unless we run as root (namespaces, TAP and bridge need it).
 pub fn require_root() {
     if let Err(e) = holdback_daemon::lab::netns::require_root() {

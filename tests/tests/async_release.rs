@@ -16,17 +16,17 @@
 //!
 //! Needs root (network namespaces, TAPs); fails loudly without it.
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddrV4, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use holdback_daemon::config::{Detector, Gate, SyncMode};
 use holdback_daemon::control::{client, Request, Response};
 use holdback_daemon::lab::clients::tcp_info;
-use holdback_daemon::lab::netns::{run_in_netns, LabNet, LabTopology};
+use holdback_daemon::lab::netns::{LabNet, LabTopology};
 use holdback_daemon::lab::pair::{FailoverOptions, PairSetup};
 use holdback_daemon::lab::DEFAULT_PORT;
-use holdback_tests::{holdback_bin, pair_status, require_lab_prerequisites, wait_for, Frozen, WorkDir};
+use holdback_tests::{connect_from, holdback_bin, pair_status, require_lab_prerequisites, wait_for, Frozen, WorkDir};
 
 /// Bytes sent while both daemons run.
 const BEFORE: usize = 3000;
@@ -59,11 +59,7 @@ fn scenario(sync: SyncMode, tag: &str) {
         pair.start_both(Some(holdback_bin())).unwrap_or_else(|e| panic!("pair: {}", holdback_daemon::error::chain(&e)));
     let p_socket = primary.socket.clone();
 
-    let target = SocketAddrV4::new(topo.card_ip, DEFAULT_PORT);
-    let mut s = run_in_netns(&topo.client_ns, move || TcpStream::connect_timeout(&target.into(), TIMEOUT))
-        .expect("enter client namespace")
-        .expect("connect to the card");
-    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut s = connect_from(&topo.client_ns, topo.card_ip, DEFAULT_PORT, TIMEOUT);
     let port = s.local_addr().unwrap().port();
     let info = |s: &TcpStream| tcp_info(s).expect("TCP_INFO");
 

@@ -13,7 +13,7 @@
 //!    on the same socket is refused; garbage on the control socket gets an
 //!    error reply and the daemon keeps serving.
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddrV4, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 use holdback_daemon::lab::clients::tcp_info;
 use holdback_daemon::http::HEADER_READ_TIMEOUT;
 use holdback_daemon::metrics::{parse_exposition, Sample};
-use holdback_daemon::lab::netns::{run_in_netns, LabNet, LabTopology};
+use holdback_daemon::lab::netns::{LabNet, LabTopology};
 use holdback_driver::regmap::Stat;
 use holdback_driver::MacAddr;
-use holdback_tests::{holdback, holdback_bin, holdback_ok, require_lab_prerequisites, wait_for};
+use holdback_tests::{connect_from, holdback, holdback_bin, holdback_ok, require_lab_prerequisites, wait_for};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// Bytes the client streams (32 rings' worth: many group commits).
@@ -262,11 +262,7 @@ fn daemon_serves_the_simulated_card_from_a_config_file() {
     assert_eq!(status["status"]["open_conns"], 0, "{status}");
 
     // A Linux client in the client namespace streams to the card.
-    let target = SocketAddrV4::new(topo.card_ip, CARD_PORT);
-    let stream = run_in_netns(&topo.client_ns, move || TcpStream::connect_timeout(&target.into(), TIMEOUT))
-        .expect("enter the client namespace")
-        .expect("connect to the card");
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let stream = connect_from(&topo.client_ns, topo.card_ip, CARD_PORT, TIMEOUT);
     let client_port = stream.local_addr().unwrap().port();
     let data = payload(STREAM_BYTES);
     let mut writer = stream.try_clone().unwrap();
@@ -475,11 +471,7 @@ fn the_tcp_settings_reach_the_card_an_idle_connection_is_reset() {
     daemon.wait_ready(&socket);
     eprintln!("daemon serving after {:.1} s", t0.elapsed().as_secs_f64());
 
-    let target = SocketAddrV4::new(topo.card_ip, CARD_PORT);
-    let mut stream = run_in_netns(&topo.client_ns, move || TcpStream::connect_timeout(&target.into(), TIMEOUT))
-        .expect("enter the client namespace")
-        .expect("connect to the card");
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut stream = connect_from(&topo.client_ns, topo.card_ip, CARD_PORT, TIMEOUT);
     let client_port = stream.local_addr().unwrap().port();
     stream.write_all(&payload(1000)).expect("send");
     let quiet_from = Instant::now();

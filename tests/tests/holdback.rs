@@ -7,12 +7,11 @@
 //! to a port that does not; the first's ACK never passes what the sink
 //! committed while the second's runs ahead of it.
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddrV4, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
 use holdback_daemon::lab::clients::tcp_info;
-use holdback_daemon::lab::netns::run_in_netns;
-use holdback_tests::{holdback_ok, require_lab_prerequisites, wait_for, LabUp};
+use holdback_tests::{connect_from, holdback_ok, require_lab_prerequisites, wait_for, LabUp};
 
 /// Bytes sent while the sink releases normally.
 const BEFORE_PAUSE: usize = 3000;
@@ -58,11 +57,7 @@ fn acked(s: &TcpStream) -> u64 {
 fn scenario(holdback_on: bool) {
     require_lab_prerequisites();
     let lab = LabUp::start(if holdback_on { "hb-on" } else { "hb-off" }, holdback_on);
-    let target = SocketAddrV4::new(lab.info.card_ip, lab.info.card_port);
-    let mut s = run_in_netns(&lab.info.client_ns, move || TcpStream::connect_timeout(&target.into(), TIMEOUT))
-        .expect("enter client namespace")
-        .expect("connect to the card");
-    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut s = connect_from(&lab.info.client_ns, lab.info.card_ip, lab.info.card_port, TIMEOUT);
     let port = s.local_addr().unwrap().port();
 
     // Phase 1: release running. Linux counts its SYN in bytes_acked.
@@ -162,12 +157,7 @@ fn holdback_per_listening_port_two_clients_at_once() {
     let lab = LabUp::start_with("hb-port", true, &["--port-holdback", "5002=off"]);
     assert_eq!(lab.info.card_port, 5001);
     let connect = |port: u16| {
-        let target = SocketAddrV4::new(lab.info.card_ip, port);
-        let s = run_in_netns(&lab.info.client_ns, move || TcpStream::connect_timeout(&target.into(), TIMEOUT))
-            .expect("enter client namespace")
-            .unwrap_or_else(|e| panic!("connect to the card's port {port}: {e}"));
-        s.set_read_timeout(Some(TIMEOUT)).unwrap();
-        s
+        connect_from(&lab.info.client_ns, lab.info.card_ip, port, TIMEOUT)
     };
     let mut held = connect(lab.info.card_port);
     let mut free = connect(FREE_PORT);

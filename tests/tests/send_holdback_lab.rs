@@ -9,7 +9,7 @@
 //!
 //! Needs root (network namespaces, TAPs); fails loudly without it.
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddrV4, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -17,10 +17,10 @@ use holdback_daemon::app::AppKind;
 use holdback_daemon::config::{Detector, Gate};
 use holdback_daemon::control::{client, Request, Response};
 use holdback_daemon::lab::clients::tcp_info;
-use holdback_daemon::lab::netns::{run_in_netns, LabNet, LabTopology};
+use holdback_daemon::lab::netns::{LabNet, LabTopology};
 use holdback_daemon::lab::pair::{FailoverOptions, PairSetup};
 use holdback_daemon::lab::DEFAULT_PORT;
-use holdback_tests::{holdback_bin, require_lab_prerequisites, wait_for, Frozen, WorkDir};
+use holdback_tests::{connect_from, holdback_bin, require_lab_prerequisites, wait_for, Frozen, WorkDir};
 
 /// Echoed while both daemons run.
 const BEFORE: usize = 3000;
@@ -56,11 +56,7 @@ fn with_the_standby_frozen_the_peer_receives_nothing_past_the_send_limit_then_ev
     let (mut primary, mut standby) =
         pair.start_both(Some(holdback_bin())).unwrap_or_else(|e| panic!("pair: {}", holdback_daemon::error::chain(&e)));
 
-    let target = SocketAddrV4::new(topo.card_ip, DEFAULT_PORT);
-    let mut s = run_in_netns(&topo.client_ns, move || TcpStream::connect_timeout(&target.into(), TIMEOUT))
-        .expect("enter client namespace")
-        .expect("connect to the card");
-    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut s = connect_from(&topo.client_ns, topo.card_ip, DEFAULT_PORT, TIMEOUT);
     let port = s.local_addr().unwrap().port();
     let received = |s: &TcpStream| tcp_info(s).expect("TCP_INFO").bytes_received;
 
