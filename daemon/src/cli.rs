@@ -356,12 +356,10 @@ impl LabRunArgs {
         }
         if self.app != crate::app::AppKind::Sink && p.wanted() {
             // What the pair lab checks of a sending application: every
-            // stream echoed once and in order through a failover (or none).
-            // The other pair modes are about the sink's store or have not
-            // been checked with a sending application.
+            // stream echoed once and in order through a failover, a
+            // switchover, a cut of the replication link (or none). The
+            // other pair modes are about the sink's store.
             let sink_only = [
-                ("--switchover-at", p.switchover_at.is_some()),
-                ("--cut-replication-at", p.cut_replication_at.is_some()),
                 ("--store", p.store.is_some()),
                 ("--lag-at-kill", p.lag_at_kill),
                 ("--late-conn", p.late_conn),
@@ -369,8 +367,8 @@ impl LabRunArgs {
             let given: Vec<_> = sink_only.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect();
             if !given.is_empty() {
                 return Err(format!(
-                    "--app {} in the pair lab runs with --standby or --failover-at F; {} check the sink's store or \
-                     are not checked with an application that sends: run them with the sink (the default)",
+                    "--app {} in the pair lab runs with --standby, --failover-at F, --switchover-at F or \
+                     --cut-replication-at F; {} check the sink's store: run them with the sink (the default)",
                     self.app.name(),
                     given.join(", ")
                 ));
@@ -757,8 +755,8 @@ mod tests {
     }
 
     /// `--app` picks the application behind the lab's card: sink by
-    /// default, echo by name, nothing else; echo in the pair lab only with a
-    /// failover or none.
+    /// default, echo by name, nothing else; echo in the pair lab with a
+    /// failover, a switchover, a replication cut or none, not the sink's store modes.
     #[test]
     fn lab_app_is_sink_by_default_takes_echo_and_refuses_the_rest() {
         assert_eq!(run_of(&[]).unwrap().app, crate::app::AppKind::Sink);
@@ -772,8 +770,9 @@ mod tests {
         let pair = run_of(&["--app", "echo", "--failover-at", "0.5", "--lag-at-kill", "--store", "shared"]).unwrap();
         let why = pair.check().expect_err("the sink's own pair modes are refused with the echo");
         assert!(why.contains("--app echo") && why.contains("--store, --lag-at-kill"), "{why}");
-        let switch = run_of(&["--app", "echo", "--switchover-at", "0.5"]).unwrap().check().expect_err("switchover");
-        assert!(switch.contains("--switchover-at"), "{switch}");
+        assert_eq!(run_of(&["--app", "echo", "--switchover-at", "0.5"]).unwrap().check(), Ok(()));
+        let cut = ["--app", "echo", "--cut-replication-at", "0.3", "--cut-for-ms", "1500", "--detector", "external"];
+        assert_eq!(run_of(&cut).unwrap().check(), Ok(()));
     }
 
     /// `--chaos N [--chaos-seed S]`: N ≥ 1, the pair's settings apply, and
