@@ -237,6 +237,30 @@ mod tests {
         }
     }
 
+    /// A primary's link to a standby on loopback that stores into `hook`,
+    /// after its first full sync; dropped after the host that uses it.
+    struct SyncedPair {
+        link: Arc<Primary>,
+        standby: Standby,
+        _events: (tokio::sync::mpsc::Receiver<LinkEvent>, tokio::sync::mpsc::Receiver<LinkEvent>),
+        _runtime: tokio::runtime::Runtime,
+    }
+
+    impl SyncedPair {
+        fn new(hook: &LoopbackStandby) -> SyncedPair {
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            let cfg = LinkConfig::new(b"0123456789abcdef0123456789abcdef".to_vec(), 1);
+            let (standby, standby_events) =
+                runtime.block_on(Standby::bind(cfg.clone(), "127.0.0.1:0".parse().unwrap(), 1, hook.clone())).unwrap();
+            let (link, mut events) = {
+                let _enter = runtime.enter();
+                Primary::start(cfg, standby.local_addr(), 1).unwrap()
+            };
+            runtime.block_on(async { while !matches!(events.recv().await, Some(LinkEvent::Synced { .. })) {} });
+            SyncedPair { link: Arc::new(link), standby, _events: (events, standby_events), _runtime: runtime }
+        }
+    }
+
     /// Invariant 9 with the waiting replica gate: the echo of each byte is
     /// in the standby's transmit ring before the card may send it (L) and
     /// before the input it answers is released (R); while the standby
@@ -244,19 +268,12 @@ mod tests {
     /// neither L nor R does.
     #[test]
     fn the_echo_is_sent_and_its_input_released_only_once_the_standby_holds_it() {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let hook = LoopbackStandby::default();
-        let cfg = LinkConfig::new(b"0123456789abcdef0123456789abcdef".to_vec(), 1);
-        let (standby, _sev) = runtime.block_on(Standby::bind(cfg.clone(), "127.0.0.1:0".parse().unwrap(), 1, hook.clone())).unwrap();
-        let (link, mut events) = {
-            let _enter = runtime.enter();
-            Primary::start(cfg, standby.local_addr(), 1).unwrap()
-        };
-        runtime.block_on(async { while !matches!(events.recv().await, Some(LinkEvent::Synced { .. })) {} });
+        let pair = SyncedPair::new(&hook);
         let fake = FakeCard::new();
         let pump = EventPump::new(fake.card.clone());
         let mut host = AppHost::new(&pump, Box::new(Echo::default()), SinkShared::default()).unwrap().with_replica_gate(ReplicaGate {
-            link: Arc::new(link),
+            link: pair.link.clone(),
             wait: true,
             timeout: Duration::from_secs(5),
             hold_synack: false,
@@ -274,7 +291,7 @@ mod tests {
         assert_eq!((tail(&fake), limit(&fake)), (3000, 3000));
         assert_eq!(fake.released(ID), IRS.wrapping_add(1 + 3000));
         assert_eq!(hook.sent(0, 3000), data[..3000], "the standby's transmit ring holds the echo");
-        let copy = standby.tcbs()[&(ID as u16)].clone();
+        let copy = pair.standby.tcbs()[&(ID as u16)].clone();
         assert_eq!((copy.rel, copy.tx_end), (SeqNum(IRS.wrapping_add(1 + 3000)), 3000), "its copy: R and the send tail it holds");
 
         hook.block.store(true, Ordering::SeqCst);
@@ -294,7 +311,7 @@ mod tests {
         assert_eq!((limit(&fake), fake.released(ID)), (5000, IRS.wrapping_add(1 + 5000)));
         assert_eq!(hook.sent(0, 5000), data);
         drop(host);
-        drop(runtime);
+        drop(pair);
     }
 
     /// A full sync carries TCB copies, not transmit-ring bytes. A sink
@@ -304,17 +321,9 @@ mod tests {
     /// those bytes; while the standby's stores are held, it does not.
     #[test]
     fn the_standby_is_caught_up_only_once_it_holds_the_echo_queued_before_the_sync() {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let hook = LoopbackStandby::default();
-        let cfg = LinkConfig::new(b"0123456789abcdef0123456789abcdef".to_vec(), 1);
-        let (standby, _sev) = runtime.block_on(Standby::bind(cfg.clone(), "127.0.0.1:0".parse().unwrap(), 1, hook.clone())).unwrap();
-        let (link, mut events) = {
-            let _enter = runtime.enter();
-            Primary::start(cfg, standby.local_addr(), 1).unwrap()
-        };
-        let link = Arc::new(link);
-        runtime.block_on(async { while !matches!(events.recv().await, Some(LinkEvent::Synced { .. })) {} });
-        let generation = link.sync_generation();
+        let pair = SyncedPair::new(&hook);
+        let generation = pair.link.sync_generation();
 
         let fake = FakeCard::new();
         let pump = EventPump::new(fake.card.clone());
@@ -328,7 +337,7 @@ mod tests {
         });
         let caught_up = crate::sink::StandbyCaughtUp::default();
         let mut host = AppHost::new(&pump, Box::new(Echo::default()), SinkShared::default()).unwrap().with_replica_gate(ReplicaGate {
-            link: link.clone(),
+            link: pair.link.clone(),
             wait: true,
             timeout: Duration::from_millis(50),
             hold_synack: false,
@@ -356,7 +365,7 @@ mod tests {
         }
         assert_eq!(hook.sent(0, 4000), data, "caught up means the standby's transmit ring holds the echo");
         drop(host);
-        drop(runtime);
+        drop(pair);
     }
 
     /// Promotion resumes the send side: a new host (the promoted daemon's)
