@@ -1356,6 +1356,80 @@ mod tests {
     use super::*;
     use std::path::Path;
 
+    /// A primary that connects again while a yield clears the card (its
+    /// first sessions were refused) must not arm a second yield: that
+    /// second clear would run while the standby installs the primary's
+    /// copies. A thread keeps hearing the primary during the whole clear.
+    #[test]
+    fn a_primary_heard_while_the_yield_clears_the_card_arms_no_second_yield() {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let dir = std::env::temp_dir().join(format!("holdback-yield-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch directory");
+        struct Scratch(std::path::PathBuf);
+        impl Drop for Scratch {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+        let _scratch = Scratch(dir.clone());
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+        let fake = crate::testcard::FakeCard::new();
+        let pump = EventPump::new(fake.card.clone());
+        let cfg = Replication {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            peer: "127.0.0.1:9".parse().expect("address"),
+            secret_file: dir.join("secret"),
+            secret: b"0123456789abcdef0123456789abcdef".to_vec(),
+            sync: SyncMode::BeforeAck,
+            replicate: ReplicateMode::AtSetup,
+            detector: Detector::External,
+            heartbeat: Duration::from_millis(50),
+            heartbeat_misses: 3,
+            dup_acks: false,
+            ack_timeout: Duration::from_secs(1),
+            state_file: dir.join("epoch"),
+            store: StoreMode::Shared,
+            store_dir: dir.clone(),
+        };
+        let link = link_config(&cfg, std::net::Ipv4Addr::new(198, 18, 0, 2), &AuthorityConfig::Pair, true);
+        let epochs = EpochFile::open(&cfg.state_file).expect("epoch file");
+        let accepts = CopyGate::open_now();
+        accepts.close();
+        let store = CardStore { card: fake.card.clone(), accepts: accepts.clone(), files: None };
+        let (standby, _events) = runtime.block_on(Standby::bind(link.clone(), cfg.listen, 1, store)).expect("listener");
+        let pair = Pair::new(
+            pump,
+            &cfg,
+            link,
+            epochs,
+            (PairRole::Active, 1, None),
+            standby,
+            accepts,
+            #[cfg(feature = "etcd")]
+            None,
+        );
+
+        pair.primary_heard(2);
+        assert_eq!(lock(&pair.state).yielding, Some(2), "a newer primary on the listener makes the active yield");
+        let (clearing, heard) = (AtomicBool::new(true), AtomicU64::new(0));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while clearing.load(Ordering::SeqCst) {
+                    pair.primary_heard(2);
+                    heard.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+            while heard.load(Ordering::SeqCst) == 0 {
+                std::thread::yield_now();
+            }
+            let cleared = pair.rejoin_as_standby();
+            clearing.store(false, Ordering::SeqCst);
+            cleared.expect("the card's slots cleared");
+        });
+        let st = lock(&pair.state);
+        assert_eq!((st.role, st.yielding), (PairRole::Standby, None), "heard {} times during the clear", heard.load(Ordering::SeqCst));
+    }
+
     /// A promotion closes the gate while a copy is being written word by
     /// word: it must wait for that write, so the card never starts to speak
     /// holding a half-written TCB, and no write starts after it.
