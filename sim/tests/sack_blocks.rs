@@ -1,9 +1,9 @@
 //! SACK (RFC 2018) on the receive side of the Verilated core, scored frame by
 //! frame against the reference model (RX_REASM bits 0 and 1): SACK-permitted
 //! offered only to a SYN that carried it (beside Window Scale or alone), SACK
-//! blocks built from the hole table in every ACK (the latest segment's range
-//! first, at most four), under holdback a block for the in-order bytes above
-//! R, the blocks shrinking as holes fill, none for a
+//! blocks built from the hole table in every ACK at rcv_nxt (the latest
+//! segment's range first, at most four), none while holdback keeps the ACK
+//! below rcv_nxt, the blocks shrinking as holes fill, none for a
 //! connection that did not negotiate SACK or with SACK off, and none in a
 //! promoted card's ACKs until new out-of-order data arrives (the primary's
 //! blocks may be gone: reneging, RFC 2018 §8).
@@ -167,14 +167,11 @@ fn a_promoted_card_sends_no_block_until_fresh_out_of_order_data() {
     ls.release(c.id, (base + 1000).0).or_panic("release");
     let out = ls.frame(&piece(&c, base, &data, 2000, 3000)).or_panic("held before the failover");
     assert_eq!(blocks_of(&out, base, "before"), vec![(2000, 3000)]);
-    // Holdback: in-order bytes above R are reported too, so the peer does not
-    // take them for lost; behind the range just held, first otherwise.
+    // Holdback: in-order bytes above R, unreleased: the ACK at R lags rcv_nxt, no block.
     ls.frame(&piece(&c, base, &data, 1000, 1400)).or_panic("in order, not released");
     let out = ls.frame(&piece(&c, base, &data, 3500, 4000)).or_panic("held above the lag");
     assert_eq!(ls.model.tcb(c.id).ack_sent, base + 1000, "the ACK stays at R");
-    assert_eq!(blocks_of(&out, base, "lag behind a new range"), vec![(3500, 4000), (1000, 1400), (2000, 3000)]);
-    let out = ls.frame(&piece(&c, base, &data, 2200, 2300)).or_panic("a duplicate inside a held range");
-    assert_eq!(blocks_of(&out, base, "lag first"), vec![(1000, 1400), (3500, 4000), (2000, 3000)]);
+    assert_eq!(blocks_of(&out, base, "lag behind a new range"), vec![]);
     ls.set_ctrl(true, true, true).or_panic("standby");
     let out = ls.promote(2).or_panic("promote");
     let acks = segments(&out);
@@ -185,13 +182,64 @@ fn a_promoted_card_sends_no_block_until_fresh_out_of_order_data() {
     }
     // In order after the promotion: still nothing held, nothing to SACK.
     let out = ls.frame(&piece(&c, base, &data, 1000, 1500)).or_panic("in order after");
-    // Only what this card received may be reported: the unreleased bytes above R.
     for s in segments(&out) {
-        let blocks: Vec<(i64, i64)> = s.sack_blocks().iter().map(|&(l, r)| (l.diff(base) as i64, r.diff(base) as i64)).collect();
-        assert!(blocks.is_empty() || blocks == [(1000, 1500)], "in order after: {blocks:?}");
+        assert!(s.sack_blocks().is_empty(), "in order after: {s:?}");
     }
-    // The peer's retransmission of what the primary held is fresh content now.
+    // The peer's retransmission of what the primary held is fresh content
+    // now; reported once the ACK reaches rcv_nxt.
     let out = ls.frame(&piece(&c, base, &data, 2000, 3000)).or_panic("held again");
-    assert_eq!(blocks_of(&out, base, "fresh"), vec![(2000, 3000), (1000, 1500)], "the range just held, then the unreleased in-order bytes");
+    assert_eq!(blocks_of(&out, base, "fresh, behind unreleased bytes"), vec![]);
+    let out = ls.release(c.id, (base + 1500).0).or_panic("release to rcv_nxt");
+    assert_eq!(blocks_of(&out, base, "fresh, released to rcv_nxt"), vec![(2000, 3000)]);
     check(&mut ls, &c, "after the promotion");
+}
+
+/// Under holdback the ACK (at R) may lie below rcv_nxt. A block for
+/// `[ack, rcv_nxt)` starts at the ACK, and a Linux sender discards a block
+/// that starts at SND.UNA (`tcp_is_sackblock_valid`); blocks for the ranges
+/// above rcv_nxt without it make the peer take the unreleased bytes for lost
+/// (RFC 6675 §4) and send them again. So such an ACK carries none, and the
+/// held ranges come back in the first ACK at rcv_nxt: the release that
+/// reaches it.
+#[test]
+fn an_ack_held_below_rcv_nxt_carries_no_block_until_the_release_reaches_it() {
+    let mut ls = start(true, true);
+    let (c, base) = open(&mut ls, 8, 0xffff_fc00, Some(7), true);
+    let data = stream(8000);
+    ls.frame(&piece(&c, base, &data, 0, 1000)).or_panic("in order");
+    ls.release(c.id, (base + 1000).0).or_panic("release");
+    // At rcv_nxt: the held range is reported.
+    let out = ls.frame(&piece(&c, base, &data, 3000, 4000)).or_panic("held at rcv_nxt");
+    assert_eq!(blocks_of(&out, base, "ACK at rcv_nxt"), vec![(3000, 4000)]);
+    // In order but not released: rcv_nxt 1500, the ACK stays at 1000.
+    ls.frame(&piece(&c, base, &data, 1000, 1500)).or_panic("in order, not released");
+    let out = ls.frame(&piece(&c, base, &data, 5000, 6000)).or_panic("held, ACK lagging");
+    assert_eq!(segments(&out)[0].ack, base + 1000, "the ACK at R");
+    assert_eq!(blocks_of(&out, base, "ACK below rcv_nxt"), vec![]);
+    let out = ls.frame(&piece(&c, base, &data, 3200, 3300)).or_panic("a duplicate, ACK lagging");
+    assert_eq!(blocks_of(&out, base, "duplicate, ACK below rcv_nxt"), vec![]);
+    // A release short of rcv_nxt: the ACK moves, still below, still none.
+    let out = ls.release(c.id, (base + 1200).0).or_panic("release short of rcv_nxt");
+    let acks = segments(&out);
+    assert_eq!(acks.len(), 1, "{acks:?}");
+    assert_eq!((acks[0].ack, acks[0].sack_blocks().len()), (base + 1200, 0));
+    // The release that reaches rcv_nxt: both ranges, the latest segment's first.
+    let out = ls.release(c.id, (base + 1500).0).or_panic("release to rcv_nxt");
+    assert_eq!(segments(&out)[0].ack, base + 1500);
+    assert_eq!(blocks_of(&out, base, "released to rcv_nxt"), vec![(5000, 6000), (3000, 4000)]);
+    // The first hole fills up to the first range; unreleased, so none again.
+    let out = ls.frame(&piece(&c, base, &data, 1500, 3000)).or_panic("first hole filled");
+    assert_eq!(ls.model.tcb(c.id).rcv_nxt, base + 4000);
+    for s in segments(&out) {
+        assert!(s.sack_blocks().is_empty(), "hole filled, ACK below rcv_nxt: {s:?}");
+    }
+    let out = ls.frame(&piece(&c, base, &data, 7000, 7500)).or_panic("held, ACK lagging again");
+    assert_eq!(blocks_of(&out, base, "ACK below rcv_nxt again"), vec![]);
+    let out = ls.release(c.id, (base + 4000).0).or_panic("release past the first range");
+    assert_eq!(blocks_of(&out, base, "released to the new rcv_nxt"), vec![(7000, 7500), (5000, 6000)]);
+    for (from, to) in [(4000, 5000), (6000, 8000)] {
+        ls.frame(&piece(&c, base, &data, from, to)).or_panic("filling");
+    }
+    ls.check_ring(c.id, 0, 8000).or_panic("the stream");
+    check(&mut ls, &c, "holdback lag");
 }

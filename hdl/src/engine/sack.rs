@@ -13,16 +13,18 @@
 //! (reneging, RFC 2018 §8), the standby never repeats them.
 //!
 //! Under holdback the ACK (`ack`, at R) may lie below rcv_nxt: the bytes
-//! `[ack, rcv_nxt)` were received in order but not released. Without a
-//! block for them a SACK peer takes them for lost and sends them all again
-//! (measured with Linux: 548 retransmitted segments instead of 30), so they
-//! are reported too — a SACK is no acknowledgment, the peer keeps them until
-//! the ACK covers them, and invariant 1 is about the ACK field. That block
-//! goes first, or second after the range an out-of-order segment just went
-//! into (its block must lead, RFC 2018 §4); four blocks at most.
-//!
-//! That is not enough (385 segments instead of 25, `tests/tests/sack_lab.rs`,
-//! cause not found), so SACK stays off by default.
+//! `[ack, rcv_nxt)` were received in order but not released. Such an ACK
+//! carries no block at all. A block for `[ack, rcv_nxt)` cannot help: its
+//! left edge is the ACK, and a Linux sender discards any block that starts
+//! at SND.UNA (`tcp_is_sackblock_valid`; counted as TcpExtTCPSACKDiscard).
+//! And blocks for the held ranges above rcv_nxt, without one Linux accepts
+//! for `[ack, rcv_nxt)`, make every segment of `[ack, rcv_nxt)` look lost
+//! (RFC 6675 §4 IsLost, Linux's RACK: un-SACKed below SACKed), so it sends
+//! them all again though the card has them. So blocks go only in ACKs at
+//! rcv_nxt, where the first gap above the ACK is a real one; the held ranges
+//! are reported again by the ACK the release that reaches rcv_nxt sends
+//! (RFC 2018 §4's "SHOULD" for every ACK gives way: under holdback the ACK
+//! deliberately does not cover every byte in order).
 //!
 //! The blocks leave packed as the frame builder emits them (network order,
 //! block i's left edge in bits 255-64i..224-64i, its right edge below), and
@@ -42,10 +44,10 @@ pub struct SackSource {
     pub ins_start: [Signal<In, Bits<32>>; HOLE_SLOTS],
     pub ins_end: [Signal<In, Bits<32>>; HOLE_SLOTS],
     pub ins_meta: Signal<In, Bits<HOLE_META_BITS>>,
-    /// The ACK being sent and rcv_nxt: `[ack, rcv_nxt)` is reported when not empty.
+    /// The ACK being sent and rcv_nxt: blocks only when they are equal.
     pub ack: Signal<In, Bits<32>>,
     pub rcv_nxt: Signal<In, Bits<32>>,
-    /// Blocks to send (0 without SACK or without held ranges).
+    /// Blocks to send (0 without SACK, without held ranges, or with the ACK below rcv_nxt).
     pub count: Signal<Out, Bits<3>>,
     pub blocks: Signal<Out, Bits<256>>,
 
@@ -53,15 +55,9 @@ pub struct SackSource {
     from_ins: SackBlocks,
     chosen_count: Signal<Local, Bits<3>>,
     /// The table's blocks, chosen.
-    tstart: [Signal<Local, Bits<32>>; HOLE_SLOTS],
-    tend: [Signal<Local, Bits<32>>; HOLE_SLOTS],
-    /// With `[ack, rcv_nxt)` in place.
     start: [Signal<Local, Bits<32>>; HOLE_SLOTS],
     end: [Signal<Local, Bits<32>>; HOLE_SLOTS],
-    lag: Signal<Local, Bit>,
     total: Signal<Local, Bits<3>>,
-    one3: Constant<Bits<3>>,
-    four3: Constant<Bits<3>>,
     packed: [Signal<Local, Bits<256>>; 5],
     n3: [Constant<Bits<3>>; HOLE_SLOTS],
     none: Constant<Bits<256>>,
@@ -85,14 +81,9 @@ impl Default for SackSource {
             from_rd: Default::default(),
             from_ins: Default::default(),
             chosen_count: Default::default(),
-            tstart: Default::default(),
-            tend: Default::default(),
-            lag: Default::default(),
-            total: Default::default(),
-            one3: Constant::new(Bits::<3>::from(1u64)),
-            four3: Constant::new(Bits::<3>::from(4u64)),
             start: Default::default(),
             end: Default::default(),
+            total: Default::default(),
             packed: Default::default(),
             n3: core::array::from_fn(|i| Constant::new(Bits::<3>::from(i as u64))),
             none: Constant::new(Bits::<256>::default()),
@@ -115,44 +106,20 @@ impl Logic for SackSource {
         }
         self.chosen_count.next = self.from_rd.sack_count.val();
         for i in 0..HOLE_SLOTS {
-            self.tstart[i].next = self.from_rd.sack_start[i].val();
-            self.tend[i].next = self.from_rd.sack_end[i].val();
+            self.start[i].next = self.from_rd.sack_start[i].val();
+            self.end[i].next = self.from_rd.sack_end[i].val();
         }
         if self.use_ins.val() {
             self.chosen_count.next = self.from_ins.sack_count.val();
             for i in 0..HOLE_SLOTS {
-                self.tstart[i].next = self.from_ins.sack_start[i].val();
-                self.tend[i].next = self.from_ins.sack_end[i].val();
+                self.start[i].next = self.from_ins.sack_start[i].val();
+                self.end[i].next = self.from_ins.sack_end[i].val();
             }
         }
-        // Holdback: [ack, rcv_nxt) first, or second behind the range just held.
-        self.lag.next = self.sack_ok.val() & (self.ack.val() != self.rcv_nxt.val());
+        // Holdback: an ACK below rcv_nxt carries none (see the module comment).
         self.total.next = self.chosen_count.val();
-        for i in 0..HOLE_SLOTS {
-            self.start[i].next = self.tstart[i].val();
-            self.end[i].next = self.tend[i].val();
-        }
-        if self.lag.val() {
-            if self.chosen_count.val() != self.four3.val() {
-                self.total.next = self.chosen_count.val() + self.one3.val();
-            }
-            if self.use_ins.val() {
-                self.start[1].next = self.ack.val();
-                self.end[1].next = self.rcv_nxt.val();
-                self.start[2].next = self.tstart[1].val();
-                self.end[2].next = self.tend[1].val();
-                self.start[3].next = self.tstart[2].val();
-                self.end[3].next = self.tend[2].val();
-            } else {
-                self.start[0].next = self.ack.val();
-                self.end[0].next = self.rcv_nxt.val();
-                self.start[1].next = self.tstart[0].val();
-                self.end[1].next = self.tend[0].val();
-                self.start[2].next = self.tstart[1].val();
-                self.end[2].next = self.tend[1].val();
-                self.start[3].next = self.tstart[2].val();
-                self.end[3].next = self.tend[2].val();
-            }
+        if self.ack.val() != self.rcv_nxt.val() {
+            self.total.next = self.n3[0].val();
         }
         // Block i goes in only when the count reaches past it.
         self.packed[0].next = self.none.val();
@@ -210,15 +177,7 @@ mod tests {
         let edge = |k: usize| b.get_bits::<32>(224 - 32 * k).index() as u64;
         assert_eq!([edge(0), edge(1), edge(2), edge(3), edge(4), edge(5)], [300, 400, 100, 200, 500, 600]);
         assert_eq!((edge(6), edge(7)), (0, 0));
-        // Holdback: the ACK at 20 below rcv_nxt 50: [20, 50) leads, the last range drops out.
-        uut.ack.next = 20u64.into();
-        uut.rd_meta.next = (0b1111u64 | (1 << 4) | (1 << 5)).into();
-        assert!(simulate(&mut uut, 100));
-        assert_eq!(uut.count.val().index(), 4);
-        let b = uut.blocks.val();
-        let edge = |k: usize| b.get_bits::<32>(224 - 32 * k).index() as u64;
-        assert_eq!((0..8).map(edge).collect::<Vec<_>>(), [20, 50, 300, 400, 100, 200, 500, 600]);
-        // Just held: that range leads, [20, 50) second.
+        // Just held: that range leads.
         uut.use_ins.next = true;
         for (i, (s, e)) in ranges.iter().enumerate() {
             uut.ins_start[i].next = (*s).into();
@@ -228,8 +187,18 @@ mod tests {
         assert!(simulate(&mut uut, 100));
         let b = uut.blocks.val();
         let edge = |k: usize| b.get_bits::<32>(224 - 32 * k).index() as u64;
-        assert_eq!(uut.count.val().index(), 4);
-        assert_eq!((0..8).map(edge).collect::<Vec<_>>(), [500, 600, 20, 50, 100, 200, 300, 400]);
+        assert_eq!(uut.count.val().index(), 3);
+        assert_eq!((0..8).map(edge).collect::<Vec<_>>(), [500, 600, 100, 200, 300, 400, 0, 0]);
+        // Holdback: the ACK at 20 below rcv_nxt 50: no block, from either entry.
+        uut.ack.next = 20u64.into();
+        assert!(simulate(&mut uut, 100));
+        assert_eq!(uut.count.val().index(), 0);
+        assert!(uut.blocks.val() == Bits::<256>::default());
+        uut.use_ins.next = false;
+        assert!(simulate(&mut uut, 100));
+        assert_eq!(uut.count.val().index(), 0);
+        assert!(uut.blocks.val() == Bits::<256>::default());
+        uut.ack.next = 50u64.into();
         uut.sack_ok.next = false;
         assert!(simulate(&mut uut, 100));
         assert_eq!(uut.count.val().index(), 0);

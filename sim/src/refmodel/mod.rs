@@ -786,8 +786,7 @@ impl RefModel {
                 Some(holes::Insert::Duplicate) | None => self.count(Stat::DropOutOfOrder),
             }
             // SACK: this ACK's first block is the range the segment went into.
-            let held_now = matches!(outcome, Some(holes::Insert::Held { .. }));
-            self.send_with_sack(id, self.tcbs[id].snd_nxt, TcpFlags::ACK, held_now);
+            self.send_with_flags(id, self.tcbs[id].snd_nxt, TcpFlags::ACK);
             self.writeback(id);
             return;
         }
@@ -913,34 +912,24 @@ impl RefModel {
         self.send_with_flags(id, seq, TcpFlags::FIN | TcpFlags::ACK);
     }
 
-    fn send_with_flags(&mut self, id: usize, seq: SeqNum, flags: TcpFlags) {
-        self.send_with_sack(id, seq, flags, false);
-    }
-
     /// SACK (RFC 2018 §4): the blocks of a plain ACK of a connection that
-    /// negotiated it: the held ranges (the latest segment's first), and, when
-    /// holdback keeps the ACK below rcv_nxt, `[ack, rcv_nxt)` — bytes received
-    /// in order but not yet released, so the peer does not take them for lost
-    /// (a SACK is no acknowledgment: the peer keeps them until the ACK covers
-    /// them). That block goes first, or second when the segment this ACK
-    /// answers was just held (its range must lead, RFC 2018 §4); at most four.
-    /// A promotion clears the table and sets rcv_nxt := R, so a promoted card
-    /// sends none until new out-of-order data arrives (RFC 2018 §8).
-    fn sack_blocks_for(&self, id: usize, ack: SeqNum, held_now: bool) -> Vec<(SeqNum, SeqNum)> {
+    /// negotiated it: the held ranges, the latest segment's first. None while
+    /// holdback keeps the ACK below rcv_nxt: a block for `[ack, rcv_nxt)`
+    /// starts at the ACK, which a Linux sender discards (a block must start
+    /// after SND.UNA), and blocks above rcv_nxt without it make the peer take
+    /// `[ack, rcv_nxt)`, which we hold, for lost (RFC 6675 §4) and send it all
+    /// again (docs/engine.md, "SACK"). A promotion clears the table and sets
+    /// rcv_nxt := R, so a promoted card sends none until new out-of-order
+    /// data arrives (RFC 2018 §8).
+    fn sack_blocks_for(&self, id: usize, ack: SeqNum) -> Vec<(SeqNum, SeqNum)> {
         let t = &self.tcbs[id];
-        if !(t.sack_ok && self.cfg.reassembly) {
+        if !(t.sack_ok && self.cfg.reassembly) || ack != t.rcv_nxt {
             return Vec::new();
         }
-        let mut blocks = self.holes[id].sack_blocks();
-        if ack != t.rcv_nxt {
-            let at = usize::from(held_now).min(blocks.len());
-            blocks.insert(at, (ack, t.rcv_nxt));
-        }
-        blocks.truncate(holes::HOLE_LIMIT);
-        blocks
+        self.holes[id].sack_blocks()
     }
 
-    fn send_with_sack(&mut self, id: usize, seq: SeqNum, flags: TcpFlags, held_now: bool) {
+    fn send_with_flags(&mut self, id: usize, seq: SeqNum, flags: TcpFlags) {
         let ring_window = self.cfg.ring_bytes;
         let t = &mut self.tcbs[id];
         let (ack, right, window) = advertise(t, ring_window);
@@ -950,7 +939,7 @@ impl RefModel {
         let to = Endpoint { mac: t.remote_mac(), ip: t.remote_ip };
         // Only a plain ACK carries SACK blocks (not FIN|ACK, RST or data).
         if flags == TcpFlags::ACK {
-            let blocks = self.sack_blocks_for(id, ack, held_now);
+            let blocks = self.sack_blocks_for(id, ack);
             if !blocks.is_empty() {
                 seg = seg.with_sack_blocks(&blocks);
             }
