@@ -1054,8 +1054,9 @@ impl<B: Bar> AppHost<B> {
     /// Records in the gate's [`StandbyCaughtUp`] when the standby holds
     /// everything this sink shipped after the link's last full sync: once
     /// a pass left nothing to ship, the last sequence queued is the target,
-    /// and its acknowledgement the mark. Releases and send limits wait for
-    /// the standby from then on, so it stays caught up.
+    /// and its acknowledgement the mark. Under a waiting gate releases and
+    /// send limits wait for the standby from then on, so it stays caught
+    /// up; `sync = "async"` gives that up, as it gives up invariant 2.
     fn note_catch_up(&mut self) {
         let Some(gate) = self.replica.as_ref() else { return };
         let Some(mark) = gate.caught_up.as_ref() else { return };
