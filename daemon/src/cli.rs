@@ -201,6 +201,9 @@ pub struct LabRunArgs {
     pub reassembly: OnOff,
     /// SACK on the card (`[network] sack`, RFC 2018): with reassembly `on`,
     /// our ACKs carry the held ranges as SACK blocks to peers that permit it.
+    /// With --failover-at the kill waits (up to 5 s) until the primary has
+    /// SACKed ranges above its ACKs, and the report says what the promoted
+    /// card reneged on and how long the peers took to bring it again.
     #[arg(long, value_enum, value_name = "on|off", default_value_t = OnOff::Off)]
     pub sack: OnOff,
     /// Print the report as JSON (and no progress bar).

@@ -202,6 +202,8 @@ mod lab_cmd {
                         etcd: false,
                         app: run.app,
                         isolate_before_kill: None,
+                        reassembly: run.reassembly.on(),
+                        sack: run.sack.on(),
                     };
                     let report = holdback_daemon::lab::pair::run_failover_lab(&opts)?;
                     if run.json {
@@ -288,6 +290,8 @@ mod lab_cmd {
             keep_dir: run.sink_dir.clone(),
             progress: if run.json { Progress::hidden() } else { Progress::spinner_on_terminal("chaos ") },
             app: run.app,
+            reassembly: run.reassembly.on(),
+            sack: run.sack.on(),
             ..d
         }
     }

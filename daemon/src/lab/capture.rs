@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use holdback_sim::wire::{Frame, FrameBody, Ipv4Body};
+use holdback_sim::wire::{tcp_options_sack_blocks, Frame, FrameBody, Ipv4Body};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +55,16 @@ pub struct Segment {
     pub rst: bool,
     pub ack_flag: bool,
     pub payload_len: u32,
+    /// The SACK blocks (RFC 2018 §3) in the order sent, `sack_count` of
+    /// them: kept inline so a segment stays `Copy`.
+    pub sack: [(u32, u32); 4],
+    pub sack_count: u8,
+}
+
+impl Segment {
+    pub fn sack_blocks(&self) -> &[(u32, u32)] {
+        &self.sack[..usize::from(self.sack_count)]
+    }
 }
 
 /// Every frame of the capture at `path`, classified by whether its source
@@ -69,6 +79,8 @@ pub fn read_frames(path: &Path, card_mac: [u8; 6]) -> Result<(Vec<FrameSeen>, bo
             let sent = bytes.get(6..12) == Some(&card_mac[..]);
             let what = match Frame::parse(bytes).map(|f| f.body) {
                 Ok(FrameBody::Ipv4 { body: Ipv4Body::Tcp { tcp, payload }, .. }) => Seen::Tcp(Segment {
+                    sack: sack_blocks(&tcp.options),
+                    sack_count: tcp_options_sack_blocks(&tcp.options).len() as u8,
                     peer_port: if sent { tcp.dst_port } else { tcp.src_port },
                     seq: tcp.seq.0,
                     ack: tcp.ack.0,
@@ -174,6 +186,95 @@ pub fn wire_gap_ms(primary: &CardCapture, standby: &CardCapture) -> Option<f64> 
     Some(micros_as_ms(first.saturating_sub(last)))
 }
 
+/// The blocks of the SACK option in `options`, inline (at most four fit).
+fn sack_blocks(options: &[u8]) -> [(u32, u32); 4] {
+    let mut blocks = [(0, 0); 4];
+    for (slot, (left, right)) in blocks.iter_mut().zip(tcp_options_sack_blocks(options)) {
+        *slot = (left.0, right.0);
+    }
+    blocks
+}
+
+/// What a killed card had SACKed and never acknowledged: ranges above the
+/// last ACK it sent on a connection that some earlier ACK of it reported
+/// in a SACK block. The peer keeps them marked as held by the receiver
+/// (RFC 2018 §8), but the promoted card never had them — the held ranges
+/// are not replicated (docs/engine.md, "After a promotion: none until
+/// fresh holes") — so it reneged on them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reneged {
+    /// Connections with such ranges, and their bytes in all.
+    pub conns: u64,
+    pub bytes: u64,
+    /// The promoted card's first frame → its first ACK at or past the end
+    /// of the last such range, the longest over those connections (ms):
+    /// how long the reneging held the peers' streams up. `None` if some
+    /// connection never got that ACK.
+    pub refilled_ms: Option<f64>,
+}
+
+/// The ranges SACKed above the last ACK, per connection (the peer's port),
+/// from the dead card's frames `killed`; with `promoted`, the frames of the
+/// card that took over, for the time until it acknowledged them.
+pub fn reneged(killed: &[FrameSeen], promoted: &[FrameSeen]) -> Reneged {
+    use std::collections::BTreeMap;
+    let mut last_ack: BTreeMap<u16, u32> = BTreeMap::new();
+    let mut sacked: BTreeMap<u16, Vec<(u32, u32)>> = BTreeMap::new();
+    for seg in tcp_sent(killed).filter(|s| s.ack_flag && !s.syn && !s.rst) {
+        last_ack.insert(seg.peer_port, seg.ack);
+        sacked.entry(seg.peer_port).or_default().extend_from_slice(seg.sack_blocks());
+    }
+    let mut report = Reneged::default();
+    // Each connection's reneged ranges, as offsets past its last ACK
+    // (serial-number arithmetic, RFC 1982: the stream may wrap).
+    let mut ends: BTreeMap<u16, u32> = BTreeMap::new();
+    for (port, blocks) in &sacked {
+        let ack = last_ack[port];
+        let mut above: Vec<(u32, u32)> = blocks
+            .iter()
+            .map(|&(l, r)| (l.wrapping_sub(ack) as i32, r.wrapping_sub(ack) as i32))
+            .filter(|&(_, r)| r > 0)
+            .map(|(l, r)| (l.max(0) as u32, r as u32))
+            .collect();
+        above.sort_unstable();
+        let (mut bytes, mut covered) = (0u64, 0u32);
+        for (l, r) in above {
+            let from = l.max(covered);
+            if r > from {
+                bytes += u64::from(r - from);
+                covered = r;
+            }
+        }
+        if bytes > 0 {
+            report.conns += 1;
+            report.bytes += bytes;
+            ends.insert(*port, ack.wrapping_add(covered));
+        }
+    }
+    let first_frame = promoted.iter().find(|f| f.sent).map(|f| f.at);
+    let mut longest = Some(0.0f64);
+    for (port, end) in &ends {
+        let refilled = promoted.iter().filter(|f| f.sent).find_map(|f| match f.what {
+            Seen::Tcp(s) if s.peer_port == *port && s.ack_flag && (s.ack.wrapping_sub(*end) as i32) >= 0 => Some(f.at),
+            _ => None,
+        });
+        longest = match (longest, refilled, first_frame) {
+            (Some(l), Some(at), Some(first)) => Some(l.max(micros_as_ms(at.saturating_sub(first)))),
+            _ => None,
+        };
+    }
+    report.refilled_ms = if ends.is_empty() { None } else { longest };
+    report
+}
+
+/// The TCP segments a card sent, in capture order.
+fn tcp_sent(frames: &[FrameSeen]) -> impl Iterator<Item = Segment> + '_ {
+    frames.iter().filter(|f| f.sent).filter_map(|f| match f.what {
+        Seen::Tcp(s) => Some(s),
+        _ => None,
+    })
+}
+
 /// Milliseconds with the captures' microsecond resolution and no more
 /// digits: the number reads back exactly from JSON and the plot.
 fn micros_as_ms(d: Duration) -> f64 {
@@ -228,5 +329,36 @@ mod tests {
         let resumed = CardCapture { first_data_received_after_sending: Some(Duration::from_millis(1100)), ..CardCapture::default() };
         assert_eq!(wire_gap_ms(&c, &resumed), Some(70.0));
         let _ = std::fs::remove_file(&path);
+    }
+
+    /// The dead card SACKed [B+1000, B+2000) and [B+3000, B+3500) and
+    /// then acknowledged B+1500 (the stream wraps at B+2000): 500 + 500
+    /// bytes reneged on one connection; a second connection's one range
+    /// was acknowledged before the end. The promoted card speaks at 100 ms
+    /// and acknowledges B+3500 at 150 ms.
+    #[test]
+    fn ranges_sacked_above_the_last_ack_are_reneged_and_timed_until_acknowledged() {
+        const B: u32 = 0xffff_f830;
+        let ack = |ms: u64, port: u16, ack: u32, blocks: &[(u32, u32)]| {
+            let mut sack = [(0, 0); 4];
+            sack[..blocks.len()].copy_from_slice(blocks);
+            let seg = Segment { peer_port: port, seq: 7, ack, syn: false, fin: false, rst: false, ack_flag: true, payload_len: 0, sack, sack_count: blocks.len() as u8 };
+            FrameSeen { at: Duration::from_millis(ms), sent: true, what: Seen::Tcp(seg) }
+        };
+        let b = |off: u32| B.wrapping_add(off);
+        let killed = [
+            ack(1, 40000, b(0), &[(b(1000), b(2000))]),
+            ack(2, 40001, b(0), &[(b(500), b(600))]),
+            ack(3, 40000, b(500), &[(b(3000), b(3500)), (b(1000), b(2000))]),
+            ack(4, 40000, b(1500), &[]),
+            ack(5, 40001, b(600), &[]),
+        ];
+        assert!(B.wrapping_add(2000) < B, "the reneged range straddles the wrap");
+        let garp = FrameSeen { at: Duration::from_millis(100), sent: true, what: Seen::GratuitousArp };
+        let promoted = [garp, ack(101, 40000, b(1500), &[]), ack(120, 40000, b(3000), &[]), ack(150, 40000, b(3500), &[])];
+        assert_eq!(reneged(&killed, &promoted), Reneged { conns: 1, bytes: 1000, refilled_ms: Some(50.0) });
+        assert_eq!(reneged(&killed, &promoted[..3]).refilled_ms, None, "never acknowledged past the last range");
+        assert_eq!(reneged(&killed[1..2], &promoted), Reneged { conns: 1, bytes: 100, refilled_ms: None });
+        assert_eq!(reneged(&killed[3..], &promoted), Reneged::default(), "no SACK blocks, nothing reneged");
     }
 }

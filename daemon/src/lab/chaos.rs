@@ -124,6 +124,9 @@ pub struct ChaosOptions {
     /// The application on both nodes: every stream checked in the sink's
     /// shared store, or the echo's checked as it came back to its client.
     pub app: crate::app::AppKind,
+    /// Out-of-order reassembly and SACK on both cards, as in the pair lab.
+    pub reassembly: bool,
+    pub sack: bool,
 }
 
 impl Default for ChaosOptions {
@@ -153,6 +156,8 @@ impl Default for ChaosOptions {
             holdback_exe: None,
             progress: Progress::hidden(),
             app: crate::app::AppKind::Sink,
+            reassembly: pair.reassembly,
+            sack: pair.sack,
         }
     }
 }
@@ -542,6 +547,8 @@ fn run_in(opts: &ChaosOptions, dir: &Path) -> Result<ChaosReport, ChaosError> {
         // who speaks, not about that.
         store: StoreMode::Shared,
         app: opts.app,
+        reassembly: opts.reassembly,
+        sack: opts.sack,
         ..FailoverOptions::default()
     };
     let mut pair = PairSetup::write(dir, &topo, &pair_opts)?;

@@ -37,6 +37,8 @@ pub struct CardPlan<'a> {
     pub rx_ring_bytes: u32,
     /// Out-of-order reassembly on the card (`[network] reassembly`).
     pub reassembly: bool,
+    /// SACK on the card (`[network] sack`; takes effect with reassembly).
+    pub sack: bool,
     /// The built-in application behind the card (`[app] kind`).
     pub app: crate::app::AppKind,
 }
@@ -70,7 +72,7 @@ pub fn card_config(path: PathBuf, socket: PathBuf, sink_dir: PathBuf, card: &Car
             our_mss: DEFAULT_MSS,
             rto_us: DEFAULT_RTO_US,
             reassembly: card.reassembly,
-            sack: false,
+            sack: card.sack,
         },
         metrics: None,
         replication: None,

@@ -191,10 +191,10 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
         report: Some(figures_file.clone()),
         rx_ring_bytes: opts.rx_ring_bytes,
         reassembly: opts.reassembly,
+        sack: opts.sack,
         app: opts.app,
     };
-    let mut config = card_config(work.join("card.toml"), work.join("control.sock"), sink_dir.to_path_buf(), &card);
-    config.network.sack = opts.sack;
+    let config = card_config(work.join("card.toml"), work.join("control.sock"), sink_dir.to_path_buf(), &card);
     write_config(&config, "`holdback lab` for its card")?;
     let mut daemon = DaemonProcess::start_ready("card", opts.holdback_exe.as_deref(), &topo.card_ns, &config, &work.join("daemon.log"))?;
     let stats_before = card_stats(&daemon)?;

@@ -123,7 +123,17 @@ pub struct FailoverOptions {
     /// a card dies with frames in flight, so the promoted card must resend
     /// them from its own copy.
     pub isolate_before_kill: Option<Duration>,
+    /// Out-of-order reassembly on both cards (`[network] reassembly`).
+    pub reassembly: bool,
+    /// SACK on both cards (`[network] sack`; takes effect with reassembly):
+    /// the ranges the primary SACKed are gone after a failover
+    /// (docs/engine.md, "After a promotion: none until fresh holes").
+    pub sack: bool,
 }
+
+/// How long a kill with SACK on waits for the primary to hold SACKed
+/// ranges above its ACKs.
+const SACKED_RANGES_WAIT: Duration = Duration::from_secs(5);
 
 impl Default for FailoverOptions {
     fn default() -> Self {
@@ -156,6 +166,8 @@ impl Default for FailoverOptions {
             etcd: false,
             app: AppKind::Sink,
             isolate_before_kill: None,
+            reassembly: true,
+            sack: false,
         }
     }
 }
@@ -291,6 +303,12 @@ pub struct FailoverReport {
     /// that sends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standby_resent_from_copy: Option<u64>,
+    /// SACK on (with reassembly): what the killed primary had SACKed above
+    /// its last ACKs, which the promoted card never held, and how long the
+    /// peers took to bring it again (the captures). `None` without SACK or
+    /// without a failover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reneged_at_kill: Option<capture::Reneged>,
 }
 
 /// The planned switchover of a pair lab run (`--switchover-at F`).
@@ -404,6 +422,15 @@ impl FailoverReport {
             self.replication_bytes_per_delivered_byte.map_or("-".into(), |v| format!("{v:.3}")),
             self.store,
         );
+        if let Some(r) = &self.reneged_at_kill {
+            let _ = writeln!(
+                s,
+                "  SACKed by the primary and reneged at the kill: {} B on {} connections; the promoted card acknowledged them {} after its first frame",
+                r.bytes,
+                r.conns,
+                r.refilled_ms.map_or("-".to_string(), |v| format!("{v:.1} ms")),
+            );
+        }
         if let Some(n) = self.standby_resent_from_copy {
             let _ = writeln!(s, "  the standby resent {n} payload segments from its copy of the transmit ring");
         }
@@ -528,7 +555,7 @@ impl PairSetup {
             // Beside the daemon's socket in the lab's own directory: each
             // daemon keeps its epoch record, and nothing is left in /var/lib.
             let epoch_file = socket.with_extension("epoch");
-            let card = CardPlan { topo, tap, port: DEFAULT_PORT, holdback: opts.holdback, port_holdback: Vec::new(), pcap: Some(pcap.clone()), impair, report: None, rx_ring_bytes: holdback_driver::DEFAULT_RX_RING_BYTES, reassembly: true, app: opts.app };
+            let card = CardPlan { topo, tap, port: DEFAULT_PORT, holdback: opts.holdback, port_holdback: Vec::new(), pcap: Some(pcap.clone()), impair, report: None, rx_ring_bytes: holdback_driver::DEFAULT_RX_RING_BYTES, reassembly: opts.reassembly, sack: opts.sack, app: opts.app };
             let sink_dir = sink_dir_of(name);
             std::fs::create_dir_all(&sink_dir).map_err(io("creating", &sink_dir))?;
             let mut config = card_config(dir.join(format!("{name}.toml")), socket, sink_dir.clone(), &card);
@@ -649,6 +676,7 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
     let mut switching: Option<std::thread::JoinHandle<Result<crate::tools::switchover::SwitchoverOutcome, String>>> = None;
     let mut paused_at: Option<Instant> = None;
     let mut held_back_at_kill = None;
+    let mut sacked_wait: Option<Instant> = None;
     while !handles.iter().all(|h| h.is_finished()) {
         opts.progress.sent(sent.load(Ordering::Relaxed));
         if let Some(at) = switch_at {
@@ -725,6 +753,19 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
                     continue;
                 };
                 held_back_at_kill = held;
+                if opts.reassembly && opts.sack {
+                    // Kill while the primary has SACKed ranges it never
+                    // acknowledged, so the run shows the promoted card's
+                    // reneging (docs/engine.md); give up after a while and
+                    // kill anyway: the report then shows none.
+                    let since = *sacked_wait.get_or_insert_with(Instant::now);
+                    let open = capture::read_frames(&dir.join("primary.pcap"), topo.card_mac)
+                        .is_ok_and(|(frames, _)| capture::reneged(&frames, &[]).bytes > 0);
+                    if !open && since.elapsed() < SACKED_RANGES_WAIT {
+                        std::thread::sleep(Duration::from_millis(10));
+                        continue;
+                    }
+                }
                 if opts.late_conn {
                     // Its SYN goes out just before the kill: the connection
                     // is set up (or not) in the primary's last moments.
@@ -866,6 +907,7 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
         switchover: switched.map(|(at, run)| SwitchoverReport::from_captures(at, run, frames)),
         app: opts.app,
         standby_resent_from_copy: (killed && opts.app.sends()).then(|| resent_from_copy(&primary_frames, &standby_frames)),
+        reneged_at_kill: (killed && opts.reassembly && opts.sack).then(|| capture::reneged(&primary_frames, &standby_frames)),
     };
     let evidence = PairEvidence {
         primary: &primary_frames,

@@ -835,11 +835,13 @@ mod tests {
             rst: false,
             ack_flag: true,
             payload_len: len,
+            sack: [(0, 0); 4],
+            sack_count: 0,
         })
     }
 
     fn syn() -> Seen {
-        Seen::Tcp(Segment { peer_port: PORT, seq: ISN, ack: 0, syn: true, fin: false, rst: false, ack_flag: false, payload_len: 0 })
+        Seen::Tcp(Segment { peer_port: PORT, seq: ISN, ack: 0, syn: true, fin: false, rst: false, ack_flag: false, payload_len: 0, sack: [(0, 0); 4], sack_count: 0 })
     }
 
     /// A primary that took 3000 bytes and ACKed 2000, died; a standby
