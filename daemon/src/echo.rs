@@ -395,4 +395,26 @@ mod tests {
         assert_eq!(limit(&fake), 5500);
         assert_eq!(fake.released(ID), IRS.wrapping_add(1 + 5500));
     }
+
+    /// Our FIN after a promotion (docs/failover.md, invariant 9): the
+    /// standby's copy shows FIN-WAIT-1 with the FIN held by the send limit
+    /// (the dead card may have sent it since). The promoted host's first
+    /// pass writes the limit past the send tail, which sends the FIN
+    /// again (`sim/tests/promote_fin.rs` shows the card's side).
+    #[test]
+    fn a_promoted_host_lets_the_fin_of_a_closed_connection_go_in_its_first_pass() {
+        let fake = FakeCard::new();
+        let pump = EventPump::new(fake.card.clone());
+        let mut host = AppHost::new(&pump, Box::new(Echo::default()), SinkShared::default()).unwrap();
+        fake.card.write_tx_ring(ID as u16, 0, &[5; 2000]).unwrap();
+        fake.set_tcb(ID, |w| {
+            conn(w, IRS.wrapping_add(1 + 2000), ISS.wrapping_add(1 + 1500), false, TcpState::FinWait1);
+            tcb::REL.set(w, IRS.wrapping_add(1 + 2000));
+            tcb::TX_END.set(w, 2000);
+        });
+        assert_eq!(limit(&fake), 0, "a promoted card's send limit was never written");
+        host.step().unwrap();
+        assert_eq!(limit(&fake), 2001, "every held byte and the FIN after them");
+        assert_eq!(tail(&fake), 0, "nothing written after the close");
+    }
 }
