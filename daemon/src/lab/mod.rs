@@ -148,7 +148,7 @@ pub fn run_lab(opts: &LabRunOptions) -> Result<LabReport, LabError> {
     let work = temp_work_dir();
     let sink_dir = opts.sink_dir.clone().unwrap_or_else(|| work.join("sink"));
     opts.progress.phase(Phase::Starting);
-    let result = run_lab_into(opts, &work, &sink_dir);
+    let mut result = run_lab_into(opts, &work, &sink_dir);
     opts.progress.finish();
     // The work directory (config, daemon log, sink files unless kept
     // elsewhere) survives a run that failed its checks or its daemon, for
@@ -162,6 +162,9 @@ pub fn run_lab(opts: &LabRunOptions) -> Result<LabReport, LabError> {
         if let Err(e) = std::fs::remove_dir_all(&work) {
             tracing::warn!(dir = %work.display(), error = %e, "could not remove the lab's work directory");
         }
+    }
+    if let Ok(report) = &mut result {
+        report.kept_work_dir = keep.then_some(work);
     }
     result
 }
@@ -481,5 +484,6 @@ fn build_report(
         sack: opts.reassembly && opts.sack,
         client_retrans_segs: None,
         client_sack_recoveries: None,
+        kept_work_dir: None,
     }
 }

@@ -96,6 +96,10 @@ pub struct LabReport {
     /// TcpExtTCPSackRecovery in the client namespace), if nstat answered.
     #[serde(default)]
     pub client_sack_recoveries: Option<u64>,
+    /// The work directory (config, daemon log, figures, sink files unless
+    /// kept elsewhere), left in place because the run failed its checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_work_dir: Option<PathBuf>,
 }
 
 impl LabReport {
@@ -199,6 +203,9 @@ impl LabReport {
         }
         if !self.passed() && self.app == crate::app::AppKind::Sink {
             let _ = writeln!(s, "  sink files kept in {}", self.sink_dir.display());
+        }
+        if let Some(dir) = &self.kept_work_dir {
+            let _ = writeln!(s, "  work directory kept: {}", dir.display());
         }
         s
     }
