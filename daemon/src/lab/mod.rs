@@ -254,11 +254,16 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
     let client_retrans_segs = client_nstat(&topo.client_ns, "TcpRetransSegs");
     // SACK: the clients' loss recoveries driven by our SACK blocks.
     let client_sack_recoveries = client_nstat(&topo.client_ns, "TcpExtTCPSackRecovery");
+    // D-SACK: the blocks Linux recognised (docs/engine.md, "D-SACK").
+    let client_dsacks_recv = client_nstat(&topo.client_ns, "TcpExtTCPDSACKRecv")
+        .zip(client_nstat(&topo.client_ns, "TcpExtTCPDSACKOfoRecv"))
+        .map(|(below, inside)| below + inside);
     drop(net);
     let mut report = build_report(opts, topo, results, duration, stats_after.delta_since(&stats_before), sink, &card, sink_dir);
     report.peak_open_conns = peak_open;
     report.client_retrans_segs = client_retrans_segs;
     report.client_sack_recoveries = client_sack_recoveries;
+    report.client_dsacks_recv = client_dsacks_recv;
     if let (Some(path), Some(capture)) = (&opts.plot, &capture) {
         opts.progress.phase(Phase::Plotting);
         let (frames, _) = capture::read_frames(capture, report.topology.card_mac)?;
@@ -484,6 +489,7 @@ fn build_report(
         sack: opts.reassembly && opts.sack,
         client_retrans_segs: None,
         client_sack_recoveries: None,
+        client_dsacks_recv: None,
         kept_work_dir: None,
     }
 }

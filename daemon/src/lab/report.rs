@@ -96,6 +96,11 @@ pub struct LabReport {
     /// TcpExtTCPSackRecovery in the client namespace), if nstat answered.
     #[serde(default)]
     pub client_sack_recoveries: Option<u64>,
+    /// D-SACK blocks the Linux clients took as such (`nstat`
+    /// TcpExtTCPDSACKRecv, a first block below the ACK, plus
+    /// TcpExtTCPDSACKOfoRecv, one inside the second block), if nstat answered.
+    #[serde(default)]
+    pub client_dsacks_recv: Option<u64>,
     /// The work directory (config, daemon log, figures, sink files unless
     /// kept elsewhere), left in place because the run failed its checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]

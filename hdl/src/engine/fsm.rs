@@ -14,7 +14,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         dff_setup!(
             self, clock, state, tx_next, wb_next, cur_id,
             take, open_count, prom_active, dup_left, hop_result, raw, w, copy_busy, wb_pending,
-            tx_conn_base
+            tx_conn_base, dsack_on, dsack_start, dsack_end
         );
         self.tcb_ram.read_clock.next = self.clock.val();
         self.tcb_ram.write_clock.next = self.clock.val();
@@ -284,6 +284,41 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         }
         self.sacks.ack.next = self.seg.ack.val();
         self.sacks.rcv_nxt.next = self.w.q.val().rcv_nxt;
+        // D-SACK (dsack.rs): a synchronized connection's segment without SYN
+        // or RST; its run goes in the ACK loaded now (an answer from the
+        // accept step) or, kept, in the one `Reply` composes for it.
+        self.dups.enable.next = self.reassembly.val();
+        self.dups.ent_held.next = self.hole_meta.read_data.val().get_bits::<HOLE_SLOTS>(0);
+        for i in 0..HOLE_SLOTS {
+            self.dups.ent_start[i].next = self.hole_start[i].read_data.val();
+            self.dups.ent_end[i].next = self.hole_end[i].read_data.val();
+        }
+        self.dups.rcv_nxt.next = self.w.q.val().rcv_nxt;
+        self.dups.seq.next = self.desc.seq.val();
+        self.dups.payload_len.next = self.desc.payload_len.val();
+        self.sacks.dup.next = self.dsack_on.q.val() & (self.state.q.val() == EngineState::Reply);
+        self.sacks.dup_start.next = self.dsack_start.q.val();
+        self.sacks.dup_end.next = self.dsack_end.q.val();
+        if self.state.q.val() == EngineState::TcpCheck {
+            self.sacks.dup.next = self.dups.dup.val()
+                & (self.w.q.val().state != self.st_syn_rcvd.val())
+                & (self.w.q.val().state != self.st_syn_sent.val())
+                & !self.desc.flags.val().get_bit(self.bit_syn.val().index())
+                & !self.desc.flags.val().get_bit(self.bit_rst.val().index());
+            self.sacks.dup_start.next = self.dups.dup_start.val();
+            self.sacks.dup_end.next = self.dups.dup_end.val();
+            self.dsack_on.d.next = self.dups.dup.val()
+                & (self.w.q.val().state != self.st_syn_rcvd.val())
+                & (self.w.q.val().state != self.st_syn_sent.val())
+                & !self.desc.flags.val().get_bit(self.bit_syn.val().index())
+                & !self.desc.flags.val().get_bit(self.bit_rst.val().index());
+            self.dsack_start.d.next = self.dups.dup_start.val();
+            self.dsack_end.d.next = self.dups.dup_end.val();
+        }
+        if self.state.q.val() == EngineState::Idle {
+            self.dsack_on.d.next = false;
+        }
+        self.upd.dsack.next = self.sacks.dsack.val();
         self.sacks.rd_meta.next = self.hole_meta.read_data.val();
         self.sacks.ins_meta.next = self.hmerge.ins_meta.val();
         self.txr.sack_count.next = self.sacks.count.val();

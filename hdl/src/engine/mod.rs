@@ -94,6 +94,7 @@ mod fsm;
 pub mod active_open;
 pub mod close;
 pub mod conn_index;
+pub mod dsack;
 pub mod keepalive;
 pub mod lookup;
 pub mod passive_open;
@@ -435,6 +436,12 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     hmerge: HoleMerge,
     /// SACK blocks for the ACK being composed (sack.rs).
     sacks: sack::SackSource,
+    /// D-SACK (dsack.rs): the segment's duplicate run, found in the accept
+    /// step; kept for the ACK the `Reply` state composes for it, cleared in `Idle`.
+    dups: dsack::DupRange,
+    dsack_on: DFF<Bit>,
+    dsack_start: DFF<Bits<32>>,
+    dsack_end: DFF<Bits<32>>,
     hole_start: [RAM<Bits<32>, CONN_BITS>; HOLE_SLOTS],
     hole_end: [RAM<Bits<32>, CONN_BITS>; HOLE_SLOTS],
     hole_meta: RAM<Bits<HOLE_META_BITS>, CONN_BITS>,
@@ -660,6 +667,10 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             sack: Default::default(),
             timestamps: Default::default(),
             sacks: Default::default(),
+            dups: Default::default(),
+            dsack_on: Default::default(),
+            dsack_start: Default::default(),
+            dsack_end: Default::default(),
             hmerge: Default::default(),
             hole_start: Default::default(),
             hole_end: Default::default(),

@@ -10,7 +10,8 @@
 //! acknowledged (so LAST-ACK never has data to resend behind the FIN);
 //! otherwise every synchronized state that still receives or ACKs the
 //! peer's FIN (ESTABLISHED, CLOSE-WAIT, FIN-WAIT-1/2, CLOSING, TIME-WAIT)
-//! sends an ACK when the ACK value or the right edge moved. Every segment sent records
+//! sends an ACK when the ACK value or the right edge moved, or when it answers
+//! a duplicate with a D-SACK block (dsack.rs). Every segment sent records
 //! the ACK and right edge it carries.
 use super::st;
 use super::tcb_fields::TcbFields;
@@ -30,6 +31,9 @@ pub struct ReplyChoice {
     /// Send holdback lets our FIN out (its sequence number is below the send limit).
     pub fin_allowed: Signal<In, Bit>,
     pub changed: Signal<In, Bit>,
+    /// The ACK would lead with a D-SACK block (dsack.rs): a duplicate is
+    /// answered even when nothing moved, so the peer learns of it (RFC 2883 §4).
+    pub dsack: Signal<In, Bit>,
     pub ack: Signal<In, Bits<32>>,
     pub right: Signal<In, Bits<32>>,
     pub now_us: Signal<In, Bits<32>>,
@@ -66,6 +70,7 @@ impl Default for ReplyChoice {
             all_released: Default::default(),
             fin_allowed: Default::default(),
             changed: Default::default(),
+            dsack: Default::default(),
             ack: Default::default(),
             right: Default::default(),
             now_us: Default::default(),
@@ -129,7 +134,7 @@ impl Logic for ReplyChoice {
             self.fixed.next.retries = self.zero4.val();
             self.fixed.next.ack_sent = self.ack.val();
             self.fixed.next.rcv_adv = self.right.val();
-        } else if self.acks.val() & self.changed.val() {
+        } else if self.acks.val() & (self.changed.val() | self.dsack.val()) {
             self.send.next = true;
             self.fixed.next.ack_sent = self.ack.val();
             self.fixed.next.rcv_adv = self.right.val();

@@ -26,9 +26,15 @@
 //! (RFC 2018 §4's "SHOULD" for every ACK gives way: under holdback the ACK
 //! deliberately does not cover every byte in order).
 //!
+//! D-SACK (RFC 2883, `dsack.rs`): the ACK that answers a segment with a
+//! duplicate run leads with a block for it; `DsackPlace` says whether, with
+//! which edges, and what follows (the usual blocks shifted one on, the range
+//! holding the run first; or, held back, only `[ack, rcv_nxt)`).
+//!
 //! The blocks leave packed as the frame builder emits them (network order,
 //! block i's left edge in bits 255-64i..224-64i, its right edge below), and
 //! blocks past `count` are zero so the builder may sum all sixteen words.
+use super::dsack::DsackPlace;
 use super::reassembly::{SackBlocks, HOLE_META_BITS, HOLE_SLOTS};
 use rust_hdl::prelude::*;
 
@@ -47,19 +53,31 @@ pub struct SackSource {
     /// The ACK being sent and rcv_nxt: blocks only when they are equal.
     pub ack: Signal<In, Bits<32>>,
     pub rcv_nxt: Signal<In, Bits<32>>,
+    /// The segment this ACK answers had the duplicate run `[dup_start, dup_end)` (dsack.rs).
+    pub dup: Signal<In, Bit>,
+    pub dup_start: Signal<In, Bits<32>>,
+    pub dup_end: Signal<In, Bits<32>>,
+    /// A D-SACK block leads: the ACK goes out even if nothing else moved.
+    pub dsack: Signal<Out, Bit>,
     /// Blocks to send (0 without SACK, without held ranges, or with the ACK below rcv_nxt).
     pub count: Signal<Out, Bits<3>>,
     pub blocks: Signal<Out, Bits<256>>,
 
+    place: DsackPlace,
     from_rd: SackBlocks,
     from_ins: SackBlocks,
+    lead: Signal<Local, Bit>,
+    /// The blocks that go, D-SACK included.
+    fs: [Signal<Local, Bits<32>>; HOLE_SLOTS],
+    fe: [Signal<Local, Bits<32>>; HOLE_SLOTS],
+    fcount: Signal<Local, Bits<3>>,
     chosen_count: Signal<Local, Bits<3>>,
     /// The table's blocks, chosen.
     start: [Signal<Local, Bits<32>>; HOLE_SLOTS],
     end: [Signal<Local, Bits<32>>; HOLE_SLOTS],
     total: Signal<Local, Bits<3>>,
     packed: [Signal<Local, Bits<256>>; 5],
-    n3: [Constant<Bits<3>>; HOLE_SLOTS],
+    n3: [Constant<Bits<3>>; 5],
     none: Constant<Bits<256>>,
 }
 
@@ -76,8 +94,17 @@ impl Default for SackSource {
             ins_meta: Default::default(),
             ack: Default::default(),
             rcv_nxt: Default::default(),
+            dup: Default::default(),
+            dup_start: Default::default(),
+            dup_end: Default::default(),
+            dsack: Default::default(),
             count: Default::default(),
             blocks: Default::default(),
+            place: Default::default(),
+            lead: Default::default(),
+            fs: Default::default(),
+            fe: Default::default(),
+            fcount: Default::default(),
             from_rd: Default::default(),
             from_ins: Default::default(),
             chosen_count: Default::default(),
@@ -96,8 +123,23 @@ impl Logic for SackSource {
     fn update(&mut self) {
         self.from_rd.enable.next = self.sack_ok.val();
         self.from_ins.enable.next = self.sack_ok.val();
-        self.from_rd.ent_meta.next = self.rd_meta.val();
-        self.from_ins.ent_meta.next = self.ins_meta.val();
+        self.place.dup.next = self.dup.val();
+        self.place.dup_start.next = self.dup_start.val();
+        self.place.dup_end.next = self.dup_end.val();
+        self.place.ack.next = self.ack.val();
+        self.place.rcv_nxt.next = self.rcv_nxt.val();
+        self.place.use_ins.next = self.use_ins.val();
+        self.place.rd_meta.next = self.rd_meta.val();
+        self.place.ins_meta.next = self.ins_meta.val();
+        for i in 0..HOLE_SLOTS {
+            self.place.rd_start[i].next = self.rd_start[i].val();
+            self.place.rd_end[i].next = self.rd_end[i].val();
+            self.place.ins_start[i].next = self.ins_start[i].val();
+            self.place.ins_end[i].next = self.ins_end[i].val();
+        }
+        // A duplicate in a held range: that range follows the D-SACK block.
+        self.from_rd.ent_meta.next = self.place.rd_meta_eff.val();
+        self.from_ins.ent_meta.next = self.place.ins_meta_eff.val();
         for i in 0..HOLE_SLOTS {
             self.from_rd.ent_start[i].next = self.rd_start[i].val();
             self.from_rd.ent_end[i].next = self.rd_end[i].val();
@@ -121,33 +163,60 @@ impl Logic for SackSource {
         if self.ack.val() != self.rcv_nxt.val() {
             self.total.next = self.n3[0].val();
         }
+        // D-SACK: its block first, then three of the others, or (held back)
+        // only [ack, rcv_nxt).
+        self.lead.next = self.sack_ok.val() & self.place.lead.val();
+        self.fcount.next = self.total.val();
+        for i in 0..HOLE_SLOTS {
+            self.fs[i].next = self.start[i].val();
+            self.fe[i].next = self.end[i].val();
+        }
+        if self.lead.val() {
+            self.fs[0].next = self.place.first_start.val();
+            self.fe[0].next = self.place.first_end.val();
+            if self.place.pair.val() {
+                self.fs[1].next = self.ack.val();
+                self.fe[1].next = self.rcv_nxt.val();
+                self.fcount.next = self.n3[2].val();
+            } else {
+                for i in 0..3 {
+                    self.fs[i + 1].next = self.start[i].val();
+                    self.fe[i + 1].next = self.end[i].val();
+                }
+                self.fcount.next = self.total.val() + self.n3[1].val();
+                if self.total.val() > self.n3[2].val() {
+                    self.fcount.next = self.n3[4].val();
+                }
+            }
+        }
         // Block i goes in only when the count reaches past it.
         self.packed[0].next = self.none.val();
         self.packed[1].next = self.packed[0].val();
-        if self.total.val() > self.n3[0].val() {
+        if self.fcount.val() > self.n3[0].val() {
             self.packed[1].next = self.packed[0].val()
-                | (bit_cast::<256, 32>(self.start[0].val()) << 224)
-                | (bit_cast::<256, 32>(self.end[0].val()) << 192);
+                | (bit_cast::<256, 32>(self.fs[0].val()) << 224)
+                | (bit_cast::<256, 32>(self.fe[0].val()) << 192);
         }
         self.packed[2].next = self.packed[1].val();
-        if self.total.val() > self.n3[1].val() {
+        if self.fcount.val() > self.n3[1].val() {
             self.packed[2].next = self.packed[1].val()
-                | (bit_cast::<256, 32>(self.start[1].val()) << 160)
-                | (bit_cast::<256, 32>(self.end[1].val()) << 128);
+                | (bit_cast::<256, 32>(self.fs[1].val()) << 160)
+                | (bit_cast::<256, 32>(self.fe[1].val()) << 128);
         }
         self.packed[3].next = self.packed[2].val();
-        if self.total.val() > self.n3[2].val() {
+        if self.fcount.val() > self.n3[2].val() {
             self.packed[3].next = self.packed[2].val()
-                | (bit_cast::<256, 32>(self.start[2].val()) << 96)
-                | (bit_cast::<256, 32>(self.end[2].val()) << 64);
+                | (bit_cast::<256, 32>(self.fs[2].val()) << 96)
+                | (bit_cast::<256, 32>(self.fe[2].val()) << 64);
         }
         self.packed[4].next = self.packed[3].val();
-        if self.total.val() > self.n3[3].val() {
+        if self.fcount.val() > self.n3[3].val() {
             self.packed[4].next = self.packed[3].val()
-                | (bit_cast::<256, 32>(self.start[3].val()) << 32)
-                | (bit_cast::<256, 32>(self.end[3].val()) << 0);
+                | (bit_cast::<256, 32>(self.fs[3].val()) << 32)
+                | (bit_cast::<256, 32>(self.fe[3].val()) << 0);
         }
-        self.count.next = self.total.val();
+        self.dsack.next = self.lead.val();
+        self.count.next = self.fcount.val();
         self.blocks.next = self.packed[4].val();
     }
 }

@@ -29,6 +29,8 @@ pub struct TcbUpdates {
     /// Send holdback lets our FIN out (its sequence number is below the send limit).
     pub fin_allowed: Signal<In, Bit>,
     pub changed: Signal<In, Bit>,
+    /// The ACK being composed leads with a D-SACK block (dsack.rs): it goes out.
+    pub dsack: Signal<In, Bit>,
     pub ack: Signal<In, Bits<32>>,
     pub right: Signal<In, Bits<32>>,
     // A SYN, from the parser's descriptor, and what a new connection starts with.
@@ -92,6 +94,7 @@ impl Default for TcbUpdates {
             all_released: Default::default(),
             fin_allowed: Default::default(),
             changed: Default::default(),
+            dsack: Default::default(),
             ack: Default::default(),
             right: Default::default(),
             syn_mac: Default::default(),
@@ -161,6 +164,7 @@ impl Logic for TcbUpdates {
         self.reply.all_released.next = self.all_released.val();
         self.reply.fin_allowed.next = self.fin_allowed.val();
         self.reply.changed.next = self.changed.val();
+        self.reply.dsack.next = self.dsack.val();
         self.reply.ack.next = self.ack.val();
         self.reply.right.next = self.right.val();
         self.reply.now_us.next = self.now_us.val();

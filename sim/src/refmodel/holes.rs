@@ -134,6 +134,69 @@ impl HoleList {
         out.extend(self.ranges.iter().enumerate().filter(|(i, _)| Some(*i) != self.last).map(|(_, r)| *r));
         out
     }
+
+    /// The first run of a segment's payload `[seq, seq + len)` the connection
+    /// holds already, found before the segment is taken (RFC 2883 §4: the
+    /// D-SACK block reports one contiguous duplicate run, its edges those of
+    /// the run): the bytes below `rcv_nxt`, else the part of the first held
+    /// range the segment overlaps. `None` without payload or duplicate.
+    pub fn duplicate(&self, rcv_nxt: SeqNum, seq: SeqNum, len: u32) -> Option<(SeqNum, SeqNum)> {
+        if len == 0 {
+            return None;
+        }
+        let end = seq + len;
+        if seq.before(rcv_nxt) {
+            return Some((seq, end.earliest(rcv_nxt)));
+        }
+        let off = |x: SeqNum| x.0.wrapping_sub(rcv_nxt.0);
+        let (s, e) = (off(seq), off(seq).wrapping_add(len));
+        self.ranges
+            .iter()
+            .find(|r| off(r.0) < e && s < off(r.1))
+            .map(|r| (if s < off(r.0) { r.0 } else { seq }, if e < off(r.1) { end } else { r.1 }))
+    }
+
+    /// The SACK blocks of an ACK at `ack` with rcv_nxt at `rcv_nxt`, led by
+    /// a D-SACK block for the duplicate run `dup` of the segment this ACK
+    /// answers (RFC 2883 §4), and whether one leads (docs/engine.md, "D-SACK"):
+    ///
+    /// - a run starting below the ACK: `[start, min(end, ack))` (Linux takes
+    ///   a first block below the ACK for a D-SACK), then the usual blocks if
+    ///   the ACK is at rcv_nxt;
+    /// - a run starting at the ACK, below rcv_nxt (held back): the run and
+    ///   `[ack, rcv_nxt)` holding it (a first block inside the second is a
+    ///   D-SACK too); nothing else;
+    /// - a run starting above the ACK, below rcv_nxt: no block at all (a
+    ///   D-SACK there starts above SND.UNA, and Linux would take it for new
+    ///   SACK information and the unreleased bytes below it for lost);
+    /// - a run in a held range: with the ACK at rcv_nxt, the run, then that
+    ///   range, then the others in sequence order; with the ACK below, none.
+    ///
+    /// At most four blocks in all.
+    pub fn sack_blocks_with(&self, rcv_nxt: SeqNum, ack: SeqNum, dup: Option<(SeqNum, SeqNum)>) -> (Vec<(SeqNum, SeqNum)>, bool) {
+        let at_nxt = ack == rcv_nxt;
+        let usual = || if at_nxt { self.sack_blocks() } else { Vec::new() };
+        let Some((s, e)) = dup else {
+            return (usual(), false);
+        };
+        let lead = |first: (SeqNum, SeqNum), rest: Vec<(SeqNum, SeqNum)>| {
+            let mut out = vec![first];
+            out.extend(rest.into_iter().take(HOLE_LIMIT - 1));
+            (out, true)
+        };
+        if s.before(ack) {
+            lead((s, e.earliest(ack)), usual())
+        } else if s == ack && s.before(rcv_nxt) {
+            lead((s, e.earliest(rcv_nxt)), vec![(ack, rcv_nxt)])
+        } else if s.before(rcv_nxt) || !at_nxt {
+            (usual(), false)
+        } else {
+            let off = |x: SeqNum| x.0.wrapping_sub(rcv_nxt.0);
+            let holding = self.ranges.iter().position(|r| off(r.0) <= off(s) && off(s) < off(r.1));
+            let order = HoleList { ranges: self.ranges.clone(), last: holding.or(self.last) };
+            lead((s, e), order.sack_blocks())
+        }
+    }
 }
 
 #[cfg(test)]

@@ -287,6 +287,9 @@ pub struct RefModel {
     tcb_refusing: Option<usize>,
     /// Every connection's send limit L (send_limit.rs: its own table, not the TCB).
     send_limits: send_limit::SendLimits,
+    /// The duplicate run of the segment being handled (RFC 2883): reported
+    /// by a D-SACK block in the plain ACK that answers it, and only there.
+    dsack: Option<(SeqNum, SeqNum)>,
 }
 
 impl RefModel {
@@ -310,6 +313,7 @@ impl RefModel {
             step: Step::default(),
             tcb_refusing: None,
             send_limits: send_limit::SendLimits::new(n),
+            dsack: None,
         }
     }
 
@@ -557,7 +561,17 @@ impl RefModel {
             | TcpState::FinWait1
             | TcpState::FinWait2
             | TcpState::Closing
-            | TcpState::TimeWait => self.synchronized(id, seg),
+            | TcpState::TimeWait => {
+                // D-SACK (RFC 2883 §4): what of the segment the card holds
+                // already, found before the segment is taken. Not for a SYN
+                // or RST (a challenge ACK or none), nor without SACK.
+                let t = &self.tcbs[id];
+                self.dsack = (t.sack_ok && self.cfg.reassembly && !seg.flags.syn() && !seg.flags.rst())
+                    .then(|| self.holes[id].duplicate(t.rcv_nxt, seg.seq, seg.payload.len() as u32))
+                    .flatten();
+                self.synchronized(id, seg);
+                self.dsack = None;
+            }
             other => warn!(id, state = other.rfc_name(), "segment for a TCB in a state the core never enters"),
         }
     }
@@ -876,7 +890,9 @@ impl RefModel {
             self.send_our_fin(id);
         } else if close::acks_on_change(t.state) {
             let (ack, right) = ack_and_edge(t, self.cfg.ring_bytes);
-            if (ack, right) != (t.ack_sent, t.rcv_adv) {
+            // A duplicate is answered even when nothing moved (held back):
+            // its D-SACK block is what tells the peer (RFC 2883 §4).
+            if (ack, right) != (t.ack_sent, t.rcv_adv) || self.sack_blocks_for(id, ack).1 {
                 self.send_ack(id);
             }
         }
@@ -921,12 +937,16 @@ impl RefModel {
     /// again (docs/engine.md, "SACK"). A promotion clears the table and sets
     /// rcv_nxt := R, so a promoted card sends none until new out-of-order
     /// data arrives (RFC 2018 §8).
-    fn sack_blocks_for(&self, id: usize, ack: SeqNum) -> Vec<(SeqNum, SeqNum)> {
+    ///
+    /// The ACK that answers a duplicate leads with a D-SACK block (RFC 2883
+    /// §4; `holes::HoleList::sack_blocks_with` says where, and returns
+    /// whether one leads).
+    fn sack_blocks_for(&self, id: usize, ack: SeqNum) -> (Vec<(SeqNum, SeqNum)>, bool) {
         let t = &self.tcbs[id];
-        if !(t.sack_ok && self.cfg.reassembly) || ack != t.rcv_nxt {
-            return Vec::new();
+        if !(t.sack_ok && self.cfg.reassembly) {
+            return (Vec::new(), false);
         }
-        self.holes[id].sack_blocks()
+        self.holes[id].sack_blocks_with(t.rcv_nxt, ack, self.dsack)
     }
 
     fn send_with_flags(&mut self, id: usize, seq: SeqNum, flags: TcpFlags) {
@@ -939,10 +959,12 @@ impl RefModel {
         let to = Endpoint { mac: t.remote_mac(), ip: t.remote_ip };
         // Only a plain ACK carries SACK blocks (not FIN|ACK, RST or data).
         if flags == TcpFlags::ACK {
-            let blocks = self.sack_blocks_for(id, ack);
+            let (blocks, _) = self.sack_blocks_for(id, ack);
             if !blocks.is_empty() {
                 seg = seg.with_sack_blocks(&blocks);
             }
+            // Only the first ACK the duplicate triggers reports it (RFC 2883 §4).
+            self.dsack = None;
         }
         let f = wire::tcp_frame(self.cfg.us(), to, &seg, &[]);
         self.send(f, None);
