@@ -156,7 +156,9 @@ pub fn run_lab(opts: &LabRunOptions) -> Result<LabReport, LabError> {
     let keep = match &result {
         Ok(r) => !r.passed(),
         Err(LabError::Interrupted) => false,
-        Err(_) => true,
+        // Refused before anything was written there (the lab network or
+        // netem): nothing to inspect.
+        Err(_) => work.read_dir().is_ok_and(|mut entries| entries.next().is_some()),
     };
     if !keep && work.exists() {
         if let Err(e) = std::fs::remove_dir_all(&work) {
