@@ -16,39 +16,14 @@
 #[path = "common/or_panic.rs"]
 mod or_panic;
 use or_panic::OrPanic;
-use std::net::Ipv4Addr;
+#[path = "common/sack_core.rs"]
+mod sack_core;
+use sack_core::{peer, segments, start, stream, CORE, LISTEN};
 
-use holdback_regmap::{CoreParams, Stat};
+use holdback_regmap::Stat;
 use holdback_sim::core_sim::CoreSim;
-use holdback_sim::refmodel::lockstep::{test_mac, Lockstep, PeerConn};
-use holdback_sim::refmodel::Config;
-use holdback_sim::wire::{Endpoint, Frame, MacAddr, SeqNum, TcpFlags, TcpRepr};
-
-const CORE: Endpoint = Endpoint { mac: MacAddr([0x02, 0x00, 0x5e, 0x00, 0x00, 0x02]), ip: Ipv4Addr::new(198, 18, 0, 2) };
-const LISTEN: u16 = 5001;
-const RTO_US: u32 = 3000;
-
-fn peer(n: u16) -> Endpoint {
-    Endpoint { mac: test_mac(n), ip: Ipv4Addr::new(198, 18, 2 + (n >> 8) as u8, n as u8) }
-}
-
-fn start(holdback: bool, sack: bool) -> Lockstep<CoreSim> {
-    let core = CoreSim::new().unwrap_or_else(|e| panic!("cannot start the Verilated core ({e}); the sim crate needs verilator: apt-get install verilator"));
-    let mut cfg = Config::new(&CoreParams::DEFAULT, CORE.mac, CORE.ip, &[LISTEN], 1460, RTO_US);
-    cfg.holdback = holdback;
-    cfg.reassembly = true;
-    cfg.sack = sack;
-    Lockstep::new(core, cfg).unwrap_or_else(|e| panic!("configure: {e}"))
-}
-
-fn stream(len: usize) -> Vec<u8> {
-    (0..len as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect()
-}
-
-/// The TCP headers of the core's frames.
-fn segments(frames: &[Vec<u8>]) -> Vec<TcpRepr> {
-    frames.iter().filter_map(|f| Frame::parse(f).ok()).filter_map(|f| f.tcp().map(|(_, t, _)| t.clone())).collect()
-}
+use holdback_sim::refmodel::lockstep::{Lockstep, PeerConn};
+use holdback_sim::wire::{SeqNum, TcpFlags, TcpRepr};
 
 /// The SACK blocks of the one ACK the core answered with, as stream offsets from `base`.
 fn blocks_of(frames: &[Vec<u8>], base: SeqNum, what: &str) -> Vec<(i64, i64)> {
