@@ -78,18 +78,21 @@ pub fn read_frames(path: &Path, card_mac: [u8; 6]) -> Result<(Vec<FrameSeen>, bo
         .map(|(at, bytes)| {
             let sent = bytes.get(6..12) == Some(&card_mac[..]);
             let what = match Frame::parse(bytes).map(|f| f.body) {
-                Ok(FrameBody::Ipv4 { body: Ipv4Body::Tcp { tcp, payload }, .. }) => Seen::Tcp(Segment {
-                    sack: sack_blocks(&tcp.options),
-                    sack_count: tcp_options_sack_blocks(&tcp.options).len() as u8,
-                    peer_port: if sent { tcp.dst_port } else { tcp.src_port },
-                    seq: tcp.seq.0,
-                    ack: tcp.ack.0,
-                    syn: tcp.flags.syn(),
-                    fin: tcp.flags.fin(),
-                    rst: tcp.flags.rst(),
-                    ack_flag: tcp.flags.ack(),
-                    payload_len: payload.len() as u32,
-                }),
+                Ok(FrameBody::Ipv4 { body: Ipv4Body::Tcp { tcp, payload }, .. }) => {
+                    let (sack, sack_count) = sack_blocks(&tcp.options);
+                    Seen::Tcp(Segment {
+                        sack,
+                        sack_count,
+                        peer_port: if sent { tcp.dst_port } else { tcp.src_port },
+                        seq: tcp.seq.0,
+                        ack: tcp.ack.0,
+                        syn: tcp.flags.syn(),
+                        fin: tcp.flags.fin(),
+                        rst: tcp.flags.rst(),
+                        ack_flag: tcp.flags.ack(),
+                        payload_len: payload.len() as u32,
+                    })
+                }
                 Ok(FrameBody::Arp(arp)) if arp.spa == arp.tpa => Seen::GratuitousArp,
                 _ => Seen::Other,
             };
@@ -186,13 +189,16 @@ pub fn wire_gap_ms(primary: &CardCapture, standby: &CardCapture) -> Option<f64> 
     Some(micros_as_ms(first.saturating_sub(last)))
 }
 
-/// The blocks of the SACK option in `options`, inline (at most four fit).
-fn sack_blocks(options: &[u8]) -> [(u32, u32); 4] {
+/// The blocks of the SACK option in `options`, inline (at most four fit),
+/// and how many there are.
+fn sack_blocks(options: &[u8]) -> ([(u32, u32); 4], u8) {
     let mut blocks = [(0, 0); 4];
+    let mut count = 0;
     for (slot, (left, right)) in blocks.iter_mut().zip(tcp_options_sack_blocks(options)) {
         *slot = (left.0, right.0);
+        count += 1;
     }
-    blocks
+    (blocks, count)
 }
 
 /// What a killed card had SACKed and never acknowledged: ranges above the
@@ -268,7 +274,7 @@ pub fn reneged(killed: &[FrameSeen], promoted: &[FrameSeen]) -> Reneged {
 }
 
 /// The TCP segments a card sent, in capture order.
-fn tcp_sent(frames: &[FrameSeen]) -> impl Iterator<Item = Segment> + '_ {
+pub(crate) fn tcp_sent(frames: &[FrameSeen]) -> impl Iterator<Item = Segment> + '_ {
     frames.iter().filter(|f| f.sent).filter_map(|f| match f.what {
         Seen::Tcp(s) => Some(s),
         _ => None,

@@ -762,7 +762,9 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
                     let open = capture::read_frames(&dir.join("primary.pcap"), topo.card_mac)
                         .is_ok_and(|(frames, _)| capture::reneged(&frames, &[]).bytes > 0);
                     if !open && since.elapsed() < SACKED_RANGES_WAIT {
-                        std::thread::sleep(Duration::from_millis(10));
+                        // Each look parses the whole capture so far: not
+                        // more often than this, beside two simulated cards.
+                        std::thread::sleep(Duration::from_millis(50));
                         continue;
                     }
                 }
@@ -1028,16 +1030,7 @@ fn spawn_external_detector(
 /// the peer's port (one client address in the lab).
 fn resent_from_copy(primary: &[capture::FrameSeen], standby: &[capture::FrameSeen]) -> u64 {
     use std::collections::HashMap;
-    let sent_data = |frames: &[capture::FrameSeen]| {
-        frames
-            .iter()
-            .filter(|f| f.sent)
-            .filter_map(|f| match f.what {
-                capture::Seen::Tcp(seg) if seg.payload_len > 0 => Some(seg),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
-    };
+    let sent_data = |frames| capture::tcp_sent(frames).filter(|seg| seg.payload_len > 0);
     let mut primary_end: HashMap<u16, u32> = HashMap::new();
     for seg in sent_data(primary) {
         let end = seg.seq.wrapping_add(seg.payload_len);
