@@ -190,10 +190,11 @@ pub enum Stat {
     DropOooOverLimit = 34,
     ActiveOpens = 35,
     ConnectsRefused = 36,
+    DropPaws = 37,
 }
 
 impl Stat {
-    pub const ALL: [Stat; 37] = [
+    pub const ALL: [Stat; 38] = [
         Stat::RxFrames,
         Stat::TxFrames,
         Stat::DropBadIpChecksum,
@@ -231,6 +232,7 @@ impl Stat {
         Stat::DropOooOverLimit,
         Stat::ActiveOpens,
         Stat::ConnectsRefused,
+        Stat::DropPaws,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -280,6 +282,7 @@ impl Stat {
             Stat::DropOooOverLimit => "drop_ooo_over_limit",
             Stat::ActiveOpens => "active_opens",
             Stat::ConnectsRefused => "connects_refused",
+            Stat::DropPaws => "drop_paws",
         }
     }
     pub const fn doc(self) -> &'static str {
@@ -321,6 +324,7 @@ impl Stat {
             Stat::DropOooOverLimit => "Dropped: out-of-order segment that would need a fifth held range (answered by a duplicate ACK).",
             Stat::ActiveOpens => "Connections the host opened through CONNECT (each entered SYN-SENT and sent a SYN).",
             Stat::ConnectsRefused => "Active opens that ended in SYN-SENT: the peer answered our SYN with a RST (nobody listening), or CONNECT found no free slot.",
+            Stat::DropPaws => "Dropped by PAWS (RFC 7323 §5.3): a non-RST segment whose TSval is older than the connection's TS.Recent (answered by an ACK, like an unacceptable segment).",
         }
     }
 }

@@ -354,6 +354,13 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.hmerge.take.next = self.seg.take.val();
         self.acc.ooo_held.next = self.hmerge.held.val();
         self.acc.ooo_over.next = self.hmerge.over_limit.val();
+        // Timestamps: PAWS and the TS.Recent rule (seg_accept.rs).
+        self.acc.ts_ok.next = self.w.q.val().ts_ok.any();
+        self.acc.ts_recent.next = self.w.q.val().ts_recent;
+        self.acc.ack_sent.next = self.w.q.val().ack_sent;
+        self.acc.seg_ts.next = self.desc.ts_ok.val();
+        self.acc.seg_tsval.next = self.desc.tsval.val();
+        self.acc.seg_seq.next = self.desc.seq.val();
         self.ooo_pos.next = (self.hmerge.new_start.val() - self.w.q.val().irs - 1_u32.to_bits()) & self.ring_mask.val();
         self.holes_clear.next = (self.state.q.val() == EngineState::OpenSlot)
             | (self.state.q.val() == EngineState::PromFix)
@@ -1216,6 +1223,9 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             // TIME-WAIT: the peer's FIN again; the ACK goes out, 2 MSL start over (close.rs).
             if self.close.fin_again.val() {
                 self.w.d.next.timer_due = self.close.time_wait_due.val();
+            }
+            if self.acc.ts_recent_take.val() {
+                self.w.d.next.ts_recent = self.desc.tsval.val();
             }
             if self.acc.una_moves.val() {
                 self.w.d.next.snd_una = self.desc.ack.val();

@@ -3,6 +3,12 @@
 //! cycle after the TCB is loaded (`TcpCheck`, or `TcpAccept` after the ACK
 //! that completed a handshake):
 //!
+//! 0. PAWS (RFC 7323 §5.3): on a connection with TS_OK, a segment that is
+//!    not a RST and carries a TSval older than TS.Recent (serial order,
+//!    §5.2) is not acceptable: `drop_paws`, an ACK, and its ACK field is not
+//!    taken either (what Linux does; RFC 7323 §5.3 R1). A RST is judged by
+//!    step 2 alone, as Linux does. A segment without the option is not
+//!    dropped for lacking it (§3.2 lets the receiver drop it; Linux does not);
 //! 1. not acceptable: `drop_out_of_window`, an ACK unless it is a RST;
 //! 2. RST at rcv_nxt closes, elsewhere in the window a challenge ACK (RFC 5961 §3.2);
 //! 3. SYN: a challenge ACK (RFC 5961 §4.2);
@@ -20,6 +26,14 @@
 //!    the ring writer is busy); then the FIN step (`TcpFin`). In-order data
 //!    the ring has no room for (window scaling: an edge rounded up past the
 //!    ring's end) is dropped and answered by an ACK, as out-of-order data is.
+//!
+//! TS.Recent (RFC 7323 §4.3): a segment that passes steps 0-4 with an ACK
+//! (neither SYN nor RST) and carries a TSval at or after TS.Recent takes it
+//! into TS.Recent (`ts_recent_take`) when it starts at or before the last
+//! ACK we sent (`ack_sent`, Last.ACK.sent). Under ACK holdback the last ACK
+//! sent stops at R, so the TSval echoed is that of the segment that reached
+//! R: the peer's RTT sample then includes the holdback, as it should (its
+//! bytes were not acknowledged before).
 use super::{mask, st, EngineState};
 use crate::regbus::STAT_COUNT;
 use holdback_regmap::{Stat, TcpState};
@@ -52,6 +66,14 @@ pub struct SegAccept {
     /// bytes to hold, or would need more ranges than are kept.
     pub ooo_held: Signal<In, Bit>,
     pub ooo_over: Signal<In, Bit>,
+    /// Timestamps: the connection's TS_OK and TS.Recent, the last ACK sent.
+    pub ts_ok: Signal<In, Bit>,
+    pub ts_recent: Signal<In, Bits<32>>,
+    pub ack_sent: Signal<In, Bits<32>>,
+    /// The segment's Timestamps option (present, TSval) and SEG.SEQ.
+    pub seg_ts: Signal<In, Bit>,
+    pub seg_tsval: Signal<In, Bits<32>>,
+    pub seg_seq: Signal<In, Bits<32>>,
 
     /// The engine's next state.
     pub goto: Signal<Out, EngineState>,
@@ -74,7 +96,19 @@ pub struct SegAccept {
     pub take_len: Signal<Out, Bits<11>>,
     /// Offer the out-of-order copy and hold its bytes.
     pub ooo_copy: Signal<Out, Bit>,
+    /// TS.Recent := the segment's TSval (RFC 7323 §4.3).
+    pub ts_recent_take: Signal<Out, Bit>,
 
+    tsval_minus_recent: Signal<Local, Bits<32>>,
+    ack_sent_minus_seq: Signal<Local, Bits<32>>,
+    /// 2^31: serial order's sign.
+    half: Constant<Bits<32>>,
+    /// SEG.TSval is before TS.Recent (serial: the sign of the difference).
+    ts_older: Signal<Local, Bit>,
+    /// SEG.SEQ is at or before Last.ACK.sent.
+    seq_not_after_ack_sent: Signal<Local, Bit>,
+    /// PAWS rejects the segment (step 0).
+    paws: Signal<Local, Bit>,
     ack_minus_una: Signal<Local, Bits<32>>,
     nxt_minus_una: Signal<Local, Bits<32>>,
     max_minus_una: Signal<Local, Bits<32>>,
@@ -86,6 +120,7 @@ pub struct SegAccept {
     m_out_of_order: Constant<Bits<STAT_COUNT>>,
     m_unsupported: Constant<Bits<STAT_COUNT>>,
     m_ooo_over_limit: Constant<Bits<STAT_COUNT>>,
+    m_paws: Constant<Bits<STAT_COUNT>>,
 }
 
 impl Default for SegAccept {
@@ -110,6 +145,19 @@ impl Default for SegAccept {
             ooo_held: Default::default(),
             ooo_over: Default::default(),
             ooo_copy: Default::default(),
+            ts_ok: Default::default(),
+            ts_recent: Default::default(),
+            ack_sent: Default::default(),
+            seg_ts: Default::default(),
+            seg_tsval: Default::default(),
+            seg_seq: Default::default(),
+            ts_recent_take: Default::default(),
+            tsval_minus_recent: Default::default(),
+            ack_sent_minus_seq: Default::default(),
+            half: Constant::new(Bits::<32>::from(0x8000_0000u64)),
+            ts_older: Default::default(),
+            seq_not_after_ack_sent: Default::default(),
+            paws: Default::default(),
             goto: Default::default(),
             stats: Default::default(),
             advertise: Default::default(),
@@ -129,6 +177,7 @@ impl Default for SegAccept {
             m_out_of_order: mask(Stat::DropOutOfOrder),
             m_unsupported: mask(Stat::DropUnsupported),
             m_ooo_over_limit: mask(Stat::DropOooOverLimit),
+            m_paws: mask(Stat::DropPaws),
         }
     }
 }
@@ -150,7 +199,18 @@ impl Logic for SegAccept {
         self.copy.next = false;
         self.ooo_copy.next = false;
         self.goto.next = EngineState::TxSend;
-        if !self.acceptable.val() {
+        self.ts_recent_take.next = false;
+        // Timestamps are compared in serial order like sequence numbers (RFC
+        // 7323 §5.2): a wrapping difference of 2^31 or more is negative.
+        self.tsval_minus_recent.next = self.seg_tsval.val() - self.ts_recent.val();
+        self.ts_older.next = self.tsval_minus_recent.val() >= self.half.val();
+        self.ack_sent_minus_seq.next = self.ack_sent.val() - self.seg_seq.val();
+        self.seq_not_after_ack_sent.next = self.ack_sent_minus_seq.val() < self.half.val();
+        self.paws.next = self.ts_ok.val() & self.seg_ts.val() & !self.rst.val() & self.ts_older.val();
+        if self.paws.val() {
+            self.stats.next = self.m_paws.val();
+            self.advertise.next = true;
+        } else if !self.acceptable.val() {
             self.stats.next = self.m_out_of_window.val();
             self.ack_only.next = self.ack.val() & !self.rst.val() & !self.syn.val();
             if self.rst.val() {
@@ -175,6 +235,7 @@ impl Logic for SegAccept {
             self.advertise.next = true;
         } else {
             // An old ACK changes nothing of the sending side; its text is still taken.
+            self.ts_recent_take.next = self.ts_ok.val() & self.seg_ts.val() & !self.ts_older.val() & self.seq_not_after_ack_sent.val();
             self.ack_taken.next = !self.ack_old.val();
             self.una_moves.next = !self.ack_old.val()
                 & (self.ack_minus_una.val() != 0_u32.to_bits())

@@ -709,6 +709,15 @@ impl RefModel {
     fn synchronized(&mut self, id: usize, seg: &RxSegment) {
         let (ring, ring_window) = (self.cfg.ring_bytes, self.cfg.ring_bytes);
         let t = &self.tcbs[id];
+        // Step 0: PAWS (RFC 7323 §5.3): a non-RST segment with a TSval older
+        // than TS.Recent is answered like an unacceptable one and dropped.
+        let ts_older = seg.timestamps.map(|(tsval, _)| (tsval.wrapping_sub(t.ts_recent) as i32) < 0);
+        if t.ts_ok && ts_older == Some(true) && !seg.flags.rst() {
+            self.count(Stat::DropPaws);
+            self.send_ack(id);
+            self.writeback(id);
+            return;
+        }
         // Step 1: acceptability test against RCV.WND = rcv_adv - rcv_nxt.
         if !acceptable(t, seg) {
             self.count(Stat::DropOutOfWindow);
@@ -749,6 +758,11 @@ impl RefModel {
             self.send_ack(id);
             self.writeback(id);
             return;
+        }
+        // RFC 7323 §4.3: a TSval not older than TS.Recent, on a segment
+        // starting at or before the last ACK sent, becomes TS.Recent.
+        if t.ts_ok && ts_older == Some(false) && seg.seq.not_after(t.ack_sent) {
+            self.tcbs[id].ts_recent = seg.timestamps.map_or(0, |(tsval, _)| tsval);
         }
         let (now, rto) = (self.now_us, self.cfg.rto_us);
         if !old_ack {
