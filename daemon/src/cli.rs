@@ -206,6 +206,12 @@ pub struct LabRunArgs {
     /// card reneged on and how long the peers took to bring it again.
     #[arg(long, value_enum, value_name = "on|off", default_value_t = OnOff::Off)]
     pub sack: OnOff,
+    /// TCP timestamps on the card (`[network] timestamps`, RFC 7323): offered
+    /// to peers whose SYN carries the option, TS.Recent echoed, PAWS. The
+    /// report counts what the Linux clients dropped by PAWS (after a failover
+    /// too: the promoted card's TSval must not go back, docs/failover.md).
+    #[arg(long, value_enum, value_name = "on|off", default_value_t = OnOff::Off)]
+    pub timestamps: OnOff,
     /// Print the report as JSON (and no progress bar).
     #[arg(long)]
     pub json: bool,
@@ -686,8 +692,8 @@ mod tests {
     #[test]
     fn every_lab_flag_takes_effect_in_the_single_card_lab_or_is_refused() {
         // Used by the single-card run (LabRunOptions), or selecting the pair lab (or its chaos run).
-        const SINGLE_CARD: [&str; 20] = [
-            "conns", "bytes", "seed", "holdback", "reassembly", "sack", "json", "plot", "pcap", "rx_ring_bytes", "sink_dir", "stall_timeout", "netem", "impair", "app",
+        const SINGLE_CARD: [&str; 21] = [
+            "conns", "bytes", "seed", "holdback", "reassembly", "sack", "timestamps", "json", "plot", "pcap", "rx_ring_bytes", "sink_dir", "stall_timeout", "netem", "impair", "app",
             "standby", "failover_at", "cut_replication_at", "switchover_at", "chaos",
         ];
         // A value each pair-only flag accepts.

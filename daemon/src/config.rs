@@ -14,6 +14,7 @@
 //! listen_ports = [5001]
 //! reassembly = true                   # hold out-of-order segments (RX_REASM); false drops them
 //! sack = false                        # with reassembly: SACK blocks of the held ranges (RFC 2018; off: see README)
+//! timestamps = false                  # TCP timestamps (RFC 7323) for peers that offer them; PAWS (docs/engine.md)
 //! # or, per listening port, holdback and gates of its own (either form, not both):
 //! # [[listen]]
 //! # port = 5001
@@ -586,6 +587,8 @@ struct RawNetwork {
     reassembly: bool,
     #[serde(default)]
     sack: bool,
+    #[serde(default)]
+    timestamps: bool,
 }
 
 fn default_true() -> bool {
@@ -1208,7 +1211,7 @@ fn validate_network(n: RawNetwork) -> Result<CardSettings, (&'static str, String
             .filter(|r| *r > 0)
             .ok_or(("network.rto_us", format!("{r} is out of range 1..={}", u32::MAX)))?,
     };
-    let settings = CardSettings { mac, ip, listen_ports: ports, holdback: n.holdback, port_holdback: Vec::new(), our_mss, rto_us, reassembly: n.reassembly, sack: n.sack };
+    let settings = CardSettings { mac, ip, listen_ports: ports, holdback: n.holdback, port_holdback: Vec::new(), our_mss, rto_us, reassembly: n.reassembly, sack: n.sack, timestamps: n.timestamps };
     // The driver's own check; everything it refuses was refused above with a
     // field name, so this only guards against the two drifting apart.
     settings.validate().map_err(|e| ("network", e.to_string()))?;
@@ -1348,6 +1351,7 @@ struct EffectiveNetwork {
     rto_us: u32,
     reassembly: bool,
     sack: bool,
+    timestamps: bool,
 }
 
 /// A `[[listen]]` entry as printed: only what the port sets itself.
@@ -1428,6 +1432,7 @@ impl Config {
                 rto_us: n.rto_us,
                 reassembly: n.reassembly,
                 sack: n.sack,
+                timestamps: n.timestamps,
             },
             metrics: self.metrics.map(|listen| EffectiveMetrics { listen }),
             replication: self.replication.as_ref().map(|r| EffectiveReplication {
@@ -1631,6 +1636,16 @@ listen = "127.0.0.1:9464"
         assert_eq!(parse(Path::new("t.toml"), &c.effective_toml()).expect("effective config parses"), c);
         let e = err(&GOOD.replace("[network]", "[network]\nreassembly = 1"));
         assert!(e.to_string().contains("reassembly"), "{e}");
+    }
+
+    #[test]
+    fn timestamps_are_off_unless_turned_on_and_stay_on_in_the_effective_form() {
+        assert!(!parse(Path::new("t.toml"), GOOD).unwrap().network.timestamps);
+        let c = parse(Path::new("t.toml"), &GOOD.replace("[network]", "[network]\ntimestamps = true")).expect("timestamps on");
+        assert!(c.network.timestamps);
+        assert_eq!(parse(Path::new("t.toml"), &c.effective_toml()).expect("effective config parses"), c);
+        let e = err(&GOOD.replace("[network]", "[network]\ntimestamps = \"yes\""));
+        assert!(e.to_string().contains("timestamps"), "{e}");
     }
 
     #[test]

@@ -204,6 +204,7 @@ mod lab_cmd {
                         isolate_before_kill: None,
                         reassembly: run.reassembly.on(),
                         sack: run.sack.on(),
+                        timestamps: run.timestamps.on(),
                     };
                     let report = holdback_daemon::lab::pair::run_failover_lab(&opts)?;
                     if run.json {
@@ -232,6 +233,7 @@ mod lab_cmd {
                         rx_ring_bytes: run.rx_ring_bytes,
                         reassembly: run.reassembly.on(),
                         sack: run.sack.on(),
+                        timestamps: run.timestamps.on(),
                         app: run.app,
                     };
                     let report = lab::run_lab(&opts)?;
@@ -292,6 +294,7 @@ mod lab_cmd {
             app: run.app,
             reassembly: run.reassembly.on(),
             sack: run.sack.on(),
+            timestamps: run.timestamps.on(),
             ..d
         }
     }

@@ -166,6 +166,11 @@ pub struct CardSettings {
     /// by default: in the lab Linux peers resent more with it (README).
     #[serde(default)]
     pub sack: bool,
+    /// TCP timestamps (TIMESTAMPS, RFC 7323): offered to peers whose SYN
+    /// carries the option; PAWS and TS.Recent on those connections
+    /// (docs/engine.md, Timestamps).
+    #[serde(default)]
+    pub timestamps: bool,
 }
 
 /// Reassembly is on unless a config turns it off.
@@ -545,6 +550,7 @@ impl<B: Bar> CardHandle<B> {
         self.write_checked(regmap::OUR_MSS, s.our_mss as u32)?;
         self.write_checked(regmap::RTO_US, s.rto_us)?;
         self.write_checked(regmap::RX_REASM, u32::from(s.reassembly) | (u32::from(s.sack) << 1))?;
+        self.write_checked(regmap::TIMESTAMPS, u32::from(s.timestamps))?;
         // The same value floors the RTO the card estimates for data (RFC 6298
         // §2.4 asks for 1 s; Linux, and so the configured 200 ms default, use
         // less), so recovery after a sample is as quick as before one.
@@ -552,7 +558,7 @@ impl<B: Bar> CardHandle<B> {
         let ctrl = self.read(regmap::CTRL)?;
         let ctrl = if s.holdback { ctrl | regmap::CTRL_HOLDBACK } else { ctrl & !regmap::CTRL_HOLDBACK };
         self.write_checked(regmap::CTRL, ctrl)?;
-        tracing::info!(ip = %s.ip, ports = ?s.listen_ports, holdback = s.holdback, port_holdback = ?s.port_holdback, reassembly = s.reassembly, sack = s.sack, "card configured");
+        tracing::info!(ip = %s.ip, ports = ?s.listen_ports, holdback = s.holdback, port_holdback = ?s.port_holdback, reassembly = s.reassembly, sack = s.sack, timestamps = s.timestamps, "card configured");
         Ok(())
     }
 

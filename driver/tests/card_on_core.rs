@@ -68,6 +68,7 @@ fn handshake_data_holdback_and_release_as_the_driver_sees_them() {
         rto_us: 200_000,
         reassembly: false,
         sack: false,
+        timestamps: false,
     })
     .unwrap();
     card.enable().unwrap();

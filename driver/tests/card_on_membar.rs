@@ -93,6 +93,7 @@ fn settings() -> CardSettings {
         rto_us: 200_000,
         reassembly: false,
         sack: false,
+        timestamps: false,
     }
 }
 

@@ -44,6 +44,7 @@ fn configure_enable_and_read_back_on_the_rtl() {
         rto_us: 200_000,
         reassembly: false,
         sack: false,
+        timestamps: false,
     };
     // configure() reads every register back, so this checks the RTL keeps them.
     h.configure(&settings).expect("configure");
@@ -80,6 +81,7 @@ fn typed_layer_over_the_cycle_exact_core() {
         rto_us: 1000,
         reassembly: false,
         sack: false,
+        timestamps: false,
     })
     .expect("configure");
     h.enable().expect("enable");

@@ -19,7 +19,7 @@ fn standby_card() -> CardHandle<CoreSimBar> {
     let h = CardHandle::open(CoreSimBar::new(CoreSim::new().expect("core builds"))).expect("ID block accepted");
     let host_memory = h.bar().with_sim(|s| s.host_memory());
     h.attach_host_memory(&host_memory, 4096).expect("host memory");
-    h.configure(&CardSettings { mac: MacAddr(MAC), ip: IP, listen_ports: vec![5001], holdback: true, port_holdback: Vec::new(), our_mss: 1460, rto_us: 3000, reassembly: false, sack: false })
+    h.configure(&CardSettings { mac: MacAddr(MAC), ip: IP, listen_ports: vec![5001], holdback: true, port_holdback: Vec::new(), our_mss: 1460, rto_us: 3000, reassembly: false, sack: false, timestamps: false })
         .expect("configure");
     h.set_standby(true).expect("standby");
     h.enable().expect("enable");

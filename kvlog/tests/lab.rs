@@ -63,6 +63,7 @@ fn kvlog_behind_the_simulated_card_logs_every_line_of_linux_clients() {
         rx_ring_bytes: holdback_daemon::config::DmaSettings::default().rx_ring_bytes,
         reassembly: true,
         sack: false,
+        timestamps: false,
         // Ignored by kvlog's binary: it runs its own application.
         app: AppKind::Sink,
     };

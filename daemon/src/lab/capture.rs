@@ -59,6 +59,8 @@ pub struct Segment {
     /// them: kept inline so a segment stays `Copy`.
     pub sack: [(u32, u32); 4],
     pub sack_count: u8,
+    /// The Timestamps option's TSval (RFC 7323 §3.2), if the segment has one.
+    pub tsval: Option<u32>,
 }
 
 impl Segment {
@@ -83,6 +85,7 @@ pub fn read_frames(path: &Path, card_mac: [u8; 6]) -> Result<(Vec<FrameSeen>, bo
                     Seen::Tcp(Segment {
                         sack,
                         sack_count,
+                        tsval: tcp.timestamps().map(|(tsval, _)| tsval),
                         peer_port: if sent { tcp.dst_port } else { tcp.src_port },
                         seq: tcp.seq.0,
                         ack: tcp.ack.0,
@@ -273,6 +276,43 @@ pub fn reneged(killed: &[FrameSeen], promoted: &[FrameSeen]) -> Reneged {
     report
 }
 
+/// Invariant 7 (docs/failover.md) as the peers saw it: per connection that
+/// both cards spoke on, the promoted card's first TSval minus the dead
+/// card's last one (serial order, RFC 7323 §5.2), and the smallest of those
+/// steps. A negative step is a TSval that went back: the peer's PAWS drops
+/// those segments. `None` if no connection carried TSvals from both cards.
+pub fn tsval_step(killed: &[FrameSeen], promoted: &[FrameSeen]) -> Option<TsvalStep> {
+    use std::collections::BTreeMap;
+    let mut last: BTreeMap<u16, u32> = BTreeMap::new();
+    for seg in tcp_sent(killed) {
+        if let Some(tsval) = seg.tsval {
+            last.insert(seg.peer_port, tsval);
+        }
+    }
+    let mut first: BTreeMap<u16, u32> = BTreeMap::new();
+    for seg in tcp_sent(promoted) {
+        if let Some(tsval) = seg.tsval {
+            first.entry(seg.peer_port).or_insert(tsval);
+        }
+    }
+    let steps: Vec<i64> =
+        first.iter().filter_map(|(port, f)| last.get(port).map(|l| i64::from(f.wrapping_sub(*l) as i32))).collect();
+    let smallest = *steps.iter().min()?;
+    Some(TsvalStep { conns: steps.len() as u64, smallest_ticks: smallest, went_back: steps.iter().filter(|s| **s < 0).count() as u64 })
+}
+
+/// What [`tsval_step`] found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TsvalStep {
+    /// Connections with TSvals from both cards.
+    pub conns: u64,
+    /// The smallest step from the dead card's last TSval to the promoted
+    /// card's first, in TSval ticks (1.024 ms on the card).
+    pub smallest_ticks: i64,
+    /// Connections whose TSval went back.
+    pub went_back: u64,
+}
+
 /// The TCP segments a card sent, in capture order.
 pub(crate) fn tcp_sent(frames: &[FrameSeen]) -> impl Iterator<Item = Segment> + '_ {
     frames.iter().filter(|f| f.sent).filter_map(|f| match f.what {
@@ -348,7 +388,7 @@ mod tests {
         let ack = |ms: u64, port: u16, ack: u32, blocks: &[(u32, u32)]| {
             let mut sack = [(0, 0); 4];
             sack[..blocks.len()].copy_from_slice(blocks);
-            let seg = Segment { peer_port: port, seq: 7, ack, syn: false, fin: false, rst: false, ack_flag: true, payload_len: 0, sack, sack_count: blocks.len() as u8 };
+            let seg = Segment { peer_port: port, seq: 7, ack, syn: false, fin: false, rst: false, ack_flag: true, payload_len: 0, sack, sack_count: blocks.len() as u8, tsval: None };
             FrameSeen { at: Duration::from_millis(ms), sent: true, what: Seen::Tcp(seg) }
         };
         let b = |off: u32| B.wrapping_add(off);
@@ -366,5 +406,21 @@ mod tests {
         assert_eq!(reneged(&killed, &promoted[..3]).refilled_ms, None, "never acknowledged past the last range");
         assert_eq!(reneged(&killed[1..2], &promoted), Reneged { conns: 1, bytes: 100, refilled_ms: None });
         assert_eq!(reneged(&killed[3..], &promoted), Reneged::default(), "no SACK blocks, nothing reneged");
+    }
+
+    /// Two connections: the promoted card's first TSval is 40 ticks past the
+    /// dead card's last on one, 3 before it on the other (across the wrap);
+    /// a third spoke only on the dead card.
+    #[test]
+    fn the_tsval_step_at_a_failover_is_taken_per_connection_in_serial_order() {
+        let seg = |port: u16, tsval: Option<u32>| {
+            let s = Segment { peer_port: port, seq: 7, ack: 9, syn: false, fin: false, rst: false, ack_flag: true, payload_len: 0, sack: [(0, 0); 4], sack_count: 0, tsval };
+            FrameSeen { at: Duration::from_millis(1), sent: true, what: Seen::Tcp(s) }
+        };
+        let killed = [seg(1, Some(100)), seg(2, Some(1)), seg(1, Some(110)), seg(3, Some(5)), seg(2, None)];
+        let promoted = [seg(1, Some(150)), seg(1, Some(90)), seg(2, Some(0xffff_fffe))];
+        assert_eq!(tsval_step(&killed, &promoted), Some(TsvalStep { conns: 2, smallest_ticks: -3, went_back: 1 }));
+        assert_eq!(tsval_step(&killed, &promoted[..1]), Some(TsvalStep { conns: 1, smallest_ticks: 40, went_back: 0 }));
+        assert_eq!(tsval_step(&killed, &[seg(1, None)]), None);
     }
 }

@@ -127,6 +127,8 @@ pub struct ChaosOptions {
     /// Out-of-order reassembly and SACK on both cards, as in the pair lab.
     pub reassembly: bool,
     pub sack: bool,
+    /// TCP timestamps on both cards, as in the pair lab.
+    pub timestamps: bool,
 }
 
 impl Default for ChaosOptions {
@@ -158,6 +160,7 @@ impl Default for ChaosOptions {
             app: crate::app::AppKind::Sink,
             reassembly: pair.reassembly,
             sack: pair.sack,
+            timestamps: pair.timestamps,
         }
     }
 }
@@ -549,6 +552,7 @@ fn run_in(opts: &ChaosOptions, dir: &Path) -> Result<ChaosReport, ChaosError> {
         app: opts.app,
         reassembly: opts.reassembly,
         sack: opts.sack,
+        timestamps: opts.timestamps,
         ..FailoverOptions::default()
     };
     let mut pair = PairSetup::write(dir, &topo, &pair_opts)?;

@@ -39,6 +39,8 @@ pub struct CardPlan<'a> {
     pub reassembly: bool,
     /// SACK on the card (`[network] sack`; takes effect with reassembly).
     pub sack: bool,
+    /// TCP timestamps on the card (`[network] timestamps`).
+    pub timestamps: bool,
     /// The built-in application behind the card (`[app] kind`).
     pub app: crate::app::AppKind,
 }
@@ -73,6 +75,7 @@ pub fn card_config(path: PathBuf, socket: PathBuf, sink_dir: PathBuf, card: &Car
             rto_us: DEFAULT_RTO_US,
             reassembly: card.reassembly,
             sack: card.sack,
+            timestamps: card.timestamps,
         },
         metrics: None,
         replication: None,

@@ -107,6 +107,8 @@ pub struct LabRunOptions {
     pub reassembly: bool,
     /// SACK on the card (`[network] sack`; only with reassembly).
     pub sack: bool,
+    /// TCP timestamps on the card (`[network] timestamps`, RFC 7323).
+    pub timestamps: bool,
     /// The application behind the card (`--app`): with `echo` the clients
     /// read their stream back and the check compares it both ways.
     pub app: AppKind,
@@ -130,6 +132,7 @@ impl Default for LabRunOptions {
             rx_ring_bytes: holdback_driver::DEFAULT_RX_RING_BYTES,
             reassembly: true,
             sack: false,
+            timestamps: false,
             app: AppKind::Sink,
         }
     }
@@ -197,6 +200,7 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
         rx_ring_bytes: opts.rx_ring_bytes,
         reassembly: opts.reassembly,
         sack: opts.sack,
+        timestamps: opts.timestamps,
         app: opts.app,
     };
     let config = card_config(work.join("card.toml"), work.join("control.sock"), sink_dir.to_path_buf(), &card);
@@ -260,12 +264,14 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
     let client_dsacks_recv = client_nstat(&topo.client_ns, "TcpExtTCPDSACKRecv")
         .zip(client_nstat(&topo.client_ns, "TcpExtTCPDSACKOfoRecv"))
         .map(|(below, inside)| below + inside);
+    let client_paws_drops = client_paws_drops(&topo.client_ns);
     drop(net);
     let mut report = build_report(opts, topo, results, duration, stats_after.delta_since(&stats_before), sink, &card, sink_dir);
     report.peak_open_conns = peak_open;
     report.client_retrans_segs = client_retrans_segs;
     report.client_sack_recoveries = client_sack_recoveries;
     report.client_dsacks_recv = client_dsacks_recv;
+    report.client_paws_drops = client_paws_drops;
     if let (Some(path), Some(capture)) = (&opts.plot, &capture) {
         opts.progress.phase(Phase::Plotting);
         let (frames, _) = capture::read_frames(capture, report.topology.card_mac)?;
@@ -276,7 +282,18 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
 
 /// Counter `name` of namespace `ns` (`nstat -az`), or None (logged) when
 /// nstat is missing or says something else.
-fn client_nstat(ns: &str, name: &str) -> Option<u64> {
+/// Segments the Linux peers in `ns` dropped by PAWS or for a TSecr they
+/// never sent (RFC 7323 §5.3; `nstat` TcpExtPAWSEstab, PAWSActive,
+/// PAWSOldAck, PAWSTimewait and TSEcrRejected): what a TSval going back, or a
+/// bad echo, costs. None if nstat did not answer for all of them.
+pub(crate) fn client_paws_drops(ns: &str) -> Option<u64> {
+    ["TcpExtPAWSEstab", "TcpExtPAWSActive", "TcpExtPAWSOldAck", "TcpExtPAWSTimewait", "TcpExtTSEcrRejected"]
+        .iter()
+        .map(|name| client_nstat(ns, name))
+        .sum()
+}
+
+pub(crate) fn client_nstat(ns: &str, name: &str) -> Option<u64> {
     let out = match std::process::Command::new("ip").args(["netns", "exec", ns, "nstat", "-az", name]).output() {
         Ok(o) if o.status.success() => o,
         Ok(o) => {
@@ -489,6 +506,8 @@ fn build_report(
         app: opts.app,
         reassembly: opts.reassembly,
         sack: opts.reassembly && opts.sack,
+        timestamps: opts.timestamps,
+        client_paws_drops: None,
         client_retrans_segs: None,
         client_sack_recoveries: None,
         client_dsacks_recv: None,

@@ -129,6 +129,9 @@ pub struct FailoverOptions {
     /// the ranges the primary SACKed are gone after a failover
     /// (docs/engine.md, "After a promotion: none until fresh holes").
     pub sack: bool,
+    /// TCP timestamps on both cards (`[network] timestamps`): the report
+    /// says what the clients dropped by PAWS (invariant 7, docs/failover.md).
+    pub timestamps: bool,
 }
 
 /// How long a kill with SACK on waits for the primary to hold SACKed
@@ -168,6 +171,7 @@ impl Default for FailoverOptions {
             isolate_before_kill: None,
             reassembly: true,
             sack: false,
+            timestamps: false,
         }
     }
 }
@@ -309,6 +313,18 @@ pub struct FailoverReport {
     /// without a failover.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reneged_at_kill: Option<capture::Reneged>,
+    /// TCP timestamps on both cards (`--timestamps`).
+    #[serde(default)]
+    pub timestamps: bool,
+    /// Timestamps on, after a failover: the step from the dead card's last
+    /// TSval to the promoted card's first, per connection (the captures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tsval_step_at_kill: Option<capture::TsvalStep>,
+    /// Segments the Linux clients dropped by PAWS or for a bad TSecr
+    /// (`nstat` TcpExtPAWS* and TcpExtTSEcrRejected): a promoted card whose
+    /// TSval went back shows here (invariant 7). `None` if nstat did not answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_paws_drops: Option<u64>,
 }
 
 /// The planned switchover of a pair lab run (`--switchover-at F`).
@@ -434,6 +450,16 @@ impl FailoverReport {
         if let Some(n) = self.standby_resent_from_copy {
             let _ = writeln!(s, "  the standby resent {n} payload segments from its copy of the transmit ring");
         }
+        if self.timestamps {
+            let _ = writeln!(s, "  timestamps on: {} segments dropped by the clients' PAWS", self.client_paws_drops.map_or("-".to_string(), |n| n.to_string()));
+        }
+        if let Some(t) = &self.tsval_step_at_kill {
+            let _ = writeln!(
+                s,
+                "  TSval from the dead card's last to the promoted card's first: at least {} ticks on {} connections ({} went back)",
+                t.smallest_ticks, t.conns, t.went_back
+            );
+        }
         for e in &self.errors {
             let _ = writeln!(s, "  error: {e}");
         }
@@ -555,7 +581,7 @@ impl PairSetup {
             // Beside the daemon's socket in the lab's own directory: each
             // daemon keeps its epoch record, and nothing is left in /var/lib.
             let epoch_file = socket.with_extension("epoch");
-            let card = CardPlan { topo, tap, port: DEFAULT_PORT, holdback: opts.holdback, port_holdback: Vec::new(), pcap: Some(pcap.clone()), impair, report: None, rx_ring_bytes: holdback_driver::DEFAULT_RX_RING_BYTES, reassembly: opts.reassembly, sack: opts.sack, app: opts.app };
+            let card = CardPlan { topo, tap, port: DEFAULT_PORT, holdback: opts.holdback, port_holdback: Vec::new(), pcap: Some(pcap.clone()), impair, report: None, rx_ring_bytes: holdback_driver::DEFAULT_RX_RING_BYTES, reassembly: opts.reassembly, sack: opts.sack, timestamps: opts.timestamps, app: opts.app };
             let sink_dir = sink_dir_of(name);
             std::fs::create_dir_all(&sink_dir).map_err(io("creating", &sink_dir))?;
             let mut config = card_config(dir.join(format!("{name}.toml")), socket, sink_dir.clone(), &card);
@@ -798,6 +824,8 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
         std::thread::sleep(Duration::from_millis(5));
     }
     let outcomes = clients::collect(handles);
+    // What the Linux clients dropped by PAWS (a fresh namespace counts from zero).
+    let client_paws_drops = super::client_paws_drops(&topo.client_ns);
     let duration = started.elapsed();
     opts.progress.sent(sent.load(Ordering::Relaxed));
     opts.progress.phase(Phase::Verifying);
@@ -910,6 +938,9 @@ fn run_in(opts: &FailoverOptions, dir: &Path) -> Result<FailoverReport, LabError
         app: opts.app,
         standby_resent_from_copy: (killed && opts.app.sends()).then(|| resent_from_copy(&primary_frames, &standby_frames)),
         reneged_at_kill: (killed && opts.reassembly && opts.sack).then(|| capture::reneged(&primary_frames, &standby_frames)),
+        timestamps: opts.timestamps,
+        tsval_step_at_kill: if killed && opts.timestamps { capture::tsval_step(&primary_frames, &standby_frames) } else { None },
+        client_paws_drops,
     };
     let evidence = PairEvidence {
         primary: &primary_frames,

@@ -837,11 +837,12 @@ mod tests {
             payload_len: len,
             sack: [(0, 0); 4],
             sack_count: 0,
+            tsval: None,
         })
     }
 
     fn syn() -> Seen {
-        Seen::Tcp(Segment { peer_port: PORT, seq: ISN, ack: 0, syn: true, fin: false, rst: false, ack_flag: false, payload_len: 0, sack: [(0, 0); 4], sack_count: 0 })
+        Seen::Tcp(Segment { peer_port: PORT, seq: ISN, ack: 0, syn: true, fin: false, rst: false, ack_flag: false, payload_len: 0, sack: [(0, 0); 4], sack_count: 0, tsval: None })
     }
 
     /// A primary that took 3000 bytes and ACKed 2000, died; a standby

@@ -92,6 +92,13 @@ pub struct LabReport {
     /// SACK on the card (with reassembly).
     #[serde(default)]
     pub sack: bool,
+    /// TCP timestamps on the card (`--timestamps`).
+    #[serde(default)]
+    pub timestamps: bool,
+    /// Segments the Linux clients dropped by PAWS or for a bad TSecr
+    /// (`nstat` TcpExtPAWS* and TcpExtTSEcrRejected), if nstat answered.
+    #[serde(default)]
+    pub client_paws_drops: Option<u64>,
     /// The Linux clients' loss recoveries based on SACK (`nstat`
     /// TcpExtTCPSackRecovery in the client namespace), if nstat answered.
     #[serde(default)]

@@ -175,6 +175,7 @@ pub fn up(opts: &UpOptions) -> Result<LabUpInfo, LabUpError> {
         rx_ring_bytes: holdback_driver::DEFAULT_RX_RING_BYTES,
         reassembly: true,
         sack: false,
+        timestamps: false,
         app: crate::app::AppKind::Sink,
     };
     let config = card_config(dir.join("daemon.toml"), socket_path(&opts.name), dir.join("sink"), &card);
