@@ -8,14 +8,19 @@
 //! NOW_US and a host write sets it. Every TCB word (TS_OFFSET included),
 //! counter and frame is compared with the model's.
 //!
+//! Data segments from the transmit ring carry it too (the TX engine is not
+//! in the lockstep model: their TSval and TSecr are checked against the
+//! model's clock and offset, their bytes by parsing; block_tx_builder.rs
+//! checks the builder's layout byte for byte).
+//!
 //! Not here (docs/engine.md): the §4.3 update rule of TS.Recent and PAWS (§5).
-//! Data segments with the option are checked on the frame builder itself
-//! (block_tx_builder.rs).
 //!
 //! Needs verilator (the sim crate's build verilates the core): install with
 //! `apt-get install verilator`.
 #[path = "common/or_panic.rs"]
 mod or_panic;
+#[path = "common/tx_card.rs"]
+mod tx_card;
 use or_panic::OrPanic;
 use std::net::Ipv4Addr;
 
@@ -33,10 +38,17 @@ fn peer(n: u16) -> Endpoint {
 }
 
 fn start(timestamps: bool) -> Lockstep<CoreSim> {
+    start_with(timestamps, false)
+}
+
+/// With `sack`: reassembly and SACK on too (RX_REASM bits 0-1).
+fn start_with(timestamps: bool, sack: bool) -> Lockstep<CoreSim> {
     let core = CoreSim::new()
         .unwrap_or_else(|e| panic!("cannot start the Verilated core ({e}); the sim crate needs verilator: apt-get install verilator"));
     let mut cfg = Config::new(&CoreParams::DEFAULT, CORE.mac, CORE.ip, &[LISTEN], 1460, 3000);
     cfg.timestamps = timestamps;
+    cfg.reassembly = sack;
+    cfg.sack = sack;
     Lockstep::new(core, cfg).unwrap_or_else(|e| panic!("configure: {e}"))
 }
 
@@ -80,6 +92,16 @@ impl Conn {
         self.snd_nxt += payload.len() as u32;
         tcp_frame(peer(self.n), CORE, &repr, payload)
     }
+
+    /// Stream bytes `[from, to)` of `data` at their own sequence numbers (out
+    /// of order or again); `snd_nxt` stays.
+    fn piece(&mut self, base: SeqNum, data: &[u8], from: usize, to: usize) -> Vec<u8> {
+        let keep = self.snd_nxt;
+        self.snd_nxt = base + from as u32;
+        let f = self.segment(TcpFlags::ACK, &data[from..to]);
+        self.snd_nxt = keep;
+        f
+    }
 }
 
 /// Sends a SYN from peer `n` (with the Timestamps option, TSval `tsval`, when
@@ -88,7 +110,7 @@ impl Conn {
 fn syn(ls: &mut Lockstep<CoreSim>, n: u16, ts: Option<(u32, u32)>) -> (Conn, Vec<Sent>) {
     let port = 41000 + n;
     let isn = SeqNum(0x8000_0000 + u32::from(n));
-    let mut repr = TcpRepr::new(port, LISTEN, isn, SeqNum(0), TcpFlags::SYN, 64240).with_mss(1460);
+    let mut repr = TcpRepr::new(port, LISTEN, isn, SeqNum(0), TcpFlags::SYN, 64240).with_mss(1460).with_sack_permitted();
     if let Some((tsval, tsecr)) = ts {
         repr = repr.with_timestamps(tsval, tsecr);
     }
@@ -226,4 +248,102 @@ fn switched_on_at_run_time_the_next_syn_negotiates() {
     let (c, out) = syn(&mut ls, 3, Some((99, 0)));
     assert_eq!(tcb_ts(&ls, &c), (true, 99, ts_offset_for(out[0].seq)));
     assert_eq!(out[0].ts.map(|(_, ecr)| ecr), Some(99));
+}
+
+/// SACK blocks of the core's ACKs in `frames`, relative to `base`, with whether each ACK had timestamps.
+fn blocks(frames: &[Vec<u8>], base: SeqNum) -> Vec<(Vec<(i64, i64)>, bool)> {
+    frames
+        .iter()
+        .filter_map(|f| Frame::parse(f).ok())
+        .filter_map(|f| {
+            f.tcp().map(|(_, t, _)| {
+                let b = t.sack_blocks().iter().map(|(l, r)| (i64::from((*l - base) as i32), i64::from((*r - base) as i32))).collect();
+                (b, t.timestamps().is_some())
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn beside_timestamps_an_ack_carries_the_first_three_sack_blocks() {
+    let mut ls = start_with(true, true);
+    let (mut c, _) = syn(&mut ls, 1, Some((0x100, 0)));
+    assert!(ls.model.tcb(c.id).sack_ok && ls.model.tcb(c.id).ts_ok);
+    let f = c.segment(TcpFlags::ACK, &[]);
+    ls.frame(&f).or_panic("handshake ACK");
+    let base = c.snd_nxt;
+    let data: Vec<u8> = (0..12_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    for (from, to, want) in [
+        (3000, 4000, vec![(3000, 4000)]),
+        (7000, 8000, vec![(7000, 8000), (3000, 4000)]),
+        (5000, 6000, vec![(5000, 6000), (3000, 4000), (7000, 8000)]),
+        // Four held ranges: the latest first, then the first two of the rest in sequence order (RFC 2018 §4).
+        (10_000, 11_000, vec![(10_000, 11_000), (3000, 4000), (5000, 6000)]),
+    ] {
+        let f = c.piece(base, &data, from, to);
+        let out = ls.frame(&f).or_panic("out of order");
+        assert_eq!(blocks(&out, base), vec![(want, true)], "after {from}..{to}");
+        ls.check_tcb(c.id, &[]).or_panic("TCB");
+    }
+    // A duplicate of a held range: its D-SACK block leads (RFC 2883 §4), then the range holding it, then one more.
+    let f = c.piece(base, &data, 5000, 6000);
+    let out = ls.frame(&f).or_panic("duplicate");
+    assert_eq!(blocks(&out, base), vec![(vec![(5000, 6000), (5000, 6000), (3000, 4000)], true)], "D-SACK");
+    ls.check_stats().or_panic("counters");
+}
+
+#[test]
+fn data_segments_from_the_transmit_ring_carry_timestamps() {
+    use holdback_regmap as map;
+    use holdback_sim::refmodel::TsClock;
+    use tx_card::{Card, LISTEN as TX_LISTEN, MSS, PEER_PORT, PEER_WINDOW};
+    let mut card = Card::new(12);
+    card.sim.reg_write(map::TIMESTAMPS.offset, 1).unwrap_or_else(|e| panic!("TIMESTAMPS: {e}"));
+    let mut clock = TsClock::default();
+    let now = card.sim.reg_read(map::NOW_US.offset).unwrap_or_else(|e| panic!("NOW_US: {e}"));
+    card.sim.reg_write(map::TS_CLOCK.offset, 0x00ab_cdef).unwrap_or_else(|e| panic!("TS_CLOCK: {e}"));
+    clock.write(now, 0x00ab_cdef);
+    let isn = SeqNum(0x1234_5678);
+    let peer_tsval = 0x7777_0000u32;
+    let syn = TcpRepr::new(PEER_PORT, TX_LISTEN, isn, SeqNum(0), TcpFlags::SYN, PEER_WINDOW).with_mss(MSS).with_timestamps(peer_tsval, 0);
+    card.send(&syn, &[]);
+    card.idle();
+    let frames = card.frames();
+    assert_eq!(frames.len(), 1, "one SYN-ACK");
+    let iss = frames[0].0.seq;
+    let offset = ts_offset_for(iss);
+    assert_eq!(card.tcb(map::tcb::TS_OFFSET), offset);
+    let tsval_now = |card: &mut Card| {
+        let now = card.sim.reg_read(map::NOW_US.offset).unwrap_or_else(|e| panic!("NOW_US: {e}"));
+        assert_eq!(card.sim.reg_read(map::TS_CLOCK.offset).unwrap_or_else(|e| panic!("TS_CLOCK: {e}")), clock.ticks(now), "TS_CLOCK at {now} us");
+        clock.ticks(now).wrapping_add(offset)
+    };
+    assert_eq!(frames[0].0.timestamps(), Some((tsval_now(&mut card), peer_tsval)), "SYN-ACK");
+    let ack_no = isn + 1;
+    let handshake = TcpRepr::new(PEER_PORT, TX_LISTEN, ack_no, iss + 1, TcpFlags::ACK, PEER_WINDOW).with_timestamps(peer_tsval + 1, 0);
+    card.send(&handshake, &[]);
+    card.idle();
+    assert!(card.frames().is_empty(), "the handshake's ACK is not answered");
+    let mut off = 0u32;
+    for (i, len) in [1u32, 7, 8, 1460].into_iter().enumerate() {
+        let data: Vec<u8> = (0..len).map(|b| (b as u8).wrapping_mul(31).wrapping_add(i as u8)).collect();
+        card.write_ring(off, &data);
+        card.doorbell(off + len);
+        card.idle();
+        let sent = card.frames();
+        assert_eq!(sent.len(), 1, "{len} bytes: one data segment");
+        let (t, payload) = &sent[0];
+        assert_eq!((t.seq, payload), (iss + 1 + off, &data), "{len} bytes");
+        // TSecr: TS.Recent as the TCB has it (its §4.3 update is the receive half's).
+        let recent = card.tcb(map::tcb::TS_RECENT);
+        assert_eq!(t.timestamps(), Some((tsval_now(&mut card), recent)), "{len} bytes: TSval, TSecr");
+        off += len;
+        // Time passes between segments: TSval follows the clock.
+        card.sim.advance_us(3 * 1024 + 100 * i as u32);
+        card.idle();
+        let ack = TcpRepr::new(PEER_PORT, TX_LISTEN, ack_no, iss + 1 + off, TcpFlags::ACK, PEER_WINDOW).with_timestamps(peer_tsval + 2, 0);
+        card.send(&ack, &[]);
+        card.idle();
+        assert!(card.frames().is_empty(), "an ACK of everything sent is not answered");
+    }
 }
