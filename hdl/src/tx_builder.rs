@@ -3,14 +3,18 @@
 //!
 //! The kinds of frame:
 //! - TCP control segment (no payload): IPv4 (20 B, ID 0, DF, TTL 64) + TCP
-//!   header, optionally with the MSS option (data offset 6): 54 or 58 bytes;
-//!   a SYN-ACK answering a SYN with a Window Scale option carries NOP and
-//!   our Window Scale after the MSS (RFC 7323 §2.2, data offset 7): 62 bytes.
-//!   SACK (RFC 2018): a SYN-ACK offering SACK-permitted appends NOP, NOP,
-//!   kind 4, length 2 after those (4 bytes more); an ACK with `sack_count`
-//!   blocks carries NOP, NOP, kind 5, length 2 + 8n and the blocks (data
-//!   offset 6 + 2n: 66 to 90 bytes). Data segments carry neither.
+//!   header and its options, 54 to 94 bytes. The options, in this order:
+//!   Timestamps when `with_ts` (RFC 7323 §3.2, the Appendix A layout: NOP,
+//!   NOP, kind 8, length 10, TSval, TSecr; 12 bytes, always first); then a
+//!   SYN-ACK's (`with_mss`) MSS option, NOP + our Window Scale when the SYN
+//!   had one (§2.2), NOP, NOP, SACK-permitted when offered (RFC 2018 §2);
+//!   or an ACK's NOP, NOP, kind 5, length 2 + 8n and `sack_count` blocks
+//!   (RFC 2018 §3), at most 4, at most 3 beside timestamps (40 option
+//!   bytes): the first ones of the request, the engine's order (sack.rs).
+//!   All of them are composed into one register (`opt`) when the request is
+//!   taken; beats 6-11 read it, and the checksum sums its twenty words.
 //! - TCP data segment (`req_data_len` > 0): the control segment's 54 bytes
+//!   (66 with the Timestamps option, the only option a data segment carries)
 //!   followed by `data_len` payload bytes read from the transmit fetch's
 //!   staging buffer (`pl_raddr`/`pl_rdata`, segment byte 0 at buffer byte 0)
 //!   through the same realigning window as the echo payload; the TCP
@@ -36,8 +40,8 @@
 //! whenever that register is empty or being taken (`m_tready`). Beat k can't
 //! load before the (k+1)th cycle of the frame, which leaves room to compute
 //! beside beats 0-2: in the first cycle (`in_sum`) the 16-bit words of the
-//! IPv4 header and of the TCP pseudo-header + header are added into 20-bit
-//! partial sums (ICMP: the RFC 1624 terms) and the first payload word is
+//! IPv4 header and of the TCP pseudo-header + header + options are added into
+//! 20- and 21-bit partial sums (ICMP: the RFC 1624 terms) and the first payload word is
 //! addressed; in the second (`in_fold`) the carries are folded once and the
 //! payload pipeline is primed (first needed by beat 4); in the third
 //! (`in_fin`) the second fold and the complement give the checksums (first
