@@ -106,7 +106,7 @@ impl Conn {
 
 /// Sends a SYN from peer `n` (with the Timestamps option, TSval `tsval`, when
 /// `ts`), checks the TCB and counters against the model and returns the
-/// connection and what the core answered.
+/// connection and what the core answered (the SYN-ACK first, unless held).
 fn syn(ls: &mut Lockstep<CoreSim>, n: u16, ts: Option<(u32, u32)>) -> (Conn, Vec<Sent>) {
     let port = 41000 + n;
     let isn = SeqNum(0x8000_0000 + u32::from(n));
@@ -119,13 +119,14 @@ fn syn(ls: &mut Lockstep<CoreSim>, n: u16, ts: Option<(u32, u32)>) -> (Conn, Vec
     let id = ls.model.lookup(key).unwrap_or_else(|| panic!("peer {n}'s SYN opened no connection"));
     ls.check_tcb(id, &[]).or_panic("TCB after the SYN");
     ls.check_stats().or_panic("counters after the SYN");
-    let synack = out.iter().find(|s| s.flags.syn()).unwrap_or_else(|| panic!("no SYN-ACK to peer {n}"));
+    // No SYN-ACK while hold-synack holds it: the peer learns our ISS later.
+    let rcv_nxt = out.iter().find(|s| s.flags.syn()).map_or(SeqNum(0), |s| s.seq + 1);
     let conn = Conn {
         n,
         port,
         id,
         snd_nxt: isn + 1,
-        rcv_nxt: synack.seq + 1,
+        rcv_nxt,
         ts: ts.is_some(),
         tsval: ts.map_or(0, |(v, _)| v.wrapping_add(1)),
     };
@@ -346,4 +347,48 @@ fn data_segments_from_the_transmit_ring_carry_timestamps() {
         card.idle();
         assert!(card.frames().is_empty(), "an ACK of everything sent is not answered");
     }
+}
+
+/// Hold-synack (docs/engine.md): the SYN-ACK waits for the release; it then
+/// carries the clock of its own time, the TS_OFFSET of the ISS it goes with
+/// and the SYN's TSval.
+#[test]
+fn a_held_syn_ack_carries_timestamps_when_released() {
+    let mut ls = start(true);
+    ls.set_failover(false, true).or_panic("hold-synack on");
+    let (c, out) = syn(&mut ls, 1, Some((0xabcd, 0)));
+    assert!(out.is_empty(), "SYN-ACK held: {out:?}");
+    ls.advance(5 * 1024).or_panic("time");
+    let irs = c.snd_nxt - 1;
+    let out = sent(&ls.release(c.id, (irs + 1).0).or_panic("release covering the SYN"));
+    assert_eq!(out.len(), 1, "the SYN-ACK: {out:?}");
+    let offset = ts_offset_for(out[0].seq);
+    assert_eq!(tcb_ts(&ls, &c), (true, 0xabcd, offset));
+    assert_eq!(out[0].ts, Some((ls.ts_clock().or_panic("TS_CLOCK").wrapping_add(offset), 0xabcd)));
+    ls.check_tcb(c.id, &[]).or_panic("TCB after the release");
+}
+
+/// A promoted card sends the connection's TSvals on its own TS_CLOCK with the
+/// TCB's TS_OFFSET: the host writes the clock of the pair before it promotes.
+#[test]
+fn a_promoted_card_sends_its_clock_plus_the_tcbs_offset() {
+    let mut ls = start(true);
+    let (mut c, _) = syn(&mut ls, 1, Some((0x55, 0)));
+    let f = c.segment(TcpFlags::ACK, &[]);
+    ls.frame(&f).or_panic("handshake ACK");
+    let f = c.segment(TcpFlags::ACK | TcpFlags::PSH, b"some data");
+    ls.frame(&f).or_panic("data");
+    let offset = tcb_ts(&ls, &c).2;
+    ls.set_epoch(3).or_panic("epoch");
+    ls.set_ctrl(true, false, true).or_panic("standby");
+    ls.set_ts_clock(0x8000_0000).or_panic("the pair's clock");
+    ls.set_failover(true, false).or_panic("duplicate ACKs on promotion");
+    let out = sent(&ls.promote(4).or_panic("promote"));
+    assert!(!out.is_empty(), "the promotion's ACKs");
+    let recent = ls.model.tcb(c.id).ts_recent;
+    for s in &out {
+        assert_eq!(s.ts, Some((0x8000_0000u32.wrapping_add(offset), recent)), "{s:?}");
+    }
+    ls.check_tcb(c.id, &[]).or_panic("TCB after promotion");
+    ls.check_stats().or_panic("counters");
 }

@@ -881,6 +881,9 @@ impl RefModel {
             if let Some(iss) = self.learned_iss.remove(&key) {
                 let t = &mut self.tcbs[id];
                 (t.iss, t.snd_una, t.snd_nxt, t.snd_max) = (iss, iss, iss + 1, iss + 1);
+                if t.ts_ok {
+                    t.ts_offset = ts_offset_for(iss);
+                }
             }
             self.send_syn_ack(id);
             let t = &mut self.tcbs[id];
