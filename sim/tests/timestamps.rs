@@ -258,7 +258,7 @@ fn blocks(frames: &[Vec<u8>], base: SeqNum) -> Vec<(Vec<(i64, i64)>, bool)> {
         .filter_map(|f| Frame::parse(f).ok())
         .filter_map(|f| {
             f.tcp().map(|(_, t, _)| {
-                let b = t.sack_blocks().iter().map(|(l, r)| (i64::from((*l - base) as i32), i64::from((*r - base) as i32))).collect();
+                let b = t.sack_blocks().iter().map(|(l, r)| (i64::from(*l - base), i64::from(*r - base))).collect();
                 (b, t.timestamps().is_some())
             })
         })
