@@ -96,6 +96,11 @@ pub struct TxReqSource {
     pub with_sackp: Signal<Out, Bit>,
     pub sack_count: Signal<Out, Bits<3>>,
     pub sack_blocks: Signal<Out, Bits<256>>,
+    /// Timestamps (RFC 7323 §3.2): the option (NOP, NOP, kind 8, length 10,
+    /// TSval, TSecr) first after the TCP header; with it an ACK carries at most 3 SACK blocks.
+    pub with_ts: Signal<Out, Bit>,
+    pub tsval: Signal<Out, Bits<32>>,
+    pub tsecr: Signal<Out, Bits<32>>,
     /// The echo request's message in the frame buffer, and its checksum.
     pub icmp_off: Signal<Out, Bits<11>>,
     pub icmp_len: Signal<Out, Bits<11>>,
@@ -127,6 +132,9 @@ pub struct TxReqSink {
     pub with_sackp: Signal<In, Bit>,
     pub sack_count: Signal<In, Bits<3>>,
     pub sack_blocks: Signal<In, Bits<256>>,
+    pub with_ts: Signal<In, Bit>,
+    pub tsval: Signal<In, Bits<32>>,
+    pub tsecr: Signal<In, Bits<32>>,
     pub icmp_off: Signal<In, Bits<11>>,
     pub icmp_len: Signal<In, Bits<11>>,
     pub icmp_csum: Signal<In, Bits<16>>,

@@ -294,6 +294,9 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for HoldbackCore<CONN_
         self.engine.connect_mac_lo.next = self.regs.connect_mac_lo.val();
         self.engine.sack.next = self.regs.sack.val();
         self.engine.timestamps.next = self.regs.timestamps.val();
+        self.engine.ts_clock_load.next = self.regs.ts_clock_load.val();
+        self.engine.ts_clock_wdata.next = self.regs.ts_clock_wdata.val();
+        self.regs.ts_ticks.next = self.engine.ts_ticks.val();
         self.engine.epoch.next = self.regs.epoch.val();
         self.engine.ring_window.next = self.regs.ring_window.val();
         self.engine.promote_req.next = self.regs.promote_req.val();

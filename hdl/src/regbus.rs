@@ -69,6 +69,10 @@ pub struct RegBus<const CONN_BITS: usize> {
     pub sack: Signal<Out, Bit>,
     /// TIMESTAMPS bit0: TCP timestamps (RFC 7323).
     pub timestamps: Signal<Out, Bit>,
+    /// TS_CLOCK: a write loads the engine's timestamp clock (one cycle); reads return it.
+    pub ts_clock_load: Signal<Out, Bit>,
+    pub ts_clock_wdata: Signal<Out, Bits<32>>,
+    pub ts_ticks: Signal<In, Bits<32>>,
     /// The EPOCH register.
     pub epoch: Signal<Out, Bits<32>>,
     /// RX_RING_BASE: host address of connection 0's receive ring.
@@ -191,6 +195,7 @@ pub struct RegBus<const CONN_BITS: usize> {
     a_mss: Constant<Bits<20>>,
     a_reasm: Constant<Bits<20>>,
     a_timestamps: Constant<Bits<20>>,
+    a_ts_clock: Constant<Bits<20>>,
     a_send_holdback: Constant<Bits<20>>,
     a_send_limit: Constant<Bits<20>>,
     send_limit_off: Signal<Local, Bits<20>>,
@@ -297,6 +302,9 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             reassembly: Default::default(),
             sack: Default::default(),
             timestamps: Default::default(),
+            ts_clock_load: Default::default(),
+            ts_clock_wdata: Default::default(),
+            ts_ticks: Default::default(),
             reasm: Default::default(),
             ts_r: Default::default(),
             send_holdback: Default::default(),
@@ -406,6 +414,7 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             a_mss: addr(map::OUR_MSS.offset),
             a_reasm: addr(map::RX_REASM.offset),
             a_timestamps: addr(map::TIMESTAMPS.offset),
+            a_ts_clock: addr(map::TS_CLOCK.offset),
             a_send_holdback: addr(map::SEND_HOLDBACK.offset),
             a_send_limit: addr(map::SEND_LIMIT_BASE),
             send_limit_off: Default::default(),
@@ -532,6 +541,10 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
         self.connect_mac_lo.next = self.connect_mac_lo_r.q.val();
         self.sack.next = self.reasm.q.val().get_bit(0) & self.reasm.q.val().get_bit(1);
         self.timestamps.next = self.ts_r.q.val();
+        // TS_CLOCK is the engine's counter: a write goes straight to it, in the cycle it is taken.
+        self.ts_clock_load.next =
+            (self.state.q.val() == RegBusState::Idle) & self.reg_we.val() & (self.reg_addr.val() == self.a_ts_clock.val());
+        self.ts_clock_wdata.next = self.reg_wdata.val();
         self.rto_us.next = self.rto.q.val();
         self.time_wait_us.next = self.time_wait.q.val();
         self.ka_idle_us.next = self.ka_idle.q.val();
@@ -615,6 +628,8 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
             self.fixed_rdata.next = self.reasm.q.val();
         } else if self.reg_addr.val() == self.a_timestamps.val() {
             self.fixed_rdata.next = bit_cast::<32, 1>(self.ts_r.q.val().into());
+        } else if self.reg_addr.val() == self.a_ts_clock.val() {
+            self.fixed_rdata.next = self.ts_ticks.val();
         } else if self.reg_addr.val() == self.a_send_holdback.val() {
             self.fixed_rdata.next = bit_cast::<32, SEND_HOLDBACK_BITS>(self.send_hold_r.q.val());
         } else if self.reg_addr.val() == self.a_connect_ip.val() {

@@ -3,14 +3,18 @@
 //!
 //! The kinds of frame:
 //! - TCP control segment (no payload): IPv4 (20 B, ID 0, DF, TTL 64) + TCP
-//!   header, optionally with the MSS option (data offset 6): 54 or 58 bytes;
-//!   a SYN-ACK answering a SYN with a Window Scale option carries NOP and
-//!   our Window Scale after the MSS (RFC 7323 §2.2, data offset 7): 62 bytes.
-//!   SACK (RFC 2018): a SYN-ACK offering SACK-permitted appends NOP, NOP,
-//!   kind 4, length 2 after those (4 bytes more); an ACK with `sack_count`
-//!   blocks carries NOP, NOP, kind 5, length 2 + 8n and the blocks (data
-//!   offset 6 + 2n: 66 to 90 bytes). Data segments carry neither.
+//!   header and its options, 54 to 94 bytes. The options, in this order:
+//!   Timestamps when `with_ts` (RFC 7323 §3.2, the Appendix A layout: NOP,
+//!   NOP, kind 8, length 10, TSval, TSecr; 12 bytes, always first); then a
+//!   SYN-ACK's (`with_mss`) MSS option, NOP + our Window Scale when the SYN
+//!   had one (§2.2), NOP, NOP, SACK-permitted when offered (RFC 2018 §2);
+//!   or an ACK's NOP, NOP, kind 5, length 2 + 8n and `sack_count` blocks
+//!   (RFC 2018 §3), at most 4, at most 3 beside timestamps (40 option
+//!   bytes): the first ones of the request, the engine's order (sack.rs).
+//!   All of them are composed into one register (`opt`) when the request is
+//!   taken; beats 6-11 read it, and the checksum sums its twenty words.
 //! - TCP data segment (`req_data_len` > 0): the control segment's 54 bytes
+//!   (66 with the Timestamps option, the only option a data segment carries)
 //!   followed by `data_len` payload bytes read from the transmit fetch's
 //!   staging buffer (`pl_raddr`/`pl_rdata`, segment byte 0 at buffer byte 0)
 //!   through the same realigning window as the echo payload; the TCP
@@ -36,8 +40,8 @@
 //! whenever that register is empty or being taken (`m_tready`). Beat k can't
 //! load before the (k+1)th cycle of the frame, which leaves room to compute
 //! beside beats 0-2: in the first cycle (`in_sum`) the 16-bit words of the
-//! IPv4 header and of the TCP pseudo-header + header are added into 20-bit
-//! partial sums (ICMP: the RFC 1624 terms) and the first payload word is
+//! IPv4 header and of the TCP pseudo-header + header + options are added into
+//! 20- and 21-bit partial sums (ICMP: the RFC 1624 terms) and the first payload word is
 //! addressed; in the second (`in_fold`) the carries are folded once and the
 //! payload pipeline is primed (first needed by beat 4); in the third
 //! (`in_fin`) the second fold and the complement give the checksums (first
@@ -95,9 +99,6 @@ pub struct TxBuilder {
     c_ip_tcp: Constant<Bits<20>>,
     c_ip_icmp: Constant<Bits<20>>,
     c_tcp: Constant<Bits<20>>,
-    c_tcp_mss: Constant<Bits<20>>,
-    c_tcp_ws: Constant<Bits<20>>,
-    zero4: Constant<Bits<4>>,
     c_icmp: Constant<Bits<20>>,
 
     state: DFF<TxBuilderState>,
@@ -120,14 +121,12 @@ pub struct TxBuilder {
     ack: DFF<Bits<32>>,
     flags: DFF<Bits<8>>,
     window: DFF<Bits<16>>,
-    with_mss: DFF<Bit>,
-    with_ws: DFF<Bit>,
-    ws: DFF<Bits<4>>,
-    /// SACK: SACK-permitted in a SYN-ACK; blocks in an ACK, and their words' sum.
-    with_sackp: DFF<Bit>,
-    sack_n: DFF<Bits<3>>,
-    sack_blocks: DFF<Bits<256>>,
-    sack_sum: DFF<Bits<20>>,
+    /// The TCP options as they go on the wire (option byte 0 in bits
+    /// 319:312), zero past `opt_words` 32-bit words; composed when the request is taken.
+    opt: DFF<Bits<320>>,
+    opt_words: DFF<Bits<4>>,
+    /// The Timestamps option leads (a data segment's payload then starts at frame byte 66).
+    with_ts: DFF<Bit>,
     icmp_off: DFF<Bits<11>>,
     icmp_len: DFF<Bits<11>>,
     icmp_csum: DFF<Bits<16>>,
@@ -142,6 +141,8 @@ pub struct TxBuilder {
     ip_part: DFF<Bits<20>>,
     l4_part_a: DFF<Bits<20>>,
     l4_part_b: DFF<Bits<20>>,
+    /// The option words' sum (twenty 16-bit words).
+    l4_part_c: DFF<Bits<21>>,
     // Derived in the second (`in_fold`).
     ip_fold1: DFF<Bits<17>>,
     l4_fold1: DFF<Bits<17>>,
@@ -172,25 +173,42 @@ pub struct TxBuilder {
     ack_lo: Signal<Local, Bits<16>>,
     ip_part_lo: Signal<Local, Bits<16>>,
     ip_part_hi: Signal<Local, Bits<4>>,
-    l4_sum: Signal<Local, Bits<21>>,
+    l4_sum: Signal<Local, Bits<22>>,
     l4_sum_lo: Signal<Local, Bits<16>>,
-    l4_sum_hi: Signal<Local, Bits<5>>,
+    l4_sum_hi: Signal<Local, Bits<6>>,
     /// The TCP data offset, in words.
     doff: Signal<Local, Bits<8>>,
-    /// The SACK options' constant words: lengths, data offset, kinds.
-    sack_const: Signal<Local, Bits<20>>,
-    /// The request's SACK blocks as sixteen 16-bit words, for their sum.
-    sack_word: [Signal<Local, Bits<16>>; 16],
+    /// The latched options as twenty 16-bit words, for their sum.
+    opt_word: [Signal<Local, Bits<16>>; 20],
+    // Composing the offered request's options.
+    req_tcp: Signal<Local, Bit>,
+    req_ts: Signal<Local, Bit>,
+    /// SACK blocks the ACK carries: the count, at most 4, at most 3 beside timestamps (RFC 2018 §3).
     sack_req_n: Signal<Local, Bits<3>>,
-    /// The first six bytes of the blocks (beat 7) and the last two (beat 11).
-    sack_head: Signal<Local, Bits<48>>,
-    sack_tail: Signal<Local, Bits<16>>,
-    /// `sack_const` for no option and 1-4 blocks; for SACK-permitted.
-    c_sack: [Constant<Bits<20>>; 5],
-    c_sackp: Constant<Bits<20>>,
+    /// The first 1, 2, 3 blocks (network order).
+    sack_b1: Signal<Local, Bits<64>>,
+    sack_b2: Signal<Local, Bits<128>>,
+    sack_b3: Signal<Local, Bits<192>>,
+    /// Everything but the Timestamps option, left-aligned, and its words.
+    rest: Signal<Local, Bits<320>>,
+    rest_words: Signal<Local, Bits<4>>,
+    /// NOP, NOP, kind 8, length 10, TSval, TSecr.
+    ts_opt: Signal<Local, Bits<96>>,
+    /// NOP, NOP, kind 5, length 2 + 8n, for n = 1-4 blocks (index n - 1).
+    c_sack_hdr: [Constant<Bits<32>>; 4],
+    /// Option words, sized: 0-3; and of the SACK option with n = 1-4 blocks, 1 + 2n.
+    c_words: [Constant<Bits<4>>; 4],
+    c_sack_words: [Constant<Bits<4>>; 4],
+    c_mss_kind: Constant<Bits<16>>,
+    c_ws_head: Constant<Bits<24>>,
+    c_sackp: Constant<Bits<32>>,
+    c_ts_head: Constant<Bits<32>>,
+    zero21: Constant<Bits<21>>,
+    /// Option bytes 0-1 (beat 6) and 34-39 (beat 11).
+    opt_head: Signal<Local, Bits<16>>,
+    opt_tail: Signal<Local, Bits<48>>,
+    three3: Constant<Bits<3>>,
     four3: Constant<Bits<3>>,
-    zero3: Constant<Bits<3>>,
-    zero20: Constant<Bits<20>>,
     ip_carry: Signal<Local, Bits<16>>,
     ip_fold2: Signal<Local, Bits<16>>,
     l4_carry: Signal<Local, Bits<16>>,
@@ -198,7 +216,8 @@ pub struct TxBuilder {
     icmp_csum_inv: Signal<Local, Bits<16>>,
     ip_const: Signal<Local, Bits<20>>,
     tcp_const: Signal<Local, Bits<20>>,
-    mss_term: Signal<Local, Bits<16>>,
+    /// The header bytes kept in the first payload beat (6 of them; 2 after the Timestamps option).
+    first_hdr_mask: Signal<Local, Bits<64>>,
     win_lo3: Signal<Local, Bits<3>>,
     can_load: Signal<Local, Bit>,
     advance: Signal<Local, Bit>,
@@ -211,8 +230,10 @@ pub struct TxBuilder {
     src_word: Signal<Local, Bits<64>>,
     raddr: Signal<Local, Bits<8>>,
     first_payload_beat: Signal<Local, Bits<8>>,
-    /// The 11-bit two's complement of 6: a data segment's window starts 6 bytes before buffer byte 0.
+    /// The 11-bit two's complement of 6: a data segment's window starts 6 bytes before buffer byte 0
+    /// (2 after the Timestamps option).
     data_win_start: Constant<Bits<11>>,
+    data_ts_win_start: Constant<Bits<11>>,
 }
 
 impl Default for TxBuilder {
@@ -243,9 +264,6 @@ impl Default for TxBuilder {
             c_ip_tcp: Constant::new(0xC506_u64.into()),
             c_ip_icmp: Constant::new(0xC501_u64.into()),
             c_tcp: Constant::new(0x501A_u64.into()),
-            c_tcp_mss: Constant::new(0x6222_u64.into()),
-            c_tcp_ws: Constant::new(0x7629_u64.into()),
-            zero4: Constant::new(0_u64.into()),
             c_icmp: Constant::new(0xF7FF_u64.into()),
             state: Default::default(),
             in_sum: Default::default(),
@@ -262,13 +280,9 @@ impl Default for TxBuilder {
             ack: Default::default(),
             flags: Default::default(),
             window: Default::default(),
-            with_mss: Default::default(),
-            with_ws: Default::default(),
-            ws: Default::default(),
-            with_sackp: Default::default(),
-            sack_n: Default::default(),
-            sack_blocks: Default::default(),
-            sack_sum: Default::default(),
+            opt: Default::default(),
+            opt_words: Default::default(),
+            with_ts: Default::default(),
             icmp_off: Default::default(),
             icmp_len: Default::default(),
             icmp_csum: Default::default(),
@@ -283,6 +297,7 @@ impl Default for TxBuilder {
             l4_fold1: Default::default(),
             l4_part_a: Default::default(),
             l4_part_b: Default::default(),
+            l4_part_c: Default::default(),
             ip_csum: Default::default(),
             l4_csum: Default::default(),
             beat: Default::default(),
@@ -310,16 +325,28 @@ impl Default for TxBuilder {
             l4_sum_lo: Default::default(),
             l4_sum_hi: Default::default(),
             doff: Default::default(),
-            sack_const: Default::default(),
-            sack_word: Default::default(),
+            opt_word: Default::default(),
+            req_tcp: Default::default(),
+            req_ts: Default::default(),
             sack_req_n: Default::default(),
-            sack_head: Default::default(),
-            sack_tail: Default::default(),
-            c_sack: [0u64, 0x3617, 0x5627, 0x7637, 0x9647].map(|v| Constant::new(v.into())),
-            c_sackp: Constant::new(0x1507_u64.into()),
+            sack_b1: Default::default(),
+            sack_b2: Default::default(),
+            sack_b3: Default::default(),
+            rest: Default::default(),
+            rest_words: Default::default(),
+            ts_opt: Default::default(),
+            c_sack_hdr: [1u64, 2, 3, 4].map(|n| Constant::new((0x0101_0502_u64 + 8 * n).into())),
+            c_words: std::array::from_fn(|n| Constant::new((n as u64).into())),
+            c_sack_words: std::array::from_fn(|n| Constant::new((3 + 2 * n as u64).into())),
+            c_mss_kind: Constant::new(0x0204_u64.into()),
+            c_ws_head: Constant::new(0x01_0303_u64.into()),
+            c_sackp: Constant::new(0x0101_0402_u64.into()),
+            c_ts_head: Constant::new(0x0101_080A_u64.into()),
+            zero21: Constant::new(0_u64.into()),
+            opt_head: Default::default(),
+            opt_tail: Default::default(),
+            three3: Constant::new(3_u64.into()),
             four3: Constant::new(4_u64.into()),
-            zero3: Constant::new(0_u64.into()),
-            zero20: Constant::new(0_u64.into()),
             ip_carry: Default::default(),
             ip_fold2: Default::default(),
             l4_carry: Default::default(),
@@ -327,7 +354,7 @@ impl Default for TxBuilder {
             icmp_csum_inv: Default::default(),
             ip_const: Default::default(),
             tcp_const: Default::default(),
-            mss_term: Default::default(),
+            first_hdr_mask: Default::default(),
             win_lo3: Default::default(),
             can_load: Default::default(),
             advance: Default::default(),
@@ -340,6 +367,7 @@ impl Default for TxBuilder {
             raddr: Default::default(),
             first_payload_beat: Default::default(),
             data_win_start: Constant::new(((1u64 << 11) - 6).into()),
+            data_ts_win_start: Constant::new(((1u64 << 11) - 2).into()),
 
         }
     }
@@ -350,34 +378,19 @@ impl Logic for TxBuilder {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, in_sum, in_fold, in_fin, is_arp, is_garp, is_icmp, dst_mac, dst_ip, src_port, dst_port, seq, ack,
-            flags, window, with_mss, with_ws, ws, with_sackp, sack_n, sack_blocks, sack_sum, icmp_off, icmp_len, icmp_csum, is_data, data_len, data_sum, ip_total_len, last_beat, last_keep,
-            ip_part, l4_part_a, l4_part_b, ip_fold1, l4_fold1, ip_csum, l4_csum, beat, rd_ptr, prev_word, win_off, o_data,
+            flags, window, opt, opt_words, with_ts, icmp_off, icmp_len, icmp_csum, is_data, data_len, data_sum, ip_total_len, last_beat, last_keep,
+            ip_part, l4_part_a, l4_part_b, l4_part_c, ip_fold1, l4_fold1, ip_csum, l4_csum, beat, rd_ptr, prev_word, win_off, o_data,
             o_keep, o_valid, o_last
         );
 
         // ---- Lengths of the latched request (used in the `in_sum` cycle). ----
-        // The TCP header: 5 words, the MSS option 1, NOP + Window Scale 1,
-        // NOP NOP SACK-permitted 1, NOP NOP + SACK of n blocks 1 + 2n.
-        self.doff.next = 5_u8.to_bits();
-        if self.with_mss.q.val() {
-            self.doff.next = 6_u8.to_bits();
-            if self.with_ws.q.val() {
-                self.doff.next = 7_u8.to_bits();
-            }
-            if self.with_sackp.q.val() {
-                self.doff.next = self.doff.val() + 1_u8.to_bits();
-            }
-        }
-        if self.sack_n.q.val().any() {
-            self.doff.next = 6_u8.to_bits() + (bit_cast::<8, 3>(self.sack_n.q.val()) << 1);
-        }
+        // The TCP header: 5 words and the options' words.
+        self.doff.next = 5_u8.to_bits() + bit_cast::<8, 4>(self.opt_words.q.val());
         // IPv4 total length: TCP 20 + the header, ICMP 20 + message.
-        self.total_len.next = 20_u16.to_bits() + (bit_cast::<16, 8>(self.doff.val()) << 2);
+        // (`data_len` is 0 but in a data segment.)
+        self.total_len.next = 20_u16.to_bits() + (bit_cast::<16, 8>(self.doff.val()) << 2) + self.data_len.q.val();
         if self.is_icmp.q.val() {
             self.total_len.next = bit_cast::<16, 11>(self.icmp_len.q.val()) + 20_u16.to_bits();
-        }
-        if self.is_data.q.val() {
-            self.total_len.next = self.data_len.q.val() + 40_u16.to_bits();
         }
         // Frame length - 1: ARP 42; IPv4 14 + total length.
         self.frame_len_m1.next = self.total_len.val().get_bits::<11>(0) + self.eleven_13.val();
@@ -389,11 +402,19 @@ impl Logic for TxBuilder {
         // 32..39) reads the 8 bytes from icmp_off - 2.
         self.win_start.next = self.icmp_off.q.val() - self.eleven_2.val();
         // A data segment's payload starts at frame byte 54, 6 bytes into beat 6:
-        // beat 6 reads the 8 bytes from buffer byte -6.
+        // beat 6 reads the 8 bytes from buffer byte -6. After the Timestamps
+        // option (the only one a data segment carries) at byte 66, 2 bytes
+        // into beat 8: beat 8 reads from buffer byte -2.
         self.first_payload_beat.next = 4_u8.to_bits();
+        self.first_hdr_mask.next = 0xFFFF_FFFF_FFFF_0000_u64.to_bits();
         if self.is_data.q.val() {
             self.win_start.next = self.data_win_start.val();
             self.first_payload_beat.next = 6_u8.to_bits();
+            if self.with_ts.q.val() {
+                self.win_start.next = self.data_ts_win_start.val();
+                self.first_payload_beat.next = 8_u8.to_bits();
+                self.first_hdr_mask.next = 0xFFFF_0000_0000_0000_u64.to_bits();
+            }
         }
         // Bit offset of that byte in {prev_word, fb_rdata}: 64 - 8 * (byte & 7).
         self.win_lo3.next = self.win_start.val().get_bits::<3>(0);
@@ -410,11 +431,11 @@ impl Logic for TxBuilder {
         self.ack_lo.next = self.ack.q.val().get_bits::<16>(0);
         self.ip_part_lo.next = self.ip_part.q.val().get_bits::<16>(0);
         self.ip_part_hi.next = self.ip_part.q.val().get_bits::<4>(16);
-        // With SACK blocks the header words sum past 20 bits: one more bit before the fold.
-        self.l4_sum.next = bit_cast::<21, 20>(self.l4_part_a.q.val()) + bit_cast::<21, 20>(self.l4_part_b.q.val())
-            + bit_cast::<21, 20>(self.sack_sum.q.val());
+        // With the options the words sum past 21 bits: 22 before the fold.
+        self.l4_sum.next = bit_cast::<22, 20>(self.l4_part_a.q.val()) + bit_cast::<22, 20>(self.l4_part_b.q.val())
+            + bit_cast::<22, 21>(self.l4_part_c.q.val());
         self.l4_sum_lo.next = self.l4_sum.val().get_bits::<16>(0);
-        self.l4_sum_hi.next = self.l4_sum.val().get_bits::<5>(16);
+        self.l4_sum_hi.next = self.l4_sum.val().get_bits::<6>(16);
         self.ip_carry.next = 0_u16.to_bits();
         if self.ip_fold1.q.val().get_bit(16) {
             self.ip_carry.next = 1_u16.to_bits();
@@ -426,65 +447,91 @@ impl Logic for TxBuilder {
         }
         self.l4_fold2.next = self.l4_fold1.q.val().get_bits::<16>(0) + self.l4_carry.val();
         // Constant words of the sums: IPv4 protocol 6 or 1; TCP 6 (protocol)
-        // + 20 (length) + 0x5000 (data offset) without the option, 6 + 24 +
-        // 0x6000 + 0x0204 (option kind, length) with it.
+        // + 20 (length) + 0x5000 (data offset 5), and per option word 4 more
+        // length and 0x1000 more data offset; the option bytes are `l4_part_c`.
         self.ip_const.next = self.c_ip_tcp.val();
         if self.is_icmp.q.val() {
             self.ip_const.next = self.c_ip_icmp.val();
         }
-        // A data segment adds its length to the pseudo-header's TCP length
-        // and its payload's sum (both in the `mss_term` slot: never with the option).
-        self.tcp_const.next = self.c_tcp.val() + bit_cast::<20, 16>(self.data_len.q.val());
-        self.mss_term.next = self.data_sum.q.val();
-        if self.with_mss.q.val() {
-            self.tcp_const.next = self.c_tcp_mss.val();
-            self.mss_term.next = self.our_mss.val();
-        }
-        // Window scaling: 6 + 28 + 0x7000 + 0x0204 + 0x0103 (NOP, kind 3) + 0x03ss (length 3, shift).
-        if self.with_ws.q.val() {
-            self.tcp_const.next = self.c_tcp_ws.val();
-        }
-        // SACK-permitted: 4 more length, one more header word (0x1000), 0x0101
-        // (NOP NOP) and 0x0402 (kind 4, length 2). SACK blocks: NOP NOP, kind
-        // 5 with length 2 + 8n (0x0502 + 8n), length 4 + 8n and (1 + 2n) words
-        // of data offset: 0x1607 + 0x2010 n; the blocks themselves are `sack_sum`.
-        self.sack_const.next = self.c_sack[0].val();
-        if self.with_sackp.q.val() {
-            self.sack_const.next = self.c_sackp.val();
-        }
-        match self.sack_n.q.val().index() {
-            1 => self.sack_const.next = self.c_sack[1].val(),
-            2 => self.sack_const.next = self.c_sack[2].val(),
-            3 => self.sack_const.next = self.c_sack[3].val(),
-            4 => self.sack_const.next = self.c_sack[4].val(),
-            _ => {}
-        }
-        self.tcp_const.next = self.tcp_const.val() + self.sack_const.val();
+        // A data segment adds its length to the pseudo-header's TCP length.
+        self.tcp_const.next = self.c_tcp.val()
+            + bit_cast::<20, 16>(self.data_len.q.val())
+            + (bit_cast::<20, 4>(self.opt_words.q.val()) << 12)
+            + (bit_cast::<20, 4>(self.opt_words.q.val()) << 2);
         // A Local, not `bit_cast(!x)`: Verilog widens before inverting.
         self.icmp_csum_inv.next = !self.icmp_csum.q.val();
-        // SACK blocks of the offered request: the count (at most four) and the sixteen words to sum.
+        self.opt_head.next = self.opt.q.val().get_bits::<16>(304);
+        self.opt_tail.next = self.opt.q.val().get_bits::<48>(0);
+        // The latched options' words, for their sum.
+        for i in 0..20 {
+            self.opt_word[i].next = self.opt.q.val().get_bits::<16>(304 - 16 * i);
+        }
+
+        // ---- The offered request's options, composed as it is taken. ----
+        // Timestamps (RFC 7323 §3.2, Appendix A layout) lead; then a SYN-ACK's
+        // MSS, NOP + Window Scale, NOP NOP SACK-permitted, or an ACK's NOP NOP
+        // SACK (RFC 2018 §3) with at most 4 blocks, 3 beside timestamps (40
+        // option bytes): the first ones, which the engine orders D-SACK,
+        // latest, then the rest (sack.rs).
+        self.req_tcp.next = self.req.kind.val() == self.kind_tcp.val();
+        self.req_ts.next = self.req.with_ts.val() & self.req_tcp.val();
         self.sack_req_n.next = self.req.sack_count.val();
         if self.req.sack_count.val() > self.four3.val() {
             self.sack_req_n.next = self.four3.val();
         }
-        self.sack_head.next = self.sack_blocks.q.val().get_bits::<48>(208);
-        self.sack_tail.next = self.sack_blocks.q.val().get_bits::<16>(0);
-        self.sack_word[0].next = self.req.sack_blocks.val().get_bits::<16>(240);
-        self.sack_word[1].next = self.req.sack_blocks.val().get_bits::<16>(224);
-        self.sack_word[2].next = self.req.sack_blocks.val().get_bits::<16>(208);
-        self.sack_word[3].next = self.req.sack_blocks.val().get_bits::<16>(192);
-        self.sack_word[4].next = self.req.sack_blocks.val().get_bits::<16>(176);
-        self.sack_word[5].next = self.req.sack_blocks.val().get_bits::<16>(160);
-        self.sack_word[6].next = self.req.sack_blocks.val().get_bits::<16>(144);
-        self.sack_word[7].next = self.req.sack_blocks.val().get_bits::<16>(128);
-        self.sack_word[8].next = self.req.sack_blocks.val().get_bits::<16>(112);
-        self.sack_word[9].next = self.req.sack_blocks.val().get_bits::<16>(96);
-        self.sack_word[10].next = self.req.sack_blocks.val().get_bits::<16>(80);
-        self.sack_word[11].next = self.req.sack_blocks.val().get_bits::<16>(64);
-        self.sack_word[12].next = self.req.sack_blocks.val().get_bits::<16>(48);
-        self.sack_word[13].next = self.req.sack_blocks.val().get_bits::<16>(32);
-        self.sack_word[14].next = self.req.sack_blocks.val().get_bits::<16>(16);
-        self.sack_word[15].next = self.req.sack_blocks.val().get_bits::<16>(0);
+        if self.req_ts.val() & (self.req.sack_count.val() > self.three3.val()) {
+            self.sack_req_n.next = self.three3.val();
+        }
+        self.sack_b1.next = self.req.sack_blocks.val().get_bits::<64>(192);
+        self.sack_b2.next = self.req.sack_blocks.val().get_bits::<128>(128);
+        self.sack_b3.next = self.req.sack_blocks.val().get_bits::<192>(64);
+        self.rest.next = 0_u64.to_bits();
+        self.rest_words.next = self.c_words[0].val();
+        if self.req.with_mss.val() & self.req_tcp.val() {
+            // MSS: kind 2, length 4.
+            self.rest.next = (bit_cast::<320, 16>(self.c_mss_kind.val()) << 304) | (bit_cast::<320, 16>(self.our_mss.val()) << 288);
+            self.rest_words.next = self.c_words[1].val();
+            if self.req.with_ws.val() {
+                // NOP, kind 3, length 3, shift.
+                self.rest.next = self.rest.val()
+                    | (bit_cast::<320, 24>(self.c_ws_head.val()) << 264)
+                    | (bit_cast::<320, 4>(self.req.ws.val()) << 256);
+                self.rest_words.next = self.c_words[2].val();
+            }
+            if self.req.with_sackp.val() {
+                // NOP, NOP, kind 4, length 2, after the MSS or the Window Scale.
+                if self.req.with_ws.val() {
+                    self.rest.next = self.rest.val() | (bit_cast::<320, 32>(self.c_sackp.val()) << 224);
+                } else {
+                    self.rest.next = self.rest.val() | (bit_cast::<320, 32>(self.c_sackp.val()) << 256);
+                }
+                self.rest_words.next = self.rest_words.val() + self.c_words[1].val();
+            }
+        } else if self.req_tcp.val() & !self.req.data_len.val().any() {
+            // SACK blocks only in a control segment without the MSS (an ACK).
+            match self.sack_req_n.val().index() {
+                1 => {
+                    self.rest.next = (bit_cast::<320, 32>(self.c_sack_hdr[0].val()) << 288) | (bit_cast::<320, 64>(self.sack_b1.val()) << 224);
+                    self.rest_words.next = self.c_sack_words[0].val();
+                }
+                2 => {
+                    self.rest.next = (bit_cast::<320, 32>(self.c_sack_hdr[1].val()) << 288) | (bit_cast::<320, 128>(self.sack_b2.val()) << 160);
+                    self.rest_words.next = self.c_sack_words[1].val();
+                }
+                3 => {
+                    self.rest.next = (bit_cast::<320, 32>(self.c_sack_hdr[2].val()) << 288) | (bit_cast::<320, 192>(self.sack_b3.val()) << 96);
+                    self.rest_words.next = self.c_sack_words[2].val();
+                }
+                4 => {
+                    self.rest.next = (bit_cast::<320, 32>(self.c_sack_hdr[3].val()) << 288) | (bit_cast::<320, 256>(self.req.sack_blocks.val()) << 32);
+                    self.rest_words.next = self.c_sack_words[3].val();
+                }
+                _ => {}
+            }
+        }
+        self.ts_opt.next = (bit_cast::<96, 32>(self.c_ts_head.val()) << 64)
+            | (bit_cast::<96, 32>(self.req.tsval.val()) << 32)
+            | bit_cast::<96, 32>(self.req.tsecr.val());
 
         // ---- Output register handshake. ----
         self.can_load.next = !self.o_valid.q.val() | self.m_tready.val();
@@ -563,56 +610,25 @@ impl Logic for TxBuilder {
                 }
             }
             6 => {
-                // window, checksum, urgent pointer 0, MSS option kind 2 length 4.
+                // window, checksum, urgent pointer 0, option bytes 0-1.
                 self.hdr.next = (bit_cast::<64, 16>(self.window.q.val()) << 48)
                     | (bit_cast::<64, 16>(self.l4_csum.q.val()) << 32)
-                    | 0x0204_u64.to_bits();
-                if self.sack_n.q.val().any() {
-                    // SACK: NOP, NOP.
-                    self.hdr.next = (bit_cast::<64, 16>(self.window.q.val()) << 48)
-                        | (bit_cast::<64, 16>(self.l4_csum.q.val()) << 32)
-                        | 0x0101_u64.to_bits();
-                }
+                    | bit_cast::<64, 16>(self.opt_head.val());
             }
             7 => {
-                self.hdr.next = bit_cast::<64, 16>(self.our_mss.val()) << 48;
-                if self.with_ws.q.val() {
-                    // Window scaling: NOP, kind 3, length 3, shift.
-                    self.hdr.next = (bit_cast::<64, 16>(self.our_mss.val()) << 48)
-                        | 0x0103_0300_0000_u64.to_bits()
-                        | (bit_cast::<64, 4>(self.ws.q.val()) << 16);
-                    if self.with_sackp.q.val() {
-                        // NOP, NOP of SACK-permitted (its kind and length in beat 8).
-                        self.hdr.next = self.hdr.val() | 0x0101_u64.to_bits();
-                    }
-                } else if self.with_sackp.q.val() {
-                    // NOP, NOP, SACK-permitted (kind 4, length 2).
-                    self.hdr.next = (bit_cast::<64, 16>(self.our_mss.val()) << 48) | 0x0101_0402_0000_u64.to_bits();
-                }
-                if self.sack_n.q.val().any() {
-                    // Kind 5, length 2 + 8n, then the first six bytes of the blocks.
-                    self.hdr.next = 0x0500_0000_0000_0000_u64.to_bits()
-                        | (bit_cast::<64, 3>(self.sack_n.q.val()) << 51)
-                        | 0x0002_0000_0000_0000_u64.to_bits()
-                        | bit_cast::<64, 48>(self.sack_head.val());
-                }
+                self.hdr.next = self.opt.q.val().get_bits::<64>(240);
             }
             8 => {
-                if self.with_ws.q.val() & self.with_sackp.q.val() {
-                    self.hdr.next = 0x0402_0000_0000_0000_u64.to_bits();
-                }
-                if self.sack_n.q.val().any() {
-                    self.hdr.next = self.sack_blocks.q.val().get_bits::<64>(144);
-                }
+                self.hdr.next = self.opt.q.val().get_bits::<64>(176);
             }
             9 => {
-                self.hdr.next = self.sack_blocks.q.val().get_bits::<64>(80);
+                self.hdr.next = self.opt.q.val().get_bits::<64>(112);
             }
             10 => {
-                self.hdr.next = self.sack_blocks.q.val().get_bits::<64>(16);
+                self.hdr.next = self.opt.q.val().get_bits::<64>(48);
             }
             11 => {
-                self.hdr.next = bit_cast::<64, 16>(self.sack_tail.val()) << 48;
+                self.hdr.next = bit_cast::<64, 48>(self.opt_tail.val()) << 16;
             }
             _ => {}
         }
@@ -629,8 +645,7 @@ impl Logic for TxBuilder {
         if (self.is_icmp.q.val() | self.is_data.q.val()) & (self.beat.q.val() >= self.first_payload_beat.val()) {
             self.beat_net.next = self.payload.val();
             if self.beat.q.val() == self.first_payload_beat.val() {
-                self.beat_net.next = (self.hdr.val() & 0xFFFF_FFFF_FFFF_0000_u64.to_bits())
-                    | (self.payload.val() & 0xFFFF_u64.to_bits());
+                self.beat_net.next = (self.hdr.val() & self.first_hdr_mask.val()) | (self.payload.val() & !self.first_hdr_mask.val());
             }
         }
 
@@ -680,18 +695,38 @@ impl Logic for TxBuilder {
                 + bit_cast::<20, 16>(self.dst_port.q.val())
                 + bit_cast::<20, 16>(self.window.q.val());
             self.l4_part_b.d.next = self.tcp_const.val()
-                + bit_cast::<20, 16>(self.mss_term.val())
-                + bit_cast::<20, 4>(self.ws.q.val())
+                + bit_cast::<20, 16>(self.data_sum.q.val())
                 + bit_cast::<20, 16>(self.seq_hi.val())
                 + bit_cast::<20, 16>(self.seq_lo.val())
                 + bit_cast::<20, 16>(self.ack_hi.val())
                 + bit_cast::<20, 16>(self.ack_lo.val())
                 + bit_cast::<20, 8>(self.flags.q.val());
+            self.l4_part_c.d.next = bit_cast::<21, 16>(self.opt_word[0].val())
+                + bit_cast::<21, 16>(self.opt_word[1].val())
+                + bit_cast::<21, 16>(self.opt_word[2].val())
+                + bit_cast::<21, 16>(self.opt_word[3].val())
+                + bit_cast::<21, 16>(self.opt_word[4].val())
+                + bit_cast::<21, 16>(self.opt_word[5].val())
+                + bit_cast::<21, 16>(self.opt_word[6].val())
+                + bit_cast::<21, 16>(self.opt_word[7].val())
+                + bit_cast::<21, 16>(self.opt_word[8].val())
+                + bit_cast::<21, 16>(self.opt_word[9].val())
+                + bit_cast::<21, 16>(self.opt_word[10].val())
+                + bit_cast::<21, 16>(self.opt_word[11].val())
+                + bit_cast::<21, 16>(self.opt_word[12].val())
+                + bit_cast::<21, 16>(self.opt_word[13].val())
+                + bit_cast::<21, 16>(self.opt_word[14].val())
+                + bit_cast::<21, 16>(self.opt_word[15].val())
+                + bit_cast::<21, 16>(self.opt_word[16].val())
+                + bit_cast::<21, 16>(self.opt_word[17].val())
+                + bit_cast::<21, 16>(self.opt_word[18].val())
+                + bit_cast::<21, 16>(self.opt_word[19].val());
             if self.is_icmp.q.val() {
                 // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), m = 0x0800
                 // (type 8 code 0), m' = 0x0000 (type 0 code 0).
                 self.l4_part_a.d.next = bit_cast::<20, 16>(self.icmp_csum_inv.val());
                 self.l4_part_b.d.next = self.c_icmp.val();
+                self.l4_part_c.d.next = self.zero21.val();
             }
             // Address the frame-buffer word holding payload window byte 0.
             self.raddr.next = self.win_start.val().get_bits::<8>(3);
@@ -701,7 +736,7 @@ impl Logic for TxBuilder {
         if self.in_fold.q.val() {
             // First end-around-carry fold: 20 -> 17 bits.
             self.ip_fold1.d.next = bit_cast::<17, 16>(self.ip_part_lo.val()) + bit_cast::<17, 4>(self.ip_part_hi.val());
-            self.l4_fold1.d.next = bit_cast::<17, 16>(self.l4_sum_lo.val()) + bit_cast::<17, 5>(self.l4_sum_hi.val());
+            self.l4_fold1.d.next = bit_cast::<17, 16>(self.l4_sum_lo.val()) + bit_cast::<17, 6>(self.l4_sum_hi.val());
             // Prime the payload pipeline: prev_word = window word 0, and
             // fb_rdata = window word 1 from the next cycle on.
             self.prev_word.d.next = self.src_word.val();
@@ -758,37 +793,13 @@ impl Logic for TxBuilder {
             self.ack.d.next = self.req.ack.val();
             self.flags.d.next = self.req.flags.val();
             self.window.d.next = self.req.window.val();
-            self.with_mss.d.next = self.req.with_mss.val() & (self.req.kind.val() == self.kind_tcp.val());
-            self.with_ws.d.next = self.req.with_ws.val() & self.req.with_mss.val() & (self.req.kind.val() == self.kind_tcp.val());
-            self.ws.d.next = self.zero4.val();
-            if self.req.with_ws.val() & self.req.with_mss.val() & (self.req.kind.val() == self.kind_tcp.val()) {
-                self.ws.d.next = self.req.ws.val();
+            self.opt.d.next = self.rest.val();
+            self.opt_words.d.next = self.rest_words.val();
+            self.with_ts.d.next = self.req_ts.val();
+            if self.req_ts.val() {
+                self.opt.d.next = (bit_cast::<320, 96>(self.ts_opt.val()) << 224) | (self.rest.val() >> 96);
+                self.opt_words.d.next = self.rest_words.val() + self.c_words[3].val();
             }
-            // SACK: SACK-permitted only beside the MSS (a SYN-ACK), blocks only
-            // in a control segment without it (an ACK).
-            self.with_sackp.d.next = self.req.with_sackp.val() & self.req.with_mss.val() & (self.req.kind.val() == self.kind_tcp.val());
-            self.sack_n.d.next = self.zero3.val();
-            self.sack_sum.d.next = self.zero20.val();
-            if (self.req.kind.val() == self.kind_tcp.val()) & !self.req.with_mss.val() & !self.req.data_len.val().any() {
-                self.sack_n.d.next = self.sack_req_n.val();
-                self.sack_sum.d.next = bit_cast::<20, 16>(self.sack_word[0].val())
-                    + bit_cast::<20, 16>(self.sack_word[1].val())
-                    + bit_cast::<20, 16>(self.sack_word[2].val())
-                    + bit_cast::<20, 16>(self.sack_word[3].val())
-                    + bit_cast::<20, 16>(self.sack_word[4].val())
-                    + bit_cast::<20, 16>(self.sack_word[5].val())
-                    + bit_cast::<20, 16>(self.sack_word[6].val())
-                    + bit_cast::<20, 16>(self.sack_word[7].val())
-                    + bit_cast::<20, 16>(self.sack_word[8].val())
-                    + bit_cast::<20, 16>(self.sack_word[9].val())
-                    + bit_cast::<20, 16>(self.sack_word[10].val())
-                    + bit_cast::<20, 16>(self.sack_word[11].val())
-                    + bit_cast::<20, 16>(self.sack_word[12].val())
-                    + bit_cast::<20, 16>(self.sack_word[13].val())
-                    + bit_cast::<20, 16>(self.sack_word[14].val())
-                    + bit_cast::<20, 16>(self.sack_word[15].val());
-            }
-            self.sack_blocks.d.next = self.req.sack_blocks.val();
             self.icmp_off.d.next = self.req.icmp_off.val();
             self.icmp_len.d.next = self.req.icmp_len.val();
             self.icmp_csum.d.next = self.req.icmp_csum.val();

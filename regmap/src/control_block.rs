@@ -120,6 +120,9 @@ pub struct Tcb {
     pub ts_ok: bool,
     /// TS.Recent (RFC 7323 §4.3): the peer's TSval to echo; 0 unless `ts_ok`.
     pub ts_recent: u32,
+    /// Timestamps (RFC 7323 §5.4): TSval = TS_CLOCK + `ts_offset` on every
+    /// segment sent; the ISS with its halves swapped at the open, 0 unless `ts_ok`.
+    pub ts_offset: u32,
     /// NOW_US value at which the retransmission timer fires (SYN-RECEIVED
     /// once its SYN-ACK is sent, LAST-ACK); in the writing card's clock.
     pub timer_due: u32,
@@ -188,6 +191,7 @@ impl Tcb {
             sack_ok: tcb::SACK_OK.get(words) != 0,
             ts_ok: tcb::TS_OK.get(words) != 0,
             ts_recent: tcb::TS_RECENT.get(words),
+            ts_offset: tcb::TS_OFFSET.get(words),
             timer_due: tcb::TIMER_DUE.get(words),
             seq_offset: tcb::SEQ_OFFSET.get(words),
             tx_end: tcb::TX_END.get(words),
@@ -241,6 +245,7 @@ impl Tcb {
         tcb::SACK_OK.set(&mut w, u32::from(self.sack_ok));
         tcb::TS_OK.set(&mut w, u32::from(self.ts_ok));
         tcb::TS_RECENT.set(&mut w, self.ts_recent);
+        tcb::TS_OFFSET.set(&mut w, self.ts_offset);
         tcb::TIMER_DUE.set(&mut w, self.timer_due);
         tcb::SEQ_OFFSET.set(&mut w, self.seq_offset);
         tcb::TX_END.set(&mut w, self.tx_end);
@@ -361,6 +366,7 @@ mod tests {
             sack_ok: true,
             ts_ok: true,
             ts_recent: 0xFEDC_BA98,
+            ts_offset: 0x1234_5678,
             timer_due: 123_456,
             seq_offset: 0,
             tx_end: 0,

@@ -139,7 +139,8 @@ regs! {
     KEEPALIVE_PROBES = 0x01B4, Rw, "Keep-alive: unanswered probes after which the connection is reset (RST) and its slot freed, 1..=15 (bits 3:0). Default 9, as Linux.";
     IDLE_TIMEOUT_US = 0x01B8, Rw, "Without keep-alive: a connection in ESTABLISHED or CLOSE-WAIT with nothing unacknowledged and no ACK from the peer for this long is reset (RST) and its slot freed. 0 (default): off.";
     RX_REASM      = 0x01C0, Rw, "bit0: out-of-order reassembly on (default off): in-window segments beyond rcv_nxt are written into the receive ring at their offset and held, up to four ranges per connection (not replicated; docs/engine.md, Reassembly and SACK); off, they are dropped and answered by a duplicate ACK. bit1: SACK (RFC 2018, only with bit0): a SYN-ACK answering a SYN with SACK-permitted offers it, and the connection's ACKs carry SACK blocks of the held ranges.";
-    TIMESTAMPS    = 0x01C4, Rw, "bit0: TCP timestamps (RFC 7323, default off): a connection whose SYN carried the Timestamps option records it (TCB TS_OK) and the peer's TSval (TS_RECENT). Not finished: the card does not yet offer the option in its SYN-ACK (docs/engine.md).";
+    TIMESTAMPS    = 0x01C4, Rw, "bit0: TCP timestamps (RFC 7323, default off): a connection whose SYN carried the Timestamps option records it (TCB TS_OK) and the peer's TSval (TS_RECENT), and then sends the option on every segment but a RST (§3.2): the SYN-ACK and every later segment carry TSval = TS_CLOCK + the TCB's TS_OFFSET and TSecr = TS_RECENT. The §4.3 update rule and PAWS: see docs/engine.md.";
+    TS_CLOCK      = 0x01C8, Rw, "The timestamp clock (RFC 7323 §5.4): a 32-bit count of 1024-us ticks, one each time NOW_US crosses a multiple of 1024 (bit 10 toggles); its own counter, it does not wrap with NOW_US. A write sets it (the host writes its wall clock in 1024-us units, so the two cards of a pair tick in step); 0 at reset. Every TSval sent is this plus the connection's TS_OFFSET.";
     CONNECT_IP    = 0x01D0, Rw, "Active open (RFC 9293 §3.10.1 OPEN, active): the remote IPv4 address of the next CONNECT (big-endian, as IPV4_ADDR).";
     CONNECT_PORTS = 0x01D4, Rw, "Active open: bits 31:16 the remote port, bits 15:0 our (local) port of the next CONNECT. The host picks a local port no open connection and no LISTEN slot uses: the core does not look for a duplicate tuple.";
     CONNECT_MAC_LO = 0x01D8, Rw, "Active open: the next hop's MAC address, bytes 2-5 (big-endian, as MAC_LO); the core has no ARP cache.";
@@ -578,6 +579,7 @@ tcb_fields! {
     GEN:         word 18, shift 0,  width 32, "Change generation: incremented on every TCB write by the core; replication orders copies by it.";
     EPOCH:       word 19, shift 0,  width 32, "Failover epoch of the card that last wrote this TCB (its EPOCH register; a host write stores what the host wrote).";
     TS_RECENT:   word 20, shift 0,  width 32, "TS.Recent (RFC 7323 §4.3): the peer's TSval to echo in TSecr; from its SYN, 0 unless TS_OK.";
+    TS_OFFSET:   word 21, shift 0,  width 32, "Timestamps (RFC 7323 §5.4): every TSval this connection sends is TS_CLOCK + TS_OFFSET; set at the open to the ISS with its 16-bit halves swapped (as unpredictable as the ISS), 0 unless TS_OK. Replicated with the TCB, so a promoted card sends the same TSvals on its own TS_CLOCK.";
 }
 
 /// The largest receive ring, as a power of two: 1 MiB. A connection whose

@@ -4,7 +4,11 @@
 //! Cases: SYN-ACK with MSS, pure ACK, RST, RST|ACK, FIN|ACK, ARP reply, ICMP echo
 //! replies of odd and even lengths from every source alignment, random
 //! `m_tready` back-pressure and request gaps, tshark over a pcap of the frames,
-//! and the cycles per frame of back-to-back pure ACKs.
+//! and the cycles per frame of back-to-back pure ACKs. Timestamps (RFC 7323
+//! §3.2, Appendix A layout) first in the options: an ACK, ACKs with 3 and 4
+//! SACK blocks asked for (3 sent: 40 option bytes, RFC 2018 §3), a SYN-ACK
+//! with MSS, Window Scale and SACK-permitted, and data segments of 1, 7, 8 and
+//! 1460 bytes read from the transmit staging buffer.
 //!
 //! Seed: `HOLDBACK_TEST_SEED=<n>` reproduces a run (each random test prints its seed).
 mod common;
@@ -272,6 +276,19 @@ struct Ports {
     fb_raddr: PortId,
     fb_rdata: PortId,
     busy: PortId,
+    // The option inputs and a data segment's payload (`OptReq`).
+    req_with_ws: PortId,
+    req_ws: PortId,
+    req_with_sackp: PortId,
+    req_sack_count: PortId,
+    req_sack_blocks: PortId,
+    req_with_ts: PortId,
+    req_tsval: PortId,
+    req_tsecr: PortId,
+    req_data_len: PortId,
+    req_data_sum: PortId,
+    pl_raddr: PortId,
+    pl_rdata: PortId,
 }
 
 /// The block plus its environment: a frame buffer with a registered read
@@ -282,6 +299,9 @@ struct Tx {
     fb: Vec<u8>,
     /// Address the block drove last cycle: the RAM returns that word now.
     fb_addr_q: u64,
+    /// The transmit staging buffer (a data segment's payload from byte 0), read like `fb`.
+    pl: Vec<u8>,
+    pl_addr_q: u64,
     frame: Vec<u8>,
     frames: VecDeque<Vec<u8>>,
     /// (tdata, tkeep, tlast) of a beat offered without m_tready.
@@ -320,8 +340,30 @@ impl Tx {
             fb_raddr: port("fb_raddr"),
             fb_rdata: port("fb_rdata"),
             busy: port("req__024busy"),
+            req_with_ws: port("req__024with_ws"),
+            req_ws: port("req__024ws"),
+            req_with_sackp: port("req__024with_sackp"),
+            req_sack_count: port("req__024sack_count"),
+            req_sack_blocks: port("req__024sack_blocks"),
+            req_with_ts: port("req__024with_ts"),
+            req_tsval: port("req__024tsval"),
+            req_tsecr: port("req__024tsecr"),
+            req_data_len: port("req__024data_len"),
+            req_data_sum: port("req__024data_sum"),
+            pl_raddr: port("pl_raddr"),
+            pl_rdata: port("pl_rdata"),
         };
-        let mut tx = Tx { m, p, fb: vec![0; 2048], fb_addr_q: 0, frame: Vec::new(), frames: VecDeque::new(), stalled: None };
+        let mut tx = Tx {
+            m,
+            p,
+            fb: vec![0; 2048],
+            fb_addr_q: 0,
+            pl: vec![0; 2048],
+            pl_addr_q: 0,
+            frame: Vec::new(),
+            frames: VecDeque::new(),
+            stalled: None,
+        };
         tx.m.set(tx.p.our_mac, mac_u64(&OUR_MAC));
         tx.m.set(tx.p.our_ip, ip_u32(&OUR_IP) as u64);
         tx.m.set(tx.p.our_mss, OUR_MSS as u64);
@@ -333,9 +375,13 @@ impl Tx {
         let w = self.fb_addr_q as usize * 8;
         let word = self.fb[w..w + 8].iter().fold(0u64, |a, &b| (a << 8) | b as u64);
         self.m.set(self.p.fb_rdata, word);
+        let w = self.pl_addr_q as usize * 8;
+        let word = self.pl[w..w + 8].iter().fold(0u64, |a, &b| (a << 8) | b as u64);
+        self.m.set(self.p.pl_rdata, word);
         self.m.set(self.p.m_tready, ready as u64);
         self.m.cycle();
         self.fb_addr_q = self.m.get(self.p.fb_raddr);
+        self.pl_addr_q = self.m.get(self.p.pl_raddr);
         let beat = (self.m.get(self.p.m_tdata), self.m.get(self.p.m_tkeep), self.m.get(self.p.m_tlast));
         if let Some(held) = self.stalled.take() {
             // AXI: a beat offered and not taken stays offered, unchanged.
@@ -669,4 +715,220 @@ fn all_zero_echo_gets_a_checksum_that_verifies() {
         check(&r, &f);
         assert_eq!(be16(&f, 36), 0xffff, "checksum of an all-zero echo reply");
     }
+}
+
+/// A TCP request with the option inputs: Timestamps, a SYN-ACK's Window Scale
+/// and SACK-permitted (beside the MSS), an ACK's SACK blocks (as asked for:
+/// the block may send fewer), a data segment's payload.
+#[derive(Clone, Debug, Default)]
+struct OptReq {
+    flags: u8,
+    mss: bool,
+    ws: Option<u8>,
+    sackp: bool,
+    blocks: Vec<(u32, u32)>,
+    ts: Option<(u32, u32)>,
+    payload: Vec<u8>,
+}
+
+const OPT_SEQ: u32 = 0x8000_fff0;
+const OPT_ACK: u32 = 0xffff_1234;
+const OPT_WINDOW: u16 = 0xfedc;
+
+impl OptReq {
+    /// The option bytes as the block must send them: Timestamps first (NOP,
+    /// NOP, kind 8, length 10, TSval, TSecr), then the MSS, NOP + Window
+    /// Scale and NOP NOP SACK-permitted of a SYN-ACK, or NOP NOP SACK with at
+    /// most 4 blocks (3 after Timestamps).
+    fn options(&self) -> Vec<u8> {
+        let mut o = Vec::new();
+        if let Some((tsval, tsecr)) = self.ts {
+            o.extend_from_slice(&[1, 1, 8, 10]);
+            o.extend_from_slice(&tsval.to_be_bytes());
+            o.extend_from_slice(&tsecr.to_be_bytes());
+        }
+        if self.mss {
+            o.extend_from_slice(&[2, 4]);
+            o.extend_from_slice(&OUR_MSS.to_be_bytes());
+            if let Some(ws) = self.ws {
+                o.extend_from_slice(&[1, 3, 3, ws]);
+            }
+            if self.sackp {
+                o.extend_from_slice(&[1, 1, 4, 2]);
+            }
+        } else if self.payload.is_empty() && !self.blocks.is_empty() {
+            let n = self.blocks.len().min(if self.ts.is_some() { 3 } else { 4 });
+            o.extend_from_slice(&[1, 1, 5, 2 + 8 * n as u8]);
+            for (l, r) in &self.blocks[..n] {
+                o.extend_from_slice(&l.to_be_bytes());
+                o.extend_from_slice(&r.to_be_bytes());
+            }
+        }
+        o
+    }
+
+    fn expected(&self) -> Vec<u8> {
+        let opts = self.options();
+        let hl = 20 + opts.len();
+        let total = 20 + hl + self.payload.len();
+        let mut f = Vec::new();
+        f.extend_from_slice(&PEER_MAC);
+        f.extend_from_slice(&OUR_MAC);
+        f.extend_from_slice(&[0x08, 0x00]);
+        let mut ip = vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0x40, 0, 64, 6, 0, 0];
+        ip.extend_from_slice(&OUR_IP);
+        ip.extend_from_slice(&PEER_IP);
+        let c = checksum(&ip);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        f.extend_from_slice(&ip);
+        let mut t = Vec::new();
+        t.extend_from_slice(&80u16.to_be_bytes());
+        t.extend_from_slice(&51514u16.to_be_bytes());
+        t.extend_from_slice(&OPT_SEQ.to_be_bytes());
+        t.extend_from_slice(&OPT_ACK.to_be_bytes());
+        t.extend_from_slice(&[((hl / 4) << 4) as u8, self.flags]);
+        t.extend_from_slice(&OPT_WINDOW.to_be_bytes());
+        t.extend_from_slice(&[0, 0, 0, 0]);
+        t.extend_from_slice(&opts);
+        t.extend_from_slice(&self.payload);
+        let tcp_len = t.len();
+        let mut pseudo = Vec::new();
+        pseudo.extend_from_slice(&OUR_IP);
+        pseudo.extend_from_slice(&PEER_IP);
+        pseudo.extend_from_slice(&[0, 6, (tcp_len >> 8) as u8, tcp_len as u8]);
+        pseudo.extend_from_slice(&t);
+        let c = checksum(&pseudo);
+        t[16..18].copy_from_slice(&c.to_be_bytes());
+        f.extend_from_slice(&t);
+        f
+    }
+}
+
+impl Tx {
+    fn drive_opt(&mut self, r: &OptReq) {
+        let p = &self.p;
+        let m = &mut self.m;
+        m.set(p.req_valid, 1);
+        m.set(p.req_kind, KIND_TCP);
+        m.set(p.req_dst_mac, mac_u64(&PEER_MAC));
+        m.set(p.req_dst_ip, ip_u32(&PEER_IP) as u64);
+        m.set(p.req_src_port, 80);
+        m.set(p.req_dst_port, 51514);
+        m.set(p.req_seq, OPT_SEQ as u64);
+        m.set(p.req_ack, OPT_ACK as u64);
+        m.set(p.req_flags, r.flags as u64);
+        m.set(p.req_window, OPT_WINDOW as u64);
+        m.set(p.req_with_mss, r.mss as u64);
+        m.set(p.req_with_ws, r.ws.is_some() as u64);
+        m.set(p.req_ws, r.ws.unwrap_or(0) as u64);
+        m.set(p.req_with_sackp, r.sackp as u64);
+        m.set(p.req_sack_count, r.blocks.len() as u64);
+        // Block i's left edge in bits 255-64i..224-64i, its right edge below: word 3 - i.
+        let mut words = [0u64; 4];
+        for (i, (l, rt)) in r.blocks.iter().enumerate() {
+            words[3 - i] = (u64::from(*l) << 32) | u64::from(*rt);
+        }
+        m.set_wide(p.req_sack_blocks, &words);
+        m.set(p.req_with_ts, r.ts.is_some() as u64);
+        let (tsval, tsecr) = r.ts.unwrap_or((0x5a5a_5a5a, 0xa5a5_a5a5));
+        m.set(p.req_tsval, tsval as u64);
+        m.set(p.req_tsecr, tsecr as u64);
+        m.set(p.req_data_len, r.payload.len() as u64);
+        m.set(p.req_data_sum, ones_sum(&r.payload) as u64);
+        self.pl.fill(0xee);
+        self.pl[..r.payload.len()].copy_from_slice(&r.payload);
+    }
+
+    fn send_opt(&mut self, r: &OptReq) -> Vec<u8> {
+        self.drive_opt(r);
+        for _ in 0..100_000 {
+            self.cycle(true);
+            if self.m.get(self.p.req_ready) == 1 {
+                self.m.set(self.p.req_valid, 0);
+                // Scramble the option inputs: the block must have latched them.
+                for q in [self.p.req_tsval, self.p.req_tsecr, self.p.req_sack_count, self.p.req_with_ts, self.p.req_data_len] {
+                    self.m.set(q, 0x5a5a_5a5a);
+                }
+                self.m.set_wide(self.p.req_sack_blocks, &[u64::MAX; 4]);
+                self.drain(|| true);
+                let f = self.frames.pop_front().expect("a frame was emitted");
+                assert!(self.frames.is_empty(), "one request, one frame");
+                return f;
+            }
+        }
+        panic!("request never accepted");
+    }
+}
+
+/// Sends `r`, compares the frame byte for byte and parses it (every checksum
+/// verified), returning the parsed TCP header and payload.
+fn check_opt(tx: &mut Tx, r: &OptReq) -> (holdback_sim::wire::TcpRepr, Vec<u8>) {
+    let f = tx.send_opt(r);
+    let want = r.expected();
+    assert_eq!(f, want, "frame for {r:?}\n got {f:02x?}\nwant {want:02x?}");
+    let frame = holdback_sim::wire::Frame::parse(&f).unwrap_or_else(|e| panic!("{r:?}: does not parse: {e}"));
+    let (_, t, payload) = frame.tcp().unwrap_or_else(|| panic!("{r:?}: not TCP"));
+    assert_eq!(t.timestamps(), r.ts, "Timestamps option of {r:?}");
+    assert_eq!(payload, &r.payload[..], "payload of {r:?}");
+    (t.clone(), payload.to_vec())
+}
+
+const TS: Option<(u32, u32)> = Some((0xfedc_ba98, 0x0123_4567));
+
+#[test]
+fn timestamps_lead_the_options_of_acks_and_cap_sack_at_three_blocks() {
+    let mut tx = Tx::new();
+    let blocks = [(0x1000_0000u32, 0x1000_05b4u32), (0xffff_f000, 0x0000_0010), (0x2000_0000, 0x2000_0001), (0x3000_0000, 0x3000_ffff)];
+    // A pure ACK: 12 option bytes, data offset 8, 66 bytes.
+    let ack = OptReq { flags: ACK, ts: TS, ..Default::default() };
+    let (t, _) = check_opt(&mut tx, &ack);
+    assert_eq!(t.options.len(), 12);
+    // TSvals at the wrap, all-ones fields (the sums' carries).
+    for ts in [(0, 0), (u32::MAX, u32::MAX), (0xffff_0000, 0x0000_ffff)] {
+        check_opt(&mut tx, &OptReq { flags: ACK | FIN, ts: Some(ts), ..Default::default() });
+    }
+    // SACK beside timestamps: 3 blocks fit the 40 option bytes, the 4th asked for is left out.
+    for n in 1..=4 {
+        let r = OptReq { flags: ACK, ts: TS, blocks: blocks[..n].to_vec(), ..Default::default() };
+        let (t, _) = check_opt(&mut tx, &r);
+        let sent: Vec<(u32, u32)> = t.sack_blocks().iter().map(|(l, r)| (l.0, r.0)).collect();
+        assert_eq!(sent, blocks[..n.min(3)].to_vec(), "{n} blocks asked for with timestamps");
+        assert!(t.options.len() <= 40);
+    }
+    // Without timestamps 4 still go.
+    let (t, _) = check_opt(&mut tx, &OptReq { flags: ACK, blocks: blocks.to_vec(), ..Default::default() });
+    assert_eq!(t.sack_blocks().len(), 4);
+    assert_eq!(t.timestamps(), None);
+}
+
+#[test]
+fn timestamps_lead_a_syn_acks_mss_window_scale_and_sack_permitted() {
+    let mut tx = Tx::new();
+    for (ws, sackp) in [(Some(7), true), (None, true), (Some(14), false), (None, false)] {
+        let r = OptReq { flags: SYN | ACK, mss: true, ws, sackp, ts: TS, ..Default::default() };
+        let (t, _) = check_opt(&mut tx, &r);
+        assert_eq!((t.mss(), t.wscale(), t.sack_permitted()), (Some(OUR_MSS), ws, sackp), "{r:?}");
+        // Without timestamps: exactly today's options.
+        let plain = OptReq { ts: None, ..r };
+        let (t, _) = check_opt(&mut tx, &plain);
+        assert_eq!((t.mss(), t.wscale(), t.sack_permitted(), t.timestamps()), (Some(OUR_MSS), ws, sackp, None));
+    }
+}
+
+#[test]
+fn data_segments_carry_timestamps_before_their_payload() {
+    let s = holdback_sim::test_seed(0x5458_0007);
+    let mut rng = SmallRng::seed_from_u64(s);
+    let mut tx = Tx::new();
+    for len in [1usize, 7, 8, 9, 15, 16, 17, 1460] {
+        let payload: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+        for ts in [TS, None] {
+            let r = OptReq { flags: ACK | 0x08, ts, payload: payload.clone(), ..Default::default() };
+            let (t, _) = check_opt(&mut tx, &r);
+            assert_eq!(t.options.len(), if ts.is_some() { 12 } else { 0 }, "{len} bytes");
+        }
+    }
+    // SACK blocks never ride on data, timestamps or not.
+    let r = OptReq { flags: ACK, ts: TS, payload: vec![0xff; 8], blocks: vec![(1, 2)], ..Default::default() };
+    check_opt(&mut tx, &r);
 }

@@ -201,6 +201,18 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.timebase.clock.next = self.clock.val();
         self.timebase.tick_us.next = self.tick_us.val();
         self.timebase.scan_step.next = false;
+        // Timestamps (RFC 7323 §3.2, §5.4): TS_CLOCK, and the TSval/TSecr
+        // inputs of each segment (the new TCB's for a passive open's SYN-ACK).
+        self.timebase.ts_load.next = self.ts_clock_load.val();
+        self.timebase.ts_wdata.next = self.ts_clock_wdata.val();
+        self.ts_ticks.next = self.timebase.ts_ticks.val();
+        self.txr.ts_ticks.next = self.timebase.ts_ticks.val();
+        self.txr.ts_ok.next = self.w.q.val().ts_ok.any();
+        self.txr.ts_offset.next = self.w.q.val().ts_offset;
+        self.txr.ts_recent.next = self.w.q.val().ts_recent;
+        self.txr.new_ts_ok.next = self.upd.opened.val().ts_ok.any();
+        self.txr.new_ts_offset.next = self.upd.opened.val().ts_offset;
+        self.txr.new_ts_recent.next = self.upd.opened.val().ts_recent;
 
         self.txr.clock.next = self.clock.val();
         self.txr.address.next = TxAddressState::Keep;
@@ -1346,7 +1358,6 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             self.tcb_ram.write_data.next.pad_w0_7 = false.into();
             self.tcb_ram.write_data.next.pad_w0_12 = self.zero4.val();
             self.tcb_ram.write_data.next.pad_w14_26 = self.zero6.val(); // word 14 bits 23:16 the shifts, 24 SACK, 25 timestamps
-            self.tcb_ram.write_data.next.pad_w21 = 0_u32.to_bits();
             self.tcb_ram.write_data.next.gen = self.gen_next.val();
             self.tcb_ram.write_data.next.epoch = self.epoch.val();
             self.w.d.next.gen = self.gen_next.val();

@@ -433,6 +433,10 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     pub sack: Signal<In, Bit>,
     /// TIMESTAMPS bit0: a SYN's Timestamps option is taken (TS_OK, TS.Recent; RFC 7323 §3.2).
     pub timestamps: Signal<In, Bit>,
+    /// TS_CLOCK (timebase.rs): a host write loads the timestamp clock; `ts_ticks` is its count.
+    pub ts_clock_load: Signal<In, Bit>,
+    pub ts_clock_wdata: Signal<In, Bits<32>>,
+    pub ts_ticks: Signal<Out, Bits<32>>,
     hmerge: HoleMerge,
     /// SACK blocks for the ACK being composed (sack.rs).
     sacks: sack::SackSource,
@@ -666,6 +670,9 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             reassembly: Default::default(),
             sack: Default::default(),
             timestamps: Default::default(),
+            ts_clock_load: Default::default(),
+            ts_clock_wdata: Default::default(),
+            ts_ticks: Default::default(),
             sacks: Default::default(),
             dups: Default::default(),
             dsack_on: Default::default(),

@@ -9,7 +9,10 @@
 //! irs + 1 + min(ring, 65535) either way.
 //!
 //! Timestamps (RFC 7323 §3.2): a SYN with the option, TIMESTAMPS on, gives
-//! TS_OK and TS.Recent = its TSval; otherwise both are 0.
+//! TS_OK and TS.Recent = its TSval, and TS_OFFSET = the ISS with its 16-bit
+//! halves swapped (§5.4: every TSval the connection sends is the timestamp
+//! clock plus this offset, as unpredictable as the ISS and carried to the
+//! standby with the TCB); otherwise all three are 0.
 //! Combinational; the engine loads `tcb` into its working copy in one step.
 //!
 //! With hold-synack (CTRL bit4) R and ack_sent start at irs: nothing, not
@@ -59,6 +62,9 @@ pub struct PassiveOpen {
     /// Window scaling: our shift for this ring, and the SYN-ACK's window.
     our_ws: Signal<Local, Bits<4>>,
     syn_window: Signal<Local, Bits<32>>,
+    /// The ISS's halves, swapped into TS_OFFSET.
+    iss_lo: Signal<Local, Bits<16>>,
+    iss_hi: Signal<Local, Bits<16>>,
     ring_bit_shift: [Constant<Bits<4>>; 15],
     max16: Constant<Bits<32>>,
 
@@ -93,6 +99,8 @@ impl Default for PassiveOpen {
             tcb: Default::default(),
             our_ws: Default::default(),
             syn_window: Default::default(),
+            iss_lo: Default::default(),
+            iss_hi: Default::default(),
             // Ring bit 15 + k set: shift k makes 2^(15+k) >> k = 32768 fit.
             ring_bit_shift: std::array::from_fn(|k| Constant::new(Bits::<4>::from(k as u64))),
             max16: Constant::new(Bits::<32>::from(65535u64)),
@@ -138,9 +146,13 @@ impl Logic for PassiveOpen {
         }
         self.tcb.next.sack_ok = self.sack_ok.val().into();
         // RFC 7323 §3.2: TS.Recent starts at the SYN's TSval.
+        // Halves as Locals: Verilator flags a part-select widened by bit_cast.
+        self.iss_lo.next = self.iss.val().get_bits::<16>(0);
+        self.iss_hi.next = self.iss.val().get_bits::<16>(16);
         if self.ts_ok.val() {
             self.tcb.next.ts_ok = true.into();
             self.tcb.next.ts_recent = self.tsval.val();
+            self.tcb.next.ts_offset = (bit_cast::<32, 16>(self.iss_lo.val()) << 16) | bit_cast::<32, 16>(self.iss_hi.val());
         }
         self.syn_window.next = self.ring_window.val();
         if self.ring_window.val() > self.max16.val() {

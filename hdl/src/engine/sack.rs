@@ -1,7 +1,9 @@
 //! SACK blocks for our ACKs (RFC 2018 §4), from the connection's hole table
 //! entry (`reassembly.rs`): the range holding the latest segment first, then
-//! the others in sequence order, at most four (no timestamps, so four fit the
-//! 40 option bytes: 2 NOPs, kind, length, 4 × 8).
+//! the others in sequence order, at most four (they fit the 40 option bytes:
+//! 2 NOPs, kind, length, 4 × 8). Beside timestamps only three fit (12 more
+//! bytes, RFC 2018 §3): the frame builder sends the first three, so this
+//! order keeps the D-SACK block and the latest range (RFC 2883 §4, RFC 2018 §4).
 //!
 //! Which entry: an out-of-order segment's duplicate ACK is composed in the
 //! very cycle its range is inserted, so it takes the entry as the merge

@@ -139,8 +139,8 @@ tcb_fields! {
     epoch [get_my_offset_epoch, get_my_width_epoch]: 32,
     /// TS.Recent (RFC 7323 §4.3): the peer's TSval to echo.
     ts_recent [get_my_offset_ts_recent, get_my_width_ts_recent]: 32,
-    /// Word 21, no field yet (the TCB keeps an even number of words): written as zero.
-    pad_w21 [get_my_offset_pad_w21, get_my_width_pad_w21]: 32,
+    /// Timestamps (RFC 7323 §5.4): TSval = the TS clock + this offset.
+    ts_offset [get_my_offset_ts_offset, get_my_width_ts_offset]: 32,
 }
 
 #[cfg(test)]
@@ -152,7 +152,7 @@ mod tests {
     fn layout_is_the_register_maps() {
         assert_eq!(TcbFields::BITS, TCB_BITS);
         let t = TcbFields::default();
-        let ours: [(TcbField, usize, usize); 32] = [
+        let ours: [(TcbField, usize, usize); 33] = [
             (tcb::STATE, t.get_my_offset_state().index(), t.get_my_width_state()),
             (tcb::HOLDBACK, t.get_my_offset_holdback().index(), t.get_my_width_holdback()),
             (tcb::FIN_RCVD, t.get_my_offset_fin_rcvd().index(), t.get_my_width_fin_rcvd()),
@@ -185,6 +185,7 @@ mod tests {
             (tcb::GEN, t.get_my_offset_gen().index(), t.get_my_width_gen()),
             (tcb::EPOCH, t.get_my_offset_epoch().index(), t.get_my_width_epoch()),
             (tcb::TS_RECENT, t.get_my_offset_ts_recent().index(), t.get_my_width_ts_recent()),
+            (tcb::TS_OFFSET, t.get_my_offset_ts_offset().index(), t.get_my_width_ts_offset()),
         ];
         assert_eq!(ours.len(), tcb::FIELDS.len(), "every register-map field has a place here");
         for (field, offset, width) in ours {
@@ -199,7 +200,6 @@ mod tests {
             (t.get_my_offset_pad_w0_7().index(), t.get_my_width_pad_w0_7()),
             (t.get_my_offset_pad_w0_12().index(), t.get_my_width_pad_w0_12()),
             (t.get_my_offset_pad_w14_26().index(), t.get_my_width_pad_w14_26()),
-            (t.get_my_offset_pad_w21().index(), t.get_my_width_pad_w21()),
         ];
         let mut padded = vec![false; TCB_BITS];
         for (offset, width) in pads {

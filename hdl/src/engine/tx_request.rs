@@ -102,6 +102,17 @@ pub struct TxRequest {
     pub new_sack_ok: Signal<In, Bit>,
     pub sack_count: Signal<In, Bits<3>>,
     pub sack_blocks: Signal<In, Bits<256>>,
+    /// Timestamps (RFC 7323 §3.2): the timestamp clock, and the working TCB's
+    /// and the new TCB's negotiation, TS_OFFSET and TS.Recent. Every segment
+    /// of a TS_OK connection but a RST carries TSval = clock + offset and
+    /// TSecr = TS.Recent (RST: §3.2 recommends none).
+    pub ts_ticks: Signal<In, Bits<32>>,
+    pub ts_ok: Signal<In, Bit>,
+    pub ts_offset: Signal<In, Bits<32>>,
+    pub ts_recent: Signal<In, Bits<32>>,
+    pub new_ts_ok: Signal<In, Bit>,
+    pub new_ts_offset: Signal<In, Bits<32>>,
+    pub new_ts_recent: Signal<In, Bits<32>>,
 
     /// Offer the request (the engine's `TxSend`).
     pub send: Signal<In, Bit>,
@@ -140,6 +151,9 @@ pub struct TxRequest {
     t_with_sackp: DFF<Bit>,
     t_sack_count: DFF<Bits<3>>,
     t_sack_blocks: DFF<Bits<256>>,
+    t_with_ts: DFF<Bit>,
+    t_tsval: DFF<Bits<32>>,
+    t_tsecr: DFF<Bits<32>>,
     no_sack_count: Constant<Bits<3>>,
     no_sack_blocks: Constant<Bits<256>>,
     ws_on: Signal<Local, Bit>,
@@ -195,6 +209,13 @@ impl TxRequest {
             new_sack_ok: Default::default(),
             sack_count: Default::default(),
             sack_blocks: Default::default(),
+            ts_ticks: Default::default(),
+            ts_ok: Default::default(),
+            ts_offset: Default::default(),
+            ts_recent: Default::default(),
+            new_ts_ok: Default::default(),
+            new_ts_offset: Default::default(),
+            new_ts_recent: Default::default(),
             send: Default::default(),
             icmp_off: Default::default(),
             icmp_len: Default::default(),
@@ -222,6 +243,9 @@ impl TxRequest {
             t_with_sackp: Default::default(),
             t_sack_count: Default::default(),
             t_sack_blocks: Default::default(),
+            t_with_ts: Default::default(),
+            t_tsval: Default::default(),
+            t_tsecr: Default::default(),
             no_sack_count: Constant::new(Bits::<3>::from(0u64)),
             no_sack_blocks: Constant::new(Bits::<256>::default()),
             ws_on: Default::default(),
@@ -248,7 +272,7 @@ impl Logic for TxRequest {
     #[allow(unreachable_patterns)]
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, t_kind, t_dst_mac, t_dst_ip, t_src_port, t_dst_port, t_seq, t_ack, t_flags, t_window, t_with_mss, t_data_len, t_with_ws, t_ws, t_with_sackp, t_sack_count, t_sack_blocks);
+        dff_setup!(self, clock, t_kind, t_dst_mac, t_dst_ip, t_src_port, t_dst_port, t_seq, t_ack, t_flags, t_window, t_with_mss, t_data_len, t_with_ws, t_ws, t_with_sackp, t_sack_count, t_sack_blocks, t_with_ts, t_tsval, t_tsecr);
         self.syn_window16.next = self.syn_window.val().get_bits::<16>(0);
         if self.syn_window.val().get_bits::<16>(16).any() {
             self.syn_window16.next = 0xFFFF_u16.to_bits();
@@ -296,8 +320,17 @@ impl Logic for TxRequest {
             self.t_sack_count.d.next = self.no_sack_count.val();
             self.t_sack_blocks.d.next = self.no_sack_blocks.val();
         }
+        // Timestamps: from the working TCB for every segment command; the new
+        // TCB's for a passive open's SYN-ACK; none for a RST (or NoMss, the
+        // first half of a RST to a sender without a TCB), below.
+        if self.segment.val() != TxSegmentState::Keep {
+            self.t_with_ts.d.next = self.ts_ok.val();
+            self.t_tsval.d.next = self.ts_ticks.val() + self.ts_offset.val();
+            self.t_tsecr.d.next = self.ts_recent.val();
+        }
         match self.segment.val() {
             TxSegmentState::NoMss => {
+                self.t_with_ts.d.next = false;
                 self.t_with_mss.d.next = false;
             }
             TxSegmentState::AckWindow => {
@@ -332,6 +365,9 @@ impl Logic for TxRequest {
                 self.t_with_ws.d.next = self.new_ws_on.val();
                 self.t_ws.d.next = self.new_rcv_wscale.val();
                 self.t_with_sackp.d.next = self.new_sack_ok.val();
+                self.t_with_ts.d.next = self.new_ts_ok.val();
+                self.t_tsval.d.next = self.ts_ticks.val() + self.new_ts_offset.val();
+                self.t_tsecr.d.next = self.new_ts_recent.val();
             }
             TxSegmentState::FinAck => {
                 self.t_seq.d.next = self.snd_nxt.val();
@@ -353,6 +389,7 @@ impl Logic for TxRequest {
                 self.t_flags.d.next = self.flags_rst.val();
                 self.t_window.d.next = 0_u16.to_bits();
                 self.t_with_mss.d.next = false;
+                self.t_with_ts.d.next = false;
             }
             TxSegmentState::RstAck => {
                 self.t_seq.d.next = 0_u32.to_bits();
@@ -360,6 +397,7 @@ impl Logic for TxRequest {
                 self.t_flags.d.next = self.flags_rst_ack.val();
                 self.t_window.d.next = 0_u16.to_bits();
                 self.t_with_mss.d.next = false;
+                self.t_with_ts.d.next = false;
             }
             TxSegmentState::Syn => {
                 self.t_seq.d.next = self.iss.val();
@@ -399,6 +437,9 @@ impl Logic for TxRequest {
         self.tx.with_sackp.next = self.t_with_sackp.q.val();
         self.tx.sack_count.next = self.t_sack_count.q.val();
         self.tx.sack_blocks.next = self.t_sack_blocks.q.val();
+        self.tx.with_ts.next = self.t_with_ts.q.val();
+        self.tx.tsval.next = self.t_tsval.q.val();
+        self.tx.tsecr.next = self.t_tsecr.q.val();
         self.tx.icmp_off.next = self.icmp_off.val();
         self.tx.icmp_len.next = self.icmp_len.val();
         self.tx.icmp_csum.next = self.icmp_csum.val();

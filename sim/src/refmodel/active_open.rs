@@ -86,6 +86,7 @@ impl RefModel {
             // Our SYN offers no timestamps (not done: docs/engine.md).
             ts_ok: false,
             ts_recent: 0,
+            ts_offset: 0,
             local_port: c.local_port,
             remote_port: c.remote_port,
             remote_ip: c.remote_ip,

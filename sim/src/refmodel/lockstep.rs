@@ -281,6 +281,30 @@ impl<D: Dut> Lockstep<D> {
         Ok(())
     }
 
+    /// TS_CLOCK = `value` on both (at the current NOW_US: no time passes in a
+    /// register write); read back from the core, which must have taken it.
+    pub fn set_ts_clock(&mut self, value: u32) -> Result<(), LockstepError> {
+        self.dut.reg_write(regmap::TS_CLOCK.offset, value)?;
+        self.model.on_ts_clock_write(self.now_us, value);
+        self.history.push(format!("TS_CLOCK = {value:#x}"));
+        let back = self.dut.reg_read(regmap::TS_CLOCK.offset)?;
+        let want = self.model.cfg.ts_clock.ticks(self.now_us);
+        if back != want {
+            return Err(LockstepError::Invariant(format!("TS_CLOCK reads {back:#x} after writing {value:#x}, the model has {want:#x}")));
+        }
+        Ok(())
+    }
+
+    /// TS_CLOCK as the core reads it, checked against the model's count.
+    pub fn ts_clock(&mut self) -> Result<u32, LockstepError> {
+        let now = self.dut.reg_read(regmap::TS_CLOCK.offset)?;
+        let want = self.model.cfg.ts_clock.ticks(self.now_us);
+        if now != want {
+            return Err(LockstepError::Invariant(format!("TS_CLOCK reads {now:#x} at {} us, the model has {want:#x}", self.now_us)));
+        }
+        Ok(now)
+    }
+
     /// EPOCH = `epoch` on both.
     pub fn set_epoch(&mut self, epoch: u32) -> Result<(), LockstepError> {
         self.model.on_epoch_write(epoch);

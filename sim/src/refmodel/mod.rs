@@ -74,7 +74,7 @@ pub mod tx_rtt;
 pub use holes::HoleList;
 pub use parse::{classify, Accepted, RxSegment};
 pub use score::{score, Mismatch};
-pub use tcb::{diff_tcb, Tcb};
+pub use tcb::{diff_tcb, ts_offset_for, Tcb, TsClock};
 
 /// MSS assumed when the SYN carries none (RFC 9293 §3.7.1).
 pub const DEFAULT_PEER_MSS: u16 = 536;
@@ -125,8 +125,11 @@ pub struct Config {
     pub send_holdback: u32,
     /// RX_REASM bit1 (with bit0): SACK-permitted offered, SACK blocks sent.
     pub sack: bool,
-    /// TIMESTAMPS bit0: a SYN's Timestamps option gives TS_OK and TS.Recent (RFC 7323 §3.2).
+    /// TIMESTAMPS bit0: a SYN's Timestamps option gives TS_OK and TS.Recent
+    /// (RFC 7323 §3.2), and the connection's segments carry the option.
     pub timestamps: bool,
+    /// TS_CLOCK: the timestamp clock every TSval counts on.
+    pub ts_clock: tcb::TsClock,
 }
 
 impl Config {
@@ -157,6 +160,7 @@ impl Config {
             send_holdback: 0,
             sack: false,
             timestamps: false,
+            ts_clock: tcb::TsClock::default(),
         }
     }
     /// The port's own holdback setting, if it has one.
@@ -629,6 +633,8 @@ impl RefModel {
             // RFC 7323 §3.2: TS.Recent starts at the SYN's TSval.
             ts_ok: self.cfg.timestamps && seg.timestamps.is_some(),
             ts_recent: seg.timestamps.filter(|_| self.cfg.timestamps).map_or(0, |(tsval, _)| tsval),
+            // RFC 7323 §5.4: the connection's TSvals start at an offset as unpredictable as its ISS.
+            ts_offset: if self.cfg.timestamps && seg.timestamps.is_some() { ts_offset_for(iss) } else { 0 },
             local_port: key.local_port,
             remote_port: key.remote_port,
             remote_ip: key.remote_ip,
@@ -889,6 +895,9 @@ impl RefModel {
             if let Some(iss) = self.learned_iss.remove(&key) {
                 let t = &mut self.tcbs[id];
                 (t.iss, t.snd_una, t.snd_nxt, t.snd_max) = (iss, iss, iss + 1, iss + 1);
+                if t.ts_ok {
+                    t.ts_offset = ts_offset_for(iss);
+                }
             }
             self.send_syn_ack(id);
             let t = &mut self.tcbs[id];
@@ -917,8 +926,8 @@ impl RefModel {
     fn send_syn_ack(&mut self, id: usize) {
         let t = &self.tcbs[id];
         let window = self.cfg.syn_window() as u16;
-        let mut seg = TcpRepr::new(t.local_port, t.remote_port, t.iss, t.irs + 1, TcpFlags::SYN | TcpFlags::ACK, window)
-            .with_mss(self.cfg.our_mss);
+        let seg = TcpRepr::new(t.local_port, t.remote_port, t.iss, t.irs + 1, TcpFlags::SYN | TcpFlags::ACK, window);
+        let mut seg = self.with_timestamps(id, seg).with_mss(self.cfg.our_mss);
         if (t.snd_wscale, t.rcv_wscale) != (0, 0) {
             seg = seg.with_wscale(t.rcv_wscale);
         }
@@ -963,17 +972,40 @@ impl RefModel {
         self.holes[id].sack_blocks_with(t.rcv_nxt, ack, self.dsack)
     }
 
+    /// Timestamps (RFC 7323 §3.2): a connection with TS_OK leads every
+    /// segment's options but a RST's with TSval = TS_CLOCK + TS_OFFSET and
+    /// TSecr = TS.Recent (tx_request.rs, tx_builder.rs).
+    fn with_timestamps(&self, id: usize, seg: TcpRepr) -> TcpRepr {
+        let t = &self.tcbs[id];
+        if !t.ts_ok {
+            return seg;
+        }
+        seg.with_timestamps(self.cfg.ts_clock.ticks(self.now_us).wrapping_add(t.ts_offset), t.ts_recent)
+    }
+
+    /// The host writes TS_CLOCK = `value` at `now_us`.
+    pub fn on_ts_clock_write(&mut self, now_us: u32, value: u32) {
+        self.cfg.ts_clock.write(now_us, value);
+    }
+
     fn send_with_flags(&mut self, id: usize, seq: SeqNum, flags: TcpFlags) {
         let ring_window = self.cfg.ring_bytes;
         let t = &mut self.tcbs[id];
         let (ack, right, window) = advertise(t, ring_window);
         t.ack_sent = ack;
         t.rcv_adv = right;
-        let mut seg = TcpRepr::new(t.local_port, t.remote_port, seq, ack, flags, window);
+        let seg = TcpRepr::new(t.local_port, t.remote_port, seq, ack, flags, window);
         let to = Endpoint { mac: t.remote_mac(), ip: t.remote_ip };
+        let ts_ok = t.ts_ok;
+        let mut seg = self.with_timestamps(id, seg);
         // Only a plain ACK carries SACK blocks (not FIN|ACK, RST or data).
         if flags == TcpFlags::ACK {
-            let (blocks, _) = self.sack_blocks_for(id, ack);
+            let (mut blocks, _) = self.sack_blocks_for(id, ack);
+            // Beside timestamps the first 3 fit the 40 option bytes (RFC 2018 §3):
+            // the D-SACK and the latest range lead (§4, RFC 2883 §4).
+            if ts_ok {
+                blocks.truncate(3);
+            }
             if !blocks.is_empty() {
                 seg = seg.with_sack_blocks(&blocks);
             }
