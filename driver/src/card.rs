@@ -173,6 +173,16 @@ pub struct CardSettings {
     pub timestamps: bool,
 }
 
+/// TS_CLOCK ticks every 1024 us: about this many per second.
+const TS_TICKS_PER_S: u32 = 1_000_000 / 1024;
+
+/// The wall clock in TS_CLOCK's 1024-us ticks, modulo 2^32 (RFC 7323 §5.4:
+/// TSvals only need to increase, in serial order).
+pub fn wall_clock_ts_ticks() -> u32 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    (since_epoch.as_micros() >> 10) as u32
+}
+
 /// Reassembly is on unless a config turns it off.
 fn reassembly_default() -> bool {
     true
@@ -551,6 +561,13 @@ impl<B: Bar> CardHandle<B> {
         self.write_checked(regmap::RTO_US, s.rto_us)?;
         self.write_checked(regmap::RX_REASM, u32::from(s.reassembly) | (u32::from(s.sack) << 1))?;
         self.write_checked(regmap::TIMESTAMPS, u32::from(s.timestamps))?;
+        // Invariant 7 (docs/failover.md): the timestamp clock starts at this
+        // host's wall clock, so both cards of a pair send TSvals from one
+        // base. Only on a card not yet enabled: moving a running card's
+        // clock could send a TSval behind one it already sent.
+        if self.read(regmap::CTRL)? & regmap::CTRL_ENABLE == 0 {
+            self.set_ts_clock(wall_clock_ts_ticks())?;
+        }
         // The same value floors the RTO the card estimates for data (RFC 6298
         // §2.4 asks for 1 s; Linux, and so the configured 200 ms default, use
         // less), so recovery after a sample is as quick as before one.
@@ -559,6 +576,17 @@ impl<B: Bar> CardHandle<B> {
         let ctrl = if s.holdback { ctrl | regmap::CTRL_HOLDBACK } else { ctrl & !regmap::CTRL_HOLDBACK };
         self.write_checked(regmap::CTRL, ctrl)?;
         tracing::info!(ip = %s.ip, ports = ?s.listen_ports, holdback = s.holdback, port_holdback = ?s.port_holdback, reassembly = s.reassembly, sack = s.sack, timestamps = s.timestamps, "card configured");
+        Ok(())
+    }
+
+    /// TS_CLOCK := `ticks`. The clock runs on, so the read-back may be
+    /// ahead, by less than a second.
+    fn set_ts_clock(&self, ticks: u32) -> Result<(), CardError> {
+        self.write(regmap::TS_CLOCK, ticks)?;
+        let read = self.read(regmap::TS_CLOCK)?;
+        if read.wrapping_sub(ticks) >= TS_TICKS_PER_S {
+            return Err(CardError::NotApplied { reg: regmap::TS_CLOCK.name, wrote: ticks, read });
+        }
         Ok(())
     }
 
@@ -701,6 +729,12 @@ impl<B: Bar> CardHandle<B> {
     /// Our IPv4 address as programmed (the local half of every 4-tuple).
     pub fn our_ip(&self) -> Result<Ipv4Addr, CardError> {
         Ok(Ipv4Addr::from(self.read(regmap::IPV4_ADDR)?))
+    }
+
+    /// The timestamp clock (TS_CLOCK, 1024-us ticks): every TSval the card
+    /// sends is this plus the connection's TS_OFFSET.
+    pub fn ts_clock(&self) -> Result<u32, CardError> {
+        self.read(regmap::TS_CLOCK)
     }
 
     /// STATUS, NOW_US and CTRL.

@@ -48,6 +48,9 @@ fn configure_enable_and_read_back_on_the_rtl() {
     };
     // configure() reads every register back, so this checks the RTL keeps them.
     h.configure(&settings).expect("configure");
+    // The timestamp clock starts at the host's wall clock (invariant 7, docs/failover.md).
+    let off = holdback_driver::card::wall_clock_ts_ticks().wrapping_sub(h.ts_clock().expect("TS_CLOCK")) as i32;
+    assert!(off.unsigned_abs() < 1_000, "TS_CLOCK is {off} ticks off the wall clock after configure");
     h.enable().expect("enable");
     let st = h.status().expect("status");
     assert!(st.ctrl.enabled && st.ctrl.holdback && !st.ctrl.standby);

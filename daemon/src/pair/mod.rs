@@ -340,11 +340,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn link_config(cfg: &Replication, card_ip: std::net::Ipv4Addr, authority: &AuthorityConfig, app_sends: bool) -> LinkConfig {
+fn link_config(cfg: &Replication, card_ip: std::net::Ipv4Addr, authority: &AuthorityConfig, app_sends: bool, timestamps: bool) -> LinkConfig {
     let mut link = LinkConfig::new(cfg.secret.clone(), (u64::from(u32::from(card_ip)) << 32) | u64::from(std::process::id()));
     link.heartbeat_interval = cfg.heartbeat;
     link.heartbeat_misses = cfg.heartbeat_misses;
-    link.versions = replication::wire::Versions::for_store(cfg.store == StoreMode::Replicated).for_sending(app_sends);
+    link.versions =
+        replication::wire::Versions::for_store(cfg.store == StoreMode::Replicated).for_sending(app_sends).for_timestamps(timestamps);
     if let AuthorityConfig::Etcd(a) = authority {
         // The active node may speak on its standby's promise alone, so
         // every session must carry promises (docs/authority.md).
@@ -510,9 +511,10 @@ impl<B: Bar + 'static> Pair<B> {
         card_ip: std::net::Ipv4Addr,
         authority: &AuthorityConfig,
         app_sends: bool,
+        timestamps: bool,
     ) -> Result<(Arc<Pair<B>>, PairEvents), PairError> {
         let card = pump.card().clone();
-        let link = link_config(cfg, card_ip, authority, app_sends);
+        let link = link_config(cfg, card_ip, authority, app_sends, timestamps);
         #[cfg(feature = "etcd")]
         let etcd = connect_authority(authority).await?;
         #[cfg(not(feature = "etcd"))]
@@ -1391,7 +1393,7 @@ mod tests {
             store: StoreMode::Shared,
             store_dir: dir.clone(),
         };
-        let link = link_config(&cfg, std::net::Ipv4Addr::new(198, 18, 0, 2), &AuthorityConfig::Pair, true);
+        let link = link_config(&cfg, std::net::Ipv4Addr::new(198, 18, 0, 2), &AuthorityConfig::Pair, true, false);
         let epochs = EpochFile::open(&cfg.state_file).expect("epoch file");
         let accepts = CopyGate::open_now();
         accepts.close();

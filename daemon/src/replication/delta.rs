@@ -12,9 +12,14 @@ use serde::{Deserialize, Serialize};
 
 /// The changed fields of one TCB: bit i of `mask` set when `FIELDS[i]`
 /// changed; `steps` holds `new - old` (wrapping) of each, in field order.
+///
+/// postcard writes the mask as a varint, so a mask of fields below 32 is
+/// the same bytes a `u32` mask was (protocol versions up to 4); fields 32
+/// and up (TS_OFFSET, the 33rd) travel only in sessions from
+/// [`super::wire::WIDE_DELTA_VERSION`] on.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TcbDelta {
-    pub mask: u32,
+    pub mask: u64,
     pub steps: Vec<i32>,
 }
 
@@ -31,9 +36,9 @@ pub enum DeltaError {
     Result(TcbError),
 }
 
-// The mask is a u32: the layout must stay within 32 fields (checked here at
-// compile time, so a 33rd field breaks the build rather than replication).
-const _: () = assert!(FIELDS.len() <= 32);
+// The mask is a u64: the layout must stay within 64 fields (checked here at
+// compile time, so a 65th field breaks the build rather than replication).
+const _: () = assert!(FIELDS.len() <= 64);
 
 impl TcbDelta {
     /// The fields in which `new` differs from `old`.
@@ -43,7 +48,7 @@ impl TcbDelta {
         for (bit, field) in FIELDS.iter().enumerate() {
             let (a, b) = (field.get(&old_w), field.get(&new_w));
             if a != b {
-                delta.mask |= 1 << bit;
+                delta.mask |= 1u64 << bit;
                 delta.steps.push(b.wrapping_sub(a) as i32);
             }
         }
@@ -60,13 +65,13 @@ impl TcbDelta {
         if self.steps.len() != expected {
             return Err(DeltaError::StepCount { found: self.steps.len(), expected });
         }
-        if let Some(bit) = (FIELDS.len() as u32..32).find(|b| self.mask & (1 << b) != 0) {
+        if let Some(bit) = (FIELDS.len() as u32..64).find(|b| self.mask & (1u64 << b) != 0) {
             return Err(DeltaError::UnknownField { bit });
         }
         let mut words = base.encode()?;
         let mut steps = self.steps.iter();
         for (bit, field) in FIELDS.iter().enumerate() {
-            if self.mask & (1 << bit) != 0 {
+            if self.mask & (1u64 << bit) != 0 {
                 let step = *steps.next().expect("step count checked against the mask");
                 let value = field.get(&words).wrapping_add(step as u32);
                 field.set(&mut words, value);
@@ -138,6 +143,27 @@ mod tests {
         }
     }
 
+    /// A mask of fields below 32 is the bytes a u32 mask was (sessions in
+    /// versions up to 4 read it unchanged); TS_OFFSET, field 33, needs more.
+    #[test]
+    fn masks_below_field_32_keep_the_old_bytes_and_ts_offset_travels_above() {
+        let narrow = postcard::to_allocvec(&TcbDelta { mask: 0x8000_0001, steps: vec![1, 2] }).unwrap();
+        #[derive(Serialize)]
+        struct OldDelta {
+            mask: u32,
+            steps: Vec<i32>,
+        }
+        assert_eq!(narrow, postcard::to_allocvec(&OldDelta { mask: 0x8000_0001, steps: vec![1, 2] }).unwrap());
+        let bit = FIELDS.iter().position(|f| f.name == holdback_regmap::tcb::TS_OFFSET.name).expect("TS_OFFSET is a field");
+        assert!(bit >= 32, "TS_OFFSET is field {bit}");
+        let t = Tcb::closed();
+        let new = Tcb { ts_offset: 0x1234_5678, ..t.clone() };
+        let d = TcbDelta::between(&t, &new).unwrap();
+        assert_eq!(d.mask, 1u64 << bit);
+        let back: TcbDelta = postcard::from_bytes(&postcard::to_allocvec(&d).unwrap()).unwrap();
+        assert_eq!(back.apply(&t).unwrap(), new);
+    }
+
     #[test]
     fn unchanged_tcb_gives_an_empty_delta() {
         let mut rng = SmallRng::seed_from_u64(7);
@@ -180,10 +206,10 @@ mod tests {
         let t = Tcb::closed();
         let short = TcbDelta { mask: 0b11, steps: vec![1] };
         assert!(matches!(short.apply(&t), Err(DeltaError::StepCount { found: 1, expected: 2 })));
-        // A bit above the layout's last field (none left once the layout has 32 fields).
-        if let Some(bit) = u32::try_from(FIELDS.len()).ok().filter(|&b| b < 32) {
-            let beyond = TcbDelta { mask: 1 << bit, steps: vec![1] };
-            assert!(matches!(beyond.apply(&t), Err(DeltaError::UnknownField { bit: b }) if b == bit));
+        // Bits above the layout's last field, up to the mask's top.
+        for bit in [FIELDS.len() as u32, 63] {
+            let beyond = TcbDelta { mask: 1u64 << bit, steps: vec![1] };
+            assert!(matches!(beyond.apply(&t), Err(DeltaError::UnknownField { bit: b }) if b == bit), "bit {bit}");
         }
         let bad_state = TcbDelta { mask: 1, steps: vec![14] };
         assert!(matches!(bad_state.apply(&t), Err(DeltaError::Result(_))));

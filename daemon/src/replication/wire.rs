@@ -47,7 +47,14 @@
 //! ring's unacknowledged bytes ([`Update::Sent`], [`SEND_BYTES_VERSION`],
 //! invariant 9): a daemon whose application sends speaks only versions from
 //! 4 on (`Versions::for_sending`), since an older standby could not hold
-//! what the card may send. docs/upgrade.md is the procedure.
+//! what the card may send. Version 5 lets a TCB delta name fields 32 and up
+//! (its mask a varint of up to 64 bits, [`WIDE_DELTA_VERSION`]); TS_OFFSET,
+//! the 33rd field, changes only on connections with timestamps, so a daemon
+//! with `[network] timestamps` speaks only versions from 5 on
+//! (`Versions::for_timestamps`): an older standby would refuse the delta
+//! that carries a new connection's TS_OFFSET, and without it a promoted card
+//! would send TSvals the peer drops (invariant 7). docs/upgrade.md is the
+//! procedure.
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -58,7 +65,7 @@ use holdback_driver::Tcb;
 use super::delta::TcbDelta;
 
 /// The newest protocol version this code speaks (its Hello goes out in it).
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 /// The oldest protocol version this code still speaks.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;
 /// The first version whose sessions carry stream bytes ([`Update::Data`]).
@@ -69,6 +76,8 @@ pub const PROMISE_VERSION: u16 = 3;
 /// The first version whose sessions carry the transmit ring's
 /// unacknowledged bytes ([`Update::Sent`], invariant 9).
 pub const SEND_BYTES_VERSION: u16 = 4;
+/// The first version whose TCB deltas may name fields 32 and up (TS_OFFSET).
+pub const WIDE_DELTA_VERSION: u16 = 5;
 /// Transmit-ring bytes one [`Update::Sent`] carries at most; the standby
 /// refuses a longer one (it is far below [`MAX_FRAME`]).
 pub const MAX_SENT_BYTES: usize = 64 << 10;
@@ -112,6 +121,17 @@ impl Versions {
     pub const fn for_sending(self, sends: bool) -> Versions {
         if sends && self.min < SEND_BYTES_VERSION {
             Versions { min: SEND_BYTES_VERSION, max: self.max }
+        } else {
+            self
+        }
+    }
+
+    /// What this build speaks with timestamps on the card: only versions
+    /// whose deltas carry TS_OFFSET, because a promoted card without it
+    /// would send TSvals the peer drops by PAWS (invariant 7).
+    pub const fn for_timestamps(self, timestamps: bool) -> Versions {
+        if timestamps && self.min < WIDE_DELTA_VERSION {
+            Versions { min: WIDE_DELTA_VERSION, max: self.max }
         } else {
             self
         }
@@ -589,6 +609,20 @@ mod tests {
         assert_eq!(p.state(), LinkState::Down);
         assert!(refused_unknown_version(&s) >= 2, "each Hello without sent bytes refused as unknown_version: {:?}", s.stats().refused);
         let (p, s, _events) = meet(Versions::BUILT, sending, Duration::from_secs(5)).await;
-        assert_eq!((p.protocol_version(), s.protocol_version()), (Some(SEND_BYTES_VERSION), Some(SEND_BYTES_VERSION)));
+        assert_eq!((p.protocol_version(), s.protocol_version()), (Some(PROTOCOL_VERSION), Some(PROTOCOL_VERSION)));
+    }
+
+    /// A standby with timestamps on refuses a primary whose deltas cannot
+    /// carry TS_OFFSET, and runs at least version 5 with one whose can.
+    #[tokio::test]
+    async fn a_pair_with_timestamps_speaks_only_versions_with_wide_deltas() {
+        let stamping = Versions::for_store(true).for_timestamps(true);
+        assert_eq!(stamping, Versions { min: WIDE_DELTA_VERSION, max: PROTOCOL_VERSION });
+        assert_eq!(Versions::BUILT.for_timestamps(false), Versions::BUILT);
+        let (p, s, _events) = meet(Versions { min: 1, max: 4 }, stamping, Duration::from_millis(600)).await;
+        assert_eq!(p.state(), LinkState::Down);
+        assert!(refused_unknown_version(&s) >= 2, "each Hello without wide deltas refused as unknown_version: {:?}", s.stats().refused);
+        let (p, s, _events) = meet(Versions::BUILT, stamping, Duration::from_secs(5)).await;
+        assert_eq!((p.protocol_version(), s.protocol_version()), (Some(WIDE_DELTA_VERSION), Some(WIDE_DELTA_VERSION)));
     }
 }
