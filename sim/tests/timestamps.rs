@@ -13,7 +13,7 @@
 //! model's clock and offset, their bytes by parsing; block_tx_builder.rs
 //! checks the builder's layout byte for byte).
 //!
-//! Not here (docs/engine.md): the §4.3 update rule of TS.Recent and PAWS (§5).
+//! The §4.3 update rule of TS.Recent and PAWS (§5.3) are `paws.rs`'s.
 //!
 //! Needs verilator (the sim crate's build verilates the core): install with
 //! `apt-get install verilator`.
