@@ -197,7 +197,7 @@ impl TxObserver for AckScorer {
     fn ack(&mut self, before: &TxTcb, seg: &AckSegment, now: u32, s: &RtoSettings) {
         let mut pre = *before;
         if pre.snd_una.before(seg.ack) && seg.ack.not_after(pre.snd_max) {
-            pre.rtt.on_ack(seg.ack, now, s);
+            pre.rtt.on_ack(seg.ack, now, None, s);
         }
         self.n += 1;
         let (_, after) = self.dut.check(&pre, seg, now, pre.rtt.rto_us, &format!("ACK {}", self.n));

@@ -141,6 +141,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.txt.w_partial_seen.next = self.txt.partial_seen.val();
         self.txt.w_measured.next = self.txt.measured.val();
         self.txt.w_timing.next = self.txt.timing.val();
+        self.txt.w_by_echo.next = self.txt.by_echo.val();
         self.txt.w_timer.next = self.txt.timer.val();
         self.txt.w_resend.next = self.txt.resend.val();
         self.txt.w_probe.next = self.txt.probe.val();
@@ -180,6 +181,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.txrtt.timing.next = self.txt.timing.val();
         self.txrtt.rtt_seq.next = self.txt.rtt_seq.val();
         self.txrtt.rtt_start_us.next = self.txt.rtt_start_us.val();
+        self.txrtt.by_echo.next = self.txt.by_echo.val();
         self.txrtt.event_kind.next = self.ev_none.val();
         self.txrtt.seq.next = self.desc.ack.val();
         if (self.state.q.val() == EngineState::TcpCheck) | (self.state.q.val() == EngineState::TcpAccept) {
@@ -194,6 +196,10 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         }
         self.txrtt.retransmission.next = self.txseg.seg_retransmission.val();
         self.txrtt.now_us.next = self.timebase.now_us.val();
+        // RFC 7323 §4.1: the echo's age is the connection's TSval now minus TSecr.
+        self.txrtt.ts_ok.next = self.w.q.val().ts_ok.any();
+        self.txrtt.echo_ok.next = self.desc.ts_ok.val();
+        self.txrtt.echo_age.next = self.timebase.ts_ticks.val() + self.w.q.val().ts_offset - self.desc.tsecr.val();
         self.txrtt.rto_min_us.next = self.rto_min_us.val();
         self.txrtt.rto_max_us.next = self.rto_max.val();
         self.txrtt.granularity_us.next = self.rto_granularity.val();
@@ -914,6 +920,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                             self.txt.w_timing.next = self.txrtt.new_timing.val();
                             self.txt.w_rtt_seq.next = self.txrtt.new_rtt_seq.val();
                             self.txt.w_rtt_start_us.next = self.txrtt.new_rtt_start_us.val();
+                            self.txt.w_by_echo.next = self.txrtt.new_by_echo.val();
                             if self.txseg.seg_retransmission.val() {
                                 self.stats.next = self.m_retransmits.val();
                             }

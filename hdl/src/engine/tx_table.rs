@@ -20,7 +20,8 @@
 //!
 //! The narrow fields share one 16-bit word (`dupacks` 3:0, `in_recovery` 4,
 //! `partial_seen` 5, `measured` 6, `timing` 7, `timer` 9:8, `resend` 10,
-//! `probe` 11). `resend` asks the send path for the first unacknowledged
+//! `probe` 11, `by_echo` 12: the timed segment is measured by the TSval its
+//! ACK echoes, `hdl/src/tx/rtt.rs`). `resend` asks the send path for the first unacknowledged
 //! segment again (fast retransmit, a partial ACK, a timeout); `probe` for a
 //! zero-window probe (the persist timer fired).
 use super::MAX_SEGMENT;
@@ -65,6 +66,7 @@ pub struct TxTable<const CONN_BITS: usize> {
     pub w_partial_seen: Signal<In, Bit>,
     pub w_measured: Signal<In, Bit>,
     pub w_timing: Signal<In, Bit>,
+    pub w_by_echo: Signal<In, Bit>,
     pub w_timer: Signal<In, Bits<2>>,
     pub w_resend: Signal<In, Bit>,
     pub w_probe: Signal<In, Bit>,
@@ -85,6 +87,7 @@ pub struct TxTable<const CONN_BITS: usize> {
     pub partial_seen: Signal<Out, Bit>,
     pub measured: Signal<Out, Bit>,
     pub timing: Signal<Out, Bit>,
+    pub by_echo: Signal<Out, Bit>,
     pub timer: Signal<Out, Bits<2>>,
     pub resend: Signal<Out, Bit>,
     pub probe: Signal<Out, Bit>,
@@ -147,6 +150,7 @@ impl<const CONN_BITS: usize> Default for TxTable<CONN_BITS> {
             w_partial_seen: Default::default(),
             w_measured: Default::default(),
             w_timing: Default::default(),
+            w_by_echo: Default::default(),
             w_timer: Default::default(),
             w_resend: Default::default(),
             w_probe: Default::default(),
@@ -166,6 +170,7 @@ impl<const CONN_BITS: usize> Default for TxTable<CONN_BITS> {
             partial_seen: Default::default(),
             measured: Default::default(),
             timing: Default::default(),
+            by_echo: Default::default(),
             timer: Default::default(),
             resend: Default::default(),
             probe: Default::default(),
@@ -290,6 +295,9 @@ impl<const CONN_BITS: usize> Logic for TxTable<CONN_BITS> {
         if self.w_timing.val() {
             self.flags_w.next = self.flags_w.val() | 0x80_u16.to_bits();
         }
+        if self.w_by_echo.val() {
+            self.flags_w.next = self.flags_w.val() | 0x1000_u16.to_bits();
+        }
         if self.w_resend.val() {
             self.flags_w.next = self.flags_w.val() | 0x400_u16.to_bits();
         }
@@ -360,6 +368,7 @@ impl<const CONN_BITS: usize> Logic for TxTable<CONN_BITS> {
         self.partial_seen.next = self.flags_ram.read_data.val().get_bit(5);
         self.measured.next = self.flags_ram.read_data.val().get_bit(6);
         self.timing.next = self.flags_ram.read_data.val().get_bit(7);
+        self.by_echo.next = self.flags_ram.read_data.val().get_bit(12);
         self.timer.next = self.flags_ram.read_data.val().get_bits::<2>(8);
         self.resend.next = self.flags_ram.read_data.val().get_bit(10);
         self.probe.next = self.flags_ram.read_data.val().get_bit(11);

@@ -13,6 +13,11 @@
 //! Karn's rule (§3): a retransmission cancels the measurement and is never
 //! timed; one segment is timed at a time, and an ACK after its first sequence
 //! number ends the measurement. A timeout doubles the RTO up to RTO_MAX (§5.5).
+//!
+//! With timestamps (`ts_ok`, RFC 7323 §4.1) the echoed TSval tells which copy
+//! an ACK answers, so a retransmission keeps (or starts) the measurement and
+//! marks it `by_echo`: its R is then the echo's age, `echo_age` ticks of
+//! 1024 us, trusted only up to the measurement's own age plus one tick.
 //! Combinational; the reference is `sim/src/refmodel/tx_rtt.rs`.
 use crate::seq_cmp::SeqCmp;
 use rust_hdl::prelude::*;
@@ -33,6 +38,8 @@ pub struct TxRtt {
     pub timing: Signal<In, Bit>,
     pub rtt_seq: Signal<In, Bits<32>>,
     pub rtt_start_us: Signal<In, Bits<32>>,
+    /// The measurement is to be sampled by the echoed TSval.
+    pub by_echo: Signal<In, Bit>,
     // The event.
     pub event_kind: Signal<In, Bits<2>>,
     /// `EV_SEND`: the segment's first sequence number; `EV_ACK`: the ACK.
@@ -40,6 +47,12 @@ pub struct TxRtt {
     /// `EV_SEND`: the segment was sent before.
     pub retransmission: Signal<In, Bit>,
     pub now_us: Signal<In, Bits<32>>,
+    /// The connection negotiated timestamps.
+    pub ts_ok: Signal<In, Bit>,
+    /// `EV_ACK`: the ACK carried a Timestamps option, and its TSecr's age in
+    /// ticks (the connection's TSval now minus TSecr).
+    pub echo_ok: Signal<In, Bit>,
+    pub echo_age: Signal<In, Bits<32>>,
     // Settings.
     pub rto_min_us: Signal<In, Bits<32>>,
     pub rto_max_us: Signal<In, Bits<32>>,
@@ -52,12 +65,15 @@ pub struct TxRtt {
     pub new_timing: Signal<Out, Bit>,
     pub new_rtt_seq: Signal<Out, Bits<32>>,
     pub new_rtt_start_us: Signal<Out, Bits<32>>,
+    pub new_by_echo: Signal<Out, Bit>,
     /// `EV_ACK` ended a measurement: `sample_us` is its RTT (clamped).
     pub sampled: Signal<Out, Bit>,
     pub sample_us: Signal<Out, Bits<32>>,
 
     cmp_timed: SeqCmp,
     elapsed: Signal<Local, Bits<32>>,
+    echo_trusted: Signal<Local, Bit>,
+    sample_ok: Signal<Local, Bit>,
     sample: Signal<Local, Bits<32>>,
     srtt: Signal<Local, Bits<32>>,
     dev: Signal<Local, Bits<32>>,
@@ -83,10 +99,14 @@ impl Default for TxRtt {
             timing: Default::default(),
             rtt_seq: Default::default(),
             rtt_start_us: Default::default(),
+            by_echo: Default::default(),
             event_kind: Default::default(),
             seq: Default::default(),
             retransmission: Default::default(),
             now_us: Default::default(),
+            ts_ok: Default::default(),
+            echo_ok: Default::default(),
+            echo_age: Default::default(),
             rto_min_us: Default::default(),
             rto_max_us: Default::default(),
             granularity_us: Default::default(),
@@ -97,10 +117,13 @@ impl Default for TxRtt {
             new_timing: Default::default(),
             new_rtt_seq: Default::default(),
             new_rtt_start_us: Default::default(),
+            new_by_echo: Default::default(),
             sampled: Default::default(),
             sample_us: Default::default(),
             cmp_timed: Default::default(),
             elapsed: Default::default(),
+            echo_trusted: Default::default(),
+            sample_ok: Default::default(),
             sample: Default::default(),
             srtt: Default::default(),
             dev: Default::default(),
@@ -121,11 +144,21 @@ impl Default for TxRtt {
 impl Logic for TxRtt {
     #[hdl_gen]
     fn update(&mut self) {
-        // The sample R, clamped to RTO_MAX.
+        // The sample R, clamped to RTO_MAX: the time since the timed send, or
+        // the echo's age when a retransmission made that ambiguous.
         self.elapsed.next = self.now_us.val() - self.rtt_start_us.val();
+        self.echo_trusted.next = self.echo_ok.val() & (self.echo_age.val() <= (self.elapsed.val() >> 10) + 1_u32.to_bits());
+        self.sample_ok.next = true;
         self.sample.next = self.elapsed.val();
         if self.rto_max_us.val() < self.elapsed.val() {
             self.sample.next = self.rto_max_us.val();
+        }
+        if self.by_echo.val() {
+            self.sample_ok.next = self.echo_trusted.val();
+            self.sample.next = self.echo_age.val() << 10;
+            if (self.rto_max_us.val() >> 10) < self.echo_age.val() {
+                self.sample.next = self.rto_max_us.val();
+            }
         }
         // §2.3 with the SRTT before this sample; §2.2 for the first.
         self.srtt.next = self.srtt8.val() >> 3;
@@ -169,28 +202,38 @@ impl Logic for TxRtt {
         self.new_timing.next = self.timing.val();
         self.new_rtt_seq.next = self.rtt_seq.val();
         self.new_rtt_start_us.next = self.rtt_start_us.val();
+        self.new_by_echo.next = self.by_echo.val();
         self.sampled.next = false;
         self.sample_us.next = self.sample.val();
         if self.event_kind.val() == self.ev_send.val() {
-            if self.retransmission.val() {
+            if self.retransmission.val() & !self.ts_ok.val() {
                 self.new_timing.next = false;
-            } else if !self.timing.val() {
-                self.new_timing.next = true;
-                self.new_rtt_seq.next = self.seq.val();
-                self.new_rtt_start_us.next = self.now_us.val();
+            } else {
+                if !self.timing.val() {
+                    self.new_timing.next = true;
+                    self.new_rtt_seq.next = self.seq.val();
+                    self.new_rtt_start_us.next = self.now_us.val();
+                    self.new_by_echo.next = false;
+                }
+                if self.retransmission.val() {
+                    self.new_by_echo.next = true;
+                }
             }
         }
         if (self.event_kind.val() == self.ev_ack.val()) & self.timing.val() & self.cmp_timed.a_before_b.val() {
-            self.sampled.next = true;
-            self.new_srtt8.next = self.srtt8_next.val();
-            self.new_rttvar4.next = self.var_next.val();
-            self.new_rto_us.next = self.rto_computed.val();
-            self.new_measured.next = true;
             self.new_timing.next = false;
+            if self.sample_ok.val() {
+                self.sampled.next = true;
+                self.new_srtt8.next = self.srtt8_next.val();
+                self.new_rttvar4.next = self.var_next.val();
+                self.new_rto_us.next = self.rto_computed.val();
+                self.new_measured.next = true;
+            }
         }
         if self.event_kind.val() == self.ev_timeout.val() {
             self.new_rto_us.next = self.rto_doubled.val();
             self.new_timing.next = false;
+            self.new_by_echo.next = false;
         }
     }
 }

@@ -150,6 +150,9 @@ pub struct TxTcb {
     /// Retransmission timeouts since the last ACK of new data.
     pub retries: u8,
     pub rtt: RttEstimator,
+    /// Timestamps were negotiated (RFC 7323 §3.2): a retransmission is timed
+    /// by the TSval its ACK echoes ([`RttEstimator::on_send`]).
+    pub ts_ok: bool,
 }
 
 /// RFC 5681 §3.1 equation (1): the initial window for a sender's SMSS.
@@ -197,6 +200,7 @@ impl TxTcb {
             timer_due_us: 0,
             retries: 0,
             rtt: RttEstimator::default(),
+            ts_ok: false,
         }
     }
 
@@ -229,8 +233,14 @@ impl TxTcb {
     /// the verdict [`AckVerdict::retransmits`], the caller sends
     /// [`TxTcb::retransmit_first`].
     pub fn on_ack(&mut self, seg: &AckSegment, now_us: u32, s: &RtoSettings) -> AckVerdict {
+        self.on_ack_echoing(seg, None, now_us, s)
+    }
+
+    /// [`TxTcb::on_ack`] for an ACK with a Timestamps option whose TSecr is
+    /// `echo_age` ticks old ([`RttEstimator::on_ack`]); `None` without one.
+    pub fn on_ack_echoing(&mut self, seg: &AckSegment, echo_age: Option<u32>, now_us: u32, s: &RtoSettings) -> AckVerdict {
         if self.snd_una.before(seg.ack) && seg.ack.not_after(self.snd_max) {
-            self.rtt.on_ack(seg.ack, now_us, s);
+            self.rtt.on_ack(seg.ack, now_us, echo_age, s);
         }
         self.ack_update(seg, now_us, self.rtt.rto_us)
     }
@@ -426,6 +436,8 @@ impl TxTcb {
                 self.in_recovery = false;
                 self.rtt.on_timeout(s);
                 let seg = self.first_unacked_segment();
+                // Karn's rule keeps it untimed, unless timestamps time it.
+                self.rtt.on_send(seg.seq, true, now_us, self.ts_ok);
                 self.snd_nxt = seg.seq + seg.len;
                 self.timer_due_us = now_us.wrapping_add(self.rtt.rto_us);
                 Some(TimerAction::Retransmit(seg))
@@ -493,7 +505,7 @@ impl TxTcb {
         if self.snd_max.before(end) {
             self.snd_max = end;
         }
-        self.rtt.on_send(seg.seq, seg.retransmission, now_us);
+        self.rtt.on_send(seg.seq, seg.retransmission, now_us, self.ts_ok);
         if self.timer == TxTimer::Off {
             self.timer = TxTimer::Retransmit;
             self.timer_due_us = now_us.wrapping_add(self.rtt.rto_us);
