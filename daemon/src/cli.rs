@@ -212,6 +212,14 @@ pub struct LabRunArgs {
     /// too: the promoted card's TSval must not go back, docs/failover.md).
     #[arg(long, value_enum, value_name = "on|off", default_value_t = OnOff::Off)]
     pub timestamps: OnOff,
+    /// A SYN flood (RFC 4987) while the clients stream: hping3 in the client
+    /// namespace sends PPS bare SYNs per second to the card's port from an
+    /// address of the lab's subnet that no host has, and one late client
+    /// connects a second into it. The report gives the SYNs sent, the card's
+    /// counters, and how long the late client took and how many SYNs it
+    /// needed (single-card lab; needs Debian's hping3).
+    #[arg(long, value_name = "PPS", value_parser = clap::value_parser!(u32).range(1..=crate::lab::flood::MAX_PPS as i64))]
+    pub syn_flood: Option<u32>,
     /// Print the report as JSON (and no progress bar).
     #[arg(long)]
     pub json: bool,
@@ -392,6 +400,9 @@ impl LabRunArgs {
                 ));
             }
             return Ok(());
+        }
+        if self.syn_flood.is_some() {
+            return Err("--syn-flood runs in the single-card lab: drop --standby, --failover-at, --switchover-at and --cut-replication-at".into());
         }
         if self.pcap.is_some() {
             return Err("--pcap records the single card; in the pair lab each card records its own port to \
@@ -692,8 +703,8 @@ mod tests {
     #[test]
     fn every_lab_flag_takes_effect_in_the_single_card_lab_or_is_refused() {
         // Used by the single-card run (LabRunOptions), or selecting the pair lab (or its chaos run).
-        const SINGLE_CARD: [&str; 21] = [
-            "conns", "bytes", "seed", "holdback", "reassembly", "sack", "timestamps", "json", "plot", "pcap", "rx_ring_bytes", "sink_dir", "stall_timeout", "netem", "impair", "app",
+        const SINGLE_CARD: [&str; 22] = [
+            "conns", "bytes", "seed", "holdback", "reassembly", "sack", "timestamps", "syn_flood", "json", "plot", "pcap", "rx_ring_bytes", "sink_dir", "stall_timeout", "netem", "impair", "app",
             "standby", "failover_at", "cut_replication_at", "switchover_at", "chaos",
         ];
         // A value each pair-only flag accepts.
@@ -739,6 +750,7 @@ mod tests {
             (&["--standby", "--lag-at-kill"][..], "--failover-at"),
             (&["--failover-at", "0.5", "--pcap", "/tmp/x.pcap"][..], "primary.pcap"),
             (&["--failover-at", "0.5", "--switchover-at", "0.5"][..], "--switchover-at"),
+            (&["--standby", "--syn-flood", "1000"][..], "single-card lab"),
         ] {
             let argv: Vec<&str> = ["holdback", "lab"].into_iter().chain(args.iter().copied()).collect();
             let Command::Lab(LabCmd { action: None, run }) = Cli::try_parse_from(&argv).unwrap().command else { panic!() };

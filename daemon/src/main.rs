@@ -234,6 +234,7 @@ mod lab_cmd {
                         reassembly: run.reassembly.on(),
                         sack: run.sack.on(),
                         timestamps: run.timestamps.on(),
+                        syn_flood: run.syn_flood,
                         app: run.app,
                     };
                     let report = lab::run_lab(&opts)?;

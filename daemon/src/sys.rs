@@ -42,6 +42,12 @@ pub fn terminate_child(child: &std::process::Child) -> std::io::Result<()> {
     terminate(child.id())
 }
 
+/// SIGINT to our own child: tools such as hping3 print their closing
+/// statistics on it, where SIGTERM would end them silently.
+pub fn interrupt_child(child: &std::process::Child) -> std::io::Result<()> {
+    send_signal(child.id(), libc::SIGINT)
+}
+
 /// Kills process `pid` (SIGKILL): the last resort after [`terminate`].
 pub fn kill(pid: u32) -> std::io::Result<()> {
     send_signal(pid, libc::SIGKILL)

@@ -221,6 +221,14 @@ pub fn peak_open(handles: &[ClientHandle]) -> usize {
     handles.first().map_or(0, |h| h.group.peak.load(Ordering::Acquire))
 }
 
+/// Waits until every client of the run (the handles of one
+/// [`spawn_clients`] call) connected or gave up, or `limit` passed.
+pub fn wait_connected(handles: &[ClientHandle], limit: Duration) {
+    if let Some(h) = handles.first() {
+        h.group.wait_for_all(limit, &AtomicBool::new(false));
+    }
+}
+
 /// File descriptors a run of `n` clients needs besides the sockets: the
 /// namespace handles, the daemon's control connection, logs, captures.
 const FD_HEADROOM: u64 = 256;

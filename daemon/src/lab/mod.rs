@@ -12,6 +12,7 @@ pub mod capture;
 pub mod chaos;
 pub mod clients;
 pub mod daemon;
+pub mod flood;
 pub mod netns;
 pub mod pair;
 pub mod plot;
@@ -66,6 +67,8 @@ pub enum LabError {
     Plot(#[from] plot::PlotError),
     #[error("reading the card's capture for --plot")]
     Capture(#[from] capture::CaptureError),
+    #[error("--syn-flood")]
+    Flood(#[from] flood::FloodError),
     #[error("interrupted (Ctrl-C or SIGTERM); the lab was torn down")]
     Interrupted,
     #[error(transparent)]
@@ -109,6 +112,9 @@ pub struct LabRunOptions {
     pub sack: bool,
     /// TCP timestamps on the card (`[network] timestamps`, RFC 7323).
     pub timestamps: bool,
+    /// A SYN flood of this many SYNs per second while the clients stream
+    /// (`--syn-flood`, [`flood`]).
+    pub syn_flood: Option<u32>,
     /// The application behind the card (`--app`): with `echo` the clients
     /// read their stream back and the check compares it both ways.
     pub app: AppKind,
@@ -133,6 +139,7 @@ impl Default for LabRunOptions {
             reassembly: true,
             sack: false,
             timestamps: false,
+            syn_flood: None,
             app: AppKind::Sink,
         }
     }
@@ -221,6 +228,26 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
     let started = Instant::now();
     let mode = clients::ClientMode::for_app(opts.app);
     let handles = clients::spawn_clients(&topo.client_ns, opts.conns, &plan, mode, cancel.clone(), sent.clone());
+    // The flood starts once the clients are connected, and a late client
+    // tries its luck a second into it.
+    let mut flood = match opts.syn_flood {
+        Some(pps) => {
+            clients::wait_connected(&handles, opts.stall_timeout);
+            let flood = flood::SynFlood::start(&topo, DEFAULT_PORT, pps);
+            if flood.is_err() {
+                cancel.store(true, Ordering::SeqCst);
+            }
+            Some(flood)
+        }
+        None => None,
+    };
+    let late_client = match &flood {
+        Some(Ok(_)) => {
+            std::thread::sleep(Duration::from_secs(1));
+            Some(flood::late_connect(&topo.client_ns, plan.target, opts.stall_timeout))
+        }
+        _ => None,
+    };
     let mut problem: Option<LabError> = None;
     while !handles.iter().all(|h| h.is_finished()) {
         opts.progress.sent(sent.load(Ordering::Relaxed));
@@ -238,10 +265,12 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
     let peak_open = clients::peak_open(&handles);
     let outcomes = clients::collect(handles);
     let duration = started.elapsed();
+    let flood = flood.take().map(|f| f.and_then(|f| f.stop(late_client.transpose()?)));
     log_failed_conns(&daemon, &outcomes);
     if let Some(p) = problem {
         return Err(p);
     }
+    let syn_flood = flood.transpose()?;
     opts.progress.sent(sent.load(Ordering::Relaxed));
     opts.progress.phase(Phase::Verifying);
 
@@ -272,6 +301,7 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
     report.client_sack_recoveries = client_sack_recoveries;
     report.client_dsacks_recv = client_dsacks_recv;
     report.client_paws_drops = client_paws_drops;
+    report.syn_flood = syn_flood;
     if let (Some(path), Some(capture)) = (&opts.plot, &capture) {
         opts.progress.phase(Phase::Plotting);
         let (frames, _) = capture::read_frames(capture, report.topology.card_mac)?;
@@ -508,6 +538,7 @@ fn build_report(
         sack: opts.reassembly && opts.sack,
         timestamps: opts.timestamps,
         client_paws_drops: None,
+        syn_flood: None,
         client_retrans_segs: None,
         client_sack_recoveries: None,
         client_dsacks_recv: None,

@@ -99,6 +99,9 @@ pub struct LabReport {
     /// (`nstat` TcpExtPAWS* and TcpExtTSEcrRejected), if nstat answered.
     #[serde(default)]
     pub client_paws_drops: Option<u64>,
+    /// The SYN flood of `--syn-flood`, and the client that connected during it.
+    #[serde(default)]
+    pub syn_flood: Option<super::flood::FloodFigures>,
     /// The Linux clients' loss recoveries based on SACK (`nstat`
     /// TcpExtTCPSackRecovery in the client namespace), if nstat answered.
     #[serde(default)]
@@ -177,6 +180,26 @@ impl LabReport {
             self.sink.release_writes
         );
         let _ = writeln!(s, "  connections open at the same time: {} of {}", self.peak_open_conns, self.conns);
+        if let Some(f) = &self.syn_flood {
+            let _ = writeln!(
+                s,
+                "  SYN flood: {} SYNs in {:.1} s ({} asked per second) from {}; the card dropped {} for want of a free TCB",
+                f.syns_sent,
+                f.seconds,
+                f.pps,
+                f.spoofed_from,
+                self.stats.get(holdback_regmap::Stat::DropTcbFull),
+            );
+            if let Some(l) = &f.late_client {
+                let _ = writeln!(
+                    s,
+                    "  late client: {} after {:.0} ms, {} SYN retransmissions",
+                    if l.connected { "connected" } else { "did NOT connect" },
+                    l.connect_ms,
+                    l.syn_retransmits.map_or("unknown".into(), |n| n.to_string()),
+                );
+            }
+        }
         let _ = writeln!(
             s,
             "  card's loss recovery: {} retransmissions, {} fast retransmits, {} RTO back-offs",
