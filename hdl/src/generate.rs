@@ -53,6 +53,7 @@ pub fn all_models() -> Result<Vec<ModelSource>, GenError> {
     out.push(ModelSource { name: "dma_arbiter", verilog: crate::dma::arbiter::test_verilog()? });
     out.push(ModelSource { name: "coalesce", verilog: crate::coalesce::verilog()? });
     out.extend(crate::tx::test_models()?);
+    out.push(ModelSource { name: "syn_cookie", verilog: crate::engine::syn_cookie::verilog()? });
     Ok(out)
 }
 
