@@ -6,9 +6,12 @@
 //! the cookie, the ISN or the tuple flipped) and random ones. Each result
 //! must come exactly `LATENCY` cycles after its start, with `busy` high in
 //! between; a `start` while busy, with other inputs, must change nothing.
-//! The combinational MSS index is checked every cycle.
+//! The combinational MSS index is checked every cycle, and the TSval
+//! options block (`syn_cookie_ts`) on seeded encodes and every decode.
 use holdback_sim::model::{Model, PortId};
-use holdback_sim::refmodel::syn_cookie::{cookie_check, cookie_generate, mss_index, CookieTuple};
+use holdback_sim::refmodel::syn_cookie::{
+    cookie_check, cookie_generate, mss_index, ts_decode_options, ts_encode_options, CookieTuple, TsCookieOptions,
+};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use std::net::Ipv4Addr;
 
@@ -270,4 +273,40 @@ fn syn_cookie_matches_the_model_with_fixed_latency() {
     assert_eq!(tally.bad_accepted, 0, "the model accepted a stale or corrupted cookie");
     assert!(tally.cases.iter().all(|&c| c > 500), "every case often: {:?}", tally.cases);
     assert!(back_to_back > 5_000);
+}
+
+#[test]
+fn syn_cookie_ts_matches_the_model() {
+    let seed = holdback_sim::test_seed(0x5c00_c1e6);
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut m = Model::new("syn_cookie_ts").expect("syn_cookie_ts is built");
+    let p = |m: &Model, n: &str| m.port(n).unwrap_or_else(|e| panic!("{e}"));
+    let (ts_now, wscale_ok, wscale, sack_ok, tsval) =
+        (p(&m, "ts_now"), p(&m, "wscale_ok"), p(&m, "wscale"), p(&m, "sack_ok"), p(&m, "tsval"));
+    let (opts, d_ws_ok, d_ws, d_sack, d_ecn) =
+        (p(&m, "tsecr_opts"), p(&m, "dec_wscale_ok"), p(&m, "dec_wscale"), p(&m, "dec_sack_ok"), p(&m, "dec_ecn_ok"));
+    let mut moved_back = 0;
+    for i in 0..100_000u32 {
+        // Every low-6-bit pattern against every option set, near the wrap sometimes.
+        let now: u32 = if rng.gen_bool(0.1) { rng.gen_range(0..128u32).wrapping_sub(64) } else { rng.gen() };
+        let (ws_ok, ws, sack): (bool, u8, bool) = (rng.gen(), rng.gen_range(0..16), rng.gen());
+        m.set(ts_now, now.into());
+        m.set(wscale_ok, ws_ok.into());
+        m.set(wscale, ws.into());
+        m.set(sack_ok, sack.into());
+        m.set(opts, u64::from(i % 64));
+        m.cycle();
+        let o = TsCookieOptions { wscale: ws_ok.then_some(ws), sack_ok: sack, ecn_ok: false };
+        let want = ts_encode_options(now, &o);
+        assert_eq!(m.get(tsval) as u32, want, "ts_now {now:#x}, {o:?}");
+        // The options were above ts_now's low bits: the TSval went back a period.
+        moved_back += u32::from((want & !0x3F) != (now & !0x3F));
+        let d = ts_decode_options(i % 64);
+        let got = (m.get(d_ws_ok) == 1, m.get(d_ws) as u8, m.get(d_sack) == 1, m.get(d_ecn) == 1);
+        assert_eq!((got.0, got.2, got.3), (d.wscale.is_some(), d.sack_ok, d.ecn_ok), "tsecr bits {:#x}", i % 64);
+        if let Some(w) = d.wscale {
+            assert_eq!(got.1, w);
+        }
+    }
+    assert!(moved_back > 10_000, "only {moved_back} TSvals moved back a period");
 }
