@@ -109,8 +109,7 @@ pub struct SynCookie {
     /// This cycle loads SipHash's initial state from `key` / runs a SipRound.
     load_key: Signal<Local, Bit>,
     run_round: Signal<Local, Bit>,
-    /// The word of this round's block and where it is xored in.
-    msg: Signal<Local, Bits<64>>,
+    /// This round's block word, xored into v3 before it or v0 after it.
     pre_m: Signal<Local, Bits<64>>,
     pre_ff: Signal<Local, Bits<64>>,
     post_m: Signal<Local, Bits<64>>,
@@ -167,36 +166,17 @@ impl Logic for SynCookie {
         // Rounds 0-5 compress m0, m1 and the length block (16 << 56), two
         // each: v3 ^= m before the first, v0 ^= m after the second. Round 6
         // starts finalization with v2 ^= 0xff.
-        self.msg.next = 0x1000_0000_0000_0000_u64.to_bits();
         self.pre_m.next = 0_u64.to_bits();
         self.post_m.next = 0_u64.to_bits();
         self.pre_ff.next = 0_u64.to_bits();
         match self.rnd.q.val().index() {
-            0 => {
-                self.msg.next = self.m0.q.val();
-                self.pre_m.next = self.m0.q.val();
-            }
-            1 => {
-                self.msg.next = self.m0.q.val();
-                self.post_m.next = self.m0.q.val();
-            }
-            2 => {
-                self.msg.next = self.m1.val();
-                self.pre_m.next = self.m1.val();
-            }
-            3 => {
-                self.msg.next = self.m1.val();
-                self.post_m.next = self.m1.val();
-            }
-            4 => {
-                self.pre_m.next = self.msg.val();
-            }
-            5 => {
-                self.post_m.next = self.msg.val();
-            }
-            6 => {
-                self.pre_ff.next = 0xff_u64.to_bits();
-            }
+            0 => self.pre_m.next = self.m0.q.val(),
+            1 => self.post_m.next = self.m0.q.val(),
+            2 => self.pre_m.next = self.m1.val(),
+            3 => self.post_m.next = self.m1.val(),
+            4 => self.pre_m.next = 0x1000_0000_0000_0000_u64.to_bits(),
+            5 => self.post_m.next = 0x1000_0000_0000_0000_u64.to_bits(),
+            6 => self.pre_ff.next = 0xff_u64.to_bits(),
             _ => {}
         }
         self.a2.next = self.v2.q.val() ^ self.pre_ff.val();
