@@ -104,6 +104,8 @@ pub mod promote_fix;
 pub mod reply;
 pub mod retransmit;
 pub mod send_limit;
+pub mod syn_cookie;
+pub mod syn_cookie_ts;
 pub mod seg_accept;
 pub mod seg_check;
 pub mod tcb_fields;

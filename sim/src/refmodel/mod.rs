@@ -66,6 +66,7 @@ pub mod holes;
 pub mod parse;
 pub mod score;
 pub mod send_limit;
+pub mod syn_cookie;
 pub mod tcb;
 pub mod tx;
 pub mod tx_peer;
