@@ -8,6 +8,15 @@
 //! happens only when both SYNs carry one), with `rcv_wscale` already our
 //! shift for the ring; the SYN-ACK decides whether it stays.
 //!
+//! Timestamps (RFC 7323 §3.2): with TIMESTAMPS on, the SYN-SENT TCB has
+//! TS_OK, TS_OFFSET = the ISS with its 16-bit halves swapped (as a passive
+//! open's, §5.4) and TS.Recent 0, so our SYN (and its retransmissions)
+//! carries TSval = TS_CLOCK + TS_OFFSET and TSecr 0 (not valid without ACK).
+//! The peer's SYN or SYN-ACK decides: with the option TS_OK stays and
+//! TS.Recent is its TSval; without it TS_OK and TS_OFFSET are cleared (the
+//! register map's "0 unless TS_OK") and the connection sends no more
+//! timestamps.
+//!
 //! A segment in SYN-SENT, in the RFC's order:
 //! 1. an ACK other than iss + 1 (the only acceptable one: snd_nxt is iss + 1)
 //!    gets a RST at that ACK (`rst_reply`) unless it is a RST itself;
@@ -53,6 +62,11 @@ pub struct ActiveOpen {
     pub seg_mss: Signal<In, Bits<16>>,
     pub seg_ws_ok: Signal<In, Bit>,
     pub seg_ws: Signal<In, Bits<4>>,
+    /// TIMESTAMPS bit0: our SYN offers the Timestamps option.
+    pub timestamps: Signal<In, Bit>,
+    /// The segment's Timestamps option: present, and its TSval.
+    pub seg_ts_ok: Signal<In, Bit>,
+    pub seg_tsval: Signal<In, Bits<32>>,
 
     /// The TCB CONNECT writes.
     pub syn_sent: Signal<Out, TcbFields>,
@@ -66,6 +80,9 @@ pub struct ActiveOpen {
     pub synced: Signal<Out, TcbFields>,
 
     our_ws: Signal<Local, Bits<4>>,
+    /// The ISS's halves, swapped into TS_OFFSET.
+    iss_lo: Signal<Local, Bits<16>>,
+    iss_hi: Signal<Local, Bits<16>>,
     syn_window: Signal<Local, Bits<32>>,
     ack_ok: Signal<Local, Bit>,
     f_syn: Signal<Local, Bit>,
@@ -107,12 +124,17 @@ impl Default for ActiveOpen {
             seg_mss: Default::default(),
             seg_ws_ok: Default::default(),
             seg_ws: Default::default(),
+            timestamps: Default::default(),
+            seg_ts_ok: Default::default(),
+            seg_tsval: Default::default(),
             syn_sent: Default::default(),
             rst_reply: Default::default(),
             refused: Default::default(),
             syn_taken: Default::default(),
             synced: Default::default(),
             our_ws: Default::default(),
+            iss_lo: Default::default(),
+            iss_hi: Default::default(),
             syn_window: Default::default(),
             ack_ok: Default::default(),
             f_syn: Default::default(),
@@ -170,6 +192,14 @@ impl Logic for ActiveOpen {
         self.syn_sent.next.snd_max = self.iss.val() + 1_u32.to_bits();
         self.syn_sent.next.timer_due = self.now_us.val() + self.rto_us.val();
         self.syn_sent.next.gen = self.gen.val();
+        // RFC 7323 §3.2: our SYN offers timestamps; TS.Recent stays 0, the SYN's TSecr.
+        // Halves as Locals: Verilator flags a part-select widened by bit_cast.
+        self.iss_lo.next = self.iss.val().get_bits::<16>(0);
+        self.iss_hi.next = self.iss.val().get_bits::<16>(16);
+        if self.timestamps.val() {
+            self.syn_sent.next.ts_ok = true.into();
+            self.syn_sent.next.ts_offset = (bit_cast::<32, 16>(self.iss_lo.val()) << 16) | bit_cast::<32, 16>(self.iss_hi.val());
+        }
 
         // A segment in SYN-SENT (RFC 9293 §3.10.7.3).
         self.f_syn.next = self.seg_flags.val().get_bit(self.bit_syn.val().index());
@@ -202,6 +232,14 @@ impl Logic for ActiveOpen {
             self.synced.next.snd_wnd = self.seg_window.val() >> self.seg_ws.val();
             self.synced.next.snd_wscale = self.seg_ws.val();
             self.synced.next.rcv_wscale = self.tcb.val().rcv_wscale;
+        }
+        // RFC 7323 §3.2: timestamps only when both SYNs carried the option.
+        self.synced.next.ts_ok = false.into();
+        self.synced.next.ts_offset = 0_u32.to_bits();
+        if self.tcb.val().ts_ok.any() & self.seg_ts_ok.val() {
+            self.synced.next.ts_ok = true.into();
+            self.synced.next.ts_recent = self.seg_tsval.val();
+            self.synced.next.ts_offset = self.tcb.val().ts_offset;
         }
         self.synced.next.retries = self.zero4.val();
         self.synced.next.timer_due = self.now_us.val() + self.rto_us.val();

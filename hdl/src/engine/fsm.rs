@@ -494,6 +494,9 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.aopen.seg_mss.next = self.desc.mss.val();
         self.aopen.seg_ws_ok.next = self.desc.ws_ok.val();
         self.aopen.seg_ws.next = self.desc.ws.val();
+        self.aopen.timestamps.next = self.timestamps.val();
+        self.aopen.seg_ts_ok.next = self.desc.ts_ok.val();
+        self.aopen.seg_tsval.next = self.desc.tsval.val();
         self.ka.tcb.next = self.w.q.val();
         self.ka.now_us.next = self.timebase.now_us.val();
         self.ka.standby.next = self.standby.val();

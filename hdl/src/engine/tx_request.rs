@@ -55,7 +55,8 @@ pub enum TxSegmentState {
     /// ACK (PSH too when `data_push`: the segment empties the ring).
     Data,
     /// Active open: our SYN from `iss`, offering the ring with the MSS option and
-    /// always our Window Scale (`rcv_wscale`), first sent or again.
+    /// always our Window Scale (`rcv_wscale`), first sent or again; with the
+    /// Timestamps option when the SYN-SENT TCB has TS_OK (TSecr = TS.Recent, 0).
     Syn,
 }
 

@@ -13,13 +13,18 @@
 //!   MSS and shifts and goes to ESTABLISHED with an ACK (our SYN ACKed) or to
 //!   SYN-RECEIVED with our SYN-ACK (simultaneous open); anything else is
 //!   `drop_unsupported`. The SYN-ACK's unscaled window is kept as
-//!   `window >> snd_wscale`.
+//!   `window >> snd_wscale`;
+//! - timestamps (RFC 7323 §3.2): with TIMESTAMPS on, the SYN-SENT TCB has
+//!   TS_OK and TS_OFFSET = `ts_offset_for(iss)`, so our SYN and its
+//!   retransmissions lead with TSval = TS_CLOCK + TS_OFFSET and TSecr 0; the
+//!   peer's SYN (or SYN-ACK) keeps TS_OK and gives TS.Recent its TSval when it
+//!   carries the option, else clears TS_OK and TS_OFFSET.
 use std::net::Ipv4Addr;
 
 use holdback_regmap::{Stat, TcpState};
 use tracing::{debug, warn};
 
-use super::{ConnKey, RefModel, RxSegment, Step, Tcb, DEFAULT_PEER_MSS};
+use super::{ts_offset_for, ConnKey, RefModel, RxSegment, Step, Tcb, DEFAULT_PEER_MSS};
 use crate::wire::{self, Endpoint, MacAddr, SeqNum, TcpFlags, TcpRepr};
 
 /// What the host writes to open a connection: CONNECT_IP, CONNECT_PORTS and the next hop's MAC.
@@ -83,10 +88,10 @@ impl RefModel {
             rcv_wscale: holdback_regmap::wscale_for_ring(self.cfg.ring_bytes),
             // Our SYN offers no SACK-permitted (docs/engine.md, Active open).
             sack_ok: false,
-            // Our SYN offers no timestamps (not done: docs/engine.md).
-            ts_ok: false,
+            // RFC 7323 §3.2: our SYN offers timestamps with TSecr 0; the peer's SYN decides.
+            ts_ok: self.cfg.timestamps,
             ts_recent: 0,
-            ts_offset: 0,
+            ts_offset: if self.cfg.timestamps { ts_offset_for(iss) } else { 0 },
             local_port: c.local_port,
             remote_port: c.remote_port,
             remote_ip: c.remote_ip,
@@ -119,10 +124,13 @@ impl RefModel {
         (self.finish(), Some(id))
     }
 
-    /// Our SYN, first or again: from iss, our MSS, always our Window Scale.
+    /// Our SYN, first or again: from iss, the Timestamps option when offered
+    /// (TSecr 0), our MSS, always our Window Scale.
     pub(super) fn send_syn(&mut self, id: usize) {
         let t = &self.tcbs[id];
-        let seg = TcpRepr::new(t.local_port, t.remote_port, t.iss, SeqNum(0), TcpFlags::SYN, self.cfg.syn_window() as u16)
+        let seg = TcpRepr::new(t.local_port, t.remote_port, t.iss, SeqNum(0), TcpFlags::SYN, self.cfg.syn_window() as u16);
+        let seg = self
+            .with_timestamps(id, seg)
             .with_mss(self.cfg.our_mss)
             .with_wscale(t.rcv_wscale);
         let to = Endpoint { mac: t.remote_mac(), ip: t.remote_ip };
@@ -173,6 +181,11 @@ impl RefModel {
                 t.snd_wscale = 0;
                 t.rcv_wscale = 0;
             }
+        }
+        // RFC 7323 §3.2: timestamps only when both SYNs carried the option.
+        match seg.timestamps {
+            Some((tsval, _)) if t.ts_ok => t.ts_recent = tsval,
+            _ => (t.ts_ok, t.ts_offset) = (false, 0),
         }
         t.retries = 0;
         t.timer_due = now.wrapping_add(rto);
