@@ -206,8 +206,9 @@ pub struct LabRunArgs {
     /// card reneged on and how long the peers took to bring it again.
     #[arg(long, value_enum, value_name = "on|off", default_value_t = OnOff::Off)]
     pub sack: OnOff,
-    /// TCP timestamps on the card (`[network] timestamps`, RFC 7323): offered
-    /// to peers whose SYN carries the option, TS.Recent echoed, PAWS. The
+    /// TCP timestamps on the card (`[network] timestamps`, RFC 7323): answered
+    /// to peers whose SYN carries the option and offered on the card's own
+    /// SYNs, TS.Recent echoed, PAWS, RTT samples by the echo. The
     /// report counts what the Linux clients dropped by PAWS (after a failover
     /// too: the promoted card's TSval must not go back, docs/failover.md).
     #[arg(long, value_enum, value_name = "on|off", default_value_t = OnOff::Off)]

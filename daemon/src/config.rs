@@ -14,7 +14,7 @@
 //! listen_ports = [5001]
 //! reassembly = true                   # hold out-of-order segments (RX_REASM); false drops them
 //! sack = false                        # with reassembly: SACK blocks of the held ranges (RFC 2018; off: see README)
-//! timestamps = false                  # TCP timestamps (RFC 7323) for peers that offer them; PAWS (docs/engine.md)
+//! timestamps = false                  # TCP timestamps (RFC 7323): answered and offered on the card's SYNs; PAWS (docs/engine.md)
 //! # or, per listening port, holdback and gates of its own (either form, not both):
 //! # [[listen]]
 //! # port = 5001
