@@ -10,7 +10,10 @@
 //!    and closes; the card goes through TIME-WAIT and frees the slot. Linux
 //!    ends with no socket left (`ss`) and no reset either way (its TCP
 //!    counters); tshark finds no RST, bad checksum, malformed frame or
-//!    error-level expert note on that connection.
+//!    error-level expert note on that connection. Timestamps are on (RFC
+//!    7323 §3.2): the card's SYN offers the option, Linux's SYN-ACK answers
+//!    it echoing the card's TSval, and every later segment of the card
+//!    carries it.
 //! 2. A refused connect: nobody listens on the second port, Linux answers
 //!    the SYN with a RST, the card frees the slot and counts it
 //!    (`connects_refused`).
@@ -93,6 +96,7 @@ fn the_card_connects_to_linux_sends_and_closes_through_time_wait_and_a_refused_c
     let mem = card.host_memory();
     for (reg, v) in [
         (map::TIME_WAIT_US, TIME_WAIT_US),
+        (map::TIMESTAMPS, 1),
         (map::CTRL, map::CTRL_ENABLE),
     ] {
         regs.write32(reg.offset, v).unwrap_or_else(|e| panic!("write {}: {e}", reg.name));
@@ -167,6 +171,14 @@ fn the_card_connects_to_linux_sends_and_closes_through_time_wait_and_a_refused_c
     let (syns, _) = tshark_count(&pcap, &card_syn);
     let (with_options, which) = tshark_count(&pcap, &format!("{card_syn} && tcp.options.mss_val == 1460 && tcp.options.wscale.shift == 0"));
     assert!(syns >= 1 && with_options == syns, "every SYN of the card offers MSS 1460 and Window Scale 0 (a 4 KiB ring):\n{which}");
+    let (bare, which) = tshark_count(&pcap, &format!("{card_syn} && !tcp.options.timestamp.tsval"));
+    assert_eq!(bare, 0, "every SYN of the card offers timestamps:\n{which}");
+    let linux_synack = format!("tcp.flags.syn == 1 && tcp.flags.ack == 1 && ip.src == {SERVER_IP} && {on_conn}");
+    let (synacks, _) = tshark_count(&pcap, &linux_synack);
+    let (echoing, which) = tshark_count(&pcap, &format!("{linux_synack} && tcp.options.timestamp.tsecr != 0"));
+    assert!(synacks >= 1 && echoing == synacks, "Linux's SYN-ACK answers the option, echoing the card's TSval:\n{which}");
+    let (untimed, which) = tshark_count(&pcap, &format!("ip.src == {CARD_IP} && {on_conn} && !tcp.options.timestamp.tsval"));
+    assert_eq!(untimed, 0, "every segment of the card on the connection carries timestamps:\n{which}");
     let first_frame = |filter: String| {
         let (_, frames) = tshark_count(&pcap, &filter);
         frames.lines().find_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
