@@ -230,7 +230,7 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
     let handles = clients::spawn_clients(&topo.client_ns, opts.conns, &plan, mode, cancel.clone(), sent.clone());
     // The flood starts once the clients are connected, and a late client
     // tries its luck a second into it.
-    let mut flood = match opts.syn_flood {
+    let flood = match opts.syn_flood {
         Some(pps) => {
             clients::wait_connected(&handles, opts.stall_timeout);
             let flood = flood::SynFlood::start(&topo, DEFAULT_PORT, pps);
@@ -265,7 +265,7 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
     let peak_open = clients::peak_open(&handles);
     let outcomes = clients::collect(handles);
     let duration = started.elapsed();
-    let flood = flood.take().map(|f| f.and_then(|f| f.stop(late_client.transpose()?)));
+    let flood = flood.map(|f| f.and_then(|f| f.stop(late_client.transpose()?)));
     log_failed_conns(&daemon, &outcomes);
     if let Some(p) = problem {
         return Err(p);
