@@ -146,7 +146,17 @@ regs! {
     CONNECT_MAC_LO = 0x01D8, Rw, "Active open: the next hop's MAC address, bytes 2-5 (big-endian, as MAC_LO); the core has no ARP cache.";
     CONNECT       = 0x01DC, Rw, "Write the next hop's MAC bytes 0-1 (bits 15:0) to open a connection to CONNECT_IP/CONNECT_PORTS: a free slot enters SYN-SENT and our SYN (MSS, Window Scale) goes out, retransmitted at RTO_US << retries and given up after seven. Read: the slot id the last CONNECT took, or 0xFFFFFFFF when it was refused (no free slot, CTRL.enable clear, standby).";
     SEND_HOLDBACK = 0x01E0, Rw, "Send holdback (invariant 9) for new connections, copied into each connection's TCB (SEND_HOLD) at its SYN: bit0 on for connections of listening slots without a setting of their own; bit (1+n) slot n has its own setting, bit (5+n) that setting. While a connection's send holdback is on, nothing at or above its SEND_LIMIT leaves the card.";
+    SYN_COOKIES   = 0x01E4, Rw, "SYN cookies (RFC 4987 §3.6, docs/syn-cookies.md): bit31 on (default off); bits 15:0 the half-open threshold. While on, a listening port's SYN is answered by a SYN-ACK whose ISS is a cookie, and takes no TCB, when HALF_OPEN is at or above the threshold or no TCB is free (threshold 0: every SYN); the ACK that returns a valid cookie opens the connection in ESTABLISHED. Keys: COOKIE_KEY0..7.";
+    HALF_OPEN     = 0x01E8, Ro, "TCBs in SYN-RECEIVED (half-open entries), counted where the core writes a TCB's state (bits 15:0).";
     HOST_STATUS   = 0x0304, Ro, "Reserved for the host-op engine: bit0 host op in progress.";
+    COOKIE_KEY0   = 0x0340, Rw, "SYN cookie key0 bits 31:0 (SipHash-2-4 key, docs/syn-cookies.md): key0 hashes the connection's tuple, key1 the tuple and the time count. The daemon derives both from the pair's shared secret, so both cards of a pair accept each other's cookies. Reads 0.";
+    COOKIE_KEY1   = 0x0344, Rw, "SYN cookie key0 bits 63:32 (SipHash-2-4 key, docs/syn-cookies.md): key0 hashes the connection's tuple, key1 the tuple and the time count. The daemon derives both from the pair's shared secret, so both cards of a pair accept each other's cookies. Reads 0.";
+    COOKIE_KEY2   = 0x0348, Rw, "SYN cookie key0 bits 95:64 (SipHash-2-4 key, docs/syn-cookies.md): key0 hashes the connection's tuple, key1 the tuple and the time count. The daemon derives both from the pair's shared secret, so both cards of a pair accept each other's cookies. Reads 0.";
+    COOKIE_KEY3   = 0x034C, Rw, "SYN cookie key0 bits 127:96 (SipHash-2-4 key, docs/syn-cookies.md): key0 hashes the connection's tuple, key1 the tuple and the time count. The daemon derives both from the pair's shared secret, so both cards of a pair accept each other's cookies. Reads 0.";
+    COOKIE_KEY4   = 0x0350, Rw, "SYN cookie key1 bits 31:0 (SipHash-2-4 key, docs/syn-cookies.md): key0 hashes the connection's tuple, key1 the tuple and the time count. The daemon derives both from the pair's shared secret, so both cards of a pair accept each other's cookies. Reads 0.";
+    COOKIE_KEY5   = 0x0354, Rw, "SYN cookie key1 bits 63:32 (SipHash-2-4 key, docs/syn-cookies.md): key0 hashes the connection's tuple, key1 the tuple and the time count. The daemon derives both from the pair's shared secret, so both cards of a pair accept each other's cookies. Reads 0.";
+    COOKIE_KEY6   = 0x0358, Rw, "SYN cookie key1 bits 95:64 (SipHash-2-4 key, docs/syn-cookies.md): key0 hashes the connection's tuple, key1 the tuple and the time count. The daemon derives both from the pair's shared secret, so both cards of a pair accept each other's cookies. Reads 0.";
+    COOKIE_KEY7   = 0x035C, Rw, "SYN cookie key1 bits 127:96 (SipHash-2-4 key, docs/syn-cookies.md): key0 hashes the connection's tuple, key1 the tuple and the time count. The daemon derives both from the pair's shared secret, so both cards of a pair accept each other's cookies. Reads 0.";
 }
 
 /// Counters in the stats block, one 32-bit register each at
@@ -192,10 +202,13 @@ pub enum Stat {
     ActiveOpens = 35,
     ConnectsRefused = 36,
     DropPaws = 37,
+    CookiesSent = 38,
+    CookiesAccepted = 39,
+    CookiesRefused = 40,
 }
 
 impl Stat {
-    pub const ALL: [Stat; 38] = [
+    pub const ALL: [Stat; 41] = [
         Stat::RxFrames,
         Stat::TxFrames,
         Stat::DropBadIpChecksum,
@@ -234,6 +247,9 @@ impl Stat {
         Stat::ActiveOpens,
         Stat::ConnectsRefused,
         Stat::DropPaws,
+        Stat::CookiesSent,
+        Stat::CookiesAccepted,
+        Stat::CookiesRefused,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -284,6 +300,9 @@ impl Stat {
             Stat::ActiveOpens => "active_opens",
             Stat::ConnectsRefused => "connects_refused",
             Stat::DropPaws => "drop_paws",
+            Stat::CookiesSent => "cookies_sent",
+            Stat::CookiesAccepted => "cookies_accepted",
+            Stat::CookiesRefused => "cookies_refused",
         }
     }
     pub const fn doc(self) -> &'static str {
@@ -326,6 +345,9 @@ impl Stat {
             Stat::ActiveOpens => "Connections the host opened through CONNECT (each entered SYN-SENT and sent a SYN).",
             Stat::ConnectsRefused => "Active opens that ended in SYN-SENT: the peer answered our SYN with a RST (nobody listening), or CONNECT found no free slot.",
             Stat::DropPaws => "Dropped by PAWS (RFC 7323 §5.3): a non-RST segment whose TSval is older than the connection's TS.Recent (answered by an ACK, like an unacceptable segment).",
+            Stat::CookiesSent => "SYN-ACKs sent from a SYN cookie (SYN_COOKIES): the SYN took no TCB.",
+            Stat::CookiesAccepted => "ACKs that returned a valid SYN cookie and opened a connection in ESTABLISHED.",
+            Stat::CookiesRefused => "ACKs to a listening port with no connection whose cookie was not valid (or found no free TCB), answered by a RST.",
         }
     }
 }

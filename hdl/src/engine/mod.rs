@@ -438,6 +438,14 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     /// TS_CLOCK (timebase.rs): a host write loads the timestamp clock; `ts_ticks` is its count.
     pub ts_clock_load: Signal<In, Bit>,
     pub ts_clock_wdata: Signal<In, Bits<32>>,
+    /// SYN_COOKIES (docs/syn-cookies.md): bit31 on, bits 15:0 the half-open threshold.
+    pub syn_cookies: Signal<In, Bit>,
+    pub cookie_threshold: Signal<In, Bits<16>>,
+    /// COOKIE_KEY0..3 and COOKIE_KEY4..7: SipHash keys (syn_cookie.rs).
+    pub cookie_key0: Signal<In, Bits<128>>,
+    pub cookie_key1: Signal<In, Bits<128>>,
+    /// HALF_OPEN: TCBs in SYN-RECEIVED.
+    pub half_open: Signal<Out, Bits<16>>,
     pub ts_ticks: Signal<Out, Bits<32>>,
     hmerge: HoleMerge,
     /// SACK blocks for the ACK being composed (sack.rs).
@@ -674,6 +682,11 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             timestamps: Default::default(),
             ts_clock_load: Default::default(),
             ts_clock_wdata: Default::default(),
+            syn_cookies: Default::default(),
+            cookie_threshold: Default::default(),
+            cookie_key0: Default::default(),
+            cookie_key1: Default::default(),
+            half_open: Default::default(),
             ts_ticks: Default::default(),
             sacks: Default::default(),
             dups: Default::default(),
