@@ -221,6 +221,14 @@ pub struct LabRunArgs {
     /// needed (single-card lab; needs Debian's hping3).
     #[arg(long, value_name = "PPS", value_parser = clap::value_parser!(u32).range(1..=crate::lab::flood::MAX_PPS as i64))]
     pub syn_flood: Option<u32>,
+    /// SYN cookies on every card the lab starts (`[network] syn_cookies`,
+    /// RFC 4987 §3.6, docs/syn-cookies.md): a SYN is answered by a cookie
+    /// instead of a TCB once THRESHOLD connections are half-open (0: every
+    /// SYN). The pair's cards share keys derived from the pair's secret.
+    /// With --syn-flood the report gives the cookies sent, accepted and
+    /// refused. Off without it.
+    #[arg(long, value_name = "THRESHOLD")]
+    pub syn_cookies: Option<u16>,
     /// Print the report as JSON (and no progress bar).
     #[arg(long)]
     pub json: bool,
@@ -704,8 +712,8 @@ mod tests {
     #[test]
     fn every_lab_flag_takes_effect_in_the_single_card_lab_or_is_refused() {
         // Used by the single-card run (LabRunOptions), or selecting the pair lab (or its chaos run).
-        const SINGLE_CARD: [&str; 22] = [
-            "conns", "bytes", "seed", "holdback", "reassembly", "sack", "timestamps", "syn_flood", "json", "plot", "pcap", "rx_ring_bytes", "sink_dir", "stall_timeout", "netem", "impair", "app",
+        const SINGLE_CARD: [&str; 23] = [
+            "conns", "bytes", "seed", "holdback", "reassembly", "sack", "timestamps", "syn_flood", "syn_cookies", "json", "plot", "pcap", "rx_ring_bytes", "sink_dir", "stall_timeout", "netem", "impair", "app",
             "standby", "failover_at", "cut_replication_at", "switchover_at", "chaos",
         ];
         // A value each pair-only flag accepts.

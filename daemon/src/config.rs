@@ -15,6 +15,7 @@
 //! reassembly = true                   # hold out-of-order segments (RX_REASM); false drops them
 //! sack = false                        # with reassembly: SACK blocks of the held ranges (RFC 2018; off: see README)
 //! timestamps = false                  # TCP timestamps (RFC 7323): answered and offered on the card's SYNs; PAWS (docs/engine.md)
+//! syn_cookies = "off"                 # or a half-open threshold 0..=65535: SYN cookies (RFC 4987 §3.6, docs/syn-cookies.md)
 //! # or, per listening port, holdback and gates of its own (either form, not both):
 //! # [[listen]]
 //! # port = 5001
@@ -589,6 +590,31 @@ struct RawNetwork {
     sack: bool,
     #[serde(default)]
     timestamps: bool,
+    #[serde(default)]
+    syn_cookies: Option<RawSynCookies>,
+}
+
+/// `network.syn_cookies`: "off", or the half-open count (HALF_OPEN) at or
+/// above which the card answers SYNs with cookies (0: every SYN).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(untagged)]
+enum RawSynCookies {
+    Threshold(i64),
+    Word(String),
+}
+
+fn validate_syn_cookies(v: Option<&RawSynCookies>) -> Result<Option<u16>, (&'static str, String)> {
+    const FIELD: &str = "network.syn_cookies";
+    match v {
+        None => Ok(None),
+        Some(RawSynCookies::Word(w)) if w == "off" => Ok(None),
+        Some(RawSynCookies::Word(w)) => {
+            Err((FIELD, format!("{w:?} is neither \"off\" nor a half-open threshold 0..=65535 (a number, unquoted)")))
+        }
+        Some(RawSynCookies::Threshold(t)) => u16::try_from(*t)
+            .map(Some)
+            .map_err(|_| (FIELD, format!("threshold {t} is out of range 0..=65535 (HALF_OPEN counts 16 bits; \"off\" turns cookies off)"))),
+    }
 }
 
 fn default_true() -> bool {
@@ -1211,7 +1237,22 @@ fn validate_network(n: RawNetwork) -> Result<CardSettings, (&'static str, String
             .filter(|r| *r > 0)
             .ok_or(("network.rto_us", format!("{r} is out of range 1..={}", u32::MAX)))?,
     };
-    let settings = CardSettings { mac, ip, listen_ports: ports, holdback: n.holdback, port_holdback: Vec::new(), our_mss, rto_us, reassembly: n.reassembly, sack: n.sack, timestamps: n.timestamps };
+    let syn_cookies = validate_syn_cookies(n.syn_cookies.as_ref())?;
+    let settings = CardSettings {
+        mac,
+        ip,
+        listen_ports: ports,
+        holdback: n.holdback,
+        port_holdback: Vec::new(),
+        our_mss,
+        rto_us,
+        reassembly: n.reassembly,
+        sack: n.sack,
+        timestamps: n.timestamps,
+        syn_cookies,
+        // Derived at card setup (`crate::syn_cookies::card_keys`), not stored in the config.
+        cookie_keys: Default::default(),
+    };
     // The driver's own check; everything it refuses was refused above with a
     // field name, so this only guards against the two drifting apart.
     settings.validate().map_err(|e| ("network", e.to_string()))?;
@@ -1352,6 +1393,7 @@ struct EffectiveNetwork {
     reassembly: bool,
     sack: bool,
     timestamps: bool,
+    syn_cookies: RawSynCookies,
 }
 
 /// A `[[listen]]` entry as printed: only what the port sets itself.
@@ -1433,6 +1475,7 @@ impl Config {
                 reassembly: n.reassembly,
                 sack: n.sack,
                 timestamps: n.timestamps,
+                syn_cookies: n.syn_cookies.map_or(RawSynCookies::Word("off".into()), |t| RawSynCookies::Threshold(i64::from(t))),
             },
             metrics: self.metrics.map(|listen| EffectiveMetrics { listen }),
             replication: self.replication.as_ref().map(|r| EffectiveReplication {
@@ -1646,6 +1689,29 @@ listen = "127.0.0.1:9464"
         assert_eq!(parse(Path::new("t.toml"), &c.effective_toml()).expect("effective config parses"), c);
         let e = err(&GOOD.replace("[network]", "[network]\ntimestamps = \"yes\""));
         assert!(e.to_string().contains("timestamps"), "{e}");
+    }
+
+    #[test]
+    fn syn_cookies_are_off_by_default_take_a_threshold_and_refuse_anything_else() {
+        assert_eq!(parse(Path::new("t.toml"), GOOD).unwrap().network.syn_cookies, None);
+        let off = parse(Path::new("t.toml"), &GOOD.replace("[network]", "[network]\nsyn_cookies = \"off\"")).expect("off");
+        assert_eq!(off.network.syn_cookies, None);
+        for (v, want) in [("0", 0), ("64", 64), ("65535", 65535)] {
+            let c = parse(Path::new("t.toml"), &GOOD.replace("[network]", &format!("[network]\nsyn_cookies = {v}"))).expect(v);
+            assert_eq!(c.network.syn_cookies, Some(want));
+            assert_eq!(parse(Path::new("t.toml"), &c.effective_toml()).expect("effective config parses"), c);
+        }
+        assert_eq!(parse(Path::new("t.toml"), &off.effective_toml()).expect("effective config parses"), off);
+        for (v, needle) in [
+            ("65536", "threshold 65536 is out of range 0..=65535"),
+            ("-1", "threshold -1 is out of range"),
+            ("\"on\"", "\"on\" is neither \"off\" nor a half-open threshold"),
+            ("\"64\"", "a number, unquoted"),
+        ] {
+            let e = err(&GOOD.replace("[network]", &format!("[network]\nsyn_cookies = {v}")));
+            assert_eq!(e.field(), Some("network.syn_cookies"), "{v}: {e}");
+            assert!(e.to_string().contains(needle), "{v}: `{needle}` not in {e}");
+        }
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub mod pair;
 pub mod replication;
 pub mod service;
 pub mod sink;
+pub mod syn_cookies;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod tables;

@@ -205,6 +205,7 @@ mod lab_cmd {
                         reassembly: run.reassembly.on(),
                         sack: run.sack.on(),
                         timestamps: run.timestamps.on(),
+                        syn_cookies: run.syn_cookies,
                     };
                     let report = holdback_daemon::lab::pair::run_failover_lab(&opts)?;
                     if run.json {
@@ -235,6 +236,7 @@ mod lab_cmd {
                         sack: run.sack.on(),
                         timestamps: run.timestamps.on(),
                         syn_flood: run.syn_flood,
+                        syn_cookies: run.syn_cookies,
                         app: run.app,
                     };
                     let report = lab::run_lab(&opts)?;
@@ -296,6 +298,7 @@ mod lab_cmd {
             reassembly: run.reassembly.on(),
             sack: run.sack.on(),
             timestamps: run.timestamps.on(),
+            syn_cookies: run.syn_cookies,
             ..d
         }
     }

@@ -531,7 +531,10 @@ async fn serve<B: Bar + 'static>(
     let Parts { lock, metrics_listener, mut signals } = parts;
     let events = EventPump::new(card.clone());
     let c = card.clone();
-    let (settings, tcp) = (config.network.clone(), config.tcp);
+    let (mut settings, tcp) = (config.network.clone(), config.tcp);
+    // Primary and standby alike: a promoted standby must accept the
+    // cookies the primary sent (docs/syn-cookies.md).
+    settings.cookie_keys = crate::syn_cookies::card_keys(config.replication.as_ref());
     blocking(move || {
         c.configure(&settings)?;
         set_tcp_timers(&c, &tcp)

@@ -171,6 +171,66 @@ pub struct CardSettings {
     /// (docs/engine.md, Timestamps).
     #[serde(default)]
     pub timestamps: bool,
+    /// SYN cookies (SYN_COOKIES, RFC 4987 §3.6, docs/syn-cookies.md): the
+    /// half-open count at or above which a SYN is answered by a cookie
+    /// instead of a TCB (0: every SYN); None: off, the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syn_cookies: Option<u16>,
+    /// The cookies' SipHash keys (COOKIE_KEY0..7). Never serialized: the
+    /// daemon derives them at card setup (from the pair's shared secret, so
+    /// both cards of a pair check each other's cookies).
+    #[serde(skip)]
+    pub cookie_keys: CookieKeys,
+}
+
+/// The two SipHash-2-4 keys of the SYN cookies (docs/syn-cookies.md): key0
+/// hashes the connection's tuple, key1 the tuple and the time count. As
+/// u128s whose `to_le_bytes()` are SipHash's key bytes; COOKIE_KEY0 holds
+/// key0's bits 31:0, COOKIE_KEY4 key1's.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct CookieKeys {
+    pub key0: u128,
+    pub key1: u128,
+}
+
+impl CookieKeys {
+    /// The eight register words, COOKIE_KEY0 first.
+    pub fn words(&self) -> [u32; 8] {
+        let mut w = [0u32; 8];
+        for (i, k) in [self.key0, self.key1].into_iter().enumerate() {
+            for j in 0..4 {
+                w[4 * i + j] = (k >> (32 * j)) as u32;
+            }
+        }
+        w
+    }
+}
+
+/// The keys are secrets shared by the pair: logs show neither.
+impl std::fmt::Debug for CookieKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CookieKeys(..)")
+    }
+}
+
+/// The COOKIE_KEY registers, in the order of [`CookieKeys::words`].
+const COOKIE_KEY_REGS: [regmap::Reg; 8] = [
+    regmap::COOKIE_KEY0,
+    regmap::COOKIE_KEY1,
+    regmap::COOKIE_KEY2,
+    regmap::COOKIE_KEY3,
+    regmap::COOKIE_KEY4,
+    regmap::COOKIE_KEY5,
+    regmap::COOKIE_KEY6,
+    regmap::COOKIE_KEY7,
+];
+
+/// SYN_COOKIES bit31: cookies on.
+const SYN_COOKIES_ON: u32 = 1 << 31;
+
+/// The SYN_COOKIES word for a setting.
+fn syn_cookies_word(threshold: Option<u16>) -> u32 {
+    threshold.map_or(0, |t| SYN_COOKIES_ON | u32::from(t))
 }
 
 /// TS_CLOCK ticks every 1024 us: about this many per second.
@@ -572,10 +632,16 @@ impl<B: Bar> CardHandle<B> {
         // §2.4 asks for 1 s; Linux, and so the configured 200 ms default, use
         // less), so recovery after a sample is as quick as before one.
         self.write_checked(regmap::RTO_MIN_US, s.rto_us)?;
+        // The keys before the switch, so cookies never go out under old keys.
+        // They read 0 (secrets): nothing to check them against.
+        for (reg, w) in COOKIE_KEY_REGS.into_iter().zip(s.cookie_keys.words()) {
+            self.bar.write32(reg.offset, w).ctx(|| format!("writing {} (a SYN cookie key word)", reg.name))?;
+        }
+        self.write_checked(regmap::SYN_COOKIES, syn_cookies_word(s.syn_cookies))?;
         let ctrl = self.read(regmap::CTRL)?;
         let ctrl = if s.holdback { ctrl | regmap::CTRL_HOLDBACK } else { ctrl & !regmap::CTRL_HOLDBACK };
         self.write_checked(regmap::CTRL, ctrl)?;
-        tracing::info!(ip = %s.ip, ports = ?s.listen_ports, holdback = s.holdback, port_holdback = ?s.port_holdback, reassembly = s.reassembly, sack = s.sack, timestamps = s.timestamps, "card configured");
+        tracing::info!(ip = %s.ip, ports = ?s.listen_ports, holdback = s.holdback, port_holdback = ?s.port_holdback, reassembly = s.reassembly, sack = s.sack, timestamps = s.timestamps, syn_cookies = ?s.syn_cookies, "card configured");
         Ok(())
     }
 
@@ -609,6 +675,12 @@ impl<B: Bar> CardHandle<B> {
         self.update_ctrl(0, regmap::CTRL_ENABLE)?;
         tracing::info!("card disabled");
         Ok(())
+    }
+
+    /// TCBs in SYN-RECEIVED (HALF_OPEN), the count SYN_COOKIES compares
+    /// with its threshold.
+    pub fn half_open(&self) -> Result<u16, CardError> {
+        Ok((self.read(regmap::HALF_OPEN)? & 0xFFFF) as u16)
     }
 
     /// The card's failover epoch (EPOCH register, invariant 8).

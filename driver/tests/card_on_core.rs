@@ -8,7 +8,7 @@
 use std::net::Ipv4Addr;
 
 use holdback_driver::regmap::{Stat, TcpState};
-use holdback_driver::{CardHandle, CardSettings, CoreSimBar, SeqNum};
+use holdback_driver::{CardHandle, CardSettings, CookieKeys, CoreSimBar, SeqNum};
 use holdback_sim::core_sim::CoreSim;
 use holdback_sim::wire::{self, Endpoint, MacAddr, TcpFlags, TcpRepr};
 
@@ -69,6 +69,8 @@ fn handshake_data_holdback_and_release_as_the_driver_sees_them() {
         reassembly: false,
         sack: false,
         timestamps: false,
+        syn_cookies: None,
+        cookie_keys: CookieKeys::default(),
     })
     .unwrap();
     card.enable().unwrap();

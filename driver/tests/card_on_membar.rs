@@ -7,7 +7,7 @@ use std::sync::Arc;
 use holdback_driver::event_queue::EventRecord;
 use holdback_driver::regmap::{self, tcb, CoreParams, Stat, TcpState};
 use holdback_driver::{
-    Bar, CardError, CardHandle, CardSettings, DmaMemError, FakeDmaMemory, MacAddr, MemBar, OpenError, PortHoldback, SeqNum, SettingsError,
+    Bar, CardError, CardHandle, CardSettings, CookieKeys, DmaMemError, FakeDmaMemory, MacAddr, MemBar, OpenError, PortHoldback, SeqNum, SettingsError,
     Tcb,
 };
 
@@ -94,6 +94,8 @@ fn settings() -> CardSettings {
         reassembly: false,
         sack: false,
         timestamps: false,
+        syn_cookies: None,
+        cookie_keys: CookieKeys::default(),
     }
 }
 
@@ -542,4 +544,25 @@ fn set_send_holdback_writes_the_default_bit() {
     assert_eq!(card.bar().peek(regmap::SEND_HOLDBACK.offset), regmap::SEND_HOLDBACK_DEFAULT);
     card.set_send_holdback(false).unwrap();
     assert_eq!(card.bar().peek(regmap::SEND_HOLDBACK.offset), 0);
+}
+
+#[test]
+fn configure_writes_the_cookie_keys_then_syn_cookies() {
+    let card = card();
+    let keys = CookieKeys { key0: 0x0f0e0d0c_0b0a0908_07060504_03020100, key1: 0x1f1e1d1c_1b1a1918_17161514_13121110 };
+    card.configure(&CardSettings { syn_cookies: Some(64), cookie_keys: keys, ..settings() }).unwrap();
+    let bar = card.bar();
+    assert_eq!(bar.peek(regmap::SYN_COOKIES.offset), 0x8000_0040, "bit31 on, threshold 64");
+    // COOKIE_KEY0 holds key0's bits 31:0: SipHash's first key bytes, little-endian.
+    assert_eq!(bar.peek(regmap::COOKIE_KEY0.offset), 0x0302_0100);
+    assert_eq!(bar.peek(regmap::COOKIE_KEY3.offset), 0x0f0e_0d0c);
+    assert_eq!(bar.peek(regmap::COOKIE_KEY4.offset), 0x1312_1110);
+    assert_eq!(bar.peek(regmap::COOKIE_KEY7.offset), 0x1f1e_1d1c);
+    assert_eq!(format!("{keys:?}"), "CookieKeys(..)", "the keys stay out of logs");
+    card.configure(&CardSettings { syn_cookies: Some(0), ..settings() }).unwrap();
+    assert_eq!(bar.peek(regmap::SYN_COOKIES.offset), 0x8000_0000, "threshold 0: every SYN");
+    card.configure(&settings()).unwrap();
+    assert_eq!(bar.peek(regmap::SYN_COOKIES.offset), 0, "off");
+    bar.poke(regmap::HALF_OPEN.offset, 0x0001_0007);
+    assert_eq!(card.half_open().unwrap(), 7, "bits 15:0");
 }

@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 
 use holdback_driver::regmap::{self, CoreParams, Stat};
-use holdback_driver::{CardHandle, CardSettings, MacAddr, SimBar, Tcb};
+use holdback_driver::{CardHandle, CardSettings, CookieKeys, MacAddr, SimBar, Tcb};
 use holdback_sim::card::{Card, CardConfig};
 
 fn start() -> (Card, CardHandle<SimBar>) {
@@ -45,6 +45,8 @@ fn configure_enable_and_read_back_on_the_rtl() {
         reassembly: false,
         sack: false,
         timestamps: false,
+        syn_cookies: None,
+        cookie_keys: CookieKeys::default(),
     };
     // configure() reads every register back, so this checks the RTL keeps them.
     h.configure(&settings).expect("configure");
@@ -85,6 +87,8 @@ fn typed_layer_over_the_cycle_exact_core() {
         reassembly: false,
         sack: false,
         timestamps: false,
+        syn_cookies: None,
+        cookie_keys: CookieKeys::default(),
     })
     .expect("configure");
     h.enable().expect("enable");

@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use holdback_driver::regmap::TcpState;
-use holdback_driver::{CardError, CardHandle, CardSettings, CoreSimBar, SeqNum, Tcb};
+use holdback_driver::{CardError, CardHandle, CardSettings, CookieKeys, CoreSimBar, SeqNum, Tcb};
 use holdback_sim::core_sim::CoreSim;
 use holdback_sim::wire::{Frame, FrameBody, MacAddr};
 
@@ -19,7 +19,7 @@ fn standby_card() -> CardHandle<CoreSimBar> {
     let h = CardHandle::open(CoreSimBar::new(CoreSim::new().expect("core builds"))).expect("ID block accepted");
     let host_memory = h.bar().with_sim(|s| s.host_memory());
     h.attach_host_memory(&host_memory, 4096).expect("host memory");
-    h.configure(&CardSettings { mac: MacAddr(MAC), ip: IP, listen_ports: vec![5001], holdback: true, port_holdback: Vec::new(), our_mss: 1460, rto_us: 3000, reassembly: false, sack: false, timestamps: false })
+    h.configure(&CardSettings { mac: MacAddr(MAC), ip: IP, listen_ports: vec![5001], holdback: true, port_holdback: Vec::new(), our_mss: 1460, rto_us: 3000, reassembly: false, sack: false, timestamps: false, syn_cookies: None, cookie_keys: CookieKeys::default() })
         .expect("configure");
     h.set_standby(true).expect("standby");
     h.enable().expect("enable");

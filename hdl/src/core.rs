@@ -294,6 +294,11 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for HoldbackCore<CONN_
         self.engine.connect_mac_lo.next = self.regs.connect_mac_lo.val();
         self.engine.sack.next = self.regs.sack.val();
         self.engine.timestamps.next = self.regs.timestamps.val();
+        self.engine.syn_cookies.next = self.regs.syn_cookies.val();
+        self.engine.cookie_threshold.next = self.regs.cookie_threshold.val();
+        self.engine.cookie_key0.next = self.regs.cookie_key0.val();
+        self.engine.cookie_key1.next = self.regs.cookie_key1.val();
+        self.regs.half_open.next = self.engine.half_open.val();
         self.engine.ts_clock_load.next = self.regs.ts_clock_load.val();
         self.engine.ts_clock_wdata.next = self.regs.ts_clock_wdata.val();
         self.regs.ts_ticks.next = self.engine.ts_ticks.val();

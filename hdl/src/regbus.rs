@@ -85,6 +85,16 @@ pub struct RegBus<const CONN_BITS: usize> {
     pub tx_ring_log2: Signal<Out, Bits<5>>,
     /// RTO_MIN_US: the RTO floor of data connections (RFC 6298 §2.4).
     pub rto_min_us: Signal<Out, Bits<32>>,
+    /// SYN_COOKIES bit31: answer SYNs with cookies (RFC 4987 §3.6, docs/syn-cookies.md).
+    pub syn_cookies: Signal<Out, Bit>,
+    /// SYN_COOKIES bits 15:0: the half-open count at which cookies start.
+    pub cookie_threshold: Signal<Out, Bits<16>>,
+    /// The SipHash keys: COOKIE_KEY3..0 (key0) and COOKIE_KEY7..4 (key1), the
+    /// lower-numbered register in the lower bits.
+    pub cookie_key0: Signal<Out, Bits<128>>,
+    pub cookie_key1: Signal<Out, Bits<128>>,
+    /// The engine's count of TCBs in SYN-RECEIVED (HALF_OPEN).
+    pub half_open: Signal<In, Bits<16>>,
     /// What a receive ring holds: `1 << RX_RING_LOG2`, capped at
     /// ID_RING_BYTES (window scaling lets the engine advertise all of it). Registered.
     pub ring_window: Signal<Out, Bits<32>>,
@@ -140,6 +150,10 @@ pub struct RegBus<const CONN_BITS: usize> {
     tx_base_hi: DFF<Bits<32>>,
     tx_log2: DFFWithInit<Bits<5>>,
     rto_min: DFFWithInit<Bits<32>>,
+    /// SYN_COOKIES as written, masked to the bits that exist (31 and 15:0).
+    syn_cookies_r: DFF<Bits<32>>,
+    /// COOKIE_KEY0..7, one word each.
+    cookie_key: [DFF<Bits<32>>; 8],
     window_r: DFF<Bits<32>>,
     eq_base_lo: DFF<Bits<32>>,
     eq_base_hi: DFF<Bits<32>>,
@@ -212,6 +226,16 @@ pub struct RegBus<const CONN_BITS: usize> {
     a_tx_base_hi: Constant<Bits<20>>,
     a_tx_log2: Constant<Bits<20>>,
     a_rto_min: Constant<Bits<20>>,
+    a_syn_cookies: Constant<Bits<20>>,
+    syn_cookies_mask: Constant<Bits<32>>,
+    a_half_open: Constant<Bits<20>>,
+    a_cookie_key: Constant<Bits<20>>,
+    /// The key registers' span in bytes (8 words).
+    cookie_key_span: Constant<Bits<20>>,
+    one8: Constant<Bits<8>>,
+    cookie_key_off: Signal<Local, Bits<20>>,
+    cookie_key_hit: Signal<Local, Bit>,
+    cookie_key_sel: Signal<Local, Bits<8>>,
     a_eq_base_lo: Constant<Bits<20>>,
     a_eq_base_hi: Constant<Bits<20>>,
     a_eq_ctrl: Constant<Bits<20>>,
@@ -323,6 +347,11 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             tx_ring_base: Default::default(),
             tx_ring_log2: Default::default(),
             rto_min_us: Default::default(),
+            syn_cookies: Default::default(),
+            cookie_threshold: Default::default(),
+            cookie_key0: Default::default(),
+            cookie_key1: Default::default(),
+            half_open: Default::default(),
             ring_window: Default::default(),
             eq_base: Default::default(),
             eq_enable: Default::default(),
@@ -362,6 +391,9 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             tx_base_hi: Default::default(),
             tx_log2: DFFWithInit::new(Bits::<5>::from(map::TX_RING_LOG2_DEFAULT as u64)),
             rto_min: DFFWithInit::new(Bits::<32>::from(u64::from(map::RTO_MIN_US_DEFAULT))),
+            // Off until the host configures it (docs/syn-cookies.md).
+            syn_cookies_r: Default::default(),
+            cookie_key: Default::default(),
             window_r: Default::default(),
             ring_bytes: Default::default(),
             eq_base_lo: Default::default(),
@@ -431,6 +463,15 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             a_tx_base_hi: addr(map::TX_RING_BASE_HI.offset),
             a_tx_log2: addr(map::TX_RING_LOG2.offset),
             a_rto_min: addr(map::RTO_MIN_US.offset),
+            a_syn_cookies: addr(map::SYN_COOKIES.offset),
+            syn_cookies_mask: word(0x8000_FFFF),
+            a_half_open: addr(map::HALF_OPEN.offset),
+            a_cookie_key: addr(map::COOKIE_KEY0.offset),
+            cookie_key_span: addr(map::COOKIE_KEY7.offset + 4 - map::COOKIE_KEY0.offset),
+            one8: Constant::new(Bits::<8>::from(1u64)),
+            cookie_key_off: Default::default(),
+            cookie_key_hit: Default::default(),
+            cookie_key_sel: Default::default(),
             a_eq_base_lo: addr(map::EQ_BASE_LO.offset),
             a_eq_base_hi: addr(map::EQ_BASE_HI.offset),
             a_eq_ctrl: addr(map::EQ_CTRL.offset),
@@ -493,13 +534,17 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, rdata, ctrl, mac_hi, mac_lo, ipv4, mss, rto, time_wait, ka_idle, ka_intvl, ka_probes_r, idle_timeout, reasm, ts_r, send_hold_r, epoch_r, rx_base_lo, rx_base_hi, rx_log2,
-            tx_base_lo, tx_base_hi, tx_log2, rto_min,
+            tx_base_lo, tx_base_hi, tx_log2, rto_min, syn_cookies_r,
             window_r, eq_base_lo, eq_base_hi, eq_ctrl, eq_cons_r, prom_req, prom_done, hop_kind_r, hop_conn_r, hop_word_r, lease_r,
             connect_ip_r, connect_ports_r, connect_mac_lo_r, connect_result
         );
         for i in 0..LISTEN_PORTS {
             self.listen[i].clock.next = self.clock.val();
             self.listen[i].d.next = self.listen[i].q.val();
+        }
+        for i in 0..8 {
+            self.cookie_key[i].clock.next = self.clock.val();
+            self.cookie_key[i].d.next = self.cookie_key[i].q.val();
         }
         // Epochs compare plainly (not serially): they start at 1 and only grow,
         // so the order must stay total and transitive (docs/authority.md).
@@ -559,6 +604,16 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
         self.tx_ring_base.next = (bit_cast::<64, 32>(self.tx_base_hi.q.val()) << 32) | bit_cast::<64, 32>(self.tx_base_lo.q.val());
         self.tx_ring_log2.next = self.tx_log2.q.val();
         self.rto_min_us.next = self.rto_min.q.val();
+        self.syn_cookies.next = self.syn_cookies_r.q.val().get_bit(31);
+        self.cookie_threshold.next = self.syn_cookies_r.q.val().get_bits::<16>(0);
+        self.cookie_key0.next = (bit_cast::<128, 32>(self.cookie_key[3].q.val()) << 96)
+            | (bit_cast::<128, 32>(self.cookie_key[2].q.val()) << 64)
+            | (bit_cast::<128, 32>(self.cookie_key[1].q.val()) << 32)
+            | bit_cast::<128, 32>(self.cookie_key[0].q.val());
+        self.cookie_key1.next = (bit_cast::<128, 32>(self.cookie_key[7].q.val()) << 96)
+            | (bit_cast::<128, 32>(self.cookie_key[6].q.val()) << 64)
+            | (bit_cast::<128, 32>(self.cookie_key[5].q.val()) << 32)
+            | bit_cast::<128, 32>(self.cookie_key[4].q.val());
         self.ring_bytes.next = self.one32.val() << self.rx_log2.q.val();
         self.window_r.d.next = self.ring_bytes.val();
         if self.ring_bytes.val() > self.window_cap.val() {
@@ -579,6 +634,10 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
         self.tcb_off.next = self.reg_addr.val() - self.a_tcb.val();
         self.tail_off.next = self.reg_addr.val() - self.a_tx_tail.val();
         self.send_limit_off.next = self.reg_addr.val() - self.a_send_limit.val();
+        self.cookie_key_off.next = self.reg_addr.val() - self.a_cookie_key.val();
+        self.cookie_key_hit.next =
+            (self.reg_addr.val() >= self.a_cookie_key.val()) & (self.cookie_key_off.val() < self.cookie_key_span.val());
+        self.cookie_key_sel.next = self.one8.val() << self.cookie_key_off.val().get_bits::<3>(2);
         self.fixed_rdata.next = self.v_unmapped.val();
         if self.reg_addr.val() == self.a_magic.val() {
             self.fixed_rdata.next = self.v_magic.val();
@@ -665,6 +724,13 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
             self.fixed_rdata.next = bit_cast::<32, 5>(self.tx_log2.q.val());
         } else if self.reg_addr.val() == self.a_rto_min.val() {
             self.fixed_rdata.next = self.rto_min.q.val();
+        } else if self.reg_addr.val() == self.a_syn_cookies.val() {
+            self.fixed_rdata.next = self.syn_cookies_r.q.val();
+        } else if self.reg_addr.val() == self.a_half_open.val() {
+            self.fixed_rdata.next = bit_cast::<32, 16>(self.half_open.val());
+        } else if self.cookie_key_hit.val() {
+            // The keys are secrets shared by the pair: they read 0 (docs/syn-cookies.md).
+            self.fixed_rdata.next = 0_u32.to_bits();
         } else if self.reg_addr.val() == self.a_eq_base_lo.val() {
             self.fixed_rdata.next = self.eq_base_lo.q.val();
         } else if self.reg_addr.val() == self.a_eq_base_hi.val() {
@@ -866,6 +932,16 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
                         if self.reg_addr.val() == self.a_rto_min.val() {
                             self.rto_min.d.next = self.reg_wdata.val();
                         }
+                        if self.reg_addr.val() == self.a_syn_cookies.val() {
+                            self.syn_cookies_r.d.next = self.reg_wdata.val() & self.syn_cookies_mask.val();
+                        }
+                        if self.cookie_key_hit.val() {
+                            for i in 0..8 {
+                                if self.cookie_key_sel.val().get_bit(i) {
+                                    self.cookie_key[i].d.next = self.reg_wdata.val();
+                                }
+                            }
+                        }
                         if self.reg_addr.val() == self.a_eq_base_lo.val() {
                             self.eq_base_lo.d.next = self.reg_wdata.val() & self.page_mask.val();
                         }
@@ -926,6 +1002,94 @@ pub fn verilog() -> Result<String, crate::generate::GenError> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    type Bus = RegBus<6>;
+
+    /// One bus access as the host makes it (hold until `reg_ack`, then drop
+    /// for a cycle): a write of `wdata`, or a read; what `reg_rdata` held at the ack.
+    fn access(sim: &mut Sim<Bus>, mut x: Box<Bus>, addr: u32, wdata: Option<u32>) -> std::result::Result<(Box<Bus>, u32), SimError> {
+        x.reg_addr.next = Bits::<20>::from(u64::from(addr));
+        match wdata {
+            Some(v) => {
+                x.reg_wdata.next = Bits::<32>::from(u64::from(v));
+                x.reg_we.next = true;
+            }
+            None => x.reg_re.next = true,
+        }
+        x = sim.watch(|x| x.reg_ack.val(), x)?;
+        let read = x.reg_rdata.val().index() as u32;
+        wait_clock_cycle!(sim, clock, x);
+        x.reg_we.next = false;
+        x.reg_re.next = false;
+        wait_clock_cycles!(sim, clock, x, 2);
+        Ok((x, read))
+    }
+
+    /// SYN_COOKIES keeps bit31 and bits 15:0 and drives `syn_cookies` and
+    /// `cookie_threshold`; the key words land in their 32 bits of
+    /// `cookie_key0`/`cookie_key1` and read 0; HALF_OPEN reads the engine's count.
+    #[test]
+    fn syn_cookie_registers_drive_the_engine_and_keys_read_zero() {
+        let p = map::CoreParams { conn_bits: 6, ..map::CoreParams::DEFAULT };
+        let mut uut = Bus::new(p, 128, 0);
+        uut.connect_all();
+        let mut sim = Simulation::new();
+        sim.add_clock(5, |x: &mut Box<Bus>| x.clock.next = !x.clock.val());
+        sim.add_testbench(move |mut sim: Sim<Bus>| {
+            let mut x = sim.init()?;
+            x.half_open.next = Bits::<16>::from(0x1234u64);
+            wait_clock_cycles!(sim, clock, x, 2);
+            let (mut x, r) = access(&mut sim, x, map::SYN_COOKIES.offset, None)?;
+            sim_assert_eq!(sim, r, 0, x);
+            sim_assert!(sim, !x.syn_cookies.val(), x);
+            (x, _) = access(&mut sim, x, map::SYN_COOKIES.offset, Some(0xFFFF_FFFF))?;
+            let r;
+            (x, r) = access(&mut sim, x, map::SYN_COOKIES.offset, None)?;
+            sim_assert_eq!(sim, r, 0x8000_FFFF_u32, x);
+            (x, _) = access(&mut sim, x, map::SYN_COOKIES.offset, Some(0x0000_0040))?;
+            sim_assert!(sim, !x.syn_cookies.val(), x);
+            sim_assert_eq!(sim, x.cookie_threshold.val().index(), 0x40, x);
+            (x, _) = access(&mut sim, x, map::SYN_COOKIES.offset, Some(0x8000_0007))?;
+            sim_assert!(sim, x.syn_cookies.val(), x);
+            sim_assert_eq!(sim, x.cookie_threshold.val().index(), 7, x);
+            let regs = [
+                map::COOKIE_KEY0,
+                map::COOKIE_KEY1,
+                map::COOKIE_KEY2,
+                map::COOKIE_KEY3,
+                map::COOKIE_KEY4,
+                map::COOKIE_KEY5,
+                map::COOKIE_KEY6,
+                map::COOKIE_KEY7,
+            ];
+            for (i, reg) in regs.iter().enumerate() {
+                (x, _) = access(&mut sim, x, reg.offset, Some(0x1000_0000 * (i as u32 + 1) + i as u32))?;
+            }
+            for reg in regs {
+                let r;
+                (x, r) = access(&mut sim, x, reg.offset, None)?;
+                sim_assert_eq!(sim, r, 0, x);
+            }
+            for (key, base) in [(x.cookie_key0.val(), 0u32), (x.cookie_key1.val(), 4)] {
+                for j in 0..4u32 {
+                    let w = key.get_bits::<32>(32 * j as usize).index() as u32;
+                    let i = base + j;
+                    sim_assert_eq!(sim, w, 0x1000_0000 * (i + 1) + i, x);
+                }
+            }
+            let r;
+            (x, r) = access(&mut sim, x, map::HALF_OPEN.offset, None)?;
+            sim_assert_eq!(sim, r, 0x1234, x);
+            // The key writes touched nothing else.
+            let r;
+            (x, r) = access(&mut sim, x, map::SYN_COOKIES.offset, None)?;
+            sim_assert_eq!(sim, r, 0x8000_0007_u32, x);
+            sim.done(x)
+        });
+        sim.run(Box::new(uut), 1_000_000).expect("simulation passes");
+    }
+
     #[test]
     fn regbus_lints_clean_and_synthesizes() {
         let v = super::verilog().expect("generates");

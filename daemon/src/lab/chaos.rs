@@ -129,6 +129,8 @@ pub struct ChaosOptions {
     pub sack: bool,
     /// TCP timestamps on both cards, as in the pair lab.
     pub timestamps: bool,
+    /// SYN cookies on both cards, as in the pair lab (`--syn-cookies`).
+    pub syn_cookies: Option<u16>,
 }
 
 impl Default for ChaosOptions {
@@ -161,6 +163,7 @@ impl Default for ChaosOptions {
             reassembly: pair.reassembly,
             sack: pair.sack,
             timestamps: pair.timestamps,
+            syn_cookies: pair.syn_cookies,
         }
     }
 }
@@ -553,6 +556,7 @@ fn run_in(opts: &ChaosOptions, dir: &Path) -> Result<ChaosReport, ChaosError> {
         reassembly: opts.reassembly,
         sack: opts.sack,
         timestamps: opts.timestamps,
+        syn_cookies: opts.syn_cookies,
         ..FailoverOptions::default()
     };
     let mut pair = PairSetup::write(dir, &topo, &pair_opts)?;

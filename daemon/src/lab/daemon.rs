@@ -41,6 +41,8 @@ pub struct CardPlan<'a> {
     pub sack: bool,
     /// TCP timestamps on the card (`[network] timestamps`).
     pub timestamps: bool,
+    /// SYN cookies' half-open threshold (`[network] syn_cookies`); None: off.
+    pub syn_cookies: Option<u16>,
     /// The built-in application behind the card (`[app] kind`).
     pub app: crate::app::AppKind,
 }
@@ -76,6 +78,9 @@ pub fn card_config(path: PathBuf, socket: PathBuf, sink_dir: PathBuf, card: &Car
             reassembly: card.reassembly,
             sack: card.sack,
             timestamps: card.timestamps,
+            syn_cookies: card.syn_cookies,
+            // The daemon derives the keys at card setup.
+            cookie_keys: Default::default(),
         },
         metrics: None,
         replication: None,

@@ -115,6 +115,9 @@ pub struct LabRunOptions {
     /// A SYN flood of this many SYNs per second while the clients stream
     /// (`--syn-flood`, [`flood`]).
     pub syn_flood: Option<u32>,
+    /// SYN cookies on the card from this half-open count (`--syn-cookies`,
+    /// `[network] syn_cookies`); None: off.
+    pub syn_cookies: Option<u16>,
     /// The application behind the card (`--app`): with `echo` the clients
     /// read their stream back and the check compares it both ways.
     pub app: AppKind,
@@ -140,6 +143,7 @@ impl Default for LabRunOptions {
             sack: false,
             timestamps: false,
             syn_flood: None,
+            syn_cookies: None,
             app: AppKind::Sink,
         }
     }
@@ -208,6 +212,7 @@ fn run_lab_into(opts: &LabRunOptions, work: &Path, sink_dir: &Path) -> Result<La
         reassembly: opts.reassembly,
         sack: opts.sack,
         timestamps: opts.timestamps,
+        syn_cookies: opts.syn_cookies,
         app: opts.app,
     };
     let config = card_config(work.join("card.toml"), work.join("control.sock"), sink_dir.to_path_buf(), &card);
@@ -539,6 +544,7 @@ fn build_report(
         timestamps: opts.timestamps,
         client_paws_drops: None,
         syn_flood: None,
+        syn_cookies: opts.syn_cookies,
         client_retrans_segs: None,
         client_sack_recoveries: None,
         client_dsacks_recv: None,

@@ -132,6 +132,10 @@ pub struct FailoverOptions {
     /// TCP timestamps on both cards (`[network] timestamps`): the report
     /// says what the clients dropped by PAWS (invariant 7, docs/failover.md).
     pub timestamps: bool,
+    /// SYN cookies on both cards from this half-open count (`--syn-cookies`);
+    /// both derive the same keys from the pair's secret, so the standby
+    /// accepts the primary's cookies after a failover. None: off.
+    pub syn_cookies: Option<u16>,
 }
 
 /// How long a kill with SACK on waits for the primary to hold SACKed
@@ -172,6 +176,7 @@ impl Default for FailoverOptions {
             reassembly: true,
             sack: false,
             timestamps: false,
+            syn_cookies: None,
         }
     }
 }
@@ -581,7 +586,7 @@ impl PairSetup {
             // Beside the daemon's socket in the lab's own directory: each
             // daemon keeps its epoch record, and nothing is left in /var/lib.
             let epoch_file = socket.with_extension("epoch");
-            let card = CardPlan { topo, tap, port: DEFAULT_PORT, holdback: opts.holdback, port_holdback: Vec::new(), pcap: Some(pcap.clone()), impair, report: None, rx_ring_bytes: holdback_driver::DEFAULT_RX_RING_BYTES, reassembly: opts.reassembly, sack: opts.sack, timestamps: opts.timestamps, app: opts.app };
+            let card = CardPlan { topo, tap, port: DEFAULT_PORT, holdback: opts.holdback, port_holdback: Vec::new(), pcap: Some(pcap.clone()), impair, report: None, rx_ring_bytes: holdback_driver::DEFAULT_RX_RING_BYTES, reassembly: opts.reassembly, sack: opts.sack, timestamps: opts.timestamps, syn_cookies: opts.syn_cookies, app: opts.app };
             let sink_dir = sink_dir_of(name);
             std::fs::create_dir_all(&sink_dir).map_err(io("creating", &sink_dir))?;
             let mut config = card_config(dir.join(format!("{name}.toml")), socket, sink_dir.clone(), &card);

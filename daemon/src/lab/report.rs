@@ -102,6 +102,9 @@ pub struct LabReport {
     /// The SYN flood of `--syn-flood`, and the client that connected during it.
     #[serde(default)]
     pub syn_flood: Option<super::flood::FloodFigures>,
+    /// SYN cookies' half-open threshold on the card (`--syn-cookies`); None: off.
+    #[serde(default)]
+    pub syn_cookies: Option<u16>,
     /// The Linux clients' loss recoveries based on SACK (`nstat`
     /// TcpExtTCPSackRecovery in the client namespace), if nstat answered.
     #[serde(default)]
@@ -189,6 +192,14 @@ impl LabReport {
                 f.pps,
                 f.spoofed_from,
                 self.stats.get(holdback_regmap::Stat::DropTcbFull),
+            );
+            let _ = writeln!(
+                s,
+                "  SYN cookies {}: {} sent, {} accepted, {} refused",
+                self.syn_cookies.map_or("off".to_string(), |t| format!("on from {t} half-open")),
+                self.stats.get(holdback_regmap::Stat::CookiesSent),
+                self.stats.get(holdback_regmap::Stat::CookiesAccepted),
+                self.stats.get(holdback_regmap::Stat::CookiesRefused),
             );
             if let Some(l) = &f.late_client {
                 let _ = writeln!(

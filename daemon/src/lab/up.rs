@@ -176,6 +176,7 @@ pub fn up(opts: &UpOptions) -> Result<LabUpInfo, LabUpError> {
         reassembly: true,
         sack: false,
         timestamps: false,
+        syn_cookies: None,
         app: crate::app::AppKind::Sink,
     };
     let config = card_config(dir.join("daemon.toml"), socket_path(&opts.name), dir.join("sink"), &card);
