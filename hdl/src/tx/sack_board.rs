@@ -188,7 +188,8 @@ impl Logic for SackBoard {
                 self.mrank.next = self.mrank.val() + 1_u8.to_bits();
             }
         }
-        self.overflow.next = false;
+        // A fifth range: the highest of the five (rank 4) has no slot.
+        self.overflow.next = self.in_valid.val() & !self.load.val() & self.bv.val() & (self.mrank.val() == self.idx[4].val());
         for i in 0..BOARD_SLOTS {
             if self.sv[i].val() & (self.rank[i].val() == self.idx[4].val()) {
                 self.overflow.next = self.in_valid.val() & !self.load.val();
