@@ -8,11 +8,13 @@ use rust_hdl::prelude::*;
 pub mod ack;
 pub mod fetch;
 pub mod rtt;
+pub mod sack_board;
 pub mod segmenter;
 
 pub use ack::TxAck;
 pub use fetch::TxFetch;
 pub use rtt::TxRtt;
+pub use sack_board::SackBoard;
 pub use segmenter::TxSegmenter;
 
 /// Which timer runs (docs/tx.md, "Timers"), the codes of the `timer` ports.
@@ -31,5 +33,6 @@ pub fn test_models() -> Result<Vec<crate::generate::ModelSource>, crate::generat
         crate::generate::ModelSource { name: "tx_rtt", verilog: rtt::verilog()? },
         crate::generate::ModelSource { name: "tx_ack", verilog: ack::verilog()? },
         crate::generate::ModelSource { name: "tx_segmenter", verilog: segmenter::verilog()? },
+        crate::generate::ModelSource { name: "sack_board", verilog: sack_board::verilog()? },
     ])
 }
