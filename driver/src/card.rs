@@ -193,44 +193,11 @@ pub struct CookieKeys {
     pub key1: u128,
 }
 
-impl CookieKeys {
-    /// The eight register words, COOKIE_KEY0 first.
-    pub fn words(&self) -> [u32; 8] {
-        let mut w = [0u32; 8];
-        for (i, k) in [self.key0, self.key1].into_iter().enumerate() {
-            for j in 0..4 {
-                w[4 * i + j] = (k >> (32 * j)) as u32;
-            }
-        }
-        w
-    }
-}
-
 /// The keys are secrets shared by the pair: logs show neither.
 impl std::fmt::Debug for CookieKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("CookieKeys(..)")
     }
-}
-
-/// The COOKIE_KEY registers, in the order of [`CookieKeys::words`].
-const COOKIE_KEY_REGS: [regmap::Reg; 8] = [
-    regmap::COOKIE_KEY0,
-    regmap::COOKIE_KEY1,
-    regmap::COOKIE_KEY2,
-    regmap::COOKIE_KEY3,
-    regmap::COOKIE_KEY4,
-    regmap::COOKIE_KEY5,
-    regmap::COOKIE_KEY6,
-    regmap::COOKIE_KEY7,
-];
-
-/// SYN_COOKIES bit31: cookies on.
-const SYN_COOKIES_ON: u32 = 1 << 31;
-
-/// The SYN_COOKIES word for a setting.
-fn syn_cookies_word(threshold: Option<u16>) -> u32 {
-    threshold.map_or(0, |t| SYN_COOKIES_ON | u32::from(t))
 }
 
 /// TS_CLOCK ticks every 1024 us: about this many per second.
@@ -634,10 +601,10 @@ impl<B: Bar> CardHandle<B> {
         self.write_checked(regmap::RTO_MIN_US, s.rto_us)?;
         // The keys before the switch, so cookies never go out under old keys.
         // They read 0 (secrets): nothing to check them against.
-        for (reg, w) in COOKIE_KEY_REGS.into_iter().zip(s.cookie_keys.words()) {
+        for (reg, w) in regmap::COOKIE_KEYS.into_iter().zip(regmap::cookie_key_words(s.cookie_keys.key0, s.cookie_keys.key1)) {
             self.bar.write32(reg.offset, w).ctx(|| format!("writing {} (a SYN cookie key word)", reg.name))?;
         }
-        self.write_checked(regmap::SYN_COOKIES, syn_cookies_word(s.syn_cookies))?;
+        self.write_checked(regmap::SYN_COOKIES, regmap::syn_cookies_value(s.syn_cookies))?;
         let ctrl = self.read(regmap::CTRL)?;
         let ctrl = if s.holdback { ctrl | regmap::CTRL_HOLDBACK } else { ctrl & !regmap::CTRL_HOLDBACK };
         self.write_checked(regmap::CTRL, ctrl)?;

@@ -210,6 +210,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for HoldbackCore<CONN_
         self.s_tready.next = self.rx.s_tready.val();
         self.rx.our_mac.next = self.regs.our_mac.val();
         self.rx.our_ip.next = self.regs.our_ip.val();
+        self.engine.our_ip.next = self.regs.our_ip.val();
 
         // The internal channels, one bundle each.
         RxDescSource::join(&mut self.rx.desc, &mut self.engine.desc);

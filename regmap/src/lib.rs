@@ -352,6 +352,23 @@ impl Stat {
     }
 }
 
+/// SYN_COOKIES bit31: cookies on (bits 15:0 the half-open threshold).
+pub const SYN_COOKIES_ON: u32 = 1 << 31;
+
+/// The SYN_COOKIES word for a threshold (None: cookies off).
+pub fn syn_cookies_value(threshold: Option<u16>) -> u32 {
+    threshold.map_or(0, |t| SYN_COOKIES_ON | u32::from(t))
+}
+
+/// COOKIE_KEY0..7 in order: key0's bits 31:0 .. 127:96, then key1's.
+pub const COOKIE_KEYS: [Reg; 8] = [COOKIE_KEY0, COOKIE_KEY1, COOKIE_KEY2, COOKIE_KEY3, COOKIE_KEY4, COOKIE_KEY5, COOKIE_KEY6, COOKIE_KEY7];
+
+/// The words of [`COOKIE_KEYS`] for the two keys (u128s whose
+/// `to_le_bytes()` are SipHash's key bytes).
+pub fn cookie_key_words(key0: u128, key1: u128) -> [u32; 8] {
+    core::array::from_fn(|i| ((if i < 4 { key0 } else { key1 }) >> (32 * (i % 4))) as u32)
+}
+
 pub const STATS_BASE: u32 = 0x0200;
 
 /// Per-connection release registers: writing `RELEASE_BASE + 4*id` sets the

@@ -1,14 +1,11 @@
 //! A SYN flood while connections stream (needs root: namespaces and a TAP;
-//! and Debian's hping3): `holdback lab --syn-flood 2000` — hping3 in the
-//! client namespace sends 2000 spoofed SYNs a second at the card's port
-//! once the clients are connected (daemon/src/lab/flood.rs). The flood
-//! reaches the card and fills its TCB table with half-open entries (the card
-//! counts the SYNs it then has no slot for in `drop_tcb_full`), and the
-//! established streams go on: every byte arrives intact, nobody is reset.
-//!
-//! What a newcomer gets meanwhile is reported, not asserted: the card has no
-//! SYN cookies yet (README, "Not done yet"), so a late client waits for a
-//! half-open entry to expire.
+//! and Debian's hping3): `holdback lab --syn-flood 2000 --syn-cookies 16` —
+//! hping3 in the client namespace sends 2000 spoofed SYNs a second at the
+//! card's port once the clients are connected (daemon/src/lab/flood.rs).
+//! With SYN cookies on past 16 half-open entries (docs/syn-cookies.md) the
+//! flood takes at most 16 slots and the rest of its SYNs are answered from
+//! cookies; the established streams go on, every byte intact, nobody reset;
+//! and a late Linux client connects on its first SYN, through a cookie.
 use std::time::{Duration, Instant};
 
 use holdback_daemon::lab::{run_lab, LabRunOptions};
@@ -18,9 +15,11 @@ use holdback_tests::{holdback_bin, require_lab_prerequisites, require_tool};
 /// The clients' stream seed unless `HOLDBACK_TEST_SEED` replaces it.
 const DEFAULT_SEED: u64 = 0x5EED_F100;
 const PPS: u32 = 2000;
+/// Half-open entries past which SYNs are answered from cookies.
+const THRESHOLD: u16 = 16;
 
 #[test]
-fn established_streams_survive_a_syn_flood_that_fills_the_tcb_table() {
+fn with_syn_cookies_streams_survive_a_syn_flood_and_a_late_client_gets_in_on_its_first_syn() {
     require_lab_prerequisites();
     require_tool("hping3", "hping3");
     let seed = holdback_sim::test_seed(DEFAULT_SEED);
@@ -29,6 +28,7 @@ fn established_streams_survive_a_syn_flood_that_fills_the_tcb_table() {
         bytes: 1 << 20,
         seed,
         syn_flood: Some(PPS),
+        syn_cookies: Some(THRESHOLD),
         // Also how long the late client may take to connect.
         stall_timeout: Duration::from_secs(10),
         holdback_exe: Some(holdback_bin().to_path_buf()),
@@ -43,6 +43,14 @@ fn established_streams_survive_a_syn_flood_that_fills_the_tcb_table() {
     assert_eq!(report.bytes_delivered, 2 << 20, "{}", report.json());
     let flood = report.syn_flood.as_ref().unwrap_or_else(|| panic!("no flood in the report:\n{}", report.json()));
     assert!(flood.syns_sent > 0, "hping3 sent nothing:\n{}", report.json());
-    assert!(report.stats.get(Stat::DropTcbFull) > 0, "the flood never filled the TCB table:\n{}", report.json());
-    assert!(flood.late_client.is_some(), "no late client was tried:\n{}", report.json());
+    let stat = |s: Stat| report.stats.get(s);
+    assert!(stat(Stat::CookiesSent) > 0, "no SYN was answered from a cookie:\n{}", report.json());
+    assert_eq!(stat(Stat::DropTcbFull), 0, "a SYN found the table full:\n{}", report.json());
+    // Every slot taken: the streams, the late client (through a cookie) and at most THRESHOLD flood entries.
+    let flood_slots = u64::from(stat(Stat::ConnsOpened)).saturating_sub(opts.conns as u64 + 1);
+    assert!(flood_slots <= u64::from(THRESHOLD), "the flood took {flood_slots} slots, past the threshold of {THRESHOLD}:\n{}", report.json());
+    let late = flood.late_client.as_ref().unwrap_or_else(|| panic!("no late client was tried:\n{}", report.json()));
+    assert!(late.connected, "the late client did not get in:\n{}", report.json());
+    assert_eq!(late.syn_retransmits, Some(0), "the late client had to send its SYN again:\n{}", report.json());
+    assert!(stat(Stat::CookiesAccepted) >= 1, "the late client's cookie was not counted:\n{}", report.json());
 }

@@ -14,7 +14,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         dff_setup!(
             self, clock, state, tx_next, wb_next, cur_id,
             take, open_count, prom_active, dup_left, hop_result, raw, w, copy_busy, wb_pending,
-            tx_conn_base, dsack_on, dsack_start, dsack_end
+            tx_conn_base, dsack_on, dsack_start, dsack_end, half_count, cookie_mss
         );
         self.tcb_ram.read_clock.next = self.clock.val();
         self.tcb_ram.write_clock.next = self.clock.val();
@@ -113,12 +113,12 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         if self.w.q.val().snd_una != self.w.q.val().snd_max {
             self.txt.init_timer.next = self.timer_retransmit.val();
         }
-        if self.state.q.val() == EngineState::OpenSlot {
+        if (self.state.q.val() == EngineState::OpenSlot) | (self.state.q.val() == EngineState::CookieOpen) {
             // A passive open: RFC 6582 §3.2 starts `recover` at the ISS; the
             // SYN's sequence number is the first SND.WL1.
             self.txt.peer_mss.next = self.upd.opened.val().peer_mss;
             self.txt.init_recover.next = self.upd.opened.val().iss;
-            self.txt.init_wl1.next = self.desc.seq.val();
+            self.txt.init_wl1.next = self.upd.opened.val().irs;
             self.txt.init_wl2.next = self.upd.opened.val().snd_una;
             self.txt.init_timer.next = self.timer_off.val();
         }
@@ -237,6 +237,10 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.txr.snd_nxt.next = self.w.q.val().snd_nxt;
         self.txr.iss.next = self.w.q.val().iss;
         self.txr.new_iss.next = self.lookup.iss.val();
+        if self.state.q.val() == EngineState::CookieSynAck {
+            self.txr.new_iss.next = self.syncookie.cookie.val();
+        }
+        self.txr.cookie_tsval.next = self.cookie_ts.tsval.val();
         self.txr.ack.next = self.seg.ack.val();
         self.txr.window.next = self.seg.window.val();
         // The host ring's size (RX_RING_LOG2); the SYN-ACK offers at most 65535 of it.
@@ -381,6 +385,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.acc.seg_seq.next = self.desc.seq.val();
         self.ooo_pos.next = (self.hmerge.new_start.val() - self.w.q.val().irs - 1_u32.to_bits()) & self.ring_mask.val();
         self.holes_clear.next = (self.state.q.val() == EngineState::OpenSlot)
+            | (self.state.q.val() == EngineState::CookieOpen)
             | (self.state.q.val() == EngineState::PromFix)
             | (self.state.q.val() == EngineState::ConnOpen);
         self.copy_ooo.next = false;
@@ -406,6 +411,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             | (self.state.q.val() == EngineState::ConnOpen);
         self.index.take.next = false;
         self.index.insert.next = (self.state.q.val() == EngineState::OpenSlot)
+            | (self.state.q.val() == EngineState::CookieOpen)
             | (self.state.q.val() == EngineState::PromIndex)
             | (self.state.q.val() == EngineState::ConnOpen);
         // The promotion walk gives closed slots back to the free queue.
@@ -463,6 +469,60 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.upd.holdback.next = self.lookup.holdback.val();
         self.upd.hold_synack.next = self.hold_synack.val();
         self.upd.slot_gen.next = self.tcb_ram.read_data.val().gen;
+        // SYN cookies (syn_cookie.rs, docs/syn-cookies.md), one block for both
+        // directions: a SYN is hashed with its own sequence number, an ACK's
+        // cookie (SEG.ACK - 1) checked against SEG.SEQ - 1, the SYN's number.
+        self.syncookie.clock.next = self.clock.val();
+        self.syncookie.start.next = false;
+        self.syncookie.check.next = self.desc.flags.val().get_bit(self.bit_ack.val().index());
+        self.syncookie.peer_ip.next = self.desc.src_ip.val();
+        self.syncookie.our_ip.next = self.our_ip.val();
+        self.syncookie.peer_port.next = self.desc.src_port.val();
+        self.syncookie.our_port.next = self.desc.dst_port.val();
+        self.syncookie.sseq.next = self.desc.seq.val();
+        if self.desc.flags.val().get_bit(self.bit_ack.val().index()) {
+            self.syncookie.sseq.next = self.desc.seq.val() - 1_u32.to_bits();
+        }
+        // A count of 2^16 timestamp ticks (about 67 s): both cards of a pair share TS_CLOCK.
+        self.syncookie.now_count.next = self.timebase.ts_ticks.val().get_bits::<8>(16);
+        self.syncookie.mss.next = self.desc.mss.val();
+        self.syncookie.mss_index.next = self.syncookie.mss_index_for.val();
+        self.syncookie.cookie_in.next = self.desc.ack.val() - 1_u32.to_bits();
+        self.syncookie.key0.next = self.cookie_key0.val();
+        self.syncookie.key1.next = self.cookie_key1.val();
+        // The SYN-ACK's TSval carries the SYN's options (Linux's layout); the
+        // ACK's TSecr returns them. The cookie's TS_OFFSET is the ISS's, swapped.
+        self.cookie_ts.ts_now.next = self.timebase.ts_ticks.val() + self.upd.opened.val().ts_offset;
+        self.cookie_ts.wscale_ok.next = self.desc.ws_ok.val();
+        self.cookie_ts.wscale.next = self.desc.ws.val();
+        self.cookie_ts.sack_ok.next = self.desc.sack_ok.val() & self.sack.val();
+        self.cookie_ts.tsecr_opts.next = self.desc.tsecr.val().get_bits::<6>(0);
+        // Our cookie SYN-ACKs never offer ECN: a TSecr that says they did is not ours.
+        self.ecn_claimed.next = self.cookie_ts.dec_ecn_ok.val() & self.desc.ts_ok.val() & self.timestamps.val();
+        if self.state.q.val() == EngineState::CookieSynAck {
+            self.upd.iss.next = self.syncookie.cookie.val();
+        }
+        if self.state.q.val() == EngineState::CookieOpen {
+            // The TCB the SYN would have made, rebuilt from the ACK: the SYN's
+            // number, our cookie ISS, the MSS it encodes, and (only with
+            // timestamps) the options the TSecr returns. The SYN was ACKed by
+            // the cookie's SYN-ACK, so nothing is held for it.
+            self.upd.syn_seq.next = self.desc.seq.val() - 1_u32.to_bits();
+            self.upd.iss.next = self.desc.ack.val() - 1_u32.to_bits();
+            self.upd.syn_mss.next = self.cookie_mss.q.val();
+            self.upd.syn_ws_ok.next = self.cookie_ts.dec_wscale_ok.val() & self.desc.ts_ok.val() & self.timestamps.val();
+            self.upd.syn_ws.next = self.cookie_ts.dec_wscale.val();
+            self.upd.syn_sack_ok.next = self.cookie_ts.dec_sack_ok.val() & self.desc.ts_ok.val() & self.timestamps.val() & self.sack.val();
+            self.upd.hold_synack.next = false;
+        }
+        // HALF_OPEN: at every TCB write, the slot's bit before and after.
+        self.half_bits.read_clock.next = self.clock.val();
+        self.half_bits.write_clock.next = self.clock.val();
+        self.half_bits.read_address.next = self.cur_id.q.val();
+        self.half_bits.write_address.next = self.cur_id.q.val();
+        self.half_bits.write_enable.next = false;
+        self.half_bits.write_data.next = false;
+        self.half_open.next = self.half_count.q.val();
         // Connection life (close.rs): our FIN after the data, the peer's in FIN-WAIT, TIME-WAIT.
         self.close.tcb.next = self.w.q.val();
         self.close.now_us.next = self.timebase.now_us.val();
@@ -641,7 +701,13 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                     self.stats.next = self.m_no_connection.val();
                     self.state.d.next = EngineState::PopFrame;
                 } else if self.f_syn.val() & !self.f_ack.val() & self.lookup.listening.val() {
-                    if self.index.can_alloc.val() {
+                    if self.syn_cookies.val()
+                        & (!self.index.can_alloc.val() | (self.half_count.q.val() >= self.cookie_threshold.val()))
+                    {
+                        // RFC 4987 §3.6: past the threshold a SYN takes no slot, its SYN-ACK carries a cookie.
+                        self.syncookie.start.next = true;
+                        self.state.d.next = EngineState::CookieWait;
+                    } else if self.index.can_alloc.val() {
                         // Passive open into a free slot; its generation is read first (OpenSlot).
                         self.cur_id.d.next = self.index.alloc_slot.val();
                         self.rd_slot.next = self.index.alloc_slot.val();
@@ -651,6 +717,10 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                         self.stats.next = self.m_tcb_full.val();
                         self.state.d.next = EngineState::PopFrame;
                     }
+                } else if self.syn_cookies.val() & self.f_ack.val() & !self.f_syn.val() & self.lookup.listening.val() {
+                    // The ACK that completes a cookie's handshake finds no TCB: check it.
+                    self.syncookie.start.next = true;
+                    self.state.d.next = EngineState::CookieWait;
                 } else {
                     // RFC 9293 3.10.7.1: anything else to no connection is answered by RST.
                     self.stats.next = self.m_no_connection.val() | self.m_rst_sent.val();
@@ -680,6 +750,60 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                     // The SYN-ACK waits for the release that covers the SYN (Reply).
                     self.state.d.next = EngineState::WriteBack;
                 }
+            }
+            EngineState::CookieWait => {
+                if self.syncookie.done.val() {
+                    if !self.f_ack.val() {
+                        self.state.d.next = EngineState::CookieSynAck;
+                    } else if self.syncookie.valid.val() & !self.ecn_claimed.val() & self.index.can_alloc.val() {
+                        // The slot's generation is read first, as for a SYN (OpenSlot).
+                        self.stats.next = self.m_cookies_accepted.val();
+                        self.cur_id.d.next = self.index.alloc_slot.val();
+                        self.rd_slot.next = self.index.alloc_slot.val();
+                        self.index.take.next = true;
+                        self.cookie_mss.d.next = self.mss_table[0].val();
+                        for i in 0..4 {
+                            if self.syncookie.mss_index_out.val() == self.mss_index[i].val() {
+                                self.cookie_mss.d.next = self.mss_table[i].val();
+                            }
+                        }
+                        self.state.d.next = EngineState::CookieOpen;
+                    } else if self.syncookie.valid.val() & !self.ecn_claimed.val() {
+                        // A good cookie but no free slot: dropped, so the peer's
+                        // retransmission can still open it while the cookie lives.
+                        self.stats.next = self.m_tcb_full.val();
+                        self.state.d.next = EngineState::PopFrame;
+                    } else {
+                        // RFC 9293 3.10.7.1, as without cookies: the RST for an ACK to no connection.
+                        self.stats.next = self.m_cookies_refused.val() | self.m_no_connection.val() | self.m_rst_sent.val();
+                        self.txr.segment.next = TxSegmentState::Rst;
+                        self.tx_next.d.next = EngineState::PopFrame;
+                        self.state.d.next = EngineState::TxSend;
+                    }
+                }
+            }
+            EngineState::CookieSynAck => {
+                self.stats.next = self.m_cookies_sent.val();
+                self.txr.segment.next = TxSegmentState::SynAckCookie;
+                self.tx_next.d.next = EngineState::PopFrame;
+                self.state.d.next = EngineState::TxSend;
+            }
+            EngineState::CookieOpen => {
+                // As OpenSlot, without a SYN-ACK: the returned cookie's TCB in
+                // SYN-RECEIVED; its TX table, send limit and hole entries are
+                // written now and read back in CookieLoad.
+                self.stats.next = self.m_conns_opened.val();
+                self.open_inc.next = true;
+                self.w.d.next = self.upd.opened.val();
+                self.w.d.next.send_hold = self.sendlim.syn_hold.val().into();
+                self.sendlim.clear.next = true;
+                self.txt.we.next = true;
+                self.txt.init.next = true;
+                self.state.d.next = EngineState::CookieLoad;
+            }
+            EngineState::CookieLoad => {
+                // The ACK now finds its TCB in SYN-RECEIVED and establishes it, data and all.
+                self.state.d.next = EngineState::TcpCheck;
             }
             EngineState::TcpCheck => {
                 self.txr.address.next = TxAddressState::TcpToPeer;
@@ -1372,6 +1496,18 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             self.tcb_ram.write_data.next.epoch = self.epoch.val();
             self.w.d.next.gen = self.gen_next.val();
             self.chlog_push.next = true;
+        }
+        // HALF_OPEN follows the table's write port: the slot's bit as last
+        // written (read at cur_id, which stands still before any write) against the new one.
+        self.half_new.next = self.tcb_ram.write_data.val().state == self.st_syn_rcvd.val();
+        if self.tcb_ram.write_enable.val() {
+            self.half_bits.write_enable.next = true;
+            self.half_bits.write_data.next = self.tcb_ram.write_data.val().state == self.st_syn_rcvd.val();
+            if self.half_new.val() & !self.half_bits.read_data.val() {
+                self.half_count.d.next = self.half_count.q.val() + 1_u16.to_bits();
+            } else if !self.half_new.val() & self.half_bits.read_data.val() {
+                self.half_count.d.next = self.half_count.q.val() - 1_u16.to_bits();
+            }
         }
         // One place loads the working TCB from the block RAM's read data.
         self.tcb_ram.read_address.next = self.rd_slot.val();

@@ -164,6 +164,14 @@ pub enum EngineState {
     ConnSlot,
     ConnOpen,
     ConnSynced,
+    // SYN cookies (docs/syn-cookies.md): a listening port's SYN or ACK with
+    // no TCB waits for the cookie block; a SYN is answered from the cookie
+    // (no slot), a valid returned cookie takes a slot, whose TX table and
+    // hole entries are written before the ACK takes the SYN-RECEIVED path.
+    CookieWait,
+    CookieSynAck,
+    CookieOpen,
+    CookieLoad,
 }
 
 pub const TCB_W: usize = TCB_BITS;
@@ -409,6 +417,9 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     m_payload: Constant<Bits<STAT_COUNT>>,
     m_rx_frames: Constant<Bits<STAT_COUNT>>,
     m_tcb_full: Constant<Bits<STAT_COUNT>>,
+    m_cookies_sent: Constant<Bits<STAT_COUNT>>,
+    m_cookies_accepted: Constant<Bits<STAT_COUNT>>,
+    m_cookies_refused: Constant<Bits<STAT_COUNT>>,
     m_no_connection: Constant<Bits<STAT_COUNT>>,
     m_unsupported: Constant<Bits<STAT_COUNT>>,
     m_arp_replies: Constant<Bits<STAT_COUNT>>,
@@ -446,6 +457,24 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     pub cookie_key1: Signal<In, Bits<128>>,
     /// HALF_OPEN: TCBs in SYN-RECEIVED.
     pub half_open: Signal<Out, Bits<16>>,
+    /// IPV4_ADDR: our address, hashed into the cookie with the peer's.
+    pub our_ip: Signal<In, Bits<32>>,
+    syncookie: syn_cookie::SynCookie,
+    cookie_ts: syn_cookie_ts::SynCookieTs,
+    /// One bit per slot: the TCB stored there is in SYN-RECEIVED. Kept at
+    /// the TCB table's write port, so every way a TCB is written (the
+    /// receive path, the host's installs, the timer scan, the promotion
+    /// walk) moves HALF_OPEN by the difference.
+    half_bits: RAM<Bit, CONN_BITS>,
+    half_count: DFF<Bits<16>>,
+    /// The returned TSecr claims ECN, which a cookie SYN-ACK of ours never offers.
+    ecn_claimed: Signal<Local, Bit>,
+    /// The written TCB is half-open (from the table's write data).
+    half_new: Signal<Local, Bit>,
+    /// The MSS a valid returned cookie encodes (Linux's table, docs/syn-cookies.md).
+    cookie_mss: DFF<Bits<16>>,
+    mss_table: [Constant<Bits<16>>; 4],
+    mss_index: [Constant<Bits<2>>; 4],
     pub ts_ticks: Signal<Out, Bits<32>>,
     hmerge: HoleMerge,
     /// SACK blocks for the ACK being composed (sack.rs).
@@ -660,6 +689,9 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             m_payload: mask(Stat::RxPayloadBytes),
             m_rx_frames: mask(Stat::RxFrames),
             m_tcb_full: mask(Stat::DropTcbFull),
+            m_cookies_sent: mask(Stat::CookiesSent),
+            m_cookies_accepted: mask(Stat::CookiesAccepted),
+            m_cookies_refused: mask(Stat::CookiesRefused),
             m_no_connection: mask(Stat::DropNoConnection),
             m_unsupported: mask(Stat::DropUnsupported),
             m_arp_replies: mask(Stat::ArpReplies),
@@ -687,6 +719,16 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             cookie_key0: Default::default(),
             cookie_key1: Default::default(),
             half_open: Default::default(),
+            our_ip: Default::default(),
+            syncookie: Default::default(),
+            cookie_ts: Default::default(),
+            half_bits: RAM::from((0..1usize << CONN_BITS).map(|_| false)),
+            half_count: Default::default(),
+            ecn_claimed: Default::default(),
+            half_new: Default::default(),
+            cookie_mss: Default::default(),
+            mss_table: syn_cookie::MSS_TABLE.map(|m| Constant::new(Bits::<16>::from(u64::from(m)))),
+            mss_index: std::array::from_fn(|i| Constant::new(Bits::<2>::from(i as u64))),
             ts_ticks: Default::default(),
             sacks: Default::default(),
             dups: Default::default(),

@@ -294,6 +294,9 @@ impl Logic for SynCookie {
     }
 }
 
+/// Linux's msstab: the MSS a cookie's index stands for.
+pub const MSS_TABLE: [u16; 4] = [536, 1300, 1440, 1460];
+
 /// Linux's msstab [536, 1300, 1440, 1460]: the index of the largest entry
 /// not above a SYN's MSS option (0 below 1300, the option absent included).
 #[derive(LogicBlock)]

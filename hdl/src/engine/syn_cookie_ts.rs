@@ -7,7 +7,8 @@
 //! Encode: `tsval = (ts_now & !0x3F) | options`, 64 ticks earlier when that
 //! is after `ts_now` in serial order, so the TSval never runs ahead of the
 //! clock. Combinational; the reference is `refmodel::syn_cookie`'s
-//! `ts_encode_options` / `ts_decode_options`. Not used by the engine yet.
+//! `ts_encode_options` / `ts_decode_options`; the engine uses it in the
+//! cookie states (docs/syn-cookies.md, "In the engine").
 use rust_hdl::prelude::*;
 
 #[derive(LogicBlock)]

@@ -43,6 +43,10 @@ pub enum TxSegmentState {
     SynAck,
     /// A passive open's first SYN-ACK: `new_iss`, acknowledging the SYN.
     SynAckNew,
+    /// A SYN-ACK from a SYN cookie (docs/syn-cookies.md): as `SynAckNew`, its
+    /// TSval `cookie_tsval` (the options in its low 6 bits), and Window Scale
+    /// and SACK-permitted only with timestamps, where the ACK can return them.
+    SynAckCookie,
     /// FIN|ACK at `snd_nxt` (the FIN takes that number).
     FinAck,
     /// Our FIN|ACK again, at `snd_nxt - 1`.
@@ -83,6 +87,8 @@ pub struct TxRequest {
     pub iss: Signal<In, Bits<32>>,
     /// The ISS a connection opened now gets.
     pub new_iss: Signal<In, Bits<32>>,
+    /// The TSval of a SYN-ACK from a cookie (`SynAckCookie`).
+    pub cookie_tsval: Signal<In, Bits<32>>,
     /// The ACK number and window to send (holdback applied).
     pub ack: Signal<In, Bits<32>>,
     pub window: Signal<In, Bits<16>>,
@@ -199,6 +205,7 @@ impl TxRequest {
             snd_nxt: Default::default(),
             iss: Default::default(),
             new_iss: Default::default(),
+            cookie_tsval: Default::default(),
             ack: Default::default(),
             window: Default::default(),
             syn_window: Default::default(),
@@ -368,6 +375,19 @@ impl Logic for TxRequest {
                 self.t_with_sackp.d.next = self.new_sack_ok.val();
                 self.t_with_ts.d.next = self.new_ts_ok.val();
                 self.t_tsval.d.next = self.ts_ticks.val() + self.new_ts_offset.val();
+                self.t_tsecr.d.next = self.new_ts_recent.val();
+            }
+            TxSegmentState::SynAckCookie => {
+                self.t_seq.d.next = self.new_iss.val();
+                self.t_ack.d.next = self.seg_seq.val() + 1_u32.to_bits();
+                self.t_flags.d.next = self.flags_syn_ack.val();
+                self.t_window.d.next = self.syn_window16.val();
+                self.t_with_mss.d.next = true;
+                self.t_with_ws.d.next = self.new_ws_on.val() & self.new_ts_ok.val();
+                self.t_ws.d.next = self.new_rcv_wscale.val();
+                self.t_with_sackp.d.next = self.new_sack_ok.val() & self.new_ts_ok.val();
+                self.t_with_ts.d.next = self.new_ts_ok.val();
+                self.t_tsval.d.next = self.cookie_tsval.val();
                 self.t_tsecr.d.next = self.new_ts_recent.val();
             }
             TxSegmentState::FinAck => {

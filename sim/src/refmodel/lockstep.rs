@@ -201,6 +201,7 @@ impl<D: Dut> Lockstep<D> {
         dut.reg_write(regmap::SEND_HOLDBACK.offset, cfg.send_holdback)?;
         dut.reg_write(regmap::RX_REASM.offset, reasm_bits(&cfg))?;
         dut.reg_write(regmap::TIMESTAMPS.offset, u32::from(cfg.timestamps))?;
+        write_syn_cookies(&mut dut, cfg.syn_cookies, cfg.cookie_keys)?;
         dut.reg_write(regmap::CTRL.offset, ctrl_bits(&cfg))?;
         dut.settle(SETTLE_CYCLES)?;
         let now_us = dut.reg_read(regmap::NOW_US.offset)?;
@@ -279,6 +280,25 @@ impl<D: Dut> Lockstep<D> {
         self.dut.reg_write(regmap::TIMESTAMPS.offset, u32::from(on))?;
         self.history.push(format!("TIMESTAMPS = {}", u32::from(on)));
         Ok(())
+    }
+
+    /// SYN_COOKIES (threshold, None: off) and the cookie keys, on both.
+    pub fn set_syn_cookies(&mut self, threshold: Option<u16>, keys: (u128, u128)) -> Result<(), LockstepError> {
+        self.model.cfg.syn_cookies = threshold;
+        self.model.cfg.cookie_keys = keys;
+        write_syn_cookies(&mut self.dut, threshold, keys)?;
+        self.history.push(format!("SYN_COOKIES = {threshold:?}"));
+        Ok(())
+    }
+
+    /// HALF_OPEN as the core reads it, checked against the model's count of SYN-RECEIVED TCBs.
+    pub fn half_open(&mut self) -> Result<u32, LockstepError> {
+        let core = self.dut.reg_read(regmap::HALF_OPEN.offset)?;
+        let model = self.model.half_open() as u32;
+        if core != model {
+            return Err(LockstepError::Invariant(format!("HALF_OPEN reads {core}, the model has {model} TCBs in SYN-RECEIVED")));
+        }
+        Ok(core)
     }
 
     /// TS_CLOCK = `value` on both (at the current NOW_US: no time passes in a
@@ -730,6 +750,15 @@ fn ctrl_bits(cfg: &Config) -> u32 {
 }
 
 /// A locally administered MAC for test peers: 02:00:00:00:hi:lo.
+/// SYN_COOKIES and COOKIE_KEY0..7.
+fn write_syn_cookies<D: Dut>(dut: &mut D, threshold: Option<u16>, (key0, key1): (u128, u128)) -> Result<(), LockstepError> {
+    dut.reg_write(regmap::SYN_COOKIES.offset, regmap::syn_cookies_value(threshold))?;
+    for (reg, word) in regmap::COOKIE_KEYS.iter().zip(regmap::cookie_key_words(key0, key1)) {
+        dut.reg_write(reg.offset, word)?;
+    }
+    Ok(())
+}
+
 pub fn test_mac(n: u16) -> MacAddr {
     let [hi, lo] = n.to_be_bytes();
     MacAddr([0x02, 0, 0, 0, hi, lo])

@@ -68,6 +68,7 @@ pub mod sack_board;
 pub mod score;
 pub mod send_limit;
 pub mod syn_cookie;
+mod syn_cookie_open;
 pub mod tcb;
 pub mod tx;
 pub mod tx_peer;
@@ -132,6 +133,10 @@ pub struct Config {
     pub timestamps: bool,
     /// TS_CLOCK: the timestamp clock every TSval counts on.
     pub ts_clock: tcb::TsClock,
+    /// SYN_COOKIES: the half-open threshold while cookies are on.
+    pub syn_cookies: Option<u16>,
+    /// COOKIE_KEY0..3 and COOKIE_KEY4..7.
+    pub cookie_keys: (u128, u128),
 }
 
 impl Config {
@@ -163,6 +168,8 @@ impl Config {
             sack: false,
             timestamps: false,
             ts_clock: tcb::TsClock::default(),
+            syn_cookies: None,
+            cookie_keys: (0, 0),
         }
     }
     /// The port's own holdback setting, if it has one.
@@ -218,6 +225,10 @@ impl SlotAllocator {
             self.fresh += 1;
             self.fresh - 1
         })
+    }
+    /// Whether `take` would find a slot.
+    pub fn has_free(&self) -> bool {
+        !self.freed.is_empty() || self.fresh < self.conns
     }
     /// A connection closed: its slot is free again.
     pub fn free(&mut self, id: usize) {
@@ -589,7 +600,16 @@ impl RefModel {
             self.count(Stat::DropNoConnection);
             return;
         }
-        if seg.flags.syn() && !seg.flags.ack() && self.cfg.listen.contains(&seg.dst_port) {
+        let listening = self.cfg.listen.contains(&seg.dst_port);
+        if listening && seg.flags.syn() && !seg.flags.ack() && self.syn_takes_cookie() {
+            self.send_cookie_syn_ack(key, seg);
+            return;
+        }
+        if listening && seg.flags.ack() && !seg.flags.syn() && self.cfg.syn_cookies.is_some() {
+            self.cookie_ack(key, seg);
+            return;
+        }
+        if seg.flags.syn() && !seg.flags.ack() && listening {
             let Some(id) = self.slots.take() else {
                 self.count(Stat::DropTcbFull);
                 return;
@@ -597,6 +617,11 @@ impl RefModel {
             self.open(id, key, seg);
             return;
         }
+        self.rst_for_no_connection(seg);
+    }
+
+    /// RFC 9293 §3.10.7.1: the RST that answers a segment for no connection.
+    fn rst_for_no_connection(&mut self, seg: &RxSegment) {
         self.count(Stat::DropNoConnection);
         let to = Endpoint { mac: seg.src_mac, ip: seg.src_ip };
         let rst = if seg.flags.ack() {
@@ -616,12 +641,25 @@ impl RefModel {
             }
             SeqNum(0)
         });
-        let gen = self.tcbs[id].gen;
         self.send_limits.clear(id);
+        self.tcbs[id] = self.passive_tcb(id, key, seg, iss, self.cfg.hold_synack);
+        self.rings[id].fill(0);
+        self.holes[id].clear();
+        debug!(id, ?key, "CLOSED => SYN-RECEIVED");
+        self.count(Stat::ConnsOpened);
+        if !self.cfg.hold_synack {
+            self.send_syn_ack(id);
+        }
+        self.writeback(id);
+    }
+
+    /// The TCB a passive open makes from `seg` (its SYN) with our `iss`.
+    fn passive_tcb(&self, id: usize, key: ConnKey, seg: &RxSegment, iss: SeqNum, hold_synack: bool) -> Tcb {
+        let gen = self.tcbs[id].gen;
         // Claim 31: with hold-synack R starts at irs and nothing is ACKed yet.
-        let rel = if self.cfg.hold_synack { seg.seq } else { seg.seq + 1 };
+        let rel = if hold_synack { seg.seq } else { seg.seq + 1 };
         let (remote_mac_hi, remote_mac_lo) = seg.src_mac.to_words();
-        self.tcbs[id] = Tcb {
+        Tcb {
             version: holdback_regmap::VERSION,
             state: TcpState::SynReceived,
             holdback: self.cfg.holdback_for(key.local_port),
@@ -658,15 +696,7 @@ impl RefModel {
             tx_end: 0,
             gen,
             epoch: 0,
-        };
-        self.rings[id].fill(0);
-        self.holes[id].clear();
-        debug!(id, ?key, "CLOSED => SYN-RECEIVED");
-        self.count(Stat::ConnsOpened);
-        if !self.cfg.hold_synack {
-            self.send_syn_ack(id);
         }
-        self.writeback(id);
     }
 
     /// SYN-RECEIVED. Where the design left a choice to the RTL it is mirrored:
