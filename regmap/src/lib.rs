@@ -316,7 +316,7 @@ impl Stat {
             Stat::DropIpFragment => "Dropped: IPv4 fragment (MF set or fragment offset non-zero).",
             Stat::DropUnknownEthertype => "Dropped: ethertype neither IPv4 nor ARP (IPv6 noise lands here).",
             Stat::DropNotOurAddress => "Dropped: destination MAC or IPv4 (or ARP target) not ours.",
-            Stat::DropTcbFull => "Dropped: SYN for a listening port with no free TCB.",
+            Stat::DropTcbFull => "Dropped: SYN for a listening port with no free TCB (with SYN cookies on, an ACK returning a valid cookie while no TCB is free).",
             Stat::DropOutOfOrder => "Dropped: in-window segment beyond rcv_nxt (answered by a duplicate ACK).",
             Stat::DropOutOfWindow => "Dropped: segment failing the RFC 9293 acceptability test (answered by an ACK).",
             Stat::DropNoConnection => "Dropped: segment for no connection (answered by RST unless it was one).",
@@ -347,7 +347,7 @@ impl Stat {
             Stat::DropPaws => "Dropped by PAWS (RFC 7323 §5.3): a non-RST segment whose TSval is older than the connection's TS.Recent (answered by an ACK, like an unacceptable segment).",
             Stat::CookiesSent => "SYN-ACKs sent from a SYN cookie (SYN_COOKIES): the SYN took no TCB.",
             Stat::CookiesAccepted => "ACKs that returned a valid SYN cookie and opened a connection in ESTABLISHED.",
-            Stat::CookiesRefused => "ACKs to a listening port with no connection whose cookie was not valid (or found no free TCB), answered by a RST.",
+            Stat::CookiesRefused => "ACKs to a listening port with no connection whose cookie was not valid (or whose TSecr claims ECN, never offered), answered by a RST.",
         }
     }
 }
