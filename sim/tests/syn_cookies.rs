@@ -188,8 +188,8 @@ fn forged_stale_and_ecn_claiming_cookies_get_a_rst() {
 
 #[test]
 fn half_open_follows_every_way_out_of_syn_received() {
-    // RTO 20 ms: the SYN-ACK's seven retransmissions end in 5.1 s.
-    let mut ls = start_rto(3, false, false, 20_000);
+    // RTO 5 ms: the SYN-ACK's seven retransmissions end in 1.3 s.
+    let mut ls = start_rto(3, false, false, 5_000);
     let offer = Offer { wscale: None, sack: false, tsval: None, ..LINUX };
     let mut isses = Vec::new();
     for n in 1..=3 {
@@ -210,7 +210,7 @@ fn half_open_follows_every_way_out_of_syn_received() {
     let out = ls.frame(&syn(5, 500, offer)).or_panic("SYN below the threshold");
     assert_eq!(out.len(), 1);
     assert_eq!(ls.half_open().or_panic("HALF_OPEN"), 2);
-    for _ in 0..30 {
+    for _ in 0..8 {
         ls.advance(200_000).or_panic("the SYN-ACKs' retransmissions and give-up");
     }
     assert_eq!(ls.half_open().or_panic("HALF_OPEN"), 0, "given up");
@@ -234,4 +234,34 @@ fn with_hold_synack_a_cookie_connection_still_holds_its_data_for_the_host() {
     let out = ls.release(id, 605).or_panic("release");
     assert_eq!(out.len(), 1, "the release ACKs it");
     ls.check_tcb(id, &[]).or_panic("TCB");
+}
+
+#[test]
+fn a_card_with_the_pairs_keys_accepts_the_cookie_the_other_card_sent() {
+    // The two cards of a pair: the same keys (derived from the pair's
+    // secret) and TS_CLOCK from the same wall clock.
+    let mut primary = start(0, true, true);
+    let mut promoted = start(0, true, true);
+    let out = primary.frame(&syn(11, 0x2222_0000, LINUX)).or_panic("SYN to the primary");
+    let (iss, tsval, ..) = synack(&out);
+    let tsval = tsval.expect("TS");
+    let out = promoted
+        .frame(&ack(11, 0x2222_0001, iss.wrapping_add(1), Some((0x1000_0020, tsval)), b"to the other card"))
+        .or_panic("the ACK reaches the other card");
+    assert_eq!(out.len(), 1, "the other card takes the data and ACKs it: {out:?}");
+    let key = ConnKey { remote_ip: peer(11).ip, remote_port: 40011, local_port: LISTEN };
+    let id = promoted.model.lookup(key).expect("the other card opened the connection from the cookie");
+    let t = promoted.model.tcb(id).clone();
+    assert_eq!((t.state, t.iss, t.snd_wscale, t.sack_ok), (TcpState::Established, SeqNum(iss), 7, true));
+    promoted.check_tcb(id, &[]).or_panic("TCB on the other card");
+
+    // A card with other keys refuses it.
+    let mut stranger = start(0, true, true);
+    stranger.set_syn_cookies(Some(0), (KEYS.1, KEYS.0)).or_panic("other keys");
+    let out = stranger
+        .frame(&ack(11, 0x2222_0001, iss.wrapping_add(1), Some((0x1000_0020, tsval)), b"to a stranger"))
+        .or_panic("the ACK reaches a card with other keys");
+    assert_eq!(out.len(), 1, "a RST");
+    assert_eq!(stranger.model.lookup(key), None);
+    stranger.check_stats().or_panic("counters");
 }
