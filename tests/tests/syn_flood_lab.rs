@@ -21,7 +21,7 @@ use holdback_tests::{holdback_bin, require_lab_prerequisites, require_tool};
 const DEFAULT_SEED: u64 = 0x5EED_F100;
 const PPS: u32 = 2000;
 /// Streaming clients.
-const CONNS: usize = 2;
+const CONNS: usize = 4;
 /// Half-open entries past which SYNs are answered from cookies.
 const THRESHOLD: u16 = 16;
 
