@@ -22,7 +22,11 @@ const LABEL: &[u8] = b"holdback syn-cookie keys v1";
 pub fn pair_keys(secret: &[u8]) -> CookieKeys {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(LABEL);
-    let b: [u8; 32] = mac.finalize().into_bytes().into();
+    keys_from(mac.finalize().into_bytes().into())
+}
+
+/// key0 from the first 16 bytes, key1 from the last 16, each little-endian.
+fn keys_from(b: [u8; 32]) -> CookieKeys {
     let (k0, k1) = b.split_at(16);
     CookieKeys {
         key0: u128::from_le_bytes(k0.try_into().expect("16 bytes")),
@@ -34,11 +38,7 @@ pub fn pair_keys(secret: &[u8]) -> CookieKeys {
 pub fn random_keys() -> CookieKeys {
     let mut b = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut b);
-    let (k0, k1) = b.split_at(16);
-    CookieKeys {
-        key0: u128::from_le_bytes(k0.try_into().expect("16 bytes")),
-        key1: u128::from_le_bytes(k1.try_into().expect("16 bytes")),
-    }
+    keys_from(b)
 }
 
 /// The keys this daemon's card gets at setup: the pair's when it is one of
