@@ -83,8 +83,9 @@ pub struct RxOptScan {
     pub sack_n: Signal<Out, Bits<3>>,
     /// The option's value bytes that lie in this word, in value order (byte
     /// 0, block 0's left edge's high byte, in bits 255:248), and which they
-    /// are. Bytes past the option's 8n may be marked too: the parser keeps
-    /// only the first `sack_n` blocks.
+    /// are (`sack_bytes` is meaningful only under the mask). Bytes past the
+    /// option's 8n may be marked too: the parser keeps only the first
+    /// `sack_n` blocks.
     pub sack_bytes: Signal<Out, Bits<256>>,
     pub sack_mask: Signal<Out, Bits<256>>,
     ws_max: Constant<Bits<4>>,
@@ -139,9 +140,15 @@ pub struct RxOptScan {
     sack_hit: [Signal<Local, Bit>; 9],
     sack_pos: [Signal<Local, Bits<16>>; 9],
     sack_cnt: [Signal<Local, Bits<3>>; 9],
-    /// SACK capture, as for the timestamps but 32 bytes wide: the word in
-    /// the top 64 bits of 256, and all ones there.
-    sack_word: Signal<Local, Bits<256>>,
+    /// SACK capture: value byte k lies in lane (sack_at + k) mod 8 of its
+    /// word, so the word rotated left by sack_at mod 8 bytes (`sack_rot`)
+    /// and repeated four
+    /// times puts every lane under each value byte that can come from it;
+    /// `sack_mask` (all ones in the top 64 bits of 256, `sack_top`, shifted)
+    /// picks the bytes in this word.
+    sack_rot_bits: Signal<Local, Bits<16>>,
+    sack_rot_inv: Signal<Local, Bits<16>>,
+    sack_rot: Signal<Local, Bits<64>>,
     sack_top: Constant<Bits<256>>,
     sack_none: Constant<Bits<256>>,
     sack_before: Signal<Local, Bits<16>>,
@@ -223,7 +230,9 @@ impl Default for RxOptScan {
             sack_hit: Default::default(),
             sack_pos: Default::default(),
             sack_cnt: Default::default(),
-            sack_word: Default::default(),
+            sack_rot_bits: Default::default(),
+            sack_rot_inv: Default::default(),
+            sack_rot: Default::default(),
             sack_top: Constant::new({
                 let mut t = Bits::<256>::default();
                 t.set_bits::<64>(192, Bits::<64>::from(u64::MAX));
@@ -416,19 +425,26 @@ impl Logic for RxOptScan {
         self.sack_found.next = self.sack_hit[8].val() & !self.sack_seen.val();
         self.sack_at.next = self.sack_pos[8].val();
         self.sack_n.next = self.sack_cnt[8].val();
-        self.sack_word.next = bit_cast::<256, 64>(self.word.val()) << 192;
+        self.sack_rot_bits.next = (self.sack_pos[8].val() & 7_u16.to_bits()) << 3;
+        self.sack_rot_inv.next = 64_u16.to_bits() - self.sack_rot_bits.val();
+        // (Rotating by 0 would shift by the full width; that is the word.)
+        self.sack_rot.next = self.word.val();
+        if self.sack_rot_bits.val() != 0_u16.to_bits() {
+            self.sack_rot.next = (self.word.val() << self.sack_rot_bits.val()) | (self.word.val() >> self.sack_rot_inv.val());
+        }
         self.sack_before.next = self.word_base.val() - self.sack_pos[8].val();
         self.sack_after.next = self.sack_pos[8].val() - self.word_base.val();
         self.sack_before_bits.next = self.sack_before.val() << 3;
         self.sack_after_bits.next = self.sack_after.val() << 3;
-        self.sack_bytes.next = self.sack_word.val();
+        self.sack_bytes.next = (bit_cast::<256, 64>(self.sack_rot.val()) << 192)
+            | (bit_cast::<256, 64>(self.sack_rot.val()) << 128)
+            | (bit_cast::<256, 64>(self.sack_rot.val()) << 64)
+            | bit_cast::<256, 64>(self.sack_rot.val());
         self.sack_mask.next = self.sack_none.val();
         if self.enable.val() & self.sack_hit[8].val() {
             if self.sack_before.val() < 32_u16.to_bits() {
-                self.sack_bytes.next = self.sack_word.val() >> self.sack_before_bits.val();
                 self.sack_mask.next = self.sack_top.val() >> self.sack_before_bits.val();
             } else if self.sack_after.val() < 8_u16.to_bits() {
-                self.sack_bytes.next = self.sack_word.val() << self.sack_after_bits.val();
                 self.sack_mask.next = self.sack_top.val() << self.sack_after_bits.val();
             }
         }
