@@ -140,12 +140,12 @@ pub struct RxOptScan {
     sack_hit: [Signal<Local, Bit>; 9],
     sack_pos: [Signal<Local, Bits<16>>; 9],
     sack_cnt: [Signal<Local, Bits<3>>; 9],
-    /// SACK capture: value byte k lies in lane (sack_at + k) mod 8 of its
-    /// word, so the word rotated left by sack_at mod 8 bytes (`sack_rot`)
-    /// and repeated four
-    /// times puts every lane under each value byte that can come from it;
-    /// `sack_mask` (all ones in the top 64 bits of 256, `sack_top`, shifted)
-    /// picks the bytes in this word.
+    /// SACK capture: words start at multiples of 8, so value byte k lies in
+    /// lane (sack_at + k) mod 8 of its word; the word rotated left by
+    /// sack_at mod 8 bytes (`sack_rot`) and repeated four times puts under
+    /// each value byte the lane it can come from, and `sack_mask` (all ones
+    /// in the top 64 bits of 256, `sack_top`, shifted) picks the bytes in
+    /// this word.
     sack_rot_bits: Signal<Local, Bits<16>>,
     sack_rot_inv: Signal<Local, Bits<16>>,
     sack_rot: Signal<Local, Bits<64>>,

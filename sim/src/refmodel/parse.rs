@@ -224,3 +224,30 @@ pub fn icmp_reply_message(request: &[u8]) -> Vec<u8> {
     }
     m
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sack(len: u8, first: u32) -> Vec<u8> {
+        let mut o = vec![5, len];
+        for k in 0..u32::from(len.saturating_sub(2)) / 4 {
+            o.extend_from_slice(&(first + k).to_be_bytes());
+        }
+        o
+    }
+
+    #[test]
+    fn sack_blocks_come_from_the_first_well_formed_option() {
+        let blocks = |first: u32, n: u32| (0..n).map(|i| (SeqNum(first + 2 * i), SeqNum(first + 2 * i + 1))).collect::<Vec<_>>();
+        assert_eq!(sack_blocks(&[vec![1, 1], sack(34, 100)].concat()), blocks(100, 4));
+        // The first counts even when a later one is shorter.
+        assert_eq!(sack_blocks(&[sack(18, 10), sack(10, 20)].concat()), blocks(10, 2));
+        // Another length is skipped; past the end, after EOL or a length below 2 nothing counts.
+        assert_eq!(sack_blocks(&[sack(14, 1), sack(10, 30)].concat()), blocks(30, 1));
+        assert_eq!(sack_blocks(&sack(26, 1)[..20]), vec![]);
+        assert_eq!(sack_blocks(&[vec![0], sack(10, 1)].concat()), vec![]);
+        assert_eq!(sack_blocks(&[vec![3, 1], sack(10, 1)].concat()), vec![]);
+        assert_eq!(sack_blocks(&sack(2, 0)), vec![]);
+    }
+}
