@@ -33,6 +33,15 @@ pub struct RxDescSource {
     pub ts_ok: Signal<Out, Bit>,
     pub tsval: Signal<Out, Bits<32>>,
     pub tsecr: Signal<Out, Bits<32>>,
+    /// SACK (RFC 2018 §3): the blocks of the segment's first SACK option of
+    /// length 2 + 8n (n = 1..4) lying wholly inside the TCP header, when the
+    /// segment has ACK set (the blocks qualify its cumulative ACK); 0 blocks
+    /// otherwise. Same layout as the transmit request's: block i's left edge
+    /// in bits 255-64i..224-64i and its right edge below it, network order;
+    /// blocks past the count are zero. The engine takes them when the
+    /// scoreboard (`tx::sack_board`) is wired (docs/sack-sender.md).
+    pub sack_count: Signal<Out, Bits<3>>,
+    pub sack_blocks: Signal<Out, Bits<256>>,
     /// Frame-buffer byte offset and length of the TCP payload (or ICMP message).
     pub payload_off: Signal<Out, Bits<11>>,
     pub payload_len: Signal<Out, Bits<11>>,
@@ -61,6 +70,8 @@ pub struct RxDescSink {
     pub ts_ok: Signal<In, Bit>,
     pub tsval: Signal<In, Bits<32>>,
     pub tsecr: Signal<In, Bits<32>>,
+    pub sack_count: Signal<In, Bits<3>>,
+    pub sack_blocks: Signal<In, Bits<256>>,
     pub payload_off: Signal<In, Bits<11>>,
     pub payload_len: Signal<In, Bits<11>>,
     pub icmp_csum: Signal<In, Bits<16>>,

@@ -14,7 +14,7 @@ use std::net::Ipv4Addr;
 use holdback_regmap::Stat;
 use holdback_sim::model::{Model, PortId};
 use holdback_sim::refmodel::{classify, Accepted};
-use holdback_sim::wire::MacAddr;
+use holdback_sim::wire::{MacAddr, SeqNum};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -178,6 +178,11 @@ struct Desc {
     ts_ok: u64,
     tsval: u64,
     tsecr: u64,
+    /// SACK (RFC 2018 §3): blocks of the first well-formed SACK option of
+    /// a segment with ACK, and each block as left << 32 | right, block i in
+    /// `sack_blocks[i]` (read from bits 255-64i..192-64i); zero past the count.
+    sack_count: u64,
+    sack_blocks: [u64; 4],
     poff: u64,
     plen: u64,
     icmp_csum: u64,
@@ -204,6 +209,8 @@ fn accepted(kind: u64) -> Desc {
         ts_ok: 0,
         tsval: 0,
         tsecr: 0,
+        sack_count: 0,
+        sack_blocks: [0; 4],
         poff: 0,
         plen: 0,
         icmp_csum: 0,
@@ -213,6 +220,12 @@ fn accepted(kind: u64) -> Desc {
 /// Where the value of the first option of `kind` with length `len` starts
 /// in f[start..end], the options scanned as RFC 9293 §3.1 says.
 fn first_option(f: &[u8], start: usize, end: usize, kind: u8, len: usize) -> Option<usize> {
+    first_option_len(f, start, end, kind, |l| l == len).map(|(v, _)| v)
+}
+
+/// Where the value of the first option of `kind` with a length `len_ok`
+/// takes starts in f[start..end], and that length.
+fn first_option_len(f: &[u8], start: usize, end: usize, kind: u8, len_ok: impl Fn(usize) -> bool) -> Option<(usize, usize)> {
     let mut p = start;
     while p < end {
         match f[p] {
@@ -223,8 +236,8 @@ fn first_option(f: &[u8], start: usize, end: usize, kind: u8, len: usize) -> Opt
                     break;
                 }
                 let l = f[p + 1] as usize;
-                if k == kind && l == len && p + len <= end {
-                    return Some(p + 2);
+                if k == kind && len_ok(l) && p + l <= end {
+                    return Some((p + 2, l));
                 }
                 p += l;
             }
@@ -242,6 +255,18 @@ fn scan_mss(f: &[u8], start: usize, end: usize) -> u16 {
 /// 7323 §3.2) in f[start..end].
 fn scan_ts(f: &[u8], start: usize, end: usize) -> Option<(u32, u32)> {
     first_option(f, start, end, 8, 10).map(|v| (be32(f, v), be32(f, v + 4)))
+}
+
+/// SACK blocks (RFC 2018 §3) of the first SACK option (kind 5) of length
+/// 2 + 8n, n = 1..4, wholly in f[start..end]; other kind-5 lengths are skipped.
+fn scan_sack(f: &[u8], start: usize, end: usize) -> (u64, [u64; 4]) {
+    let mut blocks = [0u64; 4];
+    let Some((v, l)) = first_option_len(f, start, end, 5, |l| matches!(l, 10 | 18 | 26 | 34)) else { return (0, blocks) };
+    let n = (l - 2) / 8;
+    for (i, b) in blocks.iter_mut().enumerate().take(n) {
+        *b = u64::from(be32(f, v + 8 * i)) << 32 | u64::from(be32(f, v + 8 * i + 4));
+    }
+    (n as u64, blocks)
 }
 
 /// The software reference of the parser's rules (independent of the RTL).
@@ -310,6 +335,9 @@ fn reference(f: &[u8]) -> Desc {
             }
             let doff4 = ((f[t + 12] >> 4) as usize) * 4;
             let ts = scan_ts(f, t + 20, t + doff4);
+            // The blocks qualify the cumulative ACK: none without the ACK flag.
+            let (sack_count, sack_blocks) =
+                if f[t + 13] & 0x10 != 0 { scan_sack(f, t + 20, t + doff4) } else { (0, [0; 4]) };
             Desc {
                 sport: be16(f, t) as u64,
                 dport: be16(f, t + 2) as u64,
@@ -321,6 +349,8 @@ fn reference(f: &[u8]) -> Desc {
                 ts_ok: u64::from(ts.is_some()),
                 tsval: ts.map_or(0, |t| u64::from(t.0)),
                 tsecr: ts.map_or(0, |t| u64::from(t.1)),
+                sack_count,
+                sack_blocks,
                 poff: (t + doff4) as u64,
                 plen: (tcp_len - doff4) as u64,
                 ..base
@@ -346,9 +376,11 @@ struct Ports {
     fb_raddr: PortId,
     fb_rdata: PortId,
     fields: Vec<PortId>,
+    /// 256 bits wide: read with `get_wide`.
+    sack_blocks: PortId,
 }
 
-const FIELD_PORTS: [&str; 19] = [
+const FIELD_PORTS: [&str; 20] = [
     "desc__024reason",
     "desc__024kind",
     "desc__024src_mac",
@@ -365,6 +397,7 @@ const FIELD_PORTS: [&str; 19] = [
     "desc__024ts_ok",
     "desc__024tsval",
     "desc__024tsecr",
+    "desc__024sack_count",
     "desc__024payload_off",
     "desc__024payload_len",
     "desc__024icmp_csum",
@@ -386,6 +419,7 @@ fn dut() -> (Model, Ports) {
         fb_raddr: p(&m, "fb_raddr"),
         fb_rdata: p(&m, "fb_rdata"),
         fields: FIELD_PORTS.iter().map(|n| p(&m, n)).collect(),
+        sack_blocks: p(&m, "desc__024sack_blocks"),
     };
     let mac = p(&m, "our_mac");
     let ip = p(&m, "our_ip");
@@ -415,9 +449,16 @@ fn read_desc(m: &Model, p: &Ports) -> Desc {
         ts_ok: v[13],
         tsval: if v[13] == 1 { v[14] } else { 0 },
         tsecr: if v[13] == 1 { v[15] } else { 0 },
-        poff: v[16],
-        plen: v[17],
-        icmp_csum: v[18],
+        // Unlike TSval, the blocks past the count (all of them for count 0)
+        // must read zero, so they are compared whole.
+        sack_count: v[16],
+        sack_blocks: {
+            let w = m.get_wide(p.sack_blocks);
+            [w[3], w[2], w[1], w[0]]
+        },
+        poff: v[17],
+        plen: v[18],
+        icmp_csum: v[19],
     }
 }
 
@@ -572,6 +613,11 @@ fn agree_with_refmodel(f: &[u8], got: &Desc, ctx: &dyn Fn() -> String) {
                     assert_eq!(g, fields, "refmodel TCP fields of {}", ctx());
                     let ts = (got.ts_ok == 1).then_some((got.tsval as u32, got.tsecr as u32));
                     assert_eq!(ts, seg.timestamps, "refmodel timestamps of {}", ctx());
+                    let sack: Vec<(SeqNum, SeqNum)> = got.sack_blocks[..(got.sack_count as usize).min(4)]
+                        .iter()
+                        .map(|b| (SeqNum((b >> 32) as u32), SeqNum(*b as u32)))
+                        .collect();
+                    assert_eq!(sack, seg.sack_blocks, "refmodel SACK blocks of {}", ctx());
                     assert_eq!(payload(), &seg.payload[..], "refmodel payload of {}", ctx());
                     (KIND_TCP, seg.src_mac, u32::from(seg.src_ip))
                 }
@@ -705,6 +751,136 @@ fn rx_parser_directed_frames() {
     assert_eq!((longest.hdr_len, longest.poff, longest.plen, longest.mss), (60, 134, 3, 4000));
 }
 
+/// A SACK option (kind 5) of length `len` whose value bytes are distinct
+/// and depend on `tag`, so a byte taken from the wrong lane or word shows.
+fn sack_opt(len: u8, tag: u8) -> Vec<u8> {
+    let mut o = vec![5, len];
+    o.extend((2..len).map(|k| tag.wrapping_mul(41).wrapping_add(k.wrapping_mul(7)) ^ 0x5a));
+    o
+}
+
+/// The blocks `sack_opt(2 + 8n, tag)` carries, as the descriptor holds them.
+fn sack_want(n: usize, tag: u8) -> [u64; 4] {
+    let o = sack_opt(2 + 8 * n as u8, tag);
+    let mut b = [0u64; 4];
+    for (i, x) in b.iter_mut().enumerate().take(n) {
+        *x = u64::from(be32(&o, 2 + 8 * i)) << 32 | u64::from(be32(&o, 6 + 8 * i));
+    }
+    b
+}
+
+/// Pads an option list to whole 32-bit words with EOL.
+fn words(mut o: Vec<u8>) -> Vec<u8> {
+    o.resize(o.len().div_ceil(4) * 4, 0);
+    o
+}
+
+/// SACK directed frames: (name, frame, expected count and blocks).
+fn sack_cases() -> Vec<(String, Vec<u8>, (u64, [u64; 4]))> {
+    let mut cases = vec![];
+    let mut tag = 0u8;
+    // Every lane of a word as the option's start (the options begin at frame
+    // offset 54, 6 mod 8; NOPs move it), 1-4 blocks: the value in up to 5 words.
+    for n in 1..=4usize {
+        for pad in 0..8usize {
+            let len = 2 + 8 * n;
+            if pad + len > 40 {
+                continue;
+            }
+            tag = tag.wrapping_add(1);
+            let mut o = vec![1u8; pad];
+            o.extend(sack_opt(len as u8, tag));
+            let seg = Seg { tcp_opts: words(o), payload: vec![0x77; pad * 3], ..Seg::default() };
+            cases.push((format!("{n} SACK blocks after {pad} NOPs"), tcp_frame(&seg), (n as u64, sack_want(n, tag))));
+            // IHL 6 moves the options to 2 mod 8.
+            let ihl6 = Seg { ip_opts: vec![1, 1, 1, 0], ..seg };
+            cases.push((format!("{n} SACK blocks after {pad} NOPs, IHL 6"), tcp_frame(&ihl6), (n as u64, sack_want(n, tag))));
+        }
+    }
+    // As Linux sends them: NOP, NOP, Timestamps, NOP, NOP, SACK (at most 3 blocks then).
+    for n in 1..=3usize {
+        tag = tag.wrapping_add(1);
+        let mut o = vec![1, 1, 8, 10, 0xde, 0xad, 0xbe, 0xef, 0x01, 0x02, 0x03, 0x04, 1, 1];
+        o.extend(sack_opt(2 + 8 * n as u8, tag));
+        let seg = Seg { tcp_opts: o, payload: vec![0x33; 20], flags: 0x10, ..Seg::default() };
+        cases.push((format!("Linux: timestamps and {n} SACK blocks"), tcp_frame(&seg), (n as u64, sack_want(n, tag))));
+        let ihl7 = Seg { ip_opts: vec![1; 8], ..seg };
+        cases.push((format!("Linux: timestamps and {n} SACK blocks, IHL 7"), tcp_frame(&ihl7), (n as u64, sack_want(n, tag))));
+    }
+    // Malformed lengths: not 2 + 8n, or no block at all.
+    for len in [2u8, 3, 9, 11, 17, 19, 33, 35] {
+        let seg = Seg { tcp_opts: words([vec![1, 1], sack_opt(len, 9)].concat()), ..Seg::default() };
+        cases.push((format!("SACK of length {len}"), tcp_frame(&seg), (0, [0; 4])));
+    }
+    // Five blocks (length 42) cannot fit 40 option bytes: the option runs
+    // past the header end, whose remaining bytes come as payload.
+    let five = sack_opt(42, 3);
+    let seg = Seg { tcp_opts: five[..40].to_vec(), payload: five[40..].to_vec(), ..Seg::default() };
+    cases.push(("SACK of 5 blocks".into(), tcp_frame(&seg), (0, [0; 4])));
+    // Cut by the header end: a 3-block option in a 20-byte option list, the
+    // rest following as payload so the frame reads on as if it were whole.
+    let cut = sack_opt(26, 4);
+    let o = [vec![1, 1], cut.clone()].concat();
+    let seg = Seg { tcp_opts: o[..20].to_vec(), payload: o[20..].to_vec(), ..Seg::default() };
+    cases.push(("SACK cut by the header end".into(), tcp_frame(&seg), (0, [0; 4])));
+    // Cut by one byte.
+    let o = [vec![1, 1, 1], sack_opt(18, 5)].concat();
+    let seg = Seg { tcp_opts: o[..20].to_vec(), payload: o[20..].to_vec(), ..Seg::default() };
+    cases.push(("SACK one byte past the header end".into(), tcp_frame(&seg), (0, [0; 4])));
+    // Two SACK options: the first counts, whichever is longer.
+    let seg = Seg { tcp_opts: [vec![1, 1], sack_opt(10, 6), vec![1, 1], sack_opt(18, 7)].concat(), ..Seg::default() };
+    cases.push(("two SACK options, 1 block first".into(), tcp_frame(&seg), (1, sack_want(1, 6))));
+    let seg = Seg { tcp_opts: [vec![1, 1], sack_opt(18, 8), vec![1, 1], sack_opt(10, 9)].concat(), ..Seg::default() };
+    cases.push(("two SACK options, 2 blocks first".into(), tcp_frame(&seg), (2, sack_want(2, 8))));
+    // A kind-5 option of a wrong length is skipped, as an MSS of a wrong length is.
+    let seg = Seg { tcp_opts: [sack_opt(12, 10), sack_opt(18, 11), vec![0, 0]].concat(), ..Seg::default() };
+    cases.push(("malformed SACK, then a good one".into(), tcp_frame(&seg), (2, sack_want(2, 11))));
+    // After EOL nothing counts.
+    let seg = Seg { tcp_opts: words([vec![0, 1], sack_opt(10, 12)].concat()), ..Seg::default() };
+    cases.push(("SACK after EOL".into(), tcp_frame(&seg), (0, [0; 4])));
+    // Without ACK (a SYN, or a bare segment) the blocks mean nothing.
+    for flags in [0x02u8, 0x00, 0x08, 0x01] {
+        let seg = Seg { flags, tcp_opts: words([vec![1, 1], sack_opt(18, 13)].concat()), ..Seg::default() };
+        cases.push((format!("SACK without ACK, flags {flags:#04x}"), tcp_frame(&seg), (0, [0; 4])));
+    }
+    // With ACK and other flags; and a segment after one with 4 blocks must
+    // not keep them (the 1-block one after a 4-block one, then none).
+    let seg = Seg { flags: 0x19, tcp_opts: words([vec![1, 1], sack_opt(18, 14)].concat()), ..Seg::default() };
+    cases.push(("SACK with ACK FIN PSH".into(), tcp_frame(&seg), (2, sack_want(2, 14))));
+    let seg = Seg { tcp_opts: words([vec![1, 1], sack_opt(34, 15)].concat()), ..Seg::default() };
+    cases.push(("4 SACK blocks before 1".into(), tcp_frame(&seg), (4, sack_want(4, 15))));
+    let seg = Seg { tcp_opts: words([vec![1, 1], sack_opt(10, 16)].concat()), ..Seg::default() };
+    cases.push(("1 SACK block after 4".into(), tcp_frame(&seg), (1, sack_want(1, 16))));
+    cases.push(("no SACK after 1".into(), tcp_frame(&Seg::default()), (0, [0; 4])));
+    cases
+}
+
+#[test]
+fn rx_parser_sack_blocks() {
+    let cases = sack_cases();
+    // The reference agrees with what each case was built to carry.
+    for (name, f, want) in &cases {
+        let r = reference(f);
+        assert_eq!(r.reason, 0, "case `{name}` is accepted");
+        assert_eq!((r.sack_count, r.sack_blocks), *want, "reference on case `{name}`");
+    }
+    let frames: Vec<Vec<u8>> = cases.iter().map(|c| c.1.clone()).collect();
+    let seed = holdback_sim::test_seed(0x5258_0003);
+    for drive in [
+        Drive { idle: 0.0, stall: 0.0, read_back: false },
+        Drive { idle: 0.3, stall: 0.5, read_back: true },
+    ] {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let (popped, _) = run(&frames, drive, &mut rng);
+        check(&frames, &popped, drive.read_back);
+        // And against the expectation directly, independent of the reference.
+        for ((name, _, want), got) in cases.iter().zip(&popped) {
+            assert_eq!((got.desc.sack_count, got.desc.sack_blocks), *want, "RTL on case `{name}`");
+        }
+    }
+    eprintln!("{} SACK frames", cases.len());
+}
+
 /// A random frame: a valid TCP/ICMP/ARP frame with random sizes and options,
 /// then (often) one random corruption.
 fn random_frame(rng: &mut SmallRng) -> Vec<u8> {
@@ -723,6 +899,12 @@ fn random_frame(rng: &mut SmallRng) -> Vec<u8> {
                 opts.extend((0..8).map(|_| rng.gen::<u8>()));
             }
             5 => opts.push(0),
+            // SACK, mostly well-formed (1-4 blocks), sometimes not.
+            6 => {
+                let len = if rng.gen_bool(0.8) { 2 + 8 * rng.gen_range(1..=4) } else { rng.gen_range(2..36) };
+                opts.extend_from_slice(&[5, len]);
+                opts.extend((2..len).map(|_| rng.gen::<u8>()));
+            }
             // Any kind with any length, malformed or running past the header
             // end included (the checksum stays right, so the scan decides).
             _ => {
@@ -773,10 +955,12 @@ fn rx_parser_random_frames() {
     let accepted = frames.iter().filter(|f| reference(f).reason == 0).count();
     let with_mss = frames.iter().map(|f| reference(f)).filter(|d| d.reason == 0 && d.mss != 0).count();
     let with_ts = frames.iter().map(|f| reference(f)).filter(|d| d.reason == 0 && d.ts_ok == 1).count();
+    let with_sack = frames.iter().map(|f| reference(f)).filter(|d| d.reason == 0 && d.sack_count != 0).count();
     eprintln!(
-        "{} random frames, {accepted} acceptable by the reference, {with_mss} with an MSS, {with_ts} with timestamps",
+        "{} random frames, {accepted} acceptable by the reference, {with_mss} with an MSS, {with_ts} with timestamps, {with_sack} with SACK blocks",
         frames.len()
     );
+    assert!(with_sack > 15, "the random frames exercise the SACK option");
     assert!(with_ts > 20, "the random frames exercise the Timestamps option");
     assert!(with_mss > 30, "the generator should exercise the option scan");
     assert!(accepted > 200 && accepted < 550, "the generator should mix accepted and dropped frames");

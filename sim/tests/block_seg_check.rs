@@ -137,6 +137,7 @@ impl SegCheck {
             dst_port: 5001,
             sack_permitted: false,
             timestamps: None,
+            sack_blocks: Vec::new(),
             seq: SeqNum(c.seq),
             ack: SeqNum(0),
             flags,

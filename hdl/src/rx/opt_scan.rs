@@ -3,7 +3,8 @@
 //! one byte, every other option is kind, length, data) through up to eight
 //! option starts in the word, and reports the first MSS option (kind 2,
 //! length 4), the first Window Scale option (kind 3, length 3, RFC 7323
-//! §2.2) and any SACK-permitted option (kind 4, length 2, RFC 2018 §2) in it. Lengths and values that cross the word end come from `look`,
+//! §2.2) and any SACK-permitted option (kind 4, length 2, RFC 2018 §2) in it.
+//! Lengths and values that cross the word end come from `look`,
 //! the first three bytes of the next word; the parser keeps the first of each
 //! over the words.
 //!
@@ -14,10 +15,20 @@
 //! value bytes lie in this word (`ts_bytes` under `ts_mask`, TSval in bits
 //! 63:32, TSecr in 31:0). The parser keeps the bytes over the words.
 //!
+//! The SACK option (kind 5, length 2 + 8n, n = 1..4, RFC 2018 §3) works the
+//! same way over up to five words: the first one of a well-formed length
+//! wholly inside the header counts (`sack_found`/`sack_at`/`sack_n`, then
+//! `sack_seen*` from the parser), and its value bytes in this word come in
+//! `sack_bytes` under `sack_mask` (block 0's left edge in bits 255:224, the
+//! layout of the transmit request's `sack_blocks`). A kind-5 option of
+//! another length is skipped like an MSS of the wrong length; the mask may
+//! cover bytes past the 8n, so the parser keeps only `sack_n` blocks.
+//!
 //! The parser keeps `pos`/`done` in registers between words; the first option
 //! starts at `pos = 14 + ihl*4 + 20`. The scan stops at the header end
 //! (`hdr_end = 14 + ihl*4 + doff*4`), at EOL and at a length below 2; an
-//! MSS or Window Scale option running past the header end is ignored.
+//! MSS, Window Scale, Timestamps or SACK option running past the header end
+//! is ignored.
 //!
 //! Depth: everything about "an option starts at lane i" (where the next one
 //! starts, whether it stops the scan, whether it is the MSS or the window
@@ -59,6 +70,24 @@ pub struct RxOptScan {
     /// (byte 0, TSval's high byte, in bits 63:56), and which they are.
     pub ts_bytes: Signal<Out, Bits<64>>,
     pub ts_mask: Signal<Out, Bits<64>>,
+    /// SACK: the first well-formed option was found in an earlier word, its
+    /// blocks at this frame offset, and how many.
+    pub sack_seen: Signal<In, Bit>,
+    pub sack_seen_at: Signal<In, Bits<16>>,
+    pub sack_seen_n: Signal<In, Bits<3>>,
+    /// SACK: the first well-formed option starts in this word (and not
+    /// before), its blocks at `sack_at`, `sack_n` of them (1-4); `sack_n` is
+    /// also the count of the one seen before.
+    pub sack_found: Signal<Out, Bit>,
+    pub sack_at: Signal<Out, Bits<16>>,
+    pub sack_n: Signal<Out, Bits<3>>,
+    /// The option's value bytes that lie in this word, in value order (byte
+    /// 0, block 0's left edge's high byte, in bits 255:248), and which they
+    /// are (`sack_bytes` is meaningful only under the mask). Bytes past the
+    /// option's 8n may be marked too: the parser keeps only the first
+    /// `sack_n` blocks.
+    pub sack_bytes: Signal<Out, Bits<256>>,
+    pub sack_mask: Signal<Out, Bits<256>>,
     ws_max: Constant<Bits<4>>,
     /// Byte number within a word, 0..7.
     lane_no: [Constant<Bits<16>>; 8],
@@ -103,6 +132,29 @@ pub struct RxOptScan {
     ts_before_bits: Signal<Local, Bits<16>>,
     ts_after_bits: Signal<Local, Bits<16>>,
     all_ones: Constant<Bits<64>>,
+    /// SACK (RFC 2018 §3), per lane: where an option starting there would
+    /// end, whether its length is 2 + 8n for n = 1..4, whether it is one.
+    lane_sack_end: [Signal<Local, Bits<16>>; 8],
+    sack_len_ok: [Signal<Local, Bit>; 8],
+    is_sack: [Signal<Local, Bit>; 8],
+    sack_hit: [Signal<Local, Bit>; 9],
+    sack_pos: [Signal<Local, Bits<16>>; 9],
+    sack_cnt: [Signal<Local, Bits<3>>; 9],
+    /// SACK capture: words start at multiples of 8, so value byte k lies in
+    /// lane (sack_at + k) mod 8 of its word; the word rotated left by
+    /// sack_at mod 8 bytes (`sack_rot`) and repeated four times puts under
+    /// each value byte the lane it can come from, and `sack_mask` (all ones
+    /// in the top 64 bits of 256, `sack_top`, shifted) picks the bytes in
+    /// this word.
+    sack_rot_bits: Signal<Local, Bits<16>>,
+    sack_rot_inv: Signal<Local, Bits<16>>,
+    sack_rot: Signal<Local, Bits<64>>,
+    sack_top: Constant<Bits<256>>,
+    sack_none: Constant<Bits<256>>,
+    sack_before: Signal<Local, Bits<16>>,
+    sack_after: Signal<Local, Bits<16>>,
+    sack_before_bits: Signal<Local, Bits<16>>,
+    sack_after_bits: Signal<Local, Bits<16>>,
     /// Entering lane 7 only bit 7 of `starts` matters; reduced so that
     /// Verilator's UNUSED check (which skips names matching *unused*) sees the
     /// other bits read. Synthesis removes it.
@@ -132,6 +184,14 @@ impl Default for RxOptScan {
             ts_at: Default::default(),
             ts_bytes: Default::default(),
             ts_mask: Default::default(),
+            sack_seen: Default::default(),
+            sack_seen_at: Default::default(),
+            sack_seen_n: Default::default(),
+            sack_found: Default::default(),
+            sack_at: Default::default(),
+            sack_n: Default::default(),
+            sack_bytes: Default::default(),
+            sack_mask: Default::default(),
             ws_max: Constant::new(Bits::<4>::from(u64::from(holdback_regmap::MAX_WSCALE))),
             lane_no: std::array::from_fn(|j| Constant::new(bits(j as u64))),
             wb: Default::default(),
@@ -164,6 +224,25 @@ impl Default for RxOptScan {
             ts_before_bits: Default::default(),
             ts_after_bits: Default::default(),
             all_ones: Constant::new(Bits::<64>::from(u64::MAX)),
+            lane_sack_end: Default::default(),
+            sack_len_ok: Default::default(),
+            is_sack: Default::default(),
+            sack_hit: Default::default(),
+            sack_pos: Default::default(),
+            sack_cnt: Default::default(),
+            sack_rot_bits: Default::default(),
+            sack_rot_inv: Default::default(),
+            sack_rot: Default::default(),
+            sack_top: Constant::new({
+                let mut t = Bits::<256>::default();
+                t.set_bits::<64>(192, Bits::<64>::from(u64::MAX));
+                t
+            }),
+            sack_none: Constant::new(Bits::<256>::default()),
+            sack_before: Default::default(),
+            sack_after: Default::default(),
+            sack_before_bits: Default::default(),
+            sack_after_bits: Default::default(),
             spare_unused: Default::default(),
         }
     }
@@ -209,6 +288,18 @@ impl Logic for RxOptScan {
                 && (self.wb[i].val() == 8_u16.to_bits())
                 && (self.wb[i + 1].val() == 10_u16.to_bits())
                 && (self.lane_ts_end[i].val() <= self.hdr_end.val());
+            // SACK (RFC 2018 §3): kind 5, length 2 + 8n with n = 1..4 (10,
+            // 18, 26, 34: n is the length's bits 5:3), wholly inside the
+            // header. Other lengths are skipped like a wrong-length MSS.
+            self.lane_sack_end[i].next = self.lane_at[i].val() + self.wb[i + 1].val();
+            self.sack_len_ok[i].next = (self.wb[i + 1].val() == 10_u16.to_bits())
+                || (self.wb[i + 1].val() == 18_u16.to_bits())
+                || (self.wb[i + 1].val() == 26_u16.to_bits())
+                || (self.wb[i + 1].val() == 34_u16.to_bits());
+            self.is_sack[i].next = (self.lane_at[i].val() < self.hdr_end.val())
+                && (self.wb[i].val() == 5_u16.to_bits())
+                && self.sack_len_ok[i].val()
+                && (self.lane_sack_end[i].val() <= self.hdr_end.val());
             // Past the header, EOL, or a length below 2 (malformed: stop
             // rather than loop).
             self.stop[i].next = (self.lane_at[i].val() >= self.hdr_end.val())
@@ -251,6 +342,9 @@ impl Logic for RxOptScan {
         // A Timestamps option already found in an earlier word is the first.
         self.ts_hit[0].next = self.ts_seen.val();
         self.ts_pos[0].next = self.ts_seen_at.val();
+        self.sack_hit[0].next = self.sack_seen.val();
+        self.sack_pos[0].next = self.sack_seen_at.val();
+        self.sack_cnt[0].next = self.sack_seen_n.val();
         for i in 0..8 {
             self.at[i + 1].next = self.at[i].val();
             self.end[i + 1].next = self.end[i].val();
@@ -261,6 +355,9 @@ impl Logic for RxOptScan {
             self.sackp_hit[i + 1].next = self.sackp_hit[i].val();
             self.ts_hit[i + 1].next = self.ts_hit[i].val();
             self.ts_pos[i + 1].next = self.ts_pos[i].val();
+            self.sack_hit[i + 1].next = self.sack_hit[i].val();
+            self.sack_pos[i + 1].next = self.sack_pos[i].val();
+            self.sack_cnt[i + 1].next = self.sack_cnt[i].val();
             if self.starts[i].val().get_bit(i) {
                 self.at[i + 1].next = self.word_base.val() + self.nxt_rel[i].val();
                 if self.stop[i].val() {
@@ -280,6 +377,11 @@ impl Logic for RxOptScan {
                 if self.is_ts[i].val() & !self.ts_hit[i].val() {
                     self.ts_hit[i + 1].next = true;
                     self.ts_pos[i + 1].next = self.lane_at[i].val() + 2_u16.to_bits();
+                }
+                if self.is_sack[i].val() & !self.sack_hit[i].val() {
+                    self.sack_hit[i + 1].next = true;
+                    self.sack_pos[i + 1].next = self.lane_at[i].val() + 2_u16.to_bits();
+                    self.sack_cnt[i + 1].next = self.wb[i + 1].val().get_bits::<3>(3);
                 }
             }
         }
@@ -315,6 +417,35 @@ impl Logic for RxOptScan {
             } else if self.ts_after.val() < 8_u16.to_bits() {
                 self.ts_bytes.next = self.word.val() << self.ts_after_bits.val();
                 self.ts_mask.next = self.all_ones.val() << self.ts_after_bits.val();
+            }
+        }
+        // SACK: as the timestamps, the value's frame offset d bytes before
+        // the word's start (d < 32: bytes d.. here, from lane 0) or after it
+        // (d < 8: bytes 0..8-d, from lane d).
+        self.sack_found.next = self.sack_hit[8].val() & !self.sack_seen.val();
+        self.sack_at.next = self.sack_pos[8].val();
+        self.sack_n.next = self.sack_cnt[8].val();
+        self.sack_rot_bits.next = (self.sack_pos[8].val() & 7_u16.to_bits()) << 3;
+        self.sack_rot_inv.next = 64_u16.to_bits() - self.sack_rot_bits.val();
+        // (Rotating by 0 would shift by the full width; that is the word.)
+        self.sack_rot.next = self.word.val();
+        if self.sack_rot_bits.val() != 0_u16.to_bits() {
+            self.sack_rot.next = (self.word.val() << self.sack_rot_bits.val()) | (self.word.val() >> self.sack_rot_inv.val());
+        }
+        self.sack_before.next = self.word_base.val() - self.sack_pos[8].val();
+        self.sack_after.next = self.sack_pos[8].val() - self.word_base.val();
+        self.sack_before_bits.next = self.sack_before.val() << 3;
+        self.sack_after_bits.next = self.sack_after.val() << 3;
+        self.sack_bytes.next = (bit_cast::<256, 64>(self.sack_rot.val()) << 192)
+            | (bit_cast::<256, 64>(self.sack_rot.val()) << 128)
+            | (bit_cast::<256, 64>(self.sack_rot.val()) << 64)
+            | bit_cast::<256, 64>(self.sack_rot.val());
+        self.sack_mask.next = self.sack_none.val();
+        if self.enable.val() & self.sack_hit[8].val() {
+            if self.sack_before.val() < 32_u16.to_bits() {
+                self.sack_mask.next = self.sack_top.val() >> self.sack_before_bits.val();
+            } else if self.sack_after.val() < 8_u16.to_bits() {
+                self.sack_mask.next = self.sack_top.val() << self.sack_after_bits.val();
             }
         }
         self.spare_unused.next = self.starts[7].val().xor();
@@ -408,6 +539,77 @@ mod tests {
             assert_eq!(got, u64::MAX, "every value byte captured");
             ((value >> 32) as u32, value as u32)
         })
+    }
+
+    /// The first well-formed SACK option's blocks (left, right), its value
+    /// bytes kept over the words as the parser keeps them.
+    fn scan_sack(opts: &[u8]) -> Vec<(u32, u32)> {
+        let seen = std::cell::Cell::new(None::<(u64, u64)>);
+        let (mut value, mut got) = (Bits::<256>::default(), Bits::<256>::default());
+        scan_words(
+            opts,
+            |uut| {
+                uut.sack_seen.next = seen.get().is_some();
+                uut.sack_seen_at.next = seen.get().map_or(0, |s| s.0).into();
+                uut.sack_seen_n.next = seen.get().map_or(0, |s| s.1).into();
+            },
+            |uut| {
+                if uut.sack_found.val() {
+                    assert!(seen.get().is_none(), "found twice");
+                    seen.set(Some((uut.sack_at.val().index() as u64, uut.sack_n.val().index() as u64)));
+                }
+                let mask = uut.sack_mask.val();
+                value = (value & !mask) | (uut.sack_bytes.val() & mask);
+                got = got | mask;
+            },
+        );
+        let Some((_, n)) = seen.get() else { return vec![] };
+        (0..n as usize)
+            .map(|i| {
+                let blk = |at: usize| {
+                    assert!(got.get_bits::<32>(at) == Bits::<32>::from(u32::MAX as u64), "every value byte captured");
+                    value.get_bits::<32>(at).index() as u32
+                };
+                (blk(224 - 64 * i), blk(192 - 64 * i))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rx_opt_scan_finds_sack_blocks_at_every_lane() {
+        let blocks = |n: usize| (0..n as u32).map(|i| (0x1020_3040 + i * 0x0101_0101, 0xa0b0_c0d0 ^ i)).collect::<Vec<_>>();
+        let opt = |n: usize| {
+            let mut o = vec![5u8, 2 + 8 * n as u8];
+            for (l, r) in blocks(n) {
+                o.extend_from_slice(&l.to_be_bytes());
+                o.extend_from_slice(&r.to_be_bytes());
+            }
+            o
+        };
+        // Every lane of a word as the option's start, 1-4 blocks: up to 5 words.
+        for n in 1..=4 {
+            for pad in 0..8 {
+                let mut o = vec![1u8; pad];
+                o.extend(opt(n));
+                o.resize(o.len().div_ceil(4) * 4, 0);
+                assert_eq!(scan_sack(&o), blocks(n), "{n} blocks after {pad} NOPs");
+            }
+        }
+        // Linux: NOP, NOP, timestamps, NOP, NOP, SACK.
+        let mut linux = vec![1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 1];
+        linux.extend(opt(3));
+        assert_eq!(scan_sack(&linux), blocks(3));
+        // The first of two counts; a kind 5 of another length is skipped.
+        assert_eq!(scan_sack(&[opt(2), opt(1)].concat()), blocks(2));
+        assert_eq!(scan_sack(&[opt(1), opt(3), vec![0, 0]].concat()), blocks(1));
+        assert_eq!(scan_sack(&[vec![5, 12], vec![9; 10], opt(1)].concat()), blocks(1));
+        for len in [2u8, 9, 11, 42] {
+            let mut o = vec![5, len];
+            o.resize(40, 0x44);
+            assert_eq!(scan_sack(&o), vec![], "length {len}");
+        }
+        assert_eq!(scan_sack(&[vec![0, 0], opt(1), vec![0, 0]].concat()), vec![], "after EOL");
+        assert_eq!(scan_sack(&opt(2)[..16]), vec![], "past the header end");
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub struct RxSegment {
     /// Timestamps (RFC 7323 §3.2): (TSval, TSecr) of the first Timestamps
     /// option, `None` when absent (as `desc_ts_ok`/`desc_tsval`/`desc_tsecr`).
     pub timestamps: Option<(u32, u32)>,
+    /// SACK (RFC 2018 §3): the (left, right) edges of the blocks of the
+    /// first well-formed SACK option, in the order sent (as `desc_sack_count`
+    /// and `desc_sack_blocks`); see [`sack_blocks`] for what counts.
+    pub sack_blocks: Vec<(SeqNum, SeqNum)>,
     pub payload: Vec<u8>,
 }
 
@@ -150,6 +154,7 @@ fn classify_ipv4(src_mac: MacAddr, l3: &[u8], our_ip: Ipv4Addr) -> Result<Accept
                 wscale: tcp_options_wscale(s.options()).map(|w| w.min(holdback_regmap::MAX_WSCALE)),
                 sack_permitted: tcp_options_sack_permitted(s.options()),
                 timestamps: tcp_options_timestamps(s.options()),
+                sack_blocks: if TcpFlags::of(&s).ack() { sack_blocks(s.options()) } else { Vec::new() },
                 payload: s.payload().to_vec(),
             }))
         }
@@ -160,6 +165,43 @@ fn classify_ipv4(src_mac: MacAddr, l3: &[u8], our_ip: Ipv4Addr) -> Result<Accept
         }
         _ => Err(Stat::DropUnsupported),
     }
+}
+
+/// SACK (RFC 2018 §3) as the rx_parser reports it: the blocks of the first
+/// SACK option (kind 5) whose length is 2 + 8n with n = 1..4 and which lies
+/// wholly inside the TCP header; a kind-5 option of any other length is
+/// skipped as the scan skips an MSS of the wrong length. The caller applies
+/// the ACK rule: the blocks only qualify the cumulative acknowledgment, so a
+/// segment without ACK reports none.
+///
+/// (Not `wire::tcp_options_sack_blocks`: that one prefers a one-block option
+/// to an earlier longer one, and the first option must win.)
+pub fn sack_blocks(options: &[u8]) -> Vec<(SeqNum, SeqNum)> {
+    let mut i = 0;
+    while i < options.len() {
+        match options[i] {
+            0 => break,
+            1 => i += 1,
+            k => {
+                let Some(&l) = options.get(i + 1) else { break };
+                let l = usize::from(l);
+                if l < 2 || i + l > options.len() {
+                    break;
+                }
+                if k == 5 && (10..=34).contains(&l) && (l - 2) % 8 == 0 {
+                    return options[i + 2..i + l]
+                        .chunks_exact(8)
+                        .map(|b| {
+                            let edge = |o: usize| SeqNum(u32::from_be_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]));
+                            (edge(0), edge(4))
+                        })
+                        .collect();
+                }
+                i += l;
+            }
+        }
+    }
+    Vec::new()
 }
 
 /// The ICMP echo reply message for a request message: type 0, checksum
@@ -181,4 +223,31 @@ pub fn icmp_reply_message(request: &[u8]) -> Vec<u8> {
         m[2..4].copy_from_slice(&c.to_be_bytes());
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sack(len: u8, first: u32) -> Vec<u8> {
+        let mut o = vec![5, len];
+        for k in 0..u32::from(len.saturating_sub(2)) / 4 {
+            o.extend_from_slice(&(first + k).to_be_bytes());
+        }
+        o
+    }
+
+    #[test]
+    fn sack_blocks_come_from_the_first_well_formed_option() {
+        let blocks = |first: u32, n: u32| (0..n).map(|i| (SeqNum(first + 2 * i), SeqNum(first + 2 * i + 1))).collect::<Vec<_>>();
+        assert_eq!(sack_blocks(&[vec![1, 1], sack(34, 100)].concat()), blocks(100, 4));
+        // The first counts even when a later one is shorter.
+        assert_eq!(sack_blocks(&[sack(18, 10), sack(10, 20)].concat()), blocks(10, 2));
+        // Another length is skipped; past the end, after EOL or a length below 2 nothing counts.
+        assert_eq!(sack_blocks(&[sack(14, 1), sack(10, 30)].concat()), blocks(30, 1));
+        assert_eq!(sack_blocks(&sack(26, 1)[..20]), vec![]);
+        assert_eq!(sack_blocks(&[vec![0], sack(10, 1)].concat()), vec![]);
+        assert_eq!(sack_blocks(&[vec![3, 1], sack(10, 1)].concat()), vec![]);
+        assert_eq!(sack_blocks(&sack(2, 0)), vec![]);
+    }
 }
