@@ -64,6 +64,7 @@ fn kvlog_behind_the_simulated_card_logs_every_line_of_linux_clients() {
         reassembly: true,
         sack: false,
         timestamps: false,
+        syn_cookies: None,
         // Ignored by kvlog's binary: it runs its own application.
         app: AppKind::Sink,
     };
