@@ -1053,16 +1053,7 @@ mod tests {
             (x, _) = access(&mut sim, x, map::SYN_COOKIES.offset, Some(0x8000_0007))?;
             sim_assert!(sim, x.syn_cookies.val(), x);
             sim_assert_eq!(sim, x.cookie_threshold.val().index(), 7, x);
-            let regs = [
-                map::COOKIE_KEY0,
-                map::COOKIE_KEY1,
-                map::COOKIE_KEY2,
-                map::COOKIE_KEY3,
-                map::COOKIE_KEY4,
-                map::COOKIE_KEY5,
-                map::COOKIE_KEY6,
-                map::COOKIE_KEY7,
-            ];
+            let regs = map::COOKIE_KEYS;
             for (i, reg) in regs.iter().enumerate() {
                 (x, _) = access(&mut sim, x, reg.offset, Some(0x1000_0000 * (i as u32 + 1) + i as u32))?;
             }

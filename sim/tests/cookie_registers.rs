@@ -20,16 +20,7 @@ fn cookie_registers_read_back_and_keys_read_zero() {
     sim.reg_write(map::SYN_COOKIES.offset, 0x0000_0007).expect("SYN_COOKIES write");
     assert_eq!(read(&mut sim, map::SYN_COOKIES), 0x0000_0007, "off keeps the threshold");
 
-    let keys = [
-        map::COOKIE_KEY0,
-        map::COOKIE_KEY1,
-        map::COOKIE_KEY2,
-        map::COOKIE_KEY3,
-        map::COOKIE_KEY4,
-        map::COOKIE_KEY5,
-        map::COOKIE_KEY6,
-        map::COOKIE_KEY7,
-    ];
+    let keys = map::COOKIE_KEYS;
     for (i, k) in keys.iter().enumerate() {
         assert_eq!(read(&mut sim, *k), 0, "{} before a write", k.name);
         sim.reg_write(k.offset, 0xA5A5_0000 | i as u32).unwrap_or_else(|e| panic!("{} write: {e}", k.name));
