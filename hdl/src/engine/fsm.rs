@@ -765,7 +765,6 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                         self.cur_id.d.next = self.index.alloc_slot.val();
                         self.rd_slot.next = self.index.alloc_slot.val();
                         self.index.take.next = true;
-                        self.cookie_mss.d.next = self.mss_table[0].val();
                         for i in 0..4 {
                             if self.syncookie.mss_index_out.val() == self.mss_index[i].val() {
                                 self.cookie_mss.d.next = self.mss_table[i].val();

@@ -642,7 +642,7 @@ impl RefModel {
             SeqNum(0)
         });
         self.send_limits.clear(id);
-        self.tcbs[id] = self.passive_tcb(id, key, seg, iss, self.cfg.hold_synack);
+        self.tcbs[id] = self.passive_tcb(self.tcbs[id].gen, key, seg, iss, self.cfg.hold_synack);
         self.rings[id].fill(0);
         self.holes[id].clear();
         debug!(id, ?key, "CLOSED => SYN-RECEIVED");
@@ -653,9 +653,9 @@ impl RefModel {
         self.writeback(id);
     }
 
-    /// The TCB a passive open makes from `seg` (its SYN) with our `iss`.
-    fn passive_tcb(&self, id: usize, key: ConnKey, seg: &RxSegment, iss: SeqNum, hold_synack: bool) -> Tcb {
-        let gen = self.tcbs[id].gen;
+    /// The TCB a passive open makes from `seg` (its SYN) with our `iss`, in
+    /// a slot whose change generation is `gen`.
+    fn passive_tcb(&self, gen: u32, key: ConnKey, seg: &RxSegment, iss: SeqNum, hold_synack: bool) -> Tcb {
         // Claim 31: with hold-synack R starts at irs and nothing is ACKed yet.
         let rel = if hold_synack { seg.seq } else { seg.seq + 1 };
         let (remote_mac_hi, remote_mac_lo) = seg.src_mac.to_words();
@@ -957,9 +957,20 @@ impl RefModel {
 
     fn send_syn_ack(&mut self, id: usize) {
         let t = &self.tcbs[id];
+        let tsval = self.cfg.ts_clock.ticks(self.now_us).wrapping_add(t.ts_offset);
+        let frame = self.syn_ack_frame(t, tsval);
+        self.send(frame, None);
+    }
+
+    /// The SYN-ACK of TCB `t` (its TSval `tsval` when it has timestamps):
+    /// Timestamps, MSS, Window Scale when either side scales, SACK-permitted.
+    fn syn_ack_frame(&self, t: &Tcb, tsval: u32) -> Vec<u8> {
         let window = self.cfg.syn_window() as u16;
-        let seg = TcpRepr::new(t.local_port, t.remote_port, t.iss, t.irs + 1, TcpFlags::SYN | TcpFlags::ACK, window);
-        let mut seg = self.with_timestamps(id, seg).with_mss(self.cfg.our_mss);
+        let mut seg = TcpRepr::new(t.local_port, t.remote_port, t.iss, t.irs + 1, TcpFlags::SYN | TcpFlags::ACK, window);
+        if t.ts_ok {
+            seg = seg.with_timestamps(tsval, t.ts_recent);
+        }
+        seg = seg.with_mss(self.cfg.our_mss);
         if (t.snd_wscale, t.rcv_wscale) != (0, 0) {
             seg = seg.with_wscale(t.rcv_wscale);
         }
@@ -967,7 +978,7 @@ impl RefModel {
             seg = seg.with_sack_permitted();
         }
         let to = Endpoint { mac: t.remote_mac(), ip: t.remote_ip };
-        self.send(wire::tcp_frame(self.cfg.us(), to, &seg, &[]), None);
+        wire::tcp_frame(self.cfg.us(), to, &seg, &[])
     }
 
     /// An ACK at snd_nxt carrying the current ack value and window; records

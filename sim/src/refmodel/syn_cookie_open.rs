@@ -20,8 +20,8 @@ use holdback_regmap::{Stat, TcpState};
 use tracing::debug;
 
 use super::syn_cookie::{cookie_check, cookie_generate, mss_index, ts_decode_options, ts_encode_options, CookieTuple, TsCookieOptions, MSS_TABLE};
-use super::{ts_offset_for, ConnKey, RefModel, RxSegment};
-use crate::wire::{self, Endpoint, SeqNum, TcpFlags, TcpRepr};
+use super::{ConnKey, RefModel, RxSegment};
+use crate::wire::{SeqNum, TcpFlags};
 
 impl RefModel {
     /// HALF_OPEN: the TCBs in SYN-RECEIVED.
@@ -49,29 +49,18 @@ impl RefModel {
         let (key0, key1) = self.cfg.cookie_keys;
         let cookie = cookie_generate(key0, key1, &self.cookie_tuple(seg), seg.seq.0, self.cookie_count(), mss_index(seg.mss));
         let iss = SeqNum(cookie);
-        let window = self.cfg.syn_window() as u16;
-        let mut synack = TcpRepr::new(seg.dst_port, seg.src_port, iss, seg.seq + 1, TcpFlags::SYN | TcpFlags::ACK, window);
-        let timestamps = seg.timestamps.filter(|_| self.cfg.timestamps);
-        // The option order of every SYN-ACK: Timestamps first, then MSS (send_syn_ack).
-        if let Some((tsval, _)) = timestamps {
-            let sack_ok = seg.sack_permitted && self.cfg.reassembly && self.cfg.sack;
-            let options = TsCookieOptions { wscale: seg.wscale, sack_ok, ecn_ok: false };
-            let ts_now = self.cfg.ts_clock.ticks(self.now_us).wrapping_add(ts_offset_for(iss));
-            synack = synack.with_timestamps(ts_encode_options(ts_now, &options), tsval);
+        // The SYN-ACK a slot would send for this SYN, with the cookie as ISS;
+        // without timestamps the ACK could not return Window Scale or
+        // SACK-permitted, so neither is offered.
+        let mut t = self.passive_tcb(0, key, seg, iss, false);
+        if !t.ts_ok {
+            (t.snd_wscale, t.rcv_wscale, t.sack_ok) = (0, 0, false);
         }
-        synack = synack.with_mss(self.cfg.our_mss);
-        if timestamps.is_some() {
-            let our_wscale = holdback_regmap::wscale_for_ring(self.cfg.ring_bytes);
-            if seg.wscale.is_some_and(|s| (s, our_wscale) != (0, 0)) {
-                synack = synack.with_wscale(our_wscale);
-            }
-            if seg.sack_permitted && self.cfg.reassembly && self.cfg.sack {
-                synack = synack.with_sack_permitted();
-            }
-        }
+        let options = TsCookieOptions { wscale: seg.wscale, sack_ok: t.sack_ok, ecn_ok: false };
+        let tsval = ts_encode_options(self.cfg.ts_clock.ticks(self.now_us).wrapping_add(t.ts_offset), &options);
+        let frame = self.syn_ack_frame(&t, tsval);
         debug!(peer = %seg.src_ip, port = seg.src_port, cookie, "SYN answered from a cookie");
-        let to = Endpoint { mac: seg.src_mac, ip: seg.src_ip };
-        self.send(wire::tcp_frame(self.cfg.us(), to, &synack, &[]), Some(Stat::CookiesSent));
+        self.send(frame, Some(Stat::CookiesSent));
     }
 
     pub(super) fn cookie_ack(&mut self, key: ConnKey, seg: &RxSegment) {
@@ -100,7 +89,7 @@ impl RefModel {
             ..seg.clone()
         };
         self.send_limits.clear(id);
-        self.tcbs[id] = self.passive_tcb(id, key, &syn, seg.ack - 1, false);
+        self.tcbs[id] = self.passive_tcb(self.tcbs[id].gen, key, &syn, seg.ack - 1, false);
         self.rings[id].fill(0);
         self.holes[id].clear();
         debug!(id, ?key, "a returned cookie opens the connection");
