@@ -336,20 +336,6 @@ impl Logic for TxRequest {
             self.t_tsval.d.next = self.ts_ticks.val() + self.ts_offset.val();
             self.t_tsecr.d.next = self.ts_recent.val();
         }
-        if (self.segment.val() == TxSegmentState::SynAckNew) | (self.segment.val() == TxSegmentState::SynAckCookie) {
-            // A passive open's first SYN-ACK, from the TCB the SYN makes.
-            self.t_seq.d.next = self.new_iss.val();
-            self.t_ack.d.next = self.seg_seq.val() + 1_u32.to_bits();
-            self.t_flags.d.next = self.flags_syn_ack.val();
-            self.t_window.d.next = self.syn_window16.val();
-            self.t_with_mss.d.next = true;
-            self.t_with_ws.d.next = self.new_ws_on.val();
-            self.t_ws.d.next = self.new_rcv_wscale.val();
-            self.t_with_sackp.d.next = self.new_sack_ok.val();
-            self.t_with_ts.d.next = self.new_ts_ok.val();
-            self.t_tsval.d.next = self.ts_ticks.val() + self.new_ts_offset.val();
-            self.t_tsecr.d.next = self.new_ts_recent.val();
-        }
         match self.segment.val() {
             TxSegmentState::NoMss => {
                 self.t_with_ts.d.next = false;
@@ -378,12 +364,31 @@ impl Logic for TxRequest {
                 self.t_ws.d.next = self.rcv_wscale.val();
                 self.t_with_sackp.d.next = self.sack_ok.val();
             }
+            TxSegmentState::SynAckNew => {
+                self.t_seq.d.next = self.new_iss.val();
+                self.t_ack.d.next = self.seg_seq.val() + 1_u32.to_bits();
+                self.t_flags.d.next = self.flags_syn_ack.val();
+                self.t_window.d.next = self.syn_window16.val();
+                self.t_with_mss.d.next = true;
+                self.t_with_ws.d.next = self.new_ws_on.val();
+                self.t_ws.d.next = self.new_rcv_wscale.val();
+                self.t_with_sackp.d.next = self.new_sack_ok.val();
+                self.t_with_ts.d.next = self.new_ts_ok.val();
+                self.t_tsval.d.next = self.ts_ticks.val() + self.new_ts_offset.val();
+                self.t_tsecr.d.next = self.new_ts_recent.val();
+            }
             TxSegmentState::SynAckCookie => {
-                // The new TCB's SYN-ACK (above the match), with the cookie's TSval,
-                // and the options only where the ACK can return them.
+                self.t_seq.d.next = self.new_iss.val();
+                self.t_ack.d.next = self.seg_seq.val() + 1_u32.to_bits();
+                self.t_flags.d.next = self.flags_syn_ack.val();
+                self.t_window.d.next = self.syn_window16.val();
+                self.t_with_mss.d.next = true;
                 self.t_with_ws.d.next = self.new_ws_on.val() & self.new_ts_ok.val();
+                self.t_ws.d.next = self.new_rcv_wscale.val();
                 self.t_with_sackp.d.next = self.new_sack_ok.val() & self.new_ts_ok.val();
+                self.t_with_ts.d.next = self.new_ts_ok.val();
                 self.t_tsval.d.next = self.cookie_tsval.val();
+                self.t_tsecr.d.next = self.new_ts_recent.val();
             }
             TxSegmentState::FinAck => {
                 self.t_seq.d.next = self.snd_nxt.val();
