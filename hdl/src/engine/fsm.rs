@@ -614,18 +614,6 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         if self.write_back.val() {
             self.wb_pending.d.next = false;
         }
-        if (self.state.q.val() == EngineState::OpenSlot) | (self.state.q.val() == EngineState::CookieOpen) {
-            // A passive open (a SYN, or the ACK that returns a cookie): a new
-            // TCB in SYN-RECEIVED, first in its bucket; a reused slot keeps
-            // counting its own generation (the opener reads it).
-            self.stats.next = self.m_conns_opened.val();
-            self.open_inc.next = true;
-            self.w.d.next = self.upd.opened.val();
-            self.w.d.next.send_hold = self.sendlim.syn_hold.val().into();
-            self.sendlim.clear.next = true;
-            self.txt.we.next = true;
-            self.txt.init.next = true;
-        }
         match self.state.q.val() {
             EngineState::Idle => {
                 if self.hop.valid.val() {
@@ -745,7 +733,15 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                 }
             }
             EngineState::OpenSlot => {
-                // The new TCB (above the match) is answered by a SYN-ACK.
+                // A new TCB in SYN-RECEIVED, first in its bucket, answered by SYN-ACK; a
+                // reused slot keeps counting its own generation (the opener reads it).
+                self.stats.next = self.m_conns_opened.val();
+                self.open_inc.next = true;
+                self.w.d.next = self.upd.opened.val();
+                self.w.d.next.send_hold = self.sendlim.syn_hold.val().into();
+                self.sendlim.clear.next = true;
+                self.txt.we.next = true;
+                self.txt.init.next = true;
                 self.txr.segment.next = TxSegmentState::SynAckNew;
                 self.wb_next.d.next = EngineState::PopFrame;
                 self.tx_next.d.next = EngineState::WriteBack;
@@ -792,8 +788,16 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                 self.state.d.next = EngineState::TxSend;
             }
             EngineState::CookieOpen => {
-                // The returned cookie's TCB (above the match), without a SYN-ACK;
-                // its TX table, send limit and hole entries are read back in CookieLoad.
+                // As OpenSlot, without a SYN-ACK: the returned cookie's TCB in
+                // SYN-RECEIVED; its TX table, send limit and hole entries are
+                // written now and read back in CookieLoad.
+                self.stats.next = self.m_conns_opened.val();
+                self.open_inc.next = true;
+                self.w.d.next = self.upd.opened.val();
+                self.w.d.next.send_hold = self.sendlim.syn_hold.val().into();
+                self.sendlim.clear.next = true;
+                self.txt.we.next = true;
+                self.txt.init.next = true;
                 self.state.d.next = EngineState::CookieLoad;
             }
             EngineState::CookieLoad => {
