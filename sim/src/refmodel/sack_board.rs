@@ -22,6 +22,16 @@ pub struct ElementOutcome {
     pub overflow: bool,
 }
 
+/// The gap at or above a sequence number ([`SackBoard::gap`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gap {
+    pub seq: SeqNum,
+    /// Bytes up to the next SACKed range; `None` above the highest one.
+    pub room: Option<u32>,
+    /// IsLost holds for the gap's bytes (never above the highest range).
+    pub lost: bool,
+}
+
 /// One connection's board: SACKed `[left, right)` ranges, sorted, disjoint,
 /// never touching, inside `[snd_una, snd_max]` of the last element.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -138,6 +148,23 @@ impl SackBoard {
         self.holes(una).iter().filter(|&&(s, _)| self.is_lost(una, una + s, smss)).map(|&(s, e)| e - s).sum()
     }
 
+    /// The first unSACKed byte at or above `from` (`una` if `from` is before
+    /// it), the bytes from there up to the next SACKed range (`None` above
+    /// the highest one) and whether IsLost holds for it: what the sender's
+    /// resend and its walk after a timeout ask (docs/sack-sender.md). A hole
+    /// is lost or not as a whole, and a higher hole never has more above it,
+    /// so NextSeg rule 1 is this gap when it is lost.
+    pub fn gap(&self, una: SeqNum, from: SeqNum, smss: u16) -> Gap {
+        let mut at = if from.before(una) { 0 } else { off(from, una) };
+        for &(l, r) in &self.ranges {
+            if at < off(l, una) {
+                return Gap { seq: una + at, room: Some(off(l, una) - at), lost: self.is_lost(una, una + at, smss) };
+            }
+            at = at.max(off(r, una));
+        }
+        Gap { seq: una + at, room: None, lost: false }
+    }
+
     /// NextSeg rule 1 (RFC 6675 §4): the smallest unSACKed byte at or above
     /// `from` (HighRxt + 1; `una` if `from` is before it) and below the
     /// highest SACKed byte for which IsLost holds, with the bytes up to the
@@ -228,5 +255,25 @@ mod tests {
         let out = b.on_ack(s(0), s(10_000), &[(s(9000), s(9100))]);
         assert!(out[0].overflow);
         assert_eq!(b.ranges().last(), Some(&(s(4000), s(4100))));
+    }
+
+    #[test]
+    fn the_gap_skips_sacked_ranges_and_is_next_seg_when_lost() {
+        let una = s(0xFFFF_F000);
+        let b = SackBoard::from_ranges(&[(una + 1000, una + 2000), (una + 3000, una + 4000), (una + 5000, una + 6000)]);
+        // Below the first range: the hole at una, lost (three ranges above).
+        let g = b.gap(una, una - 50, SMSS);
+        assert_eq!(g, Gap { seq: una, room: Some(1000), lost: true });
+        assert_eq!(b.next_seg(una, una, SMSS), Some((una, 1000)));
+        // Inside a range: its end, up to the next one; two ranges and 2000
+        // bytes (not more than 2 SMSS) above it: not lost.
+        let g = b.gap(una, una + 1500, SMSS);
+        assert_eq!(g, Gap { seq: una + 2000, room: Some(1000), lost: false });
+        assert_eq!(b.next_seg(una, una + 1500, SMSS), None);
+        // Above every range: no room, never lost.
+        assert_eq!(b.gap(una, una + 5500, SMSS), Gap { seq: una + 6000, room: None, lost: false });
+        assert_eq!(b.gap(una, una + 7000, SMSS), Gap { seq: una + 7000, room: None, lost: false });
+        // An empty board: the byte asked for.
+        assert_eq!(SackBoard::default().gap(una, una + 10, SMSS), Gap { seq: una + 10, room: None, lost: false });
     }
 }
