@@ -8,7 +8,7 @@
 //! connections sharing the block: each switch stores the board of the one
 //! left and loads the other's, as the engine would.
 use holdback_sim::model::{Model, PortId};
-use holdback_sim::refmodel::sack_board::{ElementOutcome, SackBoard, BOARD_SLOTS};
+use holdback_sim::refmodel::sack_board::{ElementOutcome, Gap, SackBoard, BOARD_SLOTS};
 use holdback_sim::wire::SeqNum;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 
@@ -37,9 +37,10 @@ struct Dut {
     sacked_bytes: PortId,
     lost_bytes: PortId,
     first_lost: PortId,
-    next_ok: PortId,
-    next_seq: PortId,
-    next_len: PortId,
+    gap_seq: PortId,
+    gap_room: PortId,
+    gap_top: PortId,
+    gap_lost: PortId,
 }
 
 /// What the queries answer.
@@ -48,6 +49,8 @@ struct Answers {
     sacked: u32,
     lost: u32,
     first_lost: bool,
+    gap: Gap,
+    /// NextSeg rule 1: the gap when it is lost, at most SMSS of it.
     next: Option<(SeqNum, u16)>,
 }
 
@@ -81,9 +84,10 @@ impl Dut {
             sacked_bytes: p("sacked_bytes"),
             lost_bytes: p("lost_bytes"),
             first_lost: p("first_lost"),
-            next_ok: p("next_ok"),
-            next_seq: p("next_seq"),
-            next_len: p("next_len"),
+            gap_seq: p("gap_seq"),
+            gap_room: p("gap_room"),
+            gap_top: p("gap_top"),
+            gap_lost: p("gap_lost"),
             m,
         }
     }
@@ -152,12 +156,17 @@ impl Dut {
         self.m.set(self.q_from, from.0.into());
         self.m.set(self.q_smss, smss.into());
         self.m.cycle();
+        let gap = Gap {
+            seq: SeqNum(self.m.get(self.gap_seq) as u32),
+            room: (self.m.get(self.gap_top) == 0).then(|| self.m.get(self.gap_room) as u32),
+            lost: self.m.get(self.gap_lost) == 1,
+        };
         Answers {
             sacked: self.m.get(self.sacked_bytes) as u32,
             lost: self.m.get(self.lost_bytes) as u32,
             first_lost: self.m.get(self.first_lost) == 1,
-            next: (self.m.get(self.next_ok) == 1)
-                .then(|| (SeqNum(self.m.get(self.next_seq) as u32), self.m.get(self.next_len) as u16)),
+            gap,
+            next: gap.lost.then(|| (gap.seq, gap.room.unwrap_or(0).min(u32::from(smss)) as u16)),
         }
     }
 }
@@ -167,6 +176,7 @@ fn model_answers(b: &SackBoard, una: SeqNum, from: SeqNum, smss: u16) -> Answers
         sacked: b.sacked_bytes(),
         lost: b.lost_bytes(una, smss),
         first_lost: b.first_lost(una, smss),
+        gap: b.gap(una, from, smss),
         next: b.next_seg(una, from, smss),
     }
 }

@@ -1,6 +1,6 @@
 //! The SACK scoreboard of a sender (RFC 6675 §2-§4, docs/sack-sender.md):
 //! up to four SACKed ranges above snd_una for the connection the engine is
-//! working on. Not wired into the engine yet; the reference is
+//! working on. The engine's `sack_store.rs` keeps one per connection; the reference is
 //! `sim/src/refmodel/sack_board.rs` and `sim/tests/block_sack_board.rs`
 //! scores this block against it.
 //!
@@ -27,9 +27,11 @@
 //! snd_una of the last element), `q_from` (HighRxt + 1: the first byte not
 //! retransmitted in this recovery) and `q_smss`: `sacked_bytes` (SetPipe,
 //! §4), `lost_bytes` (the holes IsLost says are lost), `first_lost` (IsLost
-//! of the first unSACKed byte), and NextSeg rule 1 (`next_ok`, `next_seq`,
-//! `next_len`: the first lost unSACKed byte at or above `q_from`, up to the
-//! next SACKed range and at most SMSS). IsLost (§4, DupThresh 3): three
+//! of the first unSACKed byte), and the gap at `q_from` (`gap_seq`: the
+//! first unSACKed byte at or above it; `gap_room`: its bytes up to the next
+//! SACKed range, none when `gap_top`; `gap_lost`: IsLost of it). A hole is
+//! lost or not as a whole and a higher hole has no more above it, so the
+//! gap when `gap_lost` is NextSeg rule 1. IsLost (§4, DupThresh 3): three
 //! SACKed ranges above, or more than 2 × SMSS SACKed bytes above. Every
 //! comparison is between offsets from snd_una (serial-number arithmetic).
 use rust_hdl::prelude::*;
@@ -68,9 +70,14 @@ pub struct SackBoard {
     pub sacked_bytes: Signal<Out, Bits<32>>,
     pub lost_bytes: Signal<Out, Bits<32>>,
     pub first_lost: Signal<Out, Bit>,
-    pub next_ok: Signal<Out, Bit>,
-    pub next_seq: Signal<Out, Bits<32>>,
-    pub next_len: Signal<Out, Bits<16>>,
+    /// The first unSACKed byte at or above `q_from` (`q_una` if before it).
+    pub gap_seq: Signal<Out, Bits<32>>,
+    /// Its bytes up to the next SACKed range; none when `gap_top`.
+    pub gap_room: Signal<Out, Bits<32>>,
+    /// The gap lies above every SACKed range.
+    pub gap_top: Signal<Out, Bit>,
+    /// IsLost holds for the gap (never with `gap_top`): NextSeg rule 1.
+    pub gap_lost: Signal<Out, Bit>,
 
     r_left: [DFF<Bits<32>>; BOARD_SLOTS],
     r_right: [DFF<Bits<32>>; BOARD_SLOTS],
@@ -111,7 +118,7 @@ pub struct SackBoard {
     c: [Signal<Local, Bits<32>>; BOARD_SLOTS],
     cand: [Signal<Local, Bit>; BOARD_SLOTS],
     found: Signal<Local, Bit>,
-    nlen: Signal<Local, Bits<32>>,
+    top: Signal<Local, Bits<32>>,
 }
 
 impl Logic for SackBoard {
@@ -256,30 +263,39 @@ impl Logic for SackBoard {
         }
         self.lost_bytes.next = 0_u32.to_bits();
         self.found.next = false;
-        self.next_seq.next = 0_u32.to_bits();
-        self.nlen.next = 0_u32.to_bits();
+        self.gap_seq.next = 0_u32.to_bits();
+        self.gap_room.next = 0_u32.to_bits();
+        self.gap_lost.next = false;
+        // Above every range: q_from, or the highest range's end when q_from lies below it.
+        self.top.next = self.fo.val();
+        for i in 0..BOARD_SLOTS {
+            if self.qv[i].val() & (self.top.val() < self.qe[i].val()) {
+                self.top.next = self.qe[i].val();
+            }
+        }
         for i in 0..BOARD_SLOTS {
             self.ex[i].next = self.qv[i].val() & (self.hs[i].val() < self.qs[i].val());
             self.lost[i].next = self.qv[i].val() & (self.qv[i + 2].val() | (self.two_smss.val() < self.suf[i].val()));
             if self.ex[i].val() & self.lost[i].val() {
                 self.lost_bytes.next = self.lost_bytes.val() + (self.qs[i].val() - self.hs[i].val());
             }
+            // The part of hole i (below range i) at or above q_from.
             self.c[i].next = self.hs[i].val();
             if self.hs[i].val() < self.fo.val() {
                 self.c[i].next = self.fo.val();
             }
-            self.cand[i].next = self.ex[i].val() & self.lost[i].val() & (self.c[i].val() < self.qs[i].val());
+            self.cand[i].next = self.qv[i].val() & (self.c[i].val() < self.qs[i].val());
             if self.cand[i].val() & !self.found.val() {
                 self.found.next = true;
-                self.next_seq.next = self.q_una.val() + self.c[i].val();
-                self.nlen.next = self.qs[i].val() - self.c[i].val();
-                if self.smss32.val() < self.nlen.val() {
-                    self.nlen.next = self.smss32.val();
-                }
+                self.gap_seq.next = self.q_una.val() + self.c[i].val();
+                self.gap_room.next = self.qs[i].val() - self.c[i].val();
+                self.gap_lost.next = self.lost[i].val();
             }
         }
-        self.next_ok.next = self.found.val();
-        self.next_len.next = self.nlen.val().get_bits::<16>(0);
+        self.gap_top.next = !self.found.val();
+        if !self.found.val() {
+            self.gap_seq.next = self.q_una.val() + self.top.val();
+        }
         self.first_lost.next = self.lost[1].val();
         if self.ex[0].val() {
             self.first_lost.next = self.lost[0].val();
