@@ -100,6 +100,7 @@ pub mod lookup;
 pub mod passive_open;
 pub mod reassembly;
 pub mod sack;
+pub mod sack_store;
 pub mod promote_fix;
 pub mod reply;
 pub mod retransmit;

@@ -10,11 +10,15 @@
 //!   With data waiting, a zero window and nothing in flight it sends nothing
 //!   and starts the persist timer (RFC 9293 §3.8.6.1); while that runs it
 //!   sends nothing (the timer's probe is the engine's).
-//! - `resend_first` high — the first unacknowledged segment again, as fast
-//!   retransmit or a partial ACK asks (RFC 5681 §3.2, RFC 6582 §3.2):
-//!   `min(SMSS, snd_max - snd_una)` bytes at snd_una; with nothing
-//!   unacknowledged (an ACK of everything overtook the request) the question
-//!   is the first one's.
+//! - `resend_first` high — a resend, as fast retransmit, a partial ACK or a
+//!   timeout asks (RFC 5681 §3.2, RFC 6582 §3.2, RFC 6675 §5): when `rs_ok`,
+//!   `min(SMSS, snd_max - rs_seq, cap)` bytes at `rs_seq` (snd_una without
+//!   SACK); with nothing unacknowledged (an ACK of everything overtook the
+//!   request) or without `rs_ok` the question is the first one's.
+//!
+//! The engine's SACK store (`hdl/src/engine/sack_store.rs`) gives the walk
+//! after a timeout its snd_nxt past the ranges the peer SACKed and `cap`, so
+//! no segment resends SACKed bytes (docs/sack-sender.md).
 //!
 //! A segment sent moves snd_nxt and snd_max past it and starts the
 //! retransmission timer if none runs (RFC 6298 §5.1). Stream byte `o`
@@ -43,8 +47,17 @@ pub struct TxSegmenter {
     pub timer_due_us: Signal<In, Bits<32>>,
     pub rto_us: Signal<In, Bits<32>>,
     pub now_us: Signal<In, Bits<32>>,
-    /// Resend the first unacknowledged segment instead.
+    /// Serve a resend request instead (fast retransmit, a partial ACK, a
+    /// duplicate ACK in SACK recovery, a timeout).
     pub resend_first: Signal<In, Bit>,
+    /// Where the resend starts and whether it goes at all (the SACK store's
+    /// answer, `hdl/src/engine/sack_store.rs`): when not, the request lapses
+    /// and the next segment from snd_nxt goes.
+    pub rs_seq: Signal<In, Bits<32>>,
+    pub rs_ok: Signal<In, Bit>,
+    /// No segment runs into the next range the peer SACKed: at most this many
+    /// bytes (all ones when there is none).
+    pub cap: Signal<In, Bits<32>>,
     pub ring_base: Signal<In, Bits<64>>,
     /// Ring bytes minus one (a power of two minus one).
     pub ring_mask: Signal<In, Bits<32>>,
@@ -53,6 +66,8 @@ pub struct TxSegmenter {
     pub seg_seq: Signal<Out, Bits<32>>,
     pub seg_len: Signal<Out, Bits<16>>,
     pub seg_retransmission: Signal<Out, Bit>,
+    /// The segment serves the resend request (RFC 6675 HighRxt moves past it).
+    pub seg_resent: Signal<Out, Bit>,
     pub rd0_addr: Signal<Out, Bits<64>>,
     pub rd0_len: Signal<Out, Bits<16>>,
     pub rd1_len: Signal<Out, Bits<16>>,
@@ -76,9 +91,12 @@ pub struct TxSegmenter {
     window: Signal<Local, Bits<32>>,
     window_end: Signal<Local, Bits<32>>,
     usable: Signal<Local, Bits<32>>,
+    len_new_smss: Signal<Local, Bits<32>>,
     len_new: Signal<Local, Bits<32>>,
     len_new_or_data: Signal<Local, Bits<32>>,
     flight: Signal<Local, Bits<32>>,
+    rs_sent: Signal<Local, Bits<32>>,
+    len_forced_smss: Signal<Local, Bits<32>>,
     len_forced: Signal<Local, Bits<32>>,
     idle: Signal<Local, Bit>,
     arm_persist: Signal<Local, Bit>,
@@ -113,12 +131,16 @@ impl Default for TxSegmenter {
             rto_us: Default::default(),
             now_us: Default::default(),
             resend_first: Default::default(),
+            rs_seq: Default::default(),
+            rs_ok: Default::default(),
+            cap: Default::default(),
             ring_base: Default::default(),
             ring_mask: Default::default(),
             send: Default::default(),
             seg_seq: Default::default(),
             seg_len: Default::default(),
             seg_retransmission: Default::default(),
+            seg_resent: Default::default(),
             rd0_addr: Default::default(),
             rd0_len: Default::default(),
             rd1_len: Default::default(),
@@ -137,9 +159,12 @@ impl Default for TxSegmenter {
             window: Default::default(),
             window_end: Default::default(),
             usable: Default::default(),
+            len_new_smss: Default::default(),
             len_new: Default::default(),
             len_new_or_data: Default::default(),
             flight: Default::default(),
+            rs_sent: Default::default(),
+            len_forced_smss: Default::default(),
             len_forced: Default::default(),
             idle: Default::default(),
             arm_persist: Default::default(),
@@ -186,9 +211,13 @@ impl Logic for TxSegmenter {
         if self.usable.val() < self.available.val() {
             self.len_new_or_data.next = self.usable.val();
         }
-        self.len_new.next = self.len_new_or_data.val();
+        self.len_new_smss.next = self.len_new_or_data.val();
         if self.smss32.val() < self.len_new_or_data.val() {
-            self.len_new.next = self.smss32.val();
+            self.len_new_smss.next = self.smss32.val();
+        }
+        self.len_new.next = self.len_new_smss.val();
+        if self.cap.val() < self.len_new_smss.val() {
+            self.len_new.next = self.cap.val();
         }
         self.cmp_resend.a.next = self.snd_nxt.val();
         self.cmp_resend.b.next = self.snd_max.val();
@@ -200,11 +229,16 @@ impl Logic for TxSegmenter {
             & (self.snd_nxt.val() == self.snd_una.val());
         self.nagle_holds.next =
             (self.len_new.val() < self.smss32.val()) & !self.idle.val() & !self.cmp_resend.a_before_b.val();
-        // The first unacknowledged segment.
+        // The resend: at most SMSS, the bytes sent from rs_seq, and the cap.
         self.flight.next = self.snd_max.val() - self.snd_una.val();
-        self.len_forced.next = self.flight.val();
-        if self.smss32.val() < self.flight.val() {
-            self.len_forced.next = self.smss32.val();
+        self.rs_sent.next = self.snd_max.val() - self.rs_seq.val();
+        self.len_forced_smss.next = self.rs_sent.val();
+        if self.smss32.val() < self.rs_sent.val() {
+            self.len_forced_smss.next = self.smss32.val();
+        }
+        self.len_forced.next = self.len_forced_smss.val();
+        if self.cap.val() < self.len_forced_smss.val() {
+            self.len_forced.next = self.cap.val();
         }
 
         self.seq.next = self.snd_nxt.val();
@@ -214,14 +248,18 @@ impl Logic for TxSegmenter {
             & self.len_new.val().any()
             & !self.nagle_holds.val();
         self.seg_retransmission.next = self.cmp_resend.a_before_b.val();
+        self.seg_resent.next = false;
         // A resend overtaken by an ACK of everything sent has nothing to
         // resend: it lapses and new data goes (bytes would otherwise wait
-        // with no timer running and no ACK to come).
-        if self.resend_first.val() & self.flight.val().any() {
-            self.seq.next = self.snd_una.val();
+        // with no timer running and no ACK to come). So does one the SACK
+        // store finds nothing lost for (RFC 6675 §5: NextSeg's later rules
+        // are the send from snd_nxt).
+        if self.resend_first.val() & self.flight.val().any() & self.rs_ok.val() {
+            self.seq.next = self.rs_seq.val();
             self.len.next = self.len_forced.val();
             self.go.next = self.len_forced.val().any();
             self.seg_retransmission.next = true;
+            self.seg_resent.next = true;
         }
         self.seg_end.next = self.seq.val() + self.len.val();
         // A segment is at most SMSS (16 bits) long, so the piece before the
