@@ -357,8 +357,9 @@ impl TxTcb {
 
     /// The ACK processor without the RTT estimate (the RTL block
     /// `hdl/src/tx/ack.rs` computes exactly this): window, duplicate ACKs,
-    /// cwnd/ssthresh, NewReno recovery and the retransmission timer, with
-    /// `rto_us` the RTO the timer restarts with.
+    /// cwnd/ssthresh, NewReno recovery, `rxt_next` at fast retransmit and
+    /// the retransmission timer, with `rto_us` the RTO the timer restarts
+    /// with. The scoreboard is not touched here ([`TxTcb::on_ack_with_sack`]).
     pub fn ack_update(&mut self, seg: &AckSegment, now_us: u32, rto_us: u32) -> AckVerdict {
         let ack = seg.ack;
         let smss = u32::from(self.smss);
