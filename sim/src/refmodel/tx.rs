@@ -7,9 +7,11 @@
 //!
 //! RFC 9293 for the send sequence space and the window, RFC 5681 for
 //! congestion control, RFC 6582 (NewReno) for recovery, RFC 6298 for the
-//! retransmission timer ([`super::tx_rtt`]).
+//! retransmission timer ([`super::tx_rtt`]), RFC 6675 with RFC 2018 for
+//! resending only the holes the peer's SACK blocks leave (docs/sack-sender.md).
 use crate::wire::SeqNum;
 
+pub use super::sack_board::SackBoard;
 pub use super::tx_rtt::{RtoSettings, RttEstimator, RttSample};
 
 /// `dupacks` is 4 bits in the RTL and saturates.
@@ -74,6 +76,14 @@ impl AckVerdict {
     }
 }
 
+/// What an ACK did and whether the caller is to serve a resend with
+/// [`TxTcb::retransmit_first`] ([`TxTcb::resend_asked`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AckOutcome {
+    pub verdict: AckVerdict,
+    pub resend: bool,
+}
+
 /// What the timer did when [`TxTcb::on_timer`] found it due.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimerAction {
@@ -104,8 +114,9 @@ pub enum TailError {
 }
 
 /// One connection's transmit state: the receive TCB's send fields plus the
-/// TX table's (docs/tx.md, "The TX control block").
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// TX table's (docs/tx.md, "The TX control block"). `Clone`, not `Copy`: the
+/// SACK scoreboard holds its ranges in a `Vec`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TxTcb {
     /// Initial send sequence number; stream offset `o` is `iss + 1 + o`.
     pub iss: SeqNum,
@@ -153,6 +164,19 @@ pub struct TxTcb {
     /// Timestamps were negotiated (RFC 7323 §3.2): a retransmission is timed
     /// by the TSval its ACK echoes ([`RttEstimator::on_send`]).
     pub ts_ok: bool,
+    /// SACK was negotiated (RFC 2018 §2, the TCB's sack_ok): the ACKs' SACK
+    /// blocks feed [`TxTcb::board`].
+    pub sack_ok: bool,
+    /// RFC 6675's HighRxt + 1 (§2, NextSeg rule 1.a): the first byte not yet
+    /// resent in this recovery. Set to snd_una by fast retransmit, moved past
+    /// each served resend; snd_una before it means the segment at snd_una
+    /// was already resent in this recovery. Only read when a resend is
+    /// asked, which happens only in a recovery fast retransmit began (and
+    /// set it), so the serial compare never spans more than a window.
+    pub rxt_next: SeqNum,
+    /// The SACK scoreboard (RFC 6675 §3, docs/sack-sender.md): the ranges
+    /// above snd_una the peer reported holding; empty without `sack_ok`.
+    pub board: SackBoard,
 }
 
 /// RFC 5681 §3.1 equation (1): the initial window for a sender's SMSS.
@@ -201,6 +225,9 @@ impl TxTcb {
             retries: 0,
             rtt: RttEstimator::default(),
             ts_ok: false,
+            sack_ok: false,
+            rxt_next: una,
+            board: SackBoard::default(),
         }
     }
 
@@ -238,35 +265,101 @@ impl TxTcb {
 
     /// [`TxTcb::on_ack`] for an ACK with a Timestamps option whose TSecr is
     /// `echo_age` ticks old ([`RttEstimator::on_ack`]); `None` without one.
+    /// An ACK without SACK blocks: it asks for a resend exactly when the
+    /// verdict [`AckVerdict::retransmits`].
     pub fn on_ack_echoing(&mut self, seg: &AckSegment, echo_age: Option<u32>, now_us: u32, s: &RtoSettings) -> AckVerdict {
+        self.on_ack_with_sack(seg, echo_age, &[], now_us, s).verdict
+    }
+
+    /// [`TxTcb::on_ack_echoing`] for an ACK carrying the SACK blocks
+    /// `blocks` (RFC 2018 §3, in option order, at most four), and whether
+    /// it asks for a resend ([`TxTcb::resend_asked`]).
+    ///
+    /// With `sack_ok`, every ACK that is neither too new nor old feeds its
+    /// blocks to the scoreboard after snd_una moved (docs/sack-sender.md,
+    /// "Wiring into the engine" item 3): the board trims at the new snd_una
+    /// even for an ACK without blocks, so it never holds acknowledged bytes.
+    pub fn on_ack_with_sack(
+        &mut self,
+        seg: &AckSegment,
+        echo_age: Option<u32>,
+        blocks: &[(SeqNum, SeqNum)],
+        now_us: u32,
+        s: &RtoSettings,
+    ) -> AckOutcome {
         if self.snd_una.before(seg.ack) && seg.ack.not_after(self.snd_max) {
             self.rtt.on_ack(seg.ack, now_us, echo_age, s);
         }
-        self.ack_update(seg, now_us, self.rtt.rto_us)
+        let verdict = self.ack_update(seg, now_us, self.rtt.rto_us);
+        if self.sack_ok && !matches!(verdict, AckVerdict::TooNew | AckVerdict::Old) {
+            self.board.on_ack(self.snd_una, self.snd_max, blocks);
+        }
+        AckOutcome { verdict, resend: self.resend_asked(verdict, !blocks.is_empty()) }
     }
 
-    /// Send the first unacknowledged segment again, as fast retransmit or a
-    /// partial ACK asks ([`AckVerdict::retransmits`]). With nothing
-    /// outstanding the request was overtaken by an ACK of everything sent:
-    /// it lapses and the next new segment goes instead ([`TxTcb::next_segment`],
-    /// `None` when there is none) — taking nothing for it would leave bytes
-    /// waiting with no timer running and no ACK to come.
+    /// Whether the ACK just processed, with verdict `verdict` and carrying
+    /// at least one SACK block when `had_blocks`, asks for a resend
+    /// ([`TxTcb::retransmit_first`]). Fast retransmit and a partial ACK do,
+    /// as in NewReno (RFC 6582 §3.2); with SACK a duplicate ACK in recovery
+    /// does too when it brings blocks: RFC 6675 §5 step (C) lets each ACK
+    /// in recovery send NextSeg, and a duplicate ACK's blocks are what may
+    /// have made another hole lost. `in_recovery` is read after the ACK: a
+    /// duplicate verdict leaves it as it was, and the duplicate that starts
+    /// recovery is the FastRetransmit verdict, not this case.
+    pub fn resend_asked(&self, verdict: AckVerdict, had_blocks: bool) -> bool {
+        verdict.retransmits() || (verdict == AckVerdict::Duplicate && self.in_recovery && self.sack_ok && had_blocks)
+    }
+
+    /// Serve a resend that fast retransmit, a partial ACK or a duplicate ACK
+    /// in SACK recovery asked for ([`TxTcb::resend_asked`]).
+    ///
+    /// With nothing outstanding the request was overtaken by an ACK of
+    /// everything sent: it lapses and the next new segment goes instead
+    /// ([`TxTcb::next_segment`], `None` when there is none) — taking nothing
+    /// for it would leave bytes waiting with no timer running and no ACK to
+    /// come.
+    ///
+    /// Otherwise the first gap of the scoreboard at or above `rxt_next`
+    /// (snd_una when snd_una was not resent in this recovery) is resent,
+    /// up to the next SACKed range, at most SMSS, and `rxt_next` moves past
+    /// it (RFC 6675 §4 NextSeg rule 1, §5 step (C)), when either snd_una was
+    /// not yet resent in this recovery — the unconditional first
+    /// retransmission of RFC 6675 §5 step 4.3 and NewReno's partial ACK
+    /// (RFC 6582 §3.2 step 3) — or IsLost holds for the gap. Bytes already
+    /// resent or not judged lost are not sent again here (RFC 6675 §5: a
+    /// lost retransmission is the timer's); the request then lapses into
+    /// new data under the usual rules. Without SACK the board is empty and
+    /// no gap is lost, so this is NewReno's resend at snd_una, except that
+    /// a partial ACK leaving snd_una before `rxt_next` (it acknowledged
+    /// part of the segment just resent) resends nothing.
     pub fn retransmit_first(&mut self, now_us: u32) -> Option<Segment> {
         if self.snd_una == self.snd_max {
             return self.next_segment(now_us);
         }
-        let seg = self.first_unacked_segment();
-        if seg.len == 0 {
+        let resent = self.snd_una.before(self.rxt_next);
+        let from = if resent { self.rxt_next } else { self.snd_una };
+        let g = self.board.gap(self.snd_una, from, self.smss);
+        if resent && !g.lost {
+            return self.next_segment(now_us);
+        }
+        let mut len = u32::from(self.smss).min(self.snd_max.bytes_since(g.seq));
+        if let Some(room) = g.room {
+            len = len.min(room);
+        }
+        if len == 0 {
             return None;
         }
+        let seg = Segment { seq: g.seq, len, retransmission: true };
         self.sent(seg, now_us);
+        self.rxt_next = seg.seq + len;
         Some(seg)
     }
 
     /// The ACK processor without the RTT estimate (the RTL block
     /// `hdl/src/tx/ack.rs` computes exactly this): window, duplicate ACKs,
-    /// cwnd/ssthresh, NewReno recovery and the retransmission timer, with
-    /// `rto_us` the RTO the timer restarts with.
+    /// cwnd/ssthresh, NewReno recovery, `rxt_next` at fast retransmit and
+    /// the retransmission timer, with `rto_us` the RTO the timer restarts
+    /// with. The scoreboard is not touched here ([`TxTcb::on_ack_with_sack`]).
     pub fn ack_update(&mut self, seg: &AckSegment, now_us: u32, rto_us: u32) -> AckVerdict {
         let ack = seg.ack;
         let smss = u32::from(self.smss);
@@ -305,6 +398,11 @@ impl TxTcb {
                     self.in_recovery = true;
                     self.partial_seen = false;
                     self.bytes_acked = 0;
+                    // RFC 6675 §5 step 4.1 / §2: HighRxt starts below
+                    // snd_una, nothing of this recovery is resent yet. Here
+                    // rather than in on_ack so that the ACK processor alone
+                    // gives the whole state an ACK leaves.
+                    self.rxt_next = self.snd_una;
                     AckVerdict::FastRetransmit
                 } else {
                     AckVerdict::Duplicate
@@ -409,9 +507,12 @@ impl TxTcb {
     /// The timer, if due at `now_us`, fires.
     ///
     /// Retransmission (RFC 6298 §5.4-§5.6, RFC 5681 §3.1, RFC 6582 §3.2
-    /// step 4): back off, retransmit the first unacknowledged segment and go
-    /// back to send from after it, ssthresh from FlightSize on the first
-    /// timeout only, cwnd to one SMSS, recovery ends.
+    /// step 4, RFC 6675 §5.1): back off, retransmit the first
+    /// unacknowledged segment and go back to send from after it, ssthresh
+    /// from FlightSize on the first timeout only, cwnd to one SMSS,
+    /// recovery ends. The scoreboard is cleared first (RFC 2018 §8: the
+    /// receiver may have reneged, so SACKed bytes are not trusted past a
+    /// timeout), so the segment is always snd_una's; later ACKs refill it.
     /// Persist (RFC 9293 §3.8.6.1): back off and send a one-byte probe; no
     /// retry is counted.
     pub fn on_timer(&mut self, now_us: u32, s: &RtoSettings, max_retries: u8) -> Option<TimerAction> {
@@ -434,6 +535,7 @@ impl TxTcb {
                 self.dupacks = 0;
                 self.recover = self.snd_max - 1;
                 self.in_recovery = false;
+                self.board = SackBoard::default();
                 self.rtt.on_timeout(s);
                 let seg = self.first_unacked_segment();
                 // Karn's rule keeps it untimed, unless timestamps time it.
@@ -466,35 +568,50 @@ impl TxTcb {
     /// its effect on the state as it is sent; `None` when nothing may go.
     /// With a zero window, data waiting and nothing in flight, this arms the
     /// persist timer instead.
+    ///
+    /// Going back after a timeout (snd_nxt before snd_max) with ranges on
+    /// the scoreboard, the walk starts at the first gap at or above snd_nxt
+    /// and stops at the next SACKed range: bytes the peer reported holding
+    /// since the timeout are not sent again (RFC 6675 §5.1, docs/sack-sender.md).
     pub fn next_segment(&mut self, now_us: u32) -> Option<Segment> {
         if self.timer == TxTimer::Persist {
             return None;
         }
-        let available = self.snd_tail.bytes_since(self.snd_nxt);
+        let (base, room) = if self.snd_nxt.before(self.snd_max) && !self.board.ranges().is_empty() {
+            let g = self.board.gap(self.snd_una, self.snd_nxt, self.smss);
+            (g.seq, g.room)
+        } else {
+            (self.snd_nxt, None)
+        };
+        let available = self.snd_tail.bytes_since(base);
         let idle = self.snd_una == self.snd_max;
-        if available > 0 && self.snd_wnd == 0 && idle && self.snd_nxt == self.snd_una {
+        if available > 0 && self.snd_wnd == 0 && idle && base == self.snd_una {
             self.timer = TxTimer::Persist;
             self.timer_due_us = now_us.wrapping_add(self.rtt.rto_us);
             return None;
         }
         let window_end = self.snd_una + self.window_bytes().min(self.cwnd);
-        let usable = window_end.bytes_since(self.snd_nxt);
-        let len = u32::from(self.smss).min(usable).min(available);
+        let usable = window_end.bytes_since(base);
+        let mut len = u32::from(self.smss).min(usable).min(available);
+        if let Some(room) = room {
+            len = len.min(room);
+        }
         if len == 0 {
             return None;
         }
-        let retransmission = self.snd_nxt.before(self.snd_max);
+        let retransmission = base.before(self.snd_max);
         // RFC 9293 §3.8.6.2.1 (Nagle, sender-side SWS avoidance): a short
         // segment only when nothing is in flight, or when resending.
         if len < u32::from(self.smss) && !idle && !retransmission {
             return None;
         }
-        let seg = Segment { seq: self.snd_nxt, len, retransmission };
+        let seg = Segment { seq: base, len, retransmission };
         self.sent(seg, now_us);
         Some(seg)
     }
 
-    /// `seg` went out: move snd_nxt/snd_max, time it (RFC 6298 §3), start
+    /// `seg` went out: move snd_nxt/snd_max (a resend below snd_nxt leaves
+    /// it, a walked segment starts at or after it), time it (RFC 6298 §3), start
     /// the retransmission timer if it is not running (RFC 6298 §5.1).
     /// [`TxTcb::on_timer`] accounts for the segments it returns itself.
     fn sent(&mut self, seg: Segment, now_us: u32) {

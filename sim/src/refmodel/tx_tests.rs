@@ -2,6 +2,7 @@
 //! section it checks. Sequence numbers start just below the 2^32 wrap so that
 //! every rule is also exercised across it.
 use super::*;
+use crate::refmodel::sack_board;
 use crate::wire::SeqNum;
 
 const ISS: SeqNum = SeqNum(0xFFFF_F000);
@@ -216,7 +217,7 @@ fn no_fast_retransmit_below_recover_after_a_timeout() {
 #[test]
 fn too_new_and_old_acks_change_nothing() {
     let mut t = in_flight(3);
-    let before = t;
+    let before = t.clone();
     let max = t.snd_max;
     assert_eq!(t.on_ack(&ack(&t, max + 1), 0, &S), AckVerdict::TooNew);
     let una = t.snd_una;
@@ -391,4 +392,192 @@ fn ring_reads_split_at_the_ring_end() {
     assert_eq!(t.ring_reads(&seg, base, 4096), [(base + 100, 500), (base, 0)]);
     let seg = Segment { seq: ISS + 1 + 3 * 4096 + 3900, len: 500, retransmission: true };
     assert_eq!(t.ring_reads(&seg, base, 4096), [(base + 3900, 196), (base, 304)]);
+}
+
+/// Segment `k` of a flight sent by [`in_flight`] from `una`.
+fn nth(una: SeqNum, k: u32) -> SeqNum {
+    una + k * SMSS
+}
+
+/// [`in_flight`] with SACK negotiated.
+fn sack_flight(n: u32) -> TxTcb {
+    let mut t = in_flight(n);
+    t.sack_ok = true;
+    t
+}
+
+/// A duplicate ACK at snd_una carrying `blocks` (in segments from `una`).
+fn sack_dup(t: &mut TxTcb, una: SeqNum, blocks: &[(u32, u32)], now: u32) -> AckOutcome {
+    let blocks: Vec<_> = blocks.iter().map(|&(l, r)| (nth(una, l), nth(una, r))).collect();
+    let seg = ack(t, una);
+    t.on_ack_with_sack(&seg, None, &blocks, now, &S)
+}
+
+/// RFC 6675 §5 steps 4.1-4.3 and (C), §4 NextSeg rule 1: segments 0 and 4
+/// of ten are lost. Three duplicate ACKs SACKing 1-3 start fast retransmit,
+/// which resends exactly segment 0 and moves rxt_next (HighRxt + 1) past it.
+/// Each further duplicate ACK with blocks asks for a resend: while the hole
+/// at 4 is not lost (2 × SMSS SACKed above it is not more than
+/// (DupThresh - 1) × SMSS) nothing is resent, SACKed bytes never; once it is
+/// lost it goes, exactly it; then no lost hole is left and the request
+/// lapses into new data.
+#[test]
+fn sack_recovery_resends_only_the_lost_holes() {
+    let mut t = sack_flight(10);
+    let una = t.snd_una;
+    let max = t.snd_max;
+    for (k, verdict) in [(2, AckVerdict::Duplicate), (3, AckVerdict::Duplicate), (4, AckVerdict::FastRetransmit)] {
+        let out = sack_dup(&mut t, una, &[(1, k)], 10);
+        assert_eq!(out, AckOutcome { verdict, resend: verdict == AckVerdict::FastRetransmit });
+    }
+    assert_eq!(t.board.ranges(), &[(nth(una, 1), nth(una, 4))]);
+    assert_eq!(t.rxt_next, una);
+    assert_eq!(t.retransmit_first(11), Some(Segment { seq: una, len: SMSS, retransmission: true }));
+    assert_eq!(t.rxt_next, nth(una, 1));
+    // Segment 5 arrives: the hole at 4 has one range, one SMSS above it.
+    let out = sack_dup(&mut t, una, &[(5, 6), (1, 4)], 12);
+    assert_eq!(out, AckOutcome { verdict: AckVerdict::Duplicate, resend: true });
+    assert_eq!(t.board.gap(una, t.rxt_next, MSS), sack_board::Gap { seq: nth(una, 4), room: Some(SMSS), lost: false });
+    assert_eq!(t.retransmit_first(12), None, "not lost, and cwnd (9 SMSS) has no room for new data");
+    // Segment 6: 2 SMSS above, still not lost.
+    sack_dup(&mut t, una, &[(5, 7), (1, 4)], 13);
+    assert_eq!(t.retransmit_first(13), None);
+    // Segment 7: 3 SMSS above, lost: the hole alone is resent.
+    let out = sack_dup(&mut t, una, &[(5, 8), (1, 4)], 14);
+    assert!(out.resend);
+    assert_eq!(t.retransmit_first(14), Some(Segment { seq: nth(una, 4), len: SMSS, retransmission: true }));
+    assert_eq!((t.rxt_next, t.snd_nxt, t.snd_max), (nth(una, 5), max, max));
+    // Segment 8: no lost hole at or above rxt_next; cwnd is 12 SMSS by now
+    // (8 at fast retransmit, one per duplicate since), so new data goes.
+    let out = sack_dup(&mut t, una, &[(5, 9), (1, 4)], 15);
+    assert!(out.resend);
+    assert_eq!(t.cwnd, 12 * SMSS);
+    assert_eq!(t.retransmit_first(15), Some(Segment { seq: max, len: SMSS, retransmission: false }));
+    assert_eq!(t.rxt_next, nth(una, 5), "new data is no resend");
+    // The same duplicate ACK without blocks, or without SACK negotiated,
+    // asks for nothing (RFC 5681 §3.2 step 4 only inflates).
+    let out = sack_dup(&mut t, una, &[], 16);
+    assert_eq!(out, AckOutcome { verdict: AckVerdict::Duplicate, resend: false });
+    t.sack_ok = false;
+    let out = sack_dup(&mut t, una, &[(5, 9)], 17);
+    assert_eq!(out, AckOutcome { verdict: AckVerdict::Duplicate, resend: false });
+}
+
+/// RFC 2018 §8 and RFC 6675 §5.1: a timeout clears the scoreboard (the
+/// receiver may have reneged) and resends snd_una's segment whole. The
+/// blocks of a later ACK fill the board again, and going back after the
+/// timeout the walk resends only the gaps: each segment capped at the next
+/// SACKed range, the start jumping past ranges, new data after the last.
+#[test]
+fn after_a_timeout_the_walk_skips_what_the_peer_reports() {
+    let mut t = sack_flight(8);
+    let una = t.snd_una;
+    let max = t.snd_max;
+    // Lost 0, 2 and 5 (the peer holds 1, 3, 4, 6, 7): two duplicates, no fast retransmit.
+    sack_dup(&mut t, una, &[(6, 8), (3, 5), (1, 2)], 10);
+    sack_dup(&mut t, una, &[(6, 8), (3, 5), (1, 2)], 11);
+    assert_eq!(t.board.ranges().len(), 3);
+    let due = t.timer_due_us;
+    assert_eq!(t.on_timer(due, &S, 7), Some(TimerAction::Retransmit(Segment { seq: una, len: SMSS, retransmission: true })));
+    assert!(t.board.ranges().is_empty());
+    // Segment 0 fills the first hole: the peer ACKs 2 and repeats its other
+    // blocks; one of them starts mid-segment (RFC 2018 blocks are bytes).
+    let blocks = [(nth(una, 2) + 300, nth(una, 5)), (nth(una, 6), nth(una, 8))];
+    let seg = ack(&t, nth(una, 2));
+    let out = t.on_ack_with_sack(&seg, None, &blocks, due + 10, &S);
+    assert_eq!(out, AckOutcome { verdict: AckVerdict::NewData, resend: false });
+    assert_eq!(t.board.ranges(), &blocks);
+    t.cwnd = 8 * SMSS;
+    let segs = pump(&mut t, due + 20);
+    assert_eq!(
+        segs,
+        vec![
+            Segment { seq: nth(una, 2), len: 300, retransmission: true },
+            Segment { seq: nth(una, 5), len: SMSS, retransmission: true },
+            Segment { seq: max, len: SMSS, retransmission: false },
+            Segment { seq: max + SMSS, len: SMSS, retransmission: false },
+        ],
+        "cwnd 8 SMSS from snd_una (segment 2) ends at segment 10"
+    );
+}
+
+/// The one change NewReno sees (RFC 6582 §3.2 step 3 with RFC 6675's
+/// HighRxt): without SACK, a partial ACK that acknowledges only part of the
+/// segment just resent leaves snd_una before rxt_next, and nothing is sent
+/// again (the rest of that segment is on its way); a partial ACK past it
+/// resends at snd_una as before.
+#[test]
+fn partial_ack_inside_the_resent_segment_resends_nothing() {
+    let mut t = in_flight(10);
+    let una = t.snd_una;
+    for _ in 0..3 {
+        t.on_ack(&ack(&t, una), 0, &S);
+    }
+    assert_eq!(t.retransmit_first(1), Some(Segment { seq: una, len: SMSS, retransmission: true }));
+    assert_eq!(t.rxt_next, una + SMSS);
+    let out = t.on_ack_with_sack(&ack(&t, una + 500), None, &[], 2, &S);
+    assert_eq!(out, AckOutcome { verdict: AckVerdict::PartialAck, resend: true });
+    let (nxt, max) = (t.snd_nxt, t.snd_max);
+    assert_eq!(t.retransmit_first(3), None, "cwnd 7.5 SMSS leaves no room for new data either");
+    assert_eq!((t.snd_nxt, t.snd_max, t.rxt_next), (nxt, max, una + SMSS));
+    assert_eq!(t.on_ack(&ack(&t, una + 2 * SMSS), 4, &S), AckVerdict::PartialAck);
+    assert_eq!(t.retransmit_first(5), Some(Segment { seq: una + 2 * SMSS, len: SMSS, retransmission: true }));
+    assert_eq!(t.rxt_next, una + 3 * SMSS);
+}
+
+/// RFC 6675 against a simulated SACK receiver (RFC 2018 §4,
+/// `tx_peer::RunConfig::sack`), three seeded runs of 600 000 steps with
+/// 0-10 % loss and RTOs, each beside the same run without SACK (a peer that
+/// discards out-of-order segments and a NewReno sender going back N).
+/// With only the path losing segments, the bytes resent are within 10 % of
+/// the bytes it dropped, and below 1.5 % of them were held by the peer
+/// already; with the peer also closing its window, within 10 % of those plus
+/// what the closed window refused. Without SACK, several times more is
+/// resent than dropped.
+#[test]
+fn a_sack_sender_resends_about_what_the_path_dropped() {
+    use crate::refmodel::tx_peer::{run_lossy_connection, RunConfig, RunStats, TxObserver};
+    struct Quiet;
+    impl TxObserver for Quiet {}
+    let run = |sack: bool, window_closes: bool, seed: u64| -> RunStats {
+        run_lossy_connection(&RunConfig { sack, window_closes, ..RunConfig::default() }, seed, &mut Quiet)
+    };
+    let base = crate::test_seed(0x5ac_0001);
+    for seed in base..base + 3 {
+        for window_closes in [false, true] {
+            let (with, without) = (run(true, window_closes, seed), run(false, window_closes, seed));
+            for (name, st) in [("SACK", &with), ("no SACK", &without)] {
+                eprintln!(
+                    "seed {seed} window closes {window_closes} {name}: dropped {} B, refused {} B, resent {} B, duplicate {} B, \
+                     delivered {} B, {} fast retransmits, {} timeouts, {} resends asked",
+                    st.bytes_dropped, st.bytes_refused, st.bytes_resent, st.bytes_duplicate, st.delivered,
+                    st.fast_retransmits, st.timeouts, st.resends_asked
+                );
+            }
+            assert!(with.delivered > 10_000_000 && with.fast_retransmits > 100 && with.timeouts > 50, "too little exercised: {with:?}");
+            let needed = with.bytes_dropped + with.bytes_refused;
+            assert!(
+                with.bytes_resent.abs_diff(needed) * 10 <= needed,
+                "seed {seed}: with SACK {} B resent for {needed} B dropped or refused",
+                with.bytes_resent
+            );
+            // Bytes resent that the peer held already: the walk after a
+            // timeout skipping the SACKed ranges keeps them below 1.5 % of the
+            // path's losses (0.0-0.8 % measured; 2.6-4.1 % without the skip).
+            if !window_closes {
+                assert!(
+                    with.bytes_duplicate * 1000 <= 15 * with.bytes_dropped,
+                    "seed {seed}: with SACK {} B resent the peer held already, for {} B dropped",
+                    with.bytes_duplicate,
+                    with.bytes_dropped
+                );
+            }
+            assert!(
+                without.bytes_resent > 2 * (without.bytes_dropped + without.bytes_refused) && without.bytes_resent > with.bytes_resent,
+                "seed {seed}: without SACK only {} B resent for {} B dropped or refused",
+                without.bytes_resent,
+                without.bytes_dropped + without.bytes_refused
+            );
+        }
+    }
 }
