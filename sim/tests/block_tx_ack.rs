@@ -100,7 +100,7 @@ impl Dut {
             self.m.set(*p, v);
         }
         self.m.cycle();
-        let mut after = *t;
+        let mut after = t.clone();
         let v = after.ack_update(seg, now, rto);
         let ctx = || format!("(verdict {v:?})\nstate {t:?}\nsegment {seg:?} now {now} rto {rto}");
         assert_eq!(self.m.get(self.verdict), verdict_code(v), "{what}: verdict {}", ctx());
@@ -195,14 +195,14 @@ struct AckScorer {
 
 impl TxObserver for AckScorer {
     fn ack(&mut self, before: &TxTcb, seg: &AckSegment, now: u32, s: &RtoSettings) {
-        let mut pre = *before;
+        let mut pre = before.clone();
         if pre.snd_una.before(seg.ack) && seg.ack.not_after(pre.snd_max) {
             pre.rtt.on_ack(seg.ack, now, None, s);
         }
         self.n += 1;
         let (_, after) = self.dut.check(&pre, seg, now, pre.rtt.rto_us, &format!("ACK {}", self.n));
         // The model's full path must agree with the part the block computes.
-        let mut full = *before;
+        let mut full = before.clone();
         full.on_ack(seg, now, s);
         assert_eq!(full, TxTcb { rtt: full.rtt, ..after }, "ACK {}: on_ack and ack_update disagree", self.n);
     }

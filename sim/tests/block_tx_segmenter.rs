@@ -7,17 +7,63 @@
 //! to 1 MiB, a tail behind snd_nxt) and every decision of a whole lossy
 //! connection (`refmodel::tx_peer`).
 use holdback_sim::model::{Model, PortId};
+use holdback_sim::refmodel::sack_board::SackBoard;
 use holdback_sim::refmodel::tx::{RtoSettings, Segment, TxTcb, TxTimer};
 use holdback_sim::refmodel::tx_peer::{run_lossy_connection, RunConfig, TxObserver};
 use holdback_sim::wire::SeqNum;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 
-const IN_NAMES: [&str; 15] = [
+const IN_NAMES: [&str; 18] = [
     "iss", "snd_una", "snd_nxt", "snd_max", "snd_tail", "snd_wnd", "cwnd", "smss", "timer", "timer_due_us", "rto_us",
-    "now_us", "resend_first", "ring_base", "ring_mask",
+    "now_us", "resend_first", "ring_base", "ring_mask", "rs_seq", "rs_ok", "cap",
 ];
 const SEG_NAMES: [&str; 6] = ["seg_seq", "seg_len", "seg_retransmission", "rd0_addr", "rd0_len", "rd1_len"];
 const STATE_NAMES: [&str; 4] = ["new_snd_nxt", "new_snd_max", "new_timer", "new_timer_due_us"];
+
+/// What the engine's SACK store (`hdl/src/engine/sack_store.rs`) hands the
+/// segmenter for this state (docs/sack-sender.md): snd_nxt past the SACKed
+/// ranges in the walk below snd_max, where a resend starts and whether it
+/// goes, and the cap at the next SACKed range.
+struct StoreAnswers {
+    walk_nxt: SeqNum,
+    rs_seq: SeqNum,
+    rs_ok: bool,
+    cap: u32,
+}
+
+fn store_answers(t: &TxTcb, resend: bool) -> StoreAnswers {
+    let una_before_rxt = t.snd_una.before(t.rxt_next);
+    let walking = !resend && !t.board.ranges().is_empty() && t.snd_nxt.before(t.snd_max);
+    let from = match (resend, una_before_rxt) {
+        (true, true) => t.rxt_next,
+        (true, false) => t.snd_una,
+        (false, _) => t.snd_nxt,
+    };
+    let gap = t.board.gap(t.snd_una, from, t.smss);
+    StoreAnswers {
+        walk_nxt: if walking { gap.seq } else { t.snd_nxt },
+        rs_seq: gap.seq,
+        rs_ok: !una_before_rxt || gap.lost,
+        cap: if walking || resend { gap.room.unwrap_or(u32::MAX) } else { u32::MAX },
+    }
+}
+
+/// Up to four sorted, disjoint, non-touching ranges inside (una, una + flight).
+fn random_board(rng: &mut SmallRng, una: SeqNum, flight: u32) -> SackBoard {
+    let mut edges: Vec<u32> = (0..2 * rng.gen_range(1..=4)).map(|_| rng.gen_range(1..flight)).collect();
+    edges.sort_unstable();
+    edges.dedup();
+    let ranges: Vec<(SeqNum, SeqNum)> =
+        edges.chunks_exact(2).filter(|p| p[1] > p[0] + 1).map(|p| (una + p[0], una + p[1])).collect();
+    // Touching ranges would be one on a real board: keep every other one if two touch.
+    let mut kept: Vec<(SeqNum, SeqNum)> = Vec::new();
+    for r in ranges {
+        if kept.last().map_or(true, |last: &(SeqNum, SeqNum)| last.1.before(r.0)) {
+            kept.push(r);
+        }
+    }
+    SackBoard::from_ranges(&kept)
+}
 
 fn timer_code(t: TxTimer) -> u64 {
     match t {
@@ -38,7 +84,7 @@ struct Ask {
 
 struct Dut {
     m: Model,
-    ins: [PortId; 15],
+    ins: [PortId; 18],
     send: PortId,
     seg: [PortId; 6],
     state: [PortId; 4],
@@ -46,6 +92,9 @@ struct Dut {
     persist_armed: u64,
     retransmissions: u64,
     wrapped_reads: u64,
+    /// Segments the SACK cap shortened; resends that lapsed (nothing lost).
+    capped: u64,
+    lapsed: u64,
 }
 
 impl Dut {
@@ -62,14 +111,17 @@ impl Dut {
             persist_armed: 0,
             retransmissions: 0,
             wrapped_reads: 0,
+            capped: 0,
+            lapsed: 0,
         }
     }
 
     fn check(&mut self, t: &TxTcb, ask: Ask, what: &str) {
-        let values: [u64; 15] = [
+        let store = store_answers(t, ask.resend_first);
+        let values: [u64; 18] = [
             t.iss.0.into(),
             t.snd_una.0.into(),
-            t.snd_nxt.0.into(),
+            store.walk_nxt.0.into(),
             t.snd_max.0.into(),
             t.snd_tail.0.into(),
             t.window_bytes().into(),
@@ -82,12 +134,15 @@ impl Dut {
             ask.resend_first.into(),
             ask.ring_base,
             u64::from(ask.ring_bytes - 1),
+            store.rs_seq.0.into(),
+            store.rs_ok.into(),
+            store.cap.into(),
         ];
         for (p, v) in self.ins.iter().zip(values) {
             self.m.set(*p, v);
         }
         self.m.cycle();
-        let mut after = *t;
+        let mut after = t.clone();
         let seg: Option<Segment> =
             if ask.resend_first { after.retransmit_first(ask.now) } else { after.next_segment(ask.now) };
         let ctx = || format!("{what}: state {t:?}\nask {ask:?}, model {seg:?}");
@@ -101,7 +156,9 @@ impl Dut {
             self.sent += 1;
             self.retransmissions += u64::from(seg.retransmission);
             self.wrapped_reads += u64::from(len1 > 0);
+            self.capped += u64::from(store.cap == seg.len && seg.len < u32::from(t.smss));
         }
+        self.lapsed += u64::from(ask.resend_first && t.snd_una != t.snd_max && !store.rs_ok);
         let want = [after.snd_nxt.0.into(), after.snd_max.0.into(), timer_code(after.timer), after.timer_due_us.into()];
         for (i, p) in self.state.iter().enumerate() {
             assert_eq!(self.m.get(*p), want[i], "{}: {}", STATE_NAMES[i], ctx());
@@ -115,6 +172,7 @@ fn tx_segmenter_matches_the_model_on_arbitrary_states() {
     let seed = holdback_sim::test_seed(0x5e_6001);
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut dut = Dut::new();
+    let mut sacked = 0;
     for i in 0..300_000 {
         let una = SeqNum(if rng.gen_bool(0.3) { 0u32.wrapping_sub(rng.gen_range(0..100_000)) } else { rng.gen() });
         let flight = if rng.gen_bool(0.3) { 0 } else { rng.gen_range(0..1u32 << 18) };
@@ -135,6 +193,13 @@ fn tx_segmenter_matches_the_model_on_arbitrary_states() {
         t.timer = [TxTimer::Off, TxTimer::Retransmit, TxTimer::Persist][rng.gen_range(0..3)];
         t.timer_due_us = rng.gen();
         t.rtt.rto_us = rng.gen_range(1..1u32 << 28);
+        // A SACK board and a recovery under way: the resend by the gap, the walk past ranges.
+        if flight > 8 && rng.gen_bool(0.4) {
+            t.sack_ok = true;
+            t.board = random_board(&mut rng, una, flight);
+            t.rxt_next = if rng.gen_bool(0.3) { una - rng.gen_range(0..1000) } else { una + rng.gen_range(0..=flight) };
+            sacked += 1;
+        }
         let ask = Ask {
             now: rng.gen(),
             resend_first: rng.gen_bool(0.3),
@@ -143,6 +208,7 @@ fn tx_segmenter_matches_the_model_on_arbitrary_states() {
         };
         dut.check(&t, ask, &format!("vector {i}"));
     }
+    assert!(sacked > 50_000 && dut.capped > 5_000 && dut.lapsed > 5_000, "SACK: {sacked} boards, {} capped, {} lapsed", dut.capped, dut.lapsed);
     assert!(
         dut.sent > 50_000 && dut.persist_armed > 1_000 && dut.retransmissions > 20_000 && dut.wrapped_reads > 1_000,
         "too little exercised: {} sent, {} persist, {} retransmissions, {} wrapped reads",
@@ -188,4 +254,23 @@ fn tx_segmenter_matches_the_model_over_a_lossy_connection() {
         scorer.dut.retransmissions > 500 && scorer.dut.persist_armed > 5 && scorer.dut.wrapped_reads > 100,
         "too little exercised"
     );
+}
+
+#[test]
+fn tx_segmenter_matches_the_model_over_a_lossy_sack_connection() {
+    let seed = holdback_sim::test_seed(0x5e_6003);
+    let cfg = RunConfig {
+        ring_bytes: 1 << 16,
+        settings: RtoSettings { rto_min_us: 200_000, ..RtoSettings::default() },
+        sack: true,
+        ..RunConfig::default()
+    };
+    let mut scorer = SendScorer { dut: Dut::new(), ring_base: 0x0000_0012_3450_0000, ring_bytes: cfg.ring_bytes, n: 0 };
+    let stats = run_lossy_connection(&cfg, seed, &mut scorer);
+    eprintln!(
+        "{stats:?}; {} decisions, {} sent, {} retransmissions, {} capped, {} lapsed",
+        scorer.n, scorer.dut.sent, scorer.dut.retransmissions, scorer.dut.capped, scorer.dut.lapsed
+    );
+    assert!(stats.delivered > 10_000_000, "only {} bytes got through", stats.delivered);
+    assert!(scorer.dut.retransmissions > 500 && scorer.dut.lapsed > 10, "too little exercised");
 }

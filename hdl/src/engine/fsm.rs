@@ -28,7 +28,29 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         // timer, RTO, a resend or probe asked for) and the connection's ring.
         self.txseg.iss.next = self.w.q.val().iss;
         self.txseg.snd_una.next = self.w.q.val().snd_una;
-        self.txseg.snd_nxt.next = self.w.q.val().snd_nxt;
+        // The SACK store moves snd_nxt past SACKed bytes in the walk after a
+        // timeout and answers where a resend starts and whether it goes.
+        self.txseg.snd_nxt.next = self.sndsack.walk_nxt.val();
+        self.txseg.rs_seq.next = self.sndsack.rs_seq.val();
+        self.txseg.rs_ok.next = self.sndsack.rs_ok.val();
+        self.txseg.cap.next = self.sndsack.cap.val();
+        self.sndsack.snd_una.next = self.w.q.val().snd_una;
+        self.sndsack.snd_nxt.next = self.w.q.val().snd_nxt;
+        self.sndsack.snd_max.next = self.w.q.val().snd_max;
+        self.sndsack.resend.next = self.txt.resend.val();
+        self.sndsack.probe.next = self.txt.probe.val();
+        self.sndsack.feed.next = false;
+        self.sndsack.feed_una.next = self.txack.new_snd_una.val();
+        self.sndsack.feed_snd_max.next = self.w.q.val().snd_max;
+        self.sndsack.feed_count.next = self.desc.sack_count.val();
+        self.sndsack.feed_blocks.next = self.desc.sack_blocks.val();
+        self.sndsack.rxt_we.next = false;
+        self.sndsack.rxt_value.next = self.w.q.val().snd_una;
+        self.tx_seg_end.next = self.txseg.seg_seq.val() + bit_cast::<32, 16>(self.txseg.seg_len.val());
+        self.sack_resend.next = (self.txack.verdict.val() == self.verdict_duplicate.val())
+            & self.txt.in_recovery.val()
+            & self.w.q.val().sack_ok.any()
+            & self.desc.sack_count.val().any();
         self.txseg.snd_max.next = self.w.q.val().snd_max;
         // Send holdback: with the connection's send_hold set, bytes end at its send limit L.
         self.txseg.snd_tail.next = self.sendlim.snd_tail.val();
@@ -42,6 +64,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             self.tx_smss.next = self.max_seg.val();
         }
         self.txseg.smss.next = self.tx_smss.val();
+        self.sndsack.smss.next = self.tx_smss.val();
         self.txseg.cwnd.next = self.txt.cwnd.val();
         self.txseg.timer.next = self.txt.timer.val();
         self.txseg.timer_due_us.next = self.w.q.val().timer_due;
@@ -54,6 +77,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             self.txseg.snd_wnd.next = self.one32.val();
             self.txseg.timer.next = self.timer_off.val();
             self.txseg.resend_first.next = self.w.q.val().snd_una != self.w.q.val().snd_max;
+            self.sndsack.resend.next = self.w.q.val().snd_una != self.w.q.val().snd_max;
         }
         self.txseg.ring_base.next = self.tx_conn_base.q.val();
         self.txseg.ring_mask.next = (self.one32.val() << self.tx_ring_log2.val()) - self.one32.val();
@@ -616,7 +640,11 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         }
         match self.state.q.val() {
             EngineState::Idle => {
-                if self.hop.valid.val() {
+                if self.sndsack.busy.val() {
+                    // An ACK's SACK blocks still go into its board (sack_store.rs):
+                    // nothing may load or clear a board before it is written back.
+                    self.state.d.next = EngineState::Idle;
+                } else if self.hop.valid.val() {
                     self.cur_id.d.next = self.hop.conn.val();
                     self.rd_slot.next = self.hop.conn.val();
                     self.state.d.next = EngineState::HopLoad;
@@ -990,6 +1018,10 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                 self.load_tcb.next = true;
                 self.tx_conn_base.d.next =
                     self.tx_ring_base.val() + (bit_cast::<64, CONN_BITS>(self.cur_id.q.val()) << self.tx_ring_log2.val());
+                self.state.d.next = EngineState::TxQuery;
+            }
+            EngineState::TxQuery => {
+                // The SACK store registers its answer on the loaded board.
                 self.state.d.next = EngineState::TxDecide;
             }
             EngineState::TxDecide => {
@@ -1011,6 +1043,9 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                     self.txt.we.next = true;
                     self.txt.w_resend.next = false;
                     self.txt.w_probe.next = false;
+                    // A resend with nothing lost to resend (sack_store.rs): come back
+                    // for the send from snd_nxt.
+                    self.txq.push.next = self.txt.resend.val() & !self.sndsack.rs_ok.val() & (self.w.q.val().snd_una != self.w.q.val().snd_max);
                     self.txt.w_timer.next = self.txseg.new_timer.val();
                     if self.txseg.new_timer.val() != self.txt.timer.val() {
                         self.w.d.next.timer_due = self.txseg.new_timer_due_us.val();
@@ -1049,6 +1084,11 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                             self.txt.w_by_echo.next = self.txrtt.new_by_echo.val();
                             if self.txseg.seg_retransmission.val() {
                                 self.stats.next = self.m_retransmits.val();
+                            }
+                            // RFC 6675 §4: HighRxt moves past a resend.
+                            if self.txseg.seg_resent.val() {
+                                self.sndsack.rxt_we.next = true;
+                                self.sndsack.rxt_value.next = self.tx_seg_end.val();
                             }
                         }
                         self.txr.address.next = TxAddressState::TcpToPeer;
@@ -1141,6 +1181,8 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                     self.txt.we.next = true;
                     self.txt.timeout.next = true;
                     self.txt.w_rto_us.next = self.txrtt.new_rto_us.val();
+                    // The resend at snd_una goes (HighRxt + 1 back to it); the board is cleared.
+                    self.sndsack.rxt_we.next = true;
                     self.txq.push.next = true;
                     self.state.d.next = EngineState::WriteBack;
                 } else if self.upd.retx_due.val() & self.upd.retx_probe.val() {
@@ -1421,7 +1463,16 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                     self.w.d.next.retries = self.zero4.val();
                 }
                 self.txt.w_probe.next = self.txt.probe.val() & (self.txack.new_timer.val() == self.timer_persist.val());
-                self.txt.w_resend.next = self.txt.resend.val() | self.txack.retransmit.val();
+                // RFC 6675 §5 (C): in SACK recovery every duplicate ACK with SACK
+                // information may resend the next lost hole (NextSeg).
+                self.txt.w_resend.next = self.txt.resend.val() | self.txack.retransmit.val() | self.sack_resend.val();
+                // The ACK's blocks go into the connection's board; fast retransmit
+                // starts resending at snd_una (HighRxt + 1).
+                self.sndsack.feed.next = self.w.q.val().sack_ok.any() & (self.txack.verdict.val() >= self.verdict_no_progress.val());
+                if self.txack.verdict.val() == self.verdict_fast_retransmit.val() {
+                    self.sndsack.rxt_we.next = true;
+                    self.sndsack.rxt_value.next = self.txack.new_snd_una.val();
+                }
                 if self.txack.verdict.val() >= self.verdict_new_data.val() {
                     self.txt.w_srtt8.next = self.txrtt.new_srtt8.val();
                     self.txt.w_rttvar4.next = self.txrtt.new_rttvar4.val();
@@ -1432,7 +1483,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                 if self.txack.retransmit.val() {
                     self.stats.next = self.acc.stats.val() | self.m_fast_retransmits.val();
                 }
-                self.txq.push.next = self.tx_pending.val() | self.txack.retransmit.val();
+                self.txq.push.next = self.tx_pending.val() | self.txack.retransmit.val() | self.sack_resend.val();
             }
             self.copy_req.next = self.acc.copy.val() | self.acc.ooo_copy.val();
             self.copy_ooo.next = self.acc.ooo_copy.val();
@@ -1512,6 +1563,12 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.tcb_ram.read_address.next = self.rd_slot.val();
         self.txt.read_slot.next = self.rd_slot.val();
         self.sendlim.read_slot.next = self.rd_slot.val();
+        self.sndsack.clock.next = self.clock.val();
+        self.sndsack.read_slot.next = self.rd_slot.val();
+        self.sndsack.write_slot.next = self.cur_id.q.val();
+        self.sndsack.load.next = self.load_tcb.val();
+        // A new or promoted connection's TX entry, or a timeout's: an empty board.
+        self.sndsack.clear.next = self.txt.we.val() & (self.txt.init.val() | self.txt.timeout.val());
         for i in 0..HOLE_SLOTS {
             self.hole_start[i].read_address.next = self.rd_slot.val();
             self.hole_end[i].read_address.next = self.rd_slot.val();

@@ -35,7 +35,7 @@
 //! | `RxDispatch` … `TcpFin`, `IcmpWait`, `PopFrame` | the receive path: ARP/ICMP replies, connection lookup (`ProbeCheck` walks the bucket's chain; `NotFound` = passive open into a free slot (`OpenSlot`) or RST), RFC 9293 §3.10.7.4 checks and ACK processing in one cycle (`TcpCheck`; `TcpAccept` after a handshake's ACK), the payload copy issued there (`CopyIssue` only while the ring writer is busy) and overlapped with FIN, reply and write-back, the pop once the copy is `done` (`PopFrame`) |
 //! | `Hop*` | host operations from the register block: TCB word read/write, release write/read |
 //! | `Scan*` | the timer scan, one slot per visit (cursor in [`timebase`]): SYN-ACK / FIN retransmission, data in flight back to snd_una with the TX table's loss response (the send queue resends), a zero-window probe when the persist timer runs out, give-up after seven |
-//! | `Tx*` | the send path, one segment per visit: a connection waits in the send queue (`txq`) after a send-tail doorbell (`HopTail`), an ACK that took the peer's window while bytes wait, and each segment sent; `TxLoad` reads its TCB and its TX table entry ([`tx_table`]: cwnd, RTT estimate, timer), `TxDecide` asks the segmenter ([`crate::tx::TxSegmenter`]) for the next segment (or the resend / zero-window probe an ACK or timer asked for), `TxStart`/`TxStaged` have the transmit fetch stage its payload from the host's transmit ring, then the data segment goes out (`TxSend`) and snd_nxt/snd_max are written back |
+//! | `Tx*` | the send path, one segment per visit: a connection waits in the send queue (`txq`) after a send-tail doorbell (`HopTail`), an ACK that took the peer's window while bytes wait, and each segment sent; `TxLoad` reads its TCB and its TX table entry ([`tx_table`]: cwnd, RTT estimate, timer) and its SACK board, `TxQuery` waits for the SACK store's registered answer ([`sack_store`]), `TxDecide` asks the segmenter ([`crate::tx::TxSegmenter`]) for the next segment (or the resend / zero-window probe an ACK or timer asked for), `TxStart`/`TxStaged` have the transmit fetch stage its payload from the host's transmit ring, then the data segment goes out (`TxSend`) and snd_nxt/snd_max are written back |
 //! | `HopClose`, `HopAbort`, `CloseFin` | connection life ([`close`]): the host's close (FIN-WAIT-1, the FIN now or after the data) and abort (RST, slot freed), and the send queue's FIN once every byte below the send tail is sent |
 //! | `HopConnect`, `ConnSlot`, `ConnOpen`, `ConnSynced` | active open ([`active_open`]): CONNECT takes a free slot, reads its generation while the index hashes the tuple, links it and sends our SYN (SYN-SENT); a SYN in SYN-SENT is answered from the synchronized TCB (ACK into ESTABLISHED, or SYN-ACK on a simultaneous open) |
 //! | `Prom*` | the promotion walk over every slot (it also rebuilds the connection index: `PromIndex`) |
@@ -142,6 +142,7 @@ pub enum EngineState {
     ScanNext,
     HopTail,
     TxLoad,
+    TxQuery,
     TxDecide,
     TxStart,
     TxStaged,
@@ -409,6 +410,13 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     timer_persist: Constant<Bits<2>>,
     /// The first ACK-processor verdict that acknowledges new data.
     verdict_new_data: Constant<Bits<3>>,
+    verdict_no_progress: Constant<Bits<3>>,
+    verdict_duplicate: Constant<Bits<3>>,
+    verdict_fast_retransmit: Constant<Bits<3>>,
+    /// The end of the segment the send path stages (HighRxt + 1 after a resend).
+    tx_seg_end: Signal<Local, Bits<32>>,
+    /// A duplicate ACK in SACK recovery asks for a resend.
+    sack_resend: Signal<Local, Bit>,
     m_fast_retransmits: Constant<Bits<STAT_COUNT>>,
     m_rto_backoffs: Constant<Bits<STAT_COUNT>>,
     one32: Constant<Bits<32>>,
@@ -504,6 +512,8 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     /// SEND_HOLDBACK: the bit a new connection takes into its TCB (send_hold).
     pub send_holdback: Signal<In, Bits<SEND_HOLDBACK_BITS>>,
     sendlim: send_limit::SendLimit<CONN_BITS>,
+    /// The SACK sender's boards and HighRxt + 1 (docs/sack-sender.md).
+    sndsack: sack_store::SackStore<CONN_BITS>,
     hop_send_limit: Constant<Bits<HOP_KIND_BITS>>,
 }
 
@@ -681,6 +691,11 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             timer_retransmit: Constant::new(Bits::<2>::from(crate::tx::TIMER_RETRANSMIT)),
             timer_persist: Constant::new(Bits::<2>::from(crate::tx::TIMER_PERSIST)),
             verdict_new_data: Constant::new(Bits::<3>::from(crate::tx::ack::VERDICT_NEW_DATA)),
+            verdict_no_progress: Constant::new(Bits::<3>::from(crate::tx::ack::VERDICT_NO_PROGRESS)),
+            verdict_duplicate: Constant::new(Bits::<3>::from(crate::tx::ack::VERDICT_DUPLICATE)),
+            verdict_fast_retransmit: Constant::new(Bits::<3>::from(crate::tx::ack::VERDICT_FAST_RETRANSMIT)),
+            tx_seg_end: Default::default(),
+            sack_resend: Default::default(),
             m_fast_retransmits: mask(Stat::FastRetransmits),
             m_rto_backoffs: mask(Stat::RtoBackoffs),
             one32: Constant::new(Bits::<32>::from(1u64)),
@@ -749,6 +764,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             m_holes_filled: mask(Stat::RxOooHolesFilled),
             send_holdback: Default::default(),
             sendlim: Default::default(),
+            sndsack: Default::default(),
             hop_send_limit: Constant::new(Bits::<HOP_KIND_BITS>::from(HOP_SEND_LIMIT)),
         }
     }

@@ -14,11 +14,14 @@
 //!   SACK blocks in the transmit request's layout, block i's left edge in
 //!   bits 255-64i..224-64i). Its elements go through the board one a cycle
 //!   in the background (`busy`), one per block or one without a block, then
-//!   the board is written back at the ACK's slot. The engine starts nothing
+//!   the board is written back at the ACK's slot (an ACK without blocks to an
+//!   empty board changes nothing and takes no cycle). The engine starts nothing
 //!   while `busy`, so no load or clear meets a feed.
 //! - `rxt_we`: `rxt_next` of `write_slot` (and the register) becomes `rxt_value`.
 //!
-//! Answers for the send path, on the loaded copy and the working TCB:
+//! Answers for the send path, on the loaded copy and the working TCB,
+//! registered (valid the cycle after the inputs: the engine's `TxQuery`), so
+//! no path runs from the engine's controls through the board back into it:
 //! - a resend (`resend`): from `rxt_next` when snd_una is before it, else
 //!   from snd_una; it goes (`rs_ok`) when snd_una was not yet resent in this
 //!   recovery (RFC 6675 §5 step 4.3, RFC 6582's partial ACK) or the gap there
@@ -53,7 +56,6 @@ pub struct SackStore<const CONN_BITS: usize> {
     pub smss: Signal<In, Bits<16>>,
     pub resend: Signal<In, Bit>,
     pub probe: Signal<In, Bit>,
-    pub board_empty: Signal<Out, Bit>,
     pub walk_nxt: Signal<Out, Bits<32>>,
     pub rs_seq: Signal<Out, Bits<32>>,
     pub rs_ok: Signal<Out, Bit>,
@@ -65,6 +67,10 @@ pub struct SackStore<const CONN_BITS: usize> {
     valid_ram: [RAM<Bit, CONN_BITS>; BOARD_SLOTS],
     rxt_ram: RAM<Bits<32>, CONN_BITS>,
     rxt: DFF<Bits<32>>,
+    o_walk_nxt: DFF<Bits<32>>,
+    o_rs_seq: DFF<Bits<32>>,
+    o_rs_ok: DFF<Bit>,
+    o_cap: DFF<Bits<32>>,
     f_busy: DFF<Bit>,
     f_write: DFF<Bit>,
     f_left: DFF<Bits<3>>,
@@ -106,7 +112,6 @@ impl<const CONN_BITS: usize> Default for SackStore<CONN_BITS> {
             smss: Default::default(),
             resend: Default::default(),
             probe: Default::default(),
-            board_empty: Default::default(),
             walk_nxt: Default::default(),
             rs_seq: Default::default(),
             rs_ok: Default::default(),
@@ -117,6 +122,10 @@ impl<const CONN_BITS: usize> Default for SackStore<CONN_BITS> {
             valid_ram: Default::default(),
             rxt_ram: Default::default(),
             rxt: Default::default(),
+            o_walk_nxt: Default::default(),
+            o_rs_seq: Default::default(),
+            o_rs_ok: Default::default(),
+            o_cap: Default::default(),
             f_busy: Default::default(),
             f_write: Default::default(),
             f_left: Default::default(),
@@ -141,8 +150,10 @@ impl<const CONN_BITS: usize> Default for SackStore<CONN_BITS> {
 impl<const CONN_BITS: usize> Logic for SackStore<CONN_BITS> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, rxt, f_busy, f_write, f_left, f_blk, f_blocks, f_una, f_max, f_slot);
+        dff_setup!(self, clock, rxt, o_walk_nxt, o_rs_seq, o_rs_ok, o_cap, f_busy, f_write, f_left, f_blk, f_blocks, f_una, f_max, f_slot);
         self.board.clock.next = self.clock.val();
+        // The ranges are a prefix of the slots: the first says whether any is held.
+        self.empty.next = !self.board.st_valid[0].val();
         // Block RAM: read at the engine's read slot; written at the ACK's slot
         // when a feed ends, else at the engine's slot for a clear.
         for i in 0..BOARD_SLOTS {
@@ -211,7 +222,8 @@ impl<const CONN_BITS: usize> Logic for SackStore<CONN_BITS> {
             self.f_write.d.next = false;
             self.f_busy.d.next = false;
         }
-        if self.feed.val() {
+        // An ACK without blocks changes an empty board in nothing: no feed.
+        if self.feed.val() & (self.feed_count.val().any() | !self.empty.val()) {
             self.f_busy.d.next = true;
             self.f_write.d.next = false;
             self.f_blk.d.next = self.feed_count.val().any();
@@ -227,8 +239,6 @@ impl<const CONN_BITS: usize> Logic for SackStore<CONN_BITS> {
         self.busy.next = self.f_busy.q.val();
 
         // The send path's questions.
-        self.empty.next = !self.board.st_valid[0].val();
-        self.board_empty.next = self.empty.val();
         // Serial order (RFC 1982): a is before b when a - b has its sign bit set.
         self.una_less_rxt.next = self.snd_una.val() - self.rxt.q.val();
         self.nxt_less_max.next = self.snd_nxt.val() - self.snd_max.val();
@@ -244,25 +254,29 @@ impl<const CONN_BITS: usize> Logic for SackStore<CONN_BITS> {
                 self.board.q_from.next = self.rxt.q.val();
             }
         }
-        self.walk_nxt.next = self.snd_nxt.val();
+        self.o_walk_nxt.d.next = self.snd_nxt.val();
         if self.walking.val() {
-            self.walk_nxt.next = self.board.gap_seq.val();
+            self.o_walk_nxt.d.next = self.board.gap_seq.val();
         }
-        self.rs_seq.next = self.board.gap_seq.val();
+        self.o_rs_seq.d.next = self.board.gap_seq.val();
         // (Its own copy of the compare: a local that also steers q_from would
         // tie this statement to the board's input in one always block, a
         // combinational loop to Verilator.)
         self.una_less_rxt_ok.next = self.snd_una.val() - self.rxt.q.val();
-        self.rs_ok.next = (self.una_less_rxt_ok.val() < self.half.val()) | self.board.gap_lost.val();
-        self.cap.next = 0xFFFF_FFFF_u32.to_bits();
+        self.o_rs_ok.d.next = (self.una_less_rxt_ok.val() < self.half.val()) | self.board.gap_lost.val();
+        self.o_cap.d.next = 0xFFFF_FFFF_u32.to_bits();
         if (self.walking.val() | self.resend.val()) & !self.board.gap_top.val() {
-            self.cap.next = self.board.gap_room.val();
+            self.o_cap.d.next = self.board.gap_room.val();
         }
         if self.probe.val() {
-            self.rs_seq.next = self.snd_una.val();
-            self.rs_ok.next = true;
-            self.cap.next = 0xFFFF_FFFF_u32.to_bits();
+            self.o_rs_seq.d.next = self.snd_una.val();
+            self.o_rs_ok.d.next = true;
+            self.o_cap.d.next = 0xFFFF_FFFF_u32.to_bits();
         }
+        self.walk_nxt.next = self.o_walk_nxt.q.val();
+        self.rs_seq.next = self.o_rs_seq.q.val();
+        self.rs_ok.next = self.o_rs_ok.q.val();
+        self.cap.next = self.o_cap.q.val();
     }
 }
 

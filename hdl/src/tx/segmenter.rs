@@ -14,7 +14,7 @@
 //!   timeout asks (RFC 5681 §3.2, RFC 6582 §3.2, RFC 6675 §5): when `rs_ok`,
 //!   `min(SMSS, snd_max - rs_seq, cap)` bytes at `rs_seq` (snd_una without
 //!   SACK); with nothing unacknowledged (an ACK of everything overtook the
-//!   request) or without `rs_ok` the question is the first one's.
+//!   request) the question is the first one's; without `rs_ok` nothing goes.
 //!
 //! The engine's SACK store (`hdl/src/engine/sack_store.rs`) gives the walk
 //! after a timeout its snd_nxt past the ranges the peer SACKed and `cap`, so
@@ -251,13 +251,13 @@ impl Logic for TxSegmenter {
         self.seg_resent.next = false;
         // A resend overtaken by an ACK of everything sent has nothing to
         // resend: it lapses and new data goes (bytes would otherwise wait
-        // with no timer running and no ACK to come). So does one the SACK
-        // store finds nothing lost for (RFC 6675 §5: NextSeg's later rules
-        // are the send from snd_nxt).
-        if self.resend_first.val() & self.flight.val().any() & self.rs_ok.val() {
+        // with no timer running and no ACK to come). One the SACK store finds
+        // nothing lost for sends nothing: the engine comes back without it
+        // for the send from snd_nxt (RFC 6675 §5: NextSeg's later rules).
+        if self.resend_first.val() & self.flight.val().any() {
             self.seq.next = self.rs_seq.val();
             self.len.next = self.len_forced.val();
-            self.go.next = self.len_forced.val().any();
+            self.go.next = self.len_forced.val().any() & self.rs_ok.val();
             self.seg_retransmission.next = true;
             self.seg_resent.next = true;
         }

@@ -327,8 +327,10 @@ impl TxTcb {
     /// retransmission of RFC 6675 §5 step 4.3 and NewReno's partial ACK
     /// (RFC 6582 §3.2 step 3) — or IsLost holds for the gap. Bytes already
     /// resent or not judged lost are not sent again here (RFC 6675 §5: a
-    /// lost retransmission is the timer's); the request then lapses into
-    /// new data under the usual rules. Without SACK the board is empty and
+    /// lost retransmission is the timer's); the request then lapses and
+    /// returns `None`: the caller's next [`TxTcb::next_segment`] sends new
+    /// data under the usual rules (the engine visits the connection again
+    /// without the request). Without SACK the board is empty and
     /// no gap is lost, so this is NewReno's resend at snd_una, except that
     /// a partial ACK leaving snd_una before `rxt_next` (it acknowledged
     /// part of the segment just resent) resends nothing.
@@ -340,7 +342,9 @@ impl TxTcb {
         let from = if resent { self.rxt_next } else { self.snd_una };
         let g = self.board.gap(self.snd_una, from, self.smss);
         if resent && !g.lost {
-            return self.next_segment(now_us);
+            // Nothing lost to resend: the request lapses and sends nothing;
+            // the send from snd_nxt ([`TxTcb::next_segment`]) comes next.
+            return None;
         }
         let mut len = u32::from(self.smss).min(self.snd_max.bytes_since(g.seq));
         if let Some(room) = g.room {

@@ -448,11 +448,13 @@ fn sack_recovery_resends_only_the_lost_holes() {
     assert_eq!(t.retransmit_first(14), Some(Segment { seq: nth(una, 4), len: SMSS, retransmission: true }));
     assert_eq!((t.rxt_next, t.snd_nxt, t.snd_max), (nth(una, 5), max, max));
     // Segment 8: no lost hole at or above rxt_next; cwnd is 12 SMSS by now
-    // (8 at fast retransmit, one per duplicate since), so new data goes.
+    // (8 at fast retransmit, one per duplicate since), so the request lapses
+    // and the send from snd_nxt that follows it sends new data.
     let out = sack_dup(&mut t, una, &[(5, 9), (1, 4)], 15);
     assert!(out.resend);
     assert_eq!(t.cwnd, 12 * SMSS);
-    assert_eq!(t.retransmit_first(15), Some(Segment { seq: max, len: SMSS, retransmission: false }));
+    assert_eq!(t.retransmit_first(15), None);
+    assert_eq!(t.next_segment(15), Some(Segment { seq: max, len: SMSS, retransmission: false }));
     assert_eq!(t.rxt_next, nth(una, 5), "new data is no resend");
     // The same duplicate ACK without blocks, or without SACK negotiated,
     // asks for nothing (RFC 5681 §3.2 step 4 only inflates).
