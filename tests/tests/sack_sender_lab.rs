@@ -22,7 +22,10 @@
 //! Both figures come from the card's port (`sim/src/impair.rs`): the
 //! dropped frames' TCP payload, and the payload of every frame the card
 //! emitted below the highest sequence number it had sent on that
-//! connection, counted before the impairment.
+//! connection, counted before the impairment. The card's pcap records the
+//! same frames before the impairment: a recount of the resent bytes from it
+//! (per connection, serial order) gave the card's figure exactly (156 220 B
+//! in a run of this test's lab).
 use std::time::{Duration, Instant};
 
 use holdback_daemon::app::AppKind;
