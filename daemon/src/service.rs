@@ -365,6 +365,12 @@ pub struct CardFigures {
     /// What `[sim] impair` did to frames the card sent.
     #[serde(default)]
     pub impaired_out: ImpairFigures,
+    /// TCP payload bytes the card sent again (below the highest sequence
+    /// number it had sent on the connection), counted before `[sim] impair`:
+    /// against `impaired_out.dropped_payload_bytes`, what its loss recovery
+    /// resent for what was lost.
+    #[serde(default)]
+    pub resent_payload_bytes: u64,
     pub reg_ops: u64,
     pub wall_s: f64,
     pub idle_wall_s: f64,
@@ -376,12 +382,15 @@ pub struct CardFigures {
 pub struct ImpairFigures {
     pub dropped: u64,
     pub reordered: u64,
+    /// TCP payload bytes of the dropped frames.
+    #[serde(default)]
+    pub dropped_payload_bytes: u64,
 }
 
 #[cfg(feature = "sim")]
 impl From<holdback_sim::impair::ImpairCounts> for ImpairFigures {
     fn from(c: holdback_sim::impair::ImpairCounts) -> ImpairFigures {
-        ImpairFigures { dropped: c.dropped, reordered: c.reordered }
+        ImpairFigures { dropped: c.dropped, reordered: c.reordered, dropped_payload_bytes: c.dropped_payload_bytes }
     }
 }
 
@@ -396,6 +405,7 @@ impl From<&CardReport> for CardFigures {
             frames_out_dropped: r.frames_out_dropped,
             impaired_in: r.impaired_in.into(),
             impaired_out: r.impaired_out.into(),
+            resent_payload_bytes: r.resent_payload_bytes,
             reg_ops: r.reg_ops,
             wall_s: r.wall.as_secs_f64(),
             idle_wall_s: r.idle_wall.as_secs_f64(),

@@ -22,7 +22,7 @@ use std::{
 use crate::{
     core_sim::CoreSim,
     host_mem::{HostMemory, DEFAULT_HOST_MEM_BYTES, DEFAULT_HOST_MEM_IOVA},
-    impair::{ImpairCounts, PortImpairer},
+    impair::{ImpairCounts, PortImpairer, Resent},
     tap::Tap,
     SimError,
 };
@@ -84,6 +84,10 @@ pub struct CardReport {
     pub impaired_in: ImpairCounts,
     /// What the impairment did to frames the card sent (after its pcap).
     pub impaired_out: ImpairCounts,
+    /// TCP payload bytes the card sent again: bytes below the highest
+    /// sequence number it had sent on the connection ([`Resent`]), counted
+    /// before the outbound impairment, beside `impaired_out`'s lost bytes.
+    pub resent_payload_bytes: u64,
     pub reg_ops: u64,
     /// Microseconds fed to the core's tick input.
     pub sim_us: u64,
@@ -239,6 +243,7 @@ impl Card {
             idle_wall: Duration::ZERO,
             rx_buf: vec![0u8; 65536],
             impair: cfg.impair.map(PortImpairer::new),
+            resent: Resent::default(),
         };
         let reason = exit_reason.clone();
         let thread = std::thread::Builder::new()
@@ -321,6 +326,8 @@ struct ClockLoop {
     idle_wall: Duration,
     rx_buf: Vec<u8>,
     impair: Option<PortImpairer>,
+    /// Payload bytes the card resent, counted on every frame it emits to the TAP.
+    resent: Resent,
 }
 
 impl ClockLoop {
@@ -368,6 +375,7 @@ impl ClockLoop {
             frames_out_dropped: self.frames_out_dropped,
             impaired_in: self.impair.as_ref().map_or_else(ImpairCounts::default, PortImpairer::inbound_counts),
             impaired_out: self.impair.as_ref().map_or_else(ImpairCounts::default, PortImpairer::outbound_counts),
+            resent_payload_bytes: self.resent.bytes,
             reg_ops: c.reg_ops,
             sim_us: self.sim.now_us(),
             wall: start.elapsed(),
@@ -426,6 +434,8 @@ impl ClockLoop {
             Some(imp) => {
                 while let Some(frame) = self.sim.pop_tx_frame() {
                     emitted += 1;
+                    // Before the impairment: a resend the wire loses again was still sent.
+                    self.resent.sent(&frame);
                     imp.arrive(&frame, &mut send);
                 }
                 // No frame followed the held one in this look: let it go now.
@@ -435,6 +445,7 @@ impl ClockLoop {
             }
             None => {
                 while let Some(frame) = self.sim.pop_tx_frame() {
+                    self.resent.sent(&frame);
                     send(&frame);
                 }
             }

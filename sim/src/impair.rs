@@ -17,13 +17,20 @@
 //! link pulled and plugged back in). Each direction draws from its own
 //! seeded stream and counts its own drops, so a report can tell the peer's
 //! losses from the card's.
-use std::collections::VecDeque;
+//!
+//! Each direction also counts the TCP payload bytes of the frames it dropped,
+//! and [`Resent`] counts the payload bytes the card sent again, so a lab can
+//! hold the card's loss recovery to the bytes actually lost (RFC 6675: a
+//! SACK sender resends the holes, not a window's worth).
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+
+use crate::wire::{Frame, SeqNum};
 
 /// Which frames crossing the card's port are impaired.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -193,6 +200,84 @@ impl fmt::Display for Impairment {
 pub struct ImpairCounts {
     pub dropped: u64,
     pub reordered: u64,
+    /// TCP payload bytes of the dropped frames (headers, SYN and FIN not
+    /// counted): what a sender has to bring again.
+    pub dropped_payload_bytes: u64,
+}
+
+/// One direction of a TCP connection: source address and port, destination
+/// address and port.
+type Flow = ([u8; 4], u16, [u8; 4], u16);
+
+/// A TCP segment as [`Resent`] and the drop count see it.
+struct Segment {
+    flow: Flow,
+    /// Sequence number of the first payload byte (after a SYN, if any).
+    data_seq: SeqNum,
+    /// Sequence number of the segment (its SYN, or its first byte).
+    seq: SeqNum,
+    payload_len: u32,
+    /// Sequence space the segment occupies (payload, SYN, FIN).
+    seq_len: u32,
+}
+
+/// The TCP segment in `frame`, if it is a whole, well-formed IPv4 TCP frame
+/// (every length and checksum checked by [`Frame::parse`], which never
+/// panics); anything else is None and counts nothing.
+fn tcp_segment(frame: &[u8]) -> Option<Segment> {
+    let parsed = Frame::parse(frame).ok()?;
+    let (ip, tcp, payload) = parsed.tcp()?;
+    // A segment's payload fits the 16-bit IPv4 total length.
+    let payload_len = u32::try_from(payload.len()).ok()?;
+    Some(Segment {
+        flow: (ip.src.octets(), tcp.src_port, ip.dst.octets(), tcp.dst_port),
+        data_seq: tcp.seq + u32::from(tcp.flags.syn()),
+        seq: tcp.seq,
+        payload_len,
+        seq_len: tcp.seq_len(payload.len()),
+    })
+}
+
+/// TCP payload bytes in `frame` (0 for anything that is not a well-formed TCP frame).
+pub fn tcp_payload_len(frame: &[u8]) -> u64 {
+    tcp_segment(frame).map_or(0, |s| u64::from(s.payload_len))
+}
+
+/// Counts the payload bytes a sender sends again: per flow it keeps the
+/// highest sequence number sent so far (the end of the furthest segment, in
+/// serial-number arithmetic, RFC 9293 §3.4), and a data segment's bytes
+/// below it are a retransmission. A segment partly new counts only its old
+/// part. Fed every frame the card emits, before any impairment, so a frame
+/// dropped on the way still counts as sent.
+#[derive(Debug, Default)]
+pub struct Resent {
+    /// Per flow, the sequence number after the furthest byte (or SYN/FIN) sent.
+    highest: HashMap<Flow, SeqNum>,
+    /// Payload bytes sent below the flow's highest sequence number.
+    pub bytes: u64,
+}
+
+impl Resent {
+    /// Takes one frame the card sent; returns the payload bytes it resent.
+    pub fn sent(&mut self, frame: &[u8]) -> u64 {
+        let Some(seg) = tcp_segment(frame) else { return 0 };
+        let end = seg.seq + seg.seq_len;
+        let old = match self.highest.get_mut(&seg.flow) {
+            Some(highest) => {
+                let old = highest.bytes_since(seg.data_seq).min(seg.payload_len);
+                *highest = highest.latest(end);
+                old
+            }
+            // The first segment seen on a flow is new (a SYN, or the card's
+            // first data after the lab started watching).
+            None => {
+                self.highest.insert(seg.flow, end);
+                0
+            }
+        };
+        self.bytes += u64::from(old);
+        u64::from(old)
+    }
 }
 
 /// The port's impairment: one [`Impairer`] per impaired direction.
@@ -235,6 +320,7 @@ pub struct Impairer {
     first_frame: Option<Instant>,
     pub dropped: u64,
     pub reordered: u64,
+    pub dropped_payload_bytes: u64,
 }
 
 impl Impairer {
@@ -247,11 +333,12 @@ impl Impairer {
             first_frame: None,
             dropped: 0,
             reordered: 0,
+            dropped_payload_bytes: 0,
         }
     }
 
     pub fn counts(&self) -> ImpairCounts {
-        ImpairCounts { dropped: self.dropped, reordered: self.reordered }
+        ImpairCounts { dropped: self.dropped, reordered: self.reordered, dropped_payload_bytes: self.dropped_payload_bytes }
     }
 
     /// Passes `frame` through: `deliver` is called for what reaches the far side now.
@@ -272,12 +359,12 @@ impl Impairer {
         if let Some(cut) = self.cfg.cut {
             let since_first = now.saturating_duration_since(first);
             if since_first >= cut.at && since_first < cut.at + cut.length {
-                self.dropped += 1;
+                self.lose(frame);
                 return;
             }
         }
         if self.rng.gen_bool(self.cfg.loss) {
-            self.dropped += 1;
+            self.lose(frame);
             return;
         }
         if self.held.is_none() && self.rng.gen_bool(self.cfg.reorder) {
@@ -289,6 +376,11 @@ impl Impairer {
         if let Some(h) = self.held.take() {
             self.pass(now, &h, deliver);
         }
+    }
+
+    fn lose(&mut self, frame: &[u8]) {
+        self.dropped += 1;
+        self.dropped_payload_bytes += tcp_payload_len(frame);
     }
 
     /// [`Impairer::flush`] at a given time.
@@ -319,7 +411,85 @@ impl Impairer {
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
+    use crate::wire::{tcp_frame, Endpoint, MacAddr, TcpFlags, TcpRepr};
+
+    const CARD: Endpoint = Endpoint { mac: MacAddr([0x02, 0, 0, 0, 0, 0x02]), ip: Ipv4Addr::new(198, 18, 0, 2) };
+    const PEER: Endpoint = Endpoint { mac: MacAddr([0x02, 0, 0, 0, 0, 0x01]), ip: Ipv4Addr::new(198, 18, 0, 1) };
+
+    /// A frame from the card on the connection to the peer's `port`.
+    fn segment(port: u16, seq: u32, flags: TcpFlags, len: usize) -> Vec<u8> {
+        let tcp = TcpRepr::new(7000, port, SeqNum(seq), SeqNum(1), flags | TcpFlags::ACK, 65535);
+        tcp_frame(CARD, PEER, &tcp, &vec![0xa5; len])
+    }
+
+    #[test]
+    fn resent_counts_only_bytes_below_the_highest_sent_across_the_wrap() {
+        let mut r = Resent::default();
+        // SYN-ACK and its resend carry no payload: nothing counts.
+        assert_eq!(r.sent(&segment(1, 999, TcpFlags::SYN, 0)), 0);
+        assert_eq!(r.sent(&segment(1, 999, TcpFlags::SYN, 0)), 0);
+        assert_eq!(r.sent(&segment(1, 1000, TcpFlags::NONE, 1000)), 0);
+        assert_eq!(r.sent(&segment(1, 2000, TcpFlags::NONE, 1000)), 0);
+        // Resent whole.
+        assert_eq!(r.sent(&segment(1, 1000, TcpFlags::NONE, 1000)), 1000);
+        // Partly new: 500 old bytes, 700 new.
+        assert_eq!(r.sent(&segment(1, 2500, TcpFlags::NONE, 1200)), 500);
+        // Everything up to 3700 is old now, the pure ACK counts nothing.
+        assert_eq!(r.sent(&segment(1, 3700, TcpFlags::NONE, 0)), 0);
+        assert_eq!(r.sent(&segment(1, 3000, TcpFlags::NONE, 700)), 700);
+        // A resend with the FIN: its payload is old, the FIN not counted.
+        assert_eq!(r.sent(&segment(1, 3700, TcpFlags::FIN, 300)), 0);
+        assert_eq!(r.sent(&segment(1, 3700, TcpFlags::FIN, 300)), 300);
+        // Another connection keeps its own highest: the same numbers are new there.
+        assert_eq!(r.sent(&segment(2, 1000, TcpFlags::NONE, 1000)), 0);
+        assert_eq!(r.bytes, 1000 + 500 + 700 + 300);
+
+        // Across 2^32: the highest moves past the wrap to 400, so a segment
+        // at u32::MAX - 99 is old, and one at 400 is new (serial order, not u32 order).
+        let mut w = Resent::default();
+        let before_wrap = u32::MAX - 99;
+        assert_eq!(w.sent(&segment(3, before_wrap, TcpFlags::NONE, 500)), 0);
+        assert_eq!(w.sent(&segment(3, before_wrap, TcpFlags::NONE, 500)), 500);
+        assert_eq!(w.sent(&segment(3, 300, TcpFlags::NONE, 200)), 100, "[300, 400) old, [400, 500) new");
+        assert_eq!(w.sent(&segment(3, 500, TcpFlags::NONE, 100)), 0);
+        assert_eq!(w.bytes, 600);
+    }
+
+    #[test]
+    fn frames_that_are_not_whole_tcp_segments_count_nothing() {
+        let mut r = Resent::default();
+        let data = segment(1, 1000, TcpFlags::NONE, 100);
+        assert_eq!(r.sent(&data), 0);
+        let echo = crate::wire::IcmpEchoRepr { request: true, ident: 1, seq_no: 1, data: vec![0; 100] };
+        let icmp = crate::wire::icmp_echo_frame(CARD, PEER, &echo);
+        let arp = crate::wire::arp_request(CARD, PEER.ip);
+        // A resend cut short, and one with a byte flipped (checksum wrong).
+        let short = &data[..data.len() - 10];
+        let mut flipped = data.clone();
+        if let Some(b) = flipped.last_mut() {
+            *b ^= 1;
+        }
+        for bad in [&icmp[..], &arp[..], short, &flipped[..], &[][..], &data[..13]] {
+            assert_eq!(r.sent(bad), 0);
+            assert_eq!(tcp_payload_len(bad), 0);
+        }
+        assert_eq!(r.bytes, 0);
+        assert_eq!(tcp_payload_len(&data), 100);
+    }
+
+    #[test]
+    fn a_dropped_frame_counts_its_tcp_payload_only() {
+        let mut imp = Impairer::new("loss 100% dir out".parse().unwrap());
+        let mut delivered = 0;
+        imp.arrive(&segment(1, 1000, TcpFlags::NONE, 1448), &mut |_| delivered += 1);
+        imp.arrive(&segment(1, 2448, TcpFlags::NONE, 0), &mut |_| delivered += 1);
+        imp.arrive(&crate::wire::arp_request(CARD, PEER.ip), &mut |_| delivered += 1);
+        assert_eq!(delivered, 0);
+        assert_eq!(imp.counts(), ImpairCounts { dropped: 3, reordered: 0, dropped_payload_bytes: 1448 });
+    }
 
     #[test]
     fn parses_netem_spelling_and_refuses_nonsense() {

@@ -126,6 +126,15 @@ impl LabReport {
         self.sha256_match && self.resets_seen == 0
     }
 
+    /// The card's resent payload bytes over the payload bytes the impairment
+    /// dropped on their way out (RFC 6675: a SACK sender resends about what
+    /// was lost; going back to snd_una resends a window's worth). None when
+    /// nothing was lost leaving the card.
+    pub fn resent_per_lost(&self) -> Option<f64> {
+        let lost = self.card.impaired_out.dropped_payload_bytes;
+        (lost > 0).then(|| self.card.resent_payload_bytes as f64 / lost as f64)
+    }
+
     pub fn json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"report not serialisable: {e}\"}}"))
     }
@@ -168,8 +177,8 @@ impl LabReport {
             let (i, o) = (&self.card.impaired_in, &self.card.impaired_out);
             let _ = writeln!(
                 s,
-                "  impair: arriving at the card {} dropped, {} reordered; leaving it {} dropped, {} reordered",
-                i.dropped, i.reordered, o.dropped, o.reordered,
+                "  impair: arriving at the card {} dropped ({} B of TCP payload), {} reordered; leaving it {} dropped ({} B of TCP payload), {} reordered",
+                i.dropped, i.dropped_payload_bytes, i.reordered, o.dropped, o.dropped_payload_bytes, o.reordered,
             );
         }
         let _ = writeln!(
@@ -213,10 +222,15 @@ impl LabReport {
         }
         let _ = writeln!(
             s,
-            "  card's loss recovery: {} retransmissions, {} fast retransmits, {} RTO back-offs",
+            "  card's loss recovery: {} retransmissions, {} fast retransmits, {} RTO back-offs; {} B of payload resent{}",
             self.stats.get(holdback_regmap::Stat::Retransmits),
             self.stats.get(holdback_regmap::Stat::FastRetransmits),
             self.stats.get(holdback_regmap::Stat::RtoBackoffs),
+            self.card.resent_payload_bytes,
+            self.resent_per_lost().map_or(String::new(), |r| format!(
+                " for {} B lost leaving the card ({r:.2} × the loss)",
+                self.card.impaired_out.dropped_payload_bytes
+            )),
         );
         let nonzero: Vec<String> = self.stats.iter().filter(|(_, v)| *v != 0).map(|(k, v)| format!("{}={v}", k.name())).collect();
         let _ = writeln!(s, "  card counters: {}", nonzero.join(" "));
