@@ -109,7 +109,15 @@ impl Card {
 
 /// The handshake from the peer with `isn` and `window`; returns the card's ISS.
 pub fn open(card: &mut Card, isn: u32, window: u16) -> SeqNum {
-    let syn = TcpRepr::new(PEER_PORT, LISTEN, SeqNum(isn), SeqNum(0), TcpFlags::SYN, window).with_mss(MSS);
+    open_offering(card, isn, window, false)
+}
+
+/// [`open`], the peer's SYN offering SACK-permitted when `sack` (RFC 2018 §2).
+pub fn open_offering(card: &mut Card, isn: u32, window: u16, sack: bool) -> SeqNum {
+    let mut syn = TcpRepr::new(PEER_PORT, LISTEN, SeqNum(isn), SeqNum(0), TcpFlags::SYN, window).with_mss(MSS);
+    if sack {
+        syn = syn.with_sack_permitted();
+    }
     card.send(&syn, &[]);
     card.idle();
     let frames = card.frames();
@@ -146,16 +154,28 @@ impl Scored {
     /// must hold them) and ring the doorbell. Nothing is sent yet: the first
     /// [`Scored::expect_sent`] sees the first flight.
     pub fn new(tx_log2: u32, window: u16, rto_min_us: u32, bytes: usize, seed: u64) -> Scored {
+        Scored::new_offering(tx_log2, window, rto_min_us, bytes, seed, false)
+    }
+
+    /// [`Scored::new`] with SACK negotiated when `sack` (the card's
+    /// reassembly and SACK on, the peer's SYN offering it): the peer's ACKs
+    /// may then carry SACK blocks ([`Scored::ack_with`]).
+    pub fn new_offering(tx_log2: u32, window: u16, rto_min_us: u32, bytes: usize, seed: u64, sack: bool) -> Scored {
         use holdback_sim::refmodel::tx::TxTcb;
         use holdback_sim::refmodel::tx_rtt::{RtoSettings, INITIAL_RTO_US};
         let mut card = Card::new(tx_log2);
         card.sim.reg_write(map::RTO_US.offset, INITIAL_RTO_US).expect("RTO_US");
         card.sim.reg_write(map::RTO_MIN_US.offset, rto_min_us).expect("RTO_MIN_US");
+        if sack {
+            card.sim.reg_write(map::RX_REASM.offset, 3).expect("RX_REASM");
+        }
         let rto = RtoSettings { rto_min_us, ..RtoSettings::default() };
         let isn = (seed as u32) | 0x8000_0000;
-        let iss = open(&mut card, isn, window);
+        let iss = open_offering(&mut card, isn, window, sack);
+        assert_eq!(card.tcb(map::tcb::SACK_OK) == 1, sack, "SACK negotiated as offered");
         let peer_seq = SeqNum(isn) + 1;
-        let model = TxTcb::established(iss, MSS, peer_seq, window);
+        let mut model = TxTcb::established(iss, MSS, peer_seq, window);
+        model.sack_ok = sack;
         let data: Vec<u8> = (0..bytes).map(|i| ((i as u64).wrapping_mul(0x9e37_79b9).wrapping_add(seed) >> 7) as u8).collect();
         assert!(bytes <= 1 << tx_log2, "the ring holds the stream");
         let mut s = Scored { card, model, rto, iss, peer_seq, data };
@@ -194,6 +214,18 @@ impl Scored {
     /// The peer acknowledges `ack` with `wnd` (after `rtt_us` more
     /// microseconds); the model takes the same ACK. Returns the model's verdict.
     pub fn ack(&mut self, ack: SeqNum, wnd: u16, rtt_us: u32) -> holdback_sim::refmodel::tx::AckVerdict {
+        self.ack_with(ack, &[], wnd, rtt_us).verdict
+    }
+
+    /// [`Scored::ack`] carrying SACK `blocks` (RFC 2018 §3); the model takes
+    /// them too. Returns its outcome: the verdict and whether a resend is asked.
+    pub fn ack_with(
+        &mut self,
+        ack: SeqNum,
+        blocks: &[(SeqNum, SeqNum)],
+        wnd: u16,
+        rtt_us: u32,
+    ) -> holdback_sim::refmodel::tx::AckOutcome {
         use holdback_sim::refmodel::tx::AckSegment;
         // The ACK's round trip, cut short of the timer's due time: this peer's
         // ACKs race no timeout (those come when nothing is on the wire).
@@ -208,8 +240,12 @@ impl Scored {
             assert!(self.card.frames().is_empty(), "nothing is sent while the peer's ACK is on its way");
         }
         let now = self.card.sim.now_us() as u32;
-        self.card.send(&TcpRepr::new(PEER_PORT, LISTEN, self.peer_seq, ack, TcpFlags::ACK, wnd), &[]);
-        self.model.on_ack(&AckSegment { seq: self.peer_seq, ack, wnd, occupies: false }, now, &self.rto)
+        let mut repr = TcpRepr::new(PEER_PORT, LISTEN, self.peer_seq, ack, TcpFlags::ACK, wnd);
+        if !blocks.is_empty() {
+            repr = repr.with_sack_blocks(blocks);
+        }
+        self.card.send(&repr, &[]);
+        self.model.on_ack_with_sack(&AckSegment { seq: self.peer_seq, ack, wnd, occupies: false }, None, blocks, now, &self.rto)
     }
 
     /// The card's TIMER_DUE against the model's, when a timer runs.
@@ -273,6 +309,11 @@ impl Scored {
 pub struct PeerRun {
     pub segments: usize,
     pub dropped: usize,
+    /// Payload bytes of the dropped segments, and of the card's retransmissions.
+    pub bytes_dropped: u64,
+    pub bytes_resent: u64,
+    /// ACKs that carried SACK blocks.
+    pub sack_acks: usize,
     pub timeouts: usize,
     pub verdicts: std::collections::HashMap<String, usize>,
 }
@@ -280,7 +321,10 @@ pub struct PeerRun {
 /// A receiving peer that ACKs every data segment it gets with its rcv_nxt
 /// (keeping out-of-order ones, as Linux does) and a fixed window, each ACK
 /// `rtt_us` after the last; `drop(n, seg)` says whether the n-th segment the
-/// card sends is lost. Every segment the card sends, every ACK's effect and
+/// card sends is lost. With SACK negotiated ([`Scored::new_offering`]) each
+/// ACK reports the ranges held above rcv_nxt, at most four, in RFC 2018 §4's
+/// order (the one holding the segment just taken first, then the most
+/// recently changed). Every segment the card sends, every ACK's effect and
 /// every timer are scored against the model, until all of the stream is
 /// acknowledged.
 pub fn run_peer(
@@ -295,11 +339,15 @@ pub fn run_peer(
     let mut rcv_nxt = s.iss + 1;
     let mut held: Vec<(SeqNum, SeqNum)> = Vec::new();
     let mut n = 0;
+    // Sequence numbers of the segments taken, the latest last (RFC 2018 §4's recency).
+    let mut taken: Vec<SeqNum> = Vec::new();
     while s.model.snd_una != end {
         let Some(seg) = wire.pop_front() else {
             run.timeouts += 1;
             let what = format!("timeout {} (snd_una {})", run.timeouts, s.model.snd_una);
-            wire.extend(s.expect_timer(&what));
+            let sent = s.expect_timer(&what);
+            run.bytes_resent += sent.iter().filter(|g| g.retransmission).map(|g| u64::from(g.len)).sum::<u64>();
+            wire.extend(sent);
             assert!(run.timeouts < 200, "no progress");
             continue;
         };
@@ -307,9 +355,11 @@ pub fn run_peer(
         run.segments += 1;
         if drop(n, &seg) {
             run.dropped += 1;
+            run.bytes_dropped += u64::from(seg.len);
             continue;
         }
         held.push((seg.seq, seg.seq + seg.len));
+        taken.push(seg.seq);
         loop {
             let before = rcv_nxt;
             for &(a, b) in &held {
@@ -322,11 +372,39 @@ pub fn run_peer(
             }
         }
         held.retain(|&(_, b)| rcv_nxt.before(b));
-        let verdict = s.ack(rcv_nxt, wnd, rtt_us);
+        let blocks = if s.model.sack_ok { sack_blocks(rcv_nxt, &held, &taken) } else { Vec::new() };
+        run.sack_acks += usize::from(!blocks.is_empty());
+        let out = s.ack_with(rcv_nxt, &blocks, wnd, rtt_us);
+        let verdict = out.verdict;
         *run.verdicts.entry(format!("{verdict:?}")).or_default() += 1;
-        let what = format!("after ACK {rcv_nxt} ({verdict:?}) of segment {n}");
-        wire.extend(s.expect_sent(verdict.retransmits(), &what));
+        let what = format!("after ACK {rcv_nxt} {blocks:?} ({verdict:?}) of segment {n}");
+        let sent = s.expect_sent(out.resend, &what);
+        run.bytes_resent += sent.iter().filter(|g| g.retransmission).map(|g| u64::from(g.len)).sum::<u64>();
+        wire.extend(sent);
         s.check_timer(&what);
     }
     run
+}
+
+/// The held segments above `rcv_nxt` merged into ranges, at most four, the
+/// one holding the latest segment taken first and the others by the latest
+/// segment each holds (RFC 2018 §4).
+fn sack_blocks(rcv_nxt: SeqNum, held: &[(SeqNum, SeqNum)], taken: &[SeqNum]) -> Vec<(SeqNum, SeqNum)> {
+    let mut segs: Vec<(SeqNum, SeqNum)> = held.iter().copied().filter(|&(_, b)| rcv_nxt.before(b)).collect();
+    segs.sort_by_key(|&(a, _)| a.bytes_since(rcv_nxt));
+    let mut ranges: Vec<(SeqNum, SeqNum)> = Vec::new();
+    for (a, b) in segs {
+        match ranges.last_mut() {
+            Some(last) if a.not_after(last.1) => {
+                if last.1.before(b) {
+                    last.1 = b;
+                }
+            }
+            _ => ranges.push((a, b)),
+        }
+    }
+    let recency = |r: &(SeqNum, SeqNum)| taken.iter().rposition(|&q| !q.before(r.0) && q.before(r.1));
+    ranges.sort_by_key(|r| std::cmp::Reverse(recency(r)));
+    ranges.truncate(4);
+    ranges
 }

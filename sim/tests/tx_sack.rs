@@ -1,0 +1,74 @@
+//! The card's SACK sender on the whole core (docs/sack-sender.md), scored
+//! against the reference model frame by frame: a peer that keeps
+//! out-of-order segments and reports them in SACK blocks (RFC 2018), ACKs
+//! whose blocks go into the connection's scoreboard, fast retransmit and
+//! each duplicate ACK in recovery resending only the lost holes (RFC 6675
+//! §5), and the walk after a timeout skipping what the peer holds.
+#[path = "common/tx_card.rs"]
+mod tx_card;
+
+use holdback_regmap::Stat;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use tx_card::{run_peer, PeerRun, Scored};
+
+/// The run's seed unless `HOLDBACK_TEST_SEED` replaces it.
+const DEFAULT_SEED: u64 = 2;
+/// A 32 KiB ring (what host memory holds for every connection) with the
+/// whole stream: 22 segments, several holes in a window.
+const TX_LOG2: u32 = 15;
+const BYTES: usize = 32_000;
+
+/// 6 % of the segments lost, retransmissions too, and a burst of three early on.
+fn lossy_run(seed: u64, sack: bool) -> (Scored, PeerRun) {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut s = Scored::new_offering(TX_LOG2, 65_535, 20_000, BYTES, seed, sack);
+    let run = run_peer(&mut s, 65_535, 3_000, |n, _| rng.gen_bool(0.06) || (8..=10).contains(&n));
+    (s, run)
+}
+
+#[test]
+fn a_lossy_sack_connection_matches_the_model_and_resends_only_the_holes() {
+    let seed = holdback_sim::test_seed(DEFAULT_SEED);
+    let (mut s, run) = lossy_run(seed, true);
+    eprintln!("seed {seed}: {run:?}");
+    assert!(run.dropped >= 3 && run.sack_acks > 5, "the peer reported holes: {run:?}");
+    assert!(s.card.stat(Stat::FastRetransmits) > 0, "recovery by fast retransmit");
+    // Every lost byte is resent at least once; bytes the peer holds are not.
+    assert!(run.bytes_resent >= run.bytes_dropped, "{run:?}");
+    assert!(run.bytes_resent * 10 <= run.bytes_dropped * 11, "resent more than 110 % of what was lost: {run:?}");
+}
+
+/// Three holes in one window, and the first hole's retransmission lost too:
+/// the timeout's go-back-N walk resends only the holes with SACK, every byte
+/// after the first hole without it (RFC 6675 §5.1 against RFC 6298 §5.4).
+fn holes_and_a_lost_retransmission(sack: bool) -> PeerRun {
+    let mut s = Scored::new_offering(TX_LOG2, 65_535, 20_000, BYTES, DEFAULT_SEED, sack);
+    let mut first_hole = None;
+    let mut lost_again = false;
+    run_peer(&mut s, 65_535, 3_000, |n, seg| {
+        if n == 8 {
+            first_hole = Some(seg.seq);
+        }
+        if seg.retransmission && Some(seg.seq) == first_hole && !lost_again {
+            lost_again = true;
+            return true;
+        }
+        matches!(n, 8 | 10 | 12)
+    })
+}
+
+#[test]
+fn after_a_timeout_sack_resends_the_holes_and_go_back_n_resends_everything() {
+    let with = holes_and_a_lost_retransmission(true);
+    let without = holes_and_a_lost_retransmission(false);
+    eprintln!("SACK: {with:?}\nwithout: {without:?}");
+    assert!(with.timeouts >= 1 && without.timeouts >= 1, "the lost retransmission times out");
+    assert_eq!(with.bytes_resent, with.bytes_dropped, "with SACK exactly the lost bytes go again");
+    assert!(
+        without.bytes_resent >= without.bytes_dropped + 2 * 1460,
+        "without SACK go-back-N resends what the peer holds: {} of {} lost",
+        without.bytes_resent,
+        without.bytes_dropped
+    );
+}
