@@ -162,7 +162,13 @@ impl Dut {
         // With nothing sent the engine writes no snd_nxt back, and the block
         // echoes the one it was given (past the SACKed ranges in the walk).
         let nxt = if seg.is_some() { after.snd_nxt } else { store.walk_nxt };
-        let want = [nxt.0.into(), after.snd_max.0.into(), timer_code(after.timer), after.timer_due_us.into()];
+        // A resend of snd_una restarts a running timer: the engine does that
+        // (hdl/src/engine/fsm.rs, TxStaged), the block only starts one that is off.
+        let engine_restarts = ask.resend_first
+            && t.timer != TxTimer::Off
+            && seg.is_some_and(|g| g.retransmission && g.seq == t.snd_una && t.snd_una != t.snd_max && t.retries == 0);
+        let (timer, due) = if engine_restarts { (t.timer, t.timer_due_us) } else { (after.timer, after.timer_due_us) };
+        let want = [nxt.0.into(), after.snd_max.0.into(), timer_code(timer), due.into()];
         for (i, p) in self.state.iter().enumerate() {
             assert_eq!(self.m.get(*p), want[i], "{}: {}", STATE_NAMES[i], ctx());
         }

@@ -1090,6 +1090,17 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                                 self.sndsack.rxt_we.next = true;
                                 self.sndsack.rxt_value.next = self.tx_seg_end.val();
                             }
+                            // Resending snd_una (fast retransmit, a partial ACK; not a
+                            // timeout's, retries > 0) restarts the timer, or the one
+                            // the last new ACK armed fires as this resend's ACK returns
+                            // (docs/sack-sender.md, "The timer").
+                            if self.txseg.seg_resent.val()
+                                & (self.txseg.seg_seq.val() == self.w.q.val().snd_una)
+                                & (self.w.q.val().retries == self.zero4.val())
+                            {
+                                self.txt.w_timer.next = self.timer_retransmit.val();
+                                self.w.d.next.timer_due = self.timebase.now_us.val() + self.txt.rto_us.val();
+                            }
                         }
                         self.txr.address.next = TxAddressState::TcpToPeer;
                         self.txr.segment.next = TxSegmentState::Data;

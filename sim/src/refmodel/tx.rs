@@ -356,6 +356,16 @@ impl TxTcb {
         let seg = Segment { seq: g.seq, len, retransmission: true };
         self.sent(seg, now_us);
         self.rxt_next = seg.seq + len;
+        // Resending snd_una (fast retransmit, a partial ACK) restarts the
+        // retransmission timer, as Linux does: armed by the last ACK of new
+        // data, it would otherwise fire about when this resend's ACK is due
+        // back, a spurious timeout that goes back to snd_una and resends what
+        // is in flight. A timeout's own resend (retries > 0) keeps the timer
+        // the timeout set.
+        if seg.seq == self.snd_una && self.retries == 0 {
+            self.timer = TxTimer::Retransmit;
+            self.timer_due_us = now_us.wrapping_add(self.rtt.rto_us);
+        }
         Some(seg)
     }
 

@@ -125,11 +125,12 @@ fn third_duplicate_ack_starts_fast_retransmit() {
     assert_eq!(t.recover, t.snd_max - 1);
     assert!(t.in_recovery);
     assert_eq!(t.first_unacked_segment(), Segment { seq: una, len: SMSS, retransmission: true });
-    // Sent again, it is not timed (RFC 6298 §3) and the timer keeps running.
-    let (max, due) = (t.snd_max, t.timer_due_us);
+    // Sent again, it is not timed (RFC 6298 §3), and the timer restarts: the
+    // one the last new ACK armed would fire as this resend's ACK comes back.
+    let max = t.snd_max;
     assert_eq!(t.retransmit_first(4), Some(Segment { seq: una, len: SMSS, retransmission: true }));
     assert!(!t.rtt.timing);
-    assert_eq!((t.snd_max, t.timer_due_us), (max, due));
+    assert_eq!((t.snd_max, t.timer, t.timer_due_us), (max, TxTimer::Retransmit, 4 + t.rtt.rto_us));
     // With little in flight the floor of 2 SMSS holds.
     let mut t = in_flight(2);
     let una = t.snd_una;
