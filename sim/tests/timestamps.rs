@@ -326,7 +326,9 @@ fn data_segments_from_the_transmit_ring_carry_timestamps() {
     card.idle();
     assert!(card.frames().is_empty(), "the handshake's ACK is not answered");
     let mut off = 0u32;
-    for (i, len) in [1u32, 7, 8, 1460].into_iter().enumerate() {
+    // The last is a full segment: MSS less the option's 12 bytes (RFC 6691 §2),
+    // so the frame is 1514 bytes.
+    for (i, len) in [1u32, 7, 8, u32::from(MSS) - 12].into_iter().enumerate() {
         let data: Vec<u8> = (0..len).map(|b| (b as u8).wrapping_mul(31).wrapping_add(i as u8)).collect();
         card.write_ring(off, &data);
         card.doorbell(off + len);
@@ -347,6 +349,14 @@ fn data_segments_from_the_transmit_ring_carry_timestamps() {
         card.idle();
         assert!(card.frames().is_empty(), "an ACK of everything sent is not answered");
     }
+    // MSS bytes written: the first segment is MSS less the option, not MSS
+    // (which would make a 1526-byte frame); the 12 bytes left wait for its ACK (Nagle).
+    let data = vec![0x3c; usize::from(MSS)];
+    card.write_ring(off, &data);
+    card.doorbell(off + u32::from(MSS));
+    card.idle();
+    let sent = card.frames();
+    assert_eq!(sent.iter().map(|(_, p)| p.len()).collect::<Vec<_>>(), vec![usize::from(MSS) - 12], "SMSS with timestamps");
 }
 
 /// Hold-synack (docs/engine.md): the SYN-ACK waits for the release; it then

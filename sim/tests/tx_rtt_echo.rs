@@ -55,9 +55,12 @@ fn run(timestamps: bool) -> Outcome {
 
     let mut model = RttEstimator::default();
     // One segment goes out, timed, and is lost.
-    let data = vec![0x5a; 2 * MSS as usize];
-    card.write_ring(0, &data[..MSS as usize]);
-    card.doorbell(u32::from(MSS));
+    // A full segment: with timestamps its payload is MSS less the option's
+    // 12 bytes (RFC 6691 §2).
+    let seg = if timestamps { MSS - 12 } else { MSS };
+    let data = vec![0x5a; 2 * seg as usize];
+    card.write_ring(0, &data[..seg as usize]);
+    card.doorbell(u32::from(seg));
     card.idle();
     let sent = card.frames();
     assert_eq!(sent.len(), 1);
@@ -81,7 +84,7 @@ fn run(timestamps: bool) -> Outcome {
     card.idle();
     let resent_tsval = resent[0].0.timestamps().map_or(0, |(v, _)| v);
     let clock_before = card.sim.reg_read(map::TS_CLOCK.offset).expect("TS_CLOCK");
-    let acked = iss + 1 + u32::from(MSS);
+    let acked = iss + 1 + u32::from(seg);
     card.send(&ts(TcpRepr::new(PEER_PORT, LISTEN, isn + 1, acked, TcpFlags::ACK, WINDOW), resent_tsval), &[]);
     card.idle();
     let clock_after = card.sim.reg_read(map::TS_CLOCK.offset).expect("TS_CLOCK");
@@ -98,8 +101,8 @@ fn run(timestamps: bool) -> Outcome {
     }
 
     // The next segment starts the timer at the RTO the ACK left.
-    card.write_ring(u32::from(MSS), &data[MSS as usize..]);
-    card.doorbell(2 * u32::from(MSS));
+    card.write_ring(u32::from(seg), &data[seg as usize..]);
+    card.doorbell(2 * u32::from(seg));
     card.idle();
     assert_eq!(card.frames().len(), 1, "the next segment goes");
     let sent_at = card.sim.now_us() as u32;

@@ -59,9 +59,15 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.tx_wnd_shift.next = self.w.q.val().snd_wscale;
         self.tx_peer_window.next = bit_cast::<32, 16>(self.tx_wnd_field.val()) << self.tx_wnd_shift.val();
         self.txseg.snd_wnd.next = self.tx_peer_window.val();
-        self.tx_smss.next = self.w.q.val().peer_mss;
+        // SMSS: the peer's MSS clamped to what a 1514-byte frame holds, less
+        // the Timestamps option every segment then carries (RFC 6691 §2).
+        self.tx_mss_clamped.next = self.w.q.val().peer_mss;
         if self.w.q.val().peer_mss > self.max_seg.val() {
-            self.tx_smss.next = self.max_seg.val();
+            self.tx_mss_clamped.next = self.max_seg.val();
+        }
+        self.tx_smss.next = self.tx_mss_clamped.val();
+        if self.w.q.val().ts_ok.any() {
+            self.tx_smss.next = self.tx_mss_clamped.val() - self.ts_option_bytes.val();
         }
         self.txseg.smss.next = self.tx_smss.val();
         self.sndsack.smss.next = self.tx_smss.val();
@@ -127,6 +133,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.txt.init.next = false;
         self.txt.timeout.next = false;
         self.txt.peer_mss.next = self.w.q.val().peer_mss;
+        self.txt.ts_ok.next = self.w.q.val().ts_ok.any();
         self.txt.init_rto_us.next = self.rto_us.val();
         // A promoted connection (no TX table copy on a standby): `recover` just
         // below snd_una, SND.WL1 below R, where the peer resumes sending.
@@ -141,6 +148,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             // A passive open: RFC 6582 §3.2 starts `recover` at the ISS; the
             // SYN's sequence number is the first SND.WL1.
             self.txt.peer_mss.next = self.upd.opened.val().peer_mss;
+            self.txt.ts_ok.next = self.upd.opened.val().ts_ok.any();
             self.txt.init_recover.next = self.upd.opened.val().iss;
             self.txt.init_wl1.next = self.upd.opened.val().irs;
             self.txt.init_wl2.next = self.upd.opened.val().snd_una;

@@ -365,7 +365,10 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     /// Bytes written and not yet sent: the connection belongs in the send queue.
     tx_pending: Signal<Local, Bit>,
     /// SMSS of the working TCB: the peer's MSS clamped to [`MAX_SEGMENT`].
+    tx_mss_clamped: Signal<Local, Bits<16>>,
     tx_smss: Signal<Local, Bits<16>>,
+    /// The Timestamps option's 10 bytes and its 2 of padding.
+    ts_option_bytes: Constant<Bits<16>>,
 
     // Constants from the one register map.
     st_closed: Constant<Bits<4>>,
@@ -624,7 +627,9 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             tail_span: Default::default(),
             tx_ring_bytes: Default::default(),
             tx_pending: Default::default(),
+            tx_mss_clamped: Default::default(),
             tx_smss: Default::default(),
+            ts_option_bytes: Constant::new(Bits::<16>::from(12u64)),
                                                                                             rd: Default::default(),
             rd_slot: Default::default(),
             accept_now: Default::default(),

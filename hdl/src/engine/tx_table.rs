@@ -7,8 +7,8 @@
 //! `write_slot` when `we`. A write stores one of three entries:
 //!
 //! - `init`: a new connection's (a passive open's, or a promoted one's): cwnd
-//!   at RFC 5681 §3.1 eq. 1's initial window for `peer_mss` (clamped to
-//!   1460), ssthresh 65535, RTO `init_rto_us` with no sample yet (RFC 6298
+//!   at RFC 5681 §3.1 eq. 1's initial window for SMSS (`peer_mss` clamped to
+//!   1460, less 12 with timestamps), ssthresh 65535, RTO `init_rto_us` with no sample yet (RFC 6298
 //!   §2.1), `recover` and SND.WL1/WL2 as given, nothing timed, no recovery;
 //! - `timeout`: the entry read, after its retransmission timer fired (RFC 5681
 //!   §3.1 eq. 4 and the loss window, RFC 6582 §3.2 step 4): ssthresh
@@ -39,6 +39,9 @@ pub struct TxTable<const CONN_BITS: usize> {
     /// the writes use it: no output depends on an input, so the engine may
     /// feed this block from anything without a combinational loop.
     pub peer_mss: Signal<In, Bits<16>>,
+    /// Timestamps were negotiated: every segment carries the 12-byte option,
+    /// so SMSS is 12 bytes less (RFC 6691 §2).
+    pub ts_ok: Signal<In, Bit>,
     /// `init`: the first RTO, and where `recover`, SND.WL1 and SND.WL2 start.
     pub init_rto_us: Signal<In, Bits<32>>,
     pub init_recover: Signal<In, Bits<32>>,
@@ -105,7 +108,9 @@ pub struct TxTable<const CONN_BITS: usize> {
     wl2_ram: RAM<Bits<32>, CONN_BITS>,
     flags_ram: RAM<Bits<16>, CONN_BITS>,
 
+    mss_clamped: Signal<Local, Bits<16>>,
     smss16: Signal<Local, Bits<16>>,
+    ts_option_bytes: Constant<Bits<16>>,
     smss32: Signal<Local, Bits<32>>,
     iw: Signal<Local, Bits<32>>,
     loss_ssthresh: Signal<Local, Bits<32>>,
@@ -126,6 +131,7 @@ impl<const CONN_BITS: usize> Default for TxTable<CONN_BITS> {
             init: Default::default(),
             timeout: Default::default(),
             peer_mss: Default::default(),
+            ts_ok: Default::default(),
             init_rto_us: Default::default(),
             init_recover: Default::default(),
             init_wl1: Default::default(),
@@ -186,7 +192,9 @@ impl<const CONN_BITS: usize> Default for TxTable<CONN_BITS> {
             wl1_ram: Default::default(),
             wl2_ram: Default::default(),
             flags_ram: Default::default(),
+            mss_clamped: Default::default(),
             smss16: Default::default(),
+            ts_option_bytes: Constant::new(Bits::<16>::from(12u64)),
             smss32: Default::default(),
             iw: Default::default(),
             loss_ssthresh: Default::default(),
@@ -267,9 +275,13 @@ impl<const CONN_BITS: usize> Logic for TxTable<CONN_BITS> {
         self.flags_ram.write_enable.next = self.we.val();
 
         // SMSS and the values an init or a timeout writes.
-        self.smss16.next = self.peer_mss.val();
+        self.mss_clamped.next = self.peer_mss.val();
         if self.peer_mss.val() > self.max_seg.val() {
-            self.smss16.next = self.max_seg.val();
+            self.mss_clamped.next = self.max_seg.val();
+        }
+        self.smss16.next = self.mss_clamped.val();
+        if self.ts_ok.val() {
+            self.smss16.next = self.mss_clamped.val() - self.ts_option_bytes.val();
         }
         self.smss32.next = bit_cast::<32, 16>(self.smss16.val());
         // RFC 5681 §3.1 eq. 1 (the 2-segment case, SMSS > 2190, lies above the clamp).
