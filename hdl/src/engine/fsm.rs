@@ -1101,7 +1101,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                             // Resending snd_una (fast retransmit, a partial ACK; not a
                             // timeout's, retries > 0) restarts the timer, or the one
                             // the last new ACK armed fires as this resend's ACK returns
-                            // (docs/sack-sender.md, "The timer").
+                            // (docs/sack-sender.md, "The sender's rules", 5).
                             if self.txseg.seg_resent.val()
                                 & (self.txseg.seg_seq.val() == self.w.q.val().snd_una)
                                 & (self.w.q.val().retries == self.zero4.val())
