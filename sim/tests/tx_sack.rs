@@ -39,9 +39,13 @@ fn a_lossy_sack_connection_matches_the_model_and_resends_only_the_holes() {
     assert!(run.bytes_resent * 10 <= run.bytes_dropped * 11, "resent more than 110 % of what was lost: {run:?}");
 }
 
-/// Three holes in one window, and the first hole's retransmission lost too:
-/// the timeout's go-back-N walk resends only the holes with SACK, every byte
-/// after the first hole without it (RFC 6675 §5.1 against RFC 6298 §5.4).
+/// Three holes in one window, and the first hole's retransmission lost too.
+/// With SACK the duplicate ACKs of the recovery resend the other two holes
+/// (NextSeg, RFC 6675 §5 (C)), and the timeout resends only the first hole
+/// again; without it NewReno waits for a partial ACK that never comes, and
+/// after the timeout goes back N over bytes the peer holds (RFC 6298 §5.4).
+/// (The walk after a timeout is the lossy run's: with it disabled in the
+/// store, that run's segments leave the model's.)
 fn holes_and_a_lost_retransmission(sack: bool) -> PeerRun {
     let mut s = Scored::new_offering(TX_LOG2, 65_535, 20_000, BYTES, DEFAULT_SEED, sack);
     let mut first_hole = None;
@@ -59,11 +63,12 @@ fn holes_and_a_lost_retransmission(sack: bool) -> PeerRun {
 }
 
 #[test]
-fn after_a_timeout_sack_resends_the_holes_and_go_back_n_resends_everything() {
+fn sack_recovery_resends_every_hole_where_go_back_n_resends_what_the_peer_holds() {
     let with = holes_and_a_lost_retransmission(true);
     let without = holes_and_a_lost_retransmission(false);
     eprintln!("SACK: {with:?}\nwithout: {without:?}");
     assert!(with.timeouts >= 1 && without.timeouts >= 1, "the lost retransmission times out");
+    assert!(with.verdicts.get("Duplicate").copied().unwrap_or(0) > 0, "duplicate ACKs in recovery: {with:?}");
     assert_eq!(with.bytes_resent, with.bytes_dropped, "with SACK exactly the lost bytes go again");
     assert!(
         without.bytes_resent >= without.bytes_dropped + 2 * 1460,
