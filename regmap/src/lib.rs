@@ -205,10 +205,13 @@ pub enum Stat {
     CookiesSent = 38,
     CookiesAccepted = 39,
     CookiesRefused = 40,
+    SackDsackBlocks = 41,
+    SackBogusBlocks = 42,
+    SackRangesDropped = 43,
 }
 
 impl Stat {
-    pub const ALL: [Stat; 41] = [
+    pub const ALL: [Stat; 44] = [
         Stat::RxFrames,
         Stat::TxFrames,
         Stat::DropBadIpChecksum,
@@ -250,6 +253,9 @@ impl Stat {
         Stat::CookiesSent,
         Stat::CookiesAccepted,
         Stat::CookiesRefused,
+        Stat::SackDsackBlocks,
+        Stat::SackBogusBlocks,
+        Stat::SackRangesDropped,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -303,6 +309,9 @@ impl Stat {
             Stat::CookiesSent => "cookies_sent",
             Stat::CookiesAccepted => "cookies_accepted",
             Stat::CookiesRefused => "cookies_refused",
+            Stat::SackDsackBlocks => "sack_dsack_blocks",
+            Stat::SackBogusBlocks => "sack_bogus_blocks",
+            Stat::SackRangesDropped => "sack_ranges_dropped",
         }
     }
     pub const fn doc(self) -> &'static str {
@@ -348,6 +357,9 @@ impl Stat {
             Stat::CookiesSent => "SYN-ACKs sent from a SYN cookie (SYN_COOKIES): the SYN took no TCB.",
             Stat::CookiesAccepted => "ACKs that returned a valid SYN cookie and opened a connection in ESTABLISHED.",
             Stat::CookiesRefused => "ACKs to a listening port with no connection whose cookie was not valid (or whose TSecr claims ECN, never offered), answered by a RST.",
+            Stat::SackDsackBlocks => "SACK blocks our sending side took no information from because they start below snd_una: D-SACK reports of duplicates (RFC 2883) or stale blocks (docs/sack-sender.md).",
+            Stat::SackBogusBlocks => "SACK blocks our sending side ignored as impossible: empty, inverted, or ending beyond snd_max (bytes never sent).",
+            Stat::SackRangesDropped => "SACKed ranges the sender's scoreboard could not keep (a fifth disjoint range drops the highest; those bytes may be resent).",
         }
     }
 }

@@ -77,3 +77,30 @@ fn sack_recovery_resends_every_hole_where_go_back_n_resends_what_the_peer_holds(
         without.bytes_dropped
     );
 }
+
+/// SACK blocks the sender takes nothing from are counted: one below snd_una
+/// (a D-SACK, RFC 2883), one beyond snd_max (bytes never sent: bogus), and a
+/// fifth disjoint range the scoreboard drops. The segments the card sends
+/// around them stay the model's.
+#[test]
+fn ignored_sack_blocks_and_a_dropped_range_are_counted() {
+    let mut s = Scored::new_offering(TX_LOG2, 65_535, 20_000, BYTES, DEFAULT_SEED, true);
+    let sent = s.expect_sent(false, "the first flight");
+    let (una, max) = (s.model.snd_una, s.model.snd_max);
+    assert!(sent.len() >= 3 && max.bytes_since(una) > 1000, "a flight to SACK into: {sent:?}");
+    let counts = |s: &mut Scored| {
+        [Stat::SackDsackBlocks, Stat::SackBogusBlocks, Stat::SackRangesDropped].map(|c| s.card.stat(c))
+    };
+    let before = counts(&mut s);
+    let out = s.ack_with(una, &[(una - 100, una), (max, max + 100)], 65_535, 1_000);
+    s.expect_sent(out.resend, "an ACK with a D-SACK and a bogus block");
+    let four: Vec<_> = (0..4).map(|i| (una + 100 + 200 * i, una + 200 + 200 * i)).collect();
+    let out = s.ack_with(una, &four, 65_535, 1_000);
+    s.expect_sent(out.resend, "four ranges");
+    let out = s.ack_with(una, &[(una + 10, una + 20)], 65_535, 1_000);
+    s.expect_sent(out.resend, "a fifth, lower range");
+    let after = counts(&mut s);
+    let delta: Vec<u32> = after.iter().zip(before).map(|(a, b)| a - b).collect();
+    assert_eq!(delta, vec![1, 1, 1], "D-SACK, bogus and dropped-range counters");
+    assert_eq!(s.model.board.ranges().len(), 4, "the model's board keeps four ranges too");
+}

@@ -1614,10 +1614,23 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         } else if self.open_dec.val() & !self.open_inc.val() {
             self.open_count.d.next = self.open_count.q.val() - 1_u16.to_bits();
         }
-        self.stat_inc.next = self.stats.val();
+        // The SACK store counts in the background, beside whatever this cycle counts.
+        self.sack_counts.next = self.no_stats.val();
+        if self.sndsack.dsack_block.val() {
+            self.sack_counts.next = self.m_sack_dsack.val();
+        }
+        if self.sndsack.bogus_block.val() {
+            self.sack_counts.next = self.m_sack_bogus.val();
+        }
+        if self.sndsack.range_dropped.val() {
+            // (Never with the other two: a block that drops a range was taken.)
+            self.sack_counts.next = self.m_sack_dropped.val();
+        }
+        self.stat_inc.next = self.stats.val() | self.sack_counts.val();
         self.now_us.next = self.timebase.now_us.val();
         self.open_conns.next = self.open_count.q.val();
         self.idle.next = (self.state.q.val() == EngineState::Idle)
+            & !self.sndsack.busy.val()
             & !self.timebase.scan_due.val()
             & !self.desc.valid.val()
             & !self.hop.valid.val()

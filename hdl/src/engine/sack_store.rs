@@ -47,6 +47,11 @@ pub struct SackStore<const CONN_BITS: usize> {
     pub feed_count: Signal<In, Bits<3>>,
     pub feed_blocks: Signal<In, Bits<256>>,
     pub busy: Signal<Out, Bit>,
+    /// One cycle after an element: its block was a D-SACK or stale one, an
+    /// impossible one, or the board dropped a range (the engine counts them).
+    pub dsack_block: Signal<Out, Bit>,
+    pub bogus_block: Signal<Out, Bit>,
+    pub range_dropped: Signal<Out, Bit>,
     pub rxt_we: Signal<In, Bit>,
     pub rxt_value: Signal<In, Bits<32>>,
 
@@ -72,6 +77,9 @@ pub struct SackStore<const CONN_BITS: usize> {
     o_rs_ok: DFF<Bit>,
     o_cap: DFF<Bits<32>>,
     f_busy: DFF<Bit>,
+    f_dsack: DFF<Bit>,
+    f_bogus: DFF<Bit>,
+    f_dropped: DFF<Bit>,
     f_write: DFF<Bit>,
     f_left: DFF<Bits<3>>,
     f_blk: DFF<Bit>,
@@ -104,6 +112,9 @@ impl<const CONN_BITS: usize> Default for SackStore<CONN_BITS> {
             feed_count: Default::default(),
             feed_blocks: Default::default(),
             busy: Default::default(),
+            dsack_block: Default::default(),
+            bogus_block: Default::default(),
+            range_dropped: Default::default(),
             rxt_we: Default::default(),
             rxt_value: Default::default(),
             snd_una: Default::default(),
@@ -127,6 +138,9 @@ impl<const CONN_BITS: usize> Default for SackStore<CONN_BITS> {
             o_rs_ok: Default::default(),
             o_cap: Default::default(),
             f_busy: Default::default(),
+            f_dsack: Default::default(),
+            f_bogus: Default::default(),
+            f_dropped: Default::default(),
             f_write: Default::default(),
             f_left: Default::default(),
             f_blk: Default::default(),
@@ -150,7 +164,7 @@ impl<const CONN_BITS: usize> Default for SackStore<CONN_BITS> {
 impl<const CONN_BITS: usize> Logic for SackStore<CONN_BITS> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, rxt, o_walk_nxt, o_rs_seq, o_rs_ok, o_cap, f_busy, f_write, f_left, f_blk, f_blocks, f_una, f_max, f_slot);
+        dff_setup!(self, clock, rxt, o_walk_nxt, o_rs_seq, o_rs_ok, o_cap, f_busy, f_dsack, f_bogus, f_dropped, f_write, f_left, f_blk, f_blocks, f_una, f_max, f_slot);
         self.board.clock.next = self.clock.val();
         // The ranges are a prefix of the slots: the first says whether any is held.
         self.empty.next = !self.board.st_valid[0].val();
@@ -237,6 +251,13 @@ impl<const CONN_BITS: usize> Logic for SackStore<CONN_BITS> {
             self.f_slot.d.next = self.write_slot.val();
         }
         self.busy.next = self.f_busy.q.val();
+        // Registered, so no path runs from the board back into the engine.
+        self.f_dsack.d.next = self.board.ign_dsack.val();
+        self.f_bogus.d.next = self.board.ign_beyond.val();
+        self.f_dropped.d.next = self.board.overflow.val();
+        self.dsack_block.next = self.f_dsack.q.val();
+        self.bogus_block.next = self.f_bogus.q.val();
+        self.range_dropped.next = self.f_dropped.q.val();
 
         // The send path's questions.
         // Serial order (RFC 1982): a is before b when a - b has its sign bit set.
