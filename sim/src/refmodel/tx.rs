@@ -555,6 +555,9 @@ impl TxTcb {
                 // Karn's rule keeps it untimed, unless timestamps time it.
                 self.rtt.on_send(seg.seq, true, now_us, self.ts_ok);
                 self.snd_nxt = seg.seq + seg.len;
+                // The engine serves its timeout as a resend of snd_una: HighRxt
+                // + 1 ends up past it, as after any resend.
+                self.rxt_next = seg.seq + seg.len;
                 self.timer_due_us = now_us.wrapping_add(self.rtt.rto_us);
                 Some(TimerAction::Retransmit(seg))
             }

@@ -49,15 +49,9 @@ pub struct RunStats {
 
 /// Hooks called with the model's state before each of its decisions.
 pub trait TxObserver {
-    /// `seg` arrives at `now` and is about to go through [`TxTcb::on_ack`].
+    /// `seg` arrives at `now` and is about to go through [`TxTcb::on_ack`]
+    /// (with SACK, [`TxTcb::on_ack_with_sack`] and the peer's blocks).
     fn ack(&mut self, _before: &TxTcb, _seg: &AckSegment, _now: u32, _s: &RtoSettings) {}
-    /// `seg` with the SACK blocks `blocks` (empty unless [`RunConfig::sack`])
-    /// arrives and is about to go through [`TxTcb::on_ack_with_sack`]. By
-    /// default it is [`TxObserver::ack`], which sees no blocks: observers
-    /// written before SACK keep working.
-    fn ack_with_sack(&mut self, before: &TxTcb, seg: &AckSegment, _blocks: &[(SeqNum, SeqNum)], now: u32, s: &RtoSettings) {
-        self.ack(before, seg, now, s);
-    }
     /// [`TxTcb::next_segment`] (`forced` false) or
     /// [`TxTcb::retransmit_first`] (`forced` true, when
     /// [`TxTcb::resend_asked`]) is about to run at `now`.
@@ -266,7 +260,7 @@ pub fn run_lossy_connection(cfg: &RunConfig, seed: u64, obs: &mut dyn TxObserver
             }
         }
         if let Some((seg, blocks)) = rng.gen_bool(0.7).then(|| to_us.pop_front()).flatten() {
-            obs.ack_with_sack(&t, &seg, &blocks, now, &s);
+            obs.ack(&t, &seg, now, &s);
             let out = t.on_ack_with_sack(&seg, None, &blocks, now, &s);
             stats.acks += 1;
             match out.verdict {
