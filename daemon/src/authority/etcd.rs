@@ -147,19 +147,32 @@ impl Etcd {
         })
     }
 
-    /// The epoch and its holder now (a linearizable read).
+    /// The epoch and its holder now: both keys read in one transaction, so
+    /// they come from the same revision.
     pub async fn current(&self) -> Result<Current, EtcdError> {
-        let mut kv = self.client.kv_client();
-        let epoch = kv.get(self.epoch_key.as_str(), None).await.map_err(self.fail("reading the epoch"))?;
-        let holder = kv.get(self.holder_key.as_str(), None).await.map_err(self.fail("reading the holder"))?;
-        let epoch = match epoch.kvs().first() {
+        let resp = self.client.kv_client().txn(Txn::new().and_then(self.read_both())).await.map_err(self.fail("reading the epoch and holder"))?;
+        self.current_from(resp.op_responses())
+    }
+
+    fn read_both(&self) -> Vec<TxnOp> {
+        vec![TxnOp::get(self.epoch_key.as_str(), None), TxnOp::get(self.holder_key.as_str(), None)]
+    }
+
+    /// Parses the answers of [`Etcd::read_both`]'s two reads.
+    fn current_from(&self, answers: Vec<TxnOpResponse>) -> Result<Current, EtcdError> {
+        let mut gets = answers.into_iter().filter_map(|op| match op {
+            TxnOpResponse::Get(get) => Some(get),
+            _ => None,
+        });
+        let (epoch, holder) = (gets.next(), gets.next());
+        let epoch = match epoch.as_ref().and_then(|g| g.kvs().first()) {
             Some(kv) => self.parse_epoch(kv.value())?,
             None => 0,
         };
         // A holder record we cannot parse is somebody's: report it unnamed.
         let holder = holder
-            .kvs()
-            .first()
+            .as_ref()
+            .and_then(|g| g.kvs().first())
             .map(|kv| serde_json::from_slice(kv.value()).unwrap_or(Holder { name: String::from_utf8_lossy(kv.value()).into_owned(), epoch: 0 }));
         Ok(Current { epoch, holder })
     }
@@ -182,15 +195,20 @@ impl Etcd {
             conditions.push(Compare::version(self.holder_key.as_str(), CompareOp::Equal, 0));
         }
         let holder = serde_json::to_vec(&Holder { name: self.name.clone(), epoch }).unwrap_or_default();
-        let txn = Txn::new().when(conditions).and_then(vec![
-            TxnOp::put(self.epoch_key.as_str(), epoch.to_string(), None),
-            TxnOp::put(self.holder_key.as_str(), holder, Some(PutOptions::new().with_lease(granted.id()))),
-        ]);
+        // A lost transaction reports the keys as it found them: read later,
+        // the holder's lease may have run out in between.
+        let txn = Txn::new()
+            .when(conditions)
+            .and_then(vec![
+                TxnOp::put(self.epoch_key.as_str(), epoch.to_string(), None),
+                TxnOp::put(self.holder_key.as_str(), holder, Some(PutOptions::new().with_lease(granted.id()))),
+            ])
+            .or_else(self.read_both());
         let resp = kv.txn(txn).await.map_err(self.fail("the epoch transaction"))?;
         if !resp.succeeded() {
             // Nothing was attached to the lease: give it back.
             let _ = lease.revoke(granted.id()).await;
-            return Ok(Outcome::Lost(self.current().await?));
+            return Ok(Outcome::Lost(self.current_from(resp.op_responses())?));
         }
         let revision = resp.header().map(|h| h.revision()).unwrap_or_default();
         tracing::warn!(epoch, revision, holder = %self.name, "authority: took the epoch in etcd");
