@@ -64,6 +64,7 @@ pub mod close;
 pub mod lockstep;
 pub mod holes;
 pub mod parse;
+pub mod relay;
 pub mod sack_board;
 pub mod score;
 pub mod send_limit;
