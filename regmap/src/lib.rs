@@ -208,10 +208,11 @@ pub enum Stat {
     SackDsackBlocks = 41,
     SackBogusBlocks = 42,
     SackRangesDropped = 43,
+    RelayConnectsFailed = 44,
 }
 
 impl Stat {
-    pub const ALL: [Stat; 44] = [
+    pub const ALL: [Stat; 45] = [
         Stat::RxFrames,
         Stat::TxFrames,
         Stat::DropBadIpChecksum,
@@ -256,6 +257,7 @@ impl Stat {
         Stat::SackDsackBlocks,
         Stat::SackBogusBlocks,
         Stat::SackRangesDropped,
+        Stat::RelayConnectsFailed,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -312,6 +314,7 @@ impl Stat {
             Stat::SackDsackBlocks => "sack_dsack_blocks",
             Stat::SackBogusBlocks => "sack_bogus_blocks",
             Stat::SackRangesDropped => "sack_ranges_dropped",
+            Stat::RelayConnectsFailed => "relay_connects_failed",
         }
     }
     pub const fn doc(self) -> &'static str {
@@ -360,6 +363,7 @@ impl Stat {
             Stat::SackDsackBlocks => "SACK blocks our sending side took no information from because they start below snd_una: D-SACK reports of duplicates (RFC 2883) or stale blocks (docs/sack-sender.md).",
             Stat::SackBogusBlocks => "SACK blocks our sending side ignored as impossible: empty, inverted, or ending beyond snd_max (bytes never sent).",
             Stat::SackRangesDropped => "SACKed ranges the sender's scoreboard could not keep (a fifth disjoint range drops the highest; those bytes may be resent).",
+            Stat::RelayConnectsFailed => "Relay clients reset because the connection to their backend failed before their SYN-ACK was sent: refused, given up, timed out (the relay connect timeout), reset or aborted (docs/relay.md).",
         }
     }
 }

@@ -74,8 +74,22 @@ impl RefModel {
             warn!(?key, "no SYN from the core to learn the ISS from; using 0");
             SeqNum(0)
         });
+        self.tcbs[id] = self.active_tcb(self.tcbs[id].gen, c, iss);
+        self.rings[id].fill(0);
+        self.holes[id].clear();
+        self.send_limits.clear(id);
+        debug!(id, ?key, "CLOSED => SYN-SENT");
+        self.count(Stat::ActiveOpens);
+        self.send_syn(id);
+        self.writeback(id);
+        (self.finish(), Some(id))
+    }
+
+    /// The TCB CONNECT `c` makes in SYN-SENT with our `iss`, in a slot whose
+    /// change generation is `gen`.
+    pub(super) fn active_tcb(&self, gen: u32, c: &Connect, iss: SeqNum) -> Tcb {
         let (remote_mac_hi, remote_mac_lo) = c.next_hop.to_words();
-        self.tcbs[id] = Tcb {
+        Tcb {
             version: holdback_regmap::VERSION,
             state: TcpState::SynSent,
             holdback: self.cfg.holdback,
@@ -108,20 +122,12 @@ impl RefModel {
             snd_nxt: iss + 1,
             snd_max: iss + 1,
             snd_wnd: 0,
-            timer_due: now_us.wrapping_add(self.cfg.rto_us),
+            timer_due: self.now_us.wrapping_add(self.cfg.rto_us),
             seq_offset: 0,
             tx_end: 0,
-            gen: self.tcbs[id].gen,
+            gen,
             epoch: 0,
-        };
-        self.rings[id].fill(0);
-        self.holes[id].clear();
-        self.send_limits.clear(id);
-        debug!(id, ?key, "CLOSED => SYN-SENT");
-        self.count(Stat::ActiveOpens);
-        self.send_syn(id);
-        self.writeback(id);
-        (self.finish(), Some(id))
+        }
     }
 
     /// Our SYN, first or again: from iss, the Timestamps option when offered

@@ -54,23 +54,36 @@ impl RefModel {
     /// The host writes CONN_CLOSE = `id` at `now_us` (RFC 9293 §3.10.4 CLOSE).
     pub fn on_close(&mut self, now_us: u32, id: usize) -> Step {
         self.now_us = now_us;
-        if id < self.tcbs.len() && !self.cfg.standby && self.tcbs[id].state == TcpState::SynSent {
-            // RFC 9293 §3.10.4 CLOSE in SYN-SENT: delete the TCB (nothing received, so no RST).
-            self.set_state(id, TcpState::Closed);
-            self.writeback(id);
-        } else if id < self.tcbs.len() && !self.cfg.standby && self.tcbs[id].state == TcpState::Established {
-            let t = &self.tcbs[id];
-            if t.snd_nxt == fin_seq(t) && self.fin_allowed(id) {
-                self.send_our_fin(id);
-            } else {
-                // The FIN follows the bytes still to send, or the send limit's
-                // move past it (the send queue's CloseFin).
-                self.set_state(id, TcpState::FinWait1);
-            }
+        if id < self.tcbs.len() && !self.cfg.standby && self.close_conn(id) {
             self.writeback(id);
         }
-        // CLOSE-WAIT: the FIN already follows the release of the peer's FIN; other states: nothing.
         self.finish()
+    }
+
+    /// CLOSE of connection `id` (the host's CONN_CLOSE, or a relayed peer's
+    /// FIN: relay_open.rs); returns whether it acted, so the caller writes
+    /// the TCB back.
+    pub(super) fn close_conn(&mut self, id: usize) -> bool {
+        match self.tcbs[id].state {
+            TcpState::SynSent => {
+                // RFC 9293 §3.10.4 CLOSE in SYN-SENT: delete the TCB (nothing received, so no RST).
+                self.set_state(id, TcpState::Closed);
+                true
+            }
+            TcpState::Established => {
+                let t = &self.tcbs[id];
+                if t.snd_nxt == fin_seq(t) && self.fin_allowed(id) {
+                    self.send_our_fin(id);
+                } else {
+                    // The FIN follows the bytes still to send, or the send limit's
+                    // move past it (the send queue's CloseFin).
+                    self.set_state(id, TcpState::FinWait1);
+                }
+                true
+            }
+            // CLOSE-WAIT: the FIN already follows the release of the peer's FIN; other states: nothing.
+            _ => false,
+        }
     }
 
     /// The host writes CONN_ABORT = `id` at `now_us` (RFC 9293 §3.10.5 ABORT):

@@ -50,7 +50,10 @@
 //!   Scale after the MSS unless both shifts are 0 (then the option would
 //!   change nothing), and its window is `min(ring, 65535)`, unscaled. Later
 //!   windows are `(edge - ack) >> rcv_wscale`, the edge rounded to what the
-//!   peer sees (see [`advertise`]); SND_WND is stored as the peer sent it.
+//!   peer sees (see [`advertise`]); SND_WND is stored as the peer sent it;
+//! - relay mode (`Config::relay`): the open of a spliced pair, the relay
+//!   visit after each write-back of one, and the ends of a pair follow the
+//!   notes of `relay_open.rs`.
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
@@ -65,6 +68,7 @@ pub mod lockstep;
 pub mod holes;
 pub mod parse;
 pub mod relay;
+mod relay_open;
 pub mod sack_board;
 pub mod score;
 pub mod send_limit;
@@ -77,6 +81,7 @@ pub mod tx_rtt;
 
 pub use holes::HoleList;
 pub use parse::{classify, Accepted, RxSegment};
+pub use relay_open::{RelayBackend, RELAY_LOCAL_PORT_BASE};
 pub use score::{score, Mismatch};
 pub use tcb::{diff_tcb, ts_offset_for, Tcb, TsClock};
 
@@ -138,6 +143,12 @@ pub struct Config {
     pub syn_cookies: Option<u16>,
     /// COOKIE_KEY0..3 and COOKIE_KEY4..7.
     pub cookie_keys: (u128, u128),
+    /// Relay mode (docs/relay.md): listening ports whose clients are spliced
+    /// to a backend; each is also in `listen`. Empty: no relaying.
+    pub relay: Vec<(u16, RelayBackend)>,
+    /// The relay connect timeout: how long a client's SYN-ACK waits for the
+    /// backend's (relay_open.rs).
+    pub relay_connect_us: u32,
 }
 
 impl Config {
@@ -171,6 +182,8 @@ impl Config {
             ts_clock: tcb::TsClock::default(),
             syn_cookies: None,
             cookie_keys: (0, 0),
+            relay: Vec::new(),
+            relay_connect_us: relay_open::RELAY_CONNECT_US_DEFAULT,
         }
     }
     /// The port's own holdback setting, if it has one.
@@ -230,6 +243,10 @@ impl SlotAllocator {
     /// Whether `take` would find a slot.
     pub fn has_free(&self) -> bool {
         !self.freed.is_empty() || self.fresh < self.conns
+    }
+    /// How many slots `take` would still find (a relay open needs two).
+    pub fn free_count(&self) -> usize {
+        self.freed.len() + (self.conns - self.fresh)
     }
     /// A connection closed: its slot is free again.
     pub fn free(&mut self, id: usize) {
@@ -536,7 +553,11 @@ impl RefModel {
                 continue;
             }
             if synack_held(t) {
-                // The timer starts when the held SYN-ACK goes out.
+                // The timer starts when the held SYN-ACK goes out; a relayed
+                // client's runs meanwhile as the connect timeout (relay_open.rs).
+                if t.peer_link != relay::NO_LINK {
+                    self.relay_connect_timeout(id);
+                }
                 continue;
             }
             if t.retries >= MAX_RETRIES {
@@ -602,11 +623,19 @@ impl RefModel {
             return;
         }
         let listening = self.cfg.listen.contains(&seg.dst_port);
-        if listening && seg.flags.syn() && !seg.flags.ack() && self.syn_takes_cookie() {
+        // A relay port never answers from a cookie nor takes one back (relay_open.rs).
+        let relayed = listening.then(|| self.cfg.relay_backend(seg.dst_port)).flatten();
+        if let Some(backend) = relayed {
+            if seg.flags.syn() && !seg.flags.ack() {
+                self.relay_open(key, seg, backend);
+                return;
+            }
+        }
+        if listening && relayed.is_none() && seg.flags.syn() && !seg.flags.ack() && self.syn_takes_cookie() {
             self.send_cookie_syn_ack(key, seg);
             return;
         }
-        if listening && seg.flags.ack() && !seg.flags.syn() && self.cfg.syn_cookies.is_some() {
+        if listening && relayed.is_none() && seg.flags.ack() && !seg.flags.syn() && self.cfg.syn_cookies.is_some() {
             self.cookie_ack(key, seg);
             return;
         }
@@ -924,14 +953,7 @@ impl RefModel {
         if t.state == TcpState::SynReceived && synack_held(t) && t.rel != t.irs {
             // Claim 31: R covers the SYN now, so the held SYN-ACK may go; its timer starts.
             let ack = ack_and_edge(t, self.cfg.ring_bytes).0;
-            let key = ConnKey { remote_ip: t.remote_ip, remote_port: t.remote_port, local_port: t.local_port };
-            if let Some(iss) = self.learned_iss.remove(&key) {
-                let t = &mut self.tcbs[id];
-                (t.iss, t.snd_una, t.snd_nxt, t.snd_max) = (iss, iss, iss + 1, iss + 1);
-                if t.ts_ok {
-                    t.ts_offset = ts_offset_for(iss);
-                }
-            }
+            self.learn_held_iss(id);
             self.send_syn_ack(id);
             let t = &mut self.tcbs[id];
             t.ack_sent = ack;
@@ -950,6 +972,21 @@ impl RefModel {
             // its D-SACK block is what tells the peer (RFC 2883 §4).
             if (ack, right) != (t.ack_sent, t.rcv_adv) || self.sack_blocks_for(id, ack).1 {
                 self.send_ack(id);
+            }
+        }
+    }
+
+    /// A held SYN-ACK's ISS, learned when it is about to go out (a held
+    /// SYN-ACK put none on the wire before): ISS, the send sequence numbers
+    /// and, with timestamps, the offset that follows from it.
+    fn learn_held_iss(&mut self, id: usize) {
+        let t = &self.tcbs[id];
+        let key = ConnKey { remote_ip: t.remote_ip, remote_port: t.remote_port, local_port: t.local_port };
+        if let Some(iss) = self.learned_iss.remove(&key) {
+            let t = &mut self.tcbs[id];
+            (t.iss, t.snd_una, t.snd_nxt, t.snd_max) = (iss, iss, iss + 1, iss + 1);
+            if t.ts_ok {
+                t.ts_offset = ts_offset_for(iss);
             }
         }
     }
@@ -1109,6 +1146,8 @@ impl RefModel {
         if !self.written.contains(&id) {
             self.written.push(id);
         }
+        // Relay mode: what this write asks of a spliced peer (relay_open.rs).
+        self.relay_after_writeback(id);
     }
 
     /// Whether connection `id`'s TCB was ever `tcb` since the last
@@ -1256,5 +1295,7 @@ pub fn in_order_span(t: &Tcb, seg: &RxSegment, ring_bytes: u32) -> (usize, u32) 
     (skip, take)
 }
 
+#[cfg(test)]
+mod relay_tests;
 #[cfg(test)]
 mod tests;
