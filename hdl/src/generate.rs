@@ -54,6 +54,7 @@ pub fn all_models() -> Result<Vec<ModelSource>, GenError> {
     out.push(ModelSource { name: "coalesce", verilog: crate::coalesce::verilog()? });
     out.extend(crate::tx::test_models()?);
     out.push(ModelSource { name: "syn_cookie", verilog: crate::engine::syn_cookie::verilog()? });
+    out.extend(crate::engine::relay_step::test_models()?);
     out.push(ModelSource { name: "syn_cookie_ts", verilog: crate::engine::syn_cookie_ts::verilog()? });
     Ok(out)
 }

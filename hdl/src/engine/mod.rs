@@ -99,6 +99,7 @@ pub mod keepalive;
 pub mod lookup;
 pub mod passive_open;
 pub mod reassembly;
+pub mod relay_step;
 pub mod sack;
 pub mod sack_store;
 pub mod promote_fix;

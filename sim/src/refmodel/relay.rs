@@ -13,6 +13,11 @@
 //!   with `x.seq_offset = y.irs - x.iss` fixed once both are synchronized.
 //!   The same rule releases the client's SYN-ACK (`y.irs + 1`) once the
 //!   server ACKed our SYN, and a FIN once the other side's FIN was ACKed.
+//!
+//! The RTL computes the same in `hdl/src/engine/relay_step.rs` (`RelayStep`
+//! for [`relay_step`], `RelayApply` for [`apply_follow`]);
+//! `sim/tests/block_relay_step.rs` scores its Verilated Verilog against
+//! these functions.
 use holdback_regmap::TcpState;
 
 use super::tcb::Tcb;
