@@ -188,6 +188,16 @@ impl RefModel {
             if let Some(update) = relay_step(t, false) {
                 self.follow(y, update, false);
             }
+            // The pull: a visit syncs the pair both ways. What `y` received
+            // while `x` could not take it (a server's banner or FIN before
+            // the client's ACK made `c` ESTABLISHED: `apply_follow` moves
+            // no tail in SYN-RECEIVED) reaches `x` when `x` changes.
+            let p = &self.tcbs[y];
+            if p.state != TcpState::Closed && usize::from(p.peer_link) == x {
+                if let Some(update) = relay_step(p, false) {
+                    self.follow(x, update, false);
+                }
+            }
         } else if t.fin_rcvd && close::fin_acked(t) {
             // Both FINs crossed: the last step is that of LAST-ACK or
             // TIME-WAIT (both received the FIN), not of CLOSED.

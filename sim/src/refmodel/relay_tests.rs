@@ -155,6 +155,23 @@ fn the_clients_syn_ack_waits_for_the_servers_and_the_offsets_cross_the_wrap() {
 }
 
 #[test]
+fn a_servers_banner_and_fin_before_the_clients_ack_reach_the_client_once_it_is_established() {
+    let mut m = model(4);
+    let (c, s) = open(&mut m);
+    m.learn_iss(client_key(), SeqNum(ISS_C));
+    expect(m.on_frame(1_000, &server_syn_ack(s)), &[to_server(s, ISS_S.wrapping_add(1), IRS_S + 1, TcpFlags::ACK, RING as u16), syn_ack_to_client()]);
+    // The server speaks first (an SMTP banner) and closes, while c still waits for the client's ACK.
+    let banner = b"220 relay test ready\r\n";
+    m.on_frame(1_500, &from_server(s, IRS_S + 1, ISS_S.wrapping_add(1), TcpFlags::ACK | TcpFlags::PSH | TcpFlags::FIN, banner));
+    assert_eq!(m.tcb(s).state, TcpState::CloseWait);
+    assert_eq!((m.tcb(c).state, m.tcb(c).tx_end), (TcpState::SynReceived, 0), "SYN-RECEIVED takes no tail");
+    // The client's ACK: c is ESTABLISHED and pulls s's step, the banner's tail and the close.
+    m.on_frame(2_000, &from_client(IRS_C.wrapping_add(1), ISS_C + 1, TcpFlags::ACK, &[]));
+    assert_eq!(m.tcb(c).tx_end, banner.len() as u32, "the banner is c's to send");
+    assert_eq!(m.tcb(c).state, TcpState::FinWait1, "the server's FIN closes c after the banner");
+}
+
+#[test]
 fn client_bytes_become_the_servers_tail_and_the_servers_ack_releases_the_clients_ack() {
     let mut m = model(4);
     let (c, s) = establish(&mut m);
