@@ -74,6 +74,8 @@ fn direct_download_and_upload_of_8mib_match_and_the_user_commands_output_is_kept
     assert_eq!(report.upload.sink.error, None);
     assert_ne!(report.download.check.sha256_expected, report.upload_check.sha256_expected, "the two directions carry different streams");
     assert!(report.download.goodput.mbit_per_s() > 0.0 && report.upload.goodput.mbit_per_s() > 0.0);
+    let (wall, curl) = (report.download.goodput.wall_us, report.download.curl_goodput.wall_us);
+    assert!(curl > 0 && curl <= wall, "curl's own time ({curl} us) lies within its process's wall time ({wall} us)");
 
     let client = report.client_cmd.as_ref().expect("the client command ran");
     assert!(client.succeeded(), "client-cmd: {client:?}");

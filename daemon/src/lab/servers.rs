@@ -335,18 +335,25 @@ impl HttpServer {
         let start = Instant::now();
         loop {
             if let Some(st) = self.process.try_wait() {
-                let tail = tail_of(&self.error_log, 4096);
+                let tail = self.log_tail();
                 return Err(ServersError::ServerExited { what: "nginx", addr: self.addr, status: st.to_string(), log: self.error_log.clone(), tail });
             }
             if holds_listener(self.process.child.id(), self.addr) {
                 return Ok(());
             }
             if start.elapsed() > READY_TIMEOUT {
-                let tail = tail_of(&self.error_log, 4096);
+                let tail = self.log_tail();
                 return Err(ServersError::NotListening { what: "nginx", addr: self.addr, log: self.error_log.clone(), tail });
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The end of nginx's error log, and of its stderr (where `ip netns
+    /// exec` and nginx's own early failures go).
+    fn log_tail(&self) -> String {
+        let stderr = self.error_log.with_file_name("stderr.log");
+        format!("{}{}", tail_of(&self.error_log, 4096), tail_of(&stderr, 1024))
     }
 
     /// The URL of `file` (served from `root`).
@@ -590,18 +597,23 @@ pub struct Download {
     pub url: String,
     pub output: PathBuf,
     pub check: TransferCheck,
+    /// Over curl's whole run, process start included (what a user of
+    /// curl waits).
     pub goodput: Goodput,
+    /// Over curl's own `time_total` (connect to last byte): the transfer
+    /// without the process start, which dominates small files.
+    pub curl_goodput: Goodput,
 }
 
 /// `curl --fail --output OUTPUT URL` inside namespace `ns`, killed after
 /// `timeout`; the file it wrote is hashed and compared with `expected`.
 pub fn download(ns: &str, url: &str, expected: &GeneratedFile, output: &Path, timeout: Duration) -> Result<Download, ServersError> {
     require_tool("curl", "curl")?;
-    let stderr = output.with_extension("curl-stderr");
+    let (stdout, stderr) = (output.with_extension("curl-stdout"), output.with_extension("curl-stderr"));
     let out_s = output.display().to_string();
-    let args = ["--silent", "--show-error", "--fail", "--output", out_s.as_str(), url];
+    let args = ["--silent", "--show-error", "--fail", "--output", out_s.as_str(), "--write-out", "%{time_total}", url];
     let start = Instant::now();
-    let mut curl = NsChild::spawn("curl", ns, "curl", &args, Path::new("/dev/null"), &stderr)?;
+    let mut curl = NsChild::spawn("curl", ns, "curl", &args, &stdout, &stderr)?;
     let Some(status) = curl.wait_timeout(timeout) else {
         curl.kill();
         return Err(ServersError::CurlTimeout { url: url.to_string(), timeout });
@@ -612,7 +624,19 @@ pub fn download(ns: &str, url: &str, expected: &GeneratedFile, output: &Path, ti
     }
     let (bytes, sha256) = hash_file(output)?;
     let check = TransferCheck { bytes_expected: expected.bytes, bytes_got: bytes, sha256_expected: expected.sha256.clone(), sha256_got: sha256 };
-    Ok(Download { url: url.to_string(), output: output.to_path_buf(), check, goodput: Goodput::new(bytes, wall) })
+    let written = tail_of(&stdout, 64);
+    let time_total = written.trim().parse::<f64>().ok().and_then(|t| Duration::try_from_secs_f64(t).ok()).ok_or_else(|| ServersError::Curl {
+        url: url.to_string(),
+        status: status.to_string(),
+        stderr: format!("its --write-out time_total `{}` is not a number of seconds", written.trim()),
+    })?;
+    Ok(Download {
+        url: url.to_string(),
+        output: output.to_path_buf(),
+        check,
+        goodput: Goodput::new(bytes, wall),
+        curl_goodput: Goodput::new(bytes, time_total),
+    })
 }
 
 /// An upload to an [`UploadSink`], as the sink recorded it.
@@ -931,10 +955,11 @@ impl BaselineReport {
     /// The lines a benchmark prints.
     pub fn human(&self) -> String {
         let mut s = format!(
-            "direct (no card) {} -> {}:\n  download (curl from nginx): {}; {}\n  upload (to the sink):       {}; {}\n",
+            "direct (no card) {} -> {}:\n  download (curl from nginx): {} (curl's time_total: {:.0} Mbit/s); {}\n  upload (to the sink):       {}; {}\n",
             self.placeholders.client_ip,
             self.placeholders.server_ip,
             self.download.goodput,
+            self.download.curl_goodput.mbit_per_s(),
             self.download.check,
             self.upload.goodput,
             self.upload_check,
