@@ -6,9 +6,10 @@
 //! runs curl and its output is captured; a `--server-cmd` runs beside the
 //! servers and is stopped with them. Then the checks that must fail: a
 //! short upload is reported as a mismatch, a command past its timeout is
-//! killed and says so, a failing one is reported, a second nginx on a taken
-//! port fails with its log, an unknown placeholder is an error before
-//! anything runs; and every namespace is gone afterwards.
+//! killed and says so, one that exits at once leaves nothing running, a
+//! failing one is reported, a second nginx on a taken port fails with its
+//! log, an unknown placeholder is an error before anything runs; and every
+//! namespace is gone afterwards.
 use std::net::SocketAddrV4;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -35,6 +36,14 @@ fn work_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("a work directory");
     dir
+}
+
+/// A process that exists and is not a zombie (killed processes whose
+/// parent died wait for init to reap them).
+fn alive(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+    state.is_some_and(|s| s != "Z")
 }
 
 fn netns_exists(ns: &str) -> bool {
@@ -144,6 +153,13 @@ fn a_short_upload_is_a_mismatch_a_hung_command_is_killed_and_an_unknown_placehol
         assert!(hung.timed_out && !hung.succeeded(), "{hung:?}");
         assert_eq!(hung.stdout.trim(), "started");
         assert!(t.elapsed() < Duration::from_secs(5), "the hung command was not killed at its timeout: {:?}", t.elapsed());
+
+        // A client that exits at once leaves nothing running behind it.
+        let quick = UserCommand::run(&net.client_ns, "sleep 30 & echo $!", &values, &dir, "quick", Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("{}", holdback_daemon::error::chain(&e)));
+        assert!(quick.succeeded(), "{quick:?}");
+        let bg: u32 = quick.stdout.trim().parse().unwrap_or_else(|e| panic!("the background pid `{}`: {e}", quick.stdout));
+        assert!(!alive(bg), "the command's background `sleep 30` (pid {bg}) outlived it");
 
         // A failing client is reported, not hidden.
         let failed = UserCommand::run(&net.client_ns, "echo oops >&2; exit 3", &values, &dir, "failed", Duration::from_secs(5))

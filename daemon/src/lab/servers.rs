@@ -165,11 +165,15 @@ fn require_tool(tool: &'static str, package: &'static str) -> Result<(), Servers
 
 /// A program started inside a namespace, leader of its own process group:
 /// killed (SIGKILL to every process of the group, so a `sh -c`'s children
-/// go too) and reaped on drop.
+/// go too, also those left behind by a command that exited by itself) and
+/// reaped on drop.
 struct NsChild {
     what: String,
     child: Child,
     reaped: Option<ExitStatus>,
+    /// The group was swept after the leader ended: never again, as its id
+    /// may be reused once the group is empty.
+    swept: bool,
 }
 
 impl NsChild {
@@ -184,7 +188,7 @@ impl NsChild {
         cmd.args(["netns", "exec", ns, program]).args(args).process_group(0).stdin(Stdio::null()).stdout(out).stderr(err);
         let child = cmd.spawn().map_err(|source| ServersError::Spawn { what: what.to_string(), ns: ns.to_string(), source })?;
         tracing::debug!(what, ns, pid = child.id(), "started");
-        Ok(NsChild { what: what.to_string(), child, reaped: None })
+        Ok(NsChild { what: what.to_string(), child, reaped: None, swept: false })
     }
 
     /// The exit status if it has exited (reaping it).
@@ -210,19 +214,25 @@ impl NsChild {
         }
     }
 
-    /// Kills its whole process group and reaps it; its exit status.
+    /// Kills its whole process group and reaps it; its exit status. Called
+    /// right after the leader is seen to exit (or at once), so the group id
+    /// is still ours: the kernel does not hand out a pid that is still some
+    /// live process's group id, and pids are handed out cyclically.
     fn kill(&mut self) -> Option<ExitStatus> {
+        if self.swept {
+            return self.reaped;
+        }
+        let pgid = self.child.id();
+        kill_group(pgid);
         if self.reaped.is_none() {
-            // The leader is not reaped yet, so its pid (= the group id)
-            // cannot have been reused: every process found in the group is ours.
-            kill_group(self.child.id());
             match self.child.wait() {
                 Ok(st) => self.reaped = Some(st),
                 Err(e) => tracing::warn!(what = %self.what, error = %e, "reaping"),
             }
-            // A member that forked while we killed the others.
-            kill_group(self.child.id());
         }
+        // A member that forked while the others were killed.
+        kill_group(pgid);
+        self.swept = true;
         self.reaped
     }
 }
@@ -619,6 +629,7 @@ pub fn download(ns: &str, url: &str, expected: &GeneratedFile, output: &Path, ti
         return Err(ServersError::CurlTimeout { url: url.to_string(), timeout });
     };
     let wall = start.elapsed();
+    curl.kill();
     if !status.success() {
         return Err(ServersError::Curl { url: url.to_string(), status: status.to_string(), stderr: tail_of(&stderr, 4096).trim().to_string() });
     }
