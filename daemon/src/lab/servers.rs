@@ -528,7 +528,9 @@ fn accept_loop(listener: TcpListener, dir: &Path, received: &Mutex<Vec<SinkConn>
                     });
                     index += 1;
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(5)),
+                // Polled (std has no accept that a stop can interrupt); often,
+                // as a new upload's wall time runs while it waits here.
+                Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(1)),
                 Err(e) => {
                     tracing::warn!(error = %e, "upload sink accept");
                     std::thread::sleep(Duration::from_millis(5));
