@@ -18,6 +18,7 @@ pub mod pair;
 pub mod plot;
 pub mod progress;
 pub mod report;
+pub mod servers;
 pub mod up;
 
 use std::net::Ipv4Addr;

@@ -257,6 +257,26 @@ pub fn set_net_sysctl(ns: &str, key: &str, value: &str) -> Result<(), NetnsError
     result.map_err(|source| NetnsError::Sysctl { ns: ns.to_string(), key: key.to_string(), source })
 }
 
+/// Creates namespace `ns` with IPv6 off and its loopback up (the lab's
+/// namespaces, and the relay lab's in `servers`); deleted again when a
+/// step after its creation fails, so a failure leaves nothing behind.
+pub fn add_netns(ns: &str) -> Result<(), NetnsError> {
+    check_ns_name(ns)?;
+    ip(&["netns", "add", ns])?;
+    let setup = || -> Result<(), NetnsError> {
+        // Before any interface exists, so new ones inherit it via `default`.
+        set_net_sysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1")?;
+        set_net_sysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1")?;
+        ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        Ok(())
+    };
+    setup().inspect_err(|_| {
+        if let Err(e) = ip(&["netns", "del", ns]) {
+            tracing::warn!(%ns, error = %e, "could not remove a half-built namespace");
+        }
+    })
+}
+
 /// The live lab network. Dropping it deletes both namespaces, which removes
 /// the veth pair, the bridge and the TAP inside them (also on panic).
 #[derive(Debug)]
@@ -284,12 +304,8 @@ impl LabNet {
     fn build(&mut self) -> Result<(), NetnsError> {
         let t = self.topo.clone();
         for ns in t.namespaces() {
-            ip(&["netns", "add", ns])?;
+            add_netns(ns)?;
             self.created.push(ns.to_string());
-            // Before any interface exists, so new ones inherit it via `default`.
-            set_net_sysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1")?;
-            set_net_sysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1")?;
-            ip(&["-n", ns, "link", "set", "lo", "up"])?;
         }
         ip(&["-n", &t.card_ns, "link", "add", &t.bridge, "type", "bridge"])?;
         // Frames must reach the card at once, not after STP learning/forward delay.
@@ -331,11 +347,8 @@ impl LabNet {
         let base = self.topo.client_ns.trim_end_matches("-cli").to_string();
         let w = WatcherNet { ns: format!("{base}-wat"), watcher_ip: Ipv4Addr::new(198, 19, 1, 1), primary_ip: Ipv4Addr::new(198, 19, 1, 2) };
         check_ns_name(&w.ns)?;
-        ip(&["netns", "add", &w.ns])?;
+        add_netns(&w.ns)?;
         self.created.push(w.ns.clone());
-        set_net_sysctl(&w.ns, "net.ipv6.conf.all.disable_ipv6", "1")?;
-        set_net_sysctl(&w.ns, "net.ipv6.conf.default.disable_ipv6", "1")?;
-        ip(&["-n", &w.ns, "link", "set", "lo", "up"])?;
         ip(&["link", "add", WATCHER_IF, "netns", &w.ns, "type", "veth", "peer", "name", PRIMARY_MGMT_IF, "netns", &s.primary_ns])?;
         for (ns, ifname, addr) in [(&w.ns, WATCHER_IF, w.watcher_ip), (&s.primary_ns, PRIMARY_MGMT_IF, w.primary_ip)] {
             ip(&["-n", ns, "addr", "add", &format!("{addr}/30"), "dev", ifname])?;
@@ -485,8 +498,9 @@ fn owner_pid(name: &str) -> Option<u32> {
     // <tag>-<pid>-<n>-<role>; the tag may itself contain '-', so parse from the end.
     let mut parts = rest.rsplitn(4, '-');
     let role = parts.next()?;
-    // `etcd`: the chaos lab's etcd member (lab::chaos::EtcdLab).
-    if !matches!(role, "cli" | "card" | "pri" | "sby" | "wat" | "etcd") {
+    // `etcd`: the chaos lab's etcd member (lab::chaos::EtcdLab); `srv`: the
+    // relay lab's server namespace (lab::servers::DirectNet).
+    if !matches!(role, "cli" | "card" | "pri" | "sby" | "wat" | "etcd" | "srv") {
         return None;
     }
     let _counter: u32 = parts.next()?.parse().ok()?;
@@ -508,6 +522,7 @@ mod tests {
         assert_eq!(owner_pid("other-12-3-card"), None);
         assert_eq!(owner_pid("hblab-x-12-3-foo"), None);
         assert_eq!(owner_pid("hblab-ch-12-3-etcd"), Some(12), "a dead chaos lab's etcd namespace is reaped too");
+        assert_eq!(owner_pid("hblab-direct-12-3-srv"), Some(12), "a dead relay lab's server namespace is reaped too");
     }
 
     #[test]
