@@ -10,7 +10,11 @@ pub fn lint_waivers() -> PathBuf {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("holdback-check-{}-{}", name, std::process::id()));
+    // Tests of one binary run in parallel and may check the same module
+    // (the engine at two sizes): each call gets a directory of its own.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("holdback-check-{}-{}-{}", name, std::process::id(), call));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir is writable");
     dir
