@@ -135,7 +135,7 @@ pub fn is_reset(e: &std::io::Error) -> bool {
     )
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -99,9 +99,7 @@ pub enum TemplateError {
     LoneClose { at: usize, template: String },
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use clients::hex;
 
 /// One generated file: `bytes` bytes of client 0's stream under `seed`.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -137,18 +135,7 @@ pub fn generate_file(dir: &Path, name: &str, seed: u64, bytes: u64) -> Result<Ge
 
 /// Size and hex SHA-256 of a file on disk.
 pub fn hash_file(path: &Path) -> Result<(u64, String), ServersError> {
-    let mut file = std::fs::File::open(path).map_err(io("opening", path))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; BLOCK];
-    let mut bytes = 0u64;
-    loop {
-        let n = file.read(&mut buf).map_err(io("reading", path))?;
-        if n == 0 {
-            return Ok((bytes, hex(&hasher.finalize())));
-        }
-        hasher.update(&buf[..n]);
-        bytes += n as u64;
-    }
+    Ok(super::sha256_file(path).map_err(io("hashing", path))?)
 }
 
 /// Fails with the install command unless `tool` is on PATH.
