@@ -231,6 +231,8 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for HoldbackCore<CONN_
         // DMA read engine; the builder takes the staged payload from the fetch's buffer.
         self.engine.tx_ring_base.next = self.regs.tx_ring_base.val();
         self.engine.tx_ring_log2.next = self.regs.tx_ring_log2.val();
+        self.engine.rx_ring_base.next = self.regs.rx_ring_base.val();
+        self.engine.rx_ring_log2.next = self.regs.rx_ring_log2.val();
         self.engine.rto_min_us.next = self.regs.rto_min_us.val();
         self.fetch.start.next = self.engine.fetch_start.val();
         self.fetch.addr0.next = self.engine.fetch_addr0.val();

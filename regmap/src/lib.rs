@@ -39,7 +39,9 @@ pub const MAGIC: u32 = 0x484C_4442;
 /// are used; retransmits also count data; new counters after tx_tail_refused.
 /// 7: TCP timestamps (RFC 7323 §3-§5): TCB field TS_OK in word 14's padding, TS_RECENT in a new
 /// word 20 (TCB_WORDS 20 -> 22, word 21 reserved for the per-connection TSval offset); TIMESTAMPS.
-pub const VERSION: u32 = 7;
+/// 8: relay mode (docs/relay.md): RELAY_IPn/PORTn/MAC_HIn/MAC_LOn per listening slot and
+/// RELAY_CONNECT_US; the counter relay_connects_failed.
+pub const VERSION: u32 = 8;
 
 /// Generation parameters of the core. The Verilog is generated for one set of
 /// these; the ID block reports them so the driver can adapt or refuse.
@@ -157,6 +159,23 @@ regs! {
     COOKIE_KEY5   = 0x0354, Rw, "SYN cookie key1 bits 63:32 (SipHash-2-4 key, docs/syn-cookies.md): key0 hashes the connection's tuple, key1 the tuple and the time count. The daemon derives both from the pair's shared secret, so both cards of a pair accept each other's cookies. Reads 0.";
     COOKIE_KEY6   = 0x0358, Rw, "SYN cookie key1 bits 95:64 (SipHash-2-4 key, docs/syn-cookies.md): key0 hashes the connection's tuple, key1 the tuple and the time count. The daemon derives both from the pair's shared secret, so both cards of a pair accept each other's cookies. Reads 0.";
     COOKIE_KEY7   = 0x035C, Rw, "SYN cookie key1 bits 127:96 (SipHash-2-4 key, docs/syn-cookies.md): key0 hashes the connection's tuple, key1 the tuple and the time count. The daemon derives both from the pair's shared secret, so both cards of a pair accept each other's cookies. Reads 0.";
+    RELAY_IP0     = 0x0380, Rw, "Relay mode (docs/relay.md): the backend server's IPv4 address (big-endian, as IPV4_ADDR) for clients of LISTEN0, used while RELAY_PORT0 bit16 is set.";
+    RELAY_PORT0   = 0x0384, Rw, "Relay mode: bit16 LISTEN0 relays (a client SYN on it takes two TCBs: the client side, held, and the server side, which connects to the backend from local port 49152 + its slot id); bits 15:0 the backend's TCP port.";
+    RELAY_MAC_HI0 = 0x0388, Rw, "Relay mode: the next hop's MAC toward LISTEN0's backend, bytes 0-1 (bits 15:0); the core has no ARP cache.";
+    RELAY_MAC_LO0 = 0x038C, Rw, "Relay mode: the next hop's MAC toward LISTEN0's backend, bytes 2-5 (big-endian).";
+    RELAY_IP1     = 0x0390, Rw, "Relay mode: LISTEN1's backend address (as RELAY_IP0).";
+    RELAY_PORT1   = 0x0394, Rw, "Relay mode: LISTEN1 relays (bit16) and its backend's port (as RELAY_PORT0).";
+    RELAY_MAC_HI1 = 0x0398, Rw, "Relay mode: LISTEN1's next-hop MAC bytes 0-1 (as RELAY_MAC_HI0).";
+    RELAY_MAC_LO1 = 0x039C, Rw, "Relay mode: LISTEN1's next-hop MAC bytes 2-5 (as RELAY_MAC_LO0).";
+    RELAY_IP2     = 0x03A0, Rw, "Relay mode: LISTEN2's backend address (as RELAY_IP0).";
+    RELAY_PORT2   = 0x03A4, Rw, "Relay mode: LISTEN2 relays (bit16) and its backend's port (as RELAY_PORT0).";
+    RELAY_MAC_HI2 = 0x03A8, Rw, "Relay mode: LISTEN2's next-hop MAC bytes 0-1 (as RELAY_MAC_HI0).";
+    RELAY_MAC_LO2 = 0x03AC, Rw, "Relay mode: LISTEN2's next-hop MAC bytes 2-5 (as RELAY_MAC_LO0).";
+    RELAY_IP3     = 0x03B0, Rw, "Relay mode: LISTEN3's backend address (as RELAY_IP0).";
+    RELAY_PORT3   = 0x03B4, Rw, "Relay mode: LISTEN3 relays (bit16) and its backend's port (as RELAY_PORT0).";
+    RELAY_MAC_HI3 = 0x03B8, Rw, "Relay mode: LISTEN3's next-hop MAC bytes 0-1 (as RELAY_MAC_HI0).";
+    RELAY_MAC_LO3 = 0x03BC, Rw, "Relay mode: LISTEN3's next-hop MAC bytes 2-5 (as RELAY_MAC_LO0).";
+    RELAY_CONNECT_US = 0x03C0, Rw, "Relay mode: how long a client's SYN-ACK waits for the backend to accept, in microseconds (default 3 000 000); past it the client gets a RST|ACK and relay_connects_failed counts it.";
 }
 
 /// Counters in the stats block, one 32-bit register each at
@@ -384,6 +403,34 @@ pub const COOKIE_KEYS: [Reg; 8] = [COOKIE_KEY0, COOKIE_KEY1, COOKIE_KEY2, COOKIE
 pub fn cookie_key_words(key0: u128, key1: u128) -> [u32; 8] {
     core::array::from_fn(|i| ((if i < 4 { key0 } else { key1 }) >> (32 * (i % 4))) as u32)
 }
+
+/// One listening slot's relay registers (docs/relay.md, "Relay slots").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RelaySlotRegs {
+    pub ip: Reg,
+    pub port: Reg,
+    pub mac_hi: Reg,
+    pub mac_lo: Reg,
+}
+
+/// The relay registers of LISTEN0..3, in slot order.
+pub const RELAY_SLOTS: [RelaySlotRegs; 4] = [
+    RelaySlotRegs { ip: RELAY_IP0, port: RELAY_PORT0, mac_hi: RELAY_MAC_HI0, mac_lo: RELAY_MAC_LO0 },
+    RelaySlotRegs { ip: RELAY_IP1, port: RELAY_PORT1, mac_hi: RELAY_MAC_HI1, mac_lo: RELAY_MAC_LO1 },
+    RelaySlotRegs { ip: RELAY_IP2, port: RELAY_PORT2, mac_hi: RELAY_MAC_HI2, mac_lo: RELAY_MAC_LO2 },
+    RelaySlotRegs { ip: RELAY_IP3, port: RELAY_PORT3, mac_hi: RELAY_MAC_HI3, mac_lo: RELAY_MAC_LO3 },
+];
+/// RELAY_PORTn: the slot relays to its backend.
+pub const RELAY_ENABLE: u32 = 1 << 16;
+/// RELAY_PORTn bits that exist (port and enable); the rest read 0.
+pub const RELAY_PORT_BITS: usize = 17;
+/// RELAY_CONNECT_US at reset: 3 s.
+pub const RELAY_CONNECT_US_DEFAULT: u32 = 3_000_000;
+/// Relay mode reserves local ports `RELAY_LOCAL_PORT_BASE + id` for the
+/// server side in slot `id` (the IANA dynamic range, RFC 6335 §6): unique
+/// per slot without a search, for up to 16384 slots. Nothing else may use
+/// them while a slot relays.
+pub const RELAY_LOCAL_PORT_BASE: u16 = 49152;
 
 pub const STATS_BASE: u32 = 0x0200;
 

@@ -77,7 +77,7 @@ use crate::seq_cmp::SeqCmp;
 use crate::tx::{TxAck, TxRtt, TxSegmenter};
 use crate::channels::{HostOpSink, RingCopySource, RxDescSink, TxReqSource, HOP_KIND_BITS, HOP_SEND_LIMIT};
 use crate::regbus::{LISTEN_BITS, LISTEN_PORTS, SEND_HOLDBACK_BITS, STAT_COUNT};
-use holdback_regmap::{tcp_flags, Stat, TcpState, TCB_BITS};
+use holdback_regmap::{tcp_flags, Stat, TcpState, RELAY_PORT_BITS, TCB_BITS};
 use conn_index::ConnIndex;
 use lookup::ConnLookup;
 use reassembly::{HoleMerge, HOLE_META_BITS, HOLE_SLOTS};
@@ -251,6 +251,10 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     /// `tx_ring_base + (id << tx_ring_log2)`.
     pub tx_ring_base: Signal<In, Bits<64>>,
     pub tx_ring_log2: Signal<In, Bits<5>>,
+    /// RX_RING_BASE and RX_RING_LOG2: a relayed connection sends from its
+    /// peer's receive ring (docs/relay.md, "One copy of each byte").
+    pub rx_ring_base: Signal<In, Bits<64>>,
+    pub rx_ring_log2: Signal<In, Bits<5>>,
     /// The transmit fetch ([`crate::tx::TxFetch`]): one segment's reads from
     /// the ring (the second, at the ring's start, when it wraps).
     pub fetch_start: Signal<Out, Bit>,
@@ -269,6 +273,14 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     pub connect_ip: Signal<In, Bits<32>>,
     pub connect_ports: Signal<In, Bits<32>>,
     pub connect_mac_lo: Signal<In, Bits<32>>,
+    /// Relay slots (docs/relay.md, "Relay slots"), one per LISTEN slot:
+    /// RELAY_PORTn (bit 16 the slot relays, bits 15:0 the backend's port),
+    /// RELAY_IPn and the next hop's MAC (RELAY_MAC_HIn bits 15:0 above RELAY_MAC_LOn).
+    pub relay_ports: [Signal<In, Bits<RELAY_PORT_BITS>>; LISTEN_PORTS],
+    pub relay_ips: [Signal<In, Bits<32>>; LISTEN_PORTS],
+    pub relay_macs: [Signal<In, Bits<48>>; LISTEN_PORTS],
+    /// RELAY_CONNECT_US: how long a relayed client's SYN-ACK waits for the backend.
+    pub relay_connect_us: Signal<In, Bits<32>>,
     aopen: ActiveOpen,
     hop_connect: Constant<Bits<HOP_KIND_BITS>>,
     connect_refused: Constant<Bits<32>>,
@@ -580,6 +592,8 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             tcb_wdata: Default::default(),
             tx_ring_base: Default::default(),
             tx_ring_log2: Default::default(),
+            rx_ring_base: Default::default(),
+            rx_ring_log2: Default::default(),
             fetch_start: Default::default(),
             fetch_addr0: Default::default(),
             fetch_len0: Default::default(),
@@ -593,6 +607,10 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             connect_ip: Default::default(),
             connect_ports: Default::default(),
             connect_mac_lo: Default::default(),
+            relay_ports: Default::default(),
+            relay_ips: Default::default(),
+            relay_macs: Default::default(),
+            relay_connect_us: Default::default(),
             aopen: Default::default(),
             hop_connect: Constant::new(Bits::<HOP_KIND_BITS>::from(crate::channels::HOP_CONNECT)),
             connect_refused: Constant::new(Bits::<32>::from(holdback_regmap::CONNECT_REFUSED as u64)),

@@ -76,13 +76,7 @@ use super::relay::{apply_follow, relay_step, seq_offset, PeerUpdate, NO_LINK};
 use super::{close, synack_held, Config, ConnKey, RefModel, RxSegment, Tcb};
 use crate::wire::{self, Endpoint, MacAddr, SeqNum, TcpFlags, TcpRepr};
 
-/// The relay connect timeout's default: 3 s (docs/relay.md, relay slots).
-pub const RELAY_CONNECT_US_DEFAULT: u32 = 3_000_000;
-
-/// Relay mode reserves local ports `RELAY_LOCAL_PORT_BASE + id` for the
-/// server side in slot `id` (the IANA dynamic range, RFC 6335 §6): unique
-/// per slot without a search, as long as the core has at most 16384 slots.
-pub const RELAY_LOCAL_PORT_BASE: u16 = 49152;
+pub use holdback_regmap::{RELAY_CONNECT_US_DEFAULT, RELAY_LOCAL_PORT_BASE};
 
 /// Where a relay port's clients are spliced to: the backend server's
 /// address and port, and the next hop's MAC (the card has no ARP cache).
