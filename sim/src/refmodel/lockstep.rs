@@ -407,6 +407,8 @@ impl<D: Dut> Lockstep<D> {
         self.dut.push_frame(frame);
         let actual = self.collect()?;
         self.model.learn_iss_from(&actual);
+        // A relay open's server side sends our SYN (docs/relay.md).
+        self.model.learn_connect_iss_from(&actual);
         self.learn_iss_from_records();
         let step = self.model.on_frame(self.now_us, frame);
         self.check(input, step, actual)
