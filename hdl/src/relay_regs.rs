@@ -72,14 +72,18 @@ pub struct RelayRegs {
     off: Signal<Local, Bits<20>>,
     slot_hit: Signal<Local, Bit>,
     connect_hit: Signal<Local, Bit>,
-    /// One-hot: the addressed slot, and the register in it (ip, port, mac_hi, mac_lo).
+    /// The addressed slot, and the register in it (ip, port, mac_hi, mac_lo),
+    /// as numbers (for the read muxes) and one-hot (for the write enables).
+    slot_idx: Signal<Local, Bits<2>>,
+    word_idx: Signal<Local, Bits<2>>,
     slot_sel: Signal<Local, Bits<4>>,
     word_sel: Signal<Local, Bits<4>>,
-    /// The addressed slot's registers.
+    /// The addressed slot's registers, and the addressed one of them.
     ip_rd: Signal<Local, Bits<32>>,
     port_rd: Signal<Local, Bits<RELAY_PORT_BITS>>,
     mac_hi_rd: Signal<Local, Bits<16>>,
     mac_lo_rd: Signal<Local, Bits<32>>,
+    word_rd: Signal<Local, Bits<32>>,
     a_base: Constant<Bits<20>>,
     slots_span: Constant<Bits<20>>,
     a_connect: Constant<Bits<20>>,
@@ -107,12 +111,15 @@ impl Default for RelayRegs {
             off: Default::default(),
             slot_hit: Default::default(),
             connect_hit: Default::default(),
+            slot_idx: Default::default(),
+            word_idx: Default::default(),
             slot_sel: Default::default(),
             word_sel: Default::default(),
             ip_rd: Default::default(),
             port_rd: Default::default(),
             mac_hi_rd: Default::default(),
             mac_lo_rd: Default::default(),
+            word_rd: Default::default(),
             a_base: Constant::new(Bits::<20>::from(u64::from(map::RELAY_IP0.offset))),
             slots_span: Constant::new(Bits::<20>::from(u64::from(SLOT_STRIDE) * RELAY_SLOTS as u64)),
             a_connect: Constant::new(Bits::<20>::from(u64::from(map::RELAY_CONNECT_US.offset))),
@@ -143,60 +150,75 @@ impl Logic for RelayRegs {
             & !self.off.val().get_bit(0)
             & !self.off.val().get_bit(1);
         self.connect_hit.next = self.reg_addr.val() == self.a_connect.val();
-        self.slot_sel.next = self.one4.val() << self.off.val().get_bits::<2>(4);
-        self.word_sel.next = self.one4.val() << self.off.val().get_bits::<2>(2);
+        self.slot_idx.next = self.off.val().get_bits::<2>(4);
+        self.word_idx.next = self.off.val().get_bits::<2>(2);
+        self.slot_sel.next = self.one4.val() << self.slot_idx.val();
+        self.word_sel.next = self.one4.val() << self.word_idx.val();
         self.hit.next = self.slot_hit.val() | self.connect_hit.val();
 
-        // Writes, and the addressed slot's four registers for a read (the
-        // macro drops the loop index inside a function call such as
-        // `bit_cast`, so the widening waits for the word mux below).
+        // Writes: one enable per register.
         if self.connect_hit.val() & self.reg_we.val() {
             self.connect_us.d.next = self.reg_wdata.val();
         }
-        // `slot_sel` has exactly one bit set: the defaults are slot 0's.
-        self.ip_rd.next = self.ip[0].q.val();
-        self.port_rd.next = self.port[0].q.val();
-        self.mac_hi_rd.next = self.mac_hi[0].q.val();
-        self.mac_lo_rd.next = self.mac_lo[0].q.val();
         for i in 0..RELAY_SLOTS {
-            if self.slot_sel.val().get_bit(i) {
-                self.ip_rd.next = self.ip[i].q.val();
-                self.port_rd.next = self.port[i].q.val();
-                self.mac_hi_rd.next = self.mac_hi[i].q.val();
-                self.mac_lo_rd.next = self.mac_lo[i].q.val();
-                if self.slot_hit.val() & self.reg_we.val() {
-                    if self.word_sel.val().get_bit(0) {
-                        self.ip[i].d.next = self.reg_wdata.val();
-                    }
-                    if self.word_sel.val().get_bit(1) {
-                        self.port[i].d.next = self.reg_wdata.val().get_bits::<RELAY_PORT_BITS>(0);
-                    }
-                    if self.word_sel.val().get_bit(2) {
-                        self.mac_hi[i].d.next = self.reg_wdata.val().get_bits::<16>(0);
-                    }
-                    if self.word_sel.val().get_bit(3) {
-                        self.mac_lo[i].d.next = self.reg_wdata.val();
-                    }
+            if self.slot_hit.val() & self.reg_we.val() & self.slot_sel.val().get_bit(i) {
+                if self.word_sel.val().get_bit(0) {
+                    self.ip[i].d.next = self.reg_wdata.val();
+                }
+                if self.word_sel.val().get_bit(1) {
+                    self.port[i].d.next = self.reg_wdata.val().get_bits::<RELAY_PORT_BITS>(0);
+                }
+                if self.word_sel.val().get_bit(2) {
+                    self.mac_hi[i].d.next = self.reg_wdata.val().get_bits::<16>(0);
+                }
+                if self.word_sel.val().get_bit(3) {
+                    self.mac_lo[i].d.next = self.reg_wdata.val();
                 }
             }
         }
+        // Reads: the slot's four registers, then the word, each a `case` on
+        // the address bits (a binary select maps to half the LUTs of an
+        // if-chain on one-hot bits, whose exclusivity synthesis cannot see).
+        // Literal indices: the macro drops a loop index inside a function
+        // call such as `bit_cast`.
+        match self.slot_idx.val().index() {
+            0 => {
+                self.ip_rd.next = self.ip[0].q.val();
+                self.port_rd.next = self.port[0].q.val();
+                self.mac_hi_rd.next = self.mac_hi[0].q.val();
+                self.mac_lo_rd.next = self.mac_lo[0].q.val();
+            }
+            1 => {
+                self.ip_rd.next = self.ip[1].q.val();
+                self.port_rd.next = self.port[1].q.val();
+                self.mac_hi_rd.next = self.mac_hi[1].q.val();
+                self.mac_lo_rd.next = self.mac_lo[1].q.val();
+            }
+            2 => {
+                self.ip_rd.next = self.ip[2].q.val();
+                self.port_rd.next = self.port[2].q.val();
+                self.mac_hi_rd.next = self.mac_hi[2].q.val();
+                self.mac_lo_rd.next = self.mac_lo[2].q.val();
+            }
+            _ => {
+                self.ip_rd.next = self.ip[3].q.val();
+                self.port_rd.next = self.port[3].q.val();
+                self.mac_hi_rd.next = self.mac_hi[3].q.val();
+                self.mac_lo_rd.next = self.mac_lo[3].q.val();
+            }
+        }
+        match self.word_idx.val().index() {
+            0 => self.word_rd.next = self.ip_rd.val(),
+            1 => self.word_rd.next = bit_cast::<32, RELAY_PORT_BITS>(self.port_rd.val()),
+            2 => self.word_rd.next = bit_cast::<32, 16>(self.mac_hi_rd.val()),
+            _ => self.word_rd.next = self.mac_lo_rd.val(),
+        }
         self.rdata.next = 0_u32.to_bits();
+        if self.slot_hit.val() {
+            self.rdata.next = self.word_rd.val();
+        }
         if self.connect_hit.val() {
             self.rdata.next = self.connect_us.q.val();
-        }
-        if self.slot_hit.val() {
-            if self.word_sel.val().get_bit(0) {
-                self.rdata.next = self.ip_rd.val();
-            }
-            if self.word_sel.val().get_bit(1) {
-                self.rdata.next = bit_cast::<32, RELAY_PORT_BITS>(self.port_rd.val());
-            }
-            if self.word_sel.val().get_bit(2) {
-                self.rdata.next = bit_cast::<32, 16>(self.mac_hi_rd.val());
-            }
-            if self.word_sel.val().get_bit(3) {
-                self.rdata.next = self.mac_lo_rd.val();
-            }
         }
 
         for i in 0..RELAY_SLOTS {
