@@ -17,7 +17,7 @@ mod or_panic;
 use or_panic::OrPanic;
 use std::net::Ipv4Addr;
 
-use holdback_regmap::{self as regmap, CoreParams, Stat, TcpState, RELAY_LOCAL_PORT_BASE};
+use holdback_regmap::{CoreParams, Stat, TcpState, RELAY_LOCAL_PORT_BASE};
 use holdback_sim::core_sim::CoreSim;
 use holdback_sim::refmodel::lockstep::{Dut, Lockstep};
 use holdback_sim::refmodel::{Config, RelayBackend};
@@ -45,29 +45,13 @@ fn backend() -> RelayBackend {
     RelayBackend { ip: SERVER.ip, port: BACKEND_PORT, next_hop: SERVER.mac }
 }
 
-/// The RELAY registers of `slot` on the core, and the model's relay table.
-fn set_relay(ls: &mut Lockstep<CoreSim>, slot: usize, port: u16, b: RelayBackend) {
-    let regs = regmap::RELAY_SLOTS[slot];
-    let (mac_hi, mac_lo) = b.next_hop.to_words();
-    ls.dut.reg_write(regs.ip.offset, u32::from(b.ip)).or_panic("RELAY_IP");
-    ls.dut.reg_write(regs.mac_hi.offset, u32::from(mac_hi)).or_panic("RELAY_MAC_HI");
-    ls.dut.reg_write(regs.mac_lo.offset, mac_lo).or_panic("RELAY_MAC_LO");
-    ls.dut.reg_write(regs.port.offset, regmap::RELAY_ENABLE | u32::from(b.port)).or_panic("RELAY_PORT");
-    ls.model.cfg.relay.push((port, b));
-}
-
-fn start_with(conns_free_hint: &str) -> Lockstep<CoreSim> {
+fn start() -> Lockstep<CoreSim> {
     let core = CoreSim::new().unwrap_or_else(|e| panic!("cannot start the Verilated core ({e}); the sim crate needs verilator: apt-get install verilator"));
     let cfg = Config::new(&CoreParams::DEFAULT, CORE.mac, CORE.ip, &[PLAIN_PORT, RELAY_PORT], 1460, RTO_US);
-    let mut ls = Lockstep::new(core, cfg).unwrap_or_else(|e| panic!("configure ({conns_free_hint}): {e}"));
-    set_relay(&mut ls, RELAY_SLOT, RELAY_PORT, backend());
-    ls.dut.reg_write(regmap::RELAY_CONNECT_US.offset, CONNECT_US).or_panic("RELAY_CONNECT_US");
-    ls.model.cfg.relay_connect_us = CONNECT_US;
+    let mut ls = Lockstep::new(core, cfg).unwrap_or_else(|e| panic!("configure: {e}"));
+    ls.set_relay(RELAY_SLOT, Some(backend())).or_panic("relay slot");
+    ls.set_relay_connect_us(CONNECT_US).or_panic("RELAY_CONNECT_US");
     ls
-}
-
-fn start() -> Lockstep<CoreSim> {
-    start_with("relay port 8080 on LISTEN1")
 }
 
 fn s_port(s: usize) -> u16 {
@@ -242,7 +226,7 @@ fn a_plain_port_beside_a_relay_port_opens_as_ever() {
 /// core's answers once it is idle.
 fn exchange(ls: &mut Lockstep<CoreSim>, frame: &[u8]) -> Vec<(Endpoint, TcpRepr, Vec<u8>)> {
     ls.dut.push_frame(frame);
-    ls.dut.settle(2_000_000).or_panic("settle");
+    ls.dut.settle(2_000_000).unwrap_or_else(|e| panic!("settle: {e}"));
     let mut out = Vec::new();
     while let Some(f) = ls.dut.pop_tx_frame() {
         out.push(f);
