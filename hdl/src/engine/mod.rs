@@ -351,6 +351,8 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     relay_closing: DFF<Bit>,
     /// The target of a visit names the source back and is open.
     relay_paired: Signal<Local, Bit>,
+    /// The step asks a CLOSE-WAIT target to close: its FIN may go (the half-close).
+    relay_asks_cw: Signal<Local, Bit>,
     /// The apply changed something the model writes back for.
     relay_changed: Signal<Local, Bit>,
     /// What follows the target's update: the pull, or the end of the visit.
@@ -708,6 +710,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             relay_closing: Default::default(),
             relay_paired: Default::default(),
             relay_changed: Default::default(),
+            relay_asks_cw: Default::default(),
             relay_after: Default::default(),
             relay_conn_due: Default::default(),
             relay_due_gap: Default::default(),
