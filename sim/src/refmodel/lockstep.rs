@@ -815,7 +815,6 @@ fn ctrl_bits(cfg: &Config) -> u32 {
     v
 }
 
-/// A locally administered MAC for test peers: 02:00:00:00:hi:lo.
 /// SYN_COOKIES and COOKIE_KEY0..7.
 fn write_syn_cookies<D: Dut>(dut: &mut D, threshold: Option<u16>, (key0, key1): (u128, u128)) -> Result<(), LockstepError> {
     dut.reg_write(regmap::SYN_COOKIES.offset, regmap::syn_cookies_value(threshold))?;
@@ -825,6 +824,7 @@ fn write_syn_cookies<D: Dut>(dut: &mut D, threshold: Option<u16>, (key0, key1): 
     Ok(())
 }
 
+/// A locally administered MAC for test peers: 02:00:00:00:hi:lo.
 pub fn test_mac(n: u16) -> MacAddr {
     let [hi, lo] = n.to_be_bytes();
     MacAddr([0x02, 0, 0, 0, hi, lo])
