@@ -13,9 +13,9 @@ use holdback_sim::refmodel::tx_peer::{run_lossy_connection, RunConfig, TxObserve
 use holdback_sim::wire::SeqNum;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 
-const IN_NAMES: [&str; 18] = [
+const IN_NAMES: [&str; 19] = [
     "iss", "snd_una", "snd_nxt", "snd_max", "snd_tail", "snd_wnd", "cwnd", "smss", "timer", "timer_due_us", "rto_us",
-    "now_us", "resend_first", "ring_base", "ring_mask", "rs_seq", "rs_ok", "cap",
+    "now_us", "resend_first", "ring_base", "ring_mask", "rs_seq", "rs_ok", "cap", "nodelay",
 ];
 const SEG_NAMES: [&str; 6] = ["seg_seq", "seg_len", "seg_retransmission", "rd0_addr", "rd0_len", "rd1_len"];
 const STATE_NAMES: [&str; 4] = ["new_snd_nxt", "new_snd_max", "new_timer", "new_timer_due_us"];
@@ -84,7 +84,7 @@ struct Ask {
 
 struct Dut {
     m: Model,
-    ins: [PortId; 18],
+    ins: [PortId; 19],
     send: PortId,
     seg: [PortId; 6],
     state: [PortId; 4],
@@ -118,7 +118,7 @@ impl Dut {
 
     fn check(&mut self, t: &TxTcb, ask: Ask, what: &str) {
         let store = store_answers(t, ask.resend_first);
-        let values: [u64; 18] = [
+        let values: [u64; 19] = [
             t.iss.0.into(),
             t.snd_una.0.into(),
             store.walk_nxt.0.into(),
@@ -137,6 +137,7 @@ impl Dut {
             store.rs_seq.0.into(),
             store.rs_ok.into(),
             store.cap.into(),
+            t.nodelay.into(),
         ];
         for (p, v) in self.ins.iter().zip(values) {
             self.m.set(*p, v);
@@ -199,6 +200,8 @@ fn tx_segmenter_matches_the_model_on_arbitrary_states() {
         // Scaled windows (RFC 7323) beyond 64 KiB, which cwnd may also exceed.
         t.snd_wscale = if rng.gen_bool(0.3) { rng.gen_range(1..=14) } else { 0 };
         t.cwnd = rng.gen_range(0..1u32 << 18);
+        // A relayed connection sends without Nagle.
+        t.nodelay = rng.gen_bool(0.2);
         t.timer = [TxTimer::Off, TxTimer::Retransmit, TxTimer::Persist][rng.gen_range(0..3)];
         t.timer_due_us = rng.gen();
         t.rtt.rto_us = rng.gen_range(1..1u32 << 28);

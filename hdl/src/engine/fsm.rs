@@ -72,6 +72,8 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             self.tx_smss.next = self.tx_mss_clamped.val() - self.ts_option_bytes.val();
         }
         self.txseg.smss.next = self.tx_smss.val();
+        // A relayed connection forwards each chunk as it arrives (no Nagle, docs/relay.md).
+        self.txseg.nodelay.next = self.w.q.val().peer_link != self.no_link.val();
         self.sndsack.smss.next = self.tx_smss.val();
         self.txseg.cwnd.next = self.txt.cwnd.val();
         self.txseg.timer.next = self.txt.timer.val();

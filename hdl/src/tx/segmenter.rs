@@ -5,7 +5,7 @@
 //! - `resend_first` low — the next segment from snd_nxt: `min(SMSS, usable window,
 //!   bytes written)` where the usable window is `snd_una + min(snd_wnd, cwnd)
 //!   - snd_nxt` (RFC 5681 §3.1, RFC 9293 §3.8.6.2.1); a short segment only
-//!   when nothing is in flight or when resending below snd_max (Nagle); a
+//!   when nothing is in flight, when resending below snd_max or with `nodelay` (Nagle); a
 //!   segment below snd_max is a retransmission (go-back-N after a timeout).
 //!   With data waiting, a zero window and nothing in flight it sends nothing
 //!   and starts the persist timer (RFC 9293 §3.8.6.1); while that runs it
@@ -43,6 +43,8 @@ pub struct TxSegmenter {
     pub snd_wnd: Signal<In, Bits<32>>,
     pub cwnd: Signal<In, Bits<32>>,
     pub smss: Signal<In, Bits<16>>,
+    /// No Nagle (a relayed connection, docs/relay.md): short segments go with bytes in flight.
+    pub nodelay: Signal<In, Bit>,
     pub timer: Signal<In, Bits<2>>,
     pub timer_due_us: Signal<In, Bits<32>>,
     pub rto_us: Signal<In, Bits<32>>,
@@ -126,6 +128,7 @@ impl Default for TxSegmenter {
             snd_wnd: Default::default(),
             cwnd: Default::default(),
             smss: Default::default(),
+            nodelay: Default::default(),
             timer: Default::default(),
             timer_due_us: Default::default(),
             rto_us: Default::default(),
@@ -228,7 +231,7 @@ impl Logic for TxSegmenter {
             & self.idle.val()
             & (self.snd_nxt.val() == self.snd_una.val());
         self.nagle_holds.next =
-            (self.len_new.val() < self.smss32.val()) & !self.idle.val() & !self.cmp_resend.a_before_b.val();
+            (self.len_new.val() < self.smss32.val()) & !self.idle.val() & !self.cmp_resend.a_before_b.val() & !self.nodelay.val();
         // The resend: at most SMSS, the bytes sent from rs_seq, and the cap.
         self.flight.next = self.snd_max.val() - self.snd_una.val();
         self.rs_sent.next = self.snd_max.val() - self.rs_seq.val();

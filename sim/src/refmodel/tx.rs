@@ -167,6 +167,12 @@ pub struct TxTcb {
     /// SACK was negotiated (RFC 2018 §2, the TCB's sack_ok): the ACKs' SACK
     /// blocks feed [`TxTcb::board`].
     pub sack_ok: bool,
+    /// No Nagle: a short segment goes with bytes in flight too. A relayed
+    /// connection (docs/relay.md) forwards what the other side sent as it
+    /// arrives, as a proxy with TCP_NODELAY does: the sender at the far end
+    /// already applied Nagle, and chunks smaller than this side's SMSS would
+    /// otherwise go one per round trip.
+    pub nodelay: bool,
     /// RFC 6675's HighRxt + 1 (§2, NextSeg rule 1.a): the first byte not yet
     /// resent in this recovery. Set to snd_una by fast retransmit, moved past
     /// each served resend; snd_una before it means the segment at snd_una
@@ -226,6 +232,7 @@ impl TxTcb {
             rtt: RttEstimator::default(),
             ts_ok: false,
             sack_ok: false,
+            nodelay: false,
             rxt_next: una,
             board: SackBoard::default(),
         }
@@ -619,7 +626,7 @@ impl TxTcb {
         let retransmission = base.before(self.snd_max);
         // RFC 9293 §3.8.6.2.1 (Nagle, sender-side SWS avoidance): a short
         // segment only when nothing is in flight, or when resending.
-        if len < u32::from(self.smss) && !idle && !retransmission {
+        if len < u32::from(self.smss) && !idle && !retransmission && !self.nodelay {
             return None;
         }
         let seg = Segment { seq: base, len, retransmission };

@@ -341,6 +341,15 @@ fn short_segment_waits_while_data_is_in_flight() {
     assert_eq!(pump(&mut t, 10).iter().map(|s| s.len).collect::<Vec<_>>(), vec![300]);
 }
 
+/// A relayed connection (`nodelay`, docs/relay.md) forwards a short chunk
+/// while bytes are in flight: the far sender already applied Nagle.
+#[test]
+fn with_nodelay_a_short_segment_goes_while_data_is_in_flight() {
+    let mut t = conn(SMSS + 300);
+    t.nodelay = true;
+    assert_eq!(pump(&mut t, 0).iter().map(|s| s.len).collect::<Vec<_>>(), vec![SMSS, 300]);
+}
+
 /// RFC 9293 §3.8.6.1: with a zero window, data waiting and nothing in
 /// flight, the persist timer runs; it sends one-byte probes at backed-off
 /// intervals without counting retries; the probe's answer is no duplicate
