@@ -3,12 +3,13 @@
 //! payload DMA into the host's receive rings and the event writer, sharing
 //! one DMA write engine through an arbiter; the transmit fetch reading segment
 //! payload from the host's transmit rings through the DMA read engine) and the
-//! host register block,
+//! host register block with the relay registers beside it,
 //! wired together. Top-level ports are the ones the sim, the board wrapper rely on
 //! (MAC-side 64-bit streams, a Wishbone-like register bus standing for BAR0,
 //! an AXI4 write master and read master towards host memory (`m_axi_*`, docs/dma.md), a
 //! microsecond tick input, `idle`).
 use crate::regbus::{RegBus, LISTEN_PORTS, STAT_COUNT};
+use crate::relay_regs::{RelayRegs, RELAY_SLOTS};
 use crate::rx::RxParser;
 use crate::channels::{HostOpSource, RingCopySource, RxDescSource, TxReqSource};
 use crate::dma::{
@@ -91,6 +92,7 @@ pub struct HoldbackCore<const CONN_BITS: usize, const REF_BITS: usize> {
     payload: PayloadDma<CONN_BITS>,
     engine: TcbEngine<CONN_BITS, REF_BITS>,
     regs: RegBus<CONN_BITS>,
+    relay: RelayRegs,
     events: EventQueueWriter<CONN_BITS, REF_BITS, REF_BITS>,
     arbiter: DmaWriteArbiter,
     dma: DmaWriter,
@@ -165,6 +167,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> HoldbackCore<CONN_BITS, REF_
             payload: PayloadDma::new(),
             engine: TcbEngine::new(RING_OFF_BITS),
             regs: RegBus::new(params, 1 << REF_BITS, build_id),
+            relay: Default::default(),
             events: EventQueueWriter::new(),
             arbiter: Default::default(),
             dma: DmaWriter::new(DMA_MAX_BEATS),
@@ -194,7 +197,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> HoldbackCore<CONN_BITS, REF_
 impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for HoldbackCore<CONN_BITS, REF_BITS> {
     #[hdl_gen]
     fn update(&mut self) {
-        clock!(self, clock, rx, tx, payload, engine, regs, events, arbiter, dma, fetch, reader);
+        clock!(self, clock, rx, tx, payload, engine, regs, relay, events, arbiter, dma, fetch, reader);
         dff_setup!(self, clock, rx_in_flight, tick_r, reg_addr_r, reg_wdata_r, reg_we_r, reg_re_r);
         self.tick_r.d.next = self.tick_us.val();
         self.reg_addr_r.d.next = self.reg_addr.val();
@@ -275,6 +278,19 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for HoldbackCore<CONN_
         self.regs.reg_re.next = self.reg_re_r.q.val();
         self.reg_rdata.next = self.regs.reg_rdata.val();
         self.reg_ack.next = self.regs.reg_ack.val();
+        // The relay registers decode the same registered bus; regbus answers
+        // reads of them with their data (relay_regs.rs).
+        self.relay.reg_addr.next = self.reg_addr_r.q.val();
+        self.relay.reg_wdata.next = self.reg_wdata_r.q.val();
+        self.relay.reg_we.next = self.reg_we_r.q.val();
+        self.regs.ext_hit.next = self.relay.hit.val();
+        self.regs.ext_rdata.next = self.relay.rdata.val();
+        for i in 0..RELAY_SLOTS {
+            self.engine.relay_ports[i].next = self.relay.relay_ports[i].val();
+            self.engine.relay_ips[i].next = self.relay.relay_ips[i].val();
+            self.engine.relay_macs[i].next = self.relay.relay_macs[i].val();
+        }
+        self.engine.relay_connect_us.next = self.relay.relay_connect_us.val();
         self.engine.tick_us.next = self.tick_r.q.val();
         self.engine.enable.next = self.regs.enable.val();
         self.engine.standby.next = self.regs.standby.val();

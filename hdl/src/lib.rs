@@ -16,6 +16,7 @@ pub mod dma;
 pub mod engine;
 pub mod generate;
 pub mod regbus;
+pub mod relay_regs;
 pub mod rx;
 pub mod seq_cmp;
 pub mod tx;

@@ -123,6 +123,11 @@ pub struct RegBus<const CONN_BITS: usize> {
     pub connect_ip: Signal<Out, Bits<32>>,
     pub connect_ports: Signal<Out, Bits<32>>,
     pub connect_mac_lo: Signal<Out, Bits<32>>,
+    /// Registers of a block that decodes the bus itself (the relay slots,
+    /// relay_regs.rs): a read of an address it claims returns its data. Its
+    /// writes need nothing from here: it takes them from the bus directly.
+    pub ext_hit: Signal<In, Bit>,
+    pub ext_rdata: Signal<In, Bits<32>>,
     pub idle: Signal<Out, Bit>,
 
     state: DFF<RegBusState>,
@@ -310,6 +315,8 @@ impl<const CONN_BITS: usize> RegBus<CONN_BITS> {
             connect_ip: Default::default(),
             connect_ports: Default::default(),
             connect_mac_lo: Default::default(),
+            ext_hit: Default::default(),
+            ext_rdata: Default::default(),
             reg_addr: Default::default(),
             reg_wdata: Default::default(),
             reg_we: Default::default(),
@@ -745,6 +752,8 @@ impl<const CONN_BITS: usize> Logic for RegBus<CONN_BITS> {
             self.fixed_rdata.next = self.lease_r.q.val();
         } else if self.reg_addr.val() == self.a_host_status.val() {
             self.fixed_rdata.next = 0_u32.to_bits();
+        } else if self.ext_hit.val() {
+            self.fixed_rdata.next = self.ext_rdata.val();
         } else if (self.reg_addr.val() >= self.a_stats.val()) & (self.stat_index.val() < self.stats_span.val()) {
             self.fixed_rdata.next = 0_u32.to_bits();
             for i in 0..STAT_COUNT {

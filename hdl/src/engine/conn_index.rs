@@ -62,6 +62,8 @@ pub struct ConnIndex<const CONN_BITS: usize, const REF_BITS: usize> {
     /// A slot is free; `alloc_slot` is the one `take` gets.
     pub can_alloc: Signal<Out, Bit>,
     pub alloc_slot: Signal<Out, Bits<CONN_BITS>>,
+    /// At least two slots are free (a relay open takes a pair, docs/relay.md).
+    pub can_alloc2: Signal<Out, Bit>,
     /// `rebuild` is still clearing buckets.
     pub busy: Signal<Out, Bit>,
 
@@ -84,6 +86,8 @@ pub struct ConnIndex<const CONN_BITS: usize, const REF_BITS: usize> {
     slot_ref: Signal<Local, Bits<REF_BITS>>,
     fresh_lo: Signal<Local, Bits<CONN_BITS>>,
     freed: Signal<Local, Bit>,
+    /// Free slots: the free queue's and those never taken.
+    avail: Signal<Local, Bits<REF_BITS>>,
     no_ref: Constant<Bits<REF_BITS>>,
     valid_bit: Constant<Bits<REF_BITS>>,
     one_ref: Constant<Bits<REF_BITS>>,
@@ -117,6 +121,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Default for ConnIndex<CONN_B
             next_slot: Default::default(),
             can_alloc: Default::default(),
             alloc_slot: Default::default(),
+            can_alloc2: Default::default(),
             busy: Default::default(),
             hasher: Default::default(),
             head: Default::default(),
@@ -136,6 +141,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Default for ConnIndex<CONN_B
             slot_ref: Default::default(),
             fresh_lo: Default::default(),
             freed: Default::default(),
+            avail: Default::default(),
             no_ref: Constant::new(Bits::<REF_BITS>::from(0u64)),
             valid_bit: Constant::new(Bits::<REF_BITS>::from(1u64)),
             one_ref: Constant::new(Bits::<REF_BITS>::from(1u64)),
@@ -196,6 +202,8 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for ConnIndex<CONN_BIT
         self.free.write_data.next = self.slot.val();
         self.free.write_enable.next = false;
         self.can_alloc.next = (self.free_count.q.val() != self.no_ref.val()) | (self.fresh.q.val() != self.conns.val());
+        self.avail.next = self.free_count.q.val() + (self.conns.val() - self.fresh.q.val());
+        self.can_alloc2.next = self.avail.val() > self.one_ref.val();
         self.alloc_slot.next = self.fresh_lo.val();
         if self.free_count.q.val() != self.no_ref.val() {
             self.alloc_slot.next = self.free.read_data.val();

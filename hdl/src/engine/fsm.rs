@@ -14,7 +14,9 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         dff_setup!(
             self, clock, state, tx_next, wb_next, cur_id,
             take, open_count, prom_active, dup_left, hop_result, raw, w, copy_busy, wb_pending,
-            tx_conn_base, dsack_on, dsack_start, dsack_end, half_count, cookie_mss
+            tx_conn_base, dsack_on, dsack_start, dsack_end, half_count, cookie_mss,
+            relaying, relay_x, pulling, step_follow, step_abort, step_unlink, step_tx_end, step_rel,
+            step_irs, step_close, relay_closing, tx_conn_log2
         );
         self.tcb_ram.read_clock.next = self.clock.val();
         self.tcb_ram.write_clock.next = self.clock.val();
@@ -86,11 +88,57 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             self.sndsack.resend.next = self.w.q.val().snd_una != self.w.q.val().snd_max;
         }
         self.txseg.ring_base.next = self.tx_conn_base.q.val();
-        self.txseg.ring_mask.next = (self.one32.val() << self.tx_ring_log2.val()) - self.one32.val();
+        self.txseg.ring_mask.next = (self.one32.val() << self.tx_conn_log2.q.val()) - self.one32.val();
         self.txq.clock.next = self.clock.val();
         self.txq.push.next = false;
         self.txq.push_id.next = self.cur_id.q.val();
         self.txq.pop.next = false;
+        // Relay mode (docs/relay.md): the relay queue, and the splice rule on the working TCB.
+        self.rq.clock.next = self.clock.val();
+        self.rq.push.next = false;
+        self.rq.push_id.next = self.cur_id.q.val();
+        self.rq.pop.next = false;
+        // A TCB freed after both FINs crossed gives the step of the state it
+        // left (TIME-WAIT and LAST-ACK give the same); freed any other way, it
+        // resets its peer.
+        self.rstep.state.next = self.w.q.val().state;
+        if self.w.q.val().state == self.st_closed.val() {
+            self.rstep.state.next = self.st_time_wait.val();
+        }
+        self.rstep.reset.next = (self.w.q.val().state == self.st_closed.val())
+            & !(self.w.q.val().fin_rcvd.any()
+                & (self.w.q.val().snd_una == (self.w.q.val().iss + self.w.q.val().tx_end + self.two32.val()))
+                & (self.w.q.val().snd_max == (self.w.q.val().iss + self.w.q.val().tx_end + self.two32.val())));
+        self.rstep.peer_link.next = self.w.q.val().peer_link;
+        self.rstep.irs.next = self.w.q.val().irs;
+        self.rstep.rcv_nxt.next = self.w.q.val().rcv_nxt;
+        self.rstep.snd_una.next = self.w.q.val().snd_una;
+        self.rstep.seq_offset.next = self.w.q.val().seq_offset;
+        self.rapply.state.next = self.w.q.val().state;
+        self.rapply.iss.next = self.w.q.val().iss;
+        self.rapply.rel.next = self.w.q.val().rel;
+        self.rapply.tx_end.next = self.w.q.val().tx_end;
+        self.rapply.follow_tx_end.next = self.step_tx_end.q.val();
+        self.rapply.follow_rel.next = self.step_rel.q.val();
+        self.rapply.follow_irs.next = self.step_irs.q.val();
+        self.rapply.follow_close.next = self.step_close.q.val();
+        self.relay_paired.next = (self.w.q.val().state != self.st_closed.val())
+            & (self.w.q.val().peer_link == bit_cast::<16, CONN_BITS>(self.relay_x.q.val()));
+        self.relay_changed.next = self.rapply.release_moved.val()
+            | self.rapply.tail_moved.val()
+            | (self.rapply.close.val() & (self.w.q.val().state == self.st_established.val()))
+            | self.step_unlink.q.val()
+            | (self.rapply.seq_offset.val() != self.w.q.val().seq_offset);
+        self.relay_after.next = EngineState::RelayPull;
+        if self.pulling.q.val() | self.step_unlink.q.val() {
+            self.relay_after.next = EngineState::RelayNext;
+        }
+        self.tx_peer_link.next = self.w.q.val().peer_link;
+        self.relay_due_gap.next = self.timebase.now_us.val() - self.w.q.val().timer_due;
+        self.relay_conn_due.next = (self.w.q.val().state == self.st_syn_rcvd.val())
+            & (self.w.q.val().ack_sent == self.w.q.val().irs)
+            & (self.w.q.val().peer_link != self.no_link.val())
+            & (self.relay_due_gap.val() < self.sign32.val());
         self.fetch_start.next = false;
         // From TxDecide to TxStaged the working TCB stands still, so the
         // segmenter's answer does too: the fetch and the request take it as is.
@@ -144,7 +192,10 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         if self.w.q.val().snd_una != self.w.q.val().snd_max {
             self.txt.init_timer.next = self.timer_retransmit.val();
         }
-        if (self.state.q.val() == EngineState::OpenSlot) | (self.state.q.val() == EngineState::CookieOpen) {
+        if (self.state.q.val() == EngineState::OpenSlot)
+            | (self.state.q.val() == EngineState::CookieOpen)
+            | (self.state.q.val() == EngineState::RelayOpenC)
+        {
             // A passive open: RFC 6582 §3.2 starts `recover` at the ISS; the
             // SYN's sequence number is the first SND.WL1.
             self.txt.peer_mss.next = self.upd.opened.val().peer_mss;
@@ -419,7 +470,8 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.holes_clear.next = (self.state.q.val() == EngineState::OpenSlot)
             | (self.state.q.val() == EngineState::CookieOpen)
             | (self.state.q.val() == EngineState::PromFix)
-            | (self.state.q.val() == EngineState::ConnOpen);
+            | (self.state.q.val() == EngineState::ConnOpen)
+            | (self.state.q.val() == EngineState::RelayOpenC);
         self.copy_ooo.next = false;
         self.cmp_newrel.a.next = self.w.q.val().rel;
         self.cmp_newrel.b.next = self.hop.wdata.val();
@@ -439,17 +491,22 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.index.by_tcb.next = self.prom_active.q.val()
             | (self.state.q.val() == EngineState::ScanDecide)
             | (self.state.q.val() == EngineState::HopAbort)
+            | (self.state.q.val() == EngineState::RelayApplyY)
             | (self.state.q.val() == EngineState::ConnSlot)
             | (self.state.q.val() == EngineState::ConnOpen);
         self.index.take.next = false;
         self.index.insert.next = (self.state.q.val() == EngineState::OpenSlot)
             | (self.state.q.val() == EngineState::CookieOpen)
             | (self.state.q.val() == EngineState::PromIndex)
-            | (self.state.q.val() == EngineState::ConnOpen);
+            | (self.state.q.val() == EngineState::ConnOpen)
+            | (self.state.q.val() == EngineState::RelayOpenC);
         // The promotion walk gives closed slots back to the free queue.
         self.index.recycle.next = (self.state.q.val() == EngineState::PromFix) & !self.upd.prom_open.val();
         for i in 0..LISTEN_PORTS {
             self.lookup.listen_ports[i].next = self.listen_ports[i].val();
+            self.lookup.relay_ports[i].next = self.relay_ports[i].val();
+            self.lookup.relay_ips[i].next = self.relay_ips[i].val();
+            self.lookup.relay_macs[i].next = self.relay_macs[i].val();
         }
         self.lookup.now_us.next = self.timebase.now_us.val();
         self.lookup.slot_state.next = self.tcb_ram.read_data.val().state;
@@ -498,8 +555,10 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.upd.iss.next = self.lookup.iss.val();
         // The listening port's own holdback setting, else CTRL's.
         self.lookup.holdback_default.next = self.holdback_default.val();
-        self.upd.holdback.next = self.lookup.holdback.val();
-        self.upd.hold_synack.next = self.hold_synack.val();
+        // A relayed client side always holds back (the `peer` gate) and its
+        // SYN-ACK waits for the backend's (docs/relay.md, "The splice rule").
+        self.upd.holdback.next = self.lookup.holdback.val() | self.relaying.q.val();
+        self.upd.hold_synack.next = self.hold_synack.val() | self.relaying.q.val();
         self.upd.slot_gen.next = self.tcb_ram.read_data.val().gen;
         // SYN cookies (syn_cookie.rs, docs/syn-cookies.md), one block for both
         // directions: a SYN is hashed with its own sequence number, an ACK's
@@ -572,6 +631,19 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.aopen.connect_ports.next = self.connect_ports.val();
         self.aopen.connect_mac_lo.next = self.connect_mac_lo.val();
         self.aopen.connect_mac_hi.next = self.hop.wdata.val().get_bits::<16>(0);
+        if self.relaying.q.val() {
+            // The relay slot's backend, from the local port relay mode reserves
+            // for the server side's slot (the one RelayConnect takes).
+            self.aopen.connect_ip.next = self.lookup.relay_ip.val();
+            self.aopen.connect_ports.next = (bit_cast::<32, 16>(self.lookup.relay_port.val()) << 16)
+                | (self.relay_port_base.val() + bit_cast::<32, CONN_BITS>(self.cur_id.q.val()));
+            if self.state.q.val() == EngineState::RelayConnect {
+                self.aopen.connect_ports.next = (bit_cast::<32, 16>(self.lookup.relay_port.val()) << 16)
+                    | (self.relay_port_base.val() + bit_cast::<32, CONN_BITS>(self.index.alloc_slot.val()));
+            }
+            self.aopen.connect_mac_lo.next = self.lookup.relay_mac.val().get_bits::<32>(0);
+            self.aopen.connect_mac_hi.next = self.lookup.relay_mac.val().get_bits::<16>(32);
+        }
         self.aopen.iss.next = self.lookup.iss.val();
         self.aopen.gen.next = self.tcb_ram.read_data.val().gen;
         self.aopen.holdback.next = self.holdback_default.val();
@@ -648,10 +720,22 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         }
         match self.state.q.val() {
             EngineState::Idle => {
+                self.relaying.d.next = false;
+                self.relay_closing.d.next = false;
                 if self.sndsack.busy.val() {
                     // An ACK's SACK blocks still go into its board (sack_store.rs):
                     // nothing may load or clear a board before it is written back.
                     self.state.d.next = EngineState::Idle;
+                } else if self.rq.head_valid.val() {
+                    // A relay visit: the model makes it right after the write-back
+                    // that queued it. A silent card forgets who had one due.
+                    self.rq.pop.next = true;
+                    if self.enable.val() & !self.standby.val() {
+                        self.cur_id.d.next = self.rq.head_id.val();
+                        self.rd_slot.next = self.rq.head_id.val();
+                        self.pulling.d.next = false;
+                        self.state.d.next = EngineState::RelayLoadX;
+                    }
                 } else if self.hop.valid.val() {
                     self.cur_id.d.next = self.hop.conn.val();
                     self.rd_slot.next = self.hop.conn.val();
@@ -737,7 +821,19 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                     self.stats.next = self.m_no_connection.val();
                     self.state.d.next = EngineState::PopFrame;
                 } else if self.f_syn.val() & !self.f_ack.val() & self.lookup.listening.val() {
-                    if self.syn_cookies.val()
+                    if self.lookup.relay.val() {
+                        // A relay open takes two slots or none (never a cookie).
+                        if self.index.can_alloc2.val() {
+                            self.cur_id.d.next = self.index.alloc_slot.val();
+                            self.rd_slot.next = self.index.alloc_slot.val();
+                            self.index.take.next = true;
+                            self.relaying.d.next = true;
+                            self.state.d.next = EngineState::RelayWait;
+                        } else {
+                            self.stats.next = self.m_tcb_full.val();
+                            self.state.d.next = EngineState::PopFrame;
+                        }
+                    } else if self.syn_cookies.val()
                         & (!self.index.can_alloc.val() | (self.half_count.q.val() >= self.cookie_threshold.val()))
                     {
                         // RFC 4987 §3.6: past the threshold a SYN takes no slot, its SYN-ACK carries a cookie.
@@ -753,7 +849,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                         self.stats.next = self.m_tcb_full.val();
                         self.state.d.next = EngineState::PopFrame;
                     }
-                } else if self.syn_cookies.val() & self.f_ack.val() & !self.f_syn.val() & self.lookup.listening.val() {
+                } else if self.syn_cookies.val() & self.f_ack.val() & !self.f_syn.val() & self.lookup.listening.val() & !self.lookup.relay.val() {
                     // The ACK that completes a cookie's handshake finds no TCB: check it.
                     self.syncookie.start.next = true;
                     self.state.d.next = EngineState::CookieWait;
@@ -1029,7 +1125,13 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                 self.state.d.next = EngineState::TxQuery;
             }
             EngineState::TxQuery => {
-                // The SACK store registers its answer on the loaded board.
+                // The SACK store registers its answer on the loaded board. A
+                // relayed connection sends from its peer's receive ring.
+                self.tx_conn_log2.d.next = self.tx_ring_log2.val();
+                if self.w.q.val().peer_link != self.no_link.val() {
+                    self.tx_conn_base.d.next = self.rx_ring_base.val() + (bit_cast::<64, 16>(self.tx_peer_link.val()) << self.rx_ring_log2.val());
+                    self.tx_conn_log2.d.next = self.rx_ring_log2.val();
+                }
                 self.state.d.next = EngineState::TxDecide;
             }
             EngineState::TxDecide => {
@@ -1165,6 +1267,17 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                     self.w.d.next.state = self.st_closed.val();
                     self.open_dec.next = true;
                     self.state.d.next = EngineState::WriteBack;
+                } else if self.relay_conn_due.val() {
+                    // A relayed client side whose backend did not accept in time:
+                    // the client gets what a closed port answers its SYN with
+                    // (RFC 9293 §3.10.7.1); the write-back's visit frees the server side.
+                    self.stats.next = self.m_rst_sent.val() | self.m_relay_failed.val();
+                    self.w.d.next.state = self.st_closed.val();
+                    self.open_dec.next = true;
+                    self.txr.segment.next = TxSegmentState::RstAck;
+                    self.txr.seg_seq.next = self.w.q.val().irs;
+                    self.txr.seg_len.next = self.one32.val();
+                    self.state.d.next = EngineState::TxSend;
                 } else if self.upd.retx_give_up.val() {
                     // The peer is gone: tell it so (RFC 9293 §3.8.3, R2), give the slot back.
                     self.stats.next = self.m_rst_sent.val() | self.m_give_up_resets.val();
@@ -1377,6 +1490,15 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                 self.txr.address.next = TxAddressState::TcpToPeer;
                 self.txr.segment.next = TxSegmentState::Syn;
                 self.wb_next.d.next = EngineState::HopDone;
+                if self.relaying.q.val() {
+                    // The server side of a relay open: linked to the client side,
+                    // holding back, its offset from the client's SYN; then the frame goes.
+                    self.hop_result.d.next = self.hop_result.q.val();
+                    self.w.d.next.holdback = true.into();
+                    self.w.d.next.peer_link = bit_cast::<16, CONN_BITS>(self.relay_x.q.val());
+                    self.w.d.next.seq_offset = self.desc.seq.val() - self.w.q.val().iss;
+                    self.wb_next.d.next = EngineState::PopFrame;
+                }
                 self.tx_next.d.next = EngineState::WriteBack;
                 self.state.d.next = EngineState::TxSend;
             }
@@ -1408,6 +1530,155 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                     self.advertise.next = true;
                     self.state.d.next = EngineState::TxSend;
                 }
+            }
+            EngineState::RelayWait => {
+                // The free queue shows the slot after the client side's (the
+                // server side's, which the client side names).
+                self.state.d.next = EngineState::RelayOpenC;
+            }
+            EngineState::RelayOpenC => {
+                // The client side: the passive open's TCB, held (no SYN-ACK) and
+                // holding back, linked to the next free slot, its timer at the
+                // connect timeout. Written now; the server side follows.
+                self.stats.next = self.m_conns_opened.val();
+                self.open_inc.next = true;
+                self.w.d.next = self.upd.opened.val();
+                self.w.d.next.send_hold = self.sendlim.syn_hold.val().into();
+                self.w.d.next.peer_link = bit_cast::<16, CONN_BITS>(self.index.alloc_slot.val());
+                self.w.d.next.timer_due = self.timebase.now_us.val() + self.relay_connect_us.val();
+                self.sendlim.clear.next = true;
+                self.txt.we.next = true;
+                self.txt.init.next = true;
+                self.relay_x.d.next = self.cur_id.q.val();
+                self.wb_next.d.next = EngineState::RelayConnect;
+                self.state.d.next = EngineState::WriteBack;
+            }
+            EngineState::RelayConnect => {
+                // The server side: CONNECT's states toward the slot's backend
+                // (two slots were free at the SYN, so one still is).
+                self.cur_id.d.next = self.index.alloc_slot.val();
+                self.rd_slot.next = self.index.alloc_slot.val();
+                self.index.take.next = true;
+                self.w.d.next = self.aopen.syn_sent.val();
+                self.state.d.next = EngineState::ConnSlot;
+            }
+            EngineState::RelayLoadX => {
+                self.load_tcb.next = true;
+                self.state.d.next = EngineState::RelayStepX;
+            }
+            EngineState::RelayStepX => {
+                // The source's step (relay_step.rs), kept while the peer is read.
+                self.step_follow.d.next = self.rstep.follow.val();
+                self.step_abort.d.next = self.rstep.abort_peer.val();
+                self.step_unlink.d.next = (self.w.q.val().state == self.st_closed.val()) & self.rstep.follow.val();
+                self.step_tx_end.d.next = self.rstep.tx_end.val();
+                self.step_rel.d.next = self.rstep.peer_rel.val();
+                self.step_irs.d.next = self.rstep.irs_out.val();
+                self.step_close.d.next = self.rstep.close.val();
+                self.relay_x.d.next = self.cur_id.q.val();
+                self.state.d.next = EngineState::RelayNext;
+                if self.rstep.peer.val() != self.no_link.val() {
+                    self.cur_id.d.next = self.rstep.peer.val().get_bits::<CONN_BITS>(0);
+                    self.rd_slot.next = self.rstep.peer.val().get_bits::<CONN_BITS>(0);
+                    self.state.d.next = EngineState::RelayLoadY;
+                }
+            }
+            EngineState::RelayLoadY => {
+                self.load_tcb.next = true;
+                self.state.d.next = EngineState::RelayApplyY;
+            }
+            EngineState::RelayApplyY => {
+                // The target, if it still names the source: aborted, unlinked, or
+                // following the step (R, tail, offset; what a release sends; the
+                // close it asks), written back only when something moved.
+                self.txr.address.next = TxAddressState::TcpToPeer;
+                self.txr.segment.next = TxSegmentState::NoMss;
+                self.wb_next.d.next = EngineState::RelayNext;
+                self.tx_next.d.next = EngineState::WriteBack;
+                self.state.d.next = EngineState::RelayNext;
+                if self.relay_paired.val() {
+                    if self.step_abort.q.val() {
+                        self.w.d.next.state = self.st_closed.val();
+                        self.w.d.next.peer_link = self.no_link.val();
+                        self.open_dec.next = true;
+                        if (self.w.q.val().state == self.st_syn_rcvd.val()) & self.synack_held.val() {
+                            // A held client side: the closed port's RST|ACK (seq 0, ACK irs + 1).
+                            self.stats.next = self.m_rst_sent.val() | self.m_relay_failed.val();
+                            self.txr.segment.next = TxSegmentState::RstAck;
+                            self.txr.seg_seq.next = self.w.q.val().irs;
+                            self.txr.seg_len.next = self.one32.val();
+                            self.state.d.next = EngineState::TxSend;
+                        } else if self.w.q.val().state == self.st_syn_sent.val() {
+                            // CLOSE in SYN-SENT: nothing was received, nothing to tell.
+                            self.state.d.next = EngineState::WriteBack;
+                        } else {
+                            // What CONN_ABORT sends: a RST at snd_nxt.
+                            self.stats.next = self.m_rst_sent.val();
+                            self.txr.segment.next = TxSegmentState::Rst;
+                            self.txr.seg_ack.next = self.w.q.val().snd_nxt;
+                            self.state.d.next = EngineState::TxSend;
+                        }
+                    } else if self.step_follow.q.val() & (self.w.q.val().state == self.st_syn_sent.val()) {
+                        // No irs yet: the step means nothing here, only an unlink.
+                        if self.step_unlink.q.val() {
+                            self.w.d.next.peer_link = self.no_link.val();
+                            self.state.d.next = EngineState::WriteBack;
+                        }
+                    } else if self.step_follow.q.val() {
+                        self.w.d.next.seq_offset = self.rapply.seq_offset.val();
+                        self.w.d.next.rel = self.rapply.rel_out.val();
+                        self.w.d.next.tx_end = self.rapply.tx_end_out.val();
+                        if self.step_unlink.q.val() {
+                            self.w.d.next.peer_link = self.no_link.val();
+                        }
+                        self.txq.push.next = self.rapply.tail_moved.val();
+                        self.relay_closing.d.next = self.rapply.close.val() & (self.w.q.val().state == self.st_established.val());
+                        self.wb_next.d.next = self.relay_after.val();
+                        self.state.d.next = self.relay_after.val();
+                        if self.rapply.release_moved.val() {
+                            // What a release sends (HopRelease's Reply), then the close.
+                            if self.rapply.close.val() & (self.w.q.val().state == self.st_established.val()) {
+                                self.wb_next.d.next = EngineState::RelayClose;
+                            }
+                            self.state.d.next = EngineState::Reply;
+                        } else if self.rapply.close.val() & (self.w.q.val().state == self.st_established.val()) {
+                            self.state.d.next = EngineState::RelayClose;
+                        } else if self.relay_changed.val() {
+                            self.state.d.next = EngineState::WriteBack;
+                        }
+                    } else {
+                        // The source asks nothing yet (not synchronized): the pull.
+                        self.state.d.next = self.relay_after.val();
+                    }
+                }
+            }
+            EngineState::RelayClose => {
+                // CONN_CLOSE in ESTABLISHED (HopClose): the FIN now if every byte
+                // below the new tail is sent and the send limit lets it out, else
+                // FIN-WAIT-1 and the send queue's FIN after the bytes.
+                self.wb_next.d.next = self.relay_after.val();
+                self.relay_closing.d.next = false;
+                if self.close.all_sent.val() & self.sendlim.fin_allowed.val() {
+                    self.w.d.next = self.close.fin_sent.val();
+                    self.advertise.next = true;
+                    self.txr.address.next = TxAddressState::TcpToPeer;
+                    self.txr.segment.next = TxSegmentState::FinAck;
+                    self.tx_next.d.next = EngineState::WriteBack;
+                    self.state.d.next = EngineState::TxSend;
+                } else {
+                    self.w.d.next.state = self.st_fin_wait1.val();
+                    self.txq.push.next = true;
+                    self.state.d.next = EngineState::WriteBack;
+                }
+            }
+            EngineState::RelayPull => {
+                // The target's own step back to the source: the same two halves,
+                // with the roles swapped (the working TCB is the target, as written).
+                self.pulling.d.next = true;
+                self.state.d.next = EngineState::RelayStepX;
+            }
+            EngineState::RelayNext => {
+                self.state.d.next = EngineState::Idle;
             }
             _ => {
                 self.state.d.next = EngineState::Idle;
@@ -1565,6 +1836,14 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             self.tcb_ram.write_data.next.epoch = self.epoch.val();
             self.w.d.next.gen = self.gen_next.val();
             self.chlog_push.next = true;
+            // Relay mode: every write of a linked TCB is followed by a visit.
+            if (self.w.q.val().peer_link != self.no_link.val()) & !self.standby.val() {
+                self.rq.push.next = true;
+            }
+        }
+        // A release that a relay close follows is written once, after the close.
+        if (self.state.q.val() == EngineState::Reply) & self.relay_closing.q.val() {
+            self.wb_pending.d.next = false;
         }
         // HALF_OPEN follows the table's write port: the slot's bit as last
         // written (read at cur_id, which stands still before any write) against the new one.
@@ -1636,7 +1915,9 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             & !self.hop.valid.val()
             & !self.promote_req.val()
             & !self.txq.head_valid.val()
-            & self.txq.settled.val();
+            & self.txq.settled.val()
+            & !self.rq.head_valid.val()
+            & self.rq.settled.val();
         // Every table write, for the event writer's copy of the table.
         self.tcb_we.next = self.tcb_ram.write_enable.val();
         self.tcb_waddr.next = self.tcb_ram.write_address.val();

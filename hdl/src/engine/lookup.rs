@@ -2,11 +2,12 @@
 //! the TCB just read from the table holds this segment's connection (a
 //! CLOSED slot holds none), whether the destination port is one we listen
 //! on, whether a connection it opens holds its ACKs back (the matching
-//! LISTEN slot's own holdback bit, else CTRL's), and the ISS a new
+//! LISTEN slot's own holdback bit, else CTRL's), whether that slot relays
+//! and to which backend (docs/relay.md, "Relay slots"), and the ISS a new
 //! connection gets. Which slots to read is the
 //! connection index's answer ([`super::conn_index`]).
 use crate::regbus::{LISTEN_BITS, LISTEN_PORTS};
-use holdback_regmap::TcpState;
+use holdback_regmap::{TcpState, RELAY_PORT_BITS};
 use rust_hdl::prelude::*;
 
 #[derive(LogicBlock)]
@@ -29,6 +30,10 @@ pub struct ConnLookup {
     pub slot_remote_ip: Signal<In, Bits<32>>,
     pub slot_remote_port: Signal<In, Bits<16>>,
     pub slot_local_port: Signal<In, Bits<16>>,
+    /// The relay registers of each LISTEN slot (RELAY_PORTn, RELAY_IPn, the next hop's MAC).
+    pub relay_ports: [Signal<In, Bits<RELAY_PORT_BITS>>; LISTEN_PORTS],
+    pub relay_ips: [Signal<In, Bits<32>>; LISTEN_PORTS],
+    pub relay_macs: [Signal<In, Bits<48>>; LISTEN_PORTS],
 
     /// The slot holds this segment's connection.
     pub tuple_match: Signal<Out, Bit>,
@@ -38,11 +43,18 @@ pub struct ConnLookup {
     pub holdback: Signal<Out, Bit>,
     /// Initial send sequence number for a connection opened now.
     pub iss: Signal<Out, Bits<32>>,
+    /// The listening slot relays: a SYN to it opens a spliced pair toward
+    /// `relay_ip`:`relay_port` through next hop `relay_mac`.
+    pub relay: Signal<Out, Bit>,
+    pub relay_ip: Signal<Out, Bits<32>>,
+    pub relay_port: Signal<Out, Bits<16>>,
+    pub relay_mac: Signal<Out, Bits<48>>,
 
     slot_open: Signal<Local, Bit>,
     listen_enable: Constant<Bits<LISTEN_BITS>>,
     listen_own: Constant<Bits<LISTEN_BITS>>,
     listen_holdback: Constant<Bits<LISTEN_BITS>>,
+    relay_enable: Constant<Bits<RELAY_PORT_BITS>>,
     st_closed: Constant<Bits<4>>,
 }
 
@@ -64,6 +76,14 @@ impl Default for ConnLookup {
             holdback_default: Default::default(),
             holdback: Default::default(),
             iss: Default::default(),
+            relay_ports: Default::default(),
+            relay_ips: Default::default(),
+            relay_macs: Default::default(),
+            relay: Default::default(),
+            relay_ip: Default::default(),
+            relay_port: Default::default(),
+            relay_mac: Default::default(),
+            relay_enable: Constant::new(Bits::<RELAY_PORT_BITS>::from(u64::from(holdback_regmap::RELAY_ENABLE))),
             slot_open: Default::default(),
             listen_enable: Constant::new(Bits::<LISTEN_BITS>::from(u64::from(holdback_regmap::LISTEN_ENABLE))),
             listen_own: Constant::new(Bits::<LISTEN_BITS>::from(u64::from(holdback_regmap::LISTEN_OWN_HOLDBACK))),
@@ -79,6 +99,10 @@ impl Logic for ConnLookup {
         self.iss.next = (self.now_us.val() << 2) ^ (bit_cast::<32, 16>(self.hash.val()) << 16);
         self.listening.next = false;
         self.holdback.next = self.holdback_default.val();
+        self.relay.next = false;
+        self.relay_ip.next = 0_u32.to_bits();
+        self.relay_port.next = 0_u16.to_bits();
+        self.relay_mac.next = 0_u64.to_bits();
         // The port is unique among the slots (the driver refuses duplicates).
         for i in 0..LISTEN_PORTS {
             if (self.listen_ports[i].val() & self.listen_enable.val()).any()
@@ -88,6 +112,10 @@ impl Logic for ConnLookup {
                 if (self.listen_ports[i].val() & self.listen_own.val()).any() {
                     self.holdback.next = (self.listen_ports[i].val() & self.listen_holdback.val()).any();
                 }
+                self.relay.next = (self.relay_ports[i].val() & self.relay_enable.val()).any();
+                self.relay_ip.next = self.relay_ips[i].val();
+                self.relay_port.next = self.relay_ports[i].val().get_bits::<16>(0);
+                self.relay_mac.next = self.relay_macs[i].val();
             }
         }
         self.slot_open.next = self.slot_state.val() != self.st_closed.val();

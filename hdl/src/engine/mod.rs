@@ -175,6 +175,21 @@ pub enum EngineState {
     CookieSynAck,
     CookieOpen,
     CookieLoad,
+    // Relay mode (docs/relay.md, "The engine's part"): a client SYN on a
+    // relaying slot takes the client side (held, linked; RelayWait lets the
+    // free queue show the next slot) and then the server side through
+    // CONNECT's states; every write-back of a linked TCB queues a relay
+    // visit, which applies its step to the peer and then the peer's back.
+    RelayWait,
+    RelayOpenC,
+    RelayConnect,
+    RelayLoadX,
+    RelayStepX,
+    RelayLoadY,
+    RelayApplyY,
+    RelayClose,
+    RelayPull,
+    RelayNext,
 }
 
 pub const TCB_W: usize = TCB_BITS;
@@ -310,6 +325,50 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     txrtt: TxRtt,
     /// Connections with bytes to send, each waiting at most once.
     txq: Coalescer<CONN_BITS, REF_BITS>,
+    /// Relayed connections written back since their last relay visit, each once.
+    rq: Coalescer<CONN_BITS, REF_BITS>,
+    /// The splice rule (relay_step.rs): the step of the working TCB, and its
+    /// application to the working TCB as the peer.
+    rstep: relay_step::RelayStep,
+    rapply: relay_step::RelayApply,
+    /// A relay open is under way (NotFound to PopFrame): the passive open is
+    /// held and linked, CONNECT's states take the relay slot's backend.
+    relaying: DFF<Bit>,
+    /// The open's client side; in a visit, the side whose step is applied.
+    relay_x: DFF<Bits<CONN_BITS>>,
+    /// The visit's second half: the peer's step back to `relay_x`'s peer.
+    pulling: DFF<Bit>,
+    /// The step latched from the source TCB (RelayStepX).
+    step_follow: DFF<Bit>,
+    step_abort: DFF<Bit>,
+    /// The source was freed after both FINs crossed: its last step, then the link goes.
+    step_unlink: DFF<Bit>,
+    step_tx_end: DFF<Bits<32>>,
+    step_rel: DFF<Bits<32>>,
+    step_irs: DFF<Bits<32>>,
+    step_close: DFF<Bit>,
+    /// The target is ESTABLISHED and the step closes it (after the release's reply).
+    relay_closing: DFF<Bit>,
+    /// The target of a visit names the source back and is open.
+    relay_paired: Signal<Local, Bit>,
+    /// The apply changed something the model writes back for.
+    relay_changed: Signal<Local, Bit>,
+    /// What follows the target's update: the pull, or the end of the visit.
+    relay_after: Signal<Local, EngineState>,
+    /// A held, linked client side whose connect timeout ran out.
+    relay_conn_due: Signal<Local, Bit>,
+    /// `now - timer_due`: below 2^31, the timer is due (serial order).
+    relay_due_gap: Signal<Local, Bits<32>>,
+    sign32: Constant<Bits<32>>,
+    /// The peer whose receive ring a relayed connection sends from.
+    tx_peer_link: Signal<Local, Bits<16>>,
+    no_link: Constant<Bits<16>>,
+    relay_port_base: Constant<Bits<32>>,
+    two32: Constant<Bits<32>>,
+    st_time_wait: Constant<Bits<4>>,
+    m_relay_failed: Constant<Bits<STAT_COUNT>>,
+    /// log2 of the ring `TxQuery` chose (the peer's receive ring when relayed).
+    tx_conn_log2: DFF<Bits<5>>,
 
     state: DFF<EngineState>,
     tx_next: DFF<EngineState>,
@@ -633,6 +692,33 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             txack: Default::default(),
             txrtt: Default::default(),
             txq: Coalescer::new(),
+            rq: Coalescer::new(),
+            rstep: Default::default(),
+            rapply: Default::default(),
+            relaying: Default::default(),
+            relay_x: Default::default(),
+            pulling: Default::default(),
+            step_follow: Default::default(),
+            step_abort: Default::default(),
+            step_unlink: Default::default(),
+            step_tx_end: Default::default(),
+            step_rel: Default::default(),
+            step_irs: Default::default(),
+            step_close: Default::default(),
+            relay_closing: Default::default(),
+            relay_paired: Default::default(),
+            relay_changed: Default::default(),
+            relay_after: Default::default(),
+            relay_conn_due: Default::default(),
+            relay_due_gap: Default::default(),
+            sign32: Constant::new(Bits::<32>::from(0x8000_0000u64)),
+            tx_peer_link: Default::default(),
+            no_link: Constant::new(Bits::<16>::from(relay_step::NO_LINK)),
+            relay_port_base: Constant::new(Bits::<32>::from(u64::from(holdback_regmap::RELAY_LOCAL_PORT_BASE))),
+            two32: Constant::new(Bits::<32>::from(2u64)),
+            st_time_wait: st(TcpState::TimeWait),
+            m_relay_failed: mask(Stat::RelayConnectsFailed),
+            tx_conn_log2: Default::default(),
             state: Default::default(),
             tx_next: Default::default(),
             wb_next: Default::default(),

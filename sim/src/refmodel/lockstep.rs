@@ -18,7 +18,7 @@ use tracing::debug;
 
 use super::score::{score, summary, Mismatch};
 use super::tcb::diff_tcb;
-use super::{Config, RefModel, Step};
+use super::{Config, RefModel, RelayBackend, Step};
 use crate::core_sim::CoreSim;
 use crate::host_mem::{DmaLayout, HostMemError, HostMemory, HostRegion};
 use crate::wire::MacAddr;
@@ -121,6 +121,8 @@ pub enum LockstepError {
     Tcb { id: usize, diffs: String },
     #[error("ring of connection {id} differs from the model's at {count} byte(s) in ring offsets {first}..={last}; first: core {core:#04x} model {model:#04x}")]
     Ring { id: usize, first: usize, last: usize, count: usize, core: u8, model: u8 },
+    #[error("relay slot {slot}: the core has {slots} (one per LISTEN slot) and a backend needs the slot's listening port, but the model listens on {listen:?}")]
+    RelaySlot { slot: usize, slots: usize, listen: Vec<u16> },
 }
 
 /// The device and the model, fed in lockstep.
@@ -191,6 +193,11 @@ impl<D: Dut> Lockstep<D> {
             let v = cfg.listen.get(i).map_or(0, |p| regmap::listen_value(*p, cfg.own_holdback(*p)));
             dut.reg_write(slot.offset, v)?;
         }
+        for (i, regs) in regmap::RELAY_SLOTS.iter().enumerate() {
+            let backend = cfg.listen.get(i).and_then(|p| cfg.relay_backend(*p));
+            write_relay_slot(&mut dut, regs, backend)?;
+        }
+        dut.reg_write(regmap::RELAY_CONNECT_US.offset, cfg.relay_connect_us)?;
         dut.reg_write(regmap::OUR_MSS.offset, u32::from(cfg.our_mss))?;
         dut.reg_write(regmap::RTO_US.offset, cfg.rto_us)?;
         dut.reg_write(regmap::TIME_WAIT_US.offset, cfg.time_wait_us)?;
@@ -407,6 +414,8 @@ impl<D: Dut> Lockstep<D> {
         self.dut.push_frame(frame);
         let actual = self.collect()?;
         self.model.learn_iss_from(&actual);
+        // A relay open's server side sends our SYN (docs/relay.md).
+        self.model.learn_connect_iss_from(&actual);
         self.learn_iss_from_records();
         let step = self.model.on_frame(self.now_us, frame);
         self.check(input, step, actual)
@@ -722,6 +731,63 @@ impl<D: Dut> Lockstep<D> {
             Some((first, last)) => Err(LockstepError::Ring { id, first, last, count, core: first_core, model: first_model }),
         }
     }
+}
+
+/// Relay mode's registers (docs/relay.md, "Relay slots"), on both.
+impl<D: Dut> Lockstep<D> {
+    /// LISTEN slot `slot` relays its clients to `backend`, or (None) stops
+    /// relaying: RELAY_IPn, RELAY_PORTn (with RELAY_ENABLE for Some) and
+    /// RELAY_MAC_HIn/LOn on the core; `Config::relay` maps the slot's
+    /// listening port (LISTENn as `Lockstep::new` wrote it from the config's
+    /// `listen`) to the backend on the model.
+    pub fn set_relay(&mut self, slot: usize, backend: Option<RelayBackend>) -> Result<(), LockstepError> {
+        let cfg = &self.model.cfg;
+        let slot_error = || LockstepError::RelaySlot { slot, slots: regmap::RELAY_SLOTS.len(), listen: cfg.listen.clone() };
+        let regs = regmap::RELAY_SLOTS.get(slot).ok_or_else(slot_error)?;
+        let port = cfg.listen.get(slot).copied();
+        if backend.is_some() && port.is_none() {
+            return Err(slot_error());
+        }
+        write_relay_slot(&mut self.dut, regs, backend)?;
+        if let Some(port) = port {
+            self.model.cfg.relay.retain(|(p, _)| *p != port);
+            if let Some(b) = backend {
+                self.model.cfg.relay.push((port, b));
+            }
+        }
+        self.history.push(format!("RELAY slot {slot} = {backend:?}"));
+        Ok(())
+    }
+
+    /// RELAY_CONNECT_US = `us` on both.
+    pub fn set_relay_connect_us(&mut self, us: u32) -> Result<(), LockstepError> {
+        self.dut.reg_write(regmap::RELAY_CONNECT_US.offset, us)?;
+        self.model.cfg.relay_connect_us = us;
+        self.history.push(format!("RELAY_CONNECT_US = {us}"));
+        Ok(())
+    }
+}
+
+/// One slot's relay registers. The enable bit (in RELAY_PORTn) is written
+/// last when a slot starts relaying and first when it stops, so the core
+/// never relays to a half-written backend.
+fn write_relay_slot<D: Dut>(dut: &mut D, regs: &regmap::RelaySlotRegs, backend: Option<RelayBackend>) -> Result<(), LockstepError> {
+    match backend {
+        Some(b) => {
+            let mac = b.next_hop.to_u64();
+            dut.reg_write(regs.ip.offset, u32::from(b.ip))?;
+            dut.reg_write(regs.mac_hi.offset, (mac >> 32) as u32)?;
+            dut.reg_write(regs.mac_lo.offset, mac as u32)?;
+            dut.reg_write(regs.port.offset, regmap::RELAY_ENABLE | u32::from(b.port))?;
+        }
+        None => {
+            dut.reg_write(regs.port.offset, 0)?;
+            dut.reg_write(regs.ip.offset, 0)?;
+            dut.reg_write(regs.mac_hi.offset, 0)?;
+            dut.reg_write(regs.mac_lo.offset, 0)?;
+        }
+    }
+    Ok(())
 }
 
 /// RX_REASM: bit0 reassembly, bit1 SACK.
