@@ -61,6 +61,11 @@ pub struct Tcb {
     /// older peer: off.
     #[serde(default)]
     pub send_hold: bool,
+    /// Relay mode: the spliced peer received its FIN, so this side may
+    /// close; a linked CLOSE-WAIT sends its FIN only then. Absent in a TCB
+    /// from an older peer: off.
+    #[serde(default)]
+    pub close_asked: bool,
     /// Retransmissions of our SYN-ACK or FIN since the last progress;
     /// at most 7 (the core then gives up), 4 bits in the RTL.
     pub retries: u8,
@@ -168,6 +173,7 @@ impl Tcb {
             holdback: tcb::HOLDBACK.get(words) != 0,
             fin_rcvd: tcb::FIN_RCVD.get(words) != 0,
             send_hold: tcb::SEND_HOLD.get(words) != 0,
+            close_asked: tcb::CLOSE_ASKED.get(words) != 0,
             retries: tcb::RETRIES.get(words) as u8,
             peer_mss: tcb::PEER_MSS.get(words) as u16,
             local_port: tcb::LOCAL_PORT.get(words) as u16,
@@ -222,6 +228,7 @@ impl Tcb {
         tcb::HOLDBACK.set(&mut w, self.holdback as u32);
         tcb::FIN_RCVD.set(&mut w, self.fin_rcvd as u32);
         tcb::SEND_HOLD.set(&mut w, self.send_hold as u32);
+        tcb::CLOSE_ASKED.set(&mut w, self.close_asked as u32);
         tcb::RETRIES.set(&mut w, self.retries as u32);
         tcb::PEER_MSS.set(&mut w, self.peer_mss as u32);
         tcb::LOCAL_PORT.set(&mut w, self.local_port as u32);
@@ -343,6 +350,7 @@ mod tests {
             holdback: true,
             fin_rcvd: true,
             send_hold: true,
+            close_asked: true,
             retries: 3,
             peer_mss: 1460,
             local_port: 5001,

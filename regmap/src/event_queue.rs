@@ -286,6 +286,7 @@ mod tests {
             holdback: true,
             fin_rcvd: true,
             send_hold: false,
+            close_asked: false,
             peer_mss: 1460,
             local_port: 5001,
             remote_port: 40_000,

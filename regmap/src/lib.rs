@@ -40,7 +40,7 @@ pub const MAGIC: u32 = 0x484C_4442;
 /// 7: TCP timestamps (RFC 7323 §3-§5): TCB field TS_OK in word 14's padding, TS_RECENT in a new
 /// word 20 (TCB_WORDS 20 -> 22, word 21 reserved for the per-connection TSval offset); TIMESTAMPS.
 /// 8: relay mode (docs/relay.md): RELAY_IPn/PORTn/MAC_HIn/MAC_LOn per listening slot and
-/// RELAY_CONNECT_US; the counter relay_connects_failed.
+/// RELAY_CONNECT_US; the counter relay_connects_failed; TCB field CLOSE_ASKED in word 0's padding.
 pub const VERSION: u32 = 8;
 
 /// Generation parameters of the core. The Verilog is generated for one set of
@@ -653,6 +653,7 @@ tcb_fields! {
     HOLDBACK:    word 0,  shift 4,  width 1,  "ACK holdback on: every ACK sent is min(rcv_nxt, rel) (invariant 1).";
     FIN_RCVD:    word 0,  shift 5,  width 1,  "The peer's FIN was received in order (rcv_nxt counts it).";
     SEND_HOLD:   word 0,  shift 6,  width 1,  "Send holdback on: nothing at or above the connection's SEND_LIMIT leaves the card (invariant 9).";
+    CLOSE_ASKED: word 0,  shift 7,  width 1,  "Relay mode: the spliced peer received its FIN, so this side may close; a linked CLOSE-WAIT sends its FIN only then (docs/relay.md, the half-close).";
     RETRIES:     word 0,  shift 8,  width 4,  "Retransmissions of our SYN-ACK, FIN or data since the last progress.";
     PEER_MSS:    word 0,  shift 16, width 16, "MSS the peer announced (536 if absent); honoured by the send side.";
     LOCAL_PORT:  word 1,  shift 0,  width 16, "Our TCP port.";

@@ -300,3 +300,127 @@ mod tests {
         assert_eq!(line_rate_cycles(1518), 192.25);
     }
 }
+
+/// Relay mode's added latency (docs/relay.md): cycles from a segment's push
+/// into the core to the first beat of the segment relaying it to the other
+/// side, both directions, `samples` each, sorted. The path is the whole one
+/// a relayed byte takes: parser, engine, the receive ring's DMA write, the
+/// relay visit, the send queue and the transmit fetch's read of that ring.
+#[derive(Clone, Debug)]
+pub struct RelayLatency {
+    /// Client to server.
+    pub up: Vec<u64>,
+    /// Server to client.
+    pub down: Vec<u64>,
+}
+
+const RELAY_CLIENT: Endpoint = PEER;
+const RELAY_SERVER: Endpoint = Endpoint { mac: MacAddr([0x02, 0, 0x5e, 0, 0, 0x19]), ip: Ipv4Addr::new(198, 18, 1, 9) };
+const RELAY_BACKEND_PORT: u16 = 80;
+
+fn relay_segment(from: Endpoint, ports: (u16, u16), seq: SeqNum, ack: SeqNum, flags: TcpFlags, payload: &[u8]) -> Vec<u8> {
+    wire::tcp_frame(from, CORE, &TcpRepr::new(ports.0, ports.1, seq, ack, flags, 64240), payload)
+}
+
+/// The core's TCP segments out, parsed as (destination IP, header, payload length).
+fn drain_segments(sim: &mut CoreSim) -> Result<Vec<(Ipv4Addr, TcpRepr, usize)>, BenchError> {
+    let mut out = Vec::new();
+    while let Some(f) = sim.pop_tx_frame() {
+        let p = wire::Frame::parse(&f).map_err(|e| BenchError::Handshake(format!("our frame does not parse: {e}")))?;
+        if let Some((ip, tcp, payload)) = p.tcp() {
+            out.push((ip.dst, tcp.clone(), payload.len()));
+        }
+    }
+    Ok(out)
+}
+
+/// Cycles from pushing `frame` to the first beat out, which must start the
+/// segment relaying its `len` bytes to `to`.
+fn relayed_after(sim: &mut CoreSim, frame: &[u8], to: Ipv4Addr, len: usize) -> Result<u64, BenchError> {
+    let lat = cycles_to_first_beat(sim, frame)?;
+    let out = drain_segments(sim)?;
+    match out.first() {
+        Some((ip, _, n)) if *ip == to && *n == len => Ok(lat),
+        _ => Err(BenchError::Handshake(format!("the first segment out does not relay the {len} bytes to {to}: {out:?}"))),
+    }
+}
+
+fn cycles_to_first_beat(sim: &mut CoreSim, frame: &[u8]) -> Result<u64, BenchError> {
+    const LIMIT: u64 = 100_000;
+    let m_tvalid = sim.model().port("m_tvalid")?;
+    let start = sim.cycles();
+    sim.push_frame(frame);
+    while sim.model().get(m_tvalid) == 0 {
+        if sim.cycles() - start > LIMIT {
+            return Err(BenchError::NoAck { cycles: LIMIT });
+        }
+        sim.cycle();
+    }
+    let lat = sim.cycles() - start;
+    sim.run_until_idle(1_000_000)?;
+    Ok(lat)
+}
+
+/// See [`RelayLatency`].
+pub fn relay_latency(samples: usize) -> Result<RelayLatency, BenchError> {
+    let mut sim = CoreSim::new()?;
+    configure(&mut sim, true, EventQueue::Off)?;
+    let regs = map::RELAY_SLOTS[0];
+    let mac = RELAY_SERVER.mac.to_u64();
+    sim.reg_write(regs.ip.offset, u32::from(RELAY_SERVER.ip))?;
+    sim.reg_write(regs.mac_hi.offset, (mac >> 32) as u32)?;
+    sim.reg_write(regs.mac_lo.offset, mac as u32)?;
+    sim.reg_write(regs.port.offset, map::RELAY_ENABLE | u32::from(RELAY_BACKEND_PORT))?;
+    let cports = (PEER_PORT, PORT);
+
+    // The open: the client's SYN, the card's SYN to the backend, its SYN-ACK, the client's ACK.
+    let mut c_seq = SeqNum(1000);
+    let syn = TcpRepr::new(cports.0, cports.1, c_seq, SeqNum(0), TcpFlags::SYN, 64240).with_mss(1460);
+    sim.push_frame(&wire::tcp_frame(RELAY_CLIENT, CORE, &syn, &[]));
+    sim.run_until_idle(100_000)?;
+    let out = drain_segments(&mut sim)?;
+    let Some((_, ssyn, _)) = out.iter().find(|(ip, t, _)| *ip == RELAY_SERVER.ip && t.flags == TcpFlags::SYN) else {
+        return Err(BenchError::Handshake(format!("no SYN to the backend: {out:?}")));
+    };
+    let sports = (RELAY_BACKEND_PORT, ssyn.src_port);
+    let mut s_ack = ssyn.seq + 1;
+    let mut s_seq = SeqNum(5000);
+    let synack = TcpRepr::new(sports.0, sports.1, s_seq, s_ack, TcpFlags::SYN | TcpFlags::ACK, 64240).with_mss(1460);
+    sim.push_frame(&wire::tcp_frame(RELAY_SERVER, CORE, &synack, &[]));
+    sim.run_until_idle(100_000)?;
+    s_seq += 1;
+    let out = drain_segments(&mut sim)?;
+    let Some((_, csynack, _)) = out.iter().find(|(ip, t, _)| *ip == RELAY_CLIENT.ip && t.flags == TcpFlags::SYN | TcpFlags::ACK) else {
+        return Err(BenchError::Handshake(format!("no SYN-ACK to the client: {out:?}")));
+    };
+    c_seq += 1;
+    let mut c_ack = csynack.seq + 1;
+    sim.push_frame(&relay_segment(RELAY_CLIENT, cports, c_seq, c_ack, TcpFlags::ACK, &[]));
+    sim.run_until_idle(100_000)?;
+    drain_segments(&mut sim)?;
+
+    let payload = [0x5au8; 100];
+    let len = payload.len() as u32;
+    let mut lat = RelayLatency { up: Vec::with_capacity(samples), down: Vec::with_capacity(samples) };
+    for _ in 0..samples {
+        let seg = relay_segment(RELAY_CLIENT, cports, c_seq, c_ack, TcpFlags::ACK | TcpFlags::PSH, &payload);
+        lat.up.push(relayed_after(&mut sim, &seg, RELAY_SERVER.ip, payload.len())?);
+        c_seq += len;
+        s_ack += len;
+        // The backend ACKs: the client's ACK follows.
+        sim.push_frame(&relay_segment(RELAY_SERVER, sports, s_seq, s_ack, TcpFlags::ACK, &[]));
+        sim.run_until_idle(100_000)?;
+        drain_segments(&mut sim)?;
+
+        let seg = relay_segment(RELAY_SERVER, sports, s_seq, s_ack, TcpFlags::ACK | TcpFlags::PSH, &payload);
+        lat.down.push(relayed_after(&mut sim, &seg, RELAY_CLIENT.ip, payload.len())?);
+        s_seq += len;
+        c_ack += len;
+        sim.push_frame(&relay_segment(RELAY_CLIENT, cports, c_seq, c_ack, TcpFlags::ACK, &[]));
+        sim.run_until_idle(100_000)?;
+        drain_segments(&mut sim)?;
+    }
+    lat.up.sort_unstable();
+    lat.down.sort_unstable();
+    Ok(lat)
+}

@@ -45,3 +45,12 @@ fn smallest_and_largest_frames_keep_up_with_line_rate() {
     let full = bench::rx_frames(1518, 100, true, EventQueue::On).expect("the core takes every in-order segment");
     assert!(full.bytes_per_cycle >= 7.9, "1518-byte frames at {:.2} bytes/cycle", full.bytes_per_cycle);
 }
+
+/// Relay mode: a segment from either side is relayed to the other, and the
+/// first beat of the relayed segment follows within a bounded number of cycles.
+#[test]
+fn a_relayed_segment_leaves_within_a_bounded_number_of_cycles() {
+    let lat = bench::relay_latency(3).expect("each segment is relayed");
+    assert_eq!((lat.up.len(), lat.down.len()), (3, 3));
+    eprintln!("relay latency cycles: up {:?}, down {:?}", lat.up, lat.down);
+}

@@ -270,3 +270,48 @@ fn bytes_cross_both_ways_and_each_ack_waits_for_the_other_sides() {
     let to_s: Vec<_> = ack.iter().filter(|(to, _, _)| *to == SERVER).collect();
     assert_eq!(to_s.last().map(|(_, t, _)| t.ack), Some(SeqNum(IRS_S + 501)), "{ack:?}");
 }
+
+/// The half-close (RFC 9293 §3.6, docs/relay.md "The splice rule", 3): the
+/// client's FIN closes the server side after its bytes, but the client side
+/// sends its own FIN only once the server sent one; each FIN is ACKed only
+/// once the other side ACKed the FIN it caused. Scored against the model.
+#[test]
+fn a_client_half_close_waits_for_the_servers_fin() {
+    let mut ls = start();
+    let (c, s, iss_s, iss_c) = accept(&mut ls);
+    assert!(ls.frame(&from_client(IRS_C.wrapping_add(1), iss_c.0.wrapping_add(1), TcpFlags::ACK, &[])).or_panic("client ACK").is_empty());
+
+    // The client half-closes: our FIN to the server, nothing to the client yet.
+    let out = ls.frame(&from_client(IRS_C.wrapping_add(1), iss_c.0.wrapping_add(1), TcpFlags::ACK | TcpFlags::FIN, &[])).or_panic("client FIN");
+    let segs = segments(&out);
+    assert_eq!(segs.len(), 1, "{segs:?}");
+    assert_eq!((segs[0].0, segs[0].1.flags, segs[0].1.seq), (SERVER, TcpFlags::FIN | TcpFlags::ACK, iss_s + 1));
+    assert_eq!((ls.model.tcb(c).state, ls.model.tcb(s).state), (TcpState::CloseWait, TcpState::FinWait1));
+    check(&mut ls, &[c, s], "client FIN");
+
+    // The server ACKs our FIN: the client's FIN is ACKed; the client side stays open.
+    let out = ls.frame(&from_server(s, IRS_S + 1, iss_s.0.wrapping_add(2), TcpFlags::ACK, &[])).or_panic("server ACKs our FIN");
+    let segs = segments(&out);
+    assert_eq!(segs.len(), 1, "{segs:?}");
+    assert_eq!((segs[0].0, segs[0].1.flags, segs[0].1.ack), (CLIENT, TcpFlags::ACK, SeqNum(IRS_C.wrapping_add(2))));
+    assert_eq!((ls.model.tcb(c).state, ls.model.tcb(s).state), (TcpState::CloseWait, TcpState::FinWait2), "no FIN to the client yet");
+    check(&mut ls, &[c, s], "half-closed");
+
+    // The server's FIN: now the client side closes; the server's FIN waits for the client's ACK.
+    let out = ls.frame(&from_server(s, IRS_S + 1, iss_s.0.wrapping_add(2), TcpFlags::ACK | TcpFlags::FIN, &[])).or_panic("server FIN");
+    let segs = segments(&out);
+    assert_eq!(segs.len(), 1, "{segs:?}");
+    assert_eq!((segs[0].0, segs[0].1.flags, segs[0].1.seq), (CLIENT, TcpFlags::FIN | TcpFlags::ACK, iss_c + 1));
+    assert!(ls.model.tcb(c).close_asked);
+    assert_eq!(ls.model.tcb(c).state, TcpState::LastAck);
+    check(&mut ls, &[c, s], "server FIN");
+
+    // The client ACKs our FIN: the client side is freed and the server's FIN ACKed; the pair is unlinked.
+    let out = ls.frame(&from_client(IRS_C.wrapping_add(2), iss_c.0.wrapping_add(2), TcpFlags::ACK, &[])).or_panic("client ACKs our FIN");
+    let segs = segments(&out);
+    assert_eq!(segs.len(), 1, "{segs:?}");
+    assert_eq!((segs[0].0, segs[0].1.flags, segs[0].1.ack), (SERVER, TcpFlags::ACK, SeqNum(IRS_S + 2)));
+    assert_eq!((ls.model.tcb(c).state, ls.model.tcb(s).state), (TcpState::Closed, TcpState::TimeWait));
+    assert_eq!(ls.model.tcb(s).peer_link, 0xFFFF, "unlinked");
+    check(&mut ls, &[c, s], "both FINs crossed");
+}

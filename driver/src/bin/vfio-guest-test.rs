@@ -271,6 +271,7 @@ fn event_ring_check(dev: &VfioPciDevice, bar: &BarMapping) -> Check {
             holdback: true,
             fin_rcvd: k == 2,
             send_hold: false,
+            close_asked: false,
             rcv_nxt: SeqNum(0xffff_fff0 + k as u32),
             rel: SeqNum(0xffff_ff00),
             ack_sent: SeqNum(0xffff_ff00),

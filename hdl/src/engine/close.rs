@@ -91,6 +91,9 @@ pub struct CloseSteps {
     st_time_wait: Constant<Bits<4>>,
     st_syn_rcvd: Constant<Bits<4>>,
     zero4: Constant<Bits<4>>,
+    /// A relayed CLOSE-WAIT closes only once its peer received a FIN (docs/relay.md).
+    may_close: Signal<Local, Bit>,
+    no_link: Constant<Bits<16>>,
 }
 
 impl Default for CloseSteps {
@@ -141,6 +144,8 @@ impl Default for CloseSteps {
             st_time_wait: st(TcpState::TimeWait),
             st_syn_rcvd: st(TcpState::SynReceived),
             zero4: Constant::new(Bits::<4>::from(0u64)),
+            may_close: Default::default(),
+            no_link: Constant::new(Bits::<16>::from(super::relay_step::NO_LINK)),
         }
     }
 }
@@ -156,6 +161,7 @@ impl Logic for CloseSteps {
         self.is_last_ack.next = self.tcb.val().state == self.st_last_ack.val();
         self.is_tw.next = self.tcb.val().state == self.st_time_wait.val();
         self.tail.next = self.tcb.val().iss + 1_u32.to_bits() + self.tcb.val().tx_end;
+        self.may_close.next = (self.tcb.val().peer_link == self.no_link.val()) | self.tcb.val().close_asked.any();
         self.tail1.next = self.tail.val() + 1_u32.to_bits();
         self.fin_acked.next = (self.tcb.val().snd_max == self.tail1.val()) & (self.tcb.val().snd_una == self.tail1.val());
         self.cmp_timer.a.next = self.now_us.val();
@@ -170,7 +176,7 @@ impl Logic for CloseSteps {
         // CLOSE-WAIT closes once the host's bytes are also acknowledged: LAST-ACK
         // then only has our FIN in flight (the TX table's ACK processing stops there).
         self.fin_due.next = (self.is_fw1.val() | self.is_closing.val() | self.is_last_ack.val()
-            | (self.is_cw.val() & self.all_released.val() & (self.tcb.val().snd_una == self.tail.val())))
+            | (self.is_cw.val() & self.may_close.val() & self.all_released.val() & (self.tcb.val().snd_una == self.tail.val())))
             & self.all_sent.val()
             & self.fin_allowed.val();
         self.ack_restarts_timer.next = self.is_est.val() | self.is_cw.val() | self.is_fw1.val() | self.is_closing.val();

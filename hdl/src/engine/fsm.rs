@@ -124,7 +124,11 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.rapply.follow_close.next = self.step_close.q.val();
         self.relay_paired.next = (self.w.q.val().state != self.st_closed.val())
             & (self.w.q.val().peer_link == bit_cast::<16, CONN_BITS>(self.relay_x.q.val()));
+        self.relay_asks_cw.next = self.rapply.close.val()
+            & (self.w.q.val().state == self.st_close_wait.val())
+            & !self.w.q.val().close_asked.any();
         self.relay_changed.next = self.rapply.release_moved.val()
+            | self.relay_asks_cw.val()
             | self.rapply.tail_moved.val()
             | (self.rapply.close.val() & (self.w.q.val().state == self.st_established.val()))
             | self.step_unlink.q.val()
@@ -1631,11 +1635,15 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                         if self.step_unlink.q.val() {
                             self.w.d.next.peer_link = self.no_link.val();
                         }
+                        // The half-close: a CLOSE-WAIT's FIN waits for this (reply.rs).
+                        if self.relay_asks_cw.val() {
+                            self.w.d.next.close_asked = true.into();
+                        }
                         self.txq.push.next = self.rapply.tail_moved.val();
                         self.relay_closing.d.next = self.rapply.close.val() & (self.w.q.val().state == self.st_established.val());
                         self.wb_next.d.next = self.relay_after.val();
                         self.state.d.next = self.relay_after.val();
-                        if self.rapply.release_moved.val() {
+                        if self.rapply.release_moved.val() | self.relay_asks_cw.val() {
                             // What a release sends (HopRelease's Reply), then the close.
                             if self.rapply.close.val() & (self.w.q.val().state == self.st_established.val()) {
                                 self.wb_next.d.next = EngineState::RelayClose;
@@ -1829,7 +1837,6 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             self.tcb_ram.write_enable.next = true;
             // Padding is stored as zero; `gen` counts this write; EPOCH stamps the writer.
             self.tcb_ram.write_data.next = self.w.q.val();
-            self.tcb_ram.write_data.next.pad_w0_7 = false.into();
             self.tcb_ram.write_data.next.pad_w0_12 = self.zero4.val();
             self.tcb_ram.write_data.next.pad_w14_26 = self.zero6.val(); // word 14 bits 23:16 the shifts, 24 SACK, 25 timestamps
             self.tcb_ram.write_data.next.gen = self.gen_next.val();

@@ -39,6 +39,7 @@
 //! | `HopClose`, `HopAbort`, `CloseFin` | connection life ([`close`]): the host's close (FIN-WAIT-1, the FIN now or after the data) and abort (RST, slot freed), and the send queue's FIN once every byte below the send tail is sent |
 //! | `HopConnect`, `ConnSlot`, `ConnOpen`, `ConnSynced` | active open ([`active_open`]): CONNECT takes a free slot, reads its generation while the index hashes the tuple, links it and sends our SYN (SYN-SENT); a SYN in SYN-SENT is answered from the synchronized TCB (ACK into ESTABLISHED, or SYN-ACK on a simultaneous open) |
 //! | `Prom*` | the promotion walk over every slot (it also rebuilds the connection index: `PromIndex`) |
+//! | `Relay*` | relay mode (docs/relay.md, docs/engine.md "Relay"): a relay slot's SYN opens a pair (`RelayWait`, `RelayOpenC`, then `RelayConnect` into CONNECT's states); each write-back of a linked TCB queues a visit (`rq`) that applies its step to the peer (`RelayStepX`, `RelayApplyY`, through `Reply` and `RelayClose`) and then the peer's back (`RelayPull`) |
 //! | `Reply`, `TxSend`, `WriteBack` | the shared tail: the ACK / FIN / SYN-ACK a change calls for (its TCB is written back from the next cycle on, once the segment's payload copy is done, overlapping `TxSend` or `wb_next`), offering the transmit request (then `tx_next`), writing the TCB back (then `wb_next`) |
 //!
 //! Field prefixes:
@@ -351,6 +352,8 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     relay_closing: DFF<Bit>,
     /// The target of a visit names the source back and is open.
     relay_paired: Signal<Local, Bit>,
+    /// The step asks a CLOSE-WAIT target to close: its FIN may go (the half-close).
+    relay_asks_cw: Signal<Local, Bit>,
     /// The apply changed something the model writes back for.
     relay_changed: Signal<Local, Bit>,
     /// What follows the target's update: the pull, or the end of the visit.
@@ -708,6 +711,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             relay_closing: Default::default(),
             relay_paired: Default::default(),
             relay_changed: Default::default(),
+            relay_asks_cw: Default::default(),
             relay_after: Default::default(),
             relay_conn_due: Default::default(),
             relay_due_gap: Default::default(),

@@ -59,6 +59,9 @@ pub struct ReplyChoice {
     st_close_wait: Constant<Bits<4>>,
     st_last_ack: Constant<Bits<4>>,
     zero4: Constant<Bits<4>>,
+    /// A relayed CLOSE-WAIT closes only once its peer received a FIN (docs/relay.md).
+    may_close: Signal<Local, Bit>,
+    no_link: Constant<Bits<16>>,
 }
 
 impl Default for ReplyChoice {
@@ -90,6 +93,8 @@ impl Default for ReplyChoice {
             st_close_wait: st(TcpState::CloseWait),
             st_last_ack: st(TcpState::LastAck),
             zero4: Constant::new(Bits::<4>::from(0u64)),
+            may_close: Default::default(),
+            no_link: Constant::new(Bits::<16>::from(super::relay_step::NO_LINK)),
         }
     }
 }
@@ -102,6 +107,7 @@ impl Logic for ReplyChoice {
         self.segment.next = TxSegmentState::Ack;
         self.fixed.next = self.tcb.val();
         self.tail.next = self.tcb.val().iss + 1_u32.to_bits() + self.tcb.val().tx_end;
+        self.may_close.next = (self.tcb.val().peer_link == self.no_link.val()) | self.tcb.val().close_asked.any();
         self.acks.next = (self.tcb.val().state == self.st_established.val())
             | (self.tcb.val().state == self.st_close_wait.val())
             | (self.tcb.val().state == self.st_fin_wait1.val())
@@ -120,6 +126,7 @@ impl Logic for ReplyChoice {
             self.fixed.next.timer_due = self.now_us.val() + self.rto_us.val();
             self.fixed.next.retries = self.zero4.val();
         } else if (self.tcb.val().state == self.st_close_wait.val())
+            & self.may_close.val()
             & self.all_released.val()
             & (self.tcb.val().snd_una == self.tail.val())
             & self.fin_allowed.val()

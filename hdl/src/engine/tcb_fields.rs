@@ -99,8 +99,8 @@ tcb_fields! {
     fin_rcvd [get_my_offset_fin_rcvd, get_my_width_fin_rcvd]: 1,
     /// Send holdback on: nothing at or above the connection's send limit leaves (send_limit.rs).
     send_hold [get_my_offset_send_hold, get_my_width_send_hold]: 1,
-    /// Word 0 bit 7, no field: written as zero.
-    pad_w0_7 [get_my_offset_pad_w0_7, get_my_width_pad_w0_7]: 1,
+    /// Relay mode: the spliced peer received its FIN (a linked CLOSE-WAIT's FIN waits for it).
+    close_asked [get_my_offset_close_asked, get_my_width_close_asked]: 1,
     retries [get_my_offset_retries, get_my_width_retries]: 4,
     /// Word 0 bits 15:12, no field: written as zero.
     pad_w0_12 [get_my_offset_pad_w0_12, get_my_width_pad_w0_12]: 4,
@@ -152,11 +152,12 @@ mod tests {
     fn layout_is_the_register_maps() {
         assert_eq!(TcbFields::BITS, TCB_BITS);
         let t = TcbFields::default();
-        let ours: [(TcbField, usize, usize); 33] = [
+        let ours: [(TcbField, usize, usize); 34] = [
             (tcb::STATE, t.get_my_offset_state().index(), t.get_my_width_state()),
             (tcb::HOLDBACK, t.get_my_offset_holdback().index(), t.get_my_width_holdback()),
             (tcb::FIN_RCVD, t.get_my_offset_fin_rcvd().index(), t.get_my_width_fin_rcvd()),
             (tcb::SEND_HOLD, t.get_my_offset_send_hold().index(), t.get_my_width_send_hold()),
+            (tcb::CLOSE_ASKED, t.get_my_offset_close_asked().index(), t.get_my_width_close_asked()),
             (tcb::RETRIES, t.get_my_offset_retries().index(), t.get_my_width_retries()),
             (tcb::PEER_MSS, t.get_my_offset_peer_mss().index(), t.get_my_width_peer_mss()),
             (tcb::LOCAL_PORT, t.get_my_offset_local_port().index(), t.get_my_width_local_port()),
@@ -197,7 +198,6 @@ mod tests {
             used[f.bit()..f.bit() + f.width as usize].iter_mut().for_each(|b| *b = true);
         }
         let pads = [
-            (t.get_my_offset_pad_w0_7().index(), t.get_my_width_pad_w0_7()),
             (t.get_my_offset_pad_w0_12().index(), t.get_my_width_pad_w0_12()),
             (t.get_my_offset_pad_w14_26().index(), t.get_my_width_pad_w14_26()),
         ];

@@ -95,6 +95,7 @@ impl RefModel {
             holdback: self.cfg.holdback,
             // No listening slot is involved: SEND_HOLDBACK's default.
             send_hold: super::send_limit::send_hold_for(self.cfg.send_holdback, &[], 0),
+            close_asked: false,
             fin_rcvd: false,
             retries: 0,
             peer_mss: DEFAULT_PEER_MSS,

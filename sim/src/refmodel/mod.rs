@@ -695,6 +695,7 @@ impl RefModel {
             holdback: self.cfg.holdback_for(key.local_port),
             fin_rcvd: false,
             send_hold: send_limit::send_hold_for(self.cfg.send_holdback, &self.cfg.listen, key.local_port),
+            close_asked: false,
             retries: 0,
             peer_mss: if seg.mss == 0 { DEFAULT_PEER_MSS } else { seg.mss },
             snd_wscale: seg.wscale.unwrap_or(0),
@@ -960,6 +961,7 @@ impl RefModel {
             t.timer_due = self.now_us.wrapping_add(self.cfg.rto_us);
             t.retries = 0;
         } else if t.state == TcpState::CloseWait
+            && (t.peer_link == relay::NO_LINK || t.close_asked)
             && t.rcv_nxt.not_after(t.rel)
             && t.snd_nxt == close::fin_seq(t)
             && self.fin_allowed(id)

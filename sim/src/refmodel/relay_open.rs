@@ -226,10 +226,15 @@ impl RefModel {
         }
         let offset_before = self.tcbs[y].seq_offset;
         let applied = apply_follow(&mut self.tcbs[y], tx_end, release, irs, close);
-        if applied.release_moved {
+        // The half-close: a linked CLOSE-WAIT sends its FIN only once its peer
+        // received one (CLOSE_ASKED), then as soon as it would in terminate mode.
+        let t = &mut self.tcbs[y];
+        let asked = applied.close && t.state == TcpState::CloseWait && !t.close_asked;
+        t.close_asked |= asked;
+        if applied.release_moved || asked {
             self.reply(y);
         }
-        let closed = applied.close && self.close_conn(y);
+        let closed = (applied.close && self.close_conn(y)) || asked;
         if unlink {
             self.tcbs[y].peer_link = NO_LINK;
         }

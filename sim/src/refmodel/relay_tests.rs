@@ -301,12 +301,15 @@ fn the_close_crosses_both_ways_and_the_last_fin_is_acked_after_the_pair_ends() {
     // The client's FIN: held (nothing released); s closes, its FIN at once (nothing to send).
     expect(m.on_frame(3_000, &from_client(c1, ISS_C + 1, TcpFlags::ACK | TcpFlags::FIN, &[])), &[to_server(s, s1, IRS_S + 1, TcpFlags::FIN | TcpFlags::ACK, RING as u16)]);
     assert_eq!((m.tcb(c).state, m.tcb(s).state), (TcpState::CloseWait, TcpState::FinWait1));
-    // The server ACKs our FIN: the client's FIN is released with our FIN|ACK.
-    expect(m.on_frame(4_000, &from_server(s, IRS_S + 1, s1.wrapping_add(1), TcpFlags::ACK, &[])), &[to_client(ISS_C + 1, c1.wrapping_add(1), TcpFlags::FIN | TcpFlags::ACK, RING as u16)]);
-    assert_eq!((m.tcb(c).state, m.tcb(s).state), (TcpState::LastAck, TcpState::FinWait2));
-    // The server's FIN: s holds its ACK until the client ACKed ours.
-    expect(m.on_frame(5_000, &from_server(s, IRS_S + 1, s1.wrapping_add(1), TcpFlags::ACK | TcpFlags::FIN, &[])), &[]);
-    assert_eq!(m.tcb(s).state, TcpState::TimeWait);
+    // The server ACKs our FIN: the client's FIN is ACKed, but the client side
+    // stays in CLOSE-WAIT (the half-close): the server may still be sending.
+    expect(m.on_frame(4_000, &from_server(s, IRS_S + 1, s1.wrapping_add(1), TcpFlags::ACK, &[])), &[to_client(ISS_C + 1, c1.wrapping_add(1), TcpFlags::ACK, RING as u16)]);
+    assert_eq!((m.tcb(c).state, m.tcb(s).state), (TcpState::CloseWait, TcpState::FinWait2));
+    assert!(!m.tcb(c).close_asked);
+    // The server's FIN: now the client side closes; s holds its ACK until the client ACKed ours.
+    expect(m.on_frame(5_000, &from_server(s, IRS_S + 1, s1.wrapping_add(1), TcpFlags::ACK | TcpFlags::FIN, &[])), &[to_client(ISS_C + 1, c1.wrapping_add(1), TcpFlags::FIN | TcpFlags::ACK, RING as u16)]);
+    assert_eq!((m.tcb(c).state, m.tcb(s).state), (TcpState::LastAck, TcpState::TimeWait));
+    assert!(m.tcb(c).close_asked);
     // The client ACKs our FIN: c ends, and its last step ACKs the server's FIN.
     expect(m.on_frame(6_000, &from_client(c1.wrapping_add(1), ISS_C + 2, TcpFlags::ACK, &[])), &[to_server(s, s1.wrapping_add(1), IRS_S + 2, TcpFlags::ACK, RING as u16)]);
     assert_eq!(m.tcb(c).state, TcpState::Closed);
