@@ -286,8 +286,9 @@ pub struct LabRunArgs {
     #[arg(long, value_name = "DIR")]
     pub sink_dir: Option<PathBuf>,
     /// Fail a client on which for this many seconds neither its writes nor
-    /// the card's ACKs moved; with --mode relay, the limit of each transfer
-    /// and of --client-cmd.
+    /// the card's ACKs moved; with --mode relay, how long a transfer may
+    /// stall (a download's limit adds its time at 512 kbit/s) and the
+    /// limit of --client-cmd.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub stall_timeout: u64,
     /// The application behind the card: `sink` writes each stream to a

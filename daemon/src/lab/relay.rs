@@ -68,7 +68,9 @@ pub struct RelayLabOptions {
     /// tc netem on the clients' link.
     pub netem: Option<String>,
     pub pcap: Option<PathBuf>,
-    /// Limit of each transfer and of the client command.
+    /// How long a transfer may stall (an upload's every write and read; a
+    /// download's limit adds the file's time at 512 kbit/s), and the limit
+    /// of the client command.
     pub timeout: Duration,
     /// The card's connect timeout toward a backend (RELAY_CONNECT_US), ms.
     pub relay_connect_ms: u32,
@@ -385,8 +387,12 @@ impl RelayLab {
     }
 
     /// `n` curl downloads of the served file through [`RELAY_HTTP_PORT`] at
-    /// once, and their wall time (first start to last end).
+    /// once, and their wall time (first start to last end). `timeout` is
+    /// how long a transfer may stall; curl's limit is on the whole
+    /// download, so it gets that plus the file's time at 512 kbit/s, below
+    /// which the relay is broken rather than slow.
     pub fn downloads(&self, n: usize, timeout: Duration) -> Result<(Vec<Download>, Duration), LabError> {
+        let timeout = timeout + Duration::from_secs(self.served.bytes * n as u64 / (64 << 10));
         let url = format!("http://{}/{}", self.relay_addr(RELAY_HTTP_PORT), self.served.name);
         let start = Instant::now();
         let handles: Vec<_> = (0..n)
