@@ -13,6 +13,8 @@
 //! - A backend port nothing listens on: the client's connect fails with
 //!   ECONNREFUSED (the card's RST) within the connect timeout,
 //!   `relay_connects_failed` counts it, and another relay port still serves.
+//! - `holdback lab --mode relay --json`: two downloads and two uploads at
+//!   once, reported per direction; a failover flag is refused.
 use std::io::{ErrorKind, Write};
 use std::net::SocketAddrV4;
 use std::path::{Path, PathBuf};
@@ -22,7 +24,7 @@ use std::time::{Duration, Instant};
 use holdback_daemon::lab::netns::run_in_netns;
 use holdback_daemon::lab::relay::{RelayLab, RelayLabOptions, RELAY_HTTP_PORT, RELAY_UPLOAD_PORT, SERVER_HTTP_PORT, SERVER_UPLOAD_PORT};
 use holdback_regmap::Stat;
-use holdback_tests::{bad_frames, holdback_bin, require_lab_prerequisites, require_tool};
+use holdback_tests::{bad_frames, holdback, holdback_bin, lab_report, require_lab_prerequisites, require_tool};
 
 /// The generated files' seed unless `HOLDBACK_TEST_SEED` replaces it.
 const DEFAULT_SEED: u64 = 0x5EED_4E1B;
@@ -225,4 +227,32 @@ fn a_backend_port_nobody_listens_on_refuses_the_client_and_the_other_relay_ports
     lab.finish().unwrap_or_else(|e| panic!("stopping the lab: {}", holdback_daemon::error::chain(&e)));
     eprintln!("relay_lab refused: ECONNREFUSED after {took:?}, relay_connects_failed {failed}, 8080 still serves; {:.1} s", started.elapsed().as_secs_f64());
     let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn the_cli_runs_two_transfers_each_way_at_once_and_reports_them_as_json() {
+    prerequisites();
+    let started = Instant::now();
+    let seed = holdback_sim::test_seed(DEFAULT_SEED).to_string();
+    let r = lab_report(&["--mode", "relay", "--conns", "2", "--bytes", "256KiB", "--seed", &seed]);
+    eprintln!(
+        "relay_lab cli: download {} Mbit/s, upload {} Mbit/s; {:.1} s",
+        r["download"]["goodput_mbps"],
+        r["upload"]["goodput_mbps"],
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(r["mode"], "relay");
+    assert_eq!(r["errors"], serde_json::json!([]), "{r:#}");
+    for way in ["download", "upload"] {
+        assert_eq!(r[way]["sha256_match"], true, "{way}: {r:#}");
+        assert_eq!(r[way]["bytes"], 2 * 256 * 1024, "{way}: {r:#}");
+        assert_eq!(r[way]["checks"].as_array().map(Vec::len), Some(2), "{way}: {r:#}");
+    }
+    let ports: Vec<u64> = r["relays"].as_array().expect("relays").iter().filter_map(|m| m["listen"].as_u64()).collect();
+    assert_eq!(ports, [u64::from(RELAY_HTTP_PORT), u64::from(RELAY_UPLOAD_PORT)]);
+    assert_eq!(r["stats"]["relay_connects_failed"], 0, "{r:#}");
+
+    let out = holdback(&["lab", "--mode", "relay", "--failover-at", "0.5"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("failover of a relayed pair is not built yet"), "{stderr}");
 }
