@@ -181,8 +181,42 @@ pub struct LabCmd {
     pub run: LabRunArgs,
 }
 
+/// What `holdback lab` runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LabMode {
+    /// Linux clients stream into the card's application (the sink or the echo).
+    Single,
+    /// The card relays (docs/relay.md): clients reach a server namespace's
+    /// nginx and upload sink through the card's relay ports.
+    Relay,
+}
+
 #[derive(Debug, Args)]
 pub struct LabRunArgs {
+    /// `single`: clients stream into the card's application; `relay`: the
+    /// card relays between a client namespace and a server namespace
+    /// (docs/relay.md): 8080 to the server's nginx on port 80, 8081 to its
+    /// upload sink on port 9000; --conns curl downloads of --bytes and as
+    /// many uploads through the card, SHA-256 both ways, goodput per
+    /// direction. Failover of a relayed pair is not built yet.
+    #[arg(long, value_enum, value_name = "single|relay", default_value_t = LabMode::Single)]
+    pub mode: LabMode,
+    /// Relay mode: run this in the server namespace instead of nginx and
+    /// the upload sink, until the run ends (`sh -c`; placeholders
+    /// {server_ip} {server_port} {upload_port} {listen_ip} {listen_port}
+    /// {client_ip} {file} {work_dir}; the card relays {listen_port} to
+    /// {server_port} and {listen_port}+1 to {upload_port}). Needs --client-cmd.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub server_cmd: Option<String>,
+    /// Relay mode: run this in the client namespace instead of the curl
+    /// downloads and the uploads (placeholders as --server-cmd); its exit
+    /// status decides the run, its output is in the report.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub client_cmd: Option<String>,
+    /// Relay mode: how long a client's SYN-ACK waits for the card's
+    /// connection to the backend (`[tcp] relay_connect_ms`) [default: 3000].
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u32).range(1..=crate::config::MAX_TIMER_MS as i64))]
+    pub relay_connect_ms: Option<u32>,
     /// Concurrent client connections (at most the core's N; 4096 is the largest N generated).
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub conns: u16,
@@ -247,10 +281,14 @@ pub struct LabRunArgs {
     #[arg(long, value_name = "SIZE", default_value = "64KiB", value_parser = parse_ring_size)]
     pub rx_ring_bytes: u32,
     /// Keep the sink's files in DIR (default: a temporary directory, removed
-    /// after a passing run).
+    /// after a passing run); with --mode relay, the run's whole work
+    /// directory (the files, downloads, uploads, logs, the card's config).
     #[arg(long, value_name = "DIR")]
     pub sink_dir: Option<PathBuf>,
-    /// Fail a client on which for this many seconds neither its writes nor the card's ACKs moved.
+    /// Fail a client on which for this many seconds neither its writes nor
+    /// the card's ACKs moved; with --mode relay, how long a transfer may
+    /// stall (a download's limit adds its time at 512 kbit/s) and the
+    /// limit of --client-cmd.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub stall_timeout: u64,
     /// The application behind the card: `sink` writes each stream to a
@@ -374,6 +412,18 @@ impl LabRunArgs {
     /// refused here with the reason (before anything is built).
     pub fn check(&self) -> Result<(), String> {
         let p = &self.pair;
+        if self.mode == LabMode::Relay {
+            return self.check_relay();
+        }
+        let relay_only = [
+            ("--server-cmd", self.server_cmd.is_some()),
+            ("--client-cmd", self.client_cmd.is_some()),
+            ("--relay-connect-ms", self.relay_connect_ms.is_some()),
+        ];
+        let given: Vec<&str> = relay_only.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect();
+        if !given.is_empty() {
+            return Err(format!("{} only apply to the relay lab: add --mode relay", given.join(", ")));
+        }
         if p.chaos.is_some() {
             return self.check_chaos();
         }
@@ -435,6 +485,56 @@ impl LabRunArgs {
 }
 
 impl LabRunArgs {
+    /// `--mode relay`: one card between a client and a server namespace.
+    /// What it cannot do is refused with the reason, a failover first.
+    fn check_relay(&self) -> Result<(), String> {
+        let p = &self.pair;
+        let failover = [
+            ("--standby", p.standby),
+            ("--failover-at", p.failover_at.is_some()),
+            ("--switchover-at", p.switchover_at.is_some()),
+            ("--cut-replication-at", p.cut_replication_at.is_some()),
+            ("--chaos", p.chaos.is_some()),
+        ];
+        let given: Vec<&str> = failover.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect();
+        if !given.is_empty() {
+            return Err(format!(
+                "{}: failover of a relayed pair is not built yet (docs/relay.md, \"Failover of both connections\"); \
+                 --mode relay runs one card",
+                given.join(", ")
+            ));
+        }
+        let unused = p.pair_only_given();
+        if !unused.is_empty() || p.chaos_seed.is_some() {
+            let mut flags = unused;
+            if p.chaos_seed.is_some() {
+                flags.push("--chaos-seed");
+            }
+            return Err(format!("{} only apply to the pair lab; failover of a relayed pair is not built yet", flags.join(", ")));
+        }
+        let not_relay = [
+            ("--syn-flood", self.syn_flood.is_some()),
+            ("--syn-cookies", self.syn_cookies.is_some()),
+            ("--plot", self.plot.is_some()),
+            ("--app", self.app != crate::app::AppKind::Sink),
+            ("--holdback off", !self.holdback.on()),
+        ];
+        let given: Vec<&str> = not_relay.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect();
+        if !given.is_empty() {
+            return Err(format!(
+                "{} do not apply to --mode relay: the card holds every relayed ACK until the other side acknowledged \
+                 (the peer gate), no application runs behind it, and its SYN cookies and plot are the single-card lab's",
+                given.join(", ")
+            ));
+        }
+        if self.server_cmd.is_some() && self.client_cmd.is_none() {
+            return Err("--server-cmd replaces nginx and the upload sink, so the curl downloads and the uploads would \
+                        have nothing to check against: give --client-cmd too"
+                .into());
+        }
+        Ok(())
+    }
+
     /// `--chaos N`: the pair's own settings apply; what would fight the
     /// chaos run's own faults, its one shared store or its captures is refused.
     fn check_chaos(&self) -> Result<(), String> {
@@ -712,10 +812,12 @@ mod tests {
     #[test]
     fn every_lab_flag_takes_effect_in_the_single_card_lab_or_is_refused() {
         // Used by the single-card run (LabRunOptions), or selecting the pair lab (or its chaos run).
-        const SINGLE_CARD: [&str; 23] = [
+        const SINGLE_CARD: [&str; 24] = [
             "conns", "bytes", "seed", "holdback", "reassembly", "sack", "timestamps", "syn_flood", "syn_cookies", "json", "plot", "pcap", "rx_ring_bytes", "sink_dir", "stall_timeout", "netem", "impair", "app",
-            "standby", "failover_at", "cut_replication_at", "switchover_at", "chaos",
+            "standby", "failover_at", "cut_replication_at", "switchover_at", "chaos", "mode",
         ];
+        // Used by the relay lab only (`lab_relay_mode_*` below).
+        const RELAY_ONLY: [&str; 3] = ["server_cmd", "client_cmd", "relay_connect_ms"];
         // A value each pair-only flag accepts.
         let sample = |id: &str| match id {
             "gates" => "app",
@@ -735,7 +837,7 @@ mod tests {
         let mut refused = 0;
         for arg in lab.get_arguments() {
             let id = arg.get_id().as_str();
-            if matches!(id, "help" | "version") || SINGLE_CARD.contains(&id) {
+            if matches!(id, "help" | "version") || SINGLE_CARD.contains(&id) || RELAY_ONLY.contains(&id) {
                 continue;
             }
             let long = format!("--{}", arg.get_long().expect("lab flags are long"));
@@ -803,6 +905,40 @@ mod tests {
         assert_eq!(run_of(&["--app", "echo", "--switchover-at", "0.5"]).unwrap().check(), Ok(()));
         let cut = ["--app", "echo", "--cut-replication-at", "0.3", "--cut-for-ms", "1500", "--detector", "external"];
         assert_eq!(run_of(&cut).unwrap().check(), Ok(()));
+    }
+
+    /// `--mode relay`: its own flags only with it, and what it cannot do
+    /// (a failover above all) refused with the reason.
+    #[test]
+    fn lab_relay_mode_takes_its_templates_and_refuses_what_it_cannot_run() {
+        assert_eq!(run_of(&[]).unwrap().mode, LabMode::Single);
+        let relay = run_of(&["--mode", "relay", "--bytes", "8MiB", "--impair", "loss 1%", "--netem", "delay 1ms", "--pcap", "/tmp/r.pcap"]).unwrap();
+        assert_eq!((relay.mode, relay.bytes), (LabMode::Relay, 8 << 20));
+        assert_eq!(relay.check(), Ok(()));
+        let both = ["--mode", "relay", "--server-cmd", "nc -l {server_ip} {server_port}", "--client-cmd", "curl http://{listen_ip}:{listen_port}/", "--relay-connect-ms", "500"];
+        let both = run_of(&both).unwrap();
+        assert_eq!((both.relay_connect_ms, both.check()), (Some(500), Ok(())));
+        assert_eq!(run_of(&["--mode", "relay", "--client-cmd", "true"]).unwrap().check(), Ok(()), "a client command against nginx and the sink");
+        for (args, needle) in [
+            (&["--mode", "relay", "--failover-at", "0.5"][..], "--failover-at: failover of a relayed pair is not built yet"),
+            (&["--mode", "relay", "--standby"][..], "--standby: failover of a relayed pair is not built yet"),
+            (&["--mode", "relay", "--switchover-at", "0.5"][..], "failover of a relayed pair is not built yet"),
+            (&["--mode", "relay", "--cut-replication-at", "0.5"][..], "failover of a relayed pair is not built yet"),
+            (&["--mode", "relay", "--chaos", "3"][..], "--chaos: failover of a relayed pair"),
+            (&["--mode", "relay", "--gates", "app"][..], "--gates only apply to the pair lab"),
+            (&["--mode", "relay", "--holdback", "off"][..], "--holdback off do not apply to --mode relay"),
+            (&["--mode", "relay", "--app", "echo"][..], "--app do not apply"),
+            (&["--mode", "relay", "--syn-flood", "100"][..], "--syn-flood do not apply"),
+            (&["--mode", "relay", "--server-cmd", "true"][..], "give --client-cmd too"),
+            (&["--server-cmd", "true"][..], "--server-cmd only apply to the relay lab: add --mode relay"),
+            (&["--client-cmd", "true"][..], "--client-cmd only apply to the relay lab"),
+            (&["--relay-connect-ms", "500"][..], "--relay-connect-ms only apply to the relay lab"),
+        ] {
+            let why = run_of(args).unwrap().check().expect_err(&format!("{args:?} must be refused"));
+            assert!(why.contains(needle), "{args:?}: `{needle}` not in {why}");
+        }
+        assert!(run_of(&["--mode", "bridge"]).is_err());
+        assert!(run_of(&["--mode", "relay", "--relay-connect-ms", "0"]).is_err());
     }
 
     /// `--chaos N [--chaos-seed S]`: N ≥ 1, the pair's settings apply, and

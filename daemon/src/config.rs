@@ -34,6 +34,12 @@
 //! keepalive_interval_ms = 75000      # between unanswered probes
 //! keepalive_probes = 9               # 1..=15 unanswered probes, then RST
 //! idle_timeout_ms = 0                # without keep-alive: RST a quiet connection; 0 = off
+//! relay_connect_ms = 3000            # relay mode: how long a client waits for its backend
+//! [[relay]]                          # relay mode (docs/relay.md): a listening port spliced to a backend
+//! listen = 8080                      # takes one of the 4 listening slots
+//! backend = "198.18.0.3:80"
+//! next_hop_mac = "02:00:00:00:00:03" # the card has no ARP cache
+//! gates = ["peer"]                   # the only gate of a relayed connection (the default)
 //! ```
 //!
 //! Every error names the file, the field (as a dotted key path) and what is
@@ -42,7 +48,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use holdback_driver::vfio::PciAddress;
-use holdback_driver::{CardSettings, MacAddr, MacParseError, PortHoldback};
+use holdback_driver::{CardSettings, MacAddr, MacParseError, PortHoldback, RelayTarget};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppKind;
@@ -110,11 +116,17 @@ pub enum Role {
 /// (written and fsynced). `replica`: the standby acknowledged a TCB copy
 /// covering them (claim 24, invariant 2); it sits between the sink's commit
 /// and its release (see `Sink::release_all`) and needs `[replication]`.
+/// `peer`: the other side of a relayed pair acknowledged them (claims 3,
+/// 13, 20); the card moves R itself, so it is the gate of `[[relay]]`
+/// ports alone and no host application's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Gate {
     App,
     Replica,
+    // Not a choice of the pair lab's `--gates`: the lab's relay mode sets it.
+    #[value(skip)]
+    Peer,
 }
 
 /// The file as written (serde's view); [`load`] turns it into a [`Config`].
@@ -134,6 +146,9 @@ struct RawConfig {
     /// holdback and gates if given (instead of `network.listen_ports`).
     #[serde(default)]
     listen: Vec<RawListen>,
+    /// `[[relay]]`: listening ports the card splices to a backend server.
+    #[serde(default)]
+    relay: Vec<RawRelay>,
     metrics: Option<RawMetrics>,
     replication: Option<RawReplication>,
     authority: Option<RawAuthority>,
@@ -207,6 +222,7 @@ struct RawTcp {
     keepalive_interval_ms: Option<i64>,
     keepalive_probes: Option<i64>,
     idle_timeout_ms: Option<i64>,
+    relay_connect_ms: Option<i64>,
 }
 
 /// The card's connection timers (`[tcp]`) in microseconds, as its
@@ -233,6 +249,10 @@ pub struct TcpSettings {
     /// off. Never set together with `keepalive_idle_us` (the card ignores
     /// it while keep-alive is on).
     pub idle_timeout_us: u32,
+    /// RELAY_CONNECT_US: how long a relayed client's SYN-ACK waits for its
+    /// backend to accept (docs/relay.md, "The open"); > 0. Written only
+    /// when the config has `[[relay]]` mappings.
+    pub relay_connect_us: u32,
 }
 
 impl Default for TcpSettings {
@@ -245,6 +265,7 @@ impl Default for TcpSettings {
             // The register's reset value, 9, fits its 4 bits.
             keepalive_probes: holdback_regmap::KEEPALIVE_PROBES_DEFAULT as u8,
             idle_timeout_us: 0,
+            relay_connect_us: holdback_regmap::RELAY_CONNECT_US_DEFAULT,
         }
     }
 }
@@ -273,10 +294,18 @@ fn timer_us(field: &'static str, ms: i64, min: u32) -> Result<u32, (&'static str
     }
 }
 
-/// `[tcp]`, given the initial RTO (`network.rto_us`) the floor may not exceed.
-fn validate_tcp(t: Option<RawTcp>, initial_rto_us: u32) -> Result<TcpSettings, (&'static str, String)> {
+/// `[tcp]`, given the initial RTO (`network.rto_us`) the floor may not
+/// exceed, and whether the config relays (`relay_connect_ms` means
+/// nothing otherwise).
+fn validate_tcp(t: Option<RawTcp>, initial_rto_us: u32, relays: bool) -> Result<TcpSettings, (&'static str, String)> {
     let defaults = TcpSettings::default();
     let Some(t) = t else { return Ok(defaults) };
+    if t.relay_connect_ms.is_some() && !relays {
+        return Err((
+            "tcp.relay_connect_ms",
+            "is the relay mode's connect timeout, and this config has no [[relay]] mapping: add one or drop it".into(),
+        ));
+    }
     let given = |v: Option<i64>, default_us: u32| v.unwrap_or(i64::from(default_us / 1000));
     let rto_min_us = match t.rto_min_ms {
         None => None,
@@ -321,6 +350,7 @@ fn validate_tcp(t: Option<RawTcp>, initial_rto_us: u32) -> Result<TcpSettings, (
         )?,
         keepalive_probes: probes as u8,
         idle_timeout_us: timer_us("tcp.idle_timeout_ms", given(t.idle_timeout_ms, defaults.idle_timeout_us), 0)?,
+        relay_connect_us: timer_us("tcp.relay_connect_ms", given(t.relay_connect_ms, defaults.relay_connect_us), 1)?,
     };
     if tcp.keepalive_idle_us > 0 && tcp.idle_timeout_us > 0 {
         return Err((
@@ -630,6 +660,22 @@ struct RawListen {
     gates: Option<Vec<Gate>>,
 }
 
+/// One `[[relay]]` entry; integers wide and addresses as text, so each
+/// gets its own message.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRelay {
+    listen: i64,
+    backend: String,
+    next_hop_mac: String,
+    gates: Option<Vec<Gate>>,
+}
+
+/// The local ports relay mode reserves for the card's own connections to
+/// the backends: `RELAY_LOCAL_PORT_BASE + id` for TCB `id`, up to 16384
+/// TCBs (docs/relay.md, "The open").
+pub const RELAY_LOCAL_PORTS: std::ops::RangeInclusive<u16> = holdback_regmap::RELAY_LOCAL_PORT_BASE..=u16::MAX;
+
 /// A listening port's own gates (`[[listen]] gates`): the sink applies
 /// them to the port's connections instead of the top-level `gates`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -712,6 +758,10 @@ pub struct Config {
     pub app: AppSettings,
     /// The card's connection timers (`[tcp]`).
     pub tcp: TcpSettings,
+    /// `[[relay]]`: listening ports the card relays to a backend (their
+    /// ports are in `network.listen_ports` too, after the others: each
+    /// takes a listening slot).
+    pub relay: Vec<RelayTarget>,
 }
 
 impl Config {
@@ -851,7 +901,10 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
     let sink_dir = raw.sink_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_SINK_DIR));
     check_absolute(&sink_dir).map_err(|m| bad("sink_dir", m))?;
 
-    let (network, port_gates) = validate_listening(raw.network, raw.listen, raw.replication.is_some())
+    let relay = validate_relays(&raw.relay, &raw.network, &raw.listen, raw.replication.is_some())
+        .map_err(|(f, m)| ConfigError::Invalid { path: path.to_path_buf(), field: f, message: m })?;
+    let relay_ports: Vec<u16> = relay.iter().map(|r| r.listen).collect();
+    let (network, port_gates) = validate_listening(raw.network, raw.listen, raw.replication.is_some(), &relay_ports)
         .map_err(|(f, m)| ConfigError::Invalid { path: path.to_path_buf(), field: f, message: m })?;
 
     let metrics = match raw.metrics {
@@ -884,7 +937,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
 
     let dma = validate_dma(raw.dma).map_err(|(f, m)| bad(f, m))?;
     let app = validate_app(raw.app).map_err(|(f, m)| bad(f, m))?;
-    let tcp = validate_tcp(raw.tcp, network.rto_us).map_err(|(f, m)| bad(f, m))?;
+    let tcp = validate_tcp(raw.tcp, network.rto_us, !relay.is_empty()).map_err(|(f, m)| bad(f, m))?;
     let authority = match raw.authority {
         None => Authority::Pair,
         Some(a) => validate_authority(a, replication.as_ref()).map_err(|(f, m)| bad(f, m))?,
@@ -905,6 +958,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         authority,
         app,
         tcp,
+        relay,
     })
 }
 
@@ -1151,8 +1205,118 @@ fn check_gates(gates: &[Gate], replication: bool) -> Result<(), String> {
         if *g == Gate::Replica && !replication {
             return Err("\"replica\" needs a [replication] section naming the standby".into());
         }
+        if *g == Gate::Peer {
+            return Err(
+                "\"peer\" is the gate of relayed connections alone: the card releases them when the other side \
+                 acknowledged, with no application behind them; map the port in a [[relay]] entry instead"
+                    .into(),
+            );
+        }
     }
     Ok(())
+}
+
+/// `[[relay]]`, given the listening ports of the sink (`network.listen_ports`
+/// or `[[listen]]`, as written): each mapping's port, backend and next hop;
+/// a relay port is no other listening port, and together they fit the
+/// card's listening slots. Relay mode reserves [`RELAY_LOCAL_PORTS`].
+fn validate_relays(
+    relays: &[RawRelay],
+    network: &RawNetwork,
+    listen: &[RawListen],
+    replication: bool,
+) -> Result<Vec<RelayTarget>, (String, String)> {
+    if relays.is_empty() {
+        return Ok(Vec::new());
+    }
+    if replication {
+        return Err((
+            "relay".into(),
+            "relayed connections cannot fail over yet: failover of a relayed pair (docs/relay.md, \"Failover of both \
+             connections\") is not built; run relay mode without [replication]"
+                .into(),
+        ));
+    }
+    let card_ip = network.ip;
+    // The sink's ports as written, each with its field.
+    let plain: Vec<(String, i64)> = if listen.is_empty() {
+        network.listen_ports.iter().map(|p| ("network.listen_ports".to_string(), *p)).collect()
+    } else {
+        listen.iter().enumerate().map(|(i, l)| (format!("listen[{i}].port"), l.port)).collect()
+    };
+    let reserved = |p: i64| u16::try_from(p).is_ok_and(|p| RELAY_LOCAL_PORTS.contains(&p));
+    let reserved_why = |p: i64| {
+        format!(
+            "port {p} is in {}..={}, which relay mode reserves for the card's own connections to the backends \
+             (local port {} + the TCB's id, docs/relay.md); listen on a lower port",
+            RELAY_LOCAL_PORTS.start(),
+            RELAY_LOCAL_PORTS.end(),
+            RELAY_LOCAL_PORTS.start()
+        )
+    };
+    if let Some((field, p)) = plain.iter().find(|(_, p)| reserved(*p)) {
+        return Err((field.clone(), reserved_why(*p)));
+    }
+    let mut out: Vec<RelayTarget> = Vec::with_capacity(relays.len());
+    for (i, r) in relays.iter().enumerate() {
+        let field = |name: &str| format!("relay[{i}].{name}");
+        let Some(port) = u16::try_from(r.listen).ok().filter(|p| *p != 0) else {
+            return Err((field("listen"), format!("port {} is out of range 1..=65535", r.listen)));
+        };
+        if reserved(r.listen) {
+            return Err((field("listen"), reserved_why(r.listen)));
+        }
+        if let Some((other, _)) = plain.iter().find(|(_, p)| *p == r.listen) {
+            return Err((
+                field("listen"),
+                format!(
+                    "port {port} is also a listening port of the application ({other}): a port either relays to a \
+                     backend or is served by the host; list it in one place"
+                ),
+            ));
+        }
+        if out.iter().any(|o| o.listen == port) {
+            return Err((field("listen"), format!("port {port} is relayed twice; one backend per listening port")));
+        }
+        let backend: std::net::SocketAddrV4 = r.backend.parse().map_err(|e| {
+            (field("backend"), format!("{:?} is not IPv4-ADDRESS:PORT (\"198.18.0.3:80\"): {e}", r.backend))
+        })?;
+        let ip = *backend.ip();
+        if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
+            return Err((field("backend"), format!("{ip} is not a unicast host address a server can have")));
+        }
+        if ip == card_ip {
+            return Err((field("backend"), format!("{ip} is the card's own address (network.ip): the backend is another host")));
+        }
+        if backend.port() == 0 {
+            return Err((field("backend"), format!("{backend}: port 0 is no server's port")));
+        }
+        let next_hop = parse_mac(&r.next_hop_mac).map_err(|m| (field("next_hop_mac"), m))?;
+        if let Some(gates) = &r.gates {
+            if gates.as_slice() != [Gate::Peer] {
+                return Err((
+                    field("gates"),
+                    "a relayed connection has one gate, \"peer\" (the other side acknowledged; the default): there \
+                     is no application behind it to commit, and its failover is not built"
+                        .into(),
+                ));
+            }
+        }
+        out.push(RelayTarget { listen: port, backend, next_hop });
+    }
+    let slots = plain.len() + out.len();
+    if slots > MAX_LISTEN_PORTS {
+        return Err((
+            "relay".into(),
+            format!(
+                "{} listening ports and {} relay ports need {slots} listening slots; the card has {MAX_LISTEN_PORTS} \
+                 (each relay port takes one)",
+                plain.len(),
+                out.len()
+            ),
+        ));
+    }
+    Ok(out)
 }
 
 /// `[network]` and the `[[listen]]` entries: the card's settings (ports
@@ -1161,8 +1325,11 @@ fn validate_listening(
     mut n: RawNetwork,
     listen: Vec<RawListen>,
     replication: bool,
+    relay_ports: &[u16],
 ) -> Result<(CardSettings, Vec<PortGates>), (String, String)> {
     if listen.is_empty() {
+        // The relay ports take the slots after the application's.
+        n.listen_ports.extend(relay_ports.iter().map(|p| i64::from(*p)));
         let settings = validate_network(n).map_err(|(f, m)| (f.to_string(), m))?;
         return Ok((settings, Vec::new()));
     }
@@ -1188,6 +1355,7 @@ fn validate_listening(
             port_gates.push(PortGates { port, gates: gates.clone() });
         }
     }
+    n.listen_ports.extend(relay_ports.iter().map(|p| i64::from(*p)));
     let mut settings = validate_network(n).map_err(|(f, m)| (f.replace("network.listen_ports", "listen"), m))?;
     settings.port_holdback = port_holdback;
     settings.validate().map_err(|e| ("listen".to_string(), e.to_string()))?;
@@ -1203,7 +1371,9 @@ fn validate_network(n: RawNetwork) -> Result<CardSettings, (&'static str, String
     if n.listen_ports.is_empty() {
         return Err((
             "network.listen_ports",
-            "at least one port is needed (here or as [[listen]] entries), or the card accepts no connection".into(),
+            "at least one port is needed (here, as [[listen]] entries or as [[relay]] entries), or the card accepts no \
+             connection"
+                .into(),
         ));
     }
     if n.listen_ports.len() > MAX_LISTEN_PORTS {
@@ -1284,6 +1454,7 @@ fn gate_name(g: Gate) -> &'static str {
     match g {
         Gate::App => "\"app\"",
         Gate::Replica => "\"replica\"",
+        Gate::Peer => "\"peer\"",
     }
 }
 
@@ -1300,6 +1471,8 @@ struct Effective<'a> {
     network: EffectiveNetwork,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     listen: Vec<EffectiveListen>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    relay: Vec<EffectiveRelay>,
     #[serde(skip_serializing_if = "Option::is_none")]
     metrics: Option<EffectiveMetrics>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1320,11 +1493,29 @@ struct EffectiveTcp {
     keepalive_interval_ms: u32,
     keepalive_probes: u8,
     idle_timeout_ms: u32,
+    /// Only with `[[relay]]` mappings, where it is used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    relay_connect_ms: Option<u32>,
+}
+
+/// A `[[relay]]` entry as printed (its one gate, `peer`, goes without saying).
+#[derive(Serialize)]
+struct EffectiveRelay {
+    listen: u16,
+    backend: String,
+    next_hop_mac: MacAddr,
+}
+
+impl EffectiveTcp {
+    fn of(t: &TcpSettings, relays: bool) -> EffectiveTcp {
+        EffectiveTcp { relay_connect_ms: relays.then_some(t.relay_connect_us / 1000), ..EffectiveTcp::from(t) }
+    }
 }
 
 impl From<&TcpSettings> for EffectiveTcp {
     fn from(t: &TcpSettings) -> EffectiveTcp {
         EffectiveTcp {
+            relay_connect_ms: None,
             rto_min_ms: t.rto_min_us.map(|us| us / 1000),
             time_wait_ms: t.time_wait_us / 1000,
             keepalive_idle_ms: t.keepalive_idle_us / 1000,
@@ -1430,6 +1621,12 @@ impl Config {
         all
     }
 
+    /// The listening ports the application serves: every listening port
+    /// but the relayed ones.
+    pub fn app_ports(&self) -> impl Iterator<Item = u16> + '_ {
+        self.network.listen_ports.iter().copied().filter(|p| !self.relay.iter().any(|r| r.listen == *p))
+    }
+
     /// The card as written in the file (`sim` or `vfio:<address>`).
     pub fn card_spec(&self) -> String {
         match &self.card {
@@ -1456,9 +1653,8 @@ impl Config {
             listen: if n.port_holdback.is_empty() && self.port_gates.is_empty() {
                 Vec::new()
             } else {
-                n.listen_ports
-                    .iter()
-                    .map(|&port| EffectiveListen {
+                self.app_ports()
+                    .map(|port| EffectiveListen {
                         port,
                         holdback: n.own_holdback(port),
                         gates: self.port_gates.iter().find(|g| g.port == port).map(|g| g.gates.clone()),
@@ -1468,7 +1664,7 @@ impl Config {
             network: EffectiveNetwork {
                 mac: n.mac,
                 ip: n.ip,
-                listen_ports: if n.port_holdback.is_empty() && self.port_gates.is_empty() { n.listen_ports.clone() } else { Vec::new() },
+                listen_ports: if n.port_holdback.is_empty() && self.port_gates.is_empty() { self.app_ports().collect() } else { Vec::new() },
                 holdback: n.holdback,
                 our_mss: n.our_mss,
                 rto_us: n.rto_us,
@@ -1492,9 +1688,14 @@ impl Config {
                 state_file: &r.state_file,
                 store: r.store,
             }),
+            relay: self
+                .relay
+                .iter()
+                .map(|r| EffectiveRelay { listen: r.listen, backend: r.backend.to_string(), next_hop_mac: r.next_hop })
+                .collect(),
             dma: self.dma,
             app: self.app,
-            tcp: EffectiveTcp::from(&self.tcp),
+            tcp: EffectiveTcp::of(&self.tcp, !self.relay.is_empty()),
             authority: EffectiveAuthority {
                 kind: match self.authority {
                     Authority::Pair => AuthorityKind::Pair,
@@ -1631,6 +1832,7 @@ listen = "127.0.0.1:9464"
             keepalive_interval_us: 5_000_000,
             keepalive_probes: 15,
             idle_timeout_us: 0,
+            relay_connect_us: holdback_regmap::RELAY_CONNECT_US_DEFAULT,
         };
         assert_eq!(c.tcp, want);
         assert_eq!(parse(Path::new("t.toml"), &c.effective_toml()).expect("effective config parses"), c);
@@ -1643,6 +1845,94 @@ listen = "127.0.0.1:9464"
         assert_eq!((c.tcp.time_wait_us, c.tcp.idle_timeout_us, c.tcp.rto_min_us), (4_294_967_000, 600_000_000, Some(60_000_000)));
         assert_eq!(c.tcp.keepalive_idle_us, 0, "keep-alive stays off");
         assert_eq!(parse(Path::new("t.toml"), &c.effective_toml()).expect("effective config parses"), c);
+    }
+
+    /// `GOOD` (the sink on 5001 and 5002) with one relay mapping.
+    const RELAY: &str = "\n[[relay]]\nlisten = 8080\nbackend = \"198.18.0.3:80\"\nnext_hop_mac = \"02:00:00:00:00:03\"\n";
+
+    /// `[[relay]]`: each mapping takes a listening slot after the
+    /// application's ports, with its backend and next hop; the connect
+    /// timeout defaults to the card's 3 s and is printed only with
+    /// mappings; the whole round-trips through the effective form.
+    #[test]
+    fn relay_mappings_take_listening_slots_and_round_trip() {
+        let c = parse(Path::new("t.toml"), &format!("{GOOD}{RELAY}")).expect("valid");
+        assert_eq!(c.network.listen_ports, vec![5001, 5002, 8080], "the relay port takes the slot after the sink's");
+        assert_eq!(c.app_ports().collect::<Vec<_>>(), vec![5001, 5002]);
+        assert_eq!(
+            c.relay,
+            vec![RelayTarget { listen: 8080, backend: "198.18.0.3:80".parse().unwrap(), next_hop: "02:00:00:00:00:03".parse().unwrap() }]
+        );
+        assert_eq!(c.tcp.relay_connect_us, 3_000_000);
+        let printed = c.effective_toml();
+        assert!(printed.contains("listen_ports = [5001, 5002]\n") && printed.contains("relay_connect_ms = 3000"), "{printed}");
+        assert_eq!(parse(Path::new("t.toml"), &printed).expect("effective config parses"), c);
+        assert!(!parse(Path::new("t.toml"), GOOD).unwrap().effective_toml().contains("relay"), "no relay, no relay keys");
+
+        // Only relay ports, the peer gate named, a timeout of its own, two mappings.
+        let only_relays = GOOD.replace("listen_ports = [5001, 5002]\n", "")
+            + RELAY
+            + "gates = [\"peer\"]\n\n[[relay]]\nlisten = 8081\nbackend = \"198.18.0.4:9000\"\nnext_hop_mac = \"02:00:00:00:00:04\"\n\n[tcp]\nrelay_connect_ms = 500\n";
+        let c = parse(Path::new("t.toml"), &only_relays).expect("valid");
+        assert_eq!(c.network.listen_ports, vec![8080, 8081]);
+        assert_eq!(c.app_ports().count(), 0);
+        assert_eq!(c.tcp.relay_connect_us, 500_000);
+        assert_eq!(parse(Path::new("t.toml"), &c.effective_toml()).expect("effective config parses"), c);
+
+        // With [[listen]] entries: the relay port after them.
+        let per_port = GOOD.replace("listen_ports = [5001, 5002]\n", "") + "\n[[listen]]\nport = 5001\nholdback = false\n" + RELAY;
+        let c = parse(Path::new("t.toml"), &per_port).expect("valid");
+        assert_eq!(c.network.listen_ports, vec![5001, 8080]);
+        assert_eq!(parse(Path::new("t.toml"), &c.effective_toml()).expect("effective config parses"), c);
+    }
+
+    /// Every refusal of a relay mapping names its field and the reason.
+    #[test]
+    fn bad_relay_mappings_are_refused_with_their_field_and_reason() {
+        let without_ports = GOOD.replace("listen_ports = [5001, 5002]\n", "");
+        let relay = |listen: &str, backend: &str, mac: &str, more: &str| {
+            format!("\n[[relay]]\nlisten = {listen}\nbackend = \"{backend}\"\nnext_hop_mac = \"{mac}\"\n{more}")
+        };
+        let ok = |listen: &str| relay(listen, "198.18.0.3:80", "02:00:00:00:00:03", "");
+        let (pair_dir, pair) = pair_config("relay");
+        for (text, field, needle) in [
+            (format!("{GOOD}{}", ok("5001")), "relay[0].listen", "port 5001 is also a listening port of the application (network.listen_ports)"),
+            (format!("{without_ports}\n[[listen]]\nport = 8080\n{}", ok("8080")), "relay[0].listen", "also a listening port of the application (listen[0].port)"),
+            (format!("{GOOD}{}{}", ok("8080"), ok("8080")), "relay[1].listen", "port 8080 is relayed twice"),
+            (format!("{GOOD}{}", ok("0")), "relay[0].listen", "port 0 is out of range 1..=65535"),
+            (format!("{GOOD}{}", ok("70000")), "relay[0].listen", "port 70000 is out of range"),
+            (format!("{GOOD}{}{}{}", ok("8080"), ok("8081"), ok("8082")), "relay", "2 listening ports and 3 relay ports need 5 listening slots; the card has 4"),
+            (format!("{GOOD}{}", ok("49152")), "relay[0].listen", "port 49152 is in 49152..=65535, which relay mode reserves"),
+            (format!("{}{}", GOOD.replace("[5001, 5002]", "[5001, 50000]"), ok("8080")), "network.listen_ports", "port 50000 is in 49152..=65535"),
+            (format!("{without_ports}\n[[listen]]\nport = 65535\n{}", ok("8080")), "listen[0].port", "reserves for the card's own connections"),
+            (format!("{GOOD}{}", relay("8080", "198.18.0.3", "02:00:00:00:00:03", "")), "relay[0].backend", "\"198.18.0.3\" is not IPv4-ADDRESS:PORT"),
+            (format!("{GOOD}{}", relay("8080", "backend:80", "02:00:00:00:00:03", "")), "relay[0].backend", "is not IPv4-ADDRESS:PORT"),
+            (format!("{GOOD}{}", relay("8080", "198.18.0.3:0", "02:00:00:00:00:03", "")), "relay[0].backend", "port 0 is no server's port"),
+            (format!("{GOOD}{}", relay("8080", "198.18.0.3:70000", "02:00:00:00:00:03", "")), "relay[0].backend", "is not IPv4-ADDRESS:PORT"),
+            (format!("{GOOD}{}", relay("8080", "0.0.0.0:80", "02:00:00:00:00:03", "")), "relay[0].backend", "0.0.0.0 is not a unicast host address"),
+            (format!("{GOOD}{}", relay("8080", "224.0.0.1:80", "02:00:00:00:00:03", "")), "relay[0].backend", "not a unicast host address"),
+            (format!("{GOOD}{}", relay("8080", "198.18.0.2:80", "02:00:00:00:00:03", "")), "relay[0].backend", "198.18.0.2 is the card's own address"),
+            (format!("{GOOD}{}", relay("8080", "198.18.0.3:80", "02:00:00:00:03", "")), "relay[0].next_hop_mac", "is not a MAC address"),
+            (format!("{GOOD}{}", relay("8080", "198.18.0.3:80", "ff:ff:ff:ff:ff:ff", "")), "relay[0].next_hop_mac", "group (multicast/broadcast)"),
+            (format!("{GOOD}{}", relay("8080", "198.18.0.3:80", "00:00:00:00:00:00", "")), "relay[0].next_hop_mac", "is not a usable MAC address"),
+            (format!("{GOOD}{}", relay("8080", "198.18.0.3:80", "02:00:00:00:00:03", "gates = [\"app\"]\n")), "relay[0].gates", "a relayed connection has one gate, \"peer\""),
+            (format!("{GOOD}{}", relay("8080", "198.18.0.3:80", "02:00:00:00:00:03", "gates = [\"peer\", \"replica\"]\n")), "relay[0].gates", "one gate"),
+            (format!("{GOOD}{}", relay("8080", "198.18.0.3:80", "02:00:00:00:00:03", "gates = []\n")), "relay[0].gates", "one gate"),
+            (format!("{GOOD}{}", relay("8080", "198.18.0.3:80", "02:00:00:00:00:03", "holdback = false\n")), "relay.holdback", "unknown field `holdback`"),
+            (format!("{pair}{}", ok("8080")), "relay", "failover of a relayed pair"),
+            (GOOD.replace("card = \"sim\"", "card = \"sim\"\ngates = [\"peer\"]"), "gates", "\"peer\" is the gate of relayed connections alone"),
+            (format!("{without_ports}\n[[listen]]\nport = 5001\ngates = [\"app\", \"peer\"]\n"), "listen[0].gates", "map the port in a [[relay]] entry"),
+            (format!("{GOOD}\n[tcp]\nrelay_connect_ms = 500\n"), "tcp.relay_connect_ms", "no [[relay]] mapping"),
+            (format!("{GOOD}{}\n[tcp]\nrelay_connect_ms = 0\n", ok("8080")), "tcp.relay_connect_ms", "0 is out of range 1..=4294967 ms"),
+            (format!("{GOOD}{}\n[tcp]\nrelay_connect_ms = 4294968\n", ok("8080")), "tcp.relay_connect_ms", "does not fit the card's 32-bit microsecond register"),
+        ] {
+            let e = err(&text);
+            let msg = e.to_string();
+            assert_eq!(e.field(), Some(field), "{msg}");
+            assert!(msg.starts_with("/etc/holdback/t.toml"), "{msg}");
+            assert!(msg.contains(needle), "`{needle}` not in {msg}");
+        }
+        let _ = std::fs::remove_dir_all(&pair_dir);
     }
 
     #[test]
@@ -1780,7 +2070,7 @@ listen = "127.0.0.1:9464"
             (&format!("{GOOD}\n[replication]\nlisten = \"198.19.0.1:7400\"\npeer = \"198.19.0.2:7400\"\nsecret_file = \"/x\"\nsync = \"later\"\n"), "replication.sync", "unknown variant `later`"),
             (&format!("{GOOD}\n[replication]\nlisten = \"198.19.0.1:7400\"\npeer = \"198.19.0.1:7400\"\nsecret_file = \"/x\"\n"), "replication.peer", "our own listen address"),
             ("card = \"sim\"\n[sim]\ntap = \"t\"\n", "network", "missing field `network`"),
-            ("card = \"sim\"\n[sim]\ntap = \"t\"\n[network]\nmac = \"02:00:00:00:00:01\"\nip = \"198.18.0.2\"\n", "network.listen_ports", "at least one port is needed (here or as [[listen]] entries)"),
+            ("card = \"sim\"\n[sim]\ntap = \"t\"\n[network]\nmac = \"02:00:00:00:00:01\"\nip = \"198.18.0.2\"\n", "network.listen_ports", "at least one port is needed (here, as [[listen]] entries or as [[relay]] entries)"),
             ("card = \n", "card", "invalid string"),
         ];
         for (text, field, what) in cases {

@@ -541,12 +541,15 @@ async fn serve<B: Bar + 'static>(
     let Parts { lock, metrics_listener, mut signals } = parts;
     let events = EventPump::new(card.clone());
     let c = card.clone();
-    let (mut settings, tcp) = (config.network.clone(), config.tcp);
+    let (mut settings, tcp, relay) = (config.network.clone(), config.tcp, config.relay.clone());
     // Primary and standby alike: a promoted standby must accept the
     // cookies the primary sent (docs/syn-cookies.md).
     settings.cookie_keys = crate::syn_cookies::card_keys(config.replication.as_ref());
     blocking(move || {
         c.configure(&settings)?;
+        // The relay slots beside the LISTEN slots `configure` wrote, before
+        // the card is enabled: a relay port's first SYN already relays.
+        c.set_relays(&settings.listen_ports, &relay, tcp.relay_connect_us)?;
         set_tcp_timers(&c, &tcp)
     })
     .await?;
@@ -577,7 +580,7 @@ async fn serve<B: Bar + 'static>(
     })
     .await?;
     let n = &config.network;
-    tracing::info!(card = %card.bar().describe(), ip = %n.ip, ports = ?n.listen_ports, holdback = n.holdback,
+    tracing::info!(card = %card.bar().describe(), ip = %n.ip, ports = ?n.listen_ports, relay = ?config.relay, holdback = n.holdback,
         gates = ?config.gates, port_gates = ?config.port_gates, port_holdback = ?n.port_holdback, role = ?config.role,
         "card configured and enabled");
 
@@ -918,12 +921,60 @@ mod tests {
                 keepalive_interval_us: 5_000_000,
                 keepalive_probes: 4,
                 idle_timeout_us,
+                relay_connect_us: holdback_driver::regmap::RELAY_CONNECT_US_DEFAULT,
             };
             set_tcp_timers(&fake.card, &tcp).expect("timers written");
             let got = regs.map(read);
             let rto_min = rto_min_us.unwrap_or(LEFT_OVER);
             assert_eq!(got, [rto_min, 2_000_000, keepalive_idle_us, 5_000_000, 4, idle_timeout_us], "{tcp:?}");
         }
+    }
+
+    /// The relay mappings reach the relay registers of their listening
+    /// slots (docs/relay.md, "Relay slots"), the other slots are cleared
+    /// (a card that relayed before stops), and RELAY_CONNECT_US is the
+    /// config's; without mappings every slot is cleared and the timeout
+    /// left alone.
+    #[test]
+    fn the_relay_mappings_reach_their_slots_registers() {
+        use holdback_driver::regmap::{RELAY_CONNECT_US, RELAY_ENABLE, RELAY_SLOTS};
+        const LEFT_OVER: u32 = 0xdead_beef;
+        let fake = crate::testcard::FakeCard::new();
+        let text = "card = \"vfio:0000:03:00.0\"\n[network]\nmac = \"02:48:4c:44:42:02\"\nip = \"198.18.0.2\"\nlisten_ports = [5001]\n\
+                    [[relay]]\nlisten = 8080\nbackend = \"198.18.0.3:80\"\nnext_hop_mac = \"02:00:00:00:0a:03\"\n\
+                    [[relay]]\nlisten = 8081\nbackend = \"198.18.1.4:9000\"\nnext_hop_mac = \"02:00:00:00:0b:04\"\n\
+                    [tcp]\nrelay_connect_ms = 1500\n";
+        let config = crate::config::parse(Path::new("/etc/holdback/t.toml"), text).expect("a valid relay config");
+        let regs = |i: usize| RELAY_SLOTS[i];
+        let poke_all = |v: u32| {
+            for s in RELAY_SLOTS {
+                for r in [s.ip, s.port, s.mac_hi, s.mac_lo] {
+                    fake.bar.poke(r.offset, v);
+                }
+            }
+            fake.bar.poke(RELAY_CONNECT_US.offset, v);
+        };
+        poke_all(LEFT_OVER);
+        fake.card.configure(&config.network).expect("configured");
+        fake.card.set_relays(&config.network.listen_ports, &config.relay, config.tcp.relay_connect_us).expect("relays set");
+        let slot = |i: usize| {
+            let s = regs(i);
+            [s.ip, s.port, s.mac_hi, s.mac_lo].map(|r| fake.bar.peek(r.offset))
+        };
+        assert_eq!(slot(0), [0; 4], "LISTEN0 (5001) is the application's: not relayed");
+        assert_eq!(slot(1), [0xC612_0003, RELAY_ENABLE | 80, 0x0200, 0x0000_0a03], "LISTEN1 (8080)");
+        assert_eq!(slot(2), [0xC612_0104, RELAY_ENABLE | 9000, 0x0200, 0x0000_0b04], "LISTEN2 (8081)");
+        assert_eq!(slot(3), [0; 4], "an unused slot is cleared");
+        assert_eq!(fake.bar.peek(RELAY_CONNECT_US.offset), 1_500_000);
+
+        poke_all(LEFT_OVER);
+        fake.card.set_relays(&[5001], &[], config.tcp.relay_connect_us).expect("no relays");
+        for i in 0..4 {
+            assert_eq!(slot(i), [0; 4], "slot {i} cleared");
+        }
+        assert_eq!(fake.bar.peek(RELAY_CONNECT_US.offset), LEFT_OVER, "no relay, the timeout is not written");
+        let e = fake.card.set_relays(&[5001], &config.relay, 1).expect_err("a relay port that is no listening port");
+        assert!(e.to_string().contains("invalid card settings"), "{e}");
     }
 
     #[tokio::test]

@@ -62,6 +62,11 @@ pub enum CardError {
     Settings(#[from] SettingsError),
     #[error("{reg} did not keep its value: wrote {wrote:#010x}, read back {read:#010x}")]
     NotApplied { reg: &'static str, wrote: u32, read: u32 },
+    #[error(
+        "the card has no relay mode: {reg} did not keep its value (wrote {wrote:#010x}, read back {read:#010x}); \
+         load a core built with relay mode (docs/relay.md) or remove the relay mappings"
+    )]
+    NoRelayMode { reg: &'static str, wrote: u32, read: u32 },
     #[error("promoting to epoch {epoch} needs an enabled card in standby; CTRL is {ctrl:?}")]
     PromoteNotStandby { epoch: u32, ctrl: Ctrl },
     #[error("promoting to epoch {epoch}: a promotion is already under way")]
@@ -105,6 +110,8 @@ pub enum SettingsError {
     HoldbackForUnknownPort(u16),
     #[error("port {0} has two holdback settings of its own")]
     DuplicateHoldback(u16),
+    #[error("port {0} has a relay backend but is not a listening port")]
+    RelayForUnknownPort(u16),
 }
 
 trait Context<T> {
@@ -198,6 +205,16 @@ impl std::fmt::Debug for CookieKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("CookieKeys(..)")
     }
+}
+
+/// One relay mapping as the card takes it (docs/relay.md, "Relay slots"):
+/// clients of listening port `listen` are relayed to `backend`, whose
+/// frames go to `next_hop` (the card has no ARP cache).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayTarget {
+    pub listen: u16,
+    pub backend: std::net::SocketAddrV4,
+    pub next_hop: MacAddr,
 }
 
 /// TS_CLOCK ticks every 1024 us: about this many per second.
@@ -609,6 +626,47 @@ impl<B: Bar> CardHandle<B> {
         let ctrl = if s.holdback { ctrl | regmap::CTRL_HOLDBACK } else { ctrl & !regmap::CTRL_HOLDBACK };
         self.write_checked(regmap::CTRL, ctrl)?;
         tracing::info!(ip = %s.ip, ports = ?s.listen_ports, holdback = s.holdback, port_holdback = ?s.port_holdback, reassembly = s.reassembly, sack = s.sack, timestamps = s.timestamps, syn_cookies = ?s.syn_cookies, "card configured");
+        Ok(())
+    }
+
+    /// The relay registers of every listening slot: slot `i` (LISTENi, port
+    /// `listen_ports[i]` as [`CardHandle::configure`] wrote it) relays to
+    /// the target naming its port, and every other slot is cleared, so a
+    /// card that relayed under other settings stops. With any target,
+    /// RELAY_CONNECT_US := `connect_us` too (without one it has no effect
+    /// and is left alone). Each write is read back: a core without relay
+    /// mode keeps none of them, and that is found here, before the card is
+    /// enabled. Call after `configure`, before `enable`.
+    pub fn set_relays(&self, listen_ports: &[u16], targets: &[RelayTarget], connect_us: u32) -> Result<(), CardError> {
+        for t in targets {
+            if !listen_ports.contains(&t.listen) {
+                return Err(CardError::Settings(SettingsError::RelayForUnknownPort(t.listen)));
+            }
+        }
+        let write = |reg: regmap::Reg, value: u32| match self.write_checked(reg, value) {
+            Err(CardError::NotApplied { reg, wrote, read }) => Err(CardError::NoRelayMode { reg, wrote, read }),
+            other => other,
+        };
+        for (i, slot) in regmap::RELAY_SLOTS.iter().enumerate() {
+            let target = listen_ports.get(i).and_then(|p| targets.iter().find(|t| t.listen == *p));
+            let (ip, port, mac_hi, mac_lo) = match target {
+                Some(t) => {
+                    let (hi, lo) = t.next_hop.to_words();
+                    (u32::from(*t.backend.ip()), regmap::RELAY_ENABLE | u32::from(t.backend.port()), u32::from(hi), lo)
+                }
+                None => (0, 0, 0, 0),
+            };
+            // The enable last: the slot never relays to a half-written backend.
+            write(slot.port, 0)?;
+            write(slot.ip, ip)?;
+            write(slot.mac_hi, mac_hi)?;
+            write(slot.mac_lo, mac_lo)?;
+            write(slot.port, port)?;
+        }
+        if !targets.is_empty() {
+            write(regmap::RELAY_CONNECT_US, connect_us)?;
+        }
+        tracing::info!(targets = ?targets, connect_us, "relay slots set");
         Ok(())
     }
 

@@ -28,7 +28,7 @@ pub mod vfio;
 
 pub use bar::{Bar, BarError, MemBar, BAR_SIZE};
 pub use host_mem::{DmaAllocator, DmaMemError, DmaMemory, FakeDmaMemory, HostRings, RingLayout, DEFAULT_RX_RING_BYTES};
-pub use card::{CardError, CardHandle, CardInfo, CardSettings, CardStatus, CookieKeys, Ctrl, OpenError, PortHoldback, PromoteReport, Promotion, SettingsError};
+pub use card::{CardError, CardHandle, CardInfo, CardSettings, CardStatus, CookieKeys, Ctrl, OpenError, PortHoldback, PromoteReport, Promotion, RelayTarget, SettingsError};
 pub use holdback_regmap as regmap;
 #[cfg(feature = "sim")]
 pub use sim_bar::{CoreSimBar, SimBar};

@@ -449,6 +449,10 @@ impl AppIo<'_> {
 /// record (belt and braces: the records are the trigger).
 const POLL_ALL_EVERY: Duration = Duration::from_millis(50);
 
+/// `peer_link` of a TCB that relays nothing (the register map's PEER_LINK
+/// field: 0xFFFF is none); any other value names the pair's other TCB.
+const NO_PEER_LINK: u16 = 0xFFFF;
+
 /// The `replica` gate (claim 24, invariant 2): before a release register is
 /// written, a TCB copy carrying the new R goes to the standby, and (with
 /// `wait`, i.e. `sync = before-ack`, claim 32) the release waits until the
@@ -543,6 +547,12 @@ pub struct AppHost<B: Bar> {
     default_gates: Vec<Gate>,
     /// The link's sync generation the `shipped` offsets count in.
     sync_generation: u64,
+    /// Relayed connections by slot (docs/relay.md): the card moves their R
+    /// itself (the `peer` gate) and sends from their peer's receive ring,
+    /// so the host never reads, releases or sends for them. Kept until the
+    /// slot holds another connection or is free, since the card clears a
+    /// pair's link when one side is freed while the other still closes.
+    relayed: HashMap<u16, ConnKey>,
     /// Connections whose first copy went to the standby, by slot: with
     /// `after-data` the rest are not replicated yet.
     copied: HashMap<u16, ConnKey>,
@@ -574,6 +584,7 @@ impl<B: Bar> AppHost<B> {
             default_gates: vec![Gate::App],
             sync_generation: 0,
             copied: HashMap::new(),
+            relayed: HashMap::new(),
             connecting: HashMap::new(),
             catch_up: None,
         })
@@ -661,6 +672,9 @@ impl<B: Bar> AppHost<B> {
         let mut changed: Vec<(u16, Tcb)> = Vec::new();
         for id in ids {
             let tcb = self.card.tcb(id)?;
+            if self.leave_relayed(id, &tcb) {
+                continue;
+            }
             if self.follow(id, &tcb)? {
                 readable.push(id);
             }
@@ -750,6 +764,38 @@ impl<B: Bar> AppHost<B> {
             ledger.upsert(&a.rec);
         }
         Ok(worked)
+    }
+
+    /// Whether TCB `id` as `tcb` is one side of a relayed pair (or was, and
+    /// is still closing), which the host leaves alone: no record, no read,
+    /// no release (not even of a held SYN-ACK: the card releases the
+    /// client once the backend accepted), no send, no copy for a standby.
+    /// A connection of the host's that held the slot before has ended.
+    fn leave_relayed(&mut self, id: u16, tcb: &Tcb) -> bool {
+        let key = ConnKey::of(tcb);
+        let linked = tcb.state != TcpState::Closed && tcb.peer_link != NO_PEER_LINK;
+        let still = !linked
+            && tcb.state != TcpState::Closed
+            // The irs of a server side is learnt from its SYN-ACK: the tuple names the connection.
+            && self.relayed.get(&id).is_some_and(|k| k.same_tuple(&key));
+        if !(linked || still) {
+            if self.relayed.remove(&id).is_some() {
+                tracing::debug!(id, "a relayed connection's slot is free again");
+            }
+            return false;
+        }
+        if self.relayed.insert(id, key).is_none() {
+            tracing::debug!(id, peer_link = tcb.peer_link, peer = %format!("{}:{}", tcb.remote_ip, tcb.remote_port),
+                local_port = tcb.local_port, "relayed by the card; the host leaves it alone");
+        }
+        if let Some(old) = self.active.remove(&id) {
+            self.finish(old, tcb.state);
+        }
+        if let Some(pending) = self.connecting.remove(&id) {
+            tracing::warn!(id, "connect failed before ESTABLISHED: the slot now holds a relayed connection");
+            self.app.closed(&pending, true);
+        }
+        true
     }
 
     /// Track TCB `id`: open and close records, and note the connection's

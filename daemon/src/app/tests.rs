@@ -183,3 +183,68 @@ fn close_and_abort_write_the_cards_close_and_abort_registers() {
         assert_eq!((closed, aborted), want, "abort: {abort}");
     }
 }
+
+/// A relayed pair (docs/relay.md) is the card's alone: the host reads
+/// nothing of it, writes no release register for it and opens no record,
+/// also while one side still closes after the card cleared its link; once
+/// the slot is free, a connection of the host's there is followed again.
+/// A connection beside the pair is served as ever.
+#[test]
+fn relayed_connections_are_left_to_the_card() {
+    const CLIENT_SIDE: u32 = 3;
+    const SERVER_SIDE: u32 = 4;
+    let client = TestConn { remote: SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1), 42000), local_port: 8080, irs: 0x1000 };
+    let backend = TestConn {
+        remote: SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 3), 80),
+        local_port: holdback_regmap::RELAY_LOCAL_PORT_BASE + SERVER_SIDE as u16,
+        irs: 0x2000,
+    };
+    let relayed = |t: TestConn, peer: u32, state: TcpState, fin: bool| {
+        move |w: &mut [u32]| {
+            t.set(w, t.irs.wrapping_add(1 + 500 + fin as u32), fin, state);
+            tcb::PEER_LINK.set(w, peer);
+        }
+    };
+    let fake = FakeCard::new();
+    let pump = EventPump::new(fake.card.clone());
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let shared = SinkShared::default();
+    let mut host = AppHost::new(&pump, Box::new(Scripted { seen: seen.clone(), commit_per_pass: 1 << 20 }), shared.clone()).unwrap();
+    for id in [CLIENT_SIDE, SERVER_SIDE, ID] {
+        fake.put_ring(id, 0, &[7u8; 500]);
+    }
+    fake.set_tcb(CLIENT_SIDE, relayed(client, SERVER_SIDE, TcpState::Established, false));
+    fake.set_tcb(SERVER_SIDE, relayed(backend, CLIENT_SIDE, TcpState::Established, false));
+    fake.set_tcb(ID, |w| conn(w, IRS.wrapping_add(1 + 500), false, TcpState::Established));
+    host.step().unwrap();
+    assert_eq!(fake.released(ID), IRS.wrapping_add(1 + 500), "the host's own connection is served");
+    // The server closed; the card freed the client side and cleared the
+    // server side's link while it waits in LAST-ACK.
+    fake.set_tcb(CLIENT_SIDE, |w| tcb::STATE.set(w, TcpState::Closed as u32));
+    fake.set_tcb(SERVER_SIDE, relayed(backend, 0xFFFF, TcpState::LastAck, true));
+    host.step().unwrap();
+    // Past the host's periodic look at every connection it follows.
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    host.step().unwrap();
+    for id in [CLIENT_SIDE, SERVER_SIDE] {
+        assert_eq!(fake.released(id), 0, "no release register of relayed connection {id} was written");
+    }
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.accepted.iter().map(|c| c.id).collect::<Vec<_>>(), vec![ID as u16], "only the host's connection is followed");
+        assert!(seen.chunks.iter().all(|(_, b, _)| b.len() == 500), "only its 500 bytes were read: {:?}", seen.chunks.len());
+        assert_eq!(seen.chunks.len(), 1);
+    }
+    assert_eq!(shared.ledger().records().len(), 1, "no record of the relayed pair");
+    // The server side's slot is free, then serves a connection of the host's.
+    fake.set_tcb(SERVER_SIDE, |w| tcb::STATE.set(w, TcpState::Closed as u32));
+    host.step().unwrap();
+    let plain = TestConn { remote: SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1), 42001), local_port: 5001, irs: 0x3000 };
+    fake.set_tcb(SERVER_SIDE, |w| {
+        plain.set(w, 0x3000 + 1 + 500, false, TcpState::Established);
+        tcb::PEER_LINK.set(w, 0xFFFF);
+    });
+    host.step().unwrap();
+    assert_eq!(fake.released(SERVER_SIDE), 0x3000 + 1 + 500, "the slot's next connection is the host's");
+    assert_eq!(seen.lock().unwrap().accepted.iter().map(|c| c.id).collect::<Vec<_>>(), vec![ID as u16, SERVER_SIDE as u16]);
+}

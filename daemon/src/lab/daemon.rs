@@ -88,6 +88,7 @@ pub fn card_config(path: PathBuf, socket: PathBuf, sink_dir: PathBuf, card: &Car
         dma: crate::config::DmaSettings { rx_ring_bytes: card.rx_ring_bytes },
         app: crate::config::AppSettings { kind: card.app },
         tcp: crate::config::TcpSettings::default(),
+        relay: Vec::new(),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod netns;
 pub mod pair;
 pub mod plot;
 pub mod progress;
+pub mod relay;
 pub mod report;
 pub mod servers;
 pub mod up;
@@ -44,7 +45,7 @@ pub use crate::cli::LAB_PORT as DEFAULT_PORT;
 
 /// How long the lab's daemon gets to exit after SIGTERM (its sink finishes,
 /// its card stops and writes its figures).
-const STOP_GRACE: Duration = Duration::from_secs(20);
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(20);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
@@ -70,6 +71,8 @@ pub enum LabError {
     Capture(#[from] capture::CaptureError),
     #[error("--syn-flood")]
     Flood(#[from] flood::FloodError),
+    #[error("the relay lab's servers or clients")]
+    Servers(#[source] Box<servers::ServersError>),
     #[error("interrupted (Ctrl-C or SIGTERM); the lab was torn down")]
     Interrupted,
     #[error(transparent)]
@@ -381,7 +384,7 @@ pub(crate) fn log_failed_conns<'a>(daemon: &DaemonProcess, outcomes: impl IntoIt
 }
 
 /// The card's counters, from its daemon.
-fn card_stats(daemon: &DaemonProcess) -> Result<Stats, LabError> {
+pub(crate) fn card_stats(daemon: &DaemonProcess) -> Result<Stats, LabError> {
     match client::call(&daemon.socket, &Request::Stats)? {
         Response::Stats { stats } => Ok(stats),
         other => Err(LabError::Pair { name: daemon.name, what: format!("answered a stats request with {other:?}") }),

@@ -653,15 +653,52 @@ pub struct Upload {
 /// record is the sink's, so what is checked is what arrived.
 pub fn upload(ns: &str, file: &Path, sink: &UploadSink, timeout: Duration) -> Result<Upload, ServersError> {
     let addr = sink.addr;
+    let (local, wall) = send_in_netns(ns, file, addr, timeout)?;
+    let record = sink.from_peer(local).ok_or(ServersError::NoUpload(local))?;
+    Ok(Upload { file: file.to_path_buf(), goodput: Goodput::new(record.bytes, wall), sink: record })
+}
+
+/// `n` [`upload`]s of `file` at once through a relay: each sent to `via`
+/// (the card's relay port), which the sink sees coming from the relay's
+/// own address, not the client's. The sink's records are the `n`
+/// connections that ended meanwhile and were not among those it had
+/// before, in the order it accepted them; the uploads are in the order
+/// they finished. All carry the same file, so each record is checked
+/// against it whichever upload it was.
+pub fn uploads_via(ns: &str, file: &Path, via: SocketAddrV4, sink: &UploadSink, n: usize, timeout: Duration) -> Result<Vec<Upload>, ServersError> {
+    let before: Vec<usize> = sink.received().iter().map(|c| c.index).collect();
+    let senders: Vec<_> = (0..n)
+        .map(|_| {
+            let (ns, file) = (ns.to_string(), file.to_path_buf());
+            std::thread::spawn(move || send_in_netns(&ns, &file, via, timeout))
+        })
+        .collect();
+    let mut sent = Vec::with_capacity(n);
+    for s in senders {
+        sent.push(s.join().map_err(|_| NetnsError::ThreadPanicked(ns.to_string()))??);
+    }
+    sent.sort_by_key(|(_, wall)| *wall);
+    let records: Vec<SinkConn> = sink.received().into_iter().filter(|c| !before.contains(&c.index)).collect();
+    if records.len() < n {
+        let local = sent.get(records.len()).map_or(via, |(l, _)| *l);
+        return Err(ServersError::NoUpload(local));
+    }
+    Ok(sent
+        .into_iter()
+        .zip(records)
+        .map(|((_, wall), record)| Upload { file: file.to_path_buf(), goodput: Goodput::new(record.bytes, wall), sink: record })
+        .collect())
+}
+
+/// [`send_file`] from a thread in namespace `ns`.
+fn send_in_netns(ns: &str, file: &Path, addr: SocketAddrV4, timeout: Duration) -> Result<(SocketAddrV4, Duration), ServersError> {
     let path = file.to_path_buf();
     let err = |source: std::io::Error| ServersError::Upload { file: path.clone(), addr, source };
-    let (local, wall) = netns::run_in_netns(ns, {
+    netns::run_in_netns(ns, {
         let file = file.to_path_buf();
         move || send_file(&file, addr, timeout)
     })?
-    .map_err(err)?;
-    let record = sink.from_peer(local).ok_or(ServersError::NoUpload(local))?;
-    Ok(Upload { file: file.to_path_buf(), goodput: Goodput::new(record.bytes, wall), sink: record })
+    .map_err(err)
 }
 
 /// The client's side of [`upload`]: its own address and the wall time from
