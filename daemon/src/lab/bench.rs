@@ -161,6 +161,10 @@ pub struct BenchReport {
     pub min_frame_cycles: f64,
     pub release_to_ack_median_cycles: u64,
     pub release_to_ack_max_cycles: u64,
+    /// Relay mode (docs/relay.md): a segment's push to the first beat of the
+    /// segment relaying it, client to server and server to client (medians).
+    pub relay_up_median_cycles: u64,
+    pub relay_down_median_cycles: u64,
     /// Median over the frame sizes' runs.
     pub sim_cycles_per_second: f64,
     pub area: Vec<Area>,
@@ -200,6 +204,8 @@ fn measure(opts: &BenchOptions, steps: &Progress) -> Result<BenchReport, BenchRu
     let min_frame_cycles = core_bench::min_frame_cycles(opts.frames)?;
     steps.step("release write to ACK");
     let lat = core_bench::release_to_ack(50)?;
+    steps.step("relayed segment in to out");
+    let relay = core_bench::relay_latency(20)?;
     let mut area = Vec::new();
     for conn_bits in holdback_hdl::core::CONN_BITS_CHOICES {
         let default = conn_bits == holdback_hdl::core::CONN_BITS;
@@ -222,6 +228,8 @@ fn measure(opts: &BenchOptions, steps: &Progress) -> Result<BenchReport, BenchRu
         min_frame_cycles,
         release_to_ack_median_cycles: lat[lat.len() / 2],
         release_to_ack_max_cycles: lat[lat.len() - 1],
+        relay_up_median_cycles: relay.up[relay.up.len() / 2],
+        relay_down_median_cycles: relay.down[relay.down.len() / 2],
         sim_cycles_per_second: median(speeds),
         area,
         lab: labs,
@@ -347,6 +355,11 @@ impl BenchReport {
             s,
             "  release write -> first ACK beat: median {} cycles, max {}",
             self.release_to_ack_median_cycles, self.release_to_ack_max_cycles
+        );
+        let _ = writeln!(
+            s,
+            "  relay, segment in -> first beat of the relayed segment out: median {} cycles client to server, {} server to client",
+            self.relay_up_median_cycles, self.relay_down_median_cycles
         );
         let _ = writeln!(s, "  simulator: {:.2} M cycles/s", self.sim_cycles_per_second / 1e6);
         for a in &self.area {
