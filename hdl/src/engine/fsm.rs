@@ -16,7 +16,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             take, open_count, prom_active, dup_left, hop_result, raw, w, copy_busy, wb_pending,
             tx_conn_base, dsack_on, dsack_start, dsack_end, half_count, cookie_mss,
             relaying, relay_x, pulling, step_follow, step_abort, step_unlink, step_tx_end, step_rel,
-            step_irs, step_close, relay_closing, tx_conn_log2
+            step_irs, step_close, relay_closing, tx_conn_log2, tx_turn
         );
         self.tcb_ram.read_clock.next = self.clock.val();
         self.tcb_ram.write_clock.next = self.clock.val();
@@ -761,11 +761,13 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                     self.state.d.next = EngineState::TxSend;
                 } else if self.desc.valid.val() {
                     self.state.d.next = EngineState::RxDispatch;
-                } else if self.timebase.scan_due.val() {
+                } else if self.timebase.scan_due.val() & !(self.txq.head_valid.val() & self.tx_turn.q.val()) {
                     self.cur_id.d.next = self.timebase.scan_slot.val();
                     self.rd_slot.next = self.timebase.scan_slot.val();
                     self.state.d.next = EngineState::ScanLoad;
+                    self.tx_turn.d.next = true;
                 } else if self.txq.head_valid.val() {
+                    self.tx_turn.d.next = false;
                     // A silent (disabled or standby) card forgets who had bytes to send.
                     self.txq.pop.next = true;
                     if self.enable.val() & !self.standby.val() {

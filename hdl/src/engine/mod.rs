@@ -31,7 +31,7 @@
 //!
 //! | States | Job |
 //! |---|---|
-//! | `Idle` | picks the next job: host operation, then promotion, then a frame, then a due timer scan |
+//! | `Idle` | picks the next job: a relay visit, a host operation, then promotion, then a frame, then a due timer scan step and the send queue, taking turns when both wait |
 //! | `RxDispatch` … `TcpFin`, `IcmpWait`, `PopFrame` | the receive path: ARP/ICMP replies, connection lookup (`ProbeCheck` walks the bucket's chain; `NotFound` = passive open into a free slot (`OpenSlot`) or RST), RFC 9293 §3.10.7.4 checks and ACK processing in one cycle (`TcpCheck`; `TcpAccept` after a handshake's ACK), the payload copy issued there (`CopyIssue` only while the ring writer is busy) and overlapped with FIN, reply and write-back, the pop once the copy is `done` (`PopFrame`) |
 //! | `Hop*` | host operations from the register block: TCB word read/write, release write/read |
 //! | `Scan*` | the timer scan, one slot per visit (cursor in [`timebase`]): SYN-ACK / FIN retransmission, data in flight back to snd_una with the TX table's loss response (the send queue resends), a zero-window probe when the persist timer runs out, give-up after seven |
@@ -370,6 +370,10 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     two32: Constant<Bits<32>>,
     st_time_wait: Constant<Bits<4>>,
     m_relay_failed: Constant<Bits<STAT_COUNT>>,
+    /// With both the timer scan and the send queue waiting, they take turns:
+    /// a scan that is always due (a card, or a simulation, behind its clock)
+    /// must not starve sending, nor sending the timers.
+    tx_turn: DFF<Bit>,
     /// log2 of the ring `TxQuery` chose (the peer's receive ring when relayed).
     tx_conn_log2: DFF<Bits<5>>,
 
@@ -723,6 +727,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             st_time_wait: st(TcpState::TimeWait),
             m_relay_failed: mask(Stat::RelayConnectsFailed),
             tx_conn_log2: Default::default(),
+            tx_turn: Default::default(),
             state: Default::default(),
             tx_next: Default::default(),
             wb_next: Default::default(),
