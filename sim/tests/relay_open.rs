@@ -71,6 +71,11 @@ fn client_syn() -> Vec<u8> {
     tcp_frame(CLIENT, CORE, &TcpRepr::new(CLIENT_PORT, RELAY_PORT, SeqNum(IRS_C), SeqNum(0), TcpFlags::SYN, 64240).with_mss(1400), &[])
 }
 
+/// The backend accepts server side `s`, whose SYN had sequence number `iss_s`.
+fn server_syn_ack(s: usize, iss_s: SeqNum) -> Vec<u8> {
+    tcp_frame(SERVER, CORE, &TcpRepr::new(BACKEND_PORT, s_port(s), SeqNum(IRS_S), iss_s + 1, TcpFlags::SYN | TcpFlags::ACK, 64240).with_mss(1400), &[])
+}
+
 /// Each frame parsed: (to whom, the TCP header, the payload).
 fn segments(frames: &[Vec<u8>]) -> Vec<(Endpoint, TcpRepr, Vec<u8>)> {
     frames
@@ -114,12 +119,7 @@ fn open(ls: &mut Lockstep<CoreSim>) -> (usize, usize, SeqNum) {
 /// Open, then the server's SYN-ACK: [our ACK to the server, the client's SYN-ACK].
 fn accept(ls: &mut Lockstep<CoreSim>) -> (usize, usize, SeqNum, SeqNum) {
     let (c, s, iss_s) = open(ls);
-    let synack = tcp_frame(
-        SERVER,
-        CORE,
-        &TcpRepr::new(BACKEND_PORT, s_port(s), SeqNum(IRS_S), iss_s + 1, TcpFlags::SYN | TcpFlags::ACK, 64240).with_mss(1400),
-        &[],
-    );
+    let synack = server_syn_ack(s, iss_s);
     let out = ls.frame(&synack).or_panic("server SYN-ACK");
     let segs = segments(&out);
     assert_eq!(segs.len(), 2, "{segs:?}");
@@ -143,12 +143,7 @@ fn the_clients_syn_ack_waits_for_the_backends() {
     assert_eq!((segs[0].0, segs[0].1.flags, segs[0].1.seq), (SERVER, TcpFlags::SYN, iss_s));
     check(&mut ls, &[c, s], "SYN retransmitted");
     let (c, s, _, iss_c) = {
-        let synack = tcp_frame(
-            SERVER,
-            CORE,
-            &TcpRepr::new(BACKEND_PORT, s_port(s), SeqNum(IRS_S), iss_s + 1, TcpFlags::SYN | TcpFlags::ACK, 64240).with_mss(1400),
-            &[],
-        );
+        let synack = server_syn_ack(s, iss_s);
         let out = ls.frame(&synack).or_panic("server SYN-ACK");
         let segs = segments(&out);
         assert_eq!(segs.len(), 2, "{segs:?}");
