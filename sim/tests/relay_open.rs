@@ -400,3 +400,31 @@ fn seeded_streams_cross_intact_and_no_ack_passes_the_other_sides() {
     assert_eq!((up_got.len(), down_got.len()), (TOTAL, TOTAL), "seed {seed}");
     eprintln!("seed {seed}: {TOTAL} bytes each way in {steps} steps");
 }
+
+/// A standby card is silent, also over a TCB the host is still installing
+/// word by word: with only its state (SYN-RECEIVED) and ports written, the
+/// rest still zero (irs, ack_sent, the timer, and a `peer_link` of 0, which
+/// names slot 0), it looks like a held client side whose connect timeout
+/// ran out. The timer scan must not answer it (it once sent the closed
+/// port's RST|ACK from both cards of a starting pair).
+#[test]
+fn a_standby_card_stays_silent_over_a_half_installed_tcb() {
+    use holdback_regmap::{self as regmap, tcb};
+    let mut ls = start();
+    ls.set_ctrl(true, true, true).or_panic("standby");
+    let id = 5u32;
+    let mut words = [0u32; regmap::TCB_WORDS];
+    tcb::STATE.set(&mut words, TcpState::SynReceived as u32);
+    tcb::LOCAL_PORT.set(&mut words, u32::from(RELAY_PORT));
+    tcb::REMOTE_PORT.set(&mut words, u32::from(CLIENT_PORT));
+    for w in [tcb::STATE.word, tcb::LOCAL_PORT.word] {
+        ls.dut.reg_write(regmap::tcb_word_addr(id, w), words[w as usize]).unwrap_or_else(|e| panic!("TCB word {w}: {e}"));
+    }
+    ls.dut.advance_us(CONNECT_US + 10_000);
+    ls.dut.settle(2_000_000).unwrap_or_else(|e| panic!("settle: {e}"));
+    let mut out = Vec::new();
+    while let Some(f) = ls.dut.pop_tx_frame() {
+        out.push(f);
+    }
+    assert!(out.is_empty(), "a standby card sent {:?}", segments(&out));
+}

@@ -141,7 +141,10 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         }
         self.tx_peer_link.next = self.w.q.val().peer_link;
         self.relay_due_gap.next = self.timebase.now_us.val() - self.w.q.val().timer_due;
-        self.relay_conn_due.next = (self.w.q.val().state == self.st_syn_rcvd.val())
+        // Never in standby: a standby is silent, and a TCB the host is still
+        // installing word by word can look like a held, linked, due client side.
+        self.relay_conn_due.next = !self.standby.val()
+            & (self.w.q.val().state == self.st_syn_rcvd.val())
             & (self.w.q.val().ack_sent == self.w.q.val().irs)
             & (self.w.q.val().peer_link != self.no_link.val())
             & (self.relay_due_gap.val() < self.sign32.val());
