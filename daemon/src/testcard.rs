@@ -34,7 +34,7 @@ impl FakeCard {
         let card = Arc::new(CardHandle::open(bar.clone()).expect("fake card opens"));
         // No slot relays (`peer_link` 0xFFFF, as the engine's opens set it):
         // a test writes the fields of its connection on top.
-        let closed = Tcb { peer_link: 0xFFFF, ..Tcb::closed() }.encode().expect("a closed TCB encodes");
+        let closed = Tcb { peer_link: regmap::NO_PEER_LINK, ..Tcb::closed() }.encode().expect("a closed TCB encodes");
         let mem = FakeDmaMemory::new(0x1000_0000, 32 << 20);
         card.attach_host_memory(&mem, FAKE_RX_RING_BYTES).expect("host memory attaches");
         FakeCard { bar, card, state: Mutex::new((vec![closed; params.conns()], 0)) }

@@ -358,7 +358,7 @@ mod tests {
             remote_ip: Ipv4Addr::new(198, 18, 0, 1),
             remote_mac_lo: 0x0304_0506,
             remote_mac_hi: 0x0102,
-            peer_link: 0xFFFF,
+            peer_link: crate::NO_PEER_LINK,
             irs: SeqNum(0xFFFF_FF00),
             rcv_nxt: SeqNum(0x0000_0101),
             rel: SeqNum(0xFFFF_FFF0),

@@ -420,6 +420,9 @@ pub const RELAY_SLOTS: [RelaySlotRegs; 4] = [
     RelaySlotRegs { ip: RELAY_IP2, port: RELAY_PORT2, mac_hi: RELAY_MAC_HI2, mac_lo: RELAY_MAC_LO2 },
     RelaySlotRegs { ip: RELAY_IP3, port: RELAY_PORT3, mac_hi: RELAY_MAC_HI3, mac_lo: RELAY_MAC_LO3 },
 ];
+/// TCB field PEER_LINK of a connection that relays nothing (any other value
+/// names the pair's other TCB, docs/relay.md).
+pub const NO_PEER_LINK: u16 = 0xFFFF;
 /// RELAY_PORTn: the slot relays to its backend.
 pub const RELAY_ENABLE: u32 = 1 << 16;
 /// RELAY_PORTn bits that exist (port and enable); the rest read 0.

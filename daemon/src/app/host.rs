@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use holdback_driver::{Bar, CardError, CardHandle, MacAddr, SeqNum, Tcb};
 
 use super::{AppError, AppOp, Application, Chunk, Conn};
-use holdback_regmap::TcpState;
+use holdback_regmap::{TcpState, NO_PEER_LINK};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Gate, PortGates};
@@ -449,9 +449,6 @@ impl AppIo<'_> {
 /// record (belt and braces: the records are the trigger).
 const POLL_ALL_EVERY: Duration = Duration::from_millis(50);
 
-/// `peer_link` of a TCB that relays nothing (the register map's PEER_LINK
-/// field: 0xFFFF is none); any other value names the pair's other TCB.
-const NO_PEER_LINK: u16 = 0xFFFF;
 
 /// The `replica` gate (claim 24, invariant 2): before a release register is
 /// written, a TCB copy carrying the new R goes to the standby, and (with

@@ -29,7 +29,7 @@ use holdback_regmap::TcpState;
 use rust_hdl::prelude::*;
 
 /// `peer_link` of a connection that relays nothing (the model's `NO_LINK`).
-pub const NO_LINK: u64 = 0xFFFF;
+pub const NO_LINK: u64 = holdback_regmap::NO_PEER_LINK as u64;
 
 /// What a change of `x` asks of its peer. At most one of `follow` and
 /// `abort_peer` is set; neither when `x` has no link, or is not synchronized

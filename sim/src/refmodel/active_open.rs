@@ -112,7 +112,7 @@ impl RefModel {
             remote_ip: c.remote_ip,
             remote_mac_lo,
             remote_mac_hi,
-            peer_link: 0xffff,
+            peer_link: super::relay::NO_LINK,
             irs: SeqNum(0),
             rcv_nxt: SeqNum(0),
             rel: SeqNum(0),

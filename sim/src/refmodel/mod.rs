@@ -711,7 +711,7 @@ impl RefModel {
             remote_ip: key.remote_ip,
             remote_mac_lo,
             remote_mac_hi,
-            peer_link: 0xffff,
+            peer_link: relay::NO_LINK,
             irs: seg.seq,
             rcv_nxt: seg.seq + 1,
             rel,

@@ -24,7 +24,7 @@ use super::tcb::Tcb;
 use crate::wire::SeqNum;
 
 /// `peer_link` of a connection that relays nothing.
-pub const NO_LINK: u16 = 0xFFFF;
+pub const NO_LINK: u16 = holdback_regmap::NO_PEER_LINK;
 
 /// `x.seq_offset` for `x` spliced to a peer whose initial receive sequence
 /// number is `peer_irs`: added to one of `x`'s send sequence numbers, it
