@@ -46,6 +46,7 @@ struct ApplyIn {
     state: u8,
     iss: u32,
     rel: u32,
+    rcv_nxt: u32,
     tx_end: u32,
     f_tx_end: u32,
     f_rel: u32,
@@ -58,6 +59,7 @@ struct ApplyIn {
 struct ApplyOut {
     seq_offset: u32,
     rel: u32,
+    rcv_nxt: u32,
     tx_end: u32,
     applied: Applied,
 }
@@ -77,6 +79,8 @@ struct Coverage {
     release_held: u64,
     tail_moved: u64,
     tail_held_sending: u64,
+    rcv_jumped: u64,
+    rcv_held_receiving: u64,
     close: u64,
     chained: u64,
 }
@@ -85,11 +89,11 @@ struct Dut {
     step: Model,
     apply: Model,
     s: [PortId; 14],
-    a: [PortId; 14],
+    a: [PortId; 17],
     cov: Coverage,
 }
 
-fn ports(m: &Model, names: [&str; 14]) -> [PortId; 14] {
+fn ports<const N: usize>(m: &Model, names: [&str; N]) -> [PortId; N] {
     names.map(|n| m.port(n).unwrap_or_else(|e| panic!("{e}")))
 }
 
@@ -111,8 +115,8 @@ impl Dut {
         let a = ports(
             &apply,
             [
-                "state", "iss", "rel", "tx_end", "follow_tx_end", "follow_rel", "follow_irs", "follow_close", // in
-                "seq_offset", "rel_out", "tx_end_out", "release_moved", "tail_moved", "close", // out
+                "state", "iss", "rel", "rcv_nxt", "tx_end", "follow_tx_end", "follow_rel", "follow_irs", "follow_close", // in
+                "seq_offset", "rel_out", "rcv_nxt_out", "tx_end_out", "release_moved", "rcv_jumped", "tail_moved", "close", // out
             ],
         );
         Dut { step, apply, s, a, cov: Coverage::default() }
@@ -188,12 +192,13 @@ impl Dut {
     }
 
     fn run_apply(&mut self, c: ApplyIn) -> ApplyOut {
-        let [state, iss, rel, tx_end, f_tx_end, f_rel, f_irs, f_close, seq_offset, rel_out, tx_end_out, release_moved, tail_moved, close] =
+        let [state, iss, rel, rcv_nxt, tx_end, f_tx_end, f_rel, f_irs, f_close, seq_offset, rel_out, rcv_nxt_out, tx_end_out, release_moved, rcv_jumped, tail_moved, close] =
             self.a;
         let m = &mut self.apply;
         m.set(state, u64::from(c.state));
         m.set(iss, u64::from(c.iss));
         m.set(rel, u64::from(c.rel));
+        m.set(rcv_nxt, u64::from(c.rcv_nxt));
         m.set(tx_end, u64::from(c.tx_end));
         m.set(f_tx_end, u64::from(c.f_tx_end));
         m.set(f_rel, u64::from(c.f_rel));
@@ -203,9 +208,11 @@ impl Dut {
         ApplyOut {
             seq_offset: m.get(seq_offset) as u32,
             rel: m.get(rel_out) as u32,
+            rcv_nxt: m.get(rcv_nxt_out) as u32,
             tx_end: m.get(tx_end_out) as u32,
             applied: Applied {
                 release_moved: m.get(release_moved) == 1,
+                rcv_jumped: m.get(rcv_jumped) == 1,
                 tail_moved: m.get(tail_moved) == 1,
                 close: m.get(close) == 1,
             },
@@ -220,12 +227,13 @@ impl Dut {
             state: state_of(c.state).unwrap_or(TcpState::Closed),
             iss: SeqNum(c.iss),
             rel: SeqNum(c.rel),
+            rcv_nxt: SeqNum(c.rcv_nxt),
             tx_end: c.tx_end,
             seq_offset: c.iss ^ 0x5a5a_5a5a, // overwritten: must not matter
             ..Tcb::default()
         };
         let applied = apply_follow(&mut y, c.f_tx_end, SeqNum(c.f_rel), SeqNum(c.f_irs), c.f_close);
-        let want = ApplyOut { seq_offset: y.seq_offset, rel: y.rel.0, tx_end: y.tx_end, applied };
+        let want = ApplyOut { seq_offset: y.seq_offset, rel: y.rel.0, rcv_nxt: y.rcv_nxt.0, tx_end: y.tx_end, applied };
         assert_eq!(got, want, "apply_follow {c:?}");
         let sending = matches!(state_of(c.state), Some(TcpState::Established | TcpState::CloseWait));
         self.cov.applies += 1;
@@ -233,6 +241,9 @@ impl Dut {
         self.cov.release_held += u64::from(!applied.release_moved && c.rel != c.f_rel);
         self.cov.tail_moved += u64::from(applied.tail_moved);
         self.cov.tail_held_sending += u64::from(sending && !applied.tail_moved && c.tx_end != c.f_tx_end);
+        let receiving = matches!(state_of(c.state), Some(TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2));
+        self.cov.rcv_jumped += u64::from(applied.rcv_jumped);
+        self.cov.rcv_held_receiving += u64::from(receiving && !applied.rcv_jumped && c.rcv_nxt != y.rel.0);
         self.cov.close += u64::from(applied.close);
     }
 }
@@ -294,6 +305,10 @@ fn relay_apply_matches_the_model_on_every_state_and_serial_edge() {
                                     state,
                                     iss,
                                     rel,
+                                    // rcv_nxt at every offset from R that the
+                                    // tail takes from its own: before, at and
+                                    // past the new R across the wrap.
+                                    rcv_nxt: rel.wrapping_add(dt),
                                     tx_end,
                                     f_tx_end: tx_end.wrapping_add(dt),
                                     f_rel: rel.wrapping_add(dr),
@@ -310,6 +325,7 @@ fn relay_apply_matches_the_model_on_every_state_and_serial_edge() {
     eprintln!("{:?}", dut.cov);
     let c = &dut.cov;
     assert!(c.release_moved > 0 && c.release_held > 0 && c.tail_moved > 0 && c.tail_held_sending > 0 && c.close > 0, "{c:?}");
+    assert!(c.rcv_jumped > 0 && c.rcv_held_receiving > 0, "{c:?}");
 }
 
 /// A random 32-bit value, half the time near an edge.
@@ -354,6 +370,7 @@ fn relay_blocks_match_the_model_on_random_cases_and_chained() {
             state: rng.gen_range(0..=15),
             iss: value(&mut rng),
             rel,
+            rcv_nxt: near(&mut rng, rel),
             tx_end,
             f_tx_end: near(&mut rng, tx_end),
             f_rel: near(&mut rng, rel),
@@ -376,7 +393,7 @@ fn relay_blocks_match_the_model_on_random_cases_and_chained() {
     eprintln!("{:?}", dut.cov);
     let c = &dut.cov;
     assert!(c.follow > 1000 && c.abort > 1000 && c.chained > 1000, "{c:?}");
-    assert!(c.release_moved > 1000 && c.tail_moved > 1000 && c.close > 1000, "{c:?}");
+    assert!(c.release_moved > 1000 && c.tail_moved > 1000 && c.close > 1000 && c.rcv_jumped > 1000, "{c:?}");
 }
 
 /// The model's own pair walk, through the blocks: the client receives bytes
@@ -405,6 +422,7 @@ fn a_spliced_pair_through_both_blocks_matches_the_model() {
             state: established,
             iss: s_iss,
             rel: s_irs.wrapping_add(1),
+            rcv_nxt: s_irs.wrapping_add(1),
             tx_end: 400,
             f_tx_end: tx_end,
             f_rel: release.0,
@@ -413,7 +431,7 @@ fn a_spliced_pair_through_both_blocks_matches_the_model() {
         });
         assert_eq!(out.seq_offset, s_off);
         assert_eq!(out.tx_end, want_tail);
-        assert_eq!(out.applied, Applied { release_moved: false, tail_moved: true, close: want_close });
+        assert_eq!(out.applied, Applied { release_moved: false, rcv_jumped: false, tail_moved: true, close: want_close });
     }
     // The server ACKed 600 bytes: the client's R moves to byte 600.
     let step = StepIn {
@@ -430,6 +448,7 @@ fn a_spliced_pair_through_both_blocks_matches_the_model() {
         state: TcpState::CloseWait as u8,
         iss: c_iss,
         rel: c_irs.wrapping_add(1),
+        rcv_nxt: c_irs.wrapping_add(1 + 600 + 1),
         tx_end: 0,
         f_tx_end: 0,
         f_rel: release.0,

@@ -119,6 +119,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.rapply.state.next = self.w.q.val().state;
         self.rapply.iss.next = self.w.q.val().iss;
         self.rapply.rel.next = self.w.q.val().rel;
+        self.rapply.rcv_nxt.next = self.w.q.val().rcv_nxt;
         self.rapply.tx_end.next = self.w.q.val().tx_end;
         self.rapply.follow_tx_end.next = self.step_tx_end.q.val();
         self.rapply.follow_rel.next = self.step_rel.q.val();
@@ -130,6 +131,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             & (self.w.q.val().state == self.st_close_wait.val())
             & !self.w.q.val().close_asked.any();
         self.relay_changed.next = self.rapply.release_moved.val()
+            | self.rapply.rcv_jumped.val()
             | self.relay_asks_cw.val()
             | self.rapply.tail_moved.val()
             | (self.rapply.close.val() & (self.w.q.val().state == self.st_established.val()))
@@ -140,6 +142,11 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             self.relay_after.next = EngineState::RelayNext;
         }
         self.tx_peer_link.next = self.w.q.val().peer_link;
+        self.prom_poke.next = (self.w.q.val().peer_link != self.no_link.val())
+            & (self.w.q.val().state != self.st_syn_rcvd.val())
+            & (self.w.q.val().state != self.st_syn_sent.val())
+            & (self.w.q.val().state != self.st_time_wait.val())
+            & (self.w.q.val().state != self.st_closed.val());
         self.relay_due_gap.next = self.timebase.now_us.val() - self.w.q.val().timer_due;
         // Never in standby: a standby is silent, and a TCB the host is still
         // installing word by word can look like a held, linked, due client side.
@@ -480,7 +487,13 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             | (self.state.q.val() == EngineState::CookieOpen)
             | (self.state.q.val() == EngineState::PromFix)
             | (self.state.q.val() == EngineState::ConnOpen)
-            | (self.state.q.val() == EngineState::RelayOpenC);
+            | (self.state.q.val() == EngineState::RelayOpenC)
+            // R passed rcv_nxt on a promoted card: the held ranges were offsets from the old one.
+            | ((self.state.q.val() == EngineState::RelayApplyY)
+                & self.relay_paired.val()
+                & !self.step_abort.q.val()
+                & self.step_follow.q.val()
+                & self.rapply.rcv_jumped.val());
         self.copy_ooo.next = false;
         self.cmp_newrel.a.next = self.w.q.val().rel;
         self.cmp_newrel.b.next = self.hop.wdata.val();
@@ -508,7 +521,13 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             | (self.state.q.val() == EngineState::CookieOpen)
             | (self.state.q.val() == EngineState::PromIndex)
             | (self.state.q.val() == EngineState::ConnOpen)
-            | (self.state.q.val() == EngineState::RelayOpenC);
+            | (self.state.q.val() == EngineState::RelayOpenC)
+            // R passed rcv_nxt on a promoted card: the held ranges were offsets from the old one.
+            | ((self.state.q.val() == EngineState::RelayApplyY)
+                & self.relay_paired.val()
+                & !self.step_abort.q.val()
+                & self.step_follow.q.val()
+                & self.rapply.rcv_jumped.val());
         // The promotion walk gives closed slots back to the free queue.
         self.index.recycle.next = (self.state.q.val() == EngineState::PromFix) & !self.upd.prom_open.val();
         for i in 0..LISTEN_PORTS {
@@ -1368,6 +1387,18 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             EngineState::PromIndex => {
                 // The bucket of the TCB's tuple was read in PromFix: the TCB goes first in it.
                 self.state.d.next = EngineState::PromSend;
+                if self.prom_poke.val() {
+                    // A relayed connection first asks its peer where it stands: an ACK
+                    // at snd_una - 1 is below what the peer received, which it answers
+                    // with an ACK of all it has (RFC 9293 §3.10.7.4). The copy may be
+                    // older than what the old card sent and the peer acknowledged, and
+                    // only that ACK moves the other side's R (docs/relay.md).
+                    self.txr.address.next = TxAddressState::TcpToPeer;
+                    self.txr.segment.next = TxSegmentState::Ack;
+                    self.txr.snd_nxt.next = self.w.q.val().snd_una - 1_u32.to_bits();
+                    self.tx_next.d.next = EngineState::PromSend;
+                    self.state.d.next = EngineState::TxSend;
+                }
             }
             EngineState::PromSend => {
                 self.txr.address.next = TxAddressState::TcpToPeer;
@@ -1638,6 +1669,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
                     } else if self.step_follow.q.val() {
                         self.w.d.next.seq_offset = self.rapply.seq_offset.val();
                         self.w.d.next.rel = self.rapply.rel_out.val();
+                        self.w.d.next.rcv_nxt = self.rapply.rcv_nxt_out.val();
                         self.w.d.next.tx_end = self.rapply.tx_end_out.val();
                         if self.step_unlink.q.val() {
                             self.w.d.next.peer_link = self.no_link.val();

@@ -365,6 +365,8 @@ pub struct TcbEngine<const CONN_BITS: usize, const REF_BITS: usize> {
     sign32: Constant<Bits<32>>,
     /// The peer whose receive ring a relayed connection sends from.
     tx_peer_link: Signal<Local, Bits<16>>,
+    /// The promotion walk's TCB is one synchronized side of a pair: it probes its peer first.
+    prom_poke: Signal<Local, Bit>,
     no_link: Constant<Bits<16>>,
     relay_port_base: Constant<Bits<32>>,
     two32: Constant<Bits<32>>,
@@ -714,6 +716,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> TcbEngine<CONN_BITS, REF_BIT
             step_close: Default::default(),
             relay_closing: Default::default(),
             relay_paired: Default::default(),
+            prom_poke: Default::default(),
             relay_changed: Default::default(),
             relay_asks_cw: Default::default(),
             relay_after: Default::default(),

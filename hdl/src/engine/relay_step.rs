@@ -140,7 +140,10 @@ impl Logic for RelayStep {
 /// `seq_offset = follow_irs - iss`; R becomes `follow_rel` when R is
 /// serially before it (`release_moved`), else stays; in ESTABLISHED and
 /// CLOSE-WAIT (the states that send) the tail becomes `follow_tx_end` when
-/// the tail is serially before it (`tail_moved`); `close` asks the caller
+/// the tail is serially before it (`tail_moved`); in ESTABLISHED,
+/// FIN-WAIT-1 and FIN-WAIT-2 (no FIN received yet) rcv_nxt becomes the new
+/// R when it is serially before it (`rcv_jumped`: only on a promoted card,
+/// docs/relay.md "Failover of both connections"); `close` asks the caller
 /// to close `y` when `follow_close` and `y` sends.
 #[derive(LogicBlock)]
 pub struct RelayApply {
@@ -148,6 +151,7 @@ pub struct RelayApply {
     pub state: Signal<In, Bits<4>>,
     pub iss: Signal<In, Bits<32>>,
     pub rel: Signal<In, Bits<32>>,
+    pub rcv_nxt: Signal<In, Bits<32>>,
     pub tx_end: Signal<In, Bits<32>>,
     /// `RelayStep`'s `tx_end`, `peer_rel`, `irs_out` and `close`.
     pub follow_tx_end: Signal<In, Bits<32>>,
@@ -157,8 +161,10 @@ pub struct RelayApply {
 
     pub seq_offset: Signal<Out, Bits<32>>,
     pub rel_out: Signal<Out, Bits<32>>,
+    pub rcv_nxt_out: Signal<Out, Bits<32>>,
     pub tx_end_out: Signal<Out, Bits<32>>,
     pub release_moved: Signal<Out, Bit>,
+    pub rcv_jumped: Signal<Out, Bit>,
     pub tail_moved: Signal<Out, Bit>,
     pub close: Signal<Out, Bit>,
 
@@ -166,9 +172,14 @@ pub struct RelayApply {
     cmp_rel: SeqCmp,
     /// The tail before the requested tail (offsets wrap like sequence numbers).
     cmp_tail: SeqCmp,
+    /// rcv_nxt before the new R.
+    cmp_rcv: SeqCmp,
     sending: Signal<Local, Bit>,
+    receiving: Signal<Local, Bit>,
     st_established: Constant<Bits<4>>,
     st_close_wait: Constant<Bits<4>>,
+    st_fin_wait1: Constant<Bits<4>>,
+    st_fin_wait2: Constant<Bits<4>>,
 }
 
 impl Default for RelayApply {
@@ -177,6 +188,7 @@ impl Default for RelayApply {
             state: Default::default(),
             iss: Default::default(),
             rel: Default::default(),
+            rcv_nxt: Default::default(),
             tx_end: Default::default(),
             follow_tx_end: Default::default(),
             follow_rel: Default::default(),
@@ -184,15 +196,21 @@ impl Default for RelayApply {
             follow_close: Default::default(),
             seq_offset: Default::default(),
             rel_out: Default::default(),
+            rcv_nxt_out: Default::default(),
             tx_end_out: Default::default(),
             release_moved: Default::default(),
+            rcv_jumped: Default::default(),
             tail_moved: Default::default(),
             close: Default::default(),
             cmp_rel: Default::default(),
             cmp_tail: Default::default(),
+            cmp_rcv: Default::default(),
             sending: Default::default(),
+            receiving: Default::default(),
             st_established: st(TcpState::Established),
             st_close_wait: st(TcpState::CloseWait),
+            st_fin_wait1: st(TcpState::FinWait1),
+            st_fin_wait2: st(TcpState::FinWait2),
         }
     }
 }
@@ -208,6 +226,19 @@ impl Logic for RelayApply {
         self.rel_out.next = self.rel.val();
         if self.cmp_rel.a_before_b.val() {
             self.rel_out.next = self.follow_rel.val();
+        }
+
+        // R passes rcv_nxt only on a promoted card: the peer already had an
+        // ACK from the old card for bytes this one never received.
+        self.receiving.next = (self.state.val() == self.st_established.val())
+            | (self.state.val() == self.st_fin_wait1.val())
+            | (self.state.val() == self.st_fin_wait2.val());
+        self.cmp_rcv.a.next = self.rcv_nxt.val();
+        self.cmp_rcv.b.next = self.rel_out.val();
+        self.rcv_jumped.next = self.receiving.val() & self.cmp_rcv.a_before_b.val();
+        self.rcv_nxt_out.next = self.rcv_nxt.val();
+        if self.receiving.val() & self.cmp_rcv.a_before_b.val() {
+            self.rcv_nxt_out.next = self.rel_out.val();
         }
 
         self.sending.next = (self.state.val() == self.st_established.val()) | (self.state.val() == self.st_close_wait.val());

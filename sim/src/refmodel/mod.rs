@@ -524,6 +524,16 @@ impl RefModel {
                     t.timer_due = now_us.wrapping_add(self.cfg.rto_us);
                 }
             }
+            let t = &self.tcbs[id];
+            let synchronized = !matches!(t.state, TcpState::SynReceived | TcpState::SynSent | TcpState::TimeWait);
+            if t.peer_link != relay::NO_LINK && synchronized {
+                // A relayed connection first asks its peer where it stands: an
+                // ACK below what the peer received is answered with an ACK of
+                // all it has (RFC 9293 §3.10.7.4), which may move the other
+                // side's R past this copy's (docs/relay.md).
+                let probe = t.snd_una - 1;
+                self.send_with_flags(id, probe, TcpFlags::ACK);
+            }
             if self.cfg.dup_acks && self.tcbs[id].state == TcpState::Established {
                 for _ in 0..=holdback_regmap::PROMOTE_DUP_ACKS {
                     self.send_ack(id);

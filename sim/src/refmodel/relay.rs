@@ -97,20 +97,38 @@ pub fn relay_step(x: &Tcb, reset: bool) -> Option<PeerUpdate> {
 pub struct Applied {
     pub release_moved: bool,
     pub tail_moved: bool,
+    /// R passed `y`'s rcv_nxt, which followed it: `y`'s peer acknowledged
+    /// bytes this card never received (only after a promotion, docs/relay.md
+    /// "Failover of both connections"); `y`'s held out-of-order ranges lie
+    /// below or across the new rcv_nxt and are dropped.
+    pub rcv_jumped: bool,
     /// `y` should close now (it was ESTABLISHED or CLOSE-WAIT and not
     /// closing yet); the caller runs its close.
     pub close: bool,
 }
 
 /// Applies `Follow` to `y`: `seq_offset`, R (serial maximum: a late or
-/// repeated step never moves it back), the send tail in the states that
-/// send (a serial maximum too), and whether `y` must now close.
+/// repeated step never moves it back), rcv_nxt when R passes it, the send
+/// tail in the states that send (a serial maximum too), and whether `y`
+/// must now close.
+///
+/// R passes rcv_nxt only on a promoted card: the standby resumed `y` from
+/// its copy's R, while `y`'s peer already had an ACK from the old card for
+/// bytes up to where `x`'s peer acknowledged them. Those bytes are safe at
+/// the far end and the peer will not send them again, so `y` takes them as
+/// received: rcv_nxt := R. Only before `y` received its peer's FIN (after
+/// it, R never passes the FIN's place).
 pub fn apply_follow(y: &mut Tcb, tx_end: u32, release: SeqNum, irs: SeqNum, close: bool) -> Applied {
     let mut applied = Applied::default();
     y.seq_offset = seq_offset(y.iss, irs);
     if y.rel.before(release) {
         y.rel = release;
         applied.release_moved = true;
+    }
+    let receiving = matches!(y.state, TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2);
+    if receiving && y.rcv_nxt.before(y.rel) {
+        y.rcv_nxt = y.rel;
+        applied.rcv_jumped = true;
     }
     let sending = matches!(y.state, TcpState::Established | TcpState::CloseWait);
     if sending && SeqNum(y.tx_end).before(SeqNum(tx_end)) {
@@ -162,7 +180,7 @@ mod tests {
         let (peer, tx_end, release, irs, close) = follow(&c);
         assert_eq!((peer, tx_end, close), (7, 1000, false));
         let applied = apply_follow(&mut s, tx_end, release, irs, close);
-        assert_eq!(applied, Applied { release_moved: false, tail_moved: true, close: false });
+        assert_eq!(applied, Applied { release_moved: false, rcv_jumped: false, tail_moved: true, close: false });
         assert_eq!(s.tx_end, 1000);
 
         // The server ACKed 600 of them: the client's R moves to byte 600, not 1000.
@@ -217,6 +235,34 @@ mod tests {
         let (held, irs) = (s.rel, c.irs);
         let applied = apply_follow(&mut s, 60, held, irs, true);
         assert_eq!(applied, Applied::default());
+    }
+
+    #[test]
+    fn an_ack_past_what_this_card_received_moves_rcv_nxt_to_r() {
+        // A promoted card resumed the client side from its copy's R, 400
+        // bytes in; the server's ACK tells it the old card had relayed 900.
+        let (mut c, mut s) = pair();
+        c.rcv_nxt = c.irs + 1 + 400;
+        c.rel = c.rcv_nxt;
+        s.snd_una = s.iss + 1 + 900;
+        s.snd_nxt = s.snd_una;
+        let (_, tx_end, release, irs, _) = follow(&s);
+        let applied = apply_follow(&mut c, tx_end, release, irs, false);
+        assert!(applied.release_moved && applied.rcv_jumped, "{applied:?}");
+        assert_eq!((c.rel, c.rcv_nxt), (c.irs + 1 + 900, c.irs + 1 + 900));
+        // The client side's new rcv_nxt is the server side's new tail.
+        let (_, tx_end, ..) = follow(&c);
+        assert_eq!(tx_end, 900);
+
+        // Behind rcv_nxt, as always on an active card: no jump.
+        let at = c.irs + 1 + 900;
+        let applied = apply_follow(&mut c, 0, at, irs, false);
+        assert!(!applied.rcv_jumped);
+        // After the peer's FIN R never passes it; nothing jumps either.
+        c.state = TcpState::CloseWait;
+        let past = c.irs + 1 + 2000;
+        let applied = apply_follow(&mut c, 0, past, irs, false);
+        assert!(applied.release_moved && !applied.rcv_jumped);
     }
 
     #[test]

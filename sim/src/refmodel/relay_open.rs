@@ -226,6 +226,10 @@ impl RefModel {
         }
         let offset_before = self.tcbs[y].seq_offset;
         let applied = apply_follow(&mut self.tcbs[y], tx_end, release, irs, close);
+        if applied.rcv_jumped {
+            // The held ranges were offsets from the old rcv_nxt.
+            self.holes[y].clear();
+        }
         // The half-close: a linked CLOSE-WAIT sends its FIN only once its peer
         // received one (CLOSE_ASKED), then as soon as it would in terminate mode.
         let t = &mut self.tcbs[y];
