@@ -95,6 +95,8 @@ struct Dut {
     /// Segments the SACK cap shortened; resends that lapsed (nothing lost).
     capped: u64,
     lapsed: u64,
+    /// Resends asked for with the tail before snd_max: they stop at the tail.
+    resends_at_tail: u64,
 }
 
 impl Dut {
@@ -113,6 +115,7 @@ impl Dut {
             wrapped_reads: 0,
             capped: 0,
             lapsed: 0,
+            resends_at_tail: 0,
         }
     }
 
@@ -160,6 +163,7 @@ impl Dut {
             self.capped += u64::from(store.cap == seg.len && seg.len < u32::from(t.smss));
         }
         self.lapsed += u64::from(ask.resend_first && t.snd_una != t.snd_max && !store.rs_ok);
+        self.resends_at_tail += u64::from(ask.resend_first && store.rs_ok && t.snd_tail.before(t.snd_max) && t.snd_una != t.snd_max);
         // With nothing sent the engine writes no snd_nxt back, and the block
         // echoes the one it was given (past the SACKed ranges in the walk).
         let nxt = if seg.is_some() { after.snd_nxt } else { store.walk_nxt };
@@ -221,6 +225,7 @@ fn tx_segmenter_matches_the_model_on_arbitrary_states() {
         dut.check(&t, ask, &format!("vector {i}"));
     }
     assert!(sacked > 50_000 && dut.capped > 2_000 && dut.lapsed > 5_000, "SACK: {sacked} boards, {} capped, {} lapsed", dut.capped, dut.lapsed);
+    assert!(dut.resends_at_tail > 5_000, "{} resends with the tail before snd_max", dut.resends_at_tail);
     assert!(
         dut.sent > 50_000 && dut.persist_armed > 1_000 && dut.retransmissions > 20_000 && dut.wrapped_reads > 1_000,
         "too little exercised: {} sent, {} persist, {} retransmissions, {} wrapped reads",

@@ -12,8 +12,10 @@
 //!   sends nothing (the timer's probe is the engine's).
 //! - `resend_first` high — a resend, as fast retransmit, a partial ACK or a
 //!   timeout asks (RFC 5681 §3.2, RFC 6582 §3.2, RFC 6675 §5): when `rs_ok`,
-//!   `min(SMSS, snd_max - rs_seq, cap)` bytes at `rs_seq` (snd_una without
-//!   SACK); with nothing unacknowledged (an ACK of everything overtook the
+//!   `min(SMSS, snd_max - rs_seq, tail - rs_seq, cap)` bytes at `rs_seq` (snd_una without
+//!   SACK): never past the tail, whose bytes are the only ones the ring
+//!   holds (a promoted relayed connection's snd_max runs ahead of what its
+//!   peer side received again, docs/relay.md); with nothing unacknowledged (an ACK of everything overtook the
 //!   request) the question is the first one's; without `rs_ok` nothing goes.
 //!
 //! The engine's SACK store (`hdl/src/engine/sack_store.rs`) gives the walk
@@ -98,6 +100,8 @@ pub struct TxSegmenter {
     len_new_or_data: Signal<Local, Bits<32>>,
     flight: Signal<Local, Bits<32>>,
     rs_sent: Signal<Local, Bits<32>>,
+    rs_tail_gap: Signal<Local, Bits<32>>,
+    rs_bytes: Signal<Local, Bits<32>>,
     len_forced_smss: Signal<Local, Bits<32>>,
     len_forced: Signal<Local, Bits<32>>,
     idle: Signal<Local, Bit>,
@@ -167,6 +171,8 @@ impl Default for TxSegmenter {
             len_new_or_data: Default::default(),
             flight: Default::default(),
             rs_sent: Default::default(),
+            rs_tail_gap: Default::default(),
+            rs_bytes: Default::default(),
             len_forced_smss: Default::default(),
             len_forced: Default::default(),
             idle: Default::default(),
@@ -232,11 +238,19 @@ impl Logic for TxSegmenter {
             & (self.snd_nxt.val() == self.snd_una.val());
         self.nagle_holds.next =
             (self.len_new.val() < self.smss32.val()) & !self.idle.val() & !self.cmp_resend.a_before_b.val() & !self.nodelay.val();
-        // The resend: at most SMSS, the bytes sent from rs_seq, and the cap.
+        // The resend: at most SMSS, the bytes sent from rs_seq, those the
+        // ring holds from there (none when the tail is not past rs_seq), and the cap.
         self.flight.next = self.snd_max.val() - self.snd_una.val();
         self.rs_sent.next = self.snd_max.val() - self.rs_seq.val();
-        self.len_forced_smss.next = self.rs_sent.val();
-        if self.smss32.val() < self.rs_sent.val() {
+        self.rs_tail_gap.next = self.snd_tail.val() - self.rs_seq.val();
+        self.rs_bytes.next = self.rs_sent.val();
+        if self.rs_tail_gap.val().get_bit(31) {
+            self.rs_bytes.next = 0_u32.to_bits();
+        } else if self.rs_tail_gap.val() < self.rs_sent.val() {
+            self.rs_bytes.next = self.rs_tail_gap.val();
+        }
+        self.len_forced_smss.next = self.rs_bytes.val();
+        if self.smss32.val() < self.rs_bytes.val() {
             self.len_forced_smss.next = self.smss32.val();
         }
         self.len_forced.next = self.len_forced_smss.val();

@@ -353,7 +353,9 @@ impl TxTcb {
             // the send from snd_nxt ([`TxTcb::next_segment`]) comes next.
             return None;
         }
-        let mut len = u32::from(self.smss).min(self.snd_max.bytes_since(g.seq));
+        // Never past the tail: the ring holds no byte beyond it (a promoted
+        // relayed connection's snd_max may, docs/relay.md).
+        let mut len = u32::from(self.smss).min(self.snd_max.bytes_since(g.seq)).min(self.snd_tail.bytes_since(g.seq));
         if let Some(room) = g.room {
             len = len.min(room);
         }
