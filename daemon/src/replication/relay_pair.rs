@@ -434,6 +434,67 @@ mod tests {
         assert_eq!(fix_up(&BTreeMap::from([(5, plain)])), FixUp::default());
     }
 
+    /// The installed TCBs with the fix-up's writes and frees applied, as
+    /// the card holds them afterwards.
+    fn applied(installed: &BTreeMap<u16, Tcb>, fix: &FixUp) -> BTreeMap<u16, Tcb> {
+        let mut after = installed.clone();
+        after.extend(fix.write.iter().cloned());
+        for f in &fix.free {
+            after.insert(f.id, Tcb::closed());
+        }
+        after
+    }
+
+    #[test]
+    fn after_the_fix_up_the_splice_rule_holds_and_a_second_fix_up_changes_nothing() {
+        // Seeded pairs anywhere in sequence space, each side's copy behind
+        // the old card by its own amount: afterwards each R is exactly what
+        // the other side's snd_una gives (the splice rule), the send points
+        // are ordered, nothing is left to send, and running the fix-up
+        // again (a promotion retried) writes nothing new.
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(0x5EED);
+        for case in 0..2000 {
+            let (up, down) = (rng.gen_range(0..1u32 << 20), rng.gen_range(0..1u32 << 20));
+            let (up_acked, down_acked) = (rng.gen_range(0..=up), rng.gen_range(0..=down));
+            let (ci, cs, si, ss): (u32, u32, u32, u32) = (rng.gen(), rng.gen(), rng.gen(), rng.gen());
+            let c_off = si.wrapping_sub(cs);
+            let s_off = ci.wrapping_sub(ss);
+            let mut c = side(cs, ci, S, c_off, (up, up_acked), (down, down_acked, down));
+            let mut s = side(ss, si, C, s_off, (down, down_acked), (up, up_acked, up));
+            // Per direction, one of the two copies that show how far the
+            // peer acknowledged (the sender's snd_una, the other side's R)
+            // is older than the old card by its own amount; the other one
+            // has it, as the card wrote both in one visit.
+            let (down_lag, up_lag) = (rng.gen_range(0..=down_acked), rng.gen_range(0..=up_acked));
+            if rng.gen_bool(0.5) {
+                c.snd_una = c.snd_una - down_lag;
+            } else {
+                s.rel = s.rel - down_lag;
+            }
+            if rng.gen_bool(0.5) {
+                s.snd_una = s.snd_una - up_lag;
+            } else {
+                c.rel = c.rel - up_lag;
+            }
+            let installed = BTreeMap::from([(C, c), (S, s)]);
+            let fix = fix_up(&installed);
+            let after = applied(&installed, &fix);
+            let (c, s) = (&after[&C], &after[&S]);
+            assert_eq!(s.rel, c.snd_una + c.seq_offset, "case {case}");
+            assert_eq!(c.rel, s.snd_una + s.seq_offset, "case {case}");
+            assert_eq!((c.snd_una, s.snd_una), (SeqNum(cs) + 1 + down_acked, SeqNum(ss) + 1 + up_acked), "case {case}: the newer point");
+            for t in [c, s] {
+                assert!(t.snd_una.not_after(t.snd_nxt) && t.snd_nxt.not_after(t.snd_max), "case {case}: {t:?}");
+                assert_eq!(t.iss + 1 + t.tx_end, t.snd_una, "case {case}: nothing left to send");
+            }
+            assert_eq!(fix.limits, vec![(C, c.tx_end), (S, s.tx_end)], "case {case}");
+            let again = fix_up(&after);
+            assert!(again.write.is_empty() && again.free.is_empty(), "case {case}: {again:?}");
+            assert_eq!(again.limits, fix.limits, "case {case}");
+        }
+    }
+
     #[test]
     fn the_reasons_read_as_sentences() {
         assert_eq!(HalfPair::PeerAbsent { peer: 3 }.to_string(), "its peer link 3 holds no connection");
