@@ -337,6 +337,10 @@ impl Replica {
                 self.applied = rseq;
                 Ok(None)
             }
+            // Refused until this standby holds limits (the next change):
+            // acknowledging one it does not install would let the primary's
+            // card send past what a promoted card's snd_max covers.
+            Update::Limit { id, .. } => Err(inconsistent(&format!("a send limit for TCB {id}, which this standby cannot hold yet"))),
             Update::Data { id, irs, offset, bytes } => {
                 if !in_stream {
                     return Err(inconsistent("update before a full sync"));
