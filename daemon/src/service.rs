@@ -558,7 +558,7 @@ async fn serve<B: Bar + 'static>(
     // SYN-ACKs for the standby from the first connection (at-setup).
     let (pair, pair_events) = match &config.replication {
         Some(r) => {
-            let (p, ev) = Pair::start(events.clone(), r, config.role, config.network.ip, &config.authority, config.app.kind.sends(), config.network.timestamps)
+            let (p, ev) = Pair::start(events.clone(), r, config.role, config.network.ip, &config.authority, config.app.kind.sends(), config.network.timestamps, !config.relay.is_empty())
                 .await?;
             (Some(p), Some(ev))
         }
