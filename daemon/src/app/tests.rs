@@ -454,6 +454,47 @@ mod relayed_limits {
         drop(pair);
     }
 
+    /// The card moves a side's tail in the visit that changed its peer,
+    /// and the side may report no record of its own: the peer's record
+    /// makes the host read it too, ship it and move its L. A side left
+    /// closing after its peer was freed (link cleared, LAST-ACK) relays
+    /// nothing, so the standby takes no limit for it: it gets its FIN's
+    /// byte at once, nothing more.
+    #[test]
+    fn an_event_for_one_side_reads_its_peer_and_a_side_left_closing_may_send_its_fin() {
+        let hook = HeldStandby::default();
+        let pair = SyncedPair::new(&hook);
+        let fake = FakeCard::new();
+        let mut host = host(&fake, Some(gate(pair.link.clone(), true, Duration::from_secs(5))));
+        set(&fake, CLIENT_SIDE, Side::client(TcpState::Established, 500, 0));
+        set(&fake, SERVER_SIDE, Side::server(TcpState::Established, 0, 500));
+        host.step().unwrap();
+        assert_eq!(limit(&fake, SERVER_SIDE), 500);
+
+        // The server side's tail moves to 800 with no record of its own
+        // (the mirror has it, as after a card's write-back).
+        let mut words = [0u32; holdback_regmap::TCB_WORDS];
+        Side::server(TcpState::Established, 0, 800).write(&mut words);
+        fake.card.set_standby(true).unwrap();
+        fake.card.write_tcb(SERVER_SIDE as u16, &Tcb::decode(&words).unwrap()).unwrap();
+        fake.card.set_standby(false).unwrap();
+        set(&fake, CLIENT_SIDE, Side::client(TcpState::Established, 800, 0));
+        host.step().unwrap();
+        assert_eq!(limit(&fake, SERVER_SIDE), 800, "read through its peer's record");
+        assert_eq!(hook.held(SERVER_SIDE, SERVER_ISS), 800);
+
+        // The client side is freed; the server side waits in LAST-ACK
+        // with its link cleared.
+        fake.set_tcb(CLIENT_SIDE, |w| tcb::STATE.set(w, TcpState::Closed as u32));
+        let left = Side { peer: holdback_regmap::NO_PEER_LINK.into(), acked: 800, fin: true, ..Side::server(TcpState::LastAck, 0, 800) };
+        set(&fake, SERVER_SIDE, left);
+        host.step().unwrap();
+        assert_eq!(limit(&fake, SERVER_SIDE), 801, "its FIN may go");
+        assert_eq!(hook.held(SERVER_SIDE, SERVER_ISS), 800, "no limit for a TCB that relays nothing");
+        drop(host);
+        drop(pair);
+    }
+
     /// Without a standby's answer a waiting gate writes no limit; a gate
     /// that does not wait (a promoted daemon whose standby is not back:
     /// degraded) ships the copy and the limit and writes L at once; with no
