@@ -340,12 +340,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn link_config(cfg: &Replication, card_ip: std::net::Ipv4Addr, authority: &AuthorityConfig, app_sends: bool, timestamps: bool) -> LinkConfig {
+fn link_config(cfg: &Replication, card_ip: std::net::Ipv4Addr, authority: &AuthorityConfig, app_sends: bool, timestamps: bool, relays: bool) -> LinkConfig {
     let mut link = LinkConfig::new(cfg.secret.clone(), (u64::from(u32::from(card_ip)) << 32) | u64::from(std::process::id()));
     link.heartbeat_interval = cfg.heartbeat;
     link.heartbeat_misses = cfg.heartbeat_misses;
     link.versions =
-        replication::wire::Versions::for_store(cfg.store == StoreMode::Replicated).for_sending(app_sends).for_timestamps(timestamps);
+        replication::wire::Versions::for_store(cfg.store == StoreMode::Replicated).for_sending(app_sends).for_timestamps(timestamps).for_relay(relays);
     if let AuthorityConfig::Etcd(a) = authority {
         // The active node may speak on its standby's promise alone, so
         // every session must carry promises (docs/authority.md).
@@ -504,6 +504,8 @@ impl<B: Bar + 'static> Pair<B> {
     /// (invariant 8), or if its epoch record says another card was
     /// promoted after it last held the role (see the module docs). Must run
     /// inside the tokio runtime.
+    /// `relays`: the card relays (`[[relay]]`), so the link carries send limits.
+    #[allow(clippy::too_many_arguments)]
     pub async fn start(
         pump: Arc<EventPump<B>>,
         cfg: &Replication,
@@ -512,9 +514,10 @@ impl<B: Bar + 'static> Pair<B> {
         authority: &AuthorityConfig,
         app_sends: bool,
         timestamps: bool,
+        relays: bool,
     ) -> Result<(Arc<Pair<B>>, PairEvents), PairError> {
         let card = pump.card().clone();
-        let link = link_config(cfg, card_ip, authority, app_sends, timestamps);
+        let link = link_config(cfg, card_ip, authority, app_sends, timestamps, relays);
         #[cfg(feature = "etcd")]
         let etcd = connect_authority(authority).await?;
         #[cfg(not(feature = "etcd"))]
@@ -1450,7 +1453,7 @@ mod tests {
             store: StoreMode::Shared,
             store_dir: dir.to_path_buf(),
         };
-        let link = link_config(&cfg, std::net::Ipv4Addr::new(198, 18, 0, 2), &AuthorityConfig::Pair, true, false);
+        let link = link_config(&cfg, std::net::Ipv4Addr::new(198, 18, 0, 2), &AuthorityConfig::Pair, true, false, false);
         let epochs = EpochFile::open(&cfg.state_file).expect("epoch file");
         let accepts = CopyGate::open_now();
         accepts.close();
