@@ -372,8 +372,9 @@ struct RawReplication {
     secret_file: PathBuf,
     #[serde(default = "default_sync")]
     sync: SyncMode,
-    #[serde(default = "default_replicate")]
-    replicate: ReplicateMode,
+    /// `None`: not written, [`ReplicateMode::AtSetup`] (a relay daemon's
+    /// refusal names the default).
+    replicate: Option<ReplicateMode>,
     #[serde(default = "default_detector")]
     detector: Detector,
     heartbeat_ms: Option<i64>,
@@ -389,9 +390,6 @@ struct RawReplication {
 
 fn default_sync() -> SyncMode {
     SyncMode::BeforeAck
-}
-fn default_replicate() -> ReplicateMode {
-    ReplicateMode::AtSetup
 }
 fn default_detector() -> Detector {
     Detector::Heartbeat
@@ -901,7 +899,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
     let sink_dir = raw.sink_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_SINK_DIR));
     check_absolute(&sink_dir).map_err(|m| bad("sink_dir", m))?;
 
-    let relay = validate_relays(&raw.relay, &raw.network, &raw.listen, raw.replication.is_some())
+    let relay = validate_relays(&raw.relay, &raw.network, &raw.listen)
         .map_err(|(f, m)| ConfigError::Invalid { path: path.to_path_buf(), field: f, message: m })?;
     let relay_ports: Vec<u16> = relay.iter().map(|r| r.listen).collect();
     let (network, port_gates) = validate_listening(raw.network, raw.listen, raw.replication.is_some(), &relay_ports)
@@ -932,7 +930,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
 
     let replication = match raw.replication {
         None => None,
-        Some(r) => Some(validate_replication(path, r, &sink_dir).map_err(|(f, m)| bad(f, m))?),
+        Some(r) => Some(validate_replication(path, r, &sink_dir, !relay.is_empty()).map_err(|(f, m)| bad(f, m))?),
     };
 
     let dma = validate_dma(raw.dma).map_err(|(f, m)| bad(f, m))?;
@@ -1096,7 +1094,25 @@ fn validate_authority(a: RawAuthority, replication: Option<&Replication>) -> Res
     })))
 }
 
-fn validate_replication(config_path: &Path, r: RawReplication, sink_dir: &Path) -> Result<Replication, (&'static str, String)> {
+/// `[replication]`; `relays`: the config has `[[relay]]` mappings.
+fn validate_replication(config_path: &Path, r: RawReplication, sink_dir: &Path, relays: bool) -> Result<Replication, (&'static str, String)> {
+    let replicate = r.replicate.unwrap_or(ReplicateMode::AtSetup);
+    if relays && replicate == ReplicateMode::AtSetup {
+        // docs/relay.md, "Failover of both connections": at-setup would need
+        // the client's SYN-ACK to wait for the splice rule's release and the
+        // host's release after the standby stored both TCBs; the card
+        // releases it on the splice rule alone.
+        let given = if r.replicate.is_some() { "is" } else { "defaults to" };
+        return Err((
+            "replication.replicate",
+            format!(
+                "{given} \"at-setup\", which relay mode cannot keep: the card releases a relayed client's SYN-ACK as \
+                 soon as the backend accepts, and cannot also wait for the standby to store both TCBs yet; set \
+                 replicate = \"after-data\" (a pair is replicated once data crossed; a failover before that ends \
+                 the client's connection, which has had no ACK of data)"
+            ),
+        ));
+    }
     if r.listen.port() == 0 || r.peer.port() == 0 {
         return Err(("replication", "listen and peer need a port (not 0)".into()));
     }
@@ -1134,7 +1150,7 @@ fn validate_replication(config_path: &Path, r: RawReplication, sink_dir: &Path) 
         secret_file: secret_path,
         secret,
         sync: r.sync,
-        replicate: r.replicate,
+        replicate,
         detector: r.detector,
         heartbeat: std::time::Duration::from_millis(heartbeat_ms),
         heartbeat_misses: misses,
@@ -1224,18 +1240,9 @@ fn validate_relays(
     relays: &[RawRelay],
     network: &RawNetwork,
     listen: &[RawListen],
-    replication: bool,
 ) -> Result<Vec<RelayTarget>, (String, String)> {
     if relays.is_empty() {
         return Ok(Vec::new());
-    }
-    if replication {
-        return Err((
-            "relay".into(),
-            "relayed connections cannot fail over yet: failover of a relayed pair (docs/relay.md, \"Failover of both \
-             connections\") is not built; run relay mode without [replication]"
-                .into(),
-        ));
     }
     let card_ip = network.ip;
     // The sink's ports as written, each with its field.
@@ -1297,7 +1304,8 @@ fn validate_relays(
                 return Err((
                     field("gates"),
                     "a relayed connection has one gate, \"peer\" (the other side acknowledged; the default): there \
-                     is no application behind it to commit, and its failover is not built"
+                     is no application behind it to commit, and in a pair its send limit waits for the standby \
+                     without a gate of its own"
                         .into(),
                 ));
             }
@@ -1611,14 +1619,40 @@ impl Config {
 
     /// Every gate some connection has: what the replica gate is set up
     /// for (it then waits only for the connections whose gates name it).
+    /// In a pair with `[[relay]]` mappings that includes `replica`: a
+    /// relayed connection's send limit moves only once the standby stored
+    /// it (docs/relay.md, "Failover of both connections"), with the sync
+    /// mode, timeout and degraded rules of the replica gate.
     pub fn all_gates(&self) -> Vec<Gate> {
         let mut all = self.gates.clone();
-        for g in self.port_gates.iter().flat_map(|p| p.gates.iter()) {
+        let relayed = self.relays_fail_over().then_some(&Gate::Replica);
+        for g in self.port_gates.iter().flat_map(|p| p.gates.iter()).chain(relayed) {
             if !all.contains(g) {
                 all.push(*g);
             }
         }
         all
+    }
+
+    /// Whether relayed connections are replicated (`[[relay]]` beside
+    /// `[replication]`): then the card holds every connection's sending
+    /// at its send limit (SEND_HOLDBACK) and the link speaks only
+    /// versions that carry send limits.
+    pub fn relays_fail_over(&self) -> bool {
+        !self.relay.is_empty() && self.replication.is_some()
+    }
+
+    /// The per-port gates the application's host applies
+    /// ([`crate::app::AppHost::with_port_gates`]): `port_gates`, and when
+    /// [`Config::all_gates`] names `replica` for the relayed connections
+    /// alone, every application port with its gates spelled out — a host
+    /// without per-port gates gives every connection the replica gate's
+    /// one setting, which would make them wait for the standby too.
+    pub fn host_port_gates(&self) -> Vec<PortGates> {
+        if !self.port_gates.is_empty() || !self.relays_fail_over() || self.gates.contains(&Gate::Replica) {
+            return self.port_gates.clone();
+        }
+        self.app_ports().map(|port| PortGates { port, gates: self.gates.clone() }).collect()
     }
 
     /// The listening ports the application serves: every listening port
@@ -1886,6 +1920,50 @@ listen = "127.0.0.1:9464"
         assert_eq!(parse(Path::new("t.toml"), &c.effective_toml()).expect("effective config parses"), c);
     }
 
+    /// `[[relay]]` beside `[replication]` with `replicate = "after-data"`
+    /// (docs/relay.md, "Failover of both connections"): the relayed
+    /// connections' send limits pass the replica gate, so the gates the
+    /// replica gate is set up for name `replica`, while the application's
+    /// ports keep their own gates, spelled out for the host; with
+    /// `replica` among the top-level gates, or per-port gates, nothing is
+    /// added. A plain pair and a relay daemon without a pair are as before.
+    #[test]
+    fn a_relay_daemon_in_a_pair_replicates_after_data_and_holds_every_send_limit() {
+        let path = Path::new("/etc/holdback/t.toml");
+        let (dir, pair) = pair_config("relay-pair");
+        let c = parse(path, &format!("{pair}replicate = \"after-data\"\n{RELAY}")).expect("a relaying pair");
+        assert_eq!(c.replication.as_ref().map(|r| r.replicate), Some(ReplicateMode::AfterData));
+        assert!(c.relays_fail_over());
+        assert_eq!(c.all_gates(), vec![Gate::App, Gate::Replica], "the relayed send limits wait at the replica gate");
+        assert_eq!(
+            c.host_port_gates(),
+            vec![PortGates { port: 5001, gates: vec![Gate::App] }, PortGates { port: 5002, gates: vec![Gate::App] }],
+            "the application's connections keep the gates they were given"
+        );
+        assert_eq!(parse(path, &c.effective_toml()).expect("effective config parses"), c);
+
+        let gated = pair.replace("card = \"sim\"", "card = \"sim\"\ngates = [\"app\", \"replica\"]");
+        let c = parse(path, &format!("{gated}replicate = \"after-data\"\n{RELAY}")).expect("valid");
+        assert_eq!((c.all_gates(), c.host_port_gates()), (vec![Gate::App, Gate::Replica], vec![]));
+        let per_port = pair.replace("listen_ports = [5001, 5002]\n", "")
+            + "replicate = \"after-data\"\n[[listen]]\nport = 5001\ngates = [\"app\"]\n"
+            + RELAY;
+        let c = parse(path, &per_port).expect("valid");
+        assert_eq!(c.host_port_gates(), vec![PortGates { port: 5001, gates: vec![Gate::App] }]);
+        let only_relays = pair.replace("listen_ports = [5001, 5002]\n", "") + "replicate = \"after-data\"\n" + RELAY;
+        let c = parse(path, &only_relays).expect("valid");
+        assert_eq!((c.all_gates(), c.host_port_gates()), (vec![Gate::App, Gate::Replica], vec![]), "no application port");
+
+        let plain = parse(path, &pair).expect("a pair without relays");
+        assert!(!plain.relays_fail_over());
+        assert_eq!((plain.all_gates(), plain.host_port_gates()), (vec![Gate::App], vec![]));
+        assert_eq!(plain.replication.as_ref().map(|r| r.replicate), Some(ReplicateMode::AtSetup), "at-setup stays the default");
+        let alone = parse(path, &format!("{GOOD}{RELAY}")).expect("relays without a pair");
+        assert!(!alone.relays_fail_over());
+        assert_eq!((alone.all_gates(), alone.host_port_gates()), (vec![Gate::App], vec![]));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// Every refusal of a relay mapping names its field and the reason.
     #[test]
     fn bad_relay_mappings_are_refused_with_their_field_and_reason() {
@@ -1919,7 +1997,8 @@ listen = "127.0.0.1:9464"
             (format!("{GOOD}{}", relay("8080", "198.18.0.3:80", "02:00:00:00:00:03", "gates = [\"peer\", \"replica\"]\n")), "relay[0].gates", "one gate"),
             (format!("{GOOD}{}", relay("8080", "198.18.0.3:80", "02:00:00:00:00:03", "gates = []\n")), "relay[0].gates", "one gate"),
             (format!("{GOOD}{}", relay("8080", "198.18.0.3:80", "02:00:00:00:00:03", "holdback = false\n")), "relay.holdback", "unknown field `holdback`"),
-            (format!("{pair}{}", ok("8080")), "relay", "failover of a relayed pair"),
+            (format!("{pair}{}", ok("8080")), "replication.replicate", "defaults to \"at-setup\", which relay mode cannot keep"),
+            (format!("{pair}replicate = \"at-setup\"\n{}", ok("8080")), "replication.replicate", "set replicate = \"after-data\""),
             (GOOD.replace("card = \"sim\"", "card = \"sim\"\ngates = [\"peer\"]"), "gates", "\"peer\" is the gate of relayed connections alone"),
             (format!("{without_ports}\n[[listen]]\nport = 5001\ngates = [\"app\", \"peer\"]\n"), "listen[0].gates", "map the port in a [[relay]] entry"),
             (format!("{GOOD}\n[tcp]\nrelay_connect_ms = 500\n"), "tcp.relay_connect_ms", "no [[relay]] mapping"),

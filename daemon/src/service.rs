@@ -481,7 +481,7 @@ impl SinkThread {
         let dir = &config.sink_dir;
         let application = app.make(&AppContext { config, shared: &shared })?;
         tracing::info!(app = application.name(), "application starts");
-        let mut sink = AppHost::new(events, application, shared)?.with_port_gates(config.gates.clone(), config.port_gates.clone());
+        let mut sink = AppHost::new(events, application, shared)?.with_port_gates(config.gates.clone(), config.host_port_gates());
         if let Some(gate) = gate {
             tracing::info!(wait_for_standby = gate.wait, hold_synack = gate.hold_synack, ship_data = gate.ship_data, after_data = gate.after_data,
                 "the application's host ships TCB copies to the standby");
@@ -570,8 +570,12 @@ async fn serve<B: Bar + 'static>(
     let hold_synack = pair.as_ref().is_some_and(|p| p.holds_synack(&all_gates));
     // Send holdback (invariant 9) where the application sends in a pair:
     // the card sends only below the send limit the host moves once the
-    // standby holds the bytes (`AppHost`). Off, the card ignores L.
-    let send_holdback = pair.is_some() && config.app.kind.sends();
+    // standby holds the bytes (`AppHost`). Off, the card ignores L. A pair
+    // that relays holds every connection, the relayed ones with it: their
+    // server side takes the default setting, their client side its relay
+    // slot's, which follows the default (docs/relay.md, "Failover of both
+    // connections": the host raises L once the standby stored it).
+    let send_holdback = pair.is_some() && (config.app.kind.sends() || config.relays_fail_over());
     let c = card.clone();
     blocking(move || {
         c.set_hold_synack(hold_synack)?;

@@ -62,7 +62,7 @@ pub enum SendError {
     Tcb { id: u16, source: TcbError },
     #[error("this primary is fenced: the standby runs a newer epoch (invariant 8)")]
     Fenced,
-    #[error("stream bytes for TCB {id} before any copy of it: the standby could not tell which connection they belong to")]
+    #[error("stream bytes or a send limit for TCB {id} before any copy of it: the standby could not tell which connection they belong to")]
     DataBeforeCopy { id: u16 },
     #[error("{len} transmit-ring bytes for TCB {id} in one update; at most {max} travel in one")]
     SentTooLong { id: u16, len: usize, max: usize },
@@ -406,6 +406,26 @@ impl Primary {
         let rseq = log.push(Update::Sent { id, iss, offset, bytes }, self.shared.cfg.max_unacked);
         drop(log);
         self.shared.counters.sent_bytes(len);
+        self.shared.wake.notify_one();
+        Ok(rseq)
+    }
+
+    /// Queue the send limit of the relayed connection in TCB `id`: its
+    /// card may send the transmit stream below offset `limit` (mod 2^32;
+    /// one more for its FIN). The bytes stay in the relay peer's receive
+    /// ring; only the limit travels. A copy of `id` must have been queued
+    /// first (the standby checks the limit against it). Returns the
+    /// sequence whose acknowledgement means the standby holds the limit:
+    /// only then may the card's send limit move to it, so that a promoted
+    /// card's snd_max covers what the old card may have sent.
+    pub fn send_limit(&self, id: u16, limit: u32) -> Result<u64, SendError> {
+        if self.shared.state() == LinkState::Fenced {
+            return Err(SendError::Fenced);
+        }
+        let mut log = lock(&self.shared.log);
+        let iss = log.tail.get(&id).ok_or(SendError::DataBeforeCopy { id })?.iss.0;
+        let rseq = log.push(Update::Limit { id, iss, limit }, self.shared.cfg.max_unacked);
+        drop(log);
         self.shared.wake.notify_one();
         Ok(rseq)
     }

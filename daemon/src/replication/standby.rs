@@ -141,6 +141,36 @@ pub(super) fn sent_misfit(copy: &Tcb, iss: u32, offset: u64, len: usize, ring: u
     None
 }
 
+/// Why a relayed connection's send limit on the link does not fit the
+/// stored copy of its connection; `None`: it fits. Accepted only for a
+/// synchronized connection that relays (its `peer_link` names another TCB),
+/// named by the same initial sequence number, and only from what its peer
+/// acknowledged (snd_una, as a stream offset) to less than 2^31 beyond: a
+/// limit behind snd_una would have held back bytes the peer already has,
+/// one further ahead is not a point in this connection's stream at all.
+pub(super) fn limit_misfit(copy: &Tcb, iss: u32, limit: u32) -> Option<String> {
+    use holdback_regmap::TcpState;
+    if copy.iss.0 != iss {
+        return Some(format!("for the connection with iss {iss:#010x}, but the stored copy is of iss {:#010x}", copy.iss.0));
+    }
+    if matches!(copy.state, TcpState::Closed | TcpState::Listen | TcpState::SynSent | TcpState::SynReceived) {
+        return Some(format!("for a connection in {}, which is not synchronized", copy.state.rfc_name()));
+    }
+    if copy.peer_link == holdback_regmap::NO_PEER_LINK {
+        return Some("for a connection that relays nothing (its bytes would be shipped, not limited)".into());
+    }
+    // Offset 0 is at iss + 1; the peer's ACK of our FIN is one past the
+    // stream's end, as a limit that lets the FIN out.
+    let acked = copy.snd_una.0.wrapping_sub(iss).wrapping_sub(1);
+    if (limit.wrapping_sub(acked) as i32) < 0 {
+        return Some(format!(
+            "{limit} is before what the peer acknowledged (snd_una {}: offset {acked}) or 2^31 or more beyond it",
+            copy.snd_una
+        ));
+    }
+    None
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StandbyError {
     #[error(transparent)]
@@ -178,6 +208,10 @@ struct Replica {
     /// Per connection, its iss and the end of the transmit-stream bytes
     /// this standby holds in its transmit ring (from [`Update::Sent`]).
     held_sent: HashMap<u16, (u32, u64)>,
+    /// Per relayed connection, its iss and the highest send limit the
+    /// primary's card may send below (from [`Update::Limit`]; transmit-
+    /// stream offset mod 2^32, one more for the FIN).
+    held_limit: HashMap<u16, (u32, u32)>,
 }
 
 struct Applied {
@@ -212,7 +246,28 @@ impl Replica {
                 }
             }
         }
+        if let Some(&(iss, limit)) = self.held_limit.get(&id) {
+            if iss == tcb.iss.0 {
+                // A relayed connection's bytes are in its peer's receive
+                // ring, not here: the send tail stays the primary's, only
+                // snd_max covers what the old card may have sent, so that
+                // the peer's ACK of it is acceptable to a promoted card.
+                // The promotion fix-up (relay_pair.rs) sets the rest.
+                let top = holdback_driver::SeqNum(iss.wrapping_add(1).wrapping_add(limit));
+                held.snd_max = held.snd_max.latest(top);
+            }
+        }
         held
+    }
+
+    /// Store the primary's copy of TCB `id`; what is held for an earlier
+    /// connection in the slot (another iss) goes.
+    fn store(&mut self, id: u16, tcb: Tcb) {
+        let iss = tcb.iss.0;
+        if self.held_limit.get(&id).is_some_and(|&(held_iss, _)| held_iss != iss) {
+            self.held_limit.remove(&id);
+        }
+        self.tcbs.insert(id, tcb);
     }
 
     fn resume_point(&self) -> Option<ResumePoint> {
@@ -274,7 +329,7 @@ impl Replica {
                 }
                 for (id, tcb) in tcbs {
                     self.hook.install(id, &self.as_held(id, &tcb)).map_err(|error| ApplyError::Hook { id, error })?;
-                    self.tcbs.insert(id, tcb);
+                    self.store(id, tcb);
                     self.sync.as_mut().expect("checked above").insert(id);
                 }
                 Ok(None)
@@ -286,6 +341,7 @@ impl Replica {
                     self.hook.remove(id).map_err(|error| ApplyError::Hook { id, error })?;
                     self.tcbs.remove(&id);
                     self.held_sent.remove(&id);
+                    self.held_limit.remove(&id);
                 }
                 self.session = Some(from);
                 self.applied = rseq;
@@ -296,7 +352,7 @@ impl Replica {
                     return Err(inconsistent("update before a full sync"));
                 }
                 self.hook.install(id, &self.as_held(id, &tcb)).map_err(|error| ApplyError::Hook { id, error })?;
-                self.tcbs.insert(id, tcb);
+                self.store(id, tcb);
                 self.applied = rseq;
                 Ok(None)
             }
@@ -307,7 +363,7 @@ impl Replica {
                 let base = self.tcbs.get(&id).ok_or_else(|| inconsistent(&format!("delta for TCB {id}, which was never sent in full")))?;
                 let new = delta.apply(base).map_err(|e: DeltaError| inconsistent(&e.to_string()))?;
                 self.hook.install(id, &self.as_held(id, &new)).map_err(|error| ApplyError::Hook { id, error })?;
-                self.tcbs.insert(id, new);
+                self.store(id, new);
                 self.applied = rseq;
                 Ok(None)
             }
@@ -332,6 +388,27 @@ impl Replica {
                 self.held_sent.insert(id, (iss, held));
                 // The card's copy shows the new send tail at once: a
                 // promotion may come before the primary's next copy.
+                let installed = self.as_held(id, copy);
+                self.hook.install(id, &installed).map_err(|error| ApplyError::Hook { id, error })?;
+                self.applied = rseq;
+                Ok(None)
+            }
+            Update::Limit { id, iss, limit } => {
+                if !in_stream {
+                    return Err(inconsistent("update before a full sync"));
+                }
+                let copy = self.tcbs.get(&id).ok_or_else(|| inconsistent(&format!("a send limit for TCB {id}, which was never sent")))?;
+                if let Some(why) = limit_misfit(copy, iss, limit) {
+                    return Err(inconsistent(&format!("the send limit for TCB {id} {why}")));
+                }
+                // Serial max: a limit only grows, as the primary writes it.
+                let held = match self.held_limit.get(&id) {
+                    Some(&(held_iss, held)) if held_iss == iss && (limit.wrapping_sub(held) as i32) < 0 => held,
+                    _ => limit,
+                };
+                self.held_limit.insert(id, (iss, held));
+                // Installed before the acknowledgement: once the primary's
+                // card may send up to the limit, this card's snd_max covers it.
                 let installed = self.as_held(id, copy);
                 self.hook.install(id, &installed).map_err(|error| ApplyError::Hook { id, error })?;
                 self.applied = rseq;
@@ -436,6 +513,7 @@ impl Standby {
                 sync: None,
                 unsynced_data: false,
                 held_sent: HashMap::new(),
+                held_limit: HashMap::new(),
             })),
             counters: Counters::default(),
             events: events.clone(),

@@ -831,3 +831,137 @@ async fn the_standby_promises_on_each_heartbeat_until_it_stops() {
     assert_eq!(primary.state(), LinkState::Replicating);
     assert_eq!((primary.promise_until_us(), standby.last_promise_sent_us()), (None, None));
 }
+
+/// A relayed connection (its peer link TCB 7) with send holdback, whose
+/// peer acknowledged `acked` bytes of a stream that starts just before
+/// the 2^32 wrap; the relay moved `tail` bytes into its transmit stream.
+fn relaying(id: u16, acked: u32, tail: u32, rng: &mut SmallRng) -> Tcb {
+    let mut t = sending(id, acked, rng);
+    t.peer_link = 7;
+    t.seq_offset = 0x1234_5678;
+    t.send_hold = true;
+    t.tx_end = tail;
+    t.snd_nxt = t.snd_una;
+    t.snd_max = t.snd_una;
+    t
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relayed_connections_send_limit_is_covered_by_the_installed_snd_max_once_acknowledged() {
+    // docs/relay.md, "Failover of both connections": the primary's card
+    // sends a relayed stream only below the limit the standby acknowledged,
+    // so the standby's card must then accept the peer's ACK of anything
+    // below it (snd_max), across the 2^32 wrap, while the send tail stays
+    // the primary's: the bytes are in the relay peer's ring, not here.
+    let card = MemCard::default();
+    let (standby, _sev, primary, mut pev) = pair(1, card.clone()).await;
+    next_event(&mut pev, WAIT, |e| matches!(e, LinkEvent::Synced { .. })).await;
+    let mut rng = SmallRng::seed_from_u64(21);
+    let mut t = relaying(4, 0x0800, 0x1000, &mut rng);
+    primary.send(4, &t).unwrap();
+    let last = primary.send_limit(4, 0x1000).unwrap();
+    primary.wait_acked(last, WAIT).await.unwrap();
+    let installed = card.copies.lock().unwrap()[&4].clone();
+    assert_eq!(installed.snd_max, t.iss + 1 + 0x1000, "acknowledged ⇒ snd_max covers the limit");
+    assert!(installed.snd_max.0 < t.iss.0, "the limit is past the wrap");
+    assert_eq!((installed.tx_end, installed.snd_nxt, installed.snd_una), (t.tx_end, t.snd_nxt, t.snd_una));
+    assert_eq!(standby.tcbs()[&4], t, "the stored copy is the primary's");
+    // A later copy with a lower tail (the relay's view before a resend)
+    // keeps snd_max at the limit and its own tail: no bytes are held here.
+    t.tx_end = 0x0900;
+    t.rel = t.rel + 10;
+    let last = primary.send(4, &t).unwrap();
+    primary.wait_acked(last, WAIT).await.unwrap();
+    let installed = card.copies.lock().unwrap()[&4].clone();
+    assert_eq!((installed.tx_end, installed.snd_max, installed.rel), (0x0900, t.iss + 1 + 0x1000, t.rel));
+    // The FIN's limit (one past the stream's end) covers the FIN; a lower
+    // limit arriving later does not take it back (serial max).
+    primary.send_limit(4, 0x1001).unwrap();
+    let last = primary.send_limit(4, 0x0C00).unwrap();
+    primary.wait_acked(last, WAIT).await.unwrap();
+    assert_eq!(card.copies.lock().unwrap()[&4].snd_max, t.iss + 1 + 0x1001);
+    // The slot reused by another connection (another iss): nothing held
+    // for the old one applies.
+    let mut next = relaying(4, 0, 0, &mut rng);
+    next.iss = SeqNum(0x4000_0000);
+    next.snd_una = next.iss + 1;
+    next.snd_nxt = next.snd_una;
+    next.snd_max = next.snd_una;
+    let last = primary.send(4, &next).unwrap();
+    primary.wait_acked(last, WAIT).await.unwrap();
+    assert_eq!(card.copies.lock().unwrap()[&4], next, "a new connection in the slot installs as sent");
+    assert!(matches!(primary.send_limit(9, 1), Err(SendError::DataBeforeCopy { id: 9 })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_limits_that_do_not_fit_are_refused_counted_and_never_installed() {
+    // A primary holding the secret but sending a limit no primary could
+    // have written: each ends the session with its reason, is neither
+    // acknowledged nor installed, and counts as refused `misfit`.
+    let mut rng = SmallRng::seed_from_u64(22);
+    type Case = (&'static str, fn(&Primary, &Tcb) -> u64, &'static str);
+    let cases: [Case; 4] = [
+        ("below snd_una", |p, _| p.send_limit(1, 0x07FF).unwrap(), "before what the peer acknowledged"),
+        ("2^31 ahead", |p, _| p.send_limit(1, 0x0800 + (1 << 31)).unwrap(), "2^31 or more beyond"),
+        (
+            "unlinked",
+            |p, t| {
+                let mut plain = t.clone();
+                plain.peer_link = holdback_regmap::NO_PEER_LINK;
+                p.send(1, &plain).unwrap();
+                p.send_limit(1, 0x1000).unwrap()
+            },
+            "relays nothing",
+        ),
+        (
+            "handshake",
+            |p, t| {
+                let mut syn = t.clone();
+                syn.state = TcpState::SynReceived;
+                p.send(1, &syn).unwrap();
+                p.send_limit(1, 0x1000).unwrap()
+            },
+            "not synchronized",
+        ),
+    ];
+    for (tag, send_bad, reason) in cases {
+        let card = MemCard::default();
+        let (standby, mut sev, primary, mut pev) = pair(1, card.clone()).await;
+        next_event(&mut pev, WAIT, |e| matches!(e, LinkEvent::Synced { .. })).await;
+        let t = relaying(1, 0x0800, 0x1000, &mut rng);
+        let good = primary.send(1, &t).unwrap();
+        primary.wait_acked(good, WAIT).await.unwrap();
+        let bad = send_bad(&primary, &t);
+        let ended = next_event(&mut sev, WAIT, |e| matches!(e, LinkEvent::Disconnected { .. })).await;
+        let LinkEvent::Disconnected { reason: why, .. } = ended else { unreachable!() };
+        assert!(why.contains(reason), "{tag}: {why}");
+        assert!(standby.applied() < bad, "{tag}: not acknowledged");
+        let installed = card.copies.lock().unwrap()[&1].clone();
+        assert_eq!(installed.snd_max, t.snd_max, "{tag}: snd_max not raised");
+        assert_eq!(standby.stats().refused.get("misfit"), Some(&1), "{tag}: counted");
+    }
+}
+
+#[test]
+fn a_send_limit_must_name_its_connection_and_lie_within_2_31_from_snd_una_across_the_wrap() {
+    use super::standby::limit_misfit;
+    let mut rng = SmallRng::seed_from_u64(23);
+    // Our stream crosses 2^32 (iss 0xFFFF_F000); the peer acknowledged 0x1800 bytes.
+    let t = relaying(1, 0x1800, 0x2000, &mut rng);
+    assert_eq!(limit_misfit(&t, t.iss.0, 0x1800), None, "nothing beyond what the peer has");
+    assert_eq!(limit_misfit(&t, t.iss.0, 0x2001), None, "the FIN's limit");
+    assert_eq!(limit_misfit(&t, t.iss.0, 0x1800 + (1 << 31) - 1), None);
+    assert!(limit_misfit(&t, t.iss.0, 0x1800 + (1 << 31)).is_some_and(|w| w.contains("2^31")));
+    assert!(limit_misfit(&t, t.iss.0, 0x17FF).is_some_and(|w| w.contains("before")));
+    assert!(limit_misfit(&t, t.iss.0 ^ 1, 0x1800).is_some_and(|w| w.contains("iss")), "a reused slot's limit");
+    // The peer acknowledged our FIN (one past the stream's end): that is the limit.
+    let mut done = t.clone();
+    done.state = TcpState::FinWait2;
+    done.snd_una = done.iss + 1 + 0x2001;
+    assert_eq!(limit_misfit(&done, t.iss.0, 0x2001), None);
+    for state in [TcpState::Closed, TcpState::Listen, TcpState::SynSent, TcpState::SynReceived] {
+        let mut early = t.clone();
+        early.state = state;
+        assert!(limit_misfit(&early, t.iss.0, 0x1800).is_some_and(|w| w.contains("not synchronized")), "{state:?}");
+    }
+}

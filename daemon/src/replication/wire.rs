@@ -53,8 +53,14 @@
 //! with `[network] timestamps` speaks only versions from 5 on
 //! (`Versions::for_timestamps`): an older standby would refuse the delta
 //! that carries a new connection's TS_OFFSET, and without it a promoted card
-//! would send TSvals the peer drops (invariant 7). docs/upgrade.md is the
-//! procedure.
+//! would send TSvals the peer drops (invariant 7). Version 6 adds the send
+//! limit of a relayed connection ([`Update::Limit`], [`LIMIT_VERSION`]): a
+//! relay's transmit stream is its peer's receive ring, never shipped, so the
+//! standby holds only how far the primary's card may send it; a daemon with
+//! relays speaks only versions from 6 on (`Versions::for_relay`), since an
+//! older standby would install a relayed TCB whose snd_max falls short of
+//! what the old card sent (docs/relay.md, "Failover of both connections").
+//! docs/upgrade.md is the procedure.
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -65,7 +71,7 @@ use holdback_driver::Tcb;
 use super::delta::TcbDelta;
 
 /// The newest protocol version this code speaks (its Hello goes out in it).
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 /// The oldest protocol version this code still speaks.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;
 /// The first version whose sessions carry stream bytes ([`Update::Data`]).
@@ -78,6 +84,9 @@ pub const PROMISE_VERSION: u16 = 3;
 pub const SEND_BYTES_VERSION: u16 = 4;
 /// The first version whose TCB deltas may name fields 32 and up (TS_OFFSET).
 pub const WIDE_DELTA_VERSION: u16 = 5;
+/// The first version whose sessions carry the send limit of a relayed
+/// connection ([`Update::Limit`]).
+pub const LIMIT_VERSION: u16 = 6;
 /// Transmit-ring bytes one [`Update::Sent`] carries at most; the standby
 /// refuses a longer one (it is far below [`MAX_FRAME`]).
 pub const MAX_SENT_BYTES: usize = 64 << 10;
@@ -132,6 +141,19 @@ impl Versions {
     pub const fn for_timestamps(self, timestamps: bool) -> Versions {
         if timestamps && self.min < WIDE_DELTA_VERSION {
             Versions { min: WIDE_DELTA_VERSION, max: self.max }
+        } else {
+            self
+        }
+    }
+
+    /// What this build speaks with `[[relay]]` pairs on the card: only
+    /// versions that carry a relayed connection's send limit, because the
+    /// primary moves that limit only once the standby holds it, and a
+    /// promoted card must know how far the old one may have sent
+    /// (docs/relay.md, "Failover of both connections").
+    pub const fn for_relay(self, relays: bool) -> Versions {
+        if relays && self.min < LIMIT_VERSION {
+            Versions { min: LIMIT_VERSION, max: self.max }
         } else {
             self
         }
@@ -263,6 +285,15 @@ pub enum Update {
     /// the connection's send limit L past them only after that
     /// acknowledgement (invariant 9). From [`SEND_BYTES_VERSION`] on.
     Sent { id: u16, iss: u32, offset: u64, bytes: Vec<u8> },
+    /// The primary's card may send the transmit stream of the relayed
+    /// connection in TCB `id` (named by our initial sequence number `iss`)
+    /// below stream offset `limit` (mod 2^32, as the send tail), and its
+    /// FIN when `limit` is one past the stream's end. The bytes are in the
+    /// relay peer's receive ring, not shipped. Travels after a copy of `id`;
+    /// the primary writes the card's send limit only after the standby
+    /// acknowledged it, so a promoted card's snd_max covers everything the
+    /// old card may have sent. From [`LIMIT_VERSION`] on.
+    Limit { id: u16, iss: u32, limit: u32 },
 }
 
 /// Everything that travels on the link.
@@ -623,6 +654,20 @@ mod tests {
         assert_eq!(p.state(), LinkState::Down);
         assert!(refused_unknown_version(&s) >= 2, "each Hello without wide deltas refused as unknown_version: {:?}", s.stats().refused);
         let (p, s, _events) = meet(Versions::BUILT, stamping, Duration::from_secs(5)).await;
-        assert_eq!((p.protocol_version(), s.protocol_version()), (Some(WIDE_DELTA_VERSION), Some(WIDE_DELTA_VERSION)));
+        assert_eq!((p.protocol_version(), s.protocol_version()), (Some(PROTOCOL_VERSION), Some(PROTOCOL_VERSION)));
+    }
+
+    /// A standby with relays refuses a primary that cannot ship a relayed
+    /// connection's send limit, and runs at least version 6 with one that can.
+    #[tokio::test]
+    async fn a_pair_with_relays_speaks_only_versions_with_send_limits() {
+        let relaying = Versions::for_store(false).for_relay(true);
+        assert_eq!(relaying, Versions { min: LIMIT_VERSION, max: PROTOCOL_VERSION });
+        assert_eq!(Versions::BUILT.for_relay(false), Versions::BUILT);
+        let (p, s, _events) = meet(Versions { min: 1, max: 5 }, relaying, Duration::from_millis(600)).await;
+        assert_eq!(p.state(), LinkState::Down);
+        assert!(refused_unknown_version(&s) >= 2, "each Hello without send limits refused as unknown_version: {:?}", s.stats().refused);
+        let (p, s, _events) = meet(Versions::BUILT, relaying, Duration::from_secs(5)).await;
+        assert_eq!((p.protocol_version(), s.protocol_version()), (Some(LIMIT_VERSION), Some(LIMIT_VERSION)));
     }
 }
