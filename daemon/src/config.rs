@@ -40,6 +40,7 @@
 //! backend = "198.18.0.3:80"
 //! next_hop_mac = "02:00:00:00:00:03" # the card has no ARP cache
 //! gates = ["peer"]                   # the only gate of a relayed connection (the default)
+//! # beside [replication]: replicate = "after-data" (send limits wait for the standby)
 //! ```
 //!
 //! Every error names the file, the field (as a dotted key path) and what is

@@ -530,6 +530,18 @@ enum End {
     Failed(ServiceError),
 }
 
+/// Whether the card holds every new connection's sending at its send
+/// limit (SEND_HOLDBACK, invariant 9): in a pair, where the application
+/// sends — the card sends only below the limit the host moves once the
+/// standby holds the bytes (`AppHost`) — or relays. A relaying pair holds
+/// every connection, the relayed ones with it: their server side takes the
+/// default setting, their client side its relay slot's, which follows the
+/// default (docs/relay.md, "Failover of both connections": the host raises
+/// L once the standby stored it). Off, the card ignores L.
+fn card_send_holdback(config: &Config, in_pair: bool) -> bool {
+    in_pair && (config.app.kind.sends() || config.relays_fail_over())
+}
+
 async fn serve<B: Bar + 'static>(
     config: &Config,
     app: &dyn AppFactory,
@@ -558,7 +570,7 @@ async fn serve<B: Bar + 'static>(
     // SYN-ACKs for the standby from the first connection (at-setup).
     let (pair, pair_events) = match &config.replication {
         Some(r) => {
-            let (p, ev) = Pair::start(events.clone(), r, config.role, config.network.ip, &config.authority, config.app.kind.sends(), config.network.timestamps)
+            let (p, ev) = Pair::start(events.clone(), r, config.role, config.network.ip, &config.authority, config.app.kind.sends(), config.network.timestamps, !config.relay.is_empty())
                 .await?;
             (Some(p), Some(ev))
         }
@@ -568,14 +580,7 @@ async fn serve<B: Bar + 'static>(
     // then applies each connection's own (`[[listen]] gates`).
     let all_gates = config.all_gates();
     let hold_synack = pair.as_ref().is_some_and(|p| p.holds_synack(&all_gates));
-    // Send holdback (invariant 9) where the application sends in a pair:
-    // the card sends only below the send limit the host moves once the
-    // standby holds the bytes (`AppHost`). Off, the card ignores L. A pair
-    // that relays holds every connection, the relayed ones with it: their
-    // server side takes the default setting, their client side its relay
-    // slot's, which follows the default (docs/relay.md, "Failover of both
-    // connections": the host raises L once the standby stored it).
-    let send_holdback = pair.is_some() && (config.app.kind.sends() || config.relays_fail_over());
+    let send_holdback = card_send_holdback(config, pair.is_some());
     let c = card.clone();
     blocking(move || {
         c.set_hold_synack(hold_synack)?;
@@ -979,6 +984,40 @@ mod tests {
         assert_eq!(fake.bar.peek(RELAY_CONNECT_US.offset), LEFT_OVER, "no relay, the timeout is not written");
         let e = fake.card.set_relays(&[5001], &config.relay, 1).expect_err("a relay port that is no listening port");
         assert!(e.to_string().contains("invalid card settings"), "{e}");
+    }
+
+    /// SEND_HOLDBACK: on in a pair whose application sends or whose card
+    /// relays, off otherwise; on is the default bit alone, so every
+    /// listening slot (the relay slots' clients with them) and every
+    /// server side follows it.
+    #[test]
+    fn send_holdback_holds_every_connection_of_a_relaying_pair() {
+        use holdback_driver::regmap::{SEND_HOLDBACK, SEND_HOLDBACK_DEFAULT};
+        let dir = std::env::temp_dir().join(format!("holdback-svc-holdback-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("s");
+        std::fs::write(&secret, "0123456789abcdef0123").unwrap();
+        let base = "card = \"vfio:0000:03:00.0\"\n[network]\nmac = \"02:48:4c:44:42:02\"\nip = \"198.18.0.2\"\nlisten_ports = [5001]\n";
+        let pair = format!(
+            "[replication]\nlisten = \"198.19.0.1:7400\"\npeer = \"198.19.0.2:7400\"\nsecret_file = \"{}\"\nreplicate = \"after-data\"\n",
+            secret.display()
+        );
+        let relay = "[[relay]]\nlisten = 8080\nbackend = \"198.18.0.3:80\"\nnext_hop_mac = \"02:00:00:00:0a:03\"\n";
+        let echo = "[app]\nkind = \"echo\"\n";
+        let parse = |text: String| crate::config::parse(Path::new("/etc/holdback/t.toml"), &text).expect("a valid config");
+        for (text, in_pair, on) in [
+            (format!("{base}{relay}{pair}"), true, true),
+            (format!("{base}{relay}"), false, false),
+            (format!("{base}{pair}"), true, false),
+            (format!("{base}{echo}{pair}"), true, true),
+            (format!("{base}{echo}"), false, false),
+        ] {
+            assert_eq!(card_send_holdback(&parse(text.clone()), in_pair), on, "{text}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        let fake = crate::testcard::FakeCard::new();
+        fake.card.set_send_holdback(true).expect("written");
+        assert_eq!(fake.bar.peek(SEND_HOLDBACK.offset), SEND_HOLDBACK_DEFAULT, "the default bit, no slot with a setting of its own");
     }
 
     #[tokio::test]

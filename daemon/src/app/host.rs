@@ -234,6 +234,53 @@ impl Active {
     }
 }
 
+/// One side of a relayed pair as the host keeps it (docs/relay.md): the
+/// card moves its R and sends from its peer's receive ring, so the host at
+/// most ships its copies to a standby and moves its send limit L
+/// ("Failover of both connections").
+struct Relayed {
+    key: ConnKey,
+    /// The card's iss for the connection: a slot holding another relayed
+    /// connection (a new iss) starts its limits over.
+    iss: SeqNum,
+    /// The TCB has send holdback on (SEND_HOLDBACK when it opened).
+    send_hold: bool,
+    /// Its `peer_link` names its peer; cleared once the peer was freed
+    /// while this side still closes.
+    linked: bool,
+    /// The L the TCB as last read allows ([`relay_limit`]).
+    wanted: u32,
+    /// The L last queued for the standby in the link's current sync
+    /// generation (`None`: none since the last full sync).
+    shipped: Option<u32>,
+    /// The L last written to the card (`None`: none by this host yet).
+    written: Option<u32>,
+}
+
+/// The send limit L a relayed TCB may have (docs/relay.md, "Failover of
+/// both connections"): its transmit stream up to `tx_end` (mod 2^32) —
+/// the bytes its peer's receive ring holds — and one more for our FIN once
+/// it is due (FIN-WAIT-1, CLOSING, LAST-ACK, or CLOSE-WAIT once the spliced
+/// peer received its FIN) or was sent and acknowledged (FIN-WAIT-2,
+/// TIME-WAIT: the standby refuses a limit below snd_una). Never more: a
+/// promoted card takes snd_max := iss + 1 + L, and a snd_max past what it
+/// can ever resend keeps its retransmission timer running with nothing to
+/// send.
+fn relay_limit(tcb: &Tcb) -> u32 {
+    let fin = match tcb.state {
+        TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck | TcpState::FinWait2 | TcpState::TimeWait => true,
+        TcpState::CloseWait => tcb.close_asked,
+        _ => false,
+    };
+    tcb.tx_end.wrapping_add(u32::from(fin))
+}
+
+/// Whether send limit `new` lies past `old` in the 2^32 stream-offset
+/// space (`old` `None`: nothing before it).
+fn limit_past(new: u32, old: Option<u32>) -> bool {
+    old.is_none_or(|o| SeqNum(o).before(SeqNum(new)))
+}
+
 /// What an application reaches of the card during [`Application::pass`].
 trait CardIo {
     fn read_ring(&self, id: u16, stream_offset: u64, buf: &mut [u8]) -> Result<(), CardError>;
@@ -549,7 +596,8 @@ pub struct AppHost<B: Bar> {
     /// so the host never reads, releases or sends for them. Kept until the
     /// slot holds another connection or is free, since the card clears a
     /// pair's link when one side is freed while the other still closes.
-    relayed: HashMap<u16, ConnKey>,
+    /// In a pair the host ships their copies and moves their send limits.
+    relayed: HashMap<u16, Relayed>,
     /// Connections whose first copy went to the standby, by slot: with
     /// `after-data` the rest are not replicated yet.
     copied: HashMap<u16, ConnKey>,
@@ -659,6 +707,9 @@ impl<B: Bar> AppHost<B> {
         if self.last_poll_all.elapsed() >= POLL_ALL_EVERY {
             self.last_poll_all = Instant::now();
             ids.extend(self.active.keys().copied());
+            if self.replica.is_some() {
+                ids.extend(self.relayed.keys().copied());
+            }
         }
         ids.sort_unstable();
         ids.dedup();
@@ -667,9 +718,30 @@ impl<B: Bar> AppHost<B> {
         // 1. Follow: open and close records, note what is new in each ring.
         let mut readable: Vec<u16> = Vec::new();
         let mut changed: Vec<(u16, Tcb)> = Vec::new();
-        for id in ids {
-            let tcb = self.card.tcb(id)?;
+        // Relayed TCBs read in this pass, for the standby.
+        let mut relayed_changed: Vec<(u16, Tcb)> = Vec::new();
+        let events = ids.len();
+        let mut next = 0;
+        while let Some(&id) = ids.get(next) {
+            next += 1;
+            let tcb = match self.card.tcb(id) {
+                Ok(tcb) => tcb,
+                // A peer link that names no slot of this card: nothing to read.
+                Err(e) if next > events => {
+                    tracing::warn!(id, error = %e, "a relayed TCB's peer link names no TCB; its peer is not read");
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             if self.leave_relayed(id, &tcb) {
+                // The card moves the peer's send tail and R in the visit
+                // that changed this side, and the peer may report no event
+                // of its own: read it too where its copy or limit matters.
+                let minded = self.replica.is_some() || tcb.send_hold;
+                if minded && tcb.peer_link != NO_PEER_LINK && !ids.contains(&tcb.peer_link) {
+                    ids.push(tcb.peer_link);
+                }
+                relayed_changed.push((id, tcb));
                 continue;
             }
             if self.follow(id, &tcb)? {
@@ -698,7 +770,7 @@ impl<B: Bar> AppHost<B> {
         // replica gate every connection's new output goes to the standby's
         // transmit ring (invariant 9). Then input answered by output that
         // is held by now counts as committed.
-        let ahead = self.ship_ahead_of_release(&changed);
+        let ahead = self.ship_ahead_of_release(&changed).and_then(|a| self.ship_relayed(&relayed_changed).map(|r| a.max(r)));
         if ahead.is_some() {
             self.note_catch_up();
         }
@@ -735,6 +807,7 @@ impl<B: Bar> AppHost<B> {
             let freed = self.release_all(&free)?;
             if ahead.is_some_and(|last| self.replica_gate(&changed, &gated, last)) {
                 self.write_limits(&gated, true)?;
+                self.write_relayed_limits()?;
                 worked |= freed | self.release_all(&gated)?;
             } else {
                 worked = freed;
@@ -745,6 +818,7 @@ impl<B: Bar> AppHost<B> {
             let acknowledged = self.replica_gate(&changed, &[], ahead.unwrap_or(0));
             if acknowledged && ahead.is_some() {
                 self.write_limits(&[], true)?;
+                self.write_relayed_limits()?;
             }
             self.write_limits(&[], false)?;
         }
@@ -774,16 +848,26 @@ impl<B: Bar> AppHost<B> {
         let still = !linked
             && tcb.state != TcpState::Closed
             // The irs of a server side is learnt from its SYN-ACK: the tuple names the connection.
-            && self.relayed.get(&id).is_some_and(|k| k.same_tuple(&key));
+            && self.relayed.get(&id).is_some_and(|r| r.key.same_tuple(&key));
         if !(linked || still) {
             if self.relayed.remove(&id).is_some() {
                 tracing::debug!(id, "a relayed connection's slot is free again");
             }
             return false;
         }
-        if self.relayed.insert(id, key).is_none() {
-            tracing::debug!(id, peer_link = tcb.peer_link, peer = %format!("{}:{}", tcb.remote_ip, tcb.remote_port),
-                local_port = tcb.local_port, "relayed by the card; the host leaves it alone");
+        match self.relayed.get_mut(&id) {
+            Some(r) if r.key.same_tuple(&key) && r.iss == tcb.iss => {
+                r.key = key;
+                r.send_hold = tcb.send_hold;
+                r.linked = linked;
+                r.wanted = relay_limit(tcb);
+            }
+            _ => {
+                tracing::debug!(id, peer_link = tcb.peer_link, peer = %format!("{}:{}", tcb.remote_ip, tcb.remote_port),
+                    local_port = tcb.local_port, "relayed by the card; the host leaves it alone");
+                let r = Relayed { key, iss: tcb.iss, send_hold: tcb.send_hold, linked, wanted: relay_limit(tcb), shipped: None, written: None };
+                self.relayed.insert(id, r);
+            }
         }
         if let Some(old) = self.active.remove(&id) {
             self.finish(old, tcb.state);
@@ -1015,6 +1099,10 @@ impl<B: Bar> AppHost<B> {
                 a.shipped = 0;
                 a.tx_shipped = a.tx_acked;
             }
+            // A full sync carries copies, not limits: each goes again.
+            for r in self.relayed.values_mut() {
+                r.shipped = None;
+            }
         }
         let output: Vec<u16> = self
             .active
@@ -1127,7 +1215,7 @@ impl<B: Bar> AppHost<B> {
         self.active.values().any(|a| {
             (self.replica_gate_on(a.rec.key.local_port) && a.tx_shipped.max(a.tx_acked) < a.tx_end)
                 || (ship_data && a.shipped < a.rec.committed)
-        })
+        }) || self.relayed.iter().any(|(id, r)| self.relay_limit_to_ship(*id, r).is_some())
     }
 
     /// The end of `a`'s transmit stream that the card may send and whose
@@ -1201,7 +1289,97 @@ impl<B: Bar> AppHost<B> {
     fn limits_pending(&self) -> bool {
         self.active.iter().any(|(id, a)| {
             self.replica_gate_on(a.rec.key.local_port) && self.limit_for(*id, a, &[]) > a.limit_written.unwrap_or(0)
-        })
+        }) || self.relayed.values().any(|r| r.shipped.is_some_and(|l| limit_past(l, r.written)))
+    }
+
+    /// The send limit to queue for relayed TCB `id` now, if any: its
+    /// wanted L once past the one queued in this sync generation, and only
+    /// after a copy of the same connection went to the standby (which
+    /// checks the limit against it) while it is linked (the standby holds
+    /// limits of relaying TCBs only).
+    fn relay_limit_to_ship(&self, id: u16, r: &Relayed) -> Option<u32> {
+        let copied = self.copied.get(&id).is_some_and(|k| *k == r.key);
+        (copied && r.linked && limit_past(r.wanted, r.shipped)).then_some(r.wanted)
+    }
+
+    /// With `after-data` (claim 30), whether relayed TCB `id` as `tcb` goes
+    /// to the standby: once copied, always; before, once it is
+    /// synchronized and data or a FIN crossed the pair either way — it
+    /// received some, or its peer's (a send limit past 0). The copy must
+    /// precede its first limit, so a pair's sides go together once the
+    /// client sent a byte (docs/relay.md, "Failover of both connections").
+    fn replicates_relayed(&self, id: u16, tcb: &Tcb) -> bool {
+        if !self.replica.as_ref().is_some_and(|g| g.after_data) {
+            return true;
+        }
+        match (tcb.state, self.copied.get(&id)) {
+            (_, Some(key)) if *key == ConnKey::of(tcb) => true,
+            (TcpState::Listen | TcpState::SynReceived | TcpState::SynSent, _) => false,
+            _ => tcb.rcv_nxt != tcb.irs + 1 || relay_limit(tcb) != 0,
+        }
+    }
+
+    /// Ships relayed TCBs to the standby (docs/relay.md, "Failover of both
+    /// connections"): each change read in this pass as the card holds it
+    /// (no R raised, no tail changed: the card moves both), then every
+    /// relayed TCB's send limit that is past the one queued. Returns the
+    /// last sequence queued (0: none), or `None` if the link refused: then
+    /// nothing is released or allowed in this pass.
+    fn ship_relayed(&mut self, changed: &[(u16, Tcb)]) -> Option<u64> {
+        let Some(gate) = self.replica.as_ref() else { return Some(0) };
+        let link = gate.link.clone();
+        let mut last = 0;
+        for (id, tcb) in changed {
+            if !self.replicates_relayed(*id, tcb) {
+                continue;
+            }
+            match link.send(*id, tcb) {
+                Ok(rseq) => last = last.max(rseq),
+                Err(e) => return self.link_refused(*id, &e),
+            }
+            self.note_copied(*id, tcb);
+        }
+        let due: Vec<(u16, u32)> =
+            self.relayed.iter().filter_map(|(id, r)| self.relay_limit_to_ship(*id, r).map(|l| (*id, l))).collect();
+        for (id, limit) in due {
+            match link.send_limit(id, limit) {
+                Ok(rseq) => last = last.max(rseq),
+                Err(e) => {
+                    tracing::error!(error = %e, id, limit, "replication refused a relayed connection's send limit; the limit stays");
+                    self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).replica_waits_failed += 1;
+                    return None;
+                }
+            }
+            if let Some(r) = self.relayed.get_mut(&id) {
+                r.shipped = Some(limit);
+            }
+        }
+        Some(last)
+    }
+
+    /// Writes the send limits of relayed TCBs: with a replica gate the
+    /// ones queued for the standby, called once the gate let the pass
+    /// through (the standby acknowledged them, or the gate does not wait:
+    /// `sync = "async"`, a degraded promoted daemon); without one, at once,
+    /// for a TCB under send holdback (a daemon outside a pair leaves
+    /// SEND_HOLDBACK off, so its relayed TCBs have none).
+    fn write_relayed_limits(&mut self) -> Result<(), AppError> {
+        let gated = self.replica.is_some();
+        for (id, r) in self.relayed.iter_mut() {
+            let allowed = match (gated, r.linked) {
+                (true, true) => r.shipped,
+                // A side still closing after its peer was freed: the
+                // standby takes no limit for a TCB that relays nothing, and
+                // the card sends its FIN only past L. Its copies (snd_max)
+                // go on; the FIN is the one byte not covered in advance.
+                (true, false) => Some(r.wanted),
+                (false, _) => r.send_hold.then_some(r.wanted),
+            };
+            let Some(limit) = allowed.filter(|l| limit_past(*l, r.written)) else { continue };
+            self.card.set_send_limit(*id, limit)?;
+            r.written = Some(limit);
+        }
+        Ok(())
     }
 
     /// `tcb` as a copy for the standby: its R raised to the last one this
@@ -1266,6 +1444,11 @@ impl<B: Bar> AppHost<B> {
         }
         if plan.is_empty() && !self.limits_pending() {
             return true;
+        }
+        if self.limits_pending() {
+            // A limit queued in an earlier pass whose wait failed, and
+            // nothing new queued since: its acknowledgement is still owed.
+            last = last.max(link.last_sent());
         }
         let ReleaseStep::AwaitAck(copy) = RULES.before_release(wait, last) else { return true };
         let waited = Instant::now();

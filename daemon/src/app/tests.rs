@@ -248,3 +248,287 @@ fn relayed_connections_are_left_to_the_card() {
     assert_eq!(fake.released(SERVER_SIDE), 0x3000 + 1 + 500, "the slot's next connection is the host's");
     assert_eq!(seen.lock().unwrap().accepted.iter().map(|c| c.id).collect::<Vec<_>>(), vec![ID as u16, SERVER_SIDE as u16]);
 }
+
+/// Relayed pairs in a failover pair (docs/relay.md, "Failover of both
+/// connections"): the host ships each side's copy as the card holds it and
+/// moves each side's send limit L to its tail (+1 for our FIN) once the
+/// standby holds it.
+mod relayed_limits {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use holdback_driver::Tcb;
+    use holdback_regmap::RELAY_LOCAL_PORT_BASE;
+
+    use super::*;
+    use crate::replication::{HookError, LinkConfig, LinkEvent, Primary, Standby, StoreHook};
+
+    const CLIENT_SIDE: u32 = 3;
+    const SERVER_SIDE: u32 = 4;
+    /// The client side's transmit stream crosses the 2^32 wrap.
+    const CLIENT_ISS: u32 = 0xFFFF_FF80;
+    const SERVER_ISS: u32 = 0x7000_0000;
+    const CLIENT: TestConn = TestConn { remote: SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1), 42000), local_port: 8080, irs: 0x1000 };
+    const BACKEND: TestConn = TestConn {
+        remote: SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 3), 80),
+        local_port: RELAY_LOCAL_PORT_BASE + SERVER_SIDE as u16,
+        irs: 0x2000,
+    };
+
+    /// One side of the pair: `received` bytes in, its tail at `tx_end`
+    /// (the bytes the card moved from its peer's ring), `acked` of them
+    /// (+1 for a FIN) acknowledged, under send holdback.
+    #[derive(Clone, Copy)]
+    struct Side {
+        conn: TestConn,
+        peer: u32,
+        iss: u32,
+        state: TcpState,
+        received: u32,
+        fin: bool,
+        tx_end: u32,
+        acked: u32,
+        close_asked: bool,
+    }
+
+    impl Side {
+        fn client(state: TcpState, received: u32, tx_end: u32) -> Side {
+            Side { conn: CLIENT, peer: SERVER_SIDE, iss: CLIENT_ISS, state, received, fin: false, tx_end, acked: 0, close_asked: false }
+        }
+        fn server(state: TcpState, received: u32, tx_end: u32) -> Side {
+            Side { conn: BACKEND, peer: CLIENT_SIDE, iss: SERVER_ISS, state, received, fin: false, tx_end, acked: 0, close_asked: false }
+        }
+        fn write(self, w: &mut [u32]) {
+            self.conn.set(w, self.conn.irs.wrapping_add(1 + self.received + self.fin as u32), self.fin, self.state);
+            tcb::PEER_LINK.set(w, self.peer);
+            tcb::ISS.set(w, self.iss);
+            for f in [tcb::SND_UNA, tcb::SND_NXT, tcb::SND_MAX] {
+                f.set(w, self.iss.wrapping_add(1 + self.acked));
+            }
+            tcb::TX_END.set(w, self.tx_end);
+            tcb::SEND_HOLD.set(w, 1);
+            tcb::CLOSE_ASKED.set(w, self.close_asked as u32);
+        }
+    }
+
+    fn set(fake: &FakeCard, id: u32, side: Side) {
+        fake.set_tcb(id, move |w| side.write(w));
+    }
+
+    fn limit(fake: &FakeCard, id: u32) -> u32 {
+        fake.bar.peek(holdback_regmap::send_limit_addr(id))
+    }
+
+    /// A standby whose card keeps every copy it installs; its stores can be held.
+    #[derive(Clone, Default)]
+    struct HeldStandby {
+        installed: Arc<Mutex<HashMap<u16, Tcb>>>,
+        block: Arc<AtomicBool>,
+    }
+
+    impl StoreHook for HeldStandby {
+        fn install(&mut self, id: u16, tcb: &Tcb) -> Result<(), HookError> {
+            while self.block.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            self.installed.lock().unwrap().insert(id, tcb.clone());
+            Ok(())
+        }
+        fn remove(&mut self, id: u16) -> Result<(), HookError> {
+            self.installed.lock().unwrap().remove(&id);
+            Ok(())
+        }
+    }
+
+    impl HeldStandby {
+        /// How far the standby's installed copy of `id` lets a promoted
+        /// card accept ACKs: snd_max as a transmit-stream offset (+1 past
+        /// a FIN).
+        fn held(&self, id: u32, iss: u32) -> u32 {
+            self.installed.lock().unwrap()[&(id as u16)].snd_max.0.wrapping_sub(iss).wrapping_sub(1)
+        }
+    }
+
+    /// A primary's link to a loopback standby, after the first full sync.
+    struct SyncedPair {
+        link: Arc<Primary>,
+        _standby: Standby,
+        _events: (tokio::sync::mpsc::Receiver<LinkEvent>, tokio::sync::mpsc::Receiver<LinkEvent>),
+        _runtime: tokio::runtime::Runtime,
+    }
+
+    impl SyncedPair {
+        fn new(hook: &HeldStandby) -> SyncedPair {
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            let cfg = LinkConfig::new(b"0123456789abcdef0123456789abcdef".to_vec(), 1);
+            let (standby, standby_events) =
+                runtime.block_on(Standby::bind(cfg.clone(), "127.0.0.1:0".parse().unwrap(), 1, hook.clone())).unwrap();
+            let (link, mut events) = {
+                let _enter = runtime.enter();
+                Primary::start(cfg, standby.local_addr(), 1).unwrap()
+            };
+            runtime.block_on(async { while !matches!(events.recv().await, Some(LinkEvent::Synced { .. })) {} });
+            SyncedPair { link: Arc::new(link), _standby: standby, _events: (events, standby_events), _runtime: runtime }
+        }
+    }
+
+    fn gate(link: Arc<Primary>, wait: bool, timeout: Duration) -> ReplicaGate {
+        ReplicaGate { link, wait, timeout, hold_synack: false, durable: true, ship_data: false, after_data: true, caught_up: None }
+    }
+
+    fn host(fake: &FakeCard, gate: Option<ReplicaGate>) -> AppHost<Arc<holdback_driver::MemBar>> {
+        let pump = EventPump::new(fake.card.clone());
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let host = AppHost::new(&pump, Box::new(Scripted { seen, commit_per_pass: 1 << 20 }), SinkShared::default()).unwrap();
+        match gate {
+            Some(g) => host.with_replica_gate(g),
+            None => host,
+        }
+    }
+
+    /// Under a waiting gate each side's L follows its tail only once the
+    /// standby installed a copy whose snd_max covers it: while the standby
+    /// holds its stores, L stays. Then L is the tail exactly, +1 once the
+    /// side's FIN is due (FIN-WAIT-1; CLOSE-WAIT only once the card asked
+    /// it to close), never more, across the 2^32 wrap of the client side's
+    /// stream; a side with nothing to send is not given one byte.
+    #[test]
+    fn a_relayed_sides_send_limit_follows_its_tail_once_the_standby_holds_it() {
+        let hook = HeldStandby::default();
+        let pair = SyncedPair::new(&hook);
+        let fake = FakeCard::new();
+        let mut host = host(&fake, Some(gate(pair.link.clone(), true, Duration::from_secs(5))));
+
+        // Before data crosses (after-data) nothing is shipped or allowed.
+        set(&fake, CLIENT_SIDE, Side::client(TcpState::Established, 0, 0));
+        set(&fake, SERVER_SIDE, Side::server(TcpState::Established, 0, 0));
+        host.step().unwrap();
+        assert!(hook.installed.lock().unwrap().is_empty(), "no copy before data crossed the pair");
+        assert_eq!((limit(&fake, CLIENT_SIDE), limit(&fake, SERVER_SIDE)), (0, 0));
+
+        // The client's 500 bytes: the card moved the server side's tail.
+        hook.block.store(true, Ordering::SeqCst);
+        set(&fake, CLIENT_SIDE, Side::client(TcpState::Established, 500, 0));
+        set(&fake, SERVER_SIDE, Side::server(TcpState::Established, 0, 500));
+        let held = std::thread::scope(|s| {
+            let peek = s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(300));
+                let seen = limit(&fake, SERVER_SIDE);
+                hook.block.store(false, Ordering::SeqCst);
+                seen
+            });
+            host.step().unwrap();
+            peek.join().unwrap()
+        });
+        assert_eq!(held, 0, "L waits while the standby holds its stores");
+        assert_eq!(limit(&fake, SERVER_SIDE), 500, "then it is the tail");
+        assert_eq!(hook.held(SERVER_SIDE, SERVER_ISS), 500, "the standby's snd_max covers it");
+        assert_eq!(limit(&fake, CLIENT_SIDE), 0, "nothing to send: no byte promised");
+        assert_eq!(fake.released(CLIENT_SIDE), 0, "no release of a relayed side");
+
+        // The backend answers 300 bytes (past the wrap of the client
+        // side's stream) and acknowledges the 500.
+        set(&fake, SERVER_SIDE, Side { acked: 500, ..Side::server(TcpState::Established, 300, 500) });
+        set(&fake, CLIENT_SIDE, Side::client(TcpState::Established, 500, 300));
+        host.step().unwrap();
+        assert_eq!((limit(&fake, CLIENT_SIDE), limit(&fake, SERVER_SIDE)), (300, 500));
+        assert_eq!(hook.held(CLIENT_SIDE, CLIENT_ISS), 300);
+
+        // The client's FIN: its side in CLOSE-WAIT (its own FIN not asked
+        // yet), the server side closing after its tail.
+        let client_closed = Side { fin: true, ..Side::client(TcpState::CloseWait, 500, 300) };
+        set(&fake, CLIENT_SIDE, client_closed);
+        set(&fake, SERVER_SIDE, Side { acked: 500, ..Side::server(TcpState::FinWait1, 300, 500) });
+        host.step().unwrap();
+        assert_eq!((limit(&fake, CLIENT_SIDE), limit(&fake, SERVER_SIDE)), (300, 501), "the server side's FIN and nothing else");
+        assert_eq!(hook.held(SERVER_SIDE, SERVER_ISS), 501);
+
+        // The backend's FIN: the card asks the client side to close.
+        set(&fake, SERVER_SIDE, Side { acked: 501, fin: true, ..Side::server(TcpState::TimeWait, 300, 500) });
+        set(&fake, CLIENT_SIDE, Side { close_asked: true, ..client_closed });
+        host.step().unwrap();
+        assert_eq!((limit(&fake, CLIENT_SIDE), limit(&fake, SERVER_SIDE)), (301, 501));
+        assert_eq!(hook.held(CLIENT_SIDE, CLIENT_ISS), 301);
+        drop(host);
+        drop(pair);
+    }
+
+    /// The card moves a side's tail in the visit that changed its peer,
+    /// and the side may report no record of its own: the peer's record
+    /// makes the host read it too, ship it and move its L. A side left
+    /// closing after its peer was freed (link cleared, LAST-ACK) relays
+    /// nothing, so the standby takes no limit for it: it gets its FIN's
+    /// byte at once, nothing more.
+    #[test]
+    fn an_event_for_one_side_reads_its_peer_and_a_side_left_closing_may_send_its_fin() {
+        let hook = HeldStandby::default();
+        let pair = SyncedPair::new(&hook);
+        let fake = FakeCard::new();
+        let mut host = host(&fake, Some(gate(pair.link.clone(), true, Duration::from_secs(5))));
+        set(&fake, CLIENT_SIDE, Side::client(TcpState::Established, 500, 0));
+        set(&fake, SERVER_SIDE, Side::server(TcpState::Established, 0, 500));
+        host.step().unwrap();
+        assert_eq!(limit(&fake, SERVER_SIDE), 500);
+
+        // The server side's tail moves to 800 with no record of its own
+        // (the mirror has it, as after a card's write-back).
+        let mut words = [0u32; holdback_regmap::TCB_WORDS];
+        Side::server(TcpState::Established, 0, 800).write(&mut words);
+        fake.card.set_standby(true).unwrap();
+        fake.card.write_tcb(SERVER_SIDE as u16, &Tcb::decode(&words).unwrap()).unwrap();
+        fake.card.set_standby(false).unwrap();
+        set(&fake, CLIENT_SIDE, Side::client(TcpState::Established, 800, 0));
+        host.step().unwrap();
+        assert_eq!(limit(&fake, SERVER_SIDE), 800, "read through its peer's record");
+        assert_eq!(hook.held(SERVER_SIDE, SERVER_ISS), 800);
+
+        // The client side is freed; the server side waits in LAST-ACK
+        // with its link cleared.
+        fake.set_tcb(CLIENT_SIDE, |w| tcb::STATE.set(w, TcpState::Closed as u32));
+        let left = Side { peer: holdback_regmap::NO_PEER_LINK.into(), acked: 800, fin: true, ..Side::server(TcpState::LastAck, 0, 800) };
+        set(&fake, SERVER_SIDE, left);
+        host.step().unwrap();
+        assert_eq!(limit(&fake, SERVER_SIDE), 801, "its FIN may go");
+        assert_eq!(hook.held(SERVER_SIDE, SERVER_ISS), 800, "no limit for a TCB that relays nothing");
+        drop(host);
+        drop(pair);
+    }
+
+    /// Without a standby's answer a waiting gate writes no limit; a gate
+    /// that does not wait (a promoted daemon whose standby is not back:
+    /// degraded) ships the copy and the limit and writes L at once; with no
+    /// gate at all L moves at once where the TCB holds its sending, and a
+    /// TCB without send holdback is left alone as before.
+    #[test]
+    fn a_degraded_or_ungated_host_writes_the_limit_at_once_a_waiting_one_only_after_the_standby() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let _enter = runtime.enter();
+        for (wait, want) in [(true, 0), (false, 700)] {
+            let mut cfg = LinkConfig::new(b"0123456789abcdef0123456789abcdef".to_vec(), 1);
+            cfg.reconnect_delay = Duration::from_secs(60);
+            // Nothing listens on loopback's discard port: the link stays down.
+            let (link, _events) = Primary::start(cfg, "127.0.0.1:9".parse().unwrap(), 1).unwrap();
+            let link = Arc::new(link);
+            let fake = FakeCard::new();
+            let mut host = host(&fake, Some(gate(link.clone(), wait, Duration::from_millis(50))));
+            set(&fake, CLIENT_SIDE, Side::client(TcpState::Established, 700, 0));
+            set(&fake, SERVER_SIDE, Side::server(TcpState::Established, 0, 700));
+            host.step().unwrap();
+            host.step().unwrap();
+            assert_eq!(limit(&fake, SERVER_SIDE), want, "wait: {wait}");
+            assert!(link.last_sent() >= 3, "wait: {wait}: both copies and the limit queued for the standby");
+        }
+        for (send_hold, want) in [(true, 700), (false, 0)] {
+            let fake = FakeCard::new();
+            let mut host = host(&fake, None);
+            set(&fake, CLIENT_SIDE, Side::client(TcpState::Established, 700, 0));
+            fake.set_tcb(SERVER_SIDE, move |w| {
+                Side::server(TcpState::Established, 0, 700).write(w);
+                tcb::SEND_HOLD.set(w, send_hold as u32);
+            });
+            host.step().unwrap();
+            assert_eq!(limit(&fake, SERVER_SIDE), want, "no gate, send holdback {send_hold}");
+        }
+    }
+}

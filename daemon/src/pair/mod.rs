@@ -340,12 +340,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn link_config(cfg: &Replication, card_ip: std::net::Ipv4Addr, authority: &AuthorityConfig, app_sends: bool, timestamps: bool) -> LinkConfig {
+fn link_config(cfg: &Replication, card_ip: std::net::Ipv4Addr, authority: &AuthorityConfig, app_sends: bool, timestamps: bool, relays: bool) -> LinkConfig {
     let mut link = LinkConfig::new(cfg.secret.clone(), (u64::from(u32::from(card_ip)) << 32) | u64::from(std::process::id()));
     link.heartbeat_interval = cfg.heartbeat;
     link.heartbeat_misses = cfg.heartbeat_misses;
     link.versions =
-        replication::wire::Versions::for_store(cfg.store == StoreMode::Replicated).for_sending(app_sends).for_timestamps(timestamps);
+        replication::wire::Versions::for_store(cfg.store == StoreMode::Replicated).for_sending(app_sends).for_timestamps(timestamps).for_relay(relays);
     if let AuthorityConfig::Etcd(a) = authority {
         // The active node may speak on its standby's promise alone, so
         // every session must carry promises (docs/authority.md).
@@ -504,6 +504,8 @@ impl<B: Bar + 'static> Pair<B> {
     /// (invariant 8), or if its epoch record says another card was
     /// promoted after it last held the role (see the module docs). Must run
     /// inside the tokio runtime.
+    /// `relays`: the card relays (`[[relay]]`), so the link carries send limits.
+    #[allow(clippy::too_many_arguments)]
     pub async fn start(
         pump: Arc<EventPump<B>>,
         cfg: &Replication,
@@ -512,9 +514,10 @@ impl<B: Bar + 'static> Pair<B> {
         authority: &AuthorityConfig,
         app_sends: bool,
         timestamps: bool,
+        relays: bool,
     ) -> Result<(Arc<Pair<B>>, PairEvents), PairError> {
         let card = pump.card().clone();
-        let link = link_config(cfg, card_ip, authority, app_sends, timestamps);
+        let link = link_config(cfg, card_ip, authority, app_sends, timestamps, relays);
         #[cfg(feature = "etcd")]
         let etcd = connect_authority(authority).await?;
         #[cfg(not(feature = "etcd"))]
@@ -788,7 +791,13 @@ impl<B: Bar + 'static> Pair<B> {
             Ok(())
         };
         let started = Instant::now();
-        let promoted = recorded.and_then(|()| Ok(self.card.promote(epoch, self.cfg.dup_acks, PROMOTE_TIMEOUT)?));
+        let mut halves_freed = 0;
+        let promoted = recorded
+            .and_then(|()| {
+                halves_freed = self.fix_up_relay_pairs(copies.keys().copied())?;
+                Ok(())
+            })
+            .and_then(|()| Ok(self.card.promote(epoch, self.cfg.dup_acks, PROMOTE_TIMEOUT)?));
         let report = match promoted {
             Ok(report) => report,
             Err(e) => {
@@ -810,15 +819,59 @@ impl<B: Bar + 'static> Pair<B> {
             st.reason = None;
         }
         let link_events = self.replicate_after_promotion(epoch, copies.keys().copied());
+        let freed_note = match halves_freed {
+            0 => String::new(),
+            n => format!(" ({n} relayed connections without their other half freed)"),
+        };
         let what = format!(
-            "promoted to active in epoch {epoch}: {} connections resume from their released point; card walk {:?}, total {:?}; replicating to {} for a returning standby",
-            copies.values().filter(|t| t.is_open()).count(),
+            "promoted to active in epoch {epoch}: {} connections resume from their released point{freed_note}; card walk {:?}, total {:?}; replicating to {} for a returning standby",
+            copies.values().filter(|t| t.is_open()).count().saturating_sub(halves_freed),
             report.took,
             started.elapsed(),
             self.cfg.peer,
         );
         tracing::warn!("{what}");
         Ok(Promotion { what, link_events })
+    }
+
+    /// Before the card promotes (the copy gate closed, the card still a
+    /// standby): make every relayed pair among the installed TCBs `ids`
+    /// one the promoted card can resume, and free the halves that cannot
+    /// be (replication/relay_pair.rs, docs/relay.md "Failover of both
+    /// connections"). The TCBs are read from the card's mirror, which holds
+    /// them as installed. Returns how many were freed.
+    fn fix_up_relay_pairs(&self, ids: impl Iterator<Item = u16>) -> Result<usize, PairError> {
+        let mut installed = std::collections::BTreeMap::new();
+        for id in ids {
+            installed.insert(id, self.card.tcb(id)?);
+        }
+        let fix = replication::relay_pair::fix_up(&installed);
+        for (id, tcb) in &fix.write {
+            let was = &installed[id];
+            tracing::info!(
+                id,
+                state = %tcb.state.rfc_name(),
+                was_state = %was.state.rfc_name(),
+                snd_una = %tcb.snd_una,
+                rel = %tcb.rel,
+                tx_end = tcb.tx_end,
+                was_tx_end = was.tx_end,
+                "relayed connection resumed from its pair's newer points; it sends only what its peer link receives again"
+            );
+            self.card.write_tcb(*id, tcb)?;
+        }
+        for (id, limit) in &fix.limits {
+            tracing::debug!(id, limit, "send limit of a resumed relayed connection");
+            self.card.set_send_limit(*id, *limit)?;
+        }
+        if !fix.free.is_empty() {
+            let cleared = cleared_tcb(&self.card)?;
+            for freed in &fix.free {
+                tracing::warn!(id = freed.id, reason = %freed.why, "relayed connection cannot be resumed without its other half: freed");
+                self.card.write_tcb(freed.id, &cleared)?;
+            }
+        }
+        Ok(fix.free.len())
     }
 
     /// After promotion: a [`Primary`] to the configured peer at the new
@@ -1358,24 +1411,31 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    /// A primary that connects again while a yield clears the card (its
-    /// first sessions were refused) must not arm a second yield: that
-    /// second clear would run while the standby installs the primary's
-    /// copies. A thread keeps hearing the primary during the whole clear.
-    #[test]
-    fn a_primary_heard_while_the_yield_clears_the_card_arms_no_second_yield() {
-        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-        let dir = std::env::temp_dir().join(format!("holdback-yield-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("scratch directory");
-        struct Scratch(std::path::PathBuf);
-        impl Drop for Scratch {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_dir_all(&self.0);
-            }
+    /// A directory of this test's own, removed however the test ends.
+    struct Scratch(std::path::PathBuf);
+
+    impl Scratch {
+        fn new(test: &str) -> Scratch {
+            let dir = std::env::temp_dir().join(format!("holdback-{test}-test-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("scratch directory");
+            Scratch(dir)
         }
-        let _scratch = Scratch(dir.clone());
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
-        let fake = crate::testcard::FakeCard::new();
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A pair member over `fake` in `role` (epoch 1), its listener on
+    /// loopback with the copy gate closed, its files in `dir`.
+    fn test_pair(
+        dir: &Path,
+        fake: &crate::testcard::FakeCard,
+        role: PairRole,
+        runtime: &tokio::runtime::Runtime,
+    ) -> Pair<Arc<holdback_driver::MemBar>> {
         let pump = EventPump::new(fake.card.clone());
         let cfg = Replication {
             listen: "127.0.0.1:0".parse().expect("address"),
@@ -1391,25 +1451,39 @@ mod tests {
             ack_timeout: Duration::from_secs(1),
             state_file: dir.join("epoch"),
             store: StoreMode::Shared,
-            store_dir: dir.clone(),
+            store_dir: dir.to_path_buf(),
         };
-        let link = link_config(&cfg, std::net::Ipv4Addr::new(198, 18, 0, 2), &AuthorityConfig::Pair, true, false);
+        let link = link_config(&cfg, std::net::Ipv4Addr::new(198, 18, 0, 2), &AuthorityConfig::Pair, true, false, false);
         let epochs = EpochFile::open(&cfg.state_file).expect("epoch file");
         let accepts = CopyGate::open_now();
         accepts.close();
         let store = CardStore { card: fake.card.clone(), accepts: accepts.clone(), files: None };
         let (standby, _events) = runtime.block_on(Standby::bind(link.clone(), cfg.listen, 1, store)).expect("listener");
-        let pair = Pair::new(
+        Pair::new(
             pump,
             &cfg,
             link,
             epochs,
-            (PairRole::Active, 1, None),
+            (role, 1, None),
             standby,
             accepts,
             #[cfg(feature = "etcd")]
             None,
-        );
+        )
+    }
+
+    /// A primary that connects again while a yield clears the card (its
+    /// first sessions were refused) must not arm a second yield: that
+    /// second clear would run while the standby installs the primary's
+    /// copies. A thread keeps hearing the primary during the whole clear.
+    #[test]
+    fn a_primary_heard_while_the_yield_clears_the_card_arms_no_second_yield() {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let scratch = Scratch::new("yield");
+        let dir = scratch.0.clone();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+        let fake = crate::testcard::FakeCard::new();
+        let pair = test_pair(&dir, &fake, PairRole::Active, &runtime);
 
         pair.primary_heard(2);
         assert_eq!(lock(&pair.state).yielding, Some(2), "a newer primary on the listener makes the active yield");
@@ -1430,6 +1504,68 @@ mod tests {
         });
         let st = lock(&pair.state);
         assert_eq!((st.role, st.yielding), (PairRole::Standby, None), "heard {} times during the clear", heard.load(Ordering::SeqCst));
+    }
+
+    /// The promotion's fix-up of relayed pairs as `Pair::promote` runs it
+    /// on the standby card before the walk (replication/relay_pair.rs has
+    /// the cases): the resumed pair written back with its tails at snd_una
+    /// and a send limit each, a half pair freed in the card's epoch, a TCB
+    /// that relays nothing left as installed.
+    #[test]
+    fn the_promotion_fix_up_writes_the_resumed_pair_and_its_limits_and_frees_a_half_pair() {
+        use holdback_driver::SeqNum;
+        use holdback_regmap::{TcpState, NO_PEER_LINK};
+        let scratch = Scratch::new("relay-fix-up");
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+        let fake = crate::testcard::FakeCard::new();
+        fake.card.set_standby(true).expect("standby card");
+        let pair = test_pair(&scratch.0, &fake, PairRole::Standby, &runtime);
+        // c (1) <-> s (2): the backend sent 0x5000 bytes, the client
+        // acknowledged 0x4800 (s's R); the client sent 0x3000, the backend
+        // acknowledged 0x1000 (c's R). Sequence numbers cross 2^32.
+        let (ci, cs, si, ss) = (SeqNum(0xFFFF_FF00), SeqNum(0xFFFF_F000), SeqNum(0x7FFF_FFF0), SeqNum(0xFFFF_FFF8));
+        let open = Tcb { state: TcpState::Established, holdback: true, send_hold: true, epoch: 1, ..Tcb::closed() };
+        let c = Tcb {
+            peer_link: 2,
+            seq_offset: si.0.wrapping_sub(cs.0),
+            irs: ci,
+            rcv_nxt: ci + 1 + 0x3000,
+            rel: ci + 1 + 0x1000,
+            iss: cs,
+            snd_una: cs + 1 + 0x4800,
+            snd_nxt: cs + 1 + 0x5000,
+            snd_max: cs + 1 + 0x5000,
+            tx_end: 0x5000,
+            ..open.clone()
+        };
+        let s = Tcb {
+            peer_link: 1,
+            seq_offset: ci.0.wrapping_sub(ss.0),
+            irs: si,
+            rcv_nxt: si + 1 + 0x5000,
+            rel: si + 1 + 0x4800,
+            iss: ss,
+            snd_una: ss + 1 + 0x1000,
+            snd_nxt: ss + 1 + 0x3000,
+            snd_max: ss + 1 + 0x3000,
+            tx_end: 0x3000,
+            ..open.clone()
+        };
+        let half = Tcb { peer_link: 9, ..c.clone() };
+        let plain = Tcb { peer_link: NO_PEER_LINK, ..c.clone() };
+        for (id, tcb) in [(1u16, &c), (2, &s), (3, &half), (4, &plain)] {
+            fake.card.write_tcb(id, tcb).expect("installed as a copy");
+        }
+        let freed = pair.fix_up_relay_pairs([1u16, 2, 3, 4].into_iter()).expect("fix-up written");
+        assert_eq!(freed, 1);
+        let tcb = |id| fake.card.tcb(id).expect("mirror");
+        assert_eq!((tcb(1).tx_end, tcb(2).tx_end), (0x4800, 0x1000), "each side sends only what it receives again");
+        assert_eq!((tcb(1).snd_max, tcb(2).snd_max), (c.snd_max, s.snd_max));
+        let limit = |id| fake.bar.peek(holdback_regmap::send_limit_addr(id));
+        assert_eq!((limit(1), limit(2)), (0x4800, 0x1000));
+        assert_eq!(tcb(3), cleared_tcb(&fake.card).expect("epoch"), "the half pair is free");
+        assert_eq!(limit(3), 0);
+        assert_eq!((tcb(4), limit(4)), (plain, 0), "a TCB that relays nothing is as installed");
     }
 
     /// A promotion closes the gate while a copy is being written word by

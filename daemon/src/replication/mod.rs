@@ -15,6 +15,9 @@
 //!   updates for a resume, and lets the sink wait for acknowledgements.
 //! - [`standby`]: [`Standby`] listens, refuses peers that fail the handshake
 //!   without disturbing the session it has, and applies updates in order.
+//! - [`relay_pair`]: the promotion's fix-up of relayed pairs, whose two
+//!   copies were taken at their own moments and whose bytes were never
+//!   shipped (docs/relay.md, "Failover of both connections").
 //!
 //! Both sides send heartbeats every `heartbeat_interval` and report
 //! [`LinkEvent::PeerLost`] after `heartbeat_misses` intervals of silence
@@ -22,6 +25,7 @@
 //! [`LinkEvent::NewerEpoch`] (invariant 8), and a primary that does stops.
 pub mod delta;
 pub mod primary;
+pub mod relay_pair;
 pub mod standby;
 pub mod wire;
 

@@ -724,7 +724,7 @@ async fn the_standbys_card_holds_a_send_tail_and_snd_max_at_the_end_of_the_bytes
         }
         // A later copy from before the primary's card sent them (its
         // send tail lower) still installs with what is held.
-        t.rel = t.rel + 10;
+        t.rel += 10;
         let last = primary.send(id, &t).unwrap();
         primary.wait_acked(last, WAIT).await.unwrap();
         let installed = card.copies.lock().unwrap()[&id].clone();
@@ -807,7 +807,7 @@ async fn the_standby_promises_on_each_heartbeat_until_it_stops() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(primary.protocol_version(), Some(wire::PROTOCOL_VERSION));
-    assert!(wire::PROTOCOL_VERSION >= wire::PROMISE_VERSION);
+    const { assert!(wire::PROTOCOL_VERSION >= wire::PROMISE_VERSION) };
     // Fresh for a while: every heartbeat (50 ms) renews a 100 ms promise.
     for _ in 0..6 {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -869,7 +869,7 @@ async fn a_relayed_connections_send_limit_is_covered_by_the_installed_snd_max_on
     // A later copy with a lower tail (the relay's view before a resend)
     // keeps snd_max at the limit and its own tail: no bytes are held here.
     t.tx_end = 0x0900;
-    t.rel = t.rel + 10;
+    t.rel += 10;
     let last = primary.send(4, &t).unwrap();
     primary.wait_acked(last, WAIT).await.unwrap();
     let installed = card.copies.lock().unwrap()[&4].clone();
