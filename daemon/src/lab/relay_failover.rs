@@ -41,6 +41,10 @@ use crate::lab::{interrupted, LabError};
 /// How often the run looks at the transfers' files (the kill point and
 /// the stalls are measured at this resolution).
 const POLL: Duration = Duration::from_millis(10);
+/// How far apart in the two captures a frame the primary's card sent and
+/// the bridge's flooded copy of it in the standby's capture may be stamped
+/// (seen: a few milliseconds either way).
+const FLOOD_WINDOW: Duration = Duration::from_millis(50);
 
 /// What a relay failover lab runs.
 #[derive(Clone, Debug)]
@@ -144,8 +148,12 @@ pub struct RelayFailoverReport {
     /// Bytes of the downloads that had arrived when the primary was killed.
     pub killed_at_download_bytes: Option<u64>,
     /// Last frame the primary's card sent → first frame the standby's card
-    /// sent (the captures), ms.
+    /// sent (the captures, each card's own frames: [`own_frames`]), ms.
     pub failover_ms: Option<f64>,
+    /// Frames the standby's card sent while the primary's still did (its
+    /// own, before the primary's last): two cards answering at once
+    /// (docs/failover.md, invariant 8).
+    pub standby_frames_while_primary_spoke: u64,
     /// Last data the primary's card received → first data the promoted
     /// card received (the captures), ms.
     pub wire_gap_ms: Option<f64>,
@@ -172,6 +180,7 @@ impl RelayFailoverReport {
             && self.download.endpoint_errors.is_empty()
             && self.upload.endpoint_errors.is_empty()
             && self.rst_segments() == 0
+            && self.standby_frames_while_primary_spoke == 0
             && (self.killed_at_download_bytes.is_none() || self.failover_ms.is_some())
     }
 
@@ -239,6 +248,9 @@ impl RelayFailoverReport {
             sb.received,
             if self.captures_truncated { " (a capture was cut short)" } else { "" }
         );
+        if self.standby_frames_while_primary_spoke > 0 {
+            let _ = writeln!(s, "  the standby's card sent {} frames while the primary's still spoke", self.standby_frames_while_primary_spoke);
+        }
         for e in &self.errors {
             let _ = writeln!(s, "  error: {e}");
         }
@@ -444,7 +456,13 @@ fn run_into(opts: &RelayFailoverOptions, work: &Path) -> Result<RelayFailoverRep
     let (standby_frames, standby_torn) = capture::read_frames(&pair.standby.pcap, topo.card_mac).map_err(LabError::Capture)?;
     let (pcap, scap) = (CardCapture::of(&primary_frames, primary_torn), CardCapture::of(&standby_frames, standby_torn));
     let killed = killed_at.is_some();
-    let failover_ms = if killed { capture::failover_ms(&pcap, &scap) } else { None };
+    let (primary_own, standby_own) = own_frames(&pair.primary.pcap, &pair.standby.pcap, topo.card_mac).map_err(LabError::Capture)?;
+    let primary_last = primary_own.iter().max().copied();
+    let standby_frames_while_primary_spoke = primary_last.map_or(0, |last| standby_own.iter().filter(|at| **at <= last).count() as u64);
+    let failover_ms = match (killed, primary_last, standby_own.iter().min()) {
+        (true, Some(last), Some(first)) if *first > last => Some((*first - last).as_secs_f64() * 1e3),
+        _ => None,
+    };
     if killed && failover_ms.is_none() {
         errors.push("the standby's card sent nothing after the primary was killed: it did not take over".into());
     }
@@ -470,6 +488,7 @@ fn run_into(opts: &RelayFailoverOptions, work: &Path) -> Result<RelayFailoverRep
         upload,
         killed_at_download_bytes: killed_at,
         failover_ms,
+        standby_frames_while_primary_spoke,
         wire_gap_ms: if killed { capture::wire_gap_ms(&pcap, &scap) } else { None },
         primary_resets: Resets { sent: pcap.rst_sent, received: pcap.rst_received },
         standby_resets: Resets { sent: scap.rst_sent, received: scap.rst_received },
@@ -479,6 +498,34 @@ fn run_into(opts: &RelayFailoverOptions, work: &Path) -> Result<RelayFailoverRep
         work_dir: work.to_path_buf(),
         kept: false,
     })
+}
+
+/// When each card sent its own frames: the frames with the service MAC as
+/// source in its capture, less, in the standby's, those found byte for
+/// byte in the primary's. Both cards use the service MAC, so the bridge
+/// floods to the standby's port what the primary's card sends to a
+/// broadcast address or to a MAC it has not learnt yet (the relay's first
+/// frames toward the server), and they appear there as if the standby had
+/// sent them; the standby's own frames come after the primary's death and
+/// are not in the primary's capture.
+fn own_frames(primary_pcap: &Path, standby_pcap: &Path, mac: [u8; 6]) -> Result<(Vec<Duration>, Vec<Duration>), capture::CaptureError> {
+    let read = |path: &Path| -> Result<Vec<(Duration, Vec<u8>)>, capture::CaptureError> {
+        let (records, _) = holdback_sim::pcap::read_complete_records(path)
+            .map_err(|source| capture::CaptureError::Read { path: path.to_path_buf(), source })?;
+        Ok(records.into_iter().filter(|(_, f)| f.get(6..12) == Some(&mac[..])).collect())
+    };
+    let (primary, standby) = (read(primary_pcap)?, read(standby_pcap)?);
+    let mut sent_at: std::collections::HashMap<&[u8], Vec<Duration>> = std::collections::HashMap::new();
+    for (at, f) in &primary {
+        sent_at.entry(f.as_slice()).or_default().push(*at);
+    }
+    // A flooded copy is captured within milliseconds of the original (each
+    // simulated card stamps its own capture, so either may come first);
+    // the promoted card may well send a frame equal to one the primary sent
+    // long before (its gratuitous ARP, an ACK at the same point).
+    let flooded = |at: Duration, f: &[u8]| sent_at.get(f).is_some_and(|ts| ts.iter().any(|t| t.abs_diff(at) < FLOOD_WINDOW));
+    let standby_own = standby.iter().filter(|(at, f)| !flooded(*at, f)).map(|(at, _)| *at).collect();
+    Ok((primary.into_iter().map(|(at, _)| at).collect(), standby_own))
 }
 
 fn stalls(watch: &[StallWatch]) -> Vec<u64> {
@@ -540,13 +587,11 @@ fn upload_report(
         }
     }
     let mut checks: Vec<TransferCheck> = records.iter().map(|r| r.check(sent)).collect();
-    // An upload the sink has no record of arrived with nothing.
-    checks.resize_with(watch.len().max(checks.len()), || TransferCheck {
-        bytes_expected: sent.bytes,
-        bytes_got: 0,
-        sha256_expected: sent.sha256.clone(),
-        sha256_got: String::new(),
-    });
+    // An upload the sink has no record of yet (its connection still open
+    // when the client gave up): what its file holds, unhashed.
+    for w in watch.iter().skip(checks.len()) {
+        checks.push(TransferCheck { bytes_expected: sent.bytes, bytes_got: w.size, sha256_expected: sent.sha256.clone(), sha256_got: String::new() });
+    }
     let stalls_ms = stalls(watch);
     DirectionReport { totals: Direction::of(checks, wall), longest_stall_ms: stalls_ms.iter().copied().max().unwrap_or(0), stalls_ms, endpoint_errors }
 }
