@@ -13,6 +13,8 @@
 //!   each side's R at least what the other side's (adjusted) snd_una lets
 //!   through: the splice rule of docs/relay.md, applied to the newer of the
 //!   two copies in both directions.
+//! - snd_nxt starts at snd_max, so every ACK the peer may send for what
+//!   the old card sent moves snd_una.
 //! - The promoted card holds none of the bytes a side still had to send
 //!   (they were in the other side's receive ring on the old card), so the
 //!   send tail is cut back to snd_una: the side sends nothing it has not
@@ -155,8 +157,13 @@ pub fn fix_up(installed: &BTreeMap<u16, Tcb>) -> FixUp {
 fn resume(side: &Tcb, una: SeqNum, rel: SeqNum) -> Tcb {
     let mut t = side.clone();
     t.snd_una = una;
-    t.snd_nxt = t.snd_nxt.latest(una);
     t.snd_max = t.snd_max.latest(una);
+    // The card moves snd_una only on an ACK not beyond snd_nxt, and the
+    // peer may acknowledge anything the old card sent, up to snd_max (the
+    // promised send limit): so snd_nxt starts there. The bytes below it go
+    // again after the card's retransmission timeout, which goes back to
+    // snd_una, and no resend passes the tail (docs/tx.md).
+    t.snd_nxt = t.snd_max;
     t.rel = rel;
     // Our FIN, once sent, is at iss + 1 + tx_end; its ACK one past it.
     let fin_acked = !una.before(t.iss + 1 + t.tx_end + 1);

@@ -172,10 +172,14 @@ pub struct RelayApply {
     cmp_rel: SeqCmp,
     /// The tail before the requested tail (offsets wrap like sequence numbers).
     cmp_tail: SeqCmp,
-    /// rcv_nxt before the new R.
-    cmp_rcv: SeqCmp,
+    /// rcv_nxt before R and before the requested R; the new R picks one
+    /// (compared from the inputs: R's own mux feeding a compare in this
+    /// block would be a combinational loop to Verilator).
+    cmp_rcv_rel: SeqCmp,
+    cmp_rcv_follow: SeqCmp,
     sending: Signal<Local, Bit>,
     receiving: Signal<Local, Bit>,
+    rcv_before_new_rel: Signal<Local, Bit>,
     st_established: Constant<Bits<4>>,
     st_close_wait: Constant<Bits<4>>,
     st_fin_wait1: Constant<Bits<4>>,
@@ -204,9 +208,11 @@ impl Default for RelayApply {
             close: Default::default(),
             cmp_rel: Default::default(),
             cmp_tail: Default::default(),
-            cmp_rcv: Default::default(),
+            cmp_rcv_rel: Default::default(),
+            cmp_rcv_follow: Default::default(),
             sending: Default::default(),
             receiving: Default::default(),
+            rcv_before_new_rel: Default::default(),
             st_established: st(TcpState::Established),
             st_close_wait: st(TcpState::CloseWait),
             st_fin_wait1: st(TcpState::FinWait1),
@@ -233,11 +239,17 @@ impl Logic for RelayApply {
         self.receiving.next = (self.state.val() == self.st_established.val())
             | (self.state.val() == self.st_fin_wait1.val())
             | (self.state.val() == self.st_fin_wait2.val());
-        self.cmp_rcv.a.next = self.rcv_nxt.val();
-        self.cmp_rcv.b.next = self.rel_out.val();
-        self.rcv_jumped.next = self.receiving.val() & self.cmp_rcv.a_before_b.val();
+        self.cmp_rcv_rel.a.next = self.rcv_nxt.val();
+        self.cmp_rcv_rel.b.next = self.rel.val();
+        self.cmp_rcv_follow.a.next = self.rcv_nxt.val();
+        self.cmp_rcv_follow.b.next = self.follow_rel.val();
+        self.rcv_before_new_rel.next = self.cmp_rcv_rel.a_before_b.val();
+        if self.cmp_rel.a_before_b.val() {
+            self.rcv_before_new_rel.next = self.cmp_rcv_follow.a_before_b.val();
+        }
+        self.rcv_jumped.next = self.receiving.val() & self.rcv_before_new_rel.val();
         self.rcv_nxt_out.next = self.rcv_nxt.val();
-        if self.receiving.val() & self.cmp_rcv.a_before_b.val() {
+        if self.receiving.val() & self.rcv_before_new_rel.val() {
             self.rcv_nxt_out.next = self.rel_out.val();
         }
 
