@@ -198,7 +198,8 @@ pub struct LabRunArgs {
     /// (docs/relay.md): 8080 to the server's nginx on port 80, 8081 to its
     /// upload sink on port 9000; --conns curl downloads of --bytes and as
     /// many uploads through the card, SHA-256 both ways, goodput per
-    /// direction. Failover of a relayed pair is not built yet.
+    /// direction. With --standby or --failover-at F two cards relay as a
+    /// pair and the primary is SIGKILLed at F of the download.
     #[arg(long, value_enum, value_name = "single|relay", default_value_t = LabMode::Single)]
     pub mode: LabMode,
     /// Relay mode: run this in the server namespace instead of nginx and
@@ -309,7 +310,8 @@ pub struct LabPairArgs {
     /// Run a primary and a standby (separate processes). Implied by --failover-at.
     #[arg(long)]
     pub standby: bool,
-    /// Kill the primary (SIGKILL) when this fraction of all bytes was sent (0.0-1.0).
+    /// Kill the primary (SIGKILL) when this fraction of all bytes was sent
+    /// (0.0-1.0); with --mode relay, of the downloads' bytes arrived.
     #[arg(long, value_name = "F", value_parser = parse_fraction)]
     pub failover_at: Option<f64>,
     /// ACK holdback gates of the primary, comma-separated: app, replica [default: app,replica].
@@ -485,22 +487,22 @@ impl LabRunArgs {
 }
 
 impl LabRunArgs {
-    /// `--mode relay`: one card between a client and a server namespace.
-    /// What it cannot do is refused with the reason, a failover first.
+    /// `--mode relay`: one card between a client and a server namespace,
+    /// or with `--standby` / `--failover-at F` a relaying pair (the
+    /// primary SIGKILLed at F of the download). What it cannot do is
+    /// refused with the reason.
     fn check_relay(&self) -> Result<(), String> {
         let p = &self.pair;
-        let failover = [
-            ("--standby", p.standby),
-            ("--failover-at", p.failover_at.is_some()),
+        let not_built = [
             ("--switchover-at", p.switchover_at.is_some()),
             ("--cut-replication-at", p.cut_replication_at.is_some()),
             ("--chaos", p.chaos.is_some()),
         ];
-        let given: Vec<&str> = failover.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect();
+        let given: Vec<&str> = not_built.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect();
         if !given.is_empty() {
             return Err(format!(
-                "{}: failover of a relayed pair is not built yet (docs/relay.md, \"Failover of both connections\"); \
-                 --mode relay runs one card",
+                "{}: not built for --mode relay; a relaying pair runs with --standby or --failover-at F \
+                 (docs/relay.md, \"Running relay mode\")",
                 given.join(", ")
             ));
         }
@@ -510,7 +512,28 @@ impl LabRunArgs {
             if p.chaos_seed.is_some() {
                 flags.push("--chaos-seed");
             }
-            return Err(format!("{} only apply to the pair lab; failover of a relayed pair is not built yet", flags.join(", ")));
+            return Err(format!(
+                "{} only apply to the pair lab without --mode relay: a relaying pair runs with replicate = \
+                 \"after-data\", sync before-ack and the heartbeat detector (docs/relay.md, \"Failover of both \
+                 connections\")",
+                flags.join(", ")
+            ));
+        }
+        if p.wanted() {
+            let single_only = [
+                ("--server-cmd", self.server_cmd.is_some()),
+                ("--client-cmd", self.client_cmd.is_some()),
+                ("--pcap", self.pcap.is_some()),
+            ];
+            let given: Vec<&str> = single_only.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect();
+            if !given.is_empty() {
+                return Err(format!(
+                    "{} not with --standby or --failover-at in --mode relay: the relaying pair checks nginx's \
+                     download and the sink's upload, and captures each card's port to primary.pcap and \
+                     standby.pcap in its work directory (keep it with --sink-dir DIR)",
+                    given.join(", ")
+                ));
+            }
         }
         let not_relay = [
             ("--syn-flood", self.syn_flood.is_some()),
@@ -907,8 +930,9 @@ mod tests {
         assert_eq!(run_of(&cut).unwrap().check(), Ok(()));
     }
 
-    /// `--mode relay`: its own flags only with it, and what it cannot do
-    /// (a failover above all) refused with the reason.
+    /// `--mode relay`: its own flags only with it, a failover of a
+    /// relaying pair with `--standby` / `--failover-at`, and what it cannot
+    /// do (a switchover, a replication cut, chaos) refused with the reason.
     #[test]
     fn lab_relay_mode_takes_its_templates_and_refuses_what_it_cannot_run() {
         assert_eq!(run_of(&[]).unwrap().mode, LabMode::Single);
@@ -919,13 +943,18 @@ mod tests {
         let both = run_of(&both).unwrap();
         assert_eq!((both.relay_connect_ms, both.check()), (Some(500), Ok(())));
         assert_eq!(run_of(&["--mode", "relay", "--client-cmd", "true"]).unwrap().check(), Ok(()), "a client command against nginx and the sink");
+        let failover = run_of(&["--mode", "relay", "--failover-at", "0.3", "--impair", "loss 1% reorder 1%", "--bytes", "2MiB"]).unwrap();
+        assert_eq!((failover.pair.failover_at, failover.check()), (Some(0.3), Ok(())));
+        assert_eq!(run_of(&["--mode", "relay", "--standby", "--netem", "delay 1ms"]).unwrap().check(), Ok(()), "a relaying pair without a kill");
         for (args, needle) in [
-            (&["--mode", "relay", "--failover-at", "0.5"][..], "--failover-at: failover of a relayed pair is not built yet"),
-            (&["--mode", "relay", "--standby"][..], "--standby: failover of a relayed pair is not built yet"),
-            (&["--mode", "relay", "--switchover-at", "0.5"][..], "failover of a relayed pair is not built yet"),
-            (&["--mode", "relay", "--cut-replication-at", "0.5"][..], "failover of a relayed pair is not built yet"),
-            (&["--mode", "relay", "--chaos", "3"][..], "--chaos: failover of a relayed pair"),
-            (&["--mode", "relay", "--gates", "app"][..], "--gates only apply to the pair lab"),
+            (&["--mode", "relay", "--switchover-at", "0.5"][..], "--switchover-at: not built for --mode relay"),
+            (&["--mode", "relay", "--cut-replication-at", "0.5"][..], "--cut-replication-at: not built for --mode relay"),
+            (&["--mode", "relay", "--standby", "--switchover-at", "0.5"][..], "--switchover-at: not built"),
+            (&["--mode", "relay", "--chaos", "3"][..], "--chaos: not built for --mode relay"),
+            (&["--mode", "relay", "--gates", "app"][..], "--gates only apply to the pair lab without --mode relay"),
+            (&["--mode", "relay", "--failover-at", "0.5", "--replicate", "at-setup"][..], "--replicate only apply"),
+            (&["--mode", "relay", "--failover-at", "0.5", "--pcap", "/tmp/r.pcap"][..], "--pcap not with --standby or --failover-at"),
+            (&["--mode", "relay", "--standby", "--client-cmd", "true"][..], "--client-cmd not with"),
             (&["--mode", "relay", "--holdback", "off"][..], "--holdback off do not apply to --mode relay"),
             (&["--mode", "relay", "--app", "echo"][..], "--app do not apply"),
             (&["--mode", "relay", "--syn-flood", "100"][..], "--syn-flood do not apply"),

@@ -14,7 +14,8 @@
 //!   ECONNREFUSED (the card's RST) within the connect timeout,
 //!   `relay_connects_failed` counts it, and another relay port still serves.
 //! - `holdback lab --mode relay --json`: two downloads and two uploads at
-//!   once, reported per direction; a failover flag is refused.
+//!   once, reported per direction; a switchover, which relay mode does not
+//!   run, is refused.
 use std::io::{ErrorKind, Write};
 use std::net::SocketAddrV4;
 use std::path::{Path, PathBuf};
@@ -301,7 +302,7 @@ fn the_cli_runs_two_transfers_each_way_at_once_and_reports_them_as_json() {
     assert_eq!(ports, [u64::from(RELAY_HTTP_PORT), u64::from(RELAY_UPLOAD_PORT)]);
     assert_eq!(r["stats"]["relay_connects_failed"], 0, "{r:#}");
 
-    let out = holdback(&["lab", "--mode", "relay", "--failover-at", "0.5"]);
+    let out = holdback(&["lab", "--mode", "relay", "--switchover-at", "0.5"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("failover of a relayed pair is not built yet"), "{stderr}");
+    assert!(!out.status.success() && stderr.contains("--switchover-at: not built for --mode relay"), "{stderr}");
 }

@@ -3,9 +3,11 @@
 //! its sink ([`daemon`]: the same service an operator runs, from a
 //! generated config), and Linux TCP clients ([`clients`]); then the check
 //! that every byte the clients sent is in the sink's files. [`pair`] runs
-//! two daemons (failover), [`chaos`] the pair under etcd through seeded
-//! faults, [`up`] leaves one running. [`progress`] shows a
-//! run on a terminal, [`plot`] draws it (`--plot`).
+//! two daemons (failover), [`relay`] the card as a relay between a client
+//! and a server namespace, [`relay_failover`] a relaying pair through a
+//! failover, [`chaos`] the pair under etcd through seeded faults, [`up`]
+//! leaves one running. [`progress`] shows a run on a terminal, [`plot`]
+//! draws it (`--plot`).
 #[cfg(feature = "verilog")]
 pub mod bench;
 pub mod capture;
@@ -18,6 +20,7 @@ pub mod pair;
 pub mod plot;
 pub mod progress;
 pub mod relay;
+pub mod relay_failover;
 pub mod report;
 pub mod servers;
 pub mod up;

@@ -113,13 +113,13 @@ impl Default for RelayLabOptions {
 }
 
 /// The server namespace on the lab's bridge; deleted on drop.
-struct ServerNs {
-    name: String,
+pub(crate) struct ServerNs {
+    pub(crate) name: String,
 }
 
 impl ServerNs {
     /// `<lab>-srv` with a veth to the lab's bridge, [`SERVER_IP`] and [`SERVER_MAC`].
-    fn create(topo: &LabTopology) -> Result<ServerNs, LabError> {
+    pub(crate) fn create(topo: &LabTopology) -> Result<ServerNs, LabError> {
         let name = format!("{}-srv", topo.client_ns.trim_end_matches("-cli"));
         netns::add_netns(&name)?;
         let ns = ServerNs { name };
@@ -155,7 +155,7 @@ pub struct Direction {
 }
 
 impl Direction {
-    fn of(checks: Vec<TransferCheck>, wall: Duration) -> Direction {
+    pub(crate) fn of(checks: Vec<TransferCheck>, wall: Duration) -> Direction {
         let bytes = checks.iter().map(|c| c.bytes_got).sum();
         let secs = wall.as_secs_f64().max(1e-9);
         Direction {
@@ -286,11 +286,7 @@ impl RelayLab {
         if let Some(netem) = &opts.netem {
             netns::add_netem(&topo, netem)?;
         }
-        let files = work.join("files");
-        std::fs::create_dir_all(&files).map_err(io("creating", &files))?;
-        let served = servers::generate_file(&files, "download.bin", opts.seed, opts.bytes).map_err(servers_error)?;
-        // Another stream, so a server echoing the download cannot pass the upload check.
-        let sent = servers::generate_file(work, "upload.bin", opts.seed.wrapping_add(1), opts.bytes).map_err(servers_error)?;
+        let (files, served, sent) = generate_files(work, opts.seed, opts.bytes)?;
         let placeholders = Placeholders {
             server_ip: SERVER_IP,
             server_port: SERVER_HTTP_PORT,
@@ -310,15 +306,10 @@ impl RelayLab {
         let (http, sink) = if server_cmd.is_some() {
             (None, None)
         } else {
-            let http = HttpServer::start(&server_ns.name, SocketAddrV4::new(SERVER_IP, SERVER_HTTP_PORT), &files, work).map_err(servers_error)?;
-            let sink = UploadSink::start(&server_ns.name, SocketAddrV4::new(SERVER_IP, SERVER_UPLOAD_PORT), &work.join("uploads")).map_err(servers_error)?;
+            let (http, sink) = start_servers(&server_ns.name, &files, work)?;
             (Some(http), Some(sink))
         };
-        let relays: Vec<RelayTarget> = [(RELAY_HTTP_PORT, SERVER_HTTP_PORT), (RELAY_UPLOAD_PORT, SERVER_UPLOAD_PORT)]
-            .into_iter()
-            .chain(opts.extra_relays.iter().copied())
-            .map(|(listen, backend)| RelayTarget { listen, backend: SocketAddrV4::new(SERVER_IP, backend), next_hop: SERVER_MAC })
-            .collect();
+        let relays = relay_targets(&opts.extra_relays);
         let figures = work.join("card.json");
         let plan = CardPlan {
             topo: &topo,
@@ -336,14 +327,8 @@ impl RelayLab {
             syn_cookies: None,
             app: crate::app::AppKind::Sink,
         };
-        // The card's sink follows no connection here: every port relays.
         let mut config = card_config(work.join("card.toml"), work.join("control.sock"), work.join("card-sink"), &plan);
-        config.network.listen_ports = relays.iter().map(|r| r.listen).collect();
-        config.relay = relays.clone();
-        config.tcp.relay_connect_us = opts.relay_connect_ms.saturating_mul(1000);
-        write_config(&config, "`holdback lab --mode relay` for its card")?;
-        // The daemon reads the file back: whatever the config refuses is refused here.
-        crate::config::load(&config.path).map_err(|e| LabError::Pair { name: "card", what: format!("refused the relay lab's config: {e}") })?;
+        relay_config(&mut config, &relays, opts.relay_connect_ms, "card", "`holdback lab --mode relay` for its card")?;
         let daemon = DaemonProcess::start_ready("card", opts.holdback_exe.as_deref(), &topo.card_ns, &config, &work.join("daemon.log"))?;
         let stats_before = card_stats(&daemon)?;
         tracing::info!(client_ns = %topo.client_ns, server_ns = %server_ns.name, relays = ?relays, "relay lab up");
@@ -439,7 +424,58 @@ impl RelayLab {
     }
 }
 
-fn servers_error(e: ServersError) -> LabError {
+/// The file nginx serves (`files/download.bin`, seeded by `seed`) and the
+/// one the uploads send (`upload.bin`), `bytes` each, in `work`; and the
+/// directory nginx serves.
+pub(crate) fn generate_files(work: &Path, seed: u64, bytes: u64) -> Result<(PathBuf, GeneratedFile, GeneratedFile), LabError> {
+    let files = work.join("files");
+    std::fs::create_dir_all(&files).map_err(io("creating", &files))?;
+    let served = servers::generate_file(&files, "download.bin", seed, bytes).map_err(servers_error)?;
+    // Another stream, so a server echoing the download cannot pass the upload check.
+    let sent = servers::generate_file(work, "upload.bin", seed.wrapping_add(1), bytes).map_err(servers_error)?;
+    Ok((files, served, sent))
+}
+
+/// nginx serving `files` on [`SERVER_HTTP_PORT`] and the upload sink
+/// (writing into `work/uploads`) on [`SERVER_UPLOAD_PORT`], in the server
+/// namespace `ns`.
+pub(crate) fn start_servers(ns: &str, files: &Path, work: &Path) -> Result<(HttpServer, UploadSink), LabError> {
+    let http = HttpServer::start(ns, SocketAddrV4::new(SERVER_IP, SERVER_HTTP_PORT), files, work).map_err(servers_error)?;
+    let sink = UploadSink::start(ns, SocketAddrV4::new(SERVER_IP, SERVER_UPLOAD_PORT), &work.join("uploads")).map_err(servers_error)?;
+    Ok((http, sink))
+}
+
+/// The card's relay mappings: [`RELAY_HTTP_PORT`] to nginx,
+/// [`RELAY_UPLOAD_PORT`] to the upload sink, then `extra` (the card's
+/// port, the backend's port), all toward the server namespace.
+pub(crate) fn relay_targets(extra: &[(u16, u16)]) -> Vec<RelayTarget> {
+    [(RELAY_HTTP_PORT, SERVER_HTTP_PORT), (RELAY_UPLOAD_PORT, SERVER_UPLOAD_PORT)]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .map(|(listen, backend)| RelayTarget { listen, backend: SocketAddrV4::new(SERVER_IP, backend), next_hop: SERVER_MAC })
+        .collect()
+}
+
+/// Makes `config` a relaying card's (every listening port relays, to
+/// `relays`; the application follows no connection) and writes it; the
+/// file is read back as the daemon will, so whatever the config refuses is
+/// refused here, naming the daemon `name`.
+pub(crate) fn relay_config(
+    config: &mut crate::config::Config,
+    relays: &[RelayTarget],
+    relay_connect_ms: u32,
+    name: &'static str,
+    written_by: &str,
+) -> Result<(), LabError> {
+    config.network.listen_ports = relays.iter().map(|r| r.listen).collect();
+    config.relay = relays.to_vec();
+    config.tcp.relay_connect_us = relay_connect_ms.saturating_mul(1000);
+    write_config(config, written_by)?;
+    crate::config::load(&config.path).map_err(|e| LabError::Pair { name, what: format!("refused the relay lab's config: {e}") })?;
+    Ok(())
+}
+
+pub(crate) fn servers_error(e: ServersError) -> LabError {
     LabError::Servers(Box::new(e))
 }
 

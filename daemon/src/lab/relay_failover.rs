@@ -1,0 +1,597 @@
+//! `holdback lab --mode relay --failover-at F`: a relaying pair through a
+//! failover (docs/relay.md, "Failover of both connections").
+//!
+//! ```text
+//!  client netns                      card netns                               server netns
+//!  [hbcli0 198.18.0.1]--veth--[hbbrp0]-[hbbr0]-[hbbrs0]--veth--[hbsrv0 198.18.0.3]
+//!                                        |   \
+//!                              [hbtap0] primary  [hbtap1] standby   (same MAC and IP 198.18.0.2)
+//!  primary netns [hbrep0 198.19.0.1/30] --veth-- [hbrep1 198.19.0.2/30] standby netns
+//! ```
+//!
+//! Two `holdback daemon` processes, each with its own simulated card on the
+//! lab's bridge, both with the relay lab's mappings ([`relay::relay_targets`])
+//! and `[replication]` with `replicate = "after-data"` (the only mode relay
+//! mode runs in a pair). The server namespace runs nginx and the upload
+//! sink; the client namespace downloads nginx's file with curl and uploads
+//! another to the sink through the card, at once. When fraction F of the
+//! download's bytes arrived (the downloaded file's size, polled), the
+//! primary is SIGKILLed; the standby's heartbeat detector promotes it.
+//! Neither endpoint may notice: the report gives per direction the SHA-256
+//! check, bytes, goodput and the longest stall, what either endpoint saw
+//! end a connection (curl's exit status, the client's upload error, the
+//! sink's connection error), the RSTs in both cards' captures, and the
+//! failover time from the captures.
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use holdback_driver::{MacAddr, RelayTarget};
+use serde::Serialize;
+
+use crate::config::{Detector, Gate, ReplicateMode, SyncMode};
+use crate::error::io;
+use crate::lab::capture::{self, CardCapture};
+use crate::lab::netns::{self, LabNet, LabTopology};
+use crate::lab::pair::{FailoverOptions, PairSetup};
+use crate::lab::relay::{self, Direction, ServerNs, RELAY_HTTP_PORT, RELAY_UPLOAD_PORT, SERVER_IP, SERVER_MAC};
+use crate::lab::servers::{self, Download, GeneratedFile, TransferCheck, Upload, UploadSink};
+use crate::lab::{interrupted, LabError};
+
+/// How often the run looks at the transfers' files (the kill point and
+/// the stalls are measured at this resolution).
+const POLL: Duration = Duration::from_millis(10);
+/// How far apart in the two captures a frame the primary's card sent and
+/// the bridge's flooded copy of it in the standby's capture may be stamped
+/// (seen: a few milliseconds either way).
+const FLOOD_WINDOW: Duration = Duration::from_millis(50);
+
+/// What a relay failover lab runs.
+#[derive(Clone, Debug)]
+pub struct RelayFailoverOptions {
+    /// Downloads and uploads at once (each way).
+    pub conns: usize,
+    /// Size of the file downloaded and of each upload.
+    pub bytes: u64,
+    /// Seeds the generated files and the lab's impairment.
+    pub seed: u64,
+    /// SIGKILL the primary when this fraction of all the downloads' bytes
+    /// arrived; `None` runs the pair without a failure (`--standby`).
+    pub failover_at: Option<f64>,
+    /// Seeded loss/reordering at both cards' ports (both sides of every pair cross them).
+    pub impair: Option<String>,
+    /// tc netem on the clients' link.
+    pub netem: Option<String>,
+    /// How long a transfer may stall (an upload's every write and read; a
+    /// download's limit adds the file's time at 512 kbit/s).
+    pub timeout: Duration,
+    /// The cards' connect timeout toward a backend (RELAY_CONNECT_US), ms.
+    pub relay_connect_ms: u32,
+    pub rx_ring_bytes: u32,
+    pub reassembly: bool,
+    pub sack: bool,
+    pub timestamps: bool,
+    /// The `holdback` binary the daemons run; None: this process's own.
+    pub holdback_exe: Option<PathBuf>,
+    /// Keep the work directory here instead of a temporary one (removed
+    /// after a passing run).
+    pub work_dir: Option<PathBuf>,
+}
+
+impl Default for RelayFailoverOptions {
+    fn default() -> RelayFailoverOptions {
+        let r = relay::RelayLabOptions::default();
+        RelayFailoverOptions {
+            conns: 1,
+            bytes: 1 << 20,
+            seed: 1,
+            failover_at: Some(0.5),
+            impair: None,
+            netem: None,
+            timeout: r.timeout,
+            relay_connect_ms: r.relay_connect_ms,
+            rx_ring_bytes: r.rx_ring_bytes,
+            reassembly: r.reassembly,
+            sack: r.sack,
+            timestamps: r.timestamps,
+            holdback_exe: None,
+            work_dir: None,
+        }
+    }
+}
+
+/// One direction of a relay failover run.
+#[derive(Clone, Debug, Serialize)]
+pub struct DirectionReport {
+    /// Bytes, SHA-256 against what was sent, goodput over the wall time.
+    #[serde(flatten)]
+    pub totals: Direction,
+    /// Per transfer, the longest time its received byte count did not move
+    /// (from the transfers' start until it had every byte, or until it
+    /// ended without them), ms.
+    pub stalls_ms: Vec<u64>,
+    pub longest_stall_ms: u64,
+    /// What the endpoints saw end a connection other than by its close:
+    /// curl's failure and exit status, the uploading client's error, the
+    /// sink's connection error. A reset shows here.
+    pub endpoint_errors: Vec<String>,
+}
+
+/// RSTs in one card's capture.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Resets {
+    pub sent: u64,
+    pub received: u64,
+}
+
+/// `holdback lab --mode relay --failover-at F --json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct RelayFailoverReport {
+    pub mode: &'static str,
+    pub conns: usize,
+    pub bytes_per_conn: u64,
+    pub seed: u64,
+    pub failover_at: Option<f64>,
+    pub impair: Option<String>,
+    pub netem: Option<String>,
+    pub topology: LabTopology,
+    pub server_ns: String,
+    pub server_ip: Ipv4Addr,
+    pub server_mac: MacAddr,
+    /// Both cards' relay mappings.
+    pub relays: Vec<RelayTarget>,
+    pub replicate: ReplicateMode,
+    /// Server to client: the curl downloads from nginx.
+    pub download: DirectionReport,
+    /// Client to server: the uploads to the sink.
+    pub upload: DirectionReport,
+    /// Bytes of the downloads that had arrived when the primary was killed.
+    pub killed_at_download_bytes: Option<u64>,
+    /// Last frame the primary's card sent → first frame the standby's card
+    /// sent (the captures, each card's own frames: [`own_frames`]), ms.
+    pub failover_ms: Option<f64>,
+    /// Frames the standby's card sent while the primary's still did (its
+    /// own, before the primary's last): two cards answering at once
+    /// (docs/failover.md, invariant 8).
+    pub standby_frames_while_primary_spoke: u64,
+    /// Last data the primary's card received → first data the promoted
+    /// card received (the captures), ms.
+    pub wire_gap_ms: Option<f64>,
+    /// RSTs in each card's capture (both sides of every pair cross the card's port).
+    pub primary_resets: Resets,
+    pub standby_resets: Resets,
+    /// The captures' files were cut short (a card killed mid-write).
+    pub captures_truncated: bool,
+    pub duration_s: f64,
+    pub errors: Vec<String>,
+    pub work_dir: PathBuf,
+    /// The work directory survives the run (failed, or given).
+    pub kept: bool,
+}
+
+impl RelayFailoverReport {
+    /// Both directions arrived whole and intact, no endpoint saw a
+    /// connection end early, neither card's capture has a RST, nothing else
+    /// went wrong, and a killed primary's standby spoke.
+    pub fn passed(&self) -> bool {
+        self.errors.is_empty()
+            && self.download.totals.sha256_match
+            && self.upload.totals.sha256_match
+            && self.download.endpoint_errors.is_empty()
+            && self.upload.endpoint_errors.is_empty()
+            && self.rst_segments() == 0
+            && self.standby_frames_while_primary_spoke == 0
+            && (self.killed_at_download_bytes.is_none() || self.failover_ms.is_some())
+    }
+
+    /// RST segments in both cards' captures.
+    pub fn rst_segments(&self) -> u64 {
+        self.primary_resets.sent + self.primary_resets.received + self.standby_resets.sent + self.standby_resets.received
+    }
+
+    pub fn json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"report not serialisable: {e}\"}}"))
+    }
+
+    pub fn human(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let verdict = if self.passed() { "PASS" } else { "FAIL" };
+        let _ = writeln!(s, "holdback lab --mode relay (pair, replicate {:?}): {verdict} (seed {})", self.replicate, self.seed);
+        for r in &self.relays {
+            let _ = writeln!(s, "  relay {}:{} -> {} (next hop {})", self.topology.card_ip, r.listen, r.backend, r.next_hop);
+        }
+        let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1} ms"));
+        match (self.failover_at, self.killed_at_download_bytes) {
+            (Some(f), Some(b)) => {
+                let _ = writeln!(
+                    s,
+                    "  primary SIGKILLed at {f} of the download ({b} bytes arrived): failover {}, wire gap {}",
+                    ms(self.failover_ms),
+                    ms(self.wire_gap_ms)
+                );
+            }
+            (Some(f), None) => {
+                let _ = writeln!(s, "  the primary was not killed (kill point {f} of the download)");
+            }
+            (None, _) => {
+                let _ = writeln!(s, "  no failover (the pair runs, the standby replicates)");
+            }
+        }
+        for (what, d) in [("download (curl from nginx, server -> client)", &self.download), ("upload (to the sink, client -> server)", &self.upload)] {
+            let t = &d.totals;
+            let check = if t.sha256_match { "SHA-256 match" } else { "MISMATCH" };
+            let _ = writeln!(
+                s,
+                "  {what}: {} x {} bytes = {} bytes in {:.3} s = {:.1} Mbit/s; {check}; longest stall {} ms",
+                t.checks.len(),
+                self.bytes_per_conn,
+                t.bytes,
+                t.wall_s,
+                t.goodput_mbps,
+                d.longest_stall_ms
+            );
+            for c in t.checks.iter().filter(|c| !c.matches()) {
+                let _ = writeln!(s, "    {c}");
+            }
+            for e in &d.endpoint_errors {
+                let _ = writeln!(s, "    endpoint: {e}");
+            }
+        }
+        let (p, sb) = (self.primary_resets, self.standby_resets);
+        let _ = writeln!(
+            s,
+            "  RSTs in the captures: primary card sent {} received {}, standby card sent {} received {}{}",
+            p.sent,
+            p.received,
+            sb.sent,
+            sb.received,
+            if self.captures_truncated { " (a capture was cut short)" } else { "" }
+        );
+        if self.standby_frames_while_primary_spoke > 0 {
+            let _ = writeln!(s, "  the standby's card sent {} frames while the primary's still spoke", self.standby_frames_while_primary_spoke);
+        }
+        for e in &self.errors {
+            let _ = writeln!(s, "  error: {e}");
+        }
+        let _ = writeln!(s, "  work directory{}: {}", if self.kept { " kept" } else { "" }, self.work_dir.display());
+        s
+    }
+}
+
+static RUN_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// The whole run; the work directory is removed after a passing run
+/// unless it was given.
+pub fn run_relay_failover_lab(opts: &RelayFailoverOptions) -> Result<RelayFailoverReport, LabError> {
+    let work = opts.work_dir.clone().unwrap_or_else(|| {
+        let n = RUN_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        std::env::temp_dir().join(format!("holdback-relay-failover-{}-{n}", std::process::id()))
+    });
+    let result = run_into(opts, &work);
+    let keep = opts.work_dir.is_some() || result.as_ref().map_or(true, |r| !r.passed());
+    if !keep {
+        if let Err(e) = std::fs::remove_dir_all(&work) {
+            tracing::warn!(dir = %work.display(), error = %e, "could not remove the relay failover lab's work directory");
+        }
+    }
+    result.map(|mut r| {
+        r.kept = keep;
+        r
+    })
+}
+
+/// The longest time a transfer's received byte count stood still.
+struct StallWatch {
+    expected: u64,
+    size: u64,
+    since: Instant,
+    longest: Duration,
+    done: bool,
+}
+
+impl StallWatch {
+    fn new(expected: u64, start: Instant) -> StallWatch {
+        StallWatch { expected, size: 0, since: start, longest: Duration::ZERO, done: false }
+    }
+
+    /// The byte count seen `now`; `ended`: the transfer's client returned.
+    fn saw(&mut self, size: u64, now: Instant, ended: bool) {
+        if self.done {
+            return;
+        }
+        if size != self.size {
+            self.longest = self.longest.max(now - self.since);
+            self.size = size;
+            self.since = now;
+        }
+        if self.size >= self.expected {
+            self.done = true;
+        } else if ended {
+            // It ended short: the wait since its last byte counts too.
+            self.longest = self.longest.max(now - self.since);
+            self.done = true;
+        }
+    }
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+fn run_into(opts: &RelayFailoverOptions, work: &Path) -> Result<RelayFailoverReport, LabError> {
+    std::fs::create_dir_all(work).map_err(io("creating", work))?;
+    let net = LabNet::create(LabTopology::unique_with_standby("rfo"))?;
+    let topo = net.topology().clone();
+    let server_ns = ServerNs::create(&topo)?;
+    if let Some(netem) = &opts.netem {
+        netns::add_netem(&topo, netem)?;
+    }
+    let (files, served, sent) = relay::generate_files(work, opts.seed, opts.bytes)?;
+    let (_http, sink) = relay::start_servers(&server_ns.name, &files, work)?;
+    let relays = relay::relay_targets(&[]);
+    let pair_opts = FailoverOptions {
+        seed: opts.seed,
+        failover_at: opts.failover_at,
+        // The relayed connections' only gate is `peer`, implied; the
+        // daemon puts their send limits behind the replica gate itself.
+        gates: vec![Gate::App],
+        sync: SyncMode::BeforeAck,
+        // The one mode relay mode runs in a pair (docs/relay.md, "Failover
+        // of both connections", setup across three parties).
+        replicate: ReplicateMode::AfterData,
+        detector: Detector::Heartbeat,
+        impair: opts.impair.clone(),
+        reassembly: opts.reassembly,
+        sack: opts.sack,
+        timestamps: opts.timestamps,
+        ..FailoverOptions::default()
+    };
+    let mut pair = PairSetup::write(work, &topo, &pair_opts)?;
+    for m in [&mut pair.primary, &mut pair.standby] {
+        m.config.dma.rx_ring_bytes = opts.rx_ring_bytes;
+        relay::relay_config(&mut m.config, &relays, opts.relay_connect_ms, m.name, &format!("`holdback lab --mode relay` for its {} card", m.name))?;
+    }
+    let (mut primary, mut standby) = pair.start_both(opts.holdback_exe.as_deref())?;
+    tracing::info!(client_ns = %topo.client_ns, server_ns = %server_ns.name, relays = ?relays, "relay pair up");
+
+    let n = opts.conns.max(1);
+    let card = |port| SocketAddrV4::new(topo.card_ip, port);
+    let url = format!("http://{}/{}", card(RELAY_HTTP_PORT), served.name);
+    let download_timeout = opts.timeout + Duration::from_secs(served.bytes * n as u64 / (64 << 10));
+    let outputs: Vec<PathBuf> = (0..n).map(|i| work.join(format!("downloaded-{i}.bin"))).collect();
+    let uploaded: Vec<PathBuf> = (0..n).map(|i| work.join("uploads").join(format!("upload-{i}.bin"))).collect();
+    let total_download = served.bytes * n as u64;
+    let kill_at = opts.failover_at.map(|f| (total_download as f64 * f.clamp(0.0, 1.0)) as u64);
+    let mut killed_at = None;
+    let mut problem = None;
+    let start = Instant::now();
+    let mut down_watch: Vec<StallWatch> = (0..n).map(|_| StallWatch::new(served.bytes, start)).collect();
+    let mut up_watch: Vec<StallWatch> = (0..n).map(|_| StallWatch::new(sent.bytes, start)).collect();
+
+    let (downloads, (uploads, up_wall), down_wall) = std::thread::scope(|scope| {
+        let down: Vec<_> = outputs
+            .iter()
+            .map(|out| {
+                let (ns, url, served) = (&topo.client_ns, &url, &served);
+                scope.spawn(move || (servers::download(ns, url, served, out, download_timeout), start.elapsed()))
+            })
+            .collect();
+        let (ns, sink_ref, file) = (&topo.client_ns, &sink, &sent.path);
+        let up = scope.spawn(move || {
+            let r = servers::uploads_via(ns, file, card(RELAY_UPLOAD_PORT), sink_ref, n, opts.timeout);
+            (r, start.elapsed())
+        });
+        loop {
+            let now = Instant::now();
+            let downs_ended: Vec<bool> = down.iter().map(|h| h.is_finished()).collect();
+            let up_ended = up.is_finished();
+            let mut arrived = 0;
+            for ((w, out), ended) in down_watch.iter_mut().zip(&outputs).zip(&downs_ended) {
+                let len = file_len(out);
+                arrived += len;
+                w.saw(len, now, *ended);
+            }
+            for (w, path) in up_watch.iter_mut().zip(&uploaded) {
+                w.saw(file_len(path), now, up_ended);
+            }
+            if let Some(at) = kill_at {
+                if killed_at.is_none() && arrived >= at {
+                    tracing::info!(arrived, at, "killing the primary (SIGKILL)");
+                    primary.kill_hard();
+                    killed_at = Some(arrived);
+                }
+            }
+            if problem.is_none() {
+                if !standby.is_running() {
+                    problem = Some(standby.died("the standby daemon died".into()));
+                } else if interrupted() {
+                    problem = Some(LabError::Interrupted);
+                }
+                if problem.is_some() {
+                    // The transfers then end by their timeouts.
+                    for d in [&mut primary, &mut standby] {
+                        if d.is_running() {
+                            d.kill_hard();
+                        }
+                    }
+                }
+            }
+            if downs_ended.iter().all(|e| *e) && up_ended {
+                break;
+            }
+            std::thread::sleep(POLL);
+        }
+        let mut downloads = Vec::with_capacity(n);
+        let mut down_wall = Duration::ZERO;
+        for h in down {
+            let (r, wall) = h.join().unwrap_or_else(|_| (Err(servers::ServersError::Net(netns::NetnsError::ThreadPanicked("download".into()))), Duration::ZERO));
+            down_wall = down_wall.max(wall);
+            downloads.push(r);
+        }
+        let up = up.join().unwrap_or_else(|_| (Err(servers::ServersError::Net(netns::NetnsError::ThreadPanicked("upload".into()))), Duration::ZERO));
+        (downloads, up, down_wall)
+    });
+    let duration = start.elapsed();
+    let mut errors = Vec::new();
+    if let (Some(at), None) = (kill_at, killed_at) {
+        errors.push(format!("the downloads ended with fewer than the {at} bytes of the kill point; the primary was never killed"));
+    }
+    // Whoever is alive stops cleanly: its card flushes its capture.
+    for d in [&mut primary, &mut standby] {
+        if d.is_running() {
+            match d.stop(crate::lab::STOP_GRACE) {
+                Some(st) if st.success() => {}
+                other => errors.push(format!("the {} daemon did not exit cleanly on SIGTERM: {other:?}", d.name)),
+            }
+        }
+    }
+    if let Some(p) = problem {
+        return Err(p);
+    }
+    let download = download_report(downloads, &outputs, &served, down_wall, &down_watch);
+    let upload = upload_report(uploads, &sink, &sent, up_wall, &up_watch);
+
+    let (primary_frames, primary_torn) = capture::read_frames(&pair.primary.pcap, topo.card_mac).map_err(LabError::Capture)?;
+    let (standby_frames, standby_torn) = capture::read_frames(&pair.standby.pcap, topo.card_mac).map_err(LabError::Capture)?;
+    let (pcap, scap) = (CardCapture::of(&primary_frames, primary_torn), CardCapture::of(&standby_frames, standby_torn));
+    let killed = killed_at.is_some();
+    let (primary_own, standby_own) = own_frames(&pair.primary.pcap, &pair.standby.pcap, topo.card_mac).map_err(LabError::Capture)?;
+    let primary_last = primary_own.iter().max().copied();
+    let standby_frames_while_primary_spoke = primary_last.map_or(0, |last| standby_own.iter().filter(|at| **at <= last).count() as u64);
+    let failover_ms = match (killed, primary_last, standby_own.iter().min()) {
+        (true, Some(last), Some(first)) if *first > last => Some((*first - last).as_secs_f64() * 1e3),
+        _ => None,
+    };
+    if killed && failover_ms.is_none() {
+        errors.push("the standby's card sent nothing after the primary was killed: it did not take over".into());
+    }
+    let server_ns_name = server_ns.name.clone();
+    drop(sink);
+    drop(server_ns);
+    drop(net);
+    Ok(RelayFailoverReport {
+        mode: "relay",
+        conns: n,
+        bytes_per_conn: opts.bytes,
+        seed: opts.seed,
+        failover_at: opts.failover_at,
+        impair: opts.impair.clone(),
+        netem: opts.netem.clone(),
+        topology: topo,
+        server_ns: server_ns_name,
+        server_ip: SERVER_IP,
+        server_mac: SERVER_MAC,
+        relays,
+        replicate: ReplicateMode::AfterData,
+        download,
+        upload,
+        killed_at_download_bytes: killed_at,
+        failover_ms,
+        standby_frames_while_primary_spoke,
+        wire_gap_ms: if killed { capture::wire_gap_ms(&pcap, &scap) } else { None },
+        primary_resets: Resets { sent: pcap.rst_sent, received: pcap.rst_received },
+        standby_resets: Resets { sent: scap.rst_sent, received: scap.rst_received },
+        captures_truncated: pcap.truncated || scap.truncated,
+        duration_s: duration.as_secs_f64(),
+        errors,
+        work_dir: work.to_path_buf(),
+        kept: false,
+    })
+}
+
+/// When each card sent its own frames: the frames with the service MAC as
+/// source in its capture, less, in the standby's, those found byte for
+/// byte in the primary's. Both cards use the service MAC, so the bridge
+/// floods to the standby's port what the primary's card sends to a
+/// broadcast address or to a MAC it has not learnt yet (the relay's first
+/// frames toward the server), and they appear there as if the standby had
+/// sent them; the standby's own frames come after the primary's death and
+/// are not in the primary's capture.
+fn own_frames(primary_pcap: &Path, standby_pcap: &Path, mac: [u8; 6]) -> Result<(Vec<Duration>, Vec<Duration>), capture::CaptureError> {
+    let read = |path: &Path| -> Result<Vec<(Duration, Vec<u8>)>, capture::CaptureError> {
+        let (records, _) = holdback_sim::pcap::read_complete_records(path)
+            .map_err(|source| capture::CaptureError::Read { path: path.to_path_buf(), source })?;
+        Ok(records.into_iter().filter(|(_, f)| f.get(6..12) == Some(&mac[..])).collect())
+    };
+    let (primary, standby) = (read(primary_pcap)?, read(standby_pcap)?);
+    let mut sent_at: std::collections::HashMap<&[u8], Vec<Duration>> = std::collections::HashMap::new();
+    for (at, f) in &primary {
+        sent_at.entry(f.as_slice()).or_default().push(*at);
+    }
+    // A flooded copy is captured within milliseconds of the original (each
+    // simulated card stamps its own capture, so either may come first);
+    // the promoted card may well send a frame equal to one the primary sent
+    // long before (its gratuitous ARP, an ACK at the same point).
+    let flooded = |at: Duration, f: &[u8]| sent_at.get(f).is_some_and(|ts| ts.iter().any(|t| t.abs_diff(at) < FLOOD_WINDOW));
+    let standby_own = standby.iter().filter(|(at, f)| !flooded(*at, f)).map(|(at, _)| *at).collect();
+    Ok((primary.into_iter().map(|(at, _)| at).collect(), standby_own))
+}
+
+fn stalls(watch: &[StallWatch]) -> Vec<u64> {
+    watch.iter().map(|w| w.longest.as_millis() as u64).collect()
+}
+
+/// The downloads: each one's file checked against the served one (what a
+/// failed curl left too, so the report shows how far it got) and curl's
+/// failures.
+fn download_report(
+    results: Vec<Result<Download, servers::ServersError>>,
+    outputs: &[PathBuf],
+    served: &GeneratedFile,
+    wall: Duration,
+    watch: &[StallWatch],
+) -> DirectionReport {
+    let mut checks = Vec::with_capacity(results.len());
+    let mut endpoint_errors = Vec::new();
+    for (r, out) in results.into_iter().zip(outputs) {
+        match r {
+            Ok(d) => checks.push(d.check),
+            Err(e) => {
+                endpoint_errors.push(format!("download to {}: {}", out.display(), crate::error::chain(&e)));
+                checks.push(partial_check(out, served));
+            }
+        }
+    }
+    let stalls_ms = stalls(watch);
+    DirectionReport { totals: Direction::of(checks, wall), longest_stall_ms: stalls_ms.iter().copied().max().unwrap_or(0), stalls_ms, endpoint_errors }
+}
+
+/// What a transfer that failed left in `path`, against `expected`.
+fn partial_check(path: &Path, expected: &GeneratedFile) -> TransferCheck {
+    let (bytes_got, sha256_got) = servers::hash_file(path).unwrap_or((0, String::new()));
+    TransferCheck { bytes_expected: expected.bytes, bytes_got, sha256_expected: expected.sha256.clone(), sha256_got }
+}
+
+/// The uploads as the sink recorded them (also when the clients failed:
+/// its records show how far each got), the clients' failure and the
+/// sink's connection errors.
+fn upload_report(
+    result: Result<Vec<Upload>, servers::ServersError>,
+    sink: &UploadSink,
+    sent: &GeneratedFile,
+    wall: Duration,
+    watch: &[StallWatch],
+) -> DirectionReport {
+    let mut endpoint_errors = Vec::new();
+    let records = match result {
+        Ok(u) => u.into_iter().map(|u| u.sink).collect(),
+        Err(e) => {
+            endpoint_errors.push(format!("upload client: {}", crate::error::chain(&e)));
+            sink.received()
+        }
+    };
+    for r in &records {
+        if let Some(e) = &r.error {
+            endpoint_errors.push(format!("the sink's connection from {}: {e}", r.peer));
+        }
+    }
+    let mut checks: Vec<TransferCheck> = records.iter().map(|r| r.check(sent)).collect();
+    // An upload the sink has no record of yet (its connection still open
+    // when the client gave up): what its file holds, unhashed.
+    for w in watch.iter().skip(checks.len()) {
+        checks.push(TransferCheck { bytes_expected: sent.bytes, bytes_got: w.size, sha256_expected: sent.sha256.clone(), sha256_got: String::new() });
+    }
+    let stalls_ms = stalls(watch);
+    DirectionReport { totals: Direction::of(checks, wall), longest_stall_ms: stalls_ms.iter().copied().max().unwrap_or(0), stalls_ms, endpoint_errors }
+}

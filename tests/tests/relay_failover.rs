@@ -1,0 +1,114 @@
+//! A relaying pair through a failover (docs/relay.md, "Failover of both
+//! connections"): `holdback lab --mode relay --failover-at F`. Two cards
+//! relay as a pair (`[[relay]]` beside `[replication]`, replicate =
+//! "after-data"); a curl download from nginx and an upload to the sink cross
+//! the card at once, and the primary is SIGKILLed when F of the download
+//! arrived. The promoted standby resumes both connections of each pair from
+//! the replicated TCBs alone (no payload is replicated), so both transfers
+//! must arrive whole with the SHA-256 of what was sent, and neither endpoint
+//! may see a reset: curl and the uploading client succeed, the sink's
+//! connection ends by the client's FIN, and neither card's capture holds a
+//! RST.
+//!
+//! - Ten kill points spread over 0.2..0.8 of the download, each its own seed
+//!   (the generated files follow it).
+//! - One kill with loss and reordering at both cards' ports (`--impair "loss
+//!   1% reorder 1%"`), which both the client's and the server's side of
+//!   every pair cross.
+//!
+//! Needs root (network namespaces, TAPs), nginx and curl; fails loudly
+//! without them. The labs run one at a time (two Verilated cards each).
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use holdback_daemon::lab::relay_failover::{run_relay_failover_lab, RelayFailoverOptions, RelayFailoverReport};
+use holdback_tests::{holdback_bin, require_lab_prerequisites, require_tool, WorkDir};
+
+static ONE_LAB_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Each way: small enough that the eleven runs fit in a few minutes,
+/// large enough that both transfers still run at every kill point.
+const BYTES: u64 = 2 << 20;
+
+/// Kill points over 0.2..0.8 of the download, each a seed of its own.
+const KILL_POINTS: [(f64, u64); 10] =
+    [(0.20, 51), (0.27, 52), (0.33, 53), (0.40, 54), (0.47, 55), (0.53, 56), (0.60, 57), (0.67, 58), (0.73, 59), (0.80, 60)];
+
+fn prerequisites() {
+    require_lab_prerequisites();
+    for (tool, package) in [("nginx", "nginx"), ("curl", "curl")] {
+        require_tool(tool, package);
+    }
+}
+
+fn run(tag: &str, opts: RelayFailoverOptions) -> RelayFailoverReport {
+    prerequisites();
+    let _serial = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = WorkDir(std::env::temp_dir().join(format!("holdback-relay-fo-{tag}-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&dir.0);
+    let opts = RelayFailoverOptions {
+        bytes: BYTES,
+        // A failover stalls the transfers for well under a second; a
+        // transfer stalled this long will not recover.
+        timeout: Duration::from_secs(20),
+        work_dir: Some(dir.0.clone()),
+        holdback_exe: Some(holdback_bin().to_path_buf()),
+        ..opts
+    };
+    let started = Instant::now();
+    let report = run_relay_failover_lab(&opts).unwrap_or_else(|e| panic!("{tag}: {}", holdback_daemon::error::chain(&e)));
+    eprintln!(
+        "{tag}: passed {} failover {:?} ms; download {} B {:.1} Mbit/s stall {} ms; upload {} B {:.1} Mbit/s stall {} ms; RSTs {}; {:.1} s",
+        report.passed(),
+        report.failover_ms,
+        report.download.totals.bytes,
+        report.download.totals.goodput_mbps,
+        report.download.longest_stall_ms,
+        report.upload.totals.bytes,
+        report.upload.totals.goodput_mbps,
+        report.upload.longest_stall_ms,
+        report.rst_segments(),
+        started.elapsed().as_secs_f64()
+    );
+    if report.passed() {
+        drop(dir);
+    } else {
+        // Kept for the failure message's work directory (logs, captures).
+        std::mem::forget(dir);
+    }
+    report
+}
+
+/// Both ways whole, no endpoint saw its connection end early, no RST on
+/// either card's port, and the standby took over.
+fn assert_survived(r: &RelayFailoverReport, what: &str) {
+    assert!(r.killed_at_download_bytes.is_some(), "{what}: the primary was never killed:\n{}", r.human());
+    assert!(r.failover_ms.is_some(), "{what}: the standby's card never spoke:\n{}", r.human());
+    for (way, d) in [("download", &r.download), ("upload", &r.upload)] {
+        assert!(d.totals.sha256_match, "{what}: the {way} did not arrive intact:\n{}", r.human());
+        assert_eq!(d.totals.bytes, BYTES, "{what}: {way}:\n{}", r.human());
+        assert!(d.endpoint_errors.is_empty(), "{what}: an endpoint of the {way} saw its connection end:\n{}", r.human());
+    }
+    assert_eq!(r.rst_segments(), 0, "{what}: RSTs in the cards' captures:\n{}", r.human());
+    assert!(r.passed(), "{what}:\n{}", r.human());
+}
+
+#[test]
+fn a_download_and_an_upload_survive_seeded_failovers_of_the_relaying_pair() {
+    for (at, seed) in KILL_POINTS {
+        let r = run(&format!("at-{at}"), RelayFailoverOptions { seed, failover_at: Some(at), ..RelayFailoverOptions::default() });
+        assert_survived(&r, &format!("kill at {at} of the download (seed {seed})"));
+    }
+}
+
+#[test]
+fn a_failover_under_loss_and_reordering_on_both_sides_loses_nothing_and_resets_nothing() {
+    let opts = RelayFailoverOptions {
+        seed: 61,
+        failover_at: Some(0.5),
+        impair: Some("loss 1% reorder 1%".into()),
+        ..RelayFailoverOptions::default()
+    };
+    let r = run("impair", opts);
+    assert_survived(&r, "kill at 0.5 with loss 1% reorder 1% at both cards' ports (seed 61)");
+}
