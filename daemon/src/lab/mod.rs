@@ -162,6 +162,30 @@ fn temp_work_dir() -> PathBuf {
     std::env::temp_dir().join(format!("holdback-lab-{}-{}", std::process::id(), RUN_COUNTER.fetch_add(1, Ordering::Relaxed)))
 }
 
+/// Runs a lab in the directory `given`, or in a new one under the system's
+/// temporary directory named after `what`. A directory the caller did not
+/// give is removed after a run that `passed`, and kept for inspection
+/// otherwise. Returns the run's result and the directory if it is kept.
+pub(crate) fn run_in_work_dir<R>(
+    given: Option<PathBuf>,
+    what: &str,
+    passed: impl Fn(&R) -> bool,
+    run: impl FnOnce(&Path) -> Result<R, LabError>,
+) -> (Result<R, LabError>, Option<PathBuf>) {
+    let chosen = given.is_some();
+    let work = given.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("holdback-{what}-{}-{}", std::process::id(), RUN_COUNTER.fetch_add(1, Ordering::Relaxed)))
+    });
+    let result = run(&work);
+    let keep = chosen || result.as_ref().map_or(true, |r| !passed(r));
+    if !keep {
+        if let Err(e) = std::fs::remove_dir_all(&work) {
+            tracing::warn!(dir = %work.display(), error = %e, "could not remove the {what} work directory");
+        }
+    }
+    (result, keep.then_some(work))
+}
+
 /// Runs one lab: N clients × SIZE bytes through the card into the sink, then
 /// verifies every file. Teardown happens on every path (also on error and
 /// on Ctrl-C, via [`crate::sys::install_stop_signals`]).

@@ -479,25 +479,13 @@ pub(crate) fn servers_error(e: ServersError) -> LabError {
     LabError::Servers(Box::new(e))
 }
 
-static RUN_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-
 /// The whole relay run: [`RelayLab::start`], the transfers (or the client
 /// command), the checks, the teardown; the work directory is removed after
 /// a passing run unless it was given.
 pub fn run_relay_lab(opts: &RelayLabOptions) -> Result<RelayReport, LabError> {
-    let work = opts.work_dir.clone().unwrap_or_else(|| {
-        let n = RUN_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        std::env::temp_dir().join(format!("holdback-relay-lab-{}-{n}", std::process::id()))
-    });
-    let result = run_into(opts, &work);
-    let keep = opts.work_dir.is_some() || result.as_ref().map_or(true, |r| !r.passed());
-    if !keep {
-        if let Err(e) = std::fs::remove_dir_all(&work) {
-            tracing::warn!(dir = %work.display(), error = %e, "could not remove the relay lab's work directory");
-        }
-    }
+    let (result, kept) = super::run_in_work_dir(opts.work_dir.clone(), "relay-lab", RelayReport::passed, |work| run_into(opts, work));
     result.map(|mut r| {
-        r.kept_work_dir = keep.then_some(work);
+        r.kept_work_dir = kept;
         r
     })
 }

@@ -259,24 +259,13 @@ impl RelayFailoverReport {
     }
 }
 
-static RUN_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-
 /// The whole run; the work directory is removed after a passing run
 /// unless it was given.
 pub fn run_relay_failover_lab(opts: &RelayFailoverOptions) -> Result<RelayFailoverReport, LabError> {
-    let work = opts.work_dir.clone().unwrap_or_else(|| {
-        let n = RUN_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        std::env::temp_dir().join(format!("holdback-relay-failover-{}-{n}", std::process::id()))
-    });
-    let result = run_into(opts, &work);
-    let keep = opts.work_dir.is_some() || result.as_ref().map_or(true, |r| !r.passed());
-    if !keep {
-        if let Err(e) = std::fs::remove_dir_all(&work) {
-            tracing::warn!(dir = %work.display(), error = %e, "could not remove the relay failover lab's work directory");
-        }
-    }
+    let (result, kept) =
+        super::run_in_work_dir(opts.work_dir.clone(), "relay-failover", RelayFailoverReport::passed, |work| run_into(opts, work));
     result.map(|mut r| {
-        r.kept = keep;
+        r.kept = kept.is_some();
         r
     })
 }
