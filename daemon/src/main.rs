@@ -156,37 +156,10 @@ mod lab_cmd {
 
     pub fn run(cmd: LabCmd) -> Result<ExitCode, BoxError> {
         match cmd {
-                LabCmd { action: None, run } if run.mode == holdback_daemon::cli::LabMode::Relay && run.pair.wanted() => {
-                    run.check()?;
-                    sys::install_stop_signals();
-                    let d = holdback_daemon::lab::relay_failover::RelayFailoverOptions::default();
-                    let opts = holdback_daemon::lab::relay_failover::RelayFailoverOptions {
-                        conns: run.conns as usize,
-                        bytes: run.bytes,
-                        seed: run.seed,
-                        failover_at: run.pair.failover_at,
-                        impair: run.pair.impair,
-                        netem: run.pair.netem,
-                        timeout: Duration::from_secs(run.stall_timeout.max(1)),
-                        relay_connect_ms: run.relay_connect_ms.unwrap_or(d.relay_connect_ms),
-                        rx_ring_bytes: run.rx_ring_bytes,
-                        reassembly: run.reassembly.on(),
-                        sack: run.sack.on(),
-                        timestamps: run.timestamps.on(),
-                        work_dir: run.sink_dir,
-                        ..d
-                    };
-                    let report = holdback_daemon::lab::relay_failover::run_relay_failover_lab(&opts)?;
-                    if run.json {
-                        println!("{}", report.json());
-                    } else {
-                        print!("{}", report.human());
-                    }
-                    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-                }
                 LabCmd { action: None, run } if run.mode == holdback_daemon::cli::LabMode::Relay => {
                     run.check()?;
                     sys::install_stop_signals();
+                    let (as_pair, failover_at) = (run.pair.wanted(), run.pair.failover_at);
                     let d = holdback_daemon::lab::relay::RelayLabOptions::default();
                     let opts = holdback_daemon::lab::relay::RelayLabOptions {
                         conns: run.conns as usize,
@@ -206,6 +179,17 @@ mod lab_cmd {
                         work_dir: run.sink_dir,
                         ..d
                     };
+                    // With --standby or --failover-at, two cards relay as a pair.
+                    if as_pair {
+                        let opts = holdback_daemon::lab::relay_failover::RelayFailoverOptions { relay: opts, failover_at };
+                        let report = holdback_daemon::lab::relay_failover::run_relay_failover_lab(&opts)?;
+                        if run.json {
+                            println!("{}", report.json());
+                        } else {
+                            print!("{}", report.human());
+                        }
+                        return Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+                    }
                     let report = holdback_daemon::lab::relay::run_relay_lab(&opts)?;
                     if run.json {
                         println!("{}", report.json());

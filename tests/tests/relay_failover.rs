@@ -23,6 +23,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use holdback_daemon::lab::relay::RelayLabOptions;
 use holdback_daemon::lab::relay_failover::{run_relay_failover_lab, RelayFailoverOptions, RelayFailoverReport};
 use holdback_tests::{holdback_bin, require_lab_prerequisites, require_tool, WorkDir};
 
@@ -53,10 +54,13 @@ fn run(tag: &str, opts: RelayFailoverOptions) -> RelayFailoverReport {
     let dir = WorkDir(std::env::temp_dir().join(format!("holdback-relay-fo-{tag}-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&dir.0);
     let opts = RelayFailoverOptions {
-        bytes: BYTES,
-        timeout: STALL_LIMIT,
-        work_dir: Some(dir.0.clone()),
-        holdback_exe: Some(holdback_bin().to_path_buf()),
+        relay: RelayLabOptions {
+            bytes: BYTES,
+            timeout: STALL_LIMIT,
+            work_dir: Some(dir.0.clone()),
+            holdback_exe: Some(holdback_bin().to_path_buf()),
+            ..opts.relay
+        },
         ..opts
     };
     let started = Instant::now();
@@ -100,7 +104,8 @@ fn assert_survived(r: &RelayFailoverReport, what: &str) {
 #[test]
 fn a_download_and_an_upload_survive_seeded_failovers_of_the_relaying_pair() {
     for (at, seed) in KILL_POINTS {
-        let r = run(&format!("at-{at}"), RelayFailoverOptions { seed, failover_at: Some(at), ..RelayFailoverOptions::default() });
+        let opts = RelayFailoverOptions { relay: RelayLabOptions { seed, ..RelayLabOptions::default() }, failover_at: Some(at) };
+        let r = run(&format!("at-{at}"), opts);
         assert_survived(&r, &format!("kill at {at} of the download (seed {seed})"));
     }
 }

@@ -76,6 +76,8 @@ pub enum LabError {
     Flood(#[from] flood::FloodError),
     #[error("the relay lab's servers or clients")]
     Servers(#[source] Box<servers::ServersError>),
+    #[error("{0} is not taken by this lab")]
+    NotTaken(&'static str),
     #[error("interrupted (Ctrl-C or SIGTERM); the lab was torn down")]
     Interrupted,
     #[error(transparent)]

@@ -46,57 +46,23 @@ const POLL: Duration = Duration::from_millis(10);
 /// (seen: a few milliseconds either way).
 const FLOOD_WINDOW: Duration = Duration::from_millis(50);
 
-/// What a relay failover lab runs.
+/// What a relay failover lab runs: the relay lab's settings for both
+/// cards, and when to kill the primary.
 #[derive(Clone, Debug)]
 pub struct RelayFailoverOptions {
-    /// Downloads and uploads at once (each way).
-    pub conns: usize,
-    /// Size of the file downloaded and of each upload.
-    pub bytes: u64,
-    /// Seeds the generated files and the lab's impairment.
-    pub seed: u64,
+    /// Conns, sizes, seed, impairment, timeouts and card settings as in the
+    /// relay lab; its `server_cmd`, `client_cmd`, `pcap` and `extra_relays`
+    /// are refused here (this lab runs its own transfers and keeps each
+    /// card's capture). `impair` applies at both cards' ports.
+    pub relay: relay::RelayLabOptions,
     /// SIGKILL the primary when this fraction of all the downloads' bytes
     /// arrived; `None` runs the pair without a failure (`--standby`).
     pub failover_at: Option<f64>,
-    /// Seeded loss/reordering at both cards' ports (both sides of every pair cross them).
-    pub impair: Option<String>,
-    /// tc netem on the clients' link.
-    pub netem: Option<String>,
-    /// How long a transfer may stall (an upload's every write and read; a
-    /// download's limit adds the file's time at 512 kbit/s).
-    pub timeout: Duration,
-    /// The cards' connect timeout toward a backend (RELAY_CONNECT_US), ms.
-    pub relay_connect_ms: u32,
-    pub rx_ring_bytes: u32,
-    pub reassembly: bool,
-    pub sack: bool,
-    pub timestamps: bool,
-    /// The `holdback` binary the daemons run; None: this process's own.
-    pub holdback_exe: Option<PathBuf>,
-    /// Keep the work directory here instead of a temporary one (removed
-    /// after a passing run).
-    pub work_dir: Option<PathBuf>,
 }
 
 impl Default for RelayFailoverOptions {
     fn default() -> RelayFailoverOptions {
-        let r = relay::RelayLabOptions::default();
-        RelayFailoverOptions {
-            conns: 1,
-            bytes: 1 << 20,
-            seed: 1,
-            failover_at: Some(0.5),
-            impair: None,
-            netem: None,
-            timeout: r.timeout,
-            relay_connect_ms: r.relay_connect_ms,
-            rx_ring_bytes: r.rx_ring_bytes,
-            reassembly: r.reassembly,
-            sack: r.sack,
-            timestamps: r.timestamps,
-            holdback_exe: None,
-            work_dir: None,
-        }
+        RelayFailoverOptions { relay: relay::RelayLabOptions::default(), failover_at: Some(0.5) }
     }
 }
 
@@ -263,7 +229,7 @@ impl RelayFailoverReport {
 /// unless it was given.
 pub fn run_relay_failover_lab(opts: &RelayFailoverOptions) -> Result<RelayFailoverReport, LabError> {
     let (result, kept) =
-        super::run_in_work_dir(opts.work_dir.clone(), "relay-failover", RelayFailoverReport::passed, |work| run_into(opts, work));
+        super::run_in_work_dir(opts.relay.work_dir.clone(), "relay-failover", RelayFailoverReport::passed, |work| run_into(opts, work));
     result.map(|mut r| {
         r.kept = kept.is_some();
         r
@@ -309,18 +275,29 @@ fn file_len(path: &Path) -> u64 {
 }
 
 fn run_into(opts: &RelayFailoverOptions, work: &Path) -> Result<RelayFailoverReport, LabError> {
+    let r = &opts.relay;
+    for (set, what) in [
+        (r.server_cmd.is_some(), "a server command"),
+        (r.client_cmd.is_some(), "a client command"),
+        (r.pcap.is_some(), "a capture file (each card keeps its own in the work directory)"),
+        (!r.extra_relays.is_empty(), "an extra relay port"),
+    ] {
+        if set {
+            return Err(LabError::NotTaken(what));
+        }
+    }
     std::fs::create_dir_all(work).map_err(io("creating", work))?;
     let net = LabNet::create(LabTopology::unique_with_standby("rfo"))?;
     let topo = net.topology().clone();
     let server_ns = ServerNs::create(&topo)?;
-    if let Some(netem) = &opts.netem {
+    if let Some(netem) = &opts.relay.netem {
         netns::add_netem(&topo, netem)?;
     }
-    let (files, served, sent) = relay::generate_files(work, opts.seed, opts.bytes)?;
+    let (files, served, sent) = relay::generate_files(work, opts.relay.seed, opts.relay.bytes)?;
     let (_http, sink) = relay::start_servers(&server_ns.name, &files, work)?;
     let relays = relay::relay_targets(&[]);
     let pair_opts = FailoverOptions {
-        seed: opts.seed,
+        seed: opts.relay.seed,
         failover_at: opts.failover_at,
         // The relayed connections' only gate is `peer`, implied; the
         // daemon puts their send limits behind the replica gate itself.
@@ -330,24 +307,24 @@ fn run_into(opts: &RelayFailoverOptions, work: &Path) -> Result<RelayFailoverRep
         // of both connections", setup across three parties).
         replicate: ReplicateMode::AfterData,
         detector: Detector::Heartbeat,
-        impair: opts.impair.clone(),
-        reassembly: opts.reassembly,
-        sack: opts.sack,
-        timestamps: opts.timestamps,
+        impair: opts.relay.impair.clone(),
+        reassembly: opts.relay.reassembly,
+        sack: opts.relay.sack,
+        timestamps: opts.relay.timestamps,
         ..FailoverOptions::default()
     };
     let mut pair = PairSetup::write(work, &topo, &pair_opts)?;
     for m in [&mut pair.primary, &mut pair.standby] {
-        m.config.dma.rx_ring_bytes = opts.rx_ring_bytes;
-        relay::relay_config(&mut m.config, &relays, opts.relay_connect_ms, m.name, &format!("`holdback lab --mode relay` for its {} card", m.name))?;
+        m.config.dma.rx_ring_bytes = opts.relay.rx_ring_bytes;
+        relay::relay_config(&mut m.config, &relays, opts.relay.relay_connect_ms, m.name, &format!("`holdback lab --mode relay` for its {} card", m.name))?;
     }
-    let (mut primary, mut standby) = pair.start_both(opts.holdback_exe.as_deref())?;
+    let (mut primary, mut standby) = pair.start_both(opts.relay.holdback_exe.as_deref())?;
     tracing::info!(client_ns = %topo.client_ns, server_ns = %server_ns.name, relays = ?relays, "relay pair up");
 
-    let n = opts.conns.max(1);
+    let n = opts.relay.conns.max(1);
     let card = |port| SocketAddrV4::new(topo.card_ip, port);
     let url = format!("http://{}/{}", card(RELAY_HTTP_PORT), served.name);
-    let download_timeout = opts.timeout + Duration::from_secs(served.bytes * n as u64 / (64 << 10));
+    let download_timeout = opts.relay.timeout + Duration::from_secs(served.bytes * n as u64 / (64 << 10));
     let outputs: Vec<PathBuf> = (0..n).map(|i| work.join(format!("downloaded-{i}.bin"))).collect();
     let uploaded: Vec<PathBuf> = (0..n).map(|i| work.join("uploads").join(format!("upload-{i}.bin"))).collect();
     let total_download = served.bytes * n as u64;
@@ -368,7 +345,7 @@ fn run_into(opts: &RelayFailoverOptions, work: &Path) -> Result<RelayFailoverRep
             .collect();
         let (ns, sink_ref, file) = (&topo.client_ns, &sink, &sent.path);
         let up = scope.spawn(move || {
-            let r = servers::uploads_via(ns, file, card(RELAY_UPLOAD_PORT), sink_ref, n, opts.timeout);
+            let r = servers::uploads_via(ns, file, card(RELAY_UPLOAD_PORT), sink_ref, n, opts.relay.timeout);
             (r, start.elapsed())
         });
         loop {
@@ -462,11 +439,11 @@ fn run_into(opts: &RelayFailoverOptions, work: &Path) -> Result<RelayFailoverRep
     Ok(RelayFailoverReport {
         mode: "relay",
         conns: n,
-        bytes_per_conn: opts.bytes,
-        seed: opts.seed,
+        bytes_per_conn: opts.relay.bytes,
+        seed: opts.relay.seed,
         failover_at: opts.failover_at,
-        impair: opts.impair.clone(),
-        netem: opts.netem.clone(),
+        impair: opts.relay.impair.clone(),
+        netem: opts.relay.netem.clone(),
         topology: topo,
         server_ns: server_ns_name,
         server_ip: SERVER_IP,
