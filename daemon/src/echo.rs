@@ -86,6 +86,7 @@ impl Application for Echo {
 
 #[cfg(test)]
 mod tests {
+    use crate::testcard::SyncedPair;
     use holdback_regmap::{self as regmap, tcb, TcpState};
 
     use std::collections::HashMap;
@@ -97,7 +98,7 @@ mod tests {
 
     use super::*;
     use crate::app::{AppHost, ReplicaGate, SinkShared};
-    use crate::replication::{HookError, LinkConfig, LinkEvent, Primary, Standby, StoreHook};
+    use crate::replication::{HookError, StoreHook};
     use crate::events::EventPump;
     use crate::testcard::{FakeCard, FAKE_RX_RING_BYTES};
 
@@ -237,29 +238,6 @@ mod tests {
         }
     }
 
-    /// A primary's link to a standby on loopback that stores into `hook`,
-    /// after its first full sync; dropped after the host that uses it.
-    struct SyncedPair {
-        link: Arc<Primary>,
-        standby: Standby,
-        _events: (tokio::sync::mpsc::Receiver<LinkEvent>, tokio::sync::mpsc::Receiver<LinkEvent>),
-        _runtime: tokio::runtime::Runtime,
-    }
-
-    impl SyncedPair {
-        fn new(hook: &LoopbackStandby) -> SyncedPair {
-            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-            let cfg = LinkConfig::new(b"0123456789abcdef0123456789abcdef".to_vec(), 1);
-            let (standby, standby_events) =
-                runtime.block_on(Standby::bind(cfg.clone(), "127.0.0.1:0".parse().unwrap(), 1, hook.clone())).unwrap();
-            let (link, mut events) = {
-                let _enter = runtime.enter();
-                Primary::start(cfg, standby.local_addr(), 1).unwrap()
-            };
-            runtime.block_on(async { while !matches!(events.recv().await, Some(LinkEvent::Synced { .. })) {} });
-            SyncedPair { link: Arc::new(link), standby, _events: (events, standby_events), _runtime: runtime }
-        }
-    }
 
     /// Invariant 9 with the waiting replica gate: the echo of each byte is
     /// in the standby's transmit ring before the card may send it (L) and

@@ -100,3 +100,30 @@ impl TestConn {
         tcb::REL.set(w, self.irs.wrapping_add(1));
     }
 }
+
+/// A primary's link to a standby on loopback that stores into `hook`,
+/// after its first full sync: the host's and the echo's tests run an
+/// application host against it. Dropped link first, runtime last.
+pub struct SyncedPair {
+    pub link: Arc<crate::replication::Primary>,
+    pub standby: crate::replication::Standby,
+    _events: (tokio::sync::mpsc::Receiver<crate::replication::LinkEvent>, tokio::sync::mpsc::Receiver<crate::replication::LinkEvent>),
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl SyncedPair {
+    pub fn new<H: crate::replication::StoreHook + Clone>(hook: &H) -> SyncedPair {
+        use crate::replication::{LinkConfig, LinkEvent, Primary, Standby};
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a test runtime");
+        let cfg = LinkConfig::new(b"0123456789abcdef0123456789abcdef".to_vec(), 1);
+        let (standby, standby_events) = runtime
+            .block_on(Standby::bind(cfg.clone(), "127.0.0.1:0".parse().expect("an address"), 1, hook.clone()))
+            .expect("a loopback standby");
+        let (link, mut events) = {
+            let _enter = runtime.enter();
+            Primary::start(cfg, standby.local_addr(), 1).expect("a primary link")
+        };
+        runtime.block_on(async { while !matches!(events.recv().await, Some(LinkEvent::Synced { .. })) {} });
+        SyncedPair { link: Arc::new(link), standby, _events: (events, standby_events), _runtime: runtime }
+    }
+}

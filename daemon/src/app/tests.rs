@@ -254,6 +254,7 @@ fn relayed_connections_are_left_to_the_card() {
 /// moves each side's send limit L to its tail (+1 for our FIN) once the
 /// standby holds it.
 mod relayed_limits {
+    use crate::testcard::SyncedPair;
     use std::collections::HashMap;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::Duration;
@@ -262,7 +263,7 @@ mod relayed_limits {
     use holdback_regmap::RELAY_LOCAL_PORT_BASE;
 
     use super::*;
-    use crate::replication::{HookError, LinkConfig, LinkEvent, Primary, Standby, StoreHook};
+    use crate::replication::{HookError, LinkConfig, Primary, StoreHook};
 
     const CLIENT_SIDE: u32 = 3;
     const SERVER_SIDE: u32 = 4;
@@ -350,28 +351,6 @@ mod relayed_limits {
         }
     }
 
-    /// A primary's link to a loopback standby, after the first full sync.
-    struct SyncedPair {
-        link: Arc<Primary>,
-        _standby: Standby,
-        _events: (tokio::sync::mpsc::Receiver<LinkEvent>, tokio::sync::mpsc::Receiver<LinkEvent>),
-        _runtime: tokio::runtime::Runtime,
-    }
-
-    impl SyncedPair {
-        fn new(hook: &HeldStandby) -> SyncedPair {
-            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-            let cfg = LinkConfig::new(b"0123456789abcdef0123456789abcdef".to_vec(), 1);
-            let (standby, standby_events) =
-                runtime.block_on(Standby::bind(cfg.clone(), "127.0.0.1:0".parse().unwrap(), 1, hook.clone())).unwrap();
-            let (link, mut events) = {
-                let _enter = runtime.enter();
-                Primary::start(cfg, standby.local_addr(), 1).unwrap()
-            };
-            runtime.block_on(async { while !matches!(events.recv().await, Some(LinkEvent::Synced { .. })) {} });
-            SyncedPair { link: Arc::new(link), _standby: standby, _events: (events, standby_events), _runtime: runtime }
-        }
-    }
 
     fn gate(link: Arc<Primary>, wait: bool, timeout: Duration) -> ReplicaGate {
         ReplicaGate { link, wait, timeout, hold_synack: false, durable: true, ship_data: false, after_data: true, caught_up: None }
