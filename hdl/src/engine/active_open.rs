@@ -67,6 +67,10 @@ pub struct ActiveOpen {
     /// The segment's Timestamps option: present, and its TSval.
     pub seg_ts_ok: Signal<In, Bit>,
     pub seg_tsval: Signal<In, Bits<32>>,
+    /// RX_REASM bits 0-1: our SYN offers SACK-permitted.
+    pub sack: Signal<In, Bit>,
+    /// The segment carried SACK-permitted.
+    pub seg_sack_ok: Signal<In, Bit>,
 
     /// The TCB CONNECT writes.
     pub syn_sent: Signal<Out, TcbFields>,
@@ -127,6 +131,8 @@ impl Default for ActiveOpen {
             timestamps: Default::default(),
             seg_ts_ok: Default::default(),
             seg_tsval: Default::default(),
+            sack: Default::default(),
+            seg_sack_ok: Default::default(),
             syn_sent: Default::default(),
             rst_reply: Default::default(),
             refused: Default::default(),
@@ -196,6 +202,8 @@ impl Logic for ActiveOpen {
         // Halves as Locals: Verilator flags a part-select widened by bit_cast.
         self.iss_lo.next = self.iss.val().get_bits::<16>(0);
         self.iss_hi.next = self.iss.val().get_bits::<16>(16);
+        // RFC 2018 §2: our SYN offers SACK-permitted; the peer's SYN decides (`synced`).
+        self.syn_sent.next.sack_ok = self.sack.val().into();
         if self.timestamps.val() {
             self.syn_sent.next.ts_ok = true.into();
             self.syn_sent.next.ts_offset = (bit_cast::<32, 16>(self.iss_lo.val()) << 16) | bit_cast::<32, 16>(self.iss_hi.val());
@@ -241,6 +249,8 @@ impl Logic for ActiveOpen {
             self.synced.next.ts_recent = self.seg_tsval.val();
             self.synced.next.ts_offset = self.tcb.val().ts_offset;
         }
+        // SACK only when both SYNs carried SACK-permitted (RFC 2018 §2).
+        self.synced.next.sack_ok = (self.tcb.val().sack_ok.any() & self.seg_sack_ok.val()).into();
         self.synced.next.retries = self.zero4.val();
         self.synced.next.timer_due = self.now_us.val() + self.rto_us.val();
     }

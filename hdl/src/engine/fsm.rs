@@ -689,6 +689,8 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.aopen.timestamps.next = self.timestamps.val();
         self.aopen.seg_ts_ok.next = self.desc.ts_ok.val();
         self.aopen.seg_tsval.next = self.desc.tsval.val();
+        self.aopen.sack.next = self.sack.val();
+        self.aopen.seg_sack_ok.next = self.desc.sack_ok.val();
         self.ka.tcb.next = self.w.q.val();
         self.ka.now_us.next = self.timebase.now_us.val();
         self.ka.standby.next = self.standby.val();

@@ -428,6 +428,7 @@ impl Logic for TxRequest {
                 self.t_with_mss.d.next = true;
                 self.t_with_ws.d.next = true;
                 self.t_ws.d.next = self.rcv_wscale.val();
+                self.t_with_sackp.d.next = self.sack_ok.val();
             }
             TxSegmentState::Data => {
                 self.t_seq.d.next = self.data_seq.val();

@@ -101,8 +101,8 @@ impl RefModel {
             peer_mss: DEFAULT_PEER_MSS,
             snd_wscale: 0,
             rcv_wscale: holdback_regmap::wscale_for_ring(self.cfg.ring_bytes),
-            // Our SYN offers no SACK-permitted (docs/engine.md, Active open).
-            sack_ok: false,
+            // RFC 2018 §2: our SYN offers SACK-permitted; the peer's SYN decides.
+            sack_ok: self.cfg.reassembly && self.cfg.sack,
             // RFC 7323 §3.2: our SYN offers timestamps with TSecr 0; the peer's SYN decides.
             ts_ok: self.cfg.timestamps,
             ts_recent: 0,
@@ -132,7 +132,7 @@ impl RefModel {
     }
 
     /// Our SYN, first or again: from iss, the Timestamps option when offered
-    /// (TSecr 0), our MSS, always our Window Scale.
+    /// (TSecr 0), our MSS, always our Window Scale, SACK-permitted when offered.
     pub(super) fn send_syn(&mut self, id: usize) {
         let t = &self.tcbs[id];
         let seg = TcpRepr::new(t.local_port, t.remote_port, t.iss, SeqNum(0), TcpFlags::SYN, self.cfg.syn_window() as u16);
@@ -140,6 +140,7 @@ impl RefModel {
             .with_timestamps(id, seg)
             .with_mss(self.cfg.our_mss)
             .with_wscale(t.rcv_wscale);
+        let seg = if t.sack_ok { seg.with_sack_permitted() } else { seg };
         let to = Endpoint { mac: t.remote_mac(), ip: t.remote_ip };
         self.send(wire::tcp_frame(self.cfg.us(), to, &seg, &[]), None);
     }
@@ -194,6 +195,7 @@ impl RefModel {
             Some((tsval, _)) if t.ts_ok => t.ts_recent = tsval,
             _ => (t.ts_ok, t.ts_offset) = (false, 0),
         }
+        t.sack_ok &= seg.sack_permitted;
         t.retries = 0;
         t.timer_due = now.wrapping_add(rto);
         if seg.flags.ack() {
