@@ -13,10 +13,13 @@
 //! - Ten kill points spread over 0.2..0.8 of the download, each its own seed
 //!   (the generated files follow it).
 //!
-//! Not here: a kill under loss and reordering (`--impair "loss 1% reorder
-//! 1%"`). A replicating pair under loss stalls for seconds to a minute now
-//! and then, with or without a kill, and the transfers do not finish within
-//! any limit a test can hold to (docs/relay.md, "Status").
+//! - Three kills at 0.5 under seeded loss and reordering on every frame to
+//!   and from the card's port, so on the client's side and on the server's
+//!   (`--impair "loss 1% reorder 1% dir both"`), with SACK on: the card's
+//!   own SYN to the backend offers SACK-permitted, and an ACK past snd_nxt
+//!   after a timeout moves snd_una in FIN-WAIT-1 too (docs/engine.md,
+//!   "Segment handling"); without either a transfer stalled for tens of
+//!   seconds or ended in a RST.
 //!
 //! Needs root (network namespaces, TAPs), nginx and curl; fails loudly
 //! without them. The labs run one at a time (two Verilated cards each).
@@ -107,5 +110,22 @@ fn a_download_and_an_upload_survive_seeded_failovers_of_the_relaying_pair() {
         let opts = RelayFailoverOptions { relay: RelayLabOptions { seed, ..RelayLabOptions::default() }, failover_at: Some(at) };
         let r = run(&format!("at-{at}"), opts);
         assert_survived(&r, &format!("kill at {at} of the download (seed {seed})"));
+    }
+}
+
+/// Seeds of the impairment (and of the generated files) for the kills under loss.
+const LOSSY_SEEDS: [u64; 3] = [61, 62, 63];
+
+#[test]
+fn both_transfers_survive_failovers_under_loss_and_reordering_on_both_sides() {
+    for seed in LOSSY_SEEDS {
+        let relay = RelayLabOptions {
+            seed,
+            impair: Some("loss 1% reorder 1% dir both".to_string()),
+            sack: true,
+            ..RelayLabOptions::default()
+        };
+        let r = run(&format!("lossy-{seed}"), RelayFailoverOptions { relay, failover_at: Some(0.5) });
+        assert_survived(&r, &format!("kill at 0.5 under loss 1% reorder 1% (seed {seed})"));
     }
 }

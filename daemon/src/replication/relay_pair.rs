@@ -158,11 +158,11 @@ fn resume(side: &Tcb, una: SeqNum, rel: SeqNum) -> Tcb {
     let mut t = side.clone();
     t.snd_una = una;
     t.snd_max = t.snd_max.latest(una);
-    // The card moves snd_una only on an ACK not beyond snd_nxt, and the
-    // peer may acknowledge anything the old card sent, up to snd_max (the
-    // promised send limit): so snd_nxt starts there. The bytes below it go
-    // again after the card's retransmission timeout, which goes back to
-    // snd_una, and no resend passes the tail (docs/tx.md).
+    // The old card may have sent anything up to snd_max (the promised send
+    // limit), so the sender resumes from there as it would have: the bytes
+    // below go again after the card's retransmission timeout, which goes
+    // back to snd_una, and no resend passes the tail (docs/tx.md). Any ACK
+    // up to snd_max moves snd_una (docs/engine.md, "Segment handling").
     t.snd_nxt = t.snd_max;
     t.rel = rel;
     // Our FIN, once sent, is at iss + 1 + tx_end; its ACK one past it.

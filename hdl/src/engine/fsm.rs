@@ -1755,6 +1755,9 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             }
             if self.acc.una_moves.val() {
                 self.w.d.next.snd_una = self.desc.ack.val();
+                if self.acc.nxt_moves.val() {
+                    self.w.d.next.snd_nxt = self.desc.ack.val();
+                }
                 // RFC 6298 §5.3: new data acknowledged restarts the timer, without back-off.
                 if self.close.ack_restarts_timer.val() {
                     self.w.d.next.timer_due = self.timebase.now_us.val() + self.rto_us.val();

@@ -15,8 +15,14 @@
 //! 4. no ACK bit: `drop_unsupported`; an ACK of something never sent: an ACK,
 //!    `drop_out_of_window`; an old ACK (before snd_una) is ignored and the
 //!    segment's text still processed (RFC 9293 §3.10.7.4); else snd_una
-//!    advances (if the ACK is new and not beyond snd_nxt), the peer's window
-//!    is taken, and in LAST-ACK the ACK of our FIN closes;
+//!    advances (if the ACK is new; `snd_max` is RFC 9293's SND.NXT, the
+//!    most ever sent), the peer's window is taken, and in LAST-ACK the ACK
+//!    of our FIN closes. A retransmission timeout takes `snd_nxt` back to
+//!    snd_una (go-back-N), and the peer may then acknowledge bytes the first
+//!    sending brought it, past `snd_nxt`: those move snd_una and `snd_nxt`
+//!    with it (`nxt_moves`). In ESTABLISHED and CLOSE-WAIT the transmit
+//!    side's ACK processor decides the same (`tx/ack.rs`); in FIN-WAIT-1 and
+//!    CLOSING, with data still before our FIN, only this block does;
 //! 5. data or a FIN beyond rcv_nxt in ESTABLISHED, FIN-WAIT-1 or FIN-WAIT-2: a duplicate ACK, `drop_out_of_order`;
 //!    with reassembly on, the new bytes of a data segment without FIN are
 //!    copied to their offset in the ring and held (`ooo_copy`; `OooIssue`
@@ -86,6 +92,8 @@ pub struct SegAccept {
     /// Step 4 passed: the peer's window is taken; `una_moves`: snd_una := SEG.ACK.
     pub ack_taken: Signal<Out, Bit>,
     pub una_moves: Signal<Out, Bit>,
+    /// With `una_moves`: the ACK passes snd_nxt (after a go-back-N), snd_nxt := SEG.ACK.
+    pub nxt_moves: Signal<Out, Bit>,
     /// An unacceptable segment (step 1) with an ACK, no RST or SYN: RFC 9293
     /// §3.10.7.4 asks that valid ACKs still be accepted when the receive
     /// window is closed, and a peer's data beyond our window carries them
@@ -164,6 +172,7 @@ impl Default for SegAccept {
             close: Default::default(),
             ack_taken: Default::default(),
             una_moves: Default::default(),
+            nxt_moves: Default::default(),
             ack_only: Default::default(),
             copy: Default::default(),
             take_len: Default::default(),
@@ -195,6 +204,7 @@ impl Logic for SegAccept {
         self.close.next = false;
         self.ack_taken.next = false;
         self.una_moves.next = false;
+        self.nxt_moves.next = false;
         self.ack_only.next = false;
         self.copy.next = false;
         self.ooo_copy.next = false;
@@ -237,9 +247,9 @@ impl Logic for SegAccept {
             // An old ACK changes nothing of the sending side; its text is still taken.
             self.ts_recent_take.next = self.ts_ok.val() & self.seg_ts.val() & !self.ts_older.val() & self.seq_not_after_ack_sent.val();
             self.ack_taken.next = !self.ack_old.val();
-            self.una_moves.next = !self.ack_old.val()
-                & (self.ack_minus_una.val() != 0_u32.to_bits())
-                & !(self.nxt_minus_una.val() < self.ack_minus_una.val());
+            // Not beyond snd_max: the branch above answered those.
+            self.una_moves.next = !self.ack_old.val() & (self.ack_minus_una.val() != 0_u32.to_bits());
+            self.nxt_moves.next = !self.ack_old.val() & (self.nxt_minus_una.val() < self.ack_minus_una.val());
             self.goto.next = EngineState::TcpFin;
             if (self.state.val() == self.st_last_ack.val()) & (self.seg_ack.val() == self.snd_nxt.val()) {
                 self.close.next = true;

@@ -846,8 +846,13 @@ impl RefModel {
         let (now, rto) = (self.now_us, self.cfg.rto_us);
         if !old_ack {
             let t = &mut self.tcbs[id];
-            if seg.ack > t.snd_una && seg.ack.not_after(t.snd_nxt) {
+            // Not beyond snd_max (answered above), RFC 9293's SND.NXT: after a
+            // go-back-N the peer may acknowledge past snd_nxt (docs/engine.md, "Segment handling").
+            if seg.ack > t.snd_una {
                 t.snd_una = seg.ack;
+                if seg.ack > t.snd_nxt {
+                    t.snd_nxt = seg.ack;
+                }
                 // RFC 6298 §5.3: new data (or our FIN) acknowledged restarts the timer, without back-off.
                 if close::ack_restarts_timer(t.state) {
                     t.timer_due = now.wrapping_add(rto);

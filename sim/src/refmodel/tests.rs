@@ -391,3 +391,33 @@ fn slots_come_back_oldest_freed_first_then_never_used_ones() {
     a.rebuild([3, 1].into_iter());
     assert_eq!((a.take(), a.take(), a.take()), (Some(3), Some(1), None));
 }
+
+/// A retransmission timeout took snd_nxt back to snd_una with data and our
+/// FIN in flight (FIN-WAIT-1): the peer's ACK of everything, past snd_nxt
+/// but not past snd_max, moves both and acknowledges the FIN
+/// (docs/engine.md, "Segment handling").
+#[test]
+fn an_ack_past_snd_nxt_after_a_go_back_moves_snd_una_and_snd_nxt() {
+    let mut m = model(false);
+    let id = open(&mut m);
+    let t = &mut m.tcbs[id];
+    t.state = TcpState::FinWait1;
+    t.close_asked = true;
+    t.tx_end = 2920;
+    t.snd_una = SeqNum(ISS + 1);
+    t.snd_nxt = SeqNum(ISS + 1 + 1460);
+    t.snd_max = SeqNum(ISS + 1 + 2920 + 1);
+    let s1 = IRS.wrapping_add(1);
+    let d = expect(m.on_frame(30, &from_peer(s1, ISS + 1 + 2921, TcpFlags::ACK, &[])), &[]);
+    assert_eq!(d.get(Stat::DropOutOfWindow), 0, "not refused");
+    let t = m.tcb(id);
+    assert_eq!((t.snd_una, t.snd_nxt), (SeqNum(ISS + 2922), SeqNum(ISS + 2922)));
+    assert_eq!(t.state, TcpState::FinWait2, "our FIN is acknowledged");
+    // One past snd_max is still refused and answered.
+    let mut m = model(false);
+    let id = open(&mut m);
+    m.tcbs[id].snd_nxt = SeqNum(ISS + 1);
+    let d = m.on_frame(40, &from_peer(s1, ISS + 2, TcpFlags::ACK, &[])).stats;
+    assert_eq!(d.get(Stat::DropOutOfWindow), 1, "an ACK past snd_max");
+    assert_eq!(m.tcb(id).snd_una, SeqNum(ISS + 1));
+}
