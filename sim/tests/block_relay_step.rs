@@ -4,7 +4,8 @@
 //! `peer_link` at 0, a real id, 0xFFFE and NO_LINK, reset on and off, every
 //! 32-bit field at the 2^32 wrap and half-way round, R and the send tail
 //! exactly 2^31 from the requested ones, then seeded random cases, and the two
-//! blocks chained (one step's outputs applied to a random peer).
+//! blocks chained (one step's outputs applied to a random peer); every apply
+//! with hold-synack (CTRL bit4) on and off.
 //!
 //! State codes 11..=15 are not RFC 9293 states and the model cannot hold them
 //! (`TcpState` has eleven variants). The blocks treat them as neither
@@ -52,6 +53,7 @@ struct ApplyIn {
     f_rel: u32,
     f_irs: u32,
     f_close: bool,
+    hold_synack: bool,
 }
 
 /// What the blocks answered, in the model's terms.
@@ -81,6 +83,8 @@ struct Coverage {
     tail_held_sending: u64,
     rcv_jumped: u64,
     rcv_held_receiving: u64,
+    /// SYN-RECEIVED with hold-synack: a later R requested and not taken.
+    held_for_host: u64,
     close: u64,
     chained: u64,
 }
@@ -89,7 +93,7 @@ struct Dut {
     step: Model,
     apply: Model,
     s: [PortId; 14],
-    a: [PortId; 17],
+    a: [PortId; 18],
     cov: Coverage,
 }
 
@@ -115,7 +119,7 @@ impl Dut {
         let a = ports(
             &apply,
             [
-                "state", "iss", "rel", "rcv_nxt", "tx_end", "follow_tx_end", "follow_rel", "follow_irs", "follow_close", // in
+                "state", "iss", "rel", "rcv_nxt", "tx_end", "follow_tx_end", "follow_rel", "follow_irs", "follow_close", "hold_synack", // in
                 "seq_offset", "rel_out", "rcv_nxt_out", "tx_end_out", "release_moved", "rcv_jumped", "tail_moved", "close", // out
             ],
         );
@@ -192,7 +196,7 @@ impl Dut {
     }
 
     fn run_apply(&mut self, c: ApplyIn) -> ApplyOut {
-        let [state, iss, rel, rcv_nxt, tx_end, f_tx_end, f_rel, f_irs, f_close, seq_offset, rel_out, rcv_nxt_out, tx_end_out, release_moved, rcv_jumped, tail_moved, close] =
+        let [state, iss, rel, rcv_nxt, tx_end, f_tx_end, f_rel, f_irs, f_close, hold_synack, seq_offset, rel_out, rcv_nxt_out, tx_end_out, release_moved, rcv_jumped, tail_moved, close] =
             self.a;
         let m = &mut self.apply;
         m.set(state, u64::from(c.state));
@@ -204,6 +208,7 @@ impl Dut {
         m.set(f_rel, u64::from(c.f_rel));
         m.set(f_irs, u64::from(c.f_irs));
         m.set(f_close, u64::from(c.f_close));
+        m.set(hold_synack, u64::from(c.hold_synack));
         m.cycle();
         ApplyOut {
             seq_offset: m.get(seq_offset) as u32,
@@ -232,7 +237,7 @@ impl Dut {
             seq_offset: c.iss ^ 0x5a5a_5a5a, // overwritten: must not matter
             ..Tcb::default()
         };
-        let applied = apply_follow(&mut y, c.f_tx_end, SeqNum(c.f_rel), SeqNum(c.f_irs), c.f_close);
+        let applied = apply_follow(&mut y, c.f_tx_end, SeqNum(c.f_rel), SeqNum(c.f_irs), c.f_close, c.hold_synack);
         let want = ApplyOut { seq_offset: y.seq_offset, rel: y.rel.0, rcv_nxt: y.rcv_nxt.0, tx_end: y.tx_end, applied };
         assert_eq!(got, want, "apply_follow {c:?}");
         let sending = matches!(state_of(c.state), Some(TcpState::Established | TcpState::CloseWait));
@@ -245,6 +250,9 @@ impl Dut {
         self.cov.rcv_jumped += u64::from(applied.rcv_jumped);
         self.cov.rcv_held_receiving += u64::from(receiving && !applied.rcv_jumped && c.rcv_nxt != y.rel.0);
         self.cov.close += u64::from(applied.close);
+        let syn_rcvd = state_of(c.state) == Some(TcpState::SynReceived);
+        self.cov.held_for_host +=
+            u64::from(c.hold_synack && syn_rcvd && SeqNum(c.rel).before(SeqNum(c.f_rel)) && !applied.release_moved);
     }
 }
 
@@ -300,7 +308,7 @@ fn relay_apply_matches_the_model_on_every_state_and_serial_edge() {
                 for &tx_end in &[0u32, 0x7fff_ffff, 0xffff_ffff] {
                     for &dt in &DELTAS {
                         for (iss, f_irs) in [(0u32, 0xffff_ffffu32), (0xffff_fff0, 0x10), (0x8000_0000, 0x8000_0000)] {
-                            for f_close in [false, true] {
+                            for (f_close, hold_synack) in [(false, false), (true, false), (false, true), (true, true)] {
                                 dut.check_apply(ApplyIn {
                                     state,
                                     iss,
@@ -314,6 +322,7 @@ fn relay_apply_matches_the_model_on_every_state_and_serial_edge() {
                                     f_rel: rel.wrapping_add(dr),
                                     f_irs,
                                     f_close,
+                                    hold_synack,
                                 });
                             }
                         }
@@ -325,7 +334,7 @@ fn relay_apply_matches_the_model_on_every_state_and_serial_edge() {
     eprintln!("{:?}", dut.cov);
     let c = &dut.cov;
     assert!(c.release_moved > 0 && c.release_held > 0 && c.tail_moved > 0 && c.tail_held_sending > 0 && c.close > 0, "{c:?}");
-    assert!(c.rcv_jumped > 0 && c.rcv_held_receiving > 0, "{c:?}");
+    assert!(c.rcv_jumped > 0 && c.rcv_held_receiving > 0 && c.held_for_host > 0, "{c:?}");
 }
 
 /// A random 32-bit value, half the time near an edge.
@@ -376,6 +385,7 @@ fn relay_blocks_match_the_model_on_random_cases_and_chained() {
             f_rel: near(&mut rng, rel),
             f_irs: value(&mut rng),
             f_close: rng.gen(),
+            hold_synack: rng.gen(),
         };
         dut.check_apply(apply);
 
@@ -428,6 +438,7 @@ fn a_spliced_pair_through_both_blocks_matches_the_model() {
             f_rel: release.0,
             f_irs: irs.0,
             f_close: close,
+            hold_synack: false,
         });
         assert_eq!(out.seq_offset, s_off);
         assert_eq!(out.tx_end, want_tail);
@@ -454,8 +465,9 @@ fn a_spliced_pair_through_both_blocks_matches_the_model() {
         f_rel: release.0,
         f_irs: irs.0,
         f_close: false,
+        hold_synack: true,
     });
-    assert_eq!(out.rel, c_irs.wrapping_add(1 + 600));
+    assert_eq!(out.rel, c_irs.wrapping_add(1 + 600), "hold-synack holds only SYN-RECEIVED");
     assert_eq!(out.seq_offset, c_off);
     assert!(out.applied.release_moved);
 }

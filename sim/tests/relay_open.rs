@@ -428,3 +428,57 @@ fn a_standby_card_stays_silent_over_a_half_installed_tcb() {
     }
     assert!(out.is_empty(), "a standby card sent {:?}", segments(&out));
 }
+
+/// With hold-synack (CTRL bit4, the pair's `replicate = "at-setup"`), the
+/// backend's accept no longer releases the client's SYN-ACK: the host does,
+/// once the standby holds both sides (docs/relay.md, "Setup across three
+/// parties").
+#[test]
+fn with_hold_synack_the_clients_syn_ack_also_waits_for_the_hosts_release() {
+    let mut ls = start();
+    ls.set_failover(true, true).or_panic("CTRL hold-synack");
+    let (c, s, iss_s) = open(&mut ls);
+    let out = ls.frame(&server_syn_ack(s, iss_s)).or_panic("server SYN-ACK");
+    let segs = segments(&out);
+    assert_eq!(segs.len(), 1, "only the server's ACK: {segs:?}");
+    assert_eq!((segs[0].0, segs[0].1.flags, segs[0].1.ack), (SERVER, TcpFlags::ACK, SeqNum(IRS_S) + 1));
+    let (tc, ts) = (ls.model.tcb(c).clone(), ls.model.tcb(s).clone());
+    assert_eq!((tc.state, tc.rel, ts.state), (TcpState::SynReceived, SeqNum(IRS_C), TcpState::Established), "c still held");
+    check(&mut ls, &[c, s], "the backend accepted, the host has not released");
+    assert!(ls.frame(&client_syn()).or_panic("repeated SYN").is_empty(), "a repeated SYN meets a held SYN-ACK");
+    // The host's release: the SYN-ACK, and c's timer now the SYN-ACK's.
+    let out = ls.release(c, IRS_C.wrapping_add(1)).or_panic("the host's release");
+    let segs = segments(&out);
+    assert_eq!(segs.len(), 1, "{segs:?}");
+    assert_eq!((segs[0].0, segs[0].1.flags, segs[0].1.ack), (CLIENT, TcpFlags::SYN | TcpFlags::ACK, SeqNum(IRS_C) + 1));
+    let iss_c = segs[0].1.seq;
+    check(&mut ls, &[c, s], "released");
+    assert!(ls.frame(&from_client(IRS_C.wrapping_add(1), iss_c.0.wrapping_add(1), TcpFlags::ACK, &[])).or_panic("client ACK").is_empty());
+    assert_eq!((ls.model.tcb(c).state, ls.model.tcb(s).state), (TcpState::Established, TcpState::Established));
+    check(&mut ls, &[c, s], "both ESTABLISHED");
+}
+
+/// A release that never comes (no standby acknowledged the pair) leaves the
+/// client side held until the connect timeout, which ends both sides: the
+/// client gets the closed port's RST|ACK, as when the backend is silent.
+#[test]
+fn with_hold_synack_a_release_that_never_comes_runs_out_the_connect_timeout() {
+    let mut ls = start();
+    ls.set_failover(true, true).or_panic("CTRL hold-synack");
+    let (c, s, iss_s) = open(&mut ls);
+    ls.frame(&server_syn_ack(s, iss_s)).or_panic("server SYN-ACK");
+    check(&mut ls, &[c, s], "accepted, held");
+    let mut sent = Vec::new();
+    for _ in 0..40 {
+        sent.extend(segments(&ls.advance(2048).or_panic("time")));
+        if ls.model.tcb(c).state == TcpState::Closed {
+            break;
+        }
+    }
+    let to_client: Vec<_> = sent.iter().filter(|(to, _, _)| *to == CLIENT).collect();
+    assert_eq!(to_client.len(), 1, "{sent:?}");
+    assert_eq!((to_client[0].1.flags, to_client[0].1.ack), (TcpFlags::RST | TcpFlags::ACK, SeqNum(IRS_C) + 1));
+    assert!(sent.iter().any(|(to, t, _)| *to == SERVER && t.flags.rst()), "the backend's connection is reset: {sent:?}");
+    assert_eq!((ls.model.tcb(c).state, ls.model.tcb(s).state), (TcpState::Closed, TcpState::Closed), "both freed");
+    check(&mut ls, &[c, s], "connect timeout after the accept");
+}

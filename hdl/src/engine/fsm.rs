@@ -125,6 +125,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
         self.rapply.follow_rel.next = self.step_rel.q.val();
         self.rapply.follow_irs.next = self.step_irs.q.val();
         self.rapply.follow_close.next = self.step_close.q.val();
+        self.rapply.hold_synack.next = self.hold_synack.val();
         self.relay_paired.next = (self.w.q.val().state != self.st_closed.val())
             & (self.w.q.val().peer_link == bit_cast::<16, CONN_BITS>(self.relay_x.q.val()));
         self.relay_asks_cw.next = self.rapply.close.val()

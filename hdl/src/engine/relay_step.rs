@@ -144,7 +144,10 @@ impl Logic for RelayStep {
 /// FIN-WAIT-1 and FIN-WAIT-2 (no FIN received yet) rcv_nxt becomes the new
 /// R when it is serially before it (`rcv_jumped`: only on a promoted card,
 /// docs/relay.md "Failover of both connections"); `close` asks the caller
-/// to close `y` when `follow_close` and `y` sends.
+/// to close `y` when `follow_close` and `y` sends. With `hold_synack`
+/// (CTRL bit4) a SYN-RECEIVED `y` keeps its R: a relayed client's SYN-ACK
+/// then waits for the host's release as well as the backend's accept
+/// (docs/relay.md, "Setup across three parties").
 #[derive(LogicBlock)]
 pub struct RelayApply {
     /// `y.state` (`holdback_regmap::TcpState` code).
@@ -158,6 +161,8 @@ pub struct RelayApply {
     pub follow_rel: Signal<In, Bits<32>>,
     pub follow_irs: Signal<In, Bits<32>>,
     pub follow_close: Signal<In, Bit>,
+    /// CTRL bit4: a SYN-RECEIVED `y`'s R is the host's to move.
+    pub hold_synack: Signal<In, Bit>,
 
     pub seq_offset: Signal<Out, Bits<32>>,
     pub rel_out: Signal<Out, Bits<32>>,
@@ -177,6 +182,8 @@ pub struct RelayApply {
     /// block would be a combinational loop to Verilator).
     cmp_rcv_rel: SeqCmp,
     cmp_rcv_follow: SeqCmp,
+    /// R takes the requested R.
+    rel_moves: Signal<Local, Bit>,
     sending: Signal<Local, Bit>,
     receiving: Signal<Local, Bit>,
     rcv_before_new_rel: Signal<Local, Bit>,
@@ -184,6 +191,7 @@ pub struct RelayApply {
     st_close_wait: Constant<Bits<4>>,
     st_fin_wait1: Constant<Bits<4>>,
     st_fin_wait2: Constant<Bits<4>>,
+    st_syn_rcvd: Constant<Bits<4>>,
 }
 
 impl Default for RelayApply {
@@ -198,6 +206,7 @@ impl Default for RelayApply {
             follow_rel: Default::default(),
             follow_irs: Default::default(),
             follow_close: Default::default(),
+            hold_synack: Default::default(),
             seq_offset: Default::default(),
             rel_out: Default::default(),
             rcv_nxt_out: Default::default(),
@@ -213,10 +222,12 @@ impl Default for RelayApply {
             sending: Default::default(),
             receiving: Default::default(),
             rcv_before_new_rel: Default::default(),
+            rel_moves: Default::default(),
             st_established: st(TcpState::Established),
             st_close_wait: st(TcpState::CloseWait),
             st_fin_wait1: st(TcpState::FinWait1),
             st_fin_wait2: st(TcpState::FinWait2),
+            st_syn_rcvd: st(TcpState::SynReceived),
         }
     }
 }
@@ -228,9 +239,11 @@ impl Logic for RelayApply {
 
         self.cmp_rel.a.next = self.rel.val();
         self.cmp_rel.b.next = self.follow_rel.val();
-        self.release_moved.next = self.cmp_rel.a_before_b.val();
+        self.rel_moves.next = self.cmp_rel.a_before_b.val()
+            & !(self.hold_synack.val() & (self.state.val() == self.st_syn_rcvd.val()));
+        self.release_moved.next = self.rel_moves.val();
         self.rel_out.next = self.rel.val();
-        if self.cmp_rel.a_before_b.val() {
+        if self.rel_moves.val() {
             self.rel_out.next = self.follow_rel.val();
         }
 
@@ -244,7 +257,7 @@ impl Logic for RelayApply {
         self.cmp_rcv_follow.a.next = self.rcv_nxt.val();
         self.cmp_rcv_follow.b.next = self.follow_rel.val();
         self.rcv_before_new_rel.next = self.cmp_rcv_rel.a_before_b.val();
-        if self.cmp_rel.a_before_b.val() {
+        if self.rel_moves.val() {
             self.rcv_before_new_rel.next = self.cmp_rcv_follow.a_before_b.val();
         }
         self.rcv_jumped.next = self.receiving.val() & self.rcv_before_new_rel.val();

@@ -118,10 +118,15 @@ pub struct Applied {
 /// the far end and the peer will not send them again, so `y` takes them as
 /// received: rcv_nxt := R. Only before `y` received its peer's FIN (after
 /// it, R never passes the FIN's place).
-pub fn apply_follow(y: &mut Tcb, tx_end: u32, release: SeqNum, irs: SeqNum, close: bool) -> Applied {
+///
+/// With `hold_synack` (CTRL bit4) a SYN-RECEIVED `y` keeps its R: the host
+/// releases a relayed client's SYN-ACK once the standby holds both sides
+/// (docs/relay.md, "Setup across three parties").
+pub fn apply_follow(y: &mut Tcb, tx_end: u32, release: SeqNum, irs: SeqNum, close: bool, hold_synack: bool) -> Applied {
     let mut applied = Applied::default();
     y.seq_offset = seq_offset(y.iss, irs);
-    if y.rel.before(release) {
+    let held = hold_synack && y.state == TcpState::SynReceived;
+    if !held && y.rel.before(release) {
         y.rel = release;
         applied.release_moved = true;
     }
@@ -174,12 +179,33 @@ mod tests {
     }
 
     #[test]
+    fn with_hold_synack_a_held_client_keeps_its_r_for_the_host_and_an_established_one_follows() {
+        let (mut c, s) = pair();
+        c.state = TcpState::SynReceived;
+        c.rel = c.irs;
+        let (_, _, release, irs, _) = follow(&s);
+        let mut held = c.clone();
+        let applied = apply_follow(&mut held, 0, release, irs, false, true);
+        assert!(!applied.release_moved, "the SYN-ACK waits for the host's release");
+        assert_eq!(held.rel, c.irs);
+        assert_eq!(held.seq_offset, seq_offset(c.iss, s.irs), "the offset is taken all the same");
+        let applied = apply_follow(&mut c, 0, release, irs, false, false);
+        assert!(applied.release_moved, "without hold-synack the backend's accept releases it");
+        // ESTABLISHED follows whatever bit4 says.
+        let (mut c, mut s) = pair();
+        s.snd_una = s.iss + 1 + 600;
+        let (_, _, release, irs, _) = follow(&s);
+        assert!(apply_follow(&mut c, 0, release, irs, false, true).release_moved);
+        assert_eq!(c.rel, c.irs + 1 + 600);
+    }
+
+    #[test]
     fn client_bytes_become_the_servers_tail_and_the_servers_ack_the_clients_release() {
         let (mut c, mut s) = pair();
         c.rcv_nxt = c.irs + 1 + 1000; // the client sent 1000 bytes, across the wrap
         let (peer, tx_end, release, irs, close) = follow(&c);
         assert_eq!((peer, tx_end, close), (7, 1000, false));
-        let applied = apply_follow(&mut s, tx_end, release, irs, close);
+        let applied = apply_follow(&mut s, tx_end, release, irs, close, false);
         assert_eq!(applied, Applied { release_moved: false, rcv_jumped: false, tail_moved: true, close: false });
         assert_eq!(s.tx_end, 1000);
 
@@ -188,7 +214,7 @@ mod tests {
         let (peer, _, release, irs, _) = follow(&s);
         assert_eq!(peer, 3);
         assert_eq!(release, c.irs + 1 + 600);
-        let applied = apply_follow(&mut c, 0, release, irs, false);
+        let applied = apply_follow(&mut c, 0, release, irs, false, false);
         assert!(applied.release_moved);
         assert_eq!(c.rel, c.irs + 1 + 600);
         assert_eq!(c.seq_offset, seq_offset(c.iss, s.irs));
@@ -208,7 +234,7 @@ mod tests {
         s.state = TcpState::Established;
         let (_, tx_end, release, irs, _) = follow(&s);
         assert_eq!(release, c.irs + 1, "the client's SYN is acknowledged once the server acknowledged ours");
-        let applied = apply_follow(&mut c, tx_end, release, irs, false);
+        let applied = apply_follow(&mut c, tx_end, release, irs, false, false);
         assert!(applied.release_moved && !applied.tail_moved, "{applied:?}");
         assert_eq!(c.seq_offset, s.irs.0.wrapping_sub(c.iss.0));
     }
@@ -220,20 +246,20 @@ mod tests {
         c.rcv_nxt = c.irs + 1 + 50 + 1; // 50 bytes and the FIN
         let (_, tx_end, release, irs, close) = follow(&c);
         assert_eq!((tx_end, close), (50, true), "the FIN is not a byte to relay");
-        let applied = apply_follow(&mut s, tx_end, release, irs, close);
+        let applied = apply_follow(&mut s, tx_end, release, irs, close, false);
         assert!(applied.close && applied.tail_moved);
 
         // The server ACKed the 50 bytes and our FIN: the client's FIN is released.
         s.state = TcpState::FinWait2;
         s.snd_una = s.iss + 1 + 50 + 1;
         let (_, _, release, irs, _) = follow(&s);
-        apply_follow(&mut c, 0, release, irs, false);
+        apply_follow(&mut c, 0, release, irs, false, false);
         assert_eq!(c.rel, c.rcv_nxt, "the client's FIN is ACKed only after the server ACKed ours");
 
         // A side already closing is not closed again, and sends no new tail.
         s.state = TcpState::FinWait1;
         let (held, irs) = (s.rel, c.irs);
-        let applied = apply_follow(&mut s, 60, held, irs, true);
+        let applied = apply_follow(&mut s, 60, held, irs, true, false);
         assert_eq!(applied, Applied::default());
     }
 
@@ -247,7 +273,7 @@ mod tests {
         s.snd_una = s.iss + 1 + 900;
         s.snd_nxt = s.snd_una;
         let (_, tx_end, release, irs, _) = follow(&s);
-        let applied = apply_follow(&mut c, tx_end, release, irs, false);
+        let applied = apply_follow(&mut c, tx_end, release, irs, false, false);
         assert!(applied.release_moved && applied.rcv_jumped, "{applied:?}");
         assert_eq!((c.rel, c.rcv_nxt), (c.irs + 1 + 900, c.irs + 1 + 900));
         // The client side's new rcv_nxt is the server side's new tail.
@@ -256,12 +282,12 @@ mod tests {
 
         // Behind rcv_nxt, as always on an active card: no jump.
         let at = c.irs + 1 + 900;
-        let applied = apply_follow(&mut c, 0, at, irs, false);
+        let applied = apply_follow(&mut c, 0, at, irs, false, false);
         assert!(!applied.rcv_jumped);
         // After the peer's FIN R never passes it; nothing jumps either.
         c.state = TcpState::CloseWait;
         let past = c.irs + 1 + 2000;
-        let applied = apply_follow(&mut c, 0, past, irs, false);
+        let applied = apply_follow(&mut c, 0, past, irs, false, false);
         assert!(applied.release_moved && !applied.rcv_jumped);
     }
 
@@ -272,13 +298,13 @@ mod tests {
         let early = follow(&c);
         c.rcv_nxt = c.irs + 1 + 900;
         let late = follow(&c);
-        apply_follow(&mut s, late.1, late.2, late.3, late.4);
-        let applied = apply_follow(&mut s, early.1, early.2, early.3, early.4);
+        apply_follow(&mut s, late.1, late.2, late.3, late.4, false);
+        let applied = apply_follow(&mut s, early.1, early.2, early.3, early.4, false);
         assert_eq!(applied, Applied::default());
         assert_eq!(s.tx_end, 900);
         s.rel = s.irs + 1 + 77;
         let older = s.irs + 1;
-        apply_follow(&mut s, 0, older, c.irs, false);
+        apply_follow(&mut s, 0, older, c.irs, false, false);
         assert_eq!(s.rel, s.irs + 1 + 77);
     }
 

@@ -225,7 +225,7 @@ impl RefModel {
             self.learn_held_iss(y);
         }
         let offset_before = self.tcbs[y].seq_offset;
-        let applied = apply_follow(&mut self.tcbs[y], tx_end, release, irs, close);
+        let applied = apply_follow(&mut self.tcbs[y], tx_end, release, irs, close, self.cfg.hold_synack);
         if applied.rcv_jumped {
             // The held ranges were offsets from the old rcv_nxt.
             self.holes[y].clear();
