@@ -821,7 +821,7 @@ impl<B: Bar + 'static> Pair<B> {
         let link_events = self.replicate_after_promotion(epoch, copies.keys().copied());
         let freed_note = match halves_freed {
             0 => String::new(),
-            n => format!(" ({n} relayed connections without their other half freed)"),
+            n => format!(" ({n} relayed connections freed: half pairs, or pairs whose backend had not answered)"),
         };
         let what = format!(
             "promoted to active in epoch {epoch}: {} connections resume from their released point{freed_note}; card walk {:?}, total {:?}; replicating to {} for a returning standby",
@@ -836,8 +836,10 @@ impl<B: Bar + 'static> Pair<B> {
 
     /// Before the card promotes (the copy gate closed, the card still a
     /// standby): make every relayed pair among the installed TCBs `ids`
-    /// one the promoted card can resume, and free the halves that cannot
-    /// be (replication/relay_pair.rs, docs/relay.md "Failover of both
+    /// one the promoted card can resume (a client side whose SYN-ACK the
+    /// old card held beside an accepted server side gets R = irs + 1), and
+    /// free the halves that cannot be and the pairs still opening on both
+    /// sides (replication/relay_pair.rs, docs/relay.md "Failover of both
     /// connections"). The TCBs are read from the card's mirror, which holds
     /// them as installed. Returns how many were freed.
     fn fix_up_relay_pairs(&self, ids: impl Iterator<Item = u16>) -> Result<usize, PairError> {
@@ -867,7 +869,7 @@ impl<B: Bar + 'static> Pair<B> {
         if !fix.free.is_empty() {
             let cleared = cleared_tcb(&self.card)?;
             for freed in &fix.free {
-                tracing::warn!(id = freed.id, reason = %freed.why, "relayed connection cannot be resumed without its other half: freed");
+                tracing::warn!(id = freed.id, reason = %freed.why, "relayed connection cannot be resumed: freed");
                 self.card.write_tcb(freed.id, &cleared)?;
             }
         }
