@@ -11,9 +11,12 @@
 //!
 //! Two `holdback daemon` processes, each with its own simulated card on the
 //! lab's bridge, both with the relay lab's mappings ([`relay::relay_targets`])
-//! and `[replication]` with `replicate = "after-data"` (the only mode relay
-//! mode runs in a pair). The server namespace runs nginx and the upload
-//! sink; the client namespace downloads nginx's file with curl and uploads
+//! and `[replication]` with the run's `replicate` mode: `at-setup` (the
+//! default) holds each client's SYN-ACK until the backend accepted and the
+//! standby stored both sides, `after-data` replicates a pair once data
+//! crossed it (docs/relay.md, "Setup across three parties"). The server
+//! namespace runs nginx and the upload sink; the client namespace
+//! downloads nginx's file with curl and uploads
 //! another to the sink through the card, at once. When fraction F of the
 //! download's bytes arrived (the downloaded file's size, polled), the
 //! primary is SIGKILLed; the standby's heartbeat detector promotes it.
@@ -58,11 +61,14 @@ pub struct RelayFailoverOptions {
     /// SIGKILL the primary when this fraction of all the downloads' bytes
     /// arrived; `None` runs the pair without a failure (`--standby`).
     pub failover_at: Option<f64>,
+    /// Both daemons' `[replication] replicate` (`--replicate`; the
+    /// daemon's default, `at-setup`, unless given).
+    pub replicate: ReplicateMode,
 }
 
 impl Default for RelayFailoverOptions {
     fn default() -> RelayFailoverOptions {
-        RelayFailoverOptions { relay: relay::RelayLabOptions::default(), failover_at: Some(0.5) }
+        RelayFailoverOptions { relay: relay::RelayLabOptions::default(), failover_at: Some(0.5), replicate: ReplicateMode::AtSetup }
     }
 }
 
@@ -303,9 +309,7 @@ fn run_into(opts: &RelayFailoverOptions, work: &Path) -> Result<RelayFailoverRep
         // daemon puts their send limits behind the replica gate itself.
         gates: vec![Gate::App],
         sync: SyncMode::BeforeAck,
-        // The one mode relay mode runs in a pair (docs/relay.md, "Failover
-        // of both connections", setup across three parties).
-        replicate: ReplicateMode::AfterData,
+        replicate: opts.replicate,
         detector: Detector::Heartbeat,
         impair: opts.relay.impair.clone(),
         reassembly: opts.relay.reassembly,
@@ -449,7 +453,7 @@ fn run_into(opts: &RelayFailoverOptions, work: &Path) -> Result<RelayFailoverRep
         server_ip: SERVER_IP,
         server_mac: SERVER_MAC,
         relays,
-        replicate: ReplicateMode::AfterData,
+        replicate: opts.replicate,
         download,
         upload,
         killed_at_download_bytes: killed_at,
