@@ -506,9 +506,9 @@ impl LabRunArgs {
                 given.join(", ")
             ));
         }
-        // A relaying pair takes its `replicate` mode; the rest of the
-        // pair's settings are fixed.
-        let unused: Vec<&str> = p.pair_only_given().into_iter().filter(|f| *f != "--replicate").collect();
+        // A relaying pair takes its `replicate` mode and a late
+        // connection; the rest of the pair's settings are fixed.
+        let unused: Vec<&str> = p.pair_only_given().into_iter().filter(|f| !matches!(*f, "--replicate" | "--late-conn")).collect();
         if !unused.is_empty() || p.chaos_seed.is_some() {
             let mut flags = unused;
             if p.chaos_seed.is_some() {
@@ -516,12 +516,16 @@ impl LabRunArgs {
             }
             return Err(format!(
                 "{} only apply to the pair lab without --mode relay: a relaying pair runs with sync before-ack and \
-                 the heartbeat detector, and takes --replicate (docs/relay.md, \"Failover of both connections\")",
+                 the heartbeat detector, and takes --replicate and --late-conn (docs/relay.md, \"Failover of both \
+                 connections\")",
                 flags.join(", ")
             ));
         }
         if p.replicate.is_some() && !p.wanted() {
             return Err("--replicate applies to a relaying pair: add --standby or --failover-at F".into());
+        }
+        if p.late_conn && p.failover_at.is_none() {
+            return Err("--late-conn opens its connection right before the primary is killed: give --failover-at F".into());
         }
         if p.wanted() {
             let single_only = [
@@ -953,6 +957,8 @@ mod tests {
         for mode in ["at-setup", "after-data"] {
             let r = run_of(&["--mode", "relay", "--failover-at", "0.5", "--replicate", mode]).unwrap();
             assert_eq!(r.check(), Ok(()), "--replicate {mode}");
+            let late = run_of(&["--mode", "relay", "--failover-at", "0.5", "--replicate", mode, "--late-conn"]).unwrap();
+            assert_eq!((late.pair.late_conn, late.check()), (true, Ok(())), "--late-conn --replicate {mode}");
         }
         for (args, needle) in [
             (&["--mode", "relay", "--switchover-at", "0.5"][..], "--switchover-at: not built for --mode relay"),
@@ -962,6 +968,7 @@ mod tests {
             (&["--mode", "relay", "--gates", "app"][..], "--gates only apply to the pair lab without --mode relay"),
             (&["--mode", "relay", "--failover-at", "0.5", "--detector", "external"][..], "--detector only apply"),
             (&["--mode", "relay", "--replicate", "at-setup"][..], "--replicate applies to a relaying pair"),
+            (&["--mode", "relay", "--standby", "--late-conn"][..], "--late-conn opens its connection right before the primary is killed"),
             (&["--mode", "relay", "--failover-at", "0.5", "--pcap", "/tmp/r.pcap"][..], "--pcap not with --standby or --failover-at"),
             (&["--mode", "relay", "--standby", "--client-cmd", "true"][..], "--client-cmd not with"),
             (&["--mode", "relay", "--holdback", "off"][..], "--holdback off do not apply to --mode relay"),
