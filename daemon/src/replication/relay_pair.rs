@@ -58,12 +58,14 @@ pub enum HalfPair {
     /// Its peer link names a TCB that relays to `names` (another TCB, or
     /// none), not back to it.
     PeerNamesAnother { peer: u16, names: u16 },
-    /// It is synchronized, its peer is still opening (or in `state`).
+    /// It is synchronized, its peer is still opening in `state` (SYN-SENT:
+    /// a peer in SYN-RECEIVED is a held client side, resumed with it).
     PeerNotSynchronized { peer: u16, state: TcpState },
-    /// It is still opening and its synchronized peer is freed as a half pair.
+    /// It is still opening in SYN-SENT and its synchronized peer is freed
+    /// as a half pair.
     PeerFreed { peer: u16 },
-    /// It and its peer are both still opening: the backend has not
-    /// accepted, so the client has had no SYN-ACK and retries its SYN.
+    /// It and its peer (in `state`) are both still opening: the backend has
+    /// not accepted, so the client has had no SYN-ACK and retries its SYN.
     BothOpening { peer: u16, state: TcpState },
 }
 
