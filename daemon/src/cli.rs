@@ -506,18 +506,26 @@ impl LabRunArgs {
                 given.join(", ")
             ));
         }
-        let unused = p.pair_only_given();
+        // A relaying pair takes its `replicate` mode and a late
+        // connection; the rest of the pair's settings are fixed.
+        let unused: Vec<&str> = p.pair_only_given().into_iter().filter(|f| !matches!(*f, "--replicate" | "--late-conn")).collect();
         if !unused.is_empty() || p.chaos_seed.is_some() {
             let mut flags = unused;
             if p.chaos_seed.is_some() {
                 flags.push("--chaos-seed");
             }
             return Err(format!(
-                "{} only apply to the pair lab without --mode relay: a relaying pair runs with replicate = \
-                 \"after-data\", sync before-ack and the heartbeat detector (docs/relay.md, \"Failover of both \
+                "{} only apply to the pair lab without --mode relay: a relaying pair runs with sync before-ack and \
+                 the heartbeat detector, and takes --replicate and --late-conn (docs/relay.md, \"Failover of both \
                  connections\")",
                 flags.join(", ")
             ));
+        }
+        if p.replicate.is_some() && !p.wanted() {
+            return Err("--replicate applies to a relaying pair: add --standby or --failover-at F".into());
+        }
+        if p.late_conn && p.failover_at.is_none() {
+            return Err("--late-conn opens its connection right before the primary is killed: give --failover-at F".into());
         }
         if p.wanted() {
             let single_only = [
@@ -946,13 +954,21 @@ mod tests {
         let failover = run_of(&["--mode", "relay", "--failover-at", "0.3", "--impair", "loss 1% reorder 1%", "--bytes", "2MiB"]).unwrap();
         assert_eq!((failover.pair.failover_at, failover.check()), (Some(0.3), Ok(())));
         assert_eq!(run_of(&["--mode", "relay", "--standby", "--netem", "delay 1ms"]).unwrap().check(), Ok(()), "a relaying pair without a kill");
+        for mode in ["at-setup", "after-data"] {
+            let r = run_of(&["--mode", "relay", "--failover-at", "0.5", "--replicate", mode]).unwrap();
+            assert_eq!(r.check(), Ok(()), "--replicate {mode}");
+            let late = run_of(&["--mode", "relay", "--failover-at", "0.5", "--replicate", mode, "--late-conn"]).unwrap();
+            assert_eq!((late.pair.late_conn, late.check()), (true, Ok(())), "--late-conn --replicate {mode}");
+        }
         for (args, needle) in [
             (&["--mode", "relay", "--switchover-at", "0.5"][..], "--switchover-at: not built for --mode relay"),
             (&["--mode", "relay", "--cut-replication-at", "0.5"][..], "--cut-replication-at: not built for --mode relay"),
             (&["--mode", "relay", "--standby", "--switchover-at", "0.5"][..], "--switchover-at: not built"),
             (&["--mode", "relay", "--chaos", "3"][..], "--chaos: not built for --mode relay"),
             (&["--mode", "relay", "--gates", "app"][..], "--gates only apply to the pair lab without --mode relay"),
-            (&["--mode", "relay", "--failover-at", "0.5", "--replicate", "at-setup"][..], "--replicate only apply"),
+            (&["--mode", "relay", "--failover-at", "0.5", "--detector", "external"][..], "--detector only apply"),
+            (&["--mode", "relay", "--replicate", "at-setup"][..], "--replicate applies to a relaying pair"),
+            (&["--mode", "relay", "--standby", "--late-conn"][..], "--late-conn opens its connection right before the primary is killed"),
             (&["--mode", "relay", "--failover-at", "0.5", "--pcap", "/tmp/r.pcap"][..], "--pcap not with --standby or --failover-at"),
             (&["--mode", "relay", "--standby", "--client-cmd", "true"][..], "--client-cmd not with"),
             (&["--mode", "relay", "--holdback", "off"][..], "--holdback off do not apply to --mode relay"),

@@ -40,7 +40,8 @@
 //! backend = "198.18.0.3:80"
 //! next_hop_mac = "02:00:00:00:00:03" # the card has no ARP cache
 //! gates = ["peer"]                   # the only gate of a relayed connection (the default)
-//! # beside [replication]: replicate = "after-data" (send limits wait for the standby)
+//! # beside [replication]: send limits wait for the standby; with replicate = "at-setup" (the default)
+//! # the client's SYN-ACK also waits until the standby stored both TCBs of the pair
 //! ```
 //!
 //! Every error names the file, the field (as a dotted key path) and what is
@@ -373,9 +374,8 @@ struct RawReplication {
     secret_file: PathBuf,
     #[serde(default = "default_sync")]
     sync: SyncMode,
-    /// `None`: not written, [`ReplicateMode::AtSetup`] (a relay daemon's
-    /// refusal names the default).
-    replicate: Option<ReplicateMode>,
+    #[serde(default = "default_replicate")]
+    replicate: ReplicateMode,
     #[serde(default = "default_detector")]
     detector: Detector,
     heartbeat_ms: Option<i64>,
@@ -391,6 +391,9 @@ struct RawReplication {
 
 fn default_sync() -> SyncMode {
     SyncMode::BeforeAck
+}
+fn default_replicate() -> ReplicateMode {
+    ReplicateMode::AtSetup
 }
 fn default_detector() -> Detector {
     Detector::Heartbeat
@@ -931,7 +934,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
 
     let replication = match raw.replication {
         None => None,
-        Some(r) => Some(validate_replication(path, r, &sink_dir, !relay.is_empty()).map_err(|(f, m)| bad(f, m))?),
+        Some(r) => Some(validate_replication(path, r, &sink_dir).map_err(|(f, m)| bad(f, m))?),
     };
 
     let dma = validate_dma(raw.dma).map_err(|(f, m)| bad(f, m))?;
@@ -1095,25 +1098,12 @@ fn validate_authority(a: RawAuthority, replication: Option<&Replication>) -> Res
     })))
 }
 
-/// `[replication]`; `relays`: the config has `[[relay]]` mappings.
-fn validate_replication(config_path: &Path, r: RawReplication, sink_dir: &Path, relays: bool) -> Result<Replication, (&'static str, String)> {
-    let replicate = r.replicate.unwrap_or(ReplicateMode::AtSetup);
-    if relays && replicate == ReplicateMode::AtSetup {
-        // docs/relay.md, "Failover of both connections": at-setup would need
-        // the client's SYN-ACK to wait for the splice rule's release and the
-        // host's release after the standby stored both TCBs; the card
-        // releases it on the splice rule alone.
-        let given = if r.replicate.is_some() { "is" } else { "defaults to" };
-        return Err((
-            "replication.replicate",
-            format!(
-                "{given} \"at-setup\", which relay mode cannot keep: the card releases a relayed client's SYN-ACK as \
-                 soon as the backend accepts, and cannot also wait for the standby to store both TCBs yet; set \
-                 replicate = \"after-data\" (a pair is replicated once data crossed; a failover before that ends \
-                 the client's connection, which has had no ACK of data)"
-            ),
-        ));
-    }
+/// `[replication]`. Beside `[[relay]]` mappings every `replicate` mode is
+/// kept: with `at-setup` the card holds a relayed client's SYN-ACK
+/// (hold-synack) and the host releases it once the backend accepted and the
+/// standby stored both TCBs of the pair (docs/relay.md, "Setup across three
+/// parties").
+fn validate_replication(config_path: &Path, r: RawReplication, sink_dir: &Path) -> Result<Replication, (&'static str, String)> {
     if r.listen.port() == 0 || r.peer.port() == 0 {
         return Err(("replication", "listen and peer need a port (not 0)".into()));
     }
@@ -1151,7 +1141,7 @@ fn validate_replication(config_path: &Path, r: RawReplication, sink_dir: &Path, 
         secret_file: secret_path,
         secret,
         sync: r.sync,
-        replicate,
+        replicate: r.replicate,
         detector: r.detector,
         heartbeat: std::time::Duration::from_millis(heartbeat_ms),
         heartbeat_misses: misses,
@@ -1921,17 +1911,28 @@ listen = "127.0.0.1:9464"
         assert_eq!(parse(Path::new("t.toml"), &c.effective_toml()).expect("effective config parses"), c);
     }
 
-    /// `[[relay]]` beside `[replication]` with `replicate = "after-data"`
+    /// `[[relay]]` beside `[replication]`, with either `replicate` mode
     /// (docs/relay.md, "Failover of both connections"): the relayed
     /// connections' send limits pass the replica gate, so the gates the
     /// replica gate is set up for name `replica`, while the application's
     /// ports keep their own gates, spelled out for the host; with
     /// `replica` among the top-level gates, or per-port gates, nothing is
-    /// added. A plain pair and a relay daemon without a pair are as before.
+    /// added. `at-setup`, written or by default, is kept beside relays as
+    /// everywhere (the card then holds the relayed client's SYN-ACK for the
+    /// host's release: "Setup across three parties"). A plain pair and a
+    /// relay daemon without a pair are as before.
     #[test]
-    fn a_relay_daemon_in_a_pair_replicates_after_data_and_holds_every_send_limit() {
+    fn a_relay_daemon_in_a_pair_replicates_in_either_mode_and_holds_every_send_limit() {
         let path = Path::new("/etc/holdback/t.toml");
         let (dir, pair) = pair_config("relay-pair");
+        for (written, mode) in [("", ReplicateMode::AtSetup), ("replicate = \"at-setup\"\n", ReplicateMode::AtSetup)] {
+            let c = parse(path, &format!("{pair}{written}{RELAY}")).expect("a relaying pair with at-setup");
+            assert_eq!(c.replication.as_ref().map(|r| r.replicate), Some(mode), "{written:?}");
+            assert!(c.relays_fail_over());
+            assert_eq!(c.all_gates(), vec![Gate::App, Gate::Replica], "{written:?}: the relayed connections pass the replica gate");
+            assert!(c.effective_toml().contains("replicate = \"at-setup\""), "{written:?}");
+            assert_eq!(parse(path, &c.effective_toml()).expect("effective config parses"), c);
+        }
         let c = parse(path, &format!("{pair}replicate = \"after-data\"\n{RELAY}")).expect("a relaying pair");
         assert_eq!(c.replication.as_ref().map(|r| r.replicate), Some(ReplicateMode::AfterData));
         assert!(c.relays_fail_over());
@@ -1973,7 +1974,6 @@ listen = "127.0.0.1:9464"
             format!("\n[[relay]]\nlisten = {listen}\nbackend = \"{backend}\"\nnext_hop_mac = \"{mac}\"\n{more}")
         };
         let ok = |listen: &str| relay(listen, "198.18.0.3:80", "02:00:00:00:00:03", "");
-        let (pair_dir, pair) = pair_config("relay");
         for (text, field, needle) in [
             (format!("{GOOD}{}", ok("5001")), "relay[0].listen", "port 5001 is also a listening port of the application (network.listen_ports)"),
             (format!("{without_ports}\n[[listen]]\nport = 8080\n{}", ok("8080")), "relay[0].listen", "also a listening port of the application (listen[0].port)"),
@@ -1998,8 +1998,6 @@ listen = "127.0.0.1:9464"
             (format!("{GOOD}{}", relay("8080", "198.18.0.3:80", "02:00:00:00:00:03", "gates = [\"peer\", \"replica\"]\n")), "relay[0].gates", "one gate"),
             (format!("{GOOD}{}", relay("8080", "198.18.0.3:80", "02:00:00:00:00:03", "gates = []\n")), "relay[0].gates", "one gate"),
             (format!("{GOOD}{}", relay("8080", "198.18.0.3:80", "02:00:00:00:00:03", "holdback = false\n")), "relay.holdback", "unknown field `holdback`"),
-            (format!("{pair}{}", ok("8080")), "replication.replicate", "defaults to \"at-setup\", which relay mode cannot keep"),
-            (format!("{pair}replicate = \"at-setup\"\n{}", ok("8080")), "replication.replicate", "set replicate = \"after-data\""),
             (GOOD.replace("card = \"sim\"", "card = \"sim\"\ngates = [\"peer\"]"), "gates", "\"peer\" is the gate of relayed connections alone"),
             (format!("{without_ports}\n[[listen]]\nport = 5001\ngates = [\"app\", \"peer\"]\n"), "listen[0].gates", "map the port in a [[relay]] entry"),
             (format!("{GOOD}\n[tcp]\nrelay_connect_ms = 500\n"), "tcp.relay_connect_ms", "no [[relay]] mapping"),
@@ -2012,7 +2010,6 @@ listen = "127.0.0.1:9464"
             assert!(msg.starts_with("/etc/holdback/t.toml"), "{msg}");
             assert!(msg.contains(needle), "`{needle}` not in {msg}");
         }
-        let _ = std::fs::remove_dir_all(&pair_dir);
     }
 
     #[test]

@@ -181,7 +181,10 @@ mod lab_cmd {
                     };
                     // With --standby or --failover-at, two cards relay as a pair.
                     if as_pair {
-                        let opts = holdback_daemon::lab::relay_failover::RelayFailoverOptions { relay: opts, failover_at };
+                        let d = holdback_daemon::lab::relay_failover::RelayFailoverOptions::default();
+                        let replicate = run.pair.replicate.unwrap_or(d.replicate);
+                        let late_conn = run.pair.late_conn;
+                        let opts = holdback_daemon::lab::relay_failover::RelayFailoverOptions { relay: opts, failover_at, replicate, late_conn };
                         let report = holdback_daemon::lab::relay_failover::run_relay_failover_lab(&opts)?;
                         if run.json {
                             println!("{}", report.json());

@@ -248,6 +248,11 @@ struct Relayed {
     /// Its `peer_link` names its peer; cleared once the peer was freed
     /// while this side still closes.
     linked: bool,
+    /// In a synchronized state as last read (RFC 9293: not SYN-SENT or
+    /// SYN-RECEIVED): only then does the standby take a send limit for it
+    /// (`standby::limit_misfit`), and only then has a server side's
+    /// backend accepted.
+    synchronized: bool,
     /// The L the TCB as last read allows ([`relay_limit`]).
     wanted: u32,
     /// The L last queued for the standby in the link's current sync
@@ -273,6 +278,11 @@ fn relay_limit(tcb: &Tcb) -> u32 {
         _ => false,
     };
     tcb.tx_end.wrapping_add(u32::from(fin))
+}
+
+/// RFC 9293's synchronized states: the connection's handshake is done.
+fn synchronized(state: TcpState) -> bool {
+    !matches!(state, TcpState::Closed | TcpState::Listen | TcpState::SynSent | TcpState::SynReceived)
 }
 
 /// Whether send limit `new` lies past `old` in the 2^32 stream-offset
@@ -512,7 +522,9 @@ pub struct ReplicaGate {
     pub timeout: Duration,
     /// `replicate = at-setup` (claim 31, invariant 6): the card holds each
     /// SYN-ACK until R moves to irs+1, which this gate does only once the
-    /// standby stored the new TCB.
+    /// standby stored the new TCB — for a relayed client side, both TCBs of
+    /// the pair, once the backend accepted (docs/relay.md, "Setup across
+    /// three parties").
     pub hold_synack: bool,
     /// The `app` gate is on too: fsync before releasing. Without it
     /// (`gates = ["replica"]`) the release waits for the standby only and
@@ -572,6 +584,10 @@ struct PlannedRelease {
     past_fin: bool,
     /// Releases a held SYN-ACK (R := irs+1); no data involved.
     synack: bool,
+    /// The client side of a relayed pair: it waits at the replica gate
+    /// whatever its port's gates (the relayed connections' only gate is
+    /// `peer`, and their standby copies are what it waits for).
+    relayed: bool,
 }
 
 pub struct AppHost<B: Bar> {
@@ -798,11 +814,12 @@ impl<B: Bar> AppHost<B> {
         // copy carrying the R that its input's commit allows, so one
         // acknowledgement covers both (invariant 9).
         if !self.shared.is_paused() {
-            let plan = self.plan_releases(&changed);
+            let plan = self.plan_releases(&changed, &relayed_changed);
             // Connections whose gates do not name `replica` release once
-            // committed; the others wait at the replica gate.
+            // committed; the others, and relayed client sides, wait at the
+            // replica gate.
             let (gated, free): (Vec<PlannedRelease>, Vec<PlannedRelease>) =
-                plan.into_iter().partition(|p| self.replica_gate_on(p.port));
+                plan.into_iter().partition(|p| p.relayed || self.replica_gate_on(p.port));
             self.write_limits(&free, false)?;
             let freed = self.release_all(&free)?;
             if ahead.is_some_and(|last| self.replica_gate(&changed, &gated, last)) {
@@ -838,9 +855,10 @@ impl<B: Bar> AppHost<B> {
     }
 
     /// Whether TCB `id` as `tcb` is one side of a relayed pair (or was, and
-    /// is still closing), which the host leaves alone: no record, no read,
-    /// no release (not even of a held SYN-ACK: the card releases the
-    /// client once the backend accepted), no send, no copy for a standby.
+    /// is still closing), which the host leaves to the card: no record, no
+    /// read, no release but of a client side's held SYN-ACK under
+    /// `at-setup` ([`AppHost::plan_releases`]), no send; in a pair the
+    /// host ships its copies and moves its send limit.
     /// A connection of the host's that held the slot before has ended.
     fn leave_relayed(&mut self, id: u16, tcb: &Tcb) -> bool {
         let key = ConnKey::of(tcb);
@@ -860,12 +878,22 @@ impl<B: Bar> AppHost<B> {
                 r.key = key;
                 r.send_hold = tcb.send_hold;
                 r.linked = linked;
+                r.synchronized = synchronized(tcb.state);
                 r.wanted = relay_limit(tcb);
             }
             _ => {
                 tracing::debug!(id, peer_link = tcb.peer_link, peer = %format!("{}:{}", tcb.remote_ip, tcb.remote_port),
                     local_port = tcb.local_port, "relayed by the card; the host leaves it alone");
-                let r = Relayed { key, iss: tcb.iss, send_hold: tcb.send_hold, linked, wanted: relay_limit(tcb), shipped: None, written: None };
+                let r = Relayed {
+                    key,
+                    iss: tcb.iss,
+                    send_hold: tcb.send_hold,
+                    linked,
+                    synchronized: synchronized(tcb.state),
+                    wanted: relay_limit(tcb),
+                    shipped: None,
+                    written: None,
+                };
                 self.relayed.insert(id, r);
             }
         }
@@ -1025,8 +1053,11 @@ impl<B: Bar> AppHost<B> {
 
     /// The releases this pass may write: every connection whose committed
     /// point is ahead of its last release (claim 2: R = irs + 1 + committed,
-    /// +1 once the FIN is committed), and every held SYN-ACK (R = irs + 1).
-    fn plan_releases(&self, changed: &[(u16, Tcb)]) -> Vec<PlannedRelease> {
+    /// +1 once the FIN is committed), every held SYN-ACK (R = irs + 1), and
+    /// every held relayed client side whose backend accepted
+    /// ([`AppHost::relayed_synack_due`]; `relayed` are the relayed TCBs
+    /// read in this pass).
+    fn plan_releases(&self, changed: &[(u16, Tcb)], relayed: &[(u16, Tcb)]) -> Vec<PlannedRelease> {
         // A replicated store under a waiting gate: R covers only bytes the
         // standby is sent (and, by the wait, acknowledges) for its own disk.
         let shipped_only = self.replica.as_ref().is_some_and(|g| g.ship_data && g.wait) && self.app.keeps_store();
@@ -1048,17 +1079,49 @@ impl<B: Bar> AppHost<B> {
                     upto,
                     past_fin,
                     synack: false,
+                    relayed: false,
                 })
             })
             .collect();
         if self.replica.as_ref().is_some_and(|g| g.hold_synack) {
             // A held SYN-ACK: the card keeps R at irs until we move it.
-            plan.extend(changed.iter().filter(|(_, t)| t.state == TcpState::SynReceived && t.rel == t.irs).map(
-                |(id, t)| PlannedRelease { id: *id, port: t.local_port, r: t.irs + 1, upto: 0, past_fin: false, synack: true },
-            ));
+            let held = |t: &Tcb| t.state == TcpState::SynReceived && t.rel == t.irs;
+            plan.extend(changed.iter().filter(|(_, t)| held(t)).map(|(id, t)| PlannedRelease {
+                id: *id,
+                port: t.local_port,
+                r: t.irs + 1,
+                upto: 0,
+                past_fin: false,
+                synack: true,
+                relayed: false,
+            }));
+            plan.extend(relayed.iter().filter(|(id, t)| held(t) && self.relayed_synack_due(*id, t, relayed)).map(|(id, t)| {
+                PlannedRelease { id: *id, port: t.local_port, r: t.irs + 1, upto: 0, past_fin: false, synack: true, relayed: true }
+            }));
         }
         plan.sort_by_key(|p| p.id);
         plan
+    }
+
+    /// With `at-setup`, whether the held client side `id` of a relayed
+    /// pair, as `tcb` (SYN-RECEIVED, R = irs: the card holds its SYN-ACK
+    /// under hold-synack), may be released (docs/relay.md, "Setup across
+    /// three parties"): only once its backend accepted — its peer, read in
+    /// this pass (`read`), is synchronized and names it back — and the
+    /// copies of both sides as read went to the standby, in this pass or
+    /// before. The replica gate then holds the release until the standby
+    /// acknowledged them, so a standby that has the client's SYN-ACK out
+    /// holds both TCBs, and the promotion's fix-up gives the client side
+    /// R = irs + 1 from its synchronized peer (replication/relay_pair.rs).
+    /// Released before its peer is synchronized, the client would be
+    /// accepted before the backend was.
+    fn relayed_synack_due(&self, id: u16, tcb: &Tcb, read: &[(u16, Tcb)]) -> bool {
+        let copied = |id: u16, t: &Tcb| self.copied.get(&id).is_some_and(|k| *k == ConnKey::of(t));
+        tcb.peer_link != NO_PEER_LINK
+            && copied(id, tcb)
+            && read.iter().any(|(peer, s)| {
+                *peer == tcb.peer_link && s.peer_link == id && synchronized(s.state) && copied(*peer, s)
+            })
     }
 
     /// With `after-data` (claim 30), whether TCB `id` as `tcb` may go to
@@ -1295,11 +1358,12 @@ impl<B: Bar> AppHost<B> {
     /// The send limit to queue for relayed TCB `id` now, if any: its
     /// wanted L once past the one queued in this sync generation, and only
     /// after a copy of the same connection went to the standby (which
-    /// checks the limit against it) while it is linked (the standby holds
-    /// limits of relaying TCBs only).
+    /// checks the limit against it) while it is linked and synchronized
+    /// (the standby holds limits of relaying, synchronized TCBs only; with
+    /// `at-setup` the copies of a pair still opening go before any limit).
     fn relay_limit_to_ship(&self, id: u16, r: &Relayed) -> Option<u32> {
         let copied = self.copied.get(&id).is_some_and(|k| *k == r.key);
-        (copied && r.linked && limit_past(r.wanted, r.shipped)).then_some(r.wanted)
+        (copied && r.linked && r.synchronized && limit_past(r.wanted, r.shipped)).then_some(r.wanted)
     }
 
     /// With `after-data` (claim 30), whether relayed TCB `id` as `tcb` goes

@@ -474,6 +474,85 @@ mod relayed_limits {
         drop(pair);
     }
 
+    /// `replicate = "at-setup"` beside relays (docs/relay.md, "Setup
+    /// across three parties"): the card holds the client side's SYN-ACK
+    /// (SYN-RECEIVED, R = irs) after the backend accepted, and the host
+    /// releases it (R = irs + 1) only once the server side is synchronized
+    /// and the standby acknowledged both copies. Copies of a pair still
+    /// opening go to the standby, no send limit before a side is
+    /// synchronized (the standby would refuse it); a held SYN-ACK of the
+    /// host's own connection is released in the same pass as before.
+    #[test]
+    fn a_held_relayed_client_is_released_once_its_backend_accepted_and_the_standby_holds_both_sides() {
+        let hook = HeldStandby::default();
+        let pair = SyncedPair::new(&hook);
+        let fake = FakeCard::new();
+        let at_setup = ReplicaGate { hold_synack: true, after_data: false, ..gate(pair.link.clone(), true, Duration::from_secs(5)) };
+        let mut relaying = host(&fake, Some(at_setup));
+        let held_client = |w: &mut [u32]| {
+            Side::client(TcpState::SynReceived, 0, 0).write(w);
+            tcb::REL.set(w, CLIENT.irs);
+            for f in [tcb::SND_UNA, tcb::SND_NXT, tcb::SND_MAX] {
+                f.set(w, CLIENT_ISS);
+            }
+        };
+        // The backend has not answered yet: no irs.
+        let connecting = |w: &mut [u32]| {
+            Side::server(TcpState::SynSent, 0, 0).write(w);
+            for f in [tcb::IRS, tcb::RCV_NXT, tcb::REL] {
+                f.set(w, 0);
+            }
+        };
+        fake.set_tcb(CLIENT_SIDE, held_client);
+        fake.set_tcb(SERVER_SIDE, connecting);
+        fake.set_tcb(ID, |w| {
+            conn(w, IRS.wrapping_add(1), false, TcpState::SynReceived);
+            tcb::REL.set(w, IRS);
+        });
+        relaying.step().unwrap();
+        assert_eq!(fake.released(ID), IRS.wrapping_add(1), "the host's own held SYN-ACK goes as before");
+        assert_eq!(fake.released(CLIENT_SIDE), 0, "not before the backend accepted");
+        let state = |id: u32| hook.installed.lock().unwrap().get(&(id as u16)).map(|t| t.state);
+        assert_eq!((state(CLIENT_SIDE), state(SERVER_SIDE)), (Some(TcpState::SynReceived), Some(TcpState::SynSent)), "both copies shipped");
+        assert_eq!(limit(&fake, SERVER_SIDE), 0);
+
+        // The backend's SYN-ACK: the server side ESTABLISHED, the client
+        // side still held (the card moves no R under hold-synack). The
+        // server side's record alone makes the host read the client side.
+        hook.block.store(true, Ordering::SeqCst);
+        set(&fake, SERVER_SIDE, Side::server(TcpState::Established, 0, 0));
+        let held = std::thread::scope(|s| {
+            let peek = s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(300));
+                let seen = fake.released(CLIENT_SIDE);
+                hook.block.store(false, Ordering::SeqCst);
+                seen
+            });
+            relaying.step().unwrap();
+            peek.join().unwrap()
+        });
+        assert_eq!(held, 0, "the release waits while the standby holds its stores");
+        assert_eq!(fake.released(CLIENT_SIDE), CLIENT.irs + 1, "then R = irs + 1: the card sends the SYN-ACK");
+        assert_eq!((state(CLIENT_SIDE), state(SERVER_SIDE)), (Some(TcpState::SynReceived), Some(TcpState::Established)));
+        assert_eq!(pair.link.state(), crate::replication::LinkState::Replicating, "no copy or limit refused as a misfit");
+        drop(relaying);
+        drop(pair);
+
+        // Without hold-synack (after-data, or a gate that does not wait)
+        // the card releases the client itself: the host writes nothing.
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let _enter = runtime.enter();
+        let mut cfg = LinkConfig::new(b"0123456789abcdef0123456789abcdef".to_vec(), 1);
+        cfg.reconnect_delay = Duration::from_secs(60);
+        let (link, _events) = Primary::start(cfg, "127.0.0.1:9".parse().unwrap(), 1).unwrap();
+        let fake = FakeCard::new();
+        let mut host = host(&fake, Some(gate(Arc::new(link), false, Duration::from_millis(50))));
+        fake.set_tcb(CLIENT_SIDE, held_client);
+        set(&fake, SERVER_SIDE, Side::server(TcpState::Established, 0, 0));
+        host.step().unwrap();
+        assert_eq!(fake.released(CLIENT_SIDE), 0);
+    }
+
     /// Without a standby's answer a waiting gate writes no limit; a gate
     /// that does not wait (a promoted daemon whose standby is not back:
     /// degraded) ships the copy and the limit and writes L at once; with no

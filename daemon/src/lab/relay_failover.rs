@@ -11,9 +11,12 @@
 //!
 //! Two `holdback daemon` processes, each with its own simulated card on the
 //! lab's bridge, both with the relay lab's mappings ([`relay::relay_targets`])
-//! and `[replication]` with `replicate = "after-data"` (the only mode relay
-//! mode runs in a pair). The server namespace runs nginx and the upload
-//! sink; the client namespace downloads nginx's file with curl and uploads
+//! and `[replication]` with the run's `replicate` mode: `at-setup` (the
+//! default) holds each client's SYN-ACK until the backend accepted and the
+//! standby stored both sides, `after-data` replicates a pair once data
+//! crossed it (docs/relay.md, "Setup across three parties"). The server
+//! namespace runs nginx and the upload sink; the client namespace
+//! downloads nginx's file with curl and uploads
 //! another to the sink through the card, at once. When fraction F of the
 //! download's bytes arrived (the downloaded file's size, polled), the
 //! primary is SIGKILLed; the standby's heartbeat detector promotes it.
@@ -22,8 +25,17 @@
 //! end a connection (curl's exit status, the client's upload error, the
 //! sink's connection error), the RSTs in both cards' captures, and the
 //! failover time from the captures.
-use std::net::{Ipv4Addr, SocketAddrV4};
+//!
+//! With `late_conn` (`--late-conn`) one more client connects to a relay
+//! port of its own ([`RELAY_LATE_PORT`], to a second upload sink) right
+//! before the kill, so its pair is set up, or not, in the primary's last
+//! moments (docs/failover.md, invariant 6), and uploads [`LATE_BYTES`]
+//! once the primary is dead: with `at-setup` it must arrive whole.
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, TcpStream};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use holdback_driver::{MacAddr, RelayTarget};
@@ -45,6 +57,17 @@ const POLL: Duration = Duration::from_millis(10);
 /// the bridge's flooded copy of it in the standby's capture may be stamped
 /// (seen: a few milliseconds either way).
 const FLOOD_WINDOW: Duration = Duration::from_millis(50);
+/// The card's relay port of the late connection (`late_conn`), to its own
+/// sink on [`SERVER_LATE_PORT`]: that sink's records are the late
+/// connection's alone.
+pub const RELAY_LATE_PORT: u16 = 8082;
+/// The late connection's sink in the server namespace.
+pub const SERVER_LATE_PORT: u16 = 9001;
+/// Bytes the late connection uploads once the primary is dead.
+pub const LATE_BYTES: u64 = 16 << 10;
+/// How long the late connection's connect runs before the primary is
+/// killed: its SYN is out, and the card is somewhere in the pair's set-up.
+const LATE_LEAD: Duration = Duration::from_millis(5);
 
 /// What a relay failover lab runs: the relay lab's settings for both
 /// cards, and when to kill the primary.
@@ -58,11 +81,22 @@ pub struct RelayFailoverOptions {
     /// SIGKILL the primary when this fraction of all the downloads' bytes
     /// arrived; `None` runs the pair without a failure (`--standby`).
     pub failover_at: Option<f64>,
+    /// Both daemons' `[replication] replicate` (`--replicate`; the
+    /// daemon's default, `at-setup`, unless given).
+    pub replicate: ReplicateMode,
+    /// Open the late connection right before the kill (`--late-conn`;
+    /// needs `failover_at`).
+    pub late_conn: bool,
 }
 
 impl Default for RelayFailoverOptions {
     fn default() -> RelayFailoverOptions {
-        RelayFailoverOptions { relay: relay::RelayLabOptions::default(), failover_at: Some(0.5) }
+        RelayFailoverOptions {
+            relay: relay::RelayLabOptions::default(),
+            failover_at: Some(0.5),
+            replicate: ReplicateMode::AtSetup,
+            late_conn: false,
+        }
     }
 }
 
@@ -81,6 +115,33 @@ pub struct DirectionReport {
     /// curl's failure and exit status, the uploading client's error, the
     /// sink's connection error. A reset shows here.
     pub endpoint_errors: Vec<String>,
+}
+
+/// The late connection (`late_conn`): opened right before the kill, its
+/// upload sent once the primary was dead.
+#[derive(Clone, Debug, Serialize)]
+pub struct LateReport {
+    /// What its sink received against what was sent.
+    pub check: TransferCheck,
+    /// The client's error, and the sink's on the connection that carried
+    /// the bytes.
+    pub endpoint_errors: Vec<String>,
+    /// Connections the late sink saw: more than one when the old card's
+    /// backend connection was accepted but the promotion freed the pair (its
+    /// client had no SYN-ACK yet) and the client's retransmitted SYN opened
+    /// another.
+    pub sink_connections: usize,
+    /// How the sink's other connections (the freed pairs' backend
+    /// connections, no byte on them) ended.
+    pub abandoned_backends: Vec<String>,
+    /// From the connect to the sink's close, ms.
+    pub wall_ms: Option<u64>,
+}
+
+impl LateReport {
+    pub fn ok(&self) -> bool {
+        self.check.matches() && self.endpoint_errors.is_empty()
+    }
 }
 
 /// RSTs in one card's capture.
@@ -107,6 +168,8 @@ pub struct RelayFailoverReport {
     /// Both cards' relay mappings.
     pub relays: Vec<RelayTarget>,
     pub replicate: ReplicateMode,
+    /// The late connection, with `late_conn`.
+    pub late: Option<LateReport>,
     /// Server to client: the curl downloads from nginx.
     pub download: DirectionReport,
     /// Client to server: the uploads to the sink.
@@ -126,6 +189,12 @@ pub struct RelayFailoverReport {
     /// RSTs in each card's capture (both sides of every pair cross the card's port).
     pub primary_resets: Resets,
     pub standby_resets: Resets,
+    /// Of those, the ones a card sent to the late connection's backend:
+    /// the promoted card's answer to a backend still answering the SYN of a
+    /// pair the promotion freed, since its client had no SYN-ACK yet
+    /// (docs/relay.md, "Setup across three parties"). The client retries
+    /// its SYN; the backend's half-open connection ends.
+    pub late_backend_resets: u64,
     /// The captures' files were cut short (a card killed mid-write).
     pub captures_truncated: bool,
     pub duration_s: f64,
@@ -145,14 +214,21 @@ impl RelayFailoverReport {
             && self.upload.totals.sha256_match
             && self.download.endpoint_errors.is_empty()
             && self.upload.endpoint_errors.is_empty()
-            && self.rst_segments() == 0
+            && self.unexplained_resets() == 0
             && self.standby_frames_while_primary_spoke == 0
             && (self.killed_at_download_bytes.is_none() || self.failover_ms.is_some())
+            && self.late.as_ref().is_none_or(LateReport::ok)
     }
 
     /// RST segments in both cards' captures.
     pub fn rst_segments(&self) -> u64 {
         self.primary_resets.sent + self.primary_resets.received + self.standby_resets.sent + self.standby_resets.received
+    }
+
+    /// RST segments in both captures but those to the late connection's
+    /// backend ([`RelayFailoverReport::late_backend_resets`]).
+    pub fn unexplained_resets(&self) -> u64 {
+        self.rst_segments().saturating_sub(self.late_backend_resets)
     }
 
     pub fn json(&self) -> String {
@@ -204,14 +280,34 @@ impl RelayFailoverReport {
                 let _ = writeln!(s, "    endpoint: {e}");
             }
         }
+        if let Some(l) = &self.late {
+            let _ = writeln!(
+                s,
+                "  late connection (opened right before the kill, {} bytes sent after it): {}; {} connection(s) at its sink{}",
+                l.check.bytes_expected,
+                l.check,
+                l.sink_connections,
+                l.wall_ms.map_or(String::new(), |ms| format!("; {ms} ms from connect to the sink's close"))
+            );
+            for e in &l.endpoint_errors {
+                let _ = writeln!(s, "    endpoint: {e}");
+            }
+            for e in &l.abandoned_backends {
+                let _ = writeln!(s, "    a freed pair's backend connection: {e}");
+            }
+        }
         let (p, sb) = (self.primary_resets, self.standby_resets);
         let _ = writeln!(
             s,
-            "  RSTs in the captures: primary card sent {} received {}, standby card sent {} received {}{}",
+            "  RSTs in the captures: primary card sent {} received {}, standby card sent {} received {}{}{}",
             p.sent,
             p.received,
             sb.sent,
             sb.received,
+            match self.late_backend_resets {
+                0 => String::new(),
+                n => format!(" ({n} to the late connection's backend: a freed pair's half-open connection)"),
+            },
             if self.captures_truncated { " (a capture was cut short)" } else { "" }
         );
         if self.standby_frames_while_primary_spoke > 0 {
@@ -281,6 +377,7 @@ fn run_into(opts: &RelayFailoverOptions, work: &Path) -> Result<RelayFailoverRep
         (r.client_cmd.is_some(), "a client command"),
         (r.pcap.is_some(), "a capture file (each card keeps its own in the work directory)"),
         (!r.extra_relays.is_empty(), "an extra relay port"),
+        (opts.late_conn && opts.failover_at.is_none(), "a late connection without a kill"),
     ] {
         if set {
             return Err(LabError::NotTaken(what));
@@ -295,7 +392,15 @@ fn run_into(opts: &RelayFailoverOptions, work: &Path) -> Result<RelayFailoverRep
     }
     let (files, served, sent) = relay::generate_files(work, opts.relay.seed, opts.relay.bytes)?;
     let (_http, sink) = relay::start_servers(&server_ns.name, &files, work)?;
-    let relays = relay::relay_targets(&[]);
+    let late = if opts.late_conn {
+        let file = servers::generate_file(work, "late.bin", opts.relay.seed ^ 0x1a7e_c0de, LATE_BYTES).map_err(relay::servers_error)?;
+        let sink = UploadSink::start(&server_ns.name, SocketAddrV4::new(SERVER_IP, SERVER_LATE_PORT), &work.join("late-uploads"))
+            .map_err(relay::servers_error)?;
+        Some((file, sink))
+    } else {
+        None
+    };
+    let relays = relay::relay_targets(if late.is_some() { &[(RELAY_LATE_PORT, SERVER_LATE_PORT)] } else { &[] });
     let pair_opts = FailoverOptions {
         seed: opts.relay.seed,
         failover_at: opts.failover_at,
@@ -303,9 +408,7 @@ fn run_into(opts: &RelayFailoverOptions, work: &Path) -> Result<RelayFailoverRep
         // daemon puts their send limits behind the replica gate itself.
         gates: vec![Gate::App],
         sync: SyncMode::BeforeAck,
-        // The one mode relay mode runs in a pair (docs/relay.md, "Failover
-        // of both connections", setup across three parties).
-        replicate: ReplicateMode::AfterData,
+        replicate: opts.replicate,
         detector: Detector::Heartbeat,
         impair: opts.relay.impair.clone(),
         reassembly: opts.relay.reassembly,
@@ -330,6 +433,8 @@ fn run_into(opts: &RelayFailoverOptions, work: &Path) -> Result<RelayFailoverRep
     let total_download = served.bytes * n as u64;
     let kill_at = opts.failover_at.map(|f| (total_download as f64 * f.clamp(0.0, 1.0)) as u64);
     let mut killed_at = None;
+    let killed = Arc::new(AtomicBool::new(false));
+    let mut late_client = None;
     let mut problem = None;
     let start = Instant::now();
     let mut down_watch: Vec<StallWatch> = (0..n).map(|_| StallWatch::new(served.bytes, start)).collect();
@@ -363,8 +468,17 @@ fn run_into(opts: &RelayFailoverOptions, work: &Path) -> Result<RelayFailoverRep
             }
             if let Some(at) = kill_at {
                 if killed_at.is_none() && arrived >= at {
+                    if let Some((file, _)) = &late {
+                        let (file, to, killed, timeout) = (file.path.clone(), card(RELAY_LATE_PORT), killed.clone(), opts.relay.timeout);
+                        match netns::spawn_in_netns(&topo.client_ns, move || late_upload(&file, to, &killed, timeout)) {
+                            Ok(h) => late_client = Some(h),
+                            Err(e) => problem = Some(LabError::from(e)),
+                        }
+                        std::thread::sleep(LATE_LEAD);
+                    }
                     tracing::info!(arrived, at, "killing the primary (SIGKILL)");
                     primary.kill_hard();
+                    killed.store(true, Ordering::SeqCst);
                     killed_at = Some(arrived);
                 }
             }
@@ -383,7 +497,7 @@ fn run_into(opts: &RelayFailoverOptions, work: &Path) -> Result<RelayFailoverRep
                     }
                 }
             }
-            if downs_ended.iter().all(|e| *e) && up_ended {
+            if downs_ended.iter().all(|e| *e) && up_ended && late_client.as_ref().is_none_or(|h| h.is_finished()) {
                 break;
             }
             std::thread::sleep(POLL);
@@ -415,6 +529,14 @@ fn run_into(opts: &RelayFailoverOptions, work: &Path) -> Result<RelayFailoverRep
     if let Some(p) = problem {
         return Err(p);
     }
+    let late = late.map(|(file, late_sink)| {
+        let sent = late_client.map(|h| match h.join() {
+            Ok(Ok(r)) => r.map_err(|e| e.to_string()),
+            Ok(Err(e)) => Err(crate::error::chain(&e)),
+            Err(_) => Err("the late client's thread panicked".to_string()),
+        });
+        late_report(sent, &late_sink, &file)
+    });
     let download = download_report(downloads, &outputs, &served, down_wall, &down_watch);
     let upload = upload_report(uploads, &sink, &sent, up_wall, &up_watch);
 
@@ -449,13 +571,19 @@ fn run_into(opts: &RelayFailoverOptions, work: &Path) -> Result<RelayFailoverRep
         server_ip: SERVER_IP,
         server_mac: SERVER_MAC,
         relays,
-        replicate: ReplicateMode::AfterData,
+        replicate: opts.replicate,
+        late,
         download,
         upload,
         killed_at_download_bytes: killed_at,
         failover_ms,
         standby_frames_while_primary_spoke,
         wire_gap_ms: if killed { capture::wire_gap_ms(&pcap, &scap) } else { None },
+        late_backend_resets: [&primary_frames, &standby_frames]
+            .into_iter()
+            .flatten()
+            .filter(|f| f.sent && matches!(f.what, capture::Seen::Tcp(t) if t.rst && t.peer_port == SERVER_LATE_PORT))
+            .count() as u64,
         primary_resets: Resets { sent: pcap.rst_sent, received: pcap.rst_received },
         standby_resets: Resets { sent: scap.rst_sent, received: scap.rst_received },
         captures_truncated: pcap.truncated || scap.truncated,
@@ -492,6 +620,65 @@ fn own_frames(primary_pcap: &Path, standby_pcap: &Path, mac: [u8; 6]) -> Result<
     let flooded = |at: Duration, f: &[u8]| sent_at.get(f).is_some_and(|ts| ts.iter().any(|t| t.abs_diff(at) < FLOOD_WINDOW));
     let standby_own = standby.iter().filter(|(at, f)| !flooded(*at, f)).map(|(at, _)| *at).collect();
     Ok((primary.into_iter().map(|(at, _)| at).collect(), standby_own))
+}
+
+/// The late connection's client: connects to `to` (the card's late relay
+/// port), waits until the primary was `killed`, then sends `file`,
+/// half-closes and waits for the sink's close, as [`servers::upload`] does.
+/// Returns the wall time from the connect.
+fn late_upload(file: &Path, to: SocketAddrV4, killed: &AtomicBool, timeout: Duration) -> std::io::Result<Duration> {
+    let data = std::fs::read(file)?;
+    let start = Instant::now();
+    let mut stream = TcpStream::connect_timeout(&SocketAddr::V4(to), timeout)?;
+    while !killed.load(Ordering::SeqCst) {
+        if start.elapsed() > timeout {
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "connected, but the primary was never killed"));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    stream.set_write_timeout(Some(timeout))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.write_all(&data)?;
+    stream.shutdown(Shutdown::Write)?;
+    let mut rest = [0u8; 64];
+    match stream.read(&mut rest)? {
+        0 => Ok(start.elapsed()),
+        n => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("the sink sent {n} bytes; it only receives"))),
+    }
+}
+
+/// The late connection as its client and its sink saw it: the sink's
+/// record that carries the bytes (the one matching what was sent, else the
+/// largest) is checked; `sent` is the client's wall time or error (`None`:
+/// never started).
+fn late_report(sent: Option<Result<Duration, String>>, sink: &UploadSink, file: &GeneratedFile) -> LateReport {
+    let records = sink.received();
+    let carried = records.iter().find(|r| r.check(file).matches()).or_else(|| records.iter().max_by_key(|r| r.bytes));
+    let abandoned_backends = records
+        .iter()
+        .filter(|r| carried.is_none_or(|c| c.index != r.index))
+        .map(|r| format!("{} from {}: {} bytes, {}", r.index, r.peer, r.bytes, r.error.as_deref().unwrap_or("closed")))
+        .collect();
+    let mut endpoint_errors = Vec::new();
+    let wall_ms = match sent {
+        Some(Ok(wall)) => Some(wall.as_millis() as u64),
+        Some(Err(e)) => {
+            endpoint_errors.push(format!("late client: {e}"));
+            None
+        }
+        None => {
+            endpoint_errors.push("the late client never started".to_string());
+            None
+        }
+    };
+    if let Some(e) = carried.and_then(|r| r.error.as_ref()) {
+        endpoint_errors.push(format!("the late sink's connection: {e}"));
+    }
+    let check = carried.map_or_else(
+        || TransferCheck { bytes_expected: file.bytes, bytes_got: 0, sha256_expected: file.sha256.clone(), sha256_got: String::new() },
+        |r| r.check(file),
+    );
+    LateReport { check, endpoint_errors, sink_connections: records.len(), abandoned_backends, wall_ms }
 }
 
 fn stalls(watch: &[StallWatch]) -> Vec<u64> {

@@ -821,7 +821,7 @@ impl<B: Bar + 'static> Pair<B> {
         let link_events = self.replicate_after_promotion(epoch, copies.keys().copied());
         let freed_note = match halves_freed {
             0 => String::new(),
-            n => format!(" ({n} relayed connections without their other half freed)"),
+            n => format!(" ({n} relayed connections freed: half pairs, or pairs whose backend had not answered)"),
         };
         let what = format!(
             "promoted to active in epoch {epoch}: {} connections resume from their released point{freed_note}; card walk {:?}, total {:?}; replicating to {} for a returning standby",
@@ -836,8 +836,10 @@ impl<B: Bar + 'static> Pair<B> {
 
     /// Before the card promotes (the copy gate closed, the card still a
     /// standby): make every relayed pair among the installed TCBs `ids`
-    /// one the promoted card can resume, and free the halves that cannot
-    /// be (replication/relay_pair.rs, docs/relay.md "Failover of both
+    /// one the promoted card can resume (a client side whose SYN-ACK the
+    /// old card held beside an accepted server side gets R = irs + 1), and
+    /// free the halves that cannot be and the pairs still opening on both
+    /// sides (replication/relay_pair.rs, docs/relay.md "Failover of both
     /// connections"). The TCBs are read from the card's mirror, which holds
     /// them as installed. Returns how many were freed.
     fn fix_up_relay_pairs(&self, ids: impl Iterator<Item = u16>) -> Result<usize, PairError> {
@@ -867,7 +869,7 @@ impl<B: Bar + 'static> Pair<B> {
         if !fix.free.is_empty() {
             let cleared = cleared_tcb(&self.card)?;
             for freed in &fix.free {
-                tracing::warn!(id = freed.id, reason = %freed.why, "relayed connection cannot be resumed without its other half: freed");
+                tracing::warn!(id = freed.id, reason = %freed.why, "relayed connection cannot be resumed: freed");
                 self.card.write_tcb(freed.id, &cleared)?;
             }
         }
@@ -1504,6 +1506,50 @@ mod tests {
         });
         let st = lock(&pair.state);
         assert_eq!((st.role, st.yielding), (PairRole::Standby, None), "heard {} times during the clear", heard.load(Ordering::SeqCst));
+    }
+
+    /// A relaying pair with `replicate = "at-setup"` (written or the
+    /// default), sync before-ack: the gates its config sets the replica
+    /// gate up for name `replica` (the relayed connections'), so the
+    /// primary's card gets hold-synack (CTRL bit4, `Pair::holds_synack` in
+    /// `service::serve`) and the host's gate holds SYN-ACKs and waits
+    /// (docs/relay.md, "Setup across three parties"); with `after-data`
+    /// neither, as without relays.
+    #[test]
+    fn a_relaying_primary_with_at_setup_holds_syn_acks_for_the_standby() {
+        let scratch = Scratch::new("relay-hold-synack");
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+        std::fs::write(scratch.0.join("secret"), "0123456789abcdef0123456789abcdef").expect("secret written");
+        let text = |replicate: &str, relay: bool| {
+            format!(
+                "card = \"vfio:0000:03:00.0\"\n[network]\nmac = \"02:48:4c:44:42:02\"\nip = \"198.18.0.2\"\nlisten_ports = [5001]\n\
+                 [replication]\nlisten = \"198.19.0.1:7400\"\npeer = \"198.19.0.2:7400\"\nsecret_file = \"{}\"\n{replicate}{}",
+                scratch.0.join("secret").display(),
+                if relay { "[[relay]]\nlisten = 8080\nbackend = \"198.18.0.3:80\"\nnext_hop_mac = \"02:00:00:00:0a:03\"\n" } else { "" }
+            )
+        };
+        for (replicate, relay, holds) in [
+            ("", true, true),
+            ("replicate = \"at-setup\"\n", true, true),
+            ("replicate = \"after-data\"\n", true, false),
+            ("", false, false),
+        ] {
+            let config = crate::config::parse(&scratch.0.join("t.toml"), &text(replicate, relay)).expect("a valid pair config");
+            let fake = crate::testcard::FakeCard::new();
+            let mut pair = test_pair(&scratch.0, &fake, PairRole::Active, &runtime);
+            pair.cfg.replicate = config.replication.as_ref().expect("a pair").replicate;
+            let mut link = LinkConfig::new(b"0123456789abcdef0123456789abcdef".to_vec(), 1);
+            link.reconnect_delay = Duration::from_secs(60);
+            let (primary, _events) = {
+                let _enter = runtime.enter();
+                Primary::start(link, "127.0.0.1:9".parse().expect("address"), 1).expect("a primary link")
+            };
+            *lock(&pair.primary) = Some(Arc::new(primary));
+            let gates = config.all_gates();
+            assert_eq!(pair.holds_synack(&gates), holds, "{replicate:?} relay {relay}");
+            let gate = pair.sink_gate(&gates).expect("a primary's gate");
+            assert_eq!((gate.hold_synack, gate.wait || !relay), (holds, true), "{replicate:?} relay {relay}");
+        }
     }
 
     /// The promotion's fix-up of relayed pairs as `Pair::promote` runs it

@@ -25,10 +25,22 @@
 //!   once the other side shows its peer's FIN.
 //! - The send limit L of each side is its new tail: nothing beyond what it
 //!   may resend.
-//! - A linked, synchronized TCB whose peer is absent, still opening, or
-//!   relays to another TCB cannot be resumed (it would send from an empty
-//!   ring, and nobody moves its R): it is freed, and with it a peer still
-//!   opening that names it.
+//! - A pair whose client side is still SYN-RECEIVED (its SYN-ACK held for
+//!   the host's release under `replicate = "at-setup"`) and whose server
+//!   side is synchronized resumes with the client side's R at irs + 1: the
+//!   backend accepted, and the primary released the client's SYN-ACK, if it
+//!   did, only after the standby acknowledged both copies. The promoted
+//!   card's walk then sends what a release sends, the SYN-ACK
+//!   (docs/relay.md, "Setup across three parties").
+//! - A linked, synchronized TCB whose peer is absent, still opening in
+//!   SYN-SENT, or relays to another TCB cannot be resumed (it would send
+//!   from an empty ring, and nobody moves its R): it is freed, and with it a
+//!   peer still opening that names it. So is a pair still opening on both
+//!   sides (the backend has not answered: the server side has no irs) and
+//!   a TCB still opening whose peer is absent or names another: the
+//!   client has had no SYN-ACK, and its retransmitted SYN opens the pair
+//!   afresh on the promoted card, where a held client side would otherwise
+//!   wait for a backend that the promoted card's walk does not call again.
 //!
 //! The function is pure: [`crate::pair::Pair::promote`] reads the installed
 //! TCBs from the standby card, writes what this returns, then promotes.
@@ -46,10 +58,15 @@ pub enum HalfPair {
     /// Its peer link names a TCB that relays to `names` (another TCB, or
     /// none), not back to it.
     PeerNamesAnother { peer: u16, names: u16 },
-    /// It is synchronized, its peer is still opening (or in `state`).
+    /// It is synchronized, its peer is still opening in `state` (SYN-SENT:
+    /// a peer in SYN-RECEIVED is a held client side, resumed with it).
     PeerNotSynchronized { peer: u16, state: TcpState },
-    /// It is still opening and its synchronized peer is freed as a half pair.
+    /// It is still opening in SYN-SENT and its synchronized peer is freed
+    /// as a half pair.
     PeerFreed { peer: u16 },
+    /// It and its peer (in `state`) are both still opening: the backend has
+    /// not accepted, so the client has had no SYN-ACK and retries its SYN.
+    BothOpening { peer: u16, state: TcpState },
 }
 
 impl fmt::Display for HalfPair {
@@ -62,6 +79,9 @@ impl fmt::Display for HalfPair {
                 write!(f, "its peer link {peer} is in {}, not synchronized", state.rfc_name())
             }
             HalfPair::PeerFreed { peer } => write!(f, "it is still opening and its peer link {peer} is freed as a half pair"),
+            HalfPair::BothOpening { peer, state } => {
+                write!(f, "it and its peer link {peer} ({}) are both still opening: the client's next SYN opens the pair afresh", state.rfc_name())
+            }
         }
     }
 }
@@ -92,55 +112,64 @@ fn synchronized(state: TcpState) -> bool {
 }
 
 /// The fix-up of every relayed pair in `installed` (the standby card's
-/// TCBs by id, as installed). TCBs that relay nothing, and pairs still
-/// opening on both sides, are left alone.
+/// TCBs by id, as installed). TCBs that relay nothing are left alone.
 pub fn fix_up(installed: &BTreeMap<u16, Tcb>) -> FixUp {
     let mut out = FixUp::default();
     for (&id, x) in installed {
-        if x.peer_link == NO_PEER_LINK || !synchronized(x.state) {
+        if x.peer_link == NO_PEER_LINK || !x.is_open() {
             continue;
         }
         let peer = x.peer_link;
         let why = match installed.get(&peer).filter(|y| y.is_open()) {
             None => Some(HalfPair::PeerAbsent { peer }),
             Some(y) if y.peer_link != id || peer == id => Some(HalfPair::PeerNamesAnother { peer, names: y.peer_link }),
-            Some(y) if !synchronized(y.state) => Some(HalfPair::PeerNotSynchronized { peer, state: y.state }),
-            Some(_) => None,
+            Some(y) => match (synchronized(x.state), synchronized(y.state)) {
+                (true, true) => None,
+                // The held client side beside its accepted server side: resumed below.
+                (true, false) if y.state == TcpState::SynReceived => None,
+                (false, true) if x.state == TcpState::SynReceived => None,
+                (true, false) => Some(HalfPair::PeerNotSynchronized { peer, state: y.state }),
+                (false, true) => Some(HalfPair::PeerFreed { peer }),
+                (false, false) => Some(HalfPair::BothOpening { peer, state: y.state }),
+            },
         };
         if let Some(why) = why {
             out.free.push(Freed { id, why });
         }
     }
-    // A peer still opening that names a freed side would finish its open
-    // toward a slot that no longer relays to it.
-    let opening_peers: Vec<Freed> = out
-        .free
-        .iter()
-        .filter_map(|f| match f.why {
-            HalfPair::PeerNotSynchronized { peer, .. } => Some(Freed { id: peer, why: HalfPair::PeerFreed { peer: f.id } }),
-            _ => None,
-        })
-        .collect();
-    out.free.extend(opening_peers);
-    out.free.sort_by_key(|f| f.id);
     let freed: BTreeSet<u16> = out.free.iter().map(|f| f.id).collect();
 
     for (&xid, x) in installed {
         let yid = x.peer_link;
         // Each pair once, from its lower id; only pairs that were not freed
-        // (so both synchronized and naming each other).
-        if x.peer_link == NO_PEER_LINK || yid <= xid || !synchronized(x.state) || freed.contains(&xid) {
+        // (so both naming each other, both synchronized or one of them the
+        // held client side).
+        if x.peer_link == NO_PEER_LINK || yid <= xid || !x.is_open() || freed.contains(&xid) {
             continue;
         }
         let Some(y) = installed.get(&yid) else { continue };
-        // From the unmodified copies of both: each side's snd_una from the
-        // other's R, then each side's R from the other's new snd_una.
-        let x_una = x.snd_una.latest(y.rel - x.seq_offset);
-        let y_una = y.snd_una.latest(x.rel - y.seq_offset);
-        let x_rel = x.rel.latest(y_una + y.seq_offset);
-        let y_rel = y.rel.latest(x_una + x.seq_offset);
-        for (id, side, una, rel) in [(xid, x, x_una, x_rel), (yid, y, y_una, y_rel)] {
-            let resumed = resume(side, una, rel);
+        let resumed = if synchronized(x.state) && synchronized(y.state) {
+            // From the unmodified copies of both: each side's snd_una from the
+            // other's R, then each side's R from the other's new snd_una.
+            let x_una = x.snd_una.latest(y.rel - x.seq_offset);
+            let y_una = y.snd_una.latest(x.rel - y.seq_offset);
+            let x_rel = x.rel.latest(y_una + y.seq_offset);
+            let y_rel = y.rel.latest(x_una + x.seq_offset);
+            [(xid, x, resume(x, x_una, x_rel)), (yid, y, resume(y, y_una, y_rel))]
+        } else {
+            // One side still SYN-RECEIVED, the other synchronized. The
+            // splice's offsets count stream bytes, and the SYNs' sequence
+            // numbers are none: the accepted side's R (its peer's SYN-ACK
+            // acknowledged) says nothing of the held side's snd_una, whose
+            // SYN-ACK nobody acknowledged yet. The held side gets
+            // R = irs + 1, what rule 2 gives it from the accepted side's
+            // snd_una (iss + 1, nothing sent: the held side received
+            // nothing to relay); the accepted side resumes from its own copy.
+            let ((hid, held), (aid, accepted)) = if x.state == TcpState::SynReceived { ((xid, x), (yid, y)) } else { ((yid, y), (xid, x)) };
+            let released = Tcb { rel: held.rel.latest(held.irs + 1), ..held.clone() };
+            [(hid, held, released), (aid, accepted, resume(accepted, accepted.snd_una, accepted.rel))]
+        };
+        for (id, side, resumed) in resumed {
             out.limits.push((id, resumed.tx_end));
             if resumed != *side {
                 out.write.push((id, resumed));
@@ -372,7 +401,7 @@ mod tests {
     }
 
     #[test]
-    fn half_pairs_are_freed_and_pairs_still_opening_are_left_alone() {
+    fn half_pairs_are_freed() {
         // The server side's copy is absent (never shipped, or freed).
         let mut installed = pair(0x3000, 0x1000, 0x5000, 0x4800);
         installed.remove(&S);
@@ -413,17 +442,97 @@ mod tests {
             ]
         );
         assert!(fix.write.is_empty() && fix.limits.is_empty());
-        // Both still opening (the held client side, the server side's SYN
-        // out): the promoted card finishes the open as the old one would.
-        let mut installed = pair(0, 0, 0, 0);
-        installed.get_mut(&C).unwrap().state = TcpState::SynReceived;
-        installed.get_mut(&S).unwrap().state = TcpState::SynSent;
-        assert_eq!(fix_up(&installed), FixUp::default());
+        // Both still opening: see `a_pair_still_opening_on_both_sides_is_freed`.
         // A TCB linked to itself is no pair.
         let mut installed = pair(0x3000, 0x1000, 0x5000, 0x4800);
         installed.remove(&S);
         installed.get_mut(&C).unwrap().peer_link = C;
         assert_eq!(fix_up(&installed).free, vec![Freed { id: C, why: HalfPair::PeerNamesAnother { peer: C, names: C } }]);
+    }
+
+    /// A pair as `at-setup` leaves it between the backend's SYN-ACK and
+    /// the client's release: the client side SYN-RECEIVED with its SYN-ACK
+    /// held (R = irs, nothing sent or received; its `seq_offset` not
+    /// necessarily set yet), the server side ESTABLISHED with the backend's
+    /// SYN acknowledged and `banner` bytes of it received (not relayed:
+    /// the client side cannot send yet).
+    fn held_pair(banner: u32) -> BTreeMap<u16, Tcb> {
+        let c = Tcb {
+            state: TcpState::SynReceived,
+            holdback: true,
+            send_hold: true,
+            peer_link: S,
+            irs: SeqNum(CI),
+            rcv_nxt: SeqNum(CI) + 1,
+            rel: SeqNum(CI),
+            ack_sent: SeqNum(CI),
+            iss: SeqNum(CS),
+            snd_una: SeqNum(CS),
+            snd_nxt: SeqNum(CS) + 1,
+            snd_max: SeqNum(CS) + 1,
+            epoch: 1,
+            ..Tcb::closed()
+        };
+        let s = side(SS, SI, C, CI.wrapping_sub(SS), (banner, 0), (0, 0, 0));
+        BTreeMap::from([(C, c), (S, s)])
+    }
+
+    #[test]
+    fn a_held_client_side_beside_an_accepted_server_side_resumes_with_its_syn_ack_released() {
+        for banner in [0, 0x200] {
+            let installed = held_pair(banner);
+            let fix = fix_up(&installed);
+            assert!(fix.free.is_empty(), "banner {banner}: {fix:?}");
+            let c = written(&fix, C);
+            assert_eq!(c.rel, SeqNum(CI) + 1, "banner {banner}: the promoted card's walk sends the SYN-ACK");
+            assert_eq!(c.rel.0, 0xFFFF_FF01, "across the wrap");
+            assert_eq!(Tcb { rel: installed[&C].rel, ..c.clone() }, installed[&C], "banner {banner}: nothing else of the client side moves");
+            assert_eq!(c.snd_una, SeqNum(CS), "banner {banner}: its SYN-ACK is not acknowledged by anything the copies show");
+            assert!(fix.write.iter().all(|(id, _)| *id != S), "banner {banner}: the server side resumes as installed");
+            assert_eq!(fix.limits, vec![(C, 0), (S, 0)], "banner {banner}: neither side may send a byte");
+            let again = fix_up(&applied(&installed, &fix));
+            assert!(again.write.is_empty() && again.free.is_empty(), "banner {banner}: {again:?}");
+        }
+        // The primary released the SYN-ACK and the client side's copy shows
+        // it: nothing to write.
+        let mut installed = held_pair(0);
+        installed.get_mut(&C).unwrap().rel = SeqNum(CI) + 1;
+        let fix = fix_up(&installed);
+        assert!(fix.write.is_empty() && fix.free.is_empty(), "{fix:?}");
+        // The client side in the higher slot: the same.
+        let (c, s) = (installed[&C].clone(), installed[&S].clone());
+        let swapped = BTreeMap::from([(C, Tcb { peer_link: 7, ..s }), (7, Tcb { peer_link: C, rel: SeqNum(CI), ..c })]);
+        let fix = fix_up(&swapped);
+        assert_eq!(written(&fix, 7).rel, SeqNum(CI) + 1);
+        assert!(fix.free.is_empty());
+    }
+
+    /// The backend has not answered (its side in SYN-SENT, no irs): the
+    /// client has had no SYN-ACK, and the promoted card would otherwise
+    /// hold its side for a backend nobody calls again. Both sides go; the
+    /// client's retransmitted SYN opens the pair afresh. A client side
+    /// still opening without its peer goes too.
+    #[test]
+    fn a_pair_still_opening_on_both_sides_is_freed() {
+        let mut installed = held_pair(0);
+        let s = installed.get_mut(&S).unwrap();
+        s.state = TcpState::SynSent;
+        s.irs = SeqNum(0);
+        s.rcv_nxt = SeqNum(0);
+        s.rel = SeqNum(0);
+        s.snd_una = SeqNum(SS);
+        let fix = fix_up(&installed);
+        assert_eq!(
+            fix.free,
+            vec![
+                Freed { id: C, why: HalfPair::BothOpening { peer: S, state: TcpState::SynSent } },
+                Freed { id: S, why: HalfPair::BothOpening { peer: C, state: TcpState::SynReceived } },
+            ]
+        );
+        assert!(fix.write.is_empty() && fix.limits.is_empty());
+        let mut alone = held_pair(0);
+        alone.remove(&S);
+        assert_eq!(fix_up(&alone).free, vec![Freed { id: C, why: HalfPair::PeerAbsent { peer: S } }]);
     }
 
     #[test]
@@ -509,6 +618,10 @@ mod tests {
         assert_eq!(
             HalfPair::PeerNotSynchronized { peer: 3, state: TcpState::SynSent }.to_string(),
             "its peer link 3 is in SYN-SENT, not synchronized"
+        );
+        assert_eq!(
+            HalfPair::BothOpening { peer: 3, state: TcpState::SynSent }.to_string(),
+            "it and its peer link 3 (SYN-SENT) are both still opening: the client's next SYN opens the pair afresh"
         );
     }
 }
