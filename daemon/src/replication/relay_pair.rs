@@ -165,8 +165,18 @@ pub fn fix_up(installed: &BTreeMap<u16, Tcb>) -> FixUp {
             // R = irs + 1, what rule 2 gives it from the accepted side's
             // snd_una (iss + 1, nothing sent: the held side received
             // nothing to relay); the accepted side resumes from its own copy.
+            // The held side's offset is the splice rule's `accepted.irs -
+            // held.iss`, set here: the card sets it when the accept's step
+            // reaches the held side, and the copy the standby holds may be
+            // older than that step. With a stale offset the promoted card
+            // would take R of the accepted side from the held side's own
+            // sequence numbers once the client's ACK synchronizes it.
             let ((hid, held), (aid, accepted)) = if x.state == TcpState::SynReceived { ((xid, x), (yid, y)) } else { ((yid, y), (xid, x)) };
-            let released = Tcb { rel: held.rel.latest(held.irs + 1), ..held.clone() };
+            let released = Tcb {
+                rel: held.rel.latest(held.irs + 1),
+                seq_offset: accepted.irs.0.wrapping_sub(held.iss.0),
+                ..held.clone()
+            };
             [(hid, held, released), (aid, accepted, resume(accepted, accepted.snd_una, accepted.rel))]
         };
         for (id, side, resumed) in resumed {
@@ -452,8 +462,8 @@ mod tests {
 
     /// A pair as `at-setup` leaves it between the backend's SYN-ACK and
     /// the client's release: the client side SYN-RECEIVED with its SYN-ACK
-    /// held (R = irs, nothing sent or received; its `seq_offset` not
-    /// necessarily set yet), the server side ESTABLISHED with the backend's
+    /// held (R = irs, nothing sent or received; its `seq_offset` not set
+    /// yet: the copy predates the accept's step), the server side ESTABLISHED with the backend's
     /// SYN acknowledged and `banner` bytes of it received (not relayed:
     /// the client side cannot send yet).
     fn held_pair(banner: u32) -> BTreeMap<u16, Tcb> {
@@ -486,7 +496,12 @@ mod tests {
             let c = written(&fix, C);
             assert_eq!(c.rel, SeqNum(CI) + 1, "banner {banner}: the promoted card's walk sends the SYN-ACK");
             assert_eq!(c.rel.0, 0xFFFF_FF01, "across the wrap");
-            assert_eq!(Tcb { rel: installed[&C].rel, ..c.clone() }, installed[&C], "banner {banner}: nothing else of the client side moves");
+            assert_eq!(c.seq_offset, SI.wrapping_sub(CS), "banner {banner}: the splice's offset, s.irs - c.iss");
+            assert_eq!(
+                Tcb { rel: installed[&C].rel, seq_offset: installed[&C].seq_offset, ..c.clone() },
+                installed[&C],
+                "banner {banner}: nothing else of the client side moves"
+            );
             assert_eq!(c.snd_una, SeqNum(CS), "banner {banner}: its SYN-ACK is not acknowledged by anything the copies show");
             assert!(fix.write.iter().all(|(id, _)| *id != S), "banner {banner}: the server side resumes as installed");
             assert_eq!(fix.limits, vec![(C, 0), (S, 0)], "banner {banner}: neither side may send a byte");
@@ -494,11 +509,16 @@ mod tests {
             assert!(again.write.is_empty() && again.free.is_empty(), "banner {banner}: {again:?}");
         }
         // The primary released the SYN-ACK and the client side's copy shows
-        // it: nothing to write.
+        // it, with the offset the accept's step set: nothing to write.
         let mut installed = held_pair(0);
         installed.get_mut(&C).unwrap().rel = SeqNum(CI) + 1;
+        installed.get_mut(&C).unwrap().seq_offset = SI.wrapping_sub(CS);
         let fix = fix_up(&installed);
         assert!(fix.write.is_empty() && fix.free.is_empty(), "{fix:?}");
+        // Released, but the copy older than the step: the offset is written.
+        installed.get_mut(&C).unwrap().seq_offset = 0;
+        let fix = fix_up(&installed);
+        assert_eq!(written(&fix, C).seq_offset, SI.wrapping_sub(CS));
         // The client side in the higher slot: the same.
         let (c, s) = (installed[&C].clone(), installed[&S].clone());
         let swapped = BTreeMap::from([(C, Tcb { peer_link: 7, ..s }), (7, Tcb { peer_link: C, rel: SeqNum(CI), ..c })]);
