@@ -199,7 +199,8 @@ pub struct LabRunArgs {
     /// upload sink on port 9000; --conns curl downloads of --bytes and as
     /// many uploads through the card, SHA-256 both ways, goodput per
     /// direction. With --standby or --failover-at F two cards relay as a
-    /// pair and the primary is SIGKILLed at F of the download.
+    /// pair and the primary is SIGKILLed at F of the download (with
+    /// --client-cmd, of --bytes through the primary's card).
     #[arg(long, value_enum, value_name = "single|relay", default_value_t = LabMode::Single)]
     pub mode: LabMode,
     /// Relay mode: run this in the server namespace instead of nginx and
@@ -311,7 +312,11 @@ pub struct LabPairArgs {
     #[arg(long)]
     pub standby: bool,
     /// Kill the primary (SIGKILL) when this fraction of all bytes was sent
-    /// (0.0-1.0); with --mode relay, of the downloads' bytes arrived.
+    /// (0.0-1.0); with --mode relay, of the downloads' bytes arrived; with
+    /// --mode relay and --client-cmd, of --bytes received as payload by the
+    /// primary's card (its rx_payload_bytes counter, both sides of every
+    /// relayed connection): the lab cannot see how far the command's
+    /// transfer got. A client command that ends before then fails the run.
     #[arg(long, value_name = "F", value_parser = parse_fraction)]
     pub failover_at: Option<f64>,
     /// ACK holdback gates of the primary, comma-separated: app, replica [default: app,replica].
@@ -527,21 +532,15 @@ impl LabRunArgs {
         if p.late_conn && p.failover_at.is_none() {
             return Err("--late-conn opens its connection right before the primary is killed: give --failover-at F".into());
         }
-        if p.wanted() {
-            let single_only = [
-                ("--server-cmd", self.server_cmd.is_some()),
-                ("--client-cmd", self.client_cmd.is_some()),
-                ("--pcap", self.pcap.is_some()),
-            ];
-            let given: Vec<&str> = single_only.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect();
-            if !given.is_empty() {
-                return Err(format!(
-                    "{} not with --standby or --failover-at in --mode relay: the relaying pair checks nginx's \
-                     download and the sink's upload, and captures each card's port to primary.pcap and \
-                     standby.pcap in its work directory (keep it with --sink-dir DIR)",
-                    given.join(", ")
-                ));
-            }
+        if p.wanted() && self.pcap.is_some() {
+            return Err("--pcap not with --standby or --failover-at in --mode relay: the relaying pair captures each \
+                        card's port to primary.pcap and standby.pcap in its work directory (keep it with --sink-dir DIR)"
+                .into());
+        }
+        if p.late_conn && self.client_cmd.is_some() {
+            return Err("--late-conn not with --client-cmd: the late connection is opened at F of the curl downloads, \
+                        which a client command replaces"
+                .into());
         }
         let not_relay = [
             ("--syn-flood", self.syn_flood.is_some()),
@@ -954,6 +953,12 @@ mod tests {
         let failover = run_of(&["--mode", "relay", "--failover-at", "0.3", "--impair", "loss 1% reorder 1%", "--bytes", "2MiB"]).unwrap();
         assert_eq!((failover.pair.failover_at, failover.check()), (Some(0.3), Ok(())));
         assert_eq!(run_of(&["--mode", "relay", "--standby", "--netem", "delay 1ms"]).unwrap().check(), Ok(()), "a relaying pair without a kill");
+        for pair in [&["--standby"][..], &["--failover-at", "0.5"][..]] {
+            let with = |cmds: &[&str]| run_of(&[&["--mode", "relay"][..], pair, cmds].concat()).unwrap().check();
+            assert_eq!(with(&["--server-cmd", "nc -l {server_ip} {server_port}", "--client-cmd", "nc {listen_ip} {listen_port}"]), Ok(()), "the user's commands through a relaying pair ({pair:?})");
+            assert_eq!(with(&["--client-cmd", "true"]), Ok(()), "a client command against nginx and the sink ({pair:?})");
+            assert!(with(&["--server-cmd", "true"]).is_err_and(|why| why.contains("give --client-cmd too")), "{pair:?}");
+        }
         for mode in ["at-setup", "after-data"] {
             let r = run_of(&["--mode", "relay", "--failover-at", "0.5", "--replicate", mode]).unwrap();
             assert_eq!(r.check(), Ok(()), "--replicate {mode}");
@@ -970,7 +975,7 @@ mod tests {
             (&["--mode", "relay", "--replicate", "at-setup"][..], "--replicate applies to a relaying pair"),
             (&["--mode", "relay", "--standby", "--late-conn"][..], "--late-conn opens its connection right before the primary is killed"),
             (&["--mode", "relay", "--failover-at", "0.5", "--pcap", "/tmp/r.pcap"][..], "--pcap not with --standby or --failover-at"),
-            (&["--mode", "relay", "--standby", "--client-cmd", "true"][..], "--client-cmd not with"),
+            (&["--mode", "relay", "--failover-at", "0.5", "--late-conn", "--client-cmd", "true"][..], "--late-conn not with --client-cmd"),
             (&["--mode", "relay", "--holdback", "off"][..], "--holdback off do not apply to --mode relay"),
             (&["--mode", "relay", "--app", "echo"][..], "--app do not apply"),
             (&["--mode", "relay", "--syn-flood", "100"][..], "--syn-flood do not apply"),

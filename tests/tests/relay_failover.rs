@@ -34,14 +34,23 @@
 //!   about a second later); the promoted card's RST to a backend still
 //!   answering that pair's SYN is the only RST allowed.
 //!
-//! Needs root (network namespaces, TAPs), nginx and curl; fails loudly
-//! without them. The labs run one at a time (two Verilated cards each).
+//! - The user's own server and client through the pair (`--server-cmd`,
+//!   `--client-cmd`): a Python server hashing what it receives and sending
+//!   back the SHA-256, a Python client sending the lab's file and exiting
+//!   non-zero unless the hash matches; the primary is killed at 0.5 of
+//!   `--bytes` received as payload by its card. The client's verdict, its
+//!   output and the captures' RSTs are in the report. A client command
+//!   exiting 1 fails the run with its output in the report.
+//!
+//! Needs root (network namespaces, TAPs), nginx and curl (and python3 for
+//! the user's commands); fails loudly without them. The labs run one at a
+//! time (two Verilated cards each).
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use holdback_daemon::config::ReplicateMode;
 use holdback_daemon::lab::relay::RelayLabOptions;
-use holdback_daemon::lab::relay_failover::{run_relay_failover_lab, RelayFailoverOptions, RelayFailoverReport};
+use holdback_daemon::lab::relay_failover::{run_relay_failover_lab, DirectionReport, RelayFailoverOptions, RelayFailoverReport};
 use holdback_tests::{holdback_bin, require_lab_prerequisites, require_tool, WorkDir};
 
 static ONE_LAB_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -92,17 +101,18 @@ fn run(tag: &str, opts: RelayFailoverOptions) -> RelayFailoverReport {
     };
     let started = Instant::now();
     let report = run_relay_failover_lab(&opts).unwrap_or_else(|e| panic!("{tag}: {}", holdback_daemon::error::chain(&e)));
+    // Absent with a client command, which runs instead of the transfers.
+    let way = |d: &Option<DirectionReport>| {
+        d.as_ref().map_or("not run".to_string(), |d| format!("{} B {:.1} Mbit/s stall {} ms", d.totals.bytes, d.totals.goodput_mbps, d.longest_stall_ms))
+    };
     eprintln!(
-        "{tag} ({:?}): passed {} failover {:?} ms; download {} B {:.1} Mbit/s stall {} ms; upload {} B {:.1} Mbit/s stall {} ms; RSTs {}; {:.1} s",
+        "{tag} ({:?}): passed {} failover {:?} ms; download {}; upload {}; client-cmd {}; RSTs {}; {:.1} s",
         report.replicate,
         report.passed(),
         report.failover_ms,
-        report.download.totals.bytes,
-        report.download.totals.goodput_mbps,
-        report.download.longest_stall_ms,
-        report.upload.totals.bytes,
-        report.upload.totals.goodput_mbps,
-        report.upload.longest_stall_ms,
+        way(&report.download),
+        way(&report.upload),
+        report.client_cmd.as_ref().map_or("not run", |c| c.status.as_str()),
         report.rst_segments(),
         started.elapsed().as_secs_f64()
     );
@@ -121,6 +131,7 @@ fn assert_survived(r: &RelayFailoverReport, what: &str) {
     assert!(r.killed_at_download_bytes.is_some(), "{what}: the primary was never killed:\n{}", r.human());
     assert!(r.failover_ms.is_some(), "{what}: the standby's card never spoke:\n{}", r.human());
     for (way, d) in [("download", &r.download), ("upload", &r.upload)] {
+        let d = d.as_ref().unwrap_or_else(|| panic!("{what}: no {way} in the report:\n{}", r.human()));
         assert!(d.totals.sha256_match, "{what}: the {way} did not arrive intact:\n{}", r.human());
         assert_eq!(d.totals.bytes, BYTES, "{what}: {way}:\n{}", r.human());
         assert!(d.endpoint_errors.is_empty(), "{what}: an endpoint of the {way} saw its connection end:\n{}", r.human());
@@ -187,4 +198,83 @@ fn a_connection_opened_right_before_the_kill_survives_with_at_setup() {
         assert!(late.ok(), "late connection at {at} (seed {seed}):\n{}", r.human());
         assert_survived(&r, &format!("late connection, kill at {at} (seed {seed})"));
     }
+}
+
+/// The user's server: in the server namespace on nginx's port (the card
+/// relays `{listen_port}` to it), hashes each connection's bytes and sends
+/// back the SHA-256 once the client half-closed.
+const HASHING_SERVER: &str = r#"python3 -c '
+import hashlib, socket
+s = socket.create_server(("{server_ip}", {server_port}))
+while True:
+    c, peer = s.accept()
+    h = hashlib.sha256()
+    n = 0
+    while True:
+        b = c.recv(65536)
+        if not b:
+            break
+        h.update(b)
+        n += len(b)
+    print("got", n, "bytes from", peer[0], "sha256", h.hexdigest(), flush=True)
+    c.sendall(h.hexdigest().encode())
+    c.close()
+'"#;
+
+/// The user's client: sends the lab's file through the card, half-closes,
+/// and exits 0 only when the server's SHA-256 is the file's.
+const CHECKING_CLIENT: &str = r#"python3 -c '
+import hashlib, socket, sys
+data = open("{work_dir}/files/{file}", "rb").read()
+want = hashlib.sha256(data).hexdigest()
+c = socket.create_connection(("{listen_ip}", {listen_port}), timeout=20)
+c.sendall(data)
+c.shutdown(socket.SHUT_WR)
+got = b""
+while True:
+    b = c.recv(4096)
+    if not b:
+        break
+    got += b
+got = got.decode()
+print("sent", len(data), "bytes; the server hashed", got, "want", want)
+sys.exit(0 if got == want else 1)
+'"#;
+
+fn user_commands(client: &str) -> RelayLabOptions {
+    require_tool("python3", "python3");
+    RelayLabOptions { seed: 81, server_cmd: Some(HASHING_SERVER.to_string()), client_cmd: Some(client.to_string()), ..RelayLabOptions::default() }
+}
+
+#[test]
+fn the_users_own_server_and_client_survive_a_failover_and_give_their_verdict() {
+    let opts = RelayFailoverOptions { relay: user_commands(CHECKING_CLIENT), failover_at: Some(0.5), replicate: ReplicateMode::AtSetup, late_conn: false };
+    let r = run("cmds-0.5", opts);
+    let killed_at = r.killed_at_card_payload_bytes.unwrap_or_else(|| panic!("the primary was never killed:\n{}", r.human()));
+    assert!(killed_at >= BYTES / 2, "killed at {killed_at} payload bytes, before half of {BYTES}:\n{}", r.human());
+    assert!(r.download.is_none() && r.upload.is_none(), "the default transfers ran beside the client command:\n{}", r.human());
+    let client = r.client_cmd.as_ref().unwrap_or_else(|| panic!("no client command in the report:\n{}", r.human()));
+    assert_eq!(client.exit_code, Some(0), "the client's verdict:\n{}", r.human());
+    assert!(client.stdout.contains(&format!("sent {BYTES} bytes; the server hashed")), "the client's output:\n{}", r.human());
+    assert!(r.human().contains("client-cmd `python3") && r.human().contains("stdout| sent"), "{}", r.human());
+    let json: serde_json::Value = serde_json::from_str(&r.json()).expect("the report's JSON");
+    assert_eq!(json["client_cmd"]["stdout"].as_str(), Some(client.stdout.as_str()), "the JSON report carries the client's output");
+    assert!(r.server_cmd.as_ref().is_some_and(|s| s.stdout.contains(&format!("got {BYTES} bytes"))), "the server's output:\n{}", r.human());
+    assert!(r.failover_ms.is_some(), "the standby's card never spoke:\n{}", r.human());
+    assert_eq!(r.standby_frames_while_primary_spoke, 0, "{}", r.human());
+    assert_eq!(r.rst_segments(), 0, "RSTs in the cards' captures:\n{}", r.human());
+    assert!(r.passed(), "{}", r.human());
+}
+
+#[test]
+fn a_client_command_exiting_1_fails_the_pair_run_with_its_output_in_the_report() {
+    let failing = "echo the check says no; echo and why >&2; exit 1";
+    let opts = RelayFailoverOptions { relay: user_commands(failing), failover_at: None, replicate: ReplicateMode::AtSetup, late_conn: false };
+    let r = run("cmds-fail", opts);
+    let _ = std::fs::remove_dir_all(&r.work_dir);
+    assert!(!r.passed(), "a client command exiting 1 passed:\n{}", r.human());
+    let client = r.client_cmd.as_ref().unwrap_or_else(|| panic!("no client command in the report:\n{}", r.human()));
+    assert_eq!(client.exit_code, Some(1), "{}", r.human());
+    assert!(r.human().contains("stdout| the check says no") && r.human().contains("stderr| and why"), "{}", r.human());
+    assert!(r.human().contains(": FAIL"), "{}", r.human());
 }

@@ -231,16 +231,7 @@ impl RelayReport {
                 }
             }
         }
-        for (what, cmd) in [("server-cmd", &self.server_cmd), ("client-cmd", &self.client_cmd)] {
-            if let Some(c) = cmd {
-                let _ = writeln!(s, "  {what} `{}`: {}{}", c.command, c.status, if c.timed_out { " (timed out)" } else { "" });
-                for (name, text) in [("stdout", &c.stdout), ("stderr", &c.stderr)] {
-                    for line in text.lines() {
-                        let _ = writeln!(s, "    {name}| {line}");
-                    }
-                }
-            }
-        }
+        write_commands(&mut s, self.server_cmd.as_ref(), self.client_cmd.as_ref());
         let nonzero: Vec<String> = self.stats.iter().filter(|(_, v)| *v > 0).map(|(k, v)| format!("{}={v}", k.name())).collect();
         let _ = writeln!(s, "  card: {}", nonzero.join(" "));
         for e in &self.errors {
@@ -257,10 +248,7 @@ impl RelayReport {
 /// stops everything and removes the namespaces.
 pub struct RelayLab {
     // Dropped in this order: the processes, then the namespaces they ran in.
-    server_cmd: Option<UserCommand>,
-    // Held so nginx serves while the lab runs; the downloads go to the card's address.
-    _http: Option<HttpServer>,
-    sink: Option<UploadSink>,
+    servers: ServerSide,
     pub daemon: DaemonProcess,
     server_ns: ServerNs,
     net: LabNet,
@@ -287,28 +275,8 @@ impl RelayLab {
             netns::add_netem(&topo, netem)?;
         }
         let (files, served, sent) = generate_files(work, opts.seed, opts.bytes)?;
-        let placeholders = Placeholders {
-            server_ip: SERVER_IP,
-            server_port: SERVER_HTTP_PORT,
-            upload_port: SERVER_UPLOAD_PORT,
-            listen_ip: topo.card_ip,
-            listen_port: RELAY_HTTP_PORT,
-            client_ip: topo.client_ip,
-            file: served.name.clone(),
-            work_dir: work.to_path_buf(),
-        };
-        let server_cmd = opts
-            .server_cmd
-            .as_deref()
-            .map(|t| UserCommand::start(&server_ns.name, t, &placeholders, work, "server-cmd"))
-            .transpose()
-            .map_err(servers_error)?;
-        let (http, sink) = if server_cmd.is_some() {
-            (None, None)
-        } else {
-            let (http, sink) = start_servers(&server_ns.name, &files, work)?;
-            (Some(http), Some(sink))
-        };
+        let placeholders = placeholders(&topo, &served, work);
+        let servers = ServerSide::start(&server_ns.name, opts.server_cmd.as_deref(), &placeholders, &files, work)?;
         let relays = relay_targets(&opts.extra_relays);
         let figures = work.join("card.json");
         let plan = CardPlan {
@@ -333,9 +301,7 @@ impl RelayLab {
         let stats_before = card_stats(&daemon)?;
         tracing::info!(client_ns = %topo.client_ns, server_ns = %server_ns.name, relays = ?relays, "relay lab up");
         Ok(RelayLab {
-            server_cmd,
-            _http: http,
-            sink,
+            servers,
             daemon,
             server_ns,
             net,
@@ -397,7 +363,7 @@ impl RelayLab {
     /// `n` uploads of the sent file through [`RELAY_UPLOAD_PORT`] at once, as
     /// the sink recorded them, and their wall time.
     pub fn uploads(&self, n: usize, timeout: Duration) -> Result<(Vec<Upload>, Duration), LabError> {
-        let sink = self.sink.as_ref().ok_or_else(|| LabError::Pair { name: "card", what: "no upload sink runs (--server-cmd)".into() })?;
+        let sink = self.servers.sink.as_ref().ok_or_else(|| LabError::Pair { name: "card", what: "no upload sink runs (--server-cmd)".into() })?;
         let start = Instant::now();
         let up = servers::uploads_via(self.client_ns(), &self.sent.path, self.relay_addr(RELAY_UPLOAD_PORT), sink, n, timeout)
             .map_err(servers_error)?;
@@ -406,7 +372,7 @@ impl RelayLab {
 
     /// Runs the user's client template in the client namespace.
     pub fn client_cmd(&self, template: &str, timeout: Duration) -> Result<CommandOutcome, LabError> {
-        UserCommand::run(self.client_ns(), template, &self.placeholders, &self.work, "client-cmd", timeout).map_err(servers_error)
+        run_client_cmd(self.client_ns(), template, &self.placeholders, &self.work, timeout)
     }
 
     /// Stops the daemon (SIGTERM) and the servers; the card's counters over
@@ -419,9 +385,71 @@ impl RelayLab {
         }
         let text = std::fs::read_to_string(&self.figures).map_err(io("reading the card's figures from", &self.figures))?;
         let card: CardFigures = serde_json::from_str(&text).map_err(|source| LabError::Figures { path: self.figures.clone(), source })?;
-        let server_cmd = self.server_cmd.take().map(UserCommand::stop);
+        let server_cmd = self.servers.server_cmd.take().map(UserCommand::stop);
         Ok((stats, card, server_cmd))
     }
+}
+
+/// The user's commands as the reports show them: each one's command, how
+/// it ended and every line it printed (the relay lab's and the relaying
+/// pair's reports alike).
+pub(crate) fn write_commands(s: &mut String, server: Option<&CommandOutcome>, client: Option<&CommandOutcome>) {
+    use std::fmt::Write as _;
+    for (what, cmd) in [("server-cmd", server), ("client-cmd", client)] {
+        if let Some(c) = cmd {
+            let _ = writeln!(s, "  {what} `{}`: {}{}", c.command, c.status, if c.timed_out { " (timed out)" } else { "" });
+            for (name, text) in [("stdout", &c.stdout), ("stderr", &c.stderr)] {
+                for line in text.lines() {
+                    let _ = writeln!(s, "    {name}| {line}");
+                }
+            }
+        }
+    }
+}
+
+/// What the user's templates may name: the card's relay port to the
+/// server's HTTP port, the served file, the work directory.
+pub(crate) fn placeholders(topo: &LabTopology, served: &GeneratedFile, work: &Path) -> Placeholders {
+    Placeholders {
+        server_ip: SERVER_IP,
+        server_port: SERVER_HTTP_PORT,
+        upload_port: SERVER_UPLOAD_PORT,
+        listen_ip: topo.card_ip,
+        listen_port: RELAY_HTTP_PORT,
+        client_ip: topo.client_ip,
+        file: served.name.clone(),
+        work_dir: work.to_path_buf(),
+    }
+}
+
+/// The server namespace's side of a run: the user's `--server-cmd`, or
+/// nginx and the upload sink. Dropping it ends them (before the namespace
+/// goes: declare it before the [`ServerNs`]).
+pub(crate) struct ServerSide {
+    pub(crate) server_cmd: Option<UserCommand>,
+    // Held so nginx serves while the lab runs; the downloads go to the card's address.
+    _http: Option<HttpServer>,
+    pub(crate) sink: Option<UploadSink>,
+}
+
+impl ServerSide {
+    /// `server_cmd` expanded with `placeholders` in the namespace `ns`, or
+    /// without one nginx serving `files` and the upload sink.
+    pub(crate) fn start(ns: &str, server_cmd: Option<&str>, placeholders: &Placeholders, files: &Path, work: &Path) -> Result<ServerSide, LabError> {
+        if let Some(t) = server_cmd {
+            let cmd = UserCommand::start(ns, t, placeholders, work, "server-cmd").map_err(servers_error)?;
+            return Ok(ServerSide { server_cmd: Some(cmd), _http: None, sink: None });
+        }
+        let (http, sink) = start_servers(ns, files, work)?;
+        Ok(ServerSide { server_cmd: None, _http: Some(http), sink: Some(sink) })
+    }
+}
+
+/// Runs the user's client template in the client namespace `ns` to its
+/// end, or kills it after `timeout`; its output goes to
+/// `work/client-cmd.stdout` and `.stderr`.
+pub(crate) fn run_client_cmd(ns: &str, template: &str, placeholders: &Placeholders, work: &Path, timeout: Duration) -> Result<CommandOutcome, LabError> {
+    UserCommand::run(ns, template, placeholders, work, "client-cmd", timeout).map_err(servers_error)
 }
 
 /// The file nginx serves (`files/download.bin`, seeded by `seed`) and the
@@ -439,7 +467,7 @@ pub(crate) fn generate_files(work: &Path, seed: u64, bytes: u64) -> Result<(Path
 /// nginx serving `files` on [`SERVER_HTTP_PORT`] and the upload sink
 /// (writing into `work/uploads`) on [`SERVER_UPLOAD_PORT`], in the server
 /// namespace `ns`.
-pub(crate) fn start_servers(ns: &str, files: &Path, work: &Path) -> Result<(HttpServer, UploadSink), LabError> {
+fn start_servers(ns: &str, files: &Path, work: &Path) -> Result<(HttpServer, UploadSink), LabError> {
     let http = HttpServer::start(ns, SocketAddrV4::new(SERVER_IP, SERVER_HTTP_PORT), files, work).map_err(servers_error)?;
     let sink = UploadSink::start(ns, SocketAddrV4::new(SERVER_IP, SERVER_UPLOAD_PORT), &work.join("uploads")).map_err(servers_error)?;
     Ok((http, sink))

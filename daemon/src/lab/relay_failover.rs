@@ -26,6 +26,15 @@
 //! sink's connection error), the RSTs in both cards' captures, and the
 //! failover time from the captures.
 //!
+//! With the user's commands (`--server-cmd`, `--client-cmd`; the relay
+//! lab's templates, [`relay::ServerSide`], [`relay::run_client_cmd`]) they
+//! run instead of nginx, the sink and the transfers. The lab cannot see how
+//! far a user's transfer got, so the primary is killed once F × `--bytes`
+//! payload bytes crossed its card (its `rx_payload_bytes`, read over its
+//! control socket); the client command's exit status decides the run
+//! beside the captures' RSTs and the standby's take-over, and its output is
+//! in the report.
+//!
 //! With `late_conn` (`--late-conn`) one more client connects to a relay
 //! port of its own ([`RELAY_LATE_PORT`], to a second upload sink) right
 //! before the kill, so its pair is set up, or not, in the primary's last
@@ -39,16 +48,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use holdback_driver::{MacAddr, RelayTarget};
+use holdback_regmap::Stat;
 use serde::Serialize;
 
 use crate::config::{Detector, Gate, ReplicateMode, SyncMode};
 use crate::error::io;
 use crate::lab::capture::{self, CardCapture};
+use crate::lab::daemon::DaemonProcess;
 use crate::lab::netns::{self, LabNet, LabTopology};
 use crate::lab::pair::{FailoverOptions, PairSetup};
-use crate::lab::relay::{self, Direction, ServerNs, RELAY_HTTP_PORT, RELAY_UPLOAD_PORT, SERVER_IP, SERVER_MAC};
-use crate::lab::servers::{self, Download, GeneratedFile, TransferCheck, Upload, UploadSink};
-use crate::lab::{interrupted, LabError};
+use crate::lab::relay::{self, Direction, ServerNs, ServerSide, RELAY_HTTP_PORT, RELAY_UPLOAD_PORT, SERVER_IP, SERVER_MAC};
+use crate::lab::servers::{self, CommandOutcome, Download, GeneratedFile, Placeholders, TransferCheck, Upload, UploadSink, UserCommand};
+use crate::lab::{card_stats, interrupted, LabError};
 
 /// How often the run looks at the transfers' files (the kill point and
 /// the stalls are measured at this resolution).
@@ -73,13 +84,15 @@ const LATE_LEAD: Duration = Duration::from_millis(5);
 /// cards, and when to kill the primary.
 #[derive(Clone, Debug)]
 pub struct RelayFailoverOptions {
-    /// Conns, sizes, seed, impairment, timeouts and card settings as in the
-    /// relay lab; its `server_cmd`, `client_cmd`, `pcap` and `extra_relays`
-    /// are refused here (this lab runs its own transfers and keeps each
-    /// card's capture). `impair` applies at both cards' ports.
+    /// Conns, sizes, seed, impairment, timeouts, card settings and the
+    /// user's commands as in the relay lab (a server command needs a
+    /// client command); its `pcap` and `extra_relays` are refused here (this
+    /// lab keeps each card's capture). `impair` applies at both cards' ports.
     pub relay: relay::RelayLabOptions,
     /// SIGKILL the primary when this fraction of all the downloads' bytes
-    /// arrived; `None` runs the pair without a failure (`--standby`).
+    /// arrived, or with a client command of `bytes` payload bytes crossed
+    /// the primary's card (its `rx_payload_bytes`); `None` runs the pair
+    /// without a failure (`--standby`).
     pub failover_at: Option<f64>,
     /// Both daemons' `[replication] replicate` (`--replicate`; the
     /// daemon's default, `at-setup`, unless given).
@@ -168,14 +181,21 @@ pub struct RelayFailoverReport {
     /// Both cards' relay mappings.
     pub relays: Vec<RelayTarget>,
     pub replicate: ReplicateMode,
+    pub placeholders: Placeholders,
     /// The late connection, with `late_conn`.
     pub late: Option<LateReport>,
-    /// Server to client: the curl downloads from nginx.
-    pub download: DirectionReport,
-    /// Client to server: the uploads to the sink.
-    pub upload: DirectionReport,
+    /// Server to client: the curl downloads from nginx (absent with a client command).
+    pub download: Option<DirectionReport>,
+    /// Client to server: the uploads to the sink (absent with a client command).
+    pub upload: Option<DirectionReport>,
+    pub server_cmd: Option<CommandOutcome>,
+    /// The user's client command: its exit status decides the run.
+    pub client_cmd: Option<CommandOutcome>,
     /// Bytes of the downloads that had arrived when the primary was killed.
     pub killed_at_download_bytes: Option<u64>,
+    /// With a client command: payload bytes the primary's card had
+    /// received (`rx_payload_bytes`, since the pair came up) when it was killed.
+    pub killed_at_card_payload_bytes: Option<u64>,
     /// Last frame the primary's card sent → first frame the standby's card
     /// sent (the captures, each card's own frames: [`own_frames`]), ms.
     pub failover_ms: Option<f64>,
@@ -205,19 +225,25 @@ pub struct RelayFailoverReport {
 }
 
 impl RelayFailoverReport {
-    /// Both directions arrived whole and intact, no endpoint saw a
-    /// connection end early, neither card's capture has a RST, nothing else
-    /// went wrong, and a killed primary's standby spoke.
+    /// Both directions arrived whole and intact with no endpoint seeing a
+    /// connection end early (or the client command exited 0), neither
+    /// card's capture has a RST, nothing else went wrong, and a killed
+    /// primary's standby spoke.
     pub fn passed(&self) -> bool {
+        let intact = |d: &DirectionReport| d.totals.sha256_match && d.endpoint_errors.is_empty();
         self.errors.is_empty()
-            && self.download.totals.sha256_match
-            && self.upload.totals.sha256_match
-            && self.download.endpoint_errors.is_empty()
-            && self.upload.endpoint_errors.is_empty()
+            && self.download.as_ref().is_none_or(intact)
+            && self.upload.as_ref().is_none_or(intact)
+            && self.client_cmd.as_ref().is_none_or(CommandOutcome::succeeded)
             && self.unexplained_resets() == 0
             && self.standby_frames_while_primary_spoke == 0
-            && (self.killed_at_download_bytes.is_none() || self.failover_ms.is_some())
+            && (!self.killed() || self.failover_ms.is_some())
             && self.late.as_ref().is_none_or(LateReport::ok)
+    }
+
+    /// The primary was SIGKILLed.
+    pub fn killed(&self) -> bool {
+        self.killed_at_download_bytes.is_some() || self.killed_at_card_payload_bytes.is_some()
     }
 
     /// RST segments in both cards' captures.
@@ -244,23 +270,23 @@ impl RelayFailoverReport {
             let _ = writeln!(s, "  relay {}:{} -> {} (next hop {})", self.topology.card_ip, r.listen, r.backend, r.next_hop);
         }
         let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1} ms"));
-        match (self.failover_at, self.killed_at_download_bytes) {
+        let (of, killed_at) = match self.client_cmd {
+            Some(_) => ("--bytes through the primary's card", self.killed_at_card_payload_bytes.map(|b| format!("{b} payload bytes received"))),
+            None => ("the download", self.killed_at_download_bytes.map(|b| format!("{b} bytes arrived"))),
+        };
+        match (self.failover_at, killed_at) {
             (Some(f), Some(b)) => {
-                let _ = writeln!(
-                    s,
-                    "  primary SIGKILLed at {f} of the download ({b} bytes arrived): failover {}, wire gap {}",
-                    ms(self.failover_ms),
-                    ms(self.wire_gap_ms)
-                );
+                let _ = writeln!(s, "  primary SIGKILLed at {f} of {of} ({b}): failover {}, wire gap {}", ms(self.failover_ms), ms(self.wire_gap_ms));
             }
             (Some(f), None) => {
-                let _ = writeln!(s, "  the primary was not killed (kill point {f} of the download)");
+                let _ = writeln!(s, "  the primary was not killed (kill point {f} of {of})");
             }
             (None, _) => {
                 let _ = writeln!(s, "  no failover (the pair runs, the standby replicates)");
             }
         }
         for (what, d) in [("download (curl from nginx, server -> client)", &self.download), ("upload (to the sink, client -> server)", &self.upload)] {
+            let Some(d) = d else { continue };
             let t = &d.totals;
             let check = if t.sha256_match { "SHA-256 match" } else { "MISMATCH" };
             let _ = writeln!(
@@ -280,6 +306,7 @@ impl RelayFailoverReport {
                 let _ = writeln!(s, "    endpoint: {e}");
             }
         }
+        relay::write_commands(&mut s, self.server_cmd.as_ref(), self.client_cmd.as_ref());
         if let Some(l) = &self.late {
             let _ = writeln!(
                 s,
@@ -373,11 +400,11 @@ fn file_len(path: &Path) -> u64 {
 fn run_into(opts: &RelayFailoverOptions, work: &Path) -> Result<RelayFailoverReport, LabError> {
     let r = &opts.relay;
     for (set, what) in [
-        (r.server_cmd.is_some(), "a server command"),
-        (r.client_cmd.is_some(), "a client command"),
+        (r.server_cmd.is_some() && r.client_cmd.is_none(), "a server command without a client command (nothing would check it)"),
         (r.pcap.is_some(), "a capture file (each card keeps its own in the work directory)"),
         (!r.extra_relays.is_empty(), "an extra relay port"),
         (opts.late_conn && opts.failover_at.is_none(), "a late connection without a kill"),
+        (opts.late_conn && r.client_cmd.is_some(), "a late connection beside a client command (it is opened at F of the curl downloads)"),
     ] {
         if set {
             return Err(LabError::NotTaken(what));
@@ -387,13 +414,14 @@ fn run_into(opts: &RelayFailoverOptions, work: &Path) -> Result<RelayFailoverRep
     let net = LabNet::create(LabTopology::unique_with_standby("rfo"))?;
     let topo = net.topology().clone();
     let server_ns = ServerNs::create(&topo)?;
-    if let Some(netem) = &opts.relay.netem {
+    if let Some(netem) = &r.netem {
         netns::add_netem(&topo, netem)?;
     }
-    let (files, served, sent) = relay::generate_files(work, opts.relay.seed, opts.relay.bytes)?;
-    let (_http, sink) = relay::start_servers(&server_ns.name, &files, work)?;
+    let (files, served, sent) = relay::generate_files(work, r.seed, r.bytes)?;
+    let placeholders = relay::placeholders(&topo, &served, work);
+    let mut servers = ServerSide::start(&server_ns.name, r.server_cmd.as_deref(), &placeholders, &files, work)?;
     let late = if opts.late_conn {
-        let file = servers::generate_file(work, "late.bin", opts.relay.seed ^ 0x1a7e_c0de, LATE_BYTES).map_err(relay::servers_error)?;
+        let file = servers::generate_file(work, "late.bin", r.seed ^ 0x1a7e_c0de, LATE_BYTES).map_err(relay::servers_error)?;
         let sink = UploadSink::start(&server_ns.name, SocketAddrV4::new(SERVER_IP, SERVER_LATE_PORT), &work.join("late-uploads"))
             .map_err(relay::servers_error)?;
         Some((file, sink))
@@ -402,7 +430,7 @@ fn run_into(opts: &RelayFailoverOptions, work: &Path) -> Result<RelayFailoverRep
     };
     let relays = relay::relay_targets(if late.is_some() { &[(RELAY_LATE_PORT, SERVER_LATE_PORT)] } else { &[] });
     let pair_opts = FailoverOptions {
-        seed: opts.relay.seed,
+        seed: r.seed,
         failover_at: opts.failover_at,
         // The relayed connections' only gate is `peer`, implied; the
         // daemon puts their send limits behind the replica gate itself.
@@ -410,113 +438,30 @@ fn run_into(opts: &RelayFailoverOptions, work: &Path) -> Result<RelayFailoverRep
         sync: SyncMode::BeforeAck,
         replicate: opts.replicate,
         detector: Detector::Heartbeat,
-        impair: opts.relay.impair.clone(),
-        reassembly: opts.relay.reassembly,
-        sack: opts.relay.sack,
-        timestamps: opts.relay.timestamps,
+        impair: r.impair.clone(),
+        reassembly: r.reassembly,
+        sack: r.sack,
+        timestamps: r.timestamps,
         ..FailoverOptions::default()
     };
     let mut pair = PairSetup::write(work, &topo, &pair_opts)?;
     for m in [&mut pair.primary, &mut pair.standby] {
-        m.config.dma.rx_ring_bytes = opts.relay.rx_ring_bytes;
-        relay::relay_config(&mut m.config, &relays, opts.relay.relay_connect_ms, m.name, &format!("`holdback lab --mode relay` for its {} card", m.name))?;
+        m.config.dma.rx_ring_bytes = r.rx_ring_bytes;
+        relay::relay_config(&mut m.config, &relays, r.relay_connect_ms, m.name, &format!("`holdback lab --mode relay` for its {} card", m.name))?;
     }
-    let (mut primary, mut standby) = pair.start_both(opts.relay.holdback_exe.as_deref())?;
+    let (primary, standby) = pair.start_both(r.holdback_exe.as_deref())?;
     tracing::info!(client_ns = %topo.client_ns, server_ns = %server_ns.name, relays = ?relays, "relay pair up");
 
-    let n = opts.relay.conns.max(1);
-    let card = |port| SocketAddrV4::new(topo.card_ip, port);
-    let url = format!("http://{}/{}", card(RELAY_HTTP_PORT), served.name);
-    let download_timeout = opts.relay.timeout + Duration::from_secs(served.bytes * n as u64 / (64 << 10));
-    let outputs: Vec<PathBuf> = (0..n).map(|i| work.join(format!("downloaded-{i}.bin"))).collect();
-    let uploaded: Vec<PathBuf> = (0..n).map(|i| work.join("uploads").join(format!("upload-{i}.bin"))).collect();
-    let total_download = served.bytes * n as u64;
-    let kill_at = opts.failover_at.map(|f| (total_download as f64 * f.clamp(0.0, 1.0)) as u64);
-    let mut killed_at = None;
-    let killed = Arc::new(AtomicBool::new(false));
-    let mut late_client = None;
-    let mut problem = None;
+    let mut running = Running { opts, topo: &topo, primary, standby, problem: None, errors: Vec::new() };
     let start = Instant::now();
-    let mut down_watch: Vec<StallWatch> = (0..n).map(|_| StallWatch::new(served.bytes, start)).collect();
-    let mut up_watch: Vec<StallWatch> = (0..n).map(|_| StallWatch::new(sent.bytes, start)).collect();
-
-    let (downloads, (uploads, up_wall), down_wall) = std::thread::scope(|scope| {
-        let down: Vec<_> = outputs
-            .iter()
-            .map(|out| {
-                let (ns, url, served) = (&topo.client_ns, &url, &served);
-                scope.spawn(move || (servers::download(ns, url, served, out, download_timeout), start.elapsed()))
-            })
-            .collect();
-        let (ns, sink_ref, file) = (&topo.client_ns, &sink, &sent.path);
-        let up = scope.spawn(move || {
-            let r = servers::uploads_via(ns, file, card(RELAY_UPLOAD_PORT), sink_ref, n, opts.relay.timeout);
-            (r, start.elapsed())
-        });
-        loop {
-            let now = Instant::now();
-            let downs_ended: Vec<bool> = down.iter().map(|h| h.is_finished()).collect();
-            let up_ended = up.is_finished();
-            let mut arrived = 0;
-            for ((w, out), ended) in down_watch.iter_mut().zip(&outputs).zip(&downs_ended) {
-                let len = file_len(out);
-                arrived += len;
-                w.saw(len, now, *ended);
-            }
-            for (w, path) in up_watch.iter_mut().zip(&uploaded) {
-                w.saw(file_len(path), now, up_ended);
-            }
-            if let Some(at) = kill_at {
-                if killed_at.is_none() && arrived >= at {
-                    if let Some((file, _)) = &late {
-                        let (file, to, killed, timeout) = (file.path.clone(), card(RELAY_LATE_PORT), killed.clone(), opts.relay.timeout);
-                        match netns::spawn_in_netns(&topo.client_ns, move || late_upload(&file, to, &killed, timeout)) {
-                            Ok(h) => late_client = Some(h),
-                            Err(e) => problem = Some(LabError::from(e)),
-                        }
-                        std::thread::sleep(LATE_LEAD);
-                    }
-                    tracing::info!(arrived, at, "killing the primary (SIGKILL)");
-                    primary.kill_hard();
-                    killed.store(true, Ordering::SeqCst);
-                    killed_at = Some(arrived);
-                }
-            }
-            if problem.is_none() {
-                if !standby.is_running() {
-                    problem = Some(standby.died("the standby daemon died".into()));
-                } else if interrupted() {
-                    problem = Some(LabError::Interrupted);
-                }
-                if problem.is_some() {
-                    // The transfers then end by their timeouts.
-                    for d in [&mut primary, &mut standby] {
-                        if d.is_running() {
-                            d.kill_hard();
-                        }
-                    }
-                }
-            }
-            if downs_ended.iter().all(|e| *e) && up_ended && late_client.as_ref().is_none_or(|h| h.is_finished()) {
-                break;
-            }
-            std::thread::sleep(POLL);
-        }
-        let mut downloads = Vec::with_capacity(n);
-        let mut down_wall = Duration::ZERO;
-        for h in down {
-            let (r, wall) = h.join().unwrap_or_else(|_| (Err(servers::ServersError::Net(netns::NetnsError::ThreadPanicked("download".into()))), Duration::ZERO));
-            down_wall = down_wall.max(wall);
-            downloads.push(r);
-        }
-        let up = up.join().unwrap_or_else(|_| (Err(servers::ServersError::Net(netns::NetnsError::ThreadPanicked("upload".into()))), Duration::ZERO));
-        (downloads, up, down_wall)
-    });
+    let load = match (&r.client_cmd, &servers.sink) {
+        (Some(template), _) => running.client(template, &placeholders, work),
+        (None, Some(sink)) => running.transfers(work, &served, &sent, sink, late, start),
+        // Refused above: without a client command no server command runs.
+        (None, None) => return Err(LabError::NotTaken("a server command without a client command (nothing would check it)")),
+    };
     let duration = start.elapsed();
-    let mut errors = Vec::new();
-    if let (Some(at), None) = (kill_at, killed_at) {
-        errors.push(format!("the downloads ended with fewer than the {at} bytes of the kill point; the primary was never killed"));
-    }
+    let Running { mut primary, mut standby, problem, mut errors, .. } = running;
     // Whoever is alive stops cleanly: its card flushes its capture.
     for d in [&mut primary, &mut standby] {
         if d.is_running() {
@@ -529,21 +474,12 @@ fn run_into(opts: &RelayFailoverOptions, work: &Path) -> Result<RelayFailoverRep
     if let Some(p) = problem {
         return Err(p);
     }
-    let late = late.map(|(file, late_sink)| {
-        let sent = late_client.map(|h| match h.join() {
-            Ok(Ok(r)) => r.map_err(|e| e.to_string()),
-            Ok(Err(e)) => Err(crate::error::chain(&e)),
-            Err(_) => Err("the late client's thread panicked".to_string()),
-        });
-        late_report(sent, &late_sink, &file)
-    });
-    let download = download_report(downloads, &outputs, &served, down_wall, &down_watch);
-    let upload = upload_report(uploads, &sink, &sent, up_wall, &up_watch);
+    let server_cmd = servers.server_cmd.take().map(UserCommand::stop);
 
     let (primary_frames, primary_torn) = capture::read_frames(&pair.primary.pcap, topo.card_mac).map_err(LabError::Capture)?;
     let (standby_frames, standby_torn) = capture::read_frames(&pair.standby.pcap, topo.card_mac).map_err(LabError::Capture)?;
     let (pcap, scap) = (CardCapture::of(&primary_frames, primary_torn), CardCapture::of(&standby_frames, standby_torn));
-    let killed = killed_at.is_some();
+    let killed = load.killed_at.is_some();
     let (primary_own, standby_own) = own_frames(&pair.primary.pcap, &pair.standby.pcap, topo.card_mac).map_err(LabError::Capture)?;
     let primary_last = primary_own.iter().max().copied();
     let standby_frames_while_primary_spoke = primary_last.map_or(0, |last| standby_own.iter().filter(|at| **at <= last).count() as u64);
@@ -555,27 +491,36 @@ fn run_into(opts: &RelayFailoverOptions, work: &Path) -> Result<RelayFailoverRep
         errors.push("the standby's card sent nothing after the primary was killed: it did not take over".into());
     }
     let server_ns_name = server_ns.name.clone();
-    drop(sink);
+    drop(servers);
     drop(server_ns);
     drop(net);
+    let (download, upload, late, client_cmd) = match load.what {
+        Load::Transfers { download, upload, late } => (Some(download), Some(upload), late, None),
+        Load::Client(outcome) => (None, None, None, outcome),
+    };
+    let by_client = client_cmd.is_some();
     Ok(RelayFailoverReport {
         mode: "relay",
-        conns: n,
-        bytes_per_conn: opts.relay.bytes,
-        seed: opts.relay.seed,
+        conns: r.conns.max(1),
+        bytes_per_conn: r.bytes,
+        seed: r.seed,
         failover_at: opts.failover_at,
-        impair: opts.relay.impair.clone(),
-        netem: opts.relay.netem.clone(),
+        impair: r.impair.clone(),
+        netem: r.netem.clone(),
         topology: topo,
         server_ns: server_ns_name,
         server_ip: SERVER_IP,
         server_mac: SERVER_MAC,
         relays,
         replicate: opts.replicate,
+        placeholders,
         late,
         download,
         upload,
-        killed_at_download_bytes: killed_at,
+        server_cmd,
+        client_cmd,
+        killed_at_download_bytes: load.killed_at.filter(|_| !by_client),
+        killed_at_card_payload_bytes: load.killed_at.filter(|_| by_client),
         failover_ms,
         standby_frames_while_primary_spoke,
         wire_gap_ms: if killed { capture::wire_gap_ms(&pcap, &scap) } else { None },
@@ -592,6 +537,222 @@ fn run_into(opts: &RelayFailoverOptions, work: &Path) -> Result<RelayFailoverRep
         work_dir: work.to_path_buf(),
         kept: false,
     })
+}
+
+/// What went through the pair: the curl downloads and the uploads (and
+/// the late connection), or the user's client command.
+enum Load {
+    Transfers { download: DirectionReport, upload: DirectionReport, late: Option<LateReport> },
+    /// None: the command never ran (the run's error says why).
+    Client(Option<CommandOutcome>),
+}
+
+/// A load's end: when the primary was killed and what went through.
+struct LoadEnd {
+    /// The kill point's measure when the primary was killed: bytes of the
+    /// downloads that had arrived, or with a client command payload bytes
+    /// the primary's card had received.
+    killed_at: Option<u64>,
+    what: Load,
+}
+
+/// The running pair, as the load through it sees it: a problem ends the
+/// run with an error (after the daemons are stopped), `errors` fail it.
+struct Running<'a> {
+    opts: &'a RelayFailoverOptions,
+    topo: &'a LabTopology,
+    primary: DaemonProcess,
+    standby: DaemonProcess,
+    problem: Option<LabError>,
+    errors: Vec<String>,
+}
+
+impl Running<'_> {
+    /// Once per poll: the standby alive and no interrupt. On a problem
+    /// both daemons are killed, so the load ends by its timeouts.
+    fn check_pair(&mut self) {
+        if self.problem.is_none() {
+            if !self.standby.is_running() {
+                self.problem = Some(self.standby.died("the standby daemon died".into()));
+            } else if interrupted() {
+                self.problem = Some(LabError::Interrupted);
+            }
+            if self.problem.is_some() {
+                self.kill_both();
+            }
+        }
+    }
+
+    fn kill_both(&mut self) {
+        for d in [&mut self.primary, &mut self.standby] {
+            if d.is_running() {
+                d.kill_hard();
+            }
+        }
+    }
+
+    /// The user's client command in the client namespace, instead of the
+    /// transfers. The lab cannot see how far a user's transfer got, so the
+    /// kill point is the primary card's own count of payload received
+    /// (`rx_payload_bytes` over its control socket, both sides of every
+    /// pair, since the pair came up): the primary is SIGKILLed once F of
+    /// `--bytes` crossed it. A command that ends before that fails the run.
+    fn client(&mut self, template: &str, placeholders: &Placeholders, work: &Path) -> LoadEnd {
+        let (opts, topo) = (self.opts, self.topo);
+        let r = &opts.relay;
+        let kill_at = opts.failover_at.map(|f| (r.bytes as f64 * f.clamp(0.0, 1.0)) as u64);
+        let before = match card_stats(&self.primary) {
+            Ok(s) => s,
+            Err(e) => {
+                self.problem = Some(e);
+                self.kill_both();
+                return LoadEnd { killed_at: None, what: Load::Client(None) };
+            }
+        };
+        let mut killed_at = None;
+        let ns = &topo.client_ns;
+        let outcome = std::thread::scope(|scope| {
+            let client = scope.spawn(move || relay::run_client_cmd(ns, template, placeholders, work, r.timeout));
+            loop {
+                if let (Some(at), None, None) = (kill_at, killed_at, &self.problem) {
+                    match card_stats(&self.primary) {
+                        Ok(now) => {
+                            let crossed = u64::from(now.delta_since(&before).get(Stat::RxPayloadBytes));
+                            if crossed >= at {
+                                tracing::info!(crossed, at, "killing the primary (SIGKILL)");
+                                self.primary.kill_hard();
+                                killed_at = Some(crossed);
+                            }
+                        }
+                        Err(e) => {
+                            self.problem = Some(e);
+                            self.kill_both();
+                        }
+                    }
+                }
+                self.check_pair();
+                if client.is_finished() {
+                    break;
+                }
+                std::thread::sleep(POLL);
+            }
+            client
+                .join()
+                .unwrap_or_else(|_| Err(relay::servers_error(servers::ServersError::Net(netns::NetnsError::ThreadPanicked("client command".into())))))
+        });
+        let outcome = match outcome {
+            Ok(o) => Some(o),
+            Err(e) => {
+                self.problem.get_or_insert(e);
+                None
+            }
+        };
+        if let (Some(f), Some(_), None) = (opts.failover_at, kill_at, killed_at) {
+            self.errors.push(format!("the client command ended before {f} of --bytes ({} bytes) crossed the card; the primary was never killed", r.bytes));
+        }
+        LoadEnd { killed_at, what: Load::Client(outcome) }
+    }
+
+    /// The curl downloads from nginx and the uploads to the sink at once
+    /// (and the late connection); the primary is SIGKILLed when F of the
+    /// downloads' bytes arrived (the files' size, polled).
+    fn transfers(
+        &mut self,
+        work: &Path,
+        served: &GeneratedFile,
+        sent: &GeneratedFile,
+        sink: &UploadSink,
+        late: Option<(GeneratedFile, UploadSink)>,
+        start: Instant,
+    ) -> LoadEnd {
+        let (opts, topo) = (self.opts, self.topo);
+        let n = opts.relay.conns.max(1);
+        let card = |port| SocketAddrV4::new(topo.card_ip, port);
+        let url = format!("http://{}/{}", card(RELAY_HTTP_PORT), served.name);
+        let download_timeout = opts.relay.timeout + Duration::from_secs(served.bytes * n as u64 / (64 << 10));
+        let outputs: Vec<PathBuf> = (0..n).map(|i| work.join(format!("downloaded-{i}.bin"))).collect();
+        let uploaded: Vec<PathBuf> = (0..n).map(|i| work.join("uploads").join(format!("upload-{i}.bin"))).collect();
+        let total_download = served.bytes * n as u64;
+        let kill_at = opts.failover_at.map(|f| (total_download as f64 * f.clamp(0.0, 1.0)) as u64);
+        let mut killed_at = None;
+        let killed = Arc::new(AtomicBool::new(false));
+        let mut late_client = None;
+        let mut down_watch: Vec<StallWatch> = (0..n).map(|_| StallWatch::new(served.bytes, start)).collect();
+        let mut up_watch: Vec<StallWatch> = (0..n).map(|_| StallWatch::new(sent.bytes, start)).collect();
+
+        let (downloads, (uploads, up_wall), down_wall) = std::thread::scope(|scope| {
+            let down: Vec<_> = outputs
+                .iter()
+                .map(|out| {
+                    let (ns, url) = (&topo.client_ns, &url);
+                    scope.spawn(move || (servers::download(ns, url, served, out, download_timeout), start.elapsed()))
+                })
+                .collect();
+            let (ns, file) = (&topo.client_ns, &sent.path);
+            let up = scope.spawn(move || {
+                let r = servers::uploads_via(ns, file, card(RELAY_UPLOAD_PORT), sink, n, opts.relay.timeout);
+                (r, start.elapsed())
+            });
+            loop {
+                let now = Instant::now();
+                let downs_ended: Vec<bool> = down.iter().map(|h| h.is_finished()).collect();
+                let up_ended = up.is_finished();
+                let mut arrived = 0;
+                for ((w, out), ended) in down_watch.iter_mut().zip(&outputs).zip(&downs_ended) {
+                    let len = file_len(out);
+                    arrived += len;
+                    w.saw(len, now, *ended);
+                }
+                for (w, path) in up_watch.iter_mut().zip(&uploaded) {
+                    w.saw(file_len(path), now, up_ended);
+                }
+                if let Some(at) = kill_at {
+                    if killed_at.is_none() && arrived >= at {
+                        if let Some((file, _)) = &late {
+                            let (file, to, killed, timeout) = (file.path.clone(), card(RELAY_LATE_PORT), killed.clone(), opts.relay.timeout);
+                            match netns::spawn_in_netns(&topo.client_ns, move || late_upload(&file, to, &killed, timeout)) {
+                                Ok(h) => late_client = Some(h),
+                                Err(e) => self.problem = Some(LabError::from(e)),
+                            }
+                            std::thread::sleep(LATE_LEAD);
+                        }
+                        tracing::info!(arrived, at, "killing the primary (SIGKILL)");
+                        self.primary.kill_hard();
+                        killed.store(true, Ordering::SeqCst);
+                        killed_at = Some(arrived);
+                    }
+                }
+                self.check_pair();
+                if downs_ended.iter().all(|e| *e) && up_ended && late_client.as_ref().is_none_or(|h| h.is_finished()) {
+                    break;
+                }
+                std::thread::sleep(POLL);
+            }
+            let mut downloads = Vec::with_capacity(n);
+            let mut down_wall = Duration::ZERO;
+            for h in down {
+                let (r, wall) = h.join().unwrap_or_else(|_| (Err(servers::ServersError::Net(netns::NetnsError::ThreadPanicked("download".into()))), Duration::ZERO));
+                down_wall = down_wall.max(wall);
+                downloads.push(r);
+            }
+            let up = up.join().unwrap_or_else(|_| (Err(servers::ServersError::Net(netns::NetnsError::ThreadPanicked("upload".into()))), Duration::ZERO));
+            (downloads, up, down_wall)
+        });
+        if let (Some(at), None) = (kill_at, killed_at) {
+            self.errors.push(format!("the downloads ended with fewer than the {at} bytes of the kill point; the primary was never killed"));
+        }
+        let late = late.map(|(file, late_sink)| {
+            let sent = late_client.map(|h| match h.join() {
+                Ok(Ok(r)) => r.map_err(|e| e.to_string()),
+                Ok(Err(e)) => Err(crate::error::chain(&e)),
+                Err(_) => Err("the late client's thread panicked".to_string()),
+            });
+            late_report(sent, &late_sink, &file)
+        });
+        let download = download_report(downloads, &outputs, served, down_wall, &down_watch);
+        let upload = upload_report(uploads, sink, sent, up_wall, &up_watch);
+        LoadEnd { killed_at, what: Load::Transfers { download, upload, late } }
+    }
 }
 
 /// When each card sent its own frames: the frames with the service MAC as
