@@ -522,13 +522,7 @@ impl<const CONN_BITS: usize, const REF_BITS: usize> Logic for TcbEngine<CONN_BIT
             | (self.state.q.val() == EngineState::CookieOpen)
             | (self.state.q.val() == EngineState::PromIndex)
             | (self.state.q.val() == EngineState::ConnOpen)
-            | (self.state.q.val() == EngineState::RelayOpenC)
-            // R passed rcv_nxt on a promoted card: the held ranges were offsets from the old one.
-            | ((self.state.q.val() == EngineState::RelayApplyY)
-                & self.relay_paired.val()
-                & !self.step_abort.q.val()
-                & self.step_follow.q.val()
-                & self.rapply.rcv_jumped.val());
+            | (self.state.q.val() == EngineState::RelayOpenC);
         // The promotion walk gives closed slots back to the free queue.
         self.index.recycle.next = (self.state.q.val() == EngineState::PromFix) & !self.upd.prom_open.val();
         for i in 0..LISTEN_PORTS {
