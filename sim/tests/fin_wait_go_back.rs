@@ -46,21 +46,27 @@ fn fin_wait_after_a_timeout() -> (Card, SeqNum) {
     assert_eq!(card.tcb(map::tcb::SND_MAX), (iss + 1 + bytes + 1).0, "snd_max past our FIN");
 
     let retransmits = card.stat(Stat::Retransmits);
-    let mut resent = Vec::new();
-    for _ in 0..40 {
-        card.sim.advance_us(INITIAL_RTO_US / 8);
-        card.idle();
-        resent = card.frames();
-        if !resent.is_empty() {
-            break;
-        }
-    }
+    let resent = after_a_timeout(&mut card, 5);
     assert_eq!(resent.len(), 1, "the timeout resends one segment: {:?}", resent.iter().map(|(t, p)| (t.seq, p.len())).collect::<Vec<_>>());
     let (again, payload) = &resent[0];
     assert_eq!((again.seq, payload.len()), (iss + 1, usize::from(MSS)), "the first segment again");
     assert!(card.stat(Stat::Retransmits) > retransmits, "counted as a retransmission");
     assert_eq!(card.tcb(map::tcb::SND_NXT), (iss + 1 + u32::from(MSS)).0, "go-back-N: snd_nxt behind the FIN");
     (card, iss)
+}
+
+/// What the card sends first while time runs on in eighths of the initial
+/// RTO, for at most `rtos` of them (a backed-off timer waits longer).
+fn after_a_timeout(card: &mut Card, rtos: u32) -> Vec<(TcpRepr, Vec<u8>)> {
+    for _ in 0..rtos * 8 {
+        card.sim.advance_us(INITIAL_RTO_US / 8);
+        card.idle();
+        let sent = card.frames();
+        if !sent.is_empty() {
+            return sent;
+        }
+    }
+    Vec::new()
 }
 
 fn peer_segment(seq: SeqNum, ack: SeqNum, flags: TcpFlags) -> TcpRepr {
@@ -98,15 +104,7 @@ fn an_ack_past_snd_nxt_below_the_fin_resumes_sending_from_it() {
     assert_eq!(card.tcb(map::tcb::SND_UNA), data_end.0, "snd_una past the resent segment");
     assert_eq!(card.tcb(map::tcb::STATE), TcpState::FinWait1 as u32, "our FIN is still out");
     // What remains is our FIN: the next timeout sends it again, not data.
-    let mut fin = Vec::new();
-    for _ in 0..80 {
-        card.sim.advance_us(INITIAL_RTO_US / 8);
-        card.idle();
-        fin = card.frames();
-        if !fin.is_empty() {
-            break;
-        }
-    }
+    let fin = after_a_timeout(&mut card, 10);
     assert_eq!(fin.len(), 1, "our FIN again");
     assert_eq!((fin[0].0.flags, fin[0].0.seq, fin[0].1.len()), (TcpFlags::FIN | TcpFlags::ACK, data_end, 0));
 }
